@@ -1,0 +1,99 @@
+# SPDX-License-Identifier: MIT
+# Keel build. `make` builds keel.efi for x86_64 and aarch64; `make ARCH=x86_64`
+# for one. `make test`, `make run`, `make deps`: see README.md.
+
+ARCHES := $(if $(ARCH),$(ARCH),x86_64 aarch64)
+RUN_ARCH := $(if $(ARCH),$(ARCH),x86_64)
+BUILD ?= build
+KEEL_CACHE ?= $(HOME)/.cache/keel
+PYTEST ?= /usr/bin/python3 -m pytest
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+export KEEL_CACHE
+
+ifndef KEEL_ARCH
+# ---------------------------------------------------------------- outer level
+
+.PHONY: all deps unit test integration run check clean FORCE
+all: $(addprefix build-,$(ARCHES))
+
+build-%: FORCE
+	@$(MAKE) --no-print-directory KEEL_ARCH=$* arch-all
+
+deps:
+	@tools/deps.sh
+
+# Host unit tests of the arch-neutral code, with ASan and UBSan.
+unit:
+	@$(MAKE) --no-print-directory -f tests/unit/unit.mk BUILD=$(BUILD)
+
+# Everything: dependencies, both images, unit tests, QEMU integration tests.
+# One scenario: make test ARCH=x86_64 T=test_boot.py::test_cpus_online
+test: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) all
+	@$(MAKE) --no-print-directory unit
+	$(PYTEST) tests/integration -v -rfE --arch="$(ARCHES)" --build=$(BUILD) \
+		$(if $(T),-k "$(T)") $(PYTEST_ARGS)
+
+integration: all
+	$(PYTEST) tests/integration -v -rfE --arch="$(ARCHES)" --build=$(BUILD) \
+		$(if $(T),-k "$(T)") $(PYTEST_ARGS)
+
+# Boot the demo configuration in QEMU (Ctrl-A X quits).
+run: deps
+	@$(MAKE) --no-print-directory ARCH=$(RUN_ARCH) all
+	@tools/run.py --arch $(RUN_ARCH) --build $(BUILD) $(RUN_ARGS)
+
+# Style and layering checks.
+check:
+	@tools/check.sh
+
+clean:
+	rm -rf $(BUILD)
+
+else
+# ------------------------------------------------------- one architecture
+
+O := $(BUILD)/$(KEEL_ARCH)
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+	-Wpointer-arith -Wundef -Wvla -Wno-unused-parameter
+COMMON_CFLAGS := -std=gnu11 -O2 -g $(WARN) -ffreestanding -fno-stack-protector \
+	-fno-common -fno-strict-aliasing -fno-omit-frame-pointer -MMD -MP
+
+# Per-arch tools and flags: CC, LD, OBJCOPY, CORE_ARCH_CFLAGS, CORE_LIBS,
+# CORE_LIBC_SRCS, EFI_* (see the file).
+include arch/$(KEEL_ARCH)/arch.mk
+
+CORE_CFLAGS := $(COMMON_CFLAGS) $(CORE_ARCH_CFLAGS) -fpie -fvisibility=hidden \
+	-Icore/include -Iarch/$(KEEL_ARCH)/include $(CORE_LIBC_INC)
+
+CORE_SRCS := $(wildcard core/*.c) $(CORE_LIBC_SRCS) \
+	$(wildcard arch/$(KEEL_ARCH)/*.c) $(wildcard arch/$(KEEL_ARCH)/*.S)
+CORE_OBJS := $(patsubst %,$(O)/core-objs/%.o,$(CORE_SRCS))
+
+.PHONY: arch-all
+arch-all: $(O)/keel.efi guests
+
+$(O)/core-objs/%.c.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	@$(CC) $(CORE_CFLAGS) -c $< -o $@
+
+$(O)/core-objs/%.S.o: %.S
+	@mkdir -p $(dir $@)
+	@echo "  AS      $@"
+	@$(CC) $(CORE_CFLAGS) -D__ASSEMBLY__ -c $< -o $@
+
+# The core: a freestanding position-independent ELF. The loader copies it and
+# applies its R_*_RELATIVE relocations; it carries no other kind.
+$(O)/core.elf: $(CORE_OBJS) linker/$(KEEL_ARCH)/core.lds
+	@echo "  LD      $@"
+	@$(LD) -nostdlib -pie --no-dynamic-linker -z noexecstack -z max-page-size=4096 \
+		-z norelro --hash-style=sysv --gc-sections -T linker/$(KEEL_ARCH)/core.lds \
+		$(CORE_OBJS) $(CORE_LIBS) -o $@
+	@tools/check-relocs.sh $(READELF) $@
+
+include boot/boot.mk
+include tests/guests/guests.mk
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)
+endif

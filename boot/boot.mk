@@ -1,0 +1,30 @@
+# SPDX-License-Identifier: MIT
+# The UEFI loader: gnu-efi application with the core image embedded.
+# Shared arch-neutral sources (config parser, pdesc validator, ELF checks) are
+# compiled again here with the loader's flags.
+BOOT_SRCS := boot/main.c boot/config.c boot/efi_$(KEEL_ARCH).c boot/lib.c \
+	core/pdesc.c core/elf.c
+BOOT_OBJS := $(patsubst %,$(O)/boot-objs/%.o,$(BOOT_SRCS)) $(O)/boot-objs/core_image.o
+BOOT_CFLAGS := $(COMMON_CFLAGS) $(EFI_CFLAGS) -Icore/include -Iboot \
+	-DKEEL_ELF_MACHINE=$(ELF_MACHINE)
+
+$(O)/boot-objs/%.c.o: %.c
+	@mkdir -p $(dir $@)
+	@echo "  CC      $@"
+	@$(CC) $(BOOT_CFLAGS) -c $< -o $@
+
+$(O)/boot-objs/core_image.o: boot/core_image.S $(O)/core.elf
+	@mkdir -p $(dir $@)
+	@echo "  AS      $@"
+	@$(CC) $(BOOT_CFLAGS) -DCORE_ELF='"$(O)/core.elf"' -c $< -o $@
+
+$(O)/keel.so: $(BOOT_OBJS)
+	@echo "  LD      $@"
+	@$(LD) -nostdlib -znocombreloc -shared -Bsymbolic -z defs $(EFI_LDFLAGS) -T $(EFI_LDS) \
+		$(EFI_CRT0) $(BOOT_OBJS) -o $@ -L$(EFI_LIB) -lefi -lgnuefi \
+		$(shell $(CC) -print-libgcc-file-name)
+
+$(O)/keel.efi: $(O)/keel.so
+	@echo "  EFI     $@"
+	@$(OBJCOPY) -j .text -j .sdata -j .data -j .dynamic -j .dynsym -j .rel -j .rela \
+		-j '.rel.*' -j '.rela.*' -j .reloc $(EFI_OBJCOPY_FMT) $< $@

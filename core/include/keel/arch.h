@@ -1,0 +1,156 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The arch contract: every function an architecture provides to core. Core,
+ * virtio/ and vfio/ call only these (and the inline helpers of <arch/types.h>).
+ * Each arch implements all of them under arch/<arch>/.
+ */
+#ifndef KEEL_ARCH_H
+#define KEEL_ARCH_H
+
+#include <arch/types.h>
+#include <keel/boot_info.h>
+#include <keel/exit.h>
+#include <keel/types.h>
+
+struct pcpu;
+struct vcpu;
+struct partition;
+struct platform;
+
+/* ---- Boot, on the boot CPU ---------------------------------------------- */
+
+/*
+ * First thing the core calls, on the boot stack with interrupts off: bring up
+ * the console UART (as far as it can be found without the platform tables),
+ * install exception vectors for the boot CPU. Cannot fail visibly.
+ */
+void arch_early_init(const struct keel_boot_info *bi);
+
+/*
+ * Find the CPUs and the devices the hypervisor itself uses (UART, interrupt
+ * controller, timers) from ACPI / DT / the firmware CPU list in @bi. Fills
+ * @plat (cpu_count, cpu_hwid[], boot cpu as index 0). Returns 0 or -KEEL_E*.
+ */
+int arch_platform_discover(const struct keel_boot_info *bi, struct platform *plat);
+
+/*
+ * Build the hypervisor's own page tables (identity map of RAM, the core image
+ * W^X from the linker symbols, device windows uncached, stack guard pages
+ * unmapped) and switch the boot CPU to them. Page-table pages come from pmm.
+ */
+int arch_mmu_init(const struct keel_boot_info *bi, const struct platform *plat);
+
+/* Mark [va, va + size) not present in the hypervisor map (stack guard page). */
+void arch_mmu_guard(hpa_t va, u64 size);
+
+/*
+ * Check the CPU's virtualization support (SVM+NPT, VMX+EPT, EL2+stage-2) and
+ * pick the backend. Returns 0, or -KEEL_ENOSYS after logging exactly what is
+ * missing.
+ */
+int arch_virt_probe(void);
+
+/*
+ * Start secondary CPU @cpu (logical number) on @stack_top. It runs its arch
+ * entry, then calls pcpu_secondary_main(). Returns 0 once the start request
+ * was sent; core waits for the CPU to report online.
+ */
+int arch_cpu_start(struct pcpu *cpu, hpa_t stack_top);
+
+/*
+ * Per-CPU set-up, on every CPU (boot CPU included) on its own stack: vectors,
+ * per-CPU pointer (pcpu_this()), local interrupt controller, virtualization
+ * mode on (EFER.SVME / VMXON / HCR_EL2). Returns 0 or -KEEL_E*.
+ */
+int arch_cpu_init(struct pcpu *cpu);
+
+/* ---- Console and time --------------------------------------------------- */
+
+/* Write @len bytes to the hypervisor UART. Caller holds the console lock. */
+void arch_console_write(const char *s, size_t len);
+
+/* Read one byte from the UART, or -1 if none is waiting. */
+int arch_console_getc(void);
+
+/* Nanoseconds since an arbitrary point at boot; monotonic, all CPUs alike. */
+u64 arch_time_ns(void);
+
+/* ---- CPU control -------------------------------------------------------- */
+
+/* Wait for an interrupt with interrupts enabled (idle), then return. */
+void arch_cpu_idle(void);
+
+/* Stop this CPU for good (after a panic): interrupts off, halt loop. */
+void __noreturn arch_cpu_halt(void);
+
+/* Send the hypervisor IPI to @cpu; it will run pcpu_ipi_handler() there. */
+void arch_ipi_send(const struct pcpu *cpu);
+
+/* Print the state of the interrupted context (after an unexpected exception). */
+struct arch_regs;
+void arch_regs_dump(const struct arch_regs *regs);
+
+/* Reset or power off the whole machine (after every partition has stopped). */
+void __noreturn arch_machine_reset(bool power_off);
+
+/* ---- Stage-2 / nested paging -------------------------------------------- */
+
+/* Guest-physical mapping attributes. */
+#define S2_READ (1u << 0)
+#define S2_WRITE (1u << 1)
+#define S2_EXEC (1u << 2)
+#define S2_DEVICE (1u << 3) /* uncached device memory (passthrough MMIO) */
+#define S2_RWX (S2_READ | S2_WRITE | S2_EXEC)
+
+/* Allocate the partition's empty stage-2 root. Returns 0 or -KEEL_ENOMEM. */
+int arch_s2_init(struct partition *part);
+
+/*
+ * Map [gpa, gpa + size) to [hpa, hpa + size) with the largest pages that fit.
+ * All three page aligned. Returns 0 or -KEEL_E*; on error nothing is mapped.
+ */
+int arch_s2_map(struct partition *part, gpa_t gpa, hpa_t hpa, u64 size, u32 attrs);
+
+/* Unmap [gpa, gpa + size) and flush the partition's TLB entries. */
+void arch_s2_unmap(struct partition *part, gpa_t gpa, u64 size);
+
+/* Free every stage-2 table of @part (its vCPUs are stopped). */
+void arch_s2_destroy(struct partition *part);
+
+/* ---- vCPU --------------------------------------------------------------- */
+
+/* Allocate the vCPU's hardware state (VMCB/VMCS...). On its own CPU. */
+int arch_vcpu_init(struct vcpu *vcpu);
+
+/* Free what arch_vcpu_init allocated. */
+void arch_vcpu_destroy(struct vcpu *vcpu);
+
+/*
+ * Put @vcpu into the ELF guest entry state (docs/guest-abi.md): 64-bit mode
+ * (x86_64: long mode, identity page tables Keel built at @info_gpa's partition
+ * start; aarch64: EL1h, MMU off), PC = @entry, first argument register =
+ * @arg, stack pointer = @stack. On its own CPU.
+ */
+void arch_vcpu_reset(struct vcpu *vcpu, gpa_t entry, u64 arg, gpa_t stack);
+
+/*
+ * x86_64: write the identity page tables and GDT the ELF entry state needs into
+ * the partition's low memory (after the partition's RAM is mapped and
+ * scrubbed). aarch64: nothing. Returns 0 or -KEEL_E*.
+ */
+int arch_part_prepare(struct partition *part);
+
+/*
+ * Run @vcpu until something core must handle; describe it in @exit. Host
+ * interrupts that arrive while the guest runs are handled inside and reported
+ * as EXIT_INTERRUPT. On its own CPU, interrupts off on entry and return.
+ */
+void arch_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit);
+
+/* Complete a hypercall exit: status and up to 3 results into guest registers. */
+void arch_vcpu_hc_return(struct vcpu *vcpu, s64 status, const u64 res[3]);
+
+/* Complete an MMIO or port read exit with @value (already size-truncated). */
+void arch_vcpu_io_return(struct vcpu *vcpu, u64 value);
+
+#endif /* KEEL_ARCH_H */

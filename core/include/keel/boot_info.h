@@ -1,0 +1,85 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The one structure the UEFI loader (boot/) hands the core: the machine as the
+ * firmware described it, the files it loaded and the checked partition table.
+ */
+#ifndef KEEL_BOOT_INFO_H
+#define KEEL_BOOT_INFO_H
+
+#include <keel/abi.h>
+#include <keel/types.h>
+
+#define KEEL_BOOT_INFO_MAGIC 0x544f4f424c45454bull /* "KEELBOOT" */
+#define KEEL_BOOT_INFO_VERSION 1u
+
+#define KEEL_BOOT_MAX_MEM 256u
+#define KEEL_BOOT_MAX_MODULES 32u
+#define KEEL_BOOT_MODULE_NAME 128u
+
+/* Kinds of physical memory in keel_boot_info.mem. */
+#define KEEL_MEM_FREE 1u /* usable RAM, nobody's yet */
+#define KEEL_MEM_KEEL 2u /* RAM holding the core image, boot info, modules, AP trampoline */
+#define KEEL_MEM_RESERVED 3u /* firmware-reserved, never touched */
+#define KEEL_MEM_ACPI 4u /* ACPI tables (reclaimable only after they are parsed) */
+#define KEEL_MEM_NVS 5u /* ACPI NVS */
+#define KEEL_MEM_RUNTIME 6u /* UEFI runtime services code/data */
+#define KEEL_MEM_MMIO 7u /* memory-mapped I/O the firmware listed */
+
+struct keel_boot_mem {
+	u64 base; /* page aligned */
+	u64 size; /* page multiple */
+	u32 type; /* KEEL_MEM_* */
+	u32 pad0;
+};
+
+struct keel_boot_module {
+	u64 base; /* host-physical, page aligned, inside a KEEL_MEM_KEEL range */
+	u64 size; /* bytes of file data */
+	char name[KEEL_BOOT_MODULE_NAME]; /* path on the boot volume, as in keel.cfg */
+};
+
+struct keel_boot_info {
+	u64 magic; /* KEEL_BOOT_INFO_MAGIC */
+	u32 version; /* KEEL_BOOT_INFO_VERSION */
+	u32 size; /* sizeof(struct keel_boot_info) */
+
+	u64 core_base; /* where the core image was loaded (host-physical) */
+	u64 core_size; /* bytes, page multiple */
+
+	u64 acpi_rsdp; /* 0 if the firmware gave none (Bochs, arm64 acpi=off) */
+	u64 dtb; /* 0 if the firmware gave none */
+	u64 efi_system_table; /* for runtime services only */
+
+	u64 timer_hz; /* x86_64: TSC frequency measured by the loader; arm64: 0 (CNTFRQ) */
+	u64 trampoline; /* x86_64: one free page below 1 MiB for AP start-up; else 0 */
+
+	u32 log_level; /* KEEL_LOG_* from [keel] log = */
+	u32 fw_cpu_count; /* CPUs the firmware's MP Services protocol reported (0 = none) */
+	u32 fw_boot_cpu; /* index of the boot CPU in fw_cpu_hwid */
+	u32 on_idle; /* KEEL_ON_IDLE_*: what to do once no partition runs */
+	u64 fw_cpu_hwid[KEEL_MAX_CPUS]; /* x86_64: APIC IDs; arm64: MPIDR affinity */
+
+	u32 mem_count;
+	u32 module_count;
+	u32 part_count;
+	u32 pad1;
+	struct keel_boot_mem mem[KEEL_BOOT_MAX_MEM]; /* sorted by base, no overlaps */
+	struct keel_boot_module modules[KEEL_BOOT_MAX_MODULES];
+	struct keel_part_desc parts[KEEL_MAX_PARTITIONS];
+};
+
+/* Log levels, as in keel.cfg. */
+#define KEEL_LOG_ERROR 0u
+#define KEEL_LOG_WARN 1u
+#define KEEL_LOG_INFO 2u
+#define KEEL_LOG_DEBUG 3u
+
+/* [keel] on_idle = stay | poweroff (for CI and test rigs) | reset */
+#define KEEL_ON_IDLE_STAY 0u
+#define KEEL_ON_IDLE_POWEROFF 1u
+#define KEEL_ON_IDLE_RESET 2u
+
+/* The core's entry point: entry(bi), on the boot CPU, boot services exited. */
+typedef void (*keel_core_entry_t)(struct keel_boot_info *bi);
+
+#endif /* KEEL_BOOT_INFO_H */

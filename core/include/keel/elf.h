@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ELF64 image checks and loading, for guest kernels (into partition memory)
+ * and for the core image itself (by the loader). Every header field is
+ * checked against the file size before use.
+ */
+#ifndef KEEL_ELF_H
+#define KEEL_ELF_H
+
+#include <keel/types.h>
+
+#define ELF_MACHINE_X86_64 62
+#define ELF_MACHINE_AARCH64 183
+
+struct elf_segment {
+	u64 offset; /* in the file */
+	u64 filesz;
+	u64 vaddr;
+	u64 paddr;
+	u64 memsz;
+	u32 flags; /* PF_X=1, PF_W=2, PF_R=4 */
+};
+
+#define ELF_MAX_SEGMENTS 16
+
+struct elf_image {
+	u64 entry;
+	u32 machine;
+	u32 type; /* ET_EXEC=2, ET_DYN=3 */
+	u32 segment_count;
+	struct elf_segment segments[ELF_MAX_SEGMENTS];
+	u64 lowest; /* lowest paddr of a loadable segment */
+	u64 highest; /* end of the highest one */
+};
+
+/*
+ * Parse and check the ELF64 little-endian image @data of @size bytes for
+ * @machine: headers in bounds, PT_LOAD segments in bounds, memsz >= filesz,
+ * no overflow, entry inside an executable segment. Returns 0 or -KEEL_EINVAL
+ * with a reason in *why.
+ */
+int elf_parse(const void *data, u64 size, u32 machine, struct elf_image *img, const char **why);
+
+#endif /* KEEL_ELF_H */

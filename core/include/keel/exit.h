@@ -1,0 +1,65 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Generic VM exit events: each arch turns its hardware exits (SVM exit codes,
+ * VMX exit reasons, ESR_EL2 classes) into one of these; core dispatches them.
+ */
+#ifndef KEEL_EXIT_H
+#define KEEL_EXIT_H
+
+#include <keel/types.h>
+
+enum exit_kind {
+	EXIT_NONE = 0, /* handled inside the arch; just run again */
+	EXIT_INTERRUPT, /* a host interrupt or IPI arrived; check for requests */
+	EXIT_HYPERCALL, /* Keel hypercall; PC already past the instruction */
+	EXIT_MMIO, /* access to a guest-physical address with no RAM behind it */
+	EXIT_PIO, /* x86 port I/O; PC already past the instruction */
+	EXIT_HALT, /* HLT / WFI: the vCPU waits for an interrupt */
+	EXIT_SHUTDOWN, /* triple fault, or a reset/poweroff the arch decoded */
+	EXIT_FAULT, /* the guest did something Keel will not emulate */
+};
+
+/* Why an EXIT_SHUTDOWN or EXIT_FAULT happened, for the report. */
+enum exit_fault {
+	FAULT_TRIPLE = 1, /* x86 shutdown (triple fault) */
+	FAULT_ILLEGAL, /* an instruction Keel refuses (e.g. VMRUN, SMC, unknown) */
+	FAULT_SYSREG, /* MSR / system register Keel does not allow */
+	FAULT_DECODE, /* MMIO instruction Keel cannot decode */
+	FAULT_INTERNAL, /* the hardware refused the vCPU state (VMEXIT_INVALID) */
+	FAULT_POWEROFF, /* the guest powered itself off (PSCI SYSTEM_OFF...) */
+	FAULT_RESET, /* the guest reset itself (PSCI SYSTEM_RESET, reset port) */
+};
+
+struct vm_exit {
+	u32 kind; /* enum exit_kind */
+	u32 pad;
+	u64 pc; /* guest PC of the instruction that exited (for reports) */
+	union {
+		struct {
+			u64 fn; /* function number (aarch64: the full SMCCC ID) */
+			u64 args[6];
+		} hc;
+		struct {
+			gpa_t gpa;
+			u64 data; /* value written (if write) */
+			u8 size; /* 1, 2, 4 or 8; 0 if the arch could not decode */
+			u8 write;
+			u8 pad[6];
+		} mmio;
+		struct {
+			u64 data;
+			u16 port;
+			u8 size;
+			u8 write;
+			u8 pad[4];
+		} pio;
+		struct {
+			u32 reason; /* enum exit_fault */
+			u32 pad;
+			u64 code; /* arch detail: exit code, ESR, MSR number... */
+			u64 addr; /* a faulting address if there is one, else 0 */
+		} fault;
+	};
+};
+
+#endif /* KEEL_EXIT_H */

@@ -1,0 +1,25 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The only way the hypervisor reaches a partition's memory: every access is
+ * checked against the partition's regions first; nothing else is mapped.
+ */
+#ifndef KEEL_GUEST_MEM_H
+#define KEEL_GUEST_MEM_H
+
+#include <keel/types.h>
+
+struct partition;
+
+/* Copy @len bytes from guest-physical @gpa. Returns 0 or -KEEL_EFAULT. */
+int guest_copy_from(const struct partition *part, void *dst, gpa_t gpa, u64 len);
+
+/* Copy @len bytes to guest-physical @gpa. Returns 0 or -KEEL_EFAULT. */
+int guest_copy_to(struct partition *part, gpa_t gpa, const void *src, u64 len);
+
+/* Fill guest-physical [gpa, gpa + len) with zeroes. Returns 0 or -KEEL_EFAULT. */
+int guest_zero(struct partition *part, gpa_t gpa, u64 len);
+
+/* true if every byte of [gpa, gpa + len) is partition RAM. */
+bool guest_range_is_ram(const struct partition *part, gpa_t gpa, u64 len);
+
+#endif /* KEEL_GUEST_MEM_H */

@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Partitions and their vCPUs. A partition owns whole physical cores (one
+ * vCPU pinned to each) and a few contiguous ranges of memory.
+ */
+#ifndef KEEL_PARTITION_H
+#define KEEL_PARTITION_H
+
+#include <arch/types.h>
+#include <keel/abi.h>
+#include <keel/boot_info.h>
+#include <keel/exit.h>
+#include <keel/spinlock.h>
+#include <keel/types.h>
+
+enum part_state {
+	PART_FREE = 0, /* slot unused */
+	PART_CREATED, /* resources taken, nothing loaded */
+	PART_LOADED, /* images in memory, vCPUs in entry state */
+	PART_RUNNING,
+	PART_STOPPING, /* vCPUs asked to leave */
+	PART_STOPPED, /* memory scrubbed and returned, cores idle */
+};
+
+enum vcpu_state {
+	VCPU_OFF = 0, /* not started (secondary) or stopped */
+	VCPU_RUNNABLE,
+	VCPU_HALTED, /* waiting for an interrupt */
+};
+
+/* Requests another CPU makes of a vCPU; bits in vcpu->requests. */
+#define VCPU_REQ_STOP (1u << 0)
+
+struct partition;
+
+struct vcpu {
+	u32 index; /* within the partition: 0 = boot vCPU */
+	u32 state; /* enum vcpu_state */
+	u32 requests; /* VCPU_REQ_*, set by other CPUs, atomics only */
+	u32 pad;
+	struct partition *part;
+	struct pcpu *pcpu;
+	u64 exits[EXIT_FAULT + 1]; /* by enum exit_kind */
+	struct vcpu_arch arch;
+};
+
+/* A run of guest-physical memory backed by contiguous host memory. */
+struct mem_region {
+	gpa_t gpa;
+	hpa_t hpa;
+	u64 size;
+};
+
+struct partition {
+	u32 id; /* slot number + 1 (0 is never a partition id) */
+	u32 state; /* enum part_state */
+	struct keel_part_desc desc; /* as validated; the source of truth */
+	const struct keel_boot_module *kernel;
+	const struct keel_boot_module *initrd;
+
+	u32 vcpu_count;
+	u32 vcpus_running; /* vCPUs still in the run loop; atomics only */
+	struct vcpu *vcpus[KEEL_MAX_CPUS]; /* by vCPU index */
+
+	u32 mem_count;
+	u32 stop_reboot; /* restart after the stop completes */
+	struct mem_region mem[KEEL_MAX_MEM_REGIONS];
+
+	struct spinlock lock;
+	u32 con_len; /* bytes in con_line */
+	char con_line[200];
+
+	u64 hypercalls;
+	u64 denied; /* management calls refused */
+	struct part_arch arch;
+};
+
+extern struct partition partitions[KEEL_MAX_PARTITIONS];
+
+/* Take cores and memory for @desc (already checked by pdesc_check_all). */
+int part_create(const struct keel_part_desc *desc, const struct keel_boot_info *bi,
+		struct partition **out);
+
+/* Copy images into the partition's memory and put its vCPUs in entry state. */
+int part_load(struct partition *part);
+
+/* Hand the partition's vCPUs to their CPUs. */
+int part_start(struct partition *part);
+
+/*
+ * Stop @part from any CPU: every vCPU is asked to leave; the last one out
+ * scrubs and returns the memory and prints @reason. If @reboot and the
+ * partition allows it, it is loaded and started again instead.
+ */
+void part_stop(struct partition *part, const char *reason, bool reboot);
+
+/* Stop the partition that @vcpu belongs to because of what it did. */
+void part_stop_fault(struct vcpu *vcpu, const char *fmt, ...) __printf(2, 3);
+
+struct partition *part_by_id(u32 id);
+
+#endif /* KEEL_PARTITION_H */

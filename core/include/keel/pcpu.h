@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: MIT */
+/* Physical CPUs: identity, stacks, the vCPU each runs, cross-CPU requests. */
+#ifndef KEEL_PCPU_H
+#define KEEL_PCPU_H
+
+#include <arch/types.h>
+#include <keel/abi.h>
+#include <keel/types.h>
+
+struct vcpu;
+
+enum pcpu_state {
+	PCPU_ABSENT = 0, /* not found, or not started */
+	PCPU_STARTING,
+	PCPU_ONLINE, /* in virtualization mode, idle or running a vCPU */
+	PCPU_FAILED, /* did not come up; owned by nobody */
+};
+
+#define PCPU_STACK_SIZE (16u * 1024u) /* plus one unmapped guard page below */
+
+struct pcpu {
+	u32 id; /* logical number: 0 = boot CPU, as keel.cfg counts */
+	u32 state; /* enum pcpu_state */
+	u64 hwid; /* x86_64: APIC ID; aarch64: MPIDR affinity bits */
+	hpa_t stack_top;
+	struct vcpu *vcpu; /* the one vCPU pinned here, or NULL */
+	u32 ipi_count; /* IPIs received (self-test and statistics) */
+	u32 pad;
+	struct pcpu_arch arch;
+};
+
+/* Everything the hypervisor itself needs to know about the machine. */
+struct platform {
+	u32 cpu_count;
+	u32 pad;
+	u64 cpu_hwid[KEEL_MAX_CPUS]; /* [0] is the boot CPU */
+};
+
+extern struct pcpu pcpus[KEEL_MAX_CPUS];
+extern struct platform platform;
+
+/* This CPU's struct pcpu (set by arch_cpu_init). */
+static inline struct pcpu *pcpu_this(void)
+{
+	return arch_pcpu_this();
+}
+
+/* Entered by each secondary CPU from its arch entry, on its own stack. */
+void __noreturn pcpu_secondary_main(struct pcpu *cpu);
+
+/* Called by the arch's interrupt path when the hypervisor IPI arrives. */
+void pcpu_ipi_handler(void);
+
+/* The per-CPU loop: wait for a vCPU, run it, repeat. Never returns. */
+void __noreturn pcpu_loop(void);
+
+/* Kick @cpu out of its guest or idle so it looks at its requests. */
+void pcpu_kick(struct pcpu *cpu);
+
+/* Report for an unexpected exception in the hypervisor itself, then stop. */
+struct arch_regs;
+void __noreturn panic_exception(const char *what, const struct arch_regs *regs);
+
+#endif /* KEEL_PCPU_H */

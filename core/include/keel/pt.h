@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * One page-table walker for every radix format Keel builds: the hypervisor's
+ * own tables, NPT, EPT, arm64 stage-1 (EL2) and stage-2, IOMMU tables later.
+ * A format describes its levels and encodes entries; memory comes from the
+ * caller, so the walker builds and runs on the host in unit tests.
+ */
+#ifndef KEEL_PT_H
+#define KEEL_PT_H
+
+#include <keel/types.h>
+
+#define PT_MAX_LEVELS 5
+
+/* Generic attributes of a leaf mapping; each format encodes them its own way. */
+#define PT_READ (1u << 0)
+#define PT_WRITE (1u << 1)
+#define PT_EXEC (1u << 2)
+#define PT_DEVICE (1u << 3) /* uncached device memory */
+#define PT_GLOBAL (1u << 4) /* hypervisor tables: global TLB entry */
+
+struct pt_format {
+	const char *name;
+	u32 levels; /* number of levels; level 0 is the root */
+	u32 root_entries; /* entries in the root table (stage-2 may concatenate) */
+	u8 shift[PT_MAX_LEVELS]; /* address bit where each level's index starts */
+	u32 leaf_levels; /* bit n set: a leaf (block/page) may sit at level n */
+	/* Encoders / decoders of one 64-bit entry. */
+	u64 (*table_entry)(hpa_t next_table);
+	u64 (*leaf_entry)(hpa_t pa, u32 level, u32 attrs);
+	bool (*is_present)(u64 entry);
+	bool (*is_table)(u64 entry, u32 level); /* present and points to a table */
+	hpa_t (*entry_addr)(u64 entry, u32 level); /* table or output address */
+	u32 (*entry_attrs)(u64 entry, u32 level); /* PT_* of a leaf */
+};
+
+struct pt {
+	const struct pt_format *fmt;
+	hpa_t root;
+	/* A zeroed table of @bytes (a page, or more for a concatenated root). */
+	hpa_t (*alloc_table)(void *ctx, u64 bytes);
+	void (*free_table)(void *ctx, hpa_t table, u64 bytes);
+	void *ctx;
+};
+
+/* Allocate an empty root. Returns 0 or -KEEL_ENOMEM. */
+int pt_init(struct pt *pt);
+
+/*
+ * Map [va, va + size) to [pa, pa + size) with @attrs, each piece with the
+ * largest leaf the format allows where va and pa are both aligned and the
+ * rest of the range covers it. Existing leaves in the range are replaced
+ * (a larger leaf is split first). All three page aligned. Returns 0, or
+ * -KEEL_EINVAL / -KEEL_ENOMEM (then part of the range may be mapped).
+ */
+int pt_map(struct pt *pt, u64 va, u64 pa, u64 size, u32 attrs);
+
+/* Remove [va, va + size); larger leaves that straddle an end are split. */
+int pt_unmap(struct pt *pt, u64 va, u64 size);
+
+/*
+ * Translate @va. Returns true with *pa, *attrs and *leaf_size if mapped.
+ * Any of the out pointers may be NULL.
+ */
+bool pt_lookup(const struct pt *pt, u64 va, u64 *pa, u32 *attrs, u64 *leaf_size);
+
+/* Free every table, the root included. */
+void pt_destroy(struct pt *pt);
+
+/* Size a leaf at @level covers. */
+static inline u64 pt_level_size(const struct pt_format *fmt, u32 level)
+{
+	return 1ull << fmt->shift[level];
+}
+
+#endif /* KEEL_PT_H */

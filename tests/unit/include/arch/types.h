@@ -1,0 +1,47 @@
+/* SPDX-License-Identifier: MIT */
+/* Host stand-in for <arch/types.h>: lets arch-neutral core sources build in unit tests. */
+#ifndef KEEL_ARCH_HOST_TYPES_H
+#define KEEL_ARCH_HOST_TYPES_H
+
+#include <keel/pt.h>
+#include <keel/types.h>
+
+#define KEEL_ARCH_NAME "host"
+#define KEEL_GUEST_RAM_BASE 0x40000000ull
+
+struct pcpu;
+struct pcpu_arch {
+	u64 unused;
+};
+struct vcpu_arch {
+	u64 unused;
+};
+struct part_arch {
+	struct pt s2;
+};
+struct arch_regs {
+	u64 pc;
+};
+
+extern struct pcpu *unit_this_pcpu;
+
+static inline void arch_cpu_relax(void)
+{
+}
+
+static inline unsigned long arch_irq_save(void)
+{
+	return 0;
+}
+
+static inline void arch_irq_restore(unsigned long flags)
+{
+	(void)flags;
+}
+
+static inline struct pcpu *arch_pcpu_this(void)
+{
+	return unit_this_pcpu;
+}
+
+#endif /* KEEL_ARCH_HOST_TYPES_H */

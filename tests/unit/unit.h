@@ -1,0 +1,41 @@
+/* SPDX-License-Identifier: MIT */
+/* A very small test framework for the host unit tests: CHECK, CHECK_EQ, a summary line. */
+#ifndef KEEL_UNIT_H
+#define KEEL_UNIT_H
+
+#include <stdio.h>
+#include <stdlib.h>
+
+extern int unit_passed, unit_failed;
+
+#define CHECK(cond)                                                                \
+	do {                                                                       \
+		if (cond) {                                                        \
+			unit_passed++;                                             \
+		} else {                                                           \
+			unit_failed++;                                             \
+			fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, \
+				#cond);                                            \
+		}                                                                  \
+	} while (0)
+
+#define CHECK_EQ(a, b)                                                             \
+	do {                                                                       \
+		long long a_ = (long long)(a), b_ = (long long)(b);                \
+		if (a_ == b_) {                                                    \
+			unit_passed++;                                             \
+		} else {                                                           \
+			unit_failed++;                                             \
+			fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %s (%lld != %lld)\n", \
+				__FILE__, __LINE__, #a, #b, a_, b_);                \
+		}                                                                  \
+	} while (0)
+
+/* Ends main(): prints "NAME: N passed, N failed" and the exit status. */
+static inline int unit_done(const char *name)
+{
+	printf("%s: %d passed, %d failed\n", name, unit_passed, unit_failed);
+	return unit_failed ? 1 : 0;
+}
+
+#endif /* KEEL_UNIT_H */

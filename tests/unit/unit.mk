@@ -1,0 +1,32 @@
+# SPDX-License-Identifier: MIT
+# Host unit tests: real Keel sources compiled for the host with ASan and UBSan,
+# each test with the sources it exercises (UNIT_SRCS_<name>) and tests/unit/shim.c.
+BUILD ?= build
+U := $(BUILD)/host
+UNIT_CC ?= gcc
+UNIT_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \
+	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer \
+	-Icore/include -Itests/unit -Itests/unit/include -Iboot
+
+# One line per test: the Keel sources it links.
+UNIT_SRCS_test_pt := core/pt.c
+UNIT_SRCS_test_pmm := core/pmm.c
+UNIT_SRCS_test_pdesc := core/pdesc.c
+UNIT_SRCS_test_elf := core/elf.c
+UNIT_SRCS_test_config := boot/config.c core/pdesc.c
+UNIT_SRCS_test_hypercall := core/hypercall.c core/guest_mem.c
+UNIT_SRCS_test_guest_mem := core/guest_mem.c
+
+UNIT_TESTS := $(basename $(notdir $(wildcard tests/unit/test_*.c)))
+
+.SECONDEXPANSION:
+.PHONY: all
+all: $(UNIT_TESTS:%=$(U)/%.ok)
+
+$(U)/%: tests/unit/%.c tests/unit/shim.c tests/unit/unit.h $$(UNIT_SRCS_$$*) $(wildcard core/include/keel/*.h)
+	@mkdir -p $(U)
+	@echo "  HOSTCC  $@"
+	@$(UNIT_CC) $(UNIT_CFLAGS) $< tests/unit/shim.c $(UNIT_SRCS_$*) -o $@
+
+$(U)/%.ok: $(U)/%
+	@ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 $< && touch $@

@@ -1,0 +1,70 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Install every Debian package Keel's build, tests and `make run` need, and
+# unpack the arm64-only packages (gnu-efi, libfdt) into $KEEL_CACHE, keyed by
+# version. Does nothing (and needs no network) when all of it is there.
+set -eu
+
+KEEL_CACHE=${KEEL_CACHE:-$HOME/.cache/keel}
+PACKAGES="build-essential gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu gnu-efi libfdt-dev
+picolibc-aarch64-linux-gnu qemu-system-x86 qemu-system-arm ovmf qemu-efi-aarch64
+mtools dosfstools busybox-static python3-pytest cpio"
+ARM64_PACKAGES="gnu-efi libfdt-dev"
+
+as_root() {
+	if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+missing=""
+for p in $PACKAGES; do
+	if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+		missing="$missing $p"
+	fi
+done
+updated=no
+if [ -n "$missing" ]; then
+	echo "deps: installing$missing"
+	as_root apt-get update -q
+	updated=yes
+	as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -q $missing
+fi
+
+# arm64 packages: fetched as .deb files and unpacked, never installed (they
+# would replace the amd64 gnu-efi). The sysroot's name carries their versions.
+have_arm64_index() {
+	dpkg --print-foreign-architectures | grep -qx arm64 &&
+		apt-cache policy gnu-efi:arm64 2>/dev/null | grep -q 'Candidate: [0-9]'
+}
+candidate() {
+	apt-cache policy "$1:arm64" 2>/dev/null | sed -n 's/^ *Candidate: //p'
+}
+
+if ! have_arm64_index; then
+	if [ -e "$KEEL_CACHE/sysroot-aarch64/.complete" ]; then
+		exit 0 # unpacked earlier; nothing to compare versions against offline
+	fi
+	dpkg --print-foreign-architectures | grep -qx arm64 || as_root dpkg --add-architecture arm64
+	[ "$updated" = yes ] || as_root apt-get update -q
+fi
+
+key=""
+for p in $ARM64_PACKAGES; do
+	key="$key-${p}_$(candidate "$p")"
+done
+key=$(echo "$key" | tr -c 'A-Za-z0-9.+_\n-' '_')
+root="$KEEL_CACHE/sysroot-aarch64$key"
+if [ ! -e "$root/.complete" ]; then
+	mkdir -p "$KEEL_CACHE/debs" "$root"
+	for p in $ARM64_PACKAGES; do
+		v=$(candidate "$p")
+		deb=$(ls "$KEEL_CACHE/debs/${p}_$(echo "$v" | sed 's/^[0-9]*://')_arm64.deb" 2>/dev/null || true)
+		if [ -z "$deb" ]; then
+			(cd "$KEEL_CACHE/debs" && apt-get download -q "$p:arm64=$v")
+			deb=$(ls "$KEEL_CACHE/debs/${p}_"*"_arm64.deb" | tail -n 1)
+		fi
+		dpkg-deb -x "$deb" "$root"
+	done
+	touch "$root/.complete"
+	echo "deps: arm64 sysroot in $root"
+fi
+ln -sfn "$root" "$KEEL_CACHE/sysroot-aarch64"
