@@ -23,7 +23,7 @@
  *
  * x86_64: VMCALL or VMMCALL (either works on either vendor). RAX = function
  * number, arguments in RDI, RSI, RDX, R10, R8, R9. On return RAX = status
- * (0 or a negative KEEL_E*), RDI, RSI, RDX = extra results where a call has
+ * (0 or -KEEL_E*), RDI, RSI, RDX = extra results where a call has
  * them. Every other register is preserved.
  *
  * aarch64: HVC #0 following the SMC Calling Convention (SMC64/HVC64 fast call,
@@ -52,23 +52,34 @@
 #define KEEL_HC_YIELD 0x05 /* give up the CPU until the next event */
 #define KEEL_HC_NR_CALLS 0x06 /* first unassigned number */
 
+/*
+ * Management calls (create, load, start, stop... of other partitions) use
+ * numbers in this range. From a partition without `management = yes` every
+ * one of them returns -KEEL_EPERM and is counted.
+ */
+#define KEEL_HC_MGMT_FIRST 0x100
+#define KEEL_HC_MGMT_LAST 0x1FF
+
 /* Feature bits returned by KEEL_HC_VERSION in r2. */
 #define KEEL_FEAT_CONSOLE (1u << 0)
 #define KEEL_FEAT_SELF_INFO (1u << 1)
 
-/* Status codes: fixed here, independent of any C library's errno numbers. */
+/*
+ * Error numbers: fixed here, independent of any C library's errno (they match
+ * Linux's). A call's status is 0 or the negated number, e.g. -KEEL_EFAULT.
+ */
 #define KEEL_OK 0
-#define KEEL_EPERM (-1) /* caller lacks the privilege for this call */
-#define KEEL_ENOENT (-2) /* no such partition or object */
-#define KEEL_EIO (-5)
-#define KEEL_E2BIG (-7) /* a length or count is over its limit */
-#define KEEL_ENOMEM (-12) /* not enough free memory */
-#define KEEL_EFAULT (-14) /* an address is outside the caller's memory */
-#define KEEL_EBUSY (-16) /* a resource (core) is in use */
-#define KEEL_EEXIST (-17)
-#define KEEL_EINVAL (-22) /* a malformed argument or reserved bit set */
-#define KEEL_ENOSPC (-28)
-#define KEEL_ENOSYS (-38) /* unknown call number */
+#define KEEL_EPERM 1 /* caller lacks the privilege for this call */
+#define KEEL_ENOENT 2 /* no such partition or object */
+#define KEEL_EIO 5
+#define KEEL_E2BIG 7 /* a length or count is over its limit */
+#define KEEL_ENOMEM 12 /* not enough free memory */
+#define KEEL_EFAULT 14 /* an address is outside the caller's memory */
+#define KEEL_EBUSY 16 /* a resource (core) is in use */
+#define KEEL_EEXIST 17
+#define KEEL_EINVAL 22 /* a malformed argument or reserved bit set */
+#define KEEL_ENOSPC 28
+#define KEEL_ENOSYS 38 /* unknown call number */
 
 #define KEEL_CONSOLE_WRITE_MAX 4096u
 #define KEEL_NAME_MAX 32u /* partition name, including the NUL */

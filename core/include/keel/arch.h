@@ -50,6 +50,9 @@ void arch_mmu_guard(hpa_t va, u64 size);
  */
 int arch_virt_probe(void);
 
+/* What arch_virt_probe picked, for the log: "svm+npt", "vmx+ept", "el2+stage2". */
+const char *arch_virt_name(void);
+
 /*
  * Start secondary CPU @cpu (logical number) on @stack_top. It runs its arch
  * entry, then calls pcpu_secondary_main(). Returns 0 once the start request

@@ -37,7 +37,10 @@ struct vcpu {
 	u32 index; /* within the partition: 0 = boot vCPU */
 	u32 state; /* enum vcpu_state */
 	u32 requests; /* VCPU_REQ_*, set by other CPUs, atomics only */
+	u32 arch_ready; /* arch_vcpu_init done on its CPU */
+	u32 reset_pending; /* enter at the image entry on the next run */
 	u32 pad;
+	gpa_t entry, entry_arg, entry_stack; /* the entry state for reset_pending */
 	struct partition *part;
 	struct pcpu *pcpu;
 	u64 exits[EXIT_FAULT + 1]; /* by enum exit_kind */
@@ -65,6 +68,9 @@ struct partition {
 	u32 mem_count;
 	u32 stop_reboot; /* restart after the stop completes */
 	struct mem_region mem[KEEL_MAX_MEM_REGIONS];
+	char stop_reason[160]; /* why it is stopping, for the final log line */
+	u32 warned_pio; /* a port I/O warning was printed */
+	u32 pad0;
 
 	struct spinlock lock;
 	u32 con_len; /* bytes in con_line */
@@ -98,5 +104,14 @@ void part_stop(struct partition *part, const char *reason, bool reboot);
 void part_stop_fault(struct vcpu *vcpu, const char *fmt, ...) __printf(2, 3);
 
 struct partition *part_by_id(u32 id);
+
+/* Create, load and start every partition of the boot config. */
+void part_boot_all(const struct keel_boot_info *bi);
+
+/* Number of partitions loaded, running or stopping. */
+u32 part_active_count(void);
+
+/* Called by a vCPU's CPU when the vCPU has left its run loop for good. */
+void part_vcpu_left(struct vcpu *vcpu);
 
 #endif /* KEEL_PARTITION_H */

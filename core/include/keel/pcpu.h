@@ -37,6 +37,8 @@ struct platform {
 };
 
 extern struct pcpu pcpus[KEEL_MAX_CPUS];
+/* Set once the boot CPU's per-CPU pointer works (pcpu_this() is usable). */
+extern bool pcpus_ready;
 extern struct platform platform;
 
 /* This CPU's struct pcpu (set by arch_cpu_init). */
@@ -45,7 +47,11 @@ static inline struct pcpu *pcpu_this(void)
 	return arch_pcpu_this();
 }
 
-/* Entered by each secondary CPU from its arch entry, on its own stack. */
+/*
+ * Entered by each secondary CPU from its arch entry, on its own stack, once
+ * arch_cpu_init() succeeded there (if it fails, the arch leaves the CPU
+ * halted and core reports it as not online).
+ */
 void __noreturn pcpu_secondary_main(struct pcpu *cpu);
 
 /* Called by the arch's interrupt path when the hypervisor IPI arrives. */
@@ -54,8 +60,17 @@ void pcpu_ipi_handler(void);
 /* The per-CPU loop: wait for a vCPU, run it, repeat. Never returns. */
 void __noreturn pcpu_loop(void);
 
+/* Start every secondary CPU of the platform, test IPIs, log the summary. */
+void pcpu_start_all(void);
+
 /* Kick @cpu out of its guest or idle so it looks at its requests. */
 void pcpu_kick(struct pcpu *cpu);
+
+/* After a panic: ask every other online CPU to halt. */
+void pcpu_stop_others(void);
+
+/* This CPU's logical number, safe before the per-CPU pointer is set. */
+u32 console_cpu_id(void);
 
 /* Report for an unexpected exception in the hypervisor itself, then stop. */
 struct arch_regs;

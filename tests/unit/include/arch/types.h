@@ -8,6 +8,7 @@
 
 #define KEEL_ARCH_NAME "host"
 #define KEEL_GUEST_RAM_BASE 0x40000000ull
+#define KEEL_ARCH_ELF_MACHINE 183 /* EM_AARCH64 */
 
 struct pcpu;
 struct pcpu_arch {

@@ -1,0 +1,165 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * ELF64 parsing with every field checked against the file before use; shared
+ * by the loader (the core image) and the core (guest kernels).
+ */
+#include <keel/abi.h>
+#include <keel/elf.h>
+#include <keel/lib.h>
+
+#define EI_NIDENT 16
+#define ELFCLASS64 2
+#define ELFDATA2LSB 1
+#define EV_CURRENT 1
+#define ET_EXEC 2
+#define ET_DYN 3
+#define PT_LOAD 1
+#define PF_X 1
+
+struct elf64_ehdr {
+	u8 ident[EI_NIDENT];
+	u16 type;
+	u16 machine;
+	u32 version;
+	u64 entry;
+	u64 phoff;
+	u64 shoff;
+	u32 flags;
+	u16 ehsize;
+	u16 phentsize;
+	u16 phnum;
+	u16 shentsize;
+	u16 shnum;
+	u16 shstrndx;
+};
+
+struct elf64_phdr {
+	u32 type;
+	u32 flags;
+	u64 offset;
+	u64 vaddr;
+	u64 paddr;
+	u64 filesz;
+	u64 memsz;
+	u64 align;
+};
+
+static int elf_fail(const char **why, const char *reason)
+{
+	if (why)
+		*why = reason;
+	return -KEEL_EINVAL;
+}
+
+static int elf_check_header(const struct elf64_ehdr *eh, u64 size, u32 machine,
+			    const char **why)
+{
+	static const u8 magic[4] = { 0x7f, 'E', 'L', 'F' };
+
+	if (memcmp(eh->ident, magic, sizeof(magic)) != 0)
+		return elf_fail(why, "not an ELF file");
+	if (eh->ident[4] != ELFCLASS64 || eh->ident[5] != ELFDATA2LSB)
+		return elf_fail(why, "not a little-endian ELF64 file");
+	if (eh->ident[6] != EV_CURRENT || eh->version != EV_CURRENT)
+		return elf_fail(why, "unknown ELF version");
+	if (eh->machine != machine)
+		return elf_fail(why, "ELF file is for another machine");
+	if (eh->type != ET_EXEC && eh->type != ET_DYN)
+		return elf_fail(why, "ELF file is not an executable");
+	if (eh->phentsize != sizeof(struct elf64_phdr))
+		return elf_fail(why, "ELF program header size is wrong");
+	if (eh->phnum == 0)
+		return elf_fail(why, "ELF file has no program headers");
+	if (eh->phoff > size || (u64)eh->phnum * sizeof(struct elf64_phdr) > size - eh->phoff)
+		return elf_fail(why, "ELF program headers lie outside the file");
+	if (eh->phoff % 8)
+		return elf_fail(why, "ELF program headers are misaligned");
+	return 0;
+}
+
+static int elf_add_segment(struct elf_image *img, const struct elf64_phdr *ph, u64 size,
+			   const char **why)
+{
+	struct elf_segment *seg;
+
+	if (img->segment_count == ELF_MAX_SEGMENTS)
+		return elf_fail(why, "ELF file has too many loadable segments");
+	if (ph->filesz > ph->memsz)
+		return elf_fail(why, "ELF segment is larger in the file than in memory");
+	if (ph->offset > size || ph->filesz > size - ph->offset)
+		return elf_fail(why, "ELF segment lies outside the file");
+	if (range_overflows(ph->paddr, ph->memsz) || range_overflows(ph->vaddr, ph->memsz))
+		return elf_fail(why, "ELF segment wraps around the address space");
+	seg = &img->segments[img->segment_count++];
+	seg->offset = ph->offset;
+	seg->filesz = ph->filesz;
+	seg->vaddr = ph->vaddr;
+	seg->paddr = ph->paddr;
+	seg->memsz = ph->memsz;
+	seg->flags = ph->flags;
+	return 0;
+}
+
+/* No two segments may overlap in memory: each byte has one source. */
+static bool elf_segments_overlap(const struct elf_image *img)
+{
+	u32 i, j;
+
+	for (i = 0; i < img->segment_count; i++)
+		for (j = 0; j < i; j++)
+			if (ranges_overlap(img->segments[i].paddr, img->segments[i].memsz,
+					   img->segments[j].paddr, img->segments[j].memsz))
+				return true;
+	return false;
+}
+
+static bool elf_entry_executable(const struct elf_image *img)
+{
+	u32 i;
+
+	for (i = 0; i < img->segment_count; i++) {
+		const struct elf_segment *s = &img->segments[i];
+
+		if ((s->flags & PF_X) && img->entry >= s->vaddr &&
+		    img->entry - s->vaddr < s->memsz)
+			return true;
+	}
+	return false;
+}
+
+int elf_parse(const void *data, u64 size, u32 machine, struct elf_image *img, const char **why)
+{
+	struct elf64_ehdr eh;
+	struct elf64_phdr ph;
+	u32 i;
+	int ret;
+
+	memset(img, 0, sizeof(*img));
+	if (!data || size < sizeof(eh))
+		return elf_fail(why, "file is too small to be an ELF image");
+	memcpy(&eh, data, sizeof(eh));
+	ret = elf_check_header(&eh, size, machine, why);
+	if (ret)
+		return ret;
+	img->entry = eh.entry;
+	img->machine = eh.machine;
+	img->type = eh.type;
+	img->lowest = ~0ull;
+	for (i = 0; i < eh.phnum; i++) {
+		memcpy(&ph, (const u8 *)data + eh.phoff + (u64)i * sizeof(ph), sizeof(ph));
+		if (ph.type != PT_LOAD || ph.memsz == 0)
+			continue;
+		ret = elf_add_segment(img, &ph, size, why);
+		if (ret)
+			return ret;
+		img->lowest = MIN(img->lowest, ph.paddr);
+		img->highest = MAX(img->highest, ph.paddr + ph.memsz);
+	}
+	if (img->segment_count == 0)
+		return elf_fail(why, "ELF file has nothing to load");
+	if (elf_segments_overlap(img))
+		return elf_fail(why, "ELF segments overlap");
+	if (!elf_entry_executable(img))
+		return elf_fail(why, "ELF entry point is not in an executable segment");
+	return 0;
+}

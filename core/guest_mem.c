@@ -1,0 +1,93 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Checked access to partition memory: every guest-physical range is looked up
+ * in the partition's regions before a byte is touched. A range may span
+ * adjacent regions; any byte outside them fails the whole access up front.
+ */
+#include <keel/abi.h>
+#include <keel/guest_mem.h>
+#include <keel/lib.h>
+#include <keel/partition.h>
+
+/* The region holding @gpa, or NULL. */
+static const struct mem_region *guest_region(const struct partition *part, gpa_t gpa)
+{
+	u32 i;
+
+	for (i = 0; i < part->mem_count && i < KEEL_MAX_MEM_REGIONS; i++) {
+		const struct mem_region *r = &part->mem[i];
+
+		if (gpa >= r->gpa && gpa - r->gpa < r->size)
+			return r;
+	}
+	return NULL;
+}
+
+bool guest_range_is_ram(const struct partition *part, gpa_t gpa, u64 len)
+{
+	if (range_overflows(gpa, len))
+		return false;
+	while (len) {
+		const struct mem_region *r = guest_region(part, gpa);
+		u64 chunk;
+
+		if (!r)
+			return false;
+		chunk = MIN(len, r->size - (gpa - r->gpa));
+		gpa += chunk;
+		len -= chunk;
+	}
+	return true;
+}
+
+/*
+ * Walk [gpa, gpa + len) region by region, calling @fn on each host chunk. The
+ * whole range is checked first so a failed access changes nothing.
+ */
+static int guest_for_each(const struct partition *part, gpa_t gpa, u64 len,
+			  void (*fn)(void *host, u64 off, u64 n, void *ctx), void *ctx)
+{
+	u64 off = 0;
+
+	if (!guest_range_is_ram(part, gpa, len))
+		return -KEEL_EFAULT;
+	while (off < len) {
+		const struct mem_region *r = guest_region(part, gpa + off);
+		u64 in = gpa + off - r->gpa;
+		u64 n = MIN(len - off, r->size - in);
+
+		fn(hpa_to_hva(r->hpa + in), off, n, ctx);
+		off += n;
+	}
+	return 0;
+}
+
+static void guest_read_chunk(void *host, u64 off, u64 n, void *ctx)
+{
+	memcpy((u8 *)ctx + off, host, n);
+}
+
+static void guest_write_chunk(void *host, u64 off, u64 n, void *ctx)
+{
+	memcpy(host, (const u8 *)ctx + off, n);
+}
+
+static void guest_zero_chunk(void *host, u64 off, u64 n, void *ctx)
+{
+	memset(host, 0, n);
+}
+
+int guest_copy_from(const struct partition *part, void *dst, gpa_t gpa, u64 len)
+{
+	return guest_for_each(part, gpa, len, guest_read_chunk, dst);
+}
+
+int guest_copy_to(struct partition *part, gpa_t gpa, const void *src, u64 len)
+{
+	return guest_for_each(part, gpa, len, guest_write_chunk, (void *)src);
+}
+
+int guest_zero(struct partition *part, gpa_t gpa, u64 len)
+{
+	return guest_for_each(part, gpa, len, guest_zero_chunk, NULL);
+}

@@ -1,0 +1,193 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Hypercall dispatch: decode (number, privilege, every argument checked,
+ * guest data copied once into hypervisor memory), then perform.
+ */
+#include <keel/arch.h>
+#include <keel/console.h>
+#include <keel/guest_mem.h>
+#include <keel/hypercall.h>
+#include <keel/lib.h>
+#include <keel/partition.h>
+
+#define SMCCC_NOT_SUPPORTED (-1)
+#define KEEL_HC_VENDOR_MASK 0xFFFF0000u
+
+/* Console bytes are copied and printed in pieces of this size. */
+#define HC_CONSOLE_CHUNK 256u
+
+struct hc_call {
+	u32 nr; /* KEEL_HC_* */
+	u64 a[6];
+};
+
+struct hc_result {
+	s64 status;
+	u64 r[3];
+};
+
+/*
+ * Turn the raw function number into a Keel call number. aarch64 guests pass
+ * the SMCCC function ID (0xC6000000 | nr); x86_64 guests pass nr itself.
+ * Returns false for an ID outside Keel's range.
+ */
+static bool hc_decode_nr(u64 fn, u32 *nr)
+{
+	if (fn <= 0xFFFF) {
+		*nr = (u32)fn;
+		return true;
+	}
+	if ((fn & ~0xFFFFull) == KEEL_SMCCC_FN_BASE) {
+		*nr = (u32)(fn & 0xFFFF);
+		return true;
+	}
+	return false;
+}
+
+/* SMCCC's generic queries in the vendor-hypervisor range. */
+static bool hc_smccc_query(u64 fn, struct hc_result *res)
+{
+	switch (fn) {
+	case KEEL_SMCCC_CALL_COUNT:
+		res->status = KEEL_HC_NR_CALLS;
+		return true;
+	case KEEL_SMCCC_CALL_UID:
+		res->status = KEEL_SMCCC_UID0;
+		res->r[0] = KEEL_SMCCC_UID1;
+		res->r[1] = KEEL_SMCCC_UID2;
+		res->r[2] = KEEL_SMCCC_UID3;
+		return true;
+	case KEEL_SMCCC_REVISION:
+		res->status = KEEL_ABI_VERSION_MAJOR;
+		res->r[0] = KEEL_ABI_VERSION_MINOR;
+		return true;
+	default:
+		return false;
+	}
+}
+
+static s64 hc_console_write(struct vcpu *vcpu, gpa_t gpa, u64 len)
+{
+	struct partition *part = vcpu->part;
+	char buf[HC_CONSOLE_CHUNK];
+	u64 off;
+
+	if (len > KEEL_CONSOLE_WRITE_MAX)
+		return -KEEL_E2BIG;
+	if (!guest_range_is_ram(part, gpa, len))
+		return -KEEL_EFAULT;
+	for (off = 0; off < len; off += HC_CONSOLE_CHUNK) {
+		u64 n = MIN(len - off, (u64)HC_CONSOLE_CHUNK);
+
+		if (guest_copy_from(part, buf, gpa + off, n))
+			return -KEEL_EFAULT;
+		console_part_write(part, buf, n);
+	}
+	return KEEL_OK;
+}
+
+static void hc_fill_self_info(const struct vcpu *vcpu, struct keel_self_info *si)
+{
+	const struct partition *part = vcpu->part;
+	u32 i;
+
+	memset(si, 0, sizeof(*si));
+	si->partition_id = part->id;
+	si->flags = part->desc.flags;
+	memcpy(si->name, part->desc.name, KEEL_NAME_MAX);
+	si->name[KEEL_NAME_MAX - 1] = '\0';
+	si->vcpu_count = part->vcpu_count;
+	si->this_vcpu = vcpu->index;
+	si->cpu_mask = part->desc.cpu_mask;
+	si->region_count = MIN(part->mem_count, KEEL_MAX_MEM_REGIONS);
+	for (i = 0; i < si->region_count; i++) {
+		si->regions[i].gpa = part->mem[i].gpa;
+		si->regions[i].size = part->mem[i].size;
+	}
+}
+
+static s64 hc_self_info(struct vcpu *vcpu, gpa_t gpa, u64 size, u64 *written)
+{
+	struct keel_self_info si;
+	u64 n = MIN(size, (u64)sizeof(si));
+
+	if (size == 0)
+		return -KEEL_EINVAL;
+	if (!guest_range_is_ram(vcpu->part, gpa, n))
+		return -KEEL_EFAULT;
+	hc_fill_self_info(vcpu, &si);
+	if (guest_copy_to(vcpu->part, gpa, &si, n))
+		return -KEEL_EFAULT;
+	*written = n;
+	return KEEL_OK;
+}
+
+static bool hc_is_management(u32 nr)
+{
+	return nr >= KEEL_HC_MGMT_FIRST && nr <= KEEL_HC_MGMT_LAST;
+}
+
+/* A management call from a partition without the privilege: refuse and count. */
+static s64 hc_refuse(struct vcpu *vcpu, u32 nr)
+{
+	struct partition *part = vcpu->part;
+
+	part->denied++;
+	if (part->denied <= 3)
+		pr_warn("partition '%s': management call 0x%x refused: not the management partition (%llu refused so far)",
+			part->desc.name, nr, (unsigned long long)part->denied);
+	return -KEEL_EPERM;
+}
+
+/* Act on a decoded call. Returns false if the vCPU must not be resumed. */
+static bool hc_perform(struct vcpu *vcpu, const struct hc_call *call, struct hc_result *res)
+{
+	struct partition *part = vcpu->part;
+
+	switch (call->nr) {
+	case KEEL_HC_VERSION:
+		res->status = KEEL_OK;
+		res->r[0] = KEEL_ABI_VERSION;
+		res->r[1] = KEEL_FEAT_CONSOLE | KEEL_FEAT_SELF_INFO;
+		return true;
+	case KEEL_HC_CONSOLE_WRITE:
+		res->status = hc_console_write(vcpu, call->a[0], call->a[1]);
+		return true;
+	case KEEL_HC_SELF_INFO:
+		res->status = hc_self_info(vcpu, call->a[0], call->a[1], &res->r[0]);
+		return true;
+	case KEEL_HC_SHUTDOWN:
+		part_stop(part, "shutdown requested by the guest", false);
+		return false;
+	case KEEL_HC_REBOOT:
+		part_stop(part, "reboot requested by the guest", true);
+		return false;
+	case KEEL_HC_YIELD:
+		res->status = KEEL_OK;
+		return true;
+	default:
+		if (hc_is_management(call->nr) && !(part->desc.flags & KEEL_PD_MANAGEMENT))
+			res->status = hc_refuse(vcpu, call->nr);
+		else
+			res->status = -KEEL_ENOSYS;
+		return true;
+	}
+}
+
+void hypercall_handle(struct vcpu *vcpu, const struct vm_exit *exit)
+{
+	struct hc_result res = { 0 };
+	struct hc_call call;
+	u32 i;
+
+	vcpu->part->hypercalls++;
+	if (!hc_decode_nr(exit->hc.fn, &call.nr)) {
+		res.status = SMCCC_NOT_SUPPORTED;
+	} else if (!hc_smccc_query(exit->hc.fn, &res)) {
+		for (i = 0; i < ARRAY_SIZE(call.a); i++)
+			call.a[i] = exit->hc.args[i];
+		if (!hc_perform(vcpu, &call, &res))
+			return;
+	}
+	arch_vcpu_hc_return(vcpu, res.status, res.r);
+}

@@ -1,0 +1,427 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Partition life cycle: take cores and memory, load the images, start the
+ * boot vCPU, stop (on any CPU), scrub and give everything back.
+ */
+#include <keel/arch.h>
+#include <keel/console.h>
+#include <keel/elf.h>
+#include <keel/guest_mem.h>
+#include <keel/lib.h>
+#include <keel/partition.h>
+#include <keel/pcpu.h>
+#include <keel/pdesc.h>
+#include <keel/pmm.h>
+
+struct partition partitions[KEEL_MAX_PARTITIONS];
+/* One vCPU per physical CPU at most: index = the CPU it is pinned to. */
+static struct vcpu vcpus[KEEL_MAX_CPUS];
+static const struct keel_boot_info *boot_info;
+static u32 on_idle;
+
+struct partition *part_by_id(u32 id)
+{
+	if (id == 0 || id > KEEL_MAX_PARTITIONS)
+		return NULL;
+	return partitions[id - 1].state == PART_FREE ? NULL : &partitions[id - 1];
+}
+
+u32 part_active_count(void)
+{
+	u32 i, n = 0;
+
+	for (i = 0; i < KEEL_MAX_PARTITIONS; i++) {
+		u32 st = READ_ONCE(partitions[i].state);
+
+		if (st != PART_FREE && st != PART_STOPPED)
+			n++;
+	}
+	return n;
+}
+
+static struct partition *part_alloc_slot(void)
+{
+	u32 i;
+
+	for (i = 0; i < KEEL_MAX_PARTITIONS; i++) {
+		if (partitions[i].state == PART_FREE || partitions[i].state == PART_STOPPED) {
+			memset(&partitions[i], 0, sizeof(partitions[i]));
+			partitions[i].id = i + 1;
+			return &partitions[i];
+		}
+	}
+	return NULL;
+}
+
+/* Give back every memory region (scrubbed by pmm_free). */
+static void part_free_memory(struct partition *part)
+{
+	u32 i;
+
+	for (i = 0; i < part->mem_count; i++) {
+		arch_s2_unmap(part, part->mem[i].gpa, part->mem[i].size);
+		pmm_free(part->mem[i].hpa, part->mem[i].size);
+	}
+	part->mem_count = 0;
+	arch_s2_destroy(part);
+}
+
+/* The largest alignment worth asking for: 1 GiB pages where the size allows. */
+static u64 part_mem_align(u64 size)
+{
+	return size >= SZ_1G ? SZ_1G : SZ_2M;
+}
+
+/*
+ * Back [RAM_BASE, RAM_BASE + size) with as few contiguous runs as the free
+ * memory allows, each mapped with the largest pages that fit.
+ */
+static int part_alloc_memory(struct partition *part, u64 size)
+{
+	gpa_t gpa = KEEL_GUEST_RAM_BASE;
+	u64 left = size;
+	int ret;
+
+	while (left) {
+		u64 align = part_mem_align(left);
+		u64 chunk = left;
+		hpa_t hpa = pmm_alloc(chunk, align);
+
+		if (!hpa && align > SZ_2M)
+			hpa = pmm_alloc(chunk, SZ_2M);
+		if (!hpa) {
+			chunk = ALIGN_DOWN(pmm_largest_free(SZ_2M), SZ_2M);
+			chunk = MIN(chunk, left);
+			hpa = chunk ? pmm_alloc(chunk, SZ_2M) : 0;
+		}
+		if (!hpa || part->mem_count == KEEL_MAX_MEM_REGIONS) {
+			if (hpa)
+				pmm_free(hpa, chunk);
+			return -KEEL_ENOMEM;
+		}
+		part->mem[part->mem_count++] = (struct mem_region){ gpa, hpa, chunk };
+		ret = arch_s2_map(part, gpa, hpa, chunk, S2_RWX);
+		if (ret)
+			return ret;
+		gpa += chunk;
+		left -= chunk;
+	}
+	return 0;
+}
+
+static void part_bind_vcpus(struct partition *part)
+{
+	u32 cpu;
+
+	part->vcpu_count = 0;
+	for (cpu = 0; cpu < KEEL_MAX_CPUS; cpu++) {
+		struct vcpu *v = &vcpus[cpu];
+
+		if (!(part->desc.cpu_mask & BIT(cpu)))
+			continue;
+		memset(v, 0, sizeof(*v));
+		v->index = part->vcpu_count;
+		v->part = part;
+		v->pcpu = &pcpus[cpu];
+		part->vcpus[part->vcpu_count++] = v;
+	}
+}
+
+static const struct keel_boot_module *part_module(const struct keel_boot_info *bi, u32 index)
+{
+	if (index == KEEL_NO_MODULE || index >= bi->module_count)
+		return NULL;
+	return &bi->modules[index];
+}
+
+int part_create(const struct keel_part_desc *desc, const struct keel_boot_info *bi,
+		struct partition **out)
+{
+	struct partition *part = part_alloc_slot();
+	int ret;
+
+	if (!part)
+		return -KEEL_ENOSPC;
+	part->desc = *desc;
+	part->kernel = part_module(bi, desc->kernel_module);
+	part->initrd = part_module(bi, desc->initrd_module);
+	part->state = PART_CREATED;
+	ret = arch_s2_init(part);
+	if (!ret)
+		ret = part_alloc_memory(part, desc->mem_size);
+	if (ret) {
+		part_free_memory(part);
+		part->state = PART_FREE;
+		return ret;
+	}
+	part_bind_vcpus(part);
+	*out = part;
+	return 0;
+}
+
+/* Copy each PT_LOAD segment of the kernel ELF into partition memory. */
+static int part_load_elf(struct partition *part, struct elf_image *img)
+{
+	const u8 *data = hpa_to_hva(part->kernel->base);
+	gpa_t lo = KEEL_GUEST_RAM_BASE + KEEL_GUEST_LOAD_MIN;
+	u64 span = part->desc.mem_size - KEEL_GUEST_LOAD_MIN;
+	const char *why = NULL;
+	u32 i;
+
+	if (elf_parse(data, part->kernel->size, KEEL_ARCH_ELF_MACHINE, img, &why)) {
+		pr_err("partition '%s': kernel %s: %s", part->desc.name, part->kernel->name, why);
+		return -KEEL_EINVAL;
+	}
+	for (i = 0; i < img->segment_count; i++) {
+		const struct elf_segment *s = &img->segments[i];
+
+		if (!range_within(s->paddr, s->memsz, lo, span)) {
+			pr_err("partition '%s': kernel %s: segment at 0x%llx+0x%llx is outside its memory 0x%llx-0x%llx",
+			       part->desc.name, part->kernel->name, (unsigned long long)s->paddr,
+			       (unsigned long long)s->memsz, (unsigned long long)lo,
+			       (unsigned long long)(lo + span - 1));
+			return -KEEL_EINVAL;
+		}
+		if (guest_copy_to(part, s->paddr, data + s->offset, s->filesz))
+			return -KEEL_EFAULT;
+	}
+	return 0;
+}
+
+/* The boot data of docs/guest-abi.md: guest info and command line at RAM + 4 KiB. */
+static int part_write_guest_info(struct partition *part)
+{
+	gpa_t at = KEEL_GUEST_RAM_BASE + KEEL_GUEST_INFO_OFFSET;
+	struct keel_guest_info info;
+	u32 len = (u32)strnlen(part->desc.cmdline, KEEL_CMDLINE_MAX - 1);
+
+	memset(&info, 0, sizeof(info));
+	info.magic = KEEL_GUEST_INFO_MAGIC;
+	info.version = KEEL_ABI_VERSION;
+	info.size = sizeof(info);
+	info.partition_id = part->id;
+	info.vcpu_count = part->vcpu_count;
+	memcpy(info.name, part->desc.name, KEEL_NAME_MAX);
+	info.name[KEEL_NAME_MAX - 1] = '\0';
+	info.mem_base = KEEL_GUEST_RAM_BASE;
+	info.mem_size = part->desc.mem_size;
+	info.cmdline_gpa = at + sizeof(info);
+	info.cmdline_len = len;
+	if (guest_copy_to(part, at, &info, sizeof(info)) ||
+	    guest_copy_to(part, info.cmdline_gpa, part->desc.cmdline, len) ||
+	    guest_zero(part, info.cmdline_gpa + len, 1))
+		return -KEEL_EFAULT;
+	return 0;
+}
+
+int part_load(struct partition *part)
+{
+	struct elf_image img;
+	struct vcpu *boot;
+	int ret;
+
+	if (!part->kernel)
+		return -KEEL_EINVAL;
+	ret = part_load_elf(part, &img);
+	if (!ret)
+		ret = part_write_guest_info(part);
+	if (!ret)
+		ret = arch_part_prepare(part);
+	if (ret)
+		return ret;
+	boot = part->vcpus[0];
+	boot->entry = img.entry;
+	boot->entry_arg = KEEL_GUEST_RAM_BASE + KEEL_GUEST_INFO_OFFSET;
+	boot->entry_stack = KEEL_GUEST_RAM_BASE + KEEL_GUEST_STACK_TOP;
+	boot->reset_pending = 1;
+	part->state = PART_LOADED;
+	return 0;
+}
+
+int part_start(struct partition *part)
+{
+	struct vcpu *boot = part->vcpus[0];
+	u32 i;
+
+	if (part->state != PART_LOADED)
+		return -KEEL_EINVAL;
+	part->vcpus_running = 1;
+	part->state = PART_RUNNING;
+	for (i = 0; i < part->vcpu_count; i++)
+		WRITE_ONCE(part->vcpus[i]->pcpu->vcpu, part->vcpus[i]);
+	__atomic_store_n(&boot->state, VCPU_RUNNABLE, __ATOMIC_RELEASE);
+	pr_info("partition '%s' started", part->desc.name);
+	if (boot->pcpu != pcpu_this())
+		pcpu_kick(boot->pcpu);
+	return 0;
+}
+
+void part_stop(struct partition *part, const char *reason, bool reboot)
+{
+	unsigned long flags = spin_lock_irqsave(&part->lock);
+	struct pcpu *self = pcpu_this();
+	u32 i;
+
+	if (part->state != PART_RUNNING) {
+		spin_unlock_irqrestore(&part->lock, flags);
+		return;
+	}
+	part->state = PART_STOPPING;
+	part->stop_reboot = reboot && !(part->desc.flags & KEEL_PD_REBOOT_STOP);
+	keel_strlcpy(part->stop_reason, reason, sizeof(part->stop_reason));
+	spin_unlock_irqrestore(&part->lock, flags);
+
+	for (i = 0; i < part->vcpu_count; i++) {
+		struct vcpu *v = part->vcpus[i];
+
+		__atomic_fetch_or(&v->requests, VCPU_REQ_STOP, __ATOMIC_SEQ_CST);
+		if (v->pcpu != self)
+			pcpu_kick(v->pcpu);
+	}
+}
+
+void part_stop_fault(struct vcpu *vcpu, const char *fmt, ...)
+{
+	char why[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, sizeof(why), fmt, ap);
+	va_end(ap);
+	console_part_flush(vcpu->part);
+	pr_err("partition '%s' stopped: %s on cpu %u", vcpu->part->desc.name, why,
+	       vcpu->pcpu->id);
+	part_stop(vcpu->part, why, false);
+}
+
+static void part_restart(struct partition *part)
+{
+	struct keel_part_desc desc = part->desc;
+	struct partition *again;
+	int ret;
+
+	part->state = PART_STOPPED;
+	ret = part_create(&desc, boot_info, &again);
+	if (!ret)
+		ret = part_load(again);
+	if (!ret)
+		ret = part_start(again);
+	if (ret)
+		pr_err("partition '%s' could not restart (error %d)", desc.name, ret);
+}
+
+static void part_idle_policy(void)
+{
+	if (part_active_count() != 0 || on_idle == KEEL_ON_IDLE_STAY)
+		return;
+	pr_info("no partition is running; %s (on_idle)",
+		on_idle == KEEL_ON_IDLE_POWEROFF ? "powering off" : "resetting");
+	arch_machine_reset(on_idle == KEEL_ON_IDLE_POWEROFF);
+}
+
+/* The last vCPU is out: release everything, then restart if asked. */
+static void part_finish_stop(struct partition *part)
+{
+	u64 mem = part->desc.mem_size;
+	u32 i;
+
+	console_part_flush(part);
+	for (i = 0; i < part->vcpu_count; i++)
+		WRITE_ONCE(part->vcpus[i]->pcpu->vcpu, NULL);
+	part_free_memory(part);
+	pr_info("partition '%s' stopped: %s (%llu MiB scrubbed and returned)", part->desc.name,
+		part->stop_reason, (unsigned long long)(mem >> 20));
+	if (part->stop_reboot) {
+		part_restart(part);
+		return;
+	}
+	WRITE_ONCE(part->state, PART_STOPPED);
+	part_idle_policy();
+}
+
+void part_vcpu_left(struct vcpu *vcpu)
+{
+	struct partition *part = vcpu->part;
+
+	if (vcpu->arch_ready) {
+		arch_vcpu_destroy(vcpu);
+		vcpu->arch_ready = 0;
+	}
+	__atomic_store_n(&vcpu->state, VCPU_OFF, __ATOMIC_RELEASE);
+	if (__atomic_sub_fetch(&part->vcpus_running, 1, __ATOMIC_ACQ_REL) == 0)
+		part_finish_stop(part);
+}
+
+static void part_log_created(const struct partition *part)
+{
+	char cpus[160];
+	size_t len = 0;
+	u32 i;
+
+	cpus[0] = '\0';
+	for (i = 0; i < part->vcpu_count && len < sizeof(cpus); i++)
+		len += (size_t)snprintf(cpus + len, sizeof(cpus) - len, "%s%u", i ? "," : "",
+					part->vcpus[i]->pcpu->id);
+	pr_info("partition '%s' (id %u): cpus %s, %llu MiB at 0x%llx, kernel %s", part->desc.name,
+		part->id, cpus, (unsigned long long)(part->desc.mem_size >> 20),
+		(unsigned long long)part->mem[0].hpa, part->kernel ? part->kernel->name : "-");
+}
+
+static int part_boot_one(const struct keel_part_desc *desc, const struct keel_boot_info *bi)
+{
+	struct partition *part;
+	int ret = part_create(desc, bi, &part);
+
+	if (ret) {
+		pr_err("partition '%s' not created: %s (error %d)", desc->name,
+		       ret == -KEEL_ENOMEM ? "not enough memory" : "bad description", ret);
+		return ret;
+	}
+	part_log_created(part);
+	ret = part_load(part);
+	if (ret) {
+		pr_err("partition '%s' not loaded (error %d)", desc->name, ret);
+		part_free_memory(part);
+		part->state = PART_STOPPED;
+		return ret;
+	}
+	if (desc->flags & KEEL_PD_AUTOSTART)
+		return part_start(part);
+	return 0;
+}
+
+static bool part_descs_ok(const struct keel_boot_info *bi)
+{
+	struct pdesc_limits lim = {
+		.cpu_count = platform.cpu_count,
+		.module_count = bi->module_count,
+		.mem_available = pmm_free_bytes(),
+	};
+	struct pdesc_error err;
+
+	if (bi->part_count > KEEL_MAX_PARTITIONS || bi->module_count > KEEL_BOOT_MAX_MODULES) {
+		pr_err("boot info lists %u partitions and %u modules; no partition started",
+		       bi->part_count, bi->module_count);
+		return false;
+	}
+	if (pdesc_check_all(bi->parts, bi->part_count, &lim, &err) == 0)
+		return true;
+	pr_err("%s; no partition started", err.msg);
+	return false;
+}
+
+void part_boot_all(const struct keel_boot_info *bi)
+{
+	u32 i;
+
+	boot_info = bi;
+	on_idle = bi->on_idle;
+	/* The loader checked the same things; the core does not rely on that. */
+	if (!part_descs_ok(bi))
+		return;
+	for (i = 0; i < bi->part_count; i++)
+		part_boot_one(&bi->parts[i], bi);
+	if (bi->part_count == 0)
+		pr_warn("keel.cfg defines no partition");
+	part_idle_policy();
+}

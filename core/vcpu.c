@@ -1,0 +1,130 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The vCPU run loop and the arch-neutral exit dispatcher: every generic exit
+ * ends in an emulation, a result for the guest, or its partition stopped.
+ */
+#include <keel/arch.h>
+#include <keel/console.h>
+#include <keel/hypercall.h>
+#include <keel/partition.h>
+#include <keel/pcpu.h>
+#include <keel/vcpu.h>
+
+static const char *vcpu_fault_text(u32 reason)
+{
+	switch (reason) {
+	case FAULT_TRIPLE:
+		return "triple fault";
+	case FAULT_ILLEGAL:
+		return "illegal or unsupported instruction";
+	case FAULT_SYSREG:
+		return "access to a system register Keel does not allow";
+	case FAULT_DECODE:
+		return "memory access Keel cannot decode";
+	case FAULT_INTERNAL:
+		return "vCPU state refused by the hardware";
+	default:
+		return "unexpected exit";
+	}
+}
+
+static void vcpu_handle_mmio(struct vcpu *vcpu, const struct vm_exit *exit)
+{
+	/* No device models yet: nothing but RAM exists in a partition. */
+	part_stop_fault(vcpu, "%s of guest-physical address 0x%llx outside its memory at pc 0x%llx",
+			exit->mmio.write ? "write" : "read", (unsigned long long)exit->mmio.gpa,
+			(unsigned long long)exit->pc);
+}
+
+static void vcpu_handle_pio(struct vcpu *vcpu, const struct vm_exit *exit)
+{
+	struct partition *part = vcpu->part;
+
+	/* No port devices yet: reads see a floating bus, writes go nowhere. */
+	if (!part->warned_pio) {
+		part->warned_pio = 1;
+		pr_warn("partition '%s': port 0x%x %s ignored (no device there; said once)",
+			part->desc.name, exit->pio.port, exit->pio.write ? "write" : "read");
+	}
+	if (!exit->pio.write)
+		arch_vcpu_io_return(vcpu, ~0ull >> (64 - 8 * MIN(exit->pio.size, (u8)8)));
+}
+
+static void vcpu_handle_shutdown(struct vcpu *vcpu, const struct vm_exit *exit)
+{
+	switch (exit->fault.reason) {
+	case FAULT_POWEROFF:
+		part_stop(vcpu->part, "powered off by the guest", false);
+		break;
+	case FAULT_RESET:
+		part_stop(vcpu->part, "reset by the guest", true);
+		break;
+	default:
+		part_stop_fault(vcpu, "%s at pc 0x%llx", vcpu_fault_text(exit->fault.reason),
+				(unsigned long long)exit->pc);
+		break;
+	}
+}
+
+static void vcpu_handle_exit(struct vcpu *vcpu, const struct vm_exit *exit)
+{
+	if (exit->kind < ARRAY_SIZE(vcpu->exits))
+		vcpu->exits[exit->kind]++;
+	switch (exit->kind) {
+	case EXIT_NONE:
+	case EXIT_INTERRUPT:
+		break;
+	case EXIT_HYPERCALL:
+		hypercall_handle(vcpu, exit);
+		break;
+	case EXIT_MMIO:
+		vcpu_handle_mmio(vcpu, exit);
+		break;
+	case EXIT_PIO:
+		vcpu_handle_pio(vcpu, exit);
+		break;
+	case EXIT_HALT:
+		/* Nothing can interrupt an ELF guest yet: sleep until an IPI. */
+		if (!(READ_ONCE(vcpu->requests) & VCPU_REQ_STOP))
+			arch_cpu_idle();
+		break;
+	case EXIT_SHUTDOWN:
+		vcpu_handle_shutdown(vcpu, exit);
+		break;
+	case EXIT_FAULT:
+	default:
+		part_stop_fault(vcpu, "%s (code 0x%llx, address 0x%llx) at pc 0x%llx",
+				vcpu_fault_text(exit->fault.reason),
+				(unsigned long long)exit->fault.code,
+				(unsigned long long)exit->fault.addr, (unsigned long long)exit->pc);
+		break;
+	}
+}
+
+/* Run @vcpu on this CPU until its partition stops it. Interrupts off. */
+void vcpu_run_loop(struct vcpu *vcpu)
+{
+	struct vm_exit exit;
+
+	if (!vcpu->arch_ready) {
+		if (arch_vcpu_init(vcpu)) {
+			part_stop_fault(vcpu, "no memory for the vCPU state");
+			part_vcpu_left(vcpu);
+			return;
+		}
+		vcpu->arch_ready = 1;
+	}
+	for (;;) {
+		if (__atomic_load_n(&vcpu->requests, __ATOMIC_ACQUIRE) & VCPU_REQ_STOP)
+			break;
+		if (vcpu->reset_pending) {
+			arch_vcpu_reset(vcpu, vcpu->entry, vcpu->entry_arg, vcpu->entry_stack);
+			vcpu->reset_pending = 0;
+		}
+		exit.kind = EXIT_NONE;
+		arch_vcpu_run(vcpu, &exit);
+		vcpu_handle_exit(vcpu, &exit);
+	}
+	/* After this the vCPU may be reused (a restart): do not touch it again. */
+	part_vcpu_left(vcpu);
+}

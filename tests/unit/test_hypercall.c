@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests of hypercall decoding and argument checks (core/hypercall.c) and
+ * of the checked guest-memory helpers (core/guest_mem.c) they use.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <keel/arch.h>
+#include <keel/guest_mem.h>
+#include <keel/hypercall.h>
+#include <keel/partition.h>
+
+#include "unit.h"
+
+#define RAM_BASE 0x40000000ull
+#define RAM1 (2ull << 20) /* two regions, adjacent in guest-physical space */
+
+static struct partition part;
+static struct vcpu vcpu;
+static u8 *ram0, *ram1;
+
+static s64 last_status;
+static u64 last_res[3];
+static int returns;
+static char console_out[8192];
+static size_t console_len;
+static int stops;
+static bool stop_reboot;
+
+void arch_vcpu_hc_return(struct vcpu *v, s64 status, const u64 res[3])
+{
+	last_status = status;
+	memcpy(last_res, res, sizeof(last_res));
+	returns++;
+}
+
+void console_part_write(struct partition *p, const char *buf, size_t len)
+{
+	memcpy(console_out + console_len, buf, len);
+	console_len += len;
+}
+
+void part_stop(struct partition *p, const char *reason, bool reboot)
+{
+	stops++;
+	stop_reboot = reboot;
+}
+
+static void setup(void)
+{
+	memset(&part, 0, sizeof(part));
+	memset(&vcpu, 0, sizeof(vcpu));
+	ram0 = calloc(1, RAM1);
+	ram1 = calloc(1, RAM1);
+	part.id = 3;
+	strcpy(part.desc.name, "guest");
+	part.desc.cpu_mask = 0x6;
+	part.mem_count = 2;
+	part.mem[0] = (struct mem_region){ RAM_BASE, (hpa_t)(uintptr_t)ram0, RAM1 };
+	part.mem[1] = (struct mem_region){ RAM_BASE + RAM1, (hpa_t)(uintptr_t)ram1, RAM1 };
+	part.vcpu_count = 2;
+	vcpu.part = &part;
+	vcpu.index = 1;
+}
+
+static s64 call(u64 fn, u64 a0, u64 a1)
+{
+	struct vm_exit e = { .kind = EXIT_HYPERCALL };
+	int before = returns;
+
+	e.hc.fn = fn;
+	e.hc.args[0] = a0;
+	e.hc.args[1] = a1;
+	hypercall_handle(&vcpu, &e);
+	return returns == before ? 999 : last_status;
+}
+
+static void test_version_and_numbers(void)
+{
+	CHECK_EQ(call(KEEL_HC_VERSION, 0, 0), KEEL_OK);
+	CHECK_EQ(last_res[0], KEEL_ABI_VERSION);
+	/* The same call through its SMCCC function ID. */
+	CHECK_EQ(call(KEEL_SMCCC_FN(KEEL_HC_VERSION), 0, 0), KEEL_OK);
+	CHECK_EQ(last_res[0], KEEL_ABI_VERSION);
+	CHECK_EQ(call(0x77, 0, 0), -KEEL_ENOSYS);
+	CHECK_EQ(call(KEEL_SMCCC_FN(0x77), 0, 0), -KEEL_ENOSYS);
+	/* Outside Keel's SMCCC range: SMCCC's NOT_SUPPORTED. */
+	CHECK_EQ(call(0x84000000ull, 0, 0), -1);
+	CHECK_EQ(call(~0ull, 0, 0), -1);
+	CHECK_EQ(call(KEEL_SMCCC_CALL_UID, 0, 0), KEEL_SMCCC_UID0);
+	CHECK_EQ(last_res[2], KEEL_SMCCC_UID3);
+	CHECK_EQ(call(KEEL_SMCCC_CALL_COUNT, 0, 0), KEEL_HC_NR_CALLS);
+}
+
+static void test_console_write(void)
+{
+	memcpy(ram0 + RAM1 - 3, "abc", 3);
+	memcpy(ram1, "def\n", 4);
+	console_len = 0;
+	/* Spans the two regions. */
+	CHECK_EQ(call(KEEL_HC_CONSOLE_WRITE, RAM_BASE + RAM1 - 3, 7), KEEL_OK);
+	CHECK_EQ(console_len, 7);
+	CHECK(memcmp(console_out, "abcdef\n", 7) == 0);
+	CHECK_EQ(call(KEEL_HC_CONSOLE_WRITE, RAM_BASE, KEEL_CONSOLE_WRITE_MAX + 1), -KEEL_E2BIG);
+	CHECK_EQ(call(KEEL_HC_CONSOLE_WRITE, RAM_BASE - 1, 2), -KEEL_EFAULT);
+	CHECK_EQ(call(KEEL_HC_CONSOLE_WRITE, RAM_BASE + 2 * RAM1 - 1, 2), -KEEL_EFAULT);
+	CHECK_EQ(call(KEEL_HC_CONSOLE_WRITE, ~0ull - 1, 16), -KEEL_EFAULT);
+	CHECK_EQ(call(KEEL_HC_CONSOLE_WRITE, 0, 16), -KEEL_EFAULT);
+	CHECK_EQ(console_len, 7); /* nothing printed by the failures */
+	CHECK_EQ(call(KEEL_HC_CONSOLE_WRITE, RAM_BASE, 0), KEEL_OK);
+}
+
+static void test_self_info(void)
+{
+	struct keel_self_info si;
+
+	CHECK_EQ(call(KEEL_HC_SELF_INFO, RAM_BASE + 0x100, sizeof(si)), KEEL_OK);
+	CHECK_EQ(last_res[0], sizeof(si));
+	memcpy(&si, ram0 + 0x100, sizeof(si));
+	CHECK_EQ(si.partition_id, 3);
+	CHECK(strcmp(si.name, "guest") == 0);
+	CHECK_EQ(si.this_vcpu, 1);
+	CHECK_EQ(si.vcpu_count, 2);
+	CHECK_EQ(si.cpu_mask, 0x6);
+	CHECK_EQ(si.region_count, 2);
+	CHECK_EQ(si.regions[1].gpa, RAM_BASE + RAM1);
+	/* A smaller buffer gets a prefix; bigger ones are clamped. */
+	memset(ram0 + 0x2000, 0xee, 64);
+	CHECK_EQ(call(KEEL_HC_SELF_INFO, RAM_BASE + 0x2000, 4), KEEL_OK);
+	CHECK_EQ(last_res[0], 4);
+	CHECK_EQ(ram0[0x2004], 0xee);
+	CHECK_EQ(call(KEEL_HC_SELF_INFO, RAM_BASE + 0x2000, 1ull << 40), KEEL_OK);
+	CHECK_EQ(last_res[0], sizeof(si));
+	CHECK_EQ(call(KEEL_HC_SELF_INFO, RAM_BASE + 0x2000, 0), -KEEL_EINVAL);
+	CHECK_EQ(call(KEEL_HC_SELF_INFO, RAM_BASE + 2 * RAM1 - 8, sizeof(si)), -KEEL_EFAULT);
+	CHECK_EQ(call(KEEL_HC_SELF_INFO, 0x1000, sizeof(si)), -KEEL_EFAULT);
+}
+
+static void test_privilege_and_lifecycle(void)
+{
+	CHECK_EQ(call(KEEL_HC_MGMT_FIRST, 0, 0), -KEEL_EPERM);
+	CHECK_EQ(call(KEEL_HC_MGMT_LAST, 0, 0), -KEEL_EPERM);
+	CHECK_EQ(part.denied, 2);
+	part.desc.flags |= KEEL_PD_MANAGEMENT;
+	CHECK_EQ(call(KEEL_HC_MGMT_FIRST, 0, 0), -KEEL_ENOSYS);
+	CHECK_EQ(part.denied, 2);
+	CHECK_EQ(call(KEEL_HC_SHUTDOWN, 0, 0), 999); /* no return to the guest */
+	CHECK_EQ(stops, 1);
+	CHECK(!stop_reboot);
+	CHECK_EQ(call(KEEL_HC_REBOOT, 0, 0), 999);
+	CHECK_EQ(stops, 2);
+	CHECK(stop_reboot);
+}
+
+static void test_guest_mem(void)
+{
+	u8 buf[16];
+
+	CHECK(guest_range_is_ram(&part, RAM_BASE, 2 * RAM1));
+	CHECK(!guest_range_is_ram(&part, RAM_BASE, 2 * RAM1 + 1));
+	CHECK(!guest_range_is_ram(&part, ~0ull, 2));
+	CHECK_EQ(guest_copy_to(&part, RAM_BASE + RAM1 - 8, "0123456789abcdef", 16), 0);
+	CHECK_EQ(guest_copy_from(&part, buf, RAM_BASE + RAM1 - 8, 16), 0);
+	CHECK(memcmp(buf, "0123456789abcdef", 16) == 0);
+	CHECK_EQ(guest_zero(&part, RAM_BASE + RAM1 - 4, 8), 0);
+	CHECK_EQ(ram1[3], 0);
+	CHECK_EQ(ram0[RAM1 - 5], '3');
+	/* A failed access changes nothing. */
+	CHECK_EQ(guest_copy_to(&part, RAM_BASE + 2 * RAM1 - 4, "zzzzzzzz", 8), -KEEL_EFAULT);
+	CHECK_EQ(ram1[RAM1 - 4], 0);
+}
+
+int main(void)
+{
+	setup();
+	test_version_and_numbers();
+	test_console_write();
+	test_self_info();
+	test_privilege_and_lifecycle();
+	test_guest_mem();
+	free(ram0);
+	free(ram1);
+	return unit_done("test_hypercall");
+}
