@@ -11,6 +11,7 @@
 
 #define KEEL_ARCH_NAME "x86_64"
 #define KEEL_GUEST_RAM_BASE 0x0ull
+#define KEEL_ARCH_ELF_MACHINE 62 /* EM_X86_64 */
 
 struct pcpu;
 
@@ -19,15 +20,40 @@ struct pcpu_arch {
 	u32 apic_id;
 	u32 pad;
 	hpa_t host_save_area; /* SVM VM_HSAVE_PA page / VMXON region */
+	hpa_t host_vmcb; /* SVM: VMSAVE/VMLOAD area for the host's FS/GS/TR... */
+	hpa_t ist_stacks; /* #DF/NMI/#MC stacks (secondary CPUs) */
+};
+
+/* Guest register numbers in vcpu_arch.gprs (x86 encoding order). */
+enum x86_gpr {
+	X86_RAX, X86_RCX, X86_RDX, X86_RBX, X86_RSP, X86_RBP, X86_RSI, X86_RDI,
+	X86_R8, X86_R9, X86_R10, X86_R11, X86_R12, X86_R13, X86_R14, X86_R15,
 };
 
 struct vcpu_arch {
 	hpa_t vmcb; /* SVM VMCB (or VMCS) page */
-	u64 gprs[16]; /* guest GPRs not kept in the VMCB, by x86 register number */
+	/*
+	 * Guest GPRs by x86 register number. Authoritative for the shared x86
+	 * code between exits; the backend moves RAX/RSP/RIP to and from its
+	 * VMCB/VMCS around each run.
+	 */
+	u64 gprs[16];
+	u64 rip;
+	/* Snapshot taken at each exit, for decoding (read-only for the shared code). */
+	u64 rflags, cr0, cr3, cr4, efer, cs_base;
+	u8 cpl;
+	u8 cs_l; /* 64-bit code segment */
+	u8 pio_in_size; /* pending IN: bytes to merge into RAX on completion */
+	u8 flush_tlb; /* flush this ASID's TLB on the next entry */
+	u32 pad;
+	u64 tlb_gen; /* last part_arch.tlb_gen this vCPU flushed for */
 };
 
 struct part_arch {
 	struct pt npt; /* nested page tables */
+	u32 asid;
+	u32 pad;
+	u64 tlb_gen; /* bumped by every NPT unmap */
 };
 
 /* Register state saved by the hypervisor's exception entry. */

@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The hypervisor's own page tables: identity map of RAM (RW, NX), the core
+ * image W^X per section, LAPIC/IOAPIC windows uncached, guard pages and
+ * page 0 unmapped. Built through core's walker with the x86 host format.
+ */
+#include <keel/arch.h>
+#include <keel/console.h>
+#include <keel/pcpu.h>
+#include <keel/pmm.h>
+#include <keel/pt.h>
+#include <keel/spinlock.h>
+
+#include "x86.h"
+
+extern char __text_start[], __text_end[], __rodata_start[], __rodata_end[];
+extern char __data_start[], __image_end[], __boot_stack_guard[];
+
+hpa_t x86_host_cr3;
+static struct pt x86_host_pt;
+static struct spinlock x86_mmu_lock = SPINLOCK_INIT;
+
+/*
+ * Bootstrap identity map (512 GiB with 1 GiB pages, else 8 GiB with 2 MiB
+ * pages), used from early init until arch_mmu_init: the firmware's tables
+ * sit in boot-services memory that pmm hands out (zeroed) from pmm_init on.
+ */
+#define BOOT_PDS 8
+static u64 x86_boot_pml4[512] __aligned(PAGE_SIZE);
+static u64 x86_boot_pdpt[512] __aligned(PAGE_SIZE);
+static u64 x86_boot_pd[BOOT_PDS][512] __aligned(PAGE_SIZE);
+
+void x86_mmu_boot_map(void)
+{
+	if (x86_has_1g_pages()) {
+		for (u64 i = 0; i < 512; i++)
+			x86_boot_pdpt[i] = (i << 30) | 0x83; /* P, RW, PS */
+	} else {
+		for (u64 i = 0; i < BOOT_PDS; i++) {
+			x86_boot_pdpt[i] = hva_to_hpa(x86_boot_pd[i]) | 0x3;
+			for (u64 j = 0; j < 512; j++)
+				x86_boot_pd[i][j] = (i << 30) | (j << 21) | 0x83;
+		}
+	}
+	x86_boot_pml4[0] = hva_to_hpa(x86_boot_pdpt) | 0x3;
+	x86_write_cr4(x86_read_cr4() & ~X86_CR4_PGE); /* drop global firmware entries */
+	x86_write_cr3(hva_to_hpa(x86_boot_pml4));
+}
+
+hpa_t x86_pt_alloc(void *ctx, u64 bytes)
+{
+	void *page;
+
+	if (bytes > PAGE_SIZE)
+		return pmm_alloc(ALIGN_UP(bytes, PAGE_SIZE), PAGE_SIZE);
+	page = pmm_alloc_page();
+	return page ? hva_to_hpa(page) : 0;
+}
+
+void x86_pt_free(void *ctx, hpa_t table, u64 bytes)
+{
+	if (bytes > PAGE_SIZE)
+		pmm_free(table, ALIGN_UP(bytes, PAGE_SIZE));
+	else
+		pmm_free_page(hpa_to_hva(table));
+}
+
+/* Firmware RAM the hypervisor may touch: its own, free, ACPI and runtime data. */
+static bool mmu_mem_is_ram(u32 type)
+{
+	return type == KEEL_MEM_FREE || type == KEEL_MEM_KEEL || type == KEEL_MEM_ACPI ||
+	       type == KEEL_MEM_NVS || type == KEEL_MEM_RUNTIME;
+}
+
+static int mmu_map(u64 base, u64 end, u32 attrs, const char *what)
+{
+	int ret;
+
+	base = ALIGN_DOWN(base, PAGE_SIZE);
+	end = ALIGN_UP(end, PAGE_SIZE);
+	if (end <= base)
+		return 0;
+	ret = pt_map(&x86_host_pt, base, base, end - base, attrs);
+	if (ret)
+		pr_err("x86: mapping %s [0x%llx, 0x%llx) failed: %d", what,
+		       (unsigned long long)base, (unsigned long long)end, ret);
+	return ret;
+}
+
+static int mmu_map_image(void)
+{
+	u64 text = hva_to_hpa(__text_start), rodata = hva_to_hpa(__rodata_start);
+	u64 data = hva_to_hpa(__data_start);
+	int ret;
+
+	ret = mmu_map(text, hva_to_hpa(__text_end), PT_READ | PT_EXEC, ".text");
+	if (!ret)
+		ret = mmu_map(rodata, hva_to_hpa(__rodata_end), PT_READ, ".rodata");
+	if (!ret)
+		ret = mmu_map(data, hva_to_hpa(__image_end), PT_READ | PT_WRITE, ".data/.bss");
+	return ret;
+}
+
+static int mmu_map_devices(void)
+{
+	int ret = 0;
+
+	if (x86_acpi.lapic_base)
+		ret = mmu_map(x86_acpi.lapic_base, x86_acpi.lapic_base + PAGE_SIZE,
+			      PT_READ | PT_WRITE | PT_DEVICE, "LAPIC");
+	for (u32 i = 0; !ret && i < x86_acpi.ioapic_count; i++)
+		ret = mmu_map(x86_acpi.ioapic_base[i], x86_acpi.ioapic_base[i] + PAGE_SIZE,
+			      PT_READ | PT_WRITE | PT_DEVICE, "IOAPIC");
+	return ret;
+}
+
+/* Per CPU: NX, write protection for ring 0, SMEP/SMAP, then the tables. */
+void x86_mmu_enable_cpu(void)
+{
+	struct x86_cpuid l7 = x86_cpuid(7, 0);
+	u64 cr4 = x86_read_cr4() & ~X86_CR4_PGE; /* also drops firmware global TLB entries */
+
+	x86_wrmsr(MSR_EFER, x86_rdmsr(MSR_EFER) | EFER_NXE);
+	x86_write_cr0(x86_read_cr0() | X86_CR0_WP);
+	if (x86_cpuid(0, 0).eax >= 7) {
+		if (l7.ebx & BIT(7))
+			cr4 |= X86_CR4_SMEP;
+		if (l7.ebx & BIT(20))
+			cr4 |= X86_CR4_SMAP;
+	}
+	x86_write_cr4(cr4);
+	x86_write_cr3(x86_host_cr3);
+}
+
+int arch_mmu_init(const struct keel_boot_info *bi, const struct platform *plat)
+{
+	u32 n = MIN(bi->mem_count, KEEL_BOOT_MAX_MEM);
+	int ret;
+
+	x86_host_pt.fmt = x86_host_format();
+	x86_host_pt.alloc_table = x86_pt_alloc;
+	x86_host_pt.free_table = x86_pt_free;
+	ret = pt_init(&x86_host_pt);
+	if (ret)
+		return ret;
+	/* Secondary CPUs load CR3 in 32-bit mode in the trampoline. */
+	if (x86_host_pt.root >= SZ_1G * 4) {
+		pr_err("x86: page-table root 0x%llx is above 4 GiB",
+		       (unsigned long long)x86_host_pt.root);
+		return -KEEL_ENOMEM;
+	}
+
+	for (u32 i = 0; i < n; i++) {
+		const struct keel_boot_mem *m = &bi->mem[i];
+
+		if (!mmu_mem_is_ram(m->type) || range_overflows(m->base, m->size))
+			continue;
+		ret = mmu_map(m->base, m->base + m->size, PT_READ | PT_WRITE, "RAM");
+		if (ret)
+			return ret;
+	}
+	ret = mmu_map_image();
+	if (!ret)
+		ret = mmu_map_devices();
+	if (!ret && bi->trampoline)
+		ret = mmu_map(bi->trampoline, bi->trampoline + PAGE_SIZE, PT_READ | PT_EXEC,
+			      "AP trampoline");
+	if (ret)
+		return ret;
+	pt_unmap(&x86_host_pt, 0, PAGE_SIZE); /* NULL stays a fault */
+	pt_unmap(&x86_host_pt, hva_to_hpa(__boot_stack_guard), PAGE_SIZE);
+
+	x86_host_cr3 = x86_host_pt.root;
+	/* Written while the firmware's tables (which map it writable) are live. */
+	if (bi->trampoline)
+		x86_tramp_install(bi->trampoline);
+	x86_mmu_enable_cpu();
+	pr_info("x86: own page tables on (root 0x%llx, %s pages, text 0x%llx-0x%llx, NX WP%s%s)",
+		(unsigned long long)x86_host_cr3, x86_has_1g_pages() ? "1G/2M/4K" : "2M/4K",
+		(unsigned long long)hva_to_hpa(__text_start),
+		(unsigned long long)hva_to_hpa(__text_end),
+		(x86_read_cr4() & X86_CR4_SMEP) ? " SMEP" : "",
+		(x86_read_cr4() & X86_CR4_SMAP) ? " SMAP" : "");
+	return 0;
+}
+
+void arch_mmu_guard(hpa_t va, u64 size)
+{
+	unsigned long flags = spin_lock_irqsave(&x86_mmu_lock);
+
+	pt_unmap(&x86_host_pt, ALIGN_DOWN(va, PAGE_SIZE), ALIGN_UP(size, PAGE_SIZE));
+	for (u64 off = 0; off < size; off += PAGE_SIZE)
+		x86_invlpg(va + off);
+	spin_unlock_irqrestore(&x86_mmu_lock, flags);
+}

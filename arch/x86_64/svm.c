@@ -1,0 +1,425 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * AMD SVM backend: probe, per-CPU enable, one VMCB per vCPU with nested
+ * paging, and the translation of #VMEXIT codes into generic exits. Written
+ * for what QEMU TCG offers: no NRIP-save, no decode assists, no clean bits,
+ * no flush-by-ASID (instruction lengths are known or decoded here).
+ */
+#include <keel/arch.h>
+#include <keel/console.h>
+#include <keel/lib.h>
+#include <keel/pmm.h>
+
+#include "svm.h"
+#include "virt.h"
+#include "x86.h"
+
+#define SVM_IOPM_SIZE (3 * PAGE_SIZE)
+#define SVM_MSRPM_SIZE (2 * PAGE_SIZE)
+#define SVM_GUEST_PAT 0x0007040600070406ull /* the reset value */
+
+static hpa_t svm_iopm, svm_msrpm;
+static u32 svm_nasid;
+
+/* MSRs VMLOAD/VMSAVE switch on every run, so the guest may own them. */
+static const u32 svm_msr_passthrough[] = {
+	MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE, MSR_STAR, MSR_LSTAR,
+	MSR_CSTAR, MSR_SFMASK, MSR_SYSENTER_CS, MSR_SYSENTER_ESP, MSR_SYSENTER_EIP,
+};
+
+static struct vmcb *svm_vmcb(struct vcpu *vcpu)
+{
+	return hpa_to_hva(vcpu->arch.vmcb);
+}
+
+/* Clear the read and write intercept bits of @msr in the MSR permission map. */
+static void svm_msrpm_allow(u8 *pm, u32 msr)
+{
+	u32 base;
+
+	if (msr < 0x2000)
+		base = 0;
+	else if (msr - 0xc0000000u < 0x2000)
+		base = 0x800, msr -= 0xc0000000u;
+	else if (msr - 0xc0010000u < 0x2000)
+		base = 0x1000, msr -= 0xc0010000u;
+	else
+		return; /* outside the map: always intercepted */
+	pm[base + msr / 4] &= (u8)~(3u << ((msr % 4) * 2));
+}
+
+static int svm_alloc_maps(void)
+{
+	u8 *pm;
+
+	svm_iopm = pmm_alloc(SVM_IOPM_SIZE, PAGE_SIZE);
+	svm_msrpm = pmm_alloc(SVM_MSRPM_SIZE, PAGE_SIZE);
+	if (!svm_iopm || !svm_msrpm)
+		return -KEEL_ENOMEM;
+	memset(hpa_to_hva(svm_iopm), 0xff, SVM_IOPM_SIZE); /* every port */
+	pm = hpa_to_hva(svm_msrpm);
+	memset(pm, 0xff, SVM_MSRPM_SIZE);
+	for (u32 i = 0; i < ARRAY_SIZE(svm_msr_passthrough); i++)
+		svm_msrpm_allow(pm, svm_msr_passthrough[i]);
+	return 0;
+}
+
+static int svm_cpu_init(struct pcpu *cpu)
+{
+	if (x86_rdmsr(MSR_VM_CR) & MSR_VM_CR_SVMDIS)
+		return -KEEL_ENOSYS;
+	if (!cpu->arch.host_save_area) {
+		void *hsave = pmm_alloc_page(), *hvmcb = pmm_alloc_page();
+
+		if (!hsave || !hvmcb)
+			return -KEEL_ENOMEM;
+		cpu->arch.host_save_area = hva_to_hpa(hsave);
+		cpu->arch.host_vmcb = hva_to_hpa(hvmcb);
+	}
+	x86_wrmsr(MSR_EFER, x86_rdmsr(MSR_EFER) | EFER_SVME);
+	x86_wrmsr(MSR_VM_HSAVE_PA, cpu->arch.host_save_area);
+	return 0;
+}
+
+static int svm_vcpu_init(struct vcpu *vcpu)
+{
+	void *page = pmm_alloc_page();
+
+	if (!page)
+		return -KEEL_ENOMEM;
+	vcpu->arch.vmcb = hva_to_hpa(page);
+	return 0;
+}
+
+static void svm_vcpu_destroy(struct vcpu *vcpu)
+{
+	if (vcpu->arch.vmcb)
+		pmm_free_page(hpa_to_hva(vcpu->arch.vmcb));
+	vcpu->arch.vmcb = 0;
+}
+
+static void svm_seg(struct vmcb_seg *s, u16 sel, u16 attrib, u32 limit)
+{
+	s->sel = sel;
+	s->attrib = attrib;
+	s->limit = limit;
+	s->base = 0;
+}
+
+static void svm_setup_control(struct vcpu *vcpu, struct vmcb_control *c)
+{
+	struct partition *part = vcpu->part;
+
+	c->intercept_exc = BIT(6) | BIT(17); /* #UD (VMCALL), #AC (no event loops) */
+	c->intercept1 = SVM_I1_INTR | SVM_I1_NMI | SVM_I1_CPUID | SVM_I1_INVD | SVM_I1_HLT |
+			SVM_I1_INVLPGA | SVM_I1_IOIO | SVM_I1_MSR | SVM_I1_SHUTDOWN;
+	c->intercept2 = SVM_I2_VMRUN | SVM_I2_VMMCALL | SVM_I2_VMLOAD | SVM_I2_VMSAVE |
+			SVM_I2_STGI | SVM_I2_CLGI | SVM_I2_SKINIT | SVM_I2_RDPRU;
+	c->iopm_base = svm_iopm;
+	c->msrpm_base = svm_msrpm;
+	/* One core runs one partition; ASIDs may repeat, a flush at first run covers it. */
+	part->arch.asid = (part->id - 1) % (svm_nasid - 1) + 1;
+	c->asid = part->arch.asid;
+	c->int_ctl = SVM_INT_CTL_V_INTR_MASKING; /* host IF rules physical interrupts */
+	c->np_enable = SVM_NP_ENABLE;
+	c->n_cr3 = part->arch.npt.root;
+}
+
+/* docs/guest-abi.md: 64-bit long mode, flat GDT at RAM + 0x1f00, no IDT. */
+static void svm_setup_save(struct vcpu *vcpu, struct vmcb_save *s)
+{
+	gpa_t ram = KEEL_GUEST_RAM_BASE;
+
+	svm_seg(&s->cs, 0x08, 0xa9b, 0xffffffff); /* P, S, code RX accessed, L, G */
+	svm_seg(&s->ds, 0x10, 0xc93, 0xffffffff); /* P, S, data RW accessed, D, G */
+	s->es = s->ds;
+	s->ss = s->ds;
+	s->fs = s->ds;
+	s->gs = s->ds;
+	svm_seg(&s->gdtr, 0, 0, 0x17);
+	s->gdtr.base = ram + 0x1f00;
+	svm_seg(&s->idtr, 0, 0, 0);
+	svm_seg(&s->tr, 0, 0x8b, 0x67); /* busy 64-bit TSS, never used before the guest's own */
+	svm_seg(&s->ldtr, 0, 0, 0);
+	s->cpl = 0;
+	s->efer = EFER_LME | EFER_LMA | EFER_NXE | EFER_SVME;
+	s->cr0 = X86_CR0_PE | X86_CR0_MP | X86_CR0_ET | X86_CR0_NE | X86_CR0_WP | X86_CR0_PG;
+	s->cr3 = ram + 0x2000;
+	s->cr4 = X86_CR4_PAE;
+	s->dr6 = 0xffff0ff0;
+	s->dr7 = 0x400;
+	s->rflags = 0x2;
+	s->g_pat = SVM_GUEST_PAT;
+}
+
+static void svm_vcpu_reset(struct vcpu *vcpu)
+{
+	struct vmcb *vmcb = svm_vmcb(vcpu);
+
+	memset(vmcb, 0, sizeof(*vmcb));
+	svm_setup_control(vcpu, &vmcb->ctl);
+	svm_setup_save(vcpu, &vmcb->save);
+	/* Another partition (or an earlier life of this one) may have used this ASID here. */
+	vcpu->arch.flush_tlb = 1;
+	vcpu->arch.tlb_gen = __atomic_load_n(&vcpu->part->arch.tlb_gen, __ATOMIC_ACQUIRE);
+	/* Debug address registers are not in the VMCB: clear what a previous guest left. */
+	__asm__ volatile("mov %0, %%dr0; mov %0, %%dr1; mov %0, %%dr2; mov %0, %%dr3" ::"r"(0ull));
+}
+
+static void svm_vcpu_inject(struct vcpu *vcpu, u8 vector, bool has_err, u32 err)
+{
+	u64 ev = vector | SVM_EVTINJ_EXC | SVM_EVTINJ_VALID;
+
+	if (has_err)
+		ev |= SVM_EVTINJ_ERR | ((u64)err << 32);
+	svm_vmcb(vcpu)->ctl.event_inj = ev;
+}
+
+static void svm_snapshot(struct vcpu *vcpu, const struct vmcb *vmcb)
+{
+	struct vcpu_arch *a = &vcpu->arch;
+
+	a->gprs[X86_RAX] = vmcb->save.rax;
+	a->gprs[X86_RSP] = vmcb->save.rsp;
+	a->rip = vmcb->save.rip;
+	a->rflags = vmcb->save.rflags;
+	a->cr0 = vmcb->save.cr0;
+	a->cr3 = vmcb->save.cr3;
+	a->cr4 = vmcb->save.cr4;
+	a->efer = vmcb->save.efer;
+	a->cs_base = vmcb->save.cs.base;
+	a->cs_l = (vmcb->save.cs.attrib >> 9) & 1;
+	a->cpl = vmcb->save.cpl;
+}
+
+/* Port I/O: EXITINFO1 has port, size and direction, EXITINFO2 the next RIP. */
+static void svm_exit_io(struct vcpu *vcpu, const struct vmcb *vmcb, struct vm_exit *exit)
+{
+	u64 info = vmcb->ctl.exit_info1, next = vmcb->ctl.exit_info2;
+	u32 sz = (info >> SVM_IOIO_SZ_SHIFT) & 7;
+	u8 size = (sz & 1) ? 1 : (sz & 2) ? 2 : (sz & 4) ? 4 : 0;
+	u64 len = next - vcpu->arch.rip;
+
+	if (info & SVM_IOIO_STR) {
+		x86_exit_fault(exit, FAULT_DECODE, info, 0); /* INS/OUTS: no device needs them yet */
+		return;
+	}
+	if (!size || len == 0 || len > 15) {
+		x86_exit_fault(exit, FAULT_INTERNAL, info, next);
+		return;
+	}
+	vcpu->arch.rip = next;
+	exit->kind = EXIT_PIO;
+	exit->pio.port = (u16)(info >> 16);
+	exit->pio.size = size;
+	exit->pio.write = !(info & SVM_IOIO_IN);
+	exit->pio.data = 0;
+	if (exit->pio.write)
+		exit->pio.data = vcpu->arch.gprs[X86_RAX] & (size == 4 ? 0xffffffffull :
+							     (1ull << (size * 8)) - 1);
+	else
+		vcpu->arch.pio_in_size = size;
+}
+
+/* Each byte of a PAT value must name a memory type that exists (0, 1, 4-7). */
+static bool svm_pat_valid(u64 pat)
+{
+	for (u32 i = 0; i < 8; i++) {
+		u8 t = (u8)(pat >> (i * 8));
+
+		if (t == 2 || t == 3 || t > 7)
+			return false;
+	}
+	return true;
+}
+
+static void svm_msr_result(struct vcpu *vcpu, u64 val)
+{
+	vcpu->arch.gprs[X86_RAX] = (u32)val;
+	vcpu->arch.gprs[X86_RDX] = val >> 32;
+}
+
+/*
+ * RDMSR/WRMSR (2 bytes). EFER and PAT live in the VMCB and are emulated;
+ * the syscall/segment-base MSRs are not intercepted at all; the rest
+ * stops the partition (FAULT_SYSREG) until device models need more.
+ */
+static void svm_exit_msr(struct vcpu *vcpu, struct vmcb *vmcb, struct vm_exit *exit)
+{
+	u32 msr = (u32)vcpu->arch.gprs[X86_RCX];
+	bool write = vmcb->ctl.exit_info1 & 1;
+	u64 val = (vcpu->arch.gprs[X86_RDX] << 32) | (u32)vcpu->arch.gprs[X86_RAX];
+	const u64 efer_ok = EFER_SCE | EFER_LME | EFER_LMA | EFER_NXE;
+
+	if (msr == MSR_EFER && !write) {
+		svm_msr_result(vcpu, vmcb->save.efer & ~EFER_SVME);
+	} else if (msr == MSR_EFER) {
+		if (val & ~efer_ok) {
+			svm_vcpu_inject(vcpu, 13, true, 0);
+			return;
+		}
+		/* LMA is the CPU's to set; SVME must stay for VMRUN. */
+		vmcb->save.efer = (val & ~EFER_LMA) | (vmcb->save.efer & EFER_LMA) | EFER_SVME;
+	} else if (msr == MSR_PAT && !write) {
+		svm_msr_result(vcpu, vmcb->save.g_pat);
+	} else if (msr == MSR_PAT) {
+		if (!svm_pat_valid(val)) {
+			svm_vcpu_inject(vcpu, 13, true, 0);
+			return;
+		}
+		vmcb->save.g_pat = val;
+	} else {
+		x86_exit_fault(exit, FAULT_SYSREG, msr | ((u64)write << 32), 0);
+		return;
+	}
+	vcpu->arch.rip += 2;
+}
+
+static void svm_dump_invalid(struct vcpu *vcpu, const struct vmcb *v)
+{
+	pr_err("svm: VMRUN refused the state of vcpu %u (VMEXIT_INVALID):", vcpu->index);
+	pr_err("  efer 0x%llx cr0 0x%llx cr3 0x%llx cr4 0x%llx dr6 0x%llx dr7 0x%llx",
+	       (unsigned long long)v->save.efer, (unsigned long long)v->save.cr0,
+	       (unsigned long long)v->save.cr3, (unsigned long long)v->save.cr4,
+	       (unsigned long long)v->save.dr6, (unsigned long long)v->save.dr7);
+	pr_err("  cs 0x%x/0x%x rip 0x%llx rflags 0x%llx asid %u np 0x%llx n_cr3 0x%llx inj 0x%llx",
+	       v->save.cs.sel, v->save.cs.attrib, (unsigned long long)v->save.rip,
+	       (unsigned long long)v->save.rflags, v->ctl.asid,
+	       (unsigned long long)v->ctl.np_enable, (unsigned long long)v->ctl.n_cr3,
+	       (unsigned long long)v->ctl.event_inj);
+}
+
+static void svm_handle_exit(struct vcpu *vcpu, struct vmcb *vmcb, struct vm_exit *exit)
+{
+	u64 code = vmcb->ctl.exit_code;
+
+	switch (code) {
+	case SVM_EXIT_INTR:
+	case SVM_EXIT_NMI:
+	case SVM_EXIT_SMI:
+	case SVM_EXIT_INIT:
+		exit->kind = EXIT_INTERRUPT; /* already handled at STGI */
+		break;
+	case SVM_EXIT_VMMCALL:
+		if (vcpu->arch.cpl != 0)
+			svm_vcpu_inject(vcpu, 6, false, 0);
+		else
+			x86_exit_hypercall(vcpu, exit, 3);
+		break;
+	case SVM_EXIT_EXC_BASE + 6:
+		x86_exit_ud(vcpu, exit);
+		break;
+	case SVM_EXIT_EXC_BASE + 17:
+		svm_vcpu_inject(vcpu, 17, true, 0);
+		break;
+	case SVM_EXIT_CPUID:
+		x86_exit_cpuid(vcpu, exit);
+		break;
+	case SVM_EXIT_HLT:
+		vcpu->arch.rip += 1;
+		exit->kind = EXIT_HALT;
+		break;
+	case SVM_EXIT_INVD:
+		vcpu->arch.rip += 2; /* a no-op: dropping caches is not the guest's call */
+		break;
+	case SVM_EXIT_IOIO:
+		svm_exit_io(vcpu, vmcb, exit);
+		break;
+	case SVM_EXIT_MSR:
+		svm_exit_msr(vcpu, vmcb, exit);
+		break;
+	case SVM_EXIT_SHUTDOWN:
+		exit->kind = EXIT_SHUTDOWN;
+		exit->fault.reason = FAULT_TRIPLE;
+		exit->fault.code = code;
+		exit->fault.addr = 0;
+		break;
+	case SVM_EXIT_NPF:
+		exit->kind = EXIT_MMIO;
+		exit->mmio.gpa = vmcb->ctl.exit_info2;
+		exit->mmio.write = (vmcb->ctl.exit_info1 >> 1) & 1;
+		exit->mmio.size = 0; /* no decoder yet */
+		exit->mmio.data = 0;
+		break;
+	case SVM_EXIT_INVALID:
+		svm_dump_invalid(vcpu, vmcb);
+		x86_exit_fault(exit, FAULT_INTERNAL, code, 0);
+		break;
+	default:
+		/* VMRUN, VMLOAD, VMSAVE, STGI, CLGI, SKINIT, INVLPGA, RDPRU... */
+		x86_exit_fault(exit, FAULT_ILLEGAL, code, vmcb->ctl.exit_info1);
+		break;
+	}
+}
+
+static void svm_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct vmcb *vmcb = svm_vmcb(vcpu);
+	u64 gen = __atomic_load_n(&vcpu->part->arch.tlb_gen, __ATOMIC_ACQUIRE);
+
+	/* No flush-by-ASID under TCG: flush everything when a flush is due. */
+	if (vcpu->arch.flush_tlb || gen != vcpu->arch.tlb_gen) {
+		vmcb->ctl.tlb_control = SVM_TLB_FLUSH_ALL;
+		vcpu->arch.flush_tlb = 0;
+		vcpu->arch.tlb_gen = gen;
+	}
+	vmcb->save.rip = vcpu->arch.rip;
+	vmcb->save.rax = vcpu->arch.gprs[X86_RAX];
+	vmcb->save.rsp = vcpu->arch.gprs[X86_RSP];
+
+	svm_vm_run(vcpu->arch.gprs, vcpu->arch.vmcb, pcpu_this()->arch.host_vmcb);
+
+	vmcb->ctl.tlb_control = 0;
+	svm_snapshot(vcpu, vmcb);
+	/* An event cut short by the exit is delivered again on the next entry. */
+	vmcb->ctl.event_inj = (vmcb->ctl.exit_int_info & SVM_EVTINJ_VALID) ?
+				      vmcb->ctl.exit_int_info : 0;
+	memset(exit, 0, sizeof(*exit));
+	exit->kind = EXIT_NONE;
+	exit->pc = vcpu->arch.rip;
+	svm_handle_exit(vcpu, vmcb, exit);
+}
+
+static const struct x86_virt_ops svm_ops = {
+	.name = "svm+npt",
+	.cpu_init = svm_cpu_init,
+	.vcpu_init = svm_vcpu_init,
+	.vcpu_destroy = svm_vcpu_destroy,
+	.vcpu_reset = svm_vcpu_reset,
+	.vcpu_run = svm_vcpu_run,
+	.vcpu_inject = svm_vcpu_inject,
+	.s2_format = x86_npt_format,
+};
+
+const struct x86_virt_ops *svm_probe(void)
+{
+	struct x86_cpuid ext = x86_cpuid(0x80000000, 0), a;
+
+	if (ext.eax < 0x8000000a || !(x86_cpuid(0x80000001, 0).ecx & BIT(2))) {
+		pr_err("x86: no SVM: CPUID 0x80000001 ECX bit 2 (SVM) is clear");
+		return NULL;
+	}
+	a = x86_cpuid(0x8000000a, 0);
+	if (!(a.edx & BIT(0))) {
+		pr_err("x86: SVM without nested paging: CPUID 0x8000000A EDX bit 0 (NP) is clear");
+		return NULL;
+	}
+	if (x86_rdmsr(MSR_VM_CR) & MSR_VM_CR_SVMDIS) {
+		pr_err("x86: SVM is disabled by the firmware (VM_CR.SVMDIS = 1)");
+		return NULL;
+	}
+	if (a.ebx < 2) {
+		pr_err("x86: SVM reports %u ASIDs, need at least 2", a.ebx);
+		return NULL;
+	}
+	if (svm_alloc_maps()) {
+		pr_err("x86: no memory for the SVM I/O and MSR permission maps");
+		return NULL;
+	}
+	svm_nasid = a.ebx;
+	pr_info("x86: SVM rev %u, %u ASIDs, NPT%s%s%s", a.eax & 0xff, a.ebx,
+		(a.edx & BIT(3)) ? ", nrips" : ", no nrips",
+		(a.edx & BIT(7)) ? ", decode assists" : "",
+		(a.edx & BIT(6)) ? ", flush-by-ASID" : "");
+	return &svm_ops;
+}

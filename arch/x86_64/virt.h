@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The x86 virtualization layer: one vendor backend (SVM now, VMX later)
+ * behind an ops table chosen once by arch_virt_probe(), and the helpers the
+ * shared x86 vCPU code (vcpu.c) offers the backends for exit handling.
+ */
+#ifndef KEEL_X86_VIRT_H
+#define KEEL_X86_VIRT_H
+
+#include <keel/exit.h>
+#include <keel/partition.h>
+#include <keel/pcpu.h>
+#include <keel/pt.h>
+
+struct x86_virt_ops {
+	const char *name; /* "svm+npt" */
+	/* Per physical CPU: turn virtualization on. */
+	int (*cpu_init)(struct pcpu *cpu);
+	int (*vcpu_init)(struct vcpu *vcpu);
+	void (*vcpu_destroy)(struct vcpu *vcpu);
+	/* Load the entry state from vcpu->arch (gprs, rip) into the hardware state. */
+	void (*vcpu_reset)(struct vcpu *vcpu);
+	/* Enter the guest once; fill @exit (EXIT_NONE if handled inside). */
+	void (*vcpu_run)(struct vcpu *vcpu, struct vm_exit *exit);
+	/* Queue exception @vector (with @err if @has_err) for the next entry. */
+	void (*vcpu_inject)(struct vcpu *vcpu, u8 vector, bool has_err, u32 err);
+	const struct pt_format *(*s2_format)(void);
+};
+
+extern const struct x86_virt_ops *x86_virt;
+
+/* Backends: ops if this CPU can run them, else NULL after saying why. */
+const struct x86_virt_ops *svm_probe(void);
+
+int x86_virt_cpu_init(struct pcpu *cpu);
+
+/* ---- Shared exit handling (vcpu.c), used by the backends ----------------- */
+
+/* Read @len bytes of the instruction at the guest's RIP. 0 or -KEEL_EFAULT. */
+int x86_guest_fetch(struct vcpu *vcpu, u8 *buf, u32 len);
+
+/* A hypercall at RIP of @insn_len bytes: advance RIP, fill @exit. */
+void x86_exit_hypercall(struct vcpu *vcpu, struct vm_exit *exit, u32 insn_len);
+
+/* CPUID: emulate with the virtualization features hidden; RIP += 2. */
+void x86_exit_cpuid(struct vcpu *vcpu, struct vm_exit *exit);
+
+/* #UD from the guest: VMCALL is a hypercall, anything else goes back as #UD. */
+void x86_exit_ud(struct vcpu *vcpu, struct vm_exit *exit);
+
+static inline void x86_exit_fault(struct vm_exit *exit, u32 reason, u64 code, u64 addr)
+{
+	exit->kind = EXIT_FAULT;
+	exit->fault.reason = reason;
+	exit->fault.code = code;
+	exit->fault.addr = addr;
+}
+
+#endif /* KEEL_X86_VIRT_H */
