@@ -11,6 +11,7 @@
 
 #define KEEL_ARCH_NAME "aarch64"
 #define KEEL_GUEST_RAM_BASE 0x40000000ull
+#define KEEL_ARCH_ELF_MACHINE 183 /* EM_AARCH64 */
 
 struct pcpu;
 
@@ -18,16 +19,41 @@ struct pcpu_arch {
 	u64 mpidr;
 	u32 gicr_index; /* redistributor frame of this CPU */
 	u32 pad;
+	u64 gicr; /* host-physical base of this CPU's redistributor (RD frame) */
+	u64 tls;  /* the hypervisor's TPIDR_EL0 on this CPU (picolibc errno) */
+};
+
+/*
+ * Guest FP/SIMD registers. The vCPU's EL1 system registers stay live on its
+ * pCPU (strict 1:1), but the hypervisor's C library uses q0-q7 (snprintf,
+ * variadic prologues), so these are saved on every exit.
+ */
+struct vcpu_fpsimd {
+	u64 q[64]; /* q0..q31, low half first */
+	u64 fpsr, fpcr;
 };
 
 struct vcpu_arch {
-	u64 x[31]; /* guest general registers, saved on exit */
-	u64 elr, spsr; /* guest PC and PSTATE */
+	u64 x[31];     /* guest general registers, saved on exit (offset 0) */
+	u64 elr, spsr; /* guest PC and PSTATE (offsets 248, 256) */
+	u64 tpidr_el0; /* the guest's; the hypervisor's own is live at EL2 */
+	struct vcpu_fpsimd fp __aligned(16);
+	/* Syndrome of the last exit. */
+	u64 esr, far, hpfar;
+	/* A decoded MMIO read waiting for arch_vcpu_io_return. */
+	u8 mmio_pending;
+	u8 mmio_reg;	     /* destination register, 31 = xzr */
+	u8 mmio_size;	     /* bytes */
+	u8 mmio_sign;	     /* sign-extend (SSE) */
+	u8 mmio_64;	     /* 64-bit destination (SF) */
+	u8 need_cache_clean; /* clean guest RAM to PoC before the first entry */
+	u8 pad[2];
+	u64 mpidr; /* what the guest reads in MPIDR_EL1 (VMPIDR_EL2) */
 };
 
 struct part_arch {
 	struct pt s2; /* stage-2 tables */
-	u64 vttbr; /* VMID and root, as loaded into VTTBR_EL2 */
+	u64 vttbr;    /* VMID and root, as loaded into VTTBR_EL2 */
 };
 
 /* Register state saved by the hypervisor's exception entry. */

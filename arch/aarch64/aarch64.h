@@ -1,0 +1,155 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Private aarch64 definitions shared by the files of arch/aarch64: system
+ * register access, register bit fields, and the functions the files call in
+ * each other. Core never includes this header.
+ */
+#ifndef KEEL_ARCH_AARCH64_PRIV_H
+#define KEEL_ARCH_AARCH64_PRIV_H
+
+#include <arch/types.h>
+#include <keel/boot_info.h>
+#include <keel/types.h>
+
+#define read_sysreg(r)                                      \
+	({                                                  \
+		u64 v_;                                     \
+		__asm__ volatile("mrs %0, " #r : "=r"(v_)); \
+		v_;                                         \
+	})
+
+#define write_sysreg(r, v)                                                 \
+	do {                                                               \
+		u64 w_ = (u64)(v);                                         \
+		__asm__ volatile("msr " #r ", %0" : : "r"(w_) : "memory"); \
+	} while (0)
+
+/* Registers the assembler of binutils 2.40 may not know by name. */
+#define ICC_SRE_EL2 s3_4_c12_c9_5
+#define ICC_SRE_EL1 s3_0_c12_c12_5
+#define ICC_PMR_EL1 s3_0_c4_c6_0
+#define ICC_IAR1_EL1 s3_0_c12_c12_0
+#define ICC_EOIR1_EL1 s3_0_c12_c12_1
+#define ICC_DIR_EL1 s3_0_c12_c11_1
+#define ICC_CTLR_EL1 s3_0_c12_c12_4
+#define ICC_IGRPEN1_EL1 s3_0_c12_c12_7
+#define ICC_SGI1R_EL1 s3_0_c12_c11_5
+#define ICH_HCR_EL2 s3_4_c12_c11_0
+
+#define isb() __asm__ volatile("isb" ::: "memory")
+#define dsb(opt) __asm__ volatile("dsb " #opt ::: "memory")
+
+/* HCR_EL2 */
+#define HCR_VM BIT(0)
+#define HCR_SWIO BIT(1)
+#define HCR_FMO BIT(3)
+#define HCR_IMO BIT(4)
+#define HCR_AMO BIT(5)
+#define HCR_FB BIT(9)
+#define HCR_BSU_IS (1ull << 10)
+#define HCR_TWI BIT(13)
+#define HCR_TWE BIT(14)
+#define HCR_TSC BIT(19)
+#define HCR_TACR BIT(21)
+#define HCR_TSW BIT(22)
+#define HCR_TGE BIT(27)
+#define HCR_RW BIT(31)
+#define HCR_APK BIT(40)
+#define HCR_API BIT(41)
+
+/* SCTLR_ELx */
+#define SCTLR_M BIT(0)
+#define SCTLR_A BIT(1)
+#define SCTLR_C BIT(2)
+#define SCTLR_SA BIT(3)
+#define SCTLR_I BIT(12)
+#define SCTLR_WXN BIT(19)
+#define SCTLR_EL2_RES1 \
+	(BIT(4) | BIT(5) | BIT(11) | BIT(16) | BIT(18) | BIT(22) | BIT(23) | BIT(28) | BIT(29))
+#define SCTLR_EL1_RESET 0x30d00800ull /* RES1 bits only: MMU, caches off, little endian */
+
+/* PSTATE as seen in SPSR_EL2 */
+#define SPSR_EL1H 0x5ull
+#define SPSR_DAIF (0xfull << 6)
+
+/* ESR_ELx */
+#define ESR_EC(esr) (((esr) >> 26) & 0x3f)
+#define ESR_IL BIT(25)
+#define ESR_ISS(esr) ((esr)&0x1ffffff)
+#define EC_UNKNOWN 0x00
+#define EC_WFX 0x01
+#define EC_HVC64 0x16
+#define EC_SMC64 0x17
+#define EC_SYSREG 0x18
+#define EC_IABT_LOW 0x20
+#define EC_DABT_LOW 0x24
+
+/* Memory attribute indexes in MAIR_EL2 (and the values programmed there). */
+#define MT_DEVICE_nGnRnE 0
+#define MT_NORMAL 1
+#define MAIR_EL2_VALUE (0x00ull << (8 * MT_DEVICE_nGnRnE) | 0xffull << (8 * MT_NORMAL))
+
+/* Secondary CPU start: what entry.S reads from the context PSCI hands it. */
+struct el2_boot_ctx {
+	u64 stack_top; /* offset 0 */
+	u64 pcpu;      /* offset 8 */
+	u64 ttbr0;     /* offset 16: the hypervisor's tables */
+	u64 tcr;       /* offset 24 */
+	u64 mair;      /* offset 32 */
+	u64 sctlr;     /* offset 40 */
+};
+
+/* What platform discovery found that the arch itself uses. */
+struct aa64_platform {
+	hpa_t uart_base;
+	hpa_t gicd_base;
+	u64 gicd_size;
+	hpa_t gicr_base[4]; /* redistributor regions */
+	u64 gicr_size[4];
+	u32 gicr_count;
+	bool psci_hvc; /* conduit: true = HVC, false = SMC */
+	bool psci_found;
+};
+
+extern struct aa64_platform aa64_plat;
+
+/* entry.S / vectors.S */
+extern char el2_vectors[];
+void el2_secondary_entry(void);
+void el2_set_tls(void);
+
+/* uart.c */
+void uart_init(hpa_t base);
+void uart_putc_raw(char c);
+void uart_puts_raw(const char *s);
+
+/* mmu.c */
+void mmu_enable_this_cpu(void);
+void mmu_fill_boot_ctx(struct el2_boot_ctx *ctx);
+
+/* gic.c */
+int gic_init(void);
+int gic_cpu_init(struct pcpu *cpu);
+void gic_handle_irq(void);
+
+/* psci.c */
+u64 psci_call(u64 fn, u64 a1, u64 a2, u64 a3);
+u64 smccc_smc(u64 fn, u64 a1, u64 a2, u64 a3);
+u64 smccc_hvc(u64 fn, u64 a1, u64 a2, u64 a3);
+
+/* s2.c */
+u64 s2_vtcr(void);
+void s2_setup_cpu(void);
+
+/* exceptions.c: C side of the vectors */
+struct arch_regs;
+void el2_sync_handler(struct arch_regs *regs);
+void el2_serror_handler(struct arch_regs *regs);
+void el2_irq_handler(struct arch_regs *regs);
+const char *esr_class_name(u64 esr);
+
+/* libc.c */
+void el2_tls_init_cpu(u32 cpu);
+u64 el2_tls_pointer(u32 cpu);
+
+#endif /* KEEL_ARCH_AARCH64_PRIV_H */

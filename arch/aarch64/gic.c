@@ -1,0 +1,195 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The physical GICv3 as the hypervisor uses it: affinity routing, one
+ * redistributor per CPU with only SGI 0 (the hypervisor IPI) enabled, the
+ * system-register CPU interface at EL2. Guests get no physical interrupt.
+ */
+#include <keel/arch.h>
+#include <keel/console.h>
+#include <keel/pcpu.h>
+
+#include "aarch64.h"
+
+#define GICD_CTLR 0x0000
+#define GICD_CTLR_RWP BIT(31)
+#define GICD_CTLR_ARE_NS BIT(4)
+#define GICD_CTLR_ENABLE_G1 BIT(1)
+#define GICD_CTLR_ENABLE_G0 BIT(0)
+#define GICD_TYPER 0x0004
+#define GICD_ICENABLER 0x0180
+
+#define GICR_FRAME_SIZE 0x20000 /* RD_base + SGI_base */
+#define GICR_CTLR 0x0000
+#define GICR_CTLR_RWP BIT(3)
+#define GICR_TYPER 0x0008
+#define GICR_TYPER_VLPIS BIT(1)
+#define GICR_TYPER_LAST BIT(4)
+#define GICR_WAKER 0x0014
+#define GICR_WAKER_SLEEP BIT(1)
+#define GICR_WAKER_ASLEEP BIT(2)
+#define GICR_SGI 0x10000
+#define GICR_IGROUPR0 (GICR_SGI + 0x0080)
+#define GICR_ISENABLER0 (GICR_SGI + 0x0100)
+#define GICR_ICENABLER0 (GICR_SGI + 0x0180)
+#define GICR_ICPENDR0 (GICR_SGI + 0x0280)
+#define GICR_IPRIORITYR (GICR_SGI + 0x0400)
+
+#define GIC_IPI_SGI 0
+#define GIC_SPURIOUS_FIRST 1020
+#define GIC_IRQ_BATCH 16 /* interrupts handled per entry before returning */
+#define GIC_POLL_LIMIT 1000000
+
+#define ICC_SRE_SRE BIT(0)
+#define ICC_SRE_DFB BIT(1)
+#define ICC_SRE_DIB BIT(2)
+#define ICC_SRE_ENABLE BIT(3)
+
+static inline u32 mmio_read32(hpa_t a)
+{
+	return *(volatile u32 *)hpa_to_hva(a);
+}
+
+static inline u64 mmio_read64(hpa_t a)
+{
+	return *(volatile u64 *)hpa_to_hva(a);
+}
+
+static inline void mmio_write32(hpa_t a, u32 v)
+{
+	*(volatile u32 *)hpa_to_hva(a) = v;
+}
+
+static inline void mmio_write8(hpa_t a, u8 v)
+{
+	*(volatile u8 *)hpa_to_hva(a) = v;
+}
+
+static bool gic_wait_clear(hpa_t reg, u32 bit)
+{
+	for (int i = 0; i < GIC_POLL_LIMIT; i++) {
+		if (!(mmio_read32(reg) & bit))
+			return true;
+		arch_cpu_relax();
+	}
+	return false;
+}
+
+/* Distributor: affinity routing on, Group 1 on, every SPI off. */
+int gic_init(void)
+{
+	hpa_t d = aa64_plat.gicd_base;
+	u32 ctlr, lines;
+
+	if (!d)
+		return -KEEL_ENOSYS;
+	ctlr = mmio_read32(d + GICD_CTLR);
+	if (!(ctlr & GICD_CTLR_ARE_NS)) {
+		/* ARE may only change with the groups disabled. */
+		mmio_write32(d + GICD_CTLR, 0);
+		gic_wait_clear(d + GICD_CTLR, GICD_CTLR_RWP);
+		mmio_write32(d + GICD_CTLR, GICD_CTLR_ARE_NS);
+		gic_wait_clear(d + GICD_CTLR, GICD_CTLR_RWP);
+		ctlr = GICD_CTLR_ARE_NS;
+	}
+	/* No SPI reaches the hypervisor (no passthrough yet). */
+	lines = ((mmio_read32(d + GICD_TYPER) & 0x1f) + 1) * 32;
+	for (u32 i = 32; i < lines && i < 1020; i += 32)
+		mmio_write32(d + GICD_ICENABLER + i / 8, 0xffffffff);
+	mmio_write32(d + GICD_CTLR, ctlr | GICD_CTLR_ENABLE_G1);
+	if (!gic_wait_clear(d + GICD_CTLR, GICD_CTLR_RWP))
+		return -KEEL_EIO;
+	return 0;
+}
+
+/* The redistributor frame whose affinity matches @mpidr, or 0. */
+static hpa_t gic_find_redist(u64 mpidr, u32 *index)
+{
+	u64 aff = ((mpidr >> 32) & 0xff) << 24 | (mpidr & 0xffffff);
+	u32 n = 0;
+
+	for (u32 r = 0; r < aa64_plat.gicr_count; r++) {
+		hpa_t base = aa64_plat.gicr_base[r];
+		hpa_t end = base + aa64_plat.gicr_size[r];
+
+		while (base + GICR_FRAME_SIZE <= end) {
+			u64 typer = mmio_read64(base + GICR_TYPER);
+
+			if ((typer >> 32) == aff) {
+				*index = n;
+				return base;
+			}
+			n++;
+			base += (typer & GICR_TYPER_VLPIS) ? 2 * GICR_FRAME_SIZE : GICR_FRAME_SIZE;
+			if (typer & GICR_TYPER_LAST)
+				break;
+		}
+	}
+	return 0;
+}
+
+/* This CPU's redistributor and CPU interface: SGI 0 only, Group 1. */
+int gic_cpu_init(struct pcpu *cpu)
+{
+	u64 mpidr = read_sysreg(mpidr_el1);
+	u32 index = 0;
+	hpa_t rd = gic_find_redist(mpidr, &index);
+
+	if (!rd) {
+		pr_err("gic: no redistributor for mpidr 0x%llx", (unsigned long long)mpidr);
+		return -KEEL_ENOSYS;
+	}
+	cpu->arch.gicr = rd;
+	cpu->arch.gicr_index = index;
+
+	mmio_write32(rd + GICR_WAKER, mmio_read32(rd + GICR_WAKER) & ~GICR_WAKER_SLEEP);
+	if (!gic_wait_clear(rd + GICR_WAKER, GICR_WAKER_ASLEEP)) {
+		pr_err("gic: redistributor 0x%llx does not wake", (unsigned long long)rd);
+		return -KEEL_EIO;
+	}
+	mmio_write32(rd + GICR_ICENABLER0, 0xffffffff);
+	gic_wait_clear(rd + GICR_CTLR, GICR_CTLR_RWP);
+	mmio_write32(rd + GICR_ICPENDR0, 0xffffffff);
+	mmio_write32(rd + GICR_IGROUPR0, 0xffffffff);
+	mmio_write8(rd + GICR_IPRIORITYR + GIC_IPI_SGI, 0xa0);
+	mmio_write32(rd + GICR_ISENABLER0, BIT(GIC_IPI_SGI));
+
+	write_sysreg(ICC_SRE_EL2, ICC_SRE_SRE | ICC_SRE_DFB | ICC_SRE_DIB | ICC_SRE_ENABLE);
+	isb();
+	write_sysreg(ICC_PMR_EL1, 0xff);
+	write_sysreg(ICC_CTLR_EL1, 0); /* EOImode 0: EOIR also deactivates */
+	write_sysreg(ICC_IGRPEN1_EL1, 1);
+	write_sysreg(ICH_HCR_EL2, 0); /* no virtual CPU interface yet */
+	isb();
+	return 0;
+}
+
+void arch_ipi_send(const struct pcpu *cpu)
+{
+	u64 mpidr = cpu->hwid; /* MPIDR affinity from discovery */
+	u64 aff0 = mpidr & 0xff;
+	u64 v;
+
+	v = BIT(aff0 & 0xf) | ((mpidr >> 8) & 0xff) << 16 | (u64)GIC_IPI_SGI << 24 |
+	    ((mpidr >> 16) & 0xff) << 32 | (aff0 >> 4) << 44 | ((mpidr >> 32) & 0xff) << 48;
+	dsb(ishst);
+	write_sysreg(ICC_SGI1R_EL1, v);
+	isb();
+}
+
+/* Acknowledge and handle what is pending; interrupts are masked here. */
+void gic_handle_irq(void)
+{
+	for (int i = 0; i < GIC_IRQ_BATCH; i++) {
+		u64 iar = read_sysreg(ICC_IAR1_EL1);
+		u32 intid = iar & 0xffffff;
+
+		if (intid >= GIC_SPURIOUS_FIRST && intid < 1024)
+			return;
+		if (intid == GIC_IPI_SGI)
+			pcpu_ipi_handler();
+		else
+			pr_warn_once("gic: unexpected interrupt %u (disabled)", intid);
+		write_sysreg(ICC_EOIR1_EL1, iar);
+		isb();
+	}
+}
