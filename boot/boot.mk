@@ -1,12 +1,15 @@
 # SPDX-License-Identifier: MIT
 # The UEFI loader: gnu-efi application with the core image embedded.
-# Shared arch-neutral sources (config parser, pdesc validator, ELF checks) are
-# compiled again here with the loader's flags.
-BOOT_SRCS := boot/main.c boot/config.c boot/efi_$(KEEL_ARCH).c boot/lib.c \
-	core/pdesc.c core/elf.c
+# Shared arch-neutral sources (pdesc validator, ELF checks, the core/lib string
+# and printf subset) are compiled again here with the loader's flags; the loader
+# pulls nothing from gnu-efi's libefi (whose memcpy/memset would clash).
+BOOT_SRCS := boot/main.c boot/config.c boot/core_load.c boot/memmap.c boot/lib.c \
+	boot/efi_$(KEEL_ARCH).c core/pdesc.c core/elf.c \
+	core/lib/string.c core/lib/vsnprintf.c core/lib/strlcpy.c
 BOOT_OBJS := $(patsubst %,$(O)/boot-objs/%.o,$(BOOT_SRCS)) $(O)/boot-objs/core_image.o
-BOOT_CFLAGS := $(COMMON_CFLAGS) $(EFI_CFLAGS) -Icore/include -Iboot \
-	-DKEEL_ELF_MACHINE=$(ELF_MACHINE)
+# gnu-efi's headers as system headers: they do not pass our warning flags.
+BOOT_CFLAGS := $(COMMON_CFLAGS) $(EFI_CFLAGS) -isystem $(EFI_INC) -isystem $(EFI_INC)/$(KEEL_ARCH) \
+	-Icore/include -Iboot -DKEEL_ELF_MACHINE=$(ELF_MACHINE)
 
 $(O)/boot-objs/%.c.o: %.c
 	@mkdir -p $(dir $@)
@@ -20,8 +23,8 @@ $(O)/boot-objs/core_image.o: boot/core_image.S $(O)/core.elf
 
 $(O)/keel.so: $(BOOT_OBJS)
 	@echo "  LD      $@"
-	@$(LD) -nostdlib -znocombreloc -shared -Bsymbolic -z defs $(EFI_LDFLAGS) -T $(EFI_LDS) \
-		$(EFI_CRT0) $(BOOT_OBJS) -o $@ -L$(EFI_LIB) -lefi -lgnuefi \
+	@$(LD) -nostdlib -znocombreloc -shared -Bsymbolic -z defs --no-warn-rwx-segments \
+		$(EFI_LDFLAGS) -T $(EFI_LDS) $(EFI_CRT0) $(BOOT_OBJS) -o $@ -L$(EFI_LIB) -lefi -lgnuefi \
 		$(shell $(CC) -print-libgcc-file-name)
 
 $(O)/keel.efi: $(O)/keel.so

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * keel.cfg: the INI-style boot configuration, parsed into partition
+ * descriptions plus the line of every key so errors can point at it.
+ * Pure C with no UEFI dependency: the host unit tests build it as is.
+ */
+#ifndef KEEL_BOOT_CONFIG_H
+#define KEEL_BOOT_CONFIG_H
+
+#include <keel/abi.h>
+#include <keel/boot_info.h>
+#include <keel/pdesc.h>
+#include <keel/types.h>
+
+#define CFG_MAX_ERRORS 32u /* the last slot says "too many errors" */
+#define CFG_ERROR_LEN 160u
+#define CFG_LINE_MAX 2048u		   /* longest line, without its end of line */
+#define CFG_PATH_MAX KEEL_BOOT_MODULE_NAME /* including the NUL */
+
+struct cfg_error {
+	u32 line; /* 1-based; 0 = about the file as a whole */
+	char msg[CFG_ERROR_LEN];
+};
+
+/* Where each key of one [partition] section was (0 = not given). */
+struct cfg_part_lines {
+	u32 section;
+	u32 cpus;
+	u32 memory;
+	u32 kernel;
+	u32 initrd;
+	u32 cmdline;
+	u32 autostart;
+	u32 management;
+	u32 on_reboot;
+	bool bad; /* a key of it is unusable: left out of the set checks */
+};
+
+/* A file a partition names (kernel or initrd); equal paths share one module. */
+struct cfg_module {
+	char path[CFG_PATH_MAX]; /* as written in keel.cfg */
+	u32 line;		 /* first line naming it */
+};
+
+struct keel_config {
+	u32 log_level; /* KEEL_LOG_* */
+	u32 on_idle;   /* KEEL_ON_IDLE_* */
+	u32 part_count;
+	u32 module_count;
+	u32 error_count;
+	bool errors_truncated;
+	struct keel_part_desc parts[KEEL_MAX_PARTITIONS];
+	struct cfg_part_lines lines[KEEL_MAX_PARTITIONS];
+	struct cfg_module modules[KEEL_BOOT_MAX_MODULES];
+	struct cfg_error errors[CFG_MAX_ERRORS];
+	struct keel_part_desc scratch[KEEL_MAX_PARTITIONS]; /* config_check() */
+};
+
+/*
+ * Parse @len bytes of @text (not NUL-terminated; may hold anything) into
+ * @cfg, collecting every error with its line. Returns 0 if the file is
+ * clean, else -KEEL_EINVAL (errors in cfg->errors).
+ */
+int config_parse(const char *text, size_t len, struct keel_config *cfg);
+
+/* Record an error at @line (printf-style reason). Safe past the cap. */
+void config_error(struct keel_config *cfg, u32 line, const char *fmt, ...) __printf(3, 4);
+
+/*
+ * Check the partitions as a set with pdesc_check_all() under @lim and add
+ * each problem as an error at the line of the key it is about. Keeps going
+ * after the first problem (the offending partition is left out and the
+ * rest checked again). Returns 0 or -KEEL_EINVAL.
+ */
+int config_check(struct keel_config *cfg, const struct pdesc_limits *lim);
+
+/* Order the errors by line (stable), for printing. */
+void config_sort_errors(struct keel_config *cfg);
+
+/* The line keel.cfg gave @field of partition @index (its section line if unset). */
+u32 config_field_line(const struct keel_config *cfg, u32 index, u32 field);
+
+#endif /* KEEL_BOOT_CONFIG_H */

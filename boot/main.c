@@ -1,0 +1,392 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The UEFI loader: reads keel.cfg and the files it names from the boot
+ * volume, checks the whole configuration, loads the embedded core, takes the
+ * final memory map, exits boot services and hands struct keel_boot_info over.
+ */
+#include <keel/lib.h>
+
+#include "config.h"
+#include "loader.h"
+
+#define CFG_PATH "\\keel.cfg"
+#define CFG_FILE_MAX (64u << 10)
+#define FILE_CHUNK (1u << 20) /* bytes per Read() call */
+
+static EFI_GUID loaded_image_guid = EFI_LOADED_IMAGE_PROTOCOL_GUID;
+static EFI_GUID simple_fs_guid = EFI_SIMPLE_FILE_SYSTEM_PROTOCOL_GUID;
+static EFI_GUID file_info_guid = EFI_FILE_INFO_ID;
+static EFI_GUID acpi20_guid = ACPI_20_TABLE_GUID;
+
+static struct keel_config cfg;
+
+/* What a failed module load was about, per module: NULL if it loaded. */
+static const char *module_error[KEEL_BOOT_MAX_MODULES];
+
+/* ------------------------------------------------------------------ files */
+
+static EFI_FILE_HANDLE open_boot_volume(void)
+{
+	EFI_LOADED_IMAGE *li;
+	EFI_SIMPLE_FILE_SYSTEM_PROTOCOL *fs;
+	EFI_FILE_HANDLE root;
+	EFI_STATUS st;
+
+	st = efi_bs->HandleProtocol(efi_image, &loaded_image_guid, (void **)&li);
+	if (EFI_ERROR(st))
+		return NULL;
+	st = efi_bs->HandleProtocol(li->DeviceHandle, &simple_fs_guid, (void **)&fs);
+	if (EFI_ERROR(st))
+		return NULL;
+	st = fs->OpenVolume(fs, &root);
+	return EFI_ERROR(st) ? NULL : root;
+}
+
+/* Open @path (ASCII, '/' or '\' separators) relative to the volume root. */
+static EFI_STATUS file_open(EFI_FILE_HANDLE root, const char *path, EFI_FILE_HANDLE *f)
+{
+	CHAR16 name[CFG_PATH_MAX];
+	size_t i, n = strnlen(path, CFG_PATH_MAX);
+
+	if (n == CFG_PATH_MAX)
+		return EFI_INVALID_PARAMETER;
+	for (i = 0; i < n; i++)
+		name[i] = path[i] == '/' ? L'\\' : (CHAR16)(u8)path[i];
+	name[n] = 0;
+	return root->Open(root, f, name, EFI_FILE_MODE_READ, 0);
+}
+
+/* The size of an open regular file; fails for a directory. */
+static EFI_STATUS file_size(EFI_FILE_HANDLE f, u64 *size)
+{
+	u64 buf[1024 / 8]; /* the info and a leaf name of up to 255 UCS-2 chars */
+	UINTN len = sizeof(buf);
+	EFI_FILE_INFO *info = (EFI_FILE_INFO *)buf;
+	EFI_STATUS st;
+
+	st = f->GetInfo(f, &file_info_guid, &len, info);
+	if (EFI_ERROR(st))
+		return st;
+	if (info->Attribute & EFI_FILE_DIRECTORY)
+		return EFI_ACCESS_DENIED;
+	*size = info->FileSize;
+	return EFI_SUCCESS;
+}
+
+/* Read exactly @size bytes into @buf. */
+static EFI_STATUS file_read_all(EFI_FILE_HANDLE f, void *buf, u64 size)
+{
+	u64 done = 0;
+	EFI_STATUS st;
+
+	while (done < size) {
+		UINTN n = (UINTN)MIN(size - done, (u64)FILE_CHUNK);
+
+		st = f->Read(f, &n, (u8 *)buf + done);
+		if (EFI_ERROR(st))
+			return st;
+		if (n == 0)
+			return EFI_END_OF_FILE;
+		done += n;
+	}
+	return EFI_SUCCESS;
+}
+
+/* Read keel.cfg into pool memory. Prints the error itself. */
+static EFI_STATUS read_config_file(EFI_FILE_HANDLE root, char **text, u64 *size)
+{
+	EFI_FILE_HANDLE f;
+	EFI_STATUS st;
+
+	st = file_open(root, CFG_PATH, &f);
+	if (EFI_ERROR(st)) {
+		efi_printf("keel.cfg: error: cannot open %s on the boot volume: %s\n", CFG_PATH,
+			   efi_strerror(st));
+		return st;
+	}
+	st = file_size(f, size);
+	if (!EFI_ERROR(st) && *size > CFG_FILE_MAX)
+		st = EFI_BAD_BUFFER_SIZE;
+	if (!EFI_ERROR(st))
+		st = efi_bs->AllocatePool(EfiLoaderData, *size + 1, (void **)text);
+	if (!EFI_ERROR(st)) {
+		st = file_read_all(f, *text, *size);
+		if (EFI_ERROR(st))
+			efi_bs->FreePool(*text);
+	}
+	f->Close(f);
+	if (st == EFI_BAD_BUFFER_SIZE)
+		efi_printf("keel.cfg: error: file is larger than %u KiB\n", CFG_FILE_MAX >> 10);
+	else if (EFI_ERROR(st))
+		efi_printf("keel.cfg: error: cannot read %s: %s\n", CFG_PATH, efi_strerror(st));
+	return st;
+}
+
+/* ---------------------------------------------------------------- modules */
+
+/* Load (or with @probe only look at) module @i into bi->modules[i]. */
+static const char *load_module(EFI_FILE_HANDLE root, struct keel_boot_info *bi, u32 i, bool probe)
+{
+	struct keel_boot_module *m = &bi->modules[i];
+	const char *path = cfg.modules[i].path;
+	EFI_FILE_HANDLE f;
+	EFI_STATUS st;
+	u64 size = 0;
+	void *p = NULL;
+
+	st = file_open(root, path, &f);
+	if (EFI_ERROR(st))
+		return st == EFI_NOT_FOUND ? "no such file" : efi_strerror(st);
+	st = file_size(f, &size);
+	if (st == EFI_ACCESS_DENIED) {
+		f->Close(f);
+		return "is a directory";
+	}
+	if (!EFI_ERROR(st) && !probe) {
+		p = efi_alloc_keel(size ? size : 1, PAGE_SIZE);
+		st = p ? file_read_all(f, p, size) : EFI_OUT_OF_RESOURCES;
+		if (EFI_ERROR(st) && p)
+			efi_free_keel(p, size ? size : 1);
+	}
+	f->Close(f);
+	if (EFI_ERROR(st))
+		return st == EFI_OUT_OF_RESOURCES ? "not enough memory to load it"
+						  : efi_strerror(st);
+	m->base = (u64)(uintptr_t)p;
+	m->size = size;
+	memcpy(m->name, path, strnlen(path, CFG_PATH_MAX - 1));
+	return NULL;
+}
+
+/*
+ * Report a failed module at every key that names it. The partition stays in
+ * the set checks: its other keys may have problems too.
+ */
+static void report_module_errors(void)
+{
+	u32 i;
+
+	for (i = 0; i < cfg.part_count; i++) {
+		struct keel_part_desc *d = &cfg.parts[i];
+		struct cfg_part_lines *l = &cfg.lines[i];
+
+		if (d->kernel_module < cfg.module_count && module_error[d->kernel_module]) {
+			config_error(&cfg, l->kernel, "kernel: cannot load '%s': %s",
+				     cfg.modules[d->kernel_module].path,
+				     module_error[d->kernel_module]);
+		}
+		if (d->initrd_module < cfg.module_count && module_error[d->initrd_module]) {
+			config_error(&cfg, l->initrd, "initrd: cannot load '%s': %s",
+				     cfg.modules[d->initrd_module].path,
+				     module_error[d->initrd_module]);
+		}
+	}
+}
+
+/* Load every module; with config errors already, only check they exist. */
+static void load_modules(EFI_FILE_HANDLE root, struct keel_boot_info *bi)
+{
+	bool probe = cfg.error_count != 0;
+	u32 i;
+
+	for (i = 0; i < cfg.module_count; i++) {
+		module_error[i] = load_module(root, bi, i, probe);
+		if (!module_error[i] && cfg.log_level >= KEEL_LOG_DEBUG)
+			efi_printf("keel: loader: %s: %llu bytes at 0x%llx\n", cfg.modules[i].path,
+				   (unsigned long long)bi->modules[i].size,
+				   (unsigned long long)bi->modules[i].base);
+	}
+	bi->module_count = cfg.module_count;
+	report_module_errors();
+}
+
+/* ------------------------------------------------------------- memory map */
+
+/* The current map in pool memory (free with FreePool). */
+static EFI_STATUS get_memory_map(void **map, UINTN *size, UINTN *cap, UINTN *key, UINTN *desc_size)
+{
+	UINT32 desc_ver;
+	EFI_STATUS st;
+
+	*size = 0;
+	st = efi_bs->GetMemoryMap(size, NULL, key, desc_size, &desc_ver);
+	if (st != EFI_BUFFER_TOO_SMALL)
+		return EFI_ERROR(st) ? st : EFI_DEVICE_ERROR;
+	/* Room for the entries this allocation and a few retries may add. */
+	*cap = *size + 16 * *desc_size;
+	st = efi_bs->AllocatePool(EfiLoaderData, *cap, map);
+	if (EFI_ERROR(st))
+		return st;
+	*size = *cap;
+	st = efi_bs->GetMemoryMap(size, *map, key, desc_size, &desc_ver);
+	if (EFI_ERROR(st))
+		efi_bs->FreePool(*map);
+	return st;
+}
+
+/* Memory partitions may have: what will be free, less Keel's own reserve. */
+static u64 memory_for_partitions(void)
+{
+	UINTN size, cap, key, desc_size;
+	void *map;
+	u64 free;
+
+	if (EFI_ERROR(get_memory_map(&map, &size, &cap, &key, &desc_size)))
+		return 0;
+	free = memmap_free_bytes(map, size, desc_size);
+	efi_bs->FreePool(map);
+	return free > LOADER_KEEL_RESERVE ? free - LOADER_KEEL_RESERVE : 1;
+}
+
+/*
+ * Take the final map into bi->mem and exit boot services, retrying with a
+ * fresh map if the key went stale. Nothing may allocate in between.
+ */
+static EFI_STATUS exit_boot_services(struct keel_boot_info *bi)
+{
+	UINTN size, cap, key, desc_size;
+	EFI_STATUS st;
+	void *map;
+	int tries;
+
+	st = get_memory_map(&map, &size, &cap, &key, &desc_size);
+	if (EFI_ERROR(st)) {
+		efi_printf("keel: loader: error: GetMemoryMap: %s\n", efi_strerror(st));
+		return st;
+	}
+	if (memmap_convert(map, size, desc_size, bi)) {
+		efi_printf("keel: loader: error: memory map has more than %u ranges\n",
+			   KEEL_BOOT_MAX_MEM);
+		return EFI_BUFFER_TOO_SMALL;
+	}
+	for (tries = 0; tries < 8; tries++) {
+		st = efi_bs->ExitBootServices(efi_image, key);
+		if (st != EFI_INVALID_PARAMETER)
+			return st;
+		/* Only GetMemoryMap and ExitBootServices from here on. */
+		size = cap;
+		st = efi_bs->GetMemoryMap(&size, map, &key, &desc_size, &(UINT32){0});
+		if (EFI_ERROR(st) || memmap_convert(map, size, desc_size, bi))
+			return EFI_LOAD_ERROR;
+	}
+	return st;
+}
+
+/* ------------------------------------------------------------------- main */
+
+static void print_config_errors(void)
+{
+	u32 i;
+
+	config_sort_errors(&cfg);
+	for (i = 0; i < cfg.error_count; i++)
+		efi_printf("keel.cfg:%u: error: %s\n", cfg.errors[i].line, cfg.errors[i].msg);
+}
+
+static void fill_boot_info(struct keel_boot_info *bi)
+{
+	bi->magic = KEEL_BOOT_INFO_MAGIC;
+	bi->version = KEEL_BOOT_INFO_VERSION;
+	bi->size = sizeof(*bi);
+	bi->efi_system_table = (u64)(uintptr_t)efi_st;
+	bi->acpi_rsdp = (u64)(uintptr_t)efi_config_table(&acpi20_guid);
+	bi->log_level = cfg.log_level;
+	bi->on_idle = cfg.on_idle;
+	bi->part_count = cfg.part_count;
+	memcpy(bi->parts, cfg.parts, sizeof(bi->parts));
+}
+
+/*
+ * Parse, load and check everything. Returns NULL when all is well, else why
+ * the boot is aborted (the details are printed already).
+ */
+static const char *prepare(EFI_FILE_HANDLE root, struct keel_boot_info *bi, u64 *entry)
+{
+	struct pdesc_limits lim;
+	const char *why = "";
+	char *text;
+	u64 size;
+
+	if (EFI_ERROR(read_config_file(root, &text, &size)))
+		return "cannot read keel.cfg";
+	config_parse(text, size, &cfg);
+	efi_bs->FreePool(text);
+	if (core_load(bi, entry, &why)) {
+		efi_printf("keel: loader: error: %s\n", why);
+		return "cannot load the core";
+	}
+	load_modules(root, bi);
+	if (efi_arch_setup(bi))
+		return "loader error";
+	memset(&lim, 0, sizeof(lim));
+	lim.cpu_count = bi->fw_cpu_count;
+	lim.module_count = cfg.module_count;
+	lim.mem_available = memory_for_partitions();
+	config_check(&cfg, &lim);
+	if (cfg.error_count) {
+		print_config_errors();
+		return "keel.cfg has errors";
+	}
+	fill_boot_info(bi);
+	return NULL;
+}
+
+/* Boot aborted: give the firmware back every page allocated for Keel. */
+static void release_all(struct keel_boot_info *bi)
+{
+	u32 i;
+
+	for (i = 0; i < bi->module_count; i++)
+		if (bi->modules[i].base)
+			efi_free_keel((void *)(uintptr_t)bi->modules[i].base,
+				      bi->modules[i].size ? bi->modules[i].size : 1);
+	efi_arch_release(bi);
+	if (bi->core_base)
+		efi_free_keel((void *)(uintptr_t)bi->core_base, bi->core_size);
+	efi_free_keel(bi, sizeof(*bi));
+}
+
+EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st);
+
+EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
+{
+	struct keel_boot_info *bi;
+	EFI_FILE_HANDLE root;
+	EFI_STATUS status;
+	const char *why;
+	u64 entry = 0;
+
+	efi_image = image;
+	efi_st = st;
+	efi_bs = st->BootServices;
+	efi_bs->SetWatchdogTimer(0, 0, 0, NULL);
+
+	root = open_boot_volume();
+	if (!root) {
+		efi_printf(
+		    "keel: loader: error: cannot open the volume keel.efi was loaded from\n");
+		return EFI_LOAD_ERROR;
+	}
+	bi = efi_alloc_keel(sizeof(*bi), PAGE_SIZE);
+	if (!bi) {
+		root->Close(root);
+		efi_printf("keel: loader: error: no memory for the boot info\n");
+		return EFI_OUT_OF_RESOURCES;
+	}
+	why = prepare(root, bi, &entry);
+	if (why) {
+		efi_printf("keel: boot aborted: %s; no partition started\n", why);
+		root->Close(root);
+		release_all(bi);
+		return EFI_LOAD_ERROR;
+	}
+	root->Close(root);
+	efi_printf("keel: loader: %u partition%s, %u module%s, core at 0x%llx; starting\n",
+		   bi->part_count, bi->part_count == 1 ? "" : "s", bi->module_count,
+		   bi->module_count == 1 ? "" : "s", (unsigned long long)bi->core_base);
+
+	status = exit_boot_services(bi);
+	if (EFI_ERROR(status))
+		return status;
+	efi_arch_enter(entry, bi);
+}

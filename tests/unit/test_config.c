@@ -1,0 +1,555 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Host tests of the keel.cfg parser (boot/config.c) and its set checks
+ * through core/pdesc.c: every error with its line, hostile input, fuzzing.
+ */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "unit.h"
+
+static struct keel_config cfg;
+
+static int parse(const char *text)
+{
+	return config_parse(text, strlen(text), &cfg);
+}
+
+/* True if an error at @line contains @needle. */
+static bool has_error(u32 line, const char *needle)
+{
+	u32 i;
+
+	for (i = 0; i < cfg.error_count; i++)
+		if (cfg.errors[i].line == line && strstr(cfg.errors[i].msg, needle))
+			return true;
+	return false;
+}
+
+static void dump_errors(void)
+{
+	u32 i;
+
+	for (i = 0; i < cfg.error_count; i++)
+		fprintf(stderr, "    keel.cfg:%u: error: %s\n", cfg.errors[i].line,
+			cfg.errors[i].msg);
+}
+
+#define CHECK_ERR(line, needle)                     \
+	do {                                        \
+		bool ok_ = has_error(line, needle); \
+		CHECK(ok_);                         \
+		if (!ok_)                           \
+			dump_errors();              \
+	} while (0)
+
+/* A partition section that parses cleanly. */
+#define PART(name, cpus) "[partition " name "]\ncpus = " cpus "\nmemory = 32M\nkernel = /k.elf\n"
+
+static void test_good(void)
+{
+	const char *text = "; a comment\n"
+			   "# another\n"
+			   "[keel]\n"
+			   "log = debug\n"
+			   "on_idle = poweroff\n"
+			   "\n"
+			   "[ partition  hello ]\n"
+			   "\tcpus = 1,3\n"
+			   "memory = 64M   ; trailing comment\n"
+			   "kernel = \\guests\\hello.elf\n"
+			   "initrd = /x.cpio\n"
+			   "cmdline = \"console=ttyS0 ; quiet # not a comment\"\n"
+			   "autostart = no\n"
+			   "management = yes\n"
+			   "on_reboot = stop\n"
+			   "[partition w-2_x]\n"
+			   "cpus = 4-6, 8\n"
+			   "memory = 0x400000\n"
+			   "kernel = /GUESTS/HELLO.ELF\n"
+			   "cmdline = a=b;c d#e\n";
+
+	CHECK_EQ(parse(text), 0);
+	dump_errors();
+	CHECK_EQ(cfg.log_level, KEEL_LOG_DEBUG);
+	CHECK_EQ(cfg.on_idle, KEEL_ON_IDLE_POWEROFF);
+	CHECK_EQ(cfg.part_count, 2);
+	CHECK(strcmp(cfg.parts[0].name, "hello") == 0);
+	CHECK_EQ(cfg.parts[0].version, KEEL_PDESC_VERSION);
+	CHECK_EQ(cfg.parts[0].cpu_mask, 0xa);
+	CHECK_EQ(cfg.parts[0].mem_size, 64ull << 20);
+	CHECK_EQ(cfg.parts[0].flags, KEEL_PD_MANAGEMENT | KEEL_PD_REBOOT_STOP);
+	CHECK(strcmp(cfg.parts[0].cmdline, "console=ttyS0 ; quiet # not a comment") == 0);
+	CHECK_EQ(cfg.parts[0].kernel_module, 0);
+	CHECK_EQ(cfg.parts[0].initrd_module, 1);
+	CHECK_EQ(cfg.lines[0].section, 7);
+	CHECK_EQ(cfg.lines[0].memory, 9);
+	CHECK_EQ(cfg.lines[0].on_reboot, 15);
+	CHECK(strcmp(cfg.parts[1].name, "w-2_x") == 0);
+	CHECK_EQ(cfg.parts[1].cpu_mask, 0x170);
+	CHECK_EQ(cfg.parts[1].mem_size, 4ull << 20);
+	CHECK_EQ(cfg.parts[1].flags, KEEL_PD_AUTOSTART);
+	CHECK_EQ(cfg.parts[1].initrd_module, KEEL_NO_MODULE);
+	/* Same file on FAT: one module, its path as first written. */
+	CHECK_EQ(cfg.parts[1].kernel_module, 0);
+	CHECK_EQ(cfg.module_count, 2);
+	CHECK(strcmp(cfg.modules[0].path, "\\guests\\hello.elf") == 0);
+	CHECK_EQ(cfg.modules[0].line, 10);
+	CHECK(strcmp(cfg.parts[1].cmdline, "a=b;c d#e") == 0);
+}
+
+static void test_defaults(void)
+{
+	CHECK_EQ(parse(PART("p", "0")), 0);
+	CHECK_EQ(cfg.log_level, KEEL_LOG_INFO);
+	CHECK_EQ(cfg.on_idle, KEEL_ON_IDLE_STAY);
+	CHECK_EQ(cfg.parts[0].flags, KEEL_PD_AUTOSTART);
+	CHECK_EQ(cfg.parts[0].initrd_module, KEEL_NO_MODULE);
+	CHECK_EQ(cfg.parts[0].cmdline[0], 0);
+	CHECK_EQ(cfg.parts[0].cpu_mask, 1);
+}
+
+static void test_empty_and_endings(void)
+{
+	CHECK(parse("") != 0);
+	CHECK_ERR(1, "no [partition");
+	CHECK(parse("\n\n; only comments\n") != 0);
+	CHECK_ERR(3, "no [partition");
+
+	/* No newline at the end of the file. */
+	CHECK_EQ(parse("[partition a]\ncpus = 1\nmemory = 2M\nkernel = /k"), 0);
+	CHECK(strcmp(cfg.modules[0].path, "/k") == 0);
+
+	/* CRLF line ends, errors still on the right lines. */
+	CHECK(parse("[partition a]\r\ncpus = 1\r\nmemory = 2M\r\nkernel = /k\r\nbad = 1\r\n") != 0);
+	CHECK_EQ(cfg.error_count, 1);
+	CHECK_ERR(5, "unknown key 'bad' in [partition a]");
+	CHECK(strcmp(cfg.modules[0].path, "/k") == 0);
+
+	/* A lone CR inside a line is not text. */
+	CHECK(parse(PART("a", "1") "cmdline = x\ry\n") != 0);
+	CHECK_ERR(5, "control byte 0x0d");
+}
+
+static void test_keel_section(void)
+{
+	CHECK(parse("[keel]\nlog = loud\non_idle = sleep\nfoo = 1\nlog = info\n" PART("a", "1")) !=
+	      0);
+	CHECK_ERR(2, "log must be error, warn, info or debug, not 'loud'");
+	CHECK_ERR(3, "on_idle must be stay, poweroff or reset");
+	CHECK_ERR(4, "unknown key 'foo' in [keel]");
+	CHECK_ERR(5, "duplicate key 'log' (first on line 2)");
+	CHECK(parse("[keel]\n[keel]\n" PART("a", "1")) != 0);
+	CHECK_ERR(2, "duplicate section [keel] (first on line 1)");
+	CHECK(parse("log = info\n" PART("a", "1")) != 0);
+	CHECK_ERR(1, "key 'log' outside a section");
+	CHECK(parse("[keel]\nON_IDLE = reset\n" PART("a", "1")) != 0);
+	CHECK_ERR(2, "unknown key 'ON_IDLE'");
+	CHECK_EQ(parse("[keel]\non_idle = RESET\nlog = Warn\n" PART("a", "1")), 0);
+	CHECK_EQ(cfg.on_idle, KEEL_ON_IDLE_RESET);
+	CHECK_EQ(cfg.log_level, KEEL_LOG_WARN);
+}
+
+static void test_sections(void)
+{
+	CHECK(parse("[bogus]\nkey = 1\n[partition]\nx = 1\n[partition a.b]\n[partition a b]\n"
+		    "[partition abcdefghijklmnopqrstuvwxyz012345]\n[keel\n" PART("ok", "1")) != 0);
+	CHECK_ERR(1, "unknown section [bogus]");
+	CHECK_ERR(3, "invalid partition name ''");
+	CHECK_ERR(5, "invalid partition name 'a.b'");
+	CHECK_ERR(6, "invalid partition name 'a b'");
+	CHECK_ERR(7, "invalid partition name 'abcdefghijklmnopqrstuvwxyz012345'");
+	CHECK_ERR(8, "without closing ']'");
+	/* Keys of a rejected section are skipped, not reported one by one. */
+	CHECK_EQ(cfg.error_count, 6);
+	CHECK_EQ(cfg.part_count, 1);
+
+	CHECK_EQ(parse(PART("abcdefghijklmnopqrstuvwxyz01234", "1")), 0);
+	CHECK(parse(PART("a", "1") PART("a", "2")) != 0);
+	CHECK_ERR(5, "duplicate partition name 'a' (first on line 1)");
+	CHECK_EQ(cfg.part_count, 1);
+}
+
+static void test_partition_keys(void)
+{
+	CHECK(parse("[partition a]\ncpus = 1\ncpus = 2\ncolour = blue\nkernel = /k\n"
+		    "autostart = maybe\nmanagement = 1\non_reboot = again\n") != 0);
+	CHECK_ERR(3, "duplicate key 'cpus' (first on line 2)");
+	CHECK_ERR(4, "unknown key 'colour' in [partition a]");
+	CHECK_ERR(6, "autostart must be yes or no, not 'maybe'");
+	CHECK_ERR(7, "management must be yes or no");
+	CHECK_ERR(8, "on_reboot must be restart or stop");
+	CHECK_ERR(1, "partition 'a' has no memory");
+	CHECK(cfg.lines[0].bad);
+
+	CHECK(parse("[partition a]\ncpus = 1\nmemory = 2M\n") != 0);
+	CHECK_ERR(1, "partition 'a' has no kernel");
+	CHECK(parse("[partition a]\nmemory = 2M\nkernel = /k\n") != 0);
+	CHECK_ERR(1, "partition 'a' has no cpus");
+
+	CHECK(parse(PART("a", "1") "= 5\njust words\n") != 0);
+	CHECK_ERR(5, "missing key before '='");
+	CHECK_ERR(6, "expected 'key = value'");
+}
+
+static void test_memory(void)
+{
+	static const struct {
+		const char *val;
+		u64 bytes; /* 0: an error containing msg */
+		const char *msg;
+	} cases[] = {
+	    {"2M", 2ull << 20, NULL},
+	    {"64m", 64ull << 20, NULL},
+	    {"1G", 1ull << 30, NULL},
+	    {"2048K", 2ull << 20, NULL},
+	    {"4194304", 4ull << 20, NULL},
+	    {"0x200000", 2ull << 20, NULL},
+	    {"0x1M", 1ull << 20, "not a multiple of 2M"},
+	    {"16383G", 16383ull << 30, NULL},
+	    {"17179869183G", 17179869183ull << 30, NULL},
+	    {"18446744073709551616M", 0, "too large"},
+	    {"18446744073709551615", 0, "not a multiple of 2M"},
+	    {"99999999999999999999999999999999", 0, "too large"},
+	    {"17179869184G", 0, "too large"},
+	    {"0xffffffffffffffffff", 0, "too large"},
+	    {"3M", 0, "not a multiple of 2M"},
+	    {"0", 0, "must not be 0"},
+	    {"0M", 0, "must not be 0"},
+	    {"1T", 0, "not a number"},
+	    {"-2M", 0, "not a number"},
+	    {"64 M", 0, "not a number"},
+	    {"M", 0, "not a number"},
+	    {"", 0, "not a number"},
+	    {"0x", 0, "not a number"},
+	    {"2MM", 0, "not a number"},
+	    {"1.5G", 0, "not a number"},
+	};
+	char text[256];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		snprintf(text, sizeof(text), "[partition a]\ncpus = 1\nkernel = /k\nmemory = %s\n",
+			 cases[i].val);
+		parse(text);
+		if (cases[i].msg) {
+			CHECK_ERR(4, cases[i].msg);
+		} else {
+			CHECK_EQ(cfg.error_count, 0);
+			CHECK_EQ(cfg.parts[0].mem_size, cases[i].bytes);
+		}
+	}
+}
+
+static void test_cpus(void)
+{
+	static const struct {
+		const char *val;
+		u64 mask; /* 0: an error containing msg */
+		const char *msg;
+	} cases[] = {
+	    {"0", 1, NULL},
+	    {"1,3", 0xa, NULL},
+	    {"1-2", 0x6, NULL},
+	    {" 0 - 2 , 5 ", 0x27, NULL},
+	    {"63", 1ull << 63, NULL},
+	    {"0-63", ~0ull, NULL},
+	    {"64", 0, "out of range"},
+	    {"1-64", 0, "out of range"},
+	    {"99999999999999999999999", 0, "out of range"},
+	    {"1,1", 0, "cpu 1 is listed twice"},
+	    {"1-3,2", 0, "cpu 2 is listed twice"},
+	    {"3-1", 0, "goes backwards"},
+	    {"1,,2", 0, "empty element"},
+	    {"1,", 0, "empty element"},
+	    {"", 0, "empty element"},
+	    {"-1", 0, "empty element"},
+	    {"a", 0, "not a cpu number"},
+	    {"0x1", 0, "not a cpu number"},
+	    {"1-2-3", 0, "not a cpu number"},
+	    {"+1", 0, "not a cpu number"},
+	    {"1 2", 0, "not a cpu number"},
+	};
+	char text[256];
+	size_t i;
+
+	for (i = 0; i < ARRAY_SIZE(cases); i++) {
+		snprintf(text, sizeof(text), "[partition a]\nmemory = 2M\nkernel = /k\ncpus = %s\n",
+			 cases[i].val);
+		parse(text);
+		if (cases[i].msg) {
+			CHECK_ERR(4, cases[i].msg);
+		} else {
+			CHECK_EQ(cfg.error_count, 0);
+			CHECK_EQ(cfg.parts[0].cpu_mask, cases[i].mask);
+		}
+	}
+}
+
+static void test_strings(void)
+{
+	static char text[8192];
+	char val[2048];
+
+	CHECK(parse(PART("a", "1") "cmdline = \"unterminated\n") != 0);
+	CHECK_ERR(5, "unterminated double quote");
+	CHECK(parse(PART("a", "1") "cmdline = \"a\" \"b\"\n") != 0);
+	CHECK_ERR(5, "badly quoted value");
+	CHECK(parse(PART("a", "1") "cmdline = \"a\" b\n") != 0);
+	CHECK_ERR(5, "badly quoted value");
+	CHECK_EQ(parse(PART("a", "1") "cmdline = \"\"\n"), 0);
+	CHECK_EQ(cfg.parts[0].cmdline[0], 0);
+	CHECK_EQ(parse(PART("a", "1") "cmdline = root=\"x y\" quiet ; c\n"), 0);
+	CHECK(strcmp(cfg.parts[0].cmdline, "root=\"x y\" quiet") == 0);
+
+	/* The longest command line fits, one more byte does not. */
+	memset(val, 'c', KEEL_CMDLINE_MAX - 1);
+	val[KEEL_CMDLINE_MAX - 1] = 0;
+	snprintf(text, sizeof(text), PART("a", "1") "cmdline = %s\n", val);
+	CHECK_EQ(parse(text), 0);
+	CHECK_EQ(strlen(cfg.parts[0].cmdline), KEEL_CMDLINE_MAX - 1);
+	val[KEEL_CMDLINE_MAX - 1] = 'c';
+	val[KEEL_CMDLINE_MAX] = 0;
+	snprintf(text, sizeof(text), PART("a", "1") "cmdline = %s\n", val);
+	CHECK(parse(text) != 0);
+	CHECK_ERR(5, "cmdline is too long (1024 characters, at most 1023)");
+
+	/* Paths: empty, too long for a module name. */
+	CHECK(parse("[partition a]\ncpus = 1\nmemory = 2M\nkernel =\n") != 0);
+	CHECK_ERR(4, "kernel: empty path");
+	memset(val, 'p', CFG_PATH_MAX);
+	val[CFG_PATH_MAX] = 0;
+	snprintf(text, sizeof(text), "[partition a]\ncpus = 1\nmemory = 2M\nkernel = /%s\n", val);
+	CHECK(parse(text) != 0);
+	CHECK_ERR(4, "kernel: path is too long");
+	val[CFG_PATH_MAX - 2] = 0;
+	snprintf(text, sizeof(text), "[partition a]\ncpus = 1\nmemory = 2M\nkernel = /%s\n", val);
+	CHECK_EQ(parse(text), 0);
+}
+
+static void test_bytes(void)
+{
+	static const char nul[] = "[partition a]\ncpus = 1\nmem\0ory = 2M\nkernel = /k\nbad = 1\n";
+	static char text[3 * CFG_LINE_MAX];
+	size_t n;
+
+	/* A NUL stops that line only; the lines after it are still read. */
+	CHECK(config_parse(nul, sizeof(nul) - 1, &cfg) != 0);
+	CHECK_ERR(3, "NUL byte at column 4");
+	CHECK_ERR(5, "unknown key 'bad'");
+	CHECK_ERR(1, "partition 'a' has no memory");
+	CHECK_EQ(cfg.error_count, 3);
+
+	CHECK(parse(PART("a", "1") "cmdline = caf\xc3\xa9\n") != 0);
+	CHECK_ERR(5, "non-ASCII byte 0xc3");
+	/* In a comment, UTF-8 is fine. */
+	CHECK_EQ(parse(PART("a", "1") "; caf\xc3\xa9\n"), 0);
+	CHECK(parse(PART("a", "1") "\x1b[2J\n") != 0);
+	CHECK_ERR(5, "control byte 0x1b");
+	CHECK(parse(PART("a", "1") "x = \x7f\n") != 0);
+	CHECK_ERR(5, "control byte 0x7f");
+
+	/* A very long line: reported, skipped, and the next line counts as line 2. */
+	memset(text, 'x', sizeof(text));
+	n = CFG_LINE_MAX + 1;
+	memcpy(text + n, "\n" PART("a", "1"), sizeof("\n" PART("a", "1")));
+	CHECK(parse(text) != 0);
+	CHECK_ERR(1, "line is too long (2049 characters, at most 2048)");
+	CHECK_EQ(cfg.error_count, 1);
+	CHECK_EQ(cfg.lines[0].section, 2);
+	/* The longest allowed line is fine (a comment here). */
+	text[0] = ';';
+	text[CFG_LINE_MAX] = '\n';
+	CHECK_EQ(config_parse(text, strlen(text), &cfg), 0);
+}
+
+static void test_limits(void)
+{
+	static char text[1000 * 64 + 64];
+	size_t pos = 0;
+	int i;
+
+	/* 1000 sections: 16 partitions, one "too many" error. */
+	for (i = 0; i < 1000; i++)
+		pos +=
+		    (size_t)snprintf(text + pos, sizeof(text) - pos, PART("p%d", "%d"), i, i % 64);
+	CHECK(parse(text) != 0);
+	CHECK_EQ(cfg.part_count, KEEL_MAX_PARTITIONS);
+	CHECK_EQ(cfg.error_count, 1);
+	CHECK_ERR(4 * KEEL_MAX_PARTITIONS + 1, "too many partitions (at most 16)");
+
+	/* More errors than the cap: the last slot says so. */
+	pos = (size_t)snprintf(text, sizeof(text), PART("a", "1"));
+	for (i = 0; i < 100; i++)
+		pos += (size_t)snprintf(text + pos, sizeof(text) - pos, "bad%d = 1\n", i);
+	CHECK(parse(text) != 0);
+	CHECK_EQ(cfg.error_count, CFG_MAX_ERRORS);
+	CHECK(cfg.errors_truncated);
+	CHECK(strstr(cfg.errors[CFG_MAX_ERRORS - 1].msg, "too many errors") != NULL);
+	CHECK_EQ(cfg.errors[CFG_MAX_ERRORS - 2].line, 5 + CFG_MAX_ERRORS - 2);
+	config_error(&cfg, 1, "ignored past the cap");
+	CHECK_EQ(cfg.error_count, CFG_MAX_ERRORS);
+
+	/* 17 distinct files per 16 partitions cannot happen; 32 modules fit. */
+	pos = 0;
+	for (i = 0; i < 16; i++)
+		pos += (size_t)snprintf(text + pos, sizeof(text) - pos,
+					"[partition p%d]\ncpus = %d\nmemory = 2M\nkernel = /k%d\n"
+					"initrd = /i%d\n",
+					i, i, i, i);
+	CHECK_EQ(parse(text), 0);
+	CHECK_EQ(cfg.module_count, 32);
+}
+
+static void test_set_checks(void)
+{
+	struct pdesc_limits lim = {.cpu_count = 4, .mem_available = 100ull << 20};
+
+	/* Overlapping cores: at the second partition's cpus line. */
+	CHECK_EQ(parse(PART("a", "1,2") PART("b", "2-3")), 0);
+	lim.module_count = cfg.module_count;
+	CHECK(config_check(&cfg, &lim) != 0);
+	CHECK_ERR(6, "partition 'b': cpu 2 is already owned by partition 'a'");
+
+	/* Too much memory for one and for all; cpu that does not exist; management twice. */
+	CHECK_EQ(parse("[partition a]\ncpus = 0\nmemory = 128M\nkernel = /k\n"
+		       "[partition b]\ncpus = 1\nmemory = 64M\nkernel = /k\nmanagement = yes\n"
+		       "[partition c]\ncpus = 2\nmemory = 64M\nkernel = /k\n"
+		       "[partition d]\ncpus = 7\nmemory = 2M\nkernel = /k\n"
+		       "[partition e]\ncpus = 3\nmemory = 2M\nkernel = /k\nmanagement = yes\n"),
+		 0);
+	lim.module_count = cfg.module_count;
+	CHECK(config_check(&cfg, &lim) != 0);
+	CHECK_ERR(3, "partition 'a': memory 128 MiB is more than the 100 MiB");
+	CHECK_ERR(12, "partition 'c': the partitions need 128 MiB in all");
+	CHECK_ERR(15, "partition 'd': cpu 7 does not exist (this machine has 4, numbered 0-3)");
+	CHECK_ERR(22, "only one management partition is allowed ('b' is one already)");
+	CHECK_EQ(cfg.error_count, 4);
+
+	/* Unknown limits (0) skip those checks. */
+	memset(&lim, 0, sizeof(lim));
+	CHECK_EQ(parse(PART("a", "63")), 0);
+	lim.module_count = cfg.module_count;
+	CHECK_EQ(config_check(&cfg, &lim), 0);
+
+	/* A module the loader did not load: at the kernel line. */
+	lim.module_count = 0;
+	CHECK(config_check(&cfg, &lim) != 0);
+	CHECK_ERR(4, "kernel module 0 was not loaded");
+
+	/* Partitions with parse errors are left out of the set checks. */
+	CHECK(parse("[partition a]\ncpus = 1\nmemory = 3M\nkernel = /k\n" PART("b", "1")) != 0);
+	lim.module_count = cfg.module_count;
+	config_check(&cfg, &lim);
+	CHECK_EQ(cfg.error_count, 1);
+
+	CHECK_EQ(config_field_line(&cfg, 99, PDESC_F_CPUS), 1);
+	CHECK_EQ(config_field_line(&cfg, 1, PDESC_F_INITRD), 5);
+	CHECK_EQ(config_field_line(&cfg, 1, PDESC_F_CPUS), 6);
+}
+
+static void test_sort(void)
+{
+	CHECK(parse("[keel]\nx = 1\n[partition a]\ncpus = 1\nmemory = 2M\nkernel = /k\n") != 0);
+	config_error(&cfg, 1, "first");
+	config_error(&cfg, 4, "late");
+	config_sort_errors(&cfg);
+	CHECK_EQ(cfg.error_count, 3);
+	CHECK_EQ(cfg.errors[0].line, 1);
+	CHECK_EQ(cfg.errors[1].line, 2);
+	CHECK_EQ(cfg.errors[2].line, 4);
+}
+
+/* Random and mutated input: only that it never crashes (ASan/UBSan) and stays in bounds. */
+static void test_fuzz(void)
+{
+	static const char *const pieces[] = {
+	    "[keel]\n",
+	    "[partition ",
+	    "]\n",
+	    "cpus = ",
+	    "memory = ",
+	    "kernel = ",
+	    "initrd = ",
+	    "cmdline = ",
+	    "\"",
+	    ";",
+	    "#",
+	    "=",
+	    ",",
+	    "-",
+	    "0x",
+	    "64M",
+	    "18446744073709551616",
+	    "\r\n",
+	    "\n",
+	    " ",
+	    "\t",
+	    "\\",
+	    "/",
+	    "a",
+	    "yes",
+	    "management = ",
+	    "log = ",
+	    "\0",
+	    "\xff",
+	    "[",
+	    "99",
+	    "1-63",
+	    "on_idle = ",
+	};
+	static char buf[4096];
+	u64 seed = 0x6b65656c;
+	int iter;
+
+	for (iter = 0; iter < 20000; iter++) {
+		size_t len = 0;
+		int n;
+
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		n = (int)((seed >> 33) % 64);
+		while (n-- > 0) {
+			const char *p;
+			size_t l;
+
+			seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+			if ((seed >> 60) == 0) {
+				p = (const char *)&seed;
+				l = 1;
+			} else {
+				p = pieces[(seed >> 33) % ARRAY_SIZE(pieces)];
+				l = p[0] ? strlen(p) : 1;
+			}
+			if (len + l > sizeof(buf))
+				break;
+			memcpy(buf + len, p, l);
+			len += l;
+		}
+		config_parse(buf, len, &cfg);
+		CHECK(cfg.error_count <= CFG_MAX_ERRORS);
+		CHECK(cfg.part_count <= KEEL_MAX_PARTITIONS);
+		CHECK(cfg.module_count <= KEEL_BOOT_MAX_MODULES);
+	}
+}
+
+int main(void)
+{
+	test_good();
+	test_defaults();
+	test_empty_and_endings();
+	test_keel_section();
+	test_sections();
+	test_partition_keys();
+	test_memory();
+	test_cpus();
+	test_strings();
+	test_bytes();
+	test_limits();
+	test_set_checks();
+	test_sort();
+	test_fuzz();
+	return unit_done("test_config");
+}
