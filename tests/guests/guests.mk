@@ -1,9 +1,12 @@
 # SPDX-License-Identifier: MIT
 # Bare-metal test guests: static ELF64 images entered per docs/guest-abi.md.
+# Each tests/guests/*.c is one image; lib/*.c and <arch>/*.{c,S} link into each.
 GUEST_NAMES := $(basename $(notdir $(wildcard tests/guests/*.c)))
-GUEST_LIB_SRCS := $(wildcard tests/guests/lib/*.c) $(wildcard tests/guests/$(KEEL_ARCH)/*.S)
-GUEST_ELFS := $(patsubst %,$(O)/guests/%.elf,$(filter-out lib,$(GUEST_NAMES)))
-GUEST_CFLAGS := $(COMMON_CFLAGS) $(CORE_ARCH_CFLAGS) -fno-pie -Icore/include -Itests/guests/lib
+GUEST_LIB_SRCS := $(wildcard tests/guests/lib/*.c) $(wildcard tests/guests/$(KEEL_ARCH)/*.c) \
+	$(wildcard tests/guests/$(KEEL_ARCH)/*.S)
+GUEST_ELFS := $(patsubst %,$(O)/guests/%.elf,$(GUEST_NAMES))
+GUEST_CFLAGS := $(COMMON_CFLAGS) $(CORE_ARCH_CFLAGS) -fno-pie -fno-builtin \
+	-fno-asynchronous-unwind-tables -fno-unwind-tables -Icore/include -Itests/guests/lib
 
 .PHONY: guests
 guests: $(GUEST_ELFS)
@@ -25,3 +28,6 @@ $(O)/guests/%.elf: $(O)/guest-objs/tests/guests/%.c.o $(GUEST_LIB_OBJS) linker/$
 	@echo "  LD      $@"
 	@$(LD) -nostdlib -static -z noexecstack -z max-page-size=4096 -T linker/$(KEEL_ARCH)/guest.lds \
 		$< $(GUEST_LIB_OBJS) -o $@
+
+# Keep the objects (they are intermediate to make) so rebuilds are incremental.
+.SECONDARY: $(GUEST_LIB_OBJS) $(patsubst %,$(O)/guest-objs/tests/guests/%.c.o,$(GUEST_NAMES))

@@ -1,0 +1,97 @@
+# SPDX-License-Identifier: MIT
+"""pytest setup for Keel's QEMU integration tests.
+
+Options: --arch (space or comma separated, default "x86_64 aarch64") and
+--build (the build directory, default "build"). Every test that takes the
+`arch` fixture runs once per selected arch. `rig` starts QEMU runs (each a
+keelrig.Qemu, killed when its `with` block or fixture ends); a failing test
+shows the last 60 serial lines of the runs it used.
+"""
+
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+import keelrig
+
+TAIL_LINES = 60
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("keel")
+    group.addoption("--arch", default="x86_64 aarch64",
+                    help="architectures to test, space or comma separated")
+    group.addoption("--build", default="build", help="build directory (as make BUILD=)")
+
+
+ARCHES_KEY = pytest.StashKey[list]()
+
+
+def selected_arches(config):
+    """The --arch list, parsed once: pytest matches a module-scoped param by identity."""
+    if ARCHES_KEY not in config.stash:
+        arches = [a for a in re.split(r"[\s,]+", config.getoption("arch")) if a]
+        unknown = [a for a in arches if a not in keelrig.ARCHES]
+        if unknown or not arches:
+            raise pytest.UsageError(f"--arch: unknown {unknown}; known: {list(keelrig.ARCHES)}")
+        config.stash[ARCHES_KEY] = arches
+    return config.stash[ARCHES_KEY]
+
+
+def pytest_generate_tests(metafunc):
+    if "arch" in metafunc.fixturenames:
+        metafunc.parametrize("arch", selected_arches(metafunc.config), scope="module")
+
+
+class Rig:
+    """Builds an ESP directory per run and starts QEMU on it."""
+
+    def __init__(self, build, tmp_factory):
+        self.build = build
+        self.tmp_factory = tmp_factory
+        self.runs = []
+
+    def boot(self, arch, config, name, smp=4, mem="2G", timeout=150.0):
+        """Start QEMU booting Keel with keel.cfg = @config; returns a keelrig.Qemu.
+
+        Use it as a context manager (or kill() it) so QEMU always stops.
+        """
+        esp = self.tmp_factory.mktemp(f"{arch}-{name}-esp", numbered=True)
+        keelrig.make_esp(esp, arch, self.build, config)
+        log = self.build / arch / "test-logs" / f"{name}.log"
+        q = keelrig.Qemu(keelrig.qemu_argv(arch, esp, smp=smp, mem=mem), log,
+                         hard_timeout=timeout, name=f"{arch} {name}")
+        q.nodeid = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+        self.runs.append(q)
+        return q
+
+    def kill_all(self):
+        for q in self.runs:
+            q.kill()
+
+
+@pytest.fixture(scope="session")
+def rig(request, tmp_path_factory):
+    build = Path(request.config.getoption("build"))
+    if not build.is_absolute():
+        build = keelrig.ROOT / build
+    r = Rig(build, tmp_path_factory)
+    yield r
+    r.kill_all()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    outcome = yield
+    rep = outcome.get_result()
+    if not rep.failed or rep.when == "teardown":
+        return
+    runs = [v for v in getattr(item, "funcargs", {}).values() if isinstance(v, keelrig.Qemu)]
+    r = item.funcargs.get("rig") if hasattr(item, "funcargs") else None
+    if r:
+        runs += [q for q in r.runs if q.nodeid == item.nodeid and q not in runs]
+    for q in runs:
+        rep.sections.append((f"serial log of {q.name}: last {TAIL_LINES} lines "
+                             f"(all of it in {q.log_path})", "\n".join(q.tail(TAIL_LINES))))

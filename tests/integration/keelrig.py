@@ -1,0 +1,306 @@
+# SPDX-License-Identifier: MIT
+"""Boot Keel under QEMU and read its serial console.
+
+Shared by the integration tests (tests/integration/) and `make run`
+(tools/run.py): the per-arch QEMU command line, the ESP directory the
+firmware boots from, and a QEMU process whose serial output is read line by
+line on a thread so a test can wait for a line, check what came after what,
+and always stop QEMU in the end.
+"""
+
+import ctypes
+import os
+import platform
+import re
+import shutil
+import signal
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+ANSI = re.compile(r"\x1b(\[[0-9;=?]*[A-Za-z]|[()][A-Z0-9])")
+
+ARCHES = {
+    "x86_64": {
+        "qemu": "qemu-system-x86_64",
+        "efi_name": "BOOTX64.EFI",
+        "machine": ["-machine", "q35"],
+        "cpu": "max",
+        "firmware": ["-bios", "/usr/share/ovmf/OVMF.fd"],
+        "ram_base": 0x0,
+    },
+    "aarch64": {
+        "qemu": "qemu-system-aarch64",
+        "efi_name": "BOOTAA64.EFI",
+        "machine": ["-machine", "virt,virtualization=on,gic-version=3,acpi=off"],
+        "cpu": "max,pauth-impdef=on",
+        "firmware": [
+            "-bios", "/usr/share/qemu-efi-aarch64/QEMU_EFI.fd",
+            "-boot", "menu=on,splash-time=0",
+        ],
+        "ram_base": 0x40000000,
+    },
+}
+
+TESTGUEST = "testguest.elf"
+
+
+def _die_with_parent():
+    """In the child before exec: get SIGKILL when the test process dies (Linux)."""
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _read(path):
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return ""
+
+
+def kvm_usable(arch):
+    """KVM only where /dev/kvm works, the host is @arch and nests virtualization."""
+    if platform.machine() != arch or not os.access("/dev/kvm", os.R_OK | os.W_OK):
+        return False
+    if arch == "x86_64":
+        nested = [_read(f"/sys/module/{m}/parameters/nested") for m in ("kvm_amd", "kvm_intel")]
+        return any(v in ("1", "Y") for v in nested)
+    return _read("/sys/module/kvm/parameters/nested") in ("1", "Y")
+
+
+def qemu_argv(arch, esp, smp=4, mem="2G", serial="stdio", extra=()):
+    """The QEMU command line that boots @esp (a directory) on @arch."""
+    a = ARCHES[arch]
+    kvm = kvm_usable(arch)
+    argv = [a["qemu"], *a["machine"],
+            "-accel", "kvm" if kvm else "tcg",
+            "-cpu", "host" if kvm else a["cpu"],
+            "-m", str(mem), "-smp", str(smp), *a["firmware"]]
+    if arch == "aarch64":
+        argv += ["-drive", f"if=none,id=esp,format=raw,file=fat:rw:{esp}",
+                 "-device", "virtio-blk-pci,drive=esp"]
+    else:
+        argv += ["-drive", f"format=raw,file=fat:rw:{esp}"]
+    argv += ["-display", "none", "-serial", serial]
+    if not serial.startswith("mon:"):
+        argv += ["-monitor", "none"]
+    argv += ["-nic", "none", "-no-reboot", *extra]
+    return argv
+
+
+def make_esp(esp, arch, build, config, guests=None):
+    """Fill @esp: EFI/BOOT/BOOT*.EFI, keel.cfg (@config text) and /guests/*.
+
+    @guests maps a file name under /guests to its source path (default: every
+    ELF in <build>/<arch>/guests). Missing build outputs raise FileNotFoundError.
+    """
+    esp = Path(esp)
+    out = Path(build) / arch
+    efi = out / "keel.efi"
+    if not efi.is_file():
+        raise FileNotFoundError(f"{efi} is missing: build it with `make ARCH={arch}`")
+    if guests is None:
+        guests = {p.name: p for p in sorted((out / "guests").glob("*.elf"))}
+        if not guests:
+            raise FileNotFoundError(f"no test guests in {out / 'guests'}")
+    if esp.exists():
+        shutil.rmtree(esp)
+    (esp / "EFI" / "BOOT").mkdir(parents=True)
+    (esp / "guests").mkdir()
+    shutil.copyfile(efi, esp / "EFI" / "BOOT" / ARCHES[arch]["efi_name"])
+    for name, src in guests.items():
+        shutil.copyfile(src, esp / "guests" / name)
+    (esp / "keel.cfg").write_text(config)
+    return esp
+
+
+class Line(str):
+    """One serial line (without its end of line) and its index in the log."""
+
+    def __new__(cls, text, index):
+        obj = super().__new__(cls, text)
+        obj.index = index
+        return obj
+
+
+class Qemu:
+    """A QEMU run with its serial console read on a thread.
+
+    Every run has a hard deadline: QEMU is killed when it passes, and every
+    wait ends there at the latest; it is killed too if the test process dies.
+    The whole output goes to @log_path.
+    """
+
+    def __init__(self, argv, log_path, hard_timeout=120.0, name="qemu"):
+        self.argv = argv
+        self.name = name
+        self.log_path = Path(log_path)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.lines = []
+        self.start = time.monotonic()
+        self.deadline = self.start + hard_timeout
+        self._cond = threading.Condition()
+        self._eof = False
+        self._log = open(self.log_path, "w", encoding="utf-8", errors="replace")
+        self._log.write("# " + " ".join(argv) + "\n")
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self._watchdog = threading.Timer(hard_timeout, self._expire)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+        self.expired = False
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.kill()
+
+    def _read(self):
+        partial = b""
+        while True:
+            chunk = self.proc.stdout.read1(4096)
+            if not chunk:
+                break
+            partial += chunk
+            *done, partial = partial.split(b"\n")
+            if done:
+                self._add(done)
+        if partial:
+            self._add([partial])
+        with self._cond:
+            self._eof = True
+            self._cond.notify_all()
+
+    def _add(self, raw_lines):
+        with self._cond:
+            for raw in raw_lines:
+                text = ANSI.sub("", raw.decode("utf-8", errors="replace")).rstrip("\r")
+                self.lines.append(text)
+                if not self._log.closed:
+                    self._log.write(f"{time.monotonic() - self.start:8.3f} {text}\n")
+            if not self._log.closed:
+                self._log.flush()
+            self._cond.notify_all()
+
+    def _expire(self):
+        self.expired = True
+        self.kill()
+
+    def elapsed(self):
+        return time.monotonic() - self.start
+
+    def find(self, pattern, after=0):
+        """The first line at index >= @after matching @pattern (re.search), or None."""
+        rx = re.compile(pattern)
+        with self._cond:
+            for i in range(max(after, 0), len(self.lines)):
+                if rx.search(self.lines[i]):
+                    return Line(self.lines[i], i)
+        return None
+
+    def find_all(self, pattern, after=0):
+        rx = re.compile(pattern)
+        with self._cond:
+            return [Line(t, i) for i, t in enumerate(self.lines)
+                    if i >= after and rx.search(t)]
+
+    def wait_for(self, pattern, timeout=60.0, after=0):
+        """Wait until a line at index >= @after matches @pattern; return it.
+
+        Raises AssertionError (saying why) on timeout, QEMU exit or the hard
+        deadline.
+        """
+        __tracebackhide__ = True
+        rx = re.compile(pattern)
+        end = min(time.monotonic() + timeout, self.deadline)
+        i = max(after, 0)
+        with self._cond:
+            while True:
+                while i < len(self.lines):
+                    if rx.search(self.lines[i]):
+                        return Line(self.lines[i], i)
+                    i += 1
+                if self._eof:
+                    why = "QEMU exited"
+                    break
+                left = end - time.monotonic()
+                if left <= 0:
+                    why = ("the run's hard timeout passed" if end >= self.deadline
+                           else f"{timeout:.0f} s passed")
+                    break
+                self._cond.wait(left)
+        raise AssertionError(f"[{self.name}] no line matching /{pattern}/ "
+                             f"(after line {after}): {why} at {self.elapsed():.1f} s")
+
+    def wait_exit(self, timeout=60.0):
+        """Wait for QEMU to exit by itself; its return code. AssertionError on timeout."""
+        __tracebackhide__ = True
+        left = min(timeout, self.deadline - time.monotonic())
+        try:
+            rc = self.proc.wait(timeout=max(left, 0))
+        except subprocess.TimeoutExpired:
+            raise AssertionError(f"[{self.name}] QEMU still running after {timeout:.0f} s "
+                                 f"({self.elapsed():.1f} s since start)") from None
+        self._reader.join(5)
+        return rc
+
+    def running(self):
+        return self.proc.poll() is None
+
+    def kill(self):
+        """Stop QEMU and the reader; safe to call twice."""
+        if self.proc.poll() is None:
+            self.proc.kill()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            pass
+        self._watchdog.cancel()
+        self._reader.join(5)
+        with self._cond:
+            if not self._log.closed:
+                self._log.write(f"# stopped after {self.elapsed():.1f} s, rc {self.proc.poll()}"
+                                f"{' (hard timeout)' if self.expired else ''}\n")
+                self._log.close()
+
+    def tail(self, n=60):
+        with self._cond:
+            return list(self.lines[-n:])
+
+
+# --------------------------------------------------------------- configs
+
+
+def partition(name, cpus, cmdline, memory="64M", kernel="/guests/" + TESTGUEST, **keys):
+    """One [partition NAME] section of keel.cfg."""
+    lines = [f"[partition {name}]", f"cpus = {cpus}", f"memory = {memory}",
+             f"kernel = {kernel}", f"cmdline = {cmdline}"]
+    lines += [f"{k} = {v}" for k, v in keys.items()]
+    return "\n".join(lines) + "\n"
+
+
+def keel_cfg(*parts, on_idle="poweroff"):
+    """A whole keel.cfg: a [keel] section and the given partition sections."""
+    return f"[keel]\non_idle = {on_idle}\n\n" + "\n".join(parts)
+
+
+def line_of(text, needle, nth=1):
+    """1-based number of the @nth line of @text containing @needle."""
+    hits = [i for i, t in enumerate(text.splitlines(), 1) if needle in t]
+    assert len(hits) >= nth, f"{needle!r} not in the config"
+    return hits[nth - 1]
+
+
+def out(name, text):
+    """Regex for a line partition @name printed: '[ts] name| text'."""
+    return rf"\] {re.escape(name)}\| {text}"
+
+
+def keel(text):
+    """Regex for a hypervisor line: '[ts] keel: text'."""
+    return rf"\] keel: {text}"

@@ -1,0 +1,70 @@
+# SPDX-License-Identifier: MIT
+"""Boot with three small partitions: every CPU comes up, two guests on their
+own cores print and make hypercalls, one shuts itself down, and once all have
+stopped Keel powers the machine off (on_idle = poweroff)."""
+
+import pytest
+
+from keelrig import ARCHES, keel, keel_cfg, out, partition
+
+PARTS = [  # name, cpu, MiB, mode
+    ("alpha", 1, 64, "hello"),
+    ("beta", 2, 32, "hello"),
+    ("quitter", 3, 16, "shutdown"),
+]
+CONFIG = keel_cfg(*(partition(n, c, f"mode={m}", memory=f"{mb}M") for n, c, mb, m in PARTS))
+VIRT = {"x86_64": r"(svm\+npt|vmx\+ept)", "aarch64": r"el2\+stage2"}
+
+
+@pytest.fixture(scope="module")
+def basic(rig, arch):
+    with rig.boot(arch, CONFIG, "basic") as q:
+        yield q
+
+
+def test_cpus_online(basic, arch):
+    smp = basic.wait_for(keel(rf"smp: 4 of 4 CPUs online, {VIRT[arch]} on all"), 90)
+    for cpu in (1, 2, 3):
+        line = basic.find(keel(rf"cpu {cpu} online \(hwid 0x[0-9a-f]+\)"))
+        assert line is not None and line.index < smp.index, f"no 'cpu {cpu} online' before: {smp}"
+
+
+def test_two_partitions_run_own_code(basic, arch):
+    for name, cpu, mib, mode in PARTS:
+        if mode == "hello":
+            check_hello(basic, arch, name, cpu, mib)
+
+
+def check_hello(q, arch, name, cpu, mib):
+    """A hello guest's own lines: info, version, self info (its name, id, cpu), verdict.
+
+    Ids are compared with the one Keel announced: a stopped partition's id is reused."""
+    ready = q.wait_for(keel(rf"partition '{name}' \(id (\d+)\): cpus {cpu}, {mib} MiB"), 90)
+    pid = ready.split("(id ")[1].split(")")[0]
+    started = q.wait_for(keel(rf"partition '{name}' started"), 30, after=ready.index)
+    base = ARCHES[arch]["ram_base"]
+    q.wait_for(out(name, rf"info: name={name} id={pid} vcpus=1 "
+                         rf"mem=0x{base:x}\+0x{mib << 20:x} cmdline='mode=hello'"),
+               30, after=started.index)
+    q.wait_for(out(name, r"version: status 0 abi 0\.1 features 0x[0-9a-f]*3 via \w+"), 30)
+    q.wait_for(out(name, rf"self: name={name} id={pid} cpus=0x{1 << cpu:x} vcpu=0/1 "), 30)
+    q.wait_for(out(name, rf"hello from {name}$"), 30)
+    verdict = q.wait_for(out(name, r"TEST hello (PASS|FAIL)"), 30)
+    assert verdict.endswith("TEST hello PASS"), q.find_all(out(name, "check failed"))
+
+
+def test_shutdown_stops_cleanly(basic, arch):
+    said = basic.wait_for(out("quitter", "shutdown: calling KEEL_HC_SHUTDOWN"), 90)
+    stopped = basic.wait_for(keel(r"partition 'quitter' stopped: "), 30, after=said.index)
+    assert not basic.find(keel(r"error: partition 'quitter'")), "shutdown reported as an error"
+    assert not basic.find(out("quitter", ""), after=stopped.index + 1), "output after the stop"
+    assert not basic.find(out("quitter", "TEST shutdown FAIL"))
+
+
+def test_poweroff_when_idle(basic, arch):
+    for name, _, _, _ in PARTS:
+        basic.wait_for(keel(rf"partition '{name}' stopped: "), 90)
+    rc = basic.wait_exit(60)
+    assert rc == 0, f"QEMU exit code {rc}"
+    bad = basic.find_all(r"keel: error|PANIC")
+    assert not bad, f"unexpected errors: {bad}"

@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""Boot Keel in QEMU with its console on this terminal (`make run`, `make run ARCH=aarch64`).
+
+Builds an ESP directory under <build>/<arch>/run-esp holding keel.efi, the test
+guests under /guests and a keel.cfg: the demo (tests/configs/demo.cfg: `hello`
+on cpu 1 and `world` on cpu 2, printing) or your own with --config FILE; files
+that FILE names as kernel/initrd are copied from beside it when they exist
+there. Ctrl-A X quits QEMU, Ctrl-A C switches to its monitor.
+"""
+
+import argparse
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+import keelrig  # noqa: E402
+
+DEMO = ROOT / "tests" / "configs" / "demo.cfg"
+
+
+def copy_named_files(config_path, esp):
+    """Copy each kernel/initrd the config names from beside the config, if there."""
+    for m in re.finditer(r"^\s*(kernel|initrd)\s*=\s*\"?([^\"#;\n]+?)\"?\s*$",
+                         config_path.read_text(), re.M):
+        rel = m.group(2).strip().lstrip("/\\")
+        src = config_path.parent / rel
+        if src.is_file() and not (esp / rel).exists():
+            (esp / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(src, esp / rel)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--arch", default="x86_64", choices=sorted(keelrig.ARCHES))
+    ap.add_argument("--build", default="build", help="build directory (as make BUILD=)")
+    ap.add_argument("--config", type=Path, default=DEMO,
+                    help="the keel.cfg to boot (default: the demo)")
+    ap.add_argument("--smp", type=int, default=4)
+    ap.add_argument("--mem", default="2G")
+    ap.add_argument("--dry-run", action="store_true", help="prepare the ESP, print the command")
+    args = ap.parse_args()
+
+    build = Path(args.build)
+    if not build.is_absolute():
+        build = ROOT / build
+    esp = build / args.arch / "run-esp"
+    try:
+        keelrig.make_esp(esp, args.arch, build, args.config.read_text())
+    except FileNotFoundError as e:
+        sys.exit(f"run.py: {e}")
+    copy_named_files(args.config, esp)
+    argv = keelrig.qemu_argv(args.arch, esp, smp=args.smp, mem=args.mem, serial="mon:stdio")
+    print(" ".join(argv), flush=True)
+    if args.dry_run:
+        return
+    print("run.py: Ctrl-A X quits", flush=True)
+    os.execvp(argv[0], argv)
+
+
+if __name__ == "__main__":
+    main()
