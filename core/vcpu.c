@@ -23,6 +23,8 @@ static const char *vcpu_fault_text(u32 reason)
 		return "memory access Keel cannot decode";
 	case FAULT_INTERNAL:
 		return "vCPU state refused by the hardware";
+	case FAULT_FETCH:
+		return "instruction fetch outside its memory";
 	default:
 		return "unexpected exit";
 	}
@@ -92,6 +94,13 @@ static void vcpu_handle_exit(struct vcpu *vcpu, const struct vm_exit *exit)
 		vcpu_handle_shutdown(vcpu, exit);
 		break;
 	case EXIT_FAULT:
+		if (exit->fault.reason == FAULT_FETCH) {
+			part_stop_fault(vcpu, "instruction fetch from guest-physical address 0x%llx outside its memory at pc 0x%llx",
+					(unsigned long long)exit->fault.addr,
+					(unsigned long long)exit->pc);
+			break;
+		}
+		/* fall through */
 	default:
 		part_stop_fault(vcpu, "%s (code 0x%llx, address 0x%llx) at pc 0x%llx",
 				vcpu_fault_text(exit->fault.reason),

@@ -351,7 +351,7 @@ static void vcpu_decode_sync(struct vcpu *vcpu, struct vm_exit *exit)
 		vcpu_data_abort(vcpu, exit);
 		break;
 	case EC_IABT_LOW:
-		vcpu_fault(exit, FAULT_ILLEGAL, esr, vcpu_fault_ipa(vcpu, iss));
+		vcpu_fault(exit, FAULT_FETCH, esr, vcpu_fault_ipa(vcpu, iss));
 		break;
 	case EC_SYSREG:
 		vcpu_fault(exit, FAULT_SYSREG, esr, 0);

@@ -335,6 +335,11 @@ static void svm_handle_exit(struct vcpu *vcpu, struct vmcb *vmcb, struct vm_exit
 		exit->fault.addr = 0;
 		break;
 	case SVM_EXIT_NPF:
+		/* EXITINFO1 bit 4: the access was an instruction fetch. */
+		if (vmcb->ctl.exit_info1 & (1ull << 4)) {
+			x86_exit_fault(exit, FAULT_FETCH, code, vmcb->ctl.exit_info2);
+			break;
+		}
 		exit->kind = EXIT_MMIO;
 		exit->mmio.gpa = vmcb->ctl.exit_info2;
 		exit->mmio.write = (vmcb->ctl.exit_info1 >> 1) & 1;

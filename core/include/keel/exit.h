@@ -28,6 +28,7 @@ enum exit_fault {
 	FAULT_INTERNAL, /* the hardware refused the vCPU state (VMEXIT_INVALID) */
 	FAULT_POWEROFF, /* the guest powered itself off (PSCI SYSTEM_OFF...) */
 	FAULT_RESET, /* the guest reset itself (PSCI SYSTEM_RESET, reset port) */
+	FAULT_FETCH, /* instruction fetch from a guest-physical address with no RAM (addr) */
 };
 
 struct vm_exit {
