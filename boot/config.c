@@ -331,6 +331,22 @@ static u32 cfg_module(struct cfg_parser *p, const char *key, const char *path)
 	return cfg->module_count++;
 }
 
+/* "disk = PATH" or "disk = PATH,ro": the virtio-blk image, read-only on request. */
+static void cfg_disk(struct cfg_parser *p, struct keel_part_desc *d, char *val)
+{
+	char *comma = strrchr(val, ',');
+
+	if (comma) {
+		if (strcmp(comma + 1, "ro") != 0) {
+			cfg_err(p, "disk: unknown option '%s' (the only one is ',ro')", comma + 1);
+			return;
+		}
+		*comma = '\0';
+		d->disk_flags |= KEEL_DISK_RO;
+	}
+	d->disk_module = cfg_module(p, "disk", val);
+}
+
 static void cfg_cmdline(struct cfg_parser *p, const char *val)
 {
 	size_t len = strlen(val);
@@ -406,6 +422,9 @@ static void cfg_part_key(struct cfg_parser *p, const char *key, char *val)
 	} else if (strcmp(key, "initrd") == 0) {
 		if (cfg_first_time(p, key, &l->initrd))
 			d->initrd_module = cfg_module(p, key, val);
+	} else if (strcmp(key, "disk") == 0) {
+		if (cfg_first_time(p, key, &l->disk))
+			cfg_disk(p, d, val);
 	} else if (strcmp(key, "cmdline") == 0) {
 		if (cfg_first_time(p, key, &l->cmdline))
 			cfg_cmdline(p, val);
@@ -471,6 +490,7 @@ static void cfg_new_partition(struct cfg_parser *p, const char *name)
 	d->flags = KEEL_PD_AUTOSTART;
 	d->kernel_module = KEEL_NO_MODULE;
 	d->initrd_module = KEEL_NO_MODULE;
+	d->disk_module = KEEL_NO_MODULE;
 	memcpy(d->name, name, strlen(name) + 1);
 	cfg->lines[p->part].section = p->line;
 	p->section = SEC_PART;
@@ -713,6 +733,9 @@ u32 config_field_line(const struct keel_config *cfg, u32 index, u32 field)
 		break;
 	case PDESC_F_INITRD:
 		line = l->initrd;
+		break;
+	case PDESC_F_DISK:
+		line = l->disk;
 		break;
 	case PDESC_F_CMDLINE:
 		line = l->cmdline;

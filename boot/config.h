@@ -29,6 +29,7 @@ struct cfg_part_lines {
 	u32 memory;
 	u32 kernel;
 	u32 initrd;
+	u32 disk;
 	u32 cmdline;
 	u32 autostart;
 	u32 management;

@@ -180,6 +180,10 @@ static void report_module_errors(void)
 				     cfg.modules[d->initrd_module].path,
 				     module_error[d->initrd_module]);
 		}
+		if (d->disk_module < cfg.module_count && module_error[d->disk_module]) {
+			config_error(&cfg, l->disk, "disk: cannot load '%s': %s",
+				     cfg.modules[d->disk_module].path, module_error[d->disk_module]);
+		}
 	}
 }
 

@@ -9,6 +9,7 @@
 #include <keel/partition.h>
 #include <keel/pcpu.h>
 #include <keel/spinlock.h>
+#include <keel/timer.h>
 
 #define CONSOLE_LINE_MAX 480
 
@@ -118,6 +119,100 @@ void console_part_flush(struct partition *part)
 	if (part->con_len)
 		console_part_emit(part);
 	spin_unlock_irqrestore(&part->lock, flags);
+}
+
+#define CONSOLE_POLL_NS 20000000ull /* 20 ms: typing feels immediate */
+
+static struct timer console_poll_timer;
+static u32 console_focus; /* partition id with console input, 0 = none yet */
+
+static bool console_takes_input(const struct partition *part)
+{
+	return part->state == PART_RUNNING && READ_ONCE(part->con_input) != NULL;
+}
+
+/* The next partition after id @after that takes input; management first. */
+static u32 console_next_focus(u32 after)
+{
+	u32 i, id;
+
+	if (after == 0) {
+		for (i = 0; i < KEEL_MAX_PARTITIONS; i++)
+			if ((partitions[i].desc.flags & KEEL_PD_MANAGEMENT) &&
+			    console_takes_input(&partitions[i]))
+				return partitions[i].id;
+	}
+	for (i = 1; i <= KEEL_MAX_PARTITIONS; i++) {
+		id = (after + i - 1) % KEEL_MAX_PARTITIONS + 1;
+		if (console_takes_input(&partitions[id - 1]))
+			return id;
+	}
+	return 0;
+}
+
+static struct partition *console_focus_part(void)
+{
+	struct partition *part = console_focus ? &partitions[console_focus - 1] : NULL;
+
+	if (!part || !console_takes_input(part)) {
+		console_focus = console_next_focus(0);
+		part = console_focus ? &partitions[console_focus - 1] : NULL;
+		if (part)
+			pr_info("console input goes to partition '%s' (Ctrl-] switches)",
+				part->desc.name);
+	}
+	return part;
+}
+
+static void console_deliver(const char *buf, size_t len)
+{
+	struct partition *part;
+	unsigned long flags;
+
+	if (!len)
+		return;
+	part = console_focus_part();
+	if (!part)
+		return;
+	flags = spin_lock_irqsave(&part->con_in_lock);
+	if (part->con_input)
+		part->con_input(part, buf, len);
+	spin_unlock_irqrestore(&part->con_in_lock, flags);
+}
+
+static void console_switch_focus(void)
+{
+	u32 next = console_next_focus(console_focus);
+
+	if (next && next != console_focus) {
+		console_focus = next;
+		pr_info("console input goes to partition '%s'", partitions[next - 1].desc.name);
+	}
+}
+
+static void console_poll(struct timer *t)
+{
+	char buf[64];
+	size_t n = 0;
+	int c;
+
+	while (n < sizeof(buf) && (c = arch_console_getc()) >= 0) {
+		if (c == CONSOLE_SWITCH_KEY) {
+			console_deliver(buf, n);
+			n = 0;
+			console_switch_focus();
+			continue;
+		}
+		buf[n++] = (char)c;
+	}
+	console_deliver(buf, n);
+	timer_arm(t, arch_time_ns() + CONSOLE_POLL_NS);
+}
+
+void console_input_start(void)
+{
+	console_poll_timer.fn = console_poll;
+	timer_arm(&console_poll_timer, arch_time_ns() + CONSOLE_POLL_NS);
 }
 
 /* The logical number of this CPU, also before its per-CPU pointer is set. */

@@ -74,5 +74,6 @@ void keel_main(struct keel_boot_info *bi)
 	boot_cpu_init();
 	pcpu_start_all();
 	part_boot_all(bi);
+	console_input_start();
 	pcpu_loop();
 }

@@ -12,6 +12,7 @@
 #include <keel/pcpu.h>
 #include <keel/pdesc.h>
 #include <keel/pmm.h>
+#include <keel/virtio.h>
 
 struct partition partitions[KEEL_MAX_PARTITIONS];
 /* One vCPU per physical CPU at most: index = the CPU it is pinned to. */
@@ -53,11 +54,12 @@ static struct partition *part_alloc_slot(void)
 	return NULL;
 }
 
-/* Give back every memory region (scrubbed by pmm_free). */
+/* Give back every device and memory region (scrubbed by pmm_free). */
 static void part_free_memory(struct partition *part)
 {
 	u32 i;
 
+	vdev_destroy_all(part);
 	for (i = 0; i < part->mem_count; i++) {
 		arch_s2_unmap(part, part->mem[i].gpa, part->mem[i].size);
 		pmm_free(part->mem[i].hpa, part->mem[i].size);
@@ -127,6 +129,22 @@ static void part_bind_vcpus(struct partition *part)
 	}
 }
 
+/* The virtio devices, then the arch's platform devices that describe them. */
+static int part_devices_init(struct partition *part)
+{
+	int ret = virtio_create_devices(part);
+
+	if (ret) {
+		pr_err("partition '%s': virtio devices not created (error %d)", part->desc.name, ret);
+		return ret;
+	}
+	ret = arch_part_devices_init(part);
+	if (ret)
+		pr_err("partition '%s': platform devices not created (error %d)", part->desc.name,
+		       ret);
+	return ret;
+}
+
 static const struct keel_boot_module *part_module(const struct keel_boot_info *bi, u32 index)
 {
 	if (index == KEEL_NO_MODULE || index >= bi->module_count)
@@ -145,16 +163,19 @@ int part_create(const struct keel_part_desc *desc, const struct keel_boot_info *
 	part->desc = *desc;
 	part->kernel = part_module(bi, desc->kernel_module);
 	part->initrd = part_module(bi, desc->initrd_module);
+	part->disk = part_module(bi, desc->disk_module);
 	part->state = PART_CREATED;
+	part_bind_vcpus(part);
 	ret = arch_s2_init(part);
 	if (!ret)
 		ret = part_alloc_memory(part, desc->mem_size);
+	if (!ret)
+		ret = part_devices_init(part);
 	if (ret) {
 		part_free_memory(part);
 		part->state = PART_FREE;
 		return ret;
 	}
-	part_bind_vcpus(part);
 	*out = part;
 	return 0;
 }
@@ -214,14 +235,12 @@ static int part_write_guest_info(struct partition *part)
 	return 0;
 }
 
-int part_load(struct partition *part)
+/* A Keel ELF guest (docs/guest-abi.md). */
+static int part_load_keel_elf(struct partition *part, struct vcpu_entry *entry)
 {
 	struct elf_image img;
-	struct vcpu *boot;
 	int ret;
 
-	if (!part->kernel)
-		return -KEEL_EINVAL;
 	ret = part_load_elf(part, &img);
 	if (!ret)
 		ret = part_write_guest_info(part);
@@ -229,10 +248,29 @@ int part_load(struct partition *part)
 		ret = arch_part_prepare(part);
 	if (ret)
 		return ret;
-	boot = part->vcpus[0];
-	boot->entry = img.entry;
-	boot->entry_arg = KEEL_GUEST_RAM_BASE + KEEL_GUEST_INFO_OFFSET;
-	boot->entry_stack = KEEL_GUEST_RAM_BASE + KEEL_GUEST_STACK_TOP;
+	entry->kind = VCPU_ENTRY_KEEL;
+	entry->pc = img.entry;
+	entry->arg = KEEL_GUEST_RAM_BASE + KEEL_GUEST_INFO_OFFSET;
+	entry->sp = KEEL_GUEST_RAM_BASE + KEEL_GUEST_STACK_TOP;
+	return 0;
+}
+
+int part_load(struct partition *part)
+{
+	struct vcpu *boot = part->vcpus[0];
+	struct vcpu_entry entry = { 0 };
+	int ret;
+
+	if (!part->kernel)
+		return -KEEL_EINVAL;
+	/* A Linux image of this arch first; anything else must be a Keel ELF. */
+	ret = arch_kernel_load(part, &entry);
+	if (ret == -KEEL_ENOEXEC)
+		ret = part_load_keel_elf(part, &entry);
+	if (ret)
+		return ret;
+	vdev_reset_all(part);
+	boot->boot = entry;
 	boot->reset_pending = 1;
 	part->state = PART_LOADED;
 	return 0;
@@ -369,6 +407,7 @@ static void part_log_created(const struct partition *part)
 
 static int part_boot_one(const struct keel_part_desc *desc, const struct keel_boot_info *bi)
 {
+	u64 free_before = pmm_free_bytes();
 	struct partition *part;
 	int ret = part_create(desc, bi, &part);
 
@@ -385,6 +424,9 @@ static int part_boot_one(const struct keel_part_desc *desc, const struct keel_bo
 		part->state = PART_STOPPED;
 		return ret;
 	}
+	/* What Keel took for it beyond its RAM: stage-2 tables, device and vCPU state. */
+	pr_info("partition '%s' overhead: %llu KiB", desc->name,
+		(unsigned long long)((free_before - pmm_free_bytes() - desc->mem_size) >> 10));
 	if (desc->flags & KEEL_PD_AUTOSTART)
 		return part_start(part);
 	return 0;

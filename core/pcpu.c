@@ -8,6 +8,7 @@
 #include <keel/partition.h>
 #include <keel/pcpu.h>
 #include <keel/pmm.h>
+#include <keel/timer.h>
 #include <keel/vcpu.h>
 
 #define PCPU_START_TIMEOUT_NS 3000000000ull
@@ -57,6 +58,7 @@ void pcpu_loop(void)
 		}
 		/* Interrupts are off here, so a kick after the check still wakes us. */
 		arch_cpu_idle();
+		timer_run_expired();
 	}
 }
 

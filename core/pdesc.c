@@ -102,6 +102,17 @@ static int pdesc_check_modules(const struct keel_part_desc *d, u32 index,
 		return pdesc_fail(err, index, PDESC_F_INITRD,
 				  "partition '%s': initrd module %u was not loaded", d->name,
 				  d->initrd_module);
+	if (d->disk_module != KEEL_NO_MODULE && d->disk_module >= lim->module_count)
+		return pdesc_fail(err, index, PDESC_F_DISK,
+				  "partition '%s': disk module %u was not loaded", d->name,
+				  d->disk_module);
+	if (d->disk_flags & ~KEEL_DISK_FLAGS_ALL)
+		return pdesc_fail(err, index, PDESC_F_DISK, "partition '%s': unknown disk flags 0x%x",
+				  d->name, d->disk_flags & ~KEEL_DISK_FLAGS_ALL);
+	if (d->disk_module != KEEL_NO_MODULE &&
+	    (d->disk_module == d->kernel_module || d->disk_module == d->initrd_module))
+		return pdesc_fail(err, index, PDESC_F_DISK,
+				  "partition '%s': the disk image is also its kernel or initrd", d->name);
 	return 0;
 }
 
@@ -147,6 +158,11 @@ static int pdesc_check_pair(const struct keel_part_desc *a, const struct keel_pa
 		return pdesc_fail(err, index, PDESC_F_CPUS,
 				  "partition '%s': cpu %u is already owned by partition '%s'", b->name,
 				  pdesc_first_common_cpu(a->cpu_mask, b->cpu_mask), a->name);
+	if (a->disk_module != KEEL_NO_MODULE && a->disk_module == b->disk_module &&
+	    !((a->disk_flags & b->disk_flags) & KEEL_DISK_RO))
+		return pdesc_fail(err, index, PDESC_F_DISK,
+				  "partition '%s': its disk image is also partition '%s''s disk; only read-only disks can be shared",
+				  b->name, a->name);
 	if ((a->flags & b->flags) & KEEL_PD_MANAGEMENT)
 		return pdesc_fail(err, index, PDESC_F_MANAGEMENT,
 				  "partition '%s': only one management partition is allowed ('%s' is one already)",

@@ -8,6 +8,7 @@
 #include <keel/hypercall.h>
 #include <keel/partition.h>
 #include <keel/pcpu.h>
+#include <keel/timer.h>
 #include <keel/vcpu.h>
 
 static const char *vcpu_fault_text(u32 reason)
@@ -30,19 +31,64 @@ static const char *vcpu_fault_text(u32 reason)
 	}
 }
 
+static bool vcpu_io_size_ok(u32 size)
+{
+	return size == 1 || size == 2 || size == 4 || size == 8;
+}
+
+/* Hand an access to the device behind it; false if the device refused it. */
+static bool vcpu_vdev_access(struct vcpu *vcpu, struct vdev *dev, u64 addr, u32 size, bool write,
+			     u64 data)
+{
+	u64 value = 0;
+	int ret;
+
+	if (write)
+		return dev->ops->write(dev, vcpu, addr - dev->base, size, data) == 0;
+	ret = dev->ops->read(dev, vcpu, addr - dev->base, size, &value);
+	if (ret)
+		return false;
+	if (size < 8)
+		value &= (1ull << (8 * size)) - 1;
+	arch_vcpu_io_return(vcpu, value);
+	return true;
+}
+
 static void vcpu_handle_mmio(struct vcpu *vcpu, const struct vm_exit *exit)
 {
-	/* No device models yet: nothing but RAM exists in a partition. */
-	part_stop_fault(vcpu, "%s of guest-physical address 0x%llx outside its memory at pc 0x%llx",
-			exit->mmio.write ? "write" : "read", (unsigned long long)exit->mmio.gpa,
-			(unsigned long long)exit->pc);
+	u32 size = exit->mmio.size;
+	struct vdev *dev = vdev_find(vcpu->part, VDEV_MMIO, exit->mmio.gpa, size ? size : 1);
+
+	if (!dev) {
+		part_stop_fault(vcpu, "%s of guest-physical address 0x%llx outside its memory at pc 0x%llx",
+				exit->mmio.write ? "write" : "read",
+				(unsigned long long)exit->mmio.gpa, (unsigned long long)exit->pc);
+		return;
+	}
+	if (!vcpu_io_size_ok(size)) {
+		part_stop_fault(vcpu, "%s access to %s at 0x%llx that Keel cannot decode at pc 0x%llx",
+				exit->mmio.write ? "write" : "read", dev->name,
+				(unsigned long long)exit->mmio.gpa, (unsigned long long)exit->pc);
+		return;
+	}
+	if (!vdev_find(vcpu->part, VDEV_MMIO, exit->mmio.gpa, size) ||
+	    !vcpu_vdev_access(vcpu, dev, exit->mmio.gpa, size, exit->mmio.write, exit->mmio.data))
+		part_stop_fault(vcpu, "%u-byte %s of %s at 0x%llx refused at pc 0x%llx", size,
+				exit->mmio.write ? "write" : "read", dev->name,
+				(unsigned long long)exit->mmio.gpa, (unsigned long long)exit->pc);
 }
 
 static void vcpu_handle_pio(struct vcpu *vcpu, const struct vm_exit *exit)
 {
 	struct partition *part = vcpu->part;
+	u32 size = exit->pio.size;
+	struct vdev *dev = vcpu_io_size_ok(size) && size <= 4 ?
+				   vdev_find(part, VDEV_PIO, exit->pio.port, size) : NULL;
 
-	/* No port devices yet: reads see a floating bus, writes go nowhere. */
+	if (dev && vcpu_vdev_access(vcpu, dev, exit->pio.port, size, exit->pio.write,
+				    exit->pio.data))
+		return;
+	/* No device there: reads see a floating bus, writes go nowhere. */
 	if (!part->warned_pio) {
 		part->warned_pio = 1;
 		pr_warn("partition '%s': port 0x%x %s ignored (no device there; said once)",
@@ -68,6 +114,19 @@ static void vcpu_handle_shutdown(struct vcpu *vcpu, const struct vm_exit *exit)
 	}
 }
 
+/*
+ * The guest waits for an interrupt: sleep until one is pending for it, its
+ * partition is stopping, or a hypervisor timer (e.g. its timer model) fires.
+ */
+static void vcpu_halt(struct vcpu *vcpu)
+{
+	while (!(__atomic_load_n(&vcpu->requests, __ATOMIC_ACQUIRE) & VCPU_REQ_STOP) &&
+	       !arch_vcpu_irq_pending(vcpu)) {
+		arch_cpu_idle();
+		timer_run_expired();
+	}
+}
+
 static void vcpu_handle_exit(struct vcpu *vcpu, const struct vm_exit *exit)
 {
 	if (exit->kind < ARRAY_SIZE(vcpu->exits))
@@ -86,9 +145,7 @@ static void vcpu_handle_exit(struct vcpu *vcpu, const struct vm_exit *exit)
 		vcpu_handle_pio(vcpu, exit);
 		break;
 	case EXIT_HALT:
-		/* Nothing can interrupt an ELF guest yet: sleep until an IPI. */
-		if (!(READ_ONCE(vcpu->requests) & VCPU_REQ_STOP))
-			arch_cpu_idle();
+		vcpu_halt(vcpu);
 		break;
 	case EXIT_SHUTDOWN:
 		vcpu_handle_shutdown(vcpu, exit);
@@ -127,7 +184,7 @@ void vcpu_run_loop(struct vcpu *vcpu)
 		if (__atomic_load_n(&vcpu->requests, __ATOMIC_ACQUIRE) & VCPU_REQ_STOP)
 			break;
 		if (vcpu->reset_pending) {
-			arch_vcpu_reset(vcpu, vcpu->entry, vcpu->entry_arg, vcpu->entry_stack);
+			arch_vcpu_reset(vcpu, &vcpu->boot);
 			vcpu->reset_pending = 0;
 		}
 		exit.kind = EXIT_NONE;
@@ -136,4 +193,27 @@ void vcpu_run_loop(struct vcpu *vcpu)
 	}
 	/* After this the vCPU may be reused (a restart): do not touch it again. */
 	part_vcpu_left(vcpu);
+}
+
+int vcpu_start(struct vcpu *vcpu, const struct vcpu_entry *entry)
+{
+	struct partition *part = vcpu->part;
+	unsigned long flags = spin_lock_irqsave(&part->lock);
+
+	if (part->state != PART_RUNNING) {
+		spin_unlock_irqrestore(&part->lock, flags);
+		return -KEEL_EINVAL;
+	}
+	if (__atomic_load_n(&vcpu->state, __ATOMIC_ACQUIRE) != VCPU_OFF) {
+		spin_unlock_irqrestore(&part->lock, flags);
+		return -KEEL_EBUSY;
+	}
+	vcpu->boot = *entry;
+	vcpu->reset_pending = 1;
+	__atomic_fetch_add(&part->vcpus_running, 1, __ATOMIC_ACQ_REL);
+	__atomic_store_n(&vcpu->state, VCPU_RUNNABLE, __ATOMIC_RELEASE);
+	spin_unlock_irqrestore(&part->lock, flags);
+	if (vcpu->pcpu != pcpu_this())
+		pcpu_kick(vcpu->pcpu);
+	return 0;
 }

@@ -110,18 +110,18 @@ static void vcpu_reset_el1(gpa_t stack)
 	isb();
 }
 
-void arch_vcpu_reset(struct vcpu *vcpu, gpa_t entry, u64 arg, gpa_t stack)
+void arch_vcpu_reset(struct vcpu *vcpu, const struct vcpu_entry *e)
 {
 	struct vcpu_arch *a = &vcpu->arch;
 	u64 mpidr = a->mpidr;
 
 	memset(a, 0, sizeof(*a));
 	a->mpidr = mpidr;
-	a->x[0] = arg;
-	a->elr = entry;
+	a->x[0] = e->arg;
+	a->elr = e->pc;
 	a->spsr = SPSR_EL1H | SPSR_DAIF;
 	a->need_cache_clean = 1;
-	vcpu_reset_el1(stack);
+	vcpu_reset_el1(e->sp);
 }
 
 /*

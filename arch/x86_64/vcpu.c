@@ -49,12 +49,12 @@ void arch_vcpu_destroy(struct vcpu *vcpu)
 	x86_virt->vcpu_destroy(vcpu);
 }
 
-void arch_vcpu_reset(struct vcpu *vcpu, gpa_t entry, u64 arg, gpa_t stack)
+void arch_vcpu_reset(struct vcpu *vcpu, const struct vcpu_entry *e)
 {
 	memset(vcpu->arch.gprs, 0, sizeof(vcpu->arch.gprs));
-	vcpu->arch.gprs[X86_RDI] = arg;
-	vcpu->arch.gprs[X86_RSP] = stack;
-	vcpu->arch.rip = entry;
+	vcpu->arch.gprs[X86_RDI] = e->arg;
+	vcpu->arch.gprs[X86_RSP] = e->sp;
+	vcpu->arch.rip = e->pc;
 	vcpu->arch.pio_in_size = 0;
 	x86_virt->vcpu_reset(vcpu);
 }

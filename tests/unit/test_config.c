@@ -108,8 +108,27 @@ static void test_defaults(void)
 	CHECK_EQ(cfg.on_idle, KEEL_ON_IDLE_STAY);
 	CHECK_EQ(cfg.parts[0].flags, KEEL_PD_AUTOSTART);
 	CHECK_EQ(cfg.parts[0].initrd_module, KEEL_NO_MODULE);
+	CHECK_EQ(cfg.parts[0].disk_module, KEEL_NO_MODULE);
+	CHECK_EQ(cfg.parts[0].disk_flags, 0);
 	CHECK_EQ(cfg.parts[0].cmdline[0], 0);
 	CHECK_EQ(cfg.parts[0].cpu_mask, 1);
+}
+
+static void test_disk(void)
+{
+	CHECK_EQ(parse("[partition a]\ncpus = 1\nmemory = 64M\nkernel = \\k\ndisk = \\d.img\n"
+		       "[partition b]\ncpus = 2\nmemory = 64M\nkernel = \\k\ndisk = /D.IMG,ro\n"),
+		 0);
+	dump_errors();
+	CHECK_EQ(cfg.parts[0].disk_module, 1);
+	CHECK_EQ(cfg.parts[0].disk_flags, 0);
+	CHECK_EQ(cfg.parts[1].disk_module, 1);
+	CHECK_EQ(cfg.parts[1].disk_flags, KEEL_DISK_RO);
+	CHECK_EQ(cfg.lines[1].disk, 10);
+	CHECK(parse("[partition a]\ncpus = 1\nmemory = 64M\nkernel = \\k\ndisk = \\d.img,rw\n") != 0);
+	CHECK_ERR(5, "unknown option 'rw'");
+	CHECK(parse("[partition a]\ncpus = 1\nmemory = 64M\nkernel = \\k\ndisk = ,ro\n") != 0);
+	CHECK_ERR(5, "disk: empty path");
 }
 
 static void test_empty_and_endings(void)
@@ -537,6 +556,7 @@ static void test_fuzz(void)
 
 int main(void)
 {
+	test_disk();
 	test_good();
 	test_defaults();
 	test_empty_and_endings();

@@ -18,6 +18,7 @@ static struct keel_part_desc good(const char *name, u64 cpus)
 	d.mem_size = 64ull << 20;
 	d.kernel_module = 0;
 	d.initrd_module = KEEL_NO_MODULE;
+	d.disk_module = KEEL_NO_MODULE;
 	return d;
 }
 
@@ -71,6 +72,14 @@ static void test_single(void)
 	d.initrd_module = 2;
 	expect_bad(&d, PDESC_F_INITRD, "not loaded");
 	d = good("x", 2);
+	d.disk_module = 2;
+	expect_bad(&d, PDESC_F_DISK, "disk module 2 was not loaded");
+	d.disk_module = 0;
+	expect_bad(&d, PDESC_F_DISK, "also its kernel");
+	d.disk_module = 1;
+	d.disk_flags = 4;
+	expect_bad(&d, PDESC_F_DISK, "unknown disk flags");
+	d = good("x", 2);
 	d.flags |= 1u << 30;
 	expect_bad(&d, PDESC_F_FLAGS, "unknown flags");
 	d = good("x", 2);
@@ -108,6 +117,18 @@ static void test_set(void)
 	CHECK_EQ(err.field, PDESC_F_MEMORY);
 	CHECK(strstr(err.msg, "1088 MiB in all") != NULL);
 	CHECK_EQ(pdesc_check_all(d, KEEL_MAX_PARTITIONS + 1, &lim, &err), -KEEL_EINVAL);
+	/* A disk image may be shared only when every user has it read-only. */
+	d[0] = good("a", 0x2);
+	d[1] = good("b", 0x4);
+	d[1].disk_module = 1;
+	d[2] = good("c", 0x8);
+	d[2].disk_module = 1;
+	d[2].disk_flags = KEEL_DISK_RO;
+	CHECK_EQ(pdesc_check_all(d, 3, &lim, &err), -KEEL_EINVAL);
+	CHECK_EQ(err.field, PDESC_F_DISK);
+	CHECK(strstr(err.msg, "only read-only disks can be shared") != NULL);
+	d[1].disk_flags = KEEL_DISK_RO;
+	CHECK_EQ(pdesc_check_all(d, 3, &lim, &err), 0);
 	/* Unknown limits skip those checks. */
 	{
 		struct pdesc_limits open = { .module_count = 1 };

@@ -73,6 +73,7 @@
 #define KEEL_ENOENT 2 /* no such partition or object */
 #define KEEL_EIO 5
 #define KEEL_E2BIG 7 /* a length or count is over its limit */
+#define KEEL_ENOEXEC 8 /* not an image Keel can boot */
 #define KEEL_ENOMEM 12 /* not enough free memory */
 #define KEEL_EFAULT 14 /* an address is outside the caller's memory */
 #define KEEL_EBUSY 16 /* a resource (core) is in use */
@@ -93,13 +94,15 @@
  * core, from keel.cfg at boot and (later) from a management call. Validated
  * by one validator in core (core/pdesc.c) before anything acts on it.
  */
-#define KEEL_PDESC_VERSION 1u
+#define KEEL_PDESC_VERSION 2u
 #define KEEL_PD_AUTOSTART (1u << 0)
 #define KEEL_PD_MANAGEMENT (1u << 1)
 #define KEEL_PD_REBOOT_STOP (1u << 2) /* on_reboot = stop */
 #define KEEL_PD_FLAGS_ALL (KEEL_PD_AUTOSTART | KEEL_PD_MANAGEMENT | KEEL_PD_REBOOT_STOP)
 #define KEEL_NO_MODULE 0xffffffffu
 #define KEEL_PART_MEM_ALIGN (2u << 20) /* memory sizes are multiples of 2 MiB */
+#define KEEL_DISK_RO (1u << 0) /* the guest may not write the disk */
+#define KEEL_DISK_FLAGS_ALL KEEL_DISK_RO
 
 struct keel_part_desc {
 	uint32_t version; /* KEEL_PDESC_VERSION */
@@ -109,6 +112,8 @@ struct keel_part_desc {
 	uint64_t mem_size; /* bytes, multiple of KEEL_PART_MEM_ALIGN */
 	uint32_t kernel_module; /* index into the boot modules */
 	uint32_t initrd_module; /* or KEEL_NO_MODULE */
+	uint32_t disk_module; /* virtio-blk backing image, or KEEL_NO_MODULE */
+	uint32_t disk_flags; /* KEEL_DISK_* */
 	char cmdline[KEEL_CMDLINE_MAX]; /* NUL-terminated */
 };
 

@@ -129,12 +129,11 @@ int arch_vcpu_init(struct vcpu *vcpu);
 void arch_vcpu_destroy(struct vcpu *vcpu);
 
 /*
- * Put @vcpu into the ELF guest entry state (docs/guest-abi.md): 64-bit mode
- * (x86_64: long mode, identity page tables Keel built at @info_gpa's partition
- * start; aarch64: EL1h, MMU off), PC = @entry, first argument register =
- * @arg, stack pointer = @stack. On its own CPU.
+ * Put @vcpu into the entry state @e describes (struct vcpu_entry in
+ * keel/vcpu.h; for VCPU_ENTRY_KEEL see docs/guest-abi.md). On its own CPU.
  */
-void arch_vcpu_reset(struct vcpu *vcpu, gpa_t entry, u64 arg, gpa_t stack);
+struct vcpu_entry;
+void arch_vcpu_reset(struct vcpu *vcpu, const struct vcpu_entry *e);
 
 /*
  * x86_64: write the identity page tables and GDT the ELF entry state needs into
@@ -156,4 +155,45 @@ void arch_vcpu_hc_return(struct vcpu *vcpu, s64 status, const u64 res[3]);
 /* Complete an MMIO or port read exit with @value (already size-truncated). */
 void arch_vcpu_io_return(struct vcpu *vcpu, u64 value);
 
+/*
+ * true if @vcpu has an interrupt it can take now (wakes it from EXIT_HALT).
+ * On the vCPU's own CPU.
+ */
+bool arch_vcpu_irq_pending(struct vcpu *vcpu);
+
+/* ---- Platform of a partition -------------------------------------------- */
+
+/*
+ * Create the arch's own devices of @part (interrupt controller model, timers,
+ * UART model...) with vdev_add(). Called once the partition's memory and its
+ * virtio devices exist. Returns 0 or -KEEL_E*.
+ */
+int arch_part_devices_init(struct partition *part);
+
+/*
+ * If @part->kernel is a Linux image of this arch (bzImage / arm64 Image), load
+ * it with its initrd and command line, describe the partition to it
+ * (boot_params + ACPI tables / DTB: RAM, CPUs, every virtio device) and fill
+ * @boot. Returns -KEEL_ENOEXEC if it is not such an image (core then tries
+ * ELF), 0, or another -KEEL_E* with a console line saying why.
+ */
+int arch_kernel_load(struct partition *part, struct vcpu_entry *boot);
+
+/*
+ * Drive device interrupt line @irq of @part (GSI on x86_64, SPI number on
+ * aarch64) to @level. Any CPU; the arch wakes the vCPU that must take it.
+ */
+void arch_irq_set_level(struct partition *part, u32 irq, bool level);
+
+/* ---- Hypervisor timer --------------------------------------------------- */
+
+/*
+ * Program this CPU's one-shot hypervisor timer for @deadline_ns (an
+ * arch_time_ns() value; 0 stops it). Its interrupt calls timer_run_expired()
+ * (keel/timer.h), also when it arrives while a guest runs.
+ */
+void arch_timer_program(u64 deadline_ns);
+
+/* Fill @buf with the best entropy the CPU offers (RDRAND/RNDR, else counters). */
+void arch_entropy(void *buf, size_t len);
 #endif /* KEEL_ARCH_H */

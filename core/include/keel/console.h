@@ -40,6 +40,16 @@ void console_part_write(struct partition *part, const char *buf, size_t len);
 /* Print the partition's unfinished line, if any (at stop). */
 void console_part_flush(struct partition *part);
 
+/*
+ * Start polling the UART for input (on the calling CPU, with a hypervisor
+ * timer). Input goes to one partition's console at a time: the management
+ * partition first, else the first that takes input; Ctrl-] moves it on.
+ */
+void console_input_start(void);
+
+/* Key that moves console input to the next partition. */
+#define CONSOLE_SWITCH_KEY 0x1d /* Ctrl-] */
+
 /* A broken invariant: report, stop every CPU. Never for guest-caused events. */
 void __noreturn panic(const char *fmt, ...) __printf(1, 2);
 

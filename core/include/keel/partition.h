@@ -12,6 +12,8 @@
 #include <keel/exit.h>
 #include <keel/spinlock.h>
 #include <keel/types.h>
+#include <keel/vcpu.h>
+#include <keel/vdev.h>
 
 enum part_state {
 	PART_FREE = 0, /* slot unused */
@@ -38,9 +40,9 @@ struct vcpu {
 	u32 state; /* enum vcpu_state */
 	u32 requests; /* VCPU_REQ_*, set by other CPUs, atomics only */
 	u32 arch_ready; /* arch_vcpu_init done on its CPU */
-	u32 reset_pending; /* enter at the image entry on the next run */
+	u32 reset_pending; /* enter at @boot on the next run */
 	u32 pad;
-	gpa_t entry, entry_arg, entry_stack; /* the entry state for reset_pending */
+	struct vcpu_entry boot; /* the entry state for reset_pending */
 	struct partition *part;
 	struct pcpu *pcpu;
 	u64 exits[EXIT_FAULT + 1]; /* by enum exit_kind */
@@ -60,6 +62,7 @@ struct partition {
 	struct keel_part_desc desc; /* as validated; the source of truth */
 	const struct keel_boot_module *kernel;
 	const struct keel_boot_module *initrd;
+	const struct keel_boot_module *disk;
 
 	u32 vcpu_count;
 	u32 vcpus_running; /* vCPUs still in the run loop; atomics only */
@@ -75,6 +78,16 @@ struct partition {
 	struct spinlock lock;
 	u32 con_len; /* bytes in con_line */
 	char con_line[200];
+
+	u32 vdev_count;
+	u32 pad1;
+	struct vdev *vdevs[KEEL_MAX_VDEVS];
+	/*
+	 * Console input for this partition (set by its virtio console), or NULL.
+	 * Called and changed under con_in_lock; it must not take part->lock.
+	 */
+	void (*con_input)(struct partition *part, const char *buf, size_t len);
+	struct spinlock con_in_lock;
 
 	u64 hypercalls;
 	u64 denied; /* management calls refused */

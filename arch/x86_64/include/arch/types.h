@@ -12,6 +12,11 @@
 #define KEEL_ARCH_NAME "x86_64"
 #define KEEL_GUEST_RAM_BASE 0x0ull
 #define KEEL_ARCH_ELF_MACHINE 62 /* EM_X86_64 */
+/* virtio-mmio windows and their interrupt lines (GSIs), as QEMU microvm places them. */
+#define KEEL_VIRTIO_MMIO_BASE 0xfeb00000ull
+#define KEEL_VIRTIO_MMIO_STRIDE 0x200ull
+#define KEEL_VIRTIO_IRQ_BASE 5u
+#define KEEL_VIRTIO_MAX 8u
 
 struct pcpu;
 

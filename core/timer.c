@@ -1,0 +1,76 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Per-CPU one-shot timers: a list sorted by deadline on each CPU, the earliest
+ * programmed into the arch's hypervisor timer. Only the owning CPU touches its
+ * list, with interrupts off, so no lock is needed.
+ */
+#include <keel/arch.h>
+#include <keel/pcpu.h>
+#include <keel/timer.h>
+
+static struct timer *timer_lists[KEEL_MAX_CPUS];
+
+static void timer_unlink(struct timer *t)
+{
+	struct timer **pp = &timer_lists[t->cpu];
+
+	for (; *pp; pp = &(*pp)->next) {
+		if (*pp == t) {
+			*pp = t->next;
+			break;
+		}
+	}
+	t->next = NULL;
+	t->armed = 0;
+}
+
+static void timer_program_head(u32 cpu)
+{
+	arch_timer_program(timer_lists[cpu] ? timer_lists[cpu]->deadline_ns : 0);
+}
+
+void timer_arm(struct timer *t, u64 deadline_ns)
+{
+	unsigned long flags = arch_irq_save();
+	u32 cpu = pcpu_this()->id;
+	struct timer **pp;
+
+	if (t->armed)
+		timer_unlink(t);
+	t->cpu = cpu;
+	t->deadline_ns = deadline_ns ? deadline_ns : 1;
+	for (pp = &timer_lists[cpu]; *pp && (*pp)->deadline_ns <= t->deadline_ns; pp = &(*pp)->next)
+		;
+	t->next = *pp;
+	*pp = t;
+	t->armed = 1;
+	timer_program_head(cpu);
+	arch_irq_restore(flags);
+}
+
+void timer_cancel(struct timer *t)
+{
+	unsigned long flags = arch_irq_save();
+
+	if (t->armed) {
+		timer_unlink(t);
+		timer_program_head(t->cpu);
+	}
+	arch_irq_restore(flags);
+}
+
+void timer_run_expired(void)
+{
+	unsigned long flags = arch_irq_save();
+	u32 cpu = pcpu_this()->id;
+	struct timer *t;
+
+	while ((t = timer_lists[cpu]) && t->deadline_ns <= arch_time_ns()) {
+		timer_lists[cpu] = t->next;
+		t->next = NULL;
+		t->armed = 0;
+		t->fn(t); /* may re-arm itself */
+	}
+	timer_program_head(cpu);
+	arch_irq_restore(flags);
+}
