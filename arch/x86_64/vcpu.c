@@ -99,6 +99,13 @@ void x86_exit_hypercall(struct vcpu *vcpu, struct vm_exit *exit, u32 insn_len)
 {
 	const u64 *g = vcpu->arch.gprs;
 
+	/* Only the guest kernel may call Keel (as HVC from EL0 cannot on aarch64). */
+	if (vcpu->arch.cpl != 0) {
+		vcpu->arch.gprs[X86_RAX] = (u64)-KEEL_EPERM;
+		vcpu->arch.rip += insn_len;
+		exit->kind = EXIT_NONE;
+		return;
+	}
 	exit->kind = EXIT_HYPERCALL;
 	exit->pc = vcpu->arch.rip;
 	exit->hc.fn = g[X86_RAX];
