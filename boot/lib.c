@@ -213,3 +213,31 @@ bool efi_make_executable(void *p, u64 size)
 		return true;
 	return efi_gcd_make_executable(base, size);
 }
+
+/*
+ * Turn off bus mastering on every PCI function before Keel takes over, so no
+ * device the firmware set up can DMA into memory Keel is about to hand out.
+ * Passthrough (later) turns it back on behind the IOMMU. Returns how many
+ * functions were disabled.
+ */
+u32 efi_pci_stop_dma(void)
+{
+	static EFI_GUID pci_io_guid = EFI_PCI_IO_PROTOCOL_GUID;
+	EFI_HANDLE *handles = NULL;
+	UINTN count = 0, i;
+	u32 stopped = 0;
+
+	if (EFI_ERROR(efi_bs->LocateHandleBuffer(ByProtocol, &pci_io_guid, NULL, &count, &handles)))
+		return 0;
+	for (i = 0; i < count; i++) {
+		EFI_PCI_IO_PROTOCOL *pci;
+
+		if (EFI_ERROR(efi_bs->HandleProtocol(handles[i], &pci_io_guid, (void **)&pci)))
+			continue;
+		if (!EFI_ERROR(pci->Attributes(pci, EfiPciIoAttributeOperationDisable,
+					       EFI_PCI_IO_ATTRIBUTE_BUS_MASTER, NULL)))
+			stopped++;
+	}
+	efi_bs->FreePool(handles);
+	return stopped;
+}

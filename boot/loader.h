@@ -43,6 +43,7 @@ void efi_free_keel(void *p, u64 size);
  * offers no way (then they may already be).
  */
 bool efi_make_executable(void *p, u64 size);
+u32 efi_pci_stop_dma(void);
 
 /* The configuration table with @guid, or NULL. */
 void *efi_config_table(const EFI_GUID *guid);

@@ -389,6 +389,8 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 		   bi->part_count, bi->part_count == 1 ? "" : "s", bi->module_count,
 		   bi->module_count == 1 ? "" : "s", (unsigned long long)bi->core_base);
 
+	/* After the last file read: no firmware-started DMA may outlive boot services. */
+	efi_pci_stop_dma();
 	status = exit_boot_services(bi);
 	if (EFI_ERROR(status))
 		return status;
