@@ -8,7 +8,6 @@
 
 #include "loader.h"
 
-#define PT_DYNAMIC 2
 #define DT_NULL 0
 #define DT_RELA 7
 #define DT_RELASZ 8
@@ -17,46 +16,6 @@
 #define DT_RELR 36
 #define R_X86_64_RELATIVE 8
 #define R_AARCH64_RELATIVE 1027
-#define ET_DYN 3
-
-struct core_ehdr {
-	u8 ident[16];
-	u16 type;
-	u16 machine;
-	u32 version;
-	u64 entry;
-	u64 phoff;
-	u64 shoff;
-	u32 flags;
-	u16 ehsize;
-	u16 phentsize;
-	u16 phnum;
-	u16 shentsize;
-	u16 shnum;
-	u16 shstrndx;
-};
-
-struct core_phdr {
-	u32 type;
-	u32 flags;
-	u64 offset;
-	u64 vaddr;
-	u64 paddr;
-	u64 filesz;
-	u64 memsz;
-	u64 align;
-};
-
-struct core_dyn {
-	s64 tag;
-	u64 val;
-};
-
-struct core_rela {
-	u64 offset;
-	u64 info;
-	s64 addend;
-};
 
 /* From core_image.S. */
 extern const u8 keel_core_image[] __attribute__((visibility("hidden")));
@@ -74,27 +33,27 @@ static u32 core_relative_type(void)
 	return KEEL_ELF_MACHINE == ELF_MACHINE_X86_64 ? R_X86_64_RELATIVE : R_AARCH64_RELATIVE;
 }
 
-/* The PT_DYNAMIC header, if any. elf_parse() checked the table's bounds. */
-static bool core_find_dynamic(const u8 *file, struct core_phdr *dyn)
+/* The ELF_PT_DYNAMIC header, if any. elf_parse() checked the table's bounds. */
+static bool core_find_dynamic(const u8 *file, struct elf64_phdr *dyn)
 {
-	struct core_ehdr eh;
+	struct elf64_ehdr eh;
 	u32 i;
 
 	memcpy(&eh, file, sizeof(eh));
 	for (i = 0; i < eh.phnum; i++) {
 		memcpy(dyn, file + eh.phoff + (u64)i * sizeof(*dyn), sizeof(*dyn));
-		if (dyn->type == PT_DYNAMIC)
+		if (dyn->type == ELF_PT_DYNAMIC)
 			return true;
 	}
 	return false;
 }
 
 /* DT_RELA/DT_RELASZ/DT_RELAENT from the file's dynamic section. */
-static int core_read_dynamic(const u8 *file, u64 size, const struct core_phdr *ph, u64 *rela,
+static int core_read_dynamic(const u8 *file, u64 size, const struct elf64_phdr *ph, u64 *rela,
 			     u64 *relasz, const char **why)
 {
-	struct core_dyn d;
-	u64 off, relaent = sizeof(struct core_rela);
+	struct elf64_dyn d;
+	u64 off, relaent = sizeof(struct elf64_rela);
 
 	*rela = 0;
 	*relasz = 0;
@@ -117,7 +76,7 @@ static int core_read_dynamic(const u8 *file, u64 size, const struct core_phdr *p
 			return -KEEL_EINVAL;
 		}
 	}
-	if (relaent != sizeof(struct core_rela) || *relasz % sizeof(struct core_rela)) {
+	if (relaent != sizeof(struct elf64_rela) || *relasz % sizeof(struct elf64_rela)) {
 		*why = "core: bad relocation entry size";
 		return -KEEL_EINVAL;
 	}
@@ -128,7 +87,7 @@ static int core_read_dynamic(const u8 *file, u64 size, const struct core_phdr *p
 static int core_relocate(const struct core_span *sp, u64 rela, u64 relasz, const char **why)
 {
 	u64 delta = (u64)(uintptr_t)sp->base - sp->lo;
-	struct core_rela r;
+	struct elf64_rela r;
 	u64 i, val;
 
 	if (relasz == 0)
@@ -180,7 +139,7 @@ int core_load(struct keel_boot_info *bi, u64 *entry, const char **why)
 	const u8 *file = keel_core_image;
 	u64 size = (u64)(keel_core_image_end - keel_core_image);
 	struct elf_image img;
-	struct core_phdr dyn;
+	struct elf64_phdr dyn;
 	struct core_span sp;
 	u64 lo, hi, rela = 0, relasz = 0;
 	u32 i;
@@ -189,8 +148,8 @@ int core_load(struct keel_boot_info *bi, u64 *entry, const char **why)
 	ret = elf_parse(file, size, KEEL_ELF_MACHINE, &img, why);
 	if (ret)
 		return ret;
-	if (img.type != ET_DYN) {
-		*why = "core: not a position-independent (ET_DYN) image";
+	if (img.type != ELF_ET_DYN) {
+		*why = "core: not a position-independent (ELF_ET_DYN) image";
 		return -KEEL_EINVAL;
 	}
 	ret = core_bounds(&img, &lo, &hi, why);

@@ -7,42 +7,9 @@
 #include <keel/elf.h>
 #include <keel/lib.h>
 
-#define EI_NIDENT 16
 #define ELFCLASS64 2
 #define ELFDATA2LSB 1
 #define EV_CURRENT 1
-#define ET_EXEC 2
-#define ET_DYN 3
-#define PT_LOAD 1
-#define PF_X 1
-
-struct elf64_ehdr {
-	u8 ident[EI_NIDENT];
-	u16 type;
-	u16 machine;
-	u32 version;
-	u64 entry;
-	u64 phoff;
-	u64 shoff;
-	u32 flags;
-	u16 ehsize;
-	u16 phentsize;
-	u16 phnum;
-	u16 shentsize;
-	u16 shnum;
-	u16 shstrndx;
-};
-
-struct elf64_phdr {
-	u32 type;
-	u32 flags;
-	u64 offset;
-	u64 vaddr;
-	u64 paddr;
-	u64 filesz;
-	u64 memsz;
-	u64 align;
-};
 
 static int elf_fail(const char **why, const char *reason)
 {
@@ -64,7 +31,7 @@ static int elf_check_header(const struct elf64_ehdr *eh, u64 size, u32 machine,
 		return elf_fail(why, "unknown ELF version");
 	if (eh->machine != machine)
 		return elf_fail(why, "ELF file is for another machine");
-	if (eh->type != ET_EXEC && eh->type != ET_DYN)
+	if (eh->type != ELF_ET_EXEC && eh->type != ELF_ET_DYN)
 		return elf_fail(why, "ELF file is not an executable");
 	if (eh->phentsize != sizeof(struct elf64_phdr))
 		return elf_fail(why, "ELF program header size is wrong");
@@ -120,7 +87,7 @@ static bool elf_entry_executable(const struct elf_image *img)
 	for (i = 0; i < img->segment_count; i++) {
 		const struct elf_segment *s = &img->segments[i];
 
-		if ((s->flags & PF_X) && img->entry >= s->vaddr &&
+		if ((s->flags & ELF_PF_X) && img->entry >= s->vaddr &&
 		    img->entry - s->vaddr < s->memsz)
 			return true;
 	}
@@ -147,7 +114,7 @@ int elf_parse(const void *data, u64 size, u32 machine, struct elf_image *img, co
 	img->lowest = ~0ull;
 	for (i = 0; i < eh.phnum; i++) {
 		memcpy(&ph, (const u8 *)data + eh.phoff + (u64)i * sizeof(ph), sizeof(ph));
-		if (ph.type != PT_LOAD || ph.memsz == 0)
+		if (ph.type != ELF_PT_LOAD || ph.memsz == 0)
 			continue;
 		ret = elf_add_segment(img, &ph, size, why);
 		if (ret)

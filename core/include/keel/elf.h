@@ -12,6 +12,52 @@
 #define ELF_MACHINE_X86_64 62
 #define ELF_MACHINE_AARCH64 183
 
+#define ELF_ET_EXEC 2
+#define ELF_ET_DYN 3
+#define ELF_PT_LOAD 1
+#define ELF_PT_DYNAMIC 2
+#define ELF_PF_X 1
+
+/* The on-file ELF64 structures (little endian). */
+struct elf64_ehdr {
+	u8 ident[16];
+	u16 type;
+	u16 machine;
+	u32 version;
+	u64 entry;
+	u64 phoff;
+	u64 shoff;
+	u32 flags;
+	u16 ehsize;
+	u16 phentsize;
+	u16 phnum;
+	u16 shentsize;
+	u16 shnum;
+	u16 shstrndx;
+};
+
+struct elf64_phdr {
+	u32 type;
+	u32 flags;
+	u64 offset;
+	u64 vaddr;
+	u64 paddr;
+	u64 filesz;
+	u64 memsz;
+	u64 align;
+};
+
+struct elf64_dyn {
+	s64 tag;
+	u64 val;
+};
+
+struct elf64_rela {
+	u64 offset;
+	u64 info;
+	s64 addend;
+};
+
 struct elf_segment {
 	u64 offset; /* in the file */
 	u64 filesz;
