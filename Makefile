@@ -13,7 +13,7 @@ export KEEL_CACHE
 ifndef KEEL_ARCH
 # ---------------------------------------------------------------- outer level
 
-.PHONY: all deps unit test integration run check clean FORCE
+.PHONY: all deps unit test integration run check clean linux-assets bench FORCE
 all: $(addprefix build-,$(ARCHES))
 
 build-%: FORCE
@@ -41,7 +41,21 @@ integration: all
 # Boot the demo configuration in QEMU (Ctrl-A X quits).
 run: deps
 	@$(MAKE) --no-print-directory ARCH=$(RUN_ARCH) all
-	@tools/run.py --arch $(RUN_ARCH) --build $(BUILD) $(RUN_ARGS)
+	@tools/run.py --arch $(RUN_ARCH) --build $(BUILD) $(RUN_ARGS) $(if $(HV),--hv $(HV))
+
+# Debian kernel + busybox initramfs + disk image per arch for the Linux
+# scenarios (tests marked `linux`: make test PYTEST_ARGS=--linux), cached in
+# $(KEEL_CACHE)/linux. `make bench`: Keel microVM vs direct QEMU -kernel boot.
+linux-assets: deps
+	@for a in $(ARCHES); do tools/linux-assets.py --arch $$a --out $(BUILD)/$$a/linux || exit 1; done
+
+bench: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) all
+	@tools/bench.py --arch "$(ARCHES)" --build $(BUILD) $(BENCH_ARGS)
+
+# Fuzz the guest-facing parsers for a while (FUZZ_SECONDS, default 60).
+fuzz:
+	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk BUILD=$(BUILD)
 
 # Style and layering checks.
 check:
@@ -66,7 +80,7 @@ include arch/$(KEEL_ARCH)/arch.mk
 CORE_CFLAGS := $(COMMON_CFLAGS) $(CORE_ARCH_CFLAGS) -fpie -fvisibility=hidden \
 	-Icore/include -Iarch/$(KEEL_ARCH)/include $(CORE_LIBC_INC)
 
-CORE_SRCS := $(wildcard core/*.c) $(CORE_LIBC_SRCS) \
+CORE_SRCS := $(wildcard core/*.c) $(wildcard virtio/*.c) $(CORE_LIBC_SRCS) \
 	$(wildcard arch/$(KEEL_ARCH)/*.c) $(wildcard arch/$(KEEL_ARCH)/*.S)
 CORE_OBJS := $(patsubst %,$(O)/core-objs/%.o,$(CORE_SRCS))
 

@@ -91,3 +91,34 @@ int guest_zero(struct partition *part, gpa_t gpa, u64 len)
 {
 	return guest_for_each(part, gpa, len, guest_zero_chunk, NULL);
 }
+
+/* The hypervisor address of an aligned u16 in RAM, or NULL. */
+static u16 *guest_u16(const struct partition *part, gpa_t gpa)
+{
+	const struct mem_region *r = guest_region(part, gpa);
+
+	/* Regions are page multiples, so an aligned u16 never straddles two. */
+	if (!r || (gpa & 1))
+		return NULL;
+	return hpa_to_hva(r->hpa + (gpa - r->gpa));
+}
+
+int guest_load_u16(const struct partition *part, gpa_t gpa, u16 *val)
+{
+	u16 *p = guest_u16(part, gpa);
+
+	if (!p)
+		return -KEEL_EFAULT;
+	*val = __atomic_load_n(p, __ATOMIC_RELAXED);
+	return 0;
+}
+
+int guest_store_u16(struct partition *part, gpa_t gpa, u16 val)
+{
+	u16 *p = guest_u16(part, gpa);
+
+	if (!p)
+		return -KEEL_EFAULT;
+	__atomic_store_n(p, val, __ATOMIC_RELAXED);
+	return 0;
+}

@@ -166,6 +166,16 @@ static void test_guest_mem(void)
 	CHECK_EQ(guest_zero(&part, RAM_BASE + RAM1 - 4, 8), 0);
 	CHECK_EQ(ram1[3], 0);
 	CHECK_EQ(ram0[RAM1 - 5], '3');
+	{
+		u16 v = 0;
+
+		CHECK_EQ(guest_store_u16(&part, RAM_BASE + RAM1 - 2, 0xbeef), 0);
+		CHECK_EQ(guest_load_u16(&part, RAM_BASE + RAM1 - 2, &v), 0);
+		CHECK_EQ(v, 0xbeef);
+		CHECK_EQ(guest_load_u16(&part, RAM_BASE + 1, &v), -KEEL_EFAULT);
+		CHECK_EQ(guest_store_u16(&part, RAM_BASE + 2 * RAM1, 1), -KEEL_EFAULT);
+		CHECK_EQ(guest_load_u16(&part, 0, &v), -KEEL_EFAULT);
+	}
 	/* A failed access changes nothing. */
 	CHECK_EQ(guest_copy_to(&part, RAM_BASE + 2 * RAM1 - 4, "zzzzzzzz", 8), -KEEL_EFAULT);
 	CHECK_EQ(ram1[RAM1 - 4], 0);

@@ -16,6 +16,18 @@ UNIT_SRCS_test_elf := core/elf.c
 UNIT_SRCS_test_config := boot/config.c core/pdesc.c
 UNIT_SRCS_test_hypercall := core/hypercall.c core/guest_mem.c
 
+VIRTIO_UNIT_SRCS := $(wildcard virtio/*.c) core/guest_mem.c core/vdev.c core/pmm.c
+UNIT_SRCS_test_virtq := $(VIRTIO_UNIT_SRCS)
+UNIT_SRCS_test_virtio_mmio := $(VIRTIO_UNIT_SRCS)
+UNIT_SRCS_test_virtio_console := $(VIRTIO_UNIT_SRCS)
+UNIT_SRCS_test_virtio_blk := $(VIRTIO_UNIT_SRCS)
+UNIT_SRCS_test_virtio_rng := $(VIRTIO_UNIT_SRCS)
+UNIT_CFLAGS_test_virtq := -Ivirtio
+UNIT_CFLAGS_test_virtio_mmio := -Ivirtio
+UNIT_CFLAGS_test_virtio_console := -Ivirtio
+UNIT_CFLAGS_test_virtio_blk := -Ivirtio
+UNIT_CFLAGS_test_virtio_rng := -Ivirtio
+
 UNIT_SRCS_test_vsnprintf := core/lib/vsnprintf.c core/lib/string.c
 # Keel's libc subset is tested beside the host's under other names.
 UNIT_CFLAGS_test_vsnprintf := -fno-builtin -Dvsnprintf=keel_vsnprintf -Dsnprintf=keel_snprintf \

@@ -19,6 +19,14 @@ int guest_copy_to(struct partition *part, gpa_t gpa, const void *src, u64 len);
 /* Fill guest-physical [gpa, gpa + len) with zeroes. Returns 0 or -KEEL_EFAULT. */
 int guest_zero(struct partition *part, gpa_t gpa, u64 len);
 
+/*
+ * Single-copy-atomic 16-bit load / store at a 2-byte aligned guest-physical
+ * address (shared ring indices the guest updates concurrently). Returns 0,
+ * or -KEEL_EFAULT if it is not RAM or not aligned.
+ */
+int guest_load_u16(const struct partition *part, gpa_t gpa, u16 *val);
+int guest_store_u16(struct partition *part, gpa_t gpa, u16 val);
+
 /* true if every byte of [gpa, gpa + len) is partition RAM. */
 bool guest_range_is_ram(const struct partition *part, gpa_t gpa, u64 len);
 

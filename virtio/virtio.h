@@ -1,0 +1,134 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Inside the virtio layer: the split virtqueue (virtq.c), the virtio-mmio
+ * transport (mmio.c) and the one ops struct each device file implements.
+ */
+#ifndef KEEL_VIRTIO_INTERNAL_H
+#define KEEL_VIRTIO_INTERNAL_H
+
+#include <keel/types.h>
+#include <keel/vdev.h>
+
+struct partition;
+
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* Device status bits (virtio 1.x §2.1). */
+#define VIRTIO_STATUS_ACKNOWLEDGE 0x01u
+#define VIRTIO_STATUS_DRIVER 0x02u
+#define VIRTIO_STATUS_DRIVER_OK 0x04u
+#define VIRTIO_STATUS_FEATURES_OK 0x08u
+#define VIRTIO_STATUS_NEEDS_RESET 0x40u
+#define VIRTIO_STATUS_FAILED 0x80u
+
+/* Reserved feature bits the transport and queue code implement. */
+#define VIRTIO_F_INDIRECT_DESC 28
+#define VIRTIO_F_EVENT_IDX 29 /* not offered: interrupts follow avail->flags only */
+#define VIRTIO_F_VERSION_1 32
+
+/* InterruptStatus bits. */
+#define VIRTIO_INT_USED 0x1u
+#define VIRTIO_INT_CONFIG 0x2u
+
+#define VIRTQ_MAX_SIZE 256u /* QueueNumMax of every queue; also the chain length limit */
+#define VIRTIO_MAX_QUEUES 2u
+
+/* One guest buffer of a chain, checked to lie in partition RAM. */
+struct virtq_seg {
+	gpa_t addr;
+	u32 len;
+	u32 write; /* device-writable */
+};
+
+/*
+ * A descriptor chain as the device sees it: every descriptor was read once
+ * into this copy and checked, readable segments first, then writable ones.
+ */
+struct virtq_chain {
+	u16 head; /* for virtq_push */
+	u16 nseg;
+	u32 pad;
+	u64 out_len; /* bytes the device may read */
+	u64 in_len;  /* bytes the device may write */
+	struct virtq_seg seg[VIRTQ_MAX_SIZE];
+};
+
+/* Driver-programmed state of one split virtqueue. */
+struct virtq {
+	u32 num; /* QueueNum: entries (power of two <= VIRTQ_MAX_SIZE once ready) */
+	u32 ready;
+	gpa_t desc, avail, used;
+	u16 last_avail; /* next avail ring entry the device takes */
+	u16 used_idx;	/* the device's copy of used->idx */
+	u32 pad;
+};
+
+/* virtq.c */
+void virtq_reset(struct virtq *vq);
+bool virtq_layout_ok(const struct partition *part, const struct virtq *vq);
+int virtq_pop(const struct partition *part, struct virtq *vq, bool indirect,
+	      struct virtq_chain *chain);
+int virtq_push(struct partition *part, struct virtq *vq, u16 head, u32 len);
+bool virtq_wants_interrupt(const struct partition *part, const struct virtq *vq);
+u64 virtq_chain_read(const struct partition *part, const struct virtq_chain *c, u64 off, void *dst,
+		     u64 len);
+u64 virtq_chain_write(struct partition *part, const struct virtq_chain *c, u64 off, const void *src,
+		      u64 len);
+
+struct virtio_dev;
+
+/*
+ * What a device implements. Every hook runs with the device lock held
+ * (vdev.lock); config offsets are relative to the device config space.
+ */
+struct virtio_dev_ops {
+	const char *name; /* "virtio-blk"... for vdev.name */
+	u32 device_id;
+	u32 num_queues;	 /* <= VIRTIO_MAX_QUEUES */
+	u32 config_size; /* bytes of device config space */
+	/* Read config bytes [off, off + size); both within config_size. */
+	void (*config_read)(struct virtio_dev *vd, u32 off, u32 size, u64 *value);
+	/* The driver notified queue @q (a ready queue with DRIVER_OK set). */
+	void (*notify)(struct virtio_dev *vd, u32 q);
+	/* Drop device state that a virtio reset must drop. Optional. */
+	void (*reset)(struct virtio_dev *vd);
+	/* Free the device's memory (@vd included): the partition is gone. */
+	void (*destroy)(struct virtio_dev *vd);
+};
+
+/* One virtio-mmio device: the transport's registers around a device. */
+struct virtio_dev {
+	struct vdev vdev; /* what core dispatches to; vdev.lock guards all below */
+	const struct virtio_dev_ops *ops;
+	struct partition *part;
+	u64 device_features; /* device-specific bits; the transport adds its own */
+	u64 driver_features;
+	u32 device_features_sel, driver_features_sel;
+	u32 queue_sel;
+	u32 status;
+	u32 isr; /* InterruptStatus */
+	u32 config_generation;
+	bool irq_level; /* last level driven on vdev.irq */
+	struct virtq vq[VIRTIO_MAX_QUEUES];
+	struct virtq_chain chain; /* scratch for the chain being handled */
+};
+
+/* mmio.c: for device files and devices.c */
+int virtio_dev_init(struct virtio_dev *vd, struct partition *part, const struct virtio_dev_ops *ops,
+		    u64 features, u64 base, u32 irq);
+void *virtio_alloc(u64 bytes);
+void virtio_free(void *p, u64 bytes);
+bool virtio_dev_active(const struct virtio_dev *vd);
+int virtio_pop(struct virtio_dev *vd, u32 q);
+void virtio_push(struct virtio_dev *vd, u32 q, u32 len);
+void virtio_queue_interrupt(struct virtio_dev *vd, u32 q);
+void virtio_needs_reset(struct virtio_dev *vd, const char *why);
+
+/* Device constructors (devices.c calls them). */
+int vcon_create(struct partition *part, u64 base, u32 irq);
+int vrng_create(struct partition *part, u64 base, u32 irq);
+void vrng_chacha20_block(const u32 key[8], const u32 iv[4], u8 out[64]);
+void virtio_console_input(struct partition *part, const char *buf, size_t len);
+int vblk_create(struct partition *part, u64 base, u32 irq, void *image, u64 size, bool ro);
+
+#endif /* KEEL_VIRTIO_INTERNAL_H */
