@@ -258,8 +258,48 @@ static void mode_hostile(void)
 }
 
 /*
+ * Drive the virtio console wrongly on purpose: each malformed chain must put
+ * the device in DEVICE_NEEDS_RESET (status bit 0x40) and nothing else; after a
+ * reset it must work again.
+ */
+static void mode_virtio(void)
+{
+	static const char *const kinds[] = { "loop", "outside", "jump" };
+	uint64_t base = arch_virtio_base();
+	const char *why = "";
+	char line[96];
+	size_t i;
+
+	if (!virtio_console_init(base, &why)) {
+		printf("virtio: init failed: %s\n", why);
+		failures++;
+		verdict("virtio");
+		return;
+	}
+	expect(virtio_console_send(base, "virtio: hello through the virtio console\n"));
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		uint32_t st;
+
+		virtio_console_send_bad(base, kinds[i], ram_end() + 0x1000);
+		delay(100);
+		st = virtio_status(base);
+		printf("virtio: %s -> status 0x%x %s\n", kinds[i], st,
+		       (st & 0x40) ? "NEEDS_RESET" : "not reset");
+		expect(st & 0x40);
+		if (!virtio_console_init(base, &why)) {
+			printf("virtio: re-init after %s failed: %s\n", kinds[i], why);
+			failures++;
+			continue;
+		}
+		snprintf(line, sizeof(line), "virtio: works again after %s\n", kinds[i]);
+		expect(virtio_console_send(base, line));
+	}
+	verdict("virtio");
+}
+
+/*
  * Command line: mode=hello (default) | conduit (alias vmcall) | ticker [count=N] |
- * peek [addr=GPA] | poke [addr=GPA] | triple | shutdown | hostile; pace=N sets the
+ * peek [addr=GPA] | poke [addr=GPA] | triple | shutdown | hostile | virtio; pace=N sets the
  * ticker's delay; then=shutdown (default) | ticker | idle says what follows the
  * checks; vmcall=1 makes every x86_64 call use VMCALL instead of VMMCALL.
  */
@@ -292,6 +332,8 @@ void guest_main(const struct keel_guest_info *info)
 		mode_shutdown();
 	else if (!strcmp(mode, "hostile"))
 		mode_hostile();
+	else if (!strcmp(mode, "virtio"))
+		mode_virtio();
 	else
 		printf("TEST %s FAIL: unknown mode\n", mode);
 	finish();

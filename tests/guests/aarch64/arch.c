@@ -37,6 +37,11 @@ uint64_t arch_ram_base(void)
 	return 0x40000000ull;
 }
 
+uint64_t arch_virtio_base(void)
+{
+	return 0x0a000000ull;
+}
+
 /* The MMU is off: every load goes straight to stage 2. */
 void arch_map_gpa(uint64_t gpa)
 {

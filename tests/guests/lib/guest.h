@@ -45,6 +45,9 @@ const char *arch_conduit_name(void);
 /* Expected guest-physical RAM start (docs/guest-abi.md). */
 uint64_t arch_ram_base(void);
 
+/* Where Keel puts virtio-mmio device 0 (the console) on this arch. */
+uint64_t arch_virtio_base(void);
+
 /* --- lib --- */
 
 /* Keel call @nr with up to three arguments. */
@@ -71,6 +74,12 @@ void delay(uint64_t n);
 
 /* Stop this partition through KEEL_HC_SHUTDOWN; spin if that ever returns. */
 void guest_shutdown(void) __attribute__((noreturn));
+
+/* lib/virtio.c: a minimal virtio console driver, right and wrong on purpose. */
+bool virtio_console_init(uint64_t base, const char **why);
+bool virtio_console_send(uint64_t base, const char *s);
+void virtio_console_send_bad(uint64_t base, const char *kind, uint64_t outside_gpa);
+uint32_t virtio_status(uint64_t base);
 
 /* Entered from start.S with the guest info Keel wrote. */
 void guest_main(const struct keel_guest_info *info);

@@ -58,6 +58,11 @@ uint64_t arch_ram_base(void)
 	return 0;
 }
 
+uint64_t arch_virtio_base(void)
+{
+	return 0xfeb00000ull;
+}
+
 /* The guest's own tables map only its RAM: add a 2 MiB page for @gpa so the load reaches NPT. */
 void arch_map_gpa(uint64_t gpa)
 {
