@@ -8,7 +8,7 @@ set -eu
 KEEL_CACHE=${KEEL_CACHE:-$HOME/.cache/keel}
 PACKAGES="build-essential gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu gnu-efi libfdt-dev
 picolibc-aarch64-linux-gnu qemu-system-x86 qemu-system-arm ovmf qemu-efi-aarch64
-mtools dosfstools busybox-static python3-pytest cpio"
+mtools dosfstools busybox-static python3-pytest cpio bochs bochsbios vgabios"
 ARM64_PACKAGES="gnu-efi libfdt-dev"
 
 as_root() {

@@ -2,6 +2,10 @@
 # SPDX-License-Identifier: MIT
 """Boot Keel in QEMU with its console on this terminal (`make run`, `make run ARCH=aarch64`).
 
+With --hv vmx (`make run HV=vmx`) the x86_64 image boots under Bochs instead,
+the emulator with Intel VT-x (VMX + EPT): slower (~20-30 s to Keel), 3 CPUs by
+default so the demo's cpus 1 and 2 exist. Ctrl-C ends Bochs.
+
 Builds an ESP directory under <build>/<arch>/run-esp holding keel.efi, the test
 guests under /guests and a keel.cfg: the demo (tests/configs/demo.cfg: `hello`
 on cpu 1 and `world` on cpu 2, printing) or your own with --config FILE; files
@@ -18,6 +22,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
+import bochs  # noqa: E402
 import keelrig  # noqa: E402
 
 DEMO = ROOT / "tests" / "configs" / "demo.cfg"
@@ -34,13 +39,32 @@ def copy_named_files(config_path, esp):
             shutil.copyfile(src, esp / rel)
 
 
+def run_bochs(args, build):
+    """Boot @args.config under Bochs (VT-x) with COM1 on this terminal."""
+    if args.arch != "x86_64":
+        sys.exit("run.py: --hv vmx is x86_64 only")
+    run_dir = build / "x86_64" / "run-bochs"
+    try:
+        argv = bochs.prepare(run_dir, build, args.config.read_text(), cpus=args.smp or 3)
+    except FileNotFoundError as e:
+        sys.exit(f"run.py: {e}")
+    copy_named_files(args.config, run_dir / "esp")
+    bochs.make_disk(run_dir / "esp", run_dir / "esp.img")
+    print(" ".join(argv), flush=True)
+    print(f"run.py: Bochs's own log is {run_dir / 'bochs.log'}; Ctrl-C ends it", flush=True)
+    if not args.dry_run:
+        os.execvp(argv[0], argv)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", default="x86_64", choices=sorted(keelrig.ARCHES))
     ap.add_argument("--build", default="build", help="build directory (as make BUILD=)")
     ap.add_argument("--config", type=Path, default=DEMO,
                     help="the keel.cfg to boot (default: the demo)")
-    ap.add_argument("--smp", type=int, default=4)
+    ap.add_argument("--hv", choices=["auto", "svm", "vmx"], default="auto",
+                    help="x86_64: svm/auto = QEMU (AMD SVM), vmx = Bochs (Intel VT-x)")
+    ap.add_argument("--smp", type=int, default=None, help="CPUs (QEMU 4, Bochs 3)")
     ap.add_argument("--mem", default="2G")
     ap.add_argument("--dry-run", action="store_true", help="prepare the ESP, print the command")
     args = ap.parse_args()
@@ -48,6 +72,10 @@ def main():
     build = Path(args.build)
     if not build.is_absolute():
         build = ROOT / build
+    if args.hv == "vmx":
+        run_bochs(args, build)
+        return
+    args.smp = args.smp or 4
     esp = build / args.arch / "run-esp"
     try:
         keelrig.make_esp(esp, args.arch, build, args.config.read_text())

@@ -83,6 +83,7 @@ int arch_cpu_init(struct pcpu *cpu)
 	x86_set_pcpu(cpu);
 	cpu->arch.apic_id = (u32)cpu->hwid;
 	lapic_init_cpu();
+	lapic_timer_calibrate();
 	if (lapic_self_id() != cpu->hwid)
 		pr_warn("x86: cpu %u: APIC ID 0x%x, expected 0x%llx", cpu->id, lapic_self_id(),
 			(unsigned long long)cpu->hwid);
@@ -101,6 +102,28 @@ void __noreturn arch_cpu_halt(void)
 		__asm__ volatile("cli; hlt" ::: "memory");
 }
 
+/* Dword of PCI config space on bus 0 through the legacy 0xcf8/0xcfc ports. */
+static u32 x86_pci_read32(u32 dev, u32 fn, u32 reg)
+{
+	u32 v;
+
+	__asm__ volatile("outl %0, %w1" ::"a"(0x80000000u | (dev << 11) | (fn << 8) | reg),
+			 "Nd"(0xcf8));
+	__asm__ volatile("inl %w1, %0" : "=a"(v) : "Nd"(0xcfc));
+	return v;
+}
+
+/* No FADT (Bochs, i440fx): PIIX4's PM1a control is at its PMBA (00:01.3, 0x40) + 4. */
+static u16 x86_piix4_pm1a_cnt(void)
+{
+	u32 pmba;
+
+	if (x86_pci_read32(1, 3, 0) != 0x71138086)
+		return 0;
+	pmba = x86_pci_read32(1, 3, 0x40) & 0xffc0;
+	return pmba ? (u16)(pmba + 4) : 0;
+}
+
 /* ACPI S5: SLP_TYP from the DSDT's \_S5, SLP_EN; q35's values without a FADT. */
 static void x86_acpi_poweroff(void)
 {
@@ -109,8 +132,13 @@ static void x86_acpi_poweroff(void)
 	u16 port = (u16)x86_acpi.pm1a_cnt;
 
 	if (!port || x86_acpi.pm1a_cnt > 0xffff) {
-		pr_info("x86: no ACPI PM1a control, trying the q35 port 0x604");
-		port = 0x604;
+		port = x86_piix4_pm1a_cnt();
+		if (port) {
+			pr_info("x86: no ACPI PM1a control, using PIIX4's at port 0x%x", port);
+		} else {
+			pr_info("x86: no ACPI PM1a control, trying the q35 port 0x604");
+			port = 0x604;
+		}
 	} else if (!x86_acpi.s5_found) {
 		pr_info("x86: no \\_S5 in the DSDT, using SLP_TYP 0 (q35)");
 	}

@@ -1,12 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The local APIC: x2APIC through MSRs when the CPU has it, else xAPIC MMIO.
- * Enable with the spurious vector, EOI, and the IPIs Keel sends (the
- * hypervisor IPI, INIT and STARTUP for secondary CPUs).
+ * Enable with the spurious vector, EOI, the IPIs Keel sends (the hypervisor
+ * IPI, INIT and STARTUP for secondary CPUs), and its one-shot timer as the
+ * hypervisor timer (arch_timer_program).
  */
 #include <keel/arch.h>
 #include <keel/console.h>
 #include <keel/pcpu.h>
+#include <keel/timer.h>
 
 #include "x86.h"
 
@@ -17,6 +19,10 @@
 #define LAPIC_ICR_LO 0x300
 #define LAPIC_ICR_HI 0x310
 #define LAPIC_LVT_TIMER 0x320
+#define LAPIC_TIMER_ICR 0x380
+#define LAPIC_TIMER_CCR 0x390
+#define LAPIC_TIMER_DCR 0x3e0
+#define LAPIC_DCR_DIV1 0xb
 #define LAPIC_LVT_LINT0 0x350
 #define LAPIC_LVT_LINT1 0x360
 #define LAPIC_LVT_ERROR 0x370
@@ -121,4 +127,46 @@ void lapic_send_sipi(u32 apic_id, u8 page)
 void arch_ipi_send(const struct pcpu *cpu)
 {
 	lapic_send_ipi((u32)cpu->hwid, X86_VEC_IPI);
+}
+
+/* Timer ticks per millisecond at divide-by-1, measured once against the TSC. */
+static u64 lapic_timer_khz;
+
+void lapic_timer_calibrate(void)
+{
+	u32 left;
+
+	if (lapic_timer_khz)
+		return;
+	lapic_write(LAPIC_TIMER_DCR, LAPIC_DCR_DIV1);
+	lapic_write(LAPIC_LVT_TIMER, LAPIC_LVT_MASKED);
+	lapic_write(LAPIC_TIMER_ICR, 0xffffffffu);
+	x86_udelay(2000);
+	left = lapic_read(LAPIC_TIMER_CCR);
+	lapic_write(LAPIC_TIMER_ICR, 0);
+	lapic_timer_khz = (0xffffffffu - left) / 2;
+	if (!lapic_timer_khz)
+		lapic_timer_khz = 1000000; /* nothing measured: assume 1 GHz */
+	pr_info("x86: LAPIC timer %llu kHz", (unsigned long long)lapic_timer_khz);
+}
+
+/*
+ * One-shot on this CPU at @deadline_ns (0 stops it). A deadline beyond the
+ * 32-bit counter fires early; timer_run_expired() then programs the rest.
+ */
+void arch_timer_program(u64 deadline_ns)
+{
+	u64 now = arch_time_ns(), ticks;
+
+	if (!deadline_ns) {
+		lapic_write(LAPIC_TIMER_ICR, 0);
+		return;
+	}
+	ticks = deadline_ns > now ? (deadline_ns - now) * lapic_timer_khz / 1000000 : 1;
+	if (deadline_ns > now && (deadline_ns - now) > (1ull << 40))
+		ticks = 0xffffffffu; /* far away (and no overflow in the product above) */
+	ticks = MIN(MAX(ticks, 1), 0xffffffffull);
+	lapic_write(LAPIC_TIMER_DCR, LAPIC_DCR_DIV1);
+	lapic_write(LAPIC_LVT_TIMER, X86_VEC_TIMER); /* one-shot, unmasked */
+	lapic_write(LAPIC_TIMER_ICR, (u32)ticks);
 }

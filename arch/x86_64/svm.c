@@ -12,6 +12,7 @@
 
 #include "svm.h"
 #include "virt.h"
+#include "vplat.h"
 #include "x86.h"
 
 #define SVM_IOPM_SIZE (3 * PAGE_SIZE)
@@ -25,6 +26,7 @@ static u32 svm_nasid;
 static const u32 svm_msr_passthrough[] = {
 	MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE, MSR_STAR, MSR_LSTAR,
 	MSR_CSTAR, MSR_SFMASK, MSR_SYSENTER_CS, MSR_SYSENTER_ESP, MSR_SYSENTER_EIP,
+	MSR_TSC_AUX, /* per core, unused by Keel: RDTSCP/RDPID read the guest's own */
 };
 
 static struct vmcb *svm_vmcb(struct vcpu *vcpu)
@@ -125,19 +127,60 @@ static void svm_setup_control(struct vcpu *vcpu, struct vmcb_control *c)
 	c->n_cr3 = part->arch.npt.root;
 }
 
-/* docs/guest-abi.md: 64-bit long mode, flat GDT at RAM + 0x1f00, no IDT. */
-static void svm_setup_save(struct vcpu *vcpu, struct vmcb_save *s)
+/* A real-mode segment at @base (SIPI entry). */
+static void svm_seg_real(struct vmcb_seg *s, u16 attrib, u64 base)
 {
-	gpa_t ram = KEEL_GUEST_RAM_BASE;
+	svm_seg(s, (u16)(base >> 4), attrib, 0xffff);
+	s->base = base;
+}
 
-	svm_seg(&s->cs, 0x08, 0xa9b, 0xffffffff); /* P, S, code RX accessed, L, G */
-	svm_seg(&s->ds, 0x10, 0xc93, 0xffffffff); /* P, S, data RW accessed, D, G */
+/* INIT-SIPI: real mode at CS = vector << 8, IP = 0, paging and long mode off. */
+static void svm_setup_save_sipi(struct vcpu *vcpu, struct vmcb_save *s)
+{
+	svm_seg_real(&s->cs, 0x9b, vcpu->arch.rip & 0xff000);
+	svm_seg_real(&s->ds, 0x93, 0);
 	s->es = s->ds;
 	s->ss = s->ds;
 	s->fs = s->ds;
 	s->gs = s->ds;
-	svm_seg(&s->gdtr, 0, 0, 0x17);
-	s->gdtr.base = ram + 0x1f00;
+	svm_seg(&s->gdtr, 0, 0, 0xffff);
+	svm_seg(&s->idtr, 0, 0, 0xffff);
+	svm_seg(&s->tr, 0, 0x8b, 0xffff);
+	svm_seg(&s->ldtr, 0, 0x82, 0xffff);
+	vcpu->arch.rip = 0;
+	s->cpl = 0;
+	s->efer = EFER_SVME; /* VMRUN needs it; the guest never sees it */
+	s->cr0 = X86_CR0_ET;
+	s->cr3 = 0;
+	s->cr4 = 0;
+	s->dr6 = 0xffff0ff0;
+	s->dr7 = 0x400;
+	s->rflags = 0x2;
+	s->g_pat = SVM_GUEST_PAT;
+}
+
+/*
+ * docs/guest-abi.md: 64-bit long mode, flat GDT at RAM + 0x1f00, no IDT.
+ * Linux's 64-bit boot protocol: the same with __BOOT_CS 0x10, __BOOT_DS 0x18.
+ */
+static void svm_setup_save(struct vcpu *vcpu, struct vmcb_save *s)
+{
+	gpa_t ram = KEEL_GUEST_RAM_BASE;
+	bool is_linux = vcpu->arch.entry_kind == VCPU_ENTRY_LINUX;
+
+	if (vcpu->arch.entry_kind == VCPU_ENTRY_SIPI) {
+		svm_setup_save_sipi(vcpu, s);
+		return;
+	}
+	/* P, S, code RX accessed, L, G; data: P, S, RW accessed, D, G */
+	svm_seg(&s->cs, is_linux ? X86_LINUX_CS : 0x08, 0xa9b, 0xffffffff);
+	svm_seg(&s->ds, is_linux ? X86_LINUX_DS : 0x10, 0xc93, 0xffffffff);
+	s->es = s->ds;
+	s->ss = s->ds;
+	s->fs = s->ds;
+	s->gs = s->ds;
+	svm_seg(&s->gdtr, 0, 0, is_linux ? 0x1f : 0x17);
+	s->gdtr.base = is_linux ? ram + X86_LINUX_GDT : ram + 0x1f00;
 	svm_seg(&s->idtr, 0, 0, 0);
 	svm_seg(&s->tr, 0, 0x8b, 0x67); /* busy 64-bit TSS, never used before the guest's own */
 	svm_seg(&s->ldtr, 0, 0, 0);
@@ -189,6 +232,7 @@ static void svm_snapshot(struct vcpu *vcpu, const struct vmcb *vmcb)
 	a->efer = vmcb->save.efer;
 	a->cs_base = vmcb->save.cs.base;
 	a->cs_l = (vmcb->save.cs.attrib >> 9) & 1;
+	a->cs_db = (vmcb->save.cs.attrib >> 10) & 1;
 	a->cpl = vmcb->save.cpl;
 }
 
@@ -240,9 +284,9 @@ static void svm_msr_result(struct vcpu *vcpu, u64 val)
 }
 
 /*
- * RDMSR/WRMSR (2 bytes). EFER and PAT live in the VMCB and are emulated;
- * the syscall/segment-base MSRs are not intercepted at all; the rest
- * stops the partition (FAULT_SYSREG) until device models need more.
+ * RDMSR/WRMSR (2 bytes). EFER and PAT live in the VMCB and are emulated
+ * here; the syscall/segment-base MSRs are not intercepted at all; the rest
+ * goes to the shared x86 policy (LAPIC model, fixed answers, else #GP).
  */
 static void svm_exit_msr(struct vcpu *vcpu, struct vmcb *vmcb, struct vm_exit *exit)
 {
@@ -269,7 +313,7 @@ static void svm_exit_msr(struct vcpu *vcpu, struct vmcb *vmcb, struct vm_exit *e
 		}
 		vmcb->save.g_pat = val;
 	} else {
-		x86_exit_fault(exit, FAULT_SYSREG, msr | ((u64)write << 32), 0);
+		x86_exit_msr(vcpu, write, exit);
 		return;
 	}
 	vcpu->arch.rip += 2;
@@ -340,12 +384,10 @@ static void svm_handle_exit(struct vcpu *vcpu, struct vmcb *vmcb, struct vm_exit
 			x86_exit_fault(exit, FAULT_FETCH, code, vmcb->ctl.exit_info2);
 			break;
 		}
-		exit->kind = EXIT_MMIO;
-		exit->mmio.gpa = vmcb->ctl.exit_info2;
-		exit->mmio.write = (vmcb->ctl.exit_info1 >> 1) & 1;
-		exit->mmio.size = 0; /* no decoder yet */
-		exit->mmio.data = 0;
+		x86_exit_mmio(vcpu, vmcb->ctl.exit_info2, (vmcb->ctl.exit_info1 >> 1) & 1, exit);
 		break;
+	case SVM_EXIT_VINTR:
+		break; /* the window is open: the next entry injects */
 	case SVM_EXIT_INVALID:
 		svm_dump_invalid(vcpu, vmcb);
 		x86_exit_fault(exit, FAULT_INTERNAL, code, 0);
@@ -357,10 +399,43 @@ static void svm_handle_exit(struct vcpu *vcpu, struct vmcb *vmcb, struct vm_exit
 	}
 }
 
+/*
+ * Before entry: inject the LAPIC model's highest deliverable vector if the
+ * guest can take it now (IF set, no STI/MOV SS shadow, no other event
+ * queued), else ask for a VINTR exit the moment it can (V_IRQ, TPR ignored).
+ */
+static void svm_irq_prepare(struct vcpu *vcpu, struct vmcb *vmcb)
+{
+	struct vmcb_control *c = &vmcb->ctl;
+	int vec = vlapic_pending(vcpu);
+
+	c->int_ctl &= ~(SVM_INT_CTL_V_IRQ | SVM_INT_CTL_V_IGN_TPR |
+			(0xfull << SVM_INT_CTL_V_INTR_PRIO_SHIFT) |
+			(0xffull << SVM_INT_CTL_V_INTR_VECTOR_SHIFT));
+	c->intercept1 &= ~SVM_I1_VINTR;
+	if (vec < 0)
+		return;
+	if (!(c->event_inj & SVM_EVTINJ_VALID) && (vmcb->save.rflags & X86_RFLAGS_IF) &&
+	    !(c->int_shadow & SVM_INT_SHADOW)) {
+		c->event_inj = (u8)vec | SVM_EVTINJ_VALID; /* type 0: external interrupt */
+		vlapic_ack(vcpu, (u8)vec);
+		return;
+	}
+	c->int_ctl |= SVM_INT_CTL_V_IRQ | SVM_INT_CTL_V_IGN_TPR |
+		      (0xfull << SVM_INT_CTL_V_INTR_PRIO_SHIFT) |
+		      ((u64)vec << SVM_INT_CTL_V_INTR_VECTOR_SHIFT);
+	c->intercept1 |= SVM_I1_VINTR;
+}
+
 static void svm_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	struct vmcb *vmcb = svm_vmcb(vcpu);
 	u64 gen = __atomic_load_n(&vcpu->part->arch.tlb_gen, __ATOMIC_ACQUIRE);
+
+	/* An emulated instruction moved RIP: its interrupt shadow is over. */
+	if (vmcb->save.rip != vcpu->arch.rip)
+		vmcb->ctl.int_shadow &= ~SVM_INT_SHADOW;
+	svm_irq_prepare(vcpu, vmcb);
 
 	/* No flush-by-ASID under TCG: flush everything when a flush is due. */
 	if (vcpu->arch.flush_tlb || gen != vcpu->arch.tlb_gen) {
@@ -372,7 +447,15 @@ static void svm_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 	vmcb->save.rax = vcpu->arch.gprs[X86_RAX];
 	vmcb->save.rsp = vcpu->arch.gprs[X86_RSP];
 
+	{
+	static u64 last_exit; static u32 n;
+	u64 t0 = x86_rdtsc();
 	svm_vm_run(vcpu->arch.gprs, vcpu->arch.vmcb, pcpu_this()->arch.host_vmcb);
+	u64 t1 = x86_rdtsc();
+	if (vmcb->ctl.exit_code == SVM_EXIT_IOIO && ((vmcb->ctl.exit_info1 >> 16) & 0xffff) == 0x608 && n++ < 30)
+		pr_info("DBG pmtmr: hv %llu guest %llu", (unsigned long long)(t0 - last_exit), (unsigned long long)(t1 - t0));
+	last_exit = t1;
+	}
 
 	vmcb->ctl.tlb_control = 0;
 	svm_snapshot(vcpu, vmcb);

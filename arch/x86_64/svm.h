@@ -98,6 +98,7 @@ _Static_assert(__builtin_offsetof(struct vmcb, save.g_pat) == 0x668, "vmcb gpat"
 /* intercept1 (0x00c) */
 #define SVM_I1_INTR BIT(0)
 #define SVM_I1_NMI BIT(1)
+#define SVM_I1_VINTR BIT(4)
 #define SVM_I1_INIT BIT(3)
 #define SVM_I1_CPUID BIT(18)
 #define SVM_I1_INVD BIT(22)
@@ -123,7 +124,12 @@ _Static_assert(__builtin_offsetof(struct vmcb, save.g_pat) == 0x668, "vmcb gpat"
 #define SVM_I3_MCOMMIT BIT(3)
 #define SVM_I3_TLBSYNC BIT(4)
 
+#define SVM_INT_CTL_V_IRQ BIT(8)
+#define SVM_INT_CTL_V_INTR_PRIO_SHIFT 16
+#define SVM_INT_CTL_V_IGN_TPR BIT(20)
 #define SVM_INT_CTL_V_INTR_MASKING BIT(24)
+#define SVM_INT_CTL_V_INTR_VECTOR_SHIFT 32
+#define SVM_INT_SHADOW BIT(0)
 #define SVM_TLB_FLUSH_ALL 1
 #define SVM_NP_ENABLE BIT(0)
 #define SVM_EVTINJ_VALID BIT(31)
@@ -136,6 +142,7 @@ _Static_assert(__builtin_offsetof(struct vmcb, save.g_pat) == 0x668, "vmcb gpat"
 #define SVM_EXIT_NMI 0x61
 #define SVM_EXIT_SMI 0x62
 #define SVM_EXIT_INIT 0x63
+#define SVM_EXIT_VINTR 0x64
 #define SVM_EXIT_CPUID 0x72
 #define SVM_EXIT_INVD 0x76
 #define SVM_EXIT_HLT 0x78

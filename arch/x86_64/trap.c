@@ -6,6 +6,7 @@
 #include <keel/arch.h>
 #include <keel/console.h>
 #include <keel/pcpu.h>
+#include <keel/timer.h>
 
 #include "x86.h"
 
@@ -158,6 +159,11 @@ void x86_trap(struct arch_regs *regs)
 	if (vec == X86_VEC_IPI) {
 		pcpu_ipi_handler();
 		lapic_eoi();
+		return;
+	}
+	if (vec == X86_VEC_TIMER) {
+		lapic_eoi();
+		timer_run_expired();
 		return;
 	}
 	lapic_eoi();

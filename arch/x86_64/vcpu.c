@@ -2,14 +2,17 @@
 /*
  * The shared x86 vCPU layer: the arch_vcpu_* contract on top of the vendor
  * ops chosen by arch_virt_probe(), and the exit handling every vendor needs
- * (hypercalls, CPUID, VMCALL decoding, port I/O completion).
+ * (hypercalls, CPUID, the MSR policy, VMCALL and MMIO decoding, I/O
+ * completion).
  */
 #include <keel/arch.h>
 #include <keel/console.h>
 #include <keel/guest_mem.h>
 #include <keel/lib.h>
 
+#include "decode.h"
 #include "virt.h"
+#include "vplat.h"
 #include "x86.h"
 
 const struct x86_virt_ops *x86_virt;
@@ -20,7 +23,7 @@ int arch_virt_probe(void)
 	    (x86_cpuid(0x80000001, 0).ecx & BIT(2))) {
 		x86_virt = svm_probe();
 	} else if (x86_cpuid(1, 0).ecx & BIT(5)) {
-		pr_err("x86: this CPU has VMX, and Keel has no VMX backend yet");
+		x86_virt = vmx_probe();
 	} else {
 		pr_err("x86: no SVM (CPUID 0x80000001 ECX bit 2) and no VMX (CPUID 1 ECX bit 5)");
 	}
@@ -44,18 +47,31 @@ int arch_vcpu_init(struct vcpu *vcpu)
 	return x86_virt->vcpu_init(vcpu);
 }
 
+/* On the vCPU's own CPU: its LAPIC timer goes with it. */
 void arch_vcpu_destroy(struct vcpu *vcpu)
 {
+	vlapic_stop(vcpu);
+	vpit_stop(vcpu);
 	x86_virt->vcpu_destroy(vcpu);
 }
 
+/*
+ * KEEL: arg in RDI (docs/guest-abi.md). LINUX: boot_params in RSI, the
+ * backend loads the boot GDT selectors. SIPI: real mode at CS = pc >> 4, IP 0.
+ */
 void arch_vcpu_reset(struct vcpu *vcpu, const struct vcpu_entry *e)
 {
 	memset(vcpu->arch.gprs, 0, sizeof(vcpu->arch.gprs));
-	vcpu->arch.gprs[X86_RDI] = e->arg;
+	vcpu->arch.entry_kind = (u8)e->kind;
+	if (e->kind == VCPU_ENTRY_LINUX)
+		vcpu->arch.gprs[X86_RSI] = e->arg;
+	else
+		vcpu->arch.gprs[X86_RDI] = e->arg;
 	vcpu->arch.gprs[X86_RSP] = e->sp;
-	vcpu->arch.rip = e->pc;
+	vcpu->arch.rip = e->pc; /* SIPI: the backend turns it into CS:IP = pc >> 4:0 */
 	vcpu->arch.pio_in_size = 0;
+	vcpu->arch.mmio_size = 0;
+	vlapic_reset(vcpu);
 	x86_virt->vcpu_reset(vcpu);
 }
 
@@ -74,6 +90,21 @@ void arch_vcpu_hc_return(struct vcpu *vcpu, s64 status, const u64 res[3])
 	}
 }
 
+/* A decoded MMIO read: the value into its register as the instruction would. */
+static void x86_mmio_return(struct vcpu *vcpu, u64 value)
+{
+	struct vcpu_arch *a = &vcpu->arch;
+	struct x86_insn insn = { 0 };
+
+	if (!a->mmio_size || a->mmio_reg > X86_R15)
+		return;
+	insn.reg_size = a->mmio_size;
+	insn.mem_size = a->mmio_mem;
+	insn.flags = a->mmio_flags;
+	a->gprs[a->mmio_reg] = x86_decode_merge(&insn, a->gprs[a->mmio_reg], value);
+	a->mmio_size = 0;
+}
+
 /* IN: 8/16-bit results merge into RAX, 32-bit ones zero-extend (as hardware does). */
 void arch_vcpu_io_return(struct vcpu *vcpu, u64 value)
 {
@@ -90,7 +121,8 @@ void arch_vcpu_io_return(struct vcpu *vcpu, u64 value)
 		*rax = value & 0xffffffffull;
 		break;
 	default:
-		break; /* MMIO reads: no decoder yet, nothing pending */
+		x86_mmio_return(vcpu, value);
+		break;
 	}
 	vcpu->arch.pio_in_size = 0;
 }
@@ -121,6 +153,67 @@ void x86_exit_hypercall(struct vcpu *vcpu, struct vm_exit *exit, u32 insn_len)
 #define X86_CPUID_HV_BASE 0x40000000u
 #define X86_CPUID_SIG 0x6c65654bu /* "Keel" */
 
+#define CPUID1_ECX_MONITOR BIT(3)
+#define CPUID1_ECX_VMX BIT(5)
+#define CPUID1_ECX_OSXSAVE BIT(27)
+#define CPUID1_ECX_X2APIC BIT(21)
+#define CPUID1_ECX_TSC_DEADLINE BIT(24)
+#define CPUID1_ECX_HYPERVISOR BIT(31)
+#define CPUID7_ECX_OSPKE BIT(4)
+#define X86_CR4_OSXSAVE BIT(18)
+#define X86_CR4_PKE BIT(22)
+
+/*
+ * What a guest sees differently from the host: its own APIC ID, the LAPIC
+ * model's features (x2APIC, TSC-deadline, ARAT), an invariant TSC, no
+ * virtualization extensions, no MONITOR/MWAIT (HLT is what wakes on
+ * interrupts here), and OSXSAVE/OSPKE following its own CR4.
+ */
+static bool sub_leaf_zero(const struct vcpu *vcpu)
+{
+	return (u32)vcpu->arch.gprs[X86_RCX] == 0;
+}
+
+static void x86_cpuid_adjust(struct vcpu *vcpu, u32 leaf, struct x86_cpuid *r)
+{
+	u32 id = vcpu->index;
+
+	switch (leaf) {
+	case 1:
+		r->ebx = (r->ebx & 0x00ffffffu) | (id << 24);
+		r->ecx &= ~(u32)(CPUID1_ECX_VMX | CPUID1_ECX_MONITOR | CPUID1_ECX_OSXSAVE);
+		r->ecx |= (u32)(CPUID1_ECX_X2APIC | CPUID1_ECX_TSC_DEADLINE | CPUID1_ECX_HYPERVISOR);
+		if (vcpu->arch.cr4 & X86_CR4_OSXSAVE)
+			r->ecx |= (u32)CPUID1_ECX_OSXSAVE;
+		break;
+	case 6:
+		r->eax |= (u32)BIT(2); /* ARAT: the LAPIC timer runs in every C-state */
+		break;
+	case 7:
+		if (sub_leaf_zero(vcpu)) {
+			r->ecx &= ~(u32)CPUID7_ECX_OSPKE;
+			if (vcpu->arch.cr4 & X86_CR4_PKE)
+				r->ecx |= (u32)CPUID7_ECX_OSPKE;
+		}
+		break;
+	case 0xb:
+	case 0x1f:
+		r->edx = id; /* x2APIC ID */
+		break;
+	case 0x80000001:
+		r->ecx &= ~(u32)(BIT(2) | BIT(12)); /* SVM, SKINIT */
+		break;
+	case 0x80000007:
+		r->edx |= (u32)BIT(8); /* invariant TSC: the guest's TSC is the host's */
+		break;
+	case 0x8000001e:
+		r->eax = id; /* extended APIC ID */
+		break;
+	default:
+		break;
+	}
+}
+
 void x86_exit_cpuid(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	u32 leaf = (u32)vcpu->arch.gprs[X86_RAX], sub = (u32)vcpu->arch.gprs[X86_RCX];
@@ -129,14 +222,9 @@ void x86_exit_cpuid(struct vcpu *vcpu, struct vm_exit *exit)
 	if (leaf == X86_CPUID_HV_BASE) {
 		r.eax = X86_CPUID_HV_BASE; /* highest hypervisor leaf */
 		r.ebx = r.ecx = r.edx = X86_CPUID_SIG; /* "KeelKeelKeel" */
-	} else if ((leaf & 0xf0000000u) != 0x40000000u && leaf != 0x8000000a) {
+	} else if ((leaf & 0xf0000000u) != 0x40000000u && leaf != 0x8000000a && leaf != 5) {
 		r = x86_cpuid(leaf, sub);
-		if (leaf == 1) {
-			r.ecx &= ~(u32)BIT(5); /* VMX */
-			r.ecx |= (u32)BIT(31); /* running under a hypervisor */
-		} else if (leaf == 0x80000001) {
-			r.ecx &= ~(u32)BIT(2); /* SVM */
-		}
+		x86_cpuid_adjust(vcpu, leaf, &r);
 	}
 	vcpu->arch.gprs[X86_RAX] = r.eax;
 	vcpu->arch.gprs[X86_RBX] = r.ebx;
@@ -146,26 +234,28 @@ void x86_exit_cpuid(struct vcpu *vcpu, struct vm_exit *exit)
 	exit->kind = EXIT_NONE;
 }
 
-/* Guest-linear to guest-physical through the guest's 4-level tables. */
+/* Guest-linear to guest-physical through the guest's 4- or 5-level tables. */
 static int x86_gva_to_gpa(struct vcpu *vcpu, u64 gva, gpa_t *gpa)
 {
 	u64 table = vcpu->arch.cr3 & 0x000ffffffffff000ull;
+	u32 levels = (vcpu->arch.cr4 & BIT(12) /* LA57 */) ? 5 : 4;
 
 	if (!(vcpu->arch.cr0 & X86_CR0_PG)) {
 		*gpa = gva;
 		return 0;
 	}
-	if (!(vcpu->arch.efer & EFER_LMA) || (vcpu->arch.cr4 & BIT(12) /* LA57 */))
-		return -KEEL_EFAULT; /* legacy and 5-level paging: not decoded */
-	for (u32 level = 0; level < 4; level++) {
-		u32 shift = 39 - 9 * level;
+	if (!(vcpu->arch.efer & EFER_LMA))
+		return -KEEL_EFAULT; /* legacy paging: not decoded */
+	for (u32 level = 0; level < levels; level++) {
+		u32 shift = 12 + 9 * (levels - 1 - level);
 		u64 e;
 
 		if (guest_copy_from(vcpu->part, &e, table + ((gva >> shift) & 511) * 8, 8))
 			return -KEEL_EFAULT;
 		if (!(e & 1))
 			return -KEEL_EFAULT;
-		if (level == 3 || (level > 0 && (e & BIT(7)))) {
+		/* Large pages: 1 GiB (PDPT) and 2 MiB (PD) entries with PS. */
+		if (shift == 12 || ((shift == 30 || shift == 21) && (e & BIT(7)))) {
 			u64 mask = (1ull << shift) - 1;
 
 			*gpa = (e & 0x000ffffffffff000ull & ~mask) | (gva & mask);
@@ -205,4 +295,201 @@ void x86_exit_ud(struct vcpu *vcpu, struct vm_exit *exit)
 	}
 	x86_virt->vcpu_inject(vcpu, 6, false, 0); /* the guest's own #UD (BUG(), UD2...) */
 	exit->kind = EXIT_NONE;
+}
+
+/* ---- MSR policy ------------------------------------------------------------ */
+
+#define MSR_TSC 0x10
+#define MSR_FEATURE_CONTROL 0x3a
+#define MSR_SPEC_CTRL 0x48
+#define MSR_PRED_CMD 0x49
+#define MSR_UCODE_REV 0x8b
+#define MSR_MTRR_CAP 0xfe
+#define MSR_ARCH_CAPABILITIES 0x10a
+#define MSR_MCG_CAP 0x179
+#define MSR_MCG_STATUS 0x17a
+#define MSR_MISC_ENABLE 0x1a0
+#define MSR_DEBUGCTL 0x1d9
+#define MSR_MTRR_DEF_TYPE 0x2ff
+#define MSR_TSC_DEADLINE 0x6e0
+#define MSR_AMD_SYSCFG 0xc0010010
+#define MSR_AMD_HWCR 0xc0010015
+#define MSR_AMD_NB_CFG 0xc001001f
+#define MSR_AMD_DE_CFG 0xc0011029
+#define MSR_MTRR_WB_ENABLED 0xc06ull /* MTRRs on, fixed ranges off, default WB */
+#define X86_MSR_WARN_MAX 16u
+
+static bool x86_msr_is_lapic(u32 msr)
+{
+	return msr == MSR_APIC_BASE || msr == MSR_TSC_DEADLINE || (msr >= 0x800 && msr <= 0x8ff);
+}
+
+/*
+ * Reads of the MSRs a Linux guest touches: the LAPIC model's, fixed answers
+ * for the rest (no MTRR ranges, default WB; no machine-check banks; no
+ * speculation-control state to keep; VMX locked off, SVM disabled).
+ */
+static int x86_msr_read(struct vcpu *vcpu, u32 msr, u64 *val)
+{
+	if (x86_msr_is_lapic(msr))
+		return vlapic_msr_read(vcpu, msr, val);
+	switch (msr) {
+	case MSR_TSC:
+		*val = x86_rdtsc();
+		return 0;
+	case MSR_MTRR_CAP:
+		*val = BIT(10); /* write-combining, no fixed or variable ranges */
+		return 0;
+	case MSR_MTRR_DEF_TYPE:
+		*val = MSR_MTRR_WB_ENABLED;
+		return 0;
+	case MSR_FEATURE_CONTROL:
+		*val = BIT(0); /* locked, VMX off */
+		return 0;
+	case MSR_MISC_ENABLE:
+		*val = BIT(0); /* fast strings */
+		return 0;
+	case MSR_AMD_DE_CFG:
+		*val = BIT(1); /* LFENCE is dispatch serializing */
+		return 0;
+	case MSR_VM_CR:
+		*val = MSR_VM_CR_SVMDIS;
+		return 0;
+	case MSR_SPEC_CTRL:
+	case MSR_UCODE_REV:
+	case MSR_ARCH_CAPABILITIES:
+	case MSR_MCG_CAP:
+	case MSR_MCG_STATUS:
+	case MSR_DEBUGCTL:
+	case MSR_AMD_SYSCFG:
+	case MSR_AMD_HWCR:
+	case MSR_AMD_NB_CFG:
+		*val = 0;
+		return 0;
+	default:
+		return -KEEL_EINVAL;
+	}
+}
+
+/* Writes that are accepted and have no effect on a vCPU that owns its core. */
+static int x86_msr_write(struct vcpu *vcpu, u32 msr, u64 val)
+{
+	if (x86_msr_is_lapic(msr))
+		return vlapic_msr_write(vcpu, msr, val);
+	switch (msr) {
+	case MSR_SPEC_CTRL:
+		return val & ~7ull ? -KEEL_EINVAL : 0; /* IBRS/STIBP/SSBD hints */
+	case MSR_PRED_CMD:
+		return val & ~1ull ? -KEEL_EINVAL : 0;
+	case MSR_MTRR_DEF_TYPE:
+	case MSR_MISC_ENABLE:
+	case MSR_UCODE_REV:
+	case MSR_MCG_STATUS:
+	case MSR_DEBUGCTL:
+	case MSR_AMD_HWCR:
+	case MSR_AMD_DE_CFG:
+	case MSR_AMD_NB_CFG:
+	case MSR_TSC: /* the guest's TSC is the host's; it cannot move it */
+		return 0;
+	default:
+		return -KEEL_EINVAL;
+	}
+}
+
+/*
+ * RDMSR/WRMSR the backend did not handle itself (2 bytes). Anything outside
+ * the policy gets #GP, as on a CPU without that MSR; reported a few times.
+ */
+void x86_exit_msr(struct vcpu *vcpu, bool write, struct vm_exit *exit)
+{
+	u64 *g = vcpu->arch.gprs;
+	u32 msr = (u32)g[X86_RCX];
+	u64 val = (g[X86_RDX] << 32) | (u32)g[X86_RAX];
+	struct partition *part = vcpu->part;
+	int ret;
+
+	exit->kind = EXIT_NONE;
+	ret = write ? x86_msr_write(vcpu, msr, val) : x86_msr_read(vcpu, msr, &val);
+	if (ret) {
+		if (part->arch.msr_warned < X86_MSR_WARN_MAX) {
+			part->arch.msr_warned++;
+			pr_warn("partition '%s': %s of MSR 0x%x at pc 0x%llx: #GP%s", part->desc.name,
+				write ? "write" : "read", msr, (unsigned long long)vcpu->arch.rip,
+				part->arch.msr_warned == X86_MSR_WARN_MAX ? " (no more reports)" : "");
+		}
+		x86_virt->vcpu_inject(vcpu, 13, true, 0);
+		return;
+	}
+	if (!write) {
+		g[X86_RAX] = (u32)val;
+		g[X86_RDX] = val >> 32;
+	}
+	vcpu->arch.rip += 2;
+}
+
+/* ---- MMIO decoding ------------------------------------------------------- */
+
+/* Up to @max instruction bytes at RIP, stopping at the first untranslatable page. */
+static u32 x86_guest_fetch_upto(struct vcpu *vcpu, u8 *buf, u32 max)
+{
+	u64 linear = vcpu->arch.rip;
+	u32 got = 0;
+
+	if (!vcpu->arch.cs_l)
+		linear = (u32)(vcpu->arch.cs_base + vcpu->arch.rip);
+	while (got < max) {
+		u64 va = linear + got;
+		u32 chunk = (u32)MIN((u64)(max - got), PAGE_SIZE - (va & (PAGE_SIZE - 1)));
+		gpa_t gpa;
+
+		if (x86_gva_to_gpa(vcpu, va, &gpa) || guest_copy_from(vcpu->part, buf + got, gpa, chunk))
+			break;
+		got += chunk;
+	}
+	return got;
+}
+
+static u64 x86_reg_value(const struct vcpu *vcpu, const struct x86_insn *insn)
+{
+	u64 v = vcpu->arch.gprs[insn->reg & 15];
+
+	if (insn->flags & X86_DECODE_HIGH8)
+		v >>= 8;
+	return insn->mem_size < 8 ? v & ((1ull << (insn->mem_size * 8)) - 1) : v;
+}
+
+/*
+ * A nested page fault on an address with no RAM: decode the instruction at
+ * RIP (TCG has no decode assists), then describe the access. Size 0 tells
+ * core the access could not be decoded.
+ */
+void x86_exit_mmio(struct vcpu *vcpu, gpa_t gpa, bool write, struct vm_exit *exit)
+{
+	u8 buf[X86_INSN_MAX];
+	u32 n = x86_guest_fetch_upto(vcpu, buf, sizeof(buf));
+	struct x86_insn insn;
+
+	exit->kind = EXIT_MMIO;
+	exit->mmio.gpa = gpa;
+	exit->mmio.write = write;
+	exit->mmio.size = 0;
+	exit->mmio.data = 0;
+	if (!n || x86_decode(buf, n, vcpu->arch.cs_l, vcpu->arch.cs_db, &insn) ||
+	    insn.write != write) {
+		pr_warn("partition '%s': MMIO %s at 0x%llx: instruction %02x %02x %02x %02x %02x %02x (%u bytes fetched) not decoded",
+			vcpu->part->desc.name, write ? "write" : "read", (unsigned long long)gpa,
+			n > 0 ? buf[0] : 0, n > 1 ? buf[1] : 0, n > 2 ? buf[2] : 0,
+			n > 3 ? buf[3] : 0, n > 4 ? buf[4] : 0, n > 5 ? buf[5] : 0, n);
+		return;
+	}
+	exit->mmio.size = insn.mem_size;
+	if (write) {
+		exit->mmio.data = insn.has_imm ? insn.imm : x86_reg_value(vcpu, &insn);
+	} else {
+		vcpu->arch.mmio_reg = insn.reg;
+		vcpu->arch.mmio_size = insn.reg_size;
+		vcpu->arch.mmio_mem = insn.mem_size;
+		vcpu->arch.mmio_flags = insn.flags;
+	}
+	vcpu->arch.rip += insn.len;
 }

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The x86 virtualization layer: one vendor backend (SVM now, VMX later)
+ * The x86 virtualization layer: one vendor backend (SVM or VMX)
  * behind an ops table chosen once by arch_virt_probe(), and the helpers the
  * shared x86 vCPU code (vcpu.c) offers the backends for exit handling.
  */
@@ -13,12 +13,16 @@
 #include <keel/pt.h>
 
 struct x86_virt_ops {
-	const char *name; /* "svm+npt" */
+	const char *name; /* "svm+npt" or "vmx+ept" */
 	/* Per physical CPU: turn virtualization on. */
 	int (*cpu_init)(struct pcpu *cpu);
 	int (*vcpu_init)(struct vcpu *vcpu);
 	void (*vcpu_destroy)(struct vcpu *vcpu);
-	/* Load the entry state from vcpu->arch (gprs, rip) into the hardware state. */
+	/*
+	 * Load the entry state from vcpu->arch (gprs, rip, entry_kind: KEEL and
+	 * LINUX are 64-bit with their own GDT selectors, SIPI is real mode at
+	 * CS = rip >> 4, IP = 0) into the hardware state.
+	 */
 	void (*vcpu_reset)(struct vcpu *vcpu);
 	/* Enter the guest once; fill @exit (EXIT_NONE if handled inside). */
 	void (*vcpu_run)(struct vcpu *vcpu, struct vm_exit *exit);
@@ -31,6 +35,7 @@ extern const struct x86_virt_ops *x86_virt;
 
 /* Backends: ops if this CPU can run them, else NULL after saying why. */
 const struct x86_virt_ops *svm_probe(void);
+const struct x86_virt_ops *vmx_probe(void);
 
 int x86_virt_cpu_init(struct pcpu *cpu);
 
@@ -47,6 +52,19 @@ void x86_exit_cpuid(struct vcpu *vcpu, struct vm_exit *exit);
 
 /* #UD from the guest: VMCALL is a hypercall, anything else goes back as #UD. */
 void x86_exit_ud(struct vcpu *vcpu, struct vm_exit *exit);
+
+/* RDMSR/WRMSR by the shared policy (LAPIC, fixed answers, else #GP); RIP += 2. */
+void x86_exit_msr(struct vcpu *vcpu, bool write, struct vm_exit *exit);
+
+/* Nested page fault at @gpa without RAM: decode the MOV at RIP into an EXIT_MMIO. */
+void x86_exit_mmio(struct vcpu *vcpu, gpa_t gpa, bool write, struct vm_exit *exit);
+
+/*
+ * Interrupts for the backends (vplat.h): vlapic_pending() gives the vector to
+ * inject before entry (or -1), vlapic_ack() moves it to in-service once the
+ * backend committed to inject it. Each backend opens an interrupt window
+ * (SVM: V_IRQ + VINTR intercept) while the guest cannot take it.
+ */
 
 static inline void x86_exit_fault(struct vm_exit *exit, u32 reason, u64 code, u64 addr)
 {

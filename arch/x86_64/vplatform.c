@@ -1,45 +1,142 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The x86_64 partition platform: interrupt lines, the hypervisor timer and
- * Linux images are not handled yet, so partitions run Keel ELF guests only.
+ * The x86_64 partition platform: creating a partition's device models,
+ * its interrupt lines (GSIs into the IOAPIC model), what wakes a halted
+ * vCPU, and the entropy source.
  */
 #include <keel/arch.h>
+#include <keel/console.h>
 #include <keel/lib.h>
 #include <keel/partition.h>
+#include <keel/pmm.h>
 
-bool arch_vcpu_irq_pending(struct vcpu *vcpu)
+#include "vplat.h"
+#include "x86.h"
+
+static u64 vplat_bytes(void)
 {
-	return false;
+	return ALIGN_UP(sizeof(struct x86_vplat), PAGE_SIZE);
 }
 
+int vplat_add(struct x86_vplat *plat, enum vplat_dev which, const char *name, u32 space,
+	      u64 base, u64 size, const struct vdev_ops *ops)
+{
+	struct vdev *dev = &plat->devs[which];
+
+	dev->name = name;
+	dev->space = space;
+	dev->irq = VDEV_NO_IRQ;
+	dev->base = base;
+	dev->size = size;
+	dev->ops = ops;
+	dev->priv = plat;
+	return vdev_add(plat->part, dev);
+}
+
+void vplat_destroy(struct x86_vplat *plat)
+{
+	struct partition *part = plat->part;
+
+	/* Every vCPU has left (their LAPIC timers were cancelled on their CPUs). */
+	for (u32 i = 0; i < part->vcpu_count; i++)
+		part->vcpus[i]->arch.lapic = NULL;
+	part->arch.plat = NULL;
+	pmm_free(hva_to_hpa(plat), vplat_bytes());
+}
+
+/* The LAPIC first: it is destroyed last and takes the platform state with it. */
 int arch_part_devices_init(struct partition *part)
 {
-	return 0;
-}
+	hpa_t pa = pmm_alloc(vplat_bytes(), PAGE_SIZE);
+	struct x86_vplat *plat;
+	int ret;
 
-int arch_kernel_load(struct partition *part, struct vcpu_entry *boot)
-{
-	return -KEEL_ENOEXEC;
+	if (!pa)
+		return -KEEL_ENOMEM;
+	plat = hpa_to_hva(pa);
+	memset(plat, 0, sizeof(*plat));
+	plat->part = part;
+	part->arch.plat = plat;
+	ret = vlapic_create(plat);
+	if (ret) {
+		vplat_destroy(plat);
+		return ret;
+	}
+	ret = vioapic_create(plat);
+	if (!ret)
+		ret = vpit_create(plat);
+	if (!ret)
+		ret = vpm_create(plat);
+	if (!ret)
+		ret = vuart_create(plat);
+	if (!ret)
+		ret = vlegacy_create(plat);
+	/* On error, core's vdev_destroy_all() frees what was added, plat last. */
+	return ret;
 }
 
 void arch_irq_set_level(struct partition *part, u32 irq, bool level)
 {
+	struct x86_vplat *plat = part->arch.plat;
+
+	if (plat)
+		vioapic_set_level(plat, irq, level);
 }
 
-void arch_timer_program(u64 deadline_ns)
+bool arch_vcpu_irq_pending(struct vcpu *vcpu)
 {
+	return vlapic_pending(vcpu) >= 0;
+}
+
+#define X86_RDRAND_RETRIES 16 /* Intel's DRNG guide: 10 retries make failure negligible */
+
+static bool x86_rdseed(u64 *v)
+{
+	u8 ok;
+
+	__asm__ volatile("rdseed %0; setc %1" : "=r"(*v), "=qm"(ok));
+	return ok;
+}
+
+static bool x86_rdrand(u64 *v)
+{
+	u8 ok;
+
+	__asm__ volatile("rdrand %0; setc %1" : "=r"(*v), "=qm"(ok));
+	return ok;
+}
+
+/* One 64-bit word: RDSEED, else RDRAND, else TSC jitter mixed (not real entropy). */
+static u64 x86_entropy_word(bool seed, bool rand)
+{
+	u64 v = 0, mix = 0;
+
+	for (u32 i = 0; i < X86_RDRAND_RETRIES; i++) {
+		if (seed && x86_rdseed(&v))
+			return v;
+		if (rand && x86_rdrand(&v))
+			return v;
+	}
+	/* No DRNG: the low TSC bits around short waits vary a little; fold 64 samples. */
+	for (u32 i = 0; i < 64; i++) {
+		u64 t = x86_rdtsc();
+
+		arch_cpu_relax();
+		mix = (mix << 7 | mix >> 57) ^ t ^ (x86_rdtsc() - t) * 0x9e3779b97f4a7c15ull;
+	}
+	return mix;
 }
 
 void arch_entropy(void *buf, size_t len)
 {
+	bool seed = x86_cpuid(0, 0).eax >= 7 && (x86_cpuid(7, 0).ebx & BIT(18));
+	bool rand = x86_cpuid(1, 0).ecx & BIT(30);
 	u8 *p = buf;
-	u64 v;
 
-	/* The TSC is no real entropy: the Linux platform work replaces this with RDRAND/RDSEED. */
 	while (len) {
+		u64 v = x86_entropy_word(seed, rand);
 		size_t n = MIN(len, sizeof(v));
 
-		v = __builtin_ia32_rdtsc();
 		memcpy(p, &v, n);
 		p += n;
 		len -= n;

@@ -21,6 +21,7 @@
 #define X86_VEC_DF 8
 #define X86_VEC_PF 14
 #define X86_VEC_MC 18
+#define X86_VEC_TIMER 0xef /* the hypervisor's one-shot LAPIC timer */
 #define X86_VEC_IPI 0xf0
 #define X86_VEC_SPURIOUS 0xff
 
@@ -30,6 +31,11 @@
 #define X86_IST_MC 3
 #define X86_IST_COUNT 3
 #define X86_IST_SIZE 8192u
+
+/* The 64-bit Linux entry's GDT in guest memory (bzimage.c, svm.c). */
+#define X86_LINUX_GDT 0x1e00ull
+#define X86_LINUX_CS 0x10
+#define X86_LINUX_DS 0x18
 
 /* Control register bits. */
 #define X86_CR0_PE BIT(0)
@@ -58,6 +64,7 @@
 #define MSR_FS_BASE 0xc0000100
 #define MSR_GS_BASE 0xc0000101
 #define MSR_KERNEL_GS_BASE 0xc0000102
+#define MSR_TSC_AUX 0xc0000103
 #define MSR_SYSENTER_CS 0x174
 #define MSR_SYSENTER_ESP 0x175
 #define MSR_SYSENTER_EIP 0x176
@@ -166,6 +173,7 @@ void x86_trap_boot_ist(u64 ist_top[X86_IST_COUNT]);
 /* uart.c */
 void uart_init(void);
 void x86_time_init(u64 tsc_hz);
+u64 x86_tsc_to_ns(u64 ticks);
 void x86_udelay(u64 us);
 
 /* acpi.c: what the hypervisor keeps from the ACPI tables. */
@@ -204,6 +212,7 @@ void lapic_send_ipi(u32 apic_id, u8 vector);
 void lapic_send_init(u32 apic_id);
 void lapic_send_sipi(u32 apic_id, u8 page);
 bool lapic_is_x2apic(void);
+void lapic_timer_calibrate(void);
 
 /* smp.c: the C entry of a secondary CPU (called by the trampoline). */
 void __noreturn x86_ap_entry(struct pcpu *cpu);

@@ -19,6 +19,8 @@
 #define KEEL_VIRTIO_MAX 8u
 
 struct pcpu;
+struct vlapic;
+struct x86_vplat;
 
 struct pcpu_arch {
 	struct pcpu *self; /* at %gs:0, so arch_pcpu_this() is one load */
@@ -50,15 +52,24 @@ struct vcpu_arch {
 	u8 cs_l; /* 64-bit code segment */
 	u8 pio_in_size; /* pending IN: bytes to merge into RAX on completion */
 	u8 flush_tlb; /* flush this ASID's TLB on the next entry */
-	u32 pad;
+	u8 cs_db; /* 32-bit default operand size (CS.D) */
+	u8 entry_kind; /* VCPU_ENTRY_* of the last reset, for the backend */
+	/* Pending MMIO read (x86_decode): destination register, sizes, how to extend. */
+	u8 mmio_reg;
+	u8 mmio_size; /* register bytes written; 0 = no MMIO read pending */
+	u8 mmio_flags;
+	u8 mmio_mem; /* memory bytes read */
+	u8 pad[6];
 	u64 tlb_gen; /* last part_arch.tlb_gen this vCPU flushed for */
+	struct vlapic *lapic; /* this vCPU's LAPIC model (vplat.h) */
 };
 
 struct part_arch {
 	struct pt npt; /* nested page tables */
 	u32 asid;
-	u32 pad;
+	u32 msr_warned; /* unknown-MSR reports printed (rate limit) */
 	u64 tlb_gen; /* bumped by every NPT unmap */
+	struct x86_vplat *plat; /* emulated platform devices (vplat.h) */
 };
 
 /* Register state saved by the hypervisor's exception entry. */

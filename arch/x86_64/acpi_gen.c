@@ -1,0 +1,385 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Generation of a partition's ACPI tables: a full (not hardware-reduced)
+ * FADT so Linux finds the PM timer, S5 and the reset register; a MADT with
+ * the vCPUs' LAPICs and the IOAPIC; a hand-assembled DSDT with \_S5 and one
+ * LNRO0005 (virtio-mmio) device per virtio window.
+ */
+#include <keel/lib.h>
+
+#include "acpi_gen.h"
+
+#define ACPI_HDR_LEN 36u
+#define ACPI_FADT_LEN 276u
+#define ACPI_FACS_LEN 64u
+
+/* FADT flags and IA-PC boot architecture flags (ACPI 6.4, 5.2.9). */
+#define FADT_WBINVD BIT(0)
+#define FADT_C1_SUPPORTED BIT(2)
+#define FADT_PWR_BUTTON BIT(4) /* no fixed power button */
+#define FADT_SLP_BUTTON BIT(5)
+#define FADT_RESET_REG_SUP BIT(10)
+#define BOOT_VGA_NOT_PRESENT BIT(2)
+#define BOOT_MSI_NOT_SUPPORTED BIT(3)
+#define BOOT_ASPM_CONTROLS BIT(4)
+
+/* AML opcodes used by the DSDT. */
+#define AML_NAME 0x08
+#define AML_BYTE 0x0a
+#define AML_STRING 0x0d
+#define AML_SCOPE 0x10
+#define AML_BUFFER 0x11
+#define AML_PACKAGE 0x12
+#define AML_EXT 0x5b
+#define AML_DEVICE 0x82
+#define AML_ZERO 0x00
+
+struct acpi_buf {
+	u8 *p;
+	u32 len, cap;
+	bool overflow;
+};
+
+static void ab_bytes(struct acpi_buf *b, const void *src, u32 n)
+{
+	if (b->overflow || n > b->cap - b->len) {
+		b->overflow = true;
+		return;
+	}
+	memcpy(b->p + b->len, src, n);
+	b->len += n;
+}
+
+static void ab_u8(struct acpi_buf *b, u8 v)
+{
+	ab_bytes(b, &v, 1);
+}
+
+static void ab_le(struct acpi_buf *b, u64 v, u32 n)
+{
+	u8 t[8];
+
+	if (n > sizeof(t)) {
+		b->overflow = true;
+		return;
+	}
+	for (u32 i = 0; i < n; i++)
+		t[i] = (u8)(v >> (8 * i));
+	ab_bytes(b, t, n);
+}
+
+static void ab_zero(struct acpi_buf *b, u32 n)
+{
+	while (n--)
+		ab_u8(b, 0);
+}
+
+static void ab_align(struct acpi_buf *b, u32 a)
+{
+	while (!b->overflow && b->len % a)
+		ab_u8(b, 0);
+}
+
+static void put_le(u8 *p, u64 v, u32 n)
+{
+	for (u32 i = 0; i < n; i++)
+		p[i] = (u8)(v >> (8 * i));
+}
+
+static u8 acpi_sum(const u8 *p, u32 n)
+{
+	u8 s = 0;
+
+	for (u32 i = 0; i < n; i++)
+		s += p[i];
+	return s;
+}
+
+/* Start a table: header with length and checksum filled by acpi_end(). */
+static u32 acpi_begin(struct acpi_buf *b, const char *sig, u8 rev)
+{
+	u32 at;
+
+	ab_align(b, 16);
+	at = b->len;
+	ab_bytes(b, sig, 4);
+	ab_le(b, 0, 4); /* length */
+	ab_u8(b, rev);
+	ab_u8(b, 0); /* checksum */
+	ab_bytes(b, "KEEL  ", 6);
+	ab_bytes(b, "KEELVM  ", 8);
+	ab_le(b, 1, 4); /* OEM revision */
+	ab_bytes(b, "KEEL", 4);
+	ab_le(b, 1, 4); /* creator revision */
+	return at;
+}
+
+static void acpi_end(struct acpi_buf *b, u32 at)
+{
+	if (b->overflow)
+		return;
+	put_le(b->p + at + 4, b->len - at, 4);
+	b->p[at + 9] = (u8)-acpi_sum(b->p + at, b->len - at);
+}
+
+/* Generic Address Structure for an I/O port. */
+static void acpi_gas_io(struct acpi_buf *b, u16 port, u8 bits, u8 access)
+{
+	ab_u8(b, 1); /* system I/O */
+	ab_u8(b, bits);
+	ab_u8(b, 0);
+	ab_u8(b, port ? access : 0);
+	ab_le(b, port, 8);
+}
+
+static u32 acpi_gen_fadt(struct acpi_buf *b, const struct acpi_gen_cfg *c, u64 facs, u64 dsdt)
+{
+	u32 at = acpi_begin(b, "FACP", 6);
+
+	ab_le(b, facs, 4); /* FIRMWARE_CTRL */
+	ab_le(b, dsdt, 4);
+	ab_u8(b, 0); /* reserved */
+	ab_u8(b, 0); /* preferred PM profile: unspecified */
+	ab_le(b, c->sci_irq, 2);
+	ab_le(b, 0, 4); /* SMI_CMD: none, always in ACPI mode */
+	ab_le(b, 0, 4); /* ACPI_ENABLE, ACPI_DISABLE, S4BIOS_REQ, PSTATE_CNT */
+	ab_le(b, c->pm1_evt, 4);
+	ab_le(b, 0, 4); /* PM1b_EVT */
+	ab_le(b, c->pm1_cnt, 4);
+	ab_le(b, 0, 4); /* PM1b_CNT */
+	ab_le(b, 0, 4); /* PM2_CNT */
+	ab_le(b, c->pm_tmr, 4);
+	ab_le(b, 0, 8); /* GPE0_BLK, GPE1_BLK */
+	ab_u8(b, 4); /* PM1_EVT_LEN */
+	ab_u8(b, 2); /* PM1_CNT_LEN */
+	ab_u8(b, 0); /* PM2_CNT_LEN */
+	ab_u8(b, 4); /* PM_TMR_LEN */
+	ab_le(b, 0, 4); /* GPE0/1 lengths, GPE1 base, CST_CNT */
+	ab_le(b, 101, 2); /* P_LVL2_LAT > 100: no C2 */
+	ab_le(b, 1001, 2); /* P_LVL3_LAT > 1000: no C3 */
+	ab_le(b, 0, 4); /* FLUSH_SIZE, FLUSH_STRIDE */
+	ab_zero(b, 5); /* DUTY_OFFSET, DUTY_WIDTH, DAY/MON_ALRM, CENTURY */
+	ab_le(b, BOOT_VGA_NOT_PRESENT | BOOT_MSI_NOT_SUPPORTED | BOOT_ASPM_CONTROLS, 2);
+	ab_u8(b, 0);
+	ab_le(b, FADT_WBINVD | FADT_C1_SUPPORTED | FADT_PWR_BUTTON | FADT_SLP_BUTTON |
+			 FADT_RESET_REG_SUP, 4);
+	acpi_gas_io(b, c->reset_port, 8, 1);
+	ab_u8(b, c->reset_value);
+	ab_le(b, 0, 2); /* ARM_BOOT_ARCH */
+	ab_u8(b, 4); /* FADT minor version: 6.4 */
+	ab_le(b, facs, 8); /* X_FIRMWARE_CTRL */
+	ab_le(b, dsdt, 8);
+	acpi_gas_io(b, c->pm1_evt, 32, 2);
+	acpi_gas_io(b, 0, 0, 0); /* X_PM1b_EVT */
+	acpi_gas_io(b, c->pm1_cnt, 16, 2);
+	acpi_gas_io(b, 0, 0, 0); /* X_PM1b_CNT */
+	acpi_gas_io(b, 0, 0, 0); /* X_PM2_CNT */
+	acpi_gas_io(b, c->pm_tmr, 32, 3);
+	acpi_gas_io(b, 0, 0, 0); /* X_GPE0 */
+	acpi_gas_io(b, 0, 0, 0); /* X_GPE1 */
+	acpi_gas_io(b, 0, 0, 0); /* SLEEP_CONTROL_REG */
+	acpi_gas_io(b, 0, 0, 0); /* SLEEP_STATUS_REG */
+	ab_bytes(b, "KEELKEEL", 8); /* hypervisor vendor identity */
+	acpi_end(b, at);
+	return at;
+}
+
+static u32 acpi_gen_madt(struct acpi_buf *b, const struct acpi_gen_cfg *c)
+{
+	u32 at = acpi_begin(b, "APIC", 5);
+
+	ab_le(b, c->lapic_base, 4);
+	ab_le(b, 1, 4); /* PCAT_COMPAT: the (always masked) 8259s exist */
+	for (u32 i = 0; i < c->cpu_count; i++) {
+		ab_u8(b, 0); /* processor local APIC */
+		ab_u8(b, 8);
+		ab_u8(b, (u8)i); /* ACPI processor UID */
+		ab_u8(b, (u8)i); /* APIC ID */
+		ab_le(b, 1, 4); /* enabled */
+	}
+	ab_u8(b, 1); /* I/O APIC */
+	ab_u8(b, 12);
+	ab_u8(b, 0); /* its ID */
+	ab_u8(b, 0);
+	ab_le(b, c->ioapic_base, 4);
+	ab_le(b, 0, 4); /* GSI base */
+	/* ISA IRQ 0 is on pin 2, as on every PC; the SCI is level, active high. */
+	ab_bytes(b, (const u8[]){ 2, 10, 0, 0, 2, 0, 0, 0, 0, 0 }, 10);
+	ab_bytes(b, (const u8[]){ 2, 10, 0, c->sci_irq, c->sci_irq, 0, 0, 0, 0x0d, 0 }, 10);
+	acpi_end(b, at);
+	return at;
+}
+
+/* AML PkgLength for @content bytes that follow it; returns its own size. */
+static u32 aml_pkglen_size(u32 content)
+{
+	if (content + 1 < 0x40)
+		return 1;
+	if (content + 2 < 0x1000)
+		return 2;
+	return 3;
+}
+
+static void aml_pkglen(struct acpi_buf *b, u32 content)
+{
+	u32 n = aml_pkglen_size(content), total = content + n;
+
+	if (n == 1) {
+		ab_u8(b, (u8)total);
+		return;
+	}
+	ab_u8(b, (u8)(((n - 1) << 6) | (total & 0xf)));
+	ab_u8(b, (u8)(total >> 4));
+	if (n == 3)
+		ab_u8(b, (u8)(total >> 12));
+}
+
+/* Device (VRnn) { _HID "LNRO0005", _UID n, _CRS { Memory32Fixed, Interrupt } } */
+static void aml_virtio_device(struct acpi_buf *b, const struct acpi_gen_cfg *c, u32 n)
+{
+	u8 crs[23], body[64];
+	struct acpi_buf d = { body, 0, sizeof(body), false };
+	char name[4] = { 'V', 'R', (char)('0' + n / 10), (char)('0' + n % 10) };
+
+	crs[0] = 0x86; /* Memory32Fixed, read-write */
+	put_le(&crs[1], 9, 2);
+	crs[3] = 1;
+	put_le(&crs[4], c->virtio_base[n], 4);
+	put_le(&crs[8], c->virtio_size[n], 4);
+	crs[12] = 0x89; /* Extended Interrupt: consumer, level, active high, exclusive */
+	put_le(&crs[13], 6, 2);
+	crs[15] = 0x01;
+	crs[16] = 1;
+	put_le(&crs[17], c->virtio_gsi[n], 4);
+	crs[21] = 0x79; /* end tag, checksum 0 = not checked */
+	crs[22] = 0;
+
+	ab_u8(&d, AML_NAME);
+	ab_bytes(&d, "_HID", 4);
+	ab_u8(&d, AML_STRING);
+	ab_bytes(&d, "LNRO0005", 9);
+	ab_u8(&d, AML_NAME);
+	ab_bytes(&d, "_UID", 4);
+	ab_u8(&d, AML_BYTE);
+	ab_u8(&d, (u8)n);
+	ab_u8(&d, AML_NAME);
+	ab_bytes(&d, "_CRS", 4);
+	ab_u8(&d, AML_BUFFER);
+	aml_pkglen(&d, 2 + sizeof(crs));
+	ab_u8(&d, AML_BYTE);
+	ab_u8(&d, sizeof(crs));
+	ab_bytes(&d, crs, sizeof(crs));
+
+	ab_u8(b, AML_EXT);
+	ab_u8(b, AML_DEVICE);
+	aml_pkglen(b, 4 + d.len);
+	ab_bytes(b, name, 4);
+	ab_bytes(b, body, d.len);
+	if (d.overflow)
+		b->overflow = true;
+}
+
+static u32 acpi_gen_dsdt(struct acpi_buf *b, const struct acpi_gen_cfg *c)
+{
+	u32 at = acpi_begin(b, "DSDT", 2), dev_len = 0, mark;
+
+	/* Name (\_S5, Package () { typ, typ, 0, 0 }): PM1a/b SLP_TYP for S5. */
+	ab_u8(b, AML_NAME);
+	ab_bytes(b, "_S5_", 4);
+	ab_u8(b, AML_PACKAGE);
+	aml_pkglen(b, 7);
+	ab_u8(b, 4);
+	ab_u8(b, AML_BYTE);
+	ab_u8(b, c->s5_typ);
+	ab_u8(b, AML_BYTE);
+	ab_u8(b, c->s5_typ);
+	ab_u8(b, AML_ZERO);
+	ab_u8(b, AML_ZERO);
+	if (!c->virtio_count)
+		goto out;
+	/* Scope (\_SB) { devices }: measure the devices first for the PkgLength. */
+	mark = b->len;
+	for (u32 i = 0; i < c->virtio_count; i++)
+		aml_virtio_device(b, c, i);
+	dev_len = b->len - mark;
+	if (b->overflow)
+		goto out;
+	{
+		u8 head[8];
+		struct acpi_buf h = { head, 0, sizeof(head), false };
+		u32 hl;
+
+		ab_u8(&h, AML_SCOPE);
+		aml_pkglen(&h, 5 + dev_len);
+		ab_bytes(&h, "\\_SB_", 5);
+		hl = h.len;
+		if (hl > b->cap - b->len) {
+			b->overflow = true;
+			goto out;
+		}
+		memmove(b->p + mark + hl, b->p + mark, dev_len);
+		memcpy(b->p + mark, head, hl);
+		b->len += hl;
+	}
+out:
+	acpi_end(b, at);
+	return at;
+}
+
+static void acpi_gen_facs(struct acpi_buf *b)
+{
+	ab_bytes(b, "FACS", 4);
+	ab_le(b, ACPI_FACS_LEN, 4);
+	ab_le(b, 0, 4); /* hardware signature */
+	ab_le(b, 0, 4); /* firmware waking vector */
+	ab_le(b, 0, 4); /* global lock */
+	ab_le(b, 0, 4); /* flags */
+	ab_le(b, 0, 8); /* X firmware waking vector */
+	ab_u8(b, 2); /* version */
+	ab_zero(b, 31);
+}
+
+static bool acpi_gen_cfg_ok(const struct acpi_gen_cfg *c)
+{
+	if (!c->cpu_count || c->cpu_count > ACPI_GEN_MAX_CPUS ||
+	    c->virtio_count > ACPI_GEN_MAX_VIRTIO || (c->base & 15) ||
+	    c->base + ACPI_GEN_MAX_SIZE > 0x100000000ull)
+		return false;
+	for (u32 i = 0; i < c->virtio_count; i++)
+		if (c->virtio_base[i] + c->virtio_size[i] > 0x100000000ull || !c->virtio_size[i])
+			return false;
+	return true;
+}
+
+u32 acpi_gen_build(const struct acpi_gen_cfg *c, u8 *buf, u32 size)
+{
+	struct acpi_buf b = { buf, 0, MIN(size, ACPI_GEN_MAX_SIZE), false };
+	u32 facs, dsdt, fadt, madt, xsdt;
+
+	if (!acpi_gen_cfg_ok(c))
+		return 0;
+	memset(buf, 0, b.cap);
+	/* RSDP at 0 (filled last), FACS 64-byte aligned, then the tables. */
+	b.len = 64;
+	facs = b.len;
+	acpi_gen_facs(&b);
+	dsdt = acpi_gen_dsdt(&b, c);
+	fadt = acpi_gen_fadt(&b, c, c->base + facs, c->base + dsdt);
+	madt = acpi_gen_madt(&b, c);
+	xsdt = acpi_begin(&b, "XSDT", 1);
+	ab_le(&b, c->base + fadt, 8);
+	ab_le(&b, c->base + madt, 8);
+	acpi_end(&b, xsdt);
+	if (b.overflow)
+		return 0;
+
+	memcpy(buf, "RSD PTR ", 8);
+	memcpy(buf + 9, "KEEL  ", 6);
+	buf[15] = 2; /* revision: ACPI 2.0+, XSDT */
+	put_le(buf + 16, 0, 4); /* no RSDT */
+	put_le(buf + 20, 36, 4);
+	put_le(buf + 24, c->base + xsdt, 8);
+	buf[8] = (u8)-acpi_sum(buf, 20);
+	buf[32] = (u8)-acpi_sum(buf, 36);
+	return b.len;
+}

@@ -1,0 +1,605 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The local APIC model of each vCPU: xAPIC MMIO at 0xfee00000 and x2APIC
+ * MSRs, IRR/ISR/TMR, TPR/PPR, EOI (broadcast to the IOAPIC), IPIs with
+ * INIT/SIPI starting other vCPUs, and the timer (one-shot, periodic,
+ * TSC-deadline) on a hypervisor timer of the vCPU's own CPU.
+ */
+#include <keel/arch.h>
+#include <keel/console.h>
+#include <keel/lib.h>
+#include <keel/pcpu.h>
+
+#include "vplat.h"
+#include "x86.h"
+
+#define LAPIC_ID 0x020
+#define LAPIC_VER 0x030
+#define LAPIC_TPR 0x080
+#define LAPIC_APR 0x090
+#define LAPIC_PPR 0x0a0
+#define LAPIC_EOI 0x0b0
+#define LAPIC_LDR 0x0d0
+#define LAPIC_DFR 0x0e0
+#define LAPIC_SVR 0x0f0
+#define LAPIC_ISR 0x100
+#define LAPIC_TMR 0x180
+#define LAPIC_IRR 0x200
+#define LAPIC_ESR 0x280
+#define LAPIC_LVT_CMCI 0x2f0
+#define LAPIC_ICR_LO 0x300
+#define LAPIC_ICR_HI 0x310
+#define LAPIC_LVT_TIMER 0x320
+#define LAPIC_LVT_ERROR 0x370
+#define LAPIC_TIMER_ICR 0x380
+#define LAPIC_TIMER_CCR 0x390
+#define LAPIC_TIMER_DCR 0x3e0
+#define LAPIC_SELF_IPI 0x3f0
+
+#define LAPIC_VERSION 0x00050014u /* integrated APIC, 6 LVT entries */
+#define LAPIC_SVR_ENABLE BIT(8)
+#define LVT_MASKED BIT(16)
+#define LVT_TIMER_MODE(v) (((v) >> 17) & 3)
+#define LVT_TIMER_PERIODIC 1
+#define LVT_TIMER_TSC_DEADLINE 2
+#define LVT_TIMER 1 /* index in vlapic.lvt[] */
+
+#define ICR_DM(v) (((v) >> 8) & 7)
+#define ICR_LOGICAL BIT(11)
+#define ICR_ASSERT BIT(14)
+#define ICR_LEVEL BIT(15)
+#define ICR_SHORTHAND(v) (((v) >> 18) & 3)
+#define DM_FIXED 0
+#define DM_LOWEST 1
+#define DM_NMI 4
+#define DM_INIT 5
+#define DM_SIPI 6
+
+#define MSR_TSC_DEADLINE 0x6e0
+#define MSR_X2APIC_FIRST 0x800
+#define MSR_X2APIC_LAST 0x8ff
+
+static struct x86_vplat *vlapic_plat(struct vcpu *vcpu)
+{
+	return vcpu->part->arch.plat;
+}
+
+static struct vlapic *vlapic_of(struct vcpu *vcpu)
+{
+	return vcpu->arch.lapic;
+}
+
+bool vlapic_x2apic_mode(struct vcpu *vcpu)
+{
+	return vlapic_of(vcpu)->apic_base & MSR_APIC_BASE_EXTD;
+}
+
+static bool vlapic_hw_enabled(const struct vlapic *l)
+{
+	return l->apic_base & MSR_APIC_BASE_EN;
+}
+
+/* Highest set bit of a 256-bit vector register, or -1. */
+static int vlapic_highest(const u32 *reg)
+{
+	for (int i = 7; i >= 0; i--) {
+		u32 v = __atomic_load_n(&reg[i], __ATOMIC_ACQUIRE);
+
+		if (v)
+			return i * 32 + 31 - __builtin_clz(v);
+	}
+	return -1;
+}
+
+static u32 vlapic_ppr(const struct vlapic *l)
+{
+	int isr = vlapic_highest(l->isr);
+	u32 isrv = isr < 0 ? 0 : (u32)isr & 0xf0;
+
+	return (l->tpr & 0xf0) >= isrv ? l->tpr & 0xff : isrv;
+}
+
+void vlapic_deliver(struct vlapic *l, u8 vector, bool level)
+{
+	u32 bit = 1u << (vector % 32), idx = vector / 32;
+	struct pcpu *cpu = l->vcpu->pcpu;
+
+	if (vector < 16) {
+		__atomic_fetch_or(&l->esr, BIT(6), __ATOMIC_RELAXED); /* received illegal vector */
+		return;
+	}
+	if (level)
+		__atomic_fetch_or(&l->tmr[idx], bit, __ATOMIC_RELEASE);
+	else
+		__atomic_fetch_and(&l->tmr[idx], ~bit, __ATOMIC_RELEASE);
+	__atomic_fetch_or(&l->irr[idx], bit, __ATOMIC_SEQ_CST);
+	/* Make it look at its IRR: out of the guest, or out of HLT. */
+	if (cpu != pcpu_this())
+		pcpu_kick(cpu);
+}
+
+int vlapic_pending(struct vcpu *vcpu)
+{
+	struct vlapic *l = vlapic_of(vcpu);
+	int irr;
+
+	if (!l || !vlapic_hw_enabled(l) || !(l->svr & LAPIC_SVR_ENABLE))
+		return -1;
+	irr = vlapic_highest(l->irr);
+	if (irr < 0 || ((u32)irr & 0xf0) <= (vlapic_ppr(l) & 0xf0))
+		return -1;
+	return irr;
+}
+
+void vlapic_ack(struct vcpu *vcpu, u8 vector)
+{
+	struct vlapic *l = vlapic_of(vcpu);
+	u32 bit = 1u << (vector % 32);
+
+	__atomic_fetch_and(&l->irr[vector / 32], ~bit, __ATOMIC_ACQ_REL);
+	l->isr[vector / 32] |= bit;
+}
+
+static void vlapic_eoi(struct vlapic *l)
+{
+	int vec = vlapic_highest(l->isr);
+	u32 bit;
+
+	if (vec < 0)
+		return;
+	bit = 1u << (vec % 32);
+	l->isr[vec / 32] &= ~bit;
+	if (__atomic_load_n(&l->tmr[vec / 32], __ATOMIC_ACQUIRE) & bit)
+		vioapic_eoi(vlapic_plat(l->vcpu), (u8)vec);
+}
+
+/* ---- Timer ---------------------------------------------------------------- */
+
+static u64 vlapic_timer_div(const struct vlapic *l)
+{
+	u32 v = (l->timer_dcr & 3) | ((l->timer_dcr >> 1) & 4);
+
+	return v == 7 ? 1 : 2ull << v;
+}
+
+static void vlapic_timer_fire(struct timer *t)
+{
+	struct vlapic *l = t->data;
+	u32 lvt = l->lvt[LVT_TIMER];
+	u64 now = arch_time_ns(), next;
+
+	if (!(lvt & LVT_MASKED))
+		vlapic_deliver(l, (u8)lvt, false);
+	if (LVT_TIMER_MODE(lvt) == LVT_TIMER_TSC_DEADLINE) {
+		l->tsc_deadline = 0;
+		return;
+	}
+	if (LVT_TIMER_MODE(lvt) != LVT_TIMER_PERIODIC || !l->timer_period_ns)
+		return;
+	/* Periodic: the next period, skipping the ones the vCPU could not see. */
+	next = t->deadline_ns + l->timer_period_ns;
+	if (next <= now)
+		next = now + l->timer_period_ns;
+	l->timer_start_ns = next - l->timer_period_ns;
+	timer_arm(t, next);
+}
+
+static void vlapic_timer_start(struct vlapic *l)
+{
+	u64 period = l->timer_icr * vlapic_timer_div(l); /* 1 ns per input tick */
+
+	timer_cancel(&l->timer);
+	l->timer_period_ns = period;
+	l->timer_start_ns = arch_time_ns();
+	if (period && LVT_TIMER_MODE(l->lvt[LVT_TIMER]) != LVT_TIMER_TSC_DEADLINE)
+		timer_arm(&l->timer, l->timer_start_ns + period);
+}
+
+static u32 vlapic_timer_ccr(const struct vlapic *l)
+{
+	u64 elapsed, div = vlapic_timer_div(l);
+
+	if (!l->timer_period_ns || LVT_TIMER_MODE(l->lvt[LVT_TIMER]) == LVT_TIMER_TSC_DEADLINE)
+		return 0;
+	elapsed = arch_time_ns() - l->timer_start_ns;
+	if (LVT_TIMER_MODE(l->lvt[LVT_TIMER]) == LVT_TIMER_PERIODIC)
+		elapsed %= l->timer_period_ns;
+	else if (elapsed >= l->timer_period_ns)
+		return 0;
+	return (u32)((l->timer_period_ns - elapsed) / div);
+}
+
+/* TSC value to arch_time_ns(): the guest's TSC is the host's. */
+static void vlapic_tsc_deadline(struct vlapic *l, u64 tsc)
+{
+	u64 now_tsc = x86_rdtsc(), now = arch_time_ns();
+
+	l->tsc_deadline = tsc;
+	timer_cancel(&l->timer);
+	if (!tsc || LVT_TIMER_MODE(l->lvt[LVT_TIMER]) != LVT_TIMER_TSC_DEADLINE)
+		return;
+	if (tsc <= now_tsc)
+		timer_arm(&l->timer, now);
+	else
+		timer_arm(&l->timer, now + x86_tsc_to_ns(tsc - now_tsc));
+}
+
+static void vlapic_lvt_timer_write(struct vlapic *l, u32 val)
+{
+	u32 old = LVT_TIMER_MODE(l->lvt[LVT_TIMER]);
+
+	l->lvt[LVT_TIMER] = val & 0x700ff;
+	if (LVT_TIMER_MODE(val) == 3)
+		l->lvt[LVT_TIMER] &= ~(3u << 17); /* reserved mode: one-shot */
+	if (LVT_TIMER_MODE(l->lvt[LVT_TIMER]) != old) {
+		/* A mode change stops the timer (SDM 11.5.4.1). */
+		timer_cancel(&l->timer);
+		l->timer_period_ns = 0;
+		l->timer_icr = 0;
+		l->tsc_deadline = 0;
+	}
+}
+
+/* ---- IPIs ----------------------------------------------------------------- */
+
+static u32 vlapic_ldr(const struct vlapic *l, bool x2)
+{
+	if (x2)
+		return ((l->id >> 4) << 16) | (1u << (l->id & 0xf));
+	return l->ldr;
+}
+
+static bool vlapic_match(const struct vlapic *l, u32 dest, bool logical, bool x2)
+{
+	u32 ldr;
+
+	if (!logical)
+		return dest == l->id || dest == (x2 ? 0xffffffffu : 0xffu);
+	if (x2) {
+		ldr = vlapic_ldr(l, true);
+		return dest == 0xffffffffu ||
+		       ((dest >> 16) == (ldr >> 16) && (dest & ldr & 0xffff));
+	}
+	if (dest == 0xff)
+		return true;
+	ldr = l->ldr >> 24;
+	if ((l->dfr >> 28) == 0xf) /* flat */
+		return (ldr & dest) != 0;
+	return (ldr >> 4) == (dest >> 4) && (ldr & dest & 0xf); /* cluster */
+}
+
+static void vlapic_start_ap(struct vlapic *target, u32 mode, u32 icr)
+{
+	struct vcpu_entry e = { .kind = VCPU_ENTRY_SIPI };
+
+	if (mode == DM_INIT)
+		return; /* the vCPU waits for its SIPI; a running one is not reset */
+	e.pc = (u64)(icr & 0xff) << 12;
+	/* -KEEL_EBUSY for the second SIPI of the INIT-SIPI-SIPI sequence. */
+	(void)vcpu_start(target->vcpu, &e);
+}
+
+void vlapic_deliver_dest(struct x86_vplat *plat, u32 dest, bool logical, u32 mode, u8 vector,
+			 bool level)
+{
+	struct partition *part = plat->part;
+
+	for (u32 i = 0; i < part->vcpu_count; i++) {
+		struct vlapic *l = &plat->lapic[i];
+
+		if (!vlapic_match(l, dest, logical, l->apic_base & MSR_APIC_BASE_EXTD))
+			continue;
+		vlapic_deliver(l, vector, level);
+		if (mode == DM_LOWEST)
+			return;
+	}
+}
+
+static void vlapic_icr_write(struct vlapic *src, u32 lo, u32 dest, bool x2)
+{
+	struct x86_vplat *plat = vlapic_plat(src->vcpu);
+	struct partition *part = src->vcpu->part;
+	u32 mode = ICR_DM(lo), sh = ICR_SHORTHAND(lo);
+
+	if (mode == DM_INIT && !(lo & ICR_ASSERT) && (lo & ICR_LEVEL))
+		return; /* INIT level de-assert: nothing on modern APICs */
+	for (u32 i = 0; i < part->vcpu_count; i++) {
+		struct vlapic *l = &plat->lapic[i];
+		bool hit;
+
+		if (sh == 1)
+			hit = l == src;
+		else if (sh == 2)
+			hit = true;
+		else if (sh == 3)
+			hit = l != src;
+		else
+			hit = vlapic_match(l, dest, lo & ICR_LOGICAL, x2);
+		if (!hit)
+			continue;
+		if (mode == DM_FIXED || mode == DM_LOWEST)
+			vlapic_deliver(l, (u8)lo, false);
+		else if ((mode == DM_INIT || mode == DM_SIPI) && l != src)
+			vlapic_start_ap(l, mode, lo);
+		/* NMI and SMI IPIs are dropped: nothing in a microVM needs them. */
+		if (mode == DM_LOWEST && sh == 0)
+			return;
+	}
+}
+
+/* ---- Registers ------------------------------------------------------------ */
+
+static u32 vlapic_read_reg(struct vlapic *l, u32 off, bool x2)
+{
+	if (off >= LAPIC_ISR && off < LAPIC_ISR + 0x80)
+		return l->isr[(off - LAPIC_ISR) / 16];
+	if (off >= LAPIC_TMR && off < LAPIC_TMR + 0x80)
+		return __atomic_load_n(&l->tmr[(off - LAPIC_TMR) / 16], __ATOMIC_RELAXED);
+	if (off >= LAPIC_IRR && off < LAPIC_IRR + 0x80)
+		return __atomic_load_n(&l->irr[(off - LAPIC_IRR) / 16], __ATOMIC_RELAXED);
+	if (off >= LAPIC_LVT_TIMER && off <= LAPIC_LVT_ERROR)
+		return l->lvt[1 + (off - LAPIC_LVT_TIMER) / 16];
+	switch (off) {
+	case LAPIC_ID:
+		return x2 ? l->id : l->id << 24;
+	case LAPIC_VER:
+		return LAPIC_VERSION;
+	case LAPIC_TPR:
+		return l->tpr;
+	case LAPIC_PPR:
+		return vlapic_ppr(l);
+	case LAPIC_LDR:
+		return vlapic_ldr(l, x2);
+	case LAPIC_DFR:
+		return l->dfr;
+	case LAPIC_SVR:
+		return l->svr;
+	case LAPIC_ESR:
+		return l->esr;
+	case LAPIC_LVT_CMCI:
+		return l->lvt[0];
+	case LAPIC_ICR_HI:
+		return l->icr_hi;
+	case LAPIC_TIMER_ICR:
+		return l->timer_icr;
+	case LAPIC_TIMER_CCR:
+		return vlapic_timer_ccr(l);
+	case LAPIC_TIMER_DCR:
+		return l->timer_dcr;
+	default:
+		return 0; /* APR, ICR low (never busy), reserved */
+	}
+}
+
+static const u32 vlapic_lvt_mask[7] = {
+	0x117ff, 0x700ff, 0x117ff, 0x117ff, 0x1f7ff, 0x1f7ff, 0x110ff,
+};
+
+static void vlapic_write_reg(struct vlapic *l, u32 off, u32 val, bool x2)
+{
+	switch (off) {
+	case LAPIC_ID:
+		if (!x2)
+			l->id = val >> 24; /* Linux never moves it; allowed as on hardware */
+		break;
+	case LAPIC_TPR:
+		l->tpr = val & 0xff;
+		break;
+	case LAPIC_EOI:
+		vlapic_eoi(l);
+		break;
+	case LAPIC_LDR:
+		if (!x2)
+			l->ldr = val & 0xff000000u;
+		break;
+	case LAPIC_DFR:
+		if (!x2)
+			l->dfr = val | 0x0fffffffu;
+		break;
+	case LAPIC_SVR:
+		l->svr = val & 0x1ff;
+		if (!(val & LAPIC_SVR_ENABLE)) {
+			for (u32 i = 0; i < 7; i++)
+				l->lvt[i] |= LVT_MASKED;
+		}
+		break;
+	case LAPIC_ESR:
+		l->esr = 0;
+		break;
+	case LAPIC_LVT_CMCI:
+		l->lvt[0] = val & vlapic_lvt_mask[0];
+		break;
+	case LAPIC_ICR_HI:
+		if (!x2)
+			l->icr_hi = val & 0xff000000u;
+		break;
+	case LAPIC_ICR_LO:
+		vlapic_icr_write(l, val, l->icr_hi >> 24, false);
+		break;
+	case LAPIC_LVT_TIMER:
+		vlapic_lvt_timer_write(l, val);
+		break;
+	case LAPIC_TIMER_ICR:
+		if (LVT_TIMER_MODE(l->lvt[LVT_TIMER]) == LVT_TIMER_TSC_DEADLINE)
+			break;
+		l->timer_icr = val;
+		vlapic_timer_start(l);
+		break;
+	case LAPIC_TIMER_DCR:
+		l->timer_dcr = val & 0xb;
+		break;
+	case LAPIC_SELF_IPI:
+		if (x2)
+			vlapic_deliver(l, (u8)val, false);
+		break;
+	default:
+		if (off > LAPIC_LVT_TIMER && off <= LAPIC_LVT_ERROR) {
+			u32 i = 1 + (off - LAPIC_LVT_TIMER) / 16;
+
+			l->lvt[i] = val & vlapic_lvt_mask[i];
+			if (!(l->svr & LAPIC_SVR_ENABLE))
+				l->lvt[i] |= LVT_MASKED;
+		}
+		break; /* read-only and reserved registers ignore writes */
+	}
+}
+
+/* xAPIC MMIO: 32-bit accesses to the first dword of each 16-byte register. */
+static int vlapic_mmio_read(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u64 *val)
+{
+	struct vlapic *l = vlapic_of(vcpu);
+
+	*val = 0;
+	if (!vlapic_hw_enabled(l) || vlapic_x2apic_mode(vcpu) || (off & 15) + size > 4)
+		return 0;
+	*val = vlapic_read_reg(l, (u32)off & ~15u, false) >> ((off & 3) * 8);
+	return 0;
+}
+
+static int vlapic_mmio_write(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u64 val)
+{
+	struct vlapic *l = vlapic_of(vcpu);
+
+	if (!vlapic_hw_enabled(l) || vlapic_x2apic_mode(vcpu) || (off & 15) || size != 4)
+		return 0; /* as hardware: odd accesses go nowhere */
+	vlapic_write_reg(l, (u32)off, (u32)val, false);
+	return 0;
+}
+
+static int vlapic_apic_base_write(struct vlapic *l, u64 val)
+{
+	u64 keep = MSR_APIC_BASE_EN | MSR_APIC_BASE_EXTD;
+	u64 bsp = l->apic_base & BIT(8);
+
+	/* The window stays where the ACPI tables say; EXTD without EN is invalid. */
+	if ((val & ~(keep | BIT(8))) != VPLAT_LAPIC_BASE ||
+	    ((val & MSR_APIC_BASE_EXTD) && !(val & MSR_APIC_BASE_EN)))
+		return -KEEL_EINVAL;
+	/* x2APIC -> xAPIC directly is illegal (SDM 10.12.5). */
+	if ((l->apic_base & MSR_APIC_BASE_EXTD) && !(val & MSR_APIC_BASE_EXTD) &&
+	    (val & MSR_APIC_BASE_EN))
+		return -KEEL_EINVAL;
+	l->apic_base = VPLAT_LAPIC_BASE | bsp | (val & keep);
+	return 0;
+}
+
+int vlapic_msr_read(struct vcpu *vcpu, u32 msr, u64 *val)
+{
+	struct vlapic *l = vlapic_of(vcpu);
+	u32 off = (msr - MSR_X2APIC_FIRST) * 16;
+
+	if (msr == MSR_APIC_BASE) {
+		*val = l->apic_base;
+		return 0;
+	}
+	if (msr == MSR_TSC_DEADLINE) {
+		*val = l->tsc_deadline;
+		return 0;
+	}
+	if (msr < MSR_X2APIC_FIRST || msr > MSR_X2APIC_LAST || !vlapic_x2apic_mode(vcpu) ||
+	    off == LAPIC_EOI || off == LAPIC_SELF_IPI || off == LAPIC_DFR || off == LAPIC_ICR_HI)
+		return -KEEL_EINVAL;
+	*val = vlapic_read_reg(l, off, true);
+	if (off == LAPIC_ICR_LO)
+		*val |= (u64)l->icr_hi << 32;
+	return 0;
+}
+
+int vlapic_msr_write(struct vcpu *vcpu, u32 msr, u64 val)
+{
+	struct vlapic *l = vlapic_of(vcpu);
+	u32 off = (msr - MSR_X2APIC_FIRST) * 16;
+
+	if (msr == MSR_APIC_BASE)
+		return vlapic_apic_base_write(l, val);
+	if (msr == MSR_TSC_DEADLINE) {
+		vlapic_tsc_deadline(l, val);
+		return 0;
+	}
+	if (msr < MSR_X2APIC_FIRST || msr > MSR_X2APIC_LAST || !vlapic_x2apic_mode(vcpu))
+		return -KEEL_EINVAL;
+	switch (off) {
+	case LAPIC_ICR_LO:
+		l->icr_hi = (u32)(val >> 32);
+		vlapic_icr_write(l, (u32)val, l->icr_hi, true);
+		return 0;
+	case LAPIC_TPR:
+	case LAPIC_EOI:
+	case LAPIC_SVR:
+	case LAPIC_ESR:
+	case LAPIC_LVT_CMCI:
+	case LAPIC_TIMER_ICR:
+	case LAPIC_TIMER_DCR:
+	case LAPIC_SELF_IPI:
+		break;
+	default:
+		if (off >= LAPIC_LVT_TIMER && off <= LAPIC_LVT_ERROR)
+			break;
+		return -KEEL_EINVAL; /* read-only or absent in x2APIC mode */
+	}
+	if (val >> 32)
+		return -KEEL_EINVAL;
+	vlapic_write_reg(l, off, (u32)val, true);
+	return 0;
+}
+
+/* Power-on state (also INIT): on the vCPU's own CPU, its timer stopped. */
+void vlapic_reset(struct vcpu *vcpu)
+{
+	struct vlapic *l = vlapic_of(vcpu);
+
+	if (!l)
+		return;
+	vlapic_stop(vcpu);
+	memset(l->irr, 0, sizeof(l->irr));
+	memset(l->isr, 0, sizeof(l->isr));
+	memset(l->tmr, 0, sizeof(l->tmr));
+	l->tpr = l->ldr = l->esr = l->icr_hi = 0;
+	l->dfr = 0xffffffffu;
+	l->svr = 0xff;
+	for (u32 i = 0; i < 7; i++)
+		l->lvt[i] = LVT_MASKED;
+	l->timer_icr = l->timer_dcr = 0;
+	l->timer_period_ns = l->tsc_deadline = 0;
+	l->apic_base = VPLAT_LAPIC_BASE | MSR_APIC_BASE_EN | (vcpu->index == 0 ? BIT(8) : 0);
+}
+
+void vlapic_stop(struct vcpu *vcpu)
+{
+	struct vlapic *l = vlapic_of(vcpu);
+
+	if (l && l->timer.armed)
+		timer_cancel(&l->timer);
+}
+
+static void vlapic_destroy(struct vdev *dev)
+{
+	vplat_destroy(vplat_of(dev));
+}
+
+static const struct vdev_ops vlapic_ops = {
+	.read = vlapic_mmio_read,
+	.write = vlapic_mmio_write,
+	.destroy = vlapic_destroy,
+};
+
+int vlapic_create(struct x86_vplat *plat)
+{
+	struct partition *part = plat->part;
+
+	for (u32 i = 0; i < part->vcpu_count; i++) {
+		struct vlapic *l = &plat->lapic[i];
+
+		l->vcpu = part->vcpus[i];
+		l->id = i;
+		l->timer.fn = vlapic_timer_fire;
+		l->timer.data = l;
+		part->vcpus[i]->arch.lapic = l;
+		/* Registers get their values at the vCPU's first reset. */
+		l->apic_base = VPLAT_LAPIC_BASE | MSR_APIC_BASE_EN | (i == 0 ? BIT(8) : 0);
+		l->svr = 0xff;
+		l->dfr = 0xffffffffu;
+	}
+	return vplat_add(plat, VPLAT_DEV_LAPIC, "lapic", VDEV_MMIO, VPLAT_LAPIC_BASE, PAGE_SIZE,
+			 &vlapic_ops);
+}

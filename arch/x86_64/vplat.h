@@ -1,0 +1,150 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The emulated x86 platform of a partition (LAPIC per vCPU, IOAPIC, PIT, ACPI
+ * PM block, UART, quiet legacy ports): state and the calls between models.
+ */
+#ifndef KEEL_X86_VPLAT_H
+#define KEEL_X86_VPLAT_H
+
+#include <keel/partition.h>
+#include <keel/spinlock.h>
+#include <keel/timer.h>
+#include <keel/vdev.h>
+
+/* Guest-physical addresses and ports of the platform (also in the ACPI tables). */
+#define VPLAT_LAPIC_BASE 0xfee00000ull
+#define VPLAT_IOAPIC_BASE 0xfec00000ull
+#define VPLAT_IOAPIC_PINS 24u
+#define VPLAT_PM_BASE 0x600u /* PM1a_EVT (4), PM1a_CNT (2), pad (2), PM_TMR (4) */
+#define VPLAT_PM1_EVT (VPLAT_PM_BASE + 0)
+#define VPLAT_PM1_CNT (VPLAT_PM_BASE + 4)
+#define VPLAT_PM_TMR (VPLAT_PM_BASE + 8)
+#define VPLAT_PM_SIZE 12u
+#define VPLAT_RESET_PORT 0xcf9u
+#define VPLAT_RESET_VALUE 0x06u
+#define VPLAT_SCI_IRQ 9u
+#define VPLAT_S5_TYP 5u /* SLP_TYP of \_S5 in the DSDT */
+#define VPLAT_UART_IRQ 4u
+#define VPLAT_PIT_GSI 2u /* ISA IRQ 0, per the MADT override */
+#define VPLAT_APIC_TIMER_HZ 1000000000ull /* LAPIC timer input clock: 1 ns per tick */
+
+struct vlapic {
+	struct vcpu *vcpu;
+	u32 id;
+	u32 irr[8]; /* set from any CPU with atomics */
+	u32 tmr[8]; /* level-triggered vectors, set with irr */
+	u32 isr[8]; /* only the owning vCPU's CPU touches the rest */
+	u32 tpr, svr, ldr, dfr, esr, icr_hi;
+	u32 lvt[7]; /* CMCI, timer, thermal, perf, LINT0, LINT1, error */
+	u32 timer_icr, timer_dcr;
+	u64 timer_start_ns, timer_period_ns;
+	u64 tsc_deadline;
+	u64 apic_base; /* IA32_APIC_BASE as the guest sees it */
+	struct timer timer;
+};
+
+struct vioapic {
+	struct spinlock lock;
+	u32 index, id;
+	u32 level; /* input line levels, bit per pin */
+	u32 pad;
+	u64 redir[VPLAT_IOAPIC_PINS];
+};
+
+struct vpit_chan {
+	u16 reload;
+	u16 latch;
+	u8 mode, rw, latched, read_hi, write_hi;
+	u8 gate;
+	u8 pad[6];
+	u64 start_ns;
+};
+
+struct vpit {
+	struct vpit_chan ch[3];
+	u8 port61;
+	u8 pad[7];
+	struct timer ch0_timer; /* IRQ0 ticks, on the boot vCPU's CPU only */
+};
+
+struct vuart {
+	struct spinlock lock;
+	u8 ier, lcr, mcr, scr, dll, dlm, fcr;
+	u8 thri_pending;
+	u8 level;
+};
+
+struct vlegacy {
+	u8 pic_imr[2];
+	u8 cmos_index;
+	u8 pad[5];
+};
+
+struct vpm {
+	u16 pm1_sts, pm1_en, pm1_cnt;
+	u16 pad;
+};
+
+enum vplat_dev {
+	VPLAT_DEV_LAPIC, VPLAT_DEV_IOAPIC, VPLAT_DEV_PIT, VPLAT_DEV_PORT61, VPLAT_DEV_PM,
+	VPLAT_DEV_RESET, VPLAT_DEV_UART, VPLAT_DEV_PIC1, VPLAT_DEV_PIC2, VPLAT_DEV_CMOS,
+	VPLAT_DEV_POST, VPLAT_DEV_COUNT,
+};
+
+struct x86_vplat {
+	struct partition *part;
+	struct vioapic ioapic;
+	struct vpit pit;
+	struct vuart uart;
+	struct vlegacy legacy;
+	struct vpm pm;
+	struct vdev devs[VPLAT_DEV_COUNT];
+	struct vlapic lapic[KEEL_MAX_CPUS]; /* by vCPU index = APIC ID */
+};
+
+static inline struct x86_vplat *vplat_of(struct vdev *dev)
+{
+	return dev->priv;
+}
+
+/* Fill @dev for a model of @plat and register it. Returns vdev_add()'s result. */
+int vplat_add(struct x86_vplat *plat, enum vplat_dev which, const char *name, u32 space,
+	      u64 base, u64 size, const struct vdev_ops *ops);
+
+/* Free the platform state (the LAPIC device's destroy, after every vCPU left). */
+void vplat_destroy(struct x86_vplat *plat);
+
+/* vlapic.c */
+int vlapic_create(struct x86_vplat *plat);
+void vlapic_reset(struct vcpu *vcpu); /* on the vCPU's own CPU */
+void vlapic_stop(struct vcpu *vcpu); /* cancel its timer, on the vCPU's own CPU */
+void vlapic_deliver(struct vlapic *l, u8 vector, bool level); /* any CPU */
+/* Deliver @vector to the LAPICs of @plat that @dest names (IOAPIC, MSI). */
+void vlapic_deliver_dest(struct x86_vplat *plat, u32 dest, bool logical, u32 mode, u8 vector,
+			 bool level);
+int vlapic_pending(struct vcpu *vcpu); /* highest deliverable vector, or -1 */
+void vlapic_ack(struct vcpu *vcpu, u8 vector); /* IRR -> ISR at injection */
+/* MSR access (IA32_APIC_BASE, x2APIC 0x800-0x8ff, TSC_DEADLINE). 0 or -KEEL_EINVAL (#GP). */
+int vlapic_msr_read(struct vcpu *vcpu, u32 msr, u64 *val);
+int vlapic_msr_write(struct vcpu *vcpu, u32 msr, u64 val);
+bool vlapic_x2apic_mode(struct vcpu *vcpu);
+
+/* vioapic.c */
+int vioapic_create(struct x86_vplat *plat);
+void vioapic_set_level(struct x86_vplat *plat, u32 pin, bool level);
+void vioapic_eoi(struct x86_vplat *plat, u8 vector);
+
+/* vpit.c, vpm.c, vuart.c, vlegacy.c */
+int vpit_create(struct x86_vplat *plat);
+void vpit_stop(struct vcpu *vcpu); /* cancel channel 0's timer if on this vCPU's CPU */
+int vpm_create(struct x86_vplat *plat);
+int vuart_create(struct x86_vplat *plat);
+int vlegacy_create(struct x86_vplat *plat);
+
+/* Ticks of a @hz clock in @ns nanoseconds, without 64-bit overflow. */
+static inline u64 vplat_ns_to_ticks(u64 ns, u64 hz)
+{
+	return (ns / 1000000000ull) * hz + (ns % 1000000000ull) * hz / 1000000000ull;
+}
+
+#endif /* KEEL_X86_VPLAT_H */

@@ -1,0 +1,153 @@
+# SPDX-License-Identifier: MIT
+"""The foundation scenarios on Intel VT-x (VMX + EPT), under Bochs.
+
+Bochs is slow (~20 s to boot OVMF with 2 CPUs), so each boot carries several
+scenarios and two boots run at a time (one per host core):
+- `pair`: two partitions on their own cores, one using VMMCALL (the hello
+  checks), one VMCALL (conduit); both shut down, then Keel powers off.
+- `faults`: a partition reading outside its RAM is stopped alone while a
+  ticker keeps going; the ticker finishes and Keel powers off.
+- `badcfg`: a bad keel.cfg is refused before anything starts (1 CPU).
+- `noept`: a CPU model with VMX but no EPT: Keel names what is missing (1 CPU).
+Runs only with x86_64 among --arch; fails if Bochs is missing (make deps installs it).
+"""
+
+import os
+import shutil
+
+import pytest
+
+import bochs
+from keelrig import keel, keel_cfg, line_of, out, partition
+from test_boot import check_hello
+
+EVIL_MIB = 32
+NO_EPT_MODEL = "core2_penryn_t9600"  # VMX without EPT (Bochs VMX level 1)
+
+PAIR = keel_cfg(partition("alpha", 0, "mode=hello", memory="32M"),
+                partition("beta", 1, "mode=conduit", memory="16M"))
+FAULTS = keel_cfg(partition("evil", 0, f"mode=peek addr=0x{EVIL_MIB << 20:x}",
+                            memory=f"{EVIL_MIB}M"),
+                  partition("ticker", 1, "mode=ticker count=6 pace=3000", memory="16M"))
+BADCFG = keel_cfg(partition("alpha", 0, "mode=hello", memory="16M", colour="blue"))
+NOEPT = keel_cfg(partition("alpha", 0, "mode=hello", memory="16M"))
+ABORT = r"keel: boot aborted: keel\.cfg has errors; no partition started"
+NO_RUN = r"keel: error: this CPU cannot run partitions"
+
+
+@pytest.fixture(scope="module")
+def vmx_rig(request, rig, tmp_path_factory):
+    arches = request.config.getoption("arch")
+    if "x86_64" not in arches:
+        pytest.skip("VT-x runs only with --arch x86_64")
+    if shutil.which(bochs.BOCHS) is None:
+        pytest.fail("bochs is not installed: run make deps")
+    return VmxRig(rig, tmp_path_factory)
+
+
+class VmxRig:
+    """Starts Bochs runs in pairs and keeps them for the module's tests."""
+
+    def __init__(self, rig, tmp_factory):
+        self.rig = rig
+        self.tmp = tmp_factory
+        self.runs = {}
+
+    def start(self, name, config, **kw):
+        run_dir = self.tmp.mktemp(f"bochs-{name}", numbered=True)
+        log = self.rig.build / "x86_64" / "test-logs" / f"vmx-{name}.log"
+        q = bochs.boot(self.rig.build, config, run_dir, name, log_path=log, **kw)
+        self.rig.runs.append(q)  # killed at session end; tails shown on failure
+        self.runs[name] = q
+        return q
+
+    def get(self, name, *pair):
+        """The run @name, starting it (and the rest of its pair) on first use."""
+        if name not in self.runs:
+            for n in pair:
+                config, kw = STARTS[n]
+                self.start(n, config, **kw)
+        q = self.runs[name]
+        q.nodeid = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+        return q
+
+
+STARTS = {  # name: (keel.cfg, bochs.boot() options)
+    "pair": (PAIR, {"cpus": 2}),
+    "faults": (FAULTS, {"cpus": 2}),
+    "badcfg": (BADCFG, {"cpus": 1}),
+    "noept": (NOEPT, {"cpus": 1, "cpu_model": NO_EPT_MODEL}),
+}
+
+
+@pytest.fixture
+def pair(vmx_rig):
+    return vmx_rig.get("pair", "pair", "faults")
+
+
+@pytest.fixture
+def faults(vmx_rig):
+    return vmx_rig.get("faults", "pair", "faults")
+
+
+@pytest.fixture
+def badcfg(vmx_rig):
+    return vmx_rig.get("badcfg", "badcfg", "noept")
+
+
+@pytest.fixture
+def noept(vmx_rig):
+    return vmx_rig.get("noept", "badcfg", "noept")
+
+
+def test_vmx_cpus_online(pair):
+    pair.wait_for(keel(r"x86: VMX rev 0x[0-9a-f]+, EPT with 2M(/1G)? pages"), 90)
+    smp = pair.wait_for(keel(r"smp: 2 of 2 CPUs online, vmx\+ept on all"), 60)
+    assert pair.find(keel(r"cpu 1 online \(hwid 0x[0-9a-f]+\)")).index < smp.index
+
+
+def test_vmx_hypercalls_both_instructions(pair):
+    check_hello(pair, "x86_64", "alpha", 0, 32)
+    pair.wait_for(out("alpha", r"version: status 0 abi 0\.1 .* via vmmcall"), 30)
+    pair.wait_for(out("beta", r"version: status 0 abi 0\.1 .* via vmcall"), 30)
+    verdict = pair.wait_for(out("beta", r"TEST conduit (PASS|FAIL)"), 30)
+    assert verdict.endswith("PASS"), pair.find_all(out("beta", "check failed"))
+
+
+def test_vmx_shutdown_and_poweroff(pair):
+    for name in ("alpha", "beta"):
+        stopped = pair.wait_for(keel(rf"partition '{name}' stopped: shutdown requested"), 60)
+        assert not pair.find(out(name, ""), after=stopped.index + 1), "output after the stop"
+    pair.wait_for(keel(r"no partition is running; powering off"), 30)
+    assert pair.powered_off(30), "Bochs did not power off"
+    bad = pair.find_all(r"keel: error|PANIC")
+    assert not bad, f"unexpected errors: {bad}"
+
+
+def test_vmx_read_outside_memory(faults):
+    end = EVIL_MIB << 20
+    said = faults.wait_for(out("evil", rf"peek: reading 0x{end:x} "), 90)
+    report = faults.wait_for(keel(rf"error: partition 'evil' stopped: read of guest-physical "
+                                  rf"address 0x{end:x} outside its memory at pc 0x[0-9a-f]+ "
+                                  rf"on cpu 0\b"), 30, after=said.index)
+    assert not faults.find(out("evil", ""), after=report.index + 1), "evil printed after its stop"
+    faults.wait_for(out("ticker", r"tick \d+"), 30, after=report.index)
+    verdict = faults.wait_for(out("ticker", r"TEST ticker (PASS|FAIL)"), 60)
+    assert verdict.endswith("PASS")
+    assert faults.powered_off(30), "Bochs did not power off"
+    assert not faults.find(r"PANIC|vmx: "), "the hypervisor complained"
+
+
+def test_vmx_bad_config(badcfg):
+    abort = badcfg.wait_for(ABORT, 90)
+    line = line_of(BADCFG, "colour")
+    errors = badcfg.find_all(r"keel\.cfg:\d+: error: ")
+    assert [str(e) for e in errors] and all(e.index < abort.index for e in errors)
+    assert any(f"keel.cfg:{line}: error: unknown key 'colour'" in e for e in errors), errors
+    assert not badcfg.find(r"keel: partition '\w+' (started|\(id)|\] \w+\| ")
+
+
+def test_vmx_missing_ept_named(noept):
+    said = noept.wait_for(keel(r"error: x86: VMX without EPT"), 90)
+    noept.wait_for(NO_RUN, 30, after=said.index)
+    assert not noept.find(r"PANIC")

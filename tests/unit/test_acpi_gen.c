@@ -1,0 +1,131 @@
+/* SPDX-License-Identifier: MIT */
+/* The x86 ACPI table generator: checksums, table layout, the DSDT's AML lengths. */
+#include <string.h>
+
+#include "../../arch/x86_64/acpi_gen.h"
+#include "unit.h"
+
+
+static u8 blob[ACPI_GEN_MAX_SIZE];
+
+static u8 sum(const u8 *p, u32 n)
+{
+	u8 s = 0;
+
+	while (n--)
+		s += *p++;
+	return s;
+}
+
+static u64 le(const u8 *p, u32 n)
+{
+	u64 v = 0;
+
+	for (u32 i = 0; i < n; i++)
+		v |= (u64)p[i] << (8 * i);
+	return v;
+}
+
+static const u8 *table(const struct acpi_gen_cfg *c, u64 gpa)
+{
+	CHECK(gpa >= c->base && gpa < c->base + sizeof(blob));
+	return blob + (gpa - c->base);
+}
+
+/* AML PkgLength at @p: its value and (through @n) how many bytes it took. */
+static u32 pkglen(const u8 *p, u32 *n)
+{
+	u32 extra = p[0] >> 6, v = extra ? p[0] & 0xf : p[0] & 0x3f;
+
+	for (u32 i = 0; i < extra; i++)
+		v |= (u32)p[1 + i] << (4 + 8 * i);
+	*n = 1 + extra;
+	return v;
+}
+
+static void check_table(const u8 *t, const char *sig)
+{
+	CHECK(!memcmp(t, sig, 4));
+	CHECK_EQ(sum(t, (u32)le(t + 4, 4)), 0);
+}
+
+static void check_dsdt(const u8 *d, u32 virtio)
+{
+	u32 len = (u32)le(d + 4, 4), at = 36, n, plen;
+
+	CHECK(!memcmp(d + at, "\x08_S5_\x12", 6));
+	at += 6;
+	plen = pkglen(d + at, &n);
+	at += plen; /* the package */
+	if (!virtio) {
+		CHECK_EQ(at, len);
+		return;
+	}
+	CHECK_EQ(d[at], 0x10); /* Scope */
+	plen = pkglen(d + at + 1, &n);
+	CHECK_EQ(at + 1 + plen, len);
+	CHECK(!memcmp(d + at + 1 + n, "\\_SB_", 5));
+	at += 1 + n + 5;
+	for (u32 i = 0; i < virtio; i++) {
+		CHECK_EQ(d[at], 0x5b);
+		CHECK_EQ(d[at + 1], 0x82);
+		plen = pkglen(d + at + 2, &n);
+		CHECK(!memcmp(d + at + 2 + n + 4, "\x08_HID\x0dLNRO0005", 15));
+		at += 2 + plen;
+	}
+	CHECK_EQ(at, len);
+}
+
+static void run(u32 cpus, u32 virtio)
+{
+	struct acpi_gen_cfg c = {
+		.base = 0xe0000, .cpu_count = cpus, .virtio_count = virtio,
+		.lapic_base = 0xfee00000, .ioapic_base = 0xfec00000,
+		.pm1_evt = 0x600, .pm1_cnt = 0x604, .pm_tmr = 0x608, .reset_port = 0xcf9,
+		.reset_value = 6, .sci_irq = 9, .s5_typ = 5,
+	};
+	const u8 *xsdt, *fadt, *madt;
+	u32 len;
+
+	for (u32 i = 0; i < virtio; i++) {
+		c.virtio_base[i] = 0xfeb00000 + i * 0x200;
+		c.virtio_size[i] = 0x200;
+		c.virtio_gsi[i] = 5 + i;
+	}
+	len = acpi_gen_build(&c, blob, sizeof(blob));
+	CHECK(len > 64 && len <= sizeof(blob));
+	CHECK(!memcmp(blob, "RSD PTR ", 8));
+	CHECK_EQ(sum(blob, 20), 0);
+	CHECK_EQ(sum(blob, 36), 0);
+	xsdt = table(&c, le(blob + 24, 8));
+	check_table(xsdt, "XSDT");
+	CHECK_EQ(le(xsdt + 4, 4), 36 + 16);
+	fadt = table(&c, le(xsdt + 36, 8));
+	check_table(fadt, "FACP");
+	CHECK_EQ(le(fadt + 4, 4), 276);
+	CHECK_EQ(le(fadt + 76, 4), 0x608); /* PM_TMR_BLK */
+	CHECK_EQ(le(fadt + 64, 4), 0x604); /* PM1a_CNT_BLK */
+	CHECK_EQ(le(fadt + 116 + 4, 8), 0xcf9); /* RESET_REG address */
+	CHECK_EQ(fadt[128], 6);
+	CHECK(!memcmp(table(&c, le(fadt + 132, 8)), "FACS", 4));
+	check_table(table(&c, le(fadt + 140, 8)), "DSDT");
+	check_dsdt(table(&c, le(fadt + 140, 8)), virtio);
+	madt = table(&c, le(xsdt + 44, 8));
+	check_table(madt, "APIC");
+	CHECK_EQ(le(madt + 4, 4), 44 + 8 * cpus + 12 + 10 + 10);
+}
+
+int main(void)
+{
+	struct acpi_gen_cfg bad = { .base = 0xe0000, .cpu_count = 0 };
+
+	run(1, 0);
+	run(2, 3);
+	run(64, 8);
+	CHECK_EQ(acpi_gen_build(&bad, blob, sizeof(blob)), 0);
+	bad.cpu_count = 65;
+	CHECK_EQ(acpi_gen_build(&bad, blob, sizeof(blob)), 0);
+	bad.cpu_count = 1;
+	CHECK_EQ(acpi_gen_build(&bad, blob, 100), 0); /* too small */
+	return unit_done("test_acpi_gen");
+}
