@@ -35,6 +35,10 @@
 #define ICC_IGRPEN1_EL1 s3_0_c12_c12_7
 #define ICC_SGI1R_EL1 s3_0_c12_c11_5
 #define ICH_HCR_EL2 s3_4_c12_c11_0
+#define ICH_VTR_EL2 s3_4_c12_c11_1
+#define ICH_VMCR_EL2 s3_4_c12_c11_7
+#define ICH_AP0R0_EL2 s3_4_c12_c8_0
+#define ICH_AP1R0_EL2 s3_4_c12_c9_0
 
 #define isb() __asm__ volatile("isb" ::: "memory")
 #define dsb(opt) __asm__ volatile("dsb " #opt ::: "memory")
@@ -49,6 +53,7 @@
 #define HCR_BSU_IS (1ull << 10)
 #define HCR_TWI BIT(13)
 #define HCR_TWE BIT(14)
+#define HCR_TID3 BIT(18)
 #define HCR_TSC BIT(19)
 #define HCR_TACR BIT(21)
 #define HCR_TSW BIT(22)
@@ -119,6 +124,7 @@ void el2_secondary_entry(void);
 void el2_set_tls(void);
 
 /* uart.c */
+u64 time_ns_to_ticks(u64 ns); /* an arch_time_ns() value as a counter value */
 void uart_init(hpa_t base);
 void uart_putc_raw(char c);
 void uart_puts_raw(const char *s);
@@ -131,6 +137,7 @@ void mmu_fill_boot_ctx(struct el2_boot_ctx *ctx);
 int gic_init(void);
 int gic_cpu_init(struct pcpu *cpu);
 void gic_handle_irq(void);
+void gic_ppi_deactivate(u32 intid);
 
 /* psci.c */
 u64 psci_call(u64 fn, u64 a1, u64 a2, u64 a3);

@@ -77,7 +77,9 @@ const char *arch_virt_name(void)
 
 static u64 cpu_hcr(void)
 {
-	u64 hcr = HCR_VM | HCR_RW | HCR_IMO | HCR_FMO | HCR_AMO | HCR_TSC | HCR_TWI | HCR_SWIO;
+	/* TID3: guests see the feature ID registers through vidreg.c. */
+	u64 hcr = HCR_VM | HCR_RW | HCR_IMO | HCR_FMO | HCR_AMO | HCR_TSC | HCR_TWI | HCR_SWIO |
+		  HCR_TID3;
 	u64 isar1 = read_sysreg(id_aa64isar1_el1);
 
 	/* Let the guest use pointer authentication with its own EL1 keys. */

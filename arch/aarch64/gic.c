@@ -9,6 +9,7 @@
 #include <keel/pcpu.h>
 
 #include "aarch64.h"
+#include "vplat.h"
 
 #define GICD_CTLR 0x0000
 #define GICD_CTLR_RWP BIT(31)
@@ -32,9 +33,14 @@
 #define GICR_ISENABLER0 (GICR_SGI + 0x0100)
 #define GICR_ICENABLER0 (GICR_SGI + 0x0180)
 #define GICR_ICPENDR0 (GICR_SGI + 0x0280)
+#define GICR_ICACTIVER0 (GICR_SGI + 0x0380)
 #define GICR_IPRIORITYR (GICR_SGI + 0x0400)
 
 #define GIC_IPI_SGI 0
+#define ICC_CTLR_EOIMODE BIT(1)
+
+/* What the hypervisor takes on each CPU: its IPI, GIC maintenance, its timer, the vtimer. */
+static const u32 gic_ppis[] = { GIC_IPI_SGI, GIC_PPI_MAINT, GIC_PPI_HYP_TIMER, GIC_PPI_VTIMER };
 #define GIC_SPURIOUS_FIRST 1020
 #define GIC_IRQ_BATCH 16 /* interrupts handled per entry before returning */
 #define GIC_POLL_LIMIT 1000000
@@ -150,17 +156,29 @@ int gic_cpu_init(struct pcpu *cpu)
 	gic_wait_clear(rd + GICR_CTLR, GICR_CTLR_RWP);
 	mmio_write32(rd + GICR_ICPENDR0, 0xffffffff);
 	mmio_write32(rd + GICR_IGROUPR0, 0xffffffff);
-	mmio_write8(rd + GICR_IPRIORITYR + GIC_IPI_SGI, 0xa0);
-	mmio_write32(rd + GICR_ISENABLER0, BIT(GIC_IPI_SGI));
+	mmio_write32(rd + GICR_ICACTIVER0, 0xffffffff);
+	for (u32 i = 0; i < ARRAY_SIZE(gic_ppis); i++)
+		mmio_write8(rd + GICR_IPRIORITYR + gic_ppis[i], 0xa0);
+	for (u32 i = 0; i < ARRAY_SIZE(gic_ppis); i++)
+		mmio_write32(rd + GICR_ISENABLER0, BIT(gic_ppis[i]));
 
 	write_sysreg(ICC_SRE_EL2, ICC_SRE_SRE | ICC_SRE_DFB | ICC_SRE_DIB | ICC_SRE_ENABLE);
 	isb();
 	write_sysreg(ICC_PMR_EL1, 0xff);
-	write_sysreg(ICC_CTLR_EL1, 0); /* EOImode 0: EOIR also deactivates */
+	/* EOImode 1: EOIR only drops priority, so the vtimer can stay active for the guest. */
+	write_sysreg(ICC_CTLR_EL1, ICC_CTLR_EOIMODE);
 	write_sysreg(ICC_IGRPEN1_EL1, 1);
-	write_sysreg(ICH_HCR_EL2, 0); /* no virtual CPU interface yet */
-	isb();
+	vgic_cpu_init();
 	return 0;
+}
+
+/* Deactivate PPI @intid of this CPU (one left active for a guest that is gone). */
+void gic_ppi_deactivate(u32 intid)
+{
+	hpa_t rd = pcpu_this()->arch.gicr;
+
+	if (rd && intid < 32)
+		mmio_write32(rd + GICR_ICACTIVER0, BIT(intid));
 }
 
 void arch_ipi_send(const struct pcpu *cpu)
@@ -176,6 +194,27 @@ void arch_ipi_send(const struct pcpu *cpu)
 	isb();
 }
 
+/* Handle @intid; true if it stays active (handed to a guest). */
+static bool gic_dispatch(u32 intid)
+{
+	switch (intid) {
+	case GIC_IPI_SGI:
+		pcpu_ipi_handler();
+		return false;
+	case GIC_PPI_HYP_TIMER:
+		hyp_timer_irq();
+		return false;
+	case GIC_PPI_VTIMER:
+		return vtimer_irq();
+	case GIC_PPI_MAINT:
+		/* The guest finished an interrupt: the exit path resyncs the vGIC. */
+		return false;
+	default:
+		pr_warn_once("gic: unexpected interrupt %u (disabled)", intid);
+		return false;
+	}
+}
+
 /* Acknowledge and handle what is pending; interrupts are masked here. */
 void gic_handle_irq(void)
 {
@@ -185,11 +224,9 @@ void gic_handle_irq(void)
 
 		if (intid >= GIC_SPURIOUS_FIRST && intid < 1024)
 			return;
-		if (intid == GIC_IPI_SGI)
-			pcpu_ipi_handler();
-		else
-			pr_warn_once("gic: unexpected interrupt %u (disabled)", intid);
 		write_sysreg(ICC_EOIR1_EL1, iar);
+		if (!gic_dispatch(intid))
+			write_sysreg(ICC_DIR_EL1, iar);
 		isb();
 	}
 }

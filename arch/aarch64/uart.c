@@ -87,3 +87,9 @@ u64 arch_time_ns(void)
 	rem = ticks % time_freq;
 	return sec * 1000000000ull + rem * 1000000000ull / time_freq;
 }
+
+u64 time_ns_to_ticks(u64 ns)
+{
+	return time_start + ns / 1000000000ull * time_freq +
+	       ns % 1000000000ull * time_freq / 1000000000ull;
+}

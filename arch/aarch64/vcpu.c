@@ -10,6 +10,7 @@
 #include <keel/pcpu.h>
 
 #include "aarch64.h"
+#include "vplat.h"
 
 /* Exit reasons of el2_guest_enter (vectors.S). */
 #define GUEST_EXIT_SYNC 0
@@ -43,28 +44,22 @@ void el2_fpsimd_restore(const struct vcpu_fpsimd *fp);
 #define SMCCC_NOT_SUPPORTED ((u64)-1)
 #define SMCCC_VERSION_1_1 0x10001u
 
-#define PSCI_VERSION 0x84000000u
-#define PSCI_CPU_OFF 0x84000002u
-#define PSCI_CPU_ON_32 0x84000003u
-#define PSCI_CPU_ON_64 0xc4000003u
-#define PSCI_AFFINITY_INFO_32 0x84000004u
-#define PSCI_AFFINITY_INFO_64 0xc4000004u
-#define PSCI_MIGRATE_INFO_TYPE 0x84000006u
-#define PSCI_SYSTEM_OFF 0x84000008u
-#define PSCI_SYSTEM_RESET 0x84000009u
-#define PSCI_FEATURES 0x8400000au
-#define PSCI_VERSION_1_1 0x10001u
-#define PSCI_RET_NOT_SUPPORTED ((u64)-1)
-#define PSCI_RET_INVALID_PARAMS ((u64)-2)
-#define PSCI_TOS_NOT_PRESENT 2
+#define SMCCC_OWNER_STANDARD 4u
 
-#define MPIDR_AFF_MASK 0xff00ffffffull
+/* ISS of a trapped system register access (EC 0x18) */
+#define SYSREG_READ BIT(0)
+#define SYSREG_RT(iss) (((iss) >> 5) & 0x1f)
+#define SYSREG_ID_MASK 0x3ffc1eull /* Op0, Op2, Op1, CRn, CRm */
+#define SYSREG_ID(op0, op1, crn, crm, op2) \
+	((u64)(op0) << 20 | (u64)(op2) << 17 | (u64)(op1) << 14 | (u64)(crn) << 10 | (u64)(crm) << 1)
+#define SYSREG_ICC_SGI1R SYSREG_ID(3, 0, 12, 11, 5)
+#define SYSREG_ICC_ASGI1R SYSREG_ID(3, 0, 12, 11, 6)
+#define SYSREG_ICC_SGI0R SYSREG_ID(3, 0, 12, 11, 7)
 
 int arch_vcpu_init(struct vcpu *vcpu)
 {
 	memset(&vcpu->arch, 0, sizeof(vcpu->arch));
-	/* MPIDR the guest sees: bit 31 RES1, Aff0 = vCPU index. */
-	vcpu->arch.mpidr = BIT(31) | (vcpu->index & 0xff) | (((u64)vcpu->index >> 8) & 0xff) << 8;
+	vcpu->arch.mpidr = vplat_mpidr(vcpu->index);
 	return 0;
 }
 
@@ -120,8 +115,11 @@ void arch_vcpu_reset(struct vcpu *vcpu, const struct vcpu_entry *e)
 	a->x[0] = e->arg;
 	a->elr = e->pc;
 	a->spsr = SPSR_EL1H | SPSR_DAIF;
-	a->need_cache_clean = 1;
+	/* Images written by Keel; a PSCI entry finds memory its guest already cleaned. */
+	a->need_cache_clean = e->kind != VCPU_ENTRY_PSCI;
 	vcpu_reset_el1(e->sp);
+	vgic_vcpu_reset(vcpu);
+	vtimer_vcpu_reset();
 }
 
 /*
@@ -152,104 +150,22 @@ static void vcpu_set_x(struct vcpu *vcpu, u32 reg, u64 val)
 		vcpu->arch.x[reg] = val;
 }
 
-/* ---- SMCCC and PSCI, for HVC #0 and trapped SMC ------------------------- */
-
-static bool psci_is_supported(u32 fid)
-{
-	switch (fid) {
-	case PSCI_VERSION:
-	case PSCI_FEATURES:
-	case PSCI_CPU_OFF:
-	case PSCI_AFFINITY_INFO_32:
-	case PSCI_AFFINITY_INFO_64:
-	case PSCI_MIGRATE_INFO_TYPE:
-	case PSCI_SYSTEM_OFF:
-	case PSCI_SYSTEM_RESET:
-	case SMCCC_VERSION:
-		return true;
-	default:
-		return false;
-	}
-}
-
-static u64 psci_affinity_info(struct vcpu *vcpu, u64 target, u64 level)
-{
-	struct partition *part = vcpu->part;
-
-	if (level != 0)
-		return PSCI_RET_INVALID_PARAMS;
-	for (u32 i = 0; i < part->vcpu_count && i < KEEL_MAX_CPUS; i++) {
-		struct vcpu *v = part->vcpus[i];
-
-		if (v && (v->arch.mpidr & MPIDR_AFF_MASK) == (target & MPIDR_AFF_MASK))
-			return v == vcpu || READ_ONCE(v->state) != VCPU_OFF ? 0 : 1;
-	}
-	return PSCI_RET_INVALID_PARAMS;
-}
-
-static void vcpu_shutdown(struct vm_exit *exit, u32 reason, u32 fid)
-{
-	exit->kind = EXIT_SHUTDOWN;
-	exit->fault.reason = reason;
-	exit->fault.code = fid;
-}
-
-/* Returns true if @fid was a PSCI call (result or exit already set). */
-static bool psci_emulate(struct vcpu *vcpu, u32 fid, struct vm_exit *exit)
-{
-	u64 *x = vcpu->arch.x;
-
-	if (!((fid >= 0x84000000u && fid <= 0x8400001fu) ||
-	      (fid >= 0xc4000000u && fid <= 0xc400001fu)))
-		return false;
-	exit->kind = EXIT_NONE;
-	switch (fid) {
-	case PSCI_VERSION:
-		x[0] = PSCI_VERSION_1_1;
-		break;
-	case PSCI_FEATURES:
-		x[0] = psci_is_supported((u32)x[1]) && !(x[1] >> 32) ? 0 : PSCI_RET_NOT_SUPPORTED;
-		break;
-	case PSCI_AFFINITY_INFO_32:
-		x[0] = psci_affinity_info(vcpu, (u32)x[1], (u32)x[2]);
-		break;
-	case PSCI_AFFINITY_INFO_64:
-		x[0] = psci_affinity_info(vcpu, x[1], x[2]);
-		break;
-	case PSCI_MIGRATE_INFO_TYPE:
-		x[0] = PSCI_TOS_NOT_PRESENT;
-		break;
-	case PSCI_CPU_OFF:
-		/* No CPU_ON yet, so the only running vCPU is going away. */
-		vcpu_shutdown(exit, FAULT_POWEROFF, fid);
-		break;
-	case PSCI_SYSTEM_OFF:
-		vcpu_shutdown(exit, FAULT_POWEROFF, fid);
-		break;
-	case PSCI_SYSTEM_RESET:
-		vcpu_shutdown(exit, FAULT_RESET, fid);
-		break;
-	default: /* CPU_ON (not yet), SUSPEND, SYSTEM_RESET2, ... */
-		x[0] = PSCI_RET_NOT_SUPPORTED;
-		break;
-	}
-	return true;
-}
+/* ---- SMCCC (PSCI in vpsci.c), for HVC #0 and trapped SMC ------------------ */
 
 static void vcpu_smccc(struct vcpu *vcpu, struct vm_exit *exit, bool smc)
 {
 	u64 *x = vcpu->arch.x;
 	u32 fid = (u32)x[0];
 
-	if (!(x[0] >> 32) && psci_emulate(vcpu, fid, exit))
+	if (!(x[0] >> 32) && vpsci_call(vcpu, fid, exit))
 		return;
 	exit->kind = EXIT_NONE;
 	if (x[0] == SMCCC_VERSION) {
 		x[0] = SMCCC_VERSION_1_1;
 		return;
 	}
-	/* Arm architecture calls (workarounds...): none offered. */
-	if ((x[0] >> 16) == 0x8000) {
+	/* Arm architecture calls (workarounds...) and other standard services (TRNG...): none. */
+	if ((x[0] >> 16) == 0x8000 || ((x[0] >> 24) & 0x3f) == SMCCC_OWNER_STANDARD) {
 		x[0] = SMCCC_NOT_SUPPORTED;
 		return;
 	}
@@ -322,6 +238,47 @@ static void vcpu_data_abort(struct vcpu *vcpu, struct vm_exit *exit)
 	vcpu->arch.mmio_64 = !!(iss & DABT_SF);
 }
 
+/* A trapped read: the feature ID registers (HCR_EL2.TID3). */
+static bool vcpu_sysreg_read(struct vcpu *vcpu, u64 iss)
+{
+	u32 op0 = (iss >> 20) & 3, op2 = (iss >> 17) & 7, op1 = (iss >> 14) & 7;
+	u32 crn = (iss >> 10) & 0xf, crm = (iss >> 1) & 0xf;
+	u64 value;
+
+	if (op0 != 3 || op1 != 0 || crn != 0 || !vidreg_read(crm, op2, &value))
+		return false;
+	vcpu_set_x(vcpu, SYSREG_RT(iss), value);
+	return true;
+}
+
+/* A trapped write: the GIC's SGI generation (HCR_EL2.IMO traps it). */
+static bool vcpu_sysreg_write(struct vcpu *vcpu, u64 iss)
+{
+	u64 id = iss & SYSREG_ID_MASK;
+	u32 rt = SYSREG_RT(iss);
+
+	if (id != SYSREG_ICC_SGI1R && id != SYSREG_ICC_ASGI1R && id != SYSREG_ICC_SGI0R)
+		return false;
+	/* Group 0 and alternate-group SGIs reach no Linux guest: ignored. */
+	if (id == SYSREG_ICC_SGI1R)
+		vgic_sgi_write(vcpu, rt < 31 ? vcpu->arch.x[rt] : 0);
+	return true;
+}
+
+static void vcpu_sysreg(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	u64 iss = ESR_ISS(vcpu->arch.esr);
+	bool done = (iss & SYSREG_READ) ? vcpu_sysreg_read(vcpu, iss) :
+					  vcpu_sysreg_write(vcpu, iss);
+
+	if (!done) {
+		vcpu_fault(exit, FAULT_SYSREG, vcpu->arch.esr, 0);
+		return;
+	}
+	vcpu->arch.elr += 4;
+	exit->kind = EXIT_NONE;
+}
+
 static void vcpu_decode_sync(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	u64 esr = vcpu->arch.esr;
@@ -354,7 +311,7 @@ static void vcpu_decode_sync(struct vcpu *vcpu, struct vm_exit *exit)
 		vcpu_fault(exit, FAULT_FETCH, esr, vcpu_fault_ipa(vcpu, iss));
 		break;
 	case EC_SYSREG:
-		vcpu_fault(exit, FAULT_SYSREG, esr, 0);
+		vcpu_sysreg(vcpu, exit);
 		break;
 	default:
 		vcpu_fault(exit, FAULT_ILLEGAL, esr, vcpu->arch.far);
@@ -369,6 +326,8 @@ void arch_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 
 	memset(exit, 0, sizeof(*exit));
 	a->mmio_pending = 0;
+	if (vpsci_hold_off(vcpu, exit))
+		return;
 	write_sysreg(vttbr_el2, vcpu->part->arch.vttbr);
 	write_sysreg(vmpidr_el2, a->mpidr);
 	isb();
@@ -377,6 +336,7 @@ void arch_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 		a->need_cache_clean = 0;
 	}
 
+	vgic_flush(vcpu);
 	/* From here to the exit no C library call: FP and TPIDR_EL0 are the guest's. */
 	el2_fpsimd_restore(&a->fp);
 	write_sysreg(tpidr_el0, a->tpidr_el0);
@@ -384,6 +344,7 @@ void arch_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 	a->tpidr_el0 = read_sysreg(tpidr_el0);
 	write_sysreg(tpidr_el0, pcpu_this()->arch.tls);
 	el2_fpsimd_save(&a->fp);
+	vgic_sync(vcpu);
 
 	a->esr = read_sysreg(esr_el2);
 	a->far = read_sysreg(far_el2);

@@ -1,53 +1,87 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The aarch64 partition platform: interrupt lines, the hypervisor timer and
- * Linux images are not handled yet, so partitions run Keel ELF guests only.
+ * The aarch64 partition platform behind the arch contract: its devices (vGIC,
+ * PL011; the virtio ones come from virtio/), interrupt lines, and entropy.
  */
 #include <keel/arch.h>
 #include <keel/lib.h>
 #include <keel/partition.h>
 
-static u64 arch_counter(void)
-{
-	u64 v;
+#include "aarch64.h"
+#include "vplat.h"
 
-	__asm__ volatile("mrs %0, cntpct_el0" : "=r"(v));
-	return v;
-}
+#define RNDR_RETRIES 16 /* the architecture allows RNDR to fail now and then */
+#define ID_AA64ISAR0_RNDR(v) (((v) >> 60) & 0xf)
 
 bool arch_vcpu_irq_pending(struct vcpu *vcpu)
 {
-	return false;
+	/* A vCPU off by CPU_OFF wakes for CPU_ON only. */
+	return vpsci_is_off(vcpu) ? vpsci_on_pending(vcpu) : vgic_pending(vcpu);
 }
 
+/* The vGIC first: the PL011 and the virtio devices raise its lines. */
 int arch_part_devices_init(struct partition *part)
 {
-	return 0;
-}
+	int ret = vgic_create(part);
 
-int arch_kernel_load(struct partition *part, struct vcpu_entry *boot)
-{
-	return -KEEL_ENOEXEC;
+	if (!ret)
+		ret = pl011_create(part);
+	return ret;
 }
 
 void arch_irq_set_level(struct partition *part, u32 irq, bool level)
 {
+	vgic_set_spi(part, irq, level);
 }
 
-void arch_timer_program(u64 deadline_ns)
+static bool entropy_rndr(u64 *v)
 {
+	for (int i = 0; i < RNDR_RETRIES; i++) {
+		u64 ok;
+
+		/* RNDR sets PSTATE.Z when it has no number this time. */
+		__asm__ volatile("mrs %0, s3_3_c2_c4_0\n\tcset %1, ne" : "=r"(*v), "=r"(ok) : : "cc");
+		if (ok)
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Without RNDR: the low bits of the counter around a data-dependent loop,
+ * mixed (splitmix64). Weak, but distinct per call and per boot; it is what
+ * a CPU without a random number instruction can offer.
+ */
+static u64 entropy_jitter(void)
+{
+	static u64 state;
+	u64 z = state;
+
+	for (int i = 0; i < 16; i++) {
+		u64 t0 = read_sysreg(cntpct_el0);
+
+		for (u64 n = t0 & 0xff; n; n--)
+			__asm__ volatile("" ::: "memory");
+		isb();
+		z = (z ^ (read_sysreg(cntpct_el0) - t0)) * 0x100000001b3ull + t0;
+	}
+	state = z + 0x9e3779b97f4a7c15ull;
+	z = (state ^ (state >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
 }
 
 void arch_entropy(void *buf, size_t len)
 {
+	bool rndr = ID_AA64ISAR0_RNDR(read_sysreg(id_aa64isar0_el1)) >= 1;
 	u8 *p = buf;
-	u64 v;
 
-	/* The counter is no real entropy: the Linux platform work replaces this with RNDR. */
 	while (len) {
+		u64 v;
 		size_t n = MIN(len, sizeof(v));
 
-		v = arch_counter();
+		if (!rndr || !entropy_rndr(&v))
+			v = entropy_jitter();
 		memcpy(p, &v, n);
 		p += n;
 		len -= n;

@@ -53,12 +53,20 @@ struct vcpu_arch {
 	u8 mmio_64;	     /* 64-bit destination (SF) */
 	u8 need_cache_clean; /* clean guest RAM to PoC before the first entry */
 	u8 pad[2];
+	u32 psci_state; /* VPSCI_*: on, off by CPU_OFF, CPU_ON requested */
+	u32 pad2;
+	u64 psci_pc, psci_ctx; /* the CPU_ON request for a vCPU that did CPU_OFF */
 	u64 mpidr; /* what the guest reads in MPIDR_EL1 (VMPIDR_EL2) */
 };
+
+struct vgic;
+struct pl011;
 
 struct part_arch {
 	struct pt s2; /* stage-2 tables */
 	u64 vttbr;    /* VMID and root, as loaded into VTTBR_EL2 */
+	struct vgic *vgic;   /* the emulated GICv3 (arch_part_devices_init) */
+	struct pl011 *pl011; /* the emulated UART */
 };
 
 /* Register state saved by the hypervisor's exception entry. */

@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The device tree a Linux guest boots with, written with libfdt's
+ * sequential-write API from a plain description (no partition, no hardware:
+ * it builds and is tested on the host).
+ */
+#include <libfdt.h>
+/* picolibc's sys/cdefs.h (via libfdt.h) defines these too; keep Keel's. */
+#undef __packed
+#undef __aligned
+#undef __unused
+
+#include <keel/abi.h>
+#include <keel/lib.h>
+
+#include "vplat.h"
+
+#define PHANDLE_GIC 1u
+#define PHANDLE_CLK 2u
+
+/* Interrupt specifier cells of the arm,gic-v3 binding. */
+#define GIC_FDT_SPI 0u
+#define GIC_FDT_PPI 1u
+#define IRQ_TYPE_LEVEL_HIGH 4u
+
+static int dtb_prop_u64(void *fdt, const char *name, u64 v)
+{
+	fdt64_t be = cpu_to_fdt64(v);
+
+	return fdt_property(fdt, name, &be, sizeof(be));
+}
+
+/* reg = <base size> with #address-cells = #size-cells = 2. */
+static int dtb_prop_reg2(void *fdt, u64 base, u64 size)
+{
+	fdt64_t reg[2] = { cpu_to_fdt64(base), cpu_to_fdt64(size) };
+
+	return fdt_property(fdt, "reg", reg, sizeof(reg));
+}
+
+static int dtb_prop_irq(void *fdt, u32 type, u32 num)
+{
+	fdt32_t irq[3] = { cpu_to_fdt32(type), cpu_to_fdt32(num),
+			   cpu_to_fdt32(IRQ_TYPE_LEVEL_HIGH) };
+
+	return fdt_property(fdt, "interrupts", irq, sizeof(irq));
+}
+
+static int dtb_begin_node_at(void *fdt, const char *name, u64 addr)
+{
+	char buf[48];
+
+	snprintf(buf, sizeof(buf), "%s@%llx", name, (unsigned long long)addr);
+	return fdt_begin_node(fdt, buf);
+}
+
+static int dtb_root_props(void *fdt)
+{
+	int ret = 0;
+
+	ret |= fdt_property_string(fdt, "compatible", "keel,microvm");
+	ret |= fdt_property_string(fdt, "model", "Keel microVM");
+	ret |= fdt_property_u32(fdt, "#address-cells", 2);
+	ret |= fdt_property_u32(fdt, "#size-cells", 2);
+	ret |= fdt_property_u32(fdt, "interrupt-parent", PHANDLE_GIC);
+	return ret;
+}
+
+static int dtb_chosen(void *fdt, const struct dtb_desc *d)
+{
+	char stdout_path[32];
+	int ret = 0;
+
+	snprintf(stdout_path, sizeof(stdout_path), "/pl011@%llx",
+		 (unsigned long long)VPLAT_PL011_BASE);
+	ret |= fdt_begin_node(fdt, "chosen");
+	ret |= fdt_property_string(fdt, "bootargs", d->bootargs ? d->bootargs : "");
+	ret |= fdt_property_string(fdt, "stdout-path", stdout_path);
+	if (d->initrd_end > d->initrd_start) {
+		ret |= dtb_prop_u64(fdt, "linux,initrd-start", d->initrd_start);
+		ret |= dtb_prop_u64(fdt, "linux,initrd-end", d->initrd_end);
+	}
+	/* Early entropy for the guest's RNG and for KASLR. */
+	ret |= fdt_property(fdt, "rng-seed", d->rng_seed, sizeof(d->rng_seed));
+	ret |= fdt_property(fdt, "kaslr-seed", d->rng_seed, sizeof(u64));
+	ret |= fdt_end_node(fdt);
+	return ret;
+}
+
+static int dtb_memory(void *fdt, const struct dtb_desc *d)
+{
+	int ret = 0;
+
+	ret |= dtb_begin_node_at(fdt, "memory", d->mem_base);
+	ret |= fdt_property_string(fdt, "device_type", "memory");
+	ret |= dtb_prop_reg2(fdt, d->mem_base, d->mem_size);
+	ret |= fdt_end_node(fdt);
+	return ret;
+}
+
+static int dtb_cpus(void *fdt, const struct dtb_desc *d)
+{
+	int ret = 0;
+
+	ret |= fdt_begin_node(fdt, "cpus");
+	ret |= fdt_property_u32(fdt, "#address-cells", 2);
+	ret |= fdt_property_u32(fdt, "#size-cells", 0);
+	for (u32 i = 0; i < d->cpu_count; i++) {
+		/* reg is the MPIDR affinity (Aff3 in the upper cell). */
+		u64 aff = d->cpu_mpidr[i] & 0xff00ffffffull;
+
+		ret |= dtb_begin_node_at(fdt, "cpu", aff);
+		ret |= fdt_property_string(fdt, "device_type", "cpu");
+		ret |= fdt_property_string(fdt, "compatible", "arm,armv8");
+		ret |= dtb_prop_u64(fdt, "reg", aff);
+		ret |= fdt_property_string(fdt, "enable-method", "psci");
+		ret |= fdt_end_node(fdt);
+	}
+	ret |= fdt_end_node(fdt);
+	return ret;
+}
+
+static int dtb_psci(void *fdt)
+{
+	static const char compat[] = "arm,psci-1.0\0arm,psci-0.2";
+	int ret = 0;
+
+	ret |= fdt_begin_node(fdt, "psci");
+	ret |= fdt_property(fdt, "compatible", compat, sizeof(compat));
+	ret |= fdt_property_string(fdt, "method", "hvc");
+	ret |= fdt_end_node(fdt);
+	return ret;
+}
+
+static int dtb_gic(void *fdt, const struct dtb_desc *d)
+{
+	fdt64_t reg[4] = {
+		cpu_to_fdt64(VPLAT_GICD_BASE), cpu_to_fdt64(VPLAT_GICD_SIZE),
+		cpu_to_fdt64(VPLAT_GICR_BASE), cpu_to_fdt64(VPLAT_GICR_STRIDE * d->cpu_count),
+	};
+	int ret = 0;
+
+	ret |= dtb_begin_node_at(fdt, "intc", VPLAT_GICD_BASE);
+	ret |= fdt_property_string(fdt, "compatible", "arm,gic-v3");
+	ret |= fdt_property_u32(fdt, "#interrupt-cells", 3);
+	ret |= fdt_property(fdt, "interrupt-controller", NULL, 0);
+	ret |= fdt_property(fdt, "reg", reg, sizeof(reg));
+	ret |= fdt_property_u32(fdt, "#redistributor-regions", 1);
+	ret |= fdt_property_u32(fdt, "phandle", PHANDLE_GIC);
+	ret |= fdt_end_node(fdt);
+	return ret;
+}
+
+static int dtb_timer(void *fdt)
+{
+	static const u32 ppis[] = { GIC_PPI_SEC_TIMER, GIC_PPI_PHYS_TIMER, GIC_PPI_VTIMER,
+				    GIC_PPI_HYP_TIMER };
+	fdt32_t irqs[ARRAY_SIZE(ppis) * 3];
+	int ret = 0;
+
+	for (u32 i = 0; i < ARRAY_SIZE(ppis); i++) {
+		irqs[i * 3] = cpu_to_fdt32(GIC_FDT_PPI);
+		irqs[i * 3 + 1] = cpu_to_fdt32(ppis[i] - 16);
+		irqs[i * 3 + 2] = cpu_to_fdt32(IRQ_TYPE_LEVEL_HIGH);
+	}
+	ret |= fdt_begin_node(fdt, "timer");
+	ret |= fdt_property_string(fdt, "compatible", "arm,armv8-timer");
+	ret |= fdt_property(fdt, "interrupts", irqs, sizeof(irqs));
+	ret |= fdt_property(fdt, "always-on", NULL, 0);
+	ret |= fdt_end_node(fdt);
+	return ret;
+}
+
+/* The PL011's clocks: the AMBA bus driver wants an apb_pclk to probe it. */
+static int dtb_pl011(void *fdt)
+{
+	static const char names[] = "uartclk\0apb_pclk";
+	static const char compat[] = "arm,pl011\0arm,primecell";
+	fdt32_t clocks[2] = { cpu_to_fdt32(PHANDLE_CLK), cpu_to_fdt32(PHANDLE_CLK) };
+	int ret = 0;
+
+	ret |= fdt_begin_node(fdt, "apb-pclk");
+	ret |= fdt_property_string(fdt, "compatible", "fixed-clock");
+	ret |= fdt_property_u32(fdt, "#clock-cells", 0);
+	ret |= fdt_property_u32(fdt, "clock-frequency", 24000000);
+	ret |= fdt_property_string(fdt, "clock-output-names", "clk24mhz");
+	ret |= fdt_property_u32(fdt, "phandle", PHANDLE_CLK);
+	ret |= fdt_end_node(fdt);
+
+	ret |= dtb_begin_node_at(fdt, "pl011", VPLAT_PL011_BASE);
+	ret |= fdt_property(fdt, "compatible", compat, sizeof(compat));
+	ret |= dtb_prop_reg2(fdt, VPLAT_PL011_BASE, VPLAT_PL011_SIZE);
+	ret |= dtb_prop_irq(fdt, GIC_FDT_SPI, VPLAT_PL011_SPI);
+	ret |= fdt_property(fdt, "clocks", clocks, sizeof(clocks));
+	ret |= fdt_property(fdt, "clock-names", names, sizeof(names));
+	ret |= fdt_end_node(fdt);
+	return ret;
+}
+
+static int dtb_virtio(void *fdt, const struct dtb_desc *d, u32 i)
+{
+	int ret = 0;
+
+	ret |= dtb_begin_node_at(fdt, "virtio_mmio", d->virtio_base[i]);
+	ret |= fdt_property_string(fdt, "compatible", "virtio,mmio");
+	ret |= dtb_prop_reg2(fdt, d->virtio_base[i], d->virtio_size[i]);
+	ret |= dtb_prop_irq(fdt, GIC_FDT_SPI, d->virtio_spi[i]);
+	ret |= fdt_property(fdt, "dma-coherent", NULL, 0);
+	ret |= fdt_end_node(fdt);
+	return ret;
+}
+
+static bool dtb_desc_ok(const struct dtb_desc *d)
+{
+	if (d->cpu_count == 0 || d->cpu_count > DTB_MAX_CPUS || d->virtio_count > DTB_MAX_VIRTIO)
+		return false;
+	for (u32 i = 0; i < d->virtio_count; i++)
+		if (d->virtio_spi[i] >= VGIC_NR_SPIS)
+			return false;
+	return d->mem_size != 0 && d->initrd_end >= d->initrd_start;
+}
+
+int dtb_build(const struct dtb_desc *d, void *buf, u32 size)
+{
+	int ret;
+
+	if (!dtb_desc_ok(d))
+		return -KEEL_EINVAL;
+	/* Each fdt_* returns 0 or a negative code: OR-ing keeps "any failed". */
+	ret = fdt_create(buf, (int)size);
+	ret |= fdt_finish_reservemap(buf);
+	ret |= fdt_begin_node(buf, "");
+	ret |= dtb_root_props(buf);
+	ret |= dtb_chosen(buf, d);
+	ret |= dtb_memory(buf, d);
+	ret |= dtb_cpus(buf, d);
+	ret |= dtb_psci(buf);
+	ret |= dtb_gic(buf, d);
+	ret |= dtb_timer(buf);
+	ret |= dtb_pl011(buf);
+	for (u32 i = 0; i < d->virtio_count; i++)
+		ret |= dtb_virtio(buf, d, i);
+	ret |= fdt_end_node(buf);
+	ret |= fdt_finish(buf);
+	if (ret)
+		return -KEEL_ENOSPC;
+	return (int)fdt_totalsize(buf);
+}

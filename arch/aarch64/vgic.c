@@ -1,0 +1,873 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The virtual GICv3 of a partition: distributor and one redistributor per
+ * vCPU emulated as MMIO windows; interrupts reach the guest through the ICH
+ * list registers. The model below is the truth: the list registers carry the
+ * most urgent interrupts of a vCPU only while it runs (flushed before entry,
+ * synced back and cleared after each exit).
+ */
+#include <keel/arch.h>
+#include <keel/console.h>
+#include <keel/lib.h>
+#include <keel/partition.h>
+#include <keel/pcpu.h>
+#include <keel/pmm.h>
+#include <keel/spinlock.h>
+#include <keel/vdev.h>
+
+#include "aarch64.h"
+#include "vplat.h"
+
+#define VGIC_NR_IRQS (GIC_SPI_BASE + VGIC_NR_SPIS)
+#define VGIC_MAX_LRS 16u
+#define VGIC_NO_TARGET 0xffu
+#define VGIC_PRIO_DEFAULT 0xa0u
+
+/* Distributor registers (offsets in its 64 KiB window). */
+#define GICD_CTLR 0x0000
+#define GICD_TYPER 0x0004
+#define GICD_IIDR 0x0008
+#define GICD_IGROUPR 0x0080
+#define GICD_ISENABLER 0x0100
+#define GICD_ICENABLER 0x0180
+#define GICD_ISPENDR 0x0200
+#define GICD_ICPENDR 0x0280
+#define GICD_ISACTIVER 0x0300
+#define GICD_ICACTIVER 0x0380
+#define GICD_BITS_END 0x0400
+#define GICD_IPRIORITYR 0x0400
+#define GICD_ICFGR 0x0c00
+#define GICD_IROUTER 0x6000
+#define GICD_PIDR2 0xffe8
+
+#define GICD_CTLR_EN_G0 BIT(0)
+#define GICD_CTLR_EN_G1 BIT(1)
+#define GICD_CTLR_ARE BIT(4)
+#define GICD_CTLR_DS BIT(6)
+#define GIC_PIDR2_V3 0x3bu /* ArchRev 3 in bits [7:4] */
+#define GICD_TYPER_IDBITS(n) ((u32)((n)-1) << 19)
+
+/* Redistributor: RD frame, then the SGI frame 64 KiB above it. */
+#define GICR_CTLR 0x0000
+#define GICR_IIDR 0x0004
+#define GICR_TYPER 0x0008
+#define GICR_WAKER 0x0014
+#define GICR_PIDR2 0xffe8
+#define GICR_SGI 0x10000
+#define GICR_TYPER_LAST BIT(4)
+#define GICR_WAKER_SLEEP BIT(1)
+#define GICR_WAKER_ASLEEP BIT(2)
+#define GICR_ICFGR0 (GICR_SGI + GICD_ICFGR)
+#define GICR_ICFGR1 (GICR_SGI + GICD_ICFGR + 4)
+
+/* ICH_LR<n>_EL2 */
+#define LR_PENDING BIT(62)
+#define LR_ACTIVE BIT(63)
+#define LR_HW BIT(61)
+#define LR_GROUP1 BIT(60)
+#define LR_EOI BIT(41) /* maintenance interrupt on deactivation (HW = 0) */
+#define LR_PRIO(p) ((u64)(p) << 48)
+#define LR_PINTID(i) ((u64)(i) << 32)
+
+/* ICH_HCR_EL2 */
+#define ICH_HCR_EN BIT(0)
+#define ICH_HCR_NPIE BIT(3)
+
+/* struct vgic_irq flags */
+#define IRQ_ENABLED BIT(0)
+#define IRQ_LATCH BIT(1) /* pending: an edge, an SGI, or ISPENDR */
+#define IRQ_LEVEL BIT(2) /* the input line of a level-sensitive SPI */
+#define IRQ_ACTIVE BIT(3)
+#define IRQ_GROUP1 BIT(4)
+#define IRQ_EDGE BIT(5)
+#define IRQ_HW BIT(6) /* backed by the same physical PPI (the virtual timer) */
+
+struct vgic_irq {
+	u8 flags;
+	u8 prio;
+};
+
+struct vgic_cpu {
+	struct vgic_irq irq[GIC_SPI_BASE]; /* SGIs and PPIs */
+	u32 waker;
+	u32 lr_count;			   /* list registers in use while it runs */
+	u16 lr_intid[VGIC_MAX_LRS];
+	u8 lr_latch[VGIC_MAX_LRS]; /* the latch moved into the LR */
+};
+
+struct vgic {
+	struct vdev gicd, gicr;
+	struct spinlock lock;
+	struct partition *part;
+	u64 alloc_size;
+	u32 ctlr;
+	u32 nr_cpus;
+	struct vgic_irq spi[VGIC_NR_SPIS];
+	u64 irouter[VGIC_NR_SPIS];
+	u8 spi_target[VGIC_NR_SPIS]; /* vCPU index from irouter, or VGIC_NO_TARGET */
+	struct vgic_cpu cpu[];
+};
+
+static u32 vgic_nr_lrs;
+
+/* ---- List registers (system registers: one accessor per number) ------- */
+
+#define LR_CASE_READ(n, reg) \
+	case n:              \
+		return read_sysreg(reg)
+#define LR_CASE_WRITE(n, reg)         \
+	case n:                       \
+		write_sysreg(reg, v); \
+		break
+
+static u64 vgic_lr_read(u32 n)
+{
+	switch (n) {
+		LR_CASE_READ(0, s3_4_c12_c12_0);
+		LR_CASE_READ(1, s3_4_c12_c12_1);
+		LR_CASE_READ(2, s3_4_c12_c12_2);
+		LR_CASE_READ(3, s3_4_c12_c12_3);
+		LR_CASE_READ(4, s3_4_c12_c12_4);
+		LR_CASE_READ(5, s3_4_c12_c12_5);
+		LR_CASE_READ(6, s3_4_c12_c12_6);
+		LR_CASE_READ(7, s3_4_c12_c12_7);
+		LR_CASE_READ(8, s3_4_c12_c13_0);
+		LR_CASE_READ(9, s3_4_c12_c13_1);
+		LR_CASE_READ(10, s3_4_c12_c13_2);
+		LR_CASE_READ(11, s3_4_c12_c13_3);
+		LR_CASE_READ(12, s3_4_c12_c13_4);
+		LR_CASE_READ(13, s3_4_c12_c13_5);
+		LR_CASE_READ(14, s3_4_c12_c13_6);
+		LR_CASE_READ(15, s3_4_c12_c13_7);
+	default:
+		return 0;
+	}
+}
+
+static void vgic_lr_write(u32 n, u64 v)
+{
+	switch (n) {
+		LR_CASE_WRITE(0, s3_4_c12_c12_0);
+		LR_CASE_WRITE(1, s3_4_c12_c12_1);
+		LR_CASE_WRITE(2, s3_4_c12_c12_2);
+		LR_CASE_WRITE(3, s3_4_c12_c12_3);
+		LR_CASE_WRITE(4, s3_4_c12_c12_4);
+		LR_CASE_WRITE(5, s3_4_c12_c12_5);
+		LR_CASE_WRITE(6, s3_4_c12_c12_6);
+		LR_CASE_WRITE(7, s3_4_c12_c12_7);
+		LR_CASE_WRITE(8, s3_4_c12_c13_0);
+		LR_CASE_WRITE(9, s3_4_c12_c13_1);
+		LR_CASE_WRITE(10, s3_4_c12_c13_2);
+		LR_CASE_WRITE(11, s3_4_c12_c13_3);
+		LR_CASE_WRITE(12, s3_4_c12_c13_4);
+		LR_CASE_WRITE(13, s3_4_c12_c13_5);
+		LR_CASE_WRITE(14, s3_4_c12_c13_6);
+		LR_CASE_WRITE(15, s3_4_c12_c13_7);
+	default:
+		break;
+	}
+}
+
+/* This CPU's virtual interface: empty, off until a vCPU enters. */
+void vgic_cpu_init(void)
+{
+	vgic_nr_lrs = MIN((u32)(read_sysreg(ICH_VTR_EL2) & 0x1f) + 1, VGIC_MAX_LRS);
+	for (u32 n = 0; n < vgic_nr_lrs; n++)
+		vgic_lr_write(n, 0);
+	write_sysreg(ICH_VMCR_EL2, 0);
+	write_sysreg(ICH_HCR_EL2, 0);
+	isb();
+}
+
+/* ---- The model ---------------------------------------------------------- */
+
+static struct vgic_irq *vgic_irq(struct vgic *g, u32 cpu, u32 intid)
+{
+	if (intid < GIC_SPI_BASE)
+		return cpu < g->nr_cpus ? &g->cpu[cpu].irq[intid] : NULL;
+	if (intid < VGIC_NR_IRQS)
+		return &g->spi[intid - GIC_SPI_BASE];
+	return NULL;
+}
+
+static bool vgic_irq_pending(const struct vgic_irq *q)
+{
+	return (q->flags & IRQ_LATCH) || ((q->flags & IRQ_LEVEL) && !(q->flags & IRQ_EDGE));
+}
+
+/* Would @intid be forwarded to vCPU @cpu now (pending, enabled, routed)? */
+static bool vgic_irq_deliverable(struct vgic *g, u32 cpu, u32 intid)
+{
+	const struct vgic_irq *q = vgic_irq(g, cpu, intid);
+
+	if (!q || !(q->flags & IRQ_ENABLED) || !vgic_irq_pending(q))
+		return false;
+	if (intid < GIC_SPI_BASE)
+		return true;
+	if (g->spi_target[intid - GIC_SPI_BASE] != cpu)
+		return false;
+	return g->ctlr & ((q->flags & IRQ_GROUP1) ? GICD_CTLR_EN_G1 : GICD_CTLR_EN_G0);
+}
+
+static bool vgic_irq_is_candidate(struct vgic *g, u32 cpu, u32 intid)
+{
+	if (intid >= GIC_SPI_BASE && g->spi_target[intid - GIC_SPI_BASE] != cpu)
+		return false;
+	return (vgic_irq(g, cpu, intid)->flags & IRQ_ACTIVE) ||
+	       vgic_irq_deliverable(g, cpu, intid);
+}
+
+static void vgic_kick(struct vgic *g, u32 cpu)
+{
+	struct vcpu *v = cpu < g->part->vcpu_count ? g->part->vcpus[cpu] : NULL;
+
+	if (v && v->pcpu != pcpu_this() && READ_ONCE(v->state) != VCPU_OFF)
+		pcpu_kick(v->pcpu);
+}
+
+static void vgic_kick_all(struct vgic *g)
+{
+	for (u32 i = 0; i < g->nr_cpus; i++)
+		vgic_kick(g, i);
+}
+
+static u8 vgic_route(struct vgic *g, u64 router)
+{
+	u64 aff = router & 0xff00ffffffull;
+
+	if (router & BIT(31)) /* 1 of N: any vCPU will do, take the boot vCPU */
+		return 0;
+	for (u32 i = 0; i < g->nr_cpus; i++)
+		if ((vplat_mpidr(i) & 0xff00ffffffull) == aff)
+			return (u8)i;
+	return VGIC_NO_TARGET;
+}
+
+static void vgic_cpu_clear(struct vgic_cpu *vc)
+{
+	memset(vc, 0, sizeof(*vc));
+	vc->waker = GICR_WAKER_SLEEP;
+	for (u32 i = 0; i < GIC_SPI_BASE; i++) {
+		vc->irq[i].prio = VGIC_PRIO_DEFAULT;
+		if (i < 16)
+			vc->irq[i].flags = IRQ_EDGE; /* SGIs are edge-triggered */
+	}
+}
+
+static void vgic_dist_clear(struct vgic *g)
+{
+	g->ctlr = 0;
+	for (u32 i = 0; i < VGIC_NR_SPIS; i++) {
+		g->spi[i].flags = 0;
+		g->spi[i].prio = VGIC_PRIO_DEFAULT;
+		g->irouter[i] = 0;
+		g->spi_target[i] = 0;
+	}
+}
+
+/* ---- Entry and exit ----------------------------------------------------- */
+
+static u64 vgic_lr_value(struct vgic_cpu *vc, u32 n, u32 intid, struct vgic_irq *q,
+			 bool pending)
+{
+	u64 lr = intid | LR_PRIO(q->prio);
+
+	if (q->flags & IRQ_GROUP1)
+		lr |= LR_GROUP1;
+	if (q->flags & IRQ_ACTIVE)
+		lr |= LR_ACTIVE;
+	vc->lr_latch[n] = 0;
+	/* A hardware interrupt may not be pending and active in an LR. */
+	if (pending && !((q->flags & IRQ_HW) && (q->flags & IRQ_ACTIVE))) {
+		lr |= LR_PENDING;
+		vc->lr_latch[n] = !!(q->flags & IRQ_LATCH);
+		q->flags &= ~IRQ_LATCH;
+	}
+	if (q->flags & IRQ_HW)
+		lr |= LR_HW | LR_PINTID(intid);
+	else if (!(q->flags & IRQ_EDGE))
+		lr |= LR_EOI; /* resample the line once the guest is done */
+	return lr;
+}
+
+/* Highest-priority deliverable interrupt of @cpu not yet in an LR, or -1. */
+static int vgic_next_pending(struct vgic *g, u32 cpu, const u8 *placed)
+{
+	int best = -1;
+	u32 best_prio = 0x100;
+
+	for (u32 i = 0; i < VGIC_NR_IRQS; i++) {
+		if (placed[i] || !vgic_irq_deliverable(g, cpu, i))
+			continue;
+		if (vgic_irq(g, cpu, i)->prio < best_prio) {
+			best = (int)i;
+			best_prio = vgic_irq(g, cpu, i)->prio;
+		}
+	}
+	return best;
+}
+
+static void vgic_place(struct vgic *g, struct vgic_cpu *vc, u32 cpu, u32 intid)
+{
+	struct vgic_irq *q = vgic_irq(g, cpu, intid);
+	u32 n = vc->lr_count++;
+
+	vc->lr_intid[n] = (u16)intid;
+	vgic_lr_write(n, vgic_lr_value(vc, n, intid, q, vgic_irq_deliverable(g, cpu, intid)));
+}
+
+void vgic_flush(struct vcpu *vcpu)
+{
+	struct vgic *g = vcpu->part->arch.vgic;
+	u8 placed[VGIC_NR_IRQS] = { 0 };
+	struct vgic_cpu *vc;
+	u64 hcr = ICH_HCR_EN;
+	unsigned long flags;
+	int next;
+
+	if (!g || vcpu->index >= g->nr_cpus)
+		return;
+	flags = spin_lock_irqsave(&g->lock);
+	vc = &g->cpu[vcpu->index];
+	/* Active ones first: the guest must find them to deactivate them. */
+	for (u32 i = 0; i < VGIC_NR_IRQS && vc->lr_count < vgic_nr_lrs; i++) {
+		if (vgic_irq_is_candidate(g, vcpu->index, i) &&
+		    (vgic_irq(g, vcpu->index, i)->flags & IRQ_ACTIVE)) {
+			placed[i] = 1;
+			vgic_place(g, vc, vcpu->index, i);
+		}
+	}
+	while (vc->lr_count < vgic_nr_lrs &&
+	       (next = vgic_next_pending(g, vcpu->index, placed)) >= 0) {
+		placed[next] = 1;
+		vgic_place(g, vc, vcpu->index, (u32)next);
+	}
+	/* More than fits: come back when the guest has taken what is there. */
+	if (vgic_next_pending(g, vcpu->index, placed) >= 0)
+		hcr |= ICH_HCR_NPIE;
+	write_sysreg(ICH_HCR_EL2, hcr);
+	spin_unlock_irqrestore(&g->lock, flags);
+}
+
+void vgic_sync(struct vcpu *vcpu)
+{
+	struct vgic *g = vcpu->part->arch.vgic;
+	struct vgic_cpu *vc;
+	unsigned long flags;
+
+	write_sysreg(ICH_HCR_EL2, 0);
+	if (!g || vcpu->index >= g->nr_cpus)
+		return;
+	flags = spin_lock_irqsave(&g->lock);
+	vc = &g->cpu[vcpu->index];
+	for (u32 n = 0; n < vc->lr_count; n++) {
+		u64 lr = vgic_lr_read(n);
+		struct vgic_irq *q = vgic_irq(g, vcpu->index, vc->lr_intid[n]);
+
+		vgic_lr_write(n, 0);
+		if (!q)
+			continue;
+		q->flags &= ~IRQ_ACTIVE;
+		if (lr & LR_ACTIVE)
+			q->flags |= IRQ_ACTIVE;
+		/* Not yet acknowledged: the latch goes back to the model. */
+		if ((lr & LR_PENDING) && vc->lr_latch[n])
+			q->flags |= IRQ_LATCH;
+	}
+	vc->lr_count = 0;
+	spin_unlock_irqrestore(&g->lock, flags);
+}
+
+bool vgic_pending(struct vcpu *vcpu)
+{
+	struct vgic *g = vcpu->part->arch.vgic;
+	unsigned long flags;
+	bool any = false;
+
+	if (!g || vcpu->index >= g->nr_cpus)
+		return false;
+	flags = spin_lock_irqsave(&g->lock);
+	for (u32 i = 0; i < VGIC_NR_IRQS && !any; i++)
+		any = vgic_irq_deliverable(g, vcpu->index, i);
+	spin_unlock_irqrestore(&g->lock, flags);
+	return any;
+}
+
+/* The physical vtimer PPI fired on this vCPU's CPU (left active until the guest is done). */
+void vgic_inject_vtimer(struct vcpu *vcpu)
+{
+	struct vgic *g = vcpu->part->arch.vgic;
+	unsigned long flags;
+
+	if (!g || vcpu->index >= g->nr_cpus)
+		return;
+	flags = spin_lock_irqsave(&g->lock);
+	g->cpu[vcpu->index].irq[GIC_PPI_VTIMER].flags |= IRQ_LATCH | IRQ_HW;
+	spin_unlock_irqrestore(&g->lock, flags);
+}
+
+void vgic_vcpu_reset(struct vcpu *vcpu)
+{
+	struct vgic *g = vcpu->part->arch.vgic;
+	unsigned long flags;
+
+	write_sysreg(ICH_VMCR_EL2, 0);
+	write_sysreg(ICH_AP0R0_EL2, 0);
+	write_sysreg(ICH_AP1R0_EL2, 0);
+	for (u32 n = 0; n < vgic_nr_lrs; n++)
+		vgic_lr_write(n, 0);
+	if (!g || vcpu->index >= g->nr_cpus)
+		return;
+	flags = spin_lock_irqsave(&g->lock);
+	vgic_cpu_clear(&g->cpu[vcpu->index]);
+	spin_unlock_irqrestore(&g->lock, flags);
+}
+
+void vgic_set_spi(struct partition *part, u32 spi, bool level)
+{
+	struct vgic *g = part->arch.vgic;
+	struct vgic_irq *q;
+	unsigned long flags;
+	bool kick;
+
+	if (!g || spi >= VGIC_NR_SPIS)
+		return;
+	flags = spin_lock_irqsave(&g->lock);
+	q = &g->spi[spi];
+	if (level && !(q->flags & IRQ_LEVEL) && (q->flags & IRQ_EDGE))
+		q->flags |= IRQ_LATCH;
+	q->flags = level ? q->flags | IRQ_LEVEL : q->flags & ~IRQ_LEVEL;
+	kick = level && g->spi_target[spi] != VGIC_NO_TARGET &&
+	       vgic_irq_deliverable(g, g->spi_target[spi], spi + GIC_SPI_BASE);
+	spin_unlock_irqrestore(&g->lock, flags);
+	if (kick)
+		vgic_kick(g, g->spi_target[spi]);
+}
+
+/* A trapped ICC_SGI1R_EL1 write. */
+int vgic_sgi_write(struct vcpu *vcpu, u64 v)
+{
+	struct vgic *g = vcpu->part->arch.vgic;
+	u32 intid = (v >> 24) & 0xf, targets = v & 0xffff, rs = (v >> 44) & 0xf;
+	u64 aff = ((v >> 48) & 0xff) << 32 | ((v >> 32) & 0xff) << 16 | ((v >> 16) & 0xff) << 8;
+	bool all = v & BIT(40);
+	unsigned long flags;
+	u8 hit[DTB_MAX_CPUS] = { 0 };
+
+	if (!g)
+		return 0;
+	flags = spin_lock_irqsave(&g->lock);
+	for (u32 i = 0; i < g->nr_cpus && i < DTB_MAX_CPUS; i++) {
+		u64 m = vplat_mpidr(i) & 0xff00ffffffull;
+		u32 aff0 = m & 0xff;
+
+		if (all ? i == vcpu->index :
+			  ((m & ~0xffull) != aff || aff0 / 16 != rs || !(targets & BIT(aff0 % 16))))
+			continue;
+		g->cpu[i].irq[intid].flags |= IRQ_LATCH;
+		hit[i] = 1;
+	}
+	spin_unlock_irqrestore(&g->lock, flags);
+	for (u32 i = 0; i < g->nr_cpus && i < DTB_MAX_CPUS; i++)
+		if (hit[i])
+			vgic_kick(g, i);
+	return 0;
+}
+
+/* ---- Register banks shared by distributor and redistributors ---------- */
+
+static bool vgic_bit_get(const struct vgic_irq *q, u32 reg)
+{
+	switch (reg) {
+	case GICD_IGROUPR:
+		return q->flags & IRQ_GROUP1;
+	case GICD_ISENABLER:
+	case GICD_ICENABLER:
+		return q->flags & IRQ_ENABLED;
+	case GICD_ISPENDR:
+	case GICD_ICPENDR:
+		return vgic_irq_pending(q);
+	default:
+		return q->flags & IRQ_ACTIVE;
+	}
+}
+
+static void vgic_bit_set(struct vgic_irq *q, u32 reg, bool one)
+{
+	switch (reg) {
+	case GICD_IGROUPR:
+		q->flags = one ? q->flags | IRQ_GROUP1 : q->flags & ~IRQ_GROUP1;
+		break;
+	case GICD_ISENABLER:
+		if (one)
+			q->flags |= IRQ_ENABLED;
+		break;
+	case GICD_ICENABLER:
+		if (one)
+			q->flags &= ~IRQ_ENABLED;
+		break;
+	case GICD_ISPENDR:
+		if (one && !(q->flags & IRQ_HW))
+			q->flags |= IRQ_LATCH;
+		break;
+	case GICD_ICPENDR:
+		if (one && !(q->flags & IRQ_HW))
+			q->flags &= ~IRQ_LATCH;
+		break;
+	case GICD_ISACTIVER:
+		if (one && !(q->flags & IRQ_HW))
+			q->flags |= IRQ_ACTIVE;
+		break;
+	case GICD_ICACTIVER:
+		if (one && !(q->flags & IRQ_HW))
+			q->flags &= ~IRQ_ACTIVE;
+		break;
+	}
+}
+
+/* 32-bit access to a bit-per-interrupt register covering @first..@first+31. */
+static u32 vgic_bits_read(struct vgic *g, u32 cpu, u32 reg, u32 first)
+{
+	u32 v = 0;
+
+	for (u32 i = 0; i < 32; i++) {
+		const struct vgic_irq *q = vgic_irq(g, cpu, first + i);
+
+		if (q && vgic_bit_get(q, reg))
+			v |= 1u << i;
+	}
+	return v;
+}
+
+static void vgic_bits_write(struct vgic *g, u32 cpu, u32 reg, u32 first, u32 v)
+{
+	for (u32 i = 0; i < 32; i++) {
+		struct vgic_irq *q = vgic_irq(g, cpu, first + i);
+
+		/* IGROUPR takes zeroes too; the set/clear pairs only act on ones. */
+		if (q && (reg == GICD_IGROUPR || (v & (1u << i))))
+			vgic_bit_set(q, reg, v & (1u << i));
+	}
+}
+
+/* IPRIORITYR: one byte per interrupt, byte or word access. */
+static u64 vgic_prio_read(struct vgic *g, u32 cpu, u32 first, u32 size)
+{
+	u64 v = 0;
+
+	for (u32 i = 0; i < size; i++) {
+		const struct vgic_irq *q = vgic_irq(g, cpu, first + i);
+
+		v |= (u64)(q ? q->prio : 0) << (8 * i);
+	}
+	return v;
+}
+
+static void vgic_prio_write(struct vgic *g, u32 cpu, u32 first, u32 size, u64 v)
+{
+	for (u32 i = 0; i < size; i++) {
+		struct vgic_irq *q = vgic_irq(g, cpu, first + i);
+
+		if (q)
+			q->prio = (u8)(v >> (8 * i));
+	}
+}
+
+/* ICFGR: two bits per interrupt, bit 1 of each pair = edge-triggered. */
+static u32 vgic_cfg_read(struct vgic *g, u32 cpu, u32 first)
+{
+	u32 v = 0;
+
+	for (u32 i = 0; i < 16; i++) {
+		const struct vgic_irq *q = vgic_irq(g, cpu, first + i);
+
+		if (q && (q->flags & IRQ_EDGE))
+			v |= 2u << (2 * i);
+	}
+	return v;
+}
+
+static void vgic_cfg_write(struct vgic *g, u32 first, u32 v)
+{
+	for (u32 i = 0; i < 16; i++) {
+		struct vgic_irq *q = vgic_irq(g, 0, first + i);
+
+		if (q && first >= GIC_SPI_BASE)
+			q->flags = (v & (2u << (2 * i))) ? q->flags | IRQ_EDGE : q->flags & ~IRQ_EDGE;
+	}
+}
+
+/* ---- Distributor -------------------------------------------------------- */
+
+static u32 vgic_dist_read32(struct vgic *g, u64 off)
+{
+	if (off >= GICD_IGROUPR && off < GICD_BITS_END) {
+		u32 first = (u32)(off & 0x7f) / 4 * 32;
+
+		/* SGIs and PPIs live in the redistributors (affinity routing). */
+		return first >= GIC_SPI_BASE ? vgic_bits_read(g, 0, off & ~0x7full, first) : 0;
+	}
+	if (off >= GICD_ICFGR && off < GICD_ICFGR + VGIC_NR_IRQS / 4)
+		return vgic_cfg_read(g, 0, (u32)(off - GICD_ICFGR) * 4);
+	switch (off) {
+	case GICD_CTLR:
+		return g->ctlr | GICD_CTLR_ARE | GICD_CTLR_DS;
+	case GICD_TYPER:
+		return GICD_TYPER_IDBITS(10) | (VGIC_NR_IRQS / 32 - 1);
+	case GICD_IIDR:
+		return 0;
+	case GICD_PIDR2:
+		return GIC_PIDR2_V3;
+	default:
+		return 0; /* RAZ: IGRPMODR, NSACR, ITARGETSR... */
+	}
+}
+
+static void vgic_dist_write32(struct vgic *g, u64 off, u32 v)
+{
+	if (off >= GICD_IGROUPR && off < GICD_BITS_END) {
+		u32 first = (u32)(off & 0x7f) / 4 * 32;
+
+		if (first >= GIC_SPI_BASE)
+			vgic_bits_write(g, 0, off & ~0x7full, first, v);
+		return;
+	}
+	if (off >= GICD_ICFGR && off < GICD_ICFGR + VGIC_NR_IRQS / 4) {
+		vgic_cfg_write(g, (u32)(off - GICD_ICFGR) * 4, v);
+		return;
+	}
+	if (off == GICD_CTLR)
+		g->ctlr = v & (GICD_CTLR_EN_G0 | GICD_CTLR_EN_G1);
+	/* Everything else is read-only or ignored. */
+}
+
+static bool vgic_is_irouter(u64 off, u32 *spi)
+{
+	u64 first = GICD_IROUTER + 8 * GIC_SPI_BASE;
+
+	if (off < first || off >= first + 8 * VGIC_NR_SPIS)
+		return false;
+	*spi = (u32)((off - first) / 8);
+	return true;
+}
+
+static int vgic_dist_read(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u64 *value)
+{
+	struct vgic *g = dev->priv;
+	unsigned long flags = spin_lock_irqsave(&g->lock);
+	u32 spi;
+
+	if (vgic_is_irouter(off, &spi))
+		*value = g->irouter[spi] >> (8 * (off & 4));
+	else if (off >= GICD_IPRIORITYR && off < GICD_IPRIORITYR + VGIC_NR_IRQS)
+		*value = off - GICD_IPRIORITYR >= GIC_SPI_BASE ?
+				 vgic_prio_read(g, 0, (u32)(off - GICD_IPRIORITYR), size) : 0;
+	else if (size == 8)
+		*value = vgic_dist_read32(g, off) | (u64)vgic_dist_read32(g, off + 4) << 32;
+	else
+		*value = size == 4 ? vgic_dist_read32(g, off) : 0;
+	spin_unlock_irqrestore(&g->lock, flags);
+	return 0;
+}
+
+static void vgic_irouter_write(struct vgic *g, u64 off, u32 size, u32 spi, u64 v)
+{
+	u64 r = g->irouter[spi];
+
+	if (size == 8)
+		r = v;
+	else if (off & 4)
+		r = (r & 0xffffffffull) | v << 32;
+	else
+		r = (r & ~0xffffffffull) | (v & 0xffffffffull);
+	g->irouter[spi] = r & (0xff00ffffffull | BIT(31));
+	g->spi_target[spi] = vgic_route(g, g->irouter[spi]);
+}
+
+static int vgic_dist_write(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u64 v)
+{
+	struct vgic *g = dev->priv;
+	unsigned long flags = spin_lock_irqsave(&g->lock);
+	u32 spi;
+
+	if (vgic_is_irouter(off, &spi)) {
+		vgic_irouter_write(g, off, size, spi, v);
+	} else if (off >= GICD_IPRIORITYR && off < GICD_IPRIORITYR + VGIC_NR_IRQS) {
+		if (off - GICD_IPRIORITYR >= GIC_SPI_BASE)
+			vgic_prio_write(g, 0, (u32)(off - GICD_IPRIORITYR), size, v);
+	} else if (size == 8) {
+		vgic_dist_write32(g, off, (u32)v);
+		vgic_dist_write32(g, off + 4, (u32)(v >> 32));
+	} else if (size == 4) {
+		vgic_dist_write32(g, off, (u32)v);
+	}
+	spin_unlock_irqrestore(&g->lock, flags);
+	/* An SPI may have become deliverable somewhere. */
+	vgic_kick_all(g);
+	return 0;
+}
+
+/* ---- Redistributors ----------------------------------------------------- */
+
+static u64 vgic_rd_typer(struct vgic *g, u32 cpu)
+{
+	u64 m = vplat_mpidr(cpu);
+	u64 aff = ((m >> 32) & 0xff) << 24 | (m & 0xffffff);
+	u64 v = aff << 32 | (u64)cpu << 8;
+
+	return cpu + 1 == g->nr_cpus ? v | GICR_TYPER_LAST : v;
+}
+
+static u32 vgic_rd_read32(struct vgic *g, u32 cpu, u64 off)
+{
+	if (off >= GICR_SGI + GICD_IGROUPR && off < GICR_SGI + GICD_IGROUPR + 0x380 + 4 &&
+	    (off & 0x7f) == 0)
+		return vgic_bits_read(g, cpu, (u32)(off - GICR_SGI), 0);
+	switch (off) {
+	case GICR_TYPER:
+	case GICR_TYPER + 4:
+		return (u32)(vgic_rd_typer(g, cpu) >> (8 * (off & 4)));
+	case GICR_WAKER:
+		return g->cpu[cpu].waker & GICR_WAKER_SLEEP ?
+			       GICR_WAKER_SLEEP | GICR_WAKER_ASLEEP : 0;
+	case GICR_PIDR2:
+		return GIC_PIDR2_V3;
+	case GICR_ICFGR0:
+		return vgic_cfg_read(g, cpu, 0);
+	case GICR_ICFGR1:
+		return vgic_cfg_read(g, cpu, 16);
+	default:
+		return 0; /* CTLR (no LPIs), IIDR, STATUSR, IGRPMODR0, NSACR... */
+	}
+}
+
+static void vgic_rd_write32(struct vgic *g, u32 cpu, u64 off, u32 v)
+{
+	if (off >= GICR_SGI + GICD_IGROUPR && off < GICR_SGI + GICD_IGROUPR + 0x380 + 4 &&
+	    (off & 0x7f) == 0) {
+		vgic_bits_write(g, cpu, (u32)(off - GICR_SGI), 0, v);
+		return;
+	}
+	if (off == GICR_WAKER)
+		g->cpu[cpu].waker = v & GICR_WAKER_SLEEP;
+	/* ICFGR0/1 are fixed: SGIs edge, PPIs level. */
+}
+
+static bool vgic_rd_is_prio(u64 off)
+{
+	return off >= GICR_SGI + GICD_IPRIORITYR && off < GICR_SGI + GICD_IPRIORITYR + 32;
+}
+
+static int vgic_rd_read(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u64 *value)
+{
+	struct vgic *g = dev->priv;
+	u32 cpu = (u32)(off / VPLAT_GICR_STRIDE);
+	unsigned long flags;
+
+	off %= VPLAT_GICR_STRIDE;
+	if (cpu >= g->nr_cpus)
+		return -KEEL_EINVAL;
+	flags = spin_lock_irqsave(&g->lock);
+	if (vgic_rd_is_prio(off))
+		*value = vgic_prio_read(g, cpu, (u32)(off - GICR_SGI - GICD_IPRIORITYR), size);
+	else if (size == 8)
+		*value = vgic_rd_read32(g, cpu, off) | (u64)vgic_rd_read32(g, cpu, off + 4) << 32;
+	else
+		*value = size == 4 ? vgic_rd_read32(g, cpu, off) : 0;
+	spin_unlock_irqrestore(&g->lock, flags);
+	return 0;
+}
+
+static int vgic_rd_write(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u64 v)
+{
+	struct vgic *g = dev->priv;
+	u32 cpu = (u32)(off / VPLAT_GICR_STRIDE);
+	unsigned long flags;
+
+	off %= VPLAT_GICR_STRIDE;
+	if (cpu >= g->nr_cpus)
+		return -KEEL_EINVAL;
+	flags = spin_lock_irqsave(&g->lock);
+	if (vgic_rd_is_prio(off)) {
+		vgic_prio_write(g, cpu, (u32)(off - GICR_SGI - GICD_IPRIORITYR), size, v);
+	} else if (size == 8) {
+		vgic_rd_write32(g, cpu, off, (u32)v);
+		vgic_rd_write32(g, cpu, off + 4, (u32)(v >> 32));
+	} else if (size == 4) {
+		vgic_rd_write32(g, cpu, off, (u32)v);
+	}
+	spin_unlock_irqrestore(&g->lock, flags);
+	vgic_kick(g, cpu);
+	return 0;
+}
+
+/* ---- Creation ----------------------------------------------------------- */
+
+static void vgic_reset(struct vdev *dev)
+{
+	struct vgic *g = dev->priv;
+	unsigned long flags = spin_lock_irqsave(&g->lock);
+
+	vgic_dist_clear(g);
+	for (u32 i = 0; i < g->nr_cpus; i++)
+		vgic_cpu_clear(&g->cpu[i]);
+	spin_unlock_irqrestore(&g->lock, flags);
+}
+
+static void vgic_destroy(struct vdev *dev)
+{
+	struct vgic *g = dev->priv;
+
+	g->part->arch.vgic = NULL;
+	pmm_free(hva_to_hpa(g), g->alloc_size);
+}
+
+/* The distributor owns the memory: it is added first, so destroyed last. */
+static const struct vdev_ops vgic_dist_ops = {
+	.read = vgic_dist_read,
+	.write = vgic_dist_write,
+	.reset = vgic_reset,
+	.destroy = vgic_destroy,
+};
+
+static const struct vdev_ops vgic_rd_ops = {
+	.read = vgic_rd_read,
+	.write = vgic_rd_write,
+};
+
+int vgic_create(struct partition *part)
+{
+	u32 n = part->vcpu_count;
+	u64 size = ALIGN_UP(sizeof(struct vgic) + n * sizeof(struct vgic_cpu), PAGE_SIZE);
+	hpa_t mem;
+	struct vgic *g;
+	int ret;
+
+	if (n == 0 || n > DTB_MAX_CPUS)
+		return -KEEL_EINVAL;
+	mem = pmm_alloc(size, PAGE_SIZE);
+	if (!mem)
+		return -KEEL_ENOMEM;
+	g = hpa_to_hva(mem);
+	memset(g, 0, size);
+	g->part = part;
+	g->alloc_size = size;
+	g->nr_cpus = n;
+	vgic_dist_clear(g);
+	for (u32 i = 0; i < n; i++)
+		vgic_cpu_clear(&g->cpu[i]);
+	g->gicd = (struct vdev){ .name = "gicv3-dist", .space = VDEV_MMIO, .irq = VDEV_NO_IRQ,
+				 .base = VPLAT_GICD_BASE, .size = VPLAT_GICD_SIZE,
+				 .ops = &vgic_dist_ops, .priv = g };
+	g->gicr = (struct vdev){ .name = "gicv3-redist", .space = VDEV_MMIO, .irq = VDEV_NO_IRQ,
+				 .base = VPLAT_GICR_BASE, .size = VPLAT_GICR_STRIDE * n,
+				 .ops = &vgic_rd_ops, .priv = g };
+	ret = vdev_add(part, &g->gicd);
+	if (ret) {
+		pmm_free(mem, size);
+		return ret;
+	}
+	part->arch.vgic = g;
+	/* On failure the distributor's destroy frees everything at teardown. */
+	return vdev_add(part, &g->gicr);
+}

@@ -1,0 +1,90 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The aarch64 microVM platform a Linux guest sees: guest-physical layout of
+ * the emulated devices (as on QEMU's virt machine), interrupt numbers, and the
+ * functions the device models of arch/aarch64 call in each other.
+ */
+#ifndef KEEL_ARCH_AARCH64_VPLAT_H
+#define KEEL_ARCH_AARCH64_VPLAT_H
+
+#include <keel/types.h>
+
+struct partition;
+struct vcpu;
+
+/* Guest-physical layout (docs/aarch64-microvm.md). */
+#define VPLAT_GICD_BASE 0x08000000ull
+#define VPLAT_GICD_SIZE 0x10000ull
+#define VPLAT_GICR_BASE 0x080a0000ull
+#define VPLAT_GICR_STRIDE 0x20000ull /* RD_base + SGI_base per vCPU */
+#define VPLAT_PL011_BASE 0x09000000ull
+#define VPLAT_PL011_SIZE 0x1000ull
+#define VPLAT_PL011_SPI 1u
+
+/* GIC interrupt numbers (INTIDs). */
+#define GIC_SPI_BASE 32u
+#define GIC_PPI_MAINT 25u /* virtual CPU interface maintenance, at EL2 */
+#define GIC_PPI_HYP_TIMER 26u /* CNTHP, the hypervisor's timer */
+#define GIC_PPI_VTIMER 27u /* CNTV, the guest's virtual timer */
+#define GIC_PPI_SEC_TIMER 29u
+#define GIC_PPI_PHYS_TIMER 30u
+
+/* SPIs the vGIC offers (SPI numbers 0..VGIC_NR_SPIS-1). */
+#define VGIC_NR_SPIS 64u
+
+/* The MPIDR a partition's vCPU @index sees: Aff0 < 16 so SGI target lists reach it. */
+static inline u64 vplat_mpidr(u32 index)
+{
+	return BIT(31) | (u64)(index / 16) << 8 | (index % 16);
+}
+
+/* vgic.c */
+int vgic_create(struct partition *part);
+void vgic_set_spi(struct partition *part, u32 spi, bool level);
+void vgic_vcpu_reset(struct vcpu *vcpu);
+void vgic_flush(struct vcpu *vcpu); /* before guest entry, IRQs off */
+void vgic_sync(struct vcpu *vcpu);  /* after guest exit, IRQs off */
+bool vgic_pending(struct vcpu *vcpu);
+void vgic_inject_vtimer(struct vcpu *vcpu);
+int vgic_sgi_write(struct vcpu *vcpu, u64 value);
+void vgic_cpu_init(void);
+
+/* vpsci.c */
+struct vm_exit;
+bool vpsci_call(struct vcpu *vcpu, u32 fid, struct vm_exit *exit);
+bool vpsci_on_pending(struct vcpu *vcpu);
+bool vpsci_is_off(struct vcpu *vcpu);
+bool vpsci_hold_off(struct vcpu *vcpu, struct vm_exit *exit);
+
+/* vidreg.c */
+bool vidreg_read(u32 crm, u32 op2, u64 *value);
+
+/* pl011.c */
+int pl011_create(struct partition *part);
+
+/* vtimer.c */
+bool vtimer_irq(void);
+void vtimer_vcpu_reset(void);
+void hyp_timer_irq(void);
+
+/* dtb.c: a Linux guest's device tree, built from this description. */
+#define DTB_MAX_CPUS 64u
+#define DTB_MAX_VIRTIO 32u
+
+struct dtb_desc {
+	u64 mem_base, mem_size;
+	u32 cpu_count;
+	u32 virtio_count;
+	u64 cpu_mpidr[DTB_MAX_CPUS];
+	u64 virtio_base[DTB_MAX_VIRTIO];
+	u64 virtio_size[DTB_MAX_VIRTIO];
+	u32 virtio_spi[DTB_MAX_VIRTIO];
+	u64 initrd_start, initrd_end; /* end == start: no initrd */
+	const char *bootargs;
+	u8 rng_seed[32];
+};
+
+/* Build the tree into @buf (@size bytes). Returns its size or -KEEL_E*. */
+int dtb_build(const struct dtb_desc *d, void *buf, u32 size);
+
+#endif /* KEEL_ARCH_AARCH64_VPLAT_H */

@@ -1,0 +1,168 @@
+/* SPDX-License-Identifier: MIT */
+/* The aarch64 Linux guest's device tree (arch/aarch64/dtb.c), read back with the host's libfdt. */
+#include <libfdt.h>
+#include <string.h>
+
+#include <arch/types.h>
+#include <keel/abi.h>
+
+#include "../../arch/aarch64/vplat.h"
+#include "unit.h"
+
+static unsigned char buf[256 * 1024];
+
+static void desc_init(struct dtb_desc *d, u32 cpus, u32 virtio)
+{
+	memset(d, 0, sizeof(*d));
+	d->mem_base = 0x40000000;
+	d->mem_size = 256ull << 20;
+	d->cpu_count = cpus;
+	for (u32 i = 0; i < cpus; i++)
+		d->cpu_mpidr[i] = vplat_mpidr(i);
+	d->virtio_count = virtio;
+	for (u32 i = 0; i < virtio; i++) {
+		d->virtio_base[i] = KEEL_VIRTIO_MMIO_BASE + i * KEEL_VIRTIO_MMIO_STRIDE;
+		d->virtio_size[i] = KEEL_VIRTIO_MMIO_STRIDE;
+		d->virtio_spi[i] = KEEL_VIRTIO_IRQ_BASE + i;
+	}
+	d->initrd_start = 0x4fcfc000;
+	d->initrd_end = 0x4fdff9b8;
+	d->bootargs = "console=ttyAMA0 earlycon panic=-1";
+	memset(d->rng_seed, 0x5a, sizeof(d->rng_seed));
+}
+
+static u64 prop_u64(const void *fdt, int node, const char *name)
+{
+	int len;
+	const void *p = fdt_getprop(fdt, node, name, &len);
+	fdt64_t v;
+
+	if (!p || len != 8)
+		return ~0ull;
+	memcpy(&v, p, sizeof(v)); /* properties are only 4-byte aligned */
+	return fdt64_to_cpu(v);
+}
+
+static u32 prop_u32(const void *fdt, int node, const char *name, int idx)
+{
+	int len;
+	const fdt32_t *p = fdt_getprop(fdt, node, name, &len);
+
+	return p && len >= (idx + 1) * 4 ? fdt32_to_cpu(p[idx]) : ~0u;
+}
+
+static int count_compatible(const void *fdt, const char *compat)
+{
+	int n = 0, node = -1;
+
+	while ((node = fdt_node_offset_by_compatible(fdt, node, compat)) >= 0)
+		n++;
+	return n;
+}
+
+static void test_basic(void)
+{
+	static struct dtb_desc d;
+	const char *s;
+	int size, node, len;
+
+	desc_init(&d, 2, 3);
+	size = dtb_build(&d, buf, sizeof(buf));
+	CHECK(size > 0);
+	CHECK_EQ(fdt_check_header(buf), 0);
+	CHECK_EQ(fdt_totalsize(buf), size);
+
+	node = fdt_path_offset(buf, "/chosen");
+	CHECK(node >= 0);
+	s = fdt_getprop(buf, node, "bootargs", &len);
+	CHECK(s && strcmp(s, d.bootargs) == 0);
+	CHECK_EQ(prop_u64(buf, node, "linux,initrd-start"), d.initrd_start);
+	CHECK_EQ(prop_u64(buf, node, "linux,initrd-end"), d.initrd_end);
+	CHECK(fdt_getprop(buf, node, "rng-seed", &len) && len == 32);
+	s = fdt_getprop(buf, node, "stdout-path", &len);
+	CHECK(s != NULL);
+	node = s ? fdt_path_offset(buf, s) : -1;
+	CHECK(node >= 0 && fdt_node_check_compatible(buf, node, "arm,pl011") == 0);
+	CHECK_EQ(prop_u32(buf, node, "interrupts", 1), VPLAT_PL011_SPI);
+
+	node = fdt_path_offset(buf, "/memory@40000000");
+	CHECK(node >= 0);
+	CHECK_EQ(prop_u32(buf, node, "reg", 1), 0x40000000);
+	CHECK_EQ(prop_u32(buf, node, "reg", 3), 256u << 20);
+
+	CHECK_EQ(count_compatible(buf, "arm,armv8"), 2);
+	node = fdt_path_offset(buf, "/cpus/cpu@1");
+	CHECK(node >= 0);
+	CHECK_EQ(prop_u64(buf, node, "reg"), 1);
+	s = fdt_getprop(buf, node, "enable-method", &len);
+	CHECK(s && strcmp(s, "psci") == 0);
+
+	node = fdt_node_offset_by_compatible(buf, -1, "arm,psci-1.0");
+	CHECK(node >= 0);
+	s = fdt_getprop(buf, node, "method", &len);
+	CHECK(s && strcmp(s, "hvc") == 0);
+
+	node = fdt_node_offset_by_compatible(buf, -1, "arm,gic-v3");
+	CHECK(node >= 0);
+	CHECK(fdt_getprop(buf, node, "interrupt-controller", &len) != NULL);
+	CHECK_EQ(prop_u32(buf, node, "#interrupt-cells", 0), 3);
+	CHECK_EQ(prop_u32(buf, node, "reg", 5), VPLAT_GICR_BASE);
+	CHECK_EQ(prop_u32(buf, node, "reg", 7), 2 * VPLAT_GICR_STRIDE);
+	CHECK_EQ(prop_u32(buf, node, "phandle", 0), prop_u32(buf, 0, "interrupt-parent", 0));
+
+	node = fdt_node_offset_by_compatible(buf, -1, "arm,armv8-timer");
+	CHECK(node >= 0);
+	/* secure, non-secure physical, virtual, hypervisor: INTIDs 29, 30, 27, 26 */
+	CHECK_EQ(prop_u32(buf, node, "interrupts", 1), 13);
+	CHECK_EQ(prop_u32(buf, node, "interrupts", 4), 14);
+	CHECK_EQ(prop_u32(buf, node, "interrupts", 7), 11);
+	CHECK_EQ(prop_u32(buf, node, "interrupts", 10), 10);
+
+	CHECK_EQ(count_compatible(buf, "virtio,mmio"), 3);
+	node = fdt_path_offset(buf, "/virtio_mmio@a000400");
+	CHECK(node >= 0);
+	CHECK_EQ(prop_u32(buf, node, "reg", 1), 0x0a000400);
+	CHECK_EQ(prop_u32(buf, node, "interrupts", 0), 0); /* GIC_SPI */
+	CHECK_EQ(prop_u32(buf, node, "interrupts", 1), KEEL_VIRTIO_IRQ_BASE + 2);
+	CHECK_EQ(prop_u32(buf, node, "interrupts", 2), 4); /* level high */
+	CHECK(fdt_getprop(buf, node, "dma-coherent", &len) != NULL);
+}
+
+static void test_no_initrd_and_limits(void)
+{
+	static struct dtb_desc d;
+	int size, node, len;
+
+	desc_init(&d, 64, 32);
+	d.initrd_start = d.initrd_end = 0x4fe00000;
+	size = dtb_build(&d, buf, sizeof(buf));
+	CHECK(size > 0 && size < 64 * 1024);
+	node = fdt_path_offset(buf, "/chosen");
+	CHECK(fdt_getprop(buf, node, "linux,initrd-start", &len) == NULL);
+	CHECK_EQ(count_compatible(buf, "arm,armv8"), 64);
+	CHECK_EQ(count_compatible(buf, "virtio,mmio"), 32);
+	/* vCPU 17 is Aff1 1, Aff0 1. */
+	CHECK(fdt_path_offset(buf, "/cpus/cpu@101") >= 0);
+
+	CHECK_EQ(dtb_build(&d, buf, 512), -KEEL_ENOSPC);
+	d.cpu_count = 0;
+	CHECK_EQ(dtb_build(&d, buf, sizeof(buf)), -KEEL_EINVAL);
+	d.cpu_count = 65;
+	CHECK_EQ(dtb_build(&d, buf, sizeof(buf)), -KEEL_EINVAL);
+	desc_init(&d, 1, 1);
+	d.virtio_spi[0] = VGIC_NR_SPIS;
+	CHECK_EQ(dtb_build(&d, buf, sizeof(buf)), -KEEL_EINVAL);
+	desc_init(&d, 1, 1);
+	d.initrd_end = d.initrd_start - 1;
+	CHECK_EQ(dtb_build(&d, buf, sizeof(buf)), -KEEL_EINVAL);
+	desc_init(&d, 1, 1);
+	d.virtio_count = DTB_MAX_VIRTIO + 1;
+	CHECK_EQ(dtb_build(&d, buf, sizeof(buf)), -KEEL_EINVAL);
+}
+
+int main(void)
+{
+	test_basic();
+	test_no_initrd_and_limits();
+	return unit_done("test_dtb");
+}
