@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
 """pytest setup for Keel's QEMU integration tests.
 
-Options: --arch (space or comma separated, default "x86_64 aarch64") and
---build (the build directory, default "build"). Every test that takes the
+Options: --arch (space or comma separated, default "x86_64 aarch64"),
+--build (the build directory, default "build") and --linux (also run the
+tests marked `linux`: Debian kernels in microVMs, deselected by default). Every test that takes the
 `arch` fixture runs once per selected arch. `rig` starts QEMU runs (each a
 keelrig.Qemu, killed when its `with` block or fixture ends); a failing test
 shows the last 60 serial lines of the runs it used.
@@ -24,6 +25,22 @@ def pytest_addoption(parser):
     group.addoption("--arch", default="x86_64 aarch64",
                     help="architectures to test, space or comma separated")
     group.addoption("--build", default="build", help="build directory (as make BUILD=)")
+    group.addoption("--linux", action="store_true",
+                    help="also run the Linux microVM scenarios (marker `linux`)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "linux: boots Debian kernels; runs only with --linux")
+
+
+def pytest_collection_modifyitems(config, items):
+    """Without --linux, deselect the tests marked `linux`."""
+    if config.getoption("linux"):
+        return
+    skipped = [i for i in items if i.get_closest_marker("linux")]
+    if skipped:
+        config.hook.pytest_deselected(items=skipped)
+        items[:] = [i for i in items if not i.get_closest_marker("linux")]
 
 
 ARCHES_KEY = pytest.StashKey[list]()

@@ -15,6 +15,8 @@ UNIT_SRCS_test_pdesc := core/pdesc.c
 UNIT_SRCS_test_elf := core/elf.c
 UNIT_SRCS_test_config := boot/config.c core/pdesc.c
 UNIT_SRCS_test_hypercall := core/hypercall.c core/guest_mem.c
+# The aarch64 Linux guest's device tree, read back with the host's libfdt.
+UNIT_SRCS_test_dtb := arch/aarch64/dtb.c $(shell $(UNIT_CC) -print-file-name=libfdt.a)
 
 VIRTIO_UNIT_SRCS := $(wildcard virtio/*.c) core/guest_mem.c core/vdev.c core/pmm.c
 UNIT_SRCS_test_virtq := $(VIRTIO_UNIT_SRCS)
@@ -27,6 +29,9 @@ UNIT_CFLAGS_test_virtio_mmio := -Ivirtio
 UNIT_CFLAGS_test_virtio_console := -Ivirtio
 UNIT_CFLAGS_test_virtio_blk := -Ivirtio
 UNIT_CFLAGS_test_virtio_rng := -Ivirtio
+
+UNIT_SRCS_test_acpi_gen := arch/x86_64/acpi_gen.c
+UNIT_SRCS_test_x86_decode := arch/x86_64/decode.c
 
 UNIT_SRCS_test_vsnprintf := core/lib/vsnprintf.c core/lib/string.c
 # Keel's libc subset is tested beside the host's under other names.

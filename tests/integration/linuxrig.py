@@ -1,0 +1,258 @@
+# SPDX-License-Identifier: MIT
+"""Linux microVMs for the integration tests and `make bench`.
+
+The Debian kernel, busybox initramfs and disk images that
+tools/linux-assets.py builds; the keel.cfg section of a Linux partition; the
+direct QEMU boot (-kernel, no Keel) of the same files; a QEMU run that also
+takes console input (what a user types goes to QEMU's stdin) and remembers
+when each line arrived; and the lines the initramfs's /init prints
+(tools/linux-assets.init):
+
+    KEEL-INIT <arch> start            first thing /init does
+    KEEL-INIT uptime=<s>              kernel clock when /init started
+    cpus=<N> online=<list>
+    disk-sha256=<hex> size=<bytes>    of the whole /dev/vda, before writing
+    disk-rw=ok sector=<n>             a sector written, flushed and read back
+    rng=ok <64 hex> src=<rng>         32 bytes from /dev/hwrng
+    alive <k>                         once a second, k = 1..N, with keel.alive=N
+    console=ready hvc0                then it reads one line from hvc0...
+    echo: <line>                      ...and prints it
+    KEEL-INIT done uptime=<s> after=poweroff|reboot|halt
+"""
+
+import importlib.util
+import os
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import keelrig
+
+ASSETS_TOOL = keelrig.ROOT / "tools" / "linux-assets.py"
+KERNEL_NAME = {"x86_64": "vmlinuz", "aarch64": "Image"}
+# The kernel console: the UART model's device. /init's input comes from hvc0.
+CONSOLE = {"x86_64": "ttyS0", "aarch64": "ttyAMA0"}
+ESP_DIR = "linux"  # files go to \linux\ on the ESP
+# The kernel's name on the ESP, the same on both arches: Keel tells a bzImage
+# from an arm64 Image by its header.
+KERNEL_NAME_ANY = "vmlinuz"
+DIRECT = {  # direct QEMU boots: same machine and CPU as keelrig, virtio transport per machine
+    "x86_64": {"machine": "q35", "bus": "pci"},
+    "aarch64": {"machine": "virt,gic-version=3", "bus": "device"},
+}
+
+_tool = None
+_built = {}
+
+
+def tool():
+    """tools/linux-assets.py as a module (its name has a dash)."""
+    global _tool
+    if _tool is None:
+        spec = importlib.util.spec_from_file_location("linux_assets", ASSETS_TOOL)
+        _tool = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(_tool)
+    return _tool
+
+
+class Assets:
+    """One arch's kernel, initrd and assets.json record, in <build>/<arch>/linux."""
+
+    def __init__(self, arch, folder, record):
+        self.arch = arch
+        self.dir = Path(folder)
+        self.kernel = self.dir / KERNEL_NAME[arch]
+        self.initrd = self.dir / "initrd.gz"
+        self.record = record
+
+    def disk(self, name, folder=None, size=None):
+        """A fresh disk image @name (its pattern seeded by the name) in @folder
+        (default: the assets folder); its path."""
+        path = Path(folder or self.dir) / name
+        tool().make_disk(path, size or tool().DISK_SIZE, name)
+        return path
+
+
+def assets(arch, build):
+    """Build (or find up to date) the Linux assets for @arch; once per process."""
+    key = (arch, str(build))
+    if key not in _built:
+        folder = Path(build) / arch / "linux"
+        _built[key] = Assets(arch, folder, tool().build(arch, folder))
+    return _built[key]
+
+
+def cmdline(arch, after="poweroff", wait=60, alive=0, extra=""):
+    """The kernel command line of a test microVM (quiet: loglevel=6 shows ~25 lines)."""
+    words = [f"console={CONSOLE[arch]}", "panic=-1", "loglevel=6",
+             f"keel.after={after}", f"keel.wait={wait}"]
+    if alive:
+        words.append(f"keel.alive={alive}")
+    return " ".join(words + ([extra] if extra else []))
+
+
+def linux_partition(name, cpus, cmdline, disk=None, memory="256M", readonly=False, **keys):
+    """A [partition NAME] section booting the Debian kernel with our initramfs."""
+    kernel = f"\\{ESP_DIR}\\{KERNEL_NAME_ANY}"
+    keys["initrd"] = f"\\{ESP_DIR}\\initrd.gz"
+    if disk:
+        keys["disk"] = f"\\{ESP_DIR}\\{Path(disk).name}" + (",ro" if readonly else "")
+    return keelrig.partition(name, cpus, cmdline, memory=memory, kernel=kernel, **keys)
+
+
+def fill_esp(esp, a, disks=()):
+    """Copy the kernel, initrd and @disks (paths) into <esp>/linux/."""
+    d = Path(esp) / ESP_DIR
+    d.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(a.kernel, d / KERNEL_NAME_ANY)
+    shutil.copyfile(a.initrd, d / "initrd.gz")
+    for disk in disks:
+        shutil.copyfile(disk, d / Path(disk).name)
+
+
+# ------------------------------------------------------------------ QEMU
+
+
+class LinuxQemu(keelrig.Qemu):
+    """keelrig.Qemu with a pipe on QEMU's stdin (send()) and arrival times per line.
+
+    keelrig.Qemu starts QEMU with stdin=/dev/null; this __init__ repeats its
+    few lines with stdin=PIPE (a `stdin=` parameter there would remove them).
+    """
+
+    def __init__(self, argv, log_path, hard_timeout=180.0, name="qemu"):
+        self.argv = argv
+        self.name = name
+        self.log_path = Path(log_path)
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self.lines = []
+        self.times = []
+        self.start = time.monotonic()
+        self.deadline = self.start + hard_timeout
+        self._cond = threading.Condition()
+        self._eof = False
+        self._log = open(self.log_path, "w", encoding="utf-8", errors="replace")
+        self._log.write("# " + " ".join(argv) + "\n")
+        self.expired = False
+        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.STDOUT,
+                                     preexec_fn=keelrig._die_with_parent)
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self._watchdog = threading.Timer(hard_timeout, self._expire)
+        self._watchdog.daemon = True
+        self._watchdog.start()
+
+    def _add(self, raw_lines):
+        now = time.monotonic() - self.start
+        with self._cond:
+            self.times.extend([now] * len(raw_lines))
+            super()._add(raw_lines)
+
+    def time_of(self, line):
+        """Seconds from QEMU's start to the arrival of @line (a keelrig.Line)."""
+        with self._cond:
+            return self.times[line.index]
+
+    def send(self, text):
+        """Type @text on QEMU's stdin (the serial port Keel reads)."""
+        try:
+            self.proc.stdin.write(text.encode())
+            self.proc.stdin.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+
+    def answer(self, pattern, text, timeout=240.0):
+        """On a thread: once a line matches @pattern, send() @text. Returns the thread."""
+        def run():
+            try:
+                self.wait_for(pattern, timeout)
+            except AssertionError:
+                return
+            time.sleep(0.2)
+            self.send(text)
+        t = threading.Thread(target=run, daemon=True)
+        t.start()
+        return t
+
+
+def boot_keel(rig, arch, config, name, a, disks=(), smp=4, mem="2G", timeout=240.0):
+    """Start QEMU booting Keel with @config and the Linux files on the ESP.
+
+    Registered with @rig so a failing test prints this run's log tail."""
+    esp = rig.tmp_factory.mktemp(f"{arch}-{name}-esp", numbered=True)
+    keelrig.make_esp(esp, arch, rig.build, config)
+    fill_esp(esp, a, disks)
+    log = rig.build / arch / "test-logs" / f"{name}.log"
+    q = LinuxQemu(keelrig.qemu_argv(arch, esp, smp=smp, mem=mem), log,
+                  hard_timeout=timeout, name=f"{arch} {name}")
+    q.nodeid = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+    rig.runs.append(q)
+    return q
+
+
+def direct_argv(arch, a, disk, console_sock, cmdline, smp=2, mem="256M"):
+    """QEMU booting the kernel directly (-kernel, no firmware, no Keel) with
+    virtio blk, console (hvc0 on the unix socket @console_sock) and rng."""
+    d = DIRECT[arch]
+    k = keelrig.ARCHES[arch]
+    bus = d["bus"]
+    return [k["qemu"], "-machine", d["machine"], "-accel", "tcg", "-cpu", k["cpu"],
+            "-m", str(mem), "-smp", str(smp),
+            "-kernel", str(a.kernel), "-initrd", str(a.initrd), "-append", cmdline,
+            "-display", "none", "-serial", "stdio", "-monitor", "none", "-nic", "none",
+            "-no-reboot",
+            "-drive", f"if=none,id=d0,format=raw,file={disk}",
+            "-device", f"virtio-blk-{bus},drive=d0",
+            "-device", f"virtio-serial-{bus}", "-device", "virtconsole,chardev=c0",
+            "-chardev", f"socket,id=c0,path={console_sock},server=on,wait=off",
+            "-device", f"virtio-rng-{bus}"]
+
+
+def send_socket(path, text, timeout=10.0):
+    """Write @text to the QEMU chardev socket at @path (the direct boot's hvc0)."""
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.socket(socket.AF_UNIX) as s:
+                s.connect(str(path))
+                s.sendall(text.encode())
+                time.sleep(0.5)  # let QEMU read it before the socket closes
+                return
+        except OSError:
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.2)
+
+
+# --------------------------------------------------------- what /init says
+
+
+def said(name, text):
+    """Regex for a line @text from partition @name, or from a direct boot if @name is None."""
+    return rf"^{text}" if name is None else keelrig.out(name, text)
+
+
+def value(line, key):
+    """The value of 'key=value' in @line, or None."""
+    m = re.search(rf"(?:^|[\s|]){re.escape(key)}=(\S+)", line)
+    return m.group(1) if m else None
+
+
+PRINTK = re.compile(r"^\[\s*(\d+\.\d+)\]")
+KEEL_PREFIX = re.compile(r"^\[[^\]]*\] [^|]*\| ")
+
+
+def guest_text(line):
+    """@line without Keel's '[ts] name| ' prefix, if it has one."""
+    return KEEL_PREFIX.sub("", line, count=1)
+
+
+def printk_time(line):
+    """The guest kernel's printk timestamp ('[    1.234567] ...') of @line, or None."""
+    m = PRINTK.match(guest_text(line))
+    return float(m.group(1)) if m else None

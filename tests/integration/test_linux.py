@@ -1,0 +1,223 @@
+# SPDX-License-Identifier: MIT
+"""Debian's own kernels in Keel microVMs (issue 3), on both arches.
+
+A kernel with 2 vCPUs reaches the busybox initramfs, which sees 2 CPUs,
+reads the virtio-blk disk (the checksum the test computes from the image),
+writes a sector and reads it back, reads /dev/hwrng and answers a line typed
+on the console, then powers off; two microVMs run side by side while a
+bare-metal ticker prints, one powers off and the others go on; reboot
+restarts a microVM or stops it, per on_reboot. test_assets_boot_without_keel
+boots the same files straight under QEMU, so a failure there is the assets'.
+
+Marked `linux`: run with `--linux` (make test PYTEST_ARGS=--linux). The
+lines /init prints are listed in linuxrig.py.
+"""
+
+import hashlib
+import os
+import re
+
+import pytest
+
+import linuxrig
+from keelrig import keel, keel_cfg, partition
+from linuxrig import cmdline, linux_partition, said, value
+
+pytestmark = pytest.mark.linux
+
+FIRST_MARKER_S = 240  # QEMU start -> /init's first line; ~7 s direct under TCG
+STEP_S = 90  # between two /init lines
+
+
+def sha256(path):
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def typed_line(arch):
+    """What the test types on the console: different on every run."""
+    return f"keel says hi {arch} {os.getpid()}"
+
+
+@pytest.fixture(scope="module")
+def assets(rig, arch):
+    return linuxrig.assets(arch, rig.build)
+
+
+def expect(q, name, text, timeout, after=0):
+    """The line partition @name (None: a direct boot) prints matching @text;
+    fails at once if Keel reports an error for that partition instead."""
+    __tracebackhide__ = True
+    if name is None:
+        return q.wait_for(said(None, text), timeout, after=after)
+    hit = q.wait_for(f"{said(name, text)}|{keel(f'error: partition {name!r}')}", timeout,
+                     after=after)
+    assert not re.search(keel("error: "), hit), f"Keel reported instead: {hit}"
+    return hit
+
+
+def check_init(q, arch, name, disk_sha, rw=True):
+    """/init's lines in order: start, cpus, disk checksum, write-back, rng. The cpus= line."""
+    start = expect(q, name, f"KEEL-INIT {arch} start", FIRST_MARKER_S)
+    cpus = q.wait_for(said(name, r"cpus=\d+"), STEP_S, after=start.index)
+    disk = q.wait_for(said(name, r"(disk-sha256=|disk=none)"), STEP_S, after=cpus.index)
+    assert value(disk, "disk-sha256") == disk_sha, f"disk checksum: {disk}, image has {disk_sha}"
+    if rw:
+        wrote = q.wait_for(said(name, r"disk-rw="), STEP_S, after=disk.index)
+        assert value(wrote, "disk-rw") == "ok", wrote
+    rng = q.wait_for(said(name, r"rng="), STEP_S, after=disk.index)
+    m = re.search(r"rng=ok ([0-9a-f]{64}) src=(\S+)", rng)
+    assert m, rng
+    assert m.group(1) != "0" * 64, f"/dev/hwrng gave zeros: {rng}"
+    assert m.group(2).startswith("virtio_rng"), f"hwrng source is not virtio-rng: {rng}"
+    return cpus
+
+
+# ------------------------------------------------- the assets, without Keel
+
+
+def test_assets_boot_without_keel(rig, arch, assets, tmp_path):
+    """The kernel + initramfs under plain QEMU -kernel (virtio-pci on q35, virtio-mmio on virt)."""
+    disk = assets.disk("disk-direct.img", tmp_path)
+    disk_sha = sha256(disk)
+    sock = tmp_path / "hvc0.sock"
+    argv = linuxrig.direct_argv(arch, assets, disk, sock, cmdline(arch, wait=120))
+    log = rig.build / arch / "test-logs" / "linux-direct.log"
+    with linuxrig.LinuxQemu(argv, log, hard_timeout=240, name=f"{arch} linux-direct") as q:
+        q.nodeid = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+        rig.runs.append(q)
+        cpus = check_init(q, arch, None, disk_sha)
+        assert value(cpus, "cpus") == "2", cpus
+        q.wait_for(said(None, "console=ready hvc0"), STEP_S)
+        line = typed_line(arch)
+        linuxrig.send_socket(sock, line + "\n")
+        q.wait_for(said(None, f"echo: {re.escape(line)}$"), STEP_S)
+        q.wait_for(said(None, "KEEL-INIT done .*after=poweroff"), STEP_S)
+        assert q.wait_exit(60) == 0
+    last = disk.read_bytes()[-512:]
+    assert last.startswith(f"KEEL-RW {arch} ".encode()), f"written sector not on the disk: {last[:40]}"
+
+
+# ------------------------------------------------------ one Linux microVM
+
+
+@pytest.fixture(scope="module")
+def single(rig, arch, assets):
+    disk = assets.disk("disk.img")
+    sha = sha256(disk)
+    config = keel_cfg(linux_partition("linux", "1-2", cmdline(arch, wait=180), disk=disk,
+                                      on_reboot="stop"), on_idle="poweroff")
+    q = linuxrig.boot_keel(rig, arch, config, "linux-single", assets, [disk], smp=3,
+                           timeout=420)
+    line = typed_line(arch)
+    q.answer(said("linux", "console=ready"), line + "\n")
+    with q:
+        yield q, sha, line
+
+
+def test_kernel_reaches_initramfs(single, arch):
+    q, _, _ = single
+    banner = expect(q, "linux", r"(\[ *\d+\.\d+\] )?Linux version ", FIRST_MARKER_S)
+    q.wait_for(said("linux", f"KEEL-INIT {arch} start"), FIRST_MARKER_S, after=banner.index)
+
+
+def test_sees_two_cpus(single, arch):
+    q, sha, _ = single
+    cpus = expect(q, "linux", r"cpus=\d+", FIRST_MARKER_S)
+    assert value(cpus, "cpus") == "2", cpus
+    assert value(cpus, "online") == "0-1", cpus
+
+
+def test_disk_rng(single, arch):
+    q, sha, _ = single
+    check_init(q, arch, "linux", sha)
+
+
+def test_console_line_answered(single, arch):
+    q, _, line = single
+    expect(q, "linux", "console=ready hvc0", FIRST_MARKER_S)
+    answer = q.wait_for(said("linux", "echo: "), STEP_S)
+    assert answer.endswith(f"echo: {line}"), answer
+
+
+def test_poweroff_stops_partition(single, arch):
+    q, _, _ = single
+    done = expect(q, "linux", "KEEL-INIT done .*after=poweroff", FIRST_MARKER_S + STEP_S)
+    stopped = q.wait_for(keel(r"partition 'linux' stopped"), 60, after=done.index)
+    assert q.find(said("linux", ""), after=stopped.index + 1) is None, "output after the stop"
+    rc = q.wait_exit(60)  # on_idle = poweroff
+    assert rc == 0, f"QEMU exit code {rc}"
+    bad = q.find_all(r"keel: error|PANIC|Kernel panic")
+    assert not bad, f"unexpected errors: {bad}"
+
+
+# ------------------------------- two microVMs and a ticker, one powers off
+
+
+@pytest.fixture(scope="module")
+def pair(rig, arch, assets):
+    disks = {n: assets.disk(f"disk-{n}.img") for n in ("lina", "linb")}
+    config = keel_cfg(
+        linux_partition("lina", "1-2", cmdline(arch, wait=0), disk=disks["lina"],
+                        on_reboot="stop"),
+        linux_partition("linb", "3-4", cmdline(arch, wait=0, alive=900), disk=disks["linb"],
+                        on_reboot="stop"),
+        partition("ticker", 5, "mode=ticker pace=30000", memory="16M"),
+        on_idle="stay")
+    with linuxrig.boot_keel(rig, arch, config, "linux-pair", assets, disks.values(),
+                            smp=6, timeout=600) as q:
+        yield q, {n: sha256(p) for n, p in disks.items()}
+
+
+def test_pair_both_boot(pair, arch):
+    q, shas = pair
+    assert shas["lina"] != shas["linb"]
+    for name in ("lina", "linb"):
+        check_init(q, arch, name, shas[name])
+
+
+def test_one_powers_off_others_go_on(pair, arch):
+    q, _ = pair
+    expect(q, "linb", f"KEEL-INIT {arch} start", FIRST_MARKER_S)
+    done = expect(q, "lina", "KEEL-INIT done .*after=poweroff", FIRST_MARKER_S + 2 * STEP_S)
+    stopped = q.wait_for(keel(r"partition 'lina' stopped"), 60, after=done.index)
+    alive = q.wait_for(said("linb", r"alive \d+"), STEP_S, after=stopped.index)
+    q.wait_for(said("linb", r"alive \d+"), STEP_S, after=alive.index + 1)
+    tick = q.wait_for(said("ticker", r"tick \d+"), STEP_S, after=stopped.index)
+    q.wait_for(said("ticker", r"tick \d+"), STEP_S, after=tick.index + 1)
+    assert q.running(), "QEMU exited"
+    assert not q.find(keel(r"partition 'linb' stopped")), "linb stopped too"
+    bad = q.find_all(r"keel: error|PANIC|Kernel panic")
+    assert not bad, f"unexpected errors: {bad}"
+
+
+# ----------------------------------------------- reboot: restart or stop
+
+
+@pytest.fixture(scope="module")
+def reboots(rig, arch, assets):
+    disks = {n: assets.disk(f"disk-{n}.img") for n in ("again", "once")}
+    config = keel_cfg(
+        linux_partition("again", 1, cmdline(arch, after="reboot", wait=0),
+                        disk=disks["again"], on_reboot="restart"),
+        linux_partition("once", 2, cmdline(arch, after="reboot", wait=0),
+                        disk=disks["once"], on_reboot="stop"),
+        on_idle="stay")
+    with linuxrig.boot_keel(rig, arch, config, "linux-reboot", assets, disks.values(),
+                            smp=3, timeout=600) as q:
+        yield q
+
+
+def test_reboot_restarts(reboots, arch):
+    q = reboots
+    done = expect(q, "again", "KEEL-INIT done .*after=reboot", FIRST_MARKER_S + STEP_S)
+    again = q.wait_for(said("again", f"KEEL-INIT {arch} start"), FIRST_MARKER_S, after=done.index)
+    cpus = q.wait_for(said("again", r"cpus=\d+"), STEP_S, after=again.index)
+    assert value(cpus, "cpus") == "1", cpus
+
+
+def test_reboot_with_on_reboot_stop(reboots, arch):
+    q = reboots
+    done = expect(q, "once", "KEEL-INIT done .*after=reboot", FIRST_MARKER_S + STEP_S)
+    stopped = q.wait_for(keel(r"partition 'once' stopped"), 60, after=done.index)
+    assert q.find(said("once", f"KEEL-INIT {arch} start"), after=stopped.index) is None, \
+        "restarted despite on_reboot = stop"

@@ -1,0 +1,228 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: MIT
+"""`make bench`: the same Debian kernel + initramfs (a) in a Keel microVM and
+(b) directly under QEMU -kernel on the same machine type, alternating a b a b.
+
+    tools/bench.py [--arch "x86_64 aarch64"] [--build build] [--pairs 5]
+
+Per boot it takes, from the serial lines' arrival times: QEMU start -> the
+kernel's first line ("Linux version"), that line -> /init's first marker
+("KEEL-INIT <arch> start"), and the guest kernel's own clock when /init
+started (its "KEEL-INIT uptime=" line; printk timestamps otherwise). It prints
+the medians per side and their ratio (Keel / direct), Keel's own memory per
+microVM if Keel logs it ("keel: partition 'X' overhead: N KiB"), and writes
+everything as JSON to <build>/bench/linux-boot-<time>.json (and latest.json).
+A side that fails is reported as failed; it does not stop the run. Not a test:
+nothing here passes or fails.
+"""
+
+import argparse
+import json
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests" / "integration"))
+import keelrig  # noqa: E402
+import linuxrig  # noqa: E402
+
+NAME = "bench"  # the microVM's partition name
+CPUS, MEMORY = 2, "256M"
+GIVE_UP_AFTER = 2  # consecutive failures of one side before it is skipped
+
+
+def log(msg):
+    print(f"bench: {msg}", flush=True)
+
+
+def bench_cmdline(arch):
+    """Both sides boot with this: /init stops after its first lines (no console wait)."""
+    return linuxrig.cmdline(arch, wait=0)
+
+
+def keel_argv(arch, build, a, workdir):
+    """QEMU booting Keel with one Linux microVM (cpus 1-2) from an ESP in @workdir."""
+    esp = workdir / "esp"
+    disk = a.disk("disk-bench.img", workdir)
+    config = keelrig.keel_cfg(
+        linuxrig.linux_partition(NAME, f"1-{CPUS}", bench_cmdline(arch), disk=disk,
+                                 memory=MEMORY, on_reboot="stop"),
+        on_idle="poweroff")
+    keelrig.make_esp(esp, arch, build, config)
+    linuxrig.fill_esp(esp, a, [disk])
+    return keelrig.qemu_argv(arch, esp, smp=CPUS + 1, mem="2G")
+
+
+def direct_argv(arch, a, workdir):
+    disk = a.disk("disk-bench.img", workdir)
+    return linuxrig.direct_argv(arch, a, disk, workdir / "hvc0.sock", bench_cmdline(arch),
+                                smp=CPUS, mem=MEMORY)
+
+
+def measure(q, arch, name, timeout):
+    """Wait for the markers of one boot; a dict of timings (seconds) or raise AssertionError."""
+    first = q.wait_for(linuxrig.said(name, r"(\[ *\d+\.\d+\] )?Linux version "), timeout)
+    start = q.wait_for(linuxrig.said(name, f"KEEL-INIT {arch} start"), timeout, after=first.index)
+    r = {
+        "qemu_to_linux_s": q.time_of(first),
+        "linux_to_init_s": q.time_of(start) - q.time_of(first),
+        "qemu_to_init_s": q.time_of(start),
+    }
+    try:
+        up = q.wait_for(linuxrig.said(name, r"KEEL-INIT uptime="), 30, after=start.index)
+        r["kernel_clock_at_init_s"] = float(linuxrig.value(up, "uptime"))
+    except (AssertionError, ValueError, TypeError):
+        stamps = [linuxrig.printk_time(t) for t in q.lines[first.index:start.index]]
+        stamps = [s for s in stamps if s is not None]
+        r["kernel_clock_at_init_s"] = max(stamps) if stamps else None
+    r["printk_lines"] = sum(1 for t in q.lines[:start.index] if linuxrig.printk_time(t) is not None)
+    over = q.find(keelrig.keel(rf"partition '{name}' overhead: (\d+) KiB")) if name else None
+    if over:
+        r["keel_overhead_kib"] = int(re.search(r"overhead: (\d+) KiB", over).group(1))
+    return r
+
+
+def one_boot(side, arch, build, a, logdir, n, timeout):
+    """Boot side 'keel' or 'direct' once; its timings or {'error': why}."""
+    with tempfile.TemporaryDirectory(prefix=f"keel-bench-{arch}-") as tmp:
+        workdir = Path(tmp)
+        try:
+            argv = keel_argv(arch, build, a, workdir) if side == "keel" else direct_argv(arch, a, workdir)
+        except (FileNotFoundError, OSError) as e:
+            return {"error": str(e)}
+        log_path = logdir / f"{arch}-{side}-{n}.log"
+        with linuxrig.LinuxQemu(argv, log_path, hard_timeout=timeout + 30,
+                                name=f"{arch} {side} {n}") as q:
+            try:
+                return measure(q, arch, NAME if side == "keel" else None, timeout)
+            except AssertionError as e:
+                tail = " | ".join(q.tail(3))
+                return {"error": f"{e} (log {log_path}; last lines: {tail})"}
+
+
+def median(runs, key):
+    vals = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(vals) if vals else None
+
+
+def summarize(runs):
+    ok = [r for r in runs if "error" not in r]
+    keys = ("qemu_to_linux_s", "linux_to_init_s", "qemu_to_init_s", "kernel_clock_at_init_s",
+            "keel_overhead_kib")
+    s = {"boots": len(runs), "ok": len(ok)}
+    s.update({f"median_{k}": median(ok, k) for k in keys})
+    if len(ok) < len(runs):
+        s["errors"] = sorted({r["error"].split(" (log ")[0] for r in runs if "error" in r})
+    return s
+
+
+def ratio(a, b):
+    return round(a / b, 3) if a is not None and b else None
+
+
+def bench_arch(arch, build, pairs, timeout, logdir):
+    """a b a b ... for one arch; the JSON record of both sides."""
+    a = linuxrig.assets(arch, build)
+    runs = {"keel": [], "direct": []}
+    fails = {"keel": 0, "direct": 0}
+    for n in range(1, pairs + 1):
+        for side in ("keel", "direct"):
+            if fails[side] >= GIVE_UP_AFTER:
+                runs[side].append({"error": f"skipped after {GIVE_UP_AFTER} failures in a row"})
+                continue
+            r = one_boot(side, arch, build, a, logdir, n, timeout)
+            fails[side] = fails[side] + 1 if "error" in r else 0
+            runs[side].append(r)
+            log(f"{arch} {side:6} #{n}: " + (f"FAILED: {r['error']}" if "error" in r else
+                " ".join(f"{k}={v:.2f}" if isinstance(v, float) else f"{k}={v}"
+                         for k, v in r.items())))
+    summary = {side: summarize(rs) for side, rs in runs.items()}
+    k, d = summary["keel"], summary["direct"]
+    return {
+        "arch": arch,
+        "kernel": a.record.get("kernel_release"),
+        "cmdline": bench_cmdline(arch),
+        "microvm": {"cpus": CPUS, "memory": MEMORY},
+        "runs": runs,
+        "summary": summary,
+        "ratio_keel_over_direct": {
+            "linux_to_init": ratio(k["median_linux_to_init_s"], d["median_linux_to_init_s"]),
+            "kernel_clock_at_init": ratio(k["median_kernel_clock_at_init_s"],
+                                          d["median_kernel_clock_at_init_s"]),
+            "qemu_to_init": ratio(k["median_qemu_to_init_s"], d["median_qemu_to_init_s"]),
+        },
+    }
+
+
+def fmt(v, unit=" s"):
+    return "failed" if v is None else (f"{v:.2f}{unit}" if isinstance(v, float) else f"{v}{unit}")
+
+
+def report(rec):
+    arch, s, r = rec["arch"], rec["summary"], rec["ratio_keel_over_direct"]
+    print(f"\n{arch} ({rec['kernel']}, {CPUS} vCPUs, {MEMORY}): medians "
+          f"of {s['keel']['ok']}/{s['keel']['boots']} Keel and "
+          f"{s['direct']['ok']}/{s['direct']['boots']} direct boots")
+    print(f"  {'':28} {'Keel':>10} {'direct':>10} {'ratio':>7}")
+    rows = [("Linux version -> init", "linux_to_init"),
+            ("kernel clock at init", "kernel_clock_at_init"),
+            ("QEMU start -> init", "qemu_to_init"),
+            ("QEMU start -> Linux version", None)]
+    for label, key in rows:
+        mk = s["keel"][f"median_{key or 'qemu_to_linux'}_s"]
+        md = s["direct"][f"median_{key or 'qemu_to_linux'}_s"]
+        rt = r.get(key) if key else ratio(mk, md)
+        print(f"  {label:28} {fmt(mk):>10} {fmt(md):>10} {fmt(rt, ''):>7}")
+    kib = s["keel"]["median_keel_overhead_kib"]
+    print(f"  Keel memory per microVM beyond guest RAM: "
+          f"{'not reported' if kib is None else f'{kib} KiB'}")
+    for side in ("keel", "direct"):
+        for e in s[side].get("errors", []):
+            print(f"  {side} failed: {e}")
+
+
+def qemu_version():
+    try:
+        out = subprocess.run(["qemu-system-x86_64", "--version"], text=True,
+                             stdout=subprocess.PIPE).stdout
+        return out.splitlines()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--arch", default="x86_64 aarch64", help="space or comma separated")
+    ap.add_argument("--build", default="build", help="build directory (as make BUILD=)")
+    ap.add_argument("--pairs", type=int, default=5, help="a/b pairs per arch (at least 5 advised)")
+    ap.add_argument("--timeout", type=float, default=180.0, help="seconds per boot to the marker")
+    args = ap.parse_args()
+    build = Path(args.build)
+    if not build.is_absolute():
+        build = ROOT / build
+    arches = [x for x in re.split(r"[\s,]+", args.arch) if x]
+    outdir = build / "bench"
+    logdir = outdir / "logs"
+    logdir.mkdir(parents=True, exist_ok=True)
+
+    result = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(),
+              "qemu": qemu_version(), "pairs": args.pairs, "arches": {}}
+    for arch in arches:
+        log(f"{arch}: {args.pairs} pairs, Keel microVM (a) then direct -kernel (b)")
+        result["arches"][arch] = rec = bench_arch(arch, build, args.pairs, args.timeout, logdir)
+        report(rec)
+    path = outdir / f"linux-boot-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    text = json.dumps(result, indent=2) + "\n"
+    path.write_text(text)
+    (outdir / "latest.json").write_text(text)
+    print(f"\nbench: results in {path}")
+
+
+if __name__ == "__main__":
+    main()
