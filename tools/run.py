@@ -29,10 +29,16 @@ DEMO = ROOT / "tests" / "configs" / "demo.cfg"
 
 
 def copy_named_files(config_path, esp):
-    """Copy each kernel/initrd the config names from beside the config, if there."""
-    for m in re.finditer(r"^\s*(kernel|initrd)\s*=\s*\"?([^\"#;\n]+?)\"?\s*$",
+    """Copy each kernel/initrd/disk the config names from beside the config, if there.
+
+    Paths in keel.cfg use '\\' or '/'; a disk may end in ',ro'.
+    """
+    for m in re.finditer(r"^\s*(kernel|initrd|disk)\s*=\s*\"?([^\"#;\n]+?)\"?\s*$",
                          config_path.read_text(), re.M):
-        rel = m.group(2).strip().lstrip("/\\")
+        path = m.group(2).strip()
+        if m.group(1) == "disk" and path.endswith(",ro"):
+            path = path[:-3]
+        rel = Path(*[p for p in re.split(r"[/\\]", path) if p])
         src = config_path.parent / rel
         if src.is_file() and not (esp / rel).exists():
             (esp / rel).parent.mkdir(parents=True, exist_ok=True)

@@ -133,7 +133,8 @@ class Qemu:
     The whole output goes to @log_path.
     """
 
-    def __init__(self, argv, log_path, hard_timeout=120.0, name="qemu"):
+    def __init__(self, argv, log_path, hard_timeout=120.0, name="qemu",
+                 stdin=subprocess.DEVNULL):
         self.argv = argv
         self.name = name
         self.log_path = Path(log_path)
@@ -145,7 +146,7 @@ class Qemu:
         self._eof = False
         self._log = open(self.log_path, "w", encoding="utf-8", errors="replace")
         self._log.write("# " + " ".join(argv) + "\n")
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+        self.proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()

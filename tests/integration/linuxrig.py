@@ -118,34 +118,11 @@ def fill_esp(esp, a, disks=()):
 
 
 class LinuxQemu(keelrig.Qemu):
-    """keelrig.Qemu with a pipe on QEMU's stdin (send()) and arrival times per line.
-
-    keelrig.Qemu starts QEMU with stdin=/dev/null; this __init__ repeats its
-    few lines with stdin=PIPE (a `stdin=` parameter there would remove them).
-    """
+    """keelrig.Qemu with a pipe on QEMU's stdin (send()) and arrival times per line."""
 
     def __init__(self, argv, log_path, hard_timeout=180.0, name="qemu"):
-        self.argv = argv
-        self.name = name
-        self.log_path = Path(log_path)
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        self.lines = []
-        self.times = []
-        self.start = time.monotonic()
-        self.deadline = self.start + hard_timeout
-        self._cond = threading.Condition()
-        self._eof = False
-        self._log = open(self.log_path, "w", encoding="utf-8", errors="replace")
-        self._log.write("# " + " ".join(argv) + "\n")
-        self.expired = False
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT,
-                                     preexec_fn=keelrig._die_with_parent)
-        self._reader = threading.Thread(target=self._read, daemon=True)
-        self._reader.start()
-        self._watchdog = threading.Timer(hard_timeout, self._expire)
-        self._watchdog.daemon = True
-        self._watchdog.start()
+        self.times = []  # before the reader thread starts
+        super().__init__(argv, log_path, hard_timeout, name, stdin=subprocess.PIPE)
 
     def _add(self, raw_lines):
         now = time.monotonic() - self.start
