@@ -113,8 +113,7 @@ static void image_describe_virtio(struct partition *part, struct dtb_desc *d)
 	}
 }
 
-static void image_describe(struct partition *part, const struct image_layout *l,
-			   struct dtb_desc *d)
+static void image_describe(struct partition *part, const struct image_layout *l, struct dtb_desc *d)
 {
 	memset(d, 0, sizeof(*d));
 	d->mem_base = KEEL_GUEST_RAM_BASE;
@@ -166,8 +165,8 @@ int arch_kernel_load(struct partition *part, struct vcpu_entry *boot)
 		return -KEEL_EINVAL;
 	}
 	if (guest_copy_to(part, l.kernel, hpa_to_hva(k->base), k->size) ||
-	    (part->initrd && guest_copy_to(part, l.initrd, hpa_to_hva(part->initrd->base),
-					   part->initrd->size)))
+	    (part->initrd &&
+	     guest_copy_to(part, l.initrd, hpa_to_hva(part->initrd->base), part->initrd->size)))
 		return -KEEL_EFAULT;
 	dtb_size = image_write_dtb(part, &l);
 	if (dtb_size < 0) {
@@ -175,7 +174,8 @@ int arch_kernel_load(struct partition *part, struct vcpu_entry *boot)
 		       dtb_size);
 		return dtb_size;
 	}
-	pr_info("partition '%s': arm64 Image at 0x%llx (%llu KiB), initrd 0x%llx-0x%llx, dtb at 0x%llx (%d bytes)",
+	pr_info("partition '%s': arm64 Image at 0x%llx (%llu KiB), initrd 0x%llx-0x%llx, dtb at "
+		"0x%llx (%d bytes)",
 		part->desc.name, (unsigned long long)l.kernel,
 		(unsigned long long)(h.image_size >> 10), (unsigned long long)l.initrd,
 		(unsigned long long)l.initrd_end, (unsigned long long)l.dtb, dtb_size);

@@ -85,12 +85,14 @@
 struct vgic_irq {
 	u8 flags;
 	u8 prio;
+	u8 owner; /* SPIs: the vCPU whose LR last held it (keeps an active SPI there) */
+	u8 pad;
 };
 
 struct vgic_cpu {
 	struct vgic_irq irq[GIC_SPI_BASE]; /* SGIs and PPIs */
 	u32 waker;
-	u32 lr_count;			   /* list registers in use while it runs */
+	u32 lr_count; /* list registers in use while it runs */
 	u16 lr_intid[VGIC_MAX_LRS];
 	u8 lr_latch[VGIC_MAX_LRS]; /* the latch moved into the LR */
 };
@@ -195,6 +197,18 @@ static bool vgic_irq_pending(const struct vgic_irq *q)
 	return (q->flags & IRQ_LATCH) || ((q->flags & IRQ_LEVEL) && !(q->flags & IRQ_EDGE));
 }
 
+/*
+ * The vCPU an SPI goes to: where it is active until the guest is done with
+ * it (a GIC does not hand an active interrupt to a second CPU), else its
+ * IROUTER target.
+ */
+static u32 vgic_spi_dest(const struct vgic *g, u32 spi)
+{
+	const struct vgic_irq *q = &g->spi[spi];
+
+	return (q->flags & IRQ_ACTIVE) ? q->owner : g->spi_target[spi];
+}
+
 /* Would @intid be forwarded to vCPU @cpu now (pending, enabled, routed)? */
 static bool vgic_irq_deliverable(struct vgic *g, u32 cpu, u32 intid)
 {
@@ -204,17 +218,16 @@ static bool vgic_irq_deliverable(struct vgic *g, u32 cpu, u32 intid)
 		return false;
 	if (intid < GIC_SPI_BASE)
 		return true;
-	if (g->spi_target[intid - GIC_SPI_BASE] != cpu)
+	if (vgic_spi_dest(g, intid - GIC_SPI_BASE) != cpu)
 		return false;
 	return g->ctlr & ((q->flags & IRQ_GROUP1) ? GICD_CTLR_EN_G1 : GICD_CTLR_EN_G0);
 }
 
 static bool vgic_irq_is_candidate(struct vgic *g, u32 cpu, u32 intid)
 {
-	if (intid >= GIC_SPI_BASE && g->spi_target[intid - GIC_SPI_BASE] != cpu)
+	if (intid >= GIC_SPI_BASE && vgic_spi_dest(g, intid - GIC_SPI_BASE) != cpu)
 		return false;
-	return (vgic_irq(g, cpu, intid)->flags & IRQ_ACTIVE) ||
-	       vgic_irq_deliverable(g, cpu, intid);
+	return (vgic_irq(g, cpu, intid)->flags & IRQ_ACTIVE) || vgic_irq_deliverable(g, cpu, intid);
 }
 
 static void vgic_kick(struct vgic *g, u32 cpu)
@@ -258,8 +271,7 @@ static void vgic_dist_clear(struct vgic *g)
 {
 	g->ctlr = 0;
 	for (u32 i = 0; i < VGIC_NR_SPIS; i++) {
-		g->spi[i].flags = 0;
-		g->spi[i].prio = VGIC_PRIO_DEFAULT;
+		g->spi[i] = (struct vgic_irq){.prio = VGIC_PRIO_DEFAULT};
 		g->irouter[i] = 0;
 		g->spi_target[i] = 0;
 	}
@@ -267,8 +279,7 @@ static void vgic_dist_clear(struct vgic *g)
 
 /* ---- Entry and exit ----------------------------------------------------- */
 
-static u64 vgic_lr_value(struct vgic_cpu *vc, u32 n, u32 intid, struct vgic_irq *q,
-			 bool pending)
+static u64 vgic_lr_value(struct vgic_cpu *vc, u32 n, u32 intid, struct vgic_irq *q, bool pending)
 {
 	u64 lr = intid | LR_PRIO(q->prio);
 
@@ -313,13 +324,14 @@ static void vgic_place(struct vgic *g, struct vgic_cpu *vc, u32 cpu, u32 intid)
 	u32 n = vc->lr_count++;
 
 	vc->lr_intid[n] = (u16)intid;
+	q->owner = (u8)cpu;
 	vgic_lr_write(n, vgic_lr_value(vc, n, intid, q, vgic_irq_deliverable(g, cpu, intid)));
 }
 
 void vgic_flush(struct vcpu *vcpu)
 {
 	struct vgic *g = vcpu->part->arch.vgic;
-	u8 placed[VGIC_NR_IRQS] = { 0 };
+	u8 placed[VGIC_NR_IRQS] = {0};
 	struct vgic_cpu *vc;
 	u64 hcr = ICH_HCR_EN;
 	unsigned long flags;
@@ -428,6 +440,7 @@ void vgic_set_spi(struct partition *part, u32 spi, bool level)
 	struct vgic *g = part->arch.vgic;
 	struct vgic_irq *q;
 	unsigned long flags;
+	u32 dest;
 	bool kick;
 
 	if (!g || spi >= VGIC_NR_SPIS)
@@ -437,11 +450,11 @@ void vgic_set_spi(struct partition *part, u32 spi, bool level)
 	if (level && !(q->flags & IRQ_LEVEL) && (q->flags & IRQ_EDGE))
 		q->flags |= IRQ_LATCH;
 	q->flags = level ? q->flags | IRQ_LEVEL : q->flags & ~IRQ_LEVEL;
-	kick = level && g->spi_target[spi] != VGIC_NO_TARGET &&
-	       vgic_irq_deliverable(g, g->spi_target[spi], spi + GIC_SPI_BASE);
+	dest = vgic_spi_dest(g, spi);
+	kick = level && dest != VGIC_NO_TARGET && vgic_irq_deliverable(g, dest, spi + GIC_SPI_BASE);
 	spin_unlock_irqrestore(&g->lock, flags);
 	if (kick)
-		vgic_kick(g, g->spi_target[spi]);
+		vgic_kick(g, dest);
 }
 
 /* A trapped ICC_SGI1R_EL1 write. */
@@ -452,7 +465,7 @@ int vgic_sgi_write(struct vcpu *vcpu, u64 v)
 	u64 aff = ((v >> 48) & 0xff) << 32 | ((v >> 32) & 0xff) << 16 | ((v >> 16) & 0xff) << 8;
 	bool all = v & BIT(40);
 	unsigned long flags;
-	u8 hit[DTB_MAX_CPUS] = { 0 };
+	u8 hit[DTB_MAX_CPUS] = {0};
 
 	if (!g)
 		return 0;
@@ -461,8 +474,8 @@ int vgic_sgi_write(struct vcpu *vcpu, u64 v)
 		u64 m = vplat_mpidr(i) & 0xff00ffffffull;
 		u32 aff0 = m & 0xff;
 
-		if (all ? i == vcpu->index :
-			  ((m & ~0xffull) != aff || aff0 / 16 != rs || !(targets & BIT(aff0 % 16))))
+		if (all ? i == vcpu->index
+			: ((m & ~0xffull) != aff || aff0 / 16 != rs || !(targets & BIT(aff0 % 16))))
 			continue;
 		g->cpu[i].irq[intid].flags |= IRQ_LATCH;
 		hit[i] = 1;
@@ -593,7 +606,8 @@ static void vgic_cfg_write(struct vgic *g, u32 first, u32 v)
 		struct vgic_irq *q = vgic_irq(g, 0, first + i);
 
 		if (q && first >= GIC_SPI_BASE)
-			q->flags = (v & (2u << (2 * i))) ? q->flags | IRQ_EDGE : q->flags & ~IRQ_EDGE;
+			q->flags =
+			    (v & (2u << (2 * i))) ? q->flags | IRQ_EDGE : q->flags & ~IRQ_EDGE;
 	}
 }
 
@@ -660,8 +674,9 @@ static int vgic_dist_read(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size
 	if (vgic_is_irouter(off, &spi))
 		*value = g->irouter[spi] >> (8 * (off & 4));
 	else if (off >= GICD_IPRIORITYR && off < GICD_IPRIORITYR + VGIC_NR_IRQS)
-		*value = off - GICD_IPRIORITYR >= GIC_SPI_BASE ?
-				 vgic_prio_read(g, 0, (u32)(off - GICD_IPRIORITYR), size) : 0;
+		*value = off - GICD_IPRIORITYR >= GIC_SPI_BASE
+			     ? vgic_prio_read(g, 0, (u32)(off - GICD_IPRIORITYR), size)
+			     : 0;
 	else if (size == 8)
 		*value = vgic_dist_read32(g, off) | (u64)vgic_dist_read32(g, off + 4) << 32;
 	else
@@ -728,8 +743,8 @@ static u32 vgic_rd_read32(struct vgic *g, u32 cpu, u64 off)
 	case GICR_TYPER + 4:
 		return (u32)(vgic_rd_typer(g, cpu) >> (8 * (off & 4)));
 	case GICR_WAKER:
-		return g->cpu[cpu].waker & GICR_WAKER_SLEEP ?
-			       GICR_WAKER_SLEEP | GICR_WAKER_ASLEEP : 0;
+		return g->cpu[cpu].waker & GICR_WAKER_SLEEP ? GICR_WAKER_SLEEP | GICR_WAKER_ASLEEP
+							    : 0;
 	case GICR_PIDR2:
 		return GIC_PIDR2_V3;
 	case GICR_ICFGR0:
@@ -824,15 +839,15 @@ static void vgic_destroy(struct vdev *dev)
 
 /* The distributor owns the memory: it is added first, so destroyed last. */
 static const struct vdev_ops vgic_dist_ops = {
-	.read = vgic_dist_read,
-	.write = vgic_dist_write,
-	.reset = vgic_reset,
-	.destroy = vgic_destroy,
+    .read = vgic_dist_read,
+    .write = vgic_dist_write,
+    .reset = vgic_reset,
+    .destroy = vgic_destroy,
 };
 
 static const struct vdev_ops vgic_rd_ops = {
-	.read = vgic_rd_read,
-	.write = vgic_rd_write,
+    .read = vgic_rd_read,
+    .write = vgic_rd_write,
 };
 
 int vgic_create(struct partition *part)
@@ -856,12 +871,20 @@ int vgic_create(struct partition *part)
 	vgic_dist_clear(g);
 	for (u32 i = 0; i < n; i++)
 		vgic_cpu_clear(&g->cpu[i]);
-	g->gicd = (struct vdev){ .name = "gicv3-dist", .space = VDEV_MMIO, .irq = VDEV_NO_IRQ,
-				 .base = VPLAT_GICD_BASE, .size = VPLAT_GICD_SIZE,
-				 .ops = &vgic_dist_ops, .priv = g };
-	g->gicr = (struct vdev){ .name = "gicv3-redist", .space = VDEV_MMIO, .irq = VDEV_NO_IRQ,
-				 .base = VPLAT_GICR_BASE, .size = VPLAT_GICR_STRIDE * n,
-				 .ops = &vgic_rd_ops, .priv = g };
+	g->gicd = (struct vdev){.name = "gicv3-dist",
+				.space = VDEV_MMIO,
+				.irq = VDEV_NO_IRQ,
+				.base = VPLAT_GICD_BASE,
+				.size = VPLAT_GICD_SIZE,
+				.ops = &vgic_dist_ops,
+				.priv = g};
+	g->gicr = (struct vdev){.name = "gicv3-redist",
+				.space = VDEV_MMIO,
+				.irq = VDEV_NO_IRQ,
+				.base = VPLAT_GICR_BASE,
+				.size = VPLAT_GICR_STRIDE * n,
+				.ops = &vgic_rd_ops,
+				.priv = g};
 	ret = vdev_add(part, &g->gicd);
 	if (ret) {
 		pmm_free(mem, size);

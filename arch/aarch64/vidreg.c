@@ -26,40 +26,72 @@ static u64 vidreg_real(u32 id)
 {
 	switch (id) {
 	/* AArch32 views, for an AArch32 EL0 the guest might probe */
-	case ID(1, 0): return read_sysreg(s3_0_c0_c1_0); /* ID_PFR0_EL1 */
-	case ID(1, 1): return read_sysreg(s3_0_c0_c1_1);
-	case ID(1, 2): return read_sysreg(s3_0_c0_c1_2);
-	case ID(1, 3): return read_sysreg(s3_0_c0_c1_3);
-	case ID(1, 4): return read_sysreg(s3_0_c0_c1_4);
-	case ID(1, 5): return read_sysreg(s3_0_c0_c1_5);
-	case ID(1, 6): return read_sysreg(s3_0_c0_c1_6);
-	case ID(1, 7): return read_sysreg(s3_0_c0_c1_7);
-	case ID(2, 0): return read_sysreg(s3_0_c0_c2_0); /* ID_ISAR0_EL1 */
-	case ID(2, 1): return read_sysreg(s3_0_c0_c2_1);
-	case ID(2, 2): return read_sysreg(s3_0_c0_c2_2);
-	case ID(2, 3): return read_sysreg(s3_0_c0_c2_3);
-	case ID(2, 4): return read_sysreg(s3_0_c0_c2_4);
-	case ID(2, 5): return read_sysreg(s3_0_c0_c2_5);
-	case ID(2, 6): return read_sysreg(s3_0_c0_c2_6);
-	case ID(2, 7): return read_sysreg(s3_0_c0_c2_7);
-	case ID(3, 0): return read_sysreg(s3_0_c0_c3_0); /* MVFR0_EL1 */
-	case ID(3, 1): return read_sysreg(s3_0_c0_c3_1);
-	case ID(3, 2): return read_sysreg(s3_0_c0_c3_2);
+	case ID(1, 0):
+		return read_sysreg(s3_0_c0_c1_0); /* ID_PFR0_EL1 */
+	case ID(1, 1):
+		return read_sysreg(s3_0_c0_c1_1);
+	case ID(1, 2):
+		return read_sysreg(s3_0_c0_c1_2);
+	case ID(1, 3):
+		return read_sysreg(s3_0_c0_c1_3);
+	case ID(1, 4):
+		return read_sysreg(s3_0_c0_c1_4);
+	case ID(1, 5):
+		return read_sysreg(s3_0_c0_c1_5);
+	case ID(1, 6):
+		return read_sysreg(s3_0_c0_c1_6);
+	case ID(1, 7):
+		return read_sysreg(s3_0_c0_c1_7);
+	case ID(2, 0):
+		return read_sysreg(s3_0_c0_c2_0); /* ID_ISAR0_EL1 */
+	case ID(2, 1):
+		return read_sysreg(s3_0_c0_c2_1);
+	case ID(2, 2):
+		return read_sysreg(s3_0_c0_c2_2);
+	case ID(2, 3):
+		return read_sysreg(s3_0_c0_c2_3);
+	case ID(2, 4):
+		return read_sysreg(s3_0_c0_c2_4);
+	case ID(2, 5):
+		return read_sysreg(s3_0_c0_c2_5);
+	case ID(2, 6):
+		return read_sysreg(s3_0_c0_c2_6);
+	case ID(2, 7):
+		return read_sysreg(s3_0_c0_c2_7);
+	case ID(3, 0):
+		return read_sysreg(s3_0_c0_c3_0); /* MVFR0_EL1 */
+	case ID(3, 1):
+		return read_sysreg(s3_0_c0_c3_1);
+	case ID(3, 2):
+		return read_sysreg(s3_0_c0_c3_2);
 	/* AArch64 */
-	case ID(4, 0): return read_sysreg(id_aa64pfr0_el1) & ~(PFR0_SVE | PFR0_AMU | PFR0_MPAM);
-	case ID(4, 1): return read_sysreg(id_aa64pfr1_el1) & ~(PFR1_MTE | PFR1_SME | PFR1_MPAM_FRAC);
-	case ID(5, 0): return read_sysreg(id_aa64dfr0_el1);
-	case ID(5, 1): return read_sysreg(id_aa64dfr1_el1);
-	case ID(5, 4): return read_sysreg(id_aa64afr0_el1);
-	case ID(5, 5): return read_sysreg(id_aa64afr1_el1);
-	case ID(6, 0): return read_sysreg(id_aa64isar0_el1);
-	case ID(6, 1): return read_sysreg(id_aa64isar1_el1);
-	case ID(6, 2): return read_sysreg(s3_0_c0_c6_2); /* ID_AA64ISAR2_EL1 */
-	case ID(7, 0): return read_sysreg(id_aa64mmfr0_el1);
-	case ID(7, 1): return read_sysreg(id_aa64mmfr1_el1);
-	case ID(7, 2): return read_sysreg(id_aa64mmfr2_el1);
+	case ID(4, 0):
+		return read_sysreg(id_aa64pfr0_el1) & ~(PFR0_SVE | PFR0_AMU | PFR0_MPAM);
+	case ID(4, 1):
+		return read_sysreg(id_aa64pfr1_el1) & ~(PFR1_MTE | PFR1_SME | PFR1_MPAM_FRAC);
+	case ID(5, 0):
+		return read_sysreg(id_aa64dfr0_el1);
+	case ID(5, 1):
+		return read_sysreg(id_aa64dfr1_el1);
+	case ID(5, 4):
+		return read_sysreg(id_aa64afr0_el1);
+	case ID(5, 5):
+		return read_sysreg(id_aa64afr1_el1);
+	case ID(6, 0):
+		return read_sysreg(id_aa64isar0_el1);
+	case ID(6, 1):
+		return read_sysreg(id_aa64isar1_el1);
+	case ID(6, 2):
+		return read_sysreg(s3_0_c0_c6_2); /* ID_AA64ISAR2_EL1 */
+	case ID(7, 0):
+		return read_sysreg(id_aa64mmfr0_el1);
+	case ID(7, 1):
+		return read_sysreg(id_aa64mmfr1_el1);
+	case ID(7, 2):
+		return read_sysreg(id_aa64mmfr2_el1);
 	/* ZFR0, SMFR0 (hidden features) and the reserved encodings: RAZ. */
-	default: return 0;
+	default:
+		return 0;
 	}
 }
 

@@ -23,9 +23,9 @@ struct vcpu;
 
 /* GIC interrupt numbers (INTIDs). */
 #define GIC_SPI_BASE 32u
-#define GIC_PPI_MAINT 25u /* virtual CPU interface maintenance, at EL2 */
+#define GIC_PPI_MAINT 25u     /* virtual CPU interface maintenance, at EL2 */
 #define GIC_PPI_HYP_TIMER 26u /* CNTHP, the hypervisor's timer */
-#define GIC_PPI_VTIMER 27u /* CNTV, the guest's virtual timer */
+#define GIC_PPI_VTIMER 27u    /* CNTV, the guest's virtual timer */
 #define GIC_PPI_SEC_TIMER 29u
 #define GIC_PPI_PHYS_TIMER 30u
 

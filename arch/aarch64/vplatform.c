@@ -40,7 +40,10 @@ static bool entropy_rndr(u64 *v)
 		u64 ok;
 
 		/* RNDR sets PSTATE.Z when it has no number this time. */
-		__asm__ volatile("mrs %0, s3_3_c2_c4_0\n\tcset %1, ne" : "=r"(*v), "=r"(ok) : : "cc");
+		__asm__ volatile("mrs %0, s3_3_c2_c4_0\n\tcset %1, ne"
+				 : "=r"(*v), "=r"(ok)
+				 :
+				 : "cc");
 		if (ok)
 			return true;
 	}

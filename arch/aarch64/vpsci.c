@@ -107,7 +107,7 @@ static u64 vpsci_affinity_info(struct vcpu *vcpu, u64 target, u64 level)
 
 static u64 vpsci_cpu_on(struct vcpu *vcpu, u64 target, u64 pc, u64 ctx)
 {
-	struct vcpu_entry e = { .kind = VCPU_ENTRY_PSCI, .pc = pc, .arg = ctx };
+	struct vcpu_entry e = {.kind = VCPU_ENTRY_PSCI, .pc = pc, .arg = ctx};
 	struct vcpu *v = vpsci_find(vcpu->part, target);
 	u32 off = VPSCI_OFF;
 	int ret;
@@ -174,8 +174,8 @@ bool vpsci_call(struct vcpu *vcpu, u32 fid, struct vm_exit *exit)
 		x[0] = PSCI_VERSION_1_1;
 		break;
 	case PSCI_FEATURES:
-		x[0] = vpsci_is_supported((u32)x[1]) && !(x[1] >> 32) ? PSCI_SUCCESS :
-									    PSCI_NOT_SUPPORTED;
+		x[0] = vpsci_is_supported((u32)x[1]) && !(x[1] >> 32) ? PSCI_SUCCESS
+								      : PSCI_NOT_SUPPORTED;
 		break;
 	case PSCI_CPU_ON_32:
 		x[0] = vpsci_cpu_on(vcpu, (u32)x[1], (u32)x[2], (u32)x[3]);
@@ -224,7 +224,7 @@ bool vpsci_is_off(struct vcpu *vcpu)
  */
 bool vpsci_hold_off(struct vcpu *vcpu, struct vm_exit *exit)
 {
-	struct vcpu_entry e = { .kind = VCPU_ENTRY_PSCI };
+	struct vcpu_entry e = {.kind = VCPU_ENTRY_PSCI};
 
 	if (!vpsci_is_off(vcpu))
 		return false;
