@@ -34,13 +34,19 @@ def pytest_configure(config):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Without --linux, deselect the tests marked `linux`."""
-    if config.getoption("linux"):
-        return
-    skipped = [i for i in items if i.get_closest_marker("linux")]
-    if skipped:
-        config.hook.pytest_deselected(items=skipped)
-        items[:] = [i for i in items if not i.get_closest_marker("linux")]
+    """Deselect what was not asked for: the `linux` tests without --linux, and
+    the VT-x (Bochs, x86_64-only) tests when x86_64 is not in --arch."""
+    no_vmx = "x86_64" not in selected_arches(config)
+
+    def unwanted(item):
+        if item.get_closest_marker("linux") and not config.getoption("linux"):
+            return True
+        return no_vmx and item.path.name == "test_vmx.py"
+
+    dropped = [i for i in items if unwanted(i)]
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = [i for i in items if not unwanted(i)]
 
 
 ARCHES_KEY = pytest.StashKey[list]()

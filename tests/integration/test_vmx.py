@@ -37,9 +37,6 @@ NO_RUN = r"keel: error: this CPU cannot run partitions"
 
 @pytest.fixture(scope="module")
 def vmx_rig(request, rig, tmp_path_factory):
-    arches = request.config.getoption("arch")
-    if "x86_64" not in arches:
-        pytest.skip("VT-x runs only with --arch x86_64")
     if shutil.which(bochs.BOCHS) is None:
         pytest.fail("bochs is not installed: run make deps")
     return VmxRig(rig, tmp_path_factory)
