@@ -90,6 +90,17 @@ static void bz_put(u8 *d, u32 off, u64 v, u32 n)
 		d[off + i] = (u8)(v >> (8 * i));
 }
 
+/* Does NUL-terminated @s contain @word? */
+static bool bz_cmdline_has(const char *s, const char *word)
+{
+	size_t n = strlen(word);
+
+	for (; *s; s++)
+		if (!strncmp(s, word, n))
+			return true;
+	return false;
+}
+
 static u64 bz_ram_end(const struct partition *part)
 {
 	u64 end = 0;
@@ -258,17 +269,28 @@ static int bz_boot_params(struct partition *part, const struct bz_image *bz, u64
 	return ret;
 }
 
+/*
+ * The partition's command line, plus tsc_early_khz= with the TSC rate Keel
+ * measured (unless the line sets it): a guest under emulation (TCG) cannot
+ * calibrate against the PIT or PM timer, whose every read is a VM exit far
+ * slower than Linux's calibration tolerates; its TSC is the host's.
+ */
 static int bz_cmdline(struct partition *part, const struct bz_image *bz)
 {
+	char line[KEEL_CMDLINE_MAX + 40];
 	u32 len = (u32)strnlen(part->desc.cmdline, KEEL_CMDLINE_MAX - 1);
 
+	memcpy(line, part->desc.cmdline, len);
+	line[len] = '\0';
+	if (!bz_cmdline_has(line, "tsc_early_khz="))
+		len += (u32)snprintf(line + len, sizeof(line) - len, "%stsc_early_khz=%llu",
+				     len ? " " : "", (unsigned long long)x86_tsc_khz());
 	if (bz->cmdline_size && len > bz->cmdline_size) {
 		pr_err("partition '%s': command line is %u bytes, the kernel takes %u",
 		       part->desc.name, len, bz->cmdline_size);
 		return -KEEL_E2BIG;
 	}
-	if (guest_copy_to(part, BZ_CMDLINE, part->desc.cmdline, len) ||
-	    guest_zero(part, BZ_CMDLINE + len, 1))
+	if (guest_copy_to(part, BZ_CMDLINE, line, len) || guest_zero(part, BZ_CMDLINE + len, 1))
 		return -KEEL_EFAULT;
 	return 0;
 }

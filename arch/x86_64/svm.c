@@ -447,15 +447,7 @@ static void svm_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 	vmcb->save.rax = vcpu->arch.gprs[X86_RAX];
 	vmcb->save.rsp = vcpu->arch.gprs[X86_RSP];
 
-	{
-	static u64 last_exit; static u32 n;
-	u64 t0 = x86_rdtsc();
 	svm_vm_run(vcpu->arch.gprs, vcpu->arch.vmcb, pcpu_this()->arch.host_vmcb);
-	u64 t1 = x86_rdtsc();
-	if (vmcb->ctl.exit_code == SVM_EXIT_IOIO && ((vmcb->ctl.exit_info1 >> 16) & 0xffff) == 0x608 && n++ < 30)
-		pr_info("DBG pmtmr: hv %llu guest %llu", (unsigned long long)(t0 - last_exit), (unsigned long long)(t1 - t0));
-	last_exit = t1;
-	}
 
 	vmcb->ctl.tlb_control = 0;
 	svm_snapshot(vcpu, vmcb);

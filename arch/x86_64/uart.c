@@ -85,6 +85,11 @@ u64 arch_time_ns(void)
 	return (u64)(((unsigned __int128)delta * x86_tsc_mult) >> 32);
 }
 
+u64 x86_tsc_khz(void)
+{
+	return x86_tsc_hz / 1000;
+}
+
 u64 x86_tsc_to_ns(u64 ticks)
 {
 	return (u64)(((unsigned __int128)ticks * x86_tsc_mult) >> 32);

@@ -315,6 +315,7 @@ void x86_exit_ud(struct vcpu *vcpu, struct vm_exit *exit)
 #define MSR_AMD_SYSCFG 0xc0010010
 #define MSR_AMD_HWCR 0xc0010015
 #define MSR_AMD_NB_CFG 0xc001001f
+#define MSR_AMD_INT_PENDING 0xc0010055 /* C1E on family 0xf/0x10: never set here */
 #define MSR_AMD_DE_CFG 0xc0011029
 #define MSR_MTRR_WB_ENABLED 0xc06ull /* MTRRs on, fixed ranges off, default WB */
 #define X86_MSR_WARN_MAX 16u
@@ -364,6 +365,7 @@ static int x86_msr_read(struct vcpu *vcpu, u32 msr, u64 *val)
 	case MSR_AMD_SYSCFG:
 	case MSR_AMD_HWCR:
 	case MSR_AMD_NB_CFG:
+	case MSR_AMD_INT_PENDING:
 		*val = 0;
 		return 0;
 	default:

@@ -166,7 +166,7 @@ static void vlapic_timer_fire(struct timer *t)
 {
 	struct vlapic *l = t->data;
 	u32 lvt = l->lvt[LVT_TIMER];
-	u64 now = arch_time_ns(), next;
+	u64 now = arch_time_ns(), next, period;
 
 	if (!(lvt & LVT_MASKED))
 		vlapic_deliver(l, (u8)lvt, false);
@@ -177,9 +177,10 @@ static void vlapic_timer_fire(struct timer *t)
 	if (LVT_TIMER_MODE(lvt) != LVT_TIMER_PERIODIC || !l->timer_period_ns)
 		return;
 	/* Periodic: the next period, skipping the ones the vCPU could not see. */
-	next = t->deadline_ns + l->timer_period_ns;
+	period = MAX(l->timer_period_ns, VPLAT_MIN_PERIOD_NS);
+	next = t->deadline_ns + period;
 	if (next <= now)
-		next = now + l->timer_period_ns;
+		next = now + period;
 	l->timer_start_ns = next - l->timer_period_ns;
 	timer_arm(t, next);
 }

@@ -72,9 +72,10 @@ static bool vpit_timer_cpu(const struct x86_vplat *plat)
 	return plat->part->vcpus[0]->pcpu == pcpu_this();
 }
 
+/* Channel 0's interrupt period, never shorter than VPLAT_MIN_PERIOD_NS. */
 static u64 vpit_period_ns(const struct vpit_chan *c)
 {
-	return vpit_period(c) * 1000000000ull / PIT_HZ;
+	return MAX(vpit_period(c) * 1000000000ull / PIT_HZ, VPLAT_MIN_PERIOD_NS);
 }
 
 /* (Re)start or stop channel 0's interrupts after a new mode or count. */

@@ -27,6 +27,8 @@
 #define VPLAT_UART_IRQ 4u
 #define VPLAT_PIT_GSI 2u /* ISA IRQ 0, per the MADT override */
 #define VPLAT_APIC_TIMER_HZ 1000000000ull /* LAPIC timer input clock: 1 ns per tick */
+/* Shortest period a guest's periodic timer may run at: no interrupt storm on its core. */
+#define VPLAT_MIN_PERIOD_NS 100000ull
 
 struct vlapic {
 	struct vcpu *vcpu;

@@ -174,6 +174,7 @@ void x86_trap_boot_ist(u64 ist_top[X86_IST_COUNT]);
 void uart_init(void);
 void x86_time_init(u64 tsc_hz);
 u64 x86_tsc_to_ns(u64 ticks);
+u64 x86_tsc_khz(void);
 void x86_udelay(u64 us);
 
 /* acpi.c: what the hypervisor keeps from the ACPI tables. */

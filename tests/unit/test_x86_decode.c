@@ -1,0 +1,111 @@
+/* SPDX-License-Identifier: MIT */
+/* The x86 MMIO instruction decoder: lengths, sizes, registers, immediates, refusals. */
+#include <string.h>
+
+#include "../../arch/x86_64/decode.h"
+#include "unit.h"
+
+static int dec(const u8 *b, u32 n, bool lm, struct x86_insn *i)
+{
+	memset(i, 0xa5, sizeof(*i));
+	return x86_decode(b, n, lm, true, i);
+}
+
+static void test_movs(void)
+{
+	struct x86_insn i;
+
+	/* mov 0xb0(%rax),%ecx -> 8b 88 b0 00 00 00 */
+	CHECK_EQ(dec((const u8[]){ 0x8b, 0x88, 0xb0, 0, 0, 0 }, 6, true, &i), 0);
+	CHECK_EQ(i.len, 6);
+	CHECK_EQ(i.write, 0);
+	CHECK_EQ(i.mem_size, 4);
+	CHECK_EQ(i.reg, 1);
+	/* mov %eax,0xffffffffff5fc0b0 (absolute, SIB no base) -> 89 04 25 b0 c0 5f ff */
+	CHECK_EQ(dec((const u8[]){ 0x89, 0x04, 0x25, 0xb0, 0xc0, 0x5f, 0xff }, 7, true, &i), 0);
+	CHECK_EQ(i.len, 7);
+	CHECK_EQ(i.write, 1);
+	CHECK_EQ(i.reg, 0);
+	/* mov %r9,(%rdi) with REX.WR -> 4c 89 0f */
+	CHECK_EQ(dec((const u8[]){ 0x4c, 0x89, 0x0f }, 3, true, &i), 0);
+	CHECK_EQ(i.len, 3);
+	CHECK_EQ(i.mem_size, 8);
+	CHECK_EQ(i.reg, 9);
+	/* movw %ax,0x10(%rdx) -> 66 89 42 10 */
+	CHECK_EQ(dec((const u8[]){ 0x66, 0x89, 0x42, 0x10 }, 4, true, &i), 0);
+	CHECK_EQ(i.len, 4);
+	CHECK_EQ(i.mem_size, 2);
+	/* mov (%rsi),%ah -> 8a 26: high byte register */
+	CHECK_EQ(dec((const u8[]){ 0x8a, 0x26 }, 2, true, &i), 0);
+	CHECK_EQ(i.reg, 0);
+	CHECK(i.flags & X86_DECODE_HIGH8);
+	/* with REX, 8a 26 is %spl: not a high byte */
+	CHECK_EQ(dec((const u8[]){ 0x40, 0x8a, 0x26 }, 3, true, &i), 0);
+	CHECK_EQ(i.reg, 4);
+	CHECK(!(i.flags & X86_DECODE_HIGH8));
+	/* movl $0x12345678,0x8(%rip) -> c7 05 08 00 00 00 78 56 34 12 */
+	CHECK_EQ(dec((const u8[]){ 0xc7, 0x05, 8, 0, 0, 0, 0x78, 0x56, 0x34, 0x12 }, 10, true, &i), 0);
+	CHECK_EQ(i.len, 10);
+	CHECK(i.has_imm);
+	CHECK_EQ(i.imm, 0x12345678);
+	/* movq $-1,(%rax) -> 48 c7 00 ff ff ff ff: sign-extended */
+	CHECK_EQ(dec((const u8[]){ 0x48, 0xc7, 0x00, 0xff, 0xff, 0xff, 0xff }, 7, true, &i), 0);
+	CHECK_EQ(i.imm, -1);
+	CHECK_EQ(i.mem_size, 8);
+	/* movb $0x5,(%rcx) -> c6 01 05 */
+	CHECK_EQ(dec((const u8[]){ 0xc6, 0x01, 0x05 }, 3, true, &i), 0);
+	CHECK_EQ(i.len, 3);
+	CHECK_EQ(i.mem_size, 1);
+	/* movzbl 0x3(%rbx,%rcx,4),%edx -> 0f b6 54 8b 03 */
+	CHECK_EQ(dec((const u8[]){ 0x0f, 0xb6, 0x54, 0x8b, 0x03 }, 5, true, &i), 0);
+	CHECK_EQ(i.len, 5);
+	CHECK_EQ(i.mem_size, 1);
+	CHECK_EQ(i.reg_size, 4);
+	CHECK_EQ(i.reg, 2);
+	/* movzwl with a segment prefix: 65 0f b7 00 */
+	CHECK_EQ(dec((const u8[]){ 0x65, 0x0f, 0xb7, 0x00 }, 4, true, &i), 0);
+	CHECK_EQ(i.len, 4);
+	CHECK_EQ(i.mem_size, 2);
+	/* 32-bit code: mov 0x12345678,%eax -> 8b 05 disp32 (no RIP-relative) */
+	CHECK_EQ(dec((const u8[]){ 0x8b, 0x05, 0x78, 0x56, 0x34, 0x12 }, 6, false, &i), 0);
+	CHECK_EQ(i.len, 6);
+}
+
+static void test_refusals(void)
+{
+	struct x86_insn i;
+
+	CHECK(dec((const u8[]){ 0x87, 0x00 }, 2, true, &i)); /* xchg */
+	CHECK(dec((const u8[]){ 0x8b, 0xc0 }, 2, true, &i)); /* register operand */
+	CHECK(dec((const u8[]){ 0x8b, 0x88, 0xb0 }, 3, true, &i)); /* truncated disp */
+	CHECK(dec((const u8[]){ 0xc7, 0x08, 1, 2, 3, 4 }, 6, true, &i)); /* c7 /1 */
+	CHECK(dec((const u8[]){ 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66, 0x66,
+				0x66, 0x66, 0x66, 0x66, 0x66 }, 15, true, &i)); /* prefixes only */
+	CHECK(dec((const u8[]){ 0x67, 0x8b, 0x00 }, 3, false, &i)); /* 16-bit addressing */
+	CHECK(x86_decode((const u8[]){ 0x8b, 0x00 }, 2, false, false, &i)); /* 16-bit code */
+	CHECK(dec((const u8[]){ 0x0f }, 1, true, &i));
+	CHECK(dec((const u8[]){ 0 }, 0, true, &i));
+}
+
+static void test_merge(void)
+{
+	struct x86_insn i = { .mem_size = 1, .reg_size = 1 };
+
+	CHECK_EQ(x86_decode_merge(&i, 0x1122334455667788ull, 0xab), 0x11223344556677abull);
+	i.flags = X86_DECODE_HIGH8;
+	CHECK_EQ(x86_decode_merge(&i, 0x1122334455667788ull, 0xab), 0x112233445566ab88ull);
+	i = (struct x86_insn){ .mem_size = 4, .reg_size = 4, .flags = X86_DECODE_ZEXT };
+	CHECK_EQ(x86_decode_merge(&i, ~0ull, 0x12345678), 0x12345678);
+	i = (struct x86_insn){ .mem_size = 2, .reg_size = 2 };
+	CHECK_EQ(x86_decode_merge(&i, ~0ull, 0x1234), 0xffffffffffff1234ull);
+	i = (struct x86_insn){ .mem_size = 1, .reg_size = 8, .flags = X86_DECODE_ZEXT };
+	CHECK_EQ(x86_decode_merge(&i, ~0ull, 0x1ff), 0xff);
+}
+
+int main(void)
+{
+	test_movs();
+	test_refusals();
+	test_merge();
+	return unit_done("test_x86_decode");
+}
