@@ -41,10 +41,11 @@ integration: all
 # Boot the demo configuration in QEMU (Ctrl-A X quits).
 run: deps
 	@$(MAKE) --no-print-directory ARCH=$(RUN_ARCH) all
+	@$(if $(HV),,tools/linux-assets.py --arch $(RUN_ARCH) --out $(BUILD)/$(RUN_ARCH)/linux)
 	@tools/run.py --arch $(RUN_ARCH) --build $(BUILD) $(RUN_ARGS) $(if $(HV),--hv $(HV))
 
 # Debian kernel + busybox initramfs + disk image per arch for the Linux
-# scenarios (tests marked `linux`: make test PYTEST_ARGS=--linux), cached in
+# scenarios (tests marked `linux`; PYTEST_ARGS=--no-linux leaves them out), cached in
 # $(KEEL_CACHE)/linux. `make bench`: Keel microVM vs direct QEMU -kernel boot.
 linux-assets: deps
 	@for a in $(ARCHES); do tools/linux-assets.py --arch $$a --out $(BUILD)/$$a/linux || exit 1; done

@@ -128,7 +128,8 @@ static u32 console_focus; /* partition id with console input, 0 = none yet */
 
 static bool console_takes_input(const struct partition *part)
 {
-	return part->state == PART_RUNNING && READ_ONCE(part->con_input) != NULL;
+	return part->state == PART_RUNNING && READ_ONCE(part->con_input) != NULL &&
+	       READ_ONCE(part->con_ready);
 }
 
 /* The next partition after id @after that takes input; management first. */

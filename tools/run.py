@@ -7,10 +7,12 @@ the emulator with Intel VT-x (VMX + EPT): slower (~20-30 s to Keel), 3 CPUs by
 default so the demo's cpus 1 and 2 exist. Ctrl-C ends Bochs.
 
 Builds an ESP directory under <build>/<arch>/run-esp holding keel.efi, the test
-guests under /guests and a keel.cfg: the demo (tests/configs/demo.cfg: `hello`
-on cpu 1 and `world` on cpu 2, printing) or your own with --config FILE; files
-that FILE names as kernel/initrd are copied from beside it when they exist
-there. Ctrl-A X quits QEMU, Ctrl-A C switches to its monitor.
+guests under /guests and a keel.cfg: the demo (tests/configs/demo-<arch>.cfg:
+`hello` on cpu 1 and `world` on cpu 2 printing, a Debian Linux microVM on cpu 3;
+under Bochs tests/configs/demo-baremetal.cfg) or your own with --config FILE.
+Files the config names as kernel/initrd/disk are copied from beside it, or from
+<build>/<arch> (where `make linux-assets` puts linux/vmlinuz, initrd.gz,
+disk.img). Ctrl-A X quits QEMU, Ctrl-A C switches to its monitor.
 """
 
 import argparse
@@ -25,11 +27,17 @@ sys.path.insert(0, str(ROOT / "tests" / "integration"))
 import bochs  # noqa: E402
 import keelrig  # noqa: E402
 
-DEMO = ROOT / "tests" / "configs" / "demo.cfg"
+CONFIGS = ROOT / "tests" / "configs"
 
 
-def copy_named_files(config_path, esp):
-    """Copy each kernel/initrd/disk the config names from beside the config, if there.
+def demo_config(arch, hv):
+    """The demo keel.cfg: bare metal only under Bochs (no Linux on VT-x yet)."""
+    return CONFIGS / ("demo-baremetal.cfg" if hv == "vmx" else f"demo-{arch}.cfg")
+
+
+def copy_named_files(config_path, esp, search=()):
+    """Copy each kernel/initrd/disk the config names from beside the config or
+    from a folder in @search, the first that has it.
 
     Paths in keel.cfg use '\\' or '/'; a disk may end in ',ro'.
     """
@@ -39,7 +47,8 @@ def copy_named_files(config_path, esp):
         if m.group(1) == "disk" and path.endswith(",ro"):
             path = path[:-3]
         rel = Path(*[p for p in re.split(r"[/\\]", path) if p])
-        src = config_path.parent / rel
+        found = [d / rel for d in (config_path.parent, *search) if (d / rel).is_file()]
+        src = found[0] if found else config_path.parent / rel
         if src.is_file() and not (esp / rel).exists():
             (esp / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(src, esp / rel)
@@ -66,7 +75,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", default="x86_64", choices=sorted(keelrig.ARCHES))
     ap.add_argument("--build", default="build", help="build directory (as make BUILD=)")
-    ap.add_argument("--config", type=Path, default=DEMO,
+    ap.add_argument("--config", type=Path, default=None,
                     help="the keel.cfg to boot (default: the demo)")
     ap.add_argument("--hv", choices=["auto", "svm", "vmx"], default="auto",
                     help="x86_64: svm/auto = QEMU (AMD SVM), vmx = Bochs (Intel VT-x)")
@@ -78,6 +87,7 @@ def main():
     build = Path(args.build)
     if not build.is_absolute():
         build = ROOT / build
+    args.config = args.config or demo_config(args.arch, args.hv)
     if args.hv == "vmx":
         run_bochs(args, build)
         return
@@ -87,7 +97,7 @@ def main():
         keelrig.make_esp(esp, args.arch, build, args.config.read_text())
     except FileNotFoundError as e:
         sys.exit(f"run.py: {e}")
-    copy_named_files(args.config, esp)
+    copy_named_files(args.config, esp, search=(build / args.arch,))
     argv = keelrig.qemu_argv(args.arch, esp, smp=args.smp, mem=args.mem, serial="mon:stdio")
     print(" ".join(argv), flush=True)
     if args.dry_run:

@@ -109,10 +109,22 @@ static void vcon_notify(struct virtio_dev *vd, u32 q)
 {
 	struct vcon *vc = vcon_of(vd);
 
-	if (q == VCON_TXQ)
+	if (q == VCON_TXQ) {
 		vcon_tx(vc);
-	else
-		vcon_rx(vc);
+		return;
+	}
+	/* The guest posted receive buffers: from now on it reads console input. */
+	WRITE_ONCE(vd->part->con_ready, 1);
+	vcon_rx(vc);
+}
+
+/*
+ * A virtio reset: the guest reads no input until it posts buffers again.
+ * Bytes already typed for it stay buffered for its driver.
+ */
+static void vcon_reset(struct virtio_dev *vd)
+{
+	WRITE_ONCE(vd->part->con_ready, 0);
 }
 
 static void vcon_buffer_input(struct vcon *vc, const char *buf, size_t len)
@@ -168,6 +180,7 @@ static const struct virtio_dev_ops vcon_ops = {
     .num_queues = 2,
     .config_size = VCON_CONFIG_SIZE,
     .notify = vcon_notify,
+    .reset = vcon_reset,
     .destroy = vcon_destroy,
 };
 

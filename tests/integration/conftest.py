@@ -2,8 +2,8 @@
 """pytest setup for Keel's QEMU integration tests.
 
 Options: --arch (space or comma separated, default "x86_64 aarch64"),
---build (the build directory, default "build") and --linux (also run the
-tests marked `linux`: Debian kernels in microVMs, deselected by default). Every test that takes the
+--build (the build directory, default "build") and --no-linux (leave out
+the tests marked `linux`: Debian kernels in microVMs). Every test that takes the
 `arch` fixture runs once per selected arch. `rig` starts QEMU runs (each a
 keelrig.Qemu, killed when its `with` block or fixture ends); a failing test
 shows the last 60 serial lines of the runs it used.
@@ -25,21 +25,21 @@ def pytest_addoption(parser):
     group.addoption("--arch", default="x86_64 aarch64",
                     help="architectures to test, space or comma separated")
     group.addoption("--build", default="build", help="build directory (as make BUILD=)")
-    group.addoption("--linux", action="store_true",
-                    help="also run the Linux microVM scenarios (marker `linux`)")
+    group.addoption("--no-linux", action="store_true",
+                    help="leave out the Linux microVM scenarios (marker `linux`)")
 
 
 def pytest_configure(config):
-    config.addinivalue_line("markers", "linux: boots Debian kernels; runs only with --linux")
+    config.addinivalue_line("markers", "linux: boots Debian kernels; left out with --no-linux")
 
 
 def pytest_collection_modifyitems(config, items):
-    """Deselect what was not asked for: the `linux` tests without --linux, and
+    """Deselect what was not asked for: the `linux` tests with --no-linux, and
     the VT-x (Bochs, x86_64-only) tests when x86_64 is not in --arch."""
     no_vmx = "x86_64" not in selected_arches(config)
 
     def unwanted(item):
-        if item.get_closest_marker("linux") and not config.getoption("linux"):
+        if item.get_closest_marker("linux") and config.getoption("no_linux"):
             return True
         return no_vmx and item.path.name == "test_vmx.py"
 

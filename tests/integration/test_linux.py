@@ -9,7 +9,7 @@ bare-metal ticker prints, one powers off and the others go on; reboot
 restarts a microVM or stops it, per on_reboot. test_assets_boot_without_keel
 boots the same files straight under QEMU, so a failure there is the assets'.
 
-Marked `linux`: run with `--linux` (make test PYTEST_ARGS=--linux). The
+Marked `linux`: part of make test; --no-linux leaves them out. The
 lines /init prints are listed in linuxrig.py.
 """
 

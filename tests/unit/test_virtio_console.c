@@ -65,7 +65,10 @@ static void test_input(void)
 	put_desc(RXQ_DESC, 0, BUF, 2, F_WRITE, 0);
 	put_desc(RXQ_DESC, 1, BUF + 0x100, 64, F_WRITE, 0);
 	avail_add(RXQ_AVAIL, 16, 0);
+	CHECK_EQ(part.con_ready, 0);
 	wr(c, R_QUEUE_NOTIFY, 0);
+	/* Receive buffers posted: the partition now reads console input. */
+	CHECK_EQ(part.con_ready, 1);
 	/* 2 bytes fit the first buffer; the rest waits for the next one. */
 	CHECK_EQ(get16(RXQ_USED + 2), 1);
 	CHECK_EQ(get32(RXQ_USED + 8), 2);

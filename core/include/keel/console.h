@@ -43,7 +43,8 @@ void console_part_flush(struct partition *part);
 /*
  * Start polling the UART for input (on the calling CPU, with a hypervisor
  * timer). Input goes to one partition's console at a time: the management
- * partition first, else the first that takes input; Ctrl-] moves it on.
+ * partition first, else the first whose guest reads its console (has posted
+ * receive buffers); Ctrl-] moves it on.
  */
 void console_input_start(void);
 

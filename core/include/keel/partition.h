@@ -88,6 +88,8 @@ struct partition {
 	 */
 	void (*con_input)(struct partition *part, const char *buf, size_t len);
 	struct spinlock con_in_lock;
+	u32 con_ready; /* its guest has posted receive buffers: it reads input */
+	u32 pad2;
 
 	u64 hypercalls;
 	u64 denied; /* management calls refused */
