@@ -202,21 +202,6 @@ int arch_s2_init(struct partition *part)
 	return 0;
 }
 
-static u32 s2_attrs(u32 attrs)
-{
-	u32 a = 0;
-
-	if (attrs & S2_READ)
-		a |= PT_READ;
-	if (attrs & S2_WRITE)
-		a |= PT_WRITE;
-	if (attrs & S2_EXEC)
-		a |= PT_EXEC;
-	if (attrs & S2_DEVICE)
-		a |= PT_DEVICE;
-	return a;
-}
-
 int arch_s2_map(struct partition *part, gpa_t gpa, hpa_t hpa, u64 size, u32 attrs)
 {
 	int ret;
@@ -224,7 +209,7 @@ int arch_s2_map(struct partition *part, gpa_t gpa, hpa_t hpa, u64 size, u32 attr
 	if (!IS_ALIGNED(gpa | hpa | size, PAGE_SIZE) || !size || range_overflows(gpa, size) ||
 	    range_overflows(hpa, size) || gpa + size - 1 >= (1ull << s2_ipa_bits))
 		return -KEEL_EINVAL;
-	ret = pt_map(&part->arch.s2, gpa, hpa, size, s2_attrs(attrs));
+	ret = pt_map(&part->arch.s2, gpa, hpa, size, attrs);
 	if (ret) {
 		/* "On error nothing is mapped." */
 		pt_unmap(&part->arch.s2, gpa, size);

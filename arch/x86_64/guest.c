@@ -34,21 +34,6 @@ int arch_s2_init(struct partition *part)
 	return pt_init(npt);
 }
 
-static u32 s2_pt_attrs(u32 attrs)
-{
-	u32 a = 0;
-
-	if (attrs & S2_READ)
-		a |= PT_READ;
-	if (attrs & S2_WRITE)
-		a |= PT_WRITE;
-	if (attrs & S2_EXEC)
-		a |= PT_EXEC;
-	if (attrs & S2_DEVICE)
-		a |= PT_DEVICE;
-	return a;
-}
-
 int arch_s2_map(struct partition *part, gpa_t gpa, hpa_t hpa, u64 size, u32 attrs)
 {
 	int ret;
@@ -56,7 +41,7 @@ int arch_s2_map(struct partition *part, gpa_t gpa, hpa_t hpa, u64 size, u32 attr
 	if (!IS_ALIGNED(gpa | hpa | size, PAGE_SIZE) || !size || range_overflows(gpa, size) ||
 	    range_overflows(hpa, size) || gpa + size - 1 > 0x000fffffffffffffull)
 		return -KEEL_EINVAL;
-	ret = pt_map(&part->arch.npt, gpa, hpa, size, s2_pt_attrs(attrs));
+	ret = pt_map(&part->arch.npt, gpa, hpa, size, attrs);
 	if (ret)
 		pt_unmap(&part->arch.npt, gpa, size);
 	return ret;

@@ -98,11 +98,11 @@ void __noreturn arch_machine_reset(bool power_off);
 
 /* ---- Stage-2 / nested paging -------------------------------------------- */
 
-/* Guest-physical mapping attributes. */
-#define S2_READ (1u << 0)
-#define S2_WRITE (1u << 1)
-#define S2_EXEC (1u << 2)
-#define S2_DEVICE (1u << 3) /* uncached device memory (passthrough MMIO) */
+/* Guest-physical mapping attributes: the walker's own bits (keel/pt.h). */
+#define S2_READ PT_READ
+#define S2_WRITE PT_WRITE
+#define S2_EXEC PT_EXEC
+#define S2_DEVICE PT_DEVICE /* uncached device memory (passthrough MMIO) */
 #define S2_RWX (S2_READ | S2_WRITE | S2_EXEC)
 
 /* Allocate the partition's empty stage-2 root. Returns 0 or -KEEL_ENOMEM. */
