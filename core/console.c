@@ -89,6 +89,29 @@ static void console_part_emit(struct partition *part)
 	part->con_len = 0;
 }
 
+/* Keep the raw bytes for KEEL_HC_MGMT_CONSOLE_READ. Caller holds part->lock. */
+static void console_ring_put(struct partition *part, char c)
+{
+	part->con_ring[part->con_head % KEEL_CONSOLE_RING_SIZE] = c;
+	part->con_head++;
+}
+
+size_t console_ring_read(struct partition *part, u64 *cursor, char *buf, size_t len, u64 *lost)
+{
+	unsigned long flags = spin_lock_irqsave(&part->lock);
+	u64 head = part->con_head;
+	u64 oldest = head > KEEL_CONSOLE_RING_SIZE ? head - KEEL_CONSOLE_RING_SIZE : 0;
+	u64 pos = MAX(*cursor, oldest);
+	size_t n = 0;
+
+	*lost = pos - *cursor;
+	for (; n < len && pos < head; n++, pos++)
+		buf[n] = part->con_ring[pos % KEEL_CONSOLE_RING_SIZE];
+	spin_unlock_irqrestore(&part->lock, flags);
+	*cursor = pos;
+	return n;
+}
+
 void console_part_write(struct partition *part, const char *buf, size_t len)
 {
 	unsigned long flags = spin_lock_irqsave(&part->lock);
@@ -96,6 +119,8 @@ void console_part_write(struct partition *part, const char *buf, size_t len)
 
 	for (i = 0; i < len; i++) {
 		char c = buf[i];
+
+		console_ring_put(part, c);
 
 		if (c == '\n') {
 			console_part_emit(part);

@@ -8,6 +8,7 @@
 #include <keel/guest_mem.h>
 #include <keel/hypercall.h>
 #include <keel/lib.h>
+#include <keel/mgmt.h>
 #include <keel/partition.h>
 
 #define SMCCC_NOT_SUPPORTED (-1)
@@ -148,7 +149,8 @@ static bool hc_perform(struct vcpu *vcpu, const struct hc_call *call, struct hc_
 	case KEEL_HC_VERSION:
 		res->status = KEEL_OK;
 		res->r[0] = KEEL_ABI_VERSION;
-		res->r[1] = KEEL_FEAT_CONSOLE | KEEL_FEAT_SELF_INFO;
+		res->r[1] = KEEL_FEAT_CONSOLE | KEEL_FEAT_SELF_INFO |
+			    ((part->desc.flags & KEEL_PD_MANAGEMENT) ? KEEL_FEAT_MGMT : 0);
 		return true;
 	case KEEL_HC_CONSOLE_WRITE:
 		res->status = hc_console_write(vcpu, call->a[0], call->a[1]);
@@ -166,10 +168,12 @@ static bool hc_perform(struct vcpu *vcpu, const struct hc_call *call, struct hc_
 		res->status = KEEL_OK;
 		return true;
 	default:
-		if (hc_is_management(call->nr) && !(part->desc.flags & KEEL_PD_MANAGEMENT))
+		if (!hc_is_management(call->nr))
+			res->status = -KEEL_ENOSYS;
+		else if (!(part->desc.flags & KEEL_PD_MANAGEMENT))
 			res->status = hc_refuse(vcpu, call->nr);
 		else
-			res->status = -KEEL_ENOSYS;
+			res->status = mgmt_call(vcpu, call->nr, call->a, res->r);
 		return true;
 	}
 }

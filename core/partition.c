@@ -40,18 +40,58 @@ u32 part_active_count(void)
 	return n;
 }
 
-static struct partition *part_alloc_slot(void)
+/*
+ * Slots are taken under this lock, so a restart on one CPU and a management
+ * CREATE on another cannot take the same slot or the same core. Lock order:
+ * mgmt_lock (core/mgmt.c), part_slot_lock, part->lock, part->con_in_lock.
+ */
+static struct spinlock part_slot_lock = SPINLOCK_INIT;
+
+/* A slot that is not in use and that no management partition holds. */
+static bool part_slot_reusable(const struct partition *p)
+{
+	return p->state == PART_FREE || (p->state == PART_STOPPED && !p->held);
+}
+
+/* Does a partition that has not stopped own a core of @mask? */
+static bool part_cores_taken(u64 mask)
 {
 	u32 i;
 
 	for (i = 0; i < KEEL_MAX_PARTITIONS; i++) {
-		if (partitions[i].state == PART_FREE || partitions[i].state == PART_STOPPED) {
-			memset(&partitions[i], 0, sizeof(partitions[i]));
-			partitions[i].id = i + 1;
-			return &partitions[i];
+		u32 st = READ_ONCE(partitions[i].state);
+
+		if (st != PART_FREE && st != PART_STOPPED && (partitions[i].desc.cpu_mask & mask))
+			return true;
+	}
+	return false;
+}
+
+static int part_alloc_slot(u64 cpu_mask, struct partition **out)
+{
+	unsigned long flags = spin_lock_irqsave(&part_slot_lock);
+	int ret = -KEEL_ENOSPC;
+	u32 i;
+
+	if (part_cores_taken(cpu_mask)) {
+		spin_unlock_irqrestore(&part_slot_lock, flags);
+		return -KEEL_EBUSY;
+	}
+	for (i = 0; i < KEEL_MAX_PARTITIONS; i++) {
+		struct partition *p = &partitions[i];
+
+		if (part_slot_reusable(p)) {
+			memset(p, 0, sizeof(*p));
+			p->id = i + 1;
+			p->desc.cpu_mask = cpu_mask;
+			WRITE_ONCE(p->state, PART_CREATED);
+			*out = p;
+			ret = 0;
+			break;
 		}
 	}
-	return NULL;
+	spin_unlock_irqrestore(&part_slot_lock, flags);
+	return ret;
 }
 
 /* Give back every device and memory region (scrubbed by pmm_free). */
@@ -155,16 +195,24 @@ static const struct keel_boot_module *part_module(const struct keel_boot_info *b
 int part_create(const struct keel_part_desc *desc, const struct keel_boot_info *bi,
 		struct partition **out)
 {
-	struct partition *part = part_alloc_slot();
-	int ret;
+	return part_create_images(desc, part_module(bi, desc->kernel_module),
+				  part_module(bi, desc->initrd_module),
+				  part_module(bi, desc->disk_module), out);
+}
 
-	if (!part)
-		return -KEEL_ENOSPC;
+int part_create_images(const struct keel_part_desc *desc, const struct keel_boot_module *kernel,
+		       const struct keel_boot_module *initrd, const struct keel_boot_module *disk,
+		       struct partition **out)
+{
+	struct partition *part;
+	int ret = part_alloc_slot(desc->cpu_mask, &part);
+
+	if (ret)
+		return ret;
 	part->desc = *desc;
-	part->kernel = part_module(bi, desc->kernel_module);
-	part->initrd = part_module(bi, desc->initrd_module);
-	part->disk = part_module(bi, desc->disk_module);
-	part->state = PART_CREATED;
+	part->kernel = kernel;
+	part->initrd = initrd;
+	part->disk = disk;
 	part_bind_vcpus(part);
 	ret = arch_s2_init(part);
 	if (!ret)
@@ -191,7 +239,7 @@ static int part_load_elf(struct partition *part, struct elf_image *img)
 
 	if (elf_parse(data, part->kernel->size, KEEL_ARCH_ELF_MACHINE, img, &why)) {
 		pr_err("partition '%s': kernel %s: %s", part->desc.name, part->kernel->name, why);
-		return -KEEL_EINVAL;
+		return -KEEL_ENOEXEC; /* neither a Linux image nor an ELF */
 	}
 	for (i = 0; i < img->segment_count; i++) {
 		const struct elf_segment *s = &img->segments[i];
@@ -210,7 +258,7 @@ static int part_load_elf(struct partition *part, struct elf_image *img)
 }
 
 /* The boot data of docs/guest-abi.md: guest info and command line at RAM + 4 KiB. */
-static int part_write_guest_info(struct partition *part)
+static int part_write_guest_info(struct partition *part, gpa_t initrd_gpa)
 {
 	gpa_t at = KEEL_GUEST_RAM_BASE + KEEL_GUEST_INFO_OFFSET;
 	struct keel_guest_info info;
@@ -228,6 +276,8 @@ static int part_write_guest_info(struct partition *part)
 	info.mem_size = part->desc.mem_size;
 	info.cmdline_gpa = at + sizeof(info);
 	info.cmdline_len = len;
+	info.initrd_gpa = initrd_gpa;
+	info.initrd_size = initrd_gpa ? part->initrd->size : 0;
 	if (guest_copy_to(part, at, &info, sizeof(info)) ||
 	    guest_copy_to(part, info.cmdline_gpa, part->desc.cmdline, len) ||
 	    guest_zero(part, info.cmdline_gpa + len, 1))
@@ -235,15 +285,51 @@ static int part_write_guest_info(struct partition *part)
 	return 0;
 }
 
+/* The highest guest-physical byte (exclusive) the ELF segments use. */
+static gpa_t part_elf_end(const struct elf_image *img)
+{
+	gpa_t end = KEEL_GUEST_RAM_BASE + KEEL_GUEST_LOAD_MIN;
+	u32 i;
+
+	for (i = 0; i < img->segment_count; i++)
+		end = MAX(end, img->segments[i].paddr + img->segments[i].memsz);
+	return end;
+}
+
+/*
+ * An ELF guest's initrd (ABI 0.2) goes page aligned at the top of its RAM,
+ * above its segments. Returns 0 and *gpa = 0 if it has none.
+ */
+static int part_load_elf_initrd(struct partition *part, const struct elf_image *img, gpa_t *gpa)
+{
+	u64 size = part->initrd ? part->initrd->size : 0;
+	gpa_t end = KEEL_GUEST_RAM_BASE + part->desc.mem_size;
+	u64 span = ALIGN_UP(size, PAGE_SIZE);
+
+	*gpa = 0;
+	if (!part->initrd)
+		return 0;
+	if (span >= part->desc.mem_size || end - span < part_elf_end(img)) {
+		pr_err("partition '%s': initrd %s (%llu KiB) does not fit above its kernel",
+		       part->desc.name, part->initrd->name, (unsigned long long)(size >> 10));
+		return -KEEL_ENOMEM;
+	}
+	*gpa = end - span;
+	return guest_copy_to(part, *gpa, hpa_to_hva(part->initrd->base), size);
+}
+
 /* A Keel ELF guest (docs/guest-abi.md). */
 static int part_load_keel_elf(struct partition *part, struct vcpu_entry *entry)
 {
 	struct elf_image img;
+	gpa_t initrd = 0;
 	int ret;
 
 	ret = part_load_elf(part, &img);
 	if (!ret)
-		ret = part_write_guest_info(part);
+		ret = part_load_elf_initrd(part, &img, &initrd);
+	if (!ret)
+		ret = part_write_guest_info(part, initrd);
 	if (!ret)
 		ret = arch_part_prepare(part);
 	if (ret)
@@ -284,6 +370,7 @@ int part_start(struct partition *part)
 	if (part->state != PART_LOADED)
 		return -KEEL_EINVAL;
 	part->vcpus_running = 1;
+	part->start_ns = arch_time_ns();
 	part->state = PART_RUNNING;
 	for (i = 0; i < part->vcpu_count; i++)
 		WRITE_ONCE(part->vcpus[i]->pcpu->vcpu, part->vcpus[i]);
@@ -367,6 +454,7 @@ static void part_finish_stop(struct partition *part)
 	for (i = 0; i < part->vcpu_count; i++)
 		WRITE_ONCE(part->vcpus[i]->pcpu->vcpu, NULL);
 	part_free_memory(part);
+	part->stop_ns = arch_time_ns();
 	pr_info("partition '%s' stopped: %s (%llu MiB scrubbed and returned)", part->desc.name,
 		part->stop_reason, (unsigned long long)(mem >> 20));
 	if (part->stop_reboot) {
@@ -388,6 +476,31 @@ void part_vcpu_left(struct vcpu *vcpu)
 	__atomic_store_n(&vcpu->state, VCPU_OFF, __ATOMIC_RELEASE);
 	if (__atomic_sub_fetch(&part->vcpus_running, 1, __ATOMIC_ACQ_REL) == 0)
 		part_finish_stop(part);
+}
+
+int part_destroy(struct partition *part)
+{
+	u32 st = READ_ONCE(part->state);
+
+	if (st != PART_CREATED && st != PART_LOADED && st != PART_STOPPED)
+		return -KEEL_EBUSY;
+	if (st != PART_STOPPED)
+		part_free_memory(part);
+	part->held = 0;
+	WRITE_ONCE(part->state, PART_FREE);
+	return 0;
+}
+
+void part_set_paused(struct partition *part, bool pause)
+{
+	struct pcpu *self = pcpu_this();
+	u32 i;
+
+	__atomic_store_n(&part->paused, pause ? 1u : 0u, __ATOMIC_SEQ_CST);
+	/* Out of the guest (pause) or out of the idle wait (resume). */
+	for (i = 0; i < part->vcpu_count; i++)
+		if (part->vcpus[i]->pcpu != self)
+			pcpu_kick(part->vcpus[i]->pcpu);
 }
 
 static void part_log_created(const struct partition *part)

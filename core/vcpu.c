@@ -167,6 +167,21 @@ static void vcpu_handle_exit(struct vcpu *vcpu, const struct vm_exit *exit)
 	}
 }
 
+/*
+ * PAUSE (core/mgmt.c): the vCPU stays out of the guest, its state untouched
+ * in the arch's vCPU structure, until RESUME or a stop request.
+ */
+static void vcpu_park(struct vcpu *vcpu)
+{
+	struct partition *part = vcpu->part;
+
+	while (__atomic_load_n(&part->paused, __ATOMIC_ACQUIRE) &&
+	       !(__atomic_load_n(&vcpu->requests, __ATOMIC_ACQUIRE) & VCPU_REQ_STOP)) {
+		arch_cpu_idle();
+		timer_run_expired();
+	}
+}
+
 /* Run @vcpu on this CPU until its partition stops it. Interrupts off. */
 void vcpu_run_loop(struct vcpu *vcpu)
 {
@@ -183,6 +198,10 @@ void vcpu_run_loop(struct vcpu *vcpu)
 	for (;;) {
 		if (__atomic_load_n(&vcpu->requests, __ATOMIC_ACQUIRE) & VCPU_REQ_STOP)
 			break;
+		if (__atomic_load_n(&vcpu->part->paused, __ATOMIC_ACQUIRE)) {
+			vcpu_park(vcpu);
+			continue;
+		}
 		if (vcpu->reset_pending) {
 			arch_vcpu_reset(vcpu, &vcpu->boot);
 			vcpu->reset_pending = 0;

@@ -297,9 +297,250 @@ static void mode_virtio(void)
 	verdict("virtio");
 }
 
+/* ---- mode=manage and mode=denied: the management calls (docs/management-abi.md) ---- */
+
+#define MANAGE_POLLS 4000u
+#define MANAGE_PACE 2000u
+
+static const char *find(const char *hay, size_t len, const char *needle)
+{
+	size_t n = strlen(needle), i;
+
+	for (i = 0; i + n <= len; i++)
+		if (!strncmp(hay + i, needle, n))
+			return hay + i;
+	return NULL;
+}
+
+static bool host_info(struct keel_host_info *hi)
+{
+	struct hc_result r = hc(KEEL_HC_MGMT_HOST_INFO, (uintptr_t)hi, sizeof(*hi), 0);
+
+	return expect(r.status == KEEL_OK && r.r1 == sizeof(*hi));
+}
+
+static uint32_t part_state(uint32_t id, struct keel_part_stats *ps)
+{
+	struct hc_result r = hc(KEEL_HC_MGMT_STATS, id, (uintptr_t)ps, sizeof(*ps));
+
+	return r.status == KEEL_OK ? ps->status.state : 0;
+}
+
+/* Create "child" on @cpus from the ELF Keel gave us as our initrd; returns its id or 0. */
+static uint32_t manage_create(uint64_t cpus)
+{
+	static struct keel_mgmt_create c;
+	struct hc_result r;
+
+	memset(&c, 0, sizeof(c));
+	c.desc.version = KEEL_PDESC_VERSION;
+	memcpy(c.desc.name, "child", 6);
+	c.desc.cpu_mask = cpus;
+	c.desc.mem_size = 16u << 20;
+	c.desc.kernel_module = KEEL_IMAGE_KERNEL;
+	c.desc.initrd_module = KEEL_NO_MODULE;
+	c.desc.disk_module = KEEL_NO_MODULE;
+	memcpy(c.desc.cmdline, "mode=hello then=ticker pace=5000", 33);
+	c.image_size[KEEL_IMAGE_KERNEL] = gi->initrd_size;
+	r = hc(KEEL_HC_MGMT_CREATE, (uintptr_t)&c, sizeof(c), 0);
+	printf("manage: create child on cpus 0x%lx: status %ld id %lu\n", cpus, r.status, r.r1);
+	hostile("create again with the same name", hc(KEEL_HC_MGMT_CREATE, (uintptr_t)&c,
+						       sizeof(c), 0).status, -KEEL_EEXIST);
+	return expect(r.status == KEEL_OK) ? (uint32_t)r.r1 : 0;
+}
+
+/* Copy our initrd (the test guest ELF) into its kernel image, a chunk at a time. */
+static void manage_load(uint32_t id)
+{
+	struct keel_mgmt_load l = { id, KEEL_IMAGE_KERNEL, 0, gi->initrd_gpa, 0 };
+	uint64_t off;
+
+	for (off = 0; off < gi->initrd_size; off += KEEL_MGMT_LOAD_MAX) {
+		l.offset = off;
+		l.src_gpa = gi->initrd_gpa + off;
+		l.len = gi->initrd_size - off;
+		if (l.len > KEEL_MGMT_LOAD_MAX)
+			l.len = KEEL_MGMT_LOAD_MAX;
+		expect(hc(KEEL_HC_MGMT_LOAD, (uintptr_t)&l, sizeof(l), 0).status == KEEL_OK);
+	}
+	printf("manage: loaded %lu bytes\n", gi->initrd_size);
+	l.offset = 0;
+	l.len = KEEL_MGMT_LOAD_MAX + 1;
+	hostile("load, length max + 1", hc(KEEL_HC_MGMT_LOAD, (uintptr_t)&l, sizeof(l), 0).status,
+		-KEEL_E2BIG);
+	l.len = 16;
+	l.src_gpa = ram_end() - 8;
+	hostile("load, source crossing end of RAM",
+		hc(KEEL_HC_MGMT_LOAD, (uintptr_t)&l, sizeof(l), 0).status, -KEEL_EFAULT);
+	l.src_gpa = gi->initrd_gpa;
+	l.offset = gi->initrd_size;
+	hostile("load, past the declared size",
+		hc(KEEL_HC_MGMT_LOAD, (uintptr_t)&l, sizeof(l), 0).status, -KEEL_EINVAL);
+}
+
+/* Read the child's console until it gave its verdict; print each line seen. */
+static void manage_watch(uint32_t id)
+{
+	static char text[8192];
+	struct keel_mgmt_console c = { id, 256, 0, 0 };
+	size_t len = 0, shown = 0;
+	uint32_t i;
+
+	for (i = 0; i < MANAGE_POLLS && !find(text, len, "TEST hello "); i++) {
+		struct hc_result r;
+
+		c.buf_gpa = (uintptr_t)text + len;
+		c.len = sizeof(text) - 1 - len < 256 ? sizeof(text) - 1 - len : 256;
+		r = hc(KEEL_HC_MGMT_CONSOLE_READ, (uintptr_t)&c, sizeof(c), 0);
+		if (!expect(r.status == KEEL_OK) || !c.len)
+			break;
+		len += r.r1;
+		c.cursor = r.r2;
+		if (!r.r1)
+			delay(MANAGE_PACE);
+	}
+	text[len] = '\0';
+	while (shown < len) {
+		size_t end = shown;
+
+		while (end < len && text[end] != '\n')
+			end++;
+		text[end] = '\0';
+		printf("manage: child said: %s\n", text + shown);
+		shown = end + 1;
+	}
+	expect(find(text, len, "TEST hello PASS") != NULL);
+}
+
+static void manage_pause(uint32_t id)
+{
+	struct keel_part_stats ps;
+
+	expect(hc(KEEL_HC_MGMT_PAUSE, id, 0, 0).status == KEEL_OK);
+	expect(part_state(id, &ps) == KEEL_PSTATE_PAUSED);
+	printf("manage: paused: state %u\n", ps.status.state);
+	expect(hc(KEEL_HC_MGMT_RESUME, id, 0, 0).status == KEEL_OK);
+	expect(part_state(id, &ps) == KEEL_PSTATE_RUNNING);
+	printf("manage: resumed: state %u hypercalls %lu exits(hypercall) %lu\n", ps.status.state,
+	       ps.hypercalls, ps.exits[KEEL_EXIT_HYPERCALL]);
+	expect(ps.hypercalls > 0);
+}
+
+/* STOP with a short timeout: Keel forces the stop when it expires. */
+static void manage_stop(uint32_t id)
+{
+	struct keel_part_stats ps;
+	uint32_t i, st = 0;
+
+	expect(hc(KEEL_HC_MGMT_STOP, id, 200, 0).status == KEEL_OK);
+	for (i = 0; i < MANAGE_POLLS; i++) {
+		st = part_state(id, &ps);
+		if (st == KEEL_PSTATE_STOPPED)
+			break;
+		delay(MANAGE_PACE);
+	}
+	printf("manage: stop: state %u after %u polls, ran %lu ms\n", st, i,
+	       ps.status.run_ns / 1000000);
+	expect(st == KEEL_PSTATE_STOPPED);
+}
+
+/* The plain partition (mode=denied) was refused and counted. */
+static void manage_check_denied(void)
+{
+	struct keel_part_status list[KEEL_MAX_PARTITIONS];
+	struct keel_part_stats ps;
+	struct hc_result r = hc(KEEL_HC_MGMT_LIST, (uintptr_t)list, KEEL_MAX_PARTITIONS, 0);
+	uint32_t i, n, plain = 0;
+
+	if (!expect(r.status == KEEL_OK))
+		return;
+	n = (uint32_t)r.r1;
+	for (i = 0; i < n; i++) {
+		printf("manage: list: id %u %s state %u cpus 0x%lx mem %lu MiB\n", list[i].id,
+		       list[i].name, list[i].state, list[i].cpu_mask, list[i].mem_size >> 20);
+		if (!strcmp(list[i].name, "plain"))
+			plain = list[i].id;
+	}
+	if (!expect(plain != 0))
+		return;
+	for (i = 0; i < MANAGE_POLLS; i++) {
+		part_state(plain, &ps);
+		if (ps.denied >= 4)
+			break;
+		delay(MANAGE_PACE);
+	}
+	printf("manage: plain was refused %lu management calls\n", ps.denied);
+	expect(ps.denied == 4);
+	expect(hc(KEEL_HC_MGMT_STOP, plain, 0, KEEL_STOP_FORCE).status == KEEL_OK);
+}
+
+static void mode_manage(void)
+{
+	struct keel_host_info before, after;
+	uint32_t id;
+
+	if (!host_info(&before) || !expect(gi->initrd_size != 0)) {
+		verdict("manage");
+		return;
+	}
+	printf("manage: host: %u cpus, free 0x%lx, %lu MiB free of %lu, %u partitions\n",
+	       before.cpu_count, before.cpu_free_mask, before.mem_free >> 20,
+	       before.mem_total >> 20, before.part_count);
+	hostile("stop myself", hc(KEEL_HC_MGMT_STOP, gi->partition_id, 0, 0).status, -KEEL_EPERM);
+	hostile("start an unknown partition", hc(KEEL_HC_MGMT_START, 99, 0, 0).status,
+		-KEEL_ENOENT);
+	id = manage_create(before.cpu_free_mask & -before.cpu_free_mask);
+	if (!id) {
+		verdict("manage");
+		return;
+	}
+	manage_load(id);
+	expect(hc(KEEL_HC_MGMT_START, id, 0, 0).status == KEEL_OK);
+	manage_watch(id);
+	manage_pause(id);
+	manage_stop(id);
+	expect(hc(KEEL_HC_MGMT_DESTROY, id, 0, 0).status == KEEL_OK);
+	host_info(&after);
+	printf("manage: free memory %lu bytes before, %lu after destroy\n", before.mem_free,
+	       after.mem_free);
+	/*
+	 * A CPU's first guest may leave per-CPU state the arch keeps; a second
+	 * cycle on the same CPU must give back every byte it took.
+	 */
+	before = after;
+	id = manage_create(before.cpu_free_mask & -before.cpu_free_mask);
+	manage_load(id);
+	expect(hc(KEEL_HC_MGMT_START, id, 0, 0).status == KEEL_OK);
+	manage_watch(id);
+	expect(hc(KEEL_HC_MGMT_STOP, id, 0, KEEL_STOP_FORCE).status == KEEL_OK);
+	while (part_state(id, &(struct keel_part_stats){ 0 }) != KEEL_PSTATE_STOPPED)
+		delay(MANAGE_PACE);
+	expect(hc(KEEL_HC_MGMT_DESTROY, id, 0, 0).status == KEEL_OK);
+	host_info(&after);
+	printf("manage: second cycle: free memory %lu bytes before, %lu after destroy\n",
+	       before.mem_free, after.mem_free);
+	expect(after.mem_free == before.mem_free);
+	manage_check_denied();
+	verdict("manage");
+}
+
+/* A normal partition tries management calls: each must be refused. */
+static void mode_denied(void)
+{
+	static const uint64_t calls[] = { KEEL_HC_MGMT_HOST_INFO, KEEL_HC_MGMT_CREATE,
+					  KEEL_HC_MGMT_DESTROY, KEEL_HC_MGMT_CONSOLE_READ };
+	size_t i;
+
+	for (i = 0; i < sizeof(calls) / sizeof(calls[0]); i++)
+		hostile("management call from a normal partition",
+			hc(calls[i], 1, 0, 0).status, -KEEL_EPERM);
+	verdict("denied");
+}
+
 /*
  * Command line: mode=hello (default) | conduit (alias vmcall) | ticker [count=N] |
- * peek [addr=GPA] | poke [addr=GPA] | triple | shutdown | hostile | virtio; pace=N sets the
+ * peek [addr=GPA] | poke [addr=GPA] | triple | shutdown | hostile | virtio | manage (as
+ * the management partition, keel.cfg initrd = this ELF) | denied; pace=N sets the
  * ticker's delay; then=shutdown (default) | ticker | idle says what follows the
  * checks; vmcall=1 makes every x86_64 call use VMCALL instead of VMMCALL.
  */
@@ -334,6 +575,10 @@ void guest_main(const struct keel_guest_info *info)
 		mode_hostile();
 	else if (!strcmp(mode, "virtio"))
 		mode_virtio();
+	else if (!strcmp(mode, "manage"))
+		mode_manage();
+	else if (!strcmp(mode, "denied"))
+		mode_denied();
 	else
 		printf("TEST %s FAIL: unknown mode\n", mode);
 	finish();

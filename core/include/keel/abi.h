@@ -15,7 +15,7 @@
 
 /* Bump on any change of a number or layout below. */
 #define KEEL_ABI_VERSION_MAJOR 0
-#define KEEL_ABI_VERSION_MINOR 1
+#define KEEL_ABI_VERSION_MINOR 2
 #define KEEL_ABI_VERSION ((KEEL_ABI_VERSION_MAJOR << 16) | KEEL_ABI_VERSION_MINOR)
 
 /*
@@ -60,9 +60,64 @@
 #define KEEL_HC_MGMT_FIRST 0x100
 #define KEEL_HC_MGMT_LAST 0x1FF
 
+/*
+ * Management calls (docs/management-abi.md). Only the partition with
+ * KEEL_PD_MANAGEMENT may make them. Structures are copied in once, checked,
+ * then acted on; "GPA" is always an address in the caller's own memory.
+ * Keel never maps another partition's memory into the caller.
+ */
+#define KEEL_HC_MGMT_HOST_INFO 0x100 /* a0 = GPA of struct keel_host_info, a1 = size -> r1 = bytes */
+#define KEEL_HC_MGMT_LIST 0x101 /* a0 = GPA of struct keel_part_status[a1] -> r1 = written, r2 = total */
+#define KEEL_HC_MGMT_CREATE 0x102 /* a0 = GPA of struct keel_mgmt_create, a1 = size -> r1 = id */
+#define KEEL_HC_MGMT_LOAD 0x103 /* a0 = GPA of struct keel_mgmt_load, a1 = size */
+#define KEEL_HC_MGMT_START 0x104 /* a0 = id */
+#define KEEL_HC_MGMT_STOP 0x105 /* a0 = id, a1 = timeout ms (0 = default), a2 = KEEL_STOP_* */
+#define KEEL_HC_MGMT_PAUSE 0x106 /* a0 = id */
+#define KEEL_HC_MGMT_RESUME 0x107 /* a0 = id */
+#define KEEL_HC_MGMT_DESTROY 0x108 /* a0 = id */
+#define KEEL_HC_MGMT_STATS 0x109 /* a0 = id, a1 = GPA of struct keel_part_stats, a2 = size -> r1 = bytes */
+#define KEEL_HC_MGMT_CONSOLE_READ 0x10A /* a0 = GPA of struct keel_mgmt_console -> r1 = bytes, r2 = next cursor, r3 = bytes lost */
+#define KEEL_HC_MGMT_CONSOLE_WRITE 0x10B /* a0 = id, a1 = GPA, a2 = length -> r1 = bytes taken */
+#define KEEL_HC_MGMT_NR_CALLS 0x10C /* first unassigned management number */
+
+#define KEEL_MGMT_LOAD_MAX (1u << 20) /* bytes per KEEL_HC_MGMT_LOAD */
+#define KEEL_MGMT_IMAGE_MAX (1ull << 30) /* declared size of one image */
+#define KEEL_MGMT_CONSOLE_MAX 4096u /* bytes per CONSOLE_READ / CONSOLE_WRITE */
+#define KEEL_CONSOLE_RING_SIZE 16384u /* console output Keel keeps per partition */
+#define KEEL_STOP_TIMEOUT_DEFAULT_MS 5000u
+#define KEEL_STOP_TIMEOUT_MAX_MS 600000u
+#define KEEL_STOP_FORCE (1u << 0) /* stop now, do not wait for the guest */
+#define KEEL_STOP_FLAGS_ALL KEEL_STOP_FORCE
+
+/* Images of a managed partition; its description's *_module fields name these. */
+#define KEEL_IMAGE_KERNEL 0u
+#define KEEL_IMAGE_INITRD 1u
+#define KEEL_IMAGE_DISK 2u
+#define KEEL_IMAGE_COUNT 3u
+
+/* Partition states as management calls report them. */
+#define KEEL_PSTATE_CREATED 1u /* resources taken, images being loaded */
+#define KEEL_PSTATE_LOADED 2u /* loaded from keel.cfg, not started */
+#define KEEL_PSTATE_RUNNING 3u
+#define KEEL_PSTATE_STOPPING 4u
+#define KEEL_PSTATE_STOPPED 5u /* memory returned; only DESTROY (or nothing) follows */
+#define KEEL_PSTATE_PAUSED 6u /* running, vCPUs parked by PAUSE */
+
+/* Exit counters of struct keel_part_stats, by kind. */
+#define KEEL_EXIT_NONE 0u
+#define KEEL_EXIT_INTERRUPT 1u
+#define KEEL_EXIT_HYPERCALL 2u
+#define KEEL_EXIT_MMIO 3u
+#define KEEL_EXIT_PIO 4u
+#define KEEL_EXIT_HALT 5u
+#define KEEL_EXIT_SHUTDOWN 6u
+#define KEEL_EXIT_FAULT 7u
+#define KEEL_EXIT_KINDS 16u /* room in the array; unused kinds read 0 */
+
 /* Feature bits returned by KEEL_HC_VERSION in r2. */
 #define KEEL_FEAT_CONSOLE (1u << 0)
 #define KEEL_FEAT_SELF_INFO (1u << 1)
+#define KEEL_FEAT_MGMT (1u << 2) /* this partition may make management calls */
 
 /*
  * Error numbers: fixed here, independent of any C library's errno (they match
@@ -146,6 +201,9 @@ struct keel_guest_info {
 	uint64_t cmdline_gpa; /* NUL-terminated */
 	uint32_t cmdline_len; /* without the NUL */
 	uint32_t pad0;
+	/* Since ABI 0.2: the partition's initrd, if keel.cfg gave one, else 0 / 0. */
+	uint64_t initrd_gpa; /* page aligned, at the top of RAM */
+	uint64_t initrd_size;
 };
 
 /* KEEL_HC_SELF_INFO fills this (up to the size the caller gives). */
@@ -159,6 +217,75 @@ struct keel_self_info {
 	uint32_t region_count;
 	uint32_t pad0;
 	struct keel_mem_region regions[KEEL_MAX_MEM_REGIONS];
+};
+
+/* ---- Management structures (docs/management-abi.md) ---- */
+
+/* KEEL_HC_MGMT_HOST_INFO fills this (up to the size the caller gives). */
+struct keel_host_info {
+	uint32_t abi_version; /* KEEL_ABI_VERSION */
+	uint32_t cpu_count; /* logical CPUs of the machine */
+	uint64_t cpu_online_mask; /* CPUs running Keel */
+	uint64_t cpu_free_mask; /* online CPUs no partition owns */
+	uint64_t mem_total; /* bytes for partitions: mem_free + what partitions hold */
+	uint64_t mem_free; /* bytes free now */
+	uint32_t part_count; /* partitions that exist (not destroyed) */
+	uint32_t part_max; /* KEEL_MAX_PARTITIONS */
+	uint32_t load_max; /* KEEL_MGMT_LOAD_MAX */
+	uint32_t console_ring; /* KEEL_CONSOLE_RING_SIZE */
+};
+
+/* One partition in KEEL_HC_MGMT_LIST and at the start of keel_part_stats. */
+struct keel_part_status {
+	uint32_t id;
+	uint32_t state; /* KEEL_PSTATE_* */
+	char name[KEEL_NAME_MAX];
+	uint32_t flags; /* KEEL_PD_* */
+	uint32_t vcpu_count;
+	uint64_t cpu_mask;
+	uint64_t mem_size;
+	uint64_t run_ns; /* since START, until it stopped */
+};
+
+struct keel_part_stats {
+	struct keel_part_status status;
+	uint64_t hypercalls;
+	uint64_t denied; /* management calls refused */
+	uint64_t console_bytes; /* console output written so far (the cursor end) */
+	uint64_t exits[KEEL_EXIT_KINDS]; /* summed over vCPUs, by KEEL_EXIT_* */
+};
+
+/*
+ * KEEL_HC_MGMT_CREATE: the same description as keel.cfg produces, checked by
+ * the same validator. kernel_module must be KEEL_IMAGE_KERNEL, initrd_module
+ * KEEL_IMAGE_INITRD or KEEL_NO_MODULE, disk_module KEEL_IMAGE_DISK or
+ * KEEL_NO_MODULE; each named image needs a size here (and 0 otherwise).
+ * Flags allowed: none but KEEL_PD_REBOOT_STOP (always set by Keel).
+ */
+struct keel_mgmt_create {
+	struct keel_part_desc desc;
+	uint64_t image_size[KEEL_IMAGE_COUNT]; /* bytes, by KEEL_IMAGE_* */
+};
+
+/* KEEL_HC_MGMT_LOAD: copy len bytes at src_gpa (caller) to image at offset. */
+struct keel_mgmt_load {
+	uint32_t id;
+	uint32_t image; /* KEEL_IMAGE_* */
+	uint64_t offset;
+	uint64_t src_gpa;
+	uint64_t len; /* <= KEEL_MGMT_LOAD_MAX */
+};
+
+/*
+ * KEEL_HC_MGMT_CONSOLE_READ: up to len bytes of partition id's console output
+ * from position cursor (0 = the oldest kept) to buf_gpa. Positions count bytes
+ * since the partition was created; r2 is where the next read starts.
+ */
+struct keel_mgmt_console {
+	uint32_t id;
+	uint32_t len; /* <= KEEL_MGMT_CONSOLE_MAX */
+	uint64_t cursor;
+	uint64_t buf_gpa;
 };
 
 #endif /* KEEL_ABI_H */

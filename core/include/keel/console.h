@@ -37,6 +37,14 @@ void printk(u32 level, const char *fmt, ...) __printf(2, 3);
  */
 void console_part_write(struct partition *part, const char *buf, size_t len);
 
+/*
+ * Copy up to @len bytes of the partition's kept console output from position
+ * *@cursor (clamped up to the oldest byte kept; *@lost says by how much) and
+ * advance *@cursor past them. Returns the bytes copied. The caller checks
+ * that *@cursor is not beyond the end (part->con_head).
+ */
+size_t console_ring_read(struct partition *part, u64 *cursor, char *buf, size_t len, u64 *lost);
+
 /* Print the partition's unfinished line, if any (at stop). */
 void console_part_flush(struct partition *part);
 

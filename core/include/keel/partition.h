@@ -93,6 +93,15 @@ struct partition {
 
 	u64 hypercalls;
 	u64 denied; /* management calls refused */
+
+	/* Management (core/mgmt.c); all zeroed when the slot is taken. */
+	u32 held; /* created by a management call: the slot stays until DESTROY */
+	u32 paused; /* vCPUs park outside the guest until RESUME; atomics only */
+	u64 start_ns; /* arch_time_ns() at part_start */
+	u64 stop_ns; /* ... when the last vCPU left (0 while it runs) */
+	u64 con_head; /* console bytes ever written: the next ring position */
+	char con_ring[KEEL_CONSOLE_RING_SIZE]; /* the last bytes, at con_head % size */
+
 	struct part_arch arch;
 };
 
@@ -101,6 +110,24 @@ extern struct partition partitions[KEEL_MAX_PARTITIONS];
 /* Take cores and memory for @desc (already checked by pdesc_check_all). */
 int part_create(const struct keel_part_desc *desc, const struct keel_boot_info *bi,
 		struct partition **out);
+
+/*
+ * part_create with the images given directly (management: Keel-owned image
+ * buffers). Fails with -KEEL_EBUSY if a core of @desc belongs to a partition
+ * that is not stopped, -KEEL_ENOSPC with no free slot, -KEEL_ENOMEM.
+ */
+int part_create_images(const struct keel_part_desc *desc, const struct keel_boot_module *kernel,
+		       const struct keel_boot_module *initrd, const struct keel_boot_module *disk,
+		       struct partition **out);
+
+/*
+ * Free a partition that is not running (created, loaded or stopped): memory
+ * scrubbed and returned, the slot free again. -KEEL_EBUSY in any other state.
+ */
+int part_destroy(struct partition *part);
+
+/* Park (@pause) or release the vCPUs of a running partition; state is kept. */
+void part_set_paused(struct partition *part, bool pause);
 
 /* Copy images into the partition's memory and put its vCPUs in entry state. */
 int part_load(struct partition *part);

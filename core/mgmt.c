@@ -1,0 +1,692 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Management hypercalls: create, load, start, stop, pause, resume, destroy and
+ * watch other partitions. Each call copies its arguments in once, checks all
+ * of them (decode), then acts (perform). Calls are serialized by mgmt_lock.
+ */
+#include <keel/arch.h>
+#include <keel/console.h>
+#include <keel/guest_mem.h>
+#include <keel/lib.h>
+#include <keel/mgmt.h>
+#include <keel/partition.h>
+#include <keel/pcpu.h>
+#include <keel/pdesc.h>
+#include <keel/pmm.h>
+#include <keel/timer.h>
+
+#define MGMT_NS_PER_MS 1000000ull
+/* Deferred stops in flight at once; past that STOP forces at once. */
+#define MGMT_STOP_TIMERS (2u * KEEL_MAX_PARTITIONS)
+
+_Static_assert(EXIT_FAULT < KEEL_EXIT_KINDS, "exit kinds fit the stats array");
+_Static_assert(KEEL_EXIT_HYPERCALL == EXIT_HYPERCALL && KEEL_EXIT_FAULT == EXIT_FAULT &&
+		       KEEL_EXIT_HALT == EXIT_HALT && KEEL_EXIT_MMIO == EXIT_MMIO,
+	       "ABI exit kinds match enum exit_kind");
+
+/*
+ * Lock order: mgmt_lock, then part_slot_lock (partition.c), a partition's
+ * lock, its con_in_lock. Stopping partitions (part_finish_stop on their own
+ * CPUs) take no mgmt_lock: a call reads their state once and acts only on
+ * states they cannot leave by themselves (CREATED, LOADED, STOPPED).
+ */
+static struct spinlock mgmt_lock = SPINLOCK_INIT;
+
+/* The Keel-owned image buffers of each held slot, by slot (id - 1). */
+static struct keel_boot_module mgmt_images[KEEL_MAX_PARTITIONS][KEEL_IMAGE_COUNT];
+
+/* Scratch under mgmt_lock: keeps big structures off the 16 KiB stacks. */
+static struct keel_mgmt_create mgmt_create_arg;
+static char mgmt_bounce[KEEL_MGMT_CONSOLE_MAX];
+static struct keel_part_status mgmt_records[KEEL_MAX_PARTITIONS];
+
+/* A deferred forced stop: names its partition by id and start time. */
+struct mgmt_stop_timer {
+	struct timer t;
+	u32 id;
+	u32 busy; /* set under mgmt_lock, cleared by the callback */
+	u64 start_ns;
+};
+
+static struct mgmt_stop_timer mgmt_timers[MGMT_STOP_TIMERS];
+
+static struct partition *mgmt_caller(const struct vcpu *vcpu)
+{
+	return vcpu->part;
+}
+
+/* ---- shared decoding ---------------------------------------------------- */
+
+/* The partition @id names, or NULL. Destructive calls refuse the caller itself. */
+static s64 mgmt_target(const struct vcpu *vcpu, u64 id, bool not_self, struct partition **out)
+{
+	struct partition *part = id <= KEEL_MAX_PARTITIONS ? part_by_id((u32)id) : NULL;
+
+	if (!part)
+		return -KEEL_ENOENT;
+	if (not_self && part == mgmt_caller(vcpu))
+		return -KEEL_EPERM;
+	*out = part;
+	return KEEL_OK;
+}
+
+/* Copy exactly one structure of @size bytes in from the caller. */
+static s64 mgmt_copy_in(const struct vcpu *vcpu, void *dst, gpa_t gpa, u64 given, u64 size)
+{
+	if (given != size)
+		return -KEEL_EINVAL;
+	if (!guest_range_is_ram(mgmt_caller(vcpu), gpa, size))
+		return -KEEL_EFAULT;
+	return guest_copy_from(mgmt_caller(vcpu), dst, gpa, size) ? -KEEL_EFAULT : KEEL_OK;
+}
+
+/* Copy the first min(@given, @size) bytes of @src out; *@n = bytes written. */
+static s64 mgmt_copy_out(const struct vcpu *vcpu, gpa_t gpa, u64 given, const void *src, u64 size,
+			 u64 *n)
+{
+	u64 len = MIN(given, size);
+
+	if (given == 0)
+		return -KEEL_EINVAL;
+	if (!guest_range_is_ram(mgmt_caller(vcpu), gpa, len))
+		return -KEEL_EFAULT;
+	if (guest_copy_to(mgmt_caller(vcpu), gpa, src, len))
+		return -KEEL_EFAULT;
+	*n = len;
+	return KEEL_OK;
+}
+
+static u32 mgmt_pstate(const struct partition *part)
+{
+	switch (READ_ONCE(part->state)) {
+	case PART_CREATED:
+		return KEEL_PSTATE_CREATED;
+	case PART_LOADED:
+		return KEEL_PSTATE_LOADED;
+	case PART_RUNNING:
+		return READ_ONCE(part->paused) ? KEEL_PSTATE_PAUSED : KEEL_PSTATE_RUNNING;
+	case PART_STOPPING:
+		return KEEL_PSTATE_STOPPING;
+	default:
+		return KEEL_PSTATE_STOPPED;
+	}
+}
+
+static u64 mgmt_run_ns(const struct partition *part)
+{
+	u64 end = READ_ONCE(part->stop_ns);
+
+	if (!part->start_ns)
+		return 0;
+	return (end ? end : arch_time_ns()) - part->start_ns;
+}
+
+static void mgmt_fill_status(const struct partition *part, struct keel_part_status *st)
+{
+	memset(st, 0, sizeof(*st));
+	st->id = part->id;
+	st->state = mgmt_pstate(part);
+	memcpy(st->name, part->desc.name, KEEL_NAME_MAX);
+	st->name[KEEL_NAME_MAX - 1] = '\0';
+	st->flags = part->desc.flags;
+	st->vcpu_count = part->vcpu_count;
+	st->cpu_mask = part->desc.cpu_mask;
+	st->mem_size = part->desc.mem_size;
+	st->run_ns = mgmt_run_ns(part);
+}
+
+/* Partitions LIST shows: every slot in use (a stopped boot partition too). */
+static bool mgmt_listed(const struct partition *part)
+{
+	return part->state != PART_FREE;
+}
+
+/* ---- HOST_INFO, LIST, STATS --------------------------------------------- */
+
+static u64 mgmt_images_bytes(u32 slot)
+{
+	u64 n = 0;
+	u32 i;
+
+	for (i = 0; i < KEEL_IMAGE_COUNT; i++)
+		n += ALIGN_UP(mgmt_images[slot][i].size, PAGE_SIZE);
+	return n;
+}
+
+/* Memory partitions hold: RAM of those not stopped, image buffers of held ones. */
+static u64 mgmt_mem_held(void)
+{
+	u64 n = 0;
+	u32 i;
+
+	for (i = 0; i < KEEL_MAX_PARTITIONS; i++) {
+		const struct partition *p = &partitions[i];
+		u32 st = READ_ONCE(p->state);
+
+		if (st != PART_FREE && st != PART_STOPPED)
+			n += p->desc.mem_size;
+		if (st != PART_FREE && p->held)
+			n += mgmt_images_bytes(i);
+	}
+	return n;
+}
+
+static u64 mgmt_cpus_owned(void)
+{
+	u64 mask = 0;
+	u32 i;
+
+	for (i = 0; i < KEEL_MAX_PARTITIONS; i++) {
+		u32 st = READ_ONCE(partitions[i].state);
+
+		if (st != PART_FREE && st != PART_STOPPED)
+			mask |= partitions[i].desc.cpu_mask;
+	}
+	return mask;
+}
+
+static u64 mgmt_cpus_online(void)
+{
+	u64 mask = 0;
+	u32 i;
+
+	for (i = 0; i < platform.cpu_count && i < KEEL_MAX_CPUS; i++)
+		if (READ_ONCE(pcpus[i].state) == PCPU_ONLINE)
+			mask |= BIT(i);
+	return mask;
+}
+
+static s64 mgmt_host_info(const struct vcpu *vcpu, gpa_t gpa, u64 size, u64 r[3])
+{
+	struct keel_host_info hi;
+	u32 i;
+
+	memset(&hi, 0, sizeof(hi));
+	hi.abi_version = KEEL_ABI_VERSION;
+	hi.cpu_count = platform.cpu_count;
+	hi.cpu_online_mask = mgmt_cpus_online();
+	hi.cpu_free_mask = hi.cpu_online_mask & ~mgmt_cpus_owned();
+	hi.mem_free = pmm_free_bytes();
+	hi.mem_total = hi.mem_free + mgmt_mem_held();
+	for (i = 0; i < KEEL_MAX_PARTITIONS; i++)
+		hi.part_count += mgmt_listed(&partitions[i]);
+	hi.part_max = KEEL_MAX_PARTITIONS;
+	hi.load_max = KEEL_MGMT_LOAD_MAX;
+	hi.console_ring = KEEL_CONSOLE_RING_SIZE;
+	return mgmt_copy_out(vcpu, gpa, size, &hi, sizeof(hi), &r[0]);
+}
+
+static s64 mgmt_list(const struct vcpu *vcpu, gpa_t gpa, u64 count, u64 r[3])
+{
+	u64 max = MIN(count, (u64)KEEL_MAX_PARTITIONS);
+	u32 i, n = 0, total = 0;
+
+	if (!guest_range_is_ram(mgmt_caller(vcpu), gpa, max * sizeof(mgmt_records[0])))
+		return -KEEL_EFAULT;
+	for (i = 0; i < KEEL_MAX_PARTITIONS; i++) {
+		if (!mgmt_listed(&partitions[i]))
+			continue;
+		total++;
+		if (n < max)
+			mgmt_fill_status(&partitions[i], &mgmt_records[n++]);
+	}
+	if (guest_copy_to(mgmt_caller(vcpu), gpa, mgmt_records, n * sizeof(mgmt_records[0])))
+		return -KEEL_EFAULT;
+	r[0] = n;
+	r[1] = total;
+	return KEEL_OK;
+}
+
+static s64 mgmt_stats(const struct vcpu *vcpu, u64 id, gpa_t gpa, u64 size, u64 r[3])
+{
+	struct keel_part_stats ps;
+	struct partition *part;
+	s64 ret = mgmt_target(vcpu, id, false, &part);
+	u32 i, k;
+
+	if (ret)
+		return ret;
+	memset(&ps, 0, sizeof(ps));
+	mgmt_fill_status(part, &ps.status);
+	ps.hypercalls = READ_ONCE(part->hypercalls);
+	ps.denied = READ_ONCE(part->denied);
+	ps.console_bytes = READ_ONCE(part->con_head);
+	for (i = 0; i < part->vcpu_count; i++)
+		for (k = 0; k <= EXIT_FAULT; k++)
+			ps.exits[k] += READ_ONCE(part->vcpus[i]->exits[k]);
+	return mgmt_copy_out(vcpu, gpa, size, &ps, sizeof(ps), &r[0]);
+}
+
+/* ---- CREATE ------------------------------------------------------------- */
+
+/* Module fields name this call's images, each with a size iff named. */
+static s64 mgmt_check_images(const struct keel_mgmt_create *c)
+{
+	const struct keel_part_desc *d = &c->desc;
+	bool named[KEEL_IMAGE_COUNT] = {
+		[KEEL_IMAGE_KERNEL] = true,
+		[KEEL_IMAGE_INITRD] = d->initrd_module != KEEL_NO_MODULE,
+		[KEEL_IMAGE_DISK] = d->disk_module != KEEL_NO_MODULE,
+	};
+	u32 i;
+
+	if (d->kernel_module != KEEL_IMAGE_KERNEL ||
+	    (named[KEEL_IMAGE_INITRD] && d->initrd_module != KEEL_IMAGE_INITRD) ||
+	    (named[KEEL_IMAGE_DISK] && d->disk_module != KEEL_IMAGE_DISK))
+		return -KEEL_EINVAL;
+	for (i = 0; i < KEEL_IMAGE_COUNT; i++) {
+		if (named[i] != (c->image_size[i] != 0))
+			return -KEEL_EINVAL;
+		if (c->image_size[i] > KEEL_MGMT_IMAGE_MAX)
+			return -KEEL_E2BIG;
+	}
+	return KEEL_OK;
+}
+
+/* Every core online and owned by no partition that has not stopped. */
+static s64 mgmt_check_cpus(u64 mask)
+{
+	u32 cpu;
+
+	if (mask & ~mgmt_cpus_online())
+		return -KEEL_EINVAL;
+	if (mask & mgmt_cpus_owned())
+		return -KEEL_EBUSY;
+	for (cpu = 0; cpu < KEEL_MAX_CPUS; cpu++)
+		if ((mask & BIT(cpu)) && READ_ONCE(pcpus[cpu].vcpu))
+			return -KEEL_EBUSY; /* its last partition is still leaving */
+	return KEEL_OK;
+}
+
+static bool mgmt_name_used(const char *name)
+{
+	u32 i;
+
+	for (i = 0; i < KEEL_MAX_PARTITIONS; i++) {
+		const struct partition *p = &partitions[i];
+
+		if (p->state == PART_FREE || (p->state == PART_STOPPED && !p->held))
+			continue;
+		if (!strncmp(p->desc.name, name, KEEL_NAME_MAX))
+			return true;
+	}
+	return false;
+}
+
+static u64 mgmt_create_bytes(const struct keel_mgmt_create *c)
+{
+	u64 n = c->desc.mem_size;
+	u32 i;
+
+	for (i = 0; i < KEEL_IMAGE_COUNT; i++)
+		n += ALIGN_UP(c->image_size[i], PAGE_SIZE);
+	return n;
+}
+
+static s64 mgmt_create_decode(struct keel_mgmt_create *c)
+{
+	struct pdesc_limits lim = {
+		.cpu_count = platform.cpu_count,
+		.module_count = KEEL_IMAGE_COUNT,
+	};
+	struct pdesc_error err;
+	s64 ret;
+
+	if (pdesc_check(&c->desc, &lim, &err)) {
+		pr_debug("management: create refused: %s", err.msg);
+		return -KEEL_EINVAL;
+	}
+	/* A managed partition restarts only through its manager. */
+	if (c->desc.flags & ~KEEL_PD_REBOOT_STOP)
+		return -KEEL_EINVAL;
+	c->desc.flags |= KEEL_PD_REBOOT_STOP;
+	if (mgmt_name_used(c->desc.name))
+		return -KEEL_EEXIST;
+	ret = mgmt_check_images(c);
+	if (!ret)
+		ret = mgmt_check_cpus(c->desc.cpu_mask);
+	if (ret)
+		return ret;
+	/* RAM below the free bytes, images below 2^30 each: the sum cannot wrap. */
+	if (c->desc.mem_size > pmm_free_bytes() || mgmt_create_bytes(c) > pmm_free_bytes())
+		return -KEEL_ENOMEM;
+	return KEEL_OK;
+}
+
+static void mgmt_free_images(struct keel_boot_module *img)
+{
+	u32 i;
+
+	for (i = 0; i < KEEL_IMAGE_COUNT; i++) {
+		if (img[i].base)
+			pmm_free(img[i].base, ALIGN_UP(img[i].size, PAGE_SIZE));
+		memset(&img[i], 0, sizeof(img[i]));
+	}
+}
+
+static s64 mgmt_alloc_images(const struct keel_mgmt_create *c, struct keel_boot_module *img)
+{
+	static const char *const names[KEEL_IMAGE_COUNT] = { "kernel", "initrd", "disk" };
+	u32 i;
+
+	memset(img, 0, KEEL_IMAGE_COUNT * sizeof(*img));
+	for (i = 0; i < KEEL_IMAGE_COUNT; i++) {
+		if (!c->image_size[i])
+			continue;
+		img[i].base = pmm_alloc(ALIGN_UP(c->image_size[i], PAGE_SIZE), PAGE_SIZE);
+		if (!img[i].base) {
+			mgmt_free_images(img);
+			return -KEEL_ENOMEM;
+		}
+		img[i].size = c->image_size[i];
+		snprintf(img[i].name, sizeof(img[i].name), "%s:%s", c->desc.name, names[i]);
+	}
+	return KEEL_OK;
+}
+
+static s64 mgmt_create_perform(const struct keel_mgmt_create *c, u64 r[3])
+{
+	struct keel_boot_module img[KEEL_IMAGE_COUNT];
+	struct keel_boot_module *kept;
+	struct partition *part;
+	s64 ret = mgmt_alloc_images(c, img);
+
+	if (ret)
+		return ret;
+	ret = part_create_images(&c->desc, &img[KEEL_IMAGE_KERNEL],
+				 img[KEEL_IMAGE_INITRD].size ? &img[KEEL_IMAGE_INITRD] : NULL,
+				 img[KEEL_IMAGE_DISK].size ? &img[KEEL_IMAGE_DISK] : NULL, &part);
+	if (ret) {
+		mgmt_free_images(img);
+		return ret;
+	}
+	/* The devices took the disk's address and size; keep the records here. */
+	kept = mgmt_images[part->id - 1];
+	memcpy(kept, img, sizeof(img));
+	part->kernel = &kept[KEEL_IMAGE_KERNEL];
+	part->initrd = part->initrd ? &kept[KEEL_IMAGE_INITRD] : NULL;
+	part->disk = part->disk ? &kept[KEEL_IMAGE_DISK] : NULL;
+	part->held = 1;
+	pr_info("partition '%s' (id %u) created by the management partition: cpus 0x%llx, %llu MiB",
+		part->desc.name, part->id, (unsigned long long)part->desc.cpu_mask,
+		(unsigned long long)(part->desc.mem_size >> 20));
+	r[0] = part->id;
+	return KEEL_OK;
+}
+
+static s64 mgmt_create(const struct vcpu *vcpu, gpa_t gpa, u64 size, u64 r[3])
+{
+	struct keel_mgmt_create *c = &mgmt_create_arg;
+	s64 ret = mgmt_copy_in(vcpu, c, gpa, size, sizeof(*c));
+
+	if (!ret)
+		ret = mgmt_create_decode(c);
+	if (!ret)
+		ret = mgmt_create_perform(c, r);
+	return ret;
+}
+
+/* ---- LOAD --------------------------------------------------------------- */
+
+static s64 mgmt_load_decode(const struct vcpu *vcpu, const struct keel_mgmt_load *l,
+			    struct keel_boot_module **img)
+{
+	struct partition *part;
+	const struct keel_boot_module *m;
+	s64 ret = mgmt_target(vcpu, l->id, false, &part);
+
+	if (ret)
+		return ret;
+	if (!part->held || part->state != PART_CREATED)
+		return -KEEL_EBUSY;
+	if (l->image >= KEEL_IMAGE_COUNT || !mgmt_images[part->id - 1][l->image].size)
+		return -KEEL_EINVAL;
+	if (l->len > KEEL_MGMT_LOAD_MAX)
+		return -KEEL_E2BIG;
+	m = &mgmt_images[part->id - 1][l->image];
+	if (l->offset > m->size || l->len > m->size - l->offset)
+		return -KEEL_EINVAL;
+	if (!guest_range_is_ram(mgmt_caller(vcpu), l->src_gpa, l->len))
+		return -KEEL_EFAULT;
+	*img = &mgmt_images[part->id - 1][l->image];
+	return KEEL_OK;
+}
+
+static s64 mgmt_load(const struct vcpu *vcpu, gpa_t gpa, u64 size)
+{
+	struct keel_mgmt_load l;
+	struct keel_boot_module *img;
+	s64 ret = mgmt_copy_in(vcpu, &l, gpa, size, sizeof(l));
+
+	if (!ret)
+		ret = mgmt_load_decode(vcpu, &l, &img);
+	if (ret)
+		return ret;
+	/* Straight from the caller's pages (each checked) into Keel's buffer. */
+	if (guest_copy_from(mgmt_caller(vcpu), (u8 *)hpa_to_hva(img->base) + l.offset, l.src_gpa,
+			    l.len))
+		return -KEEL_EFAULT;
+	return KEEL_OK;
+}
+
+/* ---- START, STOP, PAUSE, RESUME, DESTROY -------------------------------- */
+
+static s64 mgmt_start(const struct vcpu *vcpu, u64 id)
+{
+	struct partition *part;
+	s64 ret = mgmt_target(vcpu, id, true, &part);
+
+	if (ret)
+		return ret;
+	if (part->state == PART_CREATED && part->held) {
+		ret = part_load(part);
+		if (ret) {
+			pr_warn("partition '%s' not started: its images did not load (error %lld)",
+				part->desc.name, (long long)ret);
+			return ret;
+		}
+	}
+	if (part->state != PART_LOADED)
+		return -KEEL_EBUSY;
+	return part_start(part);
+}
+
+static void mgmt_stop_expired(struct timer *t)
+{
+	struct mgmt_stop_timer *st = t->data;
+	struct partition *part = part_by_id(st->id);
+
+	/* Only the very run the STOP was about: not a later one in the same slot. */
+	if (part && READ_ONCE(part->state) == PART_RUNNING && part->start_ns == st->start_ns)
+		part_stop(part, "stopped by the management partition (timeout)", false);
+	__atomic_store_n(&st->busy, 0, __ATOMIC_RELEASE);
+}
+
+/* Force the stop after @ms unless the guest stops first; false if no timer is free. */
+static bool mgmt_stop_later(struct partition *part, u64 ms)
+{
+	u32 i;
+
+	for (i = 0; i < MGMT_STOP_TIMERS; i++) {
+		struct mgmt_stop_timer *st = &mgmt_timers[i];
+
+		if (__atomic_load_n(&st->busy, __ATOMIC_ACQUIRE))
+			continue;
+		st->busy = 1;
+		st->id = part->id;
+		st->start_ns = part->start_ns;
+		st->t.fn = mgmt_stop_expired;
+		st->t.data = st;
+		timer_arm(&st->t, arch_time_ns() + ms * MGMT_NS_PER_MS);
+		return true;
+	}
+	return false;
+}
+
+static s64 mgmt_stop(const struct vcpu *vcpu, u64 id, u64 ms, u64 flags)
+{
+	struct partition *part;
+	s64 ret = mgmt_target(vcpu, id, true, &part);
+
+	if (ret)
+		return ret;
+	if ((flags & ~(u64)KEEL_STOP_FLAGS_ALL) || ms > KEEL_STOP_TIMEOUT_MAX_MS)
+		return -KEEL_EINVAL;
+	switch (READ_ONCE(part->state)) {
+	case PART_RUNNING:
+		break;
+	case PART_STOPPING:
+	case PART_STOPPED:
+		return KEEL_OK; /* already on its way */
+	default:
+		return -KEEL_EBUSY;
+	}
+	/*
+	 * No shutdown request reaches the guest yet (ACPI power button / a
+	 * virtio or PSCI notification are future work): the guest has until
+	 * the timeout to stop by itself, then Keel stops it.
+	 */
+	if ((flags & KEEL_STOP_FORCE) ||
+	    !mgmt_stop_later(part, ms ? ms : KEEL_STOP_TIMEOUT_DEFAULT_MS))
+		part_stop(part, "stopped by the management partition", false);
+	return KEEL_OK;
+}
+
+static s64 mgmt_pause(const struct vcpu *vcpu, u64 id, bool pause)
+{
+	struct partition *part;
+	s64 ret = mgmt_target(vcpu, id, true, &part);
+
+	if (ret)
+		return ret;
+	if (READ_ONCE(part->state) != PART_RUNNING)
+		return -KEEL_EBUSY;
+	if (!READ_ONCE(part->paused) != pause)
+		return KEEL_OK;
+	part_set_paused(part, pause);
+	pr_info("partition '%s' %s by the management partition", part->desc.name,
+		pause ? "paused" : "resumed");
+	return KEEL_OK;
+}
+
+static s64 mgmt_destroy(const struct vcpu *vcpu, u64 id)
+{
+	struct keel_boot_module *img;
+	struct partition *part;
+	s64 ret = mgmt_target(vcpu, id, true, &part);
+	bool held;
+
+	if (ret)
+		return ret;
+	held = part->held;
+	img = mgmt_images[part->id - 1];
+	ret = part_destroy(part);
+	if (ret)
+		return ret;
+	if (held)
+		mgmt_free_images(img);
+	pr_info("partition '%s' (id %u) destroyed by the management partition", part->desc.name,
+		part->id);
+	return KEEL_OK;
+}
+
+/* ---- CONSOLE_READ, CONSOLE_WRITE ---------------------------------------- */
+
+static s64 mgmt_console_read(const struct vcpu *vcpu, gpa_t gpa, u64 size, u64 r[3])
+{
+	struct keel_mgmt_console c;
+	struct partition *part;
+	u64 cursor, lost;
+	size_t n;
+	s64 ret = mgmt_copy_in(vcpu, &c, gpa, size, sizeof(c));
+
+	if (!ret)
+		ret = mgmt_target(vcpu, c.id, false, &part);
+	if (ret)
+		return ret;
+	if (c.len > KEEL_MGMT_CONSOLE_MAX)
+		return -KEEL_E2BIG;
+	if (!guest_range_is_ram(mgmt_caller(vcpu), c.buf_gpa, c.len))
+		return -KEEL_EFAULT;
+	/* con_head only grows: a cursor at or below it now stays valid. */
+	if (c.cursor > READ_ONCE(part->con_head))
+		return -KEEL_EINVAL;
+	cursor = c.cursor;
+	n = console_ring_read(part, &cursor, mgmt_bounce, c.len, &lost);
+	if (guest_copy_to(mgmt_caller(vcpu), c.buf_gpa, mgmt_bounce, n))
+		return -KEEL_EFAULT;
+	r[0] = n;
+	r[1] = cursor;
+	r[2] = lost;
+	return KEEL_OK;
+}
+
+static s64 mgmt_console_write(const struct vcpu *vcpu, u64 id, gpa_t gpa, u64 len, u64 r[3])
+{
+	struct partition *part;
+	unsigned long flags;
+	s64 ret = mgmt_target(vcpu, id, false, &part);
+
+	if (ret)
+		return ret;
+	if (len > KEEL_MGMT_CONSOLE_MAX)
+		return -KEEL_E2BIG;
+	if (!guest_range_is_ram(mgmt_caller(vcpu), gpa, len))
+		return -KEEL_EFAULT;
+	if (READ_ONCE(part->state) != PART_RUNNING)
+		return -KEEL_EBUSY;
+	if (guest_copy_from(mgmt_caller(vcpu), mgmt_bounce, gpa, len))
+		return -KEEL_EFAULT;
+	r[0] = 0;
+	flags = spin_lock_irqsave(&part->con_in_lock);
+	/* Input only reaches a guest that reads its console; else it is refused. */
+	if (part->con_input && READ_ONCE(part->con_ready)) {
+		part->con_input(part, mgmt_bounce, len);
+		r[0] = len;
+	}
+	spin_unlock_irqrestore(&part->con_in_lock, flags);
+	return r[0] == len ? KEEL_OK : -KEEL_EBUSY;
+}
+
+/* ---- dispatch ----------------------------------------------------------- */
+
+static s64 mgmt_dispatch(struct vcpu *vcpu, u32 nr, const u64 a[6], u64 r[3])
+{
+	switch (nr) {
+	case KEEL_HC_MGMT_HOST_INFO:
+		return mgmt_host_info(vcpu, a[0], a[1], r);
+	case KEEL_HC_MGMT_LIST:
+		return mgmt_list(vcpu, a[0], a[1], r);
+	case KEEL_HC_MGMT_CREATE:
+		return mgmt_create(vcpu, a[0], a[1], r);
+	case KEEL_HC_MGMT_LOAD:
+		return mgmt_load(vcpu, a[0], a[1]);
+	case KEEL_HC_MGMT_START:
+		return mgmt_start(vcpu, a[0]);
+	case KEEL_HC_MGMT_STOP:
+		return mgmt_stop(vcpu, a[0], a[1], a[2]);
+	case KEEL_HC_MGMT_PAUSE:
+		return mgmt_pause(vcpu, a[0], true);
+	case KEEL_HC_MGMT_RESUME:
+		return mgmt_pause(vcpu, a[0], false);
+	case KEEL_HC_MGMT_DESTROY:
+		return mgmt_destroy(vcpu, a[0]);
+	case KEEL_HC_MGMT_STATS:
+		return mgmt_stats(vcpu, a[0], a[1], a[2], r);
+	case KEEL_HC_MGMT_CONSOLE_READ:
+		return mgmt_console_read(vcpu, a[0], a[1], r);
+	case KEEL_HC_MGMT_CONSOLE_WRITE:
+		return mgmt_console_write(vcpu, a[0], a[1], a[2], r);
+	default:
+		return -KEEL_ENOSYS;
+	}
+}
+
+s64 mgmt_call(struct vcpu *vcpu, u32 nr, const u64 a[6], u64 r[3])
+{
+	unsigned long flags = spin_lock_irqsave(&mgmt_lock);
+	s64 ret = mgmt_dispatch(vcpu, nr, a, r);
+
+	spin_unlock_irqrestore(&mgmt_lock, flags);
+	return ret;
+}

@@ -1,0 +1,575 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests of the management hypercalls (core/mgmt.c) through the real
+ * dispatch and partition life cycle, over host memory handed to the pmm.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <keel/arch.h>
+#include <keel/elf.h>
+#include <keel/hypercall.h>
+#include <keel/partition.h>
+#include <keel/pcpu.h>
+#include <keel/pmm.h>
+#include <keel/timer.h>
+#include <keel/vdev.h>
+#include <keel/virtio.h>
+
+#include "unit.h"
+
+#define POOL (64ull << 20)
+#define MGR_RAM (4ull << 20)
+#define SCRATCH 0x10000ull /* offset of the manager's argument area */
+
+struct pcpu pcpus[KEEL_MAX_CPUS];
+struct platform platform;
+bool pcpus_ready;
+
+static struct partition *mgr;
+static struct vcpu *mgr_vcpu;
+static u8 *pool;
+static s64 last_status;
+static u64 last_res[3];
+static u64 now_ns = 1000;
+static int kicks, timers_armed;
+static struct timer *armed_timer;
+static char input_seen[64];
+static size_t input_len;
+
+/* ---- shims for what partition.c and mgmt.c call outside themselves ---- */
+
+void arch_vcpu_hc_return(struct vcpu *v, s64 status, const u64 res[3])
+{
+	last_status = status;
+	memcpy(last_res, res, sizeof(last_res));
+}
+
+u64 arch_time_ns(void)
+{
+	return now_ns;
+}
+
+int arch_s2_init(struct partition *p)
+{
+	return 0;
+}
+
+int arch_s2_map(struct partition *p, gpa_t gpa, hpa_t hpa, u64 size, u32 attrs)
+{
+	return 0;
+}
+
+void arch_s2_unmap(struct partition *p, gpa_t gpa, u64 size)
+{
+}
+
+void arch_s2_destroy(struct partition *p)
+{
+}
+
+int arch_part_devices_init(struct partition *p)
+{
+	return 0;
+}
+
+/* Images starting "KERN" load; anything else is not a kernel. */
+int arch_kernel_load(struct partition *p, struct vcpu_entry *e)
+{
+	const char *k = hpa_to_hva(p->kernel->base);
+
+	return memcmp(k, "KERN", 4) ? -KEEL_ENOEXEC : 0;
+}
+
+int arch_part_prepare(struct partition *p)
+{
+	return 0;
+}
+
+void arch_vcpu_destroy(struct vcpu *v)
+{
+}
+
+void arch_machine_reset(bool power_off)
+{
+	abort();
+}
+
+int elf_parse(const void *data, u64 size, u32 machine, struct elf_image *img, const char **why)
+{
+	*why = "not an ELF";
+	return -KEEL_ENOEXEC;
+}
+
+int virtio_create_devices(struct partition *p)
+{
+	return 0;
+}
+
+void vdev_destroy_all(struct partition *p)
+{
+}
+
+void vdev_reset_all(struct partition *p)
+{
+}
+
+void pcpu_kick(struct pcpu *cpu)
+{
+	kicks++;
+}
+
+void timer_arm(struct timer *t, u64 deadline_ns)
+{
+	timers_armed++;
+	armed_timer = t;
+	t->deadline_ns = deadline_ns;
+	t->armed = 1;
+}
+
+void timer_cancel(struct timer *t)
+{
+	t->armed = 0;
+}
+
+void console_part_write(struct partition *p, const char *buf, size_t len)
+{
+}
+
+void console_part_flush(struct partition *p)
+{
+}
+
+/* The ring itself is console.c's; here a fixed text stands in for it. */
+size_t console_ring_read(struct partition *p, u64 *cursor, char *buf, size_t len, u64 *lost)
+{
+	static const char text[] = "hello from the guest\n";
+	size_t n = 0;
+
+	*lost = 0;
+	while (n < len && *cursor < sizeof(text) - 1)
+		buf[n++] = text[(*cursor)++];
+	return n;
+}
+
+size_t keel_strlcpy(char *dst, const char *src, size_t size)
+{
+	size_t len = strlen(src);
+
+	if (size) {
+		size_t n = len < size - 1 ? len : size - 1;
+
+		memcpy(dst, src, n);
+		dst[n] = '\0';
+	}
+	return len;
+}
+
+static void fake_input(struct partition *p, const char *buf, size_t len)
+{
+	memcpy(input_seen + input_len, buf, len);
+	input_len += len;
+}
+
+/* ---- helpers ---- */
+
+static u8 *mgr_ram(void)
+{
+	return hpa_to_hva(mgr->mem[0].hpa);
+}
+
+static gpa_t mgr_gpa(u64 off)
+{
+	return KEEL_GUEST_RAM_BASE + off;
+}
+
+static s64 call(u32 nr, u64 a0, u64 a1, u64 a2)
+{
+	struct vm_exit e = { .kind = EXIT_HYPERCALL };
+
+	e.hc.fn = nr;
+	e.hc.args[0] = a0;
+	e.hc.args[1] = a1;
+	e.hc.args[2] = a2;
+	last_status = 999;
+	hypercall_handle(mgr_vcpu, &e);
+	return last_status;
+}
+
+static struct keel_part_desc desc_for(const char *name, u64 cpus, u64 mem)
+{
+	struct keel_part_desc d;
+
+	memset(&d, 0, sizeof(d));
+	d.version = KEEL_PDESC_VERSION;
+	strcpy(d.name, name);
+	d.cpu_mask = cpus;
+	d.mem_size = mem;
+	d.kernel_module = KEEL_IMAGE_KERNEL;
+	d.initrd_module = KEEL_NO_MODULE;
+	d.disk_module = KEEL_NO_MODULE;
+	strcpy(d.cmdline, "mode=hello");
+	return d;
+}
+
+/* CREATE with @c placed in the manager's scratch area. */
+static s64 create(const struct keel_mgmt_create *c)
+{
+	memcpy(mgr_ram() + SCRATCH, c, sizeof(*c));
+	return call(KEEL_HC_MGMT_CREATE, mgr_gpa(SCRATCH), sizeof(*c), 0);
+}
+
+static s64 create_simple(const char *name, u64 cpus, u64 mem, u64 kernel_size)
+{
+	struct keel_mgmt_create c = { .desc = desc_for(name, cpus, mem) };
+
+	c.image_size[KEEL_IMAGE_KERNEL] = kernel_size;
+	return create(&c);
+}
+
+static s64 load(u32 id, u32 image, u64 offset, gpa_t src, u64 len)
+{
+	struct keel_mgmt_load l = { id, image, offset, src, len };
+
+	memcpy(mgr_ram() + SCRATCH, &l, sizeof(l));
+	return call(KEEL_HC_MGMT_LOAD, mgr_gpa(SCRATCH), sizeof(l), 0);
+}
+
+static void setup(void)
+{
+	struct keel_part_desc d = desc_for("mgr", 0x1, MGR_RAM);
+	u32 i;
+
+	pool = aligned_alloc(SZ_2M, POOL);
+	pmm_reset();
+	CHECK_EQ(pmm_add((hpa_t)(uintptr_t)pool, POOL), 0);
+	platform.cpu_count = 4;
+	for (i = 0; i < 4; i++) {
+		pcpus[i].id = i;
+		pcpus[i].state = PCPU_ONLINE;
+	}
+	unit_this_pcpu = &pcpus[0];
+	d.flags = KEEL_PD_MANAGEMENT;
+	CHECK_EQ(part_create_images(&d, NULL, NULL, NULL, &mgr), 0);
+	mgr->state = PART_RUNNING;
+	mgr_vcpu = mgr->vcpus[0];
+}
+
+/* ---- tests ---- */
+
+static void test_privilege(void)
+{
+	u32 flags = mgr->desc.flags;
+
+	mgr->desc.flags = 0;
+	CHECK_EQ(call(KEEL_HC_MGMT_HOST_INFO, mgr_gpa(SCRATCH), 64, 0), -KEEL_EPERM);
+	CHECK_EQ(call(KEEL_HC_MGMT_CREATE, 0, 0, 0), -KEEL_EPERM);
+	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, 1, 0, 0), -KEEL_EPERM);
+	CHECK_EQ(mgr->denied, 3);
+	CHECK_EQ(call(KEEL_HC_VERSION, 0, 0, 0), KEEL_OK);
+	CHECK(!(last_res[1] & KEEL_FEAT_MGMT));
+	mgr->desc.flags = flags;
+	CHECK_EQ(call(KEEL_HC_VERSION, 0, 0, 0), KEEL_OK);
+	CHECK(last_res[1] & KEEL_FEAT_MGMT);
+	CHECK_EQ(call(KEEL_HC_MGMT_NR_CALLS, 0, 0, 0), -KEEL_ENOSYS);
+	CHECK_EQ(call(KEEL_HC_MGMT_LAST, 0, 0, 0), -KEEL_ENOSYS);
+	CHECK_EQ(mgr->denied, 3);
+}
+
+static void test_host_info_and_list(void)
+{
+	struct keel_host_info hi;
+	struct keel_part_status st[2];
+
+	CHECK_EQ(call(KEEL_HC_MGMT_HOST_INFO, mgr_gpa(SCRATCH), sizeof(hi), 0), KEEL_OK);
+	memcpy(&hi, mgr_ram() + SCRATCH, sizeof(hi));
+	CHECK_EQ(last_res[0], sizeof(hi));
+	CHECK_EQ(hi.abi_version, KEEL_ABI_VERSION);
+	CHECK_EQ(hi.cpu_count, 4);
+	CHECK_EQ(hi.cpu_online_mask, 0xf);
+	CHECK_EQ(hi.cpu_free_mask, 0xe);
+	CHECK_EQ(hi.mem_free, pmm_free_bytes());
+	CHECK_EQ(hi.mem_total, hi.mem_free + MGR_RAM);
+	CHECK_EQ(hi.part_count, 1);
+	CHECK_EQ(hi.load_max, KEEL_MGMT_LOAD_MAX);
+	CHECK_EQ(call(KEEL_HC_MGMT_HOST_INFO, mgr_gpa(SCRATCH), 0, 0), -KEEL_EINVAL);
+	CHECK_EQ(call(KEEL_HC_MGMT_HOST_INFO, mgr_gpa(MGR_RAM - 8), sizeof(hi), 0), -KEEL_EFAULT);
+	CHECK_EQ(call(KEEL_HC_MGMT_HOST_INFO, ~0ull - 7, sizeof(hi), 0), -KEEL_EFAULT);
+	/* A short buffer gets a prefix. */
+	CHECK_EQ(call(KEEL_HC_MGMT_HOST_INFO, mgr_gpa(MGR_RAM - 8), 8, 0), KEEL_OK);
+	CHECK_EQ(last_res[0], 8);
+
+	CHECK_EQ(call(KEEL_HC_MGMT_LIST, mgr_gpa(SCRATCH), 2, 0), KEEL_OK);
+	CHECK_EQ(last_res[0], 1);
+	CHECK_EQ(last_res[1], 1);
+	memcpy(st, mgr_ram() + SCRATCH, sizeof(st));
+	CHECK_EQ(st[0].id, mgr->id);
+	CHECK_EQ(st[0].state, KEEL_PSTATE_RUNNING);
+	CHECK(strcmp(st[0].name, "mgr") == 0);
+	/* Counts are capped, not trusted: 2^64 - 1 entries is 16 here. */
+	CHECK_EQ(call(KEEL_HC_MGMT_LIST, mgr_gpa(SCRATCH), ~0ull, 0), KEEL_OK);
+	CHECK_EQ(call(KEEL_HC_MGMT_LIST, mgr_gpa(MGR_RAM - 16), 1, 0), -KEEL_EFAULT);
+	CHECK_EQ(call(KEEL_HC_MGMT_LIST, ~0ull - 7, 1, 0), -KEEL_EFAULT);
+	CHECK_EQ(call(KEEL_HC_MGMT_LIST, 0, 0, 0), KEEL_OK); /* count only */
+	CHECK_EQ(last_res[1], 1);
+}
+
+static void test_create_hostile(void)
+{
+	u64 free_before = pmm_free_bytes();
+	struct keel_mgmt_create c = { .desc = desc_for("vm", 0x2, 4ull << 20) };
+
+	c.image_size[KEEL_IMAGE_KERNEL] = 4096;
+	memcpy(mgr_ram() + SCRATCH, &c, sizeof(c));
+	CHECK_EQ(call(KEEL_HC_MGMT_CREATE, mgr_gpa(SCRATCH), sizeof(c) - 1, 0), -KEEL_EINVAL);
+	CHECK_EQ(call(KEEL_HC_MGMT_CREATE, mgr_gpa(MGR_RAM - 64), sizeof(c), 0), -KEEL_EFAULT);
+	CHECK_EQ(call(KEEL_HC_MGMT_CREATE, ~0ull - 63, sizeof(c), 0), -KEEL_EFAULT);
+	CHECK_EQ(create_simple("mgr2", 0x1, 4ull << 20, 4096), -KEEL_EBUSY); /* manager's core */
+	CHECK_EQ(create_simple("vm", 0x10, 4ull << 20, 4096), -KEEL_EINVAL); /* no cpu 4 */
+	CHECK_EQ(create_simple("vm", 0, 4ull << 20, 4096), -KEEL_EINVAL);
+	CHECK_EQ(create_simple("bad name", 0x2, 4ull << 20, 4096), -KEEL_EINVAL);
+	CHECK_EQ(create_simple("vm", 0x2, 3ull << 20, 4096), -KEEL_EINVAL); /* not 2M multiple */
+	CHECK_EQ(create_simple("vm", 0x2, 1ull << 62, 4096), -KEEL_ENOMEM);
+	CHECK_EQ(create_simple("vm", 0x2, ~0ull & ~(SZ_2M - 1), 4096), -KEEL_ENOMEM);
+	CHECK_EQ(create_simple("vm", 0x2, 4ull << 20, 0), -KEEL_EINVAL); /* kernel needs a size */
+	CHECK_EQ(create_simple("vm", 0x2, 4ull << 20, KEEL_MGMT_IMAGE_MAX + 1), -KEEL_E2BIG);
+	CHECK_EQ(create_simple("vm", 0x2, 4ull << 20, ~0ull), -KEEL_E2BIG);
+	CHECK_EQ(create_simple("vm", 0x2, 56ull << 20, 16ull << 20), -KEEL_ENOMEM);
+	CHECK_EQ(create_simple("mgr", 0x2, 4ull << 20, 4096), -KEEL_EEXIST);
+	c.desc.flags = KEEL_PD_MANAGEMENT;
+	CHECK_EQ(create(&c), -KEEL_EINVAL);
+	c.desc.flags = KEEL_PD_AUTOSTART;
+	CHECK_EQ(create(&c), -KEEL_EINVAL);
+	c.desc.flags = 0;
+	c.desc.version = 1;
+	CHECK_EQ(create(&c), -KEEL_EINVAL);
+	c.desc.version = KEEL_PDESC_VERSION;
+	c.desc.kernel_module = 5;
+	CHECK_EQ(create(&c), -KEEL_EINVAL);
+	c.desc.kernel_module = KEEL_IMAGE_KERNEL;
+	c.desc.initrd_module = KEEL_IMAGE_INITRD; /* named without a size */
+	CHECK_EQ(create(&c), -KEEL_EINVAL);
+	c.desc.initrd_module = KEEL_NO_MODULE;
+	c.image_size[KEEL_IMAGE_DISK] = 512; /* a size without the name */
+	CHECK_EQ(create(&c), -KEEL_EINVAL);
+	c.image_size[KEEL_IMAGE_DISK] = 0;
+	c.desc.disk_module = KEEL_IMAGE_INITRD; /* wrong index for the disk */
+	CHECK_EQ(create(&c), -KEEL_EINVAL);
+	c.desc.disk_module = KEEL_NO_MODULE;
+	memset(c.desc.cmdline, 'x', sizeof(c.desc.cmdline)); /* no NUL */
+	CHECK_EQ(create(&c), -KEEL_EINVAL);
+	CHECK_EQ(pmm_free_bytes(), free_before);
+}
+
+static u32 create_loaded(const char *name, u64 cpus)
+{
+	u32 id;
+
+	CHECK_EQ(create_simple(name, cpus, 4ull << 20, 8192), KEEL_OK);
+	id = (u32)last_res[0];
+	memcpy(mgr_ram() + 0x20000, "KERN", 4);
+	CHECK_EQ(load(id, KEEL_IMAGE_KERNEL, 0, mgr_gpa(0x20000), 8192), KEEL_OK);
+	return id;
+}
+
+static void test_load_hostile(void)
+{
+	u64 free_before = pmm_free_bytes();
+	struct partition *p;
+	u32 id = create_loaded("vm", 0x2);
+
+	CHECK(id != 0 && id != mgr->id);
+	p = part_by_id(id);
+	CHECK(!memcmp(hpa_to_hva(p->kernel->base), "KERN", 4));
+	CHECK_EQ(create_simple("vm2", 0x6, 4ull << 20, 4096), -KEEL_EBUSY); /* cpu 1 taken */
+	CHECK_EQ(create_simple("vm", 0x4, 4ull << 20, 4096), -KEEL_EEXIST);
+	CHECK_EQ(load(id, KEEL_IMAGE_KERNEL, 8192, mgr_gpa(0x20000), 0), KEEL_OK);
+	CHECK_EQ(load(id, KEEL_IMAGE_KERNEL, 8192, mgr_gpa(0x20000), 1), -KEEL_EINVAL);
+	CHECK_EQ(load(id, KEEL_IMAGE_KERNEL, 4096, mgr_gpa(0x20000), 4097), -KEEL_EINVAL);
+	CHECK_EQ(load(id, KEEL_IMAGE_KERNEL, ~0ull, mgr_gpa(0x20000), 2), -KEEL_EINVAL);
+	CHECK_EQ(load(id, KEEL_IMAGE_KERNEL, ~0ull - 1, mgr_gpa(0x20000), 4), -KEEL_EINVAL);
+	CHECK_EQ(load(id, KEEL_IMAGE_KERNEL, 0, mgr_gpa(0), KEEL_MGMT_LOAD_MAX + 1), -KEEL_E2BIG);
+	CHECK_EQ(load(id, KEEL_IMAGE_INITRD, 0, mgr_gpa(0x20000), 16), -KEEL_EINVAL);
+	CHECK_EQ(load(id, 7, 0, mgr_gpa(0x20000), 16), -KEEL_EINVAL);
+	CHECK_EQ(load(id, KEEL_IMAGE_KERNEL, 0, mgr_gpa(MGR_RAM - 16), 32), -KEEL_EFAULT);
+	CHECK_EQ(load(id, KEEL_IMAGE_KERNEL, 0, ~0ull - 15, 32), -KEEL_EFAULT);
+	CHECK_EQ(load(id, KEEL_IMAGE_KERNEL, 0, KEEL_GUEST_RAM_BASE - 16, 32), -KEEL_EFAULT);
+	CHECK_EQ(load(0, KEEL_IMAGE_KERNEL, 0, mgr_gpa(0x20000), 16), -KEEL_ENOENT);
+	CHECK_EQ(load(99, KEEL_IMAGE_KERNEL, 0, mgr_gpa(0x20000), 16), -KEEL_ENOENT);
+	CHECK_EQ(load(mgr->id, KEEL_IMAGE_KERNEL, 0, mgr_gpa(0x20000), 16), -KEEL_EBUSY);
+	CHECK(!memcmp(hpa_to_hva(p->kernel->base), "KERN", 4));
+	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), KEEL_OK);
+	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), -KEEL_ENOENT);
+	CHECK_EQ(pmm_free_bytes(), free_before);
+}
+
+static void test_lifecycle(void)
+{
+	u64 free_before = pmm_free_bytes();
+	struct keel_part_stats ps;
+	struct partition *p;
+	u32 id = create_loaded("life", 0x6);
+
+	p = part_by_id(id);
+	CHECK_EQ(call(KEEL_HC_MGMT_STOP, id, 0, 0), -KEEL_EBUSY); /* never started */
+	CHECK_EQ(call(KEEL_HC_MGMT_PAUSE, id, 0, 0), -KEEL_EBUSY);
+	CHECK_EQ(call(KEEL_HC_MGMT_START, mgr->id, 0, 0), -KEEL_EPERM);
+	CHECK_EQ(call(KEEL_HC_MGMT_START, 0, 0, 0), -KEEL_ENOENT);
+	CHECK_EQ(call(KEEL_HC_MGMT_START, 1ull << 32 | id, 0, 0), -KEEL_ENOENT);
+	now_ns = 5000;
+	CHECK_EQ(call(KEEL_HC_MGMT_START, id, 0, 0), KEEL_OK);
+	CHECK_EQ(p->state, PART_RUNNING);
+	CHECK_EQ(call(KEEL_HC_MGMT_START, id, 0, 0), -KEEL_EBUSY);
+	CHECK_EQ(load(id, KEEL_IMAGE_KERNEL, 0, mgr_gpa(0x20000), 16), -KEEL_EBUSY);
+	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), -KEEL_EBUSY);
+
+	kicks = 0;
+	CHECK_EQ(call(KEEL_HC_MGMT_PAUSE, id, 0, 0), KEEL_OK);
+	CHECK_EQ(p->paused, 1);
+	CHECK_EQ(kicks, 2);
+	CHECK_EQ(call(KEEL_HC_MGMT_PAUSE, mgr->id, 0, 0), -KEEL_EPERM);
+	CHECK_EQ(call(KEEL_HC_MGMT_STATS, id, mgr_gpa(SCRATCH), sizeof(ps)), KEEL_OK);
+	memcpy(&ps, mgr_ram() + SCRATCH, sizeof(ps));
+	CHECK_EQ(ps.status.state, KEEL_PSTATE_PAUSED);
+	CHECK_EQ(ps.status.vcpu_count, 2);
+	CHECK_EQ(ps.status.cpu_mask, 0x6);
+	CHECK(ps.status.flags & KEEL_PD_REBOOT_STOP);
+	CHECK_EQ(call(KEEL_HC_MGMT_RESUME, id, 0, 0), KEEL_OK);
+	CHECK_EQ(p->paused, 0);
+	CHECK_EQ(call(KEEL_HC_MGMT_RESUME, id, 0, 0), KEEL_OK);
+
+	/* Stats of a running partition. */
+	p->vcpus[0]->exits[EXIT_HYPERCALL] = 5;
+	p->vcpus[1]->exits[EXIT_HYPERCALL] = 2;
+	p->hypercalls = 7;
+	now_ns = 9000;
+	CHECK_EQ(call(KEEL_HC_MGMT_STATS, id, mgr_gpa(SCRATCH), sizeof(ps)), KEEL_OK);
+	memcpy(&ps, mgr_ram() + SCRATCH, sizeof(ps));
+	CHECK_EQ(ps.status.state, KEEL_PSTATE_RUNNING);
+	CHECK_EQ(ps.exits[KEEL_EXIT_HYPERCALL], 7);
+	CHECK_EQ(ps.hypercalls, 7);
+	CHECK_EQ(ps.status.run_ns, 4000);
+	CHECK_EQ(call(KEEL_HC_MGMT_STATS, id, mgr_gpa(SCRATCH), 0), -KEEL_EINVAL);
+	CHECK_EQ(call(KEEL_HC_MGMT_STATS, id, ~0ull, 8), -KEEL_EFAULT);
+	CHECK_EQ(call(KEEL_HC_MGMT_STATS, 77, mgr_gpa(SCRATCH), 8), -KEEL_ENOENT);
+
+	/* Console: read with a cursor, write through con_input. */
+	{
+		struct keel_mgmt_console c = { id, 5, 0, mgr_gpa(SCRATCH + 0x1000) };
+
+		p->con_head = 21;
+		memcpy(mgr_ram() + SCRATCH, &c, sizeof(c));
+		CHECK_EQ(call(KEEL_HC_MGMT_CONSOLE_READ, mgr_gpa(SCRATCH), sizeof(c), 0), KEEL_OK);
+		CHECK_EQ(last_res[0], 5);
+		CHECK_EQ(last_res[1], 5);
+		CHECK(!memcmp(mgr_ram() + SCRATCH + 0x1000, "hello", 5));
+		c.cursor = 22; /* beyond what was written */
+		memcpy(mgr_ram() + SCRATCH, &c, sizeof(c));
+		CHECK_EQ(call(KEEL_HC_MGMT_CONSOLE_READ, mgr_gpa(SCRATCH), sizeof(c), 0),
+			 -KEEL_EINVAL);
+		c.cursor = 0;
+		c.len = KEEL_MGMT_CONSOLE_MAX + 1;
+		memcpy(mgr_ram() + SCRATCH, &c, sizeof(c));
+		CHECK_EQ(call(KEEL_HC_MGMT_CONSOLE_READ, mgr_gpa(SCRATCH), sizeof(c), 0),
+			 -KEEL_E2BIG);
+		c.len = 16;
+		c.buf_gpa = ~0ull - 7;
+		memcpy(mgr_ram() + SCRATCH, &c, sizeof(c));
+		CHECK_EQ(call(KEEL_HC_MGMT_CONSOLE_READ, mgr_gpa(SCRATCH), sizeof(c), 0),
+			 -KEEL_EFAULT);
+		CHECK_EQ(call(KEEL_HC_MGMT_CONSOLE_READ, mgr_gpa(SCRATCH), sizeof(c) + 1, 0),
+			 -KEEL_EINVAL);
+	}
+	memcpy(mgr_ram() + SCRATCH, "ls\n", 3);
+	CHECK_EQ(call(KEEL_HC_MGMT_CONSOLE_WRITE, id, mgr_gpa(SCRATCH), 3), -KEEL_EBUSY);
+	p->con_input = fake_input;
+	p->con_ready = 1;
+	CHECK_EQ(call(KEEL_HC_MGMT_CONSOLE_WRITE, id, mgr_gpa(SCRATCH), 3), KEEL_OK);
+	CHECK_EQ(last_res[0], 3);
+	CHECK(input_len == 3 && !memcmp(input_seen, "ls\n", 3));
+	CHECK_EQ(call(KEEL_HC_MGMT_CONSOLE_WRITE, id, mgr_gpa(SCRATCH), KEEL_MGMT_CONSOLE_MAX + 1),
+		 -KEEL_E2BIG);
+	CHECK_EQ(call(KEEL_HC_MGMT_CONSOLE_WRITE, id, mgr_gpa(MGR_RAM - 2), 3), -KEEL_EFAULT);
+
+	/* STOP: flags and timeout checked; the deferred stop fires on the timer. */
+	CHECK_EQ(call(KEEL_HC_MGMT_STOP, id, 0, 2), -KEEL_EINVAL);
+	CHECK_EQ(call(KEEL_HC_MGMT_STOP, id, KEEL_STOP_TIMEOUT_MAX_MS + 1, 0), -KEEL_EINVAL);
+	CHECK_EQ(call(KEEL_HC_MGMT_STOP, mgr->id, 0, KEEL_STOP_FORCE), -KEEL_EPERM);
+	timers_armed = 0;
+	CHECK_EQ(call(KEEL_HC_MGMT_STOP, id, 0, 0), KEEL_OK);
+	CHECK_EQ(timers_armed, 1);
+	CHECK_EQ(armed_timer->deadline_ns, 9000 + KEEL_STOP_TIMEOUT_DEFAULT_MS * 1000000ull);
+	CHECK_EQ(p->state, PART_RUNNING); /* the guest has until the timeout */
+	armed_timer->fn(armed_timer);
+	CHECK_EQ(p->state, PART_STOPPING);
+	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), -KEEL_EBUSY);
+	/* The vCPUs leave on their CPUs; the last one out returns the memory. */
+	now_ns = 12000;
+	part_vcpu_left(p->vcpus[0]); /* only the boot vCPU was started */
+	CHECK_EQ(p->state, PART_STOPPED);
+	CHECK_EQ(call(KEEL_HC_MGMT_STOP, id, 0, 0), KEEL_OK);
+	CHECK_EQ(call(KEEL_HC_MGMT_STATS, id, mgr_gpa(SCRATCH), sizeof(ps)), KEEL_OK);
+	memcpy(&ps, mgr_ram() + SCRATCH, sizeof(ps));
+	CHECK_EQ(ps.status.state, KEEL_PSTATE_STOPPED);
+	CHECK_EQ(ps.status.run_ns, 7000);
+	/* A stopped held partition keeps its slot, id and cores free for others. */
+	CHECK_EQ(create_simple("other", 0x6, 4ull << 20, 4096), KEEL_OK);
+	CHECK(last_res[0] != id);
+	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, last_res[0], 0, 0), KEEL_OK);
+	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, mgr->id, 0, 0), -KEEL_EPERM);
+	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), KEEL_OK);
+	CHECK_EQ(pmm_free_bytes(), free_before);
+}
+
+static void test_start_not_a_kernel(void)
+{
+	u64 free_before = pmm_free_bytes();
+	u32 id;
+
+	CHECK_EQ(create_simple("junk", 0x8, 4ull << 20, 4096), KEEL_OK);
+	id = (u32)last_res[0];
+	CHECK_EQ(call(KEEL_HC_MGMT_START, id, 0, 0), -KEEL_ENOEXEC);
+	CHECK_EQ(part_by_id(id)->state, PART_CREATED);
+	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), KEEL_OK);
+	CHECK_EQ(pmm_free_bytes(), free_before);
+}
+
+/* Create, load, destroy 100 times: not a byte of memory is lost. */
+static void test_cycles(void)
+{
+	u64 free_before = pmm_free_bytes();
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		struct keel_mgmt_create c = { .desc = desc_for("cycle", 0xe, 8ull << 20) };
+		u32 id;
+
+		c.desc.initrd_module = KEEL_IMAGE_INITRD;
+		c.desc.disk_module = KEEL_IMAGE_DISK;
+		c.image_size[KEEL_IMAGE_KERNEL] = 5000 + i;
+		c.image_size[KEEL_IMAGE_INITRD] = 123;
+		c.image_size[KEEL_IMAGE_DISK] = 1ull << 20;
+		if (create(&c) != KEEL_OK) {
+			CHECK(false);
+			break;
+		}
+		id = (u32)last_res[0];
+		CHECK_EQ(load(id, KEEL_IMAGE_DISK, 4096, mgr_gpa(0), 65536), KEEL_OK);
+		CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), KEEL_OK);
+	}
+	CHECK_EQ(pmm_free_bytes(), free_before);
+}
+
+int main(void)
+{
+	setup();
+	test_privilege();
+	test_host_info_and_list();
+	test_create_hostile();
+	test_load_hostile();
+	test_lifecycle();
+	test_start_not_a_kernel();
+	test_cycles();
+	free(pool);
+	return unit_done("test_mgmt");
+}
