@@ -11,6 +11,7 @@
 
 #include "virt.h"
 #include "vmx.h"
+#include "vplat.h"
 #include "x86.h"
 
 #define VMX_GUEST_PAT 0x0007040600070406ull /* the reset value */
@@ -30,7 +31,8 @@ struct vmx_vcpu {
 	u8 parked; /* INIT seen: the vCPU stays off until its next reset */
 	u8 cr8; /* the guest's task priority (CR8 accesses exit) */
 	u8 write_failed; /* a VMWRITE failed while setting up the VMCS */
-	u32 pad;
+	u8 window; /* interrupt-window exiting is on */
+	u8 pad[3];
 	struct vmx_desc_ptr gdtr, idtr; /* VM exits cut both limits to 0xffff */
 };
 
@@ -48,10 +50,11 @@ static struct {
 static const u32 vmx_msr_passthrough[] = {
 	MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE, MSR_STAR, MSR_LSTAR,
 	MSR_CSTAR, MSR_SFMASK, MSR_SYSENTER_CS, MSR_SYSENTER_ESP, MSR_SYSENTER_EIP,
+	MSR_TSC_AUX, /* per core, unused by Keel: RDTSCP/RDPID read the guest's own */
 };
 /* Not switched by VM entry or exit: cleared when a vCPU is reset. */
 static const u32 vmx_msr_unswitched[] = {
-	MSR_KERNEL_GS_BASE, MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SFMASK,
+	MSR_KERNEL_GS_BASE, MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SFMASK, MSR_TSC_AUX,
 };
 
 static struct vmx_vcpu *vmx_priv(struct vcpu *vcpu)
@@ -93,17 +96,21 @@ static bool vmx_probe_controls(u64 basic)
 {
 	u32 base = (basic & VMX_BASIC_TRUE_CTLS) ? MSR_VMX_TRUE_PINBASED : MSR_VMX_PINBASED;
 	u32 cpu2_want = CPU2_VPID | CPU2_UNRESTRICTED | CPU2_RDTSCP | CPU2_INVPCID | CPU2_XSAVES;
+	bool ok;
 
-	return vmx_adjust(base, 0, PIN_EXT_INTR | PIN_NMI, "pin-based", &vmx.pin) &&
-	       vmx_adjust(base + 1, CPU_MONITOR | CPU_MWAIT,
-			  CPU_HLT | CPU_UNCOND_IO | CPU_MSR_BITMAP | CPU_SECONDARY | CPU_CR8_LOAD |
-				  CPU_CR8_STORE,
-			  "processor-based", &vmx.cpu) &&
-	       vmx_adjust(MSR_VMX_PROCBASED2, cpu2_want, CPU2_EPT, "secondary (EPT)", &vmx.cpu2) &&
-	       vmx_adjust(base + 2, EXIT_SAVE_PAT | EXIT_LOAD_PAT,
-			  EXIT_HOST_64 | EXIT_SAVE_EFER | EXIT_LOAD_EFER, "VM-exit", &vmx.exit) &&
-	       vmx_adjust(base + 3, ENTRY_LOAD_PAT, ENTRY_IA32E | ENTRY_LOAD_EFER, "VM-entry",
-			  &vmx.entry);
+	ok = vmx_adjust(base, 0, PIN_EXT_INTR | PIN_NMI, "pin-based", &vmx.pin) &&
+	     vmx_adjust(base + 1, CPU_MONITOR | CPU_MWAIT,
+			CPU_HLT | CPU_UNCOND_IO | CPU_MSR_BITMAP | CPU_SECONDARY | CPU_CR8_LOAD |
+				CPU_CR8_STORE | CPU_INTR_WINDOW,
+			"processor-based", &vmx.cpu) &&
+	     vmx_adjust(MSR_VMX_PROCBASED2, cpu2_want, CPU2_EPT, "secondary (EPT)", &vmx.cpu2) &&
+	     vmx_adjust(base + 2, EXIT_SAVE_PAT | EXIT_LOAD_PAT,
+			EXIT_HOST_64 | EXIT_SAVE_EFER | EXIT_LOAD_EFER, "VM-exit", &vmx.exit) &&
+	     vmx_adjust(base + 3, ENTRY_LOAD_PAT, ENTRY_IA32E | ENTRY_LOAD_EFER, "VM-entry",
+			&vmx.entry);
+	/* Interrupt-window exiting must exist, but is on only while a window is open. */
+	vmx.cpu &= ~CPU_INTR_WINDOW;
+	return ok;
 }
 
 /* EPT needs 4-level walks, write-back tables, 2 MiB leaves and INVEPT. */
@@ -374,35 +381,25 @@ static u64 vmx_real_cr4(u64 cr4)
 	return (cr4 | vmx.cr4_fixed0 | X86_CR4_VMXE) & vmx.cr4_fixed1;
 }
 
-/* docs/guest-abi.md: 64-bit long mode, flat GDT at RAM + 0x1f00, no IDT. */
-static void vmx_setup_guest(struct vcpu *vcpu)
+/* CR0/CR4 as the guest sees them (its shadow) and as they run (fixed bits forced). */
+static void vmx_set_guest_crs(struct vcpu *vcpu, u64 cr0, u64 cr4)
 {
-	gpa_t ram = KEEL_GUEST_RAM_BASE;
-	u64 cr0 = X86_CR0_PE | X86_CR0_MP | X86_CR0_ET | X86_CR0_NE | X86_CR0_WP | X86_CR0_PG;
-
-	vmx_seg(vcpu, VMX_CS, 0x08, 0xa09b, 0xffffffff); /* P, S, code RX accessed, L, G */
-	vmx_seg(vcpu, VMX_DS, 0x10, 0xc093, 0xffffffff); /* P, S, data RW accessed, D, G */
-	vmx_seg(vcpu, VMX_ES, 0x10, 0xc093, 0xffffffff);
-	vmx_seg(vcpu, VMX_SS, 0x10, 0xc093, 0xffffffff);
-	vmx_seg(vcpu, VMX_FS, 0x10, 0xc093, 0xffffffff);
-	vmx_seg(vcpu, VMX_GS, 0x10, 0xc093, 0xffffffff);
-	vmx_seg(vcpu, VMX_LDTR, 0, BIT(16), 0); /* unusable */
-	vmx_seg(vcpu, VMX_TR, 0, 0x8b, 0x67); /* busy 64-bit TSS, never used before the guest's own */
-	vmx_w(vcpu, GUEST_GDTR_BASE, ram + 0x1f00);
-	vmx_w(vcpu, GUEST_GDTR_LIMIT, 0x17);
-	vmx_w(vcpu, GUEST_IDTR_BASE, 0);
-	vmx_w(vcpu, GUEST_IDTR_LIMIT, 0);
 	vmx_w(vcpu, GUEST_CR0, vmx_real_cr0(cr0));
 	vmx_w(vcpu, CR0_SHADOW, cr0);
 	vmx_w(vcpu, CR0_MASK, (vmx.cr0_must1 | ~vmx.cr0_fixed1) & 0xffffffffull);
-	vmx_w(vcpu, GUEST_CR4, vmx_real_cr4(X86_CR4_PAE));
-	vmx_w(vcpu, CR4_SHADOW, X86_CR4_PAE);
+	vmx_w(vcpu, GUEST_CR4, vmx_real_cr4(cr4));
+	vmx_w(vcpu, CR4_SHADOW, cr4);
 	vmx_w(vcpu, CR4_MASK, vmx.cr4_fixed0 | ~vmx.cr4_fixed1 | X86_CR4_VMXE);
-	vmx_w(vcpu, GUEST_CR3, ram + 0x2000);
+}
+
+/* What every entry kind starts with besides segments and control registers. */
+static void vmx_setup_guest_common(struct vcpu *vcpu)
+{
+	vmx_seg(vcpu, VMX_LDTR, 0, BIT(16), 0); /* unusable */
+	vmx_w(vcpu, GUEST_IDTR_BASE, 0);
 	vmx_w(vcpu, GUEST_DR7, 0x400);
 	vmx_w(vcpu, GUEST_DEBUGCTL, 0);
 	vmx_w(vcpu, GUEST_RFLAGS, 0x2);
-	vmx_w(vcpu, GUEST_EFER, EFER_LME | EFER_LMA | EFER_NXE);
 	vmx_w(vcpu, GUEST_PAT, VMX_GUEST_PAT);
 	vmx_w(vcpu, GUEST_SYSENTER_CS, 0);
 	vmx_w(vcpu, GUEST_SYSENTER_ESP, 0);
@@ -410,6 +407,73 @@ static void vmx_setup_guest(struct vcpu *vcpu)
 	vmx_w(vcpu, GUEST_INTERRUPTIBILITY, 0);
 	vmx_w(vcpu, GUEST_ACTIVITY, 0);
 	vmx_w(vcpu, GUEST_PENDING_DBG, 0);
+}
+
+/* A real-mode segment at @base (SIPI entry): selector base >> 4, 64 KiB limit. */
+static void vmx_seg_real(struct vcpu *vcpu, enum vmx_seg s, u32 ar, u64 base)
+{
+	vmx_seg(vcpu, s, (u16)(base >> 4), ar, 0xffff);
+	vmx_w(vcpu, GUEST_ES_BASE + 2 * s, base);
+}
+
+/*
+ * INIT-SIPI: real mode at CS = vector << 8, IP = 0, paging and long mode
+ * off. Only an unrestricted guest may run with CR0.PE = 0.
+ */
+static bool vmx_setup_guest_sipi(struct vcpu *vcpu)
+{
+	if (!(vmx.cpu2 & CPU2_UNRESTRICTED)) {
+		pr_err("vmx: vcpu %u: starting a Linux AP needs real mode (unrestricted guest), which this CPU lacks: run Linux with one vCPU",
+		       vcpu->index);
+		return false;
+	}
+	vmx_seg_real(vcpu, VMX_CS, 0x9b, vcpu->arch.rip & 0xff000);
+	vmx_seg_real(vcpu, VMX_DS, 0x93, 0);
+	vmx_seg_real(vcpu, VMX_ES, 0x93, 0);
+	vmx_seg_real(vcpu, VMX_SS, 0x93, 0);
+	vmx_seg_real(vcpu, VMX_FS, 0x93, 0);
+	vmx_seg_real(vcpu, VMX_GS, 0x93, 0);
+	vmx_seg(vcpu, VMX_TR, 0, 0x8b, 0xffff);
+	vmx_w(vcpu, GUEST_GDTR_BASE, 0);
+	vmx_w(vcpu, GUEST_GDTR_LIMIT, 0xffff);
+	vmx_w(vcpu, GUEST_IDTR_LIMIT, 0xffff);
+	vmx_set_guest_crs(vcpu, X86_CR0_ET, 0);
+	vmx_w(vcpu, GUEST_CR3, 0);
+	vmx_w(vcpu, GUEST_EFER, 0);
+	vmx_w(vcpu, ENTRY_CONTROLS, vmx.entry & ~ENTRY_IA32E); /* the probe required IA32E */
+	vcpu->arch.rip = 0;
+	return true;
+}
+
+/*
+ * docs/guest-abi.md: 64-bit long mode, flat GDT at RAM + 0x1f00, no IDT.
+ * Linux's 64-bit boot protocol: the same with __BOOT_CS 0x10, __BOOT_DS 0x18
+ * in the GDT at RAM + X86_LINUX_GDT.
+ */
+static bool vmx_setup_guest(struct vcpu *vcpu)
+{
+	gpa_t ram = KEEL_GUEST_RAM_BASE;
+	bool is_linux = vcpu->arch.entry_kind == VCPU_ENTRY_LINUX;
+	u16 cs = is_linux ? X86_LINUX_CS : 0x08, ds = is_linux ? X86_LINUX_DS : 0x10;
+	u64 cr0 = X86_CR0_PE | X86_CR0_MP | X86_CR0_ET | X86_CR0_NE | X86_CR0_WP | X86_CR0_PG;
+
+	vmx_setup_guest_common(vcpu);
+	if (vcpu->arch.entry_kind == VCPU_ENTRY_SIPI)
+		return vmx_setup_guest_sipi(vcpu);
+	vmx_seg(vcpu, VMX_CS, cs, 0xa09b, 0xffffffff); /* P, S, code RX accessed, L, G */
+	vmx_seg(vcpu, VMX_DS, ds, 0xc093, 0xffffffff); /* P, S, data RW accessed, D, G */
+	vmx_seg(vcpu, VMX_ES, ds, 0xc093, 0xffffffff);
+	vmx_seg(vcpu, VMX_SS, ds, 0xc093, 0xffffffff);
+	vmx_seg(vcpu, VMX_FS, ds, 0xc093, 0xffffffff);
+	vmx_seg(vcpu, VMX_GS, ds, 0xc093, 0xffffffff);
+	vmx_seg(vcpu, VMX_TR, 0, 0x8b, 0x67); /* busy 64-bit TSS, never used before the guest's own */
+	vmx_w(vcpu, GUEST_GDTR_BASE, ram + (is_linux ? X86_LINUX_GDT : 0x1f00));
+	vmx_w(vcpu, GUEST_GDTR_LIMIT, is_linux ? 0x1f : 0x17);
+	vmx_w(vcpu, GUEST_IDTR_LIMIT, 0);
+	vmx_set_guest_crs(vcpu, cr0, X86_CR4_PAE);
+	vmx_w(vcpu, GUEST_CR3, ram + 0x2000);
+	vmx_w(vcpu, GUEST_EFER, EFER_LME | EFER_LMA | EFER_NXE);
+	return true;
 }
 
 /* XSETBV with Keel's CR4.OSXSAVE on for just the one instruction. */
@@ -450,7 +514,8 @@ static void vmx_vcpu_reset(struct vcpu *vcpu)
 	}
 	vmx_setup_controls(vcpu);
 	vmx_setup_host(vcpu);
-	vmx_setup_guest(vcpu);
+	if (!vmx_setup_guest(vcpu))
+		p->write_failed = 1; /* said why: the vCPU stops at its first run */
 	vmx_clear_leftovers();
 	/* Another partition (or an earlier life of this one) may have used this VPID here. */
 	vcpu->arch.flush_tlb = 1;
@@ -493,6 +558,14 @@ static u32 vmx_insn_len(void)
 	return (u32)vmx_vmread(EXIT_INSN_LEN);
 }
 
+/* A control register as the guest sees it: the shadow where Keel owns the bit. */
+static u64 vmx_guest_cr(u64 real_field, u64 mask_field, u64 shadow_field)
+{
+	u64 mask = vmx_vmread(mask_field);
+
+	return (vmx_vmread(real_field) & ~mask) | (vmx_vmread(shadow_field) & mask);
+}
+
 static void vmx_snapshot(struct vcpu *vcpu)
 {
 	struct vcpu_arch *a = &vcpu->arch;
@@ -501,12 +574,13 @@ static void vmx_snapshot(struct vcpu *vcpu)
 	a->gprs[X86_RSP] = vmx_vmread(GUEST_RSP);
 	a->rip = vmx_vmread(GUEST_RIP);
 	a->rflags = vmx_vmread(GUEST_RFLAGS);
-	a->cr0 = vmx_vmread(GUEST_CR0);
+	a->cr0 = vmx_guest_cr(GUEST_CR0, CR0_MASK, CR0_SHADOW);
 	a->cr3 = vmx_vmread(GUEST_CR3);
-	a->cr4 = vmx_vmread(GUEST_CR4);
+	a->cr4 = vmx_guest_cr(GUEST_CR4, CR4_MASK, CR4_SHADOW);
 	a->efer = vmx_vmread(GUEST_EFER);
 	a->cs_base = vmx_vmread(GUEST_CS_BASE);
 	a->cs_l = (cs_ar >> 13) & 1;
+	a->cs_db = (cs_ar >> 14) & 1;
 	a->cpl = (vmx_vmread(GUEST_SS_AR) >> 5) & 3; /* SS.DPL is the CPL */
 }
 
@@ -557,7 +631,7 @@ static void vmx_msr_result(struct vcpu *vcpu, u64 val)
 /*
  * RDMSR/WRMSR, the SVM backend's policy: EFER and PAT live in the VMCS and
  * are emulated; the syscall/segment-base MSRs do not exit at all; the rest
- * stops the partition (FAULT_SYSREG) until device models need more.
+ * goes to the shared x86 policy (LAPIC model, fixed answers, else #GP).
  */
 static void vmx_exit_msr(struct vcpu *vcpu, struct vm_exit *exit, bool write)
 {
@@ -583,7 +657,7 @@ static void vmx_exit_msr(struct vcpu *vcpu, struct vm_exit *exit, bool write)
 		}
 		vmx_w(vcpu, GUEST_PAT, val);
 	} else {
-		x86_exit_fault(exit, FAULT_SYSREG, msr | ((u64)write << 32), 0);
+		x86_exit_msr(vcpu, write, exit);
 		return;
 	}
 	vcpu->arch.rip += vmx_insn_len();
@@ -592,7 +666,7 @@ static void vmx_exit_msr(struct vcpu *vcpu, struct vm_exit *exit, bool write)
 /* A CR0 write that touched a bit Keel owns: keep the fixed bits, follow PG into LMA. */
 static bool vmx_set_cr0(struct vcpu *vcpu, u64 val)
 {
-	u64 old = vmx_vmread(CR0_SHADOW), efer = vmx_vmread(GUEST_EFER);
+	u64 old = vmx_guest_cr(GUEST_CR0, CR0_MASK, CR0_SHADOW), efer = vmx_vmread(GUEST_EFER);
 	u32 entry = (u32)vmx_vmread(ENTRY_CONTROLS);
 
 	if ((val >> 32) || ((val & X86_CR0_PG) && !(val & X86_CR0_PE)))
@@ -626,7 +700,7 @@ static bool vmx_cr_access(struct vcpu *vcpu, u64 q)
 {
 	u32 cr = q & 15, type = (q >> 4) & 3;
 	u64 *reg = &vcpu->arch.gprs[(q >> 8) & 15];
-	u64 cr0 = vmx_vmread(CR0_SHADOW);
+	u64 cr0 = vmx_guest_cr(GUEST_CR0, CR0_MASK, CR0_SHADOW);
 
 	if (type == 0 && cr == 0)
 		return vmx_set_cr0(vcpu, *reg);
@@ -670,7 +744,8 @@ static void vmx_exit_xsetbv(struct vcpu *vcpu)
 	u64 val = (vcpu->arch.gprs[X86_RDX] << 32) | (u32)vcpu->arch.gprs[X86_RAX];
 	struct x86_cpuid d;
 
-	if (!vmx_has_xsave() || !(vmx_vmread(CR4_SHADOW) & X86_CR4_OSXSAVE)) {
+	if (!vmx_has_xsave() ||
+	    !(vmx_guest_cr(GUEST_CR4, CR4_MASK, CR4_SHADOW) & X86_CR4_OSXSAVE)) {
 		vmx_vcpu_inject(vcpu, 6, false, 0);
 		return;
 	}
@@ -709,11 +784,7 @@ static void vmx_exit_ept(struct vcpu *vcpu, struct vm_exit *exit)
 		x86_exit_fault(exit, FAULT_FETCH, VMX_EXIT_EPT_VIOLATION, gpa);
 		return;
 	}
-	exit->kind = EXIT_MMIO;
-	exit->mmio.gpa = gpa;
-	exit->mmio.write = !!(q & EPT_QUAL_WRITE);
-	exit->mmio.size = 0; /* no decoder yet */
-	exit->mmio.data = 0;
+	x86_exit_mmio(vcpu, gpa, q & EPT_QUAL_WRITE, exit);
 }
 
 static const char *vmx_insn_error_text(u64 err)
@@ -815,6 +886,11 @@ static void vmx_handle_exit(struct vcpu *vcpu, u32 reason, struct vm_exit *exit)
 		exit->kind = EXIT_HALT;
 		break;
 	case VMX_EXIT_SIPI:
+	case VMX_EXIT_INTR_WINDOW:
+		break; /* the window is open: the next entry injects */
+	case VMX_EXIT_MONITOR:
+	case VMX_EXIT_MWAIT:
+		vmx_vcpu_inject(vcpu, 6, false, 0); /* CPUID says there is no MONITOR/MWAIT */
 		break;
 	case VMX_EXIT_CPUID:
 		x86_exit_cpuid(vcpu, exit);
@@ -878,6 +954,54 @@ static void vmx_flush_tlb(struct vcpu *vcpu)
 	vcpu->arch.tlb_gen = gen;
 }
 
+static void vmx_set_window(struct vcpu *vcpu, bool on)
+{
+	struct vmx_vcpu *p = vmx_priv(vcpu);
+
+	if (p->window == on)
+		return;
+	p->window = on;
+	vmx_w(vcpu, CPU_CONTROLS, on ? vmx.cpu | CPU_INTR_WINDOW : vmx.cpu);
+}
+
+#define INTR_SHADOW (INTR_STATE_STI | INTR_STATE_MOV_SS)
+
+/* The interruptibility state; an emulated instruction moved RIP: its shadow is over. */
+static u64 vmx_intr_state(struct vcpu *vcpu)
+{
+	u64 intr = vmx_vmread(GUEST_INTERRUPTIBILITY);
+
+	if ((intr & INTR_SHADOW) && vmx_vmread(GUEST_RIP) != vcpu->arch.rip) {
+		intr &= ~(u64)INTR_SHADOW;
+		vmx_w(vcpu, GUEST_INTERRUPTIBILITY, intr);
+	}
+	return intr;
+}
+
+/*
+ * Before entry: inject the LAPIC model's highest deliverable vector if the
+ * guest can take it now (IF set, no STI/MOV SS shadow, no other event
+ * queued), else ask for an exit the moment it can (interrupt window).
+ */
+static void vmx_irq_prepare(struct vcpu *vcpu)
+{
+	u64 intr = vmx_intr_state(vcpu);
+	int vec = vlapic_pending(vcpu);
+
+	if (vec < 0) {
+		vmx_set_window(vcpu, false);
+		return;
+	}
+	if (!(vmx_vmread(ENTRY_INTR_INFO) & INTR_INFO_VALID) &&
+	    (vmx_vmread(GUEST_RFLAGS) & X86_RFLAGS_IF) && !(intr & INTR_SHADOW)) {
+		vmx_w(vcpu, ENTRY_INTR_INFO, (u8)vec | (INTR_TYPE_EXT_INTR << 8) | INTR_INFO_VALID);
+		vlapic_ack(vcpu, (u8)vec);
+		vmx_set_window(vcpu, false);
+		return;
+	}
+	vmx_set_window(vcpu, true);
+}
+
 static void vmx_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	struct vmx_vcpu *p = vmx_priv(vcpu);
@@ -897,6 +1021,7 @@ static void vmx_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 	if (vmx_vmptrst() != vcpu->arch.vmcb)
 		vmx_vmptrld(vcpu->arch.vmcb);
 	vmx_flush_tlb(vcpu);
+	vmx_irq_prepare(vcpu);
 	vmx_w(vcpu, GUEST_RIP, vcpu->arch.rip);
 	vmx_w(vcpu, GUEST_RSP, vcpu->arch.gprs[X86_RSP]);
 

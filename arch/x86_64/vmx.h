@@ -52,6 +52,7 @@ struct pt_format;
 #define PIN_EXT_INTR BIT(0)
 #define PIN_NMI BIT(3)
 
+#define CPU_INTR_WINDOW BIT(2)
 #define CPU_HLT BIT(7)
 #define CPU_INVLPG BIT(9)
 #define CPU_MWAIT BIT(10)
@@ -185,6 +186,7 @@ enum vmx_exit_reason {
 	VMX_EXIT_SIPI = 4,
 	VMX_EXIT_IO_SMI = 5,
 	VMX_EXIT_SMI = 6,
+	VMX_EXIT_INTR_WINDOW = 7,
 	VMX_EXIT_CPUID = 10,
 	VMX_EXIT_HLT = 12,
 	VMX_EXIT_INVD = 13,
@@ -195,6 +197,8 @@ enum vmx_exit_reason {
 	VMX_EXIT_WRMSR = 32,
 	VMX_EXIT_BAD_GUEST = 33,
 	VMX_EXIT_BAD_MSR_LOAD = 34,
+	VMX_EXIT_MWAIT = 36,
+	VMX_EXIT_MONITOR = 39,
 	VMX_EXIT_MCE_ENTRY = 41,
 	VMX_EXIT_EPT_VIOLATION = 48,
 	VMX_EXIT_EPT_MISCONFIG = 49,
@@ -205,9 +209,14 @@ enum vmx_exit_reason {
 #define INTR_INFO_VALID BIT(31)
 #define INTR_INFO_ERR BIT(11)
 #define INTR_INFO_TYPE(i) (((i) >> 8) & 7)
+#define INTR_TYPE_EXT_INTR 0
 #define INTR_TYPE_NMI 2
 #define INTR_TYPE_HW_EXC 3
 #define INTR_TYPE_SW_INT 4
+
+/* Interruptibility state: blocking by STI and by MOV SS. */
+#define INTR_STATE_STI BIT(0)
+#define INTR_STATE_MOV_SS BIT(1)
 
 /* I/O exit qualification. */
 #define IO_QUAL_IN BIT(3)

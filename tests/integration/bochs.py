@@ -20,6 +20,9 @@ BOCHS = "bochs"
 OVMF = "/usr/share/ovmf/OVMF.fd"
 VGABIOS = "/usr/share/vgabios/vgabios.bin"
 CPU_MODEL = "corei7_skylake_x"  # VMX with EPT, VPID, unrestricted guest
+# Emulated instructions per emulated second: with `clock: sync=none` time is
+# counted in instructions, so a lower value makes timer waits cheaper.
+IPS = 50_000_000
 # Disk geometry: the image must be exactly cylinders * heads * spt sectors.
 CYLINDERS, HEADS, SPT = 130, 16, 63
 POWER_OFF = "ACPI control: soft power off"
@@ -43,13 +46,13 @@ def make_disk(esp, image, cylinders=CYLINDERS):
 
 
 def bochsrc(image, cpus=2, mem_mb=512, cpu_model=CPU_MODEL, serial="/dev/stdout",
-            log="bochs.log", cylinders=CYLINDERS):
+            log="bochs.log", cylinders=CYLINDERS, ips=IPS):
     """The bochsrc text (PLATFORM.md §5): OVMF ROM, one ATA disk, COM1 to @serial."""
     return "\n".join([
         'display_library: rfb, options="timeout=0"',
         f"romimage: file={OVMF}",
         f"vgaromimage: file={VGABIOS}",
-        f"cpu: model={cpu_model}, count={cpus}, ips=50000000, "
+        f"cpu: model={cpu_model}, count={cpus}, ips={ips}, "
         "reset_on_triple_fault=1, ignore_bad_msrs=1",
         f"memory: guest={mem_mb}, host={mem_mb}",
         "pci: enabled=1, chipset=i440fx",
@@ -66,14 +69,18 @@ def bochsrc(image, cpus=2, mem_mb=512, cpu_model=CPU_MODEL, serial="/dev/stdout"
 
 
 def prepare(run_dir, build, config, cpus=2, mem_mb=512, cpu_model=CPU_MODEL,
-            serial="/dev/stdout", guests=None):
-    """Fill @run_dir (ESP tree, disk image, bochsrc, debugger rc); the Bochs argv."""
+            serial="/dev/stdout", guests=None, fill=None, ips=IPS):
+    """Fill @run_dir (ESP tree, disk image, bochsrc, debugger rc); the Bochs argv.
+
+    @fill(esp), if given, adds files to the ESP tree before the image is made."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     esp = keelrig.make_esp(run_dir / "esp", "x86_64", build, config, guests)
+    if fill:
+        fill(esp)
     image = make_disk(esp, run_dir / "esp.img")
     (run_dir / "bochsrc").write_text(bochsrc(image, cpus, mem_mb, cpu_model, serial,
-                                             run_dir / "bochs.log"))
+                                             run_dir / "bochs.log", ips=ips))
     # The Debian build has the internal debugger: without commands it reads stdin.
     (run_dir / "debugger.rc").write_text("c\nquit\n")
     return [BOCHS, "-q", "-f", str(run_dir / "bochsrc"), "-rc", str(run_dir / "debugger.rc")]
@@ -106,10 +113,12 @@ class Bochs(keelrig.Qemu):
 
 
 def boot(build, config, run_dir, name, cpus=2, mem_mb=512, cpu_model=CPU_MODEL,
-         timeout=150.0, log_path=None):
-    """Start Bochs booting Keel with keel.cfg = @config; a Bochs run (context manager)."""
+         timeout=150.0, log_path=None, fill=None, ips=IPS):
+    """Start Bochs booting Keel with keel.cfg = @config; a Bochs run (context manager).
+
+    @fill(esp) adds files to the ESP (the Linux scenario's kernel, initrd, disk)."""
     if shutil.which(BOCHS) is None:
         raise FileNotFoundError("bochs is not installed: run `make deps`")
-    argv = prepare(run_dir, build, config, cpus, mem_mb, cpu_model)
+    argv = prepare(run_dir, build, config, cpus, mem_mb, cpu_model, fill=fill, ips=ips)
     log = log_path or Path(run_dir) / "serial.log"
     return Bochs(argv, run_dir, log, hard_timeout=timeout, name=f"bochs {name}")

@@ -9,16 +9,24 @@ scenarios and two boots run at a time (one per host core):
   ticker keeps going; the ticker finishes and Keel powers off.
 - `badcfg`: a bad keel.cfg is refused before anything starts (1 CPU).
 - `noept`: a CPU model with VMX but no EPT: Keel names what is missing (1 CPU).
+- `linux`: a Debian kernel microVM (1 vCPU, 256M) boots to its initramfs, which
+  sees its CPU, checksums its virtio disk and powers off; Keel powers off after
+  it. ~2.5 min under Bochs (most of it the kernel decompressing itself), so it
+  runs alone, last (the `badcfg`/`noept` runs never power off: they are
+  stopped first); marked `linux` (--no-linux).
 Runs only with x86_64 among --arch; fails if Bochs is missing (make deps installs it).
 """
 
+import hashlib
 import os
 import shutil
 
 import pytest
 
 import bochs
+import linuxrig
 from keelrig import keel, keel_cfg, line_of, out, partition
+from linuxrig import said, value
 from test_boot import check_hello
 
 EVIL_MIB = 32
@@ -33,6 +41,7 @@ BADCFG = keel_cfg(partition("alpha", 0, "mode=hello", memory="16M", colour="blue
 NOEPT = keel_cfg(partition("alpha", 0, "mode=hello", memory="16M"))
 ABORT = r"keel: boot aborted: keel\.cfg has errors; no partition started"
 NO_RUN = r"keel: error: this CPU cannot run partitions"
+LINUX_TIMEOUT_S = 600  # hard limit of the Linux run; it takes ~150 s
 
 
 @pytest.fixture(scope="module")
@@ -53,7 +62,10 @@ class VmxRig:
     def start(self, name, config, **kw):
         run_dir = self.tmp.mktemp(f"bochs-{name}", numbered=True)
         log = self.rig.build / "x86_64" / "test-logs" / f"vmx-{name}.log"
+        if callable(config):  # made on first use: the Linux run builds its assets
+            config, kw = config(self, run_dir)
         q = bochs.boot(self.rig.build, config, run_dir, name, log_path=log, **kw)
+        q.nodeid = ""  # set by get() for the test that uses it; conftest reads it on failures
         self.rig.runs.append(q)  # killed at session end; tails shown on failure
         self.runs[name] = q
         return q
@@ -68,13 +80,32 @@ class VmxRig:
         q.nodeid = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
         return q
 
+    def stop(self, *names):
+        """Kill the runs @names if started: Bochs stays up after a refused boot."""
+        for n in names:
+            if n in self.runs:
+                self.runs[n].kill()
 
-STARTS = {  # name: (keel.cfg, bochs.boot() options)
+
+def linux_start(vmx_rig, run_dir):
+    """keel.cfg and Bochs options of the Linux run; its disk's checksum kept on the rig."""
+    a = linuxrig.assets("x86_64", vmx_rig.rig.build)
+    disk = a.disk("disk-vmx.img", run_dir)
+    vmx_rig.linux_sha = hashlib.sha256(disk.read_bytes()).hexdigest()
+    config = keel_cfg(linuxrig.linux_partition("linux", 0, linuxrig.cmdline("x86_64", wait=0),
+                                               disk=disk), on_idle="poweroff")
+    return config, {"cpus": 1, "mem_mb": 768, "timeout": LINUX_TIMEOUT_S,
+                    "fill": lambda esp: linuxrig.fill_esp(esp, a, [disk])}
+
+
+STARTS = {  # name: (keel.cfg or a function making it, bochs.boot() options)
     "pair": (PAIR, {"cpus": 2}),
     "faults": (FAULTS, {"cpus": 2}),
     "badcfg": (BADCFG, {"cpus": 1}),
     "noept": (NOEPT, {"cpus": 1, "cpu_model": NO_EPT_MODEL}),
+    "linux": (linux_start, {}),
 }
+QUICK = ("badcfg", "noept")
 
 
 @pytest.fixture
@@ -89,12 +120,18 @@ def faults(vmx_rig):
 
 @pytest.fixture
 def badcfg(vmx_rig):
-    return vmx_rig.get("badcfg", "badcfg", "noept")
+    return vmx_rig.get("badcfg", *QUICK)
 
 
 @pytest.fixture
 def noept(vmx_rig):
-    return vmx_rig.get("noept", "badcfg", "noept")
+    return vmx_rig.get("noept", *QUICK)
+
+
+@pytest.fixture
+def linux(vmx_rig):
+    vmx_rig.stop(*QUICK)  # their tests are done; each would burn a host core for minutes
+    return vmx_rig.get("linux", "linux")
 
 
 def test_vmx_cpus_online(pair):
@@ -105,8 +142,8 @@ def test_vmx_cpus_online(pair):
 
 def test_vmx_hypercalls_both_instructions(pair):
     check_hello(pair, "x86_64", "alpha", 0, 32)
-    pair.wait_for(out("alpha", r"version: status 0 abi 0\.1 .* via vmmcall"), 30)
-    pair.wait_for(out("beta", r"version: status 0 abi 0\.1 .* via vmcall"), 30)
+    pair.wait_for(out("alpha", r"version: status 0 abi 0\.2 .* via vmmcall"), 30)
+    pair.wait_for(out("beta", r"version: status 0 abi 0\.2 .* via vmcall"), 30)
     verdict = pair.wait_for(out("beta", r"TEST conduit (PASS|FAIL)"), 30)
     assert verdict.endswith("PASS"), pair.find_all(out("beta", "check failed"))
 
@@ -148,3 +185,24 @@ def test_vmx_missing_ept_named(noept):
     said = noept.wait_for(keel(r"error: x86: VMX without EPT"), 90)
     noept.wait_for(NO_RUN, 30, after=said.index)
     assert not noept.find(r"PANIC")
+
+
+@pytest.mark.linux
+def test_vmx_linux_boots_to_initramfs(vmx_rig, linux):
+    """The Linux entry, interrupts from the LAPIC model, MSRs and MMIO decoding on VT-x."""
+    def said_or_error(text, timeout, after=0):
+        hit = linux.wait_for(f"{said('linux', text)}|{keel('error: ')}", timeout, after=after)
+        assert not linux.find(keel("error: ")), f"Keel reported an error: {hit}"
+        return hit
+
+    start = said_or_error("KEEL-INIT x86_64 start", 420)
+    cpus = said_or_error(r"cpus=\d+", 90, after=start.index)
+    assert value(cpus, "cpus") == "1", cpus
+    disk = said_or_error(r"(disk-sha256=|disk=none)", 90, after=cpus.index)
+    assert value(disk, "disk-sha256") == vmx_rig.linux_sha, disk
+    said_or_error("KEEL-INIT done .*after=poweroff", 90, after=disk.index)
+    stopped = linux.wait_for(keel(r"partition 'linux' stopped: powered off by the guest"), 60)
+    linux.wait_for(keel(r"no partition is running; powering off"), 30, after=stopped.index)
+    assert linux.powered_off(60), "Bochs did not power off"
+    bad = linux.find_all(r"keel: error|PANIC|Kernel panic|vmx: ")
+    assert not bad, f"unexpected errors: {bad}"
