@@ -7,7 +7,7 @@
  * interrupts off. Guest RAX/RSP/RIP live in the VMCB, the rest in @gprs
  * (x86 register-number order, 8 bytes each).
  */
-#define G(n) (8 * (n))
+#include "guest_gprs.h"
 
 	.text
 	.globl svm_vm_run
@@ -28,19 +28,7 @@ svm_vm_run:
 	movq %rdx, %rax
 	vmsave			/* host FS, GS (base = pcpu), TR, LDTR, syscall MSRs */
 
-	movq G(1)(%rdi), %rcx
-	movq G(2)(%rdi), %rdx
-	movq G(3)(%rdi), %rbx
-	movq G(5)(%rdi), %rbp
-	movq G(6)(%rdi), %rsi
-	movq G(8)(%rdi), %r8
-	movq G(9)(%rdi), %r9
-	movq G(10)(%rdi), %r10
-	movq G(11)(%rdi), %r11
-	movq G(12)(%rdi), %r12
-	movq G(13)(%rdi), %r13
-	movq G(14)(%rdi), %r14
-	movq G(15)(%rdi), %r15
+	GUEST_GPRS_LOAD
 	movq G(7)(%rdi), %rdi
 	movq (%rsp), %rax	/* guest VMCB */
 	vmload
@@ -49,19 +37,7 @@ svm_vm_run:
 
 	pushq %rdi		/* guest RDI */
 	movq 24(%rsp), %rdi	/* gprs */
-	movq %rcx, G(1)(%rdi)
-	movq %rdx, G(2)(%rdi)
-	movq %rbx, G(3)(%rdi)
-	movq %rbp, G(5)(%rdi)
-	movq %rsi, G(6)(%rdi)
-	movq %r8, G(8)(%rdi)
-	movq %r9, G(9)(%rdi)
-	movq %r10, G(10)(%rdi)
-	movq %r11, G(11)(%rdi)
-	movq %r12, G(12)(%rdi)
-	movq %r13, G(13)(%rdi)
-	movq %r14, G(14)(%rdi)
-	movq %r15, G(15)(%rdi)
+	GUEST_GPRS_SAVE
 	popq %rax
 	movq %rax, G(7)(%rdi)
 
