@@ -1,9 +1,10 @@
 # SPDX-License-Identifier: MIT
 # Bare-metal test guests: static ELF64 images entered per docs/guest-abi.md.
-# Each tests/guests/*.c is one image; lib/*.c and <arch>/*.{c,S} link into each.
+# Each tests/guests/*.c is one image; lib/*.c, <arch>/*.{c,S} and the core's
+# own libc subset (core/lib: string functions, vsnprintf) link into each.
 GUEST_NAMES := $(basename $(notdir $(wildcard tests/guests/*.c)))
 GUEST_LIB_SRCS := $(wildcard tests/guests/lib/*.c) $(wildcard tests/guests/$(KEEL_ARCH)/*.c) \
-	$(wildcard tests/guests/$(KEEL_ARCH)/*.S)
+	$(wildcard tests/guests/$(KEEL_ARCH)/*.S) core/lib/string.c core/lib/vsnprintf.c
 GUEST_ELFS := $(patsubst %,$(O)/guests/%.elf,$(GUEST_NAMES))
 GUEST_CFLAGS := $(COMMON_CFLAGS) $(CORE_ARCH_CFLAGS) -fno-pie -fno-builtin \
 	-fno-asynchronous-unwind-tables -fno-unwind-tables -Icore/include -Itests/guests/lib
