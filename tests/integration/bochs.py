@@ -121,4 +121,28 @@ def boot(build, config, run_dir, name, cpus=2, mem_mb=512, cpu_model=CPU_MODEL,
         raise FileNotFoundError("bochs is not installed: run `make deps`")
     argv = prepare(run_dir, build, config, cpus, mem_mb, cpu_model, fill=fill, ips=ips)
     log = log_path or Path(run_dir) / "serial.log"
-    return Bochs(argv, run_dir, log, hard_timeout=timeout, name=f"bochs {name}")
+    for attempt in range(RFB_TRIES):
+        q = Bochs(argv, run_dir, log, hard_timeout=timeout, name=f"bochs {name}")
+        if not rfb_port_busy(q):
+            return q
+        # Another Bochs (or VNC server) holds every port Bochs's headless display tries.
+        q.kill()
+        time.sleep(2.0 * (attempt + 1))
+    return q
+
+
+RFB_TRIES = 3
+RFB_BUSY = r"RFB could not bind any port"
+
+
+def rfb_port_busy(q, wait_s=1.5):
+    """True if Bochs gave up at once because no RFB display port was free.
+
+    That happens within ~0.2 s of start, before the firmware runs.
+    """
+    end = time.monotonic() + wait_s
+    while time.monotonic() < end and q.running():
+        if q.find(RFB_BUSY):
+            return True
+        time.sleep(0.05)
+    return q.find(RFB_BUSY) is not None
