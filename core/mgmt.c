@@ -204,8 +204,8 @@ static s64 mgmt_host_info(const struct vcpu *vcpu, gpa_t gpa, u64 size, u64 r[3]
 	memset(&hi, 0, sizeof(hi));
 	hi.abi_version = KEEL_ABI_VERSION;
 	hi.cpu_count = platform.cpu_count;
-	hi.cpu_online_mask = mgmt_cpus_online();
-	hi.cpu_free_mask = hi.cpu_online_mask & ~mgmt_cpus_owned();
+	hi.online_cpu_mask = mgmt_cpus_online();
+	hi.free_cpu_mask = hi.online_cpu_mask & ~mgmt_cpus_owned();
 	hi.mem_free = pmm_free_bytes();
 	hi.mem_total = hi.mem_free + mgmt_mem_held();
 	for (i = 0; i < KEEL_MAX_PARTITIONS; i++)

@@ -484,12 +484,12 @@ static void mode_manage(void)
 		return;
 	}
 	printf("manage: host: %u cpus, free 0x%lx, %lu MiB free of %lu, %u partitions\n",
-	       before.cpu_count, before.cpu_free_mask, before.mem_free >> 20,
+	       before.cpu_count, before.free_cpu_mask, before.mem_free >> 20,
 	       before.mem_total >> 20, before.part_count);
 	hostile("stop myself", hc(KEEL_HC_MGMT_STOP, gi->partition_id, 0, 0).status, -KEEL_EPERM);
 	hostile("start an unknown partition", hc(KEEL_HC_MGMT_START, 99, 0, 0).status,
 		-KEEL_ENOENT);
-	id = manage_create(before.cpu_free_mask & -before.cpu_free_mask);
+	id = manage_create(before.free_cpu_mask & -before.free_cpu_mask);
 	if (!id) {
 		verdict("manage");
 		return;
@@ -508,7 +508,7 @@ static void mode_manage(void)
 	 * cycle on the same CPU must give back every byte it took.
 	 */
 	before = after;
-	id = manage_create(before.cpu_free_mask & -before.cpu_free_mask);
+	id = manage_create(before.free_cpu_mask & -before.free_cpu_mask);
 	manage_load(id);
 	expect(hc(KEEL_HC_MGMT_START, id, 0, 0).status == KEEL_OK);
 	manage_watch(id);

@@ -286,8 +286,8 @@ static void test_host_info_and_list(void)
 	CHECK_EQ(last_res[0], sizeof(hi));
 	CHECK_EQ(hi.abi_version, KEEL_ABI_VERSION);
 	CHECK_EQ(hi.cpu_count, 4);
-	CHECK_EQ(hi.cpu_online_mask, 0xf);
-	CHECK_EQ(hi.cpu_free_mask, 0xe);
+	CHECK_EQ(hi.online_cpu_mask, 0xf);
+	CHECK_EQ(hi.free_cpu_mask, 0xe);
 	CHECK_EQ(hi.mem_free, pmm_free_bytes());
 	CHECK_EQ(hi.mem_total, hi.mem_free + MGR_RAM);
 	CHECK_EQ(hi.part_count, 1);

@@ -225,8 +225,8 @@ struct keel_self_info {
 struct keel_host_info {
 	uint32_t abi_version; /* KEEL_ABI_VERSION */
 	uint32_t cpu_count; /* logical CPUs of the machine */
-	uint64_t cpu_online_mask; /* CPUs running Keel */
-	uint64_t cpu_free_mask; /* online CPUs no partition owns */
+	uint64_t online_cpu_mask; /* CPUs running Keel */
+	uint64_t free_cpu_mask; /* online CPUs no partition owns */
 	uint64_t mem_total; /* bytes for partitions: mem_free + what partitions hold */
 	uint64_t mem_free; /* bytes free now */
 	uint32_t part_count; /* partitions that exist (not destroyed) */
