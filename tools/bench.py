@@ -14,6 +14,9 @@ microVM if Keel logs it ("keel: partition 'X' overhead: N KiB"), and writes
 everything as JSON to <build>/bench/linux-boot-<time>.json (and latest.json).
 A side that fails is reported as failed; it does not stop the run. Not a test:
 nothing here passes or fails.
+
+Then the hypercall round trip (tools/bench_hypercall.py, its --hc-* and
+--icount options); --only linux|hypercall runs just one of the two.
 """
 
 import argparse
@@ -29,6 +32,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
+import bench_hypercall  # noqa: E402
 import keelrig  # noqa: E402
 import linuxrig  # noqa: E402
 
@@ -202,11 +206,16 @@ def main():
     ap.add_argument("--build", default="build", help="build directory (as make BUILD=)")
     ap.add_argument("--pairs", type=int, default=5, help="a/b pairs per arch (at least 5 advised)")
     ap.add_argument("--timeout", type=float, default=180.0, help="seconds per boot to the marker")
+    ap.add_argument("--only", choices=("linux", "hypercall"), help="run one benchmark, not both")
+    bench_hypercall.options(ap)
     args = ap.parse_args()
     build = Path(args.build)
     if not build.is_absolute():
         build = ROOT / build
     arches = [x for x in re.split(r"[\s,]+", args.arch) if x]
+    if args.only == "hypercall":  # the hypercall round trip alone (see the end)
+        bench_hypercall.run(arches, build, args)
+        return
     outdir = build / "bench"
     logdir = outdir / "logs"
     logdir.mkdir(parents=True, exist_ok=True)
@@ -222,6 +231,10 @@ def main():
     path.write_text(text)
     (outdir / "latest.json").write_text(text)
     print(f"\nbench: results in {path}")
+
+    # ---- the hypercall round trip under -icount (tools/bench_hypercall.py) ----
+    if args.only != "linux":
+        bench_hypercall.run(arches, build, args)
 
 
 if __name__ == "__main__":

@@ -42,6 +42,22 @@ uint64_t arch_virtio_base(void)
 	return 0x0a000000ull;
 }
 
+uint64_t arch_clock(void)
+{
+	uint64_t v;
+
+	__asm__ volatile("isb; mrs %0, cntvct_el0" : "=r"(v) : : "memory");
+	return v;
+}
+
+uint64_t arch_clock_hz(void)
+{
+	uint64_t v;
+
+	__asm__ volatile("mrs %0, cntfrq_el0" : "=r"(v));
+	return v;
+}
+
 /* The MMU is off: every load goes straight to stage 2. */
 void arch_map_gpa(uint64_t gpa)
 {

@@ -48,6 +48,12 @@ uint64_t arch_ram_base(void);
 /* Where Keel puts virtio-mmio device 0 (the console) on this arch. */
 uint64_t arch_virtio_base(void);
 
+/* The guest's free-running clock (x86_64: TSC; aarch64: CNTVCT_EL0 after an ISB). */
+uint64_t arch_clock(void);
+
+/* That clock's rate in Hz if the guest can read it (aarch64: CNTFRQ_EL0), else 0. */
+uint64_t arch_clock_hz(void);
+
 /* --- lib --- */
 
 /* Keel call @nr with up to three arguments. */

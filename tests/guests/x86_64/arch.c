@@ -63,6 +63,21 @@ uint64_t arch_virtio_base(void)
 	return 0xfeb00000ull;
 }
 
+/* LFENCE keeps earlier instructions from finishing after the read. */
+uint64_t arch_clock(void)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("lfence; rdtsc" : "=a"(lo), "=d"(hi) : : "memory");
+	return (uint64_t)hi << 32 | lo;
+}
+
+/* Keel tells a bare-metal guest no TSC rate (only Linux gets tsc_early_khz=). */
+uint64_t arch_clock_hz(void)
+{
+	return 0;
+}
+
 /* The guest's own tables map only its RAM: add a 2 MiB page for @gpa so the load reaches NPT. */
 void arch_map_gpa(uint64_t gpa)
 {
