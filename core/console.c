@@ -2,6 +2,9 @@
 /*
  * The hypervisor console: whole timestamped lines on the UART under one lock,
  * Keel's own lines as "keel: ..." and each partition's output as "name| ...".
+ * One exception: the management partition, while it has the console input,
+ * writes raw (its shell needs prompts and echo as they come); Keel's lines
+ * then start on a line of their own.
  */
 #include <keel/arch.h>
 #include <keel/console.h>
@@ -15,6 +18,7 @@
 
 static struct spinlock console_lock = SPINLOCK_INIT;
 static u32 console_level = KEEL_LOG_INFO;
+static bool console_midline; /* raw output left the UART mid-line (under console_lock) */
 
 void console_set_level(u32 level)
 {
@@ -30,11 +34,28 @@ static size_t console_stamp(char *buf, size_t size)
 				(unsigned long long)(ns % 1000000000ull / 1000ull));
 }
 
+/* One whole line, on a line of its own. */
 static void console_emit(const char *line, size_t len)
 {
 	unsigned long flags = spin_lock_irqsave(&console_lock);
 
+	if (console_midline)
+		arch_console_write("\r\n", 2);
+	console_midline = false;
 	arch_console_write(line, len);
+	spin_unlock_irqrestore(&console_lock, flags);
+}
+
+/* Bytes as they come (the interactive management partition). */
+static void console_emit_raw(const char *buf, size_t len)
+{
+	unsigned long flags;
+
+	if (!len)
+		return;
+	flags = spin_lock_irqsave(&console_lock);
+	arch_console_write(buf, len);
+	console_midline = buf[len - 1] != '\n';
 	spin_unlock_irqrestore(&console_lock, flags);
 }
 
@@ -112,11 +133,29 @@ size_t console_ring_read(struct partition *part, u64 *cursor, char *buf, size_t 
 	return n;
 }
 
+static u32 console_focus; /* partition id with console input, 0 = none yet */
+static bool console_user_moved; /* Ctrl-] moved the input away from the management partition */
+
+/* The management partition writes raw while it has the console input. */
+static bool console_is_raw(const struct partition *part)
+{
+	return (part->desc.flags & KEEL_PD_MANAGEMENT) && READ_ONCE(console_focus) == part->id;
+}
+
 void console_part_write(struct partition *part, const char *buf, size_t len)
 {
 	unsigned long flags = spin_lock_irqsave(&part->lock);
 	size_t i;
 
+	if (console_is_raw(part)) {
+		if (part->con_len)
+			console_part_emit(part);
+		for (i = 0; i < len; i++)
+			console_ring_put(part, buf[i]);
+		console_emit_raw(buf, len);
+		spin_unlock_irqrestore(&part->lock, flags);
+		return;
+	}
 	for (i = 0; i < len; i++) {
 		char c = buf[i];
 
@@ -149,7 +188,6 @@ void console_part_flush(struct partition *part)
 #define CONSOLE_POLL_NS 20000000ull /* 20 ms: typing feels immediate */
 
 static struct timer console_poll_timer;
-static u32 console_focus; /* partition id with console input, 0 = none yet */
 
 static bool console_takes_input(const struct partition *part)
 {
@@ -176,12 +214,28 @@ static u32 console_next_focus(u32 after)
 	return 0;
 }
 
+/*
+ * The partition with the input. Unless the user moved it with Ctrl-], the
+ * management partition takes it back as soon as it reads its console again
+ * (after its reboot, say).
+ */
 static struct partition *console_focus_part(void)
 {
 	struct partition *part = console_focus ? &partitions[console_focus - 1] : NULL;
+	u32 first;
 
 	if (!part || !console_takes_input(part)) {
-		console_focus = console_next_focus(0);
+		console_user_moved = false;
+		first = console_next_focus(0);
+	} else if (console_user_moved || (part->desc.flags & KEEL_PD_MANAGEMENT)) {
+		first = console_focus;
+	} else {
+		first = console_next_focus(0); /* the management partition, if it reads */
+		if (!(partitions[first - 1].desc.flags & KEEL_PD_MANAGEMENT))
+			first = console_focus; /* else the input stays where it is */
+	}
+	if (!part || first != console_focus) {
+		WRITE_ONCE(console_focus, first);
 		part = console_focus ? &partitions[console_focus - 1] : NULL;
 		if (part)
 			pr_info("console input goes to partition '%s' (Ctrl-] switches)",
@@ -211,7 +265,9 @@ static void console_switch_focus(void)
 	u32 next = console_next_focus(console_focus);
 
 	if (next && next != console_focus) {
-		console_focus = next;
+		/* Back at the management partition: it keeps the input again. */
+		console_user_moved = !(partitions[next - 1].desc.flags & KEEL_PD_MANAGEMENT);
+		WRITE_ONCE(console_focus, next);
 		pr_info("console input goes to partition '%s'", partitions[next - 1].desc.name);
 	}
 }
@@ -232,6 +288,9 @@ static void console_poll(struct timer *t)
 		buf[n++] = (char)c;
 	}
 	console_deliver(buf, n);
+	/* Pick the focus also without input: the management shell goes raw at once. */
+	if (!n)
+		console_focus_part();
 	timer_arm(t, arch_time_ns() + CONSOLE_POLL_NS);
 }
 

@@ -53,6 +53,20 @@ static bool part_slot_reusable(const struct partition *p)
 	return p->state == PART_FREE || (p->state == PART_STOPPED && !p->held);
 }
 
+/*
+ * Where the slot search starts: the first free slot, else 0 (a stopped
+ * keel.cfg partition's slot is taken last, so it stays listed with its stats).
+ */
+static u32 part_pick_slot(void)
+{
+	u32 i;
+
+	for (i = 0; i < KEEL_MAX_PARTITIONS; i++)
+		if (partitions[i].state == PART_FREE)
+			return i;
+	return 0;
+}
+
 /* Does a partition that has not stopped own a core of @mask? */
 static bool part_cores_taken(u64 mask)
 {
@@ -77,7 +91,7 @@ static int part_alloc_slot(u64 cpu_mask, struct partition **out)
 		spin_unlock_irqrestore(&part_slot_lock, flags);
 		return -KEEL_EBUSY;
 	}
-	for (i = 0; i < KEEL_MAX_PARTITIONS; i++) {
+	for (i = part_pick_slot(); i < KEEL_MAX_PARTITIONS; i++) {
 		struct partition *p = &partitions[i];
 
 		if (part_slot_reusable(p)) {
