@@ -3,12 +3,16 @@
 # Install every Debian package Keel's build, tests and `make run` need, and
 # unpack the arm64-only packages (gnu-efi, libfdt) into $KEEL_CACHE, keyed by
 # version. Does nothing (and needs no network) when all of it is there.
+# (Kernel headers and kbuild for keel.ko are downloaded and unpacked by
+# tools/kmod.py, for the exact kernel the assets use; their tools need
+# libelf1, libssl3 and zlib1g, and Debian's kernels name gcc-12.)
 set -eu
 
 KEEL_CACHE=${KEEL_CACHE:-$HOME/.cache/keel}
 PACKAGES="build-essential gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu gnu-efi libfdt-dev
 picolibc-aarch64-linux-gnu qemu-system-x86 qemu-system-arm ovmf qemu-efi-aarch64
-mtools dosfstools busybox-static python3-pytest cpio bochs bochsbios vgabios"
+mtools dosfstools busybox-static python3-pytest cpio bochs bochsbios vgabios
+libc6-dev-arm64-cross gcc-12 gcc-12-aarch64-linux-gnu libelf1 libssl3 zlib1g"
 ARM64_PACKAGES="gnu-efi libfdt-dev"
 
 as_root() {

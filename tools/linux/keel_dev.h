@@ -1,0 +1,108 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * /dev/keel: the ioctl interface between the Linux driver (tools/linux/keel.c)
+ * and keelctl. Each ioctl is one management hypercall of core/include/keel/abi.h
+ * with the caller's guest-physical addresses replaced by user pointers: the
+ * driver copies user data into its own pages and names those to Keel.
+ *
+ * Every ioctl returns 0 or -1 with errno = the hypercall's error (Keel's
+ * numbers are Linux's: EPERM, ENOENT, EBUSY, ENOMEM, ENOSPC, ENOEXEC...), or
+ * EFAULT for a bad user pointer, ENOTTY for an unknown ioctl.
+ * The device is root only (mode 0600 and CAP_SYS_ADMIN checked at open).
+ */
+#ifndef KEEL_DEV_H
+#define KEEL_DEV_H
+
+#include "keel/abi.h"
+
+#ifdef __KERNEL__
+#include <linux/ioctl.h>
+#else
+#include <sys/ioctl.h>
+#endif
+
+#define KEEL_DEV_PATH "/dev/keel"
+#define KEEL_IOC_MAGIC 0xEE
+
+/* KEEL_IOC_HOST_INFO: out = the host's info. */
+struct keel_ioc_host_info {
+	struct keel_host_info info;
+};
+
+/* KEEL_IOC_LIST: up to count records to the user array at buf. */
+struct keel_ioc_list {
+	uint64_t buf; /* user pointer to struct keel_part_status[count] */
+	uint32_t count; /* in: room (<= KEEL_MAX_PARTITIONS) */
+	uint32_t written; /* out */
+	uint32_t total; /* out: partitions that exist */
+	uint32_t pad0;
+};
+
+/* KEEL_IOC_CREATE: in = the description and image sizes, out = the new id. */
+struct keel_ioc_create {
+	struct keel_mgmt_create create;
+	uint32_t id; /* out */
+	uint32_t pad0;
+};
+
+/*
+ * KEEL_IOC_LOAD: copy len bytes (any length; the driver splits it into
+ * KEEL_MGMT_LOAD_MAX pieces) from the user buffer at buf into image `image`
+ * of partition id at offset.
+ */
+struct keel_ioc_load {
+	uint32_t id;
+	uint32_t image; /* KEEL_IMAGE_* */
+	uint64_t offset;
+	uint64_t buf; /* user pointer */
+	uint64_t len;
+};
+
+/* KEEL_IOC_START / STOP / PAUSE / RESUME / DESTROY. */
+struct keel_ioc_ctl {
+	uint32_t id;
+	uint32_t flags; /* STOP: KEEL_STOP_*; else 0 */
+	uint32_t timeout_ms; /* STOP: 0 = default; else 0 */
+	uint32_t pad0;
+};
+
+/* KEEL_IOC_STATS: partition id's statistics. */
+struct keel_ioc_stats {
+	uint32_t id;
+	uint32_t pad0;
+	struct keel_part_stats stats; /* out */
+};
+
+/* KEEL_IOC_CONSOLE_READ: up to len bytes of output from cursor to buf. */
+struct keel_ioc_console_read {
+	uint32_t id;
+	uint32_t len; /* <= KEEL_MGMT_CONSOLE_MAX */
+	uint64_t cursor; /* 0 = the oldest kept */
+	uint64_t buf; /* user pointer */
+	uint64_t got; /* out: bytes copied */
+	uint64_t next; /* out: cursor for the next read */
+	uint64_t lost; /* out: bytes between cursor and the oldest kept */
+};
+
+/* KEEL_IOC_CONSOLE_WRITE: up to len bytes from buf as console input of id. */
+struct keel_ioc_console_write {
+	uint32_t id;
+	uint32_t len; /* <= KEEL_MGMT_CONSOLE_MAX */
+	uint64_t buf; /* user pointer */
+	uint64_t taken; /* out: bytes the partition's console accepted */
+};
+
+#define KEEL_IOC_HOST_INFO _IOR(KEEL_IOC_MAGIC, 0x00, struct keel_ioc_host_info)
+#define KEEL_IOC_LIST _IOWR(KEEL_IOC_MAGIC, 0x01, struct keel_ioc_list)
+#define KEEL_IOC_CREATE _IOWR(KEEL_IOC_MAGIC, 0x02, struct keel_ioc_create)
+#define KEEL_IOC_LOAD _IOW(KEEL_IOC_MAGIC, 0x03, struct keel_ioc_load)
+#define KEEL_IOC_START _IOW(KEEL_IOC_MAGIC, 0x04, struct keel_ioc_ctl)
+#define KEEL_IOC_STOP _IOW(KEEL_IOC_MAGIC, 0x05, struct keel_ioc_ctl)
+#define KEEL_IOC_PAUSE _IOW(KEEL_IOC_MAGIC, 0x06, struct keel_ioc_ctl)
+#define KEEL_IOC_RESUME _IOW(KEEL_IOC_MAGIC, 0x07, struct keel_ioc_ctl)
+#define KEEL_IOC_DESTROY _IOW(KEEL_IOC_MAGIC, 0x08, struct keel_ioc_ctl)
+#define KEEL_IOC_STATS _IOWR(KEEL_IOC_MAGIC, 0x09, struct keel_ioc_stats)
+#define KEEL_IOC_CONSOLE_READ _IOWR(KEEL_IOC_MAGIC, 0x0A, struct keel_ioc_console_read)
+#define KEEL_IOC_CONSOLE_WRITE _IOWR(KEEL_IOC_MAGIC, 0x0B, struct keel_ioc_console_write)
+
+#endif /* KEEL_DEV_H */

@@ -1,0 +1,388 @@
+// SPDX-License-Identifier: MIT OR GPL-2.0
+/*
+ * keel.ko: /dev/keel for Keel's management partition.
+ *
+ * Each ioctl of keel_dev.h is one management hypercall of keel/abi.h. The
+ * driver never hands Keel a user address: structures are copied into kernel
+ * memory, data goes through one physically contiguous bounce buffer, and only
+ * the guest-physical addresses of those are named in hypercalls. One mutex
+ * serializes the device (Keel serializes management calls anyway).
+ *
+ * The hypercall instruction and the check that Keel is there are per arch
+ * (keel_x86.c, keel_arm64.c; Kbuild picks one).
+ */
+#include <linux/capability.h>
+#include <linux/fs.h>
+#include <linux/gfp.h>
+#include <linux/io.h>
+#include <linux/miscdevice.h>
+#include <linux/module.h>
+#include <linux/mutex.h>
+#include <linux/slab.h>
+#include <linux/uaccess.h>
+
+#include "keel_conduit.h"
+#include "keel_dev.h"
+
+/* ---- device state -------------------------------------------------------- */
+
+static DEFINE_MUTEX(keel_lock);
+static void *keel_bounce; /* physically contiguous, keel_bounce_size bytes */
+static size_t keel_bounce_size;
+static unsigned int keel_bounce_order;
+
+/* A kernel object's guest-physical address: what Keel checks and copies. */
+static u64 keel_gpa(const void *p)
+{
+	return (u64)virt_to_phys((void *)p);
+}
+
+/* Keel's status is 0 or a negated Linux errno. */
+static long keel_status(const struct keel_hc_result *res)
+{
+	if (res->status >= 0)
+		return 0;
+	if (res->status < -4095)
+		return -EIO;
+	return res->status;
+}
+
+static long keel_call(u64 nr, u64 a0, u64 a1, u64 a2, struct keel_hc_result *res)
+{
+	keel_hypercall(nr, a0, a1, a2, res);
+	return keel_status(res);
+}
+
+/* ---- one function per ioctl ---------------------------------------------- */
+
+static long keel_ioc_host_info(void __user *uarg)
+{
+	struct keel_ioc_host_info *k = kzalloc(sizeof(*k), GFP_KERNEL);
+	struct keel_hc_result res;
+	long ret;
+
+	if (!k)
+		return -ENOMEM;
+	ret = keel_call(KEEL_HC_MGMT_HOST_INFO, keel_gpa(&k->info), sizeof(k->info), 0, &res);
+	if (!ret && copy_to_user(uarg, k, sizeof(*k)))
+		ret = -EFAULT;
+	kfree(k);
+	return ret;
+}
+
+static long keel_ioc_list(void __user *uarg)
+{
+	struct keel_part_status *recs;
+	struct keel_ioc_list l;
+	struct keel_hc_result res;
+	u32 count;
+	long ret;
+
+	if (copy_from_user(&l, uarg, sizeof(l)))
+		return -EFAULT;
+	count = min_t(u32, l.count, KEEL_MAX_PARTITIONS);
+	recs = kcalloc(KEEL_MAX_PARTITIONS, sizeof(*recs), GFP_KERNEL);
+	if (!recs)
+		return -ENOMEM;
+	ret = keel_call(KEEL_HC_MGMT_LIST, keel_gpa(recs), count, 0, &res);
+	if (!ret && res.r[0] > count)
+		ret = -EIO; /* Keel wrote more than it was given room for */
+	if (!ret) {
+		l.written = (u32)res.r[0];
+		l.total = (u32)res.r[1];
+		if (copy_to_user(u64_to_user_ptr(l.buf), recs, l.written * sizeof(*recs)) ||
+		    copy_to_user(uarg, &l, sizeof(l)))
+			ret = -EFAULT;
+	}
+	kfree(recs);
+	return ret;
+}
+
+static long keel_ioc_create(void __user *uarg)
+{
+	struct keel_ioc_create *c = kmalloc(sizeof(*c), GFP_KERNEL);
+	struct keel_hc_result res;
+	long ret;
+
+	if (!c)
+		return -ENOMEM;
+	if (copy_from_user(c, uarg, sizeof(*c))) {
+		ret = -EFAULT;
+		goto out;
+	}
+	ret = keel_call(KEEL_HC_MGMT_CREATE, keel_gpa(&c->create), sizeof(c->create), 0, &res);
+	if (!ret) {
+		c->id = (u32)res.r[0];
+		if (put_user(c->id, &((struct keel_ioc_create __user *)uarg)->id))
+			ret = -EFAULT;
+	}
+out:
+	kfree(c);
+	return ret;
+}
+
+/* LOAD in bounce-buffer pieces; each piece is copied from user memory first. */
+static long keel_ioc_load(void __user *uarg)
+{
+	struct keel_mgmt_load *hl;
+	struct keel_ioc_load l;
+	struct keel_hc_result res;
+	u64 done = 0;
+	long ret = 0;
+
+	if (copy_from_user(&l, uarg, sizeof(l)))
+		return -EFAULT;
+	if (l.len > KEEL_MGMT_IMAGE_MAX || l.offset > KEEL_MGMT_IMAGE_MAX)
+		return -E2BIG;
+	hl = kzalloc(sizeof(*hl), GFP_KERNEL);
+	if (!hl)
+		return -ENOMEM;
+	while (done < l.len) {
+		size_t n = min_t(u64, l.len - done, min_t(size_t, keel_bounce_size, KEEL_MGMT_LOAD_MAX));
+
+		if (copy_from_user(keel_bounce, u64_to_user_ptr(l.buf + done), n)) {
+			ret = -EFAULT;
+			break;
+		}
+		hl->id = l.id;
+		hl->image = l.image;
+		hl->offset = l.offset + done;
+		hl->src_gpa = keel_gpa(keel_bounce);
+		hl->len = n;
+		ret = keel_call(KEEL_HC_MGMT_LOAD, keel_gpa(hl), sizeof(*hl), 0, &res);
+		if (ret)
+			break;
+		done += n;
+		if (fatal_signal_pending(current)) {
+			ret = -EINTR;
+			break;
+		}
+		cond_resched();
+	}
+	kfree(hl);
+	return ret;
+}
+
+static long keel_ioc_ctl(unsigned int cmd, void __user *uarg)
+{
+	struct keel_ioc_ctl c;
+	struct keel_hc_result res;
+
+	if (copy_from_user(&c, uarg, sizeof(c)))
+		return -EFAULT;
+	switch (cmd) {
+	case KEEL_IOC_START:
+		return keel_call(KEEL_HC_MGMT_START, c.id, 0, 0, &res);
+	case KEEL_IOC_STOP:
+		return keel_call(KEEL_HC_MGMT_STOP, c.id, c.timeout_ms, c.flags, &res);
+	case KEEL_IOC_PAUSE:
+		return keel_call(KEEL_HC_MGMT_PAUSE, c.id, 0, 0, &res);
+	case KEEL_IOC_RESUME:
+		return keel_call(KEEL_HC_MGMT_RESUME, c.id, 0, 0, &res);
+	case KEEL_IOC_DESTROY:
+		return keel_call(KEEL_HC_MGMT_DESTROY, c.id, 0, 0, &res);
+	}
+	return -ENOTTY;
+}
+
+static long keel_ioc_stats(void __user *uarg)
+{
+	struct keel_ioc_stats *s = kzalloc(sizeof(*s), GFP_KERNEL);
+	struct keel_hc_result res;
+	long ret;
+
+	if (!s)
+		return -ENOMEM;
+	if (get_user(s->id, (u32 __user *)uarg)) {
+		ret = -EFAULT;
+		goto out;
+	}
+	ret = keel_call(KEEL_HC_MGMT_STATS, s->id, keel_gpa(&s->stats), sizeof(s->stats), &res);
+	if (!ret && copy_to_user(uarg, s, sizeof(*s)))
+		ret = -EFAULT;
+out:
+	kfree(s);
+	return ret;
+}
+
+static long keel_ioc_console_read(void __user *uarg)
+{
+	struct keel_mgmt_console *hc;
+	struct keel_ioc_console_read r;
+	struct keel_hc_result res;
+	long ret;
+
+	if (copy_from_user(&r, uarg, sizeof(r)))
+		return -EFAULT;
+	if (r.len > KEEL_MGMT_CONSOLE_MAX || r.len > keel_bounce_size)
+		return -E2BIG;
+	hc = kzalloc(sizeof(*hc), GFP_KERNEL);
+	if (!hc)
+		return -ENOMEM;
+	hc->id = r.id;
+	hc->len = r.len;
+	hc->cursor = r.cursor;
+	hc->buf_gpa = keel_gpa(keel_bounce);
+	ret = keel_call(KEEL_HC_MGMT_CONSOLE_READ, keel_gpa(hc), sizeof(*hc), 0, &res);
+	if (!ret && res.r[0] > r.len)
+		ret = -EIO;
+	if (!ret) {
+		r.got = res.r[0];
+		r.next = res.r[1];
+		r.lost = res.r[2];
+		if (copy_to_user(u64_to_user_ptr(r.buf), keel_bounce, r.got) ||
+		    copy_to_user(uarg, &r, sizeof(r)))
+			ret = -EFAULT;
+	}
+	kfree(hc);
+	return ret;
+}
+
+static long keel_ioc_console_write(void __user *uarg)
+{
+	struct keel_ioc_console_write w;
+	struct keel_hc_result res;
+	long ret;
+
+	if (copy_from_user(&w, uarg, sizeof(w)))
+		return -EFAULT;
+	if (w.len > KEEL_MGMT_CONSOLE_MAX || w.len > keel_bounce_size)
+		return -E2BIG;
+	if (copy_from_user(keel_bounce, u64_to_user_ptr(w.buf), w.len))
+		return -EFAULT;
+	ret = keel_call(KEEL_HC_MGMT_CONSOLE_WRITE, w.id, keel_gpa(keel_bounce), w.len, &res);
+	if (!ret) {
+		w.taken = min_t(u64, res.r[0], w.len);
+		if (copy_to_user(uarg, &w, sizeof(w)))
+			ret = -EFAULT;
+	}
+	return ret;
+}
+
+static long keel_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	void __user *uarg = (void __user *)arg;
+	long ret;
+
+	if (mutex_lock_interruptible(&keel_lock))
+		return -EINTR;
+	switch (cmd) {
+	case KEEL_IOC_HOST_INFO:
+		ret = keel_ioc_host_info(uarg);
+		break;
+	case KEEL_IOC_LIST:
+		ret = keel_ioc_list(uarg);
+		break;
+	case KEEL_IOC_CREATE:
+		ret = keel_ioc_create(uarg);
+		break;
+	case KEEL_IOC_LOAD:
+		ret = keel_ioc_load(uarg);
+		break;
+	case KEEL_IOC_START:
+	case KEEL_IOC_STOP:
+	case KEEL_IOC_PAUSE:
+	case KEEL_IOC_RESUME:
+	case KEEL_IOC_DESTROY:
+		ret = keel_ioc_ctl(cmd, uarg);
+		break;
+	case KEEL_IOC_STATS:
+		ret = keel_ioc_stats(uarg);
+		break;
+	case KEEL_IOC_CONSOLE_READ:
+		ret = keel_ioc_console_read(uarg);
+		break;
+	case KEEL_IOC_CONSOLE_WRITE:
+		ret = keel_ioc_console_write(uarg);
+		break;
+	default:
+		ret = -ENOTTY;
+	}
+	mutex_unlock(&keel_lock);
+	return ret;
+}
+
+/* Root only: the node is 0600 and the opener needs CAP_SYS_ADMIN. */
+static int keel_open(struct inode *inode, struct file *file)
+{
+	if (!capable(CAP_SYS_ADMIN))
+		return -EPERM;
+	return 0;
+}
+
+static const struct file_operations keel_fops = {
+	.owner = THIS_MODULE,
+	.open = keel_open,
+	.unlocked_ioctl = keel_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,
+	.llseek = noop_llseek,
+};
+
+static struct miscdevice keel_misc = {
+	.minor = MISC_DYNAMIC_MINOR,
+	.name = "keel",
+	.fops = &keel_fops,
+	.mode = 0600,
+};
+
+/* The largest contiguous bounce buffer we can get, up to one LOAD's maximum. */
+static int keel_alloc_bounce(void)
+{
+	unsigned int order = get_order(KEEL_MGMT_LOAD_MAX);
+
+	for (;;) {
+		keel_bounce = (void *)__get_free_pages(GFP_KERNEL | __GFP_NOWARN, order);
+		if (keel_bounce || order == 0)
+			break;
+		order--;
+	}
+	if (!keel_bounce)
+		return -ENOMEM;
+	keel_bounce_order = order;
+	keel_bounce_size = PAGE_SIZE << order;
+	return 0;
+}
+
+static int __init keel_init(void)
+{
+	struct keel_hc_result res;
+	int ret;
+
+	if (!keel_detect()) {
+		pr_err("keel: not running under the Keel hypervisor\n");
+		return -ENODEV;
+	}
+	keel_hypercall(KEEL_HC_VERSION, 0, 0, 0, &res);
+	if (res.status != 0 || (res.r[0] >> 16) != KEEL_ABI_VERSION_MAJOR) {
+		pr_err("keel: hypervisor ABI %llu.%llu, this driver speaks %u.%u\n",
+		       res.r[0] >> 16, res.r[0] & 0xffff, KEEL_ABI_VERSION_MAJOR,
+		       KEEL_ABI_VERSION_MINOR);
+		return -ENODEV;
+	}
+	if (!(res.r[1] & KEEL_FEAT_MGMT)) {
+		pr_err("keel: this partition is not Keel's management partition\n");
+		return -EPERM;
+	}
+	ret = keel_alloc_bounce();
+	if (ret)
+		return ret;
+	ret = misc_register(&keel_misc);
+	if (ret) {
+		free_pages((unsigned long)keel_bounce, keel_bounce_order);
+		return ret;
+	}
+	pr_info("keel: /dev/keel ready (hypervisor ABI %llu.%llu, %zu KiB bounce buffer)\n",
+		res.r[0] >> 16, res.r[0] & 0xffff, keel_bounce_size >> 10);
+	return 0;
+}
+
+static void __exit keel_exit(void)
+{
+	misc_deregister(&keel_misc);
+	free_pages((unsigned long)keel_bounce, keel_bounce_order);
+}
+
+module_init(keel_init);
+module_exit(keel_exit);
+MODULE_DESCRIPTION("Keel hypervisor management interface (/dev/keel)");
+MODULE_LICENSE("Dual MIT/GPL");
