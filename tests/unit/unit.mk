@@ -34,6 +34,10 @@ UNIT_CFLAGS_test_virtio_rng := -Ivirtio
 UNIT_SRCS_test_acpi_gen := arch/x86_64/acpi_gen.c
 UNIT_SRCS_test_x86_decode := arch/x86_64/decode.c
 
+# keelctl's pure parts (parsing, formatting, image sniffing; no ioctl).
+UNIT_SRCS_test_keelctl := tools/keelctl/util.c
+UNIT_CFLAGS_test_keelctl := -Itools/keelctl
+
 UNIT_SRCS_test_vsnprintf := core/lib/vsnprintf.c core/lib/string.c
 # Keel's libc subset is tested beside the host's under other names.
 UNIT_CFLAGS_test_vsnprintf := -fno-builtin -Dvsnprintf=keel_vsnprintf -Dsnprintf=keel_snprintf \

@@ -1,0 +1,777 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Unit tests of keelctl's pure parts (tools/keelctl/util.c): sizes, cpu lists,
+ * names, partition lookup, image sniffing, JSON escaping, options, exit codes.
+ */
+#include <errno.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "unit.h"
+#include "util.h"
+
+#define CHECK_STR(got, want)                                                               \
+	do {                                                                               \
+		const char *g_ = (got), *w_ = (want);                                      \
+		CHECK(!strcmp(g_, w_));                                                    \
+		if (strcmp(g_, w_))                                                        \
+			fprintf(stderr, "  got '%s', want '%s'\n", g_, w_);                \
+	} while (0)
+
+/* Does the error message of a failed parse contain @text? */
+#define CHECK_ERR(err, text)                                                               \
+	do {                                                                               \
+		CHECK(strstr((err), (text)) != NULL);                                      \
+		if (!strstr((err), (text)))                                                \
+			fprintf(stderr, "  message was: %s\n", (err));                     \
+	} while (0)
+
+static void test_u64(void)
+{
+	uint64_t v = 7;
+
+	CHECK_EQ(kc_parse_u64("0", &v), 0);
+	CHECK_EQ(v, 0);
+	CHECK_EQ(kc_parse_u64("18446744073709551615", &v), 0);
+	CHECK(v == UINT64_MAX);
+	CHECK_EQ(kc_parse_u64("18446744073709551616", &v), -1);
+	CHECK_EQ(kc_parse_u64("99999999999999999999999", &v), -1);
+	CHECK_EQ(kc_parse_u64("", &v), -1);
+	CHECK_EQ(kc_parse_u64(NULL, &v), -1);
+	CHECK_EQ(kc_parse_u64("-1", &v), -1);
+	CHECK_EQ(kc_parse_u64("+1", &v), -1);
+	CHECK_EQ(kc_parse_u64(" 1", &v), -1);
+	CHECK_EQ(kc_parse_u64("1 ", &v), -1);
+	CHECK_EQ(kc_parse_u64("0x10", &v), -1);
+	CHECK_EQ(kc_parse_u64("1.5", &v), -1);
+}
+
+static void test_size(void)
+{
+	uint64_t v = 0;
+
+	CHECK_EQ(kc_parse_size("256M", &v), 0);
+	CHECK(v == 256ull << 20);
+	CHECK_EQ(kc_parse_size("1G", &v), 0);
+	CHECK(v == 1ull << 30);
+	CHECK_EQ(kc_parse_size("1g", &v), 0);
+	CHECK(v == 1ull << 30);
+	CHECK_EQ(kc_parse_size("2MiB", &v), 0);
+	CHECK(v == 2ull << 20);
+	CHECK_EQ(kc_parse_size("2MB", &v), 0);
+	CHECK(v == 2ull << 20);
+	CHECK_EQ(kc_parse_size("4K", &v), 0);
+	CHECK(v == 4096);
+	CHECK_EQ(kc_parse_size("1T", &v), 0);
+	CHECK(v == 1ull << 40);
+	CHECK_EQ(kc_parse_size("0", &v), 0);
+	CHECK(v == 0);
+	CHECK_EQ(kc_parse_size("4096", &v), 0);
+	CHECK(v == 4096);
+	CHECK_EQ(kc_parse_size("18446744073709551615", &v), 0);
+	CHECK(v == UINT64_MAX);
+	CHECK_EQ(kc_parse_size("16777215T", &v), 0);
+	CHECK(v == 16777215ull << 40);
+
+	CHECK_EQ(kc_parse_size("16777216T", &v), -1); /* 2^64 */
+	CHECK_EQ(kc_parse_size("17179869184G", &v), -1); /* 2^64 */
+	CHECK_EQ(kc_parse_size("18446744073709551616", &v), -1);
+	CHECK_EQ(kc_parse_size("99999999999999999999999999G", &v), -1);
+	CHECK_EQ(kc_parse_size("1.5G", &v), -1);
+	CHECK_EQ(kc_parse_size("-1", &v), -1);
+	CHECK_EQ(kc_parse_size("-1G", &v), -1);
+	CHECK_EQ(kc_parse_size("", &v), -1);
+	CHECK_EQ(kc_parse_size(NULL, &v), -1);
+	CHECK_EQ(kc_parse_size("M", &v), -1);
+	CHECK_EQ(kc_parse_size("1GG", &v), -1);
+	CHECK_EQ(kc_parse_size("1 G", &v), -1);
+	CHECK_EQ(kc_parse_size("1Gx", &v), -1);
+	CHECK_EQ(kc_parse_size("1P", &v), -1);
+	CHECK_EQ(kc_parse_size("0x100000", &v), -1);
+}
+
+static void test_memory(void)
+{
+	char err[160];
+	uint64_t v = 0;
+
+	CHECK_EQ(kc_parse_memory("256M", &v, err, sizeof(err)), 0);
+	CHECK(v == 256ull << 20);
+	CHECK_EQ(kc_parse_memory("2M", &v, err, sizeof(err)), 0);
+	CHECK_EQ(kc_parse_memory("2097152", &v, err, sizeof(err)), 0);
+	CHECK(v == 2ull << 20);
+	CHECK_EQ(kc_parse_memory("256T", &v, err, sizeof(err)), 0);
+
+	CHECK_EQ(kc_parse_memory("0", &v, err, sizeof(err)), -1);
+	CHECK_ERR(err, "is 0");
+	CHECK_EQ(kc_parse_memory("0M", &v, err, sizeof(err)), -1);
+	CHECK_EQ(kc_parse_memory("3M", &v, err, sizeof(err)), -1);
+	CHECK_ERR(err, "multiple of 2 MiB");
+	CHECK_EQ(kc_parse_memory("256", &v, err, sizeof(err)), -1);
+	CHECK_ERR(err, "did you mean 256M");
+	CHECK_EQ(kc_parse_memory("1.5G", &v, err, sizeof(err)), -1);
+	CHECK_ERR(err, "bad memory size");
+	CHECK_EQ(kc_parse_memory("-1", &v, err, sizeof(err)), -1);
+	CHECK_EQ(kc_parse_memory("", &v, err, sizeof(err)), -1);
+	CHECK_EQ(kc_parse_memory("257T", &v, err, sizeof(err)), -1);
+	CHECK_ERR(err, "too big");
+	CHECK_EQ(kc_parse_memory("16777216T", &v, err, sizeof(err)), -1);
+	CHECK_EQ(kc_parse_memory("1K", &v, err, sizeof(err)), -1);
+	/* A tiny error buffer is truncated, not overrun. */
+	CHECK_EQ(kc_parse_memory("3M", &v, err, 4), -1);
+	CHECK_EQ(strlen(err), 3);
+	CHECK_EQ(kc_parse_memory("3M", &v, NULL, 0), -1);
+}
+
+static void test_cpus(void)
+{
+	char err[160];
+	uint32_t count = 99;
+	uint64_t mask = 99;
+
+	CHECK_EQ(kc_parse_cpus("2", &count, &mask, err, sizeof(err)), 0);
+	CHECK_EQ(count, 2);
+	CHECK(mask == 0);
+	CHECK_EQ(kc_parse_cpus("64", &count, &mask, err, sizeof(err)), 0);
+	CHECK_EQ(count, 64);
+	CHECK_EQ(kc_parse_cpus("3-4", &count, &mask, err, sizeof(err)), 0);
+	CHECK_EQ(count, 0);
+	CHECK(mask == 0x18);
+	CHECK_EQ(kc_parse_cpus("3,5", &count, &mask, err, sizeof(err)), 0);
+	CHECK(mask == 0x28);
+	CHECK_EQ(kc_parse_cpus("0-1,6", &count, &mask, err, sizeof(err)), 0);
+	CHECK(mask == 0x43);
+	CHECK_EQ(kc_parse_cpus("3-3", &count, &mask, err, sizeof(err)), 0);
+	CHECK(mask == 0x8);
+	CHECK_EQ(kc_parse_cpus("0-63", &count, &mask, err, sizeof(err)), 0);
+	CHECK(mask == UINT64_MAX);
+	CHECK_EQ(kc_parse_cpus("63,0", &count, &mask, err, sizeof(err)), 0);
+	CHECK(mask == (1ull << 63 | 1));
+	CHECK_EQ(kc_parse_cpus("007,8", &count, &mask, err, sizeof(err)), 0);
+	CHECK(mask == 0x180);
+
+	CHECK_EQ(kc_parse_cpus("0", &count, &mask, err, sizeof(err)), -1);
+	CHECK_ERR(err, "out of range");
+	CHECK_EQ(kc_parse_cpus("65", &count, &mask, err, sizeof(err)), -1);
+	CHECK_EQ(kc_parse_cpus("99999999999999999999999", &count, &mask, err, sizeof(err)), -1);
+	CHECK_ERR(err, "out of range");
+	CHECK_EQ(kc_parse_cpus("64-65", &count, &mask, err, sizeof(err)), -1);
+	CHECK_ERR(err, "cpu 64 is out of range");
+	CHECK_EQ(kc_parse_cpus("1,64", &count, &mask, err, sizeof(err)), -1);
+	CHECK_EQ(kc_parse_cpus("1-99999999999999999999", &count, &mask, err, sizeof(err)), -1);
+	CHECK_ERR(err, "out of range");
+	CHECK_EQ(kc_parse_cpus("4-3", &count, &mask, err, sizeof(err)), -1);
+	CHECK_ERR(err, "reversed");
+	CHECK_EQ(kc_parse_cpus("3,3", &count, &mask, err, sizeof(err)), -1);
+	CHECK_ERR(err, "cpu 3 is listed twice");
+	CHECK_EQ(kc_parse_cpus("1-3,2", &count, &mask, err, sizeof(err)), -1);
+	CHECK_ERR(err, "cpu 2 is listed twice");
+	CHECK_EQ(kc_parse_cpus("", &count, &mask, err, sizeof(err)), -1);
+	CHECK_EQ(kc_parse_cpus(NULL, &count, &mask, err, sizeof(err)), -1);
+	CHECK_EQ(kc_parse_cpus(",", &count, &mask, err, sizeof(err)), -1);
+	CHECK_EQ(kc_parse_cpus("3,", &count, &mask, err, sizeof(err)), -1);
+	CHECK_ERR(err, "bad --cpus");
+	CHECK_EQ(kc_parse_cpus(",3", &count, &mask, err, sizeof(err)), -1);
+	CHECK_EQ(kc_parse_cpus("3,,4", &count, &mask, err, sizeof(err)), -1);
+	CHECK_EQ(kc_parse_cpus("3-", &count, &mask, err, sizeof(err)), -1);
+	CHECK_EQ(kc_parse_cpus("-3", &count, &mask, err, sizeof(err)), -1);
+	CHECK_EQ(kc_parse_cpus("3-4-5", &count, &mask, err, sizeof(err)), -1);
+	CHECK_EQ(kc_parse_cpus("a", &count, &mask, err, sizeof(err)), -1);
+	CHECK_EQ(kc_parse_cpus("1 ,2", &count, &mask, err, sizeof(err)), -1);
+	CHECK_EQ(kc_parse_cpus("-1", &count, &mask, err, sizeof(err)), -1);
+}
+
+static void test_format_cpus(void)
+{
+	char buf[256], tiny[4];
+	size_t n;
+
+	kc_format_cpus(0, buf, sizeof(buf));
+	CHECK_STR(buf, "-");
+	kc_format_cpus(0x18, buf, sizeof(buf));
+	CHECK_STR(buf, "3-4");
+	kc_format_cpus(0x28, buf, sizeof(buf));
+	CHECK_STR(buf, "3,5");
+	kc_format_cpus(0x43, buf, sizeof(buf));
+	CHECK_STR(buf, "0-1,6");
+	kc_format_cpus(UINT64_MAX, buf, sizeof(buf));
+	CHECK_STR(buf, "0-63");
+	kc_format_cpus(1ull << 63, buf, sizeof(buf));
+	CHECK_STR(buf, "63");
+	kc_format_cpus(3ull << 62, buf, sizeof(buf));
+	CHECK_STR(buf, "62-63");
+	n = kc_format_cpus(0x5555555555555555ull, buf, sizeof(buf));
+	CHECK_EQ(n, strlen(buf));
+	CHECK(!strncmp(buf, "0,2,4,6,8,10,", 13));
+	CHECK(strstr(buf, ",62") && buf[n - 1] == '2');
+	/* Truncated output is still terminated; the length needed comes back. */
+	n = kc_format_cpus(0x43, tiny, sizeof(tiny));
+	CHECK_EQ(n, 5);
+	CHECK_STR(tiny, "0-1");
+	CHECK_EQ(kc_format_cpus(0x43, NULL, 0), 5);
+
+	kc_format_cpus_json(0, buf, sizeof(buf));
+	CHECK_STR(buf, "[]");
+	kc_format_cpus_json(0x6, buf, sizeof(buf));
+	CHECK_STR(buf, "[1,2]");
+	n = kc_format_cpus_json(UINT64_MAX, buf, sizeof(buf));
+	CHECK_EQ(n, strlen(buf));
+	CHECK(n < 64 * 3 + 3);
+	CHECK(!strcmp(buf + n - 4, ",63]"));
+}
+
+static void test_pick(void)
+{
+	CHECK(kc_pick_cpus(0xe, 2) == 0x6);
+	CHECK(kc_pick_cpus(0xe, 3) == 0xe);
+	CHECK(kc_pick_cpus(0xe, 4) == 0);
+	CHECK(kc_pick_cpus(0x1, 2) == 0);
+	CHECK(kc_pick_cpus(0xff, 0) == 0);
+	CHECK(kc_pick_cpus(UINT64_MAX, 64) == UINT64_MAX);
+	CHECK(kc_pick_cpus(1ull << 63 | 1ull << 40, 1) == 1ull << 40);
+	CHECK_EQ(kc_popcount(0), 0);
+	CHECK_EQ(kc_popcount(UINT64_MAX), 64);
+	CHECK_EQ(kc_popcount(0x28), 2);
+}
+
+static void test_name(void)
+{
+	char err[160], longname[64];
+
+	CHECK_EQ(kc_check_name("vm1", err, sizeof(err)), 0);
+	CHECK_EQ(kc_check_name("a-b_C9", err, sizeof(err)), 0);
+	CHECK_EQ(kc_check_name("1a", err, sizeof(err)), 0);
+	CHECK_EQ(kc_check_name("-", err, sizeof(err)), 0);
+	memset(longname, 'a', sizeof(longname));
+	longname[31] = '\0';
+	CHECK_EQ(kc_check_name(longname, err, sizeof(err)), 0);
+	longname[31] = 'a';
+	longname[32] = '\0';
+	CHECK_EQ(kc_check_name(longname, err, sizeof(err)), -1);
+	CHECK_ERR(err, "longer than 31");
+	longname[63] = '\0';
+	CHECK_EQ(kc_check_name(longname, err, sizeof(err)), -1);
+
+	CHECK_EQ(kc_check_name("", err, sizeof(err)), -1);
+	CHECK_ERR(err, "empty");
+	CHECK_EQ(kc_check_name("a b", err, sizeof(err)), -1);
+	CHECK_ERR(err, "byte 0x20");
+	CHECK_EQ(kc_check_name("a/b", err, sizeof(err)), -1);
+	CHECK_ERR(err, "'/'");
+	CHECK_EQ(kc_check_name("vm.1", err, sizeof(err)), -1);
+	CHECK_EQ(kc_check_name("caf\xc3\xa9", err, sizeof(err)), -1);
+	CHECK_ERR(err, "byte 0xc3");
+	CHECK_EQ(kc_check_name("a\nb", err, sizeof(err)), -1);
+	CHECK_EQ(kc_check_name("123", err, sizeof(err)), -1);
+	CHECK_ERR(err, "all digits");
+	CHECK_EQ(kc_check_name("0", err, sizeof(err)), -1);
+}
+
+static void status(struct keel_part_status *st, uint32_t id, const char *name)
+{
+	memset(st, 0, sizeof(*st));
+	st->id = id;
+	strncpy(st->name, name, sizeof(st->name));
+}
+
+static void test_find(void)
+{
+	struct keel_part_status list[5];
+	char name[KEEL_NAME_MAX];
+
+	status(&list[0], 0, "mgmt");
+	status(&list[1], 2, "vm1");
+	status(&list[2], 5, "7");
+	status(&list[3], 7, "seven");
+	memset(list[4].name, 'z', sizeof(list[4].name)); /* no NUL from Keel */
+	list[4].id = 9;
+
+	CHECK_EQ(kc_find_part(list, 5, "vm1"), 1);
+	CHECK_EQ(kc_find_part(list, 5, "2"), 1);
+	CHECK_EQ(kc_find_part(list, 5, "0"), 0);
+	CHECK_EQ(kc_find_part(list, 5, "5"), 2);
+	CHECK_EQ(kc_find_part(list, 5, "7"), 3); /* an id first */
+	CHECK_EQ(kc_find_part(list, 3, "7"), 2); /* then a name */
+	CHECK_EQ(kc_find_part(list, 5, "vm9"), -1);
+	CHECK_EQ(kc_find_part(list, 5, "3"), -1);
+	CHECK_EQ(kc_find_part(list, 5, ""), -1);
+	CHECK_EQ(kc_find_part(list, 5, NULL), -1);
+	CHECK_EQ(kc_find_part(list, 5, "99999999999999999999999"), -1);
+	CHECK_EQ(kc_find_part(list, 5, "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"), -1);
+	CHECK_EQ(kc_find_part(list, 5, "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"), 4);
+	CHECK_EQ(kc_find_part(list, 0, "vm1"), -1);
+	kc_part_name(&list[4], name);
+	CHECK_EQ(strlen(name), KEEL_NAME_MAX - 1);
+	kc_part_name(&list[1], name);
+	CHECK_STR(name, "vm1");
+}
+
+static void test_names(void)
+{
+	char buf[32];
+
+	CHECK_STR(kc_state_name(KEEL_PSTATE_CREATED), "created");
+	CHECK_STR(kc_state_name(KEEL_PSTATE_LOADED), "loaded");
+	CHECK_STR(kc_state_name(KEEL_PSTATE_RUNNING), "running");
+	CHECK_STR(kc_state_name(KEEL_PSTATE_STOPPING), "stopping");
+	CHECK_STR(kc_state_name(KEEL_PSTATE_STOPPED), "stopped");
+	CHECK_STR(kc_state_name(KEEL_PSTATE_PAUSED), "paused");
+	CHECK_STR(kc_state_name(0), "unknown");
+	CHECK_STR(kc_state_name(UINT32_MAX), "unknown");
+	CHECK_STR(kc_exit_name(KEEL_EXIT_INTERRUPT), "interrupt");
+	CHECK_STR(kc_exit_name(KEEL_EXIT_FAULT), "fault");
+	CHECK(kc_exit_name(KEEL_EXIT_NONE) == NULL);
+	CHECK(kc_exit_name(8) == NULL);
+	CHECK(kc_exit_name(KEEL_EXIT_KINDS) == NULL);
+	CHECK(kc_exit_name(UINT32_MAX) == NULL);
+
+	kc_format_uptime(0, buf, sizeof(buf));
+	CHECK_STR(buf, "00:00:00");
+	kc_format_uptime(83999999999ull, buf, sizeof(buf));
+	CHECK_STR(buf, "00:01:23");
+	kc_format_uptime((86400ull + 2 * 3600 + 3 * 60 + 4) * 1000000000ull, buf, sizeof(buf));
+	CHECK_STR(buf, "1-02:03:04");
+	kc_format_uptime(UINT64_MAX, buf, sizeof(buf));
+	CHECK_STR(buf, "213503-23:34:33");
+	kc_format_uptime(UINT64_MAX, buf, 4);
+	CHECK_EQ(strlen(buf), 3);
+}
+
+static void put16(uint8_t *p, uint16_t v)
+{
+	p[0] = (uint8_t)v;
+	p[1] = (uint8_t)(v >> 8);
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	for (int i = 0; i < 8; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static void bzimage(uint8_t *h)
+{
+	memset(h, 0, KC_SNIFF_LEN);
+	put16(h + 0x1fe, 0xaa55);
+	memcpy(h + 0x202, "HdrS", 4);
+	put16(h + 0x206, 0x20f);
+	put16(h + 0x236, 0x3);
+}
+
+static void arm64_image(uint8_t *h)
+{
+	memset(h, 0, KC_SNIFF_LEN);
+	put64(h + 0x10, 20u << 20);
+	put64(h + 0x18, 0x2); /* LE, 4K */
+	memcpy(h + 0x38, "ARM\x64", 4);
+}
+
+static void elf(uint8_t *h, uint16_t machine)
+{
+	memset(h, 0, KC_SNIFF_LEN);
+	memcpy(h, "\x7f" "ELF", 4);
+	h[4] = 2;
+	h[5] = 1;
+	h[6] = 1;
+	put16(h + 16, 2);
+	put16(h + 18, machine);
+}
+
+#define X86 KC_ARCH_X86_64
+#define A64 KC_ARCH_AARCH64
+
+static void expect_sniff(const uint8_t *h, size_t len, uint64_t size, int arch, int kind,
+			 const char *why_text)
+{
+	const char *why = "unset";
+	int got = kc_sniff_kernel(h, len, size, arch, &why);
+
+	CHECK_EQ(got, kind);
+	if (kind == KC_IMAGE_NONE) {
+		CHECK(why && strstr(why, why_text));
+		if (!why || !strstr(why, why_text))
+			fprintf(stderr, "  why was: %s\n", why ? why : "(null)");
+	} else {
+		CHECK(why == NULL);
+	}
+}
+
+static void test_sniff(void)
+{
+	static uint8_t h[KC_SNIFF_LEN];
+	const uint64_t big = 10u << 20;
+
+	bzimage(h);
+	expect_sniff(h, sizeof(h), big, X86, KC_IMAGE_BZIMAGE, "");
+	expect_sniff(h, sizeof(h), big, A64, KC_IMAGE_NONE, "x86 bzImage");
+	expect_sniff(h, sizeof(h), 0x200, X86, KC_IMAGE_NONE, "neither a bzImage");
+	expect_sniff(h, 0x26b, big, X86, KC_IMAGE_NONE, "neither");
+	put16(h + 0x206, 0x20b);
+	expect_sniff(h, sizeof(h), big, X86, KC_IMAGE_NONE, "older than 2.12");
+	bzimage(h);
+	put16(h + 0x236, 0x2);
+	expect_sniff(h, sizeof(h), big, X86, KC_IMAGE_NONE, "64-bit entry");
+	bzimage(h);
+	put16(h + 0x1fe, 0);
+	expect_sniff(h, sizeof(h), big, X86, KC_IMAGE_NONE, "neither a bzImage");
+
+	arm64_image(h);
+	expect_sniff(h, sizeof(h), big, A64, KC_IMAGE_ARM64, "");
+	expect_sniff(h, 64, big, A64, KC_IMAGE_ARM64, "");
+	expect_sniff(h, sizeof(h), big, X86, KC_IMAGE_NONE, "arm64 Image");
+	put64(h + 0x18, 0x3);
+	expect_sniff(h, sizeof(h), big, A64, KC_IMAGE_NONE, "big-endian");
+	put64(h + 0x18, 0x6);
+	expect_sniff(h, sizeof(h), big, A64, KC_IMAGE_NONE, "64K pages");
+	put64(h + 0x18, 0x0);
+	expect_sniff(h, sizeof(h), big, A64, KC_IMAGE_ARM64, "");
+	put64(h + 0x10, 0);
+	expect_sniff(h, sizeof(h), big, A64, KC_IMAGE_NONE, "older than Linux 3.17");
+
+	elf(h, 62);
+	expect_sniff(h, sizeof(h), big, X86, KC_IMAGE_ELF, "");
+	expect_sniff(h, sizeof(h), big, A64, KC_IMAGE_NONE, "x86_64 ELF file, and this is aarch64");
+	elf(h, 183);
+	expect_sniff(h, sizeof(h), big, A64, KC_IMAGE_ELF, "");
+	expect_sniff(h, sizeof(h), big, X86, KC_IMAGE_NONE, "aarch64 ELF file, and this is x86_64");
+	elf(h, 40);
+	expect_sniff(h, sizeof(h), big, A64, KC_IMAGE_NONE, "another machine");
+	elf(h, 62);
+	put16(h + 16, 3);
+	expect_sniff(h, sizeof(h), big, X86, KC_IMAGE_ELF, "");
+	put16(h + 16, 1);
+	expect_sniff(h, sizeof(h), big, X86, KC_IMAGE_NONE, "not an executable");
+	elf(h, 62);
+	h[4] = 1;
+	expect_sniff(h, sizeof(h), big, X86, KC_IMAGE_NONE, "32-bit");
+	elf(h, 62);
+	h[5] = 2;
+	expect_sniff(h, sizeof(h), big, X86, KC_IMAGE_NONE, "big-endian");
+	elf(h, 62);
+	expect_sniff(h, 63, big, X86, KC_IMAGE_NONE, "too small");
+	expect_sniff(h, sizeof(h), 40, X86, KC_IMAGE_NONE, "too small");
+
+	memset(h, 0, sizeof(h));
+	h[0] = 0x1f;
+	h[1] = 0x8b;
+	expect_sniff(h, sizeof(h), big, X86, KC_IMAGE_NONE, "gzip");
+	expect_sniff(h, sizeof(h), big, A64, KC_IMAGE_NONE, "gzip");
+	memset(h, 0, sizeof(h));
+	memcpy(h, "MZ\0\0zimg", 8);
+	expect_sniff(h, sizeof(h), big, A64, KC_IMAGE_NONE, "zboot");
+	memset(h, 0, sizeof(h));
+	expect_sniff(h, sizeof(h), big, X86, KC_IMAGE_NONE, "neither a bzImage nor an ELF64");
+	expect_sniff(h, sizeof(h), big, A64, KC_IMAGE_NONE, "neither an arm64 Image nor an ELF64");
+	expect_sniff(h, 0, 0, X86, KC_IMAGE_NONE, "too small");
+	memset(h, 0xff, sizeof(h));
+	expect_sniff(h, sizeof(h), big, X86, KC_IMAGE_NONE, "neither");
+	expect_sniff(h, sizeof(h), big, A64, KC_IMAGE_NONE, "neither");
+
+	CHECK_STR(kc_image_name(KC_IMAGE_BZIMAGE), "Linux bzImage");
+	CHECK_STR(kc_image_name(99), "unknown");
+	CHECK_STR(kc_arch_name(X86), "x86_64");
+	CHECK_STR(kc_arch_name(A64), "aarch64");
+}
+
+static void test_json(void)
+{
+	char buf[128], tiny[5];
+	size_t n;
+
+	kc_json_escape("abc", 3, buf, sizeof(buf));
+	CHECK_STR(buf, "abc");
+	kc_json_escape("a\"b\\c", 5, buf, sizeof(buf));
+	CHECK_STR(buf, "a\\\"b\\\\c");
+	kc_json_escape("\n\t\r\x01\x7f\xc3", 6, buf, sizeof(buf));
+	CHECK_STR(buf, "\\n\\t\\r\\u0001\\u007f\\u00c3");
+	n = kc_json_escape("a\0b", 3, buf, sizeof(buf));
+	CHECK_STR(buf, "a\\u0000b");
+	CHECK_EQ(n, 8);
+	kc_json_escape("", 0, buf, sizeof(buf));
+	CHECK_STR(buf, "");
+	n = kc_json_escape("\x01\x02", 2, tiny, sizeof(tiny));
+	CHECK_EQ(n, 12);
+	CHECK_EQ(strlen(tiny), 4);
+	CHECK_EQ(kc_json_escape("\x01\x02", 2, NULL, 0), 12);
+}
+
+static void test_escape(void)
+{
+	char buf[16];
+	int b = 0;
+
+	CHECK_EQ(kc_parse_escape("^\\", &b), 0);
+	CHECK_EQ(b, 0x1c);
+	CHECK_EQ(kc_parse_escape("^]", &b), 0);
+	CHECK_EQ(b, 0x1d);
+	CHECK_EQ(kc_parse_escape("^x", &b), 0);
+	CHECK_EQ(b, 0x18);
+	CHECK_EQ(kc_parse_escape("^X", &b), 0);
+	CHECK_EQ(b, 0x18);
+	CHECK_EQ(kc_parse_escape("^?", &b), 0);
+	CHECK_EQ(b, 0x7f);
+	CHECK_EQ(kc_parse_escape("^@", &b), 0);
+	CHECK_EQ(b, 0);
+	CHECK_EQ(kc_parse_escape("none", &b), 0);
+	CHECK_EQ(b, -1);
+	CHECK_EQ(kc_parse_escape("~", &b), 0);
+	CHECK_EQ(b, '~');
+	CHECK_EQ(kc_parse_escape("", &b), -1);
+	CHECK_EQ(kc_parse_escape(NULL, &b), -1);
+	CHECK_EQ(kc_parse_escape("^", &b), 0); /* a literal caret */
+	CHECK_EQ(b, '^');
+	CHECK_EQ(kc_parse_escape("^1", &b), -1);
+	CHECK_EQ(kc_parse_escape("^XY", &b), -1);
+	CHECK_EQ(kc_parse_escape("ab", &b), -1);
+	CHECK_EQ(kc_parse_escape(" ", &b), -1);
+	CHECK_EQ(kc_parse_escape("\x1c", &b), -1);
+	CHECK_EQ(kc_parse_escape("\xc3", &b), -1);
+
+	kc_format_escape(0x1c, buf, sizeof(buf));
+	CHECK_STR(buf, "Ctrl-\\");
+	kc_format_escape(0x18, buf, sizeof(buf));
+	CHECK_STR(buf, "Ctrl-X");
+	kc_format_escape(0x7f, buf, sizeof(buf));
+	CHECK_STR(buf, "Ctrl-?");
+	kc_format_escape('~', buf, sizeof(buf));
+	CHECK_STR(buf, "~");
+	kc_format_escape(-1, buf, sizeof(buf));
+	CHECK_STR(buf, "none");
+}
+
+static void test_finder(void)
+{
+	static struct kc_finder f;
+	static char longer[KC_FIND_MAX + 1];
+
+	CHECK_EQ(kc_finder_init(&f, "login:"), 0);
+	CHECK_EQ(kc_finder_feed(&f, "boot... log", 11), -1);
+	CHECK_EQ(kc_finder_feed(&f, "in: x", 5), 3);
+	CHECK_EQ(kc_finder_feed(&f, "", 0), -1);
+	CHECK_EQ(kc_finder_feed(&f, "login:", 6), 6);
+
+	CHECK_EQ(kc_finder_init(&f, "aab"), 0);
+	CHECK_EQ(kc_finder_feed(&f, "aaab", 4), 4);
+	CHECK_EQ(kc_finder_init(&f, "abab"), 0);
+	CHECK_EQ(kc_finder_feed(&f, "ababab", 6), 4);
+	CHECK_EQ(kc_finder_feed(&f, "ab", 2), 2); /* overlaps the last match */
+	CHECK_EQ(kc_finder_init(&f, "x"), 0);
+	CHECK_EQ(kc_finder_feed(&f, "x", 1), 1);
+	CHECK_EQ(kc_finder_init(&f, "a\x01z"), 0);
+	CHECK_EQ(kc_finder_feed(&f, "\0a\x01", 3), -1);
+	CHECK_EQ(kc_finder_feed(&f, "z", 1), 1);
+	/* One byte at a time, across every boundary. */
+	CHECK_EQ(kc_finder_init(&f, "aabaaab"), 0);
+	{
+		const char *s = "aabaabaaabaaab";
+		long hit = -1;
+
+		for (size_t i = 0; s[i] && hit < 0; i++)
+			if (kc_finder_feed(&f, s + i, 1) == 1)
+				hit = (long)i;
+		CHECK_EQ(hit, 9);
+	}
+
+	CHECK_EQ(kc_finder_init(&f, ""), -1);
+	CHECK_EQ(kc_finder_feed(&f, "abc", 3), -1);
+	memset(longer, 'q', KC_FIND_MAX);
+	CHECK_EQ(kc_finder_init(&f, longer), -1);
+	longer[KC_FIND_MAX - 1] = '\0';
+	CHECK_EQ(kc_finder_init(&f, longer), 0);
+	CHECK_EQ(kc_finder_feed(&f, longer, KC_FIND_MAX - 2), -1);
+	CHECK_EQ(kc_finder_feed(&f, "qq", 2), 1);
+}
+
+enum { O_CPUS, O_START, O_JSON, O_NR };
+static const struct kc_opt opts[] = {
+	[O_CPUS] = { "cpus", true }, [O_START] = { "start", false }, [O_JSON] = { "json", false }
+};
+
+static int parse(int argc, const char *const *argv, struct kc_args *a, char *err)
+{
+	return kc_args_parse(opts, O_NR, 1, argc, (char *const *)argv, a, err, 160);
+}
+
+static void test_args(void)
+{
+	struct kc_args a;
+	char err[160];
+
+	{
+		const char *v[] = { "vm1", "--cpus", "2", "--start" };
+
+		CHECK_EQ(parse(4, v, &a, err), 0);
+		CHECK_EQ(a.npos, 1);
+		CHECK_STR(a.pos[0], "vm1");
+		CHECK_STR(a.val[O_CPUS], "2");
+		CHECK_STR(a.val[O_START], "");
+		CHECK(a.val[O_JSON] == NULL);
+		CHECK(!a.help);
+	}
+	{
+		const char *v[] = { "--cpus=3-4", "vm1" };
+
+		CHECK_EQ(parse(2, v, &a, err), 0);
+		CHECK_STR(a.val[O_CPUS], "3-4");
+		CHECK_STR(a.pos[0], "vm1");
+	}
+	{
+		const char *v[] = { "--cpus=" };
+
+		CHECK_EQ(parse(1, v, &a, err), 0);
+		CHECK_STR(a.val[O_CPUS], "");
+	}
+	{
+		const char *v[] = { "--cpus", "--start" }; /* a value may start with - */
+
+		CHECK_EQ(parse(2, v, &a, err), 0);
+		CHECK_STR(a.val[O_CPUS], "--start");
+		CHECK(a.val[O_START] == NULL);
+	}
+	{
+		const char *v[] = { "--", "--start" };
+
+		CHECK_EQ(parse(2, v, &a, err), 0);
+		CHECK_STR(a.pos[0], "--start");
+		CHECK(a.val[O_START] == NULL);
+	}
+	{
+		const char *v[] = { "-" };
+
+		CHECK_EQ(parse(1, v, &a, err), 0);
+		CHECK_STR(a.pos[0], "-");
+	}
+	{
+		const char *v[] = { "--bogus", "-h" };
+
+		CHECK_EQ(parse(2, v, &a, err), -1);
+		CHECK_ERR(err, "unknown option '--bogus'");
+	}
+	{
+		const char *v[] = { "vm1", "--help", "--bogus" };
+
+		CHECK_EQ(parse(3, v, &a, err), 0);
+		CHECK(a.help);
+	}
+	{
+		const char *v[] = { "-h" };
+
+		CHECK_EQ(parse(1, v, &a, err), 0);
+		CHECK(a.help);
+	}
+	{
+		const char *v[] = { "--cpus" };
+
+		CHECK_EQ(parse(1, v, &a, err), -1);
+		CHECK_ERR(err, "--cpus needs a value");
+	}
+	{
+		const char *v[] = { "--start=1" };
+
+		CHECK_EQ(parse(1, v, &a, err), -1);
+		CHECK_ERR(err, "--start takes no value");
+	}
+	{
+		const char *v[] = { "--cpus", "1", "--cpus", "2" };
+
+		CHECK_EQ(parse(4, v, &a, err), -1);
+		CHECK_ERR(err, "given twice");
+	}
+	{
+		const char *v[] = { "vm1", "vm2" };
+
+		CHECK_EQ(parse(2, v, &a, err), -1);
+		CHECK_ERR(err, "unexpected argument 'vm2'");
+	}
+	{
+		const char *v[] = { "-x" };
+
+		CHECK_EQ(parse(1, v, &a, err), -1);
+		CHECK_ERR(err, "unknown option '-x'");
+	}
+	{
+		const char *v[] = { "--=x" };
+
+		CHECK_EQ(parse(1, v, &a, err), -1);
+	}
+	{
+		const char *v[] = { "--star" }; /* no abbreviations */
+
+		CHECK_EQ(parse(1, v, &a, err), -1);
+	}
+	{
+		const char *v[] = { "--startx" };
+
+		CHECK_EQ(parse(1, v, &a, err), -1);
+	}
+	{
+		const char *v[] = { "--json", "--start", "vm1" };
+
+		CHECK_EQ(parse(3, v, &a, err), 0);
+		CHECK_STR(a.val[O_JSON], "");
+	}
+	CHECK_EQ(parse(0, NULL, &a, err), 0);
+	CHECK_EQ(a.npos, 0);
+	{
+		const char *v[] = { "x" };
+
+		CHECK_EQ(kc_args_parse(opts, O_NR, 0, 1, (char *const *)v, &a, err, 160), -1);
+		CHECK_EQ(kc_args_parse(opts, KC_MAX_OPTS + 1, 1, 0, NULL, &a, err, 160), -1);
+	}
+}
+
+static void test_exit_codes(void)
+{
+	CHECK_EQ(kc_exit_code(KC_OP_CTL, 0), KC_EXIT_OK);
+	CHECK_EQ(kc_exit_code(KC_OP_OPEN, ENOENT), KC_EXIT_ENV);
+	CHECK_EQ(kc_exit_code(KC_OP_CTL, ENOENT), KC_EXIT_NOPART);
+	CHECK_EQ(kc_exit_code(KC_OP_QUERY, ENOENT), KC_EXIT_NOPART);
+	CHECK_EQ(kc_exit_code(KC_OP_CTL, EPERM), KC_EXIT_STATE);
+	CHECK_EQ(kc_exit_code(KC_OP_OPEN, EPERM), KC_EXIT_ENV);
+	CHECK_EQ(kc_exit_code(KC_OP_CREATE, EPERM), KC_EXIT_ENV);
+	CHECK_EQ(kc_exit_code(KC_OP_OPEN, EACCES), KC_EXIT_ENV);
+	CHECK_EQ(kc_exit_code(KC_OP_QUERY, ENOTTY), KC_EXIT_ENV);
+	CHECK_EQ(kc_exit_code(KC_OP_OPEN, ENODEV), KC_EXIT_ENV);
+	CHECK_EQ(kc_exit_code(KC_OP_CREATE, ENOMEM), KC_EXIT_RESOURCE);
+	CHECK_EQ(kc_exit_code(KC_OP_CREATE, ENOSPC), KC_EXIT_RESOURCE);
+	CHECK_EQ(kc_exit_code(KC_OP_CREATE, EBUSY), KC_EXIT_RESOURCE);
+	CHECK_EQ(kc_exit_code(KC_OP_CTL, EBUSY), KC_EXIT_STATE);
+	CHECK_EQ(kc_exit_code(KC_OP_LOAD, EBUSY), KC_EXIT_STATE);
+	CHECK_EQ(kc_exit_code(KC_OP_CREATE, EEXIST), KC_EXIT_FAIL);
+	CHECK_EQ(kc_exit_code(KC_OP_CREATE, EINVAL), KC_EXIT_FAIL);
+	CHECK_EQ(kc_exit_code(KC_OP_CTL, ENOEXEC), KC_EXIT_IMAGE);
+	CHECK_EQ(kc_exit_code(KC_OP_QUERY, ETIMEDOUT), KC_EXIT_TIMEOUT);
+	CHECK_EQ(kc_exit_code(KC_OP_LOAD, EFAULT), KC_EXIT_FAIL);
+	CHECK_EQ(kc_exit_code(KC_OP_LOAD, E2BIG), KC_EXIT_FAIL);
+	CHECK_EQ(kc_exit_code(KC_OP_LOAD, 12345), KC_EXIT_FAIL);
+
+	CHECK(strstr(kc_err_text(KC_OP_CREATE, ENOMEM), "not enough memory"));
+	CHECK(strstr(kc_err_text(KC_OP_CREATE, ENOSPC), "no free partition slot"));
+	CHECK(strstr(kc_err_text(KC_OP_CREATE, EEXIST), "exists"));
+	CHECK(strstr(kc_err_text(KC_OP_CREATE, EINVAL), "invalid partition description"));
+	CHECK(strstr(kc_err_text(KC_OP_OPEN, ENOENT), "modprobe keel"));
+	CHECK(strstr(kc_err_text(KC_OP_OPEN, EPERM), "management = yes"));
+	CHECK(strstr(kc_err_text(KC_OP_CTL, EPERM), "management partition"));
+	CHECK(strstr(kc_err_text(KC_OP_CTL, ENOENT), "no such partition"));
+	CHECK(kc_err_text(KC_OP_QUERY, 12345) != NULL);
+}
+
+int main(void)
+{
+	test_u64();
+	test_size();
+	test_memory();
+	test_cpus();
+	test_format_cpus();
+	test_pick();
+	test_name();
+	test_find();
+	test_names();
+	test_sniff();
+	test_json();
+	test_escape();
+	test_finder();
+	test_args();
+	test_exit_codes();
+	return unit_done("test_keelctl");
+}

@@ -1,0 +1,1157 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * keelctl: the management CLI. Runs as root in Keel's management partition and
+ * drives the hypervisor through /dev/keel (tools/linux/keel_dev.h): list,
+ * info, stats, create, start, stop, pause, resume, destroy (console.c: console).
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "keelctl.h"
+
+#define KC_LOAD_CHUNK (4u << 20) /* bytes per KEEL_IOC_LOAD; the driver splits further */
+#define KC_POLL_MS 50u
+#define KC_STOP_GRACE_MS 5000u /* after Keel's own stop timeout */
+#define MIB (1ull << 20)
+
+static int kc_dev = -1;
+static const char *kc_dev_path = KEEL_DEV_PATH;
+
+/* ---- shared helpers ---- */
+
+int kc_error(int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	fflush(stdout);
+	fputs("keelctl: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	return code;
+}
+
+uint64_t kc_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+void kc_sleep_ms(unsigned int ms)
+{
+	struct timespec ts = { .tv_sec = ms / 1000u, .tv_nsec = (long)(ms % 1000u) * 1000000L };
+
+	while (nanosleep(&ts, &ts) && errno == EINTR)
+		;
+}
+
+int kc_write_all(int fd, const void *buf, size_t len)
+{
+	const char *p = buf;
+
+	while (len) {
+		ssize_t n = write(fd, p, len);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		p += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+int kc_ioctl(unsigned long req, void *arg)
+{
+	for (;;) {
+		if (!ioctl(kc_dev, req, arg))
+			return 0;
+		if (errno != EINTR)
+			return -errno;
+	}
+}
+
+int kc_stats_raw(uint32_t id, struct keel_part_stats *out)
+{
+	struct keel_ioc_stats s;
+	int ret;
+
+	memset(&s, 0, sizeof(s));
+	s.id = id;
+	ret = kc_ioctl(KEEL_IOC_STATS, &s);
+	if (!ret)
+		*out = s.stats;
+	return ret;
+}
+
+int kc_ctl_raw(unsigned long req, uint32_t id, uint32_t flags, uint32_t timeout_ms)
+{
+	struct keel_ioc_ctl c = { .id = id, .flags = flags, .timeout_ms = timeout_ms };
+
+	return kc_ioctl(req, &c);
+}
+
+int kc_open(struct keel_host_info *hi, bool abi_warn_only)
+{
+	struct keel_ioc_host_info h;
+	const char *env = getenv("KEEL_DEV");
+	uint32_t major;
+	int ret;
+
+	if (geteuid() != 0)
+		return kc_error(KC_EXIT_ENV, "must run as root");
+	if (env && *env)
+		kc_dev_path = env;
+	kc_dev = open(kc_dev_path, O_RDWR | O_CLOEXEC);
+	if (kc_dev < 0) {
+		ret = errno;
+		if (ret == EPERM || ret == EACCES)
+			return kc_error(KC_EXIT_ENV, "%s: permission denied (needs root and CAP_SYS_ADMIN)",
+					kc_dev_path);
+		return kc_error(kc_exit_code(KC_OP_OPEN, ret), "%s: %s", kc_dev_path,
+				kc_err_text(KC_OP_OPEN, ret));
+	}
+	memset(&h, 0, sizeof(h));
+	ret = kc_ioctl(KEEL_IOC_HOST_INFO, &h);
+	if (ret == -ENOENT)
+		return kc_error(KC_EXIT_FAIL, "%s: host info: %s", kc_dev_path, strerror(ENOENT));
+	if (ret)
+		return kc_error(kc_exit_code(KC_OP_OPEN, -ret), "%s: %s", kc_dev_path,
+				kc_err_text(KC_OP_OPEN, -ret));
+	major = h.info.abi_version >> 16;
+	if (major != KEEL_ABI_VERSION_MAJOR) {
+		if (!abi_warn_only)
+			return kc_error(KC_EXIT_ENV,
+					"Keel speaks ABI %u.%u, keelctl was built for %u.%u: use the keelctl of this Keel",
+					major, h.info.abi_version & 0xffff,
+					KEEL_ABI_VERSION_MAJOR, KEEL_ABI_VERSION_MINOR);
+		kc_error(0, "warning: Keel speaks ABI %u.%u, keelctl was built for %u.%u",
+			 major, h.info.abi_version & 0xffff, KEEL_ABI_VERSION_MAJOR,
+			 KEEL_ABI_VERSION_MINOR);
+	}
+	if (hi)
+		*hi = h.info;
+	return 0;
+}
+
+/* Every partition: 0 or an exit code (message printed). */
+static int kc_list(struct keel_part_status *recs, uint32_t *n)
+{
+	struct keel_ioc_list l;
+	int ret;
+
+	memset(&l, 0, sizeof(l));
+	memset(recs, 0, sizeof(*recs) * KEEL_MAX_PARTITIONS);
+	l.buf = (uintptr_t)recs;
+	l.count = KEEL_MAX_PARTITIONS;
+	ret = kc_ioctl(KEEL_IOC_LIST, &l);
+	if (ret)
+		return kc_error(kc_exit_code(KC_OP_QUERY, -ret), "list: %s",
+				kc_err_text(KC_OP_QUERY, -ret));
+	*n = l.written < KEEL_MAX_PARTITIONS ? l.written : KEEL_MAX_PARTITIONS;
+	return 0;
+}
+
+int kc_resolve(const char *ref, struct keel_part_status *st)
+{
+	struct keel_part_status recs[KEEL_MAX_PARTITIONS];
+	uint32_t n;
+	int i, ret;
+
+	ret = kc_list(recs, &n);
+	if (ret)
+		return ret;
+	i = kc_find_part(recs, n, ref);
+	if (i < 0)
+		return kc_error(KC_EXIT_NOPART, "%.64s: no such partition", ref);
+	*st = recs[i];
+	return 0;
+}
+
+/* Bytes as "256 MiB" (or "30.5 MiB") into @buf. */
+static const char *kc_mib(uint64_t bytes, char *buf, size_t len)
+{
+	if (bytes % MIB)
+		snprintf(buf, len, "%.1f MiB", (double)bytes / (double)MIB);
+	else
+		snprintf(buf, len, "%llu MiB", (unsigned long long)(bytes / MIB));
+	return buf;
+}
+
+/* A partition's name, JSON-escaped, with the quotes. */
+static void kc_json_name(const struct keel_part_status *st)
+{
+	char name[KEEL_NAME_MAX], esc[KEEL_NAME_MAX * 6 + 1];
+
+	kc_part_name(st, name);
+	kc_json_escape(name, strlen(name), esc, sizeof(esc));
+	printf("\"%s\"", esc);
+}
+
+static void kc_json_cpus(uint64_t mask)
+{
+	char buf[64 * 3 + 3];
+
+	kc_format_cpus_json(mask, buf, sizeof(buf));
+	fputs(buf, stdout);
+}
+
+/* The fields of struct keel_part_status as JSON members (no braces). */
+static void kc_json_status(const struct keel_part_status *st)
+{
+	printf("\"id\":%u,\"name\":", st->id);
+	kc_json_name(st);
+	printf(",\"state\":\"%s\",\"cpus\":", kc_state_name(st->state));
+	kc_json_cpus(st->cpu_mask);
+	printf(",\"vcpus\":%u,\"memory\":%llu,\"run_ns\":%llu,\"management\":%s", st->vcpu_count,
+	       (unsigned long long)st->mem_size, (unsigned long long)st->run_ns,
+	       (st->flags & KEEL_PD_MANAGEMENT) ? "true" : "false");
+}
+
+static bool kc_never_started(uint32_t state)
+{
+	return state == KEEL_PSTATE_CREATED || state == KEEL_PSTATE_LOADED;
+}
+
+/* Polls STATS until @st is STOPPED or @ms pass: 0 or an exit code. */
+static int kc_wait_stopped(const char *what, const struct keel_part_status *st, uint64_t ms)
+{
+	uint64_t deadline = kc_now_ms() + ms;
+	struct keel_part_stats s;
+	char name[KEEL_NAME_MAX];
+	int ret;
+
+	kc_part_name(st, name);
+	for (;;) {
+		ret = kc_stats_raw(st->id, &s);
+		if (ret == -ENOENT)
+			return 0; /* destroyed meanwhile: it did stop */
+		if (ret)
+			return kc_error(kc_exit_code(KC_OP_QUERY, -ret), "%s %s: %s", what, name,
+					kc_err_text(KC_OP_QUERY, -ret));
+		if (s.status.state == KEEL_PSTATE_STOPPED)
+			return 0;
+		if (kc_now_ms() >= deadline)
+			return kc_error(KC_EXIT_TIMEOUT, "%s %s: still %s after %llu s", what, name,
+					kc_state_name(s.status.state),
+					(unsigned long long)(ms / 1000));
+		kc_sleep_ms(KC_POLL_MS);
+	}
+}
+
+/* ---- list, info, stats ---- */
+
+enum { LS_JSON, LS_NR };
+static const struct kc_opt list_opts[] = { [LS_JSON] = { "json", false } };
+
+static int cmd_list(const struct kc_args *a)
+{
+	struct keel_part_status recs[KEEL_MAX_PARTITIONS];
+	struct keel_host_info hi;
+	size_t w = 4;
+	uint32_t n;
+	int ret;
+
+	ret = kc_open(&hi, false);
+	if (!ret)
+		ret = kc_list(recs, &n);
+	if (ret)
+		return ret;
+	if (a->val[LS_JSON]) {
+		printf("{\"partitions\":[");
+		for (uint32_t i = 0; i < n; i++) {
+			printf("%s{", i ? "," : "");
+			kc_json_status(&recs[i]);
+			printf("}");
+		}
+		printf("],\"free\":{\"cpus\":");
+		kc_json_cpus(hi.free_cpu_mask);
+		printf(",\"memory\":%llu},\"total_memory\":%llu}\n",
+		       (unsigned long long)hi.mem_free, (unsigned long long)hi.mem_total);
+		return 0;
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		char name[KEEL_NAME_MAX];
+
+		kc_part_name(&recs[i], name);
+		if (strlen(name) > w)
+			w = strlen(name);
+	}
+	printf("%-3s  %-*s  %-8s  %-10s  %-7s  %s\n", "ID", (int)w, "NAME", "STATE", "CPUS",
+	       "MEMORY", "UPTIME");
+	for (uint32_t i = 0; i < n; i++) {
+		const struct keel_part_status *st = &recs[i];
+		char name[KEEL_NAME_MAX], cpus[200], up[32], mem[32];
+
+		kc_part_name(st, name);
+		kc_format_cpus(st->cpu_mask, cpus, sizeof(cpus));
+		if (kc_never_started(st->state))
+			snprintf(up, sizeof(up), "-");
+		else
+			kc_format_uptime(st->run_ns, up, sizeof(up));
+		snprintf(mem, sizeof(mem), "%lluM", (unsigned long long)(st->mem_size / MIB));
+		printf("%-3u  %-*s  %-8s  %-10s  %-7s  %s\n", st->id, (int)w, name,
+		       kc_state_name(st->state), cpus, mem, up);
+	}
+	return 0;
+}
+
+enum { IN_JSON, IN_NR };
+static const struct kc_opt info_opts[] = { [IN_JSON] = { "json", false } };
+
+static int cmd_info(const struct kc_args *a)
+{
+	struct keel_host_info hi;
+	char online[200], free_cpus[200], b1[32], b2[32];
+	unsigned int major, minor;
+	int ret;
+
+	ret = kc_open(&hi, true);
+	if (ret)
+		return ret;
+	major = hi.abi_version >> 16;
+	minor = hi.abi_version & 0xffff;
+	if (a->val[IN_JSON]) {
+		printf("{\"abi\":\"%u.%u\",\"abi_major\":%u,\"abi_minor\":%u,\"keelctl_abi\":\"%u.%u\","
+		       "\"cpu_count\":%u,\"online_cpus\":",
+		       major, minor, major, minor, KEEL_ABI_VERSION_MAJOR, KEEL_ABI_VERSION_MINOR,
+		       hi.cpu_count);
+		kc_json_cpus(hi.online_cpu_mask);
+		printf(",\"free_cpus\":");
+		kc_json_cpus(hi.free_cpu_mask);
+		printf(",\"mem_total\":%llu,\"mem_free\":%llu,\"part_count\":%u,"
+		       "\"part_max\":%u,\"load_max\":%u,\"console_ring\":%u}\n",
+		       (unsigned long long)hi.mem_total, (unsigned long long)hi.mem_free,
+		       hi.part_count, hi.part_max, hi.load_max, hi.console_ring);
+		return 0;
+	}
+	kc_format_cpus(hi.online_cpu_mask, online, sizeof(online));
+	kc_format_cpus(hi.free_cpu_mask, free_cpus, sizeof(free_cpus));
+	printf("abi:            %u.%u (keelctl built for %u.%u)\n", major, minor,
+	       KEEL_ABI_VERSION_MAJOR, KEEL_ABI_VERSION_MINOR);
+	printf("cpu_count:      %u\n", hi.cpu_count);
+	printf("online_cpus:    %s\n", online);
+	printf("free_cpus:      %s\n", free_cpus);
+	printf("mem_total:      %s\n", kc_mib(hi.mem_total, b1, sizeof(b1)));
+	printf("mem_free:       %s\n", kc_mib(hi.mem_free, b2, sizeof(b2)));
+	printf("partitions:     %u of %u\n", hi.part_count, hi.part_max);
+	printf("load_max:       %u\n", hi.load_max);
+	printf("console_ring:   %u\n", hi.console_ring);
+	return 0;
+}
+
+enum { ST_JSON, ST_NR };
+static const struct kc_opt stats_opts[] = { [ST_JSON] = { "json", false } };
+
+static uint64_t kc_exits_other(const struct keel_part_stats *s)
+{
+	uint64_t other = 0;
+
+	for (uint32_t k = 0; k < KEEL_EXIT_KINDS; k++)
+		if (!kc_exit_name(k))
+			other += s->exits[k];
+	return other;
+}
+
+static void kc_print_stats(const struct keel_part_stats *s, bool json, bool first)
+{
+	const struct keel_part_status *st = &s->status;
+	char name[KEEL_NAME_MAX], cpus[200], up[32], mem[32];
+
+	if (json) {
+		printf("%s{", first ? "" : ",");
+		kc_json_status(st);
+		printf(",\"hypercalls\":%llu,\"denied\":%llu,\"console_bytes\":%llu,\"exits\":{",
+		       (unsigned long long)s->hypercalls, (unsigned long long)s->denied,
+		       (unsigned long long)s->console_bytes);
+		for (uint32_t k = 0; k < KEEL_EXIT_KINDS; k++)
+			if (kc_exit_name(k))
+				printf("\"%s\":%llu,", kc_exit_name(k),
+				       (unsigned long long)s->exits[k]);
+		printf("\"other\":%llu}}", (unsigned long long)kc_exits_other(s));
+		return;
+	}
+	kc_part_name(st, name);
+	kc_format_cpus(st->cpu_mask, cpus, sizeof(cpus));
+	kc_format_uptime(st->run_ns, up, sizeof(up));
+	if (!first)
+		printf("\n");
+	printf("%s (id %u)\n", name, st->id);
+	printf("  state:          %s\n", kc_state_name(st->state));
+	printf("  cpus:           %s\n", cpus);
+	printf("  vcpus:          %u\n", st->vcpu_count);
+	printf("  memory:         %s\n", kc_mib(st->mem_size, mem, sizeof(mem)));
+	printf("  run_time:       %s (%llu.%03llu s)\n", up,
+	       (unsigned long long)(st->run_ns / 1000000000ull),
+	       (unsigned long long)(st->run_ns / 1000000ull % 1000));
+	printf("  hypercalls:     %llu\n", (unsigned long long)s->hypercalls);
+	printf("  denied:         %llu\n", (unsigned long long)s->denied);
+	printf("  console_bytes:  %llu\n", (unsigned long long)s->console_bytes);
+	printf("  exits:         ");
+	for (uint32_t k = 0; k < KEEL_EXIT_KINDS; k++)
+		if (kc_exit_name(k))
+			printf(" %s=%llu", kc_exit_name(k), (unsigned long long)s->exits[k]);
+	printf(" other=%llu\n", (unsigned long long)kc_exits_other(s));
+}
+
+static int cmd_stats(const struct kc_args *a)
+{
+	struct keel_part_status recs[KEEL_MAX_PARTITIONS];
+	bool json = a->val[ST_JSON] != NULL, first = true;
+	struct keel_part_stats s;
+	uint32_t n;
+	int ret;
+
+	ret = kc_open(NULL, false);
+	if (ret)
+		return ret;
+	if (a->npos) {
+		ret = kc_resolve(a->pos[0], &recs[0]);
+		if (ret)
+			return ret;
+		ret = kc_stats_raw(recs[0].id, &s);
+		if (ret)
+			return kc_error(kc_exit_code(KC_OP_QUERY, -ret), "%.64s: %s", a->pos[0],
+					kc_err_text(KC_OP_QUERY, -ret));
+		kc_print_stats(&s, json, true);
+		if (json)
+			printf("\n");
+		return 0;
+	}
+	ret = kc_list(recs, &n);
+	if (ret)
+		return ret;
+	if (json)
+		printf("{\"partitions\":[");
+	for (uint32_t i = 0; i < n; i++) {
+		ret = kc_stats_raw(recs[i].id, &s);
+		if (ret == -ENOENT)
+			continue; /* destroyed since LIST */
+		if (ret)
+			return kc_error(kc_exit_code(KC_OP_QUERY, -ret), "stats: %s",
+					kc_err_text(KC_OP_QUERY, -ret));
+		kc_print_stats(&s, json, first);
+		first = false;
+	}
+	if (json)
+		printf("]}\n");
+	return 0;
+}
+
+/* ---- create ---- */
+
+enum { CR_CPUS, CR_MEMORY, CR_KERNEL, CR_INITRD, CR_CMDLINE, CR_DISK, CR_START, CR_NR };
+static const struct kc_opt create_opts[] = {
+	[CR_CPUS] = { "cpus", true },	  [CR_MEMORY] = { "memory", true },
+	[CR_KERNEL] = { "kernel", true }, [CR_INITRD] = { "initrd", true },
+	[CR_CMDLINE] = { "cmdline", true }, [CR_DISK] = { "disk", true },
+	[CR_START] = { "start", false },
+};
+
+struct kc_image {
+	char path[4096];
+	int fd;
+	uint64_t size;
+};
+
+/* Opens an image file and takes its size: 0 or an exit code. */
+static int kc_image_open(struct kc_image *im, const char *path)
+{
+	struct stat sb;
+	off_t end;
+
+	if (strlen(path) >= sizeof(im->path))
+		return kc_error(KC_EXIT_IMAGE, "%.64s...: path too long", path);
+	strcpy(im->path, path);
+	im->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (im->fd < 0)
+		return kc_error(KC_EXIT_IMAGE, "%s: %s", path, strerror(errno));
+	if (fstat(im->fd, &sb))
+		return kc_error(KC_EXIT_IMAGE, "%s: %s", path, strerror(errno));
+	if (S_ISREG(sb.st_mode)) {
+		im->size = (uint64_t)sb.st_size;
+	} else if (S_ISBLK(sb.st_mode)) {
+		end = lseek(im->fd, 0, SEEK_END);
+		if (end < 0)
+			return kc_error(KC_EXIT_IMAGE, "%s: %s", path, strerror(errno));
+		im->size = (uint64_t)end;
+	} else {
+		return kc_error(KC_EXIT_IMAGE, "%s: not a regular file", path);
+	}
+	if (im->size == 0)
+		return kc_error(KC_EXIT_IMAGE, "%s: empty file", path);
+	if (im->size > KEEL_MGMT_IMAGE_MAX)
+		return kc_error(KC_EXIT_IMAGE, "%s: too big (%llu MiB; Keel takes images up to %llu MiB)",
+				path, (unsigned long long)(im->size >> 20),
+				(unsigned long long)(KEEL_MGMT_IMAGE_MAX >> 20));
+	return 0;
+}
+
+/* Is @im a kernel Keel can boot on this arch? 0 or an exit code. */
+static int kc_image_sniff(const struct kc_image *im)
+{
+	static uint8_t hdr[KC_SNIFF_LEN];
+	const char *why;
+	ssize_t n;
+
+	n = pread(im->fd, hdr, sizeof(hdr), 0);
+	if (n < 0)
+		return kc_error(KC_EXIT_IMAGE, "%s: %s", im->path, strerror(errno));
+	if (kc_sniff_kernel(hdr, (size_t)n, im->size, KC_ARCH, &why) == KC_IMAGE_NONE)
+		return kc_error(KC_EXIT_IMAGE, "%s: not a kernel Keel can boot (%s)", im->path,
+				why);
+	return 0;
+}
+
+/* Copies @im into image @image of partition @id: 0, or an exit code. */
+static int kc_image_load(const char *name, uint32_t id, uint32_t image, const struct kc_image *im,
+			 uint8_t *buf)
+{
+	uint64_t off = 0;
+	int ret;
+
+	while (off < im->size) {
+		uint64_t want = im->size - off < KC_LOAD_CHUNK ? im->size - off : KC_LOAD_CHUNK;
+		struct keel_ioc_load l;
+		ssize_t n = pread(im->fd, buf, (size_t)want, (off_t)off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return kc_error(KC_EXIT_IMAGE, "create %s: reading %s: %s", name, im->path,
+					strerror(errno));
+		if (n == 0)
+			return kc_error(KC_EXIT_IMAGE, "create %s: %s shrank while it was read",
+					name, im->path);
+		memset(&l, 0, sizeof(l));
+		l.id = id;
+		l.image = image;
+		l.offset = off;
+		l.buf = (uintptr_t)buf;
+		l.len = (uint64_t)n;
+		ret = kc_ioctl(KEEL_IOC_LOAD, &l);
+		if (ret)
+			return kc_error(kc_exit_code(KC_OP_LOAD, -ret), "create %s: loading %s: %s",
+					name, im->path, kc_err_text(KC_OP_LOAD, -ret));
+		off += (uint64_t)n;
+	}
+	return 0;
+}
+
+/* The partition (not stopped) that owns cpu @cpu, or NULL. */
+static const struct keel_part_status *kc_cpu_owner(const struct keel_part_status *recs,
+						   uint32_t n, unsigned int cpu)
+{
+	for (uint32_t i = 0; i < n; i++)
+		if ((recs[i].cpu_mask & (1ull << cpu)) && recs[i].state != KEEL_PSTATE_STOPPED)
+			return &recs[i];
+	return NULL;
+}
+
+/* Which cpus: 0 with @mask set, or an exit code (message printed). */
+static int kc_create_cpus(const char *name, const char *arg, const struct keel_host_info *hi,
+			  const struct keel_part_status *recs, uint32_t n, uint64_t *mask)
+{
+	char err[160], list[200];
+	uint32_t count;
+	uint64_t m;
+
+	if (kc_parse_cpus(arg, &count, &m, err, sizeof(err)))
+		return kc_error(KC_EXIT_USAGE, "create %s: %s", name, err);
+	kc_format_cpus(hi->free_cpu_mask, list, sizeof(list));
+	if (count) {
+		*mask = kc_pick_cpus(hi->free_cpu_mask, count);
+		if (!*mask) {
+			unsigned int nfree = kc_popcount(hi->free_cpu_mask);
+
+			if (nfree)
+				return kc_error(KC_EXIT_RESOURCE,
+						"create %s: no free core (%u wanted, %u free: %s)",
+						name, count, nfree, list);
+			return kc_error(KC_EXIT_RESOURCE, "create %s: no free core (%u wanted, 0 free)",
+					name, count);
+		}
+		return 0;
+	}
+	for (unsigned int cpu = 0; cpu < 64; cpu++) {
+		const struct keel_part_status *owner;
+		char oname[KEEL_NAME_MAX];
+
+		if (!(m & (1ull << cpu)) || (hi->free_cpu_mask & (1ull << cpu)))
+			continue;
+		if (!(hi->online_cpu_mask & (1ull << cpu))) {
+			kc_format_cpus(hi->online_cpu_mask, list, sizeof(list));
+			return kc_error(KC_EXIT_FAIL, "create %s: cpu %u is not online (online: %s)",
+					name, cpu, list);
+		}
+		owner = kc_cpu_owner(recs, n, cpu);
+		if (owner) {
+			kc_part_name(owner, oname);
+			return kc_error(KC_EXIT_RESOURCE, "create %s: cpu %u is in use by %s (free: %s)",
+					name, cpu, oname, list);
+		}
+		return kc_error(KC_EXIT_RESOURCE, "create %s: cpu %u is in use (free: %s)", name,
+				cpu, list);
+	}
+	*mask = m;
+	return 0;
+}
+
+static int kc_no_memory(const char *name, uint64_t mem, uint64_t images, uint64_t free_mem)
+{
+	char b1[32], b2[32], b3[32];
+
+	if (!images)
+		return kc_error(KC_EXIT_RESOURCE, "create %s: not enough memory (%s wanted, %s free)",
+				name, kc_mib(mem, b1, sizeof(b1)),
+				kc_mib(free_mem, b3, sizeof(b3)));
+	return kc_error(KC_EXIT_RESOURCE,
+			"create %s: not enough memory (%s + %s of images wanted, %s free)", name,
+			kc_mib(mem, b1, sizeof(b1)), kc_mib(images, b2, sizeof(b2)),
+			kc_mib(free_mem, b3, sizeof(b3)));
+}
+
+static int cmd_create(const struct kc_args *a)
+{
+	struct kc_image im[KEEL_IMAGE_COUNT];
+	struct keel_part_status recs[KEEL_MAX_PARTITIONS];
+	const char *name = a->pos[0], *disk = a->val[CR_DISK];
+	struct keel_ioc_create c;
+	struct keel_host_info hi;
+	uint64_t mem, images = 0;
+	char err[160], b1[32], cpus[200], *disk_path = NULL;
+	uint32_t disk_flags = 0, n;
+	uint8_t *buf = NULL;
+	int ret, i;
+
+	for (i = 0; i < (int)KEEL_IMAGE_COUNT; i++)
+		im[i].fd = -1;
+	/* Everything the command line says, checked before /dev/keel is touched. */
+	if (kc_check_name(name, err, sizeof(err)))
+		return kc_error(KC_EXIT_USAGE, "create %.64s: %s", name, err);
+	if (!a->val[CR_CPUS] || !a->val[CR_MEMORY] || !a->val[CR_KERNEL])
+		return kc_error(KC_EXIT_USAGE, "create %s: --%s is required (see keelctl create --help)",
+				name, !a->val[CR_CPUS] ? "cpus" : !a->val[CR_MEMORY] ? "memory" : "kernel");
+	if (kc_parse_memory(a->val[CR_MEMORY], &mem, err, sizeof(err)))
+		return kc_error(KC_EXIT_USAGE, "create %s: %s", name, err);
+	{
+		uint32_t count;
+		uint64_t m;
+
+		if (kc_parse_cpus(a->val[CR_CPUS], &count, &m, err, sizeof(err)))
+			return kc_error(KC_EXIT_USAGE, "create %s: %s", name, err);
+	}
+	if (a->val[CR_CMDLINE] && strlen(a->val[CR_CMDLINE]) >= KEEL_CMDLINE_MAX)
+		return kc_error(KC_EXIT_USAGE, "create %s: --cmdline is longer than %u bytes", name,
+				KEEL_CMDLINE_MAX - 1);
+	if (disk) {
+		size_t len = strlen(disk);
+
+		disk_path = strdup(disk);
+		if (!disk_path)
+			return kc_error(KC_EXIT_FAIL, "out of memory");
+		if (len > 3 && !strcmp(disk + len - 3, ",ro")) {
+			disk_flags = KEEL_DISK_RO;
+			disk_path[len - 3] = '\0';
+		} else if (len > 3 && !strcmp(disk + len - 3, ",rw")) {
+			disk_path[len - 3] = '\0';
+		}
+	}
+	ret = kc_image_open(&im[KEEL_IMAGE_KERNEL], a->val[CR_KERNEL]);
+	if (!ret)
+		ret = kc_image_sniff(&im[KEEL_IMAGE_KERNEL]);
+	if (!ret && a->val[CR_INITRD])
+		ret = kc_image_open(&im[KEEL_IMAGE_INITRD], a->val[CR_INITRD]);
+	if (!ret && disk_path)
+		ret = kc_image_open(&im[KEEL_IMAGE_DISK], disk_path);
+	if (ret)
+		goto out;
+	for (i = 0; i < (int)KEEL_IMAGE_COUNT; i++)
+		if (im[i].fd >= 0)
+			images += im[i].size;
+
+	/* Then what Keel has free, for specific messages; Keel still has the last word. */
+	ret = kc_open(&hi, false);
+	if (!ret)
+		ret = kc_list(recs, &n);
+	if (ret)
+		goto out;
+	if (kc_find_part(recs, n, name) >= 0) {
+		ret = kc_error(KC_EXIT_FAIL, "create %s: a partition named %s exists", name, name);
+		goto out;
+	}
+	if (hi.part_count >= hi.part_max) {
+		ret = kc_error(KC_EXIT_RESOURCE, "create %s: no free partition slot (%u of %u in use)",
+			       name, hi.part_count, hi.part_max);
+		goto out;
+	}
+	memset(&c, 0, sizeof(c));
+	ret = kc_create_cpus(name, a->val[CR_CPUS], &hi, recs, n, &c.create.desc.cpu_mask);
+	if (ret)
+		goto out;
+	if (mem + images > hi.mem_free) {
+		ret = kc_no_memory(name, mem, images, hi.mem_free);
+		goto out;
+	}
+
+	c.create.desc.version = KEEL_PDESC_VERSION;
+	c.create.desc.flags = 0;
+	strcpy(c.create.desc.name, name);
+	c.create.desc.mem_size = mem;
+	c.create.desc.kernel_module = KEEL_IMAGE_KERNEL;
+	c.create.desc.initrd_module =
+		im[KEEL_IMAGE_INITRD].fd >= 0 ? KEEL_IMAGE_INITRD : KEEL_NO_MODULE;
+	c.create.desc.disk_module = im[KEEL_IMAGE_DISK].fd >= 0 ? KEEL_IMAGE_DISK : KEEL_NO_MODULE;
+	c.create.desc.disk_flags = disk_flags;
+	if (a->val[CR_CMDLINE])
+		strcpy(c.create.desc.cmdline, a->val[CR_CMDLINE]);
+	for (i = 0; i < (int)KEEL_IMAGE_COUNT; i++)
+		c.create.image_size[i] = im[i].fd >= 0 ? im[i].size : 0;
+	kc_format_cpus(c.create.desc.cpu_mask, cpus, sizeof(cpus));
+	ret = kc_ioctl(KEEL_IOC_CREATE, &c);
+	if (ret == -ENOMEM) {
+		ret = kc_no_memory(name, mem, images, hi.mem_free);
+		goto out;
+	}
+	if (ret == -EBUSY) {
+		ret = kc_error(KC_EXIT_RESOURCE, "create %s: a core is in use (cpus %s)", name,
+			       cpus);
+		goto out;
+	}
+	if (ret) {
+		ret = kc_error(kc_exit_code(KC_OP_CREATE, -ret), "create %s: %s", name,
+			       kc_err_text(KC_OP_CREATE, -ret));
+		goto out;
+	}
+
+	buf = malloc(KC_LOAD_CHUNK);
+	if (!buf) {
+		ret = kc_error(KC_EXIT_FAIL, "create %s: out of memory", name);
+		goto destroy;
+	}
+	for (i = 0; i < (int)KEEL_IMAGE_COUNT && !ret; i++)
+		if (im[i].fd >= 0)
+			ret = kc_image_load(name, c.id, (uint32_t)i, &im[i], buf);
+	if (ret)
+		goto destroy;
+	printf("created %s (id %u, cpus %s, %s)\n", name, c.id, cpus, kc_mib(mem, b1, sizeof(b1)));
+	if (a->val[CR_START]) {
+		ret = kc_ctl_raw(KEEL_IOC_START, c.id, 0, 0);
+		if (ret) {
+			ret = kc_error(kc_exit_code(KC_OP_CTL, -ret), "start %s: %s", name,
+				       kc_err_text(KC_OP_CTL, -ret));
+			goto destroy;
+		}
+		printf("started %s\n", name);
+	}
+	goto out;
+
+destroy:
+	{
+		int dret = kc_ctl_raw(KEEL_IOC_DESTROY, c.id, 0, 0);
+
+		if (dret)
+			kc_error(0, "create %s: destroying the half-made partition (id %u) failed: %s",
+				 name, c.id, kc_err_text(KC_OP_CTL, -dret));
+		else
+			kc_error(0, "create %s: the half-made partition was destroyed", name);
+	}
+out:
+	free(buf);
+	free(disk_path);
+	for (i = 0; i < (int)KEEL_IMAGE_COUNT; i++)
+		if (im[i].fd >= 0)
+			close(im[i].fd);
+	return ret;
+}
+
+/* ---- start, stop, pause, resume, destroy ---- */
+
+/* A state refusal (EBUSY) of @what on @st, with the state read afresh. */
+static int kc_state_error(const char *what, const struct keel_part_status *st)
+{
+	struct keel_part_stats s;
+	char name[KEEL_NAME_MAX];
+	uint32_t state = st->state;
+
+	kc_part_name(st, name);
+	if (!kc_stats_raw(st->id, &s))
+		state = s.status.state;
+	if (!strcmp(what, "destroy")) {
+		if (state == KEEL_PSTATE_STOPPING)
+			return kc_error(KC_EXIT_STATE, "%s is stopping: wait for it (or destroy --force)",
+					name);
+		return kc_error(KC_EXIT_STATE, "%s is %s: stop it first (or destroy --force)", name,
+				kc_state_name(state));
+	}
+	if (!strcmp(what, "start")) {
+		if (state == KEEL_PSTATE_STOPPED)
+			return kc_error(KC_EXIT_STATE,
+					"start %s: it has stopped; a stopped partition cannot start again (destroy and create it)",
+					name);
+		if (state == KEEL_PSTATE_RUNNING)
+			return kc_error(KC_EXIT_STATE, "start %s: already running", name);
+	}
+	if ((!strcmp(what, "pause") || !strcmp(what, "resume")) &&
+	    state != KEEL_PSTATE_RUNNING && state != KEEL_PSTATE_PAUSED)
+		return kc_error(KC_EXIT_STATE, "%s %s: not running (%s)", what, name,
+				kc_state_name(state));
+	if (!strcmp(what, "stop") && kc_never_started(state))
+		return kc_error(KC_EXIT_STATE, "stop %s: never started (%s): destroy it instead",
+				name, kc_state_name(state));
+	return kc_error(KC_EXIT_STATE, "%s %s: wrong state (%s)", what, name, kc_state_name(state));
+}
+
+/* One ctl ioctl by name: 0 or an exit code. */
+static int kc_ctl(const char *what, unsigned long req, const struct keel_part_status *st,
+		  uint32_t flags, uint32_t timeout_ms)
+{
+	char name[KEEL_NAME_MAX];
+	int ret = kc_ctl_raw(req, st->id, flags, timeout_ms);
+
+	if (!ret)
+		return 0;
+	kc_part_name(st, name);
+	if (ret == -EBUSY)
+		return kc_state_error(what, st);
+	if (ret == -ENOENT)
+		return kc_error(KC_EXIT_NOPART, "%s: no such partition", name);
+	if (ret == -ENOEXEC)
+		return kc_error(KC_EXIT_IMAGE,
+				"start %s: the kernel is not an image Keel can boot (%s stays created: destroy it)",
+				name, name);
+	return kc_error(kc_exit_code(KC_OP_CTL, -ret), "%s %s: %s", what, name,
+			kc_err_text(KC_OP_CTL, -ret));
+}
+
+static const struct kc_opt no_opts[] = { { "", false } };
+
+/* start, pause, resume: resolve, one ioctl, one line. */
+static int kc_simple(const struct kc_args *a, const char *what, unsigned long req,
+		     const char *done)
+{
+	struct keel_part_status st;
+	char name[KEEL_NAME_MAX];
+	int ret;
+
+	ret = kc_open(NULL, false);
+	if (!ret)
+		ret = kc_resolve(a->pos[0], &st);
+	if (!ret)
+		ret = kc_ctl(what, req, &st, 0, 0);
+	if (ret)
+		return ret;
+	kc_part_name(&st, name);
+	printf("%s %s\n", done, name);
+	return 0;
+}
+
+static int cmd_start(const struct kc_args *a)
+{
+	return kc_simple(a, "start", KEEL_IOC_START, "started");
+}
+
+static int cmd_pause(const struct kc_args *a)
+{
+	return kc_simple(a, "pause", KEEL_IOC_PAUSE, "paused");
+}
+
+static int cmd_resume(const struct kc_args *a)
+{
+	return kc_simple(a, "resume", KEEL_IOC_RESUME, "resumed");
+}
+
+enum { SP_FORCE, SP_TIMEOUT, SP_NO_WAIT, SP_NR };
+static const struct kc_opt stop_opts[] = {
+	[SP_FORCE] = { "force", false },
+	[SP_TIMEOUT] = { "timeout", true },
+	[SP_NO_WAIT] = { "no-wait", false },
+};
+
+static int cmd_stop(const struct kc_args *a)
+{
+	struct keel_part_status st;
+	char name[KEEL_NAME_MAX];
+	uint32_t flags = a->val[SP_FORCE] ? KEEL_STOP_FORCE : 0, timeout_ms = 0;
+	uint64_t sec;
+	int ret;
+
+	if (a->val[SP_TIMEOUT]) {
+		if (kc_parse_u64(a->val[SP_TIMEOUT], &sec) ||
+		    sec > KEEL_STOP_TIMEOUT_MAX_MS / 1000)
+			return kc_error(KC_EXIT_USAGE,
+					"stop: bad --timeout '%.40s' (whole seconds, 0-%u; 0 = Keel's default %u)",
+					a->val[SP_TIMEOUT], KEEL_STOP_TIMEOUT_MAX_MS / 1000,
+					KEEL_STOP_TIMEOUT_DEFAULT_MS / 1000);
+		timeout_ms = (uint32_t)sec * 1000;
+	}
+	ret = kc_open(NULL, false);
+	if (!ret)
+		ret = kc_resolve(a->pos[0], &st);
+	if (!ret)
+		ret = kc_ctl("stop", KEEL_IOC_STOP, &st, flags, timeout_ms);
+	if (ret)
+		return ret;
+	kc_part_name(&st, name);
+	if (a->val[SP_NO_WAIT]) {
+		printf("stopping %s\n", name);
+		return 0;
+	}
+	if (!flags && isatty(STDERR_FILENO))
+		kc_error(0, "stopping %s: it has %u s to power off, then Keel stops it", name,
+			 (timeout_ms ? timeout_ms : KEEL_STOP_TIMEOUT_DEFAULT_MS) / 1000);
+	ret = kc_wait_stopped("stop", &st,
+			      (uint64_t)(timeout_ms ? timeout_ms : KEEL_STOP_TIMEOUT_DEFAULT_MS) +
+				      KC_STOP_GRACE_MS);
+	if (ret)
+		return ret;
+	printf("stopped %s\n", name);
+	return 0;
+}
+
+enum { DE_FORCE, DE_NR };
+static const struct kc_opt destroy_opts[] = { [DE_FORCE] = { "force", false } };
+
+static int cmd_destroy(const struct kc_args *a)
+{
+	struct keel_part_status st;
+	char name[KEEL_NAME_MAX];
+	int ret;
+
+	ret = kc_open(NULL, false);
+	if (!ret)
+		ret = kc_resolve(a->pos[0], &st);
+	if (ret)
+		return ret;
+	kc_part_name(&st, name);
+	if (a->val[DE_FORCE] && !kc_never_started(st.state) && st.state != KEEL_PSTATE_STOPPED) {
+		ret = kc_ctl("stop", KEEL_IOC_STOP, &st, KEEL_STOP_FORCE, 0);
+		if (!ret)
+			ret = kc_wait_stopped("destroy", &st,
+					      KEEL_STOP_TIMEOUT_DEFAULT_MS + KC_STOP_GRACE_MS);
+		if (ret)
+			return ret;
+	}
+	ret = kc_ctl("destroy", KEEL_IOC_DESTROY, &st, 0, 0);
+	if (ret)
+		return ret;
+	printf("destroyed %s\n", name);
+	return 0;
+}
+
+/* ---- commands, help, main ---- */
+
+struct kc_cmd {
+	const char *name;
+	int (*run)(const struct kc_args *a);
+	const struct kc_opt *opts;
+	int nopts;
+	int min_pos, max_pos;
+	const char *usage;
+	const char *help;
+};
+
+static const struct kc_cmd kc_cmds[] = {
+	{ "list", cmd_list, list_opts, LS_NR, 0, 0, "list [--json]",
+	  "List the partitions: ID NAME STATE CPUS MEMORY UPTIME (memory in MiB; uptime\n"
+	  "[D-]HH:MM:SS since START, '-' if never started). States: created loaded running\n"
+	  "stopping stopped paused.\n"
+	  "\n"
+	  "  --json   one JSON object: {\"partitions\":[...],\"free\":{...},\"total_memory\":N}\n" },
+	{ "info", cmd_info, info_opts, IN_NR, 0, 0, "info [--json]",
+	  "Show the hypervisor: ABI version (a warning if its major differs from keelctl's),\n"
+	  "cpus (count, online, free), memory (total, free), partitions (count, maximum).\n"
+	  "\n"
+	  "  --json   one JSON object\n" },
+	{ "stats", cmd_stats, stats_opts, ST_NR, 0, 1, "stats [NAME] [--json]",
+	  "Counters of one partition, or of all: state, cpus, memory, run time, hypercalls,\n"
+	  "refused management calls (denied), console bytes written, exits by kind\n"
+	  "(interrupt hypercall mmio pio halt shutdown fault other).\n"
+	  "\n"
+	  "  --json   one JSON object for NAME; {\"partitions\":[...]} without NAME\n" },
+	{ "create", cmd_create, create_opts, CR_NR, 1, 1,
+	  "create NAME --cpus N|LIST --memory SIZE --kernel FILE [--initrd FILE]\n"
+	  "       [--cmdline TEXT] [--disk FILE[,ro]] [--start]",
+	  "Create a partition and load its images (it is left 'created'; see start).\n"
+	  "\n"
+	  "  NAME             1-31 bytes of a-z A-Z 0-9 _ -, not all digits\n"
+	  "  --cpus N         N cores, the lowest free ones\n"
+	  "  --cpus LIST      exactly these logical cpus: 3-4, 3,5, 0-1,6 (one cpu: 3-3)\n"
+	  "  --memory SIZE    RAM, with K, M or G (powers of 1024), a multiple of 2 MiB: 256M, 1G\n"
+	  "  --kernel FILE    x86_64: a bzImage; aarch64: an arm64 Image; or a Keel ELF64 guest\n"
+	  "  --initrd FILE    an initramfs\n"
+	  "  --cmdline TEXT   the kernel command line (under 1024 bytes)\n"
+	  "  --disk FILE      a virtio-blk disk image (copied into Keel memory; ',ro': read-only)\n"
+	  "  --start          start it at once (if that fails, it is destroyed again)\n"
+	  "\n"
+	  "Images (up to 1 GiB each) count against free memory as well as --memory.\n"
+	  "If loading fails, the half-made partition is destroyed.\n"
+	  "Prints: created NAME (id N, cpus LIST, SIZE MiB)\n" },
+	{ "start", cmd_start, no_opts, 0, 1, 1, "start NAME",
+	  "Boot a created partition (or a keel.cfg partition with autostart = no).\n"
+	  "A stopped partition cannot be started again: destroy and create it.\n"
+	  "Prints: started NAME\n" },
+	{ "stop", cmd_stop, stop_opts, SP_NR, 1, 1, "stop NAME [--force] [--timeout SEC] [--no-wait]",
+	  "Stop a running (or paused) partition; its cores and memory become free.\n"
+	  "Keel cannot yet ask a guest to shut down: without --force the guest has until\n"
+	  "the timeout to power off by itself, then Keel stops it.\n"
+	  "\n"
+	  "  --force         stop now\n"
+	  "  --timeout SEC   whole seconds for the guest (default 0 = Keel's 5 s, at most 600)\n"
+	  "  --no-wait       return at once (prints 'stopping NAME'); else wait until it has\n"
+	  "                  stopped (timeout + 5 s, then exit 8) and print 'stopped NAME'\n" },
+	{ "pause", cmd_pause, no_opts, 0, 1, 1, "pause NAME",
+	  "Park a running partition's vCPUs (it keeps its cores and memory).\n"
+	  "Prints: paused NAME\n" },
+	{ "resume", cmd_resume, no_opts, 0, 1, 1, "resume NAME",
+	  "Let a paused partition run again.\nPrints: resumed NAME\n" },
+	{ "destroy", cmd_destroy, destroy_opts, DE_NR, 1, 1, "destroy NAME [--force]",
+	  "Free a partition that is created, loaded or stopped: its name and id are free again.\n"
+	  "\n"
+	  "  --force   stop it first (at once) if it is running, paused or stopping\n"
+	  "\n"
+	  "Prints: destroyed NAME\n" },
+	{ "console", kc_cmd_console, kc_console_opts, KC_CONSOLE_NOPTS, 1, 1,
+	  "console NAME [--escape KEY] [--new] [--timeout SEC]\n"
+	  "       keelctl console NAME --dump\n"
+	  "       keelctl console NAME --send TEXT [--timeout SEC]\n"
+	  "       keelctl console NAME --wait STRING [--new] [--timeout SEC]",
+	  "Attach to a partition's console. Keel keeps the last 16 KiB of its output.\n"
+	  "\n"
+	  "On a terminal: shows the last 2 KiB of output, then what follows; keys go to the\n"
+	  "guest. Ctrl-\\ detaches (Ctrl-] is Keel's own serial console focus key).\n"
+	  "With stdin not a terminal: copies stdin to the console until it ends, and output\n"
+	  "(new output only) to stdout until 1 s later (--timeout SEC sets that time).\n"
+	  "Either way it ends, exit 0, when the partition stops.\n"
+	  "\n"
+	  "  --escape KEY    detach key: ^X (Ctrl-X), one character, or none (default ^\\)\n"
+	  "  --new           start at the end of what Keel kept: only new output\n"
+	  "  --dump          print all output Keel kept and exit\n"
+	  "  --send TEXT     write TEXT and a newline as console input and exit (waits up to\n"
+	  "                  --timeout SEC, default 10, for the guest to take it; else exit 8)\n"
+	  "  --wait STRING   copy output (from the oldest kept byte, or new with --new) to stdout\n"
+	  "                  until STRING appears: exit 0; --timeout SEC (default 60): exit 8;\n"
+	  "                  the partition stops first: exit 5\n" },
+};
+
+#define KC_NCMDS (sizeof(kc_cmds) / sizeof(kc_cmds[0]))
+
+static const char kc_exit_help[] =
+	"exit codes:\n"
+	"  0  ok\n"
+	"  1  other failure\n"
+	"  2  usage error\n"
+	"  3  no such partition\n"
+	"  4  not enough resources: no free core, not enough memory, no free partition slot\n"
+	"  5  wrong partition state, or naming the management partition itself\n"
+	"  6  bad kernel image or unreadable file\n"
+	"  7  environment: not root, no /dev/keel, driver or ABI mismatch, not the manager\n"
+	"  8  timeout\n";
+
+static void kc_usage(FILE *f)
+{
+	fprintf(f, "usage: keelctl COMMAND [ARGS] [--help]\n"
+		   "\n"
+		   "Manage Keel partitions from the management partition (as root, via /dev/keel).\n"
+		   "NAME is a partition's name or its numeric id.\n"
+		   "\n"
+		   "commands:\n"
+		   "  list [--json]                   the partitions: id, name, state, cpus, memory\n"
+		   "  info [--json]                   the hypervisor: ABI, cpus, memory, slots\n"
+		   "  stats [NAME] [--json]           counters of one partition or all\n"
+		   "  create NAME --cpus N|LIST --memory SIZE --kernel FILE [--initrd FILE]\n"
+		   "         [--cmdline TEXT] [--disk FILE[,ro]] [--start]\n"
+		   "                                  make a partition and load its images\n"
+		   "  start NAME                      boot a created partition\n"
+		   "  stop NAME [--force] [--timeout SEC] [--no-wait]\n"
+		   "                                  stop it and wait until it has stopped\n"
+		   "  pause NAME, resume NAME         park its vCPUs, let them run again\n"
+		   "  destroy NAME [--force]          free a stopped or never started partition\n"
+		   "  console NAME [--escape KEY] [--new]\n"
+		   "                                  attach (Ctrl-\\ detaches)\n"
+		   "  console NAME --dump | --send TEXT | --wait STRING [--new] [--timeout SEC]\n"
+		   "                                  print the kept output, send a line, wait for text\n"
+		   "  help [COMMAND]                  this, or one command's help (also COMMAND --help)\n"
+		   "\n"
+		   "--version shows the version and the Keel ABI keelctl was built for.\n"
+		   "\n"
+		   "%s",
+		kc_exit_help);
+}
+
+static void kc_cmd_help(const struct kc_cmd *c)
+{
+	printf("usage: keelctl %s\n\n%s", c->usage, c->help);
+}
+
+static const struct kc_cmd *kc_find_cmd(const char *name)
+{
+	for (size_t i = 0; i < KC_NCMDS; i++)
+		if (!strcmp(kc_cmds[i].name, name))
+			return &kc_cmds[i];
+	return NULL;
+}
+
+static int kc_finish(int code)
+{
+	if (fflush(stdout) || ferror(stdout))
+		return code ? code : kc_error(KC_EXIT_FAIL, "writing output: %s", strerror(errno));
+	return code;
+}
+
+int main(int argc, char **argv)
+{
+	const struct kc_cmd *c;
+	struct kc_args a;
+	char err[160];
+
+	if (argc < 2) {
+		kc_usage(stderr);
+		return KC_EXIT_USAGE;
+	}
+	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+		if (argc > 2 && strcmp(argv[1], "help") == 0) {
+			c = kc_find_cmd(argv[2]);
+			if (!c)
+				return kc_error(KC_EXIT_USAGE, "unknown command '%.40s' (see keelctl --help)",
+						argv[2]);
+			kc_cmd_help(c);
+		} else {
+			kc_usage(stdout);
+		}
+		return kc_finish(0);
+	}
+	if (!strcmp(argv[1], "--version")) {
+		printf("keelctl %u.%u (Keel ABI %u.%u, %s)\n", KEEL_ABI_VERSION_MAJOR,
+		       KEEL_ABI_VERSION_MINOR, KEEL_ABI_VERSION_MAJOR, KEEL_ABI_VERSION_MINOR,
+		       kc_arch_name(KC_ARCH));
+		return kc_finish(0);
+	}
+	c = kc_find_cmd(argv[1]);
+	if (!c)
+		return kc_error(KC_EXIT_USAGE, "unknown command '%.40s' (see keelctl --help)",
+				argv[1]);
+	if (kc_args_parse(c->opts, c->nopts, c->max_pos, argc - 2, argv + 2, &a, err, sizeof(err)))
+		return kc_error(KC_EXIT_USAGE, "%s: %s (see keelctl %s --help)", c->name, err,
+				c->name);
+	if (a.help) {
+		kc_cmd_help(c);
+		return kc_finish(0);
+	}
+	if (a.npos < c->min_pos)
+		return kc_error(KC_EXIT_USAGE, "%s: missing NAME (usage: keelctl %.*s)", c->name,
+				(int)strcspn(c->usage, "\n"), c->usage);
+	return kc_finish(c->run(&a));
+}

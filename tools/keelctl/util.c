@@ -1,0 +1,856 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * keelctl's pure parts (see util.h): every input here comes from the command
+ * line, a file header or Keel, so each is checked before it is used.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "util.h"
+
+#define KC_MEMORY_MAX (1ull << 48) /* 256 TiB: keeps sums of sizes far from 2^64 */
+
+static void kc_err(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void kc_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Appends to @buf at *pos, counting what would not fit. */
+static void kc_put(char *buf, size_t len, size_t *pos, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static void kc_put(char *buf, size_t len, size_t *pos, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	if (*pos < len)
+		n = vsnprintf(buf + *pos, len - *pos, fmt, ap);
+	else
+		n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n > 0)
+		*pos += (size_t)n;
+}
+
+static bool kc_is_digit(char c)
+{
+	return c >= '0' && c <= '9';
+}
+
+static uint16_t kc_le16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] | p[1] << 8);
+}
+
+static uint32_t kc_le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t kc_le64(const uint8_t *p)
+{
+	return kc_le32(p) | (uint64_t)kc_le32(p + 4) << 32;
+}
+
+/* ---- errors ---- */
+
+int kc_exit_code(enum kc_op op, int err)
+{
+	switch (err) {
+	case 0:
+		return KC_EXIT_OK;
+	case ENOENT:
+		return op == KC_OP_OPEN ? KC_EXIT_ENV : KC_EXIT_NOPART;
+	case EPERM:
+		return op == KC_OP_CTL ? KC_EXIT_STATE : KC_EXIT_ENV;
+	case EACCES:
+	case ENOTTY:
+	case ENOSYS:
+	case ENODEV:
+	case ENXIO:
+		return KC_EXIT_ENV;
+	case ENOMEM:
+	case ENOSPC:
+		return KC_EXIT_RESOURCE;
+	case EBUSY:
+		return op == KC_OP_CREATE ? KC_EXIT_RESOURCE : KC_EXIT_STATE;
+	case ENOEXEC:
+		return KC_EXIT_IMAGE;
+	case ETIMEDOUT:
+		return KC_EXIT_TIMEOUT;
+	default:
+		return KC_EXIT_FAIL;
+	}
+}
+
+const char *kc_err_text(enum kc_op op, int err)
+{
+	switch (op) {
+	case KC_OP_OPEN:
+		if (err == ENOENT)
+			return "not found (is the keel module loaded? modprobe keel / insmod keel.ko)";
+		if (err == EACCES)
+			return "permission denied (needs root and CAP_SYS_ADMIN)";
+		if (err == ENODEV || err == ENXIO)
+			return "no driver behind the device node (is the keel module loaded?)";
+		if (err == ENOTTY || err == ENOSYS)
+			return "the driver does not speak keelctl's interface (driver and keelctl from different Keel versions?)";
+		if (err == EPERM)
+			return "this partition may not manage others (it needs management = yes in keel.cfg)";
+		break;
+	case KC_OP_CREATE:
+		switch (err) {
+		case ENOMEM:
+			return "not enough memory";
+		case EBUSY:
+			return "a core is in use";
+		case ENOSPC:
+			return "no free partition slot";
+		case EEXIST:
+			return "a partition of that name exists";
+		case EINVAL:
+			return "invalid partition description (a cpu not online, or a bad field)";
+		case E2BIG:
+			return "an image is too big";
+		}
+		break;
+	case KC_OP_LOAD:
+		if (err == EBUSY)
+			return "the partition is no longer being created";
+		break;
+	case KC_OP_CTL:
+		if (err == EBUSY)
+			return "wrong state for this";
+		if (err == EPERM)
+			return "that is the management partition keelctl runs in";
+		if (err == ENOEXEC)
+			return "the kernel is not an image Keel can boot";
+		break;
+	case KC_OP_QUERY:
+		break;
+	}
+	if (err == ENOENT)
+		return "no such partition";
+	if (err == EPERM)
+		return "not permitted (is this the management partition?)";
+	if (err == ENOTTY)
+		return "the driver does not know this request (driver and keelctl from different Keel versions?)";
+	return strerror(err);
+}
+
+/* ---- numbers and sizes ---- */
+
+int kc_parse_u64(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+
+	if (!s || !*s)
+		return -1;
+	for (; *s; s++) {
+		uint64_t d;
+
+		if (!kc_is_digit(*s))
+			return -1;
+		d = (uint64_t)(*s - '0');
+		if (v > (UINT64_MAX - d) / 10)
+			return -1;
+		v = v * 10 + d;
+	}
+	*out = v;
+	return 0;
+}
+
+int kc_parse_size(const char *s, uint64_t *out)
+{
+	char digits[24];
+	const char *p = s;
+	unsigned int shift = 0;
+	size_t n;
+	uint64_t v;
+
+	if (!s)
+		return -1;
+	while (kc_is_digit(*p))
+		p++;
+	n = (size_t)(p - s);
+	if (n == 0 || n >= sizeof(digits))
+		return -1;
+	memcpy(digits, s, n);
+	digits[n] = '\0';
+	if (kc_parse_u64(digits, &v))
+		return -1;
+	switch (*p) {
+	case '\0':
+		break;
+	case 'k':
+	case 'K':
+		shift = 10;
+		break;
+	case 'm':
+	case 'M':
+		shift = 20;
+		break;
+	case 'g':
+	case 'G':
+		shift = 30;
+		break;
+	case 't':
+	case 'T':
+		shift = 40;
+		break;
+	default:
+		return -1;
+	}
+	if (shift) {
+		p++;
+		if (*p == 'i' || *p == 'I')
+			p++;
+		if (*p == 'b' || *p == 'B')
+			p++;
+		if (*p)
+			return -1;
+		if (v > (UINT64_MAX >> shift))
+			return -1;
+		v <<= shift;
+	}
+	*out = v;
+	return 0;
+}
+
+int kc_parse_memory(const char *s, uint64_t *bytes, char *err, size_t errlen)
+{
+	uint64_t v;
+
+	if (kc_parse_size(s, &v)) {
+		kc_err(err, errlen,
+		       "bad memory size '%.40s' (a whole number with K, M or G, e.g. 256M or 1G)",
+		       s ? s : "");
+		return -1;
+	}
+	if (v == 0) {
+		kc_err(err, errlen, "memory size is 0");
+		return -1;
+	}
+	if (v > KC_MEMORY_MAX) {
+		kc_err(err, errlen, "memory size '%.40s' is too big", s);
+		return -1;
+	}
+	if (v % KEEL_PART_MEM_ALIGN) {
+		if (kc_is_digit(s[strlen(s) - 1]))
+			kc_err(err, errlen,
+			       "memory must be a multiple of 2 MiB ('%.40s' is bytes: did you mean %.40sM?)",
+			       s, s);
+		else
+			kc_err(err, errlen, "memory must be a multiple of 2 MiB ('%.40s' is not)",
+			       s);
+		return -1;
+	}
+	*bytes = v;
+	return 0;
+}
+
+/* ---- cpus ---- */
+
+unsigned int kc_popcount(uint64_t v)
+{
+	unsigned int n = 0;
+
+	for (; v; v &= v - 1)
+		n++;
+	return n;
+}
+
+/* Digits at *p as a number, capped at 1000 so it cannot overflow. */
+static unsigned int kc_cpu_number(const char **p)
+{
+	unsigned int v = 0;
+
+	while (kc_is_digit(**p)) {
+		if (v < 1000)
+			v = v * 10 + (unsigned int)(**p - '0');
+		(*p)++;
+	}
+	return v;
+}
+
+int kc_parse_cpus(const char *s, uint32_t *count, uint64_t *mask, char *err, size_t errlen)
+{
+	const char *p = s;
+	uint64_t m = 0, n;
+
+	if (!s || !*s) {
+		kc_err(err, errlen, "--cpus is empty");
+		return -1;
+	}
+	if (!kc_parse_u64(s, &n)) {
+		if (n == 0 || n > KEEL_MAX_CPUS) {
+			kc_err(err, errlen, "cpu count %.20s is out of range (1-%u)", s,
+			       KEEL_MAX_CPUS);
+			return -1;
+		}
+		*count = (uint32_t)n;
+		*mask = 0;
+		return 0;
+	}
+	for (;;) {
+		unsigned int a, b;
+
+		if (!kc_is_digit(*p))
+			goto bad;
+		a = b = kc_cpu_number(&p);
+		if (*p == '-') {
+			p++;
+			if (!kc_is_digit(*p))
+				goto bad;
+			b = kc_cpu_number(&p);
+		}
+		if (a >= KEEL_MAX_CPUS || b >= KEEL_MAX_CPUS) {
+			kc_err(err, errlen, "cpu %u is out of range (0-%u)",
+			       a >= KEEL_MAX_CPUS ? a : b, KEEL_MAX_CPUS - 1);
+			return -1;
+		}
+		if (b < a) {
+			kc_err(err, errlen, "cpu range %u-%u is reversed", a, b);
+			return -1;
+		}
+		for (unsigned int i = a; i <= b; i++) {
+			if (m & (1ull << i)) {
+				kc_err(err, errlen, "cpu %u is listed twice", i);
+				return -1;
+			}
+			m |= 1ull << i;
+		}
+		if (*p == '\0')
+			break;
+		if (*p != ',')
+			goto bad;
+		p++;
+	}
+	*count = 0;
+	*mask = m;
+	return 0;
+bad:
+	kc_err(err, errlen,
+	       "bad --cpus '%.40s' (a count such as 2, or a cpu list such as 3-4, 3,5 or 3-3)", s);
+	return -1;
+}
+
+size_t kc_format_cpus(uint64_t mask, char *buf, size_t len)
+{
+	size_t pos = 0;
+	unsigned int i = 0;
+	bool first = true;
+
+	if (len)
+		buf[0] = '\0';
+	if (!mask) {
+		kc_put(buf, len, &pos, "-");
+		return pos;
+	}
+	while (i < 64) {
+		unsigned int j;
+
+		if (!(mask & (1ull << i))) {
+			i++;
+			continue;
+		}
+		for (j = i; j + 1 < 64 && (mask & (1ull << (j + 1))); j++)
+			;
+		if (j == i)
+			kc_put(buf, len, &pos, "%s%u", first ? "" : ",", i);
+		else
+			kc_put(buf, len, &pos, "%s%u-%u", first ? "" : ",", i, j);
+		first = false;
+		i = j + 1;
+	}
+	return pos;
+}
+
+size_t kc_format_cpus_json(uint64_t mask, char *buf, size_t len)
+{
+	size_t pos = 0;
+	bool first = true;
+
+	if (len)
+		buf[0] = '\0';
+	kc_put(buf, len, &pos, "[");
+	for (unsigned int i = 0; i < 64; i++) {
+		if (!(mask & (1ull << i)))
+			continue;
+		kc_put(buf, len, &pos, "%s%u", first ? "" : ",", i);
+		first = false;
+	}
+	kc_put(buf, len, &pos, "]");
+	return pos;
+}
+
+uint64_t kc_pick_cpus(uint64_t free, uint32_t count)
+{
+	uint64_t m = 0;
+
+	if (count == 0 || kc_popcount(free) < count)
+		return 0;
+	for (unsigned int i = 0; i < 64 && count; i++) {
+		if (free & (1ull << i)) {
+			m |= 1ull << i;
+			count--;
+		}
+	}
+	return m;
+}
+
+/* ---- names and partitions ---- */
+
+int kc_check_name(const char *s, char *err, size_t errlen)
+{
+	size_t n = strnlen(s, KEEL_NAME_MAX);
+
+	if (n == 0) {
+		kc_err(err, errlen, "the name is empty");
+		return -1;
+	}
+	if (n >= KEEL_NAME_MAX) {
+		kc_err(err, errlen, "the name is longer than %u bytes", KEEL_NAME_MAX - 1);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || kc_is_digit((char)c) ||
+		    c == '_' || c == '-')
+			continue;
+		if (c > 0x20 && c < 0x7f)
+			kc_err(err, errlen, "the name has '%c' (only a-z A-Z 0-9 _ - are allowed)",
+			       c);
+		else
+			kc_err(err, errlen,
+			       "the name has byte 0x%02x (only a-z A-Z 0-9 _ - are allowed)", c);
+		return -1;
+	}
+	if (strspn(s, "0123456789") == n) {
+		kc_err(err, errlen, "the name is all digits (that would read as an id)");
+		return -1;
+	}
+	return 0;
+}
+
+void kc_part_name(const struct keel_part_status *st, char out[KEEL_NAME_MAX])
+{
+	size_t n = strnlen(st->name, KEEL_NAME_MAX - 1);
+
+	memcpy(out, st->name, n);
+	out[n] = '\0';
+}
+
+int kc_find_part(const struct keel_part_status *list, uint32_t n, const char *ref)
+{
+	uint64_t id;
+
+	if (!ref || !*ref)
+		return -1;
+	if (!kc_parse_u64(ref, &id)) {
+		for (uint32_t i = 0; i < n; i++)
+			if (list[i].id == id)
+				return (int)i;
+	}
+	if (strlen(ref) >= KEEL_NAME_MAX)
+		return -1;
+	for (uint32_t i = 0; i < n; i++) {
+		char name[KEEL_NAME_MAX];
+
+		kc_part_name(&list[i], name);
+		if (!strcmp(name, ref))
+			return (int)i;
+	}
+	return -1;
+}
+
+const char *kc_state_name(uint32_t state)
+{
+	switch (state) {
+	case KEEL_PSTATE_CREATED:
+		return "created";
+	case KEEL_PSTATE_LOADED:
+		return "loaded";
+	case KEEL_PSTATE_RUNNING:
+		return "running";
+	case KEEL_PSTATE_STOPPING:
+		return "stopping";
+	case KEEL_PSTATE_STOPPED:
+		return "stopped";
+	case KEEL_PSTATE_PAUSED:
+		return "paused";
+	default:
+		return "unknown";
+	}
+}
+
+const char *kc_exit_name(uint32_t kind)
+{
+	static const char *const names[] = {
+		[KEEL_EXIT_INTERRUPT] = "interrupt", [KEEL_EXIT_HYPERCALL] = "hypercall",
+		[KEEL_EXIT_MMIO] = "mmio",	     [KEEL_EXIT_PIO] = "pio",
+		[KEEL_EXIT_HALT] = "halt",	     [KEEL_EXIT_SHUTDOWN] = "shutdown",
+		[KEEL_EXIT_FAULT] = "fault",
+	};
+
+	if (kind >= sizeof(names) / sizeof(names[0]))
+		return NULL;
+	return names[kind];
+}
+
+void kc_format_uptime(uint64_t ns, char *buf, size_t len)
+{
+	uint64_t s = ns / 1000000000ull;
+	uint64_t d = s / 86400;
+
+	s %= 86400;
+	if (d)
+		snprintf(buf, len, "%llu-%02u:%02u:%02u", (unsigned long long)d,
+			 (unsigned int)(s / 3600), (unsigned int)(s / 60 % 60),
+			 (unsigned int)(s % 60));
+	else
+		snprintf(buf, len, "%02u:%02u:%02u", (unsigned int)(s / 3600),
+			 (unsigned int)(s / 60 % 60), (unsigned int)(s % 60));
+}
+
+/* ---- kernel images ---- */
+
+#define ELF_MACHINE_X86_64 62
+#define ELF_MACHINE_AARCH64 183
+#define BZ_BOOT_FLAG 0x1fe
+#define BZ_MAGIC 0x202
+#define BZ_VERSION 0x206
+#define BZ_XLOADFLAGS 0x236
+#define BZ_HDR_END 0x26c
+#define ARM64_IMAGE_SIZE 0x10
+#define ARM64_FLAGS 0x18
+#define ARM64_MAGIC 0x38
+#define ARM64_MAGIC_VALUE 0x644d5241u /* "ARM\x64" */
+
+const char *kc_arch_name(int arch)
+{
+	return arch == KC_ARCH_AARCH64 ? "aarch64" : "x86_64";
+}
+
+const char *kc_image_name(int kind)
+{
+	switch (kind) {
+	case KC_IMAGE_BZIMAGE:
+		return "Linux bzImage";
+	case KC_IMAGE_ARM64:
+		return "arm64 Linux Image";
+	case KC_IMAGE_ELF:
+		return "ELF64 guest";
+	default:
+		return "unknown";
+	}
+}
+
+static int kc_sniff_elf(const uint8_t *h, size_t len, int arch, const char **why)
+{
+	uint16_t type, machine;
+	uint16_t want = arch == KC_ARCH_AARCH64 ? ELF_MACHINE_AARCH64 : ELF_MACHINE_X86_64;
+
+	if (len < 64) {
+		*why = "truncated ELF header";
+		return KC_IMAGE_NONE;
+	}
+	if (h[4] != 2) {
+		*why = "a 32-bit ELF file (Keel boots ELF64)";
+		return KC_IMAGE_NONE;
+	}
+	if (h[5] != 1) {
+		*why = "a big-endian ELF file";
+		return KC_IMAGE_NONE;
+	}
+	type = kc_le16(h + 16);
+	machine = kc_le16(h + 18);
+	if (machine != want) {
+		if (machine == ELF_MACHINE_X86_64)
+			*why = "an x86_64 ELF file, and this is aarch64";
+		else if (machine == ELF_MACHINE_AARCH64)
+			*why = "an aarch64 ELF file, and this is x86_64";
+		else
+			*why = "an ELF file for another machine";
+		return KC_IMAGE_NONE;
+	}
+	if (type != 2 && type != 3) {
+		*why = "an ELF file that is not an executable";
+		return KC_IMAGE_NONE;
+	}
+	return KC_IMAGE_ELF;
+}
+
+int kc_sniff_kernel(const uint8_t *hdr, size_t len, uint64_t file_size, int arch,
+		    const char **why)
+{
+	bool bz, arm64;
+
+	*why = NULL;
+	if (len > file_size)
+		len = (size_t)file_size;
+	if (len < 64) {
+		*why = "too small to be a kernel";
+		return KC_IMAGE_NONE;
+	}
+	if (!memcmp(hdr, "\x7f" "ELF", 4))
+		return kc_sniff_elf(hdr, len, arch, why);
+	bz = len >= BZ_HDR_END && kc_le16(hdr + BZ_BOOT_FLAG) == 0xaa55 &&
+	     !memcmp(hdr + BZ_MAGIC, "HdrS", 4);
+	arm64 = kc_le32(hdr + ARM64_MAGIC) == ARM64_MAGIC_VALUE;
+	if (arch == KC_ARCH_X86_64) {
+		if (bz) {
+			if (kc_le16(hdr + BZ_VERSION) < 0x20c) {
+				*why = "bzImage boot protocol older than 2.12 (no 64-bit entry)";
+				return KC_IMAGE_NONE;
+			}
+			if (!(kc_le16(hdr + BZ_XLOADFLAGS) & 1)) {
+				*why = "bzImage without a 64-bit entry point";
+				return KC_IMAGE_NONE;
+			}
+			return KC_IMAGE_BZIMAGE;
+		}
+		if (arm64) {
+			*why = "an arm64 Image, and this is x86_64";
+			return KC_IMAGE_NONE;
+		}
+	} else {
+		if (arm64) {
+			uint64_t flags = kc_le64(hdr + ARM64_FLAGS);
+			uint64_t page = (flags >> 1) & 3;
+
+			if (flags & 1) {
+				*why = "a big-endian arm64 Image";
+				return KC_IMAGE_NONE;
+			}
+			if (page != 0 && page != 1) {
+				*why = "an arm64 Image built for 16K or 64K pages (4K only)";
+				return KC_IMAGE_NONE;
+			}
+			if (kc_le64(hdr + ARM64_IMAGE_SIZE) == 0) {
+				*why = "an arm64 Image older than Linux 3.17 (image_size 0)";
+				return KC_IMAGE_NONE;
+			}
+			return KC_IMAGE_ARM64;
+		}
+		if (bz) {
+			*why = "an x86 bzImage, and this is aarch64";
+			return KC_IMAGE_NONE;
+		}
+		if (hdr[0] == 'M' && hdr[1] == 'Z' && !memcmp(hdr + 4, "zimg", 4)) {
+			*why = "a compressed EFI zboot image (Keel boots the uncompressed Image)";
+			return KC_IMAGE_NONE;
+		}
+	}
+	if (hdr[0] == 0x1f && hdr[1] == 0x8b) {
+		*why = "a gzip file (decompress it first)";
+		return KC_IMAGE_NONE;
+	}
+	*why = arch == KC_ARCH_X86_64 ? "neither a bzImage nor an ELF64 x86_64 kernel"
+				      : "neither an arm64 Image nor an ELF64 aarch64 kernel";
+	return KC_IMAGE_NONE;
+}
+
+/* ---- JSON ---- */
+
+size_t kc_json_escape(const char *s, size_t n, char *buf, size_t len)
+{
+	size_t pos = 0;
+
+	if (len)
+		buf[0] = '\0';
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)s[i];
+
+		switch (c) {
+		case '"':
+			kc_put(buf, len, &pos, "\\\"");
+			break;
+		case '\\':
+			kc_put(buf, len, &pos, "\\\\");
+			break;
+		case '\n':
+			kc_put(buf, len, &pos, "\\n");
+			break;
+		case '\r':
+			kc_put(buf, len, &pos, "\\r");
+			break;
+		case '\t':
+			kc_put(buf, len, &pos, "\\t");
+			break;
+		default:
+			if (c < 0x20 || c >= 0x7f)
+				kc_put(buf, len, &pos, "\\u%04x", c);
+			else
+				kc_put(buf, len, &pos, "%c", c);
+		}
+	}
+	return pos;
+}
+
+/* ---- console escape ---- */
+
+int kc_parse_escape(const char *s, int *byte)
+{
+	if (!s)
+		return -1;
+	if (!strcmp(s, "none")) {
+		*byte = -1;
+		return 0;
+	}
+	if (s[0] == '^' && s[1] && !s[2]) {
+		char c = s[1];
+
+		if (c == '?') {
+			*byte = 0x7f;
+			return 0;
+		}
+		if (c >= 'a' && c <= 'z')
+			c = (char)(c - 'a' + 'A');
+		if (c >= '@' && c <= '_') {
+			*byte = c & 0x1f;
+			return 0;
+		}
+		return -1;
+	}
+	if (s[0] > 0x20 && s[0] < 0x7f && !s[1]) {
+		*byte = s[0];
+		return 0;
+	}
+	return -1;
+}
+
+void kc_format_escape(int byte, char *buf, size_t len)
+{
+	if (byte < 0)
+		snprintf(buf, len, "none");
+	else if (byte == 0x7f)
+		snprintf(buf, len, "Ctrl-?");
+	else if (byte < 0x20)
+		snprintf(buf, len, "Ctrl-%c", byte | 0x40);
+	else
+		snprintf(buf, len, "%c", byte);
+}
+
+/* ---- stream search ---- */
+
+int kc_finder_init(struct kc_finder *f, const char *needle)
+{
+	size_t n = strlen(needle), k = 0;
+
+	memset(f, 0, sizeof(*f));
+	if (n == 0 || n >= KC_FIND_MAX)
+		return -1;
+	memcpy(f->needle, needle, n);
+	f->len = n;
+	/* fail[i]: length of the longest proper border of needle[0..i]. */
+	for (size_t i = 1; i < n; i++) {
+		while (k && f->needle[i] != f->needle[k])
+			k = f->fail[k - 1];
+		if (f->needle[i] == f->needle[k])
+			k++;
+		f->fail[i] = (uint16_t)k;
+	}
+	return 0;
+}
+
+long kc_finder_feed(struct kc_finder *f, const char *buf, size_t n)
+{
+	if (!f->len)
+		return -1;
+	for (size_t i = 0; i < n; i++) {
+		while (f->state && buf[i] != f->needle[f->state])
+			f->state = f->fail[f->state - 1];
+		if (buf[i] == f->needle[f->state])
+			f->state++;
+		if (f->state == f->len) {
+			f->state = f->fail[f->len - 1];
+			return (long)(i + 1);
+		}
+	}
+	return -1;
+}
+
+/* ---- options ---- */
+
+int kc_args_parse(const struct kc_opt *opts, int nopts, int max_pos, int argc,
+		  char *const argv[], struct kc_args *a, char *err, size_t errlen)
+{
+	bool opts_done = false;
+
+	memset(a, 0, sizeof(*a));
+	if (nopts < 0 || nopts > KC_MAX_OPTS || max_pos < 0 || max_pos > KC_MAX_POS) {
+		kc_err(err, errlen, "internal error: option table too big");
+		return -1;
+	}
+	for (int i = 0; i < argc; i++) {
+		const char *s = argv[i], *name, *eq;
+		size_t nlen;
+		int k;
+
+		if (!opts_done && !strcmp(s, "--")) {
+			opts_done = true;
+			continue;
+		}
+		if (!opts_done && (!strcmp(s, "-h") || !strcmp(s, "--help"))) {
+			a->help = true;
+			return 0;
+		}
+		if (opts_done || s[0] != '-' || s[1] == '\0') {
+			if (a->npos >= max_pos) {
+				kc_err(err, errlen, "unexpected argument '%.40s'", s);
+				return -1;
+			}
+			a->pos[a->npos++] = s;
+			continue;
+		}
+		if (s[1] != '-') {
+			kc_err(err, errlen, "unknown option '%.40s'", s);
+			return -1;
+		}
+		name = s + 2;
+		eq = strchr(name, '=');
+		nlen = eq ? (size_t)(eq - name) : strlen(name);
+		for (k = 0; k < nopts; k++)
+			if (strlen(opts[k].name) == nlen && !strncmp(opts[k].name, name, nlen))
+				break;
+		if (k == nopts) {
+			kc_err(err, errlen, "unknown option '--%.*s'", (int)(nlen > 40 ? 40 : nlen),
+			       name);
+			return -1;
+		}
+		if (a->val[k]) {
+			kc_err(err, errlen, "--%s given twice", opts[k].name);
+			return -1;
+		}
+		if (!opts[k].has_arg) {
+			if (eq) {
+				kc_err(err, errlen, "--%s takes no value", opts[k].name);
+				return -1;
+			}
+			a->val[k] = "";
+		} else if (eq) {
+			a->val[k] = eq + 1;
+		} else if (i + 1 < argc) {
+			a->val[k] = argv[++i];
+		} else {
+			kc_err(err, errlen, "--%s needs a value", opts[k].name);
+			return -1;
+		}
+	}
+	return 0;
+}
