@@ -41,14 +41,17 @@ integration: all
 # Boot the demo configuration in QEMU (Ctrl-A X quits).
 run: deps
 	@$(MAKE) --no-print-directory ARCH=$(RUN_ARCH) all
-	@$(if $(HV),,tools/linux-assets.py --arch $(RUN_ARCH) --out $(BUILD)/$(RUN_ARCH)/linux)
+	@$(if $(HV),,tools/linux-assets.py --arch $(RUN_ARCH) --out $(BUILD)/$(RUN_ARCH)/linux \
+		--keelctl $(BUILD)/$(RUN_ARCH)/keelctl --guest $(BUILD)/$(RUN_ARCH)/guests/testguest.elf)
 	@tools/run.py --arch $(RUN_ARCH) --build $(BUILD) $(RUN_ARGS) $(if $(HV),--hv $(HV))
 
 # Debian kernel + busybox initramfs + disk image per arch for the Linux
 # scenarios (tests marked `linux`; PYTEST_ARGS=--no-linux leaves them out), cached in
 # $(KEEL_CACHE)/linux. `make bench`: Keel microVM vs direct QEMU -kernel boot.
 linux-assets: deps
-	@for a in $(ARCHES); do tools/linux-assets.py --arch $$a --out $(BUILD)/$$a/linux || exit 1; done
+	@$(MAKE) --no-print-directory -j$(JOBS) all
+	@for a in $(ARCHES); do tools/linux-assets.py --arch $$a --out $(BUILD)/$$a/linux \
+		--keelctl $(BUILD)/$$a/keelctl --guest $(BUILD)/$$a/guests/testguest.elf || exit 1; done
 
 bench: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all
@@ -86,7 +89,14 @@ CORE_SRCS := $(wildcard core/*.c) $(wildcard virtio/*.c) $(CORE_LIBC_SRCS) \
 CORE_OBJS := $(patsubst %,$(O)/core-objs/%.o,$(CORE_SRCS))
 
 .PHONY: arch-all
-arch-all: $(O)/keel.efi guests
+arch-all: $(O)/keel.efi guests $(O)/keelctl
+
+# keelctl, the management CLI: a static Linux binary for this arch, run in the
+# management partition (its initramfs is built by tools/linux-assets.py --keelctl).
+$(O)/keelctl: $(wildcard tools/keelctl/*.[ch]) tools/keelctl/Makefile tools/linux/keel_dev.h \
+		core/include/keel/abi.h
+	@echo "  KEELCTL $@"
+	@$(MAKE) --no-print-directory -C tools/keelctl ARCH=$(KEEL_ARCH) OUT=$(abspath $@)
 
 $(O)/core-objs/%.c.o: %.c
 	@mkdir -p $(dir $@)

@@ -15,6 +15,10 @@ and writes into --out:
     initrd.gz      busybox + the virtio modules in load order + /init
                    (tools/linux-assets.init), a gzip'd newc cpio
     disk.img       a raw disk with a known pattern (see make_disk())
+    keel.ko, mgmt-initrd.gz   with --keelctl: the driver (tools/kmod.py) and
+                   the management partition's initramfs: busybox, the virtio
+                   modules, keel.ko, keelctl, /images (the three files above),
+                   /scripts (tests/integration/mgmt/*.sh), /init = tools/mgmt.init
     assets.json    versions, module order and sha256 of each file
 
 Everything is cached: a second run reads nothing from the network and
@@ -38,10 +42,14 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 INIT = HERE / "linux-assets.init"
+MGMT_INIT = HERE / "mgmt.init"
+MGMT_PROFILE = HERE / "mgmt.profile"
+MGMT_SCRIPTS = HERE.parent / "tests" / "integration" / "mgmt"
 CACHE = Path(os.environ.get("KEEL_CACHE") or Path.home() / ".cache" / "keel")
 
 DEBARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 KERNEL_NAME = {"x86_64": "vmlinuz", "aarch64": "Image"}
+CONSOLE = {"x86_64": "ttyS0", "aarch64": "ttyAMA0"}  # a microVM's kernel console
 # Modules /init loads, with the config symbol that builds each; their
 # dependencies (virtio, virtio_ring...) come from each module's .modinfo.
 # virtio_pci is for direct QEMU boots (q35 has no virtio-mmio); under Keel
@@ -80,7 +88,7 @@ def apt_out(argv):
 
 def pkg(name, debarch):
     """apt's name of @name for @debarch on this (amd64) host."""
-    return name if debarch == "amd64" else f"{name}:{debarch}"
+    return name if debarch in ("amd64", "all") else f"{name}:{debarch}"
 
 
 def candidate(name, debarch):
@@ -354,8 +362,9 @@ def busybox_applets(busybox):
     return names
 
 
-def build_initramfs(arch, busybox, moddir, order):
-    """gzip'd newc cpio: /bin/busybox + applet links, /lib/modules/NN-name.ko, /init."""
+def build_initramfs(arch, busybox, moddir, order, init=INIT, extra=()):
+    """gzip'd newc cpio: /bin/busybox + applet links, /lib/modules/NN-name.ko,
+    /init (from @init) and @extra: (path, bytes, mode) files, parents first."""
     c = Cpio()
     for d in ("bin", "dev", "lib", "lib/modules", "proc", "sys", "tmp"):
         c.dir(d)
@@ -368,8 +377,32 @@ def build_initramfs(arch, busybox, moddir, order):
     for i, rel in enumerate(order):
         name = re.sub(r"\.(xz|gz|zst)$", "", Path(rel).name)
         c.file(f"lib/modules/{i:02d}-{name}", module_bytes(moddir / rel))
-    c.file("init", INIT.read_text().replace("@ARCH@", arch).encode(), 0o755)
+    c.file("init", init.read_text().replace("@ARCH@", arch).encode(), 0o755)
+    for path, data, mode in extra:
+        if data is None:
+            c.dir(path)
+        else:
+            c.file(path, data, mode)
     return gzip.compress(c.finish(), compresslevel=6, mtime=0)
+
+
+def mgmt_extra(arch, out, keelctl, keel_ko, guest=None):
+    """Files the management partition's initramfs adds: keelctl, keel.ko, the
+    microVM images under /images (kernel, initrd.gz, disk.img) and
+    the scenario scripts of tests/integration/mgmt under /scripts."""
+    files = [("etc", None, 0), ("images", None, 0), ("scripts", None, 0), ("lib/keel", None, 0),
+             ("bin/keelctl", Path(keelctl).read_bytes(), 0o755),
+             ("lib/keel/keel.ko", Path(keel_ko).read_bytes(), 0o644),
+             ("etc/profile", MGMT_PROFILE.read_text().replace("@CONSOLE@", CONSOLE[arch])
+              .encode(), 0o644)]
+    for name, image in (("kernel", KERNEL_NAME[arch]), ("initrd.gz", "initrd.gz"),
+                        ("disk.img", "disk.img")):
+        files.append((f"images/{name}", (out / image).read_bytes(), 0o644))
+    if guest:
+        files.append(("images/testguest.elf", Path(guest).read_bytes(), 0o644))
+    for script in sorted(MGMT_SCRIPTS.glob("*.sh")):
+        files.append((f"scripts/{script.name}", script.read_bytes(), 0o755))
+    return files
 
 
 # -------------------------------------------------------------------- disk
@@ -423,8 +456,11 @@ def sha256_file(path):
     return h.hexdigest()
 
 
-def build(arch, out, disk_size=DISK_SIZE, disk_seed="keel"):
-    """Make every asset for @arch in @out; the assets.json record (also returned)."""
+def build(arch, out, disk_size=DISK_SIZE, disk_seed="keel", keelctl=None, guest=None):
+    """Make every asset for @arch in @out; the assets.json record (also returned).
+    With @keelctl (path of the keelctl binary) also keel.ko and mgmt-initrd.gz,
+    the management partition's initramfs (with @guest, Keel's test guest ELF,
+    as /images/testguest.elf)."""
     debarch = DEBARCH[arch]
     want = resolve(debarch)
     kdir = fetch_kernel(debarch, want["kernel"], want["kernel_version"])
@@ -448,6 +484,15 @@ def build(arch, out, disk_size=DISK_SIZE, disk_seed="keel"):
         shutil.copyfile(image, kernel_out)
     write_if_changed(out / "initrd.gz", build_initramfs(arch, busybox, moddir, order))
     disk_sha = make_disk(out / "disk.img", disk_size, disk_seed)
+    mgmt = {}
+    if keelctl:
+        kmod = load_sibling("kmod")
+        version = want["kernel_version"] or \
+            (kdir / ".complete").read_text().split("_")[1]
+        ko = kmod.build_module(arch, moddir.name, version, out)
+        write_if_changed(out / "mgmt-initrd.gz", build_initramfs(
+            arch, busybox, moddir, order, MGMT_INIT, mgmt_extra(arch, out, keelctl, ko, guest)))
+        mgmt = {"keel.ko": sha256_file(ko), "mgmt-initrd.gz": sha256_file(out / "mgmt-initrd.gz")}
 
     record = {
         "arch": arch,
@@ -460,6 +505,7 @@ def build(arch, out, disk_size=DISK_SIZE, disk_seed="keel"):
             KERNEL_NAME[arch]: sha256_file(kernel_out),
             "initrd.gz": sha256_file(out / "initrd.gz"),
             "disk.img": disk_sha,
+            **mgmt,
         },
         "disk_size": disk_size,
         "disk_seed": disk_seed,
@@ -468,15 +514,27 @@ def build(arch, out, disk_size=DISK_SIZE, disk_seed="keel"):
     return record
 
 
+def load_sibling(name):
+    """tools/@name.py as a module (tools/ is not a package)."""
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", required=True, choices=sorted(DEBARCH))
     ap.add_argument("--out", required=True, type=Path, help="directory for the assets")
     ap.add_argument("--disk-size", type=parse_size, default=DISK_SIZE, help="e.g. 2M (default)")
     ap.add_argument("--disk-seed", default="keel", help="varies the disk pattern")
+    ap.add_argument("--keelctl", type=Path,
+                    help="keelctl binary: also build keel.ko and mgmt-initrd.gz")
+    ap.add_argument("--guest", type=Path, help="with --keelctl: Keel's test guest ELF for /images")
     args = ap.parse_args()
     t0 = time.monotonic()
-    rec = build(args.arch, args.out, args.disk_size, args.disk_seed)
+    rec = build(args.arch, args.out, args.disk_size, args.disk_seed, args.keelctl, args.guest)
     log(f"{args.arch}: {rec['kernel_release']}, modules {' '.join(rec['modules']) or '-'} "
         f"-> {args.out} ({time.monotonic() - t0:.1f} s)")
 

@@ -8,11 +8,13 @@ default so the demo's cpus 1 and 2 exist. Ctrl-C ends Bochs.
 
 Builds an ESP directory under <build>/<arch>/run-esp holding keel.efi, the test
 guests under /guests and a keel.cfg: the demo (tests/configs/demo-<arch>.cfg:
-`hello` on cpu 1 and `world` on cpu 2 printing, a Debian Linux microVM on cpu 3;
-under Bochs tests/configs/demo-baremetal.cfg) or your own with --config FILE.
+the Linux management partition on cpu 1 with its shell on this terminal and
+keelctl ready, a bare-metal `hello` on cpu 2; under Bochs
+tests/configs/demo-baremetal.cfg) or your own with --config FILE.
 Files the config names as kernel/initrd/disk are copied from beside it, or from
-<build>/<arch> (where `make linux-assets` puts linux/vmlinuz, initrd.gz,
-disk.img). Ctrl-A X quits QEMU, Ctrl-A C switches to its monitor.
+<build>/<arch> (where `make run` / `make linux-assets` put linux/vmlinuz or
+Image, initrd.gz, mgmt-initrd.gz, disk.img) when newer. Ctrl-A X quits QEMU,
+Ctrl-A C switches to its monitor.
 """
 
 import argparse
@@ -49,9 +51,11 @@ def copy_named_files(config_path, esp, search=()):
         rel = Path(*[p for p in re.split(r"[/\\]", path) if p])
         found = [d / rel for d in (config_path.parent, *search) if (d / rel).is_file()]
         src = found[0] if found else config_path.parent / rel
-        if src.is_file() and not (esp / rel).exists():
-            (esp / rel).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(src, esp / rel)
+        dst = esp / rel
+        if src.is_file() and (not dst.is_file() or dst.stat().st_size != src.stat().st_size
+                              or dst.stat().st_mtime < src.stat().st_mtime):
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, dst)
 
 
 def run_bochs(args, build):

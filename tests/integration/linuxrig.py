@@ -67,6 +67,8 @@ class Assets:
         self.dir = Path(folder)
         self.kernel = self.dir / KERNEL_NAME[arch]
         self.initrd = self.dir / "initrd.gz"
+        # The management partition's initramfs: keel.ko, keelctl, /images, /scripts.
+        self.mgmt_initrd = self.dir / "mgmt-initrd.gz"
         self.record = record
 
     def disk(self, name, folder=None, size=None):
@@ -82,7 +84,11 @@ def assets(arch, build):
     key = (arch, str(build))
     if key not in _built:
         folder = Path(build) / arch / "linux"
-        _built[key] = Assets(arch, folder, tool().build(arch, folder))
+        keelctl = Path(build) / arch / "keelctl"
+        guest = Path(build) / arch / "guests" / keelrig.TESTGUEST
+        _built[key] = Assets(arch, folder, tool().build(
+            arch, folder, keelctl=keelctl if keelctl.is_file() else None,
+            guest=guest if guest.is_file() else None))
     return _built[key]
 
 
@@ -104,12 +110,15 @@ def linux_partition(name, cpus, cmdline, disk=None, memory="256M", readonly=Fals
     return keelrig.partition(name, cpus, cmdline, memory=memory, kernel=kernel, **keys)
 
 
-def fill_esp(esp, a, disks=()):
-    """Copy the kernel, initrd and @disks (paths) into <esp>/linux/."""
+def fill_esp(esp, a, disks=(), mgmt=False):
+    """Copy the kernel, initrd and @disks (paths) into <esp>/linux/ (with
+    @mgmt also the management partition's mgmt-initrd.gz)."""
     d = Path(esp) / ESP_DIR
     d.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(a.kernel, d / KERNEL_NAME_ANY)
     shutil.copyfile(a.initrd, d / "initrd.gz")
+    if mgmt:
+        shutil.copyfile(a.mgmt_initrd, d / "mgmt-initrd.gz")
     for disk in disks:
         shutil.copyfile(disk, d / Path(disk).name)
 
@@ -157,13 +166,13 @@ class LinuxQemu(keelrig.Qemu):
         return t
 
 
-def boot_keel(rig, arch, config, name, a, disks=(), smp=4, mem="2G", timeout=240.0):
+def boot_keel(rig, arch, config, name, a, disks=(), smp=4, mem="2G", timeout=240.0, mgmt=False):
     """Start QEMU booting Keel with @config and the Linux files on the ESP.
 
     Registered with @rig so a failing test prints this run's log tail."""
     esp = rig.tmp_factory.mktemp(f"{arch}-{name}-esp", numbered=True)
     keelrig.make_esp(esp, arch, rig.build, config)
-    fill_esp(esp, a, disks)
+    fill_esp(esp, a, disks, mgmt)
     log = rig.build / arch / "test-logs" / f"{name}.log"
     q = LinuxQemu(keelrig.qemu_argv(arch, esp, smp=smp, mem=mem), log,
                   hard_timeout=timeout, name=f"{arch} {name}")

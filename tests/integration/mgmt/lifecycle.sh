@@ -1,0 +1,97 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Runs in the Linux management partition (tests/integration/test_mgmt_linux.py):
+# keelctl creates two Linux microVMs from /images, starts them, talks to each
+# through its console, lists them as JSON, stops one, destroys both and shows
+# the resources back; then the error cases a script relies on (exit codes).
+# Prints "CHECK <name> ok|FAIL <detail>" per step and "LIFECYCLE PASS|FAIL".
+fails=0
+check() { # name, condition result (0 = ok), detail
+	if [ "$2" = 0 ]; then echo "CHECK $1 ok"; else echo "CHECK $1 FAIL $3"; fails=$((fails + 1)); fi
+}
+expect_exit() { # name, wanted exit code, command...
+	name=$1 want=$2
+	shift 2
+	out=$("$@" 2>&1)
+	got=$?
+	echo "EXIT $name $got: $out"
+	[ "$got" = "$want" ]
+	check "$name" $? "exit $got, wanted $want"
+}
+json() { # keelctl read command as one line of JSON
+	keelctl "$@" --json | tr -d '\n'
+}
+free_mem() { json info | sed -n 's/.*"mem_free": *\([0-9]*\).*/\1/p'; }
+free_cpus() { json info | sed -n 's/.*"free_cpus": *\(\[[^]]*\]\).*/\1/p' | tr -d ' '; }
+
+case "$(uname -m)" in
+aarch64) con=ttyAMA0 ;;
+*) con=ttyS0 ;;
+esac
+CMD="console=$con loglevel=4 panic=-1 keel.wait=120 keel.after=poweroff"
+
+echo "INFO-JSON $(json info)"
+mem0=$(free_mem)
+cpus0=$(free_cpus)
+echo "before: free memory $mem0, free cpus $cpus0"
+
+for vm in vm1 vm2; do
+	keelctl create $vm --cpus 1 --memory 256M --kernel /images/kernel \
+		--initrd /images/initrd.gz --disk /images/disk.img --cmdline "$CMD"
+	check "create-$vm" $? ""
+	keelctl start $vm
+	check "start-$vm" $? ""
+done
+echo "LIST-JSON $(json list)"
+for vm in vm1 vm2; do
+	keelctl console $vm --wait "console=ready" --timeout 240 >/tmp/$vm.out
+	check "console-ready-$vm" $? "$(tail -c 300 /tmp/$vm.out)"
+	grep -q "disk-sha256=" /tmp/$vm.out
+	check "console-output-$vm" $? ""
+done
+echo "LIST-JSON $(json list)"
+
+# vm1: a line typed through keelctl console comes back, then it powers off.
+keelctl console vm1 --send "hello from keelctl"
+check "console-send-vm1" $? ""
+keelctl console vm1 --wait "echo: hello from keelctl" --timeout 60 >/dev/null
+check "console-echo-vm1" $? ""
+keelctl stop vm1 --timeout 30
+check "stop-vm1" $? ""
+# vm2 is still running; stop it (forced after the timeout: no guest cooperation).
+state=$(keelctl list | awk '$2 == "vm2" {print $3}')
+[ "$state" = running ]
+check "vm2-running" $? "state $state"
+keelctl stop vm2 --timeout 1
+check "stop-vm2" $? ""
+echo "LIST-JSON $(json list)"
+for vm in vm1 vm2; do
+	keelctl destroy $vm
+	check "destroy-$vm" $? ""
+done
+mem1=$(free_mem)
+cpus1=$(free_cpus)
+echo "after: free memory $mem1, free cpus $cpus1"
+[ "$cpus1" = "$cpus0" ]
+check "cpus-back" $? "$cpus0 -> $cpus1"
+echo "MEM-BACK before=$mem0 after=$mem1"
+
+# Errors a script relies on.
+expect_exit unknown-partition 3 keelctl stop nosuch
+expect_exit no-free-core 4 keelctl create big --cpus 64 --memory 64M --kernel /images/kernel
+expect_exit not-enough-memory 4 keelctl create big --cpus 1 --memory 64G --kernel /images/kernel
+expect_exit not-a-kernel 6 keelctl create bad --cpus 1 --memory 64M --kernel /etc/profile
+expect_exit missing-file 6 keelctl create bad --cpus 1 --memory 64M --kernel /images/nope
+expect_exit bad-memory 2 keelctl create bad --cpus 1 --memory 3M --kernel /images/kernel
+expect_exit usage 2 keelctl frobnicate
+keelctl create run1 --cpus 1 --memory 128M --kernel /images/kernel --initrd /images/initrd.gz \
+	--cmdline "$CMD" --start >/dev/null
+check "create-start-run1" $? ""
+expect_exit destroy-running 5 keelctl destroy run1
+expect_exit self-stop 5 keelctl stop mgmt
+keelctl destroy run1 --force
+check "destroy-force-run1" $? ""
+! keelctl list | grep -qE ' (vm1|vm2|run1) '
+check "test-vms-gone" $? "$(keelctl list)"
+
+[ "$fails" = 0 ] && echo "LIFECYCLE PASS" || echo "LIFECYCLE FAIL ($fails)"

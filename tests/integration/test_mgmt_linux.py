@@ -1,0 +1,132 @@
+# SPDX-License-Identifier: MIT
+"""The Linux management partition (issue 4), on both arches.
+
+keel.cfg boots a Debian kernel as the management partition, with the
+initramfs tools/linux-assets.py --keelctl builds (busybox, keel.ko, keelctl,
+the microVM images in /images, the scripts of tests/integration/mgmt in
+/scripts), and a bare-metal partition whose management calls must be refused.
+The management partition's /init gives the serial console a root shell, and
+the test types into it as an operator would: lifecycle.sh (keelctl creates two
+Linux microVMs, talks to each through its console, lists them as JSON, stops
+one, destroys both, then the error exit codes), the refused partition's stats,
+the 100-cycle create/destroy loop, a microVM that must survive the management
+partition's reboot, and poweroff.
+"""
+
+import json
+import re
+
+import pytest
+
+import linuxrig
+from keelrig import keel, keel_cfg, partition
+from linuxrig import said
+
+pytestmark = pytest.mark.linux
+
+BOOT_S = 300  # QEMU start -> the management shell, under TCG
+PROMPT = "keel-mgmt:"
+
+
+def config(arch):
+    mgmt = partition(
+        "mgmt", 1, "console=hvc0 loglevel=4 panic=-1",
+        memory="384M", kernel=f"\\{linuxrig.ESP_DIR}\\{linuxrig.KERNEL_NAME_ANY}",
+        initrd=f"\\{linuxrig.ESP_DIR}\\mgmt-initrd.gz", management="yes")
+    plain = partition("plain", 3, "mode=denied then=shutdown", memory="16M")
+    return keel_cfg(mgmt, plain, on_idle="poweroff")
+
+
+@pytest.fixture(scope="module")
+def mgmt(rig, arch):
+    a = linuxrig.assets(arch, rig.build)
+    assert a.mgmt_initrd.is_file(), "no mgmt-initrd.gz: keelctl was not built"
+    q = linuxrig.boot_keel(rig, arch, config(arch), "mgmt-linux", a, mgmt=True, timeout=1500)
+    with q:
+        yield q
+
+
+def shell(q, command, done, timeout=240.0):
+    """Type @command into the management shell; the line matching @done."""
+    q.send(command + "\n")
+    return q.wait_for(done, timeout, after=len(q.lines) - 1 if q.lines else 0)
+
+
+def json_after(line, tag):
+    return json.loads(line.split(tag, 1)[1])
+
+
+def test_mgmt_boots_with_keel_driver(mgmt):
+    q = mgmt
+    ready = q.wait_for(r"KEEL-MGMT (ready|error)", BOOT_S)
+    assert "ready" in ready, ready
+    assert re.search(r"keelctl \d+\.\d+", ready), ready  # keelctl --version ran
+    assert not q.find(r"KEEL-MGMT error|insmod-fail")
+    assert q.find(keel(r"console input goes to partition 'mgmt'"))
+
+
+def test_lifecycle_script(mgmt, arch):
+    q = mgmt
+    q.wait_for(r"KEEL-MGMT (ready|error)", BOOT_S)
+    verdict = shell(q, "/scripts/lifecycle.sh", r"^LIFECYCLE (PASS|FAIL)", 900)
+    assert "PASS" in verdict, q.find_all(r"CHECK \S+ FAIL|EXIT ")
+    # Both microVMs ran their /init under Keel, and one answered a line sent by keelctl.
+    for vm in ("vm1", "vm2"):
+        assert q.find(said(vm, f"KEEL-INIT {arch} start")), vm
+    assert q.find(said("vm1", "echo: hello from keelctl"))
+    # list --json showed both running on their own cores, beside the manager.
+    listed = [json_after(line, "LIST-JSON ") for line in q.find_all(r"LIST-JSON \{")]
+    running = [{p["name"]: p for p in doc["partitions"]} for doc in listed]
+    both = next(r for r in running if {"vm1", "vm2"} <= set(r))
+    assert both["vm1"]["state"] == "running" and both["vm2"]["state"] == "running", both
+    assert not set(both["vm1"]["cpus"]) & set(both["vm2"]["cpus"]), both
+    assert both["mgmt"]["management"] is True
+    # Every resource came back.
+    m = re.search(r"MEM-BACK before=(\d+) after=(\d+)", q.find(r"MEM-BACK "))
+    assert m and m.group(1) == m.group(2), m and m.group(0)
+    assert q.find(keel(r"partition 'vm2' stopped: stopped by the management partition"))
+    assert q.find(keel(r"partition 'vm1' stopped: powered off by the guest"))
+
+
+def test_bare_metal_manager_calls_refused(mgmt):
+    q = mgmt
+    q.wait_for(r"^LIFECYCLE (PASS|FAIL)", 900)
+    assert q.find(r"plain\| .*TEST denied PASS")
+    line = shell(q, "echo PLAIN-STATS $(keelctl stats plain --json | tr -d '\\n')",
+                 r"^PLAIN-STATS \{", 60)
+    stats = json_after(line, "PLAIN-STATS ")
+    assert stats["denied"] == 4, stats
+
+
+def test_create_destroy_cycles_from_the_shell(mgmt):
+    q = mgmt
+    q.wait_for(r"^LIFECYCLE (PASS|FAIL)", 900)
+    line = shell(q, "/scripts/cycles.sh 100", r"CYCLES (PASS|FAIL)", 900)
+    counts = q.find(r"CYCLES \d+ before=")
+    assert "PASS" in line, counts
+    assert re.search(r"CYCLES 100 before=(\d+) after=\1$", counts), counts
+
+
+def test_microvm_survives_manager_reboot(mgmt):
+    q = mgmt
+    q.wait_for(r"^LIFECYCLE (PASS|FAIL)", 900)
+    started = shell(q, "/scripts/keep.sh start 60", r"KEEP (started|FAIL)", 300)
+    assert "started" in started
+    rebooted = shell(q, "reboot -f", keel(r"partition 'mgmt' stopped: reset by the guest"), 120)
+    q.wait_for(keel(r"partition 'mgmt' started"), 60, after=rebooted.index)
+    ready = q.wait_for(r"KEEL-MGMT (ready|error)", BOOT_S, after=rebooted.index)
+    assert "ready" in ready, ready
+    # keep went on printing while its manager was down and booting again.
+    alive = [l for l in q.lines[rebooted.index:ready.index] if re.search(r"keep\| alive \d+", l)]
+    assert alive, "microVM 'keep' printed nothing while the manager rebooted"
+    verdict = shell(q, "/scripts/keep.sh check", r"KEEP (PASS|FAIL)", 400)
+    assert "PASS" in verdict, q.find_all(r"KEEP state=")
+    assert q.find(said("keep", "echo: after the reboot"))
+
+
+def test_poweroff_ends_the_machine(mgmt):
+    q = mgmt
+    q.send("poweroff -f\n")
+    q.wait_for(keel(r"partition 'mgmt' stopped: "), 120)
+    assert q.wait_exit(60) == 0
+    assert not q.find_all(r"keel: error|PANIC")
