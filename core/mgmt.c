@@ -541,14 +541,19 @@ static s64 mgmt_stop(const struct vcpu *vcpu, u64 id, u64 ms, u64 flags)
 	default:
 		return -KEEL_EBUSY;
 	}
-	/*
-	 * No shutdown request reaches the guest yet (ACPI power button / a
-	 * virtio or PSCI notification are future work): the guest has until
-	 * the timeout to stop by itself, then Keel stops it.
-	 */
-	if ((flags & KEEL_STOP_FORCE) ||
-	    !mgmt_stop_later(part, ms ? ms : KEEL_STOP_TIMEOUT_DEFAULT_MS))
+	if (!ms)
+		ms = KEEL_STOP_TIMEOUT_DEFAULT_MS;
+	if ((flags & KEEL_STOP_FORCE) || !mgmt_stop_later(part, ms)) {
 		part_stop(part, "stopped by the management partition", false);
+		return KEEL_OK;
+	}
+	/* Press its power button; the timer forces the stop if the guest ignores it. */
+	if (arch_part_request_poweroff(part))
+		pr_info("partition '%s': power button pressed; stopped in %llu ms unless it powers off",
+			part->desc.name, (unsigned long long)ms);
+	else
+		pr_info("partition '%s' has no power button: stopped in %llu ms unless it powers off",
+			part->desc.name, (unsigned long long)ms);
 	return KEEL_OK;
 }
 

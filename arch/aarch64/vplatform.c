@@ -19,6 +19,12 @@ bool arch_vcpu_irq_pending(struct vcpu *vcpu)
 	return vpsci_is_off(vcpu) ? vpsci_on_pending(vcpu) : vgic_pending(vcpu);
 }
 
+/* No power button model yet: STOP waits for the guest, then forces. */
+bool arch_part_request_poweroff(struct partition *part)
+{
+	return false;
+}
+
 /* The vGIC first: the PL011 and the virtio devices raise its lines. */
 int arch_part_devices_init(struct partition *part)
 {

@@ -44,6 +44,12 @@ void vplat_destroy(struct x86_vplat *plat)
 	pmm_free(hva_to_hpa(plat), vplat_bytes());
 }
 
+/* No power button model yet: STOP waits for the guest, then forces. */
+bool arch_part_request_poweroff(struct partition *part)
+{
+	return false;
+}
+
 /* The LAPIC first: it is destroyed last and takes the platform state with it. */
 int arch_part_devices_init(struct partition *part)
 {

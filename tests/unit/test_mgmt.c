@@ -68,6 +68,11 @@ void arch_s2_destroy(struct partition *p)
 {
 }
 
+bool arch_part_request_poweroff(struct partition *p)
+{
+	return false;
+}
+
 int arch_part_devices_init(struct partition *p)
 {
 	return 0;

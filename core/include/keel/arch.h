@@ -171,6 +171,14 @@ bool arch_vcpu_irq_pending(struct vcpu *vcpu);
 int arch_part_devices_init(struct partition *part);
 
 /*
+ * Ask @part's guest to power off as a user pressing its power button would
+ * (x86_64: the ACPI fixed-feature power button; aarch64: a GPIO power key).
+ * Any CPU. False if @part has no such button (a bare-metal ELF guest): the
+ * caller can only wait and then force the stop.
+ */
+bool arch_part_request_poweroff(struct partition *part);
+
+/*
  * If @part->kernel is a Linux image of this arch (bzImage / arm64 Image), load
  * it with its initrd and command line, describe the partition to it
  * (boot_params + ACPI tables / DTB: RAM, CPUs, every virtio device) and fill
