@@ -15,8 +15,10 @@ everything as JSON to <build>/bench/linux-boot-<time>.json (and latest.json).
 A side that fails is reported as failed; it does not stop the run. Not a test:
 nothing here passes or fails.
 
-Then the hypercall round trip (tools/bench_hypercall.py, its --hc-* and
---icount options); --only linux|hypercall runs just one of the two.
+Then `keelctl start` returning -> the microVM's /init in a Linux management
+partition, --starts times, beside the direct boots above (tools/
+bench_keelctl.py), and the hypercall round trip (tools/bench_hypercall.py, its
+--hc-* and --icount options); --only linux|keelctl|hypercall runs just one.
 """
 
 import argparse
@@ -33,6 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 import bench_hypercall  # noqa: E402
+import bench_keelctl  # noqa: E402
 import keelrig  # noqa: E402
 import linuxrig  # noqa: E402
 
@@ -206,8 +209,10 @@ def main():
     ap.add_argument("--build", default="build", help="build directory (as make BUILD=)")
     ap.add_argument("--pairs", type=int, default=5, help="a/b pairs per arch (at least 5 advised)")
     ap.add_argument("--timeout", type=float, default=180.0, help="seconds per boot to the marker")
-    ap.add_argument("--only", choices=("linux", "hypercall"), help="run one benchmark, not both")
+    ap.add_argument("--only", choices=("linux", "hypercall", "keelctl"),
+                    help="run one benchmark, not all three")
     bench_hypercall.options(ap)
+    bench_keelctl.options(ap)
     args = ap.parse_args()
     build = Path(args.build)
     if not build.is_absolute():
@@ -219,6 +224,21 @@ def main():
     outdir = build / "bench"
     logdir = outdir / "logs"
     logdir.mkdir(parents=True, exist_ok=True)
+    args.cpus, args.memory = CPUS, MEMORY
+
+    def direct_boots(arch):
+        """The same microVM booted directly, args.starts times (for bench_keelctl)."""
+        a = linuxrig.assets(arch, build)
+        runs = []
+        for n in range(1, args.starts + 1):
+            r = one_boot("direct", arch, build, a, logdir, f"k{n}", args.timeout)
+            log(f"{arch} direct #{n}: " + r.get("error", f"qemu_to_init={r.get('qemu_to_init_s', 0):.2f} s"))
+            runs.append(r)
+        return runs
+
+    if args.only == "keelctl":
+        bench_keelctl.run(arches, build, args, direct_boots)
+        return
 
     result = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(),
               "qemu": qemu_version(), "pairs": args.pairs, "arches": {}}
@@ -231,6 +251,12 @@ def main():
     path.write_text(text)
     (outdir / "latest.json").write_text(text)
     print(f"\nbench: results in {path}")
+
+    # ---- keelctl start -> init, beside direct boots (tools/bench_keelctl.py) ----
+    # Its direct side: the direct boots of the pairs above (same kernel, cmdline, size).
+    if args.only != "linux":
+        bench_keelctl.run(arches, build, args, lambda arch: [
+            r for r in result["arches"][arch]["runs"]["direct"] if "error" not in r])
 
     # ---- the hypercall round trip under -icount (tools/bench_hypercall.py) ----
     if args.only != "linux":
