@@ -60,6 +60,11 @@ WANTED = [
     ("virtio_blk", "VIRTIO_BLK"),
     ("virtio_console", "VIRTIO_CONSOLE"),
     ("virtio_rng", "HW_RANDOM_VIRTIO"),
+    # The power button Keel's STOP presses: x86_64 ACPI (built in on arm64),
+    # arm64 gpio-keys; /init reads its events through evdev.
+    ("evdev", "INPUT_EVDEV"),
+    ("button", "ACPI_BUTTON"),
+    ("gpio_keys", "KEYBOARD_GPIO"),
 ]
 SHOWN_CONFIG = ["VIRTIO", "VIRTIO_MMIO", "VIRTIO_MMIO_CMDLINE_DEVICES", "VIRTIO_PCI",
                 "VIRTIO_BLK", "VIRTIO_CONSOLE", "HW_RANDOM", "HW_RANDOM_VIRTIO"]
