@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Generation of a partition's ACPI tables: a full (not hardware-reduced)
- * FADT so Linux finds the PM timer, S5 and the reset register; a MADT with
- * the vCPUs' LAPICs and the IOAPIC; a hand-assembled DSDT with \_S5 and one
- * LNRO0005 (virtio-mmio) device per virtio window.
+ * FADT so Linux finds the PM timer, S5, the fixed power button and the reset
+ * register; a MADT with the vCPUs' LAPICs and the IOAPIC; a hand-assembled
+ * DSDT with \_S5 and one LNRO0005 (virtio-mmio) device per virtio window.
  */
 #include <keel/lib.h>
 
@@ -16,8 +16,8 @@
 /* FADT flags and IA-PC boot architecture flags (ACPI 6.4, 5.2.9). */
 #define FADT_WBINVD BIT(0)
 #define FADT_C1_SUPPORTED BIT(2)
-#define FADT_PWR_BUTTON BIT(4) /* no fixed power button */
-#define FADT_SLP_BUTTON BIT(5)
+#define FADT_PWR_BUTTON BIT(4) /* set: no fixed power button (Keel has one: clear) */
+#define FADT_SLP_BUTTON BIT(5) /* set: no fixed sleep button */
 #define FADT_RESET_REG_SUP BIT(10)
 #define BOOT_VGA_NOT_PRESENT BIT(2)
 #define BOOT_MSI_NOT_SUPPORTED BIT(3)
@@ -161,8 +161,8 @@ static u32 acpi_gen_fadt(struct acpi_buf *b, const struct acpi_gen_cfg *c, u64 f
 	ab_zero(b, 5); /* DUTY_OFFSET, DUTY_WIDTH, DAY/MON_ALRM, CENTURY */
 	ab_le(b, BOOT_VGA_NOT_PRESENT | BOOT_MSI_NOT_SUPPORTED | BOOT_ASPM_CONTROLS, 2);
 	ab_u8(b, 0);
-	ab_le(b, FADT_WBINVD | FADT_C1_SUPPORTED | FADT_PWR_BUTTON | FADT_SLP_BUTTON |
-			 FADT_RESET_REG_SUP, 4);
+	/* PWR_BUTTON clear: the fixed power button (PM1 PWRBTN_STS/EN) on the SCI. */
+	ab_le(b, FADT_WBINVD | FADT_C1_SUPPORTED | FADT_SLP_BUTTON | FADT_RESET_REG_SUP, 4);
 	acpi_gas_io(b, c->reset_port, 8, 1);
 	ab_u8(b, c->reset_value);
 	ab_le(b, 0, 2); /* ARM_BOOT_ARCH */

@@ -240,6 +240,9 @@ static int bz_acpi(struct partition *part)
 	len = acpi_gen_build(&cfg, hpa_to_hva(page), ACPI_GEN_MAX_SIZE);
 	ret = len ? guest_copy_to(part, BZ_ACPI_BASE, hpa_to_hva(page), len) : -KEEL_EINVAL;
 	pmm_free(page, ALIGN_UP(ACPI_GEN_MAX_SIZE, PAGE_SIZE));
+	/* The FADT describes the PM block and its power button: STOP may press it. */
+	if (!ret && part->arch.plat)
+		part->arch.plat->pm.acpi = 1;
 	return ret;
 }
 

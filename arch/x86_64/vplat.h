@@ -83,8 +83,10 @@ struct vlegacy {
 };
 
 struct vpm {
+	struct spinlock lock; /* the registers: the guest's vCPUs and STOP's CPU */
 	u16 pm1_sts, pm1_en, pm1_cnt;
-	u16 pad;
+	u8 acpi; /* the guest has ACPI tables that describe the block (a Linux guest) */
+	u8 pad[5];
 };
 
 enum vplat_dev {
@@ -140,6 +142,8 @@ void vioapic_eoi(struct x86_vplat *plat, u8 vector);
 int vpit_create(struct x86_vplat *plat);
 void vpit_stop(struct vcpu *vcpu); /* cancel channel 0's timer if on this vCPU's CPU */
 int vpm_create(struct x86_vplat *plat);
+/* Press the fixed-feature power button (any CPU). False if no ACPI guest sees it. */
+bool vpm_power_button(struct x86_vplat *plat);
 int vuart_create(struct x86_vplat *plat);
 int vlegacy_create(struct x86_vplat *plat);
 

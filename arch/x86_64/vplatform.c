@@ -44,10 +44,20 @@ void vplat_destroy(struct x86_vplat *plat)
 	pmm_free(hva_to_hpa(plat), vplat_bytes());
 }
 
-/* No power button model yet: STOP waits for the guest, then forces. */
+/*
+ * The ACPI fixed power button of a Linux guest (vpm.c). Under part->lock a
+ * RUNNING partition cannot start stopping, so no vCPU has left and the
+ * platform state is still there. Lock order: part->lock, PM, IOAPIC.
+ */
 bool arch_part_request_poweroff(struct partition *part)
 {
-	return false;
+	unsigned long flags = spin_lock_irqsave(&part->lock);
+	bool pressed = false;
+
+	if (part->state == PART_RUNNING && part->arch.plat)
+		pressed = vpm_power_button(part->arch.plat);
+	spin_unlock_irqrestore(&part->lock, flags);
+	return pressed;
 }
 
 /* The LAPIC first: it is destroyed last and takes the platform state with it. */

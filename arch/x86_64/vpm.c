@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The ACPI fixed hardware the FADT describes: PM1a event and control blocks
- * (S5 = power off), the 24-bit PM timer at 3.579545 MHz, and the reset
- * register at port 0xcf9. Power-off and reset stop the partition.
+ * (S5 = power off, the fixed power button on the SCI), the 24-bit PM timer at
+ * 3.579545 MHz, and the reset register at port 0xcf9. Power-off and reset
+ * stop the partition.
  */
 #include <keel/arch.h>
 #include <keel/lib.h>
@@ -14,7 +15,9 @@
 #define PM1_CNT_SLP_TYP(v) (((v) >> 10) & 7)
 #define PM1_CNT_SLP_EN BIT(13)
 #define PM1_STS_TMR BIT(0)
+#define PM1_PWRBTN BIT(8) /* PWRBTN_STS in PM1_STS, PWRBTN_EN in PM1_EN */
 #define PM1_STS_WAK BIT(15)
+#define PM1_SCI_EVENTS PM1_PWRBTN /* the fixed events this model raises */
 
 static u32 vpm_timer(void)
 {
@@ -32,31 +35,38 @@ static u64 vpm_bytes(u64 value, u64 off, u64 reg, u32 size)
 static int vpm_read(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u64 *val)
 {
 	struct vpm *pm = &vplat_of(dev)->pm;
+	unsigned long flags;
 	u64 regs;
 
-	/* The block as one 12-byte little-endian image; any aligned slice reads. */
-	if (off < 4) {
-		regs = pm->pm1_sts | ((u64)pm->pm1_en << 16);
-		*val = vpm_bytes(regs, off, 0, size);
-	} else if (off < 8) {
-		*val = vpm_bytes(pm->pm1_cnt | PM1_CNT_SCI_EN, off, 4, size);
-	} else {
+	if (off >= 8) {
 		*val = vpm_bytes(vpm_timer(), off, 8, size);
+		return 0;
 	}
+	/* PM1_STS, PM1_EN, PM1_CNT as one 8-byte little-endian image; any aligned slice reads. */
+	flags = spin_lock_irqsave(&pm->lock);
+	regs = pm->pm1_sts | ((u64)pm->pm1_en << 16) | ((u64)(pm->pm1_cnt | PM1_CNT_SCI_EN) << 32);
+	spin_unlock_irqrestore(&pm->lock, flags);
+	*val = vpm_bytes(regs, off, 0, size);
 	return 0;
 }
 
-static void vpm_cnt_write(struct vcpu *vcpu, struct vpm *pm, u16 val)
+/*
+ * The SCI (level, active high, per the MADT override) is high while an enabled
+ * fixed event is pending. Caller holds the lock (then the IOAPIC's is taken).
+ */
+static void vpm_sci_update(struct x86_vplat *plat)
 {
-	pm->pm1_cnt = val & ~PM1_CNT_SLP_EN; /* SLP_EN is write-only */
-	if ((val & PM1_CNT_SLP_EN) && PM1_CNT_SLP_TYP(val) == VPLAT_S5_TYP)
-		part_stop(vcpu->part, "powered off by the guest", false);
-	/* Other sleep states (S1-S4) are not offered in the DSDT: nothing to do. */
+	struct vpm *pm = &plat->pm;
+
+	vioapic_set_level(plat, VPLAT_SCI_IRQ, pm->pm1_sts & pm->pm1_en & PM1_SCI_EVENTS);
 }
 
 static int vpm_write(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u64 val)
 {
-	struct vpm *pm = &vplat_of(dev)->pm;
+	struct x86_vplat *plat = vplat_of(dev);
+	struct vpm *pm = &plat->pm;
+	unsigned long flags = spin_lock_irqsave(&pm->lock);
+	bool s5 = false;
 
 	if (off == 0 && size >= 2) {
 		pm->pm1_sts &= (u16)~val; /* write 1 to clear */
@@ -65,18 +75,43 @@ static int vpm_write(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u64
 	} else if (off == 2 && size == 2) {
 		pm->pm1_en = (u16)val;
 	} else if (off == 4 && size >= 2) {
-		vpm_cnt_write(vcpu, pm, (u16)val);
+		pm->pm1_cnt = (u16)val & ~PM1_CNT_SLP_EN; /* SLP_EN is write-only */
+		/* Other sleep states (S1-S4) are not offered in the DSDT: nothing to do. */
+		s5 = (val & PM1_CNT_SLP_EN) && PM1_CNT_SLP_TYP(val) == VPLAT_S5_TYP;
 	}
 	/* The timer is read-only; odd slices are ignored. */
+	vpm_sci_update(plat);
+	spin_unlock_irqrestore(&pm->lock, flags);
+	if (s5)
+		part_stop(vcpu->part, "powered off by the guest", false);
 	return 0;
 }
 
 static void vpm_reset(struct vdev *dev)
 {
-	struct vpm *pm = &vplat_of(dev)->pm;
+	struct x86_vplat *plat = vplat_of(dev);
+	struct vpm *pm = &plat->pm;
+	unsigned long flags = spin_lock_irqsave(&pm->lock);
 
+	/* pm->acpi stays: it describes the loaded kernel, not register state. */
 	pm->pm1_sts = pm->pm1_en = 0;
 	pm->pm1_cnt = PM1_CNT_SCI_EN; /* already in ACPI mode: no SMI_CMD */
+	vpm_sci_update(plat);
+	spin_unlock_irqrestore(&pm->lock, flags);
+}
+
+bool vpm_power_button(struct x86_vplat *plat)
+{
+	struct vpm *pm = &plat->pm;
+	unsigned long flags = spin_lock_irqsave(&pm->lock);
+	bool acpi = pm->acpi;
+
+	if (acpi) {
+		pm->pm1_sts |= PM1_PWRBTN; /* the SCI follows if the guest enabled it */
+		vpm_sci_update(plat);
+	}
+	spin_unlock_irqrestore(&pm->lock, flags);
+	return acpi;
 }
 
 /* Port 0xcf9: the reset value (bit 2, as on PIIX/ICH) resets the partition. */

@@ -107,12 +107,32 @@ static void run(u32 cpus, u32 virtio)
 	CHECK_EQ(le(fadt + 64, 4), 0x604); /* PM1a_CNT_BLK */
 	CHECK_EQ(le(fadt + 116 + 4, 8), 0xcf9); /* RESET_REG address */
 	CHECK_EQ(fadt[128], 6);
+	/* The fixed power button: SCI on IRQ 9, PM1a event block, PWR_BUTTON flag clear. */
+	CHECK_EQ(le(fadt + 46, 2), 9); /* SCI_INT */
+	CHECK_EQ(le(fadt + 48, 4), 0); /* SMI_CMD: always in ACPI mode */
+	CHECK_EQ(le(fadt + 56, 4), 0x600); /* PM1a_EVT_BLK */
+	CHECK_EQ(fadt[88], 4); /* PM1_EVT_LEN: PM1_STS + PM1_EN */
+	CHECK_EQ(fadt[89], 2); /* PM1_CNT_LEN */
+	CHECK_EQ(le(fadt + 112, 4) & (1u << 4), 0); /* PWR_BUTTON clear: fixed button */
+	CHECK(le(fadt + 112, 4) & (1u << 5)); /* SLP_BUTTON set: none */
+	CHECK_EQ(fadt[148], 1); /* X_PM1a_EVT_BLK: system I/O, 32 bits at 0x600 */
+	CHECK_EQ(fadt[149], 32);
+	CHECK_EQ(le(fadt + 152, 8), 0x600);
 	CHECK(!memcmp(table(&c, le(fadt + 132, 8)), "FACS", 4));
 	check_table(table(&c, le(fadt + 140, 8)), "DSDT");
 	check_dsdt(table(&c, le(fadt + 140, 8)), virtio);
 	madt = table(&c, le(xsdt + 44, 8));
 	check_table(madt, "APIC");
 	CHECK_EQ(le(madt + 4, 4), 44 + 8 * cpus + 12 + 10 + 10);
+	/* The SCI's interrupt source override: ISA IRQ 9 -> GSI 9, level, active high. */
+	{
+		const u8 *sci = madt + 44 + 8 * cpus + 12 + 10;
+
+		CHECK_EQ(sci[0], 2);
+		CHECK_EQ(sci[3], 9);
+		CHECK_EQ(le(sci + 4, 4), 9);
+		CHECK_EQ(le(sci + 8, 2), 0x0d); /* trigger 3 (level), polarity 1 (high) */
+	}
 }
 
 int main(void)
