@@ -17,6 +17,7 @@
 
 #define PHANDLE_GIC 1u
 #define PHANDLE_CLK 2u
+#define PHANDLE_GPIO 3u
 
 /* Interrupt specifier cells of the arm,gic-v3 binding. */
 #define GIC_FDT_SPI 0u
@@ -198,6 +199,46 @@ static int dtb_pl011(void *fdt)
 	return ret;
 }
 
+/* The PL061 GPIO controller (needs apb-pclk, from dtb_pl011, to probe). */
+static int dtb_pl061(void *fdt)
+{
+	static const char compat[] = "arm,pl061\0arm,primecell";
+	int ret = 0;
+
+	ret |= dtb_begin_node_at(fdt, "pl061", VPLAT_PL061_BASE);
+	ret |= fdt_property(fdt, "compatible", compat, sizeof(compat));
+	ret |= dtb_prop_reg2(fdt, VPLAT_PL061_BASE, VPLAT_PL061_SIZE);
+	ret |= dtb_prop_irq(fdt, GIC_FDT_SPI, VPLAT_PL061_SPI);
+	ret |= fdt_property_u32(fdt, "clocks", PHANDLE_CLK);
+	ret |= fdt_property_string(fdt, "clock-names", "apb_pclk");
+	ret |= fdt_property(fdt, "gpio-controller", NULL, 0);
+	ret |= fdt_property_u32(fdt, "#gpio-cells", 2);
+	ret |= fdt_property_u32(fdt, "phandle", PHANDLE_GPIO);
+	ret |= fdt_end_node(fdt);
+	return ret;
+}
+
+/*
+ * The power key on a PL061 line, as on QEMU's virt: Linux names the input
+ * device after this node ("gpio-keys"); the guest's /init watches for it.
+ */
+static int dtb_gpio_keys(void *fdt)
+{
+	fdt32_t gpios[3] = {cpu_to_fdt32(PHANDLE_GPIO), cpu_to_fdt32(VPLAT_POWER_KEY_LINE),
+			    cpu_to_fdt32(0) /* active high */};
+	int ret = 0;
+
+	ret |= fdt_begin_node(fdt, "gpio-keys");
+	ret |= fdt_property_string(fdt, "compatible", "gpio-keys");
+	ret |= fdt_begin_node(fdt, "poweroff");
+	ret |= fdt_property_string(fdt, "label", "GPIO Key Poweroff");
+	ret |= fdt_property_u32(fdt, "linux,code", VPLAT_KEY_POWER);
+	ret |= fdt_property(fdt, "gpios", gpios, sizeof(gpios));
+	ret |= fdt_end_node(fdt);
+	ret |= fdt_end_node(fdt);
+	return ret;
+}
+
 static int dtb_virtio(void *fdt, const struct dtb_desc *d, u32 i)
 {
 	int ret = 0;
@@ -239,6 +280,8 @@ int dtb_build(const struct dtb_desc *d, void *buf, u32 size)
 	ret |= dtb_gic(buf, d);
 	ret |= dtb_timer(buf);
 	ret |= dtb_pl011(buf);
+	ret |= dtb_pl061(buf);
+	ret |= dtb_gpio_keys(buf);
 	for (u32 i = 0; i < d->virtio_count; i++)
 		ret |= dtb_virtio(buf, d, i);
 	ret |= fdt_end_node(buf);

@@ -179,6 +179,7 @@ int arch_kernel_load(struct partition *part, struct vcpu_entry *boot)
 		part->desc.name, (unsigned long long)l.kernel,
 		(unsigned long long)(h.image_size >> 10), (unsigned long long)l.initrd,
 		(unsigned long long)l.initrd_end, (unsigned long long)l.dtb, dtb_size);
+	part->arch.power_key = 1; /* the tree has gpio-keys on the PL061 */
 	memset(boot, 0, sizeof(*boot));
 	boot->kind = VCPU_ENTRY_LINUX;
 	boot->pc = l.kernel;

@@ -20,6 +20,11 @@ struct vcpu;
 #define VPLAT_PL011_BASE 0x09000000ull
 #define VPLAT_PL011_SIZE 0x1000ull
 #define VPLAT_PL011_SPI 1u
+#define VPLAT_PL061_BASE 0x09030000ull
+#define VPLAT_PL061_SIZE 0x1000ull
+#define VPLAT_PL061_SPI 7u
+#define VPLAT_POWER_KEY_LINE 3u /* the PL061 line of the gpio-keys power key */
+#define VPLAT_KEY_POWER 116u	/* its Linux key code (KEY_POWER) */
 
 /* GIC interrupt numbers (INTIDs). */
 #define GIC_SPI_BASE 32u
@@ -61,6 +66,10 @@ bool vidreg_read(u32 crm, u32 op2, u64 *value);
 
 /* pl011.c */
 int pl011_create(struct partition *part);
+
+/* pl061.c */
+int pl061_create(struct partition *part);
+bool pl061_press_power_key(struct partition *part);
 
 /* vtimer.c */
 bool vtimer_irq(void);

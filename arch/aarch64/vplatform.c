@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The aarch64 partition platform behind the arch contract: its devices (vGIC,
- * PL011; the virtio ones come from virtio/), interrupt lines, and entropy.
+ * PL011, PL061; the virtio ones come from virtio/), its power key, interrupt
+ * lines, and entropy.
  */
 #include <keel/arch.h>
 #include <keel/lib.h>
@@ -19,19 +20,21 @@ bool arch_vcpu_irq_pending(struct vcpu *vcpu)
 	return vpsci_is_off(vcpu) ? vpsci_on_pending(vcpu) : vgic_pending(vcpu);
 }
 
-/* No power button model yet: STOP waits for the guest, then forces. */
+/* Linux guests: the gpio-keys power key on the PL061 that their device tree describes. */
 bool arch_part_request_poweroff(struct partition *part)
 {
-	return false;
+	return READ_ONCE(part->arch.power_key) && pl061_press_power_key(part);
 }
 
-/* The vGIC first: the PL011 and the virtio devices raise its lines. */
+/* The vGIC first: the PL011, the PL061 and the virtio devices raise its lines. */
 int arch_part_devices_init(struct partition *part)
 {
 	int ret = vgic_create(part);
 
 	if (!ret)
 		ret = pl011_create(part);
+	if (!ret)
+		ret = pl061_create(part);
 	return ret;
 }
 

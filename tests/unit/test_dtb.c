@@ -128,6 +128,55 @@ static void test_basic(void)
 	CHECK(fdt_getprop(buf, node, "dma-coherent", &len) != NULL);
 }
 
+/* The PL061 and the gpio-keys power key on its line 3, as Linux's drivers read them. */
+static void test_power_key(void)
+{
+	static struct dtb_desc d;
+	const char *s;
+	int node, key, len, pclk;
+	u32 spi, virtio_lo = KEEL_VIRTIO_IRQ_BASE, virtio_hi = KEEL_VIRTIO_IRQ_BASE + KEEL_VIRTIO_MAX;
+
+	desc_init(&d, 1, 3);
+	CHECK(dtb_build(&d, buf, sizeof(buf)) > 0);
+	CHECK_EQ(count_compatible(buf, "arm,pl061"), 1);
+	node = fdt_path_offset(buf, "/pl061@9030000");
+	CHECK(node >= 0);
+	CHECK(fdt_node_check_compatible(buf, node, "arm,primecell") == 0);
+	CHECK_EQ(prop_u32(buf, node, "reg", 1), VPLAT_PL061_BASE);
+	CHECK_EQ(prop_u32(buf, node, "reg", 3), VPLAT_PL061_SIZE);
+	CHECK_EQ(prop_u32(buf, node, "interrupts", 0), 0); /* GIC_SPI */
+	spi = prop_u32(buf, node, "interrupts", 1);
+	CHECK_EQ(spi, VPLAT_PL061_SPI);
+	CHECK_EQ(prop_u32(buf, node, "interrupts", 2), 4); /* level high */
+	/* Its window and line are nobody else's. */
+	CHECK(spi != VPLAT_PL011_SPI && (spi < virtio_lo || spi >= virtio_hi) && spi < VGIC_NR_SPIS);
+	CHECK(VPLAT_PL061_BASE >= VPLAT_PL011_BASE + VPLAT_PL011_SIZE &&
+	      VPLAT_PL061_BASE + VPLAT_PL061_SIZE <= KEEL_VIRTIO_MMIO_BASE);
+	CHECK(fdt_getprop(buf, node, "gpio-controller", &len) != NULL && len == 0);
+	CHECK_EQ(prop_u32(buf, node, "#gpio-cells", 0), 2);
+	s = fdt_getprop(buf, node, "clock-names", &len);
+	CHECK(s && strcmp(s, "apb_pclk") == 0);
+	pclk = fdt_node_offset_by_phandle(buf, prop_u32(buf, node, "clocks", 0));
+	CHECK(pclk >= 0 && fdt_node_check_compatible(buf, pclk, "fixed-clock") == 0);
+
+	node = fdt_path_offset(buf, "/gpio-keys");
+	CHECK(node >= 0);
+	CHECK(fdt_node_check_compatible(buf, node, "gpio-keys") == 0);
+	/* No label: Linux then names the input device "gpio-keys", after the node. */
+	CHECK(fdt_getprop(buf, node, "label", &len) == NULL);
+	key = fdt_subnode_offset(buf, node, "poweroff");
+	CHECK(key >= 0);
+	s = fdt_getprop(buf, key, "label", &len);
+	CHECK(s && strcmp(s, "GPIO Key Poweroff") == 0);
+	CHECK_EQ(prop_u32(buf, key, "linux,code", 0), 116); /* KEY_POWER */
+	CHECK(fdt_getprop(buf, key, "gpios", &len) != NULL && len == 12);
+	CHECK_EQ(fdt_node_offset_by_phandle(buf, prop_u32(buf, key, "gpios", 0)),
+		 fdt_path_offset(buf, "/pl061@9030000"));
+	CHECK_EQ(prop_u32(buf, key, "gpios", 1), VPLAT_POWER_KEY_LINE);
+	CHECK_EQ(prop_u32(buf, key, "gpios", 1), 3);
+	CHECK_EQ(prop_u32(buf, key, "gpios", 2), 0); /* active high */
+}
+
 static void test_no_initrd_and_limits(void)
 {
 	static struct dtb_desc d;
@@ -163,6 +212,7 @@ static void test_no_initrd_and_limits(void)
 int main(void)
 {
 	test_basic();
+	test_power_key();
 	test_no_initrd_and_limits();
 	return unit_done("test_dtb");
 }

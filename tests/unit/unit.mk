@@ -18,6 +18,8 @@ UNIT_SRCS_test_hypercall := core/hypercall.c core/guest_mem.c
 UNIT_SRCS_test_mgmt := core/mgmt.c core/hypercall.c core/guest_mem.c core/partition.c core/pdesc.c core/pmm.c
 # The aarch64 Linux guest's device tree, read back with the host's libfdt.
 UNIT_SRCS_test_dtb := arch/aarch64/dtb.c $(shell $(UNIT_CC) -print-file-name=libfdt.a)
+# The aarch64 PL061 GPIO model (the Linux guest's power key).
+UNIT_SRCS_test_pl061 := arch/aarch64/pl061.c core/vdev.c core/pmm.c
 
 VIRTIO_UNIT_SRCS := $(wildcard virtio/*.c) core/guest_mem.c core/vdev.c core/pmm.c
 UNIT_SRCS_test_virtq := $(VIRTIO_UNIT_SRCS)

@@ -67,6 +67,8 @@ struct part_arch {
 	u64 vttbr;    /* VMID and root, as loaded into VTTBR_EL2 */
 	struct vgic *vgic;   /* the emulated GICv3 (arch_part_devices_init) */
 	struct pl011 *pl011; /* the emulated UART */
+	u32 power_key; /* its device tree has the gpio-keys power key (a Linux guest) */
+	u32 pad;
 };
 
 /* Register state saved by the hypervisor's exception entry. */
