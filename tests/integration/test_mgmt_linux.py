@@ -84,7 +84,11 @@ def test_lifecycle_script(mgmt, arch):
     # Every resource came back.
     m = re.search(r"MEM-BACK before=(\d+) after=(\d+)", q.find(r"MEM-BACK "))
     assert m and m.group(1) == m.group(2), m and m.group(0)
-    assert q.find(keel(r"partition 'vm2' stopped: stopped by the management partition"))
+    # keelctl stop pressed vm2's power button (ACPI / GPIO key) and its /init powered off.
+    assert q.find(keel(r"partition 'vm2': power button pressed"))
+    assert q.find(said("vm2", "KEEL-INIT power button: powering off"))
+    assert q.find(keel(r"partition 'vm2' stopped: powered off by the guest"))
+    assert q.find(keel(r"partition 'run1' stopped: stopped by the management partition"))
     assert q.find(keel(r"partition 'vm1' stopped: powered off by the guest"))
 
 

@@ -58,11 +58,11 @@ keelctl console vm1 --wait "echo: hello from keelctl" --timeout 60 >/dev/null
 check "console-echo-vm1" $? ""
 keelctl stop vm1 --timeout 30
 check "stop-vm1" $? ""
-# vm2 is still running; stop it (forced after the timeout: no guest cooperation).
+# vm2 is still running; stop it: Keel presses its power button, its /init powers off.
 state=$(keelctl list | awk '$2 == "vm2" {print $3}')
 [ "$state" = running ]
 check "vm2-running" $? "state $state"
-keelctl stop vm2 --timeout 1
+keelctl stop vm2 --timeout 60
 check "stop-vm2" $? ""
 echo "LIST-JSON $(json list)"
 for vm in vm1 vm2; do
