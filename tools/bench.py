@@ -26,7 +26,6 @@ import json
 import platform
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -194,15 +193,6 @@ def report(rec):
             print(f"  {side} failed: {e}")
 
 
-def qemu_version():
-    try:
-        out = subprocess.run(["qemu-system-x86_64", "--version"], text=True,
-                             stdout=subprocess.PIPE).stdout
-        return out.splitlines()[0]
-    except (OSError, IndexError):
-        return None
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", default="x86_64 aarch64", help="space or comma separated")
@@ -241,7 +231,7 @@ def main():
         return
 
     result = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(),
-              "qemu": qemu_version(), "pairs": args.pairs, "arches": {}}
+              "qemu": keelrig.qemu_version(), "pairs": args.pairs, "arches": {}}
     for arch in arches:
         log(f"{arch}: {args.pairs} pairs, Keel microVM (a) then direct -kernel (b)")
         result["arches"][arch] = rec = bench_arch(arch, build, args.pairs, args.timeout, logdir)

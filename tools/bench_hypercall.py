@@ -29,7 +29,6 @@ import argparse
 import json
 import platform
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -200,15 +199,6 @@ def report(rec, args):
             print(f"  failed: {r['error']}")
 
 
-def qemu_version():
-    try:
-        out = subprocess.run(["qemu-system-x86_64", "--version"], text=True,
-                             stdout=subprocess.PIPE).stdout
-        return out.splitlines()[0]
-    except (OSError, IndexError):
-        return None
-
-
 def options(ap, standalone=False):
     """The options of this benchmark; tools/bench.py offers them with the --hc- names only."""
     def opt(name, **kw):
@@ -232,7 +222,7 @@ def run(arches, build, args):
     logdir = outdir / "logs"
     logdir.mkdir(parents=True, exist_ok=True)
     result = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(),
-              "qemu": qemu_version(), "icount": args.icount, "count": args.hc_count,
+              "qemu": keelrig.qemu_version(), "icount": args.icount, "count": args.hc_count,
               "batch": args.hc_batch, "runs": args.hc_runs, "arches": {}}
     for arch in arches:
         log(f"{arch}: {args.hc_runs} boots, {args.hc_count} calls each, -icount {args.icount}")

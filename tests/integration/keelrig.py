@@ -60,6 +60,16 @@ def _read(path):
         return ""
 
 
+def qemu_version():
+    """QEMU's version line (for benchmark records), or None."""
+    try:
+        out = subprocess.run(["qemu-system-x86_64", "--version"], text=True,
+                             stdout=subprocess.PIPE).stdout
+        return out.splitlines()[0]
+    except (OSError, IndexError):
+        return None
+
+
 def kvm_usable(arch):
     """KVM only where /dev/kvm works, the host is @arch and nests virtualization."""
     if platform.machine() != arch or not os.access("/dev/kvm", os.R_OK | os.W_OK):

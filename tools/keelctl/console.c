@@ -421,9 +421,7 @@ int kc_cmd_console(const struct kc_args *a)
 		return kc_error(KC_EXIT_USAGE, "console: --wait needs 1 to %u bytes",
 				KC_FIND_MAX - 1);
 
-	ret = kc_open(NULL, false);
-	if (!ret)
-		ret = kc_resolve(a->pos[0], &st);
+	ret = kc_open_part(a->pos[0], &st);
 	if (ret)
 		return ret;
 	memset(&c, 0, sizeof(c));

@@ -180,6 +180,13 @@ int kc_resolve(const char *ref, struct keel_part_status *st)
 	return 0;
 }
 
+int kc_open_part(const char *ref, struct keel_part_status *st)
+{
+	int ret = kc_open(NULL, false);
+
+	return ret ? ret : kc_resolve(ref, st);
+}
+
 /* Bytes as "256 MiB" (or "30.5 MiB") into @buf. */
 static const char *kc_mib(uint64_t bytes, char *buf, size_t len)
 {
@@ -846,9 +853,7 @@ static int kc_simple(const struct kc_args *a, const char *what, unsigned long re
 	char name[KEEL_NAME_MAX];
 	int ret;
 
-	ret = kc_open(NULL, false);
-	if (!ret)
-		ret = kc_resolve(a->pos[0], &st);
+	ret = kc_open_part(a->pos[0], &st);
 	if (!ret)
 		ret = kc_ctl(what, req, &st, 0, 0);
 	if (ret)
@@ -897,9 +902,7 @@ static int cmd_stop(const struct kc_args *a)
 					KEEL_STOP_TIMEOUT_DEFAULT_MS / 1000);
 		timeout_ms = (uint32_t)sec * 1000;
 	}
-	ret = kc_open(NULL, false);
-	if (!ret)
-		ret = kc_resolve(a->pos[0], &st);
+	ret = kc_open_part(a->pos[0], &st);
 	if (!ret)
 		ret = kc_ctl("stop", KEEL_IOC_STOP, &st, flags, timeout_ms);
 	if (ret)
@@ -930,9 +933,7 @@ static int cmd_destroy(const struct kc_args *a)
 	char name[KEEL_NAME_MAX];
 	int ret;
 
-	ret = kc_open(NULL, false);
-	if (!ret)
-		ret = kc_resolve(a->pos[0], &st);
+	ret = kc_open_part(a->pos[0], &st);
 	if (ret)
 		return ret;
 	kc_part_name(&st, name);

@@ -23,6 +23,8 @@ int kc_error(int code, const char *fmt, ...) __attribute__((format(printf, 2, 3)
 int kc_open(struct keel_host_info *hi, bool abi_warn_only);
 /* The partition @ref names (a name or an id), from LIST. */
 int kc_resolve(const char *ref, struct keel_part_status *st);
+/* kc_open(), then kc_resolve(@ref): what most commands start with. */
+int kc_open_part(const char *ref, struct keel_part_status *st);
 /* One ioctl on /dev/keel, retried if a signal interrupted it; 0 or -errno. */
 int kc_ioctl(unsigned long req, void *arg);
 int kc_stats_raw(uint32_t id, struct keel_part_stats *out);
