@@ -51,8 +51,12 @@ void pcpu_loop(void)
 	for (;;) {
 		struct vcpu *v = READ_ONCE(cpu->vcpu);
 
-		if (v && __atomic_load_n(&v->state, __ATOMIC_ACQUIRE) == VCPU_RUNNABLE &&
-		    !(__atomic_load_n(&v->requests, __ATOMIC_ACQUIRE) & VCPU_REQ_STOP)) {
+		/*
+		 * Also a vCPU stopped before it ever ran: vcpu_run_loop sees the
+		 * request and takes it out (part_vcpu_left), else its partition
+		 * would stay STOPPING for ever.
+		 */
+		if (v && __atomic_load_n(&v->state, __ATOMIC_ACQUIRE) == VCPU_RUNNABLE) {
 			vcpu_run_loop(v);
 			continue;
 		}

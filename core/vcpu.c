@@ -187,7 +187,9 @@ void vcpu_run_loop(struct vcpu *vcpu)
 {
 	struct vm_exit exit;
 
-	if (!vcpu->arch_ready) {
+	/* Stopped before it first ran: nothing to set up, straight out. */
+	if (!vcpu->arch_ready &&
+	    !(__atomic_load_n(&vcpu->requests, __ATOMIC_ACQUIRE) & VCPU_REQ_STOP)) {
 		if (arch_vcpu_init(vcpu)) {
 			part_stop_fault(vcpu, "no memory for the vCPU state");
 			part_vcpu_left(vcpu);
