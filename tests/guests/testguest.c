@@ -350,7 +350,7 @@ static uint32_t manage_create(uint64_t cpus)
 }
 
 /* Copy our initrd (the test guest ELF) into its kernel image, a chunk at a time. */
-static void manage_load(uint32_t id)
+static void manage_copy_kernel(uint32_t id)
 {
 	struct keel_mgmt_load l = { id, KEEL_IMAGE_KERNEL, 0, gi->initrd_gpa, 0 };
 	uint64_t off;
@@ -363,6 +363,13 @@ static void manage_load(uint32_t id)
 			l.len = KEEL_MGMT_LOAD_MAX;
 		expect(hc(KEEL_HC_MGMT_LOAD, (uintptr_t)&l, sizeof(l), 0).status == KEEL_OK);
 	}
+}
+
+static void manage_load(uint32_t id)
+{
+	struct keel_mgmt_load l = { id, KEEL_IMAGE_KERNEL, 0, gi->initrd_gpa, 0 };
+
+	manage_copy_kernel(id);
 	printf("manage: loaded %lu bytes\n", gi->initrd_size);
 	l.offset = 0;
 	l.len = KEEL_MGMT_LOAD_MAX + 1;
@@ -501,10 +508,79 @@ static void manage_check_denied(uint32_t plain)
 	expect(hc(KEEL_HC_MGMT_STOP, plain, 0, KEEL_STOP_FORCE).status == KEEL_OK);
 }
 
+/*
+ * cycles=N: N quick create/start/force-stop/destroy cycles of a child on the
+ * lowest and the highest free CPU in turn, the stop a random short while after
+ * the start (often before the child's CPU has entered it). A stop that does
+ * not end in STOPPED within 200000 STATS calls is a hang.
+ */
+static void manage_cycles(uint64_t n)
+{
+	static struct keel_mgmt_create c;
+	struct keel_host_info hi;
+	uint64_t i, polls = 0, seed = 12345;
+	uint32_t early = 0, st = KEEL_PSTATE_STOPPED;
+
+	if (!host_info(&hi) || !expect(hi.free_cpu_mask != 0))
+		return;
+	memset(&c, 0, sizeof(c));
+	c.desc.version = KEEL_PDESC_VERSION;
+	memcpy(c.desc.name, "cyc", 4);
+	c.desc.mem_size = 16u << 20;
+	c.desc.kernel_module = KEEL_IMAGE_KERNEL;
+	c.desc.initrd_module = KEEL_NO_MODULE;
+	c.desc.disk_module = KEEL_NO_MODULE;
+	memcpy(c.desc.cmdline, "mode=conduit then=idle", 23);
+	c.image_size[KEEL_IMAGE_KERNEL] = gi->initrd_size;
+	for (i = 0; i < n && st == KEEL_PSTATE_STOPPED && !failures; i++) {
+		uint64_t free = hi.free_cpu_mask, wait;
+		struct keel_part_stats ps = { 0 };
+		struct hc_result r;
+		uint32_t id;
+
+		c.desc.cpu_mask = (i & 1) ? 1ull << (63 - __builtin_clzll(free)) : free & -free;
+		/* The last cycle's CPU may still be on its way out (-EBUSY) for a moment. */
+		for (polls = 0; polls < 100000; polls++) {
+			r = hc(KEEL_HC_MGMT_CREATE, (uintptr_t)&c, sizeof(c), 0);
+			if (r.status != -KEEL_EBUSY)
+				break;
+		}
+		if (!expect(r.status == KEEL_OK))
+			break;
+		id = (uint32_t)r.r1;
+		manage_copy_kernel(id);
+		expect(hc(KEEL_HC_MGMT_START, id, 0, 0).status == KEEL_OK);
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		wait = (seed >> 33) % 400;
+		delay(wait);
+		expect(hc(KEEL_HC_MGMT_STOP, id, 0, KEEL_STOP_FORCE).status == KEEL_OK);
+		for (polls = 0; polls < 200000; polls++) {
+			st = part_state(id, &ps);
+			if (st == KEEL_PSTATE_STOPPED)
+				break;
+		}
+		if (st != KEEL_PSTATE_STOPPED) {
+			printf("cycles: cycle %lu on cpus 0x%lx (wait %lu) did not stop: state %u, exits(hypercall) %lu\n",
+			       i, c.desc.cpu_mask, wait, st, ps.exits[KEEL_EXIT_HYPERCALL]);
+			break;
+		}
+		early += ps.exits[KEEL_EXIT_HYPERCALL] == 0;
+		expect(hc(KEEL_HC_MGMT_DESTROY, id, 0, 0).status == KEEL_OK);
+	}
+	printf("cycles: %lu cycles, %u stopped before the child's first call\n", i, early);
+	expect(i == n && st == KEEL_PSTATE_STOPPED);
+}
+
 static void mode_manage(void)
 {
 	struct keel_host_info before, after;
 	uint32_t id, plain;
+
+	if (opt_num(cmdline, "cycles", 0)) {
+		manage_cycles(opt_num(cmdline, "cycles", 0));
+		verdict("cycles");
+		return;
+	}
 
 	if (!host_info(&before) || !expect(gi->initrd_size != 0)) {
 		verdict("manage");
@@ -644,8 +720,8 @@ static void mode_hcbench(void)
 
 /*
  * Command line: mode=hello (default) | conduit (alias vmcall) | ticker [count=N] |
- * peek [addr=GPA] | poke [addr=GPA] | triple | shutdown | hostile | virtio | manage (as
- * the management partition, keel.cfg initrd = this ELF) | denied | hcbench [count=N batch=B];
+ * peek [addr=GPA] | poke [addr=GPA] | triple | shutdown | hostile | virtio | manage [cycles=N]
+ * (as the management partition, keel.cfg initrd = this ELF) | denied | hcbench [count=N batch=B];
  * pace=N sets the ticker's delay; then=shutdown (default) | ticker | idle says what follows the
  * checks; vmcall=1 makes every x86_64 call use VMCALL instead of VMMCALL.
  */

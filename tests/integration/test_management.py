@@ -57,3 +57,18 @@ def test_all_stopped_poweroff(managed):
         q.wait_for(keel(rf"partition '{name}' stopped: "), 120)
     assert q.wait_exit(60) == 0
     assert not q.find_all(r"keel: error|PANIC")
+
+
+def test_quick_cycles(rig, arch):
+    """Create, start, force-stop and destroy a child over and over, the stop
+    often before the child's CPU has entered it: each stop must complete (a vCPU
+    stopped before it ever ran once left its partition STOPPING for ever)."""
+    config = keel_cfg(partition("mgr", 1, "mode=manage cycles=150", memory="32M",
+                                management="yes", initrd="/guests/" + TESTGUEST))
+    with rig.boot(arch, config, "management-cycles") as q:
+        verdict = q.wait_for(out("mgr", r"TEST cycles (PASS|FAIL)"), 120)
+        assert verdict.endswith("PASS"), (q.find_all(out("mgr", "check failed")) +
+                                          q.find_all(out("mgr", "cycles: ")))
+        assert q.find(out("mgr", r"cycles: 150 cycles, "))
+        assert q.wait_exit(60) == 0
+        assert not q.find_all(r"keel: error|PANIC")
