@@ -81,6 +81,9 @@
 #define IRQ_GROUP1 BIT(4)
 #define IRQ_EDGE BIT(5)
 #define IRQ_HW BIT(6) /* backed by the same physical PPI (the virtual timer) */
+/* What can make a line a flush candidate: without these it is neither pending nor active. */
+#define IRQ_LIVE (IRQ_LATCH | IRQ_LEVEL | IRQ_ACTIVE)
+#define VGIC_SPI_WORDS ((VGIC_NR_SPIS + 63) / 64)
 
 struct vgic_irq {
 	u8 flags;
@@ -91,6 +94,7 @@ struct vgic_irq {
 
 struct vgic_cpu {
 	struct vgic_irq irq[GIC_SPI_BASE]; /* SGIs and PPIs */
+	u32 live; /* bit n: irq[n] may have IRQ_LIVE flags (a superset, pruned by the walk) */
 	u32 waker;
 	u32 lr_count; /* list registers in use while it runs */
 	u16 lr_intid[VGIC_MAX_LRS];
@@ -107,6 +111,7 @@ struct vgic {
 	struct vgic_irq spi[VGIC_NR_SPIS];
 	u64 irouter[VGIC_NR_SPIS];
 	u8 spi_target[VGIC_NR_SPIS]; /* vCPU index from irouter, or VGIC_NO_TARGET */
+	u64 spi_live[VGIC_SPI_WORDS]; /* as vgic_cpu.live, for the SPIs */
 	struct vgic_cpu cpu[];
 };
 
@@ -192,6 +197,23 @@ static struct vgic_irq *vgic_irq(struct vgic *g, u32 cpu, u32 intid)
 	return NULL;
 }
 
+/*
+ * Note that @intid may have just gained IRQ_LIVE flags. Every line whose flags
+ * hold any of them has its bit set; a set bit whose line has none left is
+ * cleared by vgic_live_collect(), so the entry path only looks at those lines.
+ */
+static void vgic_mark(struct vgic *g, u32 cpu, u32 intid)
+{
+	if (intid < GIC_SPI_BASE) {
+		if (cpu < g->nr_cpus)
+			g->cpu[cpu].live |= 1u << intid;
+	} else if (intid < VGIC_NR_IRQS) {
+		u32 spi = intid - GIC_SPI_BASE;
+
+		g->spi_live[spi / 64] |= 1ull << (spi % 64);
+	}
+}
+
 static bool vgic_irq_pending(const struct vgic_irq *q)
 {
 	return (q->flags & IRQ_LATCH) || ((q->flags & IRQ_LEVEL) && !(q->flags & IRQ_EDGE));
@@ -275,6 +297,8 @@ static void vgic_dist_clear(struct vgic *g)
 		g->irouter[i] = 0;
 		g->spi_target[i] = 0;
 	}
+	for (u32 k = 0; k < VGIC_SPI_WORDS; k++)
+		g->spi_live[k] = 0;
 }
 
 /* ---- Entry and exit ----------------------------------------------------- */
@@ -301,17 +325,53 @@ static u64 vgic_lr_value(struct vgic_cpu *vc, u32 n, u32 intid, struct vgic_irq 
 	return lr;
 }
 
-/* Highest-priority deliverable interrupt of @cpu not yet in an LR, or -1. */
-static int vgic_next_pending(struct vgic *g, u32 cpu, const u8 *placed)
+/*
+ * The lines that may be pending or active for @cpu, by ascending INTID, into
+ * @out: its own SGIs/PPIs and the SPIs that go to it. Every other line is
+ * neither pending nor active for it. Drops live bits that went stale.
+ */
+static u32 vgic_live_collect(struct vgic *g, u32 cpu, u16 *out)
+{
+	struct vgic_cpu *vc = &g->cpu[cpu];
+	u32 n = 0;
+
+	for (u32 w = vc->live; w; w &= w - 1) {
+		u32 i = (u32)__builtin_ctz(w);
+
+		if (vc->irq[i].flags & IRQ_LIVE)
+			out[n++] = (u16)i;
+		else
+			vc->live &= ~(1u << i);
+	}
+	for (u32 k = 0; k < VGIC_SPI_WORDS; k++) {
+		for (u64 b = g->spi_live[k]; b; b &= b - 1) {
+			u32 bit = (u32)__builtin_ctzll(b), spi = k * 64 + bit;
+
+			if (!(g->spi[spi].flags & IRQ_LIVE))
+				g->spi_live[k] &= ~(1ull << bit);
+			else if (vgic_spi_dest(g, spi) == cpu)
+				out[n++] = (u16)(spi + GIC_SPI_BASE);
+		}
+	}
+	return n;
+}
+
+/*
+ * Highest-priority deliverable interrupt of @cpu not yet in an LR, as an
+ * index into @cand (ascending INTIDs: the lowest INTID wins a tie), or -1.
+ */
+static int vgic_next_pending(struct vgic *g, u32 cpu, const u16 *cand, u32 n, const u8 *placed)
 {
 	int best = -1;
 	u32 best_prio = 0x100;
 
-	for (u32 i = 0; i < VGIC_NR_IRQS; i++) {
-		if (placed[i] || !vgic_irq_deliverable(g, cpu, i))
+	for (u32 k = 0; k < n; k++) {
+		u32 i = cand[k];
+
+		if (placed[k] || !vgic_irq_deliverable(g, cpu, i))
 			continue;
 		if (vgic_irq(g, cpu, i)->prio < best_prio) {
-			best = (int)i;
+			best = (int)k;
 			best_prio = vgic_irq(g, cpu, i)->prio;
 		}
 	}
@@ -331,31 +391,37 @@ static void vgic_place(struct vgic *g, struct vgic_cpu *vc, u32 cpu, u32 intid)
 void vgic_flush(struct vcpu *vcpu)
 {
 	struct vgic *g = vcpu->part->arch.vgic;
-	u8 placed[VGIC_NR_IRQS] = {0};
+	u16 cand[VGIC_NR_IRQS];
+	u8 placed[VGIC_NR_IRQS];
 	struct vgic_cpu *vc;
 	u64 hcr = ICH_HCR_EN;
 	unsigned long flags;
+	u32 n;
 	int next;
 
 	if (!g || vcpu->index >= g->nr_cpus)
 		return;
 	flags = spin_lock_irqsave(&g->lock);
 	vc = &g->cpu[vcpu->index];
+	/* Only lines that may be pending or active can go into an LR. */
+	n = vgic_live_collect(g, vcpu->index, cand);
+	for (u32 k = 0; k < n; k++)
+		placed[k] = 0;
 	/* Active ones first: the guest must find them to deactivate them. */
-	for (u32 i = 0; i < VGIC_NR_IRQS && vc->lr_count < vgic_nr_lrs; i++) {
-		if (vgic_irq_is_candidate(g, vcpu->index, i) &&
-		    (vgic_irq(g, vcpu->index, i)->flags & IRQ_ACTIVE)) {
-			placed[i] = 1;
-			vgic_place(g, vc, vcpu->index, i);
+	for (u32 k = 0; k < n && vc->lr_count < vgic_nr_lrs; k++) {
+		if (vgic_irq_is_candidate(g, vcpu->index, cand[k]) &&
+		    (vgic_irq(g, vcpu->index, cand[k])->flags & IRQ_ACTIVE)) {
+			placed[k] = 1;
+			vgic_place(g, vc, vcpu->index, cand[k]);
 		}
 	}
 	while (vc->lr_count < vgic_nr_lrs &&
-	       (next = vgic_next_pending(g, vcpu->index, placed)) >= 0) {
+	       (next = vgic_next_pending(g, vcpu->index, cand, n, placed)) >= 0) {
 		placed[next] = 1;
-		vgic_place(g, vc, vcpu->index, (u32)next);
+		vgic_place(g, vc, vcpu->index, cand[next]);
 	}
 	/* More than fits: come back when the guest has taken what is there. */
-	if (vgic_next_pending(g, vcpu->index, placed) >= 0)
+	if (vgic_next_pending(g, vcpu->index, cand, n, placed) >= 0)
 		hcr |= ICH_HCR_NPIE;
 	write_sysreg(ICH_HCR_EL2, hcr);
 	spin_unlock_irqrestore(&g->lock, flags);
@@ -385,6 +451,8 @@ void vgic_sync(struct vcpu *vcpu)
 		/* Not yet acknowledged: the latch goes back to the model. */
 		if ((lr & LR_PENDING) && vc->lr_latch[n])
 			q->flags |= IRQ_LATCH;
+		if (q->flags & IRQ_LIVE)
+			vgic_mark(g, vcpu->index, vc->lr_intid[n]);
 	}
 	vc->lr_count = 0;
 	spin_unlock_irqrestore(&g->lock, flags);
@@ -393,14 +461,17 @@ void vgic_sync(struct vcpu *vcpu)
 bool vgic_pending(struct vcpu *vcpu)
 {
 	struct vgic *g = vcpu->part->arch.vgic;
+	u16 cand[VGIC_NR_IRQS];
 	unsigned long flags;
 	bool any = false;
+	u32 n;
 
 	if (!g || vcpu->index >= g->nr_cpus)
 		return false;
 	flags = spin_lock_irqsave(&g->lock);
-	for (u32 i = 0; i < VGIC_NR_IRQS && !any; i++)
-		any = vgic_irq_deliverable(g, vcpu->index, i);
+	n = vgic_live_collect(g, vcpu->index, cand);
+	for (u32 k = 0; k < n && !any; k++)
+		any = vgic_irq_deliverable(g, vcpu->index, cand[k]);
 	spin_unlock_irqrestore(&g->lock, flags);
 	return any;
 }
@@ -415,6 +486,7 @@ void vgic_inject_vtimer(struct vcpu *vcpu)
 		return;
 	flags = spin_lock_irqsave(&g->lock);
 	g->cpu[vcpu->index].irq[GIC_PPI_VTIMER].flags |= IRQ_LATCH | IRQ_HW;
+	vgic_mark(g, vcpu->index, GIC_PPI_VTIMER);
 	spin_unlock_irqrestore(&g->lock, flags);
 }
 
@@ -450,6 +522,8 @@ void vgic_set_spi(struct partition *part, u32 spi, bool level)
 	if (level && !(q->flags & IRQ_LEVEL) && (q->flags & IRQ_EDGE))
 		q->flags |= IRQ_LATCH;
 	q->flags = level ? q->flags | IRQ_LEVEL : q->flags & ~IRQ_LEVEL;
+	if (q->flags & IRQ_LIVE)
+		vgic_mark(g, 0, spi + GIC_SPI_BASE);
 	dest = vgic_spi_dest(g, spi);
 	kick = level && dest != VGIC_NO_TARGET && vgic_irq_deliverable(g, dest, spi + GIC_SPI_BASE);
 	spin_unlock_irqrestore(&g->lock, flags);
@@ -478,6 +552,7 @@ int vgic_sgi_write(struct vcpu *vcpu, u64 v)
 			: ((m & ~0xffull) != aff || aff0 / 16 != rs || !(targets & BIT(aff0 % 16))))
 			continue;
 		g->cpu[i].irq[intid].flags |= IRQ_LATCH;
+		vgic_mark(g, i, intid);
 		hit[i] = 1;
 	}
 	spin_unlock_irqrestore(&g->lock, flags);
@@ -558,8 +633,11 @@ static void vgic_bits_write(struct vgic *g, u32 cpu, u32 reg, u32 first, u32 v)
 		struct vgic_irq *q = vgic_irq(g, cpu, first + i);
 
 		/* IGROUPR takes zeroes too; the set/clear pairs only act on ones. */
-		if (q && (reg == GICD_IGROUPR || (v & (1u << i))))
+		if (q && (reg == GICD_IGROUPR || (v & (1u << i)))) {
 			vgic_bit_set(q, reg, v & (1u << i));
+			if (q->flags & IRQ_LIVE)
+				vgic_mark(g, cpu, first + i);
+		}
 	}
 }
 
