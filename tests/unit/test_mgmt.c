@@ -157,19 +157,6 @@ size_t console_ring_read(struct partition *p, u64 *cursor, char *buf, size_t len
 	return n;
 }
 
-size_t keel_strlcpy(char *dst, const char *src, size_t size)
-{
-	size_t len = strlen(src);
-
-	if (size) {
-		size_t n = len < size - 1 ? len : size - 1;
-
-		memcpy(dst, src, n);
-		dst[n] = '\0';
-	}
-	return len;
-}
-
 static void fake_input(struct partition *p, const char *buf, size_t len)
 {
 	memcpy(input_seen + input_len, buf, len);
