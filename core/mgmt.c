@@ -19,16 +19,17 @@
 /* Deferred stops in flight at once; past that STOP forces at once. */
 #define MGMT_STOP_TIMERS (2u * KEEL_MAX_PARTITIONS)
 
-_Static_assert(EXIT_FAULT < KEEL_EXIT_KINDS, "exit kinds fit the stats array");
+_Static_assert(EXIT_KINDS <= KEEL_EXIT_KINDS, "exit kinds fit the stats array");
 _Static_assert(KEEL_EXIT_HYPERCALL == EXIT_HYPERCALL && KEEL_EXIT_FAULT == EXIT_FAULT &&
-		       KEEL_EXIT_HALT == EXIT_HALT && KEEL_EXIT_MMIO == EXIT_MMIO,
+		       KEEL_EXIT_HALT == EXIT_HALT && KEEL_EXIT_MMIO == EXIT_MMIO &&
+		       KEEL_EXIT_EXCEPTION == EXIT_EXCEPTION,
 	       "ABI exit kinds match enum exit_kind");
 
 /*
- * Lock order: mgmt_lock, then part_slot_lock (partition.c), a partition's
- * lock, its con_in_lock. Stopping partitions (part_finish_stop on their own
- * CPUs) take no mgmt_lock: a call reads their state once and acts only on
- * states they cannot leave by themselves (CREATED, LOADED, STOPPED).
+ * Lock order: mgmt_lock, then part_state_lock (partition.c), a partition's
+ * lock, its con_in_lock. Partitions change state on their own CPUs too (a
+ * stop, a restart) without mgmt_lock: every change a call makes goes through
+ * part_set_state(), which refuses it if the state moved in between.
  */
 static struct spinlock mgmt_lock = SPINLOCK_INIT;
 
@@ -99,12 +100,16 @@ static s64 mgmt_copy_out(const struct vcpu *vcpu, gpa_t gpa, u64 given, const vo
 static u32 mgmt_pstate(const struct partition *part)
 {
 	switch (READ_ONCE(part->state)) {
+	case PART_BUILDING:
+		return KEEL_PSTATE_BUILDING;
 	case PART_CREATED:
 		return KEEL_PSTATE_CREATED;
 	case PART_LOADED:
 		return KEEL_PSTATE_LOADED;
 	case PART_RUNNING:
-		return READ_ONCE(part->paused) ? KEEL_PSTATE_PAUSED : KEEL_PSTATE_RUNNING;
+		return KEEL_PSTATE_RUNNING;
+	case PART_PAUSED:
+		return KEEL_PSTATE_PAUSED;
 	case PART_STOPPING:
 		return KEEL_PSTATE_STOPPING;
 	default:
@@ -241,8 +246,9 @@ static s64 mgmt_stats(const struct vcpu *vcpu, u64 id, gpa_t gpa, u64 size, u64 
 {
 	struct keel_part_stats ps;
 	struct partition *part;
+	u64 exits[EXIT_KINDS];
 	s64 ret = mgmt_target(vcpu, id, false, &part);
-	u32 i, k;
+	u32 k;
 
 	if (ret)
 		return ret;
@@ -251,9 +257,9 @@ static s64 mgmt_stats(const struct vcpu *vcpu, u64 id, gpa_t gpa, u64 size, u64 
 	ps.hypercalls = READ_ONCE(part->hypercalls);
 	ps.denied = READ_ONCE(part->denied);
 	ps.console_bytes = READ_ONCE(part->con_head);
-	for (i = 0; i < part->vcpu_count; i++)
-		for (k = 0; k <= EXIT_FAULT; k++)
-			ps.exits[k] += READ_ONCE(part->vcpus[i]->exits[k]);
+	part_exit_counts(part, exits);
+	for (k = 0; k < EXIT_KINDS; k++)
+		ps.exits[k] = exits[k];
 	return mgmt_copy_out(vcpu, gpa, size, &ps, sizeof(ps), &r[0]);
 }
 
@@ -407,6 +413,7 @@ static s64 mgmt_create_perform(const struct keel_mgmt_create *c, u64 r[3])
 	part->initrd = part->initrd ? &kept[KEEL_IMAGE_INITRD] : NULL;
 	part->disk = part->disk ? &kept[KEEL_IMAGE_DISK] : NULL;
 	part->held = 1;
+	part_set_state(part, PS(BUILDING), PART_CREATED);
 	pr_info("partition '%s' (id %u) created by the management partition: cpus 0x%llx, %llu MiB",
 		part->desc.name, part->id, (unsigned long long)part->desc.cpu_mask,
 		(unsigned long long)(part->desc.mem_size >> 20));
@@ -478,8 +485,8 @@ static s64 mgmt_start(const struct vcpu *vcpu, u64 id)
 
 	if (ret)
 		return ret;
-	if (part->state == PART_CREATED && part->held) {
-		ret = part_load(part);
+	if (READ_ONCE(part->state) == PART_CREATED && part->held) {
+		ret = part_load_created(part);
 		if (ret) {
 			pr_warn("partition '%s' not started: its images did not load (error %lld)",
 				part->desc.name, (long long)ret);
@@ -497,7 +504,7 @@ static void mgmt_stop_expired(struct timer *t)
 	struct partition *part = part_by_id(st->id);
 
 	/* Only the very run the STOP was about: not a later one in the same slot. */
-	if (part && READ_ONCE(part->state) == PART_RUNNING && part->start_ns == st->start_ns)
+	if (part && part->start_ns == st->start_ns) /* part_stop acts only if it runs */
 		part_stop(part, "stopped by the management partition (timeout)", false);
 	__atomic_store_n(&st->busy, 0, __ATOMIC_RELEASE);
 }
@@ -534,6 +541,7 @@ static s64 mgmt_stop(const struct vcpu *vcpu, u64 id, u64 ms, u64 flags)
 		return -KEEL_EINVAL;
 	switch (READ_ONCE(part->state)) {
 	case PART_RUNNING:
+	case PART_PAUSED:
 		break;
 	case PART_STOPPING:
 	case PART_STOPPED:
@@ -564,11 +572,11 @@ static s64 mgmt_pause(const struct vcpu *vcpu, u64 id, bool pause)
 
 	if (ret)
 		return ret;
-	if (READ_ONCE(part->state) != PART_RUNNING)
-		return -KEEL_EBUSY;
-	if (!READ_ONCE(part->paused) != pause)
+	if (READ_ONCE(part->state) == (pause ? PART_PAUSED : PART_RUNNING))
 		return KEEL_OK;
-	part_set_paused(part, pause);
+	ret = part_set_paused(part, pause);
+	if (ret)
+		return ret;
 	pr_info("partition '%s' %s by the management partition", part->desc.name,
 		pause ? "paused" : "resumed");
 	return KEEL_OK;

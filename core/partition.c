@@ -41,11 +41,22 @@ u32 part_active_count(void)
 }
 
 /*
- * Slots are taken under this lock, so a restart on one CPU and a management
- * CREATE on another cannot take the same slot or the same core. Lock order:
- * mgmt_lock (core/mgmt.c), part_slot_lock, part->lock, part->con_in_lock.
+ * Every state change and every slot taken happen under this lock, so a check
+ * and the write it allows are one step. Lock order: mgmt_lock (core/mgmt.c),
+ * part_state_lock, part->lock, part->con_in_lock.
  */
-static struct spinlock part_slot_lock = SPINLOCK_INIT;
+static struct spinlock part_state_lock = SPINLOCK_INIT;
+
+bool part_set_state(struct partition *part, u32 from, u32 to)
+{
+	unsigned long flags = spin_lock_irqsave(&part_state_lock);
+	bool ok = (from & BIT(part->state)) != 0;
+
+	if (ok)
+		WRITE_ONCE(part->state, to);
+	spin_unlock_irqrestore(&part_state_lock, flags);
+	return ok;
+}
 
 /* A slot that is not in use and that no management partition holds. */
 static bool part_slot_reusable(const struct partition *p)
@@ -81,14 +92,15 @@ static bool part_cores_taken(u64 mask)
 	return false;
 }
 
+/* Take a slot for @cpu_mask: BUILDING, so it is this CPU's until it says otherwise. */
 static int part_alloc_slot(u64 cpu_mask, struct partition **out)
 {
-	unsigned long flags = spin_lock_irqsave(&part_slot_lock);
+	unsigned long flags = spin_lock_irqsave(&part_state_lock);
 	int ret = -KEEL_ENOSPC;
 	u32 i;
 
 	if (part_cores_taken(cpu_mask)) {
-		spin_unlock_irqrestore(&part_slot_lock, flags);
+		spin_unlock_irqrestore(&part_state_lock, flags);
 		return -KEEL_EBUSY;
 	}
 	for (i = part_pick_slot(); i < KEEL_MAX_PARTITIONS; i++) {
@@ -98,13 +110,13 @@ static int part_alloc_slot(u64 cpu_mask, struct partition **out)
 			memset(p, 0, sizeof(*p));
 			p->id = i + 1;
 			p->desc.cpu_mask = cpu_mask;
-			WRITE_ONCE(p->state, PART_CREATED);
+			WRITE_ONCE(p->state, PART_BUILDING);
 			*out = p;
 			ret = 0;
 			break;
 		}
 	}
-	spin_unlock_irqrestore(&part_slot_lock, flags);
+	spin_unlock_irqrestore(&part_state_lock, flags);
 	return ret;
 }
 
@@ -183,6 +195,33 @@ static void part_bind_vcpus(struct partition *part)
 	}
 }
 
+/* States in which the partition's vCPUs are its own (bound to its cores). */
+#define PART_VCPUS_BOUND (PS(LOADED) | PS(RUNNING) | PS(PAUSED) | PS(STOPPING))
+
+void part_exit_counts(const struct partition *part, u64 out[EXIT_KINDS])
+{
+	u32 i, k;
+
+	for (k = 0; k < EXIT_KINDS; k++)
+		out[k] = __atomic_load_n(&part->exits_done[k], __ATOMIC_RELAXED);
+	if (!(BIT(READ_ONCE(part->state)) & PART_VCPUS_BOUND))
+		return; /* the vCPU slots may belong to another partition now */
+	for (i = 0; i < part->vcpu_count; i++)
+		for (k = 0; k < EXIT_KINDS; k++)
+			out[k] += READ_ONCE(part->vcpus[i]->exits[k]);
+}
+
+/* A vCPU leaves for good: its exit counts become the partition's. */
+static void part_fold_exits(struct vcpu *vcpu)
+{
+	u32 k;
+
+	for (k = 0; k < EXIT_KINDS; k++) {
+		__atomic_fetch_add(&vcpu->part->exits_done[k], vcpu->exits[k], __ATOMIC_RELAXED);
+		WRITE_ONCE(vcpu->exits[k], 0);
+	}
+}
+
 /* The virtio devices, then the arch's platform devices that describe them. */
 static int part_devices_init(struct partition *part)
 {
@@ -214,6 +253,22 @@ int part_create(const struct keel_part_desc *desc, const struct keel_boot_info *
 				  part_module(bi, desc->disk_module), out);
 }
 
+/* Stage-2 root, memory, vCPUs and devices for @part->desc; undone on error. */
+static int part_build(struct partition *part)
+{
+	int ret;
+
+	part_bind_vcpus(part);
+	ret = arch_s2_init(part);
+	if (!ret)
+		ret = part_alloc_memory(part, part->desc.mem_size);
+	if (!ret)
+		ret = part_devices_init(part);
+	if (ret)
+		part_free_memory(part);
+	return ret;
+}
+
 int part_create_images(const struct keel_part_desc *desc, const struct keel_boot_module *kernel,
 		       const struct keel_boot_module *initrd, const struct keel_boot_module *disk,
 		       struct partition **out)
@@ -227,18 +282,12 @@ int part_create_images(const struct keel_part_desc *desc, const struct keel_boot
 	part->kernel = kernel;
 	part->initrd = initrd;
 	part->disk = disk;
-	part_bind_vcpus(part);
-	ret = arch_s2_init(part);
-	if (!ret)
-		ret = part_alloc_memory(part, desc->mem_size);
-	if (!ret)
-		ret = part_devices_init(part);
+	ret = part_build(part);
 	if (ret) {
-		part_free_memory(part);
-		part->state = PART_FREE;
+		part_set_state(part, PS(BUILDING), PART_FREE);
 		return ret;
 	}
-	*out = part;
+	*out = part; /* still BUILDING: the caller loads it or publishes it CREATED */
 	return 0;
 }
 
@@ -355,7 +404,8 @@ static int part_load_keel_elf(struct partition *part, struct vcpu_entry *entry)
 	return 0;
 }
 
-int part_load(struct partition *part)
+/* Load the images of a BUILDING partition and put its boot vCPU in entry state. */
+static int part_load(struct partition *part)
 {
 	struct vcpu *boot = part->vcpus[0];
 	struct vcpu_entry entry = { 0 };
@@ -372,8 +422,18 @@ int part_load(struct partition *part)
 	vdev_reset_all(part);
 	boot->boot = entry;
 	boot->reset_pending = 1;
-	part->state = PART_LOADED;
 	return 0;
+}
+
+int part_load_created(struct partition *part)
+{
+	int ret;
+
+	if (!part_set_state(part, PS(CREATED), PART_BUILDING))
+		return -KEEL_EBUSY;
+	ret = part_load(part);
+	part_set_state(part, PS(BUILDING), ret ? PART_CREATED : PART_LOADED);
+	return ret;
 }
 
 int part_start(struct partition *part)
@@ -381,13 +441,15 @@ int part_start(struct partition *part)
 	struct vcpu *boot = part->vcpus[0];
 	u32 i;
 
-	if (part->state != PART_LOADED)
+	if (READ_ONCE(part->state) != PART_LOADED)
 		return -KEEL_EINVAL;
 	part->vcpus_running = 1;
 	part->start_ns = arch_time_ns();
-	part->state = PART_RUNNING;
+	part->stop_ns = 0;
 	for (i = 0; i < part->vcpu_count; i++)
 		WRITE_ONCE(part->vcpus[i]->pcpu->vcpu, part->vcpus[i]);
+	if (!part_set_state(part, PS(LOADED), PART_RUNNING))
+		return -KEEL_EINVAL;
 	__atomic_store_n(&boot->state, VCPU_RUNNABLE, __ATOMIC_RELEASE);
 	pr_info("partition '%s' started", part->desc.name);
 	if (boot->pcpu != pcpu_this())
@@ -401,11 +463,11 @@ void part_stop(struct partition *part, const char *reason, bool reboot)
 	struct pcpu *self = pcpu_this();
 	u32 i;
 
-	if (part->state != PART_RUNNING) {
+	/* Under part->lock: the reason and reboot choice are the first stop's. */
+	if (!part_set_state(part, PS(RUNNING) | PS(PAUSED), PART_STOPPING)) {
 		spin_unlock_irqrestore(&part->lock, flags);
 		return;
 	}
-	part->state = PART_STOPPING;
 	part->stop_reboot = reboot && !(part->desc.flags & KEEL_PD_REBOOT_STOP);
 	keel_strlcpy(part->stop_reason, reason, sizeof(part->stop_reason));
 	spin_unlock_irqrestore(&part->lock, flags);
@@ -433,20 +495,30 @@ void part_stop_fault(struct vcpu *vcpu, const char *fmt, ...)
 	part_stop(vcpu->part, why, false);
 }
 
+/*
+ * Reboot: the partition is built again in its own slot (STOPPING ->
+ * BUILDING, where management calls leave it alone), from the same
+ * description and images, then loaded and started.
+ */
 static void part_restart(struct partition *part)
 {
-	struct keel_part_desc desc = part->desc;
-	struct partition *again;
 	int ret;
 
-	part->state = PART_STOPPED;
-	ret = part_create(&desc, boot_info, &again);
+	part_set_state(part, PS(STOPPING), PART_BUILDING);
+	part->con_ready = 0;
+	part->con_len = 0;
+	part->warned_pio = 0;
+	ret = part_build(part);
 	if (!ret)
-		ret = part_load(again);
-	if (!ret)
-		ret = part_start(again);
-	if (ret)
-		pr_err("partition '%s' could not restart (error %d)", desc.name, ret);
+		ret = part_load(part);
+	if (ret) {
+		part_free_memory(part);
+		part_set_state(part, PS(BUILDING), PART_STOPPED);
+		pr_err("partition '%s' could not restart (error %d)", part->desc.name, ret);
+		return;
+	}
+	part_set_state(part, PS(BUILDING), PART_LOADED);
+	part_start(part);
 }
 
 static void part_idle_policy(void)
@@ -475,7 +547,7 @@ static void part_finish_stop(struct partition *part)
 		part_restart(part);
 		return;
 	}
-	WRITE_ONCE(part->state, PART_STOPPED);
+	part_set_state(part, PS(STOPPING), PART_STOPPED);
 	part_idle_policy();
 }
 
@@ -487,6 +559,7 @@ void part_vcpu_left(struct vcpu *vcpu)
 		arch_vcpu_destroy(vcpu);
 		vcpu->arch_ready = 0;
 	}
+	part_fold_exits(vcpu);
 	__atomic_store_n(&vcpu->state, VCPU_OFF, __ATOMIC_RELEASE);
 	if (__atomic_sub_fetch(&part->vcpus_running, 1, __ATOMIC_ACQ_REL) == 0)
 		part_finish_stop(part);
@@ -496,25 +569,28 @@ int part_destroy(struct partition *part)
 {
 	u32 st = READ_ONCE(part->state);
 
-	if (st != PART_CREATED && st != PART_LOADED && st != PART_STOPPED)
+	if (!part_set_state(part, PS(CREATED) | PS(LOADED) | PS(STOPPED), PART_DESTROYING))
 		return -KEEL_EBUSY;
 	if (st != PART_STOPPED)
 		part_free_memory(part);
 	part->held = 0;
-	WRITE_ONCE(part->state, PART_FREE);
+	part_set_state(part, PS(DESTROYING), PART_FREE);
 	return 0;
 }
 
-void part_set_paused(struct partition *part, bool pause)
+int part_set_paused(struct partition *part, bool pause)
 {
 	struct pcpu *self = pcpu_this();
 	u32 i;
 
-	__atomic_store_n(&part->paused, pause ? 1u : 0u, __ATOMIC_SEQ_CST);
+	if (!part_set_state(part, pause ? PS(RUNNING) : PS(PAUSED),
+			    pause ? PART_PAUSED : PART_RUNNING))
+		return -KEEL_EBUSY;
 	/* Out of the guest (pause) or out of the idle wait (resume). */
 	for (i = 0; i < part->vcpu_count; i++)
 		if (part->vcpus[i]->pcpu != self)
 			pcpu_kick(part->vcpus[i]->pcpu);
+	return 0;
 }
 
 static void part_log_created(const struct partition *part)
@@ -548,9 +624,10 @@ static int part_boot_one(const struct keel_part_desc *desc, const struct keel_bo
 	if (ret) {
 		pr_err("partition '%s' not loaded (error %d)", desc->name, ret);
 		part_free_memory(part);
-		part->state = PART_STOPPED;
+		part_set_state(part, PS(BUILDING), PART_STOPPED);
 		return ret;
 	}
+	part_set_state(part, PS(BUILDING), PART_LOADED);
 	/* What Keel took for it beyond its RAM: stage-2 tables, device and vCPU state. */
 	pr_info("partition '%s' overhead: %llu KiB", desc->name,
 		(unsigned long long)((free_before - pmm_free_bytes() - desc->mem_size) >> 10));

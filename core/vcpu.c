@@ -134,6 +134,7 @@ static void vcpu_handle_exit(struct vcpu *vcpu, const struct vm_exit *exit)
 	switch (exit->kind) {
 	case EXIT_NONE:
 	case EXIT_INTERRUPT:
+	case EXIT_EXCEPTION:
 		break;
 	case EXIT_HYPERCALL:
 		hypercall_handle(vcpu, exit);
@@ -175,7 +176,7 @@ static void vcpu_park(struct vcpu *vcpu)
 {
 	struct partition *part = vcpu->part;
 
-	while (__atomic_load_n(&part->paused, __ATOMIC_ACQUIRE) &&
+	while (__atomic_load_n(&part->state, __ATOMIC_ACQUIRE) == PART_PAUSED &&
 	       !(__atomic_load_n(&vcpu->requests, __ATOMIC_ACQUIRE) & VCPU_REQ_STOP)) {
 		arch_cpu_idle();
 		timer_run_expired();
@@ -200,7 +201,7 @@ void vcpu_run_loop(struct vcpu *vcpu)
 	for (;;) {
 		if (__atomic_load_n(&vcpu->requests, __ATOMIC_ACQUIRE) & VCPU_REQ_STOP)
 			break;
-		if (__atomic_load_n(&vcpu->part->paused, __ATOMIC_ACQUIRE)) {
+		if (__atomic_load_n(&vcpu->part->state, __ATOMIC_ACQUIRE) == PART_PAUSED) {
 			vcpu_park(vcpu);
 			continue;
 		}

@@ -240,7 +240,7 @@ bool pl061_press_power_key(struct partition *part)
 	unsigned long flags = spin_lock_irqsave(&part->lock);
 	struct vdev *dev = NULL;
 
-	if (part->state == PART_RUNNING)
+	if (BIT(part->state) & (PS(RUNNING) | PS(PAUSED)))
 		dev = vdev_find(part, VDEV_MMIO, VPLAT_PL061_BASE, VPLAT_PL061_SIZE);
 	if (dev && dev->ops == &pl061_ops) {
 		struct pl061 *g = dev->priv;

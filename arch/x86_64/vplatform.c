@@ -54,7 +54,7 @@ bool arch_part_request_poweroff(struct partition *part)
 	unsigned long flags = spin_lock_irqsave(&part->lock);
 	bool pressed = false;
 
-	if (part->state == PART_RUNNING && part->arch.plat)
+	if ((BIT(part->state) & (PS(RUNNING) | PS(PAUSED))) && part->arch.plat)
 		pressed = vpm_power_button(part->arch.plat);
 	spin_unlock_irqrestore(&part->lock, flags);
 	return pressed;

@@ -47,6 +47,18 @@ ARCHES = {
 TESTGUEST = "testguest.elf"
 
 
+def _abi_version():
+    """The ABI version the tree builds, from core/include/keel/abi.h ("0.3")."""
+    text = (ROOT / "core" / "include" / "keel" / "abi.h").read_text()
+    major = re.search(r"#define KEEL_ABI_VERSION_MAJOR (\d+)", text).group(1)
+    minor = re.search(r"#define KEEL_ABI_VERSION_MINOR (\d+)", text).group(1)
+    return f"{major}.{minor}"
+
+
+ABI = _abi_version()
+ABI_RE = re.escape(ABI)
+
+
 def _die_with_parent():
     """In the child before exec: get SIGKILL when the test process dies (Linux)."""
     PR_SET_PDEATHSIG = 1

@@ -5,7 +5,7 @@ stopped Keel powers the machine off (on_idle = poweroff)."""
 
 import pytest
 
-from keelrig import ARCHES, keel, keel_cfg, out, partition
+from keelrig import ABI_RE, ARCHES, keel, keel_cfg, out, partition
 
 PARTS = [  # name, cpu, MiB, mode
     ("alpha", 1, 64, "hello"),
@@ -46,7 +46,7 @@ def check_hello(q, arch, name, cpu, mib):
     q.wait_for(out(name, rf"info: name={name} id={pid} vcpus=1 "
                          rf"mem=0x{base:x}\+0x{mib << 20:x} cmdline='mode=hello'"),
                30, after=started.index)
-    q.wait_for(out(name, r"version: status 0 abi 0\.2 features 0x[0-9a-f]*3 via \w+"), 30)
+    q.wait_for(out(name, rf"version: status 0 abi {ABI_RE} features 0x[0-9a-f]*3 via \w+"), 30)
     q.wait_for(out(name, rf"self: name={name} id={pid} cpus=0x{1 << cpu:x} vcpu=0/1 "), 30)
     q.wait_for(out(name, rf"hello from {name}$"), 30)
     verdict = q.wait_for(out(name, r"TEST hello (PASS|FAIL)"), 30)

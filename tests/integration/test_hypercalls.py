@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from keelrig import keel, keel_cfg, out, partition
+from keelrig import ABI_RE, keel, keel_cfg, out, partition
 
 # What guest-abi.md promises for each hostile call (status codes from abi.h).
 EPERM, EFAULT, E2BIG, EINVAL, ENOSYS = -1, -14, -7, -22, -38
@@ -58,12 +58,12 @@ def test_hypercall_conduits(hypercalls, arch):
     q = hypercalls
     if arch == "x86_64":
         # The hostile partition uses VMMCALL, the conduit one VMCALL only.
-        q.wait_for(out("hostile", r"version: status 0 abi 0\.2 .* via vmmcall"), 120)
-        q.wait_for(out("conduit", r"version: status 0 abi 0\.2 .* via vmcall"), 120)
+        q.wait_for(out("hostile", rf"version: status 0 abi {ABI_RE} .* via vmmcall"), 120)
+        q.wait_for(out("conduit", rf"version: status 0 abi {ABI_RE} .* via vmcall"), 120)
     else:
         q.wait_for(out("conduit", r"smccc: call count [1-9]\d*, uid 6c65654b 52535648 "
-                                  r"4942412d 312e3076, revision 0\.2$"), 120)
-        q.wait_for(out("conduit", r"version: status 0 abi 0\.2 .* via hvc"), 30)
+                                  rf"4942412d 312e3076, revision {ABI_RE}$"), 120)
+        q.wait_for(out("conduit", rf"version: status 0 abi {ABI_RE} .* via hvc"), 30)
     verdict = q.wait_for(out("conduit", r"TEST conduit (PASS|FAIL)"), 60)
     assert verdict.endswith("PASS"), q.find_all(out("conduit", "check failed"))
 

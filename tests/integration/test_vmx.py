@@ -25,7 +25,7 @@ import pytest
 
 import bochs
 import linuxrig
-from keelrig import keel, keel_cfg, line_of, out, partition
+from keelrig import ABI_RE, keel, keel_cfg, line_of, out, partition
 from linuxrig import said, value
 from test_boot import check_hello
 
@@ -142,8 +142,8 @@ def test_vmx_cpus_online(pair):
 
 def test_vmx_hypercalls_both_instructions(pair):
     check_hello(pair, "x86_64", "alpha", 0, 32)
-    pair.wait_for(out("alpha", r"version: status 0 abi 0\.2 .* via vmmcall"), 30)
-    pair.wait_for(out("beta", r"version: status 0 abi 0\.2 .* via vmcall"), 30)
+    pair.wait_for(out("alpha", rf"version: status 0 abi {ABI_RE} .* via vmmcall"), 30)
+    pair.wait_for(out("beta", rf"version: status 0 abi {ABI_RE} .* via vmcall"), 30)
     verdict = pair.wait_for(out("beta", r"TEST conduit (PASS|FAIL)"), 30)
     assert verdict.endswith("PASS"), pair.find_all(out("beta", "check failed"))
 

@@ -417,7 +417,7 @@ static void test_lifecycle(void)
 
 	kicks = 0;
 	CHECK_EQ(call(KEEL_HC_MGMT_PAUSE, id, 0, 0), KEEL_OK);
-	CHECK_EQ(p->paused, 1);
+	CHECK_EQ(p->state, PART_PAUSED);
 	CHECK_EQ(kicks, 2);
 	CHECK_EQ(call(KEEL_HC_MGMT_PAUSE, mgr->id, 0, 0), -KEEL_EPERM);
 	CHECK_EQ(call(KEEL_HC_MGMT_STATS, id, mgr_gpa(SCRATCH), sizeof(ps)), KEEL_OK);
@@ -427,7 +427,7 @@ static void test_lifecycle(void)
 	CHECK_EQ(ps.status.cpu_mask, 0x6);
 	CHECK(ps.status.flags & KEEL_PD_REBOOT_STOP);
 	CHECK_EQ(call(KEEL_HC_MGMT_RESUME, id, 0, 0), KEEL_OK);
-	CHECK_EQ(p->paused, 0);
+	CHECK_EQ(p->state, PART_RUNNING);
 	CHECK_EQ(call(KEEL_HC_MGMT_RESUME, id, 0, 0), KEEL_OK);
 
 	/* Stats of a running partition. */

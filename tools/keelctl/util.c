@@ -493,6 +493,8 @@ const char *kc_state_name(uint32_t state)
 		return "stopped";
 	case KEEL_PSTATE_PAUSED:
 		return "paused";
+	case KEEL_PSTATE_BUILDING:
+		return "building";
 	default:
 		return "unknown";
 	}

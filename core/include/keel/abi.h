@@ -15,7 +15,7 @@
 
 /* Bump on any change of a number or layout below. */
 #define KEEL_ABI_VERSION_MAJOR 0
-#define KEEL_ABI_VERSION_MINOR 2
+#define KEEL_ABI_VERSION_MINOR 3
 #define KEEL_ABI_VERSION ((KEEL_ABI_VERSION_MAJOR << 16) | KEEL_ABI_VERSION_MINOR)
 
 /*
@@ -102,6 +102,7 @@
 #define KEEL_PSTATE_STOPPING 4u
 #define KEEL_PSTATE_STOPPED 5u /* memory returned; only DESTROY (or nothing) follows */
 #define KEEL_PSTATE_PAUSED 6u /* running, vCPUs parked by PAUSE */
+#define KEEL_PSTATE_BUILDING 7u /* (ABI 0.3) Keel is building or rebuilding it (a restart) */
 
 /* Exit counters of struct keel_part_stats, by kind. */
 #define KEEL_EXIT_NONE 0u
@@ -112,6 +113,7 @@
 #define KEEL_EXIT_HALT 5u
 #define KEEL_EXIT_SHUTDOWN 6u
 #define KEEL_EXIT_FAULT 7u
+#define KEEL_EXIT_EXCEPTION 8u /* (ABI 0.3) a guest exception Keel intercepted and reflected */
 #define KEEL_EXIT_KINDS 16u /* room in the array; unused kinds read 0 */
 
 /* Feature bits returned by KEEL_HC_VERSION in r2. */

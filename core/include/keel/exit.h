@@ -17,6 +17,8 @@ enum exit_kind {
 	EXIT_HALT, /* HLT / WFI: the vCPU waits for an interrupt */
 	EXIT_SHUTDOWN, /* triple fault, or a reset/poweroff the arch decoded */
 	EXIT_FAULT, /* the guest did something Keel will not emulate */
+	EXIT_EXCEPTION, /* a guest exception Keel intercepted and gave back (#DB, #AC, UNDEF) */
+	EXIT_KINDS, /* how many kinds there are */
 };
 
 /* Why an EXIT_SHUTDOWN or EXIT_FAULT happened, for the report. */

@@ -15,14 +15,37 @@
 #include <keel/vcpu.h>
 #include <keel/vdev.h>
 
+/*
+ * The partition state machine. part_set_state() makes every change, under
+ * one lock, and refuses a change from a state it was not asked to leave
+ * (docs/internals.md has the diagram):
+ *
+ *   FREE -> BUILDING                 a slot taken (boot, CREATE)
+ *   BUILDING -> CREATED | LOADED     built: managed (images to come) | loaded
+ *   BUILDING -> FREE | STOPPED       the build or a restart failed
+ *   CREATED -> BUILDING              START of a managed partition loads it
+ *   LOADED -> RUNNING <-> PAUSED
+ *   RUNNING | PAUSED -> STOPPING     a stop, from any CPU
+ *   STOPPING -> STOPPED | BUILDING   the last vCPU out; BUILDING = restart
+ *   CREATED | LOADED | STOPPED -> DESTROYING -> FREE
+ *
+ * BUILDING and DESTROYING belong to the one CPU doing the work: no other
+ * path touches the partition's resources then, and management calls are
+ * refused (-KEEL_EBUSY).
+ */
 enum part_state {
 	PART_FREE = 0, /* slot unused */
+	PART_BUILDING, /* one CPU takes resources or loads images */
 	PART_CREATED, /* resources taken, nothing loaded */
 	PART_LOADED, /* images in memory, vCPUs in entry state */
 	PART_RUNNING,
+	PART_PAUSED, /* vCPUs parked outside the guest until RESUME */
 	PART_STOPPING, /* vCPUs asked to leave */
 	PART_STOPPED, /* memory scrubbed and returned, cores idle */
+	PART_DESTROYING, /* one CPU gives everything back, then FREE */
 };
+
+#define PS(state) BIT(PART_##state)
 
 enum vcpu_state {
 	VCPU_OFF = 0, /* not started (secondary) or stopped */
@@ -45,7 +68,7 @@ struct vcpu {
 	struct vcpu_entry boot; /* the entry state for reset_pending */
 	struct partition *part;
 	struct pcpu *pcpu;
-	u64 exits[EXIT_FAULT + 1]; /* by enum exit_kind */
+	u64 exits[EXIT_KINDS]; /* by enum exit_kind; folded into the partition's at leave */
 	struct vcpu_arch arch;
 };
 
@@ -93,10 +116,11 @@ struct partition {
 
 	u64 hypercalls;
 	u64 denied; /* management calls refused */
+	u64 exits_done[EXIT_KINDS]; /* exits of vCPUs that have left (atomics only) */
 
 	/* Management (core/mgmt.c); all zeroed when the slot is taken. */
 	u32 held; /* created by a management call: the slot stays until DESTROY */
-	u32 paused; /* vCPUs park outside the guest until RESUME; atomics only */
+	u32 pad3;
 	u64 start_ns; /* arch_time_ns() at part_start */
 	u64 stop_ns; /* ... when the last vCPU left (0 while it runs) */
 	u64 con_head; /* console bytes ever written: the next ring position */
@@ -126,14 +150,23 @@ int part_create_images(const struct keel_part_desc *desc, const struct keel_boot
  */
 int part_destroy(struct partition *part);
 
-/* Park (@pause) or release the vCPUs of a running partition; state is kept. */
-void part_set_paused(struct partition *part, bool pause);
+/*
+ * Park (@pause) or release the vCPUs of a running partition; state is kept.
+ * 0, or -KEEL_EBUSY if it was not running (pause) or paused (resume).
+ */
+int part_set_paused(struct partition *part, bool pause);
 
-/* Copy images into the partition's memory and put its vCPUs in entry state. */
-int part_load(struct partition *part);
+/*
+ * A managed partition in CREATED: load its images (CREATED -> BUILDING ->
+ * LOADED, or back to CREATED on error). -KEEL_EBUSY in another state.
+ */
+int part_load_created(struct partition *part);
 
-/* Hand the partition's vCPUs to their CPUs. */
+/* Hand the partition's vCPUs to their CPUs: LOADED -> RUNNING, else -KEEL_EINVAL. */
 int part_start(struct partition *part);
+
+/* Exits by kind of the partition's whole life so far (vCPUs running or not). */
+void part_exit_counts(const struct partition *part, u64 out[EXIT_KINDS]);
 
 /*
  * Stop @part from any CPU: every vCPU is asked to leave; the last one out
@@ -149,6 +182,13 @@ struct partition *part_by_id(u32 id);
 
 /* Create, load and start every partition of the boot config. */
 void part_boot_all(const struct keel_boot_info *bi);
+
+/*
+ * The one way to change @part->state: from a state in the mask @from
+ * (PS(RUNNING) | PS(PAUSED)...) to @to. False, and nothing changed, if the
+ * partition was in none of them.
+ */
+bool part_set_state(struct partition *part, u32 from, u32 to);
 
 /* Number of partitions loaded, running or stopping. */
 u32 part_active_count(void);
