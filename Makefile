@@ -81,7 +81,7 @@ COMMON_CFLAGS := -std=gnu11 -O2 -g $(WARN) -ffreestanding -fno-stack-protector \
 # CORE_LIBC_SRCS, EFI_* (see the file).
 include arch/$(KEEL_ARCH)/arch.mk
 
-CORE_CFLAGS := $(COMMON_CFLAGS) $(CORE_ARCH_CFLAGS) -fpie -fvisibility=hidden \
+CORE_CFLAGS := $(COMMON_CFLAGS) $(CORE_ARCH_CFLAGS) $(CORE_RETPOLINE) -fpie -fvisibility=hidden \
 	-Icore/include -Iarch/$(KEEL_ARCH)/include $(CORE_LIBC_INC)
 
 CORE_SRCS := $(wildcard core/*.c) $(wildcard virtio/*.c) $(CORE_LIBC_SRCS) \

@@ -6,6 +6,8 @@ LD := ld
 OBJCOPY := objcopy
 READELF := readelf
 CORE_ARCH_CFLAGS := -m64 -mno-red-zone -mgeneral-regs-only -mcmodel=small
+# Retpolines: no indirect branch of Keel is predicted from what a guest trained.
+CORE_RETPOLINE := -mindirect-branch=thunk -mindirect-branch-register
 CORE_LIBC_SRCS := $(wildcard core/lib/*.c)
 CORE_LIBC_INC := -Icore/lib/include
 CORE_LIBS :=

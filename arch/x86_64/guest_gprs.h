@@ -4,7 +4,8 @@
  * GPRs other than RAX, RSP and RDI between the registers and the array at
  * %rdi (x86 register-number order, 8 bytes each). Each backend handles RAX,
  * RSP and RDI itself: where they live differs (VMCB, VMCS, the array).
- * Included from .S files only.
+ * Also the return-stack fill run right after a VM exit. Included from .S
+ * files only.
  */
 #define G(n) (8 * (n))
 
@@ -38,4 +39,34 @@
 	movq %r13, G(13)(%rdi)
 	movq %r14, G(14)(%rdi)
 	movq %r15, G(15)(%rdi)
+.endm
+
+/*
+ * Right after a VM exit, before Keel's first RET: where x86_rsb_fill_on says
+ * the CPU needs it (scrub.c), overwrite all 32 return-stack entries with
+ * calls whose return addresses lead to a speculation trap, so no return
+ * Keel makes is predicted from what the guest left. Clobbers @reg and flags.
+ */
+.macro RSB_FILL_IF_NEEDED reg
+	cmpb $0, x86_rsb_fill_on(%rip)
+	je .Lrsb_done\@
+	movl $16, \reg
+.Lrsb_loop\@:
+	call .Lrsb_a\@
+.Lrsb_trap_a\@:
+	pause
+	lfence
+	jmp .Lrsb_trap_a\@
+.Lrsb_a\@:
+	call .Lrsb_b\@
+.Lrsb_trap_b\@:
+	pause
+	lfence
+	jmp .Lrsb_trap_b\@
+.Lrsb_b\@:
+	decl \reg
+	jnz .Lrsb_loop\@
+	addq $(32 * 8), %rsp
+	lfence
+.Lrsb_done\@:
 .endm

@@ -112,7 +112,8 @@ static void svm_setup_control(struct vcpu *vcpu, struct vmcb_control *c)
 {
 	struct partition *part = vcpu->part;
 
-	c->intercept_exc = BIT(6) | BIT(17); /* #UD (VMCALL), #AC (no event loops) */
+	/* #DB and #AC: an endless event loop becomes exits, so the vCPU can be stopped. */
+	c->intercept_exc = BIT(1) | BIT(6) | BIT(17); /* #DB, #UD (VMCALL), #AC */
 	c->intercept1 = SVM_I1_INTR | SVM_I1_NMI | SVM_I1_CPUID | SVM_I1_INVD | SVM_I1_HLT |
 			SVM_I1_INVLPGA | SVM_I1_IOIO | SVM_I1_MSR | SVM_I1_SHUTDOWN;
 	c->intercept2 = SVM_I2_VMRUN | SVM_I2_VMMCALL | SVM_I2_VMLOAD | SVM_I2_VMSAVE |
@@ -205,8 +206,6 @@ static void svm_vcpu_reset(struct vcpu *vcpu)
 	/* Another partition (or an earlier life of this one) may have used this ASID here. */
 	vcpu->arch.flush_tlb = 1;
 	vcpu->arch.tlb_gen = __atomic_load_n(&vcpu->part->arch.tlb_gen, __ATOMIC_ACQUIRE);
-	/* Debug address registers are not in the VMCB: clear what a previous guest left. */
-	__asm__ volatile("mov %0, %%dr0; mov %0, %%dr1; mov %0, %%dr2; mov %0, %%dr3" ::"r"(0ull));
 }
 
 static void svm_vcpu_inject(struct vcpu *vcpu, u8 vector, bool has_err, u32 err)
@@ -353,8 +352,14 @@ static void svm_handle_exit(struct vcpu *vcpu, struct vmcb *vmcb, struct vm_exit
 	case SVM_EXIT_EXC_BASE + 6:
 		x86_exit_ud(vcpu, exit);
 		break;
+	case SVM_EXIT_EXC_BASE + 1:
+		/* The CPU updated the VMCB's DR6 already: give the guest its #DB. */
+		svm_vcpu_inject(vcpu, 1, false, 0);
+		exit->kind = EXIT_EXCEPTION;
+		break;
 	case SVM_EXIT_EXC_BASE + 17:
 		svm_vcpu_inject(vcpu, 17, true, 0);
+		exit->kind = EXIT_EXCEPTION;
 		break;
 	case SVM_EXIT_CPUID:
 		x86_exit_cpuid(vcpu, exit);
@@ -447,7 +452,9 @@ static void svm_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 	vmcb->save.rax = vcpu->arch.gprs[X86_RAX];
 	vmcb->save.rsp = vcpu->arch.gprs[X86_RSP];
 
+	x86_spec_guest_enter(vcpu);
 	svm_vm_run(vcpu->arch.gprs, vcpu->arch.vmcb, pcpu_this()->arch.host_vmcb);
+	x86_spec_guest_exit(vcpu);
 
 	vmcb->ctl.tlb_control = 0;
 	svm_snapshot(vcpu, vmcb);

@@ -34,6 +34,7 @@ svm_vm_run:
 	vmload
 	vmrun
 	vmsave
+	RSB_FILL_IF_NEEDED %eax
 
 	pushq %rdi		/* guest RDI */
 	movq 24(%rsp), %rdi	/* gprs */

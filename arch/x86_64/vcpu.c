@@ -19,6 +19,7 @@ const struct x86_virt_ops *x86_virt;
 
 int arch_virt_probe(void)
 {
+	x86_spec_probe();
 	if (x86_cpuid(0x80000000, 0).eax >= 0x80000001 &&
 	    (x86_cpuid(0x80000001, 0).ecx & BIT(2))) {
 		x86_virt = svm_probe();
@@ -73,6 +74,7 @@ void arch_vcpu_reset(struct vcpu *vcpu, const struct vcpu_entry *e)
 	vcpu->arch.mmio_size = 0;
 	vlapic_reset(vcpu);
 	x86_virt->vcpu_reset(vcpu);
+	x86_vcpu_scrub(vcpu);
 }
 
 void arch_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
@@ -301,11 +303,8 @@ void x86_exit_ud(struct vcpu *vcpu, struct vm_exit *exit)
 
 #define MSR_TSC 0x10
 #define MSR_FEATURE_CONTROL 0x3a
-#define MSR_SPEC_CTRL 0x48
-#define MSR_PRED_CMD 0x49
 #define MSR_UCODE_REV 0x8b
 #define MSR_MTRR_CAP 0xfe
-#define MSR_ARCH_CAPABILITIES 0x10a
 #define MSR_MCG_CAP 0x179
 #define MSR_MCG_STATUS 0x17a
 #define MSR_MISC_ENABLE 0x1a0
@@ -327,8 +326,8 @@ static bool x86_msr_is_lapic(u32 msr)
 
 /*
  * Reads of the MSRs a Linux guest touches: the LAPIC model's, fixed answers
- * for the rest (no MTRR ranges, default WB; no machine-check banks; no
- * speculation-control state to keep; VMX locked off, SVM disabled).
+ * for the rest (no MTRR ranges, default WB; no machine-check banks; VMX
+ * locked off, SVM disabled); SPEC_CTRL where the CPU has it (scrub.c).
  */
 static int x86_msr_read(struct vcpu *vcpu, u32 msr, u64 *val)
 {
@@ -357,6 +356,10 @@ static int x86_msr_read(struct vcpu *vcpu, u32 msr, u64 *val)
 		*val = MSR_VM_CR_SVMDIS;
 		return 0;
 	case MSR_SPEC_CTRL:
+		if (!x86_spec.spec_ctrl)
+			return -KEEL_EINVAL;
+		*val = x86_spec_ctrl_read(vcpu);
+		return 0;
 	case MSR_UCODE_REV:
 	case MSR_ARCH_CAPABILITIES:
 	case MSR_MCG_CAP:
@@ -380,9 +383,9 @@ static int x86_msr_write(struct vcpu *vcpu, u32 msr, u64 val)
 		return vlapic_msr_write(vcpu, msr, val);
 	switch (msr) {
 	case MSR_SPEC_CTRL:
-		return val & ~7ull ? -KEEL_EINVAL : 0; /* IBRS/STIBP/SSBD hints */
+		return x86_spec.spec_ctrl ? x86_spec_ctrl_write(vcpu, val) : -KEEL_EINVAL;
 	case MSR_PRED_CMD:
-		return val & ~1ull ? -KEEL_EINVAL : 0;
+		return x86_pred_cmd_write(val);
 	case MSR_MTRR_DEF_TYPE:
 	case MSR_MISC_ENABLE:
 	case MSR_UCODE_REV:

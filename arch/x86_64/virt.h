@@ -12,6 +12,8 @@
 #include <keel/pcpu.h>
 #include <keel/pt.h>
 
+#include "x86.h"
+
 struct x86_virt_ops {
 	const char *name; /* "svm+npt" or "vmx+ept" */
 	/* Per physical CPU: turn virtualization on. */
@@ -65,6 +67,65 @@ void x86_exit_mmio(struct vcpu *vcpu, gpa_t gpa, bool write, struct vm_exit *exi
  * backend committed to inject it. Each backend opens an interrupt window
  * (SVM: V_IRQ + VINTR intercept) while the guest cannot take it.
  */
+
+/* ---- Between guests (scrub.c) ------------------------------------------- */
+
+#define SPEC_CTRL_IBRS BIT(0)
+#define SPEC_CTRL_STIBP BIT(1)
+#define SPEC_CTRL_SSBD BIT(2)
+#define PRED_CMD_IBPB BIT(0)
+
+/* What the CPU offers and needs against speculation, found at boot. */
+struct x86_spec {
+	bool xsave; /* XSAVE/XRSTOR and XCR0 */
+	bool spec_ctrl; /* IA32_SPEC_CTRL exists */
+	bool ibpb; /* IA32_PRED_CMD.IBPB exists */
+	bool verw; /* VERW clears CPU buffers (MD_CLEAR) and the CPU needs it */
+	bool rsb_fill; /* fill the return stack after each VM exit */
+	u8 pad[3];
+	u64 xcr0_all; /* every XSAVE user component the CPU has */
+	u64 spec_ctrl_bits; /* SPEC_CTRL bits the CPU implements */
+};
+
+extern struct x86_spec x86_spec;
+/* Read by the world switches (svm_run.S, vmx_run.S): x86_spec.rsb_fill. */
+extern u8 x86_rsb_fill_on;
+
+void x86_spec_probe(void);
+
+/* Reset what no VMCB/VMCS field covers; IBPB. On the vCPU's CPU, at reset. */
+void x86_vcpu_scrub(struct vcpu *vcpu);
+
+/* The guest's SPEC_CTRL and PRED_CMD (emulated; 0 or -KEEL_EINVAL for #GP). */
+u64 x86_spec_ctrl_read(const struct vcpu *vcpu);
+int x86_spec_ctrl_write(struct vcpu *vcpu, u64 val);
+int x86_pred_cmd_write(u64 val);
+
+/* Clear CPU buffers (MDS) where the CPU needs it. */
+static inline void x86_verw(void)
+{
+	static const u16 sel = 0x10; /* X86_SEL_DATA: any valid writable selector */
+
+	if (x86_spec.verw)
+		__asm__ volatile("verw %0" ::"m"(sel) : "cc");
+}
+
+/*
+ * Around each world switch: the guest's SPEC_CTRL in and Keel's (0: its own
+ * indirect branches are retpolines) back out, only while they differ.
+ */
+static inline void x86_spec_guest_enter(const struct vcpu *vcpu)
+{
+	if (x86_spec.spec_ctrl && vcpu->arch.spec_ctrl)
+		x86_wrmsr(MSR_SPEC_CTRL, vcpu->arch.spec_ctrl);
+	x86_verw();
+}
+
+static inline void x86_spec_guest_exit(const struct vcpu *vcpu)
+{
+	if (x86_spec.spec_ctrl && vcpu->arch.spec_ctrl)
+		x86_wrmsr(MSR_SPEC_CTRL, 0);
+}
 
 static inline void x86_exit_fault(struct vm_exit *exit, u32 reason, u64 code, u64 addr)
 {

@@ -52,9 +52,9 @@ static const u32 vmx_msr_passthrough[] = {
 	MSR_CSTAR, MSR_SFMASK, MSR_SYSENTER_CS, MSR_SYSENTER_ESP, MSR_SYSENTER_EIP,
 	MSR_TSC_AUX, /* per core, unused by Keel: RDTSCP/RDPID read the guest's own */
 };
-/* Not switched by VM entry or exit: cleared when a vCPU is reset. */
+/* Not switched by VM entry or exit: cleared when a vCPU is reset (TSC_AUX: scrub.c). */
 static const u32 vmx_msr_unswitched[] = {
-	MSR_KERNEL_GS_BASE, MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SFMASK, MSR_TSC_AUX,
+	MSR_KERNEL_GS_BASE, MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SFMASK,
 };
 
 static struct vmx_vcpu *vmx_priv(struct vcpu *vcpu)
@@ -306,7 +306,8 @@ static void vmx_setup_controls(struct vcpu *vcpu)
 	vmx_w(vcpu, CPU2_CONTROLS, vmx.cpu2);
 	vmx_w(vcpu, EXIT_CONTROLS, vmx.exit);
 	vmx_w(vcpu, ENTRY_CONTROLS, vmx.entry | ENTRY_IA32E);
-	vmx_w(vcpu, EXCEPTION_BITMAP, BIT(6) | BIT(17)); /* #UD (VMMCALL), #AC (no event loops) */
+	/* #DB and #AC: an endless event loop becomes exits, so the vCPU can be stopped. */
+	vmx_w(vcpu, EXCEPTION_BITMAP, BIT(1) | BIT(6) | BIT(17)); /* #DB, #UD (VMMCALL), #AC */
 	vmx_w(vcpu, PF_ERR_MASK, 0);
 	vmx_w(vcpu, PF_ERR_MATCH, 0);
 	vmx_w(vcpu, CR3_TARGET_COUNT, 0);
@@ -496,9 +497,6 @@ static void vmx_clear_leftovers(void)
 {
 	for (u32 i = 0; i < ARRAY_SIZE(vmx_msr_unswitched); i++)
 		x86_wrmsr(vmx_msr_unswitched[i], 0);
-	__asm__ volatile("mov %0, %%dr0; mov %0, %%dr1; mov %0, %%dr2; mov %0, %%dr3" ::"r"(0ull));
-	if (vmx_has_xsave())
-		vmx_xsetbv(1);
 }
 
 static void vmx_vcpu_reset(struct vcpu *vcpu)
@@ -760,6 +758,25 @@ static void vmx_exit_xsetbv(struct vcpu *vcpu)
 }
 
 /* Exception or NMI: NMIs are the host's; #UD may be VMMCALL; #AC goes back. */
+#define DR6_COND_BITS 0x600full /* B0-B3, BD, BS: what a #DB exit qualification reports */
+#define DR7_GD BIT(13)
+
+/*
+ * An intercepted #DB: VMX leaves DR6 to the VMM. Write the conditions the
+ * exit qualification reports into the guest's DR6 (the hardware register:
+ * no VMCS field), end general detection as delivery would, and reflect it.
+ */
+static void vmx_exit_debug(struct vcpu *vcpu)
+{
+	u64 q = vmx_vmread(EXIT_QUAL) & DR6_COND_BITS;
+	u64 dr6 = 0xffff0ff0ull | q;
+
+	__asm__ volatile("mov %0, %%dr6" ::"r"(dr6));
+	if (q & BIT(13))
+		vmx_w(vcpu, GUEST_DR7, vmx_vmread(GUEST_DR7) & ~DR7_GD);
+	vmx_vcpu_inject(vcpu, 1, false, 0);
+}
+
 static void vmx_exit_exception(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	u32 info = (u32)vmx_vmread(EXIT_INTR_INFO);
@@ -770,8 +787,12 @@ static void vmx_exit_exception(struct vcpu *vcpu, struct vm_exit *exit)
 		exit->kind = EXIT_INTERRUPT;
 	} else if (vector == 6) {
 		x86_exit_ud(vcpu, exit);
+	} else if (vector == 1) {
+		vmx_exit_debug(vcpu);
+		exit->kind = EXIT_EXCEPTION;
 	} else {
 		vmx_vcpu_inject(vcpu, vector, info & INTR_INFO_ERR, (u32)vmx_vmread(EXIT_INTR_ERR));
+		exit->kind = EXIT_EXCEPTION;
 	}
 }
 
@@ -1025,7 +1046,9 @@ static void vmx_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 	vmx_w(vcpu, GUEST_RIP, vcpu->arch.rip);
 	vmx_w(vcpu, GUEST_RSP, vcpu->arch.gprs[X86_RSP]);
 
+	x86_spec_guest_enter(vcpu);
 	ret = vmx_vm_run(vcpu->arch.gprs, p->launched);
+	x86_spec_guest_exit(vcpu);
 	if (ret) {
 		vmx_entry_refused(vcpu, ret, exit);
 		return;

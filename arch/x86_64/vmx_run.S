@@ -50,6 +50,7 @@ vmx_vm_exit:
 	popq %rax
 	movq %rax, G(7)(%rdi)
 	addq $8, %rsp		/* gprs */
+	RSB_FILL_IF_NEEDED %eax
 	xorl %eax, %eax
 
 .Lout:

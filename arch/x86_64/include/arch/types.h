@@ -60,6 +60,7 @@ struct vcpu_arch {
 	u8 mmio_flags;
 	u8 mmio_mem; /* memory bytes read */
 	u8 pad[6];
+	u64 spec_ctrl; /* the guest's IA32_SPEC_CTRL (scrub.c) */
 	u64 tlb_gen; /* last part_arch.tlb_gen this vCPU flushed for */
 	struct vlapic *lapic; /* this vCPU's LAPIC model (vplat.h) */
 };
