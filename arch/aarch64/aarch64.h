@@ -83,6 +83,7 @@
 #define ESR_ISS(esr) ((esr)&0x1ffffff)
 #define EC_UNKNOWN 0x00
 #define EC_WFX 0x01
+#define EC_SVE 0x19
 #define EC_HVC64 0x16
 #define EC_SMC64 0x17
 #define EC_SYSREG 0x18

@@ -8,6 +8,7 @@
 #include <keel/pcpu.h>
 
 #include "aarch64.h"
+#include "vplat.h"
 
 #define MPIDR_AFF_MASK 0xff00ffffffull
 
@@ -116,8 +117,8 @@ int arch_cpu_init(struct pcpu *cpu)
 	/* EL1 uses the physical counter and timer directly; no offset. */
 	write_sysreg(cnthctl_el2, 3);
 	write_sysreg(cntvoff_el2, 0);
-	/* All PMU counters to the guest, no debug traps. */
-	write_sysreg(mdcr_el2, (read_sysreg(pmcr_el0) >> 11) & 0x1f);
+	/* The PMU to guests only where it can skip EL2; debug exceptions stay at EL1. */
+	write_sysreg(mdcr_el2, scrub_mdcr_el2());
 	write_sysreg(vpidr_el2, read_sysreg(midr_el1));
 	write_sysreg(vmpidr_el2, read_sysreg(mpidr_el1));
 	write_sysreg(vttbr_el2, 0);

@@ -5,6 +5,7 @@
  * fields, registers) is range-checked before it is used.
  */
 #include <keel/arch.h>
+#include <keel/console.h>
 #include <keel/lib.h>
 #include <keel/partition.h>
 #include <keel/pcpu.h>
@@ -102,7 +103,7 @@ static void vcpu_reset_el1(gpa_t stack)
 	write_sysreg(cntp_ctl_el0, 0);
 	write_sysreg(cntv_cval_el0, 0);
 	write_sysreg(cntp_cval_el0, 0);
-	isb();
+	scrub_vcpu();
 }
 
 void arch_vcpu_reset(struct vcpu *vcpu, const struct vcpu_entry *e)
@@ -144,6 +145,37 @@ static void vcpu_clean_guest_ram(struct vcpu *vcpu)
 	isb();
 }
 
+#define SCTLR_SPAN BIT(23)
+#define SCTLR_DSSBS BIT(44)
+#define PSTATE_PAN BIT(22)
+#define PSTATE_SSBS BIT(12)
+#define MMFR1_PAN(m) (((m) >> 20) & 0xf)
+
+/*
+ * Give the guest an Undefined Instruction exception at its EL1 vector, as
+ * the CPU would have taken it without Keel: ESR_EL1, ELR_EL1 and SPSR_EL1
+ * (live EL1 registers on this CPU) describe it, and the vCPU resumes at
+ * VBAR_EL1 + the offset for where it came from, DAIF masked.
+ */
+static void vcpu_inject_undef(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct vcpu_arch *a = &vcpu->arch;
+	u64 sctlr = read_sysreg(sctlr_el1);
+	u64 mode = a->spsr & 0xf, offset, pstate = SPSR_EL1H | SPSR_DAIF;
+
+	offset = mode == 0x0 ? 0x400 : mode == 0x4 ? 0x000 : 0x200; /* EL0t, EL1t, EL1h */
+	write_sysreg(esr_el1, ESR_IL | ((u64)EC_UNKNOWN << 26));
+	write_sysreg(elr_el1, a->elr);
+	write_sysreg(spsr_el1, a->spsr);
+	if (!(sctlr & SCTLR_SPAN) && MMFR1_PAN(read_sysreg(id_aa64mmfr1_el1)))
+		pstate |= PSTATE_PAN;
+	if (sctlr & SCTLR_DSSBS)
+		pstate |= PSTATE_SSBS;
+	a->elr = read_sysreg(vbar_el1) + offset;
+	a->spsr = pstate;
+	exit->kind = EXIT_EXCEPTION;
+}
+
 static void vcpu_set_x(struct vcpu *vcpu, u32 reg, u64 val)
 {
 	if (reg < 31)
@@ -164,6 +196,12 @@ static void vcpu_smccc(struct vcpu *vcpu, struct vm_exit *exit, bool smc)
 		x[0] = SMCCC_VERSION_1_1;
 		return;
 	}
+	if (x[0] == SMCCC_ARCH_FEATURES) {
+		x[0] = scrub_smccc_features((u32)x[1]);
+		return;
+	}
+	if (scrub_smccc_workaround((u32)x[0], x[1], &x[0]))
+		return;
 	/* Arm architecture calls (workarounds...) and other standard services (TRNG...): none. */
 	if ((x[0] >> 16) == 0x8000 || ((x[0] >> 24) & 0x3f) == SMCCC_OWNER_STANDARD) {
 		x[0] = SMCCC_NOT_SUPPORTED;
@@ -265,6 +303,30 @@ static bool vcpu_sysreg_write(struct vcpu *vcpu, u64 iss)
 	return true;
 }
 
+#define VCPU_SYSREG_WARN_MAX 16u
+
+/*
+ * A trapped system register Keel does not emulate (a write to an ID
+ * register, a PMU register where the guest has no PMU...): UNDEFINED, as
+ * on a CPU without it; said a few times per partition.
+ */
+static void vcpu_sysreg_refused(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct partition *part = vcpu->part;
+	u64 iss = ESR_ISS(vcpu->arch.esr);
+
+	if (part->arch.sysreg_warned < VCPU_SYSREG_WARN_MAX) {
+		part->arch.sysreg_warned++;
+		pr_warn("partition '%s': %s of system register op0 %llu op1 %llu CRn %llu CRm %llu op2 %llu at pc 0x%llx: undefined%s",
+			part->desc.name, (iss & SYSREG_READ) ? "read" : "write",
+			(unsigned long long)((iss >> 20) & 3), (unsigned long long)((iss >> 14) & 7),
+			(unsigned long long)((iss >> 10) & 0xf), (unsigned long long)((iss >> 1) & 0xf),
+			(unsigned long long)((iss >> 17) & 7), (unsigned long long)vcpu->arch.elr,
+			part->arch.sysreg_warned == VCPU_SYSREG_WARN_MAX ? " (no more reports)" : "");
+	}
+	vcpu_inject_undef(vcpu, exit);
+}
+
 static void vcpu_sysreg(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	u64 iss = ESR_ISS(vcpu->arch.esr);
@@ -272,7 +334,7 @@ static void vcpu_sysreg(struct vcpu *vcpu, struct vm_exit *exit)
 					  vcpu_sysreg_write(vcpu, iss);
 
 	if (!done) {
-		vcpu_fault(exit, FAULT_SYSREG, vcpu->arch.esr, 0);
+		vcpu_sysreg_refused(vcpu, exit);
 		return;
 	}
 	vcpu->arch.elr += 4;
@@ -312,6 +374,10 @@ static void vcpu_decode_sync(struct vcpu *vcpu, struct vm_exit *exit)
 		break;
 	case EC_SYSREG:
 		vcpu_sysreg(vcpu, exit);
+		break;
+	case EC_SVE:
+		/* SVE is hidden from guests (vidreg.c): undefined, as on a CPU without it. */
+		vcpu_inject_undef(vcpu, exit);
 		break;
 	default:
 		vcpu_fault(exit, FAULT_ILLEGAL, esr, vcpu->arch.far);

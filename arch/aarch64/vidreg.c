@@ -70,7 +70,7 @@ static u64 vidreg_real(u32 id)
 	case ID(4, 1):
 		return read_sysreg(id_aa64pfr1_el1) & ~(PFR1_MTE | PFR1_SME | PFR1_MPAM_FRAC);
 	case ID(5, 0):
-		return read_sysreg(id_aa64dfr0_el1);
+		return scrub_guest_dfr0(read_sysreg(id_aa64dfr0_el1));
 	case ID(5, 1):
 		return read_sysreg(id_aa64dfr1_el1);
 	case ID(5, 4):

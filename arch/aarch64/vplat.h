@@ -64,6 +64,13 @@ bool vpsci_hold_off(struct vcpu *vcpu, struct vm_exit *exit);
 /* vidreg.c */
 bool vidreg_read(u32 crm, u32 op2, u64 *value);
 
+/* scrub.c: what a core carries between guests */
+u64 scrub_mdcr_el2(void);
+u64 scrub_guest_dfr0(u64 dfr0);
+void scrub_vcpu(void);
+u64 scrub_smccc_features(u32 fid);
+bool scrub_smccc_workaround(u32 fid, u64 arg, u64 *ret);
+
 /* pl011.c */
 int pl011_create(struct partition *part);
 

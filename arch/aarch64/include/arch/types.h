@@ -68,7 +68,7 @@ struct part_arch {
 	struct vgic *vgic;   /* the emulated GICv3 (arch_part_devices_init) */
 	struct pl011 *pl011; /* the emulated UART */
 	u32 power_key; /* its device tree has the gpio-keys power key (a Linux guest) */
-	u32 pad;
+	u32 sysreg_warned; /* refused system-register reports printed (rate limit) */
 };
 
 /* Register state saved by the hypervisor's exception entry. */

@@ -1,0 +1,233 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What a core carries from one guest to the next, aarch64: the EL1 state
+ * guests own directly (breakpoints, watchpoints, the PMU, pointer-
+ * authentication keys) reset at every vCPU reset, and the PMU and debug
+ * controls of MDCR_EL2 that keep a guest's counters and breakpoints off
+ * Keel's own execution.
+ */
+#include <keel/console.h>
+#include <keel/types.h>
+
+#include "aarch64.h"
+#include "vplat.h"
+
+#define DFR0_BRPS(d) ((((d) >> 12) & 0xf) + 1)
+#define DFR0_WRPS(d) ((((d) >> 20) & 0xf) + 1)
+#define DFR0_PMUVER(d) (((d) >> 8) & 0xf)
+#define PMUVER_V3P1 4u
+#define PMUVER_V3P5 6u
+#define PMUVER_IMPDEF 0xfu
+
+#define MDCR_TPMCR BIT(5)
+#define MDCR_TPM BIT(6)
+#define MDCR_HPMD BIT(17) /* no event counting at EL2 (PMUv3p1) */
+#define MDCR_HCCD BIT(23) /* no cycle counting at EL2 (PMUv3p5) */
+
+#define PMCR_P BIT(1) /* reset the event counters */
+#define PMCR_C BIT(2) /* reset the cycle counter */
+#define PMCR_N(pmcr) (((pmcr) >> 11) & 0x1f)
+
+/* ID_AA64ISAR1_EL1 APA, API, GPA, GPI; ID_AA64ISAR2_EL1 APA3, GPA3 */
+#define ISAR1_PAUTH (FIELD(4) | FIELD(8) | FIELD(24) | FIELD(28))
+#define ISAR2_PAUTH (FIELD(8) | FIELD(12))
+#define FIELD(shift) (0xfull << (shift))
+#define ID_AA64ISAR2_EL1 s3_0_c0_c6_2
+
+static bool scrub_pmu_guest; /* guests own the PMU (v3p1+: EL2 excluded) */
+
+static bool scrub_has_pmu(void)
+{
+	u64 ver = DFR0_PMUVER(read_sysreg(id_aa64dfr0_el1));
+
+	return ver != 0 && ver != PMUVER_IMPDEF;
+}
+
+/*
+ * MDCR_EL2 for guests: all PMU counters theirs where the PMU can be told not
+ * to count at EL2 (PMUv3p1 HPMD, PMUv3p5 HCCD); else PMU accesses trap and
+ * the guest sees no PMU. Debug exceptions stay at EL1 (TDE clear): a
+ * guest's breakpoints and watchpoints never fire in Keel.
+ */
+u64 scrub_mdcr_el2(void)
+{
+	u64 ver = DFR0_PMUVER(read_sysreg(id_aa64dfr0_el1));
+	u64 mdcr;
+
+	if (!scrub_has_pmu())
+		return MDCR_TPM | MDCR_TPMCR;
+	mdcr = PMCR_N(read_sysreg(pmcr_el0)); /* HPMN: every counter */
+	if (ver < PMUVER_V3P1)
+		return mdcr | MDCR_TPM | MDCR_TPMCR;
+	scrub_pmu_guest = true;
+	mdcr |= MDCR_HPMD;
+	if (ver >= PMUVER_V3P5)
+		mdcr |= MDCR_HCCD;
+	return mdcr;
+}
+
+/* What ID_AA64DFR0_EL1.PMUVer a guest reads: 0 where Keel keeps the PMU from it. */
+u64 scrub_guest_dfr0(u64 dfr0)
+{
+	return scrub_pmu_guest ? dfr0 : dfr0 & ~(0xfull << 8);
+}
+
+#define DBG_CASE(n, op2)                                         \
+	case n:                                                  \
+		write_sysreg(s2_0_c0_c##n##_##op2, 0);           \
+		break;
+#define DBG_ALL(op2)                                                              \
+	DBG_CASE(0, op2) DBG_CASE(1, op2) DBG_CASE(2, op2) DBG_CASE(3, op2)         \
+	DBG_CASE(4, op2) DBG_CASE(5, op2) DBG_CASE(6, op2) DBG_CASE(7, op2)         \
+	DBG_CASE(8, op2) DBG_CASE(9, op2) DBG_CASE(10, op2) DBG_CASE(11, op2)       \
+	DBG_CASE(12, op2) DBG_CASE(13, op2) DBG_CASE(14, op2) DBG_CASE(15, op2)
+
+/* DBGBVRn/DBGBCRn (op2 4, 5) or DBGWVRn/DBGWCRn (op2 6, 7) to 0: disabled. */
+static void scrub_debug_pair(u32 n, bool watch)
+{
+	if (watch) {
+		switch (n) { DBG_ALL(6) }
+		switch (n) { DBG_ALL(7) }
+	} else {
+		switch (n) { DBG_ALL(4) }
+		switch (n) { DBG_ALL(5) }
+	}
+}
+
+static void scrub_debug(void)
+{
+	u64 dfr0 = read_sysreg(id_aa64dfr0_el1);
+	u32 i;
+
+	for (i = 0; i < DFR0_BRPS(dfr0); i++)
+		scrub_debug_pair(i, false);
+	for (i = 0; i < DFR0_WRPS(dfr0); i++)
+		scrub_debug_pair(i, true);
+	write_sysreg(mdscr_el1, 0);
+	write_sysreg(mdccint_el1, 0);
+	write_sysreg(oslar_el1, 1); /* the OS lock is set after a reset */
+}
+
+/* Counters stopped, zeroed and unfiltered; no overflow, no interrupt, no EL0 access. */
+static void scrub_pmu(void)
+{
+	u32 n = PMCR_N(read_sysreg(pmcr_el0)), i;
+
+	write_sysreg(pmcntenclr_el0, 0xffffffffull);
+	write_sysreg(pmintenclr_el1, 0xffffffffull);
+	write_sysreg(pmovsclr_el0, 0xffffffffull);
+	write_sysreg(pmcr_el0, PMCR_P | PMCR_C);
+	write_sysreg(pmuserenr_el0, 0);
+	write_sysreg(pmccfiltr_el0, 0);
+	for (i = 0; i < n; i++) {
+		write_sysreg(pmselr_el0, i);
+		isb();
+		write_sysreg(pmxevtyper_el0, 0);
+	}
+	write_sysreg(pmselr_el0, 0);
+}
+
+/* Keys to zero: a guest sets its own before it enables authentication. */
+static void scrub_pauth(void)
+{
+	if (!(read_sysreg(id_aa64isar1_el1) & ISAR1_PAUTH) &&
+	    !(read_sysreg(ID_AA64ISAR2_EL1) & ISAR2_PAUTH))
+		return;
+	write_sysreg(s3_0_c2_c1_0, 0); /* APIAKeyLo_EL1 */
+	write_sysreg(s3_0_c2_c1_1, 0);
+	write_sysreg(s3_0_c2_c1_2, 0); /* APIBKey */
+	write_sysreg(s3_0_c2_c1_3, 0);
+	write_sysreg(s3_0_c2_c2_0, 0); /* APDAKey */
+	write_sysreg(s3_0_c2_c2_1, 0);
+	write_sysreg(s3_0_c2_c2_2, 0); /* APDBKey */
+	write_sysreg(s3_0_c2_c2_3, 0);
+	write_sysreg(s3_0_c2_c3_0, 0); /* APGAKey */
+	write_sysreg(s3_0_c2_c3_1, 0);
+}
+
+/* On the vCPU's CPU at every reset, before the guest's first instruction. */
+void scrub_vcpu(void)
+{
+	scrub_debug();
+	if (scrub_has_pmu())
+		scrub_pmu();
+	scrub_pauth();
+	isb();
+}
+
+/* ---- SMCCC speculation workarounds (SMCCC 1.1+ arch calls) ------------------ */
+
+#define SMCCC_VERSION 0x80000000u
+#define SMCCC_ARCH_FEATURES 0x80000001u
+#define SMCCC_WORKAROUND_1 0x80008000u /* branch predictor invalidation (Spectre v2) */
+#define SMCCC_WORKAROUND_2 0x80007fffu /* speculative store bypass */
+#define SMCCC_WORKAROUND_3 0x80003fffu /* branch history (Spectre-BHB) */
+#define SMCCC_RET_NOT_SUPPORTED ((u64)-1)
+#define SMCCC_WA_UNAFFECTED 1u
+
+#define PFR0_CSV2(p) (((p) >> 56) & 0xf)
+#define PFR1_SSBS(p) (((p) >> 4) & 0xf)
+#define MMFR1_ECBHB(m) (((m) >> 60) & 0xf)
+
+u64 smccc_smc(u64 fn, u64 a1, u64 a2, u64 a3);
+u64 psci_call(u64 fn, u64 a1, u64 a2, u64 a3);
+
+/* This PE is not affected by what workaround @fid addresses (from its ID registers). */
+static bool scrub_pe_unaffected(u32 fid)
+{
+	u64 pfr0 = read_sysreg(id_aa64pfr0_el1);
+
+	switch (fid) {
+	case SMCCC_WORKAROUND_1:
+		return PFR0_CSV2(pfr0) >= 1;
+	case SMCCC_WORKAROUND_2:
+		return PFR1_SSBS(read_sysreg(id_aa64pfr1_el1)) >= 1; /* the guest has PSTATE.SSBS */
+	default:
+		return PFR0_CSV2(pfr0) >= 3 || MMFR1_ECBHB(read_sysreg(id_aa64mmfr1_el1)) >= 1;
+	}
+}
+
+/* The firmware's own answer (0: it implements the workaround), where it speaks SMCCC 1.1. */
+static bool scrub_firmware_has(u32 fid)
+{
+	s64 ver = (s64)psci_call(SMCCC_VERSION, 0, 0, 0);
+
+	if (ver < 0x10001)
+		return false;
+	return (s64)psci_call(SMCCC_ARCH_FEATURES, fid, 0, 0) == 0;
+}
+
+static bool scrub_is_workaround(u32 fid)
+{
+	return fid == SMCCC_WORKAROUND_1 || fid == SMCCC_WORKAROUND_2 || fid == SMCCC_WORKAROUND_3;
+}
+
+/*
+ * SMCCC_ARCH_FEATURES(@fid) as a guest asks it: 1 where this CPU is not
+ * affected, 0 where the firmware below Keel implements the workaround (the
+ * guest's calls are passed to it), else NOT_SUPPORTED: the honest "no
+ * mitigation here" that Linux reports as vulnerable.
+ */
+u64 scrub_smccc_features(u32 fid)
+{
+	if (fid == SMCCC_VERSION || fid == SMCCC_ARCH_FEATURES)
+		return 0;
+	if (!scrub_is_workaround(fid))
+		return SMCCC_RET_NOT_SUPPORTED;
+	if (scrub_pe_unaffected(fid))
+		return SMCCC_WA_UNAFFECTED;
+	return scrub_firmware_has(fid) ? 0 : SMCCC_RET_NOT_SUPPORTED;
+}
+
+/* A guest's workaround call: done by the firmware where it has it; false if not ours. */
+bool scrub_smccc_workaround(u32 fid, u64 arg, u64 *ret)
+{
+	if (!scrub_is_workaround(fid))
+		return false;
+	if (scrub_pe_unaffected(fid) || !scrub_firmware_has(fid)) {
+		*ret = scrub_pe_unaffected(fid) ? 0 : SMCCC_RET_NOT_SUPPORTED;
+		return true;
+	}
+	*ret = psci_call(fid, arg, 0, 0);
+	return true;
+}
