@@ -7,6 +7,7 @@
  * then start on a line of their own.
  */
 #include <keel/arch.h>
+#include <keel/conq.h>
 #include <keel/console.h>
 #include <keel/lib.h>
 #include <keel/partition.h>
@@ -15,10 +16,28 @@
 #include <keel/timer.h>
 
 #define CONSOLE_LINE_MAX 480
+#define CONSOLE_RATE 16384u /* bytes per second each partition may send to the UART */
+#define CONSOLE_BURST 65536u /* ... and at once, after a quiet while */
+#define CONSOLE_DRAIN_BUDGET 4096u /* bytes one drain pass moves at most */
+#define CONSOLE_DROP_REPORT_NS 1000000000ull /* a dropped-bytes line at most once a second */
+#define CONSOLE_SYNC_SPINS 10000000u /* waiting for the drain lock at boot or panic */
 
-static struct spinlock console_lock = SPINLOCK_INIT;
+/*
+ * Output goes through queues (keel/conq.h): Keel's own lines in one, each
+ * partition's in its own (by slot). Producing never touches the UART; a
+ * drain pass moves what the UART takes without waiting, by whichever CPU
+ * gets console_drain_lock, and the console timer finishes the rest. Before
+ * console_input_start() (boot) and after a panic, lines go straight out.
+ */
+static struct spinlock console_keel_lock = SPINLOCK_INIT; /* producers of Keel's lines */
+static struct spinlock console_drain_lock = SPINLOCK_INIT;
+static struct conq console_keel_q;
+static struct conq console_part_q[KEEL_MAX_PARTITIONS];
+static struct conq_drain console_drainer;
+static u32 console_seq;
+static u64 console_keel_dropped;
+static bool console_async;
 static u32 console_level = KEEL_LOG_INFO;
-static bool console_midline; /* raw output left the UART mid-line (under console_lock) */
 
 void console_set_level(u32 level)
 {
@@ -34,29 +53,95 @@ static size_t console_stamp(char *buf, size_t size)
 				(unsigned long long)(ns % 1000000000ull / 1000ull));
 }
 
-/* One whole line, on a line of its own. */
-static void console_emit(const char *line, size_t len)
+static u32 console_next_seq(void)
 {
-	unsigned long flags = spin_lock_irqsave(&console_lock);
-
-	if (console_midline)
-		arch_console_write("\r\n", 2);
-	console_midline = false;
-	arch_console_write(line, len);
-	spin_unlock_irqrestore(&console_lock, flags);
+	return __atomic_fetch_add(&console_seq, 1, __ATOMIC_RELAXED);
 }
 
-/* Bytes as they come (the interactive management partition). */
-static void console_emit_raw(const char *buf, size_t len)
+static void console_queue_list(struct conq **qs)
+{
+	qs[0] = &console_keel_q;
+	for (u32 i = 0; i < KEEL_MAX_PARTITIONS; i++)
+		qs[i + 1] = &console_part_q[i];
+}
+
+static bool console_any_pending(void)
+{
+	struct conq *qs[KEEL_MAX_PARTITIONS + 1];
+
+	console_queue_list(qs);
+	for (u32 i = 0; i <= KEEL_MAX_PARTITIONS; i++)
+		if (conq_pending(qs[i]))
+			return true;
+	return false;
+}
+
+/* One drain pass, if no other CPU is draining: never waits for the UART. */
+static void console_drain(void)
+{
+	struct conq *qs[KEEL_MAX_PARTITIONS + 1];
+	unsigned long flags = arch_irq_save();
+
+	if (spin_trylock(&console_drain_lock)) {
+		console_queue_list(qs);
+		conq_drain(&console_drainer, qs, KEEL_MAX_PARTITIONS + 1, arch_console_try_write,
+			   CONSOLE_DRAIN_BUDGET);
+		spin_unlock(&console_drain_lock);
+	}
+	arch_irq_restore(flags);
+}
+
+static size_t console_write_all(const char *s, size_t len)
+{
+	arch_console_write(s, len);
+	return len;
+}
+
+/* The drain lock, waiting a bounded while: a panic may come from its holder. */
+static bool console_lock_bounded(void)
+{
+	for (u32 i = 0; i < CONSOLE_SYNC_SPINS; i++)
+		if (spin_trylock(&console_drain_lock))
+			return true;
+	return false;
+}
+
+/* Everything queued, out now, waiting for the UART (boot, panic). */
+static void console_flush_sync(void)
+{
+	struct conq *qs[KEEL_MAX_PARTITIONS + 1];
+
+	console_queue_list(qs);
+	conq_drain(&console_drainer, qs, KEEL_MAX_PARTITIONS + 1, console_write_all, ~(size_t)0);
+}
+
+/* One whole line of Keel's own. */
+static void console_emit(const char *line, size_t len)
 {
 	unsigned long flags;
+	bool queued;
 
-	if (!len)
+	if (!READ_ONCE(console_async)) {
+		bool locked;
+
+		flags = arch_irq_save();
+		locked = console_lock_bounded();
+		console_flush_sync();
+		if (console_drainer.midline)
+			arch_console_write("\r\n", 2);
+		console_drainer.midline = 0;
+		arch_console_write(line, len);
+		if (locked)
+			spin_unlock(&console_drain_lock);
+		arch_irq_restore(flags);
 		return;
-	flags = spin_lock_irqsave(&console_lock);
-	arch_console_write(buf, len);
-	console_midline = buf[len - 1] != '\n';
-	spin_unlock_irqrestore(&console_lock, flags);
+	}
+	flags = spin_lock_irqsave(&console_keel_lock);
+	queued = conq_put(&console_keel_q, console_next_seq(), line, len);
+	if (!queued)
+		console_keel_dropped++;
+	spin_unlock_irqrestore(&console_keel_lock, flags);
+	console_drain();
 }
 
 static const char *const level_tags[] = {
@@ -95,6 +180,31 @@ void printk(u32 level, const char *fmt, ...)
 	va_end(ap);
 }
 
+/* Say how many bytes @part's output lost, at most once a second (@now: any time). */
+static void console_report_drops(struct partition *part, bool now)
+{
+	u64 t = arch_time_ns(), lost = part->con_dropped - part->con_drop_reported;
+
+	if (!lost || (!now && t - part->con_drop_report_ns < CONSOLE_DROP_REPORT_NS))
+		return;
+	part->con_drop_reported = part->con_dropped;
+	part->con_drop_report_ns = t;
+	pr_warn("partition '%s': %llu console bytes dropped (over %u bytes/s, %llu in all)",
+		part->desc.name, (unsigned long long)lost, CONSOLE_RATE,
+		(unsigned long long)part->con_dropped);
+}
+
+/* Queue one unit of @part's output, within its share. Caller holds part->lock. */
+static void console_part_queue(struct partition *part, const char *s, size_t len)
+{
+	struct conq *q = &console_part_q[part->id - 1];
+
+	if (!conq_admit(&part->con_bucket, arch_time_ns(), CONSOLE_RATE, CONSOLE_BURST, len) ||
+	    !conq_put(q, console_next_seq(), s, len))
+		part->con_dropped += len;
+	console_report_drops(part, false);
+}
+
 /* Print and reset the partition's collected line. Caller holds part->lock. */
 static void console_part_emit(struct partition *part)
 {
@@ -106,8 +216,24 @@ static void console_part_emit(struct partition *part)
 	len = MIN(len, (size_t)CONSOLE_LINE_MAX);
 	line[len++] = '\r';
 	line[len++] = '\n';
-	console_emit(line, len);
 	part->con_len = 0;
+	if (!READ_ONCE(console_async)) {
+		console_emit(line, len);
+		return;
+	}
+	console_part_queue(part, line, len);
+}
+
+/* Bytes as they come (the interactive management partition). Caller holds part->lock. */
+static void console_part_raw(struct partition *part, const char *buf, size_t len)
+{
+	while (len) {
+		size_t n = MIN(len, (size_t)CONQ_UNIT_MAX);
+
+		console_part_queue(part, buf, n);
+		buf += n;
+		len -= n;
+	}
 }
 
 /* Keep the raw bytes for KEEL_HC_MGMT_CONSOLE_READ. Caller holds part->lock. */
@@ -147,13 +273,14 @@ void console_part_write(struct partition *part, const char *buf, size_t len)
 	unsigned long flags = spin_lock_irqsave(&part->lock);
 	size_t i;
 
-	if (console_is_raw(part)) {
+	if (console_is_raw(part) && READ_ONCE(console_async)) {
 		if (part->con_len)
 			console_part_emit(part);
 		for (i = 0; i < len; i++)
 			console_ring_put(part, buf[i]);
-		console_emit_raw(buf, len);
+		console_part_raw(part, buf, len);
 		spin_unlock_irqrestore(&part->lock, flags);
+		console_drain();
 		return;
 	}
 	for (i = 0; i < len; i++) {
@@ -174,6 +301,7 @@ void console_part_write(struct partition *part, const char *buf, size_t len)
 			console_part_emit(part);
 	}
 	spin_unlock_irqrestore(&part->lock, flags);
+	console_drain();
 }
 
 void console_part_flush(struct partition *part)
@@ -182,10 +310,13 @@ void console_part_flush(struct partition *part)
 
 	if (part->con_len)
 		console_part_emit(part);
+	console_report_drops(part, true);
 	spin_unlock_irqrestore(&part->lock, flags);
+	console_drain();
 }
 
 #define CONSOLE_POLL_NS 20000000ull /* 20 ms: typing feels immediate */
+#define CONSOLE_DRAIN_NS 1000000ull /* while output waits for the UART */
 
 static struct timer console_poll_timer;
 
@@ -291,13 +422,32 @@ static void console_poll(struct timer *t)
 	/* Pick the focus also without input: the management shell goes raw at once. */
 	if (!n)
 		console_focus_part();
-	timer_arm(t, arch_time_ns() + CONSOLE_POLL_NS);
+	console_drain();
+	timer_arm(t, arch_time_ns() +
+			     (console_any_pending() ? CONSOLE_DRAIN_NS : CONSOLE_POLL_NS));
 }
 
 void console_input_start(void)
 {
 	console_poll_timer.fn = console_poll;
+	WRITE_ONCE(console_async, true);
 	timer_arm(&console_poll_timer, arch_time_ns() + CONSOLE_POLL_NS);
+}
+
+void console_panic_mode(void)
+{
+	WRITE_ONCE(console_async, false);
+}
+
+void console_flush(void)
+{
+	unsigned long flags = arch_irq_save();
+	bool locked = console_lock_bounded();
+
+	console_flush_sync();
+	if (locked)
+		spin_unlock(&console_drain_lock);
+	arch_irq_restore(flags);
 }
 
 /* The logical number of this CPU, also before its per-CPU pointer is set. */
@@ -317,6 +467,7 @@ void panic(const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
+	console_panic_mode();
 	pr_err("PANIC: cpu %u: %s", console_cpu_id(), msg);
 	pcpu_stop_others();
 	arch_cpu_halt();

@@ -543,9 +543,13 @@ static s64 mgmt_stop(const struct vcpu *vcpu, u64 id, u64 ms, u64 flags)
 	case PART_RUNNING:
 	case PART_PAUSED:
 		break;
+	case PART_BUILDING:
 	case PART_STOPPING:
+		/* On its way down, or rebuilt for a reboot: it stops instead of restarting. */
+		part_stop(part, "stopped by the management partition", false);
+		return KEEL_OK;
 	case PART_STOPPED:
-		return KEEL_OK; /* already on its way */
+		return KEEL_OK;
 	default:
 		return -KEEL_EBUSY;
 	}

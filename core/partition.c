@@ -436,25 +436,60 @@ int part_load_created(struct partition *part)
 	return ret;
 }
 
-int part_start(struct partition *part)
+/* A stop came while it was being built: give everything back instead of starting. */
+static void part_cancel_start(struct partition *part, u32 from)
+{
+	part_free_memory(part);
+	part->stop_ns = arch_time_ns();
+	part_set_state(part, from, PART_STOPPED);
+	pr_info("partition '%s' stopped before it started: %s", part->desc.name,
+		part->stop_reason);
+}
+
+/*
+ * Hand the vCPUs to their CPUs: @from (LOADED, or BUILDING for a boot-time
+ * start or a restart, so that no DESTROY fits in between) -> RUNNING. Under
+ * part->lock, so a part_stop() either comes first (and wins) or finds it
+ * running.
+ */
+static int part_run(struct partition *part, u32 from)
 {
 	struct vcpu *boot = part->vcpus[0];
+	unsigned long flags = spin_lock_irqsave(&part->lock);
 	u32 i;
 
-	if (READ_ONCE(part->state) != PART_LOADED)
+	if (part->stop_requested) {
+		spin_unlock_irqrestore(&part->lock, flags);
+		part_cancel_start(part, from);
+		return -KEEL_EBUSY;
+	}
+	if (!(BIT(READ_ONCE(part->state)) & from)) {
+		spin_unlock_irqrestore(&part->lock, flags);
 		return -KEEL_EINVAL;
+	}
 	part->vcpus_running = 1;
 	part->start_ns = arch_time_ns();
 	part->stop_ns = 0;
 	for (i = 0; i < part->vcpu_count; i++)
 		WRITE_ONCE(part->vcpus[i]->pcpu->vcpu, part->vcpus[i]);
-	if (!part_set_state(part, PS(LOADED), PART_RUNNING))
+	if (!part_set_state(part, from, PART_RUNNING)) {
+		/* A DESTROY of the LOADED partition came first. */
+		for (i = 0; i < part->vcpu_count; i++)
+			WRITE_ONCE(part->vcpus[i]->pcpu->vcpu, NULL);
+		spin_unlock_irqrestore(&part->lock, flags);
 		return -KEEL_EINVAL;
+	}
 	__atomic_store_n(&boot->state, VCPU_RUNNABLE, __ATOMIC_RELEASE);
+	spin_unlock_irqrestore(&part->lock, flags);
 	pr_info("partition '%s' started", part->desc.name);
 	if (boot->pcpu != pcpu_this())
 		pcpu_kick(boot->pcpu);
 	return 0;
+}
+
+int part_start(struct partition *part)
+{
+	return part_run(part, PS(LOADED));
 }
 
 void part_stop(struct partition *part, const char *reason, bool reboot)
@@ -463,8 +498,23 @@ void part_stop(struct partition *part, const char *reason, bool reboot)
 	struct pcpu *self = pcpu_this();
 	u32 i;
 
-	/* Under part->lock: the reason and reboot choice are the first stop's. */
+	/*
+	 * Under part->lock: the reason is the first stop's. Being built (at boot
+	 * or for a restart): it stops instead of starting (part_run). Stopping
+	 * for a reboot: a plain stop cancels the reboot.
+	 */
 	if (!part_set_state(part, PS(RUNNING) | PS(PAUSED), PART_STOPPING)) {
+		u32 st = READ_ONCE(part->state);
+
+		/* The reason changes only where this stop changes the outcome. */
+		bool cancels = st == PART_BUILDING || (st == PART_STOPPING && part->stop_reboot);
+
+		if (!reboot && cancels && !part->stop_requested)
+			keel_strlcpy(part->stop_reason, reason, sizeof(part->stop_reason));
+		if (!reboot && (st == PART_BUILDING || st == PART_STOPPING)) {
+			part->stop_requested = 1;
+			part->stop_reboot = 0;
+		}
 		spin_unlock_irqrestore(&part->lock, flags);
 		return;
 	}
@@ -517,8 +567,7 @@ static void part_restart(struct partition *part)
 		pr_err("partition '%s' could not restart (error %d)", part->desc.name, ret);
 		return;
 	}
-	part_set_state(part, PS(BUILDING), PART_LOADED);
-	part_start(part);
+	part_run(part, PS(BUILDING));
 }
 
 static void part_idle_policy(void)
@@ -527,6 +576,7 @@ static void part_idle_policy(void)
 		return;
 	pr_info("no partition is running; %s (on_idle)",
 		on_idle == KEEL_ON_IDLE_POWEROFF ? "powering off" : "resetting");
+	console_flush();
 	arch_machine_reset(on_idle == KEEL_ON_IDLE_POWEROFF);
 }
 
@@ -627,12 +677,12 @@ static int part_boot_one(const struct keel_part_desc *desc, const struct keel_bo
 		part_set_state(part, PS(BUILDING), PART_STOPPED);
 		return ret;
 	}
-	part_set_state(part, PS(BUILDING), PART_LOADED);
 	/* What Keel took for it beyond its RAM: stage-2 tables, device and vCPU state. */
 	pr_info("partition '%s' overhead: %llu KiB", desc->name,
 		(unsigned long long)((free_before - pmm_free_bytes() - desc->mem_size) >> 10));
 	if (desc->flags & KEEL_PD_AUTOSTART)
-		return part_start(part);
+		return part_run(part, PS(BUILDING));
+	part_set_state(part, PS(BUILDING), PART_LOADED);
 	return 0;
 }
 

@@ -79,6 +79,7 @@ void panic_exception(const char *what, const struct arch_regs *regs)
 	struct vcpu *v = cpu ? READ_ONCE(cpu->vcpu) : NULL;
 
 	arch_irq_save();
+	console_panic_mode();
 	if (v && v->part)
 		pr_err("PANIC: cpu %u: %s in the hypervisor (serving partition '%s')",
 		       console_cpu_id(), what, v->part->desc.name);

@@ -69,6 +69,15 @@ void arch_console_write(const char *s, size_t len)
 	}
 }
 
+size_t arch_console_try_write(const char *s, size_t len)
+{
+	size_t n = 0;
+
+	while (n < len && !(uart_read(PL011_FR) & PL011_FR_TXFF))
+		uart_write(PL011_DR, (u8)s[n++]);
+	return n;
+}
+
 int arch_console_getc(void)
 {
 	if (uart_read(PL011_FR) & PL011_FR_RXFE)

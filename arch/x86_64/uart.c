@@ -56,6 +56,18 @@ void arch_console_write(const char *s, size_t len)
 	}
 }
 
+#define UART_FIFO 16 /* bytes the transmit FIFO takes once THRE says it is empty */
+
+size_t arch_console_try_write(const char *s, size_t len)
+{
+	size_t n = 0;
+
+	while (n < len && (x86_inb(UART_BASE + UART_LSR) & UART_LSR_THRE))
+		for (u32 k = 0; k < UART_FIFO && n < len; k++)
+			x86_outb(UART_BASE + UART_THR, (u8)s[n++]);
+	return n;
+}
+
 int arch_console_getc(void)
 {
 	if (!(x86_inb(UART_BASE + UART_LSR) & UART_LSR_DR))

@@ -11,6 +11,7 @@ UNIT_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \
 # One line per test: the Keel sources it links.
 UNIT_SRCS_test_pt := core/pt.c
 UNIT_SRCS_test_pmm := core/pmm.c
+UNIT_SRCS_test_conq := core/conq.c
 UNIT_SRCS_test_pdesc := core/pdesc.c
 UNIT_SRCS_test_elf := core/elf.c
 UNIT_SRCS_test_config := boot/config.c core/pdesc.c

@@ -72,6 +72,13 @@ int arch_cpu_init(struct pcpu *cpu);
 /* Write @len bytes to the hypervisor UART. Caller holds the console lock. */
 void arch_console_write(const char *s, size_t len);
 
+/*
+ * Write as many of @len bytes as the UART takes now without waiting (its
+ * FIFO has room); returns how many. No newline translation. Caller holds
+ * the console's drain lock.
+ */
+size_t arch_console_try_write(const char *s, size_t len);
+
 /* Read one byte from the UART, or -1 if none is waiting. */
 int arch_console_getc(void);
 

@@ -59,6 +59,12 @@ void console_input_start(void);
 /* Key that moves console input to the next partition. */
 #define CONSOLE_SWITCH_KEY 0x1d /* Ctrl-] */
 
+/* Everything queued out to the UART now, waiting for it (before a power-off). */
+void console_flush(void);
+
+/* From now on every line goes straight to the UART, waiting for it (a panic). */
+void console_panic_mode(void);
+
 /* A broken invariant: report, stop every CPU. Never for guest-caused events. */
 void __noreturn panic(const char *fmt, ...) __printf(1, 2);
 

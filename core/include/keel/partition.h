@@ -9,6 +9,7 @@
 #include <arch/types.h>
 #include <keel/abi.h>
 #include <keel/boot_info.h>
+#include <keel/conq.h>
 #include <keel/exit.h>
 #include <keel/spinlock.h>
 #include <keel/types.h>
@@ -93,6 +94,8 @@ struct partition {
 
 	u32 mem_count;
 	u32 stop_reboot; /* restart after the stop completes */
+	u32 stop_requested; /* a stop came while it was being built: do not start */
+	u32 pad4;
 	struct mem_region mem[KEEL_MAX_MEM_REGIONS];
 	char stop_reason[160]; /* why it is stopping, for the final log line */
 	u32 warned_pio; /* a port I/O warning was printed */
@@ -101,6 +104,10 @@ struct partition {
 	struct spinlock lock;
 	u32 con_len; /* bytes in con_line */
 	char con_line[200];
+	struct conq_bucket con_bucket; /* its share of the UART (core/console.c) */
+	u64 con_dropped; /* console bytes over its share, never printed */
+	u64 con_drop_reported; /* ... of which a console line told */
+	u64 con_drop_report_ns;
 
 	u32 vdev_count;
 	u32 pad1;

@@ -9,7 +9,7 @@
 struct spinlock {
 	u16 next;
 	u16 owner;
-};
+} __attribute__((aligned(4)));
 
 #define SPINLOCK_INIT { 0, 0 }
 
@@ -19,6 +19,19 @@ static inline void spin_lock(struct spinlock *l)
 
 	while (__atomic_load_n(&l->owner, __ATOMIC_ACQUIRE) != ticket)
 		arch_cpu_relax();
+}
+
+/* Take the lock only if it is free now (no ticket is drawn otherwise). */
+static inline bool spin_trylock(struct spinlock *l)
+{
+	u32 *word = (u32 *)l; /* next in the low half, owner in the high half */
+	u32 old = __atomic_load_n(word, __ATOMIC_RELAXED);
+	u16 next = (u16)old, owner = (u16)(old >> 16);
+
+	if (next != owner)
+		return false;
+	return __atomic_compare_exchange_n(word, &old, (u32)(u16)(next + 1) | (u32)owner << 16,
+					   false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED);
 }
 
 static inline void spin_unlock(struct spinlock *l)
