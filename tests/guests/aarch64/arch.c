@@ -89,3 +89,10 @@ bool arch_conduit_test(void)
 		printf("smccc: unexpected answer to a vendor-hypervisor query\n");
 	return ok;
 }
+
+void arch_wait_forever(void)
+{
+	__asm__ volatile("msr daifset, #0xf");
+	for (;;)
+		__asm__ volatile("wfi");
+}

@@ -42,6 +42,9 @@ void arch_use_vmcall(bool on);
 /* Name of the hypercall instruction in use ("vmmcall", "vmcall", "hvc"). */
 const char *arch_conduit_name(void);
 
+/* Sleep for good with interrupts off (HLT / WFI): costs its core nothing. */
+void arch_wait_forever(void) __attribute__((noreturn));
+
 /* Expected guest-physical RAM start (docs/guest-abi.md). */
 uint64_t arch_ram_base(void);
 
@@ -53,6 +56,54 @@ uint64_t arch_clock(void);
 
 /* That clock's rate in Hz if the guest can read it (aarch64: CNTFRQ_EL0), else 0. */
 uint64_t arch_clock_hz(void);
+
+/* --- exceptions and user mode (tests/guests/<arch>/traps.*) --- */
+
+struct trap {
+	uint64_t vector; /* x86_64: the vector; aarch64: ESR_EL1.EC (IRQ: 0x100) */
+	uint64_t code; /* x86_64: the error code; aarch64: ESR_EL1 */
+	uint64_t pc; /* where it was taken; the handler sets where to resume */
+	uint64_t addr; /* x86_64 #PF: CR2; aarch64: FAR_EL1 */
+	bool user; /* taken from ring 3 / EL0 */
+	bool leave_user; /* handler: return from trap_user() instead of resuming */
+};
+
+/*
+ * Take every exception in this guest: @fn sees each and returns true if it
+ * handled it (t->pc says where to resume); anything else is reported and the
+ * guest shuts down.
+ */
+void trap_install(bool (*fn)(struct trap *t));
+
+/* Run @fn in ring 3 / EL0 until it calls trap_user_return() (or a handler leaves). */
+void trap_user(void (*fn)(void));
+void trap_user_return(void) __attribute__((noreturn));
+
+/* --- register leaks (tests/guests/<arch>/regs.c) --- */
+
+/* Put markers in every register class a core keeps between guests. */
+void regs_plant(void);
+/* Read them all back expecting reset values; prints each leak, returns how many. */
+unsigned int regs_probe(void);
+/* A guest's SPEC_CTRL write reads back where CPUID advertises it (x86_64; aarch64: true). */
+bool regs_spec_ctrl_honest(void);
+
+/* --- the attack suite's arch parts (tests/guests/<arch>/sweep.c) --- */
+
+/* Step over the instruction that raised @t (MSR/system-register access, port I/O, hypercall). */
+bool arch_trap_skip(struct trap *t);
+/* Read and write back every MSR / system register in the architectural ranges. */
+bool arch_sweep_sysregs(void);
+/* Read and write back every I/O port (x86_64); true at once where there are none. */
+bool arch_sweep_ports(void);
+/* Timer, self-IPI and other interrupts as fast as they come, for @seconds; how many arrived. */
+uint64_t arch_storm(uint64_t seconds);
+/* An exception that redelivers itself for ever ("db", "ac"); does not return. */
+void arch_exception_loop(const char *kind) __attribute__((noreturn));
+/* Whether Keel sees each round of that loop as an exit (x86: #DB and #AC are intercepted). */
+bool arch_exception_loop_exits(const char *kind);
+/* Guest-physical addresses with nothing of ours behind them: holes, host device windows. */
+unsigned int arch_hole_addrs(const uint64_t **addrs);
 
 /* --- lib --- */
 
@@ -86,6 +137,22 @@ bool virtio_console_init(uint64_t base, const char **why);
 bool virtio_console_send(uint64_t base, const char *s);
 void virtio_console_send_bad(uint64_t base, const char *kind, uint64_t outside_gpa);
 uint32_t virtio_status(uint64_t base);
+
+/* lib/manage.c: management calls for bare-metal managers (docs/management-abi.md). */
+/* CREATE @name with a kernel image of @kernel_size bytes; status, *@id on success. */
+long mg_create(const char *name, uint64_t cpus, uint64_t mem, const char *cmdline,
+	       uint64_t kernel_size, uint32_t *id);
+/* LOAD @size bytes from our @src_gpa into @id's kernel image. */
+bool mg_load_kernel(uint32_t id, uint64_t src_gpa, uint64_t size);
+/* KEEL_PSTATE_* of @id (0 if STATS failed); the whole record in @ps if given. */
+uint32_t mg_state(uint32_t id, struct keel_part_stats *ps);
+bool mg_wait_state(uint32_t id, uint32_t state, uint64_t polls);
+/* CONSOLE_READ from *@cursor; returns bytes, moves the cursor. */
+size_t mg_console(uint32_t id, uint64_t *cursor, char *buf, size_t len);
+/* Read @id's console until @marker (or it stopped); echo it with @prefix. */
+bool mg_watch(uint32_t id, const char *marker, const char *prefix, uint64_t polls);
+/* Force-stop, wait, destroy. */
+bool mg_takedown(uint32_t id);
 
 /* Entered from start.S with the guest info Keel wrote. */
 void guest_main(const struct keel_guest_info *info);

@@ -121,3 +121,9 @@ bool arch_conduit_test(void)
 	arch_use_vmcall(true);
 	return true;
 }
+
+void arch_wait_forever(void)
+{
+	for (;;)
+		__asm__ volatile("cli; hlt");
+}
