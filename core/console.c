@@ -21,6 +21,7 @@
 #define CONSOLE_DRAIN_BUDGET 4096u /* bytes one drain pass moves at most */
 #define CONSOLE_DROP_REPORT_NS 1000000000ull /* a dropped-bytes line at most once a second */
 #define CONSOLE_SYNC_SPINS 10000000u /* waiting for the drain lock at boot or panic */
+#define CONSOLE_UART_SPINS 100000u /* waiting for the UART to take one more byte */
 
 /*
  * Output goes through queues (keel/conq.h): Keel's own lines in one, each
@@ -77,18 +78,40 @@ static bool console_any_pending(void)
 }
 
 /* One drain pass, if no other CPU is draining: never waits for the UART. */
-static void console_drain(void)
+/*
+ * One drain pass, if no other CPU is draining. @owed: bytes this CPU just
+ * queued; it moves at least that many (waiting for a slow UART a bounded
+ * while per byte, as a polled console would), so each CPU pays for about
+ * its own output and the UART still drains where no timer runs soon.
+ */
+static void console_drain_owed(size_t owed)
 {
 	struct conq *qs[KEEL_MAX_PARTITIONS + 1];
 	unsigned long flags = arch_irq_save();
+	size_t moved = 0;
+	u32 idle = 0;
 
 	if (spin_trylock(&console_drain_lock)) {
 		console_queue_list(qs);
-		conq_drain(&console_drainer, qs, KEEL_MAX_PARTITIONS + 1, arch_console_try_write,
-			   CONSOLE_DRAIN_BUDGET);
+		for (;;) {
+			size_t n = conq_drain(&console_drainer, qs, KEEL_MAX_PARTITIONS + 1,
+					      arch_console_try_write, CONSOLE_DRAIN_BUDGET - moved);
+
+			moved += n;
+			idle = n ? 0 : idle + 1;
+			if (moved >= owed || moved >= CONSOLE_DRAIN_BUDGET || !console_any_pending() ||
+			    idle > CONSOLE_UART_SPINS)
+				break;
+			arch_cpu_relax();
+		}
 		spin_unlock(&console_drain_lock);
 	}
 	arch_irq_restore(flags);
+}
+
+static void console_drain(void)
+{
+	console_drain_owed(0);
 }
 
 static size_t console_write_all(const char *s, size_t len)
@@ -141,7 +164,7 @@ static void console_emit(const char *line, size_t len)
 	if (!queued)
 		console_keel_dropped++;
 	spin_unlock_irqrestore(&console_keel_lock, flags);
-	console_drain();
+	console_drain_owed(queued ? len : 0);
 }
 
 static const char *const level_tags[] = {
@@ -280,7 +303,7 @@ void console_part_write(struct partition *part, const char *buf, size_t len)
 			console_ring_put(part, buf[i]);
 		console_part_raw(part, buf, len);
 		spin_unlock_irqrestore(&part->lock, flags);
-		console_drain();
+		console_drain_owed(len);
 		return;
 	}
 	for (i = 0; i < len; i++) {
@@ -301,7 +324,7 @@ void console_part_write(struct partition *part, const char *buf, size_t len)
 			console_part_emit(part);
 	}
 	spin_unlock_irqrestore(&part->lock, flags);
-	console_drain();
+	console_drain_owed(len);
 }
 
 void console_part_flush(struct partition *part)
