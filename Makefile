@@ -8,6 +8,7 @@ BUILD ?= build
 KEEL_CACHE ?= $(HOME)/.cache/keel
 PYTEST ?= /usr/bin/python3 -m pytest
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+FUZZ_SMOKE_SECONDS ?= 5
 export KEEL_CACHE
 
 ifndef KEEL_ARCH
@@ -31,6 +32,7 @@ unit:
 test: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all
 	@$(MAKE) --no-print-directory unit
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
 	$(PYTEST) tests/integration -v -rfE --arch="$(ARCHES)" --build=$(BUILD) \
 		$(if $(T),-k "$(T)") $(PYTEST_ARGS)
 
@@ -57,9 +59,11 @@ bench: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all
 	@tools/bench.py --arch "$(ARCHES)" --build $(BUILD) $(BENCH_ARGS)
 
-# Fuzz the guest-facing parsers for a while (FUZZ_SECONDS, default 60).
+# Fuzz every parser of guest, management and config input for a while
+# (FUZZ_SECONDS each, default 30; make test runs each for FUZZ_SMOKE_SECONDS).
 fuzz:
-	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk BUILD=$(BUILD)
+	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk BUILD=$(BUILD) \
+		$(if $(FUZZ_SECONDS),FUZZ_SECONDS=$(FUZZ_SECONDS))
 
 # Style and layering checks.
 check:

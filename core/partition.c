@@ -458,14 +458,14 @@ static int part_run(struct partition *part, u32 from)
 	unsigned long flags = spin_lock_irqsave(&part->lock);
 	u32 i;
 
+	if (!(BIT(READ_ONCE(part->state)) & from)) {
+		spin_unlock_irqrestore(&part->lock, flags);
+		return -KEEL_EINVAL;
+	}
 	if (part->stop_requested) {
 		spin_unlock_irqrestore(&part->lock, flags);
 		part_cancel_start(part, from);
 		return -KEEL_EBUSY;
-	}
-	if (!(BIT(READ_ONCE(part->state)) & from)) {
-		spin_unlock_irqrestore(&part->lock, flags);
-		return -KEEL_EINVAL;
 	}
 	part->vcpus_running = 1;
 	part->start_ns = arch_time_ns();

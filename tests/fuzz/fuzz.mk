@@ -1,28 +1,47 @@
 # SPDX-License-Identifier: MIT
 # libFuzzer targets (clang): `make -f tests/fuzz/fuzz.mk BUILD=dir [FUZZ_SECONDS=n]`
-# builds each tests/fuzz/fuzz_*.c with the virtio sources and runs it briefly.
+# builds each tests/fuzz/fuzz_*.c with the Keel sources it drives
+# (FUZZ_SRCS_<target>) and runs it for FUZZ_SECONDS from the committed seeds in
+# tests/fuzz/corpus/<target> (new inputs go to <build>/fuzz/corpus-<target>).
+# A crash, a leak or a sanitizer report fails the run; the last line of each
+# log gives the executions.
 BUILD ?= build
 F := $(BUILD)/fuzz
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	-Icore/include -Itests/unit/include -Ivirtio
-FUZZ_SRCS := $(wildcard virtio/*.c) core/guest_mem.c core/vdev.c core/pmm.c
+	-Icore/include -Itests/unit -Itests/unit/include -Ivirtio -Iboot -Iarch/x86_64
+
+VIRTIO_FUZZ_SRCS := $(wildcard virtio/*.c) core/guest_mem.c core/vdev.c core/pmm.c
+FUZZ_SRCS_fuzz_virtq := $(VIRTIO_FUZZ_SRCS)
+FUZZ_SRCS_fuzz_virtio_mmio := $(VIRTIO_FUZZ_SRCS)
+FUZZ_SRCS_fuzz_config := boot/config.c core/pdesc.c tests/unit/shim.c
+FUZZ_SRCS_fuzz_elf := core/elf.c
+FUZZ_SRCS_fuzz_x86_decode := arch/x86_64/decode.c
+FUZZ_SRCS_fuzz_mgmt := tests/unit/mgmt_env.c tests/unit/shim.c core/mgmt.c core/hypercall.c \
+	core/guest_mem.c core/partition.c core/pdesc.c core/pmm.c core/lib/strlcpy.c
+FUZZ_SRCS_fuzz_conq := core/conq.c
+
 FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
 
+.SECONDEXPANSION:
 .SECONDARY:
 .PHONY: all
 all: $(FUZZ_TARGETS:%=$(F)/%.run)
 
-$(F)/%: tests/fuzz/%.c $(FUZZ_SRCS) $(wildcard virtio/*.h core/include/keel/*.h)
+$(F)/%: tests/fuzz/%.c $$(FUZZ_SRCS_$$*) $(wildcard virtio/*.h core/include/keel/*.h boot/*.h)
 	@mkdir -p $(F)
 	@echo "  CLANG   $@"
-	@$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_SRCS) -o $@
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_SRCS_$*) -o $@
 
-$(F)/%.run: $(F)/%
+$(F)/%.run: $(F)/% FORCE
 	@mkdir -p $(F)/corpus-$*
 	@echo "  FUZZ    $< ($(FUZZ_SECONDS) s)"
-	@$< -max_total_time=$(FUZZ_SECONDS) -max_len=8192 $(F)/corpus-$* >$@.log 2>&1 || \
+	@$< -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -print_final_stats=1 \
+		$(F)/corpus-$* $(wildcard tests/fuzz/corpus/$*) >$@.log 2>&1 || \
 		{ tail -40 $@.log; exit 1; }
-	@tail -1 $@.log
+	@echo "  FUZZ    $*: $$(grep -o 'stat::number_of_executed_units: *[0-9]*' $@.log | grep -o '[0-9]*$$') executions in $(FUZZ_SECONDS) s, no crash"
+
+.PHONY: FORCE
+FORCE:

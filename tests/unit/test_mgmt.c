@@ -16,156 +16,16 @@
 #include <keel/vdev.h>
 #include <keel/virtio.h>
 
+#include "mgmt_env.h"
 #include "unit.h"
 
 #define POOL (64ull << 20)
 #define MGR_RAM (4ull << 20)
 #define SCRATCH 0x10000ull /* offset of the manager's argument area */
 
-struct pcpu pcpus[KEEL_MAX_CPUS];
-struct platform platform;
-bool pcpus_ready;
-
 static struct partition *mgr;
 static struct vcpu *mgr_vcpu;
 static u8 *pool;
-static s64 last_status;
-static u64 last_res[3];
-static u64 now_ns = 1000;
-static int kicks, timers_armed;
-static struct timer *armed_timer;
-static char input_seen[64];
-static size_t input_len;
-
-/* ---- shims for what partition.c and mgmt.c call outside themselves ---- */
-
-void arch_vcpu_hc_return(struct vcpu *v, s64 status, const u64 res[3])
-{
-	last_status = status;
-	memcpy(last_res, res, sizeof(last_res));
-}
-
-u64 arch_time_ns(void)
-{
-	return now_ns;
-}
-
-int arch_s2_init(struct partition *p)
-{
-	return 0;
-}
-
-int arch_s2_map(struct partition *p, gpa_t gpa, hpa_t hpa, u64 size, u32 attrs)
-{
-	return 0;
-}
-
-void arch_s2_unmap(struct partition *p, gpa_t gpa, u64 size)
-{
-}
-
-void arch_s2_destroy(struct partition *p)
-{
-}
-
-bool arch_part_request_poweroff(struct partition *p)
-{
-	return false;
-}
-
-int arch_part_devices_init(struct partition *p)
-{
-	return 0;
-}
-
-/* Images starting "KERN" load; anything else is not a kernel. */
-int arch_kernel_load(struct partition *p, struct vcpu_entry *e)
-{
-	const char *k = hpa_to_hva(p->kernel->base);
-
-	return memcmp(k, "KERN", 4) ? -KEEL_ENOEXEC : 0;
-}
-
-int arch_part_prepare(struct partition *p)
-{
-	return 0;
-}
-
-void arch_vcpu_destroy(struct vcpu *v)
-{
-}
-
-void arch_machine_reset(bool power_off)
-{
-	abort();
-}
-
-int elf_parse(const void *data, u64 size, u32 machine, struct elf_image *img, const char **why)
-{
-	*why = "not an ELF";
-	return -KEEL_ENOEXEC;
-}
-
-int virtio_create_devices(struct partition *p)
-{
-	return 0;
-}
-
-void vdev_destroy_all(struct partition *p)
-{
-}
-
-void vdev_reset_all(struct partition *p)
-{
-}
-
-void pcpu_kick(struct pcpu *cpu)
-{
-	kicks++;
-}
-
-void timer_arm(struct timer *t, u64 deadline_ns)
-{
-	timers_armed++;
-	armed_timer = t;
-	t->deadline_ns = deadline_ns;
-	t->armed = 1;
-}
-
-void timer_cancel(struct timer *t)
-{
-	t->armed = 0;
-}
-
-void console_part_write(struct partition *p, const char *buf, size_t len)
-{
-}
-
-void console_part_flush(struct partition *p)
-{
-}
-
-void console_flush(void)
-{
-}
-
-/* The ring itself is console.c's; here a fixed text stands in for it. */
-size_t console_ring_read(struct partition *p, u64 *cursor, char *buf, size_t len, u64 *lost)
-{
-	static const char text[] = "hello from the guest\n";
-	size_t n = 0;
-
-	*lost = 0;
-	while (n < len && *cursor < sizeof(text) - 1)
-		buf[n++] = text[(*cursor)++];
-	return n;
-}
-
-static void fake_input(struct partition *p, const char *buf, size_t len)
-{
-	memcpy(input_seen + input_len, buf, len);
-	input_len += len;
-}
 
 /* ---- helpers ---- */
 
@@ -556,9 +416,70 @@ static void test_cycles(void)
 	CHECK_EQ(pmm_free_bytes(), free_before);
 }
 
+/* part_set_state(): every (state, request) pair; the change happens iff it was asked for. */
+static void test_state_machine(void)
+{
+	struct partition *p = &partitions[KEEL_MAX_PARTITIONS - 1];
+	u32 from, to, mask;
+
+	for (from = PART_FREE; from <= PART_DESTROYING; from++)
+		for (mask = 0; mask < BIT(PART_DESTROYING + 1); mask += 1 + (mask & 0x1f))
+			for (to = PART_FREE; to <= PART_DESTROYING; to++) {
+				bool ok;
+
+				p->state = from;
+				ok = part_set_state(p, mask, to);
+				CHECK_EQ(ok, (mask & BIT(from)) != 0);
+				CHECK_EQ(p->state, ok ? to : from);
+			}
+	p->state = PART_FREE;
+}
+
+/*
+ * What each management call does to a partition in each state: refused
+ * (-EBUSY) wherever the state does not allow it, never acting on a state
+ * the partition is leaving (BUILDING, DESTROYING).
+ */
+static void test_calls_by_state(void)
+{
+	static const struct {
+		u32 state;
+		s64 start, pause, resume, destroy;
+	} want[] = {
+		{ PART_BUILDING, -KEEL_EBUSY, -KEEL_EBUSY, -KEEL_EBUSY, -KEEL_EBUSY },
+		{ PART_DESTROYING, -KEEL_EBUSY, -KEEL_EBUSY, -KEEL_EBUSY, -KEEL_EBUSY },
+		{ PART_STOPPING, -KEEL_EBUSY, -KEEL_EBUSY, -KEEL_EBUSY, -KEEL_EBUSY },
+		{ PART_PAUSED, -KEEL_EBUSY, KEEL_OK, KEEL_OK, -KEEL_EBUSY },
+	};
+	u32 id = create_loaded("states", 0x8), i;
+	struct partition *p = part_by_id(id);
+
+	for (i = 0; i < ARRAY_SIZE(want); i++) {
+		p->state = want[i].state;
+		CHECK_EQ(call(KEEL_HC_MGMT_START, id, 0, 0), want[i].start);
+		p->state = want[i].state;
+		CHECK_EQ(call(KEEL_HC_MGMT_PAUSE, id, 0, 0), want[i].pause);
+		p->state = want[i].state;
+		CHECK_EQ(call(KEEL_HC_MGMT_RESUME, id, 0, 0), want[i].resume);
+		p->state = want[i].state;
+		CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), want[i].destroy);
+		CHECK(p->state != PART_FREE);
+	}
+	/* A stop of one being rebuilt is taken: it will not start (part_run). */
+	p->state = PART_BUILDING;
+	CHECK_EQ(call(KEEL_HC_MGMT_STOP, id, 0, KEEL_STOP_FORCE), KEEL_OK);
+	CHECK_EQ(p->stop_requested, 1);
+	CHECK_EQ(part_start(p), -KEEL_EINVAL); /* not LOADED */
+	p->state = PART_LOADED;
+	CHECK_EQ(part_start(p), -KEEL_EBUSY); /* the stop wins */
+	CHECK_EQ(p->state, PART_STOPPED);
+	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), KEEL_OK);
+}
+
 int main(void)
 {
 	setup();
+	test_state_machine();
 	test_privilege();
 	test_host_info_and_list();
 	test_create_hostile();
@@ -566,6 +487,7 @@ int main(void)
 	test_lifecycle();
 	test_start_not_a_kernel();
 	test_cycles();
+	test_calls_by_state();
 	free(pool);
 	return unit_done("test_mgmt");
 }
