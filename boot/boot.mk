@@ -9,7 +9,7 @@ BOOT_SRCS := boot/main.c boot/config.c boot/core_load.c boot/memmap.c boot/lib.c
 BOOT_OBJS := $(patsubst %,$(O)/boot-objs/%.o,$(BOOT_SRCS)) $(O)/boot-objs/core_image.o
 # gnu-efi's headers as system headers: they do not pass our warning flags.
 BOOT_CFLAGS := $(COMMON_CFLAGS) $(EFI_CFLAGS) -isystem $(EFI_INC) -isystem $(EFI_INC)/$(KEEL_ARCH) \
-	-Icore/include -Iboot -DKEEL_ELF_MACHINE=$(ELF_MACHINE)
+	-Icore/include -Iarch/$(KEEL_ARCH)/include -Iboot -DKEEL_ELF_MACHINE=$(ELF_MACHINE)
 
 $(O)/boot-objs/%.c.o: %.c
 	@mkdir -p $(dir $@)

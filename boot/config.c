@@ -25,6 +25,7 @@ struct cfg_parser {
 	u32 keel_section_line;
 	u32 log_line;
 	u32 on_idle_line;
+	u32 smt_split_line;
 	bool too_many_reported;
 	char buf[CFG_LINE_MAX + 1];
 };
@@ -400,6 +401,15 @@ static void cfg_keel_key(struct cfg_parser *p, const char *key, const char *val)
 			cfg->on_idle = KEEL_ON_IDLE_RESET;
 		else
 			cfg_err(p, "on_idle must be stay, poweroff or reset, not '%.40s'", val);
+	} else if (strcmp(key, "smt_split") == 0) {
+		if (!cfg_first_time(p, key, &p->smt_split_line))
+			return;
+		if (cfg_word_is(val, "refuse"))
+			cfg->smt_split = KEEL_SMT_SPLIT_REFUSE;
+		else if (cfg_word_is(val, "allow"))
+			cfg->smt_split = KEEL_SMT_SPLIT_ALLOW;
+		else
+			cfg_err(p, "smt_split must be refuse or allow, not '%.40s'", val);
 	} else {
 		cfg_err(p, "unknown key '%.40s' in [keel]", key);
 	}

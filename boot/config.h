@@ -46,6 +46,7 @@ struct cfg_module {
 struct keel_config {
 	u32 log_level; /* KEEL_LOG_* */
 	u32 on_idle;   /* KEEL_ON_IDLE_* */
+	u32 smt_split; /* KEEL_SMT_SPLIT_* */
 	u32 part_count;
 	u32 module_count;
 	u32 error_count;

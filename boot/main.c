@@ -4,6 +4,7 @@
  * volume, checks the whole configuration, loads the embedded core, takes the
  * final memory map, exits boot services and hands struct keel_boot_info over.
  */
+#include <arch/types.h>
 #include <keel/lib.h>
 
 #include "config.h"
@@ -229,6 +230,25 @@ static EFI_STATUS get_memory_map(void **map, UINTN *size, UINTN *cap, UINTN *key
 }
 
 /* Memory partitions may have: what will be free, less Keel's own reserve. */
+/*
+ * The physical core of each logical CPU as the core will number them (the
+ * boot CPU 0, then the firmware's order), for the SMT rule; NULL if the
+ * firmware listed no CPUs.
+ */
+static const u64 *cpu_cores(const struct keel_boot_info *bi)
+{
+	static u64 cores[KEEL_MAX_CPUS];
+	u32 i, n = 0;
+
+	if (!bi->fw_cpu_count || bi->fw_boot_cpu >= bi->fw_cpu_count)
+		return NULL;
+	cores[n++] = arch_cpu_core_of(bi->fw_cpu_hwid[bi->fw_boot_cpu]);
+	for (i = 0; i < bi->fw_cpu_count && n < KEEL_MAX_CPUS; i++)
+		if (i != bi->fw_boot_cpu)
+			cores[n++] = arch_cpu_core_of(bi->fw_cpu_hwid[i]);
+	return cores;
+}
+
 static u64 memory_for_partitions(void)
 {
 	UINTN size, cap, key, desc_size;
@@ -296,6 +316,7 @@ static void fill_boot_info(struct keel_boot_info *bi)
 	bi->acpi_rsdp = (u64)(uintptr_t)efi_config_table(&acpi20_guid);
 	bi->log_level = cfg.log_level;
 	bi->on_idle = cfg.on_idle;
+	bi->smt_split = cfg.smt_split;
 	bi->part_count = cfg.part_count;
 	memcpy(bi->parts, cfg.parts, sizeof(bi->parts));
 }
@@ -324,6 +345,8 @@ static const char *prepare(EFI_FILE_HANDLE root, struct keel_boot_info *bi, u64 
 		return "loader error";
 	memset(&lim, 0, sizeof(lim));
 	lim.cpu_count = bi->fw_cpu_count;
+	lim.cpu_core = cpu_cores(bi);
+	lim.smt_split = cfg.smt_split;
 	lim.module_count = cfg.module_count;
 	lim.mem_available = memory_for_partitions();
 	config_check(&cfg, &lim);

@@ -289,14 +289,23 @@ static s64 mgmt_check_images(const struct keel_mgmt_create *c)
 	return KEEL_OK;
 }
 
-/* Every core online and owned by no partition that has not stopped. */
+/*
+ * Every core online and owned by no partition that has not stopped, and none
+ * a thread of a physical core another partition has a thread of (unless
+ * smt_split = allow).
+ */
 static s64 mgmt_check_cpus(u64 mask)
 {
-	u32 cpu;
+	struct pdesc_limits lim = { .cpu_count = platform.cpu_count,
+				    .cpu_core = part_cpu_cores(),
+				    .smt_split = part_smt_policy() };
+	u32 cpu, other;
 
 	if (mask & ~mgmt_cpus_online())
 		return -KEEL_EINVAL;
 	if (mask & mgmt_cpus_owned())
+		return -KEEL_EBUSY;
+	if (pdesc_smt_shared(mask, mgmt_cpus_owned(), &lim, &other) >= 0)
 		return -KEEL_EBUSY;
 	for (cpu = 0; cpu < KEEL_MAX_CPUS; cpu++)
 		if ((mask & BIT(cpu)) && READ_ONCE(pcpus[cpu].vcpu))

@@ -686,12 +686,31 @@ static int part_boot_one(const struct keel_part_desc *desc, const struct keel_bo
 	return 0;
 }
 
+static u32 part_smt_split;
+
+const u64 *part_cpu_cores(void)
+{
+	static u64 cores[KEEL_MAX_CPUS];
+	u32 i;
+
+	for (i = 0; i < platform.cpu_count && i < KEEL_MAX_CPUS; i++)
+		cores[i] = arch_cpu_core_of(platform.cpu_hwid[i]);
+	return cores;
+}
+
+u32 part_smt_policy(void)
+{
+	return part_smt_split;
+}
+
 static bool part_descs_ok(const struct keel_boot_info *bi)
 {
 	struct pdesc_limits lim = {
 		.cpu_count = platform.cpu_count,
 		.module_count = bi->module_count,
 		.mem_available = pmm_free_bytes(),
+		.cpu_core = part_cpu_cores(),
+		.smt_split = bi->smt_split,
 	};
 	struct pdesc_error err;
 
@@ -712,6 +731,7 @@ void part_boot_all(const struct keel_boot_info *bi)
 
 	boot_info = bi;
 	on_idle = bi->on_idle;
+	part_smt_split = bi->smt_split;
 	/* The loader checked the same things; the core does not rely on that. */
 	if (!part_descs_ok(bi))
 		return;

@@ -148,9 +148,30 @@ static u32 pdesc_first_common_cpu(u64 a, u64 b)
 	return (u32)__builtin_ctzll(a & b);
 }
 
-static int pdesc_check_pair(const struct keel_part_desc *a, const struct keel_part_desc *b,
-			    u32 index, struct pdesc_error *err)
+int pdesc_smt_shared(u64 a, u64 b, const struct pdesc_limits *lim, u32 *other)
 {
+	u32 i, j, n = MIN(lim->cpu_count, KEEL_MAX_CPUS);
+
+	if (!lim->cpu_core || lim->smt_split == KEEL_SMT_SPLIT_ALLOW)
+		return -1;
+	for (i = 0; i < n; i++) {
+		if (!(a & BIT(i)))
+			continue;
+		for (j = 0; j < n; j++)
+			if ((b & BIT(j)) && i != j && lim->cpu_core[i] == lim->cpu_core[j]) {
+				*other = j;
+				return (int)i;
+			}
+	}
+	return -1;
+}
+
+static int pdesc_check_pair(const struct keel_part_desc *a, const struct keel_part_desc *b,
+			    u32 index, const struct pdesc_limits *lim, struct pdesc_error *err)
+{
+	u32 other;
+	int cpu;
+
 	if (strncmp(a->name, b->name, KEEL_NAME_MAX) == 0)
 		return pdesc_fail(err, index, PDESC_F_NAME, "partition name '%s' used twice",
 				  b->name);
@@ -163,6 +184,11 @@ static int pdesc_check_pair(const struct keel_part_desc *a, const struct keel_pa
 		return pdesc_fail(err, index, PDESC_F_DISK,
 				  "partition '%s': its disk image is also partition '%s''s disk; only read-only disks can be shared",
 				  b->name, a->name);
+	cpu = pdesc_smt_shared(b->cpu_mask, a->cpu_mask, lim, &other);
+	if (cpu >= 0)
+		return pdesc_fail(err, index, PDESC_F_CPUS,
+				  "partition '%s': cpu %d shares a physical core with cpu %u of partition '%s' (SMT threads); give both to one partition, or set smt_split = allow in [keel]",
+				  b->name, cpu, other, a->name);
 	if ((a->flags & b->flags) & KEEL_PD_MANAGEMENT)
 		return pdesc_fail(err, index, PDESC_F_MANAGEMENT,
 				  "partition '%s': only one management partition is allowed ('%s' is one already)",
@@ -188,7 +214,7 @@ int pdesc_check_all(const struct keel_part_desc *d, u32 n, const struct pdesc_li
 			return ret;
 		}
 		for (j = 0; j < i; j++) {
-			ret = pdesc_check_pair(&d[j], &d[i], i, err);
+			ret = pdesc_check_pair(&d[j], &d[i], i, lim, err);
 			if (ret)
 				return ret;
 		}

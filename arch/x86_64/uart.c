@@ -56,15 +56,16 @@ void arch_console_write(const char *s, size_t len)
 	}
 }
 
-#define UART_FIFO 16 /* bytes the transmit FIFO takes once THRE says it is empty */
-
+/*
+ * One byte per THRE: not every 16550 model (Bochs's) takes a FIFO's worth
+ * behind one look at THRE.
+ */
 size_t arch_console_try_write(const char *s, size_t len)
 {
 	size_t n = 0;
 
 	while (n < len && (x86_inb(UART_BASE + UART_LSR) & UART_LSR_THRE))
-		for (u32 k = 0; k < UART_FIFO && n < len; k++)
-			x86_outb(UART_BASE + UART_THR, (u8)s[n++]);
+		x86_outb(UART_BASE + UART_THR, (u8)s[n++]);
 	return n;
 }
 

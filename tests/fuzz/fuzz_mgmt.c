@@ -40,6 +40,7 @@ static void setup(void)
 		pcpus[i].id = i;
 		pcpus[i].state = PCPU_ONLINE;
 		pcpus[i].vcpu = NULL;
+		platform.cpu_hwid[i] = i;
 	}
 	memset(&d, 0, sizeof(d));
 	d.version = KEEL_PDESC_VERSION;

@@ -31,6 +31,7 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "linux: boots Debian kernels; left out with --no-linux")
+    config.addinivalue_line("markers", "x86_64_only: left out when x86_64 is not in --arch")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -41,7 +42,7 @@ def pytest_collection_modifyitems(config, items):
     def unwanted(item):
         if item.get_closest_marker("linux") and config.getoption("no_linux"):
             return True
-        return no_vmx and item.path.name == "test_vmx.py"
+        return no_vmx and (item.path.name == "test_vmx.py" or item.get_closest_marker("x86_64_only"))
 
     dropped = [i for i in items if unwanted(i)]
     if dropped:

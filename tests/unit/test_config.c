@@ -554,8 +554,19 @@ static void test_fuzz(void)
 	}
 }
 
+static void test_smt_split_key(void)
+{
+	CHECK_EQ(parse("[keel]\nsmt_split = allow\n" PART("a", "1")), 0);
+	CHECK_EQ(cfg.smt_split, KEEL_SMT_SPLIT_ALLOW);
+	CHECK_EQ(parse("[keel]\nsmt_split = refuse\n" PART("a", "1")), 0);
+	CHECK_EQ(cfg.smt_split, KEEL_SMT_SPLIT_REFUSE);
+	CHECK(parse("[keel]\nsmt_split = maybe\n" PART("a", "1")) != 0);
+	CHECK_ERR(2, "smt_split must be refuse or allow");
+}
+
 int main(void)
 {
+	test_smt_split_key();
 	test_disk();
 	test_good();
 	test_defaults();

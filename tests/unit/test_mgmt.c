@@ -103,6 +103,7 @@ static void setup(void)
 	for (i = 0; i < 4; i++) {
 		pcpus[i].id = i;
 		pcpus[i].state = PCPU_ONLINE;
+		platform.cpu_hwid[i] = i; /* a physical core each */
 	}
 	unit_this_pcpu = &pcpus[0];
 	d.flags = KEEL_PD_MANAGEMENT;

@@ -139,8 +139,39 @@ static void test_set(void)
 	}
 }
 
+/* Two partitions on the two threads of one physical core: refused unless allowed. */
+static void test_smt_siblings(void)
+{
+	static const u64 cores[4] = { 0, 0, 1, 1 }; /* cpus 0,1 and 2,3 share a core */
+	struct keel_part_desc d[2] = { good("a", 0x1), good("b", 0x2) };
+	struct pdesc_limits lim = { .cpu_count = 4, .module_count = 1, .cpu_core = cores };
+	struct pdesc_error err;
+	u32 other;
+
+	d[0].cpu_mask = 0x1;
+	d[1].cpu_mask = 0x2;
+	CHECK(pdesc_check_all(d, 2, &lim, &err) != 0);
+	CHECK(strstr(err.msg, "shares a physical core with cpu 0 of partition 'a'") != NULL);
+	CHECK_EQ(err.index, 1);
+	d[1].cpu_mask = 0xc; /* the other core: fine */
+	CHECK_EQ(pdesc_check_all(d, 2, &lim, &err), 0);
+	d[0].cpu_mask = 0x3; /* both threads of core 0 in one partition: fine */
+	CHECK_EQ(pdesc_check_all(d, 2, &lim, &err), 0);
+	d[1].cpu_mask = 0x4;
+	d[0].cpu_mask = 0x8;
+	CHECK(pdesc_check_all(d, 2, &lim, &err) != 0);
+	lim.smt_split = KEEL_SMT_SPLIT_ALLOW;
+	CHECK_EQ(pdesc_check_all(d, 2, &lim, &err), 0);
+	lim.smt_split = KEEL_SMT_SPLIT_REFUSE;
+	lim.cpu_core = NULL; /* topology unknown: no check */
+	CHECK_EQ(pdesc_check_all(d, 2, &lim, &err), 0);
+	CHECK_EQ(pdesc_smt_shared(0x1, 0x2, &(struct pdesc_limits){ .cpu_count = 4, .cpu_core = cores }, &other), 0);
+	CHECK_EQ(other, 1);
+}
+
 int main(void)
 {
+	test_smt_siblings();
 	test_single();
 	test_set();
 	return unit_done("test_pdesc");

@@ -62,7 +62,7 @@ struct keel_boot_info {
 	u32 mem_count;
 	u32 module_count;
 	u32 part_count;
-	u32 pad1;
+	u32 smt_split; /* KEEL_SMT_SPLIT_*: [keel] smt_split = */
 	struct keel_boot_mem mem[KEEL_BOOT_MAX_MEM]; /* sorted by base, no overlaps */
 	struct keel_boot_module modules[KEEL_BOOT_MAX_MODULES];
 	struct keel_part_desc parts[KEEL_MAX_PARTITIONS];
@@ -73,6 +73,10 @@ struct keel_boot_info {
 #define KEEL_LOG_WARN 1u
 #define KEEL_LOG_INFO 2u
 #define KEEL_LOG_DEBUG 3u
+
+/* [keel] smt_split = refuse (default) | allow: two partitions on one physical core's threads */
+#define KEEL_SMT_SPLIT_REFUSE 0u
+#define KEEL_SMT_SPLIT_ALLOW 1u
 
 /* [keel] on_idle = stay | poweroff (for CI and test rigs) | reset */
 #define KEEL_ON_IDLE_STAY 0u

@@ -187,6 +187,10 @@ void part_stop_fault(struct vcpu *vcpu, const char *fmt, ...) __printf(2, 3);
 
 struct partition *part_by_id(u32 id);
 
+/* The physical core of each logical CPU (the SMT rule), and [keel] smt_split. */
+const u64 *part_cpu_cores(void);
+u32 part_smt_policy(void);
+
 /* Create, load and start every partition of the boot config. */
 void part_boot_all(const struct keel_boot_info *bi);
 

@@ -8,6 +8,7 @@
 #define KEEL_PDESC_H
 
 #include <keel/abi.h>
+#include <keel/boot_info.h>
 #include <keel/types.h>
 
 /* What the machine offers, as far as the caller knows it (0 = unknown). */
@@ -15,7 +16,16 @@ struct pdesc_limits {
 	u32 cpu_count; /* logical CPUs; 0 skips the range check */
 	u32 module_count; /* boot modules loaded */
 	u64 mem_available; /* bytes for all partitions; 0 skips the check */
+	const u64 *cpu_core; /* physical core of each logical CPU, or NULL: no SMT check */
+	u32 smt_split; /* KEEL_SMT_SPLIT_*: may two partitions share one physical core */
+	u32 pad;
 };
+
+/*
+ * The first CPU of @a that shares a physical core with a CPU of @b (the
+ * SMT rule), or -1. Both masks are of logical CPUs < @lim->cpu_count.
+ */
+int pdesc_smt_shared(u64 a, u64 b, const struct pdesc_limits *lim, u32 *other);
 
 /* Which field a problem is about, so the loader can point at its line. */
 enum pdesc_field {

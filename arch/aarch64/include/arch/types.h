@@ -77,6 +77,19 @@ struct arch_regs {
 	u64 sp, elr, spsr, esr, far;
 };
 
+/*
+ * The physical core of the CPU with MPIDR affinity @hwid: where this CPU's
+ * MPIDR_EL1.MT says Aff0 counts threads, the ID without Aff0. Same answer
+ * in loader and core.
+ */
+static inline u64 arch_cpu_core_of(u64 hwid)
+{
+	u64 mpidr;
+
+	__asm__ volatile("mrs %0, mpidr_el1" : "=r"(mpidr));
+	return (mpidr & (1ull << 24)) ? hwid >> 8 : hwid;
+}
+
 static inline void arch_cpu_relax(void)
 {
 	__asm__ volatile("yield" ::: "memory");

@@ -81,6 +81,24 @@ struct arch_regs {
 	u64 rip, cs, rflags, rsp, ss;
 };
 
+/*
+ * The physical core a CPU of APIC ID @hwid sits on: the ID without its SMT
+ * bits (CPUID leaf 0xB, level 0, where its type is SMT). Two CPUs on one
+ * core share its caches and buffers (L1TF, MDS). Same answer in loader and core.
+ */
+static inline u64 arch_cpu_core_of(u64 hwid)
+{
+	u32 eax, ebx, ecx, edx, max;
+
+	__asm__ volatile("cpuid" : "=a"(max), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(0), "c"(0));
+	if (max < 0xb)
+		return hwid;
+	__asm__ volatile("cpuid" : "=a"(eax), "=b"(ebx), "=c"(ecx), "=d"(edx) : "a"(0xb), "c"(0));
+	if (((ecx >> 8) & 0xff) != 1) /* level 0 is not SMT: no threads */
+		return hwid;
+	return hwid >> (eax & 0x1f);
+}
+
 static inline void arch_cpu_relax(void)
 {
 	__asm__ volatile("pause" ::: "memory");
