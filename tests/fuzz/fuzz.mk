@@ -11,9 +11,9 @@ FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	-Icore/include -Itests/unit -Itests/unit/include -Ivirtio -Iboot -Iarch/x86_64
+	-Icore/include -Itests/unit -Itests/unit/include -Itests/fuzz -Ivirtio -Iboot -Iarch/x86_64
 
-VIRTIO_FUZZ_SRCS := $(wildcard virtio/*.c) core/guest_mem.c core/vdev.c core/pmm.c
+VIRTIO_FUZZ_SRCS := tests/fuzz/virtio_env.c $(wildcard virtio/*.c) core/guest_mem.c core/vdev.c core/pmm.c
 FUZZ_SRCS_fuzz_virtq := $(VIRTIO_FUZZ_SRCS)
 FUZZ_SRCS_fuzz_virtio_mmio := $(VIRTIO_FUZZ_SRCS)
 FUZZ_SRCS_fuzz_config := boot/config.c core/pdesc.c tests/unit/shim.c

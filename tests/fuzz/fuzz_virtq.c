@@ -16,59 +16,11 @@
 #include <keel/virtio.h>
 
 #include "virtio.h"
-
-#define RAM_BASE 0x40000000ull
-#define RAM_SIZE (1ull << 20)
-#define POOL_SIZE (1ull << 20)
-
-static struct partition part;
-static u8 *ram, *pool, *img;
-static struct keel_boot_module disk;
-
-void arch_irq_set_level(struct partition *p, u32 irq, bool level)
-{
-}
-
-void arch_entropy(void *buf, size_t len)
-{
-	memset(buf, 0x42, len);
-}
-
-void console_part_write(struct partition *p, const char *buf, size_t len)
-{
-}
-
-void printk(u32 level, const char *fmt, ...)
-{
-}
-
-void panic(const char *fmt, ...)
-{
-	abort();
-}
+#include "virtio_env.h"
 
 static void wr(struct vdev *d, u64 off, u32 v)
 {
 	d->ops->write(d, NULL, off, 4, v);
-}
-
-static void setup(void)
-{
-	if (!ram) {
-		ram = aligned_alloc(PAGE_SIZE, RAM_SIZE);
-		pool = aligned_alloc(PAGE_SIZE, POOL_SIZE);
-		img = malloc(64 * 512);
-	}
-	memset(&part, 0, sizeof(part));
-	memset(ram, 0, RAM_SIZE);
-	part.id = 1;
-	part.mem_count = 1;
-	part.mem[0] = (struct mem_region){RAM_BASE, (hpa_t)(uintptr_t)ram, RAM_SIZE};
-	disk.base = (hpa_t)(uintptr_t)img;
-	disk.size = 64 * 512;
-	part.disk = &disk;
-	pmm_reset();
-	pmm_add((hpa_t)(uintptr_t)pool, POOL_SIZE);
 }
 
 /*
@@ -83,14 +35,14 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 
 	if (size < 5)
 		return 0;
-	setup();
-	if (virtio_create_devices(&part))
+	fuzz_virtio_setup();
+	if (virtio_create_devices(&fuzz_part))
 		abort();
 	slot = data[0] % 3;
 	q = data[1] & 1;
 	num = data[2] | (u32)data[3] << 8;
-	d = vdev_find(&part, VDEV_MMIO, KEEL_VIRTIO_MMIO_BASE + slot * KEEL_VIRTIO_MMIO_STRIDE, 4);
-	memcpy(ram, data + 5, MIN(size - 5, (size_t)0x10000));
+	d = vdev_find(&fuzz_part, VDEV_MMIO, KEEL_VIRTIO_MMIO_BASE + slot * KEEL_VIRTIO_MMIO_STRIDE, 4);
+	memcpy(fuzz_ram, data + 5, MIN(size - 5, (size_t)0x10000));
 	wr(d, 0x070, 0);
 	wr(d, 0x070, 3);
 	wr(d, 0x024, 1);
@@ -100,15 +52,15 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 	wr(d, 0x070, 0xb);
 	wr(d, 0x030, q);
 	wr(d, 0x038, num);
-	wr(d, 0x080, (u32)RAM_BASE);
-	wr(d, 0x090, (u32)RAM_BASE + 0x1000);
-	wr(d, 0x0a0, (u32)RAM_BASE + 0x2000);
+	wr(d, 0x080, (u32)FUZZ_RAM_BASE);
+	wr(d, 0x090, (u32)FUZZ_RAM_BASE + 0x1000);
+	wr(d, 0x0a0, (u32)FUZZ_RAM_BASE + 0x2000);
 	wr(d, 0x044, 1);
 	wr(d, 0x070, 0xf);
 	for (i = 0; i < 3; i++)
 		wr(d, 0x050, q);
-	vdev_destroy_all(&part);
-	if (pmm_free_bytes() != POOL_SIZE)
+	vdev_destroy_all(&fuzz_part);
+	if (pmm_free_bytes() != FUZZ_POOL_SIZE)
 		abort();
 	return 0;
 }

@@ -10,26 +10,6 @@
 
 static const struct keel_guest_info *gi;
 static const char *cmdline = "";
-static unsigned int failures;
-
-#define expect(cond) check((cond), #cond, __LINE__)
-
-static bool check(bool ok, const char *what, int line)
-{
-	if (!ok) {
-		printf("check failed (attack.c:%d): %s\n", line, what);
-		failures++;
-	}
-	return ok;
-}
-
-static void verdict(const char *name)
-{
-	if (failures)
-		printf("TEST %s FAIL (%u checks failed)\n", name, failures);
-	else
-		printf("TEST %s PASS\n", name);
-}
 
 static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
 

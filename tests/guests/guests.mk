@@ -7,7 +7,7 @@ GUEST_LIB_SRCS := $(wildcard tests/guests/lib/*.c) $(wildcard tests/guests/$(KEE
 	$(wildcard tests/guests/$(KEEL_ARCH)/*.S) core/lib/string.c core/lib/vsnprintf.c
 GUEST_ELFS := $(patsubst %,$(O)/guests/%.elf,$(GUEST_NAMES))
 GUEST_CFLAGS := $(COMMON_CFLAGS) $(CORE_ARCH_CFLAGS) -fno-pie -fno-builtin \
-	-fno-asynchronous-unwind-tables -fno-unwind-tables -Icore/include -Itests/guests/lib
+	-fno-asynchronous-unwind-tables -fno-unwind-tables -Icore/include -Itests/guests/lib -Itests/guests/$(KEEL_ARCH)
 
 .PHONY: guests
 guests: $(GUEST_ELFS)

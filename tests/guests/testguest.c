@@ -8,26 +8,6 @@
 
 static const struct keel_guest_info *gi;
 static const char *cmdline = "";
-static unsigned int failures;
-
-#define expect(cond) check((cond), #cond, __LINE__)
-
-static bool check(bool ok, const char *what, int line)
-{
-	if (!ok) {
-		printf("check failed (testguest.c:%d): %s\n", line, what);
-		failures++;
-	}
-	return ok;
-}
-
-static void verdict(const char *name)
-{
-	if (failures)
-		printf("TEST %s FAIL (%u checks failed)\n", name, failures);
-	else
-		printf("TEST %s PASS\n", name);
-}
 
 static unsigned int popcount(uint64_t v)
 {
@@ -174,7 +154,7 @@ static void mode_peek(bool write)
 	} else {
 		printf("peek: read 0x%lx = 0x%lx and was not stopped\n", addr, *p);
 	}
-	failures++;
+	guest_failures++;
 	verdict(write ? "poke" : "peek");
 }
 
@@ -195,7 +175,7 @@ static void hostile(const char *what, long got, long want)
 	printf("hostile: %-44s status %ld want %ld %s\n", what, got, want,
 	       got == want ? "ok" : "WRONG");
 	if (got != want)
-		failures++;
+		guest_failures++;
 }
 
 static void mode_hostile(void)
@@ -272,7 +252,7 @@ static void mode_virtio(void)
 
 	if (!virtio_console_init(base, &why)) {
 		printf("virtio: init failed: %s\n", why);
-		failures++;
+		guest_failures++;
 		verdict("virtio");
 		return;
 	}
@@ -288,7 +268,7 @@ static void mode_virtio(void)
 		expect(st & 0x40);
 		if (!virtio_console_init(base, &why)) {
 			printf("virtio: re-init after %s failed: %s\n", kinds[i], why);
-			failures++;
+			guest_failures++;
 			continue;
 		}
 		snprintf(line, sizeof(line), "virtio: works again after %s\n", kinds[i]);
@@ -301,16 +281,6 @@ static void mode_virtio(void)
 
 #define MANAGE_POLLS 4000u
 #define MANAGE_PACE 2000u
-
-static const char *find(const char *hay, size_t len, const char *needle)
-{
-	size_t n = strlen(needle), i;
-
-	for (i = 0; i + n <= len; i++)
-		if (!strncmp(hay + i, needle, n))
-			return hay + i;
-	return NULL;
-}
 
 static bool host_info(struct keel_host_info *hi)
 {
@@ -393,7 +363,7 @@ static void manage_watch(uint32_t id)
 	size_t len = 0, shown = 0;
 	uint32_t i;
 
-	for (i = 0; i < MANAGE_POLLS && !find(text, len, "TEST hello "); i++) {
+	for (i = 0; i < MANAGE_POLLS && !find_text(text, len, "TEST hello "); i++) {
 		struct hc_result r;
 
 		c.buf_gpa = (uintptr_t)text + len;
@@ -416,7 +386,7 @@ static void manage_watch(uint32_t id)
 		printf("manage: child said: %s\n", text + shown);
 		shown = end + 1;
 	}
-	expect(find(text, len, "TEST hello PASS") != NULL);
+	expect(find_text(text, len, "TEST hello PASS") != NULL);
 }
 
 static void manage_pause(uint32_t id)
@@ -532,7 +502,7 @@ static void manage_cycles(uint64_t n)
 	c.desc.disk_module = KEEL_NO_MODULE;
 	memcpy(c.desc.cmdline, "mode=conduit then=idle", 23);
 	c.image_size[KEEL_IMAGE_KERNEL] = gi->initrd_size;
-	for (i = 0; i < n && st == KEEL_PSTATE_STOPPED && !failures; i++) {
+	for (i = 0; i < n && st == KEEL_PSTATE_STOPPED && !guest_failures; i++) {
 		uint64_t free = hi.free_cpu_mask, wait;
 		struct keel_part_stats ps = { 0 };
 		struct hc_result r;

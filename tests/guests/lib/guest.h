@@ -126,6 +126,13 @@ bool opt_get(const char *cmdline, const char *key, char *buf, size_t size);
 /* Numeric option (decimal or 0x hex), @def if absent or malformed. */
 uint64_t opt_num(const char *cmdline, const char *key, uint64_t def);
 
+/* Checks a mode makes: a failed one is printed with its place and counted. */
+extern unsigned int guest_failures;
+bool guest_check(bool ok, const char *what, const char *file, int line);
+#define expect(cond) guest_check((cond), #cond, __FILE__, __LINE__)
+/* "TEST <name> PASS", or FAIL with how many checks failed. */
+void verdict(const char *name);
+
 /* Busy-wait about @n units (each a fixed number of loop iterations). */
 void delay(uint64_t n);
 
@@ -137,6 +144,9 @@ bool virtio_console_init(uint64_t base, const char **why);
 bool virtio_console_send(uint64_t base, const char *s);
 void virtio_console_send_bad(uint64_t base, const char *kind, uint64_t outside_gpa);
 uint32_t virtio_status(uint64_t base);
+
+/* The first @needle in @hay[0..len), or NULL (lib/manage.c). */
+const char *find_text(const char *hay, size_t len, const char *needle);
 
 /* lib/manage.c: management calls for bare-metal managers (docs/management-abi.md). */
 /* CREATE @name with a kernel image of @kernel_size bytes; status, *@id on success. */

@@ -75,7 +75,7 @@ size_t mg_console(uint32_t id, uint64_t *cursor, char *buf, size_t len)
 	return r.r1;
 }
 
-static const char *mg_find(const char *hay, size_t len, const char *needle)
+const char *find_text(const char *hay, size_t len, const char *needle)
 {
 	size_t n = strlen(needle), i;
 
@@ -118,14 +118,14 @@ bool mg_watch(uint32_t id, const char *marker, const char *prefix, uint64_t poll
 		size_t n = mg_console(id, &cursor, text + len, sizeof(text) - 1 - len);
 
 		len += n;
-		if (mg_find(text, len, marker)) {
+		if (find_text(text, len, marker)) {
 			seen = true;
 			break;
 		}
 		if (!n) {
 			if (mg_state(id, NULL) == KEEL_PSTATE_STOPPED) {
 				len += mg_console(id, &cursor, text + len, sizeof(text) - 1 - len);
-				seen = mg_find(text, len, marker) != NULL;
+				seen = find_text(text, len, marker) != NULL;
 				break;
 			}
 			delay(200);

@@ -78,3 +78,22 @@ void delay(uint64_t n)
 		for (i = 0; i < 1000; i++)
 			;
 }
+
+unsigned int guest_failures;
+
+bool guest_check(bool ok, const char *what, const char *file, int line)
+{
+	if (!ok) {
+		printf("check failed (%s:%d): %s\n", file, line, what);
+		guest_failures++;
+	}
+	return ok;
+}
+
+void verdict(const char *name)
+{
+	if (guest_failures)
+		printf("TEST %s FAIL (%u checks failed)\n", name, guest_failures);
+	else
+		printf("TEST %s PASS\n", name);
+}

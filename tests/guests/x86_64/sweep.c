@@ -6,6 +6,8 @@
  */
 #include "guest.h"
 
+#include "cpu.h"
+
 #define MSR_APIC_BASE 0x1bu
 #define MSR_X2APIC_EOI 0x80bu
 #define MSR_X2APIC_SVR 0x80fu
@@ -121,19 +123,6 @@ bool arch_sweep_ports(void)
 	printf("sweep: 65536 ports read and written back (bytes, and dwords where aligned): %lu read as a floating bus, %lu faulted\n",
 	       ones, faults - before);
 	return faults == before;
-}
-
-static uint64_t rdmsr(uint32_t msr)
-{
-	uint32_t lo, hi;
-
-	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
-	return (uint64_t)hi << 32 | lo;
-}
-
-static void wrmsr(uint32_t msr, uint64_t v)
-{
-	__asm__ volatile("wrmsr" ::"c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
 }
 
 static volatile uint64_t storm_count;

@@ -1,0 +1,18 @@
+/* SPDX-License-Identifier: MIT */
+/* The virtio fuzz targets' partition (tests/fuzz/virtio_env.c). */
+#ifndef KEEL_FUZZ_VIRTIO_ENV_H
+#define KEEL_FUZZ_VIRTIO_ENV_H
+
+#include <keel/partition.h>
+
+#define FUZZ_RAM_BASE 0x40000000ull
+#define FUZZ_RAM_SIZE (1ull << 20)
+#define FUZZ_POOL_SIZE (1ull << 20)
+
+extern struct partition fuzz_part;
+extern u8 *fuzz_ram;
+
+/* A fresh partition (no devices yet), RAM zeroed, the pool full. */
+void fuzz_virtio_setup(void);
+
+#endif /* KEEL_FUZZ_VIRTIO_ENV_H */

@@ -1,0 +1,21 @@
+/* SPDX-License-Identifier: MIT */
+/* x86_64 instructions the test guests use in more than one file. */
+#ifndef KEEL_GUEST_X86_CPU_H
+#define KEEL_GUEST_X86_CPU_H
+
+#include <stdint.h>
+
+static inline uint64_t rdmsr(uint32_t msr)
+{
+	uint32_t lo, hi;
+
+	__asm__ volatile("rdmsr" : "=a"(lo), "=d"(hi) : "c"(msr));
+	return (uint64_t)hi << 32 | lo;
+}
+
+static inline void wrmsr(uint32_t msr, uint64_t v)
+{
+	__asm__ volatile("wrmsr" ::"c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
+}
+
+#endif /* KEEL_GUEST_X86_CPU_H */
