@@ -39,7 +39,7 @@ def config():
     parts = [partition("mgr", 1, f"mode=manager racers={RACERS} lives={LIVES} leak=7 spare=0 "
                        "ticker=2 flood=3", memory="32M", kernel=ATTACK, initrd=ATTACK,
                        management="yes")]
-    parts += [partition(f"racer{i}", 2 + i, "mode=ticker count=1 pace=100", memory="256M",
+    parts += [partition(f"racer{i}", 2 + i, "mode=ticker count=1 pace=100", memory="128M",
                         kernel=ATTACK) for i in range(RACERS)]
     parts += [partition("rebooter", 5, "mode=reboot", memory="16M", kernel=ATTACK,
                         autostart="no", on_reboot="restart"),
