@@ -10,8 +10,9 @@ F := $(BUILD)/fuzz
 FUZZ_CC ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \
-	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-	-Icore/include -Itests/unit -Itests/unit/include -Itests/fuzz -Ivirtio -Iboot -Iarch/x86_64
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+# Core sources against the host stand-in <arch/types.h>, unless a target says otherwise.
+FUZZ_INC := -Icore/include -Itests/unit -Itests/unit/include -Itests/fuzz -Ivirtio -Iboot -Iarch/x86_64
 
 VIRTIO_FUZZ_SRCS := tests/fuzz/virtio_env.c $(wildcard virtio/*.c) core/guest_mem.c core/vdev.c core/pmm.c
 FUZZ_SRCS_fuzz_virtq := $(VIRTIO_FUZZ_SRCS)
@@ -22,18 +23,38 @@ FUZZ_SRCS_fuzz_x86_decode := arch/x86_64/decode.c
 FUZZ_SRCS_fuzz_mgmt := tests/unit/mgmt_env.c tests/unit/shim.c core/mgmt.c core/hypercall.c \
 	core/guest_mem.c core/partition.c core/pdesc.c core/pmm.c core/lib/strlcpy.c
 FUZZ_SRCS_fuzz_conq := core/conq.c
+# The arch platform models, with their real <arch/types.h> and a host <arch/inline.h>.
+FUZZ_SRCS_fuzz_x86_plat := arch/x86_64/vplatform.c arch/x86_64/vlapic.c arch/x86_64/vioapic.c \
+	arch/x86_64/vpit.c arch/x86_64/vpm.c arch/x86_64/vuart.c arch/x86_64/vlegacy.c \
+	core/vdev.c core/pmm.c
+FUZZ_INC_fuzz_x86_plat := -Itests/fuzz/host -Icore/include -Iarch/x86_64/include -Iarch/x86_64
 
-FUZZ_TARGETS := $(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))
+# The kernel loaders: one source built per arch, with that arch's <arch/types.h>.
+KERNEL_FUZZ_SRCS := tests/fuzz/kernel_env.c core/guest_mem.c core/pmm.c
+FUZZ_MAIN_fuzz_kernel_x86_64 := tests/fuzz/fuzz_kernel.c
+FUZZ_SRCS_fuzz_kernel_x86_64 := $(KERNEL_FUZZ_SRCS) tests/fuzz/kernel_x86_64.c \
+	arch/x86_64/bzimage.c arch/x86_64/acpi_gen.c
+FUZZ_INC_fuzz_kernel_x86_64 := -Itests/fuzz/host -Itests/fuzz -Icore/include \
+	-Iarch/x86_64/include -Iarch/x86_64
+FUZZ_MAIN_fuzz_kernel_aarch64 := tests/fuzz/fuzz_kernel.c
+FUZZ_SRCS_fuzz_kernel_aarch64 := $(KERNEL_FUZZ_SRCS) arch/aarch64/image.c arch/aarch64/dtb.c \
+	$(shell $(FUZZ_CC) -print-file-name=libfdt.a)
+FUZZ_INC_fuzz_kernel_aarch64 := -Itests/fuzz/host -Itests/fuzz -Icore/include \
+	-Iarch/aarch64/include -Iarch/aarch64
+
+FUZZ_TARGETS := $(filter-out fuzz_kernel,$(basename $(notdir $(wildcard tests/fuzz/fuzz_*.c)))) \
+	fuzz_kernel_x86_64 fuzz_kernel_aarch64
 
 .SECONDEXPANSION:
 .SECONDARY:
 .PHONY: all
 all: $(FUZZ_TARGETS:%=$(F)/%.run)
 
-$(F)/%: tests/fuzz/%.c $$(FUZZ_SRCS_$$*) $(wildcard virtio/*.h core/include/keel/*.h boot/*.h)
+$(F)/%: $$(or $$(FUZZ_MAIN_$$*),tests/fuzz/$$*.c) $$(FUZZ_SRCS_$$*) \
+		$(wildcard virtio/*.h core/include/keel/*.h boot/*.h tests/fuzz/*.h)
 	@mkdir -p $(F)
 	@echo "  CLANG   $@"
-	@$(FUZZ_CC) $(FUZZ_CFLAGS) $< $(FUZZ_SRCS_$*) -o $@
+	@$(FUZZ_CC) $(FUZZ_CFLAGS) $(or $(FUZZ_INC_$*),$(FUZZ_INC)) $< $(FUZZ_SRCS_$*) -o $@
 
 $(F)/%.run: $(F)/% FORCE
 	@mkdir -p $(F)/corpus-$*

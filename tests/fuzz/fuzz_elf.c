@@ -27,7 +27,7 @@ static void check(const u8 *data, size_t size, u32 machine)
 		const struct elf_segment *s = &img.segments[i];
 
 		if (s->offset > size || s->filesz > size - s->offset || s->filesz > s->memsz ||
-		    s->paddr + s->memsz < s->paddr)
+		    (s->memsz && s->paddr + (s->memsz - 1) < s->paddr)) /* may end at 2^64 */
 			abort();
 		if ((s->flags & 1) && img.entry >= s->vaddr && img.entry - s->vaddr < s->memsz)
 			entry_ok = true;

@@ -77,43 +77,7 @@ struct arch_regs {
 	u64 sp, elr, spsr, esr, far;
 };
 
-/*
- * The physical core of the CPU with MPIDR affinity @hwid: where this CPU's
- * MPIDR_EL1.MT says Aff0 counts threads, the ID without Aff0. Same answer
- * in loader and core.
- */
-static inline u64 arch_cpu_core_of(u64 hwid)
-{
-	u64 mpidr;
-
-	__asm__ volatile("mrs %0, mpidr_el1" : "=r"(mpidr));
-	return (mpidr & (1ull << 24)) ? hwid >> 8 : hwid;
-}
-
-static inline void arch_cpu_relax(void)
-{
-	__asm__ volatile("yield" ::: "memory");
-}
-
-static inline unsigned long arch_irq_save(void)
-{
-	unsigned long flags;
-
-	__asm__ volatile("mrs %0, daif; msr daifset, #3" : "=r"(flags) : : "memory");
-	return flags;
-}
-
-static inline void arch_irq_restore(unsigned long flags)
-{
-	__asm__ volatile("msr daif, %0" : : "r"(flags) : "memory");
-}
-
-static inline struct pcpu *arch_pcpu_this(void)
-{
-	struct pcpu *p;
-
-	__asm__ volatile("mrs %0, tpidr_el2" : "=r"(p));
-	return p;
-}
+/* The inline CPU helpers core calls on hot paths (a host stand-in replaces them in tests). */
+#include <arch/inline.h>
 
 #endif /* KEEL_ARCH_AARCH64_TYPES_H */

@@ -1,0 +1,219 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libFuzzer target for the x86_64 platform models a partition's guest drives
+ * (arch/x86_64: LAPIC, IOAPIC, PIT, ACPI PM block, UART, legacy ports): the
+ * input is a sequence of register accesses of any size at any offset, LAPIC
+ * MSR accesses, interrupt lines, timer expiries and interrupt acknowledges
+ * on a two-vCPU partition. Nothing crashes, and every byte Keel took for the
+ * platform comes back when it goes.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <keel/arch.h>
+#include <keel/console.h>
+#include <keel/partition.h>
+#include <keel/pcpu.h>
+#include <keel/pmm.h>
+#include <keel/timer.h>
+#include <keel/vdev.h>
+
+#include "vplat.h"
+
+#define POOL_SIZE (1ull << 20)
+#define MAX_TIMERS 64
+
+struct pcpu *fuzz_this_pcpu;
+static struct pcpu cpus[2];
+static struct vcpu vcpus[2];
+static struct partition part;
+static u8 *pool;
+static u64 now = 1000;
+static struct timer *timers[MAX_TIMERS];
+
+u64 arch_time_ns(void)
+{
+	return now;
+}
+
+u64 x86_tsc_to_ns(u64 tsc)
+{
+	return tsc;
+}
+
+void console_part_write(struct partition *p, const char *buf, size_t len)
+{
+}
+
+void printk(u32 level, const char *fmt, ...)
+{
+}
+
+void panic(const char *fmt, ...)
+{
+	abort();
+}
+
+void part_stop(struct partition *p, const char *reason, bool reboot)
+{
+}
+
+void pcpu_kick(struct pcpu *cpu)
+{
+}
+
+int vcpu_start(struct vcpu *v, const struct vcpu_entry *e)
+{
+	return 0;
+}
+
+void timer_arm(struct timer *t, u64 deadline_ns)
+{
+	u32 i, free = MAX_TIMERS;
+
+	t->deadline_ns = deadline_ns;
+	t->armed = 1;
+	for (i = 0; i < MAX_TIMERS; i++) {
+		if (timers[i] == t)
+			return;
+		if (!timers[i] && free == MAX_TIMERS)
+			free = i;
+	}
+	if (free == MAX_TIMERS)
+		abort(); /* more live timers than a partition's models have */
+	timers[free] = t;
+}
+
+void timer_cancel(struct timer *t)
+{
+	for (u32 i = 0; i < MAX_TIMERS; i++)
+		if (timers[i] == t)
+			timers[i] = NULL;
+	t->armed = 0;
+}
+
+/* Every timer due at @now fires, as timer_run_expired() would. */
+static void fire_timers(void)
+{
+	for (u32 i = 0; i < MAX_TIMERS; i++) {
+		struct timer *t = timers[i];
+
+		if (t && t->armed && t->deadline_ns <= now) {
+			timers[i] = NULL;
+			t->armed = 0;
+			t->fn(t);
+		}
+	}
+}
+
+static void setup(void)
+{
+	u32 i;
+
+	if (!pool)
+		pool = aligned_alloc(PAGE_SIZE, POOL_SIZE);
+	memset(&part, 0, sizeof(part));
+	memset(vcpus, 0, sizeof(vcpus));
+	memset(timers, 0, sizeof(timers));
+	pmm_reset();
+	pmm_add((hpa_t)(uintptr_t)pool, POOL_SIZE);
+	part.id = 1;
+	part.state = PART_RUNNING;
+	part.vcpu_count = 2;
+	for (i = 0; i < 2; i++) {
+		cpus[i].id = i;
+		vcpus[i].index = i;
+		vcpus[i].part = &part;
+		vcpus[i].pcpu = &cpus[i];
+		vcpus[i].state = VCPU_RUNNABLE;
+		part.vcpus[i] = &vcpus[i];
+	}
+	fuzz_this_pcpu = &cpus[0];
+}
+
+static u64 rd64(const u8 *p)
+{
+	u64 v;
+
+	memcpy(&v, p, 8);
+	return v;
+}
+
+/*
+ * Records of 12 bytes: op, a, b, c, then a 64-bit value. Ops: an access to
+ * device a % count at offset b|c<<8 (size, direction from op); a LAPIC MSR
+ * access on vCPU op & 1; an interrupt line; time passing and timers firing;
+ * the highest pending vector taken as a CPU would; the power button.
+ */
+int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
+{
+	static const u32 sizes[4] = { 1, 2, 4, 8 };
+	size_t at;
+
+	setup();
+	if (arch_part_devices_init(&part))
+		abort();
+	for (u32 i = 0; i < 2; i++)
+		vlapic_reset(&vcpus[i]);
+	for (at = 0; at + 12 <= size; at += 12) {
+		const u8 *r = data + at;
+		struct vcpu *v = &vcpus[r[0] & 1];
+		u64 val = rd64(r + 4), out = 0;
+
+		fuzz_this_pcpu = v->pcpu;
+		switch ((r[0] >> 1) % 6) {
+		case 0: {
+			struct vdev *d = part.vdev_count ? part.vdevs[r[1] % part.vdev_count] : NULL;
+			u64 off = (u64)(r[2] | r[3] << 8);
+			u32 sz = sizes[(r[0] >> 4) & 3];
+
+			if (!d || off >= d->size)
+				break;
+			if (r[0] & 0x40)
+				d->ops->read(d, v, off, sz, &out);
+			else
+				d->ops->write(d, v, off, sz, val);
+			break;
+		}
+		case 1: {
+			u32 msr = r[1] == 0xff ? 0x1b : r[1] == 0xfe ? 0x6e0 : 0x800u + r[1];
+
+			if (r[0] & 0x40)
+				vlapic_msr_read(v, msr, &out);
+			else
+				vlapic_msr_write(v, msr, val);
+			break;
+		}
+		case 2:
+			arch_irq_set_level(&part, r[1] % 32, r[2] & 1);
+			break;
+		case 3:
+			now += val % 1000000000ull;
+			fire_timers();
+			break;
+		case 4: {
+			int vec = vlapic_pending(v);
+
+			if (vec >= 0)
+				vlapic_ack(v, (u8)vec);
+			(void)arch_vcpu_irq_pending(v);
+			break;
+		}
+		default:
+			arch_part_request_poweroff(&part);
+			break;
+		}
+	}
+	for (u32 i = 0; i < 2; i++) {
+		fuzz_this_pcpu = vcpus[i].pcpu;
+		vlapic_stop(&vcpus[i]);
+		vpit_stop(&vcpus[i]);
+	}
+	vdev_destroy_all(&part);
+	for (u32 i = 0; i < MAX_TIMERS; i++)
+		if (timers[i])
+			abort(); /* a model left a timer armed on memory now freed */
+	if (pmm_free_bytes() != POOL_SIZE)
+		abort();
+	return 0;
+}

@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * What the kernel-loader fuzz targets share: a partition whose RAM, kernel
+ * and initrd images are host buffers, and stand-ins for what the loaders
+ * call outside themselves. The loader under test writes into the RAM only
+ * through the checked guest-memory helpers.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <keel/arch.h>
+#include <keel/console.h>
+#include <keel/partition.h>
+#include <keel/pmm.h>
+
+#include "kernel_env.h"
+
+struct pcpu *fuzz_this_pcpu;
+struct partition fuzz_kpart;
+static u8 *ram, *kernel_buf, *initrd_buf, *pool;
+static struct keel_boot_module kernel, initrd;
+
+void printk(u32 level, const char *fmt, ...)
+{
+}
+
+void panic(const char *fmt, ...)
+{
+	abort();
+}
+
+void arch_entropy(void *buf, size_t len)
+{
+	memset(buf, 0x42, len);
+}
+
+/*
+ * A partition with FUZZ_KRAM bytes of RAM and two vCPUs; @k (@klen bytes) as
+ * its kernel, @i (@ilen) as its initrd if @ilen.
+ */
+void fuzz_kernel_setup(const u8 *k, size_t klen, const u8 *i, size_t ilen)
+{
+	if (!ram) {
+		ram = aligned_alloc(SZ_2M, FUZZ_KRAM);
+		kernel_buf = malloc(FUZZ_KIMAGE_MAX);
+		initrd_buf = malloc(FUZZ_KIMAGE_MAX);
+		pool = aligned_alloc(PAGE_SIZE, FUZZ_KPOOL);
+	}
+	pmm_reset();
+	pmm_add((hpa_t)(uintptr_t)pool, FUZZ_KPOOL); /* the loaders' scratch (device tree...) */
+	memset(&fuzz_kpart, 0, sizeof(fuzz_kpart));
+	memcpy(kernel_buf, k, klen);
+	memcpy(initrd_buf, i, ilen);
+	kernel = (struct keel_boot_module){ .base = (hpa_t)(uintptr_t)kernel_buf, .size = klen };
+	initrd = (struct keel_boot_module){ .base = (hpa_t)(uintptr_t)initrd_buf, .size = ilen };
+	strcpy(kernel.name, "fuzz-kernel");
+	fuzz_kpart.id = 1;
+	strcpy(fuzz_kpart.desc.name, "fuzz");
+	strcpy(fuzz_kpart.desc.cmdline, "console=ttyS0 quiet");
+	fuzz_kpart.desc.mem_size = FUZZ_KRAM;
+	fuzz_kpart.vcpu_count = 2;
+	fuzz_kpart.mem_count = 1;
+	fuzz_kpart.mem[0] = (struct mem_region){ KEEL_GUEST_RAM_BASE, (hpa_t)(uintptr_t)ram, FUZZ_KRAM };
+	fuzz_kpart.kernel = &kernel;
+	fuzz_kpart.initrd = ilen ? &initrd : NULL;
+}
