@@ -19,7 +19,6 @@
 #include "vplat.h"
 
 #define VGIC_NR_IRQS (GIC_SPI_BASE + VGIC_NR_SPIS)
-#define VGIC_MAX_LRS 16u
 #define VGIC_NO_TARGET 0xffu
 #define VGIC_PRIO_DEFAULT 0xa0u
 
@@ -115,76 +114,6 @@ struct vgic {
 	struct vgic_cpu cpu[];
 };
 
-static u32 vgic_nr_lrs;
-
-/* ---- List registers (system registers: one accessor per number) ------- */
-
-#define LR_CASE_READ(n, reg) \
-	case n:              \
-		return read_sysreg(reg)
-#define LR_CASE_WRITE(n, reg)         \
-	case n:                       \
-		write_sysreg(reg, v); \
-		break
-
-static u64 vgic_lr_read(u32 n)
-{
-	switch (n) {
-		LR_CASE_READ(0, s3_4_c12_c12_0);
-		LR_CASE_READ(1, s3_4_c12_c12_1);
-		LR_CASE_READ(2, s3_4_c12_c12_2);
-		LR_CASE_READ(3, s3_4_c12_c12_3);
-		LR_CASE_READ(4, s3_4_c12_c12_4);
-		LR_CASE_READ(5, s3_4_c12_c12_5);
-		LR_CASE_READ(6, s3_4_c12_c12_6);
-		LR_CASE_READ(7, s3_4_c12_c12_7);
-		LR_CASE_READ(8, s3_4_c12_c13_0);
-		LR_CASE_READ(9, s3_4_c12_c13_1);
-		LR_CASE_READ(10, s3_4_c12_c13_2);
-		LR_CASE_READ(11, s3_4_c12_c13_3);
-		LR_CASE_READ(12, s3_4_c12_c13_4);
-		LR_CASE_READ(13, s3_4_c12_c13_5);
-		LR_CASE_READ(14, s3_4_c12_c13_6);
-		LR_CASE_READ(15, s3_4_c12_c13_7);
-	default:
-		return 0;
-	}
-}
-
-static void vgic_lr_write(u32 n, u64 v)
-{
-	switch (n) {
-		LR_CASE_WRITE(0, s3_4_c12_c12_0);
-		LR_CASE_WRITE(1, s3_4_c12_c12_1);
-		LR_CASE_WRITE(2, s3_4_c12_c12_2);
-		LR_CASE_WRITE(3, s3_4_c12_c12_3);
-		LR_CASE_WRITE(4, s3_4_c12_c12_4);
-		LR_CASE_WRITE(5, s3_4_c12_c12_5);
-		LR_CASE_WRITE(6, s3_4_c12_c12_6);
-		LR_CASE_WRITE(7, s3_4_c12_c12_7);
-		LR_CASE_WRITE(8, s3_4_c12_c13_0);
-		LR_CASE_WRITE(9, s3_4_c12_c13_1);
-		LR_CASE_WRITE(10, s3_4_c12_c13_2);
-		LR_CASE_WRITE(11, s3_4_c12_c13_3);
-		LR_CASE_WRITE(12, s3_4_c12_c13_4);
-		LR_CASE_WRITE(13, s3_4_c12_c13_5);
-		LR_CASE_WRITE(14, s3_4_c12_c13_6);
-		LR_CASE_WRITE(15, s3_4_c12_c13_7);
-	default:
-		break;
-	}
-}
-
-/* This CPU's virtual interface: empty, off until a vCPU enters. */
-void vgic_cpu_init(void)
-{
-	vgic_nr_lrs = MIN((u32)(read_sysreg(ICH_VTR_EL2) & 0x1f) + 1, VGIC_MAX_LRS);
-	for (u32 n = 0; n < vgic_nr_lrs; n++)
-		vgic_lr_write(n, 0);
-	write_sysreg(ICH_VMCR_EL2, 0);
-	write_sysreg(ICH_HCR_EL2, 0);
-	isb();
-}
 
 /* ---- The model ---------------------------------------------------------- */
 
@@ -385,7 +314,7 @@ static void vgic_place(struct vgic *g, struct vgic_cpu *vc, u32 cpu, u32 intid)
 
 	vc->lr_intid[n] = (u16)intid;
 	q->owner = (u8)cpu;
-	vgic_lr_write(n, vgic_lr_value(vc, n, intid, q, vgic_irq_deliverable(g, cpu, intid)));
+	vgic_hw_lr_write(n, vgic_lr_value(vc, n, intid, q, vgic_irq_deliverable(g, cpu, intid)));
 }
 
 void vgic_flush(struct vcpu *vcpu)
@@ -408,14 +337,14 @@ void vgic_flush(struct vcpu *vcpu)
 	for (u32 k = 0; k < n; k++)
 		placed[k] = 0;
 	/* Active ones first: the guest must find them to deactivate them. */
-	for (u32 k = 0; k < n && vc->lr_count < vgic_nr_lrs; k++) {
+	for (u32 k = 0; k < n && vc->lr_count < vgic_hw_nr_lrs(); k++) {
 		if (vgic_irq_is_candidate(g, vcpu->index, cand[k]) &&
 		    (vgic_irq(g, vcpu->index, cand[k])->flags & IRQ_ACTIVE)) {
 			placed[k] = 1;
 			vgic_place(g, vc, vcpu->index, cand[k]);
 		}
 	}
-	while (vc->lr_count < vgic_nr_lrs &&
+	while (vc->lr_count < vgic_hw_nr_lrs() &&
 	       (next = vgic_next_pending(g, vcpu->index, cand, n, placed)) >= 0) {
 		placed[next] = 1;
 		vgic_place(g, vc, vcpu->index, cand[next]);
@@ -423,7 +352,7 @@ void vgic_flush(struct vcpu *vcpu)
 	/* More than fits: come back when the guest has taken what is there. */
 	if (vgic_next_pending(g, vcpu->index, cand, n, placed) >= 0)
 		hcr |= ICH_HCR_NPIE;
-	write_sysreg(ICH_HCR_EL2, hcr);
+	vgic_hw_set_hcr(hcr);
 	spin_unlock_irqrestore(&g->lock, flags);
 }
 
@@ -433,16 +362,16 @@ void vgic_sync(struct vcpu *vcpu)
 	struct vgic_cpu *vc;
 	unsigned long flags;
 
-	write_sysreg(ICH_HCR_EL2, 0);
+	vgic_hw_set_hcr(0);
 	if (!g || vcpu->index >= g->nr_cpus)
 		return;
 	flags = spin_lock_irqsave(&g->lock);
 	vc = &g->cpu[vcpu->index];
 	for (u32 n = 0; n < vc->lr_count; n++) {
-		u64 lr = vgic_lr_read(n);
+		u64 lr = vgic_hw_lr_read(n);
 		struct vgic_irq *q = vgic_irq(g, vcpu->index, vc->lr_intid[n]);
 
-		vgic_lr_write(n, 0);
+		vgic_hw_lr_write(n, 0);
 		if (!q)
 			continue;
 		q->flags &= ~IRQ_ACTIVE;
@@ -495,11 +424,7 @@ void vgic_vcpu_reset(struct vcpu *vcpu)
 	struct vgic *g = vcpu->part->arch.vgic;
 	unsigned long flags;
 
-	write_sysreg(ICH_VMCR_EL2, 0);
-	write_sysreg(ICH_AP0R0_EL2, 0);
-	write_sysreg(ICH_AP1R0_EL2, 0);
-	for (u32 n = 0; n < vgic_nr_lrs; n++)
-		vgic_lr_write(n, 0);
+	vgic_hw_cpuif_reset();
 	if (!g || vcpu->index >= g->nr_cpus)
 		return;
 	flags = spin_lock_irqsave(&g->lock);

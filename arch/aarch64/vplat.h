@@ -54,6 +54,14 @@ void vgic_inject_vtimer(struct vcpu *vcpu);
 int vgic_sgi_write(struct vcpu *vcpu, u64 value);
 void vgic_cpu_init(void);
 
+/* vgic_hw.c: this CPU's virtual CPU interface (the only hardware the vGIC touches) */
+#define VGIC_MAX_LRS 16u /* list registers Keel uses at most */
+u64 vgic_hw_lr_read(u32 n);
+void vgic_hw_lr_write(u32 n, u64 v);
+u32 vgic_hw_nr_lrs(void);
+void vgic_hw_set_hcr(u64 hcr);
+void vgic_hw_cpuif_reset(void);
+
 /* vpsci.c */
 struct vm_exit;
 bool vpsci_call(struct vcpu *vcpu, u32 fid, struct vm_exit *exit);

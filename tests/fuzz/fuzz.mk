@@ -29,6 +29,9 @@ FUZZ_SRCS_fuzz_x86_plat := arch/x86_64/vplatform.c arch/x86_64/vlapic.c arch/x86
 	core/vdev.c core/pmm.c
 FUZZ_INC_fuzz_x86_plat := -Itests/fuzz/host -Icore/include -Iarch/x86_64/include -Iarch/x86_64
 
+FUZZ_SRCS_fuzz_vgic := arch/aarch64/vgic.c core/vdev.c core/pmm.c
+FUZZ_INC_fuzz_vgic := -Itests/fuzz/host -Icore/include -Iarch/aarch64/include -Iarch/aarch64
+
 # The kernel loaders: one source built per arch, with that arch's <arch/types.h>.
 KERNEL_FUZZ_SRCS := tests/fuzz/kernel_env.c core/guest_mem.c core/pmm.c
 FUZZ_MAIN_fuzz_kernel_x86_64 := tests/fuzz/fuzz_kernel.c

@@ -1,0 +1,185 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * libFuzzer target for the arm64 vGICv3 model (arch/aarch64/vgic.c) of a
+ * two-vCPU partition: distributor and redistributor registers of any size
+ * at any offset, SPI lines, SGIs, the virtual timer, and the list registers
+ * the model fills before each entry and reads back after (a host stand-in
+ * for the CPU interface holds them; the "guest" acknowledges, completes or
+ * leaves what the model placed). Nothing crashes, the model never lists an
+ * interrupt twice, and every byte it took comes back.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include <keel/arch.h>
+#include <keel/partition.h>
+#include <keel/pcpu.h>
+#include <keel/pmm.h>
+#include <keel/vdev.h>
+
+#include "vplat.h"
+
+#define POOL_SIZE (1ull << 20)
+#define LR_STATE_SHIFT 62
+#define LR_PENDING (1ull << 62)
+#define LR_ACTIVE (1ull << 63)
+#define NR_LRS 4u
+
+struct pcpu *fuzz_this_pcpu;
+static struct pcpu cpus[2];
+static struct vcpu vcpus[2];
+static struct partition part;
+static u8 *pool;
+static u64 lrs[NR_LRS];
+
+void printk(u32 level, const char *fmt, ...)
+{
+}
+
+void panic(const char *fmt, ...)
+{
+	abort();
+}
+
+void pcpu_kick(struct pcpu *cpu)
+{
+}
+
+/* The virtual CPU interface, in memory (vgic_hw.c on the real thing). */
+u64 vgic_hw_lr_read(u32 n)
+{
+	if (n >= NR_LRS)
+		abort();
+	return lrs[n];
+}
+
+void vgic_hw_lr_write(u32 n, u64 v)
+{
+	if (n >= NR_LRS)
+		abort();
+	lrs[n] = v;
+}
+
+u32 vgic_hw_nr_lrs(void)
+{
+	return NR_LRS;
+}
+
+void vgic_hw_set_hcr(u64 hcr)
+{
+}
+
+void vgic_hw_cpuif_reset(void)
+{
+	memset(lrs, 0, sizeof(lrs));
+}
+
+/* Each listed interrupt once (vINTID in bits 31:0), as the architecture requires. */
+static void check_lrs(void)
+{
+	for (u32 i = 0; i < NR_LRS; i++)
+		for (u32 j = 0; j < i; j++)
+			if ((lrs[i] >> LR_STATE_SHIFT) && (lrs[j] >> LR_STATE_SHIFT) &&
+			    (u32)lrs[i] == (u32)lrs[j])
+				abort();
+}
+
+/* What a guest may do to a listed interrupt: take it, finish it, or leave it. */
+static void guest_touches(u8 how)
+{
+	for (u32 i = 0; i < NR_LRS; i++) {
+		u64 state = lrs[i] >> LR_STATE_SHIFT;
+
+		if (!state)
+			continue;
+		if (((how >> (i % 4)) & 1) && (lrs[i] & LR_PENDING))
+			lrs[i] = (lrs[i] & ~LR_PENDING) | LR_ACTIVE; /* acknowledged */
+		else if (((how >> 4 >> (i % 4)) & 1) && (lrs[i] & LR_ACTIVE))
+			lrs[i] &= ~LR_ACTIVE; /* deactivated */
+	}
+}
+
+static void setup(void)
+{
+	if (!pool)
+		pool = aligned_alloc(PAGE_SIZE, POOL_SIZE);
+	memset(&part, 0, sizeof(part));
+	memset(vcpus, 0, sizeof(vcpus));
+	memset(lrs, 0, sizeof(lrs));
+	pmm_reset();
+	pmm_add((hpa_t)(uintptr_t)pool, POOL_SIZE);
+	part.id = 1;
+	part.state = PART_RUNNING;
+	part.vcpu_count = 2;
+	for (u32 i = 0; i < 2; i++) {
+		cpus[i].id = i;
+		vcpus[i].index = i;
+		vcpus[i].part = &part;
+		vcpus[i].pcpu = &cpus[i];
+		vcpus[i].state = VCPU_RUNNABLE;
+		part.vcpus[i] = &vcpus[i];
+	}
+	fuzz_this_pcpu = &cpus[0];
+}
+
+/*
+ * Records of 12 bytes: op, a, b, c, then a 64-bit value. Ops: a register
+ * access to the distributor or a redistributor at offset a|b<<8|c<<16 (size
+ * and direction from op); an SPI line; an SGI register write; the vtimer;
+ * an entry (flush), the guest's doing, and the exit (sync) on vCPU op & 1.
+ */
+int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
+{
+	static const u32 sizes[4] = { 1, 2, 4, 8 };
+	size_t at;
+
+	setup();
+	if (vgic_create(&part))
+		abort();
+	for (u32 i = 0; i < 2; i++)
+		vgic_vcpu_reset(&vcpus[i]);
+	for (at = 0; at + 12 <= size; at += 12) {
+		const u8 *r = data + at;
+		struct vcpu *v = &vcpus[r[0] & 1];
+		u64 val, out = 0, off = (u64)(r[1] | r[2] << 8 | (r[3] & 3) << 16);
+
+		memcpy(&val, r + 4, 8);
+		fuzz_this_pcpu = v->pcpu;
+		switch ((r[0] >> 1) % 6) {
+		case 0:
+		case 1: {
+			struct vdev *d = part.vdev_count ? part.vdevs[(r[0] >> 1) % part.vdev_count] : NULL;
+			u32 sz = sizes[(r[0] >> 4) & 3];
+
+			if (!d || off >= d->size)
+				break;
+			if (r[0] & 0x40)
+				d->ops->read(d, v, off, sz, &out);
+			else
+				d->ops->write(d, v, off, sz, val);
+			break;
+		}
+		case 2:
+			vgic_set_spi(&part, r[1] % 96, r[2] & 1);
+			break;
+		case 3:
+			vgic_sgi_write(v, val);
+			break;
+		case 4:
+			vgic_inject_vtimer(v);
+			break;
+		default:
+			memset(lrs, 0, sizeof(lrs));
+			vgic_flush(v);
+			check_lrs();
+			guest_touches(r[1]);
+			vgic_sync(v);
+			(void)vgic_pending(v);
+			break;
+		}
+	}
+	vdev_destroy_all(&part);
+	if (pmm_free_bytes() != POOL_SIZE)
+		abort();
+	return 0;
+}
