@@ -92,13 +92,28 @@ static bool vmx_adjust(u32 msr, u32 want, u32 need, const char *what, u32 *out)
 	return true;
 }
 
+#define VMX_PREEMPT_MS 10u
+
+/*
+ * The VMX-preemption timer's period, reloaded at each entry: a guest that
+ * never exits still comes out every 10 ms, so a stop reaches it even where
+ * an interrupt does not make it exit (Bochs, with the guest's IF clear).
+ */
+static u32 vmx_preempt_ticks(void)
+{
+	u32 rate = (u32)(x86_rdmsr(MSR_VMX_MISC) & 0x1f);
+	u64 ticks = (x86_tsc_khz() * VMX_PREEMPT_MS) >> rate;
+
+	return ticks > 0xffffffffull ? 0xffffffffu : ticks ? (u32)ticks : 1u;
+}
+
 static bool vmx_probe_controls(u64 basic)
 {
 	u32 base = (basic & VMX_BASIC_TRUE_CTLS) ? MSR_VMX_TRUE_PINBASED : MSR_VMX_PINBASED;
 	u32 cpu2_want = CPU2_VPID | CPU2_UNRESTRICTED | CPU2_RDTSCP | CPU2_INVPCID | CPU2_XSAVES;
 	bool ok;
 
-	ok = vmx_adjust(base, 0, PIN_EXT_INTR | PIN_NMI, "pin-based", &vmx.pin) &&
+	ok = vmx_adjust(base, PIN_PREEMPT_TIMER, PIN_EXT_INTR | PIN_NMI, "pin-based", &vmx.pin) &&
 	     vmx_adjust(base + 1, CPU_MONITOR | CPU_MWAIT,
 			CPU_HLT | CPU_UNCOND_IO | CPU_MSR_BITMAP | CPU_SECONDARY | CPU_CR8_LOAD |
 				CPU_CR8_STORE | CPU_INTR_WINDOW,
@@ -302,6 +317,8 @@ static void vmx_setup_controls(struct vcpu *vcpu)
 	struct partition *part = vcpu->part;
 
 	vmx_w(vcpu, PIN_CONTROLS, vmx.pin);
+	if (vmx.pin & PIN_PREEMPT_TIMER)
+		vmx_w(vcpu, PREEMPT_TIMER_VALUE, vmx_preempt_ticks());
 	vmx_w(vcpu, CPU_CONTROLS, vmx.cpu);
 	vmx_w(vcpu, CPU2_CONTROLS, vmx.cpu2);
 	vmx_w(vcpu, EXIT_CONTROLS, vmx.exit);
@@ -909,6 +926,9 @@ static void vmx_handle_exit(struct vcpu *vcpu, u32 reason, struct vm_exit *exit)
 	case VMX_EXIT_SIPI:
 	case VMX_EXIT_INTR_WINDOW:
 		break; /* the window is open: the next entry injects */
+	case VMX_EXIT_PREEMPT_TIMER:
+		exit->kind = EXIT_INTERRUPT; /* a look at the requests (a stop), then back in */
+		break;
 	case VMX_EXIT_MONITOR:
 	case VMX_EXIT_MWAIT:
 		vmx_vcpu_inject(vcpu, 6, false, 0); /* CPUID says there is no MONITOR/MWAIT */

@@ -51,6 +51,7 @@ struct pt_format;
 /* ---- Controls --------------------------------------------------------------- */
 #define PIN_EXT_INTR BIT(0)
 #define PIN_NMI BIT(3)
+#define PIN_PREEMPT_TIMER BIT(6)
 
 #define CPU_INTR_WINDOW BIT(2)
 #define CPU_HLT BIT(7)
@@ -139,6 +140,7 @@ enum vmcs_field {
 	GUEST_INTERRUPTIBILITY = 0x4824,
 	GUEST_ACTIVITY = 0x4826,
 	GUEST_SYSENTER_CS = 0x482a,
+	PREEMPT_TIMER_VALUE = 0x482e,
 	HOST_SYSENTER_CS = 0x4c00,
 	CR0_MASK = 0x6000,
 	CR4_MASK = 0x6002,
@@ -202,6 +204,7 @@ enum vmx_exit_reason {
 	VMX_EXIT_MCE_ENTRY = 41,
 	VMX_EXIT_EPT_VIOLATION = 48,
 	VMX_EXIT_EPT_MISCONFIG = 49,
+	VMX_EXIT_PREEMPT_TIMER = 52,
 	VMX_EXIT_XSETBV = 55,
 };
 

@@ -220,6 +220,14 @@ static void mode_peek(void)
 	verdict("peek");
 }
 
+/* ---- mode=spin: a guest that never exits (interrupts off, or on with irq=1) -- */
+
+static void mode_spin(void)
+{
+	printf("spin: spinning with interrupts %s\n", opt_num(cmdline, "irq", 0) ? "on" : "off");
+	arch_spin_forever(opt_num(cmdline, "irq", 0) != 0);
+}
+
 /* ---- mode=reboot: a partition that reboots itself as fast as it can -------- */
 
 static void mode_reboot(void)
@@ -421,6 +429,22 @@ static void excloop(uint64_t cpu, const char *kind)
 	expect(mg_takedown(id));
 }
 
+/* A guest that never exits, interrupts off then on: a forced stop still ends it. */
+static void spinstop(uint64_t cpu)
+{
+	for (uint32_t irq = 0; irq < 2; irq++) {
+		uint32_t id = child("spin", cpu, irq ? "mode=spin irq=1" : "mode=spin irq=0");
+
+		if (!id)
+			continue;
+		expect(mg_watch(id, "spin: spinning", "spinstop: child said: ", POLLS));
+		expect(hc(KEEL_HC_MGMT_STOP, id, 0, KEEL_STOP_FORCE).status == KEEL_OK);
+		expect(mg_wait_state(id, KEEL_PSTATE_STOPPED, POLLS));
+		expect(hc(KEEL_HC_MGMT_DESTROY, id, 0, 0).status == KEEL_OK);
+		printf("spinstop: a spinning guest (interrupts %s) stopped\n", irq ? "on" : "off");
+	}
+}
+
 static void storm(uint64_t cpu)
 {
 	uint32_t id = child("storm", cpu, "mode=storm seconds=5");
@@ -453,8 +477,8 @@ static bool step(const char *name)
 /*
  * racers=N: keel.cfg partitions named racer* built after us; lives=N restarts
  * of "rebooter" (autostart = no); leak=CPU and spare=CPU: the cores our
- * children use; steps=a,b,... (default all: race,leak,holes,excloop,storm,
- * restart, console; leak-shutdown: the leak round without the forced stop);
+ * children use; steps=a,b,... (default all: race,leak,holes,excloop,spinstop,
+ * storm,restart,console; leak-shutdown: the leak round without the forced stop);
  * ticker=CPU and flood=CPU for the console step.
  */
 static void mode_manager(void)
@@ -475,6 +499,8 @@ static void mode_manager(void)
 		excloop(spare, "db");
 		excloop(spare, "ac");
 	}
+	if (step("spinstop"))
+		spinstop(spare);
 	if (step("storm"))
 		storm(spare);
 	hc(KEEL_HC_MGMT_HOST_INFO, (uintptr_t)&after, sizeof(after), 0);
@@ -522,6 +548,8 @@ void guest_main(const struct keel_guest_info *info)
 		mode_peek();
 	else if (!strcmp(mode, "reboot"))
 		mode_reboot();
+	else if (!strcmp(mode, "spin"))
+		mode_spin();
 	else if (!strcmp(mode, "manager"))
 		mode_manager();
 	else

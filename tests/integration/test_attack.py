@@ -115,6 +115,13 @@ def test_exception_loops_stopped(attack, arch):
     assert len(q.find_all(keel(r"partition 'excloop' \(id \d+\) destroyed"))) == 2
 
 
+def test_spinning_guest_stopped(attack):
+    """A guest that never exits, interrupts masked or not: a forced stop ends it."""
+    manager_verdict(attack)
+    for irq in ("off", "on"):
+        assert attack.find(out("mgr", rf"spinstop: a spinning guest \(interrupts {irq}\) stopped"))
+
+
 def test_interrupt_storm(attack):
     q = attack
     manager_verdict(q)

@@ -96,3 +96,11 @@ void arch_wait_forever(void)
 	for (;;)
 		__asm__ volatile("wfi");
 }
+
+void arch_spin_forever(bool irq)
+{
+	if (irq)
+		__asm__ volatile("msr daifclr, #2");
+	for (;;)
+		__asm__ volatile("" ::: "memory");
+}

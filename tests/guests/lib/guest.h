@@ -42,6 +42,9 @@ void arch_use_vmcall(bool on);
 /* Name of the hypercall instruction in use ("vmmcall", "vmcall", "hvc"). */
 const char *arch_conduit_name(void);
 
+/* Loop for good without a single exit, with interrupts masked or (@irq) not. */
+void arch_spin_forever(bool irq) __attribute__((noreturn));
+
 /* Sleep for good with interrupts off (HLT / WFI): costs its core nothing. */
 void arch_wait_forever(void) __attribute__((noreturn));
 

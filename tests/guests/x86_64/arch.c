@@ -127,3 +127,11 @@ void arch_wait_forever(void)
 	for (;;)
 		__asm__ volatile("cli; hlt");
 }
+
+void arch_spin_forever(bool irq)
+{
+	if (irq)
+		__asm__ volatile("sti");
+	for (;;)
+		__asm__ volatile("" ::: "memory");
+}
