@@ -677,9 +677,13 @@ static int part_boot_one(const struct keel_part_desc *desc, const struct keel_bo
 		part_set_state(part, PS(BUILDING), PART_STOPPED);
 		return ret;
 	}
-	/* What Keel took for it beyond its RAM: stage-2 tables, device and vCPU state. */
-	pr_info("partition '%s' overhead: %llu KiB", desc->name,
-		(unsigned long long)((free_before - pmm_free_bytes() - desc->mem_size) >> 10));
+	/*
+	 * What Keel took for it beyond its RAM: stage-2 tables, device and vCPU
+	 * state (not said if another partition gave memory back meanwhile).
+	 */
+	if (free_before >= pmm_free_bytes() + desc->mem_size)
+		pr_info("partition '%s' overhead: %llu KiB", desc->name,
+			(unsigned long long)((free_before - pmm_free_bytes() - desc->mem_size) >> 10));
 	if (desc->flags & KEEL_PD_AUTOSTART)
 		return part_run(part, PS(BUILDING));
 	part_set_state(part, PS(BUILDING), PART_LOADED);

@@ -281,25 +281,28 @@ static void race_boot(uint32_t want)
 {
 	struct keel_mgmt_load l = { 0, KEEL_IMAGE_KERNEL, 0, gi->initrd_gpa, 16 };
 	uint64_t calls = 0, building = 0, i;
-	uint32_t done = 0, id;
+	uint32_t done = 0, done_mask = 0, id;
 
 	/* Bounded by the calls made, generously: under load the builds take long. */
 	for (i = 0; i < 20u * POLLS && done < want; i++) {
-		done = 0;
 		for (id = 1; id <= KEEL_MAX_PARTITIONS; id++) {
 			struct keel_part_stats ps;
-			uint32_t st = id == gi->partition_id ? 0 : mg_state(id, &ps);
+			uint32_t st;
 
+			if (id == gi->partition_id || (done_mask & 1u << id))
+				continue;
+			st = mg_state(id, &ps);
 			if (!st || strncmp(ps.status.name, "racer", 5))
 				continue;
 			building += st == KEEL_PSTATE_BUILDING;
-			if (st == KEEL_PSTATE_RUNNING || st == KEEL_PSTATE_STOPPED) {
-				done++; /* it ran (a racer ticks once and shuts down) */
+			/* It ran (a racer ticks once and shuts down), or it was ready: a legal DESTROY. */
+			if (st == KEEL_PSTATE_RUNNING || st == KEEL_PSTATE_STOPPED ||
+			    hc(KEEL_HC_MGMT_DESTROY, id, 0, 0).status == KEEL_OK) {
+				done_mask |= 1u << id;
+				done++;
 				continue;
 			}
 			l.id = id;
-			if (hc(KEEL_HC_MGMT_DESTROY, id, 0, 0).status == KEEL_OK)
-				done++; /* it was ready (LOADED): a legal DESTROY */
 			hc(KEEL_HC_MGMT_START, id, 0, 0);
 			hc(KEEL_HC_MGMT_LOAD, (uintptr_t)&l, sizeof(l), 0);
 			calls += 3;
@@ -455,6 +458,24 @@ static void storm(uint64_t cpu)
 	}
 }
 
+/*
+ * Keel has built every keel.cfg partition (last=NAME: the last one in the
+ * file is there and not BUILDING): from here only our children move memory.
+ */
+static void boot_settled(void)
+{
+	char last[KEEL_NAME_MAX];
+	uint32_t id = 0, i;
+
+	if (!opt_get(cmdline, "last", last, sizeof(last)))
+		return;
+	for (i = 0; i < POLLS && !id; i++)
+		id = find_part(last);
+	expect(id != 0);
+	for (i = 0; id && i < POLLS && mg_state(id, NULL) == KEEL_PSTATE_BUILDING; i++)
+		;
+}
+
 static uint64_t cpu_bit(const char *key)
 {
 	return 1ull << opt_num(cmdline, key, 63);
@@ -475,7 +496,8 @@ static bool step(const char *name)
 }
 
 /*
- * racers=N: keel.cfg partitions named racer* built after us; lives=N restarts
+ * racers=N: keel.cfg partitions named racer* built after us; last=NAME: the
+ * last partition of keel.cfg (built once it is listed); lives=N restarts
  * of "rebooter" (autostart = no); leak=CPU and spare=CPU: the cores our
  * children use; steps=a,b,... (default all: race,leak,holes,excloop,spinstop,
  * storm,restart,console; leak-shutdown: the leak round without the forced stop);
@@ -488,6 +510,7 @@ static void mode_manager(void)
 
 	if (step("race"))
 		race_boot((uint32_t)opt_num(cmdline, "racers", 1));
+	boot_settled();
 	hc(KEEL_HC_MGMT_HOST_INFO, (uintptr_t)&before, sizeof(before), 0);
 	if (step("leak") || step("leak-shutdown"))
 		leak_round(leak, "shutdown");

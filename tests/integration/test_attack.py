@@ -37,7 +37,7 @@ def config():
     and shuts down, and the ticker and the flood take cpus 2 and 3 later),
     rebooter 5, sweep 6; the manager's children on 7 and on the boot CPU, 0."""
     parts = [partition("mgr", 1, f"mode=manager racers={RACERS} lives={LIVES} leak=7 spare=0 "
-                       "ticker=2 flood=3", memory="32M", kernel=ATTACK, initrd=ATTACK,
+                       "ticker=2 flood=3 last=sweep", memory="32M", kernel=ATTACK, initrd=ATTACK,
                        management="yes")]
     parts += [partition(f"racer{i}", 2 + i, "mode=ticker count=1 pace=100", memory="128M",
                         kernel=ATTACK) for i in range(RACERS)]
