@@ -458,9 +458,23 @@ static void storm(uint64_t cpu)
 	}
 }
 
+/* Exits of every kind @id's vCPUs made so far (0 before its first entry). */
+static uint64_t exits_of(uint32_t id)
+{
+	struct keel_part_stats ps;
+	uint64_t n = 0;
+
+	if (!mg_state(id, &ps))
+		return 0;
+	for (uint32_t k = 0; k < KEEL_EXIT_KINDS; k++)
+		n += ps.exits[k];
+	return n;
+}
+
 /*
- * Keel has built every keel.cfg partition (last=NAME: the last one in the
- * file is there and not BUILDING): from here only our children move memory.
+ * Keel has built every keel.cfg partition and the last has run (last=NAME:
+ * its vCPU made an exit, so Keel holds its vCPU state too): from here only
+ * our children move memory.
  */
 static void boot_settled(void)
 {
@@ -472,13 +486,22 @@ static void boot_settled(void)
 	for (i = 0; i < POLLS && !id; i++)
 		id = find_part(last);
 	expect(id != 0);
-	for (i = 0; id && i < POLLS && mg_state(id, NULL) == KEEL_PSTATE_BUILDING; i++)
+	for (i = 0; id && i < POLLS && !exits_of(id); i++)
 		;
 }
 
 static uint64_t cpu_bit(const char *key)
 {
 	return 1ull << opt_num(cmdline, key, 63);
+}
+
+/* Free memory now, said after each step: a leak names the step that made it. */
+static void memory_after(const char *what)
+{
+	struct keel_host_info hi;
+
+	hc(KEEL_HC_MGMT_HOST_INFO, (uintptr_t)&hi, sizeof(hi), 0);
+	printf("manager: after %s: %lu bytes free\n", what, hi.mem_free);
 }
 
 static bool step(const char *name)
@@ -512,20 +535,32 @@ static void mode_manager(void)
 		race_boot((uint32_t)opt_num(cmdline, "racers", 1));
 	boot_settled();
 	hc(KEEL_HC_MGMT_HOST_INFO, (uintptr_t)&before, sizeof(before), 0);
-	if (step("leak") || step("leak-shutdown"))
+	if (step("leak") || step("leak-shutdown")) {
 		leak_round(leak, "shutdown");
-	if (step("leak"))
+		memory_after("leak shutdown");
+	}
+	if (step("leak")) {
 		leak_round(leak, "spin");
-	if (step("holes"))
+		memory_after("leak spin");
+	}
+	if (step("holes")) {
 		holes(spare);
+		memory_after("holes");
+	}
 	if (step("excloop")) {
 		excloop(spare, "db");
+		memory_after("excloop db");
 		excloop(spare, "ac");
+		memory_after("excloop ac");
 	}
-	if (step("spinstop"))
+	if (step("spinstop")) {
 		spinstop(spare);
-	if (step("storm"))
+		memory_after("spinstop");
+	}
+	if (step("storm")) {
 		storm(spare);
+		memory_after("storm");
+	}
 	hc(KEEL_HC_MGMT_HOST_INFO, (uintptr_t)&after, sizeof(after), 0);
 	printf("manager: free memory %lu before the children, %lu after\n", before.mem_free,
 	       after.mem_free);
