@@ -24,13 +24,13 @@ FUZZ_SRCS_fuzz_mgmt := tests/unit/mgmt_env.c tests/unit/shim.c core/mgmt.c core/
 	core/guest_mem.c core/partition.c core/pdesc.c core/pmm.c core/lib/strlcpy.c
 FUZZ_SRCS_fuzz_conq := core/conq.c
 # The arch platform models, with their real <arch/types.h> and a host <arch/inline.h>.
-FUZZ_SRCS_fuzz_x86_plat := arch/x86_64/vplatform.c arch/x86_64/vlapic.c arch/x86_64/vioapic.c \
+FUZZ_SRCS_fuzz_x86_plat := tests/fuzz/plat_env.c arch/x86_64/vplatform.c arch/x86_64/vlapic.c arch/x86_64/vioapic.c \
 	arch/x86_64/vpit.c arch/x86_64/vpm.c arch/x86_64/vuart.c arch/x86_64/vlegacy.c \
 	core/vdev.c core/pmm.c
-FUZZ_INC_fuzz_x86_plat := -Itests/fuzz/host -Icore/include -Iarch/x86_64/include -Iarch/x86_64
+FUZZ_INC_fuzz_x86_plat := -Itests/fuzz/host -Itests/fuzz -Icore/include -Iarch/x86_64/include -Iarch/x86_64
 
-FUZZ_SRCS_fuzz_vgic := arch/aarch64/vgic.c core/vdev.c core/pmm.c
-FUZZ_INC_fuzz_vgic := -Itests/fuzz/host -Icore/include -Iarch/aarch64/include -Iarch/aarch64
+FUZZ_SRCS_fuzz_vgic := tests/fuzz/plat_env.c arch/aarch64/vgic.c core/vdev.c core/pmm.c
+FUZZ_INC_fuzz_vgic := -Itests/fuzz/host -Itests/fuzz -Icore/include -Iarch/aarch64/include -Iarch/aarch64
 
 # The kernel loaders: one source built per arch, with that arch's <arch/types.h>.
 KERNEL_FUZZ_SRCS := tests/fuzz/kernel_env.c core/guest_mem.c core/pmm.c

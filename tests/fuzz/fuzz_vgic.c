@@ -17,33 +17,15 @@
 #include <keel/pmm.h>
 #include <keel/vdev.h>
 
+#include "plat_env.h"
 #include "vplat.h"
 
-#define POOL_SIZE (1ull << 20)
 #define LR_STATE_SHIFT 62
 #define LR_PENDING (1ull << 62)
 #define LR_ACTIVE (1ull << 63)
 #define NR_LRS 4u
 
-struct pcpu *fuzz_this_pcpu;
-static struct pcpu cpus[2];
-static struct vcpu vcpus[2];
-static struct partition part;
-static u8 *pool;
 static u64 lrs[NR_LRS];
-
-void printk(u32 level, const char *fmt, ...)
-{
-}
-
-void panic(const char *fmt, ...)
-{
-	abort();
-}
-
-void pcpu_kick(struct pcpu *cpu)
-{
-}
 
 /* The virtual CPU interface, in memory (vgic_hw.c on the real thing). */
 u64 vgic_hw_lr_read(u32 n)
@@ -99,29 +81,6 @@ static void guest_touches(u8 how)
 	}
 }
 
-static void setup(void)
-{
-	if (!pool)
-		pool = aligned_alloc(PAGE_SIZE, POOL_SIZE);
-	memset(&part, 0, sizeof(part));
-	memset(vcpus, 0, sizeof(vcpus));
-	memset(lrs, 0, sizeof(lrs));
-	pmm_reset();
-	pmm_add((hpa_t)(uintptr_t)pool, POOL_SIZE);
-	part.id = 1;
-	part.state = PART_RUNNING;
-	part.vcpu_count = 2;
-	for (u32 i = 0; i < 2; i++) {
-		cpus[i].id = i;
-		vcpus[i].index = i;
-		vcpus[i].part = &part;
-		vcpus[i].pcpu = &cpus[i];
-		vcpus[i].state = VCPU_RUNNABLE;
-		part.vcpus[i] = &vcpus[i];
-	}
-	fuzz_this_pcpu = &cpus[0];
-}
-
 /*
  * Records of 12 bytes: op, a, b, c, then a 64-bit value. Ops: a register
  * access to the distributor or a redistributor at offset a|b<<8|c<<16 (size
@@ -130,37 +89,28 @@ static void setup(void)
  */
 int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 {
-	static const u32 sizes[4] = { 1, 2, 4, 8 };
 	size_t at;
 
-	setup();
-	if (vgic_create(&part))
+	plat_setup();
+	memset(lrs, 0, sizeof(lrs));
+	if (vgic_create(&plat_part))
 		abort();
 	for (u32 i = 0; i < 2; i++)
-		vgic_vcpu_reset(&vcpus[i]);
+		vgic_vcpu_reset(&plat_vcpus[i]);
 	for (at = 0; at + 12 <= size; at += 12) {
 		const u8 *r = data + at;
-		struct vcpu *v = &vcpus[r[0] & 1];
-		u64 val, out = 0, off = (u64)(r[1] | r[2] << 8 | (r[3] & 3) << 16);
+		struct vcpu *v = &plat_vcpus[r[0] & 1];
+		u64 val, off = (u64)(r[1] | r[2] << 8 | (r[3] & 3) << 16);
 
 		memcpy(&val, r + 4, 8);
 		fuzz_this_pcpu = v->pcpu;
 		switch ((r[0] >> 1) % 6) {
 		case 0:
-		case 1: {
-			struct vdev *d = part.vdev_count ? part.vdevs[(r[0] >> 1) % part.vdev_count] : NULL;
-			u32 sz = sizes[(r[0] >> 4) & 3];
-
-			if (!d || off >= d->size)
-				break;
-			if (r[0] & 0x40)
-				d->ops->read(d, v, off, sz, &out);
-			else
-				d->ops->write(d, v, off, sz, val);
+		case 1:
+			plat_vdev_access(v, (r[0] >> 1) % 6, off, r[0], val);
 			break;
-		}
 		case 2:
-			vgic_set_spi(&part, r[1] % 96, r[2] & 1);
+			vgic_set_spi(&plat_part, r[1] % 96, r[2] & 1);
 			break;
 		case 3:
 			vgic_sgi_write(v, val);
@@ -178,8 +128,8 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 			break;
 		}
 	}
-	vdev_destroy_all(&part);
-	if (pmm_free_bytes() != POOL_SIZE)
+	vdev_destroy_all(&plat_part);
+	if (pmm_free_bytes() != PLAT_POOL_SIZE)
 		abort();
 	return 0;
 }

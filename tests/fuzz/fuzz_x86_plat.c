@@ -18,16 +18,11 @@
 #include <keel/timer.h>
 #include <keel/vdev.h>
 
+#include "plat_env.h"
 #include "vplat.h"
 
-#define POOL_SIZE (1ull << 20)
 #define MAX_TIMERS 64
 
-struct pcpu *fuzz_this_pcpu;
-static struct pcpu cpus[2];
-static struct vcpu vcpus[2];
-static struct partition part;
-static u8 *pool;
 static u64 now = 1000;
 static struct timer *timers[MAX_TIMERS];
 
@@ -45,20 +40,7 @@ void console_part_write(struct partition *p, const char *buf, size_t len)
 {
 }
 
-void printk(u32 level, const char *fmt, ...)
-{
-}
-
-void panic(const char *fmt, ...)
-{
-	abort();
-}
-
 void part_stop(struct partition *p, const char *reason, bool reboot)
-{
-}
-
-void pcpu_kick(struct pcpu *cpu)
 {
 }
 
@@ -108,27 +90,8 @@ static void fire_timers(void)
 
 static void setup(void)
 {
-	u32 i;
-
-	if (!pool)
-		pool = aligned_alloc(PAGE_SIZE, POOL_SIZE);
-	memset(&part, 0, sizeof(part));
-	memset(vcpus, 0, sizeof(vcpus));
+	plat_setup();
 	memset(timers, 0, sizeof(timers));
-	pmm_reset();
-	pmm_add((hpa_t)(uintptr_t)pool, POOL_SIZE);
-	part.id = 1;
-	part.state = PART_RUNNING;
-	part.vcpu_count = 2;
-	for (i = 0; i < 2; i++) {
-		cpus[i].id = i;
-		vcpus[i].index = i;
-		vcpus[i].part = &part;
-		vcpus[i].pcpu = &cpus[i];
-		vcpus[i].state = VCPU_RUNNABLE;
-		part.vcpus[i] = &vcpus[i];
-	}
-	fuzz_this_pcpu = &cpus[0];
 }
 
 static u64 rd64(const u8 *p)
@@ -147,34 +110,23 @@ static u64 rd64(const u8 *p)
  */
 int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 {
-	static const u32 sizes[4] = { 1, 2, 4, 8 };
 	size_t at;
 
 	setup();
-	if (arch_part_devices_init(&part))
+	if (arch_part_devices_init(&plat_part))
 		abort();
 	for (u32 i = 0; i < 2; i++)
-		vlapic_reset(&vcpus[i]);
+		vlapic_reset(&plat_vcpus[i]);
 	for (at = 0; at + 12 <= size; at += 12) {
 		const u8 *r = data + at;
-		struct vcpu *v = &vcpus[r[0] & 1];
+		struct vcpu *v = &plat_vcpus[r[0] & 1];
 		u64 val = rd64(r + 4), out = 0;
 
 		fuzz_this_pcpu = v->pcpu;
 		switch ((r[0] >> 1) % 6) {
-		case 0: {
-			struct vdev *d = part.vdev_count ? part.vdevs[r[1] % part.vdev_count] : NULL;
-			u64 off = (u64)(r[2] | r[3] << 8);
-			u32 sz = sizes[(r[0] >> 4) & 3];
-
-			if (!d || off >= d->size)
-				break;
-			if (r[0] & 0x40)
-				d->ops->read(d, v, off, sz, &out);
-			else
-				d->ops->write(d, v, off, sz, val);
+		case 0:
+			plat_vdev_access(v, r[1], (u64)(r[2] | r[3] << 8), r[0], val);
 			break;
-		}
 		case 1: {
 			u32 msr = r[1] == 0xff ? 0x1b : r[1] == 0xfe ? 0x6e0 : 0x800u + r[1];
 
@@ -185,7 +137,7 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 			break;
 		}
 		case 2:
-			arch_irq_set_level(&part, r[1] % 32, r[2] & 1);
+			arch_irq_set_level(&plat_part, r[1] % 32, r[2] & 1);
 			break;
 		case 3:
 			now += val % 1000000000ull;
@@ -200,20 +152,20 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 			break;
 		}
 		default:
-			arch_part_request_poweroff(&part);
+			arch_part_request_poweroff(&plat_part);
 			break;
 		}
 	}
 	for (u32 i = 0; i < 2; i++) {
-		fuzz_this_pcpu = vcpus[i].pcpu;
-		vlapic_stop(&vcpus[i]);
-		vpit_stop(&vcpus[i]);
+		fuzz_this_pcpu = plat_vcpus[i].pcpu;
+		vlapic_stop(&plat_vcpus[i]);
+		vpit_stop(&plat_vcpus[i]);
 	}
-	vdev_destroy_all(&part);
+	vdev_destroy_all(&plat_part);
 	for (u32 i = 0; i < MAX_TIMERS; i++)
 		if (timers[i])
 			abort(); /* a model left a timer armed on memory now freed */
-	if (pmm_free_bytes() != POOL_SIZE)
+	if (pmm_free_bytes() != PLAT_POOL_SIZE)
 		abort();
 	return 0;
 }

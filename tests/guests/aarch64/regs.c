@@ -199,17 +199,6 @@ void regs_plant(void)
 	       has_pauth() ? ", pointer-authentication keys" : "");
 }
 
-static unsigned int bad, checked;
-
-static void expect_reg(const char *name, uint64_t got, uint64_t want)
-{
-	checked++;
-	if (got == want)
-		return;
-	printf("probe: LEAK %s = 0x%lx (reset value 0x%lx)\n", name, got, want);
-	bad++;
-}
-
 static void probe_set(const struct reg *r, unsigned int n)
 {
 	for (unsigned int i = 0; i < n; i++)
@@ -221,7 +210,7 @@ unsigned int regs_probe(void)
 	char name[16];
 	unsigned int i;
 
-	bad = checked = 0;
+	reg_tally_reset();
 	fp_enable();
 	memset(vec_buf, 0xee, sizeof(vec_buf));
 	vec_store();
@@ -237,10 +226,10 @@ unsigned int regs_probe(void)
 		probe_set(pmu, N(pmu));
 	if (has_pauth())
 		probe_set(pauth, N(pauth));
-	printf("probe: %u registers checked%s%s, %u not at their reset value\n", checked,
+	printf("probe: %u registers checked%s%s, %u not at their reset value\n", reg_checked,
 	       has_pmu() ? " (PMU included)" : "", has_pauth() ? " (PAuth keys included)" : "",
-	       bad);
-	return bad;
+	       reg_bad);
+	return reg_bad;
 }
 
 bool regs_spec_ctrl_honest(void)

@@ -88,6 +88,11 @@ void trap_user_return(void) __attribute__((noreturn));
 void regs_plant(void);
 /* Read them all back expecting reset values; prints each leak, returns how many. */
 unsigned int regs_probe(void);
+/* The probe's tally (tests/guests/lib/expect.c): registers read, and how many leaked. */
+extern unsigned int reg_checked, reg_bad;
+void reg_tally_reset(void);
+/* Count one register; a value other than its reset value is printed as a LEAK. */
+void expect_reg(const char *name, uint64_t got, uint64_t want);
 /* A guest's SPEC_CTRL write reads back where CPUID advertises it (x86_64; aarch64: true). */
 bool regs_spec_ctrl_honest(void);
 

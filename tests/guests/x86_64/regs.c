@@ -180,17 +180,6 @@ void regs_plant(void)
 	       f.spec_ctrl ? ", spec_ctrl" : "");
 }
 
-static unsigned int bad, checked;
-
-static void expect_reg(const char *name, uint64_t got, uint64_t want)
-{
-	checked++;
-	if (got == want)
-		return;
-	printf("probe: LEAK %s = 0x%lx (reset value 0x%lx)\n", name, got, want);
-	bad++;
-}
-
 static void probe_vectors(const struct feats *f)
 {
 	char name[16];
@@ -219,7 +208,7 @@ unsigned int regs_probe(void)
 	uint16_t fcw = 0;
 	unsigned int i;
 
-	bad = checked = 0;
+	reg_tally_reset();
 	enable_fpu(&f);
 	/* Before anything of ours touches them. */
 	if (f.xsave)
@@ -245,9 +234,9 @@ unsigned int regs_probe(void)
 		expect_reg(msrs[i].name, rdmsr(msrs[i].msr), 0);
 	if (f.spec_ctrl)
 		expect_reg("SPEC_CTRL", rdmsr(MSR_SPEC_CTRL), 0);
-	printf("probe: %u registers checked%s%s, %u not at their reset value\n", checked,
-	       f.avx ? " (ymm upper halves included)" : "", f.pku ? " (pkru included)" : "", bad);
-	return bad;
+	printf("probe: %u registers checked%s%s, %u not at their reset value\n", reg_checked,
+	       f.avx ? " (ymm upper halves included)" : "", f.pku ? " (pkru included)" : "", reg_bad);
+	return reg_bad;
 }
 
 /* A guest's own SPEC_CTRL write reads back, where CPUID advertises the MSR. */
