@@ -2,13 +2,28 @@
 /*
  * The generic page-table walker: map, unmap, look up and free radix tables of
  * any format described by struct pt_format. Leaves are as large as alignment
- * and length allow; a larger leaf is split when part of it changes. TLB
- * maintenance is the caller's (it knows which TLB caches the format).
+ * and length allow; a larger leaf is split when part of it changes.
+ *
+ * Tables in use (pt->sync set) change by one protocol: an entry that was
+ * valid is rewritten and the range is flushed before the operation returns;
+ * on break-before-make formats it is made invalid and flushed first. A table
+ * that leaves the tree goes on the operation's deferred-free list, released
+ * only after the flush that covers it, so no walker can still be using a
+ * page when the allocator hands it out again.
  */
 #include <keel/abi.h>
 #include <keel/pt.h>
 
 #define PT_ENTRIES 512u
+#define PT_DEFERRED_MAX 8u
+
+/* What one operation owes: a range to flush and the tables freed after it. */
+struct pt_batch {
+	u64 lo, hi; /* range to flush; empty when lo >= hi */
+	u32 deferred;
+	u64 entry[PT_DEFERRED_MAX]; /* table entries that left the tree */
+	u32 level[PT_DEFERRED_MAX];
+};
 
 static u64 *pt_table(hpa_t pa)
 {
@@ -76,11 +91,67 @@ static void pt_free_subtree(struct pt *pt, u64 entry, u32 level)
 	pt->free_table(pt->ctx, table, PT_ENTRIES * sizeof(u64));
 }
 
+static void pt_batch_add(struct pt_batch *b, u64 va, u64 size)
+{
+	if (b->lo >= b->hi) {
+		b->lo = va;
+		b->hi = va + size;
+		return;
+	}
+	b->lo = MIN(b->lo, va);
+	b->hi = MAX(b->hi, va + size);
+}
+
+/* Flush what @b owes, then free the tables it holds. */
+static void pt_batch_sync(struct pt *pt, struct pt_batch *b)
+{
+	if (pt->sync && b->lo < b->hi)
+		pt->sync(pt->ctx, b->lo, b->hi - b->lo);
+	for (u32 i = 0; i < b->deferred; i++)
+		pt_free_subtree(pt, b->entry[i], b->level[i]);
+	b->lo = b->hi = 0;
+	b->deferred = 0;
+}
+
+/*
+ * Replace the entry *slot (at @level, covering @va) with @val by the
+ * protocol above. A table that @val replaces is freed after the flush.
+ */
+static void pt_set(struct pt *pt, struct pt_batch *b, u64 *slot, u32 level, u64 va, u64 val)
+{
+	const struct pt_format *fmt = pt->fmt;
+	u64 sz = pt_level_size(fmt, level);
+	u64 old = *slot;
+
+	va = ALIGN_DOWN(va, sz);
+	if (!fmt->is_present(old) || !pt->sync) {
+		/* Nothing can hold what was not valid, or nothing walks these tables. */
+		WRITE_ONCE(*slot, val);
+	} else if (fmt->bbm && fmt->is_present(val)) {
+		WRITE_ONCE(*slot, 0);
+		pt->sync(pt->ctx, va, sz);
+		WRITE_ONCE(*slot, val);
+	} else {
+		WRITE_ONCE(*slot, val);
+		pt_batch_add(b, va, sz);
+	}
+	if (!fmt->is_present(old) || !fmt->is_table(old, level))
+		return;
+	if (!pt->sync || (fmt->bbm && fmt->is_present(val))) {
+		pt_free_subtree(pt, old, level); /* flushed already, or never walked */
+		return;
+	}
+	if (b->deferred == PT_DEFERRED_MAX)
+		pt_batch_sync(pt, b);
+	b->entry[b->deferred] = old;
+	b->level[b->deferred++] = level;
+}
+
 /*
  * Replace the leaf *slot at @level with a table of next-level leaves that map
  * the same range with the same attributes.
  */
-static int pt_split(struct pt *pt, u64 *slot, u32 level)
+static int pt_split(struct pt *pt, struct pt_batch *b, u64 *slot, u32 level, u64 va)
 {
 	const struct pt_format *fmt = pt->fmt;
 	u64 old = *slot;
@@ -99,7 +170,7 @@ static int pt_split(struct pt *pt, u64 *slot, u32 level)
 	t = pt_table(table);
 	for (i = 0; i < PT_ENTRIES; i++)
 		t[i] = fmt->leaf_entry(pa + i * step, level + 1, attrs);
-	WRITE_ONCE(*slot, fmt->table_entry(table));
+	pt_set(pt, b, slot, level, va, fmt->table_entry(table));
 	return 0;
 }
 
@@ -107,7 +178,7 @@ static int pt_split(struct pt *pt, u64 *slot, u32 level)
  * The slot for @va at @level, creating tables (or splitting larger leaves) on
  * the way down. Returns NULL on allocation failure.
  */
-static u64 *pt_walk_create(struct pt *pt, u64 va, u32 level)
+static u64 *pt_walk_create(struct pt *pt, struct pt_batch *b, u64 va, u32 level)
 {
 	const struct pt_format *fmt = pt->fmt;
 	u64 *t = pt_table(pt->root);
@@ -123,7 +194,7 @@ static u64 *pt_walk_create(struct pt *pt, u64 va, u32 level)
 				return NULL;
 			WRITE_ONCE(*slot, fmt->table_entry(table));
 		} else if (!fmt->is_table(*slot, l)) {
-			if (pt_split(pt, slot, l))
+			if (pt_split(pt, b, slot, l, va))
 				return NULL;
 		}
 		t = pt_table(fmt->entry_addr(*slot, l));
@@ -146,36 +217,11 @@ static u32 pt_pick_level(const struct pt_format *fmt, u64 va, u64 pa, u64 left)
 	return fmt->levels - 1;
 }
 
-int pt_map(struct pt *pt, u64 va, u64 pa, u64 size, u32 attrs)
+/* Clear every leaf in [va, va + size), splitting those that straddle an end. */
+static int pt_clear(struct pt *pt, struct pt_batch *b, u64 va, u64 size)
 {
 	const struct pt_format *fmt = pt->fmt;
 
-	if (!pt_range_ok(pt, va, size) || !IS_ALIGNED(pa, PAGE_SIZE) ||
-	    range_overflows(pa, size))
-		return -KEEL_EINVAL;
-	while (size) {
-		u32 level = pt_pick_level(fmt, va, pa, size);
-		u64 sz = pt_level_size(fmt, level);
-		u64 *slot = pt_walk_create(pt, va, level);
-
-		if (!slot)
-			return -KEEL_ENOMEM;
-		if (fmt->is_table(*slot, level))
-			pt_free_subtree(pt, *slot, level);
-		WRITE_ONCE(*slot, fmt->leaf_entry(pa, level, attrs));
-		va += sz;
-		pa += sz;
-		size -= sz;
-	}
-	return 0;
-}
-
-int pt_unmap(struct pt *pt, u64 va, u64 size)
-{
-	const struct pt_format *fmt = pt->fmt;
-
-	if (!pt_range_ok(pt, va, size))
-		return -KEEL_EINVAL;
 	while (size) {
 		u64 *t = pt_table(pt->root);
 		u64 step = 0;
@@ -195,12 +241,12 @@ int pt_unmap(struct pt *pt, u64 va, u64 size)
 				continue;
 			}
 			if (IS_ALIGNED(va, sz) && size >= sz) {
-				WRITE_ONCE(*slot, 0);
+				pt_set(pt, b, slot, l, va, 0);
 				step = sz;
 				break;
 			}
 			/* Only part of this leaf goes: split it and look again. */
-			if (pt_split(pt, slot, l))
+			if (pt_split(pt, b, slot, l, va))
 				return -KEEL_ENOMEM;
 			t = pt_table(fmt->entry_addr(*slot, l));
 		}
@@ -210,6 +256,56 @@ int pt_unmap(struct pt *pt, u64 va, u64 size)
 		size -= step;
 	}
 	return 0;
+}
+
+int pt_map(struct pt *pt, u64 va, u64 pa, u64 size, u32 attrs)
+{
+	const struct pt_format *fmt = pt->fmt;
+	bool keep_tables = attrs & PT_KEEP_TABLES;
+	struct pt_batch b = { 0 };
+	int ret = 0;
+
+	attrs &= ~PT_KEEP_TABLES;
+	if (!pt_range_ok(pt, va, size) || !IS_ALIGNED(pa, PAGE_SIZE) ||
+	    range_overflows(pa, size))
+		return -KEEL_EINVAL;
+	if (fmt->bbm && pt->sync) {
+		/* Break the whole range with one flush, rather than leaf by leaf. */
+		ret = pt_clear(pt, &b, va, size);
+		pt_batch_sync(pt, &b);
+		if (ret)
+			return ret;
+	}
+	while (size) {
+		u32 level = pt_pick_level(fmt, va, pa, size);
+		u64 *slot = pt_walk_create(pt, &b, va, level);
+
+		/* Smaller leaves inside a table than the table's whole range. */
+		while (slot && keep_tables && fmt->is_table(*slot, level) && level + 1 < fmt->levels)
+			slot = pt_walk_create(pt, &b, va, ++level);
+		if (!slot) {
+			ret = -KEEL_ENOMEM;
+			break;
+		}
+		pt_set(pt, &b, slot, level, va, fmt->leaf_entry(pa, level, attrs));
+		va += pt_level_size(fmt, level);
+		pa += pt_level_size(fmt, level);
+		size -= pt_level_size(fmt, level);
+	}
+	pt_batch_sync(pt, &b);
+	return ret;
+}
+
+int pt_unmap(struct pt *pt, u64 va, u64 size)
+{
+	struct pt_batch b = { 0 };
+	int ret;
+
+	if (!pt_range_ok(pt, va, size))
+		return -KEEL_EINVAL;
+	ret = pt_clear(pt, &b, va, size);
+	pt_batch_sync(pt, &b);
+	return ret;
 }
 
 bool pt_lookup(const struct pt *pt, u64 va, u64 *pa, u32 *attrs, u64 *leaf_size)

@@ -18,6 +18,8 @@
 #define PT_EXEC (1u << 2)
 #define PT_DEVICE (1u << 3) /* uncached device memory */
 #define PT_GLOBAL (1u << 4) /* hypervisor tables: global TLB entry */
+/* pt_map option, not an attribute: map inside existing tables, never replace one. */
+#define PT_KEEP_TABLES (1u << 5)
 
 struct pt_format {
 	const char *name;
@@ -25,6 +27,11 @@ struct pt_format {
 	u32 root_entries; /* entries in the root table (stage-2 may concatenate) */
 	u8 shift[PT_MAX_LEVELS]; /* address bit where each level's index starts */
 	u32 leaf_levels; /* bit n set: a leaf (block/page) may sit at level n */
+	/*
+	 * Break-before-make (arm64): a valid entry in tables in use is replaced
+	 * only through invalid, with a flush in between.
+	 */
+	bool bbm;
 	/* Encoders / decoders of one 64-bit entry. */
 	u64 (*table_entry)(hpa_t next_table);
 	u64 (*leaf_entry)(hpa_t pa, u32 level, u32 attrs);
@@ -40,6 +47,16 @@ struct pt {
 	/* A zeroed table of @bytes (a page, or more for a concatenated root). */
 	hpa_t (*alloc_table)(void *ctx, u64 bytes);
 	void (*free_table)(void *ctx, hpa_t table, u64 bytes);
+	/*
+	 * The synchronous flush of tables in use, NULL while nothing walks them:
+	 * returns once no CPU (or device) holds a translation, or a cached walk,
+	 * of [va, va + size) made before the call. With it set, the walker does
+	 * all TLB maintenance itself: an entry that was valid changes only with a
+	 * flush after it (before it too, for @fmt->bbm), and a table that leaves
+	 * the tree is freed only after the flush that covers it. Without it, TLB
+	 * maintenance is the caller's.
+	 */
+	void (*sync)(void *ctx, u64 va, u64 size);
 	void *ctx;
 };
 
@@ -50,8 +67,13 @@ int pt_init(struct pt *pt);
  * Map [va, va + size) to [pa, pa + size) with @attrs, each piece with the
  * largest leaf the format allows where va and pa are both aligned and the
  * rest of the range covers it. Existing leaves in the range are replaced
- * (a larger leaf is split first). All three page aligned. Returns 0, or
- * -KEEL_EINVAL / -KEEL_ENOMEM (then part of the range may be mapped).
+ * (a larger leaf is split first); so are tables, unless @attrs has
+ * PT_KEEP_TABLES, which maps inside them with smaller leaves instead. All
+ * three page aligned. Returns 0, or -KEEL_EINVAL / -KEEL_ENOMEM (then part
+ * of the range may be mapped).
+ *
+ * On a @fmt->bbm format with @sync set, a split or a replaced entry is
+ * invalid for a moment: only for ranges no other CPU is using then.
  */
 int pt_map(struct pt *pt, u64 va, u64 pa, u64 size, u32 attrs);
 
@@ -64,7 +86,7 @@ int pt_unmap(struct pt *pt, u64 va, u64 size);
  */
 bool pt_lookup(const struct pt *pt, u64 va, u64 *pa, u32 *attrs, u64 *leaf_size);
 
-/* Free every table, the root included. */
+/* Free every table, the root included (nothing walks them any more). */
 void pt_destroy(struct pt *pt);
 
 /* Size a leaf at @level covers. */
