@@ -3,9 +3,13 @@
  * Checked access to partition memory: every guest-physical range is looked up
  * in the partition's regions before a byte is touched. A range may span
  * adjacent regions; any byte outside them fails the whole access up front.
+ * Partition memory is not in the hypervisor's own map (keel/hmap.h): each
+ * piece is reached through this CPU's window, at most one 2 MiB frame at a
+ * time.
  */
 #include <keel/abi.h>
 #include <keel/guest_mem.h>
+#include <keel/hmap.h>
 #include <keel/lib.h>
 #include <keel/partition.h>
 
@@ -54,9 +58,12 @@ static int guest_for_each(const struct partition *part, gpa_t gpa, u64 len,
 	while (off < len) {
 		const struct mem_region *r = guest_region(part, gpa + off);
 		u64 in = gpa + off - r->gpa;
-		u64 n = MIN(len - off, r->size - in);
+		u64 avail;
+		void *host = hmap_window_get(part, r->hpa + in, &avail);
+		u64 n = MIN(MIN(len - off, r->size - in), avail);
 
-		fn(hpa_to_hva(r->hpa + in), off, n, ctx);
+		fn(host, off, n, ctx);
+		hmap_window_put();
 		off += n;
 	}
 	return 0;
@@ -92,7 +99,10 @@ int guest_zero(struct partition *part, gpa_t gpa, u64 len)
 	return guest_for_each(part, gpa, len, guest_zero_chunk, NULL);
 }
 
-/* The hypervisor address of an aligned u16 in RAM, or NULL. */
+/*
+ * The window address of an aligned u16 in RAM, or NULL; a non-NULL result is
+ * released with hmap_window_put().
+ */
 static u16 *guest_u16(const struct partition *part, gpa_t gpa)
 {
 	const struct mem_region *r = guest_region(part, gpa);
@@ -100,7 +110,7 @@ static u16 *guest_u16(const struct partition *part, gpa_t gpa)
 	/* Regions are page multiples, so an aligned u16 never straddles two. */
 	if (!r || (gpa & 1))
 		return NULL;
-	return hpa_to_hva(r->hpa + (gpa - r->gpa));
+	return hmap_window_get(part, r->hpa + (gpa - r->gpa), NULL);
 }
 
 int guest_load_u16(const struct partition *part, gpa_t gpa, u16 *val)
@@ -110,6 +120,7 @@ int guest_load_u16(const struct partition *part, gpa_t gpa, u16 *val)
 	if (!p)
 		return -KEEL_EFAULT;
 	*val = __atomic_load_n(p, __ATOMIC_RELAXED);
+	hmap_window_put();
 	return 0;
 }
 
@@ -120,5 +131,6 @@ int guest_store_u16(struct partition *part, gpa_t gpa, u16 val)
 	if (!p)
 		return -KEEL_EFAULT;
 	__atomic_store_n(p, val, __ATOMIC_RELAXED);
+	hmap_window_put();
 	return 0;
 }

@@ -37,7 +37,7 @@ static void boot_cpu_init(void)
 
 	bsp->id = 0;
 	bsp->hwid = platform.cpu_hwid[0];
-	bsp->stack_top = hva_to_hpa(__boot_stack_top);
+	bsp->stack_top = (u64)(uintptr_t)__boot_stack_top;
 	ret = arch_cpu_init(bsp);
 	if (ret)
 		boot_fail("the boot CPU could not enter virtualization mode", ret);

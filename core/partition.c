@@ -7,6 +7,7 @@
 #include <keel/console.h>
 #include <keel/elf.h>
 #include <keel/guest_mem.h>
+#include <keel/hmap.h>
 #include <keel/lib.h>
 #include <keel/partition.h>
 #include <keel/pcpu.h>
@@ -120,15 +121,22 @@ static int part_alloc_slot(u64 cpu_mask, struct partition **out)
 	return ret;
 }
 
-/* Give back every device and memory region (scrubbed by pmm_free). */
+/*
+ * Give back every device and memory region. Partition memory is scrubbed
+ * through the window while still hidden, and only then mapped in Keel again.
+ */
 static void part_free_memory(struct partition *part)
 {
 	u32 i;
 
 	vdev_destroy_all(part);
 	for (i = 0; i < part->mem_count; i++) {
-		arch_s2_unmap(part, part->mem[i].gpa, part->mem[i].size);
-		pmm_free(part->mem[i].hpa, part->mem[i].size);
+		const struct mem_region *r = &part->mem[i];
+
+		arch_s2_unmap(part, r->gpa, r->size);
+		hmap_scrub(r->hpa, r->size);
+		hmap_unhide(r->hpa, r->size);
+		pmm_free_clean(r->hpa, r->size, true);
 	}
 	part->mem_count = 0;
 	arch_s2_destroy(part);
@@ -166,6 +174,12 @@ static int part_alloc_memory(struct partition *part, u64 size)
 			if (hpa)
 				pmm_free(hpa, chunk);
 			return -KEEL_ENOMEM;
+		}
+		/* Out of Keel's own map for as long as the partition owns it. */
+		ret = hmap_hide(hpa, chunk);
+		if (ret) {
+			pmm_free(hpa, chunk);
+			return ret;
 		}
 		part->mem[part->mem_count++] = (struct mem_region){ gpa, hpa, chunk };
 		ret = arch_s2_map(part, gpa, hpa, chunk, S2_RWX);
@@ -417,6 +431,8 @@ static int part_load(struct partition *part)
 	ret = arch_kernel_load(part, &entry);
 	if (ret == -KEEL_ENOEXEC)
 		ret = part_load_keel_elf(part, &entry);
+	/* The loading CPU may run another partition next: keep none of this one mapped. */
+	hmap_window_reset();
 	if (ret)
 		return ret;
 	vdev_reset_all(part);
@@ -610,6 +626,7 @@ void part_vcpu_left(struct vcpu *vcpu)
 		vcpu->arch_ready = 0;
 	}
 	part_fold_exits(vcpu);
+	hmap_window_reset(); /* this core's next partition finds nothing of this one */
 	__atomic_store_n(&vcpu->state, VCPU_OFF, __ATOMIC_RELEASE);
 	if (__atomic_sub_fetch(&part->vcpus_running, 1, __ATOMIC_ACQ_REL) == 0)
 		part_finish_stop(part);

@@ -5,6 +5,7 @@
  */
 #include <keel/arch.h>
 #include <keel/console.h>
+#include <keel/hmap.h>
 #include <keel/partition.h>
 #include <keel/pcpu.h>
 #include <keel/pmm.h>
@@ -32,6 +33,7 @@ void pcpu_ipi_handler(void)
 	__atomic_fetch_add(&cpu->ipi_count, 1, __ATOMIC_RELAXED);
 	if (__atomic_load_n(&pcpu_panicking, __ATOMIC_ACQUIRE))
 		arch_cpu_halt();
+	arch_mmu_catch_up();
 }
 
 void pcpu_stop_others(void)
@@ -90,15 +92,18 @@ void panic_exception(const char *what, const struct arch_regs *regs)
 	arch_cpu_halt();
 }
 
-/* A stack with an unmapped guard page below it; returns its top or 0. */
-static hpa_t pcpu_alloc_stack(void)
+/*
+ * @cpu's stack, in the stacks area below an unmapped guard gap (so an
+ * overflow faults), and its own top-level table. Returns the stack top or 0.
+ */
+static u64 pcpu_alloc_stack(struct pcpu *cpu)
 {
-	hpa_t base = pmm_alloc(PCPU_STACK_SIZE + PAGE_SIZE, PAGE_SIZE);
+	hpa_t base = pmm_alloc(PCPU_STACK_SIZE, PAGE_SIZE);
+	u64 top = base ? hmap_map_stack(cpu->id, base, PCPU_STACK_SIZE) : 0;
 
-	if (!base)
+	if (!top || hmap_cpu_init(cpu))
 		return 0;
-	arch_mmu_guard(base, PAGE_SIZE);
-	return base + PAGE_SIZE + PCPU_STACK_SIZE;
+	return top;
 }
 
 static bool pcpu_wait_state(struct pcpu *cpu, u32 state, u64 timeout_ns)
@@ -115,10 +120,10 @@ static bool pcpu_wait_state(struct pcpu *cpu, u32 state, u64 timeout_ns)
 
 static void pcpu_start_one(struct pcpu *cpu)
 {
-	hpa_t top = pcpu_alloc_stack();
+	u64 top = pcpu_alloc_stack(cpu);
 
 	if (!top) {
-		pr_err("cpu %u: no memory for its stack", cpu->id);
+		pr_err("cpu %u: no memory for its stack and tables", cpu->id);
 		cpu->state = PCPU_FAILED;
 		return;
 	}

@@ -161,17 +161,23 @@ hpa_t pmm_alloc(u64 size, u64 align)
 
 void pmm_free(hpa_t base, u64 size)
 {
+	if (!base || !size)
+		return;
+	pmm_free_clean(base, size, false);
+}
+
+void pmm_free_clean(hpa_t base, u64 size, bool zeroed)
+{
 	unsigned long flags;
 	int ret;
 
-	if (!base || !size)
-		return;
 	if (!IS_ALIGNED(base, PAGE_SIZE) || !IS_ALIGNED(size, PAGE_SIZE) ||
 	    range_overflows(base, size))
 		panic("pmm: bad free of 0x%llx+0x%llx", (unsigned long long)base,
 		      (unsigned long long)size);
 	/* Scrub before anyone else can get it. */
-	memset(hpa_to_hva(base), 0, size);
+	if (!zeroed)
+		memset(hpa_to_hva(base), 0, size);
 	flags = spin_lock_irqsave(&pmm_lock);
 	ret = pmm_insert(base, size);
 	spin_unlock_irqrestore(&pmm_lock, flags);

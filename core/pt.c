@@ -338,6 +338,38 @@ bool pt_lookup(const struct pt *pt, u64 va, u64 *pa, u32 *attrs, u64 *leaf_size)
 	return false;
 }
 
+u64 pt_mapped_bytes(const struct pt *pt, u64 va, u64 size)
+{
+	const struct pt_format *fmt = pt->fmt;
+	u64 total = 0;
+
+	if (!pt_range_ok(pt, va, size))
+		return 0;
+	while (size) {
+		u64 *t = pt_table(pt->root);
+		u64 step = size;
+		u32 l;
+
+		for (l = 0; l < fmt->levels; l++) {
+			u64 e = t[pt_index(fmt, l, va)];
+			u64 sz = pt_level_size(fmt, l);
+
+			step = MIN(sz - (va & (sz - 1)), size);
+			if (!fmt->is_present(e))
+				break;
+			if (fmt->is_table(e, l)) {
+				t = pt_table(fmt->entry_addr(e, l));
+				continue;
+			}
+			total += step;
+			break;
+		}
+		va += step;
+		size -= step;
+	}
+	return total;
+}
+
 void pt_destroy(struct pt *pt)
 {
 	const struct pt_format *fmt = pt->fmt;

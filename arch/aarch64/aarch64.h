@@ -132,7 +132,7 @@ void uart_puts_raw(const char *s);
 
 /* mmu.c */
 void mmu_enable_this_cpu(void);
-void mmu_fill_boot_ctx(struct el2_boot_ctx *ctx);
+void mmu_fill_boot_ctx(struct el2_boot_ctx *ctx, const struct pcpu *cpu);
 
 /* gic.c */
 int gic_init(void);

@@ -1,11 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The hypervisor's own EL2 stage-1 translation (TTBR0_EL2, 4 KiB granule,
- * 48-bit VA, identity): the descriptor format for core's walker, the map
- * of RAM, the image W^X and the device windows, and the switch to it.
+ * 48-bit VA): the descriptor format for core's walker, the identity map of
+ * RAM (2 MiB leaves at most), the image W^X and the device windows, and the
+ * switch to it. Core's hmap (keel/hmap.h) takes the tables over and gives
+ * each CPU its own top level. Their flush is the architecture's: broadcast
+ * TLBI by VA (or all of EL2) and DSB ISH, which completes on every CPU.
  */
 #include <keel/arch.h>
 #include <keel/console.h>
+#include <keel/hmap.h>
 #include <keel/pcpu.h>
 #include <keel/pmm.h>
 #include <keel/pt.h>
@@ -22,6 +26,7 @@
 #define S1_AF BIT(10)
 #define S1_XN BIT(54)
 #define PTE_ADDR_MASK 0x0000fffffffff000ull
+#define MMU_TLBI_MAX 32u /* pages; a larger flush drops all of EL2 */
 
 #define TCR_EL2_RES1 (BIT(31) | BIT(23))
 #define TCR_T0SZ(bits) (64ull - (bits))
@@ -91,7 +96,9 @@ static const struct pt_format el2_s1_format = {
     .levels = 4,
     .root_entries = 512,
     .shift = {39, 30, 21, 12},
-    .leaf_levels = BIT(1) | BIT(2) | BIT(3),
+    /* No 1 GiB blocks: partition memory is hidden 2 MiB at a time, never split live. */
+    .leaf_levels = BIT(2) | BIT(3),
+    .bbm = true,
     .table_entry = s1_table_entry,
     .leaf_entry = s1_leaf_entry,
     .is_present = s1_is_present,
@@ -137,10 +144,29 @@ static void mmu_free_table(void *ctx, hpa_t table, u64 bytes)
 		pmm_free_page(hpa_to_hva(table));
 }
 
+/* pt.sync: on return no CPU in the inner shareable domain translates the range as before. */
+static void mmu_sync(void *ctx, u64 va, u64 size)
+{
+	dsb(ishst);
+	if (!el2_mmu_on) {
+		/* Only this CPU runs, on the firmware's tables: nothing cached of ours. */
+		return;
+	}
+	if (size > (u64)MMU_TLBI_MAX * PAGE_SIZE) {
+		__asm__ volatile("tlbi alle2is" ::: "memory");
+	} else {
+		for (u64 off = 0; off < size; off += PAGE_SIZE)
+			__asm__ volatile("tlbi vae2is, %0" : : "r"((va + off) >> 12) : "memory");
+	}
+	dsb(ish);
+	isb();
+}
+
 static struct pt el2_pt = {
     .fmt = &el2_s1_format,
     .alloc_table = mmu_alloc_table,
     .free_table = mmu_free_table,
+    .sync = mmu_sync,
 };
 
 /* What every CPU loads: filled once by arch_mmu_init. */
@@ -234,14 +260,18 @@ int arch_mmu_init(const struct keel_boot_info *bi, const struct platform *plat)
 	if (ret)
 		return ret;
 
-	el2_ttbr0 = el2_pt.root;
+	ret = hmap_init(&el2_pt);
+	if (ret)
+		return ret;
+
+	el2_ttbr0 = pcpus[0].root;
 	el2_tcr = TCR_EL2_RES1 | TCR_T0SZ(48) | TCR_IRGN0_WBWA | TCR_ORGN0_WBWA | TCR_SH0_INNER |
 		  ((u64)mmu_pa_bits_enc() << TCR_PS_SHIFT);
 	el2_sctlr = SCTLR_EL2_RES1 | SCTLR_M | SCTLR_C | SCTLR_SA | SCTLR_I | SCTLR_WXN;
 	mmu_enable_this_cpu();
 	el2_mmu_on = true;
 	pr_info("mmu: own EL2 tables at 0x%llx (image 0x%llx-0x%llx W^X, guard page unmapped)",
-		(unsigned long long)el2_ttbr0, (unsigned long long)(u64)__image_start,
+		(unsigned long long)el2_pt.root, (unsigned long long)(u64)__image_start,
 		(unsigned long long)(u64)__image_end);
 	return 0;
 }
@@ -252,26 +282,32 @@ void mmu_enable_this_cpu(void)
 	el2_mmu_switch(el2_ttbr0, el2_tcr, MAIR_EL2_VALUE, el2_sctlr);
 }
 
-void mmu_fill_boot_ctx(struct el2_boot_ctx *ctx)
+void mmu_fill_boot_ctx(struct el2_boot_ctx *ctx, const struct pcpu *cpu)
 {
-	ctx->ttbr0 = el2_ttbr0;
+	ctx->ttbr0 = cpu->root;
 	ctx->tcr = el2_tcr;
 	ctx->mair = MAIR_EL2_VALUE;
 	ctx->sctlr = el2_sctlr;
 }
 
-void arch_mmu_guard(hpa_t va, u64 size)
+/*
+ * This CPU's window entry: only this CPU walks it, so a local TLBI will do,
+ * with break-before-make as the architecture asks when an entry is replaced.
+ */
+void arch_window_set(u64 *pte, u64 val, u64 va)
 {
-	u64 start = ALIGN_DOWN(va, PAGE_SIZE);
-	u64 end = ALIGN_UP(va + size, PAGE_SIZE);
-
-	if (end <= start || pt_unmap(&el2_pt, start, end - start))
-		pr_warn("mmu: cannot unmap guard 0x%llx", (unsigned long long)va);
-	if (!el2_mmu_on)
-		return;
+	if (READ_ONCE(*pte)) {
+		WRITE_ONCE(*pte, 0);
+		dsb(nshst);
+		__asm__ volatile("tlbi vae2, %0" : : "r"(va >> 12) : "memory");
+		dsb(nsh);
+	}
+	WRITE_ONCE(*pte, val);
 	dsb(ishst);
-	for (u64 a = start; a < end; a += PAGE_SIZE)
-		__asm__ volatile("tlbi vae2is, %0" : : "r"(a >> 12) : "memory");
-	dsb(ish);
 	isb();
+}
+
+/* The broadcast TLBI completes on every CPU before mmu_sync returns: nothing to catch up. */
+void arch_mmu_catch_up(void)
+{
 }

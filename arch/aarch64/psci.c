@@ -51,7 +51,7 @@ static void cache_clean_range(const void *p, u64 size)
 	dsb(ish);
 }
 
-int arch_cpu_start(struct pcpu *cpu, hpa_t stack_top)
+int arch_cpu_start(struct pcpu *cpu, u64 stack_top)
 {
 	struct el2_boot_ctx *ctx;
 	s64 ret;
@@ -61,7 +61,7 @@ int arch_cpu_start(struct pcpu *cpu, hpa_t stack_top)
 	ctx = &el2_boot_ctx[cpu->id];
 	ctx->stack_top = stack_top;
 	ctx->pcpu = (u64)cpu;
-	mmu_fill_boot_ctx(ctx);
+	mmu_fill_boot_ctx(ctx, cpu);
 	cache_clean_range(ctx, sizeof(*ctx));
 	/* The new CPU reads struct pcpu with caches on: coherent already. */
 	ret = (s64)psci_call(PSCI_CPU_ON_64, cpu->hwid, (u64)el2_secondary_entry, (u64)ctx);

@@ -6,6 +6,7 @@
  */
 #include <keel/arch.h>
 #include <keel/console.h>
+#include <keel/hmap.h>
 #include <keel/lib.h>
 #include <keel/partition.h>
 #include <keel/pcpu.h>
@@ -133,11 +134,20 @@ static void vcpu_clean_guest_ram(struct vcpu *vcpu)
 	struct partition *part = vcpu->part;
 	u64 line = 4u << ((read_sysreg(ctr_el0) >> 16) & 0xf);
 
+	/* Data caches are physically tagged: cleaning through the window cleans the frame. */
 	for (u32 i = 0; i < part->mem_count && i < KEEL_MAX_MEM_REGIONS; i++) {
-		u64 a = part->mem[i].hpa, end = a + part->mem[i].size;
+		u64 pa = part->mem[i].hpa, end = pa + part->mem[i].size;
 
-		for (; a < end; a += line)
-			__asm__ volatile("dc civac, %0" : : "r"(a) : "memory");
+		while (pa < end) {
+			u64 avail;
+			u8 *p = hmap_window_get(part, pa, &avail);
+
+			avail = MIN(avail, end - pa);
+			for (u64 off = 0; off < avail; off += line)
+				__asm__ volatile("dc civac, %0" : : "r"(p + off) : "memory");
+			hmap_window_put();
+			pa += avail;
+		}
 	}
 	dsb(ish);
 	__asm__ volatile("ic iallu\n\ttlbi vmalls12e1" ::: "memory");

@@ -30,7 +30,7 @@ static void x86_pic_mask(void)
 	x86_outb(0xa1, 0xff);
 }
 
-static void x86_set_pcpu(struct pcpu *cpu)
+void x86_set_pcpu(struct pcpu *cpu)
 {
 	cpu->arch.self = cpu;
 	x86_wrmsr(MSR_GS_BASE, hva_to_hpa(&cpu->arch.self));
@@ -69,6 +69,7 @@ static int x86_cpu_tables(struct pcpu *cpu)
 			ist[i] = cpu->arch.ist_stacks + (u64)(i + 1) * X86_IST_SIZE;
 	}
 	x86_trap_load(cpu->id, ist);
+	x86_set_pcpu(cpu); /* the segment reload cleared it */
 	return 0;
 }
 
@@ -79,8 +80,7 @@ int arch_cpu_init(struct pcpu *cpu)
 	if (ret)
 		return ret;
 	if (cpu->id != 0)
-		x86_mmu_enable_cpu(); /* CR3 is already ours; WP, SMEP, SMAP, NXE */
-	x86_set_pcpu(cpu);
+		x86_mmu_enable_cpu(cpu->root); /* from the trampoline's shared top level */
 	cpu->arch.apic_id = (u32)cpu->hwid;
 	lapic_init_cpu();
 	lapic_timer_calibrate();

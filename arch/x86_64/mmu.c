@@ -1,11 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The hypervisor's own page tables: identity map of RAM (RW, NX), the core
- * image W^X per section, LAPIC/IOAPIC windows uncached, guard pages and
- * page 0 unmapped. Built through core's walker with the x86 host format.
+ * The hypervisor's own page tables (keel/hmap.h): identity map of RAM (RW,
+ * NX, 2 MiB leaves at most), the core image W^X per section, LAPIC/IOAPIC
+ * windows uncached, the boot stack's guard page and page 0 unmapped. Built
+ * through core's walker with the x86 host format; core's hmap takes them
+ * over. Their flush: the initiator bumps x86_hmap_gen and kicks every other
+ * CPU; each reloads CR3 when it takes the IPI, before it enters a guest, or
+ * while it waits for anything, and says so; the initiator waits for all.
  */
 #include <keel/arch.h>
 #include <keel/console.h>
+#include <keel/hmap.h>
 #include <keel/pcpu.h>
 #include <keel/pmm.h>
 #include <keel/pt.h>
@@ -16,9 +21,12 @@
 extern char __text_start[], __text_end[], __rodata_start[], __rodata_end[];
 extern char __data_start[], __image_end[], __boot_stack_guard[];
 
-hpa_t x86_host_cr3;
+#define X86_HMAP_WAIT_NS 1000000000ull
+#define X86_INVLPG_MAX 32u /* pages; a larger flush reloads CR3 */
+
+hpa_t x86_host_cr3; /* the shared top level: the AP trampoline enters long mode on it */
 static struct pt x86_host_pt;
-static struct spinlock x86_mmu_lock = SPINLOCK_INIT;
+u64 x86_hmap_gen;
 
 /*
  * Bootstrap identity map (512 GiB with 1 GiB pages, else 8 GiB with 2 MiB
@@ -114,8 +122,8 @@ static int mmu_map_devices(void)
 	return ret;
 }
 
-/* Per CPU: NX, write protection for ring 0, SMEP/SMAP, then the tables. */
-void x86_mmu_enable_cpu(void)
+/* Per CPU: NX, write protection for ring 0, SMEP/SMAP, then its own top level. */
+void x86_mmu_enable_cpu(hpa_t root)
 {
 	struct x86_cpuid l7 = x86_cpuid(7, 0);
 	u64 cr4 = x86_read_cr4() & ~X86_CR4_PGE; /* also drops firmware global TLB entries */
@@ -129,7 +137,77 @@ void x86_mmu_enable_cpu(void)
 			cr4 |= X86_CR4_SMAP;
 	}
 	x86_write_cr4(cr4);
-	x86_write_cr3(x86_host_cr3);
+	x86_write_cr3(root);
+}
+
+/* Drop what this CPU caches of the hypervisor's tables: a range, or all of it. */
+static void x86_flush_local(u64 va, u64 size)
+{
+	if (size > (u64)X86_INVLPG_MAX * PAGE_SIZE) {
+		x86_write_cr3(x86_read_cr3()); /* CR4.PGE is off: this drops every entry */
+		return;
+	}
+	for (u64 off = 0; off < size; off += PAGE_SIZE)
+		x86_invlpg(va + off);
+}
+
+void arch_mmu_catch_up(void)
+{
+	struct pcpu *cpu;
+	u64 gen;
+
+	if (!pcpus_ready)
+		return;
+	cpu = pcpu_this();
+	gen = __atomic_load_n(&x86_hmap_gen, __ATOMIC_ACQUIRE);
+	if (__atomic_load_n(&cpu->arch.hmap_gen, __ATOMIC_RELAXED) == gen)
+		return;
+	x86_write_cr3(x86_read_cr3());
+	__atomic_store_n(&cpu->arch.hmap_gen, gen, __ATOMIC_RELEASE);
+}
+
+/* Wait for every other online CPU to have flushed for @gen (taking flushes meanwhile). */
+static void x86_hmap_wait(const struct pcpu *self, u64 gen)
+{
+	for (u32 i = 0; i < platform.cpu_count && i < KEEL_MAX_CPUS; i++) {
+		struct pcpu *cpu = &pcpus[i];
+		u64 start = arch_time_ns();
+
+		if (cpu == self || READ_ONCE(cpu->state) != PCPU_ONLINE)
+			continue;
+		while (__atomic_load_n(&cpu->arch.hmap_gen, __ATOMIC_ACQUIRE) < gen) {
+			arch_cpu_relax();
+			if (arch_time_ns() - start > X86_HMAP_WAIT_NS) {
+				/* It still flushes before it next enters a guest. */
+				pr_warn("x86: cpu %u has not flushed its TLB after 1 s", cpu->id);
+				break;
+			}
+		}
+	}
+}
+
+/* pt.sync of the shared tables: returns once no CPU translates [va, va + size) as before. */
+static void x86_hmap_sync(void *ctx, u64 va, u64 size)
+{
+	struct pcpu *self;
+	u64 gen;
+
+	x86_flush_local(va, size);
+	if (!pcpus_ready)
+		return;
+	self = pcpu_this();
+	gen = __atomic_add_fetch(&x86_hmap_gen, 1, __ATOMIC_ACQ_REL);
+	__atomic_store_n(&self->arch.hmap_gen, gen, __ATOMIC_RELEASE);
+	for (u32 i = 0; i < platform.cpu_count && i < KEEL_MAX_CPUS; i++)
+		if (&pcpus[i] != self)
+			pcpu_kick(&pcpus[i]);
+	x86_hmap_wait(self, gen);
+}
+
+void arch_window_set(u64 *pte, u64 val, u64 va)
+{
+	WRITE_ONCE(*pte, val);
+	x86_invlpg(va);
 }
 
 int arch_mmu_init(const struct keel_boot_info *bi, const struct platform *plat)
@@ -169,27 +247,21 @@ int arch_mmu_init(const struct keel_boot_info *bi, const struct platform *plat)
 		return ret;
 	pt_unmap(&x86_host_pt, 0, PAGE_SIZE); /* NULL stays a fault */
 	pt_unmap(&x86_host_pt, hva_to_hpa(__boot_stack_guard), PAGE_SIZE);
+	ret = hmap_init(&x86_host_pt);
+	if (ret)
+		return ret;
 
 	x86_host_cr3 = x86_host_pt.root;
 	/* Written while the firmware's tables (which map it writable) are live. */
 	if (bi->trampoline)
 		x86_tramp_install(bi->trampoline);
-	x86_mmu_enable_cpu();
-	pr_info("x86: own page tables on (root 0x%llx, %s pages, text 0x%llx-0x%llx, NX WP%s%s)",
-		(unsigned long long)x86_host_cr3, x86_has_1g_pages() ? "1G/2M/4K" : "2M/4K",
+	x86_mmu_enable_cpu(pcpus[0].root);
+	x86_host_pt.sync = x86_hmap_sync; /* live from here on */
+	pr_info("x86: own page tables on (root 0x%llx, 2M/4K pages, text 0x%llx-0x%llx, NX WP%s%s)",
+		(unsigned long long)x86_host_cr3,
 		(unsigned long long)hva_to_hpa(__text_start),
 		(unsigned long long)hva_to_hpa(__text_end),
 		(x86_read_cr4() & X86_CR4_SMEP) ? " SMEP" : "",
 		(x86_read_cr4() & X86_CR4_SMAP) ? " SMAP" : "");
 	return 0;
-}
-
-void arch_mmu_guard(hpa_t va, u64 size)
-{
-	unsigned long flags = spin_lock_irqsave(&x86_mmu_lock);
-
-	pt_unmap(&x86_host_pt, ALIGN_DOWN(va, PAGE_SIZE), ALIGN_UP(size, PAGE_SIZE));
-	for (u64 off = 0; off < size; off += PAGE_SIZE)
-		x86_invlpg(va + off);
-	spin_unlock_irqrestore(&x86_mmu_lock, flags);
 }

@@ -106,14 +106,14 @@ static u32 pte_attrs(u64 e, u32 level)
 		.entry_addr = pte_addr, .entry_attrs = pte_attrs,         \
 	}
 
-static const struct pt_format x86_host_1g = X86_PT_FORMAT("x86", host_table, host_leaf, 0xe);
+/* Keel's own map: 2 MiB leaves at most, so hiding partition memory never splits one. */
 static const struct pt_format x86_host_2m = X86_PT_FORMAT("x86", host_table, host_leaf, 0xc);
 static const struct pt_format x86_npt_1g = X86_PT_FORMAT("npt", npt_table, npt_leaf, 0xe);
 static const struct pt_format x86_npt_2m = X86_PT_FORMAT("npt", npt_table, npt_leaf, 0xc);
 
 const struct pt_format *x86_host_format(void)
 {
-	return x86_has_1g_pages() ? &x86_host_1g : &x86_host_2m;
+	return &x86_host_2m;
 }
 
 const struct pt_format *x86_npt_format(void)

@@ -70,7 +70,7 @@ static bool smp_params_free(void)
 	return false;
 }
 
-int arch_cpu_start(struct pcpu *cpu, hpa_t stack_top)
+int arch_cpu_start(struct pcpu *cpu, u64 stack_top)
 {
 	u32 apic_id = (u32)cpu->hwid;
 
@@ -97,7 +97,11 @@ int arch_cpu_start(struct pcpu *cpu, hpa_t stack_top)
 
 void __noreturn x86_ap_entry(struct pcpu *cpu)
 {
-	int ret = arch_cpu_init(cpu);
+	int ret;
+
+	/* Per-CPU pointer first: waiting (arch_cpu_relax) reads it. */
+	x86_set_pcpu(cpu);
+	ret = arch_cpu_init(cpu);
 
 	if (ret) {
 		pr_err("x86: cpu %u: set-up failed (%d), parked", cpu->id, ret);

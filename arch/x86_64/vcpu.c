@@ -79,6 +79,8 @@ void arch_vcpu_reset(struct vcpu *vcpu, const struct vcpu_entry *e)
 
 void arch_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 {
+	/* No guest runs on a translation of the shared tables that a flush removed. */
+	arch_mmu_catch_up();
 	x86_virt->vcpu_run(vcpu, exit);
 }
 

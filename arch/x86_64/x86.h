@@ -203,7 +203,9 @@ const struct pt_format *x86_npt_format(void);
 
 /* mmu.c: the hypervisor's own tables; table pages for any struct pt. */
 extern hpa_t x86_host_cr3;
-void x86_mmu_enable_cpu(void);
+void x86_mmu_enable_cpu(hpa_t root);
+/* cpu.c: point %gs at @cpu (pcpu_this()). */
+void x86_set_pcpu(struct pcpu *cpu);
 void x86_mmu_boot_map(void);
 hpa_t x86_pt_alloc(void *ctx, u64 bytes);
 void x86_pt_free(void *ctx, hpa_t table, u64 bytes);

@@ -14,13 +14,13 @@ FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \
 # Core sources against the host stand-in <arch/types.h>, unless a target says otherwise.
 FUZZ_INC := -Icore/include -Itests/unit -Itests/unit/include -Itests/fuzz -Ivirtio -Iboot -Iarch/x86_64
 
-VIRTIO_FUZZ_SRCS := tests/fuzz/virtio_env.c $(wildcard virtio/*.c) core/guest_mem.c core/vdev.c core/pmm.c
+VIRTIO_FUZZ_SRCS := tests/fuzz/virtio_env.c tests/unit/hmap_host.c $(wildcard virtio/*.c) core/guest_mem.c core/vdev.c core/pmm.c
 FUZZ_SRCS_fuzz_virtq := $(VIRTIO_FUZZ_SRCS)
 FUZZ_SRCS_fuzz_virtio_mmio := $(VIRTIO_FUZZ_SRCS)
 FUZZ_SRCS_fuzz_config := boot/config.c core/pdesc.c tests/unit/shim.c
 FUZZ_SRCS_fuzz_elf := core/elf.c
 FUZZ_SRCS_fuzz_x86_decode := arch/x86_64/decode.c
-FUZZ_SRCS_fuzz_mgmt := tests/unit/mgmt_env.c tests/unit/shim.c core/mgmt.c core/hypercall.c \
+FUZZ_SRCS_fuzz_mgmt := tests/unit/mgmt_env.c tests/unit/shim.c tests/unit/hmap_host.c core/mgmt.c core/hypercall.c \
 	core/guest_mem.c core/partition.c core/pdesc.c core/pmm.c core/lib/strlcpy.c
 FUZZ_SRCS_fuzz_conq := core/conq.c
 # The arch platform models, with their real <arch/types.h> and a host <arch/inline.h>.
@@ -33,7 +33,7 @@ FUZZ_SRCS_fuzz_vgic := tests/fuzz/plat_env.c arch/aarch64/vgic.c core/vdev.c cor
 FUZZ_INC_fuzz_vgic := -Itests/fuzz/host -Itests/fuzz -Icore/include -Iarch/aarch64/include -Iarch/aarch64
 
 # The kernel loaders: one source built per arch, with that arch's <arch/types.h>.
-KERNEL_FUZZ_SRCS := tests/fuzz/kernel_env.c core/guest_mem.c core/pmm.c
+KERNEL_FUZZ_SRCS := tests/fuzz/kernel_env.c tests/unit/hmap_host.c core/guest_mem.c core/pmm.c
 FUZZ_MAIN_fuzz_kernel_x86_64 := tests/fuzz/fuzz_kernel.c
 FUZZ_SRCS_fuzz_kernel_x86_64 := $(KERNEL_FUZZ_SRCS) tests/fuzz/kernel_x86_64.c \
 	arch/x86_64/bzimage.c arch/x86_64/acpi_gen.c

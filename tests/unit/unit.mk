@@ -9,21 +9,22 @@ UNIT_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \
 	-Icore/include -Itests/unit -Itests/unit/include -Iboot
 
 # One line per test: the Keel sources it links.
-UNIT_SRCS_test_pt := core/pt.c
+UNIT_SRCS_test_pt := core/pt.c tests/unit/pt_format.c
+UNIT_SRCS_test_hmap := core/hmap.c core/pt.c tests/unit/pt_format.c
 UNIT_SRCS_test_pmm := core/pmm.c
 UNIT_SRCS_test_conq := core/conq.c
 UNIT_SRCS_test_pdesc := core/pdesc.c
 UNIT_SRCS_test_elf := core/elf.c
 UNIT_SRCS_test_config := boot/config.c core/pdesc.c
-UNIT_SRCS_test_hypercall := core/hypercall.c core/guest_mem.c
-UNIT_SRCS_test_mgmt := tests/unit/mgmt_env.c core/mgmt.c core/hypercall.c core/guest_mem.c core/partition.c core/pdesc.c core/pmm.c \
+UNIT_SRCS_test_hypercall := core/hypercall.c core/guest_mem.c tests/unit/hmap_host.c
+UNIT_SRCS_test_mgmt := tests/unit/mgmt_env.c tests/unit/hmap_host.c core/mgmt.c core/hypercall.c core/guest_mem.c core/partition.c core/pdesc.c core/pmm.c \
 	core/lib/strlcpy.c
 # The aarch64 Linux guest's device tree, read back with the host's libfdt.
 UNIT_SRCS_test_dtb := arch/aarch64/dtb.c $(shell $(UNIT_CC) -print-file-name=libfdt.a)
 # The aarch64 PL061 GPIO model (the Linux guest's power key).
 UNIT_SRCS_test_pl061 := arch/aarch64/pl061.c core/vdev.c core/pmm.c
 
-VIRTIO_UNIT_SRCS := $(wildcard virtio/*.c) core/guest_mem.c core/vdev.c core/pmm.c
+VIRTIO_UNIT_SRCS := $(wildcard virtio/*.c) core/guest_mem.c tests/unit/hmap_host.c core/vdev.c core/pmm.c
 UNIT_SRCS_test_virtq := $(VIRTIO_UNIT_SRCS)
 UNIT_SRCS_test_virtio_mmio := $(VIRTIO_UNIT_SRCS)
 UNIT_SRCS_test_virtio_console := $(VIRTIO_UNIT_SRCS)

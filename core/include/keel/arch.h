@@ -34,14 +34,29 @@ void arch_early_init(const struct keel_boot_info *bi);
 int arch_platform_discover(const struct keel_boot_info *bi, struct platform *plat);
 
 /*
- * Build the hypervisor's own page tables (identity map of RAM, the core image
- * W^X from the linker symbols, device windows uncached, stack guard pages
- * unmapped) and switch the boot CPU to them. Page-table pages come from pmm.
+ * Build the hypervisor's own page tables (keel/hmap.h): the identity map of
+ * RAM with leaves of at most 2 MiB, the core image W^X from the linker
+ * symbols, device windows uncached, the boot stack's guard page unmapped.
+ * Hand them to hmap_init(), set their flush (pt.sync: synchronous, every
+ * CPU), and switch the boot CPU to its own top level (pcpus[0].root).
+ * Page-table pages come from pmm.
  */
 int arch_mmu_init(const struct keel_boot_info *bi, const struct platform *plat);
 
-/* Mark [va, va + size) not present in the hypervisor map (stack guard page). */
-void arch_mmu_guard(hpa_t va, u64 size);
+/*
+ * Write @val into this CPU's window entry @pte, which translates @va, so
+ * that the next access to @va uses it. Only this CPU walks its window, so
+ * only its own TLB is invalidated (break-before-make where the arch needs it).
+ */
+void arch_window_set(u64 *pte, u64 val, u64 va);
+
+/*
+ * Drop this CPU's cached translations of the shared tables if a flush asked
+ * for it since it last did. Called from the IPI handler; x86_64 also calls
+ * it before each guest entry and while waiting. arm64: nothing to do (its
+ * flushes are broadcast in hardware).
+ */
+void arch_mmu_catch_up(void);
 
 /*
  * Check the CPU's virtualization support (SVM+NPT, VMX+EPT, EL2+stage-2) and
@@ -58,7 +73,7 @@ const char *arch_virt_name(void);
  * entry, then calls pcpu_secondary_main(). Returns 0 once the start request
  * was sent; core waits for the CPU to report online.
  */
-int arch_cpu_start(struct pcpu *cpu, hpa_t stack_top);
+int arch_cpu_start(struct pcpu *cpu, u64 stack_top);
 
 /*
  * Per-CPU set-up, on every CPU (boot CPU included) on its own stack: vectors,

@@ -5,6 +5,7 @@
 
 #include <arch/types.h>
 #include <keel/abi.h>
+#include <keel/hmap.h>
 #include <keel/types.h>
 
 struct vcpu;
@@ -22,10 +23,14 @@ struct pcpu {
 	u32 id; /* logical number: 0 = boot CPU, as keel.cfg counts */
 	u32 state; /* enum pcpu_state */
 	u64 hwid; /* x86_64: APIC ID; aarch64: MPIDR affinity bits */
-	hpa_t stack_top;
+	u64 stack_top; /* hypervisor address of its stack's top */
 	struct vcpu *vcpu; /* the one vCPU pinned here, or NULL */
 	u32 ipi_count; /* IPIs received (self-test and statistics) */
-	u32 pad;
+	u32 win_depth; /* window slots in use (keel/hmap.h) */
+	hpa_t root; /* this CPU's own top-level table */
+	u64 *win_pte; /* its window's leaf entries */
+	hpa_t win_frame[HMAP_WINDOW_SLOTS]; /* what each slot maps, or HMAP_NO_FRAME */
+	const void *win_owner; /* whose memory the window shows */
 	struct pcpu_arch arch;
 };
 

@@ -30,6 +30,9 @@ hpa_t pmm_alloc(u64 size, u64 align);
 /* Give back what pmm_alloc returned; it is scrubbed first. */
 void pmm_free(hpa_t base, u64 size);
 
+/* The same, for memory the caller has scrubbed already if @zeroed (hmap_scrub). */
+void pmm_free_clean(hpa_t base, u64 size, bool zeroed);
+
 /* One zeroed page, as a hypervisor pointer, or NULL. */
 void *pmm_alloc_page(void);
 void pmm_free_page(void *page);

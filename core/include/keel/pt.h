@@ -86,6 +86,9 @@ int pt_unmap(struct pt *pt, u64 va, u64 size);
  */
 bool pt_lookup(const struct pt *pt, u64 va, u64 *pa, u32 *attrs, u64 *leaf_size);
 
+/* Bytes of [va, va + size) that translate to something (an audit). */
+u64 pt_mapped_bytes(const struct pt *pt, u64 va, u64 size);
+
 /* Free every table, the root included (nothing walks them any more). */
 void pt_destroy(struct pt *pt);
 

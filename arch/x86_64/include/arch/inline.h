@@ -29,9 +29,20 @@ static inline u64 arch_cpu_core_of(u64 hwid)
 	return hwid >> (eax & 0x1f);
 }
 
+/* Bumped by every flush of the hypervisor's shared tables (arch/x86_64/mmu.c). */
+extern u64 x86_hmap_gen;
+void arch_mmu_catch_up(void);
+
+/*
+ * A CPU that waits (for a lock, another CPU, time) may be what a flush of
+ * the shared tables waits for, with its interrupts off: it takes the flush
+ * here.
+ */
 static inline void arch_cpu_relax(void)
 {
 	__asm__ volatile("pause" ::: "memory");
+	if (__atomic_load_n(&x86_hmap_gen, __ATOMIC_RELAXED))
+		arch_mmu_catch_up();
 }
 
 static inline unsigned long arch_irq_save(void)

@@ -29,6 +29,7 @@ struct pcpu_arch {
 	hpa_t host_save_area; /* SVM VM_HSAVE_PA page / VMXON region */
 	hpa_t host_vmcb; /* SVM: VMSAVE/VMLOAD area for the host's FS/GS/TR... */
 	hpa_t ist_stacks; /* #DF/NMI/#MC stacks (secondary CPUs) */
+	u64 hmap_gen; /* last x86_hmap_gen this CPU flushed its TLB for */
 };
 
 /* Guest register numbers in vcpu_arch.gprs (x86 encoding order). */

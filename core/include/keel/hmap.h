@@ -1,0 +1,77 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Keel's own address space (docs/internals.md, "What Keel maps").
+ *
+ * One set of shared tables maps what the hypervisor may touch at any time:
+ * the RAM that is free or Keel's own (identity, leaves of at most 2 MiB), the
+ * image, device windows, and the CPU stacks (each below an unmapped guard).
+ * Memory a partition owns is taken out of the shared tables for as long as
+ * the partition owns it. Each CPU runs on its own top-level table, a copy of
+ * the shared one plus one entry only it has: its window, through which the
+ * checked helpers (keel/guest_mem.h) reach partition memory one 2 MiB frame
+ * at a time. So a CPU maps no partition's memory but, for the moment it is
+ * being served, the one it is working for.
+ */
+#ifndef KEEL_HMAP_H
+#define KEEL_HMAP_H
+
+#include <keel/pt.h>
+#include <keel/types.h>
+
+struct pcpu;
+
+/* Top-level entries the hypervisor keeps for itself (4-level, 512 GiB each). */
+#define HMAP_ROOT_STACKS 254u
+#define HMAP_ROOT_WINDOW 255u
+#define HMAP_STACKS_VA ((u64)HMAP_ROOT_STACKS << 39)
+#define HMAP_WINDOW_VA ((u64)HMAP_ROOT_WINDOW << 39)
+#define HMAP_STACK_STRIDE (64u * 1024u) /* per CPU: guard gap, then the stack */
+#define HMAP_WINDOW_SLOTS 4u
+#define HMAP_WINDOW_SIZE SZ_2M
+#define HMAP_NO_FRAME (~0ull)
+
+/*
+ * Take over @shared, the tables the arch built (RAM, image, devices), and
+ * make the boot CPU's own top level. Refuses if RAM or a device sits where
+ * the stacks or the windows go. Returns 0 or -KEEL_E*.
+ */
+int hmap_init(struct pt *shared);
+
+/* Give @cpu its own top-level table and window (before it starts). */
+int hmap_cpu_init(struct pcpu *cpu);
+
+/* Map @cpu's stack, @size bytes at @pa, below a guard gap; returns its top, or 0. */
+u64 hmap_map_stack(u32 cpu, hpa_t pa, u64 size);
+
+/*
+ * Take [pa, pa + size) (2 MiB aligned) out of the shared tables: on return
+ * no CPU translates it any more (the flush of keel/pt.h). Put it back with
+ * hmap_unhide once it is scrubbed.
+ */
+int hmap_hide(hpa_t pa, u64 size);
+void hmap_unhide(hpa_t pa, u64 size);
+
+/* Zero [pa, pa + size) (hidden, 2 MiB aligned) through this CPU's window. */
+void hmap_scrub(hpa_t pa, u64 size);
+
+/*
+ * The audit behind keelctl info: *hidden gets the bytes hidden now, and
+ * *exposed the bytes of them the shared tables still translate (0 unless
+ * Keel is broken), both read at one moment.
+ */
+void hmap_audit(u64 *hidden, u64 *exposed);
+
+/*
+ * Map the 2 MiB frame holding @pa into this CPU's next window slot, for
+ * @owner (a partition; windows of another owner are dropped first when none
+ * is in use). Returns the address of @pa; *avail gets the bytes from there
+ * to the end of the frame. Every get is paired with hmap_window_put(), in
+ * stack order (an interrupt may nest its own pair).
+ */
+void *hmap_window_get(const void *owner, hpa_t pa, u64 *avail);
+void hmap_window_put(void);
+
+/* Drop every window of this CPU (its next partition finds nothing of the last). */
+void hmap_window_reset(void);
+
+#endif /* KEEL_HMAP_H */

@@ -1,0 +1,67 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * keel/hmap.h for host tests: the host has one address space, so a window is
+ * the identity and hiding only keeps count. What the tests check is that the
+ * callers pair their gets and puts and hide only what they give back.
+ */
+#include <keel/hmap.h>
+#include <keel/lib.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+
+static u32 hmap_host_depth;
+static u64 hmap_host_hidden;
+
+int hmap_hide(hpa_t pa, u64 size)
+{
+	if (!size || !IS_ALIGNED(pa | size, SZ_2M))
+		return -1;
+	hmap_host_hidden += size;
+	return 0;
+}
+
+void hmap_unhide(hpa_t pa, u64 size)
+{
+	if (size > hmap_host_hidden) {
+		fprintf(stderr, "hmap: unhide of 0x%llx more than was hidden\n",
+			(unsigned long long)size);
+		abort();
+	}
+	hmap_host_hidden -= size;
+}
+
+void hmap_scrub(hpa_t pa, u64 size)
+{
+	memset(hpa_to_hva(pa), 0, size);
+}
+
+void hmap_audit(u64 *hidden, u64 *exposed)
+{
+	*hidden = hmap_host_hidden;
+	*exposed = 0;
+}
+
+void *hmap_window_get(const void *owner, hpa_t pa, u64 *avail)
+{
+	if (++hmap_host_depth > HMAP_WINDOW_SLOTS) {
+		fprintf(stderr, "hmap: windows nested deeper than %u\n", HMAP_WINDOW_SLOTS);
+		abort();
+	}
+	if (avail)
+		*avail = ALIGN_DOWN(pa, HMAP_WINDOW_SIZE) + HMAP_WINDOW_SIZE - pa;
+	return hpa_to_hva(pa);
+}
+
+void hmap_window_put(void)
+{
+	if (!hmap_host_depth) {
+		fprintf(stderr, "hmap: window put without a get\n");
+		abort();
+	}
+	hmap_host_depth--;
+}
+
+void hmap_window_reset(void)
+{
+}
