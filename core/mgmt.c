@@ -7,6 +7,7 @@
 #include <keel/arch.h>
 #include <keel/console.h>
 #include <keel/guest_mem.h>
+#include <keel/hmap.h>
 #include <keel/lib.h>
 #include <keel/mgmt.h>
 #include <keel/partition.h>
@@ -218,6 +219,7 @@ static s64 mgmt_host_info(const struct vcpu *vcpu, gpa_t gpa, u64 size, u64 r[3]
 	hi.part_max = KEEL_MAX_PARTITIONS;
 	hi.load_max = KEEL_MGMT_LOAD_MAX;
 	hi.console_ring = KEEL_CONSOLE_RING_SIZE;
+	hmap_audit(&hi.mem_hidden, &hi.mem_exposed);
 	return mgmt_copy_out(vcpu, gpa, size, &hi, sizeof(hi), &r[0]);
 }
 

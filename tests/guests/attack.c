@@ -504,6 +504,46 @@ static void memory_after(const char *what)
 	printf("manager: after %s: %lu bytes free\n", what, hi.mem_free);
 }
 
+/* RAM partitions hold now (LIST); false while one is on its way in or out. */
+static bool memory_held(uint64_t *held)
+{
+	struct keel_part_status list[KEEL_MAX_PARTITIONS];
+	struct hc_result r = hc(KEEL_HC_MGMT_LIST, (uintptr_t)list, KEEL_MAX_PARTITIONS, 0);
+	uint32_t i;
+
+	*held = 0;
+	for (i = 0; r.status == KEEL_OK && i < r.r1; i++) {
+		if (list[i].state == KEEL_PSTATE_STOPPING || list[i].state == KEEL_PSTATE_BUILDING)
+			return false;
+		if (list[i].state != KEEL_PSTATE_STOPPED)
+			*held += list[i].mem_size;
+	}
+	return r.status == KEEL_OK;
+}
+
+/*
+ * Keel's own map leaves out the RAM of every partition that holds some, and
+ * maps none of it: the audit keelctl info shows, checked against LIST (read
+ * before and after, so that a partition stopping meanwhile does not count).
+ */
+static void memory_audit(const char *when)
+{
+	struct keel_host_info hi = { 0 };
+	uint64_t held = 0, again = 1;
+	uint32_t i;
+
+	for (i = 0; i < POLLS && held != again; i++) {
+		if (!memory_held(&held))
+			continue;
+		hc(KEEL_HC_MGMT_HOST_INFO, (uintptr_t)&hi, sizeof(hi), 0);
+		if (!memory_held(&again))
+			again = held + 1;
+	}
+	printf("manager: audit %s: %lu bytes hidden, %lu held by partitions, %lu exposed\n", when,
+	       hi.mem_hidden, held, hi.mem_exposed);
+	expect(held == again && hi.mem_hidden == held && hi.mem_exposed == 0);
+}
+
 static bool step(const char *name)
 {
 	char steps[96];
@@ -534,6 +574,7 @@ static void mode_manager(void)
 	if (step("race"))
 		race_boot((uint32_t)opt_num(cmdline, "racers", 1));
 	boot_settled();
+	memory_audit("at boot");
 	hc(KEEL_HC_MGMT_HOST_INFO, (uintptr_t)&before, sizeof(before), 0);
 	if (step("leak") || step("leak-shutdown")) {
 		leak_round(leak, "shutdown");
@@ -565,8 +606,10 @@ static void mode_manager(void)
 	printf("manager: free memory %lu before the children, %lu after\n", before.mem_free,
 	       after.mem_free);
 	expect(after.mem_free == before.mem_free);
+	memory_audit("after the children");
 	if (step("restart"))
 		race_restart(opt_num(cmdline, "lives", 200));
+	memory_audit("after the restarts");
 	verdict("manager");
 	/* Last, left running for the host to watch: a console flood beside a ticker. */
 	if (step("console")) {

@@ -63,6 +63,15 @@ def test_no_panic_and_manager_verdict(attack):
     assert not attack.find_all(r"PANIC|keel: error: .*hypervisor")
 
 
+def test_partition_memory_out_of_keels_map(attack):
+    # Whatever ran and went, Keel's own map held none of any partition's memory.
+    audits = attack.find_all(out("mgr", r"manager: audit .*"))
+    assert len(audits) == 3, audits
+    for line in audits:
+        m = re.search(r"(\d+) bytes hidden, (\d+) held by partitions, (\d+) exposed", line)
+        assert m and m.group(1) == m.group(2) and int(m.group(1)) > 0 and m.group(3) == "0", line
+
+
 def test_register_leak(attack):
     q = attack
     manager_verdict(q)

@@ -70,6 +70,11 @@ def test_lifecycle_script(mgmt, arch):
     q.wait_for(r"KEEL-MGMT (ready|error)", BOOT_S)
     verdict = shell(q, "/scripts/lifecycle.sh", r"^LIFECYCLE (PASS|FAIL)", 900)
     assert "PASS" in verdict, q.find_all(r"CHECK \S+ FAIL|EXIT ")
+    # With both microVMs running, Keel's own map held none of their memory (keelctl info).
+    audit = q.find(r"AUDIT hidden=\d+ exposed=\d+")
+    assert audit and audit.endswith(" exposed=0"), audit
+    for what in ("hidden", "exposed", "back"):
+        assert q.find(rf"CHECK audit-{what} ok"), what
     # Both microVMs ran their /init under Keel, and one answered a line sent by keelctl.
     for vm in ("vm1", "vm2"):
         assert q.find(said(vm, f"KEEL-INIT {arch} start")), vm

@@ -338,9 +338,11 @@ static int cmd_info(const struct kc_args *a)
 		kc_json_cpus(hi.online_cpu_mask);
 		printf(",\"free_cpus\":");
 		kc_json_cpus(hi.free_cpu_mask);
-		printf(",\"mem_total\":%llu,\"mem_free\":%llu,\"part_count\":%u,"
+		printf(",\"mem_total\":%llu,\"mem_free\":%llu,\"mem_hidden\":%llu,"
+		       "\"mem_exposed\":%llu,\"part_count\":%u,"
 		       "\"part_max\":%u,\"load_max\":%u,\"console_ring\":%u}\n",
 		       (unsigned long long)hi.mem_total, (unsigned long long)hi.mem_free,
+		       (unsigned long long)hi.mem_hidden, (unsigned long long)hi.mem_exposed,
 		       hi.part_count, hi.part_max, hi.load_max, hi.console_ring);
 		return 0;
 	}
@@ -353,6 +355,10 @@ static int cmd_info(const struct kc_args *a)
 	printf("free_cpus:      %s\n", free_cpus);
 	printf("mem_total:      %s\n", kc_mib(hi.mem_total, b1, sizeof(b1)));
 	printf("mem_free:       %s\n", kc_mib(hi.mem_free, b2, sizeof(b2)));
+	printf("mem_hidden:     %s (partition memory out of Keel's own map)\n",
+	       kc_mib(hi.mem_hidden, b1, sizeof(b1)));
+	printf("mem_exposed:    %s%s\n", kc_mib(hi.mem_exposed, b2, sizeof(b2)),
+	       hi.mem_exposed ? " (partition memory Keel still maps: report this)" : "");
 	printf("partitions:     %u of %u\n", hi.part_count, hi.part_max);
 	printf("load_max:       %u\n", hi.load_max);
 	printf("console_ring:   %u\n", hi.console_ring);

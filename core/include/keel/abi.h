@@ -15,7 +15,7 @@
 
 /* Bump on any change of a number or layout below. */
 #define KEEL_ABI_VERSION_MAJOR 0
-#define KEEL_ABI_VERSION_MINOR 3
+#define KEEL_ABI_VERSION_MINOR 4
 #define KEEL_ABI_VERSION ((KEEL_ABI_VERSION_MAJOR << 16) | KEEL_ABI_VERSION_MINOR)
 
 /*
@@ -235,6 +235,9 @@ struct keel_host_info {
 	uint32_t part_max; /* KEEL_MAX_PARTITIONS */
 	uint32_t load_max; /* KEEL_MGMT_LOAD_MAX */
 	uint32_t console_ring; /* KEEL_CONSOLE_RING_SIZE */
+	/* 0.4: partition memory Keel's own map leaves out, and how much of it it still maps (0) */
+	uint64_t mem_hidden;
+	uint64_t mem_exposed;
 };
 
 /* One partition in KEEL_HC_MGMT_LIST and at the start of keel_part_stats. */

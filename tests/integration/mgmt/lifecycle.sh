@@ -22,6 +22,7 @@ json() { # keelctl read command as one line of JSON
 	keelctl "$@" --json | tr -d '\n'
 }
 free_mem() { json info | sed -n 's/.*"mem_free": *\([0-9]*\).*/\1/p'; }
+info_num() { json info | sed -n "s/.*\"$1\": *\([0-9]*\).*/\1/p"; }
 free_cpus() { json info | sed -n 's/.*"free_cpus": *\(\[[^]]*\]\).*/\1/p' | tr -d ' '; }
 
 case "$(uname -m)" in
@@ -33,7 +34,8 @@ CMD="console=$con loglevel=4 panic=-1 keel.wait=120 keel.after=poweroff"
 echo "INFO-JSON $(json info)"
 mem0=$(free_mem)
 cpus0=$(free_cpus)
-echo "before: free memory $mem0, free cpus $cpus0"
+hidden0=$(info_num mem_hidden)
+echo "before: free memory $mem0, free cpus $cpus0, hidden $hidden0"
 
 for vm in vm1 vm2; do
 	keelctl create $vm --cpus 1 --memory 256M --kernel /images/kernel \
@@ -43,6 +45,14 @@ for vm in vm1 vm2; do
 	check "start-$vm" $? ""
 done
 echo "LIST-JSON $(json list)"
+# Keel's own map leaves out all of both microVMs' RAM, and maps none of it.
+hidden=$(info_num mem_hidden)
+exposed=$(info_num mem_exposed)
+echo "AUDIT hidden=$hidden exposed=$exposed"
+[ "$hidden" = $((hidden0 + 512 * 1048576)) ]
+check "audit-hidden" $? "$hidden0 -> $hidden"
+[ "$exposed" = 0 ]
+check "audit-exposed" $? "$exposed bytes of partition memory mapped in Keel"
 for vm in vm1 vm2; do
 	keelctl console $vm --wait "console=ready" --timeout 240 >/tmp/$vm.out
 	check "console-ready-$vm" $? "$(tail -c 300 /tmp/$vm.out)"
@@ -72,6 +82,8 @@ done
 mem1=$(free_mem)
 cpus1=$(free_cpus)
 echo "after: free memory $mem1, free cpus $cpus1"
+[ "$(info_num mem_hidden)" = "$hidden0" ] && [ "$(info_num mem_exposed)" = 0 ]
+check "audit-back" $? "hidden $(info_num mem_hidden), was $hidden0"
 [ "$cpus1" = "$cpus0" ]
 check "cpus-back" $? "$cpus0 -> $cpus1"
 echo "MEM-BACK before=$mem0 after=$mem1"
