@@ -101,9 +101,11 @@ static u64 pcpu_alloc_stack(struct pcpu *cpu)
 	hpa_t base = pmm_alloc(PCPU_STACK_SIZE, PAGE_SIZE);
 	u64 top = base ? hmap_map_stack(cpu->id, base, PCPU_STACK_SIZE) : 0;
 
-	if (!top || hmap_cpu_init(cpu))
+	if (!top) {
+		pmm_free(base, PCPU_STACK_SIZE);
 		return 0;
-	return top;
+	}
+	return hmap_cpu_init(cpu) ? 0 : top;
 }
 
 static bool pcpu_wait_state(struct pcpu *cpu, u32 state, u64 timeout_ns)
