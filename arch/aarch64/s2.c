@@ -108,8 +108,11 @@ static void s2_format_init(void)
 	s2_format.is_table = s2_is_table;
 	s2_format.entry_addr = s2_entry_addr;
 	s2_format.entry_attrs = s2_entry_attrs;
-	if (s2_ipa_bits <= 44) {
-		/* Start at level 1 with up to 16 concatenated root tables. */
+	/*
+	 * Start at level 1 with up to 16 concatenated root tables: that reaches
+	 * 43 bits. A 44-bit CPU (Cortex-A72) starts at level 0, like 48 bits.
+	 */
+	if (s2_ipa_bits <= 43) {
 		s2_format.levels = 3;
 		s2_format.root_entries = 1u << (s2_ipa_bits - 30);
 		s2_format.shift[0] = 30;
