@@ -119,6 +119,7 @@ int arch_cpu_init(struct pcpu *cpu)
 	write_sysreg(cntvoff_el2, 0);
 	/* The PMU to guests only where it can skip EL2; debug exceptions stay at EL1. */
 	write_sysreg(mdcr_el2, scrub_mdcr_el2());
+	scrub_bhb_init(cpu);
 	write_sysreg(vpidr_el2, read_sysreg(midr_el1));
 	write_sysreg(vmpidr_el2, read_sysreg(mpidr_el1));
 	write_sysreg(vttbr_el2, 0);

@@ -5,7 +5,11 @@
  * guest's EL1 system registers stay live on its own pCPU.
  */
 
-#define CTX_ELR		(31 * 8)	/* struct vcpu_arch: x[31], elr, spsr */
+#define CTX_ELR		(31 * 8)	/* struct vcpu_arch: x[31], elr, spsr, bhb */
+#define CTX_BHB		(33 * 8)
+#define BHB_CLRBHB_BIT	32		/* bhb.h */
+#define BHB_FIRMWARE_BIT 33
+#define SMCCC_WORKAROUND_3 0x80003fff
 
 	.text
 /*
@@ -74,7 +78,32 @@ el2_guest_exit:
 	mrs	x2, elr_el2
 	mrs	x3, spsr_el2
 	stp	x2, x3, [x0, #CTX_ELR]
-	mov	x0, x1
+	/*
+	 * Spectre-BHB: before the first indirect branch (the ret below, then C),
+	 * put the guest's branch history out of reach, as this CPU needs.
+	 * x2-x30 are free here: the guest's are saved, the host's on the stack.
+	 */
+	ldr	x2, [x0, #CTX_BHB]
+	cbz	x2, 3f
+	tbnz	x2, #BHB_FIRMWARE_BIT, 2f
+	tbnz	x2, #BHB_CLRBHB_BIT, 1f
+0:	b	. + 4				/* a loop of taken branches fills the history */
+	subs	w2, w2, #1
+	b.ne	0b
+	dsb	nsh
+	isb
+	b	3f
+1:	hint	#22				/* CLRBHB */
+	isb
+	b	3f
+2:	mov	x19, x0
+	mov	x20, x1
+	mov	w0, #(SMCCC_WORKAROUND_3 & 0xffff)
+	movk	w0, #(SMCCC_WORKAROUND_3 >> 16), lsl #16
+	smc	#0
+	mov	x0, x19
+	mov	x1, x20
+3:	mov	x0, x1
 	add	sp, sp, #16			/* ctx slot */
 	ldp	x19, x20, [sp], #16
 	ldp	x21, x22, [sp], #16

@@ -7,9 +7,11 @@
  * Keel's own execution.
  */
 #include <keel/console.h>
+#include <keel/pcpu.h>
 #include <keel/types.h>
 
 #include "aarch64.h"
+#include "bhb.h"
 #include "vplat.h"
 
 #define DFR0_BRPS(d) ((((d) >> 12) & 0xf) + 1)
@@ -230,4 +232,23 @@ bool scrub_smccc_workaround(u32 fid, u64 arg, u64 *ret)
 	}
 	*ret = psci_call(fid, arg, 0, 0);
 	return true;
+}
+
+/* This CPU's Spectre-BHB choice (bhb.h); said for the boot CPU and for any CPU unlike it. */
+void scrub_bhb_init(struct pcpu *cpu)
+{
+	struct bhb_cpu c = {
+		.midr = read_sysreg(midr_el1),
+		.pfr0 = read_sysreg(id_aa64pfr0_el1),
+		.mmfr1 = read_sysreg(id_aa64mmfr1_el1),
+		.isar2 = read_sysreg(S3_0_C0_C6_2), /* ID_AA64ISAR2_EL1 */
+	};
+	char what[96];
+
+	c.firmware_wa3 = !scrub_pe_unaffected(SMCCC_WORKAROUND_3) &&
+			 scrub_firmware_has(SMCCC_WORKAROUND_3);
+	cpu->arch.bhb = bhb_choose(&c);
+	if (cpu->id == 0 || cpu->arch.bhb != pcpus[0].arch.bhb)
+		pr_info("aarch64: speculation: cpu %u (MIDR 0x%llx): Spectre-BHB %s", cpu->id,
+			(unsigned long long)c.midr, bhb_describe(cpu->arch.bhb, &c, what, sizeof(what)));
 }

@@ -413,6 +413,7 @@ void arch_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 	}
 
 	vgic_flush(vcpu);
+	a->bhb = pcpu_this()->arch.bhb;
 	/* From here to the exit no C library call: FP and TPIDR_EL0 are the guest's. */
 	el2_fpsimd_restore(&a->fp);
 	write_sysreg(tpidr_el0, a->tpidr_el0);

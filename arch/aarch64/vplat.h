@@ -10,6 +10,7 @@
 #include <keel/types.h>
 
 struct partition;
+struct pcpu;
 struct vcpu;
 
 /* Guest-physical layout (docs/aarch64-microvm.md). */
@@ -74,6 +75,8 @@ bool vidreg_read(u32 crm, u32 op2, u64 *value);
 
 /* scrub.c: what a core carries between guests */
 u64 scrub_mdcr_el2(void);
+/* Choose and record this CPU's Spectre-BHB mitigation for guest exits (bhb.h). */
+void scrub_bhb_init(struct pcpu *cpu);
 u64 scrub_guest_dfr0(u64 dfr0);
 void scrub_vcpu(void);
 u64 scrub_smccc_features(u32 fid);

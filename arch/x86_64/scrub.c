@@ -21,6 +21,7 @@
 /* CPUID feature bits this file decides on. */
 #define CPUID1_ECX_XSAVE BIT(26)
 #define CPUID7_EDX_MD_CLEAR BIT(10)
+#define CPUID7_EDX_L1D_FLUSH BIT(28)
 #define CPUID7_EDX_SPEC_CTRL BIT(26) /* Intel: IBRS and IBPB */
 #define CPUID7_EDX_STIBP BIT(27)
 #define CPUID7_EDX_ARCH_CAP BIT(29)
@@ -32,7 +33,9 @@
 #define CPUID821_EAX_AUTO_IBRS BIT(8) /* AMD, leaf 0x80000021 */
 
 /* IA32_ARCH_CAPABILITIES bits */
+#define ARCH_CAP_RDCL_NO BIT(0) /* not affected by L1TF (nor Meltdown) */
 #define ARCH_CAP_IBRS_ALL BIT(1)
+#define ARCH_CAP_SKIP_L1DFL_VMENTRY BIT(3)
 #define ARCH_CAP_MDS_NO BIT(5)
 #define ARCH_CAP_PBRSB_NO BIT(24)
 
@@ -56,8 +59,29 @@ static const struct x86_init_image x86_init_image = {
 	.mxcsr = 0x1f80,
 };
 
+#define CPUID0_EBX_INTEL 0x756e6547u /* "Genu" */
+
 struct x86_spec x86_spec;
 u8 x86_rsb_fill_on;
+
+/*
+ * L1TF: on an affected Intel CPU a guest can read what sits in the L1 data
+ * cache through a not-present entry of its own tables, Keel's data included
+ * (everything this core touched while serving the exit). So the L1D is
+ * flushed before every VM entry, where the CPU has the command and does not
+ * flush by itself. Returns what the boot log says.
+ */
+static const char *x86_l1tf_probe(u32 vendor_ebx, u32 l7_edx, u64 arch_cap)
+{
+	if (vendor_ebx != CPUID0_EBX_INTEL || (arch_cap & ARCH_CAP_RDCL_NO))
+		return "not affected";
+	if (arch_cap & ARCH_CAP_SKIP_L1DFL_VMENTRY)
+		return "flushed by the CPU";
+	if (!(l7_edx & CPUID7_EDX_L1D_FLUSH))
+		return "affected, NOT mitigated (no L1D_FLUSH: update the microcode)";
+	x86_spec.l1d_flush = true;
+	return "L1D flush at every entry";
+}
 
 /* What the CPU offers and needs, once at boot (the same on every CPU). */
 void x86_spec_probe(void)
@@ -65,6 +89,7 @@ void x86_spec_probe(void)
 	struct x86_cpuid l7 = { 0 }, l88 = { 0 }, l821 = { 0 };
 	u32 max = x86_cpuid(0, 0).eax, ext = x86_cpuid(0x80000000, 0).eax;
 	u64 arch_cap = 0;
+	const char *l1tf;
 
 	if (max >= 7)
 		l7 = x86_cpuid(7, 0);
@@ -95,6 +120,7 @@ void x86_spec_probe(void)
 		x86_spec.ibpb = true;
 	x86_spec.spec_ctrl = x86_spec.spec_ctrl_bits != 0;
 	x86_spec.verw = (l7.edx & CPUID7_EDX_MD_CLEAR) && !(arch_cap & ARCH_CAP_MDS_NO);
+	l1tf = x86_l1tf_probe(x86_cpuid(0, 0).ebx, l7.edx, arch_cap);
 	/*
 	 * After a VM exit Keel returns through frames the guest's calls did not
 	 * push: fill the return stack with harmless entries first, unless the
@@ -104,10 +130,12 @@ void x86_spec_probe(void)
 	x86_spec.rsb_fill = !(l821.eax & CPUID821_EAX_AUTO_IBRS) &&
 			    !((arch_cap & ARCH_CAP_IBRS_ALL) && (arch_cap & ARCH_CAP_PBRSB_NO));
 	x86_rsb_fill_on = x86_spec.rsb_fill;
-	pr_info("x86: speculation: SPEC_CTRL %s, IBPB %s, VERW clearing %s, return-stack fill %s",
+	pr_info("x86: speculation: SPEC_CTRL %s, IBPB %s, VERW clearing %s, return-stack fill %s, "
+		"L1TF %s",
 		x86_spec.spec_ctrl ? "virtualized" : "absent (hidden from guests)",
 		x86_spec.ibpb ? "at every core hand-over" : "absent",
-		x86_spec.verw ? "at every entry" : "not needed", x86_spec.rsb_fill ? "on" : "off");
+		x86_spec.verw ? "at every entry" : "not needed", x86_spec.rsb_fill ? "on" : "off",
+		l1tf);
 }
 
 /* XSETBV under Keel's own CR4.OSXSAVE (set only around it). */

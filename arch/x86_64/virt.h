@@ -74,6 +74,7 @@ void x86_exit_mmio(struct vcpu *vcpu, gpa_t gpa, bool write, struct vm_exit *exi
 #define SPEC_CTRL_STIBP BIT(1)
 #define SPEC_CTRL_SSBD BIT(2)
 #define PRED_CMD_IBPB BIT(0)
+#define FLUSH_CMD_L1D BIT(0)
 
 /* What the CPU offers and needs against speculation, found at boot. */
 struct x86_spec {
@@ -82,7 +83,8 @@ struct x86_spec {
 	bool ibpb; /* IA32_PRED_CMD.IBPB exists */
 	bool verw; /* VERW clears CPU buffers (MD_CLEAR) and the CPU needs it */
 	bool rsb_fill; /* fill the return stack after each VM exit */
-	u8 pad[3];
+	bool l1d_flush; /* flush the L1 data cache before each VM entry (L1TF) */
+	u8 pad[2];
 	u64 xcr0_all; /* every XSAVE user component the CPU has */
 	u64 spec_ctrl_bits; /* SPEC_CTRL bits the CPU implements */
 };
@@ -118,7 +120,11 @@ static inline void x86_spec_guest_enter(const struct vcpu *vcpu)
 {
 	if (x86_spec.spec_ctrl && vcpu->arch.spec_ctrl)
 		x86_wrmsr(MSR_SPEC_CTRL, vcpu->arch.spec_ctrl);
-	x86_verw();
+	/* The L1D flush clears the CPU buffers too: VERW only without it. */
+	if (x86_spec.l1d_flush)
+		x86_wrmsr(MSR_FLUSH_CMD, FLUSH_CMD_L1D);
+	else
+		x86_verw();
 }
 
 static inline void x86_spec_guest_exit(const struct vcpu *vcpu)

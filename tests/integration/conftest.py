@@ -32,15 +32,20 @@ def pytest_addoption(parser):
 def pytest_configure(config):
     config.addinivalue_line("markers", "linux: boots Debian kernels; left out with --no-linux")
     config.addinivalue_line("markers", "x86_64_only: left out when x86_64 is not in --arch")
+    config.addinivalue_line("markers", "aarch64_only: left out when aarch64 is not in --arch")
 
 
 def pytest_collection_modifyitems(config, items):
     """Deselect what was not asked for: the `linux` tests with --no-linux, and
-    the VT-x (Bochs, x86_64-only) tests when x86_64 is not in --arch."""
+    the VT-x (Bochs, x86_64-only) tests when x86_64 is not in --arch, and the
+    aarch64-only ones when aarch64 is not."""
     no_vmx = "x86_64" not in selected_arches(config)
+    no_arm = "aarch64" not in selected_arches(config)
 
     def unwanted(item):
         if item.get_closest_marker("linux") and config.getoption("no_linux"):
+            return True
+        if no_arm and item.get_closest_marker("aarch64_only"):
             return True
         return no_vmx and (item.path.name == "test_vmx.py" or item.get_closest_marker("x86_64_only"))
 
@@ -77,15 +82,16 @@ class Rig:
         self.tmp_factory = tmp_factory
         self.runs = []
 
-    def boot(self, arch, config, name, smp=4, mem="2G", timeout=150.0):
-        """Start QEMU booting Keel with keel.cfg = @config; returns a keelrig.Qemu.
+    def boot(self, arch, config, name, smp=4, mem="2G", timeout=150.0, cpu=None):
+        """Start QEMU booting Keel with keel.cfg = @config (on QEMU CPU model
+        @cpu if given); returns a keelrig.Qemu.
 
         Use it as a context manager (or kill() it) so QEMU always stops.
         """
         esp = self.tmp_factory.mktemp(f"{arch}-{name}-esp", numbered=True)
         keelrig.make_esp(esp, arch, self.build, config)
         log = self.build / arch / "test-logs" / f"{name}.log"
-        q = keelrig.Qemu(keelrig.qemu_argv(arch, esp, smp=smp, mem=mem), log,
+        q = keelrig.Qemu(keelrig.qemu_argv(arch, esp, smp=smp, mem=mem, cpu=cpu), log,
                          hard_timeout=timeout, name=f"{arch} {name}")
         q.nodeid = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
         self.runs.append(q)

@@ -92,13 +92,14 @@ def kvm_usable(arch):
     return _read("/sys/module/kvm/parameters/nested") in ("1", "Y")
 
 
-def qemu_argv(arch, esp, smp=4, mem="2G", serial="stdio", extra=()):
-    """The QEMU command line that boots @esp (a directory) on @arch."""
+def qemu_argv(arch, esp, smp=4, mem="2G", serial="stdio", extra=(), cpu=None):
+    """The QEMU command line that boots @esp (a directory) on @arch (@cpu: a
+    QEMU CPU model instead of the arch's default; it forces TCG)."""
     a = ARCHES[arch]
-    kvm = kvm_usable(arch)
+    kvm = kvm_usable(arch) and cpu is None
     argv = [a["qemu"], *a["machine"],
             "-accel", "kvm" if kvm else "tcg",
-            "-cpu", "host" if kvm else a["cpu"],
+            "-cpu", "host" if kvm else cpu or a["cpu"],
             "-m", str(mem), "-smp", str(smp), *a["firmware"]]
     if arch == "aarch64":
         argv += ["-drive", f"if=none,id=esp,format=raw,file=fat:rw:{esp}",

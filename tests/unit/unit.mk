@@ -21,6 +21,8 @@ UNIT_SRCS_test_mgmt := tests/unit/mgmt_env.c tests/unit/hmap_host.c core/mgmt.c 
 	core/lib/strlcpy.c
 # The aarch64 Linux guest's device tree, read back with the host's libfdt.
 UNIT_SRCS_test_dtb := arch/aarch64/dtb.c $(shell $(UNIT_CC) -print-file-name=libfdt.a)
+# The aarch64 Spectre-BHB choice.
+UNIT_SRCS_test_bhb := arch/aarch64/bhb.c
 # The aarch64 PL061 GPIO model (the Linux guest's power key).
 UNIT_SRCS_test_pl061 := arch/aarch64/pl061.c core/vdev.c core/pmm.c
 

@@ -26,6 +26,7 @@ struct pcpu_arch {
 	u32 pad;
 	u64 gicr; /* host-physical base of this CPU's redistributor (RD frame) */
 	u64 tls;  /* the hypervisor's TPIDR_EL0 on this CPU (picolibc errno) */
+	u64 bhb;  /* Spectre-BHB on guest exit: BHB_* of bhb.h */
 };
 
 /*
@@ -41,6 +42,7 @@ struct vcpu_fpsimd {
 struct vcpu_arch {
 	u64 x[31];     /* guest general registers, saved on exit (offset 0) */
 	u64 elr, spsr; /* guest PC and PSTATE (offsets 248, 256) */
+	u64 bhb;       /* this CPU's Spectre-BHB choice, for the exit path (offset 264) */
 	u64 tpidr_el0; /* the guest's; the hypervisor's own is live at EL2 */
 	struct vcpu_fpsimd fp __aligned(16);
 	/* Syndrome of the last exit. */
