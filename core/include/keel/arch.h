@@ -3,6 +3,17 @@
  * The arch contract: every function an architecture provides to core. Core,
  * virtio/ and vfio/ call only these (and the inline helpers of <arch/types.h>).
  * Each arch implements all of them under arch/<arch>/.
+ *
+ * "Flush" has one meaning: when the call returns, no CPU translates the range
+ * as it did before, and no CPU still holds a walk through a table that left
+ * the tree (so it may be freed). For Keel's own tables (pt.sync) it is
+ * synchronous on both arches. Cost: on aarch64, one broadcast TLBI per page
+ * (all of EL2 above 32 pages) and a DSB ISH; on x86_64, an IPI to every other
+ * online CPU and a wait until each has reloaded CR3. A CPU with interrupts
+ * off takes the flush in its next spin-wait, or before its next VM entry.
+ * Stage-2 is not there yet: arch_s2_unmap on x86_64 only bumps a generation
+ * and kicks, so each vCPU flushes on its next entry. Keel changes a
+ * partition's stage-2 only while its vCPUs are stopped.
  */
 #ifndef KEEL_ARCH_H
 #define KEEL_ARCH_H
