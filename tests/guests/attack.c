@@ -271,6 +271,16 @@ static uint32_t child(const char *name, uint64_t cpus, const char *cmd)
 	return id;
 }
 
+/* N of "racerN" (0-31). */
+static uint32_t racer_index(const char *name)
+{
+	uint32_t n = 0;
+
+	for (name += 5; *name >= '0' && *name <= '9' && n < 32; name++)
+		n = n * 10 + (uint32_t)(*name - '0');
+	return n & 31;
+}
+
 /*
  * While Keel builds the keel.cfg partitions listed after us, DESTROY, START
  * and LOAD hit every "racer*" partition that is not running yet: each call
@@ -287,18 +297,25 @@ static void race_boot(uint32_t want)
 	for (i = 0; i < 20u * POLLS && done < want; i++) {
 		for (id = 1; id <= KEEL_MAX_PARTITIONS; id++) {
 			struct keel_part_stats ps;
-			uint32_t st;
+			uint32_t st, racer;
 
-			if (id == gi->partition_id || (done_mask & 1u << id))
+			if (id == gi->partition_id)
 				continue;
 			st = mg_state(id, &ps);
 			if (!st || strncmp(ps.status.name, "racer", 5))
+				continue;
+			/*
+			 * Counted by name: a racer destroyed here frees its id, and
+			 * Keel gives that id to the next racer it builds.
+			 */
+			racer = racer_index(ps.status.name);
+			if (done_mask & 1u << racer)
 				continue;
 			building += st == KEEL_PSTATE_BUILDING;
 			/* It ran (a racer ticks once and shuts down), or it was ready: a legal DESTROY. */
 			if (st == KEEL_PSTATE_RUNNING || st == KEEL_PSTATE_STOPPED ||
 			    hc(KEEL_HC_MGMT_DESTROY, id, 0, 0).status == KEEL_OK) {
-				done_mask |= 1u << id;
+				done_mask |= 1u << racer;
 				done++;
 				continue;
 			}
