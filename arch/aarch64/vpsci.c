@@ -80,29 +80,29 @@ static struct vcpu *vpsci_find(struct partition *part, u64 mpidr)
 	return NULL;
 }
 
-/* On from the guest's point of view: running or halted, not off. */
-static bool vpsci_is_on(struct vcpu *v)
-{
-	return READ_ONCE(v->state) != VCPU_OFF &&
-	       __atomic_load_n(&v->arch.psci_state, __ATOMIC_ACQUIRE) == VPSCI_ON;
-}
-
+/*
+ * ON: running (or started and about to be); OFF: never started, or it did
+ * CPU_OFF and waits on its core (Linux's CPU hotplug waits for that); ON_PENDING:
+ * a CPU_ON for it is on its way.
+ */
 static u64 vpsci_affinity_info(struct vcpu *vcpu, u64 target, u64 level)
 {
 	struct vcpu *v;
+	u32 ps;
 
 	if (level != 0 || (target & ~MPIDR_AFF_MASK))
 		return PSCI_INVALID_PARAMS;
 	v = vpsci_find(vcpu->part, target);
 	if (!v)
 		return PSCI_INVALID_PARAMS;
-	if (v == vcpu || vpsci_is_on(v))
+	if (v == vcpu)
 		return PSCI_AFF_ON;
-	if (READ_ONCE(v->state) != VCPU_OFF &&
-	    __atomic_load_n(&v->arch.psci_state, __ATOMIC_ACQUIRE) != VPSCI_OFF)
-		return PSCI_AFF_ON_PENDING;
-	/* Started by core but not yet entered counts as pending too. */
-	return READ_ONCE(v->state) == VCPU_OFF ? PSCI_AFF_OFF : PSCI_AFF_ON_PENDING;
+	if (READ_ONCE(v->state) == VCPU_OFF)
+		return PSCI_AFF_OFF;
+	ps = __atomic_load_n(&v->arch.psci_state, __ATOMIC_ACQUIRE);
+	if (ps == VPSCI_ON)
+		return PSCI_AFF_ON;
+	return ps == VPSCI_OFF ? PSCI_AFF_OFF : PSCI_AFF_ON_PENDING;
 }
 
 static u64 vpsci_cpu_on(struct vcpu *vcpu, u64 target, u64 pc, u64 ctx)

@@ -170,6 +170,13 @@ static void mode_shutdown(void)
 	guest_shutdown();
 }
 
+/* mode=psci [rounds=N]: a 2-vCPU partition turns its vCPU 1 on and off (aarch64). */
+static void mode_psci(void)
+{
+	expect(arch_psci_cycles((uint32_t)opt_num(cmdline, "rounds", 20)));
+	verdict("psci");
+}
+
 static void hostile(const char *what, long got, long want)
 {
 	printf("hostile: %-44s status %ld want %ld %s\n", what, got, want,
@@ -691,7 +698,8 @@ static void mode_hcbench(void)
 /*
  * Command line: mode=hello (default) | conduit (alias vmcall) | ticker [count=N] |
  * peek [addr=GPA] | poke [addr=GPA] | triple | shutdown | hostile | virtio | manage [cycles=N]
- * (as the management partition, keel.cfg initrd = this ELF) | denied | hcbench [count=N batch=B];
+ * (as the management partition, keel.cfg initrd = this ELF) | denied | hcbench [count=N batch=B] |
+ * psci [rounds=N] (aarch64, 2 vCPUs);
  * pace=N sets the ticker's delay; then=shutdown (default) | ticker | idle says what follows the
  * checks; vmcall=1 makes every x86_64 call use VMCALL instead of VMMCALL.
  */
@@ -732,6 +740,8 @@ void guest_main(const struct keel_guest_info *info)
 		mode_denied();
 	else if (!strcmp(mode, "hcbench"))
 		mode_hcbench();
+	else if (!strcmp(mode, "psci"))
+		mode_psci();
 	else
 		printf("TEST %s FAIL: unknown mode\n", mode);
 	finish();

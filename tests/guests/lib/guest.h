@@ -113,6 +113,9 @@ bool arch_exception_loop_exits(const char *kind);
 /* Guest-physical addresses with nothing of ours behind them: holes, host device windows. */
 unsigned int arch_hole_addrs(const uint64_t **addrs);
 
+/* aarch64: @rounds of CPU_ON / CPU_OFF of vCPU 1, followed by AFFINITY_INFO. */
+bool arch_psci_cycles(uint32_t rounds);
+
 /* --- lib --- */
 
 /* Keel call @nr with up to three arguments. */

@@ -135,3 +135,10 @@ void arch_spin_forever(bool irq)
 	for (;;)
 		__asm__ volatile("" ::: "memory");
 }
+
+/* PSCI is arm64's: the mode says so and fails. */
+bool arch_psci_cycles(uint32_t rounds)
+{
+	printf("psci: no PSCI on x86_64\n");
+	return false;
+}
