@@ -12,7 +12,7 @@
 #include <keel/partition.h>
 
 #define SMCCC_NOT_SUPPORTED (-1)
-#define KEEL_HC_VENDOR_MASK 0xFFFF0000u
+#define SMCCC_CALL_64 0x40000000u /* SMC64 (else SMC32) calling convention */
 
 /* Console bytes are copied and printed in pieces of this size. */
 #define HC_CONSOLE_CHUNK 256u
@@ -28,37 +28,45 @@ struct hc_result {
 };
 
 /*
- * Turn the raw function number into a Keel call number. aarch64 guests pass
- * the SMCCC function ID (0xC6000000 | nr); x86_64 guests pass nr itself.
+ * Turn the raw function number into a Keel call number. On aarch64 the arch
+ * passes only SMCCC IDs in the vendor-hypervisor range, and Keel's calls are
+ * the SMC64 fast calls 0xC6000000 | nr; x86_64 guests pass nr itself.
  * Returns false for an ID outside Keel's range.
  */
-static bool hc_decode_nr(u64 fn, u32 *nr)
+static bool hc_decode_nr(const struct vm_exit *exit, u32 *nr)
 {
-	if (fn <= 0xFFFF) {
-		*nr = (u32)fn;
-		return true;
-	}
-	if ((fn & ~0xFFFFull) == KEEL_SMCCC_FN_BASE) {
+	u64 fn = exit->hc.fn;
+
+	if (exit->hc.smccc) {
+		if ((fn & ~0xFFFFull) != KEEL_SMCCC_FN_BASE)
+			return false;
 		*nr = (u32)(fn & 0xFFFF);
 		return true;
 	}
-	return false;
+	if (fn > 0xFFFF)
+		return false;
+	*nr = (u32)fn;
+	return true;
 }
 
-/* SMCCC's generic queries in the vendor-hypervisor range. */
+/*
+ * SMCCC's general queries of the vendor-hypervisor service: the SMC32 IDs
+ * the specification defines (0x8600FFxx, what Linux asks), and the SMC64
+ * forms Keel's ABI has always answered too.
+ */
 static bool hc_smccc_query(u64 fn, struct hc_result *res)
 {
-	switch (fn) {
-	case KEEL_SMCCC_CALL_COUNT:
+	switch (fn & ~(u64)SMCCC_CALL_64) {
+	case KEEL_SMCCC_CALL_COUNT & ~SMCCC_CALL_64:
 		res->status = KEEL_HC_NR_CALLS;
 		return true;
-	case KEEL_SMCCC_CALL_UID:
+	case KEEL_SMCCC_CALL_UID & ~SMCCC_CALL_64:
 		res->status = KEEL_SMCCC_UID0;
 		res->r[0] = KEEL_SMCCC_UID1;
 		res->r[1] = KEEL_SMCCC_UID2;
 		res->r[2] = KEEL_SMCCC_UID3;
 		return true;
-	case KEEL_SMCCC_REVISION:
+	case KEEL_SMCCC_REVISION & ~SMCCC_CALL_64:
 		res->status = KEEL_ABI_VERSION_MAJOR;
 		res->r[0] = KEEL_ABI_VERSION_MINOR;
 		return true;
@@ -178,20 +186,29 @@ static bool hc_perform(struct vcpu *vcpu, const struct hc_call *call, struct hc_
 	}
 }
 
+/*
+ * Unknown IDs answer in the caller's convention: SMCCC's NOT_SUPPORTED on
+ * aarch64 (what firmware probing expects), -KEEL_ENOSYS on x86_64.
+ */
 void hypercall_handle(struct vcpu *vcpu, const struct vm_exit *exit)
 {
+	s64 unknown = exit->hc.smccc ? SMCCC_NOT_SUPPORTED : -KEEL_ENOSYS;
 	struct hc_result res = { 0 };
 	struct hc_call call;
 	u32 i;
 
 	vcpu->part->hypercalls++;
-	if (!hc_decode_nr(exit->hc.fn, &call.nr)) {
-		res.status = SMCCC_NOT_SUPPORTED;
-	} else if (!hc_smccc_query(exit->hc.fn, &res)) {
+	if (exit->hc.smccc && hc_smccc_query(exit->hc.fn, &res)) {
+		/* answered */
+	} else if (!hc_decode_nr(exit, &call.nr)) {
+		res.status = unknown;
+	} else {
 		for (i = 0; i < ARRAY_SIZE(call.a); i++)
 			call.a[i] = exit->hc.args[i];
 		if (!hc_perform(vcpu, &call, &res))
 			return;
+		if (res.status == -KEEL_ENOSYS)
+			res.status = unknown;
 	}
 	arch_vcpu_hc_return(vcpu, res.status, res.r);
 }

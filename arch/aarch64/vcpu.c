@@ -46,7 +46,9 @@ void el2_fpsimd_restore(const struct vcpu_fpsimd *fp);
 #define SMCCC_NOT_SUPPORTED ((u64)-1)
 #define SMCCC_VERSION_1_1 0x10001u
 
-#define SMCCC_OWNER_STANDARD 4u
+#define SMCCC_FAST BIT(31)
+#define SMCCC_OWNER(fid) (((fid) >> 24) & 0x3f)
+#define SMCCC_OWNER_VENDOR_HYP 6u
 
 /* ISS of a trapped system register access (EC 0x18) */
 #define SYSREG_READ BIT(0)
@@ -197,33 +199,34 @@ static void vcpu_set_x(struct vcpu *vcpu, u32 reg, u64 val)
 static void vcpu_smccc(struct vcpu *vcpu, struct vm_exit *exit, bool smc)
 {
 	u64 *x = vcpu->arch.x;
-	u32 fid = (u32)x[0];
+	u32 fid = (u32)x[0]; /* SMCCC: the function ID is W0; the upper half is ignored */
 
-	if (!(x[0] >> 32) && vpsci_call(vcpu, fid, exit))
+	if (vpsci_call(vcpu, fid, exit))
 		return;
 	exit->kind = EXIT_NONE;
-	if (x[0] == SMCCC_VERSION) {
+	if (fid == SMCCC_VERSION) {
 		x[0] = SMCCC_VERSION_1_1;
 		return;
 	}
-	if (x[0] == SMCCC_ARCH_FEATURES) {
+	if (fid == SMCCC_ARCH_FEATURES) {
 		x[0] = scrub_smccc_features((u32)x[1]);
 		return;
 	}
-	if (scrub_smccc_workaround((u32)x[0], x[1], &x[0]))
+	if (scrub_smccc_workaround(fid, x[1], &x[0]))
 		return;
-	/* Arm architecture calls (workarounds...) and other standard services (TRNG...): none. */
-	if ((x[0] >> 16) == 0x8000 || ((x[0] >> 24) & 0x3f) == SMCCC_OWNER_STANDARD) {
-		x[0] = SMCCC_NOT_SUPPORTED;
-		return;
-	}
-	/* Keel's hypercalls use HVC; an SMC reaches no secure firmware. */
-	if (smc) {
+	/*
+	 * Keel's own calls are HVC fast calls owned by the vendor hypervisor
+	 * service. Every other ID, a yielding call included (x0 = 3 is not
+	 * "shutdown"), is one this platform does not implement: SMCCC's
+	 * NOT_SUPPORTED, and the guest goes on.
+	 */
+	if (smc || !(fid & SMCCC_FAST) || SMCCC_OWNER(fid) != SMCCC_OWNER_VENDOR_HYP) {
 		x[0] = SMCCC_NOT_SUPPORTED;
 		return;
 	}
 	exit->kind = EXIT_HYPERCALL;
-	exit->hc.fn = x[0];
+	exit->hc.fn = fid;
+	exit->hc.smccc = true;
 	for (int i = 0; i < 6; i++)
 		exit->hc.args[i] = x[i + 1];
 }

@@ -151,6 +151,7 @@ void x86_exit_hypercall(struct vcpu *vcpu, struct vm_exit *exit, u32 insn_len)
 	exit->hc.args[3] = g[X86_R10];
 	exit->hc.args[4] = g[X86_R8];
 	exit->hc.args[5] = g[X86_R9];
+	exit->hc.smccc = false;
 	vcpu->arch.rip += insn_len;
 }
 

@@ -177,6 +177,13 @@ static void mode_psci(void)
 	verdict("psci");
 }
 
+/* mode=smccc: SMCCC probing as firmware and kernels do it (aarch64). */
+static void mode_smccc(void)
+{
+	expect(arch_smccc_conformance());
+	verdict("smccc");
+}
+
 static void hostile(const char *what, long got, long want)
 {
 	printf("hostile: %-44s status %ld want %ld %s\n", what, got, want,
@@ -213,8 +220,8 @@ static void mode_hostile(void)
 	hostile("console write, length 2^64 - 1",
 		hc(KEEL_HC_CONSOLE_WRITE, (uintptr_t)msg, ~0ull, 0).status, -KEEL_E2BIG);
 	hostile("unknown call KEEL_HC_NR_CALLS", hc(KEEL_HC_NR_CALLS, 0, 0, 0).status,
-		-KEEL_ENOSYS);
-	hostile("unknown call 0x7ff", hc(0x7ff, 1, 2, 3).status, -KEEL_ENOSYS);
+		arch_hc_unknown_status());
+	hostile("unknown call 0x7ff", hc(0x7ff, 1, 2, 3).status, arch_hc_unknown_status());
 	hostile("management call from a normal partition", hc(KEEL_HC_MGMT_FIRST, 0, 0, 0).status,
 		-KEEL_EPERM);
 	hostile("self info, size 0", hc(KEEL_HC_SELF_INFO, (uintptr_t)&si, 0, 0).status,
@@ -699,7 +706,7 @@ static void mode_hcbench(void)
  * Command line: mode=hello (default) | conduit (alias vmcall) | ticker [count=N] |
  * peek [addr=GPA] | poke [addr=GPA] | triple | shutdown | hostile | virtio | manage [cycles=N]
  * (as the management partition, keel.cfg initrd = this ELF) | denied | hcbench [count=N batch=B] |
- * psci [rounds=N] (aarch64, 2 vCPUs);
+ * psci [rounds=N] (aarch64, 2 vCPUs) | smccc (aarch64);
  * pace=N sets the ticker's delay; then=shutdown (default) | ticker | idle says what follows the
  * checks; vmcall=1 makes every x86_64 call use VMCALL instead of VMMCALL.
  */
@@ -730,6 +737,8 @@ void guest_main(const struct keel_guest_info *info)
 		mode_triple();
 	else if (!strcmp(mode, "shutdown"))
 		mode_shutdown();
+	else if (!strcmp(mode, "smccc"))
+		mode_smccc();
 	else if (!strcmp(mode, "hostile"))
 		mode_hostile();
 	else if (!strcmp(mode, "virtio"))

@@ -3,7 +3,10 @@
 a conformance suite checks it, one bare-metal guest per behaviour:
 - PSCI: a 2-vCPU partition turns its vCPU 1 on with CPU_ON; vCPU 1 turns
   itself off with CPU_OFF; AFFINITY_INFO must say OFF again (Linux's CPU
-  hotplug waits for exactly that), 20 rounds."""
+  hotplug waits for exactly that), 20 rounds.
+- SMCCC: version and feature queries, the vendor-hypervisor general queries,
+  and an unknown ID of every owner, fast and yielding, over HVC and SMC: each
+  answers NOT_SUPPORTED and the prober lives on (x0 = 3 once shut it down)."""
 
 import pytest
 
@@ -12,12 +15,13 @@ from keelrig import keel, keel_cfg, out, partition
 pytestmark = pytest.mark.aarch64_only
 
 ROUNDS = 20
-CONFIG = keel_cfg(partition("psci", "1,2", f"mode=psci rounds={ROUNDS}", memory="16M"))
+CONFIG = keel_cfg(partition("psci", "1,2", f"mode=psci rounds={ROUNDS}", memory="16M"),
+                  partition("smccc", 3, "mode=smccc", memory="16M"))
 
 
 @pytest.fixture(scope="module")
 def conformance(rig):
-    with rig.boot("aarch64", CONFIG, "conformance", smp=3) as q:
+    with rig.boot("aarch64", CONFIG, "conformance", smp=4) as q:
         yield q
 
 
@@ -27,3 +31,15 @@ def test_psci_affinity_info_follows_cpu_off(conformance):
     assert verdict.endswith("PASS"), q.find_all(out("psci", r"check failed|psci: round"))
     assert q.find(out("psci", rf"psci: {ROUNDS} rounds of CPU_ON, CPU_OFF and AFFINITY_INFO"))
     q.wait_for(keel(r"partition 'psci' stopped: "), 30)
+
+
+def test_smccc_probing(conformance):
+    q = conformance
+    verdict = q.wait_for(out("smccc", r"TEST smccc (PASS|FAIL)"), 90)
+    assert verdict.endswith("PASS"), q.find_all(out("smccc", r"check failed|smccc: .* want"))
+    probed = q.find(out("smccc", r"smccc: (\d+) unknown IDs probed, (\d+) answered otherwise"))
+    assert probed, "the prober did not finish"
+    # 64 owners x (SMC32, SMC64, over SMC), 11 yielding IDs, Keel's call over SMC, HVC #1.
+    assert "smccc: 205 unknown IDs probed, 0 answered otherwise" in probed, probed
+    stopped = q.wait_for(keel(r"partition 'smccc' stopped: "), 30)
+    assert "shutdown requested by the guest" in stopped, stopped

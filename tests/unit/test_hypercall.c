@@ -71,33 +71,66 @@ static void setup(void)
 	vcpu.index = 1;
 }
 
-static s64 call(u64 fn, u64 a0, u64 a1)
+static s64 call_conv(bool smccc, u64 fn, u64 a0, u64 a1)
 {
 	struct vm_exit e = { .kind = EXIT_HYPERCALL };
 	int before = returns;
 
 	e.hc.fn = fn;
+	e.hc.smccc = smccc;
 	e.hc.args[0] = a0;
 	e.hc.args[1] = a1;
 	hypercall_handle(&vcpu, &e);
 	return returns == before ? 999 : last_status;
 }
 
+/* x86_64: the plain call number in RAX. */
+static s64 call(u64 fn, u64 a0, u64 a1)
+{
+	return call_conv(false, fn, a0, a1);
+}
+
+/* aarch64: an SMCCC ID the arch passed on (vendor-hypervisor fast calls). */
+static s64 smccc(u64 fn, u64 a0, u64 a1)
+{
+	return call_conv(true, fn, a0, a1);
+}
+
 static void test_version_and_numbers(void)
 {
 	CHECK_EQ(call(KEEL_HC_VERSION, 0, 0), KEEL_OK);
 	CHECK_EQ(last_res[0], KEEL_ABI_VERSION);
-	/* The same call through its SMCCC function ID. */
-	CHECK_EQ(call(KEEL_SMCCC_FN(KEEL_HC_VERSION), 0, 0), KEEL_OK);
-	CHECK_EQ(last_res[0], KEEL_ABI_VERSION);
 	CHECK_EQ(call(0x77, 0, 0), -KEEL_ENOSYS);
-	CHECK_EQ(call(KEEL_SMCCC_FN(0x77), 0, 0), -KEEL_ENOSYS);
-	/* Outside Keel's SMCCC range: SMCCC's NOT_SUPPORTED. */
-	CHECK_EQ(call(0x84000000ull, 0, 0), -1);
-	CHECK_EQ(call(~0ull, 0, 0), -1);
-	CHECK_EQ(call(KEEL_SMCCC_CALL_UID, 0, 0), KEEL_SMCCC_UID0);
+	/* x86_64 has no SMCCC: an SMCCC-shaped number is just unknown. */
+	CHECK_EQ(call(KEEL_SMCCC_FN(KEEL_HC_VERSION), 0, 0), -KEEL_ENOSYS);
+	CHECK_EQ(call(KEEL_SMCCC_CALL_UID, 0, 0), -KEEL_ENOSYS);
+	CHECK_EQ(call(~0ull, 0, 0), -KEEL_ENOSYS);
+}
+
+static void test_smccc_ids(void)
+{
+	CHECK_EQ(smccc(KEEL_SMCCC_FN(KEEL_HC_VERSION), 0, 0), KEEL_OK);
+	CHECK_EQ(last_res[0], KEEL_ABI_VERSION);
+	/* Unknown IDs, in Keel's range or not, are SMCCC's NOT_SUPPORTED (-1). */
+	CHECK_EQ(smccc(KEEL_SMCCC_FN(0x77), 0, 0), -1);
+	CHECK_EQ(smccc(KEEL_SMCCC_FN(0xFFFF), 0, 0), -1);
+	CHECK_EQ(smccc(KEEL_SMCCC_FN(KEEL_HC_MGMT_FIRST + 0x7f), 0, 0), -KEEL_EPERM);
+	part.denied = 0; /* test_privilege_and_lifecycle counts refusals from zero */
+	CHECK_EQ(smccc(0x86001234ull, 0, 0), -1);
+	/* A plain number is not a Keel call on aarch64: 3 must not shut down. */
+	CHECK_EQ(smccc(KEEL_HC_SHUTDOWN, 0, 0), -1);
+	CHECK_EQ(stops, 0);
+	CHECK_EQ(smccc(KEEL_HC_VERSION, 0, 0), -1);
+	/* The general queries, in the SMC32 form SMCCC defines and the SMC64 form. */
+	CHECK_EQ(smccc(KEEL_SMCCC_CALL_UID, 0, 0), KEEL_SMCCC_UID0);
 	CHECK_EQ(last_res[2], KEEL_SMCCC_UID3);
-	CHECK_EQ(call(KEEL_SMCCC_CALL_COUNT, 0, 0), KEEL_HC_NR_CALLS);
+	CHECK_EQ(smccc(0x8600FF01ull, 0, 0), KEEL_SMCCC_UID0);
+	CHECK_EQ(last_res[0], KEEL_SMCCC_UID1);
+	CHECK_EQ(smccc(KEEL_SMCCC_CALL_COUNT, 0, 0), KEEL_HC_NR_CALLS);
+	CHECK_EQ(smccc(0x8600FF00ull, 0, 0), KEEL_HC_NR_CALLS);
+	CHECK_EQ(smccc(0x8600FF03ull, 0, 0), KEEL_ABI_VERSION_MAJOR);
+	CHECK_EQ(last_res[0], KEEL_ABI_VERSION_MINOR);
+	CHECK_EQ(smccc(0x8600FF02ull, 0, 0), -1);
 }
 
 static void test_console_write(void)
@@ -192,6 +225,7 @@ int main(void)
 {
 	setup();
 	test_version_and_numbers();
+	test_smccc_ids();
 	test_console_write();
 	test_self_info();
 	test_privilege_and_lifecycle();

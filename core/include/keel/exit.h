@@ -39,8 +39,9 @@ struct vm_exit {
 	u64 pc; /* guest PC of the instruction that exited (for reports) */
 	union {
 		struct {
-			u64 fn; /* function number (aarch64: the full SMCCC ID) */
+			u64 fn; /* function number, or the SMCCC function ID (W0) */
 			u64 args[6];
+			bool smccc; /* fn is an SMCCC ID in the vendor-hypervisor range */
 		} hc;
 		struct {
 			gpa_t gpa;

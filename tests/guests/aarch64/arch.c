@@ -23,6 +23,12 @@ uint64_t arch_hc_fn(uint64_t nr)
 	return KEEL_SMCCC_FN(nr);
 }
 
+/* SMCCC: an unknown function ID is NOT_SUPPORTED. */
+long arch_hc_unknown_status(void)
+{
+	return -1;
+}
+
 void arch_use_vmcall(bool on)
 {
 }

@@ -116,6 +116,12 @@ unsigned int arch_hole_addrs(const uint64_t **addrs);
 /* aarch64: @rounds of CPU_ON / CPU_OFF of vCPU 1, followed by AFFINITY_INFO. */
 bool arch_psci_cycles(uint32_t rounds);
 
+/* aarch64: SMCCC version, feature and general queries, and unknown IDs of every range. */
+bool arch_smccc_conformance(void);
+
+/* What Keel answers to a call number it does not know (x86: -KEEL_ENOSYS; aarch64: -1). */
+long arch_hc_unknown_status(void);
+
 /* --- lib --- */
 
 /* Keel call @nr with up to three arguments. */

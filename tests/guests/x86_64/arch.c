@@ -142,3 +142,15 @@ bool arch_psci_cycles(uint32_t rounds)
 	printf("psci: no PSCI on x86_64\n");
 	return false;
 }
+
+/* SMCCC is arm64's: the mode says so and fails. */
+bool arch_smccc_conformance(void)
+{
+	printf("smccc: no SMCCC on x86_64\n");
+	return false;
+}
+
+long arch_hc_unknown_status(void)
+{
+	return -KEEL_ENOSYS;
+}
