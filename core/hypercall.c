@@ -167,10 +167,10 @@ static bool hc_perform(struct vcpu *vcpu, const struct hc_call *call, struct hc_
 		res->status = hc_self_info(vcpu, call->a[0], call->a[1], &res->r[0]);
 		return true;
 	case KEEL_HC_SHUTDOWN:
-		part_stop(part, "shutdown requested by the guest", false);
+		part_stop(part, KEEL_STOP_CAUSE_GUEST, "shutdown requested by the guest", false);
 		return false;
 	case KEEL_HC_REBOOT:
-		part_stop(part, "reboot requested by the guest", true);
+		part_stop(part, KEEL_STOP_CAUSE_GUEST, "reboot requested by the guest", true);
 		return false;
 	case KEEL_HC_YIELD:
 		res->status = KEEL_OK;

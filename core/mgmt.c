@@ -244,6 +244,18 @@ static s64 mgmt_list(const struct vcpu *vcpu, gpa_t gpa, u64 count, u64 r[3])
 	return KEEL_OK;
 }
 
+/* How it stopped, once it has: under part->lock, where part_stop() writes both. */
+static void mgmt_fill_stop(struct partition *part, struct keel_part_stats *ps)
+{
+	unsigned long flags = spin_lock_irqsave(&part->lock);
+
+	if (part->state == PART_STOPPED) {
+		ps->stop_cause = part->stop_cause;
+		keel_strlcpy(ps->stop_reason, part->stop_reason, sizeof(ps->stop_reason));
+	}
+	spin_unlock_irqrestore(&part->lock, flags);
+}
+
 static s64 mgmt_stats(const struct vcpu *vcpu, u64 id, gpa_t gpa, u64 size, u64 r[3])
 {
 	struct keel_part_stats ps;
@@ -262,6 +274,7 @@ static s64 mgmt_stats(const struct vcpu *vcpu, u64 id, gpa_t gpa, u64 size, u64 
 	part_exit_counts(part, exits);
 	for (k = 0; k < EXIT_KINDS; k++)
 		ps.exits[k] = exits[k];
+	mgmt_fill_stop(part, &ps);
 	return mgmt_copy_out(vcpu, gpa, size, &ps, sizeof(ps), &r[0]);
 }
 
@@ -516,7 +529,8 @@ static void mgmt_stop_expired(struct timer *t)
 
 	/* Only the very run the STOP was about: not a later one in the same slot. */
 	if (part && part->start_ns == st->start_ns) /* part_stop acts only if it runs */
-		part_stop(part, "stopped by the management partition (timeout)", false);
+		part_stop(part, KEEL_STOP_CAUSE_FORCED,
+			  "stopped by the management partition: it did not power off in time", false);
 	__atomic_store_n(&st->busy, 0, __ATOMIC_RELEASE);
 }
 
@@ -557,7 +571,7 @@ static s64 mgmt_stop(const struct vcpu *vcpu, u64 id, u64 ms, u64 flags)
 	case PART_BUILDING:
 	case PART_STOPPING:
 		/* On its way down, or rebuilt for a reboot: it stops instead of restarting. */
-		part_stop(part, "stopped by the management partition", false);
+		part_stop(part, KEEL_STOP_CAUSE_FORCED, "stopped by the management partition", false);
 		return KEEL_OK;
 	case PART_STOPPED:
 		return KEEL_OK;
@@ -567,7 +581,7 @@ static s64 mgmt_stop(const struct vcpu *vcpu, u64 id, u64 ms, u64 flags)
 	if (!ms)
 		ms = KEEL_STOP_TIMEOUT_DEFAULT_MS;
 	if ((flags & KEEL_STOP_FORCE) || !mgmt_stop_later(part, ms)) {
-		part_stop(part, "stopped by the management partition", false);
+		part_stop(part, KEEL_STOP_CAUSE_FORCED, "stopped by the management partition", false);
 		return KEEL_OK;
 	}
 	/* Press its power button; the timer forces the stop if the guest ignores it. */

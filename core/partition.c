@@ -508,7 +508,7 @@ int part_start(struct partition *part)
 	return part_run(part, PS(LOADED));
 }
 
-void part_stop(struct partition *part, const char *reason, bool reboot)
+void part_stop(struct partition *part, u32 cause, const char *reason, bool reboot)
 {
 	unsigned long flags = spin_lock_irqsave(&part->lock);
 	struct pcpu *self = pcpu_this();
@@ -525,8 +525,10 @@ void part_stop(struct partition *part, const char *reason, bool reboot)
 		/* The reason changes only where this stop changes the outcome. */
 		bool cancels = st == PART_BUILDING || (st == PART_STOPPING && part->stop_reboot);
 
-		if (!reboot && cancels && !part->stop_requested)
+		if (!reboot && cancels && !part->stop_requested) {
 			keel_strlcpy(part->stop_reason, reason, sizeof(part->stop_reason));
+			part->stop_cause = cause;
+		}
 		if (!reboot && (st == PART_BUILDING || st == PART_STOPPING)) {
 			part->stop_requested = 1;
 			part->stop_reboot = 0;
@@ -536,6 +538,7 @@ void part_stop(struct partition *part, const char *reason, bool reboot)
 	}
 	part->stop_reboot = reboot && !(part->desc.flags & KEEL_PD_REBOOT_STOP);
 	keel_strlcpy(part->stop_reason, reason, sizeof(part->stop_reason));
+	part->stop_cause = cause;
 	spin_unlock_irqrestore(&part->lock, flags);
 
 	for (i = 0; i < part->vcpu_count; i++) {
@@ -558,7 +561,7 @@ void part_stop_fault(struct vcpu *vcpu, const char *fmt, ...)
 	console_part_flush(vcpu->part);
 	pr_err("partition '%s' stopped: %s on cpu %u", vcpu->part->desc.name, why,
 	       vcpu->pcpu->id);
-	part_stop(vcpu->part, why, false);
+	part_stop(vcpu->part, KEEL_STOP_CAUSE_FAULT, why, false);
 }
 
 /*
@@ -571,6 +574,7 @@ static void part_restart(struct partition *part)
 	int ret;
 
 	part_set_state(part, PS(STOPPING), PART_BUILDING);
+	part->stop_cause = KEEL_STOP_CAUSE_NONE; /* running again: the reboot was not the end */
 	part->con_ready = 0;
 	part->con_len = 0;
 	part->warned_pio = 0;

@@ -102,10 +102,10 @@ static void vcpu_handle_shutdown(struct vcpu *vcpu, const struct vm_exit *exit)
 {
 	switch (exit->fault.reason) {
 	case FAULT_POWEROFF:
-		part_stop(vcpu->part, "powered off by the guest", false);
+		part_stop(vcpu->part, KEEL_STOP_CAUSE_GUEST, "powered off by the guest", false);
 		break;
 	case FAULT_RESET:
-		part_stop(vcpu->part, "reset by the guest", true);
+		part_stop(vcpu->part, KEEL_STOP_CAUSE_GUEST, "reset by the guest", true);
 		break;
 	default:
 		part_stop_fault(vcpu, "%s at pc 0x%llx", vcpu_fault_text(exit->fault.reason),

@@ -83,7 +83,7 @@ static int vpm_write(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u64
 	vpm_sci_update(plat);
 	spin_unlock_irqrestore(&pm->lock, flags);
 	if (s5)
-		part_stop(vcpu->part, "powered off by the guest", false);
+		part_stop(vcpu->part, KEEL_STOP_CAUSE_GUEST, "powered off by the guest", false);
 	return 0;
 }
 
@@ -124,7 +124,7 @@ static int vpm_reset_read(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size
 static int vpm_reset_write(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u64 val)
 {
 	if (val & BIT(2))
-		part_stop(vcpu->part, "reset by the guest", true);
+		part_stop(vcpu->part, KEEL_STOP_CAUSE_GUEST, "reset by the guest", true);
 	return 0;
 }
 

@@ -123,7 +123,7 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 		if (q == mgr || q->state == PART_FREE)
 			continue;
 		if (q->state == PART_RUNNING || q->state == PART_PAUSED)
-			part_stop(q, "fuzz", false);
+			part_stop(q, KEEL_STOP_CAUSE_FORCED, "fuzz", false);
 		if (q->state == PART_STOPPING)
 			vcpus_leave(q);
 		{

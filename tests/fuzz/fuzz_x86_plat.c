@@ -40,7 +40,7 @@ void console_part_write(struct partition *p, const char *buf, size_t len)
 {
 }
 
-void part_stop(struct partition *p, const char *reason, bool reboot)
+void part_stop(struct partition *p, u32 cause, const char *reason, bool reboot)
 {
 }
 

@@ -95,6 +95,10 @@ def test_lifecycle_script(mgmt, arch):
     assert q.find(keel(r"partition 'vm2' stopped: powered off by the guest"))
     assert q.find(keel(r"partition 'run1' stopped: stopped by the management partition"))
     assert q.find(keel(r"partition 'vm1' stopped: powered off by the guest"))
+    # keelctl stop told a clean power-off (exit 0) from a forced stop (exit 9).
+    stop = json_after(q.find(r"STOP-JSON \{"), "STOP-JSON ")
+    assert stop["cause"] == "guest" and stop["clean"] is True, stop
+    assert q.find(r"EXIT stop-forced 9: stopped deaf \(forced: .*did not power off in time\)")
 
 
 def test_bare_metal_manager_calls_refused(mgmt):

@@ -48,7 +48,7 @@ s64 mgmt_call(struct vcpu *v, u32 nr, const u64 a[6], u64 r[3])
 	return -KEEL_ENOSYS;
 }
 
-void part_stop(struct partition *p, const char *reason, bool reboot)
+void part_stop(struct partition *p, u32 cause, const char *reason, bool reboot)
 {
 	stops++;
 	stop_reboot = reboot;

@@ -318,6 +318,11 @@ static void test_names(void)
 	CHECK_STR(kc_state_name(KEEL_PSTATE_PAUSED), "paused");
 	CHECK_STR(kc_state_name(0), "unknown");
 	CHECK_STR(kc_state_name(UINT32_MAX), "unknown");
+	CHECK_STR(kc_stop_cause_name(KEEL_STOP_CAUSE_GUEST), "guest");
+	CHECK_STR(kc_stop_cause_name(KEEL_STOP_CAUSE_FORCED), "forced");
+	CHECK_STR(kc_stop_cause_name(KEEL_STOP_CAUSE_FAULT), "fault");
+	CHECK_STR(kc_stop_cause_name(KEEL_STOP_CAUSE_NONE), "unknown");
+	CHECK_STR(kc_stop_cause_name(77), "unknown");
 	CHECK_STR(kc_exit_name(KEEL_EXIT_INTERRUPT), "interrupt");
 	CHECK_STR(kc_exit_name(KEEL_EXIT_FAULT), "fault");
 	CHECK(kc_exit_name(KEEL_EXIT_NONE) == NULL);

@@ -232,8 +232,13 @@ static bool kc_never_started(uint32_t state)
 	return state == KEEL_PSTATE_CREATED || state == KEEL_PSTATE_LOADED;
 }
 
-/* Polls STATS until @st is STOPPED or @ms pass: 0 or an exit code. */
-static int kc_wait_stopped(const char *what, const struct keel_part_status *st, uint64_t ms)
+/*
+ * Polls STATS until @st is STOPPED or @ms pass: 0 or an exit code. @out (if
+ * not NULL) gets the last statistics: how it stopped, or stop_cause NONE if
+ * it was destroyed meanwhile.
+ */
+static int kc_wait_stopped(const char *what, const struct keel_part_status *st, uint64_t ms,
+			   struct keel_part_stats *out)
 {
 	uint64_t deadline = kc_now_ms() + ms;
 	struct keel_part_stats s;
@@ -243,13 +248,19 @@ static int kc_wait_stopped(const char *what, const struct keel_part_status *st, 
 	kc_part_name(st, name);
 	for (;;) {
 		ret = kc_stats_raw(st->id, &s);
-		if (ret == -ENOENT)
-			return 0; /* destroyed meanwhile: it did stop */
-		if (ret)
+		if (ret == -ENOENT) {
+			memset(&s, 0, sizeof(s)); /* destroyed meanwhile: it did stop */
+			s.status = *st;
+			s.status.state = KEEL_PSTATE_STOPPED;
+		} else if (ret) {
 			return kc_error(kc_exit_code(KC_OP_QUERY, -ret), "%s %s: %s", what, name,
 					kc_err_text(KC_OP_QUERY, -ret));
-		if (s.status.state == KEEL_PSTATE_STOPPED)
+		}
+		if (s.status.state == KEEL_PSTATE_STOPPED) {
+			if (out)
+				*out = s;
 			return 0;
+		}
 		if (kc_now_ms() >= deadline)
 			return kc_error(KC_EXIT_TIMEOUT, "%s %s: still %s after %llu s", what, name,
 					kc_state_name(s.status.state),
@@ -378,6 +389,13 @@ static uint64_t kc_exits_other(const struct keel_part_stats *s)
 	return other;
 }
 
+/* The stop reason as a C string, whatever Keel left in the field. */
+static void kc_stop_reason(const struct keel_part_stats *s, char out[KEEL_STOP_REASON_MAX])
+{
+	memcpy(out, s->stop_reason, KEEL_STOP_REASON_MAX);
+	out[KEEL_STOP_REASON_MAX - 1] = '\0';
+}
+
 static void kc_print_stats(const struct keel_part_stats *s, bool json, bool first)
 {
 	const struct keel_part_status *st = &s->status;
@@ -393,7 +411,16 @@ static void kc_print_stats(const struct keel_part_stats *s, bool json, bool firs
 			if (kc_exit_name(k))
 				printf("\"%s\":%llu,", kc_exit_name(k),
 				       (unsigned long long)s->exits[k]);
-		printf("\"other\":%llu}}", (unsigned long long)kc_exits_other(s));
+		printf("\"other\":%llu}", (unsigned long long)kc_exits_other(s));
+		if (st->state == KEEL_PSTATE_STOPPED) {
+			char reason[KEEL_STOP_REASON_MAX], esc[2 * KEEL_STOP_REASON_MAX + 8];
+
+			kc_stop_reason(s, reason);
+			kc_json_escape(reason, strlen(reason), esc, sizeof(esc));
+			printf(",\"stop_cause\":\"%s\",\"stop_reason\":\"%s\"",
+			       kc_stop_cause_name(s->stop_cause), esc);
+		}
+		printf("}");
 		return;
 	}
 	kc_part_name(st, name);
@@ -417,6 +444,12 @@ static void kc_print_stats(const struct keel_part_stats *s, bool json, bool firs
 		if (kc_exit_name(k))
 			printf(" %s=%llu", kc_exit_name(k), (unsigned long long)s->exits[k]);
 	printf(" other=%llu\n", (unsigned long long)kc_exits_other(s));
+	if (st->state == KEEL_PSTATE_STOPPED) {
+		char reason[KEEL_STOP_REASON_MAX];
+
+		kc_stop_reason(s, reason);
+		printf("  stopped_by:     %s (%s)\n", kc_stop_cause_name(s->stop_cause), reason);
+	}
 }
 
 static int cmd_stats(const struct kc_args *a)
@@ -884,18 +917,52 @@ static int cmd_resume(const struct kc_args *a)
 	return kc_simple(a, "resume", KEEL_IOC_RESUME, "resumed");
 }
 
-enum { SP_FORCE, SP_TIMEOUT, SP_NO_WAIT, SP_NR };
+enum { SP_FORCE, SP_TIMEOUT, SP_NO_WAIT, SP_JSON, SP_NR };
 static const struct kc_opt stop_opts[] = {
 	[SP_FORCE] = { "force", false },
 	[SP_TIMEOUT] = { "timeout", true },
 	[SP_NO_WAIT] = { "no-wait", false },
+	[SP_JSON] = { "json", false },
 };
+
+/* The stop's outcome, one line or one JSON object; 0 or KC_EXIT_FORCED. */
+static int kc_report_stop(const char *name, const struct keel_part_stats *s, bool asked_force,
+			  bool json)
+{
+	const char *how = kc_stop_cause_name(s->stop_cause);
+	bool clean = s->stop_cause == KEEL_STOP_CAUSE_GUEST ||
+		     (asked_force && s->stop_cause == KEEL_STOP_CAUSE_FORCED);
+	char reason[KEEL_STOP_REASON_MAX];
+
+	kc_stop_reason(s, reason);
+	if (json) {
+		char esc[2 * KEEL_STOP_REASON_MAX + 8];
+
+		kc_json_escape(reason, strlen(reason), esc, sizeof(esc));
+		printf("{\"name\":");
+		kc_json_name(&s->status);
+		printf(",\"stopped\":true,\"cause\":\"%s\",\"reason\":\"%s\",\"clean\":%s}\n", how,
+		       esc, clean ? "true" : "false");
+	} else if (s->stop_cause == KEEL_STOP_CAUSE_GUEST) {
+		printf("stopped %s (the guest %s)\n", name,
+		       strstr(reason, "reboot") || strstr(reason, "reset") ? "rebooted" : "powered off");
+	} else {
+		printf("stopped %s (%s: %s)\n", name, how, reason[0] ? reason : "reason unknown");
+	}
+	if (clean || s->stop_cause == KEEL_STOP_CAUSE_NONE)
+		return 0;
+	return kc_error(KC_EXIT_FORCED, "stop %s: the guest did not power off by itself (%s)", name,
+			s->stop_cause == KEEL_STOP_CAUSE_FORCED ? "Keel stopped it when the timeout ran out" :
+								  reason);
+}
 
 static int cmd_stop(const struct kc_args *a)
 {
 	struct keel_part_status st;
+	struct keel_part_stats s;
 	char name[KEEL_NAME_MAX];
 	uint32_t flags = a->val[SP_FORCE] ? KEEL_STOP_FORCE : 0, timeout_ms = 0;
+	bool json = a->val[SP_JSON] != NULL;
 	uint64_t sec;
 	int ret;
 
@@ -915,7 +982,13 @@ static int cmd_stop(const struct kc_args *a)
 		return ret;
 	kc_part_name(&st, name);
 	if (a->val[SP_NO_WAIT]) {
-		printf("stopping %s\n", name);
+		if (json) {
+			printf("{\"name\":");
+			kc_json_name(&st);
+			printf(",\"stopped\":false}\n");
+		} else {
+			printf("stopping %s\n", name);
+		}
 		return 0;
 	}
 	if (!flags && isatty(STDERR_FILENO))
@@ -923,11 +996,11 @@ static int cmd_stop(const struct kc_args *a)
 			 (timeout_ms ? timeout_ms : KEEL_STOP_TIMEOUT_DEFAULT_MS) / 1000);
 	ret = kc_wait_stopped("stop", &st,
 			      (uint64_t)(timeout_ms ? timeout_ms : KEEL_STOP_TIMEOUT_DEFAULT_MS) +
-				      KC_STOP_GRACE_MS);
+				      KC_STOP_GRACE_MS,
+			      &s);
 	if (ret)
 		return ret;
-	printf("stopped %s\n", name);
-	return 0;
+	return kc_report_stop(name, &s, flags & KEEL_STOP_FORCE, json);
 }
 
 enum { DE_FORCE, DE_NR };
@@ -947,7 +1020,7 @@ static int cmd_destroy(const struct kc_args *a)
 		ret = kc_ctl("stop", KEEL_IOC_STOP, &st, KEEL_STOP_FORCE, 0);
 		if (!ret)
 			ret = kc_wait_stopped("destroy", &st,
-					      KEEL_STOP_TIMEOUT_DEFAULT_MS + KC_STOP_GRACE_MS);
+					      KEEL_STOP_TIMEOUT_DEFAULT_MS + KC_STOP_GRACE_MS, NULL);
 		if (ret)
 			return ret;
 	}
@@ -1010,15 +1083,19 @@ static const struct kc_cmd kc_cmds[] = {
 	  "Boot a created partition (or a keel.cfg partition with autostart = no).\n"
 	  "A stopped partition cannot be started again: destroy and create it.\n"
 	  "Prints: started NAME\n" },
-	{ "stop", cmd_stop, stop_opts, SP_NR, 1, 1, "stop NAME [--force] [--timeout SEC] [--no-wait]",
+	{ "stop", cmd_stop, stop_opts, SP_NR, 1, 1,
+	  "stop NAME [--force] [--timeout SEC] [--no-wait] [--json]",
 	  "Stop a running (or paused) partition; its cores and memory become free.\n"
-	  "Keel cannot yet ask a guest to shut down: without --force the guest has until\n"
-	  "the timeout to power off by itself, then Keel stops it.\n"
+	  "Without --force Keel presses the guest's power button and gives it until the\n"
+	  "timeout to power off by itself, then stops it.\n"
 	  "\n"
 	  "  --force         stop now\n"
 	  "  --timeout SEC   whole seconds for the guest (default 0 = Keel's 5 s, at most 600)\n"
 	  "  --no-wait       return at once (prints 'stopping NAME'); else wait until it has\n"
-	  "                  stopped (timeout + 5 s, then exit 8) and print 'stopped NAME'\n" },
+	  "                  stopped (timeout + 5 s, then exit 8)\n"
+	  "  --json          one JSON object: name, stopped, cause, reason, clean\n"
+	  "Prints: stopped NAME (the guest powered off), exit 0; or, when the guest did not\n"
+	  "power off by itself (timeout, fault): stopped NAME (forced: REASON), exit 9\n" },
 	{ "pause", cmd_pause, no_opts, 0, 1, 1, "pause NAME",
 	  "Park a running partition's vCPUs (it keeps its cores and memory).\n"
 	  "Prints: paused NAME\n" },

@@ -500,6 +500,20 @@ const char *kc_state_name(uint32_t state)
 	}
 }
 
+const char *kc_stop_cause_name(uint32_t cause)
+{
+	switch (cause) {
+	case KEEL_STOP_CAUSE_GUEST:
+		return "guest";
+	case KEEL_STOP_CAUSE_FORCED:
+		return "forced";
+	case KEEL_STOP_CAUSE_FAULT:
+		return "fault";
+	default:
+		return "unknown";
+	}
+}
+
 const char *kc_exit_name(uint32_t kind)
 {
 	static const char *const names[] = {

@@ -23,6 +23,7 @@
 #define KC_EXIT_IMAGE 6 /* bad image, unreadable file */
 #define KC_EXIT_ENV 7 /* not root, no /dev/keel, driver or ABI mismatch */
 #define KC_EXIT_TIMEOUT 8
+#define KC_EXIT_FORCED 9 /* stop: stopped, but not by the guest itself (timeout, fault) */
 
 /* The architecture keelctl (and so Keel) was built for: -DKC_ARCH=... */
 #define KC_ARCH_X86_64 1
@@ -82,6 +83,8 @@ void kc_part_name(const struct keel_part_status *st, char out[KEEL_NAME_MAX]);
 
 /* "created", "loaded", "running", "stopping", "stopped", "paused", or "unknown". */
 const char *kc_state_name(uint32_t state);
+/* KEEL_STOP_CAUSE_*: "guest", "forced", "fault" ("unknown" for none or a newer one). */
+const char *kc_stop_cause_name(uint32_t cause);
 /* KEEL_EXIT_* index as "interrupt", "hypercall"...; NULL for an unnamed kind. */
 const char *kc_exit_name(uint32_t kind);
 /* Nanoseconds as "[D-]HH:MM:SS" into @buf (at least 24 bytes). */

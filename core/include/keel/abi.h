@@ -15,7 +15,7 @@
 
 /* Bump on any change of a number or layout below. */
 #define KEEL_ABI_VERSION_MAJOR 0
-#define KEEL_ABI_VERSION_MINOR 4
+#define KEEL_ABI_VERSION_MINOR 5
 #define KEEL_ABI_VERSION ((KEEL_ABI_VERSION_MAJOR << 16) | KEEL_ABI_VERSION_MINOR)
 
 /*
@@ -88,6 +88,13 @@
 #define KEEL_STOP_TIMEOUT_MAX_MS 600000u
 #define KEEL_STOP_FORCE (1u << 0) /* stop now, do not wait for the guest */
 #define KEEL_STOP_FLAGS_ALL KEEL_STOP_FORCE
+
+/* How a stopped partition stopped (keel_part_stats.stop_cause, 0.5). */
+#define KEEL_STOP_CAUSE_NONE 0u /* not stopped, or restarted since */
+#define KEEL_STOP_CAUSE_GUEST 1u /* the guest powered off, shut down or rebooted by itself */
+#define KEEL_STOP_CAUSE_FORCED 2u /* the management partition stopped it: --force, or the timeout ran out */
+#define KEEL_STOP_CAUSE_FAULT 3u /* Keel stopped it for what it did (stop_reason says what) */
+#define KEEL_STOP_REASON_MAX 160u
 
 /* Images of a managed partition; its description's *_module fields name these. */
 #define KEEL_IMAGE_KERNEL 0u
@@ -258,6 +265,10 @@ struct keel_part_stats {
 	uint64_t denied; /* management calls refused */
 	uint64_t console_bytes; /* console output written so far (the cursor end) */
 	uint64_t exits[KEEL_EXIT_KINDS]; /* summed over vCPUs, by KEEL_EXIT_* */
+	/* 0.5: once the state is STOPPED, how and why (else 0 and "") */
+	uint32_t stop_cause; /* KEEL_STOP_CAUSE_* */
+	uint32_t reserved;
+	char stop_reason[KEEL_STOP_REASON_MAX]; /* NUL-terminated, as Keel's log line says it */
 };
 
 /*

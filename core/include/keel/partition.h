@@ -97,7 +97,8 @@ struct partition {
 	u32 stop_requested; /* a stop came while it was being built: do not start */
 	u32 pad4;
 	struct mem_region mem[KEEL_MAX_MEM_REGIONS];
-	char stop_reason[160]; /* why it is stopping, for the final log line */
+	char stop_reason[KEEL_STOP_REASON_MAX]; /* why it is stopping, for the final log line */
+	u32 stop_cause; /* KEEL_STOP_CAUSE_*, set with stop_reason */
 	u32 warned_pio; /* a port I/O warning was printed */
 	u32 pad0;
 
@@ -177,10 +178,11 @@ void part_exit_counts(const struct partition *part, u64 out[EXIT_KINDS]);
 
 /*
  * Stop @part from any CPU: every vCPU is asked to leave; the last one out
- * scrubs and returns the memory and prints @reason. If @reboot and the
- * partition allows it, it is loaded and started again instead.
+ * scrubs and returns the memory and prints @reason. @cause (KEEL_STOP_CAUSE_*)
+ * is what the management ABI reports. If @reboot and the partition allows
+ * it, it is loaded and started again instead.
  */
-void part_stop(struct partition *part, const char *reason, bool reboot);
+void part_stop(struct partition *part, u32 cause, const char *reason, bool reboot);
 
 /* Stop the partition that @vcpu belongs to because of what it did. */
 void part_stop_fault(struct vcpu *vcpu, const char *fmt, ...) __printf(2, 3);

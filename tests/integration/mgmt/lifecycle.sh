@@ -66,14 +66,19 @@ keelctl console vm1 --send "hello from keelctl"
 check "console-send-vm1" $? ""
 keelctl console vm1 --wait "echo: hello from keelctl" --timeout 60 >/dev/null
 check "console-echo-vm1" $? ""
-keelctl stop vm1 --timeout 30
-check "stop-vm1" $? ""
+out=$(keelctl stop vm1 --timeout 30 --json)
+check "stop-vm1" $? "$out"
+echo "STOP-JSON $out"
+echo "$out" | grep -q '"cause":"guest".*"clean":true'
+check "stop-vm1-clean" $? "$out"
 # vm2 is still running; stop it: Keel presses its power button, its /init powers off.
 state=$(keelctl list | awk '$2 == "vm2" {print $3}')
 [ "$state" = running ]
 check "vm2-running" $? "state $state"
-keelctl stop vm2 --timeout 60
-check "stop-vm2" $? ""
+out=$(keelctl stop vm2 --timeout 60)
+check "stop-vm2" $? "$out"
+[ "$out" = "stopped vm2 (the guest powered off)" ]
+check "stop-vm2-clean" $? "$out"
 echo "LIST-JSON $(json list)"
 for vm in vm1 vm2; do
 	keelctl destroy $vm
@@ -103,7 +108,19 @@ expect_exit destroy-running 5 keelctl destroy run1
 expect_exit self-stop 5 keelctl stop mgmt
 keelctl destroy run1 --force
 check "destroy-force-run1" $? ""
-! keelctl list | grep -qE ' (vm1|vm2|run1) '
+# A guest deaf to the power button: the stop is forced when the timeout runs out,
+# and keelctl says so with exit 9 (a script can tell it from a clean power-off).
+keelctl create deaf --cpus 1 --memory 16M --kernel /images/testguest.elf \
+	--cmdline "mode=hello then=idle" --start >/dev/null
+check "create-start-deaf" $? ""
+expect_exit stop-forced 9 keelctl stop deaf --timeout 1
+stats=$(json stats deaf)
+echo "DEAF-STATS $stats"
+echo "$stats" | grep -q '"stop_cause":"forced","stop_reason":"stopped by the management partition: it did not power off in time"'
+check "stats-forced" $? "$stats"
+keelctl destroy deaf
+check "destroy-deaf" $? ""
+! keelctl list | grep -qE ' (vm1|vm2|run1|deaf) '
 check "test-vms-gone" $? "$(keelctl list)"
 
 [ "$fails" = 0 ] && echo "LIFECYCLE PASS" || echo "LIFECYCLE FAIL ($fails)"
