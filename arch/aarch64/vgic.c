@@ -79,7 +79,7 @@
 #define IRQ_ACTIVE BIT(3)
 #define IRQ_GROUP1 BIT(4)
 #define IRQ_EDGE BIT(5)
-#define IRQ_HW BIT(6) /* backed by the same physical PPI (the virtual timer) */
+#define IRQ_HW BIT(6) /* a guest timer: its physical PPI is held active for this line */
 /* What can make a line a flush candidate: without these it is neither pending nor active. */
 #define IRQ_LIVE (IRQ_LATCH | IRQ_LEVEL | IRQ_ACTIVE)
 #define VGIC_SPI_WORDS ((VGIC_NR_SPIS + 63) / 64)
@@ -356,6 +356,31 @@ void vgic_flush(struct vcpu *vcpu)
 	spin_unlock_irqrestore(&g->lock, flags);
 }
 
+/*
+ * A guest timer whose physical PPI is held for it: its line follows the
+ * timer's output, sampled here on the vCPU's own CPU. A line the guest
+ * disabled or masked before taking the interrupt is no longer pending (as
+ * on hardware); unless the guest has it active, the physical PPI is
+ * deactivated so that the timer can fire again.
+ */
+static void vgic_sync_timer(struct vgic *g, u32 cpu, u32 intid)
+{
+	struct vgic_irq *q = &g->cpu[cpu].irq[intid];
+
+	if (!(q->flags & IRQ_HW))
+		return;
+	if (vtimer_output(intid)) {
+		q->flags |= IRQ_LEVEL;
+		vgic_mark(g, cpu, intid);
+		return;
+	}
+	q->flags &= ~IRQ_LEVEL;
+	if (!(q->flags & IRQ_ACTIVE)) {
+		q->flags &= ~IRQ_HW;
+		gic_ppi_deactivate(intid);
+	}
+}
+
 void vgic_sync(struct vcpu *vcpu)
 {
 	struct vgic *g = vcpu->part->arch.vgic;
@@ -380,10 +405,15 @@ void vgic_sync(struct vcpu *vcpu)
 		/* Not yet acknowledged: the latch goes back to the model. */
 		if ((lr & LR_PENDING) && vc->lr_latch[n])
 			q->flags |= IRQ_LATCH;
+		/* A timer the guest deactivated: the physical PPI was deactivated with it. */
+		if ((q->flags & IRQ_HW) && !(lr & (LR_PENDING | LR_ACTIVE)))
+			q->flags &= ~(IRQ_HW | IRQ_LEVEL);
 		if (q->flags & IRQ_LIVE)
 			vgic_mark(g, vcpu->index, vc->lr_intid[n]);
 	}
 	vc->lr_count = 0;
+	vgic_sync_timer(g, vcpu->index, GIC_PPI_VTIMER);
+	vgic_sync_timer(g, vcpu->index, GIC_PPI_PHYS_TIMER);
 	spin_unlock_irqrestore(&g->lock, flags);
 }
 
@@ -405,17 +435,21 @@ bool vgic_pending(struct vcpu *vcpu)
 	return any;
 }
 
-/* The physical vtimer PPI fired on this vCPU's CPU (left active until the guest is done). */
-void vgic_inject_vtimer(struct vcpu *vcpu)
+/*
+ * A guest timer's physical PPI @intid fired on this vCPU's CPU and is left
+ * active: its line is high (level-sensitive, as the timer output is) until
+ * the exit path samples it low or the guest deactivates the interrupt.
+ */
+void vgic_inject_timer(struct vcpu *vcpu, u32 intid)
 {
 	struct vgic *g = vcpu->part->arch.vgic;
 	unsigned long flags;
 
-	if (!g || vcpu->index >= g->nr_cpus)
+	if (!g || vcpu->index >= g->nr_cpus || intid >= GIC_SPI_BASE)
 		return;
 	flags = spin_lock_irqsave(&g->lock);
-	g->cpu[vcpu->index].irq[GIC_PPI_VTIMER].flags |= IRQ_LATCH | IRQ_HW;
-	vgic_mark(g, vcpu->index, GIC_PPI_VTIMER);
+	g->cpu[vcpu->index].irq[intid].flags |= IRQ_LEVEL | IRQ_HW;
+	vgic_mark(g, vcpu->index, intid);
 	spin_unlock_irqrestore(&g->lock, flags);
 }
 
@@ -520,12 +554,17 @@ static void vgic_bit_set(struct vgic_irq *q, u32 reg, bool one)
 			q->flags &= ~IRQ_ENABLED;
 		break;
 	case GICD_ISPENDR:
-		if (one && !(q->flags & IRQ_HW))
+		if (one)
 			q->flags |= IRQ_LATCH;
 		break;
 	case GICD_ICPENDR:
-		if (one && !(q->flags & IRQ_HW))
-			q->flags &= ~IRQ_LATCH;
+		/*
+		 * A timer line loses its sampled level too: the next exit samples
+		 * the timer again, and a line still high is pending again (as a
+		 * level-sensitive interrupt is on hardware).
+		 */
+		if (one)
+			q->flags &= ~(IRQ_LATCH | ((q->flags & IRQ_HW) ? IRQ_LEVEL : 0));
 		break;
 	case GICD_ISACTIVER:
 		if (one && !(q->flags & IRQ_HW))

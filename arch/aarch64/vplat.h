@@ -51,7 +51,7 @@ void vgic_vcpu_reset(struct vcpu *vcpu);
 void vgic_flush(struct vcpu *vcpu); /* before guest entry, IRQs off */
 void vgic_sync(struct vcpu *vcpu);  /* after guest exit, IRQs off */
 bool vgic_pending(struct vcpu *vcpu);
-void vgic_inject_vtimer(struct vcpu *vcpu);
+void vgic_inject_timer(struct vcpu *vcpu, u32 intid); /* PPI 27 or 30 fired here */
 int vgic_sgi_write(struct vcpu *vcpu, u64 value);
 void vgic_cpu_init(void);
 
@@ -90,7 +90,8 @@ int pl061_create(struct partition *part);
 bool pl061_press_power_key(struct partition *part);
 
 /* vtimer.c */
-bool vtimer_irq(void);
+bool vtimer_irq(u32 intid);
+bool vtimer_output(u32 intid);
 void vtimer_vcpu_reset(void);
 void hyp_timer_irq(void);
 

@@ -1,15 +1,20 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Timers: the guest's EL1 virtual timer (CNTV, used directly; CNTVOFF_EL2 is
- * 0 so guest virtual time is the physical counter) and the hypervisor's own
+ * Timers: the guest's EL1 virtual timer (CNTV; CNTVOFF_EL2 is 0 so guest
+ * virtual time is the physical counter) and EL1 physical timer (CNTP, which
+ * CNTHCTL_EL2 lets it use), both used directly; and the hypervisor's own
  * one-shot timer on the EL2 physical timer (CNTHP) behind keel/timer.h.
  *
- * The vtimer's PPI 27 stays enabled at the physical GIC. When it fires, EL2
- * only drops its priority and injects virtual INTID 27 as a hardware
- * interrupt (LR.HW, pINTID 27): the physical one stays active, so it cannot
- * fire again, until the guest deactivates the virtual one. A halted vCPU is
- * woken by the same physical interrupt (WFI at EL2 sees it), so no core timer
- * is needed for its deadline.
+ * The guest timers' PPIs 27 and 30 stay enabled at the physical GIC. When
+ * one fires, EL2 only drops its priority and hands the line to the vGIC as a
+ * hardware interrupt (LR.HW, pINTID = the same PPI): the physical one stays
+ * active, so it cannot fire again, until the guest deactivates the virtual
+ * one. The line is level-sensitive, as the timer's output is: the vGIC
+ * samples that output at every exit (vtimer_output) and drops a pending
+ * interrupt whose timer the guest has since disabled or masked, deactivating
+ * the physical one so the timer can fire again. A halted vCPU is woken by
+ * the same physical interrupt (WFI at EL2 sees it), so no core timer is
+ * needed for its deadline.
  */
 #include <keel/arch.h>
 #include <keel/partition.h>
@@ -21,33 +26,64 @@
 
 #define CNT_CTL_ENABLE BIT(0)
 #define CNT_CTL_IMASK BIT(1)
+#define CNT_CTL_ISTATUS BIT(2)
+
+static u64 vtimer_ctl(u32 intid)
+{
+	return intid == GIC_PPI_VTIMER ? read_sysreg(cntv_ctl_el0) : read_sysreg(cntp_ctl_el0);
+}
+
+static void vtimer_silence(u32 intid)
+{
+	if (intid == GIC_PPI_VTIMER)
+		write_sysreg(cntv_ctl_el0, CNT_CTL_IMASK);
+	else
+		write_sysreg(cntp_ctl_el0, CNT_CTL_IMASK);
+	isb();
+}
 
 /*
- * PPI 27 fired at EL2. Returns true if it was handed to the guest (the caller
- * must then leave it active), false if the caller deactivates it.
+ * The output line of the guest timer behind PPI @intid (27 or 30) on this
+ * CPU: enabled, condition met, not masked. Only meaningful on the CPU the
+ * vCPU runs on, where its timer registers live.
  */
-bool vtimer_irq(void)
+bool vtimer_output(u32 intid)
+{
+	u64 ctl = vtimer_ctl(intid);
+
+	return (ctl & (CNT_CTL_ENABLE | CNT_CTL_IMASK | CNT_CTL_ISTATUS)) ==
+	       (CNT_CTL_ENABLE | CNT_CTL_ISTATUS);
+}
+
+/*
+ * PPI @intid (a guest timer) fired at EL2. Returns true if it was handed to
+ * the guest (the caller must then leave it active), false if the caller
+ * deactivates it.
+ */
+bool vtimer_irq(u32 intid)
 {
 	struct vcpu *v = READ_ONCE(pcpu_this()->vcpu);
 
 	if (!v || READ_ONCE(v->state) == VCPU_OFF || !v->arch_ready) {
 		/* Left armed by a vCPU that is gone: silence it. */
-		write_sysreg(cntv_ctl_el0, CNT_CTL_IMASK);
-		isb();
+		vtimer_silence(intid);
 		return false;
 	}
-	vgic_inject_vtimer(v);
+	vgic_inject_timer(v, intid);
 	return true;
 }
 
-/* A vCPU starts on this CPU: its timer off, no interrupt left active. */
+/* A vCPU starts on this CPU: its timers off, no interrupt left active. */
 void vtimer_vcpu_reset(void)
 {
 	write_sysreg(cntv_ctl_el0, 0);
 	write_sysreg(cntv_cval_el0, 0);
+	write_sysreg(cntp_ctl_el0, 0);
+	write_sysreg(cntp_cval_el0, 0);
 	write_sysreg(cntvoff_el2, 0);
 	isb();
 	gic_ppi_deactivate(GIC_PPI_VTIMER);
+	gic_ppi_deactivate(GIC_PPI_PHYS_TIMER);
 }
 
 void hyp_timer_irq(void)

@@ -2,7 +2,7 @@
 /*
  * libFuzzer target for the arm64 vGICv3 model (arch/aarch64/vgic.c) of a
  * two-vCPU partition: distributor and redistributor registers of any size
- * at any offset, SPI lines, SGIs, the virtual timer, and the list registers
+ * at any offset, SPI lines, SGIs, the two guest timers, and the list registers
  * the model fills before each entry and reads back after (a host stand-in
  * for the CPU interface holds them; the "guest" acknowledges, completes or
  * leaves what the model placed). Nothing crashes, the model never lists an
@@ -49,6 +49,23 @@ u32 vgic_hw_nr_lrs(void)
 
 void vgic_hw_set_hcr(u64 hcr)
 {
+}
+
+/* The guest timers' output lines, as the input sets them (vtimer.c samples hardware). */
+static bool timer_line[2];
+
+bool vtimer_output(u32 intid)
+{
+	if (intid != 27 && intid != 30)
+		abort();
+	return timer_line[intid == 30];
+}
+
+/* The model lets go of a held physical timer PPI: only ever those two. */
+void gic_ppi_deactivate(u32 intid)
+{
+	if (intid != 27 && intid != 30)
+		abort();
 }
 
 void vgic_hw_cpuif_reset(void)
@@ -116,7 +133,10 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 			vgic_sgi_write(v, val);
 			break;
 		case 4:
-			vgic_inject_vtimer(v);
+			timer_line[0] = r[2] & 1;
+			timer_line[1] = (r[2] >> 1) & 1;
+			if (r[2] & 4)
+				vgic_inject_timer(v, r[1] & 1 ? 30 : 27);
 			break;
 		default:
 			memset(lrs, 0, sizeof(lrs));

@@ -177,6 +177,13 @@ static void mode_psci(void)
 	verdict("psci");
 }
 
+/* mode=timers: the generic timers' interrupts against the architecture (aarch64). */
+static void mode_timers(void)
+{
+	expect(arch_timer_conformance());
+	verdict("timers");
+}
+
 /* mode=smccc: SMCCC probing as firmware and kernels do it (aarch64). */
 static void mode_smccc(void)
 {
@@ -706,7 +713,7 @@ static void mode_hcbench(void)
  * Command line: mode=hello (default) | conduit (alias vmcall) | ticker [count=N] |
  * peek [addr=GPA] | poke [addr=GPA] | triple | shutdown | hostile | virtio | manage [cycles=N]
  * (as the management partition, keel.cfg initrd = this ELF) | denied | hcbench [count=N batch=B] |
- * psci [rounds=N] (aarch64, 2 vCPUs) | smccc (aarch64);
+ * psci [rounds=N] (aarch64, 2 vCPUs) | smccc | timers (aarch64);
  * pace=N sets the ticker's delay; then=shutdown (default) | ticker | idle says what follows the
  * checks; vmcall=1 makes every x86_64 call use VMCALL instead of VMMCALL.
  */
@@ -737,6 +744,8 @@ void guest_main(const struct keel_guest_info *info)
 		mode_triple();
 	else if (!strcmp(mode, "shutdown"))
 		mode_shutdown();
+	else if (!strcmp(mode, "timers"))
+		mode_timers();
 	else if (!strcmp(mode, "smccc"))
 		mode_smccc();
 	else if (!strcmp(mode, "hostile"))

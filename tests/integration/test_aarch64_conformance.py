@@ -6,7 +6,12 @@ a conformance suite checks it, one bare-metal guest per behaviour:
   hotplug waits for exactly that), 20 rounds.
 - SMCCC: version and feature queries, the vendor-hypervisor general queries,
   and an unknown ID of every owner, fast and yielding, over HVC and SMC: each
-  answers NOT_SUPPORTED and the prober lives on (x0 = 3 once shut it down)."""
+  answers NOT_SUPPORTED and the prober lives on (x0 = 3 once shut it down).
+- Timers: the EL1 virtual (PPI 27) and physical (PPI 30) timers fire when
+  due, never when masked at the timer, are no longer pending once disabled,
+  masked or clear-pended before the CPU took them, and fire again after."""
+
+import re
 
 import pytest
 
@@ -16,12 +21,13 @@ pytestmark = pytest.mark.aarch64_only
 
 ROUNDS = 20
 CONFIG = keel_cfg(partition("psci", "1,2", f"mode=psci rounds={ROUNDS}", memory="16M"),
-                  partition("smccc", 3, "mode=smccc", memory="16M"))
+                  partition("smccc", 3, "mode=smccc", memory="16M"),
+                  partition("timers", 4, "mode=timers", memory="16M"))
 
 
 @pytest.fixture(scope="module")
 def conformance(rig):
-    with rig.boot("aarch64", CONFIG, "conformance", smp=4) as q:
+    with rig.boot("aarch64", CONFIG, "conformance", smp=5) as q:
         yield q
 
 
@@ -43,3 +49,21 @@ def test_smccc_probing(conformance):
     assert "smccc: 205 unknown IDs probed, 0 answered otherwise" in probed, probed
     stopped = q.wait_for(keel(r"partition 'smccc' stopped: "), 30)
     assert "shutdown requested by the guest" in stopped, stopped
+
+
+TIMER_CHECKS = ["fires when enabled and due", "masked at the timer: not pending",
+                "masked at the timer: never taken", "fired with PSTATE.I set: pending",
+                "disabled before taken: not pending", "disabled before taken: never taken",
+                "fired again: pending", "masked before taken: not pending",
+                "masked before taken: never taken", "fired a third time: pending",
+                "clear-pending: not pending", "clear-pending: never taken",
+                "fires again afterwards"]
+
+
+@pytest.mark.parametrize("timer", ["virtual", "physical"])
+def test_timer_interrupts(conformance, timer):
+    q = conformance
+    q.wait_for(out("timers", r"TEST timers (PASS|FAIL)"), 120)
+    for what in TIMER_CHECKS:
+        line = q.find(out("timers", rf"timers: {timer} timer: {re.escape(what)}\s"))
+        assert line and line.endswith(" ok"), line or f"{timer}: '{what}' never checked"

@@ -33,7 +33,8 @@ def test_manage_lifecycle(managed):
     assert q.find(out("mgr", r"manage: child said: hello from child"))
     assert q.find(out("mgr", r"manage: child said: TEST hello PASS"))
     assert q.find(keel(r"partition 'child' paused by the management partition"))
-    assert q.find(keel(r"partition 'child' stopped: stopped by the management partition \(timeout\)"))
+    assert q.find(keel(r"partition 'child' stopped: stopped by the management partition: "
+                       r"it did not power off in time"))
     assert q.find(keel(r"partition 'child' \(id \d+\) destroyed"))
     # The manager measures once Keel has finished booting 'plain'; from there
     # every cycle, the first after boot included, gives back every byte.
