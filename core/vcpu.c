@@ -89,7 +89,7 @@ static void vcpu_handle_pio(struct vcpu *vcpu, const struct vm_exit *exit)
 				    exit->pio.data))
 		return;
 	/* No device there: reads see a floating bus, writes go nowhere. */
-	if (!part->warned_pio) {
+	if (!part->warned_pio && !arch_port_is_probe(exit->pio.port)) {
 		part->warned_pio = 1;
 		pr_warn("partition '%s': port 0x%x %s ignored (no device there; said once)",
 			part->desc.name, exit->pio.port, exit->pio.write ? "write" : "read");

@@ -452,6 +452,12 @@ void arch_vcpu_hc_return(struct vcpu *vcpu, s64 status, const u64 res[3])
 		vcpu->arch.x[i + 1] = res ? res[i] : 0;
 }
 
+/* No port I/O on arm64. */
+bool arch_port_is_probe(u32 port)
+{
+	return false;
+}
+
 void arch_vcpu_io_return(struct vcpu *vcpu, u64 value)
 {
 	struct vcpu_arch *a = &vcpu->arch;

@@ -274,9 +274,10 @@ static int bz_boot_params(struct partition *part, const struct bz_image *bz, u64
 
 /*
  * The partition's command line, plus tsc_early_khz= with the TSC rate Keel
- * measured (unless the line sets it): a guest under emulation (TCG) cannot
- * calibrate against the PIT or PM timer, whose every read is a VM exit far
- * slower than Linux's calibration tolerates; its TSC is the host's.
+ * measured (unless the line sets it): a kernel without KVM guest support
+ * (vclock.c) cannot calibrate against the PIT or PM timer under emulation
+ * (TCG), whose every read is a VM exit far slower than Linux's calibration
+ * tolerates; its TSC is the host's.
  */
 static int bz_cmdline(struct partition *part, const struct bz_image *bz)
 {

@@ -72,6 +72,8 @@ void arch_vcpu_reset(struct vcpu *vcpu, const struct vcpu_entry *e)
 	vcpu->arch.rip = e->pc; /* SIPI: the backend turns it into CS:IP = pc >> 4:0 */
 	vcpu->arch.pio_in_size = 0;
 	vcpu->arch.mmio_size = 0;
+	vcpu->arch.pvclock_msr = 0; /* a reset CPU has no paravirtual clock registered */
+	vcpu->arch.wallclock_msr = 0;
 	vlapic_reset(vcpu);
 	x86_virt->vcpu_reset(vcpu);
 	x86_vcpu_scrub(vcpu);
@@ -155,9 +157,18 @@ void x86_exit_hypercall(struct vcpu *vcpu, struct vm_exit *exit, u32 insn_len)
 	vcpu->arch.rip += insn_len;
 }
 
-#define X86_CPUID_HV_BASE 0x40000000u
-#define X86_CPUID_SIG 0x6c65654bu /* "Keel" */
 
+#define CPUID1_ECX_EST BIT(7)
+#define CPUID1_ECX_TM2 BIT(8)
+#define CPUID1_ECX_PDCM BIT(15)
+#define CPUID1_EDX_ACPI BIT(22)
+#define CPUID1_EDX_TM BIT(29)
+#define CPUID6_EAX_ARAT BIT(2)
+#define CPUID7_EBX_TSC_ADJUST BIT(1)
+#define CPUID7_EDX_L1D_FLUSH BIT(28)
+#define CPUID80000001_ECX_PERFCTR_CORE BIT(23)
+#define CPUID0D1_EAX_XSAVES BIT(3)
+#define CPUID1_ECX_XSAVE BIT(26)
 #define CPUID1_ECX_MONITOR BIT(3)
 #define CPUID1_ECX_VMX BIT(5)
 #define CPUID1_ECX_OSXSAVE BIT(27)
@@ -170,10 +181,55 @@ void x86_exit_hypercall(struct vcpu *vcpu, struct vm_exit *exit, u32 insn_len)
 
 /*
  * What a guest sees differently from the host: its own APIC ID, the LAPIC
- * model's features (x2APIC, TSC-deadline, ARAT), an invariant TSC, no
- * virtualization extensions, no MONITOR/MWAIT (HLT is what wakes on
- * interrupts here), and OSXSAVE/OSPKE following its own CR4.
+ * model's features (x2APIC, TSC-deadline, ARAT), no virtualization
+ * extensions, no MONITOR/MWAIT (HLT is what wakes on interrupts here), and
+ * OSXSAVE/OSPKE following its own CR4. Features whose MSRs the MSR policy
+ * refuses are not advertised, so a guest never meets a #GP CPUID promised
+ * it could not get: thermal and power management (ACPI, TM, TM2, EST, leaf
+ * 6 but ARAT), TSC_ADJUST, the PMU (PDCM, leaf 0xA, AMD PerfCtrExtCore),
+ * XSAVES (IA32_XSS) and IA32_FLUSH_CMD (Keel flushes the L1D itself where
+ * the CPU needs it).
  */
+/*
+ * XCR0 as the guest set it: neither SVM nor Keel's VT-x path switches XCR0
+ * at exits, so the register still holds the guest's value here. XGETBV
+ * needs CR4.OSXSAVE, which Keel sets only around the instruction.
+ */
+static u64 x86_live_xcr0(void)
+{
+	u64 cr4 = x86_read_cr4();
+	u32 lo, hi;
+
+	x86_write_cr4(cr4 | X86_CR4_OSXSAVE);
+	__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+	x86_write_cr4(cr4);
+	return (u64)hi << 32 | lo;
+}
+
+/*
+ * CPUID.(0xD,1).EBX as the architecture defines it for IA32_XSS = 0: the
+ * compacted (XSAVEC) area for @xcr0, each component at its size, 64-byte
+ * aligned where its sub-leaf asks. Computed, not passed through: some CPU
+ * models (Bochs's) report the standard-format size there, and Linux then
+ * warns that its own sum disagrees.
+ */
+static u32 x86_xsave_compacted_size(u64 xcr0)
+{
+	u64 size = 576; /* legacy area and XSAVE header */
+
+	for (u32 i = 2; i < 63; i++) {
+		struct x86_cpuid c;
+
+		if (!(xcr0 & BIT(i)))
+			continue;
+		c = x86_cpuid(0xd, i);
+		if (c.ecx & BIT(1))
+			size = ALIGN_UP(size, 64);
+		size += c.eax;
+	}
+	return (u32)size;
+}
+
 static bool sub_leaf_zero(const struct vcpu *vcpu)
 {
 	return (u32)vcpu->arch.gprs[X86_RCX] == 0;
@@ -186,16 +242,38 @@ static void x86_cpuid_adjust(struct vcpu *vcpu, u32 leaf, struct x86_cpuid *r)
 	switch (leaf) {
 	case 1:
 		r->ebx = (r->ebx & 0x00ffffffu) | (id << 24);
-		r->ecx &= ~(u32)(CPUID1_ECX_VMX | CPUID1_ECX_MONITOR | CPUID1_ECX_OSXSAVE);
+		r->ecx &= ~(u32)(CPUID1_ECX_VMX | CPUID1_ECX_MONITOR | CPUID1_ECX_OSXSAVE |
+				 CPUID1_ECX_EST | CPUID1_ECX_TM2 | CPUID1_ECX_PDCM);
+		r->edx &= ~(u32)(CPUID1_EDX_ACPI | CPUID1_EDX_TM);
 		r->ecx |= (u32)(CPUID1_ECX_X2APIC | CPUID1_ECX_TSC_DEADLINE | CPUID1_ECX_HYPERVISOR);
 		if (vcpu->arch.cr4 & X86_CR4_OSXSAVE)
 			r->ecx |= (u32)CPUID1_ECX_OSXSAVE;
 		break;
 	case 6:
-		r->eax |= (u32)BIT(2); /* ARAT: the LAPIC timer runs in every C-state */
+		/* Only ARAT: the LAPIC timer runs in every C-state. No thermal or power MSRs. */
+		r->eax = (u32)CPUID6_EAX_ARAT;
+		r->ebx = r->ecx = r->edx = 0;
+		break;
+	case 0xa:
+		r->eax = r->ebx = r->ecx = r->edx = 0; /* no architectural PMU */
+		break;
+	case 0xd:
+		/*
+		 * No XSAVES and no supervisor state components: they need
+		 * IA32_XSS, which the MSR policy does not offer. Guests use
+		 * the standard format, whose size CPUID reports for their XCR0.
+		 */
+		if ((u32)vcpu->arch.gprs[X86_RCX] == 1) {
+			r->eax &= ~(u32)CPUID0D1_EAX_XSAVES;
+			if (x86_cpuid(1, 0).ecx & CPUID1_ECX_XSAVE) /* else XGETBV is #UD */
+				r->ebx = x86_xsave_compacted_size(x86_live_xcr0());
+			r->ecx = r->edx = 0;
+		}
 		break;
 	case 7:
 		if (sub_leaf_zero(vcpu)) {
+			r->ebx &= ~(u32)CPUID7_EBX_TSC_ADJUST;
+			r->edx &= ~(u32)CPUID7_EDX_L1D_FLUSH;
 			r->ecx &= ~(u32)CPUID7_ECX_OSPKE;
 			if (vcpu->arch.cr4 & X86_CR4_PKE)
 				r->ecx |= (u32)CPUID7_ECX_OSPKE;
@@ -206,10 +284,10 @@ static void x86_cpuid_adjust(struct vcpu *vcpu, u32 leaf, struct x86_cpuid *r)
 		r->edx = id; /* x2APIC ID */
 		break;
 	case 0x80000001:
-		r->ecx &= ~(u32)(BIT(2) | BIT(12)); /* SVM, SKINIT */
+		r->ecx &= ~(u32)(BIT(2) | BIT(12) | CPUID80000001_ECX_PERFCTR_CORE); /* SVM, SKINIT */
 		break;
 	case 0x80000007:
-		r->edx |= (u32)BIT(8); /* invariant TSC: the guest's TSC is the host's */
+		/* Invariant TSC (EDX[8]) as the host says: the guest's TSC is the host's. */
 		break;
 	case 0x8000001e:
 		r->eax = id; /* extended APIC ID */
@@ -224,10 +302,9 @@ void x86_exit_cpuid(struct vcpu *vcpu, struct vm_exit *exit)
 	u32 leaf = (u32)vcpu->arch.gprs[X86_RAX], sub = (u32)vcpu->arch.gprs[X86_RCX];
 	struct x86_cpuid r = { 0, 0, 0, 0 };
 
-	if (leaf == X86_CPUID_HV_BASE) {
-		r.eax = X86_CPUID_HV_BASE; /* highest hypervisor leaf */
-		r.ebx = r.ecx = r.edx = X86_CPUID_SIG; /* "KeelKeelKeel" */
-	} else if ((leaf & 0xf0000000u) != 0x40000000u && leaf != 0x8000000a && leaf != 5) {
+	if ((leaf & 0xf0000000u) == 0x40000000u) {
+		x86_vclock_cpuid(leaf, &r); /* Keel's and the clock's leaves; 0 elsewhere */
+	} else if (leaf != 0x8000000a && leaf != 5) {
 		r = x86_cpuid(leaf, sub);
 		x86_cpuid_adjust(vcpu, leaf, &r);
 	}
@@ -334,8 +411,12 @@ static bool x86_msr_is_lapic(u32 msr)
  */
 static int x86_msr_read(struct vcpu *vcpu, u32 msr, u64 *val)
 {
+	int ret;
+
 	if (x86_msr_is_lapic(msr))
 		return vlapic_msr_read(vcpu, msr, val);
+	if (x86_vclock_msr_read(vcpu, msr, val, &ret))
+		return ret;
 	switch (msr) {
 	case MSR_TSC:
 		*val = x86_rdtsc();
@@ -382,8 +463,12 @@ static int x86_msr_read(struct vcpu *vcpu, u32 msr, u64 *val)
 /* Writes that are accepted and have no effect on a vCPU that owns its core. */
 static int x86_msr_write(struct vcpu *vcpu, u32 msr, u64 val)
 {
+	int ret;
+
 	if (x86_msr_is_lapic(msr))
 		return vlapic_msr_write(vcpu, msr, val);
+	if (x86_vclock_msr_write(vcpu, msr, val, &ret))
+		return ret;
 	switch (msr) {
 	case MSR_SPEC_CTRL:
 		return x86_spec.spec_ctrl ? x86_spec_ctrl_write(vcpu, val) : -KEEL_EINVAL;
@@ -405,8 +490,31 @@ static int x86_msr_write(struct vcpu *vcpu, u32 msr, u64 val)
 }
 
 /*
+ * MSRs guests probe knowing they may be absent (Linux reads them with the
+ * _safe accessors): the performance counters, which guests do not get, and
+ * model-specific ones Linux tries on Intel CPUs. They #GP as on a CPU
+ * without them, without a report.
+ */
+static bool x86_msr_is_probe(u32 msr)
+{
+	return msr == 0x34u ||	/* MSR_SMI_COUNT */
+	       msr == 0x4eu ||	/* MSR_PPIN_CTL */
+	       msr == 0x140u || /* MSR_MISC_FEATURES_ENABLES (CPUID faulting) */
+	       msr == 0x150u || /* the overclocking mailbox */
+	       msr == 0x64eu || /* MSR_PPERF */
+	       (msr >= 0xc0010000u && msr <= 0xc0010007u) || /* AMD K7 PERFEVTSEL/PERFCTR */
+	       (msr >= 0xc0010200u && msr <= 0xc001020bu) || /* AMD core PMC extension */
+	       (msr >= 0xc1u && msr <= 0xc8u) ||	      /* Intel IA32_PMC0-7 */
+	       (msr >= 0x186u && msr <= 0x18du) ||	      /* Intel IA32_PERFEVTSEL0-7 */
+	       (msr >= 0x309u && msr <= 0x30bu) ||	      /* Intel fixed counters */
+	       msr == 0x345u ||				      /* IA32_PERF_CAPABILITIES */
+	       (msr >= 0x38du && msr <= 0x391u);	      /* fixed ctrl, global status/ctrl */
+}
+
+/*
  * RDMSR/WRMSR the backend did not handle itself (2 bytes). Anything outside
- * the policy gets #GP, as on a CPU without that MSR; reported a few times.
+ * the policy gets #GP, as on a CPU without that MSR; reported a few times
+ * unless it is one guests probe for (x86_msr_is_probe).
  */
 void x86_exit_msr(struct vcpu *vcpu, bool write, struct vm_exit *exit)
 {
@@ -419,7 +527,7 @@ void x86_exit_msr(struct vcpu *vcpu, bool write, struct vm_exit *exit)
 	exit->kind = EXIT_NONE;
 	ret = write ? x86_msr_write(vcpu, msr, val) : x86_msr_read(vcpu, msr, &val);
 	if (ret) {
-		if (part->arch.msr_warned < X86_MSR_WARN_MAX) {
+		if (!x86_msr_is_probe(msr) && part->arch.msr_warned < X86_MSR_WARN_MAX) {
 			part->arch.msr_warned++;
 			pr_warn("partition '%s': %s of MSR 0x%x at pc 0x%llx: #GP%s", part->desc.name,
 				write ? "write" : "read", msr, (unsigned long long)vcpu->arch.rip,

@@ -2,7 +2,9 @@
 /*
  * Legacy ports Linux probes, answered quietly: a pair of 8259 PICs that are
  * always masked (only their mask registers exist), a CMOS RTC that counts
- * from 2025-01-01 at partition start, and the POST port 0x80 (I/O delay).
+ * from 2025-01-01 at partition start, and the POST port 0x80 (I/O delay)
+ * with the DMA page registers around it (0x81-0x8f read 0xff: there is no
+ * 8237 DMA controller, which is how Linux tells).
  */
 #include <keel/arch.h>
 #include <keel/lib.h>
@@ -128,8 +130,37 @@ int vlegacy_create(struct x86_vplat *plat)
 	if (!ret)
 		ret = vplat_add(plat, VPLAT_DEV_CMOS, "cmos", VDEV_PIO, 0x70, 2, &vcmos_ops);
 	if (!ret)
-		ret = vplat_add(plat, VPLAT_DEV_POST, "post", VDEV_PIO, 0x80, 1, &vpost_ops);
+		ret = vplat_add(plat, VPLAT_DEV_POST, "post", VDEV_PIO, 0x80, 16, &vpost_ops);
 	if (!ret)
 		vlegacy_reset(&plat->devs[VPLAT_DEV_PIC1]);
 	return ret;
+}
+
+/*
+ * Ports of PC devices a partition does not have, which guests probe knowing
+ * they may be absent (Linux's 8250, Super I/O, parallel-port and floppy
+ * probes): a floating bus, like an empty slot on a PC, and no warning.
+ */
+bool arch_port_is_probe(u32 port)
+{
+	static const struct {
+		u16 first, last;
+	} absent[] = {
+		{ 0x2e, 0x2f },	  /* Super I/O configuration (Winbond, SMSC) */
+		{ 0x4e, 0x4f },	  /* Super I/O configuration, second address */
+		{ 0x1f0, 0x1f7 }, /* primary IDE */
+		{ 0x170, 0x177 }, /* secondary IDE */
+		{ 0x278, 0x27f }, /* LPT2 */
+		{ 0x2e8, 0x2ef }, /* COM4 */
+		{ 0x2f8, 0x2ff }, /* COM2 */
+		{ 0x378, 0x37f }, /* LPT1 */
+		{ 0x3bc, 0x3bf }, /* LPT on a monochrome adapter */
+		{ 0x3e8, 0x3ef }, /* COM3 */
+		{ 0x3f0, 0x3f7 }, /* floppy controller */
+	};
+
+	for (u32 i = 0; i < ARRAY_SIZE(absent); i++)
+		if (port >= absent[i].first && port <= absent[i].last)
+			return true;
+	return false;
 }

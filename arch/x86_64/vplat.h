@@ -82,6 +82,11 @@ struct vlegacy {
 	u8 pad[5];
 };
 
+struct vpci {
+	u32 addr; /* the CONFIG_ADDRESS latch at 0xcf8 */
+	u32 pad;
+};
+
 struct vpm {
 	struct spinlock lock; /* the registers: the guest's vCPUs and STOP's CPU */
 	u16 pm1_sts, pm1_en, pm1_cnt;
@@ -91,7 +96,7 @@ struct vpm {
 
 enum vplat_dev {
 	VPLAT_DEV_LAPIC, VPLAT_DEV_IOAPIC, VPLAT_DEV_PIT, VPLAT_DEV_PORT61, VPLAT_DEV_PM,
-	VPLAT_DEV_RESET, VPLAT_DEV_UART, VPLAT_DEV_PIC1, VPLAT_DEV_PIC2, VPLAT_DEV_CMOS,
+	VPLAT_DEV_PCI, VPLAT_DEV_UART, VPLAT_DEV_PIC1, VPLAT_DEV_PIC2, VPLAT_DEV_CMOS,
 	VPLAT_DEV_POST, VPLAT_DEV_COUNT,
 };
 
@@ -102,6 +107,7 @@ struct x86_vplat {
 	struct vuart uart;
 	struct vlegacy legacy;
 	struct vpm pm;
+	struct vpci pci;
 	struct vdev devs[VPLAT_DEV_COUNT];
 	struct vlapic lapic[KEEL_MAX_CPUS]; /* by vCPU index = APIC ID */
 };
@@ -130,6 +136,12 @@ int vlapic_pending(struct vcpu *vcpu); /* highest deliverable vector, or -1 */
 void vlapic_ack(struct vcpu *vcpu, u8 vector); /* IRR -> ISR at injection */
 /* MSR access (IA32_APIC_BASE, x2APIC 0x800-0x8ff, TSC_DEADLINE). 0 or -KEEL_EINVAL (#GP). */
 int vlapic_msr_read(struct vcpu *vcpu, u32 msr, u64 *val);
+
+/* vclock.c: the hypervisor CPUID range and the paravirtual clock MSRs. */
+struct x86_cpuid;
+bool x86_vclock_cpuid(u32 leaf, struct x86_cpuid *r); /* false: a leaf with nothing (zeros) */
+bool x86_vclock_msr_read(struct vcpu *vcpu, u32 msr, u64 *val, int *ret);
+bool x86_vclock_msr_write(struct vcpu *vcpu, u32 msr, u64 val, int *ret);
 int vlapic_msr_write(struct vcpu *vcpu, u32 msr, u64 val);
 bool vlapic_x2apic_mode(struct vcpu *vcpu);
 
@@ -142,6 +154,10 @@ void vioapic_eoi(struct x86_vplat *plat, u8 vector);
 int vpit_create(struct x86_vplat *plat);
 void vpit_stop(struct vcpu *vcpu); /* cancel channel 0's timer if on this vCPU's CPU */
 int vpm_create(struct x86_vplat *plat);
+void vpm_reset_control(struct vcpu *vcpu, u8 val); /* a byte written to 0xcf9 */
+
+/* vpci.c: ports 0xcf8-0xcff, PCI configuration mechanism #1 with a host bridge. */
+int vpci_create(struct x86_vplat *plat);
 /* Press the fixed-feature power button (any CPU). False if no ACPI guest sees it. */
 bool vpm_power_button(struct x86_vplat *plat);
 int vuart_create(struct x86_vplat *plat);

@@ -84,6 +84,8 @@ int arch_part_devices_init(struct partition *part)
 	if (!ret)
 		ret = vpm_create(plat);
 	if (!ret)
+		ret = vpci_create(plat);
+	if (!ret)
 		ret = vuart_create(plat);
 	if (!ret)
 		ret = vlegacy_create(plat);

@@ -114,18 +114,11 @@ bool vpm_power_button(struct x86_vplat *plat)
 	return acpi;
 }
 
-/* Port 0xcf9: the reset value (bit 2, as on PIIX/ICH) resets the partition. */
-static int vpm_reset_read(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u64 *val)
-{
-	*val = 0;
-	return 0;
-}
-
-static int vpm_reset_write(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u64 val)
+/* A byte written to port 0xcf9 (vpci.c owns the port range): the reset value (bit 2, as on PIIX/ICH) resets the partition. */
+void vpm_reset_control(struct vcpu *vcpu, u8 val)
 {
 	if (val & BIT(2))
 		part_stop(vcpu->part, KEEL_STOP_CAUSE_GUEST, "reset by the guest", true);
-	return 0;
 }
 
 static const struct vdev_ops vpm_ops = {
@@ -134,19 +127,11 @@ static const struct vdev_ops vpm_ops = {
 	.reset = vpm_reset,
 };
 
-static const struct vdev_ops vpm_reset_ops = {
-	.read = vpm_reset_read,
-	.write = vpm_reset_write,
-};
-
 int vpm_create(struct x86_vplat *plat)
 {
 	int ret = vplat_add(plat, VPLAT_DEV_PM, "acpi-pm", VDEV_PIO, VPLAT_PM_BASE,
 			    VPLAT_PM_SIZE, &vpm_ops);
 
-	if (!ret)
-		ret = vplat_add(plat, VPLAT_DEV_RESET, "reset", VDEV_PIO, VPLAT_RESET_PORT, 1,
-				&vpm_reset_ops);
 	if (!ret)
 		vpm_reset(&plat->devs[VPLAT_DEV_PM]);
 	return ret;

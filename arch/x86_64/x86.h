@@ -179,6 +179,13 @@ void uart_init(void);
 void x86_time_init(u64 tsc_hz);
 u64 x86_tsc_to_ns(u64 ticks);
 u64 x86_tsc_khz(void);
+
+/* CPUID 0x80000007 EDX[8]: the TSC runs at a fixed rate in every P-, C- and T-state. */
+static inline bool x86_tsc_invariant(void)
+{
+	return x86_cpuid(0x80000000u, 0).eax >= 0x80000007u &&
+	       (x86_cpuid(0x80000007u, 0).edx & BIT(8));
+}
 void x86_udelay(u64 us);
 
 /* acpi.c: what the hypervisor keeps from the ACPI tables. */

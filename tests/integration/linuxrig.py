@@ -17,6 +17,8 @@ when each line arrived; and the lines the initramfs's /init prints
     alive <k>                         once a second, k = 1..N, with keel.alive=N
     console=ready hvc0                then it reads one line from hvc0...
     echo: <line>                      ...and prints it
+    klog: <N>text ... klog-end         the kernel's warning and error lines (levels 0-4)
+    clocksource=<name> invtsc=yes|no available=<a,...>  at the end; invtsc: the CPU says constant_tsc and nonstop_tsc
     KEEL-INIT done uptime=<s> after=poweroff|reboot|halt
 """
 
@@ -242,3 +244,45 @@ def printk_time(line):
     """The guest kernel's printk timestamp ('[    1.234567] ...') of @line, or None."""
     m = PRINTK.match(guest_text(line))
     return float(m.group(1)) if m else None
+
+
+# Kernel warning/error lines (klog:) a Keel guest may print, each with the reason
+# it is not Keel's to fix. Empty: a standard boot under Keel prints none.
+KLOG_ALLOWED = {
+    "x86_64": [
+        (r"RETBleed: WARNING: Spectre v2 mitigation leaves CPU vulnerable to RETBleed",
+         "Bochs's Skylake-like CPU model has no IBRS (IA32_SPEC_CTRL), so the guest "
+         "honestly reports RETBleed exposure: true of that emulated CPU, and Keel "
+         "passes SPEC_CTRL through wherever the CPU has it"),
+    ],
+    "aarch64": [],
+}
+
+
+def klog_findings(q, arch, name):
+    """The kernel's warning and error lines (levels 0-4) that /init of
+    partition @name printed, minus KLOG_ALLOWED; waits for its klog-end."""
+    end = q.wait_for(said(name, "klog-end"), 240)
+    lines = [guest_text(l) for l in q.lines[:end.index]
+             if re.search(said(name, "klog: "), l)]
+    allowed = [re.compile(p) for p, _reason in KLOG_ALLOWED[arch]]
+    return [l for l in lines if not any(p.search(l) for p in allowed)]
+
+
+def keel_warnings(q, name):
+    """Keel's warning lines about partition @name."""
+    return q.find_all(keelrig.keel(rf"warning: partition '{name}'"))
+
+
+def expected_clocksource(q, arch, clock_line):
+    """What the guest's clocksource must be: on arm64 the architected counter;
+    on x86_64 the TSC where the CPU states it invariant (Keel's boot log says
+    which, and the guest's invtsc= must agree), else kvm-clock, Keel's
+    paravirtual clock. Never tsc-early, a port-I/O timer, HPET or jiffies."""
+    if arch == "aarch64":
+        return "arch_sys_counter"
+    said_keel = q.find(keelrig.keel(r"x86: TSC \d+ kHz, "))
+    assert said_keel, "Keel did not say whether the TSC is invariant"
+    invariant = " invariant (guests can run on tsc)" in said_keel
+    assert value(clock_line, "invtsc") == ("yes" if invariant else "no"), (said_keel, clock_line)
+    return "tsc" if invariant else "kvm-clock"

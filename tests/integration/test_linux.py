@@ -139,6 +139,18 @@ def test_console_line_answered(single, arch):
     assert answer.endswith(f"echo: {line}"), answer
 
 
+def test_clean_log_and_trusted_clock(single, arch):
+    """No Keel warning about the partition and no kernel warning or error line
+    (beyond linuxrig.KLOG_ALLOWED); the clocksource Linux trusts without exits."""
+    q, _, _ = single
+    findings = linuxrig.klog_findings(q, arch, "linux")
+    assert not findings, f"kernel warnings/errors: {findings}"
+    clock = q.wait_for(said("linux", r"clocksource=\S+"), STEP_S)
+    assert value(clock, "clocksource") == linuxrig.expected_clocksource(q, arch, clock), clock
+    assert not q.find(said("linux", r".*clocksource .* unstable")), "a clocksource went unstable"
+    assert not linuxrig.keel_warnings(q, "linux"), linuxrig.keel_warnings(q, "linux")
+
+
 def test_poweroff_stops_partition(single, arch):
     q, _, _ = single
     done = expect(q, "linux", "KEEL-INIT done .*after=poweroff", FIRST_MARKER_S + STEP_S)

@@ -239,6 +239,11 @@ def test_vmx_linux_boots_to_initramfs(vmx_rig, linux):
     assert value(cpus, "cpus") == "1", cpus
     disk = said_or_error(r"(disk-sha256=|disk=none)", 90, after=cpus.index)
     assert value(disk, "disk-sha256") == vmx_rig.linux_sha, disk
+    findings = linuxrig.klog_findings(linux, "x86_64", "linux")
+    assert not findings, f"kernel warnings/errors: {findings}"
+    clock = said_or_error(r"clocksource=\S+", 90, after=disk.index)
+    assert value(clock, "clocksource") == linuxrig.expected_clocksource(linux, "x86_64", clock), clock
+    assert not linuxrig.keel_warnings(linux, "linux"), linuxrig.keel_warnings(linux, "linux")
     said_or_error("KEEL-INIT done .*after=poweroff", 90, after=disk.index)
     stopped = linux.wait_for(keel(r"partition 'linux' stopped: powered off by the guest"), 60)
     linux.wait_for(keel(r"no partition is running; powering off"), 30, after=stopped.index)

@@ -189,6 +189,13 @@ void arch_vcpu_hc_return(struct vcpu *vcpu, s64 status, const u64 res[3]);
 void arch_vcpu_io_return(struct vcpu *vcpu, u64 value);
 
 /*
+ * true if @port, where the partition has no device, is one guests probe
+ * expecting that there may be none (another UART, a Super I/O chip...):
+ * the floating bus answers it without a warning. false on arches without ports.
+ */
+bool arch_port_is_probe(u32 port);
+
+/*
  * true if @vcpu has an interrupt it can take now (wakes it from EXIT_HALT).
  * On the vCPU's own CPU.
  */

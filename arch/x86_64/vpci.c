@@ -1,0 +1,88 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * Ports 0xcf8-0xcff, as on PIIX/ICH: PCI configuration mechanism #1 and,
+ * in the middle of it, the reset control register (a byte at 0xcf9, vpm.c).
+ *
+ * Behind mechanism #1 sits a PCI host bridge at 00:00.0 and nothing else:
+ * the smallest PCI a PC has, so that Linux finds its configuration access
+ * (it insists on a host bridge or VGA class before it trusts mechanism #1)
+ * instead of logging "PCI: Fatal: No config space access function found".
+ * Every other function reads all ones (no device), writes are dropped, and
+ * the bridge's registers are read-only. IDs: 1b36:0008, the generic PCIe
+ * host bridge ID that QEMU's Red Hat range assigns; Linux needs only the
+ * class (06/00/00).
+ */
+#include <keel/arch.h>
+#include <keel/lib.h>
+
+#include "vplat.h"
+
+#define CONF1_ADDR_PORT 0xcf8u
+#define CONF1_DATA_PORT 0xcfcu
+#define CONF1_ENABLE BIT(31)
+#define CONF1_BDF(a) (((a) >> 8) & 0xffffu) /* bus 15:8, device 7:3, function 2:0 */
+#define CONF1_REG(a) ((a)&0xfcu)
+#define HOSTB_VENDOR 0x1b36u
+#define HOSTB_DEVICE 0x0008u
+#define HOSTB_CLASS 0x06000000u /* class 06 (bridge), subclass 00 (host), prog-if 00; revision 0 */
+
+static u64 vpci_ones(u32 size)
+{
+	return size >= 8 ? ~0ull : (1ull << (8 * size)) - 1;
+}
+
+/* The host bridge's configuration dword at @reg. */
+static u32 vpci_hostb_dword(u32 reg)
+{
+	switch (reg) {
+	case 0x00:
+		return HOSTB_DEVICE << 16 | HOSTB_VENDOR;
+	case 0x08:
+		return HOSTB_CLASS;
+	default:
+		return 0; /* command, status, header type 0, no BARs, no capabilities */
+	}
+}
+
+static int vpci_read(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u64 *val)
+{
+	u32 port = CONF1_ADDR_PORT + (u32)off, addr = READ_ONCE(vplat_of(dev)->pci.addr);
+	u32 shift;
+
+	if (port == VPLAT_RESET_PORT && size == 1) {
+		*val = 0;
+		return 0;
+	}
+	if (port == CONF1_ADDR_PORT && size == 4) {
+		*val = addr;
+		return 0;
+	}
+	if (port < CONF1_DATA_PORT || !(addr & CONF1_ENABLE) || CONF1_BDF(addr) != 0) {
+		*val = vpci_ones(size);
+		return 0;
+	}
+	shift = 8 * (port - CONF1_DATA_PORT);
+	*val = (vpci_hostb_dword(CONF1_REG(addr)) >> shift) & vpci_ones(size);
+	return 0;
+}
+
+static int vpci_write(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u64 val)
+{
+	u32 port = CONF1_ADDR_PORT + (u32)off;
+
+	if (port == VPLAT_RESET_PORT && size == 1)
+		vpm_reset_control(vcpu, (u8)val);
+	else if (port == CONF1_ADDR_PORT && size == 4)
+		WRITE_ONCE(vplat_of(dev)->pci.addr, (u32)val & 0x80fffffcu);
+	return 0; /* configuration data writes: the bridge is read-only */
+}
+
+static const struct vdev_ops vpci_ops = {
+	.read = vpci_read,
+	.write = vpci_write,
+};
+
+int vpci_create(struct x86_vplat *plat)
+{
+	return vplat_add(plat, VPLAT_DEV_PCI, "pci-conf1", VDEV_PIO, CONF1_ADDR_PORT, 8, &vpci_ops);
+}
