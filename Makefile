@@ -49,11 +49,14 @@ run: deps
 
 # Debian kernel + busybox initramfs + disk image per arch for the Linux
 # scenarios (tests marked `linux`; PYTEST_ARGS=--no-linux leaves them out), cached in
-# $(KEEL_CACHE)/linux. `make bench`: Keel microVM vs direct QEMU -kernel boot.
+# $(KEEL_CACHE)/linux: the generic kernel (with the management partition's files),
+# then the cloud and rt flavours. `make bench`: Keel microVM vs direct QEMU -kernel boot.
 linux-assets: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all
 	@for a in $(ARCHES); do tools/linux-assets.py --arch $$a --out $(BUILD)/$$a/linux \
-		--keelctl $(BUILD)/$$a/keelctl --guest $(BUILD)/$$a/guests/testguest.elf || exit 1; done
+		--keelctl $(BUILD)/$$a/keelctl --guest $(BUILD)/$$a/guests/testguest.elf || exit 1; \
+		for f in cloud rt; do tools/linux-assets.py --arch $$a --flavour $$f \
+			--out $(BUILD)/$$a/linux-$$f || exit 1; done; done
 
 bench: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all

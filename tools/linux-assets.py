@@ -4,9 +4,11 @@
 
     tools/linux-assets.py --arch x86_64 --out build/x86_64/linux
     tools/linux-assets.py --arch aarch64 --out DIR [--disk-size 2M] [--disk-seed S]
+    tools/linux-assets.py --arch x86_64 --flavour cloud --out build/x86_64/linux-cloud
 
 Fetches with `apt-get download` the kernel package the metapackage
-linux-image-amd64 (or linux-image-arm64:arm64) depends on and busybox-static
+linux-image-amd64 (or linux-image-arm64:arm64; with --flavour cloud or rt,
+linux-image-cloud-amd64, linux-image-rt-arm64...) depends on and busybox-static
 for that arch, unpacks them into $KEEL_CACHE (default ~/.cache/keel) under
 linux/<kernel package version>/<debarch>/ and busybox/<version>/<debarch>/,
 and writes into --out:
@@ -50,6 +52,11 @@ CACHE = Path(os.environ.get("KEEL_CACHE") or Path.home() / ".cache" / "keel")
 DEBARCH = {"x86_64": "amd64", "aarch64": "arm64"}
 KERNEL_NAME = {"x86_64": "vmlinuz", "aarch64": "Image"}
 CONSOLE = {"x86_64": "ttyS0", "aarch64": "ttyAMA0"}  # a microVM's kernel console
+# Debian's kernel flavours: the metapackage of each, by Debian architecture.
+FLAVOURS = ("generic", "cloud", "rt")
+# Modules /init can do without when the flavour does not build them: the power
+# button's (Debian's cloud kernels have no gpio-keys on arm64).
+OPTIONAL = {"button", "gpio_keys"}
 # Modules /init loads, with the config symbol that builds each; their
 # dependencies (virtio, virtio_ring...) come from each module's .modinfo.
 # virtio_pci is for direct QEMU boots (q35 has no virtio-mmio); under Keel
@@ -101,9 +108,14 @@ def candidate(name, debarch):
     return m.group(1) if m and m.group(1) != "(none)" else None
 
 
-def kernel_package(debarch):
+def metapackage(debarch, flavour):
+    """linux-image-amd64, linux-image-cloud-amd64, linux-image-rt-arm64..."""
+    return f"linux-image-{debarch}" if flavour == "generic" else f"linux-image-{flavour}-{debarch}"
+
+
+def kernel_package(debarch, flavour="generic"):
     """The linux-image-<abi>-<flavour> package the metapackage points at."""
-    meta = pkg(f"linux-image-{debarch}", debarch)
+    meta = pkg(metapackage(debarch, flavour), debarch)
     m = re.search(r"Depends:\s*(linux-image-\d\S*)", apt_out(["apt-cache", "depends", meta]))
     return m.group(1).split(":")[0] if m else None
 
@@ -114,11 +126,13 @@ def lists_stamp():
     return [[p.name, p.stat().st_mtime, p.stat().st_size] for p in lists]
 
 
-def resolve(debarch):
+def resolve(debarch, flavour="generic"):
     """{kernel: (package, version), busybox: version} for @debarch, values None if
     apt cannot tell. apt-cache takes ~2 s a query here (no pkgcache.bin), so the
-    answer is kept in $KEEL_CACHE/linux/resolved-<debarch>.json until the lists change."""
-    memo = CACHE / "linux" / f"resolved-{debarch}.json"
+    answer is kept in $KEEL_CACHE/linux/resolved-<debarch>[-<flavour>].json until
+    the lists change."""
+    suffix = "" if flavour == "generic" else f"-{flavour}"
+    memo = CACHE / "linux" / f"resolved-{debarch}{suffix}.json"
     stamp = lists_stamp()
     try:
         old = json.loads(memo.read_text())
@@ -126,7 +140,7 @@ def resolve(debarch):
             return old["answer"]
     except (OSError, ValueError, KeyError):
         pass
-    name = kernel_package(debarch)
+    name = kernel_package(debarch, flavour)
     answer = {"kernel": name, "kernel_version": candidate(name, debarch) if name else None,
               "busybox_version": candidate("busybox-static", debarch)}
     if stamp and all(answer.values()):
@@ -140,9 +154,11 @@ def safe(version):
     return re.sub(r"[^A-Za-z0-9.+_~-]", "_", version.split(":", 1)[-1])
 
 
-def newest_complete(top, debarch):
-    """Offline fallback: the most recently completed top/<version>/@debarch, or None."""
-    done = sorted(top.glob(f"*/{debarch}/.complete"), key=lambda p: p.stat().st_mtime)
+def newest_complete(top, debarch, accept=lambda name: True):
+    """Offline fallback: the most recently completed top/<name>/@debarch whose
+    <name> @accept takes, or None."""
+    done = sorted((p for p in top.glob(f"*/{debarch}/.complete") if accept(p.parents[1].name)),
+                  key=lambda p: p.stat().st_mtime)
     return done[-1].parent if done else None
 
 
@@ -174,11 +190,15 @@ def unpack(deb, dest):
     tmp.rename(dest)
 
 
-def fetch_kernel(debarch, name, version):
+def fetch_kernel(debarch, name, version, flavour="generic"):
     """Directory holding the unpacked kernel package @name=@version (cached;
-    the newest cached one if @version is None)."""
+    the newest cached one of @flavour if @version is None)."""
     if not version:
-        hit = newest_complete(CACHE / "linux", debarch)
+        # Cache entries: <abi>_<version> (generic), <abi>-<flavour>_<version> (6.1.0-57-rt_...).
+        def ours(name):
+            tags = [f"-{f}_" for f in FLAVOURS if f != "generic"]
+            return f"-{flavour}_" in name if flavour != "generic" else not any(t in name for t in tags)
+        hit = newest_complete(CACHE / "linux", debarch, ours)
         if not hit:
             raise SystemExit(f"linux-assets: apt knows no linux-image-{debarch} and nothing is cached "
                              f"(for arm64: dpkg --add-architecture arm64 && apt-get update; make deps does it)")
@@ -292,6 +312,8 @@ def module_order(moddir, config):
         value = config.get(sym, "n")
         if value == "y" and name in builtin:
             continue
+        if value != "m" and name in OPTIONAL:
+            continue  # this flavour has no such driver; /init copes
         if value != "m" or name not in files:
             raise ModuleMissing(f"linux-assets: {name}: CONFIG_{sym}={value} but "
                              f"{'a' if name in files else 'no'} module file "
@@ -461,14 +483,16 @@ def sha256_file(path):
     return h.hexdigest()
 
 
-def build(arch, out, disk_size=DISK_SIZE, disk_seed="keel", keelctl=None, guest=None):
-    """Make every asset for @arch in @out; the assets.json record (also returned).
+def build(arch, out, disk_size=DISK_SIZE, disk_seed="keel", keelctl=None, guest=None,
+          flavour="generic"):
+    """Make every asset for @arch (Debian kernel @flavour) in @out; the
+    assets.json record (also returned).
     With @keelctl (path of the keelctl binary) also keel.ko and mgmt-initrd.gz,
     the management partition's initramfs (with @guest, Keel's test guest ELF,
     as /images/testguest.elf)."""
     debarch = DEBARCH[arch]
-    want = resolve(debarch)
-    kdir = fetch_kernel(debarch, want["kernel"], want["kernel_version"])
+    want = resolve(debarch, flavour)
+    kdir = fetch_kernel(debarch, want["kernel"], want["kernel_version"], flavour)
     busybox = fetch_busybox(debarch, want["busybox_version"])
     image, config_path, moddir = kernel_files(kdir)
     config = read_config(config_path)
@@ -501,6 +525,7 @@ def build(arch, out, disk_size=DISK_SIZE, disk_seed="keel", keelctl=None, guest=
 
     record = {
         "arch": arch,
+        "flavour": flavour,
         "kernel_release": moddir.name,
         "kernel_package": (kdir / ".complete").read_text().strip(),
         "busybox_package": (busybox.parents[1] / ".complete").read_text().strip(),
@@ -537,9 +562,12 @@ def main():
     ap.add_argument("--keelctl", type=Path,
                     help="keelctl binary: also build keel.ko and mgmt-initrd.gz")
     ap.add_argument("--guest", type=Path, help="with --keelctl: Keel's test guest ELF for /images")
+    ap.add_argument("--flavour", choices=FLAVOURS, default="generic",
+                    help="Debian kernel flavour (default generic)")
     args = ap.parse_args()
     t0 = time.monotonic()
-    rec = build(args.arch, args.out, args.disk_size, args.disk_seed, args.keelctl, args.guest)
+    rec = build(args.arch, args.out, args.disk_size, args.disk_seed, args.keelctl, args.guest,
+                args.flavour)
     log(f"{args.arch}: {rec['kernel_release']}, modules {' '.join(rec['modules']) or '-'} "
         f"-> {args.out} ({time.monotonic() - t0:.1f} s)")
 

@@ -1,0 +1,85 @@
+# SPDX-License-Identifier: MIT
+"""Debian's other kernel flavours under Keel (issue 17), on both arches.
+
+One Keel boot per arch runs Debian's cloud and rt kernels with 2 vCPUs and
+with 1, and the generic kernel with 1 (test_linux.py runs it with 2), side by
+side on their own cores. Each microVM reaches its /init with virtio console,
+block and rng working, sees its CPUs, ends on the clocksource Linux trusts
+without exits (linuxrig.expected_clocksource), prints no kernel warning or
+error line (beyond linuxrig.KLOG_ALLOWED), draws no Keel warning, and powers
+itself off. Each line `flavour NAME: init at S s, clocksource C` in the log
+(build/<arch>/test-logs/linux-flavours.log) gives the figures.
+
+The cloud kernels are the smallest Debian builds (no gpio-keys on arm64:
+`keelctl stop` cannot press their power button, see docs/aarch64-microvm.md).
+Marked `linux`: part of make test; --no-linux leaves them out.
+"""
+
+import hashlib
+import re
+
+import pytest
+
+import linuxrig
+from keelrig import keel, keel_cfg
+from linuxrig import cmdline, linux_partition, said, value
+
+pytestmark = pytest.mark.linux
+
+INIT_S = 300  # QEMU start -> /init's first line, five kernels booting at once
+STEP_S = 120
+# (partition name, flavour, vCPUs)
+GUESTS = [("cloud2", "cloud", 2), ("rt2", "rt", 2), ("cloud1", "cloud", 1), ("rt1", "rt", 1),
+          ("generic1", "generic", 1)]
+
+
+@pytest.fixture(scope="module")
+def flavours(rig, arch):
+    sections, more, shas, core = [], {}, {}, 1
+    for name, flavour, vcpus in GUESTS:
+        a = linuxrig.assets(arch, rig.build, flavour)
+        disk = a.disk(f"disk-{name}.img")
+        shas[name] = hashlib.sha256(disk.read_bytes()).hexdigest()
+        cpus = str(core) if vcpus == 1 else f"{core}-{core + vcpus - 1}"
+        core += vcpus
+        sections.append(linux_partition(name, cpus, cmdline(arch, wait=0), disk=disk,
+                                        esp_dir=a.esp_dir, on_reboot="stop"))
+        more.setdefault(flavour, (a, []))[1].append(disk)
+    (first, first_disks), *rest = more.values()
+    q = linuxrig.boot_keel(rig, arch, keel_cfg(*sections, on_idle="poweroff"), "linux-flavours",
+                           first, first_disks, smp=core, timeout=900, more=rest)
+    with q:
+        yield q, shas
+
+
+def expect(q, name, text, timeout, after=0):
+    """Partition @name's line matching @text; fails at once on a Keel error about it."""
+    hit = q.wait_for(f"{said(name, text)}|{keel(f'error: partition {name!r}')}", timeout,
+                     after=after)
+    assert not re.search(keel("error: "), hit), f"Keel reported instead: {hit}"
+    return hit
+
+
+@pytest.mark.parametrize("name,flavour,vcpus", GUESTS, ids=[g[0] for g in GUESTS])
+def test_flavour_boots_clean(flavours, arch, name, flavour, vcpus):
+    q, shas = flavours
+    start = expect(q, name, f"KEEL-INIT {arch} start", INIT_S)
+    up = expect(q, name, r"KEEL-INIT uptime=", STEP_S, after=start.index)
+    cpus = expect(q, name, r"cpus=\d+", STEP_S, after=start.index)
+    assert value(cpus, "cpus") == str(vcpus), cpus
+    disk = expect(q, name, r"(disk-sha256=|disk=none)", STEP_S, after=cpus.index)
+    assert value(disk, "disk-sha256") == shas[name], disk
+    wrote = expect(q, name, r"disk-rw=", STEP_S, after=disk.index)
+    assert value(wrote, "disk-rw") == "ok", wrote
+    rng = expect(q, name, r"rng=", STEP_S, after=disk.index)
+    assert re.search(r"rng=ok [0-9a-f]{64} src=virtio_rng", rng), rng
+    findings = linuxrig.klog_findings(q, arch, name)
+    assert not findings, f"{name}: kernel warnings/errors: {findings}"
+    clock = expect(q, name, r"clocksource=\S+", STEP_S, after=start.index)
+    want = linuxrig.expected_clocksource(q, arch, clock)
+    print(f"flavour {name} ({flavour}, {vcpus} vCPU, {arch}): init at "
+          f"{value(up, 'uptime')} s, clocksource {value(clock, 'clocksource')}")
+    assert value(clock, "clocksource") == want, clock
+    expect(q, name, "KEEL-INIT done .*after=poweroff", STEP_S, after=clock.index)
+    q.wait_for(keel(rf"partition '{name}' stopped: powered off by the guest"), 60)
+    assert not linuxrig.keel_warnings(q, name), linuxrig.keel_warnings(q, name)
