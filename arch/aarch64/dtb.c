@@ -153,6 +153,20 @@ static int dtb_gic(void *fdt, const struct dtb_desc *d)
 	return ret;
 }
 
+/* The PMU, where guests own it: its overflow interrupt is PPI 23, level. */
+static int dtb_pmu(void *fdt)
+{
+	fdt32_t irq[3] = { cpu_to_fdt32(GIC_FDT_PPI), cpu_to_fdt32(GIC_PPI_PMU - 16),
+			   cpu_to_fdt32(IRQ_TYPE_LEVEL_HIGH) };
+	int ret = 0;
+
+	ret |= fdt_begin_node(fdt, "pmu");
+	ret |= fdt_property_string(fdt, "compatible", "arm,armv8-pmuv3");
+	ret |= fdt_property(fdt, "interrupts", irq, sizeof(irq));
+	ret |= fdt_end_node(fdt);
+	return ret;
+}
+
 static int dtb_timer(void *fdt)
 {
 	static const u32 ppis[] = {GIC_PPI_SEC_TIMER, GIC_PPI_PHYS_TIMER, GIC_PPI_VTIMER,
@@ -279,6 +293,8 @@ int dtb_build(const struct dtb_desc *d, void *buf, u32 size)
 	ret |= dtb_psci(buf);
 	ret |= dtb_gic(buf, d);
 	ret |= dtb_timer(buf);
+	if (d->pmu)
+		ret |= dtb_pmu(buf);
 	ret |= dtb_pl011(buf);
 	ret |= dtb_pl061(buf);
 	ret |= dtb_gpio_keys(buf);

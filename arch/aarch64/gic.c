@@ -39,9 +39,12 @@
 #define GIC_IPI_SGI 0
 #define ICC_CTLR_EOIMODE BIT(1)
 
-/* What the hypervisor takes on each CPU: its IPI, GIC maintenance, its timer, the guest's two. */
+/*
+ * What the hypervisor takes on each CPU: its IPI, GIC maintenance, its timer,
+ * the guest's two timers, and the PMU overflow where guests own the PMU.
+ */
 static const u32 gic_ppis[] = { GIC_IPI_SGI, GIC_PPI_MAINT, GIC_PPI_HYP_TIMER, GIC_PPI_VTIMER,
-				GIC_PPI_PHYS_TIMER };
+				GIC_PPI_PHYS_TIMER, GIC_PPI_PMU };
 #define GIC_SPURIOUS_FIRST 1020
 #define GIC_IRQ_BATCH 16 /* interrupts handled per entry before returning */
 #define GIC_POLL_LIMIT 1000000
@@ -207,6 +210,7 @@ static bool gic_dispatch(u32 intid)
 		return false;
 	case GIC_PPI_VTIMER:
 	case GIC_PPI_PHYS_TIMER:
+	case GIC_PPI_PMU:
 		return vtimer_irq(intid);
 	case GIC_PPI_MAINT:
 		/* The guest finished an interrupt: the exit path resyncs the vGIC. */

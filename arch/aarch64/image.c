@@ -125,6 +125,7 @@ static void image_describe(struct partition *part, const struct image_layout *l,
 	d->initrd_end = l->initrd_end;
 	d->bootargs = part->desc.cmdline; /* NUL-terminated: checked by pdesc */
 	arch_entropy(d->rng_seed, sizeof(d->rng_seed));
+	d->pmu = scrub_guest_has_pmu();
 	image_describe_virtio(part, d);
 }
 

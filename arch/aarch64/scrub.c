@@ -68,6 +68,11 @@ u64 scrub_mdcr_el2(void)
 	return mdcr;
 }
 
+bool scrub_guest_has_pmu(void)
+{
+	return scrub_pmu_guest;
+}
+
 /* What ID_AA64DFR0_EL1.PMUVer a guest reads: 0 where Keel keeps the PMU from it. */
 u64 scrub_guest_dfr0(u64 dfr0)
 {

@@ -357,8 +357,8 @@ void vgic_flush(struct vcpu *vcpu)
 }
 
 /*
- * A guest timer whose physical PPI is held for it: its line follows the
- * timer's output, sampled here on the vCPU's own CPU. A line the guest
+ * A guest timer (or the PMU) whose physical PPI is held for it: its line
+ * follows the output, sampled here on the vCPU's own CPU. A line the guest
  * disabled or masked before taking the interrupt is no longer pending (as
  * on hardware); unless the guest has it active, the physical PPI is
  * deactivated so that the timer can fire again.
@@ -414,6 +414,7 @@ void vgic_sync(struct vcpu *vcpu)
 	vc->lr_count = 0;
 	vgic_sync_timer(g, vcpu->index, GIC_PPI_VTIMER);
 	vgic_sync_timer(g, vcpu->index, GIC_PPI_PHYS_TIMER);
+	vgic_sync_timer(g, vcpu->index, GIC_PPI_PMU);
 	spin_unlock_irqrestore(&g->lock, flags);
 }
 

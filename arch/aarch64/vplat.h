@@ -31,6 +31,7 @@ struct vcpu;
 #define GIC_SPI_BASE 32u
 #define GIC_PPI_MAINT 25u     /* virtual CPU interface maintenance, at EL2 */
 #define GIC_PPI_HYP_TIMER 26u /* CNTHP, the hypervisor's timer */
+#define GIC_PPI_PMU 23u       /* the PMU's overflow interrupt (guests that own the PMU) */
 #define GIC_PPI_VTIMER 27u    /* CNTV, the guest's virtual timer */
 #define GIC_PPI_SEC_TIMER 29u
 #define GIC_PPI_PHYS_TIMER 30u
@@ -78,6 +79,7 @@ u64 scrub_mdcr_el2(void);
 /* Choose and record this CPU's Spectre-BHB mitigation for guest exits (bhb.h). */
 void scrub_bhb_init(struct pcpu *cpu);
 u64 scrub_guest_dfr0(u64 dfr0);
+bool scrub_guest_has_pmu(void); /* guests own the PMU (PMUv3p1+, EL2 excluded) */
 void scrub_vcpu(void);
 u64 scrub_smccc_features(u32 fid);
 bool scrub_smccc_workaround(u32 fid, u64 arg, u64 *ret);
@@ -110,6 +112,7 @@ struct dtb_desc {
 	u64 initrd_start, initrd_end; /* end == start: no initrd */
 	const char *bootargs;
 	u8 rng_seed[32];
+	bool pmu; /* describe the PMU (arm,armv8-pmuv3, PPI 23): the guest owns it */
 };
 
 /* Build the tree into @buf (@size bytes). Returns its size or -KEEL_E*. */

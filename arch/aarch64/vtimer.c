@@ -5,7 +5,9 @@
  * CNTHCTL_EL2 lets it use), both used directly; and the hypervisor's own
  * one-shot timer on the EL2 physical timer (CNTHP) behind keel/timer.h.
  *
- * The guest timers' PPIs 27 and 30 stay enabled at the physical GIC. When
+ * The guest timers' PPIs 27 and 30 stay enabled at the physical GIC, and so
+ * does the PMU's overflow PPI 23 (guests own the PMU where it can be kept
+ * from counting at EL2, scrub.c): the same path serves all three. When
  * one fires, EL2 only drops its priority and hands the line to the vGIC as a
  * hardware interrupt (LR.HW, pINTID = the same PPI): the physical one stays
  * active, so it cannot fire again, until the guest deactivates the virtual
@@ -28,6 +30,8 @@
 #define CNT_CTL_IMASK BIT(1)
 #define CNT_CTL_ISTATUS BIT(2)
 
+#define PMCR_E BIT(0)
+
 static u64 vtimer_ctl(u32 intid)
 {
 	return intid == GIC_PPI_VTIMER ? read_sysreg(cntv_ctl_el0) : read_sysreg(cntp_ctl_el0);
@@ -37,26 +41,43 @@ static void vtimer_silence(u32 intid)
 {
 	if (intid == GIC_PPI_VTIMER)
 		write_sysreg(cntv_ctl_el0, CNT_CTL_IMASK);
-	else
+	else if (intid == GIC_PPI_PHYS_TIMER)
 		write_sysreg(cntp_ctl_el0, CNT_CTL_IMASK);
+	else
+		write_sysreg(pmintenclr_el1, 0xffffffffull);
 	isb();
 }
 
 /*
- * The output line of the guest timer behind PPI @intid (27 or 30) on this
- * CPU: enabled, condition met, not masked. Only meaningful on the CPU the
- * vCPU runs on, where its timer registers live.
+ * The PMU's overflow request: a counter that is enabled, has overflowed and
+ * may interrupt, with the PMU on (PMCR_EL0.E).
+ */
+static bool vtimer_pmu_output(void)
+{
+	if (!(read_sysreg(pmcr_el0) & PMCR_E))
+		return false;
+	return read_sysreg(pmovsset_el0) & read_sysreg(pmcntenset_el0) &
+	       read_sysreg(pmintenset_el1);
+}
+
+/*
+ * The output line behind guest PPI @intid (27, 30: a timer enabled, its
+ * condition met, not masked; 23: the PMU's overflow request) on this CPU.
+ * Only meaningful on the CPU the vCPU runs on, where its registers live.
  */
 bool vtimer_output(u32 intid)
 {
-	u64 ctl = vtimer_ctl(intid);
+	u64 ctl;
 
+	if (intid == GIC_PPI_PMU)
+		return vtimer_pmu_output();
+	ctl = vtimer_ctl(intid);
 	return (ctl & (CNT_CTL_ENABLE | CNT_CTL_IMASK | CNT_CTL_ISTATUS)) ==
 	       (CNT_CTL_ENABLE | CNT_CTL_ISTATUS);
 }
 
 /*
- * PPI @intid (a guest timer) fired at EL2. Returns true if it was handed to
+ * PPI @intid (a guest timer or the PMU) fired at EL2. Returns true if it was handed to
  * the guest (the caller must then leave it active), false if the caller
  * deactivates it.
  */
@@ -84,6 +105,7 @@ void vtimer_vcpu_reset(void)
 	isb();
 	gic_ppi_deactivate(GIC_PPI_VTIMER);
 	gic_ppi_deactivate(GIC_PPI_PHYS_TIMER);
+	gic_ppi_deactivate(GIC_PPI_PMU); /* the PMU itself is scrubbed with the vCPU (scrub.c) */
 }
 
 void hyp_timer_irq(void)

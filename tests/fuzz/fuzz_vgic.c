@@ -2,7 +2,7 @@
 /*
  * libFuzzer target for the arm64 vGICv3 model (arch/aarch64/vgic.c) of a
  * two-vCPU partition: distributor and redistributor registers of any size
- * at any offset, SPI lines, SGIs, the two guest timers, and the list registers
+ * at any offset, SPI lines, SGIs, the guest timers and PMU, and the list registers
  * the model fills before each entry and reads back after (a host stand-in
  * for the CPU interface holds them; the "guest" acknowledges, completes or
  * leaves what the model placed). Nothing crashes, the model never lists an
@@ -51,21 +51,27 @@ void vgic_hw_set_hcr(u64 hcr)
 {
 }
 
-/* The guest timers' output lines, as the input sets them (vtimer.c samples hardware). */
-static bool timer_line[2];
+/* The guest timers' and the PMU's output lines, as the input sets them (vtimer.c reads hardware). */
+static const u32 guest_ppis[3] = { 27, 30, 23 };
+static bool ppi_line[3];
+
+static int guest_ppi_index(u32 intid)
+{
+	for (int i = 0; i < 3; i++)
+		if (guest_ppis[i] == intid)
+			return i;
+	abort(); /* the model asked about a line that is not a guest-owned PPI */
+}
 
 bool vtimer_output(u32 intid)
 {
-	if (intid != 27 && intid != 30)
-		abort();
-	return timer_line[intid == 30];
+	return ppi_line[guest_ppi_index(intid)];
 }
 
-/* The model lets go of a held physical timer PPI: only ever those two. */
+/* The model lets go of a held physical PPI: only ever a guest-owned one. */
 void gic_ppi_deactivate(u32 intid)
 {
-	if (intid != 27 && intid != 30)
-		abort();
+	guest_ppi_index(intid);
 }
 
 void vgic_hw_cpuif_reset(void)
@@ -133,10 +139,11 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 			vgic_sgi_write(v, val);
 			break;
 		case 4:
-			timer_line[0] = r[2] & 1;
-			timer_line[1] = (r[2] >> 1) & 1;
-			if (r[2] & 4)
-				vgic_inject_timer(v, r[1] & 1 ? 30 : 27);
+			ppi_line[0] = r[2] & 1;
+			ppi_line[1] = (r[2] >> 1) & 1;
+			ppi_line[2] = (r[2] >> 2) & 1;
+			if (r[2] & 8)
+				vgic_inject_timer(v, guest_ppis[r[1] % 3]);
 			break;
 		default:
 			memset(lrs, 0, sizeof(lrs));

@@ -34,6 +34,12 @@ void arch_entropy(void *buf, size_t len)
 	memset(buf, 0x42, len);
 }
 
+/* aarch64's loader asks whether to describe the PMU (scrub.c on the real thing). */
+bool scrub_guest_has_pmu(void)
+{
+	return true;
+}
+
 /*
  * A partition with FUZZ_KRAM bytes of RAM and two vCPUs; @k (@klen bytes) as
  * its kernel, @i (@ilen) as its initrd if @ilen.

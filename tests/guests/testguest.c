@@ -177,6 +177,13 @@ static void mode_psci(void)
 	verdict("psci");
 }
 
+/* mode=pmu: the PMU overflow interrupt against the architecture (aarch64). */
+static void mode_pmu(void)
+{
+	expect(arch_pmu_conformance());
+	verdict("pmu");
+}
+
 /* mode=timers: the generic timers' interrupts against the architecture (aarch64). */
 static void mode_timers(void)
 {
@@ -713,7 +720,7 @@ static void mode_hcbench(void)
  * Command line: mode=hello (default) | conduit (alias vmcall) | ticker [count=N] |
  * peek [addr=GPA] | poke [addr=GPA] | triple | shutdown | hostile | virtio | manage [cycles=N]
  * (as the management partition, keel.cfg initrd = this ELF) | denied | hcbench [count=N batch=B] |
- * psci [rounds=N] (aarch64, 2 vCPUs) | smccc | timers (aarch64);
+ * psci [rounds=N] (aarch64, 2 vCPUs) | smccc | timers | pmu (aarch64);
  * pace=N sets the ticker's delay; then=shutdown (default) | ticker | idle says what follows the
  * checks; vmcall=1 makes every x86_64 call use VMCALL instead of VMMCALL.
  */
@@ -744,6 +751,8 @@ void guest_main(const struct keel_guest_info *info)
 		mode_triple();
 	else if (!strcmp(mode, "shutdown"))
 		mode_shutdown();
+	else if (!strcmp(mode, "pmu"))
+		mode_pmu();
 	else if (!strcmp(mode, "timers"))
 		mode_timers();
 	else if (!strcmp(mode, "smccc"))

@@ -9,7 +9,10 @@ a conformance suite checks it, one bare-metal guest per behaviour:
   answers NOT_SUPPORTED and the prober lives on (x0 = 3 once shut it down).
 - Timers: the EL1 virtual (PPI 27) and physical (PPI 30) timers fire when
   due, never when masked at the timer, are no longer pending once disabled,
-  masked or clear-pended before the CPU took them, and fire again after."""
+  masked or clear-pended before the CPU took them, and fire again after.
+- PMU: the cycle counter's overflow raises PPI 23 when enabled, not when
+  PMINTENSET is off, is no longer pending once disabled before the CPU took
+  it, and is raised again after."""
 
 import re
 
@@ -22,12 +25,13 @@ pytestmark = pytest.mark.aarch64_only
 ROUNDS = 20
 CONFIG = keel_cfg(partition("psci", "1,2", f"mode=psci rounds={ROUNDS}", memory="16M"),
                   partition("smccc", 3, "mode=smccc", memory="16M"),
-                  partition("timers", 4, "mode=timers", memory="16M"))
+                  partition("timers", 4, "mode=timers", memory="16M"),
+                  partition("pmu", 5, "mode=pmu", memory="16M"))
 
 
 @pytest.fixture(scope="module")
 def conformance(rig):
-    with rig.boot("aarch64", CONFIG, "conformance", smp=5) as q:
+    with rig.boot("aarch64", CONFIG, "conformance", smp=6) as q:
         yield q
 
 
@@ -67,3 +71,20 @@ def test_timer_interrupts(conformance, timer):
     for what in TIMER_CHECKS:
         line = q.find(out("timers", rf"timers: {timer} timer: {re.escape(what)}\s"))
         assert line and line.endswith(" ok"), line or f"{timer}: '{what}' never checked"
+
+
+PMU_CHECKS = ["ID_AA64DFR0_EL1 says there is a PMUv3",
+              "overflow with PMINTENSET: the interrupt arrives",
+              "overflow with PMINTENSET off: status set", "overflow with PMINTENSET off: not pending",
+              "overflow with PMINTENSET off: never taken", "overflow with PSTATE.I set: status set",
+              "overflow with PSTATE.I set: pending", "interrupt disabled before taken: not pending",
+              "interrupt disabled before taken: never taken", "the next overflow arrives again"]
+
+
+def test_pmu_overflow_interrupt(conformance):
+    q = conformance
+    verdict = q.wait_for(out("pmu", r"TEST pmu (PASS|FAIL)"), 120)
+    for what in PMU_CHECKS:
+        line = q.find(out("pmu", rf"pmu: {re.escape(what)}\s"))
+        assert line and line.endswith(" ok"), line or f"'{what}' never checked"
+    assert verdict.endswith("PASS"), q.find_all(out("pmu", "check failed"))

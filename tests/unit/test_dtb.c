@@ -209,9 +209,28 @@ static void test_no_initrd_and_limits(void)
 	CHECK_EQ(dtb_build(&d, buf, sizeof(buf)), -KEEL_EINVAL);
 }
 
+/* The PMU node, PPI 23 level, only where the guest owns the PMU. */
+static void test_pmu(void)
+{
+	static struct dtb_desc d;
+	int node;
+
+	desc_init(&d, 2, 1);
+	CHECK(dtb_build(&d, buf, sizeof(buf)) > 0);
+	CHECK(fdt_node_offset_by_compatible(buf, -1, "arm,armv8-pmuv3") < 0);
+	d.pmu = true;
+	CHECK(dtb_build(&d, buf, sizeof(buf)) > 0);
+	node = fdt_node_offset_by_compatible(buf, -1, "arm,armv8-pmuv3");
+	CHECK(node >= 0);
+	CHECK_EQ(prop_u32(buf, node, "interrupts", 0), 1); /* GIC_PPI */
+	CHECK_EQ(prop_u32(buf, node, "interrupts", 1), 23 - 16);
+	CHECK_EQ(prop_u32(buf, node, "interrupts", 2), 4); /* level, active high */
+}
+
 int main(void)
 {
 	test_basic();
+	test_pmu();
 	test_power_key();
 	test_no_initrd_and_limits();
 	return unit_done("test_dtb");
