@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * PSCI 1.1 for guests (HVC #0 or a trapped SMC): version, features, CPU_ON,
- * CPU_OFF, AFFINITY_INFO, SYSTEM_OFF, SYSTEM_RESET. A vCPU that calls
+ * PSCI 1.1 for guests (HVC #0 or a trapped SMC): version, features,
+ * CPU_SUSPEND, CPU_ON, CPU_OFF, AFFINITY_INFO, SYSTEM_OFF, SYSTEM_RESET. A
+ * vCPU that calls
  * CPU_OFF stays on its core, halted, until a CPU_ON names it again; the
  * partition powers off when its last vCPU turns itself off.
  */
@@ -15,6 +16,8 @@
 #include "vplat.h"
 
 #define PSCI_VERSION 0x84000000u
+#define PSCI_CPU_SUSPEND_32 0x84000001u
+#define PSCI_CPU_SUSPEND_64 0xc4000001u
 #define PSCI_CPU_OFF 0x84000002u
 #define PSCI_CPU_ON_32 0x84000003u
 #define PSCI_CPU_ON_64 0xc4000003u
@@ -54,6 +57,8 @@ static bool vpsci_is_supported(u32 fid)
 	switch (fid) {
 	case PSCI_VERSION:
 	case PSCI_FEATURES:
+	case PSCI_CPU_SUSPEND_32:
+	case PSCI_CPU_SUSPEND_64:
 	case PSCI_CPU_ON_32:
 	case PSCI_CPU_ON_64:
 	case PSCI_CPU_OFF:
@@ -135,6 +140,33 @@ static u64 vpsci_cpu_on(struct vcpu *vcpu, u64 target, u64 pc, u64 ctx)
 	return ret ? PSCI_DENIED : PSCI_SUCCESS;
 }
 
+/* power_state, original format: StateID 15:0, StateType 16, PowerLevel 25:24; the rest RES0. */
+#define PSCI_POWER_STATE_RES0 0xfcfe0000ull
+#define PSCI_POWER_STATE_POWERDOWN BIT(16)
+
+/*
+ * CPU_SUSPEND: every state is taken as standby, a WFI (what KVM does too):
+ * the vCPU halts until an interrupt is pending for it and the call returns
+ * SUCCESS, its context intact. A powerdown request may return that way
+ * (PSCI lets a suspend end early); its entry point must still be valid.
+ */
+static void vpsci_cpu_suspend(struct vcpu *vcpu, u64 state, u64 entry, struct vm_exit *exit)
+{
+	u64 *x = vcpu->arch.x;
+
+	if (state & PSCI_POWER_STATE_RES0) {
+		x[0] = PSCI_INVALID_PARAMS;
+		return;
+	}
+	if ((state & PSCI_POWER_STATE_POWERDOWN) &&
+	    ((entry & 3) || !guest_range_is_ram(vcpu->part, entry, 4))) {
+		x[0] = PSCI_INVALID_ADDRESS;
+		return;
+	}
+	x[0] = PSCI_SUCCESS;
+	exit->kind = EXIT_HALT;
+}
+
 static void vpsci_shutdown(struct vm_exit *exit, u32 reason, u32 fid)
 {
 	exit->kind = EXIT_SHUTDOWN;
@@ -177,6 +209,12 @@ bool vpsci_call(struct vcpu *vcpu, u32 fid, struct vm_exit *exit)
 		x[0] = vpsci_is_supported((u32)x[1]) && !(x[1] >> 32) ? PSCI_SUCCESS
 								      : PSCI_NOT_SUPPORTED;
 		break;
+	case PSCI_CPU_SUSPEND_32:
+		vpsci_cpu_suspend(vcpu, (u32)x[1], (u32)x[2], exit);
+		break;
+	case PSCI_CPU_SUSPEND_64:
+		vpsci_cpu_suspend(vcpu, x[1], x[2], exit);
+		break;
 	case PSCI_CPU_ON_32:
 		x[0] = vpsci_cpu_on(vcpu, (u32)x[1], (u32)x[2], (u32)x[3]);
 		break;
@@ -201,7 +239,7 @@ bool vpsci_call(struct vcpu *vcpu, u32 fid, struct vm_exit *exit)
 	case PSCI_SYSTEM_RESET:
 		vpsci_shutdown(exit, FAULT_RESET, fid);
 		break;
-	default: /* CPU_SUSPEND, SYSTEM_RESET2, ... */
+	default: /* SYSTEM_RESET2, SYSTEM_SUSPEND, ... */
 		x[0] = PSCI_NOT_SUPPORTED;
 		break;
 	}

@@ -3,7 +3,9 @@
 a conformance suite checks it, one bare-metal guest per behaviour:
 - PSCI: a 2-vCPU partition turns its vCPU 1 on with CPU_ON; vCPU 1 turns
   itself off with CPU_OFF; AFFINITY_INFO must say OFF again (Linux's CPU
-  hotplug waits for exactly that), 20 rounds.
+  hotplug waits for exactly that), 20 rounds. CPU_SUSPEND: supported, bad
+  arguments refused, and a standby that returns once the timer's interrupt
+  is pending.
 - SMCCC: version and feature queries, the vendor-hypervisor general queries,
   and an unknown ID of every owner, fast and yielding, over HVC and SMC: each
   answers NOT_SUPPORTED and the prober lives on (x0 = 3 once shut it down).
@@ -12,7 +14,9 @@ a conformance suite checks it, one bare-metal guest per behaviour:
   masked or clear-pended before the CPU took them, and fire again after.
 - PMU: the cycle counter's overflow raises PPI 23 when enabled, not when
   PMINTENSET is off, is no longer pending once disabled before the CPU took
-  it, and is raised again after."""
+  it, and is raised again after.
+- SVE (not offered): an SVE instruction is an Undefined Instruction
+  exception at the guest's own vector, and the guest goes on."""
 
 import re
 
@@ -26,12 +30,13 @@ ROUNDS = 20
 CONFIG = keel_cfg(partition("psci", "1,2", f"mode=psci rounds={ROUNDS}", memory="16M"),
                   partition("smccc", 3, "mode=smccc", memory="16M"),
                   partition("timers", 4, "mode=timers", memory="16M"),
-                  partition("pmu", 5, "mode=pmu", memory="16M"))
+                  partition("pmu", 5, "mode=pmu", memory="16M"),
+                  partition("sve", 6, "mode=sve", memory="16M"))
 
 
 @pytest.fixture(scope="module")
 def conformance(rig):
-    with rig.boot("aarch64", CONFIG, "conformance", smp=6) as q:
+    with rig.boot("aarch64", CONFIG, "conformance", smp=7) as q:
         yield q
 
 
@@ -40,6 +45,7 @@ def test_psci_affinity_info_follows_cpu_off(conformance):
     verdict = q.wait_for(out("psci", r"TEST psci (PASS|FAIL)"), 90)
     assert verdict.endswith("PASS"), q.find_all(out("psci", r"check failed|psci: round"))
     assert q.find(out("psci", rf"psci: {ROUNDS} rounds of CPU_ON, CPU_OFF and AFFINITY_INFO"))
+    assert q.find(out("psci", r"psci: CPU_SUSPEND standby returned 0 after \d+ us"))
     q.wait_for(keel(r"partition 'psci' stopped: "), 30)
 
 
@@ -88,3 +94,11 @@ def test_pmu_overflow_interrupt(conformance):
         line = q.find(out("pmu", rf"pmu: {re.escape(what)}\s"))
         assert line and line.endswith(" ok"), line or f"'{what}' never checked"
     assert verdict.endswith("PASS"), q.find_all(out("pmu", "check failed"))
+
+
+def test_sve_is_undefined_not_fatal(conformance):
+    q = conformance
+    verdict = q.wait_for(out("sve", r"TEST sve (PASS|FAIL)"), 60)
+    assert q.find(out("sve", r"sve: RDVL raised EC 0x0 at pc (0x[0-9a-f]+) .* undefined, as without SVE"))
+    assert verdict.endswith("PASS"), q.find_all(out("sve", "sve: .*"))
+    assert q.wait_for(keel(r"partition 'sve' stopped: shutdown requested by the guest"), 30)

@@ -8,15 +8,7 @@
  * next overflow arrives again. Waits are bounded: a missing interrupt fails
  * the check instead of hanging the guest.
  */
-#include "guest.h"
-
-#define GICD_BASE 0x08000000ull
-#define GICR_BASE 0x080a0000ull /* vCPU 0's redistributor */
-#define GICR_WAKER (GICR_BASE + 0x14)
-#define GICR_SGI (GICR_BASE + 0x10000)
-#define GICR_IGROUPR0 (GICR_SGI + 0x080)
-#define GICR_ISENABLER0 (GICR_SGI + 0x100)
-#define GICR_ISPENDR0 (GICR_SGI + 0x200)
+#include "gic.h"
 
 #define PPI_PMU 23u
 #define CYCLES 31u /* PMCNTEN/PMINTEN/PMOVS bit of the cycle counter */
@@ -27,16 +19,6 @@
 
 static volatile uint32_t taken;
 static uint64_t hz;
-
-static void mmio_w32(uint64_t a, uint32_t v)
-{
-	*(volatile uint32_t *)(uintptr_t)a = v;
-}
-
-static uint32_t mmio_r32(uint64_t a)
-{
-	return *(volatile uint32_t *)(uintptr_t)a;
-}
 
 static uint64_t ovs(void)
 {
@@ -53,22 +35,13 @@ static bool pmu_trap(struct trap *t)
 
 	if (t->vector != 0x101) /* IRQ */
 		return false;
-	__asm__ volatile("mrs %0, s3_0_c12_c12_0" : "=r"(iar)); /* ICC_IAR1_EL1 */
+	iar = gic_ack();
 	if ((iar & 0xffffff) == PPI_PMU) {
 		__asm__ volatile("msr pmovsclr_el0, %0; isb" ::"r"(1ull << CYCLES));
 		taken++;
 	}
-	if ((iar & 0xffffff) < 1020)
-		__asm__ volatile("msr s3_0_c12_c12_1, %0; isb" ::"r"(iar)); /* ICC_EOIR1_EL1 */
+	gic_eoi(iar);
 	return true;
-}
-
-static void irqs(bool on)
-{
-	if (on)
-		__asm__ volatile("msr daifclr, #2; isb" ::: "memory");
-	else
-		__asm__ volatile("msr daifset, #2; isb" ::: "memory");
 }
 
 /* Start the cycle counter just below its overflow, counting. */
@@ -96,13 +69,7 @@ static bool overflowed(void)
 
 static bool arrives(uint32_t before, uint32_t ms)
 {
-	uint64_t end = arch_clock() + hz / 1000 * ms;
-
-	irqs(true);
-	while (taken == before && arch_clock() < end)
-		__asm__ volatile("" ::: "memory");
-	irqs(false);
-	return taken != before;
+	return irq_arrives(&taken, before, ms);
 }
 
 static bool check(const char *what, bool ok)
@@ -122,14 +89,7 @@ bool arch_pmu_conformance(void)
 							       ((dfr0 >> 8) & 0xf) != 0xf))
 		return false;
 	hz = arch_clock_hz();
-	trap_install(pmu_trap);
-	mmio_w32(GICD_BASE, 0x13); /* ARE, both groups */
-	mmio_w32(GICR_WAKER, mmio_r32(GICR_WAKER) & ~2u);
-	mmio_w32(GICR_IGROUPR0, 0xffffffffu);
-	mmio_w32(GICR_ISENABLER0, 1u << PPI_PMU);
-	__asm__ volatile("msr s3_0_c4_c6_0, %0" ::"r"(0xffull)); /* ICC_PMR_EL1 */
-	__asm__ volatile("msr s3_0_c12_c12_7, %0; isb" ::"r"(1ull)); /* ICC_IGRPEN1_EL1 */
-	irqs(false);
+	gic_guest_init(1u << PPI_PMU, pmu_trap);
 
 	before = taken;
 	arm_counter(true);
@@ -139,17 +99,17 @@ bool arch_pmu_conformance(void)
 	arm_counter(false);
 	ok &= check("overflow with PMINTENSET off: status set", overflowed());
 	ok &= check("overflow with PMINTENSET off: not pending",
-		    !(mmio_r32(GICR_ISPENDR0) & (1u << PPI_PMU)));
+		    !gic_ppi_pending(PPI_PMU));
 	ok &= check("overflow with PMINTENSET off: never taken", !arrives(before, 10));
 
 	arm_counter(true);
 	ok &= check("overflow with PSTATE.I set: status set", overflowed());
 	hc(KEEL_HC_YIELD, 0, 0, 0); /* an exit, as any trap would give */
-	ok &= check("overflow with PSTATE.I set: pending", mmio_r32(GICR_ISPENDR0) & (1u << PPI_PMU));
+	ok &= check("overflow with PSTATE.I set: pending", gic_ppi_pending(PPI_PMU));
 	__asm__ volatile("msr pmintenclr_el1, %0; isb" ::"r"(1ull << CYCLES));
 	hc(KEEL_HC_YIELD, 0, 0, 0);
 	ok &= check("interrupt disabled before taken: not pending",
-		    !(mmio_r32(GICR_ISPENDR0) & (1u << PPI_PMU)));
+		    !gic_ppi_pending(PPI_PMU));
 	ok &= check("interrupt disabled before taken: never taken", !arrives(before, 10));
 
 	arm_counter(true);

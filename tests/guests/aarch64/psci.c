@@ -2,10 +2,17 @@
 /*
  * PSCI as a conformance suite would exercise it: vCPU 1 is turned on, turns
  * itself off, and AFFINITY_INFO must follow it (OFF, then ON or ON_PENDING,
- * then OFF again), round after round.
+ * then OFF again), round after round. CPU_SUSPEND: supported, RES0 bits and
+ * a bad powerdown entry point refused, and a standby that returns SUCCESS
+ * once the virtual timer's interrupt is pending (PSTATE.I set: a wake-up
+ * event, not a taken interrupt).
  */
-#include "guest.h"
+#include "gic.h"
 
+#define PSCI_CPU_SUSPEND_64 0xc4000001u
+#define PSCI_FEATURES 0x8400000au
+#define PSCI_INVALID_ADDRESS (-9)
+#define PPI_VTIMER 27u
 #define PSCI_CPU_ON_64 0xc4000003u
 #define PSCI_AFFINITY_INFO_64 0xc4000004u
 #define PSCI_ALREADY_ON (-4)
@@ -53,9 +60,43 @@ static bool wait_off(uint32_t round)
 	return false;
 }
 
-bool arch_psci_cycles(uint32_t rounds)
+static bool no_irq(struct trap *t)
+{
+	return false; /* PSTATE.I stays set: nothing is taken */
+}
+
+/* Standby until the virtual timer, due in 2 ms, wakes the vCPU; true if it slept that long. */
+static bool suspend_until_timer(void)
+{
+	uint64_t hz = arch_clock_hz(), t0, t1;
+	long st;
+
+	gic_guest_init(1u << PPI_VTIMER, no_irq);
+	__asm__ volatile("msr cntv_tval_el0, %0; msr cntv_ctl_el0, %1; isb" ::"r"(hz / 500),
+			 "r"(1ull));
+	t0 = arch_clock();
+	st = psci(PSCI_CPU_SUSPEND_64, 0 /* standby, state 0 */, 0, 0);
+	t1 = arch_clock();
+	__asm__ volatile("msr cntv_ctl_el0, %0; isb" ::"r"(0ull));
+	printf("psci: CPU_SUSPEND standby returned %ld after %lu us\n", st,
+	       (t1 - t0) * 1000000 / hz);
+	return st == 0 && t1 - t0 >= hz / 1000 && t1 - t0 < hz;
+}
+
+static bool cpu_suspend_checks(void)
 {
 	bool ok = true;
+
+	ok &= expect(psci(PSCI_FEATURES, PSCI_CPU_SUSPEND_64, 0, 0) == 0);
+	ok &= expect(psci(PSCI_CPU_SUSPEND_64, 1ull << 31, 0, 0) == PSCI_INVALID_PARAMS);
+	ok &= expect(psci(PSCI_CPU_SUSPEND_64, 1ull << 16, 3, 0) == PSCI_INVALID_ADDRESS);
+	ok &= expect(suspend_until_timer());
+	return ok;
+}
+
+bool arch_psci_cycles(uint32_t rounds)
+{
+	bool ok = cpu_suspend_checks();
 	uint32_t r;
 
 	ok &= expect(affinity(0) == AFF_ON);

@@ -8,16 +8,7 @@
  * and afterwards it fires again. Waits are bounded, so a timer whose
  * interrupt never comes fails the check instead of hanging the guest.
  */
-#include "guest.h"
-
-#define GICD_BASE 0x08000000ull
-#define GICR_BASE 0x080a0000ull /* vCPU 0's redistributor */
-#define GICR_WAKER (GICR_BASE + 0x14)
-#define GICR_SGI (GICR_BASE + 0x10000)
-#define GICR_IGROUPR0 (GICR_SGI + 0x080)
-#define GICR_ISENABLER0 (GICR_SGI + 0x100)
-#define GICR_ISPENDR0 (GICR_SGI + 0x200)
-#define GICR_ICPENDR0 (GICR_SGI + 0x280)
+#include "gic.h"
 
 #define CTL_ENABLE 1ull
 #define CTL_IMASK 2ull
@@ -27,16 +18,6 @@
 
 static volatile uint32_t taken[32];
 static uint64_t hz;
-
-static void mmio_w32(uint64_t a, uint32_t v)
-{
-	*(volatile uint32_t *)(uintptr_t)a = v;
-}
-
-static uint32_t mmio_r32(uint64_t a)
-{
-	return *(volatile uint32_t *)(uintptr_t)a;
-}
 
 static void set_ctl(uint32_t ppi, uint64_t v)
 {
@@ -65,22 +46,13 @@ static bool timer_trap(struct trap *t)
 
 	if (t->vector != 0x101) /* IRQ */
 		return false;
-	__asm__ volatile("mrs %0, s3_0_c12_c12_0" : "=r"(iar)); /* ICC_IAR1_EL1 */
+	iar = gic_ack();
 	if ((iar & 0xffffff) == PPI_VIRT || (iar & 0xffffff) == PPI_PHYS)
 		set_ctl((uint32_t)(iar & 0xffffff), CTL_ENABLE | CTL_IMASK);
 	if ((iar & 0xffffff) < 32)
 		taken[iar & 0xffffff]++;
-	if ((iar & 0xffffff) < 1020)
-		__asm__ volatile("msr s3_0_c12_c12_1, %0; isb" ::"r"(iar)); /* ICC_EOIR1_EL1 */
+	gic_eoi(iar);
 	return true;
-}
-
-static void irqs(bool on)
-{
-	if (on)
-		__asm__ volatile("msr daifclr, #2; isb" ::: "memory");
-	else
-		__asm__ volatile("msr daifset, #2; isb" ::: "memory");
 }
 
 static void spin_ms(uint32_t ms)
@@ -94,18 +66,12 @@ static void spin_ms(uint32_t ms)
 /* With interrupts unmasked, did @ppi arrive within @ms (counted from @before)? */
 static bool arrives(uint32_t ppi, uint32_t before, uint32_t ms)
 {
-	uint64_t end = arch_clock() + hz / 1000 * ms;
-
-	irqs(true);
-	while (taken[ppi] == before && arch_clock() < end)
-		__asm__ volatile("" ::: "memory");
-	irqs(false);
-	return taken[ppi] != before;
+	return irq_arrives(&taken[ppi], before, ms);
 }
 
 static bool pending(uint32_t ppi)
 {
-	return mmio_r32(GICR_ISPENDR0) & (1u << ppi);
+	return gic_ppi_pending(ppi);
 }
 
 static bool check(const char *timer, const char *what, bool ok)
@@ -166,7 +132,7 @@ static bool timer_checks(uint32_t ppi)
 	/* 5. Clear-pending, then masked: gone. */
 	ok &= check(name, "fired a third time: pending", fire_masked(ppi));
 	set_ctl(ppi, CTL_ENABLE | CTL_IMASK);
-	mmio_w32(GICR_ICPENDR0, 1u << ppi);
+	gic_ppi_clear_pending(ppi);
 	ok &= check(name, "clear-pending: not pending", !pending(ppi));
 	ok &= check(name, "clear-pending: never taken", !arrives(ppi, before, 10));
 
@@ -182,13 +148,7 @@ bool arch_timer_conformance(void)
 	bool ok = true;
 
 	hz = arch_clock_hz();
-	trap_install(timer_trap);
-	mmio_w32(GICD_BASE, 0x13); /* ARE, both groups */
-	mmio_w32(GICR_WAKER, mmio_r32(GICR_WAKER) & ~2u);
-	mmio_w32(GICR_IGROUPR0, 0xffffffffu);
-	mmio_w32(GICR_ISENABLER0, 1u << PPI_VIRT | 1u << PPI_PHYS);
-	__asm__ volatile("msr s3_0_c4_c6_0, %0" ::"r"(0xffull)); /* ICC_PMR_EL1 */
-	__asm__ volatile("msr s3_0_c12_c12_7, %0; isb" ::"r"(1ull)); /* ICC_IGRPEN1_EL1 */
+	gic_guest_init(1u << PPI_VIRT | 1u << PPI_PHYS, timer_trap);
 	ok &= timer_checks(PPI_VIRT);
 	ok &= timer_checks(PPI_PHYS);
 	printf("timers: virtual taken %u times, physical %u times\n", taken[PPI_VIRT],

@@ -168,3 +168,10 @@ bool arch_pmu_conformance(void)
 	printf("pmu: no PMU interrupt test on x86_64\n");
 	return false;
 }
+
+/* SVE is arm64's: the mode says so and fails. */
+bool arch_sve_conformance(void)
+{
+	printf("sve: no SVE on x86_64\n");
+	return false;
+}

@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: MIT */
+/* The guest side of the vGICv3 for the arm64 conformance guests (gic.c). */
+#ifndef KEEL_TEST_GUEST_GIC_H
+#define KEEL_TEST_GUEST_GIC_H
+
+#include "guest.h"
+
+/*
+ * Affinity routing on, both groups enabled, vCPU 0's redistributor awake,
+ * the PPIs in @ppi_mask enabled in group 1, every priority let through;
+ * IRQs go to @handler (trap_install). PSTATE.I stays set.
+ */
+void gic_guest_init(uint32_t ppi_mask, bool (*handler)(struct trap *t));
+
+/* ICC_IAR1_EL1 (acknowledge) and ICC_EOIR1_EL1 (end, for an INTID below 1020). */
+uint64_t gic_ack(void);
+void gic_eoi(uint64_t iar);
+
+/* GICR_ISPENDR0 / GICR_ICPENDR0 of vCPU 0 for PPI @ppi. */
+bool gic_ppi_pending(uint32_t ppi);
+void gic_ppi_clear_pending(uint32_t ppi);
+
+/* PSTATE.I clear (@on) or set. */
+void irqs(bool on);
+
+/* With IRQs unmasked for at most @ms: did *@count move from @before? IRQs masked after. */
+bool irq_arrives(volatile uint32_t *count, uint32_t before, uint32_t ms);
+
+#endif
