@@ -2,7 +2,10 @@
 /*
  * x86 instruction decoding for MMIO exits: prefixes, REX, ModRM/SIB/disp
  * (the address itself comes from the exit, only the length matters), and
- * the MOV forms 88/89/8A/8B/C6/C7 and MOVZX 0F B6/B7.
+ * the MOV forms 88/89/8A/8B/C6/C7, MOV with an absolute address A0-A3,
+ * MOVZX 0F B6/B7, MOVSX 0F BE/BF and MOVSXD 63 (64-bit code).
+ * XCHG and the string moves (MOVS, STOS) are not decoded: each is a read
+ * and a write, or a repeat, that one MMIO exit cannot describe.
  */
 #include <keel/abi.h>
 
@@ -87,6 +90,50 @@ static u8 x86_decode_opsize(const struct x86_prefixes *p, bool long_mode, bool d
 	return p->opsize ? 4 : 2;
 }
 
+/*
+ * A0-A3: MOV AL/rAX to or from an absolute address (moffs: 8 bytes in
+ * 64-bit code, 4 in 32-bit code, halved by 0x67), no ModRM. @i is past the
+ * opcode; returns 0 or -KEEL_EINVAL.
+ */
+static int x86_decode_moffs(u8 op, u32 i, u32 avail, bool long_mode,
+			    const struct x86_prefixes *p, u8 opsize, struct x86_insn *out)
+{
+	u32 moffs = long_mode ? (p->addr32 ? 4 : 8) : (p->addr32 ? 2 : 4);
+
+	if (!long_mode && p->addr32)
+		return -KEEL_EINVAL; /* 16-bit addressing, as for ModRM forms */
+	if (i + moffs > avail)
+		return -KEEL_EINVAL;
+	out->mem_size = (op == 0xa0 || op == 0xa2) ? 1 : opsize;
+	out->reg_size = out->mem_size;
+	out->write = op == 0xa2 || op == 0xa3;
+	out->reg = 0; /* AL, AX, EAX or RAX */
+	if (out->reg_size == 4 && long_mode)
+		out->flags |= X86_DECODE_ZEXT;
+	out->len = (u8)(i + moffs);
+	return 0;
+}
+
+/* The two-byte forms: MOVZX 0F B6/B7, MOVSX 0F BE/BF. */
+static int x86_decode_0f(u8 op, u8 opsize, struct x86_insn *out)
+{
+	switch (op) {
+	case 0xb6:
+	case 0xb7:
+		out->flags = X86_DECODE_ZEXT;
+		break;
+	case 0xbe:
+	case 0xbf:
+		out->flags = X86_DECODE_SEXT;
+		break;
+	default:
+		return -KEEL_EINVAL;
+	}
+	out->mem_size = (op & 1) ? 2 : 1;
+	out->reg_size = opsize;
+	return 0;
+}
+
 int x86_decode(const u8 *buf, u32 avail, bool long_mode, bool d32, struct x86_insn *out)
 {
 	struct x86_prefixes p = { false, false, 0 };
@@ -109,12 +156,18 @@ int x86_decode(const u8 *buf, u32 avail, bool long_mode, bool d32, struct x86_in
 	}
 	opsize = x86_decode_opsize(&p, long_mode, d32);
 	*out = (struct x86_insn){ 0 };
+	if (!twobyte && op >= 0xa0 && op <= 0xa3)
+		return x86_decode_moffs(op, i, avail, long_mode, &p, opsize, out);
 	if (twobyte) {
-		if (op != 0xb6 && op != 0xb7)
+		if (x86_decode_0f(op, opsize, out))
 			return -KEEL_EINVAL;
-		out->mem_size = op == 0xb6 ? 1 : 2;
-		out->reg_size = opsize;
-		out->flags = X86_DECODE_ZEXT;
+	} else if (op == 0x63) {
+		if (!long_mode)
+			return -KEEL_EINVAL; /* ARPL in 32-bit code */
+		/* MOVSXD: r64 <- r/m32 with REX.W, else a plain 32-bit load. */
+		out->mem_size = 4;
+		out->reg_size = opsize == 8 ? 8 : 4;
+		out->flags = opsize == 8 ? X86_DECODE_SEXT : 0;
 	} else {
 		switch (op) {
 		case 0x88: /* MOV r/m8, r8 */
@@ -174,12 +227,20 @@ u64 x86_decode_merge(const struct x86_insn *insn, u64 old, u64 data)
 {
 	u64 mask;
 
-	if (insn->mem_size < 8)
-		data &= (1ull << (insn->mem_size * 8)) - 1;
+	if (insn->mem_size < 8) {
+		u64 bits = 8ull * insn->mem_size;
+
+		data &= (1ull << bits) - 1;
+		if ((insn->flags & X86_DECODE_SEXT) && (data >> (bits - 1)))
+			data |= ~0ull << bits;
+	}
 	if (insn->flags & X86_DECODE_HIGH8)
-		return (old & ~0xff00ull) | (data << 8);
-	if (insn->reg_size == 8 || (insn->flags & X86_DECODE_ZEXT && insn->reg_size >= 4))
+		return (old & ~0xff00ull) | ((data & 0xff) << 8);
+	if (insn->reg_size == 8)
 		return data;
+	/* A 32-bit register write clears bits 32-63 (ZEXT is set for those in 64-bit code). */
+	if (insn->flags & X86_DECODE_ZEXT && insn->reg_size >= 4)
+		return data & 0xffffffffull;
 	mask = (1ull << (insn->reg_size * 8)) - 1;
 	return (old & ~mask) | (data & mask);
 }

@@ -14,6 +14,7 @@
 /* How a read result goes into its register. */
 #define X86_DECODE_ZEXT BIT(0) /* zero-extend to the register size (MOVZX, 32-bit writes) */
 #define X86_DECODE_HIGH8 BIT(1) /* AH, CH, DH, BH: bits 8-15 of register reg - 4 */
+#define X86_DECODE_SEXT BIT(2) /* sign-extend from mem_size (MOVSX, MOVSXD) */
 
 struct x86_insn {
 	u8 len; /* instruction bytes */

@@ -71,11 +71,75 @@ static void test_movs(void)
 	CHECK_EQ(i.len, 6);
 }
 
+/* MOVSX, MOVSXD and the absolute-address forms A0-A3. */
+static void test_sign_and_moffs(void)
+{
+	struct x86_insn i;
+
+	/* movsbl (%rax),%ecx -> 0f be 08 */
+	CHECK_EQ(dec((const u8[]){ 0x0f, 0xbe, 0x08 }, 3, true, &i), 0);
+	CHECK_EQ(i.len, 3);
+	CHECK_EQ(i.mem_size, 1);
+	CHECK_EQ(i.reg_size, 4);
+	CHECK_EQ(i.reg, 1);
+	CHECK(i.flags & X86_DECODE_SEXT);
+	CHECK_EQ(x86_decode_merge(&i, ~0ull, 0x80), 0xffffff80ull); /* upper half cleared */
+	CHECK_EQ(x86_decode_merge(&i, ~0ull, 0x7f), 0x7f);
+	/* movswq 0x10(%rdx),%r8 -> 4c 0f bf 42 10 */
+	CHECK_EQ(dec((const u8[]){ 0x4c, 0x0f, 0xbf, 0x42, 0x10 }, 5, true, &i), 0);
+	CHECK_EQ(i.len, 5);
+	CHECK_EQ(i.mem_size, 2);
+	CHECK_EQ(i.reg_size, 8);
+	CHECK_EQ(i.reg, 8);
+	CHECK_EQ(x86_decode_merge(&i, 0, 0x8001), 0xffffffffffff8001ull);
+	/* movsbw (%rsi),%ax -> 66 0f be 06: only the low 16 bits change */
+	CHECK_EQ(dec((const u8[]){ 0x66, 0x0f, 0xbe, 0x06 }, 4, true, &i), 0);
+	CHECK_EQ(i.reg_size, 2);
+	CHECK_EQ(x86_decode_merge(&i, 0x1122334455667788ull, 0xf0), 0x112233445566fff0ull);
+	/* movslq (%rdi),%rax -> 48 63 07 */
+	CHECK_EQ(dec((const u8[]){ 0x48, 0x63, 0x07 }, 3, true, &i), 0);
+	CHECK_EQ(i.len, 3);
+	CHECK_EQ(i.mem_size, 4);
+	CHECK_EQ(i.reg_size, 8);
+	CHECK_EQ(x86_decode_merge(&i, 0, 0x80000000), 0xffffffff80000000ull);
+	/* 63 without REX.W: a 32-bit load, upper half cleared */
+	CHECK_EQ(dec((const u8[]){ 0x63, 0x07 }, 2, true, &i), 0);
+	CHECK_EQ(x86_decode_merge(&i, ~0ull, 0x80000000), 0x80000000ull);
+	/* movabs 0xfee000f0,%eax -> a1 + moffs64 */
+	CHECK_EQ(dec((const u8[]){ 0xa1, 0xf0, 0x00, 0xe0, 0xfe, 0, 0, 0, 0 }, 9, true, &i), 0);
+	CHECK_EQ(i.len, 9);
+	CHECK_EQ(i.mem_size, 4);
+	CHECK_EQ(i.reg, 0);
+	CHECK_EQ(i.write, 0);
+	CHECK_EQ(x86_decode_merge(&i, ~0ull, 0x12345678), 0x12345678);
+	/* movabs %al,0xfee00080 -> a2 + moffs64 */
+	CHECK_EQ(dec((const u8[]){ 0xa2, 0x80, 0x00, 0xe0, 0xfe, 0, 0, 0, 0 }, 9, true, &i), 0);
+	CHECK_EQ(i.write, 1);
+	CHECK_EQ(i.mem_size, 1);
+	/* movabs %rax,moffs with REX.W -> 48 a3 + moffs64 */
+	CHECK_EQ(dec((const u8[]){ 0x48, 0xa3, 1, 2, 3, 4, 5, 6, 7, 8 }, 10, true, &i), 0);
+	CHECK_EQ(i.len, 10);
+	CHECK_EQ(i.mem_size, 8);
+	/* 0x67: a 32-bit moffs */
+	CHECK_EQ(dec((const u8[]){ 0x67, 0xa0, 1, 2, 3, 4 }, 6, true, &i), 0);
+	CHECK_EQ(i.len, 6);
+	/* 32-bit code: a0 + moffs32 */
+	CHECK_EQ(dec((const u8[]){ 0xa0, 1, 2, 3, 4 }, 5, false, &i), 0);
+	CHECK_EQ(i.len, 5);
+	/* truncated moffs, 16-bit moffs, ARPL: refused */
+	CHECK(dec((const u8[]){ 0xa1, 1, 2, 3, 4 }, 5, true, &i));
+	CHECK(dec((const u8[]){ 0x67, 0xa1, 1, 2 }, 4, false, &i));
+	CHECK(dec((const u8[]){ 0x63, 0x07 }, 2, false, &i));
+}
+
 static void test_refusals(void)
 {
 	struct x86_insn i;
 
 	CHECK(dec((const u8[]){ 0x87, 0x00 }, 2, true, &i)); /* xchg */
+	CHECK(dec((const u8[]){ 0xa4 }, 1, true, &i)); /* movsb */
+	CHECK(dec((const u8[]){ 0xf3, 0xab }, 2, true, &i)); /* rep stos */
+	CHECK(dec((const u8[]){ 0x0f, 0xbd, 0x00 }, 3, true, &i)); /* bsr */
 	CHECK(dec((const u8[]){ 0x8b, 0xc0 }, 2, true, &i)); /* register operand */
 	CHECK(dec((const u8[]){ 0x8b, 0x88, 0xb0 }, 3, true, &i)); /* truncated disp */
 	CHECK(dec((const u8[]){ 0xc7, 0x08, 1, 2, 3, 4 }, 6, true, &i)); /* c7 /1 */
@@ -105,6 +169,7 @@ static void test_merge(void)
 int main(void)
 {
 	test_movs();
+	test_sign_and_moffs();
 	test_refusals();
 	test_merge();
 	return unit_done("test_x86_decode");

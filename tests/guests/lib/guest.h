@@ -116,6 +116,9 @@ unsigned int arch_hole_addrs(const uint64_t **addrs);
 /* aarch64: @rounds of CPU_ON / CPU_OFF of vCPU 1, followed by AFFINITY_INFO. */
 bool arch_psci_cycles(uint32_t rounds);
 
+/* x86_64: each MMIO instruction form Keel decodes, read back from the LAPIC model. */
+bool arch_decode_forms(void);
+
 /* aarch64: an SVE instruction is undefined at the guest's own vector (SVE is not offered). */
 bool arch_sve_conformance(void);
 
