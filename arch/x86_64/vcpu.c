@@ -72,6 +72,7 @@ void arch_vcpu_reset(struct vcpu *vcpu, const struct vcpu_entry *e)
 	vcpu->arch.rip = e->pc; /* SIPI: the backend turns it into CS:IP = pc >> 4:0 */
 	vcpu->arch.pio_in_size = 0;
 	vcpu->arch.mmio_size = 0;
+	__atomic_store_n(&vcpu->arch.ap_state, X86_AP_RUN, __ATOMIC_RELEASE);
 	vcpu->arch.pvclock_msr = 0; /* a reset CPU has no paravirtual clock registered */
 	vcpu->arch.wallclock_msr = 0;
 	vlapic_reset(vcpu);
@@ -79,8 +80,32 @@ void arch_vcpu_reset(struct vcpu *vcpu, const struct vcpu_entry *e)
 	x86_vcpu_scrub(vcpu);
 }
 
+/*
+ * A started vCPU after INIT: halted until a SIPI, then reset here, on its own
+ * core, into real mode at the SIPI's vector (as a CPU leaves wait-for-SIPI).
+ */
+bool x86_ap_hold(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	u32 ap = __atomic_load_n(&vcpu->arch.ap_state, __ATOMIC_ACQUIRE);
+	struct vcpu_entry e = { .kind = VCPU_ENTRY_SIPI };
+
+	if (ap == X86_AP_RUN)
+		return false;
+	if (ap != X86_AP_SIPI) {
+		memset(exit, 0, sizeof(*exit));
+		exit->kind = EXIT_HALT;
+		exit->pc = vcpu->arch.rip;
+		return true;
+	}
+	e.pc = (u64)vcpu->arch.sipi_vector << 12;
+	arch_vcpu_reset(vcpu, &e); /* ap_state back to X86_AP_RUN */
+	return false;
+}
+
 void arch_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 {
+	if (x86_ap_hold(vcpu, exit))
+		return;
 	/* No guest runs on a translation of the shared tables that a flush removed. */
 	arch_mmu_catch_up();
 	x86_virt->vcpu_run(vcpu, exit);

@@ -269,15 +269,41 @@ static bool vlapic_match(const struct vlapic *l, u32 dest, bool logical, bool x2
 	return (ldr >> 4) == (dest >> 4) && (ldr & dest & 0xf); /* cluster */
 }
 
+static void vlapic_kick(struct vcpu *v)
+{
+	if (v->pcpu != pcpu_this())
+		pcpu_kick(v->pcpu);
+}
+
+/*
+ * INIT or SIPI to @target. One never started waits for its SIPI already and
+ * starts through vcpu_start(). A started one (running, or halted after
+ * Linux took its CPU offline) is held by INIT until a SIPI restarts it on
+ * its own core (x86_ap_hold); a SIPI to a vCPU not waiting for one is
+ * ignored, as by hardware (the second SIPI of INIT-SIPI-SIPI included).
+ */
 static void vlapic_start_ap(struct vlapic *target, u32 mode, u32 icr)
 {
-	struct vcpu_entry e = { .kind = VCPU_ENTRY_SIPI };
+	struct vcpu_entry e = { .kind = VCPU_ENTRY_SIPI, .pc = (u64)(icr & 0xff) << 12 };
+	struct vcpu *v = target->vcpu;
+	u32 waiting = X86_AP_WAIT_SIPI;
 
-	if (mode == DM_INIT)
-		return; /* the vCPU waits for its SIPI; a running one is not reset */
-	e.pc = (u64)(icr & 0xff) << 12;
-	/* -KEEL_EBUSY for the second SIPI of the INIT-SIPI-SIPI sequence. */
-	(void)vcpu_start(target->vcpu, &e);
+	if (READ_ONCE(v->state) == VCPU_OFF) {
+		if (mode == DM_SIPI)
+			(void)vcpu_start(v, &e); /* -KEEL_EBUSY if it started meanwhile */
+		return;
+	}
+	if (mode == DM_INIT) {
+		__atomic_store_n(&v->arch.ap_state, X86_AP_WAIT_SIPI, __ATOMIC_RELEASE);
+		vlapic_kick(v);
+		return;
+	}
+	if (!__atomic_compare_exchange_n(&v->arch.ap_state, &waiting, X86_AP_CLAIMED, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+		return;
+	v->arch.sipi_vector = icr & 0xff;
+	__atomic_store_n(&v->arch.ap_state, X86_AP_SIPI, __ATOMIC_RELEASE);
+	vlapic_kick(v);
 }
 
 void vlapic_deliver_dest(struct x86_vplat *plat, u32 dest, bool logical, u32 mode, u8 vector,

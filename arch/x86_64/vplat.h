@@ -124,6 +124,20 @@ int vplat_add(struct x86_vplat *plat, enum vplat_dev which, const char *name, u3
 /* Free the platform state (the LAPIC device's destroy, after every vCPU left). */
 void vplat_destroy(struct x86_vplat *plat);
 
+/*
+ * A started vCPU and INIT/SIPI (vCPU state, vcpu_arch.ap_state): INIT makes it
+ * wait for a SIPI, on its own core; a SIPI to one that waits restarts it in
+ * real mode at vector << 12. A vCPU never started takes its SIPI through
+ * vcpu_start() instead.
+ */
+#define X86_AP_RUN 0u
+#define X86_AP_WAIT_SIPI 1u
+#define X86_AP_CLAIMED 2u /* a SIPI is writing its vector */
+#define X86_AP_SIPI 3u	  /* a SIPI came: restart at sipi_vector << 12 */
+
+/* Before entering @vcpu: true (and @exit a halt) while it waits for a SIPI. */
+bool x86_ap_hold(struct vcpu *vcpu, struct vm_exit *exit);
+
 /* vlapic.c */
 int vlapic_create(struct x86_vplat *plat);
 void vlapic_reset(struct vcpu *vcpu); /* on the vCPU's own CPU */

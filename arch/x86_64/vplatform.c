@@ -101,8 +101,13 @@ void arch_irq_set_level(struct partition *part, u32 irq, bool level)
 		vioapic_set_level(plat, irq, level);
 }
 
+/* A vCPU waiting for a SIPI (after INIT) wakes for the SIPI only, not for interrupts. */
 bool arch_vcpu_irq_pending(struct vcpu *vcpu)
 {
+	u32 ap = __atomic_load_n(&vcpu->arch.ap_state, __ATOMIC_ACQUIRE);
+
+	if (ap != X86_AP_RUN)
+		return ap == X86_AP_SIPI;
 	return vlapic_pending(vcpu) >= 0;
 }
 

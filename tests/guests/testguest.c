@@ -177,6 +177,13 @@ static void mode_psci(void)
 	verdict("psci");
 }
 
+/* mode=initsipi [rounds=N]: a 2-vCPU partition restarts its vCPU 1 with INIT/SIPI (x86_64). */
+static void mode_initsipi(void)
+{
+	expect(arch_init_sipi_cycles((uint32_t)opt_num(cmdline, "rounds", 10)));
+	verdict("initsipi");
+}
+
 /* mode=decode: every MMIO instruction form Keel decodes, with a read-back (x86_64). */
 static void mode_decode(void)
 {
@@ -734,7 +741,7 @@ static void mode_hcbench(void)
  * Command line: mode=hello (default) | conduit (alias vmcall) | ticker [count=N] |
  * peek [addr=GPA] | poke [addr=GPA] | triple | shutdown | hostile | virtio | manage [cycles=N]
  * (as the management partition, keel.cfg initrd = this ELF) | denied | hcbench [count=N batch=B] |
- * psci [rounds=N] (aarch64, 2 vCPUs) | smccc | timers | pmu | sve (aarch64) | decode (x86_64);
+ * psci [rounds=N] (aarch64, 2 vCPUs) | smccc | timers | pmu | sve (aarch64) | decode | initsipi [rounds=N] (x86_64, 2 vCPUs);
  * pace=N sets the ticker's delay; then=shutdown (default) | ticker | idle says what follows the
  * checks; vmcall=1 makes every x86_64 call use VMCALL instead of VMMCALL.
  */
@@ -765,6 +772,8 @@ void guest_main(const struct keel_guest_info *info)
 		mode_triple();
 	else if (!strcmp(mode, "shutdown"))
 		mode_shutdown();
+	else if (!strcmp(mode, "initsipi"))
+		mode_initsipi();
 	else if (!strcmp(mode, "decode"))
 		mode_decode();
 	else if (!strcmp(mode, "sve"))

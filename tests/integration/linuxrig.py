@@ -11,6 +11,7 @@ when each line arrived; and the lines the initramfs's /init prints
     KEEL-INIT <arch> start            first thing /init does
     KEEL-INIT uptime=<s>              kernel clock when /init started
     cpus=<N> online=<list>
+    hotplug: offline=<list> online=<list>   with keel.hotplug=1: CPU 1 offline, then online
     disk-sha256=<hex> size=<bytes>    of the whole /dev/vda, before writing
     disk-rw=ok sector=<n>             a sector written, flushed and read back
     rng=ok <64 hex> src=<rng>         32 bytes from /dev/hwrng
@@ -101,12 +102,14 @@ def assets(arch, build, flavour="generic"):
     return _built[key]
 
 
-def cmdline(arch, after="poweroff", wait=60, alive=0, extra=""):
+def cmdline(arch, after="poweroff", wait=60, alive=0, extra="", hotplug=False):
     """The kernel command line of a test microVM (quiet: loglevel=6 shows ~25 lines)."""
     words = [f"console={CONSOLE[arch]}", "panic=-1", "loglevel=6",
              f"keel.after={after}", f"keel.wait={wait}"]
     if alive:
         words.append(f"keel.alive={alive}")
+    if hotplug:
+        words.append("keel.hotplug=1")
     return " ".join(words + ([extra] if extra else []))
 
 

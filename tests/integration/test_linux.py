@@ -104,8 +104,8 @@ def test_assets_boot_without_keel(rig, arch, assets, tmp_path):
 def single(rig, arch, assets):
     disk = assets.disk("disk.img")
     sha = sha256(disk)
-    config = keel_cfg(linux_partition("linux", "1-2", cmdline(arch, wait=180), disk=disk,
-                                      on_reboot="stop"), on_idle="poweroff")
+    config = keel_cfg(linux_partition("linux", "1-2", cmdline(arch, wait=180, hotplug=True),
+                                      disk=disk, on_reboot="stop"), on_idle="poweroff")
     q = linuxrig.boot_keel(rig, arch, config, "linux-single", assets, [disk], smp=3,
                            timeout=420)
     line = typed_line(arch)
@@ -125,6 +125,14 @@ def test_sees_two_cpus(single, arch):
     cpus = expect(q, "linux", r"cpus=\d+", FIRST_MARKER_S)
     assert value(cpus, "cpus") == "2", cpus
     assert value(cpus, "online") == "0-1", cpus
+
+
+def test_cpu_hotplug(single, arch):
+    """CPU 1 goes offline and comes back (x86_64: INIT/SIPI to a started vCPU;
+    arm64: PSCI CPU_OFF, AFFINITY_INFO, CPU_ON)."""
+    q, _, _ = single
+    line = expect(q, "linux", r"hotplug: ", FIRST_MARKER_S)
+    assert line.endswith("hotplug: offline=0 online=0-1"), line
 
 
 def test_disk_rng(single, arch):

@@ -117,3 +117,10 @@ bool arch_decode_forms(void)
 	printf("decode: no instruction decoding on aarch64\n");
 	return false;
 }
+
+/* INIT and SIPI are x86's (PSCI here): the mode says so and fails. */
+bool arch_init_sipi_cycles(uint32_t rounds)
+{
+	printf("initsipi: no INIT/SIPI on aarch64\n");
+	return false;
+}

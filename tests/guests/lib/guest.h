@@ -116,6 +116,9 @@ unsigned int arch_hole_addrs(const uint64_t **addrs);
 /* aarch64: @rounds of CPU_ON / CPU_OFF of vCPU 1, followed by AFFINITY_INFO. */
 bool arch_psci_cycles(uint32_t rounds);
 
+/* x86_64: @rounds of INIT, SIPI, SIPI to a started vCPU 1, each restarting it once. */
+bool arch_init_sipi_cycles(uint32_t rounds);
+
 /* x86_64: each MMIO instruction form Keel decodes, read back from the LAPIC model. */
 bool arch_decode_forms(void);
 

@@ -64,6 +64,8 @@ struct vcpu_arch {
 	u64 spec_ctrl; /* the guest's IA32_SPEC_CTRL (scrub.c) */
 	u64 tlb_gen; /* last part_arch.tlb_gen this vCPU flushed for */
 	struct vlapic *lapic; /* this vCPU's LAPIC model (vplat.h) */
+	u32 ap_state; /* X86_AP_*: INIT and SIPI to a started vCPU (vlapic.c) */
+	u32 sipi_vector;
 	u64 pvclock_msr; /* MSR_KVM_SYSTEM_TIME_NEW as the guest wrote it (vclock.c) */
 	u64 wallclock_msr; /* MSR_KVM_WALL_CLOCK_NEW */
 };
