@@ -18,6 +18,7 @@ when each line arrived; and the lines the initramfs's /init prints
     alive <k>                         once a second, k = 1..N, with keel.alive=N
     console=ready hvc0                then it reads one line from hvc0...
     echo: <line>                      ...and prints it
+    load: <S>s on <N> cpus, clocksource <a> -> <b>   with keel.load=S
     klog: <N>text ... klog-end         the kernel's warning and error lines (levels 0-4)
     clocksource=<name> invtsc=yes|no available=<a,...>  at the end; invtsc: the CPU says constant_tsc and nonstop_tsc
     KEEL-INIT done uptime=<s> after=poweroff|reboot|halt
@@ -102,7 +103,7 @@ def assets(arch, build, flavour="generic"):
     return _built[key]
 
 
-def cmdline(arch, after="poweroff", wait=60, alive=0, extra="", hotplug=False):
+def cmdline(arch, after="poweroff", wait=60, alive=0, extra="", hotplug=False, load=0):
     """The kernel command line of a test microVM (quiet: loglevel=6 shows ~25 lines)."""
     words = [f"console={CONSOLE[arch]}", "panic=-1", "loglevel=6",
              f"keel.after={after}", f"keel.wait={wait}"]
@@ -110,6 +111,8 @@ def cmdline(arch, after="poweroff", wait=60, alive=0, extra="", hotplug=False):
         words.append(f"keel.alive={alive}")
     if hotplug:
         words.append("keel.hotplug=1")
+    if load:
+        words.append(f"keel.load={load}")
     return " ".join(words + ([extra] if extra else []))
 
 

@@ -241,3 +241,37 @@ def test_reboot_with_on_reboot_stop(reboots, arch):
     stopped = q.wait_for(keel(r"partition 'once' stopped"), 60, after=done.index)
     assert q.find(said("once", f"KEEL-INIT {arch} start"), after=stopped.index) is None, \
         "restarted despite on_reboot = stop"
+
+
+# --------------------------- 4 vCPUs under a CPU- and timer-heavy load
+
+
+LOAD_S = 60
+
+
+@pytest.fixture(scope="module")
+def loaded(rig, arch, assets):
+    disk = assets.disk("disk-load.img")
+    config = keel_cfg(linux_partition("load", "1-4", cmdline(arch, wait=0, load=LOAD_S),
+                                      disk=disk, on_reboot="stop"), on_idle="poweroff")
+    with linuxrig.boot_keel(rig, arch, config, "linux-load", assets, [disk], smp=5,
+                            timeout=900) as q:
+        yield q
+
+
+def test_four_vcpus_under_load(loaded, arch):
+    """60 s of a busy loop per vCPU and 1 ms sleeps: the clocksource does not
+    change and the kernel reports no RCU stall, soft lockup or other warning."""
+    q = loaded
+    cpus = expect(q, "load", r"cpus=\d+", FIRST_MARKER_S)
+    assert value(cpus, "cpus") == "4", cpus
+    done = expect(q, "load", r"load: \d+s on \d+ cpus", LOAD_S * 4 + STEP_S, after=cpus.index)
+    m = re.search(r"load: (\d+)s on (\d+) cpus, clocksource (\S+) -> (\S+)$", done)
+    assert m and m.group(1) == str(LOAD_S) and m.group(2) == "4", done
+    assert m.group(3) == m.group(4), f"the clocksource changed under load: {done}"
+    findings = linuxrig.klog_findings(q, arch, "load")
+    assert not findings, f"kernel warnings/errors under load: {findings}"
+    clock = q.wait_for(said("load", r"clocksource=\S+"), STEP_S)
+    assert value(clock, "clocksource") == linuxrig.expected_clocksource(q, arch, clock), clock
+    q.wait_for(keel(r"partition 'load' stopped: powered off by the guest"), STEP_S)
+    assert not linuxrig.keel_warnings(q, "load"), linuxrig.keel_warnings(q, "load")
