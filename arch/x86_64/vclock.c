@@ -145,7 +145,9 @@ static int vclock_write_time(struct vcpu *vcpu, gpa_t gpa)
 	struct pvclock_vcpu_time_info ti;
 	u32 version;
 
-	if (guest_copy_from(vcpu->part, &version, gpa, sizeof(version)))
+	/* The whole structure first: a bad address changes nothing in the guest. */
+	if (!guest_range_is_ram(vcpu->part, gpa, sizeof(ti)) ||
+	    guest_copy_from(vcpu->part, &version, gpa, sizeof(version)))
 		return -KEEL_EFAULT;
 	version = (version | 1) + 1; /* next even value, past the odd one below */
 	memset(&ti, 0, sizeof(ti));

@@ -205,17 +205,6 @@ void x86_exit_hypercall(struct vcpu *vcpu, struct vm_exit *exit, u32 insn_len)
 #define X86_CR4_PKE BIT(22)
 
 /*
- * What a guest sees differently from the host: its own APIC ID, the LAPIC
- * model's features (x2APIC, TSC-deadline, ARAT), no virtualization
- * extensions, no MONITOR/MWAIT (HLT is what wakes on interrupts here), and
- * OSXSAVE/OSPKE following its own CR4. Features whose MSRs the MSR policy
- * refuses are not advertised, so a guest never meets a #GP CPUID promised
- * it could not get: thermal and power management (ACPI, TM, TM2, EST, leaf
- * 6 but ARAT), TSC_ADJUST, the PMU (PDCM, leaf 0xA, AMD PerfCtrExtCore),
- * XSAVES (IA32_XSS) and IA32_FLUSH_CMD (Keel flushes the L1D itself where
- * the CPU needs it).
- */
-/*
  * XCR0 as the guest set it: neither SVM nor Keel's VT-x path switches XCR0
  * at exits, so the register still holds the guest's value here. XGETBV
  * needs CR4.OSXSAVE, which Keel sets only around the instruction.
@@ -260,6 +249,17 @@ static bool sub_leaf_zero(const struct vcpu *vcpu)
 	return (u32)vcpu->arch.gprs[X86_RCX] == 0;
 }
 
+/*
+ * What a guest sees differently from the host: its own APIC ID, the LAPIC
+ * model's features (x2APIC, TSC-deadline, ARAT), no virtualization
+ * extensions, no MONITOR/MWAIT (HLT is what wakes on interrupts here), and
+ * OSXSAVE/OSPKE following its own CR4. Features whose MSRs the MSR policy
+ * refuses are not advertised, so a guest never meets a #GP CPUID promised
+ * it could not get: thermal and power management (ACPI, TM, TM2, EST, leaf
+ * 6 but ARAT), TSC_ADJUST, the PMU (PDCM, leaf 0xA, AMD PerfCtrExtCore),
+ * XSAVES (IA32_XSS) and IA32_FLUSH_CMD (Keel flushes the L1D itself where
+ * the CPU needs it).
+ */
 static void x86_cpuid_adjust(struct vcpu *vcpu, u32 leaf, struct x86_cpuid *r)
 {
 	u32 id = vcpu->index;
