@@ -15,6 +15,8 @@
 #define VPLAT_LAPIC_BASE 0xfee00000ull
 #define VPLAT_IOAPIC_BASE 0xfec00000ull
 #define VPLAT_IOAPIC_PINS 24u
+_Static_assert(KEEL_VIRTIO_IRQ_BASE + KEEL_VIRTIO_MAX <= VPLAT_IOAPIC_PINS,
+	       "virtio GSIs on the IOAPIC");
 #define VPLAT_PM_BASE 0x600u /* PM1a_EVT (4), PM1a_CNT (2), pad (2), PM_TMR (4) */
 #define VPLAT_PM1_EVT (VPLAT_PM_BASE + 0)
 #define VPLAT_PM1_CNT (VPLAT_PM_BASE + 4)

@@ -12,10 +12,14 @@
 #define KEEL_ARCH_NAME "x86_64"
 #define KEEL_GUEST_RAM_BASE 0x0ull
 #define KEEL_ARCH_ELF_MACHINE 62 /* EM_X86_64 */
-/* virtio-mmio windows and their interrupt lines (GSIs), as QEMU microvm places them. */
+/*
+ * virtio-mmio windows (where QEMU microvm places them) and their interrupt
+ * lines: GSIs 16-23, the IOAPIC pins no ISA device claims, so no device can
+ * meet the SCI (GSI 9) or a legacy line however many there are.
+ */
 #define KEEL_VIRTIO_MMIO_BASE 0xfeb00000ull
 #define KEEL_VIRTIO_MMIO_STRIDE 0x200ull
-#define KEEL_VIRTIO_IRQ_BASE 5u
+#define KEEL_VIRTIO_IRQ_BASE 16u
 #define KEEL_VIRTIO_MAX 8u
 
 struct pcpu;
