@@ -15,6 +15,7 @@
 #include <keel/pdesc.h>
 #include <keel/pmm.h>
 #include <keel/timer.h>
+#include <keel/virtio.h>
 
 #define MGMT_NS_PER_MS 1000000ull
 /* Deferred stops in flight at once; past that STOP forces at once. */
@@ -555,6 +556,29 @@ static bool mgmt_stop_later(struct partition *part, u64 ms)
 	return false;
 }
 
+/*
+ * Both of the partition's stop signals: its power button (kernels with the
+ * ACPI button or gpio-keys driver) and a "poweroff" line on its control port
+ * (any kernel with virtio_console, once its init listens; kept until then).
+ * The stop timer forces the stop if the guest ignores both.
+ */
+static void mgmt_ask_poweroff(struct partition *part, u64 ms)
+{
+	bool button = arch_part_request_poweroff(part);
+	bool port = virtio_control_request(part, VIRTIO_CTL_POWEROFF);
+	const char *how = "no power button or control port";
+
+	if (button && port)
+		how = "power button pressed, poweroff sent on its control port";
+	else if (button)
+		how = "power button pressed";
+	else if (port)
+		how = "poweroff sent on its control port";
+
+	pr_info("partition '%s': %s; stopped in %llu ms unless it powers off", part->desc.name,
+		how, (unsigned long long)ms);
+}
+
 static s64 mgmt_stop(const struct vcpu *vcpu, u64 id, u64 ms, u64 flags)
 {
 	struct partition *part;
@@ -584,13 +608,7 @@ static s64 mgmt_stop(const struct vcpu *vcpu, u64 id, u64 ms, u64 flags)
 		part_stop(part, KEEL_STOP_CAUSE_FORCED, "stopped by the management partition", false);
 		return KEEL_OK;
 	}
-	/* Press its power button; the timer forces the stop if the guest ignores it. */
-	if (arch_part_request_poweroff(part))
-		pr_info("partition '%s': power button pressed; stopped in %llu ms unless it powers off",
-			part->desc.name, (unsigned long long)ms);
-	else
-		pr_info("partition '%s' has no power button: stopped in %llu ms unless it powers off",
-			part->desc.name, (unsigned long long)ms);
+	mgmt_ask_poweroff(part, ms);
 	return KEEL_OK;
 }
 

@@ -2,7 +2,8 @@
 /*
  * A partition's virtio-mmio devices, at fixed places: device n at
  * KEEL_VIRTIO_MMIO_BASE + n * KEEL_VIRTIO_MMIO_STRIDE, interrupt
- * KEEL_VIRTIO_IRQ_BASE + n. 0: console, 1: entropy, 2: block (if a disk).
+ * KEEL_VIRTIO_IRQ_BASE + n. 0: console, 1: entropy, 2: block (if a disk),
+ * 3: the control port (org.keel.control).
  */
 #include <keel/abi.h>
 #include <keel/partition.h>
@@ -13,8 +14,9 @@
 #define VIRTIO_SLOT_CONSOLE 0u
 #define VIRTIO_SLOT_RNG 1u
 #define VIRTIO_SLOT_BLK 2u
+#define VIRTIO_SLOT_CONTROL 3u
 
-_Static_assert(VIRTIO_SLOT_BLK < KEEL_VIRTIO_MAX, "virtio slots");
+_Static_assert(VIRTIO_SLOT_CONTROL < KEEL_VIRTIO_MAX, "virtio slots");
 
 static u64 virtio_slot_base(u32 n)
 {
@@ -46,7 +48,11 @@ int virtio_create_devices(struct partition *part)
 			  KEEL_VIRTIO_IRQ_BASE + VIRTIO_SLOT_RNG);
 	if (ret)
 		return ret;
-	if (part->disk)
+	if (part->disk) {
 		ret = virtio_create_blk(part);
-	return ret;
+		if (ret)
+			return ret;
+	}
+	return vctl_create(part, virtio_slot_base(VIRTIO_SLOT_CONTROL),
+			   KEEL_VIRTIO_IRQ_BASE + VIRTIO_SLOT_CONTROL);
 }

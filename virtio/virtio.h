@@ -31,7 +31,7 @@ struct partition;
 #define VIRTIO_INT_CONFIG 0x2u
 
 #define VIRTQ_MAX_SIZE 256u /* QueueNumMax of every queue; also the chain length limit */
-#define VIRTIO_MAX_QUEUES 2u
+#define VIRTIO_MAX_QUEUES 4u /* the control port's multiport device has 4 */
 
 /* One guest buffer of a chain, checked to lie in partition RAM. */
 struct virtq_seg {
@@ -126,6 +126,7 @@ void virtio_needs_reset(struct virtio_dev *vd, const char *why);
 
 /* Device constructors (devices.c calls them). */
 int vcon_create(struct partition *part, u64 base, u32 irq);
+int vctl_create(struct partition *part, u64 base, u32 irq);
 int vrng_create(struct partition *part, u64 base, u32 irq);
 void vrng_chacha20_block(const u32 key[8], const u32 iv[4], u8 out[64]);
 void virtio_console_input(struct partition *part, const char *buf, size_t len);

@@ -22,7 +22,8 @@
 /*
  * Input: 4 KiB copied over RAM at 0 (where a guest would put rings), then
  * 8-byte records: device, size code, offset (2 bytes), value (4 bytes).
- * Queue addresses written are steered into RAM half of the time.
+ * Queue addresses written are steered into RAM half of the time; a device
+ * byte with its top bit set also asks for a power-off on the control port.
  */
 int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 {
@@ -35,12 +36,15 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 	memcpy(fuzz_ram, data, size < 4096 ? size : 4096);
 	for (at = 4096; at + 8 <= size; at += 8) {
 		const u8 *r = data + at;
-		u32 slot = r[0] % 3, sz = sizes[r[1] & 3], off = (u32)(r[2] | r[3] << 8) & 0x1ff;
+		u32 slot = (r[0] & 0x7f) % 4, sz = sizes[r[1] & 3];
+		u32 off = (u32)(r[2] | r[3] << 8) & 0x1ff;
 		u32 val = (u32)r[4] | (u32)r[5] << 8 | (u32)r[6] << 16 | (u32)r[7] << 24;
 		struct vdev *d = vdev_find(&fuzz_part, VDEV_MMIO,
 					   KEEL_VIRTIO_MMIO_BASE + slot * KEEL_VIRTIO_MMIO_STRIDE, 4);
 		u64 v = 0;
 
+		if (r[0] & 0x80)
+			virtio_control_request(&fuzz_part, r[1] & 1 ? VIRTIO_CTL_POWEROFF : r[7]);
 		if (!d)
 			continue;
 		if ((r[1] & 0x80) && (off == 0x080 || off == 0x090 || off == 0x0a0))

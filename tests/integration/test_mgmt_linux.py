@@ -10,7 +10,9 @@ the test types into it as an operator would: lifecycle.sh (keelctl creates two
 Linux microVMs, talks to each through its console, lists them as JSON, stops
 one, destroys both, then the error exit codes), the refused partition's stats,
 the 100-cycle create/destroy loop, a microVM that must survive the management
-partition's reboot, and poweroff.
+partition's reboot, and poweroff. Beside them keel.cfg boots Debian's cloud
+kernel ("cloud"; on arm64 it has no gpio-keys driver), which `keelctl stop`
+must power off cleanly through its control port.
 """
 
 import json
@@ -28,20 +30,25 @@ BOOT_S = 300  # QEMU start -> the management shell, under TCG
 PROMPT = "keel-mgmt:"
 
 
-def config(arch):
+def config(arch, cloud_assets):
     mgmt = partition(
         "mgmt", 1, "console=hvc0 loglevel=4 panic=-1",
         memory="384M", kernel=f"\\{linuxrig.ESP_DIR}\\{linuxrig.KERNEL_NAME_ANY}",
         initrd=f"\\{linuxrig.ESP_DIR}\\mgmt-initrd.gz", management="yes")
     plain = partition("plain", 3, "mode=denied then=shutdown", memory="16M")
-    return keel_cfg(mgmt, plain, on_idle="poweroff")
+    # Waits at its console prompt (up to 900 s) until keelctl stops it.
+    cloud = linuxrig.linux_partition("cloud", 4, linuxrig.cmdline(arch, wait=900),
+                                     esp_dir=cloud_assets.esp_dir)
+    return keel_cfg(mgmt, plain, cloud, on_idle="poweroff")
 
 
 @pytest.fixture(scope="module")
 def mgmt(rig, arch):
     a = linuxrig.assets(arch, rig.build)
+    cloud = linuxrig.assets(arch, rig.build, "cloud")
     assert a.mgmt_initrd.is_file(), "no mgmt-initrd.gz: keelctl was not built"
-    q = linuxrig.boot_keel(rig, arch, config(arch), "mgmt-linux", a, mgmt=True, timeout=1500)
+    q = linuxrig.boot_keel(rig, arch, config(arch, cloud), "mgmt-linux", a, mgmt=True, timeout=1500,
+                           smp=5, more=[(cloud, [])])
     with q:
         yield q
 
@@ -63,6 +70,24 @@ def test_mgmt_boots_with_keel_driver(mgmt):
     assert re.search(r"keelctl \d+\.\d+", ready), ready  # keelctl --version ran
     assert not q.find(r"KEEL-MGMT error|insmod-fail")
     assert q.find(keel(r"console input goes to partition 'mgmt'"))
+
+
+def test_stop_reaches_a_kernel_without_power_button_driver(mgmt, arch):
+    """keelctl stop powers off Debian's cloud kernel cleanly: on arm64 it has no
+    gpio-keys, so it hears the "poweroff" line on its control port."""
+    q = mgmt
+    q.wait_for(r"KEEL-MGMT (ready|error)", BOOT_S)
+    q.wait_for(said("cloud", "console=ready hvc0"), BOOT_S)
+    q.wait_for(said("cloud", r"control-port=vport\d+p0"), 60)
+    line = shell(q, "out=$(keelctl stop cloud --timeout 60 --json); "
+                    "echo CLOUD-STOP rc=$? $(echo $out | tr -d '\\n')", r"^CLOUD-STOP ", 120)
+    rc, doc = line.split("CLOUD-STOP ", 1)[1].split(" ", 1)
+    stop = json.loads(doc)
+    assert rc == "rc=0" and stop["cause"] == "guest" and stop["clean"] is True, line
+    heard = "control port" if arch == "aarch64" else "(control port|power button)"
+    assert q.find(said("cloud", f"KEEL-INIT {heard}: powering off"))
+    assert q.find(keel(r"partition 'cloud': .*poweroff sent on its control port"))
+    assert q.find(keel(r"partition 'cloud' stopped: powered off by the guest"))
 
 
 def test_lifecycle_script(mgmt, arch):
@@ -89,9 +114,10 @@ def test_lifecycle_script(mgmt, arch):
     # Every resource came back.
     m = re.search(r"MEM-BACK before=(\d+) after=(\d+)", q.find(r"MEM-BACK "))
     assert m and m.group(1) == m.group(2), m and m.group(0)
-    # keelctl stop pressed vm2's power button (ACPI / GPIO key) and its /init powered off.
-    assert q.find(keel(r"partition 'vm2': power button pressed"))
-    assert q.find(said("vm2", "KEEL-INIT power button: powering off"))
+    # keelctl stop pressed vm2's power button (ACPI / GPIO key), wrote "poweroff" on its
+    # control port, and its /init powered off on whichever came first.
+    assert q.find(keel(r"partition 'vm2': power button pressed, poweroff sent on its control port"))
+    assert q.find(said("vm2", "KEEL-INIT (power button|control port): powering off"))
     assert q.find(keel(r"partition 'vm2' stopped: powered off by the guest"))
     assert q.find(keel(r"partition 'run1' stopped: stopped by the management partition"))
     assert q.find(keel(r"partition 'vm1' stopped: powered off by the guest"))

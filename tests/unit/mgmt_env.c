@@ -26,7 +26,8 @@ bool pcpus_ready;
 s64 last_status;
 u64 last_res[3];
 u64 now_ns = 1000;
-int kicks, timers_armed;
+int kicks, timers_armed, control_requests;
+u32 last_control_request;
 struct timer *armed_timer;
 char input_seen[64];
 size_t input_len;
@@ -103,6 +104,13 @@ int elf_parse(const void *data, u64 size, u32 machine, struct elf_image *img, co
 int virtio_create_devices(struct partition *p)
 {
 	return 0;
+}
+
+bool virtio_control_request(struct partition *p, u32 request)
+{
+	control_requests++;
+	last_control_request = request;
+	return true;
 }
 
 void vdev_destroy_all(struct partition *p)

@@ -353,8 +353,12 @@ static void test_lifecycle(void)
 	CHECK_EQ(call(KEEL_HC_MGMT_STOP, id, KEEL_STOP_TIMEOUT_MAX_MS + 1, 0), -KEEL_EINVAL);
 	CHECK_EQ(call(KEEL_HC_MGMT_STOP, mgr->id, 0, KEEL_STOP_FORCE), -KEEL_EPERM);
 	timers_armed = 0;
+	control_requests = 0;
 	CHECK_EQ(call(KEEL_HC_MGMT_STOP, id, 0, 0), KEEL_OK);
 	CHECK_EQ(timers_armed, 1);
+	/* The guest was asked on its control port too (power button: none here). */
+	CHECK_EQ(control_requests, 1);
+	CHECK_EQ(last_control_request, VIRTIO_CTL_POWEROFF);
 	CHECK_EQ(armed_timer->deadline_ns, 9000 + KEEL_STOP_TIMEOUT_DEFAULT_MS * 1000000ull);
 	CHECK_EQ(p->state, PART_RUNNING); /* the guest has until the timeout */
 	armed_timer->fn(armed_timer);

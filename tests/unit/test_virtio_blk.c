@@ -37,7 +37,7 @@ static void blk_setup(bool ro)
 	part.disk = &disk;
 	part.desc.disk_flags = ro ? KEEL_DISK_RO : 0;
 	CHECK_EQ(virtio_create_devices(&part), 0);
-	CHECK_EQ(part.vdev_count, 3);
+	CHECK_EQ(part.vdev_count, 4); /* console, rng, blk, control */
 	b = drv_bring_up(BLK, 1, BIT(2) | BIT(9)); /* SEG_MAX, FLUSH */
 	used_seen = 0;
 }

@@ -16,7 +16,7 @@ static void test_identify(void)
 
 	tv_setup();
 	CHECK_EQ(virtio_create_devices(&part), 0);
-	CHECK_EQ(part.vdev_count, 2); /* no disk */
+	CHECK_EQ(part.vdev_count, 3); /* no disk: console, rng, control */
 	c = dev_at(CON);
 	r = dev_at(RNG);
 	CHECK(c && r);

@@ -30,11 +30,13 @@ VIRTIO_UNIT_SRCS := $(wildcard virtio/*.c) core/guest_mem.c tests/unit/hmap_host
 UNIT_SRCS_test_virtq := $(VIRTIO_UNIT_SRCS)
 UNIT_SRCS_test_virtio_mmio := $(VIRTIO_UNIT_SRCS)
 UNIT_SRCS_test_virtio_console := $(VIRTIO_UNIT_SRCS)
+UNIT_SRCS_test_virtio_control := $(VIRTIO_UNIT_SRCS)
 UNIT_SRCS_test_virtio_blk := $(VIRTIO_UNIT_SRCS)
 UNIT_SRCS_test_virtio_rng := $(VIRTIO_UNIT_SRCS)
 UNIT_CFLAGS_test_virtq := -Ivirtio
 UNIT_CFLAGS_test_virtio_mmio := -Ivirtio
 UNIT_CFLAGS_test_virtio_console := -Ivirtio
+UNIT_CFLAGS_test_virtio_control := -Ivirtio
 UNIT_CFLAGS_test_virtio_blk := -Ivirtio
 UNIT_CFLAGS_test_virtio_rng := -Ivirtio
 

@@ -3,6 +3,8 @@
 #ifndef KEEL_VIRTIO_H
 #define KEEL_VIRTIO_H
 
+#include <keel/types.h>
+
 struct partition;
 
 /*
@@ -12,5 +14,18 @@ struct partition;
  * KEEL_VIRTIO_IRQ_BASE + n. Returns 0 or -KEEL_E*.
  */
 int virtio_create_devices(struct partition *part);
+
+/* What Keel may ask of a guest on its control port (docs/guest-control.md). */
+enum virtio_ctl_request {
+	VIRTIO_CTL_POWEROFF, /* the line "poweroff": keelctl stop */
+	VIRTIO_CTL_COUNT,
+};
+
+/*
+ * Ask @part's guest for @request on its control port: at once if the guest
+ * has the port open, else as soon as it opens it. Any CPU. False when @part
+ * has no control port (its devices are gone or were never made).
+ */
+bool virtio_control_request(struct partition *part, u32 request);
 
 #endif /* KEEL_VIRTIO_H */
