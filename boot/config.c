@@ -285,6 +285,18 @@ static void cfg_on_reboot(struct cfg_parser *p, const char *val)
 		cfg_err(p, "on_reboot must be restart or stop, not '%.40s'", val);
 }
 
+static void cfg_on_fault(struct cfg_parser *p, const char *val)
+{
+	u32 *flags = &p->cfg->parts[p->part].flags;
+
+	if (cfg_word_is(val, "deliver"))
+		*flags &= ~KEEL_PD_FAULT_STOP;
+	else if (cfg_word_is(val, "stop"))
+		*flags |= KEEL_PD_FAULT_STOP;
+	else
+		cfg_err(p, "on_fault must be deliver or stop, not '%.40s'", val);
+}
+
 static bool cfg_is_sep(char c)
 {
 	return c == '/' || c == '\\';
@@ -447,6 +459,9 @@ static void cfg_part_key(struct cfg_parser *p, const char *key, char *val)
 	} else if (strcmp(key, "on_reboot") == 0) {
 		if (cfg_first_time(p, key, &l->on_reboot))
 			cfg_on_reboot(p, val);
+	} else if (strcmp(key, "on_fault") == 0) {
+		if (cfg_first_time(p, key, &l->on_fault))
+			cfg_on_fault(p, val);
 	} else {
 		cfg_err(p, "unknown key '%.40s' in [partition %s]", key, d->name);
 	}
@@ -751,7 +766,7 @@ u32 config_field_line(const struct keel_config *cfg, u32 index, u32 field)
 		line = l->cmdline;
 		break;
 	case PDESC_F_FLAGS:
-		line = l->autostart ? l->autostart : l->on_reboot;
+		line = l->autostart ? l->autostart : l->on_reboot ? l->on_reboot : l->on_fault;
 		break;
 	case PDESC_F_MANAGEMENT:
 		line = l->management;

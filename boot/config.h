@@ -34,6 +34,7 @@ struct cfg_part_lines {
 	u32 autostart;
 	u32 management;
 	u32 on_reboot;
+	u32 on_fault;
 	bool bad; /* a key of it is unusable: left out of the set checks */
 };
 

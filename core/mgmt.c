@@ -368,7 +368,7 @@ static s64 mgmt_create_decode(struct keel_mgmt_create *c)
 		return -KEEL_EINVAL;
 	}
 	/* A managed partition restarts only through its manager. */
-	if (c->desc.flags & ~KEEL_PD_REBOOT_STOP)
+	if (c->desc.flags & ~(KEEL_PD_REBOOT_STOP | KEEL_PD_FAULT_STOP))
 		return -KEEL_EINVAL;
 	c->desc.flags |= KEEL_PD_REBOOT_STOP;
 	if (mgmt_name_used(c->desc.name))

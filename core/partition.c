@@ -578,6 +578,7 @@ static void part_restart(struct partition *part)
 	part->con_ready = 0;
 	part->con_len = 0;
 	part->warned_pio = 0;
+	part->warned_fault = 0;
 	ret = part_build(part);
 	if (!ret)
 		ret = part_load(part);

@@ -6,6 +6,7 @@
 #include <keel/arch.h>
 #include <keel/console.h>
 #include <keel/hypercall.h>
+#include <keel/lib.h>
 #include <keel/partition.h>
 #include <keel/pcpu.h>
 #include <keel/timer.h>
@@ -54,28 +55,57 @@ static bool vcpu_vdev_access(struct vcpu *vcpu, struct vdev *dev, u64 addr, u32 
 	return true;
 }
 
+/*
+ * An access that neither RAM nor a device completes (@what says which and
+ * where). on_fault = deliver: the arch answers it as the hardware would, and
+ * the first one of the partition is reported; on_fault = stop, or an answer
+ * the arch cannot give, stops the partition with @what as the report.
+ */
+static void vcpu_bad_access(struct vcpu *vcpu, const struct vm_exit *exit, const char *what)
+{
+	struct partition *part = vcpu->part;
+	const char *got = NULL;
+
+	if (!(part->desc.flags & KEEL_PD_FAULT_STOP))
+		got = arch_vcpu_deliver_fault(vcpu, exit);
+	if (!got) {
+		part_stop_fault(vcpu, "%s", what);
+		return;
+	}
+	if (!part->warned_fault) {
+		part->warned_fault = 1;
+		pr_warn("partition '%s': %s: the guest got %s (on_fault = deliver; said once)",
+			part->desc.name, what, got);
+	}
+}
+
 static void vcpu_handle_mmio(struct vcpu *vcpu, const struct vm_exit *exit)
 {
 	u32 size = exit->mmio.size;
 	struct vdev *dev = vdev_find(vcpu->part, VDEV_MMIO, exit->mmio.gpa, size ? size : 1);
+	const char *rw = exit->mmio.write ? "write" : "read";
+	unsigned long long gpa = exit->mmio.gpa, pc = exit->pc;
+	char what[160];
 
 	if (!dev) {
-		part_stop_fault(vcpu, "%s of guest-physical address 0x%llx outside its memory at pc 0x%llx",
-				exit->mmio.write ? "write" : "read",
-				(unsigned long long)exit->mmio.gpa, (unsigned long long)exit->pc);
+		snprintf(what, sizeof(what),
+			 "%s of guest-physical address 0x%llx outside its memory at pc 0x%llx", rw,
+			 gpa, pc);
+		vcpu_bad_access(vcpu, exit, what);
 		return;
 	}
+	/* The device is there, Keel cannot tell what the instruction does: not the guest's fault. */
 	if (!vcpu_io_size_ok(size)) {
 		part_stop_fault(vcpu, "%s access to %s at 0x%llx that Keel cannot decode at pc 0x%llx",
-				exit->mmio.write ? "write" : "read", dev->name,
-				(unsigned long long)exit->mmio.gpa, (unsigned long long)exit->pc);
+				rw, dev->name, gpa, pc);
 		return;
 	}
 	if (!vdev_find(vcpu->part, VDEV_MMIO, exit->mmio.gpa, size) ||
-	    !vcpu_vdev_access(vcpu, dev, exit->mmio.gpa, size, exit->mmio.write, exit->mmio.data))
-		part_stop_fault(vcpu, "%u-byte %s of %s at 0x%llx refused at pc 0x%llx", size,
-				exit->mmio.write ? "write" : "read", dev->name,
-				(unsigned long long)exit->mmio.gpa, (unsigned long long)exit->pc);
+	    !vcpu_vdev_access(vcpu, dev, exit->mmio.gpa, size, exit->mmio.write, exit->mmio.data)) {
+		snprintf(what, sizeof(what), "%u-byte %s of %s at 0x%llx refused at pc 0x%llx", size,
+			 rw, dev->name, gpa, pc);
+		vcpu_bad_access(vcpu, exit, what);
+	}
 }
 
 static void vcpu_handle_pio(struct vcpu *vcpu, const struct vm_exit *exit)
@@ -96,6 +126,16 @@ static void vcpu_handle_pio(struct vcpu *vcpu, const struct vm_exit *exit)
 	}
 	if (!exit->pio.write)
 		arch_vcpu_io_return(vcpu, ~0ull >> (64 - 8 * MIN(exit->pio.size, (u8)8)));
+}
+
+static void vcpu_handle_fetch_fault(struct vcpu *vcpu, const struct vm_exit *exit)
+{
+	char what[160];
+
+	snprintf(what, sizeof(what),
+		 "instruction fetch from guest-physical address 0x%llx outside its memory at pc 0x%llx",
+		 (unsigned long long)exit->fault.addr, (unsigned long long)exit->pc);
+	vcpu_bad_access(vcpu, exit, what);
 }
 
 static void vcpu_handle_shutdown(struct vcpu *vcpu, const struct vm_exit *exit)
@@ -153,9 +193,7 @@ static void vcpu_handle_exit(struct vcpu *vcpu, const struct vm_exit *exit)
 		break;
 	case EXIT_FAULT:
 		if (exit->fault.reason == FAULT_FETCH) {
-			part_stop_fault(vcpu, "instruction fetch from guest-physical address 0x%llx outside its memory at pc 0x%llx",
-					(unsigned long long)exit->fault.addr,
-					(unsigned long long)exit->pc);
+			vcpu_handle_fetch_fault(vcpu, exit);
 			break;
 		}
 		/* fall through */

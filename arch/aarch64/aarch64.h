@@ -88,7 +88,10 @@
 #define EC_SMC64 0x17
 #define EC_SYSREG 0x18
 #define EC_IABT_LOW 0x20
+#define EC_IABT_CUR 0x21
 #define EC_DABT_LOW 0x24
+#define EC_DABT_CUR 0x25
+#define FSC_SEA 0x10 /* synchronous external abort, not on a table walk */
 
 /* Memory attribute indexes in MAIR_EL2 (and the values programmed there). */
 #define MT_DEVICE_nGnRnE 0

@@ -163,21 +163,30 @@ static void vcpu_clean_guest_ram(struct vcpu *vcpu)
 #define PSTATE_SSBS BIT(12)
 #define MMFR1_PAN(m) (((m) >> 20) & 0xf)
 
+#define VECTORS_SIZE 0x800 /* VBAR_EL1's table: 16 entries of 0x80 bytes */
+
+static bool vcpu_from_el0(const struct vcpu *vcpu)
+{
+	return (vcpu->arch.spsr & 0xf) == 0x0;
+}
+
 /*
- * Give the guest an Undefined Instruction exception at its EL1 vector, as
- * the CPU would have taken it without Keel: ESR_EL1, ELR_EL1 and SPSR_EL1
- * (live EL1 registers on this CPU) describe it, and the vCPU resumes at
- * VBAR_EL1 + the offset for where it came from, DAIF masked.
+ * Take a synchronous exception to the guest's EL1 vectors, as the CPU would
+ * have without Keel: ESR_EL1 = @esr, ELR_EL1 = @pc, SPSR_EL1 and (with
+ * @far_valid) FAR_EL1 = @far, all live EL1 registers on this CPU; the vCPU
+ * resumes at VBAR_EL1 + the offset for where it came from, DAIF masked.
  */
-static void vcpu_inject_undef(struct vcpu *vcpu, struct vm_exit *exit)
+static void vcpu_inject_sync(struct vcpu *vcpu, u64 pc, u64 esr, u64 far, bool far_valid)
 {
 	struct vcpu_arch *a = &vcpu->arch;
 	u64 sctlr = read_sysreg(sctlr_el1);
 	u64 mode = a->spsr & 0xf, offset, pstate = SPSR_EL1H | SPSR_DAIF;
 
 	offset = mode == 0x0 ? 0x400 : mode == 0x4 ? 0x000 : 0x200; /* EL0t, EL1t, EL1h */
-	write_sysreg(esr_el1, ESR_IL | ((u64)EC_UNKNOWN << 26));
-	write_sysreg(elr_el1, a->elr);
+	write_sysreg(esr_el1, esr);
+	if (far_valid)
+		write_sysreg(far_el1, far);
+	write_sysreg(elr_el1, pc);
 	write_sysreg(spsr_el1, a->spsr);
 	if (!(sctlr & SCTLR_SPAN) && MMFR1_PAN(read_sysreg(id_aa64mmfr1_el1)))
 		pstate |= PSTATE_PAN;
@@ -185,7 +194,43 @@ static void vcpu_inject_undef(struct vcpu *vcpu, struct vm_exit *exit)
 		pstate |= PSTATE_SSBS;
 	a->elr = read_sysreg(vbar_el1) + offset;
 	a->spsr = pstate;
+}
+
+/* An Undefined Instruction exception for the instruction at ELR. */
+static void vcpu_inject_undef(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	vcpu_inject_sync(vcpu, vcpu->arch.elr, ESR_IL | ((u64)EC_UNKNOWN << 26), 0, false);
 	exit->kind = EXIT_EXCEPTION;
+}
+
+/*
+ * on_fault = deliver (core/vcpu.c): the access at exit->pc had nothing behind
+ * it, so the guest takes what a bus error gives on Arm hardware and under
+ * KVM: a synchronous external abort, data or instruction, from its own EL or
+ * from EL0, with FAR_EL1 the virtual address (FnV kept from the syndrome).
+ * A fetch from the guest's own vector table has nowhere to go (it would
+ * abort again for ever): that one is refused, as x86 turns it into a triple
+ * fault.
+ */
+const char *arch_vcpu_deliver_fault(struct vcpu *vcpu, const struct vm_exit *exit)
+{
+	struct vcpu_arch *a = &vcpu->arch;
+	bool el0 = vcpu_from_el0(vcpu);
+	u64 iss = ESR_ISS(a->esr), esr;
+
+	if (exit->kind == EXIT_FAULT) {
+		if (exit->pc - read_sysreg(vbar_el1) < VECTORS_SIZE)
+			return NULL;
+		esr = ((u64)(el0 ? EC_IABT_LOW : EC_IABT_CUR) << 26) | FSC_SEA;
+		vcpu_inject_sync(vcpu, exit->pc, ESR_IL | esr, a->far, true);
+		return "an instruction abort at its vector";
+	}
+	esr = ((u64)(el0 ? EC_DABT_LOW : EC_DABT_CUR) << 26) | FSC_SEA |
+	      (exit->mmio.write ? DABT_WNR : 0) | (iss & DABT_FNV);
+	/* A read does not complete; a write had already stepped ELR past itself. */
+	a->mmio_pending = 0;
+	vcpu_inject_sync(vcpu, exit->pc, ESR_IL | esr, a->far, !(iss & DABT_FNV));
+	return "a data abort at its vector";
 }
 
 static void vcpu_set_x(struct vcpu *vcpu, u32 reg, u64 val)

@@ -136,6 +136,28 @@ static void x86_mmio_return(struct vcpu *vcpu, u64 value)
 	a->mmio_size = 0;
 }
 
+/*
+ * on_fault = deliver (core/vcpu.c): what a PC does with an address nothing
+ * decodes. A read floats to all ones, a write goes nowhere (the decoder has
+ * stepped RIP past the instruction already); a fetch reads 0xff bytes, and
+ * FF FF is an invalid opcode: #UD at that RIP (a guest without an IDT
+ * triple-faults from there, as on hardware). An access the decoder could not
+ * read has no register to fill: refused.
+ */
+const char *arch_vcpu_deliver_fault(struct vcpu *vcpu, const struct vm_exit *exit)
+{
+	if (exit->kind == EXIT_FAULT) {
+		x86_virt->vcpu_inject(vcpu, 6, false, 0);
+		return "#UD (the bytes there read as 0xff)";
+	}
+	if (!exit->mmio.size)
+		return NULL;
+	if (exit->mmio.write)
+		return "its write dropped";
+	x86_mmio_return(vcpu, ~0ull);
+	return "all ones";
+}
+
 /* IN: 8/16-bit results merge into RAX, 32-bit ones zero-extend (as hardware does). */
 void arch_vcpu_io_return(struct vcpu *vcpu, u64 value)
 {

@@ -191,6 +191,21 @@ static void mode_decode(void)
 	verdict("decode");
 }
 
+/*
+ * mode=aborts: reads, writes and a fetch of a guest-physical hole (2 MiB past
+ * RAM) answered as the hardware answers, and the guest goes on (on_fault = deliver).
+ */
+static void mode_aborts(void)
+{
+	uint64_t hole = ram_end() + (2u << 20);
+
+	printf("aborts: the hole is at 0x%lx (RAM 0x%lx-0x%lx)\n", hole, gi->mem_base,
+	       ram_end() - 1);
+	arch_map_gpa(hole);
+	expect(arch_abort_conformance(hole));
+	verdict("aborts");
+}
+
 /* mode=sve: an SVE instruction is undefined, and the guest goes on (aarch64). */
 static void mode_sve(void)
 {
@@ -739,7 +754,7 @@ static void mode_hcbench(void)
 
 /*
  * Command line: mode=hello (default) | conduit (alias vmcall) | ticker [count=N] |
- * peek [addr=GPA] | poke [addr=GPA] | triple | shutdown | hostile | virtio | manage [cycles=N]
+ * peek [addr=GPA] | poke [addr=GPA] | aborts | triple | shutdown | hostile | virtio | manage [cycles=N]
  * (as the management partition, keel.cfg initrd = this ELF) | denied | hcbench [count=N batch=B] |
  * psci [rounds=N] (aarch64, 2 vCPUs) | smccc | timers | pmu | sve (aarch64) | decode | initsipi [rounds=N] (x86_64, 2 vCPUs);
  * pace=N sets the ticker's delay; then=shutdown (default) | ticker | idle says what follows the
@@ -778,6 +793,8 @@ void guest_main(const struct keel_guest_info *info)
 		mode_decode();
 	else if (!strcmp(mode, "sve"))
 		mode_sve();
+	else if (!strcmp(mode, "aborts"))
+		mode_aborts();
 	else if (!strcmp(mode, "pmu"))
 		mode_pmu();
 	else if (!strcmp(mode, "timers"))

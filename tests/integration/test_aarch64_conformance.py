@@ -16,7 +16,11 @@ a conformance suite checks it, one bare-metal guest per behaviour:
   PMINTENSET is off, is no longer pending once disabled before the CPU took
   it, and is raised again after.
 - SVE (not offered): an SVE instruction is an Undefined Instruction
-  exception at the guest's own vector, and the guest goes on."""
+  exception at the guest's own vector, and the guest goes on.
+- Aborts: a load, a store (from EL1 and EL0) and an instruction fetch at a
+  guest-physical address with nothing behind it are synchronous external
+  aborts at the guest's own vectors with the syndrome, FAR and ELR the
+  architecture gives (on_fault = deliver, the default), and the guest goes on."""
 
 import re
 
@@ -31,12 +35,13 @@ CONFIG = keel_cfg(partition("psci", "1,2", f"mode=psci rounds={ROUNDS}", memory=
                   partition("smccc", 3, "mode=smccc", memory="16M"),
                   partition("timers", 4, "mode=timers", memory="16M"),
                   partition("pmu", 5, "mode=pmu", memory="16M"),
-                  partition("sve", 6, "mode=sve", memory="16M"))
+                  partition("sve", 6, "mode=sve", memory="16M"),
+                  partition("aborts", 7, "mode=aborts", memory="16M"))
 
 
 @pytest.fixture(scope="module")
 def conformance(rig):
-    with rig.boot("aarch64", CONFIG, "conformance", smp=7) as q:
+    with rig.boot("aarch64", CONFIG, "conformance", smp=8) as q:
         yield q
 
 
@@ -102,3 +107,31 @@ def test_sve_is_undefined_not_fatal(conformance):
     assert q.find(out("sve", r"sve: RDVL raised EC 0x0 at pc (0x[0-9a-f]+) .* undefined, as without SVE"))
     assert verdict.endswith("PASS"), q.find_all(out("sve", "sve: .*"))
     assert q.wait_for(keel(r"partition 'sve' stopped: shutdown requested by the guest"), 30)
+
+
+ABORT_CHECKS = ["read: data abort, same EL, SEA, FAR, ELR", "read: the register was not written",
+                "write: data abort with WnR", "read from EL0: data abort from a lower EL",
+                "read from EL0: taken as from EL0",
+                "fetch: instruction abort, same EL, SEA, FAR = ELR", "a second read aborts too"]
+
+
+@pytest.mark.parametrize("check", ABORT_CHECKS)
+def test_abort_delivered_to_guest_vectors(conformance, check):
+    q = conformance
+    q.wait_for(out("aborts", r"TEST aborts (PASS|FAIL)") + "|" + keel("partition 'aborts' stopped"),
+               90)
+    line = q.find(out("aborts", rf"aborts: {re.escape(check)}\s"))
+    assert line and line.endswith(" ok"), line or q.find_all(keel("partition 'aborts'"))
+
+
+def test_aborted_guest_goes_on(conformance):
+    q = conformance
+    verdict = q.wait_for(out("aborts", r"TEST aborts (PASS|FAIL)"), 90)
+    assert verdict.endswith("PASS"), q.find_all(out("aborts", r"aborts: .*(WRONG|want)"))
+    # One warning for the partition, naming the first access and what the guest got.
+    warned = q.find_all(keel(r"warning: partition 'aborts': read of guest-physical address "
+                             r"0x[0-9a-f]+ outside its memory at pc 0x[0-9a-f]+: the guest got "
+                             r"a data abort at its vector \(on_fault = deliver; said once\)"))
+    assert len(warned) == 1, q.find_all(keel("partition 'aborts'"))
+    stopped = q.wait_for(keel(r"partition 'aborts' stopped: "), 30)
+    assert "shutdown requested by the guest" in stopped, stopped

@@ -1,7 +1,10 @@
 # SPDX-License-Identifier: MIT
-"""A guest that reads outside its memory, and one that triple-faults (x86_64)
-or takes an undefined instruction with no vectors (aarch64), are each stopped
-with a report naming them, while a third partition keeps printing."""
+"""A guest that reads outside its memory (with on_fault = stop), and one that
+triple-faults (x86_64) or takes an undefined instruction with no vectors
+(aarch64: the abort at its missing vector has nowhere to go), are each
+stopped with a report naming them, while a third partition keeps printing.
+With the default on_fault = deliver, the same read is answered (the
+conformance tests check how) and is not stopped."""
 
 import pytest
 
@@ -13,7 +16,7 @@ EVIL_MIB = 64
 def config(arch):
     end = ARCHES[arch]["ram_base"] + (EVIL_MIB << 20)
     return keel_cfg(
-        partition("evil", 1, f"mode=peek addr=0x{end:x}", memory=f"{EVIL_MIB}M"),
+        partition("evil", 1, f"mode=peek addr=0x{end:x}", memory=f"{EVIL_MIB}M", on_fault="stop"),
         partition("ticker", 2, "mode=ticker pace=3000", memory="16M"),
         partition("crash", 3, "mode=triple", memory="16M"),
         on_idle="stay")

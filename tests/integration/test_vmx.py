@@ -41,8 +41,9 @@ NO_EPT_MODEL = "core2_penryn_t9600"  # VMX without EPT (Bochs VMX level 1)
 PAIR = keel_cfg(partition("alpha", 0, "mode=hello", memory="32M"),
                 partition("beta", 1, "mode=conduit", memory="16M"))
 FAULTS = keel_cfg(partition("evil", 0, f"mode=peek addr=0x{EVIL_MIB << 20:x}",
-                            memory=f"{EVIL_MIB}M"),
-                  partition("ticker", 1, "mode=ticker count=6 pace=3000", memory="16M"))
+                            memory=f"{EVIL_MIB}M", on_fault="stop"),
+                  partition("ticker", 1, "mode=ticker count=6 pace=3000", memory="16M"),
+                  partition("aborts", 2, "mode=aborts", memory="16M"))
 BADCFG = keel_cfg(partition("alpha", 0, "mode=hello", memory="16M", colour="blue"))
 NOEPT = keel_cfg(partition("alpha", 0, "mode=hello", memory="16M"))
 ATTACK = keel_cfg(partition("mgr", 0, "mode=manager steps=leak,holes,excloop,spinstop leak=1 spare=1",
@@ -109,7 +110,7 @@ def linux_start(vmx_rig, run_dir):
 
 STARTS = {  # name: (keel.cfg or a function making it, bochs.boot() options)
     "pair": (PAIR, {"cpus": 2}),
-    "faults": (FAULTS, {"cpus": 2}),
+    "faults": (FAULTS, {"cpus": 3}),
     "badcfg": (BADCFG, {"cpus": 1}),
     "noept": (NOEPT, {"cpus": 1, "cpu_model": NO_EPT_MODEL}),
     "attack": (ATTACK, {"cpus": 2}),
@@ -193,6 +194,17 @@ def test_vmx_read_outside_memory(faults):
     assert verdict.endswith("PASS")
     assert faults.powered_off(30), "Bochs did not power off"
     assert not faults.find(r"PANIC|vmx: "), "the hypervisor complained"
+
+
+def test_vmx_holes_answered_as_on_a_pc(faults):
+    """on_fault = deliver (the default) under VMX: hole reads are all ones, writes go
+    nowhere, a fetch is #UD at the guest's IDT; one warning, and the guest goes on."""
+    verdict = faults.wait_for(out("aborts", r"TEST aborts (PASS|FAIL)"), 120)
+    assert verdict.endswith("PASS"), faults.find_all(out("aborts", "WRONG"))
+    warned = faults.find_all(keel(r"warning: partition 'aborts': .*on_fault = deliver"))
+    assert len(warned) == 1, warned
+    stopped = faults.wait_for(keel(r"partition 'aborts' stopped: "), 30)
+    assert "shutdown requested by the guest" in stopped, stopped
 
 
 def test_vmx_bad_config(badcfg):

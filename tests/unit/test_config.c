@@ -70,7 +70,8 @@ static void test_good(void)
 			   "cpus = 4-6, 8\n"
 			   "memory = 0x400000\n"
 			   "kernel = /GUESTS/HELLO.ELF\n"
-			   "cmdline = a=b;c d#e\n";
+			   "cmdline = a=b;c d#e\n"
+			   "on_fault = stop\n";
 
 	CHECK_EQ(parse(text), 0);
 	dump_errors();
@@ -91,7 +92,8 @@ static void test_good(void)
 	CHECK(strcmp(cfg.parts[1].name, "w-2_x") == 0);
 	CHECK_EQ(cfg.parts[1].cpu_mask, 0x170);
 	CHECK_EQ(cfg.parts[1].mem_size, 4ull << 20);
-	CHECK_EQ(cfg.parts[1].flags, KEEL_PD_AUTOSTART);
+	CHECK_EQ(cfg.parts[1].flags, KEEL_PD_AUTOSTART | KEEL_PD_FAULT_STOP);
+	CHECK_EQ(cfg.lines[1].on_fault, 21);
 	CHECK_EQ(cfg.parts[1].initrd_module, KEEL_NO_MODULE);
 	/* Same file on FAT: one module, its path as first written. */
 	CHECK_EQ(cfg.parts[1].kernel_module, 0);
@@ -195,12 +197,15 @@ static void test_sections(void)
 static void test_partition_keys(void)
 {
 	CHECK(parse("[partition a]\ncpus = 1\ncpus = 2\ncolour = blue\nkernel = /k\n"
-		    "autostart = maybe\nmanagement = 1\non_reboot = again\n") != 0);
+		    "autostart = maybe\nmanagement = 1\non_reboot = again\non_fault = ignore\n"
+		    "on_fault = deliver\n") != 0);
 	CHECK_ERR(3, "duplicate key 'cpus' (first on line 2)");
 	CHECK_ERR(4, "unknown key 'colour' in [partition a]");
 	CHECK_ERR(6, "autostart must be yes or no, not 'maybe'");
 	CHECK_ERR(7, "management must be yes or no");
 	CHECK_ERR(8, "on_reboot must be restart or stop");
+	CHECK_ERR(9, "on_fault must be deliver or stop, not 'ignore'");
+	CHECK_ERR(10, "duplicate key 'on_fault' (first on line 9)");
 	CHECK_ERR(1, "partition 'a' has no memory");
 	CHECK(cfg.lines[0].bad);
 

@@ -197,6 +197,8 @@ static void test_create_hostile(void)
 	CHECK_EQ(create(&c), -KEEL_EINVAL);
 	c.desc.flags = KEEL_PD_AUTOSTART;
 	CHECK_EQ(create(&c), -KEEL_EINVAL);
+	c.desc.flags = KEEL_PD_FAULT_STOP | (1u << 4); /* on_fault = stop may come, nothing unknown */
+	CHECK_EQ(create(&c), -KEEL_EINVAL);
 	c.desc.flags = 0;
 	c.desc.version = 1;
 	CHECK_EQ(create(&c), -KEEL_EINVAL);

@@ -498,12 +498,12 @@ static int cmd_stats(const struct kc_args *a)
 
 /* ---- create ---- */
 
-enum { CR_CPUS, CR_MEMORY, CR_KERNEL, CR_INITRD, CR_CMDLINE, CR_DISK, CR_START, CR_NR };
+enum { CR_CPUS, CR_MEMORY, CR_KERNEL, CR_INITRD, CR_CMDLINE, CR_DISK, CR_ON_FAULT, CR_START, CR_NR };
 static const struct kc_opt create_opts[] = {
 	[CR_CPUS] = { "cpus", true },	  [CR_MEMORY] = { "memory", true },
 	[CR_KERNEL] = { "kernel", true }, [CR_INITRD] = { "initrd", true },
 	[CR_CMDLINE] = { "cmdline", true }, [CR_DISK] = { "disk", true },
-	[CR_START] = { "start", false },
+	[CR_ON_FAULT] = { "on-fault", true }, [CR_START] = { "start", false },
 };
 
 struct kc_image {
@@ -699,6 +699,10 @@ static int cmd_create(const struct kc_args *a)
 		if (kc_parse_cpus(a->val[CR_CPUS], &count, &m, err, sizeof(err)))
 			return kc_error(KC_EXIT_USAGE, "create %s: %s", name, err);
 	}
+	if (a->val[CR_ON_FAULT] && strcmp(a->val[CR_ON_FAULT], "deliver") &&
+	    strcmp(a->val[CR_ON_FAULT], "stop"))
+		return kc_error(KC_EXIT_USAGE, "create %s: --on-fault must be deliver or stop, not '%.40s'",
+				name, a->val[CR_ON_FAULT]);
 	if (a->val[CR_CMDLINE] && strlen(a->val[CR_CMDLINE]) >= KEEL_CMDLINE_MAX)
 		return kc_error(KC_EXIT_USAGE, "create %s: --cmdline is longer than %u bytes", name,
 				KEEL_CMDLINE_MAX - 1);
@@ -753,7 +757,8 @@ static int cmd_create(const struct kc_args *a)
 	}
 
 	c.create.desc.version = KEEL_PDESC_VERSION;
-	c.create.desc.flags = 0;
+	c.create.desc.flags =
+		a->val[CR_ON_FAULT] && !strcmp(a->val[CR_ON_FAULT], "stop") ? KEEL_PD_FAULT_STOP : 0;
 	strcpy(c.create.desc.name, name);
 	c.create.desc.mem_size = mem;
 	c.create.desc.kernel_module = KEEL_IMAGE_KERNEL;
@@ -1063,7 +1068,7 @@ static const struct kc_cmd kc_cmds[] = {
 	  "  --json   one JSON object for NAME; {\"partitions\":[...]} without NAME\n" },
 	{ "create", cmd_create, create_opts, CR_NR, 1, 1,
 	  "create NAME --cpus N|LIST --memory SIZE --kernel FILE [--initrd FILE]\n"
-	  "       [--cmdline TEXT] [--disk FILE[,ro]] [--start]",
+	  "       [--cmdline TEXT] [--disk FILE[,ro]] [--on-fault deliver|stop] [--start]",
 	  "Create a partition and load its images (it is left 'created'; see start).\n"
 	  "\n"
 	  "  NAME             1-31 bytes of a-z A-Z 0-9 _ -, not all digits\n"
@@ -1074,6 +1079,8 @@ static const struct kc_cmd kc_cmds[] = {
 	  "  --initrd FILE    an initramfs\n"
 	  "  --cmdline TEXT   the kernel command line (under 1024 bytes)\n"
 	  "  --disk FILE      a virtio-blk disk image (copied into Keel memory; ',ro': read-only)\n"
+	  "  --on-fault WHAT  a touch of guest-physical memory with nothing behind it: deliver\n"
+	  "                   (default: answered as the hardware does) or stop the partition\n"
 	  "  --start          start it at once (if that fails, it is destroyed again)\n"
 	  "\n"
 	  "Images (up to 1 GiB each) count against free memory as well as --memory.\n"
@@ -1156,7 +1163,7 @@ static void kc_usage(FILE *f)
 		   "  info [--json]                   the hypervisor: ABI, cpus, memory, slots\n"
 		   "  stats [NAME] [--json]           counters of one partition or all\n"
 		   "  create NAME --cpus N|LIST --memory SIZE --kernel FILE [--initrd FILE]\n"
-		   "         [--cmdline TEXT] [--disk FILE[,ro]] [--start]\n"
+		   "         [--cmdline TEXT] [--disk FILE[,ro]] [--on-fault deliver|stop] [--start]\n"
 		   "                                  make a partition and load its images\n"
 		   "  start NAME                      boot a created partition\n"
 		   "  stop NAME [--force] [--timeout SEC] [--no-wait]\n"

@@ -15,7 +15,7 @@
 
 /* Bump on any change of a number or layout below. */
 #define KEEL_ABI_VERSION_MAJOR 0
-#define KEEL_ABI_VERSION_MINOR 5
+#define KEEL_ABI_VERSION_MINOR 6
 #define KEEL_ABI_VERSION ((KEEL_ABI_VERSION_MAJOR << 16) | KEEL_ABI_VERSION_MINOR)
 
 /*
@@ -162,7 +162,15 @@
 #define KEEL_PD_AUTOSTART (1u << 0)
 #define KEEL_PD_MANAGEMENT (1u << 1)
 #define KEEL_PD_REBOOT_STOP (1u << 2) /* on_reboot = stop */
-#define KEEL_PD_FLAGS_ALL (KEEL_PD_AUTOSTART | KEEL_PD_MANAGEMENT | KEEL_PD_REBOOT_STOP)
+/*
+ * on_fault = stop: an access to guest-physical memory with nothing behind it
+ * stops the partition with a report, instead of being answered as the
+ * hardware would (aarch64: an external abort at the guest's vectors; x86_64:
+ * reads of all ones, writes dropped, #UD for an instruction fetch).
+ */
+#define KEEL_PD_FAULT_STOP (1u << 3)
+#define KEEL_PD_FLAGS_ALL \
+	(KEEL_PD_AUTOSTART | KEEL_PD_MANAGEMENT | KEEL_PD_REBOOT_STOP | KEEL_PD_FAULT_STOP)
 #define KEEL_NO_MODULE 0xffffffffu
 #define KEEL_PART_MEM_ALIGN (2u << 20) /* memory sizes are multiples of 2 MiB */
 #define KEEL_DISK_RO (1u << 0) /* the guest may not write the disk */
@@ -276,7 +284,7 @@ struct keel_part_stats {
  * the same validator. kernel_module must be KEEL_IMAGE_KERNEL, initrd_module
  * KEEL_IMAGE_INITRD or KEEL_NO_MODULE, disk_module KEEL_IMAGE_DISK or
  * KEEL_NO_MODULE; each named image needs a size here (and 0 otherwise).
- * Flags allowed: none but KEEL_PD_REBOOT_STOP (always set by Keel).
+ * Flags allowed: KEEL_PD_FAULT_STOP, and KEEL_PD_REBOOT_STOP (always set by Keel).
  */
 struct keel_mgmt_create {
 	struct keel_part_desc desc;

@@ -189,6 +189,18 @@ void arch_vcpu_hc_return(struct vcpu *vcpu, s64 status, const u64 res[3]);
 void arch_vcpu_io_return(struct vcpu *vcpu, u64 value);
 
 /*
+ * The guest touched guest-physical memory with nothing behind it (@exit:
+ * EXIT_MMIO that no device took, or EXIT_FAULT with FAULT_FETCH), and its
+ * partition delivers such faults (on_fault = deliver): answer as the hardware
+ * does. aarch64: a synchronous external abort at the guest's EL1 vectors;
+ * x86_64: a read of all ones or a dropped write, #UD for a fetch. Returns what
+ * the guest got, for the log, or NULL where the arch cannot answer (an access
+ * it could not decode, an abort with no vector to take it): the caller stops
+ * the partition. On the vCPU's own CPU.
+ */
+const char *arch_vcpu_deliver_fault(struct vcpu *vcpu, const struct vm_exit *exit);
+
+/*
  * true if @port, where the partition has no device, is one guests probe
  * expecting that there may be none (another UART, a Super I/O chip...):
  * the floating bus answers it without a warning. false on arches without ports.

@@ -100,7 +100,7 @@ struct partition {
 	char stop_reason[KEEL_STOP_REASON_MAX]; /* why it is stopping, for the final log line */
 	u32 stop_cause; /* KEEL_STOP_CAUSE_*, set with stop_reason */
 	u32 warned_pio; /* a port I/O warning was printed */
-	u32 pad0;
+	u32 warned_fault; /* a fault delivered to the guest was reported (on_fault = deliver) */
 
 	struct spinlock lock;
 	u32 con_len; /* bytes in con_line */

@@ -125,6 +125,13 @@ bool arch_decode_forms(void);
 /* aarch64: an SVE instruction is undefined at the guest's own vector (SVE is not offered). */
 bool arch_sve_conformance(void);
 
+/*
+ * Accesses to the guest-physical hole at @hole (nothing there; mapped by the
+ * caller): aarch64, external aborts at the guest's vectors with the right
+ * syndrome; x86_64, reads of all ones, writes dropped, #UD for a fetch.
+ */
+bool arch_abort_conformance(uint64_t hole);
+
 /* aarch64: the PMU's overflow interrupt (PPI 23): raised, masked, dropped, raised again. */
 bool arch_pmu_conformance(void);
 
