@@ -3,9 +3,10 @@
  * x86 instruction decoding for MMIO exits: prefixes, REX, ModRM/SIB/disp
  * (the address itself comes from the exit, only the length matters), and
  * the MOV forms 88/89/8A/8B/C6/C7, MOV with an absolute address A0-A3,
- * MOVZX 0F B6/B7, MOVSX 0F BE/BF and MOVSXD 63 (64-bit code).
- * XCHG and the string moves (MOVS, STOS) are not decoded: each is a read
- * and a write, or a repeat, that one MMIO exit cannot describe.
+ * MOVZX 0F B6/B7, MOVSX 0F BE/BF and MOVSXD 63 (64-bit code), XCHG 86/87
+ * and the string moves MOVS A4/A5 and STOS AA/AB (with or without REP).
+ * XCHG and MOVS are a read and a write; vcpu.c carries out the second
+ * access and the pointer and count updates (x86_insn.kind says which).
  */
 #include <keel/abi.h>
 
@@ -14,6 +15,8 @@
 struct x86_prefixes {
 	bool opsize; /* 0x66 */
 	bool addr32; /* 0x67 in 64-bit mode */
+	bool rep; /* 0xf3 or 0xf2: on MOVS and STOS both repeat */
+	bool fs_gs; /* 0x64, 0x65 */
 	u8 rex;
 };
 
@@ -32,9 +35,12 @@ static u32 x86_decode_prefixes(const u8 *buf, u32 avail, bool long_mode, struct 
 			p->opsize = true;
 		else if (b == 0x67)
 			p->addr32 = true;
-		else if (b == 0x26 || b == 0x2e || b == 0x36 || b == 0x3e || b == 0x64 ||
-			 b == 0x65 || b == 0xf2 || b == 0xf3)
-			continue; /* segments (base applied by the CPU already), REP: no effect on MOV */
+		else if (b == 0xf2 || b == 0xf3)
+			p->rep = true; /* no effect on MOV or XCHG */
+		else if (b == 0x64 || b == 0x65)
+			p->fs_gs = true;
+		else if (b == 0x26 || b == 0x2e || b == 0x36 || b == 0x3e || b == 0xf0)
+			continue; /* segments (flat), LOCK (XCHG locks anyway) */
 		else
 			break;
 	}
@@ -114,6 +120,27 @@ static int x86_decode_moffs(u8 op, u32 i, u32 avail, bool long_mode,
 	return 0;
 }
 
+/*
+ * MOVS A4/A5, STOS AA/AB: no ModRM; the addresses are rSI/rDI (the exit has
+ * the one that faulted). @i is past the opcode.
+ */
+static int x86_decode_string(u8 op, u32 i, bool long_mode, const struct x86_prefixes *p,
+			     u8 opsize, struct x86_insn *out)
+{
+	if (!long_mode && p->addr32)
+		return -KEEL_EINVAL; /* 16-bit addressing */
+	out->kind = (op == 0xa4 || op == 0xa5) ? X86_INSN_MOVS : X86_INSN_STOS;
+	out->mem_size = (op & 1) ? opsize : 1;
+	out->reg_size = out->mem_size;
+	out->reg = 0; /* STOS stores AL, AX, EAX or RAX */
+	out->write = out->kind == X86_INSN_STOS;
+	out->rep = p->rep;
+	out->addr_size = long_mode && !p->addr32 ? 8 : 4;
+	out->seg_fs_gs = p->fs_gs;
+	out->len = (u8)i;
+	return 0;
+}
+
 /* The two-byte forms: MOVZX 0F B6/B7, MOVSX 0F BE/BF. */
 static int x86_decode_0f(u8 op, u8 opsize, struct x86_insn *out)
 {
@@ -136,7 +163,7 @@ static int x86_decode_0f(u8 op, u8 opsize, struct x86_insn *out)
 
 int x86_decode(const u8 *buf, u32 avail, bool long_mode, bool d32, struct x86_insn *out)
 {
-	struct x86_prefixes p = { false, false, 0 };
+	struct x86_prefixes p = { false, false, false, false, 0 };
 	u32 i = x86_decode_prefixes(buf, MIN(avail, X86_INSN_MAX), long_mode, &p);
 	u8 op, opsize, imm_size = 0;
 	u32 modrm_at, mlen;
@@ -158,6 +185,8 @@ int x86_decode(const u8 *buf, u32 avail, bool long_mode, bool d32, struct x86_in
 	*out = (struct x86_insn){ 0 };
 	if (!twobyte && op >= 0xa0 && op <= 0xa3)
 		return x86_decode_moffs(op, i, avail, long_mode, &p, opsize, out);
+	if (!twobyte && (op == 0xa4 || op == 0xa5 || op == 0xaa || op == 0xab))
+		return x86_decode_string(op, i, long_mode, &p, opsize, out);
 	if (twobyte) {
 		if (x86_decode_0f(op, opsize, out))
 			return -KEEL_EINVAL;
@@ -173,11 +202,13 @@ int x86_decode(const u8 *buf, u32 avail, bool long_mode, bool d32, struct x86_in
 		case 0x88: /* MOV r/m8, r8 */
 		case 0x8a: /* MOV r8, r/m8 */
 		case 0xc6: /* MOV r/m8, imm8 */
+		case 0x86: /* XCHG r/m8, r8 */
 			byte_op = true;
 			break;
 		case 0x89: /* MOV r/m, r */
 		case 0x8b: /* MOV r, r/m */
 		case 0xc7: /* MOV r/m, imm16/32 */
+		case 0x87: /* XCHG r/m, r */
 			byte_op = false;
 			break;
 		default:
@@ -186,6 +217,10 @@ int x86_decode(const u8 *buf, u32 avail, bool long_mode, bool d32, struct x86_in
 		out->mem_size = byte_op ? 1 : opsize;
 		out->reg_size = out->mem_size;
 		out->write = op != 0x8a && op != 0x8b;
+		if (op == 0x86 || op == 0x87) {
+			out->kind = X86_INSN_XCHG;
+			out->write = 0; /* the read comes first; its result goes to reg */
+		}
 		if (op == 0xc6 || op == 0xc7) {
 			out->has_imm = 1;
 			imm_size = out->mem_size == 1 ? 1 : out->mem_size == 2 ? 2 : 4;

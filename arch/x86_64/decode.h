@@ -16,6 +16,12 @@
 #define X86_DECODE_HIGH8 BIT(1) /* AH, CH, DH, BH: bits 8-15 of register reg - 4 */
 #define X86_DECODE_SEXT BIT(2) /* sign-extend from mem_size (MOVSX, MOVSXD) */
 
+/* What the instruction does besides one access (x86_insn.kind). */
+#define X86_INSN_MOV 0	/* one read into reg, or one write of reg / imm */
+#define X86_INSN_XCHG 1 /* read into reg, then write reg's old value back */
+#define X86_INSN_MOVS 2 /* [rDI] <- [rSI], pointers step by mem_size (DF: down) */
+#define X86_INSN_STOS 3 /* [rDI] <- AL/AX/EAX/RAX, rDI steps */
+
 struct x86_insn {
 	u8 len; /* instruction bytes */
 	u8 write; /* memory is the destination */
@@ -24,7 +30,11 @@ struct x86_insn {
 	u8 reg; /* register number (enum x86_gpr); for writes the source unless has_imm */
 	u8 flags; /* X86_DECODE_* */
 	u8 has_imm;
-	u8 pad;
+	u8 kind; /* X86_INSN_* */
+	u8 rep; /* MOVS/STOS with REP (F3 or F2): rCX counts the elements */
+	u8 addr_size; /* MOVS/STOS: 8 or 4, the size of rSI, rDI and rCX */
+	u8 seg_fs_gs; /* an FS or GS override (MOVS reads its source there) */
+	u8 pad[3];
 	u64 imm; /* immediate already sign-extended to mem_size */
 };
 

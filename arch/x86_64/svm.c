@@ -114,6 +114,8 @@ static void svm_setup_control(struct vcpu *vcpu, struct vmcb_control *c)
 
 	/* #DB and #AC: an endless event loop becomes exits, so the vCPU can be stopped. */
 	c->intercept_exc = BIT(1) | BIT(6) | BIT(17); /* #DB, #UD (VMCALL), #AC */
+	/* CR8 writes: the TPR they lower may let an interrupt in now (reads run on V_TPR). */
+	c->intercept_cr = SVM_ICR_WRITE_CR8;
 	c->intercept1 = SVM_I1_INTR | SVM_I1_NMI | SVM_I1_CPUID | SVM_I1_INVD | SVM_I1_HLT |
 			SVM_I1_INVLPGA | SVM_I1_IOIO | SVM_I1_MSR | SVM_I1_SHUTDOWN;
 	c->intercept2 = SVM_I2_VMRUN | SVM_I2_VMMCALL | SVM_I2_VMLOAD | SVM_I2_VMSAVE |
@@ -318,6 +320,44 @@ static void svm_exit_msr(struct vcpu *vcpu, struct vmcb *vmcb, struct vm_exit *e
 	vcpu->arch.rip += 2;
 }
 
+/*
+ * MOV to CR8: REX.R 0F 22 /r, or AMD's LOCK MOV CR0 (F0 [REX] 0F 22 /r).
+ * Without decode assists (TCG) the bytes are read at RIP. The value is the
+ * LAPIC model's TPR[7:4]; the next entry injects whatever it lets in.
+ * Bits 63:4 set: #GP, as the architecture says.
+ */
+static void svm_exit_cr8_write(struct vcpu *vcpu, struct vmcb *vmcb, struct vm_exit *exit)
+{
+	u8 b[5] = { 0 };
+	u32 i = 0, rex = 0;
+	u64 val;
+
+	if (x86_guest_fetch(vcpu, b, 4)) {
+		x86_exit_fault(exit, FAULT_DECODE, SVM_EXIT_WRITE_CR8, vcpu->arch.rip);
+		return;
+	}
+	if (b[0] == 0xf0) {
+		i++;
+		if ((b[1] & 0xf0) == 0x40 && x86_guest_fetch(vcpu, b, 5)) {
+			x86_exit_fault(exit, FAULT_DECODE, SVM_EXIT_WRITE_CR8, vcpu->arch.rip);
+			return;
+		}
+	}
+	if ((b[i] & 0xf0) == 0x40)
+		rex = b[i++];
+	if (b[i] != 0x0f || b[i + 1] != 0x22 || (b[i + 2] & 0xc0) != 0xc0) {
+		x86_exit_fault(exit, FAULT_DECODE, SVM_EXIT_WRITE_CR8, vcpu->arch.rip);
+		return;
+	}
+	val = vcpu->arch.gprs[(b[i + 2] & 7) | ((rex & 1) << 3)];
+	if (val >> 4) {
+		svm_vcpu_inject(vcpu, 13, true, 0);
+		return;
+	}
+	vlapic_set_cr8(vcpu, val);
+	vcpu->arch.rip += i + 3;
+}
+
 static void svm_dump_invalid(struct vcpu *vcpu, const struct vmcb *v)
 {
 	pr_err("svm: VMRUN refused the state of vcpu %u (VMEXIT_INVALID):", vcpu->index);
@@ -330,6 +370,45 @@ static void svm_dump_invalid(struct vcpu *vcpu, const struct vmcb *v)
 	       (unsigned long long)v->save.rflags, v->ctl.asid,
 	       (unsigned long long)v->ctl.np_enable, (unsigned long long)v->ctl.n_cr3,
 	       (unsigned long long)v->ctl.event_inj);
+}
+
+/*
+ * NMIs. The guest is in its NMI handler from the injection until its IRET,
+ * which Keel intercepts to know (no NMI can be injected in between). The
+ * IRET has not run at its intercept: if another NMI waits, Keel steps over
+ * the IRET (RFLAGS.TF; the single-step #DB after it is Keel's, not the
+ * guest's) and injects after it, so NMIs never nest, as on hardware.
+ */
+static void svm_nmi_iret(struct vcpu *vcpu, struct vmcb *vmcb)
+{
+	vcpu->arch.nmi_masked = 0;
+	vmcb->ctl.intercept1 &= ~SVM_I1_IRET;
+	if (vlapic_nmi_pending(vcpu)) {
+		vcpu->arch.nmi_step = 1;
+		vmcb->save.rflags |= X86_RFLAGS_TF;
+	}
+}
+
+/* The step over the IRET is done: TF is whatever the IRET popped; DR6.BS was ours. */
+static void svm_nmi_stepped(struct vcpu *vcpu, struct vmcb *vmcb)
+{
+	vcpu->arch.nmi_step = 0;
+	vmcb->save.dr6 &= ~X86_DR6_BS;
+}
+
+/* Queue a waiting NMI if the guest can take one now; true if it did. */
+static bool svm_nmi_prepare(struct vcpu *vcpu, struct vmcb *vmcb)
+{
+	struct vmcb_control *c = &vmcb->ctl;
+
+	if (!vlapic_nmi_pending(vcpu) || vcpu->arch.nmi_masked || vcpu->arch.nmi_step ||
+	    (c->event_inj & SVM_EVTINJ_VALID) || (c->int_shadow & SVM_INT_SHADOW))
+		return false;
+	c->event_inj = 2 | SVM_EVTINJ_NMI | SVM_EVTINJ_VALID;
+	vlapic_nmi_taken(vcpu);
+	vcpu->arch.nmi_masked = 1;
+	c->intercept1 |= SVM_I1_IRET;
+	return true;
 }
 
 static void svm_handle_exit(struct vcpu *vcpu, struct vmcb *vmcb, struct vm_exit *exit)
@@ -353,9 +432,19 @@ static void svm_handle_exit(struct vcpu *vcpu, struct vmcb *vmcb, struct vm_exit
 		x86_exit_ud(vcpu, exit);
 		break;
 	case SVM_EXIT_EXC_BASE + 1:
+		if (vcpu->arch.nmi_step) {
+			svm_nmi_stepped(vcpu, vmcb);
+			break;
+		}
 		/* The CPU updated the VMCB's DR6 already: give the guest its #DB. */
 		svm_vcpu_inject(vcpu, 1, false, 0);
 		exit->kind = EXIT_EXCEPTION;
+		break;
+	case SVM_EXIT_IRET:
+		svm_nmi_iret(vcpu, vmcb);
+		break;
+	case SVM_EXIT_WRITE_CR8:
+		svm_exit_cr8_write(vcpu, vmcb, exit);
 		break;
 	case SVM_EXIT_EXC_BASE + 17:
 		svm_vcpu_inject(vcpu, 17, true, 0);
@@ -412,8 +501,10 @@ static void svm_handle_exit(struct vcpu *vcpu, struct vmcb *vmcb, struct vm_exit
 static void svm_irq_prepare(struct vcpu *vcpu, struct vmcb *vmcb)
 {
 	struct vmcb_control *c = &vmcb->ctl;
-	int vec = vlapic_pending(vcpu);
+	int vec;
 
+	svm_nmi_prepare(vcpu, vmcb);
+	vec = vlapic_pending(vcpu);
 	c->int_ctl &= ~(SVM_INT_CTL_V_IRQ | SVM_INT_CTL_V_IGN_TPR |
 			(0xfull << SVM_INT_CTL_V_INTR_PRIO_SHIFT) |
 			(0xffull << SVM_INT_CTL_V_INTR_VECTOR_SHIFT));
@@ -440,6 +531,8 @@ static void svm_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 	/* An emulated instruction moved RIP: its interrupt shadow is over. */
 	if (vmcb->save.rip != vcpu->arch.rip)
 		vmcb->ctl.int_shadow &= ~SVM_INT_SHADOW;
+	/* CR8 runs on V_TPR (V_INTR_MASKING); the LAPIC model's TPR is the register. */
+	vmcb->ctl.int_ctl = (vmcb->ctl.int_ctl & ~SVM_INT_CTL_V_TPR) | vlapic_cr8(vcpu);
 	svm_irq_prepare(vcpu, vmcb);
 
 	/* No flush-by-ASID under TCG: flush everything when a flush is due. */
@@ -457,6 +550,7 @@ static void svm_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 	x86_spec_guest_exit(vcpu);
 
 	vmcb->ctl.tlb_control = 0;
+	vlapic_set_cr8(vcpu, vmcb->ctl.int_ctl & SVM_INT_CTL_V_TPR);
 	svm_snapshot(vcpu, vmcb);
 	/* An event cut short by the exit is delivered again on the next entry. */
 	vmcb->ctl.event_inj = (vmcb->ctl.exit_int_info & SVM_EVTINJ_VALID) ?

@@ -95,12 +95,15 @@ _Static_assert(__builtin_offsetof(struct vmcb, save.rax) == 0x5f8, "vmcb rax");
 _Static_assert(__builtin_offsetof(struct vmcb, save.cr2) == 0x640, "vmcb cr2");
 _Static_assert(__builtin_offsetof(struct vmcb, save.g_pat) == 0x668, "vmcb gpat");
 
+/* intercept_cr (0x000) */
+#define SVM_ICR_WRITE_CR8 BIT(24)
 /* intercept1 (0x00c) */
 #define SVM_I1_INTR BIT(0)
 #define SVM_I1_NMI BIT(1)
 #define SVM_I1_VINTR BIT(4)
 #define SVM_I1_INIT BIT(3)
 #define SVM_I1_CPUID BIT(18)
+#define SVM_I1_IRET BIT(20)
 #define SVM_I1_INVD BIT(22)
 #define SVM_I1_HLT BIT(24)
 #define SVM_I1_INVLPGA BIT(26)
@@ -124,6 +127,7 @@ _Static_assert(__builtin_offsetof(struct vmcb, save.g_pat) == 0x668, "vmcb gpat"
 #define SVM_I3_MCOMMIT BIT(3)
 #define SVM_I3_TLBSYNC BIT(4)
 
+#define SVM_INT_CTL_V_TPR 0xfull /* CR8 as the guest last wrote it (V_INTR_MASKING) */
 #define SVM_INT_CTL_V_IRQ BIT(8)
 #define SVM_INT_CTL_V_INTR_PRIO_SHIFT 16
 #define SVM_INT_CTL_V_IGN_TPR BIT(20)
@@ -133,17 +137,20 @@ _Static_assert(__builtin_offsetof(struct vmcb, save.g_pat) == 0x668, "vmcb gpat"
 #define SVM_TLB_FLUSH_ALL 1
 #define SVM_NP_ENABLE BIT(0)
 #define SVM_EVTINJ_VALID BIT(31)
+#define SVM_EVTINJ_NMI (2u << 8)
 #define SVM_EVTINJ_EXC (3u << 8)
 #define SVM_EVTINJ_ERR BIT(11)
 
 /* Exit codes. */
 #define SVM_EXIT_EXC_BASE 0x40 /* + vector */
+#define SVM_EXIT_WRITE_CR8 0x18
 #define SVM_EXIT_INTR 0x60
 #define SVM_EXIT_NMI 0x61
 #define SVM_EXIT_SMI 0x62
 #define SVM_EXIT_INIT 0x63
 #define SVM_EXIT_VINTR 0x64
 #define SVM_EXIT_CPUID 0x72
+#define SVM_EXIT_IRET 0x74
 #define SVM_EXIT_INVD 0x76
 #define SVM_EXIT_HLT 0x78
 #define SVM_EXIT_INVLPGA 0x7a

@@ -72,6 +72,9 @@ void arch_vcpu_reset(struct vcpu *vcpu, const struct vcpu_entry *e)
 	vcpu->arch.rip = e->pc; /* SIPI: the backend turns it into CS:IP = pc >> 4:0 */
 	vcpu->arch.pio_in_size = 0;
 	vcpu->arch.mmio_size = 0;
+	memset(&vcpu->arch.mmio_op, 0, sizeof(vcpu->arch.mmio_op));
+	vcpu->arch.nmi_masked = 0;
+	vcpu->arch.nmi_step = 0;
 	__atomic_store_n(&vcpu->arch.ap_state, X86_AP_RUN, __ATOMIC_RELEASE);
 	vcpu->arch.pvclock_msr = 0; /* a reset CPU has no paravirtual clock registered */
 	vcpu->arch.wallclock_msr = 0;
@@ -102,9 +105,27 @@ bool x86_ap_hold(struct vcpu *vcpu, struct vm_exit *exit)
 	return false;
 }
 
+/* The second access of an XCHG or MOVS, handed to core without entering the guest. */
+static bool x86_mmio_follow(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	struct x86_mmio_op *op = &vcpu->arch.mmio_op;
+
+	if (!op->follow)
+		return false;
+	op->follow = 0;
+	memset(exit, 0, sizeof(*exit));
+	exit->kind = EXIT_MMIO;
+	exit->pc = op->pc;
+	exit->mmio.gpa = op->follow_gpa;
+	exit->mmio.size = op->size;
+	exit->mmio.write = 1;
+	exit->mmio.data = op->follow_data;
+	return true;
+}
+
 void arch_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 {
-	if (x86_ap_hold(vcpu, exit))
+	if (x86_ap_hold(vcpu, exit) || x86_mmio_follow(vcpu, exit))
 		return;
 	/* No guest runs on a translation of the shared tables that a flush removed. */
 	arch_mmu_catch_up();
@@ -121,14 +142,28 @@ void arch_vcpu_hc_return(struct vcpu *vcpu, s64 status, const u64 res[3])
 	}
 }
 
+static void x86_movs_store(struct vcpu *vcpu, u64 value);
+
 /* A decoded MMIO read: the value into its register as the instruction would. */
 static void x86_mmio_return(struct vcpu *vcpu, u64 value)
 {
 	struct vcpu_arch *a = &vcpu->arch;
+	struct x86_mmio_op *op = &a->mmio_op;
 	struct x86_insn insn = { 0 };
 
+	if (op->kind == X86_INSN_MOVS) {
+		op->kind = X86_INSN_MOV;
+		x86_movs_store(vcpu, value);
+		return;
+	}
 	if (!a->mmio_size || a->mmio_reg > X86_R15)
 		return;
+	if (op->kind == X86_INSN_XCHG) {
+		/* The device gets the register's old value next (x86_mmio_follow). */
+		op->kind = X86_INSN_MOV;
+		op->follow_data = op->old;
+		op->follow = 1;
+	}
 	insn.reg_size = a->mmio_size;
 	insn.mem_size = a->mmio_mem;
 	insn.flags = a->mmio_flags;
@@ -282,6 +317,32 @@ static bool sub_leaf_zero(const struct vcpu *vcpu)
  * XSAVES (IA32_XSS) and IA32_FLUSH_CMD (Keel flushes the L1D itself where
  * the CPU needs it).
  */
+/*
+ * Leaves 0x15 (TSC / crystal ratio, crystal Hz) and 0x16 (base MHz), where the
+ * host's CPU has them (Intel; a guest never sees a leaf above the host's
+ * maximum, which would repeat the last one): the guest's TSC is the host's,
+ * so the host's answer stands, and what it leaves out (0: not enumerated)
+ * Keel fills from the TSC rate it measured, so Linux learns the rate from
+ * CPUID without calibrating (TSC_KNOWN_FREQ).
+ */
+static void x86_cpuid_tsc_leaves(u32 leaf, struct x86_cpuid *r)
+{
+	u64 hz = x86_tsc_khz() * 1000;
+
+	if (!hz)
+		return;
+	if (leaf == 0x15 && (!r->eax || !r->ebx)) {
+		/* Crystal = TSC / 2 keeps ECX in 32 bits up to 8.5 GHz. */
+		r->eax = 1;
+		r->ebx = 2;
+		r->ecx = (u32)(hz / 2);
+	} else if (leaf == 0x15 && !r->ecx) {
+		r->ecx = (u32)(hz * r->eax / r->ebx);
+	} else if (leaf == 0x16 && !(r->eax & 0xffff)) {
+		r->eax = (u32)(hz / 1000000);
+	}
+}
+
 static void x86_cpuid_adjust(struct vcpu *vcpu, u32 leaf, struct x86_cpuid *r)
 {
 	u32 id = vcpu->index;
@@ -303,6 +364,11 @@ static void x86_cpuid_adjust(struct vcpu *vcpu, u32 leaf, struct x86_cpuid *r)
 		break;
 	case 0xa:
 		r->eax = r->ebx = r->ecx = r->edx = 0; /* no architectural PMU */
+		break;
+	case 0x15:
+	case 0x16:
+		if (x86_cpuid(0, 0).eax >= leaf)
+			x86_cpuid_tsc_leaves(leaf, r);
 		break;
 	case 0xd:
 		/*
@@ -621,6 +687,125 @@ static u64 x86_reg_value(const struct vcpu *vcpu, const struct x86_insn *insn)
 	return insn->mem_size < 8 ? v & ((1ull << (insn->mem_size * 8)) - 1) : v;
 }
 
+/* ---- Instructions that are more than one access: XCHG, MOVS, STOS -------- */
+
+static u64 x86_addr_wrap(const struct x86_mmio_op *op, u64 v)
+{
+	return op->addr_size == 4 ? (u32)v : v;
+}
+
+/*
+ * One element of MOVS or STOS is done: rDI (and with @source rSI) step by
+ * its size, down if DF; with REP, rCX counts down, and RIP stays on the
+ * instruction while elements are left (the guest runs it again, as the CPU
+ * resumes an interrupted REP), else moves past it.
+ */
+static void x86_string_step(struct vcpu *vcpu, bool source)
+{
+	struct x86_mmio_op *op = &vcpu->arch.mmio_op;
+	u64 *g = vcpu->arch.gprs, d = op->down ? (u64)-(s64)op->size : op->size;
+
+	g[X86_RDI] = x86_addr_wrap(op, g[X86_RDI] + d);
+	if (source)
+		g[X86_RSI] = x86_addr_wrap(op, g[X86_RSI] + d);
+	if (op->rep) {
+		g[X86_RCX] = x86_addr_wrap(op, g[X86_RCX] - 1);
+		if (g[X86_RCX])
+			return;
+	}
+	vcpu->arch.rip = op->pc + op->len;
+}
+
+/* The guest-physical address of @size bytes at guest-linear @gva, one page only. */
+static int x86_string_gpa(struct vcpu *vcpu, u64 gva, u32 size, gpa_t *gpa)
+{
+	if ((gva & (PAGE_SIZE - 1)) + size > PAGE_SIZE)
+		return -KEEL_EINVAL; /* an element across a page boundary: not emulated */
+	return x86_gva_to_gpa(vcpu, gva, gpa);
+}
+
+/*
+ * MOVS read its element from a device: store it at [rDI], in RAM directly,
+ * or (a device there too) as the follow-up write.
+ */
+static void x86_movs_store(struct vcpu *vcpu, u64 value)
+{
+	struct x86_mmio_op *op = &vcpu->arch.mmio_op;
+	gpa_t gpa;
+
+	if (x86_string_gpa(vcpu, x86_addr_wrap(op, vcpu->arch.gprs[X86_RDI]), op->size, &gpa)) {
+		pr_warn("partition '%s': MOVS at pc 0x%llx: destination 0x%llx not translatable; element dropped",
+			vcpu->part->desc.name, (unsigned long long)op->pc,
+			(unsigned long long)vcpu->arch.gprs[X86_RDI]);
+	} else if (guest_copy_to(vcpu->part, gpa, &value, op->size)) {
+		op->follow_gpa = gpa;
+		op->follow_data = value;
+		op->follow = 1;
+	}
+	x86_string_step(vcpu, true);
+}
+
+/* The access (and its follow-up) for a decoded XCHG, MOVS or STOS; false if refused. */
+static bool x86_exit_mmio_multi(struct vcpu *vcpu, const struct x86_insn *insn, gpa_t gpa,
+				bool write, struct vm_exit *exit)
+{
+	struct vcpu_arch *a = &vcpu->arch;
+	struct x86_mmio_op *op = &a->mmio_op;
+
+	*op = (struct x86_mmio_op){ .kind = insn->kind, .size = insn->mem_size, .rep = insn->rep,
+				    .addr_size = insn->addr_size, .len = insn->len, .pc = a->rip,
+				    .down = !!(a->rflags & X86_RFLAGS_DF) };
+	exit->mmio.size = insn->mem_size;
+	switch (insn->kind) {
+	case X86_INSN_XCHG:
+		/* Read into the register now; the old value goes to the device after. */
+		op->old = x86_reg_value(vcpu, insn);
+		op->follow_gpa = gpa;
+		exit->mmio.write = 0;
+		a->mmio_reg = insn->reg;
+		a->mmio_size = insn->reg_size;
+		a->mmio_mem = insn->mem_size;
+		a->mmio_flags = insn->flags;
+		a->rip += insn->len;
+		return true;
+	case X86_INSN_STOS:
+		exit->mmio.data = x86_reg_value(vcpu, insn);
+		op->kind = X86_INSN_MOV;
+		x86_string_step(vcpu, false);
+		return true;
+	case X86_INSN_MOVS:
+		if (insn->seg_fs_gs)
+			return false; /* a source in FS or GS: its base is not applied here */
+		if (!write) {
+			exit->mmio.write = 0; /* the source is the device: x86_movs_store after */
+			return true;
+		}
+		/* The destination is the device, so the source (read first) is RAM. */
+		{
+			gpa_t src;
+			u64 v = 0;
+
+			if (x86_string_gpa(vcpu, x86_addr_wrap(op, a->gprs[X86_RSI]), op->size, &src) ||
+			    guest_copy_from(vcpu->part, &v, src, op->size))
+				return false;
+			exit->mmio.data = v;
+		}
+		op->kind = X86_INSN_MOV;
+		x86_string_step(vcpu, true);
+		return true;
+	default:
+		return false;
+	}
+}
+
+static void x86_mmio_not_decoded(struct vcpu *vcpu, gpa_t gpa, bool write, const u8 *buf, u32 n)
+{
+	pr_warn("partition '%s': MMIO %s at 0x%llx: instruction %02x %02x %02x %02x %02x %02x (%u bytes fetched) not decoded",
+		vcpu->part->desc.name, write ? "write" : "read", (unsigned long long)gpa,
+		n > 0 ? buf[0] : 0, n > 1 ? buf[1] : 0, n > 2 ? buf[2] : 0, n > 3 ? buf[3] : 0,
+		n > 4 ? buf[4] : 0, n > 5 ? buf[5] : 0, n);
+}
+
 /*
  * A nested page fault on an address with no RAM: decode the instruction at
  * RIP (TCG has no decode assists), then describe the access. Size 0 tells
@@ -637,12 +822,19 @@ void x86_exit_mmio(struct vcpu *vcpu, gpa_t gpa, bool write, struct vm_exit *exi
 	exit->mmio.write = write;
 	exit->mmio.size = 0;
 	exit->mmio.data = 0;
-	if (!n || x86_decode(buf, n, vcpu->arch.cs_l, vcpu->arch.cs_db, &insn) ||
-	    insn.write != write) {
-		pr_warn("partition '%s': MMIO %s at 0x%llx: instruction %02x %02x %02x %02x %02x %02x (%u bytes fetched) not decoded",
-			vcpu->part->desc.name, write ? "write" : "read", (unsigned long long)gpa,
-			n > 0 ? buf[0] : 0, n > 1 ? buf[1] : 0, n > 2 ? buf[2] : 0,
-			n > 3 ? buf[3] : 0, n > 4 ? buf[4] : 0, n > 5 ? buf[5] : 0, n);
+	if (!n || x86_decode(buf, n, vcpu->arch.cs_l, vcpu->arch.cs_db, &insn)) {
+		x86_mmio_not_decoded(vcpu, gpa, write, buf, n);
+		return;
+	}
+	if (insn.kind != X86_INSN_MOV) {
+		if (!x86_exit_mmio_multi(vcpu, &insn, gpa, write, exit)) {
+			exit->mmio.size = 0;
+			x86_mmio_not_decoded(vcpu, gpa, write, buf, n);
+		}
+		return;
+	}
+	if (insn.write != write) {
+		x86_mmio_not_decoded(vcpu, gpa, write, buf, n);
 		return;
 	}
 	exit->mmio.size = insn.mem_size;

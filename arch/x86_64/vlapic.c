@@ -131,6 +131,33 @@ int vlapic_pending(struct vcpu *vcpu)
 	return irr;
 }
 
+bool vlapic_nmi_pending(struct vcpu *vcpu)
+{
+	struct vlapic *l = vlapic_of(vcpu);
+
+	return l && __atomic_load_n(&l->nmi_pending, __ATOMIC_ACQUIRE);
+}
+
+void vlapic_nmi_taken(struct vcpu *vcpu)
+{
+	__atomic_store_n(&vlapic_of(vcpu)->nmi_pending, 0, __ATOMIC_RELEASE);
+}
+
+u64 vlapic_cr8(struct vcpu *vcpu)
+{
+	struct vlapic *l = vlapic_of(vcpu);
+
+	return l ? (l->tpr >> 4) & 0xf : 0;
+}
+
+void vlapic_set_cr8(struct vcpu *vcpu, u64 cr8)
+{
+	struct vlapic *l = vlapic_of(vcpu);
+
+	if (l)
+		l->tpr = (u32)(cr8 & 0xf) << 4;
+}
+
 void vlapic_ack(struct vcpu *vcpu, u8 vector)
 {
 	struct vlapic *l = vlapic_of(vcpu);
@@ -275,6 +302,13 @@ static void vlapic_kick(struct vcpu *v)
 		pcpu_kick(v->pcpu);
 }
 
+/* An NMI IPI: latched until the backend can inject it (not while one is being handled). */
+static void vlapic_deliver_nmi(struct vlapic *l)
+{
+	__atomic_store_n(&l->nmi_pending, 1, __ATOMIC_SEQ_CST);
+	vlapic_kick(l->vcpu);
+}
+
 /*
  * INIT or SIPI to @target. One never started waits for its SIPI already and
  * starts through vcpu_start(). A started one (running, or halted after
@@ -348,7 +382,9 @@ static void vlapic_icr_write(struct vlapic *src, u32 lo, u32 dest, bool x2)
 			vlapic_deliver(l, (u8)lo, false);
 		else if ((mode == DM_INIT || mode == DM_SIPI) && l != src)
 			vlapic_start_ap(l, mode, lo);
-		/* NMI and SMI IPIs are dropped: nothing in a microVM needs them. */
+		else if (mode == DM_NMI)
+			vlapic_deliver_nmi(l);
+		/* SMI IPIs are ignored: a microVM has no SMM (docs/x86_64-microvm.md). */
 		if (mode == DM_LOWEST && sh == 0)
 			return;
 	}
@@ -582,6 +618,7 @@ void vlapic_reset(struct vcpu *vcpu)
 	memset(l->isr, 0, sizeof(l->isr));
 	memset(l->tmr, 0, sizeof(l->tmr));
 	l->tpr = l->ldr = l->esr = l->icr_hi = 0;
+	__atomic_store_n(&l->nmi_pending, 0, __ATOMIC_RELEASE);
 	l->dfr = 0xffffffffu;
 	l->svr = 0xff;
 	for (u32 i = 0; i < 7; i++)

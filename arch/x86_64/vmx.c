@@ -29,9 +29,9 @@ struct vmx_desc_ptr {
 struct vmx_vcpu {
 	u8 launched; /* VMRESUME from now on */
 	u8 parked; /* INIT seen: the vCPU stays off until its next reset */
-	u8 cr8; /* the guest's task priority (CR8 accesses exit) */
 	u8 write_failed; /* a VMWRITE failed while setting up the VMCS */
 	u8 window; /* interrupt-window exiting is on */
+	u8 nmi_window; /* NMI-window exiting is on */
 	u8 pad[3];
 	struct vmx_desc_ptr gdtr, idtr; /* VM exits cut both limits to 0xffff */
 };
@@ -40,6 +40,7 @@ struct vmx_vcpu {
 static struct {
 	u32 revision;
 	u32 pin, cpu, cpu2, exit, entry; /* controls, already adjusted */
+	bool nmi_window; /* virtual NMIs and NMI-window exiting */
 	u64 cr0_fixed0, cr0_fixed1, cr4_fixed0, cr4_fixed1;
 	u64 cr0_must1; /* CR0 bits the guest cannot clear (PE/PG free if unrestricted) */
 	u64 ept_cap;
@@ -113,8 +114,9 @@ static bool vmx_probe_controls(u64 basic)
 	u32 cpu2_want = CPU2_VPID | CPU2_UNRESTRICTED | CPU2_RDTSCP | CPU2_INVPCID | CPU2_XSAVES;
 	bool ok;
 
-	ok = vmx_adjust(base, PIN_PREEMPT_TIMER, PIN_EXT_INTR | PIN_NMI, "pin-based", &vmx.pin) &&
-	     vmx_adjust(base + 1, CPU_MONITOR | CPU_MWAIT,
+	ok = vmx_adjust(base, PIN_PREEMPT_TIMER | PIN_VIRTUAL_NMI, PIN_EXT_INTR | PIN_NMI,
+			"pin-based", &vmx.pin) &&
+	     vmx_adjust(base + 1, CPU_MONITOR | CPU_MWAIT | CPU_NMI_WINDOW,
 			CPU_HLT | CPU_UNCOND_IO | CPU_MSR_BITMAP | CPU_SECONDARY | CPU_CR8_LOAD |
 				CPU_CR8_STORE | CPU_INTR_WINDOW,
 			"processor-based", &vmx.cpu) &&
@@ -123,8 +125,16 @@ static bool vmx_probe_controls(u64 basic)
 			EXIT_HOST_64 | EXIT_SAVE_EFER | EXIT_LOAD_EFER, "VM-exit", &vmx.exit) &&
 	     vmx_adjust(base + 3, ENTRY_LOAD_PAT, ENTRY_IA32E | ENTRY_LOAD_EFER, "VM-entry",
 			&vmx.entry);
-	/* Interrupt-window exiting must exist, but is on only while a window is open. */
-	vmx.cpu &= ~CPU_INTR_WINDOW;
+	/*
+	 * Interrupt-window exiting must exist, but is on only while a window is
+	 * open. NMI-window exiting needs virtual NMIs; without the pair, an NMI
+	 * the guest cannot take yet waits for the next exit (the preemption
+	 * timer's, at the latest).
+	 */
+	vmx.nmi_window = (vmx.cpu & CPU_NMI_WINDOW) && (vmx.pin & PIN_VIRTUAL_NMI);
+	if (!vmx.nmi_window)
+		vmx.pin &= ~PIN_VIRTUAL_NMI;
+	vmx.cpu &= ~(CPU_INTR_WINDOW | CPU_NMI_WINDOW);
 	return ok;
 }
 
@@ -729,14 +739,15 @@ static bool vmx_cr_access(struct vcpu *vcpu, u64 q)
 		*reg = vmx_vmread(GUEST_CR3);
 		return true;
 	}
+	/* CR8 is the LAPIC model's TPR[7:4]: one register, two views. */
 	if (type == 0 && cr == 8) {
 		if (*reg > 15)
 			return false;
-		vmx_priv(vcpu)->cr8 = (u8)*reg;
+		vlapic_set_cr8(vcpu, *reg);
 		return true;
 	}
 	if (type == 1 && cr == 8) {
-		*reg = vmx_priv(vcpu)->cr8;
+		*reg = vlapic_cr8(vcpu);
 		return true;
 	}
 	if (type == 2)
@@ -925,6 +936,7 @@ static void vmx_handle_exit(struct vcpu *vcpu, u32 reason, struct vm_exit *exit)
 		break;
 	case VMX_EXIT_SIPI:
 	case VMX_EXIT_INTR_WINDOW:
+	case VMX_EXIT_NMI_WINDOW:
 		break; /* the window is open: the next entry injects */
 	case VMX_EXIT_PREEMPT_TIMER:
 		exit->kind = EXIT_INTERRUPT; /* a look at the requests (a stop), then back in */
@@ -995,14 +1007,23 @@ static void vmx_flush_tlb(struct vcpu *vcpu)
 	vcpu->arch.tlb_gen = gen;
 }
 
-static void vmx_set_window(struct vcpu *vcpu, bool on)
+/* Interrupt-window and NMI-window exiting, each on only while Keel waits for it. */
+static void vmx_set_windows(struct vcpu *vcpu, bool intr, bool nmi)
 {
 	struct vmx_vcpu *p = vmx_priv(vcpu);
 
-	if (p->window == on)
+	nmi = nmi && vmx.nmi_window;
+	if (p->window == intr && p->nmi_window == nmi)
 		return;
-	p->window = on;
-	vmx_w(vcpu, CPU_CONTROLS, on ? vmx.cpu | CPU_INTR_WINDOW : vmx.cpu);
+	p->window = intr;
+	p->nmi_window = nmi;
+	vmx_w(vcpu, CPU_CONTROLS,
+	      vmx.cpu | (intr ? CPU_INTR_WINDOW : 0) | (nmi ? CPU_NMI_WINDOW : 0));
+}
+
+static void vmx_set_window(struct vcpu *vcpu, bool on)
+{
+	vmx_set_windows(vcpu, on, vmx_priv(vcpu)->nmi_window);
 }
 
 #define INTR_SHADOW (INTR_STATE_STI | INTR_STATE_MOV_SS)
@@ -1024,10 +1045,32 @@ static u64 vmx_intr_state(struct vcpu *vcpu)
  * guest can take it now (IF set, no STI/MOV SS shadow, no other event
  * queued), else ask for an exit the moment it can (interrupt window).
  */
+/*
+ * A waiting NMI goes in when nothing blocks it: no event queued, no STI or
+ * MOV SS shadow, not inside the guest's NMI handler (blocking by NMI, which
+ * the CPU sets at the injection and the guest's IRET clears). Otherwise the
+ * NMI window (virtual NMIs) or the next exit brings Keel back for it.
+ */
+static void vmx_nmi_prepare(struct vcpu *vcpu, u64 intr)
+{
+	bool pending = vlapic_nmi_pending(vcpu);
+
+	if (pending && !(vmx_vmread(ENTRY_INTR_INFO) & INTR_INFO_VALID) &&
+	    !(intr & (INTR_SHADOW | INTR_STATE_NMI))) {
+		vmx_w(vcpu, ENTRY_INTR_INFO, 2 | (INTR_TYPE_NMI << 8) | INTR_INFO_VALID);
+		vlapic_nmi_taken(vcpu);
+		pending = false;
+	}
+	vmx_set_windows(vcpu, vmx_priv(vcpu)->window, pending);
+}
+
 static void vmx_irq_prepare(struct vcpu *vcpu)
 {
 	u64 intr = vmx_intr_state(vcpu);
-	int vec = vlapic_pending(vcpu);
+	int vec;
+
+	vmx_nmi_prepare(vcpu, intr);
+	vec = vlapic_pending(vcpu);
 
 	if (vec < 0) {
 		vmx_set_window(vcpu, false);

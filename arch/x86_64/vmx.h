@@ -51,6 +51,7 @@ struct pt_format;
 /* ---- Controls --------------------------------------------------------------- */
 #define PIN_EXT_INTR BIT(0)
 #define PIN_NMI BIT(3)
+#define PIN_VIRTUAL_NMI BIT(5)
 #define PIN_PREEMPT_TIMER BIT(6)
 
 #define CPU_INTR_WINDOW BIT(2)
@@ -63,6 +64,7 @@ struct pt_format;
 #define CPU_CR3_STORE BIT(16)
 #define CPU_CR8_LOAD BIT(19)
 #define CPU_CR8_STORE BIT(20)
+#define CPU_NMI_WINDOW BIT(22)
 #define CPU_MOV_DR BIT(23)
 #define CPU_UNCOND_IO BIT(24)
 #define CPU_MSR_BITMAP BIT(28)
@@ -189,6 +191,7 @@ enum vmx_exit_reason {
 	VMX_EXIT_IO_SMI = 5,
 	VMX_EXIT_SMI = 6,
 	VMX_EXIT_INTR_WINDOW = 7,
+	VMX_EXIT_NMI_WINDOW = 8,
 	VMX_EXIT_CPUID = 10,
 	VMX_EXIT_HLT = 12,
 	VMX_EXIT_INVD = 13,
@@ -217,9 +220,10 @@ enum vmx_exit_reason {
 #define INTR_TYPE_HW_EXC 3
 #define INTR_TYPE_SW_INT 4
 
-/* Interruptibility state: blocking by STI and by MOV SS. */
+/* Interruptibility state: blocking by STI, by MOV SS and by NMI. */
 #define INTR_STATE_STI BIT(0)
 #define INTR_STATE_MOV_SS BIT(1)
+#define INTR_STATE_NMI BIT(3)
 
 /* I/O exit qualification. */
 #define IO_QUAL_IN BIT(3)

@@ -44,6 +44,8 @@ struct vlapic {
 	u64 timer_start_ns, timer_period_ns;
 	u64 tsc_deadline;
 	u64 apic_base; /* IA32_APIC_BASE as the guest sees it */
+	u32 nmi_pending; /* an NMI IPI waits (edge: more collapse into one); any CPU */
+	u32 pad;
 	struct timer timer;
 };
 
@@ -149,6 +151,11 @@ void vlapic_deliver(struct vlapic *l, u8 vector, bool level); /* any CPU */
 void vlapic_deliver_dest(struct x86_vplat *plat, u32 dest, bool logical, u32 mode, u8 vector,
 			 bool level);
 int vlapic_pending(struct vcpu *vcpu); /* highest deliverable vector, or -1 */
+bool vlapic_nmi_pending(struct vcpu *vcpu);
+void vlapic_nmi_taken(struct vcpu *vcpu); /* the backend injected it */
+/* CR8 is TPR[7:4] (SDM 10.8.6.1): both views of one register, in the model. */
+u64 vlapic_cr8(struct vcpu *vcpu);
+void vlapic_set_cr8(struct vcpu *vcpu, u64 cr8); /* @cr8 < 16: the caller #GPs others */
 void vlapic_ack(struct vcpu *vcpu, u8 vector); /* IRR -> ISR at injection */
 /* MSR access (IA32_APIC_BASE, x2APIC 0x800-0x8ff, TSC_DEADLINE). 0 or -KEEL_EINVAL (#GP). */
 int vlapic_msr_read(struct vcpu *vcpu, u32 msr, u64 *val);

@@ -108,7 +108,7 @@ bool arch_vcpu_irq_pending(struct vcpu *vcpu)
 
 	if (ap != X86_AP_RUN)
 		return ap == X86_AP_SIPI;
-	return vlapic_pending(vcpu) >= 0;
+	return vlapic_pending(vcpu) >= 0 || vlapic_nmi_pending(vcpu);
 }
 
 #define X86_RDRAND_RETRIES 16 /* Intel's DRNG guide: 10 retries make failure negligible */

@@ -48,7 +48,10 @@
 #define X86_CR4_PGE BIT(7)
 #define X86_CR4_SMEP BIT(20)
 #define X86_CR4_SMAP BIT(21)
+#define X86_RFLAGS_TF BIT(8)
+#define X86_DR6_BS BIT(14) /* single step */
 #define X86_RFLAGS_IF BIT(9)
+#define X86_RFLAGS_DF BIT(10)
 #define X86_RFLAGS_AC BIT(18)
 
 /* MSRs. */

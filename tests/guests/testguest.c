@@ -184,6 +184,20 @@ static void mode_initsipi(void)
 	verdict("initsipi");
 }
 
+/* mode=tscleaf: the TSC rate in CPUID leaves 0x15/0x16 where there are any (x86_64). */
+static void mode_tscleaf(void)
+{
+	expect(arch_tsc_leaves());
+	verdict("tscleaf");
+}
+
+/* mode=nmi: NMI IPIs and CR8 against the architecture (x86_64). */
+static void mode_nmi(void)
+{
+	expect(arch_nmi_conformance());
+	verdict("nmi");
+}
+
 /* mode=decode: every MMIO instruction form Keel decodes, with a read-back (x86_64). */
 static void mode_decode(void)
 {
@@ -756,7 +770,8 @@ static void mode_hcbench(void)
  * Command line: mode=hello (default) | conduit (alias vmcall) | ticker [count=N] |
  * peek [addr=GPA] | poke [addr=GPA] | aborts | triple | shutdown | hostile | virtio | manage [cycles=N]
  * (as the management partition, keel.cfg initrd = this ELF) | denied | hcbench [count=N batch=B] |
- * psci [rounds=N] (aarch64, 2 vCPUs) | smccc | timers | pmu | sve (aarch64) | decode | initsipi [rounds=N] (x86_64, 2 vCPUs);
+ * psci [rounds=N] (aarch64, 2 vCPUs) | smccc | timers | pmu | sve (aarch64) | decode | nmi | tscleaf |
+ * initsipi [rounds=N] (x86_64, 2 vCPUs);
  * pace=N sets the ticker's delay; then=shutdown (default) | ticker | idle says what follows the
  * checks; vmcall=1 makes every x86_64 call use VMCALL instead of VMMCALL.
  */
@@ -795,6 +810,10 @@ void guest_main(const struct keel_guest_info *info)
 		mode_sve();
 	else if (!strcmp(mode, "aborts"))
 		mode_aborts();
+	else if (!strcmp(mode, "nmi"))
+		mode_nmi();
+	else if (!strcmp(mode, "tscleaf"))
+		mode_tscleaf();
 	else if (!strcmp(mode, "pmu"))
 		mode_pmu();
 	else if (!strcmp(mode, "timers"))

@@ -39,11 +39,13 @@ EVIL_MIB = 32
 NO_EPT_MODEL = "core2_penryn_t9600"  # VMX without EPT (Bochs VMX level 1)
 
 PAIR = keel_cfg(partition("alpha", 0, "mode=hello", memory="32M"),
-                partition("beta", 1, "mode=conduit", memory="16M"))
+                partition("beta", 1, "mode=conduit", memory="16M"),
+                partition("nmi", 2, "mode=nmi", memory="16M"))
 FAULTS = keel_cfg(partition("evil", 0, f"mode=peek addr=0x{EVIL_MIB << 20:x}",
                             memory=f"{EVIL_MIB}M", on_fault="stop"),
                   partition("ticker", 1, "mode=ticker count=6 pace=3000", memory="16M"),
-                  partition("aborts", 2, "mode=aborts", memory="16M"))
+                  partition("aborts", 2, "mode=aborts", memory="16M"),
+                  partition("tscleaf", 3, "mode=tscleaf", memory="16M"))
 BADCFG = keel_cfg(partition("alpha", 0, "mode=hello", memory="16M", colour="blue"))
 NOEPT = keel_cfg(partition("alpha", 0, "mode=hello", memory="16M"))
 ATTACK = keel_cfg(partition("mgr", 0, "mode=manager steps=leak,holes,excloop,spinstop leak=1 spare=1",
@@ -109,8 +111,8 @@ def linux_start(vmx_rig, run_dir):
 
 
 STARTS = {  # name: (keel.cfg or a function making it, bochs.boot() options)
-    "pair": (PAIR, {"cpus": 2}),
-    "faults": (FAULTS, {"cpus": 3}),
+    "pair": (PAIR, {"cpus": 3}),
+    "faults": (FAULTS, {"cpus": 4}),
     "badcfg": (BADCFG, {"cpus": 1}),
     "noept": (NOEPT, {"cpus": 1, "cpu_model": NO_EPT_MODEL}),
     "attack": (ATTACK, {"cpus": 2}),
@@ -153,7 +155,7 @@ def linux(vmx_rig):
 
 def test_vmx_cpus_online(pair):
     pair.wait_for(keel(r"x86: VMX rev 0x[0-9a-f]+, EPT with 2M(/1G)? pages"), 90)
-    smp = pair.wait_for(keel(r"smp: 2 of 2 CPUs online, vmx\+ept on all"), 60)
+    smp = pair.wait_for(keel(r"smp: 3 of 3 CPUs online, vmx\+ept on all"), 60)
     assert pair.find(keel(r"cpu 1 online \(hwid 0x[0-9a-f]+\)")).index < smp.index
 
 
@@ -172,8 +174,14 @@ def test_vmx_hypercalls_both_instructions(pair):
     assert verdict.endswith("PASS"), pair.find_all(out("beta", "check failed"))
 
 
+def test_vmx_nmi_and_cr8(pair):
+    """Under VMX too: NMI IPIs (never nested), SMI ignored, CR8 = TPR[7:4] (CR8 exits)."""
+    verdict = pair.wait_for(out("nmi", r"TEST nmi (PASS|FAIL)"), 120)
+    assert verdict.endswith("PASS"), pair.find_all(out("nmi", "WRONG"))
+
+
 def test_vmx_shutdown_and_poweroff(pair):
-    for name in ("alpha", "beta"):
+    for name in ("alpha", "beta", "nmi"):
         stopped = pair.wait_for(keel(rf"partition '{name}' stopped: shutdown requested"), 60)
         assert not pair.find(out(name, ""), after=stopped.index + 1), "output after the stop"
     pair.wait_for(keel(r"no partition is running; powering off"), 30)
@@ -205,6 +213,12 @@ def test_vmx_holes_answered_as_on_a_pc(faults):
     assert len(warned) == 1, warned
     stopped = faults.wait_for(keel(r"partition 'aborts' stopped: "), 30)
     assert "shutdown requested by the guest" in stopped, stopped
+
+
+def test_vmx_tsc_rate_in_cpuid(faults):
+    """An Intel CPU model: leaves 0x15/0x16, where it has them, give the TSC rate Keel uses."""
+    verdict = faults.wait_for(out("tscleaf", r"TEST tscleaf (PASS|FAIL)"), 120)
+    assert verdict.endswith("PASS"), faults.find_all(out("tscleaf", "tscleaf: "))
 
 
 def test_vmx_bad_config(badcfg):

@@ -3,10 +3,17 @@
 per behaviour:
 - MMIO decoding: every instruction form Keel decodes (MOV, MOVZX, MOVSX to
   16-, 32- and 64-bit registers, MOVSXD, MOV with an absolute address A0,
-  A1, A3) against the LAPIC model's registers, each checked by reading back,
+  A1, A3, XCHG, MOVS and STOS once and with REP) against the LAPIC model's
+  registers (and a hole, for many elements), each checked by reading back,
   the 32-bit forms clearing bits 32-63 as the CPU does.
 - INIT/SIPI to a started vCPU, as Linux's CPU hotplug brings a CPU back:
   each round of INIT, SIPI, SIPI restarts vCPU 1 exactly once.
+- NMI IPIs and CR8: an NMI to itself is taken (with IF = 0 too), one sent
+  inside the NMI handler waits for its IRET, an SMI IPI does nothing (no
+  SMM); CR8 and the LAPIC's TPR are one register, CR8 holds back interrupts
+  of its priority class, and CR8 above 15 is #GP.
+- TSC rate: CPUID leaves 0x15/0x16, where the CPU has them, agree with
+  Keel's timing leaf (test_vmx.py runs the same on an Intel model).
 - Holes (on_fault = deliver, the default): reads of a guest-physical address
   with nothing behind it are all ones at every width, merged into the
   register as the instruction says; writes go nowhere; a fetch is #UD at the
@@ -23,16 +30,24 @@ pytestmark = pytest.mark.x86_64_only
 FORMS = ["mov (m32), r32", "movzx r32, m8", "movsx r32, m8 (upper half cleared)",
          "movsx r64, m8", "movsx r64, m16", "movsx r16, m8 (bits 16-63 kept)",
          "mov eax, moffs64 (A1)", "mov al, moffs64 (A0)", "mov moffs64, eax (A3), read back",
-         "movsxd r64, m32"]
+         "movsxd r64, m32", "xchg (m32), r32: register", "xchg (m32), r32: device",
+         "xchg (m8), r8: register (bits 8-63 kept)",
+         "movs m32 (RAM to device)", "movs: rSI and rDI stepped by 4",
+         "rep movs m32, count 1 (device to RAM)", "rep movs: rCX counted down to 0",
+         "movs m32 (device to device)", "stos m32", "stos m32 with DF set: the device",
+         "stos m32 with DF set: rDI stepped down", "rep movs m64 x4 from a hole: all ones",
+         "rep movs x4: rSI, rDI, rCX at the end", "rep stos m16 x5 to a hole: rDI, rCX at the end"]
 ROUNDS = 10
 CONFIG = keel_cfg(partition("decode", 1, "mode=decode", memory="16M"),
                   partition("initsipi", "2,3", f"mode=initsipi rounds={ROUNDS}", memory="16M"),
-                  partition("aborts", 4, "mode=aborts", memory="16M"))
+                  partition("aborts", 4, "mode=aborts", memory="16M"),
+                  partition("nmi", 5, "mode=nmi", memory="16M"),
+                  partition("tscleaf", 6, "mode=tscleaf", memory="16M"))
 
 
 @pytest.fixture(scope="module")
 def conformance(rig):
-    with rig.boot("x86_64", CONFIG, "x86-conformance", smp=5) as q:
+    with rig.boot("x86_64", CONFIG, "x86-conformance", smp=7) as q:
         yield q
 
 
@@ -86,3 +101,35 @@ def test_hole_reader_goes_on(conformance):
     assert len(warned) == 1, q.find_all(keel("partition 'aborts'"))
     stopped = q.wait_for(keel(r"partition 'aborts' stopped: "), 30)
     assert "shutdown requested by the guest" in stopped, stopped
+
+
+NMI_CHECKS = ["NMI IPI to itself: taken",
+              "NMI sent inside the handler: not taken before its IRET", "... then taken after it",
+              "NMI taken with interrupts disabled (IF = 0)",
+              "SMI IPI: nothing happens (no SMM), the guest goes on", "CR8 = 5: TPR reads 0x50",
+              "TPR = 0xa0: CR8 reads 0xa", "CR8 = 0: TPR reads 0", "CR8 = 2 holds back vector 0x21",
+              "CR8 = 1 lets vector 0x21 in", "CR8 = 16: #GP, CR8 unchanged"]
+
+
+@pytest.mark.parametrize("check", NMI_CHECKS)
+def test_nmi_and_cr8(conformance, check):
+    q = conformance
+    q.wait_for(out("nmi", r"TEST nmi (PASS|FAIL)") + "|" + keel("partition 'nmi' stopped"), 60)
+    line = q.find(out("nmi", rf"nmi: {re.escape(check)}\s"))
+    assert line and line.endswith(" ok"), line or q.find_all(keel("partition 'nmi'"))
+
+
+def test_nmi_guest_goes_on(conformance):
+    q = conformance
+    verdict = q.wait_for(out("nmi", r"TEST nmi (PASS|FAIL)"), 60)
+    assert verdict.endswith("PASS"), q.find_all(out("nmi", "WRONG"))
+    stopped = q.wait_for(keel(r"partition 'nmi' stopped: "), 30)
+    assert "shutdown requested by the guest" in stopped, stopped
+
+
+def test_tsc_rate_in_cpuid_leaves(conformance):
+    """Leaves 0x15/0x16 agree with Keel's timing leaf where the CPU has them (this
+    QEMU CPU has none: the guest's maximum basic leaf stays below, as the host's)."""
+    q = conformance
+    verdict = q.wait_for(out("tscleaf", r"TEST tscleaf (PASS|FAIL)"), 60)
+    assert verdict.endswith("PASS"), q.find_all(out("tscleaf", "tscleaf: "))

@@ -136,9 +136,9 @@ static void test_refusals(void)
 {
 	struct x86_insn i;
 
-	CHECK(dec((const u8[]){ 0x87, 0x00 }, 2, true, &i)); /* xchg */
-	CHECK(dec((const u8[]){ 0xa4 }, 1, true, &i)); /* movsb */
-	CHECK(dec((const u8[]){ 0xf3, 0xab }, 2, true, &i)); /* rep stos */
+	CHECK(dec((const u8[]){ 0x87, 0xc0 }, 2, true, &i)); /* xchg of two registers */
+	CHECK(dec((const u8[]){ 0x67, 0xa5 }, 2, false, &i)); /* movs, 16-bit addressing */
+	CHECK(dec((const u8[]){ 0xac }, 1, true, &i)); /* lodsb */
 	CHECK(dec((const u8[]){ 0x0f, 0xbd, 0x00 }, 3, true, &i)); /* bsr */
 	CHECK(dec((const u8[]){ 0x8b, 0xc0 }, 2, true, &i)); /* register operand */
 	CHECK(dec((const u8[]){ 0x8b, 0x88, 0xb0 }, 3, true, &i)); /* truncated disp */
@@ -149,6 +149,64 @@ static void test_refusals(void)
 	CHECK(x86_decode((const u8[]){ 0x8b, 0x00 }, 2, false, false, &i)); /* 16-bit code */
 	CHECK(dec((const u8[]){ 0x0f }, 1, true, &i));
 	CHECK(dec((const u8[]){ 0 }, 0, true, &i));
+}
+
+static void test_xchg_and_strings(void)
+{
+	struct x86_insn i;
+
+	/* xchg %ecx,(%rdi) -> 87 0f: a read into ecx first (zero-extends), then a write */
+	CHECK_EQ(dec((const u8[]){ 0x87, 0x0f }, 2, true, &i), 0);
+	CHECK_EQ(i.kind, X86_INSN_XCHG);
+	CHECK_EQ(i.len, 2);
+	CHECK_EQ(i.write, 0);
+	CHECK_EQ(i.mem_size, 4);
+	CHECK_EQ(i.reg, 1);
+	CHECK(i.flags & X86_DECODE_ZEXT);
+	/* lock xchg %r10,0x8(%rax) -> f0 4c 87 50 08 */
+	CHECK_EQ(dec((const u8[]){ 0xf0, 0x4c, 0x87, 0x50, 0x08 }, 5, true, &i), 0);
+	CHECK_EQ(i.kind, X86_INSN_XCHG);
+	CHECK_EQ(i.len, 5);
+	CHECK_EQ(i.mem_size, 8);
+	CHECK_EQ(i.reg, 10);
+	/* xchg %ah,(%rsi) -> 86 26: byte, high register */
+	CHECK_EQ(dec((const u8[]){ 0x86, 0x26 }, 2, true, &i), 0);
+	CHECK_EQ(i.mem_size, 1);
+	CHECK_EQ(i.reg, 0);
+	CHECK(i.flags & X86_DECODE_HIGH8);
+	/* movsb, rep movsq, movsw (66 a5), 32-bit addressing in 64-bit code (67 a5) */
+	CHECK_EQ(dec((const u8[]){ 0xa4 }, 1, true, &i), 0);
+	CHECK_EQ(i.kind, X86_INSN_MOVS);
+	CHECK_EQ(i.len, 1);
+	CHECK_EQ(i.mem_size, 1);
+	CHECK_EQ(i.rep, 0);
+	CHECK_EQ(i.addr_size, 8);
+	CHECK_EQ(dec((const u8[]){ 0xf3, 0x48, 0xa5 }, 3, true, &i), 0);
+	CHECK_EQ(i.len, 3);
+	CHECK_EQ(i.mem_size, 8);
+	CHECK_EQ(i.rep, 1);
+	CHECK_EQ(dec((const u8[]){ 0x66, 0xa5 }, 2, true, &i), 0);
+	CHECK_EQ(i.mem_size, 2);
+	CHECK_EQ(dec((const u8[]){ 0x67, 0xa5 }, 2, true, &i), 0);
+	CHECK_EQ(i.addr_size, 4);
+	CHECK_EQ(i.mem_size, 4);
+	CHECK_EQ(dec((const u8[]){ 0xa5 }, 1, false, &i), 0); /* 32-bit code */
+	CHECK_EQ(i.addr_size, 4);
+	/* rep stosl (f3 ab), stosb with F2 (repeats too), a GS source override is noted */
+	CHECK_EQ(dec((const u8[]){ 0xf3, 0xab }, 2, true, &i), 0);
+	CHECK_EQ(i.kind, X86_INSN_STOS);
+	CHECK_EQ(i.write, 1);
+	CHECK_EQ(i.mem_size, 4);
+	CHECK_EQ(i.reg, 0);
+	CHECK_EQ(i.rep, 1);
+	CHECK_EQ(dec((const u8[]){ 0xf2, 0xaa }, 2, true, &i), 0);
+	CHECK_EQ(i.rep, 1);
+	CHECK_EQ(i.mem_size, 1);
+	CHECK_EQ(dec((const u8[]){ 0x65, 0xa4 }, 2, true, &i), 0);
+	CHECK_EQ(i.seg_fs_gs, 1);
+	/* plain MOV still says so */
+	CHECK_EQ(dec((const u8[]){ 0x8b, 0x07 }, 2, true, &i), 0);
+	CHECK_EQ(i.kind, X86_INSN_MOV);
 }
 
 static void test_merge(void)
@@ -171,6 +229,7 @@ int main(void)
 	test_movs();
 	test_sign_and_moffs();
 	test_refusals();
+	test_xchg_and_strings();
 	test_merge();
 	return unit_done("test_x86_decode");
 }

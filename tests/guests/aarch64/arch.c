@@ -118,6 +118,20 @@ bool arch_decode_forms(void)
 	return false;
 }
 
+/* CPUID is x86's: the mode says so and fails. */
+bool arch_tsc_leaves(void)
+{
+	printf("tscleaf: no CPUID on aarch64\n");
+	return false;
+}
+
+/* NMI IPIs and CR8 are x86's: the mode says so and fails. */
+bool arch_nmi_conformance(void)
+{
+	printf("nmi: no NMI or CR8 on aarch64\n");
+	return false;
+}
+
 /* INIT and SIPI are x86's (PSCI here): the mode says so and fails. */
 bool arch_init_sipi_cycles(uint32_t rounds)
 {

@@ -119,6 +119,12 @@ bool arch_psci_cycles(uint32_t rounds);
 /* x86_64: @rounds of INIT, SIPI, SIPI to a started vCPU 1, each restarting it once. */
 bool arch_init_sipi_cycles(uint32_t rounds);
 
+/* x86_64: CPUID leaves 0x15/0x16 (where the host has them) agree with Keel's TSC rate. */
+bool arch_tsc_leaves(void);
+
+/* x86_64: NMI IPIs (to itself, inside its handler, with IF = 0), an SMI IPI, CR8 and the TPR. */
+bool arch_nmi_conformance(void);
+
 /* x86_64: each MMIO instruction form Keel decodes, read back from the LAPIC model. */
 bool arch_decode_forms(void);
 

@@ -18,4 +18,16 @@ static inline void wrmsr(uint32_t msr, uint64_t v)
 	__asm__ volatile("wrmsr" ::"c"(msr), "a"((uint32_t)v), "d"((uint32_t)(v >> 32)));
 }
 
+struct cpuid {
+	uint32_t a, b, c, d;
+};
+
+static inline struct cpuid cpuid(uint32_t leaf, uint32_t sub)
+{
+	struct cpuid r;
+
+	__asm__ volatile("cpuid" : "=a"(r.a), "=b"(r.b), "=c"(r.c), "=d"(r.d) : "a"(leaf), "c"(sub));
+	return r;
+}
+
 #endif /* KEEL_GUEST_X86_CPU_H */

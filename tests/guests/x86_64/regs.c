@@ -28,18 +28,6 @@
 
 #define MARK 0x4b45454c5345435eull /* "^CESLEEK" */
 
-struct cpuid {
-	uint32_t a, b, c, d;
-};
-
-static struct cpuid cpuid(uint32_t leaf, uint32_t sub)
-{
-	struct cpuid r;
-
-	__asm__ volatile("cpuid" : "=a"(r.a), "=b"(r.b), "=c"(r.c), "=d"(r.d) : "a"(leaf), "c"(sub));
-	return r;
-}
-
 static uint64_t read_cr4(void)
 {
 	uint64_t v;

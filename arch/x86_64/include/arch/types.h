@@ -42,6 +42,26 @@ enum x86_gpr {
 	X86_R8, X86_R9, X86_R10, X86_R11, X86_R12, X86_R13, X86_R14, X86_R15,
 };
 
+/*
+ * The rest of an MMIO instruction that is more than one access (XCHG, MOVS,
+ * STOS; arch/x86_64/vcpu.c): what the pending read completes, and a second
+ * access, a write, that the next run hands to core before the guest runs.
+ */
+struct x86_mmio_op {
+	u8 kind; /* X86_INSN_* of the pending read (0: a plain MOV) */
+	u8 follow; /* the write below waits */
+	u8 size; /* element bytes */
+	u8 rep;
+	u8 addr_size; /* 8 or 4: rSI, rDI, rCX */
+	u8 down; /* RFLAGS.DF: the pointers step down */
+	u8 len; /* instruction bytes */
+	u8 pad;
+	u64 old; /* XCHG: the register's value before the read */
+	u64 pc; /* the instruction, for the exit's reports */
+	gpa_t follow_gpa;
+	u64 follow_data;
+};
+
 struct vcpu_arch {
 	hpa_t vmcb; /* SVM VMCB (or VMCS) page */
 	/*
@@ -64,7 +84,9 @@ struct vcpu_arch {
 	u8 mmio_size; /* register bytes written; 0 = no MMIO read pending */
 	u8 mmio_flags;
 	u8 mmio_mem; /* memory bytes read */
-	u8 pad[6];
+	u8 nmi_masked; /* in the guest's NMI handler: from the injection to its IRET */
+	u8 nmi_step;   /* stepping over that IRET (SVM) so a waiting NMI comes after it */
+	u8 pad[4];
 	u64 spec_ctrl; /* the guest's IA32_SPEC_CTRL (scrub.c) */
 	u64 tlb_gen; /* last part_arch.tlb_gen this vCPU flushed for */
 	struct vlapic *lapic; /* this vCPU's LAPIC model (vplat.h) */
@@ -72,6 +94,7 @@ struct vcpu_arch {
 	u32 sipi_vector;
 	u64 pvclock_msr; /* MSR_KVM_SYSTEM_TIME_NEW as the guest wrote it (vclock.c) */
 	u64 wallclock_msr; /* MSR_KVM_WALL_CLOCK_NEW */
+	struct x86_mmio_op mmio_op;
 };
 
 struct part_arch {
