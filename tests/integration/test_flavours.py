@@ -3,25 +3,28 @@
 
 One Keel boot per arch runs Debian's cloud and rt kernels with 2 vCPUs and
 with 1, and the generic kernel with 1 (test_linux.py runs it with 2), side by
-side on their own cores. Each microVM reaches its /init with virtio console,
-block and rng working, sees its CPUs, ends on the clocksource Linux trusts
-without exits (linuxrig.expected_clocksource), prints no kernel warning or
-error line (beyond linuxrig.KLOG_ALLOWED), draws no Keel warning, and powers
-itself off. Each line `flavour NAME: init at S s, clocksource C` in the log
+side on their own cores, beside a management partition. Each microVM reaches
+its /init with virtio console, block and rng working, sees its CPUs, ends on
+the clocksource Linux trusts without exits (linuxrig.expected_clocksource),
+prints no kernel warning or error line (beyond linuxrig.KLOG_ALLOWED), draws
+no Keel warning, and then waits until `keelctl stop`, typed into the
+management shell, powers it off cleanly (exit 0, cause "guest"). Each line
+`flavour NAME: init at S s, clocksource C` in the log
 (build/<arch>/test-logs/linux-flavours.log) gives the figures.
 
-The cloud kernels are the smallest Debian builds (no gpio-keys on arm64:
-`keelctl stop` cannot press their power button, see docs/aarch64-microvm.md).
+The cloud kernels are the smallest Debian builds (no gpio-keys on arm64: they
+hear keelctl stop on the control port, docs/guest-control.md).
 Marked `linux`: part of make test; --no-linux leaves them out.
 """
 
 import hashlib
+import json
 import re
 
 import pytest
 
 import linuxrig
-from keelrig import keel, keel_cfg
+from keelrig import keel, keel_cfg, partition
 from linuxrig import cmdline, linux_partition, said, value
 
 pytestmark = pytest.mark.linux
@@ -35,19 +38,25 @@ GUESTS = [("cloud2", "cloud", 2), ("rt2", "rt", 2), ("cloud1", "cloud", 1), ("rt
 
 @pytest.fixture(scope="module")
 def flavours(rig, arch):
-    sections, more, shas, core = [], {}, {}, 1
+    generic = linuxrig.assets(arch, rig.build)
+    assert generic.mgmt_initrd.is_file(), "no mgmt-initrd.gz: keelctl was not built"
+    # The management partition: the generic kernel with keelctl, on core 1.
+    sections = [partition("mgmt", 1, "console=hvc0 loglevel=4 panic=-1", memory="384M",
+                          kernel=f"\\{generic.esp_dir}\\{linuxrig.KERNEL_NAME_ANY}",
+                          initrd=f"\\{generic.esp_dir}\\mgmt-initrd.gz", management="yes")]
+    more, shas, core = {"generic": (generic, [])}, {}, 2
     for name, flavour, vcpus in GUESTS:
         a = linuxrig.assets(arch, rig.build, flavour)
         disk = a.disk(f"disk-{name}.img")
         shas[name] = hashlib.sha256(disk.read_bytes()).hexdigest()
         cpus = str(core) if vcpus == 1 else f"{core}-{core + vcpus - 1}"
         core += vcpus
-        sections.append(linux_partition(name, cpus, cmdline(arch, wait=0), disk=disk,
-                                        esp_dir=a.esp_dir, on_reboot="stop"))
+        sections.append(linux_partition(name, cpus, cmdline(arch, wait=0, after="hold"),
+                                        disk=disk, esp_dir=a.esp_dir, on_reboot="stop"))
         more.setdefault(flavour, (a, []))[1].append(disk)
     (first, first_disks), *rest = more.values()
     q = linuxrig.boot_keel(rig, arch, keel_cfg(*sections, on_idle="poweroff"), "linux-flavours",
-                           first, first_disks, smp=core, timeout=900, more=rest)
+                           first, first_disks, smp=core, timeout=900, more=rest, mgmt=True)
     with q:
         yield q, shas
 
@@ -80,6 +89,14 @@ def test_flavour_boots_clean(flavours, arch, name, flavour, vcpus):
     print(f"flavour {name} ({flavour}, {vcpus} vCPU, {arch}): init at "
           f"{value(up, 'uptime')} s, clocksource {value(clock, 'clocksource')}")
     assert value(clock, "clocksource") == want, clock
-    expect(q, name, "KEEL-INIT done .*after=poweroff", STEP_S, after=clock.index)
+    expect(q, name, "KEEL-INIT done .*after=hold", STEP_S, after=clock.index)
+    # keelctl stop, typed into the management shell: a clean power-off, whatever the kernel.
+    q.wait_for(r"KEEL-MGMT (ready|error)", INIT_S)
+    q.send(f"out=$(keelctl stop {name} --timeout 60 --json); echo STOP-{name} rc=$? $out\n")
+    line = q.wait_for(rf"^STOP-{name} ", STEP_S)
+    rc, doc = line.split(f"STOP-{name} ", 1)[1].split(" ", 1)
+    stop = json.loads(doc)
+    assert rc == "rc=0" and stop["cause"] == "guest" and stop["clean"] is True, line
+    assert q.find(said(name, "KEEL-INIT (power button|control port): powering off"))
     q.wait_for(keel(rf"partition '{name}' stopped: powered off by the guest"), 60)
     assert not linuxrig.keel_warnings(q, name), linuxrig.keel_warnings(q, name)
