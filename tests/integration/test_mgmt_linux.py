@@ -90,6 +90,28 @@ def test_stop_reaches_a_kernel_without_power_button_driver(mgmt, arch):
     assert q.find(keel(r"partition 'cloud' stopped: powered off by the guest"))
 
 
+def test_stop_before_the_guest_listens(mgmt, arch):
+    """keelctl stop right after start, while the kernel is still booting: the
+    power button press may be lost, the control port's request waits for /init,
+    and the stop is still a clean power-off."""
+    q = mgmt
+    q.wait_for(r"KEEL-MGMT (ready|error)", BOOT_S)
+    line = linuxrig.CONSOLE[arch]
+    cmd = (f"keelctl create early --cpus 1 --memory 256M --kernel /images/kernel "
+           f"--initrd /images/initrd.gz --cmdline 'console={line} loglevel=4 panic=-1 "
+           f"keel.wait=0 keel.after=hold' --start >/dev/null && "
+           f"out=$(keelctl stop early --timeout 120 --json); echo EARLY-STOP rc=$? $out; "
+           f"keelctl destroy early")
+    stopped = shell(q, cmd, r"^EARLY-STOP ", 240)
+    rc, doc = stopped.split("EARLY-STOP ", 1)[1].split(" ", 1)
+    stop = json.loads(doc)
+    assert rc == "rc=0" and stop["cause"] == "guest" and stop["clean"] is True, stopped
+    asked = q.find(keel(r"partition 'early': .*poweroff sent on its control port"))
+    started = q.find(said("early", r"KEEL-INIT \S+ start"))
+    assert asked and started and asked.index < started.index, "stopped after /init started"
+    assert q.find(said("early", "KEEL-INIT control port: powering off"))
+
+
 def test_lifecycle_script(mgmt, arch):
     q = mgmt
     q.wait_for(r"KEEL-MGMT (ready|error)", BOOT_S)
