@@ -1,10 +1,11 @@
 # SPDX-License-Identifier: MIT
 """Debian's other kernel flavours under Keel (issue 17), on both arches.
 
-One Keel boot per arch runs Debian's cloud and rt kernels with 2 vCPUs and
-with 1, and the generic kernel with 1 (test_linux.py runs it with 2), side by
-side on their own cores, beside a management partition. Each microVM reaches
-its /init with virtio console, block and rng working, sees its CPUs, ends on
+One Keel boot per arch runs Debian's generic, cloud and rt kernels, each with
+2 vCPUs and with 1, side by side on their own cores, beside a management
+partition. Each microVM reaches its /init with virtio block and rng working,
+echoes a line sent to its virtio console (hvc0) by `keelctl console --send`
+from the management shell, sees its CPUs, ends on
 the clocksource Linux trusts without exits (linuxrig.expected_clocksource),
 prints no kernel warning or error line (beyond linuxrig.KLOG_ALLOWED), draws
 no Keel warning, and then waits until `keelctl stop`, typed into the
@@ -32,8 +33,9 @@ pytestmark = pytest.mark.linux
 INIT_S = 300  # QEMU start -> /init's first line, five kernels booting at once
 STEP_S = 120
 # (partition name, flavour, vCPUs)
-GUESTS = [("cloud2", "cloud", 2), ("rt2", "rt", 2), ("cloud1", "cloud", 1), ("rt1", "rt", 1),
-          ("generic1", "generic", 1)]
+GUESTS = [("cloud2", "cloud", 2), ("rt2", "rt", 2), ("generic2", "generic", 2),
+          ("cloud1", "cloud", 1), ("rt1", "rt", 1), ("generic1", "generic", 1)]
+CONSOLE_WAIT_S = 600  # each /init waits this long at its virtio console for the test's line
 
 
 @pytest.fixture(scope="module")
@@ -51,12 +53,14 @@ def flavours(rig, arch):
         shas[name] = hashlib.sha256(disk.read_bytes()).hexdigest()
         cpus = str(core) if vcpus == 1 else f"{core}-{core + vcpus - 1}"
         core += vcpus
-        sections.append(linux_partition(name, cpus, cmdline(arch, wait=0, after="hold"),
+        sections.append(linux_partition(name, cpus,
+                                        cmdline(arch, wait=CONSOLE_WAIT_S, after="hold"),
                                         disk=disk, esp_dir=a.esp_dir, on_reboot="stop"))
         more.setdefault(flavour, (a, []))[1].append(disk)
     (first, first_disks), *rest = more.values()
     q = linuxrig.boot_keel(rig, arch, keel_cfg(*sections, on_idle="poweroff"), "linux-flavours",
-                           first, first_disks, smp=core, timeout=900, more=rest, mgmt=True)
+                           first, first_disks, smp=core, mem="3G", timeout=900, more=rest,
+                           mgmt=True)
     with q:
         yield q, shas
 
@@ -82,6 +86,11 @@ def test_flavour_boots_clean(flavours, arch, name, flavour, vcpus):
     assert value(wrote, "disk-rw") == "ok", wrote
     rng = expect(q, name, r"rng=", STEP_S, after=disk.index)
     assert re.search(r"rng=ok [0-9a-f]{64} src=virtio_rng", rng), rng
+    # The virtio console: a line sent from the management shell comes back.
+    ready = expect(q, name, "console=ready hvc0", STEP_S, after=rng.index)
+    q.wait_for(r"KEEL-MGMT (ready|error)", INIT_S)
+    q.send(f"keelctl console {name} --send 'hello {name}'\n")
+    expect(q, name, f"echo: hello {name}$", STEP_S, after=ready.index)
     findings = linuxrig.klog_findings(q, arch, name)
     assert not findings, f"{name}: kernel warnings/errors: {findings}"
     clock = expect(q, name, r"clocksource=\S+", STEP_S, after=start.index)
@@ -91,7 +100,6 @@ def test_flavour_boots_clean(flavours, arch, name, flavour, vcpus):
     assert value(clock, "clocksource") == want, clock
     expect(q, name, "KEEL-INIT done .*after=hold", STEP_S, after=clock.index)
     # keelctl stop, typed into the management shell: a clean power-off, whatever the kernel.
-    q.wait_for(r"KEEL-MGMT (ready|error)", INIT_S)
     q.send(f"out=$(keelctl stop {name} --timeout 60 --json); echo STOP-{name} rc=$? $out\n")
     line = q.wait_for(rf"^STOP-{name} ", STEP_S)
     rc, doc = line.split(f"STOP-{name} ", 1)[1].split(" ", 1)
