@@ -328,3 +328,29 @@ def out(name, text):
 def keel(text):
     """Regex for a hypervisor line: '[ts] keel: text'."""
     return rf"\] keel: {text}"
+
+
+def guest_check(q, part, check, timeout):
+    """A conformance guest's line for @check: mode=@part prints `@part: CHECK ... ok`
+    (or WRONG) per check. Fails with what Keel said of the partition if it is
+    missing (the guest was stopped before it) or not ok."""
+    q.wait_for(out(part, rf"TEST {part} (PASS|FAIL)") + "|" + keel(f"partition '{part}' stopped"),
+               timeout)
+    line = q.find(out(part, rf"{part}: {re.escape(check)}\s"))
+    assert line and line.endswith(" ok"), line or q.find_all(keel(f"partition '{part}'"))
+
+
+def guest_passed(q, part, timeout):
+    """Conformance guest @part printed TEST PASS and then shut itself down."""
+    verdict = q.wait_for(out(part, rf"TEST {part} (PASS|FAIL)"), timeout)
+    assert verdict.endswith("PASS"), q.find_all(out(part, r"WRONG|want|check failed"))
+    stopped = q.wait_for(keel(rf"partition '{part}' stopped: "), 30)
+    assert "shutdown requested by the guest" in stopped, stopped
+
+
+def fault_warned_once(q, part, got):
+    """@part's one on_fault = deliver warning: its first read of a hole, answered with @got."""
+    warned = q.find_all(keel(rf"warning: partition '{part}': read of guest-physical address "
+                             rf"0x[0-9a-f]+ outside its memory at pc 0x[0-9a-f]+: the guest got "
+                             rf"{re.escape(got)} \(on_fault = deliver; said once\)"))
+    assert len(warned) == 1, q.find_all(keel(f"partition '{part}'"))

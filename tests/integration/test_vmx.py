@@ -31,7 +31,8 @@ import pytest
 
 import bochs
 import linuxrig
-from keelrig import ABI_RE, keel, keel_cfg, line_of, out, partition
+from keelrig import (ABI_RE, fault_warned_once, guest_passed, keel, keel_cfg, line_of, out,
+                     partition)
 from linuxrig import said, value
 from test_boot import check_hello
 
@@ -176,8 +177,7 @@ def test_vmx_hypercalls_both_instructions(pair):
 
 def test_vmx_nmi_and_cr8(pair):
     """Under VMX too: NMI IPIs (never nested), SMI ignored, CR8 = TPR[7:4] (CR8 exits)."""
-    verdict = pair.wait_for(out("nmi", r"TEST nmi (PASS|FAIL)"), 120)
-    assert verdict.endswith("PASS"), pair.find_all(out("nmi", "WRONG"))
+    guest_passed(pair, "nmi", 120)
 
 
 def test_vmx_shutdown_and_poweroff(pair):
@@ -207,12 +207,8 @@ def test_vmx_read_outside_memory(faults):
 def test_vmx_holes_answered_as_on_a_pc(faults):
     """on_fault = deliver (the default) under VMX: hole reads are all ones, writes go
     nowhere, a fetch is #UD at the guest's IDT; one warning, and the guest goes on."""
-    verdict = faults.wait_for(out("aborts", r"TEST aborts (PASS|FAIL)"), 120)
-    assert verdict.endswith("PASS"), faults.find_all(out("aborts", "WRONG"))
-    warned = faults.find_all(keel(r"warning: partition 'aborts': .*on_fault = deliver"))
-    assert len(warned) == 1, warned
-    stopped = faults.wait_for(keel(r"partition 'aborts' stopped: "), 30)
-    assert "shutdown requested by the guest" in stopped, stopped
+    guest_passed(faults, "aborts", 120)
+    fault_warned_once(faults, "aborts", "all ones")
 
 
 def test_vmx_tsc_rate_in_cpuid(faults):
