@@ -332,6 +332,10 @@ static void svm_exit_cr8_write(struct vcpu *vcpu, struct vmcb *vmcb, struct vm_e
 	u32 i = 0, rex = 0;
 	u64 val;
 
+	if (vcpu->arch.cpl != 0) {
+		svm_vcpu_inject(vcpu, 13, true, 0); /* MOV to CR is for ring 0 only */
+		return;
+	}
 	if (x86_guest_fetch(vcpu, b, 4)) {
 		x86_exit_fault(exit, FAULT_DECODE, SVM_EXIT_WRITE_CR8, vcpu->arch.rip);
 		return;
@@ -550,7 +554,9 @@ static void svm_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 	x86_spec_guest_exit(vcpu);
 
 	vmcb->ctl.tlb_control = 0;
-	vlapic_set_cr8(vcpu, vmcb->ctl.int_ctl & SVM_INT_CTL_V_TPR);
+	/* CR8 writes exit, so V_TPR moves only if that changes; TPR[3:0] stays the guest's. */
+	if ((vmcb->ctl.int_ctl & SVM_INT_CTL_V_TPR) != vlapic_cr8(vcpu))
+		vlapic_set_cr8(vcpu, vmcb->ctl.int_ctl & SVM_INT_CTL_V_TPR);
 	svm_snapshot(vcpu, vmcb);
 	/* An event cut short by the exit is delivered again on the next entry. */
 	vmcb->ctl.event_inj = (vmcb->ctl.exit_int_info & SVM_EVTINJ_VALID) ?

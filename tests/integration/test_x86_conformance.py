@@ -87,8 +87,10 @@ NMI_CHECKS = ["NMI IPI to itself: taken",
               "NMI sent inside the handler: not taken before its IRET", "... then taken after it",
               "NMI taken with interrupts disabled (IF = 0)",
               "SMI IPI: nothing happens (no SMM), the guest goes on", "CR8 = 5: TPR reads 0x50",
-              "TPR = 0xa0: CR8 reads 0xa", "CR8 = 0: TPR reads 0", "CR8 = 2 holds back vector 0x21",
-              "CR8 = 1 lets vector 0x21 in", "CR8 = 16: #GP, CR8 unchanged"]
+              "TPR = 0xa0: CR8 reads 0xa", "CR8 = 0: TPR reads 0",
+              "TPR = 0x35 keeps bits 3:0 across exits", "CR8 = 2 holds back vector 0x21",
+              "CR8 = 1 lets vector 0x21 in", "CR8 = 16: #GP, CR8 unchanged",
+              "CR8 written from ring 3: #GP, CR8 unchanged"]
 
 
 @pytest.mark.parametrize("check", NMI_CHECKS)

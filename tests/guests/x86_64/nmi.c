@@ -55,6 +55,11 @@ static bool nmi_trap(struct trap *t)
 		wrmsr(MSR_X2APIC_EOI, 0);
 		return true;
 	}
+	if (t->vector == VEC_GP && t->user) {
+		gps++;
+		t->leave_user = true; /* back from trap_user() */
+		return true;
+	}
 	if (t->vector == VEC_GP && gp_resume) {
 		gps++;
 		t->pc = gp_resume;
@@ -112,6 +117,13 @@ static bool nmi_checks(void)
 	return ok;
 }
 
+/* Ring 3: MOV to CR8 is privileged. */
+static void user_set_cr8(void)
+{
+	set_cr8(1);
+	trap_user_return();
+}
+
 static bool cr8_checks(void)
 {
 	bool ok = true;
@@ -122,6 +134,10 @@ static bool cr8_checks(void)
 	ok &= check("TPR = 0xa0: CR8 reads 0xa", get_cr8() == 0xa);
 	set_cr8(0);
 	ok &= check("CR8 = 0: TPR reads 0", rdmsr(MSR_X2APIC_TPR) == 0);
+	wrmsr(MSR_X2APIC_TPR, 0x35);
+	__asm__ volatile("cpuid" : : "a"(0), "c"(0) : "rbx", "rdx", "memory"); /* an exit */
+	ok &= check("TPR = 0x35 keeps bits 3:0 across exits", rdmsr(MSR_X2APIC_TPR) == 0x35);
+	set_cr8(0);
 
 	/* Priority class 2 (vectors 0x20-0x2f) held back by CR8 = 2, let in by CR8 = 1. */
 	__asm__ volatile("sti");
@@ -142,6 +158,8 @@ static bool cr8_checks(void)
 			 "mov %1, %%cr8\n"
 			 "1:" : : "r"(&gp_resume), "r"(16ull) : "rax", "memory");
 	ok &= check("CR8 = 16: #GP, CR8 unchanged", gps == 1 && get_cr8() == 3);
+	trap_user(user_set_cr8);
+	ok &= check("CR8 written from ring 3: #GP, CR8 unchanged", gps == 2 && get_cr8() == 3);
 	set_cr8(0);
 	return ok;
 }
