@@ -25,6 +25,7 @@ when each line arrived; and the lines the initramfs's /init prints
 """
 
 import importlib.util
+import json
 import os
 import re
 import shutil
@@ -237,6 +238,20 @@ def send_socket(path, text, timeout=10.0):
 
 
 # --------------------------------------------------------- what /init says
+
+
+def typed_json(q, tag, command, timeout):
+    """Type @command into the management shell; (exit status, its JSON output).
+
+    The answer is the line '@tag rc=N {...}'. Other partitions' lines may split
+    the shell's echo of the typed command anywhere, so a piece of that echo can
+    start a line with @tag too: only 'rc=' and digits mark the answer.
+    """
+    after = len(q.lines)
+    q.send(f"out=$({command}); echo {tag} rc=$? $(echo $out | tr -d '\\n')\n")
+    line = q.wait_for(rf"^{tag} rc=\d+ ", timeout, after=after)
+    m = re.match(rf"^{tag} rc=(\d+) (.*)$", line)
+    return int(m.group(1)), json.loads(m.group(2))
 
 
 def said(name, text):

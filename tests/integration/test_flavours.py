@@ -19,7 +19,6 @@ Marked `linux`: part of make test; --no-linux leaves them out.
 """
 
 import hashlib
-import json
 import re
 
 import pytest
@@ -100,11 +99,9 @@ def test_flavour_boots_clean(flavours, arch, name, flavour, vcpus):
     assert value(clock, "clocksource") == want, clock
     expect(q, name, "KEEL-INIT done .*after=hold", STEP_S, after=clock.index)
     # keelctl stop, typed into the management shell: a clean power-off, whatever the kernel.
-    q.send(f"out=$(keelctl stop {name} --timeout 60 --json); echo STOP-{name} rc=$? $out\n")
-    line = q.wait_for(rf"^STOP-{name} ", STEP_S)
-    rc, doc = line.split(f"STOP-{name} ", 1)[1].split(" ", 1)
-    stop = json.loads(doc)
-    assert rc == "rc=0" and stop["cause"] == "guest" and stop["clean"] is True, line
+    rc, stop = linuxrig.typed_json(q, f"STOP-{name}", f"keelctl stop {name} --timeout 60 --json",
+                                   STEP_S)
+    assert rc == 0 and stop["cause"] == "guest" and stop["clean"] is True, (rc, stop)
     assert q.find(said(name, "KEEL-INIT (power button|control port): powering off"))
     q.wait_for(keel(rf"partition '{name}' stopped: powered off by the guest"), 60)
     assert not linuxrig.keel_warnings(q, name), linuxrig.keel_warnings(q, name)

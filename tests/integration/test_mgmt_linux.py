@@ -79,11 +79,8 @@ def test_stop_reaches_a_kernel_without_power_button_driver(mgmt, arch):
     q.wait_for(r"KEEL-MGMT (ready|error)", BOOT_S)
     q.wait_for(said("cloud", "console=ready hvc0"), BOOT_S)
     q.wait_for(said("cloud", r"control-port=vport\d+p0"), 60)
-    line = shell(q, "out=$(keelctl stop cloud --timeout 60 --json); "
-                    "echo CLOUD-STOP rc=$? $(echo $out | tr -d '\\n')", r"^CLOUD-STOP ", 120)
-    rc, doc = line.split("CLOUD-STOP ", 1)[1].split(" ", 1)
-    stop = json.loads(doc)
-    assert rc == "rc=0" and stop["cause"] == "guest" and stop["clean"] is True, line
+    rc, stop = linuxrig.typed_json(q, "CLOUD-STOP", "keelctl stop cloud --timeout 60 --json", 120)
+    assert rc == 0 and stop["cause"] == "guest" and stop["clean"] is True, (rc, stop)
     heard = "control port" if arch == "aarch64" else "(control port|power button)"
     assert q.find(said("cloud", f"KEEL-INIT {heard}: powering off"))
     assert q.find(keel(r"partition 'cloud': .*poweroff sent on its control port"))
@@ -102,7 +99,7 @@ def test_stop_before_the_guest_listens(mgmt, arch):
            f"keel.wait=0 keel.after=hold' --start >/dev/null && "
            f"out=$(keelctl stop early --timeout 120 --json); echo EARLY-STOP rc=$? $out; "
            f"keelctl destroy early")
-    stopped = shell(q, cmd, r"^EARLY-STOP ", 240)
+    stopped = shell(q, cmd, r"^EARLY-STOP rc=\d+ ", 240)
     rc, doc = stopped.split("EARLY-STOP ", 1)[1].split(" ", 1)
     stop = json.loads(doc)
     assert rc == "rc=0" and stop["cause"] == "guest" and stop["clean"] is True, stopped
