@@ -179,6 +179,7 @@ void hmap_scrub(hpa_t pa, u64 size)
 
 		memset(p, 0, HMAP_WINDOW_SIZE);
 		hmap_window_put();
+		arch_cpu_relax(); /* GiBs take a while: take any flush another CPU waits for */
 	}
 	hmap_window_reset();
 }

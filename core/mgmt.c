@@ -2,7 +2,8 @@
 /*
  * Management hypercalls: create, load, start, stop, pause, resume, destroy and
  * watch other partitions. Each call copies its arguments in once, checks all
- * of them (decode), then acts (perform). Calls are serialized by mgmt_lock.
+ * of them (decode), then acts (perform). Calls are serialized by mgmt_lock;
+ * the one long step, scrubbing a destroyed partition's memory, runs after it.
  */
 #include <keel/arch.h>
 #include <keel/console.h>
@@ -18,6 +19,8 @@
 #include <keel/virtio.h>
 
 #define MGMT_NS_PER_MS 1000000ull
+/* PAUSE waits this long for a vCPU to park: it is one exit away, unless Keel is stuck. */
+#define MGMT_PARK_TIMEOUT_MS 1000ull
 /* Deferred stops in flight at once; past that STOP forces at once. */
 #define MGMT_STOP_TIMERS (2u * KEEL_MAX_PARTITIONS)
 
@@ -170,7 +173,8 @@ static u64 mgmt_mem_held(void)
 		const struct partition *p = &partitions[i];
 		u32 st = READ_ONCE(p->state);
 
-		if (st != PART_FREE && st != PART_STOPPED)
+		if (st != PART_FREE && st != PART_STOPPED &&
+		    (st != PART_DESTROYING || READ_ONCE(p->destroy_frees)))
 			n += p->desc.mem_size;
 		if (st != PART_FREE && p->held)
 			n += mgmt_images_bytes(i);
@@ -206,6 +210,7 @@ static u64 mgmt_cpus_online(void)
 static s64 mgmt_host_info(const struct vcpu *vcpu, gpa_t gpa, u64 size, u64 r[3])
 {
 	struct keel_host_info hi;
+	struct pmm_stats pst;
 	u32 i;
 
 	memset(&hi, 0, sizeof(hi));
@@ -221,6 +226,11 @@ static s64 mgmt_host_info(const struct vcpu *vcpu, gpa_t gpa, u64 size, u64 r[3]
 	hi.load_max = KEEL_MGMT_LOAD_MAX;
 	hi.console_ring = KEEL_CONSOLE_RING_SIZE;
 	hmap_audit(&hi.mem_hidden, &hi.mem_exposed);
+	pmm_get_stats(&pst);
+	hi.mem_scrubbed = pst.scrubbed_release;
+	hi.mem_scrubbed_first = pst.scrubbed_first_use;
+	hi.mem_pool = pst.meta_total;
+	hi.mem_pool_free = pst.meta_free;
 	return mgmt_copy_out(vcpu, gpa, size, &hi, sizeof(hi), &r[0]);
 }
 
@@ -276,6 +286,7 @@ static s64 mgmt_stats(const struct vcpu *vcpu, u64 id, gpa_t gpa, u64 size, u64 
 	for (k = 0; k < EXIT_KINDS; k++)
 		ps.exits[k] = exits[k];
 	mgmt_fill_stop(part, &ps);
+	part_vcpu_where(part, &ps.vcpus_parked, &ps.vcpus_halted);
 	return mgmt_copy_out(vcpu, gpa, size, &ps, sizeof(ps), &r[0]);
 }
 
@@ -612,6 +623,25 @@ static s64 mgmt_stop(const struct vcpu *vcpu, u64 id, u64 ms, u64 flags)
 	return KEEL_OK;
 }
 
+/*
+ * Work a call leaves for after mgmt_lock, on the same CPU before the call
+ * returns: the long waits (a scrub, vCPUs parking), so they hold up no
+ * other management call. The partition's state keeps others off it.
+ */
+enum { MGMT_AFTER_NONE, MGMT_AFTER_DESTROY, MGMT_AFTER_PAUSE, MGMT_AFTER_PAUSE_AGAIN };
+
+struct mgmt_after {
+	struct partition *part;
+	u32 kind; /* MGMT_AFTER_* */
+};
+
+static struct mgmt_after mgmt_after; /* under mgmt_lock */
+
+static void mgmt_leave_after(struct partition *part, u32 kind)
+{
+	mgmt_after = (struct mgmt_after){ part, kind };
+}
+
 static s64 mgmt_pause(const struct vcpu *vcpu, u64 id, bool pause)
 {
 	struct partition *part;
@@ -619,35 +649,64 @@ static s64 mgmt_pause(const struct vcpu *vcpu, u64 id, bool pause)
 
 	if (ret)
 		return ret;
-	if (READ_ONCE(part->state) == (pause ? PART_PAUSED : PART_RUNNING))
+	if (READ_ONCE(part->state) == (pause ? PART_PAUSED : PART_RUNNING)) {
+		/* Again: it returns once every vCPU has parked, as the first did. */
+		if (pause)
+			mgmt_leave_after(part, MGMT_AFTER_PAUSE_AGAIN);
 		return KEEL_OK;
+	}
 	ret = part_set_paused(part, pause);
 	if (ret)
 		return ret;
-	pr_info("partition '%s' %s by the management partition", part->desc.name,
-		pause ? "paused" : "resumed");
+	if (pause)
+		mgmt_leave_after(part, MGMT_AFTER_PAUSE);
+	else
+		pr_info("partition '%s' resumed by the management partition", part->desc.name);
 	return KEEL_OK;
+}
+
+/* PAUSE returns when every vCPU is out of the guest: the next STATS shows them parked. */
+static s64 mgmt_pause_finish(struct partition *part, bool again)
+{
+	u64 waited = 0;
+	int ret = part_wait_parked(part, MGMT_PARK_TIMEOUT_MS * MGMT_NS_PER_MS, &waited);
+
+	if (!ret && !again)
+		pr_info("partition '%s' paused by the management partition (every vCPU parked "
+			"within %llu us)",
+			part->desc.name, (unsigned long long)(waited / 1000));
+	return ret;
 }
 
 static s64 mgmt_destroy(const struct vcpu *vcpu, u64 id)
 {
-	struct keel_boot_module *img;
 	struct partition *part;
 	s64 ret = mgmt_target(vcpu, id, true, &part);
-	bool held;
 
 	if (ret)
 		return ret;
-	held = part->held;
-	img = mgmt_images[part->id - 1];
-	ret = part_destroy(part);
+	ret = part_destroy_begin(part);
 	if (ret)
 		return ret;
-	if (held)
-		mgmt_free_images(img);
-	pr_info("partition '%s' (id %u) destroyed by the management partition", part->desc.name,
-		part->id);
+	mgmt_leave_after(part, MGMT_AFTER_DESTROY);
 	return KEEL_OK;
+}
+
+/*
+ * DESTROY's second half, on the same CPU without mgmt_lock: GiBs are
+ * scrubbed here while other management calls go on. The partition is
+ * DESTROYING, so nothing else touches it or its slot until it is FREE.
+ */
+static void mgmt_destroy_finish(struct partition *part)
+{
+	char name[KEEL_NAME_MAX];
+	u32 id = part->id;
+
+	keel_strlcpy(name, part->desc.name, sizeof(name));
+	if (part->held)
+		mgmt_free_images(mgmt_images[id - 1]);
+	part_destroy_finish(part);
+	pr_info("partition '%s' (id %u) destroyed by the management partition", name, id);
 }
 
 /* ---- CONSOLE_READ, CONSOLE_WRITE ---------------------------------------- */
@@ -746,7 +805,18 @@ s64 mgmt_call(struct vcpu *vcpu, u32 nr, const u64 a[6], u64 r[3])
 {
 	unsigned long flags = spin_lock_irqsave(&mgmt_lock);
 	s64 ret = mgmt_dispatch(vcpu, nr, a, r);
+	struct mgmt_after after = mgmt_after;
 
+	mgmt_after = (struct mgmt_after){ NULL, MGMT_AFTER_NONE };
 	spin_unlock_irqrestore(&mgmt_lock, flags);
+	switch (after.kind) {
+	case MGMT_AFTER_DESTROY:
+		mgmt_destroy_finish(after.part);
+		break;
+	case MGMT_AFTER_PAUSE:
+	case MGMT_AFTER_PAUSE_AGAIN:
+		ret = mgmt_pause_finish(after.part, after.kind == MGMT_AFTER_PAUSE_AGAIN);
+		break;
+	}
 	return ret;
 }

@@ -637,17 +637,24 @@ void part_vcpu_left(struct vcpu *vcpu)
 		part_finish_stop(part);
 }
 
-int part_destroy(struct partition *part)
+int part_destroy_begin(struct partition *part)
 {
+	/* Only management calls (serialised) move a partition out of these three. */
 	u32 st = READ_ONCE(part->state);
 
 	if (!part_set_state(part, PS(CREATED) | PS(LOADED) | PS(STOPPED), PART_DESTROYING))
 		return -KEEL_EBUSY;
-	if (st != PART_STOPPED)
+	part->destroy_frees = st != PART_STOPPED; /* a stopped one gave its memory back already */
+	return 0;
+}
+
+void part_destroy_finish(struct partition *part)
+{
+	if (part->destroy_frees)
 		part_free_memory(part);
+	part->destroy_frees = 0;
 	part->held = 0;
 	part_set_state(part, PS(DESTROYING), PART_FREE);
-	return 0;
 }
 
 int part_set_paused(struct partition *part, bool pause)
@@ -663,6 +670,54 @@ int part_set_paused(struct partition *part, bool pause)
 		if (part->vcpus[i]->pcpu != self)
 			pcpu_kick(part->vcpus[i]->pcpu);
 	return 0;
+}
+
+/* A vCPU PAUSE no longer waits for: parked, or not running at all. */
+static bool part_vcpu_out(const struct vcpu *v)
+{
+	return __atomic_load_n(&v->state, __ATOMIC_ACQUIRE) != VCPU_RUNNABLE ||
+	       __atomic_load_n(&v->where, __ATOMIC_ACQUIRE) == VCPU_PARKED;
+}
+
+int part_wait_parked(struct partition *part, u64 timeout_ns, u64 *waited_ns)
+{
+	u64 start = arch_time_ns();
+	u32 i;
+
+	for (i = 0; i < part->vcpu_count; i++) {
+		const struct vcpu *v = part->vcpus[i];
+
+		while (!part_vcpu_out(v)) {
+			/* Resumed or stopping meanwhile: the call that did it has the last word. */
+			if (__atomic_load_n(&part->state, __ATOMIC_ACQUIRE) != PART_PAUSED)
+				return 0;
+			if (arch_time_ns() - start > timeout_ns) {
+				pr_err("partition '%s': vCPU %u on cpu %u did not park within %llu ms",
+				       part->desc.name, v->index, v->pcpu->id,
+				       (unsigned long long)(timeout_ns / 1000000));
+				return -KEEL_ETIMEDOUT;
+			}
+			arch_cpu_relax();
+		}
+	}
+	*waited_ns = arch_time_ns() - start;
+	return 0;
+}
+
+void part_vcpu_where(const struct partition *part, u32 *parked, u32 *halted)
+{
+	u32 i;
+
+	*parked = *halted = 0;
+	for (i = 0; i < part->vcpu_count; i++) {
+		const struct vcpu *v = part->vcpus[i];
+		u32 where = __atomic_load_n(&v->where, __ATOMIC_ACQUIRE);
+
+		if (__atomic_load_n(&v->state, __ATOMIC_ACQUIRE) != VCPU_RUNNABLE)
+			continue;
+		*parked += where == VCPU_PARKED;
+		*halted += where == VCPU_HALTED;
+	}
 }
 
 static void part_log_created(const struct partition *part)

@@ -1,8 +1,27 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Physical memory manager: a sorted array of free host-physical ranges,
- * first fit from the lowest address, merged on free. Allocations are zeroed
- * and freed memory is scrubbed, so no data passes between owners.
+ * Physical memory manager.
+ *
+ * Free memory is a bitmap, one bit per page (1 = free), over the span from the
+ * lowest to the highest free page the firmware reported. It is carved from
+ * that memory at start-up and never grows, so the bookkeeping cannot run out,
+ * however fragmented memory gets.
+ *
+ * The span is cut in 2 MiB chunks. A chunk flagged "meta" belongs to the
+ * metadata pool: every request under 2 MiB (page tables, device state,
+ * stacks) is served from pool chunks, so small allocations do not break up
+ * the aligned runs partitions want. The pool takes a whole free chunk when it
+ * needs one and gives it back when all of it is free again, keeping one spare.
+ * Only when no whole chunk is left does a small request take pages anywhere.
+ *
+ * Free memory is kept clean: pmm_free scrubs before the pages are free again
+ * (or the caller did, through hmap_scrub: pmm_free_clean), and an allocation
+ * is not zeroed a second time. What the firmware handed over may hold old
+ * data: those pages are marked dirty at start-up, and the first allocation of
+ * each scrubs it. So every page is scrubbed exactly once per owner.
+ *
+ * Scrubs run outside pmm_lock in 2 MiB steps, and between steps the CPU takes
+ * any TLB flush another CPU waits for (arch_cpu_relax).
  */
 #include <keel/abi.h>
 #include <keel/console.h>
@@ -10,73 +29,138 @@
 #include <keel/pmm.h>
 #include <keel/spinlock.h>
 
+#define PMM_CHUNK SZ_2M
+#define PMM_CHUNK_PAGES (PMM_CHUNK / PAGE_SIZE)
+#define PMM_NONE (~0ull)
+
 struct pmm_range {
 	hpa_t base;
 	u64 size;
 };
 
-static struct pmm_range pmm_ranges[PMM_MAX_RANGES];
-static u32 pmm_count;
+/* Ranges given to pmm_add, until pmm_start builds the bitmaps from them. */
+static struct pmm_range pmm_boot[PMM_MAX_RANGES];
+static u32 pmm_boot_count;
+
 static struct spinlock pmm_lock = SPINLOCK_INIT;
+static hpa_t pmm_base; /* first byte of the span, 2 MiB aligned */
+static u64 pmm_pages; /* pages in the span, a whole number of chunks */
+static u64 *pmm_free_map; /* a bit per page: free (under pmm_lock) */
+static u64 *pmm_dirty_map; /* a bit per page: may hold the firmware's data (atomic clears only) */
+static u64 *pmm_meta_map; /* a bit per chunk: in the metadata pool (under pmm_lock) */
+static u64 pmm_ram_free; /* free pages outside the pool */
+static u64 pmm_meta_free; /* free pages in pool chunks */
+static u32 pmm_meta_chunks;
+static u64 pmm_scrubbed_first; /* bytes scrubbed at their first use after boot */
+static u64 pmm_scrubbed_release; /* bytes scrubbed when an owner gave them back */
+
+static bool bit_test(const u64 *map, u64 i)
+{
+	return (map[i / 64] >> (i % 64)) & 1;
+}
+
+static void bit_set(u64 *map, u64 i)
+{
+	map[i / 64] |= 1ull << (i % 64);
+}
+
+static void bit_clear(u64 *map, u64 i)
+{
+	map[i / 64] &= ~(1ull << (i % 64));
+}
+
+/* Bits [i, i + n) of the word holding bit i, as a mask, and how many that is. */
+static u64 bits_in_word(u64 i, u64 n, u64 *count)
+{
+	u64 shift = i % 64;
+	u64 take = MIN(n, 64 - shift);
+
+	*count = take;
+	return (take == 64 ? ~0ull : ((1ull << take) - 1)) << shift;
+}
+
+static void bits_set(u64 *map, u64 i, u64 n)
+{
+	u64 take;
+
+	while (n) {
+		map[i / 64] |= bits_in_word(i, n, &take);
+		i += take;
+		n -= take;
+	}
+}
+
+static void bits_clear(u64 *map, u64 i, u64 n)
+{
+	u64 take;
+
+	while (n) {
+		map[i / 64] &= ~bits_in_word(i, n, &take);
+		i += take;
+		n -= take;
+	}
+}
+
+/* True if any bit of [i, i + n) is set. */
+static bool bits_any(const u64 *map, u64 i, u64 n)
+{
+	u64 take;
+
+	while (n) {
+		if (map[i / 64] & bits_in_word(i, n, &take))
+			return true;
+		i += take;
+		n -= take;
+	}
+	return false;
+}
+
+static bool bits_all(const u64 *map, u64 i, u64 n)
+{
+	u64 take, mask;
+
+	while (n) {
+		mask = bits_in_word(i, n, &take);
+		if ((map[i / 64] & mask) != mask)
+			return false;
+		i += take;
+		n -= take;
+	}
+	return true;
+}
+
+static u64 page_index(hpa_t pa)
+{
+	return (pa - pmm_base) / PAGE_SIZE;
+}
+
+static hpa_t page_addr(u64 i)
+{
+	return pmm_base + i * PAGE_SIZE;
+}
+
+static bool chunk_is_meta(u64 page)
+{
+	return bit_test(pmm_meta_map, page / PMM_CHUNK_PAGES);
+}
+
+/* ---- Start-up -------------------------------------------------------------- */
 
 void pmm_reset(void)
 {
-	pmm_count = 0;
-}
-
-static void pmm_remove_at(u32 i)
-{
-	memmove(&pmm_ranges[i], &pmm_ranges[i + 1], (pmm_count - i - 1) * sizeof(pmm_ranges[0]));
-	pmm_count--;
-}
-
-static int pmm_insert_at(u32 i, hpa_t base, u64 size)
-{
-	if (pmm_count == PMM_MAX_RANGES)
-		return -KEEL_ENOSPC;
-	memmove(&pmm_ranges[i + 1], &pmm_ranges[i], (pmm_count - i) * sizeof(pmm_ranges[0]));
-	pmm_ranges[i].base = base;
-	pmm_ranges[i].size = size;
-	pmm_count++;
-	return 0;
-}
-
-/* Insert [base, base + size) in order, merging with its neighbours. Lock held. */
-static int pmm_insert(hpa_t base, u64 size)
-{
-	u32 i = 0;
-
-	while (i < pmm_count && pmm_ranges[i].base < base)
-		i++;
-	if (i > 0 && ranges_overlap(pmm_ranges[i - 1].base, pmm_ranges[i - 1].size, base, size))
-		panic("pmm: range 0x%llx+0x%llx freed twice", (unsigned long long)base,
-		      (unsigned long long)size);
-	if (i < pmm_count && ranges_overlap(pmm_ranges[i].base, pmm_ranges[i].size, base, size))
-		panic("pmm: range 0x%llx+0x%llx freed twice", (unsigned long long)base,
-		      (unsigned long long)size);
-	if (i > 0 && pmm_ranges[i - 1].base + pmm_ranges[i - 1].size == base) {
-		pmm_ranges[i - 1].size += size;
-		if (i < pmm_count && base + size == pmm_ranges[i].base) {
-			pmm_ranges[i - 1].size += pmm_ranges[i].size;
-			pmm_remove_at(i);
-		}
-		return 0;
-	}
-	if (i < pmm_count && base + size == pmm_ranges[i].base) {
-		pmm_ranges[i].base = base;
-		pmm_ranges[i].size += size;
-		return 0;
-	}
-	return pmm_insert_at(i, base, size);
+	pmm_boot_count = 0;
+	pmm_pages = 0;
+	pmm_free_map = pmm_dirty_map = pmm_meta_map = NULL;
+	pmm_ram_free = pmm_meta_free = 0;
+	pmm_meta_chunks = 0;
+	pmm_scrubbed_first = pmm_scrubbed_release = 0;
 }
 
 int pmm_add(hpa_t base, u64 size)
 {
 	hpa_t start, end;
-	unsigned long flags;
-	int ret;
 
-	if (range_overflows(base, size))
+	if (range_overflows(base, size) || pmm_free_map)
 		return -KEEL_EINVAL;
 	start = ALIGN_UP(base, PAGE_SIZE);
 	end = ALIGN_DOWN(base + size, PAGE_SIZE);
@@ -85,48 +169,205 @@ int pmm_add(hpa_t base, u64 size)
 		start = PAGE_SIZE;
 	if (end <= start)
 		return 0;
-	flags = spin_lock_irqsave(&pmm_lock);
-	ret = pmm_insert(start, end - start);
-	spin_unlock_irqrestore(&pmm_lock, flags);
-	return ret;
+	for (u32 i = 0; i < pmm_boot_count; i++)
+		if (ranges_overlap(pmm_boot[i].base, pmm_boot[i].size, start, end - start))
+			return -KEEL_EINVAL;
+	if (pmm_boot_count == PMM_MAX_RANGES)
+		return -KEEL_ENOSPC;
+	pmm_boot[pmm_boot_count++] = (struct pmm_range){ start, end - start };
+	return 0;
+}
+
+static u64 words_for(u64 bits)
+{
+	return (bits + 63) / 64;
+}
+
+/* Bytes of bookkeeping for a span of @pages: free and dirty maps, the chunk flags. */
+static u64 pmm_map_bytes(u64 pages)
+{
+	return ALIGN_UP((2 * words_for(pages) + words_for(pages / PMM_CHUNK_PAGES)) * 8, PAGE_SIZE);
+}
+
+/*
+ * The bottom of the lowest boot range that holds @bytes, taken out of it; 0 if
+ * none does. Lowest, because this is written before Keel has its own page
+ * tables: the firmware's map is in force, and it may keep the code it loaded
+ * (free for Keel, but read-only until then) anywhere above its conventional
+ * memory. The first page tables have always come from the lowest pages too.
+ */
+static hpa_t pmm_take_map_space(u64 bytes)
+{
+	struct pmm_range *low = NULL;
+	hpa_t base;
+
+	for (u32 i = 0; i < pmm_boot_count; i++)
+		if (pmm_boot[i].size >= bytes && (!low || pmm_boot[i].base < low->base))
+			low = &pmm_boot[i];
+	if (!low)
+		return 0;
+	base = low->base;
+	low->base += bytes;
+	low->size -= bytes;
+	return base;
+}
+
+int pmm_start(void)
+{
+	hpa_t lo = PMM_NONE, hi = 0, maps;
+	u64 words;
+
+	if (pmm_free_map)
+		return -KEEL_EINVAL;
+	for (u32 i = 0; i < pmm_boot_count; i++) {
+		lo = MIN(lo, pmm_boot[i].base);
+		hi = MAX(hi, pmm_boot[i].base + pmm_boot[i].size);
+	}
+	if (!pmm_boot_count)
+		return 0;
+	pmm_base = ALIGN_DOWN(lo, PMM_CHUNK);
+	if (ALIGN_UP(hi, PMM_CHUNK) < hi)
+		return -KEEL_EINVAL;
+	pmm_pages = (ALIGN_UP(hi, PMM_CHUNK) - pmm_base) / PAGE_SIZE;
+	maps = pmm_take_map_space(pmm_map_bytes(pmm_pages));
+	if (!maps)
+		return -KEEL_ENOMEM;
+	words = words_for(pmm_pages);
+	pmm_free_map = hpa_to_hva(maps);
+	pmm_dirty_map = pmm_free_map + words;
+	pmm_meta_map = pmm_dirty_map + words;
+	memset(pmm_free_map, 0, pmm_map_bytes(pmm_pages));
+	for (u32 i = 0; i < pmm_boot_count; i++) {
+		u64 first = page_index(pmm_boot[i].base), n = pmm_boot[i].size / PAGE_SIZE;
+
+		bits_set(pmm_free_map, first, n);
+		bits_set(pmm_dirty_map, first, n);
+		pmm_ram_free += n;
+	}
+	return 0;
 }
 
 int pmm_init(const struct keel_boot_info *bi)
 {
-	u32 i;
 	int ret;
 
-	for (i = 0; i < bi->mem_count && i < KEEL_BOOT_MAX_MEM; i++) {
+	for (u32 i = 0; i < bi->mem_count && i < KEEL_BOOT_MAX_MEM; i++) {
 		if (bi->mem[i].type != KEEL_MEM_FREE)
 			continue;
 		ret = pmm_add(bi->mem[i].base, bi->mem[i].size);
 		if (ret)
 			return ret;
 	}
-	return 0;
+	return pmm_start();
 }
 
-/* Take [base, base + size) out of range i (the caller checked it fits). */
-static int pmm_carve(u32 i, hpa_t base, u64 size)
+/* ---- Finding runs -------------------------------------------------------------- */
+
+/*
+ * The first page at or after @i that can start a run: free, and in the pool
+ * or out of it as @meta says. PMM_NONE if there is none before @end.
+ */
+static u64 pmm_next_usable(u64 i, u64 end, bool meta)
 {
-	struct pmm_range r = pmm_ranges[i];
-	u64 head = base - r.base;
-	u64 tail = r.base + r.size - (base + size);
+	while (i < end) {
+		u64 word;
 
-	if (head && tail) {
-		pmm_ranges[i].size = head;
-		return pmm_insert_at(i + 1, base + size, tail);
+		if (chunk_is_meta(i) != meta) {
+			i = ALIGN_UP(i + 1, PMM_CHUNK_PAGES);
+			continue;
+		}
+		word = pmm_free_map[i / 64] & (~0ull << (i % 64));
+		if (word) {
+			i = (i & ~63ull) + (u64)__builtin_ctzll(word);
+			return i < end ? i : PMM_NONE;
+		}
+		i = (i | 63) + 1;
 	}
-	if (head) {
-		pmm_ranges[i].size = head;
-	} else if (tail) {
-		pmm_ranges[i].base = base + size;
-		pmm_ranges[i].size = tail;
-	} else {
-		pmm_remove_at(i);
-	}
-	return 0;
+	return PMM_NONE;
 }
+
+/* The first page of [i, end) that a run cannot use, or @end. */
+static u64 pmm_first_unusable(u64 i, u64 end, bool meta)
+{
+	while (i < end) {
+		u64 word;
+
+		if (chunk_is_meta(i) != meta)
+			return i;
+		word = ~pmm_free_map[i / 64] & (~0ull << (i % 64));
+		if (word)
+			return MIN((i & ~63ull) + (u64)__builtin_ctzll(word), end);
+		i = (i | 63) + 1;
+	}
+	return end;
+}
+
+/* First fit of @n free pages at an @align-page boundary in [from, end); PMM_NONE if none. */
+static u64 pmm_find(u64 from, u64 end, u64 n, u64 align, bool meta)
+{
+	u64 i = from;
+
+	for (;;) {
+		u64 bad;
+
+		i = pmm_next_usable(i, end, meta);
+		if (i == PMM_NONE)
+			return PMM_NONE;
+		i = ALIGN_UP(i, align);
+		if (i < from || i >= end || end - i < n)
+			return PMM_NONE;
+		bad = pmm_first_unusable(i, i + n, meta);
+		if (bad == i + n)
+			return i;
+		i = bad + 1;
+	}
+}
+
+/* ---- The metadata pool ------------------------------------------------------- */
+
+/* A whole free chunk moves into the pool. Lock held. */
+static bool pmm_meta_grow(void)
+{
+	u64 c = pmm_find(0, pmm_pages, PMM_CHUNK_PAGES, PMM_CHUNK_PAGES, false);
+
+	if (c == PMM_NONE)
+		return false;
+	bit_set(pmm_meta_map, c / PMM_CHUNK_PAGES);
+	pmm_ram_free -= PMM_CHUNK_PAGES;
+	pmm_meta_free += PMM_CHUNK_PAGES;
+	pmm_meta_chunks++;
+	return true;
+}
+
+/* @n pages from the pool; PMM_NONE if no pool chunk has them. Lock held. */
+static u64 pmm_meta_find(u64 n, u64 align)
+{
+	for (u64 c = 0; c < pmm_pages / PMM_CHUNK_PAGES; c++) {
+		u64 first = c * PMM_CHUNK_PAGES, i;
+
+		if (!bit_test(pmm_meta_map, c))
+			continue;
+		i = pmm_find(first, first + PMM_CHUNK_PAGES, n, align, true);
+		if (i != PMM_NONE)
+			return i;
+	}
+	return PMM_NONE;
+}
+
+/* A pool chunk all free again goes back, unless it is the last one. Lock held. */
+static void pmm_meta_shrink(u64 page)
+{
+	u64 first = ALIGN_DOWN(page, PMM_CHUNK_PAGES);
+
+	if (pmm_meta_chunks <= 1 || !bits_all(pmm_free_map, first, PMM_CHUNK_PAGES))
+		return;
+	bit_clear(pmm_meta_map, first / PMM_CHUNK_PAGES);
+	pmm_meta_free -= PMM_CHUNK_PAGES;
+	pmm_ram_free += PMM_CHUNK_PAGES;
+	pmm_meta_chunks--;
+}
+
+/* ---- Allocation ----------------------------------------------------------------- */
 
 static bool pmm_size_ok(u64 size, u64 align)
 {
@@ -134,29 +375,108 @@ static bool pmm_size_ok(u64 size, u64 align)
 	       (align & (align - 1)) == 0;
 }
 
+/* Take @n pages for a request; PMM_NONE if nothing fits. Lock held. */
+static u64 pmm_take(u64 n, u64 align)
+{
+	bool small = n < PMM_CHUNK_PAGES && align <= PMM_CHUNK_PAGES;
+	u64 i = PMM_NONE;
+
+	if (small) {
+		i = pmm_meta_find(n, align);
+		if (i == PMM_NONE && pmm_meta_grow())
+			i = pmm_meta_find(n, align);
+		if (i != PMM_NONE) {
+			bits_clear(pmm_free_map, i, n);
+			pmm_meta_free -= n;
+			return i;
+		}
+	}
+	i = pmm_find(0, pmm_pages, n, align, false);
+	if (i != PMM_NONE) {
+		bits_clear(pmm_free_map, i, n);
+		pmm_ram_free -= n;
+	}
+	return i;
+}
+
+/* Clear dirty bits [i, i + n) of pages the caller owns (their words hold others' bits too). */
+static void pmm_dirty_clear(u64 i, u64 n)
+{
+	u64 take;
+
+	while (n) {
+		u64 mask = bits_in_word(i, n, &take);
+
+		__atomic_fetch_and(&pmm_dirty_map[i / 64], ~mask, __ATOMIC_RELAXED);
+		i += take;
+		n -= take;
+	}
+}
+
+/* Zero [pa, pa + size) in 2 MiB steps, taking other CPUs' flushes in between. */
+static void pmm_scrub(hpa_t pa, u64 size)
+{
+	while (size) {
+		u64 step = MIN(size, PMM_CHUNK - (pa & (PMM_CHUNK - 1)));
+
+		memset(hpa_to_hva(pa), 0, step);
+		pa += step;
+		size -= step;
+		if (size)
+			arch_cpu_relax();
+	}
+}
+
+/* Page @i's dirty bit; its word holds other owners' bits, cleared meanwhile. */
+static bool pmm_dirty(u64 i)
+{
+	return (__atomic_load_n(&pmm_dirty_map[i / 64], __ATOMIC_RELAXED) >> (i % 64)) & 1;
+}
+
+/* Pages of a new allocation the firmware left data in: scrubbed now, once. */
+static void pmm_scrub_first_use(u64 first, u64 n)
+{
+	u64 i = first, end = first + n, scrubbed = 0;
+
+	while (i < end) {
+		u64 run = i;
+
+		if (i % 64 == 0 && end - i >= 64 &&
+		    !__atomic_load_n(&pmm_dirty_map[i / 64], __ATOMIC_RELAXED)) {
+			i += 64; /* a clean word: released memory, the common case */
+			continue;
+		}
+		if (!pmm_dirty(i)) {
+			i++;
+			continue;
+		}
+		while (run < end && pmm_dirty(run))
+			run++;
+		pmm_scrub(page_addr(i), (run - i) * PAGE_SIZE);
+		pmm_dirty_clear(i, run - i);
+		scrubbed += run - i;
+		i = run;
+	}
+	if (scrubbed)
+		__atomic_fetch_add(&pmm_scrubbed_first, scrubbed * PAGE_SIZE, __ATOMIC_RELAXED);
+}
+
 hpa_t pmm_alloc(u64 size, u64 align)
 {
 	unsigned long flags;
-	hpa_t found = 0;
-	u32 i;
+	u64 i;
 
-	if (!pmm_size_ok(size, align))
+	if (!pmm_size_ok(size, align) || !pmm_free_map)
+		return 0;
+	if (size / PAGE_SIZE > pmm_pages || align / PAGE_SIZE > pmm_pages)
 		return 0;
 	flags = spin_lock_irqsave(&pmm_lock);
-	for (i = 0; i < pmm_count; i++) {
-		hpa_t base = ALIGN_UP(pmm_ranges[i].base, align);
-		u64 end = pmm_ranges[i].base + pmm_ranges[i].size;
-
-		if (base < pmm_ranges[i].base || base >= end || end - base < size)
-			continue;
-		if (pmm_carve(i, base, size) == 0)
-			found = base;
-		break;
-	}
+	i = pmm_take(size / PAGE_SIZE, align / PAGE_SIZE);
 	spin_unlock_irqrestore(&pmm_lock, flags);
-	if (found)
-		memset(hpa_to_hva(found), 0, size);
-	return found;
+	if (i == PMM_NONE)
+		return 0;
+	pmm_scrub_first_use(i, size / PAGE_SIZE);
+	return page_addr(i);
 }
 
 void pmm_free(hpa_t base, u64 size)
@@ -166,24 +486,54 @@ void pmm_free(hpa_t base, u64 size)
 	pmm_free_clean(base, size, false);
 }
 
+/* True if [first, first + n) lies in one tier: inside one pool chunk, or in no pool chunk. */
+static bool pmm_one_tier(u64 first, u64 n)
+{
+	u64 c;
+
+	if (chunk_is_meta(first))
+		return first / PMM_CHUNK_PAGES == (first + n - 1) / PMM_CHUNK_PAGES;
+	for (c = first / PMM_CHUNK_PAGES; c <= (first + n - 1) / PMM_CHUNK_PAGES; c++)
+		if (bit_test(pmm_meta_map, c))
+			return false;
+	return true;
+}
+
+static bool pmm_range_ours(hpa_t base, u64 size)
+{
+	return size && IS_ALIGNED(base, PAGE_SIZE) && IS_ALIGNED(size, PAGE_SIZE) &&
+	       !range_overflows(base, size) && pmm_free_map && base >= pmm_base &&
+	       page_index(base) < pmm_pages && size / PAGE_SIZE <= pmm_pages - page_index(base);
+}
+
 void pmm_free_clean(hpa_t base, u64 size, bool zeroed)
 {
+	u64 first = page_index(base), n = size / PAGE_SIZE;
 	unsigned long flags;
-	int ret;
+	bool meta;
 
-	if (!IS_ALIGNED(base, PAGE_SIZE) || !IS_ALIGNED(size, PAGE_SIZE) ||
-	    range_overflows(base, size))
+	if (!pmm_range_ours(base, size))
 		panic("pmm: bad free of 0x%llx+0x%llx", (unsigned long long)base,
 		      (unsigned long long)size);
-	/* Scrub before anyone else can get it. */
+	/* Scrubbed before anyone else can have it, outside the lock. */
 	if (!zeroed)
-		memset(hpa_to_hva(base), 0, size);
+		pmm_scrub(base, size);
+	__atomic_fetch_add(&pmm_scrubbed_release, size, __ATOMIC_RELAXED);
 	flags = spin_lock_irqsave(&pmm_lock);
-	ret = pmm_insert(base, size);
+	meta = chunk_is_meta(first);
+	if (bits_any(pmm_free_map, first, n) || !pmm_one_tier(first, n)) {
+		spin_unlock_irqrestore(&pmm_lock, flags);
+		panic("pmm: range 0x%llx+0x%llx freed twice or across the pool's edge",
+		      (unsigned long long)base, (unsigned long long)size);
+	}
+	bits_set(pmm_free_map, first, n);
+	if (meta) {
+		pmm_meta_free += n;
+		pmm_meta_shrink(first);
+	} else {
+		pmm_ram_free += n;
+	}
 	spin_unlock_irqrestore(&pmm_lock, flags);
-	if (ret)
-		pr_warn("pmm: free list full, 0x%llx bytes at 0x%llx lost",
-			(unsigned long long)size, (unsigned long long)base);
 }
 
 void *pmm_alloc_page(void)
@@ -199,35 +549,49 @@ void pmm_free_page(void *page)
 		pmm_free(hva_to_hpa(page), PAGE_SIZE);
 }
 
+/* ---- Figures ------------------------------------------------------------------------ */
+
 u64 pmm_free_bytes(void)
 {
-	unsigned long flags;
-	u64 total = 0;
-	u32 i;
+	unsigned long flags = spin_lock_irqsave(&pmm_lock);
+	u64 pages = pmm_ram_free + pmm_meta_free;
 
-	flags = spin_lock_irqsave(&pmm_lock);
-	for (i = 0; i < pmm_count; i++)
-		total += pmm_ranges[i].size;
 	spin_unlock_irqrestore(&pmm_lock, flags);
-	return total;
+	return pages * PAGE_SIZE;
 }
 
 u64 pmm_largest_free(u64 align)
 {
 	unsigned long flags;
-	u64 best = 0;
-	u32 i;
+	u64 best = 0, i = 0;
 
-	if (!pmm_size_ok(PAGE_SIZE, align))
+	if (!pmm_size_ok(PAGE_SIZE, align) || !pmm_free_map)
 		return 0;
 	flags = spin_lock_irqsave(&pmm_lock);
-	for (i = 0; i < pmm_count; i++) {
-		hpa_t base = ALIGN_UP(pmm_ranges[i].base, align);
-		u64 end = pmm_ranges[i].base + pmm_ranges[i].size;
+	for (;;) {
+		u64 end;
 
-		if (base >= pmm_ranges[i].base && base < end)
-			best = MAX(best, ALIGN_DOWN(end - base, PAGE_SIZE));
+		i = pmm_next_usable(i, pmm_pages, false);
+		if (i == PMM_NONE)
+			break;
+		end = pmm_first_unusable(i, pmm_pages, false);
+		if (ALIGN_UP(page_addr(i), align) < page_addr(end))
+			best = MAX(best, page_addr(end) - ALIGN_UP(page_addr(i), align));
+		i = end;
 	}
 	spin_unlock_irqrestore(&pmm_lock, flags);
 	return best;
+}
+
+void pmm_get_stats(struct pmm_stats *st)
+{
+	unsigned long flags = spin_lock_irqsave(&pmm_lock);
+
+	st->ram_free = pmm_ram_free * PAGE_SIZE;
+	st->meta_free = pmm_meta_free * PAGE_SIZE;
+	st->meta_total = (u64)pmm_meta_chunks * PMM_CHUNK;
+	st->bookkeeping = pmm_free_map ? pmm_map_bytes(pmm_pages) : 0;
+	spin_unlock_irqrestore(&pmm_lock, flags);
+	st->scrubbed_first_use = __atomic_load_n(&pmm_scrubbed_first, __ATOMIC_RELAXED);
+	st->scrubbed_release = __atomic_load_n(&pmm_scrubbed_release, __ATOMIC_RELAXED);
 }

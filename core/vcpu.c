@@ -160,11 +160,14 @@ static void vcpu_handle_shutdown(struct vcpu *vcpu, const struct vm_exit *exit)
  */
 static void vcpu_halt(struct vcpu *vcpu)
 {
+	__atomic_store_n(&vcpu->where, VCPU_HALTED, __ATOMIC_RELEASE);
 	while (!(__atomic_load_n(&vcpu->requests, __ATOMIC_ACQUIRE) & VCPU_REQ_STOP) &&
+	       __atomic_load_n(&vcpu->part->state, __ATOMIC_ACQUIRE) != PART_PAUSED &&
 	       !arch_vcpu_irq_pending(vcpu)) {
 		arch_cpu_idle();
 		timer_run_expired();
 	}
+	__atomic_store_n(&vcpu->where, VCPU_ACTIVE, __ATOMIC_RELEASE);
 }
 
 static void vcpu_handle_exit(struct vcpu *vcpu, const struct vm_exit *exit)
@@ -208,17 +211,20 @@ static void vcpu_handle_exit(struct vcpu *vcpu, const struct vm_exit *exit)
 
 /*
  * PAUSE (core/mgmt.c): the vCPU stays out of the guest, its state untouched
- * in the arch's vCPU structure, until RESUME or a stop request.
+ * in the arch's vCPU structure, until RESUME or a stop request. Its where
+ * is PAUSE's acknowledgement (part_wait_parked).
  */
 static void vcpu_park(struct vcpu *vcpu)
 {
 	struct partition *part = vcpu->part;
 
+	__atomic_store_n(&vcpu->where, VCPU_PARKED, __ATOMIC_RELEASE);
 	while (__atomic_load_n(&part->state, __ATOMIC_ACQUIRE) == PART_PAUSED &&
 	       !(__atomic_load_n(&vcpu->requests, __ATOMIC_ACQUIRE) & VCPU_REQ_STOP)) {
 		arch_cpu_idle();
 		timer_run_expired();
 	}
+	__atomic_store_n(&vcpu->where, VCPU_ACTIVE, __ATOMIC_RELEASE);
 }
 
 /* Run @vcpu on this CPU until its partition stops it. Interrupts off. */

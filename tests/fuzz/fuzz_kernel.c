@@ -32,7 +32,7 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 	ret = arch_kernel_load(&fuzz_kpart, &entry);
 	if (ret == 0 && (entry.pc < KEEL_GUEST_RAM_BASE || entry.pc >= KEEL_GUEST_RAM_BASE + FUZZ_KRAM))
 		abort();
-	if (pmm_free_bytes() != FUZZ_KPOOL)
+	if (pmm_free_bytes() != pool_free)
 		abort(); /* the loader's scratch all given back */
 	return 0;
 }

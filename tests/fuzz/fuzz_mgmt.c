@@ -35,6 +35,9 @@ static void setup(void)
 	memset(partitions, 0, sizeof(partitions));
 	pmm_reset();
 	pmm_add((hpa_t)(uintptr_t)pool, POOL);
+	pmm_start();
+	/* A PAUSE whose vCPU the model does not park gives up in 1000 looks, not never. */
+	clock_step_ns = 1000000;
 	platform.cpu_count = 4;
 	for (i = 0; i < 4; i++) {
 		pcpus[i].id = i;

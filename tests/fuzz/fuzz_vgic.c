@@ -156,7 +156,7 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 		}
 	}
 	vdev_destroy_all(&plat_part);
-	if (pmm_free_bytes() != PLAT_POOL_SIZE)
+	if (pmm_free_bytes() != pool_free)
 		abort();
 	return 0;
 }

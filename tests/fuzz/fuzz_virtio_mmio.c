@@ -55,7 +55,7 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 			d->ops->write(d, NULL, off, sz, val);
 	}
 	vdev_destroy_all(&fuzz_part);
-	if (pmm_free_bytes() != FUZZ_POOL_SIZE)
+	if (pmm_free_bytes() != pool_free)
 		abort();
 	return 0;
 }

@@ -60,7 +60,7 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 	for (i = 0; i < 3; i++)
 		wr(d, 0x050, q);
 	vdev_destroy_all(&fuzz_part);
-	if (pmm_free_bytes() != FUZZ_POOL_SIZE)
+	if (pmm_free_bytes() != pool_free)
 		abort();
 	return 0;
 }

@@ -165,7 +165,7 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 	for (u32 i = 0; i < MAX_TIMERS; i++)
 		if (timers[i])
 			abort(); /* a model left a timer armed on memory now freed */
-	if (pmm_free_bytes() != PLAT_POOL_SIZE)
+	if (pmm_free_bytes() != pool_free)
 		abort();
 	return 0;
 }

@@ -15,6 +15,8 @@
 
 #include "kernel_env.h"
 
+u64 pool_free;
+
 struct pcpu *fuzz_this_pcpu;
 struct partition fuzz_kpart;
 static u8 *ram, *kernel_buf, *initrd_buf, *pool;
@@ -54,6 +56,8 @@ void fuzz_kernel_setup(const u8 *k, size_t klen, const u8 *i, size_t ilen)
 	}
 	pmm_reset();
 	pmm_add((hpa_t)(uintptr_t)pool, FUZZ_KPOOL); /* the loaders' scratch (device tree...) */
+	pmm_start();
+	pool_free = pmm_free_bytes(); /* the pool less the allocator's own page */
 	memset(&fuzz_kpart, 0, sizeof(fuzz_kpart));
 	memcpy(kernel_buf, k, klen);
 	memcpy(initrd_buf, i, ilen);

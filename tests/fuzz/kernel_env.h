@@ -7,6 +7,9 @@
 
 #define FUZZ_KRAM (64ull << 20)
 #define FUZZ_KIMAGE_MAX 65536u
+/* pmm_free_bytes() right after the pool is set up */
+extern u64 pool_free;
+
 #define FUZZ_KPOOL (1ull << 20)
 
 extern struct partition fuzz_kpart;

@@ -12,6 +12,8 @@
 
 #include "plat_env.h"
 
+u64 pool_free;
+
 struct pcpu *fuzz_this_pcpu;
 struct partition plat_part;
 struct vcpu plat_vcpus[PLAT_VCPUS];
@@ -39,6 +41,8 @@ void plat_setup(void)
 	memset(plat_vcpus, 0, sizeof(plat_vcpus));
 	pmm_reset();
 	pmm_add((hpa_t)(uintptr_t)pool, PLAT_POOL_SIZE);
+	pmm_start();
+	pool_free = pmm_free_bytes(); /* the pool less the allocator's own page */
 	plat_part.id = 1;
 	plat_part.state = PART_RUNNING;
 	plat_part.vcpu_count = PLAT_VCPUS;

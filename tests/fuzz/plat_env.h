@@ -7,6 +7,9 @@
 #include <keel/pcpu.h>
 
 #define PLAT_VCPUS 2u
+/* pmm_free_bytes() right after the pool is set up */
+extern u64 pool_free;
+
 #define PLAT_POOL_SIZE (1ull << 20)
 
 extern struct partition plat_part;

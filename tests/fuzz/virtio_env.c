@@ -14,6 +14,8 @@
 
 #include "virtio_env.h"
 
+u64 pool_free;
+
 struct partition fuzz_part;
 u8 *fuzz_ram;
 static u8 *pool, *img;
@@ -59,4 +61,6 @@ void fuzz_virtio_setup(void)
 	fuzz_part.disk = &disk;
 	pmm_reset();
 	pmm_add((hpa_t)(uintptr_t)pool, FUZZ_POOL_SIZE);
+	pmm_start();
+	pool_free = pmm_free_bytes(); /* the pool less the allocator's own page */
 }

@@ -7,6 +7,9 @@
 
 #define FUZZ_RAM_BASE 0x40000000ull
 #define FUZZ_RAM_SIZE (1ull << 20)
+/* pmm_free_bytes() right after the pool is set up */
+extern u64 pool_free;
+
 #define FUZZ_POOL_SIZE (1ull << 20)
 
 extern struct partition fuzz_part;

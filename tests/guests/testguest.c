@@ -467,18 +467,56 @@ static void manage_watch(uint32_t id)
 	expect(find_text(text, len, "TEST hello PASS") != NULL);
 }
 
+static uint64_t exits_total(const struct keel_part_stats *ps)
+{
+	uint64_t n = 0;
+
+	for (uint32_t k = 0; k < KEEL_EXIT_KINDS; k++)
+		n += ps->exits[k];
+	return n;
+}
+
+/*
+ * PAUSE returns once the child's vCPU has parked: the STATS right after shows
+ * it parked, and the child makes no exit until RESUME. Then pauses=N more
+ * cycles while the child counts, each checked the same way.
+ */
 static void manage_pause(uint32_t id)
 {
-	struct keel_part_stats ps;
+	uint64_t n = opt_num(cmdline, "pauses", 0), i, moved = 0, unparked = 0, before;
+	struct keel_part_stats ps, later;
 
 	expect(hc(KEEL_HC_MGMT_PAUSE, id, 0, 0).status == KEEL_OK);
 	expect(part_state(id, &ps) == KEEL_PSTATE_PAUSED);
-	printf("manage: paused: state %u\n", ps.status.state);
+	printf("manage: paused: state %u, %u of %u vCPUs parked\n", ps.status.state,
+	       ps.vcpus_parked, ps.status.vcpu_count);
+	expect(ps.vcpus_parked == ps.status.vcpu_count);
 	expect(hc(KEEL_HC_MGMT_RESUME, id, 0, 0).status == KEEL_OK);
 	expect(part_state(id, &ps) == KEEL_PSTATE_RUNNING);
 	printf("manage: resumed: state %u hypercalls %lu exits(hypercall) %lu\n", ps.status.state,
 	       ps.hypercalls, ps.exits[KEEL_EXIT_HYPERCALL]);
 	expect(ps.hypercalls > 0);
+	before = ps.console_bytes;
+	for (i = 0; i < n; i++) {
+		if (hc(KEEL_HC_MGMT_PAUSE, id, 0, 0).status != KEEL_OK ||
+		    part_state(id, &ps) != KEEL_PSTATE_PAUSED)
+			break;
+		unparked += ps.vcpus_parked != ps.status.vcpu_count;
+		delay(200);
+		part_state(id, &later);
+		moved += exits_total(&later) != exits_total(&ps) ||
+			 later.console_bytes != ps.console_bytes;
+		if (hc(KEEL_HC_MGMT_RESUME, id, 0, 0).status != KEEL_OK)
+			break;
+		delay(1000); /* the child counts on */
+	}
+	part_state(id, &ps);
+	if (n) {
+		printf("manage: %lu pause/resume cycles: %lu with a vCPU not parked, %lu with the "
+		       "child moving while paused; it wrote %lu console bytes meanwhile\n",
+		       i, unparked, moved, ps.console_bytes - before);
+		expect(i == n && !unparked && !moved && ps.console_bytes > before);
+	}
 }
 
 /* STOP with a short timeout: Keel forces the stop when it expires. */
@@ -768,7 +806,8 @@ static void mode_hcbench(void)
 
 /*
  * Command line: mode=hello (default) | conduit (alias vmcall) | ticker [count=N] |
- * peek [addr=GPA] | poke [addr=GPA] | aborts | triple | shutdown | hostile | virtio | manage [cycles=N]
+ * peek [addr=GPA] | poke [addr=GPA] | aborts | triple | shutdown | hostile | virtio |
+ * manage [cycles=N] [pauses=N]
  * (as the management partition, keel.cfg initrd = this ELF) | denied | hcbench [count=N batch=B] |
  * psci [rounds=N] (aarch64, 2 vCPUs) | smccc | timers | pmu | sve (aarch64) | decode | nmi | tscleaf |
  * initsipi [rounds=N] (x86_64, 2 vCPUs);

@@ -12,7 +12,7 @@ import pytest
 from keelrig import TESTGUEST, keel, keel_cfg, out, partition
 
 CONFIG = keel_cfg(
-    partition("mgr", 1, "mode=manage", memory="32M", management="yes",
+    partition("mgr", 1, "mode=manage pauses=1000", memory="32M", management="yes",
               initrd="/guests/" + TESTGUEST),
     partition("plain", 3, "mode=denied then=idle", memory="16M"))
 
@@ -32,7 +32,14 @@ def test_manage_lifecycle(managed):
     assert q.find(out("child", r"hello from child"))
     assert q.find(out("mgr", r"manage: child said: hello from child"))
     assert q.find(out("mgr", r"manage: child said: TEST hello PASS"))
-    assert q.find(keel(r"partition 'child' paused by the management partition"))
+    assert q.find(keel(r"partition 'child' paused by the management partition \(every vCPU "
+                       r"parked within \d+ us\)"))
+    # PAUSE returns once the child's vCPU has parked: STATS right after shows it
+    # parked, and the child makes no exit until RESUME, 1,000 times over.
+    assert q.find(out("mgr", r"manage: paused: state 6, 1 of 1 vCPUs parked"))
+    cycles = q.find(out("mgr", r"manage: \d+ pause/resume cycles: "))
+    assert re.search(r"1000 pause/resume cycles: 0 with a vCPU not parked, 0 with the child "
+                     r"moving while paused; it wrote [1-9]\d* console bytes", cycles or ""), cycles
     assert q.find(keel(r"partition 'child' stopped: stopped by the management partition: "
                        r"it did not power off in time"))
     assert q.find(keel(r"partition 'child' \(id \d+\) destroyed"))

@@ -27,6 +27,8 @@ s64 last_status;
 u64 last_res[3];
 u64 now_ns = 1000;
 int kicks, timers_armed, control_requests;
+u64 clock_step_ns;
+u32 stuck_cpu = ~0u;
 u32 last_control_request;
 struct timer *armed_timer;
 char input_seen[64];
@@ -42,6 +44,7 @@ void arch_vcpu_hc_return(struct vcpu *v, s64 status, const u64 res[3])
 
 u64 arch_time_ns(void)
 {
+	now_ns += clock_step_ns;
 	return now_ns;
 }
 
@@ -121,9 +124,19 @@ void vdev_reset_all(struct partition *p)
 {
 }
 
+/*
+ * The kicked CPU's vCPU answers as its run loop would: it parks if its
+ * partition is PAUSED (unless the test made it stuck), else it runs on.
+ */
 void pcpu_kick(struct pcpu *cpu)
 {
+	struct vcpu *v = cpu->vcpu;
+
 	kicks++;
+	if (!v || !v->part || v->pcpu->id == stuck_cpu)
+		return;
+	__atomic_store_n(&v->where, v->part->state == PART_PAUSED ? VCPU_PARKED : VCPU_ACTIVE,
+			 __ATOMIC_RELEASE);
 }
 
 void timer_arm(struct timer *t, u64 deadline_ns)

@@ -99,6 +99,7 @@ static void setup(void)
 	pool = aligned_alloc(SZ_2M, POOL);
 	pmm_reset();
 	CHECK_EQ(pmm_add((hpa_t)(uintptr_t)pool, POOL), 0);
+	CHECK_EQ(pmm_start(), 0);
 	platform.cpu_count = 4;
 	for (i = 0; i < 4; i++) {
 		pcpus[i].id = i;
@@ -293,9 +294,34 @@ static void test_lifecycle(void)
 	CHECK_EQ(ps.status.vcpu_count, 2);
 	CHECK_EQ(ps.status.cpu_mask, 0x6);
 	CHECK(ps.status.flags & KEEL_PD_REBOOT_STOP);
+	/* PAUSE returned after the acknowledgement: the running vCPU is parked (the other never started). */
+	CHECK_EQ(ps.vcpus_parked, 1);
+	CHECK_EQ(ps.vcpus_halted, 0);
 	CHECK_EQ(call(KEEL_HC_MGMT_RESUME, id, 0, 0), KEEL_OK);
 	CHECK_EQ(p->state, PART_RUNNING);
 	CHECK_EQ(call(KEEL_HC_MGMT_RESUME, id, 0, 0), KEEL_OK);
+	CHECK_EQ(call(KEEL_HC_MGMT_STATS, id, mgr_gpa(SCRATCH), sizeof(ps)), KEEL_OK);
+	memcpy(&ps, mgr_ram() + SCRATCH, sizeof(ps));
+	CHECK_EQ(ps.vcpus_parked, 0);
+
+	/* A vCPU that does not park: PAUSE gives up after its timeout and says so. */
+	stuck_cpu = p->vcpus[0]->pcpu->id;
+	clock_step_ns = 1000000; /* 1 ms per look at the clock */
+	CHECK_EQ(call(KEEL_HC_MGMT_PAUSE, id, 0, 0), -KEEL_ETIMEDOUT);
+	CHECK_EQ(p->state, PART_PAUSED); /* it is paused; its vCPU parks when it gets out */
+	CHECK(now_ns >= 1000000000ull); /* it waited its whole second */
+	CHECK_EQ(call(KEEL_HC_MGMT_PAUSE, id, 0, 0), -KEEL_ETIMEDOUT); /* again: still not parked */
+	p->vcpus[0]->where = VCPU_PARKED; /* out at last */
+	CHECK_EQ(call(KEEL_HC_MGMT_PAUSE, id, 0, 0), KEEL_OK);
+	stuck_cpu = ~0u;
+	clock_step_ns = 0;
+	CHECK_EQ(call(KEEL_HC_MGMT_RESUME, id, 0, 0), KEEL_OK);
+	/* A halted vCPU is counted as such. */
+	p->vcpus[0]->where = VCPU_HALTED;
+	CHECK_EQ(call(KEEL_HC_MGMT_STATS, id, mgr_gpa(SCRATCH), sizeof(ps)), KEEL_OK);
+	memcpy(&ps, mgr_ram() + SCRATCH, sizeof(ps));
+	CHECK_EQ(ps.vcpus_halted, 1);
+	p->vcpus[0]->where = VCPU_ACTIVE;
 
 	/* Stats of a running partition. */
 	p->vcpus[0]->exits[EXIT_HYPERCALL] = 5;

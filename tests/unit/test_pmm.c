@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: MIT */
-/* Unit tests of the physical memory manager (core/pmm.c) over a host buffer. */
+/*
+ * Unit tests of the physical memory manager (core/pmm.c) over a host buffer:
+ * alignment, the metadata pool, scrubbing exactly once, fragmentation that
+ * a range list could not have kept track of, and 10,000 random sequences
+ * with every byte accounted for.
+ */
 #include <stdlib.h>
 #include <string.h>
 
@@ -8,6 +13,8 @@
 #include "unit.h"
 
 #define POOL (64ull << 20)
+#define BIG_POOL (3ull << 30) /* 1 GiB runs under fragmentation */
+#define MIB (1ull << 20)
 
 static u8 *pool;
 
@@ -18,43 +25,145 @@ static hpa_t at(u64 off)
 
 static bool all_zero(hpa_t pa, u64 size)
 {
+	static const u8 zero[0x10000];
 	const u8 *p = (const u8 *)(uintptr_t)pa;
 
-	for (u64 i = 0; i < size; i++)
-		if (p[i])
+	for (u64 off = 0; off < size; off += sizeof(zero))
+		if (memcmp(p + off, zero, MIN(sizeof(zero), size - off)))
 			return false;
 	return true;
 }
 
+static void fill(hpa_t pa, u64 size, int byte)
+{
+	memset((void *)(uintptr_t)pa, byte, size);
+}
+
+/* A pool of @size at offset @off into the buffer, every byte dirty; its free bytes. */
+static u64 start_pool(u64 off, u64 size)
+{
+	pmm_reset();
+	fill(at(off), size, 0xa5);
+	CHECK_EQ(pmm_add(at(off), size), 0);
+	CHECK_EQ(pmm_start(), 0);
+	return pmm_free_bytes();
+}
+
 static void test_alloc_align_zero(void)
 {
+	u64 total = start_pool(0x1000, POOL - 0x1000);
+	struct pmm_stats st;
 	hpa_t a, b, c;
 
-	pmm_reset();
-	memset(pool, 0xa5, POOL);
-	CHECK_EQ(pmm_add(at(0x1000), POOL - 0x1000), 0);
-	CHECK_EQ(pmm_free_bytes(), POOL - 0x1000);
+	pmm_get_stats(&st);
+	/* The bitmaps are the only bookkeeping, a few pages for 64 MiB. */
+	CHECK(st.bookkeeping > 0 && st.bookkeeping <= 0x2000);
+	CHECK_EQ(total, POOL - 0x1000 - st.bookkeeping);
 	a = pmm_alloc(0x3000, 0x1000);
-	CHECK_EQ(a, at(0x1000));
-	CHECK(all_zero(a, 0x3000));
-	b = pmm_alloc(2 << 20, 2 << 20);
-	CHECK(b != 0 && (b & ((2 << 20) - 1)) == 0);
-	CHECK(all_zero(b, 2 << 20));
+	CHECK(a != 0 && all_zero(a, 0x3000));
+	b = pmm_alloc(2 * MIB, 2 * MIB);
+	CHECK(b != 0 && (b & (2 * MIB - 1)) == 0);
+	CHECK(all_zero(b, 2 * MIB));
 	/* Bad requests. */
 	CHECK_EQ(pmm_alloc(0, 0x1000), 0);
 	CHECK_EQ(pmm_alloc(0x1800, 0x1000), 0);
 	CHECK_EQ(pmm_alloc(0x1000, 0x3000), 0);
 	CHECK_EQ(pmm_alloc(POOL * 2, 0x1000), 0);
-	/* Scrubbed on free, merged back. */
-	memset((void *)(uintptr_t)a, 0x5a, 0x3000);
+	CHECK_EQ(pmm_alloc(0x1000, 1ull << 63), 0);
+	/* Scrubbed on free, the same pages come back zeroed. */
+	fill(a, 0x3000, 0x5a);
 	pmm_free(a, 0x3000);
 	c = pmm_alloc(0x3000, 0x1000);
 	CHECK_EQ(c, a);
 	CHECK(all_zero(c, 0x3000));
 	pmm_free(c, 0x3000);
-	pmm_free(b, 2 << 20);
-	CHECK_EQ(pmm_free_bytes(), POOL - 0x1000);
-	CHECK_EQ(pmm_largest_free(0x1000), POOL - 0x1000);
+	pmm_free(b, 2 * MIB);
+	CHECK_EQ(pmm_free_bytes(), total);
+}
+
+/* Small requests come from pool chunks; a 2 MiB one never lands among them. */
+static void test_metadata_pool(void)
+{
+	u64 total = start_pool(0, POOL);
+	hpa_t small[40], big;
+	struct pmm_stats st;
+	int i;
+
+	for (i = 0; i < 40; i++) {
+		small[i] = pmm_alloc(0x1000 << (i % 3), 0x1000);
+		CHECK(small[i] != 0);
+	}
+	pmm_get_stats(&st);
+	CHECK_EQ(st.meta_total, 2 * MIB); /* 40 small requests: one chunk */
+	for (i = 0; i < 40; i++)
+		CHECK_EQ(small[i] & ~(2 * MIB - 1), small[0] & ~(2 * MIB - 1));
+	big = pmm_alloc(4 * MIB, 2 * MIB);
+	CHECK(big != 0);
+	CHECK(!ranges_overlap(big, 4 * MIB, small[0] & ~(2 * MIB - 1), 2 * MIB));
+	/* Free is free in either tier: the figure comes back whole. */
+	for (i = 0; i < 40; i++)
+		pmm_free(small[i], 0x1000 << (i % 3));
+	pmm_free(big, 4 * MIB);
+	CHECK_EQ(pmm_free_bytes(), total);
+	pmm_get_stats(&st);
+	CHECK_EQ(st.meta_total, 2 * MIB); /* one spare chunk stays */
+	CHECK_EQ(st.ram_free + st.meta_free, total);
+}
+
+/* The pool gives back chunks once they are all free again, keeping one. */
+static void test_pool_shrinks(void)
+{
+	u64 total = start_pool(0, POOL);
+	hpa_t p[1100];
+	struct pmm_stats st;
+	int i;
+
+	for (i = 0; i < 1100; i++)
+		CHECK((p[i] = pmm_alloc(0x1000, 0x1000)) != 0);
+	pmm_get_stats(&st);
+	CHECK_EQ(st.meta_total, 3 * 2 * MIB); /* 1100 pages: three chunks */
+	for (i = 0; i < 1100; i++)
+		pmm_free(p[i], 0x1000);
+	pmm_get_stats(&st);
+	CHECK_EQ(st.meta_total, 2 * MIB);
+	CHECK_EQ(pmm_free_bytes(), total);
+	/* Above the spare chunk (the fourth: the first holds the bitmaps), to the top. */
+	CHECK_EQ(pmm_largest_free(2 * MIB), POOL - 4 * 2 * MIB);
+}
+
+/* Every page is scrubbed once: at first use after boot, then on each release. */
+static void test_scrub_once(void)
+{
+	struct pmm_stats st;
+	hpa_t a, b;
+
+	start_pool(0, POOL);
+	a = pmm_alloc(8 * MIB, 2 * MIB);
+	CHECK(a != 0 && all_zero(a, 8 * MIB));
+	pmm_get_stats(&st);
+	CHECK_EQ(st.scrubbed_first_use, 8 * MIB);
+	CHECK_EQ(st.scrubbed_release, 0);
+	fill(a, 8 * MIB, 0x77);
+	pmm_free(a, 8 * MIB);
+	pmm_get_stats(&st);
+	CHECK_EQ(st.scrubbed_release, 8 * MIB);
+	/* Handed out again: already clean, not zeroed a second time. */
+	b = pmm_alloc(8 * MIB, 2 * MIB);
+	CHECK_EQ(b, a);
+	CHECK(all_zero(b, 8 * MIB));
+	pmm_get_stats(&st);
+	CHECK_EQ(st.scrubbed_first_use, 8 * MIB);
+	/* The caller scrubbed it (hmap_scrub): counted, not done again. */
+	pmm_free_clean(b, 8 * MIB, true);
+	pmm_get_stats(&st);
+	CHECK_EQ(st.scrubbed_release, 16 * MIB);
+	/* A run over clean and never-used pages scrubs only the latter. */
+	b = pmm_alloc(12 * MIB, 2 * MIB);
+	CHECK_EQ(b, a);
+	CHECK(all_zero(b, 12 * MIB));
+	pmm_get_stats(&st);
+	CHECK_EQ(st.scrubbed_first_use, 12 * MIB);
+	pmm_free(b, 12 * MIB);
 }
 
 static void test_fragmentation(void)
@@ -62,8 +171,11 @@ static void test_fragmentation(void)
 	hpa_t p[16];
 	int i;
 
+	/* Fewer than a chunk: small requests take pages anywhere. */
 	pmm_reset();
-	CHECK_EQ(pmm_add(at(0), 16 * 0x1000), 0);
+	CHECK_EQ(pmm_add(at(0), 17 * 0x1000), 0);
+	CHECK_EQ(pmm_start(), 0);
+	CHECK_EQ(pmm_free_bytes(), 16 * 0x1000);
 	for (i = 0; i < 16; i++)
 		p[i] = pmm_alloc(0x1000, 0x1000);
 	CHECK(p[15] != 0);
@@ -79,23 +191,141 @@ static void test_fragmentation(void)
 	CHECK_EQ(pmm_alloc(16 * 0x1000, 0x1000), p[0]);
 }
 
-static void test_add_trims(void)
+/*
+ * 8,192 free holes at once, far beyond what the old 256-entry range list
+ * could hold: nothing is lost, and every hole merges back on free.
+ */
+static void test_many_holes(void)
+{
+	enum { N = 16384 };
+	static hpa_t p[N];
+	u64 total = start_pool(0, POOL), held = 0;
+	int i;
+
+	for (i = 0; i < N; i++)
+		held += (p[i] = pmm_alloc(0x1000, 0x1000)) ? 0x1000 : 0;
+	CHECK(held >= 16000 * 0x1000ull);
+	CHECK_EQ(pmm_free_bytes(), total - held);
+	for (i = 0; i < N; i += 2) {
+		held -= p[i] ? 0x1000 : 0;
+		pmm_free(p[i], 0x1000);
+	}
+	CHECK_EQ(pmm_free_bytes(), total - held);
+	for (i = 1; i < N; i += 2)
+		pmm_free(p[i], 0x1000);
+	CHECK_EQ(pmm_free_bytes(), total);
+}
+
+/* Adding: trimmed to whole pages; overlaps, wraps and late adds refused. */
+static void test_add(void)
 {
 	pmm_reset();
-	/* Unaligned ends are trimmed to whole pages; page 0 is never handed out. */
-	CHECK_EQ(pmm_add(at(0x10) , 0x2000), 0);
-	CHECK_EQ(pmm_free_bytes(), 0x1000);
-	CHECK_EQ(pmm_add(0, 0x2000), 0);
-	CHECK_EQ(pmm_free_bytes(), 0x2000);
+	CHECK_EQ(pmm_add(at(0x10), 0x2000), 0); /* one whole page: 0x1000-0x2000 */
+	CHECK_EQ(pmm_add(at(0x1000), 0x2000), -KEEL_EINVAL); /* overlaps the first */
 	CHECK_EQ(pmm_add(~0ull - 0x1000, 0x3000), -KEEL_EINVAL);
+	CHECK_EQ(pmm_add(at(0x100000), 0x800), 0); /* less than a page: nothing */
+	CHECK_EQ(pmm_add(at(0x3000), 0x4000), 0);
+	CHECK_EQ(pmm_start(), 0);
+	/* Four pages less the one the bitmaps took. */
+	CHECK_EQ(pmm_free_bytes(), 4 * 0x1000);
+	CHECK_EQ(pmm_add(at(0x10000), 0x1000), -KEEL_EINVAL);
+	/* A pool whose bookkeeping does not fit anywhere. */
+	pmm_reset();
+	CHECK_EQ(pmm_add(at(0x1000), 0x1000), 0);
+	CHECK_EQ(pmm_add(at(POOL - 0x1000), 0x1000), 0);
+	/* 64 MiB of span takes two pages of bitmaps: neither range holds them. */
+	CHECK_EQ(pmm_start(), -KEEL_ENOMEM);
+	pmm_reset();
+}
+
+/* 10,000 random alloc/free steps: contents, overlaps and the free figure checked. */
+static void test_random(void)
+{
+	enum { SLOTS = 64 };
+	struct {
+		hpa_t pa;
+		u64 size;
+	} live[SLOTS] = { 0 };
+	u64 total = start_pool(0, POOL), held = 0;
+	unsigned int seed = 12345;
+
+	for (int step = 0; step < 10000; step++) {
+		int s = rand_r(&seed) % SLOTS;
+
+		if (live[s].pa) {
+			CHECK(((u8 *)(uintptr_t)live[s].pa)[0] == (u8)s);
+			pmm_free(live[s].pa, live[s].size);
+			held -= live[s].size;
+			live[s].pa = 0;
+		} else {
+			u64 pages = rand_r(&seed) % 8 ? 1 + rand_r(&seed) % 24 : 512 + rand_r(&seed) % 512;
+			u64 align = 0x1000ull << (rand_r(&seed) % 10);
+			hpa_t pa = pmm_alloc(pages * 0x1000, align);
+
+			if (!pa)
+				continue;
+			CHECK(IS_ALIGNED(pa, align));
+			CHECK(all_zero(pa, pages * 0x1000));
+			for (int o = 0; o < SLOTS; o++)
+				if (live[o].pa)
+					CHECK(!ranges_overlap(pa, pages * 0x1000, live[o].pa, live[o].size));
+			fill(pa, pages * 0x1000, s);
+			live[s].pa = pa;
+			live[s].size = pages * 0x1000;
+			held += pages * 0x1000;
+		}
+		CHECK_EQ(pmm_free_bytes() + held, total);
+	}
+	for (int s = 0; s < SLOTS; s++)
+		if (live[s].pa)
+			pmm_free(live[s].pa, live[s].size);
+	CHECK_EQ(pmm_free_bytes(), total);
+}
+
+/* A 1 GiB aligned run is still found with small allocations scattered around it. */
+static void test_gib_under_fragmentation(void)
+{
+	enum { N = 3000 };
+	static hpa_t p[N];
+	u8 *big = aligned_alloc(1ull << 30, BIG_POOL);
+	hpa_t g1, g2;
+	int i;
+
+	CHECK(big != NULL);
+	if (!big)
+		return;
+	pmm_reset();
+	/* Not zeroed by the test: the allocator scrubs what it hands out. */
+	/* Two ranges, as a firmware map has: the bitmaps go at the bottom of the lower one. */
+	CHECK_EQ(pmm_add((hpa_t)(uintptr_t)big + 0x1000, MIB - 0x1000), 0);
+	CHECK_EQ(pmm_add((hpa_t)(uintptr_t)big + MIB, BIG_POOL - MIB), 0);
+	CHECK_EQ(pmm_start(), 0);
+	for (i = 0; i < N; i++)
+		p[i] = pmm_alloc(0x1000 << (i % 4), 0x1000);
+	for (i = 0; i < N; i += 3)
+		pmm_free(p[i], 0x1000 << (i % 4));
+	/* The small ones sit in pool chunks low in the first GiB: both GiBs above are whole. */
+	g1 = pmm_alloc(1ull << 30, 1ull << 30);
+	CHECK_EQ(g1, (hpa_t)(uintptr_t)big + (1ull << 30));
+	g2 = pmm_alloc(1ull << 30, 1ull << 30);
+	CHECK_EQ(g2, (hpa_t)(uintptr_t)big + (2ull << 30));
+	CHECK(pmm_alloc(512ull << 20, 2 * MIB) != 0);
+	pmm_reset();
+	free(big);
 }
 
 int main(void)
 {
 	pool = aligned_alloc(2 << 20, POOL);
 	test_alloc_align_zero();
+	test_metadata_pool();
+	test_pool_shrinks();
+	test_scrub_once();
 	test_fragmentation();
-	test_add_trims();
+	test_many_holes();
+	test_add();
+	test_random();
+	test_gib_under_fragmentation();
 	free(pool);
 	return unit_done("test_pmm");
 }

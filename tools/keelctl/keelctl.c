@@ -350,10 +350,13 @@ static int cmd_info(const struct kc_args *a)
 		printf(",\"free_cpus\":");
 		kc_json_cpus(hi.free_cpu_mask);
 		printf(",\"mem_total\":%llu,\"mem_free\":%llu,\"mem_hidden\":%llu,"
-		       "\"mem_exposed\":%llu,\"part_count\":%u,"
+		       "\"mem_exposed\":%llu,\"mem_scrubbed\":%llu,\"mem_scrubbed_first\":%llu,"
+		       "\"mem_pool\":%llu,\"mem_pool_free\":%llu,\"part_count\":%u,"
 		       "\"part_max\":%u,\"load_max\":%u,\"console_ring\":%u}\n",
 		       (unsigned long long)hi.mem_total, (unsigned long long)hi.mem_free,
 		       (unsigned long long)hi.mem_hidden, (unsigned long long)hi.mem_exposed,
+		       (unsigned long long)hi.mem_scrubbed, (unsigned long long)hi.mem_scrubbed_first,
+		       (unsigned long long)hi.mem_pool, (unsigned long long)hi.mem_pool_free,
 		       hi.part_count, hi.part_max, hi.load_max, hi.console_ring);
 		return 0;
 	}
@@ -370,6 +373,10 @@ static int cmd_info(const struct kc_args *a)
 	       kc_mib(hi.mem_hidden, b1, sizeof(b1)));
 	printf("mem_exposed:    %s%s\n", kc_mib(hi.mem_exposed, b2, sizeof(b2)),
 	       hi.mem_exposed ? " (partition memory Keel still maps: report this)" : "");
+	printf("mem_scrubbed:   %s given back, %s from the firmware at first use\n",
+	       kc_mib(hi.mem_scrubbed, b1, sizeof(b1)), kc_mib(hi.mem_scrubbed_first, b2, sizeof(b2)));
+	printf("mem_pool:       %s", kc_mib(hi.mem_pool, b1, sizeof(b1)));
+	printf(" (Keel's metadata, %s of it free)\n", kc_mib(hi.mem_pool_free, b2, sizeof(b2)));
 	printf("partitions:     %u of %u\n", hi.part_count, hi.part_max);
 	printf("load_max:       %u\n", hi.load_max);
 	printf("console_ring:   %u\n", hi.console_ring);
@@ -412,6 +419,7 @@ static void kc_print_stats(const struct keel_part_stats *s, bool json, bool firs
 				printf("\"%s\":%llu,", kc_exit_name(k),
 				       (unsigned long long)s->exits[k]);
 		printf("\"other\":%llu}", (unsigned long long)kc_exits_other(s));
+		printf(",\"vcpus_parked\":%u,\"vcpus_halted\":%u", s->vcpus_parked, s->vcpus_halted);
 		if (st->state == KEEL_PSTATE_STOPPED) {
 			char reason[KEEL_STOP_REASON_MAX], esc[2 * KEEL_STOP_REASON_MAX + 8];
 
@@ -431,7 +439,11 @@ static void kc_print_stats(const struct keel_part_stats *s, bool json, bool firs
 	printf("%s (id %u)\n", name, st->id);
 	printf("  state:          %s\n", kc_state_name(st->state));
 	printf("  cpus:           %s\n", cpus);
-	printf("  vcpus:          %u\n", st->vcpu_count);
+	if (st->state == KEEL_PSTATE_RUNNING || st->state == KEEL_PSTATE_PAUSED)
+		printf("  vcpus:          %u (parked %u, halted %u)\n", st->vcpu_count,
+		       s->vcpus_parked, s->vcpus_halted);
+	else
+		printf("  vcpus:          %u\n", st->vcpu_count);
 	printf("  memory:         %s\n", kc_mib(st->mem_size, mem, sizeof(mem)));
 	printf("  run_time:       %s (%llu.%03llu s)\n", up,
 	       (unsigned long long)(st->run_ns / 1000000000ull),

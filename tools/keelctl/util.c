@@ -138,6 +138,8 @@ const char *kc_err_text(enum kc_op op, int err)
 			return "that is the management partition keelctl runs in";
 		if (err == ENOEXEC)
 			return "the kernel is not an image Keel can boot";
+		if (err == ETIMEDOUT)
+			return "a vCPU did not park in time (Keel's log names it and its CPU)";
 		break;
 	case KC_OP_QUERY:
 		break;

@@ -15,7 +15,7 @@
 
 /* Bump on any change of a number or layout below. */
 #define KEEL_ABI_VERSION_MAJOR 0
-#define KEEL_ABI_VERSION_MINOR 6
+#define KEEL_ABI_VERSION_MINOR 7
 #define KEEL_ABI_VERSION ((KEEL_ABI_VERSION_MAJOR << 16) | KEEL_ABI_VERSION_MINOR)
 
 /*
@@ -145,6 +145,7 @@
 #define KEEL_EINVAL 22 /* a malformed argument or reserved bit set */
 #define KEEL_ENOSPC 28
 #define KEEL_ENOSYS 38 /* unknown call number */
+#define KEEL_ETIMEDOUT 110 /* (0.7) a vCPU did not acknowledge in time; Keel's log names its CPU */
 
 #define KEEL_CONSOLE_WRITE_MAX 4096u
 #define KEEL_NAME_MAX 32u /* partition name, including the NUL */
@@ -253,6 +254,11 @@ struct keel_host_info {
 	/* 0.4: partition memory Keel's own map leaves out, and how much of it it still maps (0) */
 	uint64_t mem_hidden;
 	uint64_t mem_exposed;
+	/* 0.7: the allocator. Free memory is kept clean: each byte is scrubbed once per owner. */
+	uint64_t mem_scrubbed; /* bytes scrubbed when their owner gave them back, since boot */
+	uint64_t mem_scrubbed_first; /* bytes the firmware handed over, scrubbed at first use */
+	uint64_t mem_pool; /* Keel's metadata pool (page tables, device state), part of Keel's use */
+	uint64_t mem_pool_free; /* free bytes in it (counted in mem_free too) */
 };
 
 /* One partition in KEEL_HC_MGMT_LIST and at the start of keel_part_stats. */
@@ -277,6 +283,9 @@ struct keel_part_stats {
 	uint32_t stop_cause; /* KEEL_STOP_CAUSE_* */
 	uint32_t reserved;
 	char stop_reason[KEEL_STOP_REASON_MAX]; /* NUL-terminated, as Keel's log line says it */
+	/* 0.7: where its running vCPUs are now (the rest run guest code or handle an exit) */
+	uint32_t vcpus_parked; /* out of the guest for PAUSE */
+	uint32_t vcpus_halted; /* waiting for an interrupt */
 };
 
 /*

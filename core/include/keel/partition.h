@@ -51,7 +51,13 @@ enum part_state {
 enum vcpu_state {
 	VCPU_OFF = 0, /* not started (secondary) or stopped */
 	VCPU_RUNNABLE,
+};
+
+/* Where a runnable vCPU is (vcpu->where, written by its own CPU only). */
+enum vcpu_where {
+	VCPU_ACTIVE = 0, /* in the guest, or in Keel handling an exit */
 	VCPU_HALTED, /* waiting for an interrupt */
+	VCPU_PARKED, /* out of the guest while its partition is PAUSED */
 };
 
 /* Requests another CPU makes of a vCPU; bits in vcpu->requests. */
@@ -65,7 +71,7 @@ struct vcpu {
 	u32 requests; /* VCPU_REQ_*, set by other CPUs, atomics only */
 	u32 arch_ready; /* arch_vcpu_init done on its CPU */
 	u32 reset_pending; /* enter at @boot on the next run */
-	u32 pad;
+	u32 where; /* enum vcpu_where; atomics only */
 	struct vcpu_entry boot; /* the entry state for reset_pending */
 	struct partition *part;
 	struct pcpu *pcpu;
@@ -128,7 +134,7 @@ struct partition {
 
 	/* Management (core/mgmt.c); all zeroed when the slot is taken. */
 	u32 held; /* created by a management call: the slot stays until DESTROY */
-	u32 pad3;
+	u32 destroy_frees; /* DESTROYING: its memory is still to be given back */
 	u64 start_ns; /* arch_time_ns() at part_start */
 	u64 stop_ns; /* ... when the last vCPU left (0 while it runs) */
 	u64 con_head; /* console bytes ever written: the next ring position */
@@ -153,10 +159,23 @@ int part_create_images(const struct keel_part_desc *desc, const struct keel_boot
 		       struct partition **out);
 
 /*
- * Free a partition that is not running (created, loaded or stopped): memory
- * scrubbed and returned, the slot free again. -KEEL_EBUSY in any other state.
+ * Destroy a partition that is not running (created, loaded or stopped), in
+ * two steps so the scrub of its memory runs outside the management lock:
+ * begin makes it DESTROYING, owned by the calling CPU (-KEEL_EBUSY in any
+ * other state); finish scrubs and returns its memory and frees the slot.
  */
-int part_destroy(struct partition *part);
+int part_destroy_begin(struct partition *part);
+void part_destroy_finish(struct partition *part);
+
+/*
+ * PAUSE's acknowledgement: wait until every running vCPU of @part has parked
+ * (0, *waited_ns set), or the partition left PAUSED meanwhile (0). After
+ * @timeout_ns: -KEEL_ETIMEDOUT, and the log names the vCPU and its CPU.
+ */
+int part_wait_parked(struct partition *part, u64 timeout_ns, u64 *waited_ns);
+
+/* How many of @part's running vCPUs are parked and halted, now. */
+void part_vcpu_where(const struct partition *part, u32 *parked, u32 *halted);
 
 /*
  * Park (@pause) or release the vCPUs of a running partition; state is kept.

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Physical memory manager: free host-physical ranges from the firmware map,
- * handed out as contiguous, aligned runs. Memory is zeroed when allocated and
- * scrubbed when freed, so nothing passes from one owner to the next.
+ * Physical memory manager: the free host-physical memory from the firmware
+ * map, handed out as contiguous, aligned runs. Requests under 2 MiB come from
+ * a metadata pool of whole 2 MiB chunks, so they never fragment partition
+ * memory. Free memory is kept clean: it is scrubbed when it is given back
+ * (and, for what the firmware handed over, at its first use), never twice.
  */
 #ifndef KEEL_PMM_H
 #define KEEL_PMM_H
@@ -10,15 +12,25 @@
 #include <keel/boot_info.h>
 #include <keel/types.h>
 
+/* Ranges pmm_add takes before pmm_start (the firmware map's free entries). */
 #define PMM_MAX_RANGES 256u
 
 /* Forget everything (host tests). */
 void pmm_reset(void);
 
-/* Add a free range; it is trimmed to whole pages. Returns 0 or -KEEL_ENOSPC. */
+/*
+ * Add a free range; it is trimmed to whole pages. Returns 0, -KEEL_EINVAL (it
+ * wraps, overlaps one added before, or pmm_start ran) or -KEEL_ENOSPC.
+ */
 int pmm_add(hpa_t base, u64 size);
 
-/* Every KEEL_MEM_FREE range of @bi. */
+/*
+ * Build the bookkeeping for the ranges added (a few bits per page, carved
+ * from them) and make them allocatable. Returns 0 or -KEEL_ENOMEM.
+ */
+int pmm_start(void);
+
+/* pmm_add of every KEEL_MEM_FREE range of @bi, then pmm_start. */
 int pmm_init(const struct keel_boot_info *bi);
 
 /*
@@ -27,7 +39,7 @@ int pmm_init(const struct keel_boot_info *bi);
  */
 hpa_t pmm_alloc(u64 size, u64 align);
 
-/* Give back what pmm_alloc returned; it is scrubbed first. */
+/* Give back what pmm_alloc returned; it is scrubbed first (in 2 MiB steps). */
 void pmm_free(hpa_t base, u64 size);
 
 /* The same, for memory the caller has scrubbed already if @zeroed (hmap_scrub). */
@@ -37,9 +49,21 @@ void pmm_free_clean(hpa_t base, u64 size, bool zeroed);
 void *pmm_alloc_page(void);
 void pmm_free_page(void *page);
 
+/* Free bytes, in the pool and out of it. */
 u64 pmm_free_bytes(void);
 
-/* Largest run that pmm_alloc(size, align) could return now. */
+/* Largest run outside the pool that pmm_alloc(size, align) could return now. */
 u64 pmm_largest_free(u64 align);
+
+struct pmm_stats {
+	u64 ram_free; /* free bytes outside the metadata pool */
+	u64 meta_free; /* free bytes in the pool */
+	u64 meta_total; /* the pool's size */
+	u64 bookkeeping; /* bytes the bitmaps take */
+	u64 scrubbed_first_use; /* scrubbed at their first use after boot */
+	u64 scrubbed_release; /* scrubbed when given back */
+};
+
+void pmm_get_stats(struct pmm_stats *st);
 
 #endif /* KEEL_PMM_H */
