@@ -184,6 +184,12 @@ static void s2_flush(struct partition *part)
 	arch_irq_restore(flags);
 }
 
+/* pt.sync of a partition's stage 2: the broadcast TLBI completes on every CPU. */
+static void s2_sync(void *ctx, u64 ipa, u64 size)
+{
+	s2_flush(ctx);
+}
+
 int arch_s2_init(struct partition *part)
 {
 	int ret;
@@ -195,6 +201,7 @@ int arch_s2_init(struct partition *part)
 	part->arch.s2.fmt = &s2_format;
 	part->arch.s2.alloc_table = s2_alloc_table;
 	part->arch.s2.free_table = s2_free_table;
+	part->arch.s2.sync = s2_sync;
 	part->arch.s2.ctx = part;
 	ret = pt_init(&part->arch.s2);
 	if (ret)
@@ -212,13 +219,12 @@ int arch_s2_map(struct partition *part, gpa_t gpa, hpa_t hpa, u64 size, u32 attr
 	if (!IS_ALIGNED(gpa | hpa | size, PAGE_SIZE) || !size || range_overflows(gpa, size) ||
 	    range_overflows(hpa, size) || gpa + size - 1 >= (1ull << s2_ipa_bits))
 		return -KEEL_EINVAL;
+	/* A leaf that replaces a valid one is flushed by the walker (s2_sync). */
 	ret = pt_map(&part->arch.s2, gpa, hpa, size, attrs);
 	if (ret) {
 		/* "On error nothing is mapped." */
 		pt_unmap(&part->arch.s2, gpa, size);
 	}
-	/* Leaves may have replaced older ones: drop stale translations. */
-	s2_flush(part);
 	return ret;
 }
 
@@ -226,9 +232,9 @@ void arch_s2_unmap(struct partition *part, gpa_t gpa, u64 size)
 {
 	if (!part->arch.s2.root || !size || range_overflows(gpa, size))
 		return;
+	/* Flushed (s2_sync) before any table it cuts loose is freed. */
 	pt_unmap(&part->arch.s2, ALIGN_DOWN(gpa, PAGE_SIZE),
 		 ALIGN_UP(gpa + size, PAGE_SIZE) - ALIGN_DOWN(gpa, PAGE_SIZE));
-	s2_flush(part);
 }
 
 void arch_s2_destroy(struct partition *part)

@@ -22,6 +22,39 @@
 #define GUEST_PTE_RW 0x3ull /* present, writable */
 #define GUEST_PTE_LARGE 0x83ull /* present, writable, 2 MiB */
 
+/*
+ * pt.sync of a partition's nested tables: when it returns, none of the
+ * partition's vCPUs can use a translation, or a cached walk, from before the
+ * call. Each vCPU flushes its tags on its next entry once the generation has
+ * moved (x86_guest_entering); one in the guest now is kicked out, and the
+ * call waits until it has left or entered again after flushing. Cost: one
+ * IPI per vCPU in the guest and a wait for its exit; none for the others.
+ */
+static void x86_s2_sync(void *ctx, u64 gpa, u64 size)
+{
+	struct partition *part = ctx;
+	struct pcpu *self = pcpu_this();
+	u64 gen = __atomic_add_fetch(&part->arch.tlb_gen, 1, __ATOMIC_SEQ_CST);
+	u32 i, n = MIN(part->vcpu_count, KEEL_MAX_CPUS);
+
+	for (i = 0; i < n; i++) {
+		struct vcpu *v = part->vcpus[i];
+
+		if (v && v->pcpu && v->pcpu != self &&
+		    __atomic_load_n(&v->arch.in_guest, __ATOMIC_SEQ_CST))
+			pcpu_kick(v->pcpu);
+	}
+	for (i = 0; i < n; i++) {
+		struct vcpu *v = part->vcpus[i];
+
+		if (!v || !v->pcpu || v->pcpu == self)
+			continue;
+		while (__atomic_load_n(&v->arch.in_guest, __ATOMIC_SEQ_CST) &&
+		       __atomic_load_n(&v->arch.tlb_gen, __ATOMIC_ACQUIRE) < gen)
+			arch_cpu_relax();
+	}
+}
+
 int arch_s2_init(struct partition *part)
 {
 	struct pt *npt = &part->arch.npt;
@@ -29,6 +62,7 @@ int arch_s2_init(struct partition *part)
 	npt->fmt = x86_virt->s2_format();
 	npt->alloc_table = x86_pt_alloc;
 	npt->free_table = x86_pt_free;
+	npt->sync = x86_s2_sync;
 	npt->ctx = part;
 	part->arch.tlb_gen = 0;
 	return pt_init(npt);
@@ -49,17 +83,8 @@ int arch_s2_map(struct partition *part, gpa_t gpa, hpa_t hpa, u64 size, u32 attr
 
 void arch_s2_unmap(struct partition *part, gpa_t gpa, u64 size)
 {
-	struct pcpu *self = pcpu_this();
-
+	/* Synchronous: the walker flushes (x86_s2_sync) before it frees a table. */
 	pt_unmap(&part->arch.npt, gpa, size);
-	/* Each vCPU flushes on its next entry; kick the running ones out. */
-	__atomic_fetch_add(&part->arch.tlb_gen, 1, __ATOMIC_RELEASE);
-	for (u32 i = 0; i < part->vcpu_count && i < KEEL_MAX_CPUS; i++) {
-		struct vcpu *v = part->vcpus[i];
-
-		if (v && v->pcpu && v->pcpu != self)
-			pcpu_kick(v->pcpu);
-	}
 }
 
 void arch_s2_destroy(struct partition *part)

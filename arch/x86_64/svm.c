@@ -530,7 +530,7 @@ static void svm_irq_prepare(struct vcpu *vcpu, struct vmcb *vmcb)
 static void svm_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	struct vmcb *vmcb = svm_vmcb(vcpu);
-	u64 gen = __atomic_load_n(&vcpu->part->arch.tlb_gen, __ATOMIC_ACQUIRE);
+	u64 gen = x86_guest_entering(vcpu);
 
 	/* An emulated instruction moved RIP: its interrupt shadow is over. */
 	if (vmcb->save.rip != vcpu->arch.rip)
@@ -543,7 +543,7 @@ static void svm_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 	if (vcpu->arch.flush_tlb || gen != vcpu->arch.tlb_gen) {
 		vmcb->ctl.tlb_control = SVM_TLB_FLUSH_ALL;
 		vcpu->arch.flush_tlb = 0;
-		vcpu->arch.tlb_gen = gen;
+		x86_guest_flushed(vcpu, gen);
 	}
 	vmcb->save.rip = vcpu->arch.rip;
 	vmcb->save.rax = vcpu->arch.gprs[X86_RAX];
@@ -551,6 +551,7 @@ static void svm_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 
 	x86_spec_guest_enter(vcpu);
 	svm_vm_run(vcpu->arch.gprs, vcpu->arch.vmcb, pcpu_this()->arch.host_vmcb);
+	x86_guest_left(vcpu);
 	x86_spec_guest_exit(vcpu);
 
 	vmcb->ctl.tlb_control = 0;

@@ -133,6 +133,30 @@ static inline void x86_spec_guest_exit(const struct vcpu *vcpu)
 		x86_wrmsr(MSR_SPEC_CTRL, 0);
 }
 
+/*
+ * The stage-2 flush handshake (x86_s2_sync in guest.c). From entering on, the
+ * vCPU counts as one that may hold its partition's nested translations; the
+ * generation it returns is read after that mark, so a flush that bumps it
+ * later sees the vCPU in the guest and waits for its exit. The backend
+ * flushes on this entry if the generation moved, then records it
+ * (x86_guest_flushed).
+ */
+static inline u64 x86_guest_entering(struct vcpu *vcpu)
+{
+	__atomic_store_n(&vcpu->arch.in_guest, 1, __ATOMIC_SEQ_CST);
+	return __atomic_load_n(&vcpu->part->arch.tlb_gen, __ATOMIC_SEQ_CST);
+}
+
+static inline void x86_guest_flushed(struct vcpu *vcpu, u64 gen)
+{
+	__atomic_store_n(&vcpu->arch.tlb_gen, gen, __ATOMIC_RELEASE);
+}
+
+static inline void x86_guest_left(struct vcpu *vcpu)
+{
+	__atomic_store_n(&vcpu->arch.in_guest, 0, __ATOMIC_RELEASE);
+}
+
 static inline void x86_exit_fault(struct vm_exit *exit, u32 reason, u64 code, u64 addr)
 {
 	exit->kind = EXIT_FAULT;

@@ -990,9 +990,8 @@ static void vmx_handle_exit(struct vcpu *vcpu, u32 reason, struct vm_exit *exit)
 }
 
 /* Flush what this vCPU's EPT and VPID tags may still hold, when due. */
-static void vmx_flush_tlb(struct vcpu *vcpu)
+static void vmx_flush_tlb(struct vcpu *vcpu, u64 gen)
 {
-	u64 gen = __atomic_load_n(&vcpu->part->arch.tlb_gen, __ATOMIC_ACQUIRE);
 	bool ctx;
 
 	if (!vcpu->arch.flush_tlb && gen == vcpu->arch.tlb_gen)
@@ -1004,7 +1003,7 @@ static void vmx_flush_tlb(struct vcpu *vcpu)
 		vmx_invvpid(ctx ? 1 : 2, (u16)vcpu->part->arch.asid);
 	}
 	vcpu->arch.flush_tlb = 0;
-	vcpu->arch.tlb_gen = gen;
+	x86_guest_flushed(vcpu, gen);
 }
 
 /* Interrupt-window and NMI-window exiting, each on only while Keel waits for it. */
@@ -1104,13 +1103,14 @@ static void vmx_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 	}
 	if (vmx_vmptrst() != vcpu->arch.vmcb)
 		vmx_vmptrld(vcpu->arch.vmcb);
-	vmx_flush_tlb(vcpu);
+	vmx_flush_tlb(vcpu, x86_guest_entering(vcpu));
 	vmx_irq_prepare(vcpu);
 	vmx_w(vcpu, GUEST_RIP, vcpu->arch.rip);
 	vmx_w(vcpu, GUEST_RSP, vcpu->arch.gprs[X86_RSP]);
 
 	x86_spec_guest_enter(vcpu);
 	ret = vmx_vm_run(vcpu->arch.gprs, p->launched);
+	x86_guest_left(vcpu);
 	x86_spec_guest_exit(vcpu);
 	if (ret) {
 		vmx_entry_refused(vcpu, ret, exit);

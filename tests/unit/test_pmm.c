@@ -131,39 +131,45 @@ static void test_pool_shrinks(void)
 	CHECK_EQ(pmm_largest_free(2 * MIB), POOL - 4 * 2 * MIB);
 }
 
+static struct pmm_stats stats(void)
+{
+	struct pmm_stats st;
+
+	pmm_get_stats(&st);
+	return st;
+}
+
+/* @size at 2 MiB, checked zeroed. */
+static hpa_t alloc_zeroed(u64 size)
+{
+	hpa_t pa = pmm_alloc(size, 2 * MIB);
+
+	CHECK(pa != 0 && all_zero(pa, size));
+	return pa;
+}
+
 /* Every page is scrubbed once: at first use after boot, then on each release. */
 static void test_scrub_once(void)
 {
-	struct pmm_stats st;
-	hpa_t a, b;
+	hpa_t a;
 
 	start_pool(0, POOL);
-	a = pmm_alloc(8 * MIB, 2 * MIB);
-	CHECK(a != 0 && all_zero(a, 8 * MIB));
-	pmm_get_stats(&st);
-	CHECK_EQ(st.scrubbed_first_use, 8 * MIB);
-	CHECK_EQ(st.scrubbed_release, 0);
+	a = alloc_zeroed(8 * MIB);
+	CHECK_EQ(stats().scrubbed_first_use, 8 * MIB);
+	CHECK_EQ(stats().scrubbed_release, 0);
 	fill(a, 8 * MIB, 0x77);
 	pmm_free(a, 8 * MIB);
-	pmm_get_stats(&st);
-	CHECK_EQ(st.scrubbed_release, 8 * MIB);
+	CHECK_EQ(stats().scrubbed_release, 8 * MIB);
 	/* Handed out again: already clean, not zeroed a second time. */
-	b = pmm_alloc(8 * MIB, 2 * MIB);
-	CHECK_EQ(b, a);
-	CHECK(all_zero(b, 8 * MIB));
-	pmm_get_stats(&st);
-	CHECK_EQ(st.scrubbed_first_use, 8 * MIB);
+	CHECK_EQ(alloc_zeroed(8 * MIB), a);
+	CHECK_EQ(stats().scrubbed_first_use, 8 * MIB);
 	/* The caller scrubbed it (hmap_scrub): counted, not done again. */
-	pmm_free_clean(b, 8 * MIB, true);
-	pmm_get_stats(&st);
-	CHECK_EQ(st.scrubbed_release, 16 * MIB);
+	pmm_free_clean(a, 8 * MIB, true);
+	CHECK_EQ(stats().scrubbed_release, 16 * MIB);
 	/* A run over clean and never-used pages scrubs only the latter. */
-	b = pmm_alloc(12 * MIB, 2 * MIB);
-	CHECK_EQ(b, a);
-	CHECK(all_zero(b, 12 * MIB));
-	pmm_get_stats(&st);
-	CHECK_EQ(st.scrubbed_first_use, 12 * MIB);
-	pmm_free(b, 12 * MIB);
+	CHECK_EQ(alloc_zeroed(12 * MIB), a);
+	CHECK_EQ(stats().scrubbed_first_use, 12 * MIB);
+	pmm_free(a, 12 * MIB);
 }
 
 static void test_fragmentation(void)

@@ -6,14 +6,17 @@
  *
  * "Flush" has one meaning: when the call returns, no CPU translates the range
  * as it did before, and no CPU still holds a walk through a table that left
- * the tree (so it may be freed). For Keel's own tables (pt.sync) it is
- * synchronous on both arches. Cost: on aarch64, one broadcast TLBI per page
- * (all of EL2 above 32 pages) and a DSB ISH; on x86_64, an IPI to every other
- * online CPU and a wait until each has reloaded CR3. A CPU with interrupts
- * off takes the flush in its next spin-wait, or before its next VM entry.
- * Stage-2 is not there yet: arch_s2_unmap on x86_64 only bumps a generation
- * and kicks, so each vCPU flushes on its next entry. Keel changes a
- * partition's stage-2 only while its vCPUs are stopped.
+ * the tree (so it may be freed). It is synchronous on both arches, for Keel's
+ * own tables and for every partition's stage 2 (pt.sync of each).
+ * Cost, Keel's tables: on aarch64, one broadcast TLBI per page (all of EL2
+ * above 32 pages) and a DSB ISH; on x86_64, an IPI to every other online CPU
+ * and a wait until each has reloaded CR3. A CPU with interrupts off takes the
+ * flush in its next spin-wait, or before its next VM entry.
+ * Cost, stage 2: on aarch64, one broadcast TLBI of the VMID and a DSB ISH; on
+ * x86_64, a generation bump, an IPI to each of the partition's vCPUs that is
+ * in the guest, and a wait for its exit (each flushes its ASID / EPT context
+ * on its next entry). On aarch64 a replaced stage-2 entry is invalid for a
+ * moment (break-before-make): only for ranges the guest is not using.
  */
 #ifndef KEEL_ARCH_H
 #define KEEL_ARCH_H
@@ -147,7 +150,7 @@ int arch_s2_init(struct partition *part);
  */
 int arch_s2_map(struct partition *part, gpa_t gpa, hpa_t hpa, u64 size, u32 attrs);
 
-/* Unmap [gpa, gpa + size) and flush the partition's TLB entries. */
+/* Unmap [gpa, gpa + size) and flush the partition's TLB entries (synchronous). */
 void arch_s2_unmap(struct partition *part, gpa_t gpa, u64 size);
 
 /* Free every stage-2 table of @part (its vCPUs are stopped). */

@@ -86,9 +86,10 @@ struct vcpu_arch {
 	u8 mmio_mem; /* memory bytes read */
 	u8 nmi_masked; /* in the guest's NMI handler: from the injection to its IRET */
 	u8 nmi_step;   /* stepping over that IRET (SVM) so a waiting NMI comes after it */
-	u8 pad[4];
+	u8 pad[2];
+	u16 in_guest; /* between x86_guest_entering and x86_guest_left; atomics only */
 	u64 spec_ctrl; /* the guest's IA32_SPEC_CTRL (scrub.c) */
-	u64 tlb_gen; /* last part_arch.tlb_gen this vCPU flushed for */
+	u64 tlb_gen; /* last part_arch.tlb_gen this vCPU flushed for; atomics only */
 	struct vlapic *lapic; /* this vCPU's LAPIC model (vplat.h) */
 	u32 ap_state; /* X86_AP_*: INIT and SIPI to a started vCPU (vlapic.c) */
 	u32 sipi_vector;
@@ -101,7 +102,7 @@ struct part_arch {
 	struct pt npt; /* nested page tables */
 	u32 asid;
 	u32 msr_warned; /* unknown-MSR reports printed (rate limit) */
-	u64 tlb_gen; /* bumped by every NPT unmap */
+	u64 tlb_gen; /* bumped by every flush of the nested tables (x86_s2_sync) */
 	struct x86_vplat *plat; /* emulated platform devices (vplat.h) */
 };
 
