@@ -14,7 +14,7 @@
 
 #define CFG_MAX_ERRORS 32u /* the last slot says "too many errors" */
 #define CFG_ERROR_LEN 160u
-#define CFG_LINE_MAX 2048u		   /* longest line, without its end of line */
+#define CFG_LINE_MAX 2048u /* longest line, without its end of line */
 #define CFG_PATH_MAX KEEL_BOOT_MODULE_NAME /* including the NUL */
 
 struct cfg_error {
@@ -41,12 +41,12 @@ struct cfg_part_lines {
 /* A file a partition names (kernel or initrd); equal paths share one module. */
 struct cfg_module {
 	char path[CFG_PATH_MAX]; /* as written in keel.cfg */
-	u32 line;		 /* first line naming it */
+	u32 line; /* first line naming it */
 };
 
 struct keel_config {
 	u32 log_level; /* KEEL_LOG_* */
-	u32 on_idle;   /* KEEL_ON_IDLE_* */
+	u32 on_idle; /* KEEL_ON_IDLE_* */
 	u32 smt_split; /* KEEL_SMT_SPLIT_* */
 	u32 part_count;
 	u32 module_count;

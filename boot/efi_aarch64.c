@@ -62,10 +62,10 @@ static const char *fdt_string(const u8 *base, u32 size, u32 off)
 
 /* Walk state for /cpus/cpu@N nodes. */
 struct fdt_cpus {
-	u32 depth;	/* root = 1 */
-	bool in_cpus;	/* inside /cpus (depth 2) */
+	u32 depth; /* root = 1 */
+	bool in_cpus; /* inside /cpus (depth 2) */
 	u32 addr_cells; /* of /cpus */
-	bool is_cpu;	/* the current depth-3 node says device_type = "cpu" */
+	bool is_cpu; /* the current depth-3 node says device_type = "cpu" */
 	bool has_reg;
 	u64 reg;
 };
@@ -130,7 +130,7 @@ static u32 fdt_prop(const struct fdt_view *v, u32 pos, struct fdt_cpus *c)
 /* Fill fw_cpu_* from /cpus. Leaves fw_cpu_count 0 on a malformed tree. */
 static void fdt_list_cpus(const u8 *fdt, u32 size, struct keel_boot_info *bi)
 {
-	struct fdt_cpus c = {.addr_cells = 2};
+	struct fdt_cpus c = { .addr_cells = 2 };
 	struct fdt_view v;
 	u32 pos = 0, tok, used;
 	u64 mpidr;

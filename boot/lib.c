@@ -62,9 +62,11 @@ struct efi_dxe_services {
 };
 
 static EFI_GUID mem_attr_guid = {
-    0xf4560cf6, 0x40ec, 0x4b4a, {0xa1, 0x92, 0xbf, 0x1d, 0x57, 0xd0, 0xb1, 0x89}};
+	0xf4560cf6, 0x40ec, 0x4b4a, { 0xa1, 0x92, 0xbf, 0x1d, 0x57, 0xd0, 0xb1, 0x89 }
+};
 static EFI_GUID dxe_services_guid = {
-    0x05ad34ba, 0x6f02, 0x4214, {0x95, 0x2e, 0x4d, 0xa0, 0x39, 0x8e, 0x2b, 0xb9}};
+	0x05ad34ba, 0x6f02, 0x4214, { 0x95, 0x2e, 0x4d, 0xa0, 0x39, 0x8e, 0x2b, 0xb9 }
+};
 
 /* Send @n ASCII bytes to ConOut, '\n' as CR LF, in short chunks. */
 static void efi_puts(const char *s, size_t n)
@@ -183,7 +185,7 @@ static bool efi_gcd_make_executable(u64 base, u64 size)
 
 	if (!ds ||
 	    ds->hdr.HeaderSize <
-		offsetof(struct efi_dxe_services, set_memory_space_attributes) + sizeof(void *))
+		    offsetof(struct efi_dxe_services, set_memory_space_attributes) + sizeof(void *))
 		return false;
 	for (guard = 0; addr < end && guard < 64; guard++) {
 		if (EFI_ERROR(ds->get_memory_space_descriptor(addr, &d)) || d.base > addr ||

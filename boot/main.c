@@ -183,7 +183,8 @@ static void report_module_errors(void)
 		}
 		if (d->disk_module < cfg.module_count && module_error[d->disk_module]) {
 			config_error(&cfg, l->disk, "disk: cannot load '%s': %s",
-				     cfg.modules[d->disk_module].path, module_error[d->disk_module]);
+				     cfg.modules[d->disk_module].path,
+				     module_error[d->disk_module]);
 		}
 	}
 }
@@ -289,7 +290,7 @@ static EFI_STATUS exit_boot_services(struct keel_boot_info *bi)
 			return st;
 		/* Only GetMemoryMap and ExitBootServices from here on. */
 		size = cap;
-		st = efi_bs->GetMemoryMap(&size, map, &key, &desc_size, &(UINT32){0});
+		st = efi_bs->GetMemoryMap(&size, map, &key, &desc_size, &(UINT32){ 0 });
 		if (EFI_ERROR(st) || memmap_convert(map, size, desc_size, bi))
 			return EFI_LOAD_ERROR;
 	}
@@ -391,7 +392,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 	root = open_boot_volume();
 	if (!root) {
 		efi_printf(
-		    "keel: loader: error: cannot open the volume keel.efi was loaded from\n");
+			"keel: loader: error: cannot open the volume keel.efi was loaded from\n");
 		return EFI_LOAD_ERROR;
 	}
 	bi = efi_alloc_keel(sizeof(*bi), PAGE_SIZE);

@@ -51,7 +51,7 @@ static void memmap_sort(void *map, UINTN n, UINTN desc_size)
 		memcpy(tmp, memmap_desc(map, desc_size, i), desc_size);
 		j = i;
 		while (j > 0 && memmap_desc(map, desc_size, j - 1)->PhysicalStart >
-				    ((EFI_MEMORY_DESCRIPTOR *)tmp)->PhysicalStart) {
+					((EFI_MEMORY_DESCRIPTOR *)tmp)->PhysicalStart) {
 			memcpy(memmap_desc(map, desc_size, j), memmap_desc(map, desc_size, j - 1),
 			       desc_size);
 			j--;
@@ -129,7 +129,7 @@ u64 memmap_free_bytes(const void *map, UINTN map_size, UINTN desc_size)
 		return 0;
 	for (i = 0; i < map_size / desc_size; i++) {
 		const EFI_MEMORY_DESCRIPTOR *d =
-		    (const EFI_MEMORY_DESCRIPTOR *)((const u8 *)map + i * desc_size);
+			(const EFI_MEMORY_DESCRIPTOR *)((const u8 *)map + i * desc_size);
 
 		if (memmap_keel_type(d->Type) == KEEL_MEM_FREE && d->NumberOfPages < (1ull << 40))
 			total += d->NumberOfPages << PAGE_SHIFT;

@@ -50,7 +50,8 @@ static size_t console_stamp(char *buf, size_t size)
 {
 	u64 ns = arch_time_ns();
 
-	return (size_t)snprintf(buf, size, "[%5llu.%06llu] ", (unsigned long long)(ns / 1000000000ull),
+	return (size_t)snprintf(buf, size, "[%5llu.%06llu] ",
+				(unsigned long long)(ns / 1000000000ull),
 				(unsigned long long)(ns % 1000000000ull / 1000ull));
 }
 
@@ -99,8 +100,8 @@ static void console_drain_owed(size_t owed)
 
 			moved += n;
 			idle = n ? 0 : idle + 1;
-			if (moved >= owed || moved >= CONSOLE_DRAIN_BUDGET || !console_any_pending() ||
-			    idle > CONSOLE_UART_SPINS)
+			if (moved >= owed || moved >= CONSOLE_DRAIN_BUDGET ||
+			    !console_any_pending() || idle > CONSOLE_UART_SPINS)
 				break;
 			arch_cpu_relax();
 		}
@@ -446,8 +447,7 @@ static void console_poll(struct timer *t)
 	if (!n)
 		console_focus_part();
 	console_drain();
-	timer_arm(t, arch_time_ns() +
-			     (console_any_pending() ? CONSOLE_DRAIN_NS : CONSOLE_POLL_NS));
+	timer_arm(t, arch_time_ns() + (console_any_pending() ? CONSOLE_DRAIN_NS : CONSOLE_POLL_NS));
 }
 
 void console_input_start(void)

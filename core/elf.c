@@ -18,8 +18,7 @@ static int elf_fail(const char **why, const char *reason)
 	return -KEEL_EINVAL;
 }
 
-static int elf_check_header(const struct elf64_ehdr *eh, u64 size, u32 machine,
-			    const char **why)
+static int elf_check_header(const struct elf64_ehdr *eh, u64 size, u32 machine, const char **why)
 {
 	static const u8 magic[4] = { 0x7f, 'E', 'L', 'F' };
 

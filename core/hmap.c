@@ -52,8 +52,8 @@ static u64 *hmap_table(hpa_t pa)
 static bool hmap_format_ok(const struct pt_format *fmt)
 {
 	return fmt->levels == 4 && fmt->root_entries == 512 && fmt->shift[0] == 39 &&
-	       fmt->shift[HMAP_WINDOW_LEVEL] == 21 &&
-	       (fmt->leaf_levels & BIT(HMAP_WINDOW_LEVEL)) && !(fmt->leaf_levels & 3u);
+	       fmt->shift[HMAP_WINDOW_LEVEL] == 21 && (fmt->leaf_levels & BIT(HMAP_WINDOW_LEVEL)) &&
+	       !(fmt->leaf_levels & 3u);
 }
 
 int hmap_init(struct pt *shared)
@@ -222,7 +222,8 @@ void *hmap_window_get(const void *owner, hpa_t pa, u64 *avail)
 	va = HMAP_WINDOW_VA + (u64)slot * HMAP_WINDOW_SIZE;
 	if (cpu->win_frame[slot] != frame) {
 		arch_window_set(&cpu->win_pte[slot],
-				hmap_pt->fmt->leaf_entry(frame, HMAP_WINDOW_LEVEL, HMAP_RAM_ATTRS), va);
+				hmap_pt->fmt->leaf_entry(frame, HMAP_WINDOW_LEVEL, HMAP_RAM_ATTRS),
+				va);
 		cpu->win_frame[slot] = frame;
 	}
 	if (avail)

@@ -542,7 +542,8 @@ static void mgmt_stop_expired(struct timer *t)
 	/* Only the very run the STOP was about: not a later one in the same slot. */
 	if (part && part->start_ns == st->start_ns) /* part_stop acts only if it runs */
 		part_stop(part, KEEL_STOP_CAUSE_FORCED,
-			  "stopped by the management partition: it did not power off in time", false);
+			  "stopped by the management partition: it did not power off in time",
+			  false);
 	__atomic_store_n(&st->busy, 0, __ATOMIC_RELEASE);
 }
 
@@ -586,8 +587,8 @@ static void mgmt_ask_poweroff(struct partition *part, u64 ms)
 	else if (port)
 		how = "poweroff sent on its control port";
 
-	pr_info("partition '%s': %s; stopped in %llu ms unless it powers off", part->desc.name,
-		how, (unsigned long long)ms);
+	pr_info("partition '%s': %s; stopped in %llu ms unless it powers off", part->desc.name, how,
+		(unsigned long long)ms);
 }
 
 static s64 mgmt_stop(const struct vcpu *vcpu, u64 id, u64 ms, u64 flags)
@@ -606,7 +607,8 @@ static s64 mgmt_stop(const struct vcpu *vcpu, u64 id, u64 ms, u64 flags)
 	case PART_BUILDING:
 	case PART_STOPPING:
 		/* On its way down, or rebuilt for a reboot: it stops instead of restarting. */
-		part_stop(part, KEEL_STOP_CAUSE_FORCED, "stopped by the management partition", false);
+		part_stop(part, KEEL_STOP_CAUSE_FORCED, "stopped by the management partition",
+			  false);
 		return KEEL_OK;
 	case PART_STOPPED:
 		return KEEL_OK;
@@ -616,7 +618,8 @@ static s64 mgmt_stop(const struct vcpu *vcpu, u64 id, u64 ms, u64 flags)
 	if (!ms)
 		ms = KEEL_STOP_TIMEOUT_DEFAULT_MS;
 	if ((flags & KEEL_STOP_FORCE) || !mgmt_stop_later(part, ms)) {
-		part_stop(part, KEEL_STOP_CAUSE_FORCED, "stopped by the management partition", false);
+		part_stop(part, KEEL_STOP_CAUSE_FORCED, "stopped by the management partition",
+			  false);
 		return KEEL_OK;
 	}
 	mgmt_ask_poweroff(part, ms);

@@ -242,7 +242,8 @@ static int part_devices_init(struct partition *part)
 	int ret = virtio_create_devices(part);
 
 	if (ret) {
-		pr_err("partition '%s': virtio devices not created (error %d)", part->desc.name, ret);
+		pr_err("partition '%s': virtio devices not created (error %d)", part->desc.name,
+		       ret);
 		return ret;
 	}
 	ret = arch_part_devices_init(part);
@@ -458,8 +459,7 @@ static void part_cancel_start(struct partition *part, u32 from)
 	part_free_memory(part);
 	part->stop_ns = arch_time_ns();
 	part_set_state(part, from, PART_STOPPED);
-	pr_info("partition '%s' stopped before it started: %s", part->desc.name,
-		part->stop_reason);
+	pr_info("partition '%s' stopped before it started: %s", part->desc.name, part->stop_reason);
 }
 
 /*
@@ -559,8 +559,7 @@ void part_stop_fault(struct vcpu *vcpu, const char *fmt, ...)
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	console_part_flush(vcpu->part);
-	pr_err("partition '%s' stopped: %s on cpu %u", vcpu->part->desc.name, why,
-	       vcpu->pcpu->id);
+	pr_err("partition '%s' stopped: %s on cpu %u", vcpu->part->desc.name, why, vcpu->pcpu->id);
 	part_stop(vcpu->part, KEEL_STOP_CAUSE_FAULT, why, false);
 }
 
@@ -760,7 +759,8 @@ static int part_boot_one(const struct keel_part_desc *desc, const struct keel_bo
 	 */
 	if (free_before >= pmm_free_bytes() + desc->mem_size)
 		pr_info("partition '%s' overhead: %llu KiB", desc->name,
-			(unsigned long long)((free_before - pmm_free_bytes() - desc->mem_size) >> 10));
+			(unsigned long long)((free_before - pmm_free_bytes() - desc->mem_size) >>
+					     10));
 	if (desc->flags & KEEL_PD_AUTOSTART)
 		return part_run(part, PS(BUILDING));
 	part_set_state(part, PS(BUILDING), PART_LOADED);

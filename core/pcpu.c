@@ -132,8 +132,8 @@ static void pcpu_start_one(struct pcpu *cpu)
 	cpu->stack_top = top;
 	cpu->state = PCPU_STARTING;
 	if (arch_cpu_start(cpu, top) || !pcpu_wait_state(cpu, PCPU_ONLINE, PCPU_START_TIMEOUT_NS)) {
-		pr_err("cpu %u (hwid 0x%llx) did not come online; no partition can use it",
-		       cpu->id, (unsigned long long)cpu->hwid);
+		pr_err("cpu %u (hwid 0x%llx) did not come online; no partition can use it", cpu->id,
+		       (unsigned long long)cpu->hwid);
 		cpu->state = PCPU_FAILED;
 	}
 }

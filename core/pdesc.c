@@ -65,9 +65,10 @@ static int pdesc_check_cpus(const struct keel_part_desc *d, u32 index,
 		return 0;
 	for (cpu = lim->cpu_count; cpu < 64; cpu++)
 		if (d->cpu_mask & BIT(cpu))
-			return pdesc_fail(err, index, PDESC_F_CPUS,
-					  "partition '%s': cpu %u does not exist (this machine has %u, numbered 0-%u)",
-					  d->name, cpu, lim->cpu_count, lim->cpu_count - 1);
+			return pdesc_fail(
+				err, index, PDESC_F_CPUS,
+				"partition '%s': cpu %u does not exist (this machine has %u, numbered 0-%u)",
+				d->name, cpu, lim->cpu_count, lim->cpu_count - 1);
 	return 0;
 }
 
@@ -81,10 +82,11 @@ static int pdesc_check_memory(const struct keel_part_desc *d, u32 index,
 		return pdesc_fail(err, index, PDESC_F_MEMORY,
 				  "partition '%s': memory must be a multiple of 2M", d->name);
 	if (lim->mem_available && d->mem_size > lim->mem_available)
-		return pdesc_fail(err, index, PDESC_F_MEMORY,
-				  "partition '%s': memory %llu MiB is more than the %llu MiB this machine has for partitions",
-				  d->name, (unsigned long long)(d->mem_size >> 20),
-				  (unsigned long long)(lim->mem_available >> 20));
+		return pdesc_fail(
+			err, index, PDESC_F_MEMORY,
+			"partition '%s': memory %llu MiB is more than the %llu MiB this machine has for partitions",
+			d->name, (unsigned long long)(d->mem_size >> 20),
+			(unsigned long long)(lim->mem_available >> 20));
 	return 0;
 }
 
@@ -107,12 +109,14 @@ static int pdesc_check_modules(const struct keel_part_desc *d, u32 index,
 				  "partition '%s': disk module %u was not loaded", d->name,
 				  d->disk_module);
 	if (d->disk_flags & ~KEEL_DISK_FLAGS_ALL)
-		return pdesc_fail(err, index, PDESC_F_DISK, "partition '%s': unknown disk flags 0x%x",
-				  d->name, d->disk_flags & ~KEEL_DISK_FLAGS_ALL);
+		return pdesc_fail(err, index, PDESC_F_DISK,
+				  "partition '%s': unknown disk flags 0x%x", d->name,
+				  d->disk_flags & ~KEEL_DISK_FLAGS_ALL);
 	if (d->disk_module != KEEL_NO_MODULE &&
 	    (d->disk_module == d->kernel_module || d->disk_module == d->initrd_module))
 		return pdesc_fail(err, index, PDESC_F_DISK,
-				  "partition '%s': the disk image is also its kernel or initrd", d->name);
+				  "partition '%s': the disk image is also its kernel or initrd",
+				  d->name);
 	return 0;
 }
 
@@ -122,8 +126,9 @@ int pdesc_check(const struct keel_part_desc *d, const struct pdesc_limits *lim,
 	int ret;
 
 	if (d->version != KEEL_PDESC_VERSION)
-		return pdesc_fail(err, 0, PDESC_F_NONE, "partition description version %u, expected %u",
-				  d->version, KEEL_PDESC_VERSION);
+		return pdesc_fail(err, 0, PDESC_F_NONE,
+				  "partition description version %u, expected %u", d->version,
+				  KEEL_PDESC_VERSION);
 	ret = pdesc_check_name(d, 0, err);
 	if (ret)
 		return ret;
@@ -177,22 +182,26 @@ static int pdesc_check_pair(const struct keel_part_desc *a, const struct keel_pa
 				  b->name);
 	if (a->cpu_mask & b->cpu_mask)
 		return pdesc_fail(err, index, PDESC_F_CPUS,
-				  "partition '%s': cpu %u is already owned by partition '%s'", b->name,
-				  pdesc_first_common_cpu(a->cpu_mask, b->cpu_mask), a->name);
+				  "partition '%s': cpu %u is already owned by partition '%s'",
+				  b->name, pdesc_first_common_cpu(a->cpu_mask, b->cpu_mask),
+				  a->name);
 	if (a->disk_module != KEEL_NO_MODULE && a->disk_module == b->disk_module &&
 	    !((a->disk_flags & b->disk_flags) & KEEL_DISK_RO))
-		return pdesc_fail(err, index, PDESC_F_DISK,
-				  "partition '%s': its disk image is also partition '%s''s disk; only read-only disks can be shared",
-				  b->name, a->name);
+		return pdesc_fail(
+			err, index, PDESC_F_DISK,
+			"partition '%s': its disk image is also partition '%s''s disk; only read-only disks can be shared",
+			b->name, a->name);
 	cpu = pdesc_smt_shared(b->cpu_mask, a->cpu_mask, lim, &other);
 	if (cpu >= 0)
-		return pdesc_fail(err, index, PDESC_F_CPUS,
-				  "partition '%s': cpu %d shares a physical core with cpu %u of partition '%s' (SMT threads); give both to one partition, or set smt_split = allow in [keel]",
-				  b->name, cpu, other, a->name);
+		return pdesc_fail(
+			err, index, PDESC_F_CPUS,
+			"partition '%s': cpu %d shares a physical core with cpu %u of partition '%s' (SMT threads); give both to one partition, or set smt_split = allow in [keel]",
+			b->name, cpu, other, a->name);
 	if ((a->flags & b->flags) & KEEL_PD_MANAGEMENT)
-		return pdesc_fail(err, index, PDESC_F_MANAGEMENT,
-				  "partition '%s': only one management partition is allowed ('%s' is one already)",
-				  b->name, a->name);
+		return pdesc_fail(
+			err, index, PDESC_F_MANAGEMENT,
+			"partition '%s': only one management partition is allowed ('%s' is one already)",
+			b->name, a->name);
 	return 0;
 }
 
@@ -204,8 +213,8 @@ int pdesc_check_all(const struct keel_part_desc *d, u32 n, const struct pdesc_li
 	int ret;
 
 	if (n > KEEL_MAX_PARTITIONS)
-		return pdesc_fail(err, KEEL_MAX_PARTITIONS, PDESC_F_NONE,
-				  "more than %u partitions", KEEL_MAX_PARTITIONS);
+		return pdesc_fail(err, KEEL_MAX_PARTITIONS, PDESC_F_NONE, "more than %u partitions",
+				  KEEL_MAX_PARTITIONS);
 	for (i = 0; i < n; i++) {
 		ret = pdesc_check(&d[i], lim, err);
 		if (ret) {
@@ -221,10 +230,11 @@ int pdesc_check_all(const struct keel_part_desc *d, u32 n, const struct pdesc_li
 		/* Each size is below mem_available (or 2^64 / 16), so this cannot wrap. */
 		total += d[i].mem_size;
 		if (lim->mem_available && total > lim->mem_available)
-			return pdesc_fail(err, i, PDESC_F_MEMORY,
-					  "partition '%s': the partitions need %llu MiB in all, more than the %llu MiB this machine has for them",
-					  d[i].name, (unsigned long long)(total >> 20),
-					  (unsigned long long)(lim->mem_available >> 20));
+			return pdesc_fail(
+				err, i, PDESC_F_MEMORY,
+				"partition '%s': the partitions need %llu MiB in all, more than the %llu MiB this machine has for them",
+				d[i].name, (unsigned long long)(total >> 20),
+				(unsigned long long)(lim->mem_available >> 20));
 	}
 	return 0;
 }

@@ -266,8 +266,7 @@ int pt_map(struct pt *pt, u64 va, u64 pa, u64 size, u32 attrs)
 	int ret = 0;
 
 	attrs &= ~PT_KEEP_TABLES;
-	if (!pt_range_ok(pt, va, size) || !IS_ALIGNED(pa, PAGE_SIZE) ||
-	    range_overflows(pa, size))
+	if (!pt_range_ok(pt, va, size) || !IS_ALIGNED(pa, PAGE_SIZE) || range_overflows(pa, size))
 		return -KEEL_EINVAL;
 	if (fmt->bbm && pt->sync) {
 		/* Break the whole range with one flush, rather than leaf by leaf. */
@@ -281,7 +280,8 @@ int pt_map(struct pt *pt, u64 va, u64 pa, u64 size, u32 attrs)
 		u64 *slot = pt_walk_create(pt, &b, va, level);
 
 		/* Smaller leaves inside a table than the table's whole range. */
-		while (slot && keep_tables && fmt->is_table(*slot, level) && level + 1 < fmt->levels)
+		while (slot && keep_tables && fmt->is_table(*slot, level) &&
+		       level + 1 < fmt->levels)
 			slot = pt_walk_create(pt, &b, va, ++level);
 		if (!slot) {
 			ret = -KEEL_ENOMEM;

@@ -96,14 +96,15 @@ static void vcpu_handle_mmio(struct vcpu *vcpu, const struct vm_exit *exit)
 	}
 	/* The device is there, Keel cannot tell what the instruction does: not the guest's fault. */
 	if (!vcpu_io_size_ok(size)) {
-		part_stop_fault(vcpu, "%s access to %s at 0x%llx that Keel cannot decode at pc 0x%llx",
+		part_stop_fault(vcpu,
+				"%s access to %s at 0x%llx that Keel cannot decode at pc 0x%llx",
 				rw, dev->name, gpa, pc);
 		return;
 	}
 	if (!vdev_find(vcpu->part, VDEV_MMIO, exit->mmio.gpa, size) ||
 	    !vcpu_vdev_access(vcpu, dev, exit->mmio.gpa, size, exit->mmio.write, exit->mmio.data)) {
-		snprintf(what, sizeof(what), "%u-byte %s of %s at 0x%llx refused at pc 0x%llx", size,
-			 rw, dev->name, gpa, pc);
+		snprintf(what, sizeof(what), "%u-byte %s of %s at 0x%llx refused at pc 0x%llx",
+			 size, rw, dev->name, gpa, pc);
 		vcpu_bad_access(vcpu, exit, what);
 	}
 }
@@ -112,11 +113,12 @@ static void vcpu_handle_pio(struct vcpu *vcpu, const struct vm_exit *exit)
 {
 	struct partition *part = vcpu->part;
 	u32 size = exit->pio.size;
-	struct vdev *dev = vcpu_io_size_ok(size) && size <= 4 ?
-				   vdev_find(part, VDEV_PIO, exit->pio.port, size) : NULL;
+	struct vdev *dev = vcpu_io_size_ok(size) && size <= 4
+				   ? vdev_find(part, VDEV_PIO, exit->pio.port, size)
+				   : NULL;
 
-	if (dev && vcpu_vdev_access(vcpu, dev, exit->pio.port, size, exit->pio.write,
-				    exit->pio.data))
+	if (dev &&
+	    vcpu_vdev_access(vcpu, dev, exit->pio.port, size, exit->pio.write, exit->pio.data))
 		return;
 	/* No device there: reads see a floating bus, writes go nowhere. */
 	if (!part->warned_pio && !arch_port_is_probe(exit->pio.port)) {
@@ -132,9 +134,10 @@ static void vcpu_handle_fetch_fault(struct vcpu *vcpu, const struct vm_exit *exi
 {
 	char what[160];
 
-	snprintf(what, sizeof(what),
-		 "instruction fetch from guest-physical address 0x%llx outside its memory at pc 0x%llx",
-		 (unsigned long long)exit->fault.addr, (unsigned long long)exit->pc);
+	snprintf(
+		what, sizeof(what),
+		"instruction fetch from guest-physical address 0x%llx outside its memory at pc 0x%llx",
+		(unsigned long long)exit->fault.addr, (unsigned long long)exit->pc);
 	vcpu_bad_access(vcpu, exit, what);
 }
 

@@ -28,7 +28,8 @@ static bool vdev_overlaps(const struct partition *part, const struct vdev *dev)
 	for (i = 0; i < part->vdev_count; i++) {
 		const struct vdev *d = part->vdevs[i];
 
-		if (d->space == dev->space && ranges_overlap(d->base, d->size, dev->base, dev->size))
+		if (d->space == dev->space &&
+		    ranges_overlap(d->base, d->size, dev->base, dev->size))
 			return true;
 	}
 	return false;

@@ -55,7 +55,7 @@ static struct vblk *vblk_of(struct virtio_dev *vd)
 static void vblk_config_read(struct virtio_dev *vd, u32 off, u32 size, u64 *value)
 {
 	struct vblk *b = vblk_of(vd);
-	u8 cfg[VBLK_CONFIG_SIZE] = {0};
+	u8 cfg[VBLK_CONFIG_SIZE] = { 0 };
 	u32 seg_max = VBLK_SEG_MAX;
 
 	memcpy(cfg, &b->capacity, sizeof(b->capacity));
@@ -102,7 +102,7 @@ static u32 vblk_get_id(struct vblk *b, u32 *written)
 {
 	u64 n = MIN(b->vd.chain.in_len - 1, (u64)VBLK_ID_BYTES);
 	const char *name = b->vd.part->desc.name;
-	char id[VBLK_ID_BYTES] = {0};
+	char id[VBLK_ID_BYTES] = { 0 };
 
 	/* "keel-" and the partition name, cut at 20 bytes (no NUL needed then). */
 	memcpy(id, "keel-", 5);
@@ -171,13 +171,13 @@ static void vblk_destroy(struct virtio_dev *vd)
 }
 
 static const struct virtio_dev_ops vblk_ops = {
-    .name = "virtio-blk",
-    .device_id = VBLK_DEVICE_ID,
-    .num_queues = 1,
-    .config_size = VBLK_CONFIG_SIZE,
-    .config_read = vblk_config_read,
-    .notify = vblk_notify,
-    .destroy = vblk_destroy,
+	.name = "virtio-blk",
+	.device_id = VBLK_DEVICE_ID,
+	.num_queues = 1,
+	.config_size = VBLK_CONFIG_SIZE,
+	.config_read = vblk_config_read,
+	.notify = vblk_notify,
+	.destroy = vblk_destroy,
 };
 
 /* A disk over [image, image + size) of hypervisor memory; @ro refuses writes. */

@@ -16,7 +16,7 @@
 #define VCON_RXQ 0u
 #define VCON_TXQ 1u
 #define VCON_CONFIG_SIZE 12u /* cols, rows, max_nr_ports, emerg_wr: all 0 here */
-#define VCON_IN_MAX 4096u    /* input held while the guest has no receive buffer */
+#define VCON_IN_MAX 4096u /* input held while the guest has no receive buffer */
 /* Output taken from one chain: a huge buffer cannot hold the UART for long. */
 #define VCON_TX_MAX KEEL_CONSOLE_WRITE_MAX
 
@@ -175,13 +175,13 @@ static void vcon_destroy(struct virtio_dev *vd)
 }
 
 static const struct virtio_dev_ops vcon_ops = {
-    .name = "virtio-console",
-    .device_id = VCON_DEVICE_ID,
-    .num_queues = 2,
-    .config_size = VCON_CONFIG_SIZE,
-    .notify = vcon_notify,
-    .reset = vcon_reset,
-    .destroy = vcon_destroy,
+	.name = "virtio-console",
+	.device_id = VCON_DEVICE_ID,
+	.num_queues = 2,
+	.config_size = VCON_CONFIG_SIZE,
+	.notify = vcon_notify,
+	.reset = vcon_reset,
+	.destroy = vcon_destroy,
 };
 
 /* No features: one port, no size or emergency write. */

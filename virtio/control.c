@@ -55,14 +55,14 @@ struct vctl {
 	bool port_added; /* DEVICE_ADD sent since the last reset */
 	bool port_named; /* PORT_NAME and PORT_OPEN sent since the last reset */
 	bool guest_open; /* the guest has the port open */
-	u32 pending;	 /* VIRTIO_CTL_* requests not yet written to the port */
+	u32 pending; /* VIRTIO_CTL_* requests not yet written to the port */
 };
 
 static const char vctl_port_name[] = "org.keel.control";
 
 /* Lines the guest reads, one per request bit. */
 static const char *const vctl_lines[] = {
-    [VIRTIO_CTL_POWEROFF] = "poweroff\n",
+	[VIRTIO_CTL_POWEROFF] = "poweroff\n",
 };
 
 /* Requests reach the device from the management CPU; same scheme as the console. */
@@ -157,8 +157,9 @@ static void vctl_deliver(struct vctl *vc)
 		if (!virtio_pop(&vc->vd, VCTL_PORT_RXQ))
 			break;
 		/* A line goes out whole or not at all: a too-small buffer comes back empty. */
-		done = vc->vd.chain.in_len < len ? 0 :
-			virtq_chain_write(vc->vd.part, &vc->vd.chain, 0, line, len);
+		done = vc->vd.chain.in_len < len
+			       ? 0
+			       : virtq_chain_write(vc->vd.part, &vc->vd.chain, 0, line, len);
 		virtio_push(&vc->vd, VCTL_PORT_RXQ, (u32)done);
 		pushed = true;
 		if (done == len)
@@ -261,14 +262,14 @@ static void vctl_destroy(struct virtio_dev *vd)
 }
 
 static const struct virtio_dev_ops vctl_ops = {
-    .name = "virtio-control",
-    .device_id = VCTL_DEVICE_ID,
-    .num_queues = 4,
-    .config_size = VCTL_CONFIG_SIZE,
-    .config_read = vctl_config_read,
-    .notify = vctl_notify,
-    .reset = vctl_reset,
-    .destroy = vctl_destroy,
+	.name = "virtio-control",
+	.device_id = VCTL_DEVICE_ID,
+	.num_queues = 4,
+	.config_size = VCTL_CONFIG_SIZE,
+	.config_read = vctl_config_read,
+	.notify = vctl_notify,
+	.reset = vctl_reset,
+	.destroy = vctl_destroy,
 };
 
 _Static_assert(ARRAY_SIZE(vctl_lines) == VIRTIO_CTL_COUNT, "a line per control request");

@@ -297,8 +297,8 @@ static u32 virtio_read_reg(struct virtio_dev *vd, u64 off)
 		return VIRTIO_MMIO_VENDOR;
 	case VM_DEV_FEATURES:
 		return vd->device_features_sel > 1
-			   ? 0
-			   : (u32)(virtio_offered(vd) >> (32 * vd->device_features_sel));
+			       ? 0
+			       : (u32)(virtio_offered(vd) >> (32 * vd->device_features_sel));
 	case VM_QUEUE_NUM_MAX:
 		return vq ? VIRTQ_MAX_SIZE : 0;
 	case VM_QUEUE_READY:
@@ -378,10 +378,10 @@ static void virtio_mmio_destroy(struct vdev *dev)
 }
 
 static const struct vdev_ops virtio_mmio_ops = {
-    .read = virtio_mmio_read,
-    .write = virtio_mmio_write,
-    .reset = virtio_mmio_reset,
-    .destroy = virtio_mmio_destroy,
+	.read = virtio_mmio_read,
+	.write = virtio_mmio_write,
+	.reset = virtio_mmio_reset,
+	.destroy = virtio_mmio_destroy,
 };
 
 /*

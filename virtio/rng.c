@@ -18,7 +18,7 @@
 struct vrng {
 	struct virtio_dev vd;
 	u32 key[8];
-	u64 counter;	  /* block counter under the current key */
+	u64 counter; /* block counter under the current key */
 	u64 since_reseed; /* bytes output since the last reseed */
 };
 
@@ -42,7 +42,7 @@ static void vrng_quarter(u32 *x, u32 a, u32 b, u32 c, u32 d)
 /* The ChaCha20 block function (RFC 8439 §2.3): @in words 12..15 = counter and nonce. */
 void vrng_chacha20_block(const u32 key[8], const u32 iv[4], u8 out[64])
 {
-	static const u32 sigma[4] = {0x61707865, 0x3320646e, 0x79622d32, 0x6b206574};
+	static const u32 sigma[4] = { 0x61707865, 0x3320646e, 0x79622d32, 0x6b206574 };
 	u32 in[16], x[16];
 	u32 i;
 
@@ -72,7 +72,7 @@ void vrng_chacha20_block(const u32 key[8], const u32 iv[4], u8 out[64])
 
 static void vrng_next_block(struct vrng *r, u8 out[64])
 {
-	u32 iv[4] = {(u32)r->counter, (u32)(r->counter >> 32), 0, 0};
+	u32 iv[4] = { (u32)r->counter, (u32)(r->counter >> 32), 0, 0 };
 
 	vrng_chacha20_block(r->key, iv, out);
 	r->counter++;
@@ -84,7 +84,7 @@ static void vrng_next_block(struct vrng *r, u8 out[64])
  */
 static void vrng_rekey(struct vrng *r, bool reseed)
 {
-	u32 fresh[8] = {0};
+	u32 fresh[8] = { 0 };
 	u8 block[64];
 	u32 i;
 
@@ -141,11 +141,11 @@ static void vrng_destroy(struct virtio_dev *vd)
 }
 
 static const struct virtio_dev_ops vrng_ops = {
-    .name = "virtio-rng",
-    .device_id = VRNG_DEVICE_ID,
-    .num_queues = 1,
-    .notify = vrng_notify,
-    .destroy = vrng_destroy,
+	.name = "virtio-rng",
+	.device_id = VRNG_DEVICE_ID,
+	.num_queues = 1,
+	.notify = vrng_notify,
+	.destroy = vrng_destroy,
 };
 
 int vrng_create(struct partition *part, u64 base, u32 irq)

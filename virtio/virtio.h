@@ -49,7 +49,7 @@ struct virtq_chain {
 	u16 nseg;
 	u32 pad;
 	u64 out_len; /* bytes the device may read */
-	u64 in_len;  /* bytes the device may write */
+	u64 in_len; /* bytes the device may write */
 	struct virtq_seg seg[VIRTQ_MAX_SIZE];
 };
 
@@ -59,7 +59,7 @@ struct virtq {
 	u32 ready;
 	gpa_t desc, avail, used;
 	u16 last_avail; /* next avail ring entry the device takes */
-	u16 used_idx;	/* the device's copy of used->idx */
+	u16 used_idx; /* the device's copy of used->idx */
 	u32 pad;
 };
 
@@ -84,7 +84,7 @@ struct virtio_dev;
 struct virtio_dev_ops {
 	const char *name; /* "virtio-blk"... for vdev.name */
 	u32 device_id;
-	u32 num_queues;	 /* <= VIRTIO_MAX_QUEUES */
+	u32 num_queues; /* <= VIRTIO_MAX_QUEUES */
 	u32 config_size; /* bytes of device config space */
 	/* Read config bytes [off, off + size); both within config_size. */
 	void (*config_read)(struct virtio_dev *vd, u32 off, u32 size, u64 *value);

@@ -192,7 +192,7 @@ int virtq_pop(const struct partition *part, struct virtq *vq, bool indirect,
 /* Return chain @head to the driver with @len bytes written. */
 int virtq_push(struct partition *part, struct virtq *vq, u16 head, u32 len)
 {
-	u32 elem[2] = {head, len};
+	u32 elem[2] = { head, len };
 	gpa_t slot = vq->used + 4 + 8ull * (vq->used_idx & (vq->num - 1));
 
 	if (guest_copy_to(part, slot, elem, sizeof(elem)))

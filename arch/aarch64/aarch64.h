@@ -101,11 +101,11 @@
 /* Secondary CPU start: what entry.S reads from the context PSCI hands it. */
 struct el2_boot_ctx {
 	u64 stack_top; /* offset 0 */
-	u64 pcpu;      /* offset 8 */
-	u64 ttbr0;     /* offset 16: the hypervisor's tables */
-	u64 tcr;       /* offset 24 */
-	u64 mair;      /* offset 32 */
-	u64 sctlr;     /* offset 40 */
+	u64 pcpu; /* offset 8 */
+	u64 ttbr0; /* offset 16: the hypervisor's tables */
+	u64 tcr; /* offset 24 */
+	u64 mair; /* offset 32 */
+	u64 sctlr; /* offset 40 */
 };
 
 /* What platform discovery found that the arch itself uses. */

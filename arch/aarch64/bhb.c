@@ -28,13 +28,13 @@ struct bhb_core {
 };
 
 static const struct bhb_core bhb_loop_cores[] = {
-	{ IMPL_ARM, 0xd07, 8, "Cortex-A57" },	   { IMPL_ARM, 0xd08, 8, "Cortex-A72" },
-	{ IMPL_ARM, 0xd0b, 24, "Cortex-A76" },	   { IMPL_ARM, 0xd0c, 24, "Neoverse-N1" },
-	{ IMPL_ARM, 0xd0d, 24, "Cortex-A77" },	   { IMPL_ARM, 0xd40, 32, "Neoverse-V1" },
-	{ IMPL_ARM, 0xd41, 32, "Cortex-A78" },	   { IMPL_ARM, 0xd42, 32, "Cortex-A78AE" },
-	{ IMPL_ARM, 0xd44, 32, "Cortex-X1" },	   { IMPL_ARM, 0xd47, 32, "Cortex-A710" },
-	{ IMPL_ARM, 0xd48, 32, "Cortex-X2" },	   { IMPL_ARM, 0xd49, 32, "Neoverse-N2" },
-	{ IMPL_ARM, 0xd4b, 32, "Cortex-A78C" },	   { IMPL_AMPERE, 0xac3, 11, "Ampere-1" },
+	{ IMPL_ARM, 0xd07, 8, "Cortex-A57" },	{ IMPL_ARM, 0xd08, 8, "Cortex-A72" },
+	{ IMPL_ARM, 0xd0b, 24, "Cortex-A76" },	{ IMPL_ARM, 0xd0c, 24, "Neoverse-N1" },
+	{ IMPL_ARM, 0xd0d, 24, "Cortex-A77" },	{ IMPL_ARM, 0xd40, 32, "Neoverse-V1" },
+	{ IMPL_ARM, 0xd41, 32, "Cortex-A78" },	{ IMPL_ARM, 0xd42, 32, "Cortex-A78AE" },
+	{ IMPL_ARM, 0xd44, 32, "Cortex-X1" },	{ IMPL_ARM, 0xd47, 32, "Cortex-A710" },
+	{ IMPL_ARM, 0xd48, 32, "Cortex-X2" },	{ IMPL_ARM, 0xd49, 32, "Neoverse-N2" },
+	{ IMPL_ARM, 0xd4b, 32, "Cortex-A78C" }, { IMPL_AMPERE, 0xac3, 11, "Ampere-1" },
 };
 
 static const struct bhb_core *bhb_core_of(u64 midr)
@@ -77,8 +77,7 @@ const char *bhb_describe(u64 choice, const struct bhb_cpu *c, char *buf, u32 siz
 		snprintf(buf, size, "a branch loop of %u on every guest exit (%s)",
 			 (unsigned)choice, core->name);
 	else if (bhb_unaffected(c))
-		snprintf(buf, size, "not needed (%s)",
-			 MMFR1_ECBHB(c->mmfr1) ? "ECBHB" : "CSV2.3");
+		snprintf(buf, size, "not needed (%s)", MMFR1_ECBHB(c->mmfr1) ? "ECBHB" : "CSV2.3");
 	else
 		snprintf(buf, size, "not needed (core not known to be affected)");
 	return buf;

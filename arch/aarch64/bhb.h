@@ -15,12 +15,12 @@
  * one of the flags (with a count of 0).
  */
 #define BHB_NONE 0ull
-#define BHB_CLRBHB (1ull << 32)	  /* the CLRBHB instruction (FEAT_CLRBHB) */
+#define BHB_CLRBHB (1ull << 32) /* the CLRBHB instruction (FEAT_CLRBHB) */
 #define BHB_FIRMWARE (1ull << 33) /* SMCCC_ARCH_WORKAROUND_3 at the firmware */
 
 struct bhb_cpu {
 	u64 midr;
-	u64 pfr0;  /* ID_AA64PFR0_EL1: CSV2 */
+	u64 pfr0; /* ID_AA64PFR0_EL1: CSV2 */
 	u64 mmfr1; /* ID_AA64MMFR1_EL1: ECBHB */
 	u64 isar2; /* ID_AA64ISAR2_EL1: CLRBHB */
 	bool firmware_wa3; /* the firmware implements SMCCC_ARCH_WORKAROUND_3 */

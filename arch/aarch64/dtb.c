@@ -34,14 +34,15 @@ static int dtb_prop_u64(void *fdt, const char *name, u64 v)
 /* reg = <base size> with #address-cells = #size-cells = 2. */
 static int dtb_prop_reg2(void *fdt, u64 base, u64 size)
 {
-	fdt64_t reg[2] = {cpu_to_fdt64(base), cpu_to_fdt64(size)};
+	fdt64_t reg[2] = { cpu_to_fdt64(base), cpu_to_fdt64(size) };
 
 	return fdt_property(fdt, "reg", reg, sizeof(reg));
 }
 
 static int dtb_prop_irq(void *fdt, u32 type, u32 num)
 {
-	fdt32_t irq[3] = {cpu_to_fdt32(type), cpu_to_fdt32(num), cpu_to_fdt32(IRQ_TYPE_LEVEL_HIGH)};
+	fdt32_t irq[3] = { cpu_to_fdt32(type), cpu_to_fdt32(num),
+			   cpu_to_fdt32(IRQ_TYPE_LEVEL_HIGH) };
 
 	return fdt_property(fdt, "interrupts", irq, sizeof(irq));
 }
@@ -135,10 +136,10 @@ static int dtb_psci(void *fdt)
 static int dtb_gic(void *fdt, const struct dtb_desc *d)
 {
 	fdt64_t reg[4] = {
-	    cpu_to_fdt64(VPLAT_GICD_BASE),
-	    cpu_to_fdt64(VPLAT_GICD_SIZE),
-	    cpu_to_fdt64(VPLAT_GICR_BASE),
-	    cpu_to_fdt64(VPLAT_GICR_STRIDE * d->cpu_count),
+		cpu_to_fdt64(VPLAT_GICD_BASE),
+		cpu_to_fdt64(VPLAT_GICD_SIZE),
+		cpu_to_fdt64(VPLAT_GICR_BASE),
+		cpu_to_fdt64(VPLAT_GICR_STRIDE * d->cpu_count),
 	};
 	int ret = 0;
 
@@ -169,8 +170,8 @@ static int dtb_pmu(void *fdt)
 
 static int dtb_timer(void *fdt)
 {
-	static const u32 ppis[] = {GIC_PPI_SEC_TIMER, GIC_PPI_PHYS_TIMER, GIC_PPI_VTIMER,
-				   GIC_PPI_HYP_TIMER};
+	static const u32 ppis[] = { GIC_PPI_SEC_TIMER, GIC_PPI_PHYS_TIMER, GIC_PPI_VTIMER,
+				    GIC_PPI_HYP_TIMER };
 	fdt32_t irqs[ARRAY_SIZE(ppis) * 3];
 	int ret = 0;
 
@@ -192,7 +193,7 @@ static int dtb_pl011(void *fdt)
 {
 	static const char names[] = "uartclk\0apb_pclk";
 	static const char compat[] = "arm,pl011\0arm,primecell";
-	fdt32_t clocks[2] = {cpu_to_fdt32(PHANDLE_CLK), cpu_to_fdt32(PHANDLE_CLK)};
+	fdt32_t clocks[2] = { cpu_to_fdt32(PHANDLE_CLK), cpu_to_fdt32(PHANDLE_CLK) };
 	int ret = 0;
 
 	ret |= fdt_begin_node(fdt, "apb-pclk");
@@ -238,8 +239,8 @@ static int dtb_pl061(void *fdt)
  */
 static int dtb_gpio_keys(void *fdt)
 {
-	fdt32_t gpios[3] = {cpu_to_fdt32(PHANDLE_GPIO), cpu_to_fdt32(VPLAT_POWER_KEY_LINE),
-			    cpu_to_fdt32(0) /* active high */};
+	fdt32_t gpios[3] = { cpu_to_fdt32(PHANDLE_GPIO), cpu_to_fdt32(VPLAT_POWER_KEY_LINE),
+			     cpu_to_fdt32(0) /* active high */ };
 	int ret = 0;
 
 	ret |= fdt_begin_node(fdt, "gpio-keys");

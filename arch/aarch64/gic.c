@@ -43,8 +43,8 @@
  * What the hypervisor takes on each CPU: its IPI, GIC maintenance, its timer,
  * the guest's two timers, and the PMU overflow where guests own the PMU.
  */
-static const u32 gic_ppis[] = { GIC_IPI_SGI, GIC_PPI_MAINT, GIC_PPI_HYP_TIMER, GIC_PPI_VTIMER,
-				GIC_PPI_PHYS_TIMER, GIC_PPI_PMU };
+static const u32 gic_ppis[] = { GIC_IPI_SGI,	GIC_PPI_MAINT,	    GIC_PPI_HYP_TIMER,
+				GIC_PPI_VTIMER, GIC_PPI_PHYS_TIMER, GIC_PPI_PMU };
 #define GIC_SPURIOUS_FIRST 1020
 #define GIC_IRQ_BATCH 16 /* interrupts handled per entry before returning */
 #define GIC_POLL_LIMIT 1000000

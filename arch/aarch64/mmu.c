@@ -92,19 +92,19 @@ static u32 s1_entry_attrs(u64 e, u32 level)
 }
 
 static const struct pt_format el2_s1_format = {
-    .name = "el2-stage1",
-    .levels = 4,
-    .root_entries = 512,
-    .shift = {39, 30, 21, 12},
-    /* No 1 GiB blocks: partition memory is hidden 2 MiB at a time, never split live. */
-    .leaf_levels = BIT(2) | BIT(3),
-    .bbm = true,
-    .table_entry = s1_table_entry,
-    .leaf_entry = s1_leaf_entry,
-    .is_present = s1_is_present,
-    .is_table = s1_is_table,
-    .entry_addr = s1_entry_addr,
-    .entry_attrs = s1_entry_attrs,
+	.name = "el2-stage1",
+	.levels = 4,
+	.root_entries = 512,
+	.shift = { 39, 30, 21, 12 },
+	/* No 1 GiB blocks: partition memory is hidden 2 MiB at a time, never split live. */
+	.leaf_levels = BIT(2) | BIT(3),
+	.bbm = true,
+	.table_entry = s1_table_entry,
+	.leaf_entry = s1_leaf_entry,
+	.is_present = s1_is_present,
+	.is_table = s1_is_table,
+	.entry_addr = s1_entry_addr,
+	.entry_attrs = s1_entry_attrs,
 };
 
 /*
@@ -163,10 +163,10 @@ static void mmu_sync(void *ctx, u64 va, u64 size)
 }
 
 static struct pt el2_pt = {
-    .fmt = &el2_s1_format,
-    .alloc_table = mmu_alloc_table,
-    .free_table = mmu_free_table,
-    .sync = mmu_sync,
+	.fmt = &el2_s1_format,
+	.alloc_table = mmu_alloc_table,
+	.free_table = mmu_free_table,
+	.sync = mmu_sync,
 };
 
 /* What every CPU loads: filled once by arch_mmu_init. */
@@ -236,8 +236,8 @@ static int mmu_build(const struct keel_boot_info *bi)
 			      PT_READ | PT_WRITE | PT_GLOBAL, ".data/.bss");
 	/* Devices the hypervisor drives itself. */
 	if (!ret)
-		ret =
-		    mmu_map(aa64_plat.uart_base, PAGE_SIZE, PT_READ | PT_WRITE | PT_DEVICE, "UART");
+		ret = mmu_map(aa64_plat.uart_base, PAGE_SIZE, PT_READ | PT_WRITE | PT_DEVICE,
+			      "UART");
 	if (!ret)
 		ret = mmu_map(aa64_plat.gicd_base, aa64_plat.gicd_size,
 			      PT_READ | PT_WRITE | PT_DEVICE, "GICD");

@@ -42,7 +42,7 @@ struct pl011 {
 };
 
 /* What an ARM PL011 r1p5 answers: the AMBA bus matches the driver on these. */
-static const u8 pl011_id[8] = {0x11, 0x10, 0x14, 0x00, 0x0d, 0xf0, 0x05, 0xb1};
+static const u8 pl011_id[8] = { 0x11, 0x10, 0x14, 0x00, 0x0d, 0xf0, 0x05, 0xb1 };
 
 static u32 pl011_ris(const struct pl011 *u)
 {
@@ -139,10 +139,10 @@ static void pl011_destroy(struct vdev *dev)
 }
 
 static const struct vdev_ops pl011_ops = {
-    .read = pl011_read,
-    .write = pl011_write,
-    .reset = pl011_reset,
-    .destroy = pl011_destroy,
+	.read = pl011_read,
+	.write = pl011_write,
+	.reset = pl011_reset,
+	.destroy = pl011_destroy,
 };
 
 int pl011_create(struct partition *part)
@@ -154,13 +154,13 @@ int pl011_create(struct partition *part)
 	if (!u)
 		return -KEEL_ENOMEM;
 	memset(u, 0, sizeof(*u));
-	u->vdev = (struct vdev){.name = "pl011",
-				.space = VDEV_MMIO,
-				.irq = VPLAT_PL011_SPI,
-				.base = VPLAT_PL011_BASE,
-				.size = VPLAT_PL011_SIZE,
-				.ops = &pl011_ops,
-				.priv = u};
+	u->vdev = (struct vdev){ .name = "pl011",
+				 .space = VDEV_MMIO,
+				 .irq = VPLAT_PL011_SPI,
+				 .base = VPLAT_PL011_BASE,
+				 .size = VPLAT_PL011_SIZE,
+				 .ops = &pl011_ops,
+				 .priv = u };
 	pl011_reset(&u->vdev);
 	ret = vdev_add(part, &u->vdev);
 	if (ret) {

@@ -30,21 +30,21 @@
 /* Registers are 8 bits wide, one per 32-bit word. */
 struct pl061 {
 	struct vdev vdev;
-	u8 out;	  /* GPIODATA as written: the levels of lines set as outputs */
-	u8 in;	  /* levels driven from outside on the lines: the power key */
-	u8 dir;	  /* 1 = output */
-	u8 is;	  /* 1 = level-sensitive, 0 = edge-sensitive */
-	u8 ibe;	  /* edge-sensitive: 1 = both edges */
-	u8 iev;	  /* 1 = rising edge / high level, 0 = falling / low */
-	u8 ie;	  /* 1 = interrupt unmasked */
+	u8 out; /* GPIODATA as written: the levels of lines set as outputs */
+	u8 in; /* levels driven from outside on the lines: the power key */
+	u8 dir; /* 1 = output */
+	u8 is; /* 1 = level-sensitive, 0 = edge-sensitive */
+	u8 ibe; /* edge-sensitive: 1 = both edges */
+	u8 iev; /* 1 = rising edge / high level, 0 = falling / low */
+	u8 ie; /* 1 = interrupt unmasked */
 	u8 afsel; /* stored only: there is no alternate function */
-	u8 edge;  /* edges detected, latched until GPIOIC */
+	u8 edge; /* edges detected, latched until GPIOIC */
 	u8 lines; /* what the lines were at the last update: edges are changes */
 	u8 irq_level;
 };
 
 /* An ARM PL061: the AMBA bus matches the driver on these. */
-static const u8 pl061_id[8] = {0x61, 0x10, 0x04, 0x00, 0x0d, 0xf0, 0x05, 0xb1};
+static const u8 pl061_id[8] = { 0x61, 0x10, 0x04, 0x00, 0x0d, 0xf0, 0x05, 0xb1 };
 
 static u8 pl061_lines(const struct pl061 *g)
 {
@@ -200,10 +200,10 @@ static void pl061_destroy(struct vdev *dev)
 }
 
 static const struct vdev_ops pl061_ops = {
-    .read = pl061_read,
-    .write = pl061_write,
-    .reset = pl061_reset,
-    .destroy = pl061_destroy,
+	.read = pl061_read,
+	.write = pl061_write,
+	.reset = pl061_reset,
+	.destroy = pl061_destroy,
 };
 
 int pl061_create(struct partition *part)
@@ -215,13 +215,13 @@ int pl061_create(struct partition *part)
 	if (!g)
 		return -KEEL_ENOMEM;
 	memset(g, 0, sizeof(*g));
-	g->vdev = (struct vdev){.name = "pl061",
-				.space = VDEV_MMIO,
-				.irq = VPLAT_PL061_SPI,
-				.base = VPLAT_PL061_BASE,
-				.size = VPLAT_PL061_SIZE,
-				.ops = &pl061_ops,
-				.priv = g};
+	g->vdev = (struct vdev){ .name = "pl061",
+				 .space = VDEV_MMIO,
+				 .irq = VPLAT_PL061_SPI,
+				 .base = VPLAT_PL061_BASE,
+				 .size = VPLAT_PL061_SIZE,
+				 .ops = &pl061_ops,
+				 .priv = g };
 	pl061_reset(&g->vdev);
 	ret = vdev_add(part, &g->vdev);
 	if (ret)

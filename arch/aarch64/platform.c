@@ -100,7 +100,7 @@ hpa_t dt_find_uart(const struct keel_boot_info *bi)
 
 static int dt_find_psci(const void *fdt)
 {
-	static const char *const compat[] = {"arm,psci-1.0", "arm,psci-0.2", "arm,psci"};
+	static const char *const compat[] = { "arm,psci-1.0", "arm,psci-0.2", "arm,psci" };
 	const char *method;
 	int node = -1, len;
 
@@ -257,10 +257,9 @@ int arch_platform_discover(const struct keel_boot_info *bi, struct platform *pla
 		return ret;
 	uart = dt_find_uart(bi);
 	aa64_plat.uart_base = uart ? uart : 0x09000000ull;
-	pr_info(
-	    "dt: %u CPUs, GICv3 dist 0x%llx, %u redist region(s) at 0x%llx, psci %s, uart 0x%llx",
-	    plat->cpu_count, (unsigned long long)aa64_plat.gicd_base, aa64_plat.gicr_count,
-	    (unsigned long long)aa64_plat.gicr_base[0], aa64_plat.psci_hvc ? "hvc" : "smc",
-	    (unsigned long long)aa64_plat.uart_base);
+	pr_info("dt: %u CPUs, GICv3 dist 0x%llx, %u redist region(s) at 0x%llx, psci %s, uart 0x%llx",
+		plat->cpu_count, (unsigned long long)aa64_plat.gicd_base, aa64_plat.gicr_count,
+		(unsigned long long)aa64_plat.gicr_base[0], aa64_plat.psci_hvc ? "hvc" : "smc",
+		(unsigned long long)aa64_plat.uart_base);
 	return 0;
 }

@@ -93,7 +93,7 @@ static u32 s2_entry_attrs(u64 e, u32 level)
 /* Pick the IPA size and build the format; idempotent. */
 static void s2_format_init(void)
 {
-	static const u8 pa_bits[] = {32, 36, 40, 42, 44, 48};
+	static const u8 pa_bits[] = { 32, 36, 40, 42, 44, 48 };
 	u32 enc = mmu_pa_bits_enc();
 
 	if (s2_ipa_bits)

@@ -79,6 +79,8 @@ u64 scrub_guest_dfr0(u64 dfr0)
 	return scrub_pmu_guest ? dfr0 : dfr0 & ~(0xfull << 8);
 }
 
+/* A table of system-register writes reads better as rows. */
+/* clang-format off */
 #define DBG_CASE(n, op2)                                         \
 	case n:                                                  \
 		write_sysreg(s2_0_c0_c##n##_##op2, 0);           \
@@ -100,6 +102,7 @@ static void scrub_debug_pair(u32 n, bool watch)
 		switch (n) { DBG_ALL(5) }
 	}
 }
+/* clang-format on */
 
 static void scrub_debug(void)
 {
@@ -250,10 +253,11 @@ void scrub_bhb_init(struct pcpu *cpu)
 	};
 	char what[96];
 
-	c.firmware_wa3 = !scrub_pe_unaffected(SMCCC_WORKAROUND_3) &&
-			 scrub_firmware_has(SMCCC_WORKAROUND_3);
+	c.firmware_wa3 =
+		!scrub_pe_unaffected(SMCCC_WORKAROUND_3) && scrub_firmware_has(SMCCC_WORKAROUND_3);
 	cpu->arch.bhb = bhb_choose(&c);
 	if (cpu->id == 0 || cpu->arch.bhb != pcpus[0].arch.bhb)
 		pr_info("aarch64: speculation: cpu %u (MIDR 0x%llx): Spectre-BHB %s", cpu->id,
-			(unsigned long long)c.midr, bhb_describe(cpu->arch.bhb, &c, what, sizeof(what)));
+			(unsigned long long)c.midr,
+			bhb_describe(cpu->arch.bhb, &c, what, sizeof(what)));
 }

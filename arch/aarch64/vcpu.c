@@ -54,8 +54,9 @@ void el2_fpsimd_restore(const struct vcpu_fpsimd *fp);
 #define SYSREG_READ BIT(0)
 #define SYSREG_RT(iss) (((iss) >> 5) & 0x1f)
 #define SYSREG_ID_MASK 0x3ffc1eull /* Op0, Op2, Op1, CRn, CRm */
-#define SYSREG_ID(op0, op1, crn, crm, op2) \
-	((u64)(op0) << 20 | (u64)(op2) << 17 | (u64)(op1) << 14 | (u64)(crn) << 10 | (u64)(crm) << 1)
+#define SYSREG_ID(op0, op1, crn, crm, op2)                                           \
+	((u64)(op0) << 20 | (u64)(op2) << 17 | (u64)(op1) << 14 | (u64)(crn) << 10 | \
+	 (u64)(crm) << 1)
 #define SYSREG_ICC_SGI1R SYSREG_ID(3, 0, 12, 11, 5)
 #define SYSREG_ICC_ASGI1R SYSREG_ID(3, 0, 12, 11, 6)
 #define SYSREG_ICC_SGI0R SYSREG_ID(3, 0, 12, 11, 7)
@@ -377,10 +378,13 @@ static void vcpu_sysreg_refused(struct vcpu *vcpu, struct vm_exit *exit)
 		part->arch.sysreg_warned++;
 		pr_warn("partition '%s': %s of system register op0 %llu op1 %llu CRn %llu CRm %llu op2 %llu at pc 0x%llx: undefined%s",
 			part->desc.name, (iss & SYSREG_READ) ? "read" : "write",
-			(unsigned long long)((iss >> 20) & 3), (unsigned long long)((iss >> 14) & 7),
-			(unsigned long long)((iss >> 10) & 0xf), (unsigned long long)((iss >> 1) & 0xf),
+			(unsigned long long)((iss >> 20) & 3),
+			(unsigned long long)((iss >> 14) & 7),
+			(unsigned long long)((iss >> 10) & 0xf),
+			(unsigned long long)((iss >> 1) & 0xf),
 			(unsigned long long)((iss >> 17) & 7), (unsigned long long)vcpu->arch.elr,
-			part->arch.sysreg_warned == VCPU_SYSREG_WARN_MAX ? " (no more reports)" : "");
+			part->arch.sysreg_warned == VCPU_SYSREG_WARN_MAX ? " (no more reports)"
+									 : "");
 	}
 	vcpu_inject_undef(vcpu, exit);
 }
@@ -388,8 +392,8 @@ static void vcpu_sysreg_refused(struct vcpu *vcpu, struct vm_exit *exit)
 static void vcpu_sysreg(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	u64 iss = ESR_ISS(vcpu->arch.esr);
-	bool done = (iss & SYSREG_READ) ? vcpu_sysreg_read(vcpu, iss) :
-					  vcpu_sysreg_write(vcpu, iss);
+	bool done =
+		(iss & SYSREG_READ) ? vcpu_sysreg_read(vcpu, iss) : vcpu_sysreg_write(vcpu, iss);
 
 	if (!done) {
 		vcpu_sysreg_refused(vcpu, exit);

@@ -114,7 +114,6 @@ struct vgic {
 	struct vgic_cpu cpu[];
 };
 
-
 /* ---- The model ---------------------------------------------------------- */
 
 static struct vgic_irq *vgic_irq(struct vgic *g, u32 cpu, u32 intid)
@@ -222,7 +221,7 @@ static void vgic_dist_clear(struct vgic *g)
 {
 	g->ctlr = 0;
 	for (u32 i = 0; i < VGIC_NR_SPIS; i++) {
-		g->spi[i] = (struct vgic_irq){.prio = VGIC_PRIO_DEFAULT};
+		g->spi[i] = (struct vgic_irq){ .prio = VGIC_PRIO_DEFAULT };
 		g->irouter[i] = 0;
 		g->spi_target[i] = 0;
 	}
@@ -499,7 +498,7 @@ int vgic_sgi_write(struct vcpu *vcpu, u64 v)
 	u64 aff = ((v >> 48) & 0xff) << 32 | ((v >> 32) & 0xff) << 16 | ((v >> 16) & 0xff) << 8;
 	bool all = v & BIT(40);
 	unsigned long flags;
-	u8 hit[DTB_MAX_CPUS] = {0};
+	u8 hit[DTB_MAX_CPUS] = { 0 };
 
 	if (!g)
 		return 0;
@@ -650,7 +649,7 @@ static void vgic_cfg_write(struct vgic *g, u32 first, u32 v)
 
 		if (q && first >= GIC_SPI_BASE)
 			q->flags =
-			    (v & (2u << (2 * i))) ? q->flags | IRQ_EDGE : q->flags & ~IRQ_EDGE;
+				(v & (2u << (2 * i))) ? q->flags | IRQ_EDGE : q->flags & ~IRQ_EDGE;
 	}
 }
 
@@ -718,8 +717,8 @@ static int vgic_dist_read(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size
 		*value = g->irouter[spi] >> (8 * (off & 4));
 	else if (off >= GICD_IPRIORITYR && off < GICD_IPRIORITYR + VGIC_NR_IRQS)
 		*value = off - GICD_IPRIORITYR >= GIC_SPI_BASE
-			     ? vgic_prio_read(g, 0, (u32)(off - GICD_IPRIORITYR), size)
-			     : 0;
+				 ? vgic_prio_read(g, 0, (u32)(off - GICD_IPRIORITYR), size)
+				 : 0;
 	else if (size == 8)
 		*value = vgic_dist_read32(g, off) | (u64)vgic_dist_read32(g, off + 4) << 32;
 	else
@@ -882,15 +881,15 @@ static void vgic_destroy(struct vdev *dev)
 
 /* The distributor owns the memory: it is added first, so destroyed last. */
 static const struct vdev_ops vgic_dist_ops = {
-    .read = vgic_dist_read,
-    .write = vgic_dist_write,
-    .reset = vgic_reset,
-    .destroy = vgic_destroy,
+	.read = vgic_dist_read,
+	.write = vgic_dist_write,
+	.reset = vgic_reset,
+	.destroy = vgic_destroy,
 };
 
 static const struct vdev_ops vgic_rd_ops = {
-    .read = vgic_rd_read,
-    .write = vgic_rd_write,
+	.read = vgic_rd_read,
+	.write = vgic_rd_write,
 };
 
 int vgic_create(struct partition *part)
@@ -914,20 +913,20 @@ int vgic_create(struct partition *part)
 	vgic_dist_clear(g);
 	for (u32 i = 0; i < n; i++)
 		vgic_cpu_clear(&g->cpu[i]);
-	g->gicd = (struct vdev){.name = "gicv3-dist",
-				.space = VDEV_MMIO,
-				.irq = VDEV_NO_IRQ,
-				.base = VPLAT_GICD_BASE,
-				.size = VPLAT_GICD_SIZE,
-				.ops = &vgic_dist_ops,
-				.priv = g};
-	g->gicr = (struct vdev){.name = "gicv3-redist",
-				.space = VDEV_MMIO,
-				.irq = VDEV_NO_IRQ,
-				.base = VPLAT_GICR_BASE,
-				.size = VPLAT_GICR_STRIDE * n,
-				.ops = &vgic_rd_ops,
-				.priv = g};
+	g->gicd = (struct vdev){ .name = "gicv3-dist",
+				 .space = VDEV_MMIO,
+				 .irq = VDEV_NO_IRQ,
+				 .base = VPLAT_GICD_BASE,
+				 .size = VPLAT_GICD_SIZE,
+				 .ops = &vgic_dist_ops,
+				 .priv = g };
+	g->gicr = (struct vdev){ .name = "gicv3-redist",
+				 .space = VDEV_MMIO,
+				 .irq = VDEV_NO_IRQ,
+				 .base = VPLAT_GICR_BASE,
+				 .size = VPLAT_GICR_STRIDE * n,
+				 .ops = &vgic_rd_ops,
+				 .priv = g };
 	ret = vdev_add(part, &g->gicd);
 	if (ret) {
 		pmm_free(mem, size);

@@ -9,7 +9,6 @@
 #include "aarch64.h"
 #include "vplat.h"
 
-
 static u32 vgic_nr_lrs;
 
 /* ---- List registers (system registers: one accessor per number) ------- */

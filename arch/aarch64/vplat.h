@@ -25,14 +25,14 @@ struct vcpu;
 #define VPLAT_PL061_SIZE 0x1000ull
 #define VPLAT_PL061_SPI 7u
 #define VPLAT_POWER_KEY_LINE 3u /* the PL061 line of the gpio-keys power key */
-#define VPLAT_KEY_POWER 116u	/* its Linux key code (KEY_POWER) */
+#define VPLAT_KEY_POWER 116u /* its Linux key code (KEY_POWER) */
 
 /* GIC interrupt numbers (INTIDs). */
 #define GIC_SPI_BASE 32u
-#define GIC_PPI_MAINT 25u     /* virtual CPU interface maintenance, at EL2 */
+#define GIC_PPI_MAINT 25u /* virtual CPU interface maintenance, at EL2 */
 #define GIC_PPI_HYP_TIMER 26u /* CNTHP, the hypervisor's timer */
-#define GIC_PPI_PMU 23u       /* the PMU's overflow interrupt (guests that own the PMU) */
-#define GIC_PPI_VTIMER 27u    /* CNTV, the guest's virtual timer */
+#define GIC_PPI_PMU 23u /* the PMU's overflow interrupt (guests that own the PMU) */
+#define GIC_PPI_VTIMER 27u /* CNTV, the guest's virtual timer */
 #define GIC_PPI_SEC_TIMER 29u
 #define GIC_PPI_PHYS_TIMER 30u
 
@@ -50,7 +50,7 @@ int vgic_create(struct partition *part);
 void vgic_set_spi(struct partition *part, u32 spi, bool level);
 void vgic_vcpu_reset(struct vcpu *vcpu);
 void vgic_flush(struct vcpu *vcpu); /* before guest entry, IRQs off */
-void vgic_sync(struct vcpu *vcpu);  /* after guest exit, IRQs off */
+void vgic_sync(struct vcpu *vcpu); /* after guest exit, IRQs off */
 bool vgic_pending(struct vcpu *vcpu);
 void vgic_inject_timer(struct vcpu *vcpu, u32 intid); /* PPI 27 or 30 fired here */
 int vgic_sgi_write(struct vcpu *vcpu, u64 value);

@@ -46,9 +46,9 @@
 
 /* vcpu->arch.psci_state */
 #define VPSCI_ON 0u
-#define VPSCI_OFF 1u	    /* did CPU_OFF */
+#define VPSCI_OFF 1u /* did CPU_OFF */
 #define VPSCI_ON_PENDING 2u /* CPU_ON after CPU_OFF, not yet entered */
-#define VPSCI_CLAIMED 3u    /* a CPU_ON is writing its entry point */
+#define VPSCI_CLAIMED 3u /* a CPU_ON is writing its entry point */
 
 #define MPIDR_AFF_MASK 0xff00ffffffull
 
@@ -112,7 +112,7 @@ static u64 vpsci_affinity_info(struct vcpu *vcpu, u64 target, u64 level)
 
 static u64 vpsci_cpu_on(struct vcpu *vcpu, u64 target, u64 pc, u64 ctx)
 {
-	struct vcpu_entry e = {.kind = VCPU_ENTRY_PSCI, .pc = pc, .arg = ctx};
+	struct vcpu_entry e = { .kind = VCPU_ENTRY_PSCI, .pc = pc, .arg = ctx };
 	struct vcpu *v = vpsci_find(vcpu->part, target);
 	u32 off = VPSCI_OFF;
 	int ret;
@@ -262,7 +262,7 @@ bool vpsci_is_off(struct vcpu *vcpu)
  */
 bool vpsci_hold_off(struct vcpu *vcpu, struct vm_exit *exit)
 {
-	struct vcpu_entry e = {.kind = VCPU_ENTRY_PSCI};
+	struct vcpu_entry e = { .kind = VCPU_ENTRY_PSCI };
 
 	if (!vpsci_is_off(vcpu))
 		return false;

@@ -73,8 +73,7 @@ static const struct acpi_header *acpi_table(u64 pa, const char *sig)
 
 	if (!pa || range_overflows(pa, sizeof(*h)))
 		return NULL;
-	if (h->length < sizeof(*h) || h->length > ACPI_MAX_TABLE ||
-	    range_overflows(pa, h->length))
+	if (h->length < sizeof(*h) || h->length > ACPI_MAX_TABLE || range_overflows(pa, h->length))
 		return NULL;
 	if (sig && memcmp(h->signature, sig, 4) != 0)
 		return NULL;
@@ -305,8 +304,7 @@ int arch_platform_discover(const struct keel_boot_info *bi, struct platform *pla
 	if (!x86_acpi.lapic_base)
 		x86_acpi.lapic_base = x86_rdmsr(MSR_APIC_BASE) & ~0xfffull;
 
-	pr_info("x86: %u CPUs (%s), boot APIC ID 0x%llx, %s", plat->cpu_count,
-		source,
+	pr_info("x86: %u CPUs (%s), boot APIC ID 0x%llx, %s", plat->cpu_count, source,
 		(unsigned long long)plat->cpu_hwid[0], x86_has_x2apic() ? "x2APIC" : "xAPIC");
 	return 0;
 }

@@ -101,8 +101,8 @@ static u8 x86_decode_opsize(const struct x86_prefixes *p, bool long_mode, bool d
  * 64-bit code, 4 in 32-bit code, halved by 0x67), no ModRM. @i is past the
  * opcode; returns 0 or -KEEL_EINVAL.
  */
-static int x86_decode_moffs(u8 op, u32 i, u32 avail, bool long_mode,
-			    const struct x86_prefixes *p, u8 opsize, struct x86_insn *out)
+static int x86_decode_moffs(u8 op, u32 i, u32 avail, bool long_mode, const struct x86_prefixes *p,
+			    u8 opsize, struct x86_insn *out)
 {
 	u32 moffs = long_mode ? (p->addr32 ? 4 : 8) : (p->addr32 ? 2 : 4);
 
@@ -124,8 +124,8 @@ static int x86_decode_moffs(u8 op, u32 i, u32 avail, bool long_mode,
  * MOVS A4/A5, STOS AA/AB: no ModRM; the addresses are rSI/rDI (the exit has
  * the one that faulted). @i is past the opcode.
  */
-static int x86_decode_string(u8 op, u32 i, bool long_mode, const struct x86_prefixes *p,
-			     u8 opsize, struct x86_insn *out)
+static int x86_decode_string(u8 op, u32 i, bool long_mode, const struct x86_prefixes *p, u8 opsize,
+			     struct x86_insn *out)
 {
 	if (!long_mode && p->addr32)
 		return -KEEL_EINVAL; /* 16-bit addressing */

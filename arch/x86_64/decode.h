@@ -17,7 +17,7 @@
 #define X86_DECODE_SEXT BIT(2) /* sign-extend from mem_size (MOVSX, MOVSXD) */
 
 /* What the instruction does besides one access (x86_insn.kind). */
-#define X86_INSN_MOV 0	/* one read into reg, or one write of reg / imm */
+#define X86_INSN_MOV 0 /* one read into reg, or one write of reg / imm */
 #define X86_INSN_XCHG 1 /* read into reg, then write reg's old value back */
 #define X86_INSN_MOVS 2 /* [rDI] <- [rSI], pointers step by mem_size (DF: down) */
 #define X86_INSN_STOS 3 /* [rDI] <- AL/AX/EAX/RAX, rDI steps */

@@ -87,13 +87,12 @@ static u32 ept_attrs(u64 e, u32 level)
 	return a;
 }
 
-#define EPT_FORMAT(leaves)                                                \
-	{                                                                 \
-		.name = "ept", .levels = 4, .root_entries = 512,          \
-		.shift = { 39, 30, 21, 12 }, .leaf_levels = (leaves),     \
-		.table_entry = ept_table, .leaf_entry = ept_leaf,         \
-		.is_present = ept_present, .is_table = ept_is_table,      \
-		.entry_addr = ept_addr, .entry_attrs = ept_attrs,         \
+#define EPT_FORMAT(leaves)                                                                    \
+	{                                                                                     \
+		.name = "ept", .levels = 4, .root_entries = 512, .shift = { 39, 30, 21, 12 }, \
+		.leaf_levels = (leaves), .table_entry = ept_table, .leaf_entry = ept_leaf,    \
+		.is_present = ept_present, .is_table = ept_is_table, .entry_addr = ept_addr,  \
+		.entry_attrs = ept_attrs,                                                     \
 	}
 
 static const struct pt_format ept_1g = EPT_FORMAT(0xe);

@@ -142,7 +142,8 @@ int arch_part_prepare(struct partition *part)
 	if (!ret)
 		ret = guest_put64(part, GUEST_PML4, GUEST_PDPT | GUEST_PTE_RW);
 	for (u32 i = 0; !ret && i < npd; i++)
-		ret = guest_put64(part, GUEST_PDPT + i * 8, (GUEST_PD + i * PAGE_SIZE) | GUEST_PTE_RW);
+		ret = guest_put64(part, GUEST_PDPT + i * 8,
+				  (GUEST_PD + i * PAGE_SIZE) | GUEST_PTE_RW);
 	for (u32 i = 0; !ret && i < n; i++)
 		ret = guest_map_region(part, &part->mem[i]);
 	return ret;

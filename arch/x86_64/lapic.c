@@ -166,8 +166,8 @@ void lapic_timer_calibrate(void)
 	best = MAX(MIN(m[0], m[1]), MIN(MAX(m[0], m[1]), m[2]));
 	lapic_timer_khz = best ? best : 1000000; /* nothing measured: assume 1 GHz */
 	pr_info("x86: TSC %llu kHz, %s; LAPIC timer %llu kHz", (unsigned long long)x86_tsc_khz(),
-		x86_tsc_invariant() ? "invariant (guests can run on tsc)" :
-				      "not stated invariant by the CPU (guests run on kvm-clock)",
+		x86_tsc_invariant() ? "invariant (guests can run on tsc)"
+				    : "not stated invariant by the CPU (guests run on kvm-clock)",
 		(unsigned long long)lapic_timer_khz);
 }
 

@@ -97,13 +97,12 @@ static u32 pte_attrs(u64 e, u32 level)
 	return a;
 }
 
-#define X86_PT_FORMAT(nm, tbl, leaf, leaves)                              \
-	{                                                                 \
-		.name = nm, .levels = 4, .root_entries = 512,             \
-		.shift = { 39, 30, 21, 12 }, .leaf_levels = (leaves),     \
-		.table_entry = tbl, .leaf_entry = leaf,                   \
-		.is_present = pte_present, .is_table = pte_is_table,      \
-		.entry_addr = pte_addr, .entry_attrs = pte_attrs,         \
+#define X86_PT_FORMAT(nm, tbl, leaf, leaves)                                                 \
+	{                                                                                    \
+		.name = nm, .levels = 4, .root_entries = 512, .shift = { 39, 30, 21, 12 },   \
+		.leaf_levels = (leaves), .table_entry = tbl, .leaf_entry = leaf,             \
+		.is_present = pte_present, .is_table = pte_is_table, .entry_addr = pte_addr, \
+		.entry_attrs = pte_attrs,                                                    \
 	}
 
 /* Keel's own map: 2 MiB leaves at most, so hiding partition memory never splits one. */

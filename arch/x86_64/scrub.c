@@ -177,8 +177,10 @@ void x86_vcpu_scrub(struct vcpu *vcpu)
 {
 	x86_reset_fpu();
 	x86_write_cr2(0);
-	__asm__ volatile("mov %0, %%dr0; mov %0, %%dr1; mov %0, %%dr2; mov %0, %%dr3; mov %1, %%dr6"
-			 ::"r"(0ull), "r"(X86_DR6_RESET));
+	__asm__ volatile(
+		"mov %0, %%dr0; mov %0, %%dr1; mov %0, %%dr2; mov %0, %%dr3; mov %1, %%dr6" ::"r"(
+			0ull),
+		"r"(X86_DR6_RESET));
 	x86_wrmsr(MSR_TSC_AUX, 0);
 	vcpu->arch.spec_ctrl = 0;
 	if (x86_spec.spec_ctrl)

@@ -24,9 +24,18 @@ static u32 svm_nasid;
 
 /* MSRs VMLOAD/VMSAVE switch on every run, so the guest may own them. */
 static const u32 svm_msr_passthrough[] = {
-	MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE, MSR_STAR, MSR_LSTAR,
-	MSR_CSTAR, MSR_SFMASK, MSR_SYSENTER_CS, MSR_SYSENTER_ESP, MSR_SYSENTER_EIP,
-	MSR_TSC_AUX, /* per core, unused by Keel: RDTSCP/RDPID read the guest's own */
+	MSR_FS_BASE,
+	MSR_GS_BASE,
+	MSR_KERNEL_GS_BASE,
+	MSR_STAR,
+	MSR_LSTAR,
+	MSR_CSTAR,
+	MSR_SFMASK,
+	MSR_SYSENTER_CS,
+	MSR_SYSENTER_ESP,
+	MSR_SYSENTER_EIP,
+	/* per core, unused by Keel: RDTSCP/RDPID read the guest's own */
+	MSR_TSC_AUX,
 };
 
 static struct vmcb *svm_vmcb(struct vcpu *vcpu)
@@ -47,7 +56,7 @@ static void svm_msrpm_allow(u8 *pm, u32 msr)
 		base = 0x1000, msr -= 0xc0010000u;
 	else
 		return; /* outside the map: always intercepted */
-	pm[base + msr / 4] &= (u8)~(3u << ((msr % 4) * 2));
+	pm[base + msr / 4] &= (u8) ~(3u << ((msr % 4) * 2));
 }
 
 static int svm_alloc_maps(void)
@@ -246,7 +255,8 @@ static void svm_exit_io(struct vcpu *vcpu, const struct vmcb *vmcb, struct vm_ex
 	u64 len = next - vcpu->arch.rip;
 
 	if (info & SVM_IOIO_STR) {
-		x86_exit_fault(exit, FAULT_DECODE, info, 0); /* INS/OUTS: no device needs them yet */
+		/* INS/OUTS: no device needs them yet */
+		x86_exit_fault(exit, FAULT_DECODE, info, 0);
 		return;
 	}
 	if (!size || len == 0 || len > 15) {
@@ -260,8 +270,8 @@ static void svm_exit_io(struct vcpu *vcpu, const struct vmcb *vmcb, struct vm_ex
 	exit->pio.write = !(info & SVM_IOIO_IN);
 	exit->pio.data = 0;
 	if (exit->pio.write)
-		exit->pio.data = vcpu->arch.gprs[X86_RAX] & (size == 4 ? 0xffffffffull :
-							     (1ull << (size * 8)) - 1);
+		exit->pio.data = vcpu->arch.gprs[X86_RAX] &
+				 (size == 4 ? 0xffffffffull : (1ull << (size * 8)) - 1);
 	else
 		vcpu->arch.pio_in_size = size;
 }
@@ -560,8 +570,8 @@ static void svm_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 		vlapic_set_cr8(vcpu, vmcb->ctl.int_ctl & SVM_INT_CTL_V_TPR);
 	svm_snapshot(vcpu, vmcb);
 	/* An event cut short by the exit is delivered again on the next entry. */
-	vmcb->ctl.event_inj = (vmcb->ctl.exit_int_info & SVM_EVTINJ_VALID) ?
-				      vmcb->ctl.exit_int_info : 0;
+	vmcb->ctl.event_inj =
+		(vmcb->ctl.exit_int_info & SVM_EVTINJ_VALID) ? vmcb->ctl.exit_int_info : 0;
 	memset(exit, 0, sizeof(*exit));
 	exit->kind = EXIT_NONE;
 	exit->pc = vcpu->arch.rip;

@@ -50,14 +50,38 @@ extern const char x86_trap_stubs[];
 void x86_trap(struct arch_regs *regs);
 
 static const char *const x86_exc_names[32] = {
-	"#DE divide error", "#DB debug", "NMI", "#BP breakpoint",
-	"#OF overflow", "#BR bound range", "#UD invalid opcode", "#NM no FPU",
-	"#DF double fault", "coprocessor overrun", "#TS invalid TSS", "#NP segment not present",
-	"#SS stack fault", "#GP general protection", "#PF page fault", "reserved 15",
-	"#MF x87 error", "#AC alignment check", "#MC machine check", "#XM SIMD error",
-	"#VE virtualization", "#CP control protection", "reserved 22", "reserved 23",
-	"reserved 24", "reserved 25", "reserved 26", "reserved 27",
-	"#HV hypervisor injection", "#VC VMM communication", "#SX security", "reserved 31",
+	"#DE divide error",
+	"#DB debug",
+	"NMI",
+	"#BP breakpoint",
+	"#OF overflow",
+	"#BR bound range",
+	"#UD invalid opcode",
+	"#NM no FPU",
+	"#DF double fault",
+	"coprocessor overrun",
+	"#TS invalid TSS",
+	"#NP segment not present",
+	"#SS stack fault",
+	"#GP general protection",
+	"#PF page fault",
+	"reserved 15",
+	"#MF x87 error",
+	"#AC alignment check",
+	"#MC machine check",
+	"#XM SIMD error",
+	"#VE virtualization",
+	"#CP control protection",
+	"reserved 22",
+	"reserved 23",
+	"reserved 24",
+	"reserved 25",
+	"reserved 26",
+	"reserved 27",
+	"#HV hypervisor injection",
+	"#VC VMM communication",
+	"#SX security",
+	"reserved 31",
 };
 
 static void x86_idt_set(u32 vec, u8 ist)
@@ -173,9 +197,8 @@ void x86_trap(struct arch_regs *regs)
 void arch_regs_dump(const struct arch_regs *r)
 {
 	pr_err("  rip %016llx cs %04llx rflags %016llx vector %llu error %llx",
-	       (unsigned long long)r->rip, (unsigned long long)r->cs,
-	       (unsigned long long)r->rflags, (unsigned long long)r->vector,
-	       (unsigned long long)r->error_code);
+	       (unsigned long long)r->rip, (unsigned long long)r->cs, (unsigned long long)r->rflags,
+	       (unsigned long long)r->vector, (unsigned long long)r->error_code);
 	pr_err("  rsp %016llx ss %04llx cr2 %016llx cr3 %016llx", (unsigned long long)r->rsp,
 	       (unsigned long long)r->ss, (unsigned long long)x86_read_cr2(),
 	       (unsigned long long)x86_read_cr3());

@@ -202,8 +202,9 @@ bool x86_vclock_msr_read(struct vcpu *vcpu, u32 msr, u64 *val, int *ret)
 bool x86_vclock_msr_write(struct vcpu *vcpu, u32 msr, u64 val, int *ret)
 {
 	if (msr == MSR_KVM_SYSTEM_TIME_NEW) {
-		*ret = (val & KVM_SYSTEM_TIME_ENABLE) ?
-			       vclock_write_time(vcpu, val & ~KVM_SYSTEM_TIME_ENABLE) : 0;
+		*ret = (val & KVM_SYSTEM_TIME_ENABLE)
+			       ? vclock_write_time(vcpu, val & ~KVM_SYSTEM_TIME_ENABLE)
+			       : 0;
 		if (!*ret)
 			vcpu->arch.pvclock_msr = val;
 		return true;

@@ -20,8 +20,7 @@ const struct x86_virt_ops *x86_virt;
 int arch_virt_probe(void)
 {
 	x86_spec_probe();
-	if (x86_cpuid(0x80000000, 0).eax >= 0x80000001 &&
-	    (x86_cpuid(0x80000001, 0).ecx & BIT(2))) {
+	if (x86_cpuid(0x80000000, 0).eax >= 0x80000001 && (x86_cpuid(0x80000001, 0).ecx & BIT(2))) {
 		x86_virt = svm_probe();
 	} else if (x86_cpuid(1, 0).ecx & BIT(5)) {
 		x86_virt = vmx_probe();
@@ -239,7 +238,6 @@ void x86_exit_hypercall(struct vcpu *vcpu, struct vm_exit *exit, u32 insn_len)
 	vcpu->arch.rip += insn_len;
 }
 
-
 #define CPUID1_ECX_EST BIT(7)
 #define CPUID1_ECX_TM2 BIT(8)
 #define CPUID1_ECX_PDCM BIT(15)
@@ -353,7 +351,8 @@ static void x86_cpuid_adjust(struct vcpu *vcpu, u32 leaf, struct x86_cpuid *r)
 		r->ecx &= ~(u32)(CPUID1_ECX_VMX | CPUID1_ECX_MONITOR | CPUID1_ECX_OSXSAVE |
 				 CPUID1_ECX_EST | CPUID1_ECX_TM2 | CPUID1_ECX_PDCM);
 		r->edx &= ~(u32)(CPUID1_EDX_ACPI | CPUID1_EDX_TM);
-		r->ecx |= (u32)(CPUID1_ECX_X2APIC | CPUID1_ECX_TSC_DEADLINE | CPUID1_ECX_HYPERVISOR);
+		r->ecx |=
+			(u32)(CPUID1_ECX_X2APIC | CPUID1_ECX_TSC_DEADLINE | CPUID1_ECX_HYPERVISOR);
 		if (vcpu->arch.cr4 & X86_CR4_OSXSAVE)
 			r->ecx |= (u32)CPUID1_ECX_OSXSAVE;
 		break;
@@ -397,7 +396,8 @@ static void x86_cpuid_adjust(struct vcpu *vcpu, u32 leaf, struct x86_cpuid *r)
 		r->edx = id; /* x2APIC ID */
 		break;
 	case 0x80000001:
-		r->ecx &= ~(u32)(BIT(2) | BIT(12) | CPUID80000001_ECX_PERFCTR_CORE); /* SVM, SKINIT */
+		r->ecx &=
+			~(u32)(BIT(2) | BIT(12) | CPUID80000001_ECX_PERFCTR_CORE); /* SVM, SKINIT */
 		break;
 	case 0x80000007:
 		/* Invariant TSC (EDX[8]) as the host says: the guest's TSC is the host's. */
@@ -483,8 +483,8 @@ void x86_exit_ud(struct vcpu *vcpu, struct vm_exit *exit)
 	u8 insn[3];
 
 	/* VMCALL (Intel's hypercall instruction) raises #UD on AMD. */
-	if (vcpu->arch.cpl == 0 && !x86_guest_fetch(vcpu, insn, sizeof(insn)) &&
-	    insn[0] == 0x0f && insn[1] == 0x01 && (insn[2] == 0xc1 || insn[2] == 0xd9)) {
+	if (vcpu->arch.cpl == 0 && !x86_guest_fetch(vcpu, insn, sizeof(insn)) && insn[0] == 0x0f &&
+	    insn[1] == 0x01 && (insn[2] == 0xc1 || insn[2] == 0xd9)) {
 		x86_exit_hypercall(vcpu, exit, 3);
 		return;
 	}
@@ -610,18 +610,18 @@ static int x86_msr_write(struct vcpu *vcpu, u32 msr, u64 val)
  */
 static bool x86_msr_is_probe(u32 msr)
 {
-	return msr == 0x34u ||	/* MSR_SMI_COUNT */
-	       msr == 0x4eu ||	/* MSR_PPIN_CTL */
+	return msr == 0x34u || /* MSR_SMI_COUNT */
+	       msr == 0x4eu || /* MSR_PPIN_CTL */
 	       msr == 0x140u || /* MSR_MISC_FEATURES_ENABLES (CPUID faulting) */
 	       msr == 0x150u || /* the overclocking mailbox */
 	       msr == 0x64eu || /* MSR_PPERF */
 	       (msr >= 0xc0010000u && msr <= 0xc0010007u) || /* AMD K7 PERFEVTSEL/PERFCTR */
 	       (msr >= 0xc0010200u && msr <= 0xc001020bu) || /* AMD core PMC extension */
-	       (msr >= 0xc1u && msr <= 0xc8u) ||	      /* Intel IA32_PMC0-7 */
-	       (msr >= 0x186u && msr <= 0x18du) ||	      /* Intel IA32_PERFEVTSEL0-7 */
-	       (msr >= 0x309u && msr <= 0x30bu) ||	      /* Intel fixed counters */
-	       msr == 0x345u ||				      /* IA32_PERF_CAPABILITIES */
-	       (msr >= 0x38du && msr <= 0x391u);	      /* fixed ctrl, global status/ctrl */
+	       (msr >= 0xc1u && msr <= 0xc8u) || /* Intel IA32_PMC0-7 */
+	       (msr >= 0x186u && msr <= 0x18du) || /* Intel IA32_PERFEVTSEL0-7 */
+	       (msr >= 0x309u && msr <= 0x30bu) || /* Intel fixed counters */
+	       msr == 0x345u || /* IA32_PERF_CAPABILITIES */
+	       (msr >= 0x38du && msr <= 0x391u); /* fixed ctrl, global status/ctrl */
 }
 
 /*
@@ -642,9 +642,11 @@ void x86_exit_msr(struct vcpu *vcpu, bool write, struct vm_exit *exit)
 	if (ret) {
 		if (!x86_msr_is_probe(msr) && part->arch.msr_warned < X86_MSR_WARN_MAX) {
 			part->arch.msr_warned++;
-			pr_warn("partition '%s': %s of MSR 0x%x at pc 0x%llx: #GP%s", part->desc.name,
-				write ? "write" : "read", msr, (unsigned long long)vcpu->arch.rip,
-				part->arch.msr_warned == X86_MSR_WARN_MAX ? " (no more reports)" : "");
+			pr_warn("partition '%s': %s of MSR 0x%x at pc 0x%llx: #GP%s",
+				part->desc.name, write ? "write" : "read", msr,
+				(unsigned long long)vcpu->arch.rip,
+				part->arch.msr_warned == X86_MSR_WARN_MAX ? " (no more reports)"
+									  : "");
 		}
 		x86_virt->vcpu_inject(vcpu, 13, true, 0);
 		return;
@@ -671,7 +673,8 @@ static u32 x86_guest_fetch_upto(struct vcpu *vcpu, u8 *buf, u32 max)
 		u32 chunk = (u32)MIN((u64)(max - got), PAGE_SIZE - (va & (PAGE_SIZE - 1)));
 		gpa_t gpa;
 
-		if (x86_gva_to_gpa(vcpu, va, &gpa) || guest_copy_from(vcpu->part, buf + got, gpa, chunk))
+		if (x86_gva_to_gpa(vcpu, va, &gpa) ||
+		    guest_copy_from(vcpu->part, buf + got, gpa, chunk))
 			break;
 		got += chunk;
 	}
@@ -703,7 +706,7 @@ static u64 x86_addr_wrap(const struct x86_mmio_op *op, u64 v)
 static void x86_string_step(struct vcpu *vcpu, bool source)
 {
 	struct x86_mmio_op *op = &vcpu->arch.mmio_op;
-	u64 *g = vcpu->arch.gprs, d = op->down ? (u64)-(s64)op->size : op->size;
+	u64 *g = vcpu->arch.gprs, d = op->down ? (u64) - (s64)op->size : op->size;
 
 	g[X86_RDI] = x86_addr_wrap(op, g[X86_RDI] + d);
 	if (source)
@@ -752,8 +755,12 @@ static bool x86_exit_mmio_multi(struct vcpu *vcpu, const struct x86_insn *insn, 
 	struct vcpu_arch *a = &vcpu->arch;
 	struct x86_mmio_op *op = &a->mmio_op;
 
-	*op = (struct x86_mmio_op){ .kind = insn->kind, .size = insn->mem_size, .rep = insn->rep,
-				    .addr_size = insn->addr_size, .len = insn->len, .pc = a->rip,
+	*op = (struct x86_mmio_op){ .kind = insn->kind,
+				    .size = insn->mem_size,
+				    .rep = insn->rep,
+				    .addr_size = insn->addr_size,
+				    .len = insn->len,
+				    .pc = a->rip,
 				    .down = !!(a->rflags & X86_RFLAGS_DF) };
 	exit->mmio.size = insn->mem_size;
 	switch (insn->kind) {
@@ -785,7 +792,8 @@ static bool x86_exit_mmio_multi(struct vcpu *vcpu, const struct x86_insn *insn, 
 			gpa_t src;
 			u64 v = 0;
 
-			if (x86_string_gpa(vcpu, x86_addr_wrap(op, a->gprs[X86_RSI]), op->size, &src) ||
+			if (x86_string_gpa(vcpu, x86_addr_wrap(op, a->gprs[X86_RSI]), op->size,
+					   &src) ||
 			    guest_copy_from(vcpu->part, &v, src, op->size))
 				return false;
 			exit->mmio.data = v;

@@ -146,8 +146,8 @@ bool arch_port_is_probe(u32 port)
 	static const struct {
 		u16 first, last;
 	} absent[] = {
-		{ 0x2e, 0x2f },	  /* Super I/O configuration (Winbond, SMSC) */
-		{ 0x4e, 0x4f },	  /* Super I/O configuration, second address */
+		{ 0x2e, 0x2f }, /* Super I/O configuration (Winbond, SMSC) */
+		{ 0x4e, 0x4f }, /* Super I/O configuration, second address */
 		{ 0x1f0, 0x1f7 }, /* primary IDE */
 		{ 0x170, 0x177 }, /* secondary IDE */
 		{ 0x278, 0x27f }, /* LPT2 */

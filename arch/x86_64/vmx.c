@@ -49,9 +49,18 @@ static struct {
 
 /* Only these MSRs reach the guest directly; Keel itself never uses them. */
 static const u32 vmx_msr_passthrough[] = {
-	MSR_FS_BASE, MSR_GS_BASE, MSR_KERNEL_GS_BASE, MSR_STAR, MSR_LSTAR,
-	MSR_CSTAR, MSR_SFMASK, MSR_SYSENTER_CS, MSR_SYSENTER_ESP, MSR_SYSENTER_EIP,
-	MSR_TSC_AUX, /* per core, unused by Keel: RDTSCP/RDPID read the guest's own */
+	MSR_FS_BASE,
+	MSR_GS_BASE,
+	MSR_KERNEL_GS_BASE,
+	MSR_STAR,
+	MSR_LSTAR,
+	MSR_CSTAR,
+	MSR_SFMASK,
+	MSR_SYSENTER_CS,
+	MSR_SYSENTER_ESP,
+	MSR_SYSENTER_EIP,
+	/* per core, unused by Keel: RDTSCP/RDPID read the guest's own */
+	MSR_TSC_AUX,
 };
 /* Not switched by VM entry or exit: cleared when a vCPU is reset (TSC_AUX: scrub.c). */
 static const u32 vmx_msr_unswitched[] = {
@@ -242,8 +251,10 @@ const struct x86_virt_ops *vmx_probe(void)
 	basic = x86_rdmsr(MSR_VMX_BASIC);
 	if (!vmx_probe_basic(basic))
 		return NULL;
-	if (!(x86_rdmsr(basic & VMX_BASIC_TRUE_CTLS ? MSR_VMX_TRUE_PINBASED + 1 :
-						      MSR_VMX_PROCBASED) >> 32 & CPU_SECONDARY)) {
+	if (!(x86_rdmsr(basic & VMX_BASIC_TRUE_CTLS ? MSR_VMX_TRUE_PINBASED + 1
+						    : MSR_VMX_PROCBASED) >>
+		      32 &
+	      CPU_SECONDARY)) {
 		pr_err("x86: VMX without secondary controls, so no EPT");
 		return NULL;
 	}
@@ -494,7 +505,8 @@ static bool vmx_setup_guest(struct vcpu *vcpu)
 	vmx_seg(vcpu, VMX_SS, ds, 0xc093, 0xffffffff);
 	vmx_seg(vcpu, VMX_FS, ds, 0xc093, 0xffffffff);
 	vmx_seg(vcpu, VMX_GS, ds, 0xc093, 0xffffffff);
-	vmx_seg(vcpu, VMX_TR, 0, 0x8b, 0x67); /* busy 64-bit TSS, never used before the guest's own */
+	/* A busy 64-bit TSS, never used before the guest loads its own. */
+	vmx_seg(vcpu, VMX_TR, 0, 0x8b, 0x67);
 	vmx_w(vcpu, GUEST_GDTR_BASE, ram + (is_linux ? X86_LINUX_GDT : 0x1f00));
 	vmx_w(vcpu, GUEST_GDTR_LIMIT, is_linux ? 0x1f : 0x17);
 	vmx_w(vcpu, GUEST_IDTR_LIMIT, 0);
@@ -865,7 +877,8 @@ static void vmx_dump_state(void)
 	       (unsigned long long)vmx_vmread(EPT_POINTER));
 	pr_err("  guest cr0 0x%llx cr3 0x%llx cr4 0x%llx efer 0x%llx rip 0x%llx rflags 0x%llx",
 	       (unsigned long long)vmx_vmread(GUEST_CR0), (unsigned long long)vmx_vmread(GUEST_CR3),
-	       (unsigned long long)vmx_vmread(GUEST_CR4), (unsigned long long)vmx_vmread(GUEST_EFER),
+	       (unsigned long long)vmx_vmread(GUEST_CR4),
+	       (unsigned long long)vmx_vmread(GUEST_EFER),
 	       (unsigned long long)vmx_vmread(GUEST_RIP),
 	       (unsigned long long)vmx_vmread(GUEST_RFLAGS));
 	pr_err("  guest cs ar 0x%llx ss ar 0x%llx tr ar 0x%llx activity %llu intr-info 0x%llx",
@@ -902,10 +915,10 @@ static void vmx_entry_failed(struct vcpu *vcpu, u32 reason, struct vm_exit *exit
 {
 	u32 basic = reason & 0xffff;
 	u64 q = vmx_vmread(EXIT_QUAL);
-	const char *what = basic == VMX_EXIT_BAD_GUEST    ? "invalid guest state" :
-			   basic == VMX_EXIT_BAD_MSR_LOAD ? "MSR loading" :
-			   basic == VMX_EXIT_MCE_ENTRY	  ? "machine check" :
-							    "unknown";
+	const char *what = basic == VMX_EXIT_BAD_GUEST	    ? "invalid guest state"
+			   : basic == VMX_EXIT_BAD_MSR_LOAD ? "MSR loading"
+			   : basic == VMX_EXIT_MCE_ENTRY    ? "machine check"
+							    : "unknown";
 
 	pr_err("vmx: VM entry of vcpu %u failed: %s (exit reason %u, qualification %llu)",
 	       vcpu->index, what, basic, (unsigned long long)q);
@@ -953,7 +966,8 @@ static void vmx_handle_exit(struct vcpu *vcpu, u32 reason, struct vm_exit *exit)
 		exit->kind = EXIT_HALT;
 		break;
 	case VMX_EXIT_INVD:
-		vcpu->arch.rip += vmx_insn_len(); /* a no-op: dropping caches is not the guest's call */
+		vcpu->arch.rip +=
+			vmx_insn_len(); /* a no-op: dropping caches is not the guest's call */
 		break;
 	case VMX_EXIT_VMCALL:
 		if (vcpu->arch.cpl != 0)

@@ -99,9 +99,18 @@ struct vpm {
 };
 
 enum vplat_dev {
-	VPLAT_DEV_LAPIC, VPLAT_DEV_IOAPIC, VPLAT_DEV_PIT, VPLAT_DEV_PORT61, VPLAT_DEV_PM,
-	VPLAT_DEV_PCI, VPLAT_DEV_UART, VPLAT_DEV_PIC1, VPLAT_DEV_PIC2, VPLAT_DEV_CMOS,
-	VPLAT_DEV_POST, VPLAT_DEV_COUNT,
+	VPLAT_DEV_LAPIC,
+	VPLAT_DEV_IOAPIC,
+	VPLAT_DEV_PIT,
+	VPLAT_DEV_PORT61,
+	VPLAT_DEV_PM,
+	VPLAT_DEV_PCI,
+	VPLAT_DEV_UART,
+	VPLAT_DEV_PIC1,
+	VPLAT_DEV_PIC2,
+	VPLAT_DEV_CMOS,
+	VPLAT_DEV_POST,
+	VPLAT_DEV_COUNT,
 };
 
 struct x86_vplat {
@@ -122,8 +131,8 @@ static inline struct x86_vplat *vplat_of(struct vdev *dev)
 }
 
 /* Fill @dev for a model of @plat and register it. Returns vdev_add()'s result. */
-int vplat_add(struct x86_vplat *plat, enum vplat_dev which, const char *name, u32 space,
-	      u64 base, u64 size, const struct vdev_ops *ops);
+int vplat_add(struct x86_vplat *plat, enum vplat_dev which, const char *name, u32 space, u64 base,
+	      u64 size, const struct vdev_ops *ops);
 
 /* Free the platform state (the LAPIC device's destroy, after every vCPU left). */
 void vplat_destroy(struct x86_vplat *plat);
@@ -137,7 +146,7 @@ void vplat_destroy(struct x86_vplat *plat);
 #define X86_AP_RUN 0u
 #define X86_AP_WAIT_SIPI 1u
 #define X86_AP_CLAIMED 2u /* a SIPI is writing its vector */
-#define X86_AP_SIPI 3u	  /* a SIPI came: restart at sipi_vector << 12 */
+#define X86_AP_SIPI 3u /* a SIPI came: restart at sipi_vector << 12 */
 
 /* Before entering @vcpu: true (and @exit a halt) while it waits for a SIPI. */
 bool x86_ap_hold(struct vcpu *vcpu, struct vm_exit *exit);

@@ -18,8 +18,8 @@ static u64 vplat_bytes(void)
 	return ALIGN_UP(sizeof(struct x86_vplat), PAGE_SIZE);
 }
 
-int vplat_add(struct x86_vplat *plat, enum vplat_dev which, const char *name, u32 space,
-	      u64 base, u64 size, const struct vdev_ops *ops)
+int vplat_add(struct x86_vplat *plat, enum vplat_dev which, const char *name, u32 space, u64 base,
+	      u64 size, const struct vdev_ops *ops)
 {
 	struct vdev *dev = &plat->devs[which];
 

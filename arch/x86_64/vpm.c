@@ -129,8 +129,8 @@ static const struct vdev_ops vpm_ops = {
 
 int vpm_create(struct x86_vplat *plat)
 {
-	int ret = vplat_add(plat, VPLAT_DEV_PM, "acpi-pm", VDEV_PIO, VPLAT_PM_BASE,
-			    VPLAT_PM_SIZE, &vpm_ops);
+	int ret = vplat_add(plat, VPLAT_DEV_PM, "acpi-pm", VDEV_PIO, VPLAT_PM_BASE, VPLAT_PM_SIZE,
+			    &vpm_ops);
 
 	if (!ret)
 		vpm_reset(&plat->devs[VPLAT_DEV_PM]);

@@ -121,16 +121,16 @@ static inline u64 x86_rdtsc(void)
 	return ((u64)hi << 32) | lo;
 }
 
-#define X86_CR_ACCESSORS(n)                                                  \
-	static inline u64 x86_read_cr##n(void)                               \
-	{                                                                    \
-		u64 v;                                                       \
-		__asm__ volatile("mov %%cr" #n ", %0" : "=r"(v));            \
-		return v;                                                    \
-	}                                                                    \
-	static inline void x86_write_cr##n(u64 v)                            \
-	{                                                                    \
-		__asm__ volatile("mov %0, %%cr" #n ::"r"(v) : "memory");     \
+#define X86_CR_ACCESSORS(n)                                              \
+	static inline u64 x86_read_cr##n(void)                           \
+	{                                                                \
+		u64 v;                                                   \
+		__asm__ volatile("mov %%cr" #n ", %0" : "=r"(v));        \
+		return v;                                                \
+	}                                                                \
+	static inline void x86_write_cr##n(u64 v)                        \
+	{                                                                \
+		__asm__ volatile("mov %0, %%cr" #n ::"r"(v) : "memory"); \
 	}
 X86_CR_ACCESSORS(0)
 X86_CR_ACCESSORS(2)

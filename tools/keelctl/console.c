@@ -26,8 +26,8 @@
 
 enum { CO_ESCAPE, CO_DUMP, CO_SEND, CO_WAIT, CO_TIMEOUT, CO_NEW };
 const struct kc_opt kc_console_opts[KC_CONSOLE_NOPTS] = {
-	[CO_ESCAPE] = { "escape", true }, [CO_DUMP] = { "dump", false },
-	[CO_SEND] = { "send", true },	  [CO_WAIT] = { "wait", true },
+	[CO_ESCAPE] = { "escape", true },   [CO_DUMP] = { "dump", false },
+	[CO_SEND] = { "send", true },	    [CO_WAIT] = { "wait", true },
 	[CO_TIMEOUT] = { "timeout", true }, [CO_NEW] = { "new", false },
 };
 
@@ -81,8 +81,9 @@ static int kc_con_fail(struct kc_con *c, int err)
 	if (err == ENOENT)
 		return kc_error(KC_EXIT_NOPART, "%s: no such partition (destroyed?)", c->name);
 	if (err == EINVAL)
-		return kc_error(KC_EXIT_FAIL, "console %s: Keel refused the cursor (was %s replaced?)",
-				c->name, c->name);
+		return kc_error(KC_EXIT_FAIL,
+				"console %s: Keel refused the cursor (was %s replaced?)", c->name,
+				c->name);
 	return kc_error(kc_exit_code(KC_OP_QUERY, err), "console %s: %s", c->name,
 			kc_err_text(KC_OP_QUERY, err));
 }
@@ -194,9 +195,10 @@ static int kc_con_send(struct kc_con *c, const struct keel_part_status *st, cons
 		if (off == len)
 			break;
 		if (kc_now_ms() >= deadline) {
-			ret = kc_error(KC_EXIT_TIMEOUT,
-				       "console %s: the guest took %zu of %zu bytes in %llu s (is it reading its console?)",
-				       c->name, off, len, (unsigned long long)timeout_s);
+			ret = kc_error(
+				KC_EXIT_TIMEOUT,
+				"console %s: the guest took %zu of %zu bytes in %llu s (is it reading its console?)",
+				c->name, off, len, (unsigned long long)timeout_s);
 			break;
 		}
 		if (!taken)
@@ -244,8 +246,9 @@ static int kc_con_wait(struct kc_con *c, const char *what, bool new_only, uint64
 			return kc_error(KC_EXIT_STATE, "console %s: stopped before '%s' appeared",
 					c->name, what);
 		if (now >= deadline)
-			return kc_error(KC_EXIT_TIMEOUT, "console %s: '%s' did not appear within %llu s",
-					c->name, what, (unsigned long long)timeout_s);
+			return kc_error(KC_EXIT_TIMEOUT,
+					"console %s: '%s' did not appear within %llu s", c->name,
+					what, (unsigned long long)timeout_s);
 		kc_sleep_ms(KC_CON_POLL_MS);
 	}
 }
@@ -339,8 +342,10 @@ static int kc_con_attach(struct kc_con *c, bool tty, int escape, uint64_t linger
 				}
 				if (len > room) {
 					if (!noted_drop)
-						kc_con_note(c, "console input dropped: %s is not reading its console",
-							    c->name);
+						kc_con_note(
+							c,
+							"console input dropped: %s is not reading its console",
+							c->name);
 					noted_drop = true;
 					len = room;
 				}
@@ -387,9 +392,10 @@ static int kc_con_attach(struct kc_con *c, bool tty, int escape, uint64_t linger
 			if (drained_at && now >= drained_at + linger_ms)
 				return 0;
 			if (inlen && now >= eof_at + KC_PIPE_INPUT_MS)
-				return kc_error(KC_EXIT_TIMEOUT,
-						"console %s: %zu bytes of input were not taken (is the guest reading its console?)",
-						c->name, inlen);
+				return kc_error(
+					KC_EXIT_TIMEOUT,
+					"console %s: %zu bytes of input were not taken (is the guest reading its console?)",
+					c->name, inlen);
 		}
 	}
 }
@@ -406,15 +412,19 @@ int kc_cmd_console(const struct kc_args *a)
 	int escape = 0x1c, ret;
 
 	if ((dump ? 1 : 0) + (send ? 1 : 0) + (wait ? 1 : 0) > 1)
-		return kc_error(KC_EXIT_USAGE, "console: --dump, --send and --wait exclude each other");
-	if (dump && new_only)
-		return kc_error(KC_EXIT_USAGE, "console: --dump prints everything kept; --new does not go with it");
-	if (a->val[CO_ESCAPE] && kc_parse_escape(a->val[CO_ESCAPE], &escape))
 		return kc_error(KC_EXIT_USAGE,
-				"console: bad --escape '%.20s' (^X for Ctrl-X, one character, or none)",
-				a->val[CO_ESCAPE]);
-	if (a->val[CO_TIMEOUT] && (kc_parse_u64(a->val[CO_TIMEOUT], &timeout_s) ||
-				   timeout_s > 365ull * 86400))
+				"console: --dump, --send and --wait exclude each other");
+	if (dump && new_only)
+		return kc_error(
+			KC_EXIT_USAGE,
+			"console: --dump prints everything kept; --new does not go with it");
+	if (a->val[CO_ESCAPE] && kc_parse_escape(a->val[CO_ESCAPE], &escape))
+		return kc_error(
+			KC_EXIT_USAGE,
+			"console: bad --escape '%.20s' (^X for Ctrl-X, one character, or none)",
+			a->val[CO_ESCAPE]);
+	if (a->val[CO_TIMEOUT] &&
+	    (kc_parse_u64(a->val[CO_TIMEOUT], &timeout_s) || timeout_s > 365ull * 86400))
 		return kc_error(KC_EXIT_USAGE, "console: bad --timeout '%.40s' (whole seconds)",
 				a->val[CO_TIMEOUT]);
 	if (wait && (!*wait || strlen(wait) >= KC_FIND_MAX))

@@ -118,7 +118,8 @@ int kc_open(struct keel_host_info *hi, bool abi_warn_only)
 	if (kc_dev < 0) {
 		ret = errno;
 		if (ret == EPERM || ret == EACCES)
-			return kc_error(KC_EXIT_ENV, "%s: permission denied (needs root and CAP_SYS_ADMIN)",
+			return kc_error(KC_EXIT_ENV,
+					"%s: permission denied (needs root and CAP_SYS_ADMIN)",
 					kc_dev_path);
 		return kc_error(kc_exit_code(KC_OP_OPEN, ret), "%s: %s", kc_dev_path,
 				kc_err_text(KC_OP_OPEN, ret));
@@ -133,12 +134,13 @@ int kc_open(struct keel_host_info *hi, bool abi_warn_only)
 	major = h.info.abi_version >> 16;
 	if (major != KEEL_ABI_VERSION_MAJOR) {
 		if (!abi_warn_only)
-			return kc_error(KC_EXIT_ENV,
-					"Keel speaks ABI %u.%u, keelctl was built for %u.%u: use the keelctl of this Keel",
-					major, h.info.abi_version & 0xffff,
-					KEEL_ABI_VERSION_MAJOR, KEEL_ABI_VERSION_MINOR);
-		kc_error(0, "warning: Keel speaks ABI %u.%u, keelctl was built for %u.%u",
-			 major, h.info.abi_version & 0xffff, KEEL_ABI_VERSION_MAJOR,
+			return kc_error(
+				KC_EXIT_ENV,
+				"Keel speaks ABI %u.%u, keelctl was built for %u.%u: use the keelctl of this Keel",
+				major, h.info.abi_version & 0xffff, KEEL_ABI_VERSION_MAJOR,
+				KEEL_ABI_VERSION_MINOR);
+		kc_error(0, "warning: Keel speaks ABI %u.%u, keelctl was built for %u.%u", major,
+			 h.info.abi_version & 0xffff, KEEL_ABI_VERSION_MAJOR,
 			 KEEL_ABI_VERSION_MINOR);
 	}
 	if (hi)
@@ -355,9 +357,10 @@ static int cmd_info(const struct kc_args *a)
 		       "\"part_max\":%u,\"load_max\":%u,\"console_ring\":%u}\n",
 		       (unsigned long long)hi.mem_total, (unsigned long long)hi.mem_free,
 		       (unsigned long long)hi.mem_hidden, (unsigned long long)hi.mem_exposed,
-		       (unsigned long long)hi.mem_scrubbed, (unsigned long long)hi.mem_scrubbed_first,
-		       (unsigned long long)hi.mem_pool, (unsigned long long)hi.mem_pool_free,
-		       hi.part_count, hi.part_max, hi.load_max, hi.console_ring);
+		       (unsigned long long)hi.mem_scrubbed,
+		       (unsigned long long)hi.mem_scrubbed_first, (unsigned long long)hi.mem_pool,
+		       (unsigned long long)hi.mem_pool_free, hi.part_count, hi.part_max,
+		       hi.load_max, hi.console_ring);
 		return 0;
 	}
 	kc_format_cpus(hi.online_cpu_mask, online, sizeof(online));
@@ -374,7 +377,8 @@ static int cmd_info(const struct kc_args *a)
 	printf("mem_exposed:    %s%s\n", kc_mib(hi.mem_exposed, b2, sizeof(b2)),
 	       hi.mem_exposed ? " (partition memory Keel still maps: report this)" : "");
 	printf("mem_scrubbed:   %s given back, %s from the firmware at first use\n",
-	       kc_mib(hi.mem_scrubbed, b1, sizeof(b1)), kc_mib(hi.mem_scrubbed_first, b2, sizeof(b2)));
+	       kc_mib(hi.mem_scrubbed, b1, sizeof(b1)),
+	       kc_mib(hi.mem_scrubbed_first, b2, sizeof(b2)));
 	printf("mem_pool:       %s", kc_mib(hi.mem_pool, b1, sizeof(b1)));
 	printf(" (Keel's metadata, %s of it free)\n", kc_mib(hi.mem_pool_free, b2, sizeof(b2)));
 	printf("partitions:     %u of %u\n", hi.part_count, hi.part_max);
@@ -419,7 +423,8 @@ static void kc_print_stats(const struct keel_part_stats *s, bool json, bool firs
 				printf("\"%s\":%llu,", kc_exit_name(k),
 				       (unsigned long long)s->exits[k]);
 		printf("\"other\":%llu}", (unsigned long long)kc_exits_other(s));
-		printf(",\"vcpus_parked\":%u,\"vcpus_halted\":%u", s->vcpus_parked, s->vcpus_halted);
+		printf(",\"vcpus_parked\":%u,\"vcpus_halted\":%u", s->vcpus_parked,
+		       s->vcpus_halted);
 		if (st->state == KEEL_PSTATE_STOPPED) {
 			char reason[KEEL_STOP_REASON_MAX], esc[2 * KEEL_STOP_REASON_MAX + 8];
 
@@ -510,11 +515,21 @@ static int cmd_stats(const struct kc_args *a)
 
 /* ---- create ---- */
 
-enum { CR_CPUS, CR_MEMORY, CR_KERNEL, CR_INITRD, CR_CMDLINE, CR_DISK, CR_ON_FAULT, CR_START, CR_NR };
+enum {
+	CR_CPUS,
+	CR_MEMORY,
+	CR_KERNEL,
+	CR_INITRD,
+	CR_CMDLINE,
+	CR_DISK,
+	CR_ON_FAULT,
+	CR_START,
+	CR_NR
+};
 static const struct kc_opt create_opts[] = {
-	[CR_CPUS] = { "cpus", true },	  [CR_MEMORY] = { "memory", true },
-	[CR_KERNEL] = { "kernel", true }, [CR_INITRD] = { "initrd", true },
-	[CR_CMDLINE] = { "cmdline", true }, [CR_DISK] = { "disk", true },
+	[CR_CPUS] = { "cpus", true },	      [CR_MEMORY] = { "memory", true },
+	[CR_KERNEL] = { "kernel", true },     [CR_INITRD] = { "initrd", true },
+	[CR_CMDLINE] = { "cmdline", true },   [CR_DISK] = { "disk", true },
 	[CR_ON_FAULT] = { "on-fault", true }, [CR_START] = { "start", false },
 };
 
@@ -551,8 +566,9 @@ static int kc_image_open(struct kc_image *im, const char *path)
 	if (im->size == 0)
 		return kc_error(KC_EXIT_IMAGE, "%s: empty file", path);
 	if (im->size > KEEL_MGMT_IMAGE_MAX)
-		return kc_error(KC_EXIT_IMAGE, "%s: too big (%llu MiB; Keel takes images up to %llu MiB)",
-				path, (unsigned long long)(im->size >> 20),
+		return kc_error(KC_EXIT_IMAGE,
+				"%s: too big (%llu MiB; Keel takes images up to %llu MiB)", path,
+				(unsigned long long)(im->size >> 20),
 				(unsigned long long)(KEEL_MGMT_IMAGE_MAX >> 20));
 	return 0;
 }
@@ -609,8 +625,8 @@ static int kc_image_load(const char *name, uint32_t id, uint32_t image, const st
 }
 
 /* The partition (not stopped) that owns cpu @cpu, or NULL. */
-static const struct keel_part_status *kc_cpu_owner(const struct keel_part_status *recs,
-						   uint32_t n, unsigned int cpu)
+static const struct keel_part_status *kc_cpu_owner(const struct keel_part_status *recs, uint32_t n,
+						   unsigned int cpu)
 {
 	for (uint32_t i = 0; i < n; i++)
 		if ((recs[i].cpu_mask & (1ull << cpu)) && recs[i].state != KEEL_PSTATE_STOPPED)
@@ -638,8 +654,8 @@ static int kc_create_cpus(const char *name, const char *arg, const struct keel_h
 				return kc_error(KC_EXIT_RESOURCE,
 						"create %s: no free core (%u wanted, %u free: %s)",
 						name, count, nfree, list);
-			return kc_error(KC_EXIT_RESOURCE, "create %s: no free core (%u wanted, 0 free)",
-					name, count);
+			return kc_error(KC_EXIT_RESOURCE,
+					"create %s: no free core (%u wanted, 0 free)", name, count);
 		}
 		return 0;
 	}
@@ -651,14 +667,16 @@ static int kc_create_cpus(const char *name, const char *arg, const struct keel_h
 			continue;
 		if (!(hi->online_cpu_mask & (1ull << cpu))) {
 			kc_format_cpus(hi->online_cpu_mask, list, sizeof(list));
-			return kc_error(KC_EXIT_FAIL, "create %s: cpu %u is not online (online: %s)",
-					name, cpu, list);
+			return kc_error(KC_EXIT_FAIL,
+					"create %s: cpu %u is not online (online: %s)", name, cpu,
+					list);
 		}
 		owner = kc_cpu_owner(recs, n, cpu);
 		if (owner) {
 			kc_part_name(owner, oname);
-			return kc_error(KC_EXIT_RESOURCE, "create %s: cpu %u is in use by %s (free: %s)",
-					name, cpu, oname, list);
+			return kc_error(KC_EXIT_RESOURCE,
+					"create %s: cpu %u is in use by %s (free: %s)", name, cpu,
+					oname, list);
 		}
 		return kc_error(KC_EXIT_RESOURCE, "create %s: cpu %u is in use (free: %s)", name,
 				cpu, list);
@@ -672,9 +690,9 @@ static int kc_no_memory(const char *name, uint64_t mem, uint64_t images, uint64_
 	char b1[32], b2[32], b3[32];
 
 	if (!images)
-		return kc_error(KC_EXIT_RESOURCE, "create %s: not enough memory (%s wanted, %s free)",
-				name, kc_mib(mem, b1, sizeof(b1)),
-				kc_mib(free_mem, b3, sizeof(b3)));
+		return kc_error(KC_EXIT_RESOURCE,
+				"create %s: not enough memory (%s wanted, %s free)", name,
+				kc_mib(mem, b1, sizeof(b1)), kc_mib(free_mem, b3, sizeof(b3)));
 	return kc_error(KC_EXIT_RESOURCE,
 			"create %s: not enough memory (%s + %s of images wanted, %s free)", name,
 			kc_mib(mem, b1, sizeof(b1)), kc_mib(images, b2, sizeof(b2)),
@@ -700,8 +718,11 @@ static int cmd_create(const struct kc_args *a)
 	if (kc_check_name(name, err, sizeof(err)))
 		return kc_error(KC_EXIT_USAGE, "create %.64s: %s", name, err);
 	if (!a->val[CR_CPUS] || !a->val[CR_MEMORY] || !a->val[CR_KERNEL])
-		return kc_error(KC_EXIT_USAGE, "create %s: --%s is required (see keelctl create --help)",
-				name, !a->val[CR_CPUS] ? "cpus" : !a->val[CR_MEMORY] ? "memory" : "kernel");
+		return kc_error(KC_EXIT_USAGE,
+				"create %s: --%s is required (see keelctl create --help)", name,
+				!a->val[CR_CPUS]     ? "cpus"
+				: !a->val[CR_MEMORY] ? "memory"
+						     : "kernel");
 	if (kc_parse_memory(a->val[CR_MEMORY], &mem, err, sizeof(err)))
 		return kc_error(KC_EXIT_USAGE, "create %s: %s", name, err);
 	{
@@ -713,8 +734,9 @@ static int cmd_create(const struct kc_args *a)
 	}
 	if (a->val[CR_ON_FAULT] && strcmp(a->val[CR_ON_FAULT], "deliver") &&
 	    strcmp(a->val[CR_ON_FAULT], "stop"))
-		return kc_error(KC_EXIT_USAGE, "create %s: --on-fault must be deliver or stop, not '%.40s'",
-				name, a->val[CR_ON_FAULT]);
+		return kc_error(KC_EXIT_USAGE,
+				"create %s: --on-fault must be deliver or stop, not '%.40s'", name,
+				a->val[CR_ON_FAULT]);
 	if (a->val[CR_CMDLINE] && strlen(a->val[CR_CMDLINE]) >= KEEL_CMDLINE_MAX)
 		return kc_error(KC_EXIT_USAGE, "create %s: --cmdline is longer than %u bytes", name,
 				KEEL_CMDLINE_MAX - 1);
@@ -755,8 +777,9 @@ static int cmd_create(const struct kc_args *a)
 		goto out;
 	}
 	if (hi.part_count >= hi.part_max) {
-		ret = kc_error(KC_EXIT_RESOURCE, "create %s: no free partition slot (%u of %u in use)",
-			       name, hi.part_count, hi.part_max);
+		ret = kc_error(KC_EXIT_RESOURCE,
+			       "create %s: no free partition slot (%u of %u in use)", name,
+			       hi.part_count, hi.part_max);
 		goto out;
 	}
 	memset(&c, 0, sizeof(c));
@@ -769,8 +792,9 @@ static int cmd_create(const struct kc_args *a)
 	}
 
 	c.create.desc.version = KEEL_PDESC_VERSION;
-	c.create.desc.flags =
-		a->val[CR_ON_FAULT] && !strcmp(a->val[CR_ON_FAULT], "stop") ? KEEL_PD_FAULT_STOP : 0;
+	c.create.desc.flags = a->val[CR_ON_FAULT] && !strcmp(a->val[CR_ON_FAULT], "stop")
+				      ? KEEL_PD_FAULT_STOP
+				      : 0;
 	strcpy(c.create.desc.name, name);
 	c.create.desc.mem_size = mem;
 	c.create.desc.kernel_module = KEEL_IMAGE_KERNEL;
@@ -821,16 +845,15 @@ static int cmd_create(const struct kc_args *a)
 	}
 	goto out;
 
-destroy:
-	{
-		int dret = kc_ctl_raw(KEEL_IOC_DESTROY, c.id, 0, 0);
+destroy : {
+	int dret = kc_ctl_raw(KEEL_IOC_DESTROY, c.id, 0, 0);
 
-		if (dret)
-			kc_error(0, "create %s: destroying the half-made partition (id %u) failed: %s",
-				 name, c.id, kc_err_text(KC_OP_CTL, -dret));
-		else
-			kc_error(0, "create %s: the half-made partition was destroyed", name);
-	}
+	if (dret)
+		kc_error(0, "create %s: destroying the half-made partition (id %u) failed: %s",
+			 name, c.id, kc_err_text(KC_OP_CTL, -dret));
+	else
+		kc_error(0, "create %s: the half-made partition was destroyed", name);
+}
 out:
 	free(buf);
 	free(disk_path);
@@ -854,21 +877,22 @@ static int kc_state_error(const char *what, const struct keel_part_status *st)
 		state = s.status.state;
 	if (!strcmp(what, "destroy")) {
 		if (state == KEEL_PSTATE_STOPPING)
-			return kc_error(KC_EXIT_STATE, "%s is stopping: wait for it (or destroy --force)",
-					name);
+			return kc_error(KC_EXIT_STATE,
+					"%s is stopping: wait for it (or destroy --force)", name);
 		return kc_error(KC_EXIT_STATE, "%s is %s: stop it first (or destroy --force)", name,
 				kc_state_name(state));
 	}
 	if (!strcmp(what, "start")) {
 		if (state == KEEL_PSTATE_STOPPED)
-			return kc_error(KC_EXIT_STATE,
-					"start %s: it has stopped; a stopped partition cannot start again (destroy and create it)",
-					name);
+			return kc_error(
+				KC_EXIT_STATE,
+				"start %s: it has stopped; a stopped partition cannot start again (destroy and create it)",
+				name);
 		if (state == KEEL_PSTATE_RUNNING)
 			return kc_error(KC_EXIT_STATE, "start %s: already running", name);
 	}
-	if ((!strcmp(what, "pause") || !strcmp(what, "resume")) &&
-	    state != KEEL_PSTATE_RUNNING && state != KEEL_PSTATE_PAUSED)
+	if ((!strcmp(what, "pause") || !strcmp(what, "resume")) && state != KEEL_PSTATE_RUNNING &&
+	    state != KEEL_PSTATE_PAUSED)
 		return kc_error(KC_EXIT_STATE, "%s %s: not running (%s)", what, name,
 				kc_state_name(state));
 	if (!strcmp(what, "stop") && kc_never_started(state))
@@ -892,9 +916,10 @@ static int kc_ctl(const char *what, unsigned long req, const struct keel_part_st
 	if (ret == -ENOENT)
 		return kc_error(KC_EXIT_NOPART, "%s: no such partition", name);
 	if (ret == -ENOEXEC)
-		return kc_error(KC_EXIT_IMAGE,
-				"start %s: the kernel is not an image Keel can boot (%s stays created: destroy it)",
-				name, name);
+		return kc_error(
+			KC_EXIT_IMAGE,
+			"start %s: the kernel is not an image Keel can boot (%s stays created: destroy it)",
+			name, name);
 	return kc_error(kc_exit_code(KC_OP_CTL, -ret), "%s %s: %s", what, name,
 			kc_err_text(KC_OP_CTL, -ret));
 }
@@ -902,8 +927,7 @@ static int kc_ctl(const char *what, unsigned long req, const struct keel_part_st
 static const struct kc_opt no_opts[] = { { "", false } };
 
 /* start, pause, resume: resolve, one ioctl, one line. */
-static int kc_simple(const struct kc_args *a, const char *what, unsigned long req,
-		     const char *done)
+static int kc_simple(const struct kc_args *a, const char *what, unsigned long req, const char *done)
 {
 	struct keel_part_status st;
 	char name[KEEL_NAME_MAX];
@@ -962,15 +986,17 @@ static int kc_report_stop(const char *name, const struct keel_part_stats *s, boo
 		       esc, clean ? "true" : "false");
 	} else if (s->stop_cause == KEEL_STOP_CAUSE_GUEST) {
 		printf("stopped %s (the guest %s)\n", name,
-		       strstr(reason, "reboot") || strstr(reason, "reset") ? "rebooted" : "powered off");
+		       strstr(reason, "reboot") || strstr(reason, "reset") ? "rebooted"
+									   : "powered off");
 	} else {
 		printf("stopped %s (%s: %s)\n", name, how, reason[0] ? reason : "reason unknown");
 	}
 	if (clean || s->stop_cause == KEEL_STOP_CAUSE_NONE)
 		return 0;
 	return kc_error(KC_EXIT_FORCED, "stop %s: the guest did not power off by itself (%s)", name,
-			s->stop_cause == KEEL_STOP_CAUSE_FORCED ? "Keel stopped it when the timeout ran out" :
-								  reason);
+			s->stop_cause == KEEL_STOP_CAUSE_FORCED
+				? "Keel stopped it when the timeout ran out"
+				: reason);
 }
 
 static int cmd_stop(const struct kc_args *a)
@@ -984,12 +1010,12 @@ static int cmd_stop(const struct kc_args *a)
 	int ret;
 
 	if (a->val[SP_TIMEOUT]) {
-		if (kc_parse_u64(a->val[SP_TIMEOUT], &sec) ||
-		    sec > KEEL_STOP_TIMEOUT_MAX_MS / 1000)
-			return kc_error(KC_EXIT_USAGE,
-					"stop: bad --timeout '%.40s' (whole seconds, 0-%u; 0 = Keel's default %u)",
-					a->val[SP_TIMEOUT], KEEL_STOP_TIMEOUT_MAX_MS / 1000,
-					KEEL_STOP_TIMEOUT_DEFAULT_MS / 1000);
+		if (kc_parse_u64(a->val[SP_TIMEOUT], &sec) || sec > KEEL_STOP_TIMEOUT_MAX_MS / 1000)
+			return kc_error(
+				KC_EXIT_USAGE,
+				"stop: bad --timeout '%.40s' (whole seconds, 0-%u; 0 = Keel's default %u)",
+				a->val[SP_TIMEOUT], KEEL_STOP_TIMEOUT_MAX_MS / 1000,
+				KEEL_STOP_TIMEOUT_DEFAULT_MS / 1000);
 		timeout_ms = (uint32_t)sec * 1000;
 	}
 	ret = kc_open_part(a->pos[0], &st);
@@ -1037,7 +1063,8 @@ static int cmd_destroy(const struct kc_args *a)
 		ret = kc_ctl("stop", KEEL_IOC_STOP, &st, KEEL_STOP_FORCE, 0);
 		if (!ret)
 			ret = kc_wait_stopped("destroy", &st,
-					      KEEL_STOP_TIMEOUT_DEFAULT_MS + KC_STOP_GRACE_MS, NULL);
+					      KEEL_STOP_TIMEOUT_DEFAULT_MS + KC_STOP_GRACE_MS,
+					      NULL);
 		if (ret)
 			return ret;
 	}
@@ -1165,32 +1192,33 @@ static const char kc_exit_help[] =
 
 static void kc_usage(FILE *f)
 {
-	fprintf(f, "usage: keelctl COMMAND [ARGS] [--help]\n"
-		   "\n"
-		   "Manage Keel partitions from the management partition (as root, via /dev/keel).\n"
-		   "NAME is a partition's name or its numeric id.\n"
-		   "\n"
-		   "commands:\n"
-		   "  list [--json]                   the partitions: id, name, state, cpus, memory\n"
-		   "  info [--json]                   the hypervisor: ABI, cpus, memory, slots\n"
-		   "  stats [NAME] [--json]           counters of one partition or all\n"
-		   "  create NAME --cpus N|LIST --memory SIZE --kernel FILE [--initrd FILE]\n"
-		   "         [--cmdline TEXT] [--disk FILE[,ro]] [--on-fault deliver|stop] [--start]\n"
-		   "                                  make a partition and load its images\n"
-		   "  start NAME                      boot a created partition\n"
-		   "  stop NAME [--force] [--timeout SEC] [--no-wait]\n"
-		   "                                  stop it and wait until it has stopped\n"
-		   "  pause NAME, resume NAME         park its vCPUs, let them run again\n"
-		   "  destroy NAME [--force]          free a stopped or never started partition\n"
-		   "  console NAME [--escape KEY] [--new]\n"
-		   "                                  attach (Ctrl-\\ detaches)\n"
-		   "  console NAME --dump | --send TEXT | --wait STRING [--new] [--timeout SEC]\n"
-		   "                                  print the kept output, send a line, wait for text\n"
-		   "  help [COMMAND]                  this, or one command's help (also COMMAND --help)\n"
-		   "\n"
-		   "--version shows the version and the Keel ABI keelctl was built for.\n"
-		   "\n"
-		   "%s",
+	fprintf(f,
+		"usage: keelctl COMMAND [ARGS] [--help]\n"
+		"\n"
+		"Manage Keel partitions from the management partition (as root, via /dev/keel).\n"
+		"NAME is a partition's name or its numeric id.\n"
+		"\n"
+		"commands:\n"
+		"  list [--json]                   the partitions: id, name, state, cpus, memory\n"
+		"  info [--json]                   the hypervisor: ABI, cpus, memory, slots\n"
+		"  stats [NAME] [--json]           counters of one partition or all\n"
+		"  create NAME --cpus N|LIST --memory SIZE --kernel FILE [--initrd FILE]\n"
+		"         [--cmdline TEXT] [--disk FILE[,ro]] [--on-fault deliver|stop] [--start]\n"
+		"                                  make a partition and load its images\n"
+		"  start NAME                      boot a created partition\n"
+		"  stop NAME [--force] [--timeout SEC] [--no-wait]\n"
+		"                                  stop it and wait until it has stopped\n"
+		"  pause NAME, resume NAME         park its vCPUs, let them run again\n"
+		"  destroy NAME [--force]          free a stopped or never started partition\n"
+		"  console NAME [--escape KEY] [--new]\n"
+		"                                  attach (Ctrl-\\ detaches)\n"
+		"  console NAME --dump | --send TEXT | --wait STRING [--new] [--timeout SEC]\n"
+		"                                  print the kept output, send a line, wait for text\n"
+		"  help [COMMAND]                  this, or one command's help (also COMMAND --help)\n"
+		"\n"
+		"--version shows the version and the Keel ABI keelctl was built for.\n"
+		"\n"
+		"%s",
 		kc_exit_help);
 }
 
@@ -1228,7 +1256,8 @@ int main(int argc, char **argv)
 		if (argc > 2 && strcmp(argv[1], "help") == 0) {
 			c = kc_find_cmd(argv[2]);
 			if (!c)
-				return kc_error(KC_EXIT_USAGE, "unknown command '%.40s' (see keelctl --help)",
+				return kc_error(KC_EXIT_USAGE,
+						"unknown command '%.40s' (see keelctl --help)",
 						argv[2]);
 			kc_cmd_help(c);
 		} else {

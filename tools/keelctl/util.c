@@ -613,8 +613,7 @@ static int kc_sniff_elf(const uint8_t *h, size_t len, int arch, const char **why
 	return KC_IMAGE_ELF;
 }
 
-int kc_sniff_kernel(const uint8_t *hdr, size_t len, uint64_t file_size, int arch,
-		    const char **why)
+int kc_sniff_kernel(const uint8_t *hdr, size_t len, uint64_t file_size, int arch, const char **why)
 {
 	bool bz, arm64;
 
@@ -625,7 +624,10 @@ int kc_sniff_kernel(const uint8_t *hdr, size_t len, uint64_t file_size, int arch
 		*why = "too small to be a kernel";
 		return KC_IMAGE_NONE;
 	}
-	if (!memcmp(hdr, "\x7f" "ELF", 4))
+	if (!memcmp(hdr,
+		    "\x7f"
+		    "ELF",
+		    4))
 		return kc_sniff_elf(hdr, len, arch, why);
 	bz = len >= BZ_HDR_END && kc_le16(hdr + BZ_BOOT_FLAG) == 0xaa55 &&
 	     !memcmp(hdr + BZ_MAGIC, "HdrS", 4);
@@ -805,8 +807,8 @@ long kc_finder_feed(struct kc_finder *f, const char *buf, size_t n)
 
 /* ---- options ---- */
 
-int kc_args_parse(const struct kc_opt *opts, int nopts, int max_pos, int argc,
-		  char *const argv[], struct kc_args *a, char *err, size_t errlen)
+int kc_args_parse(const struct kc_opt *opts, int nopts, int max_pos, int argc, char *const argv[],
+		  struct kc_args *a, char *err, size_t errlen)
 {
 	bool opts_done = false;
 

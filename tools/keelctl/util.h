@@ -102,8 +102,7 @@ void kc_format_uptime(uint64_t ns, char *buf, size_t len);
  * a kernel Keel can boot on @arch? Returns KC_IMAGE_* or KC_IMAGE_NONE with
  * the reason in *why. Only headers are checked; Keel checks the rest at START.
  */
-int kc_sniff_kernel(const uint8_t *hdr, size_t len, uint64_t file_size, int arch,
-		    const char **why);
+int kc_sniff_kernel(const uint8_t *hdr, size_t len, uint64_t file_size, int arch, const char **why);
 const char *kc_image_name(int kind);
 const char *kc_arch_name(int arch);
 
@@ -162,7 +161,7 @@ struct kc_args {
  * options, "-h"/"--help" anywhere sets help and stops. At most @max_pos
  * positionals. An option given twice is an error. 0 or -1 with @err set.
  */
-int kc_args_parse(const struct kc_opt *opts, int nopts, int max_pos, int argc,
-		  char *const argv[], struct kc_args *a, char *err, size_t errlen);
+int kc_args_parse(const struct kc_opt *opts, int nopts, int max_pos, int argc, char *const argv[],
+		  struct kc_args *a, char *err, size_t errlen);
 
 #endif /* KEELCTL_UTIL_H */

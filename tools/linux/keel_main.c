@@ -138,7 +138,8 @@ static long keel_ioc_load(void __user *uarg)
 	if (!hl)
 		return -ENOMEM;
 	while (done < l.len) {
-		size_t n = min_t(u64, l.len - done, min_t(size_t, keel_bounce_size, KEEL_MGMT_LOAD_MAX));
+		size_t n = min_t(u64, l.len - done,
+				 min_t(size_t, keel_bounce_size, KEEL_MGMT_LOAD_MAX));
 
 		if (copy_from_user(keel_bounce, u64_to_user_ptr(l.buf + done), n)) {
 			ret = -EFAULT;
@@ -354,9 +355,8 @@ static int __init keel_init(void)
 	}
 	keel_hypercall(KEEL_HC_VERSION, 0, 0, 0, &res);
 	if (res.status != 0 || (res.r[0] >> 16) != KEEL_ABI_VERSION_MAJOR) {
-		pr_err("keel: hypervisor ABI %llu.%llu, this driver speaks %u.%u\n",
-		       res.r[0] >> 16, res.r[0] & 0xffff, KEEL_ABI_VERSION_MAJOR,
-		       KEEL_ABI_VERSION_MINOR);
+		pr_err("keel: hypervisor ABI %llu.%llu, this driver speaks %u.%u\n", res.r[0] >> 16,
+		       res.r[0] & 0xffff, KEEL_ABI_VERSION_MAJOR, KEEL_ABI_VERSION_MINOR);
 		return -ENODEV;
 	}
 	if (!(res.r[1] & KEEL_FEAT_MGMT)) {

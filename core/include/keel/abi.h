@@ -66,8 +66,10 @@
  * then acted on; "GPA" is always an address in the caller's own memory.
  * Keel never maps another partition's memory into the caller.
  */
-#define KEEL_HC_MGMT_HOST_INFO 0x100 /* a0 = GPA of struct keel_host_info, a1 = size -> r1 = bytes */
-#define KEEL_HC_MGMT_LIST 0x101 /* a0 = GPA of struct keel_part_status[a1] -> r1 = written, r2 = total */
+/* a0 = GPA of struct keel_host_info, a1 = size -> r1 = bytes */
+#define KEEL_HC_MGMT_HOST_INFO 0x100
+/* a0 = GPA of struct keel_part_status[a1] -> r1 = written, r2 = total */
+#define KEEL_HC_MGMT_LIST 0x101
 #define KEEL_HC_MGMT_CREATE 0x102 /* a0 = GPA of struct keel_mgmt_create, a1 = size -> r1 = id */
 #define KEEL_HC_MGMT_LOAD 0x103 /* a0 = GPA of struct keel_mgmt_load, a1 = size */
 #define KEEL_HC_MGMT_START 0x104 /* a0 = id */
@@ -75,8 +77,10 @@
 #define KEEL_HC_MGMT_PAUSE 0x106 /* a0 = id */
 #define KEEL_HC_MGMT_RESUME 0x107 /* a0 = id */
 #define KEEL_HC_MGMT_DESTROY 0x108 /* a0 = id */
-#define KEEL_HC_MGMT_STATS 0x109 /* a0 = id, a1 = GPA of struct keel_part_stats, a2 = size -> r1 = bytes */
-#define KEEL_HC_MGMT_CONSOLE_READ 0x10A /* a0 = GPA of struct keel_mgmt_console -> r1 = bytes, r2 = next cursor, r3 = bytes lost */
+/* a0 = id, a1 = GPA of struct keel_part_stats, a2 = size -> r1 = bytes */
+#define KEEL_HC_MGMT_STATS 0x109
+/* a0 = GPA of struct keel_mgmt_console -> r1 = bytes, r2 = next cursor, r3 = bytes lost */
+#define KEEL_HC_MGMT_CONSOLE_READ 0x10A
 #define KEEL_HC_MGMT_CONSOLE_WRITE 0x10B /* a0 = id, a1 = GPA, a2 = length -> r1 = bytes taken */
 #define KEEL_HC_MGMT_NR_CALLS 0x10C /* first unassigned management number */
 
@@ -92,7 +96,8 @@
 /* How a stopped partition stopped (keel_part_stats.stop_cause, 0.5). */
 #define KEEL_STOP_CAUSE_NONE 0u /* not stopped, or restarted since */
 #define KEEL_STOP_CAUSE_GUEST 1u /* the guest powered off, shut down or rebooted by itself */
-#define KEEL_STOP_CAUSE_FORCED 2u /* the management partition stopped it: --force, or the timeout ran out */
+/* the management partition stopped it: --force, or the timeout ran out */
+#define KEEL_STOP_CAUSE_FORCED 2u
 #define KEEL_STOP_CAUSE_FAULT 3u /* Keel stopped it for what it did (stop_reason says what) */
 #define KEEL_STOP_REASON_MAX 160u
 
@@ -257,7 +262,7 @@ struct keel_host_info {
 	/* 0.7: the allocator. Free memory is kept clean: each byte is scrubbed once per owner. */
 	uint64_t mem_scrubbed; /* bytes scrubbed when their owner gave them back, since boot */
 	uint64_t mem_scrubbed_first; /* bytes the firmware handed over, scrubbed at first use */
-	uint64_t mem_pool; /* Keel's metadata pool (page tables, device state), part of Keel's use */
+	uint64_t mem_pool; /* Keel's metadata pool (page tables, device state) */
 	uint64_t mem_pool_free; /* free bytes in it (counted in mem_free too) */
 };
 

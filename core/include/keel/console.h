@@ -22,13 +22,13 @@ void printk(u32 level, const char *fmt, ...) __printf(2, 3);
 #define pr_debug(...) printk(KEEL_LOG_DEBUG, __VA_ARGS__)
 
 /* Log at most once per call site (for guest-triggered conditions). */
-#define pr_warn_once(...)                        \
-	do {                                     \
-		static bool printed_;            \
-		if (!printed_) {                 \
-			printed_ = true;         \
-			pr_warn(__VA_ARGS__);    \
-		}                                \
+#define pr_warn_once(...)                     \
+	do {                                  \
+		static bool printed_;         \
+		if (!printed_) {              \
+			printed_ = true;      \
+			pr_warn(__VA_ARGS__); \
+		}                             \
 	} while (0)
 
 /*

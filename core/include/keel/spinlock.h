@@ -11,7 +11,10 @@ struct spinlock {
 	u16 owner;
 } __attribute__((aligned(4)));
 
-#define SPINLOCK_INIT { 0, 0 }
+#define SPINLOCK_INIT \
+	{             \
+		0, 0  \
+	}
 
 static inline void spin_lock(struct spinlock *l)
 {

@@ -40,9 +40,9 @@ static inline hpa_t hva_to_hpa(const void *va)
 #define SZ_1G (1ull << 30)
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
-#define ALIGN_UP(x, a) (((x) + ((a) - 1)) & ~((u64)(a) - 1))
-#define ALIGN_DOWN(x, a) ((x) & ~((u64)(a) - 1))
-#define IS_ALIGNED(x, a) (((x) & ((u64)(a) - 1)) == 0)
+#define ALIGN_UP(x, a) (((x) + ((a)-1)) & ~((u64)(a)-1))
+#define ALIGN_DOWN(x, a) ((x) & ~((u64)(a)-1))
+#define IS_ALIGNED(x, a) (((x) & ((u64)(a)-1)) == 0)
 #define MIN(a, b) ((a) < (b) ? (a) : (b))
 #define MAX(a, b) ((a) > (b) ? (a) : (b))
 #define BIT(n) (1ull << (n))
@@ -73,8 +73,8 @@ static inline bool ranges_overlap(u64 a, u64 alen, u64 b, u64 blen)
 /* true if [inner, inner + ilen) lies inside [outer, outer + olen). */
 static inline bool range_within(u64 inner, u64 ilen, u64 outer, u64 olen)
 {
-	return !range_overflows(inner, ilen) && inner >= outer &&
-	       inner - outer <= olen && ilen <= olen - (inner - outer);
+	return !range_overflows(inner, ilen) && inner >= outer && inner - outer <= olen &&
+	       ilen <= olen - (inner - outer);
 }
 
 #endif /* KEEL_TYPES_H */

@@ -9,7 +9,8 @@ struct vcpu;
 
 /* How a vCPU starts; the arch turns each kind into its register state. */
 #define VCPU_ENTRY_KEEL 0u /* docs/guest-abi.md: arg in RDI / X0, sp as given */
-#define VCPU_ENTRY_LINUX 1u /* Linux boot protocol: x86_64 64-bit entry, RSI = boot_params; arm64 X0 = DTB */
+/* Linux boot protocol: x86_64 64-bit entry, RSI = boot_params; arm64 X0 = DTB */
+#define VCPU_ENTRY_LINUX 1u
 #define VCPU_ENTRY_SIPI 2u /* x86_64 application processor: real mode at pc = vector << 12 */
 #define VCPU_ENTRY_PSCI 3u /* aarch64 PSCI CPU_ON: EL1h, MMU off, X0 = arg (context id) */
 

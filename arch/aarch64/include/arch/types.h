@@ -25,8 +25,8 @@ struct pcpu_arch {
 	u32 gicr_index; /* redistributor frame of this CPU */
 	u32 pad;
 	u64 gicr; /* host-physical base of this CPU's redistributor (RD frame) */
-	u64 tls;  /* the hypervisor's TPIDR_EL0 on this CPU (picolibc errno) */
-	u64 bhb;  /* Spectre-BHB on guest exit: BHB_* of bhb.h */
+	u64 tls; /* the hypervisor's TPIDR_EL0 on this CPU (picolibc errno) */
+	u64 bhb; /* Spectre-BHB on guest exit: BHB_* of bhb.h */
 };
 
 /*
@@ -40,19 +40,19 @@ struct vcpu_fpsimd {
 };
 
 struct vcpu_arch {
-	u64 x[31];     /* guest general registers, saved on exit (offset 0) */
+	u64 x[31]; /* guest general registers, saved on exit (offset 0) */
 	u64 elr, spsr; /* guest PC and PSTATE (offsets 248, 256) */
-	u64 bhb;       /* this CPU's Spectre-BHB choice, for the exit path (offset 264) */
+	u64 bhb; /* this CPU's Spectre-BHB choice, for the exit path (offset 264) */
 	u64 tpidr_el0; /* the guest's; the hypervisor's own is live at EL2 */
 	struct vcpu_fpsimd fp __aligned(16);
 	/* Syndrome of the last exit. */
 	u64 esr, far, hpfar;
 	/* A decoded MMIO read waiting for arch_vcpu_io_return. */
 	u8 mmio_pending;
-	u8 mmio_reg;	     /* destination register, 31 = xzr */
-	u8 mmio_size;	     /* bytes */
-	u8 mmio_sign;	     /* sign-extend (SSE) */
-	u8 mmio_64;	     /* 64-bit destination (SF) */
+	u8 mmio_reg; /* destination register, 31 = xzr */
+	u8 mmio_size; /* bytes */
+	u8 mmio_sign; /* sign-extend (SSE) */
+	u8 mmio_64; /* 64-bit destination (SF) */
 	u8 need_cache_clean; /* clean guest RAM to PoC before the first entry */
 	u8 pad[2];
 	u32 psci_state; /* VPSCI_*: on, off by CPU_OFF, CPU_ON requested */
@@ -66,8 +66,8 @@ struct pl011;
 
 struct part_arch {
 	struct pt s2; /* stage-2 tables */
-	u64 vttbr;    /* VMID and root, as loaded into VTTBR_EL2 */
-	struct vgic *vgic;   /* the emulated GICv3 (arch_part_devices_init) */
+	u64 vttbr; /* VMID and root, as loaded into VTTBR_EL2 */
+	struct vgic *vgic; /* the emulated GICv3 (arch_part_devices_init) */
 	struct pl011 *pl011; /* the emulated UART */
 	u32 power_key; /* its device tree has the gpio-keys power key (a Linux guest) */
 	u32 sysreg_warned; /* refused system-register reports printed (rate limit) */

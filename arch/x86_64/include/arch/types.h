@@ -38,8 +38,22 @@ struct pcpu_arch {
 
 /* Guest register numbers in vcpu_arch.gprs (x86 encoding order). */
 enum x86_gpr {
-	X86_RAX, X86_RCX, X86_RDX, X86_RBX, X86_RSP, X86_RBP, X86_RSI, X86_RDI,
-	X86_R8, X86_R9, X86_R10, X86_R11, X86_R12, X86_R13, X86_R14, X86_R15,
+	X86_RAX,
+	X86_RCX,
+	X86_RDX,
+	X86_RBX,
+	X86_RSP,
+	X86_RBP,
+	X86_RSI,
+	X86_RDI,
+	X86_R8,
+	X86_R9,
+	X86_R10,
+	X86_R11,
+	X86_R12,
+	X86_R13,
+	X86_R14,
+	X86_R15,
 };
 
 /*
@@ -85,7 +99,7 @@ struct vcpu_arch {
 	u8 mmio_flags;
 	u8 mmio_mem; /* memory bytes read */
 	u8 nmi_masked; /* in the guest's NMI handler: from the injection to its IRET */
-	u8 nmi_step;   /* stepping over that IRET (SVM) so a waiting NMI comes after it */
+	u8 nmi_step; /* stepping over that IRET (SVM) so a waiting NMI comes after it */
 	u8 pad[2];
 	u16 in_guest; /* between x86_guest_entering and x86_guest_left; atomics only */
 	u64 spec_ctrl; /* the guest's IA32_SPEC_CTRL (scrub.c) */
