@@ -30,6 +30,7 @@ unit:
 # Everything: dependencies, both images, unit tests, QEMU integration tests.
 # One scenario: make test ARCH=x86_64 T=test_boot.py::test_cpus_online
 test: deps
+	@tools/check.sh
 	@$(MAKE) --no-print-directory -j$(JOBS) all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
@@ -68,7 +69,7 @@ fuzz:
 	@$(MAKE) --no-print-directory -f tests/fuzz/fuzz.mk BUILD=$(BUILD) \
 		$(if $(FUZZ_SECONDS),FUZZ_SECONDS=$(FUZZ_SECONDS))
 
-# Style and layering checks.
+# Layering, SPDX lines and clang-format (make test runs it first).
 check:
 	@tools/check.sh
 
