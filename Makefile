@@ -111,6 +111,9 @@ $(O)/core-objs/%.c.o: %.c
 	@echo "  CC      $@"
 	@$(CC) $(CORE_CFLAGS) -c $< -o $@
 
+# The arch-neutral code is also free of implicit narrowing and sign changes.
+$(O)/core-objs/core/%.c.o $(O)/core-objs/virtio/%.c.o: CORE_CFLAGS += -Wconversion
+
 $(O)/core-objs/%.S.o: %.S
 	@mkdir -p $(dir $@)
 	@echo "  AS      $@"

@@ -278,7 +278,7 @@ static u64 pmm_next_usable(u64 i, u64 end, bool meta)
 		}
 		word = pmm_free_map[i / 64] & (~0ull << (i % 64));
 		if (word) {
-			i = (i & ~63ull) + (u64)__builtin_ctzll(word);
+			i = (i & ~(u64)63) + (u64)__builtin_ctzll(word);
 			return i < end ? i : PMM_NONE;
 		}
 		i = (i | 63) + 1;
@@ -296,7 +296,7 @@ static u64 pmm_first_unusable(u64 i, u64 end, bool meta)
 			return i;
 		word = ~pmm_free_map[i / 64] & (~0ull << (i % 64));
 		if (word)
-			return MIN((i & ~63ull) + (u64)__builtin_ctzll(word), end);
+			return MIN((i & ~(u64)63) + (u64)__builtin_ctzll(word), end);
 		i = (i | 63) + 1;
 	}
 	return end;

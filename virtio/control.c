@@ -163,7 +163,7 @@ static void vctl_deliver(struct vctl *vc)
 		virtio_push(&vc->vd, VCTL_PORT_RXQ, (u32)done);
 		pushed = true;
 		if (done == len)
-			vc->pending &= ~BIT(bit);
+			vc->pending &= ~(u32)BIT(bit);
 	}
 	if (pushed)
 		virtio_queue_interrupt(&vc->vd, VCTL_PORT_RXQ);
