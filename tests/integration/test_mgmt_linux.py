@@ -133,6 +133,10 @@ def test_lifecycle_script(mgmt, arch):
     # Every resource came back.
     m = re.search(r"MEM-BACK before=(\d+) after=(\d+)", q.find(r"MEM-BACK "))
     assert m and m.group(1) == m.group(2), m and m.group(0)
+    # Their memory was scrubbed when it came back (keelctl info counts it), and
+    # keelctl pause returned with vm2's vCPU parked.
+    assert q.find(r"CHECK scrubbed ok"), q.find(r"SCRUBBED ")
+    assert q.find(r"PAUSED vm2 vcpus_parked=1"), q.find(r"CHECK pause-parked-vm2 ")
     # keelctl stop pressed vm2's power button (ACPI / GPIO key), wrote "poweroff" on its
     # control port, and its /init powered off on whichever came first.
     assert q.find(keel(r"partition 'vm2': power button pressed, poweroff sent on its control port"))

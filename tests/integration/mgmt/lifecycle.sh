@@ -35,7 +35,8 @@ echo "INFO-JSON $(json info)"
 mem0=$(free_mem)
 cpus0=$(free_cpus)
 hidden0=$(info_num mem_hidden)
-echo "before: free memory $mem0, free cpus $cpus0, hidden $hidden0"
+scrub0=$(info_num mem_scrubbed)
+echo "before: free memory $mem0, free cpus $cpus0, hidden $hidden0, scrubbed $scrub0"
 
 for vm in vm1 vm2; do
 	keelctl create $vm --cpus 1 --memory 256M --kernel /images/kernel \
@@ -75,6 +76,15 @@ check "stop-vm1-clean" $? "$out"
 state=$(keelctl list | awk '$2 == "vm2" {print $3}')
 [ "$state" = running ]
 check "vm2-running" $? "state $state"
+# PAUSE returns once vm2's vCPU has parked: the stats right after it say so.
+keelctl pause vm2
+check "pause-vm2" $? ""
+parked=$(json stats vm2 | sed -n 's/.*"vcpus_parked": *\([0-9]*\).*/\1/p')
+echo "PAUSED vm2 vcpus_parked=$parked"
+[ "$parked" = 1 ]
+check "pause-parked-vm2" $? "vcpus_parked $parked"
+keelctl resume vm2
+check "resume-vm2" $? ""
 out=$(keelctl stop vm2 --timeout 60)
 check "stop-vm2" $? "$out"
 [ "$out" = "stopped vm2 (the guest powered off)" ]
@@ -92,6 +102,11 @@ check "audit-back" $? "hidden $(info_num mem_hidden), was $hidden0"
 [ "$cpus1" = "$cpus0" ]
 check "cpus-back" $? "$cpus0 -> $cpus1"
 echo "MEM-BACK before=$mem0 after=$mem1"
+# Both microVMs' RAM and image buffers were scrubbed once, when they were given back.
+scrub1=$(info_num mem_scrubbed)
+echo "SCRUBBED before=$scrub0 after=$scrub1"
+[ "$scrub1" -ge $((scrub0 + 512 * 1048576)) ]
+check "scrubbed" $? "$scrub0 -> $scrub1"
 
 # Errors a script relies on.
 expect_exit unknown-partition 3 keelctl stop nosuch
