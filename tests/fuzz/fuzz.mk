@@ -54,7 +54,7 @@ FUZZ_TARGETS := $(filter-out fuzz_kernel,$(basename $(notdir $(wildcard tests/fu
 all: $(FUZZ_TARGETS:%=$(F)/%.run)
 
 $(F)/%: $$(or $$(FUZZ_MAIN_$$*),tests/fuzz/$$*.c) $$(FUZZ_SRCS_$$*) \
-		$(wildcard virtio/*.h core/include/keel/*.h boot/*.h tests/fuzz/*.h)
+		$(wildcard virtio/*.h core/include/keel/*.h boot/*.h tests/fuzz/*.h tests/unit/*.h)
 	@mkdir -p $(F)
 	@echo "  CLANG   $@"
 	@$(FUZZ_CC) $(FUZZ_CFLAGS) $(or $(FUZZ_INC_$*),$(FUZZ_INC)) $< $(FUZZ_SRCS_$*) -o $@

@@ -61,7 +61,11 @@ UNIT_TESTS := $(basename $(notdir $(wildcard tests/unit/test_*.c)))
 .PHONY: all
 all: $(UNIT_TESTS:%=$(U)/%.ok)
 
-$(U)/%: tests/unit/%.c tests/unit/shim.c tests/unit/unit.h $$(UNIT_SRCS_$$*) $(wildcard core/include/keel/*.h)
+# Every header a test may include, so a change to one rebuilds what uses it.
+UNIT_HEADERS := $(wildcard tests/unit/*.h tests/unit/include/arch/*.h core/include/keel/*.h \
+	virtio/*.h tools/keelctl/*.h)
+
+$(U)/%: tests/unit/%.c tests/unit/shim.c $$(UNIT_SRCS_$$*) $(UNIT_HEADERS)
 	@mkdir -p $(U)
 	@echo "  HOSTCC  $@"
 	@$(UNIT_CC) $(UNIT_CFLAGS) $(UNIT_CFLAGS_$*) $< tests/unit/shim.c $(UNIT_SRCS_$*) -o $@
