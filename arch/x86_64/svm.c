@@ -22,22 +22,6 @@
 static hpa_t svm_iopm, svm_msrpm;
 static u32 svm_nasid;
 
-/* MSRs VMLOAD/VMSAVE switch on every run, so the guest may own them. */
-static const u32 svm_msr_passthrough[] = {
-	MSR_FS_BASE,
-	MSR_GS_BASE,
-	MSR_KERNEL_GS_BASE,
-	MSR_STAR,
-	MSR_LSTAR,
-	MSR_CSTAR,
-	MSR_SFMASK,
-	MSR_SYSENTER_CS,
-	MSR_SYSENTER_ESP,
-	MSR_SYSENTER_EIP,
-	/* per core, unused by Keel: RDTSCP/RDPID read the guest's own */
-	MSR_TSC_AUX,
-};
-
 static struct vmcb *svm_vmcb(struct vcpu *vcpu)
 {
 	return hpa_to_hva(vcpu->arch.vmcb);
@@ -70,8 +54,8 @@ static int svm_alloc_maps(void)
 	memset(hpa_to_hva(svm_iopm), 0xff, SVM_IOPM_SIZE); /* every port */
 	pm = hpa_to_hva(svm_msrpm);
 	memset(pm, 0xff, SVM_MSRPM_SIZE);
-	for (u32 i = 0; i < ARRAY_SIZE(svm_msr_passthrough); i++)
-		svm_msrpm_allow(pm, svm_msr_passthrough[i]);
+	for (u32 i = 0; i < ARRAY_SIZE(x86_guest_msrs); i++)
+		svm_msrpm_allow(pm, x86_guest_msrs[i]);
 	return 0;
 }
 

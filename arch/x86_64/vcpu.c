@@ -17,6 +17,11 @@
 
 const struct x86_virt_ops *x86_virt;
 
+const u32 x86_guest_msrs[11] = {
+	MSR_FS_BASE, MSR_GS_BASE,     MSR_KERNEL_GS_BASE, MSR_STAR,	    MSR_LSTAR,	 MSR_CSTAR,
+	MSR_SFMASK,  MSR_SYSENTER_CS, MSR_SYSENTER_ESP,	  MSR_SYSENTER_EIP, MSR_TSC_AUX,
+};
+
 int arch_virt_probe(void)
 {
 	x86_spec_probe();

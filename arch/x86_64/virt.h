@@ -103,6 +103,14 @@ u64 x86_spec_ctrl_read(const struct vcpu *vcpu);
 int x86_spec_ctrl_write(struct vcpu *vcpu, u64 val);
 int x86_pred_cmd_write(u64 val);
 
+/*
+ * The MSRs a guest owns outright, without an intercept: both backends switch
+ * them on every run (SVM: VMLOAD/VMSAVE; VMX: the VMCS, or a reset for those
+ * it does not switch), and Keel itself never uses them. TSC_AUX is per core
+ * and unused by Keel: RDTSCP and RDPID read the guest's own.
+ */
+extern const u32 x86_guest_msrs[11];
+
 /* Clear CPU buffers (MDS) where the CPU needs it. */
 static inline void x86_verw(void)
 {

@@ -47,21 +47,6 @@ static struct {
 	hpa_t msr_bitmap;
 } vmx;
 
-/* Only these MSRs reach the guest directly; Keel itself never uses them. */
-static const u32 vmx_msr_passthrough[] = {
-	MSR_FS_BASE,
-	MSR_GS_BASE,
-	MSR_KERNEL_GS_BASE,
-	MSR_STAR,
-	MSR_LSTAR,
-	MSR_CSTAR,
-	MSR_SFMASK,
-	MSR_SYSENTER_CS,
-	MSR_SYSENTER_ESP,
-	MSR_SYSENTER_EIP,
-	/* per core, unused by Keel: RDTSCP/RDPID read the guest's own */
-	MSR_TSC_AUX,
-};
 /* Not switched by VM entry or exit: cleared when a vCPU is reset (TSC_AUX: scrub.c). */
 static const u32 vmx_msr_unswitched[] = {
 	MSR_KERNEL_GS_BASE, MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SFMASK,
@@ -216,8 +201,8 @@ static bool vmx_alloc_bitmap(void)
 	if (!bm)
 		return false;
 	memset(bm, 0xff, PAGE_SIZE);
-	for (u32 i = 0; i < ARRAY_SIZE(vmx_msr_passthrough); i++)
-		vmx_msr_allow(bm, vmx_msr_passthrough[i]);
+	for (u32 i = 0; i < ARRAY_SIZE(x86_guest_msrs); i++)
+		vmx_msr_allow(bm, x86_guest_msrs[i]);
 	vmx.msr_bitmap = hva_to_hpa(bm);
 	return true;
 }
