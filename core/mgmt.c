@@ -3,7 +3,7 @@
  * Management hypercalls: create, load, start, stop, pause, resume, destroy and
  * watch other partitions. Each call copies its arguments in once, checks all
  * of them (decode), then acts (perform). Calls are serialized by mgmt_lock;
- * the one long step, scrubbing a destroyed partition's memory, runs after it.
+ * the long waits (DESTROY's scrub, PAUSE's acknowledgement) run after it.
  */
 #include <keel/arch.h>
 #include <keel/console.h>

@@ -708,6 +708,9 @@ void part_vcpu_where(const struct partition *part, u32 *parked, u32 *halted)
 	u32 i;
 
 	*parked = *halted = 0;
+	/* Once stopped, its cores' vCPUs may already serve another partition. */
+	if (!(BIT(READ_ONCE(part->state)) & PART_VCPUS_BOUND))
+		return;
 	for (i = 0; i < part->vcpu_count; i++) {
 		const struct vcpu *v = part->vcpus[i];
 		u32 where = __atomic_load_n(&v->where, __ATOMIC_ACQUIRE);
