@@ -21,8 +21,12 @@
 #define MGMT_NS_PER_MS 1000000ull
 /* PAUSE waits this long for a vCPU to park: it is one exit away, unless Keel is stuck. */
 #define MGMT_PARK_TIMEOUT_MS 1000ull
-/* Deferred stops in flight at once; past that STOP forces at once. */
-#define MGMT_STOP_TIMERS (2u * KEEL_MAX_PARTITIONS)
+/*
+ * Deferred stops per CPU a STOP is made on (timers are per CPU). A run has at
+ * most one here, and a timer whose run is over is taken back when one is
+ * needed, so a CPU never runs out (mgmt_stop_later).
+ */
+#define MGMT_STOP_TIMERS KEEL_MAX_PARTITIONS
 
 _Static_assert(EXIT_KINDS <= KEEL_EXIT_KINDS, "exit kinds fit the stats array");
 _Static_assert(KEEL_EXIT_HYPERCALL == EXIT_HYPERCALL && KEEL_EXIT_FAULT == EXIT_FAULT &&
@@ -46,15 +50,15 @@ static struct keel_mgmt_create mgmt_create_arg;
 static char mgmt_bounce[KEEL_MGMT_CONSOLE_MAX];
 static struct keel_part_status mgmt_records[KEEL_MAX_PARTITIONS];
 
-/* A deferred forced stop: names its partition by id and start time. */
+/* A deferred forced stop: names its partition by id and run. */
 struct mgmt_stop_timer {
 	struct timer t;
 	u32 id;
 	u32 busy; /* set under mgmt_lock, cleared by the callback */
-	u64 start_ns;
+	u64 run; /* part->run when the STOP was made */
 };
 
-static struct mgmt_stop_timer mgmt_timers[MGMT_STOP_TIMERS];
+static struct mgmt_stop_timer mgmt_timers[KEEL_MAX_CPUS][MGMT_STOP_TIMERS];
 
 static struct partition *mgmt_caller(const struct vcpu *vcpu)
 {
@@ -282,6 +286,7 @@ static s64 mgmt_stats(const struct vcpu *vcpu, u64 id, gpa_t gpa, u64 size, u64 
 	ps.hypercalls = READ_ONCE(part->hypercalls);
 	ps.denied = READ_ONCE(part->denied);
 	ps.console_bytes = READ_ONCE(part->con_head);
+	ps.restarts = READ_ONCE(part->restarts);
 	part_exit_counts(part, exits);
 	for (k = 0; k < EXIT_KINDS; k++)
 		ps.exits[k] = exits[k];
@@ -378,10 +383,12 @@ static s64 mgmt_create_decode(struct keel_mgmt_create *c)
 		pr_debug("management: create refused: %s", err.msg);
 		return -KEEL_EINVAL;
 	}
-	/* A managed partition restarts only through its manager. */
 	if (c->desc.flags & ~(KEEL_PD_REBOOT_STOP | KEEL_PD_FAULT_STOP))
 		return -KEEL_EINVAL;
-	c->desc.flags |= KEEL_PD_REBOOT_STOP;
+	/* An older manager's description: its partitions stopped when they rebooted. */
+	if (c->desc.version < KEEL_PDESC_VERSION)
+		c->desc.flags |= KEEL_PD_REBOOT_STOP;
+	c->desc.version = KEEL_PDESC_VERSION;
 	if (mgmt_name_used(c->desc.name))
 		return -KEEL_EEXIST;
 	ret = mgmt_check_images(c);
@@ -540,32 +547,63 @@ static void mgmt_stop_expired(struct timer *t)
 	struct partition *part = part_by_id(st->id);
 
 	/* Only the very run the STOP was about: not a later one in the same slot. */
-	if (part && part->start_ns == st->start_ns) /* part_stop acts only if it runs */
+	if (part && READ_ONCE(part->run) == st->run) /* part_stop acts only if it runs */
 		part_stop(part, KEEL_STOP_CAUSE_FORCED,
 			  "stopped by the management partition: it did not power off in time",
 			  false);
 	__atomic_store_n(&st->busy, 0, __ATOMIC_RELEASE);
 }
 
-/* Force the stop after @ms unless the guest stops first; false if no timer is free. */
+/* A busy timer whose run is over (stopped, destroyed, restarted): nothing left to force. */
+static bool mgmt_stop_timer_stale(const struct mgmt_stop_timer *st)
+{
+	const struct partition *part = part_by_id(st->id);
+	u32 state = part ? READ_ONCE(part->state) : PART_FREE;
+
+	return !part || READ_ONCE(part->run) != st->run ||
+	       (state != PART_RUNNING && state != PART_PAUSED);
+}
+
+/*
+ * Force the stop after @ms unless the guest stops first: this run's timer on
+ * this CPU if it has one (the earlier deadline stands), else a free one, else
+ * one whose run is over, taken back (it is armed on this CPU, so it can be
+ * cancelled here). False only if this CPU's timers all wait for live runs.
+ */
 static bool mgmt_stop_later(struct partition *part, u64 ms)
 {
+	struct mgmt_stop_timer *pool = mgmt_timers[pcpu_this()->id], *use = NULL;
+	u64 deadline = arch_time_ns() + ms * MGMT_NS_PER_MS;
 	u32 i;
 
 	for (i = 0; i < MGMT_STOP_TIMERS; i++) {
-		struct mgmt_stop_timer *st = &mgmt_timers[i];
+		struct mgmt_stop_timer *st = &pool[i];
 
-		if (__atomic_load_n(&st->busy, __ATOMIC_ACQUIRE))
+		if (!__atomic_load_n(&st->busy, __ATOMIC_ACQUIRE)) {
+			use = use ? use : st;
 			continue;
-		st->busy = 1;
-		st->id = part->id;
-		st->start_ns = part->start_ns;
-		st->t.fn = mgmt_stop_expired;
-		st->t.data = st;
-		timer_arm(&st->t, arch_time_ns() + ms * MGMT_NS_PER_MS);
-		return true;
+		}
+		if (st->id == part->id && st->run == part->run) {
+			if (st->t.armed && st->t.deadline_ns <= deadline)
+				return true;
+			use = st;
+			break;
+		}
+		if (!use && mgmt_stop_timer_stale(st)) {
+			timer_cancel(&st->t);
+			__atomic_store_n(&st->busy, 0, __ATOMIC_RELEASE);
+			use = st;
+		}
 	}
-	return false;
+	if (!use)
+		return false;
+	use->busy = 1;
+	use->id = part->id;
+	use->run = part->run;
+	use->t.fn = mgmt_stop_expired;
+	use->t.data = use;
+	timer_arm(&use->t, deadline);
+	return true;
 }
 
 /*
@@ -600,13 +638,29 @@ static s64 mgmt_stop(const struct vcpu *vcpu, u64 id, u64 ms, u64 flags)
 		return ret;
 	if ((flags & ~(u64)KEEL_STOP_FLAGS_ALL) || ms > KEEL_STOP_TIMEOUT_MAX_MS)
 		return -KEEL_EINVAL;
+	if (!(flags & KEEL_STOP_FORCE)) {
+		/* A guest that reboots instead of powering off is stopped too (part_stop_ask). */
+		switch (part_stop_ask(part)) {
+		case PART_ASK_ANSWERED:
+			return KEEL_OK;
+		case PART_ASK_GUEST:
+			if (!ms)
+				ms = KEEL_STOP_TIMEOUT_DEFAULT_MS;
+			if (mgmt_stop_later(part, ms)) {
+				mgmt_ask_poweroff(part, ms);
+				return KEEL_OK;
+			}
+			break; /* no timer free: stopped at once */
+		default:
+			break;
+		}
+	}
 	switch (READ_ONCE(part->state)) {
 	case PART_RUNNING:
 	case PART_PAUSED:
-		break;
 	case PART_BUILDING:
 	case PART_STOPPING:
-		/* On its way down, or rebuilt for a reboot: it stops instead of restarting. */
+		/* Built or going down for a reboot too: it stops instead of restarting. */
 		part_stop(part, KEEL_STOP_CAUSE_FORCED, "stopped by the management partition",
 			  false);
 		return KEEL_OK;
@@ -615,15 +669,6 @@ static s64 mgmt_stop(const struct vcpu *vcpu, u64 id, u64 ms, u64 flags)
 	default:
 		return -KEEL_EBUSY;
 	}
-	if (!ms)
-		ms = KEEL_STOP_TIMEOUT_DEFAULT_MS;
-	if ((flags & KEEL_STOP_FORCE) || !mgmt_stop_later(part, ms)) {
-		part_stop(part, KEEL_STOP_CAUSE_FORCED, "stopped by the management partition",
-			  false);
-		return KEEL_OK;
-	}
-	mgmt_ask_poweroff(part, ms);
-	return KEEL_OK;
 }
 
 /*

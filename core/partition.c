@@ -462,6 +462,8 @@ static void part_cancel_start(struct partition *part, u32 from)
 	pr_info("partition '%s' stopped before it started: %s", part->desc.name, part->stop_reason);
 }
 
+static u64 part_runs; /* runs started since boot: each run's number */
+
 /*
  * Hand the vCPUs to their CPUs: @from (LOADED, or BUILDING for a boot-time
  * start or a restart, so that no DESTROY fits in between) -> RUNNING. Under
@@ -484,7 +486,10 @@ static int part_run(struct partition *part, u32 from)
 		return -KEEL_EBUSY;
 	}
 	part->vcpus_running = 1;
+	part->stop_asked = 0;
+	part->rebuilding = 0;
 	part->start_ns = arch_time_ns();
+	WRITE_ONCE(part->run, __atomic_add_fetch(&part_runs, 1, __ATOMIC_RELAXED));
 	part->stop_ns = 0;
 	for (i = 0; i < part->vcpu_count; i++)
 		WRITE_ONCE(part->vcpus[i]->pcpu->vcpu, part->vcpus[i]);
@@ -508,6 +513,13 @@ int part_start(struct partition *part)
 	return part_run(part, PS(LOADED));
 }
 
+/* Going down for its guest's reboot, or being built again for it (under part->lock). */
+static bool part_rebooting(const struct partition *part, u32 st)
+{
+	return (st == PART_STOPPING && part->stop_reboot) ||
+	       (st == PART_BUILDING && part->rebuilding);
+}
+
 void part_stop(struct partition *part, u32 cause, const char *reason, bool reboot)
 {
 	unsigned long flags = spin_lock_irqsave(&part->lock);
@@ -523,7 +535,7 @@ void part_stop(struct partition *part, u32 cause, const char *reason, bool reboo
 		u32 st = READ_ONCE(part->state);
 
 		/* The reason changes only where this stop changes the outcome. */
-		bool cancels = st == PART_BUILDING || (st == PART_STOPPING && part->stop_reboot);
+		bool cancels = st == PART_BUILDING || part_rebooting(part, st);
 
 		if (!reboot && cancels && !part->stop_requested) {
 			keel_strlcpy(part->stop_reason, reason, sizeof(part->stop_reason));
@@ -536,7 +548,9 @@ void part_stop(struct partition *part, u32 cause, const char *reason, bool reboo
 		spin_unlock_irqrestore(&part->lock, flags);
 		return;
 	}
-	part->stop_reboot = reboot && !(part->desc.flags & KEEL_PD_REBOOT_STOP);
+	/* A reboot while a STOP waits for the guest answers that STOP: no restart. */
+	part->stop_reboot =
+		reboot && !(part->desc.flags & KEEL_PD_REBOOT_STOP) && !part->stop_asked;
 	keel_strlcpy(part->stop_reason, reason, sizeof(part->stop_reason));
 	part->stop_cause = cause;
 	spin_unlock_irqrestore(&part->lock, flags);
@@ -548,6 +562,27 @@ void part_stop(struct partition *part, u32 cause, const char *reason, bool reboo
 		if (v->pcpu != self)
 			pcpu_kick(v->pcpu);
 	}
+}
+
+enum part_ask part_stop_ask(struct partition *part)
+{
+	unsigned long flags = spin_lock_irqsave(&part->lock);
+	u32 st = READ_ONCE(part->state);
+	enum part_ask ret = PART_ASK_NOTHING;
+
+	if (st == PART_RUNNING || st == PART_PAUSED) {
+		part->stop_asked = 1;
+		ret = PART_ASK_GUEST;
+	} else if (part_rebooting(part, st) && !part->stop_requested) {
+		part->stop_requested = 1;
+		part->stop_reboot = 0;
+		keel_strlcpy(part->stop_reason, "rebooted by the guest while asked to stop",
+			     sizeof(part->stop_reason));
+		part->stop_cause = KEEL_STOP_CAUSE_GUEST;
+		ret = PART_ASK_ANSWERED;
+	}
+	spin_unlock_irqrestore(&part->lock, flags);
+	return ret;
 }
 
 void part_stop_fault(struct vcpu *vcpu, const char *fmt, ...)
@@ -564,16 +599,14 @@ void part_stop_fault(struct vcpu *vcpu, const char *fmt, ...)
 }
 
 /*
- * Reboot: the partition is built again in its own slot (STOPPING ->
- * BUILDING, where management calls leave it alone), from the same
- * description and images, then loaded and started.
+ * Reboot: the partition, BUILDING again (part_finish_stop), is built in its
+ * own slot from the same description and images, then loaded and started;
+ * a stop that comes meanwhile wins (part_run).
  */
 static void part_restart(struct partition *part)
 {
 	int ret;
 
-	part_set_state(part, PS(STOPPING), PART_BUILDING);
-	part->stop_cause = KEEL_STOP_CAUSE_NONE; /* running again: the reboot was not the end */
 	part->con_ready = 0;
 	part->con_len = 0;
 	part->warned_pio = 0;
@@ -604,6 +637,8 @@ static void part_idle_policy(void)
 static void part_finish_stop(struct partition *part)
 {
 	u64 mem = part->desc.mem_size;
+	unsigned long flags;
+	bool restart;
 	u32 i;
 
 	console_part_flush(part);
@@ -613,12 +648,27 @@ static void part_finish_stop(struct partition *part)
 	part->stop_ns = arch_time_ns();
 	pr_info("partition '%s' stopped: %s (%llu MiB scrubbed and returned)", part->desc.name,
 		part->stop_reason, (unsigned long long)(mem >> 20));
-	if (part->stop_reboot) {
-		part_restart(part);
-		return;
+	/*
+	 * Restart or stop, decided under part->lock: a STOP that comes after this
+	 * finds it BUILDING (rebuilding) with its cause already reset, and its
+	 * own cause and reason stand.
+	 */
+	flags = spin_lock_irqsave(&part->lock);
+	restart = part->stop_reboot;
+	if (restart) {
+		part_set_state(part, PS(STOPPING), PART_BUILDING);
+		part->stop_reboot = 0;
+		part->rebuilding = 1;
+		WRITE_ONCE(part->restarts, part->restarts + 1);
+		part->stop_cause = KEEL_STOP_CAUSE_NONE; /* running again: not the end */
+	} else {
+		part_set_state(part, PS(STOPPING), PART_STOPPED);
 	}
-	part_set_state(part, PS(STOPPING), PART_STOPPED);
-	part_idle_policy();
+	spin_unlock_irqrestore(&part->lock, flags);
+	if (restart)
+		part_restart(part);
+	else
+		part_idle_policy();
 }
 
 void part_vcpu_left(struct vcpu *vcpu)

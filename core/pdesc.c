@@ -125,10 +125,10 @@ int pdesc_check(const struct keel_part_desc *d, const struct pdesc_limits *lim,
 {
 	int ret;
 
-	if (d->version != KEEL_PDESC_VERSION)
+	if (d->version < KEEL_PDESC_VERSION_OLDEST || d->version > KEEL_PDESC_VERSION)
 		return pdesc_fail(err, 0, PDESC_F_NONE,
-				  "partition description version %u, expected %u", d->version,
-				  KEEL_PDESC_VERSION);
+				  "partition description version %u, expected %u to %u", d->version,
+				  KEEL_PDESC_VERSION_OLDEST, KEEL_PDESC_VERSION);
 	ret = pdesc_check_name(d, 0, err);
 	if (ret)
 		return ret;

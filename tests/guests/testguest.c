@@ -101,13 +101,20 @@ static void ticker(uint64_t count)
 	}
 }
 
-/* What to do after a mode's checks: "then=shutdown" (default), "ticker" or "idle". */
+/*
+ * What to do after a mode's checks: "then=shutdown" (default), "ticker",
+ * "idle" or "reboot" (after pace=N, default 0).
+ */
 static void finish(void)
 {
 	char then[16];
 
 	if (!opt_get(cmdline, "then", then, sizeof(then)) || !strcmp(then, "shutdown"))
 		guest_shutdown();
+	if (!strcmp(then, "reboot")) {
+		delay(opt_num(cmdline, "pace", 0));
+		hc(KEEL_HC_REBOOT, 0, 0, 0);
+	}
 	if (!strcmp(then, "ticker"))
 		ticker(0);
 	for (;;)
@@ -162,6 +169,13 @@ static void mode_triple(void)
 {
 	printf("triple: faulting with no exception vectors\n");
 	arch_crash();
+}
+
+/* mode=reboot: reboot at once, each life (a child of the race rounds, on_reboot = restart). */
+static void mode_reboot(void)
+{
+	hc(KEEL_HC_REBOOT, 0, 0, 0);
+	printf("TEST reboot FAIL: KEEL_HC_REBOOT returned\n");
 }
 
 static void mode_shutdown(void)
@@ -382,6 +396,7 @@ static uint32_t manage_create(uint64_t cpus)
 
 	memset(&c, 0, sizeof(c));
 	c.desc.version = KEEL_PDESC_VERSION;
+	c.desc.flags = KEEL_PD_REBOOT_STOP;
 	memcpy(c.desc.name, "child", 6);
 	c.desc.cpu_mask = cpus;
 	c.desc.mem_size = 16u << 20;
@@ -611,6 +626,7 @@ static void manage_cycles(uint64_t n)
 		return;
 	memset(&c, 0, sizeof(c));
 	c.desc.version = KEEL_PDESC_VERSION;
+	c.desc.flags = KEEL_PD_REBOOT_STOP;
 	memcpy(c.desc.name, "cyc", 4);
 	c.desc.mem_size = 16u << 20;
 	c.desc.kernel_module = KEEL_IMAGE_KERNEL;
@@ -657,6 +673,132 @@ static void manage_cycles(uint64_t n)
 	expect(i == n && st == KEEL_PSTATE_STOPPED);
 }
 
+/*
+ * races=N: N rounds of destroy racing stop racing a guest reboot. Each round
+ * creates "rbt" (on_reboot = restart) running mode=reboot, so Keel rebuilds
+ * it in its slot over and over; after a random while the manager stops it
+ * (forced, or asked with a timeout, in turn) while it may be running, going
+ * down or being rebuilt, and calls DESTROY until it is taken. Every round
+ * must end with the slot free; at the end free memory and cores are what they
+ * were before the first round, to the byte.
+ */
+#define RACE_DESTROY_POLLS 400000u
+
+struct race_tally {
+	uint64_t restarts; /* seen in STATS just before the stop */
+	uint64_t at_stop[KEEL_PSTATE_BUILDING + 1]; /* the state STATS gave just before it */
+	uint64_t destroy_busy; /* DESTROYs refused while it went down */
+	uint64_t asked_by_reboot; /* asked stops the guest's next reboot answered */
+	uint64_t asked; /* asked stops whose cause the manager saw */
+	uint64_t forced_seen; /* forced stops whose cause the manager saw */
+};
+
+static uint32_t race_create(struct keel_mgmt_create *c, uint64_t round)
+{
+	struct keel_host_info hi;
+	struct hc_result r;
+	uint64_t polls;
+
+	if (!host_info(&hi) || !expect(hi.free_cpu_mask != 0))
+		return 0;
+	c->desc.cpu_mask = (round & 1) ? 1ull << (63 - __builtin_clzll(hi.free_cpu_mask))
+				       : hi.free_cpu_mask & -hi.free_cpu_mask;
+	/* The last round's CPU may still be on its way out (-EBUSY) for a moment. */
+	for (polls = 0; polls < 100000; polls++) {
+		r = hc(KEEL_HC_MGMT_CREATE, (uintptr_t)c, sizeof(*c), 0);
+		if (r.status != -KEEL_EBUSY)
+			break;
+	}
+	if (!expect(r.status == KEEL_OK))
+		return 0;
+	return (uint32_t)r.r1;
+}
+
+/* DESTROY until it is taken; STATS in between records how it stopped. */
+static bool race_destroy(uint32_t id, bool forced, struct race_tally *t)
+{
+	struct keel_part_stats ps;
+	uint64_t polls;
+
+	for (polls = 0; polls < RACE_DESTROY_POLLS; polls++) {
+		if (hc(KEEL_HC_MGMT_DESTROY, id, 0, 0).status == KEEL_OK)
+			return true;
+		t->destroy_busy++;
+		memset(&ps, 0, sizeof(ps));
+		if (part_state(id, &ps) != KEEL_PSTATE_STOPPED)
+			continue;
+		if (forced) {
+			t->forced_seen++;
+			expect(ps.stop_cause == KEEL_STOP_CAUSE_FORCED);
+		} else {
+			t->asked++;
+			t->asked_by_reboot += ps.stop_cause == KEEL_STOP_CAUSE_GUEST;
+			/* Its next reboot (or the one under way) answers; the 10 s timer never fires. */
+			expect(ps.stop_cause == KEEL_STOP_CAUSE_GUEST);
+		}
+	}
+	printf("races: rbt (id %u) was not taken by DESTROY: state %u\n", id, part_state(id, &ps));
+	return false;
+}
+
+static void manage_races(uint64_t n)
+{
+	static struct keel_mgmt_create c;
+	struct keel_host_info before, after;
+	struct race_tally t = { 0 };
+	uint64_t i, seed = 424242;
+
+	if (!host_info(&before))
+		return;
+	memset(&c, 0, sizeof(c));
+	c.desc.version = KEEL_PDESC_VERSION;
+	c.desc.flags = 0; /* on_reboot = restart */
+	memcpy(c.desc.name, "rbt", 4);
+	c.desc.mem_size = 4u << 20;
+	c.desc.kernel_module = KEEL_IMAGE_KERNEL;
+	c.desc.initrd_module = KEEL_NO_MODULE;
+	c.desc.disk_module = KEEL_NO_MODULE;
+	memcpy(c.desc.cmdline, "mode=reboot", 12);
+	c.image_size[KEEL_IMAGE_KERNEL] = gi->initrd_size;
+	for (i = 0; i < n && !guest_failures; i++) {
+		struct keel_part_stats ps = { 0 };
+		bool forced = i & 2;
+		uint32_t id = race_create(&c, i), st;
+
+		if (!id)
+			break;
+		manage_copy_kernel(id);
+		expect(hc(KEEL_HC_MGMT_START, id, 0, 0).status == KEEL_OK);
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		delay((seed >> 33) % 3000);
+		/* Running, going down or being rebuilt: never destroyable before a stop. */
+		expect(hc(KEEL_HC_MGMT_DESTROY, id, 0, 0).status == -KEEL_EBUSY);
+		st = part_state(id, &ps);
+		t.restarts += ps.restarts;
+		if (st <= KEEL_PSTATE_BUILDING)
+			t.at_stop[st]++;
+		expect(hc(KEEL_HC_MGMT_STOP, id, forced ? 0 : 10000, forced ? KEEL_STOP_FORCE : 0)
+			       .status == KEEL_OK);
+		if (!race_destroy(id, forced, &t))
+			break;
+		expect(part_state(id, &ps) == 0); /* the id names nothing any more */
+	}
+	host_info(&after);
+	printf("races: %lu rounds, %lu restarts; at the stop %lu running, %lu stopping, %lu "
+	       "building; %lu DESTROYs refused on the way down; %lu of %lu asked stops seen "
+	       "answered by a reboot, %lu forced seen\n",
+	       i, t.restarts, t.at_stop[KEEL_PSTATE_RUNNING], t.at_stop[KEEL_PSTATE_STOPPING],
+	       t.at_stop[KEEL_PSTATE_BUILDING], t.destroy_busy, t.asked_by_reboot, t.asked,
+	       t.forced_seen);
+	printf("races: free memory %lu bytes before, %lu after; free cpus 0x%lx before, 0x%lx "
+	       "after; %u partitions before, %u after\n",
+	       before.mem_free, after.mem_free, before.free_cpu_mask, after.free_cpu_mask,
+	       before.part_count, after.part_count);
+	expect(i == n);
+	expect(after.mem_free == before.mem_free && after.free_cpu_mask == before.free_cpu_mask &&
+	       after.part_count == before.part_count);
+}
+
 static void mode_manage(void)
 {
 	struct keel_host_info before, after;
@@ -665,6 +807,11 @@ static void mode_manage(void)
 	if (opt_num(cmdline, "cycles", 0)) {
 		manage_cycles(opt_num(cmdline, "cycles", 0));
 		verdict("cycles");
+		return;
+	}
+	if (opt_num(cmdline, "races", 0)) {
+		manage_races(opt_num(cmdline, "races", 0));
+		verdict("races");
 		return;
 	}
 
@@ -807,11 +954,11 @@ static void mode_hcbench(void)
 /*
  * Command line: mode=hello (default) | conduit (alias vmcall) | ticker [count=N] |
  * peek [addr=GPA] | poke [addr=GPA] | aborts | triple | shutdown | hostile | virtio |
- * manage [cycles=N] [pauses=N]
+ * reboot | manage [cycles=N] [pauses=N] [races=N]
  * (as the management partition, keel.cfg initrd = this ELF) | denied | hcbench [count=N batch=B] |
  * psci [rounds=N] (aarch64, 2 vCPUs) | smccc | timers | pmu | sve (aarch64) | decode | nmi | tscleaf |
  * initsipi [rounds=N] (x86_64, 2 vCPUs);
- * pace=N sets the ticker's delay; then=shutdown (default) | ticker | idle says what follows the
+ * pace=N sets the ticker's delay; then=shutdown (default) | ticker | idle | reboot says what follows the
  * checks; vmcall=1 makes every x86_64 call use VMCALL instead of VMMCALL.
  */
 void guest_main(const struct keel_guest_info *info)
@@ -841,6 +988,8 @@ void guest_main(const struct keel_guest_info *info)
 		mode_triple();
 	else if (!strcmp(mode, "shutdown"))
 		mode_shutdown();
+	else if (!strcmp(mode, "reboot"))
+		mode_reboot();
 	else if (!strcmp(mode, "initsipi"))
 		mode_initsipi();
 	else if (!strcmp(mode, "decode"))

@@ -80,3 +80,32 @@ def test_quick_cycles(rig, arch):
         assert q.find(out("mgr", r"cycles: 150 cycles, "))
         assert q.wait_exit(60) == 0
         assert not q.find_all(r"keel: error|PANIC")
+
+
+def test_destroy_stop_reboot_race(rig, arch):
+    """Destroy racing stop racing a guest reboot, 500 times: a child with
+    on_reboot = restart reboots as fast as it can, so Keel rebuilds it in its
+    slot over and over; the manager stops it (forced, or asked) at a random
+    moment and calls DESTROY until it is taken. No round leaves a partition
+    stuck, an asked stop is answered by the guest's next reboot (no restart
+    after it), and free memory, cores and slots end where they began."""
+    config = keel_cfg(partition("mgr", 1, "mode=manage races=500", memory="32M",
+                                management="yes", initrd="/guests/" + TESTGUEST))
+    with rig.boot(arch, config, "management-races") as q:
+        verdict = q.wait_for(out("mgr", r"TEST races (PASS|FAIL)"), 900)
+        summary = q.find(out("mgr", r"races: \d+ rounds, "))
+        assert verdict.endswith("PASS"), (q.find_all(out("mgr", "check failed")) +
+                                          q.find_all(out("mgr", "races: ")))
+        m = re.search(r"races: 500 rounds, (\d+) restarts; at the stop (\d+) running, "
+                      r"(\d+) stopping, (\d+) building; (\d+) DESTROYs refused on the way "
+                      r"down; (\d+) of (\d+) asked stops seen answered by a reboot", summary or "")
+        assert m, summary
+        restarts, running, stopping, building = (int(m.group(i)) for i in range(1, 5))
+        # The rounds met the child in each phase of its reboot loop, hundreds of times.
+        assert restarts >= 100 and min(running, stopping, building) >= 10, summary
+        assert int(m.group(6)) == int(m.group(7)) > 0, summary
+        assert q.find(out("mgr", r"races: free memory (\d+) bytes before, \1 after; "
+                                 r"free cpus (0x[0-9a-f]+) before, \2 after"))
+        assert q.find(keel(r"partition 'rbt' stopped: reboot requested by the guest"))
+        assert not q.find_all(r"keel: error|PANIC")
+

@@ -58,6 +58,7 @@ static struct keel_part_desc desc_for(const char *name, u64 cpus, u64 mem)
 
 	memset(&d, 0, sizeof(d));
 	d.version = KEEL_PDESC_VERSION;
+	d.flags = KEEL_PD_REBOOT_STOP; /* keelctl's default */
 	strcpy(d.name, name);
 	d.cpu_mask = cpus;
 	d.mem_size = mem;
@@ -200,8 +201,10 @@ static void test_create_hostile(void)
 	CHECK_EQ(create(&c), -KEEL_EINVAL);
 	c.desc.flags = KEEL_PD_FAULT_STOP | (1u << 4); /* on_fault = stop may come, nothing unknown */
 	CHECK_EQ(create(&c), -KEEL_EINVAL);
-	c.desc.flags = 0;
+	c.desc.flags = KEEL_PD_REBOOT_STOP;
 	c.desc.version = 1;
+	CHECK_EQ(create(&c), -KEEL_EINVAL);
+	c.desc.version = KEEL_PDESC_VERSION + 1;
 	CHECK_EQ(create(&c), -KEEL_EINVAL);
 	c.desc.version = KEEL_PDESC_VERSION;
 	c.desc.kernel_module = 5;
@@ -509,6 +512,160 @@ static void test_calls_by_state(void)
 	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), KEEL_OK);
 }
 
+static struct keel_part_stats stats_of(u32 id)
+{
+	struct keel_part_stats ps;
+
+	CHECK_EQ(call(KEEL_HC_MGMT_STATS, id, mgr_gpa(SCRATCH), sizeof(ps)), KEEL_OK);
+	memcpy(&ps, mgr_ram() + SCRATCH, sizeof(ps));
+	return ps;
+}
+
+/* A guest reboot as the vCPU exit handlers report it, then the vCPU leaving its CPU. */
+static void guest_reboots(struct partition *p)
+{
+	part_stop(p, KEEL_STOP_CAUSE_GUEST, "reboot requested by the guest", true);
+	part_vcpu_left(p->vcpus[0]);
+}
+
+/*
+ * on_reboot for managed partitions (desc version 3): a version-2 description
+ * stops on reboot as before 0.8; without REBOOT_STOP a reboot restarts it in
+ * place; a pending STOP turns the next reboot into the stop; a forced STOP of
+ * one going down for a reboot cancels the restart.
+ */
+static void test_reboot_policy(void)
+{
+	struct keel_mgmt_create c = { .desc = desc_for("old", 0x8, 4ull << 20) };
+	u64 free_before = pmm_free_bytes();
+	struct keel_part_stats ps;
+	struct partition *p;
+	u32 id;
+
+	c.desc.version = KEEL_PDESC_VERSION_OLDEST;
+	c.desc.flags = 0;
+	c.image_size[KEEL_IMAGE_KERNEL] = 4096;
+	CHECK_EQ(create(&c), KEEL_OK);
+	id = (u32)last_res[0];
+	CHECK(part_by_id(id)->desc.flags & KEEL_PD_REBOOT_STOP);
+	CHECK_EQ(part_by_id(id)->desc.version, KEEL_PDESC_VERSION);
+	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), KEEL_OK);
+
+	c.desc = desc_for("again", 0x8, 4ull << 20);
+	c.desc.flags = 0; /* on_reboot = restart */
+	CHECK_EQ(create(&c), KEEL_OK);
+	id = (u32)last_res[0];
+	p = part_by_id(id);
+	memcpy(mgr_ram() + 0x20000, "KERN", 4);
+	CHECK_EQ(load(id, KEEL_IMAGE_KERNEL, 0, mgr_gpa(0x20000), 4096), KEEL_OK);
+	CHECK_EQ(call(KEEL_HC_MGMT_START, id, 0, 0), KEEL_OK);
+	guest_reboots(p);
+	CHECK_EQ(p->state, PART_RUNNING); /* rebuilt in its slot from the same images */
+	ps = stats_of(id);
+	CHECK_EQ(ps.restarts, 1);
+	CHECK(!(ps.status.flags & KEEL_PD_REBOOT_STOP));
+	CHECK(!memcmp(hpa_to_hva(p->kernel->base), "KERN", 4));
+	guest_reboots(p);
+	CHECK_EQ(stats_of(id).restarts, 2);
+
+	/* Asked to stop, it reboots instead: that ends it, as the guest's own act. */
+	CHECK_EQ(call(KEEL_HC_MGMT_STOP, id, 0, 0), KEEL_OK);
+	CHECK_EQ(p->state, PART_RUNNING);
+	guest_reboots(p);
+	CHECK_EQ(p->state, PART_STOPPED);
+	ps = stats_of(id);
+	CHECK_EQ(ps.restarts, 2);
+	CHECK_EQ(ps.stop_cause, KEEL_STOP_CAUSE_GUEST);
+	armed_timer->fn(armed_timer); /* the stop's timer, late: nothing left to do */
+	CHECK_EQ(p->state, PART_STOPPED);
+	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), KEEL_OK);
+
+	/* Going down for a reboot when a forced STOP comes: it stays down. */
+	CHECK_EQ(create(&c), KEEL_OK);
+	id = (u32)last_res[0];
+	p = part_by_id(id);
+	CHECK_EQ(load(id, KEEL_IMAGE_KERNEL, 0, mgr_gpa(0x20000), 4096), KEEL_OK);
+	CHECK_EQ(call(KEEL_HC_MGMT_START, id, 0, 0), KEEL_OK);
+	part_stop(p, KEEL_STOP_CAUSE_GUEST, "reboot requested by the guest", true);
+	CHECK_EQ(p->state, PART_STOPPING);
+	CHECK_EQ(call(KEEL_HC_MGMT_STOP, id, 0, KEEL_STOP_FORCE), KEEL_OK);
+	part_vcpu_left(p->vcpus[0]);
+	CHECK_EQ(p->state, PART_STOPPED);
+	ps = stats_of(id);
+	CHECK_EQ(ps.restarts, 0);
+	CHECK_EQ(ps.stop_cause, KEEL_STOP_CAUSE_FORCED);
+	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), KEEL_OK);
+
+	/* ... and an asked STOP then: the reboot under way answers it, no timer, no restart. */
+	CHECK_EQ(create(&c), KEEL_OK);
+	id = (u32)last_res[0];
+	p = part_by_id(id);
+	CHECK_EQ(load(id, KEEL_IMAGE_KERNEL, 0, mgr_gpa(0x20000), 4096), KEEL_OK);
+	CHECK_EQ(call(KEEL_HC_MGMT_START, id, 0, 0), KEEL_OK);
+	part_stop(p, KEEL_STOP_CAUSE_GUEST, "reboot requested by the guest", true);
+	timers_armed = 0;
+	CHECK_EQ(call(KEEL_HC_MGMT_STOP, id, 0, 0), KEEL_OK);
+	CHECK_EQ(timers_armed, 0);
+	part_vcpu_left(p->vcpus[0]);
+	CHECK_EQ(p->state, PART_STOPPED);
+	ps = stats_of(id);
+	CHECK_EQ(ps.restarts, 0);
+	CHECK_EQ(ps.stop_cause, KEEL_STOP_CAUSE_GUEST);
+	CHECK(!strcmp(ps.stop_reason, "rebooted by the guest while asked to stop"));
+	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), KEEL_OK);
+
+	/* Being built again when a forced STOP comes: it does not start, the cause is the STOP's. */
+	CHECK_EQ(create(&c), KEEL_OK);
+	id = (u32)last_res[0];
+	p = part_by_id(id);
+	p->state = PART_BUILDING;
+	p->rebuilding = 1;
+	CHECK_EQ(call(KEEL_HC_MGMT_STOP, id, 0, 0), KEEL_OK); /* asked: the reboot answers */
+	CHECK_EQ(p->stop_cause, KEEL_STOP_CAUSE_GUEST);
+	CHECK_EQ(call(KEEL_HC_MGMT_STOP, id, 0, KEEL_STOP_FORCE), KEEL_OK); /* the first stop's cause stands */
+	CHECK_EQ(p->stop_cause, KEEL_STOP_CAUSE_GUEST);
+	p->state = PART_LOADED;
+	CHECK_EQ(part_start(p), -KEEL_EBUSY);
+	CHECK_EQ(p->state, PART_STOPPED);
+	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), KEEL_OK);
+	CHECK_EQ(pmm_free_bytes(), free_before);
+}
+
+/*
+ * Asked stops, many more than a CPU has timers, each answered by the guest
+ * long before its timeout: every one still gets its timer (the timers of
+ * runs that are over are taken back), so none is forced for want of one.
+ * A second STOP of the same run keeps the earlier deadline.
+ */
+static void test_stop_timers_reused(void)
+{
+	u64 free_before = pmm_free_bytes();
+	u32 i;
+
+	for (i = 0; i < 3 * KEEL_MAX_PARTITIONS; i++) {
+		u32 id = create_loaded("asked", 0x8);
+		struct partition *p = part_by_id(id);
+		struct timer *first;
+
+		CHECK_EQ(call(KEEL_HC_MGMT_START, id, 0, 0), KEEL_OK);
+		timers_armed = 0;
+		CHECK_EQ(call(KEEL_HC_MGMT_STOP, id, 1000, 0), KEEL_OK);
+		CHECK_EQ(timers_armed, 1);
+		first = armed_timer;
+		CHECK_EQ(call(KEEL_HC_MGMT_STOP, id, 5000, 0), KEEL_OK); /* later: the first stands */
+		CHECK_EQ(timers_armed, 1);
+		CHECK_EQ(call(KEEL_HC_MGMT_STOP, id, 10, 0), KEEL_OK); /* sooner: re-armed */
+		CHECK_EQ(timers_armed, 2);
+		CHECK(armed_timer == first);
+		CHECK_EQ(p->state, PART_RUNNING);
+		part_stop(p, KEEL_STOP_CAUSE_GUEST, "powered off by the guest", false);
+		part_vcpu_left(p->vcpus[0]);
+		CHECK_EQ(stats_of(id).stop_cause, KEEL_STOP_CAUSE_GUEST);
+		CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), KEEL_OK);
+	}
+	CHECK_EQ(pmm_free_bytes(), free_before);
+}
+
 int main(void)
 {
 	setup();
@@ -521,6 +678,8 @@ int main(void)
 	test_start_not_a_kernel();
 	test_cycles();
 	test_calls_by_state();
+	test_reboot_policy();
+	test_stop_timers_reused();
 	free(pool);
 	return unit_done("test_mgmt");
 }

@@ -425,6 +425,8 @@ static void kc_print_stats(const struct keel_part_stats *s, bool json, bool firs
 		printf("\"other\":%llu}", (unsigned long long)kc_exits_other(s));
 		printf(",\"vcpus_parked\":%u,\"vcpus_halted\":%u", s->vcpus_parked,
 		       s->vcpus_halted);
+		printf(",\"on_reboot\":\"%s\",\"restarts\":%u",
+		       st->flags & KEEL_PD_REBOOT_STOP ? "stop" : "restart", s->restarts);
 		if (st->state == KEEL_PSTATE_STOPPED) {
 			char reason[KEEL_STOP_REASON_MAX], esc[2 * KEEL_STOP_REASON_MAX + 8];
 
@@ -450,6 +452,8 @@ static void kc_print_stats(const struct keel_part_stats *s, bool json, bool firs
 	else
 		printf("  vcpus:          %u\n", st->vcpu_count);
 	printf("  memory:         %s\n", kc_mib(st->mem_size, mem, sizeof(mem)));
+	printf("  on_reboot:      %s (restarts %u)\n",
+	       st->flags & KEEL_PD_REBOOT_STOP ? "stop" : "restart", s->restarts);
 	printf("  run_time:       %s (%llu.%03llu s)\n", up,
 	       (unsigned long long)(st->run_ns / 1000000000ull),
 	       (unsigned long long)(st->run_ns / 1000000ull % 1000));
@@ -523,6 +527,7 @@ enum {
 	CR_CMDLINE,
 	CR_DISK,
 	CR_ON_FAULT,
+	CR_ON_REBOOT,
 	CR_START,
 	CR_NR
 };
@@ -530,7 +535,8 @@ static const struct kc_opt create_opts[] = {
 	[CR_CPUS] = { "cpus", true },	      [CR_MEMORY] = { "memory", true },
 	[CR_KERNEL] = { "kernel", true },     [CR_INITRD] = { "initrd", true },
 	[CR_CMDLINE] = { "cmdline", true },   [CR_DISK] = { "disk", true },
-	[CR_ON_FAULT] = { "on-fault", true }, [CR_START] = { "start", false },
+	[CR_ON_FAULT] = { "on-fault", true }, [CR_ON_REBOOT] = { "on-reboot", true },
+	[CR_START] = { "start", false },
 };
 
 struct kc_image {
@@ -737,6 +743,11 @@ static int cmd_create(const struct kc_args *a)
 		return kc_error(KC_EXIT_USAGE,
 				"create %s: --on-fault must be deliver or stop, not '%.40s'", name,
 				a->val[CR_ON_FAULT]);
+	if (a->val[CR_ON_REBOOT] && strcmp(a->val[CR_ON_REBOOT], "restart") &&
+	    strcmp(a->val[CR_ON_REBOOT], "stop"))
+		return kc_error(KC_EXIT_USAGE,
+				"create %s: --on-reboot must be restart or stop, not '%.40s'", name,
+				a->val[CR_ON_REBOOT]);
 	if (a->val[CR_CMDLINE] && strlen(a->val[CR_CMDLINE]) >= KEEL_CMDLINE_MAX)
 		return kc_error(KC_EXIT_USAGE, "create %s: --cmdline is longer than %u bytes", name,
 				KEEL_CMDLINE_MAX - 1);
@@ -795,6 +806,9 @@ static int cmd_create(const struct kc_args *a)
 	c.create.desc.flags = a->val[CR_ON_FAULT] && !strcmp(a->val[CR_ON_FAULT], "stop")
 				      ? KEEL_PD_FAULT_STOP
 				      : 0;
+	/* A guest's reboot stops it unless asked otherwise (what keelctl did before 0.8). */
+	if (!a->val[CR_ON_REBOOT] || strcmp(a->val[CR_ON_REBOOT], "restart"))
+		c.create.desc.flags |= KEEL_PD_REBOOT_STOP;
 	strcpy(c.create.desc.name, name);
 	c.create.desc.mem_size = mem;
 	c.create.desc.kernel_module = KEEL_IMAGE_KERNEL;
@@ -1107,7 +1121,8 @@ static const struct kc_cmd kc_cmds[] = {
 	  "  --json   one JSON object for NAME; {\"partitions\":[...]} without NAME\n" },
 	{ "create", cmd_create, create_opts, CR_NR, 1, 1,
 	  "create NAME --cpus N|LIST --memory SIZE --kernel FILE [--initrd FILE]\n"
-	  "       [--cmdline TEXT] [--disk FILE[,ro]] [--on-fault deliver|stop] [--start]",
+	  "       [--cmdline TEXT] [--disk FILE[,ro]] [--on-fault deliver|stop]\n"
+	  "       [--on-reboot stop|restart] [--start]",
 	  "Create a partition and load its images (it is left 'created'; see start).\n"
 	  "\n"
 	  "  NAME             1-31 bytes of a-z A-Z 0-9 _ -, not all digits\n"
@@ -1120,6 +1135,8 @@ static const struct kc_cmd kc_cmds[] = {
 	  "  --disk FILE      a virtio-blk disk image (copied into Keel memory; ',ro': read-only)\n"
 	  "  --on-fault WHAT  a touch of guest-physical memory with nothing behind it: deliver\n"
 	  "                   (default: answered as the hardware does) or stop the partition\n"
+	  "  --on-reboot WHAT when the guest reboots: stop (default) or restart it in place, from\n"
+	  "                   the same images, on the same cores (a pending stop still wins)\n"
 	  "  --start          start it at once (if that fails, it is destroyed again)\n"
 	  "\n"
 	  "Images (up to 1 GiB each) count against free memory as well as --memory.\n"
@@ -1203,7 +1220,8 @@ static void kc_usage(FILE *f)
 		"  info [--json]                   the hypervisor: ABI, cpus, memory, slots\n"
 		"  stats [NAME] [--json]           counters of one partition or all\n"
 		"  create NAME --cpus N|LIST --memory SIZE --kernel FILE [--initrd FILE]\n"
-		"         [--cmdline TEXT] [--disk FILE[,ro]] [--on-fault deliver|stop] [--start]\n"
+		"         [--cmdline TEXT] [--disk FILE[,ro]] [--on-fault deliver|stop]\n"
+		"         [--on-reboot stop|restart] [--start]\n"
 		"                                  make a partition and load its images\n"
 		"  start NAME                      boot a created partition\n"
 		"  stop NAME [--force] [--timeout SEC] [--no-wait]\n"

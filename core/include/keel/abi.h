@@ -15,7 +15,7 @@
 
 /* Bump on any change of a number or layout below. */
 #define KEEL_ABI_VERSION_MAJOR 0
-#define KEEL_ABI_VERSION_MINOR 7
+#define KEEL_ABI_VERSION_MINOR 8
 #define KEEL_ABI_VERSION ((KEEL_ABI_VERSION_MAJOR << 16) | KEEL_ABI_VERSION_MINOR)
 
 /*
@@ -164,7 +164,14 @@
  * core, from keel.cfg at boot and (later) from a management call. Validated
  * by one validator in core (core/pdesc.c) before anything acts on it.
  */
-#define KEEL_PDESC_VERSION 2u
+/*
+ * Version 3 (ABI 0.8): CREATE honours KEEL_PD_REBOOT_STOP as keel.cfg does, so
+ * a managed partition without it is restarted in place (same images) when its
+ * guest reboots. Version 2 (ABI 0.7 and older, still accepted by CREATE): the
+ * same layout, with REBOOT_STOP implied for a managed partition.
+ */
+#define KEEL_PDESC_VERSION 3u
+#define KEEL_PDESC_VERSION_OLDEST 2u
 #define KEEL_PD_AUTOSTART (1u << 0)
 #define KEEL_PD_MANAGEMENT (1u << 1)
 #define KEEL_PD_REBOOT_STOP (1u << 2) /* on_reboot = stop */
@@ -286,7 +293,8 @@ struct keel_part_stats {
 	uint64_t exits[KEEL_EXIT_KINDS]; /* summed over vCPUs, by KEEL_EXIT_* */
 	/* 0.5: once the state is STOPPED, how and why (else 0 and "") */
 	uint32_t stop_cause; /* KEEL_STOP_CAUSE_* */
-	uint32_t reserved;
+	/* 0.8: guest reboots that restarted it in place (on_reboot = restart) */
+	uint32_t restarts;
 	char stop_reason[KEEL_STOP_REASON_MAX]; /* NUL-terminated, as Keel's log line says it */
 	/* 0.7: where its running vCPUs are now (the rest run guest code or handle an exit) */
 	uint32_t vcpus_parked; /* out of the guest for PAUSE */
@@ -298,7 +306,9 @@ struct keel_part_stats {
  * the same validator. kernel_module must be KEEL_IMAGE_KERNEL, initrd_module
  * KEEL_IMAGE_INITRD or KEEL_NO_MODULE, disk_module KEEL_IMAGE_DISK or
  * KEEL_NO_MODULE; each named image needs a size here (and 0 otherwise).
- * Flags allowed: KEEL_PD_FAULT_STOP, and KEEL_PD_REBOOT_STOP (always set by Keel).
+ * Flags allowed: KEEL_PD_FAULT_STOP and KEEL_PD_REBOOT_STOP. Since 0.8 (desc
+ * version 3) a partition without REBOOT_STOP restarts in place when its guest
+ * reboots; a version-2 description gets REBOOT_STOP, as before 0.8.
  */
 struct keel_mgmt_create {
 	struct keel_part_desc desc;

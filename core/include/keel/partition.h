@@ -101,7 +101,9 @@ struct partition {
 	u32 mem_count;
 	u32 stop_reboot; /* restart after the stop completes */
 	u32 stop_requested; /* a stop came while it was being built: do not start */
-	u32 pad4;
+	u32 stop_asked; /* a STOP asked the guest to power off: a reboot ends in a stop */
+	u32 restarts; /* in place, for a guest reboot, since the slot was taken */
+	u32 rebuilding; /* BUILDING again for a guest reboot (not a first build) */
 	struct mem_region mem[KEEL_MAX_MEM_REGIONS];
 	char stop_reason[KEEL_STOP_REASON_MAX]; /* why it is stopping, for the final log line */
 	u32 stop_cause; /* KEEL_STOP_CAUSE_*, set with stop_reason */
@@ -136,6 +138,7 @@ struct partition {
 	u32 held; /* created by a management call: the slot stays until DESTROY */
 	u32 destroy_frees; /* DESTROYING: its memory is still to be given back */
 	u64 start_ns; /* arch_time_ns() at part_start */
+	u64 run; /* this run's number, unique since boot (part_run): a restart is a new run */
 	u64 stop_ns; /* ... when the last vCPU left (0 while it runs) */
 	u64 con_head; /* console bytes ever written: the next ring position */
 	char con_ring[KEEL_CONSOLE_RING_SIZE]; /* the last bytes, at con_head % size */
@@ -202,6 +205,17 @@ void part_exit_counts(const struct partition *part, u64 out[EXIT_KINDS]);
  * it, it is loaded and started again instead.
  */
 void part_stop(struct partition *part, u32 cause, const char *reason, bool reboot);
+
+/*
+ * STOP without FORCE, under part->lock. Running or paused: PART_ASK_GUEST,
+ * the caller asks the guest to power off; from now until it stops, a reboot
+ * by the guest ends it instead of restarting it. Going down or being built
+ * again for its guest's reboot: PART_ASK_ANSWERED, that reboot answers the
+ * STOP, so no restart follows, and it stops as the guest's own act. Any
+ * other state: PART_ASK_NOTHING, nothing was changed.
+ */
+enum part_ask { PART_ASK_NOTHING, PART_ASK_GUEST, PART_ASK_ANSWERED };
+enum part_ask part_stop_ask(struct partition *part);
 
 /* Stop the partition that @vcpu belongs to because of what it did. */
 void part_stop_fault(struct vcpu *vcpu, const char *fmt, ...) __printf(2, 3);

@@ -15,6 +15,7 @@ long mg_create(const char *name, uint64_t cpus, uint64_t mem, const char *cmdlin
 
 	memset(&mg_arg, 0, sizeof(mg_arg));
 	mg_arg.desc.version = KEEL_PDESC_VERSION;
+	mg_arg.desc.flags = KEEL_PD_REBOOT_STOP; /* the attacks' children stop for good */
 	memcpy(mg_arg.desc.name, name, strlen(name) + 1);
 	mg_arg.desc.cpu_mask = cpus;
 	mg_arg.desc.mem_size = mem;

@@ -135,7 +135,31 @@ echo "$stats" | grep -q '"stop_cause":"forced","stop_reason":"stopped by the man
 check "stats-forced" $? "$stats"
 keelctl destroy deaf
 check "destroy-deaf" $? ""
-! keelctl list | grep -qE ' (vm1|vm2|run1|deaf) '
+# on_reboot = restart: a guest that reboots every life is rebuilt in place (stats counts
+# it); an asked stop is then answered by its next reboot: a clean stop, no restart after.
+expect_exit bad-on-reboot 2 keelctl create bad --cpus 1 --memory 16M \
+	--kernel /images/testguest.elf --on-reboot sometimes
+keelctl create bouncer --cpus 1 --memory 16M --kernel /images/testguest.elf \
+	--cmdline "mode=hello then=reboot pace=20000" --on-reboot restart --start >/dev/null
+check "create-start-bouncer" $? ""
+tries=0
+until [ "$(json stats bouncer | sed -n 's/.*"restarts":\([0-9]*\).*/\1/p')" -ge 3 ] ||
+	[ $tries -ge 600 ]; do
+	sleep 0.1
+	tries=$((tries + 1))
+done
+stats=$(json stats bouncer)
+echo "BOUNCER-STATS $stats"
+echo "$stats" | grep -q '"on_reboot":"restart","restarts":[3-9]'
+check "bouncer-restarts" $? "$stats"
+expect_exit stop-bouncer 0 keelctl stop bouncer --timeout 30
+stats=$(json stats bouncer)
+echo "BOUNCER-STOPPED $stats"
+echo "$stats" | grep -qE '"state":"stopped".*"stop_cause":"guest","stop_reason":"(reboot requested by the guest|rebooted by the guest while asked to stop)"'
+check "bouncer-stopped-by-its-reboot" $? "$stats"
+keelctl destroy bouncer
+check "destroy-bouncer" $? ""
+! keelctl list | grep -qE ' (vm1|vm2|run1|deaf|bouncer) '
 check "test-vms-gone" $? "$(keelctl list)"
 
 [ "$fails" = 0 ] && echo "LIFECYCLE PASS" || echo "LIFECYCLE FAIL ($fails)"
