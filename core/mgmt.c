@@ -31,7 +31,7 @@
 _Static_assert(EXIT_KINDS <= KEEL_EXIT_KINDS, "exit kinds fit the stats array");
 _Static_assert(KEEL_EXIT_HYPERCALL == EXIT_HYPERCALL && KEEL_EXIT_FAULT == EXIT_FAULT &&
 		       KEEL_EXIT_HALT == EXIT_HALT && KEEL_EXIT_MMIO == EXIT_MMIO &&
-		       KEEL_EXIT_EXCEPTION == EXIT_EXCEPTION,
+		       KEEL_EXIT_EXCEPTION == EXIT_EXCEPTION && KEEL_EXIT_RETRY == EXIT_RETRY,
 	       "ABI exit kinds match enum exit_kind");
 
 /*

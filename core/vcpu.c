@@ -12,6 +12,9 @@
 #include <keel/timer.h>
 #include <keel/vcpu.h>
 
+/* An unbroken run of EXIT_RETRY longer than this is RAM left unmapped, not a change in flight. */
+#define VCPU_RETRY_NS 1000000000ull
+
 static const char *vcpu_fault_text(u32 reason)
 {
 	switch (reason) {
@@ -173,10 +176,37 @@ static void vcpu_halt(struct vcpu *vcpu)
 	__atomic_store_n(&vcpu->where, VCPU_ACTIVE, __ATOMIC_RELEASE);
 }
 
+/*
+ * A stage-2 fault on the partition's own RAM: the guest runs the access again,
+ * which finds the entry valid once the CPU changing it is done (a window of a
+ * few instructions). One that keeps faulting for VCPU_RETRY_NS is not a change
+ * in flight but RAM Keel failed to map: the partition is stopped with that
+ * said, rather than spinning for ever.
+ */
+static void vcpu_retry(struct vcpu *vcpu, const struct vm_exit *exit)
+{
+	u64 now = arch_time_ns();
+
+	if (!vcpu->retry_since_ns) {
+		vcpu->retry_since_ns = now;
+		return;
+	}
+	if (now - vcpu->retry_since_ns < VCPU_RETRY_NS)
+		return;
+	vcpu->retry_since_ns = 0;
+	part_stop_fault(
+		vcpu,
+		"Keel error: its RAM at guest-physical 0x%llx faulted for %llu ms at pc 0x%llx",
+		(unsigned long long)exit->mmio.gpa, (unsigned long long)(VCPU_RETRY_NS / 1000000),
+		(unsigned long long)exit->pc);
+}
+
 static void vcpu_handle_exit(struct vcpu *vcpu, const struct vm_exit *exit)
 {
 	if (exit->kind < ARRAY_SIZE(vcpu->exits))
 		vcpu->exits[exit->kind]++;
+	if (exit->kind != EXIT_RETRY && vcpu->retry_since_ns)
+		vcpu->retry_since_ns = 0; /* the run of retries is broken: it got through */
 	switch (exit->kind) {
 	case EXIT_NONE:
 	case EXIT_INTERRUPT:
@@ -193,6 +223,9 @@ static void vcpu_handle_exit(struct vcpu *vcpu, const struct vm_exit *exit)
 		break;
 	case EXIT_HALT:
 		vcpu_halt(vcpu);
+		break;
+	case EXIT_RETRY:
+		vcpu_retry(vcpu, exit);
 		break;
 	case EXIT_SHUTDOWN:
 		vcpu_handle_shutdown(vcpu, exit);

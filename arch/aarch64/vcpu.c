@@ -6,6 +6,7 @@
  */
 #include <keel/arch.h>
 #include <keel/console.h>
+#include <keel/guest_mem.h>
 #include <keel/hmap.h>
 #include <keel/lib.h>
 #include <keel/partition.h>
@@ -308,6 +309,11 @@ static void vcpu_data_abort(struct vcpu *vcpu, struct vm_exit *exit)
 		vcpu_fault(exit, FAULT_ILLEGAL, vcpu->arch.esr, gpa);
 		return;
 	}
+	/* Its own RAM: the entry was being changed (break-before-make); run it again. */
+	if (guest_range_is_ram(vcpu->part, gpa, 1)) {
+		exit_retry(exit, gpa);
+		return;
+	}
 	exit->kind = EXIT_MMIO;
 	exit->mmio.gpa = gpa;
 	if (!(iss & DABT_ISV) || (iss & DABT_S1PTW) || !(vcpu->arch.esr & ESR_IL)) {
@@ -432,7 +438,12 @@ static void vcpu_decode_sync(struct vcpu *vcpu, struct vm_exit *exit)
 		vcpu_data_abort(vcpu, exit);
 		break;
 	case EC_IABT_LOW:
-		vcpu_fault(exit, FAULT_FETCH, esr, vcpu_fault_ipa(vcpu, iss));
+		/* As for data: a translation, access or permission fault on RAM is a change in flight. */
+		if (DABT_DFSC(iss) >= 0x04 && DABT_DFSC(iss) <= 0x0f &&
+		    guest_range_is_ram(vcpu->part, vcpu_fault_ipa(vcpu, iss), 1))
+			exit_retry(exit, vcpu_fault_ipa(vcpu, iss));
+		else
+			vcpu_fault(exit, FAULT_FETCH, esr, vcpu_fault_ipa(vcpu, iss));
 		break;
 	case EC_SYSREG:
 		vcpu_sysreg(vcpu, exit);

@@ -471,12 +471,9 @@ static void svm_handle_exit(struct vcpu *vcpu, struct vmcb *vmcb, struct vm_exit
 		exit->fault.addr = 0;
 		break;
 	case SVM_EXIT_NPF:
-		/* EXITINFO1 bit 4: the access was an instruction fetch. */
-		if (vmcb->ctl.exit_info1 & (1ull << 4)) {
-			x86_exit_fault(exit, FAULT_FETCH, code, vmcb->ctl.exit_info2);
-			break;
-		}
-		x86_exit_mmio(vcpu, vmcb->ctl.exit_info2, (vmcb->ctl.exit_info1 >> 1) & 1, exit);
+		/* EXITINFO1 bit 1: a write; bit 4: an instruction fetch. */
+		x86_exit_npf(vcpu, vmcb->ctl.exit_info2, (vmcb->ctl.exit_info1 >> 1) & 1,
+			     (vmcb->ctl.exit_info1 >> 4) & 1, code, exit);
 		break;
 	case SVM_EXIT_VINTR:
 		break; /* the window is open: the next entry injects */

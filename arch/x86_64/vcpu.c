@@ -820,6 +820,22 @@ static void x86_mmio_not_decoded(struct vcpu *vcpu, gpa_t gpa, bool write, const
 }
 
 /*
+ * A nested page fault (SVM NPF, VMX EPT violation) at @gpa. On the
+ * partition's own RAM it is a mapping being changed by another CPU: run the
+ * access again. Elsewhere a fetch is a fault, data an MMIO access.
+ */
+void x86_exit_npf(struct vcpu *vcpu, gpa_t gpa, bool write, bool fetch, u64 code,
+		  struct vm_exit *exit)
+{
+	if (guest_range_is_ram(vcpu->part, gpa, 1))
+		exit_retry(exit, gpa);
+	else if (fetch)
+		x86_exit_fault(exit, FAULT_FETCH, code, gpa);
+	else
+		x86_exit_mmio(vcpu, gpa, write, exit);
+}
+
+/*
  * A nested page fault on an address with no RAM: decode the instruction at
  * RIP (TCG has no decode assists), then describe the access. Size 0 tells
  * core the access could not be decoded.

@@ -60,6 +60,8 @@ void x86_exit_msr(struct vcpu *vcpu, bool write, struct vm_exit *exit);
 
 /* Nested page fault at @gpa without RAM: decode the MOV at RIP into an EXIT_MMIO. */
 void x86_exit_mmio(struct vcpu *vcpu, gpa_t gpa, bool write, struct vm_exit *exit);
+void x86_exit_npf(struct vcpu *vcpu, gpa_t gpa, bool write, bool fetch, u64 code,
+		  struct vm_exit *exit);
 
 /*
  * Interrupts for the backends (vplat.h): vlapic_pending() gives the vector to

@@ -826,11 +826,8 @@ static void vmx_exit_ept(struct vcpu *vcpu, struct vm_exit *exit)
 	u64 q = vmx_vmread(EXIT_QUAL);
 	gpa_t gpa = vmx_vmread(GUEST_PHYS_ADDR);
 
-	if (q & EPT_QUAL_FETCH) {
-		x86_exit_fault(exit, FAULT_FETCH, VMX_EXIT_EPT_VIOLATION, gpa);
-		return;
-	}
-	x86_exit_mmio(vcpu, gpa, q & EPT_QUAL_WRITE, exit);
+	x86_exit_npf(vcpu, gpa, q & EPT_QUAL_WRITE, q & EPT_QUAL_FETCH, VMX_EXIT_EPT_VIOLATION,
+		     exit);
 }
 
 static const char *vmx_insn_error_text(u64 err)

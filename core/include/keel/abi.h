@@ -126,6 +126,8 @@
 #define KEEL_EXIT_SHUTDOWN 6u
 #define KEEL_EXIT_FAULT 7u
 #define KEEL_EXIT_EXCEPTION 8u /* (ABI 0.3) a guest exception Keel intercepted and reflected */
+/* (ABI 0.8) a stage-2 fault on the partition's own RAM while its mapping changed: run again */
+#define KEEL_EXIT_RETRY 9u
 #define KEEL_EXIT_KINDS 16u /* room in the array; unused kinds read 0 */
 
 /* Feature bits returned by KEEL_HC_VERSION in r2. */

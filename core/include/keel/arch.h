@@ -16,7 +16,9 @@
  * x86_64, a generation bump, an IPI to each of the partition's vCPUs that is
  * in the guest, and a wait for its exit (each flushes its ASID / EPT context
  * on its next entry). On aarch64 a replaced stage-2 entry is invalid for a
- * moment (break-before-make): only for ranges the guest is not using.
+ * moment (break-before-make): a vCPU that touches it exits with EXIT_RETRY
+ * (a stage-2 fault on RAM) and runs the access again. So RAM leaves
+ * part->mem before its stage-2 entries are removed.
  */
 #ifndef KEEL_ARCH_H
 #define KEEL_ARCH_H

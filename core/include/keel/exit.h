@@ -18,6 +18,12 @@ enum exit_kind {
 	EXIT_SHUTDOWN, /* triple fault, or a reset/poweroff the arch decoded */
 	EXIT_FAULT, /* the guest did something Keel will not emulate */
 	EXIT_EXCEPTION, /* a guest exception Keel intercepted and gave back (#DB, #AC, UNDEF) */
+	/*
+	 * A stage-2 fault on the partition's own RAM (mmio.gpa): its entry was
+	 * briefly invalid while another CPU changed it (break-before-make). The
+	 * arch left the vCPU as it was; the instruction runs again.
+	 */
+	EXIT_RETRY,
 	EXIT_KINDS, /* how many kinds there are */
 };
 
@@ -65,5 +71,12 @@ struct vm_exit {
 		} fault;
 	};
 };
+
+/* A stage-2 fault at @gpa, on RAM: nothing to emulate, the guest runs the access again. */
+static inline void exit_retry(struct vm_exit *exit, gpa_t gpa)
+{
+	exit->kind = EXIT_RETRY;
+	exit->mmio.gpa = gpa;
+}
 
 #endif /* KEEL_EXIT_H */

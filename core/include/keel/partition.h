@@ -76,6 +76,7 @@ struct vcpu {
 	struct partition *part;
 	struct pcpu *pcpu;
 	u64 exits[EXIT_KINDS]; /* by enum exit_kind; folded into the partition's at leave */
+	u64 retry_since_ns; /* the first of an unbroken run of EXIT_RETRY (0: none) */
 	struct vcpu_arch arch;
 };
 
