@@ -15,9 +15,10 @@
 #include <keel/pmm.h>
 #include <keel/virtio.h>
 
+/* How long DESTROY waits for a CPU to let go of a vCPU it is about to see gone. */
+#define PART_VCPU_RELEASE_NS 1000000000ull
+
 struct partition partitions[KEEL_MAX_PARTITIONS];
-/* One vCPU per physical CPU at most: index = the CPU it is pinned to. */
-static struct vcpu vcpus[KEEL_MAX_CPUS];
 static const struct keel_boot_info *boot_info;
 static u32 on_idle;
 
@@ -191,22 +192,74 @@ static int part_alloc_memory(struct partition *part, u64 size)
 	return 0;
 }
 
-static void part_bind_vcpus(struct partition *part)
+/*
+ * The partition's vCPUs, one per core of its mask, in memory it owns from its
+ * first build until DESTROY. A restart finds every vCPU out of its run loop
+ * (the last one out rebuilds it) and starts them afresh in the same memory.
+ */
+static int part_bind_vcpus(struct partition *part)
 {
-	u32 cpu;
+	u32 count = 0, cpu;
+	struct vcpu *v;
 
+	/* Counted by hand: no __builtin_popcount (a libgcc call) in Keel's x86 build. */
+	for (cpu = 0; cpu < KEEL_MAX_CPUS; cpu++)
+		count += (part->desc.cpu_mask >> cpu) & 1;
+
+	if (!part->vcpu_mem) {
+		part->vcpu_mem_size = ALIGN_UP((u64)count * sizeof(struct vcpu), PAGE_SIZE);
+		part->vcpu_mem = pmm_alloc(part->vcpu_mem_size, PAGE_SIZE);
+		if (!part->vcpu_mem)
+			return -KEEL_ENOMEM;
+	}
+	v = hpa_to_hva(part->vcpu_mem);
+	memset(v, 0, (u64)count * sizeof(*v));
 	part->vcpu_count = 0;
 	for (cpu = 0; cpu < KEEL_MAX_CPUS; cpu++) {
-		struct vcpu *v = &vcpus[cpu];
-
 		if (!(part->desc.cpu_mask & BIT(cpu)))
 			continue;
-		memset(v, 0, sizeof(*v));
 		v->index = part->vcpu_count;
 		v->part = part;
 		v->pcpu = &pcpus[cpu];
-		part->vcpus[part->vcpu_count++] = v;
+		part->vcpus[part->vcpu_count++] = v++;
 	}
+	return 0;
+}
+
+/*
+ * DESTROY (or a failed first build): give the vCPUs' memory back, once no
+ * CPU holds any of them. Every core's vcpu pointer stopped naming them when
+ * the partition stopped (or never did), so a CPU that still holds one is
+ * between reading its pointer and finding it changed: a moment. One that
+ * holds it for a second is stuck; the memory is then kept, never reused.
+ */
+static void part_free_vcpus(struct partition *part)
+{
+	u64 start = arch_time_ns();
+	u32 i;
+
+	if (!part->vcpu_mem)
+		return;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* pairs with pcpu_loop's hold, then read */
+	for (i = 0; i < part->vcpu_count; i++) {
+		struct vcpu *v = part->vcpus[i];
+
+		while (__atomic_load_n(&v->pcpu->held, __ATOMIC_SEQ_CST) == v) {
+			if (arch_time_ns() - start > PART_VCPU_RELEASE_NS) {
+				pr_err("partition '%s': cpu %u still holds vCPU %u after %llu ms; "
+				       "its %llu bytes of vCPU state are kept, never reused",
+				       part->desc.name, v->pcpu->id, v->index,
+				       (unsigned long long)(PART_VCPU_RELEASE_NS / 1000000),
+				       (unsigned long long)part->vcpu_mem_size);
+				part->vcpu_mem = 0;
+				return;
+			}
+			arch_cpu_relax();
+		}
+	}
+	pmm_free(part->vcpu_mem, part->vcpu_mem_size);
+	part->vcpu_mem = 0;
+	part->vcpu_count = 0;
 }
 
 /* States in which the partition's vCPUs are its own (bound to its cores). */
@@ -271,9 +324,10 @@ int part_create(const struct keel_part_desc *desc, const struct keel_boot_info *
 /* Stage-2 root, memory, vCPUs and devices for @part->desc; undone on error. */
 static int part_build(struct partition *part)
 {
-	int ret;
+	int ret = part_bind_vcpus(part);
 
-	part_bind_vcpus(part);
+	if (ret)
+		return ret;
 	ret = arch_s2_init(part);
 	if (!ret)
 		ret = part_alloc_memory(part, part->desc.mem_size);
@@ -299,6 +353,7 @@ int part_create_images(const struct keel_part_desc *desc, const struct keel_boot
 	part->disk = disk;
 	ret = part_build(part);
 	if (ret) {
+		part_free_vcpus(part);
 		part_set_state(part, PS(BUILDING), PART_FREE);
 		return ret;
 	}
@@ -701,6 +756,7 @@ void part_destroy_finish(struct partition *part)
 {
 	if (part->destroy_frees)
 		part_free_memory(part);
+	part_free_vcpus(part);
 	part->destroy_frees = 0;
 	part->held = 0;
 	part_set_state(part, PS(DESTROYING), PART_FREE);

@@ -54,6 +54,13 @@ void pcpu_loop(void)
 		struct vcpu *v = READ_ONCE(cpu->vcpu);
 
 		/*
+		 * Held, then read again: either part_free_vcpus sees it held and
+		 * waits, or this CPU sees @vcpu already changed and lets it go.
+		 */
+		__atomic_store_n(&cpu->held, v, __ATOMIC_SEQ_CST);
+		if (v && __atomic_load_n(&cpu->vcpu, __ATOMIC_SEQ_CST) != v)
+			continue;
+		/*
 		 * Also a vCPU stopped before it ever ran: vcpu_run_loop sees the
 		 * request and takes it out (part_vcpu_left), else its partition
 		 * would stay STOPPING for ever.
@@ -62,6 +69,7 @@ void pcpu_loop(void)
 			vcpu_run_loop(v);
 			continue;
 		}
+		__atomic_store_n(&cpu->held, NULL, __ATOMIC_RELEASE);
 		/* Interrupts are off here, so a kick after the check still wakes us. */
 		arch_cpu_idle();
 		timer_run_expired();

@@ -666,6 +666,32 @@ static void test_stop_timers_reused(void)
 	CHECK_EQ(pmm_free_bytes(), free_before);
 }
 
+/*
+ * vCPUs are the partition's until DESTROY gives their memory back, and only
+ * once no CPU holds one (pcpu->held, set by pcpu_loop before it uses the vCPU
+ * it read). A CPU that never lets go: DESTROY still completes, the memory is
+ * kept (never reused) and the log names the CPU.
+ */
+static void test_vcpus_freed_when_not_held(void)
+{
+	u64 free_before = pmm_free_bytes(), kept;
+	u32 id = create_loaded("held", 0xc);
+	struct partition *p = part_by_id(id);
+
+	CHECK_EQ(p->vcpu_count, 2);
+	CHECK(p->vcpu_mem != 0);
+	CHECK(p->vcpus[1] == p->vcpus[0] + 1); /* one array, its own */
+	CHECK(p->vcpus[0]->pcpu == &pcpus[2] && p->vcpus[1]->pcpu == &pcpus[3]);
+	kept = p->vcpu_mem_size;
+	pcpus[3].held = p->vcpus[1];
+	clock_step_ns = 50ull * 1000 * 1000;
+	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), KEEL_OK);
+	clock_step_ns = 0;
+	CHECK(part_by_id(id) == NULL); /* the slot is free all the same */
+	CHECK_EQ(pmm_free_bytes(), free_before - kept);
+	pcpus[3].held = NULL;
+}
+
 int main(void)
 {
 	setup();
@@ -680,6 +706,7 @@ int main(void)
 	test_calls_by_state();
 	test_reboot_policy();
 	test_stop_timers_reused();
+	test_vcpus_freed_when_not_held(); /* last: it keeps a vCPU array for good */
 	free(pool);
 	return unit_done("test_mgmt");
 }

@@ -97,7 +97,9 @@ struct partition {
 
 	u32 vcpu_count;
 	u32 vcpus_running; /* vCPUs still in the run loop; atomics only */
-	struct vcpu *vcpus[KEEL_MAX_CPUS]; /* by vCPU index */
+	struct vcpu *vcpus[KEEL_MAX_CPUS]; /* by vCPU index, in vcpu_mem */
+	hpa_t vcpu_mem; /* its vCPUs, its own from the first build to DESTROY (0: none) */
+	u64 vcpu_mem_size;
 
 	u32 mem_count;
 	u32 stop_reboot; /* restart after the stop completes */

@@ -25,6 +25,12 @@ struct pcpu {
 	u64 hwid; /* x86_64: APIC ID; aarch64: MPIDR affinity bits */
 	u64 stack_top; /* hypervisor address of its stack's top */
 	struct vcpu *vcpu; /* the one vCPU pinned here, or NULL */
+	/*
+	 * The vCPU this CPU's loop holds (a hazard pointer): set before it uses
+	 * the vCPU it read from @vcpu, checked again after. A partition's vCPUs
+	 * are freed only once no CPU holds them (part_free_vcpus).
+	 */
+	struct vcpu *held;
 	u32 ipi_count; /* IPIs received (self-test and statistics) */
 	u32 win_depth; /* window slots in use (keel/hmap.h) */
 	hpa_t root; /* this CPU's own top-level table */
