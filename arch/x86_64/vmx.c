@@ -1124,8 +1124,13 @@ static void vmx_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 	}
 	vmx_reinject(vcpu);
 	vmx_handle_exit(vcpu, reason & 0xffff, exit);
-	/* The interrupt that made the exit is still pending: take it in Keel's IDT. */
-	if ((reason & 0xffff) == VMX_EXIT_EXT_INTR)
+	/*
+	 * The interrupt that made the exit is still pending: take it in Keel's
+	 * IDT. At the preemption timer's exit too: an interrupt that came while
+	 * Keel ran with interrupts off (a Keel timer, say) waits there, and a
+	 * vCPU that never halts would otherwise never let it in (seen on Bochs).
+	 */
+	if ((reason & 0xffff) == VMX_EXIT_EXT_INTR || (reason & 0xffff) == VMX_EXIT_PREEMPT_TIMER)
 		__asm__ volatile("sti; nop; cli" ::: "memory");
 }
 
