@@ -205,7 +205,6 @@ static int part_bind_vcpus(struct partition *part)
 	/* Counted by hand: no __builtin_popcount (a libgcc call) in Keel's x86 build. */
 	for (cpu = 0; cpu < KEEL_MAX_CPUS; cpu++)
 		count += (part->desc.cpu_mask >> cpu) & 1;
-
 	if (!part->vcpu_mem) {
 		part->vcpu_mem_size = ALIGN_UP((u64)count * sizeof(struct vcpu), PAGE_SIZE);
 		part->vcpu_mem = pmm_alloc(part->vcpu_mem_size, PAGE_SIZE);
@@ -770,6 +769,9 @@ int part_set_paused(struct partition *part, bool pause)
 	if (!part_set_state(part, pause ? PS(RUNNING) : PS(PAUSED),
 			    pause ? PART_PAUSED : PART_RUNNING))
 		return -KEEL_EBUSY;
+	/* After the state: a vCPU that reads this PAUSE's number sees PAUSED too. */
+	if (pause)
+		__atomic_add_fetch(&part->pause_gen, 1, __ATOMIC_RELEASE);
 	/* Out of the guest (pause) or out of the idle wait (resume). */
 	for (i = 0; i < part->vcpu_count; i++)
 		if (part->vcpus[i]->pcpu != self)
@@ -778,21 +780,27 @@ int part_set_paused(struct partition *part, bool pause)
 }
 
 /* A vCPU PAUSE no longer waits for: parked, or not running at all. */
-static bool part_vcpu_out(const struct vcpu *v)
+static bool part_vcpu_out(const struct vcpu *v, u32 gen)
 {
+	/*
+	 * Parked for this PAUSE: a vCPU still parked for the last one may be
+	 * about to leave (it saw the RESUME in between), so its answer counts
+	 * only once it has seen this PAUSE's number.
+	 */
 	return __atomic_load_n(&v->state, __ATOMIC_ACQUIRE) != VCPU_RUNNABLE ||
-	       __atomic_load_n(&v->where, __ATOMIC_ACQUIRE) == VCPU_PARKED;
+	       (__atomic_load_n(&v->where, __ATOMIC_ACQUIRE) == VCPU_PARKED &&
+		__atomic_load_n(&v->parked_gen, __ATOMIC_ACQUIRE) == gen);
 }
 
 int part_wait_parked(struct partition *part, u64 timeout_ns, u64 *waited_ns)
 {
 	u64 start = arch_time_ns();
-	u32 i;
+	u32 gen = __atomic_load_n(&part->pause_gen, __ATOMIC_ACQUIRE), i;
 
 	for (i = 0; i < part->vcpu_count; i++) {
 		const struct vcpu *v = part->vcpus[i];
 
-		while (!part_vcpu_out(v)) {
+		while (!part_vcpu_out(v, gen)) {
 			/* Resumed or stopping meanwhile: the call that did it has the last word. */
 			if (__atomic_load_n(&part->state, __ATOMIC_ACQUIRE) != PART_PAUSED)
 				return 0;

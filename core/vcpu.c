@@ -246,21 +246,30 @@ static void vcpu_handle_exit(struct vcpu *vcpu, const struct vm_exit *exit)
 }
 
 /*
- * PAUSE (core/mgmt.c): the vCPU stays out of the guest, its state untouched
- * in the arch's vCPU structure, until RESUME or a stop request. Its where
- * is PAUSE's acknowledgement (part_wait_parked).
+ * PAUSE (core/mgmt.c): the vCPU stays out of the guest until RESUME or a
+ * stop request, its whole state in memory (arch_vcpu_save) and none of it
+ * left in the CPU's registers (arch_vcpu_wipe), as snapshots and moving a
+ * vCPU to another core will need. Its where is PAUSE's acknowledgement
+ * (part_wait_parked): once it says parked, the state is saved.
  */
 static void vcpu_park(struct vcpu *vcpu)
 {
 	struct partition *part = vcpu->part;
 
+	arch_vcpu_save(vcpu);
+	arch_vcpu_wipe(vcpu);
 	__atomic_store_n(&vcpu->where, VCPU_PARKED, __ATOMIC_RELEASE);
 	while (__atomic_load_n(&part->state, __ATOMIC_ACQUIRE) == PART_PAUSED &&
 	       !(__atomic_load_n(&vcpu->requests, __ATOMIC_ACQUIRE) & VCPU_REQ_STOP)) {
+		/* Parked for every PAUSE it sees here (part_wait_parked). */
+		__atomic_store_n(&vcpu->parked_gen,
+				 __atomic_load_n(&part->pause_gen, __ATOMIC_ACQUIRE),
+				 __ATOMIC_RELEASE);
 		arch_cpu_idle();
 		timer_run_expired();
 	}
 	__atomic_store_n(&vcpu->where, VCPU_ACTIVE, __ATOMIC_RELEASE);
+	arch_vcpu_restore(vcpu);
 }
 
 /* Run @vcpu on this CPU until its partition stops it. Interrupts off. */

@@ -137,11 +137,40 @@ static void scrub_pmu(void)
 	write_sysreg(pmselr_el0, 0);
 }
 
+static bool scrub_has_pauth(void)
+{
+	return (read_sysreg(id_aa64isar1_el1) & ISAR1_PAUTH) ||
+	       (read_sysreg(ID_AA64ISAR2_EL1) & ISAR2_PAUTH);
+}
+
+/* APIA, APIB, APDA, APDB, APGA: Lo then Hi each. */
+/* clang-format off */
+#define PAUTH_KEYS(X)                                                        \
+	X(0, s3_0_c2_c1_0) X(1, s3_0_c2_c1_1) X(2, s3_0_c2_c1_2)               \
+	X(3, s3_0_c2_c1_3) X(4, s3_0_c2_c2_0) X(5, s3_0_c2_c2_1)               \
+	X(6, s3_0_c2_c2_2) X(7, s3_0_c2_c2_3) X(8, s3_0_c2_c3_0) X(9, s3_0_c2_c3_1)
+/* clang-format on */
+
+void scrub_pauth_save(u64 keys[10])
+{
+	if (!scrub_has_pauth())
+		return;
+#define PAUTH_SAVE(i, reg) keys[i] = read_sysreg(reg);
+	PAUTH_KEYS(PAUTH_SAVE)
+}
+
+void scrub_pauth_restore(const u64 keys[10])
+{
+	if (!scrub_has_pauth())
+		return;
+#define PAUTH_RESTORE(i, reg) write_sysreg(reg, keys[i]);
+	PAUTH_KEYS(PAUTH_RESTORE)
+}
+
 /* Keys to zero: a guest sets its own before it enables authentication. */
 static void scrub_pauth(void)
 {
-	if (!(read_sysreg(id_aa64isar1_el1) & ISAR1_PAUTH) &&
-	    !(read_sysreg(ID_AA64ISAR2_EL1) & ISAR2_PAUTH))
+	if (!scrub_has_pauth())
 		return;
 	write_sysreg(s3_0_c2_c1_0, 0); /* APIAKeyLo_EL1 */
 	write_sysreg(s3_0_c2_c1_1, 0);

@@ -78,37 +78,75 @@ int arch_part_prepare(struct partition *part)
 	return 0;
 }
 
+/*
+ * The EL1 (and EL0) system registers and timers a vCPU owns, each with its
+ * reset value: one list for reset, save and restore. Compare values come
+ * before controls, so a restored timer fires on its own deadline only.
+ */
+/* clang-format off */
+#define VCPU_EL1_REGS(X)                                                          \
+	X(sctlr_el1, SCTLR_EL1_RESET) X(vbar_el1, 0) X(tcr_el1, 0) X(ttbr0_el1, 0)  \
+	X(ttbr1_el1, 0) X(mair_el1, 0) X(amair_el1, 0) X(cpacr_el1, 0)               \
+	X(sp_el1, stack) X(sp_el0, 0) X(elr_el1, 0) X(spsr_el1, 0) X(esr_el1, 0)     \
+	X(far_el1, 0) X(afsr0_el1, 0) X(afsr1_el1, 0) X(par_el1, 0)                  \
+	X(contextidr_el1, 0) X(tpidr_el1, 0) X(tpidrro_el0, 0) X(csselr_el1, 0)     \
+	X(mdscr_el1, 0) X(cntkctl_el1, 0) X(cntv_cval_el0, 0) X(cntp_cval_el0, 0)   \
+	X(cntv_ctl_el0, 0) X(cntp_ctl_el0, 0)
+
+enum vcpu_el1_reg {
+#define VCPU_EL1_INDEX(reg, reset) EL1_##reg,
+	VCPU_EL1_REGS(VCPU_EL1_INDEX)
+	EL1_COUNT
+};
+/* clang-format on */
+_Static_assert(EL1_COUNT == VCPU_EL1_SAVED, "vcpu_arch.el1 holds every VCPU_EL1_REGS entry");
+
 /* EL1 system registers to their reset state; on the vCPU's own pCPU. */
 static void vcpu_reset_el1(gpa_t stack)
 {
-	write_sysreg(sctlr_el1, SCTLR_EL1_RESET);
-	write_sysreg(vbar_el1, 0);
-	write_sysreg(tcr_el1, 0);
-	write_sysreg(ttbr0_el1, 0);
-	write_sysreg(ttbr1_el1, 0);
-	write_sysreg(mair_el1, 0);
-	write_sysreg(amair_el1, 0);
-	write_sysreg(cpacr_el1, 0);
-	write_sysreg(sp_el1, stack);
-	write_sysreg(sp_el0, 0);
-	write_sysreg(elr_el1, 0);
-	write_sysreg(spsr_el1, 0);
-	write_sysreg(esr_el1, 0);
-	write_sysreg(far_el1, 0);
-	write_sysreg(afsr0_el1, 0);
-	write_sysreg(afsr1_el1, 0);
-	write_sysreg(par_el1, 0);
-	write_sysreg(contextidr_el1, 0);
-	write_sysreg(tpidr_el1, 0);
-	write_sysreg(tpidrro_el0, 0);
-	write_sysreg(csselr_el1, 0);
-	write_sysreg(mdscr_el1, 0);
-	write_sysreg(cntkctl_el1, 0);
-	write_sysreg(cntv_ctl_el0, 0);
-	write_sysreg(cntp_ctl_el0, 0);
-	write_sysreg(cntv_cval_el0, 0);
-	write_sysreg(cntp_cval_el0, 0);
-	scrub_vcpu();
+#define VCPU_EL1_RESET(reg, reset) write_sysreg(reg, reset);
+	VCPU_EL1_REGS(VCPU_EL1_RESET)
+}
+
+/*
+ * arch.h: what lives only in this pCPU's registers while the vCPU is pinned
+ * here (its GPRs, PC, PSTATE, FP/SIMD and TPIDR_EL0 are saved at every exit
+ * already). On its own CPU, out of the guest.
+ */
+void arch_vcpu_save(struct vcpu *vcpu)
+{
+	struct vcpu_arch *a = &vcpu->arch;
+
+#define VCPU_EL1_SAVE(reg, reset) a->el1[EL1_##reg] = read_sysreg(reg);
+	VCPU_EL1_REGS(VCPU_EL1_SAVE)
+	scrub_pauth_save(a->pauth);
+	vgic_hw_save(a);
+}
+
+void arch_vcpu_restore(struct vcpu *vcpu)
+{
+	const struct vcpu_arch *a = &vcpu->arch;
+
+#define VCPU_EL1_RESTORE(reg, reset) write_sysreg(reg, a->el1[EL1_##reg]);
+	VCPU_EL1_REGS(VCPU_EL1_RESTORE)
+	scrub_pauth_restore(a->pauth);
+	vgic_hw_restore(a);
+	isb();
+}
+
+/*
+ * Nothing of the vCPU left in the registers arch_vcpu_save covers: as after a
+ * reset. (Debug and PMU registers are not saved yet: they stay, and are reset
+ * when the core next starts a vCPU, scrub_vcpu.)
+ */
+void arch_vcpu_wipe(struct vcpu *vcpu)
+{
+	static const u64 no_keys[10];
+
+	vcpu_reset_el1(0);
+	scrub_pauth_restore(no_keys);
+	vgic_hw_cpuif_reset();
+	isb();
 }
 
 void arch_vcpu_reset(struct vcpu *vcpu, const struct vcpu_entry *e)
@@ -124,6 +162,7 @@ void arch_vcpu_reset(struct vcpu *vcpu, const struct vcpu_entry *e)
 	/* Images written by Keel; a PSCI entry finds memory its guest already cleaned. */
 	a->need_cache_clean = e->kind != VCPU_ENTRY_PSCI;
 	vcpu_reset_el1(e->sp);
+	scrub_vcpu();
 	vgic_vcpu_reset(vcpu);
 	vtimer_vcpu_reset();
 }

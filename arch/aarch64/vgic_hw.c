@@ -90,12 +90,78 @@ void vgic_hw_set_hcr(u64 hcr)
 	write_sysreg(ICH_HCR_EL2, hcr);
 }
 
+/* ICH_AP0R<n>/AP1R<n> in use: 1, 2 or 4 by the priority bits (ICH_VTR_EL2.PREbits). */
+static u32 vgic_hw_nr_aprs(void)
+{
+	u32 pre = (u32)((read_sysreg(ICH_VTR_EL2) >> 26) & 7) + 1;
+
+	return pre >= 7 ? 4 : pre == 6 ? 2 : 1;
+}
+
+/* ICH_AP0R<n>_EL2 and ICH_AP1R<n>_EL2: one accessor per number, as for the LRs. */
+#define AP_SAVE(n)                                             \
+	case n:                                                \
+		a->ich_ap0r[n] = read_sysreg(s3_4_c12_c8_##n); \
+		a->ich_ap1r[n] = read_sysreg(s3_4_c12_c9_##n); \
+		break
+#define AP_RESTORE(n)                                          \
+	case n:                                                \
+		write_sysreg(s3_4_c12_c8_##n, a->ich_ap0r[n]); \
+		write_sysreg(s3_4_c12_c9_##n, a->ich_ap1r[n]); \
+		break
+
+static void vgic_hw_apr_save(struct vcpu_arch *a, u32 n)
+{
+	switch (n) {
+		AP_SAVE(0);
+		AP_SAVE(1);
+		AP_SAVE(2);
+		AP_SAVE(3);
+	default:
+		break;
+	}
+}
+
+static void vgic_hw_apr_restore(const struct vcpu_arch *a, u32 n)
+{
+	switch (n) {
+		AP_RESTORE(0);
+		AP_RESTORE(1);
+		AP_RESTORE(2);
+		AP_RESTORE(3);
+	default:
+		break;
+	}
+}
+
+void vgic_hw_save(struct vcpu_arch *a)
+{
+	for (u32 n = 0; n < vgic_nr_lrs; n++)
+		a->ich_lr[n] = vgic_hw_lr_read(n);
+	for (u32 n = 0; n < vgic_hw_nr_aprs(); n++)
+		vgic_hw_apr_save(a, n);
+	a->ich_vmcr = read_sysreg(ICH_VMCR_EL2);
+	a->ich_hcr = read_sysreg(ICH_HCR_EL2);
+}
+
+void vgic_hw_restore(const struct vcpu_arch *a)
+{
+	for (u32 n = 0; n < vgic_nr_lrs; n++)
+		vgic_hw_lr_write(n, a->ich_lr[n]);
+	for (u32 n = 0; n < vgic_hw_nr_aprs(); n++)
+		vgic_hw_apr_restore(a, n);
+	write_sysreg(ICH_VMCR_EL2, a->ich_vmcr);
+	write_sysreg(ICH_HCR_EL2, a->ich_hcr);
+}
+
 /* A vCPU's virtual interface as after reset: no priorities, nothing active or listed. */
 void vgic_hw_cpuif_reset(void)
 {
+	static const struct vcpu_arch none; /* all zero */
+
 	write_sysreg(ICH_VMCR_EL2, 0);
-	write_sysreg(ICH_AP0R0_EL2, 0);
-	write_sysreg(ICH_AP1R0_EL2, 0);
+	for (u32 n = 0; n < vgic_hw_nr_aprs(); n++)
+		vgic_hw_apr_restore(&none, n);
 	for (u32 n = 0; n < vgic_nr_lrs; n++)
 		vgic_hw_lr_write(n, 0);
 }

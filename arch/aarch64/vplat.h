@@ -12,6 +12,7 @@
 struct partition;
 struct pcpu;
 struct vcpu;
+struct vcpu_arch;
 
 /* Guest-physical layout (docs/aarch64-microvm.md). */
 #define VPLAT_GICD_BASE 0x08000000ull
@@ -63,6 +64,9 @@ void vgic_hw_lr_write(u32 n, u64 v);
 u32 vgic_hw_nr_lrs(void);
 void vgic_hw_set_hcr(u64 hcr);
 void vgic_hw_cpuif_reset(void);
+/* The virtual CPU interface (LRs, active priorities, VMCR, HCR) to and from @a. */
+void vgic_hw_save(struct vcpu_arch *a);
+void vgic_hw_restore(const struct vcpu_arch *a);
 
 /* vpsci.c */
 struct vm_exit;
@@ -81,6 +85,9 @@ void scrub_bhb_init(struct pcpu *cpu);
 u64 scrub_guest_dfr0(u64 dfr0);
 bool scrub_guest_has_pmu(void); /* guests own the PMU (PMUv3p1+, EL2 excluded) */
 void scrub_vcpu(void);
+/* The pointer-authentication keys (10 halves) to and from @keys; nothing without PAuth. */
+void scrub_pauth_save(u64 keys[10]);
+void scrub_pauth_restore(const u64 keys[10]);
 u64 scrub_smccc_features(u32 fid);
 bool scrub_smccc_workaround(u32 fid, u64 arg, u64 *ret);
 

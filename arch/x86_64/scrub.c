@@ -105,7 +105,10 @@ void x86_spec_probe(void)
 		struct x86_cpuid d = x86_cpuid(0xd, 0);
 
 		x86_spec.xcr0_all = ((u64)d.edx << 32 | d.eax) | X86_XCR0_X87;
+		x86_spec.fpu_size = d.ecx;
 	}
+	if (x86_spec.fpu_size < 512)
+		x86_spec.fpu_size = 512; /* FXSAVE's legacy area */
 	if (l7.edx & CPUID7_EDX_SPEC_CTRL) {
 		x86_spec.spec_ctrl_bits |= SPEC_CTRL_IBRS;
 		x86_spec.ibpb = true;
@@ -164,6 +167,52 @@ static void x86_reset_fpu(void)
 		x86_xsetbv(X86_XCR0_X87);
 	} else {
 		__asm__ volatile("fninit; fxrstor64 %0" ::"m"(x86_init_image));
+	}
+	x86_write_cr4(cr4);
+}
+
+/* Keel runs without CR4.OSXSAVE (and OSFXSR): on only around these instructions. */
+static u64 x86_fpu_enter(void)
+{
+	u64 cr4 = x86_read_cr4();
+
+	x86_write_cr4(cr4 | X86_CR4_OSFXSR | (x86_spec.xsave ? X86_CR4_OSXSAVE : 0));
+	return cr4;
+}
+
+void x86_fpu_save(void *area, u64 *xcr0)
+{
+	u64 cr4 = x86_fpu_enter();
+
+	if (x86_spec.xsave) {
+		u32 lo, hi;
+
+		__asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+		*xcr0 = (u64)hi << 32 | lo;
+		/*
+		 * Every component the CPU has, not only those the guest's XCR0
+		 * enables: PKRU, say, is the guest's (WRPKRU) whatever XCR0 says.
+		 */
+		x86_xsetbv(x86_spec.xcr0_all);
+		__asm__ volatile("xsave64 (%0)" ::"r"(area), "a"(~0u), "d"(~0u) : "memory");
+		x86_xsetbv(*xcr0);
+	} else {
+		*xcr0 = X86_XCR0_X87;
+		__asm__ volatile("fxsave64 (%0)" ::"r"(area) : "memory");
+	}
+	x86_write_cr4(cr4);
+}
+
+void x86_fpu_restore(const void *area, u64 xcr0)
+{
+	u64 cr4 = x86_fpu_enter();
+
+	if (x86_spec.xsave) {
+		x86_xsetbv(x86_spec.xcr0_all);
+		__asm__ volatile("xrstor64 (%0)" ::"r"(area), "a"(~0u), "d"(~0u) : "memory");
+		x86_xsetbv(xcr0);
+	} else {
+		__asm__ volatile("fxrstor64 (%0)" ::"r"(area) : "memory");
 	}
 	x86_write_cr4(cr4);
 }

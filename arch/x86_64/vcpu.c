@@ -9,6 +9,7 @@
 #include <keel/console.h>
 #include <keel/guest_mem.h>
 #include <keel/lib.h>
+#include <keel/pmm.h>
 
 #include "decode.h"
 #include "virt.h"
@@ -47,9 +48,34 @@ int x86_virt_cpu_init(struct pcpu *cpu)
 	return x86_virt->cpu_init(cpu);
 }
 
+/*
+ * The MSRs a guest writes directly that neither backend keeps in its VMCB or
+ * VMCS (VMX leaves the syscall ones in the CPU; TSC_AUX is per core on both):
+ * arch_vcpu_save keeps them. On SVM the syscall ones read Keel's own values
+ * here (VMSAVE keeps the guest's), which Keel never uses.
+ */
+static const u32 x86_hw_msrs[6] = {
+	MSR_KERNEL_GS_BASE, MSR_STAR, MSR_LSTAR, MSR_CSTAR, MSR_SFMASK, MSR_TSC_AUX,
+};
+
+static u64 x86_fpu_bytes(void)
+{
+	return ALIGN_UP(x86_spec.fpu_size, PAGE_SIZE);
+}
+
 int arch_vcpu_init(struct vcpu *vcpu)
 {
-	return x86_virt->vcpu_init(vcpu);
+	int ret;
+
+	vcpu->arch.fpu_area = pmm_alloc(x86_fpu_bytes(), PAGE_SIZE); /* clean: a valid header */
+	if (!vcpu->arch.fpu_area)
+		return -KEEL_ENOMEM;
+	ret = x86_virt->vcpu_init(vcpu);
+	if (ret) {
+		pmm_free(vcpu->arch.fpu_area, x86_fpu_bytes());
+		vcpu->arch.fpu_area = 0;
+	}
+	return ret;
 }
 
 /* On the vCPU's own CPU: its LAPIC timer goes with it. */
@@ -58,6 +84,48 @@ void arch_vcpu_destroy(struct vcpu *vcpu)
 	vlapic_stop(vcpu);
 	vpit_stop(vcpu);
 	x86_virt->vcpu_destroy(vcpu);
+	if (vcpu->arch.fpu_area)
+		pmm_free(vcpu->arch.fpu_area, x86_fpu_bytes());
+	vcpu->arch.fpu_area = 0;
+}
+
+/* arch.h. Everything else of the vCPU is in vcpu->arch and its VMCB/VMCS already. */
+void arch_vcpu_save(struct vcpu *vcpu)
+{
+	struct vcpu_arch *a = &vcpu->arch;
+
+	x86_fpu_save(hpa_to_hva(a->fpu_area), &a->xcr0);
+	a->cr2 = x86_read_cr2();
+	__asm__ volatile("mov %%dr0, %0; mov %%dr1, %1; mov %%dr2, %2; mov %%dr3, %3; "
+			 "mov %%dr6, %4"
+			 : "=r"(a->dr[0]), "=r"(a->dr[1]), "=r"(a->dr[2]), "=r"(a->dr[3]),
+			   "=r"(a->dr6));
+	for (u32 i = 0; i < ARRAY_SIZE(x86_hw_msrs); i++)
+		a->hw_msrs[i] = x86_rdmsr(x86_hw_msrs[i]);
+}
+
+void arch_vcpu_restore(struct vcpu *vcpu)
+{
+	const struct vcpu_arch *a = &vcpu->arch;
+
+	x86_fpu_restore(hpa_to_hva(a->fpu_area), a->xcr0);
+	x86_write_cr2(a->cr2);
+	__asm__ volatile("mov %0, %%dr0; mov %1, %%dr1; mov %2, %%dr2; mov %3, %%dr3; "
+			 "mov %4, %%dr6" ::"r"(a->dr[0]),
+			 "r"(a->dr[1]), "r"(a->dr[2]), "r"(a->dr[3]), "r"(a->dr6));
+	for (u32 i = 0; i < ARRAY_SIZE(x86_hw_msrs); i++)
+		x86_wrmsr(x86_hw_msrs[i], a->hw_msrs[i]);
+}
+
+/* The core as a reset vCPU finds it (x86_vcpu_scrub), the guest's SPEC_CTRL kept in memory. */
+void arch_vcpu_wipe(struct vcpu *vcpu)
+{
+	u64 spec_ctrl = vcpu->arch.spec_ctrl;
+
+	x86_vcpu_scrub(vcpu);
+	vcpu->arch.spec_ctrl = spec_ctrl;
+	for (u32 i = 0; i < ARRAY_SIZE(x86_hw_msrs); i++)
+		x86_wrmsr(x86_hw_msrs[i], 0);
 }
 
 /*

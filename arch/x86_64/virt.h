@@ -88,6 +88,8 @@ struct x86_spec {
 	bool l1d_flush; /* flush the L1 data cache before each VM entry (L1TF) */
 	u8 pad[2];
 	u64 xcr0_all; /* every XSAVE user component the CPU has */
+	u32 fpu_size; /* bytes of an XSAVE area for all of them (FXSAVE: 512) */
+	u32 pad2;
 	u64 spec_ctrl_bits; /* SPEC_CTRL bits the CPU implements */
 };
 
@@ -99,6 +101,14 @@ void x86_spec_probe(void);
 
 /* Reset what no VMCB/VMCS field covers; IBPB. On the vCPU's CPU, at reset. */
 void x86_vcpu_scrub(struct vcpu *vcpu);
+
+/*
+ * The guest's FPU/SIMD state (XSAVE, standard form; FXSAVE without XSAVE)
+ * into @area (x86_spec.fpu_size bytes, 64-byte aligned, zeroed once) and its
+ * XCR0, and back: for arch_vcpu_save and arch_vcpu_restore.
+ */
+void x86_fpu_save(void *area, u64 *xcr0);
+void x86_fpu_restore(const void *area, u64 xcr0);
 
 /* The guest's SPEC_CTRL and PRED_CMD (emulated; 0 or -KEEL_EINVAL for #GP). */
 u64 x86_spec_ctrl_read(const struct vcpu *vcpu);

@@ -102,8 +102,29 @@ static void ticker(uint64_t count)
 }
 
 /*
+ * then=keep [every=N]: markers in every register class a core holds for its
+ * guest (regs_plant), then read back for ever, a line every N rounds: each
+ * must still hold its marker whatever Keel did in between (exits, and PAUSE,
+ * which saves the vCPU's state, wipes its core and restores it at RESUME).
+ * A register that lost its marker is printed and ends the loop.
+ */
+static void keep_registers(uint64_t every)
+{
+	uint64_t n, lost = 0;
+
+	regs_plant();
+	for (n = 1; !lost; n++) {
+		lost += regs_check(true);
+		if (lost || n % every == 0)
+			printf("keep: %lu rounds of %u registers, %lu values lost\n", n, reg_checked,
+			       lost);
+	}
+	guest_failures++;
+}
+
+/*
  * What to do after a mode's checks: "then=shutdown" (default), "ticker",
- * "idle" or "reboot" (after pace=N, default 0).
+ * "idle", "reboot" (after pace=N, default 0) or "keep".
  */
 static void finish(void)
 {
@@ -111,6 +132,8 @@ static void finish(void)
 
 	if (!opt_get(cmdline, "then", then, sizeof(then)) || !strcmp(then, "shutdown"))
 		guest_shutdown();
+	if (!strcmp(then, "keep"))
+		keep_registers(opt_num(cmdline, "every", 2000));
 	if (!strcmp(then, "reboot")) {
 		delay(opt_num(cmdline, "pace", 0));
 		hc(KEEL_HC_REBOOT, 0, 0, 0);
@@ -403,7 +426,7 @@ static uint32_t manage_create(uint64_t cpus)
 	c.desc.kernel_module = KEEL_IMAGE_KERNEL;
 	c.desc.initrd_module = KEEL_NO_MODULE;
 	c.desc.disk_module = KEEL_NO_MODULE;
-	memcpy(c.desc.cmdline, "mode=hello then=ticker pace=5000", 33);
+	memcpy(c.desc.cmdline, "mode=hello then=keep every=500", 31);
 	c.image_size[KEEL_IMAGE_KERNEL] = gi->initrd_size;
 	r = hc(KEEL_HC_MGMT_CREATE, (uintptr_t)&c, sizeof(c), 0);
 	printf("manage: create child on cpus 0x%lx: status %ld id %lu\n", cpus, r.status, r.r1);
@@ -958,7 +981,7 @@ static void mode_hcbench(void)
  * (as the management partition, keel.cfg initrd = this ELF) | denied | hcbench [count=N batch=B] |
  * psci [rounds=N] (aarch64, 2 vCPUs) | smccc | timers | pmu | sve (aarch64) | decode | nmi | tscleaf |
  * initsipi [rounds=N] (x86_64, 2 vCPUs);
- * pace=N sets the ticker's delay; then=shutdown (default) | ticker | idle | reboot says what follows the
+ * pace=N sets the ticker's delay; then=shutdown (default) | ticker | idle | reboot | keep says what follows the
  * checks; vmcall=1 makes every x86_64 call use VMCALL instead of VMMCALL.
  */
 void guest_main(const struct keel_guest_info *info)

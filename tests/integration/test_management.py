@@ -40,6 +40,16 @@ def test_manage_lifecycle(managed):
     cycles = q.find(out("mgr", r"manage: \d+ pause/resume cycles: "))
     assert re.search(r"1000 pause/resume cycles: 0 with a vCPU not parked, 0 with the child "
                      r"moving while paused; it wrote [1-9]\d* console bytes", cycles or ""), cycles
+    # The round trip: PAUSE saved the child's state and wiped its core, RESUME put it
+    # back; the child (then=keep) read back its markers in every register class all
+    # along (FP/SIMD, XCR0/PKRU, CR2, debug registers, MSRs; EL1 registers, timers,
+    # PAuth keys) and lost none, before and after the 1,000 cycles.
+    assert q.find(out("child", r"plant: markers in "))
+    kept = q.find_all(out("child", r"keep: \d+ rounds of \d+ registers, \d+ values lost"))
+    assert kept and all(k.endswith(", 0 values lost") for k in kept), kept[-3:]
+    after = q.wait_for(out("child", r"keep: \d+ rounds"), 60, after=cycles.index)
+    assert after.endswith(", 0 values lost"), after
+    assert not q.find_all(out("child", r"keep: LOST"))
     assert q.find(keel(r"partition 'child' stopped: stopped by the management partition: "
                        r"it did not power off in time"))
     assert q.find(keel(r"partition 'child' \(id \d+\) destroyed"))

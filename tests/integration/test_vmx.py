@@ -14,6 +14,10 @@ scenarios and two boots run at a time (one per host core):
   (Bochs checks alignment, so the #AC loop is real here; its #DB delivery ends
   the XSA-156 loop after one reflected #DB), and forced stops of guests that
   never exit, interrupts off and on.
+- `manage`: (beside `attack`) a manager pauses and resumes a child 20 times;
+  the child reads back markers in every register class all along (the VMX
+  round trip of arch_vcpu_save/restore: XSAVE state, CR2, DR0-3, DR6 and the
+  syscall MSRs VMX leaves in the CPU).
 - `linux`: a Debian kernel microVM (1 vCPU, 256M) boots to its initramfs, which
   sees its CPU, checksums its virtio disk and powers off; Keel powers off after
   it. ~2.5 min under Bochs (most of it the kernel decompressing itself), so it
@@ -31,8 +35,8 @@ import pytest
 
 import bochs
 import linuxrig
-from keelrig import (ABI_RE, fault_warned_once, guest_passed, keel, keel_cfg, line_of, out,
-                     partition)
+from keelrig import (ABI_RE, TESTGUEST, fault_warned_once, guest_passed, keel, keel_cfg, line_of,
+                     out, partition)
 from linuxrig import said, value
 from test_boot import check_hello
 
@@ -52,6 +56,9 @@ NOEPT = keel_cfg(partition("alpha", 0, "mode=hello", memory="16M"))
 ATTACK = keel_cfg(partition("mgr", 0, "mode=manager steps=leak,holes,excloop,spinstop leak=1 spare=1",
                             memory="32M", kernel="/guests/attack.elf",
                             initrd="/guests/attack.elf", management="yes"), on_idle="stay")
+MANAGE = keel_cfg(partition("mgr", 0, "mode=manage pauses=20", memory="32M", management="yes",
+                            initrd="/guests/" + TESTGUEST),
+                  partition("plain", 2, "mode=denied then=idle", memory="16M"))
 ABORT = r"keel: boot aborted: keel\.cfg has errors; no partition started"
 NO_RUN = r"keel: error: this CPU cannot run partitions"
 LINUX_TIMEOUT_S = 600  # hard limit of the Linux run; it takes ~150 s
@@ -117,6 +124,7 @@ STARTS = {  # name: (keel.cfg or a function making it, bochs.boot() options)
     "badcfg": (BADCFG, {"cpus": 1}),
     "noept": (NOEPT, {"cpus": 1, "cpu_model": NO_EPT_MODEL}),
     "attack": (ATTACK, {"cpus": 2}),
+    "manage": (MANAGE, {"cpus": 3, "timeout": 600}),
     "linux": (linux_start, {}),
 }
 QUICK = ("badcfg", "noept")
@@ -145,7 +153,13 @@ def noept(vmx_rig):
 @pytest.fixture
 def attack(vmx_rig):
     vmx_rig.stop(*QUICK)  # done; each would burn a host core
-    return vmx_rig.get("attack", "attack")
+    return vmx_rig.get("attack", "attack", "manage")
+
+
+@pytest.fixture
+def manage(vmx_rig):
+    vmx_rig.stop(*QUICK)
+    return vmx_rig.get("manage", "attack", "manage")
 
 
 @pytest.fixture
@@ -230,6 +244,25 @@ def test_vmx_missing_ept_named(noept):
     said = noept.wait_for(keel(r"error: x86: VMX without EPT"), 90)
     noept.wait_for(NO_RUN, 30, after=said.index)
     assert not noept.find(r"PANIC")
+
+
+def test_vmx_pause_keeps_every_register(manage):
+    """PAUSE saves the child's state and wipes its core, RESUME restores it, 20
+    times; the child's markers in every register class hold all along."""
+    q = manage
+    verdict = q.wait_for(out("mgr", r"TEST manage (PASS|FAIL)"), 900)
+    assert verdict.endswith("PASS"), q.find_all(out("mgr", "check failed"))
+    cycles = q.find(out("mgr", r"manage: 20 pause/resume cycles: 0 with a vCPU not parked, "
+                               r"0 with the child moving while paused"))
+    assert cycles
+    assert q.find(out("child", r"plant: markers in .*cr2, dr0-3, dr6, 10 msrs"))
+    kept = q.find_all(out("child", r"keep: \d+ rounds of \d+ registers, \d+ values lost"))
+    assert kept and all(k.endswith(", 0 values lost") for k in kept), kept[-3:]
+    # It was reading them back while the cycles ran (a lost one is printed at once).
+    assert q.find(out("child", r"keep: \d+ rounds"),
+                  after=q.find(out("mgr", r"manage: paused: ")).index)
+    assert not q.find_all(out("child", r"keep: LOST"))
+    assert not q.find_all(r"keep: .* [1-9]\d* values lost|PANIC")
 
 
 def test_vmx_attack(attack):

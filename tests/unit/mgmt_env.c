@@ -135,6 +135,7 @@ void pcpu_kick(struct pcpu *cpu)
 	kicks++;
 	if (!v || !v->part || v->pcpu->id == stuck_cpu)
 		return;
+	__atomic_store_n(&v->parked_gen, v->part->pause_gen, __ATOMIC_RELEASE);
 	__atomic_store_n(&v->where, v->part->state == PART_PAUSED ? VCPU_PARKED : VCPU_ACTIVE,
 			 __ATOMIC_RELEASE);
 }

@@ -314,7 +314,18 @@ static void test_lifecycle(void)
 	CHECK_EQ(p->state, PART_PAUSED); /* it is paused; its vCPU parks when it gets out */
 	CHECK(now_ns >= 1000000000ull); /* it waited its whole second */
 	CHECK_EQ(call(KEEL_HC_MGMT_PAUSE, id, 0, 0), -KEEL_ETIMEDOUT); /* again: still not parked */
-	p->vcpus[0]->where = VCPU_PARKED; /* out at last */
+	p->vcpus[0]->where = VCPU_PARKED; /* out at last, and it saw this PAUSE */
+	p->vcpus[0]->parked_gen = p->pause_gen;
+	CHECK_EQ(call(KEEL_HC_MGMT_PAUSE, id, 0, 0), KEEL_OK);
+	/*
+	 * Still parked from that PAUSE when a RESUME and a new PAUSE come: its
+	 * old answer does not count (it may have seen the RESUME and be on its
+	 * way out); PAUSE waits until it has seen the new one.
+	 */
+	CHECK_EQ(call(KEEL_HC_MGMT_RESUME, id, 0, 0), KEEL_OK);
+	CHECK_EQ(p->vcpus[0]->where, VCPU_PARKED);
+	CHECK_EQ(call(KEEL_HC_MGMT_PAUSE, id, 0, 0), -KEEL_ETIMEDOUT);
+	p->vcpus[0]->parked_gen = p->pause_gen;
 	CHECK_EQ(call(KEEL_HC_MGMT_PAUSE, id, 0, 0), KEEL_OK);
 	stuck_cpu = ~0u;
 	clock_step_ns = 0;

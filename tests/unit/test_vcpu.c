@@ -27,11 +27,24 @@ static struct vm_exit script[STEPS];
 static u32 script_len, script_pos;
 static struct partition *part;
 static u64 free_at_start;
+static u32 pause_at = ~0u; /* the script step before which a PAUSE comes */
+static char calls[64]; /* save, wipe, idle, restore: S W I R, in order */
+static u32 ncalls;
+
+static void called(char c)
+{
+	if (ncalls < sizeof(calls) - 1)
+		calls[ncalls++] = c;
+}
 
 /* ---- the arch, scripted ---- */
 
 void arch_vcpu_run(struct vcpu *v, struct vm_exit *exit)
 {
+	if (script_pos == pause_at) {
+		pause_at = ~0u;
+		CHECK_EQ(part_set_paused(v->part, true), 0);
+	}
 	if (script_pos < script_len) {
 		*exit = script[script_pos++];
 		return;
@@ -55,8 +68,32 @@ bool arch_vcpu_irq_pending(struct vcpu *v)
 	return true;
 }
 
+/* A parked vCPU idles: the third time, RESUME comes. */
 void arch_cpu_idle(void)
 {
+	struct vcpu *v = part->vcpus[0];
+
+	called('I');
+	CHECK_EQ(v->where, VCPU_PARKED);
+	CHECK_EQ(v->parked_gen, part->pause_gen);
+	if (ncalls >= 5)
+		CHECK_EQ(part_set_paused(part, false), 0);
+}
+
+void arch_vcpu_save(struct vcpu *v)
+{
+	called('S');
+}
+
+void arch_vcpu_wipe(struct vcpu *v)
+{
+	called('W');
+}
+
+void arch_vcpu_restore(struct vcpu *v)
+{
+	called('R');
+	CHECK(v->where != VCPU_PARKED); /* not counted as parked once it is on its way back */
 }
 
 void arch_vcpu_io_return(struct vcpu *v, u64 value)
@@ -188,12 +225,29 @@ static void test_a_second_of_retries_stops_it(void)
 					"faulted for 1000 ms") != NULL);
 }
 
+/*
+ * PAUSE: the vCPU saves its state and wipes its core before it says parked,
+ * idles parked (answering this PAUSE's number), and restores at RESUME
+ * before it runs the guest again.
+ */
+static void test_park_saves_and_restores(void)
+{
+	add(EXIT_NONE, 2);
+	pause_at = 1;
+	ncalls = 0;
+	CHECK_EQ(run(0), 2);
+	calls[ncalls] = '\0';
+	CHECK(!strcmp(calls, "SWIIIR"));
+	CHECK_EQ(part->vcpus[0]->parked_gen, part->pause_gen);
+}
+
 int main(void)
 {
 	setup();
 	test_retries_are_invisible();
 	test_broken_runs_never_stop();
 	test_a_second_of_retries_stops_it();
+	test_park_saves_and_restores();
 	CHECK_EQ(part_destroy_begin(part), 0);
 	part_destroy_finish(part);
 	CHECK_EQ(pmm_free_bytes(), free_at_start);

@@ -174,6 +174,23 @@ struct vcpu_entry;
 void arch_vcpu_reset(struct vcpu *vcpu, const struct vcpu_entry *e);
 
 /*
+ * The vCPU's architectural state that lives only in its CPU's registers
+ * while it is pinned there, into the vCPU (save) and back (restore); with
+ * what the arch keeps in memory anyway (GPRs, PC, VMCB/VMCS, FP/SIMD on
+ * aarch64), the vCPU is then whole in memory. aarch64: the EL1 and EL0
+ * system registers, both EL1 timers, the pointer-authentication keys, the
+ * GIC virtual CPU interface (list registers, active priorities, VMCR, HCR).
+ * x86_64: the FPU/SIMD state (XSAVE) and XCR0, CR2, DR0-DR3, DR6 and the
+ * MSRs a guest writes directly (x86_guest_msrs). Between the two the CPU
+ * may run anything; wipe leaves nothing of the vCPU in those registers, as
+ * at a hand-over to another partition. On the vCPU's own CPU, out of the
+ * guest. Core saves and wipes at PAUSE and restores at RESUME (vcpu_park).
+ */
+void arch_vcpu_save(struct vcpu *vcpu);
+void arch_vcpu_restore(struct vcpu *vcpu);
+void arch_vcpu_wipe(struct vcpu *vcpu);
+
+/*
  * x86_64: write the identity page tables and GDT the ELF entry state needs into
  * the partition's low memory (after the partition's RAM is mapped and
  * scrubbed). aarch64: nothing. Returns 0 or -KEEL_E*.

@@ -72,6 +72,8 @@ struct vcpu {
 	u32 arch_ready; /* arch_vcpu_init done on its CPU */
 	u32 reset_pending; /* enter at @boot on the next run */
 	u32 where; /* enum vcpu_where; atomics only */
+	u32 parked_gen; /* the part->pause_gen it last saw while parked; atomics only */
+	u32 pad;
 	struct vcpu_entry boot; /* the entry state for reset_pending */
 	struct partition *part;
 	struct pcpu *pcpu;
@@ -107,6 +109,8 @@ struct partition {
 	u32 stop_asked; /* a STOP asked the guest to power off: a reboot ends in a stop */
 	u32 restarts; /* in place, for a guest reboot, since the slot was taken */
 	u32 rebuilding; /* BUILDING again for a guest reboot (not a first build) */
+	u32 pause_gen; /* PAUSEs so far: a vCPU's parked answer names the one it saw */
+	u32 pad5;
 	struct mem_region mem[KEEL_MAX_MEM_REGIONS];
 	char stop_reason[KEEL_STOP_REASON_MAX]; /* why it is stopping, for the final log line */
 	u32 stop_cause; /* KEEL_STOP_CAUSE_*, set with stop_reason */

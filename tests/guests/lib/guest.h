@@ -88,8 +88,11 @@ void trap_user_return(void) __attribute__((noreturn));
 void regs_plant(void);
 /* Read them all back expecting reset values; prints each leak, returns how many. */
 unsigned int regs_probe(void);
+/* Read them all back expecting reset values, or the markers regs_plant put (quietly but for misses). */
+unsigned int regs_check(bool planted);
 /* The probe's tally (tests/guests/lib/expect.c): registers read, and how many leaked. */
 extern unsigned int reg_checked, reg_bad;
+extern bool reg_expect_planted; /* set by regs_check: what a miss is called */
 void reg_tally_reset(void);
 /* Count one register; a value other than its reset value is printed as a LEAK. */
 void expect_reg(const char *name, uint64_t got, uint64_t want);

@@ -168,7 +168,7 @@ void regs_plant(void)
 	       f.spec_ctrl ? ", spec_ctrl" : "");
 }
 
-static void probe_vectors(const struct feats *f)
+static void probe_vectors(const struct feats *f, bool planted)
 {
 	char name[16];
 	unsigned int i, k;
@@ -183,12 +183,12 @@ static void probe_vectors(const struct feats *f)
 	for (i = 0; i < 16; i++)
 		for (k = 0; k < (f->avx ? 4u : 2u); k++) {
 			snprintf(name, sizeof(name), "%smm%u[%u]", k >= 2 ? "y" : "x", i, k);
-			expect_reg(name, vec_buf[i][k], 0);
+			expect_reg(name, vec_buf[i][k], planted ? MARK ^ (i << 8 | k) : 0);
 		}
 }
 
-/* Returns the number of registers that did not hold their reset value. */
-unsigned int regs_probe(void)
+/* Returns the number of registers that did not hold their reset (or planted) value. */
+unsigned int regs_check(bool planted)
 {
 	struct feats f = feats();
 	uint64_t cr2, dr[4], dr6;
@@ -197,34 +197,44 @@ unsigned int regs_probe(void)
 	unsigned int i;
 
 	reg_tally_reset();
+	reg_expect_planted = planted;
 	enable_fpu(&f);
 	/* Before anything of ours touches them. */
 	if (f.xsave)
-		expect_reg("xcr0", xgetbv(), 1);
+		expect_reg("xcr0", xgetbv(), planted ? (f.avx ? 7 : 3) : 1);
 	__asm__ volatile("mov %%cr2, %0" : "=r"(cr2));
 	__asm__ volatile("mov %%dr0, %0; mov %%dr1, %1; mov %%dr2, %2; mov %%dr3, %3; mov %%dr6, %4"
 			 : "=r"(dr[0]), "=r"(dr[1]), "=r"(dr[2]), "=r"(dr[3]), "=r"(dr6));
-	expect_reg("cr2", cr2, 0);
+	expect_reg("cr2", cr2, planted ? MARK : 0);
 	for (i = 0; i < 4; i++)
-		expect_reg(i == 0 ? "dr0" : i == 1 ? "dr1" : i == 2 ? "dr2" : "dr3", dr[i], 0);
-	expect_reg("dr6", dr6, 0xffff0ff0ull);
+		expect_reg(i == 0 ? "dr0" : i == 1 ? "dr1" : i == 2 ? "dr2" : "dr3", dr[i],
+			   planted ? 0x1000ull * (i + 1) : 0);
+	expect_reg("dr6", dr6, planted ? 0xffff0ff1ull : 0xffff0ff0ull);
 	__asm__ volatile("stmxcsr %0; fnstcw %1" : "=m"(mxcsr), "=m"(fcw));
-	expect_reg("mxcsr", mxcsr, 0x1f80);
-	expect_reg("fcw", fcw, 0x37f);
+	expect_reg("mxcsr", mxcsr, planted ? 0x1fc0 : 0x1f80);
+	expect_reg("fcw", fcw, planted ? 0x27f : 0x37f);
 	if (f.pku) {
 		uint32_t pkru;
 
 		__asm__ volatile("rdpkru" : "=a"(pkru) : "c"(0) : "rdx");
-		expect_reg("pkru", pkru, 0);
+		expect_reg("pkru", pkru, planted ? 0x55555554u : 0);
 	}
-	probe_vectors(&f);
+	probe_vectors(&f, planted);
 	for (i = 0; i < sizeof(msrs) / sizeof(msrs[0]); i++)
-		expect_reg(msrs[i].name, rdmsr(msrs[i].msr), 0);
+		expect_reg(msrs[i].name, rdmsr(msrs[i].msr), planted ? msrs[i].mark : 0);
 	if (f.spec_ctrl)
-		expect_reg("SPEC_CTRL", rdmsr(MSR_SPEC_CTRL), 0);
-	printf("probe: %u registers checked%s%s, %u not at their reset value\n", reg_checked,
-	       f.avx ? " (ymm upper halves included)" : "", f.pku ? " (pkru included)" : "", reg_bad);
+		expect_reg("SPEC_CTRL", rdmsr(MSR_SPEC_CTRL), planted ? 1 : 0);
 	return reg_bad;
+}
+
+unsigned int regs_probe(void)
+{
+	unsigned int bad = regs_check(false);
+
+	printf("probe: %u registers checked%s%s, %u not at their reset value\n", reg_checked,
+	       (feats().avx) ? " (ymm upper halves included)" : "",
+	       feats().pku ? " (pkru included)" : "", bad);
+	return bad;
 }
 
 /* A guest's own SPEC_CTRL write reads back, where CPUID advertises the MSR. */

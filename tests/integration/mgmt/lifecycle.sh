@@ -85,6 +85,19 @@ echo "PAUSED vm2 vcpus_parked=$parked"
 check "pause-parked-vm2" $? "vcpus_parked $parked"
 keelctl resume vm2
 check "resume-vm2" $? ""
+# PAUSE saves each vCPU's whole state and wipes its core's registers; RESUME puts it
+# back. Ten more round trips, then vm2 still echoes a line typed to it: its kernel,
+# FPU/SIMD, timers and interrupts came through.
+i=0
+while [ $i -lt 10 ] && keelctl pause vm2 && keelctl resume vm2; do
+	i=$((i + 1))
+done
+[ $i = 10 ]
+check "pause-resume-x10-vm2" $? "$i round trips"
+keelctl console vm2 --send "after ten round trips"
+check "console-send-vm2" $? ""
+keelctl console vm2 --wait "echo: after ten round trips" --timeout 60 >/dev/null
+check "console-echo-after-resume-vm2" $? ""
 out=$(keelctl stop vm2 --timeout 60)
 check "stop-vm2" $? "$out"
 [ "$out" = "stopped vm2 (the guest powered off)" ]

@@ -31,9 +31,13 @@ struct pcpu_arch {
 
 /*
  * Guest FP/SIMD registers. The vCPU's EL1 system registers stay live on its
- * pCPU (strict 1:1), but the hypervisor's C library uses q0-q7 (snprintf,
- * variadic prologues), so these are saved on every exit.
+ * pCPU (strict 1:1, saved only by arch_vcpu_save), but the hypervisor's C
+ * library uses q0-q7 (snprintf, variadic prologues), so these are saved on
+ * every exit.
  */
+/* How many EL1/EL0 registers arch_vcpu_save keeps (VCPU_EL1_REGS in vcpu.c). */
+#define VCPU_EL1_SAVED 27
+
 struct vcpu_fpsimd {
 	u64 q[64]; /* q0..q31, low half first */
 	u64 fpsr, fpcr;
@@ -59,6 +63,10 @@ struct vcpu_arch {
 	u32 pad2;
 	u64 psci_pc, psci_ctx; /* the CPU_ON request for a vCPU that did CPU_OFF */
 	u64 mpidr; /* what the guest reads in MPIDR_EL1 (VMPIDR_EL2) */
+	/* arch_vcpu_save: what lives only in the pCPU's registers while it runs. */
+	u64 el1[VCPU_EL1_SAVED]; /* EL1 and EL0 system registers and timers (vcpu.c) */
+	u64 pauth[10]; /* the pointer-authentication keys, where the CPU has them */
+	u64 ich_lr[16], ich_ap0r[4], ich_ap1r[4], ich_vmcr, ich_hcr; /* GIC virtual interface */
 };
 
 struct vgic;

@@ -110,6 +110,10 @@ struct vcpu_arch {
 	u64 pvclock_msr; /* MSR_KVM_SYSTEM_TIME_NEW as the guest wrote it (vclock.c) */
 	u64 wallclock_msr; /* MSR_KVM_WALL_CLOCK_NEW */
 	struct x86_mmio_op mmio_op;
+	/* arch_vcpu_save: what lives only in the CPU's registers while it runs. */
+	hpa_t fpu_area; /* XSAVE area (x86_spec.fpu_size), from arch_vcpu_init */
+	u64 xcr0, cr2, dr[4], dr6;
+	u64 hw_msrs[6]; /* by x86_hw_msrs (vcpu.c) */
 };
 
 struct part_arch {
