@@ -411,23 +411,30 @@ static uint32_t part_state(uint32_t id, struct keel_part_stats *ps)
 	return r.status == KEEL_OK ? ps->status.state : 0;
 }
 
+/* A child's description: this ELF (our initrd) as its kernel, on no cores yet. */
+static void child_desc(struct keel_mgmt_create *c, const char *name, uint64_t mem, uint32_t flags,
+		       const char *cmd)
+{
+	memset(c, 0, sizeof(*c));
+	c->desc.version = KEEL_PDESC_VERSION;
+	c->desc.flags = flags;
+	memcpy(c->desc.name, name, strlen(name) + 1);
+	c->desc.mem_size = mem;
+	c->desc.kernel_module = KEEL_IMAGE_KERNEL;
+	c->desc.initrd_module = KEEL_NO_MODULE;
+	c->desc.disk_module = KEEL_NO_MODULE;
+	memcpy(c->desc.cmdline, cmd, strlen(cmd) + 1);
+	c->image_size[KEEL_IMAGE_KERNEL] = gi->initrd_size;
+}
+
 /* Create "child" on @cpus from the ELF Keel gave us as our initrd; returns its id or 0. */
 static uint32_t manage_create(uint64_t cpus)
 {
 	static struct keel_mgmt_create c;
 	struct hc_result r;
 
-	memset(&c, 0, sizeof(c));
-	c.desc.version = KEEL_PDESC_VERSION;
-	c.desc.flags = KEEL_PD_REBOOT_STOP;
-	memcpy(c.desc.name, "child", 6);
+	child_desc(&c, "child", 16u << 20, KEEL_PD_REBOOT_STOP, "mode=hello then=keep every=500");
 	c.desc.cpu_mask = cpus;
-	c.desc.mem_size = 16u << 20;
-	c.desc.kernel_module = KEEL_IMAGE_KERNEL;
-	c.desc.initrd_module = KEEL_NO_MODULE;
-	c.desc.disk_module = KEEL_NO_MODULE;
-	memcpy(c.desc.cmdline, "mode=hello then=keep every=500", 31);
-	c.image_size[KEEL_IMAGE_KERNEL] = gi->initrd_size;
 	r = hc(KEEL_HC_MGMT_CREATE, (uintptr_t)&c, sizeof(c), 0);
 	printf("manage: create child on cpus 0x%lx: status %ld id %lu\n", cpus, r.status, r.r1);
 	hostile("create again with the same name", hc(KEEL_HC_MGMT_CREATE, (uintptr_t)&c,
@@ -647,16 +654,7 @@ static void manage_cycles(uint64_t n)
 
 	if (!host_info(&hi) || !expect(hi.free_cpu_mask != 0))
 		return;
-	memset(&c, 0, sizeof(c));
-	c.desc.version = KEEL_PDESC_VERSION;
-	c.desc.flags = KEEL_PD_REBOOT_STOP;
-	memcpy(c.desc.name, "cyc", 4);
-	c.desc.mem_size = 16u << 20;
-	c.desc.kernel_module = KEEL_IMAGE_KERNEL;
-	c.desc.initrd_module = KEEL_NO_MODULE;
-	c.desc.disk_module = KEEL_NO_MODULE;
-	memcpy(c.desc.cmdline, "mode=conduit then=idle", 23);
-	c.image_size[KEEL_IMAGE_KERNEL] = gi->initrd_size;
+	child_desc(&c, "cyc", 16u << 20, KEEL_PD_REBOOT_STOP, "mode=conduit then=idle");
 	for (i = 0; i < n && st == KEEL_PSTATE_STOPPED && !guest_failures; i++) {
 		uint64_t free = hi.free_cpu_mask, wait;
 		struct keel_part_stats ps = { 0 };
@@ -773,16 +771,7 @@ static void manage_races(uint64_t n)
 
 	if (!host_info(&before))
 		return;
-	memset(&c, 0, sizeof(c));
-	c.desc.version = KEEL_PDESC_VERSION;
-	c.desc.flags = 0; /* on_reboot = restart */
-	memcpy(c.desc.name, "rbt", 4);
-	c.desc.mem_size = 4u << 20;
-	c.desc.kernel_module = KEEL_IMAGE_KERNEL;
-	c.desc.initrd_module = KEEL_NO_MODULE;
-	c.desc.disk_module = KEEL_NO_MODULE;
-	memcpy(c.desc.cmdline, "mode=reboot", 12);
-	c.image_size[KEEL_IMAGE_KERNEL] = gi->initrd_size;
+	child_desc(&c, "rbt", 4u << 20, 0 /* on_reboot = restart */, "mode=reboot");
 	for (i = 0; i < n && !guest_failures; i++) {
 		struct keel_part_stats ps = { 0 };
 		bool forced = i & 2;

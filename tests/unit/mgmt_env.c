@@ -177,6 +177,24 @@ size_t console_ring_read(struct partition *p, u64 *cursor, char *buf, size_t len
 	return n;
 }
 
+void *mgmt_env_machine(u64 bytes)
+{
+	void *pool = aligned_alloc(SZ_2M, bytes);
+	u32 i;
+
+	pmm_reset();
+	if (!pool || pmm_add((hpa_t)(uintptr_t)pool, bytes) || pmm_start())
+		abort();
+	platform.cpu_count = 4;
+	for (i = 0; i < 4; i++) {
+		pcpus[i].id = i;
+		pcpus[i].state = PCPU_ONLINE;
+		platform.cpu_hwid[i] = i;
+	}
+	unit_this_pcpu = &pcpus[0];
+	return pool;
+}
+
 void fake_input(struct partition *p, const char *buf, size_t len)
 {
 	memcpy(input_seen + input_len, buf, len);

@@ -19,4 +19,7 @@ extern size_t input_len;
 
 void fake_input(struct partition *p, const char *buf, size_t len);
 
+/* A host of 4 online CPUs (a core each) whose allocator has @bytes: the buffer to free. */
+void *mgmt_env_machine(u64 bytes);
+
 #endif /* KEEL_UNIT_MGMT_ENV_H */

@@ -95,19 +95,8 @@ static s64 load(u32 id, u32 image, u64 offset, gpa_t src, u64 len)
 static void setup(void)
 {
 	struct keel_part_desc d = desc_for("mgr", 0x1, MGR_RAM);
-	u32 i;
 
-	pool = aligned_alloc(SZ_2M, POOL);
-	pmm_reset();
-	CHECK_EQ(pmm_add((hpa_t)(uintptr_t)pool, POOL), 0);
-	CHECK_EQ(pmm_start(), 0);
-	platform.cpu_count = 4;
-	for (i = 0; i < 4; i++) {
-		pcpus[i].id = i;
-		pcpus[i].state = PCPU_ONLINE;
-		platform.cpu_hwid[i] = i; /* a physical core each */
-	}
-	unit_this_pcpu = &pcpus[0];
+	pool = mgmt_env_machine(POOL);
 	d.flags = KEEL_PD_MANAGEMENT;
 	CHECK_EQ(part_create_images(&d, NULL, NULL, NULL, &mgr), 0);
 	mgr->state = PART_RUNNING;
@@ -532,6 +521,17 @@ static struct keel_part_stats stats_of(u32 id)
 	return ps;
 }
 
+/* Create from @c, load a kernel and start it: the running partition. */
+static struct partition *create_started(const struct keel_mgmt_create *c, u32 *id)
+{
+	CHECK_EQ(create(c), KEEL_OK);
+	*id = (u32)last_res[0];
+	memcpy(mgr_ram() + 0x20000, "KERN", 4);
+	CHECK_EQ(load(*id, KEEL_IMAGE_KERNEL, 0, mgr_gpa(0x20000), 4096), KEEL_OK);
+	CHECK_EQ(call(KEEL_HC_MGMT_START, *id, 0, 0), KEEL_OK);
+	return part_by_id(*id);
+}
+
 /* A guest reboot as the vCPU exit handlers report it, then the vCPU leaving its CPU. */
 static void guest_reboots(struct partition *p)
 {
@@ -564,12 +564,7 @@ static void test_reboot_policy(void)
 
 	c.desc = desc_for("again", 0x8, 4ull << 20);
 	c.desc.flags = 0; /* on_reboot = restart */
-	CHECK_EQ(create(&c), KEEL_OK);
-	id = (u32)last_res[0];
-	p = part_by_id(id);
-	memcpy(mgr_ram() + 0x20000, "KERN", 4);
-	CHECK_EQ(load(id, KEEL_IMAGE_KERNEL, 0, mgr_gpa(0x20000), 4096), KEEL_OK);
-	CHECK_EQ(call(KEEL_HC_MGMT_START, id, 0, 0), KEEL_OK);
+	p = create_started(&c, &id);
 	guest_reboots(p);
 	CHECK_EQ(p->state, PART_RUNNING); /* rebuilt in its slot from the same images */
 	ps = stats_of(id);
@@ -592,11 +587,7 @@ static void test_reboot_policy(void)
 	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), KEEL_OK);
 
 	/* Going down for a reboot when a forced STOP comes: it stays down. */
-	CHECK_EQ(create(&c), KEEL_OK);
-	id = (u32)last_res[0];
-	p = part_by_id(id);
-	CHECK_EQ(load(id, KEEL_IMAGE_KERNEL, 0, mgr_gpa(0x20000), 4096), KEEL_OK);
-	CHECK_EQ(call(KEEL_HC_MGMT_START, id, 0, 0), KEEL_OK);
+	p = create_started(&c, &id);
 	part_stop(p, KEEL_STOP_CAUSE_GUEST, "reboot requested by the guest", true);
 	CHECK_EQ(p->state, PART_STOPPING);
 	CHECK_EQ(call(KEEL_HC_MGMT_STOP, id, 0, KEEL_STOP_FORCE), KEEL_OK);
@@ -608,11 +599,7 @@ static void test_reboot_policy(void)
 	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), KEEL_OK);
 
 	/* ... and an asked STOP then: the reboot under way answers it, no timer, no restart. */
-	CHECK_EQ(create(&c), KEEL_OK);
-	id = (u32)last_res[0];
-	p = part_by_id(id);
-	CHECK_EQ(load(id, KEEL_IMAGE_KERNEL, 0, mgr_gpa(0x20000), 4096), KEEL_OK);
-	CHECK_EQ(call(KEEL_HC_MGMT_START, id, 0, 0), KEEL_OK);
+	p = create_started(&c, &id);
 	part_stop(p, KEEL_STOP_CAUSE_GUEST, "reboot requested by the guest", true);
 	timers_armed = 0;
 	CHECK_EQ(call(KEEL_HC_MGMT_STOP, id, 0, 0), KEEL_OK);

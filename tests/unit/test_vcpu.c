@@ -164,18 +164,8 @@ static u32 run(u64 step_ns)
 static void setup(void)
 {
 	struct keel_part_desc d;
-	u32 i;
 
-	pool = aligned_alloc(SZ_2M, POOL);
-	pmm_reset();
-	CHECK_EQ(pmm_add((hpa_t)(uintptr_t)pool, POOL), 0);
-	CHECK_EQ(pmm_start(), 0);
-	platform.cpu_count = 4;
-	for (i = 0; i < 4; i++) {
-		pcpus[i].id = i;
-		pcpus[i].state = PCPU_ONLINE;
-		platform.cpu_hwid[i] = i;
-	}
+	pool = mgmt_env_machine(POOL);
 	unit_this_pcpu = &pcpus[1];
 	free_at_start = pmm_free_bytes();
 	memset(&d, 0, sizeof(d));
