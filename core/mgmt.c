@@ -35,10 +35,11 @@ _Static_assert(KEEL_EXIT_HYPERCALL == EXIT_HYPERCALL && KEEL_EXIT_FAULT == EXIT_
 	       "ABI exit kinds match enum exit_kind");
 
 /*
- * Lock order: mgmt_lock, then part_state_lock (partition.c), a partition's
- * lock, its con_in_lock. Partitions change state on their own CPUs too (a
- * stop, a restart) without mgmt_lock: every change a call makes goes through
- * part_set_state(), which refuses it if the state moved in between.
+ * Lock order: mgmt_lock, then a partition's lock, its con_in_lock, and
+ * innermost part_state_lock (partition.c). Partitions change state on their
+ * own CPUs too (a stop, a restart) without mgmt_lock: every change a call
+ * makes goes through part_set_state(), which refuses it if the state moved
+ * in between.
  */
 static struct spinlock mgmt_lock = SPINLOCK_INIT;
 

@@ -44,8 +44,10 @@ u32 part_active_count(void)
 
 /*
  * Every state change and every slot taken happen under this lock, so a check
- * and the write it allows are one step. Lock order: mgmt_lock (core/mgmt.c),
- * part_state_lock, part->lock, part->con_in_lock.
+ * and the write it allows are one step. It is the innermost lock: nothing is
+ * taken under it, and part_run and part_finish_stop take it under part->lock.
+ * Lock order: mgmt_lock (core/mgmt.c), part->lock, part->con_in_lock, then
+ * part_state_lock.
  */
 static struct spinlock part_state_lock = SPINLOCK_INIT;
 
