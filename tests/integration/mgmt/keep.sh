@@ -26,7 +26,13 @@ check)
 		keelctl console keep --send "$line" &&
 		keelctl console keep --wait "echo: $line" --timeout 60 >/dev/null &&
 		keelctl stop keep --timeout 30 && keelctl destroy keep &&
-		echo "KEEP PASS" || echo "KEEP FAIL"
+		echo "KEEP PASS" || {
+		# What its vCPU was doing, for the report.
+		echo "KEEP-STATS $(keelctl stats keep --json | tr -d '\n')"
+		sleep 2
+		echo "KEEP-STATS $(keelctl stats keep --json | tr -d '\n')"
+		echo "KEEP FAIL"
+	}
 	;;
 *)
 	echo "usage: keep.sh start [SECONDS] | check" >&2
