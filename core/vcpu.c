@@ -205,8 +205,13 @@ static void vcpu_handle_exit(struct vcpu *vcpu, const struct vm_exit *exit)
 {
 	if (exit->kind < ARRAY_SIZE(vcpu->exits))
 		vcpu->exits[exit->kind]++;
-	if (exit->kind != EXIT_RETRY && vcpu->retry_since_ns)
-		vcpu->retry_since_ns = 0; /* the run of retries is broken: it got through */
+	/*
+	 * The run of retries is broken only by an exit that shows the guest got
+	 * on: an interrupt (or nothing) taken at the faulting instruction does not.
+	 */
+	if (exit->kind != EXIT_RETRY && exit->kind != EXIT_INTERRUPT && exit->kind != EXIT_NONE &&
+	    vcpu->retry_since_ns)
+		vcpu->retry_since_ns = 0;
 	switch (exit->kind) {
 	case EXIT_NONE:
 	case EXIT_INTERRUPT:

@@ -198,10 +198,26 @@ static void test_broken_runs_never_stop(void)
 
 	for (i = 0; i < 8; i++) {
 		add(EXIT_RETRY, 50);
-		add(EXIT_INTERRUPT, 1);
+		add(EXIT_HYPERCALL, 1);
 	}
 	CHECK_EQ(run(10ull * 1000 * 1000), 8 * 51); /* 10 ms per exit: 4 s in all */
 	CHECK_EQ(part->stop_cause, KEEL_STOP_CAUSE_FORCED);
+}
+
+/*
+ * Interrupts between retries are no progress (the guest is still at the
+ * faulting access): a second of that stops it too, not a livelock.
+ */
+static void test_interrupts_do_not_break_a_run(void)
+{
+	u32 i;
+
+	for (i = 0; i < 150; i++) {
+		add(EXIT_RETRY, 1);
+		add(EXIT_INTERRUPT, 1);
+	}
+	CHECK_EQ(run(10ull * 1000 * 1000), 201); /* the 101st retry, a second after the first */
+	CHECK_EQ(part->stop_cause, KEEL_STOP_CAUSE_FAULT);
 }
 
 /* One unbroken run for a second: the partition stops, naming the address and Keel. */
@@ -237,6 +253,7 @@ int main(void)
 	test_retries_are_invisible();
 	test_broken_runs_never_stop();
 	test_a_second_of_retries_stops_it();
+	test_interrupts_do_not_break_a_run();
 	test_park_saves_and_restores();
 	CHECK_EQ(part_destroy_begin(part), 0);
 	part_destroy_finish(part);
