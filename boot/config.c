@@ -189,7 +189,7 @@ static void cfg_memory(struct cfg_parser *p, const char *val)
 		cfg_err(p, "memory '%.40s' is not a multiple of 2M", val);
 		return;
 	}
-	p->cfg->parts[p->part].mem_size = v;
+	p->cfg->parts[p->part].mem[0].size = v;
 }
 
 /* One CPU number of a list: decimal, below KEEL_MAX_CPUS. */
@@ -257,13 +257,13 @@ static void cfg_cpus(struct cfg_parser *p, char *val)
 			break;
 		item = comma + 1;
 	}
-	p->cfg->parts[p->part].cpu_mask = mask;
+	p->cfg->parts[p->part].h.cpu_mask = mask;
 }
 
 /* yes/no into @flag of the current partition. */
 static void cfg_flag(struct cfg_parser *p, const char *key, const char *val, u32 flag)
 {
-	u32 *flags = &p->cfg->parts[p->part].flags;
+	u32 *flags = &p->cfg->parts[p->part].h.flags;
 
 	if (cfg_word_is(val, "yes"))
 		*flags |= flag;
@@ -275,7 +275,7 @@ static void cfg_flag(struct cfg_parser *p, const char *key, const char *val, u32
 
 static void cfg_on_reboot(struct cfg_parser *p, const char *val)
 {
-	u32 *flags = &p->cfg->parts[p->part].flags;
+	u32 *flags = &p->cfg->parts[p->part].h.flags;
 
 	if (cfg_word_is(val, "restart"))
 		*flags &= ~KEEL_PD_REBOOT_STOP;
@@ -287,7 +287,7 @@ static void cfg_on_reboot(struct cfg_parser *p, const char *val)
 
 static void cfg_on_fault(struct cfg_parser *p, const char *val)
 {
-	u32 *flags = &p->cfg->parts[p->part].flags;
+	u32 *flags = &p->cfg->parts[p->part].h.flags;
 
 	if (cfg_word_is(val, "deliver"))
 		*flags &= ~KEEL_PD_FAULT_STOP;
@@ -345,7 +345,7 @@ static u32 cfg_module(struct cfg_parser *p, const char *key, const char *path)
 }
 
 /* "disk = PATH" or "disk = PATH,ro": the virtio-blk image, read-only on request. */
-static void cfg_disk(struct cfg_parser *p, struct keel_part_desc *d, char *val)
+static void cfg_disk(struct cfg_parser *p, struct cfg_part_files *f, char *val)
 {
 	char *comma = strrchr(val, ',');
 
@@ -355,9 +355,9 @@ static void cfg_disk(struct cfg_parser *p, struct keel_part_desc *d, char *val)
 			return;
 		}
 		*comma = '\0';
-		d->disk_flags |= KEEL_DISK_RO;
+		f->disk_flags |= KEEL_DISK_RO;
 	}
-	d->disk_module = cfg_module(p, "disk", val);
+	f->disk = cfg_module(p, "disk", val);
 }
 
 static void cfg_cmdline(struct cfg_parser *p, const char *val)
@@ -369,7 +369,7 @@ static void cfg_cmdline(struct cfg_parser *p, const char *val)
 			KEEL_CMDLINE_MAX - 1);
 		return;
 	}
-	memcpy(p->cfg->parts[p->part].cmdline, val, len + 1);
+	memcpy(p->cfg->parts[p->part].h.cmdline, val, len + 1);
 }
 
 /* ------------------------------------------------------------------ keys */
@@ -429,7 +429,7 @@ static void cfg_keel_key(struct cfg_parser *p, const char *key, const char *val)
 
 static void cfg_part_key(struct cfg_parser *p, const char *key, char *val)
 {
-	struct keel_part_desc *d = &p->cfg->parts[p->part];
+	struct cfg_part_files *f = &p->cfg->files[p->part];
 	struct cfg_part_lines *l = &p->cfg->lines[p->part];
 
 	if (strcmp(key, "cpus") == 0) {
@@ -440,13 +440,13 @@ static void cfg_part_key(struct cfg_parser *p, const char *key, char *val)
 			cfg_memory(p, val);
 	} else if (strcmp(key, "kernel") == 0) {
 		if (cfg_first_time(p, key, &l->kernel))
-			d->kernel_module = cfg_module(p, key, val);
+			f->kernel = cfg_module(p, key, val);
 	} else if (strcmp(key, "initrd") == 0) {
 		if (cfg_first_time(p, key, &l->initrd))
-			d->initrd_module = cfg_module(p, key, val);
+			f->initrd = cfg_module(p, key, val);
 	} else if (strcmp(key, "disk") == 0) {
 		if (cfg_first_time(p, key, &l->disk))
-			cfg_disk(p, d, val);
+			cfg_disk(p, f, val);
 	} else if (strcmp(key, "cmdline") == 0) {
 		if (cfg_first_time(p, key, &l->cmdline))
 			cfg_cmdline(p, val);
@@ -463,7 +463,8 @@ static void cfg_part_key(struct cfg_parser *p, const char *key, char *val)
 		if (cfg_first_time(p, key, &l->on_fault))
 			cfg_on_fault(p, val);
 	} else {
-		cfg_err(p, "unknown key '%.40s' in [partition %s]", key, d->name);
+		cfg_err(p, "unknown key '%.40s' in [partition %s]", key,
+			p->cfg->parts[p->part].h.name);
 	}
 }
 
@@ -488,7 +489,7 @@ static bool cfg_name_ok(const char *name)
 static void cfg_new_partition(struct cfg_parser *p, const char *name)
 {
 	struct keel_config *cfg = p->cfg;
-	struct keel_part_desc *d;
+	struct pdesc *d;
 	u32 i;
 
 	if (!cfg_name_ok(name)) {
@@ -497,7 +498,7 @@ static void cfg_new_partition(struct cfg_parser *p, const char *name)
 		return;
 	}
 	for (i = 0; i < cfg->part_count; i++) {
-		if (strcmp(cfg->parts[i].name, name) == 0) {
+		if (strcmp(cfg->parts[i].h.name, name) == 0) {
 			cfg_err(p, "duplicate partition name '%s' (first on line %u)", name,
 				cfg->lines[i].section);
 			return;
@@ -511,12 +512,14 @@ static void cfg_new_partition(struct cfg_parser *p, const char *name)
 	}
 	p->part = cfg->part_count++;
 	d = &cfg->parts[p->part];
-	d->version = KEEL_PDESC_VERSION;
-	d->flags = KEEL_PD_AUTOSTART;
-	d->kernel_module = KEEL_NO_MODULE;
-	d->initrd_module = KEEL_NO_MODULE;
-	d->disk_module = KEEL_NO_MODULE;
-	memcpy(d->name, name, strlen(name) + 1);
+	d->h.version = KEEL_PDESC_VERSION;
+	d->h.flags = KEEL_PD_AUTOSTART;
+	d->h.mem_count = 1;
+	d->mem[0].type = KEEL_PD_MEM_RAM;
+	cfg->files[p->part] = (struct cfg_part_files){ .kernel = KEEL_NO_MODULE,
+						       .initrd = KEEL_NO_MODULE,
+						       .disk = KEEL_NO_MODULE };
+	memcpy(d->h.name, name, strlen(name) + 1);
 	cfg->lines[p->part].section = p->line;
 	p->section = SEC_PART;
 }
@@ -677,7 +680,7 @@ static void cfg_check_required(struct keel_config *cfg)
 
 	for (i = 0; i < cfg->part_count; i++) {
 		struct cfg_part_lines *l = &cfg->lines[i];
-		const char *name = cfg->parts[i].name;
+		const char *name = cfg->parts[i].h.name;
 
 		if (!l->kernel)
 			config_error(cfg, l->section, "partition '%s' has no kernel", name);
@@ -687,6 +690,31 @@ static void cfg_check_required(struct keel_config *cfg)
 			config_error(cfg, l->section, "partition '%s' has no memory", name);
 		if (!l->kernel || !l->cpus || !l->memory)
 			l->bad = true;
+	}
+}
+
+/*
+ * The images and devices of each partition, from its keys: kernel, initrd,
+ * disk; the devices console, entropy, the disk (slot 2), the control port.
+ */
+static void cfg_build_descs(struct keel_config *cfg)
+{
+	u32 i;
+
+	for (i = 0; i < cfg->part_count; i++) {
+		struct pdesc *d = &cfg->parts[i];
+		const struct cfg_part_files *f = &cfg->files[i];
+
+		u32 disk = KEEL_NO_BACKEND;
+
+		if (f->kernel != KEEL_NO_MODULE)
+			pdesc_add_image(d, KEEL_PD_IMAGE_KERNEL, f->kernel, 0);
+		if (f->initrd != KEEL_NO_MODULE)
+			pdesc_add_image(d, KEEL_PD_IMAGE_INITRD, f->initrd, 0);
+		if (f->disk != KEEL_NO_MODULE)
+			disk = pdesc_add_image(d, KEEL_PD_IMAGE_DATA, f->disk, 0);
+		pdesc_add_default_devices(d, disk, f->disk_flags);
+		pdesc_set_size(d);
 	}
 }
 
@@ -716,6 +744,7 @@ int config_parse(const char *text, size_t len, struct keel_config *cfg)
 			p.line++; /* p.line ends as the number of the last line */
 	}
 	cfg_check_required(cfg);
+	cfg_build_descs(cfg);
 	if (cfg->part_count == 0 && !p.too_many_reported)
 		config_error(cfg, p.line, "no [partition NAME] section: nothing to start");
 	return cfg->error_count ? -KEEL_EINVAL : 0;

@@ -38,6 +38,14 @@ struct cfg_part_lines {
 	bool bad; /* a key of it is unusable: left out of the set checks */
 };
 
+/* The files one [partition] section names, by boot module (or KEEL_NO_MODULE). */
+struct cfg_part_files {
+	u32 kernel;
+	u32 initrd;
+	u32 disk;
+	u32 disk_flags; /* KEEL_DISK_* */
+};
+
 /* A file a partition names (kernel or initrd); equal paths share one module. */
 struct cfg_module {
 	char path[CFG_PATH_MAX]; /* as written in keel.cfg */
@@ -52,11 +60,13 @@ struct keel_config {
 	u32 module_count;
 	u32 error_count;
 	bool errors_truncated;
-	struct keel_part_desc parts[KEEL_MAX_PARTITIONS];
+	/* Built from the keys once the file is read (images and devices last). */
+	struct pdesc parts[KEEL_MAX_PARTITIONS];
+	struct cfg_part_files files[KEEL_MAX_PARTITIONS];
 	struct cfg_part_lines lines[KEEL_MAX_PARTITIONS];
 	struct cfg_module modules[KEEL_BOOT_MAX_MODULES];
 	struct cfg_error errors[CFG_MAX_ERRORS];
-	struct keel_part_desc scratch[KEEL_MAX_PARTITIONS]; /* config_check() */
+	struct pdesc scratch[KEEL_MAX_PARTITIONS]; /* config_check() */
 };
 
 /*

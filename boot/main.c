@@ -168,23 +168,20 @@ static void report_module_errors(void)
 	u32 i;
 
 	for (i = 0; i < cfg.part_count; i++) {
-		struct keel_part_desc *d = &cfg.parts[i];
-		struct cfg_part_lines *l = &cfg.lines[i];
+		const struct cfg_part_files *f = &cfg.files[i];
+		const struct cfg_part_lines *l = &cfg.lines[i];
 
-		if (d->kernel_module < cfg.module_count && module_error[d->kernel_module]) {
+		if (f->kernel < cfg.module_count && module_error[f->kernel]) {
 			config_error(&cfg, l->kernel, "kernel: cannot load '%s': %s",
-				     cfg.modules[d->kernel_module].path,
-				     module_error[d->kernel_module]);
+				     cfg.modules[f->kernel].path, module_error[f->kernel]);
 		}
-		if (d->initrd_module < cfg.module_count && module_error[d->initrd_module]) {
+		if (f->initrd < cfg.module_count && module_error[f->initrd]) {
 			config_error(&cfg, l->initrd, "initrd: cannot load '%s': %s",
-				     cfg.modules[d->initrd_module].path,
-				     module_error[d->initrd_module]);
+				     cfg.modules[f->initrd].path, module_error[f->initrd]);
 		}
-		if (d->disk_module < cfg.module_count && module_error[d->disk_module]) {
+		if (f->disk < cfg.module_count && module_error[f->disk]) {
 			config_error(&cfg, l->disk, "disk: cannot load '%s': %s",
-				     cfg.modules[d->disk_module].path,
-				     module_error[d->disk_module]);
+				     cfg.modules[f->disk].path, module_error[f->disk]);
 		}
 	}
 }

@@ -214,7 +214,7 @@ static void console_report_drops(struct partition *part, bool now)
 	part->con_drop_reported = part->con_dropped;
 	part->con_drop_report_ns = t;
 	pr_warn("partition '%s': %llu console bytes dropped (over %u bytes/s, %llu in all)",
-		part->desc.name, (unsigned long long)lost, CONSOLE_RATE,
+		part->desc.h.name, (unsigned long long)lost, CONSOLE_RATE,
 		(unsigned long long)part->con_dropped);
 }
 
@@ -235,7 +235,7 @@ static void console_part_emit(struct partition *part)
 	char line[CONSOLE_LINE_MAX + 2];
 	size_t len = console_stamp(line, CONSOLE_LINE_MAX);
 
-	len += (size_t)snprintf(line + len, CONSOLE_LINE_MAX - len, "%s| %.*s", part->desc.name,
+	len += (size_t)snprintf(line + len, CONSOLE_LINE_MAX - len, "%s| %.*s", part->desc.h.name,
 				(int)part->con_len, part->con_line);
 	len = MIN(len, (size_t)CONSOLE_LINE_MAX);
 	line[len++] = '\r';
@@ -289,7 +289,7 @@ static bool console_user_moved; /* Ctrl-] moved the input away from the manageme
 /* The management partition writes raw while it has the console input. */
 static bool console_is_raw(const struct partition *part)
 {
-	return (part->desc.flags & KEEL_PD_MANAGEMENT) && READ_ONCE(console_focus) == part->id;
+	return (part->desc.h.flags & KEEL_PD_MANAGEMENT) && READ_ONCE(console_focus) == part->id;
 }
 
 void console_part_write(struct partition *part, const char *buf, size_t len)
@@ -357,7 +357,7 @@ static u32 console_next_focus(u32 after)
 
 	if (after == 0) {
 		for (i = 0; i < KEEL_MAX_PARTITIONS; i++)
-			if ((partitions[i].desc.flags & KEEL_PD_MANAGEMENT) &&
+			if ((partitions[i].desc.h.flags & KEEL_PD_MANAGEMENT) &&
 			    console_takes_input(&partitions[i]))
 				return partitions[i].id;
 	}
@@ -382,11 +382,11 @@ static struct partition *console_focus_part(void)
 	if (!part || !console_takes_input(part)) {
 		console_user_moved = false;
 		first = console_next_focus(0);
-	} else if (console_user_moved || (part->desc.flags & KEEL_PD_MANAGEMENT)) {
+	} else if (console_user_moved || (part->desc.h.flags & KEEL_PD_MANAGEMENT)) {
 		first = console_focus;
 	} else {
 		first = console_next_focus(0); /* the management partition, if it reads */
-		if (!(partitions[first - 1].desc.flags & KEEL_PD_MANAGEMENT))
+		if (!(partitions[first - 1].desc.h.flags & KEEL_PD_MANAGEMENT))
 			first = console_focus; /* else the input stays where it is */
 	}
 	if (!part || first != console_focus) {
@@ -394,7 +394,7 @@ static struct partition *console_focus_part(void)
 		part = console_focus ? &partitions[console_focus - 1] : NULL;
 		if (part)
 			pr_info("console input goes to partition '%s' (Ctrl-] switches)",
-				part->desc.name);
+				part->desc.h.name);
 	}
 	return part;
 }
@@ -421,9 +421,9 @@ static void console_switch_focus(void)
 
 	if (next && next != console_focus) {
 		/* Back at the management partition: it keeps the input again. */
-		console_user_moved = !(partitions[next - 1].desc.flags & KEEL_PD_MANAGEMENT);
+		console_user_moved = !(partitions[next - 1].desc.h.flags & KEEL_PD_MANAGEMENT);
 		WRITE_ONCE(console_focus, next);
-		pr_info("console input goes to partition '%s'", partitions[next - 1].desc.name);
+		pr_info("console input goes to partition '%s'", partitions[next - 1].desc.h.name);
 	}
 }
 

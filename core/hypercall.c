@@ -102,12 +102,12 @@ static void hc_fill_self_info(const struct vcpu *vcpu, struct keel_self_info *si
 
 	memset(si, 0, sizeof(*si));
 	si->partition_id = part->id;
-	si->flags = part->desc.flags;
-	memcpy(si->name, part->desc.name, KEEL_NAME_MAX);
+	si->flags = part->desc.h.flags;
+	memcpy(si->name, part->desc.h.name, KEEL_NAME_MAX);
 	si->name[KEEL_NAME_MAX - 1] = '\0';
 	si->vcpu_count = part->vcpu_count;
 	si->this_vcpu = vcpu->index;
-	si->cpu_mask = part->desc.cpu_mask;
+	si->cpu_mask = part->desc.h.cpu_mask;
 	si->region_count = MIN(part->mem_count, KEEL_MAX_MEM_REGIONS);
 	for (i = 0; i < si->region_count; i++) {
 		si->regions[i].gpa = part->mem[i].gpa;
@@ -144,7 +144,7 @@ static s64 hc_refuse(struct vcpu *vcpu, u32 nr)
 	part->denied++;
 	if (part->denied <= 3)
 		pr_warn("partition '%s': management call 0x%x refused: not the management partition (%llu refused so far)",
-			part->desc.name, nr, (unsigned long long)part->denied);
+			part->desc.h.name, nr, (unsigned long long)part->denied);
 	return -KEEL_EPERM;
 }
 
@@ -158,7 +158,7 @@ static bool hc_perform(struct vcpu *vcpu, const struct hc_call *call, struct hc_
 		res->status = KEEL_OK;
 		res->r[0] = KEEL_ABI_VERSION;
 		res->r[1] = KEEL_FEAT_CONSOLE | KEEL_FEAT_SELF_INFO |
-			    ((part->desc.flags & KEEL_PD_MANAGEMENT) ? KEEL_FEAT_MGMT : 0);
+			    ((part->desc.h.flags & KEEL_PD_MANAGEMENT) ? KEEL_FEAT_MGMT : 0);
 		return true;
 	case KEEL_HC_CONSOLE_WRITE:
 		res->status = hc_console_write(vcpu, call->a[0], call->a[1]);
@@ -178,7 +178,7 @@ static bool hc_perform(struct vcpu *vcpu, const struct hc_call *call, struct hc_
 	default:
 		if (!hc_is_management(call->nr))
 			res->status = -KEEL_ENOSYS;
-		else if (!(part->desc.flags & KEEL_PD_MANAGEMENT))
+		else if (!(part->desc.h.flags & KEEL_PD_MANAGEMENT))
 			res->status = hc_refuse(vcpu, call->nr);
 		else
 			res->status = mgmt_call(vcpu, call->nr, call->a, res->r);

@@ -44,10 +44,11 @@ _Static_assert(KEEL_EXIT_HYPERCALL == EXIT_HYPERCALL && KEEL_EXIT_FAULT == EXIT_
 static struct spinlock mgmt_lock = SPINLOCK_INIT;
 
 /* The Keel-owned image buffers of each held slot, by slot (id - 1). */
-static struct keel_boot_module mgmt_images[KEEL_MAX_PARTITIONS][KEEL_IMAGE_COUNT];
+static struct keel_boot_module mgmt_images[KEEL_MAX_PARTITIONS][KEEL_PD_MAX_IMAGES];
 
 /* Scratch under mgmt_lock: keeps big structures off the 16 KiB stacks. */
-static struct keel_mgmt_create mgmt_create_arg;
+static u8 mgmt_create_raw[KEEL_PDESC_SIZE_MAX];
+static struct pdesc mgmt_create_arg;
 static char mgmt_bounce[KEEL_MGMT_CONSOLE_MAX];
 static struct keel_part_status mgmt_records[KEEL_MAX_PARTITIONS];
 
@@ -141,12 +142,12 @@ static void mgmt_fill_status(const struct partition *part, struct keel_part_stat
 	memset(st, 0, sizeof(*st));
 	st->id = part->id;
 	st->state = mgmt_pstate(part);
-	memcpy(st->name, part->desc.name, KEEL_NAME_MAX);
+	memcpy(st->name, part->desc.h.name, KEEL_NAME_MAX);
 	st->name[KEEL_NAME_MAX - 1] = '\0';
-	st->flags = part->desc.flags;
+	st->flags = part->desc.h.flags;
 	st->vcpu_count = part->vcpu_count;
-	st->cpu_mask = part->desc.cpu_mask;
-	st->mem_size = part->desc.mem_size;
+	st->cpu_mask = part->desc.h.cpu_mask;
+	st->mem_size = pdesc_ram_size(&part->desc);
 	st->run_ns = mgmt_run_ns(part);
 }
 
@@ -163,7 +164,7 @@ static u64 mgmt_images_bytes(u32 slot)
 	u64 n = 0;
 	u32 i;
 
-	for (i = 0; i < KEEL_IMAGE_COUNT; i++)
+	for (i = 0; i < KEEL_PD_MAX_IMAGES; i++)
 		n += ALIGN_UP(mgmt_images[slot][i].size, PAGE_SIZE);
 	return n;
 }
@@ -180,7 +181,7 @@ static u64 mgmt_mem_held(void)
 
 		if (st != PART_FREE && st != PART_STOPPED &&
 		    (st != PART_DESTROYING || READ_ONCE(p->destroy_frees)))
-			n += p->desc.mem_size;
+			n += pdesc_ram_size(&p->desc);
 		if (st != PART_FREE && p->held)
 			n += mgmt_images_bytes(i);
 	}
@@ -196,7 +197,7 @@ static u64 mgmt_cpus_owned(void)
 		u32 st = READ_ONCE(partitions[i].state);
 
 		if (st != PART_FREE && st != PART_STOPPED)
-			mask |= partitions[i].desc.cpu_mask;
+			mask |= partitions[i].desc.h.cpu_mask;
 	}
 	return mask;
 }
@@ -298,30 +299,6 @@ static s64 mgmt_stats(const struct vcpu *vcpu, u64 id, gpa_t gpa, u64 size, u64 
 
 /* ---- CREATE ------------------------------------------------------------- */
 
-/* Module fields name this call's images, each with a size iff named. */
-static s64 mgmt_check_images(const struct keel_mgmt_create *c)
-{
-	const struct keel_part_desc *d = &c->desc;
-	bool named[KEEL_IMAGE_COUNT] = {
-		[KEEL_IMAGE_KERNEL] = true,
-		[KEEL_IMAGE_INITRD] = d->initrd_module != KEEL_NO_MODULE,
-		[KEEL_IMAGE_DISK] = d->disk_module != KEEL_NO_MODULE,
-	};
-	u32 i;
-
-	if (d->kernel_module != KEEL_IMAGE_KERNEL ||
-	    (named[KEEL_IMAGE_INITRD] && d->initrd_module != KEEL_IMAGE_INITRD) ||
-	    (named[KEEL_IMAGE_DISK] && d->disk_module != KEEL_IMAGE_DISK))
-		return -KEEL_EINVAL;
-	for (i = 0; i < KEEL_IMAGE_COUNT; i++) {
-		if (named[i] != (c->image_size[i] != 0))
-			return -KEEL_EINVAL;
-		if (c->image_size[i] > KEEL_MGMT_IMAGE_MAX)
-			return -KEEL_E2BIG;
-	}
-	return KEEL_OK;
-}
-
 /*
  * Every core online and owned by no partition that has not stopped, and none
  * a thread of a physical core another partition has a thread of (unless
@@ -355,50 +332,59 @@ static bool mgmt_name_used(const char *name)
 
 		if (p->state == PART_FREE || (p->state == PART_STOPPED && !p->held))
 			continue;
-		if (!strncmp(p->desc.name, name, KEEL_NAME_MAX))
+		if (!strncmp(p->desc.h.name, name, KEEL_NAME_MAX))
 			return true;
 	}
 	return false;
 }
 
-static u64 mgmt_create_bytes(const struct keel_mgmt_create *c)
+static u64 mgmt_create_bytes(const struct pdesc *d)
 {
-	u64 n = c->desc.mem_size;
+	u64 n = pdesc_ram_size(d);
 	u32 i;
 
-	for (i = 0; i < KEEL_IMAGE_COUNT; i++)
-		n += ALIGN_UP(c->image_size[i], PAGE_SIZE);
+	for (i = 0; i < d->h.image_count; i++)
+		n += ALIGN_UP(d->image[i].size, PAGE_SIZE);
 	return n;
 }
 
-static s64 mgmt_create_decode(struct keel_mgmt_create *c)
+/* Copy in the packed description of @size bytes and unpack it into @d. */
+static s64 mgmt_create_copy_in(const struct vcpu *vcpu, gpa_t gpa, u64 size, struct pdesc *d)
 {
-	struct pdesc_limits lim = {
-		.cpu_count = platform.cpu_count,
-		.module_count = KEEL_IMAGE_COUNT,
-	};
 	struct pdesc_error err;
 	s64 ret;
 
-	if (pdesc_check(&c->desc, &lim, &err)) {
+	if (size < sizeof(d->h) || size > sizeof(mgmt_create_raw))
+		return -KEEL_EINVAL;
+	ret = mgmt_copy_in(vcpu, mgmt_create_raw, gpa, size, size);
+	if (ret)
+		return ret;
+	if (pdesc_unpack(mgmt_create_raw, size, d, &err)) {
 		pr_debug("management: create refused: %s", err.msg);
 		return -KEEL_EINVAL;
 	}
-	if (c->desc.flags & ~(KEEL_PD_REBOOT_STOP | KEEL_PD_FAULT_STOP))
+	return KEEL_OK;
+}
+
+static s64 mgmt_create_decode(const struct pdesc *d)
+{
+	struct pdesc_limits lim = { .cpu_count = platform.cpu_count }; /* images by size */
+	struct pdesc_error err;
+	s64 ret;
+
+	if (pdesc_check(d, &lim, &err)) {
+		pr_debug("management: create refused: %s", err.msg);
 		return -KEEL_EINVAL;
-	/* An older manager's description: its partitions stopped when they rebooted. */
-	if (c->desc.version < KEEL_PDESC_VERSION)
-		c->desc.flags |= KEEL_PD_REBOOT_STOP;
-	c->desc.version = KEEL_PDESC_VERSION;
-	if (mgmt_name_used(c->desc.name))
+	}
+	if (d->h.flags & ~(KEEL_PD_REBOOT_STOP | KEEL_PD_FAULT_STOP))
+		return -KEEL_EINVAL;
+	if (mgmt_name_used(d->h.name))
 		return -KEEL_EEXIST;
-	ret = mgmt_check_images(c);
-	if (!ret)
-		ret = mgmt_check_cpus(c->desc.cpu_mask);
+	ret = mgmt_check_cpus(d->h.cpu_mask);
 	if (ret)
 		return ret;
-	/* RAM below the free bytes, images below 2^30 each: the sum cannot wrap. */
-	if (c->desc.mem_size > pmm_free_bytes() || mgmt_create_bytes(c) > pmm_free_bytes())
+	/* RAM below the free bytes, at most 8 images below 2^30 each: the sum cannot wrap. */
+	if (pdesc_ram_size(d) > pmm_free_bytes() || mgmt_create_bytes(d) > pmm_free_bytes())
 		return -KEEL_ENOMEM;
 	return KEEL_OK;
 }
@@ -407,73 +393,81 @@ static void mgmt_free_images(struct keel_boot_module *img)
 {
 	u32 i;
 
-	for (i = 0; i < KEEL_IMAGE_COUNT; i++) {
+	for (i = 0; i < KEEL_PD_MAX_IMAGES; i++) {
 		if (img[i].base)
 			pmm_free(img[i].base, ALIGN_UP(img[i].size, PAGE_SIZE));
 		memset(&img[i], 0, sizeof(img[i]));
 	}
 }
 
-static s64 mgmt_alloc_images(const struct keel_mgmt_create *c, struct keel_boot_module *img)
+static const char *mgmt_image_role(u32 role)
 {
-	static const char *const names[KEEL_IMAGE_COUNT] = { "kernel", "initrd", "disk" };
+	return role == KEEL_PD_IMAGE_KERNEL   ? "kernel"
+	       : role == KEEL_PD_IMAGE_INITRD ? "initrd"
+					      : "data";
+}
+
+/* Zeroed Keel-owned buffers for @d's images, into the slot's own records @img. */
+static s64 mgmt_alloc_images(const struct pdesc *d, struct keel_boot_module *img)
+{
 	u32 i;
 
-	memset(img, 0, KEEL_IMAGE_COUNT * sizeof(*img));
-	for (i = 0; i < KEEL_IMAGE_COUNT; i++) {
-		if (!c->image_size[i])
-			continue;
-		img[i].base = pmm_alloc(ALIGN_UP(c->image_size[i], PAGE_SIZE), PAGE_SIZE);
+	for (i = 0; i < d->h.image_count; i++) {
+		img[i].base = pmm_alloc(ALIGN_UP(d->image[i].size, PAGE_SIZE), PAGE_SIZE);
 		if (!img[i].base) {
 			mgmt_free_images(img);
 			return -KEEL_ENOMEM;
 		}
-		img[i].size = c->image_size[i];
-		snprintf(img[i].name, sizeof(img[i].name), "%s:%s", c->desc.name, names[i]);
+		img[i].size = d->image[i].size;
+		snprintf(img[i].name, sizeof(img[i].name), "%s:%s%u", d->h.name,
+			 mgmt_image_role(d->image[i].role), i);
 	}
 	return KEEL_OK;
 }
 
-static s64 mgmt_create_perform(const struct keel_mgmt_create *c, u64 r[3])
+static s64 mgmt_create_perform(const struct pdesc *d, u64 r[3])
 {
-	struct keel_boot_module img[KEEL_IMAGE_COUNT];
+	struct keel_boot_module img[KEEL_PD_MAX_IMAGES] = { 0 };
+	const struct keel_boot_module *images[KEEL_PD_MAX_IMAGES] = { NULL };
 	struct keel_boot_module *kept;
 	struct partition *part;
-	s64 ret = mgmt_alloc_images(c, img);
+	s64 ret = mgmt_alloc_images(d, img);
+	u32 i;
 
 	if (ret)
 		return ret;
-	ret = part_create_images(&c->desc, &img[KEEL_IMAGE_KERNEL],
-				 img[KEEL_IMAGE_INITRD].size ? &img[KEEL_IMAGE_INITRD] : NULL,
-				 img[KEEL_IMAGE_DISK].size ? &img[KEEL_IMAGE_DISK] : NULL, &part);
+	for (i = 0; i < d->h.image_count; i++)
+		images[i] = &img[i];
+	ret = part_create_images(d, images, &part);
 	if (ret) {
 		mgmt_free_images(img);
 		return ret;
 	}
-	/* The devices took the disk's address and size; keep the records here. */
+	/* The devices took the disks' addresses and sizes; the records live in the slot. */
 	kept = mgmt_images[part->id - 1];
 	memcpy(kept, img, sizeof(img));
-	part->kernel = &kept[KEEL_IMAGE_KERNEL];
-	part->initrd = part->initrd ? &kept[KEEL_IMAGE_INITRD] : NULL;
-	part->disk = part->disk ? &kept[KEEL_IMAGE_DISK] : NULL;
+	for (i = 0; i < d->h.image_count; i++)
+		part->images[i] = &kept[i];
+	part->kernel = part->images[pdesc_image_of(d, KEEL_PD_IMAGE_KERNEL)];
+	part->initrd = part->initrd ? part->images[pdesc_image_of(d, KEEL_PD_IMAGE_INITRD)] : NULL;
 	part->held = 1;
 	part_set_state(part, PS(BUILDING), PART_CREATED);
 	pr_info("partition '%s' (id %u) created by the management partition: cpus 0x%llx, %llu MiB",
-		part->desc.name, part->id, (unsigned long long)part->desc.cpu_mask,
-		(unsigned long long)(part->desc.mem_size >> 20));
+		part->desc.h.name, part->id, (unsigned long long)part->desc.h.cpu_mask,
+		(unsigned long long)(pdesc_ram_size(&part->desc) >> 20));
 	r[0] = part->id;
 	return KEEL_OK;
 }
 
 static s64 mgmt_create(const struct vcpu *vcpu, gpa_t gpa, u64 size, u64 r[3])
 {
-	struct keel_mgmt_create *c = &mgmt_create_arg;
-	s64 ret = mgmt_copy_in(vcpu, c, gpa, size, sizeof(*c));
+	struct pdesc *d = &mgmt_create_arg;
+	s64 ret = mgmt_create_copy_in(vcpu, gpa, size, d);
 
 	if (!ret)
-		ret = mgmt_create_decode(c);
+		ret = mgmt_create_decode(d);
 	if (!ret)
-		ret = mgmt_create_perform(c, r);
+		ret = mgmt_create_perform(d, r);
 	return ret;
 }
 
@@ -490,7 +484,7 @@ static s64 mgmt_load_decode(const struct vcpu *vcpu, const struct keel_mgmt_load
 		return ret;
 	if (!part->held || part->state != PART_CREATED)
 		return -KEEL_EBUSY;
-	if (l->image >= KEEL_IMAGE_COUNT || !mgmt_images[part->id - 1][l->image].size)
+	if (l->image >= KEEL_PD_MAX_IMAGES || !mgmt_images[part->id - 1][l->image].size)
 		return -KEEL_EINVAL;
 	if (l->len > KEEL_MGMT_LOAD_MAX)
 		return -KEEL_E2BIG;
@@ -533,7 +527,7 @@ static s64 mgmt_start(const struct vcpu *vcpu, u64 id)
 		ret = part_load_created(part);
 		if (ret) {
 			pr_warn("partition '%s' not started: its images did not load (error %lld)",
-				part->desc.name, (long long)ret);
+				part->desc.h.name, (long long)ret);
 			return ret;
 		}
 	}
@@ -626,8 +620,8 @@ static void mgmt_ask_poweroff(struct partition *part, u64 ms)
 	else if (port)
 		how = "poweroff sent on its control port";
 
-	pr_info("partition '%s': %s; stopped in %llu ms unless it powers off", part->desc.name, how,
-		(unsigned long long)ms);
+	pr_info("partition '%s': %s; stopped in %llu ms unless it powers off", part->desc.h.name,
+		how, (unsigned long long)ms);
 }
 
 static s64 mgmt_stop(const struct vcpu *vcpu, u64 id, u64 ms, u64 flags)
@@ -710,7 +704,7 @@ static s64 mgmt_pause(const struct vcpu *vcpu, u64 id, bool pause)
 	if (pause)
 		mgmt_leave_after(part, MGMT_AFTER_PAUSE);
 	else
-		pr_info("partition '%s' resumed by the management partition", part->desc.name);
+		pr_info("partition '%s' resumed by the management partition", part->desc.h.name);
 	return KEEL_OK;
 }
 
@@ -723,7 +717,7 @@ static s64 mgmt_pause_finish(struct partition *part, bool again)
 	if (!ret && !again)
 		pr_info("partition '%s' paused by the management partition (every vCPU parked "
 			"within %llu us)",
-			part->desc.name, (unsigned long long)(waited / 1000));
+			part->desc.h.name, (unsigned long long)(waited / 1000));
 	return ret;
 }
 
@@ -751,7 +745,7 @@ static void mgmt_destroy_finish(struct partition *part)
 	char name[KEEL_NAME_MAX];
 	u32 id = part->id;
 
-	keel_strlcpy(name, part->desc.name, sizeof(name));
+	keel_strlcpy(name, part->desc.h.name, sizeof(name));
 	if (part->held)
 		mgmt_free_images(mgmt_images[id - 1]);
 	part_destroy_finish(part);

@@ -90,7 +90,7 @@ static bool part_cores_taken(u64 mask)
 	for (i = 0; i < KEEL_MAX_PARTITIONS; i++) {
 		u32 st = READ_ONCE(partitions[i].state);
 
-		if (st != PART_FREE && st != PART_STOPPED && (partitions[i].desc.cpu_mask & mask))
+		if (st != PART_FREE && st != PART_STOPPED && (partitions[i].desc.h.cpu_mask & mask))
 			return true;
 	}
 	return false;
@@ -113,7 +113,7 @@ static int part_alloc_slot(u64 cpu_mask, struct partition **out)
 		if (part_slot_reusable(p)) {
 			memset(p, 0, sizeof(*p));
 			p->id = i + 1;
-			p->desc.cpu_mask = cpu_mask;
+			p->desc.h.cpu_mask = cpu_mask;
 			WRITE_ONCE(p->state, PART_BUILDING);
 			*out = p;
 			ret = 0;
@@ -206,7 +206,7 @@ static int part_bind_vcpus(struct partition *part)
 
 	/* Counted by hand: no __builtin_popcount (a libgcc call) in Keel's x86 build. */
 	for (cpu = 0; cpu < KEEL_MAX_CPUS; cpu++)
-		count += (part->desc.cpu_mask >> cpu) & 1;
+		count += (part->desc.h.cpu_mask >> cpu) & 1;
 	if (!part->vcpu_mem) {
 		part->vcpu_mem_size = ALIGN_UP((u64)count * sizeof(struct vcpu), PAGE_SIZE);
 		part->vcpu_mem = pmm_alloc(part->vcpu_mem_size, PAGE_SIZE);
@@ -217,7 +217,7 @@ static int part_bind_vcpus(struct partition *part)
 	memset(v, 0, (u64)count * sizeof(*v));
 	part->vcpu_count = 0;
 	for (cpu = 0; cpu < KEEL_MAX_CPUS; cpu++) {
-		if (!(part->desc.cpu_mask & BIT(cpu)))
+		if (!(part->desc.h.cpu_mask & BIT(cpu)))
 			continue;
 		v->index = part->vcpu_count;
 		v->part = part;
@@ -249,7 +249,7 @@ static void part_free_vcpus(struct partition *part)
 			if (arch_time_ns() - start > PART_VCPU_RELEASE_NS) {
 				pr_err("partition '%s': cpu %u still holds vCPU %u after %llu ms; "
 				       "its %llu bytes of vCPU state are kept, never reused",
-				       part->desc.name, v->pcpu->id, v->index,
+				       part->desc.h.name, v->pcpu->id, v->index,
 				       (unsigned long long)(PART_VCPU_RELEASE_NS / 1000000),
 				       (unsigned long long)part->vcpu_mem_size);
 				part->vcpu_mem = 0;
@@ -296,30 +296,29 @@ static int part_devices_init(struct partition *part)
 	int ret = virtio_create_devices(part);
 
 	if (ret) {
-		pr_err("partition '%s': virtio devices not created (error %d)", part->desc.name,
+		pr_err("partition '%s': virtio devices not created (error %d)", part->desc.h.name,
 		       ret);
 		return ret;
 	}
 	ret = arch_part_devices_init(part);
 	if (ret)
-		pr_err("partition '%s': platform devices not created (error %d)", part->desc.name,
+		pr_err("partition '%s': platform devices not created (error %d)", part->desc.h.name,
 		       ret);
 	return ret;
 }
 
-static const struct keel_boot_module *part_module(const struct keel_boot_info *bi, u32 index)
+int part_create(const struct pdesc *desc, const struct keel_boot_info *bi, struct partition **out)
 {
-	if (index == KEEL_NO_MODULE || index >= bi->module_count)
-		return NULL;
-	return &bi->modules[index];
-}
+	const struct keel_boot_module *images[KEEL_PD_MAX_IMAGES] = { NULL };
+	u32 i, m;
 
-int part_create(const struct keel_part_desc *desc, const struct keel_boot_info *bi,
-		struct partition **out)
-{
-	return part_create_images(desc, part_module(bi, desc->kernel_module),
-				  part_module(bi, desc->initrd_module),
-				  part_module(bi, desc->disk_module), out);
+	for (i = 0; i < desc->h.image_count && i < KEEL_PD_MAX_IMAGES; i++) {
+		m = desc->image[i].module;
+		if (m >= bi->module_count)
+			return -KEEL_EINVAL; /* pdesc_check refused this already */
+		images[i] = &bi->modules[m];
+	}
+	return part_create_images(desc, images, out);
 }
 
 /* Stage-2 root, memory, vCPUs and devices for @part->desc; undone on error. */
@@ -331,7 +330,7 @@ static int part_build(struct partition *part)
 		return ret;
 	ret = arch_s2_init(part);
 	if (!ret)
-		ret = part_alloc_memory(part, part->desc.mem_size);
+		ret = part_alloc_memory(part, pdesc_ram_size(&part->desc));
 	if (!ret)
 		ret = part_devices_init(part);
 	if (ret)
@@ -339,19 +338,27 @@ static int part_build(struct partition *part)
 	return ret;
 }
 
-int part_create_images(const struct keel_part_desc *desc, const struct keel_boot_module *kernel,
-		       const struct keel_boot_module *initrd, const struct keel_boot_module *disk,
+/* The image with @role, or NULL. */
+static const struct keel_boot_module *part_image_of(const struct partition *part, u32 role)
+{
+	int i = pdesc_image_of(&part->desc, role);
+
+	return i < 0 ? NULL : part->images[i];
+}
+
+int part_create_images(const struct pdesc *desc,
+		       const struct keel_boot_module *const images[KEEL_PD_MAX_IMAGES],
 		       struct partition **out)
 {
 	struct partition *part;
-	int ret = part_alloc_slot(desc->cpu_mask, &part);
+	int ret = part_alloc_slot(desc->h.cpu_mask, &part);
 
 	if (ret)
 		return ret;
 	part->desc = *desc;
-	part->kernel = kernel;
-	part->initrd = initrd;
-	part->disk = disk;
+	memcpy(part->images, images, sizeof(part->images));
+	part->kernel = part_image_of(part, KEEL_PD_IMAGE_KERNEL);
+	part->initrd = part_image_of(part, KEEL_PD_IMAGE_INITRD);
 	ret = part_build(part);
 	if (ret) {
 		part_free_vcpus(part);
@@ -367,12 +374,12 @@ static int part_load_elf(struct partition *part, struct elf_image *img)
 {
 	const u8 *data = hpa_to_hva(part->kernel->base);
 	gpa_t lo = KEEL_GUEST_RAM_BASE + KEEL_GUEST_LOAD_MIN;
-	u64 span = part->desc.mem_size - KEEL_GUEST_LOAD_MIN;
+	u64 span = pdesc_ram_size(&part->desc) - KEEL_GUEST_LOAD_MIN;
 	const char *why = NULL;
 	u32 i;
 
 	if (elf_parse(data, part->kernel->size, KEEL_ARCH_ELF_MACHINE, img, &why)) {
-		pr_err("partition '%s': kernel %s: %s", part->desc.name, part->kernel->name, why);
+		pr_err("partition '%s': kernel %s: %s", part->desc.h.name, part->kernel->name, why);
 		return -KEEL_ENOEXEC; /* neither a Linux image nor an ELF */
 	}
 	for (i = 0; i < img->segment_count; i++) {
@@ -380,7 +387,7 @@ static int part_load_elf(struct partition *part, struct elf_image *img)
 
 		if (!range_within(s->paddr, s->memsz, lo, span)) {
 			pr_err("partition '%s': kernel %s: segment at 0x%llx+0x%llx is outside its memory 0x%llx-0x%llx",
-			       part->desc.name, part->kernel->name, (unsigned long long)s->paddr,
+			       part->desc.h.name, part->kernel->name, (unsigned long long)s->paddr,
 			       (unsigned long long)s->memsz, (unsigned long long)lo,
 			       (unsigned long long)(lo + span - 1));
 			return -KEEL_EINVAL;
@@ -396,7 +403,7 @@ static int part_write_guest_info(struct partition *part, gpa_t initrd_gpa)
 {
 	gpa_t at = KEEL_GUEST_RAM_BASE + KEEL_GUEST_INFO_OFFSET;
 	struct keel_guest_info info;
-	u32 len = (u32)strnlen(part->desc.cmdline, KEEL_CMDLINE_MAX - 1);
+	u32 len = (u32)strnlen(part->desc.h.cmdline, KEEL_CMDLINE_MAX - 1);
 
 	memset(&info, 0, sizeof(info));
 	info.magic = KEEL_GUEST_INFO_MAGIC;
@@ -404,16 +411,16 @@ static int part_write_guest_info(struct partition *part, gpa_t initrd_gpa)
 	info.size = sizeof(info);
 	info.partition_id = part->id;
 	info.vcpu_count = part->vcpu_count;
-	memcpy(info.name, part->desc.name, KEEL_NAME_MAX);
+	memcpy(info.name, part->desc.h.name, KEEL_NAME_MAX);
 	info.name[KEEL_NAME_MAX - 1] = '\0';
 	info.mem_base = KEEL_GUEST_RAM_BASE;
-	info.mem_size = part->desc.mem_size;
+	info.mem_size = pdesc_ram_size(&part->desc);
 	info.cmdline_gpa = at + sizeof(info);
 	info.cmdline_len = len;
 	info.initrd_gpa = initrd_gpa;
 	info.initrd_size = initrd_gpa ? part->initrd->size : 0;
 	if (guest_copy_to(part, at, &info, sizeof(info)) ||
-	    guest_copy_to(part, info.cmdline_gpa, part->desc.cmdline, len) ||
+	    guest_copy_to(part, info.cmdline_gpa, part->desc.h.cmdline, len) ||
 	    guest_zero(part, info.cmdline_gpa + len, 1))
 		return -KEEL_EFAULT;
 	return 0;
@@ -437,15 +444,15 @@ static gpa_t part_elf_end(const struct elf_image *img)
 static int part_load_elf_initrd(struct partition *part, const struct elf_image *img, gpa_t *gpa)
 {
 	u64 size = part->initrd ? part->initrd->size : 0;
-	gpa_t end = KEEL_GUEST_RAM_BASE + part->desc.mem_size;
+	gpa_t end = KEEL_GUEST_RAM_BASE + pdesc_ram_size(&part->desc);
 	u64 span = ALIGN_UP(size, PAGE_SIZE);
 
 	*gpa = 0;
 	if (!part->initrd)
 		return 0;
-	if (span >= part->desc.mem_size || end - span < part_elf_end(img)) {
+	if (span >= pdesc_ram_size(&part->desc) || end - span < part_elf_end(img)) {
 		pr_err("partition '%s': initrd %s (%llu KiB) does not fit above its kernel",
-		       part->desc.name, part->initrd->name, (unsigned long long)(size >> 10));
+		       part->desc.h.name, part->initrd->name, (unsigned long long)(size >> 10));
 		return -KEEL_ENOMEM;
 	}
 	*gpa = end - span;
@@ -515,7 +522,8 @@ static void part_cancel_start(struct partition *part, u32 from)
 	part_free_memory(part);
 	part->stop_ns = arch_time_ns();
 	part_set_state(part, from, PART_STOPPED);
-	pr_info("partition '%s' stopped before it started: %s", part->desc.name, part->stop_reason);
+	pr_info("partition '%s' stopped before it started: %s", part->desc.h.name,
+		part->stop_reason);
 }
 
 static u64 part_runs; /* runs started since boot: each run's number */
@@ -558,7 +566,7 @@ static int part_run(struct partition *part, u32 from)
 	}
 	__atomic_store_n(&boot->state, VCPU_RUNNABLE, __ATOMIC_RELEASE);
 	spin_unlock_irqrestore(&part->lock, flags);
-	pr_info("partition '%s' started", part->desc.name);
+	pr_info("partition '%s' started", part->desc.h.name);
 	if (boot->pcpu != pcpu_this())
 		pcpu_kick(boot->pcpu);
 	return 0;
@@ -606,7 +614,7 @@ void part_stop(struct partition *part, u32 cause, const char *reason, bool reboo
 	}
 	/* A reboot while a STOP waits for the guest answers that STOP: no restart. */
 	part->stop_reboot =
-		reboot && !(part->desc.flags & KEEL_PD_REBOOT_STOP) && !part->stop_asked;
+		reboot && !(part->desc.h.flags & KEEL_PD_REBOOT_STOP) && !part->stop_asked;
 	keel_strlcpy(part->stop_reason, reason, sizeof(part->stop_reason));
 	part->stop_cause = cause;
 	spin_unlock_irqrestore(&part->lock, flags);
@@ -650,7 +658,8 @@ void part_stop_fault(struct vcpu *vcpu, const char *fmt, ...)
 	vsnprintf(why, sizeof(why), fmt, ap);
 	va_end(ap);
 	console_part_flush(vcpu->part);
-	pr_err("partition '%s' stopped: %s on cpu %u", vcpu->part->desc.name, why, vcpu->pcpu->id);
+	pr_err("partition '%s' stopped: %s on cpu %u", vcpu->part->desc.h.name, why,
+	       vcpu->pcpu->id);
 	part_stop(vcpu->part, KEEL_STOP_CAUSE_FAULT, why, false);
 }
 
@@ -673,7 +682,7 @@ static void part_restart(struct partition *part)
 	if (ret) {
 		part_free_memory(part);
 		part_set_state(part, PS(BUILDING), PART_STOPPED);
-		pr_err("partition '%s' could not restart (error %d)", part->desc.name, ret);
+		pr_err("partition '%s' could not restart (error %d)", part->desc.h.name, ret);
 		return;
 	}
 	part_run(part, PS(BUILDING));
@@ -692,7 +701,7 @@ static void part_idle_policy(void)
 /* The last vCPU is out: release everything, then restart if asked. */
 static void part_finish_stop(struct partition *part)
 {
-	u64 mem = part->desc.mem_size;
+	u64 mem = pdesc_ram_size(&part->desc);
 	unsigned long flags;
 	bool restart;
 	u32 i;
@@ -702,7 +711,7 @@ static void part_finish_stop(struct partition *part)
 		WRITE_ONCE(part->vcpus[i]->pcpu->vcpu, NULL);
 	part_free_memory(part);
 	part->stop_ns = arch_time_ns();
-	pr_info("partition '%s' stopped: %s (%llu MiB scrubbed and returned)", part->desc.name,
+	pr_info("partition '%s' stopped: %s (%llu MiB scrubbed and returned)", part->desc.h.name,
 		part->stop_reason, (unsigned long long)(mem >> 20));
 	/*
 	 * Restart or stop, decided under part->lock: a STOP that comes after this
@@ -808,7 +817,7 @@ int part_wait_parked(struct partition *part, u64 timeout_ns, u64 *waited_ns)
 				return 0;
 			if (arch_time_ns() - start > timeout_ns) {
 				pr_err("partition '%s': vCPU %u on cpu %u did not park within %llu ms",
-				       part->desc.name, v->index, v->pcpu->id,
+				       part->desc.h.name, v->index, v->pcpu->id,
 				       (unsigned long long)(timeout_ns / 1000000));
 				return -KEEL_ETIMEDOUT;
 			}
@@ -848,26 +857,26 @@ static void part_log_created(const struct partition *part)
 	for (i = 0; i < part->vcpu_count && len < sizeof(cpus); i++)
 		len += (size_t)snprintf(cpus + len, sizeof(cpus) - len, "%s%u", i ? "," : "",
 					part->vcpus[i]->pcpu->id);
-	pr_info("partition '%s' (id %u): cpus %s, %llu MiB at 0x%llx, kernel %s", part->desc.name,
-		part->id, cpus, (unsigned long long)(part->desc.mem_size >> 20),
+	pr_info("partition '%s' (id %u): cpus %s, %llu MiB at 0x%llx, kernel %s", part->desc.h.name,
+		part->id, cpus, (unsigned long long)(pdesc_ram_size(&part->desc) >> 20),
 		(unsigned long long)part->mem[0].hpa, part->kernel ? part->kernel->name : "-");
 }
 
-static int part_boot_one(const struct keel_part_desc *desc, const struct keel_boot_info *bi)
+static int part_boot_one(const struct pdesc *desc, const struct keel_boot_info *bi)
 {
 	u64 free_before = pmm_free_bytes();
 	struct partition *part;
 	int ret = part_create(desc, bi, &part);
 
 	if (ret) {
-		pr_err("partition '%s' not created: %s (error %d)", desc->name,
+		pr_err("partition '%s' not created: %s (error %d)", desc->h.name,
 		       ret == -KEEL_ENOMEM ? "not enough memory" : "bad description", ret);
 		return ret;
 	}
 	part_log_created(part);
 	ret = part_load(part);
 	if (ret) {
-		pr_err("partition '%s' not loaded (error %d)", desc->name, ret);
+		pr_err("partition '%s' not loaded (error %d)", desc->h.name, ret);
 		part_free_memory(part);
 		part_set_state(part, PS(BUILDING), PART_STOPPED);
 		return ret;
@@ -876,11 +885,12 @@ static int part_boot_one(const struct keel_part_desc *desc, const struct keel_bo
 	 * What Keel took for it beyond its RAM: stage-2 tables, device and vCPU
 	 * state (not said if another partition gave memory back meanwhile).
 	 */
-	if (free_before >= pmm_free_bytes() + desc->mem_size)
-		pr_info("partition '%s' overhead: %llu KiB", desc->name,
-			(unsigned long long)((free_before - pmm_free_bytes() - desc->mem_size) >>
+	if (free_before >= pmm_free_bytes() + pdesc_ram_size(desc))
+		pr_info("partition '%s' overhead: %llu KiB", desc->h.name,
+			(unsigned long long)((free_before - pmm_free_bytes() -
+					      pdesc_ram_size(desc)) >>
 					     10));
-	if (desc->flags & KEEL_PD_AUTOSTART)
+	if (desc->h.flags & KEEL_PD_AUTOSTART)
 		return part_run(part, PS(BUILDING));
 	part_set_state(part, PS(BUILDING), PART_LOADED);
 	return 0;

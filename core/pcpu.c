@@ -92,7 +92,7 @@ void panic_exception(const char *what, const struct arch_regs *regs)
 	console_panic_mode();
 	if (v && v->part)
 		pr_err("PANIC: cpu %u: %s in the hypervisor (serving partition '%s')",
-		       console_cpu_id(), what, v->part->desc.name);
+		       console_cpu_id(), what, v->part->desc.h.name);
 	else
 		pr_err("PANIC: cpu %u: %s in the hypervisor", console_cpu_id(), what);
 	arch_regs_dump(regs);

@@ -3,8 +3,11 @@
  * The validator of partition descriptions: every field of every description,
  * then the set as a whole. Shared by the loader, the core and the unit tests.
  */
+#include <keel/boot_info.h>
 #include <keel/lib.h>
 #include <keel/pdesc.h>
+
+#include <arch/types.h>
 
 #define PDESC_MIN_MEM (2ull << 20)
 
@@ -45,106 +48,338 @@ static bool pdesc_name_ok(const char *name)
 	return true;
 }
 
-static int pdesc_check_name(const struct keel_part_desc *d, u32 index, struct pdesc_error *err)
+static int pdesc_check_name(const struct pdesc *d, u32 index, struct pdesc_error *err)
 {
-	if (!pdesc_name_ok(d->name))
+	if (!pdesc_name_ok(d->h.name))
 		return pdesc_fail(err, index, PDESC_F_NAME,
 				  "partition name must be 1 to %u characters of A-Z a-z 0-9 _ -",
 				  KEEL_NAME_MAX - 1);
 	return 0;
 }
 
-static int pdesc_check_cpus(const struct keel_part_desc *d, u32 index,
-			    const struct pdesc_limits *lim, struct pdesc_error *err)
+static int pdesc_check_cpus(const struct pdesc *d, u32 index, const struct pdesc_limits *lim,
+			    struct pdesc_error *err)
 {
 	u32 cpu;
 
-	if (d->cpu_mask == 0)
-		return pdesc_fail(err, index, PDESC_F_CPUS, "partition '%s' has no cpus", d->name);
+	if (d->h.cpu_mask == 0)
+		return pdesc_fail(err, index, PDESC_F_CPUS, "partition '%s' has no cpus",
+				  d->h.name);
 	if (lim->cpu_count == 0 || lim->cpu_count >= 64)
 		return 0;
 	for (cpu = lim->cpu_count; cpu < 64; cpu++)
-		if (d->cpu_mask & BIT(cpu))
+		if (d->h.cpu_mask & BIT(cpu))
 			return pdesc_fail(
 				err, index, PDESC_F_CPUS,
 				"partition '%s': cpu %u does not exist (this machine has %u, numbered 0-%u)",
-				d->name, cpu, lim->cpu_count, lim->cpu_count - 1);
+				d->h.name, cpu, lim->cpu_count, lim->cpu_count - 1);
 	return 0;
 }
 
-static int pdesc_check_memory(const struct keel_part_desc *d, u32 index,
-			      const struct pdesc_limits *lim, struct pdesc_error *err)
+/* The counts against the maxima and the size they imply. */
+static int pdesc_check_counts(const struct keel_part_desc *h, u64 len, struct pdesc_error *err)
 {
-	if (d->mem_size < PDESC_MIN_MEM)
+	if (h->mem_count > KEEL_PD_MAX_MEM || h->image_count > KEEL_PD_MAX_IMAGES ||
+	    h->device_count > KEEL_PD_MAX_DEVICES)
+		return pdesc_fail(
+			err, 0, PDESC_F_NONE,
+			"partition description lists %u memory regions, %u images and %u devices; at most %u, %u and %u",
+			h->mem_count, h->image_count, h->device_count, KEEL_PD_MAX_MEM,
+			KEEL_PD_MAX_IMAGES, KEEL_PD_MAX_DEVICES);
+	/* Each count is small now, so the size cannot wrap. */
+	if (h->size != KEEL_PDESC_SIZE(h->mem_count, h->image_count, h->device_count) ||
+	    h->size != len)
+		return pdesc_fail(
+			err, 0, PDESC_F_NONE,
+			"partition description of %llu bytes says %u, and its counts make %llu",
+			(unsigned long long)len, h->size,
+			(unsigned long long)KEEL_PDESC_SIZE(h->mem_count, h->image_count,
+							    h->device_count));
+	return 0;
+}
+
+static int pdesc_check_memory(const struct pdesc *d, u32 index, const struct pdesc_limits *lim,
+			      struct pdesc_error *err)
+{
+	const struct keel_pd_mem *ram = &d->mem[0];
+
+	if (d->h.mem_count != 1 || ram->type != KEEL_PD_MEM_RAM || ram->flags)
+		return pdesc_fail(
+			err, index, PDESC_F_MEMORY,
+			"partition '%s': memory must be one RAM region (type %u, flags 0)",
+			d->h.name, KEEL_PD_MEM_RAM);
+	if (ram->size < PDESC_MIN_MEM)
 		return pdesc_fail(err, index, PDESC_F_MEMORY,
-				  "partition '%s': memory must be at least 2M", d->name);
-	if (!IS_ALIGNED(d->mem_size, KEEL_PART_MEM_ALIGN))
+				  "partition '%s': memory must be at least 2M", d->h.name);
+	if (!IS_ALIGNED(ram->size, KEEL_PART_MEM_ALIGN))
 		return pdesc_fail(err, index, PDESC_F_MEMORY,
-				  "partition '%s': memory must be a multiple of 2M", d->name);
-	if (lim->mem_available && d->mem_size > lim->mem_available)
+				  "partition '%s': memory must be a multiple of 2M", d->h.name);
+	if (lim->mem_available && ram->size > lim->mem_available)
 		return pdesc_fail(
 			err, index, PDESC_F_MEMORY,
 			"partition '%s': memory %llu MiB is more than the %llu MiB this machine has for partitions",
-			d->name, (unsigned long long)(d->mem_size >> 20),
+			d->h.name, (unsigned long long)(ram->size >> 20),
 			(unsigned long long)(lim->mem_available >> 20));
 	return 0;
 }
 
-static int pdesc_check_modules(const struct keel_part_desc *d, u32 index,
-			       const struct pdesc_limits *lim, struct pdesc_error *err)
+int pdesc_image_of(const struct pdesc *d, u32 role)
 {
-	if (d->kernel_module == KEEL_NO_MODULE)
-		return pdesc_fail(err, index, PDESC_F_KERNEL, "partition '%s' has no kernel",
-				  d->name);
-	if (d->kernel_module >= lim->module_count)
-		return pdesc_fail(err, index, PDESC_F_KERNEL,
-				  "partition '%s': kernel module %u was not loaded", d->name,
-				  d->kernel_module);
-	if (d->initrd_module != KEEL_NO_MODULE && d->initrd_module >= lim->module_count)
-		return pdesc_fail(err, index, PDESC_F_INITRD,
-				  "partition '%s': initrd module %u was not loaded", d->name,
-				  d->initrd_module);
-	if (d->disk_module != KEEL_NO_MODULE && d->disk_module >= lim->module_count)
-		return pdesc_fail(err, index, PDESC_F_DISK,
-				  "partition '%s': disk module %u was not loaded", d->name,
-				  d->disk_module);
-	if (d->disk_flags & ~KEEL_DISK_FLAGS_ALL)
-		return pdesc_fail(err, index, PDESC_F_DISK,
-				  "partition '%s': unknown disk flags 0x%x", d->name,
-				  d->disk_flags & ~KEEL_DISK_FLAGS_ALL);
-	if (d->disk_module != KEEL_NO_MODULE &&
-	    (d->disk_module == d->kernel_module || d->disk_module == d->initrd_module))
-		return pdesc_fail(err, index, PDESC_F_DISK,
-				  "partition '%s': the disk image is also its kernel or initrd",
-				  d->name);
+	u32 i;
+
+	for (i = 0; i < d->h.image_count && i < KEEL_PD_MAX_IMAGES; i++)
+		if (d->image[i].role == role)
+			return (int)i;
+	return -1;
+}
+
+static u32 pdesc_image_field(u32 role)
+{
+	return role == KEEL_PD_IMAGE_KERNEL   ? PDESC_F_KERNEL
+	       : role == KEEL_PD_IMAGE_INITRD ? PDESC_F_INITRD
+					      : PDESC_F_DISK;
+}
+
+/* Where image @i comes from: a boot module, or (CREATE) a size to be loaded. */
+static int pdesc_check_image_source(const struct pdesc *d, u32 index, u32 i,
+				    const struct pdesc_limits *lim, struct pdesc_error *err)
+{
+	const struct keel_pd_image *im = &d->image[i];
+	u32 field = pdesc_image_field(im->role);
+	u32 j;
+
+	if (!lim->module_count) {
+		if (im->module != KEEL_NO_MODULE || im->size == 0 || im->size > KEEL_MGMT_IMAGE_MAX)
+			return pdesc_fail(
+				err, index, field,
+				"partition '%s': image %u needs a size of 1 byte to %llu MiB and no module",
+				d->h.name, i, (unsigned long long)(KEEL_MGMT_IMAGE_MAX >> 20));
+		return 0;
+	}
+	if (im->module >= lim->module_count || im->size)
+		return pdesc_fail(err, index, field,
+				  "partition '%s': image %u: module %u was not loaded", d->h.name,
+				  i, im->module);
+	/* A disk is written: it may not also be read as another image (kernel and initrd may). */
+	for (j = 0; j < i; j++)
+		if (d->image[j].module == im->module &&
+		    (im->role == KEEL_PD_IMAGE_DATA || d->image[j].role == KEEL_PD_IMAGE_DATA))
+			return pdesc_fail(
+				err, index, PDESC_F_DISK,
+				"partition '%s': one file is two of its images (%u and %u); a disk cannot also be its kernel, initrd or another disk",
+				d->h.name, j, i);
 	return 0;
 }
 
-int pdesc_check(const struct keel_part_desc *d, const struct pdesc_limits *lim,
-		struct pdesc_error *err)
+static int pdesc_check_images(const struct pdesc *d, u32 index, const struct pdesc_limits *lim,
+			      struct pdesc_error *err)
+{
+	u32 i, n[KEEL_PD_IMAGE_DATA + 1] = { 0 };
+	int ret;
+
+	for (i = 0; i < d->h.image_count; i++) {
+		u32 role = d->image[i].role;
+
+		if (role < KEEL_PD_IMAGE_KERNEL || role > KEEL_PD_IMAGE_DATA)
+			return pdesc_fail(err, index, PDESC_F_KERNEL,
+					  "partition '%s': image %u has unknown role %u", d->h.name,
+					  i, role);
+		n[role]++;
+		ret = pdesc_check_image_source(d, index, i, lim, err);
+		if (ret)
+			return ret;
+	}
+	if (n[KEEL_PD_IMAGE_KERNEL] != 1)
+		return pdesc_fail(err, index, PDESC_F_KERNEL,
+				  n[KEEL_PD_IMAGE_KERNEL] ? "partition '%s' has two kernels"
+							  : "partition '%s' has no kernel",
+				  d->h.name);
+	if (n[KEEL_PD_IMAGE_INITRD] > 1)
+		return pdesc_fail(err, index, PDESC_F_INITRD, "partition '%s' has two initrds",
+				  d->h.name);
+	return 0;
+}
+
+static int pdesc_check_blk(const struct pdesc *d, u32 index, u32 i, u32 *backed,
+			   struct pdesc_error *err)
+{
+	const struct keel_pd_device *dev = &d->device[i];
+
+	if (dev->backend >= d->h.image_count || d->image[dev->backend].role != KEEL_PD_IMAGE_DATA)
+		return pdesc_fail(err, index, PDESC_F_DISK,
+				  "partition '%s': disk device %u: backend %u is not a data image",
+				  d->h.name, i, dev->backend);
+	if (dev->flags & ~KEEL_DISK_FLAGS_ALL)
+		return pdesc_fail(err, index, PDESC_F_DISK,
+				  "partition '%s': disk device %u: unknown flags 0x%x", d->h.name,
+				  i, dev->flags & ~KEEL_DISK_FLAGS_ALL);
+	if (*backed & BIT(dev->backend))
+		return pdesc_fail(err, index, PDESC_F_DISK,
+				  "partition '%s': image %u backs two disks", d->h.name,
+				  dev->backend);
+	*backed |= (u32)BIT(dev->backend);
+	return 0;
+}
+
+static int pdesc_check_device(const struct pdesc *d, u32 index, u32 i, u32 *seen, u32 *backed,
+			      struct pdesc_error *err)
+{
+	const struct keel_pd_device *dev = &d->device[i];
+
+	if (dev->type < KEEL_DEV_CONSOLE || dev->type > KEEL_DEV_CONTROL || dev->pad)
+		return pdesc_fail(err, index, PDESC_F_DEVICE,
+				  "partition '%s': device %u has unknown type %u", d->h.name, i,
+				  dev->type);
+	if (dev->type == KEEL_DEV_BLK)
+		return pdesc_check_blk(d, index, i, backed, err);
+	if (dev->backend != KEEL_NO_BACKEND || dev->flags)
+		return pdesc_fail(err, index, PDESC_F_DEVICE,
+				  "partition '%s': device %u (type %u) takes no backend or flags",
+				  d->h.name, i, dev->type);
+	if (*seen & BIT(dev->type))
+		return pdesc_fail(err, index, PDESC_F_DEVICE,
+				  "partition '%s': device type %u listed twice", d->h.name,
+				  dev->type);
+	*seen |= (u32)BIT(dev->type);
+	return 0;
+}
+
+static int pdesc_check_devices(const struct pdesc *d, u32 index, struct pdesc_error *err)
+{
+	u32 i, seen = 0, backed = 0;
+	int ret;
+
+	if (d->h.device_count > KEEL_VIRTIO_MAX)
+		return pdesc_fail(err, index, PDESC_F_DEVICE,
+				  "partition '%s': %u devices, this machine has %u virtio slots",
+				  d->h.name, d->h.device_count, KEEL_VIRTIO_MAX);
+	for (i = 0; i < d->h.device_count; i++) {
+		ret = pdesc_check_device(d, index, i, &seen, &backed, err);
+		if (ret)
+			return ret;
+	}
+	for (i = 0; i < d->h.image_count; i++)
+		if (d->image[i].role == KEEL_PD_IMAGE_DATA && !(backed & BIT(i)))
+			return pdesc_fail(err, index, PDESC_F_DISK,
+					  "partition '%s': data image %u backs no device",
+					  d->h.name, i);
+	return 0;
+}
+
+int pdesc_check(const struct pdesc *d, const struct pdesc_limits *lim, struct pdesc_error *err)
 {
 	int ret;
 
-	if (d->version < KEEL_PDESC_VERSION_OLDEST || d->version > KEEL_PDESC_VERSION)
+	if (d->h.version != KEEL_PDESC_VERSION)
 		return pdesc_fail(err, 0, PDESC_F_NONE,
-				  "partition description version %u, expected %u to %u", d->version,
-				  KEEL_PDESC_VERSION_OLDEST, KEEL_PDESC_VERSION);
+				  "partition description version %u, expected %u (ABI %u.%u)",
+				  d->h.version, KEEL_PDESC_VERSION, KEEL_ABI_VERSION_MAJOR,
+				  KEEL_ABI_VERSION_MINOR);
+	ret = pdesc_check_counts(&d->h, d->h.size, err);
+	if (ret)
+		return ret;
 	ret = pdesc_check_name(d, 0, err);
 	if (ret)
 		return ret;
-	if (d->flags & ~KEEL_PD_FLAGS_ALL)
+	if (d->h.flags & ~KEEL_PD_FLAGS_ALL)
 		return pdesc_fail(err, 0, PDESC_F_FLAGS, "partition '%s': unknown flags 0x%x",
-				  d->name, d->flags & ~KEEL_PD_FLAGS_ALL);
+				  d->h.name, d->h.flags & ~KEEL_PD_FLAGS_ALL);
 	ret = pdesc_check_cpus(d, 0, lim, err);
 	if (!ret)
 		ret = pdesc_check_memory(d, 0, lim, err);
 	if (!ret)
-		ret = pdesc_check_modules(d, 0, lim, err);
-	if (!ret && strnlen(d->cmdline, KEEL_CMDLINE_MAX) == KEEL_CMDLINE_MAX)
+		ret = pdesc_check_images(d, 0, lim, err);
+	if (!ret)
+		ret = pdesc_check_devices(d, 0, err);
+	if (!ret && strnlen(d->h.cmdline, KEEL_CMDLINE_MAX) == KEEL_CMDLINE_MAX)
 		ret = pdesc_fail(err, 0, PDESC_F_CMDLINE,
-				 "partition '%s': command line longer than %u bytes", d->name,
+				 "partition '%s': command line longer than %u bytes", d->h.name,
 				 KEEL_CMDLINE_MAX - 1);
 	return ret;
+}
+
+/* Bytes of @n entries of @size from @src, and zero the rest of @dst (@max entries). */
+static const u8 *pdesc_take(void *dst, const u8 *src, u32 n, u32 max, size_t size)
+{
+	memset(dst, 0, max * size);
+	memcpy(dst, src, n * size);
+	return src + n * size;
+}
+
+int pdesc_unpack(const void *buf, u64 len, struct pdesc *out, struct pdesc_error *err)
+{
+	const u8 *p = buf;
+	int ret;
+
+	if (len < sizeof(out->h))
+		return pdesc_fail(err, 0, PDESC_F_NONE,
+				  "partition description of %llu bytes is shorter than its header",
+				  (unsigned long long)len);
+	memcpy(&out->h, p, sizeof(out->h));
+	if (out->h.version != KEEL_PDESC_VERSION)
+		return pdesc_fail(err, 0, PDESC_F_NONE,
+				  "partition description version %u, expected %u (ABI %u.%u)",
+				  out->h.version, KEEL_PDESC_VERSION, KEEL_ABI_VERSION_MAJOR,
+				  KEEL_ABI_VERSION_MINOR);
+	ret = pdesc_check_counts(&out->h, len, err);
+	if (ret)
+		return ret;
+	p += sizeof(out->h);
+	p = pdesc_take(out->mem, p, out->h.mem_count, KEEL_PD_MAX_MEM, sizeof(out->mem[0]));
+	p = pdesc_take(out->image, p, out->h.image_count, KEEL_PD_MAX_IMAGES,
+		       sizeof(out->image[0]));
+	pdesc_take(out->device, p, out->h.device_count, KEEL_PD_MAX_DEVICES,
+		   sizeof(out->device[0]));
+	return 0;
+}
+
+void pdesc_set_size(struct pdesc *d)
+{
+	d->h.size = (u32)KEEL_PDESC_SIZE(d->h.mem_count, d->h.image_count, d->h.device_count);
+}
+
+u32 pdesc_add_image(struct pdesc *d, u32 role, u32 module, u64 size)
+{
+	u32 i = d->h.image_count;
+
+	if (i >= KEEL_PD_MAX_IMAGES)
+		return KEEL_NO_BACKEND;
+	d->image[i] = (struct keel_pd_image){ .role = role, .module = module, .size = size };
+	d->h.image_count++;
+	pdesc_set_size(d);
+	return i;
+}
+
+void pdesc_add_device(struct pdesc *d, u32 type, u32 backend, u32 flags)
+{
+	if (d->h.device_count >= KEEL_PD_MAX_DEVICES)
+		return;
+	d->device[d->h.device_count++] =
+		(struct keel_pd_device){ .type = type, .backend = backend, .flags = flags };
+	pdesc_set_size(d);
+}
+
+void pdesc_add_default_devices(struct pdesc *d, u32 disk_image, u32 disk_flags)
+{
+	pdesc_add_device(d, KEEL_DEV_CONSOLE, KEEL_NO_BACKEND, 0);
+	pdesc_add_device(d, KEEL_DEV_RNG, KEEL_NO_BACKEND, 0);
+	if (disk_image != KEEL_NO_BACKEND)
+		pdesc_add_device(d, KEEL_DEV_BLK, disk_image, disk_flags);
+	pdesc_add_device(d, KEEL_DEV_CONTROL, KEEL_NO_BACKEND, 0);
+}
+
+u32 pdesc_pack(const struct pdesc *d, void *buf)
+{
+	u8 *p = buf;
+
+	memcpy(p, &d->h, sizeof(d->h));
+	p += sizeof(d->h);
+	memcpy(p, d->mem, d->h.mem_count * sizeof(d->mem[0]));
+	p += d->h.mem_count * sizeof(d->mem[0]);
+	memcpy(p, d->image, d->h.image_count * sizeof(d->image[0]));
+	p += d->h.image_count * sizeof(d->image[0]);
+	memcpy(p, d->device, d->h.device_count * sizeof(d->device[0]));
+	return d->h.size;
 }
 
 /* The first CPU in both masks (they overlap). */
@@ -171,41 +406,66 @@ int pdesc_smt_shared(u64 a, u64 b, const struct pdesc_limits *lim, u32 *other)
 	return -1;
 }
 
-static int pdesc_check_pair(const struct keel_part_desc *a, const struct keel_part_desc *b,
-			    u32 index, const struct pdesc_limits *lim, struct pdesc_error *err)
+/* The boot module behind @a's disk @i, or KEEL_NO_MODULE. */
+static u32 pdesc_disk_module(const struct pdesc *a, u32 i)
+{
+	const struct keel_pd_device *dev = &a->device[i];
+
+	return dev->type == KEEL_DEV_BLK ? a->image[dev->backend].module : KEEL_NO_MODULE;
+}
+
+/* Two partitions may share a disk file only if both have it read-only. */
+static int pdesc_check_shared_disks(const struct pdesc *a, const struct pdesc *b, u32 index,
+				    struct pdesc_error *err)
+{
+	u32 i, j, m;
+
+	for (i = 0; i < a->h.device_count; i++) {
+		m = pdesc_disk_module(a, i);
+		if (m == KEEL_NO_MODULE)
+			continue;
+		for (j = 0; j < b->h.device_count; j++)
+			if (pdesc_disk_module(b, j) == m &&
+			    !(a->device[i].flags & b->device[j].flags & KEEL_DISK_RO))
+				return pdesc_fail(
+					err, index, PDESC_F_DISK,
+					"partition '%s': its disk image is also partition '%s''s disk; only read-only disks can be shared",
+					b->h.name, a->h.name);
+	}
+	return 0;
+}
+
+static int pdesc_check_pair(const struct pdesc *a, const struct pdesc *b, u32 index,
+			    const struct pdesc_limits *lim, struct pdesc_error *err)
 {
 	u32 other;
 	int cpu;
 
-	if (strncmp(a->name, b->name, KEEL_NAME_MAX) == 0)
+	if (strncmp(a->h.name, b->h.name, KEEL_NAME_MAX) == 0)
 		return pdesc_fail(err, index, PDESC_F_NAME, "partition name '%s' used twice",
-				  b->name);
-	if (a->cpu_mask & b->cpu_mask)
+				  b->h.name);
+	if (a->h.cpu_mask & b->h.cpu_mask)
 		return pdesc_fail(err, index, PDESC_F_CPUS,
 				  "partition '%s': cpu %u is already owned by partition '%s'",
-				  b->name, pdesc_first_common_cpu(a->cpu_mask, b->cpu_mask),
-				  a->name);
-	if (a->disk_module != KEEL_NO_MODULE && a->disk_module == b->disk_module &&
-	    !((a->disk_flags & b->disk_flags) & KEEL_DISK_RO))
-		return pdesc_fail(
-			err, index, PDESC_F_DISK,
-			"partition '%s': its disk image is also partition '%s''s disk; only read-only disks can be shared",
-			b->name, a->name);
-	cpu = pdesc_smt_shared(b->cpu_mask, a->cpu_mask, lim, &other);
+				  b->h.name, pdesc_first_common_cpu(a->h.cpu_mask, b->h.cpu_mask),
+				  a->h.name);
+	if (pdesc_check_shared_disks(a, b, index, err))
+		return -KEEL_EINVAL;
+	cpu = pdesc_smt_shared(b->h.cpu_mask, a->h.cpu_mask, lim, &other);
 	if (cpu >= 0)
 		return pdesc_fail(
 			err, index, PDESC_F_CPUS,
 			"partition '%s': cpu %d shares a physical core with cpu %u of partition '%s' (SMT threads); give both to one partition, or set smt_split = allow in [keel]",
-			b->name, cpu, other, a->name);
-	if ((a->flags & b->flags) & KEEL_PD_MANAGEMENT)
+			b->h.name, cpu, other, a->h.name);
+	if ((a->h.flags & b->h.flags) & KEEL_PD_MANAGEMENT)
 		return pdesc_fail(
 			err, index, PDESC_F_MANAGEMENT,
 			"partition '%s': only one management partition is allowed ('%s' is one already)",
-			b->name, a->name);
+			b->h.name, a->h.name);
 	return 0;
 }
 
-int pdesc_check_all(const struct keel_part_desc *d, u32 n, const struct pdesc_limits *lim,
+int pdesc_check_all(const struct pdesc *d, u32 n, const struct pdesc_limits *lim,
 		    struct pdesc_error *err)
 {
 	u64 total = 0;
@@ -228,12 +488,12 @@ int pdesc_check_all(const struct keel_part_desc *d, u32 n, const struct pdesc_li
 				return ret;
 		}
 		/* Each size is below mem_available (or 2^64 / 16), so this cannot wrap. */
-		total += d[i].mem_size;
+		total += pdesc_ram_size(&d[i]);
 		if (lim->mem_available && total > lim->mem_available)
 			return pdesc_fail(
 				err, i, PDESC_F_MEMORY,
 				"partition '%s': the partitions need %llu MiB in all, more than the %llu MiB this machine has for them",
-				d[i].name, (unsigned long long)(total >> 20),
+				d[i].h.name, (unsigned long long)(total >> 20),
 				(unsigned long long)(lim->mem_available >> 20));
 	}
 	return 0;

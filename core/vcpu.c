@@ -69,7 +69,7 @@ static void vcpu_bad_access(struct vcpu *vcpu, const struct vm_exit *exit, const
 	struct partition *part = vcpu->part;
 	const char *got = NULL;
 
-	if (!(part->desc.flags & KEEL_PD_FAULT_STOP))
+	if (!(part->desc.h.flags & KEEL_PD_FAULT_STOP))
 		got = arch_vcpu_deliver_fault(vcpu, exit);
 	if (!got) {
 		part_stop_fault(vcpu, "%s", what);
@@ -78,7 +78,7 @@ static void vcpu_bad_access(struct vcpu *vcpu, const struct vm_exit *exit, const
 	if (!part->warned_fault) {
 		part->warned_fault = 1;
 		pr_warn("partition '%s': %s: the guest got %s (on_fault = deliver; said once)",
-			part->desc.name, what, got);
+			part->desc.h.name, what, got);
 	}
 }
 
@@ -127,7 +127,7 @@ static void vcpu_handle_pio(struct vcpu *vcpu, const struct vm_exit *exit)
 	if (!part->warned_pio && !arch_port_is_probe(exit->pio.port)) {
 		part->warned_pio = 1;
 		pr_warn("partition '%s': port 0x%x %s ignored (no device there; said once)",
-			part->desc.name, exit->pio.port, exit->pio.write ? "write" : "read");
+			part->desc.h.name, exit->pio.port, exit->pio.write ? "write" : "read");
 	}
 	if (!exit->pio.write)
 		arch_vcpu_io_return(vcpu, ~0ull >> (64 - 8 * MIN(exit->pio.size, (u8)8)));

@@ -101,7 +101,7 @@ static u32 vblk_write(struct vblk *b, const struct vblk_req *r)
 static u32 vblk_get_id(struct vblk *b, u32 *written)
 {
 	u64 n = MIN(b->vd.chain.in_len - 1, (u64)VBLK_ID_BYTES);
-	const char *name = b->vd.part->desc.name;
+	const char *name = b->vd.part->desc.h.name;
 	char id[VBLK_ID_BYTES] = { 0 };
 
 	/* "keel-" and the partition name, cut at 20 bytes (no NUL needed then). */

@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * A partition's virtio-mmio devices, at fixed places: device n at
- * KEEL_VIRTIO_MMIO_BASE + n * KEEL_VIRTIO_MMIO_STRIDE, interrupt
- * KEEL_VIRTIO_IRQ_BASE + n. 0: console, 1: entropy, 2: block (if a disk),
- * 3: the control port (org.keel.control).
+ * A partition's virtio-mmio devices, as its description lists them: device n
+ * of the list at KEEL_VIRTIO_MMIO_BASE + n * KEEL_VIRTIO_MMIO_STRIDE,
+ * interrupt KEEL_VIRTIO_IRQ_BASE + n. Guests find them in the tables Keel
+ * generates (ACPI or DT), so a slot says nothing about a type.
  */
 #include <keel/abi.h>
 #include <keel/partition.h>
@@ -11,25 +11,37 @@
 
 #include "virtio.h"
 
-#define VIRTIO_SLOT_CONSOLE 0u
-#define VIRTIO_SLOT_RNG 1u
-#define VIRTIO_SLOT_BLK 2u
-#define VIRTIO_SLOT_CONTROL 3u
-
-_Static_assert(VIRTIO_SLOT_CONTROL < KEEL_VIRTIO_MAX, "virtio slots");
-
 static u64 virtio_slot_base(u32 n)
 {
 	return KEEL_VIRTIO_MMIO_BASE + n * KEEL_VIRTIO_MMIO_STRIDE;
 }
 
-static int virtio_create_blk(struct partition *part)
+static int virtio_create_blk(struct partition *part, u32 slot, const struct keel_pd_device *dev)
 {
-	const struct keel_boot_module *m = part->disk;
+	const struct keel_boot_module *m = part->images[dev->backend];
 
-	return vblk_create(part, virtio_slot_base(VIRTIO_SLOT_BLK),
-			   KEEL_VIRTIO_IRQ_BASE + VIRTIO_SLOT_BLK, hpa_to_hva(m->base), m->size,
-			   part->desc.disk_flags & KEEL_DISK_RO);
+	return vblk_create(part, virtio_slot_base(slot), KEEL_VIRTIO_IRQ_BASE + slot,
+			   hpa_to_hva(m->base), m->size, dev->flags & KEEL_DISK_RO);
+}
+
+static int virtio_create_one(struct partition *part, u32 slot)
+{
+	const struct keel_pd_device *dev = &part->desc.device[slot];
+	u64 base = virtio_slot_base(slot);
+	u32 irq = KEEL_VIRTIO_IRQ_BASE + slot;
+
+	switch (dev->type) {
+	case KEEL_DEV_CONSOLE:
+		return vcon_create(part, base, irq);
+	case KEEL_DEV_RNG:
+		return vrng_create(part, base, irq);
+	case KEEL_DEV_BLK:
+		return virtio_create_blk(part, slot, dev);
+	case KEEL_DEV_CONTROL:
+		return vctl_create(part, base, irq);
+	default:
+		return -KEEL_EINVAL; /* pdesc_check refused it already */
+	}
 }
 
 /*
@@ -38,21 +50,15 @@ static int virtio_create_blk(struct partition *part)
  */
 int virtio_create_devices(struct partition *part)
 {
+	u32 slot;
 	int ret;
 
-	ret = vcon_create(part, virtio_slot_base(VIRTIO_SLOT_CONSOLE),
-			  KEEL_VIRTIO_IRQ_BASE + VIRTIO_SLOT_CONSOLE);
-	if (ret)
-		return ret;
-	ret = vrng_create(part, virtio_slot_base(VIRTIO_SLOT_RNG),
-			  KEEL_VIRTIO_IRQ_BASE + VIRTIO_SLOT_RNG);
-	if (ret)
-		return ret;
-	if (part->disk) {
-		ret = virtio_create_blk(part);
+	if (part->desc.h.device_count > KEEL_VIRTIO_MAX)
+		return -KEEL_EINVAL;
+	for (slot = 0; slot < part->desc.h.device_count; slot++) {
+		ret = virtio_create_one(part, slot);
 		if (ret)
 			return ret;
 	}
-	return vctl_create(part, virtio_slot_base(VIRTIO_SLOT_CONTROL),
-			   KEEL_VIRTIO_IRQ_BASE + VIRTIO_SLOT_CONTROL);
+	return 0;
 }

@@ -77,8 +77,8 @@ void virtio_needs_reset(struct virtio_dev *vd, const char *why)
 {
 	if (vd->status & VIRTIO_STATUS_NEEDS_RESET)
 		return;
-	pr_warn("partition '%s': %s at 0x%llx needs reset: %s", vd->part->desc.name, vd->vdev.name,
-		(unsigned long long)vd->vdev.base, why);
+	pr_warn("partition '%s': %s at 0x%llx needs reset: %s", vd->part->desc.h.name,
+		vd->vdev.name, (unsigned long long)vd->vdev.base, why);
 	vd->status |= VIRTIO_STATUS_NEEDS_RESET;
 	if (vd->status & VIRTIO_STATUS_DRIVER_OK) {
 		vd->isr |= VIRTIO_INT_CONFIG;
@@ -341,7 +341,7 @@ static int virtio_mmio_read(struct vdev *dev, struct vcpu *vcpu, u64 offset, u32
 		*value = virtio_read_reg(vd, offset);
 	else
 		pr_warn_once("partition '%s': %u-byte read of virtio register 0x%llx ignored",
-			     vd->part->desc.name, size, (unsigned long long)offset);
+			     vd->part->desc.h.name, size, (unsigned long long)offset);
 	spin_unlock_irqrestore(&dev->lock, flags);
 	return 0;
 }
@@ -356,7 +356,7 @@ static int virtio_mmio_write(struct vdev *dev, struct vcpu *vcpu, u64 offset, u3
 		virtio_write_reg(vd, offset, (u32)value);
 	else if (offset < VIRTIO_MMIO_CONFIG)
 		pr_warn_once("partition '%s': %u-byte write of virtio register 0x%llx ignored",
-			     vd->part->desc.name, size, (unsigned long long)offset);
+			     vd->part->desc.h.name, size, (unsigned long long)offset);
 	spin_unlock_irqrestore(&dev->lock, flags);
 	return 0;
 }

@@ -76,12 +76,12 @@ static const char *image_check(const struct image_header *h, u64 file_size)
 static const char *image_place(struct partition *part, const struct image_header *h,
 			       struct image_layout *l)
 {
-	gpa_t ram = KEEL_GUEST_RAM_BASE, ram_end = ram + part->desc.mem_size;
+	gpa_t ram = KEEL_GUEST_RAM_BASE, ram_end = ram + pdesc_ram_size(&part->desc);
 	u64 initrd_size = part->initrd ? part->initrd->size : 0;
 
 	l->kernel = ALIGN_UP(ram, SZ_2M) + h->text_offset;
 	l->kernel_end = l->kernel + ALIGN_UP(h->image_size, PAGE_SIZE);
-	if (h->image_size > part->desc.mem_size || l->kernel_end + DTB_REGION > ram_end)
+	if (h->image_size > pdesc_ram_size(&part->desc) || l->kernel_end + DTB_REGION > ram_end)
 		return "the kernel does not fit in the partition's memory";
 	l->dtb = ALIGN_DOWN(ram_end - DTB_REGION, SZ_2M);
 	l->initrd = l->initrd_end = l->dtb;
@@ -117,13 +117,13 @@ static void image_describe(struct partition *part, const struct image_layout *l,
 {
 	memset(d, 0, sizeof(*d));
 	d->mem_base = KEEL_GUEST_RAM_BASE;
-	d->mem_size = part->desc.mem_size;
+	d->mem_size = pdesc_ram_size(&part->desc);
 	d->cpu_count = MIN(part->vcpu_count, DTB_MAX_CPUS);
 	for (u32 i = 0; i < d->cpu_count; i++)
 		d->cpu_mpidr[i] = vplat_mpidr(i);
 	d->initrd_start = l->initrd;
 	d->initrd_end = l->initrd_end;
-	d->bootargs = part->desc.cmdline; /* NUL-terminated: checked by pdesc */
+	d->bootargs = part->desc.h.cmdline; /* NUL-terminated: checked by pdesc */
 	arch_entropy(d->rng_seed, sizeof(d->rng_seed));
 	d->pmu = scrub_guest_has_pmu();
 	image_describe_virtio(part, d);
@@ -162,7 +162,7 @@ int arch_kernel_load(struct partition *part, struct vcpu_entry *boot)
 	if (!why)
 		why = image_place(part, &h, &l);
 	if (why) {
-		pr_err("partition '%s': kernel %s: %s", part->desc.name, k->name, why);
+		pr_err("partition '%s': kernel %s: %s", part->desc.h.name, k->name, why);
 		return -KEEL_EINVAL;
 	}
 	if (guest_copy_to(part, l.kernel, hpa_to_hva(k->base), k->size) ||
@@ -171,13 +171,13 @@ int arch_kernel_load(struct partition *part, struct vcpu_entry *boot)
 		return -KEEL_EFAULT;
 	dtb_size = image_write_dtb(part, &l);
 	if (dtb_size < 0) {
-		pr_err("partition '%s': device tree not built (error %d)", part->desc.name,
+		pr_err("partition '%s': device tree not built (error %d)", part->desc.h.name,
 		       dtb_size);
 		return dtb_size;
 	}
 	pr_info("partition '%s': arm64 Image at 0x%llx (%llu KiB), initrd 0x%llx-0x%llx, dtb at "
 		"0x%llx (%d bytes)",
-		part->desc.name, (unsigned long long)l.kernel,
+		part->desc.h.name, (unsigned long long)l.kernel,
 		(unsigned long long)(h.image_size >> 10), (unsigned long long)l.initrd,
 		(unsigned long long)l.initrd_end, (unsigned long long)l.dtb, dtb_size);
 	part->arch.power_key = 1; /* the tree has gpio-keys on the PL061 */

@@ -422,7 +422,7 @@ static void vcpu_sysreg_refused(struct vcpu *vcpu, struct vm_exit *exit)
 	if (part->arch.sysreg_warned < VCPU_SYSREG_WARN_MAX) {
 		part->arch.sysreg_warned++;
 		pr_warn("partition '%s': %s of system register op0 %llu op1 %llu CRn %llu CRm %llu op2 %llu at pc 0x%llx: undefined%s",
-			part->desc.name, (iss & SYSREG_READ) ? "read" : "write",
+			part->desc.h.name, (iss & SYSREG_READ) ? "read" : "write",
 			(unsigned long long)((iss >> 20) & 3),
 			(unsigned long long)((iss >> 14) & 7),
 			(unsigned long long)((iss >> 10) & 0xf),

@@ -282,16 +282,16 @@ static int bz_boot_params(struct partition *part, const struct bz_image *bz, u64
 static int bz_cmdline(struct partition *part, const struct bz_image *bz)
 {
 	char line[KEEL_CMDLINE_MAX + 40];
-	u32 len = (u32)strnlen(part->desc.cmdline, KEEL_CMDLINE_MAX - 1);
+	u32 len = (u32)strnlen(part->desc.h.cmdline, KEEL_CMDLINE_MAX - 1);
 
-	memcpy(line, part->desc.cmdline, len);
+	memcpy(line, part->desc.h.cmdline, len);
 	line[len] = '\0';
 	if (!bz_cmdline_has(line, "tsc_early_khz="))
 		len += (u32)snprintf(line + len, sizeof(line) - len, "%stsc_early_khz=%llu",
 				     len ? " " : "", (unsigned long long)x86_tsc_khz());
 	if (bz->cmdline_size && len > bz->cmdline_size) {
 		pr_err("partition '%s': command line is %u bytes, the kernel takes %u",
-		       part->desc.name, len, bz->cmdline_size);
+		       part->desc.h.name, len, bz->cmdline_size);
 		return -KEEL_E2BIG;
 	}
 	if (guest_copy_to(part, BZ_CMDLINE, line, len) || guest_zero(part, BZ_CMDLINE + len, 1))
@@ -315,7 +315,7 @@ static int bz_load(struct partition *part, struct bz_image *bz, struct vcpu_entr
 		ret = bz_place_initrd(part, bz, &initrd_at);
 		if (ret) {
 			pr_err("partition '%s': initrd %s (%llu bytes) does not fit above the kernel",
-			       part->desc.name, part->initrd->name,
+			       part->desc.h.name, part->initrd->name,
 			       (unsigned long long)part->initrd->size);
 			return ret;
 		}
@@ -346,13 +346,13 @@ int arch_kernel_load(struct partition *part, struct vcpu_entry *boot)
 		return -KEEL_ENOEXEC;
 	why = bz_parse(part, &bz);
 	if (why) {
-		pr_err("partition '%s': kernel %s: %s", part->desc.name, part->kernel->name, why);
+		pr_err("partition '%s': kernel %s: %s", part->desc.h.name, part->kernel->name, why);
 		return -KEEL_EINVAL;
 	}
 	ret = bz_load(part, &bz, boot);
 	if (!ret)
 		pr_info("partition '%s': Linux boot protocol %u.%02u, kernel at 0x%llx (init_size %llu KiB)",
-			part->desc.name, bz.version >> 8, bz.version & 0xff,
+			part->desc.h.name, bz.version >> 8, bz.version & 0xff,
 			(unsigned long long)bz.load, (unsigned long long)(bz.init_size >> 10));
 	return ret;
 }

@@ -133,7 +133,7 @@ int arch_part_prepare(struct partition *part)
 	npd = (u32)((end + SZ_1G - 1) >> 30);
 	if (!npd || npd > GUEST_MAX_PDS) {
 		pr_err("x86: partition '%s': RAM end 0x%llx outside the %u GiB entry map",
-		       part->desc.name, (unsigned long long)end, GUEST_MAX_PDS);
+		       part->desc.h.name, (unsigned long long)end, GUEST_MAX_PDS);
 		return -KEEL_E2BIG;
 	}
 	ret = guest_copy_to(part, KEEL_GUEST_RAM_BASE + GUEST_GDT, gdt, sizeof(gdt));

@@ -716,7 +716,7 @@ void x86_exit_msr(struct vcpu *vcpu, bool write, struct vm_exit *exit)
 		if (!x86_msr_is_probe(msr) && part->arch.msr_warned < X86_MSR_WARN_MAX) {
 			part->arch.msr_warned++;
 			pr_warn("partition '%s': %s of MSR 0x%x at pc 0x%llx: #GP%s",
-				part->desc.name, write ? "write" : "read", msr,
+				part->desc.h.name, write ? "write" : "read", msr,
 				(unsigned long long)vcpu->arch.rip,
 				part->arch.msr_warned == X86_MSR_WARN_MAX ? " (no more reports)"
 									  : "");
@@ -811,7 +811,7 @@ static void x86_movs_store(struct vcpu *vcpu, u64 value)
 
 	if (x86_string_gpa(vcpu, x86_addr_wrap(op, vcpu->arch.gprs[X86_RDI]), op->size, &gpa)) {
 		pr_warn("partition '%s': MOVS at pc 0x%llx: destination 0x%llx not translatable; element dropped",
-			vcpu->part->desc.name, (unsigned long long)op->pc,
+			vcpu->part->desc.h.name, (unsigned long long)op->pc,
 			(unsigned long long)vcpu->arch.gprs[X86_RDI]);
 	} else if (guest_copy_to(vcpu->part, gpa, &value, op->size)) {
 		op->follow_gpa = gpa;
@@ -882,7 +882,7 @@ static bool x86_exit_mmio_multi(struct vcpu *vcpu, const struct x86_insn *insn, 
 static void x86_mmio_not_decoded(struct vcpu *vcpu, gpa_t gpa, bool write, const u8 *buf, u32 n)
 {
 	pr_warn("partition '%s': MMIO %s at 0x%llx: instruction %02x %02x %02x %02x %02x %02x (%u bytes fetched) not decoded",
-		vcpu->part->desc.name, write ? "write" : "read", (unsigned long long)gpa,
+		vcpu->part->desc.h.name, write ? "write" : "read", (unsigned long long)gpa,
 		n > 0 ? buf[0] : 0, n > 1 ? buf[1] : 0, n > 2 ? buf[2] : 0, n > 3 ? buf[3] : 0,
 		n > 4 ? buf[4] : 0, n > 5 ? buf[5] : 0, n);
 }

@@ -14,7 +14,8 @@ FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \
 # Core sources against the host stand-in <arch/types.h>, unless a target says otherwise.
 FUZZ_INC := -Icore/include -Itests/unit -Itests/unit/include -Itests/fuzz -Ivirtio -Iboot -Iarch/x86_64
 
-VIRTIO_FUZZ_SRCS := tests/fuzz/virtio_env.c tests/unit/hmap_host.c $(wildcard virtio/*.c) core/guest_mem.c core/vdev.c core/pmm.c
+VIRTIO_FUZZ_SRCS := tests/fuzz/virtio_env.c tests/unit/hmap_host.c $(wildcard virtio/*.c) core/guest_mem.c core/vdev.c core/pmm.c \
+	core/pdesc.c
 FUZZ_SRCS_fuzz_virtq := $(VIRTIO_FUZZ_SRCS)
 FUZZ_SRCS_fuzz_virtio_mmio := $(VIRTIO_FUZZ_SRCS)
 FUZZ_SRCS_fuzz_config := boot/config.c core/pdesc.c tests/unit/shim.c

@@ -27,7 +27,8 @@ static struct partition *mgr;
 
 static void setup(void)
 {
-	struct keel_part_desc d;
+	const struct keel_boot_module *images[KEEL_PD_MAX_IMAGES] = { NULL };
+	struct pdesc d;
 	u32 i;
 
 	if (!pool)
@@ -46,15 +47,13 @@ static void setup(void)
 		platform.cpu_hwid[i] = i;
 	}
 	memset(&d, 0, sizeof(d));
-	d.version = KEEL_PDESC_VERSION;
-	strcpy(d.name, "mgr");
-	d.cpu_mask = 1;
-	d.mem_size = MGR_RAM;
-	d.kernel_module = KEEL_NO_MODULE;
-	d.initrd_module = KEEL_NO_MODULE;
-	d.disk_module = KEEL_NO_MODULE;
-	d.flags = KEEL_PD_MANAGEMENT;
-	if (part_create_images(&d, NULL, NULL, NULL, &mgr))
+	d.h.version = KEEL_PDESC_VERSION;
+	strcpy(d.h.name, "mgr");
+	d.h.cpu_mask = 1;
+	d.h.mem_count = 1;
+	d.mem[0] = (struct keel_pd_mem){ .type = KEEL_PD_MEM_RAM, .size = MGR_RAM };
+	d.h.flags = KEEL_PD_MANAGEMENT;
+	if (part_create_images(&d, images, &mgr))
 		abort();
 	mgr->state = PART_RUNNING;
 }

@@ -65,9 +65,10 @@ void fuzz_kernel_setup(const u8 *k, size_t klen, const u8 *i, size_t ilen)
 	initrd = (struct keel_boot_module){ .base = (hpa_t)(uintptr_t)initrd_buf, .size = ilen };
 	strcpy(kernel.name, "fuzz-kernel");
 	fuzz_kpart.id = 1;
-	strcpy(fuzz_kpart.desc.name, "fuzz");
-	strcpy(fuzz_kpart.desc.cmdline, "console=ttyS0 quiet");
-	fuzz_kpart.desc.mem_size = FUZZ_KRAM;
+	strcpy(fuzz_kpart.desc.h.name, "fuzz");
+	strcpy(fuzz_kpart.desc.h.cmdline, "console=ttyS0 quiet");
+	fuzz_kpart.desc.h.mem_count = 1;
+	fuzz_kpart.desc.mem[0] = (struct keel_pd_mem){ .type = KEEL_PD_MEM_RAM, .size = FUZZ_KRAM };
 	fuzz_kpart.vcpu_count = 2;
 	fuzz_kpart.mem_count = 1;
 	fuzz_kpart.mem[0] = (struct mem_region){ KEEL_GUEST_RAM_BASE, (hpa_t)(uintptr_t)ram, FUZZ_KRAM };

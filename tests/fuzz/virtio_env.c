@@ -58,7 +58,8 @@ void fuzz_virtio_setup(void)
 					       FUZZ_RAM_SIZE };
 	disk.base = (hpa_t)(uintptr_t)img;
 	disk.size = 64 * 512;
-	fuzz_part.disk = &disk;
+	fuzz_part.images[pdesc_add_image(&fuzz_part.desc, KEEL_PD_IMAGE_DATA, 0, 0)] = &disk;
+	pdesc_add_default_devices(&fuzz_part.desc, 0, 0); /* console, rng, blk, control */
 	pmm_reset();
 	pmm_add((hpa_t)(uintptr_t)pool, FUZZ_POOL_SIZE);
 	pmm_start();

@@ -289,7 +289,7 @@ static uint32_t racer_index(const char *name)
  */
 static void race_boot(uint32_t want)
 {
-	struct keel_mgmt_load l = { 0, KEEL_IMAGE_KERNEL, 0, gi->initrd_gpa, 16 };
+	struct keel_mgmt_load l = { 0, MG_IMAGE_KERNEL, 0, gi->initrd_gpa, 16 };
 	uint64_t calls = 0, building = 0, i;
 	uint32_t done = 0, done_mask = 0, id;
 

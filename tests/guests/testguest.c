@@ -412,29 +412,20 @@ static uint32_t part_state(uint32_t id, struct keel_part_stats *ps)
 }
 
 /* A child's description: this ELF (our initrd) as its kernel, on no cores yet. */
-static void child_desc(struct keel_mgmt_create *c, const char *name, uint64_t mem, uint32_t flags,
+static void child_desc(struct mg_desc *c, const char *name, uint64_t mem, uint32_t flags,
 		       const char *cmd)
 {
-	memset(c, 0, sizeof(*c));
-	c->desc.version = KEEL_PDESC_VERSION;
-	c->desc.flags = flags;
-	memcpy(c->desc.name, name, strlen(name) + 1);
-	c->desc.mem_size = mem;
-	c->desc.kernel_module = KEEL_IMAGE_KERNEL;
-	c->desc.initrd_module = KEEL_NO_MODULE;
-	c->desc.disk_module = KEEL_NO_MODULE;
-	memcpy(c->desc.cmdline, cmd, strlen(cmd) + 1);
-	c->image_size[KEEL_IMAGE_KERNEL] = gi->initrd_size;
+	mg_desc_init(c, name, mem, flags, cmd, gi->initrd_size);
 }
 
 /* Create "child" on @cpus from the ELF Keel gave us as our initrd; returns its id or 0. */
 static uint32_t manage_create(uint64_t cpus)
 {
-	static struct keel_mgmt_create c;
+	static struct mg_desc c;
 	struct hc_result r;
 
 	child_desc(&c, "child", 16u << 20, KEEL_PD_REBOOT_STOP, "mode=hello then=keep every=500");
-	c.desc.cpu_mask = cpus;
+	c.h.cpu_mask = cpus;
 	r = hc(KEEL_HC_MGMT_CREATE, (uintptr_t)&c, sizeof(c), 0);
 	printf("manage: create child on cpus 0x%lx: status %ld id %lu\n", cpus, r.status, r.r1);
 	hostile("create again with the same name", hc(KEEL_HC_MGMT_CREATE, (uintptr_t)&c,
@@ -445,7 +436,7 @@ static uint32_t manage_create(uint64_t cpus)
 /* Copy our initrd (the test guest ELF) into its kernel image, a chunk at a time. */
 static void manage_copy_kernel(uint32_t id)
 {
-	struct keel_mgmt_load l = { id, KEEL_IMAGE_KERNEL, 0, gi->initrd_gpa, 0 };
+	struct keel_mgmt_load l = { id, MG_IMAGE_KERNEL, 0, gi->initrd_gpa, 0 };
 	uint64_t off;
 
 	for (off = 0; off < gi->initrd_size; off += KEEL_MGMT_LOAD_MAX) {
@@ -460,7 +451,7 @@ static void manage_copy_kernel(uint32_t id)
 
 static void manage_load(uint32_t id)
 {
-	struct keel_mgmt_load l = { id, KEEL_IMAGE_KERNEL, 0, gi->initrd_gpa, 0 };
+	struct keel_mgmt_load l = { id, MG_IMAGE_KERNEL, 0, gi->initrd_gpa, 0 };
 
 	manage_copy_kernel(id);
 	printf("manage: loaded %lu bytes\n", gi->initrd_size);
@@ -647,7 +638,7 @@ static void manage_check_denied(uint32_t plain)
  */
 static void manage_cycles(uint64_t n)
 {
-	static struct keel_mgmt_create c;
+	static struct mg_desc c;
 	struct keel_host_info hi;
 	uint64_t i, polls = 0, seed = 12345;
 	uint32_t early = 0, st = KEEL_PSTATE_STOPPED;
@@ -661,7 +652,7 @@ static void manage_cycles(uint64_t n)
 		struct hc_result r;
 		uint32_t id;
 
-		c.desc.cpu_mask = (i & 1) ? 1ull << (63 - __builtin_clzll(free)) : free & -free;
+		c.h.cpu_mask = (i & 1) ? 1ull << (63 - __builtin_clzll(free)) : free & -free;
 		/* The last cycle's CPU may still be on its way out (-EBUSY) for a moment. */
 		for (polls = 0; polls < 100000; polls++) {
 			r = hc(KEEL_HC_MGMT_CREATE, (uintptr_t)&c, sizeof(c), 0);
@@ -684,7 +675,7 @@ static void manage_cycles(uint64_t n)
 		}
 		if (st != KEEL_PSTATE_STOPPED) {
 			printf("cycles: cycle %lu on cpus 0x%lx (wait %lu) did not stop: state %u, exits(hypercall) %lu\n",
-			       i, c.desc.cpu_mask, wait, st, ps.exits[KEEL_EXIT_HYPERCALL]);
+			       i, c.h.cpu_mask, wait, st, ps.exits[KEEL_EXIT_HYPERCALL]);
 			break;
 		}
 		early += ps.exits[KEEL_EXIT_HYPERCALL] == 0;
@@ -714,7 +705,7 @@ struct race_tally {
 	uint64_t forced_seen; /* forced stops whose cause the manager saw */
 };
 
-static uint32_t race_create(struct keel_mgmt_create *c, uint64_t round)
+static uint32_t race_create(struct mg_desc *c, uint64_t round)
 {
 	struct keel_host_info hi;
 	struct hc_result r;
@@ -722,7 +713,7 @@ static uint32_t race_create(struct keel_mgmt_create *c, uint64_t round)
 
 	if (!host_info(&hi) || !expect(hi.free_cpu_mask != 0))
 		return 0;
-	c->desc.cpu_mask = (round & 1) ? 1ull << (63 - __builtin_clzll(hi.free_cpu_mask))
+	c->h.cpu_mask = (round & 1) ? 1ull << (63 - __builtin_clzll(hi.free_cpu_mask))
 				       : hi.free_cpu_mask & -hi.free_cpu_mask;
 	/* The last round's CPU may still be on its way out (-EBUSY) for a moment. */
 	for (polls = 0; polls < 100000; polls++) {
@@ -764,7 +755,7 @@ static bool race_destroy(uint32_t id, bool forced, struct race_tally *t)
 
 static void manage_races(uint64_t n)
 {
-	static struct keel_mgmt_create c;
+	static struct mg_desc c;
 	struct keel_host_info before, after;
 	struct race_tally t = { 0 };
 	uint64_t i, seed = 424242;

@@ -78,29 +78,29 @@ static void test_good(void)
 	CHECK_EQ(cfg.log_level, KEEL_LOG_DEBUG);
 	CHECK_EQ(cfg.on_idle, KEEL_ON_IDLE_POWEROFF);
 	CHECK_EQ(cfg.part_count, 2);
-	CHECK(strcmp(cfg.parts[0].name, "hello") == 0);
-	CHECK_EQ(cfg.parts[0].version, KEEL_PDESC_VERSION);
-	CHECK_EQ(cfg.parts[0].cpu_mask, 0xa);
-	CHECK_EQ(cfg.parts[0].mem_size, 64ull << 20);
-	CHECK_EQ(cfg.parts[0].flags, KEEL_PD_MANAGEMENT | KEEL_PD_REBOOT_STOP);
-	CHECK(strcmp(cfg.parts[0].cmdline, "console=ttyS0 ; quiet # not a comment") == 0);
-	CHECK_EQ(cfg.parts[0].kernel_module, 0);
-	CHECK_EQ(cfg.parts[0].initrd_module, 1);
+	CHECK(strcmp(cfg.parts[0].h.name, "hello") == 0);
+	CHECK_EQ(cfg.parts[0].h.version, KEEL_PDESC_VERSION);
+	CHECK_EQ(cfg.parts[0].h.cpu_mask, 0xa);
+	CHECK_EQ(cfg.parts[0].mem[0].size, 64ull << 20);
+	CHECK_EQ(cfg.parts[0].h.flags, KEEL_PD_MANAGEMENT | KEEL_PD_REBOOT_STOP);
+	CHECK(strcmp(cfg.parts[0].h.cmdline, "console=ttyS0 ; quiet # not a comment") == 0);
+	CHECK_EQ(cfg.files[0].kernel, 0);
+	CHECK_EQ(cfg.files[0].initrd, 1);
 	CHECK_EQ(cfg.lines[0].section, 7);
 	CHECK_EQ(cfg.lines[0].memory, 9);
 	CHECK_EQ(cfg.lines[0].on_reboot, 15);
-	CHECK(strcmp(cfg.parts[1].name, "w-2_x") == 0);
-	CHECK_EQ(cfg.parts[1].cpu_mask, 0x170);
-	CHECK_EQ(cfg.parts[1].mem_size, 4ull << 20);
-	CHECK_EQ(cfg.parts[1].flags, KEEL_PD_AUTOSTART | KEEL_PD_FAULT_STOP);
+	CHECK(strcmp(cfg.parts[1].h.name, "w-2_x") == 0);
+	CHECK_EQ(cfg.parts[1].h.cpu_mask, 0x170);
+	CHECK_EQ(cfg.parts[1].mem[0].size, 4ull << 20);
+	CHECK_EQ(cfg.parts[1].h.flags, KEEL_PD_AUTOSTART | KEEL_PD_FAULT_STOP);
 	CHECK_EQ(cfg.lines[1].on_fault, 21);
-	CHECK_EQ(cfg.parts[1].initrd_module, KEEL_NO_MODULE);
+	CHECK_EQ(cfg.files[1].initrd, KEEL_NO_MODULE);
 	/* Same file on FAT: one module, its path as first written. */
-	CHECK_EQ(cfg.parts[1].kernel_module, 0);
+	CHECK_EQ(cfg.files[1].kernel, 0);
 	CHECK_EQ(cfg.module_count, 2);
 	CHECK(strcmp(cfg.modules[0].path, "\\guests\\hello.elf") == 0);
 	CHECK_EQ(cfg.modules[0].line, 10);
-	CHECK(strcmp(cfg.parts[1].cmdline, "a=b;c d#e") == 0);
+	CHECK(strcmp(cfg.parts[1].h.cmdline, "a=b;c d#e") == 0);
 }
 
 static void test_defaults(void)
@@ -108,12 +108,15 @@ static void test_defaults(void)
 	CHECK_EQ(parse(PART("p", "0")), 0);
 	CHECK_EQ(cfg.log_level, KEEL_LOG_INFO);
 	CHECK_EQ(cfg.on_idle, KEEL_ON_IDLE_STAY);
-	CHECK_EQ(cfg.parts[0].flags, KEEL_PD_AUTOSTART);
-	CHECK_EQ(cfg.parts[0].initrd_module, KEEL_NO_MODULE);
-	CHECK_EQ(cfg.parts[0].disk_module, KEEL_NO_MODULE);
-	CHECK_EQ(cfg.parts[0].disk_flags, 0);
-	CHECK_EQ(cfg.parts[0].cmdline[0], 0);
-	CHECK_EQ(cfg.parts[0].cpu_mask, 1);
+	CHECK_EQ(cfg.parts[0].h.flags, KEEL_PD_AUTOSTART);
+	CHECK_EQ(cfg.files[0].initrd, KEEL_NO_MODULE);
+	CHECK_EQ(cfg.files[0].disk, KEEL_NO_MODULE);
+	CHECK_EQ(cfg.files[0].disk_flags, 0);
+	CHECK_EQ(cfg.parts[0].h.cmdline[0], 0);
+	CHECK_EQ(cfg.parts[0].h.image_count, 1);
+	CHECK_EQ(cfg.parts[0].h.device_count, 3);
+	CHECK_EQ(cfg.parts[0].device[2].type, KEEL_DEV_CONTROL);
+	CHECK_EQ(cfg.parts[0].h.cpu_mask, 1);
 }
 
 static void test_disk(void)
@@ -122,11 +125,25 @@ static void test_disk(void)
 		       "[partition b]\ncpus = 2\nmemory = 64M\nkernel = \\k\ndisk = /D.IMG,ro\n"),
 		 0);
 	dump_errors();
-	CHECK_EQ(cfg.parts[0].disk_module, 1);
-	CHECK_EQ(cfg.parts[0].disk_flags, 0);
-	CHECK_EQ(cfg.parts[1].disk_module, 1);
-	CHECK_EQ(cfg.parts[1].disk_flags, KEEL_DISK_RO);
+	CHECK_EQ(cfg.files[0].disk, 1);
+	CHECK_EQ(cfg.files[0].disk_flags, 0);
+	CHECK_EQ(cfg.files[1].disk, 1);
+	CHECK_EQ(cfg.files[1].disk_flags, KEEL_DISK_RO);
 	CHECK_EQ(cfg.lines[1].disk, 10);
+	/* The description: kernel and disk images; console, entropy, the disk, control. */
+	CHECK_EQ(cfg.parts[1].h.image_count, 2);
+	CHECK_EQ(cfg.parts[1].image[0].role, KEEL_PD_IMAGE_KERNEL);
+	CHECK_EQ(cfg.parts[1].image[0].module, 0);
+	CHECK_EQ(cfg.parts[1].image[1].role, KEEL_PD_IMAGE_DATA);
+	CHECK_EQ(cfg.parts[1].image[1].module, 1);
+	CHECK_EQ(cfg.parts[1].h.device_count, 4);
+	CHECK_EQ(cfg.parts[1].device[0].type, KEEL_DEV_CONSOLE);
+	CHECK_EQ(cfg.parts[1].device[1].type, KEEL_DEV_RNG);
+	CHECK_EQ(cfg.parts[1].device[2].type, KEEL_DEV_BLK);
+	CHECK_EQ(cfg.parts[1].device[2].backend, 1);
+	CHECK_EQ(cfg.parts[1].device[2].flags, KEEL_DISK_RO);
+	CHECK_EQ(cfg.parts[1].device[3].type, KEEL_DEV_CONTROL);
+	CHECK_EQ(cfg.parts[1].h.size, KEEL_PDESC_SIZE(1, 2, 4));
 	CHECK(parse("[partition a]\ncpus = 1\nmemory = 64M\nkernel = \\k\ndisk = \\d.img,rw\n") != 0);
 	CHECK_ERR(5, "unknown option 'rw'");
 	CHECK(parse("[partition a]\ncpus = 1\nmemory = 64M\nkernel = \\k\ndisk = ,ro\n") != 0);
@@ -263,7 +280,7 @@ static void test_memory(void)
 			CHECK_ERR(4, cases[i].msg);
 		} else {
 			CHECK_EQ(cfg.error_count, 0);
-			CHECK_EQ(cfg.parts[0].mem_size, cases[i].bytes);
+			CHECK_EQ(cfg.parts[0].mem[0].size, cases[i].bytes);
 		}
 	}
 }
@@ -308,7 +325,7 @@ static void test_cpus(void)
 			CHECK_ERR(4, cases[i].msg);
 		} else {
 			CHECK_EQ(cfg.error_count, 0);
-			CHECK_EQ(cfg.parts[0].cpu_mask, cases[i].mask);
+			CHECK_EQ(cfg.parts[0].h.cpu_mask, cases[i].mask);
 		}
 	}
 }
@@ -325,16 +342,16 @@ static void test_strings(void)
 	CHECK(parse(PART("a", "1") "cmdline = \"a\" b\n") != 0);
 	CHECK_ERR(5, "badly quoted value");
 	CHECK_EQ(parse(PART("a", "1") "cmdline = \"\"\n"), 0);
-	CHECK_EQ(cfg.parts[0].cmdline[0], 0);
+	CHECK_EQ(cfg.parts[0].h.cmdline[0], 0);
 	CHECK_EQ(parse(PART("a", "1") "cmdline = root=\"x y\" quiet ; c\n"), 0);
-	CHECK(strcmp(cfg.parts[0].cmdline, "root=\"x y\" quiet") == 0);
+	CHECK(strcmp(cfg.parts[0].h.cmdline, "root=\"x y\" quiet") == 0);
 
 	/* The longest command line fits, one more byte does not. */
 	memset(val, 'c', KEEL_CMDLINE_MAX - 1);
 	val[KEEL_CMDLINE_MAX - 1] = 0;
 	snprintf(text, sizeof(text), PART("a", "1") "cmdline = %s\n", val);
 	CHECK_EQ(parse(text), 0);
-	CHECK_EQ(strlen(cfg.parts[0].cmdline), KEEL_CMDLINE_MAX - 1);
+	CHECK_EQ(strlen(cfg.parts[0].h.cmdline), KEEL_CMDLINE_MAX - 1);
 	val[KEEL_CMDLINE_MAX - 1] = 'c';
 	val[KEEL_CMDLINE_MAX] = 0;
 	snprintf(text, sizeof(text), PART("a", "1") "cmdline = %s\n", val);
@@ -460,9 +477,9 @@ static void test_set_checks(void)
 	CHECK_EQ(config_check(&cfg, &lim), 0);
 
 	/* A module the loader did not load: at the kernel line. */
-	lim.module_count = 0;
+	cfg.parts[0].image[0].module = 1;
 	CHECK(config_check(&cfg, &lim) != 0);
-	CHECK_ERR(4, "kernel module 0 was not loaded");
+	CHECK_ERR(4, "image 0: module 1 was not loaded");
 
 	/* Partitions with parse errors are left out of the set checks. */
 	CHECK(parse("[partition a]\ncpus = 1\nmemory = 3M\nkernel = /k\n" PART("b", "1")) != 0);

@@ -61,8 +61,8 @@ static void setup(void)
 	ram0 = calloc(1, RAM1);
 	ram1 = calloc(1, RAM1);
 	part.id = 3;
-	strcpy(part.desc.name, "guest");
-	part.desc.cpu_mask = 0x6;
+	strcpy(part.desc.h.name, "guest");
+	part.desc.h.cpu_mask = 0x6;
 	part.mem_count = 2;
 	part.mem[0] = (struct mem_region){ RAM_BASE, (hpa_t)(uintptr_t)ram0, RAM1 };
 	part.mem[1] = (struct mem_region){ RAM_BASE + RAM1, (hpa_t)(uintptr_t)ram1, RAM1 };
@@ -182,7 +182,7 @@ static void test_privilege_and_lifecycle(void)
 	CHECK_EQ(call(KEEL_HC_MGMT_FIRST, 0, 0), -KEEL_EPERM);
 	CHECK_EQ(call(KEEL_HC_MGMT_LAST, 0, 0), -KEEL_EPERM);
 	CHECK_EQ(part.denied, 2);
-	part.desc.flags |= KEEL_PD_MANAGEMENT;
+	part.desc.h.flags |= KEEL_PD_MANAGEMENT;
 	CHECK_EQ(call(KEEL_HC_MGMT_FIRST, 0, 0), -KEEL_ENOSYS);
 	CHECK_EQ(part.denied, 2);
 	CHECK_EQ(call(KEEL_HC_SHUTDOWN, 0, 0), 999); /* no return to the guest */

@@ -7,6 +7,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include <keel/pdesc.h>
+
 #include "unit.h"
 #include "util.h"
 
@@ -761,6 +763,47 @@ static void test_exit_codes(void)
 	CHECK(kc_err_text(KC_OP_QUERY, 12345) != NULL);
 }
 
+/* What keelctl packs is what Keel's validator accepts, image indexes as LOAD will name them. */
+static void test_pack_desc(void)
+{
+	static u8 buf[KEEL_PDESC_SIZE_MAX];
+	struct kc_create_req r = { .name = "vm", .cpu_mask = 0x6, .mem = 256ull << 20,
+				   .flags = KEEL_PD_REBOOT_STOP, .cmdline = "console=hvc0",
+				   .size = { 5000000, 0, 1ull << 20 } };
+	struct pdesc_limits sized = { .cpu_count = 4 };
+	struct pdesc_error err;
+	struct pdesc d;
+	uint32_t index[KC_IM_COUNT], size;
+
+	r.disk_flags = KEEL_DISK_RO;
+	size = kc_pack_desc(&r, buf, index);
+	CHECK_EQ(size, KEEL_PDESC_SIZE(1, 2, 4));
+	CHECK_EQ(index[KC_IM_KERNEL], 0);
+	CHECK_EQ(index[KC_IM_INITRD], KEEL_NO_MODULE);
+	CHECK_EQ(index[KC_IM_DISK], 1);
+	CHECK_EQ(pdesc_unpack(buf, size, &d, &err), 0);
+	CHECK_EQ(pdesc_check(&d, &sized, &err), 0);
+	CHECK_STR(d.h.name, "vm");
+	CHECK_STR(d.h.cmdline, "console=hvc0");
+	CHECK_EQ(d.mem[0].size, 256ull << 20);
+	CHECK_EQ(d.image[1].role, KEEL_PD_IMAGE_DATA);
+	CHECK_EQ(d.image[1].size, 1ull << 20);
+	CHECK_EQ(d.device[2].type, KEEL_DEV_BLK);
+	CHECK_EQ(d.device[2].backend, 1);
+	CHECK_EQ(d.device[2].flags, KEEL_DISK_RO);
+	CHECK_EQ(d.device[3].type, KEEL_DEV_CONTROL);
+
+	r.size[KC_IM_INITRD] = 77;
+	r.size[KC_IM_DISK] = 0;
+	size = kc_pack_desc(&r, buf, index);
+	CHECK_EQ(size, KEEL_PDESC_SIZE(1, 2, 3));
+	CHECK_EQ(index[KC_IM_INITRD], 1);
+	CHECK_EQ(index[KC_IM_DISK], KEEL_NO_MODULE);
+	CHECK_EQ(pdesc_unpack(buf, size, &d, &err), 0);
+	CHECK_EQ(pdesc_check(&d, &sized, &err), 0);
+	CHECK_EQ(d.image[1].role, KEEL_PD_IMAGE_INITRD);
+}
+
 int main(void)
 {
 	test_u64();
@@ -778,5 +821,6 @@ int main(void)
 	test_finder();
 	test_args();
 	test_exit_codes();
+	test_pack_desc();
 	return unit_done("test_keelctl");
 }

@@ -52,36 +52,59 @@ static s64 call(u32 nr, u64 a0, u64 a1, u64 a2)
 	return last_status;
 }
 
-static struct keel_part_desc desc_for(const char *name, u64 cpus, u64 mem)
+#define IMG_KERNEL 0u /* image 0 of desc_for's descriptions */
+
+static void add_device(struct pdesc *d, u32 type, u32 backend, u32 flags)
 {
-	struct keel_part_desc d;
+	pdesc_add_device(d, type, backend, flags);
+}
+
+static u32 add_image(struct pdesc *d, u32 role, u64 size)
+{
+	return pdesc_add_image(d, role, KEEL_NO_MODULE, size);
+}
+
+/* As keelctl makes it: RAM, a kernel of 4 KiB (image 0), console, entropy, control. */
+static struct pdesc desc_for(const char *name, u64 cpus, u64 mem)
+{
+	struct pdesc d;
 
 	memset(&d, 0, sizeof(d));
-	d.version = KEEL_PDESC_VERSION;
-	d.flags = KEEL_PD_REBOOT_STOP; /* keelctl's default */
-	strcpy(d.name, name);
-	d.cpu_mask = cpus;
-	d.mem_size = mem;
-	d.kernel_module = KEEL_IMAGE_KERNEL;
-	d.initrd_module = KEEL_NO_MODULE;
-	d.disk_module = KEEL_NO_MODULE;
-	strcpy(d.cmdline, "mode=hello");
+	d.h.version = KEEL_PDESC_VERSION;
+	d.h.flags = KEEL_PD_REBOOT_STOP; /* keelctl's default */
+	strcpy(d.h.name, name);
+	d.h.cpu_mask = cpus;
+	d.h.mem_count = 1;
+	d.mem[0] = (struct keel_pd_mem){ .type = KEEL_PD_MEM_RAM, .size = mem };
+	add_image(&d, KEEL_PD_IMAGE_KERNEL, 4096);
+	pdesc_add_default_devices(&d, KEEL_NO_BACKEND, 0);
+	strcpy(d.h.cmdline, "mode=hello");
 	return d;
 }
 
-/* CREATE with @c placed in the manager's scratch area. */
-static s64 create(const struct keel_mgmt_create *c)
+/* Pack @d (size from its counts) into the manager's scratch area; its size. */
+static u32 place(const struct pdesc *d)
 {
-	memcpy(mgr_ram() + SCRATCH, c, sizeof(*c));
-	return call(KEEL_HC_MGMT_CREATE, mgr_gpa(SCRATCH), sizeof(*c), 0);
+	struct pdesc c = *d;
+
+	pdesc_set_size(&c);
+	return pdesc_pack(&c, mgr_ram() + SCRATCH);
+}
+
+/* CREATE with @d packed in the manager's scratch area. */
+static s64 create(const struct pdesc *d)
+{
+	u32 size = place(d);
+
+	return call(KEEL_HC_MGMT_CREATE, mgr_gpa(SCRATCH), size, 0);
 }
 
 static s64 create_simple(const char *name, u64 cpus, u64 mem, u64 kernel_size)
 {
-	struct keel_mgmt_create c = { .desc = desc_for(name, cpus, mem) };
+	struct pdesc d = desc_for(name, cpus, mem);
 
-	c.image_size[KEEL_IMAGE_KERNEL] = kernel_size;
-	return create(&c);
+	d.image[IMG_KERNEL].size = kernel_size;
+	return create(&d);
 }
 
 static s64 load(u32 id, u32 image, u64 offset, gpa_t src, u64 len)
@@ -94,11 +117,13 @@ static s64 load(u32 id, u32 image, u64 offset, gpa_t src, u64 len)
 
 static void setup(void)
 {
-	struct keel_part_desc d = desc_for("mgr", 0x1, MGR_RAM);
+	static const struct keel_boot_module none;
+	const struct keel_boot_module *images[KEEL_PD_MAX_IMAGES] = { &none };
+	struct pdesc d = desc_for("mgr", 0x1, MGR_RAM);
 
 	pool = mgmt_env_machine(POOL);
-	d.flags = KEEL_PD_MANAGEMENT;
-	CHECK_EQ(part_create_images(&d, NULL, NULL, NULL, &mgr), 0);
+	d.h.flags = KEEL_PD_MANAGEMENT;
+	CHECK_EQ(part_create_images(&d, images, &mgr), 0);
 	mgr->state = PART_RUNNING;
 	mgr_vcpu = mgr->vcpus[0];
 }
@@ -107,16 +132,16 @@ static void setup(void)
 
 static void test_privilege(void)
 {
-	u32 flags = mgr->desc.flags;
+	u32 flags = mgr->desc.h.flags;
 
-	mgr->desc.flags = 0;
+	mgr->desc.h.flags = 0;
 	CHECK_EQ(call(KEEL_HC_MGMT_HOST_INFO, mgr_gpa(SCRATCH), 64, 0), -KEEL_EPERM);
 	CHECK_EQ(call(KEEL_HC_MGMT_CREATE, 0, 0, 0), -KEEL_EPERM);
 	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, 1, 0, 0), -KEEL_EPERM);
 	CHECK_EQ(mgr->denied, 3);
 	CHECK_EQ(call(KEEL_HC_VERSION, 0, 0, 0), KEEL_OK);
 	CHECK(!(last_res[1] & KEEL_FEAT_MGMT));
-	mgr->desc.flags = flags;
+	mgr->desc.h.flags = flags;
 	CHECK_EQ(call(KEEL_HC_VERSION, 0, 0, 0), KEEL_OK);
 	CHECK(last_res[1] & KEEL_FEAT_MGMT);
 	CHECK_EQ(call(KEEL_HC_MGMT_NR_CALLS, 0, 0, 0), -KEEL_ENOSYS);
@@ -165,13 +190,30 @@ static void test_host_info_and_list(void)
 static void test_create_hostile(void)
 {
 	u64 free_before = pmm_free_bytes();
-	struct keel_mgmt_create c = { .desc = desc_for("vm", 0x2, 4ull << 20) };
+	struct pdesc c = desc_for("vm", 0x2, 4ull << 20);
+	u32 size = place(&c);
+	struct keel_part_desc *raw = (struct keel_part_desc *)(mgr_ram() + SCRATCH);
 
-	c.image_size[KEEL_IMAGE_KERNEL] = 4096;
-	memcpy(mgr_ram() + SCRATCH, &c, sizeof(c));
-	CHECK_EQ(call(KEEL_HC_MGMT_CREATE, mgr_gpa(SCRATCH), sizeof(c) - 1, 0), -KEEL_EINVAL);
-	CHECK_EQ(call(KEEL_HC_MGMT_CREATE, mgr_gpa(MGR_RAM - 64), sizeof(c), 0), -KEEL_EFAULT);
-	CHECK_EQ(call(KEEL_HC_MGMT_CREATE, ~0ull - 63, sizeof(c), 0), -KEEL_EFAULT);
+	CHECK_EQ(call(KEEL_HC_MGMT_CREATE, mgr_gpa(SCRATCH), size - 1, 0), -KEEL_EINVAL);
+	CHECK_EQ(call(KEEL_HC_MGMT_CREATE, mgr_gpa(SCRATCH), size + 16, 0), -KEEL_EINVAL);
+	CHECK_EQ(call(KEEL_HC_MGMT_CREATE, mgr_gpa(SCRATCH), 8, 0), -KEEL_EINVAL);
+	CHECK_EQ(call(KEEL_HC_MGMT_CREATE, mgr_gpa(SCRATCH), KEEL_PDESC_SIZE_MAX + 16, 0),
+		 -KEEL_EINVAL);
+	CHECK_EQ(call(KEEL_HC_MGMT_CREATE, mgr_gpa(MGR_RAM - 64), size, 0), -KEEL_EFAULT);
+	CHECK_EQ(call(KEEL_HC_MGMT_CREATE, ~0ull - 63, size, 0), -KEEL_EFAULT);
+	/* Counts that do not match the size, or overflow it. */
+	raw->device_count = 2;
+	CHECK_EQ(call(KEEL_HC_MGMT_CREATE, mgr_gpa(SCRATCH), size, 0), -KEEL_EINVAL);
+	raw->device_count = 0xffffffffu;
+	CHECK_EQ(call(KEEL_HC_MGMT_CREATE, mgr_gpa(SCRATCH), size, 0), -KEEL_EINVAL);
+	raw->device_count = 3;
+	raw->image_count = 0x10000001u; /* times 16 wraps 32 bits to 16 */
+	raw->mem_count = 0;
+	CHECK_EQ(call(KEEL_HC_MGMT_CREATE, mgr_gpa(SCRATCH), size, 0), -KEEL_EINVAL);
+	raw->image_count = 1;
+	raw->mem_count = 1;
+	raw->size = size + 1;
+	CHECK_EQ(call(KEEL_HC_MGMT_CREATE, mgr_gpa(SCRATCH), size, 0), -KEEL_EINVAL);
 	CHECK_EQ(create_simple("mgr2", 0x1, 4ull << 20, 4096), -KEEL_EBUSY); /* manager's core */
 	CHECK_EQ(create_simple("vm", 0x10, 4ull << 20, 4096), -KEEL_EINVAL); /* no cpu 4 */
 	CHECK_EQ(create_simple("vm", 0, 4ull << 20, 4096), -KEEL_EINVAL);
@@ -180,36 +222,58 @@ static void test_create_hostile(void)
 	CHECK_EQ(create_simple("vm", 0x2, 1ull << 62, 4096), -KEEL_ENOMEM);
 	CHECK_EQ(create_simple("vm", 0x2, ~0ull & ~(SZ_2M - 1), 4096), -KEEL_ENOMEM);
 	CHECK_EQ(create_simple("vm", 0x2, 4ull << 20, 0), -KEEL_EINVAL); /* kernel needs a size */
-	CHECK_EQ(create_simple("vm", 0x2, 4ull << 20, KEEL_MGMT_IMAGE_MAX + 1), -KEEL_E2BIG);
-	CHECK_EQ(create_simple("vm", 0x2, 4ull << 20, ~0ull), -KEEL_E2BIG);
+	CHECK_EQ(create_simple("vm", 0x2, 4ull << 20, KEEL_MGMT_IMAGE_MAX + 1), -KEEL_EINVAL);
+	CHECK_EQ(create_simple("vm", 0x2, 4ull << 20, ~0ull), -KEEL_EINVAL);
 	CHECK_EQ(create_simple("vm", 0x2, 56ull << 20, 16ull << 20), -KEEL_ENOMEM);
 	CHECK_EQ(create_simple("mgr", 0x2, 4ull << 20, 4096), -KEEL_EEXIST);
-	c.desc.flags = KEEL_PD_MANAGEMENT;
+	c.h.flags = KEEL_PD_MANAGEMENT;
 	CHECK_EQ(create(&c), -KEEL_EINVAL);
-	c.desc.flags = KEEL_PD_AUTOSTART;
+	c.h.flags = KEEL_PD_AUTOSTART;
 	CHECK_EQ(create(&c), -KEEL_EINVAL);
-	c.desc.flags = KEEL_PD_FAULT_STOP | (1u << 4); /* on_fault = stop may come, nothing unknown */
+	c.h.flags = KEEL_PD_FAULT_STOP | (1u << 4); /* on_fault = stop may come, nothing unknown */
 	CHECK_EQ(create(&c), -KEEL_EINVAL);
-	c.desc.flags = KEEL_PD_REBOOT_STOP;
-	c.desc.version = 1;
+	c.h.flags = KEEL_PD_REBOOT_STOP;
+	c.h.version = 3; /* an ABI 0.x manager's layout */
 	CHECK_EQ(create(&c), -KEEL_EINVAL);
-	c.desc.version = KEEL_PDESC_VERSION + 1;
+	c.h.version = KEEL_PDESC_VERSION + 1;
 	CHECK_EQ(create(&c), -KEEL_EINVAL);
-	c.desc.version = KEEL_PDESC_VERSION;
-	c.desc.kernel_module = 5;
+	c.h.version = KEEL_PDESC_VERSION;
+	c.image[IMG_KERNEL].module = 0; /* a boot module: not CREATE's to name */
 	CHECK_EQ(create(&c), -KEEL_EINVAL);
-	c.desc.kernel_module = KEEL_IMAGE_KERNEL;
-	c.desc.initrd_module = KEEL_IMAGE_INITRD; /* named without a size */
+	c.image[IMG_KERNEL].module = KEEL_NO_MODULE;
+	add_image(&c, KEEL_PD_IMAGE_INITRD, 0); /* an image without a size */
 	CHECK_EQ(create(&c), -KEEL_EINVAL);
-	c.desc.initrd_module = KEEL_NO_MODULE;
-	c.image_size[KEEL_IMAGE_DISK] = 512; /* a size without the name */
+	c.image[1].size = 512;
+	add_image(&c, KEEL_PD_IMAGE_DATA, 512); /* a disk image no device uses */
 	CHECK_EQ(create(&c), -KEEL_EINVAL);
-	c.image_size[KEEL_IMAGE_DISK] = 0;
-	c.desc.disk_module = KEEL_IMAGE_INITRD; /* wrong index for the disk */
+	add_device(&c, KEEL_DEV_BLK, 1, 0); /* a disk on the initrd */
 	CHECK_EQ(create(&c), -KEEL_EINVAL);
-	c.desc.disk_module = KEEL_NO_MODULE;
-	memset(c.desc.cmdline, 'x', sizeof(c.desc.cmdline)); /* no NUL */
+	c.device[3].backend = 7; /* past the images */
 	CHECK_EQ(create(&c), -KEEL_EINVAL);
+	c.device[3].backend = 2;
+	c.device[3].flags = 1u << 7;
+	CHECK_EQ(create(&c), -KEEL_EINVAL);
+	c.device[3].flags = KEEL_DISK_RO;
+	add_device(&c, KEEL_DEV_BLK, 2, 0); /* the same image behind two disks */
+	CHECK_EQ(create(&c), -KEEL_EINVAL);
+	c.device[4] = (struct keel_pd_device){ .type = KEEL_DEV_CONSOLE, .backend = KEEL_NO_BACKEND };
+	CHECK_EQ(create(&c), -KEEL_EINVAL); /* two consoles */
+	c.device[4].type = 99;
+	CHECK_EQ(create(&c), -KEEL_EINVAL);
+	c.h.device_count = 4;
+	c.image[0].role = KEEL_PD_IMAGE_INITRD; /* no kernel, two initrds */
+	CHECK_EQ(create(&c), -KEEL_EINVAL);
+	c.image[0].role = KEEL_PD_IMAGE_KERNEL;
+	c.mem[0].type = 2;
+	CHECK_EQ(create(&c), -KEEL_EINVAL);
+	c.mem[0].type = KEEL_PD_MEM_RAM;
+	memset(c.h.cmdline, 'x', sizeof(c.h.cmdline)); /* no NUL */
+	CHECK_EQ(create(&c), -KEEL_EINVAL);
+	CHECK_EQ(pmm_free_bytes(), free_before);
+	strcpy(c.h.cmdline, "mode=hello");
+	CHECK_EQ(create(&c), KEEL_OK); /* what is left is a good description */
+	CHECK_EQ(part_by_id((u32)last_res[0])->desc.h.device_count, 4);
+	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, last_res[0], 0, 0), KEEL_OK);
 	CHECK_EQ(pmm_free_bytes(), free_before);
 }
 
@@ -220,7 +284,7 @@ static u32 create_loaded(const char *name, u64 cpus)
 	CHECK_EQ(create_simple(name, cpus, 4ull << 20, 8192), KEEL_OK);
 	id = (u32)last_res[0];
 	memcpy(mgr_ram() + 0x20000, "KERN", 4);
-	CHECK_EQ(load(id, KEEL_IMAGE_KERNEL, 0, mgr_gpa(0x20000), 8192), KEEL_OK);
+	CHECK_EQ(load(id, IMG_KERNEL, 0, mgr_gpa(0x20000), 8192), KEEL_OK);
 	return id;
 }
 
@@ -235,20 +299,21 @@ static void test_load_hostile(void)
 	CHECK(!memcmp(hpa_to_hva(p->kernel->base), "KERN", 4));
 	CHECK_EQ(create_simple("vm2", 0x6, 4ull << 20, 4096), -KEEL_EBUSY); /* cpu 1 taken */
 	CHECK_EQ(create_simple("vm", 0x4, 4ull << 20, 4096), -KEEL_EEXIST);
-	CHECK_EQ(load(id, KEEL_IMAGE_KERNEL, 8192, mgr_gpa(0x20000), 0), KEEL_OK);
-	CHECK_EQ(load(id, KEEL_IMAGE_KERNEL, 8192, mgr_gpa(0x20000), 1), -KEEL_EINVAL);
-	CHECK_EQ(load(id, KEEL_IMAGE_KERNEL, 4096, mgr_gpa(0x20000), 4097), -KEEL_EINVAL);
-	CHECK_EQ(load(id, KEEL_IMAGE_KERNEL, ~0ull, mgr_gpa(0x20000), 2), -KEEL_EINVAL);
-	CHECK_EQ(load(id, KEEL_IMAGE_KERNEL, ~0ull - 1, mgr_gpa(0x20000), 4), -KEEL_EINVAL);
-	CHECK_EQ(load(id, KEEL_IMAGE_KERNEL, 0, mgr_gpa(0), KEEL_MGMT_LOAD_MAX + 1), -KEEL_E2BIG);
-	CHECK_EQ(load(id, KEEL_IMAGE_INITRD, 0, mgr_gpa(0x20000), 16), -KEEL_EINVAL);
+	CHECK_EQ(load(id, IMG_KERNEL, 8192, mgr_gpa(0x20000), 0), KEEL_OK);
+	CHECK_EQ(load(id, IMG_KERNEL, 8192, mgr_gpa(0x20000), 1), -KEEL_EINVAL);
+	CHECK_EQ(load(id, IMG_KERNEL, 4096, mgr_gpa(0x20000), 4097), -KEEL_EINVAL);
+	CHECK_EQ(load(id, IMG_KERNEL, ~0ull, mgr_gpa(0x20000), 2), -KEEL_EINVAL);
+	CHECK_EQ(load(id, IMG_KERNEL, ~0ull - 1, mgr_gpa(0x20000), 4), -KEEL_EINVAL);
+	CHECK_EQ(load(id, IMG_KERNEL, 0, mgr_gpa(0), KEEL_MGMT_LOAD_MAX + 1), -KEEL_E2BIG);
+	CHECK_EQ(load(id, 1, 0, mgr_gpa(0x20000), 16), -KEEL_EINVAL); /* it has no image 1 */
+	CHECK_EQ(load(id, KEEL_PD_MAX_IMAGES, 0, mgr_gpa(0x20000), 16), -KEEL_EINVAL);
 	CHECK_EQ(load(id, 7, 0, mgr_gpa(0x20000), 16), -KEEL_EINVAL);
-	CHECK_EQ(load(id, KEEL_IMAGE_KERNEL, 0, mgr_gpa(MGR_RAM - 16), 32), -KEEL_EFAULT);
-	CHECK_EQ(load(id, KEEL_IMAGE_KERNEL, 0, ~0ull - 15, 32), -KEEL_EFAULT);
-	CHECK_EQ(load(id, KEEL_IMAGE_KERNEL, 0, KEEL_GUEST_RAM_BASE - 16, 32), -KEEL_EFAULT);
-	CHECK_EQ(load(0, KEEL_IMAGE_KERNEL, 0, mgr_gpa(0x20000), 16), -KEEL_ENOENT);
-	CHECK_EQ(load(99, KEEL_IMAGE_KERNEL, 0, mgr_gpa(0x20000), 16), -KEEL_ENOENT);
-	CHECK_EQ(load(mgr->id, KEEL_IMAGE_KERNEL, 0, mgr_gpa(0x20000), 16), -KEEL_EBUSY);
+	CHECK_EQ(load(id, IMG_KERNEL, 0, mgr_gpa(MGR_RAM - 16), 32), -KEEL_EFAULT);
+	CHECK_EQ(load(id, IMG_KERNEL, 0, ~0ull - 15, 32), -KEEL_EFAULT);
+	CHECK_EQ(load(id, IMG_KERNEL, 0, KEEL_GUEST_RAM_BASE - 16, 32), -KEEL_EFAULT);
+	CHECK_EQ(load(0, IMG_KERNEL, 0, mgr_gpa(0x20000), 16), -KEEL_ENOENT);
+	CHECK_EQ(load(99, IMG_KERNEL, 0, mgr_gpa(0x20000), 16), -KEEL_ENOENT);
+	CHECK_EQ(load(mgr->id, IMG_KERNEL, 0, mgr_gpa(0x20000), 16), -KEEL_EBUSY);
 	CHECK(!memcmp(hpa_to_hva(p->kernel->base), "KERN", 4));
 	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), KEEL_OK);
 	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), -KEEL_ENOENT);
@@ -272,7 +337,7 @@ static void test_lifecycle(void)
 	CHECK_EQ(call(KEEL_HC_MGMT_START, id, 0, 0), KEEL_OK);
 	CHECK_EQ(p->state, PART_RUNNING);
 	CHECK_EQ(call(KEEL_HC_MGMT_START, id, 0, 0), -KEEL_EBUSY);
-	CHECK_EQ(load(id, KEEL_IMAGE_KERNEL, 0, mgr_gpa(0x20000), 16), -KEEL_EBUSY);
+	CHECK_EQ(load(id, IMG_KERNEL, 0, mgr_gpa(0x20000), 16), -KEEL_EBUSY);
 	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), -KEEL_EBUSY);
 
 	kicks = 0;
@@ -433,20 +498,19 @@ static void test_cycles(void)
 	int i;
 
 	for (i = 0; i < 100; i++) {
-		struct keel_mgmt_create c = { .desc = desc_for("cycle", 0xe, 8ull << 20) };
-		u32 id;
+		struct pdesc c = desc_for("cycle", 0xe, 8ull << 20);
+		u32 id, disk;
 
-		c.desc.initrd_module = KEEL_IMAGE_INITRD;
-		c.desc.disk_module = KEEL_IMAGE_DISK;
-		c.image_size[KEEL_IMAGE_KERNEL] = 5000 + i;
-		c.image_size[KEEL_IMAGE_INITRD] = 123;
-		c.image_size[KEEL_IMAGE_DISK] = 1ull << 20;
+		c.image[IMG_KERNEL].size = 5000 + (u32)i;
+		add_image(&c, KEEL_PD_IMAGE_INITRD, 123);
+		disk = add_image(&c, KEEL_PD_IMAGE_DATA, 1ull << 20);
+		add_device(&c, KEEL_DEV_BLK, disk, 0);
 		if (create(&c) != KEEL_OK) {
 			CHECK(false);
 			break;
 		}
 		id = (u32)last_res[0];
-		CHECK_EQ(load(id, KEEL_IMAGE_DISK, 4096, mgr_gpa(0), 65536), KEEL_OK);
+		CHECK_EQ(load(id, disk, 4096, mgr_gpa(0), 65536), KEEL_OK);
 		CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), KEEL_OK);
 	}
 	CHECK_EQ(pmm_free_bytes(), free_before);
@@ -522,12 +586,12 @@ static struct keel_part_stats stats_of(u32 id)
 }
 
 /* Create from @c, load a kernel and start it: the running partition. */
-static struct partition *create_started(const struct keel_mgmt_create *c, u32 *id)
+static struct partition *create_started(const struct pdesc *c, u32 *id)
 {
 	CHECK_EQ(create(c), KEEL_OK);
 	*id = (u32)last_res[0];
 	memcpy(mgr_ram() + 0x20000, "KERN", 4);
-	CHECK_EQ(load(*id, KEEL_IMAGE_KERNEL, 0, mgr_gpa(0x20000), 4096), KEEL_OK);
+	CHECK_EQ(load(*id, IMG_KERNEL, 0, mgr_gpa(0x20000), 4096), KEEL_OK);
 	CHECK_EQ(call(KEEL_HC_MGMT_START, *id, 0, 0), KEEL_OK);
 	return part_by_id(*id);
 }
@@ -547,23 +611,19 @@ static void guest_reboots(struct partition *p)
  */
 static void test_reboot_policy(void)
 {
-	struct keel_mgmt_create c = { .desc = desc_for("old", 0x8, 4ull << 20) };
+	struct pdesc c = desc_for("old", 0x8, 4ull << 20);
 	u64 free_before = pmm_free_bytes();
 	struct keel_part_stats ps;
 	struct partition *p;
 	u32 id;
 
-	c.desc.version = KEEL_PDESC_VERSION_OLDEST;
-	c.desc.flags = 0;
-	c.image_size[KEEL_IMAGE_KERNEL] = 4096;
-	CHECK_EQ(create(&c), KEEL_OK);
+	CHECK_EQ(create(&c), KEEL_OK); /* keelctl's default: on_reboot = stop */
 	id = (u32)last_res[0];
-	CHECK(part_by_id(id)->desc.flags & KEEL_PD_REBOOT_STOP);
-	CHECK_EQ(part_by_id(id)->desc.version, KEEL_PDESC_VERSION);
+	CHECK(part_by_id(id)->desc.h.flags & KEEL_PD_REBOOT_STOP);
 	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), KEEL_OK);
 
-	c.desc = desc_for("again", 0x8, 4ull << 20);
-	c.desc.flags = 0; /* on_reboot = restart */
+	c = desc_for("again", 0x8, 4ull << 20);
+	c.h.flags = 0; /* on_reboot = restart */
 	p = create_started(&c, &id);
 	guest_reboots(p);
 	CHECK_EQ(p->state, PART_RUNNING); /* rebuilt in its slot from the same images */

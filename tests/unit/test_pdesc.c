@@ -1,31 +1,52 @@
 /* SPDX-License-Identifier: MIT */
 /* Unit tests of the partition description validator (core/pdesc.c). */
+#include <stdlib.h>
 #include <string.h>
 
+#include <keel/boot_info.h>
 #include <keel/pdesc.h>
 
 #include "unit.h"
 
-static struct keel_part_desc good(const char *name, u64 cpus)
+static void add_device(struct pdesc *d, u32 type, u32 backend, u32 flags)
 {
-	struct keel_part_desc d;
+	pdesc_add_device(d, type, backend, flags);
+}
+
+static u32 add_image(struct pdesc *d, u32 role, u32 module)
+{
+	return pdesc_add_image(d, role, module, 0);
+}
+
+/* As the loader makes it: 64 MiB, kernel module 0, console, entropy, control. */
+static struct pdesc good(const char *name, u64 cpus)
+{
+	struct pdesc d;
 
 	memset(&d, 0, sizeof(d));
-	d.version = KEEL_PDESC_VERSION;
-	d.flags = KEEL_PD_AUTOSTART;
-	strcpy(d.name, name);
-	d.cpu_mask = cpus;
-	d.mem_size = 64ull << 20;
-	d.kernel_module = 0;
-	d.initrd_module = KEEL_NO_MODULE;
-	d.disk_module = KEEL_NO_MODULE;
+	d.h.version = KEEL_PDESC_VERSION;
+	d.h.flags = KEEL_PD_AUTOSTART;
+	strcpy(d.h.name, name);
+	d.h.cpu_mask = cpus;
+	d.h.mem_count = 1;
+	d.mem[0] = (struct keel_pd_mem){ .type = KEEL_PD_MEM_RAM, .size = 64ull << 20 };
+	add_image(&d, KEEL_PD_IMAGE_KERNEL, 0);
+	pdesc_add_default_devices(&d, KEEL_NO_BACKEND, 0);
 	return d;
+}
+
+/* @d with a disk on boot module @module (image and device). */
+static void add_disk(struct pdesc *d, u32 module, u32 flags)
+{
+	u32 i = add_image(d, KEEL_PD_IMAGE_DATA, module);
+
+	add_device(d, KEEL_DEV_BLK, i, flags);
 }
 
 static const struct pdesc_limits lim = { .cpu_count = 4, .module_count = 2,
 					 .mem_available = 1ull << 30 };
 
-static void expect_bad(const struct keel_part_desc *d, u32 field, const char *text)
+static void expect_bad(const struct pdesc *d, u32 field, const char *text)
 {
 	struct pdesc_error err;
 
@@ -39,7 +60,7 @@ static void expect_bad(const struct keel_part_desc *d, u32 field, const char *te
 
 static void test_single(void)
 {
-	struct keel_part_desc d = good("hello", 0x2);
+	struct pdesc d = good("hello", 0x2);
 	struct pdesc_error err;
 
 	CHECK_EQ(pdesc_check(&d, &lim, &err), 0);
@@ -48,7 +69,7 @@ static void test_single(void)
 	d = good("bad name", 2);
 	expect_bad(&d, PDESC_F_NAME, "name");
 	d = good("x", 2);
-	memset(d.name, 'a', sizeof(d.name)); /* no terminator */
+	memset(d.h.name, 'a', sizeof(d.h.name)); /* no terminator */
 	expect_bad(&d, PDESC_F_NAME, "name");
 	d = good("x", 0);
 	expect_bad(&d, PDESC_F_CPUS, "no cpus");
@@ -57,46 +78,199 @@ static void test_single(void)
 	d = good("x", 1ull << 63);
 	expect_bad(&d, PDESC_F_CPUS, "cpu 63 does not exist");
 	d = good("x", 2);
-	d.mem_size = 3ull << 20;
+	d.mem[0].size = 3ull << 20;
 	expect_bad(&d, PDESC_F_MEMORY, "multiple of 2M");
-	d.mem_size = 0;
+	d.mem[0].size = 0;
 	expect_bad(&d, PDESC_F_MEMORY, "at least 2M");
-	d.mem_size = 2ull << 30;
+	d.mem[0].size = 2ull << 30;
 	expect_bad(&d, PDESC_F_MEMORY, "more than the 1024 MiB");
 	d = good("x", 2);
-	d.kernel_module = KEEL_NO_MODULE;
+	d.mem[0].flags = 1;
+	expect_bad(&d, PDESC_F_MEMORY, "one RAM region");
+	d = good("x", 2);
+	d.h.mem_count = 2;
+	d.mem[1] = d.mem[0];
+	pdesc_set_size(&d);
+	expect_bad(&d, PDESC_F_MEMORY, "one RAM region");
+	d = good("x", 2);
+	d.image[0].role = KEEL_PD_IMAGE_INITRD;
 	expect_bad(&d, PDESC_F_KERNEL, "no kernel");
-	d.kernel_module = 7;
+	add_image(&d, KEEL_PD_IMAGE_INITRD, 1);
+	d.image[0].role = KEEL_PD_IMAGE_KERNEL;
+	add_image(&d, KEEL_PD_IMAGE_KERNEL, 1);
+	expect_bad(&d, PDESC_F_KERNEL, "has two kernels");
+	d.image[2].role = 0;
+	expect_bad(&d, PDESC_F_KERNEL, "unknown role 0");
+	d = good("x", 2);
+	d.image[0].module = 7;
+	expect_bad(&d, PDESC_F_KERNEL, "module 7 was not loaded");
+	d.image[0].module = KEEL_NO_MODULE;
+	expect_bad(&d, PDESC_F_KERNEL, "was not loaded");
+	d = good("x", 2);
+	d.image[0].size = 4096; /* a boot image has the module's size */
 	expect_bad(&d, PDESC_F_KERNEL, "not loaded");
 	d = good("x", 2);
-	d.initrd_module = 2;
+	add_image(&d, KEEL_PD_IMAGE_INITRD, 2);
 	expect_bad(&d, PDESC_F_INITRD, "not loaded");
 	d = good("x", 2);
-	d.disk_module = 2;
-	expect_bad(&d, PDESC_F_DISK, "disk module 2 was not loaded");
-	d.disk_module = 0;
-	expect_bad(&d, PDESC_F_DISK, "also its kernel");
-	d.disk_module = 1;
-	d.disk_flags = 4;
-	expect_bad(&d, PDESC_F_DISK, "unknown disk flags");
+	add_image(&d, KEEL_PD_IMAGE_INITRD, 0); /* one file as kernel and initrd: allowed */
+	CHECK_EQ(pdesc_check(&d, &lim, &err), 0);
+	add_image(&d, KEEL_PD_IMAGE_INITRD, 1);
+	d.image[2].module = 2;
+	{
+		struct pdesc_limits three = lim;
+
+		three.module_count = 3;
+		CHECK_EQ(pdesc_check(&d, &three, &err), -KEEL_EINVAL);
+		CHECK(strstr(err.msg, "two initrds") != NULL);
+	}
 	d = good("x", 2);
-	d.flags |= 1u << 30;
+	add_disk(&d, 2, 0);
+	expect_bad(&d, PDESC_F_DISK, "module 2 was not loaded");
+	d.image[1].module = 0;
+	expect_bad(&d, PDESC_F_DISK, "a disk cannot also be its kernel");
+	d.image[1].module = 1;
+	add_disk(&d, 1, 0);
+	expect_bad(&d, PDESC_F_DISK, "or another disk");
+	d.h.device_count--;
+	d.h.image_count--;
+	pdesc_set_size(&d);
+	d.device[3].flags = 4;
+	expect_bad(&d, PDESC_F_DISK, "unknown flags");
+	d.device[3].flags = KEEL_DISK_RO;
+	CHECK_EQ(pdesc_check(&d, &lim, &err), 0);
+	d.device[3].backend = 0; /* the kernel behind a disk */
+	expect_bad(&d, PDESC_F_DISK, "backend 0 is not a data image");
+	d.device[3].backend = KEEL_NO_BACKEND;
+	expect_bad(&d, PDESC_F_DISK, "is not a data image");
+	d.device[3] = (struct keel_pd_device){ .type = KEEL_DEV_RNG, .backend = KEEL_NO_BACKEND };
+	expect_bad(&d, PDESC_F_DEVICE, "listed twice");
+	d.device[3].type = 0;
+	expect_bad(&d, PDESC_F_DEVICE, "unknown type 0");
+	d.device[3] = (struct keel_pd_device){ .type = KEEL_DEV_CONSOLE + 100 };
+	expect_bad(&d, PDESC_F_DEVICE, "unknown type");
+	d.h.device_count = 3;
+	pdesc_set_size(&d);
+	expect_bad(&d, PDESC_F_DISK, "data image 1 backs no device");
+	d = good("x", 2);
+	d.device[0].pad = 1;
+	expect_bad(&d, PDESC_F_DEVICE, "unknown type");
+	d = good("x", 2);
+	d.device[1].flags = 1;
+	expect_bad(&d, PDESC_F_DEVICE, "takes no backend or flags");
+	d = good("x", 2);
+	d.h.device_count = 0; /* no devices at all is a valid (if mute) partition */
+	pdesc_set_size(&d);
+	CHECK_EQ(pdesc_check(&d, &lim, &err), 0);
+	d = good("x", 2);
+	d.h.flags |= 1u << 30;
 	expect_bad(&d, PDESC_F_FLAGS, "unknown flags");
 	d = good("x", 2);
-	memset(d.cmdline, 'c', sizeof(d.cmdline));
+	memset(d.h.cmdline, 'c', sizeof(d.h.cmdline));
 	expect_bad(&d, PDESC_F_CMDLINE, "command line");
 	d = good("x", 2);
-	d.version = 9;
-	expect_bad(&d, PDESC_F_NONE, "version");
+	d.h.version = 3;
+	expect_bad(&d, PDESC_F_NONE, "version 3, expected 4");
+	d = good("x", 2);
+	d.h.size += 16;
+	expect_bad(&d, PDESC_F_NONE, "its counts make");
+	d = good("x", 2);
+	d.h.image_count = KEEL_PD_MAX_IMAGES + 1;
+	expect_bad(&d, PDESC_F_NONE, "at most");
+}
+
+/* Images given by size (CREATE): 1 byte to KEEL_MGMT_IMAGE_MAX, no module. */
+static void test_sized_images(void)
+{
+	struct pdesc_limits sized = { .cpu_count = 4 };
+	struct pdesc d = good("x", 2);
+	struct pdesc_error err;
+
+	CHECK_EQ(pdesc_check(&d, &sized, &err), -KEEL_EINVAL); /* module 0 named */
+	d.image[0].module = KEEL_NO_MODULE;
+	CHECK_EQ(pdesc_check(&d, &sized, &err), -KEEL_EINVAL); /* no size */
+	d.image[0].size = 1;
+	CHECK_EQ(pdesc_check(&d, &sized, &err), 0);
+	d.image[0].size = KEEL_MGMT_IMAGE_MAX;
+	CHECK_EQ(pdesc_check(&d, &sized, &err), 0);
+	d.image[0].size = KEEL_MGMT_IMAGE_MAX + 1;
+	CHECK_EQ(pdesc_check(&d, &sized, &err), -KEEL_EINVAL);
+	CHECK(strstr(err.msg, "needs a size") != NULL);
+}
+
+static u64 rnd_state = 0x9e3779b97f4a7c15ull;
+
+static u64 rnd(void)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return rnd_state;
+}
+
+/*
+ * Hostile packed descriptions: counts and sizes from the full 32-bit range
+ * and near the edges, buffers cut short. Unpack accepts only a size that
+ * matches the counts exactly and reads nothing past the bytes given (ASan
+ * would say so); a good one round-trips through pack.
+ */
+static void test_unpack_hostile(void)
+{
+	static const u32 edge[] = { 0, 1, 2, 3, 4, 7, 8, 9, 15, 16, 17, 0x10000001u, 0x7fffffffu,
+				    0xffffffffu };
+	static u8 buf[KEEL_PDESC_SIZE_MAX + 64];
+	struct pdesc d = good("x", 2), out;
+	struct pdesc_error err;
+	u32 size, i, accepted = 0;
+	u8 *heap;
+
+	size = pdesc_pack(&d, buf);
+	CHECK_EQ(size, KEEL_PDESC_SIZE(1, 1, 3));
+	CHECK_EQ(pdesc_unpack(buf, size, &out, &err), 0);
+	CHECK(!memcmp(&out, &d, sizeof(d)));
+	CHECK_EQ(pdesc_unpack(buf, size - 1, &out, &err), -KEEL_EINVAL);
+	CHECK_EQ(pdesc_unpack(buf, size + 16, &out, &err), -KEEL_EINVAL);
+	CHECK_EQ(pdesc_unpack(buf, 0, &out, &err), -KEEL_EINVAL);
+	CHECK_EQ(pdesc_unpack(buf, sizeof(d.h) - 1, &out, &err), -KEEL_EINVAL);
+	for (i = 0; i < 100000; i++) {
+		struct keel_part_desc h = d.h;
+		u64 len;
+
+		h.mem_count = (rnd() & 1) ? edge[rnd() % ARRAY_SIZE(edge)] : (u32)rnd();
+		h.image_count = (rnd() & 1) ? edge[rnd() % ARRAY_SIZE(edge)] : (u32)rnd();
+		h.device_count = (rnd() & 1) ? edge[rnd() % ARRAY_SIZE(edge)] : (u32)rnd();
+		h.size = (rnd() & 3) ? (u32)(KEEL_PDESC_SIZE((u64)h.mem_count, (u64)h.image_count,
+							     (u64)h.device_count)) :
+				       (u32)rnd();
+		len = (rnd() & 3) ? h.size : rnd() % sizeof(buf);
+		if (len > sizeof(buf))
+			len = sizeof(buf);
+		/* An exact-size heap copy, so a read past len is caught. */
+		heap = malloc(len ? len : 1);
+		memset(heap, (int)(rnd() & 0xff), len);
+		memcpy(heap, &h, MIN(len, sizeof(h)));
+		if (pdesc_unpack(heap, len, &out, &err) == 0) {
+			accepted++;
+			CHECK(out.h.mem_count <= KEEL_PD_MAX_MEM &&
+			      out.h.image_count <= KEEL_PD_MAX_IMAGES &&
+			      out.h.device_count <= KEEL_PD_MAX_DEVICES);
+			CHECK_EQ(len, KEEL_PDESC_SIZE(out.h.mem_count, out.h.image_count,
+						      out.h.device_count));
+			/* Whatever came in, the checker decides without reading past the arrays. */
+			pdesc_check(&out, &lim, &err);
+		}
+		free(heap);
+	}
+	CHECK(accepted > 100); /* the generator reaches the accepting path too */
 }
 
 static void test_set(void)
 {
-	struct keel_part_desc d[3] = { good("a", 0x2), good("b", 0x4), good("c", 0x8) };
+	struct pdesc d[3] = { good("a", 0x2), good("b", 0x4), good("c", 0x8) };
 	struct pdesc_error err;
 
 	CHECK_EQ(pdesc_check_all(d, 3, &lim, &err), 0);
-	d[2].cpu_mask = 0xc;
+	d[2].h.cpu_mask = 0xc;
 	CHECK_EQ(pdesc_check_all(d, 3, &lim, &err), -KEEL_EINVAL);
 	CHECK_EQ(err.index, 2);
 	CHECK_EQ(err.field, PDESC_F_CPUS);
@@ -105,14 +279,14 @@ static void test_set(void)
 	CHECK_EQ(pdesc_check_all(d, 3, &lim, &err), -KEEL_EINVAL);
 	CHECK(strstr(err.msg, "used twice") != NULL);
 	d[2] = good("c", 0x8);
-	d[0].flags |= KEEL_PD_MANAGEMENT;
-	d[2].flags |= KEEL_PD_MANAGEMENT;
+	d[0].h.flags |= KEEL_PD_MANAGEMENT;
+	d[2].h.flags |= KEEL_PD_MANAGEMENT;
 	CHECK_EQ(pdesc_check_all(d, 3, &lim, &err), -KEEL_EINVAL);
 	CHECK_EQ(err.field, PDESC_F_MANAGEMENT);
 	CHECK_EQ(err.index, 2);
-	d[2].flags &= ~KEEL_PD_MANAGEMENT;
-	d[1].mem_size = 512ull << 20;
-	d[2].mem_size = 512ull << 20;
+	d[2].h.flags &= ~KEEL_PD_MANAGEMENT;
+	d[1].mem[0].size = 512ull << 20;
+	d[2].mem[0].size = 512ull << 20;
 	CHECK_EQ(pdesc_check_all(d, 3, &lim, &err), -KEEL_EINVAL);
 	CHECK_EQ(err.field, PDESC_F_MEMORY);
 	CHECK(strstr(err.msg, "1088 MiB in all") != NULL);
@@ -120,21 +294,28 @@ static void test_set(void)
 	/* A disk image may be shared only when every user has it read-only. */
 	d[0] = good("a", 0x2);
 	d[1] = good("b", 0x4);
-	d[1].disk_module = 1;
+	add_disk(&d[1], 1, 0);
 	d[2] = good("c", 0x8);
-	d[2].disk_module = 1;
-	d[2].disk_flags = KEEL_DISK_RO;
+	add_disk(&d[2], 1, KEEL_DISK_RO);
 	CHECK_EQ(pdesc_check_all(d, 3, &lim, &err), -KEEL_EINVAL);
 	CHECK_EQ(err.field, PDESC_F_DISK);
 	CHECK(strstr(err.msg, "only read-only disks can be shared") != NULL);
-	d[1].disk_flags = KEEL_DISK_RO;
+	d[1].device[3].flags = KEEL_DISK_RO;
 	CHECK_EQ(pdesc_check_all(d, 3, &lim, &err), 0);
+	d[0].h.cpu_mask = 0x1; /* two disk files on one side: each pair is checked */
+	add_disk(&d[0], 2, KEEL_DISK_RO);
+	d[1].image[1].module = 2;
+	d[1].device[3].flags = 0;
+	CHECK_EQ(pdesc_check_all(d, 3, &(struct pdesc_limits){ .cpu_count = 4, .module_count = 3 },
+				 &err),
+		 -KEEL_EINVAL);
+	CHECK_EQ(err.index, 1);
 	/* Unknown limits skip those checks. */
 	{
 		struct pdesc_limits open = { .module_count = 1 };
-		struct keel_part_desc big = good("big", 1ull << 40);
+		struct pdesc big = good("big", 1ull << 40);
 
-		big.mem_size = 1ull << 40;
+		big.mem[0].size = 1ull << 40;
 		CHECK_EQ(pdesc_check_all(&big, 1, &open, &err), 0);
 	}
 }
@@ -143,22 +324,22 @@ static void test_set(void)
 static void test_smt_siblings(void)
 {
 	static const u64 cores[4] = { 0, 0, 1, 1 }; /* cpus 0,1 and 2,3 share a core */
-	struct keel_part_desc d[2] = { good("a", 0x1), good("b", 0x2) };
+	struct pdesc d[2] = { good("a", 0x1), good("b", 0x2) };
 	struct pdesc_limits lim = { .cpu_count = 4, .module_count = 1, .cpu_core = cores };
 	struct pdesc_error err;
 	u32 other;
 
-	d[0].cpu_mask = 0x1;
-	d[1].cpu_mask = 0x2;
+	d[0].h.cpu_mask = 0x1;
+	d[1].h.cpu_mask = 0x2;
 	CHECK(pdesc_check_all(d, 2, &lim, &err) != 0);
 	CHECK(strstr(err.msg, "shares a physical core with cpu 0 of partition 'a'") != NULL);
 	CHECK_EQ(err.index, 1);
-	d[1].cpu_mask = 0xc; /* the other core: fine */
+	d[1].h.cpu_mask = 0xc; /* the other core: fine */
 	CHECK_EQ(pdesc_check_all(d, 2, &lim, &err), 0);
-	d[0].cpu_mask = 0x3; /* both threads of core 0 in one partition: fine */
+	d[0].h.cpu_mask = 0x3; /* both threads of core 0 in one partition: fine */
 	CHECK_EQ(pdesc_check_all(d, 2, &lim, &err), 0);
-	d[1].cpu_mask = 0x4;
-	d[0].cpu_mask = 0x8;
+	d[1].h.cpu_mask = 0x4;
+	d[0].h.cpu_mask = 0x8;
 	CHECK(pdesc_check_all(d, 2, &lim, &err) != 0);
 	lim.smt_split = KEEL_SMT_SPLIT_ALLOW;
 	CHECK_EQ(pdesc_check_all(d, 2, &lim, &err), 0);
@@ -173,6 +354,8 @@ int main(void)
 {
 	test_smt_siblings();
 	test_single();
+	test_sized_images();
+	test_unpack_hostile();
 	test_set();
 	return unit_done("test_pdesc");
 }

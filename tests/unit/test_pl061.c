@@ -46,7 +46,7 @@ static u64 pool_free;
 static struct vdev *setup(void)
 {
 	memset(&part, 0, sizeof(part));
-	strcpy(part.desc.name, "vm");
+	strcpy(part.desc.h.name, "vm");
 	part.state = PART_RUNNING;
 	pmm_reset();
 	pmm_add((hpa_t)(uintptr_t)pool, POOL_SIZE);

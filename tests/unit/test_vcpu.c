@@ -163,19 +163,20 @@ static u32 run(u64 step_ns)
 
 static void setup(void)
 {
-	struct keel_part_desc d;
+	const struct keel_boot_module *images[KEEL_PD_MAX_IMAGES] = { NULL };
+	struct pdesc d;
 
 	pool = mgmt_env_machine(POOL);
 	unit_this_pcpu = &pcpus[1];
 	free_at_start = pmm_free_bytes();
 	memset(&d, 0, sizeof(d));
-	d.version = KEEL_PDESC_VERSION;
-	d.flags = KEEL_PD_REBOOT_STOP;
-	strcpy(d.name, "vm");
-	d.cpu_mask = 0x2;
-	d.mem_size = 4ull << 20;
-	d.kernel_module = d.initrd_module = d.disk_module = KEEL_NO_MODULE;
-	CHECK_EQ(part_create_images(&d, NULL, NULL, NULL, &part), 0);
+	d.h.version = KEEL_PDESC_VERSION;
+	d.h.flags = KEEL_PD_REBOOT_STOP;
+	strcpy(d.h.name, "vm");
+	d.h.cpu_mask = 0x2;
+	d.h.mem_count = 1;
+	d.mem[0] = (struct keel_pd_mem){ .type = KEEL_PD_MEM_RAM, .size = 4ull << 20 };
+	CHECK_EQ(part_create_images(&d, images, &part), 0);
 	CHECK(part_set_state(part, PS(BUILDING), PART_LOADED));
 }
 

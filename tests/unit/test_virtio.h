@@ -102,7 +102,8 @@ static __unused void tv_setup(void)
 	}
 	memset(ram, 0, RAM_SIZE);
 	part.id = 2;
-	strcpy(part.desc.name, "vm");
+	strcpy(part.desc.h.name, "vm");
+	pdesc_add_default_devices(&part.desc, KEEL_NO_BACKEND, 0); /* slots 0, 1, 2 */
 	part.mem_count = 1;
 	part.mem[0] = (struct mem_region){RAM_BASE, (hpa_t)(uintptr_t)ram, RAM_SIZE};
 	pmm_reset();
@@ -111,6 +112,15 @@ static __unused void tv_setup(void)
 	pool_free = pmm_free_bytes(); /* less the allocator's own page */
 	memset(irq_level, 0, sizeof(irq_level));
 	con_len = 0;
+}
+
+/* The devices of a partition with @disk (image 0): console, entropy, the disk (2), control (3). */
+static __unused void tv_devices_with_disk(const struct keel_boot_module *disk, u32 flags)
+{
+	memset(&part.desc, 0, sizeof(part.desc));
+	strcpy(part.desc.h.name, "vm");
+	part.images[pdesc_add_image(&part.desc, KEEL_PD_IMAGE_DATA, 0, 0)] = disk;
+	pdesc_add_default_devices(&part.desc, 0, flags);
 }
 
 static __unused void tv_teardown(void)

@@ -34,8 +34,7 @@ static void blk_setup(bool ro)
 	memcpy(img_copy, img, IMG_SIZE);
 	disk.base = (hpa_t)(uintptr_t)img;
 	disk.size = IMG_SIZE;
-	part.disk = &disk;
-	part.desc.disk_flags = ro ? KEEL_DISK_RO : 0;
+	tv_devices_with_disk(&disk, ro ? KEEL_DISK_RO : 0);
 	CHECK_EQ(virtio_create_devices(&part), 0);
 	CHECK_EQ(part.vdev_count, 4); /* console, rng, blk, control */
 	b = drv_bring_up(BLK, 1, BIT(2) | BIT(9)); /* SEG_MAX, FLUSH */

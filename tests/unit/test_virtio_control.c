@@ -6,7 +6,7 @@
  */
 #include "test_virtio.h"
 
-#define CTL 3u /* slot */
+#define CTL 2u /* slot: no disk */
 #define CTL_IRQ (KEEL_VIRTIO_IRQ_BASE + CTL)
 #define F_MULTIPORT BIT(1)
 

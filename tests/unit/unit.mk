@@ -29,7 +29,8 @@ UNIT_SRCS_test_bhb := arch/aarch64/bhb.c
 # The aarch64 PL061 GPIO model (the Linux guest's power key).
 UNIT_SRCS_test_pl061 := arch/aarch64/pl061.c core/vdev.c core/pmm.c
 
-VIRTIO_UNIT_SRCS := $(wildcard virtio/*.c) core/guest_mem.c tests/unit/hmap_host.c core/vdev.c core/pmm.c
+VIRTIO_UNIT_SRCS := $(wildcard virtio/*.c) core/guest_mem.c tests/unit/hmap_host.c core/vdev.c core/pmm.c \
+	core/pdesc.c
 UNIT_SRCS_test_virtq := $(VIRTIO_UNIT_SRCS)
 UNIT_SRCS_test_virtio_mmio := $(VIRTIO_UNIT_SRCS)
 UNIT_SRCS_test_virtio_console := $(VIRTIO_UNIT_SRCS)
@@ -47,7 +48,7 @@ UNIT_SRCS_test_acpi_gen := arch/x86_64/acpi_gen.c
 UNIT_SRCS_test_x86_decode := arch/x86_64/decode.c
 
 # keelctl's pure parts (parsing, formatting, image sniffing; no ioctl).
-UNIT_SRCS_test_keelctl := tools/keelctl/util.c
+UNIT_SRCS_test_keelctl := tools/keelctl/util.c core/pdesc.c
 UNIT_CFLAGS_test_keelctl := -Itools/keelctl
 
 UNIT_SRCS_test_vsnprintf := core/lib/vsnprintf.c core/lib/string.c

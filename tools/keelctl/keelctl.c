@@ -707,9 +707,12 @@ static int kc_no_memory(const char *name, uint64_t mem, uint64_t images, uint64_
 
 static int cmd_create(const struct kc_args *a)
 {
-	struct kc_image im[KEEL_IMAGE_COUNT];
+	struct kc_image im[KC_IM_COUNT];
 	struct keel_part_status recs[KEEL_MAX_PARTITIONS];
 	const char *name = a->pos[0], *disk = a->val[CR_DISK];
+	struct kc_create_req req = { .name = name, .cmdline = a->val[CR_CMDLINE] };
+	uint8_t desc[KEEL_PDESC_SIZE_MAX];
+	uint32_t index[KC_IM_COUNT];
 	struct keel_ioc_create c;
 	struct keel_host_info hi;
 	uint64_t mem, images = 0;
@@ -718,7 +721,7 @@ static int cmd_create(const struct kc_args *a)
 	uint8_t *buf = NULL;
 	int ret, i;
 
-	for (i = 0; i < (int)KEEL_IMAGE_COUNT; i++)
+	for (i = 0; i < (int)KC_IM_COUNT; i++)
 		im[i].fd = -1;
 	/* Everything the command line says, checked before /dev/keel is touched. */
 	if (kc_check_name(name, err, sizeof(err)))
@@ -764,16 +767,16 @@ static int cmd_create(const struct kc_args *a)
 			disk_path[len - 3] = '\0';
 		}
 	}
-	ret = kc_image_open(&im[KEEL_IMAGE_KERNEL], a->val[CR_KERNEL]);
+	ret = kc_image_open(&im[KC_IM_KERNEL], a->val[CR_KERNEL]);
 	if (!ret)
-		ret = kc_image_sniff(&im[KEEL_IMAGE_KERNEL]);
+		ret = kc_image_sniff(&im[KC_IM_KERNEL]);
 	if (!ret && a->val[CR_INITRD])
-		ret = kc_image_open(&im[KEEL_IMAGE_INITRD], a->val[CR_INITRD]);
+		ret = kc_image_open(&im[KC_IM_INITRD], a->val[CR_INITRD]);
 	if (!ret && disk_path)
-		ret = kc_image_open(&im[KEEL_IMAGE_DISK], disk_path);
+		ret = kc_image_open(&im[KC_IM_DISK], disk_path);
 	if (ret)
 		goto out;
-	for (i = 0; i < (int)KEEL_IMAGE_COUNT; i++)
+	for (i = 0; i < (int)KC_IM_COUNT; i++)
 		if (im[i].fd >= 0)
 			images += im[i].size;
 
@@ -794,7 +797,7 @@ static int cmd_create(const struct kc_args *a)
 		goto out;
 	}
 	memset(&c, 0, sizeof(c));
-	ret = kc_create_cpus(name, a->val[CR_CPUS], &hi, recs, n, &c.create.desc.cpu_mask);
+	ret = kc_create_cpus(name, a->val[CR_CPUS], &hi, recs, n, &req.cpu_mask);
 	if (ret)
 		goto out;
 	if (mem + images > hi.mem_free) {
@@ -802,25 +805,18 @@ static int cmd_create(const struct kc_args *a)
 		goto out;
 	}
 
-	c.create.desc.version = KEEL_PDESC_VERSION;
-	c.create.desc.flags = a->val[CR_ON_FAULT] && !strcmp(a->val[CR_ON_FAULT], "stop")
-				      ? KEEL_PD_FAULT_STOP
-				      : 0;
+	req.flags = a->val[CR_ON_FAULT] && !strcmp(a->val[CR_ON_FAULT], "stop") ? KEEL_PD_FAULT_STOP
+										: 0;
 	/* A guest's reboot stops it unless asked otherwise (what keelctl did before 0.8). */
 	if (!a->val[CR_ON_REBOOT] || strcmp(a->val[CR_ON_REBOOT], "restart"))
-		c.create.desc.flags |= KEEL_PD_REBOOT_STOP;
-	strcpy(c.create.desc.name, name);
-	c.create.desc.mem_size = mem;
-	c.create.desc.kernel_module = KEEL_IMAGE_KERNEL;
-	c.create.desc.initrd_module =
-		im[KEEL_IMAGE_INITRD].fd >= 0 ? KEEL_IMAGE_INITRD : KEEL_NO_MODULE;
-	c.create.desc.disk_module = im[KEEL_IMAGE_DISK].fd >= 0 ? KEEL_IMAGE_DISK : KEEL_NO_MODULE;
-	c.create.desc.disk_flags = disk_flags;
-	if (a->val[CR_CMDLINE])
-		strcpy(c.create.desc.cmdline, a->val[CR_CMDLINE]);
-	for (i = 0; i < (int)KEEL_IMAGE_COUNT; i++)
-		c.create.image_size[i] = im[i].fd >= 0 ? im[i].size : 0;
-	kc_format_cpus(c.create.desc.cpu_mask, cpus, sizeof(cpus));
+		req.flags |= KEEL_PD_REBOOT_STOP;
+	req.mem = mem;
+	req.disk_flags = disk_flags;
+	for (i = 0; i < (int)KC_IM_COUNT; i++)
+		req.size[i] = im[i].fd >= 0 ? im[i].size : 0;
+	c.desc = (uintptr_t)desc;
+	c.size = kc_pack_desc(&req, desc, index);
+	kc_format_cpus(req.cpu_mask, cpus, sizeof(cpus));
 	ret = kc_ioctl(KEEL_IOC_CREATE, &c);
 	if (ret == -ENOMEM) {
 		ret = kc_no_memory(name, mem, images, hi.mem_free);
@@ -842,9 +838,9 @@ static int cmd_create(const struct kc_args *a)
 		ret = kc_error(KC_EXIT_FAIL, "create %s: out of memory", name);
 		goto destroy;
 	}
-	for (i = 0; i < (int)KEEL_IMAGE_COUNT && !ret; i++)
+	for (i = 0; i < (int)KC_IM_COUNT && !ret; i++)
 		if (im[i].fd >= 0)
-			ret = kc_image_load(name, c.id, (uint32_t)i, &im[i], buf);
+			ret = kc_image_load(name, c.id, index[i], &im[i], buf);
 	if (ret)
 		goto destroy;
 	printf("created %s (id %u, cpus %s, %s)\n", name, c.id, cpus, kc_mib(mem, b1, sizeof(b1)));
@@ -871,7 +867,7 @@ destroy : {
 out:
 	free(buf);
 	free(disk_path);
-	for (i = 0; i < (int)KEEL_IMAGE_COUNT; i++)
+	for (i = 0; i < (int)KC_IM_COUNT; i++)
 		if (im[i].fd >= 0)
 			close(im[i].fd);
 	return ret;

@@ -874,3 +874,57 @@ int kc_args_parse(const struct kc_opt *opts, int nopts, int max_pos, int argc, c
 	}
 	return 0;
 }
+
+static uint8_t *kc_desc_put(uint8_t *p, const void *entry, size_t size)
+{
+	memcpy(p, entry, size);
+	return p + size;
+}
+
+static uint8_t *kc_put_device(uint8_t *p, uint32_t type, uint32_t backend, uint32_t flags)
+{
+	struct keel_pd_device d = { .type = type, .backend = backend, .flags = flags };
+
+	return kc_desc_put(p, &d, sizeof(d));
+}
+
+uint32_t kc_pack_desc(const struct kc_create_req *r, void *buf, uint32_t index[KC_IM_COUNT])
+{
+	static const uint32_t roles[KC_IM_COUNT] = { KEEL_PD_IMAGE_KERNEL, KEEL_PD_IMAGE_INITRD,
+						     KEEL_PD_IMAGE_DATA };
+	struct keel_part_desc h = { .version = KEEL_PDESC_VERSION,
+				    .flags = r->flags,
+				    .mem_count = 1,
+				    .cpu_mask = r->cpu_mask };
+	struct keel_pd_mem ram = { .type = KEEL_PD_MEM_RAM, .size = r->mem };
+	uint8_t *p = (uint8_t *)buf + sizeof(h);
+	uint32_t k;
+
+	snprintf(h.name, sizeof(h.name), "%s", r->name);
+	if (r->cmdline)
+		snprintf(h.cmdline, sizeof(h.cmdline), "%s", r->cmdline);
+	p = kc_desc_put(p, &ram, sizeof(ram));
+	for (k = 0; k < KC_IM_COUNT; k++) {
+		struct keel_pd_image im = { .role = roles[k],
+					    .module = KEEL_NO_MODULE,
+					    .size = r->size[k] };
+
+		index[k] = KEEL_NO_MODULE;
+		if (!r->size[k])
+			continue;
+		index[k] = h.image_count++;
+		p = kc_desc_put(p, &im, sizeof(im));
+	}
+	p = kc_put_device(p, KEEL_DEV_CONSOLE, KEEL_NO_BACKEND, 0);
+	p = kc_put_device(p, KEEL_DEV_RNG, KEEL_NO_BACKEND, 0);
+	h.device_count = 2;
+	if (index[KC_IM_DISK] != KEEL_NO_MODULE) {
+		p = kc_put_device(p, KEEL_DEV_BLK, index[KC_IM_DISK], r->disk_flags);
+		h.device_count++;
+	}
+	kc_put_device(p, KEEL_DEV_CONTROL, KEEL_NO_BACKEND, 0);
+	h.device_count++;
+	h.size = (uint32_t)KEEL_PDESC_SIZE(h.mem_count, h.image_count, h.device_count);
+	memcpy(buf, &h, sizeof(h));
+	return h.size;
+}

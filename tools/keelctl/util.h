@@ -25,6 +25,31 @@
 #define KC_EXIT_TIMEOUT 8
 #define KC_EXIT_FORCED 9 /* stop: stopped, but not by the guest itself (timeout, fault) */
 
+/* The files of a create, by kind: what --kernel, --initrd and --disk name. */
+#define KC_IM_KERNEL 0u
+#define KC_IM_INITRD 1u
+#define KC_IM_DISK 2u
+#define KC_IM_COUNT 3u
+
+/* What `keelctl create` asks for, before it is packed for Keel. */
+struct kc_create_req {
+	const char *name;
+	uint64_t cpu_mask;
+	uint64_t mem; /* bytes */
+	uint32_t flags; /* KEEL_PD_* */
+	uint32_t disk_flags; /* KEEL_DISK_* */
+	const char *cmdline; /* or NULL */
+	uint64_t size[KC_IM_COUNT]; /* bytes of each file, 0 = not given */
+};
+
+/*
+ * Pack @r as a partition description into @buf (KEEL_PDESC_SIZE_MAX bytes):
+ * one RAM region; images kernel, initrd, disk (those given); devices console,
+ * entropy, the disk, the control port. @index[kind] = the image's index in the
+ * description (what LOAD names), or KEEL_NO_MODULE. Returns the size.
+ */
+uint32_t kc_pack_desc(const struct kc_create_req *r, void *buf, uint32_t index[KC_IM_COUNT]);
+
 /* The architecture keelctl (and so Keel) was built for: -DKC_ARCH=... */
 #define KC_ARCH_X86_64 1
 #define KC_ARCH_AARCH64 2

@@ -38,11 +38,14 @@ struct keel_ioc_list {
 	uint32_t pad0;
 };
 
-/* KEEL_IOC_CREATE: in = the description and image sizes, out = the new id. */
+/*
+ * KEEL_IOC_CREATE: in = a packed partition description (struct keel_part_desc
+ * and its arrays, size bytes, at most KEEL_PDESC_SIZE_MAX), out = the new id.
+ */
 struct keel_ioc_create {
-	struct keel_mgmt_create create;
+	uint64_t desc; /* user pointer */
+	uint32_t size;
 	uint32_t id; /* out */
-	uint32_t pad0;
 };
 
 /*
@@ -52,7 +55,7 @@ struct keel_ioc_create {
  */
 struct keel_ioc_load {
 	uint32_t id;
-	uint32_t image; /* KEEL_IMAGE_* */
+	uint32_t image; /* index in the description's image array */
 	uint64_t offset;
 	uint64_t buf; /* user pointer */
 	uint64_t len;

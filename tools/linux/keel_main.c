@@ -12,6 +12,7 @@
  * (keel_x86.c, keel_arm64.c; Kbuild picks one).
  */
 #include <linux/capability.h>
+#include <linux/err.h>
 #include <linux/fs.h>
 #include <linux/gfp.h>
 #include <linux/io.h>
@@ -19,6 +20,7 @@
 #include <linux/module.h>
 #include <linux/mutex.h>
 #include <linux/slab.h>
+#include <linux/string.h>
 #include <linux/uaccess.h>
 
 #include "keel_conduit.h"
@@ -98,26 +100,28 @@ static long keel_ioc_list(void __user *uarg)
 	return ret;
 }
 
+/* The description goes to Keel as the caller packed it; Keel checks all of it. */
 static long keel_ioc_create(void __user *uarg)
 {
-	struct keel_ioc_create *c = kmalloc(sizeof(*c), GFP_KERNEL);
+	struct keel_ioc_create c;
 	struct keel_hc_result res;
+	void *desc;
 	long ret;
 
-	if (!c)
-		return -ENOMEM;
-	if (copy_from_user(c, uarg, sizeof(*c))) {
-		ret = -EFAULT;
-		goto out;
-	}
-	ret = keel_call(KEEL_HC_MGMT_CREATE, keel_gpa(&c->create), sizeof(c->create), 0, &res);
+	if (copy_from_user(&c, uarg, sizeof(c)))
+		return -EFAULT;
+	if (c.size < sizeof(struct keel_part_desc) || c.size > KEEL_PDESC_SIZE_MAX)
+		return -EINVAL;
+	desc = memdup_user(u64_to_user_ptr(c.desc), c.size);
+	if (IS_ERR(desc))
+		return PTR_ERR(desc);
+	ret = keel_call(KEEL_HC_MGMT_CREATE, keel_gpa(desc), c.size, 0, &res);
 	if (!ret) {
-		c->id = (u32)res.r[0];
-		if (put_user(c->id, &((struct keel_ioc_create __user *)uarg)->id))
+		c.id = (u32)res.r[0];
+		if (put_user(c.id, &((struct keel_ioc_create __user *)uarg)->id))
 			ret = -EFAULT;
 	}
-out:
-	kfree(c);
+	kfree(desc);
 	return ret;
 }
 

@@ -14,8 +14,14 @@
 #endif
 
 /* Bump on any change of a number or layout below. */
-#define KEEL_ABI_VERSION_MAJOR 0
-#define KEEL_ABI_VERSION_MINOR 8
+/*
+ * 1.0: the partition description became a header and arrays (version 4), which
+ * changed CREATE's layout: a keelctl or driver built for 0.x refuses to talk to
+ * this Keel (their major version check) instead of sending a layout it no
+ * longer reads.
+ */
+#define KEEL_ABI_VERSION_MAJOR 1
+#define KEEL_ABI_VERSION_MINOR 0
 #define KEEL_ABI_VERSION ((KEEL_ABI_VERSION_MAJOR << 16) | KEEL_ABI_VERSION_MINOR)
 
 /*
@@ -70,7 +76,8 @@
 #define KEEL_HC_MGMT_HOST_INFO 0x100
 /* a0 = GPA of struct keel_part_status[a1] -> r1 = written, r2 = total */
 #define KEEL_HC_MGMT_LIST 0x101
-#define KEEL_HC_MGMT_CREATE 0x102 /* a0 = GPA of struct keel_mgmt_create, a1 = size -> r1 = id */
+/* a0 = GPA of a partition description (struct keel_part_desc and its arrays), a1 = its size */
+#define KEEL_HC_MGMT_CREATE 0x102 /* -> r1 = id */
 #define KEEL_HC_MGMT_LOAD 0x103 /* a0 = GPA of struct keel_mgmt_load, a1 = size */
 #define KEEL_HC_MGMT_START 0x104 /* a0 = id */
 #define KEEL_HC_MGMT_STOP 0x105 /* a0 = id, a1 = timeout ms (0 = default), a2 = KEEL_STOP_* */
@@ -100,12 +107,6 @@
 #define KEEL_STOP_CAUSE_FORCED 2u
 #define KEEL_STOP_CAUSE_FAULT 3u /* Keel stopped it for what it did (stop_reason says what) */
 #define KEEL_STOP_REASON_MAX 160u
-
-/* Images of a managed partition; its description's *_module fields name these. */
-#define KEEL_IMAGE_KERNEL 0u
-#define KEEL_IMAGE_INITRD 1u
-#define KEEL_IMAGE_DISK 2u
-#define KEEL_IMAGE_COUNT 3u
 
 /* Partition states as management calls report them. */
 #define KEEL_PSTATE_CREATED 1u /* resources taken, images being loaded */
@@ -162,18 +163,17 @@
 #define KEEL_MAX_MEM_REGIONS 8u
 
 /*
- * Partition description: the one flat form in which a partition reaches the
- * core, from keel.cfg at boot and (later) from a management call. Validated
+ * Partition description (version 4, ABI 1.0): the one form in which a
+ * partition reaches the core, from keel.cfg at boot and from CREATE. Validated
  * by one validator in core (core/pdesc.c) before anything acts on it.
+ *
+ * A header, then three arrays of 16-byte entries, in this order and without
+ * gaps: mem_count struct keel_pd_mem, image_count struct keel_pd_image,
+ * device_count struct keel_pd_device. size is the whole: KEEL_PDESC_SIZE(...).
+ * Counts are at most KEEL_PD_MAX_*; a later version may raise a maximum or add
+ * an entry type without changing this layout.
  */
-/*
- * Version 3 (ABI 0.8): CREATE honours KEEL_PD_REBOOT_STOP as keel.cfg does, so
- * a managed partition without it is restarted in place (same images) when its
- * guest reboots. Version 2 (ABI 0.7 and older, still accepted by CREATE): the
- * same layout, with REBOOT_STOP implied for a managed partition.
- */
-#define KEEL_PDESC_VERSION 3u
-#define KEEL_PDESC_VERSION_OLDEST 2u
+#define KEEL_PDESC_VERSION 4u
 #define KEEL_PD_AUTOSTART (1u << 0)
 #define KEEL_PD_MANAGEMENT (1u << 1)
 #define KEEL_PD_REBOOT_STOP (1u << 2) /* on_reboot = stop */
@@ -188,21 +188,77 @@
 	(KEEL_PD_AUTOSTART | KEEL_PD_MANAGEMENT | KEEL_PD_REBOOT_STOP | KEEL_PD_FAULT_STOP)
 #define KEEL_NO_MODULE 0xffffffffu
 #define KEEL_PART_MEM_ALIGN (2u << 20) /* memory sizes are multiples of 2 MiB */
-#define KEEL_DISK_RO (1u << 0) /* the guest may not write the disk */
-#define KEEL_DISK_FLAGS_ALL KEEL_DISK_RO
+
+#define KEEL_PD_MAX_MEM 4u
+#define KEEL_PD_MAX_IMAGES 8u
+#define KEEL_PD_MAX_DEVICES 16u
 
 struct keel_part_desc {
 	uint32_t version; /* KEEL_PDESC_VERSION */
+	uint32_t size; /* bytes: this header and the arrays after it */
 	uint32_t flags; /* KEEL_PD_* */
+	uint32_t mem_count; /* 1 (KEEL_PD_MAX_MEM) */
+	uint32_t image_count; /* 1 .. KEEL_PD_MAX_IMAGES */
+	uint32_t device_count; /* 0 .. KEEL_PD_MAX_DEVICES */
 	char name[KEEL_NAME_MAX]; /* [a-zA-Z0-9_-], NUL-terminated */
 	uint64_t cpu_mask; /* logical CPU numbers owned, bit n = CPU n */
-	uint64_t mem_size; /* bytes, multiple of KEEL_PART_MEM_ALIGN */
-	uint32_t kernel_module; /* index into the boot modules */
-	uint32_t initrd_module; /* or KEEL_NO_MODULE */
-	uint32_t disk_module; /* virtio-blk backing image, or KEEL_NO_MODULE */
-	uint32_t disk_flags; /* KEEL_DISK_* */
 	char cmdline[KEEL_CMDLINE_MAX]; /* NUL-terminated */
 };
+
+/*
+ * Memory. Exactly one KEEL_PD_MEM_RAM region, the first: the guest's RAM from
+ * its RAM base, size a multiple of KEEL_PART_MEM_ALIGN. (Hot-pluggable memory
+ * will be a second type.)
+ */
+#define KEEL_PD_MEM_RAM 1u
+struct keel_pd_mem {
+	uint32_t type; /* KEEL_PD_MEM_* */
+	uint32_t flags; /* 0 */
+	uint64_t size; /* bytes */
+};
+
+/*
+ * Images the partition owns for its whole life (a restart boots the same
+ * ones). Exactly one KERNEL, at most one INITRD; each DATA image backs
+ * exactly one device. keel.cfg: module = the boot module, size = 0. CREATE:
+ * module = KEEL_NO_MODULE, size = the bytes LOAD will fill (1 ..
+ * KEEL_MGMT_IMAGE_MAX); LOAD names an image by its index in this array.
+ */
+#define KEEL_PD_IMAGE_KERNEL 1u
+#define KEEL_PD_IMAGE_INITRD 2u
+#define KEEL_PD_IMAGE_DATA 3u /* a device's backing store (a disk) */
+struct keel_pd_image {
+	uint32_t role; /* KEEL_PD_IMAGE_* */
+	uint32_t module; /* boot module index, or KEEL_NO_MODULE */
+	uint64_t size;
+};
+
+/*
+ * Devices, each a virtio-mmio device at slot = its index in this array
+ * (KEEL_VIRTIO_MMIO_BASE + slot * stride, interrupt KEEL_VIRTIO_IRQ_BASE +
+ * slot). At most one each of CONSOLE, RNG and CONTROL. BLK: backend = the
+ * index of its DATA image, flags KEEL_DISK_*. Others: backend KEEL_NO_BACKEND,
+ * flags 0.
+ */
+#define KEEL_DEV_CONSOLE 1u
+#define KEEL_DEV_RNG 2u
+#define KEEL_DEV_BLK 3u
+#define KEEL_DEV_CONTROL 4u /* org.keel.control: how STOP asks the guest to power off */
+#define KEEL_NO_BACKEND 0xffffffffu
+#define KEEL_DISK_RO (1u << 0) /* the guest may not write the disk */
+#define KEEL_DISK_FLAGS_ALL KEEL_DISK_RO
+struct keel_pd_device {
+	uint32_t type; /* KEEL_DEV_* */
+	uint32_t backend;
+	uint32_t flags;
+	uint32_t pad; /* 0 */
+};
+
+#define KEEL_PDESC_SIZE(mems, images, devices)                                 \
+	(sizeof(struct keel_part_desc) + (mems) * sizeof(struct keel_pd_mem) + \
+	 (images) * sizeof(struct keel_pd_image) + (devices) * sizeof(struct keel_pd_device))
+#define KEEL_PDESC_SIZE_MAX \
+	KEEL_PDESC_SIZE(KEEL_PD_MAX_MEM, KEEL_PD_MAX_IMAGES, KEEL_PD_MAX_DEVICES)
 
 /*
  * Guest entry contract (see docs/guest-abi.md). Keel writes one
@@ -304,23 +360,16 @@ struct keel_part_stats {
 };
 
 /*
- * KEEL_HC_MGMT_CREATE: the same description as keel.cfg produces, checked by
- * the same validator. kernel_module must be KEEL_IMAGE_KERNEL, initrd_module
- * KEEL_IMAGE_INITRD or KEEL_NO_MODULE, disk_module KEEL_IMAGE_DISK or
- * KEEL_NO_MODULE; each named image needs a size here (and 0 otherwise).
- * Flags allowed: KEEL_PD_FAULT_STOP and KEEL_PD_REBOOT_STOP. Since 0.8 (desc
- * version 3) a partition without REBOOT_STOP restarts in place when its guest
- * reboots; a version-2 description gets REBOOT_STOP, as before 0.8.
+ * KEEL_HC_MGMT_CREATE takes a description as keel.cfg produces it, checked by
+ * the same validator, with images given by size (module KEEL_NO_MODULE).
+ * Flags allowed: KEEL_PD_FAULT_STOP and KEEL_PD_REBOOT_STOP; a partition
+ * without REBOOT_STOP restarts in place when its guest reboots.
  */
-struct keel_mgmt_create {
-	struct keel_part_desc desc;
-	uint64_t image_size[KEEL_IMAGE_COUNT]; /* bytes, by KEEL_IMAGE_* */
-};
 
 /* KEEL_HC_MGMT_LOAD: copy len bytes at src_gpa (caller) to image at offset. */
 struct keel_mgmt_load {
 	uint32_t id;
-	uint32_t image; /* KEEL_IMAGE_* */
+	uint32_t image; /* index in the description's image array */
 	uint64_t offset;
 	uint64_t src_gpa;
 	uint64_t len; /* <= KEEL_MGMT_LOAD_MAX */

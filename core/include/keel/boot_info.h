@@ -7,10 +7,11 @@
 #define KEEL_BOOT_INFO_H
 
 #include <keel/abi.h>
+#include <keel/pdesc.h>
 #include <keel/types.h>
 
 #define KEEL_BOOT_INFO_MAGIC 0x544f4f424c45454bull /* "KEELBOOT" */
-#define KEEL_BOOT_INFO_VERSION 1u
+#define KEEL_BOOT_INFO_VERSION 2u
 
 #define KEEL_BOOT_MAX_MEM 256u
 #define KEEL_BOOT_MAX_MODULES 32u
@@ -65,7 +66,7 @@ struct keel_boot_info {
 	u32 smt_split; /* KEEL_SMT_SPLIT_*: [keel] smt_split = */
 	struct keel_boot_mem mem[KEEL_BOOT_MAX_MEM]; /* sorted by base, no overlaps */
 	struct keel_boot_module modules[KEEL_BOOT_MAX_MODULES];
-	struct keel_part_desc parts[KEEL_MAX_PARTITIONS];
+	struct pdesc parts[KEEL_MAX_PARTITIONS]; /* unpacked, from keel.cfg */
 };
 
 /* Log levels, as in keel.cfg. */

@@ -92,10 +92,11 @@ struct mem_region {
 struct partition {
 	u32 id; /* slot number + 1 (0 is never a partition id) */
 	u32 state; /* enum part_state */
-	struct keel_part_desc desc; /* as validated; the source of truth */
-	const struct keel_boot_module *kernel;
-	const struct keel_boot_module *initrd;
-	const struct keel_boot_module *disk;
+	struct pdesc desc; /* as validated; the source of truth */
+	/* Its images, by index in desc.image: boot modules or Keel-owned buffers. */
+	const struct keel_boot_module *images[KEEL_PD_MAX_IMAGES];
+	const struct keel_boot_module *kernel; /* = its KERNEL image */
+	const struct keel_boot_module *initrd; /* = its INITRD image, or NULL */
 
 	u32 vcpu_count;
 	u32 vcpus_running; /* vCPUs still in the run loop; atomics only */
@@ -156,16 +157,15 @@ struct partition {
 extern struct partition partitions[KEEL_MAX_PARTITIONS];
 
 /* Take cores and memory for @desc (already checked by pdesc_check_all). */
-int part_create(const struct keel_part_desc *desc, const struct keel_boot_info *bi,
-		struct partition **out);
+int part_create(const struct pdesc *desc, const struct keel_boot_info *bi, struct partition **out);
 
 /*
  * part_create with the images given directly (management: Keel-owned image
  * buffers). Fails with -KEEL_EBUSY if a core of @desc belongs to a partition
  * that is not stopped, -KEEL_ENOSPC with no free slot, -KEEL_ENOMEM.
  */
-int part_create_images(const struct keel_part_desc *desc, const struct keel_boot_module *kernel,
-		       const struct keel_boot_module *initrd, const struct keel_boot_module *disk,
+int part_create_images(const struct pdesc *desc,
+		       const struct keel_boot_module *const images[KEEL_PD_MAX_IMAGES],
 		       struct partition **out);
 
 /*

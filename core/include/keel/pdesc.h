@@ -1,20 +1,40 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The one validator of partition descriptions (struct keel_part_desc), used
- * by the loader (to report config errors with file and line), by the core at
- * boot, and by the management calls later. Pure C: built on the host too.
+ * The one validator of partition descriptions (struct keel_part_desc and its
+ * arrays), used by the loader (to report config errors with file and line),
+ * by the core at boot and by CREATE. Pure C: built on the host too.
  */
 #ifndef KEEL_PDESC_H
 #define KEEL_PDESC_H
 
 #include <keel/abi.h>
-#include <keel/boot_info.h>
 #include <keel/types.h>
+
+/*
+ * A description in Keel's memory: the header and room for the largest arrays.
+ * The loader fills one directly; CREATE's packed form is unpacked into one by
+ * pdesc_unpack. Entries past a count are zero.
+ */
+struct pdesc {
+	struct keel_part_desc h;
+	struct keel_pd_mem mem[KEEL_PD_MAX_MEM];
+	struct keel_pd_image image[KEEL_PD_MAX_IMAGES];
+	struct keel_pd_device device[KEEL_PD_MAX_DEVICES];
+};
+
+/* A checked description's RAM: its first memory region. */
+static inline u64 pdesc_ram_size(const struct pdesc *d)
+{
+	return d->mem[0].size;
+}
+
+/* The index of its image with @role (KERNEL or INITRD), or -1. */
+int pdesc_image_of(const struct pdesc *d, u32 role);
 
 /* What the machine offers, as far as the caller knows it (0 = unknown). */
 struct pdesc_limits {
 	u32 cpu_count; /* logical CPUs; 0 skips the range check */
-	u32 module_count; /* boot modules loaded */
+	u32 module_count; /* boot modules loaded; 0: images are given by size (CREATE) */
 	u64 mem_available; /* bytes for all partitions; 0 skips the check */
 	const u64 *cpu_core; /* physical core of each logical CPU, or NULL: no SMT check */
 	u32 smt_split; /* KEEL_SMT_SPLIT_*: may two partitions share one physical core */
@@ -39,6 +59,7 @@ enum pdesc_field {
 	PDESC_F_CMDLINE,
 	PDESC_F_FLAGS,
 	PDESC_F_MANAGEMENT,
+	PDESC_F_DEVICE,
 };
 
 struct pdesc_error {
@@ -47,15 +68,41 @@ struct pdesc_error {
 	char msg[160]; /* what is wrong, for a human */
 };
 
+/*
+ * Unpack the packed description of @len bytes at @buf (a copy Keel owns) into
+ * @out: version, size and counts checked, reserved bytes zero. 0 or
+ * -KEEL_EINVAL with @err; @out is then checked with pdesc_check.
+ */
+int pdesc_unpack(const void *buf, u64 len, struct pdesc *out, struct pdesc_error *err);
+
+/* Pack @d into @buf (KEEL_PDESC_SIZE_MAX bytes); returns the size, as in d->h.size. */
+u32 pdesc_pack(const struct pdesc *d, void *buf);
+
+/*
+ * Builders for those who make descriptions (the loader, tests): append an
+ * entry if there is room (pdesc_check reports the rest) and keep h.size.
+ * pdesc_add_image returns the new image's index.
+ */
+u32 pdesc_add_image(struct pdesc *d, u32 role, u32 module, u64 size);
+void pdesc_add_device(struct pdesc *d, u32 type, u32 backend, u32 flags);
+/*
+ * The devices keel.cfg and keelctl give every partition: console, entropy,
+ * a disk on image @disk_image (if not KEEL_NO_BACKEND) with @disk_flags, the
+ * control port. Slots 0, 1, 2 (the disk) and the next.
+ */
+void pdesc_add_default_devices(struct pdesc *d, u32 disk_image, u32 disk_flags);
+
+/* Set d->h.size from the counts (the loader builds descriptions unpacked). */
+void pdesc_set_size(struct pdesc *d);
+
 /* Check one description on its own. Returns 0 or -KEEL_EINVAL with @err. */
-int pdesc_check(const struct keel_part_desc *d, const struct pdesc_limits *lim,
-		struct pdesc_error *err);
+int pdesc_check(const struct pdesc *d, const struct pdesc_limits *lim, struct pdesc_error *err);
 
 /*
  * Check @n descriptions as a set: each one, then unique names, no core owned
  * twice, at most one management partition, total memory within the limit.
  */
-int pdesc_check_all(const struct keel_part_desc *d, u32 n, const struct pdesc_limits *lim,
+int pdesc_check_all(const struct pdesc *d, u32 n, const struct pdesc_limits *lim,
 		    struct pdesc_error *err);
 
 #endif /* KEEL_PDESC_H */

@@ -8,8 +8,8 @@
 struct partition;
 
 /*
- * Create @part's virtio-mmio devices (console and entropy always, block when
- * its description names a disk) with vdev_add(), device n at
+ * Create @part's virtio-mmio devices, those its description lists, with
+ * vdev_add(): device n of the list at
  * KEEL_VIRTIO_MMIO_BASE + n * KEEL_VIRTIO_MMIO_STRIDE, interrupt
  * KEEL_VIRTIO_IRQ_BASE + n. Returns 0 or -KEEL_E*.
  */

@@ -197,6 +197,21 @@ uint32_t virtio_status(uint64_t base);
 const char *find_text(const char *hay, size_t len, const char *needle);
 
 /* lib/manage.c: management calls for bare-metal managers (docs/management-abi.md). */
+/*
+ * A child's packed description: its RAM, one kernel image (image 0, what LOAD
+ * fills) and a console, an entropy device and a control port.
+ */
+#define MG_IMAGE_KERNEL 0u
+struct mg_desc {
+	struct keel_part_desc h;
+	struct keel_pd_mem mem;
+	struct keel_pd_image kernel;
+	struct keel_pd_device dev[3];
+};
+_Static_assert(sizeof(struct mg_desc) == KEEL_PDESC_SIZE(1, 1, 3), "packed description");
+/* Fill @d for CREATE; cpu_mask is the caller's to set. */
+void mg_desc_init(struct mg_desc *d, const char *name, uint64_t mem, uint32_t flags,
+		  const char *cmdline, uint64_t kernel_size);
 /* CREATE @name with a kernel image of @kernel_size bytes; status, *@id on success. */
 long mg_create(const char *name, uint64_t cpus, uint64_t mem, const char *cmdline,
 	       uint64_t kernel_size, uint32_t *id);

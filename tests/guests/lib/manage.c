@@ -6,24 +6,39 @@
  */
 #include "guest.h"
 
-static struct keel_mgmt_create mg_arg;
+static struct mg_desc mg_arg;
+
+void mg_desc_init(struct mg_desc *d, const char *name, uint64_t mem, uint32_t flags,
+		  const char *cmdline, uint64_t kernel_size)
+{
+	static const uint32_t types[3] = { KEEL_DEV_CONSOLE, KEEL_DEV_RNG, KEEL_DEV_CONTROL };
+	uint32_t i;
+
+	memset(d, 0, sizeof(*d));
+	d->h.version = KEEL_PDESC_VERSION;
+	d->h.size = sizeof(*d);
+	d->h.flags = flags;
+	d->h.mem_count = 1;
+	d->h.image_count = 1;
+	d->h.device_count = 3;
+	memcpy(d->h.name, name, strlen(name) + 1);
+	memcpy(d->h.cmdline, cmdline, strlen(cmdline) + 1);
+	d->mem = (struct keel_pd_mem){ .type = KEEL_PD_MEM_RAM, .size = mem };
+	d->kernel = (struct keel_pd_image){ .role = KEEL_PD_IMAGE_KERNEL,
+					    .module = KEEL_NO_MODULE,
+					    .size = kernel_size };
+	for (i = 0; i < 3; i++)
+		d->dev[i] = (struct keel_pd_device){ .type = types[i], .backend = KEEL_NO_BACKEND };
+}
 
 long mg_create(const char *name, uint64_t cpus, uint64_t mem, const char *cmdline,
 	       uint64_t kernel_size, uint32_t *id)
 {
 	struct hc_result r;
 
-	memset(&mg_arg, 0, sizeof(mg_arg));
-	mg_arg.desc.version = KEEL_PDESC_VERSION;
-	mg_arg.desc.flags = KEEL_PD_REBOOT_STOP; /* the attacks' children stop for good */
-	memcpy(mg_arg.desc.name, name, strlen(name) + 1);
-	mg_arg.desc.cpu_mask = cpus;
-	mg_arg.desc.mem_size = mem;
-	mg_arg.desc.kernel_module = KEEL_IMAGE_KERNEL;
-	mg_arg.desc.initrd_module = KEEL_NO_MODULE;
-	mg_arg.desc.disk_module = KEEL_NO_MODULE;
-	memcpy(mg_arg.desc.cmdline, cmdline, strlen(cmdline) + 1);
-	mg_arg.image_size[KEEL_IMAGE_KERNEL] = kernel_size;
+	/* The attacks' children stop for good when they reboot. */
+	mg_desc_init(&mg_arg, name, mem, KEEL_PD_REBOOT_STOP, cmdline, kernel_size);
+	mg_arg.h.cpu_mask = cpus;
 	r = hc(KEEL_HC_MGMT_CREATE, (uintptr_t)&mg_arg, sizeof(mg_arg), 0);
 	*id = r.status == KEEL_OK ? (uint32_t)r.r1 : 0;
 	return r.status;
@@ -31,7 +46,7 @@ long mg_create(const char *name, uint64_t cpus, uint64_t mem, const char *cmdlin
 
 bool mg_load_kernel(uint32_t id, uint64_t src_gpa, uint64_t size)
 {
-	struct keel_mgmt_load l = { id, KEEL_IMAGE_KERNEL, 0, src_gpa, 0 };
+	struct keel_mgmt_load l = { id, MG_IMAGE_KERNEL, 0, src_gpa, 0 };
 	uint64_t off;
 
 	for (off = 0; off < size; off += KEEL_MGMT_LOAD_MAX) {
