@@ -14,8 +14,8 @@
 #include "bhb.h"
 #include "vplat.h"
 
-#define DFR0_BRPS(d) ((((d) >> 12) & 0xf) + 1)
-#define DFR0_WRPS(d) ((((d) >> 20) & 0xf) + 1)
+#define DFR0_BRPS(d) ((u32)(((d) >> 12) & 0xf) + 1) /* 1..16 */
+#define DFR0_WRPS(d) ((u32)(((d) >> 20) & 0xf) + 1)
 #define DFR0_PMUVER(d) (((d) >> 8) & 0xf)
 #define PMUVER_V3P1 4u
 #define PMUVER_V3P5 6u
@@ -79,43 +79,177 @@ u64 scrub_guest_dfr0(u64 dfr0)
 	return scrub_pmu_guest ? dfr0 : dfr0 & ~(0xfull << 8);
 }
 
-/* A table of system-register writes reads better as rows. */
+/*
+ * DBGBVRn_EL1 (op2 4), DBGBCRn (5), DBGWVRn (6), DBGWCRn (7): the register
+ * number is in the encoding, so each is a case of its own.
+ */
 /* clang-format off */
-#define DBG_CASE(n, op2)                                         \
-	case n:                                                  \
-		write_sysreg(s2_0_c0_c##n##_##op2, 0);           \
-		break;
-#define DBG_ALL(op2)                                                              \
-	DBG_CASE(0, op2) DBG_CASE(1, op2) DBG_CASE(2, op2) DBG_CASE(3, op2)         \
-	DBG_CASE(4, op2) DBG_CASE(5, op2) DBG_CASE(6, op2) DBG_CASE(7, op2)         \
-	DBG_CASE(8, op2) DBG_CASE(9, op2) DBG_CASE(10, op2) DBG_CASE(11, op2)       \
-	DBG_CASE(12, op2) DBG_CASE(13, op2) DBG_CASE(14, op2) DBG_CASE(15, op2)
-
-/* DBGBVRn/DBGBCRn (op2 4, 5) or DBGWVRn/DBGWCRn (op2 6, 7) to 0: disabled. */
-static void scrub_debug_pair(u32 n, bool watch)
-{
-	if (watch) {
-		switch (n) { DBG_ALL(6) }
-		switch (n) { DBG_ALL(7) }
-	} else {
-		switch (n) { DBG_ALL(4) }
-		switch (n) { DBG_ALL(5) }
-	}
-}
+#define DBG_16(X, op2)                                                            \
+	X(0, op2) X(1, op2) X(2, op2) X(3, op2) X(4, op2) X(5, op2) X(6, op2)      \
+	X(7, op2) X(8, op2) X(9, op2) X(10, op2) X(11, op2) X(12, op2) X(13, op2)  \
+	X(14, op2) X(15, op2)
+#define DBG_RD(n, op2) case n: return read_sysreg(s2_0_c0_c##n##_##op2);
+#define DBG_WR(n, op2) case n: write_sysreg(s2_0_c0_c##n##_##op2, v); return;
 /* clang-format on */
 
-static void scrub_debug(void)
+static u64 dbg_read(u32 op2, u32 n)
+{
+	switch (op2) {
+	case 4:
+		switch (n) {
+			DBG_16(DBG_RD, 4)
+		}
+		break;
+	case 5:
+		switch (n) {
+			DBG_16(DBG_RD, 5)
+		}
+		break;
+	case 6:
+		switch (n) {
+			DBG_16(DBG_RD, 6)
+		}
+		break;
+	case 7:
+		switch (n) {
+			DBG_16(DBG_RD, 7)
+		}
+		break;
+	}
+	return 0;
+}
+
+static void dbg_write(u32 op2, u32 n, u64 v)
+{
+	switch (op2) {
+	case 4:
+		switch (n) {
+			DBG_16(DBG_WR, 4)
+		}
+		break;
+	case 5:
+		switch (n) {
+			DBG_16(DBG_WR, 5)
+		}
+		break;
+	case 6:
+		switch (n) {
+			DBG_16(DBG_WR, 6)
+		}
+		break;
+	case 7:
+		switch (n) {
+			DBG_16(DBG_WR, 7)
+		}
+		break;
+	}
+}
+
+#define OSLSR_OSLK BIT(1)
+
+void scrub_debug_save(struct vcpu_debug_regs *d)
 {
 	u64 dfr0 = read_sysreg(id_aa64dfr0_el1);
 	u32 i;
 
-	for (i = 0; i < DFR0_BRPS(dfr0); i++)
-		scrub_debug_pair(i, false);
-	for (i = 0; i < DFR0_WRPS(dfr0); i++)
-		scrub_debug_pair(i, true);
-	write_sysreg(mdscr_el1, 0);
-	write_sysreg(mdccint_el1, 0);
-	write_sysreg(oslar_el1, 1); /* the OS lock is set after a reset */
+	for (i = 0; i < DFR0_BRPS(dfr0) && i < 16; i++) {
+		d->bvr[i] = dbg_read(4, i);
+		d->bcr[i] = dbg_read(5, i);
+	}
+	for (i = 0; i < DFR0_WRPS(dfr0) && i < 16; i++) {
+		d->wvr[i] = dbg_read(6, i);
+		d->wcr[i] = dbg_read(7, i);
+	}
+	d->mdscr = read_sysreg(mdscr_el1);
+	d->mdccint = read_sysreg(mdccint_el1);
+	d->oslk = !!(read_sysreg(oslsr_el1) & OSLSR_OSLK);
+}
+
+/* The OS lock last: while it is set, a guest's debug state is its own to save. */
+void scrub_debug_restore(const struct vcpu_debug_regs *d)
+{
+	u64 dfr0 = read_sysreg(id_aa64dfr0_el1);
+	u32 i;
+
+	for (i = 0; i < DFR0_BRPS(dfr0) && i < 16; i++) {
+		dbg_write(4, i, d->bvr[i]);
+		dbg_write(5, i, d->bcr[i]);
+	}
+	for (i = 0; i < DFR0_WRPS(dfr0) && i < 16; i++) {
+		dbg_write(6, i, d->wvr[i]);
+		dbg_write(7, i, d->wcr[i]);
+	}
+	write_sysreg(mdscr_el1, d->mdscr);
+	write_sysreg(mdccint_el1, d->mdccint);
+	write_sysreg(oslar_el1, d->oslk);
+}
+
+static void scrub_debug(void)
+{
+	static const struct vcpu_debug_regs reset = { .oslk = 1 }; /* locked after a reset */
+
+	scrub_debug_restore(&reset);
+}
+
+#define PMCR_WRITABLE 0xffu /* E, P, C, D, X, DP, LC, LP */
+
+/* Select event counter @i for PMXEVTYPER/PMXEVCNTR. */
+static void pmu_select(u32 i)
+{
+	write_sysreg(pmselr_el0, i);
+	isb();
+}
+
+/* Counting stops first, so each value is the one at the moment of the save. */
+void scrub_pmu_save(struct vcpu_pmu_regs *p)
+{
+	u32 n, i;
+
+	if (!scrub_pmu_guest)
+		return;
+	p->cnten = read_sysreg(pmcntenset_el0);
+	write_sysreg(pmcntenclr_el0, 0xffffffffull);
+	isb();
+	p->pmcr = read_sysreg(pmcr_el0) & PMCR_WRITABLE;
+	p->inten = read_sysreg(pmintenset_el1);
+	p->ovs = read_sysreg(pmovsset_el0);
+	p->userenr = read_sysreg(pmuserenr_el0);
+	p->selr = read_sysreg(pmselr_el0);
+	p->ccfiltr = read_sysreg(pmccfiltr_el0);
+	p->ccntr = read_sysreg(pmccntr_el0);
+	n = MIN(PMCR_N(read_sysreg(pmcr_el0)), 31u);
+	for (i = 0; i < n; i++) {
+		pmu_select(i);
+		p->evtyper[i] = read_sysreg(pmxevtyper_el0);
+		p->evcntr[i] = read_sysreg(pmxevcntr_el0);
+	}
+}
+
+/* Everything with the counters stopped; the enables last. */
+void scrub_pmu_restore(const struct vcpu_pmu_regs *p)
+{
+	u32 n, i;
+
+	if (!scrub_pmu_guest)
+		return;
+	write_sysreg(pmcntenclr_el0, 0xffffffffull);
+	write_sysreg(pmcr_el0, p->pmcr & ~(PMCR_P | PMCR_C));
+	n = MIN(PMCR_N(read_sysreg(pmcr_el0)), 31u);
+	for (i = 0; i < n; i++) {
+		pmu_select(i);
+		write_sysreg(pmxevtyper_el0, p->evtyper[i]);
+		write_sysreg(pmxevcntr_el0, p->evcntr[i]);
+	}
+	write_sysreg(pmselr_el0, p->selr);
+	write_sysreg(pmccfiltr_el0, p->ccfiltr);
+	write_sysreg(pmccntr_el0, p->ccntr);
+	write_sysreg(pmuserenr_el0, p->userenr);
+	write_sysreg(pmintenclr_el1, 0xffffffffull);
+	write_sysreg(pmintenset_el1, p->inten);
+	write_sysreg(pmovsclr_el0, 0xffffffffull);
+	write_sysreg(pmovsset_el0, p->ovs);
+	isb();
+	write_sysreg(pmcntenset_el0, p->cnten);
 }
 
 /* Counters stopped, zeroed and unfiltered; no overflow, no interrupt, no EL0 access. */
@@ -130,11 +264,17 @@ static void scrub_pmu(void)
 	write_sysreg(pmuserenr_el0, 0);
 	write_sysreg(pmccfiltr_el0, 0);
 	for (i = 0; i < n; i++) {
-		write_sysreg(pmselr_el0, i);
-		isb();
+		pmu_select(i);
 		write_sysreg(pmxevtyper_el0, 0);
 	}
 	write_sysreg(pmselr_el0, 0);
+}
+
+void scrub_debug_pmu_reset(void)
+{
+	scrub_debug();
+	if (scrub_has_pmu())
+		scrub_pmu();
 }
 
 static bool scrub_has_pauth(void)
@@ -187,9 +327,7 @@ static void scrub_pauth(void)
 /* On the vCPU's CPU at every reset, before the guest's first instruction. */
 void scrub_vcpu(void)
 {
-	scrub_debug();
-	if (scrub_has_pmu())
-		scrub_pmu();
+	scrub_debug_pmu_reset();
 	scrub_pauth();
 	isb();
 }

@@ -120,6 +120,8 @@ void arch_vcpu_save(struct vcpu *vcpu)
 #define VCPU_EL1_SAVE(reg, reset) a->el1[EL1_##reg] = read_sysreg(reg);
 	VCPU_EL1_REGS(VCPU_EL1_SAVE)
 	scrub_pauth_save(a->pauth);
+	scrub_debug_save(&a->dbg);
+	scrub_pmu_save(&a->pmu);
 	vgic_hw_save(a);
 }
 
@@ -130,21 +132,20 @@ void arch_vcpu_restore(struct vcpu *vcpu)
 #define VCPU_EL1_RESTORE(reg, reset) write_sysreg(reg, a->el1[EL1_##reg]);
 	VCPU_EL1_REGS(VCPU_EL1_RESTORE)
 	scrub_pauth_restore(a->pauth);
+	scrub_debug_restore(&a->dbg);
+	scrub_pmu_restore(&a->pmu);
 	vgic_hw_restore(a);
 	isb();
 }
 
-/*
- * Nothing of the vCPU left in the registers arch_vcpu_save covers: as after a
- * reset. (Debug and PMU registers are not saved yet: they stay, and are reset
- * when the core next starts a vCPU, scrub_vcpu.)
- */
+/* Nothing of the vCPU left in the registers arch_vcpu_save covers: as after a reset. */
 void arch_vcpu_wipe(struct vcpu *vcpu)
 {
 	static const u64 no_keys[10];
 
 	vcpu_reset_el1(0);
 	scrub_pauth_restore(no_keys);
+	scrub_debug_pmu_reset();
 	vgic_hw_cpuif_reset();
 	isb();
 }

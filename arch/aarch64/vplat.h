@@ -86,6 +86,18 @@ u64 scrub_guest_dfr0(u64 dfr0);
 bool scrub_guest_has_pmu(void); /* guests own the PMU (PMUv3p1+, EL2 excluded) */
 void scrub_vcpu(void);
 /* The pointer-authentication keys (10 halves) to and from @keys; nothing without PAuth. */
+/*
+ * The breakpoints, watchpoints, debug controls and (where guests own it) the
+ * PMU of the vCPU on this CPU: saved, restored, or reset to what a new vCPU
+ * finds (arch_vcpu_save/restore/wipe).
+ */
+struct vcpu_debug_regs;
+struct vcpu_pmu_regs;
+void scrub_debug_save(struct vcpu_debug_regs *d);
+void scrub_debug_restore(const struct vcpu_debug_regs *d);
+void scrub_pmu_save(struct vcpu_pmu_regs *p);
+void scrub_pmu_restore(const struct vcpu_pmu_regs *p);
+void scrub_debug_pmu_reset(void);
 void scrub_pauth_save(u64 keys[10]);
 void scrub_pauth_restore(const u64 keys[10]);
 u64 scrub_smccc_features(u32 fid);

@@ -67,6 +67,14 @@ struct vcpu_arch {
 	u64 el1[VCPU_EL1_SAVED]; /* EL1 and EL0 system registers and timers (vcpu.c) */
 	u64 pauth[10]; /* the pointer-authentication keys, where the CPU has them */
 	u64 ich_lr[16], ich_ap0r[4], ich_ap1r[4], ich_vmcr, ich_hcr; /* GIC virtual interface */
+	struct vcpu_debug_regs {
+		u64 bvr[16], bcr[16], wvr[16], wcr[16]; /* breakpoints, watchpoints */
+		u64 mdscr, mdccint, oslk;
+	} dbg;
+	struct vcpu_pmu_regs {
+		u64 pmcr, cnten, inten, ovs, userenr, selr, ccfiltr, ccntr;
+		u64 evtyper[31], evcntr[31];
+	} pmu; /* where the guest owns the PMU */
 };
 
 struct vgic;
