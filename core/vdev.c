@@ -61,6 +61,16 @@ int vdev_add(struct partition *part, struct vdev *dev)
 	return 0;
 }
 
+int vdev_save(struct vdev *dev, void *buf, u32 len)
+{
+	return dev->ops->save ? dev->ops->save(dev, buf, len) : -KEEL_ENOSYS;
+}
+
+int vdev_restore(struct vdev *dev, const void *buf, u32 len)
+{
+	return dev->ops->restore ? dev->ops->restore(dev, buf, len) : -KEEL_ENOSYS;
+}
+
 void vdev_reset_all(struct partition *part)
 {
 	u32 i;

@@ -174,6 +174,43 @@ static void vcon_destroy(struct virtio_dev *vd)
 	virtio_free(vc, sizeof(*vc));
 }
 
+/* Snapshots: the input not yet read, and whether the guest has posted receive buffers. */
+struct vcon_state {
+	u32 in_head, in_len;
+	u64 in_dropped;
+	u32 con_ready;
+	u32 pad;
+	char in_buf[VCON_IN_MAX];
+};
+
+static void vcon_save(struct virtio_dev *vd, void *buf)
+{
+	const struct vcon *vc = vcon_of(vd);
+	struct vcon_state *st = buf;
+
+	st->in_head = vc->in_head;
+	st->in_len = vc->in_len;
+	st->in_dropped = vc->in_dropped;
+	st->con_ready = READ_ONCE(vd->part->con_ready);
+	st->pad = 0;
+	memcpy(st->in_buf, vc->in_buf, sizeof(st->in_buf));
+}
+
+static int vcon_restore(struct virtio_dev *vd, const void *buf)
+{
+	struct vcon *vc = vcon_of(vd);
+	const struct vcon_state *st = buf;
+
+	if (st->in_head >= VCON_IN_MAX || st->in_len > VCON_IN_MAX || st->con_ready > 1 || st->pad)
+		return -KEEL_EINVAL;
+	vc->in_head = st->in_head;
+	vc->in_len = st->in_len;
+	vc->in_dropped = st->in_dropped;
+	memcpy(vc->in_buf, st->in_buf, sizeof(vc->in_buf));
+	WRITE_ONCE(vd->part->con_ready, st->con_ready);
+	return 0;
+}
+
 static const struct virtio_dev_ops vcon_ops = {
 	.name = "virtio-console",
 	.device_id = VCON_DEVICE_ID,
@@ -182,6 +219,9 @@ static const struct virtio_dev_ops vcon_ops = {
 	.notify = vcon_notify,
 	.reset = vcon_reset,
 	.destroy = vcon_destroy,
+	.state_size = sizeof(struct vcon_state),
+	.save = vcon_save,
+	.restore = vcon_restore,
 };
 
 /* No features: one port, no size or emergency write. */

@@ -261,6 +261,58 @@ static void vctl_destroy(struct virtio_dev *vd)
 	virtio_free(vc, sizeof(*vc));
 }
 
+/* Snapshots: the handshake so far, messages waiting, requests not yet written. */
+struct vctl_state {
+	struct vctl_msg outbox[VCTL_OUTBOX];
+	u32 out_count;
+	u8 port_added, port_named, guest_open, pad;
+	u32 pending;
+	u32 pad2;
+};
+
+static void vctl_save(struct virtio_dev *vd, void *buf)
+{
+	const struct vctl *vc = vctl_of(vd);
+	struct vctl_state *st = buf;
+
+	memset(st, 0, sizeof(*st));
+	memcpy(st->outbox, vc->outbox, sizeof(st->outbox));
+	st->out_count = vc->out_count;
+	st->port_added = vc->port_added;
+	st->port_named = vc->port_named;
+	st->guest_open = vc->guest_open;
+	st->pending = vc->pending;
+}
+
+/* A message Keel itself would queue: about port 0, an event it sends, a 0/1 value. */
+static bool vctl_msg_ok(const struct vctl_msg *m)
+{
+	return m->id == VCTL_PORT_ID && m->value <= 1 &&
+	       (m->event == VCTL_DEVICE_ADD || m->event == VCTL_PORT_OPEN ||
+		m->event == VCTL_PORT_NAME);
+}
+
+static int vctl_restore(struct virtio_dev *vd, const void *buf)
+{
+	struct vctl *vc = vctl_of(vd);
+	const struct vctl_state *st = buf;
+	u32 i;
+
+	if (st->out_count > VCTL_OUTBOX || st->port_added > 1 || st->port_named > 1 ||
+	    st->guest_open > 1 || st->pad || st->pad2 || (st->pending >> VIRTIO_CTL_COUNT))
+		return -KEEL_EINVAL;
+	for (i = 0; i < st->out_count; i++)
+		if (!vctl_msg_ok(&st->outbox[i]))
+			return -KEEL_EINVAL;
+	memcpy(vc->outbox, st->outbox, sizeof(vc->outbox));
+	vc->out_count = st->out_count;
+	vc->port_added = st->port_added;
+	vc->port_named = st->port_named;
+	vc->guest_open = st->guest_open;
+	vc->pending = st->pending;
+	return 0;
+}
+
 static const struct virtio_dev_ops vctl_ops = {
 	.name = "virtio-control",
 	.device_id = VCTL_DEVICE_ID,
@@ -270,6 +322,9 @@ static const struct virtio_dev_ops vctl_ops = {
 	.notify = vctl_notify,
 	.reset = vctl_reset,
 	.destroy = vctl_destroy,
+	.state_size = sizeof(struct vctl_state),
+	.save = vctl_save,
+	.restore = vctl_restore,
 };
 
 _Static_assert(ARRAY_SIZE(vctl_lines) == VIRTIO_CTL_COUNT, "a line per control request");

@@ -377,11 +377,145 @@ static void virtio_mmio_destroy(struct vdev *dev)
 	vd->ops->destroy(vd);
 }
 
+/* ---- Snapshots: the transport's state, then the device's own ---- */
+
+static u32 virtio_state_size(const struct virtio_dev *vd)
+{
+	return (u32)sizeof(struct virtio_state) + vd->ops->state_size;
+}
+
+static void virtio_save_queues(const struct virtio_dev *vd, struct virtio_state *st)
+{
+	u32 q;
+
+	for (q = 0; q < VIRTIO_MAX_QUEUES; q++) {
+		const struct virtq *vq = &vd->vq[q];
+
+		st->vq[q] = (struct virtio_vq_state){ .num = vq->num,
+						      .ready = vq->ready,
+						      .desc = vq->desc,
+						      .avail = vq->avail,
+						      .used = vq->used,
+						      .last_avail = vq->last_avail,
+						      .used_idx = vq->used_idx };
+	}
+}
+
+static int virtio_mmio_save(struct vdev *dev, void *buf, u32 len)
+{
+	struct virtio_dev *vd = virtio_of(dev);
+	struct virtio_state st = { 0 };
+	unsigned long flags;
+
+	if (len < virtio_state_size(vd))
+		return -KEEL_E2BIG;
+	flags = spin_lock_irqsave(&dev->lock);
+	st.magic = VIRTIO_STATE_MAGIC;
+	st.device_id = vd->ops->device_id;
+	st.status = vd->status;
+	st.isr = vd->isr;
+	st.driver_features = vd->driver_features;
+	st.device_features_sel = vd->device_features_sel;
+	st.driver_features_sel = vd->driver_features_sel;
+	st.queue_sel = vd->queue_sel;
+	st.config_generation = vd->config_generation;
+	st.dev_size = vd->ops->state_size;
+	virtio_save_queues(vd, &st);
+	memcpy(buf, &st, sizeof(st));
+	if (vd->ops->state_size)
+		vd->ops->save(vd, (u8 *)buf + sizeof(st));
+	spin_unlock_irqrestore(&dev->lock, flags);
+	return (int)virtio_state_size(vd);
+}
+
+/* A saved queue: unused past the device's queues; if ready, a layout QueueReady accepts. */
+static bool virtio_vq_state_ok(const struct virtio_dev *vd, u32 q, const struct virtio_vq_state *s)
+{
+	struct virtq vq = { .num = s->num, .desc = s->desc, .avail = s->avail, .used = s->used };
+
+	if (s->pad || s->ready > 1)
+		return false;
+	if (q >= vd->ops->num_queues)
+		return !s->num && !s->ready && !s->desc && !s->avail && !s->used &&
+		       !s->last_avail && !s->used_idx;
+	return !s->ready || virtq_layout_ok(vd->part, &vq);
+}
+
+/* What the registers could have reached: the status rules of virtio_write_status. */
+static bool virtio_state_ok(const struct virtio_dev *vd, const struct virtio_state *st)
+{
+	u32 q;
+
+	if (st->magic != VIRTIO_STATE_MAGIC || st->device_id != vd->ops->device_id ||
+	    st->dev_size != vd->ops->state_size || st->pad)
+		return false;
+	if ((st->status & ~VIRTIO_STATUS_ALL) || (st->isr & ~(VIRTIO_INT_USED | VIRTIO_INT_CONFIG)))
+		return false;
+	if ((st->status & VIRTIO_STATUS_DRIVER_OK) && !(st->status & VIRTIO_STATUS_FEATURES_OK))
+		return false;
+	if ((st->status & VIRTIO_STATUS_FEATURES_OK) &&
+	    ((st->driver_features & ~virtio_offered(vd)) ||
+	     !(st->driver_features & BIT(VIRTIO_F_VERSION_1))))
+		return false;
+	for (q = 0; q < VIRTIO_MAX_QUEUES; q++)
+		if (!virtio_vq_state_ok(vd, q, &st->vq[q]))
+			return false;
+	return true;
+}
+
+static void virtio_apply_state(struct virtio_dev *vd, const struct virtio_state *st)
+{
+	u32 q;
+
+	vd->status = st->status;
+	vd->isr = st->isr;
+	vd->driver_features = st->driver_features;
+	vd->device_features_sel = st->device_features_sel;
+	vd->driver_features_sel = st->driver_features_sel;
+	vd->queue_sel = st->queue_sel;
+	vd->config_generation = st->config_generation;
+	for (q = 0; q < vd->ops->num_queues; q++) {
+		const struct virtio_vq_state *s = &st->vq[q];
+
+		vd->vq[q] = (struct virtq){ .num = s->num,
+					    .ready = s->ready,
+					    .desc = s->desc,
+					    .avail = s->avail,
+					    .used = s->used,
+					    .last_avail = s->last_avail,
+					    .used_idx = s->used_idx };
+	}
+}
+
+static int virtio_mmio_restore(struct vdev *dev, const void *buf, u32 len)
+{
+	struct virtio_dev *vd = virtio_of(dev);
+	struct virtio_state st;
+	unsigned long flags;
+	int ret = -KEEL_EINVAL;
+
+	flags = spin_lock_irqsave(&dev->lock);
+	virtio_reset(vd);
+	if (len == virtio_state_size(vd)) /* the header fits: the device's bytes follow */
+		memcpy(&st, buf, sizeof(st));
+	if (len == virtio_state_size(vd) && virtio_state_ok(vd, &st)) {
+		virtio_apply_state(vd, &st);
+		ret = vd->ops->state_size ? vd->ops->restore(vd, (const u8 *)buf + sizeof(st)) : 0;
+		if (ret)
+			virtio_reset(vd);
+	}
+	virtio_update_irq(vd);
+	spin_unlock_irqrestore(&dev->lock, flags);
+	return ret;
+}
+
 static const struct vdev_ops virtio_mmio_ops = {
 	.read = virtio_mmio_read,
 	.write = virtio_mmio_write,
 	.reset = virtio_mmio_reset,
 	.destroy = virtio_mmio_destroy,
+	.save = virtio_mmio_save,
+	.restore = virtio_mmio_restore,
 };
 
 /*

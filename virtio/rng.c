@@ -140,11 +140,22 @@ static void vrng_destroy(struct virtio_dev *vd)
 	virtio_free(r, sizeof(*r));
 }
 
+/*
+ * A virtio reset, and so every restore, reseeds: a partition restored twice
+ * from one snapshot must not hand both copies the same bytes. The key is
+ * never part of a snapshot (the device has no state of its own to save).
+ */
+static void vrng_reset(struct virtio_dev *vd)
+{
+	vrng_rekey(container_of(vd, struct vrng, vd), true);
+}
+
 static const struct virtio_dev_ops vrng_ops = {
 	.name = "virtio-rng",
 	.device_id = VRNG_DEVICE_ID,
 	.num_queues = 1,
 	.notify = vrng_notify,
+	.reset = vrng_reset,
 	.destroy = vrng_destroy,
 };
 

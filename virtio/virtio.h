@@ -94,6 +94,14 @@ struct virtio_dev_ops {
 	void (*reset)(struct virtio_dev *vd);
 	/* Free the device's memory (@vd included): the partition is gone. */
 	void (*destroy)(struct virtio_dev *vd);
+	/*
+	 * Snapshots: the device's own state beyond the transport, state_size
+	 * bytes (0: none, hooks unused). restore runs on a reset device and
+	 * checks every field: 0, or -KEEL_EINVAL (the transport resets it).
+	 */
+	u32 state_size;
+	void (*save)(struct virtio_dev *vd, void *buf);
+	int (*restore)(struct virtio_dev *vd, const void *buf);
 };
 
 /* One virtio-mmio device: the transport's registers around a device. */
@@ -111,6 +119,30 @@ struct virtio_dev {
 	bool irq_level; /* last level driven on vdev.irq */
 	struct virtq vq[VIRTIO_MAX_QUEUES];
 	struct virtq_chain chain; /* scratch for the chain being handled */
+};
+
+/* The transport's part of a device snapshot (mmio.c); the device's own state follows. */
+#define VIRTIO_STATE_MAGIC 0x31534956u /* "VIS1" */
+#define VIRTIO_STATUS_ALL                                                             \
+	(VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK | \
+	 VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED)
+
+struct virtio_vq_state {
+	u32 num, ready;
+	u64 desc, avail, used;
+	u16 last_avail, used_idx;
+	u32 pad;
+};
+
+struct virtio_state {
+	u32 magic; /* VIRTIO_STATE_MAGIC */
+	u32 device_id;
+	u32 status, isr;
+	u64 driver_features;
+	u32 device_features_sel, driver_features_sel, queue_sel, config_generation;
+	u32 dev_size; /* the device's own bytes after this: ops->state_size */
+	u32 pad;
+	struct virtio_vq_state vq[VIRTIO_MAX_QUEUES];
 };
 
 /* mmio.c: for device files and devices.c */

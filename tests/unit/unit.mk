@@ -37,12 +37,14 @@ UNIT_SRCS_test_virtio_console := $(VIRTIO_UNIT_SRCS)
 UNIT_SRCS_test_virtio_control := $(VIRTIO_UNIT_SRCS)
 UNIT_SRCS_test_virtio_blk := $(VIRTIO_UNIT_SRCS)
 UNIT_SRCS_test_virtio_rng := $(VIRTIO_UNIT_SRCS)
+UNIT_SRCS_test_virtio_state := $(VIRTIO_UNIT_SRCS)
 UNIT_CFLAGS_test_virtq := -Ivirtio
 UNIT_CFLAGS_test_virtio_mmio := -Ivirtio
 UNIT_CFLAGS_test_virtio_console := -Ivirtio
 UNIT_CFLAGS_test_virtio_control := -Ivirtio
 UNIT_CFLAGS_test_virtio_blk := -Ivirtio
 UNIT_CFLAGS_test_virtio_rng := -Ivirtio
+UNIT_CFLAGS_test_virtio_state := -Ivirtio
 
 UNIT_SRCS_test_acpi_gen := arch/x86_64/acpi_gen.c
 UNIT_SRCS_test_x86_decode := arch/x86_64/decode.c

@@ -31,6 +31,16 @@ struct vdev_ops {
 	void (*reset)(struct vdev *dev);
 	/* Free what the device allocated (the partition is torn down). Optional. */
 	void (*destroy)(struct vdev *dev);
+	/*
+	 * Snapshots (optional; both or neither). save writes the device's state,
+	 * all a driver or Keel changed since reset, to @buf (@len bytes of room)
+	 * and returns the bytes used, or -KEEL_E2BIG. restore takes such a blob
+	 * from anywhere (a snapshot file is untrusted): each field is checked as
+	 * if a driver had written it. It returns 0, or -KEEL_EINVAL with the
+	 * device reset. The partition is paused or not running.
+	 */
+	int (*save)(struct vdev *dev, void *buf, u32 len);
+	int (*restore)(struct vdev *dev, const void *buf, u32 len);
 };
 
 struct vdev {
@@ -54,6 +64,10 @@ int vdev_add(struct partition *part, struct vdev *dev);
 
 /* The device whose window holds all of [addr, addr + len), or NULL. */
 struct vdev *vdev_find(const struct partition *part, u32 space, u64 addr, u64 len);
+
+/* @dev's save/restore, or -KEEL_ENOSYS for a device that has none. */
+int vdev_save(struct vdev *dev, void *buf, u32 len);
+int vdev_restore(struct vdev *dev, const void *buf, u32 len);
 
 /* Reset / destroy every device of @part (restart / teardown). */
 void vdev_reset_all(struct partition *part);
