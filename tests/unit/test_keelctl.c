@@ -804,6 +804,18 @@ static void test_pack_desc(void)
 	CHECK_EQ(d.image[1].role, KEEL_PD_IMAGE_INITRD);
 }
 
+/* A keelctl of the 0.x line meets this Keel (1.0): it stops with both versions named. */
+static void test_abi_check(void)
+{
+	char msg[96];
+
+	CHECK(kc_abi_mismatch(KEEL_ABI_VERSION, 0x00008, msg, sizeof(msg)));
+	CHECK_STR(msg, "Keel speaks ABI 1.0, keelctl was built for 0.8");
+	CHECK(!kc_abi_mismatch(KEEL_ABI_VERSION, KEEL_ABI_VERSION, msg, sizeof(msg)));
+	CHECK(!kc_abi_mismatch(0x10003, 0x10000, msg, sizeof(msg))); /* a newer minor: fine */
+	CHECK(kc_abi_mismatch(0x00008, KEEL_ABI_VERSION, msg, sizeof(msg)));
+}
+
 int main(void)
 {
 	test_u64();
@@ -822,5 +834,6 @@ int main(void)
 	test_args();
 	test_exit_codes();
 	test_pack_desc();
+	test_abi_check();
 	return unit_done("test_keelctl");
 }

@@ -107,7 +107,7 @@ int kc_open(struct keel_host_info *hi, bool abi_warn_only)
 {
 	struct keel_ioc_host_info h;
 	const char *env = getenv("KEEL_DEV");
-	uint32_t major;
+	char msg[96];
 	int ret;
 
 	if (geteuid() != 0)
@@ -131,17 +131,10 @@ int kc_open(struct keel_host_info *hi, bool abi_warn_only)
 	if (ret)
 		return kc_error(kc_exit_code(KC_OP_OPEN, -ret), "%s: %s", kc_dev_path,
 				kc_err_text(KC_OP_OPEN, -ret));
-	major = h.info.abi_version >> 16;
-	if (major != KEEL_ABI_VERSION_MAJOR) {
+	if (kc_abi_mismatch(h.info.abi_version, KEEL_ABI_VERSION, msg, sizeof(msg))) {
 		if (!abi_warn_only)
-			return kc_error(
-				KC_EXIT_ENV,
-				"Keel speaks ABI %u.%u, keelctl was built for %u.%u: use the keelctl of this Keel",
-				major, h.info.abi_version & 0xffff, KEEL_ABI_VERSION_MAJOR,
-				KEEL_ABI_VERSION_MINOR);
-		kc_error(0, "warning: Keel speaks ABI %u.%u, keelctl was built for %u.%u", major,
-			 h.info.abi_version & 0xffff, KEEL_ABI_VERSION_MAJOR,
-			 KEEL_ABI_VERSION_MINOR);
+			return kc_error(KC_EXIT_ENV, "%s: use the keelctl of this Keel", msg);
+		kc_error(0, "warning: %s", msg);
 	}
 	if (hi)
 		*hi = h.info;

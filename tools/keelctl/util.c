@@ -928,3 +928,10 @@ uint32_t kc_pack_desc(const struct kc_create_req *r, void *buf, uint32_t index[K
 	memcpy(buf, &h, sizeof(h));
 	return h.size;
 }
+
+bool kc_abi_mismatch(uint32_t keel, uint32_t built, char *msg, size_t len)
+{
+	snprintf(msg, len, "Keel speaks ABI %u.%u, keelctl was built for %u.%u", keel >> 16,
+		 keel & 0xffff, built >> 16, built & 0xffff);
+	return (keel >> 16) != (built >> 16);
+}

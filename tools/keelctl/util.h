@@ -25,6 +25,12 @@
 #define KC_EXIT_TIMEOUT 8
 #define KC_EXIT_FORCED 9 /* stop: stopped, but not by the guest itself (timeout, fault) */
 
+/*
+ * Whether Keel's ABI @keel and the one keelctl was built for, @built, differ
+ * in their major version (the layouts of the calls differ); @msg says so.
+ */
+bool kc_abi_mismatch(uint32_t keel, uint32_t built, char *msg, size_t len);
+
 /* The files of a create, by kind: what --kernel, --initrd and --disk name. */
 #define KC_IM_KERNEL 0u
 #define KC_IM_INITRD 1u
