@@ -212,6 +212,13 @@ static void svm_vcpu_inject(struct vcpu *vcpu, u8 vector, bool has_err, u32 err)
 	svm_vmcb(vcpu)->ctl.event_inj = ev;
 }
 
+/* The guest's CR2 is the VMCB's: VMRUN loads it. */
+static void svm_vcpu_inject_pf(struct vcpu *vcpu, u32 err, u64 addr)
+{
+	svm_vmcb(vcpu)->save.cr2 = addr;
+	svm_vcpu_inject(vcpu, 14, true, err);
+}
+
 static void svm_snapshot(struct vcpu *vcpu, const struct vmcb *vmcb)
 {
 	struct vcpu_arch *a = &vcpu->arch;
@@ -567,6 +574,7 @@ static const struct x86_virt_ops svm_ops = {
 	.vcpu_reset = svm_vcpu_reset,
 	.vcpu_run = svm_vcpu_run,
 	.vcpu_inject = svm_vcpu_inject,
+	.vcpu_inject_pf = svm_vcpu_inject_pf,
 	.s2_format = x86_npt_format,
 };
 

@@ -502,12 +502,24 @@ void x86_exit_cpuid(struct vcpu *vcpu, struct vm_exit *exit)
 	exit->kind = EXIT_NONE;
 }
 
-/* Guest-linear to guest-physical through the guest's 4- or 5-level tables. */
-static int x86_gva_to_gpa(struct vcpu *vcpu, u64 gva, gpa_t *gpa)
+#define PTE_P BIT(0)
+#define PTE_RW BIT(1)
+#define PTE_US BIT(2)
+#define PF_ERR_P BIT(0) /* a protection violation, not a page not present */
+#define PF_ERR_W BIT(1)
+#define PF_ERR_U BIT(2)
+
+/*
+ * Guest-linear to guest-physical through the guest's 4- or 5-level tables.
+ * *@rights gets the R/W and U/S bits every level grants (all of them, as the
+ * CPU combines them), for x86_gva_check.
+ */
+static int x86_gva_walk(struct vcpu *vcpu, u64 gva, gpa_t *gpa, u64 *rights)
 {
 	u64 table = vcpu->arch.cr3 & 0x000ffffffffff000ull;
 	u32 levels = (vcpu->arch.cr4 & BIT(12) /* LA57 */) ? 5 : 4;
 
+	*rights = PTE_RW | PTE_US;
 	if (!(vcpu->arch.cr0 & X86_CR0_PG)) {
 		*gpa = gva;
 		return 0;
@@ -520,8 +532,9 @@ static int x86_gva_to_gpa(struct vcpu *vcpu, u64 gva, gpa_t *gpa)
 
 		if (guest_copy_from(vcpu->part, &e, table + ((gva >> shift) & 511) * 8, 8))
 			return -KEEL_EFAULT;
-		if (!(e & 1))
+		if (!(e & PTE_P))
 			return -KEEL_EFAULT;
+		*rights &= e;
 		/* Large pages: 1 GiB (PDPT) and 2 MiB (PD) entries with PS. */
 		if (shift == 12 || ((shift == 30 || shift == 21) && (e & BIT(7)))) {
 			u64 mask = (1ull << shift) - 1;
@@ -532,6 +545,54 @@ static int x86_gva_to_gpa(struct vcpu *vcpu, u64 gva, gpa_t *gpa)
 		table = e & 0x000ffffffffff000ull;
 	}
 	return -KEEL_EFAULT;
+}
+
+static int x86_gva_to_gpa(struct vcpu *vcpu, u64 gva, gpa_t *gpa)
+{
+	u64 rights;
+
+	return x86_gva_walk(vcpu, gva, gpa, &rights);
+}
+
+/*
+ * What the CPU checks for an explicit data access with @rights (SDM 4.6):
+ * user mode needs U/S at every level, and R/W to write; supervisor mode
+ * needs R/W to write when CR0.WP is set, and under SMAP (RFLAGS.AC clear)
+ * may not touch a user page at all. (Protection keys are not checked.)
+ */
+static bool x86_gva_allowed(const struct vcpu *vcpu, u64 rights, bool write)
+{
+	const struct vcpu_arch *a = &vcpu->arch;
+	bool user = a->cpl == 3;
+
+	if (!(a->cr0 & X86_CR0_PG))
+		return true;
+	if (user)
+		return (rights & PTE_US) && (!write || (rights & PTE_RW));
+	if (write && (a->cr0 & X86_CR0_WP) && !(rights & PTE_RW))
+		return false;
+	return !((rights & PTE_US) && (a->cr4 & X86_CR4_SMAP) && !(a->rflags & X86_RFLAGS_AC));
+}
+
+/*
+ * Guest-linear to guest-physical for a data access Keel makes for the guest
+ * (the part of an instruction the hardware did not carry out): 0, or the
+ * #PF error code the CPU would have raised in *@pf_err and -KEEL_EFAULT.
+ */
+static int x86_gva_data(struct vcpu *vcpu, u64 gva, bool write, gpa_t *gpa, u32 *pf_err)
+{
+	u64 rights;
+	u32 err = (write ? PF_ERR_W : 0) | (vcpu->arch.cpl == 3 ? PF_ERR_U : 0);
+
+	if (x86_gva_walk(vcpu, gva, gpa, &rights)) {
+		*pf_err = err; /* not present (or not walkable: reported the same) */
+		return -KEEL_EFAULT;
+	}
+	if (!x86_gva_allowed(vcpu, rights, write)) {
+		*pf_err = err | PF_ERR_P;
+		return -KEEL_EFAULT;
+	}
+	return 0;
 }
 
 int x86_guest_fetch(struct vcpu *vcpu, u8 *buf, u32 len)
@@ -792,12 +853,23 @@ static void x86_string_step(struct vcpu *vcpu, bool source)
 	vcpu->arch.rip = op->pc + op->len;
 }
 
-/* The guest-physical address of @size bytes at guest-linear @gva, one page only. */
-static int x86_string_gpa(struct vcpu *vcpu, u64 gva, u32 size, gpa_t *gpa)
+/*
+ * The guest-physical address of @size bytes at guest-linear @gva, one page
+ * only, checked for a read or @write. A page fault goes to the guest as the
+ * CPU would raise it (CR2 = @gva) and the instruction is not stepped: after
+ * its handler the guest runs it again. -KEEL_EINVAL: not emulated.
+ */
+static int x86_string_gpa(struct vcpu *vcpu, u64 gva, u32 size, bool write, gpa_t *gpa)
 {
+	u32 err;
+
 	if ((gva & (PAGE_SIZE - 1)) + size > PAGE_SIZE)
 		return -KEEL_EINVAL; /* an element across a page boundary: not emulated */
-	return x86_gva_to_gpa(vcpu, gva, gpa);
+	if (x86_gva_data(vcpu, gva, write, gpa, &err)) {
+		x86_virt->vcpu_inject_pf(vcpu, err, gva);
+		return -KEEL_EFAULT;
+	}
+	return 0;
 }
 
 /*
@@ -807,12 +879,16 @@ static int x86_string_gpa(struct vcpu *vcpu, u64 gva, u32 size, gpa_t *gpa)
 static void x86_movs_store(struct vcpu *vcpu, u64 value)
 {
 	struct x86_mmio_op *op = &vcpu->arch.mmio_op;
+	u64 rdi = x86_addr_wrap(op, vcpu->arch.gprs[X86_RDI]);
 	gpa_t gpa;
+	int ret = x86_string_gpa(vcpu, rdi, op->size, true, &gpa);
 
-	if (x86_string_gpa(vcpu, x86_addr_wrap(op, vcpu->arch.gprs[X86_RDI]), op->size, &gpa)) {
-		pr_warn("partition '%s': MOVS at pc 0x%llx: destination 0x%llx not translatable; element dropped",
+	if (ret == -KEEL_EFAULT)
+		return; /* #PF raised: the guest's handler, then MOVS again */
+	if (ret) {
+		pr_warn("partition '%s': MOVS at pc 0x%llx: destination 0x%llx crosses a page; element dropped",
 			vcpu->part->desc.h.name, (unsigned long long)op->pc,
-			(unsigned long long)vcpu->arch.gprs[X86_RDI]);
+			(unsigned long long)rdi);
 	} else if (guest_copy_to(vcpu->part, gpa, &value, op->size)) {
 		op->follow_gpa = gpa;
 		op->follow_data = value;
@@ -865,9 +941,14 @@ static bool x86_exit_mmio_multi(struct vcpu *vcpu, const struct x86_insn *insn, 
 			gpa_t src;
 			u64 v = 0;
 
-			if (x86_string_gpa(vcpu, x86_addr_wrap(op, a->gprs[X86_RSI]), op->size,
-					   &src) ||
-			    guest_copy_from(vcpu->part, &v, src, op->size))
+			int ret = x86_string_gpa(vcpu, x86_addr_wrap(op, a->gprs[X86_RSI]),
+						 op->size, false, &src);
+
+			if (ret == -KEEL_EFAULT) {
+				exit->kind = EXIT_NONE; /* #PF raised: nothing reaches the device */
+				return true;
+			}
+			if (ret || guest_copy_from(vcpu->part, &v, src, op->size))
 				return false;
 			exit->mmio.data = v;
 		}

@@ -30,6 +30,8 @@ struct x86_virt_ops {
 	void (*vcpu_run)(struct vcpu *vcpu, struct vm_exit *exit);
 	/* Queue exception @vector (with @err if @has_err) for the next entry. */
 	void (*vcpu_inject)(struct vcpu *vcpu, u8 vector, bool has_err, u32 err);
+	/* Queue a page fault with error code @err at guest-linear @addr (CR2). */
+	void (*vcpu_inject_pf)(struct vcpu *vcpu, u32 err, u64 addr);
 	const struct pt_format *(*s2_format)(void);
 };
 

@@ -557,6 +557,16 @@ static void vmx_vcpu_inject(struct vcpu *vcpu, u8 vector, bool has_err, u32 err)
 	vmx_w(vcpu, ENTRY_INTR_INFO, info);
 }
 
+/*
+ * The guest's CR2 is the CPU's own under VMX (no VMCS field; Keel takes no
+ * page faults of its own), and the exit is handled on the vCPU's CPU.
+ */
+static void vmx_vcpu_inject_pf(struct vcpu *vcpu, u32 err, u64 addr)
+{
+	x86_write_cr2(addr);
+	vmx_vcpu_inject(vcpu, 14, true, err);
+}
+
 /* An event cut short by the exit is delivered again on the next entry. */
 static void vmx_reinject(struct vcpu *vcpu)
 {
@@ -1142,5 +1152,6 @@ static const struct x86_virt_ops vmx_ops = {
 	.vcpu_reset = vmx_vcpu_reset,
 	.vcpu_run = vmx_vcpu_run,
 	.vcpu_inject = vmx_vcpu_inject,
+	.vcpu_inject_pf = vmx_vcpu_inject_pf,
 	.s2_format = ept_format,
 };

@@ -35,7 +35,12 @@ FORMS = ["mov (m32), r32", "movzx r32, m8", "movsx r32, m8 (upper half cleared)"
          "rep movs m32, count 1 (device to RAM)", "rep movs: rCX counted down to 0",
          "movs m32 (device to device)", "stos m32", "stos m32 with DF set: the device",
          "stos m32 with DF set: rDI stepped down", "rep movs m64 x4 from a hole: all ones",
-         "rep movs x4: rSI, rDI, rCX at the end", "rep stos m16 x5 to a hole: rDI, rCX at the end"]
+         "rep movs x4: rSI, rDI, rCX at the end", "rep stos m16 x5 to a hole: rDI, rCX at the end",
+         # The element Keel stores is checked as the CPU checks its own writes.
+         "movs to a read-only page: #PF error code", "movs to a read-only page: CR2",
+         "movs to a read-only page: stored once allowed", "movs to a read-only page: one fault",
+         "movs from ring 3 to a supervisor page: #PF error code",
+         "movs from ring 3 to a supervisor page: stored once allowed"]
 ROUNDS = 10
 CONFIG = keel_cfg(partition("decode", 1, "mode=decode", memory="16M"),
                   partition("initsipi", "2,3", f"mode=initsipi rounds={ROUNDS}", memory="16M"),

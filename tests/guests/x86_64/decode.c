@@ -92,6 +92,102 @@ static void decode_strings(volatile uint32_t *tpr, volatile uint32_t *tmict)
 	*tpr = 0;
 }
 
+/*
+ * The element Keel stores for a MOVS from a device is checked as the CPU
+ * checks its own writes: a read-only page (CR0.WP) and, from ring 3, a
+ * supervisor page raise #PF with the CPU's error code and CR2; the handler
+ * gives the right back and MOVS runs again, to completion.
+ */
+#define PROT_PAGE 0x800000ull /* 8 MiB: RAM this guest does not otherwise use */
+#define PDE_W 0x2ull
+#define PDE_U 0x4ull
+#define PDE_PS 0x80ull
+#define PDE_ADDR 0x000ffffffffff000ull
+
+static volatile uint64_t pf_code, pf_addr;
+static volatile unsigned int pf_count;
+static uint64_t *pf_pde, pf_give;
+
+/* The 2 MiB entry that maps @va in the tables Keel built for us, or NULL. */
+static uint64_t *pde_of(uint64_t va)
+{
+	uint64_t cr3, *t;
+
+	__asm__ volatile("mov %%cr3, %0" : "=r"(cr3));
+	t = (uint64_t *)(uintptr_t)(cr3 & PDE_ADDR);
+	t = (uint64_t *)(uintptr_t)(t[(va >> 39) & 511] & PDE_ADDR);
+	if (t[(va >> 30) & 511] & PDE_PS)
+		return NULL;
+	t = (uint64_t *)(uintptr_t)(t[(va >> 30) & 511] & PDE_ADDR);
+	return (t[(va >> 21) & 511] & PDE_PS) ? &t[(va >> 21) & 511] : NULL;
+}
+
+static bool pf_give_back(struct trap *t)
+{
+	if (t->vector != 14 || !pf_pde)
+		return false;
+	pf_count++;
+	pf_code = t->code;
+	pf_addr = t->addr;
+	*pf_pde |= pf_give;
+	__asm__ volatile("invlpg (%0)" : : "r"(t->addr) : "memory");
+	return true; /* resume at the MOVS */
+}
+
+static volatile uint32_t *user_tpr;
+
+static void user_movs(void)
+{
+	uint64_t si = (uintptr_t)user_tpr, di = PROT_PAGE + 8;
+
+	__asm__ volatile("movsl" : "+S"(si), "+D"(di) : : "memory");
+	trap_user_return();
+}
+
+static void decode_strings_protected(volatile uint32_t *tpr)
+{
+	volatile uint32_t *dst = (volatile uint32_t *)(uintptr_t)PROT_PAGE;
+	uint64_t si, di, cr0;
+
+	pf_pde = pde_of(PROT_PAGE);
+	if (!pf_pde) {
+		want("movs to a read-only page: its 2 MiB entry", 0, 1);
+		return;
+	}
+	__asm__ volatile("mov %%cr0, %0" : "=r"(cr0));
+	__asm__ volatile("mov %0, %%cr0" : : "r"(cr0 | (1ull << 16)) : "memory"); /* WP */
+	trap_install(pf_give_back);
+	*tpr = 0x90;
+	dst[0] = 0x11;
+	*pf_pde &= ~PDE_W;
+	pf_give = PDE_W;
+	__asm__ volatile("invlpg (%0)" : : "r"(PROT_PAGE) : "memory");
+	si = (uintptr_t)tpr;
+	di = PROT_PAGE;
+	__asm__ volatile("movsl" : "+S"(si), "+D"(di) : : "memory");
+	want("movs to a read-only page: #PF error code", pf_code, 0x3); /* P, W */
+	want("movs to a read-only page: CR2", pf_addr, PROT_PAGE);
+	want("movs to a read-only page: stored once allowed", dst[0], 0x90);
+	want("movs to a read-only page: one fault", pf_count, 1);
+
+	/* Ring 3 into a supervisor page. */
+	user_tpr = tpr;
+	dst[2] = 0x22;
+	pf_count = 0;
+	trap_user(user_movs); /* the first call opens every present entry to ring 3 */
+	pf_count = 0;
+	*pf_pde &= ~PDE_U;
+	pf_give = PDE_U;
+	__asm__ volatile("invlpg (%0)" : : "r"(PROT_PAGE) : "memory");
+	dst[2] = 0x22;
+	trap_user(user_movs);
+	want("movs from ring 3 to a supervisor page: #PF error code", pf_code, 0x7);
+	want("movs from ring 3 to a supervisor page: stored once allowed", dst[2], 0x90);
+	trap_install(NULL);
+	pf_pde = NULL;
+	*tpr = 0;
+}
+
 bool arch_decode_forms(void)
 {
 	volatile uint32_t *tpr = (volatile uint32_t *)(uintptr_t)(LAPIC + LAPIC_TPR);
@@ -132,6 +228,7 @@ bool arch_decode_forms(void)
 	*tpr = 0;
 	decode_xchg(tpr);
 	decode_strings(tpr, tmict);
+	decode_strings_protected(tpr);
 	printf("decode: %u forms read back wrong\n", wrong);
 	return wrong == 0;
 }
