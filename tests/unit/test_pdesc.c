@@ -198,14 +198,11 @@ static void test_sized_images(void)
 	CHECK(strstr(err.msg, "needs a size") != NULL);
 }
 
-static u64 rnd_state = 0x9e3779b97f4a7c15ull;
+static unsigned long long rnd_state = 0x9e3779b97f4a7c15ull;
 
 static u64 rnd(void)
 {
-	rnd_state ^= rnd_state << 13;
-	rnd_state ^= rnd_state >> 7;
-	rnd_state ^= rnd_state << 17;
-	return rnd_state;
+	return unit_rand(&rnd_state);
 }
 
 /*

@@ -218,14 +218,11 @@ static void edit_pad(struct virtio_state *st)
 	st->vq[0].pad = 1;
 }
 
-static u64 rnd_state = 0x2545f4914f6cdd1dull;
+static unsigned long long rnd_state = 0x2545f4914f6cdd1dull;
 
 static u64 rnd(void)
 {
-	rnd_state ^= rnd_state << 13;
-	rnd_state ^= rnd_state >> 7;
-	rnd_state ^= rnd_state << 17;
-	return rnd_state;
+	return unit_rand(&rnd_state);
 }
 
 /*

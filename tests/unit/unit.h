@@ -31,6 +31,15 @@ extern int unit_passed, unit_failed;
 		}                                                                  \
 	} while (0)
 
+/* A repeatable pseudo-random stream (xorshift64) for generated hostile input; *@state != 0. */
+static inline unsigned long long unit_rand(unsigned long long *state)
+{
+	*state ^= *state << 13;
+	*state ^= *state >> 7;
+	*state ^= *state << 17;
+	return *state;
+}
+
 /* Ends main(): prints "NAME: N passed, N failed" and the exit status. */
 static inline int unit_done(const char *name)
 {
