@@ -18,8 +18,11 @@ static u64 virtio_slot_base(u32 n)
 
 static int virtio_create_blk(struct partition *part, u32 slot, const struct keel_pd_device *dev)
 {
-	const struct keel_boot_module *m = part->images[dev->backend];
+	const struct keel_boot_module *m =
+		dev->backend < KEEL_PD_MAX_IMAGES ? part->images[dev->backend] : NULL;
 
+	if (!m)
+		return -KEEL_EINVAL; /* pdesc_check refused it already */
 	return vblk_create(part, virtio_slot_base(slot), KEEL_VIRTIO_IRQ_BASE + slot,
 			   hpa_to_hva(m->base), m->size, dev->flags & KEEL_DISK_RO);
 }
