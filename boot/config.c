@@ -704,7 +704,6 @@ static void cfg_build_descs(struct keel_config *cfg)
 	for (i = 0; i < cfg->part_count; i++) {
 		struct pdesc *d = &cfg->parts[i];
 		const struct cfg_part_files *f = &cfg->files[i];
-
 		u32 disk = KEEL_NO_BACKEND;
 
 		if (f->kernel != KEEL_NO_MODULE)
@@ -714,7 +713,6 @@ static void cfg_build_descs(struct keel_config *cfg)
 		if (f->disk != KEEL_NO_MODULE)
 			disk = pdesc_add_image(d, KEEL_PD_IMAGE_DATA, f->disk, 0);
 		pdesc_add_default_devices(d, disk, f->disk_flags);
-		pdesc_set_size(d);
 	}
 }
 

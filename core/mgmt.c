@@ -354,8 +354,8 @@ static s64 mgmt_create_copy_in(const struct vcpu *vcpu, gpa_t gpa, u64 size, str
 	struct pdesc_error err;
 	s64 ret;
 
-	if (size < sizeof(d->h) || size > sizeof(mgmt_create_raw))
-		return -KEEL_EINVAL;
+	if (size > sizeof(mgmt_create_raw))
+		return -KEEL_EINVAL; /* too short: pdesc_unpack says so */
 	ret = mgmt_copy_in(vcpu, mgmt_create_raw, gpa, size, size);
 	if (ret)
 		return ret;
@@ -447,9 +447,8 @@ static s64 mgmt_create_perform(const struct pdesc *d, u64 r[3])
 	kept = mgmt_images[part->id - 1];
 	memcpy(kept, img, sizeof(img));
 	for (i = 0; i < d->h.image_count; i++)
-		part->images[i] = &kept[i];
-	part->kernel = part->images[pdesc_image_of(d, KEEL_PD_IMAGE_KERNEL)];
-	part->initrd = part->initrd ? part->images[pdesc_image_of(d, KEEL_PD_IMAGE_INITRD)] : NULL;
+		images[i] = &kept[i];
+	part_set_images(part, images);
 	part->held = 1;
 	part_set_state(part, PS(BUILDING), PART_CREATED);
 	pr_info("partition '%s' (id %u) created by the management partition: cpus 0x%llx, %llu MiB",

@@ -346,6 +346,14 @@ static const struct keel_boot_module *part_image_of(const struct partition *part
 	return i < 0 ? NULL : part->images[i];
 }
 
+void part_set_images(struct partition *part,
+		     const struct keel_boot_module *const images[KEEL_PD_MAX_IMAGES])
+{
+	memcpy(part->images, images, sizeof(part->images));
+	part->kernel = part_image_of(part, KEEL_PD_IMAGE_KERNEL);
+	part->initrd = part_image_of(part, KEEL_PD_IMAGE_INITRD);
+}
+
 int part_create_images(const struct pdesc *desc,
 		       const struct keel_boot_module *const images[KEEL_PD_MAX_IMAGES],
 		       struct partition **out)
@@ -356,9 +364,7 @@ int part_create_images(const struct pdesc *desc,
 	if (ret)
 		return ret;
 	part->desc = *desc;
-	memcpy(part->images, images, sizeof(part->images));
-	part->kernel = part_image_of(part, KEEL_PD_IMAGE_KERNEL);
-	part->initrd = part_image_of(part, KEEL_PD_IMAGE_INITRD);
+	part_set_images(part, images);
 	ret = part_build(part);
 	if (ret) {
 		part_free_vcpus(part);

@@ -98,6 +98,17 @@ static int pdesc_check_counts(const struct keel_part_desc *h, u64 len, struct pd
 	return 0;
 }
 
+/* Version, counts and size: what must hold before any entry is read. */
+static int pdesc_check_header(const struct keel_part_desc *h, u64 len, struct pdesc_error *err)
+{
+	if (h->version != KEEL_PDESC_VERSION)
+		return pdesc_fail(err, 0, PDESC_F_NONE,
+				  "partition description version %u, expected %u (ABI %u.%u)",
+				  h->version, KEEL_PDESC_VERSION, KEEL_ABI_VERSION_MAJOR,
+				  KEEL_ABI_VERSION_MINOR);
+	return pdesc_check_counts(h, len, err);
+}
+
 static int pdesc_check_memory(const struct pdesc *d, u32 index, const struct pdesc_limits *lim,
 			      struct pdesc_error *err)
 {
@@ -270,12 +281,7 @@ int pdesc_check(const struct pdesc *d, const struct pdesc_limits *lim, struct pd
 {
 	int ret;
 
-	if (d->h.version != KEEL_PDESC_VERSION)
-		return pdesc_fail(err, 0, PDESC_F_NONE,
-				  "partition description version %u, expected %u (ABI %u.%u)",
-				  d->h.version, KEEL_PDESC_VERSION, KEEL_ABI_VERSION_MAJOR,
-				  KEEL_ABI_VERSION_MINOR);
-	ret = pdesc_check_counts(&d->h, d->h.size, err);
+	ret = pdesc_check_header(&d->h, d->h.size, err);
 	if (ret)
 		return ret;
 	ret = pdesc_check_name(d, 0, err);
@@ -316,12 +322,7 @@ int pdesc_unpack(const void *buf, u64 len, struct pdesc *out, struct pdesc_error
 				  "partition description of %llu bytes is shorter than its header",
 				  (unsigned long long)len);
 	memcpy(&out->h, p, sizeof(out->h));
-	if (out->h.version != KEEL_PDESC_VERSION)
-		return pdesc_fail(err, 0, PDESC_F_NONE,
-				  "partition description version %u, expected %u (ABI %u.%u)",
-				  out->h.version, KEEL_PDESC_VERSION, KEEL_ABI_VERSION_MAJOR,
-				  KEEL_ABI_VERSION_MINOR);
-	ret = pdesc_check_counts(&out->h, len, err);
+	ret = pdesc_check_header(&out->h, len, err);
 	if (ret)
 		return ret;
 	p += sizeof(out->h);

@@ -164,6 +164,13 @@ int part_create(const struct pdesc *desc, const struct keel_boot_info *bi, struc
  * buffers). Fails with -KEEL_EBUSY if a core of @desc belongs to a partition
  * that is not stopped, -KEEL_ENOSPC with no free slot, -KEEL_ENOMEM.
  */
+/*
+ * Point @part's images (by index in its description) at @images, and its
+ * kernel and initrd at the images with those roles.
+ */
+void part_set_images(struct partition *part,
+		     const struct keel_boot_module *const images[KEEL_PD_MAX_IMAGES]);
+
 int part_create_images(const struct pdesc *desc,
 		       const struct keel_boot_module *const images[KEEL_PD_MAX_IMAGES],
 		       struct partition **out);
