@@ -384,23 +384,6 @@ static u32 virtio_state_size(const struct virtio_dev *vd)
 	return (u32)sizeof(struct virtio_state) + vd->ops->state_size;
 }
 
-static void virtio_save_queues(const struct virtio_dev *vd, struct virtio_state *st)
-{
-	u32 q;
-
-	for (q = 0; q < VIRTIO_MAX_QUEUES; q++) {
-		const struct virtq *vq = &vd->vq[q];
-
-		st->vq[q] = (struct virtio_vq_state){ .num = vq->num,
-						      .ready = vq->ready,
-						      .desc = vq->desc,
-						      .avail = vq->avail,
-						      .used = vq->used,
-						      .last_avail = vq->last_avail,
-						      .used_idx = vq->used_idx };
-	}
-}
-
 static int virtio_mmio_save(struct vdev *dev, void *buf, u32 len)
 {
 	struct virtio_dev *vd = virtio_of(dev);
@@ -420,7 +403,7 @@ static int virtio_mmio_save(struct vdev *dev, void *buf, u32 len)
 	st.queue_sel = vd->queue_sel;
 	st.config_generation = vd->config_generation;
 	st.dev_size = vd->ops->state_size;
-	virtio_save_queues(vd, &st);
+	memcpy(st.vq, vd->vq, sizeof(st.vq));
 	memcpy(buf, &st, sizeof(st));
 	if (vd->ops->state_size)
 		vd->ops->save(vd, (u8 *)buf + sizeof(st));
@@ -429,16 +412,15 @@ static int virtio_mmio_save(struct vdev *dev, void *buf, u32 len)
 }
 
 /* A saved queue: unused past the device's queues; if ready, a layout QueueReady accepts. */
-static bool virtio_vq_state_ok(const struct virtio_dev *vd, u32 q, const struct virtio_vq_state *s)
+static bool virtio_vq_state_ok(const struct virtio_dev *vd, u32 q, const struct virtq *s)
 {
-	struct virtq vq = { .num = s->num, .desc = s->desc, .avail = s->avail, .used = s->used };
+	static const struct virtq unused;
 
 	if (s->pad || s->ready > 1)
 		return false;
 	if (q >= vd->ops->num_queues)
-		return !s->num && !s->ready && !s->desc && !s->avail && !s->used &&
-		       !s->last_avail && !s->used_idx;
-	return !s->ready || virtq_layout_ok(vd->part, &vq);
+		return !memcmp(s, &unused, sizeof(unused));
+	return !s->ready || virtq_layout_ok(vd->part, s);
 }
 
 /* What the registers could have reached: the status rules of virtio_write_status. */
@@ -474,17 +456,8 @@ static void virtio_apply_state(struct virtio_dev *vd, const struct virtio_state 
 	vd->driver_features_sel = st->driver_features_sel;
 	vd->queue_sel = st->queue_sel;
 	vd->config_generation = st->config_generation;
-	for (q = 0; q < vd->ops->num_queues; q++) {
-		const struct virtio_vq_state *s = &st->vq[q];
-
-		vd->vq[q] = (struct virtq){ .num = s->num,
-					    .ready = s->ready,
-					    .desc = s->desc,
-					    .avail = s->avail,
-					    .used = s->used,
-					    .last_avail = s->last_avail,
-					    .used_idx = s->used_idx };
-	}
+	for (q = 0; q < vd->ops->num_queues; q++)
+		vd->vq[q] = st->vq[q];
 }
 
 static int virtio_mmio_restore(struct vdev *dev, const void *buf, u32 len)

@@ -127,13 +127,6 @@ struct virtio_dev {
 	(VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_DRIVER_OK | \
 	 VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_NEEDS_RESET | VIRTIO_STATUS_FAILED)
 
-struct virtio_vq_state {
-	u32 num, ready;
-	u64 desc, avail, used;
-	u16 last_avail, used_idx;
-	u32 pad;
-};
-
 struct virtio_state {
 	u32 magic; /* VIRTIO_STATE_MAGIC */
 	u32 device_id;
@@ -142,7 +135,7 @@ struct virtio_state {
 	u32 device_features_sel, driver_features_sel, queue_sel, config_generation;
 	u32 dev_size; /* the device's own bytes after this: ops->state_size */
 	u32 pad;
-	struct virtio_vq_state vq[VIRTIO_MAX_QUEUES];
+	struct virtq vq[VIRTIO_MAX_QUEUES]; /* as the device holds them */
 };
 
 /* mmio.c: for device files and devices.c */

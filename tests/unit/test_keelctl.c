@@ -792,6 +792,14 @@ static void test_pack_desc(void)
 	CHECK_EQ(d.device[2].backend, 1);
 	CHECK_EQ(d.device[2].flags, KEEL_DISK_RO);
 	CHECK_EQ(d.device[3].type, KEEL_DEV_CONTROL);
+	{
+		/* keelctl cannot link core: its device list must be the one keel.cfg gets. */
+		struct pdesc want = { 0 };
+
+		pdesc_add_default_devices(&want, 1, KEEL_DISK_RO);
+		CHECK_EQ(d.h.device_count, want.h.device_count);
+		CHECK(!memcmp(d.device, want.device, sizeof(d.device)));
+	}
 
 	r.size[KC_IM_INITRD] = 77;
 	r.size[KC_IM_DISK] = 0;
@@ -802,6 +810,13 @@ static void test_pack_desc(void)
 	CHECK_EQ(pdesc_unpack(buf, size, &d, &err), 0);
 	CHECK_EQ(pdesc_check(&d, &sized, &err), 0);
 	CHECK_EQ(d.image[1].role, KEEL_PD_IMAGE_INITRD);
+	{
+		struct pdesc want = { 0 };
+
+		pdesc_add_default_devices(&want, KEEL_NO_BACKEND, 0);
+		CHECK_EQ(d.h.device_count, want.h.device_count);
+		CHECK(!memcmp(d.device, want.device, sizeof(d.device)));
+	}
 }
 
 /* A keelctl of the 0.x line meets this Keel (1.0): it stops with both versions named. */
