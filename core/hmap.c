@@ -6,7 +6,7 @@
  * (their pt.sync) and writes a window entry (arch_window_set).
  *
  * Changes to the shared tables take hmap_lock. They only ever clear or
- * restore leaves of hidden ranges (PT_KEEP_TABLES, 2 MiB aligned on a map
+ * restore leaves of hidden frames (PT_KEEP_TABLES, 2 MiB aligned on a map
  * whose leaves are at most 2 MiB), add stack pages under a top-level entry
  * made at init, so no table is split or freed while CPUs run on them, and
  * no top-level entry changes after the per-CPU copies are made.
@@ -22,31 +22,89 @@
 #define HMAP_RAM_ATTRS (PT_READ | PT_WRITE)
 #define HMAP_WINDOW_LEVEL 2u /* 2 MiB leaves in a 4-level format */
 
-/* What is hidden now, range by range: the audit walks exactly these. */
-#define HMAP_MAX_HIDDEN (KEEL_MAX_PARTITIONS * KEEL_MAX_MEM_REGIONS)
-
-struct hmap_range {
-	hpa_t pa;
-	u64 size; /* 0: unused */
-};
+/*
+ * What is hidden now: one bit per 2 MiB frame of [0, hmap_frames * 2 MiB),
+ * the RAM the arch mapped. A bitmap rather than a list of ranges, so any
+ * number of ranges can be hidden and any 2 MiB-aligned part of one given
+ * back on its own (virtio-mem unplugs a block at a time). Its pages are
+ * taken one at a time and need not be contiguous: aarch64's alloc_table
+ * gives no more than a page before its tables are live (a boot pool).
+ */
+#define HMAP_BITS_PER_PAGE (PAGE_SIZE * 8)
+#define HMAP_MAX_FRAMES (HMAP_STACKS_VA / SZ_2M)
+#define HMAP_MAP_PAGES (ALIGN_UP(HMAP_MAX_FRAMES, HMAP_BITS_PER_PAGE) / HMAP_BITS_PER_PAGE)
 
 static struct pt *hmap_pt;
 static struct spinlock hmap_lock = SPINLOCK_INIT;
 static u64 hmap_hidden;
-static struct hmap_range hmap_ranges[HMAP_MAX_HIDDEN];
-
-/* The slot that records [pa, pa + size), or with @size 0 a free one. */
-static struct hmap_range *hmap_range_find(hpa_t pa, u64 size)
-{
-	for (u32 i = 0; i < HMAP_MAX_HIDDEN; i++)
-		if (hmap_ranges[i].size == size && (!size || hmap_ranges[i].pa == pa))
-			return &hmap_ranges[i];
-	return NULL;
-}
+static u64 hmap_frames;
+static u64 *hmap_map[HMAP_MAP_PAGES];
 
 static u64 *hmap_table(hpa_t pa)
 {
 	return hpa_to_hva(pa);
+}
+
+/* The bitmap word that holds @frame's bit. */
+static u64 *hmap_word(u64 frame)
+{
+	return &hmap_map[frame / HMAP_BITS_PER_PAGE][frame % HMAP_BITS_PER_PAGE / 64];
+}
+
+/* The first frame of [frame, end) that is hidden (@hidden) or not, or @end. */
+static u64 hmap_find(u64 frame, u64 end, bool hidden)
+{
+	while (frame < end) {
+		u64 word = *hmap_word(frame) ^ (hidden ? 0 : ~0ull);
+
+		word &= ~0ull << (frame % 64);
+		if (word)
+			return MIN(ALIGN_DOWN(frame, 64) + (u64)__builtin_ctzll(word), end);
+		frame = ALIGN_DOWN(frame, 64) + 64;
+	}
+	return end;
+}
+
+/* Mark [frame, end) hidden or not, a word at a time. */
+static void hmap_mark(u64 frame, u64 end, bool hidden)
+{
+	while (frame < end) {
+		u64 n = MIN(64 - frame % 64, end - frame);
+		u64 mask = (n == 64 ? ~0ull : BIT(n) - 1) << (frame % 64);
+		u64 *word = hmap_word(frame);
+
+		*word = hidden ? *word | mask : *word & ~mask;
+		frame += n;
+	}
+}
+
+/* Give the bitmap's pages back: hmap_init failed after taking them. */
+static void hmap_map_free(struct pt *shared)
+{
+	for (u32 i = 0; i < HMAP_MAP_PAGES && hmap_map[i]; i++) {
+		shared->free_table(shared->ctx, hva_to_hpa(hmap_map[i]), PAGE_SIZE);
+		hmap_map[i] = NULL;
+	}
+	hmap_frames = 0;
+}
+
+/* A zeroed bitmap of the frames below @ram_top (at most HMAP_STACKS_VA). */
+static int hmap_map_alloc(struct pt *shared, hpa_t ram_top)
+{
+	u64 frames = ALIGN_UP(ram_top, SZ_2M) / SZ_2M;
+	u64 pages = ALIGN_UP(frames, HMAP_BITS_PER_PAGE) / HMAP_BITS_PER_PAGE;
+
+	for (u64 i = 0; i < pages; i++) {
+		hpa_t page = shared->alloc_table(shared->ctx, PAGE_SIZE);
+
+		if (!page) {
+			hmap_map_free(shared);
+			return -KEEL_ENOMEM;
+		}
+		hmap_map[i] = hpa_to_hva(page);
+	}
+	hmap_frames = frames;
+	return 0;
 }
 
 static bool hmap_format_ok(const struct pt_format *fmt)
@@ -56,24 +114,31 @@ static bool hmap_format_ok(const struct pt_format *fmt)
 	       !(fmt->leaf_levels & 3u);
 }
 
-int hmap_init(struct pt *shared)
+int hmap_init(struct pt *shared, hpa_t ram_top)
 {
 	const struct pt_format *fmt = shared->fmt;
 	u64 *root = hmap_table(shared->root);
 	hpa_t stacks;
+	int ret;
 
 	if (!hmap_format_ok(fmt)) {
 		pr_err("hmap: the %s format cannot hold per-CPU windows", fmt->name);
 		return -KEEL_EINVAL;
 	}
-	if (fmt->is_present(root[HMAP_ROOT_STACKS]) || fmt->is_present(root[HMAP_ROOT_WINDOW])) {
+	if (ram_top > HMAP_STACKS_VA || fmt->is_present(root[HMAP_ROOT_STACKS]) ||
+	    fmt->is_present(root[HMAP_ROOT_WINDOW])) {
 		pr_err("hmap: RAM or a device at 0x%llx or above: no room for stacks and windows",
 		       (unsigned long long)HMAP_STACKS_VA);
 		return -KEEL_EINVAL;
 	}
+	ret = hmap_map_alloc(shared, ram_top);
+	if (ret)
+		return ret;
 	stacks = shared->alloc_table(shared->ctx, PAGE_SIZE);
-	if (!stacks)
+	if (!stacks) {
+		hmap_map_free(shared);
 		return -KEEL_ENOMEM;
+	}
 	WRITE_ONCE(root[HMAP_ROOT_STACKS], fmt->table_entry(stacks));
 	hmap_pt = shared;
 	return hmap_cpu_init(&pcpus[0]);
@@ -124,25 +189,27 @@ u64 hmap_map_stack(u32 cpu, hpa_t pa, u64 size)
 	return ret ? 0 : va + size;
 }
 
+/* 2 MiB aligned, not empty, and inside the RAM the bitmap covers (in frames: no wrap). */
 static bool hmap_range_ok(hpa_t pa, u64 size)
 {
-	return size && IS_ALIGNED(pa | size, SZ_2M) && !range_overflows(pa, size) &&
-	       pa + size <= HMAP_STACKS_VA;
+	return size && IS_ALIGNED(pa | size, SZ_2M) && pa / SZ_2M < hmap_frames &&
+	       size / SZ_2M <= hmap_frames - pa / SZ_2M;
 }
 
 int hmap_hide(hpa_t pa, u64 size)
 {
-	struct hmap_range *slot;
+	u64 first = pa / SZ_2M, end = first + size / SZ_2M;
 	unsigned long flags;
-	int ret;
+	int ret = -KEEL_EINVAL;
 
 	if (!hmap_range_ok(pa, size))
 		return -KEEL_EINVAL;
 	flags = spin_lock_irqsave(&hmap_lock);
-	slot = hmap_range_find(0, 0);
-	ret = slot ? pt_unmap(hmap_pt, pa, size) : -KEEL_ENOMEM;
+	/* A frame hidden twice would be given back while its other owner still has it. */
+	if (hmap_find(first, end, true) == end)
+		ret = pt_unmap(hmap_pt, pa, size);
 	if (!ret) {
-		*slot = (struct hmap_range){ pa, size };
+		hmap_mark(first, end, true);
 		hmap_hidden += size;
 	}
 	spin_unlock_irqrestore(&hmap_lock, flags);
@@ -151,20 +218,22 @@ int hmap_hide(hpa_t pa, u64 size)
 
 void hmap_unhide(hpa_t pa, u64 size)
 {
-	struct hmap_range *r;
+	bool ok;
+	hpa_t bad;
 	unsigned long flags;
 	int ret;
 
 	flags = spin_lock_irqsave(&hmap_lock);
-	r = size ? hmap_range_find(pa, size) : NULL;
-	if (!r) {
+	ok = hmap_range_ok(pa, size);
+	bad = ok ? hmap_find(pa / SZ_2M, (pa + size) / SZ_2M, false) * SZ_2M : pa;
+	if (!ok || bad != pa + size) {
 		spin_unlock_irqrestore(&hmap_lock, flags);
-		panic("hmap: unhide of 0x%llx+0x%llx, which is not hidden", (unsigned long long)pa,
-		      (unsigned long long)size);
+		panic("hmap: unhide of 0x%llx+0x%llx: 0x%llx is not hidden", (unsigned long long)pa,
+		      (unsigned long long)size, (unsigned long long)bad);
 	}
 	/* Into the tables that held it: nothing is split or freed. */
 	ret = pt_map(hmap_pt, pa, pa, size, HMAP_RAM_ATTRS | PT_KEEP_TABLES);
-	*r = (struct hmap_range){ 0, 0 };
+	hmap_mark(pa / SZ_2M, (pa + size) / SZ_2M, false);
 	hmap_hidden -= size;
 	spin_unlock_irqrestore(&hmap_lock, flags);
 	if (ret)
@@ -187,11 +256,15 @@ void hmap_scrub(hpa_t pa, u64 size)
 void hmap_audit(u64 *hidden, u64 *exposed)
 {
 	unsigned long flags = spin_lock_irqsave(&hmap_lock);
-	u64 n = 0;
+	u64 n = 0, run = hmap_find(0, hmap_frames, true);
 
-	for (u32 i = 0; i < HMAP_MAX_HIDDEN; i++)
-		if (hmap_ranges[i].size)
-			n += pt_mapped_bytes(hmap_pt, hmap_ranges[i].pa, hmap_ranges[i].size);
+	/* One walk of the tables per run of hidden frames, not one per frame. */
+	while (run < hmap_frames) {
+		u64 end = hmap_find(run, hmap_frames, false);
+
+		n += pt_mapped_bytes(hmap_pt, run * SZ_2M, (end - run) * SZ_2M);
+		run = hmap_find(end, hmap_frames, true);
+	}
 	*hidden = hmap_hidden;
 	*exposed = n;
 	spin_unlock_irqrestore(&hmap_lock, flags);

@@ -249,6 +249,20 @@ static int mmu_build(const struct keel_boot_info *bi)
 	return ret;
 }
 
+/* The end of the highest RAM mmu_build maps: hmap can hide memory below it. */
+static u64 mmu_ram_top(const struct keel_boot_info *bi)
+{
+	u64 top = 0;
+
+	for (u32 i = 0; i < bi->mem_count && i < KEEL_BOOT_MAX_MEM; i++) {
+		const struct keel_boot_mem *m = &bi->mem[i];
+
+		if (mmu_mem_is_ram(m->type) && !range_overflows(m->base, m->size))
+			top = MAX(top, m->base + m->size);
+	}
+	return top;
+}
+
 int arch_mmu_init(const struct keel_boot_info *bi, const struct platform *plat)
 {
 	int ret;
@@ -260,7 +274,7 @@ int arch_mmu_init(const struct keel_boot_info *bi, const struct platform *plat)
 	if (ret)
 		return ret;
 
-	ret = hmap_init(&el2_pt);
+	ret = hmap_init(&el2_pt, mmu_ram_top(bi));
 	if (ret)
 		return ret;
 

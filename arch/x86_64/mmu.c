@@ -213,6 +213,7 @@ void arch_window_set(u64 *pte, u64 val, u64 va)
 int arch_mmu_init(const struct keel_boot_info *bi, const struct platform *plat)
 {
 	u32 n = MIN(bi->mem_count, KEEL_BOOT_MAX_MEM);
+	u64 ram_top = 0; /* hmap can hide memory below it */
 	int ret;
 
 	x86_host_pt.fmt = x86_host_format();
@@ -236,6 +237,7 @@ int arch_mmu_init(const struct keel_boot_info *bi, const struct platform *plat)
 		ret = mmu_map(m->base, m->base + m->size, PT_READ | PT_WRITE, "RAM");
 		if (ret)
 			return ret;
+		ram_top = MAX(ram_top, m->base + m->size);
 	}
 	ret = mmu_map_image();
 	if (!ret)
@@ -247,7 +249,7 @@ int arch_mmu_init(const struct keel_boot_info *bi, const struct platform *plat)
 		return ret;
 	pt_unmap(&x86_host_pt, 0, PAGE_SIZE); /* NULL stays a fault */
 	pt_unmap(&x86_host_pt, hva_to_hpa(__boot_stack_guard), PAGE_SIZE);
-	ret = hmap_init(&x86_host_pt);
+	ret = hmap_init(&x86_host_pt, ram_top);
 	if (ret)
 		return ret;
 

@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * keel/hmap.h for host tests: the host has one address space, so a window is
- * the identity and hiding only keeps count. What the tests check is that the
- * callers pair their gets and puts and hide only what they give back.
+ * the identity and hiding only keeps count, in bytes: memory may be given
+ * back in parts (as virtio-mem unplugs it), never more than was hidden. What
+ * the tests check is that the callers pair their gets and puts and give back
+ * only what they hid.
  */
 #include <keel/hmap.h>
 #include <keel/lib.h>
@@ -24,8 +26,8 @@ int hmap_hide(hpa_t pa, u64 size)
 void hmap_unhide(hpa_t pa, u64 size)
 {
 	if (size > hmap_host_hidden) {
-		fprintf(stderr, "hmap: unhide of 0x%llx more than was hidden\n",
-			(unsigned long long)size);
+		fprintf(stderr, "hmap: unhide of 0x%llx+0x%llx, more than is hidden\n",
+			(unsigned long long)pa, (unsigned long long)size);
 		abort();
 	}
 	hmap_host_hidden -= size;

@@ -32,10 +32,13 @@ struct pcpu;
 
 /*
  * Take over @shared, the tables the arch built (RAM, image, devices), and
- * make the boot CPU's own top level. Refuses if RAM or a device sits where
- * the stacks or the windows go. Returns 0 or -KEEL_E*.
+ * make the boot CPU's own top level. @ram_top is the end of the highest RAM
+ * the arch mapped: only memory below it can be hidden (one bit per 2 MiB
+ * frame, taken from @shared's alloc_table a page at a time). Refuses if RAM
+ * or a device sits where the stacks or the windows go. Returns 0 or
+ * -KEEL_E*.
  */
-int hmap_init(struct pt *shared);
+int hmap_init(struct pt *shared, hpa_t ram_top);
 
 /* Give @cpu its own top-level table and window (before it starts). */
 int hmap_cpu_init(struct pcpu *cpu);
@@ -44,11 +47,19 @@ int hmap_cpu_init(struct pcpu *cpu);
 u64 hmap_map_stack(u32 cpu, hpa_t pa, u64 size);
 
 /*
- * Take [pa, pa + size) (2 MiB aligned) out of the shared tables: on return
- * no CPU translates it any more (the flush of keel/pt.h). Put it back with
- * hmap_unhide once it is scrubbed.
+ * Take [pa, pa + size) (2 MiB aligned, below ram_top) out of the shared
+ * tables: on return no CPU translates it any more (the flush of keel/pt.h).
+ * Returns 0, or -KEEL_EINVAL with nothing changed for a bad range or one
+ * that holds a frame hidden already. Any number of ranges may be hidden.
  */
 int hmap_hide(hpa_t pa, u64 size);
+
+/*
+ * Put [pa, pa + size) back in the shared tables once it is scrubbed: any
+ * 2 MiB-aligned range of hidden frames, a whole hidden range or part of one
+ * (virtio-mem gives memory back a block at a time). Panics, naming the
+ * address, if a frame of it is not hidden: a broken invariant of Keel's.
+ */
 void hmap_unhide(hpa_t pa, u64 size);
 
 /* Zero [pa, pa + size) (hidden, 2 MiB aligned) through this CPU's window. */
