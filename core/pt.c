@@ -296,6 +296,55 @@ int pt_map(struct pt *pt, u64 va, u64 pa, u64 size, u32 attrs)
 	return ret;
 }
 
+static bool pt_table_empty(const struct pt_format *fmt, const u64 *t, u32 level)
+{
+	for (u32 i = 0; i < pt_entries(fmt, level); i++)
+		if (fmt->is_present(t[i]))
+			return false;
+	return true;
+}
+
+/*
+ * Take out of the tree every table under @t (at @level) that reaches into
+ * [va, end) and holds nothing once its own empty tables are gone, deepest
+ * first. Each is freed after the flush (pt_set).
+ */
+static void pt_prune(struct pt *pt, struct pt_batch *b, u64 *t, u32 level, u64 va, u64 end)
+{
+	const struct pt_format *fmt = pt->fmt;
+	u64 sz = pt_level_size(fmt, level);
+
+	while (va < end) {
+		u64 *slot = &t[pt_index(fmt, level, va)];
+		u64 next = ALIGN_DOWN(va, sz) + sz;
+
+		if (fmt->is_present(*slot) && fmt->is_table(*slot, level)) {
+			u64 *child = pt_table(fmt->entry_addr(*slot, level));
+
+			pt_prune(pt, b, child, level + 1, va, MIN(end, next));
+			if (pt_table_empty(fmt, child, level + 1))
+				pt_set(pt, b, slot, level, va, 0);
+		}
+		if (next <= va)
+			break; /* the top of the address space */
+		va = next;
+	}
+}
+
+int pt_unmap_prune(struct pt *pt, u64 va, u64 size)
+{
+	struct pt_batch b = { 0 };
+	int ret;
+
+	if (!pt_range_ok(pt, va, size))
+		return -KEEL_EINVAL;
+	ret = pt_clear(pt, &b, va, size);
+	if (!ret)
+		pt_prune(pt, &b, pt_table(pt->root), 0, va, va + size);
+	pt_batch_sync(pt, &b);
+	return ret;
+}
+
 int pt_unmap(struct pt *pt, u64 va, u64 size)
 {
 	struct pt_batch b = { 0 };

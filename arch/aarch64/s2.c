@@ -233,8 +233,8 @@ void arch_s2_unmap(struct partition *part, gpa_t gpa, u64 size)
 	if (!part->arch.s2.root || !size || range_overflows(gpa, size))
 		return;
 	/* Flushed (s2_sync) before any table it cuts loose is freed. */
-	pt_unmap(&part->arch.s2, ALIGN_DOWN(gpa, PAGE_SIZE),
-		 ALIGN_UP(gpa + size, PAGE_SIZE) - ALIGN_DOWN(gpa, PAGE_SIZE));
+	pt_unmap_prune(&part->arch.s2, ALIGN_DOWN(gpa, PAGE_SIZE),
+		       ALIGN_UP(gpa + size, PAGE_SIZE) - ALIGN_DOWN(gpa, PAGE_SIZE));
 }
 
 void arch_s2_destroy(struct partition *part)

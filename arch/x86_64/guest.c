@@ -84,7 +84,7 @@ int arch_s2_map(struct partition *part, gpa_t gpa, hpa_t hpa, u64 size, u32 attr
 void arch_s2_unmap(struct partition *part, gpa_t gpa, u64 size)
 {
 	/* Synchronous: the walker flushes (x86_s2_sync) before it frees a table. */
-	pt_unmap(&part->arch.npt, gpa, size);
+	pt_unmap_prune(&part->arch.npt, gpa, size);
 }
 
 void arch_s2_destroy(struct partition *part)

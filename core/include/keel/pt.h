@@ -81,6 +81,14 @@ int pt_map(struct pt *pt, u64 va, u64 pa, u64 size, u32 attrs);
 int pt_unmap(struct pt *pt, u64 va, u64 size);
 
 /*
+ * pt_unmap, and then every table in the range that is left empty leaves the
+ * tree too (freed after the flush): for tables whose unmapped parts are not
+ * mapped again soon (a partition's stage 2 after memory is unplugged). Not
+ * for tables that must be there to map into without allocating (PT_KEEP_TABLES).
+ */
+int pt_unmap_prune(struct pt *pt, u64 va, u64 size);
+
+/*
  * Translate @va. Returns true with *pa, *attrs and *leaf_size if mapped.
  * Any of the out pointers may be NULL.
  */
