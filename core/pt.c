@@ -331,7 +331,7 @@ static void pt_prune(struct pt *pt, struct pt_batch *b, u64 *t, u32 level, u64 v
 	}
 }
 
-int pt_unmap_prune(struct pt *pt, u64 va, u64 size)
+static int pt_unmap_range(struct pt *pt, u64 va, u64 size, bool prune)
 {
 	struct pt_batch b = { 0 };
 	int ret;
@@ -339,22 +339,20 @@ int pt_unmap_prune(struct pt *pt, u64 va, u64 size)
 	if (!pt_range_ok(pt, va, size))
 		return -KEEL_EINVAL;
 	ret = pt_clear(pt, &b, va, size);
-	if (!ret)
+	if (!ret && prune)
 		pt_prune(pt, &b, pt_table(pt->root), 0, va, va + size);
 	pt_batch_sync(pt, &b);
 	return ret;
 }
 
+int pt_unmap_prune(struct pt *pt, u64 va, u64 size)
+{
+	return pt_unmap_range(pt, va, size, true);
+}
+
 int pt_unmap(struct pt *pt, u64 va, u64 size)
 {
-	struct pt_batch b = { 0 };
-	int ret;
-
-	if (!pt_range_ok(pt, va, size))
-		return -KEEL_EINVAL;
-	ret = pt_clear(pt, &b, va, size);
-	pt_batch_sync(pt, &b);
-	return ret;
+	return pt_unmap_range(pt, va, size, false);
 }
 
 bool pt_lookup(const struct pt *pt, u64 va, u64 *pa, u32 *attrs, u64 *leaf_size)
