@@ -148,8 +148,11 @@ static int cfg_parse_u64(const char *s, size_t n, u64 *out)
 	return overflow ? CFG_NUM_OVERFLOW : CFG_NUM_OK;
 }
 
-/* "64M", "1G", "2097152", "0x200000": bytes, a multiple of 2 MiB. */
-static void cfg_memory(struct cfg_parser *p, const char *val)
+/*
+ * "64M", "1G", "2097152", "0x200000": bytes, a multiple of 2 MiB, for key
+ * @key. False (reported) if it is not.
+ */
+static bool cfg_size(struct cfg_parser *p, const char *key, const char *val, u64 *out)
 {
 	size_t n = strlen(val);
 	unsigned shift = 0;
@@ -173,23 +176,42 @@ static void cfg_memory(struct cfg_parser *p, const char *val)
 		n--;
 	r = cfg_parse_u64(val, n, &v);
 	if (r == CFG_NUM_SYNTAX) {
-		cfg_err(p, "memory '%.40s' is not a number with an optional K, M or G suffix", val);
-		return;
+		cfg_err(p, "%s '%.40s' is not a number with an optional K, M or G suffix", key,
+			val);
+		return false;
 	}
 	if (r == CFG_NUM_OVERFLOW || v > (UINT64_MAX >> shift)) {
-		cfg_err(p, "memory '%.40s' is too large", val);
-		return;
+		cfg_err(p, "%s '%.40s' is too large", key, val);
+		return false;
 	}
 	v <<= shift;
 	if (v == 0) {
-		cfg_err(p, "memory must not be 0");
-		return;
+		cfg_err(p, "%s must not be 0", key);
+		return false;
 	}
 	if (!IS_ALIGNED(v, KEEL_PART_MEM_ALIGN)) {
-		cfg_err(p, "memory '%.40s' is not a multiple of 2M", val);
-		return;
+		cfg_err(p, "%s '%.40s' is not a multiple of 2M", key, val);
+		return false;
 	}
-	p->cfg->parts[p->part].mem[0].size = v;
+	*out = v;
+	return true;
+}
+
+static void cfg_memory(struct cfg_parser *p, const char *val)
+{
+	u64 v;
+
+	if (cfg_size(p, "memory", val, &v))
+		p->cfg->parts[p->part].mem[0].size = v;
+}
+
+/* max_memory: checked against memory once the section is read (cfg_build_descs). */
+static void cfg_max_memory(struct cfg_parser *p, struct cfg_part_files *f, const char *val)
+{
+	u64 v;
+
+	if (cfg_size(p, "max_memory", val, &v))
+		f->max_memory = v;
 }
 
 /* One CPU number of a list: decimal, below KEEL_MAX_CPUS. */
@@ -438,6 +460,9 @@ static void cfg_part_key(struct cfg_parser *p, const char *key, char *val)
 	} else if (strcmp(key, "memory") == 0) {
 		if (cfg_first_time(p, key, &l->memory))
 			cfg_memory(p, val);
+	} else if (strcmp(key, "max_memory") == 0) {
+		if (cfg_first_time(p, key, &l->max_memory))
+			cfg_max_memory(p, f, val);
 	} else if (strcmp(key, "kernel") == 0) {
 		if (cfg_first_time(p, key, &l->kernel))
 			f->kernel = cfg_module(p, key, val);
@@ -693,6 +718,25 @@ static void cfg_check_required(struct keel_config *cfg)
 	}
 }
 
+/* max_memory: memory plus a multiple of 128M, as a hot-pluggable region. */
+static void cfg_add_hotplug(struct keel_config *cfg, u32 i)
+{
+	struct pdesc *d = &cfg->parts[i];
+	u64 max = cfg->files[i].max_memory, ram = d->mem[0].size;
+
+	if (!max || !ram)
+		return;
+	if (max <= ram || (max - ram) % KEEL_HOTMEM_ALIGN || max - ram > KEEL_HOTMEM_MAX) {
+		config_error(
+			cfg, cfg->lines[i].max_memory,
+			"max_memory must be memory plus a multiple of %lluM, at most %lluG more",
+			(unsigned long long)(KEEL_HOTMEM_ALIGN >> 20),
+			(unsigned long long)(KEEL_HOTMEM_MAX >> 30));
+		return;
+	}
+	pdesc_add_hotplug(d, max - ram);
+}
+
 /*
  * The images and devices of each partition, from its keys: kernel, initrd,
  * disk; the devices console, entropy, the disk (slot 2), the control port.
@@ -713,6 +757,7 @@ static void cfg_build_descs(struct keel_config *cfg)
 		if (f->disk != KEEL_NO_MODULE)
 			disk = pdesc_add_image(d, KEEL_PD_IMAGE_DATA, f->disk, 0);
 		pdesc_add_default_devices(d, disk, f->disk_flags);
+		cfg_add_hotplug(cfg, i);
 	}
 }
 

@@ -27,6 +27,7 @@ struct cfg_part_lines {
 	u32 section;
 	u32 cpus;
 	u32 memory;
+	u32 max_memory;
 	u32 kernel;
 	u32 initrd;
 	u32 disk;
@@ -44,6 +45,8 @@ struct cfg_part_files {
 	u32 initrd;
 	u32 disk;
 	u32 disk_flags; /* KEEL_DISK_* */
+	u32 pad;
+	u64 max_memory; /* bytes, 0 = not given */
 };
 
 /* A file a partition names (kernel or initrd); equal paths share one module. */

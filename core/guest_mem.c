@@ -6,12 +6,19 @@
  * Partition memory is not in the hypervisor's own map (keel/hmap.h): each
  * piece is reached through this CPU's window, at most one 2 MiB frame at a
  * time.
+ *
+ * Hot-pluggable memory (keel/hotmem.h) may be unplugged while another CPU
+ * works for the partition, so for such a partition each access, lookup and
+ * copy together, is one section that an unplug waits for (a Dekker pair with
+ * hotmem_wait_readers: the depth is published, then the table read).
  */
 #include <keel/abi.h>
 #include <keel/guest_mem.h>
 #include <keel/hmap.h>
+#include <keel/hotmem.h>
 #include <keel/lib.h>
 #include <keel/partition.h>
+#include <keel/pcpu.h>
 
 /* The region holding @gpa, or NULL. */
 static const struct mem_region *guest_region(const struct partition *part, gpa_t gpa)
@@ -27,46 +34,96 @@ static const struct mem_region *guest_region(const struct partition *part, gpa_t
 	return NULL;
 }
 
-bool guest_range_is_ram(const struct partition *part, gpa_t gpa, u64 len)
+static void guest_access_begin(const struct partition *part)
+{
+	struct pcpu *cpu;
+
+	if (!part->hotmem.size)
+		return;
+	cpu = pcpu_this();
+	__atomic_store_n(&cpu->gmem_depth, cpu->gmem_depth + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+static void guest_access_end(const struct partition *part)
+{
+	struct pcpu *cpu;
+
+	if (!part->hotmem.size)
+		return;
+	cpu = pcpu_this();
+	/* An interrupt's own section nests inside; only the outermost end counts. */
+	__atomic_store_n(&cpu->gmem_depth, cpu->gmem_depth - 1, __ATOMIC_RELEASE);
+	if (!cpu->gmem_depth)
+		__atomic_store_n(&cpu->gmem_left, cpu->gmem_left + 1, __ATOMIC_RELEASE);
+}
+
+/*
+ * The host address of @gpa and the bytes of partition memory contiguous from
+ * it (*avail), or 0 if @gpa is not partition memory.
+ */
+static hpa_t guest_resolve(const struct partition *part, gpa_t gpa, u64 *avail)
+{
+	const struct mem_region *r = guest_region(part, gpa);
+
+	if (r) {
+		*avail = r->size - (gpa - r->gpa);
+		return r->hpa + (gpa - r->gpa);
+	}
+	return part->hotmem.size ? hotmem_lookup(&part->hotmem, gpa, avail) : 0;
+}
+
+static bool guest_range_present(const struct partition *part, gpa_t gpa, u64 len)
 {
 	if (range_overflows(gpa, len))
 		return false;
 	while (len) {
-		const struct mem_region *r = guest_region(part, gpa);
-		u64 chunk;
+		u64 avail, chunk;
 
-		if (!r)
+		if (!guest_resolve(part, gpa, &avail))
 			return false;
-		chunk = MIN(len, r->size - (gpa - r->gpa));
+		chunk = MIN(len, avail);
 		gpa += chunk;
 		len -= chunk;
 	}
 	return true;
 }
 
+bool guest_range_is_ram(const struct partition *part, gpa_t gpa, u64 len)
+{
+	bool ok;
+
+	guest_access_begin(part);
+	ok = guest_range_present(part, gpa, len);
+	guest_access_end(part);
+	return ok;
+}
+
 /*
- * Walk [gpa, gpa + len) region by region, calling @fn on each host chunk. The
+ * Walk [gpa, gpa + len) piece by piece, calling @fn on each host chunk. The
  * whole range is checked first so a failed access changes nothing.
  */
 static int guest_for_each(const struct partition *part, gpa_t gpa, u64 len,
 			  void (*fn)(void *host, u64 off, u64 n, void *ctx), void *ctx)
 {
 	u64 off = 0;
+	int ret = 0;
 
-	if (!guest_range_is_ram(part, gpa, len))
-		return -KEEL_EFAULT;
-	while (off < len) {
-		const struct mem_region *r = guest_region(part, gpa + off);
-		u64 in = gpa + off - r->gpa;
-		u64 avail;
-		void *host = hmap_window_get(part, r->hpa + in, &avail);
-		u64 n = MIN(MIN(len - off, r->size - in), avail);
+	guest_access_begin(part);
+	if (!guest_range_present(part, gpa, len))
+		ret = -KEEL_EFAULT;
+	while (!ret && off < len) {
+		u64 in_piece, avail;
+		hpa_t hpa = guest_resolve(part, gpa + off, &in_piece);
+		void *host = hmap_window_get(part, hpa, &avail);
+		u64 n = MIN(MIN(len - off, in_piece), avail);
 
 		fn(host, off, n, ctx);
 		hmap_window_put();
 		off += n;
 	}
-	return 0;
+	guest_access_end(part);
+	return ret;
 }
 
 static void guest_read_chunk(void *host, u64 off, u64 n, void *ctx)
@@ -100,37 +157,39 @@ int guest_zero(struct partition *part, gpa_t gpa, u64 len)
 }
 
 /*
- * The window address of an aligned u16 in RAM, or NULL; a non-NULL result is
- * released with hmap_window_put().
+ * An atomic 16-bit access at @gpa (aligned: blocks and regions are page
+ * multiples, so it never straddles two) through this CPU's window.
  */
-static u16 *guest_u16(const struct partition *part, gpa_t gpa)
+static int guest_u16_access(const struct partition *part, gpa_t gpa, u16 *val, bool store)
 {
-	const struct mem_region *r = guest_region(part, gpa);
+	u64 avail;
+	hpa_t hpa;
+	u16 *p;
 
-	/* Regions are page multiples, so an aligned u16 never straddles two. */
-	if (!r || (gpa & 1))
-		return NULL;
-	return hmap_window_get(part, r->hpa + (gpa - r->gpa), NULL);
+	if (gpa & 1)
+		return -KEEL_EFAULT;
+	guest_access_begin(part);
+	hpa = guest_resolve(part, gpa, &avail);
+	if (!hpa) {
+		guest_access_end(part);
+		return -KEEL_EFAULT;
+	}
+	p = hmap_window_get(part, hpa, NULL);
+	if (store)
+		__atomic_store_n(p, *val, __ATOMIC_RELAXED);
+	else
+		*val = __atomic_load_n(p, __ATOMIC_RELAXED);
+	hmap_window_put();
+	guest_access_end(part);
+	return 0;
 }
 
 int guest_load_u16(const struct partition *part, gpa_t gpa, u16 *val)
 {
-	u16 *p = guest_u16(part, gpa);
-
-	if (!p)
-		return -KEEL_EFAULT;
-	*val = __atomic_load_n(p, __ATOMIC_RELAXED);
-	hmap_window_put();
-	return 0;
+	return guest_u16_access(part, gpa, val, false);
 }
 
 int guest_store_u16(struct partition *part, gpa_t gpa, u16 val)
 {
-	u16 *p = guest_u16(part, gpa);
-
-	if (!p)
-		return -KEEL_EFAULT;
-	__atomic_store_n(p, val, __ATOMIC_RELAXED);
-	hmap_window_put();
-	return 0;
+	return guest_u16_access(part, gpa, &val, true);
 }

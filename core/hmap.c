@@ -278,6 +278,29 @@ static void hmap_window_clear(struct pcpu *cpu, u32 slot)
 	cpu->win_frame[slot] = HMAP_NO_FRAME;
 }
 
+static u32 hmap_window_epoch; /* hmap_windows_forget() calls so far; atomics only */
+
+void hmap_windows_forget(void)
+{
+	__atomic_add_fetch(&hmap_window_epoch, 1, __ATOMIC_RELEASE);
+}
+
+/* Drop this CPU's windows if memory went back since they were made (none in use). */
+static void hmap_window_epoch_check(struct pcpu *cpu)
+{
+	u32 epoch = __atomic_load_n(&hmap_window_epoch, __ATOMIC_ACQUIRE);
+
+	if (cpu->win_epoch == epoch || cpu->win_depth)
+		return;
+	hmap_window_reset();
+	cpu->win_epoch = epoch;
+}
+
+void hmap_window_catch_up(void)
+{
+	hmap_window_epoch_check(pcpu_this());
+}
+
 void *hmap_window_get(const void *owner, hpa_t pa, u64 *avail)
 {
 	struct pcpu *cpu = pcpu_this();
@@ -285,6 +308,7 @@ void *hmap_window_get(const void *owner, hpa_t pa, u64 *avail)
 	u64 va;
 	u32 slot;
 
+	hmap_window_epoch_check(cpu);
 	if (cpu->win_depth == 0 && cpu->win_owner != owner) {
 		hmap_window_reset();
 		cpu->win_owner = owner;

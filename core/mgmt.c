@@ -170,6 +170,16 @@ static u64 mgmt_images_bytes(u32 slot)
 }
 
 /* Memory partitions hold: RAM of those not stopped, image buffers of held ones. */
+/* Its hot-plugged memory and block table (a plug in flight may be counted late). */
+static u64 mgmt_hotmem_held(const struct partition *p)
+{
+	const struct hotmem *hm = &p->hotmem;
+
+	if (!__atomic_load_n(&hm->size, __ATOMIC_ACQUIRE))
+		return 0;
+	return __atomic_load_n(&hm->plugged, __ATOMIC_RELAXED) + hm->table_bytes;
+}
+
 static u64 mgmt_mem_held(void)
 {
 	u64 n = 0;
@@ -181,7 +191,7 @@ static u64 mgmt_mem_held(void)
 
 		if (st != PART_FREE && st != PART_STOPPED &&
 		    (st != PART_DESTROYING || READ_ONCE(p->destroy_frees)))
-			n += pdesc_ram_size(&p->desc);
+			n += pdesc_ram_size(&p->desc) + mgmt_hotmem_held(p);
 		if (st != PART_FREE && p->held)
 			n += mgmt_images_bytes(i);
 	}
@@ -273,6 +283,18 @@ static void mgmt_fill_stop(struct partition *part, struct keel_part_stats *ps)
 	spin_unlock_irqrestore(&part->lock, flags);
 }
 
+static void mgmt_fill_hotmem(const struct partition *part, struct keel_part_stats *ps)
+{
+	const struct hotmem *hm = &part->hotmem;
+
+	if (!__atomic_load_n(&hm->size, __ATOMIC_ACQUIRE))
+		return;
+	ps->mem_hotplug_base = hm->base;
+	ps->mem_hotplug_size = hm->size;
+	ps->mem_plugged = __atomic_load_n(&hm->plugged, __ATOMIC_RELAXED);
+	ps->mem_requested = __atomic_load_n(&hm->requested, __ATOMIC_RELAXED);
+}
+
 static s64 mgmt_stats(const struct vcpu *vcpu, u64 id, gpa_t gpa, u64 size, u64 r[3])
 {
 	struct keel_part_stats ps;
@@ -294,6 +316,7 @@ static s64 mgmt_stats(const struct vcpu *vcpu, u64 id, gpa_t gpa, u64 size, u64 
 		ps.exits[k] = exits[k];
 	mgmt_fill_stop(part, &ps);
 	part_vcpu_where(part, &ps.vcpus_parked, &ps.vcpus_halted);
+	mgmt_fill_hotmem(part, &ps);
 	return mgmt_copy_out(vcpu, gpa, size, &ps, sizeof(ps), &r[0]);
 }
 
@@ -809,6 +832,49 @@ static s64 mgmt_console_write(const struct vcpu *vcpu, u64 id, gpa_t gpa, u64 le
 	return r[0] == len ? KEEL_OK : -KEEL_EBUSY;
 }
 
+/* ---- RESIZE ------------------------------------------------------------- */
+
+/*
+ * Memory: the guest's virtio-mem driver is asked to plug or unplug toward
+ * @bytes - RAM. Refused up front if the host has not got the memory to add.
+ */
+static s64 mgmt_resize_memory(struct partition *part, u64 bytes)
+{
+	u64 ram = pdesc_ram_size(&part->desc);
+	const struct hotmem *hm = &part->hotmem;
+	u64 want, plugged;
+
+	if (!hm->size || bytes < ram || bytes - ram > hm->size ||
+	    !IS_ALIGNED(bytes, KEEL_HOTMEM_BLOCK))
+		return -KEEL_EINVAL;
+	want = bytes - ram;
+	plugged = __atomic_load_n(&hm->plugged, __ATOMIC_RELAXED);
+	if (want > plugged && want - plugged > pmm_free_bytes())
+		return -KEEL_ENOMEM;
+	if (virtio_mem_resize(part, want))
+		return -KEEL_EINVAL;
+	pr_info("partition '%s': memory to %llu MiB asked of its guest (%llu MiB plugged now)",
+		part->desc.h.name, (unsigned long long)(bytes >> 20),
+		(unsigned long long)((ram + plugged) >> 20));
+	return KEEL_OK;
+}
+
+static s64 mgmt_resize(const struct vcpu *vcpu, u64 id, u64 what, u64 value)
+{
+	struct partition *part;
+	s64 ret = mgmt_target(vcpu, id, true, &part);
+	u32 state;
+
+	if (ret)
+		return ret;
+	state = READ_ONCE(part->state);
+	if (state != PART_RUNNING && state != PART_PAUSED)
+		return -KEEL_EBUSY;
+	if (what != KEEL_RESIZE_MEMORY)
+		return -KEEL_EINVAL;
+	return mgmt_resize_memory(part, value);
+}
+
 /* ---- dispatch ----------------------------------------------------------- */
 
 static s64 mgmt_dispatch(struct vcpu *vcpu, u32 nr, const u64 a[6], u64 r[3])
@@ -838,6 +904,8 @@ static s64 mgmt_dispatch(struct vcpu *vcpu, u32 nr, const u64 a[6], u64 r[3])
 		return mgmt_console_read(vcpu, a[0], a[1], r);
 	case KEEL_HC_MGMT_CONSOLE_WRITE:
 		return mgmt_console_write(vcpu, a[0], a[1], a[2], r);
+	case KEEL_HC_MGMT_RESIZE:
+		return mgmt_resize(vcpu, a[0], a[1], a[2]);
 	default:
 		return -KEEL_ENOSYS;
 	}

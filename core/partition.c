@@ -133,11 +133,13 @@ static void part_free_memory(struct partition *part)
 	u32 i;
 
 	vdev_destroy_all(part);
+	hotmem_destroy(part);
 	for (i = 0; i < part->mem_count; i++) {
 		const struct mem_region *r = &part->mem[i];
 
 		arch_s2_unmap(part, r->gpa, r->size);
 		hmap_scrub(r->hpa, r->size);
+		hmap_windows_forget(); /* other CPUs' windows may still show it */
 		hmap_unhide(r->hpa, r->size);
 		pmm_free_clean(r->hpa, r->size, true);
 	}
@@ -331,6 +333,8 @@ static int part_build(struct partition *part)
 	ret = arch_s2_init(part);
 	if (!ret)
 		ret = part_alloc_memory(part, pdesc_ram_size(&part->desc));
+	if (!ret)
+		ret = hotmem_init(part, pdesc_hotplug_size(&part->desc));
 	if (!ret)
 		ret = part_devices_init(part);
 	if (ret)

@@ -109,15 +109,15 @@ static int pdesc_check_header(const struct keel_part_desc *h, u64 len, struct pd
 	return pdesc_check_counts(h, len, err);
 }
 
-static int pdesc_check_memory(const struct pdesc *d, u32 index, const struct pdesc_limits *lim,
-			      struct pdesc_error *err)
+static int pdesc_check_ram(const struct pdesc *d, u32 index, const struct pdesc_limits *lim,
+			   struct pdesc_error *err)
 {
 	const struct keel_pd_mem *ram = &d->mem[0];
 
-	if (d->h.mem_count != 1 || ram->type != KEEL_PD_MEM_RAM || ram->flags)
+	if (ram->type != KEEL_PD_MEM_RAM || ram->flags)
 		return pdesc_fail(
 			err, index, PDESC_F_MEMORY,
-			"partition '%s': memory must be one RAM region (type %u, flags 0)",
+			"partition '%s': memory region 0 must be its RAM (type %u, flags 0)",
 			d->h.name, KEEL_PD_MEM_RAM);
 	if (ram->size < PDESC_MIN_MEM)
 		return pdesc_fail(err, index, PDESC_F_MEMORY,
@@ -132,6 +132,41 @@ static int pdesc_check_memory(const struct pdesc *d, u32 index, const struct pde
 			d->h.name, (unsigned long long)(ram->size >> 20),
 			(unsigned long long)(lim->mem_available >> 20));
 	return 0;
+}
+
+/* The hot-pluggable region: space only, so it is not held against free memory. */
+static int pdesc_check_hotplug(const struct pdesc *d, u32 index, struct pdesc_error *err)
+{
+	const struct keel_pd_mem *hp = &d->mem[1];
+
+	if (hp->type != KEEL_PD_MEM_HOTPLUG || hp->flags)
+		return pdesc_fail(
+			err, index, PDESC_F_MEMORY,
+			"partition '%s': memory region 1 must be hot-pluggable (type %u, flags 0)",
+			d->h.name, KEEL_PD_MEM_HOTPLUG);
+	if (!hp->size || !IS_ALIGNED(hp->size, KEEL_HOTMEM_ALIGN) || hp->size > KEEL_HOTMEM_MAX)
+		return pdesc_fail(
+			err, index, PDESC_F_MEMORY,
+			"partition '%s': hot-pluggable memory must be a multiple of %lluM up to %lluG",
+			d->h.name, (unsigned long long)(KEEL_HOTMEM_ALIGN >> 20),
+			(unsigned long long)(KEEL_HOTMEM_MAX >> 30));
+	return 0;
+}
+
+static int pdesc_check_memory(const struct pdesc *d, u32 index, const struct pdesc_limits *lim,
+			      struct pdesc_error *err)
+{
+	int ret;
+
+	if (d->h.mem_count < 1 || d->h.mem_count > 2)
+		return pdesc_fail(err, index, PDESC_F_MEMORY,
+				  "partition '%s': %u memory regions: give its RAM, then at most "
+				  "one hot-pluggable region",
+				  d->h.name, d->h.mem_count);
+	ret = pdesc_check_ram(d, index, lim, err);
+	if (!ret && d->h.mem_count == 2)
+		ret = pdesc_check_hotplug(d, index, err);
+	return ret;
 }
 
 int pdesc_image_of(const struct pdesc *d, u32 role)
@@ -232,21 +267,40 @@ static int pdesc_check_blk(const struct pdesc *d, u32 index, u32 i, u32 *backed,
 	return 0;
 }
 
+/* virtio-mem: backed by the hot-pluggable region, which it alone serves. */
+static int pdesc_check_mem_device(const struct pdesc *d, u32 index, u32 i, struct pdesc_error *err)
+{
+	const struct keel_pd_device *dev = &d->device[i];
+
+	if (dev->backend >= d->h.mem_count || d->mem[dev->backend].type != KEEL_PD_MEM_HOTPLUG ||
+	    dev->flags)
+		return pdesc_fail(err, index, PDESC_F_DEVICE,
+				  "partition '%s': memory device %u: backend %u is not a "
+				  "hot-pluggable memory region, or flags are set",
+				  d->h.name, i, dev->backend);
+	return 0;
+}
+
 static int pdesc_check_device(const struct pdesc *d, u32 index, u32 i, u32 *seen, u32 *backed,
 			      struct pdesc_error *err)
 {
 	const struct keel_pd_device *dev = &d->device[i];
+	int ret = 0;
 
-	if (dev->type < KEEL_DEV_CONSOLE || dev->type > KEEL_DEV_CONTROL || dev->pad)
+	if (dev->type < KEEL_DEV_CONSOLE || dev->type > KEEL_DEV_MEM || dev->pad)
 		return pdesc_fail(err, index, PDESC_F_DEVICE,
 				  "partition '%s': device %u has unknown type %u", d->h.name, i,
 				  dev->type);
 	if (dev->type == KEEL_DEV_BLK)
 		return pdesc_check_blk(d, index, i, backed, err);
-	if (dev->backend != KEEL_NO_BACKEND || dev->flags)
+	if (dev->type == KEEL_DEV_MEM)
+		ret = pdesc_check_mem_device(d, index, i, err);
+	else if (dev->backend != KEEL_NO_BACKEND || dev->flags)
 		return pdesc_fail(err, index, PDESC_F_DEVICE,
 				  "partition '%s': device %u (type %u) takes no backend or flags",
 				  d->h.name, i, dev->type);
+	if (ret)
+		return ret;
 	if (*seen & BIT(dev->type))
 		return pdesc_fail(err, index, PDESC_F_DEVICE,
 				  "partition '%s': device type %u listed twice", d->h.name,
@@ -274,6 +328,10 @@ static int pdesc_check_devices(const struct pdesc *d, u32 index, struct pdesc_er
 			return pdesc_fail(err, index, PDESC_F_DISK,
 					  "partition '%s': data image %u backs no device",
 					  d->h.name, i);
+	if (d->h.mem_count == 2 && !(seen & BIT(KEEL_DEV_MEM)))
+		return pdesc_fail(err, index, PDESC_F_DEVICE,
+				  "partition '%s': hot-pluggable memory needs a memory device",
+				  d->h.name);
 	return 0;
 }
 
@@ -367,6 +425,17 @@ void pdesc_add_default_devices(struct pdesc *d, u32 disk_image, u32 disk_flags)
 	if (disk_image != KEEL_NO_BACKEND)
 		pdesc_add_device(d, KEEL_DEV_BLK, disk_image, disk_flags);
 	pdesc_add_device(d, KEEL_DEV_CONTROL, KEEL_NO_BACKEND, 0);
+}
+
+void pdesc_add_hotplug(struct pdesc *d, u64 size)
+{
+	u32 i = d->h.mem_count;
+
+	if (i >= KEEL_PD_MAX_MEM)
+		return;
+	d->mem[i] = (struct keel_pd_mem){ .type = KEEL_PD_MEM_HOTPLUG, .size = size };
+	d->h.mem_count++;
+	pdesc_add_device(d, KEEL_DEV_MEM, i, 0);
 }
 
 u32 pdesc_pack(const struct pdesc *d, void *buf)

@@ -6,6 +6,7 @@
 #include <keel/arch.h>
 #include <keel/console.h>
 #include <keel/hypercall.h>
+#include <keel/hmap.h>
 #include <keel/lib.h>
 #include <keel/partition.h>
 #include <keel/pcpu.h>
@@ -305,6 +306,7 @@ void vcpu_run_loop(struct vcpu *vcpu)
 		}
 		exit.kind = EXIT_NONE;
 		arch_vcpu_run(vcpu, &exit);
+		hmap_window_catch_up();
 		vcpu_handle_exit(vcpu, &exit);
 	}
 	/* After this the vCPU may be reused (a restart): do not touch it again. */

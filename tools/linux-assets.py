@@ -67,6 +67,8 @@ WANTED = [
     ("virtio_blk", "VIRTIO_BLK"),
     ("virtio_console", "VIRTIO_CONSOLE"),
     ("virtio_rng", "HW_RANDOM_VIRTIO"),
+    # Memory resizing (keelctl resize --memory); loads and finds nothing without a device.
+    ("virtio_mem", "VIRTIO_MEM"),
     # The power button Keel's STOP presses: x86_64 ACPI (built in on arm64),
     # arm64 gpio-keys; /init reads its events through evdev.
     ("evdev", "INPUT_EVDEV"),

@@ -42,6 +42,8 @@ static int virtio_create_one(struct partition *part, u32 slot)
 		return virtio_create_blk(part, slot, dev);
 	case KEEL_DEV_CONTROL:
 		return vctl_create(part, base, irq);
+	case KEEL_DEV_MEM:
+		return vmem_create(part, base, irq);
 	default:
 		return -KEEL_EINVAL; /* pdesc_check refused it already */
 	}

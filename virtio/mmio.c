@@ -86,6 +86,16 @@ void virtio_needs_reset(struct virtio_dev *vd, const char *why)
 	}
 }
 
+/* The device changed its config: a new generation, and an interrupt once driven. */
+void virtio_config_changed(struct virtio_dev *vd)
+{
+	vd->config_generation++;
+	if (!virtio_dev_active(vd))
+		return;
+	vd->isr |= VIRTIO_INT_CONFIG;
+	virtio_update_irq(vd);
+}
+
 /*
  * Device side of the queue API (device lock held). virtio_pop fills vd->chain
  * and returns 1, or 0 when there is nothing (more) to do, malformed included.

@@ -148,6 +148,7 @@ int virtio_pop(struct virtio_dev *vd, u32 q);
 void virtio_push(struct virtio_dev *vd, u32 q, u32 len);
 void virtio_queue_interrupt(struct virtio_dev *vd, u32 q);
 void virtio_needs_reset(struct virtio_dev *vd, const char *why);
+void virtio_config_changed(struct virtio_dev *vd);
 
 /* Device constructors (devices.c calls them). */
 int vcon_create(struct partition *part, u64 base, u32 irq);
@@ -156,5 +157,6 @@ int vrng_create(struct partition *part, u64 base, u32 irq);
 void vrng_chacha20_block(const u32 key[8], const u32 iv[4], u8 out[64]);
 void virtio_console_input(struct partition *part, const char *buf, size_t len);
 int vblk_create(struct partition *part, u64 base, u32 irq, void *image, u64 size, bool ro);
+int vmem_create(struct partition *part, u64 base, u32 irq);
 
 #endif /* KEEL_VIRTIO_INTERNAL_H */

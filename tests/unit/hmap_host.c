@@ -67,3 +67,11 @@ void hmap_window_put(void)
 void hmap_window_reset(void)
 {
 }
+
+void hmap_windows_forget(void)
+{
+}
+
+void hmap_window_catch_up(void)
+{
+}

@@ -109,6 +109,15 @@ int virtio_create_devices(struct partition *p)
 	return 0;
 }
 
+/* virtio-mem as the management tests need it: the request is recorded, no device. */
+int virtio_mem_resize(struct partition *p, u64 bytes)
+{
+	if (!p->hotmem.size || bytes > p->hotmem.size)
+		return -KEEL_EINVAL;
+	__atomic_store_n(&p->hotmem.requested, bytes, __ATOMIC_RELAXED);
+	return 0;
+}
+
 bool virtio_control_request(struct partition *p, u32 request)
 {
 	control_requests++;
@@ -200,4 +209,3 @@ void fake_input(struct partition *p, const char *buf, size_t len)
 	memcpy(input_seen + input_len, buf, len);
 	input_len += len;
 }
-

@@ -144,7 +144,8 @@ static void test_disk(void)
 	CHECK_EQ(cfg.parts[1].device[2].flags, KEEL_DISK_RO);
 	CHECK_EQ(cfg.parts[1].device[3].type, KEEL_DEV_CONTROL);
 	CHECK_EQ(cfg.parts[1].h.size, KEEL_PDESC_SIZE(1, 2, 4));
-	CHECK(parse("[partition a]\ncpus = 1\nmemory = 64M\nkernel = \\k\ndisk = \\d.img,rw\n") != 0);
+	CHECK(parse("[partition a]\ncpus = 1\nmemory = 64M\nkernel = \\k\ndisk = \\d.img,rw\n") !=
+	      0);
 	CHECK_ERR(5, "unknown option 'rw'");
 	CHECK(parse("[partition a]\ncpus = 1\nmemory = 64M\nkernel = \\k\ndisk = ,ro\n") != 0);
 	CHECK_ERR(5, "disk: empty path");
@@ -243,31 +244,31 @@ static void test_memory(void)
 		u64 bytes; /* 0: an error containing msg */
 		const char *msg;
 	} cases[] = {
-	    {"2M", 2ull << 20, NULL},
-	    {"64m", 64ull << 20, NULL},
-	    {"1G", 1ull << 30, NULL},
-	    {"2048K", 2ull << 20, NULL},
-	    {"4194304", 4ull << 20, NULL},
-	    {"0x200000", 2ull << 20, NULL},
-	    {"0x1M", 1ull << 20, "not a multiple of 2M"},
-	    {"16383G", 16383ull << 30, NULL},
-	    {"17179869183G", 17179869183ull << 30, NULL},
-	    {"18446744073709551616M", 0, "too large"},
-	    {"18446744073709551615", 0, "not a multiple of 2M"},
-	    {"99999999999999999999999999999999", 0, "too large"},
-	    {"17179869184G", 0, "too large"},
-	    {"0xffffffffffffffffff", 0, "too large"},
-	    {"3M", 0, "not a multiple of 2M"},
-	    {"0", 0, "must not be 0"},
-	    {"0M", 0, "must not be 0"},
-	    {"1T", 0, "not a number"},
-	    {"-2M", 0, "not a number"},
-	    {"64 M", 0, "not a number"},
-	    {"M", 0, "not a number"},
-	    {"", 0, "not a number"},
-	    {"0x", 0, "not a number"},
-	    {"2MM", 0, "not a number"},
-	    {"1.5G", 0, "not a number"},
+		{ "2M", 2ull << 20, NULL },
+		{ "64m", 64ull << 20, NULL },
+		{ "1G", 1ull << 30, NULL },
+		{ "2048K", 2ull << 20, NULL },
+		{ "4194304", 4ull << 20, NULL },
+		{ "0x200000", 2ull << 20, NULL },
+		{ "0x1M", 1ull << 20, "not a multiple of 2M" },
+		{ "16383G", 16383ull << 30, NULL },
+		{ "17179869183G", 17179869183ull << 30, NULL },
+		{ "18446744073709551616M", 0, "too large" },
+		{ "18446744073709551615", 0, "not a multiple of 2M" },
+		{ "99999999999999999999999999999999", 0, "too large" },
+		{ "17179869184G", 0, "too large" },
+		{ "0xffffffffffffffffff", 0, "too large" },
+		{ "3M", 0, "not a multiple of 2M" },
+		{ "0", 0, "must not be 0" },
+		{ "0M", 0, "must not be 0" },
+		{ "1T", 0, "not a number" },
+		{ "-2M", 0, "not a number" },
+		{ "64 M", 0, "not a number" },
+		{ "M", 0, "not a number" },
+		{ "", 0, "not a number" },
+		{ "0x", 0, "not a number" },
+		{ "2MM", 0, "not a number" },
+		{ "1.5G", 0, "not a number" },
 	};
 	char text[256];
 	size_t i;
@@ -285,6 +286,26 @@ static void test_memory(void)
 	}
 }
 
+/* max_memory: a hot-pluggable region of max_memory - memory, or an error at its line. */
+static void test_max_memory(void)
+{
+	parse("[partition a]\ncpus = 1\nkernel = /k\nmax_memory = 1G\nmemory = 256M\n");
+	CHECK_EQ(cfg.error_count, 0);
+	CHECK_EQ(pdesc_hotplug_size(&cfg.parts[0]), 768ull << 20);
+	CHECK_EQ(cfg.parts[0].device[cfg.parts[0].h.device_count - 1].type, KEEL_DEV_MEM);
+	parse("[partition a]\ncpus = 1\nkernel = /k\nmemory = 256M\n");
+	CHECK_EQ(pdesc_hotplug_size(&cfg.parts[0]), 0);
+	parse("[partition a]\ncpus = 1\nkernel = /k\nmemory = 256M\nmax_memory = 300M\n");
+	CHECK_ERR(5, "max_memory must be memory plus a multiple of 128M");
+	parse("[partition a]\ncpus = 1\nkernel = /k\nmemory = 256M\nmax_memory = 256M\n");
+	CHECK_ERR(5, "multiple of 128M");
+	parse("[partition a]\ncpus = 1\nkernel = /k\nmemory = 256M\nmax_memory = 3M\n");
+	CHECK_ERR(5, "max_memory '3M' is not a multiple of 2M");
+	parse("[partition a]\ncpus = 1\nkernel = /k\nmemory = 256M\nmax_memory = 1G\n"
+	      "max_memory = 2G\n");
+	CHECK_ERR(6, "max_memory");
+}
+
 static void test_cpus(void)
 {
 	static const struct {
@@ -292,27 +313,27 @@ static void test_cpus(void)
 		u64 mask; /* 0: an error containing msg */
 		const char *msg;
 	} cases[] = {
-	    {"0", 1, NULL},
-	    {"1,3", 0xa, NULL},
-	    {"1-2", 0x6, NULL},
-	    {" 0 - 2 , 5 ", 0x27, NULL},
-	    {"63", 1ull << 63, NULL},
-	    {"0-63", ~0ull, NULL},
-	    {"64", 0, "out of range"},
-	    {"1-64", 0, "out of range"},
-	    {"99999999999999999999999", 0, "out of range"},
-	    {"1,1", 0, "cpu 1 is listed twice"},
-	    {"1-3,2", 0, "cpu 2 is listed twice"},
-	    {"3-1", 0, "goes backwards"},
-	    {"1,,2", 0, "empty element"},
-	    {"1,", 0, "empty element"},
-	    {"", 0, "empty element"},
-	    {"-1", 0, "empty element"},
-	    {"a", 0, "not a cpu number"},
-	    {"0x1", 0, "not a cpu number"},
-	    {"1-2-3", 0, "not a cpu number"},
-	    {"+1", 0, "not a cpu number"},
-	    {"1 2", 0, "not a cpu number"},
+		{ "0", 1, NULL },
+		{ "1,3", 0xa, NULL },
+		{ "1-2", 0x6, NULL },
+		{ " 0 - 2 , 5 ", 0x27, NULL },
+		{ "63", 1ull << 63, NULL },
+		{ "0-63", ~0ull, NULL },
+		{ "64", 0, "out of range" },
+		{ "1-64", 0, "out of range" },
+		{ "99999999999999999999999", 0, "out of range" },
+		{ "1,1", 0, "cpu 1 is listed twice" },
+		{ "1-3,2", 0, "cpu 2 is listed twice" },
+		{ "3-1", 0, "goes backwards" },
+		{ "1,,2", 0, "empty element" },
+		{ "1,", 0, "empty element" },
+		{ "", 0, "empty element" },
+		{ "-1", 0, "empty element" },
+		{ "a", 0, "not a cpu number" },
+		{ "0x1", 0, "not a cpu number" },
+		{ "1-2-3", 0, "not a cpu number" },
+		{ "+1", 0, "not a cpu number" },
+		{ "1 2", 0, "not a cpu number" },
 	};
 	char text[256];
 	size_t i;
@@ -415,8 +436,8 @@ static void test_limits(void)
 
 	/* 1000 sections: 16 partitions, one "too many" error. */
 	for (i = 0; i < 1000; i++)
-		pos +=
-		    (size_t)snprintf(text + pos, sizeof(text) - pos, PART("p%d", "%d"), i, i % 64);
+		pos += (size_t)snprintf(text + pos, sizeof(text) - pos, PART("p%d", "%d"), i,
+					i % 64);
 	CHECK(parse(text) != 0);
 	CHECK_EQ(cfg.part_count, KEEL_MAX_PARTITIONS);
 	CHECK_EQ(cfg.error_count, 1);
@@ -447,7 +468,7 @@ static void test_limits(void)
 
 static void test_set_checks(void)
 {
-	struct pdesc_limits lim = {.cpu_count = 4, .mem_available = 100ull << 20};
+	struct pdesc_limits lim = { .cpu_count = 4, .mem_available = 100ull << 20 };
 
 	/* Overlapping cores: at the second partition's cpus line. */
 	CHECK_EQ(parse(PART("a", "1,2") PART("b", "2-3")), 0);
@@ -508,39 +529,39 @@ static void test_sort(void)
 static void test_fuzz(void)
 {
 	static const char *const pieces[] = {
-	    "[keel]\n",
-	    "[partition ",
-	    "]\n",
-	    "cpus = ",
-	    "memory = ",
-	    "kernel = ",
-	    "initrd = ",
-	    "cmdline = ",
-	    "\"",
-	    ";",
-	    "#",
-	    "=",
-	    ",",
-	    "-",
-	    "0x",
-	    "64M",
-	    "18446744073709551616",
-	    "\r\n",
-	    "\n",
-	    " ",
-	    "\t",
-	    "\\",
-	    "/",
-	    "a",
-	    "yes",
-	    "management = ",
-	    "log = ",
-	    "\0",
-	    "\xff",
-	    "[",
-	    "99",
-	    "1-63",
-	    "on_idle = ",
+		"[keel]\n",
+		"[partition ",
+		"]\n",
+		"cpus = ",
+		"memory = ",
+		"kernel = ",
+		"initrd = ",
+		"cmdline = ",
+		"\"",
+		";",
+		"#",
+		"=",
+		",",
+		"-",
+		"0x",
+		"64M",
+		"18446744073709551616",
+		"\r\n",
+		"\n",
+		" ",
+		"\t",
+		"\\",
+		"/",
+		"a",
+		"yes",
+		"management = ",
+		"log = ",
+		"\0",
+		"\xff",
+		"[",
+		"99",
+		"1-63",
+		"on_idle = ",
 	};
 	static char buf[4096];
 	u64 seed = 0x6b65656c;
@@ -597,6 +618,7 @@ int main(void)
 	test_sections();
 	test_partition_keys();
 	test_memory();
+	test_max_memory();
 	test_cpus();
 	test_strings();
 	test_bytes();

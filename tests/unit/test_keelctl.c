@@ -12,20 +12,20 @@
 #include "unit.h"
 #include "util.h"
 
-#define CHECK_STR(got, want)                                                               \
-	do {                                                                               \
-		const char *g_ = (got), *w_ = (want);                                      \
-		CHECK(!strcmp(g_, w_));                                                    \
-		if (strcmp(g_, w_))                                                        \
-			fprintf(stderr, "  got '%s', want '%s'\n", g_, w_);                \
+#define CHECK_STR(got, want)                                                \
+	do {                                                                \
+		const char *g_ = (got), *w_ = (want);                       \
+		CHECK(!strcmp(g_, w_));                                     \
+		if (strcmp(g_, w_))                                         \
+			fprintf(stderr, "  got '%s', want '%s'\n", g_, w_); \
 	} while (0)
 
 /* Does the error message of a failed parse contain @text? */
-#define CHECK_ERR(err, text)                                                               \
-	do {                                                                               \
-		CHECK(strstr((err), (text)) != NULL);                                      \
-		if (!strstr((err), (text)))                                                \
-			fprintf(stderr, "  message was: %s\n", (err));                     \
+#define CHECK_ERR(err, text)                                           \
+	do {                                                           \
+		CHECK(strstr((err), (text)) != NULL);                  \
+		if (!strstr((err), (text)))                            \
+			fprintf(stderr, "  message was: %s\n", (err)); \
 	} while (0)
 
 static void test_u64(void)
@@ -376,7 +376,10 @@ static void arm64_image(uint8_t *h)
 static void elf(uint8_t *h, uint16_t machine)
 {
 	memset(h, 0, KC_SNIFF_LEN);
-	memcpy(h, "\x7f" "ELF", 4);
+	memcpy(h,
+	       "\x7f"
+	       "ELF",
+	       4);
 	h[4] = 2;
 	h[5] = 1;
 	h[6] = 1;
@@ -767,8 +770,11 @@ static void test_exit_codes(void)
 static void test_pack_desc(void)
 {
 	static u8 buf[KEEL_PDESC_SIZE_MAX];
-	struct kc_create_req r = { .name = "vm", .cpu_mask = 0x6, .mem = 256ull << 20,
-				   .flags = KEEL_PD_REBOOT_STOP, .cmdline = "console=hvc0",
+	struct kc_create_req r = { .name = "vm",
+				   .cpu_mask = 0x6,
+				   .mem = 256ull << 20,
+				   .flags = KEEL_PD_REBOOT_STOP,
+				   .cmdline = "console=hvc0",
 				   .size = { 5000000, 0, 1ull << 20 } };
 	struct pdesc_limits sized = { .cpu_count = 4 };
 	struct pdesc_error err;
@@ -819,13 +825,52 @@ static void test_pack_desc(void)
 	}
 }
 
-/* A keelctl of the 0.x line meets this Keel (1.0): it stops with both versions named. */
+/* --max-memory: a hot-pluggable region and its virtio-mem device, as keel.cfg makes them. */
+static void test_pack_hotplug(void)
+{
+	static uint8_t buf[KEEL_PDESC_SIZE_MAX];
+	struct kc_create_req r = {
+		.name = "vm", .cpu_mask = 0x2, .mem = 256ull << 20, .size = { 5000000, 0, 0 }
+	};
+	struct pdesc_limits sized = { .cpu_count = 4 };
+	struct pdesc_error err;
+	struct pdesc d, want = { 0 };
+	uint32_t index[KC_IM_COUNT], size;
+	char msg[200];
+	uint64_t hot = 0;
+
+	CHECK_EQ(kc_parse_max_memory("1G", r.mem, &hot, msg, sizeof(msg)), 0);
+	CHECK_EQ(hot, 768ull << 20);
+	CHECK_EQ(kc_parse_max_memory("256M", r.mem, &hot, msg, sizeof(msg)), -1);
+	CHECK(strstr(msg, "multiple of 128M") != NULL);
+	CHECK_EQ(kc_parse_max_memory("300M", r.mem, &hot, msg, sizeof(msg)), -1);
+	CHECK_EQ(kc_parse_max_memory("128M", r.mem, &hot, msg, sizeof(msg)), -1);
+	CHECK_EQ(kc_parse_max_memory("300G", r.mem, &hot, msg, sizeof(msg)), -1);
+	CHECK_EQ(kc_parse_max_memory("1Q", r.mem, &hot, msg, sizeof(msg)), -1);
+	CHECK(strstr(msg, "not a size") != NULL);
+
+	r.hotplug = 768ull << 20;
+	size = kc_pack_desc(&r, buf, index);
+	CHECK_EQ(size, KEEL_PDESC_SIZE(2, 1, 4));
+	CHECK_EQ(pdesc_unpack(buf, size, &d, &err), 0);
+	CHECK_EQ(pdesc_check(&d, &sized, &err), 0);
+	CHECK_EQ(pdesc_hotplug_size(&d), 768ull << 20);
+	want.h.mem_count = 1; /* its RAM, so the region is memory region 1 */
+	pdesc_add_default_devices(&want, KEEL_NO_BACKEND, 0);
+	pdesc_add_hotplug(&want, 768ull << 20);
+	CHECK_EQ(d.h.device_count, want.h.device_count);
+	CHECK(!memcmp(d.device, want.device, sizeof(d.device)));
+	CHECK_EQ(d.mem[1].type, KEEL_PD_MEM_HOTPLUG);
+}
+
+/* A keelctl of the 0.x line meets a 1.x Keel: it stops with both versions named. */
 static void test_abi_check(void)
 {
 	char msg[96];
 
-	CHECK(kc_abi_mismatch(KEEL_ABI_VERSION, 0x00008, msg, sizeof(msg)));
+	CHECK(kc_abi_mismatch(0x10000, 0x00008, msg, sizeof(msg)));
 	CHECK_STR(msg, "Keel speaks ABI 1.0, keelctl was built for 0.8");
+	CHECK(kc_abi_mismatch(KEEL_ABI_VERSION, 0x00008, msg, sizeof(msg)));
 	CHECK(!kc_abi_mismatch(KEEL_ABI_VERSION, KEEL_ABI_VERSION, msg, sizeof(msg)));
 	CHECK(!kc_abi_mismatch(0x10003, 0x10000, msg, sizeof(msg))); /* a newer minor: fine */
 	CHECK(kc_abi_mismatch(0x00008, KEEL_ABI_VERSION, msg, sizeof(msg)));
@@ -850,5 +895,6 @@ int main(void)
 	test_exit_codes();
 	test_pack_desc();
 	test_abi_check();
+	test_pack_hotplug();
 	return unit_done("test_keelctl");
 }

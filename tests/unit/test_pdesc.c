@@ -43,7 +43,8 @@ static void add_disk(struct pdesc *d, u32 module, u32 flags)
 	add_device(d, KEEL_DEV_BLK, i, flags);
 }
 
-static const struct pdesc_limits lim = { .cpu_count = 4, .module_count = 2,
+static const struct pdesc_limits lim = { .cpu_count = 4,
+					 .module_count = 2,
 					 .mem_available = 1ull << 30 };
 
 static void expect_bad(const struct pdesc *d, u32 field, const char *text)
@@ -56,6 +57,60 @@ static void expect_bad(const struct pdesc *d, u32 field, const char *text)
 	CHECK(strstr(err.msg, text) != NULL);
 	if (!strstr(err.msg, text))
 		fprintf(stderr, "  message was: %s\n", err.msg);
+}
+
+/* Hot-pluggable memory: one region after RAM, with exactly one virtio-mem device on it. */
+static void test_hotplug_rules(void)
+{
+	struct pdesc d = good("x", 2);
+	struct pdesc_error err;
+
+	pdesc_add_hotplug(&d, 1ull << 30);
+	CHECK_EQ(pdesc_check(&d, &lim, &err), 0);
+	CHECK_EQ(pdesc_hotplug_size(&d), 1ull << 30);
+	CHECK_EQ(d.device[d.h.device_count - 1].type, KEEL_DEV_MEM);
+	CHECK_EQ(d.device[d.h.device_count - 1].backend, 1);
+	/* The region is address space: more than the host has is fine. */
+	d.mem[1].size = KEEL_HOTMEM_MAX;
+	CHECK_EQ(pdesc_check(&d, &lim, &err), 0);
+	d.mem[1].size = KEEL_HOTMEM_MAX + KEEL_HOTMEM_ALIGN;
+	expect_bad(&d, PDESC_F_MEMORY, "multiple of 128M up to 256G");
+	d.mem[1].size = KEEL_HOTMEM_ALIGN + KEEL_HOTMEM_BLOCK;
+	expect_bad(&d, PDESC_F_MEMORY, "multiple of 128M");
+	d.mem[1].size = 0;
+	expect_bad(&d, PDESC_F_MEMORY, "multiple of 128M");
+	d.mem[1].size = KEEL_HOTMEM_ALIGN;
+	d.mem[1].flags = 2;
+	expect_bad(&d, PDESC_F_MEMORY, "must be hot-pluggable");
+	d.mem[1].flags = 0;
+
+	/* Its device: backed by the region, not RAM nor nothing; once only; flags 0. */
+	d.device[d.h.device_count - 1].backend = 0;
+	expect_bad(&d, PDESC_F_DEVICE, "is not a hot-pluggable memory region");
+	d.device[d.h.device_count - 1].backend = KEEL_NO_BACKEND;
+	expect_bad(&d, PDESC_F_DEVICE, "is not a hot-pluggable memory region");
+	d.device[d.h.device_count - 1].backend = 1;
+	d.device[d.h.device_count - 1].flags = 1;
+	expect_bad(&d, PDESC_F_DEVICE, "flags are set");
+	d.device[d.h.device_count - 1].flags = 0;
+	pdesc_add_device(&d, KEEL_DEV_MEM, 1, 0);
+	expect_bad(&d, PDESC_F_DEVICE, "listed twice");
+
+	/* A region without its device, a device without a region, a third region. */
+	d = good("x", 2);
+	pdesc_add_hotplug(&d, 1ull << 30);
+	d.h.device_count--;
+	pdesc_set_size(&d);
+	expect_bad(&d, PDESC_F_DEVICE, "needs a memory device");
+	d = good("x", 2);
+	pdesc_add_device(&d, KEEL_DEV_MEM, 1, 0);
+	expect_bad(&d, PDESC_F_DEVICE, "is not a hot-pluggable memory region");
+	d = good("x", 2);
+	pdesc_add_hotplug(&d, 1ull << 30);
+	d.mem[2] = d.mem[1];
+	d.h.mem_count = 3;
+	pdesc_set_size(&d);
+	expect_bad(&d, PDESC_F_MEMORY, "3 memory regions");
 }
 
 static void test_single(void)
@@ -86,12 +141,13 @@ static void test_single(void)
 	expect_bad(&d, PDESC_F_MEMORY, "more than the 1024 MiB");
 	d = good("x", 2);
 	d.mem[0].flags = 1;
-	expect_bad(&d, PDESC_F_MEMORY, "one RAM region");
+	expect_bad(&d, PDESC_F_MEMORY, "region 0 must be its RAM");
 	d = good("x", 2);
 	d.h.mem_count = 2;
 	d.mem[1] = d.mem[0];
 	pdesc_set_size(&d);
-	expect_bad(&d, PDESC_F_MEMORY, "one RAM region");
+	expect_bad(&d, PDESC_F_MEMORY, "region 1 must be hot-pluggable");
+	test_hotplug_rules();
 	d = good("x", 2);
 	d.image[0].role = KEEL_PD_IMAGE_INITRD;
 	expect_bad(&d, PDESC_F_KERNEL, "no kernel");
@@ -213,8 +269,8 @@ static u64 rnd(void)
  */
 static void test_unpack_hostile(void)
 {
-	static const u32 edge[] = { 0, 1, 2, 3, 4, 7, 8, 9, 15, 16, 17, 0x10000001u, 0x7fffffffu,
-				    0xffffffffu };
+	static const u32 edge[] = { 0, 1,  2,  3,  4,		7,	     8,
+				    9, 15, 16, 17, 0x10000001u, 0x7fffffffu, 0xffffffffu };
 	static u8 buf[KEEL_PDESC_SIZE_MAX + 64];
 	struct pdesc d = good("x", 2), out;
 	struct pdesc_error err;
@@ -237,8 +293,8 @@ static void test_unpack_hostile(void)
 		h.image_count = (rnd() & 1) ? edge[rnd() % ARRAY_SIZE(edge)] : (u32)rnd();
 		h.device_count = (rnd() & 1) ? edge[rnd() % ARRAY_SIZE(edge)] : (u32)rnd();
 		h.size = (rnd() & 3) ? (u32)(KEEL_PDESC_SIZE((u64)h.mem_count, (u64)h.image_count,
-							     (u64)h.device_count)) :
-				       (u32)rnd();
+							     (u64)h.device_count))
+				     : (u32)rnd();
 		len = (rnd() & 3) ? h.size : rnd() % sizeof(buf);
 		if (len > sizeof(buf))
 			len = sizeof(buf);
@@ -343,7 +399,10 @@ static void test_smt_siblings(void)
 	lim.smt_split = KEEL_SMT_SPLIT_REFUSE;
 	lim.cpu_core = NULL; /* topology unknown: no check */
 	CHECK_EQ(pdesc_check_all(d, 2, &lim, &err), 0);
-	CHECK_EQ(pdesc_smt_shared(0x1, 0x2, &(struct pdesc_limits){ .cpu_count = 4, .cpu_core = cores }, &other), 0);
+	CHECK_EQ(pdesc_smt_shared(0x1, 0x2,
+				  &(struct pdesc_limits){ .cpu_count = 4, .cpu_core = cores },
+				  &other),
+		 0);
 	CHECK_EQ(other, 1);
 }
 

@@ -12,6 +12,7 @@
 #include <keel/arch.h>
 #include <keel/guest_mem.h>
 #include <keel/partition.h>
+#include <keel/pcpu.h>
 #include <keel/pmm.h>
 #include <keel/vdev.h>
 #include <keel/virtio.h>
@@ -75,6 +76,30 @@ void arch_irq_set_level(struct partition *p, u32 irq, bool level)
 		irq_level[irq] = level;
 }
 
+/* Hot-pluggable memory (core/hotmem.c): one CPU, a stage 2 that only counts. */
+struct pcpu pcpus[KEEL_MAX_CPUS];
+struct platform platform;
+static u64 s2_mapped; /* bytes arch_s2_map mapped and arch_s2_unmap has not removed */
+
+int arch_s2_map(struct partition *p, gpa_t gpa, hpa_t hpa, u64 size, u32 attrs)
+{
+	s2_mapped += size;
+	return 0;
+}
+
+void arch_s2_unmap(struct partition *p, gpa_t gpa, u64 size)
+{
+	CHECK(size <= s2_mapped);
+	s2_mapped -= size;
+}
+
+u64 arch_time_ns(void)
+{
+	static u64 now;
+
+	return now += 1000;
+}
+
 void arch_entropy(void *buf, size_t len)
 {
 	static u8 seed;
@@ -105,13 +130,16 @@ static __unused void tv_setup(void)
 	strcpy(part.desc.h.name, "vm");
 	pdesc_add_default_devices(&part.desc, KEEL_NO_BACKEND, 0); /* slots 0, 1, 2 */
 	part.mem_count = 1;
-	part.mem[0] = (struct mem_region){RAM_BASE, (hpa_t)(uintptr_t)ram, RAM_SIZE};
+	part.mem[0] = (struct mem_region){ RAM_BASE, (hpa_t)(uintptr_t)ram, RAM_SIZE };
 	pmm_reset();
 	pmm_add((hpa_t)(uintptr_t)pool, POOL_SIZE);
 	CHECK_EQ(pmm_start(), 0);
 	pool_free = pmm_free_bytes(); /* less the allocator's own page */
 	memset(irq_level, 0, sizeof(irq_level));
 	con_len = 0;
+	platform.cpu_count = 1;
+	unit_this_pcpu = &pcpus[0];
+	s2_mapped = 0;
 }
 
 /* The devices of a partition with @disk (image 0): console, entropy, the disk (2), control (3). */

@@ -18,10 +18,10 @@ UNIT_SRCS_test_elf := core/elf.c
 UNIT_SRCS_test_config := boot/config.c core/pdesc.c
 UNIT_SRCS_test_hypercall := core/hypercall.c core/guest_mem.c tests/unit/hmap_host.c
 UNIT_SRCS_test_mgmt := tests/unit/mgmt_env.c tests/unit/hmap_host.c core/mgmt.c core/hypercall.c core/guest_mem.c core/partition.c core/pdesc.c core/pmm.c \
-	core/lib/strlcpy.c
+	core/hotmem.c core/lib/strlcpy.c
 # The vCPU run loop and exit dispatch (core/vcpu.c) with a scripted arch.
 UNIT_SRCS_test_vcpu := tests/unit/mgmt_env.c tests/unit/hmap_host.c core/vcpu.c core/partition.c core/guest_mem.c \
-	core/pdesc.c core/pmm.c core/lib/strlcpy.c
+	core/pdesc.c core/pmm.c core/hotmem.c core/lib/strlcpy.c
 # The aarch64 Linux guest's device tree, read back with the host's libfdt.
 UNIT_SRCS_test_dtb := arch/aarch64/dtb.c $(shell $(UNIT_CC) -print-file-name=libfdt.a)
 # The aarch64 Spectre-BHB choice.
@@ -30,7 +30,7 @@ UNIT_SRCS_test_bhb := arch/aarch64/bhb.c
 UNIT_SRCS_test_pl061 := arch/aarch64/pl061.c core/vdev.c core/pmm.c
 
 VIRTIO_UNIT_SRCS := $(wildcard virtio/*.c) core/guest_mem.c tests/unit/hmap_host.c core/vdev.c core/pmm.c \
-	core/pdesc.c
+	core/pdesc.c core/hotmem.c
 UNIT_SRCS_test_virtq := $(VIRTIO_UNIT_SRCS)
 UNIT_SRCS_test_virtio_mmio := $(VIRTIO_UNIT_SRCS)
 UNIT_SRCS_test_virtio_console := $(VIRTIO_UNIT_SRCS)
@@ -45,6 +45,8 @@ UNIT_CFLAGS_test_virtio_control := -Ivirtio
 UNIT_CFLAGS_test_virtio_blk := -Ivirtio
 UNIT_CFLAGS_test_virtio_rng := -Ivirtio
 UNIT_CFLAGS_test_virtio_state := -Ivirtio
+UNIT_SRCS_test_virtio_mem := $(VIRTIO_UNIT_SRCS)
+UNIT_CFLAGS_test_virtio_mem := -Ivirtio
 
 UNIT_SRCS_test_acpi_gen := arch/x86_64/acpi_gen.c
 UNIT_SRCS_test_x86_decode := arch/x86_64/decode.c

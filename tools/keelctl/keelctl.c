@@ -418,6 +418,9 @@ static void kc_print_stats(const struct keel_part_stats *s, bool json, bool firs
 		printf("\"other\":%llu}", (unsigned long long)kc_exits_other(s));
 		printf(",\"vcpus_parked\":%u,\"vcpus_halted\":%u", s->vcpus_parked,
 		       s->vcpus_halted);
+		printf(",\"memory_hotplug\":{\"max\":%llu,\"plugged\":%llu,\"requested\":%llu}",
+		       (unsigned long long)s->mem_hotplug_size, (unsigned long long)s->mem_plugged,
+		       (unsigned long long)s->mem_requested);
 		printf(",\"on_reboot\":\"%s\",\"restarts\":%u",
 		       st->flags & KEEL_PD_REBOOT_STOP ? "stop" : "restart", s->restarts);
 		if (st->state == KEEL_PSTATE_STOPPED) {
@@ -445,6 +448,14 @@ static void kc_print_stats(const struct keel_part_stats *s, bool json, bool firs
 	else
 		printf("  vcpus:          %u\n", st->vcpu_count);
 	printf("  memory:         %s\n", kc_mib(st->mem_size, mem, sizeof(mem)));
+	if (s->mem_hotplug_size) {
+		char plugged[32], asked[32], max[32];
+
+		printf("  hot-plugged:    %s (asked %s, at most %s more)\n",
+		       kc_mib(s->mem_plugged, plugged, sizeof(plugged)),
+		       kc_mib(s->mem_requested, asked, sizeof(asked)),
+		       kc_mib(s->mem_hotplug_size, max, sizeof(max)));
+	}
 	printf("  on_reboot:      %s (restarts %u)\n",
 	       st->flags & KEEL_PD_REBOOT_STOP ? "stop" : "restart", s->restarts);
 	printf("  run_time:       %s (%llu.%03llu s)\n", up,
@@ -522,6 +533,7 @@ enum {
 	CR_ON_FAULT,
 	CR_ON_REBOOT,
 	CR_START,
+	CR_MAX_MEMORY,
 	CR_NR
 };
 static const struct kc_opt create_opts[] = {
@@ -529,7 +541,7 @@ static const struct kc_opt create_opts[] = {
 	[CR_KERNEL] = { "kernel", true },     [CR_INITRD] = { "initrd", true },
 	[CR_CMDLINE] = { "cmdline", true },   [CR_DISK] = { "disk", true },
 	[CR_ON_FAULT] = { "on-fault", true }, [CR_ON_REBOOT] = { "on-reboot", true },
-	[CR_START] = { "start", false },
+	[CR_START] = { "start", false },      [CR_MAX_MEMORY] = { "max-memory", true },
 };
 
 struct kc_image {
@@ -727,6 +739,9 @@ static int cmd_create(const struct kc_args *a)
 						     : "kernel");
 	if (kc_parse_memory(a->val[CR_MEMORY], &mem, err, sizeof(err)))
 		return kc_error(KC_EXIT_USAGE, "create %s: %s", name, err);
+	if (a->val[CR_MAX_MEMORY] &&
+	    kc_parse_max_memory(a->val[CR_MAX_MEMORY], mem, &req.hotplug, err, sizeof(err)))
+		return kc_error(KC_EXIT_USAGE, "create %s: %s", name, err);
 	{
 		uint32_t count;
 		uint64_t m;
@@ -894,8 +909,8 @@ static int kc_state_error(const char *what, const struct keel_part_status *st)
 		if (state == KEEL_PSTATE_RUNNING)
 			return kc_error(KC_EXIT_STATE, "start %s: already running", name);
 	}
-	if ((!strcmp(what, "pause") || !strcmp(what, "resume")) && state != KEEL_PSTATE_RUNNING &&
-	    state != KEEL_PSTATE_PAUSED)
+	if ((!strcmp(what, "pause") || !strcmp(what, "resume") || !strcmp(what, "resize")) &&
+	    state != KEEL_PSTATE_RUNNING && state != KEEL_PSTATE_PAUSED)
 		return kc_error(KC_EXIT_STATE, "%s %s: not running (%s)", what, name,
 				kc_state_name(state));
 	if (!strcmp(what, "stop") && kc_never_started(state))
@@ -1078,6 +1093,124 @@ static int cmd_destroy(const struct kc_args *a)
 	return 0;
 }
 
+/* ---- resize ---- */
+
+enum { RS_MEMORY, RS_TIMEOUT, RS_NO_WAIT, RS_NR };
+static const struct kc_opt resize_opts[] = {
+	[RS_MEMORY] = { "memory", true },
+	[RS_TIMEOUT] = { "timeout", true },
+	[RS_NO_WAIT] = { "no-wait", false },
+};
+
+#define KC_RESIZE_TIMEOUT_S 60u
+
+/* Can @s's partition have @bytes of memory? 0 or an exit code with the reason. */
+static int kc_resize_check(const char *name, const struct keel_part_stats *s, uint64_t bytes)
+{
+	uint64_t ram = s->status.mem_size, max = ram + s->mem_hotplug_size;
+	char b1[32], b2[32];
+
+	if (!s->mem_hotplug_size)
+		return kc_error(
+			KC_EXIT_STATE,
+			"resize %s: it was created without --max-memory: its memory is fixed "
+			"at %s",
+			name, kc_mib(ram, b1, sizeof(b1)));
+	if (bytes < ram)
+		return kc_error(KC_EXIT_USAGE,
+				"resize %s: %s is below its boot memory (%s), which cannot shrink",
+				name, kc_mib(bytes, b1, sizeof(b1)), kc_mib(ram, b2, sizeof(b2)));
+	if (bytes > max)
+		return kc_error(KC_EXIT_USAGE, "resize %s: %s is more than its --max-memory (%s)",
+				name, kc_mib(bytes, b1, sizeof(b1)), kc_mib(max, b2, sizeof(b2)));
+	return 0;
+}
+
+/* Wait until the guest has plugged what was asked: 0 or an exit code. */
+static int kc_resize_wait(const char *name, uint32_t id, uint64_t timeout_ms)
+{
+	struct keel_part_stats s;
+	char b1[32], b2[32];
+	uint64_t waited = 0;
+
+	for (;;) {
+		int ret = kc_stats_raw(id, &s);
+
+		if (ret)
+			return kc_error(kc_exit_code(KC_OP_QUERY, -ret), "resize %s: %s", name,
+					kc_err_text(KC_OP_QUERY, -ret));
+		if (s.status.state != KEEL_PSTATE_RUNNING && s.status.state != KEEL_PSTATE_PAUSED)
+			return kc_error(KC_EXIT_STATE, "resize %s: it is %s now", name,
+					kc_state_name(s.status.state));
+		if (s.mem_plugged == s.mem_requested)
+			return 0;
+		if (waited >= timeout_ms)
+			return kc_error(
+				KC_EXIT_TIMEOUT,
+				"resize %s: after %llu s its guest has %s of the %s asked (does it "
+				"load virtio_mem, and can it free that memory?); Keel keeps asking",
+				name, (unsigned long long)(timeout_ms / 1000),
+				kc_mib(s.status.mem_size + s.mem_plugged, b1, sizeof(b1)),
+				kc_mib(s.status.mem_size + s.mem_requested, b2, sizeof(b2)));
+		kc_sleep_ms(KC_POLL_MS);
+		waited += KC_POLL_MS;
+	}
+}
+
+static int cmd_resize(const struct kc_args *a)
+{
+	struct keel_part_status st;
+	struct keel_part_stats s;
+	struct keel_ioc_resize r = { .what = KEEL_RESIZE_MEMORY };
+	uint64_t timeout_s = KC_RESIZE_TIMEOUT_S;
+	char name[KEEL_NAME_MAX], err[160], b1[32], b2[32];
+	int ret;
+
+	if (!a->val[RS_MEMORY])
+		return kc_error(KC_EXIT_USAGE, "resize: --memory is required");
+	if (kc_parse_memory(a->val[RS_MEMORY], &r.value, err, sizeof(err)))
+		return kc_error(KC_EXIT_USAGE, "resize: %s", err);
+	if (a->val[RS_TIMEOUT] &&
+	    (kc_parse_u64(a->val[RS_TIMEOUT], &timeout_s) || timeout_s > 3600))
+		return kc_error(KC_EXIT_USAGE,
+				"resize: --timeout takes whole seconds, at most 3600");
+	ret = kc_open_part(a->pos[0], &st);
+	if (ret)
+		return ret;
+	kc_part_name(&st, name);
+	ret = kc_stats_raw(st.id, &s);
+	if (ret)
+		return kc_error(kc_exit_code(KC_OP_QUERY, -ret), "resize %s: %s", name,
+				kc_err_text(KC_OP_QUERY, -ret));
+	if (s.status.state != KEEL_PSTATE_RUNNING && s.status.state != KEEL_PSTATE_PAUSED)
+		return kc_state_error("resize", &st);
+	ret = kc_resize_check(name, &s, r.value);
+	if (ret)
+		return ret;
+	r.id = st.id;
+	ret = kc_ioctl(KEEL_IOC_RESIZE, &r);
+	if (ret == -ENOMEM)
+		return kc_error(
+			KC_EXIT_RESOURCE,
+			"resize %s: not enough free memory: %s more wanted (see keelctl info)",
+			name, kc_mib(r.value - s.status.mem_size - s.mem_plugged, b1, sizeof(b1)));
+	if (ret == -EBUSY)
+		return kc_state_error("resize", &st);
+	if (ret)
+		return kc_error(kc_exit_code(KC_OP_CTL, -ret), "resize %s: %s", name,
+				kc_err_text(KC_OP_CTL, -ret));
+	if (a->val[RS_NO_WAIT]) {
+		printf("resizing %s to %s\n", name, kc_mib(r.value, b1, sizeof(b1)));
+		return 0;
+	}
+	ret = kc_resize_wait(name, st.id, timeout_s * 1000);
+	if (ret)
+		return ret;
+	printf("resized %s: memory %s (%s hot-plugged)\n", name, kc_mib(r.value, b1, sizeof(b1)),
+	       kc_mib(r.value - s.status.mem_size, b2, sizeof(b2)));
+	return 0;
+}
+
 /* ---- commands, help, main ---- */
 
 struct kc_cmd {
@@ -1111,7 +1244,7 @@ static const struct kc_cmd kc_cmds[] = {
 	{ "create", cmd_create, create_opts, CR_NR, 1, 1,
 	  "create NAME --cpus N|LIST --memory SIZE --kernel FILE [--initrd FILE]\n"
 	  "       [--cmdline TEXT] [--disk FILE[,ro]] [--on-fault deliver|stop]\n"
-	  "       [--on-reboot stop|restart] [--start]",
+	  "       [--on-reboot stop|restart] [--max-memory SIZE] [--start]",
 	  "Create a partition and load its images (it is left 'created'; see start).\n"
 	  "\n"
 	  "  NAME             1-31 bytes of a-z A-Z 0-9 _ -, not all digits\n"
@@ -1126,6 +1259,9 @@ static const struct kc_cmd kc_cmds[] = {
 	  "                   (default: answered as the hardware does) or stop the partition\n"
 	  "  --on-reboot WHAT when the guest reboots: stop (default) or restart it in place, from\n"
 	  "                   the same images, on the same cores (a pending stop still wins)\n"
+	  "  --max-memory SIZE  the most memory 'keelctl resize' may give it: --memory plus a\n"
+	  "                   multiple of 128M (it gets a virtio-mem device; the guest needs\n"
+	  "                   the virtio_mem module and memhp_default_state=online_movable)\n"
 	  "  --start          start it at once (if that fails, it is destroyed again)\n"
 	  "\n"
 	  "Images (up to 1 GiB each) count against free memory as well as --memory.\n"
@@ -1148,6 +1284,19 @@ static const struct kc_cmd kc_cmds[] = {
 	  "  --json          one JSON object: name, stopped, cause, reason, clean\n"
 	  "Prints: stopped NAME (the guest powered off), exit 0; or, when the guest did not\n"
 	  "power off by itself (timeout, fault): stopped NAME (forced: REASON), exit 9\n" },
+	{ "resize", cmd_resize, resize_opts, RS_NR, 1, 1,
+	  "resize NAME --memory SIZE [--timeout SEC] [--no-wait]",
+	  "Give a running partition more memory or take some back, through its guest's\n"
+	  "virtio-mem driver (the partition was created with --max-memory). Memory it gives\n"
+	  "back is scrubbed and returned to Keel's free memory.\n"
+	  "\n"
+	  "  --memory SIZE   the memory it should have: from its --memory to its --max-memory,\n"
+	  "                  a multiple of 2 MiB\n"
+	  "  --timeout SEC   how long to wait for the guest (default 60): then exit 8, and Keel\n"
+	  "                  keeps asking; nothing is lost\n"
+	  "  --no-wait       return once the guest was asked (prints 'resizing NAME to SIZE')\n"
+	  "\n"
+	  "Prints: resized NAME: memory SIZE (N MiB hot-plugged)\n" },
 	{ "pause", cmd_pause, no_opts, 0, 1, 1, "pause NAME",
 	  "Park a running partition's vCPUs (it keeps its cores and memory).\n"
 	  "Prints: paused NAME\n" },
@@ -1210,12 +1359,13 @@ static void kc_usage(FILE *f)
 		"  stats [NAME] [--json]           counters of one partition or all\n"
 		"  create NAME --cpus N|LIST --memory SIZE --kernel FILE [--initrd FILE]\n"
 		"         [--cmdline TEXT] [--disk FILE[,ro]] [--on-fault deliver|stop]\n"
-		"         [--on-reboot stop|restart] [--start]\n"
+		"         [--on-reboot stop|restart] [--max-memory SIZE] [--start]\n"
 		"                                  make a partition and load its images\n"
 		"  start NAME                      boot a created partition\n"
 		"  stop NAME [--force] [--timeout SEC] [--no-wait]\n"
 		"                                  stop it and wait until it has stopped\n"
 		"  pause NAME, resume NAME         park its vCPUs, let them run again\n"
+		"  resize NAME --memory SIZE       grow or shrink its memory (virtio-mem)\n"
 		"  destroy NAME [--force]          free a stopped or never started partition\n"
 		"  console NAME [--escape KEY] [--new]\n"
 		"                                  attach (Ctrl-\\ detaches)\n"

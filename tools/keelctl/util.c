@@ -894,9 +894,10 @@ uint32_t kc_pack_desc(const struct kc_create_req *r, void *buf, uint32_t index[K
 						     KEEL_PD_IMAGE_DATA };
 	struct keel_part_desc h = { .version = KEEL_PDESC_VERSION,
 				    .flags = r->flags,
-				    .mem_count = 1,
+				    .mem_count = r->hotplug ? 2 : 1,
 				    .cpu_mask = r->cpu_mask };
 	struct keel_pd_mem ram = { .type = KEEL_PD_MEM_RAM, .size = r->mem };
+	struct keel_pd_mem hot = { .type = KEEL_PD_MEM_HOTPLUG, .size = r->hotplug };
 	uint8_t *p = (uint8_t *)buf + sizeof(h);
 	uint32_t k;
 
@@ -904,6 +905,8 @@ uint32_t kc_pack_desc(const struct kc_create_req *r, void *buf, uint32_t index[K
 	if (r->cmdline)
 		snprintf(h.cmdline, sizeof(h.cmdline), "%s", r->cmdline);
 	p = kc_desc_put(p, &ram, sizeof(ram));
+	if (r->hotplug)
+		p = kc_desc_put(p, &hot, sizeof(hot));
 	for (k = 0; k < KC_IM_COUNT; k++) {
 		struct keel_pd_image im = { .role = roles[k],
 					    .module = KEEL_NO_MODULE,
@@ -922,11 +925,35 @@ uint32_t kc_pack_desc(const struct kc_create_req *r, void *buf, uint32_t index[K
 		p = kc_put_device(p, KEEL_DEV_BLK, index[KC_IM_DISK], r->disk_flags);
 		h.device_count++;
 	}
-	kc_put_device(p, KEEL_DEV_CONTROL, KEEL_NO_BACKEND, 0);
+	p = kc_put_device(p, KEEL_DEV_CONTROL, KEEL_NO_BACKEND, 0);
 	h.device_count++;
+	if (r->hotplug) {
+		kc_put_device(p, KEEL_DEV_MEM, 1, 0);
+		h.device_count++;
+	}
 	h.size = (uint32_t)KEEL_PDESC_SIZE(h.mem_count, h.image_count, h.device_count);
 	memcpy(buf, &h, sizeof(h));
 	return h.size;
+}
+
+int kc_parse_max_memory(const char *s, uint64_t mem, uint64_t *hotplug, char *err, size_t errlen)
+{
+	uint64_t max;
+
+	if (kc_parse_size(s, &max)) {
+		kc_err(err, errlen, "--max-memory '%.40s' is not a size (e.g. 1G)", s);
+		return -1;
+	}
+	if (max <= mem || (max - mem) % KEEL_HOTMEM_ALIGN || max - mem > KEEL_HOTMEM_MAX) {
+		kc_err(err, errlen,
+		       "--max-memory must be --memory plus a multiple of %lluM, at most %lluG "
+		       "more (e.g. --memory 256M --max-memory 1G)",
+		       (unsigned long long)(KEEL_HOTMEM_ALIGN >> 20),
+		       (unsigned long long)(KEEL_HOTMEM_MAX >> 30));
+		return -1;
+	}
+	*hotplug = max - mem;
+	return 0;
 }
 
 bool kc_abi_mismatch(uint32_t keel, uint32_t built, char *msg, size_t len)

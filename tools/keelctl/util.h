@@ -46,12 +46,14 @@ struct kc_create_req {
 	uint32_t disk_flags; /* KEEL_DISK_* */
 	const char *cmdline; /* or NULL */
 	uint64_t size[KC_IM_COUNT]; /* bytes of each file, 0 = not given */
+	uint64_t hotplug; /* bytes it may grow by (--max-memory minus --memory), 0 = none */
 };
 
 /*
  * Pack @r as a partition description into @buf (KEEL_PDESC_SIZE_MAX bytes):
  * one RAM region; images kernel, initrd, disk (those given); devices console,
- * entropy, the disk, the control port. @index[kind] = the image's index in the
+ * entropy, the disk, the control port; with @r->hotplug also a hot-pluggable
+ * region and its virtio-mem device, last. @index[kind] = the image's index in the
  * description (what LOAD names), or KEEL_NO_MODULE. Returns the size.
  */
 uint32_t kc_pack_desc(const struct kc_create_req *r, void *buf, uint32_t index[KC_IM_COUNT]);
@@ -83,6 +85,13 @@ int kc_parse_size(const char *s, uint64_t *out);
  * 1 TiB. 0 or -1 with the reason in @err.
  */
 int kc_parse_memory(const char *s, uint64_t *bytes, char *err, size_t errlen);
+
+/*
+ * --max-memory: at least --memory @mem, larger by a multiple of
+ * KEEL_HOTMEM_ALIGN (128 MiB) up to KEEL_HOTMEM_MAX; *hotplug = the
+ * difference. 0 or -1 with the reason in @err.
+ */
+int kc_parse_max_memory(const char *s, uint64_t mem, uint64_t *hotplug, char *err, size_t errlen);
 
 /*
  * --cpus: a bare number N is a count (*count = N, *mask = 0); a list such as

@@ -95,6 +95,13 @@ struct keel_ioc_console_write {
 	uint64_t taken; /* out: bytes the partition's console accepted */
 };
 
+/* KEEL_IOC_RESIZE: ask partition id to have value (KEEL_RESIZE_MEMORY: bytes of memory). */
+struct keel_ioc_resize {
+	uint32_t id;
+	uint32_t what; /* KEEL_RESIZE_* */
+	uint64_t value;
+};
+
 #define KEEL_IOC_HOST_INFO _IOR(KEEL_IOC_MAGIC, 0x00, struct keel_ioc_host_info)
 #define KEEL_IOC_LIST _IOWR(KEEL_IOC_MAGIC, 0x01, struct keel_ioc_list)
 #define KEEL_IOC_CREATE _IOWR(KEEL_IOC_MAGIC, 0x02, struct keel_ioc_create)
@@ -107,5 +114,6 @@ struct keel_ioc_console_write {
 #define KEEL_IOC_STATS _IOWR(KEEL_IOC_MAGIC, 0x09, struct keel_ioc_stats)
 #define KEEL_IOC_CONSOLE_READ _IOWR(KEEL_IOC_MAGIC, 0x0A, struct keel_ioc_console_read)
 #define KEEL_IOC_CONSOLE_WRITE _IOWR(KEEL_IOC_MAGIC, 0x0B, struct keel_ioc_console_write)
+#define KEEL_IOC_RESIZE _IOW(KEEL_IOC_MAGIC, 0x0C, struct keel_ioc_resize)
 
 #endif /* KEEL_DEV_H */

@@ -190,6 +190,16 @@ static long keel_ioc_ctl(unsigned int cmd, void __user *uarg)
 	return -ENOTTY;
 }
 
+static long keel_ioc_resize(void __user *uarg)
+{
+	struct keel_ioc_resize r;
+	struct keel_hc_result res;
+
+	if (copy_from_user(&r, uarg, sizeof(r)))
+		return -EFAULT;
+	return keel_call(KEEL_HC_MGMT_RESIZE, r.id, r.what, r.value, &res);
+}
+
 static long keel_ioc_stats(void __user *uarg)
 {
 	struct keel_ioc_stats *s = kzalloc(sizeof(*s), GFP_KERNEL);
@@ -299,6 +309,9 @@ static long keel_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		break;
 	case KEEL_IOC_CONSOLE_WRITE:
 		ret = keel_ioc_console_write(uarg);
+		break;
+	case KEEL_IOC_RESIZE:
+		ret = keel_ioc_resize(uarg);
 		break;
 	default:
 		ret = -ENOTTY;

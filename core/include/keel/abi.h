@@ -21,7 +21,7 @@
  * longer reads.
  */
 #define KEEL_ABI_VERSION_MAJOR 1
-#define KEEL_ABI_VERSION_MINOR 0
+#define KEEL_ABI_VERSION_MINOR 1
 #define KEEL_ABI_VERSION ((KEEL_ABI_VERSION_MAJOR << 16) | KEEL_ABI_VERSION_MINOR)
 
 /*
@@ -89,7 +89,15 @@
 /* a0 = GPA of struct keel_mgmt_console -> r1 = bytes, r2 = next cursor, r3 = bytes lost */
 #define KEEL_HC_MGMT_CONSOLE_READ 0x10A
 #define KEEL_HC_MGMT_CONSOLE_WRITE 0x10B /* a0 = id, a1 = GPA, a2 = length -> r1 = bytes taken */
-#define KEEL_HC_MGMT_NR_CALLS 0x10C /* first unassigned management number */
+/*
+ * (1.1) a0 = id, a1 = KEEL_RESIZE_MEMORY, a2 = the memory it should have, in
+ * bytes: its RAM plus hot-plugged memory, up to RAM plus its hot-pluggable
+ * region, a KEEL_HOTMEM_BLOCK multiple. Returns once the guest's virtio-mem
+ * driver was asked; STATS mem_plugged shows how far it got.
+ */
+#define KEEL_HC_MGMT_RESIZE 0x10C
+#define KEEL_HC_MGMT_NR_CALLS 0x10D /* first unassigned management number */
+#define KEEL_RESIZE_MEMORY 1u
 
 #define KEEL_MGMT_LOAD_MAX (1u << 20) /* bytes per KEEL_HC_MGMT_LOAD */
 #define KEEL_MGMT_IMAGE_MAX (1ull << 30) /* declared size of one image */
@@ -197,7 +205,7 @@ struct keel_part_desc {
 	uint32_t version; /* KEEL_PDESC_VERSION */
 	uint32_t size; /* bytes: this header and the arrays after it */
 	uint32_t flags; /* KEEL_PD_* */
-	uint32_t mem_count; /* 1 (KEEL_PD_MAX_MEM) */
+	uint32_t mem_count; /* 1 or 2 (KEEL_PD_MAX_MEM) */
 	uint32_t image_count; /* 1 .. KEEL_PD_MAX_IMAGES */
 	uint32_t device_count; /* 0 .. KEEL_PD_MAX_DEVICES */
 	char name[KEEL_NAME_MAX]; /* [a-zA-Z0-9_-], NUL-terminated */
@@ -207,10 +215,19 @@ struct keel_part_desc {
 
 /*
  * Memory. Exactly one KEEL_PD_MEM_RAM region, the first: the guest's RAM from
- * its RAM base, size a multiple of KEEL_PART_MEM_ALIGN. (Hot-pluggable memory
- * will be a second type.)
+ * its RAM base, size a multiple of KEEL_PART_MEM_ALIGN. At most one
+ * KEEL_PD_MEM_HOTPLUG region after it: guest-physical space, initially empty,
+ * that a KEEL_DEV_MEM device (virtio-mem) fills and empties while the guest
+ * runs (RESIZE), in KEEL_HOTMEM_BLOCK blocks; its size, a multiple of
+ * KEEL_HOTMEM_ALIGN up to KEEL_HOTMEM_MAX, is how much may be added. Keel
+ * places it (the device's config and STATS mem_hotplug_base say where): at the first
+ * 1 GiB boundary above RAM, and on x86_64 not below 4 GiB.
  */
 #define KEEL_PD_MEM_RAM 1u
+#define KEEL_PD_MEM_HOTPLUG 2u
+#define KEEL_HOTMEM_BLOCK (2ull << 20) /* what the guest plugs and unplugs */
+#define KEEL_HOTMEM_ALIGN (128ull << 20) /* Linux's memory block on both arches */
+#define KEEL_HOTMEM_MAX (256ull << 30)
 struct keel_pd_mem {
 	uint32_t type; /* KEEL_PD_MEM_* */
 	uint32_t flags; /* 0 */
@@ -236,14 +253,16 @@ struct keel_pd_image {
 /*
  * Devices, each a virtio-mmio device at slot = its index in this array
  * (KEEL_VIRTIO_MMIO_BASE + slot * stride, interrupt KEEL_VIRTIO_IRQ_BASE +
- * slot). At most one each of CONSOLE, RNG and CONTROL. BLK: backend = the
- * index of its DATA image, flags KEEL_DISK_*. Others: backend KEEL_NO_BACKEND,
- * flags 0.
+ * slot). At most one each of CONSOLE, RNG, CONTROL and MEM. BLK: backend =
+ * the index of its DATA image, flags KEEL_DISK_*. MEM: backend = the index of
+ * the HOTPLUG memory region (a HOTPLUG region needs exactly one MEM device),
+ * flags 0. Others: backend KEEL_NO_BACKEND, flags 0.
  */
 #define KEEL_DEV_CONSOLE 1u
 #define KEEL_DEV_RNG 2u
 #define KEEL_DEV_BLK 3u
 #define KEEL_DEV_CONTROL 4u /* org.keel.control: how STOP asks the guest to power off */
+#define KEEL_DEV_MEM 5u /* virtio-mem: backend = the index of the HOTPLUG region */
 #define KEEL_NO_BACKEND 0xffffffffu
 #define KEEL_DISK_RO (1u << 0) /* the guest may not write the disk */
 #define KEEL_DISK_FLAGS_ALL KEEL_DISK_RO
@@ -357,6 +376,11 @@ struct keel_part_stats {
 	/* 0.7: where its running vCPUs are now (the rest run guest code or handle an exit) */
 	uint32_t vcpus_parked; /* out of the guest for PAUSE */
 	uint32_t vcpus_halted; /* waiting for an interrupt */
+	/* 1.1: hot-pluggable memory (all 0 without a KEEL_PD_MEM_HOTPLUG region) */
+	uint64_t mem_hotplug_base; /* guest-physical start of the region */
+	uint64_t mem_hotplug_size; /* the region: the most that can be added */
+	uint64_t mem_plugged; /* bytes the guest has plugged now */
+	uint64_t mem_requested; /* bytes RESIZE asked it to have plugged */
 };
 
 /*

@@ -85,4 +85,13 @@ void hmap_window_put(void);
 /* Drop every window of this CPU (its next partition finds nothing of the last). */
 void hmap_window_reset(void);
 
+/*
+ * Partition memory went back to the pool: every CPU drops its windows at
+ * its next hmap_window_get or hmap_window_catch_up, so no window outlives
+ * what it showed by more than the work a CPU was doing when it was called
+ * (no code reads through a window of memory its partition no longer has).
+ */
+void hmap_windows_forget(void);
+void hmap_window_catch_up(void);
+
 #endif /* KEEL_HMAP_H */

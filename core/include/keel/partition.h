@@ -11,6 +11,7 @@
 #include <keel/boot_info.h>
 #include <keel/conq.h>
 #include <keel/exit.h>
+#include <keel/hotmem.h>
 #include <keel/spinlock.h>
 #include <keel/types.h>
 #include <keel/vcpu.h>
@@ -113,6 +114,7 @@ struct partition {
 	u32 pause_gen; /* PAUSEs so far: a vCPU's parked answer names the one it saw */
 	u32 pad5;
 	struct mem_region mem[KEEL_MAX_MEM_REGIONS];
+	struct hotmem hotmem; /* its hot-pluggable memory (size 0: none) */
 	char stop_reason[KEEL_STOP_REASON_MAX]; /* why it is stopping, for the final log line */
 	u32 stop_cause; /* KEEL_STOP_CAUSE_*, set with stop_reason */
 	u32 warned_pio; /* a port I/O warning was printed */

@@ -37,6 +37,14 @@ struct pcpu {
 	u64 *win_pte; /* its window's leaf entries */
 	hpa_t win_frame[HMAP_WINDOW_SLOTS]; /* what each slot maps, or HMAP_NO_FRAME */
 	const void *win_owner; /* whose memory the window shows */
+	u32 win_epoch; /* the hmap_windows_forget() its windows are newer than */
+	/*
+	 * Guest-memory accesses of a partition with hot-pluggable memory (core/
+	 * guest_mem.c): how deep this CPU is in them, and how many it has left
+	 * (outermost). Written by this CPU only; hotmem_wait_readers reads them.
+	 */
+	u32 gmem_depth;
+	u32 gmem_left;
 	struct pcpu_arch arch;
 };
 

@@ -28,6 +28,12 @@ static inline u64 pdesc_ram_size(const struct pdesc *d)
 	return d->mem[0].size;
 }
 
+/* Its hot-pluggable region's size (0: it has none). */
+static inline u64 pdesc_hotplug_size(const struct pdesc *d)
+{
+	return d->h.mem_count > 1 && d->mem[1].type == KEEL_PD_MEM_HOTPLUG ? d->mem[1].size : 0;
+}
+
 /* The index of its image with @role (KERNEL or INITRD), or -1. */
 int pdesc_image_of(const struct pdesc *d, u32 role);
 
@@ -91,6 +97,8 @@ void pdesc_add_device(struct pdesc *d, u32 type, u32 backend, u32 flags);
  * control port. Slots 0, 1, 2 (the disk) and the next.
  */
 void pdesc_add_default_devices(struct pdesc *d, u32 disk_image, u32 disk_flags);
+/* Up to @size bytes of hot-pluggable memory: the region and its virtio-mem device. */
+void pdesc_add_hotplug(struct pdesc *d, u64 size);
 
 /* Set d->h.size from the counts (the loader builds descriptions unpacked). */
 void pdesc_set_size(struct pdesc *d);

@@ -15,6 +15,13 @@ struct partition;
  */
 int virtio_create_devices(struct partition *part);
 
+/*
+ * RESIZE: ask @part's virtio-mem driver to bring its plugged memory to
+ * @bytes (a KEEL_HOTMEM_BLOCK multiple, at most the region). Any CPU. 0, or
+ * -KEEL_EINVAL (no such device, or a size it cannot have).
+ */
+int virtio_mem_resize(struct partition *part, u64 bytes);
+
 /* What Keel may ask of a guest on its control port (docs/guest-control.md). */
 enum virtio_ctl_request {
 	VIRTIO_CTL_POWEROFF, /* the line "poweroff": keelctl stop */

@@ -1,0 +1,73 @@
+#!/bin/sh
+# SPDX-License-Identifier: MIT
+# Runs in the Linux management partition (tests/integration/test_mgmt_linux.py):
+# a Linux microVM with 256M of memory and --max-memory 1G writes and checks
+# its memory in a loop (keel.memload) while keelctl grows it to 1G and
+# shrinks it back to 256M, three times. Its checks must never fail, its
+# kernel must see each size, and Keel's free memory must come back exactly.
+# Prints "CHECK <name> ok|FAIL <detail>" per step and "RESIZE PASS|FAIL".
+fails=0
+check() { # name, condition result (0 = ok), detail
+	if [ "$2" = 0 ]; then echo "CHECK $1 ok"; else echo "CHECK $1 FAIL $3"; fails=$((fails + 1)); fi
+}
+json() { keelctl "$@" --json | tr -d '\n'; }
+free_mem() { json info | sed -n 's/.*"mem_free": *\([0-9]*\).*/\1/p'; }
+plugged() { json stats mem | sed -n 's/.*"plugged": *\([0-9]*\).*/\1/p'; }
+
+case "$(uname -m)" in
+aarch64) con=ttyAMA0 ;;
+*) con=ttyS0 ;;
+esac
+CMD="console=$con loglevel=4 panic=-1 memhp_default_state=online_movable"
+CMD="$CMD keel.memload=1200 keel.wait=0 keel.after=hold"
+
+keelctl create mem --cpus 1 --memory 256M --max-memory 1G --kernel /images/kernel \
+	--initrd /images/initrd.gz --cmdline "$CMD" --start
+check create $? ""
+keelctl console mem --wait "memload pass 1 " --timeout 300 >/dev/null
+check load-running $? "$(keelctl console mem --dump | tail -c 400)"
+free0=$(free_mem)
+echo "RESIZE-FREE start $free0"
+
+for round in 1 2 3; do
+	out=$(keelctl resize mem --memory 1G --timeout 300 2>&1)
+	check "grow-$round" $? "$out"
+	echo "RESIZE-OUT $out"
+	echo "RESIZE-STATS $(json stats mem)"
+	keelctl console mem --new --wait "size=big" --timeout 300 >/dev/null
+	check "guest-big-$round" $? "$(keelctl console mem --dump | tail -c 300)"
+	out=$(keelctl resize mem --memory 256M --timeout 600 2>&1)
+	check "shrink-$round" $? "$out"
+	echo "RESIZE-OUT $out"
+	keelctl console mem --new --wait "size=small" --timeout 300 >/dev/null
+	check "guest-small-$round" $? "$(keelctl console mem --dump | tail -c 300)"
+	[ "$(plugged)" = 0 ]
+	check "plugged-0-$round" $? "$(plugged)"
+	free=$(free_mem)
+	echo "RESIZE-FREE round $round $free"
+	[ "$free" = "$free0" ]
+	check "free-back-$round" $? "$free0 -> $free"
+done
+
+# Errors a script relies on: beyond --max-memory, below --memory, not a microVM with it.
+keelctl resize mem --memory 2G >/tmp/err 2>&1
+[ $? = 2 ] && grep -q "more than its --max-memory" /tmp/err
+check "too-big" $? "$(cat /tmp/err)"
+keelctl resize mem --memory 128M >/tmp/err 2>&1
+[ $? = 2 ] && grep -q "below its boot memory" /tmp/err
+check "too-small" $? "$(cat /tmp/err)"
+keelctl resize mgmt --memory 1G >/tmp/err 2>&1
+[ $? = 5 ]
+check "fixed" $? "$(cat /tmp/err)"
+
+keelctl console mem --dump >/tmp/mem.out
+bad=$(grep -c "bad=[1-9]" /tmp/mem.out)
+passes=$(grep -c "memload pass" /tmp/mem.out)
+kept=$(grep -c "kept=32" /tmp/mem.out)
+echo "RESIZE-LOAD passes=$passes bad=$bad kept=$kept"
+[ "$bad" = 0 ] && [ "$kept" -gt 0 ]
+check load-intact $? "$(grep "bad=[1-9]" /tmp/mem.out | head -3)"
+keelctl stop mem --timeout 30 >/dev/null
+keelctl destroy mem
+check destroy $? ""
+[ $fails = 0 ] && echo "RESIZE PASS" || echo "RESIZE FAIL"
