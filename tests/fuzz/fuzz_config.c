@@ -22,7 +22,9 @@ static u32 lines_in(const u8 *data, size_t size)
 
 int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 {
-	struct pdesc_limits lim = { .cpu_count = 8, .module_count = 0, .mem_available = 1ull << 32 };
+	struct pdesc_limits lim = { .cpu_count = 8,
+				    .module_count = 0,
+				    .mem_available = 1ull << 32 };
 	/* An exact-size copy: the parser must not read a byte past @size. */
 	char *text = malloc(size ? size : 1);
 	u32 lines = lines_in(data, size), i;
@@ -37,7 +39,8 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 	if (cfg.error_count > CFG_MAX_ERRORS || (ret != 0 && cfg.error_count == 0))
 		abort();
 	for (i = 0; i < cfg.error_count && i < CFG_MAX_ERRORS; i++)
-		if (cfg.errors[i].line > lines || !memchr(cfg.errors[i].msg, 0, sizeof(cfg.errors[i].msg)))
+		if (cfg.errors[i].line > lines ||
+		    !memchr(cfg.errors[i].msg, 0, sizeof(cfg.errors[i].msg)))
 			abort();
 	if (cfg.part_count > KEEL_MAX_PARTITIONS)
 		abort();

@@ -31,7 +31,8 @@ static size_t strip_added(char *s, size_t len)
 	size_t i, j = 0;
 
 	for (i = 0; i < len; i++) {
-		if (s[i] == '\r' && i + 1 < len && s[i + 1] == '\n' && (i == 0 || s[i - 1] != '\n')) {
+		if (s[i] == '\r' && i + 1 < len && s[i + 1] == '\n' &&
+		    (i == 0 || s[i - 1] != '\n')) {
 			i++;
 			continue;
 		}
@@ -61,7 +62,8 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 			for (size_t i = 0; i < len; i++)
 				unit[i] = (char)('a' + (seq + i) % 26);
 			unit[len - 1] = '\n';
-			if (conq_put(&qs[op >> 1 & 1 ? 1 : (op >> 2 & 1 ? 2 : 0)], seq, unit, len)) {
+			if (conq_put(&qs[op >> 1 & 1 ? 1 : (op >> 2 & 1 ? 2 : 0)], seq, unit,
+				     len)) {
 				memcpy(want + want_len, unit, len);
 				want_len += len;
 			}

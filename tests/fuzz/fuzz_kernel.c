@@ -30,7 +30,8 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 	fuzz_kernel_setup(data + 2 + ilen, size - 2 - ilen, data + 2, ilen);
 	memset(&entry, 0, sizeof(entry));
 	ret = arch_kernel_load(&fuzz_kpart, &entry);
-	if (ret == 0 && (entry.pc < KEEL_GUEST_RAM_BASE || entry.pc >= KEEL_GUEST_RAM_BASE + FUZZ_KRAM))
+	if (ret == 0 &&
+	    (entry.pc < KEEL_GUEST_RAM_BASE || entry.pc >= KEEL_GUEST_RAM_BASE + FUZZ_KRAM))
 		abort();
 	if (pmm_free_bytes() != pool_free)
 		abort(); /* the loader's scratch all given back */

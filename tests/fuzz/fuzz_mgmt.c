@@ -129,7 +129,8 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 		if (q->state == PART_STOPPING)
 			vcpus_leave(q);
 		{
-			struct vm_exit e = { .kind = EXIT_HYPERCALL, .hc.fn = KEEL_HC_MGMT_DESTROY };
+			struct vm_exit e = { .kind = EXIT_HYPERCALL,
+					     .hc.fn = KEEL_HC_MGMT_DESTROY };
 
 			e.hc.args[0] = q->id;
 			hypercall_handle(mgr->vcpus[0], &e);

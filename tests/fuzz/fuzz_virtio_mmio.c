@@ -23,7 +23,8 @@
  * Input: 4 KiB copied over RAM at 0 (where a guest would put rings), then
  * 8-byte records: device, size code, offset (2 bytes), value (4 bytes).
  * Queue addresses written are steered into RAM half of the time; a device
- * byte with its top bit set also asks for a power-off on the control port.
+ * byte with its top bit set also asks for a power-off on the control port,
+ * or (size byte bit 1) for a virtio-mem size of r[6] blocks.
  */
 int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 {
@@ -36,14 +37,17 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 	memcpy(fuzz_ram, data, size < 4096 ? size : 4096);
 	for (at = 4096; at + 8 <= size; at += 8) {
 		const u8 *r = data + at;
-		u32 slot = (r[0] & 0x7f) % 4, sz = sizes[r[1] & 3];
+		u32 slot = (r[0] & 0x7f) % 5, sz = sizes[r[1] & 3];
 		u32 off = (u32)(r[2] | r[3] << 8) & 0x1ff;
 		u32 val = (u32)r[4] | (u32)r[5] << 8 | (u32)r[6] << 16 | (u32)r[7] << 24;
-		struct vdev *d = vdev_find(&fuzz_part, VDEV_MMIO,
-					   KEEL_VIRTIO_MMIO_BASE + slot * KEEL_VIRTIO_MMIO_STRIDE, 4);
+		struct vdev *d =
+			vdev_find(&fuzz_part, VDEV_MMIO,
+				  KEEL_VIRTIO_MMIO_BASE + slot * KEEL_VIRTIO_MMIO_STRIDE, 4);
 		u64 v = 0;
 
-		if (r[0] & 0x80)
+		if ((r[0] & 0x80) && (r[1] & 2))
+			virtio_mem_resize(&fuzz_part, (u64)r[6] * KEEL_HOTMEM_BLOCK);
+		else if (r[0] & 0x80)
 			virtio_control_request(&fuzz_part, r[1] & 1 ? VIRTIO_CTL_POWEROFF : r[7]);
 		if (!d)
 			continue;
@@ -54,7 +58,7 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 		else
 			d->ops->write(d, NULL, off, sz, val);
 	}
-	vdev_destroy_all(&fuzz_part);
+	fuzz_virtio_teardown();
 	if (pmm_free_bytes() != pool_free)
 		abort();
 	return 0;

@@ -41,7 +41,8 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 	slot = data[0] % 3;
 	q = data[1] & 1;
 	num = data[2] | (u32)data[3] << 8;
-	d = vdev_find(&fuzz_part, VDEV_MMIO, KEEL_VIRTIO_MMIO_BASE + slot * KEEL_VIRTIO_MMIO_STRIDE, 4);
+	d = vdev_find(&fuzz_part, VDEV_MMIO, KEEL_VIRTIO_MMIO_BASE + slot * KEEL_VIRTIO_MMIO_STRIDE,
+		      4);
 	memcpy(fuzz_ram, data + 5, MIN(size - 5, (size_t)0x10000));
 	wr(d, 0x070, 0);
 	wr(d, 0x070, 3);
@@ -59,7 +60,7 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 	wr(d, 0x070, 0xf);
 	for (i = 0; i < 3; i++)
 		wr(d, 0x050, q);
-	vdev_destroy_all(&fuzz_part);
+	fuzz_virtio_teardown();
 	if (pmm_free_bytes() != pool_free)
 		abort();
 	return 0;

@@ -71,7 +71,8 @@ void fuzz_kernel_setup(const u8 *k, size_t klen, const u8 *i, size_t ilen)
 	fuzz_kpart.desc.mem[0] = (struct keel_pd_mem){ .type = KEEL_PD_MEM_RAM, .size = FUZZ_KRAM };
 	fuzz_kpart.vcpu_count = 2;
 	fuzz_kpart.mem_count = 1;
-	fuzz_kpart.mem[0] = (struct mem_region){ KEEL_GUEST_RAM_BASE, (hpa_t)(uintptr_t)ram, FUZZ_KRAM };
+	fuzz_kpart.mem[0] =
+		(struct mem_region){ KEEL_GUEST_RAM_BASE, (hpa_t)(uintptr_t)ram, FUZZ_KRAM };
 	fuzz_kpart.kernel = &kernel;
 	fuzz_kpart.initrd = ilen ? &initrd : NULL;
 }

@@ -22,7 +22,7 @@ CMD="console=$con loglevel=4 panic=-1 memhp_default_state=online_movable"
 CMD="$CMD keel.memload=1200 keel.wait=0 keel.after=hold"
 
 keelctl create mem --cpus 1 --memory 256M --max-memory 1G --kernel /images/kernel \
-	--initrd /images/initrd.gz --cmdline "$CMD" --start
+	--initrd /images/initrd.gz --cmdline "$CMD" --on-reboot restart --start
 check create $? ""
 keelctl console mem --wait "memload pass 1 " --timeout 300 >/dev/null
 check load-running $? "$(keelctl console mem --dump | tail -c 400)"
@@ -48,6 +48,24 @@ for round in 1 2 3; do
 	[ "$free" = "$free0" ]
 	check "free-back-$round" $? "$free0 -> $free"
 done
+
+# A guest reboot with memory plugged: all of it goes back, the request stands,
+# and the new kernel plugs it again; then back to 256M, and the memory is back.
+keelctl resize mem --memory 1G --timeout 300 >/dev/null
+check grow-before-reboot $? ""
+keelctl console mem --send reboot >/dev/null
+check send-reboot $? ""
+keelctl console mem --new --wait "memload pass 1 " --timeout 300 >/dev/null
+check rebooted $? "$(keelctl console mem --dump | tail -c 300)"
+keelctl console mem --new --wait "size=big" --timeout 300 >/dev/null
+check replugged $? "$(keelctl console mem --dump | tail -c 300)"
+echo "RESIZE-REBOOT $(json stats mem)"
+out=$(keelctl resize mem --memory 256M --timeout 600 2>&1)
+check shrink-after-reboot $? "$out"
+free=$(free_mem)
+echo "RESIZE-FREE after-reboot $free"
+[ "$free" = "$free0" ]
+check free-back-after-reboot $? "$free0 -> $free"
 
 # Errors a script relies on: beyond --max-memory, below --memory, not a microVM with it.
 keelctl resize mem --memory 2G >/tmp/err 2>&1
