@@ -853,7 +853,7 @@ static s64 mgmt_resize_memory(struct partition *part, u64 bytes)
 		return -KEEL_ENOMEM;
 	if (virtio_mem_resize(part, want))
 		return -KEEL_EINVAL;
-	pr_info("partition '%s': memory to %llu MiB asked of its guest (%llu MiB plugged now)",
+	pr_info("partition '%s': memory to %llu MiB asked of its guest (it has %llu MiB now)",
 		part->desc.h.name, (unsigned long long)(bytes >> 20),
 		(unsigned long long)((ram + plugged) >> 20));
 	return KEEL_OK;
