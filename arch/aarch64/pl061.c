@@ -199,11 +199,75 @@ static void pl061_destroy(struct vdev *dev)
 	pmm_free_page(dev->priv);
 }
 
+/* Snapshots: every register and the lines as last seen; the SPI follows from them. */
+#define PL061_STATE_MAGIC 0x31363150u /* "P161" */
+struct pl061_state {
+	u32 magic;
+	u8 out, in, dir, is, ibe, iev, ie, afsel, edge, lines;
+	u8 pad[2];
+};
+
+static int pl061_save(struct vdev *dev, void *buf, u32 len)
+{
+	const struct pl061 *g = dev->priv;
+	struct pl061_state st = { .magic = PL061_STATE_MAGIC };
+	unsigned long flags;
+
+	if (len < sizeof(st))
+		return -KEEL_E2BIG;
+	flags = spin_lock_irqsave(&dev->lock);
+	st.out = g->out, st.in = g->in, st.dir = g->dir, st.is = g->is, st.ibe = g->ibe;
+	st.iev = g->iev, st.ie = g->ie, st.afsel = g->afsel, st.edge = g->edge;
+	st.lines = g->lines;
+	spin_unlock_irqrestore(&dev->lock, flags);
+	memcpy(buf, &st, sizeof(st));
+	return (int)sizeof(st);
+}
+
+/*
+ * Any value of an 8-bit register is one a driver could write. The lines
+ * must be what the data and direction make them: the model latches edges at
+ * every change, so a saved state never differs, and a blob that does would
+ * invent an edge.
+ */
+static bool pl061_state_ok(const struct pl061_state *st)
+{
+	return st->magic == PL061_STATE_MAGIC && !st->pad[0] && !st->pad[1] &&
+	       st->lines == ((st->out & st->dir) | (st->in & (u8)~st->dir));
+}
+
+static int pl061_restore(struct vdev *dev, const void *buf, u32 len)
+{
+	struct pl061 *g = dev->priv;
+	struct pl061_state st;
+	unsigned long flags;
+	bool level;
+
+	if (len == sizeof(st))
+		memcpy(&st, buf, sizeof(st));
+	if (len != sizeof(st) || !pl061_state_ok(&st)) {
+		pl061_reset(dev);
+		arch_irq_set_level(dev->part, VPLAT_PL061_SPI, false);
+		return -KEEL_EINVAL;
+	}
+	flags = spin_lock_irqsave(&dev->lock);
+	g->out = st.out, g->in = st.in, g->dir = st.dir, g->is = st.is, g->ibe = st.ibe;
+	g->iev = st.iev, g->ie = st.ie, g->afsel = st.afsel, g->edge = st.edge;
+	g->lines = st.lines;
+	level = (pl061_ris(g) & g->ie) != 0;
+	g->irq_level = level;
+	arch_irq_set_level(dev->part, VPLAT_PL061_SPI, level);
+	spin_unlock_irqrestore(&dev->lock, flags);
+	return 0;
+}
+
 static const struct vdev_ops pl061_ops = {
 	.read = pl061_read,
 	.write = pl061_write,
 	.reset = pl061_reset,
 	.destroy = pl061_destroy,
+	.save = pl061_save,
+	.restore = pl061_restore,
 };
 
 int pl061_create(struct partition *part)
