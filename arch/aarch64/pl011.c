@@ -83,6 +83,12 @@ static u32 *pl011_reg(struct pl011 *u, u64 off)
 	}
 }
 
+/* What a write to @off keeps of a value (pl011_write's mask). */
+static u32 pl011_reg_mask(u64 off)
+{
+	return off == UART_IMSC ? INT_MASK : 0xffffu;
+}
+
 static int pl011_read(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u64 *value)
 {
 	struct pl011 *u = dev->priv;
@@ -115,7 +121,7 @@ static int pl011_write(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u
 	if (off == UART_DR)
 		console_part_write(dev->part, &c, 1);
 	else if (reg)
-		*reg = (u32)value & (off == UART_IMSC ? INT_MASK : 0xffffu);
+		*reg = (u32)value & pl011_reg_mask(off);
 	pl011_update_irq(u);
 	spin_unlock_irqrestore(&dev->lock, flags);
 	return 0;
@@ -138,11 +144,73 @@ static void pl011_destroy(struct vdev *dev)
 	pmm_free_page(dev->priv);
 }
 
+/* Snapshots: the registers a driver writes, in pl011_reg's order; the SPI follows. */
+#define PL011_STATE_MAGIC 0x31313050u /* "P011" */
+#define PL011_NR_REGS 8u
+static const u16 pl011_saved[PL011_NR_REGS] = { UART_ILPR, UART_IBRD, UART_FBRD, UART_LCR_H,
+						UART_CR,   UART_IFLS, UART_IMSC, UART_DMACR };
+
+struct pl011_state {
+	u32 magic;
+	u32 reg[PL011_NR_REGS];
+};
+
+static int pl011_save(struct vdev *dev, void *buf, u32 len)
+{
+	struct pl011 *u = dev->priv;
+	struct pl011_state st = { .magic = PL011_STATE_MAGIC };
+	unsigned long flags;
+
+	if (len < sizeof(st))
+		return -KEEL_E2BIG;
+	flags = spin_lock_irqsave(&dev->lock);
+	for (u32 i = 0; i < PL011_NR_REGS; i++)
+		st.reg[i] = *pl011_reg(u, pl011_saved[i]);
+	spin_unlock_irqrestore(&dev->lock, flags);
+	memcpy(buf, &st, sizeof(st));
+	return (int)sizeof(st);
+}
+
+/* Each register as a driver could have written it: no bit its write would drop. */
+static bool pl011_state_ok(const struct pl011_state *st)
+{
+	if (st->magic != PL011_STATE_MAGIC)
+		return false;
+	for (u32 i = 0; i < PL011_NR_REGS; i++)
+		if (st->reg[i] & ~pl011_reg_mask(pl011_saved[i]))
+			return false;
+	return true;
+}
+
+static int pl011_restore(struct vdev *dev, const void *buf, u32 len)
+{
+	struct pl011 *u = dev->priv;
+	struct pl011_state st;
+	unsigned long flags;
+
+	if (len == sizeof(st))
+		memcpy(&st, buf, sizeof(st));
+	if (len != sizeof(st) || !pl011_state_ok(&st)) {
+		pl011_reset(dev);
+		arch_irq_set_level(dev->part, VPLAT_PL011_SPI, false);
+		return -KEEL_EINVAL;
+	}
+	flags = spin_lock_irqsave(&dev->lock);
+	for (u32 i = 0; i < PL011_NR_REGS; i++)
+		*pl011_reg(u, pl011_saved[i]) = st.reg[i];
+	u->irq_level = !((pl011_ris(u) & u->imsc) != 0); /* drive the line whatever it was */
+	pl011_update_irq(u);
+	spin_unlock_irqrestore(&dev->lock, flags);
+	return 0;
+}
+
 static const struct vdev_ops pl011_ops = {
 	.read = pl011_read,
 	.write = pl011_write,
 	.reset = pl011_reset,
 	.destroy = pl011_destroy,
+	.save = pl011_save,
+	.restore = pl011_restore,
 };
 
 int pl011_create(struct partition *part)

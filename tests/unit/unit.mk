@@ -28,6 +28,8 @@ UNIT_SRCS_test_dtb := arch/aarch64/dtb.c $(shell $(UNIT_CC) -print-file-name=lib
 UNIT_SRCS_test_bhb := arch/aarch64/bhb.c
 # The aarch64 PL061 GPIO model (the Linux guest's power key).
 UNIT_SRCS_test_pl061 := arch/aarch64/pl061.c core/vdev.c core/pmm.c
+# The aarch64 PL011 UART model (its snapshot).
+UNIT_SRCS_test_pl011 := arch/aarch64/pl011.c core/vdev.c core/pmm.c
 
 VIRTIO_UNIT_SRCS := $(wildcard virtio/*.c) core/guest_mem.c tests/unit/hmap_host.c core/vdev.c core/pmm.c \
 	core/pdesc.c core/hotmem.c

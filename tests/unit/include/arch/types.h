@@ -23,8 +23,10 @@ struct pcpu_arch {
 struct vcpu_arch {
 	u64 unused;
 };
+struct pl011;
 struct part_arch {
 	struct pt s2;
+	struct pl011 *pl011; /* as aarch64's: the emulated UART (test_pl011) */
 };
 struct arch_regs {
 	u64 pc;
