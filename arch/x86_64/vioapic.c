@@ -168,10 +168,83 @@ static void vioapic_reset(struct vdev *dev)
 	spin_unlock_irqrestore(&io->lock, flags);
 }
 
+/*
+ * Snapshots: the register index, the ID, the line levels and the
+ * redirection table. Restoring delivers nothing: an interrupt in flight is
+ * the LAPIC's state, and a pin whose level entry is in service keeps its
+ * remote IRR until the guest's EOI, as before the snapshot.
+ */
+#define VIOAPIC_STATE_MAGIC 0x31414f49u /* "IOA1" */
+struct vioapic_state {
+	u32 magic;
+	u32 index, id, level;
+	u64 redir[VPLAT_IOAPIC_PINS];
+};
+
+static int vioapic_save(struct vdev *dev, void *buf, u32 len)
+{
+	struct vioapic *io = &vplat_of(dev)->ioapic;
+	struct vioapic_state st = { .magic = VIOAPIC_STATE_MAGIC };
+	unsigned long flags;
+
+	if (len < sizeof(st))
+		return -KEEL_E2BIG;
+	flags = spin_lock_irqsave(&io->lock);
+	st.index = io->index;
+	st.id = io->id;
+	st.level = io->level;
+	memcpy(st.redir, io->redir, sizeof(st.redir));
+	spin_unlock_irqrestore(&io->lock, flags);
+	memcpy(buf, &st, sizeof(st));
+	return (int)sizeof(st);
+}
+
+/*
+ * As the model could have made them: an 8-bit index, a 4-bit ID, lines of
+ * existing pins; entries with delivery status clear and remote IRR only on
+ * level-triggered pins.
+ */
+static bool vioapic_state_ok(const struct vioapic_state *st)
+{
+	if (st->magic != VIOAPIC_STATE_MAGIC || st->index > 0xff || st->id > 0xf ||
+	    (VPLAT_IOAPIC_PINS < 32 && (st->level >> VPLAT_IOAPIC_PINS)))
+		return false;
+	for (u32 i = 0; i < VPLAT_IOAPIC_PINS; i++) {
+		u64 rte = st->redir[i];
+
+		if ((rte & BIT(12)) || ((rte & RTE_REMOTE_IRR) && !(rte & RTE_LEVEL)))
+			return false;
+	}
+	return true;
+}
+
+static int vioapic_restore(struct vdev *dev, const void *buf, u32 len)
+{
+	struct vioapic *io = &vplat_of(dev)->ioapic;
+	struct vioapic_state st;
+	unsigned long flags;
+
+	if (len == sizeof(st))
+		memcpy(&st, buf, sizeof(st));
+	if (len != sizeof(st) || !vioapic_state_ok(&st)) {
+		vioapic_reset(dev);
+		return -KEEL_EINVAL;
+	}
+	flags = spin_lock_irqsave(&io->lock);
+	io->index = st.index;
+	io->id = st.id;
+	io->level = st.level;
+	memcpy(io->redir, st.redir, sizeof(io->redir));
+	spin_unlock_irqrestore(&io->lock, flags);
+	return 0;
+}
+
 static const struct vdev_ops vioapic_ops = {
 	.read = vioapic_read,
 	.write = vioapic_write,
 	.reset = vioapic_reset,
+	.save = vioapic_save,
+	.restore = vioapic_restore,
 };
 
 int vioapic_create(struct x86_vplat *plat)

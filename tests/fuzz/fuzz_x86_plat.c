@@ -108,6 +108,74 @@ static u64 rd64(const u8 *p)
  * access on vCPU op & 1; an interrupt line; time passing and timers firing;
  * the highest pending vector taken as a CPU would; the power button.
  */
+/* Restore @blob with the u32 at @off ORed with @bits: refused (and so reset). */
+static void ioapic_refused(struct vdev *d, const u8 *blob, int n, u32 off, u32 bits)
+{
+	static u8 bad[512];
+	u32 v;
+
+	memcpy(bad, blob, (size_t)n);
+	memcpy(&v, bad + off, sizeof(v));
+	v |= bits;
+	memcpy(bad + off, &v, sizeof(v));
+	if (vdev_restore(d, bad, (u32)n) != -KEEL_EINVAL)
+		abort(); /* a state the model could never have made was taken */
+}
+
+/*
+ * States no guest could make: an ID over 4 bits, a line of a pin that does
+ * not exist, a delivery status bit, remote IRR on an edge-triggered pin, a
+ * short blob. The device ends reset; @blob is restored again afterwards.
+ */
+static void ioapic_refuses(struct vdev *d, const u8 *blob, int n)
+{
+	u32 rte_lo;
+
+	ioapic_refused(d, blob, n, 8, 0x10);
+	ioapic_refused(d, blob, n, 12, 1u << VPLAT_IOAPIC_PINS);
+	ioapic_refused(d, blob, n, 16 + 8 * 5, 1u << 12);
+	memcpy(&rte_lo, blob + 16 + 8 * 7, sizeof(rte_lo));
+	if (!(rte_lo & (1u << 15)))
+		ioapic_refused(d, blob, n, 16 + 8 * 7, 1u << 14);
+	if (vdev_restore(d, blob, (u32)n - 1) != -KEEL_EINVAL || vdev_restore(d, blob, (u32)n))
+		abort();
+}
+
+/*
+ * The IOAPIC's snapshot: saved, one byte at @at xored with @x (when @mutate
+ * is odd), restored. A state it takes must save again to the same bytes; one
+ * it refuses leaves it reset: every pin masked.
+ */
+static void ioapic_snapshot(u8 mutate, u8 at, u8 x)
+{
+	struct vdev *d = vdev_find(&plat_part, VDEV_MMIO, VPLAT_IOAPIC_BASE, 4);
+	static u8 blob[512], again[512];
+	int n, m;
+
+	if (!d)
+		abort();
+	n = vdev_save(d, blob, sizeof(blob));
+	if (n <= 0 || vdev_save(d, blob, (u32)n - 1) != -KEEL_E2BIG)
+		abort();
+	ioapic_refuses(d, blob, n);
+	if (mutate & 1)
+		blob[at % (u32)n] ^= x;
+	if (vdev_restore(d, blob, (u32)n) == 0) {
+		m = vdev_save(d, again, sizeof(again));
+		if (m != n || memcmp(blob, again, (size_t)n))
+			abort(); /* taken, but not as given */
+		return;
+	}
+	m = vdev_save(d, again, sizeof(again));
+	for (u32 pin = 0; pin < VPLAT_IOAPIC_PINS; pin++) {
+		u64 rte;
+
+		memcpy(&rte, again + 16 + 8 * pin, sizeof(rte));
+		if (m != n || rte != BIT(16))
+			abort(); /* refused, but not reset */
+	}
+}
+
 int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 {
 	size_t at;
@@ -123,7 +191,7 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 		u64 val = rd64(r + 4), out = 0;
 
 		fuzz_this_pcpu = v->pcpu;
-		switch ((r[0] >> 1) % 6) {
+		switch ((r[0] >> 1) % 7) {
 		case 0:
 			plat_vdev_access(v, r[1], (u64)(r[2] | r[3] << 8), r[0], val);
 			break;
@@ -151,6 +219,9 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 			(void)arch_vcpu_irq_pending(v);
 			break;
 		}
+		case 5:
+			ioapic_snapshot(r[1], r[2], r[3]);
+			break;
 		default:
 			arch_part_request_poweroff(&plat_part);
 			break;
