@@ -214,6 +214,20 @@ static void cfg_max_memory(struct cfg_parser *p, struct cfg_part_files *f, const
 		f->max_memory = v;
 }
 
+/* max_cpus: vCPUs on or off, 1 .. KEEL_MAX_CPUS (pdesc_check holds it to its cpus and the machine). */
+static void cfg_max_cpus(struct cfg_parser *p, const char *val)
+{
+	u64 v;
+
+	if (!cfg_all_digits(val) || cfg_parse_u64(val, strlen(val), &v) != CFG_NUM_OK || v == 0 ||
+	    v > KEEL_MAX_CPUS) {
+		cfg_err(p, "max_cpus must be a number of vCPUs from 1 to %u, not '%.20s'",
+			KEEL_MAX_CPUS, val);
+		return;
+	}
+	p->cfg->parts[p->part].h.max_vcpus = (u32)v;
+}
+
 /* One CPU number of a list: decimal, below KEEL_MAX_CPUS. */
 static bool cfg_cpu_number(struct cfg_parser *p, char *s, u32 *cpu)
 {
@@ -463,6 +477,9 @@ static void cfg_part_key(struct cfg_parser *p, const char *key, char *val)
 	} else if (strcmp(key, "max_memory") == 0) {
 		if (cfg_first_time(p, key, &l->max_memory))
 			cfg_max_memory(p, f, val);
+	} else if (strcmp(key, "max_cpus") == 0) {
+		if (cfg_first_time(p, key, &l->max_cpus))
+			cfg_max_cpus(p, val);
 	} else if (strcmp(key, "kernel") == 0) {
 		if (cfg_first_time(p, key, &l->kernel))
 			f->kernel = cfg_module(p, key, val);
@@ -821,6 +838,9 @@ u32 config_field_line(const struct keel_config *cfg, u32 index, u32 field)
 	switch (field) {
 	case PDESC_F_CPUS:
 		line = l->cpus;
+		break;
+	case PDESC_F_MAX_CPUS:
+		line = l->max_cpus ? l->max_cpus : l->cpus;
 		break;
 	case PDESC_F_MEMORY:
 		line = l->memory;

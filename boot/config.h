@@ -28,6 +28,7 @@ struct cfg_part_lines {
 	u32 cpus;
 	u32 memory;
 	u32 max_memory;
+	u32 max_cpus;
 	u32 kernel;
 	u32 initrd;
 	u32 disk;

@@ -145,8 +145,8 @@ static void mgmt_fill_status(const struct partition *part, struct keel_part_stat
 	memcpy(st->name, part->desc.h.name, KEEL_NAME_MAX);
 	st->name[KEEL_NAME_MAX - 1] = '\0';
 	st->flags = part->desc.h.flags;
-	st->vcpu_count = part->vcpu_count;
-	st->cpu_mask = part->desc.h.cpu_mask;
+	st->vcpu_count = part_vcpus_on(part);
+	st->cpu_mask = part_cores_held(part);
 	st->mem_size = pdesc_ram_size(&part->desc);
 	st->run_ns = mgmt_run_ns(part);
 }
@@ -207,7 +207,7 @@ static u64 mgmt_cpus_owned(void)
 		u32 st = READ_ONCE(partitions[i].state);
 
 		if (st != PART_FREE && st != PART_STOPPED)
-			mask |= partitions[i].desc.h.cpu_mask;
+			mask |= part_cores_held(&partitions[i]);
 	}
 	return mask;
 }
@@ -317,6 +317,9 @@ static s64 mgmt_stats(const struct vcpu *vcpu, u64 id, gpa_t gpa, u64 size, u64 
 	mgmt_fill_stop(part, &ps);
 	part_vcpu_where(part, &ps.vcpus_parked, &ps.vcpus_halted);
 	mgmt_fill_hotmem(part, &ps);
+	ps.vcpus_max = pdesc_vcpus(&part->desc);
+	ps.vcpus_allowed = READ_ONCE(part->vcpus_allowed);
+	ps.vcpus_cores = pdesc_cores(&part->desc);
 	return mgmt_copy_out(vcpu, gpa, size, &ps, sizeof(ps), &r[0]);
 }
 
@@ -859,6 +862,23 @@ static s64 mgmt_resize_memory(struct partition *part, u64 bytes)
 	return KEEL_OK;
 }
 
+/*
+ * vCPUs: how many may be on, and the guest told so on its control port; it
+ * turns them on (each takes a free core) or off (each gives its core back).
+ */
+static s64 mgmt_resize_cpus(struct partition *part, u64 n)
+{
+	u32 on = part_vcpus_on(part);
+	int ret = n > KEEL_MAX_CPUS ? -KEEL_EINVAL : part_set_vcpus_allowed(part, (u32)n);
+
+	if (ret)
+		return ret;
+	virtio_control_request(part, VIRTIO_CTL_CPUS);
+	pr_info("partition '%s': %llu vCPUs asked of its guest (it has %u on now)",
+		part->desc.h.name, (unsigned long long)n, on);
+	return KEEL_OK;
+}
+
 static s64 mgmt_resize(const struct vcpu *vcpu, u64 id, u64 what, u64 value)
 {
 	struct partition *part;
@@ -870,6 +890,8 @@ static s64 mgmt_resize(const struct vcpu *vcpu, u64 id, u64 what, u64 value)
 	state = READ_ONCE(part->state);
 	if (state != PART_RUNNING && state != PART_PAUSED)
 		return -KEEL_EBUSY;
+	if (what == KEEL_RESIZE_CPUS)
+		return mgmt_resize_cpus(part, value);
 	if (what != KEEL_RESIZE_MEMORY)
 		return -KEEL_EINVAL;
 	return mgmt_resize_memory(part, value);

@@ -62,6 +62,123 @@ bool part_set_state(struct partition *part, u32 from, u32 to)
 	return ok;
 }
 
+/* ---- Hot vCPUs: a core each while the guest has them on ---------------- */
+
+/* Cores held by partitions other than @part that have not stopped (part_state_lock). */
+static u64 part_cores_of_others(const struct partition *part)
+{
+	u64 mask = 0;
+	u32 i;
+
+	for (i = 0; i < KEEL_MAX_PARTITIONS; i++) {
+		const struct partition *p = &partitions[i];
+		u32 st = READ_ONCE(p->state);
+
+		if (p != part && st != PART_FREE && st != PART_STOPPED)
+			mask |= part_cores_held(p);
+	}
+	return mask;
+}
+
+/*
+ * The cores a hot vCPU of @part could take now (part_state_lock): online,
+ * held by no partition, not still leaving its last one, and no SMT sibling
+ * of another partition's core unless smt_split = allow.
+ */
+static u64 part_free_cores(const struct partition *part)
+{
+	struct pdesc_limits lim = { .cpu_count = platform.cpu_count,
+				    .cpu_core = part_cpu_cores(),
+				    .smt_split = part_smt_policy() };
+	u64 others = part_cores_of_others(part), mine = part_cores_held(part), free = 0;
+	u32 cpu, other;
+
+	for (cpu = 0; cpu < platform.cpu_count && cpu < KEEL_MAX_CPUS; cpu++) {
+		if (READ_ONCE(pcpus[cpu].state) != PCPU_ONLINE || ((others | mine) & BIT(cpu)) ||
+		    READ_ONCE(pcpus[cpu].vcpu))
+			continue;
+		if (pdesc_smt_shared(BIT(cpu), others, &lim, &other) >= 0)
+			continue;
+		free |= BIT(cpu);
+	}
+	return free;
+}
+
+u32 part_vcpus_on(const struct partition *part)
+{
+	return pdesc_cores(&part->desc) + __atomic_load_n(&part->hot_on, __ATOMIC_RELAXED);
+}
+
+int part_vcpu_bind(struct vcpu *v)
+{
+	struct partition *part = v->part;
+	unsigned long flags = spin_lock_irqsave(&part_state_lock);
+	u64 free;
+	u32 cpu;
+	int ret = 0;
+
+	if (part->state != PART_RUNNING)
+		ret = -KEEL_EINVAL;
+	else if (v->bound)
+		ret = -KEEL_EBUSY;
+	else if (part_vcpus_on(part) >= part->vcpus_allowed)
+		ret = -KEEL_EPERM;
+	free = ret ? 0 : part_free_cores(part);
+	if (!ret && !free)
+		ret = -KEEL_ENOSPC;
+	if (ret) {
+		spin_unlock_irqrestore(&part_state_lock, flags);
+		return ret;
+	}
+	for (cpu = 0; !(free & BIT(cpu)); cpu++)
+		;
+	WRITE_ONCE(v->pcpu, &pcpus[cpu]);
+	__atomic_store_n(&v->bound, 1, __ATOMIC_RELEASE);
+	WRITE_ONCE(part->hot_cpu_mask, part->hot_cpu_mask | BIT(cpu));
+	WRITE_ONCE(part->hot_on, part->hot_on + 1);
+	WRITE_ONCE(pcpus[cpu].vcpu, v);
+	spin_unlock_irqrestore(&part_state_lock, flags);
+	pr_info("partition '%s': vCPU %u on cpu %u", part->desc.h.name, v->index, cpu);
+	return 0;
+}
+
+void part_vcpu_unbind(struct vcpu *v)
+{
+	struct partition *part = v->part;
+	unsigned long flags = spin_lock_irqsave(&part_state_lock);
+	u32 cpu = v->pcpu ? v->pcpu->id : 0;
+
+	if (v->bound) {
+		WRITE_ONCE(v->pcpu->vcpu, NULL);
+		WRITE_ONCE(part->hot_cpu_mask, part->hot_cpu_mask & ~BIT(cpu));
+		WRITE_ONCE(part->hot_on, part->hot_on - 1);
+		__atomic_store_n(&v->bound, 0, __ATOMIC_RELEASE);
+	}
+	spin_unlock_irqrestore(&part_state_lock, flags);
+}
+
+int part_set_vcpus_allowed(struct partition *part, u32 n)
+{
+	u32 cores = pdesc_cores(&part->desc), on, free = 0, cpu;
+	unsigned long flags;
+	u64 mask;
+
+	if (part->vcpu_count <= cores || n < cores || n > part->vcpu_count)
+		return -KEEL_EINVAL;
+	flags = spin_lock_irqsave(&part_state_lock);
+	on = part_vcpus_on(part);
+	mask = n > on ? part_free_cores(part) : 0;
+	for (cpu = 0; cpu < KEEL_MAX_CPUS; cpu++)
+		free += (u32)((mask >> cpu) & 1);
+	if (n > on && free < n - on) {
+		spin_unlock_irqrestore(&part_state_lock, flags);
+		return -KEEL_ENOSPC;
+	}
+	WRITE_ONCE(part->vcpus_allowed, n);
+	spin_unlock_irqrestore(&part_state_lock, flags);
+	return 0;
+}
+
 /* A slot that is not in use and that no management partition holds. */
 static bool part_slot_reusable(const struct partition *p)
 {
@@ -90,7 +207,8 @@ static bool part_cores_taken(u64 mask)
 	for (i = 0; i < KEEL_MAX_PARTITIONS; i++) {
 		u32 st = READ_ONCE(partitions[i].state);
 
-		if (st != PART_FREE && st != PART_STOPPED && (partitions[i].desc.h.cpu_mask & mask))
+		if (st != PART_FREE && st != PART_STOPPED &&
+		    (part_cores_held(&partitions[i]) & mask))
 			return true;
 	}
 	return false;
@@ -197,19 +315,19 @@ static int part_alloc_memory(struct partition *part, u64 size)
 }
 
 /*
- * The partition's vCPUs, one per core of its mask, in memory it owns from its
- * first build until DESTROY. A restart finds every vCPU out of its run loop
- * (the last one out rebuilds it) and starts them afresh in the same memory.
+ * The partition's vCPUs, one per core of its mask and then its hot ones (no
+ * core until the guest powers them on), in memory it owns from its first
+ * build until DESTROY. A restart finds every vCPU out of its run loop (the
+ * last one out rebuilds it, hot ones gave their cores back) and starts them
+ * afresh in the same memory; how many may be on stays as RESIZE left it.
  */
 static int part_bind_vcpus(struct partition *part)
 {
-	u32 count = 0, cpu;
+	u32 count = pdesc_vcpus(&part->desc), cpu, i;
 	struct vcpu *v;
 
-	/* Counted by hand: no __builtin_popcount (a libgcc call) in Keel's x86 build. */
-	for (cpu = 0; cpu < KEEL_MAX_CPUS; cpu++)
-		count += (part->desc.h.cpu_mask >> cpu) & 1;
 	if (!part->vcpu_mem) {
+		part->vcpus_allowed = pdesc_cores(&part->desc);
 		part->vcpu_mem_size = ALIGN_UP((u64)count * sizeof(struct vcpu), PAGE_SIZE);
 		part->vcpu_mem = pmm_alloc(part->vcpu_mem_size, PAGE_SIZE);
 		if (!part->vcpu_mem)
@@ -226,6 +344,14 @@ static int part_bind_vcpus(struct partition *part)
 		v->pcpu = &pcpus[cpu];
 		part->vcpus[part->vcpu_count++] = v++;
 	}
+	for (i = part->vcpu_count; i < count && i < KEEL_MAX_CPUS; i++) {
+		v->index = i;
+		v->part = part;
+		v->hot = 1;
+		part->vcpus[part->vcpu_count++] = v++;
+	}
+	part->hot_cpu_mask = 0;
+	part->hot_on = 0;
 	return 0;
 }
 
@@ -247,7 +373,7 @@ static void part_free_vcpus(struct partition *part)
 	for (i = 0; i < part->vcpu_count; i++) {
 		struct vcpu *v = part->vcpus[i];
 
-		while (__atomic_load_n(&v->pcpu->held, __ATOMIC_SEQ_CST) == v) {
+		while (v->pcpu && __atomic_load_n(&v->pcpu->held, __ATOMIC_SEQ_CST) == v) {
 			if (arch_time_ns() - start > PART_VCPU_RELEASE_NS) {
 				pr_err("partition '%s': cpu %u still holds vCPU %u after %llu ms; "
 				       "its %llu bytes of vCPU state are kept, never reused",
@@ -565,12 +691,15 @@ static int part_run(struct partition *part, u32 from)
 	part->start_ns = arch_time_ns();
 	WRITE_ONCE(part->run, __atomic_add_fetch(&part_runs, 1, __ATOMIC_RELAXED));
 	part->stop_ns = 0;
+	/* Its own cores; a hot vCPU takes one when the guest powers it on. */
 	for (i = 0; i < part->vcpu_count; i++)
-		WRITE_ONCE(part->vcpus[i]->pcpu->vcpu, part->vcpus[i]);
+		if (!part->vcpus[i]->hot)
+			WRITE_ONCE(part->vcpus[i]->pcpu->vcpu, part->vcpus[i]);
 	if (!part_set_state(part, from, PART_RUNNING)) {
 		/* A DESTROY of the LOADED partition came first. */
 		for (i = 0; i < part->vcpu_count; i++)
-			WRITE_ONCE(part->vcpus[i]->pcpu->vcpu, NULL);
+			if (!part->vcpus[i]->hot)
+				WRITE_ONCE(part->vcpus[i]->pcpu->vcpu, NULL);
 		spin_unlock_irqrestore(&part->lock, flags);
 		return -KEEL_EINVAL;
 	}
@@ -585,6 +714,18 @@ static int part_run(struct partition *part, u32 from)
 int part_start(struct partition *part)
 {
 	return part_run(part, PS(LOADED));
+}
+
+/*
+ * Wake @v's CPU if it is another. A hot vCPU that is off has no core of its
+ * own (its last one may serve another partition now): nothing to wake.
+ */
+static void part_kick_vcpu(const struct vcpu *v, const struct pcpu *self)
+{
+	struct pcpu *c = READ_ONCE(v->pcpu);
+
+	if (c && c != self && (!v->hot || __atomic_load_n(&v->bound, __ATOMIC_ACQUIRE)))
+		pcpu_kick(c);
 }
 
 /* Going down for its guest's reboot, or being built again for it (under part->lock). */
@@ -633,8 +774,7 @@ void part_stop(struct partition *part, u32 cause, const char *reason, bool reboo
 		struct vcpu *v = part->vcpus[i];
 
 		__atomic_fetch_or(&v->requests, VCPU_REQ_STOP, __ATOMIC_SEQ_CST);
-		if (v->pcpu != self)
-			pcpu_kick(v->pcpu);
+		part_kick_vcpu(v, self);
 	}
 }
 
@@ -718,7 +858,8 @@ static void part_finish_stop(struct partition *part)
 
 	console_part_flush(part);
 	for (i = 0; i < part->vcpu_count; i++)
-		WRITE_ONCE(part->vcpus[i]->pcpu->vcpu, NULL);
+		if (!part->vcpus[i]->hot) /* hot ones gave their cores back as they left */
+			WRITE_ONCE(part->vcpus[i]->pcpu->vcpu, NULL);
 	part_free_memory(part);
 	part->stop_ns = arch_time_ns();
 	pr_info("partition '%s' stopped: %s (%llu MiB scrubbed and returned)", part->desc.h.name,
@@ -756,6 +897,10 @@ void part_vcpu_left(struct vcpu *vcpu)
 	}
 	part_fold_exits(vcpu);
 	hmap_window_reset(); /* this core's next partition finds nothing of this one */
+	if (vcpu->hot) {
+		__atomic_fetch_and(&vcpu->requests, ~VCPU_REQ_RELEASE, __ATOMIC_RELAXED);
+		part_vcpu_unbind(vcpu);
+	}
 	__atomic_store_n(&vcpu->state, VCPU_OFF, __ATOMIC_RELEASE);
 	if (__atomic_sub_fetch(&part->vcpus_running, 1, __ATOMIC_ACQ_REL) == 0)
 		part_finish_stop(part);
@@ -795,8 +940,7 @@ int part_set_paused(struct partition *part, bool pause)
 		__atomic_add_fetch(&part->pause_gen, 1, __ATOMIC_RELEASE);
 	/* Out of the guest (pause) or out of the idle wait (resume). */
 	for (i = 0; i < part->vcpu_count; i++)
-		if (part->vcpus[i]->pcpu != self)
-			pcpu_kick(part->vcpus[i]->pcpu);
+		part_kick_vcpu(part->vcpus[i], self);
 	return 0;
 }
 
@@ -827,7 +971,7 @@ int part_wait_parked(struct partition *part, u64 timeout_ns, u64 *waited_ns)
 				return 0;
 			if (arch_time_ns() - start > timeout_ns) {
 				pr_err("partition '%s': vCPU %u on cpu %u did not park within %llu ms",
-				       part->desc.h.name, v->index, v->pcpu->id,
+				       part->desc.h.name, v->index, READ_ONCE(v->pcpu)->id,
 				       (unsigned long long)(timeout_ns / 1000000));
 				return -KEEL_ETIMEDOUT;
 			}
@@ -864,7 +1008,7 @@ static void part_log_created(const struct partition *part)
 	u32 i;
 
 	cpus[0] = '\0';
-	for (i = 0; i < part->vcpu_count && len < sizeof(cpus); i++)
+	for (i = 0; i < part->vcpu_count && !part->vcpus[i]->hot && len < sizeof(cpus); i++)
 		len += (size_t)snprintf(cpus + len, sizeof(cpus) - len, "%s%u", i ? "," : "",
 					part->vcpus[i]->pcpu->id);
 	pr_info("partition '%s' (id %u): cpus %s, %llu MiB at 0x%llx, kernel %s", part->desc.h.name,

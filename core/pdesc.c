@@ -76,6 +76,36 @@ static int pdesc_check_cpus(const struct pdesc *d, u32 index, const struct pdesc
 	return 0;
 }
 
+/* max_vcpus: 0, or from its cores up to the machine's CPUs, where the arch can plug them. */
+static int pdesc_check_max_vcpus(const struct pdesc *d, u32 index, const struct pdesc_limits *lim,
+				 struct pdesc_error *err)
+{
+	u32 cores = pdesc_cores(d), most = KEEL_MAX_CPUS;
+
+	if (lim->cpu_count && lim->cpu_count < most)
+		most = lim->cpu_count;
+	if (d->h.pad)
+		return pdesc_fail(err, index, PDESC_F_MAX_CPUS,
+				  "partition '%s': reserved bytes set", d->h.name);
+	if (d->h.max_vcpus && d->h.max_vcpus < cores)
+		return pdesc_fail(err, index, PDESC_F_MAX_CPUS,
+				  "partition '%s': max_cpus %u is fewer than its %u cpus",
+				  d->h.name, d->h.max_vcpus, cores);
+	if (d->h.max_vcpus <= cores)
+		return 0; /* one vCPU per core */
+	if (!KEEL_ARCH_VCPU_HOTPLUG)
+		return pdesc_fail(err, index, PDESC_F_MAX_CPUS,
+				  "partition '%s': max_cpus %u: this arch cannot plug vCPUs yet; "
+				  "give it one per core",
+				  d->h.name, d->h.max_vcpus);
+	if (d->h.max_vcpus > most)
+		return pdesc_fail(
+			err, index, PDESC_F_MAX_CPUS,
+			"partition '%s': max_cpus %u is more than the %u CPUs this machine has",
+			d->h.name, d->h.max_vcpus, most);
+	return 0;
+}
+
 /* The counts against the maxima and the size they imply. */
 static int pdesc_check_counts(const struct keel_part_desc *h, u64 len, struct pdesc_error *err)
 {
@@ -350,6 +380,8 @@ int pdesc_check(const struct pdesc *d, const struct pdesc_limits *lim, struct pd
 				  d->h.name, d->h.flags & ~KEEL_PD_FLAGS_ALL);
 	ret = pdesc_check_cpus(d, 0, lim, err);
 	if (!ret)
+		ret = pdesc_check_max_vcpus(d, 0, lim, err);
+	if (!ret)
 		ret = pdesc_check_memory(d, 0, lim, err);
 	if (!ret)
 		ret = pdesc_check_images(d, 0, lim, err);
@@ -373,17 +405,27 @@ static const u8 *pdesc_take(void *dst, const u8 *src, u32 n, u32 max, size_t siz
 int pdesc_unpack(const void *buf, u64 len, struct pdesc *out, struct pdesc_error *err)
 {
 	const u8 *p = buf;
+	u32 hlen = sizeof(out->h);
 	int ret;
 
-	if (len < sizeof(out->h))
+	/* Version 4 (ABI 1.0, 1.1): the same, without max_vcpus and pad; read as version 5. */
+	if (len >= sizeof(u32) && *(const u32 *)buf == KEEL_PDESC_VERSION_V4)
+		hlen = KEEL_PDESC_HEADER_V4;
+	if (len < hlen)
 		return pdesc_fail(err, 0, PDESC_F_NONE,
 				  "partition description of %llu bytes is shorter than its header",
 				  (unsigned long long)len);
-	memcpy(&out->h, p, sizeof(out->h));
+	memset(&out->h, 0, sizeof(out->h));
+	memcpy(&out->h, p, hlen);
+	if (hlen != sizeof(out->h)) {
+		out->h.version = KEEL_PDESC_VERSION;
+		out->h.size += (u32)(sizeof(out->h) - hlen);
+		len += sizeof(out->h) - hlen;
+	}
 	ret = pdesc_check_header(&out->h, len, err);
 	if (ret)
 		return ret;
-	p += sizeof(out->h);
+	p += hlen;
 	p = pdesc_take(out->mem, p, out->h.mem_count, KEEL_PD_MAX_MEM, sizeof(out->mem[0]));
 	p = pdesc_take(out->image, p, out->h.image_count, KEEL_PD_MAX_IMAGES,
 		       sizeof(out->image[0]));

@@ -294,7 +294,9 @@ void vcpu_run_loop(struct vcpu *vcpu)
 		vcpu->arch_ready = 1;
 	}
 	for (;;) {
-		if (__atomic_load_n(&vcpu->requests, __ATOMIC_ACQUIRE) & VCPU_REQ_STOP)
+		/* Stopped, or a hot vCPU the guest turned off: its core goes back. */
+		if (__atomic_load_n(&vcpu->requests, __ATOMIC_ACQUIRE) &
+		    (VCPU_REQ_STOP | VCPU_REQ_RELEASE))
 			break;
 		if (__atomic_load_n(&vcpu->part->state, __ATOMIC_ACQUIRE) == PART_PAUSED) {
 			vcpu_park(vcpu);

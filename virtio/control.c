@@ -60,10 +60,19 @@ struct vctl {
 
 static const char vctl_port_name[] = "org.keel.control";
 
-/* Lines the guest reads, one per request bit. */
+/* Lines the guest reads, one per request bit ("cpus" gets its number when written). */
 static const char *const vctl_lines[] = {
 	[VIRTIO_CTL_POWEROFF] = "poweroff\n",
+	[VIRTIO_CTL_CPUS] = "cpus",
 };
+
+/* Request @bit's line into @buf: the count of vCPUs it may have on is read now. */
+static u32 vctl_line(const struct vctl *vc, u32 bit, char *buf, u32 size)
+{
+	if (bit == VIRTIO_CTL_CPUS)
+		return (u32)snprintf(buf, size, "cpus %u\n", READ_ONCE(vc->vd.part->vcpus_allowed));
+	return (u32)snprintf(buf, size, "%s", vctl_lines[bit]);
+}
 
 /* Requests reach the device from the management CPU; same scheme as the console. */
 static struct spinlock vctl_table_lock = SPINLOCK_INIT;
@@ -148,12 +157,13 @@ static void vctl_deliver(struct vctl *vc)
 	bool pushed = false;
 
 	for (u32 bit = 0; bit < ARRAY_SIZE(vctl_lines); bit++) {
-		const char *line = vctl_lines[bit];
-		u32 len = (u32)strlen(line);
+		char line[24];
+		u32 len;
 		u64 done;
 
 		if (!(vc->pending & BIT(bit)) || !vc->guest_open)
 			continue;
+		len = vctl_line(vc, bit, line, sizeof(line));
 		if (!virtio_pop(&vc->vd, VCTL_PORT_RXQ))
 			break;
 		/* A line goes out whole or not at all: a too-small buffer comes back empty. */

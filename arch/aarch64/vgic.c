@@ -183,9 +183,11 @@ static bool vgic_irq_is_candidate(struct vgic *g, u32 cpu, u32 intid)
 static void vgic_kick(struct vgic *g, u32 cpu)
 {
 	struct vcpu *v = cpu < g->part->vcpu_count ? g->part->vcpus[cpu] : NULL;
+	/* A hot-pluggable vCPU has a core only while on (NULL before its first CPU_ON). */
+	struct pcpu *c = v ? READ_ONCE(v->pcpu) : NULL;
 
-	if (v && v->pcpu != pcpu_this() && READ_ONCE(v->state) != VCPU_OFF)
-		pcpu_kick(v->pcpu);
+	if (c && c != pcpu_this() && READ_ONCE(v->state) != VCPU_OFF)
+		pcpu_kick(c);
 }
 
 static void vgic_kick_all(struct vgic *g)

@@ -2,11 +2,13 @@
 /*
  * PSCI 1.1 for guests (HVC #0 or a trapped SMC): version, features,
  * CPU_SUSPEND, CPU_ON, CPU_OFF, AFFINITY_INFO, SYSTEM_OFF, SYSTEM_RESET. A
- * vCPU that calls
- * CPU_OFF stays on its core, halted, until a CPU_ON names it again; the
- * partition powers off when its last vCPU turns itself off.
+ * vCPU of the partition's own cores that calls CPU_OFF stays on its core,
+ * halted, until a CPU_ON names it again. A hot vCPU (max_vcpus) takes a free
+ * core at CPU_ON and gives it back at CPU_OFF. The partition powers off when
+ * its last vCPU turns itself off.
  */
 #include <keel/arch.h>
+#include <keel/console.h>
 #include <keel/guest_mem.h>
 #include <keel/partition.h>
 #include <keel/pcpu.h>
@@ -104,10 +106,44 @@ static u64 vpsci_affinity_info(struct vcpu *vcpu, u64 target, u64 level)
 		return PSCI_AFF_ON;
 	if (READ_ONCE(v->state) == VCPU_OFF)
 		return PSCI_AFF_OFF;
+	/* A hot vCPU is off once it gave its core back (Linux waits for that). */
+	if (v->hot)
+		return PSCI_AFF_ON;
 	ps = __atomic_load_n(&v->arch.psci_state, __ATOMIC_ACQUIRE);
 	if (ps == VPSCI_ON)
 		return PSCI_AFF_ON;
 	return ps == VPSCI_OFF ? PSCI_AFF_OFF : PSCI_AFF_ON_PENDING;
+}
+
+/*
+ * CPU_ON of a hot vCPU (beyond the partition's cores): it takes a free core
+ * for as long as it is on, if RESIZE allows one more; else DENIED, and the
+ * guest can try again later.
+ */
+static u64 vpsci_cpu_on_hot(struct vcpu *v, const struct vcpu_entry *e)
+{
+	int ret;
+
+	if (READ_ONCE(v->state) != VCPU_OFF)
+		return PSCI_ALREADY_ON; /* on, or still giving its core back */
+	ret = part_vcpu_bind(v);
+	if (ret == -KEEL_EBUSY)
+		return PSCI_ON_PENDING; /* another CPU_ON is starting it */
+	if (ret == -KEEL_ENOSPC)
+		pr_warn("partition '%s': vCPU %u not started: no free core", v->part->desc.h.name,
+			v->index);
+	if (ret)
+		return PSCI_DENIED;
+	/* On from now for AFFINITY_INFO and the last-one-off check; the reset enters it. */
+	v->arch.psci_pc = e->pc;
+	v->arch.psci_ctx = e->arg;
+	__atomic_store_n(&v->arch.psci_state, VPSCI_ON_PENDING, __ATOMIC_RELEASE);
+	ret = vcpu_start(v, e);
+	if (ret) {
+		part_vcpu_unbind(v);
+		return ret == -KEEL_EBUSY ? PSCI_ALREADY_ON : PSCI_DENIED;
+	}
+	return PSCI_SUCCESS;
 }
 
 static u64 vpsci_cpu_on(struct vcpu *vcpu, u64 target, u64 pc, u64 ctx)
@@ -123,6 +159,8 @@ static u64 vpsci_cpu_on(struct vcpu *vcpu, u64 target, u64 pc, u64 ctx)
 		return PSCI_INVALID_ADDRESS;
 	if (v == vcpu)
 		return PSCI_ALREADY_ON;
+	if (v->hot)
+		return vpsci_cpu_on_hot(v, &e);
 	/* Off by its own CPU_OFF: it waits on its core for this request. */
 	if (READ_ONCE(v->state) != VCPU_OFF) {
 		if (!__atomic_compare_exchange_n(&v->arch.psci_state, &off, VPSCI_CLAIMED, false,
@@ -192,6 +230,16 @@ static void vpsci_cpu_off(struct vcpu *vcpu, struct vm_exit *exit)
 	vpsci_shutdown(exit, FAULT_POWEROFF, PSCI_CPU_OFF);
 }
 
+/* CPU_OFF: a hot vCPU gives its core back (the run loop takes it out); others halt. */
+static void vpsci_cpu_off_or_release(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	vpsci_cpu_off(vcpu, exit);
+	if (vcpu->hot && exit->kind == EXIT_HALT) {
+		__atomic_fetch_or(&vcpu->requests, VCPU_REQ_RELEASE, __ATOMIC_RELEASE);
+		exit->kind = EXIT_NONE;
+	}
+}
+
 /* Returns true if @fid is a PSCI call (its result or exit is set). */
 bool vpsci_call(struct vcpu *vcpu, u32 fid, struct vm_exit *exit)
 {
@@ -231,7 +279,7 @@ bool vpsci_call(struct vcpu *vcpu, u32 fid, struct vm_exit *exit)
 		x[0] = PSCI_TOS_NOT_PRESENT;
 		break;
 	case PSCI_CPU_OFF:
-		vpsci_cpu_off(vcpu, exit);
+		vpsci_cpu_off_or_release(vcpu, exit);
 		break;
 	case PSCI_SYSTEM_OFF:
 		vpsci_shutdown(exit, FAULT_POWEROFF, fid);

@@ -306,6 +306,32 @@ static void test_max_memory(void)
 	CHECK_ERR(6, "max_memory");
 }
 
+/* max_cpus: the vCPU count, checked at its own line; the machine's CPUs bound it. */
+static void test_max_cpus(void)
+{
+	struct pdesc_limits lim = { .cpu_count = 4, .mem_available = 1ull << 30 };
+
+	parse("[partition a]\ncpus = 1\nkernel = /k\nmemory = 2M\nmax_cpus = 3\n");
+	CHECK_EQ(cfg.error_count, 0);
+	CHECK_EQ(cfg.parts[0].h.max_vcpus, 3);
+	CHECK_EQ(pdesc_vcpus(&cfg.parts[0]), 3);
+	parse("[partition a]\ncpus = 1\nkernel = /k\nmemory = 2M\n");
+	CHECK_EQ(cfg.parts[0].h.max_vcpus, 0);
+	parse("[partition a]\ncpus = 1\nkernel = /k\nmemory = 2M\nmax_cpus = 0\n");
+	CHECK_ERR(5, "max_cpus must be a number of vCPUs from 1 to 64, not '0'");
+	parse("[partition a]\ncpus = 1\nkernel = /k\nmemory = 2M\nmax_cpus = two\n");
+	CHECK_ERR(5, "not 'two'");
+	parse("[partition a]\ncpus = 1\nkernel = /k\nmemory = 2M\nmax_cpus = 65\n");
+	CHECK_ERR(5, "from 1 to 64");
+	parse("[partition a]\ncpus = 1\nkernel = /k\nmemory = 2M\nmax_cpus = 2\nmax_cpus = 3\n");
+	CHECK_ERR(6, "max_cpus");
+	/* More than the machine has: the set check names the max_cpus line. */
+	CHECK_EQ(parse("[partition a]\ncpus = 1\nmemory = 2M\nkernel = /k\nmax_cpus = 9\n"), 0);
+	lim.module_count = cfg.module_count;
+	CHECK(config_check(&cfg, &lim) != 0);
+	CHECK_ERR(5, "partition 'a': max_cpus 9 is more than the 4 CPUs");
+}
+
 static void test_cpus(void)
 {
 	static const struct {
@@ -619,6 +645,7 @@ int main(void)
 	test_partition_keys();
 	test_memory();
 	test_max_memory();
+	test_max_cpus();
 	test_cpus();
 	test_strings();
 	test_bytes();

@@ -783,7 +783,7 @@ static void test_pack_desc(void)
 
 	r.disk_flags = KEEL_DISK_RO;
 	size = kc_pack_desc(&r, buf, index);
-	CHECK_EQ(size, KEEL_PDESC_SIZE(1, 2, 4));
+	CHECK_EQ(size, KEEL_PDESC_SIZE(1, 2, 4) - (KEEL_PDESC_SIZE(0, 0, 0) - KEEL_PDESC_HEADER_V4)); /* version 4 */
 	CHECK_EQ(index[KC_IM_KERNEL], 0);
 	CHECK_EQ(index[KC_IM_INITRD], KEEL_NO_MODULE);
 	CHECK_EQ(index[KC_IM_DISK], 1);
@@ -810,7 +810,7 @@ static void test_pack_desc(void)
 	r.size[KC_IM_INITRD] = 77;
 	r.size[KC_IM_DISK] = 0;
 	size = kc_pack_desc(&r, buf, index);
-	CHECK_EQ(size, KEEL_PDESC_SIZE(1, 2, 3));
+	CHECK_EQ(size, KEEL_PDESC_SIZE(1, 2, 3) - (KEEL_PDESC_SIZE(0, 0, 0) - KEEL_PDESC_HEADER_V4)); /* version 4 */
 	CHECK_EQ(index[KC_IM_INITRD], 1);
 	CHECK_EQ(index[KC_IM_DISK], KEEL_NO_MODULE);
 	CHECK_EQ(pdesc_unpack(buf, size, &d, &err), 0);
@@ -849,9 +849,29 @@ static void test_pack_hotplug(void)
 	CHECK_EQ(kc_parse_max_memory("1Q", r.mem, &hot, msg, sizeof(msg)), -1);
 	CHECK(strstr(msg, "not a size") != NULL);
 
+	{
+		uint32_t max = 0;
+
+		CHECK_EQ(kc_parse_max_cpus("3", 1, &max, msg, sizeof(msg)), 0);
+		CHECK_EQ(max, 3);
+		CHECK_EQ(kc_parse_max_cpus("1", 2, &max, msg, sizeof(msg)), -1);
+		CHECK(strstr(msg, "fewer than its 2 cpus") != NULL);
+		CHECK_EQ(kc_parse_max_cpus("0", 1, &max, msg, sizeof(msg)), -1);
+		CHECK_EQ(kc_parse_max_cpus("65", 1, &max, msg, sizeof(msg)), -1);
+		CHECK_EQ(kc_parse_max_cpus("3x", 1, &max, msg, sizeof(msg)), -1);
+		CHECK(strstr(msg, "not a vCPU count") != NULL);
+		/* Packed into the description's header, and checked by Keel's validator. */
+		r.max_vcpus = 3;
+		size = kc_pack_desc(&r, buf, index);
+		CHECK_EQ(pdesc_unpack(buf, size, &d, &err), 0);
+		CHECK_EQ(pdesc_check(&d, &sized, &err), 0);
+		CHECK_EQ(d.h.max_vcpus, 3);
+		CHECK_EQ(pdesc_vcpus(&d), 3);
+		r.max_vcpus = 0;
+	}
 	r.hotplug = 768ull << 20;
 	size = kc_pack_desc(&r, buf, index);
-	CHECK_EQ(size, KEEL_PDESC_SIZE(2, 1, 4));
+	CHECK_EQ(size, KEEL_PDESC_SIZE(2, 1, 4) - (KEEL_PDESC_SIZE(0, 0, 0) - KEEL_PDESC_HEADER_V4)); /* version 4 */
 	CHECK_EQ(pdesc_unpack(buf, size, &d, &err), 0);
 	CHECK_EQ(pdesc_check(&d, &sized, &err), 0);
 	CHECK_EQ(pdesc_hotplug_size(&d), 768ull << 20);

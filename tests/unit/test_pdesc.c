@@ -226,7 +226,7 @@ static void test_single(void)
 	expect_bad(&d, PDESC_F_CMDLINE, "command line");
 	d = good("x", 2);
 	d.h.version = 3;
-	expect_bad(&d, PDESC_F_NONE, "version 3, expected 4");
+	expect_bad(&d, PDESC_F_NONE, "version 3, expected 5");
 	d = good("x", 2);
 	d.h.size += 16;
 	expect_bad(&d, PDESC_F_NONE, "its counts make");
@@ -406,12 +406,63 @@ static void test_smt_siblings(void)
 	CHECK_EQ(other, 1);
 }
 
+/* max_vcpus: 0 or up to its cores is one per core; more needs the arch and the CPUs. */
+static void test_max_vcpus(void)
+{
+	struct pdesc d = good("x", 0x6);
+	struct pdesc_error err;
+
+	CHECK_EQ(pdesc_cores(&d), 2);
+	CHECK_EQ(pdesc_vcpus(&d), 2);
+	d.h.max_vcpus = 1; /* fewer than its cores */
+	expect_bad(&d, PDESC_F_MAX_CPUS, "max_cpus 1 is fewer than its 2 cpus");
+	d.h.max_vcpus = 2; /* as many: one per core */
+	CHECK_EQ(pdesc_check(&d, &lim, &err), 0);
+	CHECK_EQ(pdesc_vcpus(&d), 2);
+	d.h.max_vcpus = 4;
+	CHECK_EQ(pdesc_check(&d, &lim, &err), 0);
+	CHECK_EQ(pdesc_vcpus(&d), 4);
+	d.h.max_vcpus = 5; /* lim: 4 CPUs */
+	expect_bad(&d, PDESC_F_MAX_CPUS, "max_cpus 5 is more than the 4 CPUs");
+	d.h.max_vcpus = 0xffffffffu;
+	expect_bad(&d, PDESC_F_MAX_CPUS, "more than the 4 CPUs");
+	d.h.max_vcpus = 3;
+	d.h.pad = 1;
+	expect_bad(&d, PDESC_F_MAX_CPUS, "reserved bytes set");
+}
+
+/* A version 4 description (ABI 1.1 keelctl): read as version 5 without hot vCPUs. */
+static void test_unpack_v4(void)
+{
+	struct pdesc d = good("old", 2), out;
+	struct pdesc_error err;
+	u8 v5[KEEL_PDESC_SIZE_MAX], v4[KEEL_PDESC_SIZE_MAX];
+	u32 size = pdesc_pack(&d, v5), hdr = (u32)KEEL_PDESC_HEADER_V4;
+	u32 gap = (u32)sizeof(d.h) - hdr;
+	struct keel_part_desc *h = (struct keel_part_desc *)v4;
+
+	memcpy(v4, v5, hdr);
+	memcpy(v4 + hdr, v5 + sizeof(d.h), size - sizeof(d.h));
+	h->version = KEEL_PDESC_VERSION_V4;
+	h->size = size - gap;
+	CHECK_EQ(pdesc_unpack(v4, size - gap, &out, &err), 0);
+	CHECK(!memcmp(&out, &d, sizeof(d)));
+	CHECK_EQ(pdesc_check(&out, &lim, &err), 0);
+	/* Its size counts its own header, not version 5's. */
+	CHECK_EQ(pdesc_unpack(v4, size, &out, &err), -KEEL_EINVAL);
+	h->size = size;
+	CHECK_EQ(pdesc_unpack(v4, size - gap, &out, &err), -KEEL_EINVAL);
+	CHECK_EQ(pdesc_unpack(v4, hdr - 1, &out, &err), -KEEL_EINVAL);
+}
+
 int main(void)
 {
 	test_smt_siblings();
 	test_single();
 	test_sized_images();
 	test_unpack_hostile();
+	test_max_vcpus();
+	test_unpack_v4();
 	test_set();
 	return unit_done("test_pdesc");
 }

@@ -418,6 +418,8 @@ static void kc_print_stats(const struct keel_part_stats *s, bool json, bool firs
 		printf("\"other\":%llu}", (unsigned long long)kc_exits_other(s));
 		printf(",\"vcpus_parked\":%u,\"vcpus_halted\":%u", s->vcpus_parked,
 		       s->vcpus_halted);
+		printf(",\"vcpus_max\":%u,\"vcpus_allowed\":%u,\"vcpus_cores\":%u", s->vcpus_max,
+		       s->vcpus_allowed, s->vcpus_cores);
 		printf(",\"memory_hotplug\":{\"max\":%llu,\"plugged\":%llu,\"requested\":%llu}",
 		       (unsigned long long)s->mem_hotplug_size, (unsigned long long)s->mem_plugged,
 		       (unsigned long long)s->mem_requested);
@@ -447,6 +449,10 @@ static void kc_print_stats(const struct keel_part_stats *s, bool json, bool firs
 		       s->vcpus_parked, s->vcpus_halted);
 	else
 		printf("  vcpus:          %u\n", st->vcpu_count);
+	if (s->vcpus_max > s->vcpus_cores)
+		printf("  hot vcpus:      %u of %u on (%u allowed; %u always on)\n",
+		       st->vcpu_count - s->vcpus_cores, s->vcpus_max - s->vcpus_cores,
+		       s->vcpus_allowed, s->vcpus_cores);
 	printf("  memory:         %s\n", kc_mib(st->mem_size, mem, sizeof(mem)));
 	if (s->mem_hotplug_size) {
 		char plugged[32], asked[32], max[32];
@@ -534,6 +540,7 @@ enum {
 	CR_ON_REBOOT,
 	CR_START,
 	CR_MAX_MEMORY,
+	CR_MAX_CPUS,
 	CR_NR
 };
 static const struct kc_opt create_opts[] = {
@@ -542,6 +549,7 @@ static const struct kc_opt create_opts[] = {
 	[CR_CMDLINE] = { "cmdline", true },   [CR_DISK] = { "disk", true },
 	[CR_ON_FAULT] = { "on-fault", true }, [CR_ON_REBOOT] = { "on-reboot", true },
 	[CR_START] = { "start", false },      [CR_MAX_MEMORY] = { "max-memory", true },
+	[CR_MAX_CPUS] = { "max-cpus", true },
 };
 
 struct kc_image {
@@ -748,6 +756,16 @@ static int cmd_create(const struct kc_args *a)
 
 		if (kc_parse_cpus(a->val[CR_CPUS], &count, &m, err, sizeof(err)))
 			return kc_error(KC_EXIT_USAGE, "create %s: %s", name, err);
+		if (a->val[CR_MAX_CPUS] &&
+		    kc_parse_max_cpus(a->val[CR_MAX_CPUS], count ? count : kc_popcount(m),
+				      &req.max_vcpus, err, sizeof(err)))
+			return kc_error(KC_EXIT_USAGE, "create %s: %s", name, err);
+		if (KC_ARCH == KC_ARCH_X86_64 && req.max_vcpus > (count ? count : kc_popcount(m)))
+			return kc_error(
+				KC_EXIT_USAGE,
+				"create %s: --max-cpus: Keel on x86_64 cannot plug vCPUs "
+				"yet (ACPI CPU hotplug is to come); give it its cpus with --cpus",
+				name);
 	}
 	if (a->val[CR_ON_FAULT] && strcmp(a->val[CR_ON_FAULT], "deliver") &&
 	    strcmp(a->val[CR_ON_FAULT], "stop"))
@@ -1095,9 +1113,10 @@ static int cmd_destroy(const struct kc_args *a)
 
 /* ---- resize ---- */
 
-enum { RS_MEMORY, RS_TIMEOUT, RS_NO_WAIT, RS_NR };
+enum { RS_MEMORY, RS_CPUS, RS_TIMEOUT, RS_NO_WAIT, RS_NR };
 static const struct kc_opt resize_opts[] = {
 	[RS_MEMORY] = { "memory", true },
+	[RS_CPUS] = { "cpus", true },
 	[RS_TIMEOUT] = { "timeout", true },
 	[RS_NO_WAIT] = { "no-wait", false },
 };
@@ -1157,6 +1176,86 @@ static int kc_resize_wait(const char *name, uint32_t id, uint64_t timeout_ms)
 	}
 }
 
+/* Can @s's partition have @n vCPUs on? 0 or an exit code with the reason. */
+static int kc_resize_cpus_check(const char *name, const struct keel_part_stats *s, uint64_t n)
+{
+	if (s->vcpus_max <= s->vcpus_cores)
+		return kc_error(KC_EXIT_STATE,
+				"resize %s: it was created without --max-cpus: its %u vCPUs are "
+				"fixed",
+				name, s->vcpus_max);
+	if (n < s->vcpus_cores)
+		return kc_error(KC_EXIT_USAGE,
+				"resize %s: %llu vCPUs is below its --cpus (%u), which stay on",
+				name, (unsigned long long)n, s->vcpus_cores);
+	if (n > s->vcpus_max)
+		return kc_error(KC_EXIT_USAGE,
+				"resize %s: %llu vCPUs is more than its --max-cpus (%u)", name,
+				(unsigned long long)n, s->vcpus_max);
+	return 0;
+}
+
+/* Wait until the guest has @n vCPUs on: 0 or an exit code. */
+static int kc_resize_cpus_wait(const char *name, uint32_t id, uint32_t n, uint64_t timeout_ms)
+{
+	struct keel_part_stats s;
+	uint64_t waited = 0;
+
+	for (;;) {
+		int ret = kc_stats_raw(id, &s);
+
+		if (ret)
+			return kc_error(kc_exit_code(KC_OP_QUERY, -ret), "resize %s: %s", name,
+					kc_err_text(KC_OP_QUERY, -ret));
+		if (s.status.state != KEEL_PSTATE_RUNNING && s.status.state != KEEL_PSTATE_PAUSED)
+			return kc_error(KC_EXIT_STATE, "resize %s: it is %s now", name,
+					kc_state_name(s.status.state));
+		if (s.status.vcpu_count == n)
+			return 0;
+		if (waited >= timeout_ms)
+			return kc_error(
+				KC_EXIT_TIMEOUT,
+				"resize %s: after %llu s its guest has %u of the %u vCPUs asked on "
+				"(does it act on the line 'cpus N' of its control port?); Keel "
+				"keeps allowing %u",
+				name, (unsigned long long)(timeout_ms / 1000), s.status.vcpu_count,
+				n, n);
+		kc_sleep_ms(KC_POLL_MS);
+		waited += KC_POLL_MS;
+	}
+}
+
+static int kc_resize_cpus(const char *name, const struct keel_part_status *st,
+			  const struct keel_part_stats *s, uint64_t n, uint64_t timeout_s,
+			  bool wait)
+{
+	struct keel_ioc_resize r = { .id = st->id, .what = KEEL_RESIZE_CPUS, .value = n };
+	int ret = kc_resize_cpus_check(name, s, n);
+
+	if (ret)
+		return ret;
+	ret = kc_ioctl(KEEL_IOC_RESIZE, &r);
+	if (ret == -ENOSPC)
+		return kc_error(
+			KC_EXIT_RESOURCE,
+			"resize %s: not enough free cores for %llu vCPUs (see keelctl info)", name,
+			(unsigned long long)n);
+	if (ret == -EBUSY)
+		return kc_state_error("resize", st);
+	if (ret)
+		return kc_error(kc_exit_code(KC_OP_CTL, -ret), "resize %s: %s", name,
+				kc_err_text(KC_OP_CTL, -ret));
+	if (!wait) {
+		printf("resizing %s to %llu vCPUs\n", name, (unsigned long long)n);
+		return 0;
+	}
+	ret = kc_resize_cpus_wait(name, st->id, (uint32_t)n, timeout_s * 1000);
+	if (ret)
+		return ret;
+	printf("resized %s: %llu vCPUs on\n", name, (unsigned long long)n);
+	return 0;
+}
+
 static int cmd_resize(const struct kc_args *a)
 {
 	struct keel_part_status st;
@@ -1166,10 +1265,16 @@ static int cmd_resize(const struct kc_args *a)
 	char name[KEEL_NAME_MAX], err[160], b1[32], b2[32];
 	int ret;
 
-	if (!a->val[RS_MEMORY])
-		return kc_error(KC_EXIT_USAGE, "resize: --memory is required");
-	if (kc_parse_memory(a->val[RS_MEMORY], &r.value, err, sizeof(err)))
+	uint64_t cpus = 0;
+
+	if (!a->val[RS_MEMORY] == !a->val[RS_CPUS])
+		return kc_error(KC_EXIT_USAGE, "resize: give --memory or --cpus (one at a time)");
+	if (a->val[RS_MEMORY] && kc_parse_memory(a->val[RS_MEMORY], &r.value, err, sizeof(err)))
 		return kc_error(KC_EXIT_USAGE, "resize: %s", err);
+	if (a->val[RS_CPUS] &&
+	    (kc_parse_u64(a->val[RS_CPUS], &cpus) || cpus == 0 || cpus > KEEL_MAX_CPUS))
+		return kc_error(KC_EXIT_USAGE, "resize: --cpus takes a vCPU count (1-%u)",
+				KEEL_MAX_CPUS);
 	if (a->val[RS_TIMEOUT] &&
 	    (kc_parse_u64(a->val[RS_TIMEOUT], &timeout_s) || timeout_s > 3600))
 		return kc_error(KC_EXIT_USAGE,
@@ -1184,6 +1289,8 @@ static int cmd_resize(const struct kc_args *a)
 				kc_err_text(KC_OP_QUERY, -ret));
 	if (s.status.state != KEEL_PSTATE_RUNNING && s.status.state != KEEL_PSTATE_PAUSED)
 		return kc_state_error("resize", &st);
+	if (cpus)
+		return kc_resize_cpus(name, &st, &s, cpus, timeout_s, !a->val[RS_NO_WAIT]);
 	ret = kc_resize_check(name, &s, r.value);
 	if (ret)
 		return ret;
@@ -1244,7 +1351,7 @@ static const struct kc_cmd kc_cmds[] = {
 	{ "create", cmd_create, create_opts, CR_NR, 1, 1,
 	  "create NAME --cpus N|LIST --memory SIZE --kernel FILE [--initrd FILE]\n"
 	  "       [--cmdline TEXT] [--disk FILE[,ro]] [--on-fault deliver|stop]\n"
-	  "       [--on-reboot stop|restart] [--max-memory SIZE] [--start]",
+	  "       [--on-reboot stop|restart] [--max-memory SIZE] [--max-cpus N] [--start]",
 	  "Create a partition and load its images (it is left 'created'; see start).\n"
 	  "\n"
 	  "  NAME             1-31 bytes of a-z A-Z 0-9 _ -, not all digits\n"
@@ -1262,6 +1369,10 @@ static const struct kc_cmd kc_cmds[] = {
 	  "  --max-memory SIZE  the most memory 'keelctl resize' may give it: --memory plus a\n"
 	  "                   multiple of 128M (it gets a virtio-mem device; the guest needs\n"
 	  "                   the virtio_mem module and memhp_default_state=online_movable)\n"
+	  "  --max-cpus N     the most vCPUs 'keelctl resize --cpus' may give it (aarch64): the\n"
+	  "                   guest sees N cpus; those beyond --cpus start off, and each takes a\n"
+	  "                   free core while the guest has it on (its kernel logs a failed\n"
+	  "                   boot for each at first: they are not allowed on yet)\n"
 	  "  --start          start it at once (if that fails, it is destroyed again)\n"
 	  "\n"
 	  "Images (up to 1 GiB each) count against free memory as well as --memory.\n"
@@ -1285,18 +1396,21 @@ static const struct kc_cmd kc_cmds[] = {
 	  "Prints: stopped NAME (the guest powered off), exit 0; or, when the guest did not\n"
 	  "power off by itself (timeout, fault): stopped NAME (forced: REASON), exit 9\n" },
 	{ "resize", cmd_resize, resize_opts, RS_NR, 1, 1,
-	  "resize NAME --memory SIZE [--timeout SEC] [--no-wait]",
+	  "resize NAME --memory SIZE | --cpus N [--timeout SEC] [--no-wait]",
 	  "Give a running partition more memory or take some back, through its guest's\n"
 	  "virtio-mem driver (the partition was created with --max-memory). Memory it gives\n"
-	  "back is scrubbed and returned to Keel's free memory.\n"
+	  "back is scrubbed and returned to Keel's free memory. Or change how many vCPUs it\n"
+	  "may have on (created with --max-cpus): the guest reads 'cpus N' on its control\n"
+	  "port and turns vCPUs on (each takes a free core) or off (each gives its core back).\n"
 	  "\n"
 	  "  --memory SIZE   the memory it should have: from its --memory to its --max-memory,\n"
 	  "                  a multiple of 2 MiB\n"
+	  "  --cpus N        the vCPUs it should have on: from its --cpus to its --max-cpus\n"
 	  "  --timeout SEC   how long to wait for the guest (default 60): then exit 8, and Keel\n"
 	  "                  keeps asking; nothing is lost\n"
 	  "  --no-wait       return once the guest was asked (prints 'resizing NAME to SIZE')\n"
 	  "\n"
-	  "Prints: resized NAME: memory SIZE (N MiB hot-plugged)\n" },
+	  "Prints: resized NAME: memory SIZE (N MiB hot-plugged), or resized NAME: N vCPUs on\n" },
 	{ "pause", cmd_pause, no_opts, 0, 1, 1, "pause NAME",
 	  "Park a running partition's vCPUs (it keeps its cores and memory).\n"
 	  "Prints: paused NAME\n" },
@@ -1359,13 +1473,14 @@ static void kc_usage(FILE *f)
 		"  stats [NAME] [--json]           counters of one partition or all\n"
 		"  create NAME --cpus N|LIST --memory SIZE --kernel FILE [--initrd FILE]\n"
 		"         [--cmdline TEXT] [--disk FILE[,ro]] [--on-fault deliver|stop]\n"
-		"         [--on-reboot stop|restart] [--max-memory SIZE] [--start]\n"
+		"         [--on-reboot stop|restart] [--max-memory SIZE] [--max-cpus N] [--start]\n"
 		"                                  make a partition and load its images\n"
 		"  start NAME                      boot a created partition\n"
 		"  stop NAME [--force] [--timeout SEC] [--no-wait]\n"
 		"                                  stop it and wait until it has stopped\n"
 		"  pause NAME, resume NAME         park its vCPUs, let them run again\n"
 		"  resize NAME --memory SIZE       grow or shrink its memory (virtio-mem)\n"
+		"  resize NAME --cpus N            let it have N vCPUs on (aarch64)\n"
 		"  destroy NAME [--force]          free a stopped or never started partition\n"
 		"  console NAME [--escape KEY] [--new]\n"
 		"                                  attach (Ctrl-\\ detaches)\n"

@@ -895,7 +895,8 @@ uint32_t kc_pack_desc(const struct kc_create_req *r, void *buf, uint32_t index[K
 	struct keel_part_desc h = { .version = KEEL_PDESC_VERSION,
 				    .flags = r->flags,
 				    .mem_count = r->hotplug ? 2 : 1,
-				    .cpu_mask = r->cpu_mask };
+				    .cpu_mask = r->cpu_mask,
+				    .max_vcpus = r->max_vcpus };
 	struct keel_pd_mem ram = { .type = KEEL_PD_MEM_RAM, .size = r->mem };
 	struct keel_pd_mem hot = { .type = KEEL_PD_MEM_HOTPLUG, .size = r->hotplug };
 	uint8_t *p = (uint8_t *)buf + sizeof(h);
@@ -932,8 +933,40 @@ uint32_t kc_pack_desc(const struct kc_create_req *r, void *buf, uint32_t index[K
 		h.device_count++;
 	}
 	h.size = (uint32_t)KEEL_PDESC_SIZE(h.mem_count, h.image_count, h.device_count);
+	if (!r->max_vcpus) {
+		/*
+		 * Without hot vCPUs the version 4 form says it all, and a Keel of
+		 * ABI 1.0 or 1.1 takes it too: the header without max_vcpus.
+		 */
+		uint32_t gap = (uint32_t)(sizeof(h) - KEEL_PDESC_HEADER_V4);
+
+		h.version = KEEL_PDESC_VERSION_V4;
+		h.size -= gap;
+		memmove((uint8_t *)buf + KEEL_PDESC_HEADER_V4, (uint8_t *)buf + sizeof(h),
+			h.size - KEEL_PDESC_HEADER_V4);
+		memcpy(buf, &h, KEEL_PDESC_HEADER_V4);
+		return h.size;
+	}
 	memcpy(buf, &h, sizeof(h));
 	return h.size;
+}
+
+int kc_parse_max_cpus(const char *s, uint32_t cores, uint32_t *max, char *err, size_t errlen)
+{
+	uint64_t n;
+
+	if (!s || kc_parse_u64(s, &n) || n == 0 || n > KEEL_MAX_CPUS) {
+		kc_err(err, errlen, "--max-cpus '%.20s' is not a vCPU count (1-%u)", s ? s : "",
+		       KEEL_MAX_CPUS);
+		return -1;
+	}
+	if (n < cores) {
+		kc_err(err, errlen, "--max-cpus %llu is fewer than its %u cpus",
+		       (unsigned long long)n, cores);
+		return -1;
+	}
+	*max = (uint32_t)n;
+	return 0;
 }
 
 int kc_parse_max_memory(const char *s, uint64_t mem, uint64_t *hotplug, char *err, size_t errlen)

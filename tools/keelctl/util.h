@@ -47,6 +47,8 @@ struct kc_create_req {
 	const char *cmdline; /* or NULL */
 	uint64_t size[KC_IM_COUNT]; /* bytes of each file, 0 = not given */
 	uint64_t hotplug; /* bytes it may grow by (--max-memory minus --memory), 0 = none */
+	uint32_t max_vcpus; /* --max-cpus, 0 = one vCPU per core */
+	uint32_t pad;
 };
 
 /*
@@ -92,6 +94,13 @@ int kc_parse_memory(const char *s, uint64_t *bytes, char *err, size_t errlen);
  * difference. 0 or -1 with the reason in @err.
  */
 int kc_parse_max_memory(const char *s, uint64_t mem, uint64_t *hotplug, char *err, size_t errlen);
+
+/*
+ * --max-cpus N: vCPUs the guest is given, @cores of them on its own cores
+ * and the rest taken from the free cores while the guest has them on. N from
+ * @cores to KEEL_MAX_CPUS; *max = N. 0 or -1 with the reason in @err.
+ */
+int kc_parse_max_cpus(const char *s, uint32_t cores, uint32_t *max, char *err, size_t errlen);
 
 /*
  * --cpus: a bare number N is a count (*count = N, *mask = 0); a list such as

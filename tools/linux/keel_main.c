@@ -110,7 +110,7 @@ static long keel_ioc_create(void __user *uarg)
 
 	if (copy_from_user(&c, uarg, sizeof(c)))
 		return -EFAULT;
-	if (c.size < sizeof(struct keel_part_desc) || c.size > KEEL_PDESC_SIZE_MAX)
+	if (c.size < KEEL_PDESC_HEADER_V4 || c.size > KEEL_PDESC_SIZE_MAX)
 		return -EINVAL;
 	desc = memdup_user(u64_to_user_ptr(c.desc), c.size);
 	if (IS_ERR(desc))

@@ -21,7 +21,7 @@
  * longer reads.
  */
 #define KEEL_ABI_VERSION_MAJOR 1
-#define KEEL_ABI_VERSION_MINOR 1
+#define KEEL_ABI_VERSION_MINOR 2
 #define KEEL_ABI_VERSION ((KEEL_ABI_VERSION_MAJOR << 16) | KEEL_ABI_VERSION_MINOR)
 
 /*
@@ -98,6 +98,16 @@
 #define KEEL_HC_MGMT_RESIZE 0x10C
 #define KEEL_HC_MGMT_NR_CALLS 0x10D /* first unassigned management number */
 #define KEEL_RESIZE_MEMORY 1u
+/*
+ * (1.2) a1 = KEEL_RESIZE_CPUS, a2 = how many of its vCPUs may be on, 1 ..
+ * max_vcpus of its description. The guest is told on its control port (the
+ * line "cpus N"); each vCPU it powers on takes a free core then, and gives it
+ * back when it powers off. -KEEL_ENOSPC if the free cores are too few now;
+ * -KEEL_EINVAL for a count out of range, or a partition without vCPUs beyond
+ * its cores (x86_64 has none yet). STATS status.vcpu_count shows how far the
+ * guest got.
+ */
+#define KEEL_RESIZE_CPUS 2u
 
 #define KEEL_MGMT_LOAD_MAX (1u << 20) /* bytes per KEEL_HC_MGMT_LOAD */
 #define KEEL_MGMT_IMAGE_MAX (1ull << 30) /* declared size of one image */
@@ -171,7 +181,7 @@
 #define KEEL_MAX_MEM_REGIONS 8u
 
 /*
- * Partition description (version 4, ABI 1.0): the one form in which a
+ * Partition description (version 5, ABI 1.2): the one form in which a
  * partition reaches the core, from keel.cfg at boot and from CREATE. Validated
  * by one validator in core (core/pdesc.c) before anything acts on it.
  *
@@ -181,7 +191,8 @@
  * Counts are at most KEEL_PD_MAX_*; a later version may raise a maximum or add
  * an entry type without changing this layout.
  */
-#define KEEL_PDESC_VERSION 4u
+#define KEEL_PDESC_VERSION 5u
+#define KEEL_PDESC_VERSION_V4 4u /* (ABI 1.0, 1.1) the header without max_vcpus, still taken */
 #define KEEL_PD_AUTOSTART (1u << 0)
 #define KEEL_PD_MANAGEMENT (1u << 1)
 #define KEEL_PD_REBOOT_STOP (1u << 2) /* on_reboot = stop */
@@ -211,7 +222,17 @@ struct keel_part_desc {
 	char name[KEEL_NAME_MAX]; /* [a-zA-Z0-9_-], NUL-terminated */
 	uint64_t cpu_mask; /* logical CPU numbers owned, bit n = CPU n */
 	char cmdline[KEEL_CMDLINE_MAX]; /* NUL-terminated */
+	/*
+	 * (version 5) vCPUs the guest is given, on or off: 0, or the cores of
+	 * cpu_mask, means one per core. More (aarch64 only for now): vCPU 0 ..
+	 * cores-1 are on the cores of cpu_mask; the rest are declared but off,
+	 * each bound to a free core while the guest has it on (PSCI CPU_ON),
+	 * as many as RESIZE KEEL_RESIZE_CPUS allows. At most the machine's CPUs.
+	 */
+	uint32_t max_vcpus;
+	uint32_t pad; /* 0 */
 };
+#define KEEL_PDESC_HEADER_V4 (__builtin_offsetof(struct keel_part_desc, max_vcpus))
 
 /*
  * Memory. Exactly one KEEL_PD_MEM_RAM region, the first: the guest's RAM from
@@ -381,6 +402,11 @@ struct keel_part_stats {
 	uint64_t mem_hotplug_size; /* the region: the most that can be added */
 	uint64_t mem_plugged; /* bytes the guest has plugged now */
 	uint64_t mem_requested; /* bytes RESIZE asked it to have plugged */
+	/* 1.2: vCPUs. status.vcpu_count and cpu_mask are those on cores now. */
+	uint32_t vcpus_max; /* declared: max_vcpus, or one per core */
+	uint32_t vcpus_allowed; /* how many may be on (RESIZE KEEL_RESIZE_CPUS) */
+	uint32_t vcpus_cores; /* those always on, one per core of its description */
+	uint32_t pad1;
 };
 
 /*

@@ -63,6 +63,8 @@ enum vcpu_where {
 
 /* Requests another CPU makes of a vCPU; bits in vcpu->requests. */
 #define VCPU_REQ_STOP (1u << 0)
+/* A hot vCPU turned itself off: leave the run loop and give the core back. */
+#define VCPU_REQ_RELEASE (1u << 1)
 
 struct partition;
 
@@ -74,7 +76,13 @@ struct vcpu {
 	u32 reset_pending; /* enter at @boot on the next run */
 	u32 where; /* enum vcpu_where; atomics only */
 	u32 parked_gen; /* the part->pause_gen it last saw while parked; atomics only */
-	u32 pad;
+	/*
+	 * Beyond the partition's cores (max_vcpus): on a core only while the
+	 * guest has it on. @bound says it is (under part_state_lock); @pcpu is
+	 * NULL before its first core and then names the last one it had.
+	 */
+	u16 hot;
+	u16 bound;
 	struct vcpu_entry boot; /* the entry state for reset_pending */
 	struct partition *part;
 	struct pcpu *pcpu;
@@ -112,6 +120,9 @@ struct partition {
 	u32 restarts; /* in place, for a guest reboot, since the slot was taken */
 	u32 rebuilding; /* BUILDING again for a guest reboot (not a first build) */
 	u32 pause_gen; /* PAUSEs so far: a vCPU's parked answer names the one it saw */
+	u32 vcpus_allowed; /* how many vCPUs may be on (RESIZE); kept across restarts */
+	u64 hot_cpu_mask; /* cores its hot vCPUs hold now (part_state_lock) */
+	u32 hot_on; /* hot vCPUs bound now (part_state_lock) */
 	u32 pad5;
 	struct mem_region mem[KEEL_MAX_MEM_REGIONS];
 	struct hotmem hotmem; /* its hot-pluggable memory (size 0: none) */
@@ -237,6 +248,33 @@ enum part_ask part_stop_ask(struct partition *part);
 void part_stop_fault(struct vcpu *vcpu, const char *fmt, ...) __printf(2, 3);
 
 struct partition *part_by_id(u32 id);
+
+/* Every core @part holds now: its own and its hot vCPUs'. */
+static inline u64 part_cores_held(const struct partition *part)
+{
+	return part->desc.h.cpu_mask | __atomic_load_n(&part->hot_cpu_mask, __ATOMIC_RELAXED);
+}
+
+/* Its vCPUs on cores now: one per core of its own, plus the hot ones bound. */
+u32 part_vcpus_on(const struct partition *part);
+
+/*
+ * A hot vCPU the guest powers on (aarch64: PSCI CPU_ON): bind it to a free
+ * core, so vcpu_start can hand it there. -KEEL_EBUSY if it has one,
+ * -KEEL_EPERM if as many as allowed are on, -KEEL_ENOSPC if no core is
+ * free, -KEEL_EINVAL if the partition is not running.
+ */
+int part_vcpu_bind(struct vcpu *v);
+
+/* Undo part_vcpu_bind for a vCPU that was never started (the partition stopped meanwhile). */
+void part_vcpu_unbind(struct vcpu *v);
+
+/*
+ * RESIZE of its vCPUs: let @n be on (1 .. its declared vCPUs). -KEEL_EINVAL
+ * out of range or without hot vCPUs; -KEEL_ENOSPC if the cores it would take
+ * are not free now (they are taken only when the guest powers vCPUs on).
+ */
+int part_set_vcpus_allowed(struct partition *part, u32 n);
 
 /* The physical core of each logical CPU (the SMT rule), and [keel] smt_split. */
 const u64 *part_cpu_cores(void);

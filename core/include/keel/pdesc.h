@@ -34,6 +34,25 @@ static inline u64 pdesc_hotplug_size(const struct pdesc *d)
 	return d->h.mem_count > 1 && d->mem[1].type == KEEL_PD_MEM_HOTPLUG ? d->mem[1].size : 0;
 }
 
+/* The cores of its cpu_mask: its vCPUs that are always on. */
+static inline u32 pdesc_cores(const struct pdesc *d)
+{
+	u32 n = 0;
+
+	/* Counted by hand: no __builtin_popcount (a libgcc call) in Keel's x86 build. */
+	for (u32 cpu = 0; cpu < 64; cpu++)
+		n += (u32)((d->h.cpu_mask >> cpu) & 1);
+	return n;
+}
+
+/* Its vCPUs, on or off: max_vcpus, or one per core. */
+static inline u32 pdesc_vcpus(const struct pdesc *d)
+{
+	u32 cores = pdesc_cores(d);
+
+	return d->h.max_vcpus > cores ? d->h.max_vcpus : cores;
+}
+
 /* The index of its image with @role (KERNEL or INITRD), or -1. */
 int pdesc_image_of(const struct pdesc *d, u32 role);
 
@@ -66,6 +85,7 @@ enum pdesc_field {
 	PDESC_F_FLAGS,
 	PDESC_F_MANAGEMENT,
 	PDESC_F_DEVICE,
+	PDESC_F_MAX_CPUS,
 };
 
 struct pdesc_error {

@@ -25,6 +25,7 @@ int virtio_mem_resize(struct partition *part, u64 bytes);
 /* What Keel may ask of a guest on its control port (docs/guest-control.md). */
 enum virtio_ctl_request {
 	VIRTIO_CTL_POWEROFF, /* the line "poweroff": keelctl stop */
+	VIRTIO_CTL_CPUS, /* the line "cpus N": keelctl resize --cpus (N as it is when written) */
 	VIRTIO_CTL_COUNT,
 };
 

@@ -9,6 +9,7 @@
 #define KEEL_ARCH_NAME "host"
 #define KEEL_GUEST_RAM_BASE 0x40000000ull
 #define KEEL_GUEST_HOTMEM_MIN 0x0ull /* hot-pluggable memory: anywhere above RAM */
+#define KEEL_ARCH_VCPU_HOTPLUG 1 /* vCPUs beyond the cores: bound at PSCI CPU_ON */
 #define KEEL_ARCH_ELF_MACHINE 183 /* EM_AARCH64 */
 /* virtio-mmio windows and their interrupt lines (SPI numbers), as on QEMU virt. */
 #define KEEL_VIRTIO_MMIO_BASE 0x0a000000ull
