@@ -881,14 +881,186 @@ static void vgic_destroy(struct vdev *dev)
 	pmm_free(hva_to_hpa(g), g->alloc_size);
 }
 
+/* ---- Snapshots ---------------------------------------------------------- */
+
+/*
+ * One blob for the distributor and every redistributor, saved and restored
+ * through the distributor's ops: struct vgic_state, then one struct
+ * vgic_cpu_state per vCPU. Lines are struct vgic_irq with their IRQ_* flags
+ * (a change to either is a new magic). Not in it: what follows from the rest
+ * (spi_target from IROUTER, the live bits), the list registers (empty while
+ * the partition is paused: each exit syncs them back), an SGI's or PPI's
+ * owner (unused), and a guest timer's hold on its physical PPI (IRQ_HW and
+ * the level it samples), which belongs to the core the vCPU runs on: restore
+ * leaves the hold as it was, and the exit path lets go of it as ever.
+ */
+#define VGIC_STATE_MAGIC 0x33434756u /* "VGC3" */
+#define VGIC_HELD (IRQ_HW | IRQ_LEVEL)
+#define VGIC_CPU_FLAGS (IRQ_ENABLED | IRQ_LATCH | IRQ_ACTIVE | IRQ_GROUP1 | IRQ_EDGE)
+#define VGIC_SPI_FLAGS (VGIC_CPU_FLAGS | IRQ_LEVEL)
+#define VGIC_IROUTER_KEPT (0xff00ffffffull | BIT(31)) /* what vgic_irouter_write keeps */
+
+struct vgic_state {
+	u32 magic;
+	u32 nr_cpus;
+	u32 ctlr;
+	u32 pad;
+	u64 irouter[VGIC_NR_SPIS];
+	struct vgic_irq spi[VGIC_NR_SPIS];
+};
+
+struct vgic_cpu_state {
+	u32 waker;
+	u32 pad;
+	struct vgic_irq irq[GIC_SPI_BASE]; /* owner and pad zero */
+};
+
+static u32 vgic_state_size(const struct vgic *g)
+{
+	return (u32)(sizeof(struct vgic_state) + g->nr_cpus * sizeof(struct vgic_cpu_state));
+}
+
+static int vgic_save(struct vdev *dev, void *buf, u32 len)
+{
+	struct vgic *g = dev->priv;
+	struct vgic_state st = { .magic = VGIC_STATE_MAGIC, .nr_cpus = g->nr_cpus };
+	u8 *out = buf;
+	unsigned long flags;
+
+	if (len < vgic_state_size(g))
+		return -KEEL_E2BIG;
+	flags = spin_lock_irqsave(&g->lock);
+	st.ctlr = g->ctlr;
+	memcpy(st.irouter, g->irouter, sizeof(st.irouter));
+	memcpy(st.spi, g->spi, sizeof(st.spi));
+	memcpy(out, &st, sizeof(st));
+	for (u32 c = 0; c < g->nr_cpus; c++) {
+		const struct vgic_cpu *vc = &g->cpu[c];
+		struct vgic_cpu_state cs = { .waker = vc->waker };
+
+		for (u32 i = 0; i < GIC_SPI_BASE; i++)
+			cs.irq[i] = (struct vgic_irq){ .flags = vc->irq[i].flags & ~VGIC_HELD,
+						       .prio = vc->irq[i].prio };
+		memcpy(out + sizeof(st) + c * sizeof(cs), &cs, sizeof(cs));
+	}
+	spin_unlock_irqrestore(&g->lock, flags);
+	return (int)vgic_state_size(g);
+}
+
+/*
+ * As the model could have made them: the partition's vCPU count, the enable
+ * bits of GICD_CTLR, IROUTER as its write keeps it (a route to an affinity
+ * no vCPU has is a guest's right: the SPI then goes nowhere), no timer hold
+ * on an SPI, an SPI active on a vCPU that exists, reserved bytes zero.
+ */
+static bool vgic_dist_state_ok(const struct vgic *g, const struct vgic_state *st)
+{
+	if (st->magic != VGIC_STATE_MAGIC || st->nr_cpus != g->nr_cpus || st->pad ||
+	    (st->ctlr & ~(GICD_CTLR_EN_G0 | GICD_CTLR_EN_G1)))
+		return false;
+	for (u32 i = 0; i < VGIC_NR_SPIS; i++) {
+		const struct vgic_irq *q = &st->spi[i];
+
+		if ((st->irouter[i] & ~VGIC_IROUTER_KEPT) || (q->flags & ~VGIC_SPI_FLAGS) ||
+		    q->owner >= g->nr_cpus || q->pad)
+			return false;
+	}
+	return true;
+}
+
+/*
+ * WAKER's one writable bit; SGIs edge-triggered and PPIs level-sensitive
+ * (ICFGR0/1 are fixed); no line level, as only a held timer has one.
+ */
+static bool vgic_cpu_state_ok(const struct vgic_cpu_state *cs)
+{
+	if ((cs->waker & ~GICR_WAKER_SLEEP) || cs->pad)
+		return false;
+	for (u32 i = 0; i < GIC_SPI_BASE; i++) {
+		const struct vgic_irq *q = &cs->irq[i];
+
+		if ((q->flags & ~VGIC_CPU_FLAGS) || !(q->flags & IRQ_EDGE) != (i >= 16) ||
+		    q->owner || q->pad)
+			return false;
+	}
+	return true;
+}
+
+/* @vc to @cs, or reset (@cs NULL); a timer's hold on its physical PPI stays. */
+static void vgic_cpu_load(struct vgic_cpu *vc, const struct vgic_cpu_state *cs)
+{
+	u8 held[GIC_SPI_BASE];
+
+	for (u32 i = 0; i < GIC_SPI_BASE; i++)
+		held[i] = vc->irq[i].flags & VGIC_HELD;
+	vgic_cpu_clear(vc);
+	if (cs) {
+		vc->waker = cs->waker;
+		memcpy(vc->irq, cs->irq, sizeof(vc->irq));
+	}
+	for (u32 i = 0; i < GIC_SPI_BASE; i++) {
+		vc->irq[i].flags |= held[i];
+		if (vc->irq[i].flags & IRQ_LIVE)
+			vc->live |= 1u << i;
+	}
+}
+
+/*
+ * Each record is copied once, checked, then loaded, all under the lock; a
+ * refusal puts everything back to reset. Restoring delivers nothing: a
+ * pending interrupt goes into an LR at its vCPU's next entry (the partition
+ * is paused, and a vCPU that was halted left its wait for the pause).
+ */
+static int vgic_restore(struct vdev *dev, const void *buf, u32 len)
+{
+	struct vgic *g = dev->priv;
+	const u8 *in = buf;
+	struct vgic_state st;
+	struct vgic_cpu_state cs;
+	unsigned long flags;
+	bool ok = len == vgic_state_size(g);
+
+	flags = spin_lock_irqsave(&g->lock);
+	if (ok) {
+		memcpy(&st, in, sizeof(st));
+		ok = vgic_dist_state_ok(g, &st);
+	}
+	for (u32 c = 0; ok && c < g->nr_cpus; c++) {
+		memcpy(&cs, in + sizeof(st) + c * sizeof(cs), sizeof(cs));
+		ok = vgic_cpu_state_ok(&cs);
+		if (ok)
+			vgic_cpu_load(&g->cpu[c], &cs);
+	}
+	vgic_dist_clear(g);
+	if (!ok) {
+		for (u32 c = 0; c < g->nr_cpus; c++)
+			vgic_cpu_load(&g->cpu[c], NULL);
+		spin_unlock_irqrestore(&g->lock, flags);
+		return -KEEL_EINVAL;
+	}
+	g->ctlr = st.ctlr;
+	for (u32 i = 0; i < VGIC_NR_SPIS; i++) {
+		g->spi[i] = st.spi[i];
+		g->irouter[i] = st.irouter[i];
+		g->spi_target[i] = vgic_route(g, st.irouter[i]);
+		if (g->spi[i].flags & IRQ_LIVE)
+			vgic_mark(g, 0, i + GIC_SPI_BASE);
+	}
+	spin_unlock_irqrestore(&g->lock, flags);
+	return 0;
+}
+
 /* The distributor owns the memory: it is added first, so destroyed last. */
 static const struct vdev_ops vgic_dist_ops = {
 	.read = vgic_dist_read,
 	.write = vgic_dist_write,
 	.reset = vgic_reset,
 	.destroy = vgic_destroy,
+	.save = vgic_save,
+	.restore = vgic_restore,
 };
 
+/* Saved and restored with the distributor (vgic_save). */
 static const struct vdev_ops vgic_rd_ops = {
 	.read = vgic_rd_read,
 	.write = vgic_rd_write,
