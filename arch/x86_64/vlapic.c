@@ -636,6 +636,194 @@ void vlapic_stop(struct vcpu *vcpu)
 		timer_cancel(&l->timer);
 }
 
+/*
+ * Snapshots of one vCPU's LAPIC. The LAPIC's window is one vdev for every
+ * vCPU and its timer runs on the vCPU's own CPU, so these are per vCPU, with
+ * the vdev contract: on the vCPU's own CPU, the vCPU not running. The timer
+ * goes as time relative to the save (since its count started, or to its TSC
+ * deadline), so a restore at any later moment re-arms it as far from "now".
+ * Restoring delivers nothing: pending vectors wait in the IRR, and a timer
+ * that was due fires when the CPU next runs its timers.
+ */
+#define VLAPIC_STATE_MAGIC 0x3150414cu /* "LAP1" */
+struct vlapic_state {
+	u32 magic;
+	u32 id;
+	u32 irr[8], isr[8], tmr[8];
+	u32 tpr, svr, ldr, dfr, esr, icr_hi;
+	u32 lvt[7];
+	u32 timer_icr, timer_dcr;
+	u32 timer_armed, nmi_pending, pad;
+	u64 apic_base;
+	u64 timer_period_ns; /* the count's length as started: ICR times the divisor then */
+	u64 timer_elapsed_ns; /* since the count started (one-shot, periodic); may be < 0 */
+	u64 timer_left_ns; /* to the TSC deadline while armed; 0 if due */
+	u64 tsc_deadline; /* IA32_TSC_DEADLINE as the guest reads it */
+};
+_Static_assert(sizeof(struct vlapic_state) == 216, "LAPIC snapshot layout (fuzz_x86_plat)");
+
+/* Time to the next expiry of a one-shot/periodic count @elapsed_ns into @period. */
+static u64 vlapic_timer_left(u64 elapsed, u64 period)
+{
+	if ((s64)elapsed < 0)
+		return period - elapsed; /* a periodic count started ahead (VPLAT_MIN_PERIOD_NS) */
+	return elapsed < period ? period - elapsed : 0;
+}
+
+int vlapic_save(const struct vlapic *l, void *buf, u32 len)
+{
+	struct vlapic_state st = { .magic = VLAPIC_STATE_MAGIC };
+	bool deadline = LVT_TIMER_MODE(l->lvt[LVT_TIMER]) == LVT_TIMER_TSC_DEADLINE;
+	u64 now = arch_time_ns();
+
+	if (len < sizeof(st))
+		return -KEEL_E2BIG;
+	st.id = l->id;
+	for (u32 i = 0; i < 8; i++) {
+		st.irr[i] = __atomic_load_n(&l->irr[i], __ATOMIC_ACQUIRE);
+		st.tmr[i] = __atomic_load_n(&l->tmr[i], __ATOMIC_ACQUIRE);
+		st.isr[i] = l->isr[i];
+	}
+	st.tpr = l->tpr;
+	st.svr = l->svr;
+	st.ldr = l->ldr;
+	st.dfr = l->dfr;
+	st.esr = __atomic_load_n(&l->esr, __ATOMIC_RELAXED);
+	st.icr_hi = l->icr_hi;
+	memcpy(st.lvt, l->lvt, sizeof(st.lvt));
+	st.timer_icr = l->timer_icr;
+	st.timer_dcr = l->timer_dcr;
+	st.timer_armed = l->timer.armed ? 1 : 0;
+	st.nmi_pending = __atomic_load_n(&l->nmi_pending, __ATOMIC_ACQUIRE);
+	st.apic_base = l->apic_base;
+	st.timer_period_ns = l->timer_period_ns;
+	if (!deadline && l->timer_period_ns)
+		st.timer_elapsed_ns = now - l->timer_start_ns;
+	if (deadline && l->timer.armed && l->timer.deadline_ns > now)
+		st.timer_left_ns = l->timer.deadline_ns - now;
+	st.tsc_deadline = l->tsc_deadline;
+	memcpy(buf, &st, sizeof(st));
+	return (int)sizeof(st);
+}
+
+/* At most one vector in service per priority class: each was taken above the last. */
+static bool vlapic_isr_ok(const u32 *isr)
+{
+	for (u32 i = 0; i < 8; i++) {
+		u32 lo = isr[i] & 0xffff, hi = isr[i] >> 16;
+
+		if ((lo & (lo - 1)) || (hi & (hi - 1)))
+			return false;
+	}
+	return true;
+}
+
+/*
+ * The timer as the model could have left it. TSC-deadline mode ignores ICR
+ * writes and is armed exactly while a deadline is set. Otherwise a count of
+ * ICR times one of the eight divisors (none if ICR is 0) started no later
+ * than now: one periodic short of VPLAT_MIN_PERIOD_NS may start its next
+ * period up to that much ahead.
+ */
+static bool vlapic_timer_ok(const struct vlapic_state *st, u64 now)
+{
+	u32 mode = LVT_TIMER_MODE(st->lvt[LVT_TIMER]);
+	s64 elapsed = (s64)st->timer_elapsed_ns;
+	u64 period = st->timer_period_ns;
+	bool divided = false;
+
+	if (mode == LVT_TIMER_TSC_DEADLINE)
+		return !st->timer_icr && !period && !elapsed &&
+		       st->timer_armed == (st->tsc_deadline != 0) &&
+		       (st->timer_armed || !st->timer_left_ns) && st->timer_left_ns <= ~0ull - now;
+	if (st->timer_left_ns)
+		return false;
+	if (!st->timer_icr)
+		return !period && !elapsed && !st->timer_armed;
+	for (u32 k = 0; k < 8; k++)
+		divided |= period == (u64)st->timer_icr << k;
+	if (!divided)
+		return false;
+	if (elapsed >= 0)
+		return true;
+	return mode == LVT_TIMER_PERIODIC && period < VPLAT_MIN_PERIOD_NS &&
+	       0 - st->timer_elapsed_ns <= VPLAT_MIN_PERIOD_NS - period;
+}
+
+/*
+ * As the model could have made them: an 8-bit ID, the window where the ACPI
+ * tables put it with the BSP bit of this vCPU and x2APIC only when enabled;
+ * no vector under 16 requested, in service or level-triggered; the bits
+ * each register's write keeps (TPR 8, SVR 9, LDR 8 at the top, DFR's low 28
+ * set, ESR only "received illegal vector", each LVT its mask, the timer not
+ * in the reserved mode, DCR one of its eight divisors); with the APIC
+ * software-disabled, the LVTs its writes mask are masked; flags 0 or 1.
+ */
+static bool vlapic_state_ok(const struct vlapic *l, const struct vlapic_state *st, u64 now)
+{
+	u64 base = VPLAT_LAPIC_BASE | (l->vcpu->index == 0 ? BIT(8) : 0);
+	u64 modes = st->apic_base & (MSR_APIC_BASE_EN | MSR_APIC_BASE_EXTD);
+
+	if (st->magic != VLAPIC_STATE_MAGIC || st->id > 0xff || st->pad ||
+	    (st->apic_base & ~(MSR_APIC_BASE_EN | MSR_APIC_BASE_EXTD)) != base ||
+	    modes == MSR_APIC_BASE_EXTD || st->timer_armed > 1 || st->nmi_pending > 1)
+		return false;
+	if (((st->irr[0] | st->isr[0] | st->tmr[0]) & 0xffff) || !vlapic_isr_ok(st->isr))
+		return false;
+	if (st->tpr > 0xff || st->svr > 0x1ff || (st->ldr & 0x00ffffffu) ||
+	    (st->dfr & 0x0fffffffu) != 0x0fffffffu || (st->esr & ~BIT(6)) ||
+	    (st->timer_dcr & ~0xbu))
+		return false;
+	for (u32 i = 0; i < 7; i++) {
+		if ((st->lvt[i] & ~vlapic_lvt_mask[i]) ||
+		    (i >= 2 && !(st->svr & LAPIC_SVR_ENABLE) && !(st->lvt[i] & LVT_MASKED)))
+			return false;
+	}
+	return LVT_TIMER_MODE(st->lvt[LVT_TIMER]) != 3 && vlapic_timer_ok(st, now);
+}
+
+int vlapic_restore(struct vlapic *l, const void *buf, u32 len)
+{
+	struct vlapic_state st;
+	u64 now = arch_time_ns();
+
+	if (len == sizeof(st))
+		memcpy(&st, buf, sizeof(st));
+	if (len != sizeof(st) || !vlapic_state_ok(l, &st, now)) {
+		vlapic_reset(l->vcpu);
+		return -KEEL_EINVAL;
+	}
+	timer_cancel(&l->timer);
+	l->id = st.id;
+	for (u32 i = 0; i < 8; i++) {
+		__atomic_store_n(&l->irr[i], st.irr[i], __ATOMIC_RELEASE);
+		__atomic_store_n(&l->tmr[i], st.tmr[i], __ATOMIC_RELEASE);
+		l->isr[i] = st.isr[i];
+	}
+	l->tpr = st.tpr;
+	l->svr = st.svr;
+	l->ldr = st.ldr;
+	l->dfr = st.dfr;
+	__atomic_store_n(&l->esr, st.esr, __ATOMIC_RELAXED);
+	l->icr_hi = st.icr_hi;
+	memcpy(l->lvt, st.lvt, sizeof(l->lvt));
+	l->timer_icr = st.timer_icr;
+	l->timer_dcr = st.timer_dcr;
+	__atomic_store_n(&l->nmi_pending, st.nmi_pending, __ATOMIC_RELEASE);
+	l->apic_base = st.apic_base;
+	l->timer_period_ns = st.timer_period_ns;
+	l->timer_start_ns = now - st.timer_elapsed_ns;
+	l->tsc_deadline = st.tsc_deadline;
+	if (!st.timer_armed)
+		return 0;
+	if (LVT_TIMER_MODE(l->lvt[LVT_TIMER]) == LVT_TIMER_TSC_DEADLINE)
+		timer_arm(&l->timer, now + st.timer_left_ns);
+	else
+		timer_arm(&l->timer,
+			  now + vlapic_timer_left(st.timer_elapsed_ns, l->timer_period_ns));
+	return 0;
+}
+
 static void vlapic_destroy(struct vdev *dev)
 {
 	vplat_destroy(vplat_of(dev));

@@ -166,6 +166,15 @@ void vlapic_nmi_taken(struct vcpu *vcpu); /* the backend injected it */
 u64 vlapic_cr8(struct vcpu *vcpu);
 void vlapic_set_cr8(struct vcpu *vcpu, u64 cr8); /* @cr8 < 16: the caller #GPs others */
 void vlapic_ack(struct vcpu *vcpu, u8 vector); /* IRR -> ISR at injection */
+/*
+ * Snapshots of one vCPU's LAPIC, with vdev_ops' save/restore contract (the
+ * LAPIC's vdev has none: its state is per vCPU). On the vCPU's own CPU, the
+ * vCPU not running. save returns the bytes used or -KEEL_E2BIG; restore
+ * checks an untrusted blob and returns 0, or -KEEL_EINVAL with the LAPIC
+ * reset (as vlapic_reset()).
+ */
+int vlapic_save(const struct vlapic *l, void *buf, u32 len);
+int vlapic_restore(struct vlapic *l, const void *buf, u32 len);
 /* MSR access (IA32_APIC_BASE, x2APIC 0x800-0x8ff, TSC_DEADLINE). 0 or -KEEL_EINVAL (#GP). */
 int vlapic_msr_read(struct vcpu *vcpu, u32 msr, u64 *val);
 

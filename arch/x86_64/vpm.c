@@ -121,10 +121,75 @@ void vpm_reset_control(struct vcpu *vcpu, u8 val)
 		part_stop(vcpu->part, KEEL_STOP_CAUSE_GUEST, "reset by the guest", true);
 }
 
+/*
+ * Snapshots: PM1_STS, PM1_EN and PM1_CNT. The PM timer has no state of its
+ * own: it counts the host's time, as the guest's TSC does, and goes on from
+ * wherever a restore finds them both. Restore drives the SCI from the
+ * restored registers, as a write of them would (an IOAPIC restored from the
+ * same snapshot has that level already, and an in-service SCI its remote IRR).
+ */
+#define VPM_STATE_MAGIC 0x314d5041u /* "APM1" */
+struct vpm_state {
+	u32 magic;
+	u16 pm1_sts, pm1_en, pm1_cnt, pad;
+};
+
+static int vpm_save(struct vdev *dev, void *buf, u32 len)
+{
+	struct vpm *pm = &vplat_of(dev)->pm;
+	struct vpm_state st = { .magic = VPM_STATE_MAGIC };
+	unsigned long flags;
+
+	if (len < sizeof(st))
+		return -KEEL_E2BIG;
+	flags = spin_lock_irqsave(&pm->lock);
+	st.pm1_sts = pm->pm1_sts;
+	st.pm1_en = pm->pm1_en;
+	st.pm1_cnt = pm->pm1_cnt;
+	spin_unlock_irqrestore(&pm->lock, flags);
+	memcpy(buf, &st, sizeof(st));
+	return (int)sizeof(st);
+}
+
+/*
+ * As the model could have made them: no status but the power button's, and
+ * that only for a guest the button is offered to (ACPI tables); SLP_EN
+ * clear (it is write-only); any PM1_EN.
+ */
+static bool vpm_state_ok(const struct vpm *pm, const struct vpm_state *st)
+{
+	return st->magic == VPM_STATE_MAGIC && !st->pad && !(st->pm1_sts & ~PM1_PWRBTN) &&
+	       (pm->acpi || !st->pm1_sts) && !(st->pm1_cnt & PM1_CNT_SLP_EN);
+}
+
+static int vpm_restore(struct vdev *dev, const void *buf, u32 len)
+{
+	struct x86_vplat *plat = vplat_of(dev);
+	struct vpm *pm = &plat->pm;
+	struct vpm_state st;
+	unsigned long flags;
+
+	if (len == sizeof(st))
+		memcpy(&st, buf, sizeof(st));
+	if (len != sizeof(st) || !vpm_state_ok(pm, &st)) {
+		vpm_reset(dev);
+		return -KEEL_EINVAL;
+	}
+	flags = spin_lock_irqsave(&pm->lock);
+	pm->pm1_sts = st.pm1_sts;
+	pm->pm1_en = st.pm1_en;
+	pm->pm1_cnt = st.pm1_cnt;
+	vpm_sci_update(plat);
+	spin_unlock_irqrestore(&pm->lock, flags);
+	return 0;
+}
+
 static const struct vdev_ops vpm_ops = {
 	.read = vpm_read,
 	.write = vpm_write,
 	.reset = vpm_reset,
+	.save = vpm_save,
+	.restore = vpm_restore,
 };
 
 int vpm_create(struct x86_vplat *plat)
