@@ -873,6 +873,7 @@ static s64 mgmt_resize_cpus(struct partition *part, u64 n)
 
 	if (ret)
 		return ret;
+	arch_vcpus_resized(part);
 	virtio_control_request(part, VIRTIO_CTL_CPUS);
 	pr_info("partition '%s': %llu vCPUs asked of its guest (it has %u on now)",
 		part->desc.h.name, (unsigned long long)n, on);

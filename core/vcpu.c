@@ -168,7 +168,8 @@ static void vcpu_handle_shutdown(struct vcpu *vcpu, const struct vm_exit *exit)
 static void vcpu_halt(struct vcpu *vcpu)
 {
 	__atomic_store_n(&vcpu->where, VCPU_HALTED, __ATOMIC_RELEASE);
-	while (!(__atomic_load_n(&vcpu->requests, __ATOMIC_ACQUIRE) & VCPU_REQ_STOP) &&
+	while (!(__atomic_load_n(&vcpu->requests, __ATOMIC_ACQUIRE) &
+		 (VCPU_REQ_STOP | VCPU_REQ_RELEASE)) &&
 	       __atomic_load_n(&vcpu->part->state, __ATOMIC_ACQUIRE) != PART_PAUSED &&
 	       !arch_vcpu_irq_pending(vcpu)) {
 		arch_cpu_idle();

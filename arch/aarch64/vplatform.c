@@ -26,6 +26,10 @@ bool arch_part_request_poweroff(struct partition *part)
 	return READ_ONCE(part->arch.power_key) && pl061_press_power_key(part);
 }
 
+void arch_vcpus_resized(struct partition *part)
+{
+}
+
 /* The vGIC first: the PL011, the PL061 and the virtio devices raise its lines. */
 int arch_part_devices_init(struct partition *part)
 {

@@ -23,6 +23,10 @@
 #define BOOT_MSI_NOT_SUPPORTED BIT(3)
 #define BOOT_ASPM_CONTROLS BIT(4)
 
+/* Local APIC flags in the MADT (ACPI 6.5, 5.2.12.2). */
+#define MADT_ENABLED BIT(0)
+#define MADT_ONLINE_CAPABLE BIT(1)
+
 /* AML opcodes used by the DSDT. */
 #define AML_NAME 0x08
 #define AML_BYTE 0x0a
@@ -33,6 +37,29 @@
 #define AML_EXT 0x5b
 #define AML_DEVICE 0x82
 #define AML_ZERO 0x00
+#define AML_ONE 0x01
+#define AML_WORD 0x0b
+#define AML_METHOD 0x14
+#define AML_DUAL_NAME 0x2e
+#define AML_ROOT 0x5c
+#define AML_LOCAL0 0x60
+#define AML_ARG0 0x68
+#define AML_STORE 0x70
+#define AML_AND 0x7b
+#define AML_NOTIFY 0x86
+#define AML_IF 0xa0
+#define AML_RETURN 0xa4
+#define AML_OPREGION 0x80 /* after AML_EXT */
+#define AML_FIELD 0x81 /* after AML_EXT */
+#define AML_REGION_IO 0x01
+#define AML_FIELD_BYTE_ACC 0x01 /* ByteAcc, NoLock, Preserve */
+
+/* GPE0 event of the CPU hotplug scan, and the bits of a CPU's status port. */
+#define CPUHP_GPE 2u
+#define CPUHP_PRESENT 0x1u
+#define CPUHP_INSERT 0x2u
+#define CPUHP_REMOVE 0x4u
+#define CPUHP_EJECT 0x8u
 
 struct acpi_buf {
 	u8 *p;
@@ -149,12 +176,14 @@ static u32 acpi_gen_fadt(struct acpi_buf *b, const struct acpi_gen_cfg *c, u64 f
 	ab_le(b, 0, 4); /* PM1b_CNT */
 	ab_le(b, 0, 4); /* PM2_CNT */
 	ab_le(b, c->pm_tmr, 4);
-	ab_le(b, 0, 8); /* GPE0_BLK, GPE1_BLK */
+	ab_le(b, c->cpu_hotplug ? c->gpe0_port : 0, 4); /* GPE0_BLK */
+	ab_le(b, 0, 4); /* GPE1_BLK */
 	ab_u8(b, 4); /* PM1_EVT_LEN */
 	ab_u8(b, 2); /* PM1_CNT_LEN */
 	ab_u8(b, 0); /* PM2_CNT_LEN */
 	ab_u8(b, 4); /* PM_TMR_LEN */
-	ab_le(b, 0, 4); /* GPE0/1 lengths, GPE1 base, CST_CNT */
+	ab_u8(b, c->cpu_hotplug ? 4 : 0); /* GPE0_BLK_LEN: 2 status, 2 enable bytes */
+	ab_zero(b, 3); /* GPE1_BLK_LEN, GPE1_BASE, CST_CNT */
 	ab_le(b, 101, 2); /* P_LVL2_LAT > 100: no C2 */
 	ab_le(b, 1001, 2); /* P_LVL3_LAT > 1000: no C3 */
 	ab_le(b, 0, 4); /* FLUSH_SIZE, FLUSH_STRIDE */
@@ -175,7 +204,7 @@ static u32 acpi_gen_fadt(struct acpi_buf *b, const struct acpi_gen_cfg *c, u64 f
 	acpi_gas_io(b, 0, 0, 0); /* X_PM1b_CNT */
 	acpi_gas_io(b, 0, 0, 0); /* X_PM2_CNT */
 	acpi_gas_io(b, c->pm_tmr, 32, 3);
-	acpi_gas_io(b, 0, 0, 0); /* X_GPE0 */
+	acpi_gas_io(b, c->cpu_hotplug ? c->gpe0_port : 0, 32, 1); /* X_GPE0 */
 	acpi_gas_io(b, 0, 0, 0); /* X_GPE1 */
 	acpi_gas_io(b, 0, 0, 0); /* SLEEP_CONTROL_REG */
 	acpi_gas_io(b, 0, 0, 0); /* SLEEP_STATUS_REG */
@@ -195,7 +224,14 @@ static u32 acpi_gen_madt(struct acpi_buf *b, const struct acpi_gen_cfg *c)
 		ab_u8(b, 8);
 		ab_u8(b, (u8)i); /* ACPI processor UID */
 		ab_u8(b, (u8)i); /* APIC ID */
-		ab_le(b, 1, 4); /* enabled */
+		/*
+		 * Enabled, or (ACPI hotplug) disabled but online capable: a CPU the
+		 * guest may get later. MADT revision 5 makes that bit count.
+		 */
+		ab_le(b,
+		      !c->cpu_hotplug || (c->cpu_enabled & BIT(i)) ? MADT_ENABLED
+								   : MADT_ONLINE_CAPABLE,
+		      4);
 	}
 	ab_u8(b, 1); /* I/O APIC */
 	ab_u8(b, 12);
@@ -279,9 +315,171 @@ static void aml_virtio_device(struct acpi_buf *b, const struct acpi_gen_cfg *c, 
 		b->overflow = true;
 }
 
+/*
+ * Wrap what was written since @mark (@body bytes) in an object whose head is
+ * @op (@op_len bytes), a PkgLength, then @name (@name_len bytes): Scope,
+ * Device, Method, If. The body is measured first, then moved up.
+ */
+static void aml_wrap(struct acpi_buf *b, u32 mark, const u8 *op, u32 op_len, const void *name,
+		     u32 name_len)
+{
+	u8 head[16];
+	struct acpi_buf h = { head, 0, sizeof(head), false };
+	u32 body = b->len - mark;
+
+	if (b->overflow)
+		return;
+	ab_bytes(&h, op, op_len);
+	aml_pkglen(&h, name_len + body);
+	ab_bytes(&h, name, name_len);
+	if (h.overflow || h.len > b->cap - b->len) {
+		b->overflow = true;
+		return;
+	}
+	memmove(b->p + mark + h.len, b->p + mark, body);
+	memcpy(b->p + mark, head, h.len);
+	b->len += h.len;
+}
+
+/* "CPxx" / "CSxx": a CPU's device and its status field, by number in hex. */
+static void aml_cpu_name(char out[4], char kind, u32 n)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	out[0] = 'C';
+	out[1] = kind;
+	out[2] = hex[(n >> 4) & 15];
+	out[3] = hex[n & 15];
+}
+
+static void aml_name_byte(struct acpi_buf *b, const char *name, u8 v)
+{
+	ab_u8(b, AML_NAME);
+	ab_bytes(b, name, 4);
+	ab_u8(b, AML_BYTE);
+	ab_u8(b, v);
+}
+
+/* If (And (@src, @bit)) { Notify (@dev, @event); Store (@bit, @field) } */
+static void aml_cpu_event(struct acpi_buf *b, const char dev[4], const char field[4], u8 bit,
+			  u8 event)
+{
+	static const u8 op_if = AML_IF;
+	u32 mark = b->len;
+
+	ab_bytes(b, (const u8[]){ AML_AND, AML_LOCAL0, AML_BYTE, bit, AML_ZERO }, 5);
+	ab_u8(b, AML_NOTIFY);
+	ab_bytes(b, dev, 4);
+	ab_u8(b, AML_BYTE);
+	ab_u8(b, event);
+	ab_bytes(b, (const u8[]){ AML_STORE, AML_BYTE, bit }, 3);
+	ab_bytes(b, field, 4);
+	aml_wrap(b, mark, &op_if, 1, "", 0);
+}
+
+/*
+ * Device (CPxx) { _HID "ACPI0007", _UID, _MAT (its MADT entry, enabled),
+ * _STA from bit 0 of its status field, _EJ0 writes the eject bit }.
+ */
+static void aml_cpu_device(struct acpi_buf *b, u32 n)
+{
+	static const u8 op_dev[] = { AML_EXT, AML_DEVICE }, op_method = AML_METHOD;
+	static const u8 op_if = AML_IF;
+	char dev[4], field[4];
+	u32 mark = b->len, m;
+
+	aml_cpu_name(dev, 'P', n);
+	aml_cpu_name(field, 'S', n);
+	ab_u8(b, AML_NAME);
+	ab_bytes(b, "_HID", 4);
+	ab_u8(b, AML_STRING);
+	ab_bytes(b, "ACPI0007", 9);
+	aml_name_byte(b, "_UID", (u8)n);
+	ab_u8(b, AML_NAME);
+	ab_bytes(b, "_MAT", 4);
+	ab_u8(b, AML_BUFFER);
+	aml_pkglen(b, 2 + 8);
+	ab_bytes(b, (const u8[]){ AML_BYTE, 8, 0, 8, (u8)n, (u8)n, 1, 0, 0, 0 }, 10);
+	/* Method (_STA) { If (And (CSxx, 1)) { Return (0xf) } Return (0) } */
+	m = b->len;
+	{
+		u32 cond = b->len;
+
+		ab_u8(b, AML_AND);
+		ab_bytes(b, field, 4);
+		ab_bytes(b, (const u8[]){ AML_ONE, AML_ZERO, AML_RETURN, AML_BYTE, 0x0f }, 5);
+		aml_wrap(b, cond, &op_if, 1, "", 0);
+	}
+	ab_bytes(b, (const u8[]){ AML_RETURN, AML_ZERO }, 2);
+	aml_wrap(b, m, &op_method, 1, "_STA\x00", 5);
+	/* Method (_EJ0, 1) { Store (8, CSxx) } */
+	m = b->len;
+	ab_bytes(b, (const u8[]){ AML_STORE, AML_BYTE, CPUHP_EJECT }, 3);
+	ab_bytes(b, field, 4);
+	aml_wrap(b, m, &op_method, 1, "_EJ0\x01", 5);
+	aml_wrap(b, mark, op_dev, 2, dev, 4);
+}
+
+/*
+ * In \_SB: the status ports as one field per CPU, a device per CPU, and
+ * CSCN, which the GPE calls: each CPU's pending add or eject becomes a Notify.
+ */
+static void aml_cpu_hotplug(struct acpi_buf *b, const struct acpi_gen_cfg *c)
+{
+	static const u8 op_field[] = { AML_EXT, AML_FIELD }, op_method = AML_METHOD;
+	char name[4];
+	u32 mark;
+
+	ab_bytes(b, (const u8[]){ AML_EXT, AML_OPREGION }, 2);
+	ab_bytes(b, "CPHP", 4);
+	ab_bytes(b,
+		 (const u8[]){ AML_REGION_IO, AML_WORD, (u8)c->cpuhp_port, (u8)(c->cpuhp_port >> 8),
+			       AML_BYTE, (u8)c->cpu_count },
+		 6);
+	mark = b->len;
+	ab_u8(b, AML_FIELD_BYTE_ACC);
+	for (u32 i = 0; i < c->cpu_count; i++) {
+		aml_cpu_name(name, 'S', i);
+		ab_bytes(b, name, 4);
+		ab_u8(b, 8);
+	}
+	aml_wrap(b, mark, op_field, 2, "CPHP", 4);
+	for (u32 i = 0; i < c->cpu_count; i++)
+		aml_cpu_device(b, i);
+	/* Method (CSCN, 0, Serialized) */
+	mark = b->len;
+	for (u32 i = 0; i < c->cpu_count; i++) {
+		char dev[4];
+
+		aml_cpu_name(dev, 'P', i);
+		aml_cpu_name(name, 'S', i);
+		ab_u8(b, AML_STORE);
+		ab_bytes(b, name, 4);
+		ab_u8(b, AML_LOCAL0);
+		aml_cpu_event(b, dev, name, CPUHP_INSERT, 1); /* device check */
+		aml_cpu_event(b, dev, name, CPUHP_REMOVE, 3); /* eject request */
+	}
+	aml_wrap(b, mark, &op_method, 1, "CSCN\x08", 5);
+}
+
+/* Scope (\_GPE) { Method (_E02) { \_SB.CSCN () } } */
+static void aml_gpe_scope(struct acpi_buf *b)
+{
+	static const u8 op_scope = AML_SCOPE, op_method = AML_METHOD;
+	u32 mark = b->len, m;
+	char method[5] = { '_', 'E', '0', (char)('0' + CPUHP_GPE), 0 };
+
+	m = b->len;
+	ab_bytes(b, (const u8[]){ AML_ROOT, AML_DUAL_NAME }, 2);
+	ab_bytes(b, "_SB_CSCN", 8);
+	aml_wrap(b, m, &op_method, 1, method, 5);
+	aml_wrap(b, mark, &op_scope, 1, "\\_GPE", 5);
+}
+
 static u32 acpi_gen_dsdt(struct acpi_buf *b, const struct acpi_gen_cfg *c)
 {
-	u32 at = acpi_begin(b, "DSDT", 2), dev_len = 0, mark;
+	static const u8 op_scope = AML_SCOPE;
+	u32 at = acpi_begin(b, "DSDT", 2), mark;
 
 	/* Name (\_S5, Package () { typ, typ, 0, 0 }): PM1a/b SLP_TYP for S5. */
 	ab_u8(b, AML_NAME);
@@ -295,33 +493,17 @@ static u32 acpi_gen_dsdt(struct acpi_buf *b, const struct acpi_gen_cfg *c)
 	ab_u8(b, c->s5_typ);
 	ab_u8(b, AML_ZERO);
 	ab_u8(b, AML_ZERO);
-	if (!c->virtio_count)
-		goto out;
-	/* Scope (\_SB) { devices }: measure the devices first for the PkgLength. */
-	mark = b->len;
-	for (u32 i = 0; i < c->virtio_count; i++)
-		aml_virtio_device(b, c, i);
-	dev_len = b->len - mark;
-	if (b->overflow)
-		goto out;
-	{
-		u8 head[8];
-		struct acpi_buf h = { head, 0, sizeof(head), false };
-		u32 hl;
-
-		ab_u8(&h, AML_SCOPE);
-		aml_pkglen(&h, 5 + dev_len);
-		ab_bytes(&h, "\\_SB_", 5);
-		hl = h.len;
-		if (hl > b->cap - b->len) {
-			b->overflow = true;
-			goto out;
-		}
-		memmove(b->p + mark + hl, b->p + mark, dev_len);
-		memcpy(b->p + mark, head, hl);
-		b->len += hl;
+	if (c->virtio_count || c->cpu_hotplug) {
+		/* Scope (\_SB) { virtio devices, CPU hotplug } */
+		mark = b->len;
+		for (u32 i = 0; i < c->virtio_count; i++)
+			aml_virtio_device(b, c, i);
+		if (c->cpu_hotplug)
+			aml_cpu_hotplug(b, c);
+		aml_wrap(b, mark, &op_scope, 1, "\\_SB_", 5);
 	}
-out:
+	if (c->cpu_hotplug)
+		aml_gpe_scope(b);
 	acpi_end(b, at);
 	return at;
 }
@@ -341,6 +523,9 @@ static void acpi_gen_facs(struct acpi_buf *b)
 
 static bool acpi_gen_cfg_ok(const struct acpi_gen_cfg *c)
 {
+	if (c->cpu_hotplug &&
+	    (!c->gpe0_port || !c->cpuhp_port || c->cpuhp_port + c->cpu_count > 0x10000u))
+		return false;
 	if (!c->cpu_count || c->cpu_count > ACPI_GEN_MAX_CPUS ||
 	    c->virtio_count > ACPI_GEN_MAX_VIRTIO || (c->base & 15) ||
 	    c->base + ACPI_GEN_MAX_SIZE > 0x100000000ull)

@@ -10,12 +10,24 @@
 
 #define ACPI_GEN_MAX_CPUS 64u
 #define ACPI_GEN_MAX_VIRTIO 8u
-#define ACPI_GEN_MAX_SIZE 8192u /* the blob never grows past this */
+#define ACPI_GEN_MAX_SIZE 16384u /* the blob never grows past this (64 hot-pluggable CPUs fit) */
 
 struct acpi_gen_cfg {
 	u64 base; /* guest-physical address of the blob (16-byte aligned) */
 	u32 cpu_count; /* APIC IDs 0..cpu_count-1 */
 	u32 virtio_count;
+	/*
+	 * CPU hotplug (0: none, every CPU enabled in the MADT). Else the MADT
+	 * enables the CPUs of @cpu_enabled only, and the DSDT has a processor
+	 * device per CPU whose _STA reads bit 0 of its status port
+	 * (@cpuhp_port + its number), whose _EJ0 writes 8 there, and a GPE0
+	 * block at @gpe0_port whose event 2 (_E02) scans the ports: bit 1 is a
+	 * CPU to add (Notify 1), bit 2 one to eject (Notify 3), each cleared by
+	 * writing it back.
+	 */
+	u32 cpu_hotplug;
+	u16 gpe0_port, cpuhp_port;
+	u64 cpu_enabled;
 	u64 virtio_base[ACPI_GEN_MAX_VIRTIO];
 	u32 virtio_size[ACPI_GEN_MAX_VIRTIO];
 	u32 virtio_gsi[ACPI_GEN_MAX_VIRTIO];

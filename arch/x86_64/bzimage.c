@@ -10,6 +10,7 @@
 #include <keel/guest_mem.h>
 #include <keel/lib.h>
 #include <keel/partition.h>
+#include <keel/pdesc.h>
 #include <keel/pmm.h>
 #include <keel/vcpu.h>
 
@@ -219,6 +220,11 @@ static int bz_acpi(struct partition *part)
 		.reset_value = VPLAT_RESET_VALUE,
 		.sci_irq = VPLAT_SCI_IRQ,
 		.s5_typ = VPLAT_S5_TYP,
+		/* Hot vCPUs: ACPI CPU hotplug; the MADT enables those it may have now. */
+		.cpu_hotplug = part->vcpu_count > pdesc_cores(&part->desc),
+		.gpe0_port = VPLAT_GPE0_PORT,
+		.cpuhp_port = VPLAT_CPUHP_PORT,
+		.cpu_enabled = vcpuhp_wanted(part),
 	};
 	hpa_t page = pmm_alloc(ALIGN_UP(ACPI_GEN_MAX_SIZE, PAGE_SIZE), PAGE_SIZE);
 	u32 len;

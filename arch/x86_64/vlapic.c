@@ -296,10 +296,30 @@ static bool vlapic_match(const struct vlapic *l, u32 dest, bool logical, bool x2
 	return (ldr >> 4) == (dest >> 4) && (ldr & dest & 0xf); /* cluster */
 }
 
+/* Wake @v's CPU; a hot vCPU that is off has no core to wake (its last may serve another). */
 static void vlapic_kick(struct vcpu *v)
 {
-	if (v->pcpu != pcpu_this())
-		pcpu_kick(v->pcpu);
+	struct pcpu *c = READ_ONCE(v->pcpu);
+
+	if (c && c != pcpu_this() && (!v->hot || __atomic_load_n(&v->bound, __ATOMIC_ACQUIRE)))
+		pcpu_kick(c);
+}
+
+/*
+ * The SIPI of a hot vCPU that is off: it takes a free core if RESIZE allows
+ * one more, else the SIPI goes nowhere, as to a socket with no CPU in it.
+ */
+static void vlapic_start_hot(struct vcpu *v, const struct vcpu_entry *e)
+{
+	int ret = part_vcpu_bind(v);
+
+	if (ret == -KEEL_ENOSPC)
+		pr_warn("partition '%s': vCPU %u not started: no free core", v->part->desc.h.name,
+			v->index);
+	if (ret)
+		return;
+	if (vcpu_start(v, e))
+		part_vcpu_unbind(v);
 }
 
 /* An NMI IPI: latched until the backend can inject it (not while one is being handled). */
@@ -323,7 +343,9 @@ static void vlapic_start_ap(struct vlapic *target, u32 mode, u32 icr)
 	u32 waiting = X86_AP_WAIT_SIPI;
 
 	if (READ_ONCE(v->state) == VCPU_OFF) {
-		if (mode == DM_SIPI)
+		if (mode == DM_SIPI && v->hot)
+			vlapic_start_hot(v, &e);
+		else if (mode == DM_SIPI)
 			(void)vcpu_start(v, &e); /* -KEEL_EBUSY if it started meanwhile */
 		return;
 	}

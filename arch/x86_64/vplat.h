@@ -22,6 +22,9 @@ _Static_assert(KEEL_VIRTIO_IRQ_BASE + KEEL_VIRTIO_MAX <= VPLAT_IOAPIC_PINS,
 #define VPLAT_PM1_CNT (VPLAT_PM_BASE + 4)
 #define VPLAT_PM_TMR (VPLAT_PM_BASE + 8)
 #define VPLAT_PM_SIZE 12u
+/* CPU hotplug (vcpuhp.c): GPE0_STS/EN (4 bytes), then one status port per vCPU. */
+#define VPLAT_GPE0_PORT 0x620u
+#define VPLAT_CPUHP_PORT 0x640u
 #define VPLAT_RESET_PORT 0xcf9u
 #define VPLAT_RESET_VALUE 0x06u
 #define VPLAT_SCI_IRQ 9u
@@ -91,8 +94,16 @@ struct vpci {
 	u32 pad;
 };
 
+/* By vCPU index, bit n = vCPU n; under the PM block's lock. */
+struct vcpuhp {
+	u64 present; /* what its _STA says: the guest may have it */
+	u64 insert, remove; /* events its _E02 has not taken yet */
+	u16 gpe_sts, gpe_en;
+	u32 pad;
+};
+
 struct vpm {
-	struct spinlock lock; /* the registers: the guest's vCPUs and STOP's CPU */
+	struct spinlock lock; /* the registers (and vcpuhp's): the guest's vCPUs and STOP's CPU */
 	u16 pm1_sts, pm1_en, pm1_cnt;
 	u8 acpi; /* the guest has ACPI tables that describe the block (a Linux guest) */
 	u8 pad[5];
@@ -104,6 +115,7 @@ enum vplat_dev {
 	VPLAT_DEV_PIT,
 	VPLAT_DEV_PORT61,
 	VPLAT_DEV_PM,
+	VPLAT_DEV_CPUHP,
 	VPLAT_DEV_PCI,
 	VPLAT_DEV_UART,
 	VPLAT_DEV_PIC1,
@@ -120,6 +132,7 @@ struct x86_vplat {
 	struct vuart uart;
 	struct vlegacy legacy;
 	struct vpm pm;
+	struct vcpuhp cpuhp;
 	struct vpci pci;
 	struct vdev devs[VPLAT_DEV_COUNT];
 	struct vlapic lapic[KEEL_MAX_CPUS]; /* by vCPU index = APIC ID */
@@ -196,6 +209,22 @@ int vpit_create(struct x86_vplat *plat);
 void vpit_stop(struct vcpu *vcpu); /* cancel channel 0's timer if on this vCPU's CPU */
 int vpm_create(struct x86_vplat *plat);
 void vpm_reset_control(struct vcpu *vcpu, u8 val); /* a byte written to 0xcf9 */
+/* The SCI's level from the PM block's and the GPE's events; under the PM lock. */
+void vpm_sci_update(struct x86_vplat *plat);
+
+/* vcpuhp.c: ACPI CPU hotplug of hot vCPUs. */
+int vcpuhp_create(struct x86_vplat *plat);
+/* RESIZE changed how many vCPUs may be on: mark adds and ejects, raise the GPE. Any CPU. */
+void vcpuhp_resized(struct x86_vplat *plat);
+/* The vCPUs the guest may have now (the MADT enables them): its own cores' and the hot ones allowed. */
+static inline u64 vcpuhp_wanted(const struct partition *part)
+{
+	u32 n = MIN(READ_ONCE(part->vcpus_allowed), part->vcpu_count);
+
+	return n >= 64 ? ~0ull : BIT(n) - 1;
+}
+/* An enabled GPE event is pending (the SCI is high for it); under the PM lock. */
+bool vcpuhp_pending(const struct vcpuhp *hp);
 
 /* vpci.c: ports 0xcf8-0xcff, PCI configuration mechanism #1 with a host bridge. */
 int vpci_create(struct x86_vplat *plat);

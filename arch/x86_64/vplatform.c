@@ -8,6 +8,7 @@
 #include <keel/console.h>
 #include <keel/lib.h>
 #include <keel/partition.h>
+#include <keel/pdesc.h>
 #include <keel/pmm.h>
 
 #include "vplat.h"
@@ -60,6 +61,17 @@ bool arch_part_request_poweroff(struct partition *part)
 	return pressed;
 }
 
+/* ACPI CPU hotplug (vcpuhp.c); as for the power button, part->lock keeps the platform there. */
+void arch_vcpus_resized(struct partition *part)
+{
+	unsigned long flags = spin_lock_irqsave(&part->lock);
+
+	if ((BIT(part->state) & (PS(RUNNING) | PS(PAUSED))) && part->arch.plat &&
+	    part->arch.plat->devs[VPLAT_DEV_CPUHP].ops)
+		vcpuhp_resized(part->arch.plat);
+	spin_unlock_irqrestore(&part->lock, flags);
+}
+
 /* The LAPIC first: it is destroyed last and takes the platform state with it. */
 int arch_part_devices_init(struct partition *part)
 {
@@ -83,6 +95,8 @@ int arch_part_devices_init(struct partition *part)
 		ret = vpit_create(plat);
 	if (!ret)
 		ret = vpm_create(plat);
+	if (!ret && part->vcpu_count > pdesc_cores(&part->desc))
+		ret = vcpuhp_create(plat);
 	if (!ret)
 		ret = vpci_create(plat);
 	if (!ret)

@@ -54,11 +54,13 @@ static int vpm_read(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u64 
  * The SCI (level, active high, per the MADT override) is high while an enabled
  * fixed event is pending. Caller holds the lock (then the IOAPIC's is taken).
  */
-static void vpm_sci_update(struct x86_vplat *plat)
+void vpm_sci_update(struct x86_vplat *plat)
 {
 	struct vpm *pm = &plat->pm;
 
-	vioapic_set_level(plat, VPLAT_SCI_IRQ, pm->pm1_sts & pm->pm1_en & PM1_SCI_EVENTS);
+	vioapic_set_level(plat, VPLAT_SCI_IRQ,
+			  (pm->pm1_sts & pm->pm1_en & PM1_SCI_EVENTS) ||
+				  vcpuhp_pending(&plat->cpuhp));
 }
 
 static int vpm_write(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u64 val)

@@ -51,6 +51,16 @@ int vcpu_start(struct vcpu *v, const struct vcpu_entry *e)
 	return 0;
 }
 
+/* Hot vCPUs: none here has a core to take (the fuzzer's vCPUs are all its own). */
+int part_vcpu_bind(struct vcpu *v)
+{
+	return -KEEL_ENOSPC;
+}
+
+void part_vcpu_unbind(struct vcpu *v)
+{
+}
+
 void timer_arm(struct timer *t, u64 deadline_ns)
 {
 	u32 i, free = MAX_TIMERS;

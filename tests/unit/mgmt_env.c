@@ -71,6 +71,10 @@ bool arch_part_request_poweroff(struct partition *p)
 	return false;
 }
 
+void arch_vcpus_resized(struct partition *p)
+{
+}
+
 int arch_part_devices_init(struct partition *p)
 {
 	return 0;

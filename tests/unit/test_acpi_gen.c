@@ -76,6 +76,81 @@ static void check_dsdt(const u8 *d, u32 virtio)
 	CHECK_EQ(at, len);
 }
 
+/* @needle (of @n bytes) somewhere in [@p, @p + @len): its offset, or -1. */
+static long find(const u8 *p, u32 len, const void *needle, u32 n)
+{
+	for (u32 i = 0; i + n <= len; i++)
+		if (!memcmp(p + i, needle, n))
+			return i;
+	return -1;
+}
+
+/*
+ * CPU hotplug: the MADT enables only @enabled, the FADT names the GPE0
+ * block, and the DSDT has the status ports, a processor device per CPU,
+ * CSCN and \_GPE._E02 calling it; every object's PkgLength spans exactly
+ * to the end of its parent (the \_SB scope and \_GPE scope fill the DSDT).
+ */
+static void run_hotplug(u32 cpus, u64 enabled)
+{
+	struct acpi_gen_cfg c = {
+		.base = 0xe0000, .cpu_count = cpus, .lapic_base = 0xfee00000,
+		.ioapic_base = 0xfec00000, .pm1_evt = 0x600, .pm1_cnt = 0x604, .pm_tmr = 0x608,
+		.reset_port = 0xcf9, .reset_value = 6, .sci_irq = 9, .s5_typ = 5,
+		.cpu_hotplug = 1, .gpe0_port = 0x620, .cpuhp_port = 0x640, .cpu_enabled = enabled,
+	};
+	const u8 *xsdt, *fadt, *madt, *d;
+	u32 len, dlen, at, n, plen;
+	u8 region[] = { 0x5b, 0x80, 'C', 'P', 'H', 'P', 1, 0x0b, 0x40, 0x06, 0x0a, (u8)cpus };
+
+	len = acpi_gen_build(&c, blob, sizeof(blob));
+	CHECK(len > 64);
+	xsdt = table(&c, le(blob + 24, 8));
+	fadt = table(&c, le(xsdt + 36, 8));
+	check_table(fadt, "FACP");
+	CHECK_EQ(le(fadt + 80, 4), 0x620); /* GPE0_BLK */
+	CHECK_EQ(fadt[92], 4); /* GPE0_BLK_LEN */
+	CHECK_EQ(fadt[220], 1); /* X_GPE0_BLK: system I/O at 0x620 */
+	CHECK_EQ(le(fadt + 224, 8), 0x620);
+	madt = table(&c, le(xsdt + 44, 8));
+	check_table(madt, "APIC");
+	for (u32 i = 0; i < cpus; i++)
+		CHECK_EQ(le(madt + 44 + 8 * i + 4, 4), (enabled >> i) & 1 ? 1 : 2); /* online capable */
+	d = table(&c, le(fadt + 140, 8));
+	check_table(d, "DSDT");
+	dlen = (u32)le(d + 4, 4);
+	CHECK(find(d, dlen, region, sizeof(region)) > 0);
+	for (u32 i = 0; i < cpus; i++) {
+		char dev[8] = { 0x5b, 0x82 }, hex[] = "0123456789ABCDEF";
+		long o;
+
+		/* Device (CPxx): its PkgLength, then the name and _HID ACPI0007. */
+		o = find(d, dlen, "ACPI0007", 8);
+		CHECK(o > 0);
+		dev[2] = 'C';
+		dev[3] = 'P';
+		dev[4] = hex[(i >> 4) & 15];
+		dev[5] = hex[i & 15];
+		o = find(d, dlen, dev + 2, 4);
+		CHECK(o > 2);
+	}
+	CHECK(find(d, dlen, "\x14", 1) > 0);
+	CHECK(find(d, dlen, "CSCN\x08", 5) > 0); /* Method (CSCN, 0, Serialized) */
+	CHECK(find(d, dlen, "_E02\x00\x5c\x2e_SB_CSCN", 14) > 0);
+	/* Walk the top level: \_S5, Scope (\_SB) to ..., Scope (\_GPE) to the end. */
+	at = 36 + 6;
+	plen = pkglen(d + at, &n);
+	at += plen;
+	CHECK_EQ(d[at], 0x10);
+	plen = pkglen(d + at + 1, &n);
+	CHECK(!memcmp(d + at + 1 + n, "\\_SB_", 5));
+	at += 1 + plen;
+	CHECK_EQ(d[at], 0x10);
+	plen = pkglen(d + at + 1, &n);
+	CHECK(!memcmp(d + at + 1 + n, "\\_GPE", 5));
+	CHECK_EQ(at + 1 + plen, dlen);
+}
+
 static void run(u32 cpus, u32 virtio)
 {
 	struct acpi_gen_cfg c = {
@@ -142,6 +217,11 @@ int main(void)
 	run(1, 0);
 	run(2, 3);
 	run(64, 8);
+	run_hotplug(3, 0x1);
+	run_hotplug(64, 0xff);
+	bad = (struct acpi_gen_cfg){ .base = 0xe0000, .cpu_count = 2, .cpu_hotplug = 1 };
+	CHECK_EQ(acpi_gen_build(&bad, blob, sizeof(blob)), 0); /* no ports */
+	bad = (struct acpi_gen_cfg){ .base = 0xe0000, .cpu_count = 0 };
 	CHECK_EQ(acpi_gen_build(&bad, blob, sizeof(blob)), 0);
 	bad.cpu_count = 65;
 	CHECK_EQ(acpi_gen_build(&bad, blob, sizeof(blob)), 0);

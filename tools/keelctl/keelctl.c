@@ -760,12 +760,6 @@ static int cmd_create(const struct kc_args *a)
 		    kc_parse_max_cpus(a->val[CR_MAX_CPUS], count ? count : kc_popcount(m),
 				      &req.max_vcpus, err, sizeof(err)))
 			return kc_error(KC_EXIT_USAGE, "create %s: %s", name, err);
-		if (KC_ARCH == KC_ARCH_X86_64 && req.max_vcpus > (count ? count : kc_popcount(m)))
-			return kc_error(
-				KC_EXIT_USAGE,
-				"create %s: --max-cpus: Keel on x86_64 cannot plug vCPUs "
-				"yet (ACPI CPU hotplug is to come); give it its cpus with --cpus",
-				name);
 	}
 	if (a->val[CR_ON_FAULT] && strcmp(a->val[CR_ON_FAULT], "deliver") &&
 	    strcmp(a->val[CR_ON_FAULT], "stop"))
@@ -1369,10 +1363,10 @@ static const struct kc_cmd kc_cmds[] = {
 	  "  --max-memory SIZE  the most memory 'keelctl resize' may give it: --memory plus a\n"
 	  "                   multiple of 128M (it gets a virtio-mem device; the guest needs\n"
 	  "                   the virtio_mem module and memhp_default_state=online_movable)\n"
-	  "  --max-cpus N     the most vCPUs 'keelctl resize --cpus' may give it (aarch64): the\n"
-	  "                   guest sees N cpus; those beyond --cpus start off, and each takes a\n"
-	  "                   free core while the guest has it on (its kernel logs a failed\n"
-	  "                   boot for each at first: they are not allowed on yet)\n"
+	  "  --max-cpus N     the most vCPUs 'keelctl resize --cpus' may give it: the\n"
+	  "                   guest sees N cpus; those beyond --cpus start off (x86_64: ACPI\n"
+	  "                   hotplug CPUs), and each takes a free core while the guest has\n"
+	  "                   it on\n"
 	  "  --start          start it at once (if that fails, it is destroyed again)\n"
 	  "\n"
 	  "Images (up to 1 GiB each) count against free memory as well as --memory.\n"
@@ -1480,7 +1474,7 @@ static void kc_usage(FILE *f)
 		"                                  stop it and wait until it has stopped\n"
 		"  pause NAME, resume NAME         park its vCPUs, let them run again\n"
 		"  resize NAME --memory SIZE       grow or shrink its memory (virtio-mem)\n"
-		"  resize NAME --cpus N            let it have N vCPUs on (aarch64)\n"
+		"  resize NAME --cpus N            let it have N vCPUs on\n"
 		"  destroy NAME [--force]          free a stopped or never started partition\n"
 		"  console NAME [--escape KEY] [--new]\n"
 		"                                  attach (Ctrl-\\ detaches)\n"

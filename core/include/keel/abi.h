@@ -104,8 +104,9 @@
  * line "cpus N"); each vCPU it powers on takes a free core then, and gives it
  * back when it powers off. -KEEL_ENOSPC if the free cores are too few now;
  * -KEEL_EINVAL for a count out of range, or a partition without vCPUs beyond
- * its cores (x86_64 has none yet). STATS status.vcpu_count shows how far the
- * guest got.
+ * its cores. x86_64 guests also get ACPI CPU hotplug events (a GPE): Linux
+ * adds or ejects the CPUs, and its SIPI binds a core. STATS
+ * status.vcpu_count shows how far the guest got.
  */
 #define KEEL_RESIZE_CPUS 2u
 
@@ -224,9 +225,10 @@ struct keel_part_desc {
 	char cmdline[KEEL_CMDLINE_MAX]; /* NUL-terminated */
 	/*
 	 * (version 5) vCPUs the guest is given, on or off: 0, or the cores of
-	 * cpu_mask, means one per core. More (aarch64 only for now): vCPU 0 ..
-	 * cores-1 are on the cores of cpu_mask; the rest are declared but off,
-	 * each bound to a free core while the guest has it on (PSCI CPU_ON),
+	 * cpu_mask, means one per core. More: vCPU 0 .. cores-1 are on the
+	 * cores of cpu_mask; the rest are declared but off (x86_64: ACPI
+	 * hotplug CPUs), each bound to a free core while the guest has it on
+	 * (aarch64: PSCI CPU_ON; x86_64: its SIPI),
 	 * as many as RESIZE KEEL_RESIZE_CPUS allows. At most the machine's CPUs.
 	 */
 	uint32_t max_vcpus;

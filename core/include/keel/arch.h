@@ -253,6 +253,14 @@ int arch_part_devices_init(struct partition *part);
 bool arch_part_request_poweroff(struct partition *part);
 
 /*
+ * RESIZE changed how many of @part's vCPUs may be on (part->vcpus_allowed).
+ * x86_64: ACPI CPU hotplug events for its guest (a GPE on the SCI); aarch64:
+ * nothing (a DT guest has no hotplug notice; the control port's "cpus N"
+ * line is the notice on both). Any CPU.
+ */
+void arch_vcpus_resized(struct partition *part);
+
+/*
  * If @part->kernel is a Linux image of this arch (bzImage / arm64 Image), load
  * it with its initrd and command line, describe the partition to it
  * (boot_params + ACPI tables / DTB: RAM, CPUs, every virtio device) and fill

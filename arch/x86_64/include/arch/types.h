@@ -12,7 +12,7 @@
 #define KEEL_ARCH_NAME "x86_64"
 #define KEEL_GUEST_RAM_BASE 0x0ull
 #define KEEL_GUEST_HOTMEM_MIN 0x100000000ull /* hot-pluggable memory: above the 32-bit MMIO hole */
-#define KEEL_ARCH_VCPU_HOTPLUG 0 /* ACPI CPU hotplug: not yet */
+#define KEEL_ARCH_VCPU_HOTPLUG 1 /* vCPUs beyond the cores: ACPI CPU hotplug, bound at SIPI */
 #define KEEL_ARCH_ELF_MACHINE 62 /* EM_X86_64 */
 /*
  * virtio-mmio windows (where QEMU microvm places them) and their interrupt
