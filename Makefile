@@ -92,7 +92,7 @@ include arch/$(KEEL_ARCH)/arch.mk
 CORE_CFLAGS := $(COMMON_CFLAGS) $(CORE_ARCH_CFLAGS) $(CORE_RETPOLINE) -fpie -fvisibility=hidden \
 	-Icore/include -Iarch/$(KEEL_ARCH)/include $(CORE_LIBC_INC)
 
-CORE_SRCS := $(wildcard core/*.c) $(wildcard virtio/*.c) $(CORE_LIBC_SRCS) \
+CORE_SRCS := $(wildcard core/*.c) $(wildcard virtio/*.c) $(wildcard vfio/*.c) $(CORE_LIBC_SRCS) \
 	$(wildcard arch/$(KEEL_ARCH)/*.c) $(wildcard arch/$(KEEL_ARCH)/*.S)
 CORE_OBJS := $(patsubst %,$(O)/core-objs/%.o,$(CORE_SRCS))
 
@@ -112,7 +112,8 @@ $(O)/core-objs/%.c.o: %.c
 	@$(CC) $(CORE_CFLAGS) -c $< -o $@
 
 # The arch-neutral code is also free of implicit narrowing and sign changes.
-$(O)/core-objs/core/%.c.o $(O)/core-objs/virtio/%.c.o: CORE_CFLAGS += -Wconversion
+$(O)/core-objs/core/%.c.o $(O)/core-objs/virtio/%.c.o $(O)/core-objs/vfio/%.c.o: \
+	CORE_CFLAGS += -Wconversion
 
 $(O)/core-objs/%.S.o: %.S
 	@mkdir -p $(dir $@)

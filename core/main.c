@@ -8,6 +8,7 @@
 #include <keel/boot_info.h>
 #include <keel/console.h>
 #include <keel/partition.h>
+#include <keel/pci.h>
 #include <keel/pcpu.h>
 #include <keel/pmm.h>
 
@@ -65,6 +66,7 @@ void keel_main(struct keel_boot_info *bi)
 	ret = arch_mmu_init(bi, &platform);
 	if (ret)
 		boot_fail("could not build the hypervisor page tables", ret);
+	pci_init(); /* bus mastering off on every PCI function before anything runs */
 	ret = arch_virt_probe();
 	if (ret)
 		boot_fail("this CPU cannot run partitions (see above)", ret);

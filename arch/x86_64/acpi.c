@@ -1,13 +1,15 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Platform discovery from ACPI: RSDP -> XSDT/RSDT -> MADT (CPUs, IOAPICs)
- * and FADT (+ DSDT \_S5) for power-off. Every table's length and checksum
- * is checked before a field is read. Without ACPI (Bochs) the CPU list comes
- * from the firmware's MP Services list in the boot info.
+ * Platform discovery from ACPI: RSDP -> XSDT/RSDT -> MADT (CPUs, IOAPICs),
+ * FADT (+ DSDT \_S5) for power-off and MCFG (PCI ECAM windows). Every
+ * table's length and checksum is checked before a field is read. Without
+ * ACPI (Bochs) the CPU list comes from the firmware's MP Services list in
+ * the boot info.
  */
 #include <keel/arch.h>
 #include <keel/console.h>
 #include <keel/lib.h>
+#include <keel/pci.h>
 #include <keel/pcpu.h>
 
 #include "x86.h"
@@ -53,6 +55,14 @@ struct acpi_header {
 #define FADT_RESET_VALUE 128
 #define FADT_X_DSDT 140
 #define FADT_RESET_REG_SUP BIT(10)
+
+/* MCFG: 8 reserved bytes after the header, then 16-byte entries. */
+#define MCFG_ENTRIES 44u
+#define MCFG_ENTRY_SIZE 16u
+#define MCFG_BASE 0 /* u64: where bus 0's config space would be */
+#define MCFG_SEGMENT 8 /* u16 */
+#define MCFG_START_BUS 10
+#define MCFG_END_BUS 11
 
 struct x86_acpi_info x86_acpi;
 
@@ -260,6 +270,36 @@ static void acpi_parse_fadt(const struct acpi_header *fadt)
 		acpi_parse_s5(d);
 }
 
+/*
+ * The PCI ECAM windows. The length must hold whole entries; only the first
+ * few are used; pci_ecam_add checks each entry's values (alignment, bus
+ * range, no RAM, no overlap) before anything is mapped or read there.
+ */
+static void acpi_parse_mcfg(const struct keel_boot_info *bi, const struct acpi_header *mcfg)
+{
+	const u8 *p = (const u8 *)mcfg;
+	u32 n;
+
+	if (mcfg->length < MCFG_ENTRIES || (mcfg->length - MCFG_ENTRIES) % MCFG_ENTRY_SIZE) {
+		pr_warn("acpi: MCFG length %u does not hold whole entries; ignored", mcfg->length);
+		return;
+	}
+	n = (mcfg->length - MCFG_ENTRIES) / MCFG_ENTRY_SIZE;
+	if (n > PCI_MAX_WINDOWS)
+		pr_warn("acpi: MCFG lists %u ECAM windows; Keel uses the first %u", n,
+			PCI_MAX_WINDOWS);
+	for (u32 i = 0; i < MIN(n, PCI_MAX_WINDOWS); i++) {
+		const u8 *e = p + MCFG_ENTRIES + i * MCFG_ENTRY_SIZE;
+		struct pci_ecam w = { 0 };
+
+		memcpy(&w.base, e + MCFG_BASE, 8);
+		memcpy(&w.seg, e + MCFG_SEGMENT, 2);
+		w.start_bus = e[MCFG_START_BUS];
+		w.end_bus = e[MCFG_END_BUS];
+		pci_ecam_add(bi, &w);
+	}
+}
+
 /* This CPU's APIC ID from CPUID (x2APIC ID where the CPU has leaf 0xb). */
 static u32 x86_boot_apic_id(void)
 {
@@ -296,6 +336,9 @@ int arch_platform_discover(const struct keel_boot_info *bi, struct platform *pla
 		t = acpi_find(root, esize, "FACP");
 		if (t)
 			acpi_parse_fadt(t);
+		t = acpi_find(root, esize, "MCFG");
+		if (t)
+			acpi_parse_mcfg(bi, t);
 	}
 	if (plat->cpu_count == 1 && bi->fw_cpu_count > 1) {
 		plat_from_firmware(bi, plat);

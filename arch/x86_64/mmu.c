@@ -1,16 +1,18 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The hypervisor's own page tables (keel/hmap.h): identity map of RAM (RW,
- * NX, 2 MiB leaves at most), the core image W^X per section, LAPIC/IOAPIC
- * windows uncached, the boot stack's guard page and page 0 unmapped. Built
- * through core's walker with the x86 host format; core's hmap takes them
- * over. Their flush: the initiator bumps x86_hmap_gen and kicks every other
- * CPU; each reloads CR3 when it takes the IPI, before it enters a guest, or
- * while it waits for anything, and says so; the initiator waits for all.
+ * NX, 2 MiB leaves at most), the core image W^X per section, LAPIC, IOAPIC
+ * and PCI ECAM windows uncached, the boot stack's guard page and page 0
+ * unmapped. Built through core's walker with the x86 host format; core's
+ * hmap takes them over. Their flush: the initiator bumps x86_hmap_gen and
+ * kicks every other CPU; each reloads CR3 when it takes the IPI, before it
+ * enters a guest, or while it waits for anything, and says so; the
+ * initiator waits for all.
  */
 #include <keel/arch.h>
 #include <keel/console.h>
 #include <keel/hmap.h>
+#include <keel/pci.h>
 #include <keel/pcpu.h>
 #include <keel/pmm.h>
 #include <keel/pt.h>
@@ -111,6 +113,7 @@ static int mmu_map_image(void)
 
 static int mmu_map_devices(void)
 {
+	const struct pci_ecam *w;
 	int ret = 0;
 
 	if (x86_acpi.lapic_base)
@@ -119,6 +122,9 @@ static int mmu_map_devices(void)
 	for (u32 i = 0; !ret && i < x86_acpi.ioapic_count; i++)
 		ret = mmu_map(x86_acpi.ioapic_base[i], x86_acpi.ioapic_base[i] + PAGE_SIZE,
 			      PT_READ | PT_WRITE | PT_DEVICE, "IOAPIC");
+	for (u32 i = 0; !ret && (w = pci_ecam_window(i)); i++)
+		ret = mmu_map(pci_ecam_start(w), pci_ecam_end(w), PT_READ | PT_WRITE | PT_DEVICE,
+			      "PCI ECAM");
 	return ret;
 }
 

@@ -50,6 +50,9 @@ UNIT_CFLAGS_test_virtio_state := -Ivirtio
 UNIT_SRCS_test_virtio_mem := $(VIRTIO_UNIT_SRCS)
 UNIT_CFLAGS_test_virtio_mem := -Ivirtio
 
+# The host PCI layer: enumeration on a fake config space, ECAM windows on an array.
+UNIT_SRCS_test_pci := vfio/pci.c vfio/ecam.c
+
 UNIT_SRCS_test_acpi_gen := arch/x86_64/acpi_gen.c
 UNIT_SRCS_test_x86_decode := arch/x86_64/decode.c
 
@@ -73,7 +76,7 @@ all: $(UNIT_TESTS:%=$(U)/%.ok)
 
 # Every header a test may include, so a change to one rebuilds what uses it.
 UNIT_HEADERS := $(wildcard tests/unit/*.h tests/unit/include/arch/*.h core/include/keel/*.h \
-	virtio/*.h tools/keelctl/*.h)
+	virtio/*.h vfio/*.h tools/keelctl/*.h)
 
 $(U)/%: tests/unit/%.c tests/unit/shim.c $$(UNIT_SRCS_$$*) $(UNIT_HEADERS)
 	@mkdir -p $(U)
