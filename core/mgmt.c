@@ -875,8 +875,8 @@ static s64 mgmt_resize_cpus(struct partition *part, u64 n)
 		return ret;
 	arch_vcpus_resized(part);
 	virtio_control_request(part, VIRTIO_CTL_CPUS);
-	pr_info("partition '%s': %llu vCPUs asked of its guest (it has %u on now)",
-		part->desc.h.name, (unsigned long long)n, on);
+	pr_info("partition '%s': %llu vCPU%s asked of its guest (it has %u on now)",
+		part->desc.h.name, (unsigned long long)n, n == 1 ? "" : "s", on);
 	return KEEL_OK;
 }
 

@@ -197,7 +197,7 @@ def test_resize_memory_under_load(mgmt, arch):
     assert len(q.find_all(r"^CHECK nproc-3-\d ok")) == 3, q.find_all(r"CHECK nproc")
     assert len(q.find_all(r"^CHECK cores-back-\d ok")) == 3
     assert len(q.find_all(keel(r"partition 'mem': vCPU 2 on cpu \d+"))) == 3
-    assert q.find(keel(r"partition 'mem': 1 vCPUs asked of its guest \(it has 3 on now\)"))
+    assert q.find(keel(r"partition 'mem': 1 vCPU asked of its guest \(it has 3 on now\)"))
 
 
 def test_microvm_survives_manager_reboot(mgmt):

@@ -1175,8 +1175,8 @@ static int kc_resize_cpus_check(const char *name, const struct keel_part_stats *
 {
 	if (s->vcpus_max <= s->vcpus_cores)
 		return kc_error(KC_EXIT_STATE,
-				"resize %s: it was created without --max-cpus: its %u vCPUs are "
-				"fixed",
+				"resize %s: it was created without --max-cpus: its vCPUs are "
+				"fixed at %u, one per core",
 				name, s->vcpus_max);
 	if (n < s->vcpus_cores)
 		return kc_error(KC_EXIT_USAGE,
@@ -1240,13 +1240,14 @@ static int kc_resize_cpus(const char *name, const struct keel_part_status *st,
 		return kc_error(kc_exit_code(KC_OP_CTL, -ret), "resize %s: %s", name,
 				kc_err_text(KC_OP_CTL, -ret));
 	if (!wait) {
-		printf("resizing %s to %llu vCPUs\n", name, (unsigned long long)n);
+		printf("resizing %s to %llu vCPU%s\n", name, (unsigned long long)n,
+		       n == 1 ? "" : "s");
 		return 0;
 	}
 	ret = kc_resize_cpus_wait(name, st->id, (uint32_t)n, timeout_s * 1000);
 	if (ret)
 		return ret;
-	printf("resized %s: %llu vCPUs on\n", name, (unsigned long long)n);
+	printf("resized %s: %llu vCPU%s on\n", name, (unsigned long long)n, n == 1 ? "" : "s");
 	return 0;
 }
 
