@@ -1139,6 +1139,20 @@ static int kc_resize_check(const char *name, const struct keel_part_stats *s, ui
 	return 0;
 }
 
+/* While a resize waits: its stats, or an exit code if they cannot be had or it stopped. */
+static int kc_resize_stats(const char *name, uint32_t id, struct keel_part_stats *s)
+{
+	int ret = kc_stats_raw(id, s);
+
+	if (ret)
+		return kc_error(kc_exit_code(KC_OP_QUERY, -ret), "resize %s: %s", name,
+				kc_err_text(KC_OP_QUERY, -ret));
+	if (s->status.state != KEEL_PSTATE_RUNNING && s->status.state != KEEL_PSTATE_PAUSED)
+		return kc_error(KC_EXIT_STATE, "resize %s: it is %s now", name,
+				kc_state_name(s->status.state));
+	return 0;
+}
+
 /* Wait until the guest has plugged what was asked: 0 or an exit code. */
 static int kc_resize_wait(const char *name, uint32_t id, uint64_t timeout_ms)
 {
@@ -1147,14 +1161,10 @@ static int kc_resize_wait(const char *name, uint32_t id, uint64_t timeout_ms)
 	uint64_t waited = 0;
 
 	for (;;) {
-		int ret = kc_stats_raw(id, &s);
+		int ret = kc_resize_stats(name, id, &s);
 
 		if (ret)
-			return kc_error(kc_exit_code(KC_OP_QUERY, -ret), "resize %s: %s", name,
-					kc_err_text(KC_OP_QUERY, -ret));
-		if (s.status.state != KEEL_PSTATE_RUNNING && s.status.state != KEEL_PSTATE_PAUSED)
-			return kc_error(KC_EXIT_STATE, "resize %s: it is %s now", name,
-					kc_state_name(s.status.state));
+			return ret;
 		if (s.mem_plugged == s.mem_requested)
 			return 0;
 		if (waited >= timeout_ms)
@@ -1196,14 +1206,10 @@ static int kc_resize_cpus_wait(const char *name, uint32_t id, uint32_t n, uint64
 	uint64_t waited = 0;
 
 	for (;;) {
-		int ret = kc_stats_raw(id, &s);
+		int ret = kc_resize_stats(name, id, &s);
 
 		if (ret)
-			return kc_error(kc_exit_code(KC_OP_QUERY, -ret), "resize %s: %s", name,
-					kc_err_text(KC_OP_QUERY, -ret));
-		if (s.status.state != KEEL_PSTATE_RUNNING && s.status.state != KEEL_PSTATE_PAUSED)
-			return kc_error(KC_EXIT_STATE, "resize %s: it is %s now", name,
-					kc_state_name(s.status.state));
+			return ret;
 		if (s.status.vcpu_count == n)
 			return 0;
 		if (waited >= timeout_ms)
