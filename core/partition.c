@@ -132,6 +132,8 @@ int part_vcpu_bind(struct vcpu *v)
 	}
 	for (cpu = 0; !(free & BIT(cpu)); cpu++)
 		;
+	/* An eject that raced the last release must not end this run before it starts. */
+	__atomic_fetch_and(&v->requests, ~VCPU_REQ_RELEASE, __ATOMIC_RELAXED);
 	WRITE_ONCE(v->pcpu, &pcpus[cpu]);
 	__atomic_store_n(&v->bound, 1, __ATOMIC_RELEASE);
 	WRITE_ONCE(part->hot_cpu_mask, part->hot_cpu_mask | BIT(cpu));
