@@ -7,6 +7,7 @@
 #include <keel/arch.h>
 #include <keel/boot_info.h>
 #include <keel/console.h>
+#include <keel/iommu.h>
 #include <keel/partition.h>
 #include <keel/pci.h>
 #include <keel/pcpu.h>
@@ -67,6 +68,7 @@ void keel_main(struct keel_boot_info *bi)
 	if (ret)
 		boot_fail("could not build the hypervisor page tables", ret);
 	pci_init(); /* bus mastering off on every PCI function before anything runs */
+	iommu_init(); /* then every IOMMU on, blocking every device */
 	ret = arch_virt_probe();
 	if (ret)
 		boot_fail("this CPU cannot run partitions (see above)", ret);

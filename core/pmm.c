@@ -461,6 +461,18 @@ static void pmm_scrub_first_use(u64 first, u64 n)
 		__atomic_fetch_add(&pmm_scrubbed_first, scrubbed * PAGE_SIZE, __ATOMIC_RELAXED);
 }
 
+bool boot_mem_hits_ram(const struct keel_boot_info *bi, hpa_t start, hpa_t end)
+{
+	for (u32 i = 0; i < MIN(bi->mem_count, KEEL_BOOT_MAX_MEM); i++) {
+		const struct keel_boot_mem *m = &bi->mem[i];
+
+		if (m->type != KEEL_MEM_RESERVED && m->type != KEEL_MEM_MMIO &&
+		    ranges_overlap(start, end - start, m->base, m->size))
+			return true;
+	}
+	return false;
+}
+
 hpa_t pmm_alloc(u64 size, u64 align)
 {
 	unsigned long flags;

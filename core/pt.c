@@ -30,6 +30,12 @@ static u64 *pt_table(hpa_t pa)
 	return hpa_to_hva(pa);
 }
 
+/* The entry at @level that points to @table (at level + 1). */
+static u64 pt_table_entry(const struct pt_format *fmt, hpa_t table, u32 level)
+{
+	return fmt->table_entry_at ? fmt->table_entry_at(table, level) : fmt->table_entry(table);
+}
+
 static u32 pt_entries(const struct pt_format *fmt, u32 level)
 {
 	return level == 0 ? fmt->root_entries : PT_ENTRIES;
@@ -170,7 +176,7 @@ static int pt_split(struct pt *pt, struct pt_batch *b, u64 *slot, u32 level, u64
 	t = pt_table(table);
 	for (i = 0; i < PT_ENTRIES; i++)
 		t[i] = fmt->leaf_entry(pa + i * step, level + 1, attrs);
-	pt_set(pt, b, slot, level, va, fmt->table_entry(table));
+	pt_set(pt, b, slot, level, va, pt_table_entry(fmt, table, level));
 	return 0;
 }
 
@@ -192,7 +198,7 @@ static u64 *pt_walk_create(struct pt *pt, struct pt_batch *b, u64 va, u32 level)
 
 			if (!table)
 				return NULL;
-			WRITE_ONCE(*slot, fmt->table_entry(table));
+			WRITE_ONCE(*slot, pt_table_entry(fmt, table, l));
 		} else if (!fmt->is_table(*slot, l)) {
 			if (pt_split(pt, b, slot, l, va))
 				return NULL;

@@ -8,6 +8,7 @@
 #include <keel/console.h>
 #include <keel/hmap.h>
 #include <keel/pci.h>
+#include <keel/pmm.h>
 
 #define ECAM_BUS_SIZE (1ull << PCI_ECAM_BUS_SHIFT)
 
@@ -29,19 +30,6 @@ hpa_t pci_ecam_end(const struct pci_ecam *w)
 const struct pci_ecam *pci_ecam_window(u32 i)
 {
 	return i < ecam_count ? &ecam_windows[i] : NULL;
-}
-
-/* Memory the hypervisor or a partition uses as RAM: config writes there would corrupt it. */
-static bool ecam_hits_ram(const struct keel_boot_info *bi, hpa_t start, hpa_t end)
-{
-	for (u32 i = 0; i < MIN(bi->mem_count, KEEL_BOOT_MAX_MEM); i++) {
-		const struct keel_boot_mem *m = &bi->mem[i];
-
-		if (m->type != KEEL_MEM_RESERVED && m->type != KEEL_MEM_MMIO &&
-		    ranges_overlap(start, end - start, m->base, m->size))
-			return true;
-	}
-	return false;
 }
 
 static bool ecam_overlaps_window(const struct pci_ecam *w)
@@ -70,7 +58,7 @@ static const char *ecam_refusal(const struct keel_boot_info *bi, const struct pc
 	/* Identity mapped below the hypervisor's own top-level slots, like RAM. */
 	if (w->base >= HMAP_STACKS_VA || size > HMAP_STACKS_VA - w->base)
 		return "it reaches past the address space Keel maps";
-	if (ecam_hits_ram(bi, pci_ecam_start(w), pci_ecam_end(w)))
+	if (boot_mem_hits_ram(bi, pci_ecam_start(w), pci_ecam_end(w)))
 		return "it overlaps RAM";
 	if (ecam_overlaps_window(w))
 		return "it overlaps another window";

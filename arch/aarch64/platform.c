@@ -12,6 +12,7 @@
 
 #include <keel/arch.h>
 #include <keel/console.h>
+#include <keel/iommu.h>
 #include <keel/lib.h>
 #include <keel/pcpu.h>
 
@@ -262,4 +263,14 @@ int arch_platform_discover(const struct keel_boot_info *bi, struct platform *pla
 		(unsigned long long)aa64_plat.gicr_base[0], aa64_plat.psci_hvc ? "hvc" : "smc",
 		(unsigned long long)aa64_plat.uart_base);
 	return 0;
+}
+
+/*
+ * No IOMMU driver on aarch64 uses a message-signalled fault interrupt: the
+ * SMMUv3's event queue interrupt is a wired SPI (issue 15 brings that driver).
+ */
+bool arch_iommu_fault_msi(struct iommu_msi *msi)
+{
+	(void)msi;
+	return false;
 }

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Platform discovery from ACPI: RSDP -> XSDT/RSDT -> MADT (CPUs, IOAPICs),
- * FADT (+ DSDT \_S5) for power-off and MCFG (PCI ECAM windows). Every
+ * FADT (+ DSDT \_S5) for power-off, MCFG (PCI ECAM windows), DMAR and IVRS
+ * (the IOMMUs: dmar.c, ivrs.c). Every
  * table's length and checksum is checked before a field is read. Without
  * ACPI (Bochs) the CPU list comes from the firmware's MP Services list in
  * the boot info.
@@ -10,8 +11,10 @@
 #include <keel/console.h>
 #include <keel/lib.h>
 #include <keel/pci.h>
+#include <keel/iommu.h>
 #include <keel/pcpu.h>
 
+#include "acpi_iommu.h"
 #include "x86.h"
 
 struct acpi_rsdp {
@@ -339,6 +342,12 @@ int arch_platform_discover(const struct keel_boot_info *bi, struct platform *pla
 		t = acpi_find(root, esize, "MCFG");
 		if (t)
 			acpi_parse_mcfg(bi, t);
+		t = acpi_find(root, esize, "DMAR");
+		if (t)
+			dmar_parse(bi, t, t->length);
+		t = acpi_find(root, esize, "IVRS");
+		if (t)
+			ivrs_parse(bi, t, t->length);
 	}
 	if (plat->cpu_count == 1 && bi->fw_cpu_count > 1) {
 		plat_from_firmware(bi, plat);

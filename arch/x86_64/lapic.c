@@ -7,6 +7,7 @@
  */
 #include <keel/arch.h>
 #include <keel/console.h>
+#include <keel/iommu.h>
 #include <keel/pcpu.h>
 #include <keel/timer.h>
 
@@ -86,6 +87,22 @@ u32 lapic_self_id(void)
 	if (lapic_x2)
 		return lapic_read(LAPIC_ID);
 	return lapic_read(LAPIC_ID) >> 24;
+}
+
+/*
+ * The IOMMUs' fault interrupt: a fixed, edge-triggered message to the boot
+ * CPU in physical destination mode. An 8-bit destination field cannot name
+ * an APIC ID above 255; faults are then found only when something asks.
+ */
+bool arch_iommu_fault_msi(struct iommu_msi *msi)
+{
+	u64 dest = pcpus[0].hwid;
+
+	if (dest > 0xff)
+		return false;
+	msi->addr = 0xfee00000ull | (dest << 12);
+	msi->data = X86_VEC_IOMMU;
+	return true;
 }
 
 void lapic_eoi(void)

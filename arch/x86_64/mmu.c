@@ -2,7 +2,7 @@
 /*
  * The hypervisor's own page tables (keel/hmap.h): identity map of RAM (RW,
  * NX, 2 MiB leaves at most), the core image W^X per section, LAPIC, IOAPIC
- * and PCI ECAM windows uncached, the boot stack's guard page and page 0
+ * PCI ECAM windows and IOMMU registers uncached, the boot stack's guard page and page 0
  * unmapped. Built through core's walker with the x86 host format; core's
  * hmap takes them over. Their flush: the initiator bumps x86_hmap_gen and
  * kicks every other CPU; each reloads CR3 when it takes the IPI, before it
@@ -12,6 +12,7 @@
 #include <keel/arch.h>
 #include <keel/console.h>
 #include <keel/hmap.h>
+#include <keel/iommu.h>
 #include <keel/pci.h>
 #include <keel/pcpu.h>
 #include <keel/pmm.h>
@@ -114,6 +115,7 @@ static int mmu_map_image(void)
 static int mmu_map_devices(void)
 {
 	const struct pci_ecam *w;
+	const struct iommu_unit *u;
 	int ret = 0;
 
 	if (x86_acpi.lapic_base)
@@ -125,6 +127,8 @@ static int mmu_map_devices(void)
 	for (u32 i = 0; !ret && (w = pci_ecam_window(i)); i++)
 		ret = mmu_map(pci_ecam_start(w), pci_ecam_end(w), PT_READ | PT_WRITE | PT_DEVICE,
 			      "PCI ECAM");
+	for (u32 i = 0; !ret && (u = iommu_unit_at(i)); i++)
+		ret = mmu_map(u->base, u->base + u->size, PT_READ | PT_WRITE | PT_DEVICE, "IOMMU");
 	return ret;
 }
 

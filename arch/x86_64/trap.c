@@ -5,6 +5,7 @@
  */
 #include <keel/arch.h>
 #include <keel/console.h>
+#include <keel/iommu.h>
 #include <keel/pcpu.h>
 #include <keel/timer.h>
 
@@ -188,6 +189,11 @@ void x86_trap(struct arch_regs *regs)
 	if (vec == X86_VEC_TIMER) {
 		lapic_eoi();
 		timer_run_expired();
+		return;
+	}
+	if (vec == X86_VEC_IOMMU) {
+		iommu_fault_event();
+		lapic_eoi();
 		return;
 	}
 	lapic_eoi();

@@ -21,6 +21,7 @@
 #define X86_VEC_DF 8
 #define X86_VEC_PF 14
 #define X86_VEC_MC 18
+#define X86_VEC_IOMMU 0xee /* the IOMMUs' fault events, to the boot CPU */
 #define X86_VEC_TIMER 0xef /* the hypervisor's one-shot LAPIC timer */
 #define X86_VEC_IPI 0xf0
 #define X86_VEC_SPURIOUS 0xff

@@ -82,16 +82,16 @@ class Rig:
         self.tmp_factory = tmp_factory
         self.runs = []
 
-    def boot(self, arch, config, name, smp=4, mem="2G", timeout=150.0, cpu=None):
+    def boot(self, arch, config, name, smp=4, mem="2G", timeout=150.0, cpu=None, extra=()):
         """Start QEMU booting Keel with keel.cfg = @config (on QEMU CPU model
-        @cpu if given); returns a keelrig.Qemu.
+        @cpu if given, with the QEMU arguments @extra); returns a keelrig.Qemu.
 
         Use it as a context manager (or kill() it) so QEMU always stops.
         """
         esp = self.tmp_factory.mktemp(f"{arch}-{name}-esp", numbered=True)
         keelrig.make_esp(esp, arch, self.build, config)
         log = self.build / arch / "test-logs" / f"{name}.log"
-        q = keelrig.Qemu(keelrig.qemu_argv(arch, esp, smp=smp, mem=mem, cpu=cpu), log,
+        q = keelrig.Qemu(keelrig.qemu_argv(arch, esp, smp=smp, mem=mem, cpu=cpu, extra=extra), log,
                          hard_timeout=timeout, name=f"{arch} {name}")
         q.nodeid = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
         self.runs.append(q)

@@ -167,6 +167,12 @@ class Qemu:
         self.deadline = self.start + hard_timeout
         self._cond = threading.Condition()
         self._eof = False
+        # QEMU's own record of CPU resets: a triple fault is named there, with the
+        # faulting CPU's registers, where the serial log just ends.
+        self.reset_log = Path(str(self.log_path) + ".qemu")
+        if Path(argv[0]).name.startswith("qemu-system") and "-D" not in argv:
+            argv = [*argv, "-d", "cpu_reset", "-D", str(self.reset_log)]
+            self.argv = argv
         self._log = open(self.log_path, "w", encoding="utf-8", errors="replace")
         self._log.write("# " + " ".join(argv) + "\n")
         self.proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE,
@@ -250,7 +256,7 @@ class Qemu:
                         return Line(self.lines[i], i)
                     i += 1
                 if self._eof:
-                    why = "QEMU exited"
+                    why = f"QEMU exited (rc {self.proc.poll()}{self._triple_fault()})"
                     break
                 left = end - time.monotonic()
                 if left <= 0:
@@ -260,6 +266,14 @@ class Qemu:
                 self._cond.wait(left)
         raise AssertionError(f"[{self.name}] no line matching /{pattern}/ "
                              f"(after line {after}): {why} at {self.elapsed():.1f} s")
+
+    def _triple_fault(self):
+        try:
+            if "Triple fault" in self.reset_log.read_text(errors="replace"):
+                return f", a triple fault: see {self.reset_log}"
+        except OSError:
+            pass
+        return ""
 
     def wait_exit(self, timeout=60.0):
         """Wait for QEMU to exit by itself; its return code. AssertionError on timeout."""

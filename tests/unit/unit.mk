@@ -51,7 +51,15 @@ UNIT_SRCS_test_virtio_mem := $(VIRTIO_UNIT_SRCS)
 UNIT_CFLAGS_test_virtio_mem := -Ivirtio
 
 # The host PCI layer: enumeration on a fake config space, ECAM windows on an array.
-UNIT_SRCS_test_pci := vfio/pci.c vfio/ecam.c
+UNIT_SRCS_test_pci := vfio/pci.c vfio/ecam.c core/pmm.c
+# The x86 IOMMU tables (ACPI DMAR, IVRS), each parser on hostile tables.
+UNIT_SRCS_test_dmar := arch/x86_64/dmar.c
+UNIT_CFLAGS_test_dmar := -Iarch/x86_64
+UNIT_SRCS_test_ivrs := arch/x86_64/ivrs.c
+UNIT_CFLAGS_test_ivrs := -Iarch/x86_64
+# The IOMMU drivers' page-table formats and tables, through the one walker.
+UNIT_SRCS_test_vtd := vfio/vtd.c core/pt.c
+UNIT_SRCS_test_amdvi := vfio/amdvi.c core/pt.c
 
 UNIT_SRCS_test_acpi_gen := arch/x86_64/acpi_gen.c
 UNIT_SRCS_test_x86_decode := arch/x86_64/decode.c

@@ -49,6 +49,12 @@ void pmm_free_clean(hpa_t base, u64 size, bool zeroed);
 void *pmm_alloc_page(void);
 void pmm_free_page(void *page);
 
+/*
+ * Whether [start, end) meets memory @bi's map lists as RAM of any kind (free,
+ * Keel's, ACPI, runtime): a device window there would alias memory.
+ */
+bool boot_mem_hits_ram(const struct keel_boot_info *bi, hpa_t start, hpa_t end);
+
 /* Free bytes, in the pool and out of it. */
 u64 pmm_free_bytes(void);
 

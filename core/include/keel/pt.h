@@ -34,6 +34,12 @@ struct pt_format {
 	bool bbm;
 	/* Encoders / decoders of one 64-bit entry. */
 	u64 (*table_entry)(hpa_t next_table);
+	/*
+	 * Optional, used instead of @table_entry when set: for formats whose
+	 * table entry names the level of the table it points to (AMD-Vi's Next
+	 * Level). @level is the entry's own level; its table is at level + 1.
+	 */
+	u64 (*table_entry_at)(hpa_t next_table, u32 level);
 	u64 (*leaf_entry)(hpa_t pa, u32 level, u32 attrs);
 	bool (*is_present)(u64 entry);
 	bool (*is_table)(u64 entry, u32 level); /* present and points to a table */

@@ -29,6 +29,22 @@ static inline void arch_cpu_relax(void)
 	__asm__ volatile("yield" ::: "memory");
 }
 
+/*
+ * Make this CPU's writes to [va, va + size) visible to a device that reads
+ * memory without snooping the caches (an SMMU walking its tables when it is
+ * not coherent): DC CVAC per line to the point of coherency, then DSB.
+ */
+static inline void arch_dma_clean(const void *va, u64 size)
+{
+	u64 ctr, line, a, end = (u64)(uintptr_t)va + size;
+
+	__asm__ volatile("mrs %0, ctr_el0" : "=r"(ctr));
+	line = 4ull << ((ctr >> 16) & 0xf);
+	for (a = (u64)(uintptr_t)va & ~(line - 1); a < end; a += line)
+		__asm__ volatile("dc cvac, %0" : : "r"(a) : "memory");
+	__asm__ volatile("dsb sy" ::: "memory");
+}
+
 static inline unsigned long arch_irq_save(void)
 {
 	unsigned long flags;

@@ -45,6 +45,20 @@ static inline void arch_cpu_relax(void)
 		arch_mmu_catch_up();
 }
 
+/*
+ * Make this CPU's writes to [va, va + size) visible to a device that reads
+ * memory without snooping the caches (an IOMMU walking its tables when its
+ * capabilities say it does not snoop): CLFLUSH per line, then a fence.
+ */
+static inline void arch_dma_clean(const void *va, u64 size)
+{
+	u64 a = (u64)(uintptr_t)va & ~63ull, end = (u64)(uintptr_t)va + size;
+
+	for (; a < end; a += 64)
+		__asm__ volatile("clflush (%0)" : : "r"(a) : "memory");
+	__asm__ volatile("mfence" ::: "memory");
+}
+
 static inline unsigned long arch_irq_save(void)
 {
 	unsigned long flags;

@@ -39,6 +39,12 @@ static inline void arch_cpu_relax(void)
 {
 }
 
+static inline void arch_dma_clean(const void *va, u64 size)
+{
+	(void)va;
+	(void)size;
+}
+
 /* Host tests: each CPU is a core of its own (tests give pdesc_limits.cpu_core directly). */
 static inline u64 arch_cpu_core_of(u64 hwid)
 {

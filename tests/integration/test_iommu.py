@@ -1,0 +1,164 @@
+# SPDX-License-Identifier: MIT
+"""x86_64 on q35 with an IOMMU: Intel VT-d (intel-iommu, interrupt remapping on)
+and, on a second machine, AMD-Vi (amd-iommu), each with QEMU's edu DMA test device.
+
+Keel finds the unit in ACPI (DMAR / IVRS), turns translation on with every device
+blocked before any partition starts, and says that every PCI function, the edu
+among them, is behind it. Then the test plays a device that DMAs although no
+partition owns it: through QEMU's gdb stub (physical memory, as a bus master
+outside the CPUs) it turns the edu's bus mastering on behind Keel's back and has
+it write its buffer over a running partition's memory and over Keel's own code.
+Both stay unchanged; on VT-d the fault is logged naming the device, and the
+device's bus mastering is off again. The partition runs on.
+
+A third machine without an IOMMU runs the same DMA against the partition: there
+it lands, which is what the IOMMU machines are compared with.
+
+QEMU 7.2's AMD-Vi never writes its event log (its status test is wrong), so on
+AMD-Vi the blocked DMA is checked in memory only: no fault line can appear.
+"""
+
+import re
+import time
+
+import pytest
+
+from gdbphys import Edu, PhysMem
+from keelrig import keel, keel_cfg, out, partition
+
+ECAM = 0xB0000000  # q35's MCFG window
+WIDE = "edu,dma_mask=0xffffffffffffffff"  # the edu reaches all of memory, Keel's too
+# name: QEMU devices, what Keel calls the unit, its register base on q35
+MACHINES = {
+    "vtd": (["-device", "intel-iommu,intremap=on", "-device", WIDE], "VT-d", 0xFED90000),
+    "amdvi": (["-device", "amd-iommu", "-device", WIDE], "AMD-Vi", 0xFED80000),
+    "none": (["-device", WIDE], None, None),
+}
+IOMMUS = ["amdvi", "vtd"]
+CONFIG = keel_cfg(partition("victim", 1, "mode=hello then=keep every=20000", memory="32M"),
+                  partition("alpha", 2, "mode=hello", memory="32M"))
+PROBE = 64  # bytes the edu writes (zeros: its buffer was never filled)
+
+
+class Machine:
+    def __init__(self, q, name, sock):
+        self.q, self.name, self.sock = q, name, sock
+        _, self.kind, self.base = MACHINES[name]
+
+    def mem(self):
+        return PhysMem(self.sock)
+
+
+def boot(rig, name):
+    devices = list(MACHINES[name][0])
+    sock = rig.tmp_factory.mktemp(f"iommu-{name}") / "gdb.sock"
+    devices += ["-chardev", f"socket,id=gdb0,path={sock},server=on,wait=off",
+                "-gdb", "chardev:gdb0"]
+    return Machine(rig.boot("x86_64", CONFIG, f"iommu-{name}", smp=3, extra=devices), name, sock)
+
+
+@pytest.fixture(scope="module", params=IOMMUS)
+def machine(request, rig):
+    m = boot(rig, request.param)
+    with m.q:
+        yield m
+
+
+@pytest.fixture(scope="module")
+def bare(rig):
+    m = boot(rig, "none")
+    with m.q:
+        yield m
+
+
+def test_unit_found_and_on_before_partitions(machine):
+    q = machine.q
+    started = q.wait_for(keel(r"partition '\w+' started"), 90)
+    found = q.wait_for(keel(rf"iommu 0 \({machine.kind}\) at 0x{machine.base:x}, "
+                            r"segment 0000: "), 30)
+    on = q.wait_for(keel(rf"iommu 0 \({machine.kind}\) at 0x{machine.base:x}: translation on, "
+                         r"every device blocked until assigned$"), 30, after=found.index)
+    assert on.index < started.index, "the IOMMU came on after a partition started"
+    assert not q.find(keel(r"iommu \d+ .*not enabled")), q.find(keel(r"iommu \d+ .*not enabled"))
+
+
+def test_every_function_behind_it(machine):
+    q = machine.q
+    edu = q.wait_for(keel(r"pci 0000:00:[0-9a-f]{2}\.0 1234:11e8 class 00ff00 "), 60)
+    summary = q.wait_for(keel(r"iommu: (\d+) of (\d+) PCI functions behind an IOMMU$"), 30,
+                         after=edu.index)
+    covered, total = re.search(r"(\d+) of (\d+)", summary).groups()
+    assert covered == total and int(total) >= 4, summary
+    assert not q.find(keel(r"no IOMMU translates its DMA")), q.find(keel(r"no IOMMU"))
+
+
+def victim_probe(q, mem):
+    """A 64-byte block of the victim's memory that is not all zeros (its code)."""
+    line = q.wait_for(keel(r"partition 'victim' \(id \d+\): cpus 1, 32 MiB at 0x[0-9a-f]+"), 30)
+    hpa = int(line.rsplit("at 0x", 1)[1].split(",")[0], 16)
+    for off in range(0, 32 << 20, 64 << 10):
+        if any(mem.read(hpa + off, PROBE)):
+            return hpa + off
+    raise AssertionError("the victim's memory reads as all zeros")
+
+
+def keel_probe(q):
+    return int(q.find(r"keel: loader: .*core at 0x([0-9a-f]+)").rsplit("core at 0x", 1)[1]
+               .split(";")[0], 16) + 0x1000
+
+
+def dma(machine, edu, target):
+    """The edu writes its (zeroed) buffer over @target; the 64 bytes before and after."""
+    with machine.mem() as mem:
+        before = mem.read(target, PROBE)
+        assert any(before), f"0x{target:x} reads as zeros: the probe would prove nothing"
+        edu.dma_to_ram(mem, target, PROBE)
+    for _ in range(50):
+        time.sleep(0.2)
+        with machine.mem() as mem:
+            if edu.dma_done(mem):
+                return before, mem.read(target, PROBE), edu.command(mem)
+    raise AssertionError("the edu's DMA never completed")
+
+
+def start_dma(machine):
+    """Once the victim runs: the edu, and a probe in the victim's memory."""
+    q = machine.q
+    q.wait_for(out("victim", r"TEST hello PASS"), 90)
+    q.wait_for(out("victim", r"keep: \d+ rounds"), 90)
+    with machine.mem() as mem:
+        return Edu(mem, ECAM), victim_probe(q, mem)
+
+
+def test_unowned_device_dma_blocked(machine):
+    q = machine.q
+    edu, victim = start_dma(machine)
+    before, after, command = dma(machine, edu, victim)
+    assert after == before, f"the victim's memory at 0x{victim:x} changed under {machine.kind}"
+    before, after, command = dma(machine, edu, keel_probe(q))
+    assert after == before, f"Keel's code changed under {machine.kind}"
+    if machine.kind == "VT-d":
+        for target in (victim, keel_probe(q)):
+            q.wait_for(keel(rf"error: iommu 0 \(VT-d\): DMA write at 0x{target:x} by "
+                            rf"0000:00:{edu.dev:02x}\.0 blocked: root entry not present; the "
+                            r"device belongs to no partition"), 30)
+        assert not command & 0x4, f"bus mastering still on after its faults: 0x{command:x}"
+
+
+def test_partition_runs_on(machine):
+    q = machine.q
+    seen = len(q.lines)
+    q.wait_for(out("victim", r"keep: \d+ rounds of \d+ registers, 0 values lost"), 60,
+               after=seen)
+    q.wait_for(out("alpha", r"TEST hello PASS"), 30)
+    bad = q.find_all(r"keel: error: (?!iommu 0 \(VT-d\): DMA write)|PANIC")
+    assert not bad, f"unexpected errors: {bad}"
+
+
+def test_without_iommu_the_dma_lands(bare):
+    """The control: the same DMA on a machine with no IOMMU overwrites the victim."""
+    bare.q.wait_for(keel(r"iommu: none found: no PCI function can be assigned; bus mastering "
+                         r"stays off on all \d+$"), 60)
+    edu, victim = start_dma(bare)
+    before, after, _ = dma(bare, edu, victim)
+    assert any(before) and after == bytes(PROBE), "without an IOMMU the DMA should have landed"
