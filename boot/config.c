@@ -396,6 +396,119 @@ static void cfg_disk(struct cfg_parser *p, struct cfg_part_files *f, char *val)
 	f->disk = cfg_module(p, "disk", val);
 }
 
+/* Up to @max hex digits at @s into *@v: how many there were, 0 if none or more. */
+static size_t cfg_hex(const char *s, size_t max, u32 *v)
+{
+	size_t n;
+	u32 x = 0;
+
+	for (n = 0; s[n]; n++) {
+		char c = cfg_lower(s[n]);
+		u32 d;
+
+		if (cfg_is_digit(c))
+			d = (u32)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			d = (u32)(c - 'a' + 10);
+		else
+			break;
+		if (n == max)
+			return 0;
+		x = x * 16 + d;
+	}
+	*v = x;
+	return n;
+}
+
+/* A KEEL_PCI_ADDR as "SSSS:BB:DD.F". */
+#define CFG_PCI_FMT "%04x:%02x:%02x.%u"
+#define CFG_PCI_ARGS(a) KEEL_PCI_ADDR_SEG(a), ((a) >> 8) & 0xffu, ((a) >> 3) & 0x1fu, (a)&7u
+
+/* One PCI address, "SSSS:BB:DD.F" or "BB:DD.F" (segment 0), hex; false if reported. */
+static bool cfg_pci_addr(struct cfg_parser *p, const char *s, u32 *addr)
+{
+	u32 seg = 0, bus, dev, fn;
+	const char *q = s;
+	size_t n;
+
+	if (strchr(s, ':') != strrchr(s, ':')) {
+		n = cfg_hex(q, 4, &seg);
+		if (!n || q[n] != ':')
+			goto bad;
+		q += n + 1;
+	}
+	n = cfg_hex(q, 2, &bus);
+	if (!n || q[n] != ':')
+		goto bad;
+	q += n + 1;
+	n = cfg_hex(q, 2, &dev);
+	if (!n || q[n] != '.')
+		goto bad;
+	q += n + 1;
+	n = cfg_hex(q, 1, &fn);
+	if (!n || q[n])
+		goto bad;
+	if (dev > 0x1f) {
+		cfg_err(p, "pci: '%.40s': device %02x is out of range (00-1f)", s, dev);
+		return false;
+	}
+	if (fn > 7) {
+		cfg_err(p, "pci: '%.40s': function %x is out of range (0-7)", s, fn);
+		return false;
+	}
+	*addr = KEEL_PCI_ADDR(seg, bus, dev, fn);
+	return true;
+bad:
+	cfg_err(p, "pci: '%.40s' is not a PCI address (SSSS:BB:DD.F or BB:DD.F, in hex)", s);
+	return false;
+}
+
+/*
+ * "pci = 0000:00:03.0, 00:04.0": host PCI functions for the partition. The
+ * key may come back; its functions add up. Nothing is kept from a bad line.
+ */
+static void cfg_pci(struct cfg_parser *p, struct cfg_part_files *f, struct cfg_part_lines *l,
+		    char *val)
+{
+	u32 addr[KEEL_PD_MAX_PCI], n = f->pci_count, i;
+	char *item = val, *comma;
+
+	memcpy(addr, f->pci, sizeof(addr));
+	for (;;) {
+		u32 a;
+
+		comma = strchr(item, ',');
+		if (comma)
+			*comma = 0;
+		item = cfg_trim(item);
+		if (!*item) {
+			cfg_err(p, "pci: empty element in the list");
+			return;
+		}
+		if (!cfg_pci_addr(p, item, &a))
+			return;
+		for (i = 0; i < n; i++) {
+			if (addr[i] != a)
+				continue;
+			cfg_err(p, "pci: " CFG_PCI_FMT " is listed twice (first on line %u)",
+				CFG_PCI_ARGS(a), i < f->pci_count ? l->pci[i] : p->line);
+			return;
+		}
+		if (n == KEEL_PD_MAX_PCI) {
+			cfg_err(p, "pci: more than %u functions in one partition", KEEL_PD_MAX_PCI);
+			return;
+		}
+		addr[n++] = a;
+		if (!comma)
+			break;
+		item = comma + 1;
+	}
+	for (i = f->pci_count; i < n; i++)
+		l->pci[i] = p->line;
+	memcpy(f->pci, addr, sizeof(addr));
+	f->pci_count = n;
+}
+
 static void cfg_cmdline(struct cfg_parser *p, const char *val)
 {
 	size_t len = strlen(val);
@@ -504,6 +617,8 @@ static void cfg_part_key(struct cfg_parser *p, const char *key, char *val)
 	} else if (strcmp(key, "on_fault") == 0) {
 		if (cfg_first_time(p, key, &l->on_fault))
 			cfg_on_fault(p, val);
+	} else if (strcmp(key, "pci") == 0) {
+		cfg_pci(p, f, l, val); /* may come back: each line adds its functions */
 	} else {
 		cfg_err(p, "unknown key '%.40s' in [partition %s]", key,
 			p->cfg->parts[p->part].h.name);
@@ -754,9 +869,49 @@ static void cfg_add_hotplug(struct keel_config *cfg, u32 i)
 	pdesc_add_hotplug(d, max - ram);
 }
 
+/* The host PCI functions of partition @i after its virtio devices, each with its line. */
+static void cfg_add_pci(struct keel_config *cfg, u32 i)
+{
+	struct pdesc *d = &cfg->parts[i];
+	struct cfg_part_lines *l = &cfg->lines[i];
+	const struct cfg_part_files *f = &cfg->files[i];
+	u32 k;
+
+	for (k = 0; k < f->pci_count && k < KEEL_PD_MAX_PCI; k++) {
+		u32 a = f->pci[k];
+
+		if (d->h.device_count == KEEL_PD_MAX_DEVICES) {
+			config_error(cfg, l->pci[k],
+				     "pci: no room for " CFG_PCI_FMT " (at most %u devices in a "
+				     "partition, its virtio devices included)",
+				     CFG_PCI_ARGS(a), KEEL_PD_MAX_DEVICES);
+			l->bad = true;
+			return;
+		}
+		l->dev[d->h.device_count] = l->pci[k];
+		pdesc_add_device(d, KEEL_DEV_PCI, a, 0);
+	}
+}
+
+/* The line of each virtio device that a key asked for (the disk, virtio-mem). */
+static void cfg_dev_lines(struct keel_config *cfg, u32 i)
+{
+	const struct pdesc *d = &cfg->parts[i];
+	struct cfg_part_lines *l = &cfg->lines[i];
+	u32 k;
+
+	for (k = 0; k < d->h.device_count && k < KEEL_PD_MAX_DEVICES; k++) {
+		if (d->device[k].type == KEEL_DEV_BLK)
+			l->dev[k] = l->disk;
+		else if (d->device[k].type == KEEL_DEV_MEM)
+			l->dev[k] = l->max_memory;
+	}
+}
+
 /*
  * The images and devices of each partition, from its keys: kernel, initrd,
- * disk; the devices console, entropy, the disk (slot 2), the control port.
+ * disk; the devices console, entropy, the disk (slot 2), the control port,
+ * virtio-mem (max_memory), then the host PCI functions (pci).
  */
 static void cfg_build_descs(struct keel_config *cfg)
 {
@@ -775,6 +930,8 @@ static void cfg_build_descs(struct keel_config *cfg)
 			disk = pdesc_add_image(d, KEEL_PD_IMAGE_DATA, f->disk, 0);
 		pdesc_add_default_devices(d, disk, f->disk_flags);
 		cfg_add_hotplug(cfg, i);
+		cfg_dev_lines(cfg, i);
+		cfg_add_pci(cfg, i);
 	}
 }
 
@@ -827,7 +984,7 @@ void config_sort_errors(struct keel_config *cfg)
 	}
 }
 
-u32 config_field_line(const struct keel_config *cfg, u32 index, u32 field)
+u32 config_field_line(const struct keel_config *cfg, u32 index, u32 field, u32 item)
 {
 	const struct cfg_part_lines *l;
 	u32 line = 0;
@@ -863,6 +1020,9 @@ u32 config_field_line(const struct keel_config *cfg, u32 index, u32 field)
 	case PDESC_F_MANAGEMENT:
 		line = l->management;
 		break;
+	case PDESC_F_PCI:
+		line = item < KEEL_PD_MAX_DEVICES && l->dev[item] ? l->dev[item] : l->pci[0];
+		break;
 	}
 	return line ? line : l->section;
 }
@@ -888,12 +1048,12 @@ int config_check(struct keel_config *cfg, const struct pdesc_limits *lim)
 		ret = -KEEL_EINVAL;
 		err.msg[sizeof(err.msg) - 1] = 0;
 		if (err.index >= n) {
-			config_error(cfg, config_field_line(cfg, idx[0], PDESC_F_NONE), "%s",
+			config_error(cfg, config_field_line(cfg, idx[0], PDESC_F_NONE, 0), "%s",
 				     err.msg);
 			break;
 		}
 		i = idx[err.index];
-		config_error(cfg, config_field_line(cfg, i, err.field), "%s", err.msg);
+		config_error(cfg, config_field_line(cfg, i, err.field, err.item), "%s", err.msg);
 		cfg->lines[i].bad = true;
 		n--;
 		memmove(&idx[err.index], &idx[err.index + 1], (n - err.index) * sizeof(idx[0]));

@@ -37,6 +37,8 @@ struct cfg_part_lines {
 	u32 management;
 	u32 on_reboot;
 	u32 on_fault;
+	u32 pci[KEEL_PD_MAX_PCI]; /* each pci function's line, in the order given */
+	u32 dev[KEEL_PD_MAX_DEVICES]; /* each device entry's line once built (0: no key) */
 	bool bad; /* a key of it is unusable: left out of the set checks */
 };
 
@@ -46,7 +48,8 @@ struct cfg_part_files {
 	u32 initrd;
 	u32 disk;
 	u32 disk_flags; /* KEEL_DISK_* */
-	u32 pad;
+	u32 pci_count;
+	u32 pci[KEEL_PD_MAX_PCI]; /* KEEL_PCI_ADDR of each pci function, in the order given */
 	u64 max_memory; /* bytes, 0 = not given */
 };
 
@@ -94,7 +97,10 @@ int config_check(struct keel_config *cfg, const struct pdesc_limits *lim);
 /* Order the errors by line (stable), for printing. */
 void config_sort_errors(struct keel_config *cfg);
 
-/* The line keel.cfg gave @field of partition @index (its section line if unset). */
-u32 config_field_line(const struct keel_config *cfg, u32 index, u32 field);
+/*
+ * The line keel.cfg gave @field of partition @index (its section line if
+ * unset); for PDESC_F_PCI the line of its device entry @item.
+ */
+u32 config_field_line(const struct keel_config *cfg, u32 index, u32 field, u32 item);
 
 #endif /* KEEL_BOOT_CONFIG_H */

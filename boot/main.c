@@ -307,6 +307,8 @@ static void print_config_errors(void)
 
 static void fill_boot_info(struct keel_boot_info *bi)
 {
+	u32 i;
+
 	bi->magic = KEEL_BOOT_INFO_MAGIC;
 	bi->version = KEEL_BOOT_INFO_VERSION;
 	bi->size = sizeof(*bi);
@@ -317,6 +319,9 @@ static void fill_boot_info(struct keel_boot_info *bi)
 	bi->smt_split = cfg.smt_split;
 	bi->part_count = cfg.part_count;
 	memcpy(bi->parts, cfg.parts, sizeof(bi->parts));
+	/* The line of each device entry, for what the core finds only at boot (vfio). */
+	for (i = 0; i < KEEL_MAX_PARTITIONS; i++)
+		memcpy(bi->dev_line[i], cfg.lines[i].dev, sizeof(bi->dev_line[i]));
 }
 
 /*

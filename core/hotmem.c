@@ -14,6 +14,7 @@
 #include <keel/partition.h>
 #include <keel/pcpu.h>
 #include <keel/pmm.h>
+#include <keel/vfio.h>
 
 /* Every arch maps at least 40 bits of guest-physical space (aarch64's least IPA size). */
 #define HOTMEM_GPA_LIMIT (1ull << 40)
@@ -137,6 +138,12 @@ static int hotmem_back(struct partition *part, u64 first, u64 n, hpa_t hpa)
 		hmap_unhide(hpa, bytes);
 		return ret;
 	}
+	ret = vfio_dma_map(part, hotmem_block_gpa(hm, first), hpa, bytes); /* its devices' DMA */
+	if (ret) {
+		arch_s2_unmap(part, hotmem_block_gpa(hm, first), bytes);
+		hmap_unhide(hpa, bytes);
+		return ret;
+	}
 	for (u64 i = 0; i < n; i++)
 		__atomic_store_n(&table[first + i], hpa + i * KEEL_HOTMEM_BLOCK, __ATOMIC_RELEASE);
 	return 0;
@@ -184,6 +191,7 @@ static void hotmem_release(struct partition *part, u64 first, u64 count)
 			__atomic_store_n(&table[j], 0, __ATOMIC_RELAXED);
 		hotmem_wait_readers();
 		arch_s2_unmap(part, hotmem_block_gpa(hm, i), bytes);
+		vfio_dma_unmap(part, hotmem_block_gpa(hm, i), bytes); /* no device reaches it */
 		hmap_scrub(hpa, bytes);
 		hmap_windows_forget(); /* other CPUs' windows may still show it */
 		hmap_unhide(hpa, bytes);

@@ -1,21 +1,25 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * Management hypercalls: create, load, start, stop, pause, resume, destroy and
- * watch other partitions. Each call copies its arguments in once, checks all
- * of them (decode), then acts (perform). Calls are serialized by mgmt_lock;
- * the long waits (DESTROY's scrub, PAUSE's acknowledgement) run after it.
+ * watch other partitions; list the host's PCI functions. Each call copies its
+ * arguments in once, checks all of them (decode), then acts (perform). Calls
+ * are serialized by mgmt_lock; the long waits (DESTROY's scrub, PAUSE's
+ * acknowledgement) run after it.
  */
 #include <keel/arch.h>
 #include <keel/console.h>
 #include <keel/guest_mem.h>
 #include <keel/hmap.h>
+#include <keel/iommu.h>
 #include <keel/lib.h>
 #include <keel/mgmt.h>
 #include <keel/partition.h>
+#include <keel/pci.h>
 #include <keel/pcpu.h>
 #include <keel/pdesc.h>
 #include <keel/pmm.h>
 #include <keel/timer.h>
+#include <keel/vfio.h>
 #include <keel/virtio.h>
 
 #define MGMT_NS_PER_MS 1000000ull
@@ -27,12 +31,20 @@
  * needed, so a CPU never runs out (mgmt_stop_later).
  */
 #define MGMT_STOP_TIMERS KEEL_MAX_PARTITIONS
+/* Class code bits 23:8 of an IOMMU's own PCI function (base 08, sub 06): never assignable. */
+#define MGMT_PCI_CLASS_IOMMU 0x0806u
 
 _Static_assert(EXIT_KINDS <= KEEL_EXIT_KINDS, "exit kinds fit the stats array");
 _Static_assert(KEEL_EXIT_HYPERCALL == EXIT_HYPERCALL && KEEL_EXIT_FAULT == EXIT_FAULT &&
 		       KEEL_EXIT_HALT == EXIT_HALT && KEEL_EXIT_MMIO == EXIT_MMIO &&
 		       KEEL_EXIT_EXCEPTION == EXIT_EXCEPTION && KEEL_EXIT_RETRY == EXIT_RETRY,
 	       "ABI exit kinds match enum exit_kind");
+_Static_assert(sizeof(struct keel_pci_dev) == 48, "struct keel_pci_dev keeps its ABI layout");
+_Static_assert(PCI_MAX_FUNCS <= KEEL_PCI_MAX_DEVS, "one PCI_LIST can return every function");
+_Static_assert(IOMMU_MAX_UNITS < KEEL_PCI_NO_IOMMU, "unit indexes fit keel_pci_dev.iommu");
+_Static_assert(KEEL_IOMMU_KIND_VTD == IOMMU_VTD && KEEL_IOMMU_KIND_AMDVI == IOMMU_AMDVI,
+	       "ABI IOMMU kinds match enum iommu_kind");
+_Static_assert(KEEL_PCI_NO_GROUP == PCI_NONE, "a function without a group reads as such");
 
 /*
  * Lock order: mgmt_lock, then a partition's lock, its con_in_lock, and
@@ -50,7 +62,6 @@ static struct keel_boot_module mgmt_images[KEEL_MAX_PARTITIONS][KEEL_PD_MAX_IMAG
 static u8 mgmt_create_raw[KEEL_PDESC_SIZE_MAX];
 static struct pdesc mgmt_create_arg;
 static char mgmt_bounce[KEEL_MGMT_CONSOLE_MAX];
-static struct keel_part_status mgmt_records[KEEL_MAX_PARTITIONS];
 
 /* A deferred forced stop: names its partition by id and run. */
 struct mgmt_stop_timer {
@@ -157,6 +168,49 @@ static bool mgmt_listed(const struct partition *part)
 	return part->state != PART_FREE;
 }
 
+/*
+ * What a listing call (LIST, PCI_LIST) lists: slots() places, each listed()
+ * or empty; each listed one gives one @size-byte record, fill()ed in place.
+ * @max caps the caller's count (a constant of the ABI header).
+ */
+struct mgmt_table {
+	u32 max;
+	u32 size;
+	u32 (*slots)(void);
+	bool (*listed)(u32 slot);
+	void (*fill)(u32 slot, void *rec);
+};
+
+/*
+ * Copy @t's records in slot order into the caller's array of @count at
+ * @gpa, through @rec (t->size bytes): r[0] = records written (at most
+ * min(@count, t->max)), r[1] = records in all. The whole capped array
+ * must be the caller's RAM before anything is written; 0 asks the total.
+ */
+static s64 mgmt_list_out(const struct vcpu *vcpu, gpa_t gpa, u64 count, const struct mgmt_table *t,
+			 void *rec, u64 r[3])
+{
+	u64 max = MIN(count, (u64)t->max);
+	u32 slots = t->slots(), i, n = 0, total = 0;
+
+	if (!guest_range_is_ram(mgmt_caller(vcpu), gpa, max * t->size))
+		return -KEEL_EFAULT;
+	for (i = 0; i < slots; i++) {
+		if (!t->listed(i))
+			continue;
+		total++;
+		if (n >= max)
+			continue;
+		t->fill(i, rec);
+		if (guest_copy_to(mgmt_caller(vcpu), gpa + (u64)n * t->size, rec, t->size))
+			return -KEEL_EFAULT;
+		n++;
+	}
+	r[0] = n;
+	r[1] = total;
+	return KEEL_OK;
+}
+
 /* ---- HOST_INFO, LIST, STATS --------------------------------------------- */
 
 static u64 mgmt_images_bytes(u32 slot)
@@ -250,25 +304,34 @@ static s64 mgmt_host_info(const struct vcpu *vcpu, gpa_t gpa, u64 size, u64 r[3]
 	return mgmt_copy_out(vcpu, gpa, size, &hi, sizeof(hi), &r[0]);
 }
 
+static u32 mgmt_part_slots(void)
+{
+	return KEEL_MAX_PARTITIONS;
+}
+
+static bool mgmt_part_listed(u32 slot)
+{
+	return mgmt_listed(&partitions[slot]);
+}
+
+static void mgmt_part_fill(u32 slot, void *rec)
+{
+	mgmt_fill_status(&partitions[slot], rec);
+}
+
+static const struct mgmt_table mgmt_part_table = {
+	.max = KEEL_MAX_PARTITIONS,
+	.size = sizeof(struct keel_part_status),
+	.slots = mgmt_part_slots,
+	.listed = mgmt_part_listed,
+	.fill = mgmt_part_fill,
+};
+
 static s64 mgmt_list(const struct vcpu *vcpu, gpa_t gpa, u64 count, u64 r[3])
 {
-	u64 max = MIN(count, (u64)KEEL_MAX_PARTITIONS);
-	u32 i, n = 0, total = 0;
+	struct keel_part_status st;
 
-	if (!guest_range_is_ram(mgmt_caller(vcpu), gpa, max * sizeof(mgmt_records[0])))
-		return -KEEL_EFAULT;
-	for (i = 0; i < KEEL_MAX_PARTITIONS; i++) {
-		if (!mgmt_listed(&partitions[i]))
-			continue;
-		total++;
-		if (n < max)
-			mgmt_fill_status(&partitions[i], &mgmt_records[n++]);
-	}
-	if (guest_copy_to(mgmt_caller(vcpu), gpa, mgmt_records, n * sizeof(mgmt_records[0])))
-		return -KEEL_EFAULT;
-	r[0] = n;
-	r[1] = total;
-	return KEEL_OK;
+	return mgmt_list_out(vcpu, gpa, count, &mgmt_part_table, &st, r);
 }
 
 /* How it stopped, once it has: under part->lock, where part_stop() writes both. */
@@ -898,6 +961,88 @@ static s64 mgmt_resize(const struct vcpu *vcpu, u64 id, u64 what, u64 value)
 	return mgmt_resize_memory(part, value);
 }
 
+/* ---- PCI_LIST ----------------------------------------------------------- */
+
+/* Who has the function: the id of the partition it is given to, or none. */
+static u32 mgmt_pci_owner(const struct pci_func *f)
+{
+	const struct partition *owner = vfio_owner(f);
+
+	return owner ? owner->id : KEEL_PCI_OWNER_NONE;
+}
+
+/* A normal function behind an enabled IOMMU, neither a host bridge nor an IOMMU. */
+static bool mgmt_pci_assignable(const struct pci_func *f, const struct iommu_unit *u)
+{
+	u32 cls = f->class >> 8;
+
+	return u && f->hdr_type == PCI_HEADER_NORMAL && cls != PCI_CLASS_HOST_BRIDGE &&
+	       cls != MGMT_PCI_CLASS_IOMMU;
+}
+
+static u32 mgmt_pci_flags(const struct pci_func *f, const struct iommu_unit *u)
+{
+	u32 flags = 0;
+
+	if (f->hdr_type == PCI_HEADER_BRIDGE || f->hdr_type == PCI_HEADER_CARDBUS)
+		flags |= KEEL_PCI_DEV_BRIDGE;
+	if (f->flags & PCI_F_ALIASED)
+		flags |= KEEL_PCI_DEV_ALIASED;
+	if (f->flags & PCI_F_BAD_CAPS)
+		flags |= KEEL_PCI_DEV_BAD_CAPS;
+	if (mgmt_pci_assignable(f, u))
+		flags |= KEEL_PCI_DEV_ASSIGNABLE;
+	return flags;
+}
+
+/* The functions enumeration recorded at boot: fixed from then on. */
+static u32 mgmt_pci_slots(void)
+{
+	return pci_func_count();
+}
+
+static bool mgmt_pci_listed(u32 slot)
+{
+	return pci_func_at(slot) != NULL;
+}
+
+static void mgmt_pci_fill(u32 slot, void *rec)
+{
+	const struct pci_func *f = pci_func_at(slot);
+	/* The unit its requester ID is translated by, as iommu_init() logged it. */
+	const struct iommu_unit *u = iommu_unit_for(f->seg, f->bdf);
+	struct keel_pci_dev *d = rec;
+
+	memset(d, 0, sizeof(*d));
+	d->segment = f->seg;
+	d->bdf = f->bdf;
+	d->dma_rid = f->dma_rid;
+	d->vendor = f->vendor;
+	d->device = f->device;
+	d->hdr_type = f->hdr_type;
+	d->class = f->class & 0xffffffu;
+	d->group = f->group;
+	d->owner = mgmt_pci_owner(f);
+	d->iommu = u ? (u8)u->index : (u8)KEEL_PCI_NO_IOMMU;
+	d->iommu_kind = u ? u->kind : (u8)KEEL_IOMMU_KIND_NONE;
+	d->flags = mgmt_pci_flags(f, u);
+}
+
+static const struct mgmt_table mgmt_pci_table = {
+	.max = KEEL_PCI_MAX_DEVS,
+	.size = sizeof(struct keel_pci_dev),
+	.slots = mgmt_pci_slots,
+	.listed = mgmt_pci_listed,
+	.fill = mgmt_pci_fill,
+};
+
+static s64 mgmt_pci_list(const struct vcpu *vcpu, gpa_t gpa, u64 count, u64 r[3])
+{
+	struct keel_pci_dev d;
+
+	return mgmt_list_out(vcpu, gpa, count, &mgmt_pci_table, &d, r);
+}
+
 /* ---- dispatch ----------------------------------------------------------- */
 
 static s64 mgmt_dispatch(struct vcpu *vcpu, u32 nr, const u64 a[6], u64 r[3])
@@ -929,6 +1074,8 @@ static s64 mgmt_dispatch(struct vcpu *vcpu, u32 nr, const u64 a[6], u64 r[3])
 		return mgmt_console_write(vcpu, a[0], a[1], a[2], r);
 	case KEEL_HC_MGMT_RESIZE:
 		return mgmt_resize(vcpu, a[0], a[1], a[2]);
+	case KEEL_HC_MGMT_PCI_LIST:
+		return mgmt_pci_list(vcpu, a[0], a[1], r);
 	default:
 		return -KEEL_ENOSYS;
 	}

@@ -13,6 +13,7 @@
 #include <keel/pcpu.h>
 #include <keel/pdesc.h>
 #include <keel/pmm.h>
+#include <keel/vfio.h>
 #include <keel/virtio.h>
 
 /* How long DESTROY waits for a CPU to let go of a vCPU it is about to see gone. */
@@ -252,6 +253,7 @@ static void part_free_memory(struct partition *part)
 {
 	u32 i;
 
+	vfio_release(part); /* its devices' DMA blocked before any of its memory goes */
 	vdev_destroy_all(part);
 	hotmem_destroy(part);
 	for (i = 0; i < part->mem_count; i++) {
@@ -464,6 +466,8 @@ static int part_build(struct partition *part)
 	if (!ret)
 		ret = hotmem_init(part, pdesc_hotplug_size(&part->desc));
 	if (!ret)
+		ret = vfio_assign(part); /* its PCI functions, DMA confined to that memory */
+	if (!ret)
 		ret = part_devices_init(part);
 	if (ret)
 		part_free_memory(part);
@@ -486,6 +490,16 @@ void part_set_images(struct partition *part,
 	part->initrd = part_image_of(part, KEEL_PD_IMAGE_INITRD);
 }
 
+/* keel.cfg's lines of @desc's devices when it is one of the boot info's, else NULL. */
+static const u32 *part_cfg_lines(const struct pdesc *desc)
+{
+	const struct keel_boot_info *bi = boot_info;
+
+	if (bi && desc >= bi->parts && desc < bi->parts + KEEL_MAX_PARTITIONS)
+		return bi->dev_line[desc - bi->parts];
+	return NULL;
+}
+
 int part_create_images(const struct pdesc *desc,
 		       const struct keel_boot_module *const images[KEEL_PD_MAX_IMAGES],
 		       struct partition **out)
@@ -496,6 +510,7 @@ int part_create_images(const struct pdesc *desc,
 	if (ret)
 		return ret;
 	part->desc = *desc;
+	part->cfg_dev_line = part_cfg_lines(desc);
 	part_set_images(part, images);
 	ret = part_build(part);
 	if (ret) {
@@ -1085,10 +1100,16 @@ static bool part_descs_ok(const struct keel_boot_info *bi)
 		       bi->part_count, bi->module_count);
 		return false;
 	}
-	if (pdesc_check_all(bi->parts, bi->part_count, &lim, &err) == 0)
-		return true;
-	pr_err("%s; no partition started", err.msg);
-	return false;
+	if (pdesc_check_all(bi->parts, bi->part_count, &lim, &err) != 0) {
+		pr_err("%s; no partition started", err.msg);
+		return false;
+	}
+	if (!vfio_boot_check(bi)) {
+		pr_err("keel.cfg gives PCI functions that cannot be given (above); no partition "
+		       "started");
+		return false;
+	}
+	return true;
 }
 
 void part_boot_all(const struct keel_boot_info *bi)

@@ -11,21 +11,52 @@
 
 #define PDESC_MIN_MEM (2ull << 20)
 
+/* A PCI entry's backend as "SSSS:BB:DD.F". */
+#define PDESC_PCI_FMT "%04x:%02x:%02x.%u"
+#define PDESC_PCI_ARGS(a) KEEL_PCI_ADDR_SEG(a), ((a) >> 8) & 0xffu, ((a) >> 3) & 0x1fu, (a)&7u
+
+static int pdesc_vfail(struct pdesc_error *err, u32 index, u32 field, u32 item, const char *fmt,
+		       va_list ap) __printf(5, 0);
+
+static int pdesc_vfail(struct pdesc_error *err, u32 index, u32 field, u32 item, const char *fmt,
+		       va_list ap)
+{
+	if (err) {
+		err->index = index;
+		err->field = field;
+		err->item = item;
+		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	}
+	return -KEEL_EINVAL;
+}
+
 static int pdesc_fail(struct pdesc_error *err, u32 index, u32 field, const char *fmt, ...)
 	__printf(4, 5);
 
 static int pdesc_fail(struct pdesc_error *err, u32 index, u32 field, const char *fmt, ...)
 {
 	va_list ap;
+	int ret;
 
-	if (err) {
-		err->index = index;
-		err->field = field;
-		va_start(ap, fmt);
-		vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
-		va_end(ap);
-	}
-	return -KEEL_EINVAL;
+	va_start(ap, fmt);
+	ret = pdesc_vfail(err, index, field, 0, fmt, ap);
+	va_end(ap);
+	return ret;
+}
+
+/* A problem with device entry @item, a KEEL_DEV_PCI one (PDESC_F_PCI). */
+static int pdesc_fail_pci(struct pdesc_error *err, u32 index, u32 item, const char *fmt, ...)
+	__printf(4, 5);
+
+static int pdesc_fail_pci(struct pdesc_error *err, u32 index, u32 item, const char *fmt, ...)
+{
+	va_list ap;
+	int ret;
+
+	va_start(ap, fmt);
+	ret = pdesc_vfail(err, index, PDESC_F_PCI, item, fmt, ap);
+	va_end(ap);
+	return ret;
 }
 
 static bool pdesc_name_char_ok(char c)
@@ -311,6 +342,33 @@ static int pdesc_check_mem_device(const struct pdesc *d, u32 index, u32 i, struc
 	return 0;
 }
 
+/*
+ * A host PCI function: flags and pad 0, every backend bit an address bit;
+ * each function once, at most KEEL_PD_MAX_PCI. @npci counts those before it.
+ */
+static int pdesc_check_pci(const struct pdesc *d, u32 index, u32 i, u32 *npci,
+			   struct pdesc_error *err)
+{
+	const struct keel_pd_device *dev = &d->device[i];
+	u32 j;
+
+	if (dev->flags || dev->pad)
+		return pdesc_fail_pci(err, index, i,
+				      "partition '%s': pci device %u: flags and reserved bytes "
+				      "must be 0",
+				      d->h.name, i);
+	for (j = 0; j < i; j++)
+		if (d->device[j].type == KEEL_DEV_PCI && d->device[j].backend == dev->backend)
+			return pdesc_fail_pci(err, index, i,
+					      "partition '%s': pci " PDESC_PCI_FMT
+					      " is listed twice",
+					      d->h.name, PDESC_PCI_ARGS(dev->backend));
+	if (++*npci > KEEL_PD_MAX_PCI)
+		return pdesc_fail_pci(err, index, i, "partition '%s': more than %u PCI functions",
+				      d->h.name, KEEL_PD_MAX_PCI);
+	return 0;
+}
+
 static int pdesc_check_device(const struct pdesc *d, u32 index, u32 i, u32 *seen, u32 *backed,
 			      struct pdesc_error *err)
 {
@@ -321,6 +379,12 @@ static int pdesc_check_device(const struct pdesc *d, u32 index, u32 i, u32 *seen
 		return pdesc_fail(err, index, PDESC_F_DEVICE,
 				  "partition '%s': device %u has unknown type %u", d->h.name, i,
 				  dev->type);
+	/* A virtio device's window is its slot, its index: the arch has so many. */
+	if (i >= KEEL_VIRTIO_MAX)
+		return pdesc_fail(err, index, PDESC_F_DEVICE,
+				  "partition '%s': device %u is a virtio device, and this machine "
+				  "has %u virtio slots (0-%u)",
+				  d->h.name, i, KEEL_VIRTIO_MAX, KEEL_VIRTIO_MAX - 1);
 	if (dev->type == KEEL_DEV_BLK)
 		return pdesc_check_blk(d, index, i, backed, err);
 	if (dev->type == KEEL_DEV_MEM)
@@ -341,15 +405,14 @@ static int pdesc_check_device(const struct pdesc *d, u32 index, u32 i, u32 *seen
 
 static int pdesc_check_devices(const struct pdesc *d, u32 index, struct pdesc_error *err)
 {
-	u32 i, seen = 0, backed = 0;
+	u32 i, seen = 0, backed = 0, npci = 0;
 	int ret;
 
-	if (d->h.device_count > KEEL_VIRTIO_MAX)
-		return pdesc_fail(err, index, PDESC_F_DEVICE,
-				  "partition '%s': %u devices, this machine has %u virtio slots",
-				  d->h.name, d->h.device_count, KEEL_VIRTIO_MAX);
 	for (i = 0; i < d->h.device_count; i++) {
-		ret = pdesc_check_device(d, index, i, &seen, &backed, err);
+		if (d->device[i].type == KEEL_DEV_PCI)
+			ret = pdesc_check_pci(d, index, i, &npci, err);
+		else
+			ret = pdesc_check_device(d, index, i, &seen, &backed, err);
 		if (ret)
 			return ret;
 	}
@@ -547,6 +610,27 @@ static int pdesc_check_shared_disks(const struct pdesc *a, const struct pdesc *b
 	return 0;
 }
 
+/* A host PCI function is given to one partition only. */
+static int pdesc_check_shared_pci(const struct pdesc *a, const struct pdesc *b, u32 index,
+				  struct pdesc_error *err)
+{
+	u32 i, j;
+
+	for (j = 0; j < b->h.device_count; j++) {
+		if (b->device[j].type != KEEL_DEV_PCI)
+			continue;
+		for (i = 0; i < a->h.device_count; i++)
+			if (a->device[i].type == KEEL_DEV_PCI &&
+			    a->device[i].backend == b->device[j].backend)
+				return pdesc_fail_pci(
+					err, index, j,
+					"partition '%s': pci " PDESC_PCI_FMT
+					" is already given to partition '%s'",
+					b->h.name, PDESC_PCI_ARGS(b->device[j].backend), a->h.name);
+	}
+	return 0;
+}
+
 static int pdesc_check_pair(const struct pdesc *a, const struct pdesc *b, u32 index,
 			    const struct pdesc_limits *lim, struct pdesc_error *err)
 {
@@ -561,7 +645,7 @@ static int pdesc_check_pair(const struct pdesc *a, const struct pdesc *b, u32 in
 				  "partition '%s': cpu %u is already owned by partition '%s'",
 				  b->h.name, pdesc_first_common_cpu(a->h.cpu_mask, b->h.cpu_mask),
 				  a->h.name);
-	if (pdesc_check_shared_disks(a, b, index, err))
+	if (pdesc_check_shared_disks(a, b, index, err) || pdesc_check_shared_pci(a, b, index, err))
 		return -KEEL_EINVAL;
 	cpu = pdesc_smt_shared(b->h.cpu_mask, a->h.cpu_mask, lim, &other);
 	if (cpu >= 0)

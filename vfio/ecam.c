@@ -159,6 +159,21 @@ void pci_cfg_write(u16 seg, u16 bdf, u16 off, u32 size, u32 val)
 		ecam_write(w, bdf, off, size, val);
 }
 
+static u32 host_read(void *ctx, u16 bdf, u16 off, u32 size)
+{
+	return pci_cfg_read((u16)(uintptr_t)ctx, bdf, off, size);
+}
+
+static void host_write(void *ctx, u16 bdf, u16 off, u32 size, u32 val)
+{
+	pci_cfg_write((u16)(uintptr_t)ctx, bdf, off, size, val);
+}
+
+const struct pci_cfg_ops pci_host_ops = {
+	.read = host_read,
+	.write = host_write,
+};
+
 void pci_init(void)
 {
 	u32 group = 0;

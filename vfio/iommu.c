@@ -12,6 +12,7 @@
 #include <keel/pci.h>
 #include <keel/pmm.h>
 #include <keel/spinlock.h>
+#include <keel/vfio.h>
 
 #define IOMMU_FMT "iommu %u (%s)"
 #define PCI_FMT "%04x:%02x:%02x.%u"
@@ -19,6 +20,8 @@
 /* Faults logged in full per unit; after that one line per IOMMU_FAULT_QUIET_EVERY. */
 #define IOMMU_FAULT_LOUD 16u
 #define IOMMU_FAULT_QUIET_EVERY 1024u
+/* Blocked DMAs after which an owned function's bus mastering goes off. */
+#define IOMMU_FAULT_STOP_DEVICE 64u
 
 /* A scope entry turned into requester IDs once the buses it crosses are known. */
 struct iommu_rids {
@@ -293,8 +296,8 @@ void iommu_init(void)
 	iommu_report_coverage();
 }
 
-/* A function with no owner that DMAs anyway: its bus mastering goes off (again). */
-static void iommu_quiet_unowned(u16 seg, u16 rid)
+/* Bus mastering off: a function with no owner that DMAs anyway, or one that keeps faulting. */
+static void iommu_master_off(u16 seg, u16 rid)
 {
 	u32 cmd = pci_cfg_read(seg, rid, PCI_COMMAND, 2);
 
@@ -302,19 +305,40 @@ static void iommu_quiet_unowned(u16 seg, u16 rid)
 		pci_cfg_write(seg, rid, PCI_COMMAND, 2, cmd & ~(u32)PCI_COMMAND_MASTER);
 }
 
+/* Blocked DMAs of each function, by its index in the enumeration. */
+static u32 iommu_func_faults[PCI_MAX_FUNCS];
+
+/*
+ * The policy: every fault is blocked and counted. A function no partition
+ * owns has its bus mastering turned off at once. One a partition owns is
+ * turned off after IOMMU_FAULT_STOP_DEVICE faults: its DMA stops, its
+ * partition runs on (its driver sees a device that no longer answers).
+ */
 void iommu_fault_report(struct iommu_unit *u, u16 rid, u64 addr, bool write, const char *why)
 {
 	const struct pci_func *f = pci_func_find(u->seg, rid);
+	const char *owner = vfio_owner_name(f);
+	u32 *count = f ? &iommu_func_faults[f - pci_func_at(0)] : NULL;
 	u64 n = ++u->faults;
 
-	/* No partition owns a device yet: every fault is an unowned device's. */
+	if (count)
+		++*count;
 	if (n <= IOMMU_FAULT_LOUD || n % IOMMU_FAULT_QUIET_EVERY == 0)
-		pr_err(IOMMU_FMT ": DMA %s at 0x%llx by " PCI_FMT "%s blocked: %s; the device "
-				 "belongs to no partition (fault %llu)",
+		pr_err(IOMMU_FMT ": DMA %s at 0x%llx by " PCI_FMT "%s blocked: %s; %s%s%s (fault "
+				 "%llu)",
 		       u->index, u->ops->name, write ? "write" : "read", (unsigned long long)addr,
 		       PCI_ARGS(u->seg, rid), f ? "" : " (not found at boot)", why,
-		       (unsigned long long)n);
-	iommu_quiet_unowned(u->seg, rid);
+		       owner ? "partition '" : "the device belongs to no partition",
+		       owner ? owner : "", owner ? "' owns the device" : "", (unsigned long long)n);
+	if (!owner) {
+		iommu_master_off(u->seg, rid);
+	} else if (count && *count == IOMMU_FAULT_STOP_DEVICE) {
+		iommu_master_off(u->seg, rid);
+		pr_err(IOMMU_FMT ": " PCI_FMT " of partition '%s': bus mastering off after %u "
+				 "blocked DMAs; the partition runs on",
+		       u->index, u->ops->name, PCI_ARGS(u->seg, rid), owner,
+		       IOMMU_FAULT_STOP_DEVICE);
+	}
 }
 
 void iommu_fault_event(void)
@@ -325,4 +349,120 @@ void iommu_fault_event(void)
 		if (units[i].on)
 			units[i].ops->faults(&units[i]);
 	spin_unlock_irqrestore(&iommu_lock, flags);
+}
+
+/* ---- Domains ------------------------------------------------------------ */
+
+static hpa_t iommu_alloc_table(void *ctx, u64 bytes)
+{
+	(void)ctx;
+	return pmm_alloc(bytes, PAGE_SIZE);
+}
+
+static void iommu_free_table(void *ctx, hpa_t table, u64 bytes)
+{
+	(void)ctx;
+	pmm_free(table, bytes);
+}
+
+/* pt.sync: the walker changed or dropped entries of [va, va + size) on one unit. */
+static void iommu_pt_sync(void *ctx, u64 va, u64 size)
+{
+	struct iommu_pt_ctx *c = ctx;
+
+	c->u->ops->flush(c->u, c->d, va, size);
+}
+
+int iommu_domain_init(struct iommu_domain *d, u16 id)
+{
+	unsigned long flags;
+	int ret = 0;
+
+	if (id == 0 || id > 255)
+		return -KEEL_EINVAL;
+	memset(d, 0, sizeof(*d));
+	d->id = id;
+	flags = spin_lock_irqsave(&iommu_lock);
+	for (u32 i = 0; !ret && i < unit_count; i++) {
+		struct iommu_unit *u = &units[i];
+
+		if (!u->on)
+			continue;
+		d->ctx[i] = (struct iommu_pt_ctx){ d, u };
+		d->pt[i] = (struct pt){ .fmt = u->ops->format(u),
+					.alloc_table = iommu_alloc_table,
+					.free_table = iommu_free_table,
+					.sync = iommu_pt_sync,
+					.ctx = &d->ctx[i] };
+		ret = d->pt[i].fmt ? pt_init(&d->pt[i]) : -KEEL_EINVAL;
+	}
+	spin_unlock_irqrestore(&iommu_lock, flags);
+	if (ret)
+		iommu_domain_destroy(d);
+	return ret;
+}
+
+int iommu_domain_map(struct iommu_domain *d, u64 iova, hpa_t hpa, u64 size)
+{
+	unsigned long flags = spin_lock_irqsave(&iommu_lock);
+	int ret = 0;
+
+	for (u32 i = 0; !ret && i < unit_count; i++) {
+		if (!d->pt[i].root)
+			continue;
+		ret = pt_map(&d->pt[i], iova, hpa, size, PT_READ | PT_WRITE);
+		/* New entries too: a unit in caching mode, or one that does not snoop. */
+		units[i].ops->flush(&units[i], d, iova, size);
+	}
+	spin_unlock_irqrestore(&iommu_lock, flags);
+	if (ret)
+		iommu_domain_unmap(d, iova, size);
+	return ret;
+}
+
+void iommu_domain_unmap(struct iommu_domain *d, u64 iova, u64 size)
+{
+	unsigned long flags = spin_lock_irqsave(&iommu_lock);
+
+	for (u32 i = 0; i < unit_count; i++)
+		if (d->pt[i].root)
+			pt_unmap(&d->pt[i], iova, size); /* flushed by pt.sync */
+	spin_unlock_irqrestore(&iommu_lock, flags);
+}
+
+int iommu_domain_attach(struct iommu_domain *d, struct iommu_unit *u, u16 rid)
+{
+	unsigned long flags;
+	int ret;
+
+	if (!u->on || !d->pt[u->index].root)
+		return -KEEL_ENODEV;
+	flags = spin_lock_irqsave(&iommu_lock);
+	ret = u->ops->attach(u, d, rid);
+	if (!ret)
+		d->attached++;
+	spin_unlock_irqrestore(&iommu_lock, flags);
+	return ret;
+}
+
+int iommu_domain_detach(struct iommu_domain *d, struct iommu_unit *u, u16 rid)
+{
+	unsigned long flags = spin_lock_irqsave(&iommu_lock);
+	int ret = u->ops->detach(u, d, rid);
+
+	if (d->attached)
+		d->attached--;
+	spin_unlock_irqrestore(&iommu_lock, flags);
+	return ret;
+}
+
+void iommu_domain_destroy(struct iommu_domain *d)
+{
+	for (u32 i = 0; i < IOMMU_MAX_UNITS; i++) {
+		if (!d->pt[i].root)
+			continue;
+		d->pt[i].sync = NULL; /* nothing walks it: no unit points at it any more */
+		pt_destroy(&d->pt[i]);
+		d->pt[i].root = 0;
+	}
 }

@@ -60,9 +60,10 @@ static void wr16(const struct pci_ref *r, u32 off, u16 val)
  * masked, as the spec asks. A pointer below 0x40, or one seen before, ends
  * the walk with a console line: the list holds at most 48 entries, so the
  * set of slots seen bounds it. Stops at @id unless @to_end (the whole list
- * is checked). Returns 0 or -KEEL_EINVAL.
+ * is checked). If @list, the offsets passed go there in list order (room
+ * for PCI_CAP_MAX), *@n their count. Returns 0 or -KEEL_EINVAL.
  */
-static int cap_walk(const struct pci_ref *r, u8 id, bool to_end, u16 *at)
+static int cap_walk(const struct pci_ref *r, u8 id, bool to_end, u16 *at, u8 *list, u32 *n)
 {
 	u8 layout = rd8(r, PCI_HEADER_TYPE) & PCI_HEADER_LAYOUT;
 	u16 status = rd16(r, PCI_STATUS);
@@ -90,6 +91,8 @@ static int cap_walk(const struct pci_ref *r, u8 id, bool to_end, u16 *at)
 			return -KEEL_EINVAL;
 		}
 		seen |= slot;
+		if (list)
+			list[(*n)++] = (u8)ptr; /* a slot is seen once: at most PCI_CAP_MAX */
 		if (!*at && rd8(r, ptr) == id) {
 			*at = (u16)ptr;
 			if (!to_end)
@@ -152,9 +155,19 @@ int pci_cap_find(const struct pci_cfg_ops *ops, void *ctx, u16 seg, u16 bdf, u8 
 {
 	struct pci_ref r = { ops, ctx, seg, bdf };
 	u16 at;
-	int ret = cap_walk(&r, id, false, &at);
+	int ret = cap_walk(&r, id, false, &at, NULL, NULL);
 
 	return ret ? ret : at;
+}
+
+int pci_cap_list(const struct pci_cfg_ops *ops, void *ctx, u16 seg, u16 bdf, u8 *list)
+{
+	struct pci_ref r = { ops, ctx, seg, bdf };
+	u32 n = 0;
+	u16 at;
+	int ret = cap_walk(&r, 0, true, &at, list, &n);
+
+	return ret ? ret : (int)n;
 }
 
 int pci_ext_cap_find(const struct pci_cfg_ops *ops, void *ctx, u16 seg, u16 bdf, u16 id)
@@ -172,7 +185,7 @@ static void func_read_pcie(const struct pci_ref *r, struct pci_func *f)
 	u16 at, flags;
 	u32 size;
 
-	if (cap_walk(r, PCI_CAP_ID_EXP, true, &at))
+	if (cap_walk(r, PCI_CAP_ID_EXP, true, &at, NULL, NULL))
 		f->flags |= PCI_F_BAD_CAPS;
 	if (!at)
 		return;

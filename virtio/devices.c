@@ -3,7 +3,8 @@
  * A partition's virtio-mmio devices, as its description lists them: device n
  * of the list at KEEL_VIRTIO_MMIO_BASE + n * KEEL_VIRTIO_MMIO_STRIDE,
  * interrupt KEEL_VIRTIO_IRQ_BASE + n. Guests find them in the tables Keel
- * generates (ACPI or DT), so a slot says nothing about a type.
+ * generates (ACPI or DT), so a slot says nothing about a type. A host PCI
+ * function (KEEL_DEV_PCI, vfio/) in the list leaves its slot empty.
  */
 #include <keel/abi.h>
 #include <keel/partition.h>
@@ -58,9 +59,11 @@ int virtio_create_devices(struct partition *part)
 	u32 slot;
 	int ret;
 
-	if (part->desc.h.device_count > KEEL_VIRTIO_MAX)
-		return -KEEL_EINVAL;
-	for (slot = 0; slot < part->desc.h.device_count; slot++) {
+	for (slot = 0; slot < part->desc.h.device_count && slot < KEEL_PD_MAX_DEVICES; slot++) {
+		if (part->desc.device[slot].type == KEEL_DEV_PCI)
+			continue; /* no window: vfio_assign() gives it */
+		if (slot >= KEEL_VIRTIO_MAX)
+			return -KEEL_EINVAL; /* pdesc_check refused it already */
 		ret = virtio_create_one(part, slot);
 		if (ret)
 			return ret;

@@ -27,6 +27,7 @@ static struct partition *mgr;
 
 static void setup(void)
 {
+	static struct iommu_unit unit = { .kind = IOMMU_VTD, .on = true };
 	const struct keel_boot_module *images[KEEL_PD_MAX_IMAGES] = { NULL };
 	struct pdesc d;
 	u32 i;
@@ -46,6 +47,13 @@ static void setup(void)
 		pcpus[i].vcpu = NULL;
 		platform.cpu_hwid[i] = i;
 	}
+	/* PCI_LIST's host: a host bridge and a function behind an IOMMU. */
+	fake_pci[0] = (struct pci_func){ .vendor = 0x8086, .device = 0x29c0, .class = 0x060000 };
+	fake_pci[1] = (struct pci_func){
+		.bdf = PCI_BDF(0, 3, 0), .dma_rid = PCI_BDF(0, 3, 0), .class = 0x020000, .group = 1
+	};
+	fake_pci_unit[1] = &unit;
+	fake_pci_count = 2;
 	memset(&d, 0, sizeof(d));
 	d.h.version = KEEL_PDESC_VERSION;
 	strcpy(d.h.name, "mgr");

@@ -29,6 +29,11 @@ CASES = {  # id: (config, text on the offending line (nth match), reason regex)
                        r"kernel: cannot load '/guests/nothere\.elf': no such file"),
     "two_management": (two(a_keys={"management": "yes"}, b_keys={"management": "yes"}),
                        ("management = yes", 2), r"partition 'beta': only one management partition is allowed \('alpha' is one already\)"),
+    "pci_bad_address": (two(a_keys={"pci": "00:03.0, 00:20.0"}), ("pci = ", 1),
+                        r"pci: '00:20\.0': device 20 is out of range \(00-1f\)"),
+    "pci_in_two_partitions": (two(a_keys={"pci": "00:03.0"}, b_keys={"pci": "0000:00:03.0"}),
+                              ("pci = ", 2), r"partition 'beta': pci 0000:00:03\.0 is already "
+                              r"given to partition 'alpha'"),
 }
 
 

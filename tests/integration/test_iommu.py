@@ -107,17 +107,19 @@ def keel_probe(q):
                .split(";")[0], 16) + 0x1000
 
 
-def dma(machine, edu, target):
-    """The edu writes its (zeroed) buffer over @target; the 64 bytes before and after."""
+def dma(machine, edu, target, watch=None):
+    """The edu writes its (zeroed) buffer to device address @target; the 64 bytes at
+    physical @watch (default: @target) before and after, and its command register."""
+    watch = target if watch is None else watch
     with machine.mem() as mem:
-        before = mem.read(target, PROBE)
-        assert any(before), f"0x{target:x} reads as zeros: the probe would prove nothing"
+        before = mem.read(watch, PROBE)
+        assert any(before), f"0x{watch:x} reads as zeros: the probe would prove nothing"
         edu.dma_to_ram(mem, target, PROBE)
     for _ in range(50):
         time.sleep(0.2)
         with machine.mem() as mem:
             if edu.dma_done(mem):
-                return before, mem.read(target, PROBE), edu.command(mem)
+                return before, mem.read(watch, PROBE), edu.command(mem)
     raise AssertionError("the edu's DMA never completed")
 
 
@@ -162,3 +164,76 @@ def test_without_iommu_the_dma_lands(bare):
     edu, victim = start_dma(bare)
     before, after, _ = dma(bare, edu, victim)
     assert any(before) and after == bytes(PROBE), "without an IOMMU the DMA should have landed"
+
+
+# ---- A partition that owns the edu (keel.cfg pci =) ----------------------------------
+
+EDU_ADDR = "05.0"
+OWNED_CONFIG = keel_cfg(
+    partition("owner", 1, "mode=hello then=keep every=20000", memory="32M",
+              pci=f"0000:00:{EDU_ADDR}"),
+    partition("victim", 2, "mode=hello then=keep every=20000", memory="32M"))
+SPARE = 30 << 20  # an offset of the owner's RAM its small guest never touches
+
+
+@pytest.fixture(scope="module", params=IOMMUS)
+def owned(request, rig):
+    name = request.param
+    devices = [MACHINES[name][0][0], MACHINES[name][0][1], "-device", f"{WIDE},addr={EDU_ADDR}"]
+    sock = rig.tmp_factory.mktemp(f"owned-{name}") / "gdb.sock"
+    devices += ["-chardev", f"socket,id=gdb0,path={sock},server=on,wait=off",
+                "-gdb", "chardev:gdb0"]
+    m = Machine(rig.boot("x86_64", OWNED_CONFIG, f"iommu-owned-{name}", smp=3, extra=devices),
+                name, sock)
+    with m.q:
+        yield m
+
+
+def part_hpa(q, name):
+    line = q.wait_for(keel(rf"partition '{name}' \(id \d+\): cpus \d+, 32 MiB at 0x[0-9a-f]+"), 30)
+    return int(line.rsplit("at 0x", 1)[1].split(",")[0], 16)
+
+
+def test_function_given_behind_the_iommu(owned):
+    q = owned.q
+    given = q.wait_for(keel(rf"partition 'owner': pci 0000:00:{EDU_ADDR} 1234:11e8 given, DMA "
+                            rf"confined to its memory by iommu 0 \({owned.kind}\)$"), 60)
+    started = q.wait_for(keel(r"partition 'owner' started"), 30)
+    assert given.index < started.index
+
+
+def test_dma_reaches_the_owner_at_its_guest_addresses(owned):
+    """IOVA = guest-physical: a DMA to the owner's guest address lands in its memory."""
+    q = owned.q
+    q.wait_for(out("owner", r"keep: \d+ rounds"), 90)
+    owner = part_hpa(q, "owner")
+    with owned.mem() as mem:
+        edu = Edu(mem, ECAM)
+        mem.write(owner + SPARE, bytes(range(1, PROBE + 1)))  # something the DMA's zeros replace
+    before, after, _ = dma(owned, edu, SPARE, watch=owner + SPARE)
+    assert before == bytes(range(1, PROBE + 1))
+    assert after == bytes(PROBE), f"a DMA to the owner's guest address 0x{SPARE:x} did not land"
+
+
+def test_dma_beyond_the_owner_blocked(owned):
+    """Aimed at another partition's memory and at Keel's (both beyond the owner's 32 MiB
+    of guest addresses): neither changes; on VT-d each fault names the device and its
+    owner. Both partitions run on."""
+    q = owned.q
+    q.wait_for(out("victim", r"keep: \d+ rounds"), 90)
+    victim = part_hpa(q, "victim") + SPARE
+    with owned.mem() as mem:
+        edu = Edu(mem, ECAM)
+        mem.write(victim, bytes(range(1, PROBE + 1)))
+    for target in (victim, keel_probe(q)):
+        assert target >= 32 << 20
+        before, after, _ = dma(owned, edu, target)
+        assert after == before, f"0x{target:x} changed under {owned.kind}"
+        if owned.kind == "VT-d":
+            q.wait_for(keel(rf"error: iommu 0 \(VT-d\): DMA write at 0x{target:x} by "
+                            rf"0000:00:{EDU_ADDR} blocked: [^;]+; partition 'owner' owns the "
+                            r"device"), 30)
+    seen = len(q.lines)
+    for name in ("owner", "victim"):
+        q.wait_for(out(name, r"keep: \d+ rounds of \d+ registers, 0 values lost"), 60,
+                   after=seen)

@@ -9,7 +9,8 @@ The management partition's /init gives the serial console a root shell, and
 the test types into it as an operator would: lifecycle.sh (keelctl creates two
 Linux microVMs, talks to each through its console, lists them as JSON, stops
 one, destroys both, then the error exit codes), the refused partition's stats,
-the 100-cycle create/destroy loop, a microVM that must survive the management
+the host's PCI functions (pci.sh: keelctl pci as a table and as JSON), the
+100-cycle create/destroy loop, a microVM that must survive the management
 partition's reboot, and poweroff. Beside them keel.cfg boots Debian's cloud
 kernel ("cloud"; on arm64 it has no gpio-keys driver), which `keelctl stop`
 must power off cleanly through its control port.
@@ -158,6 +159,60 @@ def test_bare_metal_manager_calls_refused(mgmt):
                  r"^PLAIN-STATS \{", 60)
     stats = json_after(line, "PLAIN-STATS ")
     assert stats["denied"] == 4, stats
+
+
+def test_pci_functions_listed(mgmt, arch):
+    """keelctl pci shows the host's PCI functions Keel found at boot, as a table
+    and as JSON with the same functions. x86_64 (q35): the host bridge 8086:29c0
+    at 0000:00:00.0, owned by nobody, with no IOMMU translating it (this rig has
+    none), so not assignable, and no function is. aarch64: Keel finds no PCI
+    functions yet, and keelctl says so. keelctl create --pci refuses a malformed
+    address (exit 2) and a function that cannot be given (exit 1) before CREATE."""
+    q = mgmt
+    q.wait_for(r"KEEL-MGMT (ready|error)", BOOT_S)
+    start = len(q.lines)
+    shell(q, "/scripts/pci.sh", r"^PCI DONE", 120)
+    out = q.lines[start:]
+    text = [l.split("PCI-TEXT ", 1)[1] for l in out if l.startswith("PCI-TEXT ")]
+    assert "PCI-RC 0" in out, out
+    assert "PCI-HELP 0" in out, out
+    rc, doc = next(l for l in out if l.startswith("PCI-JSON ")).split(" ", 2)[1:]
+    assert rc == "rc=0", (rc, doc)
+    devs = json.loads(doc)
+    # keelctl create --pci: a malformed address is a usage error; a function that cannot
+    # be given is refused before CREATE, naming it and why; no partition is left behind.
+    created = {l.split(" ", 1)[0]: l.split(" ", 2)[1:] for l in out
+               if l.startswith("PCI-CREATE-")}
+    assert created["PCI-CREATE-BADADDR"] == [
+        "rc=2", "keelctl: create pcivm: --pci '0000:00:20.0': device 20 is out of range (00-1f)"], \
+        created
+    why = ("no such PCI function on this host (see keelctl pci)" if arch == "aarch64"
+           else "it is the host bridge")
+    assert created["PCI-CREATE-HOSTBRIDGE"] == [
+        "rc=1", f"keelctl: create pcivm: pci 0000:00:00.0: {why}"], created
+    assert "PCI-CREATE-HELP 0" in out, out
+    assert "PCI-CREATE-NONE 1" in out, out
+    if arch == "aarch64":
+        assert text == ["no PCI functions"], text
+        assert devs == [], devs
+        return
+    # Keel's boot log counted the functions keelctl lists.
+    found = re.search(r"pci: (\d+) functions? on segment 0000",
+                      q.find(keel(r"pci: \d+ functions? on segment 0000")) or "")
+    assert found, "Keel logged no PCI summary"
+    assert text[0].split() == ["ADDRESS", "ID", "CLASS", "GROUP", "IOMMU", "OWNER", "FLAGS"], text
+    rows = {cols[0]: cols for cols in (re.split(r"\s{2,}", r) for r in text[1:])}
+    assert len(rows) == len(text) - 1 == len(devs) == int(found.group(1)), (text, devs)
+    assert {d["address"] for d in devs} == set(rows), (text, devs)
+    assert rows["0000:00:00.0"] == ["0000:00:00.0", "8086:29c0", "060000", "0", "none", "-", "-"], \
+        rows["0000:00:00.0"]
+    host = next(d for d in devs if d["address"] == "0000:00:00.0")
+    assert (host["vendor"], host["device"], host["class"]) == ("8086", "29c0", "060000"), host
+    assert host["owner"] is None and host["iommu"] is None and host["assignable"] is False, host
+    # No IOMMU on this rig: nothing is assignable, nobody owns anything.
+    assert all(c[4] == "none" and c[5] == "-" and "assignable" not in c[6]
+               for c in rows.values()), text
+    assert not any(d["assignable"] or d["owner"] is not None for d in devs), devs
 
 
 def test_create_destroy_cycles_from_the_shell(mgmt):

@@ -2,7 +2,8 @@
 /*
  * A host stand-in for what core/partition.c and core/mgmt.c call outside
  * themselves: no stage-2, no devices, a clock the test sets, kicks and
- * timers counted. Shared by test_mgmt and fuzz_mgmt.
+ * timers counted, the host's PCI functions and IOMMUs from a table the test
+ * fills. Shared by test_mgmt and fuzz_mgmt.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -10,7 +11,10 @@
 #include <keel/arch.h>
 #include <keel/elf.h>
 #include <keel/hypercall.h>
+#include <keel/iommu.h>
 #include <keel/partition.h>
+#include <keel/pci.h>
+#include <keel/pci_reset.h>
 #include <keel/pcpu.h>
 #include <keel/pmm.h>
 #include <keel/timer.h>
@@ -33,6 +37,9 @@ u32 last_control_request;
 struct timer *armed_timer;
 char input_seen[64];
 size_t input_len;
+struct pci_func fake_pci[FAKE_PCI_MAX];
+struct iommu_unit *fake_pci_unit[FAKE_PCI_MAX];
+u32 fake_pci_count;
 
 /* ---- shims for what partition.c and mgmt.c call outside themselves ---- */
 
@@ -188,6 +195,155 @@ size_t console_ring_read(struct partition *p, u64 *cursor, char *buf, size_t len
 	while (n < len && *cursor < sizeof(text) - 1)
 		buf[n++] = text[(*cursor)++];
 	return n;
+}
+
+/* The PCI layer and the IOMMU registry as enumeration and iommu_init() left them. */
+u32 pci_func_count(void)
+{
+	return fake_pci_count;
+}
+
+const struct pci_func *pci_func_at(u32 i)
+{
+	return i < fake_pci_count ? &fake_pci[i] : NULL;
+}
+
+struct iommu_unit *iommu_unit_for(u16 seg, u16 rid)
+{
+	u32 i;
+
+	for (i = 0; i < fake_pci_count; i++)
+		if (fake_pci[i].seg == seg && fake_pci[i].bdf == rid)
+			return fake_pci_unit[i];
+	return NULL;
+}
+
+const struct pci_func *pci_func_find(u16 seg, u16 bdf)
+{
+	for (u32 i = 0; i < fake_pci_count; i++)
+		if (fake_pci[i].seg == seg && fake_pci[i].bdf == bdf)
+			return &fake_pci[i];
+	return NULL;
+}
+
+/* Config space: the command register of each fake function, the rest reads 0. */
+u16 fake_pci_command[FAKE_PCI_MAX];
+
+u32 pci_cfg_read(u16 seg, u16 bdf, u16 off, u32 size)
+{
+	const struct pci_func *f = pci_func_find(seg, bdf);
+
+	(void)size;
+	if (!f)
+		return ~0u;
+	return off == PCI_COMMAND ? fake_pci_command[f - fake_pci] : 0;
+}
+
+void pci_cfg_write(u16 seg, u16 bdf, u16 off, u32 size, u32 val)
+{
+	const struct pci_func *f = pci_func_find(seg, bdf);
+
+	(void)size;
+	if (f && off == PCI_COMMAND)
+		fake_pci_command[f - fake_pci] = (u16)val;
+}
+
+static u32 fake_host_read(void *ctx, u16 bdf, u16 off, u32 size)
+{
+	return pci_cfg_read((u16)(uintptr_t)ctx, bdf, off, size);
+}
+
+static void fake_host_write(void *ctx, u16 bdf, u16 off, u32 size, u32 val)
+{
+	pci_cfg_write((u16)(uintptr_t)ctx, bdf, off, size, val);
+}
+
+const struct pci_cfg_ops pci_host_ops = { fake_host_read, fake_host_write };
+
+/* Resets: counted per function; fake_reset_result is what each returns. */
+u32 fake_resets[FAKE_PCI_MAX];
+int fake_reset_result;
+
+int pci_reset_function(const struct pci_cfg_ops *ops, void *ctx, const struct pci_func *funcs,
+		       u32 nfuncs, u32 index, struct pci_reset_result *out)
+{
+	(void)ops;
+	(void)ctx;
+	(void)funcs;
+	memset(out, 0, sizeof(*out));
+	if (index >= nfuncs)
+		return -KEEL_EINVAL;
+	fake_resets[index]++;
+	out->method = fake_reset_result ? 0 : PCI_RESET_FLR;
+	return fake_reset_result;
+}
+
+u32 pci_reset_methods(const struct pci_cfg_ops *ops, void *ctx, const struct pci_func *funcs,
+		      u32 nfuncs, u32 index)
+{
+	(void)ops;
+	(void)ctx;
+	(void)funcs;
+	return index < nfuncs && fake_reset_result != -PCI_RESET_ENOTSUP ? PCI_RESET_FLR : 0;
+}
+
+const char *pci_reset_method_name(u32 method)
+{
+	return method == PCI_RESET_FLR ? "FLR" : "none";
+}
+
+/*
+ * The IOMMU domains as vfio/assign.c drives them: what is mapped (bytes)
+ * and attached, per domain ID, so tests see the order of events.
+ */
+struct fake_domain fake_domains[256];
+
+int iommu_domain_init(struct iommu_domain *d, u16 id)
+{
+	memset(d, 0, sizeof(*d));
+	d->id = id;
+	d->pt[0].root = 1; /* has a table */
+	fake_domains[id].live = true;
+	return 0;
+}
+
+int iommu_domain_map(struct iommu_domain *d, u64 iova, hpa_t hpa, u64 size)
+{
+	(void)iova;
+	(void)hpa;
+	fake_domains[d->id].mapped += size;
+	return 0;
+}
+
+void iommu_domain_unmap(struct iommu_domain *d, u64 iova, u64 size)
+{
+	(void)iova;
+	/* Memory may leave only while no device of it is attached, or through this unmap. */
+	fake_domains[d->id].mapped -= size;
+}
+
+int iommu_domain_attach(struct iommu_domain *d, struct iommu_unit *u, u16 rid)
+{
+	(void)u;
+	(void)rid;
+	d->attached++;
+	fake_domains[d->id].attached++;
+	return 0;
+}
+
+int iommu_domain_detach(struct iommu_domain *d, struct iommu_unit *u, u16 rid)
+{
+	(void)u;
+	(void)rid;
+	d->attached--;
+	fake_domains[d->id].attached--;
+	return 0;
+}
+
+void iommu_domain_destroy(struct iommu_domain *d)
+{
+	fake_domains[d->id].live = false;
+	fake_domains[d->id].mapped = 0;
 }
 
 void *mgmt_env_machine(u64 bytes)

@@ -3,7 +3,9 @@
 #ifndef KEEL_UNIT_MGMT_ENV_H
 #define KEEL_UNIT_MGMT_ENV_H
 
+#include <keel/iommu.h>
 #include <keel/partition.h>
+#include <keel/pci.h>
 #include <keel/timer.h>
 
 extern s64 last_status; /* the last hypercall's status and results */
@@ -16,6 +18,25 @@ extern u32 last_control_request;
 extern struct timer *armed_timer;
 extern char input_seen[64]; /* console input fake_input() received */
 extern size_t input_len;
+/*
+ * The host's PCI functions (pci_func_count(), pci_func_at()): the first
+ * fake_pci_count of fake_pci; iommu_unit_for() a function's seg and bdf
+ * gives its fake_pci_unit (NULL: no IOMMU translates it).
+ */
+#define FAKE_PCI_MAX 8u
+extern struct pci_func fake_pci[FAKE_PCI_MAX];
+extern struct iommu_unit *fake_pci_unit[FAKE_PCI_MAX];
+extern u32 fake_pci_count;
+extern u16 fake_pci_command[FAKE_PCI_MAX]; /* each one's command register */
+extern u32 fake_resets[FAKE_PCI_MAX]; /* pci_reset_function() calls per function */
+extern int fake_reset_result; /* what each returns (0, -PCI_RESET_ENOTSUP, -KEEL_ETIMEDOUT) */
+/* What vfio/assign.c did to each domain ID (iommu_domain_* fakes). */
+struct fake_domain {
+	bool live;
+	u64 mapped; /* bytes */
+	u32 attached;
+};
+extern struct fake_domain fake_domains[256];
 
 void fake_input(struct partition *p, const char *buf, size_t len);
 

@@ -29,6 +29,17 @@ static bool has_error(u32 line, const char *needle)
 	return false;
 }
 
+/* True if the error at @line is exactly @msg. */
+static bool has_error_exact(u32 line, const char *msg)
+{
+	u32 i;
+
+	for (i = 0; i < cfg.error_count; i++)
+		if (cfg.errors[i].line == line && strcmp(cfg.errors[i].msg, msg) == 0)
+			return true;
+	return false;
+}
+
 static void dump_errors(void)
 {
 	u32 i;
@@ -44,6 +55,15 @@ static void dump_errors(void)
 		CHECK(ok_);                         \
 		if (!ok_)                           \
 			dump_errors();              \
+	} while (0)
+
+/* The error at @line is @msg, and the only one. */
+#define CHECK_ONLY_ERR(line, msg)                                              \
+	do {                                                                   \
+		bool ok_ = cfg.error_count == 1 && has_error_exact(line, msg); \
+		CHECK(ok_);                                                    \
+		if (!ok_)                                                      \
+			dump_errors();                                         \
 	} while (0)
 
 /* A partition section that parses cleanly. */
@@ -534,9 +554,9 @@ static void test_set_checks(void)
 	config_check(&cfg, &lim);
 	CHECK_EQ(cfg.error_count, 1);
 
-	CHECK_EQ(config_field_line(&cfg, 99, PDESC_F_CPUS), 1);
-	CHECK_EQ(config_field_line(&cfg, 1, PDESC_F_INITRD), 5);
-	CHECK_EQ(config_field_line(&cfg, 1, PDESC_F_CPUS), 6);
+	CHECK_EQ(config_field_line(&cfg, 99, PDESC_F_CPUS, 0), 1);
+	CHECK_EQ(config_field_line(&cfg, 1, PDESC_F_INITRD, 0), 5);
+	CHECK_EQ(config_field_line(&cfg, 1, PDESC_F_CPUS, 0), 6);
 }
 
 static void test_sort(void)
@@ -588,6 +608,11 @@ static void test_fuzz(void)
 		"99",
 		"1-63",
 		"on_idle = ",
+		"pci = ",
+		"00:03.0",
+		"1f.7",
+		":",
+		".",
 	};
 	static char buf[4096];
 	u64 seed = 0x6b65656c;
@@ -623,6 +648,94 @@ static void test_fuzz(void)
 	}
 }
 
+/* pci = host PCI functions: KEEL_DEV_PCI entries after the virtio devices, each with its line. */
+static void test_pci(void)
+{
+	const struct pdesc *d = &cfg.parts[0];
+	const struct cfg_part_lines *l = &cfg.lines[0];
+
+	CHECK_EQ(parse(PART("a", "1") "pci = 0000:00:03.0 , 00:0A.1\n"
+				      "disk = /d.img\n"
+				      "pci=1:fe:1F.7\n"
+				      "max_memory = 160M\n"),
+		 0);
+	dump_errors();
+	CHECK_EQ(d->h.device_count, 8);
+	CHECK_EQ(d->device[2].type, KEEL_DEV_BLK);
+	CHECK_EQ(d->device[4].type, KEEL_DEV_MEM);
+	CHECK_EQ(d->device[5].type, KEEL_DEV_PCI);
+	CHECK_EQ(d->device[5].backend, KEEL_PCI_ADDR(0, 0, 3, 0));
+	CHECK_EQ(d->device[5].flags, 0);
+	CHECK_EQ(d->device[6].backend, KEEL_PCI_ADDR(0, 0, 0xa, 1));
+	CHECK_EQ(d->device[7].backend, KEEL_PCI_ADDR(1, 0xfe, 0x1f, 7));
+	CHECK_EQ(d->h.size, KEEL_PDESC_SIZE(2, 2, 8));
+	/* The line of each entry a key made (console, entropy, control: none). */
+	CHECK_EQ(l->dev[0], 0);
+	CHECK_EQ(l->dev[1], 0);
+	CHECK_EQ(l->dev[2], 6);
+	CHECK_EQ(l->dev[3], 0);
+	CHECK_EQ(l->dev[4], 8);
+	CHECK_EQ(l->dev[5], 5);
+	CHECK_EQ(l->dev[6], 5);
+	CHECK_EQ(l->dev[7], 7);
+	CHECK_EQ(config_field_line(&cfg, 0, PDESC_F_PCI, 7), 7);
+	CHECK_EQ(config_field_line(&cfg, 0, PDESC_F_PCI, 99), 5);
+	CHECK_EQ(config_check(&cfg, &(struct pdesc_limits){ .module_count = 2 }), 0);
+	dump_errors();
+
+	/* Malformed addresses, each at its line with nothing kept. */
+	CHECK(parse(PART("a", "1") "pci = 00:03\n") != 0);
+	CHECK_ONLY_ERR(5, "pci: '00:03' is not a PCI address (SSSS:BB:DD.F or BB:DD.F, in hex)");
+	CHECK_EQ(cfg.files[0].pci_count, 0);
+	CHECK(parse(PART("a", "1") "pci = 00:20.0\n") != 0);
+	CHECK_ONLY_ERR(5, "pci: '00:20.0': device 20 is out of range (00-1f)");
+	CHECK(parse(PART("a", "1") "pci = 00:03.8\n") != 0);
+	CHECK_ONLY_ERR(5, "pci: '00:03.8': function 8 is out of range (0-7)");
+	CHECK(parse(PART("a", "1") "pci = 00:03.0, 00:04.0,\n") != 0);
+	CHECK_ONLY_ERR(5, "pci: empty element in the list");
+	CHECK_EQ(cfg.files[0].pci_count, 0);
+	{
+		static const char *const bad[] = {
+			"12345:00:03.0", "0:0:0:0.0", "00:003.0", "000:03.0", "00:03.00",
+			"00:03.",	 ":00:03.0",  "00:03",	  "x0:03.0",  "00:03.0 x",
+			"00-03.0",	 "00.03.0",   "0x0:03.0", "00:+3.0",
+		};
+		char text[128], want[128];
+
+		for (u32 i = 0; i < ARRAY_SIZE(bad); i++) {
+			snprintf(text, sizeof(text), PART("a", "1") "pci = %s\n", bad[i]);
+			snprintf(want, sizeof(want),
+				 "pci: '%s' is not a PCI address (SSSS:BB:DD.F or BB:DD.F, in hex)",
+				 bad[i]);
+			CHECK(parse(text) != 0);
+			CHECK_ONLY_ERR(5, want);
+		}
+	}
+
+	/* The same function twice, in one line or two: at the second, naming the first. */
+	CHECK(parse(PART("a", "1") "pci = 00:03.0, 0000:00:03.0\n") != 0);
+	CHECK_ONLY_ERR(5, "pci: 0000:00:03.0 is listed twice (first on line 5)");
+	CHECK(parse(PART("a", "1") "pci = 00:03.0\npci = 00:04.0, 0000:00:03.0\n") != 0);
+	CHECK_ONLY_ERR(6, "pci: 0000:00:03.0 is listed twice (first on line 5)");
+	CHECK_EQ(cfg.files[0].pci_count, 1);
+
+	/* At most KEEL_PD_MAX_PCI, over all its pci lines. */
+	CHECK_EQ(parse(PART("a", "1") "pci = 00:01.0, 00:02.0, 00:03.0, 00:04.0\n"
+				      "pci = 00:05.0, 00:06.0, 00:07.0, 00:08.0\n"),
+		 0);
+	CHECK_EQ(cfg.parts[0].h.device_count, 3 + KEEL_PD_MAX_PCI);
+	CHECK(parse(PART("a", "1") "pci = 00:01.0, 00:02.0, 00:03.0, 00:04.0\n"
+				   "pci = 00:05.0, 00:06.0, 00:07.0, 00:08.0, 00:09.0\n") != 0);
+	CHECK_ONLY_ERR(6, "pci: more than 8 functions in one partition");
+
+	/* In two partitions: at the second one's line that names it. */
+	CHECK_EQ(parse(PART("a", "1") "pci = 00:03.0\n" PART("b", "2") "pci = 00:04.0\n"
+								       "pci = 0000:00:03.0\n"),
+		 0);
+	CHECK(config_check(&cfg, &(struct pdesc_limits){ .module_count = 1 }) != 0);
+	CHECK_ONLY_ERR(11, "partition 'b': pci 0000:00:03.0 is already given to partition 'a'");
+}
+
 static void test_smt_split_key(void)
 {
 	CHECK_EQ(parse("[keel]\nsmt_split = allow\n" PART("a", "1")), 0);
@@ -635,6 +748,7 @@ static void test_smt_split_key(void)
 
 int main(void)
 {
+	test_pci();
 	test_smt_split_key();
 	test_disk();
 	test_good();

@@ -227,8 +227,33 @@ static void test_pmu(void)
 	CHECK_EQ(prop_u32(buf, node, "interrupts", 2), 4); /* level, active high */
 }
 
+/*
+ * The windows of a partition whose device 0 is a host PCI function: slot 0
+ * has none, so no node; the console at slot 1 keeps its address and SPI.
+ */
+static void test_slot_gap(void)
+{
+	static struct dtb_desc d;
+	int node;
+
+	desc_init(&d, 1, 4);
+	for (u32 i = 0; i < 3; i++) {
+		d.virtio_base[i] = d.virtio_base[i + 1];
+		d.virtio_spi[i] = d.virtio_spi[i + 1];
+	}
+	d.virtio_count = 3;
+	CHECK(dtb_build(&d, buf, sizeof(buf)) > 0);
+	CHECK_EQ(count_compatible(buf, "virtio,mmio"), 3);
+	CHECK(fdt_path_offset(buf, "/virtio_mmio@a000000") < 0);
+	node = fdt_path_offset(buf, "/virtio_mmio@a000200");
+	CHECK(node >= 0);
+	CHECK_EQ(prop_u32(buf, node, "reg", 1), KEEL_VIRTIO_MMIO_BASE + KEEL_VIRTIO_MMIO_STRIDE);
+	CHECK_EQ(prop_u32(buf, node, "interrupts", 1), KEEL_VIRTIO_IRQ_BASE + 1);
+}
+
 int main(void)
 {
+	test_slot_gap();
 	test_basic();
 	test_pmu();
 	test_power_key();

@@ -505,6 +505,191 @@ static void test_json(void)
 	CHECK_EQ(kc_json_escape("\x01\x02", 2, NULL, 0), 12);
 }
 
+/* One function as Keel lists it: on segment 0, nobody's, its own requester ID. */
+static struct keel_pci_dev pci_dev(uint16_t bdf, uint16_t vendor, uint16_t device, uint32_t class,
+				   uint32_t group, uint8_t iommu, uint8_t kind, uint32_t flags)
+{
+	return (struct keel_pci_dev){ .bdf = bdf,
+				      .dma_rid = bdf,
+				      .vendor = vendor,
+				      .device = device,
+				      .class = class,
+				      .group = group,
+				      .owner = KEEL_PCI_OWNER_NONE,
+				      .iommu = iommu,
+				      .iommu_kind = kind,
+				      .flags = flags };
+}
+
+/* keelctl pci: one table line and one JSON object per function, from Keel's records. */
+static void test_pci(void)
+{
+	static const char hb_json[] =
+		"{\"address\":\"0000:00:00.0\",\"vendor\":\"8086\",\"device\":\"29c0\","
+		"\"class\":\"060000\",\"header_type\":0,\"dma_rid\":\"0000:00:00.0\",\"group\":0,"
+		"\"iommu\":null,\"iommu_kind\":null,\"owner\":null,\"owner_name\":null,"
+		"\"flags\":[],\"assignable\":false}";
+	static const char nic_row[] =
+		"0000:00:03.0  1234:11e8  00ff00  3      0 (VT-d)    -      assignable";
+	struct keel_pci_dev hb =
+		pci_dev(0, 0x8086, 0x29c0, 0x060000, 0, KEEL_PCI_NO_IOMMU, KEEL_IOMMU_KIND_NONE, 0);
+	struct keel_pci_dev nic = pci_dev(0x18, 0x1234, 0x11e8, 0x00ff00, 3, 0, KEEL_IOMMU_KIND_VTD,
+					  KEEL_PCI_DEV_ASSIGNABLE);
+	/* Keel newer than keelctl: an unknown kind and flag; a class with junk above 24 bits. */
+	struct keel_pci_dev odd = pci_dev(
+		0xfeff, 0x10ec, 0x8139, 0xff020000, KEEL_PCI_NO_GROUP, 1, 9,
+		KEEL_PCI_DEV_BRIDGE | KEEL_PCI_DEV_ALIASED | KEEL_PCI_DEV_BAD_CAPS | (1u << 20));
+	char buf[512], tiny[8];
+
+	odd.segment = 0x12;
+	odd.dma_rid = 0x00f0;
+	odd.hdr_type = 1;
+	odd.owner = 7;
+	kc_format_pci_addr(0, 0x18, buf, sizeof(buf));
+	CHECK_STR(buf, "0000:00:03.0");
+	CHECK_EQ(kc_format_pci_addr(0xffff, 0xffff, buf, sizeof(buf)), 12);
+	CHECK_STR(buf, "ffff:ff:1f.7");
+	CHECK_EQ(kc_format_pci_addr(0, 0, tiny, sizeof(tiny)), 12);
+	CHECK_STR(tiny, "0000:00");
+	CHECK_STR(kc_iommu_kind_name(KEEL_IOMMU_KIND_VTD), "VT-d");
+	CHECK_STR(kc_iommu_kind_name(KEEL_IOMMU_KIND_AMDVI), "AMD-Vi");
+	CHECK_STR(kc_iommu_kind_name(KEEL_IOMMU_KIND_NONE), "none");
+	CHECK_STR(kc_iommu_kind_name(77), "unknown");
+	kc_format_pci_iommu(&hb, buf, sizeof(buf));
+	CHECK_STR(buf, "none");
+	kc_format_pci_iommu(&nic, buf, sizeof(buf));
+	CHECK_STR(buf, "0 (VT-d)");
+	kc_format_pci_flags(0, buf, sizeof(buf));
+	CHECK_STR(buf, "-");
+	kc_format_pci_flags(odd.flags, buf, sizeof(buf));
+	CHECK_STR(buf, "bridge,aliased,bad-caps,0x100000");
+
+	/* The table: a header, then aligned columns; OWNER as wide as asked. */
+	kc_format_pci_header(5, buf, sizeof(buf));
+	CHECK_STR(buf, "ADDRESS       ID         CLASS   GROUP  IOMMU       OWNER  FLAGS");
+	kc_format_pci_row(&hb, NULL, 5, buf, sizeof(buf));
+	CHECK_STR(buf, "0000:00:00.0  8086:29c0  060000  0      none        -      -");
+	kc_format_pci_row(&nic, NULL, 5, buf, sizeof(buf));
+	CHECK_STR(buf, nic_row);
+	kc_format_pci_row(&odd, "storage", 7, buf, sizeof(buf));
+	CHECK_STR(buf, "0012:fe:1f.7  10ec:8139  020000  -      1 (unknown)  storage  "
+		       "bridge,aliased,bad-caps,0x100000");
+	CHECK_EQ(kc_format_pci_row(&nic, NULL, 5, tiny, sizeof(tiny)), strlen(nic_row));
+	CHECK_STR(tiny, "0000:00");
+
+	/* JSON: the same facts. */
+	kc_format_pci_json(&hb, NULL, buf, sizeof(buf));
+	CHECK_STR(buf, hb_json);
+	CHECK_EQ(kc_format_pci_json(&hb, NULL, NULL, 0), strlen(hb_json));
+	kc_format_pci_json(&nic, "ignored", buf, sizeof(buf)); /* nobody owns it */
+	CHECK_STR(buf, "{\"address\":\"0000:00:03.0\",\"vendor\":\"1234\",\"device\":\"11e8\","
+		       "\"class\":\"00ff00\",\"header_type\":0,\"dma_rid\":\"0000:00:03.0\","
+		       "\"group\":3,\"iommu\":0,\"iommu_kind\":\"VT-d\",\"owner\":null,"
+		       "\"owner_name\":null,\"flags\":[\"assignable\"],\"assignable\":true}");
+	kc_format_pci_json(&odd, "a\"b", buf, sizeof(buf));
+	CHECK_STR(buf, "{\"address\":\"0012:fe:1f.7\",\"vendor\":\"10ec\",\"device\":\"8139\","
+		       "\"class\":\"020000\",\"header_type\":1,\"dma_rid\":\"0012:00:1e.0\","
+		       "\"group\":null,\"iommu\":1,\"iommu_kind\":\"unknown\",\"owner\":7,"
+		       "\"owner_name\":\"a\\\"b\",\"flags\":[\"bridge\",\"aliased\",\"bad-caps\","
+		       "\"0x100000\"],\"assignable\":false}");
+	kc_format_pci_json(&odd, NULL, buf, sizeof(buf)); /* its owner is gone from LIST */
+	CHECK(strstr(buf, "\"owner\":7,\"owner_name\":null,") != NULL);
+}
+
+/* --pci: the addresses keel.cfg's pci = takes, repeatable, each function once, up to 8. */
+static void test_parse_pci(void)
+{
+	static const char *const bad[] = {
+		"12345:00:03.0", "0:0:0:0.0", "00:003.0", "000:03.0",  "00:03.00", "00:03.",
+		":00:03.0",	 "00:03",     "x0:03.0",  "00:03.0 x", "00-03.0",  "0x0:03.0",
+	};
+	uint32_t addr[KEEL_PD_MAX_PCI], n = 0;
+	char err[160], want[160];
+
+	CHECK_EQ(kc_parse_pci("0000:00:03.0", addr, &n, err, sizeof(err)), 0);
+	CHECK_EQ(n, 1);
+	CHECK_EQ(addr[0], KEEL_PCI_ADDR(0, 0, 3, 0));
+	CHECK_EQ(kc_parse_pci(" 00:0A.1 ,1:fe:1f.7", addr, &n, err, sizeof(err)), 0);
+	CHECK_EQ(n, 3);
+	CHECK_EQ(addr[1], KEEL_PCI_ADDR(0, 0, 0xa, 1));
+	CHECK_EQ(addr[2], KEEL_PCI_ADDR(1, 0xfe, 0x1f, 7));
+	CHECK_EQ(kc_parse_pci("ffff:ff:1f.7", addr, &n, err, sizeof(err)), 0);
+	CHECK_EQ(addr[3], 0xffffffffu);
+
+	/* Errors add nothing. */
+	CHECK_EQ(kc_parse_pci("00:04.0, 0000:00:03.0", addr, &n, err, sizeof(err)), -1);
+	CHECK_STR(err, "--pci 0000:00:03.0 is given twice");
+	CHECK_EQ(n, 4);
+	CHECK_EQ(kc_parse_pci("00:20.0", addr, &n, err, sizeof(err)), -1);
+	CHECK_STR(err, "--pci '00:20.0': device 20 is out of range (00-1f)");
+	CHECK_EQ(kc_parse_pci("00:03.8", addr, &n, err, sizeof(err)), -1);
+	CHECK_STR(err, "--pci '00:03.8': function 8 is out of range (0-7)");
+	CHECK_EQ(kc_parse_pci("00:04.0,", addr, &n, err, sizeof(err)), -1);
+	CHECK_STR(err, "--pci: empty element in the list");
+	CHECK_EQ(kc_parse_pci("", addr, &n, err, sizeof(err)), -1);
+	CHECK_STR(err, "--pci: empty element in the list");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		CHECK_EQ(kc_parse_pci(bad[i], addr, &n, err, sizeof(err)), -1);
+		snprintf(want, sizeof(want),
+			 "--pci '%s' is not a PCI address (SSSS:BB:DD.F or BB:DD.F, in hex)",
+			 bad[i]);
+		CHECK_STR(err, want);
+	}
+	CHECK_EQ(kc_parse_pci("00:00000000000000000000000000000000000000000000003.0", addr, &n, err,
+			      sizeof(err)),
+		 -1);
+	CHECK_ERR(err, "is not a PCI address");
+	CHECK_EQ(n, 4);
+	CHECK_EQ(kc_parse_pci("00:04.0,00:05.0,00:06.0,00:07.0", addr, &n, err, sizeof(err)), 0);
+	CHECK_EQ(n, KEEL_PD_MAX_PCI);
+	CHECK_EQ(kc_parse_pci("00:08.0", addr, &n, err, sizeof(err)), -1);
+	CHECK_STR(err, "--pci: more than 8 functions");
+	CHECK_EQ(n, KEEL_PD_MAX_PCI);
+}
+
+/* Whether keelctl create may ask for a function, as PCI_LIST shows it. */
+static void test_pci_refusal(void)
+{
+	struct keel_pci_dev devs[6] = {
+		pci_dev(0x00, 0x8086, 0x29c0, 0x060000, 0, 0, KEEL_IOMMU_KIND_VTD, 0),
+		pci_dev(0x18, 0x1234, 0x11e8, 0x00ff00, 3, 0, KEEL_IOMMU_KIND_VTD,
+			KEEL_PCI_DEV_ASSIGNABLE),
+		pci_dev(0x19, 0x1234, 0x11e8, 0x00ff00, 3, 0, KEEL_IOMMU_KIND_VTD,
+			KEEL_PCI_DEV_ASSIGNABLE),
+		pci_dev(0xf0, 0x8086, 0x244e, 0x060401, 4, 0, KEEL_IOMMU_KIND_VTD,
+			KEEL_PCI_DEV_BRIDGE),
+		pci_dev(0x20, 0x10ec, 0x8139, 0x020000, 5, KEEL_PCI_NO_IOMMU, KEEL_IOMMU_KIND_NONE,
+			0),
+		pci_dev(0x28, 0x1022, 0x1481, 0x080600, 6, 0, KEEL_IOMMU_KIND_AMDVI, 0),
+	};
+	uint32_t owner = 0;
+
+	CHECK(kc_pci_refusal(devs, 6, KEEL_PCI_ADDR(0, 0, 3, 0), &owner) == NULL);
+	CHECK_EQ(owner, KEEL_PCI_OWNER_NONE);
+	CHECK_STR(kc_pci_refusal(devs, 6, KEEL_PCI_ADDR(1, 0, 3, 0), &owner),
+		  "no such PCI function on this host (see keelctl pci)");
+	CHECK_STR(kc_pci_refusal(devs, 6, KEEL_PCI_ADDR(0, 0, 0, 0), &owner),
+		  "it is the host bridge");
+	CHECK_STR(kc_pci_refusal(devs, 6, KEEL_PCI_ADDR(0, 0, 0x1e, 0), &owner),
+		  "it is a bridge; only endpoints can be given");
+	CHECK_STR(kc_pci_refusal(devs, 6, KEEL_PCI_ADDR(0, 0, 4, 0), &owner),
+		  "no IOMMU translates its DMA");
+	CHECK_STR(kc_pci_refusal(devs, 6, KEEL_PCI_ADDR(0, 0, 5, 0), &owner), "it is an IOMMU");
+	devs[1].flags |= KEEL_PCI_DEV_BAD_CAPS;
+	CHECK_STR(kc_pci_refusal(devs, 6, KEEL_PCI_ADDR(0, 0, 3, 0), &owner),
+		  "its capability list is broken");
+	devs[1].flags &= ~KEEL_PCI_DEV_BAD_CAPS;
+	/* Owned: the function itself, or another of its isolation group. */
+	devs[2].owner = 4;
+	CHECK_STR(kc_pci_refusal(devs, 6, KEEL_PCI_ADDR(0, 0, 3, 1), &owner), "it is in use");
+	CHECK_EQ(owner, 4);
+	CHECK_STR(kc_pci_refusal(devs, 6, KEEL_PCI_ADDR(0, 0, 3, 0), &owner),
+		  "a function of its isolation group is in use");
+	CHECK_EQ(owner, 4);
+	devs[1].group = KEEL_PCI_NO_GROUP; /* no group: only itself counts */
+	CHECK(kc_pci_refusal(devs, 6, KEEL_PCI_ADDR(0, 0, 3, 0), &owner) == NULL);
+}
+
 static void test_escape(void)
 {
 	char buf[16];
@@ -592,9 +777,12 @@ static void test_finder(void)
 	CHECK_EQ(kc_finder_feed(&f, "qq", 2), 1);
 }
 
-enum { O_CPUS, O_START, O_JSON, O_NR };
+enum { O_CPUS, O_START, O_JSON, O_PCI, O_NR };
 static const struct kc_opt opts[] = {
-	[O_CPUS] = { "cpus", true }, [O_START] = { "start", false }, [O_JSON] = { "json", false }
+	[O_CPUS] = { "cpus", true },
+	[O_START] = { "start", false },
+	[O_JSON] = { "json", false },
+	[O_PCI] = { "pci", KC_ARG_REPEAT },
 };
 
 static int parse(int argc, const char *const *argv, struct kc_args *a, char *err)
@@ -720,8 +908,38 @@ static void test_args(void)
 		CHECK_EQ(parse(3, v, &a, err), 0);
 		CHECK_STR(a.val[O_JSON], "");
 	}
+	{
+		/* A repeatable option: every value in order, the first also in val. */
+		const char *v[] = { "--pci", "00:03.0", "--cpus", "1", "--pci=00:04.0,00:05.0" };
+
+		CHECK_EQ(parse(5, v, &a, err), 0);
+		CHECK_STR(a.val[O_PCI], "00:03.0");
+		CHECK_EQ(a.nrep, 2);
+		CHECK_EQ(a.rep_opt[0], O_PCI);
+		CHECK_STR(a.rep[0], "00:03.0");
+		CHECK_STR(a.rep[1], "00:04.0,00:05.0");
+	}
+	{
+		const char *v[KC_MAX_REPEAT * 2 + 2];
+
+		for (int i = 0; i < KC_MAX_REPEAT + 1; i++) {
+			v[2 * i] = "--pci";
+			v[2 * i + 1] = "00:03.0";
+		}
+		CHECK_EQ(parse(2 * KC_MAX_REPEAT, v, &a, err), 0);
+		CHECK_EQ(a.nrep, KC_MAX_REPEAT);
+		CHECK_EQ(parse(2 * KC_MAX_REPEAT + 2, v, &a, err), -1);
+		CHECK_ERR(err, "--pci given too often (at most 16 such values)");
+	}
+	{
+		const char *v[] = { "--pci" };
+
+		CHECK_EQ(parse(1, v, &a, err), -1);
+		CHECK_ERR(err, "--pci needs a value");
+	}
 	CHECK_EQ(parse(0, NULL, &a, err), 0);
 	CHECK_EQ(a.npos, 0);
+	CHECK_EQ(a.nrep, 0);
 	{
 		const char *v[] = { "x" };
 
@@ -764,6 +982,17 @@ static void test_exit_codes(void)
 	CHECK(strstr(kc_err_text(KC_OP_CTL, EPERM), "management partition"));
 	CHECK(strstr(kc_err_text(KC_OP_CTL, ENOENT), "no such partition"));
 	CHECK(kc_err_text(KC_OP_QUERY, 12345) != NULL);
+	/* ABI 1.3: a PCI function Keel cannot give, or that cannot do what is asked. */
+	CHECK_EQ(kc_exit_code(KC_OP_CREATE, ENODEV), KC_EXIT_FAIL);
+	CHECK_EQ(kc_exit_code(KC_OP_CTL, ENODEV), KC_EXIT_FAIL);
+	CHECK_EQ(kc_exit_code(KC_OP_QUERY, ENODEV), KC_EXIT_ENV);
+	CHECK_EQ(kc_exit_code(KC_OP_CREATE, ENOTSUP), KC_EXIT_FAIL);
+	CHECK_STR(kc_err_text(KC_OP_CREATE, ENODEV),
+		  "a PCI function is not on this host or cannot be given (see keelctl pci)");
+	CHECK(strstr(kc_err_text(KC_OP_CREATE, ENOTSUP), "a PCI function cannot do"));
+	CHECK(strstr(kc_err_text(KC_OP_CTL, ENODEV), "PCI function Keel cannot give"));
+	CHECK(strstr(kc_err_text(KC_OP_CTL, ENOTSUP), "a device cannot do what is asked"));
+	CHECK(strstr(kc_err_text(KC_OP_OPEN, ENODEV), "no driver"));
 }
 
 /* What keelctl packs is what Keel's validator accepts, image indexes as LOAD will name them. */
@@ -883,6 +1112,50 @@ static void test_pack_hotplug(void)
 	CHECK_EQ(d.mem[1].type, KEEL_PD_MEM_HOTPLUG);
 }
 
+/* --pci: KEEL_DEV_PCI entries after the virtio devices, as keel.cfg's pci = makes them. */
+static void test_pack_pci(void)
+{
+	static uint8_t buf[KEEL_PDESC_SIZE_MAX];
+	struct kc_create_req r = { .name = "vm",
+				   .cpu_mask = 0x2,
+				   .mem = 256ull << 20,
+				   .size = { 5000000, 0, 0 },
+				   .hotplug = 128ull << 20,
+				   .pci_count = 2,
+				   .pci = { KEEL_PCI_ADDR(0, 0, 3, 0),
+					    KEEL_PCI_ADDR(1, 2, 0x1f, 7) } };
+	struct pdesc_limits sized = { .cpu_count = 4 };
+	struct pdesc_error err;
+	struct pdesc d, want = { 0 };
+	uint32_t index[KC_IM_COUNT], size;
+
+	size = kc_pack_desc(&r, buf, index);
+	CHECK_EQ(size,
+		 KEEL_PDESC_SIZE(2, 1, 6) - (KEEL_PDESC_SIZE(0, 0, 0) - KEEL_PDESC_HEADER_V4));
+	CHECK_EQ(pdesc_unpack(buf, size, &d, &err), 0);
+	CHECK_EQ(pdesc_check(&d, &sized, &err), 0);
+	want.h.mem_count = 1;
+	pdesc_add_default_devices(&want, KEEL_NO_BACKEND, 0);
+	pdesc_add_hotplug(&want, 128ull << 20);
+	pdesc_add_device(&want, KEEL_DEV_PCI, KEEL_PCI_ADDR(0, 0, 3, 0), 0);
+	pdesc_add_device(&want, KEEL_DEV_PCI, KEEL_PCI_ADDR(1, 2, 0x1f, 7), 0);
+	CHECK_EQ(d.h.device_count, want.h.device_count);
+	CHECK(!memcmp(d.device, want.device, sizeof(d.device)));
+	CHECK_EQ(d.device[3].type, KEEL_DEV_MEM);
+	CHECK_EQ(d.device[4].type, KEEL_DEV_PCI);
+	/* With hot vCPUs (version 5) too, and the most functions. */
+	r.max_vcpus = 2;
+	r.hotplug = 0;
+	r.pci_count = KEEL_PD_MAX_PCI;
+	for (uint32_t i = 0; i < KEEL_PD_MAX_PCI; i++)
+		r.pci[i] = KEEL_PCI_ADDR(0, 1, i, 0);
+	size = kc_pack_desc(&r, buf, index);
+	CHECK_EQ(size, KEEL_PDESC_SIZE(1, 1, 3 + KEEL_PD_MAX_PCI));
+	CHECK_EQ(pdesc_unpack(buf, size, &d, &err), 0);
+	CHECK_EQ(pdesc_check(&d, &sized, &err), 0);
+	CHECK_EQ(d.device[3 + KEEL_PD_MAX_PCI - 1].backend, KEEL_PCI_ADDR(0, 1, 7, 0));
+}
+
 /* A keelctl of the 0.x line meets a 1.x Keel: it stops with both versions named. */
 static void test_abi_check(void)
 {
@@ -909,6 +1182,7 @@ int main(void)
 	test_names();
 	test_sniff();
 	test_json();
+	test_pci();
 	test_escape();
 	test_finder();
 	test_args();
@@ -916,5 +1190,8 @@ int main(void)
 	test_pack_desc();
 	test_abi_check();
 	test_pack_hotplug();
+	test_parse_pci();
+	test_pci_refusal();
+	test_pack_pci();
 	return unit_done("test_keelctl");
 }

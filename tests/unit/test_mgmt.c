@@ -187,6 +187,134 @@ static void test_host_info_and_list(void)
 	CHECK_EQ(last_res[1], 1);
 }
 
+/* Host PCI function @i: on segment 0, DMAing as itself, translated by @u (or no IOMMU). */
+static void pci_fake(u32 i, u16 bdf, u16 vendor, u16 device, u32 class, u8 hdr, u32 group,
+		     struct iommu_unit *u)
+{
+	fake_pci[i] = (struct pci_func){ .seg = 0,
+					 .bdf = bdf,
+					 .dma_rid = bdf,
+					 .vendor = vendor,
+					 .device = device,
+					 .class = class,
+					 .hdr_type = hdr,
+					 .group = group,
+					 .parent = PCI_NONE };
+	fake_pci_unit[i] = u;
+}
+
+/*
+ * PCI_LIST: the host's functions as enumeration found them, with the IOMMU
+ * unit of each, in the caller's array of a1 records: r1 written, r2 in all.
+ */
+static void test_pci_list(void)
+{
+	static const struct iommu_ops named = { .name = "fake" };
+	static struct iommu_unit vtd = { .kind = IOMMU_VTD, .index = 0, .on = true, .ops = &named };
+	static struct iommu_unit amdvi = { .kind = IOMMU_AMDVI, .index = 1, .on = true };
+	struct keel_pci_dev d[6];
+	u8 *out = mgr_ram() + SCRATCH;
+	u32 i;
+
+	pci_fake(0, PCI_BDF(0, 0, 0), 0x8086, 0x29c0, 0x060000, PCI_HEADER_NORMAL, 0, &vtd);
+	pci_fake(1, PCI_BDF(0, 3, 0), 0x1234, 0x11e8, 0x00ff00, PCI_HEADER_NORMAL, 3, &vtd);
+	pci_fake(2, PCI_BDF(0, 0x1e, 0), 0x8086, 0x244e, 0x060401, PCI_HEADER_BRIDGE, 4, &vtd);
+	/* Behind that PCIe-to-PCI bridge: it DMAs with the bridge's ID; a broken capability list. */
+	pci_fake(3, PCI_BDF(1, 0, 0), 0x10ec, 0x8139, 0x020000, PCI_HEADER_NORMAL, 4, NULL);
+	fake_pci[3].dma_rid = PCI_BDF(0, 0x1e, 0);
+	fake_pci[3].flags = PCI_F_ALIASED | PCI_F_BAD_CAPS;
+	fake_pci[3].parent = 2;
+	pci_fake(4, PCI_BDF(0, 0, 2), 0x1022, 0x1481, 0x080600, PCI_HEADER_NORMAL, 5, &amdvi);
+	fake_pci_count = 5;
+
+	memset(out, 0xaa, sizeof(d));
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_LIST, mgr_gpa(SCRATCH), 6, 0), KEEL_OK);
+	CHECK_EQ(last_res[0], 5);
+	CHECK_EQ(last_res[1], 5);
+	memcpy(d, out, sizeof(d));
+	CHECK_EQ(d[0].segment, 0);
+	CHECK_EQ(d[0].bdf, 0);
+	CHECK_EQ(d[0].vendor, 0x8086);
+	CHECK_EQ(d[0].device, 0x29c0);
+	CHECK_EQ(d[0].class, 0x060000);
+	CHECK_EQ(d[0].owner, KEEL_PCI_OWNER_NONE);
+	CHECK_EQ(d[0].iommu, 0);
+	CHECK_EQ(d[0].iommu_kind, KEEL_IOMMU_KIND_VTD);
+	CHECK_EQ(d[0].flags, 0); /* a host bridge: never assignable */
+	CHECK_EQ(d[1].bdf, PCI_BDF(0, 3, 0));
+	CHECK_EQ(d[1].dma_rid, PCI_BDF(0, 3, 0));
+	CHECK_EQ(d[1].group, 3);
+	CHECK_EQ(d[1].hdr_type, PCI_HEADER_NORMAL);
+	CHECK_EQ(d[1].flags, KEEL_PCI_DEV_ASSIGNABLE);
+	CHECK_EQ(d[2].hdr_type, PCI_HEADER_BRIDGE);
+	CHECK_EQ(d[2].flags, KEEL_PCI_DEV_BRIDGE);
+	CHECK_EQ(d[3].dma_rid, PCI_BDF(0, 0x1e, 0));
+	CHECK_EQ(d[3].iommu, KEEL_PCI_NO_IOMMU);
+	CHECK_EQ(d[3].iommu_kind, KEEL_IOMMU_KIND_NONE);
+	CHECK_EQ(d[3].flags, KEEL_PCI_DEV_ALIASED | KEEL_PCI_DEV_BAD_CAPS); /* no IOMMU */
+	CHECK_EQ(d[4].iommu, 1);
+	CHECK_EQ(d[4].iommu_kind, KEEL_IOMMU_KIND_AMDVI);
+	CHECK_EQ(d[4].flags, 0); /* the IOMMU's own function */
+	for (i = 0; i < 5; i++) {
+		CHECK_EQ(d[i].owner, KEEL_PCI_OWNER_NONE);
+		CHECK(!d[i].pad0 && !d[i].pad1);
+		CHECK(!d[i].reserved[0] && !d[i].reserved[1] && !d[i].reserved[2] &&
+		      !d[i].reserved[3]);
+	}
+	CHECK_EQ(out[5 * sizeof(d[0])], 0xaa); /* not a byte past what it wrote */
+
+	/* Given to a partition (KEEL_DEV_PCI): its owner is that partition, until it goes. */
+	{
+		struct pdesc c = desc_for("owner", 0x2, 4ull << 20);
+		u32 id;
+
+		c.image[IMG_KERNEL].size = 4096;
+		add_device(&c, KEEL_DEV_PCI, KEEL_PCI_ADDR(0, 0, 3, 0), 0);
+		CHECK_EQ(create(&c), KEEL_OK);
+		id = (u32)last_res[0];
+		CHECK_EQ(call(KEEL_HC_MGMT_PCI_LIST, mgr_gpa(SCRATCH), 6, 0), KEEL_OK);
+		memcpy(d, out, sizeof(d));
+		CHECK_EQ(d[1].owner, id);
+		CHECK_EQ(d[0].owner, KEEL_PCI_OWNER_NONE);
+		CHECK_EQ(d[2].owner, KEEL_PCI_OWNER_NONE);
+		CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), KEEL_OK);
+		CHECK_EQ(call(KEEL_HC_MGMT_PCI_LIST, mgr_gpa(SCRATCH), 6, 0), KEEL_OK);
+		memcpy(d, out, sizeof(d));
+		CHECK_EQ(d[1].owner, KEEL_PCI_OWNER_NONE);
+	}
+
+	/* a1 limits what is written, not what is counted. */
+	memset(out, 0xaa, sizeof(d));
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_LIST, mgr_gpa(SCRATCH), 2, 0), KEEL_OK);
+	CHECK_EQ(last_res[0], 2);
+	CHECK_EQ(last_res[1], 5);
+	memcpy(d, out, sizeof(d));
+	CHECK_EQ(d[1].device, 0x11e8);
+	CHECK_EQ(out[2 * sizeof(d[0])], 0xaa);
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_LIST, 0, 0, 0), KEEL_OK); /* count only */
+	CHECK_EQ(last_res[0], 0);
+	CHECK_EQ(last_res[1], 5);
+	/* Counts are capped, not trusted: 2^64 - 1 is KEEL_PCI_MAX_DEVS, 48 KiB of the manager's. */
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_LIST, mgr_gpa(SCRATCH), ~0ull, 0), KEEL_OK);
+	CHECK_EQ(last_res[0], 5);
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_LIST, mgr_gpa(MGR_RAM - 16 * KEEL_PCI_MAX_DEVS), ~0ull, 0),
+		 -KEEL_EFAULT);
+
+	/* Outside the caller's memory: refused before a byte is written. */
+	memset(mgr_ram() + MGR_RAM - sizeof(d[0]), 0xaa, sizeof(d[0]));
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_LIST, mgr_gpa(MGR_RAM - sizeof(d[0])), 2, 0), -KEEL_EFAULT);
+	CHECK_EQ(mgr_ram()[MGR_RAM - sizeof(d[0])], 0xaa);
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_LIST, mgr_gpa(MGR_RAM - sizeof(d[0])), 1, 0), KEEL_OK);
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_LIST, KEEL_GUEST_RAM_BASE - 16, 1, 0), -KEEL_EFAULT);
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_LIST, ~0ull - 7, 1, 0), -KEEL_EFAULT);
+
+	/* A host without PCI functions (aarch64 today): nothing, and it says so. */
+	fake_pci_count = 0;
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_LIST, mgr_gpa(SCRATCH), 6, 0), KEEL_OK);
+	CHECK_EQ(last_res[0], 0);
+	CHECK_EQ(last_res[1], 0);
+}
+
 static void test_create_hostile(void)
 {
 	u64 free_before = pmm_free_bytes();
@@ -756,6 +884,7 @@ int main(void)
 	test_state_machine();
 	test_privilege();
 	test_host_info_and_list();
+	test_pci_list();
 	test_create_hostile();
 	test_load_hostile();
 	test_lifecycle();

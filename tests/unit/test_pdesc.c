@@ -8,6 +8,14 @@
 
 #include "unit.h"
 
+#define CHECK_STR(got, want)                                                \
+	do {                                                                \
+		const char *g_ = (got), *w_ = (want);                       \
+		CHECK(!strcmp(g_, w_));                                     \
+		if (strcmp(g_, w_))                                         \
+			fprintf(stderr, "  got '%s', want '%s'\n", g_, w_); \
+	} while (0)
+
 static void add_device(struct pdesc *d, u32 type, u32 backend, u32 flags)
 {
 	pdesc_add_device(d, type, backend, flags);
@@ -455,8 +463,91 @@ static void test_unpack_v4(void)
 	CHECK_EQ(pdesc_unpack(v4, hdr - 1, &out, &err), -KEEL_EINVAL);
 }
 
+/* Host PCI functions: flags and pad 0, any address, each once, at most KEEL_PD_MAX_PCI. */
+static void test_pci_entries(void)
+{
+	static u8 buf[KEEL_PDESC_SIZE_MAX];
+	struct pdesc d = good("x", 2), out;
+	struct pdesc_error err;
+	u32 i;
+
+	add_device(&d, KEEL_DEV_PCI, KEEL_PCI_ADDR(0, 0, 3, 0), 0);
+	CHECK_EQ(pdesc_check(&d, &lim, &err), 0);
+	/* Every backend bit is an address bit: the largest segment, bus, device, function. */
+	add_device(&d, KEEL_DEV_PCI, 0xffffffffu, 0);
+	CHECK_EQ(pdesc_check(&d, &lim, &err), 0);
+	/* Packed (CREATE) and back: the entries as they were. */
+	CHECK_EQ(pdesc_unpack(buf, pdesc_pack(&d, buf), &out, &err), 0);
+	CHECK(!memcmp(&out, &d, sizeof(d)));
+
+	d.device[3].flags = 1;
+	memset(&err, 0, sizeof(err));
+	CHECK_EQ(pdesc_check(&d, &lim, &err), -KEEL_EINVAL);
+	CHECK_EQ(err.field, PDESC_F_PCI);
+	CHECK_EQ(err.item, 3);
+	CHECK_STR(err.msg, "partition 'x': pci device 3: flags and reserved bytes must be 0");
+	d.device[3].flags = 0;
+	d.device[4].pad = 1;
+	CHECK_EQ(pdesc_check(&d, &lim, &err), -KEEL_EINVAL);
+	CHECK_EQ(err.item, 4);
+	CHECK_STR(err.msg, "partition 'x': pci device 4: flags and reserved bytes must be 0");
+
+	/* The same function twice: at the second entry. */
+	d = good("x", 2);
+	add_device(&d, KEEL_DEV_PCI, KEEL_PCI_ADDR(0, 0, 3, 0), 0);
+	add_device(&d, KEEL_DEV_PCI, KEEL_PCI_ADDR(0, 0, 3, 1), 0);
+	add_device(&d, KEEL_DEV_PCI, KEEL_PCI_ADDR(0, 0, 3, 0), 0);
+	CHECK_EQ(pdesc_check(&d, &lim, &err), -KEEL_EINVAL);
+	CHECK_EQ(err.field, PDESC_F_PCI);
+	CHECK_EQ(err.item, 5);
+	CHECK_STR(err.msg, "partition 'x': pci 0000:00:03.0 is listed twice");
+
+	/* KEEL_PD_MAX_PCI fit, one more does not. */
+	d = good("x", 2);
+	for (i = 0; i < KEEL_PD_MAX_PCI; i++)
+		add_device(&d, KEEL_DEV_PCI, KEEL_PCI_ADDR(1, 2, i, 0), 0);
+	CHECK_EQ(pdesc_check(&d, &lim, &err), 0);
+	add_device(&d, KEEL_DEV_PCI, KEEL_PCI_ADDR(1, 2, 0x1f, 7), 0);
+	CHECK_EQ(pdesc_check(&d, &lim, &err), -KEEL_EINVAL);
+	CHECK_EQ(err.item, 3 + KEEL_PD_MAX_PCI);
+	CHECK_STR(err.msg, "partition 'x': more than 8 PCI functions");
+
+	/* Before the virtio devices: it takes an index, and the checks skip it. */
+	d = good("x", 2);
+	d.h.device_count = 0;
+	add_device(&d, KEEL_DEV_PCI, KEEL_PCI_ADDR(0, 0, 4, 0), 0);
+	pdesc_add_default_devices(&d, KEEL_NO_BACKEND, 0);
+	CHECK_EQ(d.device[1].type, KEEL_DEV_CONSOLE);
+	CHECK_EQ(pdesc_check(&d, &lim, &err), 0);
+	d.device[0].type = KEEL_DEV_PCI + 1;
+	expect_bad(&d, PDESC_F_DEVICE, "device 0 has unknown type 7");
+}
+
+/* One function in two partitions: at the second one's entry, as other set checks. */
+static void test_pci_set(void)
+{
+	struct pdesc d[3] = { good("a", 0x2), good("b", 0x4), good("c", 0x8) };
+	struct pdesc_error err;
+
+	add_device(&d[0], KEEL_DEV_PCI, KEEL_PCI_ADDR(1, 2, 0x1f, 7), 0);
+	add_device(&d[2], KEEL_DEV_PCI, KEEL_PCI_ADDR(1, 2, 0x1f, 6), 0);
+	CHECK_EQ(pdesc_check_all(d, 3, &lim, &err), 0);
+	add_device(&d[2], KEEL_DEV_PCI, KEEL_PCI_ADDR(1, 2, 0x1f, 7), 0);
+	memset(&err, 0, sizeof(err));
+	CHECK_EQ(pdesc_check_all(d, 3, &lim, &err), -KEEL_EINVAL);
+	CHECK_EQ(err.index, 2);
+	CHECK_EQ(err.field, PDESC_F_PCI);
+	CHECK_EQ(err.item, 4);
+	CHECK_STR(err.msg, "partition 'c': pci 0001:02:1f.7 is already given to partition 'a'");
+	/* Another segment is another function. */
+	d[2].device[4].backend = KEEL_PCI_ADDR(0, 2, 0x1f, 7);
+	CHECK_EQ(pdesc_check_all(d, 3, &lim, &err), 0);
+}
+
 int main(void)
 {
+	test_pci_entries();
+	test_pci_set();
 	test_smt_siblings();
 	test_single();
 	test_sized_images();

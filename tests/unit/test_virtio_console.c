@@ -102,8 +102,47 @@ static void test_input(void)
 	virtio_console_input(&part, "late", 4);
 }
 
+/*
+ * A host PCI function first in the device list: it takes index 0 and no
+ * window, and the console after it keeps its own slot (1) and interrupt.
+ */
+static void test_after_pci(void)
+{
+	struct vdev *c;
+
+	tv_setup();
+	memset(&part.desc, 0, sizeof(part.desc));
+	strcpy(part.desc.h.name, "vm");
+	pdesc_add_device(&part.desc, KEEL_DEV_PCI, KEEL_PCI_ADDR(0, 0, 3, 0), 0);
+	pdesc_add_default_devices(&part.desc, KEEL_NO_BACKEND, 0); /* slots 1, 2, 3 */
+	pdesc_add_device(&part.desc, KEEL_DEV_PCI, KEEL_PCI_ADDR(0, 0, 4, 0), 0);
+	CHECK_EQ(virtio_create_devices(&part), 0);
+	CHECK_EQ(part.vdev_count, 3);
+	CHECK(dev_at(0) == NULL);
+	CHECK(dev_at(4) == NULL);
+	c = dev_at(1);
+	CHECK(c != NULL);
+	if (!c) {
+		tv_teardown();
+		return;
+	}
+	CHECK_EQ(c->irq, IRQ + 1);
+	CHECK_EQ(rd(c, R_DEVICE_ID), 3); /* console */
+	CHECK_EQ(rd(dev_at(2), R_DEVICE_ID), 4); /* entropy */
+	c = drv_bring_up(1, 2, 0);
+	memcpy(hva(BUF), "slot 1\n", 7);
+	put_desc(TXQ_DESC, 0, BUF, 7, 0, 0);
+	avail_add(TXQ_AVAIL, 16, 0);
+	wr(c, R_QUEUE_NOTIFY, 1);
+	CHECK_EQ(con_len, 7);
+	CHECK(irq_level[IRQ + 1]);
+	CHECK(!irq_level[IRQ]);
+	tv_teardown();
+}
+
 int main(void)
 {
+	test_after_pci();
 	test_output();
 	test_input();
 	tv_free_all();

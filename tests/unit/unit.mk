@@ -18,10 +18,10 @@ UNIT_SRCS_test_elf := core/elf.c
 UNIT_SRCS_test_config := boot/config.c core/pdesc.c
 UNIT_SRCS_test_hypercall := core/hypercall.c core/guest_mem.c tests/unit/hmap_host.c
 UNIT_SRCS_test_mgmt := tests/unit/mgmt_env.c tests/unit/hmap_host.c core/mgmt.c core/hypercall.c core/guest_mem.c core/partition.c core/pdesc.c core/pmm.c \
-	core/hotmem.c core/lib/strlcpy.c
+	core/hotmem.c core/lib/strlcpy.c vfio/assign.c
 # The vCPU run loop and exit dispatch (core/vcpu.c) with a scripted arch.
 UNIT_SRCS_test_vcpu := tests/unit/mgmt_env.c tests/unit/hmap_host.c core/vcpu.c core/partition.c core/guest_mem.c \
-	core/pdesc.c core/pmm.c core/hotmem.c core/lib/strlcpy.c
+	core/pdesc.c core/pmm.c core/hotmem.c core/lib/strlcpy.c vfio/assign.c
 # The aarch64 Linux guest's device tree, read back with the host's libfdt.
 UNIT_SRCS_test_dtb := arch/aarch64/dtb.c $(shell $(UNIT_CC) -print-file-name=libfdt.a)
 # The aarch64 Spectre-BHB choice.
@@ -32,7 +32,7 @@ UNIT_SRCS_test_pl061 := arch/aarch64/pl061.c core/vdev.c core/pmm.c
 UNIT_SRCS_test_pl011 := arch/aarch64/pl011.c core/vdev.c core/pmm.c
 
 VIRTIO_UNIT_SRCS := $(wildcard virtio/*.c) core/guest_mem.c tests/unit/hmap_host.c core/vdev.c core/pmm.c \
-	core/pdesc.c core/hotmem.c
+	core/pdesc.c core/hotmem.c tests/unit/vfio_none.c
 UNIT_SRCS_test_virtq := $(VIRTIO_UNIT_SRCS)
 UNIT_SRCS_test_virtio_mmio := $(VIRTIO_UNIT_SRCS)
 UNIT_SRCS_test_virtio_console := $(VIRTIO_UNIT_SRCS)
@@ -52,6 +52,8 @@ UNIT_CFLAGS_test_virtio_mem := -Ivirtio
 
 # The host PCI layer: enumeration on a fake config space, ECAM windows on an array.
 UNIT_SRCS_test_pci := vfio/pci.c vfio/ecam.c core/pmm.c
+UNIT_SRCS_test_vconfig := vfio/vconfig.c vfio/pci.c
+UNIT_SRCS_test_pci_reset := vfio/reset.c vfio/pci.c
 # The x86 IOMMU tables (ACPI DMAR, IVRS), each parser on hostile tables.
 UNIT_SRCS_test_dmar := arch/x86_64/dmar.c
 UNIT_CFLAGS_test_dmar := -Iarch/x86_64

@@ -2,7 +2,8 @@
 /*
  * keelctl: the management CLI. Runs as root in Keel's management partition and
  * drives the hypervisor through /dev/keel (tools/linux/keel_dev.h): list,
- * info, stats, create, start, stop, pause, resume, destroy (console.c: console).
+ * info, stats, pci, create, start, stop, pause, resume, destroy (console.c:
+ * console).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -527,6 +528,123 @@ static int cmd_stats(const struct kc_args *a)
 	return 0;
 }
 
+/* ---- pci ---- */
+
+enum { PC_JSON, PC_NR };
+static const struct kc_opt pci_opts[] = { [PC_JSON] = { "json", false } };
+
+/*
+ * Who owns @d, for the table: the owner's name from @recs into @buf, or
+ * (gone since) its id; NULL if nobody. *@named: a name was found.
+ */
+static const char *kc_pci_owner(const struct keel_pci_dev *d, const struct keel_part_status *recs,
+				uint32_t n, char *buf, size_t len, bool *named)
+{
+	*named = false;
+	if (d->owner == KEEL_PCI_OWNER_NONE)
+		return NULL;
+	for (uint32_t i = 0; i < n; i++) {
+		if (recs[i].id == d->owner) {
+			char name[KEEL_NAME_MAX];
+
+			kc_part_name(&recs[i], name);
+			snprintf(buf, len, "%s", name);
+			*named = true;
+			return buf;
+		}
+	}
+	snprintf(buf, len, "%u", d->owner);
+	return buf;
+}
+
+static void kc_print_pci(const struct keel_pci_dev *devs, uint32_t n,
+			 const struct keel_part_status *recs, uint32_t nparts, bool json)
+{
+	char owner[KEEL_NAME_MAX + 16], line[1024];
+	bool named;
+	int w = 5;
+
+	for (uint32_t i = 0; i < n; i++) {
+		const char *o = kc_pci_owner(&devs[i], recs, nparts, owner, sizeof(owner), &named);
+
+		if (o && (int)strlen(o) > w)
+			w = (int)strlen(o);
+	}
+	if (json) {
+		printf("[");
+	} else {
+		kc_format_pci_header(w, line, sizeof(line));
+		printf("%s\n", line);
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		const char *o = kc_pci_owner(&devs[i], recs, nparts, owner, sizeof(owner), &named);
+
+		if (json) {
+			kc_format_pci_json(&devs[i], named ? o : NULL, line, sizeof(line));
+			printf("%s%s", i ? "," : "", line);
+		} else {
+			kc_format_pci_row(&devs[i], o, w, line, sizeof(line));
+			printf("%s\n", line);
+		}
+	}
+	if (json)
+		printf("]\n");
+}
+
+/* The host's PCI functions into @devs (KEEL_PCI_MAX_DEVS): 0 with *@n and *@total, or -errno. */
+static int kc_pci_list(struct keel_pci_dev *devs, uint32_t *n, uint32_t *total)
+{
+	struct keel_ioc_list l;
+	int ret;
+
+	memset(&l, 0, sizeof(l));
+	l.buf = (uintptr_t)devs;
+	l.count = KEEL_PCI_MAX_DEVS;
+	ret = kc_ioctl(KEEL_IOC_PCI_LIST, &l);
+	if (ret)
+		return ret;
+	*n = l.written < KEEL_PCI_MAX_DEVS ? l.written : KEEL_PCI_MAX_DEVS;
+	*total = l.total;
+	return 0;
+}
+
+static int cmd_pci(const struct kc_args *a)
+{
+	struct keel_part_status recs[KEEL_MAX_PARTITIONS];
+	bool json = a->val[PC_JSON] != NULL;
+	struct keel_pci_dev *devs;
+	uint32_t n, total, nparts = 0;
+	bool owned = false;
+	int ret;
+
+	ret = kc_open(NULL, false);
+	if (ret)
+		return ret;
+	devs = calloc(KEEL_PCI_MAX_DEVS, sizeof(*devs));
+	if (!devs)
+		return kc_error(KC_EXIT_FAIL, "pci: out of memory");
+	ret = kc_pci_list(devs, &n, &total);
+	if (ret) {
+		free(devs);
+		return kc_error(kc_exit_code(KC_OP_QUERY, -ret), "pci: %s",
+				kc_err_text(KC_OP_QUERY, -ret));
+	}
+	for (uint32_t i = 0; i < n; i++)
+		owned |= devs[i].owner != KEEL_PCI_OWNER_NONE;
+	if (owned)
+		ret = kc_list(recs, &nparts); /* owners by name */
+	if (!ret) {
+		if (!n && !json)
+			printf("no PCI functions\n");
+		else
+			kc_print_pci(devs, n, recs, nparts, json);
+		if (total > n)
+			kc_error(0, "warning: Keel found %u PCI functions; %u listed", total, n);
+	}
+	free(devs);
+	return ret;
+}
+
 /* ---- create ---- */
 
 enum {
@@ -541,6 +659,7 @@ enum {
 	CR_START,
 	CR_MAX_MEMORY,
 	CR_MAX_CPUS,
+	CR_PCI,
 	CR_NR
 };
 static const struct kc_opt create_opts[] = {
@@ -549,7 +668,7 @@ static const struct kc_opt create_opts[] = {
 	[CR_CMDLINE] = { "cmdline", true },   [CR_DISK] = { "disk", true },
 	[CR_ON_FAULT] = { "on-fault", true }, [CR_ON_REBOOT] = { "on-reboot", true },
 	[CR_START] = { "start", false },      [CR_MAX_MEMORY] = { "max-memory", true },
-	[CR_MAX_CPUS] = { "max-cpus", true },
+	[CR_MAX_CPUS] = { "max-cpus", true }, [CR_PCI] = { "pci", KC_ARG_REPEAT },
 };
 
 struct kc_image {
@@ -704,6 +823,47 @@ static int kc_create_cpus(const char *name, const char *arg, const struct keel_h
 	return 0;
 }
 
+/*
+ * Can the --pci functions be given, as PCI_LIST shows them now? 0 or an exit
+ * code (message printed). If the list cannot be read, Keel alone decides.
+ */
+static int kc_create_pci(const char *name, const struct kc_create_req *req,
+			 const struct keel_part_status *recs, uint32_t nparts)
+{
+	char addr[16], owner[KEEL_NAME_MAX + 16];
+	struct keel_pci_dev *devs;
+	uint32_t n, total, who;
+	int ret = 0;
+
+	if (!req->pci_count)
+		return 0;
+	devs = calloc(KEEL_PCI_MAX_DEVS, sizeof(*devs));
+	if (!devs)
+		return kc_error(KC_EXIT_FAIL, "create %s: out of memory", name);
+	if (kc_pci_list(devs, &n, &total)) {
+		free(devs);
+		return 0;
+	}
+	for (uint32_t k = 0; k < req->pci_count && !ret; k++) {
+		const char *why = kc_pci_refusal(devs, n, req->pci[k], &who);
+		struct keel_pci_dev by = { .owner = who };
+		bool named;
+
+		if (!why)
+			continue;
+		kc_format_pci_addr(KEEL_PCI_ADDR_SEG(req->pci[k]), KEEL_PCI_ADDR_BDF(req->pci[k]),
+				   addr, sizeof(addr));
+		if (who == KEEL_PCI_OWNER_NONE)
+			ret = kc_error(KC_EXIT_FAIL, "create %s: pci %s: %s", name, addr, why);
+		else
+			ret = kc_error(
+				KC_EXIT_RESOURCE, "create %s: pci %s: %s by %s", name, addr, why,
+				kc_pci_owner(&by, recs, nparts, owner, sizeof(owner), &named));
+	}
+	free(devs);
+	return ret;
+}
+
 static int kc_no_memory(const char *name, uint64_t mem, uint64_t images, uint64_t free_mem)
 {
 	char b1[32], b2[32], b3[32];
@@ -774,6 +934,10 @@ static int cmd_create(const struct kc_args *a)
 	if (a->val[CR_CMDLINE] && strlen(a->val[CR_CMDLINE]) >= KEEL_CMDLINE_MAX)
 		return kc_error(KC_EXIT_USAGE, "create %s: --cmdline is longer than %u bytes", name,
 				KEEL_CMDLINE_MAX - 1);
+	for (i = 0; i < a->nrep; i++)
+		if (a->rep_opt[i] == CR_PCI &&
+		    kc_parse_pci(a->rep[i], req.pci, &req.pci_count, err, sizeof(err)))
+			return kc_error(KC_EXIT_USAGE, "create %s: %s", name, err);
 	if (disk) {
 		size_t len = strlen(disk);
 
@@ -818,6 +982,8 @@ static int cmd_create(const struct kc_args *a)
 	}
 	memset(&c, 0, sizeof(c));
 	ret = kc_create_cpus(name, a->val[CR_CPUS], &hi, recs, n, &req.cpu_mask);
+	if (!ret)
+		ret = kc_create_pci(name, &req, recs, n);
 	if (ret)
 		goto out;
 	if (mem + images > hi.mem_free) {
@@ -840,6 +1006,13 @@ static int cmd_create(const struct kc_args *a)
 	ret = kc_ioctl(KEEL_IOC_CREATE, &c);
 	if (ret == -ENOMEM) {
 		ret = kc_no_memory(name, mem, images, hi.mem_free);
+		goto out;
+	}
+	if (ret == -EBUSY && req.pci_count) {
+		ret = kc_error(KC_EXIT_RESOURCE,
+			       "create %s: a core, or a PCI function or its isolation group, is in "
+			       "use (cpus %s; see keelctl pci)",
+			       name, cpus);
 		goto out;
 	}
 	if (ret == -EBUSY) {
@@ -1349,10 +1522,27 @@ static const struct kc_cmd kc_cmds[] = {
 	  "(interrupt hypercall mmio pio halt shutdown fault other).\n"
 	  "\n"
 	  "  --json   one JSON object for NAME; {\"partitions\":[...]} without NAME\n" },
+	{ "pci", cmd_pci, pci_opts, PC_NR, 0, 0, "pci [--json]",
+	  "List the host's PCI functions as Keel found them at boot, one line each:\n"
+	  "\n"
+	  "  ADDRESS  segment:bus:device.function\n"
+	  "  ID       vendor:device\n"
+	  "  CLASS    the class code\n"
+	  "  GROUP    isolation group: functions the IOMMU cannot tell apart share one\n"
+	  "  IOMMU    the unit translating its DMA, 'N (VT-d)' or 'N (AMD-Vi)', or none\n"
+	  "  OWNER    the partition it is assigned to, '-' if none\n"
+	  "  FLAGS    assignable (a normal function behind an IOMMU, neither a host bridge\n"
+	  "           nor an IOMMU), bridge, aliased (it DMAs with a bridge's requester ID),\n"
+	  "           bad-caps (its capability list is broken); '-' if none\n"
+	  "\n"
+	  "Prints 'no PCI functions' if Keel found none.\n"
+	  "\n"
+	  "  --json   one JSON array, an object per function ([] if none)\n" },
 	{ "create", cmd_create, create_opts, CR_NR, 1, 1,
 	  "create NAME --cpus N|LIST --memory SIZE --kernel FILE [--initrd FILE]\n"
 	  "       [--cmdline TEXT] [--disk FILE[,ro]] [--on-fault deliver|stop]\n"
-	  "       [--on-reboot stop|restart] [--max-memory SIZE] [--max-cpus N] [--start]",
+	  "       [--on-reboot stop|restart] [--max-memory SIZE] [--max-cpus N]\n"
+	  "       [--pci ADDR[,ADDR...]]... [--start]",
 	  "Create a partition and load its images (it is left 'created'; see start).\n"
 	  "\n"
 	  "  NAME             1-31 bytes of a-z A-Z 0-9 _ -, not all digits\n"
@@ -1374,6 +1564,11 @@ static const struct kc_cmd kc_cmds[] = {
 	  "                   guest sees N cpus; those beyond --cpus start off (x86_64: ACPI\n"
 	  "                   hotplug CPUs), and each takes a free core while the guest has\n"
 	  "                   it on\n"
+	  "  --pci ADDR       give it the host PCI function at ADDR, SSSS:BB:DD.F or BB:DD.F\n"
+	  "                   (segment 0), in hex, as 'keelctl pci' lists them; repeat it or\n"
+	  "                   list several with commas, up to 8. Its DMA is confined to the\n"
+	  "                   partition's memory by the IOMMU; the guest does not see it on\n"
+	  "                   a PCI bus yet\n"
 	  "  --start          start it at once (if that fails, it is destroyed again)\n"
 	  "\n"
 	  "Images (up to 1 GiB each) count against free memory as well as --memory.\n"
@@ -1472,9 +1667,11 @@ static void kc_usage(FILE *f)
 		"  list [--json]                   the partitions: id, name, state, cpus, memory\n"
 		"  info [--json]                   the hypervisor: ABI, cpus, memory, slots\n"
 		"  stats [NAME] [--json]           counters of one partition or all\n"
+		"  pci [--json]                    the host's PCI functions: IOMMU, group, owner\n"
 		"  create NAME --cpus N|LIST --memory SIZE --kernel FILE [--initrd FILE]\n"
 		"         [--cmdline TEXT] [--disk FILE[,ro]] [--on-fault deliver|stop]\n"
-		"         [--on-reboot stop|restart] [--max-memory SIZE] [--max-cpus N] [--start]\n"
+		"         [--on-reboot stop|restart] [--max-memory SIZE] [--max-cpus N]\n"
+		"         [--pci ADDR]... [--start]\n"
 		"                                  make a partition and load its images\n"
 		"  start NAME                      boot a created partition\n"
 		"  stop NAME [--force] [--timeout SEC] [--no-wait]\n"

@@ -76,10 +76,12 @@ int kc_exit_code(enum kc_op op, int err)
 		return op == KC_OP_OPEN ? KC_EXIT_ENV : KC_EXIT_NOPART;
 	case EPERM:
 		return op == KC_OP_CTL ? KC_EXIT_STATE : KC_EXIT_ENV;
+	case ENODEV:
+		/* From CREATE or START: a PCI function Keel cannot give (1.3). */
+		return op == KC_OP_CREATE || op == KC_OP_CTL ? KC_EXIT_FAIL : KC_EXIT_ENV;
 	case EACCES:
 	case ENOTTY:
 	case ENOSYS:
-	case ENODEV:
 	case ENXIO:
 		return KC_EXIT_ENV;
 	case ENOMEM:
@@ -116,9 +118,13 @@ const char *kc_err_text(enum kc_op op, int err)
 		case ENOMEM:
 			return "not enough memory";
 		case EBUSY:
-			return "a core is in use";
+			return "a core, or a PCI function or its isolation group, is in use";
 		case ENOSPC:
 			return "no free partition slot";
+		case ENODEV:
+			return "a PCI function is not on this host or cannot be given (see keelctl pci)";
+		case ENOTSUP:
+			return "a PCI function cannot do what giving it needs (Keel's log says what)";
 		case EEXIST:
 			return "a partition of that name exists";
 		case EINVAL:
@@ -150,6 +156,12 @@ const char *kc_err_text(enum kc_op op, int err)
 		return "not permitted (is this the management partition?)";
 	if (err == ENOTTY)
 		return "the driver does not know this request (driver and keelctl from different Keel versions?)";
+	if (err == ENOSYS)
+		return "Keel does not know this call (a Keel older than this keelctl?)";
+	if (err == ENODEV)
+		return "no such device, or a PCI function Keel cannot give (Keel's log says which)";
+	if (err == ENOTSUP)
+		return "a device cannot do what is asked (Keel's log says what)";
 	return strerror(err);
 }
 
@@ -545,6 +557,166 @@ void kc_format_uptime(uint64_t ns, char *buf, size_t len)
 			 (unsigned int)(s / 60 % 60), (unsigned int)(s % 60));
 }
 
+/* ---- PCI functions ---- */
+
+#define KC_PCI_CLASS_HOST_BRIDGE 0x0600u /* class code bits 23:8 */
+#define KC_PCI_CLASS_IOMMU 0x0806u
+
+size_t kc_format_pci_addr(uint16_t seg, uint16_t bdf, char *buf, size_t len)
+{
+	size_t pos = 0;
+
+	if (len)
+		buf[0] = '\0';
+	kc_put(buf, len, &pos, "%04x:%02x:%02x.%u", seg, bdf >> 8, (bdf >> 3) & 0x1fu, bdf & 7u);
+	return pos;
+}
+
+const char *kc_iommu_kind_name(uint32_t kind)
+{
+	switch (kind) {
+	case KEEL_IOMMU_KIND_NONE:
+		return "none";
+	case KEEL_IOMMU_KIND_VTD:
+		return "VT-d";
+	case KEEL_IOMMU_KIND_AMDVI:
+		return "AMD-Vi";
+	default:
+		return "unknown";
+	}
+}
+
+size_t kc_format_pci_iommu(const struct keel_pci_dev *d, char *buf, size_t len)
+{
+	size_t pos = 0;
+
+	if (len)
+		buf[0] = '\0';
+	if (d->iommu == KEEL_PCI_NO_IOMMU)
+		kc_put(buf, len, &pos, "none");
+	else
+		kc_put(buf, len, &pos, "%u (%s)", d->iommu, kc_iommu_kind_name(d->iommu_kind));
+	return pos;
+}
+
+static const struct {
+	uint32_t bit;
+	const char *name;
+} kc_pci_flag_names[] = {
+	{ KEEL_PCI_DEV_ASSIGNABLE, "assignable" },
+	{ KEEL_PCI_DEV_BRIDGE, "bridge" },
+	{ KEEL_PCI_DEV_ALIASED, "aliased" },
+	{ KEEL_PCI_DEV_BAD_CAPS, "bad-caps" },
+};
+
+#define KC_PCI_NFLAGS (sizeof(kc_pci_flag_names) / sizeof(kc_pci_flag_names[0]))
+
+/* The words of @flags (quoted for @json), joined by commas; unknown bits in hex. */
+static void kc_put_pci_flags(char *buf, size_t len, size_t *pos, uint32_t flags, bool json)
+{
+	uint32_t known = 0;
+	bool first = true;
+
+	for (size_t i = 0; i < KC_PCI_NFLAGS; i++) {
+		known |= kc_pci_flag_names[i].bit;
+		if (!(flags & kc_pci_flag_names[i].bit))
+			continue;
+		kc_put(buf, len, pos, json ? "%s\"%s\"" : "%s%s", first ? "" : ",",
+		       kc_pci_flag_names[i].name);
+		first = false;
+	}
+	if (flags & ~known)
+		kc_put(buf, len, pos, json ? "%s\"0x%x\"" : "%s0x%x", first ? "" : ",",
+		       flags & ~known);
+}
+
+size_t kc_format_pci_flags(uint32_t flags, char *buf, size_t len)
+{
+	size_t pos = 0;
+
+	if (len)
+		buf[0] = '\0';
+	if (!flags)
+		kc_put(buf, len, &pos, "-");
+	else
+		kc_put_pci_flags(buf, len, &pos, flags, false);
+	return pos;
+}
+
+#define KC_PCI_COLUMNS "%-12s  %-9s  %-6s  %-5s  %-10s  %-*s  %s"
+
+size_t kc_format_pci_header(int owner_w, char *buf, size_t len)
+{
+	size_t pos = 0;
+
+	if (len)
+		buf[0] = '\0';
+	kc_put(buf, len, &pos, KC_PCI_COLUMNS, "ADDRESS", "ID", "CLASS", "GROUP", "IOMMU", owner_w,
+	       "OWNER", "FLAGS");
+	return pos;
+}
+
+size_t kc_format_pci_row(const struct keel_pci_dev *d, const char *owner, int owner_w, char *buf,
+			 size_t len)
+{
+	char addr[16], id[16], cls[16], group[16], iommu[32], flags[64];
+	size_t pos = 0;
+
+	if (len)
+		buf[0] = '\0';
+	kc_format_pci_addr(d->segment, d->bdf, addr, sizeof(addr));
+	snprintf(id, sizeof(id), "%04x:%04x", d->vendor, d->device);
+	snprintf(cls, sizeof(cls), "%06x", d->class & 0xffffffu);
+	if (d->group == KEEL_PCI_NO_GROUP)
+		snprintf(group, sizeof(group), "-");
+	else
+		snprintf(group, sizeof(group), "%u", d->group);
+	kc_format_pci_iommu(d, iommu, sizeof(iommu));
+	kc_format_pci_flags(d->flags, flags, sizeof(flags));
+	kc_put(buf, len, &pos, KC_PCI_COLUMNS, addr, id, cls, group, iommu, owner_w,
+	       owner ? owner : "-", flags);
+	return pos;
+}
+
+size_t kc_format_pci_json(const struct keel_pci_dev *d, const char *owner, char *buf, size_t len)
+{
+	char addr[16], alias[16], esc[KEEL_NAME_MAX * 6 + 1];
+	size_t pos = 0;
+
+	if (len)
+		buf[0] = '\0';
+	kc_format_pci_addr(d->segment, d->bdf, addr, sizeof(addr));
+	kc_format_pci_addr(d->segment, d->dma_rid, alias, sizeof(alias));
+	kc_put(buf, len, &pos,
+	       "{\"address\":\"%s\",\"vendor\":\"%04x\",\"device\":\"%04x\",\"class\":\"%06x\","
+	       "\"header_type\":%u,\"dma_rid\":\"%s\",\"group\":",
+	       addr, d->vendor, d->device, d->class & 0xffffffu, d->hdr_type, alias);
+	if (d->group == KEEL_PCI_NO_GROUP)
+		kc_put(buf, len, &pos, "null");
+	else
+		kc_put(buf, len, &pos, "%u", d->group);
+	if (d->iommu == KEEL_PCI_NO_IOMMU)
+		kc_put(buf, len, &pos, ",\"iommu\":null,\"iommu_kind\":null");
+	else
+		kc_put(buf, len, &pos, ",\"iommu\":%u,\"iommu_kind\":\"%s\"", d->iommu,
+		       kc_iommu_kind_name(d->iommu_kind));
+	if (d->owner == KEEL_PCI_OWNER_NONE)
+		kc_put(buf, len, &pos, ",\"owner\":null");
+	else
+		kc_put(buf, len, &pos, ",\"owner\":%u", d->owner);
+	if (owner && d->owner != KEEL_PCI_OWNER_NONE) {
+		kc_json_escape(owner, strnlen(owner, KEEL_NAME_MAX - 1), esc, sizeof(esc));
+		kc_put(buf, len, &pos, ",\"owner_name\":\"%s\"", esc);
+	} else {
+		kc_put(buf, len, &pos, ",\"owner_name\":null");
+	}
+	kc_put(buf, len, &pos, ",\"flags\":[");
+	kc_put_pci_flags(buf, len, &pos, d->flags, true);
+	kc_put(buf, len, &pos, "],\"assignable\":%s}",
+	       (d->flags & KEEL_PCI_DEV_ASSIGNABLE) ? "true" : "false");
+	return pos;
+}
+
 /* ---- kernel images ---- */
 
 #define ELF_MACHINE_X86_64 62
@@ -805,6 +977,181 @@ long kc_finder_feed(struct kc_finder *f, const char *buf, size_t n)
 	return -1;
 }
 
+/* ---- PCI functions ---- */
+
+#define KC_PCI_CLASS_HOST_BRIDGE 0x0600u /* class code bits 23:8 */
+#define KC_PCI_CLASS_IOMMU 0x0806u
+
+/* Up to @max hex digits at @s into *@v: how many there were, 0 if none or more. */
+static size_t kc_hex(const char *s, size_t max, uint32_t *v)
+{
+	uint32_t x = 0;
+	size_t n;
+
+	for (n = 0; s[n]; n++) {
+		char c = s[n];
+		uint32_t d;
+
+		if (kc_is_digit(c))
+			d = (uint32_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			d = (uint32_t)(c - 'a' + 10);
+		else if (c >= 'A' && c <= 'F')
+			d = (uint32_t)(c - 'A' + 10);
+		else
+			break;
+		if (n == max)
+			return 0;
+		x = x * 16 + d;
+	}
+	*v = x;
+	return n;
+}
+
+/* One address of @len bytes at @s (no commas in it) into *@addr: 0 or -1 with @err. */
+static int kc_parse_pci_addr(const char *s, size_t len, uint32_t *addr, char *err, size_t errlen)
+{
+	uint32_t seg = 0, bus, dev, fn;
+	char buf[48];
+	const char *q = buf;
+	size_t n;
+
+	if (len >= sizeof(buf))
+		goto bad;
+	memcpy(buf, s, len);
+	buf[len] = '\0';
+	if (strchr(buf, ':') != strrchr(buf, ':')) {
+		n = kc_hex(q, 4, &seg);
+		if (!n || q[n] != ':')
+			goto bad;
+		q += n + 1;
+	}
+	n = kc_hex(q, 2, &bus);
+	if (!n || q[n] != ':')
+		goto bad;
+	q += n + 1;
+	n = kc_hex(q, 2, &dev);
+	if (!n || q[n] != '.')
+		goto bad;
+	q += n + 1;
+	n = kc_hex(q, 1, &fn);
+	if (!n || q[n])
+		goto bad;
+	if (dev > 0x1f) {
+		kc_err(err, errlen, "--pci '%s': device %02x is out of range (00-1f)", buf, dev);
+		return -1;
+	}
+	if (fn > 7) {
+		kc_err(err, errlen, "--pci '%s': function %x is out of range (0-7)", buf, fn);
+		return -1;
+	}
+	*addr = KEEL_PCI_ADDR(seg, bus, dev, fn);
+	return 0;
+bad:
+	kc_err(err, errlen, "--pci '%.*s' is not a PCI address (SSSS:BB:DD.F or BB:DD.F, in hex)",
+	       (int)(len > 40 ? 40 : len), s);
+	return -1;
+}
+
+int kc_parse_pci(const char *s, uint32_t addr[KEEL_PD_MAX_PCI], uint32_t *n, char *err,
+		 size_t errlen)
+{
+	uint32_t got[KEEL_PD_MAX_PCI], count = *n, a, i;
+
+	if (count > KEEL_PD_MAX_PCI)
+		count = KEEL_PD_MAX_PCI;
+	memcpy(got, addr, count * sizeof(got[0]));
+	for (;;) {
+		size_t len = strcspn(s, ",");
+		const char *end = s + len;
+
+		while (len && (*s == ' ' || *s == '\t')) {
+			s++;
+			len--;
+		}
+		while (len && (s[len - 1] == ' ' || s[len - 1] == '\t'))
+			len--;
+		if (!len) {
+			kc_err(err, errlen, "--pci: empty element in the list");
+			return -1;
+		}
+		if (kc_parse_pci_addr(s, len, &a, err, errlen))
+			return -1;
+		for (i = 0; i < count; i++) {
+			if (got[i] == a) {
+				char name[16];
+
+				kc_format_pci_addr(KEEL_PCI_ADDR_SEG(a), KEEL_PCI_ADDR_BDF(a), name,
+						   sizeof(name));
+				kc_err(err, errlen, "--pci %s is given twice", name);
+				return -1;
+			}
+		}
+		if (count == KEEL_PD_MAX_PCI) {
+			kc_err(err, errlen, "--pci: more than %u functions", KEEL_PD_MAX_PCI);
+			return -1;
+		}
+		got[count++] = a;
+		if (!*end)
+			break;
+		s = end + 1;
+	}
+	memcpy(addr, got, count * sizeof(got[0]));
+	*n = count;
+	return 0;
+}
+
+/* What @d is, if that alone keeps it from any partition (Keel's order of checks). */
+static const char *kc_pci_kind_refusal(const struct keel_pci_dev *d)
+{
+	uint32_t cls = (d->class >> 8) & 0xffffu;
+
+	if (d->hdr_type != 0 || (d->flags & KEEL_PCI_DEV_BRIDGE))
+		return "it is a bridge; only endpoints can be given";
+	if (cls == KC_PCI_CLASS_HOST_BRIDGE)
+		return "it is the host bridge";
+	if (cls == KC_PCI_CLASS_IOMMU)
+		return "it is an IOMMU";
+	if (d->flags & KEEL_PCI_DEV_BAD_CAPS)
+		return "its capability list is broken";
+	if (d->iommu == KEEL_PCI_NO_IOMMU)
+		return "no IOMMU translates its DMA";
+	if (!(d->flags & KEEL_PCI_DEV_ASSIGNABLE))
+		return "Keel does not list it as assignable";
+	return NULL;
+}
+
+const char *kc_pci_refusal(const struct keel_pci_dev *devs, uint32_t n, uint32_t addr,
+			   uint32_t *owner)
+{
+	const struct keel_pci_dev *d = NULL;
+	const char *why;
+	uint32_t i;
+
+	*owner = KEEL_PCI_OWNER_NONE;
+	for (i = 0; i < n && !d; i++)
+		if (devs[i].segment == KEEL_PCI_ADDR_SEG(addr) &&
+		    devs[i].bdf == KEEL_PCI_ADDR_BDF(addr))
+			d = &devs[i];
+	if (!d)
+		return "no such PCI function on this host (see keelctl pci)";
+	why = kc_pci_kind_refusal(d);
+	if (why)
+		return why;
+	if (d->owner != KEEL_PCI_OWNER_NONE) {
+		*owner = d->owner;
+		return "it is in use";
+	}
+	for (i = 0; i < n && d->group != KEEL_PCI_NO_GROUP; i++) {
+		if (devs[i].segment == d->segment && devs[i].group == d->group &&
+		    devs[i].owner != KEEL_PCI_OWNER_NONE) {
+			*owner = devs[i].owner;
+			return "a function of its isolation group is in use";
+		}
+	}
+	return NULL;
+}
+
 /* ---- options ---- */
 
 int kc_args_parse(const struct kc_opt *opts, int nopts, int max_pos, int argc, char *const argv[],
@@ -818,7 +1165,7 @@ int kc_args_parse(const struct kc_opt *opts, int nopts, int max_pos, int argc, c
 		return -1;
 	}
 	for (int i = 0; i < argc; i++) {
-		const char *s = argv[i], *name, *eq;
+		const char *s = argv[i], *name, *eq, *val;
 		size_t nlen;
 		int k;
 
@@ -853,7 +1200,7 @@ int kc_args_parse(const struct kc_opt *opts, int nopts, int max_pos, int argc, c
 			       name);
 			return -1;
 		}
-		if (a->val[k]) {
+		if (a->val[k] && opts[k].has_arg != KC_ARG_REPEAT) {
 			kc_err(err, errlen, "--%s given twice", opts[k].name);
 			return -1;
 		}
@@ -862,15 +1209,26 @@ int kc_args_parse(const struct kc_opt *opts, int nopts, int max_pos, int argc, c
 				kc_err(err, errlen, "--%s takes no value", opts[k].name);
 				return -1;
 			}
-			a->val[k] = "";
+			val = "";
 		} else if (eq) {
-			a->val[k] = eq + 1;
+			val = eq + 1;
 		} else if (i + 1 < argc) {
-			a->val[k] = argv[++i];
+			val = argv[++i];
 		} else {
 			kc_err(err, errlen, "--%s needs a value", opts[k].name);
 			return -1;
 		}
+		if (!a->val[k])
+			a->val[k] = val;
+		if (opts[k].has_arg != KC_ARG_REPEAT)
+			continue;
+		if (a->nrep == KC_MAX_REPEAT) {
+			kc_err(err, errlen, "--%s given too often (at most %d such values)",
+			       opts[k].name, KC_MAX_REPEAT);
+			return -1;
+		}
+		a->rep_opt[a->nrep] = k;
+		a->rep[a->nrep++] = val;
 	}
 	return 0;
 }
@@ -929,7 +1287,11 @@ uint32_t kc_pack_desc(const struct kc_create_req *r, void *buf, uint32_t index[K
 	p = kc_put_device(p, KEEL_DEV_CONTROL, KEEL_NO_BACKEND, 0);
 	h.device_count++;
 	if (r->hotplug) {
-		kc_put_device(p, KEEL_DEV_MEM, 1, 0);
+		p = kc_put_device(p, KEEL_DEV_MEM, 1, 0);
+		h.device_count++;
+	}
+	for (k = 0; k < r->pci_count && k < KEEL_PD_MAX_PCI; k++) {
+		p = kc_put_device(p, KEEL_DEV_PCI, r->pci[k], 0);
 		h.device_count++;
 	}
 	h.size = (uint32_t)KEEL_PDESC_SIZE(h.mem_count, h.image_count, h.device_count);

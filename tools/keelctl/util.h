@@ -48,15 +48,17 @@ struct kc_create_req {
 	uint64_t size[KC_IM_COUNT]; /* bytes of each file, 0 = not given */
 	uint64_t hotplug; /* bytes it may grow by (--max-memory minus --memory), 0 = none */
 	uint32_t max_vcpus; /* --max-cpus, 0 = one vCPU per core */
-	uint32_t pad;
+	uint32_t pci_count; /* host PCI functions in pci[] (--pci) */
+	uint32_t pci[KEEL_PD_MAX_PCI]; /* each a KEEL_PCI_ADDR */
 };
 
 /*
  * Pack @r as a partition description into @buf (KEEL_PDESC_SIZE_MAX bytes):
  * one RAM region; images kernel, initrd, disk (those given); devices console,
  * entropy, the disk, the control port; with @r->hotplug also a hot-pluggable
- * region and its virtio-mem device, last. @index[kind] = the image's index in the
- * description (what LOAD names), or KEEL_NO_MODULE. Returns the size.
+ * region and its virtio-mem device; then a KEEL_DEV_PCI entry per host PCI
+ * function, last. @index[kind] = the image's index in the description (what
+ * LOAD names), or KEEL_NO_MODULE. Returns the size.
  */
 uint32_t kc_pack_desc(const struct kc_create_req *r, void *buf, uint32_t index[KC_IM_COUNT]);
 
@@ -72,6 +74,24 @@ enum kc_op {
 	KC_OP_LOAD,
 	KC_OP_CTL, /* START, STOP, PAUSE, RESUME, DESTROY */
 };
+
+/*
+ * --pci: host PCI functions, "SSSS:BB:DD.F" or "BB:DD.F" (segment 0) in hex,
+ * several separated by commas. Each is added to @addr (as KEEL_PCI_ADDR)
+ * after the *@n there: each function once, at most KEEL_PD_MAX_PCI in all.
+ * 0 or -1 with the reason in @err (nothing added then).
+ */
+int kc_parse_pci(const char *s, uint32_t addr[KEEL_PD_MAX_PCI], uint32_t *n, char *err,
+		 size_t errlen);
+
+/*
+ * Why host function @addr (KEEL_PCI_ADDR) cannot be given to a new
+ * partition, as the @n records of PCI_LIST @devs show it, or NULL if it can.
+ * *@owner: the partition that has it or a function of its isolation group,
+ * else KEEL_PCI_OWNER_NONE. Keel checks again (and has the last word).
+ */
+const char *kc_pci_refusal(const struct keel_pci_dev *devs, uint32_t n, uint32_t addr,
+			   uint32_t *owner);
 
 /* Exit code for errno @err of a failed @op. */
 int kc_exit_code(enum kc_op op, int err);
@@ -139,6 +159,34 @@ const char *kc_exit_name(uint32_t kind);
 /* Nanoseconds as "[D-]HH:MM:SS" into @buf (at least 24 bytes). */
 void kc_format_uptime(uint64_t ns, char *buf, size_t len);
 
+/*
+ * The host's PCI functions (keelctl pci). Each returns the length it needs
+ * (without the NUL) and writes a NUL-terminated prefix if @len > 0.
+ */
+/* "SSSS:BB:DD.F" */
+size_t kc_format_pci_addr(uint16_t seg, uint16_t bdf, char *buf, size_t len);
+/* KEEL_IOMMU_KIND_*: "VT-d", "AMD-Vi", "none" ("unknown" for a newer one). */
+const char *kc_iommu_kind_name(uint32_t kind);
+/* Its IOMMU unit: "0 (VT-d)", or "none". */
+size_t kc_format_pci_iommu(const struct keel_pci_dev *d, char *buf, size_t len);
+/* KEEL_PCI_DEV_* set, as "assignable,bridge,aliased,bad-caps" (unknown bits in hex), or "-". */
+size_t kc_format_pci_flags(uint32_t flags, char *buf, size_t len);
+/* The OWNER column is @owner_w wide (at least 5). */
+size_t kc_format_pci_header(int owner_w, char *buf, size_t len);
+/*
+ * One line of the table (no newline) for @d: ADDRESS ID CLASS GROUP IOMMU
+ * OWNER FLAGS; @owner is the owner's name, or NULL for none ("-").
+ */
+size_t kc_format_pci_row(const struct keel_pci_dev *d, const char *owner, int owner_w, char *buf,
+			 size_t len);
+/*
+ * @d as one JSON object: address, vendor, device, class (hex strings as in
+ * the table), header_type, dma_rid, group (null if none), iommu (its index
+ * or null), iommu_kind (null if none), owner (its id or null), owner_name
+ * (@owner, JSON-escaped, or null), flags (the words), assignable.
+ */
+size_t kc_format_pci_json(const struct keel_pci_dev *d, const char *owner, char *buf, size_t len);
+
 /* Kinds of kernel image kc_sniff_kernel() recognises. */
 #define KC_IMAGE_NONE 0
 #define KC_IMAGE_BZIMAGE 1 /* x86 Linux bzImage */
@@ -191,24 +239,31 @@ long kc_finder_feed(struct kc_finder *f, const char *buf, size_t n);
 /* Option parsing for a subcommand. */
 #define KC_MAX_OPTS 16
 #define KC_MAX_POS 4
+#define KC_MAX_REPEAT 16 /* values of repeatable options, in all */
+#define KC_ARG_REPEAT 2 /* has_arg: takes a value and may be given again (each in kc_args.rep) */
 
 struct kc_opt {
 	const char *name; /* long name, without the "--" */
-	bool has_arg;
+	int has_arg; /* false: a flag; true: takes a value; or KC_ARG_REPEAT */
 };
 
 struct kc_args {
-	const char *val[KC_MAX_OPTS]; /* by option: its value, "" for a flag, NULL if absent */
+	/* by option: its value ("" for a flag; a repeatable one's first), NULL if absent */
+	const char *val[KC_MAX_OPTS];
 	const char *pos[KC_MAX_POS];
 	int npos;
 	bool help; /* -h or --help was given (parsing stopped there) */
+	int nrep;
+	const char *rep[KC_MAX_REPEAT]; /* every value of a repeatable option, in order */
+	int rep_opt[KC_MAX_REPEAT]; /* which option each is */
 };
 
 /*
  * Parses @argc words of @argv (after the subcommand) against @nopts options:
  * "--name value", "--name=value", "--flag", positionals anywhere, "--" ends
  * options, "-h"/"--help" anywhere sets help and stops. At most @max_pos
- * positionals. An option given twice is an error. 0 or -1 with @err set.
+ * positionals. An option given twice is an error unless it is repeatable
+ * (at most KC_MAX_REPEAT such values). 0 or -1 with @err set.
  */
 int kc_args_parse(const struct kc_opt *opts, int nopts, int max_pos, int argc, char *const argv[],
 		  struct kc_args *a, char *err, size_t errlen);

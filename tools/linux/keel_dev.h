@@ -29,12 +29,16 @@ struct keel_ioc_host_info {
 	struct keel_host_info info;
 };
 
-/* KEEL_IOC_LIST: up to count records to the user array at buf. */
+/*
+ * KEEL_IOC_LIST: up to count records to the user array at buf.
+ * KEEL_IOC_PCI_LIST (ABI 1.3) takes the same structure for the host's PCI
+ * functions: struct keel_pci_dev records, count <= KEEL_PCI_MAX_DEVS.
+ */
 struct keel_ioc_list {
-	uint64_t buf; /* user pointer to struct keel_part_status[count] */
-	uint32_t count; /* in: room (<= KEEL_MAX_PARTITIONS) */
+	uint64_t buf; /* user pointer to struct keel_part_status[count] (PCI: keel_pci_dev) */
+	uint32_t count; /* in: room (<= KEEL_MAX_PARTITIONS; PCI: <= KEEL_PCI_MAX_DEVS) */
 	uint32_t written; /* out */
-	uint32_t total; /* out: partitions that exist */
+	uint32_t total; /* out: partitions that exist (PCI: functions Keel found) */
 	uint32_t pad0;
 };
 
@@ -115,5 +119,6 @@ struct keel_ioc_resize {
 #define KEEL_IOC_CONSOLE_READ _IOWR(KEEL_IOC_MAGIC, 0x0A, struct keel_ioc_console_read)
 #define KEEL_IOC_CONSOLE_WRITE _IOWR(KEEL_IOC_MAGIC, 0x0B, struct keel_ioc_console_write)
 #define KEEL_IOC_RESIZE _IOW(KEEL_IOC_MAGIC, 0x0C, struct keel_ioc_resize)
+#define KEEL_IOC_PCI_LIST _IOWR(KEEL_IOC_MAGIC, 0x0D, struct keel_ioc_list)
 
 #endif /* KEEL_DEV_H */

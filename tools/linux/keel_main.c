@@ -72,27 +72,33 @@ static long keel_ioc_host_info(void __user *uarg)
 	return ret;
 }
 
-static long keel_ioc_list(void __user *uarg)
+/*
+ * LIST and PCI_LIST: up to min(count, @max) records of @size bytes, into a
+ * kernel array Keel fills (none for count 0: Keel then only counts).
+ */
+static long keel_ioc_list(void __user *uarg, u64 nr, size_t size, u32 max)
 {
-	struct keel_part_status *recs;
 	struct keel_ioc_list l;
 	struct keel_hc_result res;
+	void *recs = NULL;
 	u32 count;
 	long ret;
 
 	if (copy_from_user(&l, uarg, sizeof(l)))
 		return -EFAULT;
-	count = min_t(u32, l.count, KEEL_MAX_PARTITIONS);
-	recs = kcalloc(KEEL_MAX_PARTITIONS, sizeof(*recs), GFP_KERNEL);
-	if (!recs)
-		return -ENOMEM;
-	ret = keel_call(KEEL_HC_MGMT_LIST, keel_gpa(recs), count, 0, &res);
+	count = min_t(u32, l.count, max);
+	if (count) {
+		recs = kcalloc(count, size, GFP_KERNEL);
+		if (!recs)
+			return -ENOMEM;
+	}
+	ret = keel_call(nr, recs ? keel_gpa(recs) : 0, count, 0, &res);
 	if (!ret && res.r[0] > count)
 		ret = -EIO; /* Keel wrote more than it was given room for */
 	if (!ret) {
 		l.written = (u32)res.r[0];
-		l.total = (u32)res.r[1];
-		if (copy_to_user(u64_to_user_ptr(l.buf), recs, l.written * sizeof(*recs)) ||
+		l.total = (u32)min_t(u64, res.r[1], U32_MAX);
+		if (copy_to_user(u64_to_user_ptr(l.buf), recs, l.written * size) ||
 		    copy_to_user(uarg, &l, sizeof(l)))
 			ret = -EFAULT;
 	}
@@ -286,7 +292,12 @@ static long keel_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		ret = keel_ioc_host_info(uarg);
 		break;
 	case KEEL_IOC_LIST:
-		ret = keel_ioc_list(uarg);
+		ret = keel_ioc_list(uarg, KEEL_HC_MGMT_LIST, sizeof(struct keel_part_status),
+				    KEEL_MAX_PARTITIONS);
+		break;
+	case KEEL_IOC_PCI_LIST:
+		ret = keel_ioc_list(uarg, KEEL_HC_MGMT_PCI_LIST, sizeof(struct keel_pci_dev),
+				    KEEL_PCI_MAX_DEVS);
 		break;
 	case KEEL_IOC_CREATE:
 		ret = keel_ioc_create(uarg);

@@ -21,7 +21,7 @@
  * longer reads.
  */
 #define KEEL_ABI_VERSION_MAJOR 1
-#define KEEL_ABI_VERSION_MINOR 2
+#define KEEL_ABI_VERSION_MINOR 3
 #define KEEL_ABI_VERSION ((KEEL_ABI_VERSION_MAJOR << 16) | KEEL_ABI_VERSION_MINOR)
 
 /*
@@ -96,7 +96,12 @@
  * driver was asked; STATS mem_plugged shows how far it got.
  */
 #define KEEL_HC_MGMT_RESIZE 0x10C
-#define KEEL_HC_MGMT_NR_CALLS 0x10D /* first unassigned management number */
+/*
+ * (1.3) a0 = GPA of struct keel_pci_dev[a1] -> r1 = written, r2 = total:
+ * the host's PCI functions, as LIST lists partitions.
+ */
+#define KEEL_HC_MGMT_PCI_LIST 0x10D
+#define KEEL_HC_MGMT_NR_CALLS 0x10E /* first unassigned management number */
 #define KEEL_RESIZE_MEMORY 1u
 /*
  * (1.2) a1 = KEEL_RESIZE_CPUS, a2 = how many of its vCPUs may be on, 1 ..
@@ -169,9 +174,11 @@
 #define KEEL_EFAULT 14 /* an address is outside the caller's memory */
 #define KEEL_EBUSY 16 /* a resource (core) is in use */
 #define KEEL_EEXIST 17
+#define KEEL_ENODEV 19 /* (1.3) no such device, or none Keel can give out (PCI) */
 #define KEEL_EINVAL 22 /* a malformed argument or reserved bit set */
 #define KEEL_ENOSPC 28
 #define KEEL_ENOSYS 38 /* unknown call number */
+#define KEEL_ENOTSUP 95 /* (1.3) the device cannot do what is asked (e.g. no reset method) */
 #define KEEL_ETIMEDOUT 110 /* (0.7) a vCPU did not acknowledge in time; Keel's log names its CPU */
 
 #define KEEL_CONSOLE_WRITE_MAX 4096u
@@ -274,9 +281,10 @@ struct keel_pd_image {
 };
 
 /*
- * Devices, each a virtio-mmio device at slot = its index in this array
- * (KEEL_VIRTIO_MMIO_BASE + slot * stride, interrupt KEEL_VIRTIO_IRQ_BASE +
- * slot). At most one each of CONSOLE, RNG, CONTROL and MEM. BLK: backend =
+ * Devices, each but PCI a virtio-mmio device at slot = its index in this
+ * array (KEEL_VIRTIO_MMIO_BASE + slot * stride, interrupt KEEL_VIRTIO_IRQ_BASE +
+ * slot), an index below the arch's slots (8 on x86_64, 32 on aarch64; PCI
+ * entries may follow them up to KEEL_PD_MAX_DEVICES). At most one each of CONSOLE, RNG, CONTROL and MEM. BLK: backend =
  * the index of its DATA image, flags KEEL_DISK_*. MEM: backend = the index of
  * the HOTPLUG memory region (a HOTPLUG region needs exactly one MEM device),
  * flags 0. Others: backend KEEL_NO_BACKEND, flags 0.
@@ -286,6 +294,19 @@ struct keel_pd_image {
 #define KEEL_DEV_BLK 3u
 #define KEEL_DEV_CONTROL 4u /* org.keel.control: how STOP asks the guest to power off */
 #define KEEL_DEV_MEM 5u /* virtio-mem: backend = the index of the HOTPLUG region */
+/*
+ * (1.3) A host PCI function given to the partition, behind the IOMMU:
+ * backend = KEEL_PCI_ADDR(segment, bus, device, function), flags 0. It
+ * takes no virtio-mmio window (its slot stays empty). At most
+ * KEEL_PD_MAX_PCI per partition, each function once.
+ */
+#define KEEL_DEV_PCI 6u
+#define KEEL_PD_MAX_PCI 8u
+#define KEEL_PCI_ADDR(seg, bus, dev, fn)                                                    \
+	(((uint32_t)(seg) << 16) | ((uint32_t)(bus) << 8) | ((uint32_t)((dev)&0x1f) << 3) | \
+	 ((uint32_t)(fn)&7))
+#define KEEL_PCI_ADDR_SEG(a) ((uint16_t)((a) >> 16))
+#define KEEL_PCI_ADDR_BDF(a) ((uint16_t)((a)&0xffff))
 #define KEEL_NO_BACKEND 0xffffffffu
 #define KEEL_DISK_RO (1u << 0) /* the guest may not write the disk */
 #define KEEL_DISK_FLAGS_ALL KEEL_DISK_RO
@@ -409,6 +430,54 @@ struct keel_part_stats {
 	uint32_t vcpus_allowed; /* how many may be on (RESIZE KEEL_RESIZE_CPUS) */
 	uint32_t vcpus_cores; /* those always on, one per core of its description */
 	uint32_t pad1;
+};
+
+/*
+ * (1.3) One PCI function of the host in KEEL_HC_MGMT_PCI_LIST, as Keel found
+ * it at boot (in that order: segment by segment, depth-first from each root
+ * bus). a1 is capped at KEEL_PCI_MAX_DEVS, the most functions Keel records.
+ */
+#define KEEL_PCI_MAX_DEVS 1024u
+#define KEEL_PCI_OWNER_NONE 0xffffffffu /* owner: no partition has it */
+#define KEEL_PCI_NO_GROUP 0xffffffffu /* group: none given */
+#define KEEL_PCI_NO_IOMMU 0xffu /* iommu: no enabled IOMMU translates its DMA */
+#define KEEL_IOMMU_KIND_NONE 0u
+#define KEEL_IOMMU_KIND_VTD 1u /* Intel VT-d (ACPI DMAR) */
+#define KEEL_IOMMU_KIND_AMDVI 2u /* AMD-Vi (ACPI IVRS) */
+/* flags */
+#define KEEL_PCI_DEV_BRIDGE (1u << 0) /* header type 1 or 2: a PCI-to-PCI or CardBus bridge */
+#define KEEL_PCI_DEV_ALIASED (1u << 1) /* its DMA carries a bridge's requester ID (dma_rid) */
+#define KEEL_PCI_DEV_BAD_CAPS (1u << 2) /* its capability list loops or points out of range */
+/*
+ * A normal (type 0) header function behind an enabled IOMMU that is neither
+ * a host bridge (class 0x0600xx) nor an IOMMU (class 0x0806xx): what device
+ * assignment may take.
+ */
+#define KEEL_PCI_DEV_ASSIGNABLE (1u << 3)
+
+/*
+ * group: the isolation group, shared by functions the IOMMU cannot tell
+ * apart (one requester ID, or peer-to-peer traffic that need not reach it):
+ * assignment takes a group whole. owner: the id of the partition a
+ * KEEL_DEV_PCI entry gave the function to, from its creation until it
+ * stops (its memory freed); else KEEL_PCI_OWNER_NONE.
+ */
+struct keel_pci_dev {
+	uint16_t segment; /* PCI segment group (its ECAM window) */
+	uint16_t bdf; /* bus << 8 | device << 3 | function: its address and requester ID */
+	uint16_t dma_rid; /* the requester ID its DMA reaches the IOMMU with: bdf, or an alias */
+	uint16_t vendor;
+	uint16_t device;
+	uint8_t hdr_type; /* header layout: 0 normal, 1 PCI bridge, 2 CardBus (no MF bit) */
+	uint8_t pad0; /* 0 */
+	uint32_t class; /* 24 bits: base << 16 | sub << 8 | programming interface */
+	uint32_t group; /* isolation group, or KEEL_PCI_NO_GROUP */
+	uint32_t owner; /* id of the partition it is assigned to, or KEEL_PCI_OWNER_NONE */
+	uint8_t iommu; /* index of the enabled IOMMU unit translating it, or KEEL_PCI_NO_IOMMU */
+	uint8_t iommu_kind; /* that unit's KEEL_IOMMU_KIND_*, or KEEL_IOMMU_KIND_NONE */
+	uint16_t pad1; /* 0 */
+	uint32_t flags; /* KEEL_PCI_DEV_* */
+	uint32_t reserved[4]; /* 0: room for what assignment adds (BAR count, reset methods) */
 };
 
 /*

@@ -11,7 +11,7 @@
 #include <keel/types.h>
 
 #define KEEL_BOOT_INFO_MAGIC 0x544f4f424c45454bull /* "KEELBOOT" */
-#define KEEL_BOOT_INFO_VERSION 2u
+#define KEEL_BOOT_INFO_VERSION 3u
 
 #define KEEL_BOOT_MAX_MEM 256u
 #define KEEL_BOOT_MAX_MODULES 32u
@@ -67,6 +67,8 @@ struct keel_boot_info {
 	struct keel_boot_mem mem[KEEL_BOOT_MAX_MEM]; /* sorted by base, no overlaps */
 	struct keel_boot_module modules[KEEL_BOOT_MAX_MODULES];
 	struct pdesc parts[KEEL_MAX_PARTITIONS]; /* unpacked, from keel.cfg */
+	/* (3) keel.cfg line of each partition's device entries (0: unknown), for the core's errors */
+	u32 dev_line[KEEL_MAX_PARTITIONS][KEEL_PD_MAX_DEVICES];
 };
 
 /* Log levels, as in keel.cfg. */

@@ -91,16 +91,25 @@ struct iommu_unit {
 	u64 faults; /* faults logged */
 };
 
+/* What a domain's page table on one unit hands its flush (pt.sync). */
+struct iommu_domain;
+struct iommu_pt_ctx {
+	struct iommu_domain *d;
+	struct iommu_unit *u;
+};
+
 /*
- * A partition's DMA view: one page table per unit in the unit's own format,
- * each mapping the same IOVA = guest-physical ranges. @id is the domain ID
- * every unit tags its caches with.
+ * A partition's DMA view: one page table per enabled unit in the unit's own
+ * format, each mapping the same IOVA = guest-physical ranges (its RAM and
+ * plugged memory, nothing else). @id is the domain ID every unit tags its
+ * caches with: 1 .. 255 (QEMU 7.2's AMD-Vi takes no more).
  */
 struct iommu_domain {
 	u16 id;
 	u16 pad;
 	u32 attached; /* requester IDs attached, over all units */
 	struct pt pt[IOMMU_MAX_UNITS];
+	struct iommu_pt_ctx ctx[IOMMU_MAX_UNITS];
 };
 
 /*
@@ -162,6 +171,21 @@ struct iommu_unit *iommu_unit_for(u16 seg, u16 rid);
  * and applies the fault policy.
  */
 void iommu_fault_report(struct iommu_unit *u, u16 rid, u64 addr, bool write, const char *why);
+
+/*
+ * Domains (vfio/assign.c drives them). init: an empty table on every
+ * enabled unit; map/unmap: the same range on all of them, each unit
+ * flushed before the call returns (an unmapped range is unreachable by any
+ * device then, so its memory may be scrubbed and reused); attach/detach:
+ * requester @rid of unit @u's segment; destroy: once nothing is attached.
+ * All 0 or -KEEL_E*.
+ */
+int iommu_domain_init(struct iommu_domain *d, u16 id);
+int iommu_domain_map(struct iommu_domain *d, u64 iova, hpa_t hpa, u64 size);
+void iommu_domain_unmap(struct iommu_domain *d, u64 iova, u64 size);
+int iommu_domain_attach(struct iommu_domain *d, struct iommu_unit *u, u16 rid);
+int iommu_domain_detach(struct iommu_domain *d, struct iommu_unit *u, u16 rid);
+void iommu_domain_destroy(struct iommu_domain *d);
 
 /* Log and clear every unit's recorded faults (the fault interrupt). */
 void iommu_fault_event(void);

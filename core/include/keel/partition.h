@@ -98,6 +98,8 @@ struct mem_region {
 	u64 size;
 };
 
+struct vfio_part;
+
 struct partition {
 	u32 id; /* slot number + 1 (0 is never a partition id) */
 	u32 state; /* enum part_state */
@@ -126,6 +128,8 @@ struct partition {
 	u32 pad5;
 	struct mem_region mem[KEEL_MAX_MEM_REGIONS];
 	struct hotmem hotmem; /* its hot-pluggable memory (size 0: none) */
+	struct vfio_part *vfio; /* its PCI functions and DMA domain (vfio/assign.c), or NULL */
+	const u32 *cfg_dev_line; /* keel.cfg line of each device entry (boot), or NULL */
 	char stop_reason[KEEL_STOP_REASON_MAX]; /* why it is stopping, for the final log line */
 	u32 stop_cause; /* KEEL_STOP_CAUSE_*, set with stop_reason */
 	u32 warned_pio; /* a port I/O warning was printed */

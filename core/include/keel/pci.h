@@ -52,6 +52,7 @@
 #define PCI_CAP_ID_EXP 0x10
 #define PCI_EXT_CAP_ID_ACS 0x000d
 #define PCI_CAP_FIRST 0x40u /* the lowest offset a standard capability may have */
+#define PCI_CAP_MAX 48u /* standard capabilities a list can hold: one per dword in 0x40-0xff */
 #define PCI_EXT_CAP_FIRST 0x100u /* where the extended list starts */
 
 /* PCIe capability: the register at +2, its version and device/port type. */
@@ -179,6 +180,14 @@ int pci_cap_find(const struct pci_cfg_ops *ops, void *ctx, u16 seg, u16 bdf, u8 
 int pci_ext_cap_find(const struct pci_cfg_ops *ops, void *ctx, u16 seg, u16 bdf, u16 id);
 
 /*
+ * The standard capability list of function @bdf, checked as pci_cap_find()
+ * checks it but to its end: the offsets in list order go to @list (room for
+ * PCI_CAP_MAX). Returns how many (0: no list), or -KEEL_EINVAL with a
+ * console line naming the function if the list loops or points below 0x40.
+ */
+int pci_cap_list(const struct pci_cfg_ops *ops, void *ctx, u16 seg, u16 bdf, u8 *list);
+
+/*
  * Record an ECAM window (platform discovery, before the hypervisor's page
  * tables are built: the arch maps every window, uncached). Refused with a
  * console line (-KEEL_EINVAL) if it is not 1 MiB aligned, wraps, reaches
@@ -195,6 +204,13 @@ hpa_t pci_ecam_end(const struct pci_ecam *w);
 /* Config access through the recorded windows (all ones / dropped outside them). */
 u32 pci_cfg_read(u16 seg, u16 bdf, u16 off, u32 size);
 void pci_cfg_write(u16 seg, u16 bdf, u16 off, u32 size, u32 val);
+
+/* The same as a pci_cfg_ops table, for code written against one: ctx = pci_host_ctx(seg). */
+extern const struct pci_cfg_ops pci_host_ops;
+static inline void *pci_host_ctx(u16 seg)
+{
+	return (void *)(uintptr_t)seg;
+}
 
 /*
  * At boot, after the hypervisor's page tables are on and before any

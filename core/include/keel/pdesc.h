@@ -86,11 +86,13 @@ enum pdesc_field {
 	PDESC_F_MANAGEMENT,
 	PDESC_F_DEVICE,
 	PDESC_F_MAX_CPUS,
+	PDESC_F_PCI, /* a KEEL_DEV_PCI entry: item says which */
 };
 
 struct pdesc_error {
 	u32 index; /* which description */
 	u32 field; /* enum pdesc_field */
+	u32 item; /* PDESC_F_PCI: the index of the device entry, else 0 */
 	char msg[160]; /* what is wrong, for a human */
 };
 
@@ -128,7 +130,8 @@ int pdesc_check(const struct pdesc *d, const struct pdesc_limits *lim, struct pd
 
 /*
  * Check @n descriptions as a set: each one, then unique names, no core owned
- * twice, at most one management partition, total memory within the limit.
+ * twice, no PCI function given twice, at most one management partition,
+ * total memory within the limit.
  */
 int pdesc_check_all(const struct pdesc *d, u32 n, const struct pdesc_limits *lim,
 		    struct pdesc_error *err);

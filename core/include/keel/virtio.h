@@ -11,7 +11,8 @@ struct partition;
  * Create @part's virtio-mmio devices, those its description lists, with
  * vdev_add(): device n of the list at
  * KEEL_VIRTIO_MMIO_BASE + n * KEEL_VIRTIO_MMIO_STRIDE, interrupt
- * KEEL_VIRTIO_IRQ_BASE + n. Returns 0 or -KEEL_E*.
+ * KEEL_VIRTIO_IRQ_BASE + n; a KEEL_DEV_PCI entry leaves slot n empty.
+ * Returns 0 or -KEEL_E*.
  */
 int virtio_create_devices(struct partition *part);
 

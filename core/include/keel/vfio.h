@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * PCI functions given to partitions (vfio/assign.c): who owns which host
+ * function, the checks that decide whether it may be given, and the
+ * partition's DMA domain (keel/iommu.h), which maps exactly its memory.
+ *
+ * The order that keeps memory safe: a partition's functions are attached
+ * only after its memory is mapped in its domain; on teardown they are
+ * detached (DMA blocked, the units flushed) before its memory is unmapped,
+ * scrubbed and freed. Memory plugged or unplugged while it runs follows the
+ * same rule: mapped for DMA after stage 2, unmapped before it is freed.
+ */
+#ifndef KEEL_VFIO_H
+#define KEEL_VFIO_H
+
+#include <keel/types.h>
+
+struct partition;
+struct pdesc;
+struct pci_func;
+
+/*
+ * Why the PCI entry @i of @desc (KEEL_DEV_PCI) cannot be given to partition
+ * @self (NULL: a description not yet built), or NULL: no such function, a
+ * bridge or host bridge or IOMMU, no IOMMU translating it, owned by another
+ * partition, or in an isolation group with a function another partition owns.
+ */
+const char *vfio_refusal(const struct pdesc *desc, u32 i, const struct partition *self);
+
+/*
+ * keel.cfg at boot: every PCI entry of every partition checked against the
+ * host and each other (the same function, or one isolation group, in two
+ * partitions). Problems are printed as "keel.cfg:LINE: ..." when the loader
+ * gave the line. Returns true if all may be given.
+ */
+struct keel_boot_info;
+bool vfio_boot_check(const struct keel_boot_info *bi);
+
+/*
+ * Building @part (its memory mapped): take its PCI functions, build its
+ * domain with its memory, attach them. 0, or -KEEL_ENODEV / -KEEL_EBUSY /
+ * -KEEL_ENOMEM with a console line naming the function; nothing is kept.
+ */
+int vfio_assign(struct partition *part);
+
+/* Tearing @part down, before its memory goes: detach, bus mastering off, release. */
+void vfio_release(struct partition *part);
+
+/* Memory plugged into / unplugged from a running @part (after / before stage 2). */
+int vfio_dma_map(struct partition *part, gpa_t gpa, hpa_t hpa, u64 size);
+void vfio_dma_unmap(struct partition *part, gpa_t gpa, u64 size);
+
+/* The partition that owns function @f (NULL: none, or @f is NULL). Any CPU, no lock. */
+const struct partition *vfio_owner(const struct pci_func *f);
+
+/* The name of the partition that owns function @f, or NULL. */
+const char *vfio_owner_name(const struct pci_func *f);
+
+#endif /* KEEL_VFIO_H */
