@@ -102,7 +102,7 @@ arch-all: $(O)/keel.efi guests $(O)/keelctl
 # keelctl, the management CLI: a static Linux binary for this arch, run in the
 # management partition (its initramfs is built by tools/linux-assets.py --keelctl).
 $(O)/keelctl: $(wildcard tools/keelctl/*.[ch]) tools/keelctl/Makefile tools/linux/keel_dev.h \
-		core/include/keel/abi.h
+		core/include/keel/abi.h core/include/keel/pci_addr.h
 	@echo "  KEELCTL $@"
 	@$(MAKE) --no-print-directory -C tools/keelctl ARCH=$(KEEL_ARCH) OUT=$(abspath $@)
 

@@ -6,6 +6,7 @@
 #include <stdarg.h>
 
 #include <keel/lib.h>
+#include <keel/pci_addr.h>
 
 #include "config.h"
 
@@ -396,30 +397,6 @@ static void cfg_disk(struct cfg_parser *p, struct cfg_part_files *f, char *val)
 	f->disk = cfg_module(p, "disk", val);
 }
 
-/* Up to @max hex digits at @s into *@v: how many there were, 0 if none or more. */
-static size_t cfg_hex(const char *s, size_t max, u32 *v)
-{
-	size_t n;
-	u32 x = 0;
-
-	for (n = 0; s[n]; n++) {
-		char c = cfg_lower(s[n]);
-		u32 d;
-
-		if (cfg_is_digit(c))
-			d = (u32)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			d = (u32)(c - 'a' + 10);
-		else
-			break;
-		if (n == max)
-			return 0;
-		x = x * 16 + d;
-	}
-	*v = x;
-	return n;
-}
-
 /* A KEEL_PCI_ADDR as "SSSS:BB:DD.F". */
 #define CFG_PCI_FMT "%04x:%02x:%02x.%u"
 #define CFG_PCI_ARGS(a) KEEL_PCI_ADDR_SEG(a), ((a) >> 8) & 0xffu, ((a) >> 3) & 0x1fu, (a)&7u
@@ -427,40 +404,22 @@ static size_t cfg_hex(const char *s, size_t max, u32 *v)
 /* One PCI address, "SSSS:BB:DD.F" or "BB:DD.F" (segment 0), hex; false if reported. */
 static bool cfg_pci_addr(struct cfg_parser *p, const char *s, u32 *addr)
 {
-	u32 seg = 0, bus, dev, fn;
-	const char *q = s;
-	size_t n;
+	u32 bad = 0;
 
-	if (strchr(s, ':') != strrchr(s, ':')) {
-		n = cfg_hex(q, 4, &seg);
-		if (!n || q[n] != ':')
-			goto bad;
-		q += n + 1;
-	}
-	n = cfg_hex(q, 2, &bus);
-	if (!n || q[n] != ':')
-		goto bad;
-	q += n + 1;
-	n = cfg_hex(q, 2, &dev);
-	if (!n || q[n] != '.')
-		goto bad;
-	q += n + 1;
-	n = cfg_hex(q, 1, &fn);
-	if (!n || q[n])
-		goto bad;
-	if (dev > 0x1f) {
-		cfg_err(p, "pci: '%.40s': device %02x is out of range (00-1f)", s, dev);
+	switch (keel_pci_addr_parse(s, addr, &bad)) {
+	case KEEL_PCI_PARSE_OK:
+		return true;
+	case KEEL_PCI_PARSE_DEVICE:
+		cfg_err(p, "pci: '%.40s': device %02x is out of range (00-1f)", s, bad);
+		return false;
+	case KEEL_PCI_PARSE_FUNCTION:
+		cfg_err(p, "pci: '%.40s': function %x is out of range (0-7)", s, bad);
+		return false;
+	default:
+		cfg_err(p, "pci: '%.40s' is not a PCI address (SSSS:BB:DD.F or BB:DD.F, in hex)",
+			s);
 		return false;
 	}
-	if (fn > 7) {
-		cfg_err(p, "pci: '%.40s': function %x is out of range (0-7)", s, fn);
-		return false;
-	}
-	*addr = KEEL_PCI_ADDR(seg, bus, dev, fn);
-	return true;
-bad:
-	cfg_err(p, "pci: '%.40s' is not a PCI address (SSSS:BB:DD.F or BB:DD.F, in hex)", s);
-	return false;
 }
 
 /*

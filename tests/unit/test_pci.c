@@ -193,23 +193,8 @@ static const struct pci_func *rec(const struct pci_scan *s, u8 bus, u8 dev, u8 f
 }
 
 /* @line was logged as a whole line: the next line (all start "pci") or the end follows. */
-static bool logged(const char *line)
-{
-	for (const char *p = unit_log; (p = strstr(p, line)); p++) {
-		const char *end = p + strlen(line);
-
-		if (*end == 0 || strncmp(end, "pci", 3) == 0)
-			return true;
-	}
-	return false;
-}
-
-#define CHECK_LOG(line)                                                                   \
-	do {                                                                              \
-		CHECK(logged(line));                                                      \
-		if (!logged(line))                                                        \
-			fprintf(stderr, "  not logged: %s\n  log: %s\n", line, unit_log); \
-	} while (0)
+#define CHECK_LOG(line) CHECK_LOGGED(unit_log, line, "pci")
+#define logged(line) unit_logged(unit_log, line, "pci")
 
 static u16 cmd_of(u8 bus, u8 dev, u8 fn)
 {

@@ -435,23 +435,8 @@ static int reset(const struct fake_fn *f, struct pci_reset_result *out)
 }
 
 /* @line was logged as a whole line: the next line (all start "pci") or the end follows. */
-static bool logged(const char *line)
-{
-	for (const char *p = unit_log; (p = strstr(p, line)); p++) {
-		const char *end = p + strlen(line);
-
-		if (*end == 0 || strncmp(end, "pci", 3) == 0)
-			return true;
-	}
-	return false;
-}
-
-#define CHECK_LOG(line)                                                                   \
-	do {                                                                              \
-		CHECK(logged(line));                                                      \
-		if (!logged(line))                                                        \
-			fprintf(stderr, "  not logged: %s\n  log: %s\n", line, unit_log); \
-	} while (0)
+#define CHECK_LOG(line) CHECK_LOGGED(unit_log, line, "pci")
+#define logged(line) unit_logged(unit_log, line, "pci")
 
 /* The writes to @f's register @off, in order, into @vals; returns how many. */
 static u32 writes_to(const struct fake_fn *f, u16 off, u32 *vals, u64 *times, u32 max)

@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include <keel/pci_addr.h>
+
 #include "util.h"
 
 #define KC_MEMORY_MAX (1ull << 48) /* 256 TiB: keeps sums of sizes far from 2^64 */
@@ -982,74 +984,28 @@ long kc_finder_feed(struct kc_finder *f, const char *buf, size_t n)
 #define KC_PCI_CLASS_HOST_BRIDGE 0x0600u /* class code bits 23:8 */
 #define KC_PCI_CLASS_IOMMU 0x0806u
 
-/* Up to @max hex digits at @s into *@v: how many there were, 0 if none or more. */
-static size_t kc_hex(const char *s, size_t max, uint32_t *v)
-{
-	uint32_t x = 0;
-	size_t n;
-
-	for (n = 0; s[n]; n++) {
-		char c = s[n];
-		uint32_t d;
-
-		if (kc_is_digit(c))
-			d = (uint32_t)(c - '0');
-		else if (c >= 'a' && c <= 'f')
-			d = (uint32_t)(c - 'a' + 10);
-		else if (c >= 'A' && c <= 'F')
-			d = (uint32_t)(c - 'A' + 10);
-		else
-			break;
-		if (n == max)
-			return 0;
-		x = x * 16 + d;
-	}
-	*v = x;
-	return n;
-}
-
 /* One address of @len bytes at @s (no commas in it) into *@addr: 0 or -1 with @err. */
 static int kc_parse_pci_addr(const char *s, size_t len, uint32_t *addr, char *err, size_t errlen)
 {
-	uint32_t seg = 0, bus, dev, fn;
+	uint32_t bad = 0;
 	char buf[48];
-	const char *q = buf;
-	size_t n;
+	enum keel_pci_parse why = KEEL_PCI_PARSE_SYNTAX;
 
-	if (len >= sizeof(buf))
-		goto bad;
-	memcpy(buf, s, len);
-	buf[len] = '\0';
-	if (strchr(buf, ':') != strrchr(buf, ':')) {
-		n = kc_hex(q, 4, &seg);
-		if (!n || q[n] != ':')
-			goto bad;
-		q += n + 1;
+	if (len < sizeof(buf)) {
+		memcpy(buf, s, len);
+		buf[len] = '\0';
+		why = keel_pci_addr_parse(buf, addr, &bad);
 	}
-	n = kc_hex(q, 2, &bus);
-	if (!n || q[n] != ':')
-		goto bad;
-	q += n + 1;
-	n = kc_hex(q, 2, &dev);
-	if (!n || q[n] != '.')
-		goto bad;
-	q += n + 1;
-	n = kc_hex(q, 1, &fn);
-	if (!n || q[n])
-		goto bad;
-	if (dev > 0x1f) {
-		kc_err(err, errlen, "--pci '%s': device %02x is out of range (00-1f)", buf, dev);
-		return -1;
-	}
-	if (fn > 7) {
-		kc_err(err, errlen, "--pci '%s': function %x is out of range (0-7)", buf, fn);
-		return -1;
-	}
-	*addr = KEEL_PCI_ADDR(seg, bus, dev, fn);
-	return 0;
-bad:
-	kc_err(err, errlen, "--pci '%.*s' is not a PCI address (SSSS:BB:DD.F or BB:DD.F, in hex)",
-	       (int)(len > 40 ? 40 : len), s);
+	if (why == KEEL_PCI_PARSE_OK)
+		return 0;
+	if (why == KEEL_PCI_PARSE_DEVICE)
+		kc_err(err, errlen, "--pci '%s': device %02x is out of range (00-1f)", buf, bad);
+	else if (why == KEEL_PCI_PARSE_FUNCTION)
+		kc_err(err, errlen, "--pci '%s': function %x is out of range (0-7)", buf, bad);
+	else
+		kc_err(err, errlen,
+		       "--pci '%.*s' is not a PCI address (SSSS:BB:DD.F or BB:DD.F, in hex)",
+		       (int)(len > 40 ? 40 : len), s);
 	return -1;
 }
 
