@@ -17,23 +17,11 @@
 #include <keel/spinlock.h>
 #include <keel/vfio.h>
 
+#include "vfio_part.h"
+
 #define PCI_FMT "%04x:%02x:%02x.%u"
 #define PCI_ARGS(seg, bdf) (seg), PCI_BDF_BUS(bdf), PCI_BDF_DEV(bdf), PCI_BDF_FN(bdf)
 #define PCI_CLASS_IOMMU 0x0806u /* class code bits 23:8: base 08, sub 06 */
-
-/* One function a partition holds. */
-struct vfio_dev {
-	const struct pci_func *f;
-	struct iommu_unit *u;
-	bool attached;
-};
-
-struct vfio_part {
-	struct iommu_domain dom;
-	u32 count;
-	u32 pad;
-	struct vfio_dev dev[KEEL_PD_MAX_PCI];
-};
 
 /* The owner of each host function (by its index in the enumeration), under vfio_lock. */
 static const struct partition *vfio_owners[PCI_MAX_FUNCS];
@@ -302,6 +290,8 @@ int vfio_assign(struct partition *part)
 		ret = vfio_map_ram(part, vp);
 	if (!ret)
 		ret = vfio_attach_all(part, vp);
+	if (!ret)
+		ret = vbus_attach(part, vp); /* its guest sees them, BARs placed and mapped */
 	if (ret)
 		vfio_release(part);
 	return ret;
@@ -314,6 +304,7 @@ void vfio_release(struct partition *part)
 
 	if (!vp)
 		return;
+	vbus_detach(part, vp); /* its guest reaches their BARs no more */
 	for (u32 i = 0; i < vp->count; i++) {
 		struct vfio_dev *v = &vp->dev[i];
 

@@ -14,6 +14,7 @@
  */
 #include <keel/arch.h>
 #include <keel/lib.h>
+#include <keel/vfio.h>
 
 #include "vplat.h"
 
@@ -57,13 +58,32 @@ static int vpci_read(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u64
 		*val = addr;
 		return 0;
 	}
-	if (port < CONF1_DATA_PORT || !(addr & CONF1_ENABLE) || CONF1_BDF(addr) != 0) {
+	if (port >= CONF1_DATA_PORT && (addr & CONF1_ENABLE) && CONF1_BDF(addr) != 0) {
+		u32 v;
+
+		/* A function given to the partition (vfio/vbus.c), or nothing: all ones. */
+		if (vfio_cfg_read(vcpu->part, (u16)CONF1_BDF(addr),
+				  (u16)(CONF1_REG(addr) + port - CONF1_DATA_PORT), size, &v))
+			*val = v;
+		else
+			*val = vpci_ones(size);
+		return 0;
+	}
+	if (port < CONF1_DATA_PORT || !(addr & CONF1_ENABLE)) {
 		*val = vpci_ones(size);
 		return 0;
 	}
 	shift = 8 * (port - CONF1_DATA_PORT);
 	*val = (vpci_hostb_dword(CONF1_REG(addr)) >> shift) & vpci_ones(size);
 	return 0;
+}
+
+/* A data write: to a function given to the partition; the bridge itself is read-only. */
+static void vpci_data_write(struct vcpu *vcpu, u32 addr, u32 port, u32 size, u32 val)
+{
+	if ((addr & CONF1_ENABLE) && CONF1_BDF(addr) != 0)
+		vfio_cfg_write(vcpu->part, (u16)CONF1_BDF(addr),
+			       (u16)(CONF1_REG(addr) + port - CONF1_DATA_PORT), size, val);
 }
 
 static int vpci_write(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u64 val)
@@ -74,7 +94,9 @@ static int vpci_write(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u6
 		vpm_reset_control(vcpu, (u8)val);
 	else if (port == CONF1_ADDR_PORT && size == 4)
 		WRITE_ONCE(vplat_of(dev)->pci.addr, (u32)val & 0x80fffffcu);
-	return 0; /* configuration data writes: the bridge is read-only */
+	else if (port >= CONF1_DATA_PORT)
+		vpci_data_write(vcpu, READ_ONCE(vplat_of(dev)->pci.addr), port, size, (u32)val);
+	return 0;
 }
 
 static const struct vdev_ops vpci_ops = {

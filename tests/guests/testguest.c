@@ -116,8 +116,8 @@ static void keep_registers(uint64_t every)
 	for (n = 1; !lost; n++) {
 		lost += regs_check(true);
 		if (lost || n % every == 0)
-			printf("keep: %lu rounds of %u registers, %lu values lost\n", n, reg_checked,
-			       lost);
+			printf("keep: %lu rounds of %u registers, %lu values lost\n", n,
+			       reg_checked, lost);
 	}
 	guest_failures++;
 }
@@ -240,6 +240,17 @@ static void mode_decode(void)
 {
 	expect(arch_decode_forms());
 	verdict("decode");
+}
+
+/*
+ * mode=edu: QEMU's edu passed through with keel.cfg pci = (x86_64): found on
+ * the guest's PCI bus, then its registers, a factorial, DMA both ways, and a
+ * DMA beyond RAM that the IOMMU blocks while the guest goes on.
+ */
+static void mode_edu(void)
+{
+	expect(arch_edu_drive(gi->mem_base, gi->mem_size));
+	verdict("edu");
 }
 
 /*
@@ -428,8 +439,8 @@ static uint32_t manage_create(uint64_t cpus)
 	c.h.cpu_mask = cpus;
 	r = hc(KEEL_HC_MGMT_CREATE, (uintptr_t)&c, sizeof(c), 0);
 	printf("manage: create child on cpus 0x%lx: status %ld id %lu\n", cpus, r.status, r.r1);
-	hostile("create again with the same name", hc(KEEL_HC_MGMT_CREATE, (uintptr_t)&c,
-						       sizeof(c), 0).status, -KEEL_EEXIST);
+	hostile("create again with the same name",
+		hc(KEEL_HC_MGMT_CREATE, (uintptr_t)&c, sizeof(c), 0).status, -KEEL_EEXIST);
 	return expect(r.status == KEEL_OK) ? (uint32_t)r.r1 : 0;
 }
 
@@ -714,7 +725,7 @@ static uint32_t race_create(struct mg_desc *c, uint64_t round)
 	if (!host_info(&hi) || !expect(hi.free_cpu_mask != 0))
 		return 0;
 	c->h.cpu_mask = (round & 1) ? 1ull << (63 - __builtin_clzll(hi.free_cpu_mask))
-				       : hi.free_cpu_mask & -hi.free_cpu_mask;
+				    : hi.free_cpu_mask & -hi.free_cpu_mask;
 	/* The last round's CPU may still be on its way out (-EBUSY) for a moment. */
 	for (polls = 0; polls < 100000; polls++) {
 		r = hc(KEEL_HC_MGMT_CREATE, (uintptr_t)c, sizeof(*c), 0);
@@ -874,8 +885,8 @@ static void mode_denied(void)
 	size_t i;
 
 	for (i = 0; i < sizeof(calls) / sizeof(calls[0]); i++)
-		hostile("management call from a normal partition",
-			hc(calls[i], 1, 0, 0).status, -KEEL_EPERM);
+		hostile("management call from a normal partition", hc(calls[i], 1, 0, 0).status,
+			-KEEL_EPERM);
 	verdict("denied");
 }
 
@@ -960,7 +971,7 @@ static void mode_hcbench(void)
  * reboot | manage [cycles=N] [pauses=N] [races=N]
  * (as the management partition, keel.cfg initrd = this ELF) | denied | hcbench [count=N batch=B] |
  * psci [rounds=N] (aarch64, 2 vCPUs) | smccc | timers | pmu | sve (aarch64) | decode | nmi | tscleaf |
- * initsipi [rounds=N] (x86_64, 2 vCPUs);
+ * initsipi [rounds=N] (x86_64, 2 vCPUs) | edu (x86_64, keel.cfg pci = an edu);
  * pace=N sets the ticker's delay; then=shutdown (default) | ticker | idle | reboot | keep says what follows the
  * checks; vmcall=1 makes every x86_64 call use VMCALL instead of VMMCALL.
  */
@@ -997,6 +1008,8 @@ void guest_main(const struct keel_guest_info *info)
 		mode_initsipi();
 	else if (!strcmp(mode, "decode"))
 		mode_decode();
+	else if (!strcmp(mode, "edu"))
+		mode_edu();
 	else if (!strcmp(mode, "sve"))
 		mode_sve();
 	else if (!strcmp(mode, "aborts"))

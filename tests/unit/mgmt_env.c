@@ -21,6 +21,8 @@
 #include <keel/vdev.h>
 #include <keel/virtio.h>
 
+#include "../../vfio/vfio_part.h"
+
 #include "mgmt_env.h"
 
 struct pcpu pcpus[KEEL_MAX_CPUS];
@@ -290,6 +292,24 @@ u32 pci_reset_methods(const struct pci_cfg_ops *ops, void *ctx, const struct pci
 const char *pci_reset_method_name(u32 method)
 {
 	return method == PCI_RESET_FLR ? "FLR" : "none";
+}
+
+/* The guest's PCI bus (vfio/vbus.c): not modelled here; shown and taken away, counted. */
+u32 fake_bus_attached;
+
+int vbus_attach(struct partition *part, struct vfio_part *vp)
+{
+	(void)part;
+	(void)vp;
+	fake_bus_attached++;
+	return 0;
+}
+
+void vbus_detach(struct partition *part, struct vfio_part *vp)
+{
+	(void)part;
+	(void)vp;
+	fake_bus_attached--;
 }
 
 /*

@@ -29,7 +29,9 @@ extern struct iommu_unit *fake_pci_unit[FAKE_PCI_MAX];
 extern u32 fake_pci_count;
 extern u16 fake_pci_command[FAKE_PCI_MAX]; /* each one's command register */
 extern u32 fake_resets[FAKE_PCI_MAX]; /* pci_reset_function() calls per function */
-extern int fake_reset_result; /* what each returns (0, -PCI_RESET_ENOTSUP, -KEEL_ETIMEDOUT) */
+extern int fake_reset_result;
+extern u32 fake_bus_attached;
+	/* partitions whose guest sees its functions (vbus_attach) */ /* what each returns (0, -PCI_RESET_ENOTSUP, -KEEL_ETIMEDOUT) */
 /* What vfio/assign.c did to each domain ID (iommu_domain_* fakes). */
 struct fake_domain {
 	bool live;

@@ -53,6 +53,14 @@ void vfio_dma_unmap(struct partition *part, gpa_t gpa, u64 size);
 /* The partition that owns function @f (NULL: none, or @f is NULL). Any CPU, no lock. */
 const struct partition *vfio_owner(const struct pci_func *f);
 
+/*
+ * A config access of @part's guest to function @vbdf of its PCI bus (the
+ * arch's mechanism: ports 0xcf8/0xcfc, ECAM): false if it has no function
+ * there (the arch answers: its host bridge, or all ones).
+ */
+bool vfio_cfg_read(struct partition *part, u16 vbdf, u16 off, u32 size, u32 *val);
+bool vfio_cfg_write(struct partition *part, u16 vbdf, u16 off, u32 size, u32 val);
+
 /* The name of the partition that owns function @f, or NULL. */
 const char *vfio_owner_name(const struct pci_func *f);
 

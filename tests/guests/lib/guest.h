@@ -131,6 +131,13 @@ bool arch_nmi_conformance(void);
 /* x86_64: each MMIO instruction form Keel decodes, read back from the LAPIC model. */
 bool arch_decode_forms(void);
 
+/*
+ * x86_64: drive QEMU's edu given to this partition (keel.cfg pci =), polled:
+ * found on the guest's PCI bus, its registers, a factorial, DMA both ways
+ * within RAM [@ram_base, +@ram_size) and one beyond it that the IOMMU blocks.
+ */
+bool arch_edu_drive(uint64_t ram_base, uint64_t ram_size);
+
 /* aarch64: an SVE instruction is undefined at the guest's own vector (SVE is not offered). */
 bool arch_sve_conformance(void);
 

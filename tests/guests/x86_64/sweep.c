@@ -28,7 +28,8 @@ bool arch_trap_skip(struct trap *t)
 		return false;
 	if (p[0] == 0x0f && (p[1] == 0x30 || p[1] == 0x32)) /* WRMSR, RDMSR */
 		t->pc += 2;
-	else if (p[0] == 0x0f && p[1] == 0x01 && (p[2] == 0xd9 || p[2] == 0xc1)) /* VMMCALL, VMCALL */
+	else if (p[0] == 0x0f && p[1] == 0x01 &&
+		 (p[2] == 0xd9 || p[2] == 0xc1)) /* VMMCALL, VMCALL */
 		t->pc += 3;
 	else if (p[pre] >= 0xec && p[pre] <= 0xef) /* IN/OUT with DX */
 		t->pc += pre + 1;
@@ -92,19 +93,6 @@ static uint8_t inb(uint16_t port)
 static void outb(uint16_t port, uint8_t v)
 {
 	__asm__ volatile("outb %0, %1" ::"a"(v), "Nd"(port));
-}
-
-static uint32_t inl(uint16_t port)
-{
-	uint32_t v;
-
-	__asm__ volatile("inl %1, %0" : "=a"(v) : "Nd"(port));
-	return v;
-}
-
-static void outl(uint16_t port, uint32_t v)
-{
-	__asm__ volatile("outl %0, %1" ::"a"(v), "Nd"(port));
 }
 
 bool arch_sweep_ports(void)
@@ -205,8 +193,9 @@ void arch_exception_loop(const char *kind)
 		 * starts it.
 		 */
 		trap_install(NULL);
-		__asm__ volatile("mov %0, %%dr0; mov %1, %%dr7" ::"r"((uint64_t)(uintptr_t)trap_vec_1),
-				 "r"(0x401ull));
+		__asm__ volatile(
+			"mov %0, %%dr0; mov %1, %%dr7" ::"r"((uint64_t)(uintptr_t)trap_vec_1),
+			"r"(0x401ull));
 		__asm__ volatile("pushfq; orq $0x100, (%%rsp); popfq; nop" ::: "memory", "cc");
 	}
 	for (;;)

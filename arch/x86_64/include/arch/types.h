@@ -20,6 +20,9 @@
  * meet the SCI (GSI 9) or a legacy line however many there are.
  */
 #define KEEL_VIRTIO_MMIO_BASE 0xfeb00000ull
+/* Where Keel places the BARs of a partition's PCI functions (32-bit, below the virtio windows). */
+#define KEEL_PCI_MMIO_BASE 0xe0000000ull
+#define KEEL_PCI_MMIO_SIZE (KEEL_VIRTIO_MMIO_BASE - KEEL_PCI_MMIO_BASE)
 #define KEEL_VIRTIO_MMIO_STRIDE 0x200ull
 #define KEEL_VIRTIO_IRQ_BASE 16u
 #define KEEL_VIRTIO_MAX 8u

@@ -13,6 +13,8 @@
 #define KEEL_ARCH_ELF_MACHINE 183 /* EM_AARCH64 */
 /* virtio-mmio windows and their interrupt lines (SPI numbers), as on QEMU virt. */
 #define KEEL_VIRTIO_MMIO_BASE 0x0a000000ull
+#define KEEL_PCI_MMIO_BASE 0x10000000ull
+#define KEEL_PCI_MMIO_SIZE 0x2eff0000ull
 #define KEEL_VIRTIO_MMIO_STRIDE 0x200ull
 #define KEEL_VIRTIO_IRQ_BASE 16u
 #define KEEL_VIRTIO_MAX 32u
