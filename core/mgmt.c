@@ -32,7 +32,6 @@
  */
 #define MGMT_STOP_TIMERS KEEL_MAX_PARTITIONS
 /* Class code bits 23:8 of an IOMMU's own PCI function (base 08, sub 06): never assignable. */
-#define MGMT_PCI_CLASS_IOMMU 0x0806u
 
 _Static_assert(EXIT_KINDS <= KEEL_EXIT_KINDS, "exit kinds fit the stats array");
 _Static_assert(KEEL_EXIT_HYPERCALL == EXIT_HYPERCALL && KEEL_EXIT_FAULT == EXIT_FAULT &&
@@ -971,15 +970,6 @@ static u32 mgmt_pci_owner(const struct pci_func *f)
 	return owner ? owner->id : KEEL_PCI_OWNER_NONE;
 }
 
-/* A normal function behind an enabled IOMMU, neither a host bridge nor an IOMMU. */
-static bool mgmt_pci_assignable(const struct pci_func *f, const struct iommu_unit *u)
-{
-	u32 cls = f->class >> 8;
-
-	return u && f->hdr_type == PCI_HEADER_NORMAL && cls != PCI_CLASS_HOST_BRIDGE &&
-	       cls != MGMT_PCI_CLASS_IOMMU;
-}
-
 static u32 mgmt_pci_flags(const struct pci_func *f, const struct iommu_unit *u)
 {
 	u32 flags = 0;
@@ -990,7 +980,7 @@ static u32 mgmt_pci_flags(const struct pci_func *f, const struct iommu_unit *u)
 		flags |= KEEL_PCI_DEV_ALIASED;
 	if (f->flags & PCI_F_BAD_CAPS)
 		flags |= KEEL_PCI_DEV_BAD_CAPS;
-	if (mgmt_pci_assignable(f, u))
+	if (vfio_assignable(f)) /* the same test as keel.cfg and CREATE */
 		flags |= KEEL_PCI_DEV_ASSIGNABLE;
 	return flags;
 }

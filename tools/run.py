@@ -85,6 +85,11 @@ def main():
                     help="x86_64: svm/auto = QEMU (AMD SVM), vmx = Bochs (Intel VT-x)")
     ap.add_argument("--smp", type=int, default=None, help="CPUs (QEMU 4, Bochs 3)")
     ap.add_argument("--mem", default="2G")
+    ap.add_argument("--iommu", choices=["intel", "amd"], default=None,
+                    help="x86_64: give the machine an IOMMU (intel-iommu with interrupt "
+                         "remapping, or amd-iommu), so its PCI functions can be given")
+    ap.add_argument("--device", action="append", default=[], metavar="QEMU_DEVICE",
+                    help="one more QEMU -device, e.g. edu,addr=05.0 (repeatable)")
     ap.add_argument("--dry-run", action="store_true", help="prepare the ESP, print the command")
     args = ap.parse_args()
 
@@ -102,7 +107,15 @@ def main():
     except FileNotFoundError as e:
         sys.exit(f"run.py: {e}")
     copy_named_files(args.config, esp, search=(build / args.arch,))
-    argv = keelrig.qemu_argv(args.arch, esp, smp=args.smp, mem=args.mem, serial="mon:stdio")
+    extra = []
+    if args.iommu:
+        if args.arch != "x86_64":
+            sys.exit("run.py: --iommu is x86_64 only (aarch64's SMMUv3 is not driven yet)")
+        extra += ["-device", "intel-iommu,intremap=on" if args.iommu == "intel" else "amd-iommu"]
+    for d in args.device:
+        extra += ["-device", d]
+    argv = keelrig.qemu_argv(args.arch, esp, smp=args.smp, mem=args.mem, serial="mon:stdio",
+                             extra=extra)
     print(" ".join(argv), flush=True)
     if args.dry_run:
         return

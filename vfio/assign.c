@@ -21,7 +21,6 @@
 
 #define PCI_FMT "%04x:%02x:%02x.%u"
 #define PCI_ARGS(seg, bdf) (seg), PCI_BDF_BUS(bdf), PCI_BDF_DEV(bdf), PCI_BDF_FN(bdf)
-#define PCI_CLASS_IOMMU 0x0806u /* class code bits 23:8: base 08, sub 06 */
 
 /* The owner of each host function (by its index in the enumeration), under vfio_lock. */
 static const struct partition *vfio_owners[PCI_MAX_FUNCS];
@@ -46,8 +45,8 @@ static const char *vfio_kind_refusal(const struct pci_func *f)
 		return "no such PCI function on this host";
 	if (f->hdr_type != PCI_HEADER_NORMAL)
 		return "it is a bridge; only endpoints can be given";
-	if ((f->class >> 8) == PCI_CLASS_HOST_BRIDGE)
-		return "it is the host bridge";
+	if ((f->class >> 16) == PCI_BASE_CLASS_BRIDGE)
+		return "it is a host, ISA or other bridge: the platform's own";
 	if ((f->class >> 8) == PCI_CLASS_IOMMU)
 		return "it is an IOMMU";
 	if (f->flags & PCI_F_BAD_CAPS)
@@ -71,6 +70,11 @@ static const struct partition *vfio_group_taken(const struct pci_func *f,
 			return owner;
 	}
 	return NULL;
+}
+
+bool vfio_assignable(const struct pci_func *f)
+{
+	return !vfio_kind_refusal(f);
 }
 
 const char *vfio_refusal(const struct pdesc *desc, u32 i, const struct partition *self)

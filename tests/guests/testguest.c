@@ -4,6 +4,8 @@
  * chosen by "mode=..." on the command line. Each mode ends with a verdict line
  * "TEST <mode> PASS|FAIL" where it can (see tests/integration/).
  */
+#include <keel/pci_addr.h>
+
 #include "guest.h"
 
 static const struct keel_guest_info *gi;
@@ -890,6 +892,235 @@ static void mode_denied(void)
 	verdict("denied");
 }
 
+/*
+ * ---- mode=pcihandoff pci=SEG:BUS:DEV.FN: a PCI function handed from child to child ----
+ *
+ * As the management partition (keel.cfg initrd = this ELF): child 'first'
+ * gets the function (a KEEL_DEV_PCI entry) and drives it (mode=edu), stops by
+ * itself and is destroyed; PCI_LIST shows the owner come and go. Then the
+ * manager waits for a go-ahead (a word in its RAM that a test writes from
+ * outside once it has read the function's command register), and child
+ * 'second' gets the same function and drives it again. While 'second' holds
+ * it, a third CREATE naming it is refused (-KEEL_EBUSY), and one naming a
+ * function the host does not have (-KEEL_ENODEV).
+ */
+#define HANDOFF_MEM (16u << 20)
+#define HANDOFF_GHOST KEEL_PCI_ADDR(0, 0, 0x1c, 7) /* no such function on q35 */
+#define HANDOFF_NOT_LISTED 0xfffffffeu /* handoff_owner: the function is not in PCI_LIST */
+#define HANDOFF_STOP_POLLS 200000u /* STATS calls, each after delay(100) */
+#define HANDOFF_WAITING 0x54494157u /* "WAIT": the go-ahead word while the manager waits */
+#define HANDOFF_GO 0x4e4f4f47u /* "GOON": what the test writes there */
+#define HANDOFF_GO_TICKS (120ull * 1000000000ull) /* clock ticks: 40-120 s at 1-3 GHz */
+
+struct handoff_desc {
+	struct mg_desc m;
+	struct keel_pd_device pci;
+};
+_Static_assert(sizeof(struct handoff_desc) == KEEL_PDESC_SIZE(1, 1, 4), "packed description");
+
+static volatile uint32_t handoff_go = HANDOFF_WAITING;
+
+/* "SEG:BUS:DEV.FN" in hex (as Keel and lspci print it) as KEEL_PCI_ADDR; false if malformed. */
+static bool handoff_parse(const char *s, uint32_t *addr)
+{
+	uint32_t bad;
+
+	return keel_pci_addr_parse(s, addr, &bad) == KEEL_PCI_PARSE_OK;
+}
+
+/* The owner PCI_LIST gives for @addr (KEEL_PCI_OWNER_NONE, an id), or HANDOFF_NOT_LISTED. */
+static uint32_t handoff_owner(uint32_t addr, struct keel_pci_dev *found)
+{
+	static struct keel_pci_dev list[64];
+	struct hc_result r = hc(KEEL_HC_MGMT_PCI_LIST, (uintptr_t)list, 64, 0);
+	uint64_t i;
+
+	if (!expect(r.status == KEEL_OK && r.r1 <= 64))
+		return HANDOFF_NOT_LISTED;
+	for (i = 0; i < r.r1; i++) {
+		if (list[i].segment != KEEL_PCI_ADDR_SEG(addr) ||
+		    list[i].bdf != KEEL_PCI_ADDR_BDF(addr))
+			continue;
+		if (found)
+			*found = list[i];
+		return list[i].owner;
+	}
+	return HANDOFF_NOT_LISTED;
+}
+
+static const char *handoff_owner_name(uint32_t owner, char *buf, size_t len)
+{
+	if (owner == KEEL_PCI_OWNER_NONE)
+		return "none";
+	if (owner == HANDOFF_NOT_LISTED)
+		return "(not listed)";
+	snprintf(buf, len, "id %u", owner);
+	return buf;
+}
+
+/* PCI_LIST's owner of @addr now, printed after @when; true if it is @want. */
+static bool handoff_check_owner(uint32_t addr, const char *when, uint32_t want)
+{
+	char got_s[16], want_s[16];
+	uint32_t got = handoff_owner(addr, NULL);
+
+	printf("pcihandoff: %s: pci_list owner of %04x:%02x:%02x.%x: %s (want %s)\n", when,
+	       KEEL_PCI_ADDR_SEG(addr), KEEL_PCI_ADDR_BDF(addr) >> 8,
+	       (KEEL_PCI_ADDR_BDF(addr) >> 3) & 0x1f, KEEL_PCI_ADDR_BDF(addr) & 7,
+	       handoff_owner_name(got, got_s, sizeof(got_s)),
+	       handoff_owner_name(want, want_s, sizeof(want_s)));
+	return expect(got == want);
+}
+
+/* CREATE @name on @cpus with @pci as its one PCI function: the status, *@id on success. */
+static long handoff_create(const char *name, uint64_t cpus, uint32_t pci, uint32_t *id)
+{
+	static struct handoff_desc d;
+	struct hc_result r;
+
+	mg_desc_init(&d.m, name, HANDOFF_MEM, KEEL_PD_REBOOT_STOP, "mode=edu then=shutdown",
+		     gi->initrd_size);
+	d.m.h.size = sizeof(d);
+	d.m.h.device_count = 4;
+	d.m.h.cpu_mask = cpus;
+	d.pci = (struct keel_pd_device){ .type = KEEL_DEV_PCI, .backend = pci };
+	r = hc(KEEL_HC_MGMT_CREATE, (uintptr_t)&d, sizeof(d), 0);
+	*id = r.status == KEEL_OK ? (uint32_t)r.r1 : 0;
+	printf("pcihandoff: create %s on cpus 0x%lx: status %ld id %u\n", name, cpus, r.status,
+	       *id);
+	return r.status;
+}
+
+/* The lowest free core but those of @but, or 0. */
+static uint64_t handoff_free_cpu(uint64_t but)
+{
+	struct keel_host_info hi;
+	uint64_t free;
+
+	if (!host_info(&hi))
+		return 0;
+	free = hi.free_cpu_mask & ~but;
+	return free & -free;
+}
+
+/*
+ * Child @name (created, holding @pci): load, start, wait until it stopped by
+ * itself, look for its verdict in its console, destroy it. True if all of it
+ * went as it should.
+ */
+static bool handoff_run(const char *name, uint32_t id, uint32_t pci)
+{
+	struct keel_part_stats ps = { 0 };
+	char prefix[40];
+	bool stopped, passed;
+
+	if (!expect(mg_load_kernel(id, gi->initrd_gpa, gi->initrd_size)) ||
+	    !expect(hc(KEEL_HC_MGMT_START, id, 0, 0).status == KEEL_OK)) {
+		expect(mg_takedown(id));
+		return false;
+	}
+	printf("pcihandoff: %s started\n", name);
+	stopped = mg_wait_state(id, KEEL_PSTATE_STOPPED, HANDOFF_STOP_POLLS);
+	mg_state(id, &ps);
+	printf("pcihandoff: %s %s: cause %u (%s)\n", name,
+	       stopped ? "stopped by itself" : "did not stop in time", ps.stop_cause,
+	       ps.stop_reason);
+	expect(stopped && ps.stop_cause == KEEL_STOP_CAUSE_GUEST);
+	snprintf(prefix, sizeof(prefix), "pcihandoff: %s said: ", name);
+	passed = mg_watch(id, "TEST edu PASS", prefix, 1000);
+	printf("pcihandoff: %s: TEST edu PASS %s\n", name, passed ? "seen" : "NOT seen");
+	expect(passed);
+	if (stopped)
+		expect(hc(KEEL_HC_MGMT_DESTROY, id, 0, 0).status == KEEL_OK);
+	else
+		expect(mg_takedown(id));
+	printf("pcihandoff: %s destroyed\n", name);
+	return stopped && passed && handoff_check_owner(pci, "no owner", KEEL_PCI_OWNER_NONE);
+}
+
+/* Tell where the go-ahead word is, then wait (bounded) until a test outside writes it. */
+static void handoff_wait_go(void)
+{
+	uint64_t start = arch_clock(), polls = 0;
+
+	printf("pcihandoff: first destroyed; waiting for the go-ahead at RAM + 0x%lx "
+	       "(guest-physical 0x%lx)\n",
+	       (uintptr_t)&handoff_go - gi->mem_base, (uintptr_t)&handoff_go);
+	while (handoff_go != HANDOFF_GO && arch_clock() - start < HANDOFF_GO_TICKS) {
+		delay(100);
+		polls++;
+	}
+	printf("pcihandoff: go-ahead %s after %lu polls\n",
+	       handoff_go == HANDOFF_GO ? "seen" : "NOT seen", polls);
+	expect(handoff_go == HANDOFF_GO);
+}
+
+/* While 'second' holds @pci: CREATE naming it is refused, and naming a function not there. */
+static void handoff_refusals(uint64_t second_cpu, uint32_t pci)
+{
+	uint64_t cpu = handoff_free_cpu(second_cpu);
+	uint32_t id;
+	long st;
+
+	/* On a free core of its own: only the function can make it busy. */
+	if (!expect(cpu != 0))
+		return;
+	st = handoff_create("taken", cpu, pci, &id);
+	printf("pcihandoff: taken function: status %ld (want %d)\n", st, -KEEL_EBUSY);
+	if (!expect(st == -KEEL_EBUSY) && id)
+		expect(hc(KEEL_HC_MGMT_DESTROY, id, 0, 0).status == KEEL_OK);
+	printf("pcihandoff: 0000:00:1c.7 %s in pci_list\n",
+	       handoff_owner(HANDOFF_GHOST, NULL) == HANDOFF_NOT_LISTED ? "is not" : "IS");
+	expect(handoff_owner(HANDOFF_GHOST, NULL) == HANDOFF_NOT_LISTED);
+	st = handoff_create("ghost", cpu, HANDOFF_GHOST, &id);
+	printf("pcihandoff: missing function: status %ld (want %d)\n", st, -KEEL_ENODEV);
+	if (!expect(st == -KEEL_ENODEV) && id)
+		expect(hc(KEEL_HC_MGMT_DESTROY, id, 0, 0).status == KEEL_OK);
+}
+
+static void handoff_steps(void)
+{
+	struct keel_pci_dev dev = { 0 };
+	uint64_t cpu;
+	uint32_t pci = 0, id;
+	char arg[24];
+
+	if (!expect(gi->initrd_size != 0) || !expect(opt_get(cmdline, "pci", arg, sizeof(arg))) ||
+	    !expect(handoff_parse(arg, &pci)))
+		return;
+	/* Step 0: the function is there, assignable and nobody's. */
+	if (!expect(handoff_owner(pci, &dev) == KEEL_PCI_OWNER_NONE))
+		return;
+	printf("pcihandoff: %s is %04x:%04x, flags 0x%x, iommu %u\n", arg, dev.vendor, dev.device,
+	       dev.flags, dev.iommu);
+	expect(dev.flags & KEEL_PCI_DEV_ASSIGNABLE);
+
+	/* Step 1: 'first' gets it, drives it, stops by itself and goes. */
+	cpu = handoff_free_cpu(0);
+	if (!expect(cpu != 0) || !expect(handoff_create("first", cpu, pci, &id) == KEEL_OK))
+		return;
+	handoff_check_owner(pci, "first created", id);
+	if (!handoff_run("first", id, pci))
+		return;
+
+	/* Step 2: nobody owns it; the test reads its command register meanwhile. */
+	handoff_wait_go();
+
+	/* Step 3: 'second' gets it; step 4 while it holds it; then it drives it. */
+	cpu = handoff_free_cpu(0);
+	if (!expect(cpu != 0) || !expect(handoff_create("second", cpu, pci, &id) == KEEL_OK))
+		return;
+	handoff_check_owner(pci, "second created", id);
+	handoff_refusals(cpu, pci);
+	handoff_run("second", id, pci);
+}
+
+static void mode_pcihandoff(void)
+{
+	handoff_steps();
+	verdict("pcihandoff");
+}
+
 /* ---- mode=hcbench: the hypercall round trip, timed by the guest clock ---- */
 
 /*
@@ -971,7 +1202,8 @@ static void mode_hcbench(void)
  * reboot | manage [cycles=N] [pauses=N] [races=N]
  * (as the management partition, keel.cfg initrd = this ELF) | denied | hcbench [count=N batch=B] |
  * psci [rounds=N] (aarch64, 2 vCPUs) | smccc | timers | pmu | sve (aarch64) | decode | nmi | tscleaf |
- * initsipi [rounds=N] (x86_64, 2 vCPUs) | edu (x86_64, keel.cfg pci = an edu);
+ * initsipi [rounds=N] (x86_64, 2 vCPUs) | edu (x86_64, keel.cfg pci = an edu) |
+ * pcihandoff pci=SEG:BUS:DEV.FN (as the management partition: an edu handed between children);
  * pace=N sets the ticker's delay; then=shutdown (default) | ticker | idle | reboot | keep says what follows the
  * checks; vmcall=1 makes every x86_64 call use VMCALL instead of VMMCALL.
  */
@@ -1032,6 +1264,8 @@ void guest_main(const struct keel_guest_info *info)
 		mode_manage();
 	else if (!strcmp(mode, "denied"))
 		mode_denied();
+	else if (!strcmp(mode, "pcihandoff"))
+		mode_pcihandoff();
 	else if (!strcmp(mode, "hcbench"))
 		mode_hcbench();
 	else if (!strcmp(mode, "psci"))

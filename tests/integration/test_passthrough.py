@@ -12,12 +12,22 @@ compares; then DMAs to guest-physical 4 GiB, beyond its memory, which the IOMMU
 blocks (on VT-d Keel logs the fault naming the device and its owner; QEMU 7.2's
 AMD-Vi writes no event log, so there only the guest's going on is checked).
 Interrupts are not routed: the guest polls. Another partition runs throughout.
+
+The hand-off (issue 12; mode=pcihandoff, a bare-metal management partition): child
+'first' gets the edu at CREATE, drives it and shuts down, and is destroyed; PCI_LIST
+names it as owner while it exists and nobody after. Meanwhile the manager waits on a
+word in its RAM: the test reads the edu's command register from outside (QEMU's gdb
+stub, as test_iommu.py does), finds bus mastering off, and writes the go-ahead. Child
+'second' then gets the same function and drives it again; while it holds it, CREATE
+naming it is refused (-KEEL_EBUSY), and so is one naming a function the host does not
+have (-KEEL_ENODEV).
 """
 
 import pytest
 
-from keelrig import keel, keel_cfg, out, partition
-from test_iommu import IOMMUS, MACHINES, WIDE
+from gdbphys import Edu, PhysMem
+from keelrig import TESTGUEST, keel, keel_cfg, out, partition
+from test_iommu import ECAM, IOMMUS, MACHINES, WIDE, part_hpa
 
 pytestmark = pytest.mark.x86_64_only
 
@@ -91,3 +101,129 @@ def test_other_partition_runs_on(machine):
     bad = q.find_all(keel(r"partition '\w+' stopped") + "|" +
                      keel(r"error: (?!iommu 0 \(VT-d\): DMA write at 0x100000000 )") + "|PANIC")
     assert not bad, f"unexpected: {bad}"
+
+
+# ---- The hand-off (mode=pcihandoff): the edu from one child partition to the next ----------
+
+# A bare-metal manager creates child 'first' with the edu (a KEEL_DEV_PCI entry),
+# which drives it (mode=edu) and shuts down; destroys it; then child 'second' gets
+# the same function and drives it again. The manager's cores: 1; the children's
+# (and the refused CREATEs'): 2 and 3.
+HANDOFF_CONFIG = keel_cfg(
+    partition("manager", 1, f"mode=pcihandoff pci=0000:00:{EDU_ADDR}", memory="32M",
+              management="yes", initrd="/guests/" + TESTGUEST))
+GO_WAITING, GO = 0x54494157, 0x4E4F4F47  # "WAIT", "GOON": the manager's go-ahead word
+
+
+def handoff_go(q, sock):
+    """Between 'first' and 'second' the manager waits (bounded) on a word in its RAM.
+    Read the edu's command register from outside (nobody owns it now), check the
+    word is where the manager said, and write the go-ahead. The edu's command."""
+    waiting = q.wait_for(out("manager", r"pcihandoff: first destroyed; waiting for the "
+                                        r"go-ahead at RAM \+ 0x[0-9a-f]+ "), 120)
+    offset = int(waiting.split("RAM + 0x", 1)[1].split(" ", 1)[0], 16)
+    base = part_hpa(q, "manager")
+    with PhysMem(sock) as mem:
+        command = Edu(mem, ECAM).command(mem)
+        word = mem.read32(base + offset)
+        assert word == GO_WAITING, f"no go-ahead word at 0x{base + offset:x}: 0x{word:x}"
+        mem.write(base + offset, GO.to_bytes(4, "little"))
+    return command
+
+
+@pytest.fixture(scope="module", params=IOMMUS)
+def handoff(request, rig):
+    """(the QEMU run, the IOMMU's kind, the edu's command register while unowned)."""
+    devices, kind, _ = MACHINES[request.param]
+    sock = rig.tmp_factory.mktemp(f"handoff-{request.param}") / "gdb.sock"
+    extra = devices[:2] + ["-device", DEVICE,
+                           "-chardev", f"socket,id=gdb0,path={sock},server=on,wait=off",
+                           "-gdb", "chardev:gdb0"]
+    with rig.boot("x86_64", HANDOFF_CONFIG, f"passthrough-handoff-{request.param}", smp=4,
+                  extra=extra, timeout=300) as q:
+        yield q, kind, handoff_go(q, sock)
+
+
+def handoff_verdict(q):
+    return q.wait_for(out("manager", r"TEST pcihandoff (PASS|FAIL)") + "|" +
+                      keel(r"partition 'manager' stopped"), 180)
+
+
+def step(q, text, after=0):
+    line = q.find(out("manager", rf"pcihandoff: {text}"), after=after)
+    assert line, (text, q.find_all(out("manager", r"pcihandoff: .*|check failed.*")))
+    return line
+
+
+def test_handoff_passes(handoff):
+    q, _, _ = handoff
+    verdict = handoff_verdict(q)
+    assert verdict.endswith("TEST pcihandoff PASS"), (
+        q.find_all(out("manager", r"check failed.*|pcihandoff: .*")) or verdict)
+
+
+def test_handoff_steps(handoff):
+    q, _, _ = handoff
+    handoff_verdict(q)
+    edu = f"0000:00:{EDU_ADDR}"
+    step(q, rf"{edu} is 1234:11e8, flags 0x[0-9a-f]*[89a-f], iommu 0$")  # ASSIGNABLE
+    for name in ("first", "second"):
+        created = step(q, rf"create {name} on cpus 0x[0-9a-f]+: status 0 id \d+$")
+        cid = created.rsplit(" id ", 1)[1]
+        owned = step(q, rf"{name} created: pci_list owner of {edu}: id {cid} \(want id {cid}\)$",
+                     after=created.index)
+        ran = step(q, rf"{name} stopped by itself: cause 1 ", after=owned.index)
+        step(q, rf"{name} said: TEST edu PASS$", after=ran.index)
+        seen = step(q, rf"{name}: TEST edu PASS seen$", after=ran.index)
+        gone = step(q, rf"{name} destroyed$", after=seen.index)
+        step(q, rf"no owner: pci_list owner of {edu}: none \(want none\)$", after=gone.index)
+        assert q.find(out(name, r"TEST edu PASS$"))
+    go = step(q, r"go-ahead seen after \d+ polls$")
+    second = step(q, r"create second on ", after=go.index)
+    taken = step(q, r"taken function: status -16 \(want -16\)$", after=second.index)
+    step(q, r"0000:00:1c\.7 is not in pci_list$", after=taken.index)
+    step(q, r"missing function: status -19 \(want -19\)$", after=taken.index)
+    # Keel says why it refused each: the function is 'second''s; there is no 1c.7.
+    assert q.find(keel(rf"error: partition 'taken': pci {edu}: another partition has it$"))
+    assert q.find(keel(r"error: partition 'ghost': pci 0000:00:1c\.7: no such PCI function "
+                       r"on this host$"))
+
+
+def test_handoff_keel_log(handoff):
+    """Keel gave it to 'first', took it back when 'first' stopped, gave it to 'second'."""
+    q, kind, _ = handoff
+    handoff_verdict(q)
+    given = rf"pci 0000:00:{EDU_ADDR} 1234:11e8 given, DMA confined to its memory by iommu 0 " \
+            rf"\({kind}\)$"
+    first = q.find(keel(rf"partition 'first': {given}"))
+    assert first, q.find_all(keel(r".*(pci|partition 'first').*"))
+    stopped = q.find(keel(r"partition 'first' stopped: "), after=first.index)
+    assert stopped, q.find_all(keel(r"partition 'first'.*"))
+    destroyed = q.find(keel(r"partition 'first' \(id \d+\) destroyed"), after=stopped.index)
+    assert destroyed, q.find_all(keel(r"partition 'first'.*"))
+    second = q.find(keel(rf"partition 'second': {given}"), after=destroyed.index)
+    assert second, q.find_all(keel(r".*(pci|partition 'second').*"))
+    assert q.find(keel(r"partition 'second' stopped: "), after=second.index)
+    # Unexpected trouble: a PANIC, or an error line but the refusals and blocked DMA.
+    bad = q.find_all(r"PANIC|" + keel(r"error: (?!iommu 0 \(VT-d\): DMA write at 0x100000000 |"
+                                      r"partition '(taken|ghost)': pci )"))
+    assert not bad, f"unexpected: {bad}"
+
+
+def test_bus_mastering_off_between_owners(handoff):
+    """'first' turned bus mastering on (its DMA worked); read from outside while
+    nobody owns the function, it is off. 'second' finds it off as well."""
+    q, _, command = handoff
+    handoff_verdict(q)
+    assert q.find(out("first", r"edu: check busmaster: command 0x0006 after setting bus "
+                               r"master ok$"))
+    assert not command & 0x4, f"bus mastering on after 'first' was destroyed: 0x{command:x}"
+    assert q.find(out("second", r"edu: check command: 0x0002, memory decode on, bus master off "
+                                r"ok$"))
+
+
+def test_handoff_manager_finishes(handoff):
+    q, _, _ = handoff
+    handoff_verdict(q)
+    q.wait_for(keel(r"partition 'manager' stopped: "), 60)
+    assert q.wait_exit(60) == 0

@@ -669,7 +669,7 @@ static void test_pci_refusal(void)
 	CHECK_STR(kc_pci_refusal(devs, 6, KEEL_PCI_ADDR(1, 0, 3, 0), &owner),
 		  "no such PCI function on this host (see keelctl pci)");
 	CHECK_STR(kc_pci_refusal(devs, 6, KEEL_PCI_ADDR(0, 0, 0, 0), &owner),
-		  "it is the host bridge");
+		  "it is a host, ISA or other bridge: the platform's own");
 	CHECK_STR(kc_pci_refusal(devs, 6, KEEL_PCI_ADDR(0, 0, 0x1e, 0), &owner),
 		  "it is a bridge; only endpoints can be given");
 	CHECK_STR(kc_pci_refusal(devs, 6, KEEL_PCI_ADDR(0, 0, 4, 0), &owner),

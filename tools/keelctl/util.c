@@ -561,8 +561,8 @@ void kc_format_uptime(uint64_t ns, char *buf, size_t len)
 
 /* ---- PCI functions ---- */
 
-#define KC_PCI_CLASS_HOST_BRIDGE 0x0600u /* class code bits 23:8 */
-#define KC_PCI_CLASS_IOMMU 0x0806u
+#define KC_PCI_BASE_CLASS_BRIDGE 0x06u /* class code bits 23:16: host, ISA, PCI... bridges */
+#define KC_PCI_CLASS_IOMMU 0x0806u /* class code bits 23:8 */
 
 size_t kc_format_pci_addr(uint16_t seg, uint16_t bdf, char *buf, size_t len)
 {
@@ -981,9 +981,6 @@ long kc_finder_feed(struct kc_finder *f, const char *buf, size_t n)
 
 /* ---- PCI functions ---- */
 
-#define KC_PCI_CLASS_HOST_BRIDGE 0x0600u /* class code bits 23:8 */
-#define KC_PCI_CLASS_IOMMU 0x0806u
-
 /* One address of @len bytes at @s (no commas in it) into *@addr: 0 or -1 with @err. */
 static int kc_parse_pci_addr(const char *s, size_t len, uint32_t *addr, char *err, size_t errlen)
 {
@@ -1064,8 +1061,8 @@ static const char *kc_pci_kind_refusal(const struct keel_pci_dev *d)
 
 	if (d->hdr_type != 0 || (d->flags & KEEL_PCI_DEV_BRIDGE))
 		return "it is a bridge; only endpoints can be given";
-	if (cls == KC_PCI_CLASS_HOST_BRIDGE)
-		return "it is the host bridge";
+	if ((cls >> 8) == KC_PCI_BASE_CLASS_BRIDGE)
+		return "it is a host, ISA or other bridge: the platform's own";
 	if (cls == KC_PCI_CLASS_IOMMU)
 		return "it is an IOMMU";
 	if (d->flags & KEEL_PCI_DEV_BAD_CAPS)

@@ -47,6 +47,8 @@
 #define PCI_HEADER_BRIDGE 1u
 #define PCI_HEADER_CARDBUS 2u
 #define PCI_CLASS_HOST_BRIDGE 0x0600u /* class code bits 23:8 */
+#define PCI_BASE_CLASS_BRIDGE 0x06u /* class code bits 23:16: host, ISA, PCI... bridges */
+#define PCI_CLASS_IOMMU 0x0806u /* class code bits 23:8: base 08 (system), sub 06 */
 
 /* Capability IDs: standard (8 bits) and extended (16 bits). */
 #define PCI_CAP_ID_EXP 0x10

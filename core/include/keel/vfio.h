@@ -61,6 +61,9 @@ const struct partition *vfio_owner(const struct pci_func *f);
 bool vfio_cfg_read(struct partition *part, u16 vbdf, u16 off, u32 size, u32 *val);
 bool vfio_cfg_write(struct partition *part, u16 vbdf, u16 off, u32 size, u32 val);
 
+/* Whether function @f is of a kind a partition may be given (owned or not). */
+bool vfio_assignable(const struct pci_func *f);
+
 /* The name of the partition that owns function @f, or NULL. */
 const char *vfio_owner_name(const struct pci_func *f);
 
