@@ -378,6 +378,32 @@ static void svm_dump_invalid(struct vcpu *vcpu, const struct vmcb *v)
 }
 
 /*
+ * A guest triple fault ends its partition; the state it died in goes to the
+ * console with it, so a report from the field says what the guest saw: the
+ * event Keel injected at that entry, the one being delivered, the tables.
+ */
+static void svm_dump_shutdown(struct vcpu *vcpu, const struct vmcb *v)
+{
+	pr_err("svm: partition '%s' vCPU %u shut down (triple fault): rip 0x%llx rsp 0x%llx "
+	       "rflags 0x%llx",
+	       vcpu->part->desc.h.name, vcpu->index, (unsigned long long)v->save.rip,
+	       (unsigned long long)v->save.rsp, (unsigned long long)v->save.rflags);
+	pr_err("  injected 0x%llx delivering 0x%llx int_ctl 0x%llx shadow 0x%llx cpl %u",
+	       (unsigned long long)vcpu->arch.entry_event, (unsigned long long)v->ctl.exit_int_info,
+	       (unsigned long long)v->ctl.int_ctl, (unsigned long long)v->ctl.int_shadow,
+	       v->save.cpl);
+	pr_err("  cr0 0x%llx cr2 0x%llx cr3 0x%llx cr4 0x%llx efer 0x%llx",
+	       (unsigned long long)v->save.cr0, (unsigned long long)v->save.cr2,
+	       (unsigned long long)v->save.cr3, (unsigned long long)v->save.cr4,
+	       (unsigned long long)v->save.efer);
+	pr_err("  idt 0x%llx/0x%x gdt 0x%llx/0x%x tr 0x%x 0x%llx/0x%x cs 0x%x ss 0x%x",
+	       (unsigned long long)v->save.idtr.base, v->save.idtr.limit,
+	       (unsigned long long)v->save.gdtr.base, v->save.gdtr.limit, v->save.tr.sel,
+	       (unsigned long long)v->save.tr.base, v->save.tr.limit, v->save.cs.sel,
+	       v->save.ss.sel);
+}
+
+/*
  * NMIs. The guest is in its NMI handler from the injection until its IRET,
  * which Keel intercepts to know (no NMI can be injected in between). The
  * IRET has not run at its intercept: if another NMI waits, Keel steps over
@@ -472,6 +498,7 @@ static void svm_handle_exit(struct vcpu *vcpu, struct vmcb *vmcb, struct vm_exit
 		svm_exit_msr(vcpu, vmcb, exit);
 		break;
 	case SVM_EXIT_SHUTDOWN:
+		svm_dump_shutdown(vcpu, vmcb);
 		exit->kind = EXIT_SHUTDOWN;
 		exit->fault.reason = FAULT_TRIPLE;
 		exit->fault.code = code;
@@ -547,6 +574,7 @@ static void svm_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 	vmcb->save.rax = vcpu->arch.gprs[X86_RAX];
 	vmcb->save.rsp = vcpu->arch.gprs[X86_RSP];
 
+	vcpu->arch.entry_event = vmcb->ctl.event_inj;
 	x86_spec_guest_enter(vcpu);
 	svm_vm_run(vcpu->arch.gprs, vcpu->arch.vmcb, pcpu_this()->arch.host_vmcb);
 	x86_guest_left(vcpu);

@@ -930,6 +930,10 @@ static void vmx_handle_exit(struct vcpu *vcpu, u32 reason, struct vm_exit *exit)
 		exit->kind = EXIT_INTERRUPT;
 		break;
 	case VMX_EXIT_TRIPLE:
+		pr_err("vmx: partition '%s' vCPU %u shut down (triple fault); IDT vectoring 0x%llx:",
+		       vcpu->part->desc.h.name, vcpu->index,
+		       (unsigned long long)vmx_vmread(IDT_VEC_INFO));
+		vmx_dump_state();
 		exit->kind = EXIT_SHUTDOWN;
 		exit->fault.reason = FAULT_TRIPLE;
 		exit->fault.code = reason;

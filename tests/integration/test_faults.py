@@ -49,6 +49,16 @@ def test_read_outside_memory(faults, arch):
 def test_triple_fault(faults, arch):
     said = faults.wait_for(out("crash", "triple: faulting with no exception vectors"), 90)
     report = stopped_with_report(faults, "crash", 3, said)
+    if arch == "x86_64":
+        # The state it died in, for whoever reads the report: the event Keel
+        # injected at that entry (the guest's own #UD) and the empty IDT it met.
+        dump = faults.find(keel(r"error: svm: partition 'crash' vCPU 0 shut down "
+                                r"\(triple fault\): rip 0x"), after=said.index)
+        assert dump and dump.index < report.index, "no state dump before the report"
+        assert faults.find(keel(r"error:\s+injected 0x80000306 "), after=dump.index), \
+            "the dump does not name the #UD Keel injected"
+        assert faults.find(keel(r"error:\s+idt 0x0/0x0 "), after=dump.index), \
+            "the dump does not show the empty IDT"
     faults.wait_for(out("ticker", r"tick \d+"), 60, after=report.index)
 
 

@@ -109,6 +109,7 @@ struct vcpu_arch {
 	u16 in_guest; /* between x86_guest_entering and x86_guest_left; atomics only */
 	u64 spec_ctrl; /* the guest's IA32_SPEC_CTRL (scrub.c) */
 	u64 tlb_gen; /* last part_arch.tlb_gen this vCPU flushed for; atomics only */
+	u64 entry_event; /* the event the last entry injected (SVM EVENTINJ), for fault reports */
 	struct vlapic *lapic; /* this vCPU's LAPIC model (vplat.h) */
 	u32 ap_state; /* X86_AP_*: INIT and SIPI to a started vCPU (vlapic.c) */
 	u32 sipi_vector;
