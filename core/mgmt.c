@@ -1033,6 +1033,111 @@ static s64 mgmt_pci_list(const struct vcpu *vcpu, gpa_t gpa, u64 count, u64 r[3]
 	return mgmt_list_out(vcpu, gpa, count, &mgmt_pci_table, &d, r);
 }
 
+/* ---- PCI_ASSIGN, PCI_RELEASE --------------------------------------------- */
+
+/*
+ * The partition an ASSIGN or RELEASE of function @addr is for: another than
+ * the caller, and not started. Only management calls (serialised by
+ * mgmt_lock, which the caller holds) move a partition out of CREATED or
+ * LOADED, and nothing but them reads its description or functions there, so
+ * both can change under that lock alone.
+ */
+static s64 mgmt_pci_target(const struct vcpu *vcpu, u64 id, u64 addr, struct partition **out)
+{
+	s64 ret = mgmt_target(vcpu, id, true, out);
+	u32 state;
+
+	if (ret)
+		return ret;
+	if (addr >> 32)
+		return -KEEL_EINVAL;
+	state = READ_ONCE((*out)->state);
+	return state == PART_CREATED || state == PART_LOADED ? KEEL_OK : -KEEL_EBUSY;
+}
+
+/* The index of @d's PCI entry for @addr, or -1. */
+static int mgmt_pci_entry(const struct pdesc *d, u32 addr)
+{
+	for (u32 i = 0; i < d->h.device_count; i++)
+		if (d->device[i].type == KEEL_DEV_PCI && d->device[i].backend == addr)
+			return (int)i;
+	return -1;
+}
+
+static u32 mgmt_pci_entries(const struct pdesc *d)
+{
+	u32 n = 0;
+
+	for (u32 i = 0; i < d->h.device_count; i++)
+		n += d->device[i].type == KEEL_DEV_PCI;
+	return n;
+}
+
+/* Take entry @i out of @d: the entries after it move up one slot. */
+static void mgmt_pdesc_drop_device(struct pdesc *d, u32 i)
+{
+	u32 n = d->h.device_count;
+
+	memmove(&d->device[i], &d->device[i + 1], (n - i - 1) * sizeof(d->device[0]));
+	memset(&d->device[n - 1], 0, sizeof(d->device[0]));
+	d->h.device_count = n - 1;
+	pdesc_set_size(d);
+}
+
+static s64 mgmt_pci_assign(const struct vcpu *vcpu, u64 id, u64 addr)
+{
+	struct partition *part;
+	s64 ret = mgmt_pci_target(vcpu, id, addr, &part);
+	struct pdesc *d;
+	u32 i;
+
+	if (ret)
+		return ret;
+	d = &part->desc;
+	if (mgmt_pci_entry(d, (u32)addr) >= 0)
+		return -KEEL_EEXIST;
+	if (d->h.device_count >= KEEL_PD_MAX_DEVICES || mgmt_pci_entries(d) >= KEEL_PD_MAX_PCI)
+		return -KEEL_ENOSPC;
+	i = d->h.device_count;
+	pdesc_add_device(d, KEEL_DEV_PCI, (u32)addr, 0);
+	part->cfg_dev_line = NULL; /* its entries are no longer keel.cfg's lines */
+	ret = vfio_add(part, i);
+	if (ret) {
+		mgmt_pdesc_drop_device(d, i);
+		return ret;
+	}
+	pr_info("partition '%s': pci " PCI_FMT " assigned by the management partition", d->h.name,
+		PCI_ARGS(KEEL_PCI_ADDR_SEG(addr), KEEL_PCI_ADDR_BDF(addr)));
+	return KEEL_OK;
+}
+
+static s64 mgmt_pci_release(const struct vcpu *vcpu, u64 id, u64 addr)
+{
+	struct partition *part;
+	s64 ret = mgmt_pci_target(vcpu, id, addr, &part);
+	struct pdesc *d;
+	int i;
+
+	if (ret)
+		return ret;
+	d = &part->desc;
+	i = mgmt_pci_entry(d, (u32)addr);
+	if (i < 0)
+		return -KEEL_ENOENT;
+	/* Devices keep the slot their entry has (virtio/devices.c): only PCI entries may move. */
+	for (u32 j = (u32)i + 1; j < d->h.device_count; j++)
+		if (d->device[j].type != KEEL_DEV_PCI)
+			return -KEEL_ENOTSUP;
+	ret = vfio_remove(part, pci_func_find(KEEL_PCI_ADDR_SEG(addr), KEEL_PCI_ADDR_BDF(addr)));
+	if (ret)
+		return ret;
+	mgmt_pdesc_drop_device(d, (u32)i);
+	part->cfg_dev_line = NULL;
+	pr_info("partition '%s': pci " PCI_FMT " released by the management partition", d->h.name,
+		PCI_ARGS(KEEL_PCI_ADDR_SEG(addr), KEEL_PCI_ADDR_BDF(addr)));
+	return KEEL_OK;
+}
+
 /* ---- dispatch ----------------------------------------------------------- */
 
 static s64 mgmt_dispatch(struct vcpu *vcpu, u32 nr, const u64 a[6], u64 r[3])
@@ -1066,6 +1171,10 @@ static s64 mgmt_dispatch(struct vcpu *vcpu, u32 nr, const u64 a[6], u64 r[3])
 		return mgmt_resize(vcpu, a[0], a[1], a[2]);
 	case KEEL_HC_MGMT_PCI_LIST:
 		return mgmt_pci_list(vcpu, a[0], a[1], r);
+	case KEEL_HC_MGMT_PCI_ASSIGN:
+		return mgmt_pci_assign(vcpu, a[0], a[1]);
+	case KEEL_HC_MGMT_PCI_RELEASE:
+		return mgmt_pci_release(vcpu, a[0], a[1]);
 	default:
 		return -KEEL_ENOSYS;
 	}

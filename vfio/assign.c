@@ -19,9 +19,6 @@
 
 #include "vfio_part.h"
 
-#define PCI_FMT "%04x:%02x:%02x.%u"
-#define PCI_ARGS(seg, bdf) (seg), PCI_BDF_BUS(bdf), PCI_BDF_DEV(bdf), PCI_BDF_FN(bdf)
-
 /* The owner of each host function (by its index in the enumeration), under vfio_lock. */
 static const struct partition *vfio_owners[PCI_MAX_FUNCS];
 static struct spinlock vfio_lock = SPINLOCK_INIT;
@@ -241,37 +238,48 @@ static int vfio_reset(const struct partition *part, const struct pci_func *f, co
 	return ret;
 }
 
-/* Attach each function's DMA requester ID once (functions behind one alias share it). */
+/* Another function @part holds than entry @i, attached with the same requester ID and unit. */
+static struct vfio_dev *vfio_sharer(struct vfio_part *vp, u32 i)
+{
+	for (u32 j = 0; j < vp->count; j++)
+		if (j != i && vp->dev[j].attached && vp->dev[j].u == vp->dev[i].u &&
+		    vp->dev[j].f->dma_rid == vp->dev[i].f->dma_rid)
+			return &vp->dev[j];
+	return NULL;
+}
+
+/* Reset entry @i and attach its DMA requester ID, unless another entry did (an alias). */
+static int vfio_attach_one(struct partition *part, struct vfio_part *vp, u32 i)
+{
+	struct vfio_dev *v = &vp->dev[i];
+	bool shared = vfio_sharer(vp, i) != NULL;
+	int ret;
+
+	vfio_master_off(v->f);
+	ret = vfio_reset(part, v->f, "before its guest starts");
+	if (ret || shared)
+		return ret;
+	ret = iommu_domain_attach(&vp->dom, v->u, v->f->dma_rid);
+	if (ret) {
+		pr_err("partition '%s': pci " PCI_FMT ": not attached to its DMA domain (error %d)",
+		       part->desc.h.name, PCI_ARGS(v->f->seg, v->f->bdf), ret);
+		return ret;
+	}
+	v->attached = true;
+	pr_info("partition '%s': pci " PCI_FMT " %04x:%04x given, DMA confined to its memory by "
+		"iommu %u (%s)",
+		part->desc.h.name, PCI_ARGS(v->f->seg, v->f->bdf), v->f->vendor, v->f->device,
+		v->u->index, v->u->ops->name);
+	return 0;
+}
+
 static int vfio_attach_all(struct partition *part, struct vfio_part *vp)
 {
-	for (u32 i = 0; i < vp->count; i++) {
-		struct vfio_dev *v = &vp->dev[i];
-		bool shared = false;
-		int ret;
+	int ret = 0;
 
-		for (u32 j = 0; j < i; j++)
-			shared |= vp->dev[j].attached && vp->dev[j].u == v->u &&
-				  vp->dev[j].f->dma_rid == v->f->dma_rid;
-		vfio_master_off(v->f);
-		ret = vfio_reset(part, v->f, "before its guest starts");
-		if (ret)
-			return ret;
-		if (shared)
-			continue;
-		ret = iommu_domain_attach(&vp->dom, v->u, v->f->dma_rid);
-		if (ret) {
-			pr_err("partition '%s': pci " PCI_FMT ": not attached to its DMA domain "
-			       "(error %d)",
-			       part->desc.h.name, PCI_ARGS(v->f->seg, v->f->bdf), ret);
-			return ret;
-		}
-		v->attached = true;
-		pr_info("partition '%s': pci " PCI_FMT " %04x:%04x given, DMA confined to its "
-			"memory by iommu %u (%s)",
-			part->desc.h.name, PCI_ARGS(v->f->seg, v->f->bdf), v->f->vendor,
-			v->f->device, v->u->index, v->u->ops->name);
-	}
-	return 0;
+	for (u32 i = 0; !ret && i < vp->count; i++)
+		ret = vfio_attach_one(part, vp, i);
+	return ret;
 }
 
 int vfio_assign(struct partition *part)
@@ -331,6 +339,110 @@ void vfio_release(struct partition *part)
 	spin_unlock_irqrestore(&vfio_lock, flags);
 	part->vfio = NULL;
 	pmm_free(hva_to_hpa(vp), ALIGN_UP(sizeof(*vp), PAGE_SIZE));
+}
+
+/*
+ * Entry @i leaves @vp (its guest's bus is down): bus mastering off, its
+ * requester ID detached unless an alias it shares stays (which then holds
+ * the attachment), reset, ownership given up, the entries after it moved up.
+ */
+static void vfio_drop(struct partition *part, struct vfio_part *vp, u32 i)
+{
+	struct vfio_dev *v = &vp->dev[i];
+	struct vfio_dev *sharer = vfio_sharer(vp, i);
+	unsigned long flags;
+
+	vfio_master_off(v->f);
+	if (v->attached && sharer)
+		sharer->attached = true; /* the one requester ID stays attached for it */
+	else if (v->attached)
+		iommu_domain_detach(&vp->dom, v->u, v->f->dma_rid);
+	if (vfio_reset(part, v->f, "on its way back to the pool")) {
+		pr_err("partition '%s': pci " PCI_FMT " did not reset; Keel keeps it out of use",
+		       part->desc.h.name, PCI_ARGS(v->f->seg, v->f->bdf));
+		WRITE_ONCE(vfio_quarantined[vfio_func_index(v->f)], true);
+	}
+	flags = spin_lock_irqsave(&vfio_lock);
+	vfio_owners[vfio_func_index(v->f)] = NULL;
+	spin_unlock_irqrestore(&vfio_lock, flags);
+	memmove(&vp->dev[i], &vp->dev[i + 1], (vp->count - i - 1) * sizeof(vp->dev[0]));
+	vp->count--;
+	memset(&vp->dev[vp->count], 0, sizeof(vp->dev[0]));
+}
+
+/* Take the one function of entry @i for @part (it holds others): 0 or the refusal's error. */
+static int vfio_take_one(struct partition *part, struct vfio_part *vp, u32 i)
+{
+	const struct pdesc *d = &part->desc;
+	unsigned long flags;
+	const char *why;
+
+	if (vp->count >= KEEL_PD_MAX_PCI)
+		return -KEEL_ENOSPC;
+	flags = spin_lock_irqsave(&vfio_lock);
+	why = vfio_refusal(d, i, part);
+	if (!why) {
+		struct vfio_dev *v = &vp->dev[vp->count++];
+
+		v->f = vfio_func_of(&d->device[i]);
+		v->u = iommu_unit_for(v->f->seg, v->f->bdf);
+		vfio_owners[vfio_func_index(v->f)] = part;
+	}
+	spin_unlock_irqrestore(&vfio_lock, flags);
+	if (!why)
+		return 0;
+	vfio_report(d, NULL, i, why);
+	return vfio_kind_refusal(vfio_func_of(&d->device[i])) ? -KEEL_ENODEV : -KEEL_EBUSY;
+}
+
+int vfio_add(struct partition *part, u32 i)
+{
+	struct vfio_part *vp = part->vfio;
+	int ret, again;
+
+	if (!vp)
+		return vfio_assign(part);
+	ret = vfio_take_one(part, vp, i);
+	if (ret)
+		return ret;
+	vbus_detach(part, vp); /* laid out again below, with the new one */
+	ret = vfio_attach_one(part, vp, vp->count - 1);
+	if (ret)
+		vfio_drop(part, vp, vp->count - 1);
+	again = vbus_attach(part, vp);
+	if (!ret && again) { /* e.g. its BARs do not fit the guest's window beside the others */
+		ret = again;
+		vbus_detach(part, vp);
+		vfio_drop(part, vp, vp->count - 1);
+		again = vbus_attach(part, vp);
+	}
+	if (again)
+		pr_err("partition '%s': its PCI functions could not be laid out again (error %d)",
+		       part->desc.h.name, again);
+	return ret;
+}
+
+int vfio_remove(struct partition *part, const struct pci_func *f)
+{
+	struct vfio_part *vp = part->vfio;
+	u32 i = 0;
+	int ret;
+
+	while (vp && i < vp->count && vp->dev[i].f != f)
+		i++;
+	if (!vp || i == vp->count)
+		return -KEEL_ENOENT;
+	if (vp->count == 1) {
+		vfio_release(part); /* the last one: its domain goes too */
+		return 0;
+	}
+	vbus_detach(part, vp);
+	vfio_drop(part, vp, i);
+	ret = vbus_attach(part, vp);
+	if (ret)
+		pr_err("partition '%s': its PCI functions could not be laid out again (error %d)",
+		       part->desc.h.name, ret);
+	return 0;
 }
 
 int vfio_dma_map(struct partition *part, gpa_t gpa, hpa_t hpa, u64 size)

@@ -15,8 +15,6 @@
 #include <keel/vfio.h>
 
 #define IOMMU_FMT "iommu %u (%s)"
-#define PCI_FMT "%04x:%02x:%02x.%u"
-#define PCI_ARGS(seg, bdf) (seg), PCI_BDF_BUS(bdf), PCI_BDF_DEV(bdf), PCI_BDF_FN(bdf)
 /* Faults logged in full per unit; after that one line per IOMMU_FAULT_QUIET_EVERY. */
 #define IOMMU_FAULT_LOUD 16u
 #define IOMMU_FAULT_QUIET_EVERY 1024u

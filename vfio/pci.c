@@ -10,8 +10,6 @@
 #include <keel/lib.h>
 #include <keel/pci.h>
 
-#define PCI_FMT "%04x:%02x:%02x.%u"
-#define PCI_ARGS(seg, bdf) (seg), PCI_BDF_BUS(bdf), PCI_BDF_DEV(bdf), PCI_BDF_FN(bdf)
 #define PCI_DEVS 32u
 #define PCI_FNS 8u
 #define PCI_EXT_SLOTS ((PCI_CFG_SIZE - PCI_EXT_CAP_FIRST) / 4)

@@ -21,8 +21,6 @@
 
 #include "vfio_part.h"
 
-#define PCI_FMT "%04x:%02x:%02x.%u"
-#define PCI_ARGS(seg, bdf) (seg), PCI_BDF_BUS(bdf), PCI_BDF_DEV(bdf), PCI_BDF_FN(bdf)
 #define PCI_BAR0 0x10u
 #define PCI_COMMAND_MEMORY BIT(1)
 

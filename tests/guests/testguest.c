@@ -900,9 +900,11 @@ static void mode_denied(void)
  * itself and is destroyed; PCI_LIST shows the owner come and go. Then the
  * manager waits for a go-ahead (a word in its RAM that a test writes from
  * outside once it has read the function's command register), and child
- * 'second' gets the same function and drives it again. While 'second' holds
- * it, a third CREATE naming it is refused (-KEEL_EBUSY), and one naming a
- * function the host does not have (-KEEL_ENODEV).
+ * 'second' is created without it and gets it by PCI_ASSIGN (1.4): assigned,
+ * released, assigned again, with the refusals of both calls checked. While
+ * 'second' holds it, a third CREATE naming it is refused (-KEEL_EBUSY), and
+ * one naming a function the host does not have (-KEEL_ENODEV). Then
+ * 'second' drives it, and once it runs neither call touches it (-KEEL_EBUSY).
  */
 #define HANDOFF_MEM (16u << 20)
 #define HANDOFF_GHOST KEEL_PCI_ADDR(0, 0, 0x1c, 7) /* no such function on q35 */
@@ -972,7 +974,11 @@ static bool handoff_check_owner(uint32_t addr, const char *when, uint32_t want)
 	return expect(got == want);
 }
 
-/* CREATE @name on @cpus with @pci as its one PCI function: the status, *@id on success. */
+/*
+ * CREATE @name on @cpus with @pci as its one PCI function (HANDOFF_NONE: no
+ * PCI entry): the status, *@id on success.
+ */
+#define HANDOFF_NONE 0xffffffffu
 static long handoff_create(const char *name, uint64_t cpus, uint32_t pci, uint32_t *id)
 {
 	static struct handoff_desc d;
@@ -980,15 +986,28 @@ static long handoff_create(const char *name, uint64_t cpus, uint32_t pci, uint32
 
 	mg_desc_init(&d.m, name, HANDOFF_MEM, KEEL_PD_REBOOT_STOP, "mode=edu then=shutdown",
 		     gi->initrd_size);
-	d.m.h.size = sizeof(d);
-	d.m.h.device_count = 4;
 	d.m.h.cpu_mask = cpus;
-	d.pci = (struct keel_pd_device){ .type = KEEL_DEV_PCI, .backend = pci };
-	r = hc(KEEL_HC_MGMT_CREATE, (uintptr_t)&d, sizeof(d), 0);
+	if (pci != HANDOFF_NONE) {
+		d.m.h.size = sizeof(d);
+		d.m.h.device_count = 4;
+		d.pci = (struct keel_pd_device){ .type = KEEL_DEV_PCI, .backend = pci };
+	}
+	r = hc(KEEL_HC_MGMT_CREATE, (uintptr_t)&d, d.m.h.size, 0);
 	*id = r.status == KEEL_OK ? (uint32_t)r.r1 : 0;
 	printf("pcihandoff: create %s on cpus 0x%lx: status %ld id %u\n", name, cpus, r.status,
 	       *id);
 	return r.status;
+}
+
+/* PCI_ASSIGN (@assign) or PCI_RELEASE of @pci for @id: true if the status is @want. */
+static bool handoff_change(bool assign, uint32_t id, uint32_t pci, long want, const char *why)
+{
+	long st = hc(assign ? KEEL_HC_MGMT_PCI_ASSIGN : KEEL_HC_MGMT_PCI_RELEASE, id, pci, 0)
+			  .status;
+
+	printf("pcihandoff: %s %s: status %ld (want %ld)\n", assign ? "assign" : "release", why,
+	       st, want);
+	return expect(st == want);
 }
 
 /* The lowest free core but those of @but, or 0. */
@@ -1020,6 +1039,8 @@ static bool handoff_run(const char *name, uint32_t id, uint32_t pci)
 		return false;
 	}
 	printf("pcihandoff: %s started\n", name);
+	/* Started (or stopped already): its functions stay as they are. */
+	handoff_change(false, id, pci, -KEEL_EBUSY, "once started");
 	stopped = mg_wait_state(id, KEEL_PSTATE_STOPPED, HANDOFF_STOP_POLLS);
 	mg_state(id, &ps);
 	printf("pcihandoff: %s %s: cause %u (%s)\n", name,
@@ -1036,6 +1057,27 @@ static bool handoff_run(const char *name, uint32_t id, uint32_t pci)
 		expect(mg_takedown(id));
 	printf("pcihandoff: %s destroyed\n", name);
 	return stopped && passed && handoff_check_owner(pci, "no owner", KEEL_PCI_OWNER_NONE);
+}
+
+/*
+ * 'second' (@id, created without a PCI entry) gets @pci by ASSIGN, gives it
+ * back by RELEASE and gets it again; the owner follows; the refusals.
+ */
+static bool handoff_assign(uint32_t id, uint32_t pci)
+{
+	bool ok = handoff_check_owner(pci, "second created without it", KEEL_PCI_OWNER_NONE);
+
+	ok &= handoff_change(true, id, pci, KEEL_OK, "to second");
+	ok &= handoff_check_owner(pci, "assigned", id);
+	ok &= handoff_change(true, id, pci, -KEEL_EEXIST, "again");
+	ok &= handoff_change(true, id, HANDOFF_GHOST, -KEEL_ENODEV, "of 0000:00:1c.7");
+	ok &= handoff_change(true, id, KEEL_PCI_ADDR(0, 0, 0, 0), -KEEL_ENODEV,
+			     "of the host bridge");
+	ok &= handoff_change(false, id, pci, KEEL_OK, "from second");
+	ok &= handoff_check_owner(pci, "released", KEEL_PCI_OWNER_NONE);
+	ok &= handoff_change(false, id, pci, -KEEL_ENOENT, "again");
+	ok &= handoff_change(true, id, pci, KEEL_OK, "to second again");
+	return ok & handoff_check_owner(pci, "assigned again", id);
 }
 
 /* Tell where the go-ahead word is, then wait (bounded) until a test outside writes it. */
@@ -1106,11 +1148,15 @@ static void handoff_steps(void)
 	/* Step 2: nobody owns it; the test reads its command register meanwhile. */
 	handoff_wait_go();
 
-	/* Step 3: 'second' gets it; step 4 while it holds it; then it drives it. */
+	/* Step 3: 'second' gets it by ASSIGN; step 4 while it holds it; then it drives it. */
 	cpu = handoff_free_cpu(0);
-	if (!expect(cpu != 0) || !expect(handoff_create("second", cpu, pci, &id) == KEEL_OK))
+	if (!expect(cpu != 0) ||
+	    !expect(handoff_create("second", cpu, HANDOFF_NONE, &id) == KEEL_OK))
 		return;
-	handoff_check_owner(pci, "second created", id);
+	if (!handoff_assign(id, pci)) {
+		expect(mg_takedown(id));
+		return;
+	}
 	handoff_refusals(cpu, pci);
 	handoff_run("second", id, pci);
 }

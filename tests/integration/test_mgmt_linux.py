@@ -192,6 +192,25 @@ def test_pci_functions_listed(mgmt, arch):
         "rc=1", f"keelctl: create pcivm: pci 0000:00:00.0: {why}"], created
     assert "PCI-CREATE-HELP 0" in out, out
     assert "PCI-CREATE-NONE 1" in out, out
+    # keelctl pci assign/release (ABI 1.4) on a created partition: each refusal with its
+    # exit code and words, from Keel's answer (nothing here can be given: no IOMMU).
+    changed = {l.split(" ", 1)[0]: l.split(" ", 2)[1:] for l in out
+               if l.startswith("PCI-CHANGE-") and not l.startswith("PCI-CHANGE-HELP")}
+    assert changed == {
+        "PCI-CHANGE-HOSTBRIDGE": ["rc=1", "keelctl: pci assign pcitgt 00:00.0: not on this host, "
+                                          "or not a function Keel gives (see keelctl pci)"],
+        "PCI-CHANGE-NOTHELD": ["rc=1", "keelctl: pci release pcitgt 0000:00:00.0: pcitgt does "
+                                       "not hold it"],
+        "PCI-CHANGE-NOPART": ["rc=3", "keelctl: nosuch: no such partition"],
+        "PCI-CHANGE-BADADDR": ["rc=2", "keelctl: pci: '00:20.0' is not a PCI address "
+                                       "(SSSS:BB:DD.F or BB:DD.F, in hex)"],
+        "PCI-CHANGE-MANAGER": ["rc=5", "keelctl: pci assign mgmt: the management partition "
+                                       "itself"],
+        "PCI-CHANGE-USAGE": ["rc=2", "keelctl: usage: keelctl pci assign NAME ADDR"],
+        "PCI-CHANGE-UNKNOWN": ["rc=2", "keelctl: pci: unknown subcommand 'frob' (assign, "
+                                       "release)"],
+    }, changed
+    assert "PCI-CHANGE-HELP 0" in out, out
     if arch == "aarch64":
         assert text == ["no PCI functions"], text
         assert devs == [], devs

@@ -170,8 +170,13 @@ def test_handoff_steps(handoff):
     for name in ("first", "second"):
         created = step(q, rf"create {name} on cpus 0x[0-9a-f]+: status 0 id \d+$")
         cid = created.rsplit(" id ", 1)[1]
-        owned = step(q, rf"{name} created: pci_list owner of {edu}: id {cid} \(want id {cid}\)$",
-                     after=created.index)
+        if name == "first":  # a KEEL_DEV_PCI entry in its CREATE
+            owned = step(q, rf"first created: pci_list owner of {edu}: id {cid} "
+                            rf"\(want id {cid}\)$", after=created.index)
+        else:  # none: PCI_ASSIGN gives it, PCI_RELEASE takes it back, PCI_ASSIGN again
+            owned = assigned_by_call(q, edu, cid, created.index)
+        started = step(q, rf"{name} started$", after=owned.index)
+        step(q, r"release once started: status -16 \(want -16\)$", after=started.index)
         ran = step(q, rf"{name} stopped by itself: cause 1 ", after=owned.index)
         step(q, rf"{name} said: TEST edu PASS$", after=ran.index)
         seen = step(q, rf"{name}: TEST edu PASS seen$", after=ran.index)
@@ -189,6 +194,27 @@ def test_handoff_steps(handoff):
                        r"on this host$"))
 
 
+def assigned_by_call(q, edu, cid, after):
+    """'second''s PCI_ASSIGN / PCI_RELEASE steps, each with the status and owner it must
+    have, in order; the last line's index."""
+    want = [rf"second created without it: pci_list owner of {edu}: none \(want none\)$",
+            r"assign to second: status 0 \(want 0\)$",
+            rf"assigned: pci_list owner of {edu}: id {cid} \(want id {cid}\)$",
+            r"assign again: status -17 \(want -17\)$",
+            r"assign of 0000:00:1c\.7: status -19 \(want -19\)$",
+            r"assign of the host bridge: status -19 \(want -19\)$",
+            r"release from second: status 0 \(want 0\)$",
+            rf"released: pci_list owner of {edu}: none \(want none\)$",
+            r"release again: status -2 \(want -2\)$",
+            r"assign to second again: status 0 \(want 0\)$",
+            rf"assigned again: pci_list owner of {edu}: id {cid} \(want id {cid}\)$"]
+    line = None
+    for text in want:
+        line = step(q, text, after=after)
+        after = line.index
+    return line
+
+
 def test_handoff_keel_log(handoff):
     """Keel gave it to 'first', took it back when 'first' stopped, gave it to 'second'."""
     q, kind, _ = handoff
@@ -201,12 +227,23 @@ def test_handoff_keel_log(handoff):
     assert stopped, q.find_all(keel(r"partition 'first'.*"))
     destroyed = q.find(keel(r"partition 'first' \(id \d+\) destroyed"), after=stopped.index)
     assert destroyed, q.find_all(keel(r"partition 'first'.*"))
+    # 'second': by PCI_ASSIGN, back by PCI_RELEASE (reset on its way), by PCI_ASSIGN again.
+    edu = f"pci 0000:00:{EDU_ADDR}"
     second = q.find(keel(rf"partition 'second': {given}"), after=destroyed.index)
     assert second, q.find_all(keel(r".*(pci|partition 'second').*"))
-    assert q.find(keel(r"partition 'second' stopped: "), after=second.index)
+    line = second
+    for text in (rf"{edu} assigned by the management partition$",
+                 # QEMU's edu has no FLR, and no bus reset on the root bus
+                 rf"{edu} (reset on its way back to the pool \(|has no reset )",
+                 rf"{edu} released by the management partition$",
+                 given, rf"{edu} assigned by the management partition$"):
+        line = q.find(keel(rf"(warning: )?partition 'second': {text}"), after=line.index)
+        assert line, (text, q.find_all(keel(r".*partition 'second'.*")))
+    assert q.find(keel(r"partition 'second' stopped: "), after=line.index)
     # Unexpected trouble: a PANIC, or an error line but the refusals and blocked DMA.
     bad = q.find_all(r"PANIC|" + keel(r"error: (?!iommu 0 \(VT-d\): DMA write at 0x100000000 |"
-                                      r"partition '(taken|ghost)': pci )"))
+                                      r"partition '(taken|ghost)': pci |"
+                                      r"partition 'second': pci 0000:00:(1c\.7|00\.0): )"))
     assert not bad, f"unexpected: {bad}"
 
 

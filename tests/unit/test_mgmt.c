@@ -315,6 +315,123 @@ static void test_pci_list(void)
 	CHECK_EQ(last_res[1], 0);
 }
 
+/* The owner PCI_LIST gives function @i of the fake host. */
+static u32 pci_owner(u32 i)
+{
+	struct keel_pci_dev d;
+
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_LIST, mgr_gpa(SCRATCH), i + 1, 0), KEEL_OK);
+	memcpy(&d, mgr_ram() + SCRATCH + i * sizeof(d), sizeof(d));
+	return d.owner;
+}
+
+/*
+ * PCI_ASSIGN and PCI_RELEASE (1.4) on partitions that have not started: a
+ * function joins and leaves one function at a time (the others are not reset
+ * again), the domain lives while it holds any, and every refusal has its code.
+ */
+static void test_pci_assign_release(void)
+{
+	static const struct iommu_ops named = { .name = "fake" };
+	static struct iommu_unit vtd = { .kind = IOMMU_VTD, .index = 0, .on = true, .ops = &named };
+	const u32 edu = KEEL_PCI_ADDR(0, 0, 3, 0), nic = KEEL_PCI_ADDR(0, 0, 4, 0);
+	struct pdesc c = desc_for("a", 0x2, 4ull << 20);
+	struct partition *a;
+	u32 ida, idb, n;
+
+	memset(fake_resets, 0, sizeof(fake_resets));
+	pci_fake(0, PCI_BDF(0, 0, 0), 0x8086, 0x29c0, 0x060000, PCI_HEADER_NORMAL, 0, &vtd);
+	pci_fake(1, PCI_BDF(0, 3, 0), 0x1234, 0x11e8, 0x00ff00, PCI_HEADER_NORMAL, 3, &vtd);
+	pci_fake(2, PCI_BDF(0, 4, 0), 0x8086, 0x10d3, 0x020000, PCI_HEADER_NORMAL, 4, &vtd);
+	pci_fake(3, PCI_BDF(0, 0x1e, 0), 0x8086, 0x244e, 0x060401, PCI_HEADER_BRIDGE, 5, &vtd);
+	fake_pci_count = 4;
+
+	CHECK_EQ(create(&c), KEEL_OK);
+	ida = (u32)last_res[0];
+	a = part_by_id(ida);
+	n = a->desc.h.device_count;
+	CHECK_EQ(create_simple("b", 0x4, 4ull << 20, 4096), KEEL_OK);
+	idb = (u32)last_res[0];
+
+	/* Given: reset, attached to a domain with its RAM, listed as a's, in its description. */
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_ASSIGN, ida, edu, 0), KEEL_OK);
+	CHECK_EQ(pci_owner(1), ida);
+	CHECK_EQ(fake_resets[1], 1);
+	CHECK(fake_domains[ida].live);
+	CHECK_EQ(fake_domains[ida].attached, 1);
+	CHECK_EQ(fake_domains[ida].mapped, 4ull << 20);
+	CHECK_EQ(a->desc.h.device_count, n + 1);
+	CHECK_EQ(a->desc.device[n].type, KEEL_DEV_PCI);
+	CHECK_EQ(a->desc.device[n].backend, edu);
+	CHECK_EQ(a->desc.h.size, KEEL_PDESC_SIZE(1, 1, n + 1));
+
+	/* Refused, with nothing changed. */
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_ASSIGN, ida, edu, 0), -KEEL_EEXIST);
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_ASSIGN, idb, edu, 0), -KEEL_EBUSY);
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_ASSIGN, idb, KEEL_PCI_ADDR(0, 0x1e, 0, 0), 0),
+		 -KEEL_ENODEV); /* not there: 1e:00.0 */
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_ASSIGN, idb, KEEL_PCI_ADDR(0, 0, 0x1e, 0), 0),
+		 -KEEL_ENODEV); /* a bridge */
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_ASSIGN, idb, KEEL_PCI_ADDR(0, 0, 0, 0), 0),
+		 -KEEL_ENODEV); /* the host bridge */
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_ASSIGN, idb, 1ull << 32 | edu, 0), -KEEL_EINVAL);
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_ASSIGN, 99, edu, 0), -KEEL_ENOENT);
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_ASSIGN, mgr->id, nic, 0), -KEEL_EPERM);
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_RELEASE, idb, edu, 0), -KEEL_ENOENT);
+	CHECK_EQ(part_by_id(idb)->desc.h.device_count, n);
+	CHECK_EQ(pci_owner(1), ida);
+	CHECK_EQ(fake_resets[1], 1);
+
+	/* A second one joins; the first is not reset again. */
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_ASSIGN, ida, nic, 0), KEEL_OK);
+	CHECK_EQ(fake_domains[ida].attached, 2);
+	CHECK_EQ(fake_resets[1], 1);
+	CHECK_EQ(fake_resets[2], 1);
+
+	/* Started: neither call touches it. */
+	a->state = PART_RUNNING;
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_RELEASE, ida, edu, 0), -KEEL_EBUSY);
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_ASSIGN, ida, KEEL_PCI_ADDR(0, 0, 5, 0), 0), -KEEL_EBUSY);
+	a->state = PART_LOADED;
+
+	/* Taken back: reset on its way to the pool, detached, and then b may have it. */
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_RELEASE, ida, edu, 0), KEEL_OK);
+	CHECK_EQ(pci_owner(1), KEEL_PCI_OWNER_NONE);
+	CHECK_EQ(fake_resets[1], 2);
+	CHECK_EQ(fake_resets[2], 1);
+	CHECK_EQ(fake_domains[ida].attached, 1);
+	CHECK(fake_domains[ida].live);
+	CHECK_EQ(a->desc.h.device_count, n + 1);
+	CHECK_EQ(a->desc.device[n].backend, nic); /* the one after it moved up */
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_RELEASE, ida, edu, 0), -KEEL_ENOENT);
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_ASSIGN, idb, edu, 0), KEEL_OK);
+	CHECK_EQ(pci_owner(1), idb);
+
+	/* The last one out takes the domain with it. */
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_RELEASE, ida, nic, 0), KEEL_OK);
+	CHECK(!fake_domains[ida].live);
+	CHECK(a->vfio == NULL);
+	CHECK_EQ(a->desc.h.device_count, n);
+	CHECK_EQ(a->desc.h.size, KEEL_PDESC_SIZE(1, 1, n));
+	CHECK_EQ(pci_owner(2), KEEL_PCI_OWNER_NONE);
+
+	/* A device entry after it keeps its slot: the function cannot be taken out. */
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_ASSIGN, ida, nic, 0), KEEL_OK);
+	pdesc_add_device(&a->desc, KEEL_DEV_BLK, 0, 0);
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_RELEASE, ida, nic, 0), -KEEL_ENOTSUP);
+	CHECK_EQ(pci_owner(2), ida);
+	a->desc.h.device_count--;
+	pdesc_set_size(&a->desc);
+
+	/* DESTROY gives back what ASSIGN gave. */
+	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, ida, 0, 0), KEEL_OK);
+	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, idb, 0, 0), KEEL_OK);
+	CHECK_EQ(pci_owner(1), KEEL_PCI_OWNER_NONE);
+	CHECK_EQ(pci_owner(2), KEEL_PCI_OWNER_NONE);
+	CHECK(!fake_domains[ida].live && !fake_domains[idb].live);
+	fake_pci_count = 0;
+}
+
 static void test_create_hostile(void)
 {
 	u64 free_before = pmm_free_bytes();
@@ -885,6 +1002,7 @@ int main(void)
 	test_privilege();
 	test_host_info_and_list();
 	test_pci_list();
+	test_pci_assign_release();
 	test_create_hostile();
 	test_load_hostile();
 	test_lifecycle();

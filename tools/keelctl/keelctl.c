@@ -15,6 +15,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <keel/pci_addr.h>
+
 #include "keelctl.h"
 
 #define KC_LOAD_CHUNK (4u << 20) /* bytes per KEEL_IOC_LOAD; the driver splits further */
@@ -608,6 +610,87 @@ static int kc_pci_list(struct keel_pci_dev *devs, uint32_t *n, uint32_t *total)
 	return 0;
 }
 
+/* Why PCI_ASSIGN/PCI_RELEASE of @addr for @st failed with errno @err: an exit code. */
+static int kc_pci_change_error(bool assign, const struct keel_part_status *st, const char *addr,
+			       int err)
+{
+	const char *what = assign ? "assign" : "release";
+	char name[KEEL_NAME_MAX];
+	bool started = st->state != KEEL_PSTATE_CREATED && st->state != KEEL_PSTATE_LOADED;
+
+	kc_part_name(st, name);
+	switch (err) {
+	case EBUSY:
+		if (started || !assign)
+			return kc_error(
+				KC_EXIT_STATE,
+				"pci %s %s %s: %s has started (%s); functions are given and "
+				"taken back before start",
+				what, name, addr, name, kc_state_name(st->state));
+		return kc_error(KC_EXIT_RESOURCE,
+				"pci assign %s %s: another partition has it or a function of its "
+				"isolation group (see keelctl pci)",
+				name, addr);
+	case ENODEV:
+		return kc_error(KC_EXIT_FAIL,
+				"pci assign %s %s: not on this host, or not a function Keel gives "
+				"(see keelctl pci)",
+				name, addr);
+	case EEXIST:
+		return kc_error(KC_EXIT_FAIL, "pci assign %s %s: %s has it already", name, addr,
+				name);
+	case ENOSPC:
+		return kc_error(KC_EXIT_RESOURCE,
+				"pci assign %s %s: %s holds %u PCI functions or %u devices already",
+				name, addr, name, KEEL_PD_MAX_PCI, KEEL_PD_MAX_DEVICES);
+	case ENOENT:
+		return kc_error(KC_EXIT_FAIL, "pci release %s %s: %s does not hold it", name, addr,
+				name);
+	case ENOTSUP:
+		return kc_error(KC_EXIT_FAIL,
+				"pci release %s %s: a device entry follows it in %s's description; "
+				"destroy and create %s instead",
+				name, addr, name, name);
+	case EPERM:
+		return kc_error(KC_EXIT_STATE, "pci %s %s: the management partition itself", what,
+				name);
+	}
+	return kc_error(kc_exit_code(KC_OP_CTL, err), "pci %s %s %s: %s", what, name, addr,
+			kc_err_text(KC_OP_CTL, err));
+}
+
+/* keelctl pci assign|release NAME ADDR: one function, one partition that has not started. */
+static int cmd_pci_change(const struct kc_args *a, bool assign)
+{
+	struct keel_ioc_pci p;
+	struct keel_part_status st;
+	char name[KEEL_NAME_MAX];
+	uint32_t bad;
+	int ret;
+
+	if (a->npos != 3 || a->val[PC_JSON])
+		return kc_error(KC_EXIT_USAGE, "usage: keelctl pci %s NAME ADDR",
+				assign ? "assign" : "release");
+	if (keel_pci_addr_parse(a->pos[2], &p.addr, &bad) != KEEL_PCI_PARSE_OK)
+		return kc_error(
+			KC_EXIT_USAGE,
+			"pci: '%.40s' is not a PCI address (SSSS:BB:DD.F or BB:DD.F, in hex)",
+			a->pos[2]);
+	ret = kc_open_part(a->pos[1], &st);
+	if (ret)
+		return ret;
+	p.id = st.id;
+	ret = kc_ioctl(assign ? KEEL_IOC_PCI_ASSIGN : KEEL_IOC_PCI_RELEASE, &p);
+	if (ret)
+		return kc_pci_change_error(assign, &st, a->pos[2], -ret);
+	kc_part_name(&st, name);
+	printf("%s %04x:%02x:%02x.%x %s %s\n", assign ? "assigned" : "released",
+	       KEEL_PCI_ADDR_SEG(p.addr), KEEL_PCI_ADDR_BDF(p.addr) >> 8,
+	       (KEEL_PCI_ADDR_BDF(p.addr) >> 3) & 0x1f, KEEL_PCI_ADDR_BDF(p.addr) & 7,
+	       assign ? "to" : "from", name);
+	return 0;
+}
+
 static int cmd_pci(const struct kc_args *a)
 {
 	struct keel_part_status recs[KEEL_MAX_PARTITIONS];
@@ -617,6 +700,11 @@ static int cmd_pci(const struct kc_args *a)
 	bool owned = false;
 	int ret;
 
+	if (a->npos && (!strcmp(a->pos[0], "assign") || !strcmp(a->pos[0], "release")))
+		return cmd_pci_change(a, !strcmp(a->pos[0], "assign"));
+	if (a->npos)
+		return kc_error(KC_EXIT_USAGE, "pci: unknown subcommand '%.40s' (assign, release)",
+				a->pos[0]);
 	ret = kc_open(NULL, false);
 	if (ret)
 		return ret;
@@ -1522,7 +1610,8 @@ static const struct kc_cmd kc_cmds[] = {
 	  "(interrupt hypercall mmio pio halt shutdown fault other).\n"
 	  "\n"
 	  "  --json   one JSON object for NAME; {\"partitions\":[...]} without NAME\n" },
-	{ "pci", cmd_pci, pci_opts, PC_NR, 0, 0, "pci [--json]",
+	{ "pci", cmd_pci, pci_opts, PC_NR, 0, 3,
+	  "pci [--json]\n       pci assign NAME ADDR\n       pci release NAME ADDR",
 	  "List the host's PCI functions as Keel found them at boot, one line each:\n"
 	  "\n"
 	  "  ADDRESS  segment:bus:device.function\n"
@@ -1537,7 +1626,15 @@ static const struct kc_cmd kc_cmds[] = {
 	  "\n"
 	  "Prints 'no PCI functions' if Keel found none.\n"
 	  "\n"
-	  "  --json   one JSON array, an object per function ([] if none)\n" },
+	  "  --json   one JSON array, an object per function ([] if none)\n"
+	  "\n"
+	  "pci assign NAME ADDR gives function ADDR (SSSS:BB:DD.F or BB:DD.F) to partition\n"
+	  "NAME, which has not started: reset, its DMA confined to NAME's memory, on its\n"
+	  "guest's bus when it starts, as 'create --pci' would. pci release NAME ADDR takes\n"
+	  "it back before start; it is reset and returns to the pool. Exit codes: 3 no such\n"
+	  "partition, 4 another partition has it (or its isolation group) or NAME is full,\n"
+	  "5 NAME has started, 1 not a function Keel gives, NAME has it already (assign)\n"
+	  "or does not hold it (release).\n" },
 	{ "create", cmd_create, create_opts, CR_NR, 1, 1,
 	  "create NAME --cpus N|LIST --memory SIZE --kernel FILE [--initrd FILE]\n"
 	  "       [--cmdline TEXT] [--disk FILE[,ro]] [--on-fault deliver|stop]\n"
@@ -1668,6 +1765,8 @@ static void kc_usage(FILE *f)
 		"  info [--json]                   the hypervisor: ABI, cpus, memory, slots\n"
 		"  stats [NAME] [--json]           counters of one partition or all\n"
 		"  pci [--json]                    the host's PCI functions: IOMMU, group, owner\n"
+		"  pci assign|release NAME ADDR    give a function to a partition not started, or\n"
+		"                                  take it back\n"
 		"  create NAME --cpus N|LIST --memory SIZE --kernel FILE [--initrd FILE]\n"
 		"         [--cmdline TEXT] [--disk FILE[,ro]] [--on-fault deliver|stop]\n"
 		"         [--on-reboot stop|restart] [--max-memory SIZE] [--max-cpus N]\n"

@@ -106,6 +106,16 @@ struct keel_ioc_resize {
 	uint64_t value;
 };
 
+/*
+ * KEEL_IOC_PCI_ASSIGN / KEEL_IOC_PCI_RELEASE (ABI 1.4): give host PCI
+ * function addr (KEEL_PCI_ADDR) to partition id, which has not started, or
+ * take it back.
+ */
+struct keel_ioc_pci {
+	uint32_t id;
+	uint32_t addr; /* KEEL_PCI_ADDR(segment, bus, device, function) */
+};
+
 #define KEEL_IOC_HOST_INFO _IOR(KEEL_IOC_MAGIC, 0x00, struct keel_ioc_host_info)
 #define KEEL_IOC_LIST _IOWR(KEEL_IOC_MAGIC, 0x01, struct keel_ioc_list)
 #define KEEL_IOC_CREATE _IOWR(KEEL_IOC_MAGIC, 0x02, struct keel_ioc_create)
@@ -120,5 +130,7 @@ struct keel_ioc_resize {
 #define KEEL_IOC_CONSOLE_WRITE _IOWR(KEEL_IOC_MAGIC, 0x0B, struct keel_ioc_console_write)
 #define KEEL_IOC_RESIZE _IOW(KEEL_IOC_MAGIC, 0x0C, struct keel_ioc_resize)
 #define KEEL_IOC_PCI_LIST _IOWR(KEEL_IOC_MAGIC, 0x0D, struct keel_ioc_list)
+#define KEEL_IOC_PCI_ASSIGN _IOW(KEEL_IOC_MAGIC, 0x0E, struct keel_ioc_pci)
+#define KEEL_IOC_PCI_RELEASE _IOW(KEEL_IOC_MAGIC, 0x0F, struct keel_ioc_pci)
 
 #endif /* KEEL_DEV_H */

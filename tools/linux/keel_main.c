@@ -206,6 +206,17 @@ static long keel_ioc_resize(void __user *uarg)
 	return keel_call(KEEL_HC_MGMT_RESIZE, r.id, r.what, r.value, &res);
 }
 
+/* PCI_ASSIGN or PCI_RELEASE (@nr) of one host function for a partition. */
+static long keel_ioc_pci(void __user *uarg, u32 nr)
+{
+	struct keel_ioc_pci p;
+	struct keel_hc_result res;
+
+	if (copy_from_user(&p, uarg, sizeof(p)))
+		return -EFAULT;
+	return keel_call(nr, p.id, p.addr, 0, &res);
+}
+
 static long keel_ioc_stats(void __user *uarg)
 {
 	struct keel_ioc_stats *s = kzalloc(sizeof(*s), GFP_KERNEL);
@@ -323,6 +334,12 @@ static long keel_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		break;
 	case KEEL_IOC_RESIZE:
 		ret = keel_ioc_resize(uarg);
+		break;
+	case KEEL_IOC_PCI_ASSIGN:
+		ret = keel_ioc_pci(uarg, KEEL_HC_MGMT_PCI_ASSIGN);
+		break;
+	case KEEL_IOC_PCI_RELEASE:
+		ret = keel_ioc_pci(uarg, KEEL_HC_MGMT_PCI_RELEASE);
 		break;
 	default:
 		ret = -ENOTTY;

@@ -21,7 +21,7 @@
  * longer reads.
  */
 #define KEEL_ABI_VERSION_MAJOR 1
-#define KEEL_ABI_VERSION_MINOR 3
+#define KEEL_ABI_VERSION_MINOR 4
 #define KEEL_ABI_VERSION ((KEEL_ABI_VERSION_MAJOR << 16) | KEEL_ABI_VERSION_MINOR)
 
 /*
@@ -101,7 +101,26 @@
  * the host's PCI functions, as LIST lists partitions.
  */
 #define KEEL_HC_MGMT_PCI_LIST 0x10D
-#define KEEL_HC_MGMT_NR_CALLS 0x10E /* first unassigned management number */
+/*
+ * (1.4) a0 = id, a1 = KEEL_PCI_ADDR(segment, bus, device, function): give a
+ * partition that has not started (CREATED or LOADED) one more PCI function,
+ * as a KEEL_DEV_PCI entry CREATE had named would: reset, attached to its DMA
+ * domain, on its guest's bus when it starts. -KEEL_ENODEV: no such function
+ * or none Keel gives out; -KEEL_EBUSY: another partition has it or its
+ * isolation group, or the partition has started; -KEEL_EEXIST: it has it
+ * already; -KEEL_ENOSPC: it holds KEEL_PD_MAX_PCI functions or
+ * KEEL_PD_MAX_DEVICES entries already.
+ */
+#define KEEL_HC_MGMT_PCI_ASSIGN 0x10E
+/*
+ * (1.4) a0 = id, a1 = KEEL_PCI_ADDR: take a function back from a partition
+ * that has not started. It is reset and returns to the pool. -KEEL_ENOENT:
+ * the partition does not hold it; -KEEL_EBUSY: it has started;
+ * -KEEL_ENOTSUP: a device entry other than PCI follows it in the partition's
+ * description (entries keep their slots, so it cannot be taken out).
+ */
+#define KEEL_HC_MGMT_PCI_RELEASE 0x10F
+#define KEEL_HC_MGMT_NR_CALLS 0x110 /* first unassigned management number */
 #define KEEL_RESIZE_MEMORY 1u
 /*
  * (1.2) a1 = KEEL_RESIZE_CPUS, a2 = how many of its vCPUs may be on, 1 ..

@@ -16,6 +16,9 @@
 #define PCI_BDF_BUS(bdf) ((u8)((bdf) >> 8))
 #define PCI_BDF_DEV(bdf) ((u8)(((bdf) >> 3) & 0x1f))
 #define PCI_BDF_FN(bdf) ((u8)((bdf)&7))
+/* A function as Keel's console names it: "SSSS:BB:DD.F", lspci's form. */
+#define PCI_FMT "%04x:%02x:%02x.%u"
+#define PCI_ARGS(seg, bdf) (seg), PCI_BDF_BUS(bdf), PCI_BDF_DEV(bdf), PCI_BDF_FN(bdf)
 
 #define PCI_CFG_SIZE 0x1000u /* PCIe: 4 KiB per function */
 #define PCI_CFG_LEGACY_SIZE 0x100u /* conventional PCI: the first 256 bytes */

@@ -46,6 +46,21 @@ int vfio_assign(struct partition *part);
 /* Tearing @part down, before its memory goes: detach, bus mastering off, release. */
 void vfio_release(struct partition *part);
 
+/*
+ * ASSIGN to @part, built but not started: its description's entry @i (a
+ * KEEL_DEV_PCI entry just added) joins the functions it holds, as if CREATE
+ * had named it. 0, or vfio_assign's errors; on error @part keeps what it had
+ * (the caller takes the entry out again).
+ */
+int vfio_add(struct partition *part, u32 i);
+
+/*
+ * RELEASE from @part, built but not started: function @f leaves it (bus
+ * mastering off, detached, reset) and returns to the pool. -KEEL_ENOENT if
+ * @part does not hold it. The caller takes its entry out of the description.
+ */
+int vfio_remove(struct partition *part, const struct pci_func *f);
+
 /* Memory plugged into / unplugged from a running @part (after / before stage 2). */
 int vfio_dma_map(struct partition *part, gpa_t gpa, hpa_t hpa, u64 size);
 void vfio_dma_unmap(struct partition *part, gpa_t gpa, u64 size);
