@@ -370,29 +370,44 @@ static void vfio_drop(struct partition *part, struct vfio_part *vp, u32 i)
 	memset(&vp->dev[vp->count], 0, sizeof(vp->dev[0]));
 }
 
+/*
+ * Whether entry @i may join @part, with the refusal as a warning: the
+ * manager's call is refused, nothing is wrong with the partition or Keel.
+ * Under vfio_lock when the function is taken right after.
+ */
+static int vfio_add_refusal(const struct partition *part, u32 i)
+{
+	const struct pdesc *d = &part->desc;
+	const char *why = vfio_refusal(d, i, part);
+
+	if (!why)
+		return 0;
+	pr_warn("partition '%s': pci " PCI_FMT " not assigned: %s", d->h.name,
+		PCI_ARGS(KEEL_PCI_ADDR_SEG(d->device[i].backend),
+			 KEEL_PCI_ADDR_BDF(d->device[i].backend)),
+		why);
+	return vfio_kind_refusal(vfio_func_of(&d->device[i])) ? -KEEL_ENODEV : -KEEL_EBUSY;
+}
+
 /* Take the one function of entry @i for @part (it holds others): 0 or the refusal's error. */
 static int vfio_take_one(struct partition *part, struct vfio_part *vp, u32 i)
 {
-	const struct pdesc *d = &part->desc;
 	unsigned long flags;
-	const char *why;
+	int ret;
 
 	if (vp->count >= KEEL_PD_MAX_PCI)
 		return -KEEL_ENOSPC;
 	flags = spin_lock_irqsave(&vfio_lock);
-	why = vfio_refusal(d, i, part);
-	if (!why) {
+	ret = vfio_add_refusal(part, i);
+	if (!ret) {
 		struct vfio_dev *v = &vp->dev[vp->count++];
 
-		v->f = vfio_func_of(&d->device[i]);
+		v->f = vfio_func_of(&part->desc.device[i]);
 		v->u = iommu_unit_for(v->f->seg, v->f->bdf);
 		vfio_owners[vfio_func_index(v->f)] = part;
 	}
 	spin_unlock_irqrestore(&vfio_lock, flags);
-	if (!why)
-		return 0;
-	vfio_report(d, NULL, i, why);
-	return vfio_kind_refusal(vfio_func_of(&d->device[i])) ? -KEEL_ENODEV : -KEEL_EBUSY;
+	return ret;
 }
 
 int vfio_add(struct partition *part, u32 i)
@@ -400,8 +415,14 @@ int vfio_add(struct partition *part, u32 i)
 	struct vfio_part *vp = part->vfio;
 	int ret, again;
 
-	if (!vp)
-		return vfio_assign(part);
+	if (!vp) {
+		/* Its first: refused here with a warning, else built as CREATE would. */
+		unsigned long flags = spin_lock_irqsave(&vfio_lock);
+
+		ret = vfio_add_refusal(part, i);
+		spin_unlock_irqrestore(&vfio_lock, flags);
+		return ret ? ret : vfio_assign(part);
+	}
 	ret = vfio_take_one(part, vp, i);
 	if (ret)
 		return ret;

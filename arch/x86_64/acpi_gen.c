@@ -3,7 +3,8 @@
  * Generation of a partition's ACPI tables: a full (not hardware-reduced)
  * FADT so Linux finds the PM timer, S5, the fixed power button and the reset
  * register; a MADT with the vCPUs' LAPICs and the IOAPIC; a hand-assembled
- * DSDT with \_S5 and one LNRO0005 (virtio-mmio) device per virtio window.
+ * DSDT with \_S5 and one LNRO0005 (virtio-mmio) device per virtio window;
+ * with PCI functions, an MCFG for the ECAM and a PCI host bridge in the DSDT.
  */
 #include <keel/lib.h>
 
@@ -39,6 +40,7 @@
 #define AML_ZERO 0x00
 #define AML_ONE 0x01
 #define AML_WORD 0x0b
+#define AML_DWORD 0x0c
 #define AML_METHOD 0x14
 #define AML_DUAL_NAME 0x2e
 #define AML_ROOT 0x5c
@@ -60,6 +62,11 @@
 #define CPUHP_INSERT 0x2u
 #define CPUHP_REMOVE 0x4u
 #define CPUHP_EJECT 0x8u
+
+/* EISA IDs as AML encodes them (a DWord): PNP0A08 (PCI Express root), PNP0A03 (PCI). */
+#define EISA_PNP0A08 0x080ad041u
+#define EISA_PNP0A03 0x030ad041u
+#define PCI_ECAM_BUS_SIZE 0x100000ull /* 1 MiB of ECAM per bus */
 
 struct acpi_buf {
 	u8 *p;
@@ -360,6 +367,74 @@ static void aml_name_byte(struct acpi_buf *b, const char *name, u8 v)
 	ab_u8(b, v);
 }
 
+/* Name (@name, DWord @v) */
+static void aml_name_dword(struct acpi_buf *b, const char *name, u32 v)
+{
+	ab_u8(b, AML_NAME);
+	ab_bytes(b, name, 4);
+	ab_u8(b, AML_DWORD);
+	ab_le(b, v, 4);
+}
+
+/*
+ * The host bridge's resources (ACPI 6.5, 6.4.3): bus 0 only (a Word
+ * Address Space descriptor), the configuration ports 0xcf8-0xcff it decodes
+ * (I/O Port), and the window its BARs live in (a DWord Address Space
+ * descriptor, a producer: the guest's PCI MMIO window). 52 bytes.
+ */
+#define PCI_CRS_LEN 52u
+static void aml_pci_crs(u8 crs[PCI_CRS_LEN], const struct acpi_gen_cfg *c)
+{
+	memset(crs, 0, PCI_CRS_LEN);
+	crs[0] = 0x88; /* Word Address Space */
+	put_le(&crs[1], 13, 2);
+	crs[3] = 2; /* bus numbers */
+	crs[4] = 0x0c; /* fixed minimum and maximum, producer */
+	put_le(&crs[13], 1, 2); /* range length: bus 0 .. 0 */
+	crs[16] = 0x47; /* I/O Port, 16-bit decode */
+	crs[17] = 1;
+	put_le(&crs[18], 0xcf8, 2);
+	put_le(&crs[20], 0xcf8, 2);
+	crs[22] = 1; /* alignment */
+	crs[23] = 8; /* length */
+	crs[24] = 0x87; /* DWord Address Space */
+	put_le(&crs[25], 23, 2);
+	crs[27] = 0; /* memory */
+	crs[28] = 0x0c; /* fixed minimum and maximum, producer */
+	crs[29] = 0x01; /* read-write, non-cacheable */
+	put_le(&crs[34], c->pci_mmio_base, 4);
+	put_le(&crs[38], c->pci_mmio_base + c->pci_mmio_size - 1, 4);
+	put_le(&crs[46], c->pci_mmio_size, 4);
+	crs[50] = 0x79; /* end tag, checksum 0 = not checked */
+	crs[51] = 0;
+}
+
+/*
+ * Device (PCI0) { _HID PNP0A08, _CID PNP0A03, _SEG 0, _BBN 0, _UID 0, _CRS }:
+ * the host bridge at 00:00.0 whose bus holds the partition's PCI functions.
+ */
+static void aml_pci_host(struct acpi_buf *b, const struct acpi_gen_cfg *c)
+{
+	static const u8 op_device[2] = { AML_EXT, AML_DEVICE };
+	u8 crs[PCI_CRS_LEN];
+	u32 mark = b->len;
+
+	aml_name_dword(b, "_HID", EISA_PNP0A08);
+	aml_name_dword(b, "_CID", EISA_PNP0A03);
+	aml_name_byte(b, "_SEG", 0);
+	aml_name_byte(b, "_BBN", 0);
+	aml_name_byte(b, "_UID", 0);
+	aml_pci_crs(crs, c);
+	ab_u8(b, AML_NAME);
+	ab_bytes(b, "_CRS", 4);
+	ab_u8(b, AML_BUFFER);
+	aml_pkglen(b, 2 + PCI_CRS_LEN);
+	ab_u8(b, AML_BYTE);
+	ab_u8(b, PCI_CRS_LEN);
+	ab_bytes(b, crs, PCI_CRS_LEN);
+	aml_wrap(b, mark, op_device, 2, "PCI0", 4);
+}
+
 /* If (And (@src, @bit)) { Notify (@dev, @event); Store (@bit, @field) } */
 static void aml_cpu_event(struct acpi_buf *b, const char dev[4], const char field[4], u8 bit,
 			  u8 event)
@@ -493,17 +568,34 @@ static u32 acpi_gen_dsdt(struct acpi_buf *b, const struct acpi_gen_cfg *c)
 	ab_u8(b, c->s5_typ);
 	ab_u8(b, AML_ZERO);
 	ab_u8(b, AML_ZERO);
-	if (c->virtio_count || c->cpu_hotplug) {
-		/* Scope (\_SB) { virtio devices, CPU hotplug } */
+	if (c->virtio_count || c->cpu_hotplug || c->pci_ecam) {
+		/* Scope (\_SB) { virtio devices, CPU hotplug, PCI host bridge } */
 		mark = b->len;
 		for (u32 i = 0; i < c->virtio_count; i++)
 			aml_virtio_device(b, c, i);
 		if (c->cpu_hotplug)
 			aml_cpu_hotplug(b, c);
+		if (c->pci_ecam)
+			aml_pci_host(b, c);
 		aml_wrap(b, mark, &op_scope, 1, "\\_SB_", 5);
 	}
 	if (c->cpu_hotplug)
 		aml_gpe_scope(b);
+	acpi_end(b, at);
+	return at;
+}
+
+/* MCFG (PCI Firmware 3.2, 4.1.2): one ECAM allocation, segment 0, bus 0. */
+static u32 acpi_gen_mcfg(struct acpi_buf *b, const struct acpi_gen_cfg *c)
+{
+	u32 at = acpi_begin(b, "MCFG", 1);
+
+	ab_zero(b, 8); /* reserved */
+	ab_le(b, c->pci_ecam, 8);
+	ab_le(b, 0, 2); /* PCI segment group */
+	ab_u8(b, 0); /* start bus */
+	ab_u8(b, 0); /* end bus */
+	ab_zero(b, 4);
 	acpi_end(b, at);
 	return at;
 }
@@ -533,13 +625,17 @@ static bool acpi_gen_cfg_ok(const struct acpi_gen_cfg *c)
 	for (u32 i = 0; i < c->virtio_count; i++)
 		if (c->virtio_base[i] + c->virtio_size[i] > 0x100000000ull || !c->virtio_size[i])
 			return false;
+	/* The window is described with 32-bit fields, the ECAM for one bus. */
+	if (c->pci_ecam && ((c->pci_ecam & (PCI_ECAM_BUS_SIZE - 1)) || !c->pci_mmio_size ||
+			    c->pci_mmio_base + c->pci_mmio_size > 0x100000000ull))
+		return false;
 	return true;
 }
 
 u32 acpi_gen_build(const struct acpi_gen_cfg *c, u8 *buf, u32 size)
 {
 	struct acpi_buf b = { buf, 0, MIN(size, ACPI_GEN_MAX_SIZE), false };
-	u32 facs, dsdt, fadt, madt, xsdt;
+	u32 facs, dsdt, fadt, madt, mcfg = 0, xsdt;
 
 	if (!acpi_gen_cfg_ok(c))
 		return 0;
@@ -551,9 +647,13 @@ u32 acpi_gen_build(const struct acpi_gen_cfg *c, u8 *buf, u32 size)
 	dsdt = acpi_gen_dsdt(&b, c);
 	fadt = acpi_gen_fadt(&b, c, c->base + facs, c->base + dsdt);
 	madt = acpi_gen_madt(&b, c);
+	if (c->pci_ecam)
+		mcfg = acpi_gen_mcfg(&b, c);
 	xsdt = acpi_begin(&b, "XSDT", 1);
 	ab_le(&b, c->base + fadt, 8);
 	ab_le(&b, c->base + madt, 8);
+	if (mcfg)
+		ab_le(&b, c->base + mcfg, 8);
 	acpi_end(&b, xsdt);
 	if (b.overflow)
 		return 0;

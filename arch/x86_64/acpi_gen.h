@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * ACPI tables Keel writes for each Linux partition (RSDP, XSDT, FADT, FACS,
- * MADT, DSDT with the virtio-mmio devices). Pure code, unit-tested on the host.
+ * MADT, DSDT with the virtio-mmio devices; MCFG and a PCI host bridge when it
+ * has PCI functions). Pure code, unit-tested on the host.
  */
 #ifndef KEEL_X86_ACPI_GEN_H
 #define KEEL_X86_ACPI_GEN_H
@@ -31,6 +32,12 @@ struct acpi_gen_cfg {
 	u64 virtio_base[ACPI_GEN_MAX_VIRTIO];
 	u32 virtio_size[ACPI_GEN_MAX_VIRTIO];
 	u32 virtio_gsi[ACPI_GEN_MAX_VIRTIO];
+	/*
+	 * PCI (0: none): ECAM for bus 0 at @pci_ecam (1 MiB, named by the MCFG),
+	 * and the DSDT's host bridge \_SB.PCI0 (PNP0A08) with bus 0, ports
+	 * 0xcf8-0xcff and the memory window [@pci_mmio_base, + @pci_mmio_size).
+	 */
+	u64 pci_ecam, pci_mmio_base, pci_mmio_size;
 	u64 lapic_base, ioapic_base;
 	u16 pm1_evt, pm1_cnt, pm_tmr, reset_port;
 	u8 reset_value, sci_irq, s5_typ;

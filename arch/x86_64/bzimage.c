@@ -189,7 +189,11 @@ static void bz_e820_add(u8 *bp, u64 addr, u64 size, u32 type)
 	bp[BP_E820_ENTRIES] = (u8)(n + 1);
 }
 
-/* RAM as the partition has it, with the BIOS hole (and the ACPI tables in it) reserved. */
+/*
+ * RAM as the partition has it, with the BIOS hole (and the ACPI tables in it)
+ * reserved; with PCI functions, the ECAM too (Linux uses the MCFG's window
+ * only where the firmware reserved it).
+ */
 static void bz_e820(const struct partition *part, u8 *bp)
 {
 	for (u32 i = 0; i < part->mem_count && i < KEEL_MAX_MEM_REGIONS; i++) {
@@ -203,6 +207,8 @@ static void bz_e820(const struct partition *part, u8 *bp)
 		if (hi > BZ_HIGH_RAM)
 			bz_e820_add(bp, MAX(lo, BZ_HIGH_RAM), hi - MAX(lo, BZ_HIGH_RAM), E820_RAM);
 	}
+	if (part->vfio)
+		bz_e820_add(bp, KEEL_PCI_ECAM_BASE, KEEL_PCI_ECAM_SIZE, E820_RESERVED);
 }
 
 /* The ACPI tables for this partition: its vCPUs, platform devices and virtio windows. */
@@ -225,6 +231,10 @@ static int bz_acpi(struct partition *part)
 		.gpe0_port = VPLAT_GPE0_PORT,
 		.cpuhp_port = VPLAT_CPUHP_PORT,
 		.cpu_enabled = vcpuhp_wanted(part),
+		/* PCI functions (vfio/): the MCFG and a host bridge whose bus has them. */
+		.pci_ecam = part->vfio ? KEEL_PCI_ECAM_BASE : 0,
+		.pci_mmio_base = KEEL_PCI_MMIO_BASE,
+		.pci_mmio_size = KEEL_PCI_MMIO_SIZE,
 	};
 	hpa_t page = pmm_alloc(ALIGN_UP(ACPI_GEN_MAX_SIZE, PAGE_SIZE), PAGE_SIZE);
 	u32 len;

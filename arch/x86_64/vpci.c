@@ -11,6 +11,10 @@
  * the bridge's registers are read-only. IDs: 1b36:0008, the generic PCIe
  * host bridge ID that QEMU's Red Hat range assigns; Linux needs only the
  * class (06/00/00).
+ *
+ * The same bus answers through ECAM (PCIe's memory-mapped configuration) at
+ * KEEL_PCI_ECAM_BASE, bus 0 only: all 4 KiB of each function. The guest's
+ * ACPI names it (MCFG) when the partition has PCI functions (bzimage.c).
  */
 #include <keel/arch.h>
 #include <keel/lib.h>
@@ -104,7 +108,52 @@ static const struct vdev_ops vpci_ops = {
 	.write = vpci_write,
 };
 
+/* ECAM offset -> function (bus 0: device 19:15, function 14:12) and register (11:0). */
+#define ECAM_BDF(off) ((u16)((off) >> 12))
+#define ECAM_REG(off) ((u16)((off)&0xfff))
+
+/* What ECAM takes: 1, 2 or 4 bytes, naturally aligned (others read all ones, are dropped). */
+static bool vpci_ecam_ok(u64 off, u32 size)
+{
+	return (size == 1 || size == 2 || size == 4) && !(off & (size - 1)) &&
+	       off < KEEL_PCI_ECAM_SIZE;
+}
+
+static int vpci_ecam_read(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u64 *val)
+{
+	u16 reg = ECAM_REG(off);
+	u32 v;
+
+	(void)dev;
+	*val = vpci_ones(size);
+	if (!vpci_ecam_ok(off, size))
+		return 0;
+	if (ECAM_BDF(off) == 0)
+		*val = (vpci_hostb_dword(reg & ~3u) >> (8 * (reg & 3))) & vpci_ones(size);
+	else if (vfio_cfg_read(vcpu->part, ECAM_BDF(off), reg, size, &v))
+		*val = v;
+	return 0;
+}
+
+static int vpci_ecam_write(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u64 val)
+{
+	(void)dev;
+	if (vpci_ecam_ok(off, size) && ECAM_BDF(off) != 0)
+		vfio_cfg_write(vcpu->part, ECAM_BDF(off), ECAM_REG(off), size, (u32)val);
+	return 0;
+}
+
+static const struct vdev_ops vpci_ecam_ops = {
+	.read = vpci_ecam_read,
+	.write = vpci_ecam_write,
+};
+
 int vpci_create(struct x86_vplat *plat)
 {
-	return vplat_add(plat, VPLAT_DEV_PCI, "pci-conf1", VDEV_PIO, CONF1_ADDR_PORT, 8, &vpci_ops);
+	int ret = vplat_add(plat, VPLAT_DEV_PCI, "pci-conf1", VDEV_PIO, CONF1_ADDR_PORT, 8,
+			    &vpci_ops);
+
+	return ret ? ret
+		   : vplat_add(plat, VPLAT_DEV_ECAM, "pci-ecam", VDEV_MMIO, KEEL_PCI_ECAM_BASE,
+			       KEEL_PCI_ECAM_SIZE, &vpci_ecam_ops);
 }

@@ -117,6 +117,7 @@ enum vplat_dev {
 	VPLAT_DEV_PM,
 	VPLAT_DEV_CPUHP,
 	VPLAT_DEV_PCI,
+	VPLAT_DEV_ECAM,
 	VPLAT_DEV_UART,
 	VPLAT_DEV_PIC1,
 	VPLAT_DEV_PIC2,
@@ -226,7 +227,10 @@ static inline u64 vcpuhp_wanted(const struct partition *part)
 /* An enabled GPE event is pending (the SCI is high for it); under the PM lock. */
 bool vcpuhp_pending(const struct vcpuhp *hp);
 
-/* vpci.c: ports 0xcf8-0xcff, PCI configuration mechanism #1 with a host bridge. */
+/*
+ * vpci.c: ports 0xcf8-0xcff, PCI configuration mechanism #1 with a host
+ * bridge, and the same bus through ECAM at KEEL_PCI_ECAM_BASE.
+ */
 int vpci_create(struct x86_vplat *plat);
 /* Press the fixed-feature power button (any CPU). False if no ACPI guest sees it. */
 bool vpm_power_button(struct x86_vplat *plat);

@@ -185,9 +185,10 @@ class LinuxQemu(keelrig.Qemu):
 
 
 def boot_keel(rig, arch, config, name, a, disks=(), smp=4, mem="2G", timeout=240.0, mgmt=False,
-              more=()):
+              more=(), extra=()):
     """Start QEMU booting Keel with @config and the Linux files on the ESP:
-    @a's with @disks, and each (Assets, disks) of @more in its own folder.
+    @a's with @disks, and each (Assets, disks) of @more in its own folder;
+    @extra: more QEMU arguments (devices).
 
     Registered with @rig so a failing test prints this run's log tail."""
     esp = rig.tmp_factory.mktemp(f"{arch}-{name}-esp", numbered=True)
@@ -196,7 +197,7 @@ def boot_keel(rig, arch, config, name, a, disks=(), smp=4, mem="2G", timeout=240
     for other, other_disks in more:
         fill_esp(esp, other, other_disks)
     log = rig.build / arch / "test-logs" / f"{name}.log"
-    q = LinuxQemu(keelrig.qemu_argv(arch, esp, smp=smp, mem=mem), log,
+    q = LinuxQemu(keelrig.qemu_argv(arch, esp, smp=smp, mem=mem, extra=extra), log,
                   hard_timeout=timeout, name=f"{arch} {name}")
     q.nodeid = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
     rig.runs.append(q)

@@ -210,6 +210,82 @@ static void run(u32 cpus, u32 virtio)
 	}
 }
 
+/*
+ * PCI: the XSDT's third table is an MCFG naming the ECAM for segment 0, bus
+ * 0; the DSDT's \_SB scope ends with Device (PCI0): PNP0A08/PNP0A03, _SEG,
+ * _BBN and _UID 0, and a _CRS of bus 0, ports 0xcf8-0xcff and the window.
+ */
+static void run_pci(u32 virtio)
+{
+	struct acpi_gen_cfg c = {
+		.base = 0xe0000, .cpu_count = 2, .virtio_count = virtio,
+		.lapic_base = 0xfee00000, .ioapic_base = 0xfec00000, .pm1_evt = 0x600,
+		.pm1_cnt = 0x604, .pm_tmr = 0x608, .reset_port = 0xcf9, .reset_value = 6,
+		.sci_irq = 9, .s5_typ = 5, .pci_ecam = 0xfea00000, .pci_mmio_base = 0xe0000000,
+		.pci_mmio_size = 0x1ea00000,
+	};
+	static const u8 head[] = { 0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x08,
+				   0x08, '_', 'C', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x03,
+				   0x08, '_', 'S', 'E', 'G', 0x0a, 0,
+				   0x08, '_', 'B', 'B', 'N', 0x0a, 0,
+				   0x08, '_', 'U', 'I', 'D', 0x0a, 0,
+				   0x08, '_', 'C', 'R', 'S', 0x11 };
+	const u8 *xsdt, *mcfg, *d, *crs;
+	u32 dlen, n, plen;
+	long at;
+
+	for (u32 i = 0; i < virtio; i++) {
+		c.virtio_base[i] = 0xfeb00000 + i * 0x200;
+		c.virtio_size[i] = 0x200;
+		c.virtio_gsi[i] = 16 + i;
+	}
+	CHECK(acpi_gen_build(&c, blob, sizeof(blob)) > 64);
+	xsdt = table(&c, le(blob + 24, 8));
+	check_table(xsdt, "XSDT");
+	CHECK_EQ(le(xsdt + 4, 4), 36 + 24);
+	mcfg = table(&c, le(xsdt + 52, 8));
+	check_table(mcfg, "MCFG");
+	CHECK_EQ(le(mcfg + 4, 4), 36 + 8 + 16);
+	CHECK_EQ(le(mcfg + 44, 8), 0xfea00000); /* base address */
+	CHECK_EQ(le(mcfg + 52, 2), 0); /* segment */
+	CHECK_EQ(mcfg[54], 0); /* buses 0 .. 0 */
+	CHECK_EQ(mcfg[55], 0);
+
+	d = table(&c, le(table(&c, le(xsdt + 36, 8)) + 140, 8));
+	check_table(d, "DSDT");
+	dlen = (u32)le(d + 4, 4);
+	CHECK(find(d, dlen, "\\_SB_", 5) > 0);
+	/* Device (PCI0), the \_SB scope's last object: it ends where the DSDT does. */
+	at = find(d, dlen, "PCI0", 4);
+	CHECK(at > 4);
+	CHECK_EQ(d[at - 4], 0x5b); /* Device, a 2-byte PkgLength */
+	CHECK_EQ(d[at - 3], 0x82);
+	plen = pkglen(d + at - 2, &n);
+	CHECK_EQ(n, 2);
+	CHECK_EQ((u32)(at - 2) + plen, dlen);
+	CHECK(!memcmp(d + at + 4, head, sizeof(head)));
+	crs = d + at + 4 + sizeof(head);
+	CHECK_EQ(crs[0], 1 + 1 + 1 + 52); /* PkgLength: itself, BytePrefix, size, 52 bytes */
+	CHECK_EQ(crs[1], 0x0a);
+	CHECK_EQ(crs[2], 52);
+	crs += 3;
+	CHECK_EQ(crs[0], 0x88); /* bus numbers 0 .. 0 */
+	CHECK_EQ(crs[3], 2);
+	CHECK_EQ(le(crs + 7, 2), 0);
+	CHECK_EQ(le(crs + 9, 2), 0);
+	CHECK_EQ(le(crs + 13, 2), 1);
+	CHECK_EQ(crs[16], 0x47); /* ports 0xcf8, 8 of them */
+	CHECK_EQ(le(crs + 18, 2), 0xcf8);
+	CHECK_EQ(crs[23], 8);
+	CHECK_EQ(crs[24], 0x87); /* the memory window */
+	CHECK_EQ(crs[27], 0);
+	CHECK_EQ(le(crs + 34, 4), 0xe0000000);
+	CHECK_EQ(le(crs + 38, 4), 0xfe9fffff);
+	CHECK_EQ(le(crs + 46, 4), 0x1ea00000);
+	CHECK_EQ(crs[50], 0x79);
+	CHECK_EQ((u32)(crs + 52 - d), dlen);
+}
+
 int main(void)
 {
 	struct acpi_gen_cfg bad = { .base = 0xe0000, .cpu_count = 0 };
@@ -219,6 +295,20 @@ int main(void)
 	run(64, 8);
 	run_hotplug(3, 0x1);
 	run_hotplug(64, 0xff);
+	run_pci(0);
+	run_pci(3);
+	/* Without PCI: no MCFG, and no PCI0. */
+	run(2, 3);
+	CHECK(find(blob, sizeof(blob), "MCFG", 4) < 0);
+	CHECK(find(blob, sizeof(blob), "PCI0", 4) < 0);
+	bad = (struct acpi_gen_cfg){ .base = 0xe0000, .cpu_count = 1, .pci_ecam = 0xfea80000,
+				     .pci_mmio_base = 0xe0000000, .pci_mmio_size = 0x1000 };
+	CHECK_EQ(acpi_gen_build(&bad, blob, sizeof(blob)), 0); /* ECAM not 1 MiB aligned */
+	bad.pci_ecam = 0xfea00000;
+	bad.pci_mmio_size = 0x20000001;
+	CHECK_EQ(acpi_gen_build(&bad, blob, sizeof(blob)), 0); /* window past 4 GiB */
+	bad.pci_mmio_size = 0;
+	CHECK_EQ(acpi_gen_build(&bad, blob, sizeof(blob)), 0); /* no window */
 	bad = (struct acpi_gen_cfg){ .base = 0xe0000, .cpu_count = 2, .cpu_hotplug = 1 };
 	CHECK_EQ(acpi_gen_build(&bad, blob, sizeof(blob)), 0); /* no ports */
 	bad = (struct acpi_gen_cfg){ .base = 0xe0000, .cpu_count = 0 };

@@ -20,9 +20,14 @@
  * meet the SCI (GSI 9) or a legacy line however many there are.
  */
 #define KEEL_VIRTIO_MMIO_BASE 0xfeb00000ull
-/* Where Keel places the BARs of a partition's PCI functions (32-bit, below the virtio windows). */
+/*
+ * The guest's PCI: its ECAM (bus 0, 1 MiB) just below the virtio windows, and
+ * below that the window where Keel places the BARs of its PCI functions.
+ */
+#define KEEL_PCI_ECAM_BASE 0xfea00000ull
+#define KEEL_PCI_ECAM_SIZE 0x100000ull
 #define KEEL_PCI_MMIO_BASE 0xe0000000ull
-#define KEEL_PCI_MMIO_SIZE (KEEL_VIRTIO_MMIO_BASE - KEEL_PCI_MMIO_BASE)
+#define KEEL_PCI_MMIO_SIZE (KEEL_PCI_ECAM_BASE - KEEL_PCI_MMIO_BASE)
 #define KEEL_VIRTIO_MMIO_STRIDE 0x200ull
 #define KEEL_VIRTIO_IRQ_BASE 16u
 #define KEEL_VIRTIO_MAX 8u
