@@ -93,6 +93,16 @@
 #define DTE_IV BIT(0) /* word 2: interrupt control below is valid */
 #define DTE_INTCTL_SHIFT 60 /* word 2, bits 61:60: 00b target-aborts fixed interrupts */
 #define DTE_INTCTL_ABORT 0ull
+#define DTE_INTCTL_REMAP 2ull /* 10b: fixed interrupts remapped through the table */
+#define DTE_INTTABLEN_SHIFT 1 /* word 2, bits 4:1: the table has 2^n entries */
+#define DTE_INTTAB_MASK 0x000fffffffffffc0ull /* word 2: the table, 64-byte aligned */
+#define AMDVI_IRT_LOG2 8u /* IOMMU_IRTES entries */
+
+/* Interrupt remapping table entry, the 32-bit format (no guest virtual APIC). */
+#define IRTE_REMAP_EN BIT(0)
+#define IRTE_DEST_SHIFT 8 /* physical destination APIC ID, 8 bits */
+#define IRTE_VECTOR_SHIFT 16
+#define AMDVI_IRT_DEVICES 32u /* requesters with interrupts routed, per unit */
 
 /* I/O page table entry (host table, v1 format). */
 #define PTE_PR BIT(0)
@@ -109,6 +119,7 @@
 #define CMD_INV_DEVTAB_ENTRY 0x2ull
 #define CMD_INV_IOMMU_PAGES 0x3ull
 #define CMD_INV_IOMMU_ALL 0x8ull
+#define CMD_INV_INT_TABLE 0x5ull
 #define CW_STORE BIT(0)
 #define CW_ADDR_MASK 0x000ffffffffffff8ull
 #define INV_DOMAIN_SHIFT 32
@@ -167,6 +178,12 @@ struct amdvi {
 	u64 ctrl; /* what the control register holds */
 	bool coherent; /* its reads of the driver's structures snoop the caches */
 	bool msi; /* its event interrupt is on */
+	/* Interrupt remapping tables, one per requester that has an entry in use. */
+	struct {
+		u32 *table; /* IOMMU_IRTES 32-bit entries, or NULL: slot free */
+		u16 rid;
+		u16 used; /* entries in use */
+	} irt[AMDVI_IRT_DEVICES];
 };
 
 static struct amdvi amdvi_units[IOMMU_MAX_UNITS];
@@ -805,6 +822,95 @@ static u32 amdvi_faults(struct iommu_unit *u)
 	return n;
 }
 
+/* ---- Interrupt remapping -------------------------------------------------- */
+
+/* @rid's table slot; with @make, a new one if it has none (NULL: none, or all taken). */
+static int amdvi_irt_slot(struct amdvi *a, u16 rid, bool make)
+{
+	int free = -1;
+
+	for (u32 i = 0; i < AMDVI_IRT_DEVICES; i++) {
+		if (a->irt[i].table && a->irt[i].rid == rid)
+			return (int)i;
+		if (!a->irt[i].table && free < 0)
+			free = (int)i;
+	}
+	if (!make || free < 0)
+		return -1;
+	a->irt[free].table = pmm_alloc_page(); /* zeroed: every entry off */
+	if (!a->irt[free].table)
+		return -1;
+	a->irt[free].rid = rid;
+	a->irt[free].used = 0;
+	return free;
+}
+
+/* @rid's DTE word 2: remapped through @table, or (NULL) fixed interrupts aborted. */
+static int amdvi_dte_irt(struct iommu_unit *u, struct amdvi *a, u16 rid, const u32 *table)
+{
+	u64 *dte = &a->devtab[(u64)rid * DTE_WORDS];
+	u64 w2 = DTE_IV | DTE_INTCTL_ABORT << DTE_INTCTL_SHIFT;
+	int ret;
+
+	if (table)
+		w2 = DTE_IV | DTE_INTCTL_REMAP << DTE_INTCTL_SHIFT |
+		     (u64)AMDVI_IRT_LOG2 << DTE_INTTABLEN_SHIFT |
+		     (hva_to_hpa(table) & DTE_INTTAB_MASK);
+	WRITE_ONCE(dte[2], w2);
+	amdvi_clean(a, dte, DTE_WORDS * sizeof(u64));
+	ret = amdvi_inv_devtab(u, rid);
+	if (!ret)
+		ret = amdvi_cmd(u, rid | CMD_INV_INT_TABLE << CMD_OP_SHIFT, 0);
+	return ret ? ret : amdvi_sync(u);
+}
+
+static int amdvi_irte_set(struct iommu_unit *u, u16 rid, u32 index, u32 apic_id, u8 vector,
+			  struct iommu_msi *msi)
+{
+	struct amdvi *a = u->priv;
+	int slot = a ? amdvi_irt_slot(a, rid, true) : -1;
+	u32 *t;
+
+	if (slot < 0 || index >= IOMMU_IRTES || apic_id > 0xff)
+		return slot < 0 ? -KEEL_ENOSPC : -KEEL_EINVAL;
+	t = a->irt[slot].table;
+	WRITE_ONCE(t[index],
+		   IRTE_REMAP_EN | apic_id << IRTE_DEST_SHIFT | (u32)vector << IRTE_VECTOR_SHIFT);
+	amdvi_clean(a, &t[index], sizeof(*t));
+	a->irt[slot].used++;
+	/* The device's data names the entry (bits 10:0); the address is any LAPIC's. */
+	msi->addr = 0xfee00000ull;
+	msi->data = index;
+	return amdvi_dte_irt(u, a, rid, t);
+}
+
+static void amdvi_irte_clear(struct iommu_unit *u, u16 rid, u32 index)
+{
+	struct amdvi *a = u->priv;
+	int slot = a ? amdvi_irt_slot(a, rid, false) : -1;
+	u32 *t;
+
+	if (slot < 0 || index >= IOMMU_IRTES)
+		return;
+	t = a->irt[slot].table;
+	WRITE_ONCE(t[index], 0);
+	amdvi_clean(a, &t[index], sizeof(*t));
+	if (--a->irt[slot].used) {
+		if (amdvi_cmd(u, rid | CMD_INV_INT_TABLE << CMD_OP_SHIFT, 0) || amdvi_sync(u))
+			pr_err("iommu %u (AMD-Vi): interrupt entry %u may still be cached",
+			       u->index, index);
+		return;
+	}
+	/* Its last: fixed interrupts aborted again, then the table goes. */
+	if (amdvi_dte_irt(u, a, rid, NULL))
+		pr_err("iommu %u (AMD-Vi): %02x:%02x.%u's interrupt table may still be cached; "
+		       "kept",
+		       u->index, rid >> 8, (rid >> 3) & 0x1f, rid & 7);
+	else
+		pmm_free_page(t);
+	a->irt[slot].table = NULL;
+}
+
 const struct iommu_ops amdvi_ops = {
 	.name = "AMD-Vi",
 	.enable = amdvi_enable,
@@ -813,4 +919,6 @@ const struct iommu_ops amdvi_ops = {
 	.detach = amdvi_detach,
 	.flush = amdvi_flush,
 	.faults = amdvi_faults,
+	.irte_set = amdvi_irte_set,
+	.irte_clear = amdvi_irte_clear,
 };

@@ -464,3 +464,40 @@ void iommu_domain_destroy(struct iommu_domain *d)
 		d->pt[i].root = 0;
 	}
 }
+
+int iommu_irq_alloc(struct iommu_unit *u, u16 rid, u32 apic_id, u8 vector, struct iommu_msi *msi,
+		    u32 *index)
+{
+	unsigned long flags;
+	int ret = -KEEL_ENOSPC;
+	u32 i;
+
+	if (!u->on || !u->ops->irte_set)
+		return -KEEL_ENOTSUP;
+	flags = spin_lock_irqsave(&iommu_lock);
+	for (i = 0; i < IOMMU_IRTES && (u->irte_used[i / 64] & BIT(i % 64)); i++)
+		;
+	if (i < IOMMU_IRTES) {
+		ret = u->ops->irte_set(u, rid, i, apic_id, vector, msi);
+		if (!ret) {
+			u->irte_used[i / 64] |= BIT(i % 64);
+			*index = i;
+		}
+	}
+	spin_unlock_irqrestore(&iommu_lock, flags);
+	return ret;
+}
+
+void iommu_irq_free(struct iommu_unit *u, u16 rid, u32 index)
+{
+	unsigned long flags;
+
+	if (index >= IOMMU_IRTES || !u->ops->irte_clear)
+		return;
+	flags = spin_lock_irqsave(&iommu_lock);
+	if (u->irte_used[index / 64] & BIT(index % 64)) {
+		u->ops->irte_clear(u, rid, index);
+		u->irte_used[index / 64] &= ~BIT(index % 64);
+	}
+	spin_unlock_irqrestore(&iommu_lock, flags);
+}

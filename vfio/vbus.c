@@ -98,11 +98,79 @@ static void vbus_sync_bars(struct partition *part, struct vfio_dev *d)
 }
 
 /* A function level reset the guest asked for: done properly, then its view is power-on. */
+/* The MSI capability's control word, and where its data register is, on the device. */
+#define VBUS_MSI_CTRL 2u
+#define VBUS_MSI_ENABLE 0x1u
+#define VBUS_MSI_MME (7u << 4) /* multiple messages enabled: 0 = one */
+
+static u16 vbus_msi_data_at(const struct vfio_dev *d)
+{
+	return (u16)(d->vc.msi + (d->vc.msi_64 ? 12 : 8));
+}
+
+/* The device's MSI off, its remapping entry cleared, its host vector freed. */
+static void vbus_msi_off(struct vfio_dev *d)
+{
+	u16 at = d->vc.msi;
+	u32 ctrl;
+
+	if (!d->msi_on)
+		return;
+	ctrl = pci_cfg_read(d->f->seg, d->f->bdf, at + VBUS_MSI_CTRL, 2);
+	if (ctrl != 0xffff)
+		pci_cfg_write(d->f->seg, d->f->bdf, at + VBUS_MSI_CTRL, 2, ctrl & ~VBUS_MSI_ENABLE);
+	iommu_irq_free(d->u, d->f->dma_rid, d->msi_irte);
+	arch_msi_unroute(&d->msi_to);
+	d->msi_on = false;
+}
+
+/*
+ * The guest turned its MSI on (or changed it while on) or off. On: the
+ * device gets the IOMMU's remapped address and data, never the guest's, so
+ * whatever it writes can only reach the one entry, which sends it to a host
+ * vector that delivers the guest's MSI (arch_msi_route). A masked or
+ * undeliverable MSI stays off on the device.
+ */
+static void vbus_msi(struct partition *part, struct vfio_dev *d, const struct vconfig_events *ev)
+{
+	u16 at = d->vc.msi;
+	struct iommu_msi m;
+	int ret;
+	u32 ctrl;
+
+	vbus_msi_off(d);
+	if (!at || !ev->msi_enabled || ev->msi_masked)
+		return;
+	ret = arch_msi_route(part, ev->msi_addr, ev->msi_data, &d->msi_to);
+	if (!ret) {
+		ret = iommu_irq_alloc(d->u, d->f->dma_rid, d->msi_to.apic_id, (u8)d->msi_to.vector,
+				      &m, &d->msi_irte);
+		if (ret)
+			arch_msi_unroute(&d->msi_to);
+	}
+	if (ret) {
+		pr_warn("partition '%s': pci " PCI_FMT ": its MSI (address 0x%llx, data 0x%x) is "
+			"not delivered (error %d)",
+			part->desc.h.name, PCI_ARGS(d->f->seg, d->f->bdf),
+			(unsigned long long)ev->msi_addr, ev->msi_data, ret);
+		return;
+	}
+	pci_cfg_write(d->f->seg, d->f->bdf, at + 4, 4, (u32)m.addr);
+	if (d->vc.msi_64)
+		pci_cfg_write(d->f->seg, d->f->bdf, at + 8, 4, (u32)(m.addr >> 32));
+	pci_cfg_write(d->f->seg, d->f->bdf, vbus_msi_data_at(d), 2, m.data);
+	ctrl = pci_cfg_read(d->f->seg, d->f->bdf, at + VBUS_MSI_CTRL, 2);
+	pci_cfg_write(d->f->seg, d->f->bdf, at + VBUS_MSI_CTRL, 2,
+		      (ctrl & ~VBUS_MSI_MME) | VBUS_MSI_ENABLE);
+	d->msi_on = true;
+}
+
 static void vbus_flr(struct partition *part, struct vfio_dev *d)
 {
 	struct pci_reset_result r;
 	struct vconfig_events ev;
 
+	vbus_msi_off(d); /* the reset turns it off on the device; its entry and vector go too */
 	if (pci_reset_function(&pci_host_ops, pci_host_ctx(d->f->seg), pci_func_at(0),
 			       pci_func_count(), (u32)(d->f - pci_func_at(0)), &r))
 		pr_warn("partition '%s': pci " PCI_FMT ": the reset its guest asked for failed",
@@ -116,6 +184,8 @@ static void vbus_apply(struct partition *part, struct vfio_dev *d, const struct 
 		if ((ev->mask & VCONFIG_EV_FLR) || !d->vc.pm_no_soft_reset)
 			vbus_flr(part, d);
 	}
+	if (ev->mask & VCONFIG_EV_MSI)
+		vbus_msi(part, d, ev);
 	vbus_sync_bars(part, d);
 }
 
@@ -198,6 +268,7 @@ void vbus_detach(struct partition *part, struct vfio_part *vp)
 	for (u32 i = 0; i < vp->count; i++) {
 		struct vfio_dev *d = &vp->dev[i];
 
+		vbus_msi_off(d);
 		for (u32 b = 0; b < VCONFIG_BARS; b++)
 			vbus_unmap_bar(part, d, b);
 		d->on_bus = false;

@@ -4,6 +4,7 @@
 #define KEEL_VFIO_PART_H
 
 #include <keel/abi.h>
+#include <keel/arch.h>
 #include <keel/iommu.h>
 #include <keel/spinlock.h>
 #include <keel/vconfig.h>
@@ -17,6 +18,9 @@ struct vfio_dev {
 	u16 vbdf; /* its address on the guest's bus */
 	u32 mapped; /* BARs mapped in stage 2 now, bit per slot */
 	gpa_t mapped_gpa[VCONFIG_BARS]; /* ... and where */
+	bool msi_on; /* the device's MSI is enabled, remapped to msi_irte and msi_to */
+	u32 msi_irte;
+	struct arch_msi_target msi_to;
 	struct vconfig vc;
 };
 

@@ -154,6 +154,15 @@
 
 /* Interrupt remapping table: one page of 256 16-byte entries, all absent. */
 #define VTD_IRTA_S_256 7ull /* 2^(S + 1) entries */
+/* An entry (VT-d 3.4, 9.10), remapped format: present, physical, edge, fixed. */
+#define VTD_IRTE_P BIT(0)
+#define VTD_IRTE_VECTOR_SHIFT 16
+#define VTD_IRTE_DEST_XAPIC_SHIFT 40 /* EIME 0: the 8-bit APIC ID in bits 47:40 */
+#define VTD_IRTE_SVT_SID (1ull << 18) /* high half: verify the requester against SID */
+/* The MSI address of a remappable interrupt: format bit, handle 14:0 in bits 19:5. */
+#define VTD_MSI_BASE 0xfee00000ull
+#define VTD_MSI_REMAPPABLE BIT(4)
+#define VTD_MSI_HANDLE_SHIFT 5
 
 /* Root and context entries (128 bits each, legacy mode). */
 #define VTD_ENTRY_P BIT(0)
@@ -1009,6 +1018,47 @@ static bool vtd_psi_mask(const struct vtd *v, u64 iova, u64 size, u32 *am)
  * tables, see vtd_clean_walk), then the IOTLB entries of the range go:
  * page-selective where the unit can, else the whole domain's.
  */
+/* Write IRTE @index and drop every cached copy of the interrupt entries (global IEC). */
+static int vtd_irte_write(struct iommu_unit *u, struct vtd *v, u32 index, u64 lo, u64 hi)
+{
+	u64 *e = (u64 *)hpa_to_hva(v->irt) + 2 * index;
+	int ret;
+
+	/* The entry is dead (P = 0) while its halves change. */
+	WRITE_ONCE(e[0], 0);
+	WRITE_ONCE(e[1], hi);
+	WRITE_ONCE(e[0], lo);
+	vtd_clean(v, e, 16);
+	ret = vtd_qi_push(u, v, VTD_INV_IEC, 0);
+	return ret ? ret : vtd_inval_wait(u, v);
+}
+
+static int vtd_irte_set(struct iommu_unit *u, u16 rid, u32 index, u32 apic_id, u8 vector,
+			struct iommu_msi *msi)
+{
+	struct vtd *v = vtd_of(u);
+	int ret;
+
+	if (!v || !v->irt || index >= IOMMU_IRTES || apic_id > 0xff)
+		return -KEEL_EINVAL;
+	ret = vtd_irte_write(u, v, index,
+			     VTD_IRTE_P | (u64)vector << VTD_IRTE_VECTOR_SHIFT |
+				     (u64)apic_id << VTD_IRTE_DEST_XAPIC_SHIFT,
+			     VTD_IRTE_SVT_SID | rid);
+	msi->addr = VTD_MSI_BASE | VTD_MSI_REMAPPABLE | (u64)index << VTD_MSI_HANDLE_SHIFT;
+	msi->data = 0;
+	return ret;
+}
+
+static void vtd_irte_clear(struct iommu_unit *u, u16 rid, u32 index)
+{
+	struct vtd *v = vtd_of(u);
+
+	(void)rid;
+	if (v && v->irt && index < IOMMU_IRTES && vtd_irte_write(u, v, index, 0, 0))
+		pr_err("iommu %u (VT-d): interrupt entry %u may still be cached", u->index, index);
+}
+
 static void vtd_flush(struct iommu_unit *u, struct iommu_domain *d, u64 iova, u64 size)
 {
 	struct vtd *v = vtd_of(u);
@@ -1131,4 +1181,6 @@ const struct iommu_ops vtd_ops = {
 	.detach = vtd_detach,
 	.flush = vtd_flush,
 	.faults = vtd_faults,
+	.irte_set = vtd_irte_set,
+	.irte_clear = vtd_irte_clear,
 };

@@ -274,3 +274,18 @@ bool arch_iommu_fault_msi(struct iommu_msi *msi)
 	(void)msi;
 	return false;
 }
+
+/* No PCI function reaches an aarch64 partition yet (SMMUv3 and its MSIs come with it). */
+int arch_msi_route(struct partition *part, u64 addr, u32 data, struct arch_msi_target *t)
+{
+	(void)part;
+	(void)addr;
+	(void)data;
+	(void)t;
+	return -KEEL_ENOTSUP;
+}
+
+void arch_msi_unroute(const struct arch_msi_target *t)
+{
+	(void)t;
+}

@@ -21,6 +21,8 @@
 #define X86_VEC_DF 8
 #define X86_VEC_PF 14
 #define X86_VEC_MC 18
+#define X86_VEC_MSI_BASE 0x40 /* MSIs of partitions' PCI functions (msi.c) */
+#define X86_MSI_VECTORS 64u
 #define X86_VEC_IOMMU 0xee /* the IOMMUs' fault events, to the boot CPU */
 #define X86_VEC_TIMER 0xef /* the hypervisor's one-shot LAPIC timer */
 #define X86_VEC_IPI 0xf0
@@ -226,6 +228,8 @@ void x86_pt_free(void *ctx, hpa_t table, u64 bytes);
 void lapic_init_cpu(void);
 u32 lapic_self_id(void);
 void lapic_eoi(void);
+/* msi.c: host vector @vec (X86_VEC_MSI_BASE..) arrived: the guest MSI it stands for. */
+void x86_msi_irq(u64 vec);
 void lapic_send_ipi(u32 apic_id, u8 vector);
 void lapic_send_init(u32 apic_id);
 void lapic_send_sipi(u32 apic_id, u8 page);

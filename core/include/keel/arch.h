@@ -275,6 +275,24 @@ int arch_kernel_load(struct partition *part, struct vcpu_entry *boot);
  */
 void arch_irq_set_level(struct partition *part, u32 irq, bool level);
 
+/*
+ * MSIs of a partition's PCI functions (vfio/vbus.c). The MSI its guest
+ * programmed (@addr, @data as the guest wrote them) gets a host vector on the
+ * partition's home core (its vCPU 0's), whose handler delivers it to the
+ * guest's interrupt controller model as the guest asked; *@t says where the
+ * host MSI must arrive. -KEEL_EINVAL: an MSI the guest's platform would not
+ * deliver; -KEEL_ENOSPC: that core's vectors are all taken; -KEEL_ENOTSUP:
+ * not on this arch (yet). arch_msi_unroute returns once no handler uses it.
+ */
+struct arch_msi_target {
+	u32 cpu; /* the host core */
+	u32 apic_id; /* its interrupt controller's ID (x86_64: APIC ID) */
+	u32 vector; /* the host vector */
+	u32 pad;
+};
+int arch_msi_route(struct partition *part, u64 addr, u32 data, struct arch_msi_target *t);
+void arch_msi_unroute(const struct arch_msi_target *t);
+
 /* ---- Hypervisor timer --------------------------------------------------- */
 
 /*

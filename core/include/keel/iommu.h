@@ -68,6 +68,15 @@ struct iommu_reserved {
 
 struct iommu_ops;
 
+/* An MSI as a device writes it: address and data. */
+struct iommu_msi {
+	u64 addr;
+	u32 data;
+	u32 pad;
+};
+
+#define IOMMU_IRTES 256u /* interrupt remapping entries Keel keeps per unit */
+
 /*
  * One unit. Discovery fills the description (kind .. scopes); iommu_init()
  * the rest. @regs is where the arch mapped the register block (uncached).
@@ -89,6 +98,7 @@ struct iommu_unit {
 	void *priv; /* the driver's state */
 	bool on; /* translating with default deny */
 	u64 faults; /* faults logged */
+	u64 irte_used[IOMMU_IRTES / 64]; /* remapping entries taken (iommu_irq_alloc) */
 };
 
 /* What a domain's page table on one unit hands its flush (pt.sync). */
@@ -135,6 +145,16 @@ struct iommu_ops {
 	int (*attach)(struct iommu_unit *u, struct iommu_domain *d, u16 rid);
 	int (*detach)(struct iommu_unit *u, struct iommu_domain *d, u16 rid);
 	void (*flush)(struct iommu_unit *u, struct iommu_domain *d, u64 iova, u64 size);
+	/*
+	 * Interrupt remapping (NULL: not offered): entry @index of the unit's
+	 * table sends MSIs from requester @rid to @apic_id's @vector (fixed,
+	 * edge, physical destination); *@msi is the address and data the
+	 * device must write for it. irte_clear blocks the entry again; both
+	 * return once the unit's interrupt entry cache no longer has the old.
+	 */
+	int (*irte_set)(struct iommu_unit *u, u16 rid, u32 index, u32 apic_id, u8 vector,
+			struct iommu_msi *msi);
+	void (*irte_clear)(struct iommu_unit *u, u16 rid, u32 index);
 	u32 (*faults)(struct iommu_unit *u);
 };
 
@@ -191,16 +211,21 @@ void iommu_domain_destroy(struct iommu_domain *d);
 void iommu_fault_event(void);
 
 /*
+ * An MSI of requester @rid behind @u, remapped to @apic_id's @vector: a
+ * free entry of @u's table is taken and set, *@msi is what the device must
+ * write, *@index the entry for iommu_irq_free. -KEEL_ENOTSUP if @u does not
+ * remap interrupts, -KEEL_ENOSPC if its entries are all taken.
+ */
+int iommu_irq_alloc(struct iommu_unit *u, u16 rid, u32 apic_id, u8 vector, struct iommu_msi *msi,
+		    u32 *index);
+void iommu_irq_free(struct iommu_unit *u, u16 rid, u32 index);
+
+/*
  * The message a unit's fault interrupt writes (arch code): false if the
  * arch has none, and faults are then found by iommu_fault_event() alone.
  * x86: a fixed interrupt to the boot CPU, whose handler calls
  * iommu_fault_event().
  */
-struct iommu_msi {
-	u64 addr;
-	u32 data;
-	u32 pad;
-};
 bool arch_iommu_fault_msi(struct iommu_msi *msi);
 
 #endif /* KEEL_IOMMU_H */

@@ -23,7 +23,14 @@
 #define PCI_BAR_MEM_TYPE 0x6u /* 0: 32-bit memory BAR */
 #define PCI_BAR_FLAGS 0xfu
 #define PCI_WINDOW 0xe0000000ull /* the guest's PCI MMIO window, where Keel places BARs */
-#define PCI_WINDOW_END 0xfeb00000ull /* virtio-mmio starts there */
+#define PCI_WINDOW_END 0xfea00000ull /* the ECAM starts there */
+#define PCI_CAP_PTR 0x34u
+#define PCI_STATUS_CAPS 0x10u /* in the status register: a capability list */
+#define PCI_CAP_ID_MSI 0x05u
+#define MSI_CTRL 2u
+#define MSI_ENABLE 0x1u
+#define MSI_64BIT 0x80u
+#define MSI_VECTOR 0x45u /* what the guest asks its MSI to be */
 
 #define EDU_ID 0x11e81234u /* device << 16 | vendor */
 #define EDU_BAR_SIZE (1ull << 20)
@@ -39,6 +46,9 @@
 #define EDU_DMA_CMD 0x98u
 #define EDU_DMA_START 0x1u /* cleared by the device when the transfer is over */
 #define EDU_DMA_TO_RAM 0x2u /* else RAM to the device */
+#define EDU_IRQ_STATUS 0x24u
+#define EDU_IRQ_RAISE 0x60u /* ORs the value into the status and interrupts */
+#define EDU_IRQ_ACK 0x64u /* clears those bits */
 #define EDU_BUFFER 0x40000ull /* the device's own 4 KiB buffer, as DMA addresses it */
 
 #define DMA_BYTES 256u
@@ -96,6 +106,30 @@ static void pci_write16(unsigned int dev, unsigned int reg, uint16_t v)
 {
 	pci_select(dev, reg);
 	outw((uint16_t)(PCI_CONFIG_DATA + (reg & 2)), v);
+}
+
+static void pci_write32(unsigned int dev, unsigned int reg, uint32_t v)
+{
+	pci_select(dev, reg);
+	outl(PCI_CONFIG_DATA, v);
+}
+
+/* The offset of capability @id in @dev's list (at most 48 hops), or 0. */
+static unsigned int pci_find_cap(unsigned int dev, uint8_t id)
+{
+	unsigned int at, hops = 0;
+
+	if (!(pci_read16(dev, 0x06) & PCI_STATUS_CAPS))
+		return 0;
+	at = pci_read32(dev, PCI_CAP_PTR) & 0xfc;
+	while (at >= 0x40 && hops++ < 48) {
+		uint32_t head = pci_read32(dev, at);
+
+		if ((head & 0xff) == id)
+			return at;
+		at = (head >> 8) & 0xfc;
+	}
+	return 0;
 }
 
 static uint32_t edu_read(unsigned int reg)
@@ -259,6 +293,77 @@ static void edu_dma_beyond_ram(uint64_t ram_end)
 	      "the engine finished after %lu polls, the guest runs on", polls);
 }
 
+/* ---- MSI: the edu's interrupt, raised on request, arrives at our vector ---- */
+
+#define MSR_APIC_BASE 0x1bu
+#define MSR_X2APIC_EOI 0x80bu
+#define MSR_X2APIC_SVR 0x80fu
+#define VEC_IRQ 32 /* every vector from 32 up reaches a trap handler as 32 */
+
+static volatile uint64_t msi_irqs;
+static volatile uint32_t msi_status;
+
+/* The edu's interrupt: what it says it raised, acknowledged at the device and the LAPIC. */
+static bool edu_trap(struct trap *t)
+{
+	if (t->vector != VEC_IRQ)
+		return false;
+	msi_status = edu_read(EDU_IRQ_STATUS);
+	edu_write(EDU_IRQ_ACK, msi_status);
+	msi_irqs++;
+	wrmsr(MSR_X2APIC_EOI, 0);
+	return true;
+}
+
+/* Wait (bounded, interrupts on) until @want interrupts came. */
+static bool msi_wait(uint64_t want)
+{
+	for (uint32_t i = 0; i < POLLS / 10 && msi_irqs < want; i++)
+		delay(1);
+	return msi_irqs >= want;
+}
+
+/*
+ * MSI on (physical destination: this vCPU, APIC ID 0; vector MSI_VECTOR),
+ * a raise arrives once with the status it set; MSI off, a raise reaches
+ * nobody and the status stays set.
+ */
+static void edu_msi(unsigned int dev)
+{
+	unsigned int at = pci_find_cap(dev, PCI_CAP_ID_MSI);
+	uint16_t ctrl;
+	bool got;
+
+	if (!check("msi-cap", at != 0, "MSI capability at 0x%02x", at))
+		return;
+	trap_install(edu_trap);
+	wrmsr(MSR_APIC_BASE, rdmsr(MSR_APIC_BASE) | (1u << 11) | (1u << 10)); /* x2APIC */
+	wrmsr(MSR_X2APIC_SVR, 0x1ff);
+	ctrl = pci_read16(dev, at + MSI_CTRL);
+	pci_write32(dev, at + 4, 0xfee00000u);
+	if (ctrl & MSI_64BIT) {
+		pci_write32(dev, at + 8, 0);
+		pci_write16(dev, at + 12, MSI_VECTOR);
+	} else {
+		pci_write16(dev, at + 8, MSI_VECTOR);
+	}
+	pci_write16(dev, at + MSI_CTRL, (uint16_t)(ctrl | MSI_ENABLE));
+	__asm__ volatile("sti");
+	edu_write(EDU_IRQ_RAISE, 0x5a);
+	got = msi_wait(1);
+	check("msi", got && msi_irqs == 1 && msi_status == 0x5a,
+	      "%lu interrupt(s) at vector 0x%x, status 0x%x (want 1, 0x5a)", msi_irqs, MSI_VECTOR,
+	      msi_status);
+	pci_write16(dev, at + MSI_CTRL, (uint16_t)(ctrl & ~MSI_ENABLE));
+	edu_write(EDU_IRQ_RAISE, 0x3);
+	msi_wait(2);
+	check("msi-off", msi_irqs == 1 && (edu_read(EDU_IRQ_STATUS) & 3) == 3,
+	      "%lu interrupt(s) after a raise with MSI off, status 0x%x", msi_irqs,
+	      edu_read(EDU_IRQ_STATUS));
+	__asm__ volatile("cli");
+	edu_write(EDU_IRQ_ACK, 3);
+}
+
 bool arch_edu_drive(uint64_t ram_base, uint64_t ram_size)
 {
 	uint64_t ram_end = ram_base + ram_size, base;
@@ -304,5 +409,6 @@ bool arch_edu_drive(uint64_t ram_base, uint64_t ram_size)
 	      "command 0x%04x after setting bus master", cmd);
 	edu_dma_round_trip(ram_base, ram_end);
 	edu_dma_beyond_ram(ram_end);
+	edu_msi(dev);
 	return !wrong;
 }
