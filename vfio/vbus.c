@@ -149,10 +149,13 @@ static void vbus_msi(struct partition *part, struct vfio_dev *d, const struct vc
 			arch_msi_unroute(&d->msi_to);
 	}
 	if (ret) {
-		pr_warn("partition '%s': pci " PCI_FMT ": its MSI (address 0x%llx, data 0x%x) is "
-			"not delivered (error %d)",
-			part->desc.h.name, PCI_ARGS(d->f->seg, d->f->bdf),
-			(unsigned long long)ev->msi_addr, ev->msi_data, ret);
+		/* Said once per function: the guest could repeat it at will. */
+		if (!d->msi_warned)
+			pr_warn("partition '%s': pci " PCI_FMT ": its MSI (address 0x%llx, data "
+				"0x%x) is not delivered (error %d; said once)",
+				part->desc.h.name, PCI_ARGS(d->f->seg, d->f->bdf),
+				(unsigned long long)ev->msi_addr, ev->msi_data, ret);
+		d->msi_warned = true;
 		return;
 	}
 	pci_cfg_write(d->f->seg, d->f->bdf, at + 4, 4, (u32)m.addr);

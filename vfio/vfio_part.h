@@ -19,6 +19,7 @@ struct vfio_dev {
 	u32 mapped; /* BARs mapped in stage 2 now, bit per slot */
 	gpa_t mapped_gpa[VCONFIG_BARS]; /* ... and where */
 	bool msi_on; /* the device's MSI is enabled, remapped to msi_irte and msi_to */
+	bool msi_warned; /* a refused MSI was logged (once per function: the guest chooses) */
 	u32 msi_irte;
 	struct arch_msi_target msi_to;
 	struct vconfig vc;
