@@ -824,10 +824,11 @@ static u32 amdvi_faults(struct iommu_unit *u)
 
 /* ---- Interrupt remapping -------------------------------------------------- */
 
-/* @rid's table slot; with @make, a new one if it has none (NULL: none, or all taken). */
+/* @rid's table slot; with @make, a new one if it has none (-1: none, or no room). */
 static int amdvi_irt_slot(struct amdvi *a, u16 rid, bool make)
 {
 	int free = -1;
+	hpa_t page;
 
 	for (u32 i = 0; i < AMDVI_IRT_DEVICES; i++) {
 		if (a->irt[i].table && a->irt[i].rid == rid)
@@ -835,11 +836,10 @@ static int amdvi_irt_slot(struct amdvi *a, u16 rid, bool make)
 		if (!a->irt[i].table && free < 0)
 			free = (int)i;
 	}
-	if (!make || free < 0)
+	page = make && free >= 0 ? pmm_alloc(PAGE_SIZE, PAGE_SIZE) : 0; /* zeroed: all off */
+	if (!page)
 		return -1;
-	a->irt[free].table = pmm_alloc_page(); /* zeroed: every entry off */
-	if (!a->irt[free].table)
-		return -1;
+	a->irt[free].table = hpa_to_hva(page);
 	a->irt[free].rid = rid;
 	a->irt[free].used = 0;
 	return free;
@@ -868,11 +868,14 @@ static int amdvi_irte_set(struct iommu_unit *u, u16 rid, u32 index, u32 apic_id,
 			  struct iommu_msi *msi)
 {
 	struct amdvi *a = u->priv;
-	int slot = a ? amdvi_irt_slot(a, rid, true) : -1;
+	int slot;
 	u32 *t;
 
-	if (slot < 0 || index >= IOMMU_IRTES || apic_id > 0xff)
-		return slot < 0 ? -KEEL_ENOSPC : -KEEL_EINVAL;
+	if (!a || index >= IOMMU_IRTES || apic_id > 0xff)
+		return -KEEL_EINVAL;
+	slot = amdvi_irt_slot(a, rid, true);
+	if (slot < 0)
+		return -KEEL_ENOSPC;
 	t = a->irt[slot].table;
 	WRITE_ONCE(t[index],
 		   IRTE_REMAP_EN | apic_id << IRTE_DEST_SHIFT | (u32)vector << IRTE_VECTOR_SHIFT);
@@ -907,7 +910,7 @@ static void amdvi_irte_clear(struct iommu_unit *u, u16 rid, u32 index)
 		       "kept",
 		       u->index, rid >> 8, (rid >> 3) & 0x1f, rid & 7);
 	else
-		pmm_free_page(t);
+		pmm_free(hva_to_hpa(t), PAGE_SIZE);
 	a->irt[slot].table = NULL;
 }
 

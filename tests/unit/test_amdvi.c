@@ -44,6 +44,7 @@ extern size_t unit_log_len;
 #define OP_INV_DEVTAB 2u
 #define OP_INV_PAGES 3u
 #define OP_INV_ALL 8u
+#define OP_INV_INT 5u
 #define PTE_PR BIT(0)
 #define PTE_IR BIT(61)
 #define PTE_IW BIT(62)
@@ -689,12 +690,69 @@ static void test_faults(void)
 	CHECK(amdvi_ops.faults(&unit) <= 512);
 }
 
+/*
+ * Interrupt remapping: a requester's first entry gets it a table of its own
+ * in its DTE (IntCtl remapped, 2^8 entries), the MSI data names the entry,
+ * and the caches are invalidated before it returns; its last entry out
+ * aborts its interrupts again and frees the table.
+ */
+static void test_irte(void)
+{
+	struct iommu_msi m = { 0 };
+	const u32 *t;
+	u64 w2;
+
+	fake_reset(0xd1, BIT(6), true, true);
+	CHECK_EQ(amdvi_ops.enable(&unit), 0);
+	cmd_n = 0;
+	CHECK_EQ(amdvi_ops.irte_set(&unit, 0x28, 3, 0x02, 0x41, &m), 0);
+	CHECK_EQ(m.addr, 0xfee00000ull);
+	CHECK_EQ(m.data, 3);
+	w2 = dte(0x28)[2];
+	CHECK_EQ(w2 & 0x1, 1); /* IV */
+	CHECK_EQ((w2 >> 60) & 3, 2); /* IntCtl: remapped */
+	CHECK_EQ((w2 >> 1) & 0xf, 8); /* IntTabLen: 256 entries */
+	t = hpa_to_hva(w2 & 0x000fffffffffffc0ull);
+	CHECK_EQ(t[3], 0x1u | 0x02u << 8 | 0x41u << 16); /* RemapEn, destination, vector */
+	CHECK_EQ(t[2], 0);
+	CHECK(dte_is_blocked(0x27) && dte_is_blocked(0x29));
+	CHECK_EQ(cmd_n, 3);
+	CHECK_EQ(cmds[0].op, OP_INV_DEVTAB);
+	CHECK_EQ(cmds[1].op, OP_INV_INT);
+	CHECK_EQ(cmds[1].lo & 0xffff, 0x28);
+	CHECK_EQ(cmds[2].op, OP_CW);
+
+	/* A second requester: a table of its own (no device can name another's entry). */
+	CHECK_EQ(amdvi_ops.irte_set(&unit, 0x30, 4, 0x01, 0x42, &m), 0);
+	CHECK((dte(0x30)[2] & 0x000fffffffffffc0ull) != (w2 & 0x000fffffffffffc0ull));
+	CHECK_EQ(amdvi_ops.irte_set(&unit, 0x28, 5, 0x00, 0x43, &m), 0);
+	CHECK_EQ(t[5], 0x1u | 0x43u << 16);
+
+	/* Cleared one at a time; the last one out aborts again. */
+	cmd_n = 0;
+	amdvi_ops.irte_clear(&unit, 0x28, 3);
+	CHECK_EQ(t[3], 0);
+	CHECK_EQ(dte(0x28)[2], w2);
+	CHECK_EQ(cmds[0].op, OP_INV_INT);
+	amdvi_ops.irte_clear(&unit, 0x28, 5);
+	CHECK(dte_is_blocked(0x28));
+	amdvi_ops.irte_clear(&unit, 0x30, 4);
+	CHECK(dte_is_blocked(0x30));
+	amdvi_ops.irte_clear(&unit, 0x30, 4); /* nothing there any more: nothing happens */
+	CHECK(dte_is_blocked(0x30));
+	/* Out of range: refused, nothing written. */
+	CHECK_EQ(amdvi_ops.irte_set(&unit, 0x28, IOMMU_IRTES, 0, 0x41, &m), -KEEL_EINVAL);
+	CHECK_EQ(amdvi_ops.irte_set(&unit, 0x28, 0, 0x100, 0x41, &m), -KEEL_EINVAL);
+	CHECK(dte_is_blocked(0x28));
+}
+
 int main(void)
 {
 	test_format();
 	test_enable();
 	test_timeouts();
 	test_attach();
+	test_irte();
 	test_faults();
 	free_all();
 	free(regs);
