@@ -990,6 +990,43 @@ static void test_fault_msi(void)
 	allocs_free_all();
 }
 
+/*
+ * Interrupt remapping: an entry present, physical, edge, fixed, with the
+ * vector, the 8-bit APIC ID in bits 47:40 and the requester verified
+ * (SVT 01b, SQ 0, SID); the MSI address in remappable format with the
+ * handle; the interrupt entry cache invalidated and waited for. Cleared:
+ * the entry is all zero again, and the cache invalidated again.
+ */
+static void test_irte(void)
+{
+	struct iommu_msi m = { 0 };
+	const u64 *irt;
+
+	unit_reset(QEMU_CAP, QEMU_ECAP, PAGE_SIZE);
+	CHECK_EQ(vtd_ops.enable(&unit), 0);
+	irt = hpa_to_hva(fk.irta & F_ADDR);
+	fk.iec = fk.waits = 0;
+	CHECK_EQ(vtd_ops.irte_set(&unit, 0x28, 5, 0x02, 0x41, &m), 0);
+	CHECK_EQ(irt[10], 0x1ull | 0x41ull << 16 | 0x02ull << 40);
+	CHECK_EQ(irt[11], 1ull << 18 | 0x28);
+	CHECK_EQ(m.addr, 0xfee00000ull | 1u << 4 | 5u << 5);
+	CHECK_EQ(m.data, 0);
+	CHECK_EQ(fk.iec, 1);
+	CHECK_EQ(fk.waits, 1);
+	CHECK_EQ(irt[8], 0); /* its neighbours untouched */
+	CHECK_EQ(irt[12], 0);
+	vtd_ops.irte_clear(&unit, 0x28, 5);
+	CHECK_EQ(irt[10], 0);
+	CHECK_EQ(irt[11], 0);
+	CHECK_EQ(fk.iec, 2);
+	CHECK_EQ(fk.waits, 2);
+	CHECK_EQ(vtd_ops.irte_set(&unit, 0x28, IOMMU_IRTES, 0, 0x41, &m), -KEEL_EINVAL);
+	CHECK_EQ(vtd_ops.irte_set(&unit, 0x28, 1, 0x100, 0x41, &m), -KEEL_EINVAL);
+	CHECK(page_zero(fk.irta & F_ADDR));
+	CHECK_EQ(fk.bad_desc, 0);
+	allocs_free_all();
+}
+
 int main(void)
 {
 	test_enable_qemu();
@@ -1004,5 +1041,6 @@ int main(void)
 	test_refusals();
 	test_firmware_state();
 	test_fault_msi();
+	test_irte();
 	return unit_done("test_vtd");
 }
