@@ -97,7 +97,6 @@ static void vbus_sync_bars(struct partition *part, struct vfio_dev *d)
 	}
 }
 
-/* A function level reset the guest asked for: done properly, then its view is power-on. */
 /* The MSI capability's control word, and where its data register is, on the device. */
 #define VBUS_MSI_CTRL 2u
 #define VBUS_MSI_ENABLE 0x1u
@@ -168,6 +167,7 @@ static void vbus_msi(struct partition *part, struct vfio_dev *d, const struct vc
 	d->msi_on = true;
 }
 
+/* A function level reset the guest asked for: done properly, then its view is power-on. */
 static void vbus_flr(struct partition *part, struct vfio_dev *d)
 {
 	struct pci_reset_result r;
