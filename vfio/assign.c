@@ -238,11 +238,14 @@ static int vfio_reset(const struct partition *part, const struct pci_func *f, co
 	return ret;
 }
 
-/* Another function @part holds than entry @i, attached with the same requester ID and unit. */
-static struct vfio_dev *vfio_sharer(struct vfio_part *vp, u32 i)
+/*
+ * Another entry than @i with its DMA requester ID on its unit (an alias
+ * behind one bridge), only one that holds the attachment if @attached.
+ */
+static struct vfio_dev *vfio_sharer(struct vfio_part *vp, u32 i, bool attached)
 {
 	for (u32 j = 0; j < vp->count; j++)
-		if (j != i && vp->dev[j].attached && vp->dev[j].u == vp->dev[i].u &&
+		if (j != i && (vp->dev[j].attached || !attached) && vp->dev[j].u == vp->dev[i].u &&
 		    vp->dev[j].f->dma_rid == vp->dev[i].f->dma_rid)
 			return &vp->dev[j];
 	return NULL;
@@ -252,7 +255,7 @@ static struct vfio_dev *vfio_sharer(struct vfio_part *vp, u32 i)
 static int vfio_attach_one(struct partition *part, struct vfio_part *vp, u32 i)
 {
 	struct vfio_dev *v = &vp->dev[i];
-	bool shared = vfio_sharer(vp, i) != NULL;
+	bool shared = vfio_sharer(vp, i, true) != NULL;
 	int ret;
 
 	vfio_master_off(v->f);
@@ -349,7 +352,7 @@ void vfio_release(struct partition *part)
 static void vfio_drop(struct partition *part, struct vfio_part *vp, u32 i)
 {
 	struct vfio_dev *v = &vp->dev[i];
-	struct vfio_dev *sharer = vfio_sharer(vp, i);
+	struct vfio_dev *sharer = vfio_sharer(vp, i, false);
 	unsigned long flags;
 
 	vfio_master_off(v->f);

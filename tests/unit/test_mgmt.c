@@ -423,6 +423,23 @@ static void test_pci_assign_release(void)
 	a->desc.h.device_count--;
 	pdesc_set_size(&a->desc);
 
+	/*
+	 * Two functions behind one bridge DMA with its requester ID: one
+	 * attachment for both; the one holding it leaves, the other keeps it.
+	 */
+	pci_fake(4, PCI_BDF(1, 0, 0), 0x10ec, 0x8139, 0x020000, PCI_HEADER_NORMAL, 6, &vtd);
+	pci_fake(5, PCI_BDF(1, 1, 0), 0x10ec, 0x8139, 0x020000, PCI_HEADER_NORMAL, 6, &vtd);
+	fake_pci[4].dma_rid = fake_pci[5].dma_rid = PCI_BDF(0, 0x1e, 0);
+	fake_pci[4].flags = fake_pci[5].flags = PCI_F_ALIASED;
+	fake_pci_count = 6;
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_ASSIGN, idb, KEEL_PCI_ADDR(0, 1, 0, 0), 0), KEEL_OK);
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_ASSIGN, idb, KEEL_PCI_ADDR(0, 1, 1, 0), 0), KEEL_OK);
+	CHECK_EQ(fake_domains[idb].attached, 2); /* the edu, and the bridge's ID once */
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_RELEASE, idb, KEEL_PCI_ADDR(0, 1, 0, 0), 0), KEEL_OK);
+	CHECK_EQ(fake_domains[idb].attached, 2); /* still there for 01:01.0 */
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_RELEASE, idb, KEEL_PCI_ADDR(0, 1, 1, 0), 0), KEEL_OK);
+	CHECK_EQ(fake_domains[idb].attached, 1);
+
 	/* DESTROY gives back what ASSIGN gave. */
 	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, ida, 0, 0), KEEL_OK);
 	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, idb, 0, 0), KEEL_OK);
@@ -501,7 +518,8 @@ static void test_create_hostile(void)
 	c.device[3].flags = KEEL_DISK_RO;
 	add_device(&c, KEEL_DEV_BLK, 2, 0); /* the same image behind two disks */
 	CHECK_EQ(create(&c), -KEEL_EINVAL);
-	c.device[4] = (struct keel_pd_device){ .type = KEEL_DEV_CONSOLE, .backend = KEEL_NO_BACKEND };
+	c.device[4] =
+		(struct keel_pd_device){ .type = KEEL_DEV_CONSOLE, .backend = KEEL_NO_BACKEND };
 	CHECK_EQ(create(&c), -KEEL_EINVAL); /* two consoles */
 	c.device[4].type = 99;
 	CHECK_EQ(create(&c), -KEEL_EINVAL);
@@ -925,7 +943,8 @@ static void test_reboot_policy(void)
 	p->rebuilding = 1;
 	CHECK_EQ(call(KEEL_HC_MGMT_STOP, id, 0, 0), KEEL_OK); /* asked: the reboot answers */
 	CHECK_EQ(p->stop_cause, KEEL_STOP_CAUSE_GUEST);
-	CHECK_EQ(call(KEEL_HC_MGMT_STOP, id, 0, KEEL_STOP_FORCE), KEEL_OK); /* the first stop's cause stands */
+	CHECK_EQ(call(KEEL_HC_MGMT_STOP, id, 0, KEEL_STOP_FORCE),
+		 KEEL_OK); /* the first stop's cause stands */
 	CHECK_EQ(p->stop_cause, KEEL_STOP_CAUSE_GUEST);
 	p->state = PART_LOADED;
 	CHECK_EQ(part_start(p), -KEEL_EBUSY);
@@ -955,7 +974,8 @@ static void test_stop_timers_reused(void)
 		CHECK_EQ(call(KEEL_HC_MGMT_STOP, id, 1000, 0), KEEL_OK);
 		CHECK_EQ(timers_armed, 1);
 		first = armed_timer;
-		CHECK_EQ(call(KEEL_HC_MGMT_STOP, id, 5000, 0), KEEL_OK); /* later: the first stands */
+		CHECK_EQ(call(KEEL_HC_MGMT_STOP, id, 5000, 0),
+			 KEEL_OK); /* later: the first stands */
 		CHECK_EQ(timers_armed, 1);
 		CHECK_EQ(call(KEEL_HC_MGMT_STOP, id, 10, 0), KEEL_OK); /* sooner: re-armed */
 		CHECK_EQ(timers_armed, 2);
