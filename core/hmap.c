@@ -8,8 +8,9 @@
  * Changes to the shared tables take hmap_lock. They only ever clear or
  * restore leaves of hidden frames (PT_KEEP_TABLES, 2 MiB aligned on a map
  * whose leaves are at most 2 MiB), add stack pages under a top-level entry
- * made at init, so no table is split or freed while CPUs run on them, and
- * no top-level entry changes after the per-CPU copies are made.
+ * made at init, and, while the boot CPU is alone, map device pages
+ * (hmap_map_device), so no table is split or freed while CPUs run on them,
+ * and no top-level entry changes after the per-CPU copies are made.
  */
 #include <keel/abi.h>
 #include <keel/arch.h>
@@ -239,6 +240,26 @@ void hmap_unhide(hpa_t pa, u64 size)
 	if (ret)
 		panic("hmap: cannot map 0x%llx+0x%llx back: %d", (unsigned long long)pa,
 		      (unsigned long long)size, ret);
+}
+
+int hmap_map_device(hpa_t pa, u64 size)
+{
+	unsigned long flags;
+	int ret;
+
+	if (READ_ONCE(pcpus_ready) || !hmap_pt || !pcpus[0].root)
+		return -KEEL_EBUSY;
+	if (!size || !IS_ALIGNED(pa | size, PAGE_SIZE) || pa >= HMAP_STACKS_VA ||
+	    size > HMAP_STACKS_VA - pa)
+		return -KEEL_EINVAL;
+	flags = spin_lock_irqsave(&hmap_lock);
+	ret = pt_map(hmap_pt, pa, pa, size, PT_READ | PT_WRITE | PT_DEVICE);
+	/* The boot CPU runs on a copy of the top level: it gets any entry this made. */
+	if (!ret)
+		memcpy(hmap_table(pcpus[0].root), hmap_table(hmap_pt->root),
+		       HMAP_ROOT_WINDOW * sizeof(u64));
+	spin_unlock_irqrestore(&hmap_lock, flags);
+	return ret;
 }
 
 void hmap_scrub(hpa_t pa, u64 size)

@@ -67,7 +67,7 @@ void keel_main(struct keel_boot_info *bi)
 	ret = arch_mmu_init(bi, &platform);
 	if (ret)
 		boot_fail("could not build the hypervisor page tables", ret);
-	pci_init(); /* bus mastering off on every PCI function before anything runs */
+	pci_init(bi); /* bus mastering off on every PCI function before anything runs */
 	iommu_init(); /* then every IOMMU on, blocking every device */
 	ret = arch_virt_probe();
 	if (ret)

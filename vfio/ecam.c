@@ -174,7 +174,95 @@ const struct pci_cfg_ops pci_host_ops = {
 	.write = host_write,
 };
 
-void pci_init(void)
+/* ---- MSI-X tables, mapped for Keel at boot ---- */
+
+#define PCI_BAR0 0x10u
+#define MSIX_CAP_ID 0x11u
+#define MSIX_QSIZE 0x7ffu
+#define MSIX_BIR 7u
+#define MSIX_MAP_MAX 0x100000ull /* from a table to its PBA in one BAR: Keel maps no more */
+
+/* The host address of memory BAR @bir of @f, or 0 (an I/O BAR, the upper half of one, unset). */
+static u64 msix_bar_base(const struct pci_func *f, u32 bir)
+{
+	u16 off = (u16)(PCI_BAR0 + 4 * bir);
+	u32 lo;
+	u64 base;
+
+	if (bir > 5)
+		return 0;
+	lo = pci_cfg_read(f->seg, f->bdf, off, 4);
+	if (lo & 1)
+		return 0;
+	base = lo & ~0xfull;
+	if (((lo >> 1) & 3) == 2)
+		base = bir == 5 ? 0 : base | (u64)pci_cfg_read(f->seg, f->bdf, off + 4, 4) << 32;
+	return base;
+}
+
+/* Why [@lo, @hi) of @f cannot be mapped for Keel, or NULL. */
+static const char *msix_map_refusal(const struct keel_boot_info *bi, u64 base, u64 lo, u64 hi)
+{
+	if (!base)
+		return "its BAR is not a memory BAR with an address";
+	if (hi - lo > MSIX_MAP_MAX)
+		return "its table and PBA are more than 1 MiB apart";
+	if (range_overflows(base + lo, hi - lo) || base + hi > HMAP_STACKS_VA)
+		return "it reaches past the address space Keel maps";
+	if (boot_mem_hits_ram(bi, ALIGN_DOWN(base + lo, SZ_2M), ALIGN_UP(base + hi, SZ_2M)))
+		return "it shares 2 MiB with RAM";
+	return NULL;
+}
+
+/*
+ * Map the pages of @f's MSI-X table and PBA for Keel (hmap_map_device), one
+ * range per BAR, and record them in @f. A function whose pages cannot be
+ * mapped keeps none: its MSI-X is never enabled for a partition.
+ */
+static void msix_map(const struct keel_boot_info *bi, struct pci_func *f)
+{
+	int at = f->hdr_type == PCI_HEADER_NORMAL && !(f->flags & PCI_F_BAD_CAPS)
+			 ? pci_cap_find(&pci_host_ops, pci_host_ctx(f->seg), f->seg, f->bdf,
+					MSIX_CAP_ID)
+			 : 0;
+	u32 n, tab, pba, bir[2], k;
+	u64 lo[2], hi[2];
+
+	if (at <= 0) /* a list pci_scan found broken was reported then */
+		return;
+	n = (pci_cfg_read(f->seg, f->bdf, (u16)(at + 2), 2) & MSIX_QSIZE) + 1;
+	tab = pci_cfg_read(f->seg, f->bdf, (u16)(at + 4), 4);
+	pba = pci_cfg_read(f->seg, f->bdf, (u16)(at + 8), 4);
+	bir[0] = tab & MSIX_BIR;
+	bir[1] = pba & MSIX_BIR;
+	lo[0] = ALIGN_DOWN(tab & ~MSIX_BIR, PAGE_SIZE);
+	hi[0] = ALIGN_UP((u64)(tab & ~MSIX_BIR) + 16ull * n, PAGE_SIZE);
+	lo[1] = ALIGN_DOWN(pba & ~MSIX_BIR, PAGE_SIZE);
+	hi[1] = ALIGN_UP((u64)(pba & ~MSIX_BIR) + 8ull * ((n + 63) / 64), PAGE_SIZE);
+	if (bir[0] == bir[1]) {
+		lo[0] = MIN(lo[0], lo[1]);
+		hi[0] = MAX(hi[0], hi[1]);
+	}
+	for (k = 0; k < (bir[0] == bir[1] ? 1u : 2u); k++) {
+		u64 base = msix_bar_base(f, bir[k]);
+		const char *why = msix_map_refusal(bi, base, lo[k], hi[k]);
+
+		if (!why && hmap_map_device(base + lo[k], hi[k] - lo[k]))
+			why = "no room in Keel's tables";
+		if (why) {
+			pr_warn("pci " PCI_FMT
+				": MSI-X pages in BAR%u not mapped: %s; no partition "
+				"gets its MSI-X",
+				PCI_ARGS(f->seg, f->bdf), bir[k], why);
+			f->msix_lo[0] = f->msix_hi[0] = f->msix_lo[1] = f->msix_hi[1] = 0;
+			return;
+		}
+		f->msix_lo[k] = base + lo[k];
+		f->msix_hi[k] = base + hi[k];
+	}
+}
+
+void pci_init(const struct keel_boot_info *bi)
 {
 	u32 group = 0;
 
@@ -197,6 +285,8 @@ void pci_init(void)
 		pci_nfuncs = s.count;
 		group = s.next_group;
 	}
+	for (u32 i = 0; i < pci_nfuncs; i++)
+		msix_map(bi, &pci_funcs[i]);
 }
 
 u32 pci_func_count(void)

@@ -103,6 +103,33 @@ static void test_init(void)
 	CHECK_EQ(audit_hidden(), 0);
 }
 
+/*
+ * Device pages at boot (PCI MSI-X tables): mapped where the shared tables had
+ * no top-level entry yet, and the boot CPU's copy of the top level gains it.
+ * Refused once other CPUs run, misaligned, or where the stacks live.
+ */
+static void test_map_device(void)
+{
+	hpa_t dev = 0x9000001000ull; /* 576 GiB: a top-level entry RAM did not need */
+	u64 *root = (u64 *)(uintptr_t)shared.root, *mine = (u64 *)(uintptr_t)pcpus[0].root;
+	u32 slot = (u32)(dev >> 39);
+
+	pcpus_ready = false;
+	CHECK(!root[slot] && !mine[slot]);
+	CHECK_EQ(hmap_map_device(dev, 0x3000), 0);
+	CHECK_EQ(pt_mapped_bytes(&shared, dev, 0x3000), 0x3000);
+	CHECK_EQ(pt_mapped_bytes(&shared, dev - 0x1000, 0x1000), 0);
+	CHECK(root[slot] && mine[slot] == root[slot]);
+	CHECK_EQ(hmap_map_device(dev + 0x10, 0x1000), -KEEL_EINVAL);
+	CHECK_EQ(hmap_map_device(dev, 0), -KEEL_EINVAL);
+	CHECK_EQ(hmap_map_device(HMAP_STACKS_VA, 0x1000), -KEEL_EINVAL);
+	CHECK_EQ(hmap_map_device(HMAP_STACKS_VA - 0x1000, 0x2000), -KEEL_EINVAL);
+	pcpus_ready = true;
+	CHECK_EQ(hmap_map_device(dev + 0x10000, 0x1000), -KEEL_EBUSY);
+	CHECK_EQ(pt_mapped_bytes(&shared, dev + 0x10000, 0x1000), 0);
+	CHECK_EQ(audit_hidden(), 0);
+}
+
 static void test_init_refuses(void)
 {
 	struct pt busy = { .fmt = &host_fmt, .alloc_table = t_alloc, .free_table = t_free };
@@ -370,6 +397,7 @@ int main(void)
 	host_fmt.leaf_levels = (1u << 2) | (1u << 3);
 	test_init_refuses();
 	test_init();
+	test_map_device();
 	test_hide_unhide();
 	test_hide_refuses();
 	test_partial_unhide();

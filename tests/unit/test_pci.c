@@ -614,6 +614,20 @@ static void test_table_full(void)
 
 /* ---- ECAM windows: checks, then boot enumeration through a plain array ---- */
 
+/* What pci_init() asked Keel to map for MSI-X tables. */
+static u64 map_pa[8], map_size[8];
+static u32 map_n;
+
+int hmap_map_device(hpa_t pa, u64 size)
+{
+	if (map_n < 8) {
+		map_pa[map_n] = pa;
+		map_size[map_n] = size;
+	}
+	map_n++;
+	return 0;
+}
+
 static u8 ecam[2u << PCI_ECAM_BUS_SHIFT] __aligned(1u << PCI_ECAM_BUS_SHIFT);
 static struct keel_boot_info bi;
 
@@ -638,6 +652,22 @@ static u16 ecam_cmd(u8 bus, u8 dev, u8 fn)
 
 	memcpy(&v, ecam + ((u32)PCI_BDF(bus, dev, fn) << 12) + PCI_COMMAND, 2);
 	return v;
+}
+
+/* An MSI-X capability at 0x40: 4 entries, table at 0x1000 and PBA at 0x3000 of BAR0 (32-bit). */
+static void ecam_msix(u8 bus, u8 dev, u8 fn, u32 bar0)
+{
+	u16 st = PCI_STATUS_CAP_LIST, ctrl = 3;
+	u8 ptr = 0x40, cap[2] = { 0x11, 0 };
+	u32 tab = 0x1000, pba = 0x3000;
+
+	ecam_put(bus, dev, fn, PCI_STATUS, &st, 2);
+	ecam_put(bus, dev, fn, PCI_CAP_PTR, &ptr, 1);
+	ecam_put(bus, dev, fn, 0x40, cap, 2);
+	ecam_put(bus, dev, fn, 0x42, &ctrl, 2);
+	ecam_put(bus, dev, fn, 0x44, &tab, 4);
+	ecam_put(bus, dev, fn, 0x48, &pba, 4);
+	ecam_put(bus, dev, fn, 0x10, &bar0, 4);
 }
 
 static int add(u64 base, u16 seg, u8 lo, u8 hi)
@@ -707,9 +737,26 @@ static void test_ecam(void)
 	pci_cfg_write(0, PCI_BDF(2, 0, 0), 0, 4, 0);
 	CHECK_EQ(ecam[(2u << 20) - 1], 0xff);
 
+	/*
+	 * MSI-X: 01:00.0 has 4 entries, table at 0x1000 and PBA at 0x3000 of its
+	 * 32-bit BAR0 (one range, both pages and the one between); 00:1f.3 has
+	 * its table in a BAR that shares 2 MiB with RAM (refused, nothing mapped).
+	 */
+	ecam_msix(1, 0, 0, 0xfe000000u);
+	ecam_msix(0, 0x1f, 3, 0x3fe00000u);
 	unit_log_len = 0;
 	unit_log[0] = 0;
-	pci_init();
+	pci_init(&bi);
+	CHECK_EQ(map_n, 1);
+	CHECK_EQ(map_pa[0], 0xfe001000u);
+	CHECK_EQ(map_size[0], 0x3000);
+	f = pci_func_find(0, PCI_BDF(1, 0, 0));
+	CHECK(f && f->msix_lo[0] == 0xfe001000u && f->msix_hi[0] == 0xfe004000u);
+	CHECK(f && f->msix_lo[1] == 0 && f->msix_hi[1] == 0);
+	f = pci_func_find(0, PCI_BDF(0, 0x1f, 3));
+	CHECK(f && f->msix_lo[0] == 0 && f->msix_hi[0] == 0);
+	CHECK_LOG("pci 0000:00:1f.3: MSI-X pages in BAR0 not mapped: it shares 2 MiB with RAM; "
+		  "no partition gets its MSI-X");
 	CHECK_EQ(pci_func_count(), 6);
 	CHECK_LOG("pci 0000:00:00.0 8086:29c0 class 060000 group 0");
 	CHECK_LOG("pci 0000:00:01.0 1234:1111 class 030000 group 1");

@@ -47,6 +47,15 @@ int hmap_cpu_init(struct pcpu *cpu);
 u64 hmap_map_stack(u32 cpu, hpa_t pa, u64 size);
 
 /*
+ * Device registers Keel itself uses after boot (the pages of PCI functions'
+ * MSI-X tables): mapped uncached at their physical address. Boot only, while
+ * the boot CPU is the only one (-KEEL_EBUSY after), so the top level may
+ * still gain an entry. The caller keeps the range's 2 MiB frames clear of
+ * RAM, so hiding RAM never meets one of its tables. 0 or -KEEL_E*.
+ */
+int hmap_map_device(hpa_t pa, u64 size);
+
+/*
  * Take [pa, pa + size) (2 MiB aligned, below ram_top) out of the shared
  * tables: on return no CPU translates it any more (the flush of keel/pt.h).
  * Returns 0, or -KEEL_EINVAL with nothing changed for a bad range or one

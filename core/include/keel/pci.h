@@ -135,6 +135,12 @@ struct pci_func {
 	u16 flags; /* PCI_F_* */
 	u32 parent; /* index of the bridge whose secondary bus it sits on, or PCI_NONE */
 	u32 group; /* isolation group: functions the IOMMU cannot tell apart share one */
+	/*
+	 * Its MSI-X table and PBA pages as Keel mapped them at boot (host
+	 * physical [lo, hi), one range per BAR that holds either; empty: none,
+	 * or not mapped), so that Keel can write the table for its owner.
+	 */
+	u64 msix_lo[2], msix_hi[2];
 };
 
 /*
@@ -222,7 +228,7 @@ static inline void *pci_host_ctx(u16 seg)
  * partition starts: enumerate every recorded window (pci_scan). Without
  * windows it does nothing and prints nothing.
  */
-void pci_init(void);
+void pci_init(const struct keel_boot_info *bi);
 
 /* The functions found at boot: count, by index, by address. */
 u32 pci_func_count(void);
