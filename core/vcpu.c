@@ -12,6 +12,7 @@
 #include <keel/pcpu.h>
 #include <keel/timer.h>
 #include <keel/vcpu.h>
+#include <keel/vfio.h>
 
 /* An unbroken run of EXIT_RETRY longer than this is RAM left unmapped, not a change in flight. */
 #define VCPU_RETRY_NS 1000000000ull
@@ -83,6 +84,23 @@ static void vcpu_bad_access(struct vcpu *vcpu, const struct vm_exit *exit, const
 	}
 }
 
+/*
+ * The pages of a passed-through function's MSI-X table and PBA (vfio): not
+ * a device model of the partition, but Keel's to answer all the same.
+ */
+static bool vcpu_vfio_access(struct vcpu *vcpu, const struct vm_exit *exit)
+{
+	u32 size = exit->mmio.size;
+	u64 value = exit->mmio.data;
+
+	if (!READ_ONCE(vcpu->part->vfio) || !vcpu_io_size_ok(size) ||
+	    !vfio_bar_access(vcpu->part, exit->mmio.gpa, size, exit->mmio.write, &value))
+		return false;
+	if (!exit->mmio.write)
+		arch_vcpu_io_return(vcpu, size < 8 ? value & ((1ull << (8 * size)) - 1) : value);
+	return true;
+}
+
 static void vcpu_handle_mmio(struct vcpu *vcpu, const struct vm_exit *exit)
 {
 	u32 size = exit->mmio.size;
@@ -91,6 +109,8 @@ static void vcpu_handle_mmio(struct vcpu *vcpu, const struct vm_exit *exit)
 	unsigned long long gpa = exit->mmio.gpa, pc = exit->pc;
 	char what[160];
 
+	if (!dev && vcpu_vfio_access(vcpu, exit))
+		return;
 	if (!dev) {
 		snprintf(what, sizeof(what),
 			 "%s of guest-physical address 0x%llx outside its memory at pc 0x%llx", rw,

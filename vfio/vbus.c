@@ -6,8 +6,9 @@
  * placed in the guest's PCI window (KEEL_PCI_MMIO_BASE) and memory decode is
  * on when the guest starts; config space is the model of vfio/vconfig.c;
  * a BAR the guest decodes is mapped straight onto the device in stage 2,
- * uncached, less the pages of its MSI-X table and PBA (they stay trapped).
- * Not yet: interrupts (INTx, MSI, MSI-X) are not routed.
+ * uncached, less the pages of its MSI-X table and PBA: they stay trapped and
+ * reach vfio/msix.c through vfio_bar_access(). MSI is here, MSI-X in
+ * msix.c; INTx is not routed yet.
  */
 #include <keel/arch.h>
 #include <keel/console.h>
@@ -173,7 +174,9 @@ static void vbus_flr(struct partition *part, struct vfio_dev *d)
 	struct pci_reset_result r;
 	struct vconfig_events ev;
 
-	vbus_msi_off(d); /* the reset turns it off on the device; its entry and vector go too */
+	/* The reset turns them off on the device; their entries and vectors go too. */
+	vbus_msi_off(d);
+	vfio_msix_off(d);
 	if (pci_reset_function(&pci_host_ops, pci_host_ctx(d->f->seg), pci_func_at(0),
 			       pci_func_count(), (u32)(d->f - pci_func_at(0)), &r))
 		pr_warn("partition '%s': pci " PCI_FMT ": the reset its guest asked for failed",
@@ -189,6 +192,8 @@ static void vbus_apply(struct partition *part, struct vfio_dev *d, const struct 
 	}
 	if (ev->mask & VCONFIG_EV_MSI)
 		vbus_msi(part, d, ev);
+	if (ev->mask & (VCONFIG_EV_MSIX_CTRL | VCONFIG_EV_MSIX_ENTRY))
+		vfio_msix_apply(part, d, ev);
 	vbus_sync_bars(part, d);
 }
 
@@ -272,6 +277,7 @@ void vbus_detach(struct partition *part, struct vfio_part *vp)
 		struct vfio_dev *d = &vp->dev[i];
 
 		vbus_msi_off(d);
+		vfio_msix_off(d);
 		for (u32 b = 0; b < VCONFIG_BARS; b++)
 			vbus_unmap_bar(part, d, b);
 		d->on_bus = false;
@@ -311,4 +317,34 @@ bool vfio_cfg_write(struct partition *part, u16 vbdf, u16 off, u32 size, u32 val
 	}
 	spin_unlock_irqrestore(&vp->bus_lock, flags);
 	return d != NULL;
+}
+
+bool vfio_bar_access(struct partition *part, gpa_t gpa, u32 size, bool write, u64 *val)
+{
+	struct vfio_part *vp = part->vfio;
+	unsigned long flags;
+	bool done = false;
+
+	if (!vp || range_overflows(gpa, size))
+		return false;
+	flags = spin_lock_irqsave(&vp->bus_lock);
+	for (u32 i = 0; i < vp->count; i++) {
+		struct vfio_dev *d = &vp->dev[i];
+
+		for (u32 b = 0; d->on_bus && b < VCONFIG_BARS; b++) {
+			const struct vconfig_bar *bar = &d->vc.bar[b];
+			u64 lo, hi, off = gpa - bar->gpa;
+
+			/* Only a BAR mapped where the guest has it traps, and only in its MSI-X pages. */
+			if (!(d->mapped & BIT(b)) || gpa < bar->gpa || off + size > bar->size)
+				continue;
+			vbus_msix_pages(&d->vc, b, &lo, &hi);
+			if (off >= lo && off + size <= hi)
+				done = vfio_msix_page_access(part, d, b, off, size, write, val);
+			goto out;
+		}
+	}
+out:
+	spin_unlock_irqrestore(&vp->bus_lock, flags);
+	return done;
 }

@@ -42,6 +42,9 @@
 #define CAP_ID_PM 0x01
 #define CAP_ID_MSI 0x05
 #define CAP_ID_MSIX 0x11
+#define CAP_ID_VNDR 0x09
+#define VNDR_LEN 2 /* a vendor-specific capability's length byte */
+#define VNDR_MAX_LEN 64u
 
 /* MSI: message control, then address, [upper address,] data, [mask, pending]. */
 #define MSI_CTRL 2
@@ -293,6 +296,9 @@ static bool cap_overlaps(const struct vconfig *vc, u32 at, u32 size)
 	for (u32 k = 0; k < 4; k++)
 		if (caps[k][0] && ranges_overlap(at, size, caps[k][0], caps[k][1]))
 			return true;
+	for (u32 k = 0; k < vc->vndr_count; k++)
+		if (ranges_overlap(at, size, vc->vndr[k], vc->vndr_size[k]))
+			return true;
 	return false;
 }
 
@@ -425,9 +431,32 @@ static int cap_pm(struct vconfig *vc, u32 at)
 }
 
 /*
+ * Vendor-specific (virtio's find their queues and registers through them):
+ * shown as the device had them at assignment, read-only, up to
+ * VCONFIG_VNDR_MAX of 3 to VNDR_MAX_LEN bytes each. One that does not fit
+ * is hidden (1), not a reason to refuse the device.
+ */
+static int cap_vendor(struct vconfig *vc, u32 at)
+{
+	u32 len = dev_rd(vc, at + VNDR_LEN, 1);
+	int ret;
+
+	if (vc->vndr_count == VCONFIG_VNDR_MAX || len < 3 || len > VNDR_MAX_LEN ||
+	    at + len > PCI_CFG_LEGACY_SIZE || cap_overlaps(vc, at, len))
+		return 1;
+	ret = cap_copy(vc, at, len, "vendor-specific");
+	if (ret)
+		return ret;
+	vc->vndr[vc->vndr_count] = (u8)at;
+	vc->vndr_size[vc->vndr_count++] = (u8)len;
+	return 0;
+}
+
+/*
  * Walk the device's list (pci.c checks it end to end), expose the first MSI,
- * MSI-X, PCIe and power management capability and link them in list order;
- * everything else, and second copies, stay 0 in the shadow.
+ * MSI-X, PCIe and power management capability and the vendor-specific ones,
+ * and link them in list order; everything else, and second copies, stay 0
+ * in the shadow.
  */
 static int caps_build(struct vconfig *vc, u32 *hidden)
 {
@@ -453,6 +482,9 @@ static int caps_build(struct vconfig *vc, u32 *hidden)
 			break;
 		case CAP_ID_PM:
 			ret = vc->pm ? 1 : cap_pm(vc, at);
+			break;
+		case CAP_ID_VNDR:
+			ret = cap_vendor(vc, at);
 			break;
 		}
 		if (ret < 0)

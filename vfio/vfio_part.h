@@ -9,6 +9,15 @@
 #include <keel/spinlock.h>
 #include <keel/vconfig.h>
 
+/* One MSI-X entry of a function as the device has it (vfio/msix.c). */
+struct vfio_msix_vec {
+	bool routed; /* the device's entry holds a remapped message for the guest's */
+	u32 irte;
+	u64 addr; /* the guest's message it delivers */
+	u32 data;
+	struct arch_msi_target to;
+};
+
 /* One function a partition holds. */
 struct vfio_dev {
 	const struct pci_func *f;
@@ -22,6 +31,9 @@ struct vfio_dev {
 	bool msi_warned; /* a refused MSI was logged (once per function: the guest chooses) */
 	u32 msi_irte;
 	struct arch_msi_target msi_to;
+	bool msix_on; /* the device's MSI-X is enabled (vfio/msix.c) */
+	bool msix_warned; /* a refused MSI-X entry was logged (once per function) */
+	struct vfio_msix_vec msix[VCONFIG_MSIX_MAX];
 	struct vconfig vc;
 };
 
@@ -37,5 +49,18 @@ struct partition;
 /* The guest's bus (vbus.c): show @vp's functions, and take them away again. */
 int vbus_attach(struct partition *part, struct vfio_part *vp);
 void vbus_detach(struct partition *part, struct vfio_part *vp);
+
+/*
+ * MSI-X (msix.c), under the bus lock. apply: the device follows the guest's
+ * table after a change (@ev from vconfig). off: every entry unrouted and
+ * MSI-X off on the device (a reset, the guest's bus going away).
+ * page_access: a guest access at @off of BAR @bar inside the pages of the
+ * table or PBA (trapped): the table's model, the device's pending bits, or
+ * the device's other registers in those pages; false for one to refuse.
+ */
+void vfio_msix_apply(struct partition *part, struct vfio_dev *d, const struct vconfig_events *ev);
+void vfio_msix_off(struct vfio_dev *d);
+bool vfio_msix_page_access(struct partition *part, struct vfio_dev *d, u32 bar, u64 off, u32 size,
+			   bool write, u64 *val);
 
 #endif /* KEEL_VFIO_PART_H */

@@ -195,7 +195,11 @@ static u32 acpi_gen_fadt(struct acpi_buf *b, const struct acpi_gen_cfg *c, u64 f
 	ab_le(b, 1001, 2); /* P_LVL3_LAT > 1000: no C3 */
 	ab_le(b, 0, 4); /* FLUSH_SIZE, FLUSH_STRIDE */
 	ab_zero(b, 5); /* DUTY_OFFSET, DUTY_WIDTH, DAY/MON_ALRM, CENTURY */
-	ab_le(b, BOOT_VGA_NOT_PRESENT | BOOT_MSI_NOT_SUPPORTED | BOOT_ASPM_CONTROLS, 2);
+	/* MSI only with PCI functions: Keel remaps theirs (vfio); nothing else sends one. */
+	ab_le(b,
+	      BOOT_VGA_NOT_PRESENT | BOOT_ASPM_CONTROLS |
+		      (c->pci_ecam ? 0 : BOOT_MSI_NOT_SUPPORTED),
+	      2);
 	ab_u8(b, 0);
 	/* PWR_BUTTON clear: the fixed power button (PM1 PWRBTN_STS/EN) on the SCI. */
 	ab_le(b, FADT_WBINVD | FADT_C1_SUPPORTED | FADT_SLP_BUTTON | FADT_RESET_REG_SUP, 4);

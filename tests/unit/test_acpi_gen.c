@@ -110,6 +110,7 @@ static void run_hotplug(u32 cpus, u64 enabled)
 	check_table(fadt, "FACP");
 	CHECK_EQ(le(fadt + 80, 4), 0x620); /* GPE0_BLK */
 	CHECK_EQ(fadt[92], 4); /* GPE0_BLK_LEN */
+	CHECK(le(fadt + 109, 2) & 8); /* IAPC_BOOT_ARCH: no PCI, so "MSI not supported" */
 	CHECK_EQ(fadt[220], 1); /* X_GPE0_BLK: system I/O at 0x620 */
 	CHECK_EQ(le(fadt + 224, 8), 0x620);
 	madt = table(&c, le(xsdt + 44, 8));
@@ -251,6 +252,8 @@ static void run_pci(u32 virtio)
 	CHECK_EQ(mcfg[54], 0); /* buses 0 .. 0 */
 	CHECK_EQ(mcfg[55], 0);
 
+	/* IAPC_BOOT_ARCH: MSI supported (Keel remaps its functions'), no VGA, no ASPM. */
+	CHECK_EQ(le(table(&c, le(xsdt + 36, 8)) + 109, 2), 0x14);
 	d = table(&c, le(table(&c, le(xsdt + 36, 8)) + 140, 8));
 	check_table(d, "DSDT");
 	dlen = (u32)le(d + 4, 4);

@@ -757,6 +757,39 @@ static void test_pm(void)
 
 /* ---- every offset and size ---- */
 
+/*
+ * A vendor-specific capability of a sane length is shown as the device had
+ * it at assignment (virtio's), chained in list order, read-only; one too
+ * long for Keel to show (the fake's usual 0xef bytes) stays hidden.
+ */
+static void test_vendor(void)
+{
+	fake_build();
+	fk_put(C_VNDR + 2, 1, 8);
+	fk_put(C_VNDR + 3, 1, 0x11);
+	fk_put(C_VNDR + 4, 4, 0xcafef00du);
+	CHECK_EQ(init(), 0);
+	CHECK(logged("vconfig 0000:03:00.0 8086:10d3: 4 BARs, MSI MSI-X PCIe PM 2 capabilities "
+		     "hidden"));
+	CHECK(vc.vndr_count == 1 && vc.vndr[0] == C_VNDR && vc.vndr_size[0] == 8);
+	CHECK_EQ(rd(C_PM + 1, 1), C_VNDR);
+	CHECK_EQ(rd(C_VNDR, 4), 0x11080009u | (C_MSI << 8));
+	CHECK_EQ(rd(C_VNDR + 4, 4), 0xcafef00du);
+	fk.nlog = 0;
+	wr(C_VNDR + 4, 4, 0);
+	wr(C_VNDR + 2, 1, 0x40);
+	CHECK_EQ(fk.nlog, 0); /* nothing reached the device */
+	CHECK_EQ(rd(C_VNDR, 4), 0x11080009u | (C_MSI << 8));
+	CHECK_EQ(rd(C_VNDR + 4, 4), 0xcafef00du);
+	fk_put(C_VNDR + 4, 4, 1); /* the device's own value moves: the guest's does not */
+	CHECK_EQ(rd(C_VNDR + 4, 4), 0xcafef00du);
+
+	fake_build(); /* 0xef bytes: past what Keel shows */
+	CHECK_EQ(init(), 0);
+	CHECK_EQ(vc.vndr_count, 0);
+	CHECK_EQ(rd(C_PM + 1, 1), C_MSI);
+}
+
 static void test_sweep(void)
 {
 	static const u32 vals[] = { 0xffffffffu, 0, 0x5a5a5a5au, 0xa5a5a5a5u };
@@ -1129,6 +1162,7 @@ int main(void)
 	test_msix();
 	test_pcie();
 	test_pm();
+	test_vendor();
 	test_sweep();
 	test_refused();
 	test_odd();

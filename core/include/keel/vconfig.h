@@ -12,6 +12,7 @@
 
 #define VCONFIG_BARS 6u
 #define VCONFIG_MSIX_MAX 64u /* MSI-X table entries the model keeps; beyond: all ones */
+#define VCONFIG_VNDR_MAX 8u /* vendor-specific capabilities shown (virtio has 5) */
 
 /* vconfig_bar.type */
 #define VCONFIG_BAR_NONE 0u /* unimplemented, unassigned by the firmware, or hidden */
@@ -95,6 +96,9 @@ struct vconfig {
 	u8 msix;
 	u8 pcie;
 	u8 pm;
+	u8 vndr[VCONFIG_VNDR_MAX]; /* vendor-specific ones, read-only as at assignment */
+	u8 vndr_size[VCONFIG_VNDR_MAX];
+	u8 vndr_count;
 	u8 msi_size; /* 10, 14, 20 or 24 bytes */
 	u8 pcie_size; /* 0x24 or 0x3c by version */
 	bool msi_64; /* 64-bit address capable */

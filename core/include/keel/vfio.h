@@ -76,6 +76,14 @@ const struct partition *vfio_owner(const struct pci_func *f);
 bool vfio_cfg_read(struct partition *part, u16 vbdf, u16 off, u32 size, u32 *val);
 bool vfio_cfg_write(struct partition *part, u16 vbdf, u16 off, u32 size, u32 val);
 
+/*
+ * An access of @part's guest that neither stage 2 nor a device model
+ * completed (core/vcpu.c): the pages of one of its functions' MSI-X table
+ * and PBA, which Keel keeps (vfio/msix.c)? @val is read into or written
+ * from. False for anything else: the access is outside its memory.
+ */
+bool vfio_bar_access(struct partition *part, gpa_t gpa, u32 size, bool write, u64 *val);
+
 /* Whether function @f is of a kind a partition may be given (owned or not). */
 bool vfio_assignable(const struct pci_func *f);
 
