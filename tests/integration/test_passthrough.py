@@ -24,17 +24,19 @@ stub, as test_iommu.py does), finds bus mastering off, and writes the go-ahead. 
 naming it is refused (-KEEL_EBUSY), and so is one naming a function the host does not
 have (-KEEL_ENODEV).
 
-A Linux microVM with the edu and a virtio disk on PCI, on VT-d and on AMD-Vi: its
+A Linux microVM with the edu and two disks on PCI, on VT-d and on AMD-Vi: its
 ACPI tables describe the bus (an MCFG for Keel's ECAM, a PNP0A08 host bridge whose
 _CRS is the PCI window), so Linux takes the window and the ECAM (both in
 /proc/iomem), enumerates the edu at 00:01.0 with the BAR Keel placed, and reads its
-identification and liveness registers through that BAR. Linux's virtio_pci drives
-the disk (00:02.0) with MSI-X: Keel traps the table's page, keeps the guest's
-entries and writes remapped ones into the device's table; the disk's first MiB
-reads back as written (its DMA through the IOMMU) and its request interrupts arrive.
+identification and liveness registers through that BAR. Linux's virtio_pci and nvme
+drive a virtio disk (00:02.0) and an NVMe drive (00:03.0, reset by FLR when given)
+with MSI-X: Keel traps the tables' pages, keeps the guest's entries and writes
+remapped ones into the devices' tables; each disk's first MiB reads back as written
+(its DMA through the IOMMU), their I/O interrupts arrive, and a write reads back.
 """
 
 import hashlib
+import re
 
 
 import pytest
@@ -49,6 +51,7 @@ pytestmark = pytest.mark.x86_64_only
 
 EDU_ADDR = "05.0"  # the host's 00:05.0; the guest sees it at 00:01.0
 BLK_ADDR = "06.0"  # a virtio disk (MSI-X, DMA through the IOMMU); the guest's 00:02.0
+NVME_ADDR = "07.0"  # an NVMe drive (MSI-X, FLR); the guest's 00:03.0
 CONFIG = keel_cfg(
     partition("driver", 1, "mode=edu then=keep every=20000", memory="32M",
               pci=f"0000:00:{EDU_ADDR}"),
@@ -288,23 +291,26 @@ def test_handoff_manager_finishes(handoff):
 
 # ---- A Linux microVM sees its function (keel.pci=1 in the test initramfs) ----------------
 
-def disk_pattern():
-    """The passed-through disk's first MiB: no two 64 KiB blocks alike."""
-    return bytes((i * 7 + (i >> 16) * 13) % 251 for i in range(1 << 20))
+def disk_pattern(seed):
+    """A passed-through disk's first MiB: no two 64 KiB blocks alike, nor two disks."""
+    return bytes((i * 7 + (i >> 16) * 13 + seed) % 251 for i in range(1 << 20))
 
 
 @pytest.fixture(scope="module", params=["vtd", "amdvi"])
 def linux_edu(rig, request):
     a = linuxrig.assets("x86_64", rig.build)
     devices, _, _ = MACHINES[request.param]
-    disk = rig.tmp_factory.mktemp("pt-disk") / "disk.img"
-    disk.write_bytes(disk_pattern() + bytes(1 << 20))
-    blk = ["-drive", f"if=none,id=pt0,format=raw,file={disk}",
+    disks = rig.tmp_factory.mktemp("pt-disk")
+    (disks / "virtio.img").write_bytes(disk_pattern(0) + bytes(1 << 20))
+    (disks / "nvme.img").write_bytes(disk_pattern(1) + bytes(1 << 20))
+    blk = ["-drive", f"if=none,id=pt0,format=raw,file={disks / 'virtio.img'}",
            "-device", f"virtio-blk-pci,drive=pt0,addr={BLK_ADDR},iommu_platform=on,"
-                      "disable-legacy=on"]
+                      "disable-legacy=on",
+           "-drive", f"if=none,id=pt1,format=raw,file={disks / 'nvme.img'}",
+           "-device", f"nvme,drive=pt1,serial=keel0,addr={NVME_ADDR}"]
     cmd = linuxrig.cmdline("x86_64", after="poweroff", wait=0, extra="keel.pci=1")
     config = keel_cfg(linuxrig.linux_partition(
-        "lin", 1, cmd, pci=f"0000:00:{EDU_ADDR}, 0000:00:{BLK_ADDR}"))
+        "lin", 1, cmd, pci=f"0000:00:{EDU_ADDR}, 0000:00:{BLK_ADDR}, 0000:00:{NVME_ADDR}"))
     q = linuxrig.boot_keel(rig, "x86_64", config, f"passthrough-linux-{request.param}", a,
                            smp=2, extra=devices[:2] + ["-device", DEVICE] + blk, timeout=400)
     with q:
@@ -325,7 +331,9 @@ def test_linux_finds_its_function_through_acpi(linux_edu):
     assert q.find(out("lin", r"iomem=fea00000-feafffff : PCI MMCONFIG 0000 \[bus 00-00\]$")), lines
     assert q.find(out("lin", r"pci=0000:00:02\.0 id=0x1af4:0x1042 class=0x010000 "
                              r"bar0=0x[0-9a-f]+$")), lines
-    assert not q.find(out("lin", r"pci=0000:00:0[3-9a-f]")), lines  # nothing else
+    assert q.find(out("lin", r"pci=0000:00:03\.0 id=0x1b36:0x0010 class=0x010802 "
+                             r"bar0=0x[0-9a-f]+$")), lines
+    assert not q.find(out("lin", r"pci=0000:00:0[4-9a-f]")), lines  # nothing else
 
 
 @pytest.mark.linux
@@ -335,20 +343,34 @@ def test_linux_reads_the_device_through_its_bar(linux_edu):
     assert edu and edu.endswith("edu=0000:00:01.0 ident=0x010000ED live=0xEDCBA987"), edu
 
 
+def disk_irqs(q, addr):
+    """{interrupt name: count} of function @addr's MSI-X vectors as the guest listed them."""
+    lines = q.find_all(out("lin", rf"pci-irq={addr} .*"))
+    return {l.split(" name=")[1]: int(l.split(" count=")[1].split()[0])
+            for l in lines if " mode=msix " in l}
+
+
 @pytest.mark.linux
-def test_linux_virtio_disk_over_msix(linux_edu):
-    """virtio_pci drove the passed-through disk with MSI-X: what it read is the
-    disk's first MiB, and its request interrupts arrived (remapped by the IOMMU,
-    delivered by Keel). Keel refused none of its MSI-X entries."""
+@pytest.mark.parametrize("addr,dev,seed,vector", [
+    ("0000:00:02.0", "vd[a-z]", 0, r"virtio\d+-req\.0"),  # virtio_pci
+    ("0000:00:03.0", r"nvme0n1", 1, r"nvme0q1"),  # nvme: its first I/O queue
+])
+def test_linux_disk_over_msix(linux_edu, addr, dev, seed, vector):
+    """Linux's drivers drove each passed-through disk with MSI-X: what they read is
+    the disk's first MiB (DMA through the IOMMU), and their I/O interrupts arrived
+    (remapped by the IOMMU, delivered by Keel). Keel refused none of their entries."""
     q = linux_edu
-    lines = q.find_all(out("lin", r"vblk.*"))
-    want = hashlib.sha256(disk_pattern()).hexdigest()
-    assert q.find(out("lin", rf"vblk=0000:00:02\.0 dev=vd[a-z] sha256={want}$")), lines
-    irqs = [l for l in lines if "vblk-irq=" in l and " mode=msix " in l]
-    assert irqs, lines
-    counts = {l.split(" name=")[1]: int(l.split(" count=")[1].split()[0]) for l in irqs}
-    assert any(n.endswith("-req.0") and c > 0 for n, c in counts.items()), counts
+    lines = q.find_all(out("lin", r"pci-(disk|irq)=.*"))
+    want = hashlib.sha256(disk_pattern(seed)).hexdigest()
+    assert q.find(out("lin", rf"pci-disk={addr} dev={dev} sha256={want}$")), lines
+    irqs = disk_irqs(q, addr)
+    assert any(re.fullmatch(vector, n) and c > 0 for n, c in irqs.items()), (irqs, lines)
     assert not q.find(keel(r"warning: partition 'lin': pci .* MSI-X")), lines
-    # /init's disk step wrote its last sector through the same path and read it back.
+
+
+@pytest.mark.linux
+def test_linux_writes_through_its_disk(linux_edu):
+    """/init's disk step wrote the virtio disk's last sector and read it back."""
+    q = linux_edu
     rw = q.wait_for(out("lin", r"disk-rw=.*"), 120)
     assert rw.endswith("disk-rw=ok sector=4095"), q.find_all(out("lin", r"disk.*"))
