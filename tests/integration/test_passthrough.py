@@ -357,12 +357,14 @@ def disk_irqs(q, addr):
 ])
 def test_linux_disk_over_msix(linux_edu, addr, dev, seed, vector):
     """Linux's drivers drove each passed-through disk with MSI-X: what they read is
-    the disk's first MiB (DMA through the IOMMU), and their I/O interrupts arrived
-    (remapped by the IOMMU, delivered by Keel). Keel refused none of their entries."""
+    the disk's first MiB (DMA through the IOMMU), that MiB written to the second
+    reads back the same, and their I/O interrupts arrived (remapped by the IOMMU,
+    delivered by Keel). Keel refused none of their entries."""
     q = linux_edu
-    lines = q.find_all(out("lin", r"pci-(disk|irq)=.*"))
+    lines = q.find_all(out("lin", r"pci-(disk|disk-rw|irq)=.*"))
     want = hashlib.sha256(disk_pattern(seed)).hexdigest()
     assert q.find(out("lin", rf"pci-disk={addr} dev={dev} sha256={want}$")), lines
+    assert q.find(out("lin", rf"pci-disk-rw={addr} ok$")), lines  # written, read back
     irqs = disk_irqs(q, addr)
     assert any(re.fullmatch(vector, n) and c > 0 for n, c in irqs.items()), (irqs, lines)
     assert not q.find(keel(r"warning: partition 'lin': pci .* MSI-X")), lines
