@@ -189,12 +189,16 @@ static void func_read_pcie(const struct pci_ref *r, struct pci_func *f)
 		return;
 	flags = rd16(r, at + PCI_EXP_FLAGS);
 	size = (flags & 0xfu) >= 2 ? PCI_EXP_SIZE_V2 : PCI_EXP_SIZE_V1;
-	if (at + size > PCI_CFG_LEGACY_SIZE) {
+	if (at + PCI_EXP_SIZE_MIN > PCI_CFG_LEGACY_SIZE) {
 		pr_warn("pci " PCI_FMT ": PCIe capability at 0x%02x runs past 0xff; ignored",
 			PCI_ARGS(r->seg, r->bdf), at);
 		f->flags |= PCI_F_BAD_CAPS;
 		return;
 	}
+	if (at + size > PCI_CFG_LEGACY_SIZE)
+		pr_info("pci " PCI_FMT ": PCIe capability at 0x%02x runs past 0xff; its registers "
+			"there read as 0 to a guest",
+			PCI_ARGS(r->seg, r->bdf), at);
 	f->pcie_cap = at;
 	f->pcie_type = (u8)((flags >> 4) & 0xfu);
 }

@@ -386,7 +386,12 @@ static int cap_pcie(struct vconfig *vc, u32 at)
 {
 	u32 flags = dev_rd(vc, at + PCI_EXP_FLAGS, 2);
 	u32 size = (flags & 0xfu) >= 2 ? PCI_EXP_SIZE_V2 : PCI_EXP_SIZE_V1;
-	int ret = cap_copy(vc, at, size, "PCIe");
+	int ret;
+
+	/* What lies past 0xff is not there (pci.c: PCI_EXP_SIZE_MIN below it at least). */
+	if (at + PCI_EXP_SIZE_MIN <= PCI_CFG_LEGACY_SIZE)
+		size = MIN(size, PCI_CFG_LEGACY_SIZE - at);
+	ret = cap_copy(vc, at, size, "PCIe");
 
 	if (ret)
 		return ret;

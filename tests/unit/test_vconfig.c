@@ -882,12 +882,25 @@ static void test_refused(void)
 	expect_refused("vconfig 0000:03:00.0: MSI capability at 0xf0 runs past 0xff; not assigned");
 
 	fake_build();
-	fk.cfg[C_MSIX + 1] = 0xd8;
+	fk.cfg[C_MSIX + 1] = 0xf0;
 	fk.cfg[C_EXP] = 0x09;
-	cap(0xd8, 0x10, 0);
-	fk_put(0xda, 2, 0x0002); /* version 2: 0x3c bytes */
+	cap(0xf0, 0x10, 0);
+	fk_put(0xf2, 2, 0x0002); /* version 2, and not even Link Status below 0x100 */
 	expect_refused(
-		"vconfig 0000:03:00.0: PCIe capability at 0xd8 runs past 0xff; not assigned");
+		"vconfig 0000:03:00.0: PCIe capability at 0xf0 runs past 0xff; not assigned");
+
+	/* QEMU's e1000e: version 2 at 0xe0. Shown up to 0xff; the rest reads 0. */
+	fake_build();
+	fk.cfg[C_MSIX + 1] = 0xe0;
+	fk.cfg[C_EXP] = 0x09;
+	cap(0xe0, 0x10, 0);
+	fk_put(0xe2, 2, 0x0002);
+	fk_put(0xe4, 4, 0x10008001); /* FLR, MPS 256 */
+	CHECK_EQ(init(), 0);
+	CHECK(vc.pcie == 0xe0 && vc.pcie_size == 0x20);
+	CHECK_EQ(rd(0xe0, 2), 0x0010);
+	CHECK_EQ(rd(0xe4, 4), 0x10008001);
+	CHECK_EQ(rd(0x104, 4), 0); /* Device Capabilities 2: not there */
 
 	fake_build();
 	fk.cfg[C_MSIX + 1] = 0xa8; /* PM inside the PCIe capability (0x70-0xab) */

@@ -64,6 +64,12 @@
 #define PCI_EXP_FLAGS 2
 #define PCI_EXP_SIZE_V1 0x24u
 #define PCI_EXP_SIZE_V2 0x3cu
+/*
+ * Through Link Status: what a PCIe capability must hold below 0x100. QEMU
+ * puts e1000e's (version 2) at 0xe0, so its registers from 0x100 on (Root
+ * Status, the version 2 ones) are not there: they read as 0 to a guest.
+ */
+#define PCI_EXP_SIZE_MIN 0x14u
 #define PCI_EXP_TYPE_ENDPOINT 0x0u
 #define PCI_EXP_TYPE_LEG_END 0x1u
 #define PCI_EXP_TYPE_ROOT_PORT 0x4u
