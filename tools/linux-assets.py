@@ -56,7 +56,7 @@ CONSOLE = {"x86_64": "ttyS0", "aarch64": "ttyAMA0"}  # a microVM's kernel consol
 FLAVOURS = ("generic", "cloud", "rt")
 # Modules /init can do without when the flavour does not build them: the power
 # button's (Debian's cloud kernels have no gpio-keys on arm64).
-OPTIONAL = {"button", "gpio_keys", "nvme"}
+OPTIONAL = {"button", "gpio_keys", "nvme", "virtio_net", "e1000e"}
 # Modules /init loads, with the config symbol that builds each; their
 # dependencies (virtio, virtio_ring...) come from each module's .modinfo.
 # virtio_pci is for direct QEMU boots (q35 has no virtio-mmio); under Keel
@@ -74,8 +74,10 @@ WANTED = [
     ("evdev", "INPUT_EVDEV"),
     ("button", "ACPI_BUTTON"),
     ("gpio_keys", "KEYBOARD_GPIO"),
-    # A passed-through NVMe drive (PCI passthrough tests); finds nothing elsewhere.
+    # Passed-through NVMe drives and NICs (PCI passthrough tests); find nothing elsewhere.
     ("nvme", "BLK_DEV_NVME"),
+    ("virtio_net", "VIRTIO_NET"),
+    ("e1000e", "E1000E"),
 ]
 SHOWN_CONFIG = ["VIRTIO", "VIRTIO_MMIO", "VIRTIO_MMIO_CMDLINE_DEVICES", "VIRTIO_PCI",
                 "VIRTIO_BLK", "VIRTIO_CONSOLE", "HW_RANDOM", "HW_RANDOM_VIRTIO"]
