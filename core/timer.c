@@ -59,6 +59,17 @@ void timer_cancel(struct timer *t)
 	arch_irq_restore(flags);
 }
 
+bool timer_listed(const struct timer *t)
+{
+	unsigned long flags = arch_irq_save();
+	const struct timer *p = timer_lists[pcpu_this()->id];
+
+	while (p && p != t)
+		p = p->next;
+	arch_irq_restore(flags);
+	return p != NULL;
+}
+
 void timer_run_expired(void)
 {
 	unsigned long flags = arch_irq_save();

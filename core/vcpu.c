@@ -194,6 +194,7 @@ static void vcpu_halt(struct vcpu *vcpu)
 	       !arch_vcpu_irq_pending(vcpu)) {
 		arch_cpu_idle();
 		timer_run_expired();
+		arch_vcpu_halt_audit(vcpu);
 	}
 	__atomic_store_n(&vcpu->where, VCPU_ACTIVE, __ATOMIC_RELEASE);
 }

@@ -20,6 +20,12 @@ bool arch_vcpu_irq_pending(struct vcpu *vcpu)
 	return vpsci_is_off(vcpu) ? vpsci_on_pending(vcpu) : vgic_pending(vcpu);
 }
 
+/* The guest's timer is the CPU's own (its interrupt wakes the core): no model to audit. */
+void arch_vcpu_halt_audit(struct vcpu *vcpu)
+{
+	(void)vcpu;
+}
+
 /* Linux guests: the gpio-keys power key on the PL061 that their device tree describes. */
 bool arch_part_request_poweroff(struct partition *part)
 {

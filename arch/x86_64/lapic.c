@@ -192,6 +192,12 @@ void lapic_timer_calibrate(void)
  * One-shot on this CPU at @deadline_ns (0 stops it). A deadline beyond the
  * 32-bit counter fires early; timer_run_expired() then programs the rest.
  */
+void x86_lapic_timer_state(u32 *lvt, u32 *count)
+{
+	*lvt = lapic_read(LAPIC_LVT_TIMER);
+	*count = lapic_read(LAPIC_TIMER_CCR);
+}
+
 void arch_timer_program(u64 deadline_ns)
 {
 	u64 now = arch_time_ns(), ticks;

@@ -647,6 +647,7 @@ void vlapic_reset(struct vcpu *vcpu)
 		l->lvt[i] = LVT_MASKED;
 	l->timer_icr = l->timer_dcr = 0;
 	l->timer_period_ns = l->tsc_deadline = 0;
+	l->overdue_said = 0;
 	l->apic_base = VPLAT_LAPIC_BASE | MSR_APIC_BASE_EN | (vcpu->index == 0 ? BIT(8) : 0);
 }
 
@@ -656,6 +657,31 @@ void vlapic_stop(struct vcpu *vcpu)
 
 	if (l && l->timer.armed)
 		timer_cancel(&l->timer);
+}
+
+#define VLAPIC_OVERDUE_NS 1000000000ull
+
+void arch_vcpu_halt_audit(struct vcpu *vcpu)
+{
+	struct vlapic *l = vlapic_of(vcpu);
+	u32 lvt = 0, ccr = 0;
+	u64 now;
+
+	if (!l || !l->timer.armed || l->overdue_said)
+		return;
+	now = arch_time_ns();
+	if (now - l->timer.deadline_ns < VLAPIC_OVERDUE_NS || now < l->timer.deadline_ns)
+		return;
+	l->overdue_said = 1;
+	x86_lapic_timer_state(&lvt, &ccr);
+	pr_err("partition '%s': vCPU %u's LAPIC timer is %llu ms overdue on cpu %u (armed on cpu "
+	       "%u, %s its list; host LAPIC timer lvt 0x%x count %u): a wake-up Keel lost; "
+	       "guest lvt 0x%x, irr[7] 0x%x, isr[7] 0x%x, ppr 0x%x",
+	       vcpu->part->desc.h.name, vcpu->index,
+	       (unsigned long long)((now - l->timer.deadline_ns) / 1000000), pcpu_this()->id,
+	       l->timer.cpu,
+	       l->timer.cpu == pcpu_this()->id && timer_listed(&l->timer) ? "in" : "not in", lvt,
+	       ccr, l->lvt[LVT_TIMER], l->irr[7], l->isr[7], vlapic_ppr(l));
 }
 
 /*

@@ -48,7 +48,7 @@ struct vlapic {
 	u64 tsc_deadline;
 	u64 apic_base; /* IA32_APIC_BASE as the guest sees it */
 	u32 nmi_pending; /* an NMI IPI waits (edge: more collapse into one); any CPU */
-	u32 pad;
+	u32 overdue_said; /* arch_vcpu_halt_audit() reported its timer since the last reset */
 	struct timer timer;
 };
 

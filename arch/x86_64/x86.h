@@ -228,6 +228,8 @@ void x86_pt_free(void *ctx, hpa_t table, u64 bytes);
 void lapic_init_cpu(void);
 u32 lapic_self_id(void);
 void lapic_eoi(void);
+/* The host LAPIC timer as it stands (diagnostics of lost wake-ups). */
+void x86_lapic_timer_state(u32 *lvt, u32 *count);
 /* msi.c: host vector @vec (X86_VEC_MSI_BASE..) arrived: the guest MSI it stands for. */
 void x86_msi_irq(u64 vec);
 void lapic_send_ipi(u32 apic_id, u8 vector);

@@ -68,6 +68,11 @@ bool arch_vcpu_irq_pending(struct vcpu *v)
 	return true;
 }
 
+void arch_vcpu_halt_audit(struct vcpu *v)
+{
+	(void)v;
+}
+
 /* A parked vCPU idles: the third time, RESUME comes. */
 void arch_cpu_idle(void)
 {

@@ -235,6 +235,15 @@ bool arch_port_is_probe(u32 port);
  */
 bool arch_vcpu_irq_pending(struct vcpu *vcpu);
 
+/*
+ * The halted @vcpu's CPU has just run its expired timers: report, once per
+ * reset of the vCPU, a timer model of @vcpu still armed more than a second
+ * past its deadline, with what finds the cause. That is a wake-up Keel lost
+ * (a Keel bug; its guest waits for an interrupt that never comes). On the
+ * vCPU's own CPU. aarch64: nothing to check (its guest timer is the CPU's).
+ */
+void arch_vcpu_halt_audit(struct vcpu *vcpu);
+
 /* ---- Platform of a partition -------------------------------------------- */
 
 /*

@@ -27,6 +27,9 @@ void timer_arm(struct timer *t, u64 deadline_ns);
 /* Disarm @t (on the CPU it was armed on). */
 void timer_cancel(struct timer *t);
 
+/* Whether @t, armed on this CPU, is in this CPU's list (a check for lost wake-ups). */
+bool timer_listed(const struct timer *t);
+
 /* Run the expired timers of this CPU and program the next deadline. */
 void timer_run_expired(void);
 
