@@ -86,6 +86,21 @@ void timer_cancel(struct timer *t)
 	t->armed = 0;
 }
 
+bool timer_listed(const struct timer *t)
+{
+	for (u32 i = 0; i < MAX_TIMERS; i++)
+		if (timers[i] == t)
+			return true;
+	return false;
+}
+
+/* The host LAPIC timer: none here. */
+void x86_lapic_timer_state(u32 *lvt, u32 *count)
+{
+	*lvt = 0x10000;
+	*count = 0;
+}
+
 /* Every timer due at @now fires, as timer_run_expired() would. */
 static void fire_timers(void)
 {
