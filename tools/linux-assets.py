@@ -57,6 +57,7 @@ FLAVOURS = ("generic", "cloud", "rt")
 # Modules /init can do without when the flavour does not build them: the power
 # button's (Debian's cloud kernels have no gpio-keys on arm64).
 OPTIONAL = {"button", "gpio_keys", "nvme", "virtio_net", "e1000e"}
+PCI_ONLY = {"nvme", "virtio_net", "e1000e"}
 # Modules /init loads, with the config symbol that builds each; their
 # dependencies (virtio, virtio_ring...) come from each module's .modinfo.
 # virtio_pci is for direct QEMU boots (q35 has no virtio-mmio); under Keel
@@ -74,7 +75,8 @@ WANTED = [
     ("evdev", "INPUT_EVDEV"),
     ("button", "ACPI_BUTTON"),
     ("gpio_keys", "KEYBOARD_GPIO"),
-    # Passed-through NVMe drives and NICs (PCI passthrough tests); find nothing elsewhere.
+    # Passed-through NVMe drives and NICs (PCI passthrough tests): in /lib/modules/pci,
+    # loaded only with keel.pci=1 (each load patches kernel text with IPIs to every CPU).
     ("nvme", "BLK_DEV_NVME"),
     ("virtio_net", "VIRTIO_NET"),
     ("e1000e", "E1000E"),
@@ -297,8 +299,9 @@ class ModuleMissing(Exception):
     pass
 
 
-def module_order(moddir, config):
-    """The module paths /init loads, dependencies first; checks each against the config."""
+def module_order(moddir, config, wanted=None):
+    """The module paths /init loads for @wanted (default WANTED), dependencies first;
+    checks each against the config."""
     files, builtin = module_index(moddir)
     order = []
 
@@ -314,7 +317,7 @@ def module_order(moddir, config):
         if files[name] not in order:
             order.append(files[name])
 
-    for name, sym in WANTED:
+    for name, sym in WANTED if wanted is None else wanted:
         value = config.get(sym, "n")
         if value == "y" and name in builtin:
             continue
@@ -395,11 +398,12 @@ def busybox_applets(busybox):
     return names
 
 
-def build_initramfs(arch, busybox, moddir, order, init=INIT, extra=()):
+def build_initramfs(arch, busybox, moddir, order, init=INIT, extra=(), pci=()):
     """gzip'd newc cpio: /bin/busybox + applet links, /lib/modules/NN-name.ko,
-    /init (from @init) and @extra: (path, bytes, mode) files, parents first."""
+    /lib/modules/pci/NN-name.ko (@pci, after @order), /init (from @init) and
+    @extra: (path, bytes, mode) files, parents first."""
     c = Cpio()
-    for d in ("bin", "dev", "lib", "lib/modules", "proc", "sys", "tmp"):
+    for d in ("bin", "dev", "lib", "lib/modules", "lib/modules/pci", "proc", "sys", "tmp"):
         c.dir(d)
     c.chardev("dev/console", 5, 1)
     c.chardev("dev/null", 1, 3)
@@ -410,6 +414,9 @@ def build_initramfs(arch, busybox, moddir, order, init=INIT, extra=()):
     for i, rel in enumerate(order):
         name = re.sub(r"\.(xz|gz|zst)$", "", Path(rel).name)
         c.file(f"lib/modules/{i:02d}-{name}", module_bytes(moddir / rel))
+    for i, rel in enumerate(pci):
+        name = re.sub(r"\.(xz|gz|zst)$", "", Path(rel).name)
+        c.file(f"lib/modules/pci/{i:02d}-{name}", module_bytes(moddir / rel))
     c.file("init", init.read_text().replace("@ARCH@", arch).encode(), 0o755)
     for path, data, mode in extra:
         if data is None:
@@ -511,13 +518,16 @@ def build(arch, out, disk_size=DISK_SIZE, disk_seed="keel", keelctl=None, guest=
         unpack(download(want["kernel"], want["kernel_version"], debarch), kdir)
         order = module_order(moddir, config)
     prune(kdir, moddir, order)
+    base = module_order(moddir, config, [w for w in WANTED if w[0] not in PCI_ONLY])
+    pci = [m for m in order if m not in base]
+    order = base
     out.mkdir(parents=True, exist_ok=True)
 
     kernel_out = out / KERNEL_NAME[arch]
     if not kernel_out.is_file() or kernel_out.stat().st_size != image.stat().st_size \
             or sha256_file(kernel_out) != sha256_file(image):
         shutil.copyfile(image, kernel_out)
-    write_if_changed(out / "initrd.gz", build_initramfs(arch, busybox, moddir, order))
+    write_if_changed(out / "initrd.gz", build_initramfs(arch, busybox, moddir, order, pci=pci))
     disk_sha = make_disk(out / "disk.img", disk_size, disk_seed)
     mgmt = {}
     if keelctl:
@@ -537,6 +547,7 @@ def build(arch, out, disk_size=DISK_SIZE, disk_seed="keel", keelctl=None, guest=
         "busybox_package": (busybox.parents[1] / ".complete").read_text().strip(),
         "config": {s: config.get(s, "n") for s in SHOWN_CONFIG},
         "modules": [modname(p) for p in order],
+        "pci_modules": [modname(p) for p in pci],
         "files": {
             KERNEL_NAME[arch]: sha256_file(kernel_out),
             "initrd.gz": sha256_file(out / "initrd.gz"),
@@ -575,6 +586,7 @@ def main():
     rec = build(args.arch, args.out, args.disk_size, args.disk_seed, args.keelctl, args.guest,
                 args.flavour)
     log(f"{args.arch}: {rec['kernel_release']}, modules {' '.join(rec['modules']) or '-'} "
+        f"(with keel.pci=1 {' '.join(rec['pci_modules']) or '-'}) "
         f"-> {args.out} ({time.monotonic() - t0:.1f} s)")
 
 
