@@ -8,6 +8,7 @@
 #include <keel/boot_info.h>
 #include <keel/console.h>
 #include <keel/iommu.h>
+#include <keel/irqwatch.h>
 #include <keel/partition.h>
 #include <keel/pci.h>
 #include <keel/pcpu.h>
@@ -79,5 +80,6 @@ void keel_main(struct keel_boot_info *bi)
 	pcpu_start_all();
 	part_boot_all(bi);
 	console_input_start();
+	irqwatch_start();
 	pcpu_loop();
 }

@@ -63,6 +63,18 @@ bool part_set_state(struct partition *part, u32 from, u32 to)
 	return ok;
 }
 
+void part_each_running(void (*fn)(struct partition *part, void *arg), void *arg)
+{
+	for (u32 i = 0; i < KEEL_MAX_PARTITIONS; i++) {
+		struct partition *p = &partitions[i];
+		unsigned long flags = spin_lock_irqsave(&part_state_lock);
+
+		if (p->state == PART_RUNNING)
+			fn(p, arg);
+		spin_unlock_irqrestore(&part_state_lock, flags);
+	}
+}
+
 /* ---- Hot vCPUs: a core each while the guest has them on ---------------- */
 
 /* Cores held by partitions other than @part that have not stopped (part_state_lock). */

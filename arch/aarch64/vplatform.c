@@ -26,6 +26,24 @@ void arch_vcpu_halt_audit(struct vcpu *vcpu)
 	(void)vcpu;
 }
 
+/*
+ * Not watched (yet): the vGIC hands interrupts to list registers that the
+ * guest takes in hardware, so "taken" would be the list registers' state.
+ */
+bool arch_vcpu_irq_waiting(struct vcpu *vcpu, u64 *taken)
+{
+	(void)vcpu;
+	*taken = 0;
+	return false;
+}
+
+void arch_vcpu_irq_describe(struct vcpu *vcpu, char *buf, u32 len)
+{
+	(void)vcpu;
+	if (len)
+		buf[0] = 0;
+}
+
 /* Linux guests: the gpio-keys power key on the PL061 that their device tree describes. */
 bool arch_part_request_poweroff(struct partition *part)
 {

@@ -165,6 +165,7 @@ void vlapic_ack(struct vcpu *vcpu, u8 vector)
 
 	__atomic_fetch_and(&l->irr[vector / 32], ~bit, __ATOMIC_ACQ_REL);
 	l->isr[vector / 32] |= bit;
+	__atomic_store_n(&l->taken, l->taken + 1, __ATOMIC_RELAXED); /* only this CPU writes it */
 }
 
 static void vlapic_eoi(struct vlapic *l)
@@ -682,6 +683,47 @@ void arch_vcpu_halt_audit(struct vcpu *vcpu)
 	       l->timer.cpu,
 	       l->timer.cpu == pcpu_this()->id && timer_listed(&l->timer) ? "in" : "not in", lvt,
 	       ccr, l->lvt[LVT_TIMER], l->irr[7], l->isr[7], vlapic_ppr(l));
+}
+
+/*
+ * keel/arch.h. Waiting: a vector in the IRR above the guest's TPR while the
+ * vCPU has interrupts enabled (RFLAGS.IF at its last exit; a vCPU that sets
+ * IF with a vector waiting exits at once for it, through VINTR) and is not
+ * held by INIT. A vector held back by one in service counts: an ISR bit Keel
+ * set for an injection the guest never saw is one of the losses watched for.
+ */
+bool arch_vcpu_irq_waiting(struct vcpu *vcpu, u64 *taken)
+{
+	struct vlapic *l = vlapic_of(vcpu);
+	int irr;
+
+	if (!l)
+		return false;
+	*taken = __atomic_load_n(&l->taken, __ATOMIC_RELAXED);
+	if (__atomic_load_n(&vcpu->arch.ap_state, __ATOMIC_ACQUIRE) != X86_AP_RUN ||
+	    !vlapic_hw_enabled(l) || !(READ_ONCE(l->svr) & LAPIC_SVR_ENABLE) ||
+	    !(READ_ONCE(vcpu->arch.rflags) & X86_RFLAGS_IF))
+		return false;
+	irr = vlapic_highest(l->irr);
+	return irr >= 16 && ((u32)irr & 0xf0) > (READ_ONCE(l->tpr) & 0xf0);
+}
+
+void arch_vcpu_irq_describe(struct vcpu *vcpu, char *buf, u32 len)
+{
+	struct vlapic *l = vlapic_of(vcpu);
+
+	if (!l) {
+		snprintf(buf, len, "no LAPIC");
+		return;
+	}
+	snprintf(buf, len,
+		 "rflags 0x%llx, highest irr 0x%x isr 0x%x, ppr 0x%x, timer lvt 0x%x %s, "
+		 "nmi pending %u masked %u step %u, last entry injected 0x%llx",
+		 (unsigned long long)READ_ONCE(vcpu->arch.rflags), vlapic_highest(l->irr) & 0xff,
+		 vlapic_highest(l->isr) & 0xff, vlapic_ppr(l), READ_ONCE(l->lvt[LVT_TIMER]),
+		 READ_ONCE(l->timer.armed) ? "armed" : "idle", READ_ONCE(l->nmi_pending),
+		 READ_ONCE(vcpu->arch.nmi_masked), READ_ONCE(vcpu->arch.nmi_step),
+		 (unsigned long long)READ_ONCE(vcpu->arch.entry_event));
 }
 
 /*

@@ -49,6 +49,7 @@ struct vlapic {
 	u64 apic_base; /* IA32_APIC_BASE as the guest sees it */
 	u32 nmi_pending; /* an NMI IPI waits (edge: more collapse into one); any CPU */
 	u32 overdue_said; /* arch_vcpu_halt_audit() reported its timer since the last reset */
+	u64 taken; /* vectors moved from IRR to ISR so far (the watch reads it; atomics) */
 	struct timer timer;
 };
 

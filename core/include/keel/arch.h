@@ -244,6 +244,18 @@ bool arch_vcpu_irq_pending(struct vcpu *vcpu);
  */
 void arch_vcpu_halt_audit(struct vcpu *vcpu);
 
+/*
+ * For the interrupt-delivery watch (core/irqwatch.c), from another CPU while
+ * the partition's state is held; racy reads, for a report only. Whether
+ * @vcpu's interrupt controller model holds a requested interrupt that the
+ * vCPU has enabled (unmasked, its CPU taking interrupts, not held by INIT),
+ * and in @taken how many it has taken since its reset. False where the arch
+ * keeps no model to watch. arch_vcpu_irq_describe() puts the model's state
+ * into @buf for the report.
+ */
+bool arch_vcpu_irq_waiting(struct vcpu *vcpu, u64 *taken);
+void arch_vcpu_irq_describe(struct vcpu *vcpu, char *buf, u32 len);
+
 /* ---- Platform of a partition -------------------------------------------- */
 
 /*

@@ -12,6 +12,7 @@
 #include <keel/conq.h>
 #include <keel/exit.h>
 #include <keel/hotmem.h>
+#include <keel/irqwatch.h>
 #include <keel/spinlock.h>
 #include <keel/types.h>
 #include <keel/vcpu.h>
@@ -88,6 +89,7 @@ struct vcpu {
 	struct pcpu *pcpu;
 	u64 exits[EXIT_KINDS]; /* by enum exit_kind; folded into the partition's at leave */
 	u64 retry_since_ns; /* the first of an unbroken run of EXIT_RETRY (0: none) */
+	struct irqwatch irqwatch; /* core/irqwatch.c, the boot CPU's only */
 	struct vcpu_arch arch;
 };
 
@@ -293,6 +295,12 @@ void part_boot_all(const struct keel_boot_info *bi);
  * partition was in none of them.
  */
 bool part_set_state(struct partition *part, u32 from, u32 to);
+
+/*
+ * Call @fn on each RUNNING partition with its state held (part_state_lock,
+ * interrupts off), so its vCPUs stay where they are: for short reads only.
+ */
+void part_each_running(void (*fn)(struct partition *part, void *arg), void *arg);
 
 /* Number of partitions loaded, running or stopping. */
 u32 part_active_count(void);
