@@ -247,11 +247,12 @@ static void mode_decode(void)
 /*
  * mode=edu: QEMU's edu passed through with keel.cfg pci = (x86_64): found on
  * the guest's PCI bus, then its registers, a factorial, DMA both ways, and a
- * DMA beyond RAM that the IOMMU blocks while the guest goes on.
+ * DMA beyond RAM that the IOMMU blocks while the guest goes on. lat=N: also
+ * N MSIs and N self-IPIs timed to the handler (tools/bench_msi.py).
  */
 static void mode_edu(void)
 {
-	expect(arch_edu_drive(gi->mem_base, gi->mem_size));
+	expect(arch_edu_drive(gi->mem_base, gi->mem_size, opt_num(cmdline, "lat", 0)));
 	verdict("edu");
 }
 

@@ -135,8 +135,11 @@ bool arch_decode_forms(void);
  * x86_64: drive QEMU's edu given to this partition (keel.cfg pci =), polled:
  * found on the guest's PCI bus, its registers, a factorial, DMA both ways
  * within RAM [@ram_base, +@ram_size) and one beyond it that the IOMMU blocks.
+ * With @lat_rounds, also the MSI's latency (make bench): that many raises,
+ * each timed from the register write to the guest's handler, beside as many
+ * self-IPIs through the x2APIC timed the same way.
  */
-bool arch_edu_drive(uint64_t ram_base, uint64_t ram_size);
+bool arch_edu_drive(uint64_t ram_base, uint64_t ram_size, uint64_t lat_rounds);
 
 /* aarch64: an SVE instruction is undefined at the guest's own vector (SVE is not offered). */
 bool arch_sve_conformance(void);
