@@ -18,7 +18,9 @@ nothing here passes or fails.
 Then `keelctl start` returning -> the microVM's /init in a Linux management
 partition, --starts times, beside the direct boots above (tools/
 bench_keelctl.py), and the hypercall round trip (tools/bench_hypercall.py, its
---hc-* and --icount options); --only linux|keelctl|hypercall runs just one.
+--hc-* and --icount options), and on x86_64 a passed-through NVMe drive and
+NIC against the same devices in a direct boot (tools/bench_passthrough.py, its
+--pt-* options); --only linux|keelctl|hypercall|passthrough runs just one.
 """
 
 import argparse
@@ -35,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 import bench_hypercall  # noqa: E402
 import bench_keelctl  # noqa: E402
+import bench_passthrough  # noqa: E402
 import keelrig  # noqa: E402
 import linuxrig  # noqa: E402
 
@@ -199,10 +202,11 @@ def main():
     ap.add_argument("--build", default="build", help="build directory (as make BUILD=)")
     ap.add_argument("--pairs", type=int, default=5, help="a/b pairs per arch (at least 5 advised)")
     ap.add_argument("--timeout", type=float, default=180.0, help="seconds per boot to the marker")
-    ap.add_argument("--only", choices=("linux", "hypercall", "keelctl"),
-                    help="run one benchmark, not all three")
+    ap.add_argument("--only", choices=("linux", "hypercall", "keelctl", "passthrough"),
+                    help="run one benchmark, not all four")
     bench_hypercall.options(ap)
     bench_keelctl.options(ap)
+    bench_passthrough.options(ap)
     args = ap.parse_args()
     build = Path(args.build)
     if not build.is_absolute():
@@ -210,6 +214,9 @@ def main():
     arches = [x for x in re.split(r"[\s,]+", args.arch) if x]
     if args.only == "hypercall":  # the hypercall round trip alone (see the end)
         bench_hypercall.run(arches, build, args)
+        return
+    if args.only == "passthrough":
+        bench_passthrough.run(build, args)
         return
     outdir = build / "bench"
     logdir = outdir / "logs"
@@ -251,6 +258,10 @@ def main():
     # ---- the hypercall round trip under -icount (tools/bench_hypercall.py) ----
     if args.only != "linux":
         bench_hypercall.run(arches, build, args)
+
+    # ---- passthrough NVMe and NIC against a direct boot (tools/bench_passthrough.py) ----
+    if args.only != "linux" and "x86_64" in arches:
+        bench_passthrough.run(build, args)
 
 
 if __name__ == "__main__":
