@@ -294,13 +294,53 @@ void iommu_init(void)
 	iommu_report_coverage();
 }
 
-/* Bus mastering off: a function with no owner that DMAs anyway, or one that keeps faulting. */
-static void iommu_master_off(u16 seg, u16 rid)
+/* Bus mastering off at @bdf: a function with no owner that DMAs anyway, or one that keeps faulting. */
+static void iommu_master_off_one(u16 seg, u16 bdf)
 {
-	u32 cmd = pci_cfg_read(seg, rid, PCI_COMMAND, 2);
+	u32 cmd = pci_cfg_read(seg, bdf, PCI_COMMAND, 2);
 
 	if (cmd != 0xffff && (cmd & PCI_COMMAND_MASTER))
-		pci_cfg_write(seg, rid, PCI_COMMAND, 2, cmd & ~(u32)PCI_COMMAND_MASTER);
+		pci_cfg_write(seg, bdf, PCI_COMMAND, 2, cmd & ~(u32)PCI_COMMAND_MASTER);
+}
+
+/*
+ * ... at every function whose DMA carries requester ID @rid: the one at that
+ * address, and those behind a bridge that uses it as their alias (the IOMMU
+ * cannot tell them apart, so none of them may go on).
+ */
+static void iommu_master_off(u16 seg, u16 rid)
+{
+	iommu_master_off_one(seg, rid);
+	for (u32 i = 0; i < pci_func_count(); i++) {
+		const struct pci_func *f = pci_func_at(i);
+
+		if (f->seg == seg && f->dma_rid == rid && f->bdf != rid)
+			iommu_master_off_one(seg, f->bdf);
+	}
+}
+
+/*
+ * The function a fault by requester ID @rid stands for: the one at that
+ * address, else one that DMAs with @rid as its alias (behind a PCIe-to-PCI
+ * bridge), an owned one first. Functions sharing an alias share a group, so
+ * at most one partition owns any of them. NULL if none was found at boot.
+ */
+static const struct pci_func *iommu_fault_func(u16 seg, u16 rid)
+{
+	const struct pci_func *f = pci_func_find(seg, rid), *alias = NULL;
+
+	if (f)
+		return f;
+	for (u32 i = 0; i < pci_func_count(); i++) {
+		const struct pci_func *g = pci_func_at(i);
+
+		if (g->seg != seg || g->dma_rid != rid)
+			continue;
+		if (vfio_owner_name(g))
+			return g;
+		alias = alias ? alias : g;
+	}
+	return alias;
 }
 
 /* Blocked DMAs of each function, by its index in the enumeration. */
@@ -310,22 +350,28 @@ static u32 iommu_func_faults[PCI_MAX_FUNCS];
  * The policy: every fault is blocked and counted. A function no partition
  * owns has its bus mastering turned off at once. One a partition owns is
  * turned off after IOMMU_FAULT_STOP_DEVICE faults: its DMA stops, its
- * partition runs on (its driver sees a device that no longer answers).
+ * partition runs on (its driver sees a device that no longer answers). A
+ * fault by a bridge's alias is the aliased functions' (iommu_fault_func).
  */
 void iommu_fault_report(struct iommu_unit *u, u16 rid, u64 addr, bool write, const char *why)
 {
-	const struct pci_func *f = pci_func_find(u->seg, rid);
+	const struct pci_func *f = iommu_fault_func(u->seg, rid);
 	const char *owner = vfio_owner_name(f);
 	u32 *count = f ? &iommu_func_faults[f - pci_func_at(0)] : NULL;
 	u64 n = ++u->faults;
+	char who[48] = " (not found at boot)";
 
+	if (f && f->bdf != rid)
+		snprintf(who, sizeof(who), " (the alias of " PCI_FMT ")", PCI_ARGS(f->seg, f->bdf));
+	else if (f)
+		who[0] = 0;
 	if (count)
 		++*count;
 	if (n <= IOMMU_FAULT_LOUD || n % IOMMU_FAULT_QUIET_EVERY == 0)
 		pr_err(IOMMU_FMT ": DMA %s at 0x%llx by " PCI_FMT "%s blocked: %s; %s%s%s (fault "
 				 "%llu)",
 		       u->index, u->ops->name, write ? "write" : "read", (unsigned long long)addr,
-		       PCI_ARGS(u->seg, rid), f ? "" : " (not found at boot)", why,
+		       PCI_ARGS(u->seg, rid), who, why,
 		       owner ? "partition '" : "the device belongs to no partition",
 		       owner ? owner : "", owner ? "' owns the device" : "", (unsigned long long)n);
 	if (!owner) {
@@ -334,7 +380,7 @@ void iommu_fault_report(struct iommu_unit *u, u16 rid, u64 addr, bool write, con
 		iommu_master_off(u->seg, rid);
 		pr_err(IOMMU_FMT ": " PCI_FMT " of partition '%s': bus mastering off after %u "
 				 "blocked DMAs; the partition runs on",
-		       u->index, u->ops->name, PCI_ARGS(u->seg, rid), owner,
+		       u->index, u->ops->name, PCI_ARGS(f->seg, f->bdf), owner,
 		       IOMMU_FAULT_STOP_DEVICE);
 	}
 }
