@@ -24,6 +24,8 @@ UNIT_SRCS_test_vcpu := tests/unit/mgmt_env.c tests/unit/hmap_host.c core/vcpu.c 
 	core/pdesc.c core/pmm.c core/hotmem.c core/lib/strlcpy.c vfio/assign.c
 # The aarch64 Linux guest's device tree, read back with the host's libfdt.
 UNIT_SRCS_test_dtb := arch/aarch64/dtb.c $(shell $(UNIT_CC) -print-file-name=libfdt.a)
+# The switch inside Keel.
+UNIT_SRCS_test_netsw := core/netsw.c core/lib/strlcpy.c
 # The interrupt-delivery watch's decision.
 UNIT_SRCS_test_irqwatch := core/irqwatch.c
 # The aarch64 Spectre-BHB choice.

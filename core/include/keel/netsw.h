@@ -1,0 +1,116 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The switch inside Keel (core/netsw.c): named networks of ports, each port
+ * one partition's NIC. It decides where a frame goes and counts what it
+ * drops; it knows nothing of virtio. A device model hands it a frame whose
+ * bytes stay in the sender's buffers, and each receiving port's deliver()
+ * copies them once, straight into its own buffers.
+ */
+#ifndef KEEL_NETSW_H
+#define KEEL_NETSW_H
+
+#include <keel/spinlock.h>
+#include <keel/types.h>
+
+#define NETSW_MAX_NETWORKS 16
+#define NETSW_NAME_MAX 32 /* with the NUL */
+#define NETSW_MAX_PORTS 16 /* per network */
+#define NETSW_FDB_SIZE 256 /* addresses learned behind uplink ports, per network */
+#define NETSW_ETH_HDR 14u
+#define NETSW_FRAME_MAX 65550u /* a 64 KiB GSO frame, its Ethernet header and a tag */
+
+#define NETSW_PORT_UPLINK 0x1u /* may send from any address (bridges the outside): learned */
+
+enum netsw_drop {
+	NETSW_DROP_SPOOF = 0, /* a source address the port may not use */
+	NETSW_DROP_RUNT, /* shorter than an Ethernet header */
+	NETSW_DROP_OVERSIZE, /* longer than NETSW_FRAME_MAX or the port's limit */
+	NETSW_DROP_MALFORMED, /* the device found its buffers unusable */
+	NETSW_DROP_NO_BUFFER, /* the receiver had no buffer for it (counted at the receiver) */
+	NETSW_DROPS
+};
+
+struct netsw_stats {
+	u64 tx_packets, tx_bytes, rx_packets, rx_bytes;
+	u64 drops[NETSW_DROPS];
+};
+
+struct netsw_frame;
+
+/*
+ * One end of a network. The device fills mac, flags, deliver and owner
+ * before netsw_attach(); the switch owns the rest.
+ */
+struct netsw_port {
+	struct netsw_net *net; /* NULL while detached */
+	u8 mac[6];
+	u16 flags; /* NETSW_PORT_* */
+	/*
+	 * Put @f into @p's receive buffers: true if it took the frame, false
+	 * if it had no room (a drop, never a wait). On the sender's CPU with
+	 * the network's lock held: it may take only locks nothing else holds
+	 * while taking the network's.
+	 */
+	bool (*deliver)(struct netsw_port *p, const struct netsw_frame *f);
+	void *owner;
+	struct netsw_stats stats; /* under the network's lock */
+};
+
+/* A frame on its way: its Ethernet header copied out, its bytes where the sender keeps them. */
+struct netsw_frame {
+	u8 eth[NETSW_ETH_HDR]; /* destination, source, EtherType */
+	u32 len; /* the whole frame, header included */
+	const void *src; /* the sender's buffers, for copy() */
+	/* Copy [off, off + n) of the frame to @dst; returns the bytes copied. */
+	u64 (*copy)(const struct netsw_frame *f, u64 off, void *dst, u64 n);
+	u8 offload[12]; /* the sender's offload metadata (virtio-net header), passed unchanged */
+};
+
+struct netsw_fdb_entry {
+	u8 mac[6];
+	u16 used; /* slot in use */
+	struct netsw_port *port;
+	u64 stamp; /* last time it was seen as a source (replacement order) */
+};
+
+struct netsw_net {
+	char name[NETSW_NAME_MAX];
+	u32 nports;
+	struct spinlock lock; /* ports, fdb, every port's stats */
+	u64 clock; /* stamps for the fdb */
+	struct netsw_port *ports[NETSW_MAX_PORTS];
+	struct netsw_fdb_entry fdb[NETSW_FDB_SIZE];
+};
+
+/* The network called @name, made if new; NULL if the name is bad or every slot is taken. */
+struct netsw_net *netsw_network(const char *name);
+
+/* The network called @name if it exists. */
+struct netsw_net *netsw_find(const char *name);
+
+/*
+ * Attach @p (mac, flags, deliver set) to @net: 0, -KEEL_EINVAL (a multicast
+ * or all-zero address), -KEEL_EEXIST (another port has that address) or
+ * -KEEL_ENOSPC (the network is full).
+ */
+int netsw_attach(struct netsw_net *net, struct netsw_port *p);
+
+/* Detach @p: no frame reaches it once this returns, and what was learned behind it is forgotten. */
+void netsw_detach(struct netsw_port *p);
+
+/* Switch one frame from @from. Bounded work: at most one deliver() per other port. */
+void netsw_send(struct netsw_port *from, const struct netsw_frame *f);
+
+/* Count a frame the device could not even hand over (bad buffers) against @p. */
+void netsw_count_drop(struct netsw_port *p, enum netsw_drop why);
+
+/* A stable locally administered unicast address for @part on @net (02:xx:xx:xx:xx:xx). */
+void netsw_mac_derive(const char *part, const char *net, u8 mac[6]);
+
+/* Not multicast (nor broadcast) and not all zeros: an address a port may have. */
+bool netsw_mac_ok(const u8 mac[6]);
+
+/* A copy of @p's counters, taken under the network's lock. */
+void netsw_port_stats(struct netsw_port *p, struct netsw_stats *out);
+
+#endif /* KEEL_NETSW_H */
