@@ -51,7 +51,7 @@ static struct virtio_dev *virtio_of(struct vdev *dev)
 	return container_of(dev, struct virtio_dev, vdev);
 }
 
-/* Level-triggered: the line is high exactly while InterruptStatus is not 0. */
+/* Level-triggered: the line is high exactly while InterruptStatus is not 0. qlock held. */
 static void virtio_update_irq(struct virtio_dev *vd)
 {
 	bool level = vd->isr != 0;
@@ -65,7 +65,7 @@ static void virtio_update_irq(struct virtio_dev *vd)
 /* The device is driven: DRIVER_OK set, no reset pending. */
 bool virtio_dev_active(const struct virtio_dev *vd)
 {
-	return (vd->status & (VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_NEEDS_RESET)) ==
+	return (READ_ONCE(vd->status) & (VIRTIO_STATUS_DRIVER_OK | VIRTIO_STATUS_NEEDS_RESET)) ==
 	       VIRTIO_STATUS_DRIVER_OK;
 }
 
@@ -73,7 +73,7 @@ bool virtio_dev_active(const struct virtio_dev *vd)
  * The driver broke the device's contract (a malformed queue...): stop using
  * it until the driver resets it (§2.1.2), and tell the driver if it is live.
  */
-void virtio_needs_reset(struct virtio_dev *vd, const char *why)
+void virtio_needs_reset_locked(struct virtio_dev *vd, const char *why)
 {
 	if (vd->status & VIRTIO_STATUS_NEEDS_RESET)
 		return;
@@ -86,14 +86,25 @@ void virtio_needs_reset(struct virtio_dev *vd, const char *why)
 	}
 }
 
+void virtio_needs_reset(struct virtio_dev *vd, const char *why)
+{
+	unsigned long flags = spin_lock_irqsave(&vd->qlock);
+
+	virtio_needs_reset_locked(vd, why);
+	spin_unlock_irqrestore(&vd->qlock, flags);
+}
+
 /* The device changed its config: a new generation, and an interrupt once driven. */
 void virtio_config_changed(struct virtio_dev *vd)
 {
+	unsigned long flags = spin_lock_irqsave(&vd->qlock);
+
 	vd->config_generation++;
-	if (!virtio_dev_active(vd))
-		return;
-	vd->isr |= VIRTIO_INT_CONFIG;
-	virtio_update_irq(vd);
+	if (virtio_dev_active(vd)) {
+		vd->isr |= VIRTIO_INT_CONFIG;
+		virtio_update_irq(vd);
+	}
+	spin_unlock_irqrestore(&vd->qlock, flags);
 }
 
 /*
@@ -123,12 +134,20 @@ void virtio_push(struct virtio_dev *vd, u32 q, u32 len)
 }
 
 /* Used buffers were returned on @q: interrupt unless the driver opted out. */
-void virtio_queue_interrupt(struct virtio_dev *vd, u32 q)
+void virtio_queue_interrupt_locked(struct virtio_dev *vd, u32 q)
 {
 	if (!virtio_dev_active(vd) || !virtq_wants_interrupt(vd->part, &vd->vq[q]))
 		return;
 	vd->isr |= VIRTIO_INT_USED;
 	virtio_update_irq(vd);
+}
+
+void virtio_queue_interrupt(struct virtio_dev *vd, u32 q)
+{
+	unsigned long flags = spin_lock_irqsave(&vd->qlock);
+
+	virtio_queue_interrupt_locked(vd, q);
+	spin_unlock_irqrestore(&vd->qlock, flags);
 }
 
 /* Writing 0 to Status: everything the driver set up is forgotten (§4.2.3.1). */
@@ -199,7 +218,7 @@ static void virtio_queue_set_ready(struct virtio_dev *vd, struct virtq *vq, u32 
 	if (vq->ready)
 		return;
 	if (!virtq_layout_ok(vd->part, vq)) {
-		virtio_needs_reset(vd, "queue size or ring addresses invalid");
+		virtio_needs_reset_locked(vd, "queue size or ring addresses invalid");
 		return;
 	}
 	vq->last_avail = 0;
@@ -275,9 +294,6 @@ static void virtio_write_reg(struct virtio_dev *vd, u64 off, u32 val)
 		break;
 	case VM_QUEUE_SEL:
 		vd->queue_sel = val;
-		break;
-	case VM_QUEUE_NOTIFY:
-		virtio_notify(vd, val);
 		break;
 	case VM_INT_ACK:
 		vd->isr &= ~val;
@@ -356,15 +372,23 @@ static int virtio_mmio_read(struct vdev *dev, struct vcpu *vcpu, u64 offset, u32
 	return 0;
 }
 
-/* Config space is read-only for every device Keel has; writes are dropped. */
+/*
+ * Config space is read-only for every device Keel has; writes are dropped.
+ * Every register write but QueueNotify holds qlock too: the notify hook
+ * sends (virtio-net), which takes other devices' qlocks.
+ */
 static int virtio_mmio_write(struct vdev *dev, struct vcpu *vcpu, u64 offset, u32 size, u64 value)
 {
 	struct virtio_dev *vd = virtio_of(dev);
 	unsigned long flags = spin_lock_irqsave(&dev->lock);
 
-	if (offset < VIRTIO_MMIO_CONFIG && virtio_reg_access_ok(offset, size))
+	if (offset == VM_QUEUE_NOTIFY && virtio_reg_access_ok(offset, size)) {
+		virtio_notify(vd, (u32)value);
+	} else if (offset < VIRTIO_MMIO_CONFIG && virtio_reg_access_ok(offset, size)) {
+		spin_lock(&vd->qlock);
 		virtio_write_reg(vd, offset, (u32)value);
-	else if (offset < VIRTIO_MMIO_CONFIG)
+		spin_unlock(&vd->qlock);
+	} else if (offset < VIRTIO_MMIO_CONFIG)
 		pr_warn_once("partition '%s': %u-byte write of virtio register 0x%llx ignored",
 			     vd->part->desc.h.name, size, (unsigned long long)offset);
 	spin_unlock_irqrestore(&dev->lock, flags);
@@ -376,7 +400,9 @@ static void virtio_mmio_reset(struct vdev *dev)
 	struct virtio_dev *vd = virtio_of(dev);
 	unsigned long flags = spin_lock_irqsave(&dev->lock);
 
+	spin_lock(&vd->qlock);
 	virtio_reset(vd);
+	spin_unlock(&vd->qlock);
 	spin_unlock_irqrestore(&dev->lock, flags);
 }
 
@@ -403,6 +429,7 @@ static int virtio_mmio_save(struct vdev *dev, void *buf, u32 len)
 	if (len < virtio_state_size(vd))
 		return -KEEL_E2BIG;
 	flags = spin_lock_irqsave(&dev->lock);
+	spin_lock(&vd->qlock);
 	st.magic = VIRTIO_STATE_MAGIC;
 	st.device_id = vd->ops->device_id;
 	st.status = vd->status;
@@ -417,6 +444,7 @@ static int virtio_mmio_save(struct vdev *dev, void *buf, u32 len)
 	memcpy(buf, &st, sizeof(st));
 	if (vd->ops->state_size)
 		vd->ops->save(vd, (u8 *)buf + sizeof(st));
+	spin_unlock(&vd->qlock);
 	spin_unlock_irqrestore(&dev->lock, flags);
 	return (int)virtio_state_size(vd);
 }
@@ -478,6 +506,7 @@ static int virtio_mmio_restore(struct vdev *dev, const void *buf, u32 len)
 	int ret = -KEEL_EINVAL;
 
 	flags = spin_lock_irqsave(&dev->lock);
+	spin_lock(&vd->qlock);
 	virtio_reset(vd);
 	if (len == virtio_state_size(vd)) /* the header fits: the device's bytes follow */
 		memcpy(&st, buf, sizeof(st));
@@ -488,6 +517,7 @@ static int virtio_mmio_restore(struct vdev *dev, const void *buf, u32 len)
 			virtio_reset(vd);
 	}
 	virtio_update_irq(vd);
+	spin_unlock(&vd->qlock);
 	spin_unlock_irqrestore(&dev->lock, flags);
 	return ret;
 }
@@ -518,6 +548,7 @@ int virtio_dev_init(struct virtio_dev *vd, struct partition *part, const struct 
 	vd->vdev.size = VIRTIO_MMIO_WINDOW;
 	vd->vdev.ops = &virtio_mmio_ops;
 	vd->vdev.lock = (struct spinlock)SPINLOCK_INIT;
+	vd->qlock = (struct spinlock)SPINLOCK_INIT;
 	vd->vdev.priv = vd;
 	return vdev_add(part, &vd->vdev);
 }

@@ -104,9 +104,21 @@ struct virtio_dev_ops {
 	int (*restore)(struct virtio_dev *vd, const void *buf);
 };
 
-/* One virtio-mmio device: the transport's registers around a device. */
+/*
+ * One virtio-mmio device: the transport's registers around a device.
+ *
+ * Two locks. vdev.lock is the device's: taken for every register access,
+ * held while the device handles a notify. qlock, always taken inside
+ * vdev.lock when both are held and never held while taking another lock
+ * but the arch's interrupt controller's, guards what other CPUs may touch:
+ * status, isr, irq_level, and the queues a device fills from other CPUs
+ * (virtio-net's receive queue, filled by whichever CPU sends to it). The
+ * transport holds it for every register write but QueueNotify, for reset
+ * and restore; notify hooks run without it.
+ */
 struct virtio_dev {
 	struct vdev vdev; /* what core dispatches to; vdev.lock guards all below */
+	struct spinlock qlock;
 	const struct virtio_dev_ops *ops;
 	struct partition *part;
 	u64 device_features; /* device-specific bits; the transport adds its own */
@@ -149,6 +161,9 @@ void virtio_push(struct virtio_dev *vd, u32 q, u32 len);
 void virtio_queue_interrupt(struct virtio_dev *vd, u32 q);
 void virtio_needs_reset(struct virtio_dev *vd, const char *why);
 void virtio_config_changed(struct virtio_dev *vd);
+/* The same, for a caller that holds vd->qlock (a device's cross-CPU path). */
+void virtio_needs_reset_locked(struct virtio_dev *vd, const char *why);
+void virtio_queue_interrupt_locked(struct virtio_dev *vd, u32 q);
 
 /* Device constructors (devices.c calls them). */
 int vcon_create(struct partition *part, u64 base, u32 irq);
@@ -158,5 +173,8 @@ void vrng_chacha20_block(const u32 key[8], const u32 iv[4], u8 out[64]);
 void virtio_console_input(struct partition *part, const char *buf, size_t len);
 int vblk_create(struct partition *part, u64 base, u32 irq, void *image, u64 size, bool ro);
 int vmem_create(struct partition *part, u64 base, u32 irq);
+struct netsw_net;
+int vnet_create(struct partition *part, u64 base, u32 irq, struct netsw_net *net, const u8 mac[6],
+		bool uplink);
 
 #endif /* KEEL_VIRTIO_INTERNAL_H */
