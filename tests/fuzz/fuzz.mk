@@ -15,7 +15,7 @@ FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \
 FUZZ_INC := -Icore/include -Itests/unit -Itests/unit/include -Itests/fuzz -Ivirtio -Iboot -Iarch/x86_64
 
 VIRTIO_FUZZ_SRCS := tests/fuzz/virtio_env.c tests/unit/hmap_host.c $(wildcard virtio/*.c) core/guest_mem.c core/vdev.c core/pmm.c \
-	core/pdesc.c core/hotmem.c tests/unit/vfio_none.c
+	core/pdesc.c core/hotmem.c tests/unit/vfio_none.c core/netsw.c core/lib/strlcpy.c
 FUZZ_SRCS_fuzz_virtq := $(VIRTIO_FUZZ_SRCS)
 FUZZ_SRCS_fuzz_virtio_mmio := $(VIRTIO_FUZZ_SRCS)
 FUZZ_SRCS_fuzz_config := boot/config.c core/pdesc.c tests/unit/shim.c

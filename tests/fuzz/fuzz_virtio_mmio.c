@@ -4,7 +4,9 @@
  * devices behind it: the input is a sequence of register reads and writes of
  * any size at any offset of any device, with guest RAM filled from it too.
  * Nothing crashes, nothing outside RAM is touched, and every byte Keel took
- * for the devices comes back when they go.
+ * for the devices comes back when they go. Two virtio-net NICs (slots 5 and
+ * 6) share a network, so what one transmits lands in the other's receive
+ * queue.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -12,12 +14,32 @@
 #include <keel/arch.h>
 #include <keel/console.h>
 #include <keel/guest_mem.h>
+#include <keel/netsw.h>
 #include <keel/partition.h>
 #include <keel/pmm.h>
 #include <keel/vdev.h>
 #include <keel/virtio.h>
 
+#include "virtio.h"
 #include "virtio_env.h"
+
+#define FUZZ_NICS 2u
+#define FUZZ_SLOTS (5u + FUZZ_NICS)
+
+static void fuzz_add_nics(void)
+{
+	struct netsw_net *net = netsw_network("fuzz");
+
+	for (u32 i = 0; i < FUZZ_NICS; i++) {
+		const u8 mac[6] = { 0x02, 0, 0, 0, 0, (u8)(i + 1) };
+		u32 slot = 5 + i;
+
+		if (!net ||
+		    vnet_create(&fuzz_part, KEEL_VIRTIO_MMIO_BASE + slot * KEEL_VIRTIO_MMIO_STRIDE,
+				KEEL_VIRTIO_IRQ_BASE + slot, net, mac, false))
+			abort();
+	}
+}
 
 /*
  * Input: 4 KiB copied over RAM at 0 (where a guest would put rings), then
@@ -34,10 +56,11 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 	fuzz_virtio_setup();
 	if (virtio_create_devices(&fuzz_part))
 		abort();
+	fuzz_add_nics();
 	memcpy(fuzz_ram, data, size < 4096 ? size : 4096);
 	for (at = 4096; at + 8 <= size; at += 8) {
 		const u8 *r = data + at;
-		u32 slot = (r[0] & 0x7f) % 5, sz = sizes[r[1] & 3];
+		u32 slot = (r[0] & 0x7f) % FUZZ_SLOTS, sz = sizes[r[1] & 3];
 		u32 off = (u32)(r[2] | r[3] << 8) & 0x1ff;
 		u32 val = (u32)r[4] | (u32)r[5] << 8 | (u32)r[6] << 16 | (u32)r[7] << 24;
 		struct vdev *d =

@@ -36,12 +36,13 @@ UNIT_SRCS_test_pl061 := arch/aarch64/pl061.c core/vdev.c core/pmm.c
 UNIT_SRCS_test_pl011 := arch/aarch64/pl011.c core/vdev.c core/pmm.c
 
 VIRTIO_UNIT_SRCS := $(wildcard virtio/*.c) core/guest_mem.c tests/unit/hmap_host.c core/vdev.c core/pmm.c \
-	core/pdesc.c core/hotmem.c tests/unit/vfio_none.c
+	core/pdesc.c core/hotmem.c tests/unit/vfio_none.c core/netsw.c core/lib/strlcpy.c
 UNIT_SRCS_test_virtq := $(VIRTIO_UNIT_SRCS)
 UNIT_SRCS_test_virtio_mmio := $(VIRTIO_UNIT_SRCS)
 UNIT_SRCS_test_virtio_console := $(VIRTIO_UNIT_SRCS)
 UNIT_SRCS_test_virtio_control := $(VIRTIO_UNIT_SRCS)
 UNIT_SRCS_test_virtio_blk := $(VIRTIO_UNIT_SRCS)
+UNIT_SRCS_test_virtio_net := $(VIRTIO_UNIT_SRCS)
 UNIT_SRCS_test_virtio_rng := $(VIRTIO_UNIT_SRCS)
 UNIT_SRCS_test_virtio_state := $(VIRTIO_UNIT_SRCS)
 UNIT_CFLAGS_test_virtq := -Ivirtio
@@ -49,6 +50,7 @@ UNIT_CFLAGS_test_virtio_mmio := -Ivirtio
 UNIT_CFLAGS_test_virtio_console := -Ivirtio
 UNIT_CFLAGS_test_virtio_control := -Ivirtio
 UNIT_CFLAGS_test_virtio_blk := -Ivirtio
+UNIT_CFLAGS_test_virtio_net := -Ivirtio
 UNIT_CFLAGS_test_virtio_rng := -Ivirtio
 UNIT_CFLAGS_test_virtio_state := -Ivirtio
 UNIT_SRCS_test_virtio_mem := $(VIRTIO_UNIT_SRCS)
