@@ -101,14 +101,8 @@ def net_round(port, size, timeout):
                 c.settimeout(timeout)
                 t0 = time.monotonic()
                 c.sendall(data)
-                got = b""
-                while b"\n" not in got:
-                    chunk = c.recv(65536)
-                    if not chunk:
-                        raise ConnectionResetError("closed before the guest's answer")
-                    got += chunk
+                back = len(linuxrig.recv_line(c)[1])
                 t1 = time.monotonic()
-                back = len(got.partition(b"\n")[2])
                 while back < size:
                     chunk = c.recv(1 << 20)
                     if not chunk:

@@ -222,6 +222,19 @@ def direct_argv(arch, a, disk, console_sock, cmdline, smp=2, mem="256M"):
             "-device", f"virtio-rng-{bus}"]
 
 
+def recv_line(sock):
+    """Bytes from @sock up to the first newline: (the line, what came after it).
+    ConnectionResetError if the peer closes first."""
+    got = b""
+    while b"\n" not in got:
+        chunk = sock.recv(65536)
+        if not chunk:
+            raise ConnectionResetError("closed before the guest's answer")
+        got += chunk
+    line, _, rest = got.partition(b"\n")
+    return line, rest
+
+
 def send_socket(path, text, timeout=10.0):
     """Write @text to the QEMU chardev socket at @path (the direct boot's hvc0)."""
     end = time.monotonic() + timeout

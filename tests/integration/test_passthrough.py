@@ -447,13 +447,7 @@ def exchange_once(port, data, timeout):
     with socket.create_connection(("127.0.0.1", port), timeout=timeout) as c:
         c.settimeout(timeout)
         c.sendall(data)
-        got = b""
-        while b"\n" not in got:
-            chunk = c.recv(65536)
-            if not chunk:
-                raise ConnectionResetError("closed before the guest's answer")
-            got += chunk
-        line, _, back = got.partition(b"\n")
+        line, back = linuxrig.recv_line(c)
         while len(back) < len(data):
             chunk = c.recv(65536)
             if not chunk:
