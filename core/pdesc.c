@@ -44,7 +44,7 @@ static int pdesc_fail(struct pdesc_error *err, u32 index, u32 field, const char 
 	return ret;
 }
 
-/* A problem with device entry @item, a KEEL_DEV_PCI one (PDESC_F_PCI). */
+/* A problem with device entry @item, a KEEL_DEV_PCI or KEEL_DEV_NET one (PDESC_F_PCI). */
 static int pdesc_fail_pci(struct pdesc_error *err, u32 index, u32 item, const char *fmt, ...)
 	__printf(4, 5);
 
@@ -369,13 +369,67 @@ static int pdesc_check_pci(const struct pdesc *d, u32 index, u32 i, u32 *npci,
 	return 0;
 }
 
+static void pdesc_net_mac(const struct keel_pd_device *dev, u8 mac[6])
+{
+	for (u32 k = 0; k < 4; k++)
+		mac[k] = (u8)(dev->flags >> (8 * k));
+	mac[4] = (u8)dev->pad;
+	mac[5] = (u8)(dev->pad >> 8);
+}
+
+/*
+ * A NIC: a network number below KEEL_MAX_NETWORKS, each network once, at
+ * most KEEL_PD_MAX_NET; its address 0 (derived) or unicast, each once.
+ * @nnet counts those before it.
+ */
+static int pdesc_check_net(const struct pdesc *d, u32 index, u32 i, u32 *nnet,
+			   struct pdesc_error *err)
+{
+	const struct keel_pd_device *dev = &d->device[i];
+	u8 mac[6];
+
+	if (dev->backend >= KEEL_MAX_NETWORKS || dev->pad > 0xffff)
+		return pdesc_fail_pci(
+			err, index, i,
+			"partition '%s': net device %u: network %u out of range (0-%u)"
+			" or reserved bits set",
+			d->h.name, i, dev->backend, KEEL_MAX_NETWORKS - 1);
+	pdesc_net_mac(dev, mac);
+	if ((dev->flags || dev->pad) && (mac[0] & 1))
+		return pdesc_fail_pci(
+			err, index, i,
+			"partition '%s': net device %u: %02x:%02x:%02x:%02x:%02x:%02x is "
+			"a multicast address, not a port's",
+			d->h.name, i, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+	for (u32 j = 0; j < i; j++) {
+		const struct keel_pd_device *o = &d->device[j];
+
+		if (o->type != KEEL_DEV_NET)
+			continue;
+		if (o->backend == dev->backend)
+			return pdesc_fail_pci(err, index, i,
+					      "partition '%s': joins network %u twice", d->h.name,
+					      dev->backend);
+		if ((dev->flags || dev->pad) && o->flags == dev->flags && o->pad == dev->pad)
+			return pdesc_fail_pci(err, index, i,
+					      "partition '%s': net device %u: address given twice",
+					      d->h.name, i);
+	}
+	if (++*nnet > KEEL_PD_MAX_NET)
+		return pdesc_fail_pci(err, index, i, "partition '%s': more than %u network devices",
+				      d->h.name, KEEL_PD_MAX_NET);
+	return 0;
+}
+
 static int pdesc_check_device(const struct pdesc *d, u32 index, u32 i, u32 *seen, u32 *backed,
-			      struct pdesc_error *err)
+			      u32 *nnet, struct pdesc_error *err)
 {
 	const struct keel_pd_device *dev = &d->device[i];
 	int ret = 0;
 
-	if (dev->type < KEEL_DEV_CONSOLE || dev->type > KEEL_DEV_MEM || dev->pad)
+	if (dev->type < KEEL_DEV_CONSOLE ||
+	    (dev->type > KEEL_DEV_MEM && dev->type != KEEL_DEV_NET) ||
+	    (dev->pad && dev->type != KEEL_DEV_NET))
 		return pdesc_fail(err, index, PDESC_F_DEVICE,
 				  "partition '%s': device %u has unknown type %u", d->h.name, i,
 				  dev->type);
@@ -387,6 +441,8 @@ static int pdesc_check_device(const struct pdesc *d, u32 index, u32 i, u32 *seen
 				  d->h.name, i, KEEL_VIRTIO_MAX, KEEL_VIRTIO_MAX - 1);
 	if (dev->type == KEEL_DEV_BLK)
 		return pdesc_check_blk(d, index, i, backed, err);
+	if (dev->type == KEEL_DEV_NET)
+		return pdesc_check_net(d, index, i, nnet, err);
 	if (dev->type == KEEL_DEV_MEM)
 		ret = pdesc_check_mem_device(d, index, i, err);
 	else if (dev->backend != KEEL_NO_BACKEND || dev->flags)
@@ -405,14 +461,14 @@ static int pdesc_check_device(const struct pdesc *d, u32 index, u32 i, u32 *seen
 
 static int pdesc_check_devices(const struct pdesc *d, u32 index, struct pdesc_error *err)
 {
-	u32 i, seen = 0, backed = 0, npci = 0;
+	u32 i, seen = 0, backed = 0, npci = 0, nnet = 0;
 	int ret;
 
 	for (i = 0; i < d->h.device_count; i++) {
 		if (d->device[i].type == KEEL_DEV_PCI)
 			ret = pdesc_check_pci(d, index, i, &npci, err);
 		else
-			ret = pdesc_check_device(d, index, i, &seen, &backed, err);
+			ret = pdesc_check_device(d, index, i, &seen, &backed, &nnet, err);
 		if (ret)
 			return ret;
 	}
@@ -631,6 +687,27 @@ static int pdesc_check_shared_pci(const struct pdesc *a, const struct pdesc *b, 
 	return 0;
 }
 
+/* An address given to two NICs of two partitions (derived ones differ by name). */
+static int pdesc_check_shared_mac(const struct pdesc *a, const struct pdesc *b, u32 index,
+				  struct pdesc_error *err)
+{
+	for (u32 j = 0; j < b->h.device_count; j++) {
+		const struct keel_pd_device *n = &b->device[j];
+
+		if (n->type != KEEL_DEV_NET || (!n->flags && !n->pad))
+			continue;
+		for (u32 i = 0; i < a->h.device_count; i++)
+			if (a->device[i].type == KEEL_DEV_NET && a->device[i].flags == n->flags &&
+			    a->device[i].pad == n->pad)
+				return pdesc_fail_pci(
+					err, index, j,
+					"partition '%s': net device %u: its address is "
+					"partition '%s''s already",
+					b->h.name, j, a->h.name);
+	}
+	return 0;
+}
+
 static int pdesc_check_pair(const struct pdesc *a, const struct pdesc *b, u32 index,
 			    const struct pdesc_limits *lim, struct pdesc_error *err)
 {
@@ -645,7 +722,8 @@ static int pdesc_check_pair(const struct pdesc *a, const struct pdesc *b, u32 in
 				  "partition '%s': cpu %u is already owned by partition '%s'",
 				  b->h.name, pdesc_first_common_cpu(a->h.cpu_mask, b->h.cpu_mask),
 				  a->h.name);
-	if (pdesc_check_shared_disks(a, b, index, err) || pdesc_check_shared_pci(a, b, index, err))
+	if (pdesc_check_shared_disks(a, b, index, err) ||
+	    pdesc_check_shared_pci(a, b, index, err) || pdesc_check_shared_mac(a, b, index, err))
 		return -KEEL_EINVAL;
 	cpu = pdesc_smt_shared(b->h.cpu_mask, a->h.cpu_mask, lim, &other);
 	if (cpu >= 0)

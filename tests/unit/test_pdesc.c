@@ -519,8 +519,58 @@ static void test_pci_entries(void)
 	pdesc_add_default_devices(&d, KEEL_NO_BACKEND, 0);
 	CHECK_EQ(d.device[1].type, KEEL_DEV_CONSOLE);
 	CHECK_EQ(pdesc_check(&d, &lim, &err), 0);
-	d.device[0].type = KEEL_DEV_PCI + 1;
-	expect_bad(&d, PDESC_F_DEVICE, "device 0 has unknown type 7");
+	d.device[0].type = KEEL_DEV_NET + 1;
+	expect_bad(&d, PDESC_F_DEVICE, "device 0 has unknown type 8");
+}
+
+/* A NIC: its network's number and its address (0: derived), checked alone and as a set. */
+static void test_net_entries(void)
+{
+	static const u8 mac[6] = { 0x02, 0x11, 0x22, 0x33, 0x44, 0x55 };
+	struct pdesc d = good("x", 2), set[2];
+	struct pdesc_error err;
+
+	add_device(&d, KEEL_DEV_NET, 0, 0);
+	add_device(&d, KEEL_DEV_NET, 3, KEEL_NET_MAC_FLAGS(mac));
+	d.device[d.h.device_count - 1].pad = KEEL_NET_MAC_PAD(mac);
+	CHECK_EQ(d.device[4].pad, 0x5544);
+	CHECK_EQ(pdesc_check(&d, &lim, &err), 0);
+	set[0] = d;
+	/* Out of range, reserved bits, multicast, a network twice, an address twice. */
+	d.device[4].backend = KEEL_MAX_NETWORKS;
+	expect_bad(&d, PDESC_F_PCI, "network 16 out of range (0-15)");
+	d = set[0];
+	d.device[4].pad = 0x10000;
+	expect_bad(&d, PDESC_F_PCI, "reserved bits set");
+	d = set[0];
+	d.device[4].flags |= 1;
+	expect_bad(&d, PDESC_F_PCI, "03:11:22:33:44:55 is a multicast address");
+	d = set[0];
+	d.device[4].backend = 0;
+	expect_bad(&d, PDESC_F_PCI, "joins network 0 twice");
+	d = set[0];
+	d.device[3] = d.device[4];
+	d.device[3].backend = 1;
+	expect_bad(&d, PDESC_F_PCI, "net device 4: address given twice");
+	/* At most KEEL_PD_MAX_NET. */
+	d = good("x", 2);
+	for (u32 i = 0; i <= KEEL_PD_MAX_NET; i++)
+		add_device(&d, KEEL_DEV_NET, i, 0);
+	expect_bad(&d, PDESC_F_PCI, "more than 4 network devices");
+	/* One address in two partitions; derived ones (0) never clash here. */
+	set[1] = set[0];
+	strcpy(set[1].h.name, "y");
+	set[1].h.cpu_mask = 4;
+	set[1].device[3].flags = 0;
+	memset(&err, 0, sizeof(err));
+	CHECK_EQ(pdesc_check_all(set, 2, &lim, &err), -KEEL_EINVAL);
+	CHECK(strstr(err.msg, "partition 'y': net device 4: its address is partition 'x''s") !=
+	      NULL);
+	CHECK_EQ(err.index, 1);
+	CHECK_EQ(err.item, 4);
+	set[1].device[4].flags = 0;
+	set[1].device[4].pad = 0;
+	CHECK_EQ(pdesc_check_all(set, 2, &lim, &err), 0);
 }
 
 /* One function in two partitions: at the second one's entry, as other set checks. */
@@ -546,6 +596,7 @@ static void test_pci_set(void)
 
 int main(void)
 {
+	test_net_entries();
 	test_pci_entries();
 	test_pci_set();
 	test_smt_siblings();

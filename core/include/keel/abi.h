@@ -21,7 +21,7 @@
  * longer reads.
  */
 #define KEEL_ABI_VERSION_MAJOR 1
-#define KEEL_ABI_VERSION_MINOR 4
+#define KEEL_ABI_VERSION_MINOR 5
 #define KEEL_ABI_VERSION ((KEEL_ABI_VERSION_MAJOR << 16) | KEEL_ABI_VERSION_MINOR)
 
 /*
@@ -326,6 +326,22 @@ struct keel_pd_image {
 	 ((uint32_t)(fn)&7))
 #define KEEL_PCI_ADDR_SEG(a) ((uint16_t)((a) >> 16))
 #define KEEL_PCI_ADDR_BDF(a) ((uint16_t)((a)&0xffff))
+/*
+ * (1.5) A virtio-net NIC on one of Keel's networks: backend = the network's
+ * number (keel.cfg's [network NAME] sections in order, from 0; below
+ * KEEL_MAX_NETWORKS), flags = the first four bytes of its MAC address and
+ * pad the last two (KEEL_NET_MAC_*), all 0 for an address Keel derives from
+ * the partition's and the network's names (stable across restarts). An
+ * address must be unicast. At most KEEL_PD_MAX_NET per partition, each on a
+ * different network; an address given twice is refused.
+ */
+#define KEEL_DEV_NET 7u
+#define KEEL_PD_MAX_NET 4u
+#define KEEL_MAX_NETWORKS 16u
+#define KEEL_NET_NAME_MAX 32u /* with the NUL: 1 to 31 of A-Z a-z 0-9 _ - . */
+#define KEEL_NET_MAC_FLAGS(m) \
+	((uint32_t)(m)[0] | (uint32_t)(m)[1] << 8 | (uint32_t)(m)[2] << 16 | (uint32_t)(m)[3] << 24)
+#define KEEL_NET_MAC_PAD(m) ((uint32_t)(m)[4] | (uint32_t)(m)[5] << 8)
 #define KEEL_NO_BACKEND 0xffffffffu
 #define KEEL_DISK_RO (1u << 0) /* the guest may not write the disk */
 #define KEEL_DISK_FLAGS_ALL KEEL_DISK_RO
@@ -333,7 +349,7 @@ struct keel_pd_device {
 	uint32_t type; /* KEEL_DEV_* */
 	uint32_t backend;
 	uint32_t flags;
-	uint32_t pad; /* 0 */
+	uint32_t pad; /* 0, but a KEEL_DEV_NET's address bytes 4-5 */
 };
 
 #define KEEL_PDESC_SIZE(mems, images, devices)                                 \

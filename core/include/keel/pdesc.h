@@ -86,7 +86,7 @@ enum pdesc_field {
 	PDESC_F_MANAGEMENT,
 	PDESC_F_DEVICE,
 	PDESC_F_MAX_CPUS,
-	PDESC_F_PCI, /* a KEEL_DEV_PCI entry: item says which */
+	PDESC_F_PCI, /* a KEEL_DEV_PCI or KEEL_DEV_NET entry: item says which */
 };
 
 struct pdesc_error {
