@@ -14,6 +14,7 @@ enum cfg_section {
 	SEC_NONE, /* before the first section header */
 	SEC_KEEL,
 	SEC_PART,
+	SEC_NETWORK, /* no keys yet */
 	SEC_IGNORE, /* a bad header was reported; skip its keys quietly */
 };
 
@@ -535,6 +536,87 @@ static void cfg_keel_key(struct cfg_parser *p, const char *key, const char *val)
 	}
 }
 
+/* Two hex digits; -1 if they are not. */
+static int cfg_hex_byte(const char *s)
+{
+	int v = 0;
+
+	for (int i = 0; i < 2; i++) {
+		char c = cfg_lower(s[i]);
+
+		if (cfg_is_digit(c))
+			v = v * 16 + (c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v = v * 16 + (c - 'a' + 10);
+		else
+			return -1;
+	}
+	return v;
+}
+
+/* "xx:xx:xx:xx:xx:xx", unicast and not all zeros. */
+static bool cfg_mac(struct cfg_parser *p, const char *s, u8 mac[6])
+{
+	bool zero = true;
+
+	if (strlen(s) != 17)
+		goto bad;
+	for (int i = 0; i < 6; i++) {
+		int b = cfg_hex_byte(s + 3 * i);
+
+		if (b < 0 || (i < 5 && s[3 * i + 2] != ':'))
+			goto bad;
+		mac[i] = (u8)b;
+		zero = zero && !b;
+	}
+	if (mac[0] & 1) {
+		cfg_err(p, "net: %.17s is a multicast address, not a port's", s);
+		return false;
+	}
+	if (zero) {
+		cfg_err(p, "net: the address 00:00:00:00:00:00 is no port's");
+		return false;
+	}
+	return true;
+bad:
+	cfg_err(p, "net: mac must be six hex bytes with colons (02:00:00:00:00:01), not '%.40s'",
+		s);
+	return false;
+}
+
+/* "net = NETWORK[, mac=xx:xx:xx:xx:xx:xx]": the network's name is checked once all are read. */
+static void cfg_net(struct cfg_parser *p, struct cfg_part_files *f, struct cfg_part_lines *l,
+		    char *val)
+{
+	struct cfg_net_port *n;
+	char *comma = strchr(val, ','), *name = val;
+
+	if (f->net_count == KEEL_PD_MAX_NET) {
+		cfg_err(p, "net: at most %u networks per partition", KEEL_PD_MAX_NET);
+		return;
+	}
+	n = &f->net[f->net_count];
+	memset(n, 0, sizeof(*n));
+	if (comma) {
+		char *opt = cfg_trim(comma + 1);
+
+		*comma = 0;
+		if (strncmp(opt, "mac=", 4) != 0) {
+			cfg_err(p, "net: unknown option '%.40s' (mac=xx:xx:xx:xx:xx:xx)", opt);
+			return;
+		}
+		if (!cfg_mac(p, cfg_trim(opt + 4), n->mac))
+			return;
+	}
+	name = cfg_trim(name);
+	if (!*name || strlen(name) >= KEEL_NET_NAME_MAX) {
+		cfg_err(p, "net: a network name of 1 to %u characters", KEEL_NET_NAME_MAX - 1);
+		return;
+	}
+	memcpy(n->network, name, strlen(name) + 1);
+	l->net[f->net_count++] = p->line;
+}
+
 static void cfg_part_key(struct cfg_parser *p, const char *key, char *val)
 {
 	struct cfg_part_files *f = &p->cfg->files[p->part];
@@ -578,6 +660,8 @@ static void cfg_part_key(struct cfg_parser *p, const char *key, char *val)
 			cfg_on_fault(p, val);
 	} else if (strcmp(key, "pci") == 0) {
 		cfg_pci(p, f, l, val); /* may come back: each line adds its functions */
+	} else if (strcmp(key, "net") == 0) {
+		cfg_net(p, f, l, val); /* may come back: a NIC each */
 	} else {
 		cfg_err(p, "unknown key '%.40s' in [partition %s]", key,
 			p->cfg->parts[p->part].h.name);
@@ -600,6 +684,38 @@ static bool cfg_name_ok(const char *name)
 			return false;
 	}
 	return true;
+}
+
+/* [network NAME]: numbered in the order of the file. */
+static void cfg_new_network(struct cfg_parser *p, const char *name)
+{
+	struct keel_config *cfg = p->cfg;
+	size_t n = strlen(name);
+
+	for (size_t i = 0; i < n; i++)
+		if (!(cfg_is_digit(name[i]) || (name[i] >= 'a' && name[i] <= 'z') ||
+		      (name[i] >= 'A' && name[i] <= 'Z') || name[i] == '_' || name[i] == '-' ||
+		      name[i] == '.'))
+			n = 0;
+	if (!n || n >= KEEL_NET_NAME_MAX) {
+		cfg_err(p, "invalid network name '%.40s' (1 to %u of A-Z a-z 0-9 _ - .)", name,
+			KEEL_NET_NAME_MAX - 1);
+		return;
+	}
+	for (u32 i = 0; i < cfg->net_count; i++) {
+		if (strcmp(cfg->nets[i], name) == 0) {
+			cfg_err(p, "duplicate network '%s' (first on line %u)", name,
+				cfg->net_lines[i]);
+			return;
+		}
+	}
+	if (cfg->net_count == KEEL_MAX_NETWORKS) {
+		cfg_err(p, "too many networks (at most %u)", KEEL_MAX_NETWORKS);
+		return;
+	}
+	memcpy(cfg->nets[cfg->net_count], name, n + 1);
+	cfg->net_lines[cfg->net_count++] = p->line;
+	p->section = SEC_NETWORK;
 }
 
 static void cfg_new_partition(struct cfg_parser *p, const char *name)
@@ -664,6 +780,8 @@ static void cfg_section(struct cfg_parser *p, char *s)
 	} else if (strncmp(inner, "partition", 9) == 0 &&
 		   (inner[9] == 0 || cfg_is_blank(inner[9]))) {
 		cfg_new_partition(p, cfg_trim(inner + 9));
+	} else if (strncmp(inner, "network", 7) == 0 && (inner[7] == 0 || cfg_is_blank(inner[7]))) {
+		cfg_new_network(p, cfg_trim(inner + 7));
 	} else {
 		cfg_err(p, "unknown section [%.40s]", inner);
 	}
@@ -735,6 +853,9 @@ static void cfg_key_value(struct cfg_parser *p, char *s)
 		break;
 	case SEC_PART:
 		cfg_part_key(p, key, val);
+		break;
+	case SEC_NETWORK:
+		cfg_err(p, "unknown key '%.40s' in [network] (it takes none yet)", key);
 		break;
 	case SEC_IGNORE:
 		break;
@@ -852,6 +973,38 @@ static void cfg_add_pci(struct keel_config *cfg, u32 i)
 	}
 }
 
+/* Partition @i's NICs, after its other virtio devices; each network named must exist. */
+static void cfg_add_nets(struct keel_config *cfg, u32 i)
+{
+	struct pdesc *d = &cfg->parts[i];
+	struct cfg_part_lines *l = &cfg->lines[i];
+	const struct cfg_part_files *f = &cfg->files[i];
+
+	for (u32 k = 0; k < f->net_count; k++) {
+		const struct cfg_net_port *n = &f->net[k];
+		u32 net = 0;
+
+		while (net < cfg->net_count && strcmp(cfg->nets[net], n->network))
+			net++;
+		if (net == cfg->net_count) {
+			config_error(
+				cfg, l->net[k],
+				"net: no network '%s' (declare it with a [network %s] section)",
+				n->network, n->network);
+			l->bad = true;
+			continue;
+		}
+		if (d->h.device_count == KEEL_PD_MAX_DEVICES) {
+			config_error(cfg, l->net[k], "net: no room for another device");
+			l->bad = true;
+			return;
+		}
+		l->dev[d->h.device_count] = l->net[k];
+		pdesc_add_device(d, KEEL_DEV_NET, net, KEEL_NET_MAC_FLAGS(n->mac));
+		d->device[d->h.device_count - 1].pad = KEEL_NET_MAC_PAD(n->mac);
+	}
+}
+
 /* The line of each virtio device that a key asked for (the disk, virtio-mem). */
 static void cfg_dev_lines(struct keel_config *cfg, u32 i)
 {
@@ -890,6 +1043,7 @@ static void cfg_build_descs(struct keel_config *cfg)
 		pdesc_add_default_devices(d, disk, f->disk_flags);
 		cfg_add_hotplug(cfg, i);
 		cfg_dev_lines(cfg, i);
+		cfg_add_nets(cfg, i);
 		cfg_add_pci(cfg, i);
 	}
 }

@@ -38,6 +38,7 @@ struct cfg_part_lines {
 	u32 on_reboot;
 	u32 on_fault;
 	u32 pci[KEEL_PD_MAX_PCI]; /* each pci function's line, in the order given */
+	u32 net[KEEL_PD_MAX_NET]; /* each net key's line, in the order given */
 	u32 dev[KEEL_PD_MAX_DEVICES]; /* each device entry's line once built (0: no key) */
 	bool bad; /* a key of it is unusable: left out of the set checks */
 };
@@ -50,6 +51,11 @@ struct cfg_part_files {
 	u32 disk_flags; /* KEEL_DISK_* */
 	u32 pci_count;
 	u32 pci[KEEL_PD_MAX_PCI]; /* KEEL_PCI_ADDR of each pci function, in the order given */
+	u32 net_count;
+	struct cfg_net_port {
+		char network[KEEL_NET_NAME_MAX]; /* resolved to a number once the file is read */
+		u8 mac[6]; /* all 0: Keel derives it */
+	} net[KEEL_PD_MAX_NET];
 	u64 max_memory; /* bytes, 0 = not given */
 };
 
@@ -66,6 +72,9 @@ struct keel_config {
 	u32 part_count;
 	u32 module_count;
 	u32 error_count;
+	u32 net_count; /* [network NAME] sections, numbered in order from 0 */
+	char nets[KEEL_MAX_NETWORKS][KEEL_NET_NAME_MAX];
+	u32 net_lines[KEEL_MAX_NETWORKS];
 	bool errors_truncated;
 	/* Built from the keys once the file is read (images and devices last). */
 	struct pdesc parts[KEEL_MAX_PARTITIONS];

@@ -322,6 +322,8 @@ static void fill_boot_info(struct keel_boot_info *bi)
 	/* The line of each device entry, for what the core finds only at boot (vfio). */
 	for (i = 0; i < KEEL_MAX_PARTITIONS; i++)
 		memcpy(bi->dev_line[i], cfg.lines[i].dev, sizeof(bi->dev_line[i]));
+	bi->net_count = cfg.net_count;
+	memcpy(bi->nets, cfg.nets, sizeof(bi->nets));
 }
 
 /*

@@ -736,6 +736,76 @@ static void test_pci(void)
 	CHECK_ONLY_ERR(11, "partition 'b': pci 0000:00:03.0 is already given to partition 'a'");
 }
 
+/* [network NAME] and net = NETWORK[, mac=...]: KEEL_DEV_NET entries after the virtio devices. */
+static void test_net(void)
+{
+	const struct pdesc *d = &cfg.parts[0];
+	const struct cfg_part_lines *l = &cfg.lines[0];
+	const struct pdesc_limits lim = { .module_count = 1 };
+
+	/* A network may be declared after the partition that joins it. */
+	CHECK_EQ(parse("[network lan]\n" PART("a", "1") "net = wan\n"
+							"net = lan , mac=02:AB:cd:00:00:01\n"
+							"pci = 00:03.0\n"
+							"[network wan]\n"),
+		 0);
+	dump_errors();
+	CHECK_EQ(cfg.net_count, 2);
+	CHECK(!strcmp(cfg.nets[0], "lan") && !strcmp(cfg.nets[1], "wan"));
+	CHECK_EQ(d->h.device_count, 6);
+	CHECK_EQ(d->device[3].type, KEEL_DEV_NET);
+	CHECK_EQ(d->device[3].backend, 1); /* wan */
+	CHECK_EQ(d->device[3].flags, 0); /* derived */
+	CHECK_EQ(d->device[3].pad, 0);
+	CHECK_EQ(d->device[4].backend, 0);
+	CHECK_EQ(d->device[4].flags, 0x00cdab02u);
+	CHECK_EQ(d->device[4].pad, 0x0100u);
+	CHECK_EQ(d->device[5].type, KEEL_DEV_PCI); /* after the NICs */
+	CHECK_EQ(l->dev[3], 6);
+	CHECK_EQ(l->dev[4], 7);
+	CHECK_EQ(config_check(&cfg, &lim), 0);
+	dump_errors();
+
+	/* Errors at their lines. */
+	CHECK(parse(PART("a", "1") "net = lan\n") != 0);
+	CHECK_ONLY_ERR(5, "net: no network 'lan' (declare it with a [network lan] section)");
+	CHECK(parse("[network lan]\n[network lan]\n" PART("a", "1")) != 0);
+	CHECK_ONLY_ERR(2, "duplicate network 'lan' (first on line 1)");
+	CHECK(parse("[network a b]\n" PART("a", "1")) != 0);
+	CHECK_ERR(1, "invalid network name 'a b'");
+	CHECK(parse("[network lan]\nmtu = 9000\n" PART("a", "1")) != 0);
+	CHECK_ONLY_ERR(2, "unknown key 'mtu' in [network] (it takes none yet)");
+	CHECK(parse("[network lan]\n" PART("a", "1") "net = lan, mac=03:00:00:00:00:01\n") != 0);
+	CHECK_ONLY_ERR(6, "net: 03:00:00:00:00:01 is a multicast address, not a port's");
+	CHECK(parse("[network lan]\n" PART("a", "1") "net = lan, mac=02:00:00:00:00\n") != 0);
+	CHECK_ERR(6, "net: mac must be six hex bytes");
+	CHECK(parse("[network lan]\n" PART("a", "1") "net = lan, mac=00:00:00:00:00:00\n") != 0);
+	CHECK_ERR(6, "is no port's");
+	CHECK(parse("[network lan]\n" PART("a", "1") "net = lan, speed=10G\n") != 0);
+	CHECK_ERR(6, "net: unknown option 'speed=10G'");
+	CHECK(parse("[network lan]\n" PART("a", "1") "net =\n") != 0);
+	CHECK_ERR(6, "net: a network name of 1 to 31 characters");
+
+	/* The set checks: a network joined twice, an address given twice, here or elsewhere. */
+	CHECK_EQ(parse("[network lan]\n" PART("a", "1") "net = lan\nnet = lan\n"), 0);
+	CHECK(config_check(&cfg, &lim) != 0);
+	CHECK_ONLY_ERR(7, "partition 'a': joins network 0 twice");
+	CHECK_EQ(parse("[network lan]\n[network wan]\n" PART(
+			 "a", "1") "net = lan, mac=02:00:00:00:00:01\n"
+				   "net = wan, mac=02:00:00:00:00:01\n"),
+		 0);
+	CHECK(config_check(&cfg, &lim) != 0);
+	CHECK_ONLY_ERR(8, "partition 'a': net device 4: address given twice");
+	CHECK_EQ(parse("[network lan]\n" PART("a", "1") "net = lan, mac=02:00:00:00:00:01\n" PART(
+			 "b", "2") "net = lan, mac=02:00:00:00:00:01\n"),
+		 0);
+	CHECK(config_check(&cfg, &lim) != 0);
+	CHECK_ONLY_ERR(11, "partition 'b': net device 3: its address is partition 'a''s already");
+	CHECK(parse("[network n1]\n[network n2]\n[network n3]\n[network n4]\n[network n5]\n" PART(
+		      "a", "1") "net = n1\nnet = n2\nnet = n3\nnet = n4\nnet = n5\n") != 0);
+	CHECK_ONLY_ERR(14, "net: at most 4 networks per partition");
+}
+
 static void test_smt_split_key(void)
 {
 	CHECK_EQ(parse("[keel]\nsmt_split = allow\n" PART("a", "1")), 0);
@@ -749,6 +819,7 @@ static void test_smt_split_key(void)
 int main(void)
 {
 	test_pci();
+	test_net();
 	test_smt_split_key();
 	test_disk();
 	test_good();

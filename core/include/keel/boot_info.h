@@ -11,7 +11,7 @@
 #include <keel/types.h>
 
 #define KEEL_BOOT_INFO_MAGIC 0x544f4f424c45454bull /* "KEELBOOT" */
-#define KEEL_BOOT_INFO_VERSION 3u
+#define KEEL_BOOT_INFO_VERSION 4u
 
 #define KEEL_BOOT_MAX_MEM 256u
 #define KEEL_BOOT_MAX_MODULES 32u
@@ -69,6 +69,10 @@ struct keel_boot_info {
 	struct pdesc parts[KEEL_MAX_PARTITIONS]; /* unpacked, from keel.cfg */
 	/* (3) keel.cfg line of each partition's device entries (0: unknown), for the core's errors */
 	u32 dev_line[KEEL_MAX_PARTITIONS][KEEL_PD_MAX_DEVICES];
+	/* (4) keel.cfg's [network NAME] sections, in order: a KEEL_DEV_NET's backend is the index */
+	u32 net_count;
+	u32 pad1;
+	char nets[KEEL_MAX_NETWORKS][KEEL_NET_NAME_MAX];
 };
 
 /* Log levels, as in keel.cfg. */
