@@ -9,6 +9,7 @@
 #include <keel/console.h>
 #include <keel/iommu.h>
 #include <keel/irqwatch.h>
+#include <keel/netsw.h>
 #include <keel/partition.h>
 #include <keel/pci.h>
 #include <keel/pcpu.h>
@@ -78,6 +79,7 @@ void keel_main(struct keel_boot_info *bi)
 
 	boot_cpu_init();
 	pcpu_start_all();
+	netsw_boot(bi);
 	part_boot_all(bi);
 	console_input_start();
 	irqwatch_start();

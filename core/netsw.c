@@ -13,6 +13,8 @@
  * again, and a receiver's deliver() takes only its own leaf lock inside it.
  */
 #include <keel/abi.h>
+#include <keel/boot_info.h>
+#include <keel/console.h>
 #include <keel/lib.h>
 #include <keel/netsw.h>
 
@@ -86,6 +88,13 @@ struct netsw_net *netsw_find(const char *name)
 	n = netsw_lookup(name);
 	spin_unlock_irqrestore(&netsw_nets_lock, flags);
 	return n;
+}
+
+struct netsw_net *netsw_at(u32 index)
+{
+	struct netsw_net *n = index < NETSW_MAX_NETWORKS ? &netsw_nets[index] : NULL;
+
+	return n && READ_ONCE(n->name[0]) ? n : NULL;
 }
 
 struct netsw_net *netsw_network(const char *name)
@@ -276,4 +285,18 @@ void netsw_port_stats(struct netsw_port *p, struct netsw_stats *out)
 	flags = spin_lock_irqsave(&net->lock);
 	*out = p->stats;
 	spin_unlock_irqrestore(&net->lock, flags);
+}
+
+void netsw_boot(const struct keel_boot_info *bi)
+{
+	for (u32 i = 0; i < bi->net_count && i < KEEL_MAX_NETWORKS; i++) {
+		char name[NETSW_NAME_MAX];
+
+		memcpy(name, bi->nets[i], sizeof(name));
+		name[sizeof(name) - 1] = 0;
+		if (netsw_network(name) != netsw_at(i))
+			pr_err("network %u '%s': not made (a bad or repeated name)", i, name);
+		else
+			pr_info("network %u: '%s'", i, name);
+	}
 }

@@ -7,6 +7,8 @@
  * function (KEEL_DEV_PCI, vfio/) in the list leaves its slot empty.
  */
 #include <keel/abi.h>
+#include <keel/console.h>
+#include <keel/netsw.h>
 #include <keel/partition.h>
 #include <keel/virtio.h>
 
@@ -28,6 +30,38 @@ static int virtio_create_blk(struct partition *part, u32 slot, const struct keel
 			   hpa_to_hva(m->base), m->size, dev->flags & KEEL_DISK_RO);
 }
 
+/* A NIC on network dev->backend: its address as given, else derived from the names. */
+static int virtio_create_net(struct partition *part, u32 slot, const struct keel_pd_device *dev)
+{
+	struct netsw_net *net = netsw_at(dev->backend);
+	u8 mac[6];
+	int ret;
+
+	if (!net) {
+		pr_err("partition '%s': net device %u: no network %u", part->desc.h.name, slot,
+		       dev->backend);
+		return -KEEL_ENOENT;
+	}
+	for (u32 k = 0; k < 4; k++)
+		mac[k] = (u8)(dev->flags >> (8 * k));
+	mac[4] = (u8)dev->pad;
+	mac[5] = (u8)(dev->pad >> 8);
+	if (!dev->flags && !dev->pad)
+		netsw_mac_derive(part->desc.h.name, net->name, mac);
+	ret = vnet_create(part, virtio_slot_base(slot), KEEL_VIRTIO_IRQ_BASE + slot, net, mac,
+			  false);
+	if (ret == -KEEL_EEXIST)
+		pr_err("partition '%s': net device %u: %02x:%02x:%02x:%02x:%02x:%02x is taken on "
+		       "network '%s'",
+		       part->desc.h.name, slot, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
+		       net->name);
+	else if (!ret)
+		pr_info("partition '%s': %02x:%02x:%02x:%02x:%02x:%02x on network '%s'",
+			part->desc.h.name, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
+			net->name);
+	return ret;
+}
+
 static int virtio_create_one(struct partition *part, u32 slot)
 {
 	const struct keel_pd_device *dev = &part->desc.device[slot];
@@ -45,6 +79,8 @@ static int virtio_create_one(struct partition *part, u32 slot)
 		return vctl_create(part, base, irq);
 	case KEEL_DEV_MEM:
 		return vmem_create(part, base, irq);
+	case KEEL_DEV_NET:
+		return virtio_create_net(part, slot, dev);
 	default:
 		return -KEEL_EINVAL; /* pdesc_check refused it already */
 	}

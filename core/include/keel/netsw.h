@@ -9,11 +9,12 @@
 #ifndef KEEL_NETSW_H
 #define KEEL_NETSW_H
 
+#include <keel/abi.h>
 #include <keel/spinlock.h>
 #include <keel/types.h>
 
-#define NETSW_MAX_NETWORKS 16
-#define NETSW_NAME_MAX 32 /* with the NUL */
+#define NETSW_MAX_NETWORKS KEEL_MAX_NETWORKS
+#define NETSW_NAME_MAX KEEL_NET_NAME_MAX /* with the NUL */
 #define NETSW_MAX_PORTS 16 /* per network */
 #define NETSW_FDB_SIZE 256 /* addresses learned behind uplink ports, per network */
 #define NETSW_ETH_HDR 14u
@@ -87,6 +88,14 @@ struct netsw_net *netsw_network(const char *name);
 
 /* The network called @name if it exists. */
 struct netsw_net *netsw_find(const char *name);
+
+struct keel_boot_info;
+
+/* The networks of keel.cfg, made in its order so a KEEL_DEV_NET's backend is the index. */
+void netsw_boot(const struct keel_boot_info *bi);
+
+/* The @index-th network made (keel.cfg's order at boot), or NULL. */
+struct netsw_net *netsw_at(u32 index);
 
 /*
  * Attach @p (mac, flags, deliver set) to @net: 0, -KEEL_EINVAL (a multicast
