@@ -5,7 +5,8 @@ A kernel with 2 vCPUs reaches the busybox initramfs, which sees 2 CPUs,
 reads the virtio-blk disk (the checksum the test computes from the image),
 writes a sector and reads it back, reads /dev/hwrng and answers a line typed
 on the console, then powers off; two microVMs run side by side while a
-bare-metal ticker prints, one powers off and the others go on; reboot
+bare-metal ticker prints, on one network of Keel's switch they ping each other
+and move 64 MiB over TCP, one powers off and the others go on; reboot
 restarts a microVM or stops it, per on_reboot. test_assets_boot_without_keel
 boots the same files straight under QEMU, so a failure there is the assets'.
 
@@ -173,14 +174,21 @@ def test_poweroff_stops_partition(single, arch):
 # ------------------------------- two microVMs and a ticker, one powers off
 
 
+NET_MIB = 64  # moved from linb to lina over Keel's switch
+
+
 @pytest.fixture(scope="module")
 def pair(rig, arch, assets):
     disks = {n: assets.disk(f"disk-{n}.img") for n in ("lina", "linb")}
+    net = f"keel.netpeer={{}} keel.netmb={NET_MIB}"
     config = keel_cfg(
-        linux_partition("lina", "1-2", cmdline(arch, wait=0), disk=disks["lina"],
-                        on_reboot="stop"),
-        linux_partition("linb", "3-4", cmdline(arch, wait=0, alive=900), disk=disks["linb"],
-                        on_reboot="stop"),
+        "[network lan]\n",
+        linux_partition("lina", "1-2", cmdline(arch, wait=0, extra=(
+            "keel.net=10.1.0.1/24 keel.netrole=recv " + net.format("10.1.0.2"))),
+            disk=disks["lina"], on_reboot="stop", net="lan"),
+        linux_partition("linb", "3-4", cmdline(arch, wait=0, alive=900, extra=(
+            "keel.net=10.1.0.2/24 keel.netrole=send " + net.format("10.1.0.1"))),
+            disk=disks["linb"], on_reboot="stop", net="lan, mac=02:6b:65:65:6c:02"),
         partition("ticker", 5, "mode=ticker pace=30000", memory="16M"),
         on_idle="stay")
     with linuxrig.boot_keel(rig, arch, config, "linux-pair", assets, disks.values(),
@@ -193,6 +201,23 @@ def test_pair_both_boot(pair, arch):
     assert shas["lina"] != shas["linb"]
     for name in ("lina", "linb"):
         check_init(q, arch, name, shas[name])
+
+
+def test_pair_on_one_network(pair, arch):
+    """Both join network 'lan' (lina's address derived, linb's as given), ping each
+    other through Keel's switch, and 64 MiB from linb reach lina intact (TCP, sha256
+    on both ends)."""
+    q, _ = pair
+    q.wait_for(keel(r"partition 'lina': 02:[0-9a-f:]{14} on network 'lan'"), 60)
+    q.wait_for(keel(r"partition 'linb': 02:6b:65:65:6c:02 on network 'lan'"), 60)
+    for name, peer in (("lina", "10.1.0.2"), ("linb", "10.1.0.1")):
+        up = expect(q, name, r"net=up if=\S+ addr=\S+ mac=\S+", FIRST_MARKER_S)
+        ping = expect(q, name, rf"net-ping peer={peer} .*", STEP_S, after=up.index)
+        assert re.search(r"5 packets transmitted, 5 (packets )?received", ping), ping
+    sent = expect(q, "linb", r"net-sent mib=\d+ sha256=[0-9a-f]{64}", 2 * STEP_S)
+    got = expect(q, "lina", r"net-got mib=\d+ sha256=[0-9a-f]{64}", 2 * STEP_S)
+    assert value(sent, "sha256") == value(got, "sha256"), (sent, got)
+    assert value(got, "mib") == str(NET_MIB)
 
 
 def test_one_powers_off_others_go_on(pair, arch):
