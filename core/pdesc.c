@@ -369,7 +369,7 @@ static int pdesc_check_pci(const struct pdesc *d, u32 index, u32 i, u32 *npci,
 	return 0;
 }
 
-static void pdesc_net_mac(const struct keel_pd_device *dev, u8 mac[6])
+void pdesc_net_mac(const struct keel_pd_device *dev, u8 mac[6])
 {
 	for (u32 k = 0; k < 4; k++)
 		mac[k] = (u8)(dev->flags >> (8 * k));

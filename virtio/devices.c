@@ -10,6 +10,7 @@
 #include <keel/console.h>
 #include <keel/netsw.h>
 #include <keel/partition.h>
+#include <keel/pdesc.h>
 #include <keel/virtio.h>
 
 #include "virtio.h"
@@ -42,10 +43,7 @@ static int virtio_create_net(struct partition *part, u32 slot, const struct keel
 		       dev->backend);
 		return -KEEL_ENOENT;
 	}
-	for (u32 k = 0; k < 4; k++)
-		mac[k] = (u8)(dev->flags >> (8 * k));
-	mac[4] = (u8)dev->pad;
-	mac[5] = (u8)(dev->pad >> 8);
+	pdesc_net_mac(dev, mac);
 	if (!dev->flags && !dev->pad)
 		netsw_mac_derive(part->desc.h.name, net->name, mac);
 	ret = vnet_create(part, virtio_slot_base(slot), KEEL_VIRTIO_IRQ_BASE + slot, net, mac,

@@ -113,6 +113,9 @@ u32 pdesc_pack(const struct pdesc *d, void *buf);
  */
 u32 pdesc_add_image(struct pdesc *d, u32 role, u32 module, u64 size);
 void pdesc_add_device(struct pdesc *d, u32 type, u32 backend, u32 flags);
+
+/* A KEEL_DEV_NET entry's address (flags: bytes 0-3, pad: 4-5); all 0 asks Keel to derive one. */
+void pdesc_net_mac(const struct keel_pd_device *dev, u8 mac[6]);
 /*
  * The devices keel.cfg and keelctl give every partition: console, entropy,
  * a disk on image @disk_image (if not KEEL_NO_BACKEND) with @disk_flags, the
