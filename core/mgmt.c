@@ -12,6 +12,7 @@
 #include <keel/hmap.h>
 #include <keel/iommu.h>
 #include <keel/lib.h>
+#include <keel/netsw.h>
 #include <keel/mgmt.h>
 #include <keel/partition.h>
 #include <keel/pci.h>
@@ -44,6 +45,7 @@ _Static_assert(IOMMU_MAX_UNITS < KEEL_PCI_NO_IOMMU, "unit indexes fit keel_pci_d
 _Static_assert(KEEL_IOMMU_KIND_VTD == IOMMU_VTD && KEEL_IOMMU_KIND_AMDVI == IOMMU_AMDVI,
 	       "ABI IOMMU kinds match enum iommu_kind");
 _Static_assert(KEEL_PCI_NO_GROUP == PCI_NONE, "a function without a group reads as such");
+_Static_assert(sizeof(struct keel_net_rec) == 152, "struct keel_net_rec keeps its ABI layout");
 
 /*
  * Lock order: mgmt_lock, then a partition's lock, its con_in_lock, and
@@ -1033,6 +1035,83 @@ static s64 mgmt_pci_list(const struct vcpu *vcpu, gpa_t gpa, u64 count, u64 r[3]
 	return mgmt_list_out(vcpu, gpa, count, &mgmt_pci_table, &d, r);
 }
 
+/* ---- NET_LIST ----------------------------------------------------------- */
+
+#define MGMT_NET_RECS (1u + NETSW_MAX_PORTS) /* a network's record, then its ports' */
+
+/*
+ * The networks and their ports as NET_LIST saw them, each network read in
+ * one go under its lock so a listing never mixes two moments of it. Static:
+ * management calls run one at a time (mgmt_lock).
+ */
+static struct {
+	bool present;
+	u32 ports;
+	struct netsw_port_info port[NETSW_MAX_PORTS];
+} mgmt_nets[NETSW_MAX_NETWORKS];
+
+static u32 mgmt_net_slots(void)
+{
+	return NETSW_MAX_NETWORKS * MGMT_NET_RECS;
+}
+
+static bool mgmt_net_listed(u32 slot)
+{
+	u32 net = slot / MGMT_NET_RECS, k = slot % MGMT_NET_RECS;
+
+	return mgmt_nets[net].present && (k == 0 || k - 1 < mgmt_nets[net].ports);
+}
+
+static void mgmt_net_fill(u32 slot, void *rec)
+{
+	u32 net = slot / MGMT_NET_RECS, k = slot % MGMT_NET_RECS;
+	const struct netsw_net *n = netsw_at(net);
+	const struct netsw_port_info *p = &mgmt_nets[net].port[k ? k - 1 : 0];
+	struct keel_net_rec *r = rec;
+
+	memset(r, 0, sizeof(*r));
+	r->net = net;
+	keel_strlcpy(r->name, n ? n->name : "", sizeof(r->name)); /* networks live forever */
+	if (k == 0) {
+		r->kind = KEEL_NET_REC_NETWORK;
+		r->owner = KEEL_NET_OWNER_NONE;
+		r->ports = mgmt_nets[net].ports;
+		return;
+	}
+	r->kind = KEEL_NET_REC_PORT;
+	r->owner = p->part_id;
+	memcpy(r->mac, p->mac, 6);
+	r->flags = p->flags;
+	r->tx_packets = p->stats.tx_packets;
+	r->tx_bytes = p->stats.tx_bytes;
+	r->rx_packets = p->stats.rx_packets;
+	r->rx_bytes = p->stats.rx_bytes;
+	for (u32 i = 0; i < NETSW_DROPS; i++)
+		r->drops[i] = p->stats.drops[i];
+}
+
+static const struct mgmt_table mgmt_net_table = {
+	.max = KEEL_NET_LIST_MAX,
+	.size = sizeof(struct keel_net_rec),
+	.slots = mgmt_net_slots,
+	.listed = mgmt_net_listed,
+	.fill = mgmt_net_fill,
+};
+
+static s64 mgmt_net_list(const struct vcpu *vcpu, gpa_t gpa, u64 count, u64 r[3])
+{
+	struct keel_net_rec rec;
+
+	for (u32 i = 0; i < NETSW_MAX_NETWORKS; i++) {
+		struct netsw_net *n = netsw_at(i);
+		u32 ports = n ? netsw_ports_info(n, mgmt_nets[i].port, NETSW_MAX_PORTS) : 0;
+
+		mgmt_nets[i].present = n != NULL;
+		mgmt_nets[i].ports = MIN(ports, NETSW_MAX_PORTS);
+	}
+	return mgmt_list_out(vcpu, gpa, count, &mgmt_net_table, &rec, r);
+}
+
 /* ---- PCI_ASSIGN, PCI_RELEASE --------------------------------------------- */
 
 /*
@@ -1175,6 +1254,8 @@ static s64 mgmt_dispatch(struct vcpu *vcpu, u32 nr, const u64 a[6], u64 r[3])
 		return mgmt_pci_assign(vcpu, a[0], a[1]);
 	case KEEL_HC_MGMT_PCI_RELEASE:
 		return mgmt_pci_release(vcpu, a[0], a[1]);
+	case KEEL_HC_MGMT_NET_LIST:
+		return mgmt_net_list(vcpu, a[0], a[1], r);
 	default:
 		return -KEEL_ENOSYS;
 	}

@@ -287,6 +287,23 @@ void netsw_port_stats(struct netsw_port *p, struct netsw_stats *out)
 	spin_unlock_irqrestore(&net->lock, flags);
 }
 
+u32 netsw_ports_info(struct netsw_net *net, struct netsw_port_info *out, u32 max)
+{
+	unsigned long flags = spin_lock_irqsave(&net->lock);
+	u32 n = net->nports;
+
+	for (u32 i = 0; i < n && i < max; i++) {
+		const struct netsw_port *p = net->ports[i];
+
+		memcpy(out[i].mac, p->mac, 6);
+		out[i].flags = p->flags;
+		out[i].part_id = p->part_id;
+		out[i].stats = p->stats;
+	}
+	spin_unlock_irqrestore(&net->lock, flags);
+	return n;
+}
+
 void netsw_boot(const struct keel_boot_info *bi)
 {
 	for (u32 i = 0; i < bi->net_count && i < KEEL_MAX_NETWORKS; i++) {

@@ -31,7 +31,11 @@ static int virtio_create_blk(struct partition *part, u32 slot, const struct keel
 			   hpa_to_hva(m->base), m->size, dev->flags & KEEL_DISK_RO);
 }
 
-/* A NIC on network dev->backend: its address as given, else derived from the names. */
+/*
+ * A NIC on network dev->backend: its address as given, else derived from the
+ * names. The management partition's NICs are uplinks: it bridges a network
+ * to the world outside, so frames from addresses behind it are its to send.
+ */
 static int virtio_create_net(struct partition *part, u32 slot, const struct keel_pd_device *dev)
 {
 	struct netsw_net *net = netsw_at(dev->backend);
@@ -47,16 +51,16 @@ static int virtio_create_net(struct partition *part, u32 slot, const struct keel
 	if (!dev->flags && !dev->pad)
 		netsw_mac_derive(part->desc.h.name, net->name, mac);
 	ret = vnet_create(part, virtio_slot_base(slot), KEEL_VIRTIO_IRQ_BASE + slot, net, mac,
-			  false);
+			  part->desc.h.flags & KEEL_PD_MANAGEMENT);
 	if (ret == -KEEL_EEXIST)
 		pr_err("partition '%s': net device %u: %02x:%02x:%02x:%02x:%02x:%02x is taken on "
 		       "network '%s'",
 		       part->desc.h.name, slot, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
 		       net->name);
 	else if (!ret)
-		pr_info("partition '%s': %02x:%02x:%02x:%02x:%02x:%02x on network '%s'",
+		pr_info("partition '%s': %02x:%02x:%02x:%02x:%02x:%02x on network '%s'%s",
 			part->desc.h.name, mac[0], mac[1], mac[2], mac[3], mac[4], mac[5],
-			net->name);
+			net->name, part->desc.h.flags & KEEL_PD_MANAGEMENT ? " (uplink)" : "");
 	return ret;
 }
 

@@ -231,6 +231,7 @@ int vnet_create(struct partition *part, u64 base, u32 irq, struct netsw_net *net
 	n->port.flags = uplink ? NETSW_PORT_UPLINK : 0;
 	n->port.deliver = vnet_deliver;
 	n->port.owner = n;
+	n->port.part_id = part->id;
 	ret = netsw_attach(net, &n->port);
 	if (ret) {
 		virtio_free(n, sizeof(*n));

@@ -9,6 +9,7 @@
 #include <keel/arch.h>
 #include <keel/elf.h>
 #include <keel/hypercall.h>
+#include <keel/netsw.h>
 #include <keel/partition.h>
 #include <keel/pcpu.h>
 #include <keel/pmm.h>
@@ -313,6 +314,93 @@ static void test_pci_list(void)
 	CHECK_EQ(call(KEEL_HC_MGMT_PCI_LIST, mgr_gpa(SCRATCH), 6, 0), KEEL_OK);
 	CHECK_EQ(last_res[0], 0);
 	CHECK_EQ(last_res[1], 0);
+}
+
+static bool net_take(struct netsw_port *p, const struct netsw_frame *f)
+{
+	(void)p;
+	(void)f;
+	return true;
+}
+
+/*
+ * NET_LIST: every network as one record followed by its ports, with the
+ * owner, address, flags and counters of each, in the networks' order.
+ */
+static void test_net_list(void)
+{
+	static struct netsw_port a = { .mac = { 2, 0, 0, 0, 0, 1 }, .deliver = net_take, .part_id = 3 };
+	static struct netsw_port up = { .mac = { 2, 0, 0, 0, 0, 2 },
+					.flags = NETSW_PORT_UPLINK,
+					.deliver = net_take,
+					.part_id = 0 };
+	struct netsw_net *lan = netsw_network("lan"), *dmz = netsw_network("dmz");
+	struct keel_net_rec r[6];
+	u8 *out = mgr_ram() + SCRATCH;
+
+	CHECK(lan == netsw_at(0) && dmz == netsw_at(1));
+	CHECK_EQ(netsw_attach(lan, &a), 0);
+	CHECK_EQ(netsw_attach(lan, &up), 0);
+	a.stats.tx_packets = 5;
+	a.stats.tx_bytes = 700;
+	a.stats.rx_packets = 2;
+	a.stats.rx_bytes = 120;
+	a.stats.drops[NETSW_DROP_SPOOF] = 4;
+	a.stats.drops[NETSW_DROP_NO_BUFFER] = 1;
+
+	memset(out, 0xaa, sizeof(r));
+	CHECK_EQ(call(KEEL_HC_MGMT_NET_LIST, mgr_gpa(SCRATCH), 6, 0), KEEL_OK);
+	CHECK_EQ(last_res[0], 4);
+	CHECK_EQ(last_res[1], 4);
+	memcpy(r, out, sizeof(r));
+	CHECK_EQ(r[0].kind, KEEL_NET_REC_NETWORK);
+	CHECK_EQ(r[0].net, 0);
+	CHECK(!strcmp(r[0].name, "lan"));
+	CHECK_EQ(r[0].ports, 2);
+	CHECK_EQ(r[0].owner, KEEL_NET_OWNER_NONE);
+	CHECK_EQ(r[1].kind, KEEL_NET_REC_PORT);
+	CHECK(!strcmp(r[1].name, "lan"));
+	CHECK_EQ(r[1].owner, 3);
+	CHECK(!memcmp(r[1].mac, a.mac, 6));
+	CHECK_EQ(r[1].flags, 0);
+	CHECK_EQ(r[1].tx_packets, 5);
+	CHECK_EQ(r[1].tx_bytes, 700);
+	CHECK_EQ(r[1].rx_packets, 2);
+	CHECK_EQ(r[1].rx_bytes, 120);
+	CHECK_EQ(r[1].drops[KEEL_NET_DROP_SPOOF], 4);
+	CHECK_EQ(r[1].drops[KEEL_NET_DROP_NO_BUFFER], 1);
+	CHECK_EQ(r[1].drops[KEEL_NET_DROP_RUNT], 0);
+	CHECK_EQ(r[2].owner, 0);
+	CHECK_EQ(r[2].flags, KEEL_NET_PORT_UPLINK);
+	CHECK_EQ(r[3].kind, KEEL_NET_REC_NETWORK);
+	CHECK_EQ(r[3].net, 1);
+	CHECK(!strcmp(r[3].name, "dmz"));
+	CHECK_EQ(r[3].ports, 0);
+	/* Nothing past the records written. */
+	CHECK_EQ(out[4 * sizeof(r[0])], 0xaa);
+
+	/* Room for two: the first two, and the total. A count alone. */
+	CHECK_EQ(call(KEEL_HC_MGMT_NET_LIST, mgr_gpa(SCRATCH), 2, 0), KEEL_OK);
+	CHECK_EQ(last_res[0], 2);
+	CHECK_EQ(last_res[1], 4);
+	CHECK_EQ(call(KEEL_HC_MGMT_NET_LIST, 0, 0, 0), KEEL_OK);
+	CHECK_EQ(last_res[0], 0);
+	CHECK_EQ(last_res[1], 4);
+	/* Hostile arrays: past the caller's RAM, wrapping, a huge count capped first. */
+	CHECK_EQ(call(KEEL_HC_MGMT_NET_LIST, mgr_gpa(MGR_RAM - sizeof(r[0])), 2, 0), -KEEL_EFAULT);
+	CHECK_EQ(call(KEEL_HC_MGMT_NET_LIST, ~0ull - 7, 1, 0), -KEEL_EFAULT);
+	CHECK_EQ(call(KEEL_HC_MGMT_NET_LIST, mgr_gpa(SCRATCH), ~0ull, 0), KEEL_OK);
+	CHECK_EQ(last_res[0], 4);
+
+	/* A port gone (its partition destroyed) is gone from the list. */
+	netsw_detach(&a);
+	CHECK_EQ(call(KEEL_HC_MGMT_NET_LIST, mgr_gpa(SCRATCH), 6, 0), KEEL_OK);
+	CHECK_EQ(last_res[0], 3);
+	memcpy(r, out, sizeof(r));
+	CHECK_EQ(r[0].ports, 1);
+	CHECK_EQ(r[1].owner, 0);
+	CHECK_EQ(r[2].kind, KEEL_NET_REC_NETWORK);
+	netsw_detach(&up);
 }
 
 /* The owner PCI_LIST gives function @i of the fake host. */
@@ -1023,6 +1111,7 @@ int main(void)
 	test_host_info_and_list();
 	test_pci_list();
 	test_pci_assign_release();
+	test_net_list();
 	test_create_hostile();
 	test_load_hostile();
 	test_lifecycle();

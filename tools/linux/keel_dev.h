@@ -33,6 +33,8 @@ struct keel_ioc_host_info {
  * KEEL_IOC_LIST: up to count records to the user array at buf.
  * KEEL_IOC_PCI_LIST (ABI 1.3) takes the same structure for the host's PCI
  * functions: struct keel_pci_dev records, count <= KEEL_PCI_MAX_DEVS.
+ * KEEL_IOC_NET_LIST (ABI 1.6) too, for Keel's networks and their ports:
+ * struct keel_net_rec records, count <= KEEL_NET_LIST_MAX.
  */
 struct keel_ioc_list {
 	uint64_t buf; /* user pointer to struct keel_part_status[count] (PCI: keel_pci_dev) */
@@ -132,5 +134,6 @@ struct keel_ioc_pci {
 #define KEEL_IOC_PCI_LIST _IOWR(KEEL_IOC_MAGIC, 0x0D, struct keel_ioc_list)
 #define KEEL_IOC_PCI_ASSIGN _IOW(KEEL_IOC_MAGIC, 0x0E, struct keel_ioc_pci)
 #define KEEL_IOC_PCI_RELEASE _IOW(KEEL_IOC_MAGIC, 0x0F, struct keel_ioc_pci)
+#define KEEL_IOC_NET_LIST _IOWR(KEEL_IOC_MAGIC, 0x10, struct keel_ioc_list)
 
 #endif /* KEEL_DEV_H */

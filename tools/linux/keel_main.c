@@ -73,7 +73,7 @@ static long keel_ioc_host_info(void __user *uarg)
 }
 
 /*
- * LIST and PCI_LIST: up to min(count, @max) records of @size bytes, into a
+ * LIST, PCI_LIST and NET_LIST: up to min(count, @max) records of @size bytes, into a
  * kernel array Keel fills (none for count 0: Keel then only counts).
  */
 static long keel_ioc_list(void __user *uarg, u64 nr, size_t size, u32 max)
@@ -309,6 +309,10 @@ static long keel_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case KEEL_IOC_PCI_LIST:
 		ret = keel_ioc_list(uarg, KEEL_HC_MGMT_PCI_LIST, sizeof(struct keel_pci_dev),
 				    KEEL_PCI_MAX_DEVS);
+		break;
+	case KEEL_IOC_NET_LIST:
+		ret = keel_ioc_list(uarg, KEEL_HC_MGMT_NET_LIST, sizeof(struct keel_net_rec),
+				    KEEL_NET_LIST_MAX);
 		break;
 	case KEEL_IOC_CREATE:
 		ret = keel_ioc_create(uarg);

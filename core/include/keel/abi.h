@@ -21,7 +21,7 @@
  * longer reads.
  */
 #define KEEL_ABI_VERSION_MAJOR 1
-#define KEEL_ABI_VERSION_MINOR 5
+#define KEEL_ABI_VERSION_MINOR 6
 #define KEEL_ABI_VERSION ((KEEL_ABI_VERSION_MAJOR << 16) | KEEL_ABI_VERSION_MINOR)
 
 /*
@@ -120,7 +120,14 @@
  * description (entries keep their slots, so it cannot be taken out).
  */
 #define KEEL_HC_MGMT_PCI_RELEASE 0x10F
-#define KEEL_HC_MGMT_NR_CALLS 0x110 /* first unassigned management number */
+/*
+ * (1.6) a0 = GPA of struct keel_net_rec[a1] -> r1 = written, r2 = total:
+ * Keel's networks and their ports with their counters. Each network is one
+ * KEEL_NET_REC_NETWORK record followed by one KEEL_NET_REC_PORT record per
+ * port, networks in their numbers' order. a1 is capped at KEEL_NET_LIST_MAX.
+ */
+#define KEEL_HC_MGMT_NET_LIST 0x110
+#define KEEL_HC_MGMT_NR_CALLS 0x111 /* first unassigned management number */
 #define KEEL_RESIZE_MEMORY 1u
 /*
  * (1.2) a1 = KEEL_RESIZE_CPUS, a2 = how many of its vCPUs may be on, 1 ..
@@ -513,6 +520,42 @@ struct keel_pci_dev {
 	uint16_t pad1; /* 0 */
 	uint32_t flags; /* KEEL_PCI_DEV_* */
 	uint32_t reserved[4]; /* 0: room for what assignment adds (BAR count, reset methods) */
+};
+
+/*
+ * (1.6) One record of KEEL_HC_MGMT_NET_LIST. A network's record: name, ports
+ * (how many), owner KEEL_NET_OWNER_NONE, the rest 0. A port's record: the
+ * network's number and name, owner = the partition whose NIC it is, its
+ * address and KEEL_NET_PORT_* flags, and what it sent (tx: frames the switch
+ * took from it), received (rx: frames put in its buffers) and dropped, by
+ * KEEL_NET_DROP_* (NO_BUFFER counts at the receiver, the rest at the sender).
+ */
+#define KEEL_NET_MAX_PORTS 16u /* per network */
+#define KEEL_NET_LIST_MAX (KEEL_MAX_NETWORKS * (1u + KEEL_NET_MAX_PORTS))
+#define KEEL_NET_OWNER_NONE 0xffffffffu
+#define KEEL_NET_REC_NETWORK 1u
+#define KEEL_NET_REC_PORT 2u
+/* flags */
+#define KEEL_NET_PORT_UPLINK \
+	(1u << 0) /* may send from outside addresses (the management partition) */
+/* drops[] */
+#define KEEL_NET_DROP_SPOOF 0u /* a source address the port may not use */
+#define KEEL_NET_DROP_RUNT 1u /* shorter than an Ethernet header */
+#define KEEL_NET_DROP_OVERSIZE 2u /* longer than the port's limit */
+#define KEEL_NET_DROP_MALFORMED 3u /* buffers the device could not use (and reset it for) */
+#define KEEL_NET_DROP_NO_BUFFER 4u /* the receiver had no buffer: dropped, never waited for */
+#define KEEL_NET_DROPS 8u /* slots; the rest are 0 */
+
+struct keel_net_rec {
+	uint32_t kind; /* KEEL_NET_REC_* */
+	uint32_t net; /* the network's number: a KEEL_DEV_NET's backend */
+	char name[KEEL_NET_NAME_MAX]; /* the network's, NUL-terminated */
+	uint32_t owner; /* port: the partition's id; network: KEEL_NET_OWNER_NONE */
+	uint32_t ports; /* network: its ports now; port: 0 */
+	uint8_t mac[6]; /* port: its address */
+	uint16_t flags; /* port: KEEL_NET_PORT_* */
+	uint64_t tx_packets, tx_bytes, rx_packets, rx_bytes;
+	uint64_t drops[KEEL_NET_DROPS];
 };
 
 /*

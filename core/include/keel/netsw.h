@@ -15,21 +15,25 @@
 
 #define NETSW_MAX_NETWORKS KEEL_MAX_NETWORKS
 #define NETSW_NAME_MAX KEEL_NET_NAME_MAX /* with the NUL */
-#define NETSW_MAX_PORTS 16 /* per network */
+#define NETSW_MAX_PORTS KEEL_NET_MAX_PORTS /* per network */
 #define NETSW_FDB_SIZE 256 /* addresses learned behind uplink ports, per network */
 #define NETSW_ETH_HDR 14u
 #define NETSW_FRAME_MAX 65550u /* a 64 KiB GSO frame, its Ethernet header and a tag */
 
-#define NETSW_PORT_UPLINK 0x1u /* may send from any address (bridges the outside): learned */
+#define NETSW_PORT_UPLINK KEEL_NET_PORT_UPLINK /* may send from any address: learned */
 
+/* Why a frame was dropped: the ABI's KEEL_NET_DROP_* numbers (keel_net_rec.drops). */
 enum netsw_drop {
-	NETSW_DROP_SPOOF = 0, /* a source address the port may not use */
-	NETSW_DROP_RUNT, /* shorter than an Ethernet header */
-	NETSW_DROP_OVERSIZE, /* longer than NETSW_FRAME_MAX or the port's limit */
-	NETSW_DROP_MALFORMED, /* the device found its buffers unusable */
-	NETSW_DROP_NO_BUFFER, /* the receiver had no buffer for it (counted at the receiver) */
+	NETSW_DROP_SPOOF = KEEL_NET_DROP_SPOOF, /* a source address the port may not use */
+	NETSW_DROP_RUNT = KEEL_NET_DROP_RUNT, /* shorter than an Ethernet header */
+	NETSW_DROP_OVERSIZE =
+		KEEL_NET_DROP_OVERSIZE, /* longer than NETSW_FRAME_MAX or the port's */
+	NETSW_DROP_MALFORMED = KEEL_NET_DROP_MALFORMED, /* the device found its buffers unusable */
+	NETSW_DROP_NO_BUFFER =
+		KEEL_NET_DROP_NO_BUFFER, /* the receiver had no buffer (counted there) */
 	NETSW_DROPS
 };
+_Static_assert(NETSW_DROPS <= KEEL_NET_DROPS, "every drop reason has a slot in the ABI");
 
 struct netsw_stats {
 	u64 tx_packets, tx_bytes, rx_packets, rx_bytes;
@@ -54,7 +58,16 @@ struct netsw_port {
 	 */
 	bool (*deliver)(struct netsw_port *p, const struct netsw_frame *f);
 	void *owner;
+	u32 part_id; /* the partition whose NIC it is: for listings only */
 	struct netsw_stats stats; /* under the network's lock */
+};
+
+/* A port as a listing shows it (netsw_ports_info). */
+struct netsw_port_info {
+	u8 mac[6];
+	u16 flags;
+	u32 part_id;
+	struct netsw_stats stats;
 };
 
 /* A frame on its way: its Ethernet header copied out, its bytes where the sender keeps them. */
@@ -118,6 +131,12 @@ void netsw_mac_derive(const char *part, const char *net, u8 mac[6]);
 
 /* Not multicast (nor broadcast) and not all zeros: an address a port may have. */
 bool netsw_mac_ok(const u8 mac[6]);
+
+/*
+ * Up to @max of @net's ports, as they are at one moment (under its lock),
+ * into @out: how many it has.
+ */
+u32 netsw_ports_info(struct netsw_net *net, struct netsw_port_info *out, u32 max);
 
 /* A copy of @p's counters, taken under the network's lock. */
 void netsw_port_stats(struct netsw_port *p, struct netsw_stats *out);
