@@ -536,7 +536,8 @@ def build(arch, out, disk_size=DISK_SIZE, disk_seed="keel", keelctl=None, guest=
             (kdir / ".complete").read_text().split("_")[1]
         ko = kmod.build_module(arch, moddir.name, version, out)
         write_if_changed(out / "mgmt-initrd.gz", build_initramfs(
-            arch, busybox, moddir, order, MGMT_INIT, mgmt_extra(arch, out, keelctl, ko, guest)))
+            arch, busybox, moddir, order, MGMT_INIT, mgmt_extra(arch, out, keelctl, ko, guest),
+            pci=pci))
         mgmt = {"keel.ko": sha256_file(ko), "mgmt-initrd.gz": sha256_file(out / "mgmt-initrd.gz")}
 
     record = {

@@ -10,8 +10,10 @@ the test types into it as an operator would: lifecycle.sh (keelctl creates two
 Linux microVMs, talks to each through its console, lists them as JSON, stops
 one, destroys both, then the error exit codes), the refused partition's stats,
 the host's PCI functions (pci.sh: keelctl pci as a table and as JSON), the
-100-cycle create/destroy loop, a microVM that must survive the management
-partition's reboot, and poweroff. Beside them keel.cfg boots Debian's cloud
+100-cycle create/destroy loop, Keel's networks (net.sh: the manager on network
+"lan" creates microVMs on "lan" and "other" with keelctl create --net, reaches the
+first only, and reads the ports' counters), a microVM that must survive the
+management partition's reboot, and poweroff. Beside them keel.cfg boots Debian's cloud
 kernel ("cloud"; on arm64 it has no gpio-keys driver), which `keelctl stop`
 must power off cleanly through its control port.
 """
@@ -35,12 +37,13 @@ def config(arch, cloud_assets):
     mgmt = partition(
         "mgmt", 1, "console=hvc0 loglevel=4 panic=-1",
         memory="384M", kernel=f"\\{linuxrig.ESP_DIR}\\{linuxrig.KERNEL_NAME_ANY}",
-        initrd=f"\\{linuxrig.ESP_DIR}\\mgmt-initrd.gz", management="yes")
+        initrd=f"\\{linuxrig.ESP_DIR}\\mgmt-initrd.gz", management="yes", net="lan")
     plain = partition("plain", 3, "mode=denied then=shutdown", memory="16M")
     # Waits at its console prompt (up to 900 s) until keelctl stops it.
     cloud = linuxrig.linux_partition("cloud", 4, linuxrig.cmdline(arch, wait=900),
                                      esp_dir=cloud_assets.esp_dir)
-    return keel_cfg(mgmt, plain, cloud, on_idle="poweroff")
+    return keel_cfg("[network lan]\n", "[network other]\n", mgmt, plain, cloud,
+                    on_idle="poweroff")
 
 
 @pytest.fixture(scope="module")
@@ -272,6 +275,56 @@ def test_resize_memory_under_load(mgmt, arch):
     assert len(q.find_all(r"^CHECK cores-back-\d ok")) == 3
     assert len(q.find_all(keel(r"partition 'mem': vCPU 2 on cpu \d+"))) == 3
     assert q.find(keel(r"partition 'mem': 1 vCPU asked of its guest \(it has 3 on now\)"))
+
+
+def test_networks_from_the_shell(mgmt, arch):
+    """The management partition is on network 'lan' (keel.cfg) as an uplink port.
+    net.sh lists the networks, creates microVM nvm1 on 'lan' and nvm3 on 'other'
+    (keelctl create --net): the manager and nvm1 ping each other; nvm3 reaches
+    neither and the manager cannot reach it. keelctl stats and net show each
+    port's counters; an unknown network and a taken address are refused; the
+    ports leave with their partitions."""
+    q = mgmt
+    q.wait_for(r"^LIFECYCLE (PASS|FAIL)", 900)
+    verdict = shell(q, "/scripts/net.sh", r"^NET (PASS|FAIL)", 1200)
+    assert "PASS" in verdict, q.find_all(r"CHECK \S+ FAIL")
+    assert q.find(keel(r"partition 'mgmt': 02:[0-9a-f:]{14} on network 'lan' \(uplink\)"))
+
+    def networks(tag):
+        return {n["name"]: n for n in json_after(q.find(rf"{tag} \{{"), f"{tag} ")["networks"]}
+
+    before = networks("NET-JSON-BEFORE")
+    assert set(before) == {"lan", "other"}, before
+    assert [p["owner_name"] for p in before["lan"]["ports"]] == ["mgmt"], before
+    assert before["lan"]["ports"][0]["uplink"] is True and before["other"]["ports"] == []
+    mgmt_mac = before["lan"]["ports"][0]["mac"]
+    assert q.find(rf"MGMT-NIC if=\S+ mac={mgmt_mac}$"), "the guest's NIC has the port's address"
+
+    got = re.compile(r"5 packets transmitted, 5 (packets )?received")
+    none = re.compile(r"packets transmitted, 0 (packets )?received")
+    assert got.search(q.find(r"MGMT-PING nvm1 ")), q.find(r"MGMT-PING nvm1 ")
+    assert none.search(q.find(r"MGMT-PING nvm3 ")), q.find(r"MGMT-PING nvm3 ")
+    assert got.search(q.find(said("nvm1", r"net-ping peer=10\.2\.0\.1 .*")))
+    for peer in ("10.2.0.1", "10.2.0.2"):
+        line = q.find(said("nvm3", rf"net-ping peer={re.escape(peer)} .*"))
+        assert line and none.search(line), line
+
+    stats = json_after(q.find(r"NET-STATS \{"), "NET-STATS ")
+    [port] = stats["net"]
+    assert port["network"] == "lan" and port["owner_name"] == "nvm1", port
+    assert port["uplink"] is False
+    assert port["tx_packets"] >= 6 and port["rx_packets"] >= 6, port  # pings both ways
+    assert port["tx_bytes"] > 6 * 98 and port["drops"]["spoofed"] == 0, port
+    during = networks("NET-JSON")
+    assert sorted(p["owner_name"] for p in during["lan"]["ports"]) == ["mgmt", "nvm1"], during
+    [iso] = during["other"]["ports"]
+    assert iso["owner_name"] == "nvm3" and iso["mac"] == "02:00:00:00:00:03", iso
+    assert iso["tx_packets"] > 0 and iso["rx_packets"] == 0, iso  # its ARP went nowhere
+    assert q.find(r"^EXIT net-unknown 1: .*--net nowhere: no such network")
+    assert q.find(r"^EXIT net-mac-taken 4: .*02:00:00:00:00:03 is taken by nvm3")
+    after = networks("NET-JSON-AFTER")
+    assert [p["owner_name"] for p in after["lan"]["ports"]] == ["mgmt"], after
+    assert after["other"]["ports"] == [], after
 
 
 def test_microvm_survives_manager_reboot(mgmt):

@@ -1156,6 +1156,123 @@ static void test_pack_pci(void)
 	CHECK_EQ(d.device[3 + KEEL_PD_MAX_PCI - 1].backend, KEEL_PCI_ADDR(0, 1, 7, 0));
 }
 
+/* --net NETWORK[,mac=...]: names as keel.cfg allows them, addresses a port may have. */
+static void test_parse_net(void)
+{
+	static const char *const bad[] = {
+		"",
+		",mac=02:00:00:00:00:01",
+		"a b",
+		"lan,mac=",
+		"lan,mac=02:00:00:00:00",
+		"lan,mac=02:00:00:00:00:0g",
+		"lan,mac=02-00-00-00-00-01",
+		"lan,mac=01:00:5e:00:00:01", /* multicast */
+		"lan,mac=ff:ff:ff:ff:ff:ff",
+		"lan,mac=00:00:00:00:00:00",
+		"lan,speed=10",
+		"0123456789012345678901234567890123",
+	};
+	struct kc_net_req nets[KEEL_PD_MAX_NET];
+	char err[160];
+	uint32_t n = 0;
+
+	memset(nets, 0, sizeof(nets));
+	CHECK_EQ(kc_parse_net("lan", nets, &n, err, sizeof(err)), 0);
+	CHECK_EQ(n, 1);
+	CHECK_STR(nets[0].name, "lan");
+	CHECK(!memcmp(nets[0].mac, "\0\0\0\0\0\0", 6)); /* Keel derives it */
+	CHECK_EQ(kc_parse_net("dmz.2,mac=02:6B:65:65:6c:02", nets, &n, err, sizeof(err)), 0);
+	CHECK_EQ(n, 2);
+	CHECK_STR(nets[1].name, "dmz.2");
+	CHECK(!memcmp(nets[1].mac, "\x02\x6b\x65\x65\x6c\x02", 6));
+	for (uint32_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = '\0';
+		CHECK_EQ(kc_parse_net(bad[i], nets, &n, err, sizeof(err)), -1);
+		CHECK(err[0] != '\0');
+		CHECK_EQ(n, 2); /* nothing added */
+	}
+	CHECK_EQ(kc_parse_net("lan,mac=02:00:00:00:00:09", nets, &n, err, sizeof(err)), -1);
+	CHECK(strstr(err, "given twice") != NULL);
+	CHECK_EQ(kc_parse_net("x,mac=02:6b:65:65:6c:02", nets, &n, err, sizeof(err)), -1);
+	CHECK(strstr(err, "given twice") != NULL);
+	CHECK_EQ(kc_parse_net("c", nets, &n, err, sizeof(err)), 0);
+	CHECK_EQ(kc_parse_net("d", nets, &n, err, sizeof(err)), 0);
+	CHECK_EQ(kc_parse_net("e", nets, &n, err, sizeof(err)), -1);
+	CHECK(strstr(err, "more than 4") != NULL);
+	CHECK_EQ(n, KEEL_PD_MAX_NET);
+}
+
+/* A port of NET_LIST as keelctl's JSON shows it. */
+static void test_net_json(void)
+{
+	struct keel_net_rec r = { .kind = KEEL_NET_REC_PORT,
+				  .net = 1,
+				  .name = "lan",
+				  .owner = 3,
+				  .mac = { 2, 0x6b, 0x65, 0x65, 0x6c, 2 },
+				  .flags = KEEL_NET_PORT_UPLINK,
+				  .tx_packets = 5,
+				  .tx_bytes = 700,
+				  .rx_packets = 2,
+				  .rx_bytes = 120 };
+	char buf[1024], mac[20];
+
+	r.drops[KEEL_NET_DROP_SPOOF] = 4;
+	r.drops[KEEL_NET_DROP_NO_BUFFER] = 1;
+	r.drops[7] = 9; /* a reason this keelctl does not know */
+	kc_format_mac(r.mac, mac, sizeof(mac));
+	CHECK_STR(mac, "02:6b:65:65:6c:02");
+	kc_format_net_port_json(&r, "vm\"1", buf, sizeof(buf));
+	CHECK_STR(buf, "{\"network\":\"lan\",\"net_id\":1,\"mac\":\"02:6b:65:65:6c:02\",\"owner\":3,"
+		       "\"owner_name\":\"vm\\\"1\",\"uplink\":true,\"tx_packets\":5,\"tx_bytes\":700,"
+		       "\"rx_packets\":2,\"rx_bytes\":120,\"drops\":{\"spoofed\":4,\"runt\":0,"
+		       "\"oversize\":0,\"malformed\":0,\"no_buffer\":1,\"other\":9}}");
+	CHECK_EQ(kc_format_net_port_json(&r, "vm\"1", NULL, 0), strlen(buf));
+	/* A name Keel left unterminated stays inside its field; an owner gone is null. */
+	memset(r.name, 'n', sizeof(r.name));
+	r.flags = 0;
+	kc_format_net_port_json(&r, NULL, buf, sizeof(buf));
+	CHECK(strstr(buf, "\"network\":\"nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn\",") != NULL);
+	CHECK(strstr(buf, "\"owner_name\":null,\"uplink\":false,") != NULL);
+}
+
+/* NICs are packed before PCI functions, their addresses in flags and pad. */
+static void test_pack_net(void)
+{
+	static uint8_t buf[KEEL_PDESC_SIZE_MAX];
+	struct kc_create_req r = { .name = "vm",
+				   .cpu_mask = 0x2,
+				   .mem = 256ull << 20,
+				   .size = { 5000000, 0, 0 },
+				   .pci_count = 1,
+				   .pci = { KEEL_PCI_ADDR(0, 0, 3, 0) },
+				   .net_count = 2,
+				   .net = { { .name = "lan", .net = 0 },
+					    { .name = "dmz",
+					      .mac = { 2, 0, 0, 0, 0, 7 },
+					      .net = 3 } } };
+	struct pdesc_limits sized = { .cpu_count = 4 };
+	struct pdesc_error err;
+	struct pdesc d;
+	uint32_t index[KC_IM_COUNT], size;
+	uint8_t mac[6];
+
+	size = kc_pack_desc(&r, buf, index);
+	CHECK_EQ(pdesc_unpack(buf, size, &d, &err), 0);
+	CHECK_EQ(pdesc_check(&d, &sized, &err), 0);
+	CHECK_EQ(d.h.device_count, 6);
+	CHECK_EQ(d.device[3].type, KEEL_DEV_NET);
+	CHECK_EQ(d.device[3].backend, 0);
+	CHECK_EQ(d.device[3].flags, 0);
+	CHECK_EQ(d.device[3].pad, 0);
+	CHECK_EQ(d.device[4].type, KEEL_DEV_NET);
+	CHECK_EQ(d.device[4].backend, 3);
+	pdesc_net_mac(&d.device[4], mac);
+	CHECK(!memcmp(mac, r.net[1].mac, 6));
+	CHECK_EQ(d.device[5].type, KEEL_DEV_PCI);
+}
+
 /* A keelctl of the 0.x line meets a 1.x Keel: it stops with both versions named. */
 static void test_abi_check(void)
 {
@@ -1193,5 +1310,8 @@ int main(void)
 	test_parse_pci();
 	test_pci_refusal();
 	test_pack_pci();
+	test_parse_net();
+	test_net_json();
+	test_pack_net();
 	return unit_done("test_keelctl");
 }

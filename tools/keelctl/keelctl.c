@@ -386,6 +386,42 @@ static int cmd_info(const struct kc_args *a)
 enum { ST_JSON, ST_NR };
 static const struct kc_opt stats_opts[] = { [ST_JSON] = { "json", false } };
 
+static const char kc_port_header[] =
+	"NETWORK      MAC               PARTITION          TX-PKTS     TX-BYTES    RX-PKTS     "
+	"RX-BYTES    DROPS";
+
+static int kc_net_list(struct keel_net_rec **recs, uint32_t *n);
+static void kc_print_port_row(const struct keel_net_rec *r, const char *owner);
+static void kc_print_port_drops(const struct keel_net_rec *r);
+
+/* Partition @id's ports among NET_LIST's @nets, as JSON ("net":[...]) or as lines. */
+static void kc_print_stats_ports(uint32_t id, const char *name, const struct keel_net_rec *nets,
+				 uint32_t n, bool json)
+{
+	char line[1024];
+	bool first = true;
+
+	if (json)
+		printf(",\"net\":[");
+	for (uint32_t i = 0; i < n; i++) {
+		if (nets[i].kind != KEEL_NET_REC_PORT || nets[i].owner != id)
+			continue;
+		if (json) {
+			kc_format_net_port_json(&nets[i], name, line, sizeof(line));
+			printf("%s%s", first ? "" : ",", line);
+		} else {
+			if (first)
+				printf("  net:\n  %s\n", kc_port_header);
+			printf("  ");
+			kc_print_port_row(&nets[i], name);
+			kc_print_port_drops(&nets[i]);
+		}
+		first = false;
+	}
+	if (json)
+		printf("]");
+}
+
 static uint64_t kc_exits_other(const struct keel_part_stats *s)
 {
 	uint64_t other = 0;
@@ -403,7 +439,8 @@ static void kc_stop_reason(const struct keel_part_stats *s, char out[KEEL_STOP_R
 	out[KEEL_STOP_REASON_MAX - 1] = '\0';
 }
 
-static void kc_print_stats(const struct keel_part_stats *s, bool json, bool first)
+static void kc_print_stats(const struct keel_part_stats *s, const struct keel_net_rec *nets,
+			   uint32_t nnets, bool json, bool first)
 {
 	const struct keel_part_status *st = &s->status;
 	char name[KEEL_NAME_MAX], cpus[200], up[32], mem[32];
@@ -436,6 +473,8 @@ static void kc_print_stats(const struct keel_part_stats *s, bool json, bool firs
 			printf(",\"stop_cause\":\"%s\",\"stop_reason\":\"%s\"",
 			       kc_stop_cause_name(s->stop_cause), esc);
 		}
+		kc_part_name(st, name);
+		kc_print_stats_ports(st->id, name, nets, nnets, true);
 		printf("}");
 		return;
 	}
@@ -484,19 +523,19 @@ static void kc_print_stats(const struct keel_part_stats *s, bool json, bool firs
 		kc_stop_reason(s, reason);
 		printf("  stopped_by:     %s (%s)\n", kc_stop_cause_name(s->stop_cause), reason);
 	}
+	kc_print_stats_ports(st->id, name, nets, nnets, false);
 }
 
-static int cmd_stats(const struct kc_args *a)
+/* stats [NAME]: @nets (NET_LIST's records, or none) gives each partition's ports. */
+static int kc_stats_print(const struct kc_args *a, const struct keel_net_rec *nets, uint32_t nnets,
+			  bool json)
 {
 	struct keel_part_status recs[KEEL_MAX_PARTITIONS];
-	bool json = a->val[ST_JSON] != NULL, first = true;
 	struct keel_part_stats s;
+	bool first = true;
 	uint32_t n;
 	int ret;
 
-	ret = kc_open(NULL, false);
-	if (ret)
-		return ret;
 	if (a->npos) {
 		ret = kc_resolve(a->pos[0], &recs[0]);
 		if (ret)
@@ -505,7 +544,7 @@ static int cmd_stats(const struct kc_args *a)
 		if (ret)
 			return kc_error(kc_exit_code(KC_OP_QUERY, -ret), "%.64s: %s", a->pos[0],
 					kc_err_text(KC_OP_QUERY, -ret));
-		kc_print_stats(&s, json, true);
+		kc_print_stats(&s, nets, nnets, json, true);
 		if (json)
 			printf("\n");
 		return 0;
@@ -522,12 +561,31 @@ static int cmd_stats(const struct kc_args *a)
 		if (ret)
 			return kc_error(kc_exit_code(KC_OP_QUERY, -ret), "stats: %s",
 					kc_err_text(KC_OP_QUERY, -ret));
-		kc_print_stats(&s, json, first);
+		kc_print_stats(&s, nets, nnets, json, first);
 		first = false;
 	}
 	if (json)
 		printf("]}\n");
 	return 0;
+}
+
+static int cmd_stats(const struct kc_args *a)
+{
+	struct keel_net_rec *nets;
+	uint32_t nnets;
+	int ret;
+
+	ret = kc_open(NULL, false);
+	if (ret)
+		return ret;
+	/* Ports come from one NET_LIST; if it fails (an older Keel) none are shown. */
+	if (kc_net_list(&nets, &nnets)) {
+		nets = NULL;
+		nnets = 0;
+	}
+	ret = kc_stats_print(a, nets, nnets, a->val[ST_JSON] != NULL);
+	free(nets);
+	return ret;
 }
 
 /* ---- pci ---- */
@@ -733,6 +791,164 @@ static int cmd_pci(const struct kc_args *a)
 	return ret;
 }
 
+/* ---- net ---- */
+
+enum { NT_JSON, NT_NR };
+static const struct kc_opt net_opts[] = { [NT_JSON] = { "json", false } };
+
+/*
+ * Keel's networks and ports (NET_LIST) into a new array *@recs of *@n
+ * records, or NULL when this Keel predates networks (ABI < 1.6): 0 or -errno.
+ */
+static int kc_net_list(struct keel_net_rec **recs, uint32_t *n)
+{
+	struct keel_ioc_list l;
+	int ret;
+
+	*recs = calloc(KEEL_NET_LIST_MAX, sizeof(**recs));
+	*n = 0;
+	if (!*recs)
+		return -ENOMEM;
+	memset(&l, 0, sizeof(l));
+	l.buf = (uintptr_t)*recs;
+	l.count = KEEL_NET_LIST_MAX;
+	ret = kc_ioctl(KEEL_IOC_NET_LIST, &l);
+	if (ret) {
+		free(*recs);
+		*recs = NULL;
+		return ret == -ENOTTY || ret == -ENOSYS ? 0 : ret;
+	}
+	*n = l.written < KEEL_NET_LIST_MAX ? l.written : KEEL_NET_LIST_MAX;
+	return 0;
+}
+
+/* The name of partition @id as @parts lists it, into @buf; NULL if it is not there. */
+static const char *kc_part_name_of(uint32_t id, const struct keel_part_status *parts, uint32_t n,
+				   char *buf)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		if (parts[i].id == id) {
+			kc_part_name(&parts[i], buf);
+			return buf;
+		}
+	}
+	return NULL;
+}
+
+static uint64_t kc_net_drops(const struct keel_net_rec *r)
+{
+	uint64_t sum = 0;
+
+	for (uint32_t k = 0; k < KEEL_NET_DROPS; k++)
+		sum += r->drops[k];
+	return sum;
+}
+
+/* One port as a table row (keelctl net) or an indented line (keelctl stats). */
+static void kc_print_port_row(const struct keel_net_rec *r, const char *owner)
+{
+	char mac[20], name[KEEL_NET_NAME_MAX], id[16];
+
+	memcpy(name, r->name, sizeof(name));
+	name[sizeof(name) - 1] = '\0';
+	kc_format_mac(r->mac, mac, sizeof(mac));
+	snprintf(id, sizeof(id), "%u", r->owner);
+	printf("%-12s %-17s %-16s %10llu %12llu %10llu %12llu %8llu%s\n", name, mac,
+	       owner ? owner : id, (unsigned long long)r->tx_packets,
+	       (unsigned long long)r->tx_bytes, (unsigned long long)r->rx_packets,
+	       (unsigned long long)r->rx_bytes, (unsigned long long)kc_net_drops(r),
+	       (r->flags & KEEL_NET_PORT_UPLINK) ? " uplink" : "");
+}
+
+static void kc_print_port_drops(const struct keel_net_rec *r)
+{
+	if (!kc_net_drops(r))
+		return;
+	printf("%-12s   drops:", "");
+	for (uint32_t k = 0; k < KEEL_NET_DROPS; k++)
+		if (r->drops[k])
+			printf(" %s=%llu", kc_net_drop_name(k) ? kc_net_drop_name(k) : "other",
+			       (unsigned long long)r->drops[k]);
+	printf("\n");
+}
+
+static void kc_print_net_json(const struct keel_net_rec *recs, uint32_t n,
+			      const struct keel_part_status *parts, uint32_t nparts)
+{
+	char line[1024], owner[KEEL_NAME_MAX], esc[KEEL_NET_NAME_MAX * 6 + 1];
+	bool open = false, first_port = true;
+
+	printf("{\"networks\":[");
+	for (uint32_t i = 0; i < n; i++) {
+		const struct keel_net_rec *r = &recs[i];
+
+		if (r->kind == KEEL_NET_REC_NETWORK) {
+			char name[KEEL_NET_NAME_MAX];
+
+			memcpy(name, r->name, sizeof(name));
+			name[sizeof(name) - 1] = '\0';
+			kc_json_escape(name, strlen(name), esc, sizeof(esc));
+			printf("%s{\"name\":\"%s\",\"id\":%u,\"ports\":[", open ? "]}," : "", esc,
+			       r->net);
+			open = true;
+			first_port = true;
+		} else if (r->kind == KEEL_NET_REC_PORT && open) {
+			kc_format_net_port_json(r, kc_part_name_of(r->owner, parts, nparts, owner),
+						line, sizeof(line));
+			printf("%s%s", first_port ? "" : ",", line);
+			first_port = false;
+		}
+	}
+	printf("%s]}\n", open ? "]}" : "");
+}
+
+static int cmd_net(const struct kc_args *a)
+{
+	struct keel_part_status parts[KEEL_MAX_PARTITIONS];
+	bool json = a->val[NT_JSON] != NULL;
+	struct keel_net_rec *recs;
+	uint32_t n, nparts = 0, nets = 0;
+	char owner[KEEL_NAME_MAX];
+	int ret;
+
+	ret = kc_open(NULL, false);
+	if (!ret)
+		ret = kc_list(parts, &nparts);
+	if (ret)
+		return ret;
+	ret = kc_net_list(&recs, &n);
+	if (ret)
+		return kc_error(kc_exit_code(KC_OP_QUERY, -ret), "net: %s",
+				kc_err_text(KC_OP_QUERY, -ret));
+	if (!recs)
+		return kc_error(KC_EXIT_FAIL, "net: this Keel has no networks (ABI before 1.6)");
+	if (json) {
+		kc_print_net_json(recs, n, parts, nparts);
+		free(recs);
+		return 0;
+	}
+	for (uint32_t i = 0; i < n; i++)
+		nets += recs[i].kind == KEEL_NET_REC_NETWORK;
+	if (!nets) {
+		printf("no networks (keel.cfg's [network NAME] sections make them)\n");
+		free(recs);
+		return 0;
+	}
+	printf("%s\n", kc_port_header);
+	for (uint32_t i = 0; i < n; i++) {
+		const struct keel_net_rec *r = &recs[i];
+
+		if (r->kind == KEEL_NET_REC_NETWORK && !r->ports)
+			printf("%-12.31s (no ports)\n", r->name);
+		if (r->kind != KEEL_NET_REC_PORT)
+			continue;
+		kc_print_port_row(r, kc_part_name_of(r->owner, parts, nparts, owner));
+		kc_print_port_drops(r);
+	}
+	free(recs);
+	return 0;
+}
+
 /* ---- create ---- */
 
 enum {
@@ -748,6 +964,7 @@ enum {
 	CR_MAX_MEMORY,
 	CR_MAX_CPUS,
 	CR_PCI,
+	CR_NET,
 	CR_NR
 };
 static const struct kc_opt create_opts[] = {
@@ -757,6 +974,7 @@ static const struct kc_opt create_opts[] = {
 	[CR_ON_FAULT] = { "on-fault", true }, [CR_ON_REBOOT] = { "on-reboot", true },
 	[CR_START] = { "start", false },      [CR_MAX_MEMORY] = { "max-memory", true },
 	[CR_MAX_CPUS] = { "max-cpus", true }, [CR_PCI] = { "pci", KC_ARG_REPEAT },
+	[CR_NET] = { "net", KC_ARG_REPEAT },
 };
 
 struct kc_image {
@@ -952,6 +1170,58 @@ static int kc_create_pci(const char *name, const struct kc_create_req *req,
 	return ret;
 }
 
+/*
+ * Each --net's network number, as NET_LIST names them now, and whether its
+ * address is free there: 0 or an exit code (message printed).
+ */
+static int kc_create_net(const char *name, struct kc_create_req *req,
+			 const struct keel_part_status *recs, uint32_t nparts)
+{
+	char mac[20], owner[KEEL_NAME_MAX];
+	struct keel_net_rec *nets;
+	uint32_t n;
+	int ret = 0;
+
+	if (!req->net_count)
+		return 0;
+	if (kc_net_list(&nets, &n))
+		return kc_error(KC_EXIT_FAIL, "create %s: Keel's networks cannot be listed", name);
+	if (!nets)
+		return kc_error(KC_EXIT_FAIL,
+				"create %s: --net: this Keel has no networks (ABI before 1.6)",
+				name);
+	for (uint32_t k = 0; k < req->net_count && !ret; k++) {
+		struct kc_net_req *want = &req->net[k];
+		bool found = false;
+
+		for (uint32_t i = 0; i < n; i++) {
+			const struct keel_net_rec *r = &nets[i];
+
+			if (strncmp(r->name, want->name, KEEL_NET_NAME_MAX))
+				continue;
+			if (r->kind == KEEL_NET_REC_NETWORK) {
+				want->net = r->net;
+				found = true;
+			} else if (r->kind == KEEL_NET_REC_PORT && !memcmp(r->mac, want->mac, 6)) {
+				kc_format_mac(r->mac, mac, sizeof(mac));
+				ret = kc_error(KC_EXIT_RESOURCE,
+					       "create %s: --net %s: %s is taken by %s", name,
+					       want->name, mac,
+					       kc_part_name_of(r->owner, recs, nparts, owner)
+						       ?: "another partition");
+				break;
+			}
+		}
+		if (!ret && !found)
+			ret = kc_error(
+				KC_EXIT_FAIL,
+				"create %s: --net %s: no such network (keelctl net lists them)",
+				name, want->name);
+	}
+	free(nets);
+	return ret;
+}
+
 static int kc_no_memory(const char *name, uint64_t mem, uint64_t images, uint64_t free_mem)
 {
 	char b1[32], b2[32], b3[32];
@@ -1023,8 +1293,10 @@ static int cmd_create(const struct kc_args *a)
 		return kc_error(KC_EXIT_USAGE, "create %s: --cmdline is longer than %u bytes", name,
 				KEEL_CMDLINE_MAX - 1);
 	for (i = 0; i < a->nrep; i++)
-		if (a->rep_opt[i] == CR_PCI &&
-		    kc_parse_pci(a->rep[i], req.pci, &req.pci_count, err, sizeof(err)))
+		if ((a->rep_opt[i] == CR_PCI &&
+		     kc_parse_pci(a->rep[i], req.pci, &req.pci_count, err, sizeof(err))) ||
+		    (a->rep_opt[i] == CR_NET &&
+		     kc_parse_net(a->rep[i], req.net, &req.net_count, err, sizeof(err))))
 			return kc_error(KC_EXIT_USAGE, "create %s: %s", name, err);
 	if (disk) {
 		size_t len = strlen(disk);
@@ -1069,7 +1341,9 @@ static int cmd_create(const struct kc_args *a)
 		goto out;
 	}
 	memset(&c, 0, sizeof(c));
-	ret = kc_create_cpus(name, a->val[CR_CPUS], &hi, recs, n, &req.cpu_mask);
+	ret = kc_create_net(name, &req, recs, n);
+	if (!ret)
+		ret = kc_create_cpus(name, a->val[CR_CPUS], &hi, recs, n, &req.cpu_mask);
 	if (!ret)
 		ret = kc_create_pci(name, &req, recs, n);
 	if (ret)
@@ -1106,6 +1380,12 @@ static int cmd_create(const struct kc_args *a)
 	if (ret == -EBUSY) {
 		ret = kc_error(KC_EXIT_RESOURCE, "create %s: a core is in use (cpus %s)", name,
 			       cpus);
+		goto out;
+	}
+	if (ret == -EEXIST && req.net_count) {
+		ret = kc_error(KC_EXIT_RESOURCE,
+			       "create %s: a NIC's address is taken on its network (keelctl net)",
+			       name);
 		goto out;
 	}
 	if (ret) {
@@ -1607,7 +1887,8 @@ static const struct kc_cmd kc_cmds[] = {
 	{ "stats", cmd_stats, stats_opts, ST_NR, 0, 1, "stats [NAME] [--json]",
 	  "Counters of one partition, or of all: state, cpus, memory, run time, hypercalls,\n"
 	  "refused management calls (denied), console bytes written, exits by kind\n"
-	  "(interrupt hypercall mmio pio halt shutdown fault other).\n"
+	  "(interrupt hypercall mmio pio halt shutdown fault other), and its network ports\n"
+	  "as keelctl net shows them.\n"
 	  "\n"
 	  "  --json   one JSON object for NAME; {\"partitions\":[...]} without NAME\n" },
 	{ "pci", cmd_pci, pci_opts, PC_NR, 0, 3,
@@ -1635,11 +1916,21 @@ static const struct kc_cmd kc_cmds[] = {
 	  "partition, 4 another partition has it (or its isolation group) or NAME is full,\n"
 	  "5 NAME has started, 1 not a function Keel gives, NAME has it already (assign)\n"
 	  "or does not hold it (release).\n" },
+	{ "net", cmd_net, net_opts, NT_NR, 0, 0, "net [--json]",
+	  "List Keel's networks (keel.cfg's [network NAME] sections) and their ports, one\n"
+	  "line per port: NETWORK, MAC, PARTITION, frames and bytes it sent (TX) and\n"
+	  "received (RX), and frames dropped, with the reasons below the line: spoofed (a\n"
+	  "source address not its own), runt, oversize, malformed (buffers the device could\n"
+	  "not use), no_buffer (it had no receive buffer: dropped, never waited for).\n"
+	  "'uplink' marks the management partition's ports, which may send from other\n"
+	  "addresses (a bridge to the outside).\n"
+	  "\n"
+	  "  --json   {\"networks\":[{\"name\":...,\"id\":N,\"ports\":[...]}]}\n" },
 	{ "create", cmd_create, create_opts, CR_NR, 1, 1,
 	  "create NAME --cpus N|LIST --memory SIZE --kernel FILE [--initrd FILE]\n"
 	  "       [--cmdline TEXT] [--disk FILE[,ro]] [--on-fault deliver|stop]\n"
 	  "       [--on-reboot stop|restart] [--max-memory SIZE] [--max-cpus N]\n"
-	  "       [--pci ADDR[,ADDR...]]... [--start]",
+	  "       [--pci ADDR[,ADDR...]]... [--net NETWORK[,mac=MAC]]... [--start]",
 	  "Create a partition and load its images (it is left 'created'; see start).\n"
 	  "\n"
 	  "  NAME             1-31 bytes of a-z A-Z 0-9 _ -, not all digits\n"
@@ -1666,6 +1957,10 @@ static const struct kc_cmd kc_cmds[] = {
 	  "                   list several with commas, up to 8. Its DMA is confined to the\n"
 	  "                   partition's memory by the IOMMU; the guest does not see it on\n"
 	  "                   a PCI bus yet\n"
+	  "  --net NETWORK    a virtio-net NIC on Keel's network NETWORK (keelctl net lists\n"
+	  "                   them); its address is derived from the partition's and the\n"
+	  "                   network's names unless mac=02:xx:xx:xx:xx:xx gives it (unicast).\n"
+	  "                   Repeat it for more networks, up to 4, one NIC on each\n"
 	  "  --start          start it at once (if that fails, it is destroyed again)\n"
 	  "\n"
 	  "Images (up to 1 GiB each) count against free memory as well as --memory.\n"

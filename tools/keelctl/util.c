@@ -1054,6 +1054,168 @@ int kc_parse_pci(const char *s, uint32_t addr[KEEL_PD_MAX_PCI], uint32_t *n, cha
 	return 0;
 }
 
+/* ---- networks ---- */
+
+/* A network's name as keel.cfg allows it: 1-31 of A-Z a-z 0-9 _ - . */
+static bool kc_net_name_ok(const char *s, size_t len)
+{
+	if (!len || len >= KEEL_NET_NAME_MAX)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      c == '_' || c == '-' || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+static int kc_hex_digit(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* "xx:xx:xx:xx:xx:xx" (exactly), unicast and not all zeros, into @mac. */
+static int kc_parse_mac(const char *s, uint8_t mac[6], char *err, size_t errlen)
+{
+	uint8_t m[6], any = 0;
+
+	if (strlen(s) != 17)
+		goto bad;
+	for (int i = 0; i < 6; i++) {
+		int hi = kc_hex_digit(s[3 * i]), lo = kc_hex_digit(s[3 * i + 1]);
+
+		if (hi < 0 || lo < 0 || (i < 5 && s[3 * i + 2] != ':'))
+			goto bad;
+		m[i] = (uint8_t)(hi << 4 | lo);
+		any |= m[i];
+	}
+	if (m[0] & 1) {
+		kc_err(err, errlen, "--net: %s is a multicast address, not a port's", s);
+		return -1;
+	}
+	if (!any) {
+		kc_err(err, errlen, "--net: 00:00:00:00:00:00 is no port's address");
+		return -1;
+	}
+	memcpy(mac, m, 6);
+	return 0;
+bad:
+	kc_err(err, errlen,
+	       "--net: mac must be six hex bytes with colons (02:00:00:00:00:01), not '%.40s'", s);
+	return -1;
+}
+
+int kc_parse_net(const char *s, struct kc_net_req nets[KEEL_PD_MAX_NET], uint32_t *n, char *err,
+		 size_t errlen)
+{
+	struct kc_net_req r;
+	size_t len = strcspn(s, ",");
+	const char *opt = s[len] ? s + len + 1 : NULL;
+
+	memset(&r, 0, sizeof(r));
+	if (!kc_net_name_ok(s, len)) {
+		kc_err(err, errlen,
+		       "--net: '%.40s' is not a network name (1-31 of A-Z a-z 0-9 _ - .)", s);
+		return -1;
+	}
+	memcpy(r.name, s, len);
+	if (opt) {
+		if (strncmp(opt, "mac=", 4)) {
+			kc_err(err, errlen,
+			       "--net %s: unknown option '%.40s' (mac=xx:xx:xx:xx:xx:xx)", r.name,
+			       opt);
+			return -1;
+		}
+		if (kc_parse_mac(opt + 4, r.mac, err, errlen))
+			return -1;
+	}
+	for (uint32_t i = 0; i < *n && i < KEEL_PD_MAX_NET; i++) {
+		if (!strcmp(nets[i].name, r.name)) {
+			kc_err(err, errlen, "--net %s is given twice (one NIC per network)",
+			       r.name);
+			return -1;
+		}
+		if (opt && !memcmp(nets[i].mac, r.mac, 6)) {
+			kc_err(err, errlen, "--net %s: mac %s is given twice", r.name, opt + 4);
+			return -1;
+		}
+	}
+	if (*n >= KEEL_PD_MAX_NET) {
+		kc_err(err, errlen, "--net: more than %u networks", KEEL_PD_MAX_NET);
+		return -1;
+	}
+	nets[(*n)++] = r;
+	return 0;
+}
+
+void kc_format_mac(const uint8_t mac[6], char *buf, size_t len)
+{
+	snprintf(buf, len, "%02x:%02x:%02x:%02x:%02x:%02x", mac[0], mac[1], mac[2], mac[3], mac[4],
+		 mac[5]);
+}
+
+const char *kc_net_drop_name(uint32_t k)
+{
+	static const char *const names[] = {
+		[KEEL_NET_DROP_SPOOF] = "spoofed",	 [KEEL_NET_DROP_RUNT] = "runt",
+		[KEEL_NET_DROP_OVERSIZE] = "oversize",	 [KEEL_NET_DROP_MALFORMED] = "malformed",
+		[KEEL_NET_DROP_NO_BUFFER] = "no_buffer",
+	};
+
+	return k < sizeof(names) / sizeof(names[0]) ? names[k] : NULL;
+}
+
+size_t kc_format_net_port_json(const struct keel_net_rec *r, const char *owner_name, char *buf,
+			       size_t len)
+{
+	char name[KEEL_NET_NAME_MAX], esc[KEEL_NAME_MAX * 6 + 1], mac[20];
+	uint64_t other = 0;
+	size_t pos = 0;
+
+	if (len)
+		buf[0] = '\0';
+	memcpy(name, r->name, sizeof(name));
+	name[sizeof(name) - 1] = '\0';
+	kc_json_escape(name, strlen(name), esc, sizeof(esc));
+	kc_format_mac(r->mac, mac, sizeof(mac));
+	kc_put(buf, len, &pos, "{\"network\":\"%s\",\"net_id\":%u,\"mac\":\"%s\",\"owner\":", esc,
+	       r->net, mac);
+	if (r->owner == KEEL_NET_OWNER_NONE)
+		kc_put(buf, len, &pos, "null");
+	else
+		kc_put(buf, len, &pos, "%u", r->owner);
+	if (owner_name) {
+		kc_json_escape(owner_name, strnlen(owner_name, KEEL_NAME_MAX - 1), esc,
+			       sizeof(esc));
+		kc_put(buf, len, &pos, ",\"owner_name\":\"%s\"", esc);
+	} else {
+		kc_put(buf, len, &pos, ",\"owner_name\":null");
+	}
+	kc_put(buf, len, &pos,
+	       ",\"uplink\":%s,\"tx_packets\":%llu,\"tx_bytes\":%llu,\"rx_packets\":%llu,"
+	       "\"rx_bytes\":%llu,\"drops\":{",
+	       (r->flags & KEEL_NET_PORT_UPLINK) ? "true" : "false",
+	       (unsigned long long)r->tx_packets, (unsigned long long)r->tx_bytes,
+	       (unsigned long long)r->rx_packets, (unsigned long long)r->rx_bytes);
+	for (uint32_t k = 0; k < KEEL_NET_DROPS; k++) {
+		if (kc_net_drop_name(k))
+			kc_put(buf, len, &pos, "\"%s\":%llu,", kc_net_drop_name(k),
+			       (unsigned long long)r->drops[k]);
+		else
+			other += r->drops[k];
+	}
+	kc_put(buf, len, &pos, "\"other\":%llu}}", (unsigned long long)other);
+	return pos;
+}
+
 /* What @d is, if that alone keeps it from any partition (Keel's order of checks). */
 static const char *kc_pci_kind_refusal(const struct keel_pci_dev *d)
 {
@@ -1199,6 +1361,17 @@ static uint8_t *kc_put_device(uint8_t *p, uint32_t type, uint32_t backend, uint3
 	return kc_desc_put(p, &d, sizeof(d));
 }
 
+/* A NIC's entry: the network's number, the address in flags (bytes 0-3) and pad (4-5). */
+static uint8_t *kc_put_net(uint8_t *p, const struct kc_net_req *n)
+{
+	struct keel_pd_device d = { .type = KEEL_DEV_NET,
+				    .backend = n->net,
+				    .flags = KEEL_NET_MAC_FLAGS(n->mac),
+				    .pad = KEEL_NET_MAC_PAD(n->mac) };
+
+	return kc_desc_put(p, &d, sizeof(d));
+}
+
 uint32_t kc_pack_desc(const struct kc_create_req *r, void *buf, uint32_t index[KC_IM_COUNT])
 {
 	static const uint32_t roles[KC_IM_COUNT] = { KEEL_PD_IMAGE_KERNEL, KEEL_PD_IMAGE_INITRD,
@@ -1241,6 +1414,10 @@ uint32_t kc_pack_desc(const struct kc_create_req *r, void *buf, uint32_t index[K
 	h.device_count++;
 	if (r->hotplug) {
 		p = kc_put_device(p, KEEL_DEV_MEM, 1, 0);
+		h.device_count++;
+	}
+	for (k = 0; k < r->net_count && k < KEEL_PD_MAX_NET; k++) {
+		p = kc_put_net(p, &r->net[k]);
 		h.device_count++;
 	}
 	for (k = 0; k < r->pci_count && k < KEEL_PD_MAX_PCI; k++) {

@@ -50,14 +50,21 @@ struct kc_create_req {
 	uint32_t max_vcpus; /* --max-cpus, 0 = one vCPU per core */
 	uint32_t pci_count; /* host PCI functions in pci[] (--pci) */
 	uint32_t pci[KEEL_PD_MAX_PCI]; /* each a KEEL_PCI_ADDR */
+	uint32_t net_count; /* NICs in net[] (--net) */
+	struct kc_net_req {
+		char name[KEEL_NET_NAME_MAX]; /* the network's */
+		uint8_t mac
+			[6]; /* all 0: Keel derives it from the partition's and network's names */
+		uint32_t net; /* the network's number, as NET_LIST gives it (set by the caller) */
+	} net[KEEL_PD_MAX_NET];
 };
 
 /*
  * Pack @r as a partition description into @buf (KEEL_PDESC_SIZE_MAX bytes):
  * one RAM region; images kernel, initrd, disk (those given); devices console,
  * entropy, the disk, the control port; with @r->hotplug also a hot-pluggable
- * region and its virtio-mem device; then a KEEL_DEV_PCI entry per host PCI
- * function, last. @index[kind] = the image's index in the description (what
+ * region and its virtio-mem device; a KEEL_DEV_NET entry per NIC; then a
+ * KEEL_DEV_PCI entry per host PCI function, last. @index[kind] = the image's index in the description (what
  * LOAD names), or KEEL_NO_MODULE. Returns the size.
  */
 uint32_t kc_pack_desc(const struct kc_create_req *r, void *buf, uint32_t index[KC_IM_COUNT]);
@@ -83,6 +90,28 @@ enum kc_op {
  */
 int kc_parse_pci(const char *s, uint32_t addr[KEEL_PD_MAX_PCI], uint32_t *n, char *err,
 		 size_t errlen);
+
+/*
+ * --net NAME[,mac=xx:xx:xx:xx:xx:xx]: one NIC on network NAME, added after
+ * the *@n in @nets: each network once, at most KEEL_PD_MAX_NET, an address
+ * unicast and not all zeros. 0 or -1 with the reason in @err.
+ */
+int kc_parse_net(const char *s, struct kc_net_req nets[KEEL_PD_MAX_NET], uint32_t *n, char *err,
+		 size_t errlen);
+
+/* "xx:xx:xx:xx:xx:xx" of @mac into @buf (at least 18 bytes). */
+void kc_format_mac(const uint8_t mac[6], char *buf, size_t len);
+
+/* The name of drop reason @k (KEEL_NET_DROP_*), or NULL for an unnamed slot. */
+const char *kc_net_drop_name(uint32_t k);
+
+/*
+ * One port record of NET_LIST as a JSON object: network, owner (with
+ * @owner_name, or null), address, uplink, counters and drops by reason.
+ * Returns the length it needs (as snprintf).
+ */
+size_t kc_format_net_port_json(const struct keel_net_rec *r, const char *owner_name, char *buf,
+			       size_t len);
 
 /*
  * Why host function @addr (KEEL_PCI_ADDR) cannot be given to a new
