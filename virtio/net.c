@@ -15,6 +15,7 @@
  * network's lock, so two partitions sending to each other cannot deadlock.
  */
 #include <keel/abi.h>
+#include <keel/console.h>
 #include <keel/lib.h>
 #include <keel/netsw.h>
 #include <keel/partition.h>
@@ -194,10 +195,31 @@ out:
 	return ok;
 }
 
+/* The port's last counters, as the partition's NIC leaves its network. */
+static void vnet_log_leaving(struct vnet *n)
+{
+	struct netsw_stats st;
+
+	if (!n->port.net)
+		return;
+	netsw_port_stats(&n->port, &st);
+	pr_info("partition '%s': left network '%s': sent %llu frames (%llu bytes), received %llu "
+		"(%llu bytes), dropped spoofed=%llu runt=%llu oversize=%llu malformed=%llu "
+		"no_buffer=%llu",
+		n->vd.part->desc.h.name, n->port.net->name, (unsigned long long)st.tx_packets,
+		(unsigned long long)st.tx_bytes, (unsigned long long)st.rx_packets,
+		(unsigned long long)st.rx_bytes, (unsigned long long)st.drops[NETSW_DROP_SPOOF],
+		(unsigned long long)st.drops[NETSW_DROP_RUNT],
+		(unsigned long long)st.drops[NETSW_DROP_OVERSIZE],
+		(unsigned long long)st.drops[NETSW_DROP_MALFORMED],
+		(unsigned long long)st.drops[NETSW_DROP_NO_BUFFER]);
+}
+
 static void vnet_destroy(struct virtio_dev *vd)
 {
 	struct vnet *n = vnet_of(vd);
 
+	vnet_log_leaving(n);
 	netsw_detach(&n->port); /* no sender reaches us once this returns */
 	virtio_free(n, sizeof(*n));
 }
