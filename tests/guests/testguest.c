@@ -406,6 +406,102 @@ static void mode_virtio(void)
 	verdict("virtio");
 }
 
+/* ---- mode=nethostile: a NIC on Keel's switch, used wrongly on purpose ---- */
+
+#define NH_SPOOFED 3u
+#define NH_OVERSIZE 2u
+#define NH_RUNT 2u
+#define NH_GOOD 4u /* and one more after the reset */
+
+/* An Ethernet frame of @len bytes from @src to broadcast, EtherType 0x88b5 (local experimental). */
+static void nh_frame(uint8_t *f, uint32_t len, const uint8_t src[6])
+{
+	memset(f, 0, len);
+	memset(f, 0xff, 6);
+	memcpy(f + 6, src, 6);
+	f[12] = 0x88;
+	f[13] = 0xb5;
+	if (len > 14)
+		memcpy(f + 14, "keel nethostile", len - 14 < 15 ? len - 14 : 15);
+}
+
+/* Send @n frames of @len bytes from @src; the device takes each and is not reset. */
+static void nh_send(uint64_t base, const char *what, uint32_t n, uint32_t len, const uint8_t src[6])
+{
+	static uint8_t f[2100];
+	uint32_t used = 0, st;
+
+	nh_frame(f, len, src);
+	for (uint32_t i = 0; i < n; i++)
+		used += vnet_tx(base, f, len);
+	st = virtio_status(base);
+	printf("nethostile: %s x%u (%u bytes) -> taken %u, status 0x%x%s\n", what, n, len, used, st,
+	       (st & 0x40) ? " NEEDS_RESET" : "");
+	expect(used == n && !(st & 0x40));
+}
+
+/*
+ * The first virtio-net NIC, on a network beside well-behaved partitions: one
+ * receive buffer until a frame from them arrives (they are up), then never
+ * one again, so what they send us is dropped at our port (no_buffer) and
+ * never holds them up. Good frames, then spoofed source addresses,
+ * oversized and runt frames (each dropped and counted, the device going on),
+ * then a chain of 8 bytes, shorter than its header (the device must want a reset), a
+ * reset and a good frame again; then linger=S seconds (default 20) for
+ * their frames to keep coming. Keel's log line as our port leaves the
+ * network (at shutdown) gives the counts; wait=S bounds the first wait.
+ */
+static void mode_nethostile(void)
+{
+	static const uint8_t spoof[6] = { 0x02, 0x00, 0x00, 0x00, 0x00, 0x66 };
+	uint64_t base = vnet_find(), hz = arch_clock_rate(), t0;
+	uint64_t wait = opt_num(cmdline, "wait", 300), linger = opt_num(cmdline, "linger", 20);
+	uint8_t mac[6], f[64];
+	const uint8_t *rx = NULL;
+	const char *why = "";
+	uint32_t st;
+	int len;
+
+	if (!base || !vnet_init(base, mac, &why)) {
+		printf("nethostile: no NIC: %s\n", base ? why : "no virtio-net device");
+		guest_failures++;
+		verdict("nethostile");
+		return;
+	}
+	printf("nethostile: nic %02x:%02x:%02x:%02x:%02x:%02x\n", mac[0], mac[1], mac[2], mac[3],
+	       mac[4], mac[5]);
+	vnet_rx_post(base, 1);
+	t0 = arch_clock();
+	while ((len = vnet_rx_poll(&rx)) == -1 && arch_clock() - t0 < wait * hz)
+		delay(10);
+	if (len >= 14)
+		printf("nethostile: heard %d bytes from %02x:%02x:%02x:%02x:%02x:%02x\n", len, rx[6],
+		       rx[7], rx[8], rx[9], rx[10], rx[11]);
+	else
+		printf("nethostile: heard nothing in %lu s (%d)\n", (unsigned long)wait, len);
+	expect(len >= 14);
+
+	nh_send(base, "good", NH_GOOD, 60, mac);
+	nh_send(base, "spoofed", NH_SPOOFED, 60, spoof);
+	nh_send(base, "oversize", NH_OVERSIZE, 2014, mac);
+	nh_send(base, "runt", NH_RUNT, 10, mac);
+
+	nh_frame(f, sizeof(f), mac);
+	vnet_tx_raw(base, 4, f, 4); /* 8 bytes in all: not a whole header, the device stops */
+	st = virtio_status(base);
+	printf("nethostile: 8-byte chain (header 12) -> status 0x%x%s\n", st,
+	       (st & 0x40) ? " NEEDS_RESET" : "");
+	expect(st & 0x40);
+	expect(vnet_init(base, mac, &why));
+	nh_send(base, "good after reset", 1, 60, mac);
+
+	t0 = arch_clock();
+	while (arch_clock() - t0 < linger * hz)
+		delay(100);
+	printf("nethostile: done\n");
+	verdict("nethostile");
+}
+
 /* ---- mode=manage and mode=denied: the management calls (docs/management-abi.md) ---- */
 
 #define MANAGE_POLLS 4000u
@@ -1246,6 +1342,7 @@ static void mode_hcbench(void)
 /*
  * Command line: mode=hello (default) | conduit (alias vmcall) | ticker [count=N] |
  * peek [addr=GPA] | poke [addr=GPA] | aborts | triple | shutdown | hostile | virtio |
+ * nethostile [wait=S linger=S] (a NIC on Keel's switch) |
  * reboot | manage [cycles=N] [pauses=N] [races=N]
  * (as the management partition, keel.cfg initrd = this ELF) | denied | hcbench [count=N batch=B] |
  * psci [rounds=N] (aarch64, 2 vCPUs) | smccc | timers | pmu | sve (aarch64) | decode | nmi | tscleaf |
@@ -1307,6 +1404,8 @@ void guest_main(const struct keel_guest_info *info)
 		mode_hostile();
 	else if (!strcmp(mode, "virtio"))
 		mode_virtio();
+	else if (!strcmp(mode, "nethostile"))
+		mode_nethostile();
 	else if (!strcmp(mode, "manage"))
 		mode_manage();
 	else if (!strcmp(mode, "denied"))

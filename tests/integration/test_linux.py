@@ -190,6 +190,8 @@ def pair(rig, arch, assets):
             "keel.net=10.1.0.2/24 keel.netrole=send " + net.format("10.1.0.1"))),
             disk=disks["linb"], on_reboot="stop", net="lan, mac=02:6b:65:65:6c:02"),
         partition("ticker", 5, "mode=ticker pace=30000", memory="16M"),
+        # A bare-metal NIC on the same network, used wrongly on purpose (testguest.c).
+        partition("nethost", 0, "mode=nethostile linger=30", memory="16M", net="lan"),
         on_idle="stay")
     with linuxrig.boot_keel(rig, arch, config, "linux-pair", assets, disks.values(),
                             smp=6, timeout=600) as q:
@@ -218,6 +220,34 @@ def test_pair_on_one_network(pair, arch):
     got = expect(q, "lina", r"net-got mib=\d+ sha256=[0-9a-f]{64}", 2 * STEP_S)
     assert value(sent, "sha256") == value(got, "sha256"), (sent, got)
     assert value(got, "mib") == str(NET_MIB)
+
+
+def test_hostile_nic_dropped_and_counted(pair, arch):
+    """nethost sends good frames, spoofed source addresses, oversized and runt
+    frames, then a chain with a 4-byte header, beside the pair's traffic, and never
+    refills its receive queue after the first frame. Each bad frame is dropped and
+    counted and the device goes on; the bad header makes it want a reset, after which
+    it works again; frames to it are dropped at its port, never waited for. Keel's
+    line as its port leaves the network gives the counts. (The pair's ping and
+    64 MiB transfer, checked beside, go on.)"""
+    q, _ = pair
+    verdict = q.wait_for(said("nethost", r"TEST nethostile (PASS|FAIL.*)"), 2 * STEP_S)
+    assert "PASS" in verdict, q.find_all(said("nethost", r"nethostile: .*|.*FAIL.*"))
+    heard = q.find(said("nethost", r"nethostile: heard \d+ bytes from (\S+)"))
+    assert heard, "nethost heard nothing from the pair"
+    macs = {value(q.find(said(n, r"net=up .*")), "mac") for n in ("lina", "linb")}
+    assert heard.split()[-1] in macs, (heard, macs)
+    assert q.find(said("nethost", r"nethostile: 8-byte chain \(header 12\) -> status 0x\w+ NEEDS_RESET"))
+    assert q.find(keel(r"warning: partition 'nethost': virtio-net at \w+ needs reset: transmit chain "
+                       r"without a whole header"))
+    left = q.wait_for(keel(r"partition 'nethost': left network 'lan': .*"), 120)
+    m = re.search(r"sent (\d+) frames \((\d+) bytes\), received (\d+) \(\d+ bytes\), dropped "
+                  r"spoofed=(\d+) runt=(\d+) oversize=(\d+) malformed=(\d+) no_buffer=(\d+)", left)
+    assert m, left
+    sent, sent_bytes, got, spoofed, runt, oversize, malformed, no_buffer = map(int, m.groups())
+    assert (sent, sent_bytes, got) == (5, 300, 1), left
+    assert (spoofed, runt, oversize, malformed) == (3, 2, 2, 1), left
+    assert no_buffer >= 1, left  # the pair's later broadcasts found no buffer
 
 
 def test_one_powers_off_others_go_on(pair, arch):

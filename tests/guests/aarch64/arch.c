@@ -48,6 +48,11 @@ uint64_t arch_virtio_base(void)
 	return 0x0a000000ull;
 }
 
+uint64_t arch_clock_rate(void)
+{
+	return arch_clock_hz();
+}
+
 uint64_t arch_clock(void)
 {
 	uint64_t v;

@@ -60,6 +60,9 @@ uint64_t arch_clock(void);
 /* That clock's rate in Hz if the guest can read it (aarch64: CNTFRQ_EL0), else 0. */
 uint64_t arch_clock_hz(void);
 
+/* That clock's rate in Hz from wherever it is known (x86_64: Keel's timing leaf), or 0. */
+uint64_t arch_clock_rate(void);
+
 /* --- exceptions and user mode (tests/guests/<arch>/traps.*) --- */
 
 struct trap {
@@ -202,6 +205,23 @@ bool virtio_console_init(uint64_t base, const char **why);
 bool virtio_console_send(uint64_t base, const char *s);
 void virtio_console_send_bad(uint64_t base, const char *kind, uint64_t outside_gpa);
 uint32_t virtio_status(uint64_t base);
+
+/*
+ * lib/vnet.c: a minimal virtio-net driver (VERSION_1 and MAC only, so a
+ * receive buffer holds a whole frame after a 12-byte header).
+ */
+#define VNET_HDR_LEN 12u
+/* The first virtio-net device's base among the virtio-mmio slots, or 0. */
+uint64_t vnet_find(void);
+/* Reset and bring up both queues, no receive buffer posted; its address in @mac. */
+bool vnet_init(uint64_t base, uint8_t mac[6], const char **why);
+/* Post @n more receive buffers (at most 8 outstanding). */
+void vnet_rx_post(uint64_t base, uint32_t n);
+/* A received frame (*@frame, its length), -1 if none, -2 for a bad used length. */
+int vnet_rx_poll(const uint8_t **frame);
+/* Send @frame with a header of @hdr_len zero bytes; true once the device used it. */
+bool vnet_tx_raw(uint64_t base, uint32_t hdr_len, const void *frame, uint32_t len);
+bool vnet_tx(uint64_t base, const void *frame, uint32_t len);
 
 /* The first @needle in @hay[0..len), or NULL (lib/manage.c). */
 const char *find_text(const char *hay, size_t len, const char *needle);

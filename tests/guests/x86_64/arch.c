@@ -1,5 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* x86_64 hooks of the test guests: VMMCALL/VMCALL, mapping a GPA, triple fault. */
+#include "cpu.h"
 #include "guest.h"
 
 #define PTE_P 0x1ull
@@ -76,6 +77,12 @@ uint64_t arch_clock(void)
 uint64_t arch_clock_hz(void)
 {
 	return 0;
+}
+
+/* Keel's timing leaf 0x40000010 gives the TSC rate in kHz (docs/guest-abi.md). */
+uint64_t arch_clock_rate(void)
+{
+	return (uint64_t)cpuid(0x40000010u, 0).a * 1000;
 }
 
 /* The guest's own tables map only its RAM: add a 2 MiB page for @gpa so the load reaches NPT. */

@@ -1,0 +1,203 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * A minimal virtio-net driver for the test guests (virtio-mmio, VERSION_1,
+ * MAC; no merged buffers, so each receive buffer holds a whole frame): finds
+ * the NIC, sends frames right and wrong on purpose, and receives into as
+ * many buffers as the caller posts, never more.
+ */
+#include "guest.h"
+
+#define VIO_MAGIC 0x000
+#define VIO_VERSION 0x004
+#define VIO_DEVICE_ID 0x008
+#define VIO_DEV_FEATURES 0x010
+#define VIO_DEV_FEATURES_SEL 0x014
+#define VIO_DRV_FEATURES 0x020
+#define VIO_DRV_FEATURES_SEL 0x024
+#define VIO_QUEUE_SEL 0x030
+#define VIO_QUEUE_NUM_MAX 0x034
+#define VIO_QUEUE_NUM 0x038
+#define VIO_QUEUE_READY 0x044
+#define VIO_QUEUE_NOTIFY 0x050
+#define VIO_STATUS 0x070
+#define VIO_QUEUE_DESC 0x080
+#define VIO_QUEUE_DRIVER 0x090
+#define VIO_QUEUE_DEVICE 0x0a0
+#define VIO_CONFIG 0x100
+
+#define VNET_SLOTS 8u /* slots every arch has */
+#define VNET_STRIDE 0x200u
+#define VNET_ID 1u
+#define VNET_F_MAC 5u
+#define VQ_SIZE 8u
+#define VQ_RX 0u
+#define VQ_TX 1u
+#define DESC_F_NEXT 1u
+#define DESC_F_WRITE 2u
+#define RX_BUF 2048u
+
+struct vq_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+	uint16_t next;
+};
+
+struct vq {
+	struct vq_desc desc[VQ_SIZE] __attribute__((aligned(4096)));
+	struct {
+		uint16_t flags, idx, ring[VQ_SIZE], used_event;
+	} avail __attribute__((aligned(4096)));
+	struct {
+		uint16_t flags, idx;
+		struct {
+			uint32_t id, len;
+		} ring[VQ_SIZE];
+		uint16_t avail_event;
+	} used __attribute__((aligned(4096)));
+	uint16_t seen; /* used entries consumed */
+};
+
+static struct vq rxq, txq;
+static uint8_t rxbuf[VQ_SIZE][RX_BUF] __attribute__((aligned(64)));
+static uint8_t txhdr[64], txframe[4096];
+
+static uint32_t rd(uint64_t base, uint32_t off)
+{
+	return *(volatile uint32_t *)(uintptr_t)(base + off);
+}
+
+static void wr(uint64_t base, uint32_t off, uint32_t v)
+{
+	*(volatile uint32_t *)(uintptr_t)(base + off) = v;
+}
+
+static void wr64(uint64_t base, uint32_t off, uint64_t v)
+{
+	wr(base, off, (uint32_t)v);
+	wr(base, off + 4, (uint32_t)(v >> 32));
+}
+
+uint64_t vnet_find(void)
+{
+	for (uint32_t i = 0; i < VNET_SLOTS; i++) {
+		uint64_t base = arch_virtio_base() + (uint64_t)i * VNET_STRIDE;
+
+		arch_map_gpa(base);
+		if (rd(base, VIO_MAGIC) == 0x74726976 && rd(base, VIO_VERSION) == 2 &&
+		    rd(base, VIO_DEVICE_ID) == VNET_ID)
+			return base;
+	}
+	return 0;
+}
+
+static bool vq_setup(uint64_t base, uint32_t index, struct vq *q)
+{
+	wr(base, VIO_QUEUE_SEL, index);
+	if (rd(base, VIO_QUEUE_NUM_MAX) < VQ_SIZE)
+		return false;
+	memset(q, 0, sizeof(*q));
+	wr(base, VIO_QUEUE_NUM, VQ_SIZE);
+	wr64(base, VIO_QUEUE_DESC, (uintptr_t)q->desc);
+	wr64(base, VIO_QUEUE_DRIVER, (uintptr_t)&q->avail);
+	wr64(base, VIO_QUEUE_DEVICE, (uintptr_t)&q->used);
+	wr(base, VIO_QUEUE_READY, 1);
+	return true;
+}
+
+bool vnet_init(uint64_t base, uint8_t mac[6], const char **why)
+{
+	wr(base, VIO_STATUS, 0);
+	wr(base, VIO_STATUS, 1 | 2); /* ACKNOWLEDGE | DRIVER */
+	wr(base, VIO_DEV_FEATURES_SEL, 1);
+	if (!(rd(base, VIO_DEV_FEATURES) & 1)) {
+		*why = "device does not offer VIRTIO_F_VERSION_1";
+		return false;
+	}
+	wr(base, VIO_DEV_FEATURES_SEL, 0);
+	if (!(rd(base, VIO_DEV_FEATURES) & (1u << VNET_F_MAC))) {
+		*why = "device does not offer VIRTIO_NET_F_MAC";
+		return false;
+	}
+	wr(base, VIO_DRV_FEATURES_SEL, 1);
+	wr(base, VIO_DRV_FEATURES, 1); /* VERSION_1 */
+	wr(base, VIO_DRV_FEATURES_SEL, 0);
+	wr(base, VIO_DRV_FEATURES, 1u << VNET_F_MAC);
+	wr(base, VIO_STATUS, 1 | 2 | 8); /* FEATURES_OK */
+	if (!(rd(base, VIO_STATUS) & 8)) {
+		*why = "FEATURES_OK refused";
+		return false;
+	}
+	if (!vq_setup(base, VQ_RX, &rxq) || !vq_setup(base, VQ_TX, &txq)) {
+		*why = "a queue is too small";
+		return false;
+	}
+	for (uint32_t i = 0; i < 6; i++)
+		mac[i] = *(volatile uint8_t *)(uintptr_t)(base + VIO_CONFIG + i);
+	wr(base, VIO_STATUS, 1 | 2 | 8 | 4); /* DRIVER_OK */
+	return true;
+}
+
+void vnet_rx_post(uint64_t base, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		uint16_t slot = rxq.avail.idx % VQ_SIZE;
+
+		rxq.desc[slot] = (struct vq_desc){ (uintptr_t)rxbuf[slot], RX_BUF, DESC_F_WRITE, 0 };
+		rxq.avail.ring[slot] = slot;
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		rxq.avail.idx++;
+	}
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	wr(base, VIO_QUEUE_NOTIFY, VQ_RX);
+}
+
+int vnet_rx_poll(const uint8_t **frame)
+{
+	uint16_t idx = *(volatile uint16_t *)&rxq.used.idx;
+	uint32_t id, len;
+
+	if (idx == rxq.seen)
+		return -1;
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	id = rxq.used.ring[rxq.seen % VQ_SIZE].id % VQ_SIZE;
+	len = rxq.used.ring[rxq.seen % VQ_SIZE].len;
+	rxq.seen++;
+	if (len < VNET_HDR_LEN || len > RX_BUF)
+		return -2;
+	*frame = rxbuf[id] + VNET_HDR_LEN;
+	return (int)(len - VNET_HDR_LEN);
+}
+
+/*
+ * One transmit chain: a @hdr_len-byte header (zeros: no offloads) and @len
+ * bytes of @frame in a second descriptor. True once the device used it.
+ */
+bool vnet_tx_raw(uint64_t base, uint32_t hdr_len, const void *frame, uint32_t len)
+{
+	uint16_t before = *(volatile uint16_t *)&txq.used.idx;
+	uint16_t slot = txq.avail.idx % VQ_SIZE;
+
+	if (hdr_len > sizeof(txhdr) || len > sizeof(txframe))
+		return false;
+	memset(txhdr, 0, sizeof(txhdr));
+	memcpy(txframe, frame, len);
+	txq.desc[0] = (struct vq_desc){ (uintptr_t)txhdr, hdr_len, DESC_F_NEXT, 1 };
+	txq.desc[1] = (struct vq_desc){ (uintptr_t)txframe, len, 0, 0 };
+	txq.avail.ring[slot] = 0;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	txq.avail.idx++;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	wr(base, VIO_QUEUE_NOTIFY, VQ_TX);
+	for (int spin = 0; spin < 1000; spin++) {
+		if (*(volatile uint16_t *)&txq.used.idx != before)
+			return true;
+		delay(10);
+	}
+	return false;
+}
+
+bool vnet_tx(uint64_t base, const void *frame, uint32_t len)
+{
+	return vnet_tx_raw(base, VNET_HDR_LEN, frame, len);
+}
