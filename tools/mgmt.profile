@@ -12,6 +12,7 @@ Keel management partition. Try:
       --initrd /images/initrd.gz --disk /images/disk.img \
       --cmdline 'console=@CONSOLE@ loglevel=4 keel.wait=600' --start
   keelctl list                      partitions and their state (--json for scripts)
+  keelctl net                       Keel's networks; give a microVM a NIC with --net lan
   keelctl console vm1               attach (Ctrl-\ detaches)
   keelctl stop vm1; keelctl destroy vm1
   keelctl --help                    everything else
