@@ -502,6 +502,85 @@ static void mode_nethostile(void)
 	verdict("nethostile");
 }
 
+/* ---- mode=netflood: broadcast as fast as Keel takes it, on a Linux guest's cue ---- */
+
+/* "a.b.c.d" into @ip; false if it is not one. */
+static bool parse_ipv4(const char *s, uint8_t ip[4])
+{
+	for (int i = 0; i < 4; i++) {
+		uint32_t v = 0, digits = 0;
+
+		while (*s >= '0' && *s <= '9' && digits < 4) {
+			v = v * 10 + (uint32_t)(*s++ - '0');
+			digits++;
+		}
+		if (!digits || v > 255 || (i < 3 && *s++ != '.'))
+			return false;
+		ip[i] = (uint8_t)v;
+	}
+	return *s == '\0';
+}
+
+/* An ARP request (EtherType 0x0806, opcode 1) asking for @ip. */
+static bool is_arp_for(const uint8_t *f, int len, const uint8_t ip[4])
+{
+	return len >= 42 && f[12] == 0x08 && f[13] == 0x06 && f[20] == 0 && f[21] == 1 &&
+	       !memcmp(f + 38, ip, 4);
+}
+
+/*
+ * A well-behaved NIC (it keeps its receive queue full) that waits for an ARP
+ * request for target=IP, an address nobody has (the init's keel.netflood
+ * cue), then sends 1514-byte broadcast frames as fast as Keel takes them for
+ * for=S seconds (default 10): each reaches every other port of the network.
+ * Says how many it sent, then idles.
+ */
+static void mode_netflood(void)
+{
+	uint64_t base = vnet_find(), hz = arch_clock_rate(), t0, t1, secs;
+	uint64_t sent = 0, wait = opt_num(cmdline, "wait", 600);
+	static uint8_t f[1514];
+	uint8_t mac[6], ip[4];
+	const uint8_t *rx;
+	const char *why = "";
+	char target[20];
+	bool cued = false;
+	int len;
+
+	secs = opt_num(cmdline, "for", 10);
+	if (!opt_get(cmdline, "target", target, sizeof(target)) || !parse_ipv4(target, ip) ||
+	    !base || !vnet_init(base, mac, &why) || !hz) {
+		printf("netflood: cannot start (target=a.b.c.d, a NIC, a clock): %s\n", why);
+		guest_failures++;
+		verdict("netflood");
+		return;
+	}
+	vnet_rx_post(base, 8);
+	t0 = arch_clock();
+	while (!cued && arch_clock() - t0 < wait * hz) {
+		while ((len = vnet_rx_poll(&rx)) != -1) {
+			cued |= len > 0 && is_arp_for(rx, len, ip);
+			vnet_rx_post(base, 1);
+		}
+		delay(10);
+	}
+	expect(cued);
+	printf("netflood: %s; flooding for %lu s\n", cued ? "cued" : "no cue", (unsigned long)secs);
+	nh_frame(f, sizeof(f), mac);
+	t0 = arch_clock();
+	do {
+		sent += vnet_tx_burst(base, f, sizeof(f), 64);
+		while (vnet_rx_poll(&rx) != -1)
+			vnet_rx_post(base, 1);
+		t1 = arch_clock();
+	} while (t1 - t0 < secs * hz);
+	printf("netflood: sent %lu frames (%lu bytes) in %lu ms: %lu frames/s\n",
+	       (unsigned long)sent, (unsigned long)(sent * sizeof(f)),
+	       (unsigned long)((t1 - t0) * 1000 / hz), (unsigned long)(sent * hz / (t1 - t0)));
+	expect(sent > 0);
+	verdict("netflood");
+}
+
 /* ---- mode=manage and mode=denied: the management calls (docs/management-abi.md) ---- */
 
 #define MANAGE_POLLS 4000u
@@ -1342,7 +1421,7 @@ static void mode_hcbench(void)
 /*
  * Command line: mode=hello (default) | conduit (alias vmcall) | ticker [count=N] |
  * peek [addr=GPA] | poke [addr=GPA] | aborts | triple | shutdown | hostile | virtio |
- * nethostile [wait=S linger=S] (a NIC on Keel's switch) |
+ * nethostile [wait=S linger=S] (a NIC on Keel's switch) | netflood target=IP [for=S] |
  * reboot | manage [cycles=N] [pauses=N] [races=N]
  * (as the management partition, keel.cfg initrd = this ELF) | denied | hcbench [count=N batch=B] |
  * psci [rounds=N] (aarch64, 2 vCPUs) | smccc | timers | pmu | sve (aarch64) | decode | nmi | tscleaf |
@@ -1406,6 +1485,8 @@ void guest_main(const struct keel_guest_info *info)
 		mode_virtio();
 	else if (!strcmp(mode, "nethostile"))
 		mode_nethostile();
+	else if (!strcmp(mode, "netflood"))
+		mode_netflood();
 	else if (!strcmp(mode, "manage"))
 		mode_manage();
 	else if (!strcmp(mode, "denied"))

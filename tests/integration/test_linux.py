@@ -187,14 +187,18 @@ def pair(rig, arch, assets):
             "keel.net=10.1.0.1/24 keel.netrole=recv " + net.format("10.1.0.2"))),
             disk=disks["lina"], on_reboot="stop", net="lan"),
         linux_partition("linb", "3-4", cmdline(arch, wait=0, alive=900, extra=(
-            "keel.net=10.1.0.2/24 keel.netrole=send " + net.format("10.1.0.1"))),
+            "keel.net=10.1.0.2/24 keel.netrole=send keel.netflood=10.1.0.99 "
+            + net.format("10.1.0.1"))),
             disk=disks["linb"], on_reboot="stop", net="lan, mac=02:6b:65:65:6c:02"),
         partition("ticker", 5, "mode=ticker pace=30000", memory="16M"),
         # A bare-metal NIC on the same network, used wrongly on purpose (testguest.c).
         partition("nethost", 0, "mode=nethostile linger=30", memory="16M", net="lan"),
+        # Floods the network while linb pings lina, cued by linb's ARP for 10.1.0.99.
+        partition("flood", 6, "mode=netflood target=10.1.0.99 for=10 then=idle", memory="16M",
+                  net="lan"),
         on_idle="stay")
     with linuxrig.boot_keel(rig, arch, config, "linux-pair", assets, disks.values(),
-                            smp=6, timeout=600) as q:
+                            smp=7, timeout=600) as q:
         yield q, {n: sha256(p) for n, p in disks.items()}
 
 
@@ -248,6 +252,25 @@ def test_hostile_nic_dropped_and_counted(pair, arch):
     assert (sent, sent_bytes, got) == (5, 300, 1), left
     assert (spoofed, runt, oversize, malformed) == (3, 2, 2, 1), left
     assert no_buffer >= 1, left  # the pair's later broadcasts found no buffer
+
+
+def test_ping_during_a_flood(pair, arch):
+    """'flood' sends 1514-byte broadcasts as fast as Keel takes them for 10 s, each
+    reaching every other port of 'lan', while linb pings lina 20 times: the round
+    trip stays bounded and the pings get through. The figures are printed."""
+    q, _ = pair
+    calm = expect(q, "linb", r"net-ping peer=10\.1\.0\.1 .*", FIRST_MARKER_S)
+    during = expect(q, "linb", r"net-flood-ping peer=10\.1\.0\.1 .*", STEP_S, after=calm.index)
+    sent = q.wait_for(said("flood", r"netflood: sent \d+ frames .*"), STEP_S)
+    print(f"\n[{arch}] calm:   {calm.split('| ', 1)[1]}\n[{arch}] during: "
+          f"{during.split('| ', 1)[1]}\n[{arch}] {sent.split('| ', 1)[1]}")
+    assert q.wait_for(said("flood", r"TEST netflood PASS"), 60)
+    frames = int(re.search(r"sent (\d+) frames", sent).group(1))
+    assert frames >= 1000, sent  # a flood, not a trickle
+    m = re.search(r"20 packets transmitted, (\d+) (packets )?received", during)
+    assert m and int(m.group(1)) >= 18, during
+    rtt = re.search(r"min/avg/max = ([\d.]+)/([\d.]+)/([\d.]+) ms", during)
+    assert rtt and float(rtt.group(3)) < 1000, during  # bounded: no reply waited a second
 
 
 def test_one_powers_off_others_go_on(pair, arch):

@@ -178,6 +178,7 @@ int printf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 size_t strlen(const char *s);
 int strcmp(const char *a, const char *b);
+int memcmp(const void *a, const void *b, size_t n);
 int strncmp(const char *a, const char *b, size_t n);
 void *memset(void *d, int c, size_t n);
 void *memcpy(void *d, const void *s, size_t n);
@@ -222,6 +223,8 @@ int vnet_rx_poll(const uint8_t **frame);
 /* Send @frame with a header of @hdr_len zero bytes; true once the device used it. */
 bool vnet_tx_raw(uint64_t base, uint32_t hdr_len, const void *frame, uint32_t len);
 bool vnet_tx(uint64_t base, const void *frame, uint32_t len);
+/* Send @frame @n times, four chains per notify; how many the device took. */
+uint32_t vnet_tx_burst(uint64_t base, const void *frame, uint32_t len, uint32_t n);
 
 /* The first @needle in @hay[0..len), or NULL (lib/manage.c). */
 const char *find_text(const char *hay, size_t len, const char *needle);
