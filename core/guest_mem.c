@@ -151,6 +151,39 @@ int guest_copy_to(struct partition *part, gpa_t gpa, const void *src, u64 len)
 	return guest_for_each(part, gpa, len, guest_write_chunk, (void *)src);
 }
 
+/*
+ * Each piece maps @src's memory in this CPU's window and @dst's in the next
+ * slot, dropped again at once (hmap_window_put_drop): a window of the other
+ * partition never outlives the memcpy.
+ */
+int guest_copy_between(struct partition *dst, gpa_t dst_gpa, const struct partition *src,
+		       gpa_t src_gpa, u64 len)
+{
+	u64 off = 0;
+	int ret = 0;
+
+	guest_access_begin(src);
+	guest_access_begin(dst);
+	if (!guest_range_present(src, src_gpa, len) || !guest_range_present(dst, dst_gpa, len))
+		ret = -KEEL_EFAULT;
+	while (!ret && off < len) {
+		u64 s_piece, d_piece, s_avail, d_avail, n;
+		hpa_t s_hpa = guest_resolve(src, src_gpa + off, &s_piece);
+		hpa_t d_hpa = guest_resolve(dst, dst_gpa + off, &d_piece);
+		const void *from = hmap_window_get(src, s_hpa, &s_avail);
+		void *to = hmap_window_get(dst, d_hpa, &d_avail);
+
+		n = MIN(MIN(len - off, MIN(s_piece, d_piece)), MIN(s_avail, d_avail));
+		memcpy(to, from, n);
+		hmap_window_put_drop();
+		hmap_window_put();
+		off += n;
+	}
+	guest_access_end(dst);
+	guest_access_end(src);
+	return ret;
+}
+
 int guest_zero(struct partition *part, gpa_t gpa, u64 len)
 {
 	return guest_for_each(part, gpa, len, guest_zero_chunk, NULL);

@@ -358,6 +358,14 @@ void hmap_window_put(void)
 	cpu->win_depth--;
 }
 
+void hmap_window_put_drop(void)
+{
+	struct pcpu *cpu = pcpu_this();
+
+	hmap_window_put();
+	hmap_window_clear(cpu, cpu->win_depth);
+}
+
 void hmap_window_reset(void)
 {
 	struct pcpu *cpu = pcpu_this();

@@ -74,6 +74,15 @@ u64 virtq_chain_read(const struct partition *part, const struct virtq_chain *c, 
 		     u64 len);
 u64 virtq_chain_write(struct partition *part, const struct virtq_chain *c, u64 off, const void *src,
 		      u64 len);
+/*
+ * Copy @len bytes from byte @src_off of @src's readable part (@src_part's
+ * memory) to byte @dst_off of @dst's writable part (@dst_part's), segment
+ * by segment, one copy with no bounce buffer. Returns the bytes copied:
+ * fewer if a chain ends first or a segment is not RAM.
+ */
+u64 virtq_chain_transfer(struct partition *dst_part, const struct virtq_chain *dst, u64 dst_off,
+			 const struct partition *src_part, const struct virtq_chain *src,
+			 u64 src_off, u64 len);
 
 struct virtio_dev;
 

@@ -245,6 +245,62 @@ static u64 virtq_chain_copy(struct partition *part, const struct virtq_chain *c,
 	return done;
 }
 
+/* Where byte @off of @c's readable (or writable) part is: segment *@i, offset *@at in it. */
+static bool virtq_chain_seek(const struct virtq_chain *c, bool write, u64 off, u32 *i, u64 *at)
+{
+	for (*i = 0; *i < c->nseg && *i < VIRTQ_MAX_SIZE; (*i)++) {
+		const struct virtq_seg *s = &c->seg[*i];
+
+		if (!s->write != !write)
+			continue;
+		if (off < s->len) {
+			*at = off;
+			return true;
+		}
+		off -= s->len;
+	}
+	return false;
+}
+
+/* The next segment of @c's part after *@i, at its start; false at the end. */
+static bool virtq_chain_next(const struct virtq_chain *c, bool write, u32 *i, u64 *at)
+{
+	while (++*i < c->nseg && *i < VIRTQ_MAX_SIZE)
+		if (!c->seg[*i].write == !write && c->seg[*i].len) {
+			*at = 0;
+			return true;
+		}
+	return false;
+}
+
+u64 virtq_chain_transfer(struct partition *dst_part, const struct virtq_chain *dst, u64 dst_off,
+			 const struct partition *src_part, const struct virtq_chain *src,
+			 u64 src_off, u64 len)
+{
+	u64 done = 0, s_at, d_at;
+	u32 si, di;
+
+	if (!len || !virtq_chain_seek(src, false, src_off, &si, &s_at) ||
+	    !virtq_chain_seek(dst, true, dst_off, &di, &d_at))
+		return 0;
+	while (done < len) {
+		const struct virtq_seg *s = &src->seg[si], *d = &dst->seg[di];
+		u64 n = MIN(len - done, MIN(s->len - s_at, d->len - d_at));
+
+		if (guest_copy_between(dst_part, d->addr + d_at, src_part, s->addr + s_at, n))
+			break;
+		done += n;
+		s_at += n;
+		d_at += n;
+		if (done == len)
+			break;
+		if ((s_at == s->len && !virtq_chain_next(src, false, &si, &s_at)) ||
+		    (d_at == d->len && !virtq_chain_next(dst, true, &di, &d_at)))
+			break;
+	}
+	return done;
+}
+
 u64 virtq_chain_read(const struct partition *part, const struct virtq_chain *c, u64 off, void *dst,
 		     u64 len)
 {

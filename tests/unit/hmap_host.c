@@ -64,6 +64,11 @@ void hmap_window_put(void)
 	hmap_host_depth--;
 }
 
+void hmap_window_put_drop(void)
+{
+	hmap_window_put();
+}
+
 void hmap_window_reset(void)
 {
 }

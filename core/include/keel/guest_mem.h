@@ -16,6 +16,15 @@ int guest_copy_from(const struct partition *part, void *dst, gpa_t gpa, u64 len)
 /* Copy @len bytes to guest-physical @gpa. Returns 0 or -KEEL_EFAULT. */
 int guest_copy_to(struct partition *part, gpa_t gpa, const void *src, u64 len);
 
+/*
+ * Copy @len bytes from @src's guest-physical @src_gpa straight to @dst's
+ * @dst_gpa: one memcpy per piece, no bounce buffer (a frame from one
+ * partition's buffers into another's). Both ranges are checked first; 0, or
+ * -KEEL_EFAULT with nothing copied.
+ */
+int guest_copy_between(struct partition *dst, gpa_t dst_gpa, const struct partition *src,
+		       gpa_t src_gpa, u64 len);
+
 /* Fill guest-physical [gpa, gpa + len) with zeroes. Returns 0 or -KEEL_EFAULT. */
 int guest_zero(struct partition *part, gpa_t gpa, u64 len);
 

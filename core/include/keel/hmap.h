@@ -91,6 +91,13 @@ void hmap_audit(u64 *hidden, u64 *exposed);
 void *hmap_window_get(const void *owner, hpa_t pa, u64 *avail);
 void hmap_window_put(void);
 
+/*
+ * hmap_window_put() that also unmaps the slot: for a window of another
+ * owner nested in one's own (a copy between two partitions), so it does not
+ * outlive the copy on this CPU.
+ */
+void hmap_window_put_drop(void);
+
 /* Drop every window of this CPU (its next partition finds nothing of the last). */
 void hmap_window_reset(void);
 
