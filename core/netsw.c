@@ -220,8 +220,10 @@ static bool netsw_source_ok(struct netsw_net *net, struct netsw_port *from, cons
 
 static void netsw_deliver(struct netsw_port *to, const struct netsw_frame *f)
 {
-	if (!to->deliver(to, f)) {
-		to->stats.drops[NETSW_DROP_NO_BUFFER]++;
+	u32 r = to->deliver(to, f);
+
+	if (r != NETSW_DELIVERED) {
+		to->stats.drops[r < NETSW_DROPS ? r : NETSW_DROP_NO_BUFFER]++;
 		return;
 	}
 	to->stats.rx_packets++;

@@ -4,9 +4,15 @@
  * (core/netsw.c): what the guest transmits goes to netsw_send(), and the
  * switch calls vnet_deliver() on the CPU of whoever sent to us.
  *
- * Offered: MAC, STATUS (the link is always up), MTU (1500) and MRG_RXBUF; no
- * checksum or segmentation offloads yet, so every frame is at most
- * VNET_FRAME_MAX bytes and its header's offload fields must be 0.
+ * Offered: MAC, STATUS (the link is always up), MTU (1500), MRG_RXBUF, and
+ * the offloads: CSUM and GUEST_CSUM (a checksum left for the receiver),
+ * HOST_TSO4/6 and GUEST_TSO4/6 with ECN (a TCP frame of up to 64 KiB left
+ * to be segmented). Keel neither segments nor checksums between two guests
+ * that take them: the header's offload fields travel with the frame. A
+ * receiver that does not take a partial checksum gets it completed here; one
+ * that takes no segmentation offload cannot get a segmentation-offloaded
+ * frame (dropped and counted, NETSW_DROP_OFFLOAD). A frame goes from the
+ * sender's buffers into the receiver's in one copy (virtq_chain_transfer).
  *
  * Locking (virtio.h): the transmit queue is the device's own, handled in
  * notify under vdev.lock. The receive queue is filled by other CPUs, so it
@@ -26,13 +32,28 @@
 #define VNET_RXQ 0u
 #define VNET_TXQ 1u
 
+#define VIRTIO_NET_F_CSUM 0
+#define VIRTIO_NET_F_GUEST_CSUM 1
 #define VIRTIO_NET_F_MTU 3
 #define VIRTIO_NET_F_MAC 5
+#define VIRTIO_NET_F_GUEST_TSO4 7
+#define VIRTIO_NET_F_GUEST_TSO6 8
+#define VIRTIO_NET_F_GUEST_ECN 9
+#define VIRTIO_NET_F_HOST_TSO4 11
+#define VIRTIO_NET_F_HOST_TSO6 12
+#define VIRTIO_NET_F_HOST_ECN 13
 #define VIRTIO_NET_F_MRG_RXBUF 15
 #define VIRTIO_NET_F_STATUS 16
 #define VIRTIO_NET_S_LINK_UP 1u
 
+#define VNET_HDR_F_NEEDS_CSUM 1u
+#define VNET_GSO_NONE 0u
+#define VNET_GSO_TCPV4 1u
+#define VNET_GSO_TCPV6 4u
+#define VNET_GSO_ECN 0x80u
+
 #define VNET_HDR 12u /* struct virtio_net_hdr with num_buffers (VERSION_1) */
+#define VNET_OFFLOAD 10u /* its fields before num_buffers: what travels with a frame */
 #define VNET_MTU 1500u
 #define VNET_FRAME_MAX (VNET_MTU + NETSW_ETH_HDR + 4) /* and one VLAN tag */
 #define VNET_CONFIG_SIZE 12u /* mac[6], status, max_virtqueue_pairs, mtu */
@@ -51,6 +72,8 @@ struct vnet_hdr {
 	u16 hdr_len, gso_size, csum_start, csum_offset;
 	u16 num_buffers;
 };
+_Static_assert(sizeof(struct vnet_hdr) == VNET_HDR, "the VERSION_1 header");
+_Static_assert(VNET_OFFLOAD <= sizeof(((struct netsw_frame *)0)->offload), "offload fits");
 
 static struct vnet *vnet_of(struct virtio_dev *vd)
 {
@@ -78,31 +101,66 @@ static u64 vnet_frame_copy(const struct netsw_frame *f, u64 off, void *dst, u64 
 	return virtq_chain_read(n->vd.part, &n->vd.chain, VNET_HDR + off, dst, len);
 }
 
+static bool vnet_has(const struct virtio_dev *vd, u32 feature)
+{
+	return vd->driver_features & BIT(feature);
+}
+
+/*
+ * The header the guest sent, against what it negotiated: a partial checksum
+ * only with CSUM, inside the frame; segmentation only of the kinds it took
+ * (HOST_TSO4/6, ECN with HOST_ECN), with a segment size, and with CSUM.
+ */
+static bool vnet_hdr_ok(const struct virtio_dev *vd, const struct vnet_hdr *h, u64 len)
+{
+	u8 gso = h->gso_type & (u8)~VNET_GSO_ECN;
+
+	if (h->flags & ~VNET_HDR_F_NEEDS_CSUM)
+		return false;
+	if ((h->flags & VNET_HDR_F_NEEDS_CSUM) &&
+	    (!vnet_has(vd, VIRTIO_NET_F_CSUM) ||
+	     (u64)h->csum_start + h->csum_offset + 2 > len))
+		return false;
+	if (h->gso_type == VNET_GSO_NONE)
+		return true;
+	if ((h->gso_type & VNET_GSO_ECN) && !vnet_has(vd, VIRTIO_NET_F_HOST_ECN))
+		return false;
+	if (gso == VNET_GSO_TCPV4)
+		return vnet_has(vd, VIRTIO_NET_F_HOST_TSO4) && h->gso_size;
+	if (gso == VNET_GSO_TCPV6)
+		return vnet_has(vd, VIRTIO_NET_F_HOST_TSO6) && h->gso_size;
+	return false;
+}
+
 /*
  * One transmit chain (vd->chain): header, then the frame. False if the chain
- * breaks the device's contract (no whole header, offloads never offered);
- * a frame of a bad length is dropped and counted.
+ * breaks the device's contract (no whole header, offloads it did not
+ * negotiate); a frame of a bad length is dropped and counted. Only a
+ * segmentation-offloaded frame may be longer than VNET_FRAME_MAX.
  */
 static bool vnet_transmit(struct vnet *n)
 {
 	const struct virtq_chain *c = &n->vd.chain;
 	struct netsw_frame f = { .src = n, .copy = vnet_frame_copy };
 	struct vnet_hdr h;
+	u64 len;
 
 	if (c->out_len < VNET_HDR || virtq_chain_read(n->vd.part, c, 0, &h, VNET_HDR) != VNET_HDR)
 		return false;
-	if (h.flags || h.gso_type)
+	len = c->out_len - VNET_HDR;
+	if (!vnet_hdr_ok(&n->vd, &h, len))
 		return false;
-	if (c->out_len - VNET_HDR > VNET_FRAME_MAX) {
+	if (len > (h.gso_type == VNET_GSO_NONE ? VNET_FRAME_MAX : NETSW_FRAME_MAX)) {
 		netsw_count_drop(&n->port, NETSW_DROP_OVERSIZE);
 		return true;
 	}
-	f.len = (u32)(c->out_len - VNET_HDR);
+	f.len = (u32)len;
 	if (f.len < NETSW_ETH_HDR ||
 	    virtq_chain_read(n->vd.part, c, VNET_HDR, f.eth, NETSW_ETH_HDR) != NETSW_ETH_HDR) {
 		netsw_count_drop(&n->port, NETSW_DROP_RUNT);
 		return true;
 	}
+	memcpy(f.offload, &h, VNET_OFFLOAD);
 	netsw_send(&n->port, &f);
 	return true;
 }
@@ -118,7 +176,8 @@ static void vnet_notify(struct virtio_dev *vd, u32 q)
 		if (!vnet_transmit(n)) {
 			netsw_count_drop(&n->port, NETSW_DROP_MALFORMED);
 			virtio_needs_reset(
-				vd, "transmit chain without a whole header, or with offloads");
+				vd, "transmit chain without a whole header, or with offloads it did "
+				    "not negotiate");
 			break;
 		}
 		virtio_push(vd, VNET_TXQ, 0);
@@ -129,70 +188,176 @@ static void vnet_notify(struct virtio_dev *vd, u32 q)
 }
 
 /*
- * netsw_port.deliver, on the sender's CPU: the frame into our receive
- * queue. Without MRG_RXBUF one chain must hold header and frame; with it,
- * as many chains as it takes (num_buffers). No room: false, nothing taken.
+ * Whether @vd's guest takes a frame of @len bytes with header @h: a
+ * segmentation offload only of the kinds it negotiated (GUEST_TSO4/6, ECN,
+ * and GUEST_CSUM, which they need). *@fill_csum: the frame leaves its
+ * checksum to the receiver and this one does not take that (Keel completes it).
  */
-static bool vnet_deliver(struct netsw_port *p, const struct netsw_frame *f)
+static u32 vnet_takes(const struct virtio_dev *vd, const struct vnet_hdr *h, u32 len,
+		      bool *fill_csum)
 {
-	struct vnet *n = p->owner;
+	u8 gso = h->gso_type & (u8)~VNET_GSO_ECN;
+
+	*fill_csum = (h->flags & VNET_HDR_F_NEEDS_CSUM) && !vnet_has(vd, VIRTIO_NET_F_GUEST_CSUM);
+	if (h->gso_type == VNET_GSO_NONE)
+		return len <= VNET_FRAME_MAX ? NETSW_DELIVERED : NETSW_DROP_OVERSIZE;
+	if (!vnet_has(vd, VIRTIO_NET_F_GUEST_CSUM) ||
+	    (gso == VNET_GSO_TCPV4 && !vnet_has(vd, VIRTIO_NET_F_GUEST_TSO4)) ||
+	    (gso == VNET_GSO_TCPV6 && !vnet_has(vd, VIRTIO_NET_F_GUEST_TSO6)) ||
+	    ((h->gso_type & VNET_GSO_ECN) && !vnet_has(vd, VIRTIO_NET_F_GUEST_ECN)))
+		return NETSW_DROP_OFFLOAD;
+	return NETSW_DELIVERED;
+}
+
+/*
+ * The Internet checksum the sender left to its device: over the frame from
+ * csum_start (the field holds the pseudo-header's sum), folded, stored at
+ * csum_start + csum_offset (vnet_hdr_ok checked both are inside @frame).
+ */
+static void vnet_fill_csum(u8 *frame, u32 len, const struct vnet_hdr *h)
+{
+	u64 sum = 0;
+	u16 out;
+
+	for (u32 i = h->csum_start; i < len; i += 2)
+		sum += (u32)frame[i] << 8 | (i + 1 < len ? frame[i + 1] : 0);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	out = (u16)~sum;
+	if (!out)
+		out = 0xffff; /* 0 means "no checksum" to UDP */
+	frame[h->csum_start + h->csum_offset] = (u8)(out >> 8);
+	frame[h->csum_start + h->csum_offset + 1] = (u8)out;
+}
+
+/*
+ * Where a frame's bytes come from: the sender's transmit chain (another
+ * virtio-net: one copy, straight into our buffers), or @bounce, a copy
+ * made first (a sender of another kind, or a checksum Keel completes).
+ */
+struct vnet_source {
+	const struct vnet *from; /* NULL: from bounce */
+	const u8 *bounce;
+};
+
+/* Bytes [off, off + len) of the frame into @c's buffers at @at. */
+static bool vnet_put_frame(struct vnet *n, const struct vnet_source *src, u64 at, u64 off, u64 len)
+{
+	struct partition *part = n->vd.part;
+
+	if (!src->from)
+		return virtq_chain_write(part, &n->rx_chain, at, src->bounce + off, len) == len;
+	return virtq_chain_transfer(part, &n->rx_chain, at, src->from->vd.part, &src->from->vd.chain,
+				    VNET_HDR + off, len) == len;
+}
+
+/*
+ * Count the receive chains header and frame (@total bytes) need, taking
+ * none: 0 if they are not there now (a drop). Without MRG_RXBUF one chain
+ * must hold it all.
+ */
+static u16 vnet_room(struct vnet *n, u64 total)
+{
 	struct virtio_dev *vd = &n->vd;
 	struct virtq *vq = &vd->vq[VNET_RXQ];
-	u8 buf[VNET_HDR + VNET_FRAME_MAX];
-	bool merge, ok = false;
-	u64 total = VNET_HDR + (u64)f->len, off = 0;
-	u16 start, count = 0;
-	unsigned long flags;
+	bool merge = vnet_has(vd, VIRTIO_NET_F_MRG_RXBUF);
+	u16 start = vq->last_avail, count = 0;
+	u64 off = 0;
 
-	if (f->len > VNET_FRAME_MAX)
-		return false;
-	flags = spin_lock_irqsave(&vd->qlock);
-	merge = vd->driver_features & BIT(VIRTIO_NET_F_MRG_RXBUF);
-	if (!virtio_dev_active(vd) || !vq->ready)
-		goto out;
-	memset(buf, 0, VNET_HDR);
-	if (f->copy(f, 0, buf + VNET_HDR, f->len) != f->len)
-		goto out;
-	start = vq->last_avail;
-	/* First find room, then write: a frame that does not fit takes nothing. */
 	while (off < total) {
-		int r = virtq_pop(vd->part, vq, vd->driver_features & BIT(VIRTIO_F_INDIRECT_DESC),
-				  &n->rx_chain);
+		int r = virtq_pop(vd->part, vq, vnet_has(vd, VIRTIO_F_INDIRECT_DESC), &n->rx_chain);
 
 		if (r < 0)
 			virtio_needs_reset_locked(vd, "malformed receive chain or ring");
 		if (r <= 0 || !n->rx_chain.in_len || (!merge && n->rx_chain.in_len < total)) {
-			vq->last_avail = start;
-			goto out;
+			count = 0;
+			break;
 		}
 		off += MIN(total - off, n->rx_chain.in_len);
 		count++;
 	}
-	/* Again from the start, writing: the guest may have changed its chains since. */
 	vq->last_avail = start;
-	memcpy(buf + VNET_HDR - 2, &count, 2); /* num_buffers */
-	for (off = 0; off < total;) {
-		u64 k;
+	return count;
+}
 
-		if (virtq_pop(vd->part, vq, vd->driver_features & BIT(VIRTIO_F_INDIRECT_DESC),
-			      &n->rx_chain) <= 0 ||
-		    !n->rx_chain.in_len) {
-			virtio_needs_reset_locked(vd, "receive chains changed while in use");
-			goto out;
-		}
+/* Header @hdr and the frame (@len bytes from @src) into @count receive chains, each pushed. */
+static bool vnet_fill(struct vnet *n, const u8 hdr[VNET_HDR], const struct vnet_source *src,
+		      u32 len, u16 count)
+{
+	struct virtio_dev *vd = &n->vd;
+	struct virtq *vq = &vd->vq[VNET_RXQ];
+	u64 total = VNET_HDR + (u64)len, off = 0;
+
+	for (u16 i = 0; i < count && off < total; i++) {
+		u64 k, at = 0;
+
+		if (virtq_pop(vd->part, vq, vnet_has(vd, VIRTIO_F_INDIRECT_DESC), &n->rx_chain) <= 0 ||
+		    !n->rx_chain.in_len)
+			return false; /* the guest changed its chains since vnet_room */
 		k = MIN(total - off, n->rx_chain.in_len);
-		if (virtq_chain_write(vd->part, &n->rx_chain, 0, buf + off, k) != k ||
-		    virtq_push(vd->part, vq, n->rx_chain.head, (u32)k)) {
-			virtio_needs_reset_locked(vd, "receive buffers not writable");
-			goto out;
+		if (off < VNET_HDR) {
+			at = MIN(k, VNET_HDR - off);
+			if (virtq_chain_write(vd->part, &n->rx_chain, 0, hdr + off, at) != at)
+				return false;
 		}
+		if (k > at && !vnet_put_frame(n, src, at, off + at - VNET_HDR, k - at))
+			return false;
+		if (virtq_push(vd->part, vq, n->rx_chain.head, (u32)k))
+			return false;
 		off += k;
 	}
-	ok = true;
+	return off == total;
+}
+
+/*
+ * netsw_port.deliver, on the sender's CPU: the frame into our receive
+ * queue, its offloads passed on if our guest takes them. No room: a drop,
+ * nothing taken.
+ */
+static u32 vnet_deliver(struct netsw_port *p, const struct netsw_frame *f)
+{
+	struct vnet *n = p->owner;
+	struct virtio_dev *vd = &n->vd;
+	struct vnet_source src = { .from = f->copy == vnet_frame_copy ? f->src : NULL };
+	u8 bounce[VNET_FRAME_MAX], hdr[VNET_HDR] = { 0 };
+	u32 verdict = NETSW_DROP_NO_BUFFER, take;
+	struct vnet_hdr h;
+	unsigned long flags;
+	bool fill_csum;
+	u16 count;
+
+	memcpy(&h, f->offload, VNET_OFFLOAD);
+	flags = spin_lock_irqsave(&vd->qlock);
+	if (!virtio_dev_active(vd) || !vd->vq[VNET_RXQ].ready)
+		goto out;
+	take = vnet_takes(vd, &h, f->len, &fill_csum);
+	if (take != NETSW_DELIVERED) {
+		verdict = take;
+		goto out;
+	}
+	if (fill_csum || !src.from) {
+		/* A copy first: ours to complete, or a sender's bytes we cannot reach. */
+		if (f->len > sizeof(bounce) || f->copy(f, 0, bounce, f->len) != f->len)
+			goto out;
+		if (fill_csum)
+			vnet_fill_csum(bounce, f->len, &h);
+		src = (struct vnet_source){ .from = NULL, .bounce = bounce };
+	}
+	if (!fill_csum)
+		memcpy(hdr, &h, VNET_OFFLOAD); /* the offloads travel on */
+	count = vnet_room(n, VNET_HDR + (u64)f->len);
+	if (!count)
+		goto out;
+	memcpy(hdr + VNET_HDR - 2, &count, 2); /* num_buffers */
+	if (!vnet_fill(n, hdr, &src, f->len, count)) {
+		virtio_needs_reset_locked(vd, "receive buffers changed while in use or not writable");
+		goto out;
+	}
+	verdict = NETSW_DELIVERED;
 	virtio_queue_interrupt_locked(vd, VNET_RXQ);
 out:
 	spin_unlock_irqrestore(&vd->qlock, flags);
-	return ok;
+	return verdict;
 }
 
 /* The port's last counters, as the partition's NIC leaves its network. */
@@ -205,14 +370,15 @@ static void vnet_log_leaving(struct vnet *n)
 	netsw_port_stats(&n->port, &st);
 	pr_info("partition '%s': left network '%s': sent %llu frames (%llu bytes), received %llu "
 		"(%llu bytes), dropped spoofed=%llu runt=%llu oversize=%llu malformed=%llu "
-		"no_buffer=%llu",
+		"no_buffer=%llu offload=%llu",
 		n->vd.part->desc.h.name, n->port.net->name, (unsigned long long)st.tx_packets,
 		(unsigned long long)st.tx_bytes, (unsigned long long)st.rx_packets,
 		(unsigned long long)st.rx_bytes, (unsigned long long)st.drops[NETSW_DROP_SPOOF],
 		(unsigned long long)st.drops[NETSW_DROP_RUNT],
 		(unsigned long long)st.drops[NETSW_DROP_OVERSIZE],
 		(unsigned long long)st.drops[NETSW_DROP_MALFORMED],
-		(unsigned long long)st.drops[NETSW_DROP_NO_BUFFER]);
+		(unsigned long long)st.drops[NETSW_DROP_NO_BUFFER],
+		(unsigned long long)st.drops[NETSW_DROP_OFFLOAD]);
 }
 
 static void vnet_destroy(struct virtio_dev *vd)
@@ -243,7 +409,11 @@ int vnet_create(struct partition *part, u64 base, u32 irq, struct netsw_net *net
 		bool uplink)
 {
 	u64 features = BIT(VIRTIO_NET_F_MTU) | BIT(VIRTIO_NET_F_MAC) | BIT(VIRTIO_NET_F_STATUS) |
-		       BIT(VIRTIO_NET_F_MRG_RXBUF);
+		       BIT(VIRTIO_NET_F_MRG_RXBUF) | BIT(VIRTIO_NET_F_CSUM) |
+		       BIT(VIRTIO_NET_F_GUEST_CSUM) | BIT(VIRTIO_NET_F_HOST_TSO4) |
+		       BIT(VIRTIO_NET_F_HOST_TSO6) | BIT(VIRTIO_NET_F_HOST_ECN) |
+		       BIT(VIRTIO_NET_F_GUEST_TSO4) | BIT(VIRTIO_NET_F_GUEST_TSO6) |
+		       BIT(VIRTIO_NET_F_GUEST_ECN);
 	struct vnet *n = virtio_alloc(sizeof(*n));
 	int ret;
 

@@ -316,11 +316,11 @@ static void test_pci_list(void)
 	CHECK_EQ(last_res[1], 0);
 }
 
-static bool net_take(struct netsw_port *p, const struct netsw_frame *f)
+static u32 net_take(struct netsw_port *p, const struct netsw_frame *f)
 {
 	(void)p;
 	(void)f;
-	return true;
+	return NETSW_DELIVERED;
 }
 
 /*

@@ -13,15 +13,15 @@ struct fake {
 	u32 last_len;
 };
 
-static bool fake_deliver(struct netsw_port *p, const struct netsw_frame *f)
+static u32 fake_deliver(struct netsw_port *p, const struct netsw_frame *f)
 {
 	struct fake *k = p->owner;
 
 	if (k->got >= k->room)
-		return false;
+		return NETSW_DROP_NO_BUFFER;
 	k->got++;
 	k->last_len = (u32)f->copy(f, 0, k->last, f->len < sizeof(k->last) ? f->len : sizeof(k->last));
-	return true;
+	return NETSW_DELIVERED;
 }
 
 static u64 frame_copy(const struct netsw_frame *f, u64 off, void *dst, u64 n)

@@ -14,6 +14,16 @@
 #define F_MAC BIT(5)
 #define F_MTU BIT(3)
 #define F_STATUS BIT(16)
+#define F_CSUM BIT(0)
+#define F_GUEST_CSUM BIT(1)
+#define F_GUEST_TSO4 BIT(7)
+#define F_GUEST_TSO6 BIT(8)
+#define F_GUEST_ECN BIT(9)
+#define F_HOST_TSO4 BIT(11)
+#define F_HOST_TSO6 BIT(12)
+#define F_HOST_ECN BIT(13)
+#define BIG_TX (RAM_BASE + 0x380000) /* one frame of up to 192 KiB, A's */
+#define BIG_RX (RAM_BASE + 0x3b0000) /* B's 4 KiB receive buffers */
 
 /* Per device: rx rings, tx rings, buffers. */
 #define RING(dev, q) (RAM_BASE + 0x30000 + (dev)*0x20000ull + (q)*0x8000ull)
@@ -198,6 +208,189 @@ static void test_hostile_chains_reset_the_sender_only(void)
 	tv_teardown();
 }
 
+/* A virtio-net header as a driver fills it (num_buffers is the device's). */
+struct hdr {
+	u8 flags, gso_type;
+	u16 hdr_len, gso_size, csum_start, csum_offset, num_buffers;
+};
+
+/*
+ * A transmits header @h and a @len-byte frame B <- A (bytes k * 7 after the
+ * addresses), the header in its own descriptor and the frame cut in @npieces
+ * descriptors of uneven sizes, as Linux's page fragments come.
+ */
+static void send_frags(const struct hdr *h, u32 len, u32 npieces)
+{
+	u8 *f = hva(BIG_TX + 64);
+	u32 off = 0;
+	u16 head = tx_next[0];
+
+	memcpy(hva(BIG_TX), h, sizeof(*h));
+	memcpy(f, MAC_B, 6);
+	memcpy(f + 6, MAC_A, 6);
+	for (u32 k = 12; k < len; k++)
+		f[k] = (u8)(k * 7);
+	put_desc(DESC(0, 1), head, BIG_TX, 12, F_NEXT, (u16)(head + 1));
+	for (u32 p = 0; p < npieces; p++) {
+		u32 n = p + 1 == npieces ? len - off : (len / npieces) + 13 * p;
+		u16 i = (u16)(head + 1 + p);
+
+		put_desc(DESC(0, 1), i, BIG_TX + 64 + off, n, p + 1 == npieces ? 0 : F_NEXT,
+			 (u16)(i + 1));
+		off += n;
+	}
+	tx_next[0] = (u16)(head + 1 + npieces);
+	avail_add(AVAIL(0, 1), 16, head);
+	wr(nic(0), R_QUEUE_NOTIFY, 1);
+}
+
+/* B posts @n receive buffers of 4 KiB (MRG_RXBUF). */
+static void post_big_rx(u32 n)
+{
+	for (u32 k = 0; k < n; k++) {
+		u16 i = rx_next[1]++;
+
+		put_desc(DESC(1, 0), i, BIG_RX + 0x1000ull * (i % 16), 4096, F_WRITE, 0);
+		avail_add(AVAIL(1, 0), 16, i);
+	}
+}
+
+/* The received frame B's buffers hold from its first used entry on, gathered, vs what A sent. */
+static bool big_frame_arrived(u32 len, struct hdr *got)
+{
+	static u8 all[70000];
+	u32 used = get16(USED(1, 0) + 2), have = 0;
+
+	for (u32 e = 0; e < used; e++) {
+		u32 id = get32(USED(1, 0) + 4 + 8 * e), n = get32(USED(1, 0) + 8 + 8 * e);
+
+		if (have + n > sizeof(all))
+			return false;
+		memcpy(all + have, hva(BIG_RX + 0x1000ull * (id % 16)), n);
+		have += n;
+	}
+	memcpy(got, all, sizeof(*got));
+	return have == 12 + len && !memcmp(all + 12, hva(BIG_TX + 64), len);
+}
+
+/*
+ * Two guests that take the offloads: a 20000-byte TCP segment left to be
+ * segmented goes across whole, its header's fields unchanged, straight
+ * from A's fragments into B's buffers.
+ */
+static void test_offloads_travel(void)
+{
+	struct hdr h = { .flags = 1, .gso_type = 1 | 0x80, .hdr_len = 66, .gso_size = 1448,
+			 .csum_start = 34, .csum_offset = 16 }, got;
+
+	setup(F_CSUM | F_HOST_TSO4 | F_HOST_ECN, F_MRG | F_GUEST_CSUM | F_GUEST_TSO4 | F_GUEST_ECN);
+	post_big_rx(8);
+	send_frags(&h, 20000, 5);
+	CHECK(!needs_reset(nic(0)));
+	CHECK(!needs_reset(nic(1)));
+	CHECK_EQ(get16(USED(1, 0) + 2), 5); /* 20012 bytes in 4 KiB buffers */
+	CHECK(big_frame_arrived(20000, &got));
+	CHECK_EQ(got.flags, 1);
+	CHECK_EQ(got.gso_type, 1 | 0x80);
+	CHECK_EQ(got.hdr_len, 66);
+	CHECK_EQ(got.gso_size, 1448);
+	CHECK_EQ(got.csum_start, 34);
+	CHECK_EQ(got.csum_offset, 16);
+	CHECK_EQ(got.num_buffers, 5);
+	CHECK_EQ(port_of(1)->stats.rx_bytes, 20000);
+	tv_teardown();
+	/* 64000 bytes in 12 fragments fill B's 16 buffers; 64 KiB and a header is the most. */
+	setup(F_CSUM | F_HOST_TSO4, F_MRG | F_GUEST_CSUM | F_GUEST_TSO4);
+	post_big_rx(16);
+	h.gso_type = 1;
+	send_frags(&h, 64000, 12);
+	CHECK_EQ(get16(USED(1, 0) + 2), 16);
+	CHECK(big_frame_arrived(64000, &got));
+	CHECK_EQ(got.num_buffers, 16);
+	tv_teardown();
+	setup(F_CSUM | F_HOST_TSO4, F_MRG | F_GUEST_CSUM | F_GUEST_TSO4);
+	send_frags(&h, 65551, 12);
+	CHECK_EQ(port_of(0)->stats.drops[NETSW_DROP_OVERSIZE], 1);
+	CHECK(!needs_reset(nic(0)));
+	tv_teardown();
+}
+
+/*
+ * A receiver that takes no offloads: a segmentation-offloaded frame is
+ * dropped at its port (counted), a partial checksum is completed by Keel.
+ */
+static void test_offloads_for_a_plain_receiver(void)
+{
+	struct hdr h = { .flags = 1, .gso_type = 1, .hdr_len = 66, .gso_size = 1448,
+			 .csum_start = 34, .csum_offset = 6 }, got;
+	const u8 *rx = hva(RXBUF(1));
+	u32 sum = 0;
+
+	setup(F_CSUM | F_HOST_TSO4, F_MRG);
+	post_big_rx(8);
+	send_frags(&h, 9000, 3);
+	CHECK_EQ(get16(USED(1, 0) + 2), 0);
+	CHECK_EQ(port_of(1)->stats.drops[NETSW_DROP_OFFLOAD], 1);
+	CHECK(!needs_reset(nic(0)) && !needs_reset(nic(1)));
+	tv_teardown();
+
+	/* A 301-byte frame (odd) whose checksum from byte 34 is left to the device. */
+	setup(F_CSUM, 0);
+	post_rx(1, 1600);
+	h.gso_type = 0;
+	h.gso_size = 0;
+	send_frags(&h, 301, 2);
+	CHECK_EQ(get16(USED(1, 0) + 2), 1);
+	memcpy(&got, rx, sizeof(got));
+	CHECK_EQ(got.flags, 0); /* nothing left to do */
+	CHECK(!memcmp(rx + 12, hva(BIG_TX + 64), 34 + 6)); /* up to the field */
+	/* The field held the pseudo-header's sum; a receiver adds that sum back to verify. */
+	sum = (u32)((const u8 *)hva(BIG_TX + 64))[40] << 8 | ((const u8 *)hva(BIG_TX + 64))[41];
+	for (u32 i = 34; i < 301; i += 2)
+		sum += (u32)rx[12 + i] << 8 | (i + 1 < 301 ? rx[12 + i + 1] : 0);
+	while (sum >> 16)
+		sum = (sum & 0xffff) + (sum >> 16);
+	CHECK_EQ(sum, 0xffff);
+	CHECK(memcmp(rx + 12 + 40, hva(BIG_TX + 64 + 40), 2) != 0); /* it was filled in */
+	tv_teardown();
+}
+
+/* Offload fields a guest did not negotiate, or that point outside its frame: reset. */
+static void test_offload_headers_checked(void)
+{
+	static const struct {
+		u64 features;
+		struct hdr h;
+		u32 len;
+	} bad[] = {
+		{ 0, { .gso_type = 1, .gso_size = 1448 }, 3000 }, /* TSO not taken */
+		{ F_CSUM | F_HOST_TSO4, { .gso_type = 4, .gso_size = 1448 }, 3000 }, /* TSO6 */
+		{ F_CSUM | F_HOST_TSO4, { .gso_type = 1 | 0x80, .gso_size = 1448 }, 3000 }, /* ECN */
+		{ F_CSUM | F_HOST_TSO4, { .gso_type = 1 }, 3000 }, /* no segment size */
+		{ F_CSUM | F_HOST_TSO4, { .gso_type = 3, .gso_size = 1448 }, 3000 }, /* UDP */
+		{ F_CSUM, { .flags = 1, .csum_start = 290, .csum_offset = 10 }, 300 }, /* outside */
+		{ F_CSUM, { .flags = 1, .csum_start = 0xffff, .csum_offset = 0xffff }, 300 },
+		{ F_CSUM, { .flags = 2 }, 300 }, /* DATA_VALID is the device's to say */
+	};
+
+	for (u32 i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		setup(bad[i].features, F_MRG | F_GUEST_CSUM | F_GUEST_TSO4 | F_GUEST_TSO6);
+		post_big_rx(8);
+		send_frags(&bad[i].h, bad[i].len, 2);
+		CHECK(needs_reset(nic(0)));
+		CHECK(!needs_reset(nic(1)));
+		CHECK_EQ(get16(USED(1, 0) + 2), 0);
+		tv_teardown();
+	}
+	/* A plain frame over 1518 bytes is oversized even where TSO is taken: no reset. */
+	setup(F_CSUM | F_HOST_TSO4, F_MRG | F_GUEST_CSUM | F_GUEST_TSO4);
+	post_big_rx(8);
+	send_frags(&(struct hdr){ 0 }, 1519, 2);
+	CHECK_EQ(port_of(0)->stats.drops[NETSW_DROP_OVERSIZE], 1);
+	CHECK(!needs_reset(nic(0)));
+	tv_teardown();
+}
+
 static void test_random_chains(void)
 {
 	unsigned long long seed = 0x1234567;
@@ -227,6 +420,9 @@ int main(void)
 	test_frame_reaches_the_other_nic();
 	test_small_buffers();
 	test_hostile_chains_reset_the_sender_only();
+	test_offloads_travel();
+	test_offloads_for_a_plain_receiver();
+	test_offload_headers_checked();
 	test_random_chains();
 	tv_free_all();
 	return unit_done("test_virtio_net");

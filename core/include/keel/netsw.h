@@ -26,13 +26,15 @@
 enum netsw_drop {
 	NETSW_DROP_SPOOF = KEEL_NET_DROP_SPOOF, /* a source address the port may not use */
 	NETSW_DROP_RUNT = KEEL_NET_DROP_RUNT, /* shorter than an Ethernet header */
-	NETSW_DROP_OVERSIZE =
-		KEEL_NET_DROP_OVERSIZE, /* longer than NETSW_FRAME_MAX or the port's */
+	NETSW_DROP_OVERSIZE = KEEL_NET_DROP_OVERSIZE, /* longer than NETSW_FRAME_MAX or the port's */
 	NETSW_DROP_MALFORMED = KEEL_NET_DROP_MALFORMED, /* the device found its buffers unusable */
-	NETSW_DROP_NO_BUFFER =
-		KEEL_NET_DROP_NO_BUFFER, /* the receiver had no buffer (counted there) */
+	/* The receiver had no buffer for it (counted there) */
+	NETSW_DROP_NO_BUFFER = KEEL_NET_DROP_NO_BUFFER,
+	/* A segmentation offload the receiver does not take (counted there) */
+	NETSW_DROP_OFFLOAD = KEEL_NET_DROP_OFFLOAD,
 	NETSW_DROPS
 };
+#define NETSW_DELIVERED NETSW_DROPS /* deliver(): the frame is in the receiver's buffers */
 _Static_assert(NETSW_DROPS <= KEEL_NET_DROPS, "every drop reason has a slot in the ABI");
 
 struct netsw_stats {
@@ -51,12 +53,13 @@ struct netsw_port {
 	u8 mac[6];
 	u16 flags; /* NETSW_PORT_* */
 	/*
-	 * Put @f into @p's receive buffers: true if it took the frame, false
-	 * if it had no room (a drop, never a wait). On the sender's CPU with
-	 * the network's lock held: it may take only locks nothing else holds
-	 * while taking the network's.
+	 * Put @f into @p's receive buffers: NETSW_DELIVERED, or why it could
+	 * not (NETSW_DROP_NO_BUFFER: no room, a drop, never a wait;
+	 * NETSW_DROP_OFFLOAD...), counted at @p. On the sender's CPU with the
+	 * network's lock held: it may take only locks nothing else holds while
+	 * taking the network's.
 	 */
-	bool (*deliver)(struct netsw_port *p, const struct netsw_frame *f);
+	u32 (*deliver)(struct netsw_port *p, const struct netsw_frame *f);
 	void *owner;
 	u32 part_id; /* the partition whose NIC it is: for listings only */
 	struct netsw_stats stats; /* under the network's lock */
