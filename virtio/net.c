@@ -118,8 +118,7 @@ static bool vnet_hdr_ok(const struct virtio_dev *vd, const struct vnet_hdr *h, u
 	if (h->flags & ~VNET_HDR_F_NEEDS_CSUM)
 		return false;
 	if ((h->flags & VNET_HDR_F_NEEDS_CSUM) &&
-	    (!vnet_has(vd, VIRTIO_NET_F_CSUM) ||
-	     (u64)h->csum_start + h->csum_offset + 2 > len))
+	    (!vnet_has(vd, VIRTIO_NET_F_CSUM) || (u64)h->csum_start + h->csum_offset + 2 > len))
 		return false;
 	if (h->gso_type == VNET_GSO_NONE)
 		return true;
@@ -176,8 +175,9 @@ static void vnet_notify(struct virtio_dev *vd, u32 q)
 		if (!vnet_transmit(n)) {
 			netsw_count_drop(&n->port, NETSW_DROP_MALFORMED);
 			virtio_needs_reset(
-				vd, "transmit chain without a whole header, or with offloads it did "
-				    "not negotiate");
+				vd,
+				"transmit chain without a whole header, or with offloads it did "
+				"not negotiate");
 			break;
 		}
 		virtio_push(vd, VNET_TXQ, 0);
@@ -247,8 +247,8 @@ static bool vnet_put_frame(struct vnet *n, const struct vnet_source *src, u64 at
 
 	if (!src->from)
 		return virtq_chain_write(part, &n->rx_chain, at, src->bounce + off, len) == len;
-	return virtq_chain_transfer(part, &n->rx_chain, at, src->from->vd.part, &src->from->vd.chain,
-				    VNET_HDR + off, len) == len;
+	return virtq_chain_transfer(part, &n->rx_chain, at, src->from->vd.part,
+				    &src->from->vd.chain, VNET_HDR + off, len) == len;
 }
 
 /*
@@ -291,7 +291,8 @@ static bool vnet_fill(struct vnet *n, const u8 hdr[VNET_HDR], const struct vnet_
 	for (u16 i = 0; i < count && off < total; i++) {
 		u64 k, at = 0;
 
-		if (virtq_pop(vd->part, vq, vnet_has(vd, VIRTIO_F_INDIRECT_DESC), &n->rx_chain) <= 0 ||
+		if (virtq_pop(vd->part, vq, vnet_has(vd, VIRTIO_F_INDIRECT_DESC), &n->rx_chain) <=
+			    0 ||
 		    !n->rx_chain.in_len)
 			return false; /* the guest changed its chains since vnet_room */
 		k = MIN(total - off, n->rx_chain.in_len);
@@ -350,7 +351,8 @@ static u32 vnet_deliver(struct netsw_port *p, const struct netsw_frame *f)
 		goto out;
 	memcpy(hdr + VNET_HDR - 2, &count, 2); /* num_buffers */
 	if (!vnet_fill(n, hdr, &src, f->len, count)) {
-		virtio_needs_reset_locked(vd, "receive buffers changed while in use or not writable");
+		virtio_needs_reset_locked(vd,
+					  "receive buffers changed while in use or not writable");
 		goto out;
 	}
 	verdict = NETSW_DELIVERED;

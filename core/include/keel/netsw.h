@@ -26,7 +26,8 @@
 enum netsw_drop {
 	NETSW_DROP_SPOOF = KEEL_NET_DROP_SPOOF, /* a source address the port may not use */
 	NETSW_DROP_RUNT = KEEL_NET_DROP_RUNT, /* shorter than an Ethernet header */
-	NETSW_DROP_OVERSIZE = KEEL_NET_DROP_OVERSIZE, /* longer than NETSW_FRAME_MAX or the port's */
+	NETSW_DROP_OVERSIZE =
+		KEEL_NET_DROP_OVERSIZE, /* longer than NETSW_FRAME_MAX or the port's */
 	NETSW_DROP_MALFORMED = KEEL_NET_DROP_MALFORMED, /* the device found its buffers unusable */
 	/* The receiver had no buffer for it (counted there) */
 	NETSW_DROP_NO_BUFFER = KEEL_NET_DROP_NO_BUFFER,
