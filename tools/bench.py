@@ -20,7 +20,10 @@ partition, --starts times, beside the direct boots above (tools/
 bench_keelctl.py), and the hypercall round trip (tools/bench_hypercall.py, its
 --hc-* and --icount options), and on x86_64 a passed-through NVMe drive and
 NIC against the same devices in a direct boot (tools/bench_passthrough.py, its
---pt-* options); --only linux|keelctl|hypercall|passthrough runs just one.
+--pt-* options), and TCP throughput and ping between two microVMs on Keel's
+switch against two direct guests joined by QEMU's -netdev socket
+(tools/bench_net.py, its --net-* options); --only
+linux|keelctl|hypercall|passthrough|net runs just one.
 """
 
 import argparse
@@ -37,6 +40,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 import bench_hypercall  # noqa: E402
 import bench_keelctl  # noqa: E402
+import bench_net  # noqa: E402
 import bench_passthrough  # noqa: E402
 import keelrig  # noqa: E402
 import linuxrig  # noqa: E402
@@ -202,11 +206,12 @@ def main():
     ap.add_argument("--build", default="build", help="build directory (as make BUILD=)")
     ap.add_argument("--pairs", type=int, default=5, help="a/b pairs per arch (at least 5 advised)")
     ap.add_argument("--timeout", type=float, default=180.0, help="seconds per boot to the marker")
-    ap.add_argument("--only", choices=("linux", "hypercall", "keelctl", "passthrough"),
-                    help="run one benchmark, not all four")
+    ap.add_argument("--only", choices=("linux", "hypercall", "keelctl", "passthrough", "net"),
+                    help="run one benchmark, not all five")
     bench_hypercall.options(ap)
     bench_keelctl.options(ap)
     bench_passthrough.options(ap)
+    bench_net.options(ap)
     args = ap.parse_args()
     build = Path(args.build)
     if not build.is_absolute():
@@ -217,6 +222,9 @@ def main():
         return
     if args.only == "passthrough":
         bench_passthrough.run(build, args)
+        return
+    if args.only == "net":
+        bench_net.run(arches, build, args)
         return
     outdir = build / "bench"
     logdir = outdir / "logs"
@@ -262,6 +270,10 @@ def main():
     # ---- passthrough NVMe and NIC against a direct boot (tools/bench_passthrough.py) ----
     if args.only != "linux" and "x86_64" in arches:
         bench_passthrough.run(build, args)
+
+    # ---- two microVMs on Keel's switch against two direct guests (tools/bench_net.py) ----
+    if args.only != "linux":
+        bench_net.run(arches, build, args)
 
 
 if __name__ == "__main__":
