@@ -112,8 +112,13 @@ def linux_start(vmx_rig, run_dir):
     a = linuxrig.assets("x86_64", vmx_rig.rig.build)
     disk = a.disk("disk-vmx.img", run_dir)
     vmx_rig.linux_sha = hashlib.sha256(disk.read_bytes()).hexdigest()
-    config = keel_cfg(linuxrig.linux_partition("linux", 0, linuxrig.cmdline("x86_64", wait=0),
-                                               disk=disk), on_idle="poweroff")
+    # AVX-512 hidden from the guest kernel (so from glibc, which checks XCR0): on Bochs 2.7's
+    # Skylake-X, a static busybox freshly exec'd reads zero through its TLS (glibc copies the
+    # TLS image with EVEX registers) in 3 of 8 runs, 0 of 8 with this or the Haswell model.
+    # Not seen under QEMU (no AVX-512 there). docs/internals.md, "VT-x under Bochs".
+    cmdline = linuxrig.cmdline("x86_64", wait=0, extra="clearcpuid=avx512f")
+    config = keel_cfg(linuxrig.linux_partition("linux", 0, cmdline, disk=disk),
+                      on_idle="poweroff")
     return config, {"cpus": 1, "mem_mb": 768, "timeout": LINUX_TIMEOUT_S,
                     "fill": lambda esp: linuxrig.fill_esp(esp, a, [disk])}
 
