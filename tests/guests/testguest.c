@@ -406,6 +406,13 @@ static void mode_virtio(void)
 	verdict("virtio");
 }
 
+/* mode=veckeep [rounds=N spin=D]: vector registers across exits (<arch>/veckeep.c). */
+static void mode_veckeep(void)
+{
+	expect(arch_vectors_kept(opt_num(cmdline, "rounds", 200), opt_num(cmdline, "spin", 2000)));
+	verdict("veckeep");
+}
+
 /* ---- mode=nethostile: a NIC on Keel's switch, used wrongly on purpose ---- */
 
 #define NH_SPOOFED 3u
@@ -1422,6 +1429,7 @@ static void mode_hcbench(void)
  * Command line: mode=hello (default) | conduit (alias vmcall) | ticker [count=N] |
  * peek [addr=GPA] | poke [addr=GPA] | aborts | triple | shutdown | hostile | virtio |
  * nethostile [wait=S linger=S] (a NIC on Keel's switch) | netflood target=IP [for=S] |
+ * veckeep [rounds=N spin=D] |
  * reboot | manage [cycles=N] [pauses=N] [races=N]
  * (as the management partition, keel.cfg initrd = this ELF) | denied | hcbench [count=N batch=B] |
  * psci [rounds=N] (aarch64, 2 vCPUs) | smccc | timers | pmu | sve (aarch64) | decode | nmi | tscleaf |
@@ -1487,6 +1495,8 @@ void guest_main(const struct keel_guest_info *info)
 		mode_nethostile();
 	else if (!strcmp(mode, "netflood"))
 		mode_netflood();
+	else if (!strcmp(mode, "veckeep"))
+		mode_veckeep();
 	else if (!strcmp(mode, "manage"))
 		mode_manage();
 	else if (!strcmp(mode, "denied"))

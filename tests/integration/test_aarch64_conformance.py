@@ -31,7 +31,8 @@ from keelrig import fault_warned_once, guest_check, guest_passed, keel, keel_cfg
 pytestmark = pytest.mark.aarch64_only
 
 ROUNDS = 20
-CONFIG = keel_cfg(partition("psci", "1,2", f"mode=psci rounds={ROUNDS}", memory="16M"),
+CONFIG = keel_cfg(partition("veckeep", 0, "mode=veckeep rounds=100 spin=3000", memory="16M"),
+                  partition("psci", "1,2", f"mode=psci rounds={ROUNDS}", memory="16M"),
                   partition("smccc", 3, "mode=smccc", memory="16M"),
                   partition("timers", 4, "mode=timers", memory="16M"),
                   partition("pmu", 5, "mode=pmu", memory="16M"),
@@ -123,3 +124,9 @@ def test_abort_delivered_to_guest_vectors(conformance, check):
 def test_aborted_guest_goes_on(conformance):
     guest_passed(conformance, "aborts", 90)
     fault_warned_once(conformance, "aborts", "a data abort at its vector")
+
+
+def test_vector_registers_kept_across_exits(conformance):
+    """V0-V31 keep their values across hypercalls and the timer exits of 100 rounds."""
+    guest_passed(conformance, "veckeep", 180)
+    assert conformance.find(out("veckeep", r"veckeep: 0 registers changed across exits"))

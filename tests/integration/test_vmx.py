@@ -45,7 +45,8 @@ NO_EPT_MODEL = "core2_penryn_t9600"  # VMX without EPT (Bochs VMX level 1)
 
 PAIR = keel_cfg(partition("alpha", 0, "mode=hello", memory="32M"),
                 partition("beta", 1, "mode=conduit", memory="16M"),
-                partition("nmi", 2, "mode=nmi", memory="16M"))
+                partition("nmi", 2, "mode=nmi", memory="16M"),
+                partition("veckeep", 3, "mode=veckeep rounds=30 spin=3000", memory="16M"))
 FAULTS = keel_cfg(partition("evil", 0, f"mode=peek addr=0x{EVIL_MIB << 20:x}",
                             memory=f"{EVIL_MIB}M", on_fault="stop"),
                   partition("ticker", 1, "mode=ticker count=6 pace=3000", memory="16M"),
@@ -124,7 +125,7 @@ def linux_start(vmx_rig, run_dir):
 
 
 STARTS = {  # name: (keel.cfg or a function making it, bochs.boot() options)
-    "pair": (PAIR, {"cpus": 3}),
+    "pair": (PAIR, {"cpus": 4}),
     "faults": (FAULTS, {"cpus": 4}),
     "badcfg": (BADCFG, {"cpus": 1}),
     "noept": (NOEPT, {"cpus": 1, "cpu_model": NO_EPT_MODEL}),
@@ -175,7 +176,7 @@ def linux(vmx_rig):
 
 def test_vmx_cpus_online(pair):
     pair.wait_for(keel(r"x86: VMX rev 0x[0-9a-f]+, EPT with 2M(/1G)? pages"), 90)
-    smp = pair.wait_for(keel(r"smp: 3 of 3 CPUs online, vmx\+ept on all"), 60)
+    smp = pair.wait_for(keel(r"smp: 4 of 4 CPUs online, vmx\+ept on all"), 60)
     assert pair.find(keel(r"cpu 1 online \(hwid 0x[0-9a-f]+\)")).index < smp.index
 
 
@@ -199,9 +200,17 @@ def test_vmx_nmi_and_cr8(pair):
     guest_passed(pair, "nmi", 120)
 
 
+def test_vmx_vector_registers_kept_across_exits(pair):
+    """ZMM0-31 and k0-7 (Bochs's Skylake-X has AVX-512) keep their values across
+    hypercalls and VMX-preemption-timer exits."""
+    guest_passed(pair, "veckeep", 300)
+    assert pair.find(out("veckeep", r"veckeep: zmm0-31 and k0-7, \d+ rounds"))
+    assert pair.find(out("veckeep", r"veckeep: 0 registers changed across exits"))
+
+
 def test_vmx_shutdown_and_poweroff(pair):
-    for name in ("alpha", "beta", "nmi"):
-        stopped = pair.wait_for(keel(rf"partition '{name}' stopped: shutdown requested"), 60)
+    for name in ("alpha", "beta", "nmi", "veckeep"):
+        stopped = pair.wait_for(keel(rf"partition '{name}' stopped: shutdown requested"), 120)
         assert not pair.find(out(name, ""), after=stopped.index + 1), "output after the stop"
     pair.wait_for(keel(r"no partition is running; powering off"), 30)
     assert pair.powered_off(30), "Bochs did not power off"

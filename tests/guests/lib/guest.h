@@ -128,6 +128,13 @@ bool arch_init_sipi_cycles(uint32_t rounds);
 /* x86_64: CPUID leaves 0x15/0x16 (where the host has them) agree with Keel's TSC rate. */
 bool arch_tsc_leaves(void);
 
+/*
+ * The vector registers (x86_64: the widest the CPU has, ZMM0-31 and k0-7 with
+ * AVX-512; aarch64: V0-V31) keep patterns across hypercalls and timer exits,
+ * @rounds times with a delay(@spin) in each (<arch>/veckeep.c).
+ */
+bool arch_vectors_kept(uint64_t rounds, uint64_t spin);
+
 /* x86_64: NMI IPIs (to itself, inside its handler, with IF = 0), an SMI IPI, CR8 and the TPR. */
 bool arch_nmi_conformance(void);
 
