@@ -47,6 +47,7 @@ INIT = HERE / "linux-assets.init"
 MGMT_INIT = HERE / "mgmt.init"
 MGMT_PROFILE = HERE / "mgmt.profile"
 MGMT_SCRIPTS = HERE.parent / "tests" / "integration" / "mgmt"
+UPLINK = HERE / "keel-uplink"
 CACHE = Path(os.environ.get("KEEL_CACHE") or Path.home() / ".cache" / "keel")
 
 DEBARCH = {"x86_64": "amd64", "aarch64": "arm64"}
@@ -56,8 +57,8 @@ CONSOLE = {"x86_64": "ttyS0", "aarch64": "ttyAMA0"}  # a microVM's kernel consol
 FLAVOURS = ("generic", "cloud", "rt")
 # Modules /init can do without when the flavour does not build them: the power
 # button's (Debian's cloud kernels have no gpio-keys on arm64).
-OPTIONAL = {"button", "gpio_keys", "nvme", "virtio_net", "e1000e"}
-PCI_ONLY = {"nvme", "virtio_net", "e1000e"}
+OPTIONAL = {"button", "gpio_keys", "nvme", "virtio_net", "e1000e", "bridge"}
+PCI_ONLY = {"nvme", "virtio_net", "e1000e", "bridge"}
 # Modules /init loads, with the config symbol that builds each; their
 # dependencies (virtio, virtio_ring...) come from each module's .modinfo.
 # virtio_pci is for direct QEMU boots (q35 has no virtio-mmio); under Keel
@@ -80,6 +81,8 @@ WANTED = [
     ("nvme", "BLK_DEV_NVME"),
     ("virtio_net", "VIRTIO_NET"),
     ("e1000e", "E1000E"),
+    # The management partition's uplink (keel-uplink bridge): a Linux bridge.
+    ("bridge", "BRIDGE"),
 ]
 SHOWN_CONFIG = ["VIRTIO", "VIRTIO_MMIO", "VIRTIO_MMIO_CMDLINE_DEVICES", "VIRTIO_PCI",
                 "VIRTIO_BLK", "VIRTIO_CONSOLE", "HW_RANDOM", "HW_RANDOM_VIRTIO"]
@@ -427,11 +430,12 @@ def build_initramfs(arch, busybox, moddir, order, init=INIT, extra=(), pci=()):
 
 
 def mgmt_extra(arch, out, keelctl, keel_ko, guest=None):
-    """Files the management partition's initramfs adds: keelctl, keel.ko, the
-    microVM images under /images (kernel, initrd.gz, disk.img) and
+    """Files the management partition's initramfs adds: keelctl, keel-uplink,
+    keel.ko, the microVM images under /images (kernel, initrd.gz, disk.img) and
     the scenario scripts of tests/integration/mgmt under /scripts."""
     files = [("etc", None, 0), ("images", None, 0), ("scripts", None, 0), ("lib/keel", None, 0),
              ("bin/keelctl", Path(keelctl).read_bytes(), 0o755),
+             ("bin/keel-uplink", UPLINK.read_bytes(), 0o755),
              ("lib/keel/keel.ko", Path(keel_ko).read_bytes(), 0o644),
              ("etc/profile", MGMT_PROFILE.read_text().replace("@CONSOLE@", CONSOLE[arch])
               .encode(), 0o644)]

@@ -539,3 +539,46 @@ def test_linux_nic_moves_data_both_ways(linux_edu, n, addr, vector):
     assert said.endswith(f"sent={hashlib.sha256(back).hexdigest()}"), (said, len(back))
     irqs = disk_irqs(q, addr)
     assert any(re.fullmatch(vector, name) and c > 0 for name, c in irqs.items()), irqs
+
+
+# ---- The management partition bridges Keel's network to the NIC it owns ----------------
+
+UPLINK_NIC = "06.0"
+
+
+@pytest.fixture(scope="module")
+def uplink(rig):
+    """VT-d; the management partition owns a virtio-net-pci NIC on QEMU's user
+    network (10.0.2.0/24, gateway 10.0.2.2) and a port on 'lan', and bridges them
+    (keel-uplink bridge, run by uplink.sh); microVM 'inside' is on 'lan' alone."""
+    a = linuxrig.assets("x86_64", rig.build)
+    assert a.mgmt_initrd.is_file(), "no mgmt-initrd.gz: keelctl was not built"
+    nic = ["-netdev", "user,id=up0,restrict=on,net=10.0.2.0/24",
+           "-device", f"virtio-net-pci,iommu_platform=on,disable-legacy=on,netdev=up0,"
+                      f"addr={UPLINK_NIC}"]
+    mgmt = partition("mgmt", 1, "console=hvc0 loglevel=4 panic=-1 keel.script=uplink.sh",
+                     memory="384M", kernel=f"\\{linuxrig.ESP_DIR}\\{linuxrig.KERNEL_NAME_ANY}",
+                     initrd=f"\\{linuxrig.ESP_DIR}\\mgmt-initrd.gz", management="yes",
+                     net="lan", pci=f"0000:00:{UPLINK_NIC}")
+    inside = linuxrig.linux_partition("inside", 2, linuxrig.cmdline(
+        "x86_64", wait=0, after="hold", extra="keel.net=10.0.2.20/24 keel.netpeer=10.0.2.2"),
+        net="lan")
+    config = keel_cfg("[network lan]\n", mgmt, inside, on_idle="stay")
+    q = linuxrig.boot_keel(rig, "x86_64", config, "passthrough-uplink", a, mgmt=True, smp=3,
+                           extra=["-device", "intel-iommu,intremap=on"] + nic, timeout=600)
+    with q:
+        yield q
+
+
+def test_uplink_bridges_a_network_to_the_outside(uplink):
+    """keel-uplink puts the manager's port on 'lan' and its own NIC in one bridge; the
+    microVM on 'lan' then pings the outside LAN's gateway: its frames leave through
+    the manager's uplink port, and the gateway's come back from an address Keel
+    learned behind that port."""
+    q = uplink
+    up = q.wait_for(r"UPLINK (up|FAIL).*", 300)
+    assert "UPLINK up" in up, up
+    assert len(up.split("members=", 1)[1].split()) == 2, up
+    assert q.find(keel(r"partition 'mgmt': 02:[0-9a-f:]{14} on network 'lan' \(uplink\)"))
+    ping = q.wait_for(linuxrig.said("inside", r"net-ping peer=10\.0\.2\.2 .*"), 300)
+    assert re.search(r"5 packets transmitted, 5 (packets )?received", ping), ping
