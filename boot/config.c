@@ -670,34 +670,34 @@ static void cfg_part_key(struct cfg_parser *p, const char *key, char *val)
 
 /* ------------------------------------------------------------- sections */
 
-static bool cfg_name_ok(const char *name)
+/* 1 to @max - 1 of A-Z a-z 0-9 _ - (and . with @dot). */
+static bool cfg_ident_ok(const char *name, size_t max, bool dot)
 {
 	size_t i, len = strlen(name);
 
-	if (len == 0 || len >= KEEL_NAME_MAX)
+	if (len == 0 || len >= max)
 		return false;
 	for (i = 0; i < len; i++) {
 		char c = name[i];
 
 		if (!(cfg_is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
-		      c == '_' || c == '-'))
+		      c == '_' || c == '-' || (dot && c == '.')))
 			return false;
 	}
 	return true;
+}
+
+static bool cfg_name_ok(const char *name)
+{
+	return cfg_ident_ok(name, KEEL_NAME_MAX, false);
 }
 
 /* [network NAME]: numbered in the order of the file. */
 static void cfg_new_network(struct cfg_parser *p, const char *name)
 {
 	struct keel_config *cfg = p->cfg;
-	size_t n = strlen(name);
 
-	for (size_t i = 0; i < n; i++)
-		if (!(cfg_is_digit(name[i]) || (name[i] >= 'a' && name[i] <= 'z') ||
-		      (name[i] >= 'A' && name[i] <= 'Z') || name[i] == '_' || name[i] == '-' ||
-		      name[i] == '.'))
-			n = 0;
-	if (!n || n >= KEEL_NET_NAME_MAX) {
+	if (!cfg_ident_ok(name, KEEL_NET_NAME_MAX, true)) {
 		cfg_err(p, "invalid network name '%.40s' (1 to %u of A-Z a-z 0-9 _ - .)", name,
 			KEEL_NET_NAME_MAX - 1);
 		return;
@@ -713,7 +713,7 @@ static void cfg_new_network(struct cfg_parser *p, const char *name)
 		cfg_err(p, "too many networks (at most %u)", KEEL_MAX_NETWORKS);
 		return;
 	}
-	memcpy(cfg->nets[cfg->net_count], name, n + 1);
+	memcpy(cfg->nets[cfg->net_count], name, strlen(name) + 1);
 	cfg->net_lines[cfg->net_count++] = p->line;
 	p->section = SEC_NETWORK;
 }

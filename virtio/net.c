@@ -336,6 +336,9 @@ static u32 vnet_deliver(struct netsw_port *p, const struct netsw_frame *f)
 		verdict = take;
 		goto out;
 	}
+	count = vnet_room(n, VNET_HDR + (u64)f->len);
+	if (!count)
+		goto out; /* no room: nothing copied, nothing taken */
 	if (fill_csum || !src.from) {
 		/* A copy first: ours to complete, or a sender's bytes we cannot reach. */
 		if (f->len > sizeof(bounce) || f->copy(f, 0, bounce, f->len) != f->len)
@@ -346,9 +349,6 @@ static u32 vnet_deliver(struct netsw_port *p, const struct netsw_frame *f)
 	}
 	if (!fill_csum)
 		memcpy(hdr, &h, VNET_OFFLOAD); /* the offloads travel on */
-	count = vnet_room(n, VNET_HDR + (u64)f->len);
-	if (!count)
-		goto out;
 	memcpy(hdr + VNET_HDR - 2, &count, 2); /* num_buffers */
 	if (!vnet_fill(n, hdr, &src, f->len, count)) {
 		virtio_needs_reset_locked(vd,
