@@ -20,8 +20,6 @@ JSON in <build>/bench/net-<time>.json. Not a test: nothing passes or fails.
 
 import json
 import re
-import socket
-import statistics
 import sys
 import tempfile
 import time
@@ -31,6 +29,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
 import keelrig  # noqa: E402
 import linuxrig  # noqa: E402
+from bench_passthrough import free_port, median  # noqa: E402
 
 MEMORY = "256M"
 KEYS = ("tcp_mibs", "ping_avg_ms", "ping_min_ms")
@@ -39,12 +38,6 @@ ADDR = {"recv": "10.1.0.1", "send": "10.1.0.2"}
 
 def log(msg):
     print(f"bench-net: {msg}", flush=True)
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def guest_cmdline(arch, role, mib, pci):
@@ -116,11 +109,6 @@ def one_run(side, arch, build, a, logdir, n, args):
                     return results(sq, rq, None, None, mib, timeout)
         except (AssertionError, OSError, ValueError, TypeError) as e:
             return {"error": str(e)}
-
-
-def median(runs, key):
-    vals = [r[key] for r in runs if r.get(key)]
-    return statistics.median(vals) if vals else None
 
 
 def run_arch(arch, build, args, logdir):

@@ -4,23 +4,7 @@
  * transmit queue, sends lines, and sends malformed chains on purpose.
  */
 #include "guest.h"
-
-#define VIO_MAGIC 0x000
-#define VIO_VERSION 0x004
-#define VIO_DEVICE_ID 0x008
-#define VIO_DEV_FEATURES 0x010
-#define VIO_DEV_FEATURES_SEL 0x014
-#define VIO_DRV_FEATURES 0x020
-#define VIO_DRV_FEATURES_SEL 0x024
-#define VIO_QUEUE_SEL 0x030
-#define VIO_QUEUE_NUM_MAX 0x034
-#define VIO_QUEUE_NUM 0x038
-#define VIO_QUEUE_READY 0x044
-#define VIO_QUEUE_NOTIFY 0x050
-#define VIO_STATUS 0x070
-#define VIO_QUEUE_DESC 0x080
-#define VIO_QUEUE_DRIVER 0x090
-#define VIO_QUEUE_DEVICE 0x0a0
+#include "vio.h"
 
 #define VQ_SIZE 8u
 #define VQ_TX 1u /* the console's transmitq */
@@ -46,22 +30,6 @@ static struct {
 } used __attribute__((aligned(4096)));
 static char txbuf[128];
 
-static uint32_t vio_read(uint64_t base, uint32_t off)
-{
-	return *(volatile uint32_t *)(uintptr_t)(base + off);
-}
-
-static void vio_write(uint64_t base, uint32_t off, uint32_t v)
-{
-	*(volatile uint32_t *)(uintptr_t)(base + off) = v;
-}
-
-static void vio_write64(uint64_t base, uint32_t off, uint64_t v)
-{
-	vio_write(base, off, (uint32_t)v);
-	vio_write(base, off + 4, (uint32_t)(v >> 32));
-}
-
 uint32_t virtio_status(uint64_t base)
 {
 	return vio_read(base, VIO_STATUS);
@@ -71,7 +39,7 @@ uint32_t virtio_status(uint64_t base)
 bool virtio_console_init(uint64_t base, const char **why)
 {
 	arch_map_gpa(base);
-	if (vio_read(base, VIO_MAGIC) != 0x74726976 || vio_read(base, VIO_VERSION) != 2 ||
+	if (vio_read(base, VIO_MAGIC) != VIO_MAGIC_VALUE || vio_read(base, VIO_VERSION) != 2 ||
 	    vio_read(base, VIO_DEVICE_ID) != 3) {
 		*why = "no virtio-mmio v2 console there";
 		return false;

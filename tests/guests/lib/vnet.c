@@ -6,24 +6,7 @@
  * many buffers as the caller posts, never more.
  */
 #include "guest.h"
-
-#define VIO_MAGIC 0x000
-#define VIO_VERSION 0x004
-#define VIO_DEVICE_ID 0x008
-#define VIO_DEV_FEATURES 0x010
-#define VIO_DEV_FEATURES_SEL 0x014
-#define VIO_DRV_FEATURES 0x020
-#define VIO_DRV_FEATURES_SEL 0x024
-#define VIO_QUEUE_SEL 0x030
-#define VIO_QUEUE_NUM_MAX 0x034
-#define VIO_QUEUE_NUM 0x038
-#define VIO_QUEUE_READY 0x044
-#define VIO_QUEUE_NOTIFY 0x050
-#define VIO_STATUS 0x070
-#define VIO_QUEUE_DESC 0x080
-#define VIO_QUEUE_DRIVER 0x090
-#define VIO_QUEUE_DEVICE 0x0a0
-#define VIO_CONFIG 0x100
+#include "vio.h"
 
 #define VNET_SLOTS 8u /* slots every arch has */
 #define VNET_STRIDE 0x200u
@@ -62,30 +45,14 @@ static struct vq rxq, txq;
 static uint8_t rxbuf[VQ_SIZE][RX_BUF] __attribute__((aligned(64)));
 static uint8_t txhdr[64], txframe[4096];
 
-static uint32_t rd(uint64_t base, uint32_t off)
-{
-	return *(volatile uint32_t *)(uintptr_t)(base + off);
-}
-
-static void wr(uint64_t base, uint32_t off, uint32_t v)
-{
-	*(volatile uint32_t *)(uintptr_t)(base + off) = v;
-}
-
-static void wr64(uint64_t base, uint32_t off, uint64_t v)
-{
-	wr(base, off, (uint32_t)v);
-	wr(base, off + 4, (uint32_t)(v >> 32));
-}
-
 uint64_t vnet_find(void)
 {
 	for (uint32_t i = 0; i < VNET_SLOTS; i++) {
 		uint64_t base = arch_virtio_base() + (uint64_t)i * VNET_STRIDE;
 
 		arch_map_gpa(base);
-		if (rd(base, VIO_MAGIC) == 0x74726976 && rd(base, VIO_VERSION) == 2 &&
-		    rd(base, VIO_DEVICE_ID) == VNET_ID)
+		if (vio_read(base, VIO_MAGIC) == VIO_MAGIC_VALUE && vio_read(base, VIO_VERSION) == 2 &&
+		    vio_read(base, VIO_DEVICE_ID) == VNET_ID)
 			return base;
 	}
 	return 0;
@@ -93,38 +60,38 @@ uint64_t vnet_find(void)
 
 static bool vq_setup(uint64_t base, uint32_t index, struct vq *q)
 {
-	wr(base, VIO_QUEUE_SEL, index);
-	if (rd(base, VIO_QUEUE_NUM_MAX) < VQ_SIZE)
+	vio_write(base, VIO_QUEUE_SEL, index);
+	if (vio_read(base, VIO_QUEUE_NUM_MAX) < VQ_SIZE)
 		return false;
 	memset(q, 0, sizeof(*q));
-	wr(base, VIO_QUEUE_NUM, VQ_SIZE);
-	wr64(base, VIO_QUEUE_DESC, (uintptr_t)q->desc);
-	wr64(base, VIO_QUEUE_DRIVER, (uintptr_t)&q->avail);
-	wr64(base, VIO_QUEUE_DEVICE, (uintptr_t)&q->used);
-	wr(base, VIO_QUEUE_READY, 1);
+	vio_write(base, VIO_QUEUE_NUM, VQ_SIZE);
+	vio_write64(base, VIO_QUEUE_DESC, (uintptr_t)q->desc);
+	vio_write64(base, VIO_QUEUE_DRIVER, (uintptr_t)&q->avail);
+	vio_write64(base, VIO_QUEUE_DEVICE, (uintptr_t)&q->used);
+	vio_write(base, VIO_QUEUE_READY, 1);
 	return true;
 }
 
 bool vnet_init(uint64_t base, uint8_t mac[6], const char **why)
 {
-	wr(base, VIO_STATUS, 0);
-	wr(base, VIO_STATUS, 1 | 2); /* ACKNOWLEDGE | DRIVER */
-	wr(base, VIO_DEV_FEATURES_SEL, 1);
-	if (!(rd(base, VIO_DEV_FEATURES) & 1)) {
+	vio_write(base, VIO_STATUS, 0);
+	vio_write(base, VIO_STATUS, 1 | 2); /* ACKNOWLEDGE | DRIVER */
+	vio_write(base, VIO_DEV_FEATURES_SEL, 1);
+	if (!(vio_read(base, VIO_DEV_FEATURES) & 1)) {
 		*why = "device does not offer VIRTIO_F_VERSION_1";
 		return false;
 	}
-	wr(base, VIO_DEV_FEATURES_SEL, 0);
-	if (!(rd(base, VIO_DEV_FEATURES) & (1u << VNET_F_MAC))) {
+	vio_write(base, VIO_DEV_FEATURES_SEL, 0);
+	if (!(vio_read(base, VIO_DEV_FEATURES) & (1u << VNET_F_MAC))) {
 		*why = "device does not offer VIRTIO_NET_F_MAC";
 		return false;
 	}
-	wr(base, VIO_DRV_FEATURES_SEL, 1);
-	wr(base, VIO_DRV_FEATURES, 1); /* VERSION_1 */
-	wr(base, VIO_DRV_FEATURES_SEL, 0);
-	wr(base, VIO_DRV_FEATURES, 1u << VNET_F_MAC);
-	wr(base, VIO_STATUS, 1 | 2 | 8); /* FEATURES_OK */
-	if (!(rd(base, VIO_STATUS) & 8)) {
+	vio_write(base, VIO_DRV_FEATURES_SEL, 1);
+	vio_write(base, VIO_DRV_FEATURES, 1); /* VERSION_1 */
+	vio_write(base, VIO_DRV_FEATURES_SEL, 0);
+	vio_write(base, VIO_DRV_FEATURES, 1u << VNET_F_MAC);
+	vio_write(base, VIO_STATUS, 1 | 2 | 8); /* FEATURES_OK */
+	if (!(vio_read(base, VIO_STATUS) & 8)) {
 		*why = "FEATURES_OK refused";
 		return false;
 	}
@@ -134,7 +101,7 @@ bool vnet_init(uint64_t base, uint8_t mac[6], const char **why)
 	}
 	for (uint32_t i = 0; i < 6; i++)
 		mac[i] = *(volatile uint8_t *)(uintptr_t)(base + VIO_CONFIG + i);
-	wr(base, VIO_STATUS, 1 | 2 | 8 | 4); /* DRIVER_OK */
+	vio_write(base, VIO_STATUS, 1 | 2 | 8 | 4); /* DRIVER_OK */
 	return true;
 }
 
@@ -149,7 +116,7 @@ void vnet_rx_post(uint64_t base, uint32_t n)
 		rxq.avail.idx++;
 	}
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	wr(base, VIO_QUEUE_NOTIFY, VQ_RX);
+	vio_write(base, VIO_QUEUE_NOTIFY, VQ_RX);
 }
 
 int vnet_rx_poll(const uint8_t **frame)
@@ -188,7 +155,7 @@ bool vnet_tx_raw(uint64_t base, uint32_t hdr_len, const void *frame, uint32_t le
 	__atomic_thread_fence(__ATOMIC_RELEASE);
 	txq.avail.idx++;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	wr(base, VIO_QUEUE_NOTIFY, VQ_TX);
+	vio_write(base, VIO_QUEUE_NOTIFY, VQ_TX);
 	for (int spin = 0; spin < 1000; spin++) {
 		if (*(volatile uint16_t *)&txq.used.idx != before)
 			return true;
@@ -231,7 +198,7 @@ uint32_t vnet_tx_burst(uint64_t base, const void *frame, uint32_t len, uint32_t 
 			txq.avail.idx++;
 		}
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
-		wr(base, VIO_QUEUE_NOTIFY, VQ_TX);
+		vio_write(base, VIO_QUEUE_NOTIFY, VQ_TX);
 		for (spin = 0; spin < 1000; spin++) {
 			if ((uint16_t)(*(volatile uint16_t *)&txq.used.idx - before) >= k)
 				break;
