@@ -209,6 +209,8 @@ void delay(uint64_t n);
 void guest_shutdown(void) __attribute__((noreturn));
 
 /* lib/virtio.c: a minimal virtio console driver, right and wrong on purpose. */
+/* Reset, then VERSION_1 and the device features @want (bits 0-31), up to FEATURES_OK. */
+bool virtio_negotiate(uint64_t base, uint32_t want, const char **why);
 bool virtio_console_init(uint64_t base, const char **why);
 bool virtio_console_send(uint64_t base, const char *s);
 void virtio_console_send_bad(uint64_t base, const char *kind, uint64_t outside_gpa);

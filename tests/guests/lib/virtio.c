@@ -35,6 +35,32 @@ uint32_t virtio_status(uint64_t base)
 	return vio_read(base, VIO_STATUS);
 }
 
+bool virtio_negotiate(uint64_t base, uint32_t want, const char **why)
+{
+	vio_write(base, VIO_STATUS, 0);
+	vio_write(base, VIO_STATUS, 1 | 2); /* ACKNOWLEDGE | DRIVER */
+	vio_write(base, VIO_DEV_FEATURES_SEL, 1);
+	if (!(vio_read(base, VIO_DEV_FEATURES) & 1)) {
+		*why = "device does not offer VIRTIO_F_VERSION_1";
+		return false;
+	}
+	vio_write(base, VIO_DEV_FEATURES_SEL, 0);
+	if ((vio_read(base, VIO_DEV_FEATURES) & want) != want) {
+		*why = "device does not offer the features wanted";
+		return false;
+	}
+	vio_write(base, VIO_DRV_FEATURES_SEL, 1);
+	vio_write(base, VIO_DRV_FEATURES, 1); /* VERSION_1 (bit 32) */
+	vio_write(base, VIO_DRV_FEATURES_SEL, 0);
+	vio_write(base, VIO_DRV_FEATURES, want);
+	vio_write(base, VIO_STATUS, 1 | 2 | 8); /* FEATURES_OK */
+	if (!(vio_read(base, VIO_STATUS) & 8)) {
+		*why = "FEATURES_OK refused";
+		return false;
+	}
+	return true;
+}
+
 /* Reset the device and bring the console's transmitq up. Returns false with a reason. */
 bool virtio_console_init(uint64_t base, const char **why)
 {
@@ -44,22 +70,8 @@ bool virtio_console_init(uint64_t base, const char **why)
 		*why = "no virtio-mmio v2 console there";
 		return false;
 	}
-	vio_write(base, VIO_STATUS, 0);
-	vio_write(base, VIO_STATUS, 1 | 2); /* ACKNOWLEDGE | DRIVER */
-	vio_write(base, VIO_DEV_FEATURES_SEL, 1);
-	if (!(vio_read(base, VIO_DEV_FEATURES) & 1)) {
-		*why = "device does not offer VIRTIO_F_VERSION_1";
+	if (!virtio_negotiate(base, 0, why))
 		return false;
-	}
-	vio_write(base, VIO_DRV_FEATURES_SEL, 1);
-	vio_write(base, VIO_DRV_FEATURES, 1); /* VERSION_1 (bit 32) */
-	vio_write(base, VIO_DRV_FEATURES_SEL, 0);
-	vio_write(base, VIO_DRV_FEATURES, 0);
-	vio_write(base, VIO_STATUS, 1 | 2 | 8); /* FEATURES_OK */
-	if (!(vio_read(base, VIO_STATUS) & 8)) {
-		*why = "FEATURES_OK refused";
-		return false;
-	}
 	vio_write(base, VIO_QUEUE_SEL, VQ_TX);
 	if (vio_read(base, VIO_QUEUE_NUM_MAX) < VQ_SIZE) {
 		*why = "transmit queue too small";

@@ -74,27 +74,8 @@ static bool vq_setup(uint64_t base, uint32_t index, struct vq *q)
 
 bool vnet_init(uint64_t base, uint8_t mac[6], const char **why)
 {
-	vio_write(base, VIO_STATUS, 0);
-	vio_write(base, VIO_STATUS, 1 | 2); /* ACKNOWLEDGE | DRIVER */
-	vio_write(base, VIO_DEV_FEATURES_SEL, 1);
-	if (!(vio_read(base, VIO_DEV_FEATURES) & 1)) {
-		*why = "device does not offer VIRTIO_F_VERSION_1";
+	if (!virtio_negotiate(base, 1u << VNET_F_MAC, why))
 		return false;
-	}
-	vio_write(base, VIO_DEV_FEATURES_SEL, 0);
-	if (!(vio_read(base, VIO_DEV_FEATURES) & (1u << VNET_F_MAC))) {
-		*why = "device does not offer VIRTIO_NET_F_MAC";
-		return false;
-	}
-	vio_write(base, VIO_DRV_FEATURES_SEL, 1);
-	vio_write(base, VIO_DRV_FEATURES, 1); /* VERSION_1 */
-	vio_write(base, VIO_DRV_FEATURES_SEL, 0);
-	vio_write(base, VIO_DRV_FEATURES, 1u << VNET_F_MAC);
-	vio_write(base, VIO_STATUS, 1 | 2 | 8); /* FEATURES_OK */
-	if (!(vio_read(base, VIO_STATUS) & 8)) {
-		*why = "FEATURES_OK refused";
-		return false;
-	}
 	if (!vq_setup(base, VQ_RX, &rxq) || !vq_setup(base, VQ_TX, &txq)) {
 		*why = "a queue is too small";
 		return false;
