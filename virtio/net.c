@@ -109,7 +109,8 @@ static bool vnet_has(const struct virtio_dev *vd, u32 feature)
 /*
  * The header the guest sent, against what it negotiated: a partial checksum
  * only with CSUM, inside the frame; segmentation only of the kinds it took
- * (HOST_TSO4/6, ECN with HOST_ECN), with a segment size, and with CSUM.
+ * (HOST_TSO4/6, ECN with HOST_ECN), with a segment size and a partial
+ * checksum (its segments' checksums are the receiver's to make).
  */
 static bool vnet_hdr_ok(const struct virtio_dev *vd, const struct vnet_hdr *h, u64 len)
 {
@@ -122,6 +123,8 @@ static bool vnet_hdr_ok(const struct virtio_dev *vd, const struct vnet_hdr *h, u
 		return false;
 	if (h->gso_type == VNET_GSO_NONE)
 		return true;
+	if (!(h->flags & VNET_HDR_F_NEEDS_CSUM)) /* segments need their checksums made */
+		return false;
 	if ((h->gso_type & VNET_GSO_ECN) && !vnet_has(vd, VIRTIO_NET_F_HOST_ECN))
 		return false;
 	if (gso == VNET_GSO_TCPV4)

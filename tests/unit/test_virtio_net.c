@@ -364,10 +364,11 @@ static void test_offload_headers_checked(void)
 		u32 len;
 	} bad[] = {
 		{ 0, { .gso_type = 1, .gso_size = 1448 }, 3000 }, /* TSO not taken */
-		{ F_CSUM | F_HOST_TSO4, { .gso_type = 4, .gso_size = 1448 }, 3000 }, /* TSO6 */
-		{ F_CSUM | F_HOST_TSO4, { .gso_type = 1 | 0x80, .gso_size = 1448 }, 3000 }, /* ECN */
-		{ F_CSUM | F_HOST_TSO4, { .gso_type = 1 }, 3000 }, /* no segment size */
-		{ F_CSUM | F_HOST_TSO4, { .gso_type = 3, .gso_size = 1448 }, 3000 }, /* UDP */
+		{ F_CSUM | F_HOST_TSO4, { .flags = 1, .gso_type = 4, .gso_size = 1448 }, 3000 },
+		{ F_CSUM | F_HOST_TSO4, { .flags = 1, .gso_type = 0x81, .gso_size = 1448 }, 3000 },
+		{ F_CSUM | F_HOST_TSO4, { .flags = 1, .gso_type = 1 }, 3000 }, /* no segment size */
+		{ F_CSUM | F_HOST_TSO4, { .gso_type = 1, .gso_size = 1448 }, 3000 }, /* no NEEDS_CSUM */
+		{ F_CSUM | F_HOST_TSO4, { .flags = 1, .gso_type = 3, .gso_size = 1448 }, 3000 }, /* UDP */
 		{ F_CSUM, { .flags = 1, .csum_start = 290, .csum_offset = 10 }, 300 }, /* outside */
 		{ F_CSUM, { .flags = 1, .csum_start = 0xffff, .csum_offset = 0xffff }, 300 },
 		{ F_CSUM, { .flags = 2 }, 300 }, /* DATA_VALID is the device's to say */
