@@ -3,6 +3,7 @@
 #ifndef KEEL_GUEST_VIO_H
 #define KEEL_GUEST_VIO_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #define VIO_MAGIC 0x000
@@ -23,6 +24,36 @@
 #define VIO_QUEUE_DEVICE 0x0a0
 #define VIO_CONFIG 0x100
 #define VIO_MAGIC_VALUE 0x74726976 /* "virt" */
+
+/* A split virtqueue of VQ_SIZE entries, as the test guests' drivers lay it out. */
+#define VQ_SIZE 8u
+#define DESC_F_NEXT 1u
+#define DESC_F_WRITE 2u
+
+struct vq_desc {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;
+	uint16_t next;
+};
+
+struct vq {
+	struct vq_desc desc[VQ_SIZE] __attribute__((aligned(4096)));
+	struct {
+		uint16_t flags, idx, ring[VQ_SIZE], used_event;
+	} avail __attribute__((aligned(4096)));
+	struct {
+		uint16_t flags, idx;
+		struct {
+			uint32_t id, len;
+		} ring[VQ_SIZE];
+		uint16_t avail_event;
+	} used __attribute__((aligned(4096)));
+	uint16_t seen; /* used entries the driver consumed */
+};
+
+/* Queue @index of the device at @base on @q (cleared), ready; false if the device's is smaller. */
+bool vio_queue_setup(uint64_t base, uint32_t index, struct vq *q);
 
 static inline uint32_t vio_read(uint64_t base, uint32_t off)
 {

@@ -12,34 +12,9 @@
 #define VNET_STRIDE 0x200u
 #define VNET_ID 1u
 #define VNET_F_MAC 5u
-#define VQ_SIZE 8u
 #define VQ_RX 0u
 #define VQ_TX 1u
-#define DESC_F_NEXT 1u
-#define DESC_F_WRITE 2u
 #define RX_BUF 2048u
-
-struct vq_desc {
-	uint64_t addr;
-	uint32_t len;
-	uint16_t flags;
-	uint16_t next;
-};
-
-struct vq {
-	struct vq_desc desc[VQ_SIZE] __attribute__((aligned(4096)));
-	struct {
-		uint16_t flags, idx, ring[VQ_SIZE], used_event;
-	} avail __attribute__((aligned(4096)));
-	struct {
-		uint16_t flags, idx;
-		struct {
-			uint32_t id, len;
-		} ring[VQ_SIZE];
-		uint16_t avail_event;
-	} used __attribute__((aligned(4096)));
-	uint16_t seen; /* used entries consumed */
-};
 
 static struct vq rxq, txq;
 static uint8_t rxbuf[VQ_SIZE][RX_BUF] __attribute__((aligned(64)));
@@ -58,25 +33,11 @@ uint64_t vnet_find(void)
 	return 0;
 }
 
-static bool vq_setup(uint64_t base, uint32_t index, struct vq *q)
-{
-	vio_write(base, VIO_QUEUE_SEL, index);
-	if (vio_read(base, VIO_QUEUE_NUM_MAX) < VQ_SIZE)
-		return false;
-	memset(q, 0, sizeof(*q));
-	vio_write(base, VIO_QUEUE_NUM, VQ_SIZE);
-	vio_write64(base, VIO_QUEUE_DESC, (uintptr_t)q->desc);
-	vio_write64(base, VIO_QUEUE_DRIVER, (uintptr_t)&q->avail);
-	vio_write64(base, VIO_QUEUE_DEVICE, (uintptr_t)&q->used);
-	vio_write(base, VIO_QUEUE_READY, 1);
-	return true;
-}
-
 bool vnet_init(uint64_t base, uint8_t mac[6], const char **why)
 {
 	if (!virtio_negotiate(base, 1u << VNET_F_MAC, why))
 		return false;
-	if (!vq_setup(base, VQ_RX, &rxq) || !vq_setup(base, VQ_TX, &txq)) {
+	if (!vio_queue_setup(base, VQ_RX, &rxq) || !vio_queue_setup(base, VQ_TX, &txq)) {
 		*why = "a queue is too small";
 		return false;
 	}
