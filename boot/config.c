@@ -617,6 +617,30 @@ static void cfg_net(struct cfg_parser *p, struct cfg_part_files *f, struct cfg_p
 	l->net[f->net_count++] = p->line;
 }
 
+/*
+ * "vsock = auto" (or yes): a vsock device with a CID Keel assigns (2 for
+ * the management partition, else the lowest free from 3, in file order);
+ * "vsock = CID": that one. pdesc_check checks the range.
+ */
+static void cfg_vsock(struct cfg_parser *p, struct cfg_part_files *f, const char *val)
+{
+	u64 v;
+
+	if (strcmp(val, "auto") == 0 || strcmp(val, "yes") == 0) {
+		f->vsock = true;
+		f->vsock_cid = KEEL_VSOCK_CID_AUTO;
+		return;
+	}
+	if (!cfg_all_digits(val) || cfg_parse_u64(val, strlen(val), &v) != CFG_NUM_OK ||
+	    v < KEEL_VSOCK_CID_HOST || v > KEEL_VSOCK_CID_MAX) {
+		cfg_err(p, "vsock must be auto or a CID from %u to %u, not '%.20s'",
+			KEEL_VSOCK_CID_HOST, KEEL_VSOCK_CID_MAX, val);
+		return;
+	}
+	f->vsock = true;
+	f->vsock_cid = (u32)v;
+}
+
 static void cfg_part_key(struct cfg_parser *p, const char *key, char *val)
 {
 	struct cfg_part_files *f = &p->cfg->files[p->part];
@@ -658,6 +682,9 @@ static void cfg_part_key(struct cfg_parser *p, const char *key, char *val)
 	} else if (strcmp(key, "on_fault") == 0) {
 		if (cfg_first_time(p, key, &l->on_fault))
 			cfg_on_fault(p, val);
+	} else if (strcmp(key, "vsock") == 0) {
+		if (cfg_first_time(p, key, &l->vsock))
+			cfg_vsock(p, f, val);
 	} else if (strcmp(key, "pci") == 0) {
 		cfg_pci(p, f, l, val); /* may come back: each line adds its functions */
 	} else if (strcmp(key, "net") == 0) {
@@ -1005,6 +1032,56 @@ static void cfg_add_nets(struct keel_config *cfg, u32 i)
 	}
 }
 
+/* Whether a partition of @cfg asked for vsock CID @cid. */
+static bool cfg_cid_taken(const struct keel_config *cfg, u32 cid)
+{
+	for (u32 i = 0; i < cfg->part_count; i++)
+		if (cfg->files[i].vsock && cfg->files[i].vsock_cid == cid)
+			return true;
+	return false;
+}
+
+/*
+ * The CIDs "vsock = auto" leaves to Keel, fixed here so they do not depend
+ * on the order partitions start in: the management partition's is 2, the
+ * others take the lowest from 3 that no partition named, in file order.
+ */
+static void cfg_assign_cids(struct keel_config *cfg)
+{
+	u32 next = KEEL_VSOCK_CID_FIRST;
+
+	for (u32 i = 0; i < cfg->part_count; i++) {
+		struct cfg_part_files *f = &cfg->files[i];
+
+		if (!f->vsock || f->vsock_cid != KEEL_VSOCK_CID_AUTO)
+			continue;
+		if (cfg->parts[i].h.flags & KEEL_PD_MANAGEMENT) {
+			f->vsock_cid = KEEL_VSOCK_CID_HOST;
+			continue;
+		}
+		while (cfg_cid_taken(cfg, next))
+			next++;
+		f->vsock_cid = next++;
+	}
+}
+
+/* Partition @i's vsock device, after its NICs. */
+static void cfg_add_vsock(struct keel_config *cfg, u32 i)
+{
+	struct pdesc *d = &cfg->parts[i];
+	struct cfg_part_lines *l = &cfg->lines[i];
+
+	if (!cfg->files[i].vsock)
+		return;
+	if (d->h.device_count == KEEL_PD_MAX_DEVICES) {
+		config_error(cfg, l->vsock, "vsock: no room for another device");
+		l->bad = true;
+		return;
+	}
+	l->dev[d->h.device_count] = l->vsock;
+	pdesc_add_device(d, KEEL_DEV_VSOCK, cfg->files[i].vsock_cid, 0);
+}
+
 /* The line of each virtio device that a key asked for (the disk, virtio-mem). */
 static void cfg_dev_lines(struct keel_config *cfg, u32 i)
 {
@@ -1023,12 +1100,13 @@ static void cfg_dev_lines(struct keel_config *cfg, u32 i)
 /*
  * The images and devices of each partition, from its keys: kernel, initrd,
  * disk; the devices console, entropy, the disk (slot 2), the control port,
- * virtio-mem (max_memory), then the host PCI functions (pci).
+ * virtio-mem (max_memory), the NICs (net), vsock, then the host PCI functions (pci).
  */
 static void cfg_build_descs(struct keel_config *cfg)
 {
 	u32 i;
 
+	cfg_assign_cids(cfg);
 	for (i = 0; i < cfg->part_count; i++) {
 		struct pdesc *d = &cfg->parts[i];
 		const struct cfg_part_files *f = &cfg->files[i];
@@ -1044,6 +1122,7 @@ static void cfg_build_descs(struct keel_config *cfg)
 		cfg_add_hotplug(cfg, i);
 		cfg_dev_lines(cfg, i);
 		cfg_add_nets(cfg, i);
+		cfg_add_vsock(cfg, i);
 		cfg_add_pci(cfg, i);
 	}
 }

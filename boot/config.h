@@ -37,6 +37,7 @@ struct cfg_part_lines {
 	u32 management;
 	u32 on_reboot;
 	u32 on_fault;
+	u32 vsock;
 	u32 pci[KEEL_PD_MAX_PCI]; /* each pci function's line, in the order given */
 	u32 net[KEEL_PD_MAX_NET]; /* each net key's line, in the order given */
 	u32 dev[KEEL_PD_MAX_DEVICES]; /* each device entry's line once built (0: no key) */
@@ -57,6 +58,8 @@ struct cfg_part_files {
 		u8 mac[6]; /* all 0: Keel derives it */
 	} net[KEEL_PD_MAX_NET];
 	u64 max_memory; /* bytes, 0 = not given */
+	bool vsock; /* a vsock device, with CID vsock_cid (KEEL_VSOCK_CID_AUTO: assigned) */
+	u32 vsock_cid;
 };
 
 /* A file a partition names (kernel or initrd); equal paths share one module. */

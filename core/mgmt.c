@@ -384,6 +384,7 @@ static s64 mgmt_stats(const struct vcpu *vcpu, u64 id, gpa_t gpa, u64 size, u64 
 	ps.vcpus_max = pdesc_vcpus(&part->desc);
 	ps.vcpus_allowed = READ_ONCE(part->vcpus_allowed);
 	ps.vcpus_cores = pdesc_cores(&part->desc);
+	ps.vsock_cid = pdesc_vsock_cid(&part->desc, NULL);
 	return mgmt_copy_out(vcpu, gpa, size, &ps, sizeof(ps), &r[0]);
 }
 

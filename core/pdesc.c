@@ -421,15 +421,48 @@ static int pdesc_check_net(const struct pdesc *d, u32 index, u32 i, u32 *nnet,
 	return 0;
 }
 
+/*
+ * A vsock device: its CID KEEL_VSOCK_CID_AUTO, the host's (the management
+ * partition's, which may have no other), or one from KEEL_VSOCK_CID_FIRST.
+ */
+static int pdesc_check_vsock(const struct pdesc *d, u32 index, u32 i, struct pdesc_error *err)
+{
+	const struct keel_pd_device *dev = &d->device[i];
+	bool mgmt = d->h.flags & KEEL_PD_MANAGEMENT;
+	u32 cid = dev->backend;
+
+	if (dev->flags)
+		return pdesc_fail_pci(err, index, i, "partition '%s': vsock device %u takes no flags",
+				      d->h.name, i);
+	if (cid == KEEL_VSOCK_CID_AUTO || (mgmt && cid == KEEL_VSOCK_CID_HOST))
+		return 0;
+	if (mgmt)
+		return pdesc_fail_pci(err, index, i,
+				      "partition '%s': vsock: the management partition's CID is %u, "
+				      "not %u",
+				      d->h.name, KEEL_VSOCK_CID_HOST, cid);
+	if (cid < KEEL_VSOCK_CID_FIRST || cid > KEEL_VSOCK_CID_MAX)
+		return pdesc_fail_pci(err, index, i,
+				      "partition '%s': vsock: CID %u is reserved (a partition's is "
+				      "%u to %u; %u is the management partition's)",
+				      d->h.name, cid, KEEL_VSOCK_CID_FIRST, KEEL_VSOCK_CID_MAX,
+				      KEEL_VSOCK_CID_HOST);
+	return 0;
+}
+
+static bool pdesc_device_type_known(u32 type)
+{
+	return (type >= KEEL_DEV_CONSOLE && type <= KEEL_DEV_MEM) || type == KEEL_DEV_NET ||
+	       type == KEEL_DEV_VSOCK;
+}
+
 static int pdesc_check_device(const struct pdesc *d, u32 index, u32 i, u32 *seen, u32 *backed,
 			      u32 *nnet, struct pdesc_error *err)
 {
 	const struct keel_pd_device *dev = &d->device[i];
 	int ret = 0;
 
-	if (dev->type < KEEL_DEV_CONSOLE ||
-	    (dev->type > KEEL_DEV_MEM && dev->type != KEEL_DEV_NET) ||
-	    (dev->pad && dev->type != KEEL_DEV_NET))
+	if (!pdesc_device_type_known(dev->type) || (dev->pad && dev->type != KEEL_DEV_NET))
 		return pdesc_fail(err, index, PDESC_F_DEVICE,
 				  "partition '%s': device %u has unknown type %u", d->h.name, i,
 				  dev->type);
@@ -445,6 +478,8 @@ static int pdesc_check_device(const struct pdesc *d, u32 index, u32 i, u32 *seen
 		return pdesc_check_net(d, index, i, nnet, err);
 	if (dev->type == KEEL_DEV_MEM)
 		ret = pdesc_check_mem_device(d, index, i, err);
+	else if (dev->type == KEEL_DEV_VSOCK)
+		ret = pdesc_check_vsock(d, index, i, err);
 	else if (dev->backend != KEEL_NO_BACKEND || dev->flags)
 		return pdesc_fail(err, index, PDESC_F_DEVICE,
 				  "partition '%s': device %u (type %u) takes no backend or flags",
@@ -708,6 +743,51 @@ static int pdesc_check_shared_mac(const struct pdesc *a, const struct pdesc *b, 
 	return 0;
 }
 
+/* The CID of @d's vsock device, or KEEL_VSOCK_CID_AUTO (none, or Keel picks); @slot: its entry. */
+u32 pdesc_vsock_cid(const struct pdesc *d, u32 *slot)
+{
+	for (u32 i = 0; i < d->h.device_count && i < KEEL_PD_MAX_DEVICES; i++) {
+		if (d->device[i].type == KEEL_DEV_VSOCK) {
+			if (slot)
+				*slot = i;
+			return d->device[i].backend;
+		}
+	}
+	return KEEL_VSOCK_CID_AUTO;
+}
+
+/* Whether @a and @b each have a NIC on one network. */
+static bool pdesc_share_network(const struct pdesc *a, const struct pdesc *b)
+{
+	for (u32 i = 0; i < a->h.device_count && i < KEEL_PD_MAX_DEVICES; i++) {
+		if (a->device[i].type != KEEL_DEV_NET)
+			continue;
+		for (u32 j = 0; j < b->h.device_count && j < KEEL_PD_MAX_DEVICES; j++)
+			if (b->device[j].type == KEEL_DEV_NET &&
+			    b->device[j].backend == a->device[i].backend)
+				return true;
+	}
+	return false;
+}
+
+bool pdesc_vsock_may_talk(const struct pdesc *a, const struct pdesc *b)
+{
+	return ((a->h.flags | b->h.flags) & KEEL_PD_MANAGEMENT) || pdesc_share_network(a, b);
+}
+
+/* One CID given to two partitions. */
+static int pdesc_check_shared_cid(const struct pdesc *a, const struct pdesc *b, u32 index,
+				  struct pdesc_error *err)
+{
+	u32 slot = 0, cid = pdesc_vsock_cid(b, &slot);
+
+	if (cid != KEEL_VSOCK_CID_AUTO && cid == pdesc_vsock_cid(a, NULL))
+		return pdesc_fail_pci(err, index, slot,
+				      "partition '%s': vsock: CID %u is partition '%s''s already",
+				      b->h.name, cid, a->h.name);
+	return 0;
+}
+
 static int pdesc_check_pair(const struct pdesc *a, const struct pdesc *b, u32 index,
 			    const struct pdesc_limits *lim, struct pdesc_error *err)
 {
@@ -723,7 +803,8 @@ static int pdesc_check_pair(const struct pdesc *a, const struct pdesc *b, u32 in
 				  b->h.name, pdesc_first_common_cpu(a->h.cpu_mask, b->h.cpu_mask),
 				  a->h.name);
 	if (pdesc_check_shared_disks(a, b, index, err) ||
-	    pdesc_check_shared_pci(a, b, index, err) || pdesc_check_shared_mac(a, b, index, err))
+	    pdesc_check_shared_pci(a, b, index, err) || pdesc_check_shared_mac(a, b, index, err) ||
+	    pdesc_check_shared_cid(a, b, index, err))
 		return -KEEL_EINVAL;
 	cpu = pdesc_smt_shared(b->h.cpu_mask, a->h.cpu_mask, lim, &other);
 	if (cpu >= 0)

@@ -64,6 +64,25 @@ static int virtio_create_net(struct partition *part, u32 slot, const struct keel
 	return ret;
 }
 
+/*
+ * The partition's vsock device. A CID Keel picks is written into its
+ * description, so a restart and STATS show the same one.
+ */
+static int virtio_create_vsock(struct partition *part, u32 slot)
+{
+	u32 cid = part->desc.device[slot].backend;
+	int ret = vsock_create(part, virtio_slot_base(slot), KEEL_VIRTIO_IRQ_BASE + slot, &cid);
+
+	if (ret == -KEEL_EEXIST)
+		pr_err("partition '%s': vsock: CID %u is another partition's", part->desc.h.name,
+		       cid);
+	if (ret)
+		return ret;
+	part->desc.device[slot].backend = cid;
+	pr_info("partition '%s': vsock CID %u", part->desc.h.name, cid);
+	return 0;
+}
+
 static int virtio_create_one(struct partition *part, u32 slot)
 {
 	const struct keel_pd_device *dev = &part->desc.device[slot];
@@ -83,6 +102,8 @@ static int virtio_create_one(struct partition *part, u32 slot)
 		return vmem_create(part, base, irq);
 	case KEEL_DEV_NET:
 		return virtio_create_net(part, slot, dev);
+	case KEEL_DEV_VSOCK:
+		return virtio_create_vsock(part, slot);
 	default:
 		return -KEEL_EINVAL; /* pdesc_check refused it already */
 	}

@@ -186,4 +186,22 @@ struct netsw_net;
 int vnet_create(struct partition *part, u64 base, u32 irq, struct netsw_net *net, const u8 mac[6],
 		bool uplink);
 
+/* virtio-vsock (vsock.c): the packet header (virtio 1.2 §5.10.6), little-endian. */
+struct vsock_hdr {
+	u64 src_cid, dst_cid;
+	u32 src_port, dst_port;
+	u32 len; /* payload bytes after the header */
+	u16 type; /* 1: stream */
+	u16 op; /* VSOCK_OP_* of vsock.c */
+	u32 flags, buf_alloc, fwd_cnt;
+} __packed;
+#define VSOCK_HDR 44u
+_Static_assert(sizeof(struct vsock_hdr) == VSOCK_HDR, "the vsock packet header");
+#define VSOCK_HDR_OK 0u /* route it */
+#define VSOCK_HDR_MALFORMED 1u /* len and chain disagree, or too long: reset the device */
+#define VSOCK_HDR_SPOOFED 2u /* another source CID: dropped, counted */
+#define VSOCK_HDR_REFUSED 3u /* a type, operation or CID Keel does not route: RST */
+u32 vsock_hdr_check(const struct vsock_hdr *h, u64 payload, u32 own);
+int vsock_create(struct partition *part, u64 base, u32 irq, u32 *cid);
+
 #endif /* KEEL_VIRTIO_INTERNAL_H */

@@ -519,8 +519,8 @@ static void test_pci_entries(void)
 	pdesc_add_default_devices(&d, KEEL_NO_BACKEND, 0);
 	CHECK_EQ(d.device[1].type, KEEL_DEV_CONSOLE);
 	CHECK_EQ(pdesc_check(&d, &lim, &err), 0);
-	d.device[0].type = KEEL_DEV_NET + 1;
-	expect_bad(&d, PDESC_F_DEVICE, "device 0 has unknown type 8");
+	d.device[0].type = KEEL_DEV_VSOCK + 1;
+	expect_bad(&d, PDESC_F_DEVICE, "device 0 has unknown type 9");
 }
 
 /* A NIC: its network's number and its address (0: derived), checked alone and as a set. */

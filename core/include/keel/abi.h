@@ -21,7 +21,7 @@
  * longer reads.
  */
 #define KEEL_ABI_VERSION_MAJOR 1
-#define KEEL_ABI_VERSION_MINOR 6
+#define KEEL_ABI_VERSION_MINOR 7
 #define KEEL_ABI_VERSION ((KEEL_ABI_VERSION_MAJOR << 16) | KEEL_ABI_VERSION_MINOR)
 
 /*
@@ -349,6 +349,23 @@ struct keel_pd_image {
 #define KEEL_NET_MAC_FLAGS(m) \
 	((uint32_t)(m)[0] | (uint32_t)(m)[1] << 8 | (uint32_t)(m)[2] << 16 | (uint32_t)(m)[3] << 24)
 #define KEEL_NET_MAC_PAD(m) ((uint32_t)(m)[4] | (uint32_t)(m)[5] << 8)
+/*
+ * (1.7) virtio-vsock: the partition's socket address (its CID) on Keel's
+ * vsock router. backend = the CID: KEEL_VSOCK_CID_AUTO asks Keel for one
+ * (KEEL_VSOCK_CID_HOST for the management partition, else the lowest free
+ * from KEEL_VSOCK_CID_FIRST, written back into the partition's description so
+ * a restart keeps it); else a CID from KEEL_VSOCK_CID_FIRST to
+ * KEEL_VSOCK_CID_MAX, or KEEL_VSOCK_CID_HOST for the management partition
+ * (which can have no other). flags 0. At most one per partition; a CID
+ * another partition has is refused (-KEEL_EEXIST from CREATE). A partition
+ * reaches the management partition and the partitions it shares a network
+ * with; a connection to anyone else is reset.
+ */
+#define KEEL_DEV_VSOCK 8u
+#define KEEL_VSOCK_CID_AUTO 0u
+#define KEEL_VSOCK_CID_HOST 2u /* the management partition: it plays the host */
+#define KEEL_VSOCK_CID_FIRST 3u
+#define KEEL_VSOCK_CID_MAX 0xfffffffeu /* 0xffffffff is VMADDR_CID_ANY to Linux */
 #define KEEL_NO_BACKEND 0xffffffffu
 #define KEEL_DISK_RO (1u << 0) /* the guest may not write the disk */
 #define KEEL_DISK_FLAGS_ALL KEEL_DISK_RO
@@ -471,7 +488,7 @@ struct keel_part_stats {
 	uint32_t vcpus_max; /* declared: max_vcpus, or one per core */
 	uint32_t vcpus_allowed; /* how many may be on (RESIZE KEEL_RESIZE_CPUS) */
 	uint32_t vcpus_cores; /* those always on, one per core of its description */
-	uint32_t pad1;
+	uint32_t vsock_cid; /* (1.7) its KEEL_DEV_VSOCK's CID, or 0: none */
 };
 
 /*

@@ -86,7 +86,7 @@ enum pdesc_field {
 	PDESC_F_MANAGEMENT,
 	PDESC_F_DEVICE,
 	PDESC_F_MAX_CPUS,
-	PDESC_F_PCI, /* a KEEL_DEV_PCI or KEEL_DEV_NET entry: item says which */
+	PDESC_F_PCI, /* a KEEL_DEV_PCI, KEEL_DEV_NET or KEEL_DEV_VSOCK entry: item says which */
 };
 
 struct pdesc_error {
@@ -113,6 +113,15 @@ u32 pdesc_pack(const struct pdesc *d, void *buf);
  */
 u32 pdesc_add_image(struct pdesc *d, u32 role, u32 module, u64 size);
 void pdesc_add_device(struct pdesc *d, u32 type, u32 backend, u32 flags);
+
+/* The CID of @d's KEEL_DEV_VSOCK entry (its index in *@slot if not NULL), or KEEL_VSOCK_CID_AUTO. */
+u32 pdesc_vsock_cid(const struct pdesc *d, u32 *slot);
+
+/*
+ * The vsock policy: a partition reaches the management partition, and the
+ * partitions it shares a network with (each has a NIC on it).
+ */
+bool pdesc_vsock_may_talk(const struct pdesc *a, const struct pdesc *b);
 
 /* A KEEL_DEV_NET entry's address (flags: bytes 0-3, pad: 4-5); all 0 asks Keel to derive one. */
 void pdesc_net_mac(const struct keel_pd_device *dev, u8 mac[6]);
