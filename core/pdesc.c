@@ -432,15 +432,17 @@ static int pdesc_check_vsock(const struct pdesc *d, u32 index, u32 i, struct pde
 	u32 cid = dev->backend;
 
 	if (dev->flags)
-		return pdesc_fail_pci(err, index, i, "partition '%s': vsock device %u takes no flags",
-				      d->h.name, i);
+		return pdesc_fail_pci(err, index, i,
+				      "partition '%s': vsock device %u takes no flags", d->h.name,
+				      i);
 	if (cid == KEEL_VSOCK_CID_AUTO || (mgmt && cid == KEEL_VSOCK_CID_HOST))
 		return 0;
 	if (mgmt)
-		return pdesc_fail_pci(err, index, i,
-				      "partition '%s': vsock: the management partition's CID is %u, "
-				      "not %u",
-				      d->h.name, KEEL_VSOCK_CID_HOST, cid);
+		return pdesc_fail_pci(
+			err, index, i,
+			"partition '%s': vsock: the management partition's CID is %u, "
+			"not %u",
+			d->h.name, KEEL_VSOCK_CID_HOST, cid);
 	if (cid < KEEL_VSOCK_CID_FIRST || cid > KEEL_VSOCK_CID_MAX)
 		return pdesc_fail_pci(err, index, i,
 				      "partition '%s': vsock: CID %u is reserved (a partition's is "

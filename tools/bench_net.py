@@ -15,6 +15,12 @@ so the ratios are what moving frames costs: Keel's switch and virtio-net
 (one copy, offloads passed through) against QEMU's virtio-net-pci and its
 socket backend.
 
+On the Keel side the pair then does the same over vsock (keel.vsocksend: N
+MiB through an echo on the receiver, so N MiB each way at once). QEMU's own
+vsock needs the host kernel's vhost-vsock, which a TCG host may not have, so
+vsock is set beside TCP on the same Keel pair: the ratio vsock/TCP says what
+an agent channel costs against the network.
+
 JSON in <build>/bench/net-<time>.json. Not a test: nothing passes or fails.
 """
 
@@ -33,6 +39,8 @@ from bench_passthrough import free_port, median  # noqa: E402
 
 MEMORY = "256M"
 KEYS = ("tcp_mibs", "ping_avg_ms", "ping_min_ms")
+VSOCK_PORT = 5000
+VSOCK_CID = {"recv": 3, "send": 4}  # vsock = auto, in file order
 ADDR = {"recv": "10.1.0.1", "send": "10.1.0.2"}
 
 
@@ -41,9 +49,13 @@ def log(msg):
 
 
 def guest_cmdline(arch, role, mib, pci):
+    """@pci: a direct boot (a PCI NIC, no vsock); else under Keel, with vsock."""
     peer = ADDR["send" if role == "recv" else "recv"]
     extra = (f"keel.net={ADDR[role]}/24 keel.netpeer={peer} keel.netrole={role} "
              f"keel.netmb={mib}" + (" keel.netpci=1" if pci else ""))
+    if not pci:
+        extra += (f" keel.vsockecho={VSOCK_PORT}" if role == "recv" else
+                  f" keel.vsocksend={VSOCK_CID['recv']}:{VSOCK_PORT}:{mib}")
     return linuxrig.cmdline(arch, wait=0, extra=extra)
 
 
@@ -51,7 +63,7 @@ def keel_argv(arch, build, a, workdir, mib):
     config = keelrig.keel_cfg(
         "[network lan]\n",
         *(linuxrig.linux_partition(role, cpu, guest_cmdline(arch, role, mib, False),
-                                   memory=MEMORY, net="lan", on_reboot="stop")
+                                   memory=MEMORY, net="lan", vsock="auto", on_reboot="stop")
           for role, cpu in (("recv", 1), ("send", 2))),
         on_idle="poweroff")
     esp = workdir / "esp"
@@ -69,6 +81,15 @@ def direct_argv(arch, a, workdir, role, mib, port):
     return linuxrig.direct_argv(arch, a, disk, workdir / f"hvc0-{role}.sock",
                                 guest_cmdline(arch, role, mib, True), smp=1, mem=MEMORY) + [
         "-netdev", f"socket,id=n0,{end}", "-device", f"virtio-net-{bus},netdev=n0,mac={mac}"]
+
+
+def vsock_result(q, mib, timeout):
+    """MiB/s each way through the receiver's echo, from the Keel sender's line."""
+    line = q.wait_for(linuxrig.said("send", r"vsock-sent .*"), timeout)
+    if linuxrig.value(line, "sha256") != linuxrig.value(line, "back"):
+        raise AssertionError(f"vsock: the bytes differ: {line}")
+    secs = float(linuxrig.value(line, "secs"))
+    return mib / secs if secs > 0 else None
 
 
 def results(send_q, recv_q, send_name, recv_name, mib, timeout):
@@ -96,7 +117,10 @@ def one_run(side, arch, build, a, logdir, n, args):
                 path = logdir / f"net-{arch}-keel-{n}.log"
                 with linuxrig.LinuxQemu(argv, path, hard_timeout=timeout * 2,
                                         name=f"net keel {n}") as q:
-                    return results(q, q, "send", "recv", mib, timeout)
+                    r = results(q, q, "send", "recv", mib, timeout)
+                    if "error" not in r:
+                        r["vsock_mibs"] = vsock_result(q, mib, timeout)
+                    return r
             port = free_port()
             paths = {r: logdir / f"net-{arch}-direct-{r}-{n}.log" for r in ("recv", "send")}
             with linuxrig.LinuxQemu(direct_argv(arch, a, workdir, "recv", mib, port),
@@ -133,8 +157,14 @@ def run_arch(arch, build, args, logdir):
                      ("ping min, ms", "ping_min_ms")):
         cells = [f"{v:.2f}" if v else "failed" for v in (summary["keel"][k], summary["direct"][k])]
         print(f"  {label:32} {cells[0]:>8} {cells[1]:>8} {ratios[k] or 'n/a':>7}")
+    vsock = median(runs["keel"], "vsock_mibs")
+    tcp = summary["keel"]["tcp_mibs"]
+    vsock_ratio = round(vsock / tcp, 3) if vsock and tcp else None
+    summary["keel"]["vsock_mibs"] = vsock
+    print(f"  {'vsock echo, MiB/s each way':32} {vsock or 0:>8.2f} {'-':>8} {'':>7}"
+          f"  (vsock/TCP on Keel: {vsock_ratio or 'n/a'})")
     return {"kernel": a.record.get("kernel_release"), "runs": runs, "summary": summary,
-            "ratio_keel_over_direct": ratios}
+            "ratio_keel_over_direct": ratios, "ratio_vsock_over_tcp_keel": vsock_ratio}
 
 
 def run(arches, build, args):

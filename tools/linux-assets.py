@@ -57,7 +57,8 @@ CONSOLE = {"x86_64": "ttyS0", "aarch64": "ttyAMA0"}  # a microVM's kernel consol
 FLAVOURS = ("generic", "cloud", "rt")
 # Modules /init can do without when the flavour does not build them: the power
 # button's (Debian's cloud kernels have no gpio-keys on arm64).
-OPTIONAL = {"button", "gpio_keys", "nvme", "virtio_net", "e1000e", "bridge"}
+OPTIONAL = {"button", "gpio_keys", "nvme", "virtio_net", "e1000e", "bridge",
+            "vmw_vsock_virtio_transport"}
 PCI_ONLY = {"nvme", "virtio_net", "e1000e", "bridge"}
 # Modules /init loads, with the config symbol that builds each; their
 # dependencies (virtio, virtio_ring...) come from each module's .modinfo.
@@ -83,6 +84,8 @@ WANTED = [
     ("e1000e", "E1000E"),
     # The management partition's uplink (keel-uplink bridge): a Linux bridge.
     ("bridge", "BRIDGE"),
+    # virtio-vsock (keel-vsock, keelctl vsock); vsock and the common transport come with it.
+    ("vmw_vsock_virtio_transport", "VIRTIO_VSOCKETS"),
 ]
 SHOWN_CONFIG = ["VIRTIO", "VIRTIO_MMIO", "VIRTIO_MMIO_CMDLINE_DEVICES", "VIRTIO_PCI",
                 "VIRTIO_BLK", "VIRTIO_CONSOLE", "HW_RANDOM", "HW_RANDOM_VIRTIO"]
@@ -531,7 +534,11 @@ def build(arch, out, disk_size=DISK_SIZE, disk_seed="keel", keelctl=None, guest=
     if not kernel_out.is_file() or kernel_out.stat().st_size != image.stat().st_size \
             or sha256_file(kernel_out) != sha256_file(image):
         shutil.copyfile(image, kernel_out)
-    write_if_changed(out / "initrd.gz", build_initramfs(arch, busybox, moddir, order, pci=pci))
+    # keel-vsock, built beside keelctl, in every initramfs of the generic kernel.
+    tool = Path(keelctl).with_name("keel-vsock") if keelctl else None
+    vsock = [("bin/keel-vsock", tool.read_bytes(), 0o755)] if tool and tool.is_file() else []
+    write_if_changed(out / "initrd.gz",
+                     build_initramfs(arch, busybox, moddir, order, extra=vsock, pci=pci))
     disk_sha = make_disk(out / "disk.img", disk_size, disk_seed)
     mgmt = {}
     if keelctl:
@@ -540,7 +547,8 @@ def build(arch, out, disk_size=DISK_SIZE, disk_seed="keel", keelctl=None, guest=
             (kdir / ".complete").read_text().split("_")[1]
         ko = kmod.build_module(arch, moddir.name, version, out)
         write_if_changed(out / "mgmt-initrd.gz", build_initramfs(
-            arch, busybox, moddir, order, MGMT_INIT, mgmt_extra(arch, out, keelctl, ko, guest),
+            arch, busybox, moddir, order, MGMT_INIT,
+            vsock + mgmt_extra(arch, out, keelctl, ko, guest),
             pci=pci))
         mgmt = {"keel.ko": sha256_file(ko), "mgmt-initrd.gz": sha256_file(out / "mgmt-initrd.gz")}
 

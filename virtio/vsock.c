@@ -202,15 +202,18 @@ enum vsock_put {
 	VSOCK_PUT_GONE, /* it cannot take it (not running, broken ring): answer RST */
 };
 
-/* @h and @payload bytes from @from's packet into @r's receive queue. @from's qlock held. */
+/*
+ * @h and @payload bytes of @from's packet (NULL: none) into @r's receive
+ * queue. @held: the device whose qlock the caller holds (the sender).
+ */
 static enum vsock_put vsock_put(struct vsock *r, const struct vsock_hdr *h,
-				const struct vsock *from, u32 payload)
+				const struct vsock *from, u32 payload, const struct vsock *held)
 {
 	unsigned long flags = 0;
 	enum vsock_put res = VSOCK_PUT_GONE;
 	int count;
 
-	if (r != from)
+	if (r != held)
 		flags = spin_lock_irqsave(&r->vd.qlock);
 	if (!vsock_queue_live(r, VSOCK_RXQ))
 		goto out;
@@ -228,12 +231,12 @@ static enum vsock_put vsock_put(struct vsock *r, const struct vsock_hdr *h,
 	virtio_queue_interrupt_locked(&r->vd, VSOCK_RXQ);
 	res = VSOCK_PUT_DONE;
 out:
-	if (r != from)
+	if (r != held)
 		spin_unlock_irqrestore(&r->vd.qlock, flags);
 	return res;
 }
 
-/* The RST that answers @h, to its sender @s. */
+/* The RST that answers @h, to its sender @s (whose qlock is held). */
 static enum vsock_put vsock_reset_reply(struct vsock *s, const struct vsock_hdr *h)
 {
 	struct vsock_hdr rst = {
@@ -244,7 +247,7 @@ static enum vsock_put vsock_reset_reply(struct vsock *s, const struct vsock_hdr 
 		.type = h->type,
 		.op = VSOCK_OP_RST,
 	};
-	enum vsock_put res = vsock_put(s, &rst, NULL, 0);
+	enum vsock_put res = vsock_put(s, &rst, NULL, 0, s);
 
 	if (res == VSOCK_PUT_DONE)
 		s->st.resets++;
@@ -281,7 +284,7 @@ static enum vsock_step vsock_step(struct vsock *s)
 			r = NULL;
 	}
 	if (r) {
-		res = vsock_put(r, &h, s, h.len);
+		res = vsock_put(r, &h, s, h.len, s);
 		if (res == VSOCK_PUT_DONE) {
 			s->st.tx_packets++;
 			s->st.tx_bytes += h.len;

@@ -37,7 +37,8 @@ def config(arch, cloud_assets):
     mgmt = partition(
         "mgmt", 1, "console=hvc0 loglevel=4 panic=-1",
         memory="384M", kernel=f"\\{linuxrig.ESP_DIR}\\{linuxrig.KERNEL_NAME_ANY}",
-        initrd=f"\\{linuxrig.ESP_DIR}\\mgmt-initrd.gz", management="yes", net="lan")
+        initrd=f"\\{linuxrig.ESP_DIR}\\mgmt-initrd.gz", management="yes", net="lan",
+        vsock="auto")
     plain = partition("plain", 3, "mode=denied then=shutdown", memory="16M")
     # Waits at its console prompt (up to 900 s) until keelctl stops it.
     cloud = linuxrig.linux_partition("cloud", 4, linuxrig.cmdline(arch, wait=900),
@@ -325,6 +326,40 @@ def test_networks_from_the_shell(mgmt, arch):
     after = networks("NET-JSON-AFTER")
     assert [p["owner_name"] for p in after["lan"]["ports"]] == ["mgmt"], after
     assert after["other"]["ports"] == [], after
+    check_vsock(q)
+
+
+def check_vsock(q):
+    """The vsock half of net.sh: 16 MiB through nvm1's echo from the manager
+    (keelctl vsock) and from nvm2, both intact; nvm3, on another network, is
+    reset by Keel's policy; a port nobody listens on is reset by the guest."""
+    assert q.find(keel(r"partition 'mgmt': vsock CID 2(?!\d)")), "keel.cfg vsock = auto: the host's"
+    assert q.find(keel(r"partition 'nvm1': vsock CID 10(?!\d)"))
+    line = q.find(r"^VSOCK-MGMT ")
+    m = re.search(r"sent=(\w+) back=(\w+) secs=([\d.]+)", line or "")
+    assert m and m.group(1) == m.group(2), line
+    print(f"vsock: manager <-> nvm1, 16 MiB each way in {m.group(3)} s")
+    assert q.find(r"^EXIT vsock-noport 1: .*nvm1 \(CID 10\) port 5999: Connection reset by peer")
+    assert q.find(r"^EXIT vsock-nodev 1: .*vsock plain: it has no vsock device")
+    for to in ("10:5000", "2:5999"):  # Keel's policy; the manager's kernel (no listener)
+        line = q.find(said("nvm3", rf"vsock-connect to={to} .*"))
+        assert line and "error=Connection reset by peer" in line, line
+    assert q.find(r"^EXIT vsock-taken 4: .*its vsock CID is another partition's"), \
+        q.find(r"^EXIT vsock-taken")
+    assert q.find(keel(r"error: partition 'bad3': vsock: CID 10 is another partition's"))
+    assert q.find(r"^VSOCK-CREATE nvm2: vsock CID 3$"), q.find(r"^VSOCK-CREATE")
+    line = q.find(said("nvm2", r"vsock-sent .*"))
+    m = re.search(r"to=10:5000 mib=16 sha256=(\w+) back=(\w+) secs=([\d.]+)", line or "")
+    assert m and m.group(1) == m.group(2), line
+    print(f"vsock: nvm2 <-> nvm1, 16 MiB each way in {m.group(3)} s")
+    stats = json_after(q.find(r"VSOCK-STATS \{"), "VSOCK-STATS ")
+    assert stats["vsock_cid"] == 10, stats
+    closed = q.find(keel(r"partition 'nvm1': vsock CID 10 closed: .*"))
+    m = re.search(r"sent \d+ packets \((\d+) bytes\), received \d+ \((\d+) bytes\), "
+                  r"refused with RST (\d+), dropped spoofed=0", closed or "")
+    assert m and int(m.group(1)) >= 32 << 20 and int(m.group(2)) >= 32 << 20, closed
+    closed = q.find(keel(r"partition 'nvm3': vsock CID 12 closed: .*"))
+    assert closed and not re.search(r"refused with RST 0,", closed), closed
 
 
 def test_microvm_survives_manager_reboot(mgmt):

@@ -18,6 +18,7 @@
 #include <keel/pci_addr.h>
 
 #include "keelctl.h"
+#include "vsock.h"
 
 #define KC_LOAD_CHUNK (4u << 20) /* bytes per KEEL_IOC_LOAD; the driver splits further */
 #define KC_POLL_MS 50u
@@ -465,6 +466,8 @@ static void kc_print_stats(const struct keel_part_stats *s, const struct keel_ne
 		       (unsigned long long)s->mem_requested);
 		printf(",\"on_reboot\":\"%s\",\"restarts\":%u",
 		       st->flags & KEEL_PD_REBOOT_STOP ? "stop" : "restart", s->restarts);
+		if (s->vsock_cid)
+			printf(",\"vsock_cid\":%u", s->vsock_cid);
 		if (st->state == KEEL_PSTATE_STOPPED) {
 			char reason[KEEL_STOP_REASON_MAX], esc[2 * KEEL_STOP_REASON_MAX + 8];
 
@@ -509,6 +512,8 @@ static void kc_print_stats(const struct keel_part_stats *s, const struct keel_ne
 	printf("  run_time:       %s (%llu.%03llu s)\n", up,
 	       (unsigned long long)(st->run_ns / 1000000000ull),
 	       (unsigned long long)(st->run_ns / 1000000ull % 1000));
+	if (s->vsock_cid)
+		printf("  vsock:          CID %u\n", s->vsock_cid);
 	printf("  hypercalls:     %llu\n", (unsigned long long)s->hypercalls);
 	printf("  denied:         %llu\n", (unsigned long long)s->denied);
 	printf("  console_bytes:  %llu\n", (unsigned long long)s->console_bytes);
@@ -965,6 +970,7 @@ enum {
 	CR_MAX_CPUS,
 	CR_PCI,
 	CR_NET,
+	CR_VSOCK,
 	CR_NR
 };
 static const struct kc_opt create_opts[] = {
@@ -974,7 +980,7 @@ static const struct kc_opt create_opts[] = {
 	[CR_ON_FAULT] = { "on-fault", true }, [CR_ON_REBOOT] = { "on-reboot", true },
 	[CR_START] = { "start", false },      [CR_MAX_MEMORY] = { "max-memory", true },
 	[CR_MAX_CPUS] = { "max-cpus", true }, [CR_PCI] = { "pci", KC_ARG_REPEAT },
-	[CR_NET] = { "net", KC_ARG_REPEAT },
+	[CR_NET] = { "net", KC_ARG_REPEAT },  [CR_VSOCK] = { "vsock", true },
 };
 
 struct kc_image {
@@ -1298,6 +1304,11 @@ static int cmd_create(const struct kc_args *a)
 		    (a->rep_opt[i] == CR_NET &&
 		     kc_parse_net(a->rep[i], req.net, &req.net_count, err, sizeof(err))))
 			return kc_error(KC_EXIT_USAGE, "create %s: %s", name, err);
+	if (a->val[CR_VSOCK]) {
+		if (kc_parse_vsock(a->val[CR_VSOCK], &req.vsock_cid, err, sizeof(err)))
+			return kc_error(KC_EXIT_USAGE, "create %s: %s", name, err);
+		req.vsock = true;
+	}
 	if (disk) {
 		size_t len = strlen(disk);
 
@@ -1382,10 +1393,13 @@ static int cmd_create(const struct kc_args *a)
 			       cpus);
 		goto out;
 	}
-	if (ret == -EEXIST && req.net_count) {
-		ret = kc_error(KC_EXIT_RESOURCE,
-			       "create %s: a NIC's address is taken on its network (keelctl net)",
-			       name);
+	if (ret == -EEXIST && (req.net_count || req.vsock)) {
+		ret = kc_error(KC_EXIT_RESOURCE, "create %s: %s", name,
+			       !req.vsock ? "a NIC's address is taken on its network (keelctl net)"
+			       : !req.net_count
+				       ? "its vsock CID is another partition's (keelctl stats)"
+				       : "a NIC's address or its vsock CID is taken "
+					 "(keelctl net, keelctl stats)");
 		goto out;
 	}
 	if (ret) {
@@ -1405,6 +1419,12 @@ static int cmd_create(const struct kc_args *a)
 	if (ret)
 		goto destroy;
 	printf("created %s (id %u, cpus %s, %s)\n", name, c.id, cpus, kc_mib(mem, b1, sizeof(b1)));
+	if (req.vsock) {
+		struct keel_part_stats ps;
+
+		if (!kc_stats_raw(c.id, &ps))
+			printf("%s: vsock CID %u\n", name, ps.vsock_cid);
+	}
 	if (a->val[CR_START]) {
 		ret = kc_ctl_raw(KEEL_IOC_START, c.id, 0, 0);
 		if (ret) {
@@ -1860,6 +1880,61 @@ static int cmd_resize(const struct kc_args *a)
 	return 0;
 }
 
+/* ---- vsock ---- */
+
+/* NAME's vsock CID (or CID itself, in digits: no partition is named so): 0 or an exit code. */
+static int kc_vsock_target(const char *ref, uint32_t *cid)
+{
+	struct keel_part_status st;
+	struct keel_part_stats s;
+	int ret;
+
+	if (!kc_vsock_number(ref, cid))
+		return 0;
+	ret = kc_open_part(ref, &st);
+	if (ret)
+		return ret;
+	ret = kc_stats_raw(st.id, &s);
+	if (ret)
+		return kc_error(kc_exit_code(KC_OP_QUERY, -ret), "vsock %.64s: %s", ref,
+				kc_err_text(KC_OP_QUERY, -ret));
+	if (!s.vsock_cid)
+		return kc_error(KC_EXIT_FAIL,
+				"vsock %.64s: it has no vsock device (keel.cfg vsock =, or keelctl "
+				"create --vsock)",
+				ref);
+	*cid = s.vsock_cid;
+	return 0;
+}
+
+static int cmd_vsock(const struct kc_args *a)
+{
+	uint32_t cid, port;
+	int s, ret;
+
+	if (kc_vsock_number(a->pos[1], &port))
+		return kc_error(KC_EXIT_USAGE,
+				"vsock: PORT must be a number below 4294967295, "
+				"not '%.20s'",
+				a->pos[1]);
+	ret = kc_vsock_target(a->pos[0], &cid);
+	if (ret)
+		return ret;
+	s = kc_vsock_connect(cid, port);
+	if (s < 0)
+		return kc_error(KC_EXIT_FAIL, "vsock %.64s (CID %u) port %u: %s%s", a->pos[0], cid,
+				port, strerror(-s),
+				s == -ECONNRESET ? " (nobody listens there, or Keel's policy keeps "
+						   "you apart)"
+						 : "");
+	ret = kc_vsock_pipe(s, 0, 1);
+	close(s);
+	if (ret)
+		return kc_error(KC_EXIT_FAIL, "vsock %.64s port %u: %s", a->pos[0], port,
+				strerror(-ret));
+	return 0;
+}
+
 /* ---- commands, help, main ---- */
 
 struct kc_cmd {
@@ -1931,7 +2006,8 @@ static const struct kc_cmd kc_cmds[] = {
 	  "create NAME --cpus N|LIST --memory SIZE --kernel FILE [--initrd FILE]\n"
 	  "       [--cmdline TEXT] [--disk FILE[,ro]] [--on-fault deliver|stop]\n"
 	  "       [--on-reboot stop|restart] [--max-memory SIZE] [--max-cpus N]\n"
-	  "       [--pci ADDR[,ADDR...]]... [--net NETWORK[,mac=MAC]]... [--start]",
+	  "       [--pci ADDR[,ADDR...]]... [--net NETWORK[,mac=MAC]]... [--vsock CID|auto]\n"
+	  "       [--start]",
 	  "Create a partition and load its images (it is left 'created'; see start).\n"
 	  "\n"
 	  "  NAME             1-31 bytes of a-z A-Z 0-9 _ -, not all digits\n"
@@ -1962,11 +2038,23 @@ static const struct kc_cmd kc_cmds[] = {
 	  "                   them); its address is derived from the partition's and the\n"
 	  "                   network's names unless mac=02:xx:xx:xx:xx:xx gives it (unicast).\n"
 	  "                   Repeat it for more networks, up to 4, one NIC on each\n"
+	  "  --vsock CID      a virtio-vsock device with this CID (3 and up), or auto: the\n"
+	  "                   lowest free; it then prints 'NAME: vsock CID N'. It reaches the\n"
+	  "                   management partition (CID 2) and the partitions on a network\n"
+	  "                   it shares (keelctl vsock)\n"
 	  "  --start          start it at once (if that fails, it is destroyed again)\n"
 	  "\n"
 	  "Images (up to 1 GiB each) count against free memory as well as --memory.\n"
 	  "If loading fails, the half-made partition is destroyed.\n"
 	  "Prints: created NAME (id N, cpus LIST, SIZE MiB)\n" },
+	{ "vsock", cmd_vsock, no_opts, 0, 2, 2, "vsock NAME|CID PORT",
+	  "Connect to PORT of partition NAME's vsock device (or of CID), then copy stdin\n"
+	  "into the stream and the stream to stdout, until the peer closes it; the end of\n"
+	  "stdin closes our side. The management partition is CID 2; it reaches every\n"
+	  "partition with a vsock device (keelctl stats shows its CID). A partition reaches\n"
+	  "the management partition and the partitions it shares a network with; Keel\n"
+	  "resets any other connection, and a guest resets one to a port nobody listens on.\n"
+	  "In a microVM, keel-vsock connect CID PORT | listen PORT | echo PORT does the same.\n" },
 	{ "start", cmd_start, no_opts, 0, 1, 1, "start NAME",
 	  "Boot a created partition (or a keel.cfg partition with autostart = no).\n"
 	  "A stopped partition cannot be started again: destroy and create it.\n"

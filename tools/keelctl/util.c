@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <keel/pci_addr.h>
@@ -1361,6 +1362,27 @@ static uint8_t *kc_put_device(uint8_t *p, uint32_t type, uint32_t backend, uint3
 	return kc_desc_put(p, &d, sizeof(d));
 }
 
+int kc_parse_vsock(const char *s, uint32_t *cid, char *err, size_t errlen)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!strcmp(s, "auto")) {
+		*cid = KEEL_VSOCK_CID_AUTO;
+		return 0;
+	}
+	errno = 0;
+	v = *s >= '0' && *s <= '9' ? strtoull(s, &end, 10) : 0;
+	if (*s < '0' || *s > '9' || errno || *end || v < KEEL_VSOCK_CID_FIRST ||
+	    v > KEEL_VSOCK_CID_MAX) {
+		snprintf(err, errlen, "--vsock must be auto or a CID from %u to %u, not '%.20s'",
+			 KEEL_VSOCK_CID_FIRST, KEEL_VSOCK_CID_MAX, s);
+		return -1;
+	}
+	*cid = (uint32_t)v;
+	return 0;
+}
+
 /* A NIC's entry: the network's number, the address in flags (bytes 0-3) and pad (4-5). */
 static uint8_t *kc_put_net(uint8_t *p, const struct kc_net_req *n)
 {
@@ -1418,6 +1440,10 @@ uint32_t kc_pack_desc(const struct kc_create_req *r, void *buf, uint32_t index[K
 	}
 	for (k = 0; k < r->net_count && k < KEEL_PD_MAX_NET; k++) {
 		p = kc_put_net(p, &r->net[k]);
+		h.device_count++;
+	}
+	if (r->vsock) {
+		p = kc_put_device(p, KEEL_DEV_VSOCK, r->vsock_cid, 0);
 		h.device_count++;
 	}
 	for (k = 0; k < r->pci_count && k < KEEL_PD_MAX_PCI; k++) {

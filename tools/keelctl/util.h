@@ -57,7 +57,15 @@ struct kc_create_req {
 			[6]; /* all 0: Keel derives it from the partition's and network's names */
 		uint32_t net; /* the network's number, as NET_LIST gives it (set by the caller) */
 	} net[KEEL_PD_MAX_NET];
+	bool vsock; /* --vsock: a vsock device with CID vsock_cid (KEEL_VSOCK_CID_AUTO: Keel picks) */
+	uint32_t vsock_cid;
 };
+
+/*
+ * --vsock auto|CID: 0 with *@cid set (KEEL_VSOCK_CID_AUTO for auto), or -1
+ * with the reason in @err. Keel checks the range against the partition too.
+ */
+int kc_parse_vsock(const char *s, uint32_t *cid, char *err, size_t errlen);
 
 /*
  * Pack @r as a partition description into @buf (KEEL_PDESC_SIZE_MAX bytes):

@@ -7,6 +7,11 @@
 # second, which in turn reaches nobody. Then the ports' counters (keelctl
 # stats, keelctl net), an unknown network and a taken address refused, and
 # both microVMs destroyed: their ports leave the networks.
+# vsock: the manager is CID 2 (keel.cfg vsock = auto); nvm1 (CID 10) echoes
+# port 5000. The manager streams 16 MiB through it (keelctl vsock), nvm3 (on
+# "other") is reset by Keel's policy when it connects to nvm1, and by the
+# manager's kernel on a port nobody listens on; a taken CID is refused; then
+# nvm2 (on "lan", CID auto) streams 16 MiB through nvm1's echo.
 # Prints "CHECK <name> ok|FAIL <detail>" per step and "NET PASS|FAIL".
 fails=0
 check() { # name, condition result (0 = ok), detail
@@ -35,11 +40,11 @@ check "mgmt-addr" $? ""
 echo "MGMT-NIC if=$ifc mac=$(cat /sys/class/net/$ifc/address)"
 echo "NET-JSON-BEFORE $(json net)"
 
-keelctl create nvm1 --cpus 1 --memory 256M $IMG --net lan \
-	--cmdline "$CMD keel.net=10.2.0.2/24 keel.netpeer=10.2.0.1" --start
+keelctl create nvm1 --cpus 1 --memory 256M $IMG --net lan --vsock 10 \
+	--cmdline "$CMD keel.net=10.2.0.2/24 keel.netpeer=10.2.0.1 keel.vsockecho=5000" --start
 check "create-nvm1" $? ""
-keelctl create nvm3 --cpus 1 --memory 256M $IMG --net other,mac=02:00:00:00:00:03 \
-	--cmdline "$CMD keel.net=10.2.0.3/24 keel.netpeer=10.2.0.1,10.2.0.2 keel.nettries=3" --start
+keelctl create nvm3 --cpus 1 --memory 256M $IMG --net other,mac=02:00:00:00:00:03 --vsock 12 \
+	--cmdline "$CMD keel.net=10.2.0.3/24 keel.netpeer=10.2.0.1,10.2.0.2 keel.nettries=3 keel.vsockto=10:5000,2:5999" --start
 check "create-nvm3" $? ""
 
 # Refused before anything is made: no such network; an address taken on it.
@@ -62,7 +67,35 @@ check "nvm1-pinged" $? "$(tail -c 300 /tmp/nvm1.out)"
 echo "NET-STATS $(json stats nvm1)"
 echo "NET-JSON $(json net)"
 keelctl net
-for vm in nvm1 nvm3; do
+
+# vsock: the manager and nvm1, nvm3 refused, a taken CID, then nvm2 and nvm1.
+keelctl console nvm1 --wait "vsock-echo port=5000" --timeout 300 >/dev/null
+check "nvm1-echo" $? ""
+dd if=/dev/urandom of=/tmp/vs bs=1048576 count=16 2>/dev/null
+sent=$(sha256sum </tmp/vs)
+read -r t0 _ </proc/uptime
+back=$(keelctl vsock nvm1 5000 </tmp/vs | sha256sum)
+read -r t1 _ </proc/uptime
+echo "VSOCK-MGMT sent=${sent%% *} back=${back%% *} secs=$(echo "$t0 $t1" | awk '{ printf "%.2f", $2 - $1 }')"
+rm -f /tmp/vs
+out=$(keelctl vsock nvm1 5999 </dev/null 2>&1)
+echo "EXIT vsock-noport $?: $out"
+out=$(keelctl vsock plain 5000 </dev/null 2>&1)
+echo "EXIT vsock-nodev $?: $out"
+keelctl console nvm3 --wait "vsock-connect to=2:5999" --timeout 300 >/tmp/nvm3.out
+check "nvm3-vsock" $? "$(tail -c 300 /tmp/nvm3.out)"
+keelctl stop nvm3 --force >/dev/null && keelctl destroy nvm3
+check "destroy-nvm3" $? ""
+out=$(keelctl create bad3 --cpus 1 --memory 64M $IMG --vsock 10 2>&1)
+echo "EXIT vsock-taken $?: $out"
+keelctl create nvm2 --cpus 1 --memory 256M $IMG --net lan --vsock auto \
+	--cmdline "$CMD keel.vsocksend=10:5000:16" --start >/tmp/nvm2.create
+check "create-nvm2" $? "$(cat /tmp/nvm2.create)"
+echo "VSOCK-CREATE $(grep vsock /tmp/nvm2.create)"
+keelctl console nvm2 --wait "vsock-sent" --timeout 900 >/tmp/nvm2.out
+check "nvm2-vsock" $? "$(tail -c 300 /tmp/nvm2.out)"
+echo "VSOCK-STATS $(json stats nvm1)"
+for vm in nvm1 nvm2; do
 	keelctl stop $vm --force >/dev/null && keelctl destroy $vm
 	check "destroy-$vm" $? ""
 done
