@@ -105,7 +105,7 @@ arch-all: $(O)/keel.efi guests $(O)/keelctl $(O)/keel-vsock
 $(O)/keelctl $(O)/keel-vsock &: $(wildcard tools/keelctl/*.[ch]) tools/keelctl/Makefile tools/linux/keel_dev.h \
 		core/include/keel/abi.h core/include/keel/pci_addr.h
 	@echo "  KEELCTL $@"
-	@$(MAKE) --no-print-directory -C tools/keelctl ARCH=$(KEEL_ARCH) OUT=$(abspath $@)
+	@$(MAKE) --no-print-directory -C tools/keelctl ARCH=$(KEEL_ARCH) OUT=$(abspath $(O)/keelctl)
 
 $(O)/core-objs/%.c.o: %.c
 	@mkdir -p $(dir $@)

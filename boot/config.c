@@ -626,7 +626,7 @@ static void cfg_vsock(struct cfg_parser *p, struct cfg_part_files *f, const char
 {
 	u64 v;
 
-	if (strcmp(val, "auto") == 0 || strcmp(val, "yes") == 0) {
+	if (cfg_word_is(val, "auto") || cfg_word_is(val, "yes")) {
 		f->vsock = true;
 		f->vsock_cid = KEEL_VSOCK_CID_AUTO;
 		return;

@@ -16,6 +16,9 @@
  * sender's packet stays at the head of its transmit queue and the sender is
  * "blocked on" the receiver until the receiver's guest posts buffers (its
  * notify resumes the sender), so a receiver slows only whoever sends to it.
+ * A receiver that takes nothing for VSOCK_WAIT_MAX_NS gets that connection
+ * reset instead (RST to the sender), so it cannot hold up the sender's other
+ * connections for longer.
  *
  * Locking: one lock for the router, vsock_lock, taken inside vdev.lock (a
  * notify) and outside every device's qlock. Everything that forwards holds
@@ -25,6 +28,7 @@
  * only under its device's qlock, since another CPU may resume a sender.
  */
 #include <keel/abi.h>
+#include <keel/arch.h>
 #include <keel/console.h>
 #include <keel/lib.h>
 #include <keel/partition.h>
@@ -46,12 +50,19 @@
 #define VSOCK_OP_CREDIT_REQUEST 7u
 #define VSOCK_PKT_MAX 65536u /* payload of one packet: Linux's VIRTIO_VSOCK_MAX_PKT_BUF_SIZE */
 #define VSOCK_BUDGET VIRTQ_MAX_SIZE /* packets per pump: a full queue, bounded work */
+/*
+ * How long a packet may wait for a receiver that posts no buffers. Then its
+ * connection is reset (RST to the sender) and the sender's queue moves on,
+ * so a receiver that stops taking data stalls its own connections only.
+ */
+#define VSOCK_WAIT_MAX_NS (10ull * 1000 * 1000 * 1000)
 
 struct vsock_stats {
 	u64 tx_packets, tx_bytes; /* taken from its transmit queue and passed on */
 	u64 rx_packets, rx_bytes; /* put in its receive buffers (pieces counted once) */
 	u64 resets; /* RST Keel answered it with */
 	u64 spoofed; /* packets with another source CID, dropped */
+	u64 expired; /* connections reset: the receiver took nothing for VSOCK_WAIT_MAX_NS */
 };
 
 struct vsock {
@@ -60,6 +71,11 @@ struct vsock {
 	u32 slot; /* in vsock_devs */
 	bool ready; /* its transport is set up: packets may be routed to it */
 	struct vsock *blocked_on; /* whose receive buffers our head packet waits for */
+	struct vsock *wait_for; /* the same, kept across pumps until the head moves */
+	u64 wait_since; /* arch_time_ns() when the head began to wait for wait_for */
+	u32 wait_gen; /* generation when it began */
+	u32 generation; /* virtio resets of the device (its queues start afresh): under qlock */
+	bool head_expired; /* the head waited too long: it gets RST, whatever its receiver does */
 	struct vsock_stats st; /* under vsock_lock */
 };
 
@@ -110,6 +126,18 @@ static bool vsock_may_talk(const struct vsock *from, const struct vsock *to)
 }
 
 /*
+ * Whether @r's guest could never post enough buffers for the packet: the
+ * chains it has out (@count, holding @descs descriptors) take its whole ring.
+ * With indirect descriptors a chain may take one entry, so only @count says.
+ */
+static bool vsock_ring_exhausted(const struct vsock *r, u32 count, u32 descs)
+{
+	u32 num = r->vd.vq[VSOCK_RXQ].num;
+
+	return count >= num || (!vsock_indirect(r) && descs >= num);
+}
+
+/*
  * Count the receive chains of @r that @payload bytes (each chain a header
  * and a piece) need, taking none: 0 if they are not all there now, -1 if a
  * chain or the ring is malformed (@r is marked for reset) or the packet can
@@ -118,30 +146,29 @@ static bool vsock_may_talk(const struct vsock *from, const struct vsock *to)
 static int vsock_room(struct vsock *r, u32 payload)
 {
 	struct virtq *vq = &r->vd.vq[VSOCK_RXQ];
+	u64 least = VSOCK_HDR + (payload ? 1u : 0u); /* a header and a byte of payload */
 	u16 start = vq->last_avail;
-	u32 need = payload, count = 0;
-	int ret = 0;
+	u32 need = payload, count = 0, descs = 0;
+	int ret;
 
 	do {
-		int p = virtq_pop(r->vd.part, vq, vsock_indirect(r), &vsock_rx);
-
-		if (p <= 0 || vsock_rx.in_len < VSOCK_HDR + (payload ? 1u : 0u)) {
-			if (p < 0 || (p > 0 && vsock_rx.in_len < VSOCK_HDR + (payload ? 1u : 0u))) {
-				virtio_needs_reset_locked(
-					&r->vd,
-					"malformed receive ring, or a buffer shorter than a header");
-				ret = -1;
-			} else if (count + 1 > vq->num) {
-				ret = -1; /* more pieces than the ring holds: never */
-			}
-			count = 0;
+		ret = virtq_pop(r->vd.part, vq, vsock_indirect(r), &vsock_rx);
+		if (ret > 0 && vsock_rx.in_len < least)
+			ret = -1;
+		if (ret < 0)
+			virtio_needs_reset_locked(
+				&r->vd,
+				"malformed receive ring, or a buffer shorter than a header");
+		else if (ret == 0 && vsock_ring_exhausted(r, count, descs))
+			ret = -1; /* more than its ring can ever offer: never */
+		if (ret <= 0)
 			break;
-		}
 		count++;
+		descs += vsock_rx.nseg;
 		need -= (u32)MIN((u64)need, vsock_rx.in_len - VSOCK_HDR);
 	} while (need);
 	vq->last_avail = start;
-	return ret ? ret : (int)count;
+	return ret <= 0 ? ret : (int)count;
 }
 
 /*
@@ -261,6 +288,38 @@ enum vsock_step {
 	VSOCK_STEP_BROKEN, /* the chain breaks the device's contract: reset @s */
 };
 
+/*
+ * The head of @s's queue must wait for @r's buffers: true while it may
+ * (VSOCK_WAIT_MAX_NS since it began), false once it has waited too long.
+ */
+static bool vsock_may_wait(struct vsock *s, struct vsock *r, const struct vsock_hdr *h)
+{
+	u64 now = arch_time_ns();
+
+	if (s->wait_for != r || s->wait_gen != s->generation) {
+		s->wait_for = r;
+		s->wait_since = now;
+		s->wait_gen = s->generation;
+	}
+	if (r == s || now - s->wait_since <= VSOCK_WAIT_MAX_NS)
+		return true; /* waiting for our own buffers (an RST) stalls only us */
+	pr_warn("partition '%s': vsock: partition '%s' (CID %u) took nothing for %llu s: "
+		"connection from port %u to port %u reset",
+		s->vd.part->desc.h.name, r->vd.part->desc.h.name, r->cid,
+		(unsigned long long)(VSOCK_WAIT_MAX_NS / 1000000000ull), h->src_port, h->dst_port);
+	s->st.expired++;
+	s->head_expired = true; /* even if its RST must wait for our own buffers */
+	return false;
+}
+
+/* The head of @s's queue is done with: the next one starts with no wait behind it. */
+static enum vsock_step vsock_head_done(struct vsock *s)
+{
+	s->wait_for = NULL;
+	s->head_expired = false;
+	return VSOCK_STEP_DONE;
+}
+
 static enum vsock_step vsock_step(struct vsock *s)
 {
 	struct vsock_hdr h;
@@ -276,9 +335,11 @@ static enum vsock_step vsock_step(struct vsock *s)
 		return VSOCK_STEP_BROKEN;
 	if (verdict == VSOCK_HDR_SPOOFED) {
 		s->st.spoofed++;
-		return VSOCK_STEP_DONE;
+		return vsock_head_done(s);
 	}
-	if (verdict == VSOCK_HDR_OK) {
+	if (s->head_expired && s->wait_gen != s->generation)
+		s->head_expired = false; /* the driver reset: this is another packet */
+	if (verdict == VSOCK_HDR_OK && !s->head_expired) {
 		r = vsock_find(h.dst_cid);
 		if (r && (!r->ready || !vsock_may_talk(s, r)))
 			r = NULL;
@@ -288,21 +349,20 @@ static enum vsock_step vsock_step(struct vsock *s)
 		if (res == VSOCK_PUT_DONE) {
 			s->st.tx_packets++;
 			s->st.tx_bytes += h.len;
-			return VSOCK_STEP_DONE;
+			return vsock_head_done(s);
 		}
-		if (res == VSOCK_PUT_WAIT) {
+		if (res == VSOCK_PUT_WAIT && vsock_may_wait(s, r, &h)) {
 			s->blocked_on = r;
 			return VSOCK_STEP_WAIT;
 		}
 	}
 	/* Nobody takes it: a reset, unless it is one (never answer RST with RST). */
-	if (h.op == VSOCK_OP_RST)
-		return VSOCK_STEP_DONE;
-	if (vsock_reset_reply(s, &h) == VSOCK_PUT_WAIT) {
+	if (h.op != VSOCK_OP_RST && vsock_reset_reply(s, &h) == VSOCK_PUT_WAIT &&
+	    vsock_may_wait(s, s, &h)) {
 		s->blocked_on = s;
 		return VSOCK_STEP_WAIT;
 	}
-	return VSOCK_STEP_DONE;
+	return vsock_head_done(s);
 }
 
 /*
@@ -355,6 +415,25 @@ static void vsock_wake(const struct vsock *r)
 			vsock_pump(vsock_devs[i]);
 }
 
+/*
+ * Senders whose head has waited longer than VSOCK_WAIT_MAX_NS for another
+ * partition: pumped, so it is reset. Run at every notify (their own guests
+ * notify as they queue more), so a stalled receiver costs bounded time.
+ * vsock_lock held.
+ */
+static void vsock_expire(void)
+{
+	u64 now = arch_time_ns();
+
+	for (u32 i = 0; i < KEEL_MAX_PARTITIONS; i++) {
+		struct vsock *d = vsock_devs[i];
+
+		if (d && d->blocked_on && d->blocked_on != d &&
+		    now - d->wait_since > VSOCK_WAIT_MAX_NS)
+			vsock_pump(d);
+	}
+}
+
 static void vsock_notify(struct virtio_dev *vd, u32 q)
 {
 	struct vsock *v = vsock_of(vd);
@@ -364,17 +443,19 @@ static void vsock_notify(struct virtio_dev *vd, u32 q)
 		vsock_pump(v);
 	else if (q == VSOCK_RXQ)
 		vsock_wake(v);
+	vsock_expire();
 	spin_unlock_irqrestore(&vsock_lock, flags);
 }
 
 static void vsock_log_closing(const struct vsock *v)
 {
 	pr_info("partition '%s': vsock CID %u closed: sent %llu packets (%llu bytes), received "
-		"%llu (%llu bytes), refused with RST %llu, dropped spoofed=%llu",
+		"%llu (%llu bytes), refused with RST %llu, dropped spoofed=%llu, reset for a "
+		"stalled receiver %llu",
 		v->vd.part->desc.h.name, v->cid, (unsigned long long)v->st.tx_packets,
 		(unsigned long long)v->st.tx_bytes, (unsigned long long)v->st.rx_packets,
 		(unsigned long long)v->st.rx_bytes, (unsigned long long)v->st.resets,
-		(unsigned long long)v->st.spoofed);
+		(unsigned long long)v->st.spoofed, (unsigned long long)v->st.expired);
 }
 
 /*
@@ -388,9 +469,18 @@ static void vsock_destroy(struct virtio_dev *vd)
 
 	vsock_devs[v->slot] = NULL;
 	vsock_wake(v);
+	for (u32 i = 0; i < KEEL_MAX_PARTITIONS; i++)
+		if (vsock_devs[i] && vsock_devs[i]->wait_for == v)
+			vsock_devs[i]->wait_for = NULL; /* a new device may come at this address */
 	spin_unlock_irqrestore(&vsock_lock, flags);
 	vsock_log_closing(v);
 	virtio_free(v, sizeof(*v));
+}
+
+/* A virtio reset (vdev.lock and qlock held, not vsock_lock): the queues start afresh. */
+static void vsock_reset(struct virtio_dev *vd)
+{
+	vsock_of(vd)->generation++;
 }
 
 static const struct virtio_dev_ops vsock_ops = {
@@ -400,6 +490,7 @@ static const struct virtio_dev_ops vsock_ops = {
 	.config_size = VSOCK_CONFIG_SIZE,
 	.config_read = vsock_config_read,
 	.notify = vsock_notify,
+	.reset = vsock_reset,
 	.destroy = vsock_destroy,
 };
 

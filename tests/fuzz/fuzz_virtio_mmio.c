@@ -6,7 +6,8 @@
  * Nothing crashes, nothing outside RAM is touched, and every byte Keel took
  * for the devices comes back when they go. Two virtio-net NICs (slots 5 and
  * 6) share a network, so what one transmits lands in the other's receive
- * queue.
+ * queue; two vsock devices (slots 7 and 8, CIDs 3 and 4) pass packets to
+ * each other, or answer them with RST while the input keeps them apart.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -24,7 +25,9 @@
 #include "virtio_env.h"
 
 #define FUZZ_NICS 2u
-#define FUZZ_SLOTS (5u + FUZZ_NICS)
+#define FUZZ_VSOCKS 2u
+#define FUZZ_VSOCK_SLOT (5u + FUZZ_NICS)
+#define FUZZ_SLOTS (FUZZ_VSOCK_SLOT + FUZZ_VSOCKS)
 
 static void fuzz_add_nics(void)
 {
@@ -42,11 +45,39 @@ static void fuzz_add_nics(void)
 }
 
 /*
+ * The vsock policy compares the partition's description with itself: a NIC
+ * entry last in it (no device: they are made already) lets the two talk, as
+ * partitions on one network; without it each answers the other with RST.
+ */
+static void fuzz_vsock_flip_policy(void)
+{
+	struct pdesc *d = &fuzz_part.desc;
+
+	if (d->device[d->h.device_count - 1].type == KEEL_DEV_NET)
+		d->h.device_count--;
+	else
+		pdesc_add_device(d, KEEL_DEV_NET, 0, 0);
+}
+
+static void fuzz_add_vsocks(void)
+{
+	for (u32 i = 0; i < FUZZ_VSOCKS; i++) {
+		u32 slot = FUZZ_VSOCK_SLOT + i, cid = KEEL_VSOCK_CID_FIRST + i;
+
+		if (vsock_create(&fuzz_part, KEEL_VIRTIO_MMIO_BASE + slot * KEEL_VIRTIO_MMIO_STRIDE,
+				 KEEL_VIRTIO_IRQ_BASE + slot, &cid))
+			abort(); /* a CID left behind by the last run */
+	}
+	fuzz_vsock_flip_policy(); /* they may talk */
+}
+
+/*
  * Input: 4 KiB copied over RAM at 0 (where a guest would put rings), then
  * 8-byte records: device, size code, offset (2 bytes), value (4 bytes).
  * Queue addresses written are steered into RAM half of the time; a device
  * byte with its top bit set also asks for a power-off on the control port,
- * or (size byte bit 1) for a virtio-mem size of r[6] blocks.
+ * or (size byte bit 1) for a virtio-mem size of r[6] blocks. Size byte bit 5
+ * flips the vsock policy (talk, apart).
  */
 int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 {
@@ -57,6 +88,7 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 	if (virtio_create_devices(&fuzz_part))
 		abort();
 	fuzz_add_nics();
+	fuzz_add_vsocks();
 	memcpy(fuzz_ram, data, size < 4096 ? size : 4096);
 	for (at = 4096; at + 8 <= size; at += 8) {
 		const u8 *r = data + at;
@@ -68,6 +100,8 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 				  KEEL_VIRTIO_MMIO_BASE + slot * KEEL_VIRTIO_MMIO_STRIDE, 4);
 		u64 v = 0;
 
+		if (r[1] & 0x20)
+			fuzz_vsock_flip_policy();
 		if ((r[0] & 0x80) && (r[1] & 2))
 			virtio_mem_resize(&fuzz_part, (u64)r[6] * KEEL_HOTMEM_BLOCK);
 		else if (r[0] & 0x80)

@@ -613,6 +613,9 @@ static void test_fuzz(void)
 		"1f.7",
 		":",
 		".",
+		"vsock = ",
+		"auto",
+		"4294967294",
 	};
 	static char buf[4096];
 	u64 seed = 0x6b65656c;
@@ -806,6 +809,106 @@ static void test_net(void)
 	CHECK_ONLY_ERR(14, "net: at most 4 networks per partition");
 }
 
+/* vsock = auto | yes | CID: a KEEL_DEV_VSOCK entry after the NICs, its CID fixed by the loader. */
+static void test_vsock(void)
+{
+	const struct pdesc *d = &cfg.parts[0];
+	const struct pdesc_limits lim = { .module_count = 1 };
+	static const char *const bad[] = {
+		"x", "1", "0", "4294967295", "99999999999999999999", "0x10", "-3", "3 4", "3,4", "",
+	};
+	char text[256], want[128];
+
+	CHECK_EQ(parse("[network lan]\n" PART("a", "1") "vsock = auto\nnet = lan\npci = 00:03.0\n"),
+		 0);
+	dump_errors();
+	CHECK_EQ(d->h.device_count, 6);
+	CHECK_EQ(d->device[3].type, KEEL_DEV_NET);
+	CHECK_EQ(d->device[4].type, KEEL_DEV_VSOCK);
+	CHECK_EQ(d->device[4].backend, 3);
+	CHECK_EQ(d->device[4].flags, 0);
+	CHECK_EQ(d->device[5].type, KEEL_DEV_PCI);
+	CHECK_EQ(cfg.lines[0].dev[4], 6);
+	CHECK_EQ(config_field_line(&cfg, 0, PDESC_F_PCI, 4), 6);
+	CHECK_EQ(config_check(&cfg, &lim), 0);
+	CHECK_EQ(parse(PART("a", "1") "vsock = yes\n"), 0);
+	CHECK_EQ(d->device[3].type, KEEL_DEV_VSOCK);
+	CHECK_EQ(d->device[3].backend, 3);
+	CHECK_EQ(parse(PART("a", "1") "vsock = 7\n"), 0);
+	CHECK_EQ(d->device[3].backend, 7);
+	CHECK_EQ(parse(PART("a", "1") "vsock = 4294967294\n"), 0);
+	CHECK_EQ(d->device[3].backend, KEEL_VSOCK_CID_MAX);
+	CHECK_EQ(config_check(&cfg, &lim), 0);
+	CHECK_EQ(parse(PART("a", "1")), 0); /* no key: no device */
+	CHECK_EQ(d->h.device_count, 3);
+	CHECK_EQ(pdesc_vsock_cid(d, NULL), KEEL_VSOCK_CID_AUTO);
+
+	/* Not a CID: at its line, and nothing kept. */
+	for (u32 i = 0; i < ARRAY_SIZE(bad); i++) {
+		snprintf(text, sizeof(text), PART("a", "1") "vsock = %s\n", bad[i]);
+		snprintf(want, sizeof(want),
+			 "vsock must be auto or a CID from 2 to 4294967294, not '%s'", bad[i]);
+		CHECK(parse(text) != 0);
+		CHECK_ONLY_ERR(5, want);
+		CHECK(!cfg.files[0].vsock);
+	}
+	CHECK(parse(PART("a", "1") "vsock = auto\nvsock = 3\n") != 0);
+	CHECK_ONLY_ERR(6, "duplicate key 'vsock' (first on line 5)");
+
+	/* 2 is the management partition's: the set check says so at the vsock line. */
+	CHECK_EQ(parse(PART("a", "1") "cmdline = x\nvsock = 2\n"), 0);
+	CHECK(config_check(&cfg, &lim) != 0);
+	CHECK_ONLY_ERR(6, "partition 'a': vsock: CID 2 is reserved (a partition's is 3 to "
+			  "4294967294; 2 is the management partition's)");
+	CHECK_EQ(parse(PART("m", "1") "management = yes\nvsock = auto\n"), 0);
+	CHECK_EQ(d->device[3].backend, KEEL_VSOCK_CID_HOST);
+	CHECK_EQ(config_check(&cfg, &lim), 0);
+	CHECK_EQ(parse(PART("m", "1") "vsock = 2\nmanagement = yes\n"), 0);
+	CHECK_EQ(config_check(&cfg, &lim), 0);
+	CHECK_EQ(parse(PART("m", "1") "management = yes\nvsock = 5\n"), 0);
+	CHECK(config_check(&cfg, &lim) != 0);
+	CHECK_ONLY_ERR(6, "partition 'm': vsock: the management partition's CID is 2, not 5");
+}
+
+/*
+ * auto: the management partition's 2, the others the lowest from 3 that no
+ * partition names, in file order, whatever comes after them.
+ */
+static void test_vsock_assigned(void)
+{
+	/* clang-format off */
+	static const char text[] =
+		PART("a", "0") "vsock = auto\n"
+		PART("b", "1") "vsock = 3\n"
+		PART("c", "2") "vsock = auto\n"
+		PART("m", "3") "vsock = auto\nmanagement = yes\n"
+		PART("n", "4")
+		PART("d", "5") "vsock = yes\n"
+		PART("e", "6") "vsock = 5\n";
+	/* clang-format on */
+	const struct pdesc_limits lim = { .module_count = 1 };
+
+	CHECK_EQ(parse(text), 0);
+	dump_errors();
+	CHECK_EQ(pdesc_vsock_cid(&cfg.parts[0], NULL), 4);
+	CHECK_EQ(pdesc_vsock_cid(&cfg.parts[1], NULL), 3);
+	CHECK_EQ(pdesc_vsock_cid(&cfg.parts[2], NULL), 6);
+	CHECK_EQ(pdesc_vsock_cid(&cfg.parts[3], NULL), KEEL_VSOCK_CID_HOST);
+	CHECK_EQ(cfg.parts[4].h.device_count, 3); /* n: none */
+	CHECK_EQ(pdesc_vsock_cid(&cfg.parts[5], NULL), 7);
+	CHECK_EQ(pdesc_vsock_cid(&cfg.parts[6], NULL), 5);
+	CHECK_EQ(config_check(&cfg, &lim), 0);
+	dump_errors();
+
+	/* One CID named twice: at the second partition's vsock line. */
+	CHECK_EQ(parse(PART("a", "0") "vsock = 7\n" PART("b", "1") "vsock = auto\n" PART(
+			 "c", "2") "cmdline = x\nvsock = 7\n"),
+		 0);
+	CHECK_EQ(pdesc_vsock_cid(&cfg.parts[1], NULL), 3);
+	CHECK(config_check(&cfg, &lim) != 0);
+	CHECK_ONLY_ERR(16, "partition 'c': vsock: CID 7 is partition 'a''s already");
+}
+
 static void test_smt_split_key(void)
 {
 	CHECK_EQ(parse("[keel]\nsmt_split = allow\n" PART("a", "1")), 0);
@@ -820,6 +923,8 @@ int main(void)
 {
 	test_pci();
 	test_net();
+	test_vsock();
+	test_vsock_assigned();
 	test_smt_split_key();
 	test_disk();
 	test_good();

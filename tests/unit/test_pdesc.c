@@ -573,6 +573,137 @@ static void test_net_entries(void)
 	CHECK_EQ(pdesc_check_all(set, 2, &lim, &err), 0);
 }
 
+/* A vsock device's entry (the fourth device, item 3): its CID, flags 0, once. */
+static void expect_bad_vsock(const struct pdesc *d, const char *msg)
+{
+	struct pdesc_error err;
+
+	memset(&err, 0, sizeof(err));
+	CHECK_EQ(pdesc_check(d, &lim, &err), -KEEL_EINVAL);
+	CHECK_EQ(err.field, PDESC_F_PCI); /* the entry's own line in keel.cfg */
+	CHECK_EQ(err.item, 3);
+	CHECK_STR(err.msg, msg);
+}
+
+/* CIDs: Keel's pick (0), 3 to 0xfffffffe, 2 for the management partition only. */
+static void test_vsock_entries(void)
+{
+	static const u32 good_cids[] = { KEEL_VSOCK_CID_AUTO, 3, 4, 0x12345678,
+					 KEEL_VSOCK_CID_MAX };
+	static u8 buf[KEEL_PDESC_SIZE_MAX];
+	struct pdesc d = good("x", 2), out;
+	struct pdesc_error err;
+	u32 slot = 99;
+
+	CHECK_EQ(pdesc_vsock_cid(&d, &slot), KEEL_VSOCK_CID_AUTO); /* none */
+	CHECK_EQ(slot, 99);
+	add_device(&d, KEEL_DEV_VSOCK, KEEL_VSOCK_CID_AUTO, 0);
+	for (u32 i = 0; i < ARRAY_SIZE(good_cids); i++) {
+		d.device[3].backend = good_cids[i];
+		CHECK_EQ(pdesc_check(&d, &lim, &err), 0);
+		CHECK_EQ(pdesc_vsock_cid(&d, &slot), good_cids[i]);
+		CHECK_EQ(slot, 3);
+	}
+	CHECK_EQ(pdesc_unpack(buf, pdesc_pack(&d, buf), &out, &err), 0);
+	CHECK(!memcmp(&out, &d, sizeof(d)));
+	d.device[3].backend = 1;
+	expect_bad_vsock(&d, "partition 'x': vsock: CID 1 is reserved (a partition's is 3 to "
+			     "4294967294; 2 is the management partition's)");
+	d.device[3].backend = KEEL_VSOCK_CID_HOST;
+	expect_bad_vsock(&d, "partition 'x': vsock: CID 2 is reserved (a partition's is 3 to "
+			     "4294967294; 2 is the management partition's)");
+	d.device[3].backend = 0xffffffffu;
+	expect_bad_vsock(&d, "partition 'x': vsock: CID 4294967295 is reserved (a partition's is 3 "
+			     "to 4294967294; 2 is the management partition's)");
+	d.device[3].backend = 3;
+	d.device[3].flags = 1;
+	expect_bad_vsock(&d, "partition 'x': vsock device 3 takes no flags");
+	d.device[3].flags = 0;
+	d.device[3].pad = 1; /* only a NIC's pad carries anything */
+	expect_bad(&d, PDESC_F_DEVICE, "device 3 has unknown type 8");
+	d.device[3].pad = 0;
+	add_device(&d, KEEL_DEV_VSOCK, 4, 0);
+	expect_bad(&d, PDESC_F_DEVICE, "partition 'x': device type 8 listed twice");
+	CHECK_EQ(pdesc_vsock_cid(&d, &slot), 3); /* the first */
+
+	/* The management partition: 2, or Keel's pick (which is 2); nothing else. */
+	d = good("m", 2);
+	d.h.flags |= KEEL_PD_MANAGEMENT;
+	add_device(&d, KEEL_DEV_VSOCK, KEEL_VSOCK_CID_HOST, 0);
+	CHECK_EQ(pdesc_check(&d, &lim, &err), 0);
+	d.device[3].backend = KEEL_VSOCK_CID_AUTO;
+	CHECK_EQ(pdesc_check(&d, &lim, &err), 0);
+	d.device[3].backend = 5;
+	expect_bad_vsock(&d, "partition 'm': vsock: the management partition's CID is 2, not 5");
+	d.device[3].backend = 1;
+	expect_bad_vsock(&d, "partition 'm': vsock: the management partition's CID is 2, not 1");
+
+	/* A hostile device count: the lookup stops at the array's end. */
+	d = good("x", 2);
+	d.h.device_count = 0xffffffffu;
+	CHECK_EQ(pdesc_vsock_cid(&d, NULL), KEEL_VSOCK_CID_AUTO);
+	CHECK(!pdesc_vsock_may_talk(&d, &d));
+}
+
+/* One CID in two partitions: at the second one's entry; Keel's picks never clash here. */
+static void test_vsock_set(void)
+{
+	struct pdesc d[3] = { good("a", 0x2), good("b", 0x4), good("c", 0x8) };
+	struct pdesc_error err;
+
+	add_device(&d[0], KEEL_DEV_VSOCK, 7, 0);
+	add_device(&d[1], KEEL_DEV_VSOCK, KEEL_VSOCK_CID_AUTO, 0);
+	add_device(&d[2], KEEL_DEV_NET, 0, 0);
+	add_device(&d[2], KEEL_DEV_VSOCK, KEEL_VSOCK_CID_AUTO, 0);
+	CHECK_EQ(pdesc_check_all(d, 3, &lim, &err), 0);
+	d[2].device[4].backend = 8;
+	CHECK_EQ(pdesc_check_all(d, 3, &lim, &err), 0);
+	d[2].device[4].backend = 7;
+	memset(&err, 0, sizeof(err));
+	CHECK_EQ(pdesc_check_all(d, 3, &lim, &err), -KEEL_EINVAL);
+	CHECK_EQ(err.index, 2);
+	CHECK_EQ(err.field, PDESC_F_PCI);
+	CHECK_EQ(err.item, 4);
+	CHECK_STR(err.msg, "partition 'c': vsock: CID 7 is partition 'a''s already");
+	/* The management partition's 2 and its pick: one CID too. */
+	d[2].device[4].backend = 8;
+	d[0].h.flags |= KEEL_PD_MANAGEMENT;
+	d[0].device[3].backend = KEEL_VSOCK_CID_HOST;
+	CHECK_EQ(pdesc_check_all(d, 3, &lim, &err), 0);
+}
+
+/* The policy: the management partition reaches all, the others those on a network they share. */
+static void test_vsock_policy(void)
+{
+	struct pdesc a = good("a", 0x2), b = good("b", 0x4), m = good("m", 0x8);
+
+	CHECK(!pdesc_vsock_may_talk(&a, &b)); /* no NIC at all */
+	m.h.flags |= KEEL_PD_MANAGEMENT;
+	CHECK(pdesc_vsock_may_talk(&a, &m));
+	CHECK(pdesc_vsock_may_talk(&m, &a));
+	CHECK(pdesc_vsock_may_talk(&m, &m));
+	add_device(&a, KEEL_DEV_NET, 1, 0);
+	add_device(&a, KEEL_DEV_NET, 5, 0);
+	add_device(&b, KEEL_DEV_NET, 0, 0);
+	CHECK(!pdesc_vsock_may_talk(&a, &b)); /* different networks */
+	CHECK(!pdesc_vsock_may_talk(&b, &a));
+	/* A vsock device's CID 1 or a PCI function's address 5 are no networks. */
+	add_device(&b, KEEL_DEV_VSOCK, 1, 0);
+	add_device(&b, KEEL_DEV_PCI, 5, 0);
+	CHECK(!pdesc_vsock_may_talk(&a, &b));
+	CHECK(!pdesc_vsock_may_talk(&b, &a));
+	add_device(&b, KEEL_DEV_NET, 5, 0); /* shares a's second */
+	CHECK(pdesc_vsock_may_talk(&a, &b));
+	CHECK(pdesc_vsock_may_talk(&b, &a));
+	/* Only the entries the count covers. */
+	b.h.device_count--;
+	CHECK(!pdesc_vsock_may_talk(&a, &b));
+	b.h.device_count++;
+	a.h.device_count--;
+	CHECK(!pdesc_vsock_may_talk(&a, &b));
+	CHECK(pdesc_vsock_may_talk(&a, &m));
+}
+
 /* One function in two partitions: at the second one's entry, as other set checks. */
 static void test_pci_set(void)
 {
@@ -599,6 +730,9 @@ int main(void)
 	test_net_entries();
 	test_pci_entries();
 	test_pci_set();
+	test_vsock_entries();
+	test_vsock_set();
+	test_vsock_policy();
 	test_smt_siblings();
 	test_single();
 	test_sized_images();
