@@ -448,14 +448,60 @@ static void nh_send(uint64_t base, const char *what, uint32_t n, uint32_t len, c
 }
 
 /*
+ * The partition's vsock device, if it has one, used wrongly: a packet with
+ * another source CID (dropped, the device goes on), one whose len says more
+ * than it carries (the device must want a reset), a reset; and from then on
+ * no receive buffer, so what partitions send to us waits in Keel until it
+ * gives up on us (their connection is reset, their other ones go on).
+ */
+static void nh_vsock(void)
+{
+	static const char data[10] = "keel vsock";
+	uint64_t base = gvsock_find(), cid = 0;
+	struct gvsock_hdr h = { .src_cid = 77,
+				.dst_cid = 2,
+				.src_port = 1000,
+				.dst_port = 1,
+				.type = 1,
+				.op = GVSOCK_OP_REQUEST };
+	const char *why = "";
+	uint32_t st;
+	bool taken;
+
+	if (!base)
+		return;
+	if (!gvsock_init(base, &cid, &why)) {
+		printf("vsockhostile: cannot start: %s\n", why);
+		guest_failures++;
+		return;
+	}
+	printf("vsockhostile: cid %lu\n", (unsigned long)cid);
+	taken = gvsock_tx(base, &h, sizeof(h), NULL, 0);
+	st = virtio_status(base);
+	printf("vsockhostile: source cid 77 -> taken %d, status 0x%x%s\n", taken, st,
+	       (st & 0x40) ? " NEEDS_RESET" : "");
+	expect(taken && !(st & 0x40));
+	h.src_cid = cid;
+	h.op = 5; /* RW */
+	h.len = 100;
+	gvsock_tx(base, &h, sizeof(h), data, sizeof(data));
+	st = virtio_status(base);
+	printf("vsockhostile: len 100 with 10 bytes -> status 0x%x%s\n", st,
+	       (st & 0x40) ? " NEEDS_RESET" : "");
+	expect(st & 0x40);
+	expect(gvsock_init(base, &cid, &why));
+	printf("vsockhostile: reset; no receive buffers from now on\n");
+}
+
+/*
  * The first virtio-net NIC, on a network beside well-behaved partitions: one
  * receive buffer until a frame from them arrives (they are up), then never
  * one again, so what they send us is dropped at our port (no_buffer) and
  * never holds them up. Good frames, then spoofed source addresses,
  * oversized and runt frames (each dropped and counted, the device going on),
  * then a chain of 8 bytes, shorter than its header (the device must want a reset), a
- * reset and a good frame again; then linger=S seconds (default 20) for
- * their frames to keep coming. Keel's log line as our port leaves the
+ * reset and a good frame again; the vsock device likewise (nh_vsock);
+ * then linger=S seconds (default 20) for their frames to keep coming. Keel's log line as our port leaves the
  * network (at shutdown) gives the counts; wait=S bounds the first wait.
  */
 static void mode_nethostile(void)
@@ -482,8 +528,8 @@ static void mode_nethostile(void)
 	while ((len = vnet_rx_poll(&rx)) == -1 && arch_clock() - t0 < wait * hz)
 		delay(10);
 	if (len >= 14)
-		printf("nethostile: heard %d bytes from %02x:%02x:%02x:%02x:%02x:%02x\n", len, rx[6],
-		       rx[7], rx[8], rx[9], rx[10], rx[11]);
+		printf("nethostile: heard %d bytes from %02x:%02x:%02x:%02x:%02x:%02x\n", len,
+		       rx[6], rx[7], rx[8], rx[9], rx[10], rx[11]);
 	else
 		printf("nethostile: heard nothing in %lu s (%d)\n", (unsigned long)wait, len);
 	expect(len >= 14);
@@ -501,6 +547,7 @@ static void mode_nethostile(void)
 	expect(st & 0x40);
 	expect(vnet_init(base, mac, &why));
 	nh_send(base, "good after reset", 1, 60, mac);
+	nh_vsock();
 
 	t0 = arch_clock();
 	while (arch_clock() - t0 < linger * hz)
@@ -1185,11 +1232,11 @@ static long handoff_create(const char *name, uint64_t cpus, uint32_t pci, uint32
 /* PCI_ASSIGN (@assign) or PCI_RELEASE of @pci for @id: true if the status is @want. */
 static bool handoff_change(bool assign, uint32_t id, uint32_t pci, long want, const char *why)
 {
-	long st = hc(assign ? KEEL_HC_MGMT_PCI_ASSIGN : KEEL_HC_MGMT_PCI_RELEASE, id, pci, 0)
-			  .status;
+	long st =
+		hc(assign ? KEEL_HC_MGMT_PCI_ASSIGN : KEEL_HC_MGMT_PCI_RELEASE, id, pci, 0).status;
 
-	printf("pcihandoff: %s %s: status %ld (want %ld)\n", assign ? "assign" : "release", why,
-	       st, want);
+	printf("pcihandoff: %s %s: status %ld (want %ld)\n", assign ? "assign" : "release", why, st,
+	       want);
 	return expect(st == want);
 }
 

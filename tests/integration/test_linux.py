@@ -56,11 +56,12 @@ def expect(q, name, text, timeout, after=0):
     return hit
 
 
-def check_init(q, arch, name, disk_sha, rw=True):
-    """/init's lines in order: start, cpus, disk checksum, write-back, rng. The cpus= line."""
+def check_init(q, arch, name, disk_sha, rw=True, to_disk=STEP_S):
+    """/init's lines in order: start, cpus, disk checksum, write-back, rng. The cpus= line.
+    @to_disk: seconds from cpus to the disk line (the network and vsock steps come between)."""
     start = expect(q, name, f"KEEL-INIT {arch} start", FIRST_MARKER_S)
     cpus = q.wait_for(said(name, r"cpus=\d+"), STEP_S, after=start.index)
-    disk = q.wait_for(said(name, r"(disk-sha256=|disk=none)"), STEP_S, after=cpus.index)
+    disk = q.wait_for(said(name, r"(disk-sha256=|disk=none)"), to_disk, after=cpus.index)
     assert value(disk, "disk-sha256") == disk_sha, f"disk checksum: {disk}, image has {disk_sha}"
     if rw:
         wrote = q.wait_for(said(name, r"disk-rw="), STEP_S, after=disk.index)
@@ -175,6 +176,10 @@ def test_poweroff_stops_partition(single, arch):
 
 
 NET_MIB = 64  # moved from linb to lina over Keel's switch
+VSOCK_CID = {"lina": 3, "linb": 4}  # vsock = auto, in file order
+VSOCK_STALLED = 5  # nethost's: it posts no receive buffers
+VSOCK_PORT = 5000  # linb's echo (linb stays up; lina powers off once done)
+VSOCK_MIB = 16  # lina -> linb's echo -> lina
 
 
 @pytest.fixture(scope="module")
@@ -184,15 +189,20 @@ def pair(rig, arch, assets):
     config = keel_cfg(
         "[network lan]\n",
         linux_partition("lina", "1-2", cmdline(arch, wait=0, extra=(
-            "keel.net=10.1.0.1/24 keel.netrole=recv " + net.format("10.1.0.2"))),
-            disk=disks["lina"], on_reboot="stop", net="lan"),
+            "keel.net=10.1.0.1/24 keel.netrole=recv " + net.format("10.1.0.2")
+            + f" keel.vsockto={VSOCK_STALLED}:1"
+            + f" keel.vsocksend={VSOCK_CID['linb']}:{VSOCK_PORT}:{VSOCK_MIB}")),
+            disk=disks["lina"], on_reboot="stop", net="lan", vsock="auto"),
         linux_partition("linb", "3-4", cmdline(arch, wait=0, alive=900, extra=(
             "keel.net=10.1.0.2/24 keel.netrole=send keel.netflood=10.1.0.99 "
-            + net.format("10.1.0.1"))),
-            disk=disks["linb"], on_reboot="stop", net="lan, mac=02:6b:65:65:6c:02"),
+            + net.format("10.1.0.1") + f" keel.vsockecho={VSOCK_PORT}")),
+            disk=disks["linb"], on_reboot="stop", net="lan, mac=02:6b:65:65:6c:02",
+            vsock="auto"),
         partition("ticker", 5, "mode=ticker pace=30000", memory="16M"),
-        # A bare-metal NIC on the same network, used wrongly on purpose (testguest.c).
-        partition("nethost", 0, "mode=nethostile linger=30", memory="16M", net="lan"),
+        # A bare-metal NIC and vsock device on the same network, used wrongly on
+        # purpose (testguest.c); it lingers past linb's vsock steps.
+        partition("nethost", 0, "mode=nethostile linger=150", memory="16M", net="lan",
+                  vsock=str(VSOCK_STALLED)),
         # Floods the network while linb pings lina, cued by linb's ARP for 10.1.0.99.
         partition("flood", 6, "mode=netflood target=10.1.0.99 for=10 then=idle", memory="16M",
                   net="lan"),
@@ -206,7 +216,7 @@ def test_pair_both_boot(pair, arch):
     q, shas = pair
     assert shas["lina"] != shas["linb"]
     for name in ("lina", "linb"):
-        check_init(q, arch, name, shas[name])
+        check_init(q, arch, name, shas[name], to_disk=4 * STEP_S)
 
 
 def test_pair_on_one_network(pair, arch):
@@ -235,7 +245,7 @@ def test_hostile_nic_dropped_and_counted(pair, arch):
     line as its port leaves the network gives the counts. (The pair's ping and
     64 MiB transfer, checked beside, go on.)"""
     q, _ = pair
-    verdict = q.wait_for(said("nethost", r"TEST nethostile (PASS|FAIL.*)"), 2 * STEP_S)
+    verdict = q.wait_for(said("nethost", r"TEST nethostile (PASS|FAIL.*)"), 4 * STEP_S)
     assert "PASS" in verdict, q.find_all(said("nethost", r"nethostile: .*|.*FAIL.*"))
     heard = q.find(said("nethost", r"nethostile: heard \d+ bytes from (\S+)"))
     assert heard, "nethost heard nothing from the pair"
@@ -244,7 +254,7 @@ def test_hostile_nic_dropped_and_counted(pair, arch):
     assert q.find(said("nethost", r"nethostile: 8-byte chain \(header 12\) -> status 0x\w+ NEEDS_RESET"))
     assert q.find(keel(r"warning: partition 'nethost': virtio-net at \w+ needs reset: transmit chain "
                        r"without a whole header"))
-    left = q.wait_for(keel(r"partition 'nethost': left network 'lan': .*"), 120)
+    left = q.wait_for(keel(r"partition 'nethost': left network 'lan': .*"), 300)
     m = re.search(r"sent (\d+) frames \((\d+) bytes\), received (\d+) \(\d+ bytes\), dropped "
                   r"spoofed=(\d+) runt=(\d+) oversize=(\d+) malformed=(\d+) no_buffer=(\d+)", left)
     assert m, left
@@ -252,6 +262,37 @@ def test_hostile_nic_dropped_and_counted(pair, arch):
     assert (sent, sent_bytes, got) == (5, 300, 1), left
     assert (spoofed, runt, oversize, malformed) == (3, 2, 2, 1), left
     assert no_buffer >= 1, left  # the pair's later broadcasts found no buffer
+
+
+def test_vsock_past_a_stalled_receiver(pair, arch):
+    """lina connects to nethost, whose vsock device never posts a receive buffer:
+    the request waits in Keel, and after 10 s Keel resets that connection (a
+    warning naming both) so lina's queue moves on. Then 16 MiB from lina go
+    through linb's echo and come back intact (sha256 both ways). nethost's own
+    packet with another source CID is dropped and counted, and one whose length
+    lies makes its device want a reset; neither touches the others."""
+    q, _ = pair
+    assert q.find(keel(rf"partition 'nethost': vsock CID {VSOCK_STALLED}(?!\d)"))
+    assert expect(q, "linb", rf"vsock-echo port={VSOCK_PORT}", 3 * STEP_S)
+    tried = expect(q, "lina", rf"vsock-connect to={VSOCK_STALLED}:1 .*", 3 * STEP_S)
+    assert "error=" in tried, tried  # nobody took the request: timed out or reset
+    sent = expect(q, "lina", r"vsock-sent .*", 3 * STEP_S, after=tried.index)
+    assert value(sent, "to") == f"{VSOCK_CID['linb']}:{VSOCK_PORT}", sent
+    assert value(sent, "sha256") == value(sent, "back") and value(sent, "mib") == str(VSOCK_MIB), sent
+    print(f"vsock {arch}: lina <-> linb's echo, {VSOCK_MIB} MiB each way in "
+          f"{value(sent, 'secs')} s, after a stalled receiver")
+    assert q.find(keel(rf"warning: partition 'lina': vsock: partition 'nethost' \(CID "
+                       rf"{VSOCK_STALLED}\) took nothing for 10 s: connection from port \d+ "
+                       r"to port 1 reset"))
+    for line in (r"vsockhostile: source cid 77 -> taken 1, status 0x[0-9a-f]+$",
+                 r"vsockhostile: len 100 with 10 bytes -> status 0x\w+ NEEDS_RESET",
+                 r"vsockhostile: reset; no receive buffers from now on"):
+        assert q.find(said("nethost", line)), line
+    assert q.find(keel(r"warning: partition 'nethost': virtio-vsock at \w+ needs reset: "
+                       r"transmit chain"))
+    closed = q.wait_for(keel(r"partition 'nethost': vsock CID \d+ closed: .*"), 300)
+    m = re.search(r"sent (\d+) packets .* dropped spoofed=(\d+)", closed)
+    assert m and (m.group(1), m.group(2)) == ("0", "1"), closed
 
 
 def test_ping_during_a_flood(pair, arch):

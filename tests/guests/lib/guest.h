@@ -235,6 +235,28 @@ bool vnet_tx(uint64_t base, const void *frame, uint32_t len);
 /* Send @frame @n times, four chains per notify; how many the device took. */
 uint32_t vnet_tx_burst(uint64_t base, const void *frame, uint32_t len, uint32_t n);
 
+/* The first virtio-mmio device with @device_id among the slots every arch has, or 0. */
+uint64_t vio_find(uint32_t device_id);
+
+/*
+ * lib/gvsock.c: a minimal virtio-vsock driver that sends packets right and
+ * wrong on purpose and posts no receive buffers (a receiver that stalls).
+ */
+struct gvsock_hdr {
+	uint64_t src_cid, dst_cid;
+	uint32_t src_port, dst_port, len;
+	uint16_t type, op;
+	uint32_t flags, buf_alloc, fwd_cnt;
+} __attribute__((packed));
+#define GVSOCK_OP_REQUEST 1u
+/* The vsock device's base, or 0. */
+uint64_t gvsock_find(void);
+/* Reset and bring up its three queues, no receive buffer posted; its CID in @cid. */
+bool gvsock_init(uint64_t base, uint64_t *cid, const char **why);
+/* One packet: @hdr_len bytes of @h, then @len bytes of @payload; true once the device used it. */
+bool gvsock_tx(uint64_t base, const struct gvsock_hdr *h, uint32_t hdr_len, const void *payload,
+	       uint32_t len);
+
 /* The first @needle in @hay[0..len), or NULL (lib/manage.c). */
 const char *find_text(const char *hay, size_t len, const char *needle);
 

@@ -20,17 +20,22 @@ static struct vq rxq, txq;
 static uint8_t rxbuf[VQ_SIZE][RX_BUF] __attribute__((aligned(64)));
 static uint8_t txhdr[64], txframe[4096];
 
-uint64_t vnet_find(void)
+uint64_t vio_find(uint32_t device_id)
 {
 	for (uint32_t i = 0; i < VNET_SLOTS; i++) {
 		uint64_t base = arch_virtio_base() + (uint64_t)i * VNET_STRIDE;
 
 		arch_map_gpa(base);
-		if (vio_read(base, VIO_MAGIC) == VIO_MAGIC_VALUE && vio_read(base, VIO_VERSION) == 2 &&
-		    vio_read(base, VIO_DEVICE_ID) == VNET_ID)
+		if (vio_read(base, VIO_MAGIC) == VIO_MAGIC_VALUE &&
+		    vio_read(base, VIO_VERSION) == 2 && vio_read(base, VIO_DEVICE_ID) == device_id)
 			return base;
 	}
 	return 0;
+}
+
+uint64_t vnet_find(void)
+{
+	return vio_find(VNET_ID);
 }
 
 bool vnet_init(uint64_t base, uint8_t mac[6], const char **why)
@@ -52,7 +57,8 @@ void vnet_rx_post(uint64_t base, uint32_t n)
 	for (uint32_t i = 0; i < n; i++) {
 		uint16_t slot = rxq.avail.idx % VQ_SIZE;
 
-		rxq.desc[slot] = (struct vq_desc){ (uintptr_t)rxbuf[slot], RX_BUF, DESC_F_WRITE, 0 };
+		rxq.desc[slot] =
+			(struct vq_desc){ (uintptr_t)rxbuf[slot], RX_BUF, DESC_F_WRITE, 0 };
 		rxq.avail.ring[slot] = slot;
 		__atomic_thread_fence(__ATOMIC_RELEASE);
 		rxq.avail.idx++;
