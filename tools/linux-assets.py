@@ -58,7 +58,7 @@ FLAVOURS = ("generic", "cloud", "rt")
 # Modules /init can do without when the flavour does not build them: the power
 # button's (Debian's cloud kernels have no gpio-keys on arm64).
 OPTIONAL = {"button", "gpio_keys", "nvme", "virtio_net", "e1000e", "bridge",
-            "vmw_vsock_virtio_transport"}
+            "vmw_vsock_virtio_transport", "crc32c_generic", "nft_chain_nat", "nft_masq"}
 PCI_ONLY = {"nvme", "virtio_net", "e1000e", "bridge"}
 # Modules /init loads, with the config symbol that builds each; their
 # dependencies (virtio, virtio_ring...) come from each module's .modinfo.
@@ -86,7 +86,17 @@ WANTED = [
     ("bridge", "BRIDGE"),
     # virtio-vsock (keel-vsock, keelctl vsock); vsock and the common transport come with it.
     ("vmw_vsock_virtio_transport", "VIRTIO_VSOCKETS"),
+    # NAT in the management partition (keel-uplink nat): in /lib/modules/nat, loaded by it.
+    # crc32c_generic first: libcrc32c (conntrack's) wants a crc32c, a soft dependency.
+    ("crc32c_generic", "CRYPTO_CRC32C"),
+    ("nft_chain_nat", "NFT_NAT"),
+    ("nft_masq", "NFT_MASQ"),
 ]
+NAT_ONLY = {"crc32c_generic", "nft_chain_nat", "nft_masq"}
+# nft and the libraries it needs, from Debian's packages, for keel-uplink nat.
+NAT_PACKAGES = ("nftables", "libnftables1", "libedit2", "libgmp10", "libjansson4", "libmnl0",
+                "libnftnl11", "libxtables12", "libbsd0", "libmd0", "libtinfo6", "libc6")
+TRIPLET = {"amd64": "x86_64-linux-gnu", "arm64": "aarch64-linux-gnu"}
 SHOWN_CONFIG = ["VIRTIO", "VIRTIO_MMIO", "VIRTIO_MMIO_CMDLINE_DEVICES", "VIRTIO_PCI",
                 "VIRTIO_BLK", "VIRTIO_CONSOLE", "HW_RANDOM", "HW_RANDOM_VIRTIO"]
 DISK_SIZE = 2 << 20
@@ -150,14 +160,16 @@ def resolve(debarch, flavour="generic"):
     stamp = lists_stamp()
     try:
         old = json.loads(memo.read_text())
-        if old["stamp"] == stamp and all(old["answer"].values()):
+        if old["stamp"] == stamp and all(old["answer"].values()) and \
+                all(old["answer"]["nat"].values()):
             return old["answer"]
     except (OSError, ValueError, KeyError):
         pass
     name = kernel_package(debarch, flavour)
     answer = {"kernel": name, "kernel_version": candidate(name, debarch) if name else None,
-              "busybox_version": candidate("busybox-static", debarch)}
-    if stamp and all(answer.values()):
+              "busybox_version": candidate("busybox-static", debarch),
+              "nat": {n: candidate(n, debarch) for n in NAT_PACKAGES}}
+    if stamp and all(answer.values()) and all(answer["nat"].values()):
         memo.parent.mkdir(parents=True, exist_ok=True)
         memo.write_text(json.dumps({"stamp": stamp, "answer": answer}) + "\n")
     return answer
@@ -253,6 +265,67 @@ def fetch_busybox(debarch, version):
             raise SystemExit(f"linux-assets: apt knows no busybox-static:{debarch} and nothing is cached")
         log(f"offline: using cached {dest}")
     return dest / "bin" / "busybox"
+
+
+def read_in(root, rel):
+    """Bytes of @rel inside the unpacked package @root, its symlinks resolved
+    inside @root (an absolute target is @root's, not this host's)."""
+    p = root / rel
+    for _ in range(16):
+        if not p.is_symlink():
+            return p.read_bytes() if p.is_file() else None
+        t = os.readlink(p)
+        p = root / t.lstrip("/") if t.startswith("/") else p.parent / t
+    return None
+
+
+def elf_needs(data):
+    """(interpreter or None, [NEEDED libraries]) of an ELF file, by readelf."""
+    tmp = CACHE / "userland" / ".probe"
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    tmp.write_bytes(data)
+    out = run(["readelf", "-d", "-l", "-W", str(tmp)])
+    interp = re.search(r"Requesting program interpreter: (\S+)\]", out)
+    return (interp.group(1) if interp else None,
+            re.findall(r"\(NEEDED\)\s+Shared library: \[(\S+)\]", out))
+
+
+def nat_userland(debarch, versions):
+    """Initramfs entries for /usr/sbin/nft, its libraries in /lib/<triplet> and
+    its dynamic loader, from Debian's packages (cached); [] if apt knows no
+    version of one (then keel-uplink nat says nft is missing)."""
+    if not all((versions or {}).get(n) for n in NAT_PACKAGES):
+        log(f"{debarch}: no nftables packages known to apt: keel-uplink nat will lack nft")
+        return []
+    roots = []
+    for name in NAT_PACKAGES:
+        dest = CACHE / "userland" / f"{name}_{safe(versions[name])}" / debarch
+        if not (dest / ".complete").is_file():
+            unpack(download(name, versions[name], debarch), dest)
+        roots.append(dest)
+    nft = read_in(roots[0], "usr/sbin/nft")
+    triplet = TRIPLET[debarch]
+    files, todo, seen = {"usr/sbin/nft": nft}, [nft], set()
+    interp = None
+    while todo:
+        i, needed = elf_needs(todo.pop())
+        interp = interp or i
+        for lib in needed:
+            if lib in seen:
+                continue
+            seen.add(lib)
+            data = next((d for r in roots for d in (read_in(r, f"lib/{triplet}/{lib}"),
+                                                    read_in(r, f"usr/lib/{triplet}/{lib}"))
+                         if d), None)
+            if data is None:
+                raise SystemExit(f"linux-assets: nft needs {lib}, in none of {NAT_PACKAGES}")
+            files[f"lib/{triplet}/{lib}"] = data
+            todo.append(data)
+    if interp:
+        files[interp.lstrip("/")] = next(d for r in roots for d in (read_in(r, interp.lstrip("/")),) if d)
+    dirs = ["usr", "usr/sbin", f"lib/{triplet}"] + \
+        sorted({str(Path(p).parent) for p in files} - {"lib", "usr/sbin", f"lib/{triplet}"})
+    return [(d, None, 0) for d in dirs] + [(p, data, 0o755) for p, data in sorted(files.items())]
 
 
 # ------------------------------------------------------------------ kernel
@@ -404,12 +477,14 @@ def busybox_applets(busybox):
     return names
 
 
-def build_initramfs(arch, busybox, moddir, order, init=INIT, extra=(), pci=()):
+def build_initramfs(arch, busybox, moddir, order, init=INIT, extra=(), pci=(), nat=()):
     """gzip'd newc cpio: /bin/busybox + applet links, /lib/modules/NN-name.ko,
-    /lib/modules/pci/NN-name.ko (@pci, after @order), /init (from @init) and
-    @extra: (path, bytes, mode) files, parents first."""
+    /lib/modules/pci/NN-name.ko (@pci, after @order), /lib/modules/nat (@nat,
+    after both), /init (from @init) and @extra: (path, bytes, mode) files,
+    parents first."""
     c = Cpio()
-    for d in ("bin", "dev", "lib", "lib/modules", "lib/modules/pci", "proc", "sys", "tmp"):
+    for d in ("bin", "dev", "lib", "lib/modules", "lib/modules/pci", "lib/modules/nat", "proc",
+              "sys", "tmp"):
         c.dir(d)
     c.chardev("dev/console", 5, 1)
     c.chardev("dev/null", 1, 3)
@@ -420,9 +495,10 @@ def build_initramfs(arch, busybox, moddir, order, init=INIT, extra=(), pci=()):
     for i, rel in enumerate(order):
         name = re.sub(r"\.(xz|gz|zst)$", "", Path(rel).name)
         c.file(f"lib/modules/{i:02d}-{name}", module_bytes(moddir / rel))
-    for i, rel in enumerate(pci):
-        name = re.sub(r"\.(xz|gz|zst)$", "", Path(rel).name)
-        c.file(f"lib/modules/pci/{i:02d}-{name}", module_bytes(moddir / rel))
+    for sub, mods in (("pci", pci), ("nat", nat)):
+        for i, rel in enumerate(mods):
+            name = re.sub(r"\.(xz|gz|zst)$", "", Path(rel).name)
+            c.file(f"lib/modules/{sub}/{i:02d}-{name}", module_bytes(moddir / rel))
     c.file("init", init.read_text().replace("@ARCH@", arch).encode(), 0o755)
     for path, data, mode in extra:
         if data is None:
@@ -525,8 +601,11 @@ def build(arch, out, disk_size=DISK_SIZE, disk_seed="keel", keelctl=None, guest=
         unpack(download(want["kernel"], want["kernel_version"], debarch), kdir)
         order = module_order(moddir, config)
     prune(kdir, moddir, order)
-    base = module_order(moddir, config, [w for w in WANTED if w[0] not in PCI_ONLY])
-    pci = [m for m in order if m not in base]
+    base = module_order(moddir, config, [w for w in WANTED
+                                         if w[0] not in PCI_ONLY and w[0] not in NAT_ONLY])
+    pci = [m for m in module_order(moddir, config, [w for w in WANTED if w[0] in PCI_ONLY])
+           if m not in base]
+    nat = [m for m in order if m not in base and m not in pci]
     order = base
     out.mkdir(parents=True, exist_ok=True)
 
@@ -548,8 +627,9 @@ def build(arch, out, disk_size=DISK_SIZE, disk_seed="keel", keelctl=None, guest=
         ko = kmod.build_module(arch, moddir.name, version, out)
         write_if_changed(out / "mgmt-initrd.gz", build_initramfs(
             arch, busybox, moddir, order, MGMT_INIT,
-            vsock + mgmt_extra(arch, out, keelctl, ko, guest),
-            pci=pci))
+            vsock + mgmt_extra(arch, out, keelctl, ko, guest)
+            + nat_userland(debarch, want.get("nat")),
+            pci=pci, nat=nat))
         mgmt = {"keel.ko": sha256_file(ko), "mgmt-initrd.gz": sha256_file(out / "mgmt-initrd.gz")}
 
     record = {
@@ -561,6 +641,7 @@ def build(arch, out, disk_size=DISK_SIZE, disk_seed="keel", keelctl=None, guest=
         "config": {s: config.get(s, "n") for s in SHOWN_CONFIG},
         "modules": [modname(p) for p in order],
         "pci_modules": [modname(p) for p in pci],
+        "nat_modules": [modname(p) for p in nat],
         "files": {
             KERNEL_NAME[arch]: sha256_file(kernel_out),
             "initrd.gz": sha256_file(out / "initrd.gz"),

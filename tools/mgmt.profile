@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
 # /etc/profile of Keel's management partition shell.
-export PATH=/bin
+export PATH=/bin:/usr/sbin
 export PS1='keel-mgmt:\w# '
 if [ -z "$KEEL_MOTD_SHOWN" ]; then
 	export KEEL_MOTD_SHOWN=1

@@ -582,3 +582,19 @@ def test_uplink_bridges_a_network_to_the_outside(uplink):
     assert q.find(keel(r"partition 'mgmt': 02:[0-9a-f:]{14} on network 'lan' \(uplink\)"))
     ping = q.wait_for(linuxrig.said("inside", r"net-ping peer=10\.0\.2\.2 .*"), 300)
     assert re.search(r"5 packets transmitted, 5 (packets )?received", ping), ping
+
+
+def test_uplink_nat_masquerades_a_network(uplink):
+    """Then NAT instead of the bridge: keel-uplink nat gives the manager's port on
+    'lan' 10.9.0.1/24 and masquerades what leaves its NIC (nftables, shipped in its
+    initramfs); microVM 'natted' (10.9.0.2, default route via 10.9.0.1) pings the
+    outside gateway 10.0.2.2, and the masquerade rule counted its packets."""
+    q = uplink
+    done = q.wait_for(r"^NAT (done|FAIL).*", 600)
+    assert "done" in done, done
+    assert q.find(r"keel-uplink: \S+ \(10\.9\.0\.1/24\) is NATed out of \S+")
+    ping = q.find(linuxrig.said("natted", r"net-ping peer=10\.0\.2\.2 .*"))
+    assert ping and re.search(r"5 packets transmitted, 5 (packets )?received", ping), ping
+    rule = q.find(r"^NAT-RULE .*")
+    m = re.search(r"counter packets (\d+) bytes \d+ masquerade", rule or "")
+    assert m and int(m.group(1)) >= 1, rule
