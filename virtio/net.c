@@ -57,7 +57,12 @@
 #define VNET_MTU 1500u
 #define VNET_FRAME_MAX (VNET_MTU + NETSW_ETH_HDR + 4) /* and one VLAN tag */
 #define VNET_CONFIG_SIZE 12u /* mac[6], status, max_virtqueue_pairs, mtu */
-#define VNET_TX_BATCH 64u /* frames per notify: bounded work per exit */
+/*
+ * Frames per notify: a full queue, so the work of one exit is bounded and
+ * nothing the guest queued before its notify is left behind (a guest need not
+ * notify again for frames it already queued: they would sit until its next).
+ */
+#define VNET_TX_BATCH VIRTQ_MAX_SIZE
 
 struct vnet {
 	struct virtio_dev vd;
@@ -187,7 +192,7 @@ static void vnet_notify(struct virtio_dev *vd, u32 q)
 	}
 	if (done)
 		virtio_queue_interrupt(vd, VNET_TXQ);
-	/* More than a batch waiting: the guest notifies again, or its next kick finds them. */
+	/* More than a queue's worth: other vCPUs of the guest queued them, and notify. */
 }
 
 /*
