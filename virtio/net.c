@@ -10,9 +10,9 @@
  * to be segmented). Keel neither segments nor checksums between two guests
  * that take them: the header's offload fields travel with the frame. A
  * receiver that does not take a partial checksum gets it completed here; one
- * that takes no segmentation offload cannot get a segmentation-offloaded
- * frame (dropped and counted, NETSW_DROP_OFFLOAD). A frame goes from the
- * sender's buffers into the receiver's in one copy (virtq_chain_transfer).
+ * that takes no segmentation offload gets the segments a NIC would have sent
+ * (core/netgso.c). A frame goes from the sender's buffers into the
+ * receiver's in one copy (virtq_chain_transfer).
  *
  * Locking (virtio.h): the transmit queue is the device's own, handled in
  * notify under vdev.lock. The receive queue is filled by other CPUs, so it
@@ -23,6 +23,7 @@
 #include <keel/abi.h>
 #include <keel/console.h>
 #include <keel/lib.h>
+#include <keel/netgso.h>
 #include <keel/netsw.h>
 #include <keel/partition.h>
 
@@ -68,6 +69,7 @@ struct vnet {
 	struct virtio_dev vd;
 	struct netsw_port port;
 	struct virtq_chain rx_chain; /* scratch of vnet_deliver, under qlock */
+	u8 *gso; /* NETSW_FRAME_MAX bytes under qlock, made the first time we segment */
 };
 
 /* The header's fields other than num_buffers, which only the device writes. */
@@ -319,6 +321,50 @@ static bool vnet_fill(struct vnet *n, const u8 hdr[VNET_HDR], const struct vnet_
 }
 
 /*
+ * A TCP frame left to be segmented, for a guest that does not take that:
+ * segmented here as the sender's NIC would have (keel/netgso.h), each
+ * segment whole, with its checksums made, into @seg (VNET_FRAME_MAX bytes)
+ * and on into our buffers. The frame is copied into n->gso first. Segments
+ * that find no room are dropped (the sender's TCP sends them again), and so
+ * is a frame that is not TCP or makes segments longer than our MTU allows.
+ */
+static u32 vnet_deliver_segments(struct vnet *n, const struct netsw_frame *f,
+				 const struct vnet_hdr *h, u8 *seg)
+{
+	bool v6 = (h->gso_type & (u8)~VNET_GSO_ECN) == VNET_GSO_TCPV6;
+	u8 hdr[VNET_HDR] = { 0 };
+	u32 verdict = NETSW_DELIVERED, i;
+	struct netgso g;
+
+	if (!n->gso)
+		n->gso = virtio_alloc(NETSW_FRAME_MAX);
+	if (!n->gso || f->len > NETSW_FRAME_MAX || f->copy(f, 0, n->gso, f->len) != f->len)
+		return NETSW_DROP_NO_BUFFER;
+	/* Each segment's IP packet within our MTU, and so the frame within VNET_FRAME_MAX. */
+	if (!netgso_parse(&g, n->gso, f->len, h->gso_size, v6) || g.hdr - g.l3 + g.mss > VNET_MTU)
+		return NETSW_DROP_OFFLOAD;
+	for (i = 0; i < netgso_count(&g); i++) {
+		struct vnet_source src = { .from = NULL, .bounce = seg };
+		u32 len = netgso_segment(&g, i, seg);
+		u16 count = vnet_room(n, VNET_HDR + (u64)len);
+
+		if (!count) {
+			verdict = NETSW_DROP_NO_BUFFER;
+			break;
+		}
+		memcpy(hdr + VNET_HDR - 2, &count, 2); /* num_buffers */
+		if (!vnet_fill(n, hdr, &src, len, count)) {
+			virtio_needs_reset_locked(&n->vd, "receive buffers changed while in use "
+							  "or not writable");
+			return NETSW_DROP_NO_BUFFER;
+		}
+	}
+	if (i)
+		virtio_queue_interrupt_locked(&n->vd, VNET_RXQ);
+	return verdict;
+}
+
+/*
  * netsw_port.deliver, on the sender's CPU: the frame into our receive
  * queue, its offloads passed on if our guest takes them. No room: a drop,
  * nothing taken.
@@ -340,6 +386,10 @@ static u32 vnet_deliver(struct netsw_port *p, const struct netsw_frame *f)
 	if (!virtio_dev_active(vd) || !vd->vq[VNET_RXQ].ready)
 		goto out;
 	take = vnet_takes(vd, &h, f->len, &fill_csum);
+	if (take == NETSW_DROP_OFFLOAD) {
+		verdict = vnet_deliver_segments(n, f, &h, bounce);
+		goto out;
+	}
 	if (take != NETSW_DELIVERED) {
 		verdict = take;
 		goto out;
@@ -397,6 +447,8 @@ static void vnet_destroy(struct virtio_dev *vd)
 
 	vnet_log_leaving(n);
 	netsw_detach(&n->port); /* no sender reaches us once this returns */
+	if (n->gso)
+		virtio_free(n->gso, NETSW_FRAME_MAX);
 	virtio_free(n, sizeof(*n));
 }
 

@@ -15,7 +15,7 @@ FUZZ_CFLAGS := -std=gnu11 -O1 -g -Wall -Wextra -Werror -Wno-unused-parameter \
 FUZZ_INC := -Icore/include -Itests/unit -Itests/unit/include -Itests/fuzz -Ivirtio -Iboot -Iarch/x86_64
 
 VIRTIO_FUZZ_SRCS := tests/fuzz/virtio_env.c tests/unit/hmap_host.c $(wildcard virtio/*.c) core/guest_mem.c core/vdev.c core/pmm.c \
-	core/pdesc.c core/hotmem.c tests/unit/vfio_none.c core/netsw.c core/lib/strlcpy.c
+	core/pdesc.c core/hotmem.c tests/unit/vfio_none.c core/netsw.c core/netgso.c core/lib/strlcpy.c
 FUZZ_SRCS_fuzz_virtq := $(VIRTIO_FUZZ_SRCS)
 FUZZ_SRCS_fuzz_virtio_mmio := $(VIRTIO_FUZZ_SRCS)
 FUZZ_SRCS_fuzz_config := boot/config.c core/pdesc.c tests/unit/shim.c
@@ -25,6 +25,7 @@ FUZZ_SRCS_fuzz_mgmt := tests/unit/mgmt_env.c tests/unit/shim.c tests/unit/hmap_h
 	core/guest_mem.c core/partition.c core/pdesc.c core/pmm.c core/hotmem.c core/lib/strlcpy.c \
 	vfio/assign.c core/netsw.c
 FUZZ_SRCS_fuzz_conq := core/conq.c
+FUZZ_SRCS_fuzz_netgso := core/netgso.c
 # The arch platform models, with their real <arch/types.h> and a host <arch/inline.h>.
 FUZZ_SRCS_fuzz_x86_plat := tests/fuzz/plat_env.c arch/x86_64/vplatform.c arch/x86_64/vlapic.c arch/x86_64/vioapic.c \
 	arch/x86_64/vpit.c arch/x86_64/vpm.c arch/x86_64/vcpuhp.c arch/x86_64/vpci.c arch/x86_64/vuart.c \

@@ -7,6 +7,7 @@
 #include <keel/netsw.h>
 
 #include "test_virtio.h"
+#include "inet_csum.h"
 
 #define SLOT_A 4u
 #define SLOT_B 5u
@@ -215,21 +216,16 @@ struct hdr {
 };
 
 /*
- * A transmits header @h and a @len-byte frame B <- A (bytes k * 7 after the
- * addresses), the header in its own descriptor and the frame cut in @npieces
- * descriptors of uneven sizes, as Linux's page fragments come.
+ * A transmits header @h and the @len-byte frame at BIG_TX + 64, the header in
+ * its own descriptor and the frame cut in @npieces descriptors of uneven
+ * sizes, as Linux's page fragments come.
  */
-static void send_frags(const struct hdr *h, u32 len, u32 npieces)
+static void send_built(const struct hdr *h, u32 len, u32 npieces)
 {
-	u8 *f = hva(BIG_TX + 64);
 	u32 off = 0;
 	u16 head = tx_next[0];
 
 	memcpy(hva(BIG_TX), h, sizeof(*h));
-	memcpy(f, MAC_B, 6);
-	memcpy(f + 6, MAC_A, 6);
-	for (u32 k = 12; k < len; k++)
-		f[k] = (u8)(k * 7);
 	put_desc(DESC(0, 1), head, BIG_TX, 12, F_NEXT, (u16)(head + 1));
 	for (u32 p = 0; p < npieces; p++) {
 		u32 n = p + 1 == npieces ? len - off : (len / npieces) + 13 * p;
@@ -242,6 +238,18 @@ static void send_frags(const struct hdr *h, u32 len, u32 npieces)
 	tx_next[0] = (u16)(head + 1 + npieces);
 	avail_add(AVAIL(0, 1), 16, head);
 	wr(nic(0), R_QUEUE_NOTIFY, 1);
+}
+
+/* A transmits header @h and a @len-byte frame B <- A (bytes k * 7 after the addresses). */
+static void send_frags(const struct hdr *h, u32 len, u32 npieces)
+{
+	u8 *f = hva(BIG_TX + 64);
+
+	memcpy(f, MAC_B, 6);
+	memcpy(f + 6, MAC_A, 6);
+	for (u32 k = 12; k < len; k++)
+		f[k] = (u8)(k * 7);
+	send_built(h, len, npieces);
 }
 
 /* B posts @n receive buffers of 4 KiB (MRG_RXBUF). */
@@ -280,8 +288,13 @@ static bool big_frame_arrived(u32 len, struct hdr *got)
  */
 static void test_offloads_travel(void)
 {
-	struct hdr h = { .flags = 1, .gso_type = 1 | 0x80, .hdr_len = 66, .gso_size = 1448,
-			 .csum_start = 34, .csum_offset = 16 }, got;
+	struct hdr h = { .flags = 1,
+			 .gso_type = 1 | 0x80,
+			 .hdr_len = 66,
+			 .gso_size = 1448,
+			 .csum_start = 34,
+			 .csum_offset = 16 },
+		   got;
 
 	setup(F_CSUM | F_HOST_TSO4 | F_HOST_ECN, F_MRG | F_GUEST_CSUM | F_GUEST_TSO4 | F_GUEST_ECN);
 	post_big_rx(8);
@@ -316,13 +329,19 @@ static void test_offloads_travel(void)
 }
 
 /*
- * A receiver that takes no offloads: a segmentation-offloaded frame is
- * dropped at its port (counted), a partial checksum is completed by Keel.
+ * A receiver that takes no offloads: a segmentation-offloaded frame that is
+ * not TCP (these bytes are no IP at all) is dropped at its port (counted), a
+ * partial checksum is completed by Keel.
  */
 static void test_offloads_for_a_plain_receiver(void)
 {
-	struct hdr h = { .flags = 1, .gso_type = 1, .hdr_len = 66, .gso_size = 1448,
-			 .csum_start = 34, .csum_offset = 6 }, got;
+	struct hdr h = { .flags = 1,
+			 .gso_type = 1,
+			 .hdr_len = 66,
+			 .gso_size = 1448,
+			 .csum_start = 34,
+			 .csum_offset = 6 },
+		   got;
 	const u8 *rx = hva(RXBUF(1));
 	u32 sum = 0;
 
@@ -355,6 +374,356 @@ static void test_offloads_for_a_plain_receiver(void)
 	tv_teardown();
 }
 
+/* ---- Segments made for a receiver that takes no segmentation offload ---- */
+
+#define SEG_SEQ 0x11223344u
+#define SEG_ID 0x4242u
+
+/* What a segmentation-offloaded frame at BIG_TX + 64 is made of (build_tcp). */
+struct tcp_frame {
+	bool v6;
+	u32 len, l4, hdr, payload;
+	u8 flags;
+};
+
+static void be16(u8 *p, u32 v)
+{
+	p[0] = (u8)(v >> 8);
+	p[1] = (u8)v;
+}
+
+static u32 rd_be16(const u8 *p)
+{
+	return (u32)p[0] << 8 | p[1];
+}
+
+static u32 rd_be32(const u8 *p)
+{
+	return rd_be16(p) << 16 | rd_be16(p + 2);
+}
+
+/*
+ * At BIG_TX + 64, a frame B <- A as Linux hands its NIC a TCP segment to
+ * cut: IPv4 (IP protocol @proto) or IPv6, TCP with 12 bytes of options
+ * (timestamps) and flags @flags, @payload bytes; the TCP checksum field
+ * holds the pseudo-header's sum without the length, as NEEDS_CSUM leaves it.
+ */
+static struct tcp_frame build_tcp(bool v6, u32 payload, u8 flags, u8 proto)
+{
+	u8 *f = hva(BIG_TX + 64), *ip = f + 14, *tcp;
+	struct tcp_frame t = { .v6 = v6, .payload = payload, .flags = flags };
+	u64 sum;
+
+	memset(f, 0, 14 + 40 + 32);
+	memcpy(f, MAC_B, 6);
+	memcpy(f + 6, MAC_A, 6);
+	be16(f + 12, v6 ? 0x86dd : 0x0800);
+	t.l4 = v6 ? 14 + 40 : 14 + 20;
+	t.hdr = t.l4 + 32;
+	t.len = t.hdr + payload;
+	if (v6) {
+		ip[0] = 0x60;
+		be16(ip + 4, t.len - t.l4);
+		ip[6] = proto;
+		ip[7] = 64;
+		for (u32 i = 0; i < 16; i++)
+			ip[8 + i] = ip[24 + i] = (u8)(0xfd + i);
+		ip[39] = 0x0b;
+		sum = sum_bytes(0, ip + 8, 32) + proto;
+	} else {
+		ip[0] = 0x45;
+		be16(ip + 2, t.len - 14);
+		be16(ip + 4, SEG_ID);
+		be16(ip + 6, 0x4000); /* DF */
+		ip[8] = 64;
+		ip[9] = proto;
+		be16(ip + 12, 0x0a00);
+		be16(ip + 14, 0x000a);
+		be16(ip + 16, 0x0a00);
+		be16(ip + 18, 0x000b);
+		be16(ip + 10, ~fold(sum_bytes(0, ip, 20)));
+		sum = sum_bytes(0, ip + 12, 8) + proto;
+	}
+	tcp = f + t.l4;
+	be16(tcp, 40000);
+	be16(tcp + 2, 5201);
+	be16(tcp + 4, SEG_SEQ >> 16);
+	be16(tcp + 6, SEG_SEQ & 0xffff);
+	be16(tcp + 8, 0x0102);
+	be16(tcp + 10, 0x0304);
+	tcp[12] = 8 << 4;
+	tcp[13] = flags;
+	be16(tcp + 14, 0xfaf0);
+	be16(tcp + 16, fold(sum));
+	tcp[20] = tcp[21] = 1; /* NOP NOP timestamps */
+	tcp[22] = 8;
+	tcp[23] = 10;
+	for (u32 i = 24; i < 32; i++)
+		tcp[i] = (u8)i;
+	for (u32 i = 0; i < payload; i++)
+		f[t.hdr + i] = (u8)(i * 11 + 3 + (i >> 9));
+	return t;
+}
+
+/* A's header for @t: segmentation of @gso_type into @mss, the TCP checksum left to the device. */
+static struct hdr gso_hdr(const struct tcp_frame *t, u8 gso_type, u16 mss)
+{
+	return (struct hdr){ .flags = 1,
+			     .gso_type = gso_type,
+			     .hdr_len = (u16)t->hdr,
+			     .gso_size = mss,
+			     .csum_start = (u16)t->l4,
+			     .csum_offset = 16 };
+}
+
+/*
+ * B's next received frame, from used entry *@e on (B's buffers posted with
+ * post_rx), its buffers gathered into @out: header and frame, 0 if none.
+ */
+static u32 rx_next_frame(u32 *e, u8 *out, u32 cap)
+{
+	u32 used = get16(USED(1, 0) + 2), have = 0, nbuf = 1;
+
+	for (u32 b = 0; b < nbuf; b++, (*e)++) {
+		u32 id, n;
+
+		if (*e >= used)
+			return 0;
+		id = get32(USED(1, 0) + 4 + 8 * (*e % 16));
+		n = get32(USED(1, 0) + 8 + 8 * (*e % 16));
+		if (id >= 16 || have + n > cap)
+			return 0;
+		memcpy(out + have, hva(RXBUF(1) + 0x800ull * id), n);
+		have += n;
+		if (b == 0 && (have < 12 || !(nbuf = out[10] | (u32)out[11] << 8)))
+			return 0;
+	}
+	return have;
+}
+
+/*
+ * Segment @i of the @mss-byte segments of @t, as B received it (@rx, @len
+ * bytes with the virtio-net header): whole, checksums made, the header
+ * zero but for num_buffers (@nbuf), headers as A sent them but for what
+ * a NIC changes. Counts its failures.
+ */
+static u32 segment_bad(const struct tcp_frame *t, u32 mss, u32 i, const u8 *rx, u32 len, u16 nbuf)
+{
+	static const u8 zero[10];
+	const u8 *f = rx + 12, *sent = hva(BIG_TX + 64), *ip = f + 14, *tcp = f + t->l4;
+	u32 n = MIN(mss, t->payload - MIN(t->payload, i * mss)), bad = 0;
+	bool last = (i + 1) * mss >= t->payload;
+	u8 pseudo[40] = { 0 }, flags = t->flags;
+	u16 num;
+
+	memcpy(&num, rx + 10, 2);
+	bad += memcmp(rx, zero, 10) != 0; /* no NEEDS_CSUM, no GSO */
+	bad += num != nbuf;
+	if (len != 12 + t->hdr + n || len - 12 > 1514)
+		return bad + 1;
+	bad += memcmp(f, sent, 14) != 0;
+	if (t->v6) {
+		bad += rd_be16(ip + 4) != len - 12 - t->l4;
+		bad += memcmp(ip, sent + 14, 4) || memcmp(ip + 6, sent + 14 + 6, 34);
+		memcpy(pseudo, ip + 8, 32);
+		pseudo[34] = (u8)((len - 12 - t->l4) >> 8);
+		pseudo[35] = (u8)(len - 12 - t->l4);
+		pseudo[39] = 6;
+	} else {
+		bad += rd_be16(ip + 2) != len - 12 - 14;
+		bad += rd_be16(ip + 4) != ((SEG_ID + i) & 0xffff);
+		bad += fold(sum_bytes(0, ip, 20)) != 0xffff;
+		bad += memcmp(ip, sent + 14, 2) || memcmp(ip + 6, sent + 14 + 6, 4) ||
+		       memcmp(ip + 12, sent + 14 + 12, 8);
+		memcpy(pseudo, ip + 12, 8);
+		pseudo[9] = 6;
+		pseudo[10] = (u8)((len - 12 - t->l4) >> 8);
+		pseudo[11] = (u8)(len - 12 - t->l4);
+	}
+	bad += rd_be32(tcp + 4) != SEG_SEQ + i * mss;
+	if (!last)
+		flags &= (u8)~0x09; /* FIN and PSH on the last only */
+	if (i)
+		flags &= 0x7f; /* CWR on the first only */
+	bad += tcp[13] != flags;
+	bad += (tcp[13] & 0x10) != (t->flags & 0x10); /* ACK on every one */
+	bad += fold(sum_bytes(sum_bytes(0, pseudo, t->v6 ? 40 : 12), tcp, len - 12 - t->l4)) !=
+	       0xffff;
+	bad += memcmp(tcp, sent + t->l4, 4) || memcmp(tcp + 8, sent + t->l4 + 8, 5) ||
+	       memcmp(tcp + 14, sent + t->l4 + 14, 2) || memcmp(tcp + 18, sent + t->l4 + 18, 14);
+	bad += memcmp(f + t->hdr, sent + t->hdr + i * mss, n) != 0;
+	return bad;
+}
+
+/*
+ * B's @nseg received frames from used entry *@e on are the segments of @t,
+ * from segment @first on, each in @nbuf buffers.
+ */
+static void check_segments_arrived(const struct tcp_frame *t, u32 mss, u32 *e, u32 first, u32 nseg,
+				   u16 nbuf)
+{
+	static u8 rx[4096];
+
+	for (u32 i = first; i < first + nseg; i++) {
+		u32 len = rx_next_frame(e, rx, sizeof(rx));
+
+		CHECK(len > 0);
+		CHECK_EQ(segment_bad(t, mss, i, rx, len, nbuf), 0);
+	}
+}
+
+/*
+ * A receiver that takes no segmentation offload (or not GUEST_CSUM, which
+ * it needs): a TCP frame left to be segmented arrives as the segments A's
+ * NIC would have sent, whole, checksums made; the switch counts the frame
+ * as delivered.
+ */
+static void test_segments_for_a_plain_receiver(void)
+{
+	struct tcp_frame t;
+	struct hdr h;
+	u32 e = 0;
+
+	/* IPv4, 4000 bytes in 1448s: 1448, 1448, 1104. B without MRG_RXBUF. */
+	setup(F_CSUM | F_HOST_TSO4, 0);
+	for (u32 k = 0; k < 4; k++)
+		post_rx(1, 1600);
+	t = build_tcp(false, 4000, 0x18 /* ACK PSH */, 6);
+	h = gso_hdr(&t, 1, 1448);
+	send_built(&h, t.len, 3);
+	CHECK(!needs_reset(nic(0)) && !needs_reset(nic(1)));
+	CHECK_EQ(get16(USED(0, 1) + 2), 1); /* A's chain back */
+	CHECK_EQ(get16(USED(1, 0) + 2), 3); /* one buffer left */
+	check_segments_arrived(&t, 1448, &e, 0, 3, 1);
+	CHECK(irq_level[irq_of(1)]);
+	CHECK_EQ(port_of(0)->stats.tx_packets, 1);
+	CHECK_EQ(port_of(1)->stats.rx_packets, 1);
+	CHECK_EQ(port_of(1)->stats.rx_bytes, t.len);
+	CHECK_EQ(port_of(1)->stats.drops[NETSW_DROP_NO_BUFFER], 0);
+	CHECK_EQ(port_of(1)->stats.drops[NETSW_DROP_OFFLOAD], 0);
+	tv_teardown();
+
+	/* B takes TSO4 but not GUEST_CSUM; its 1000-byte buffers take two per segment. */
+	setup(F_CSUM | F_HOST_TSO4 | F_HOST_ECN, F_MRG | F_GUEST_TSO4);
+	for (u32 k = 0; k < 6; k++)
+		post_rx(1, 1000);
+	t = build_tcp(false, 2 * 1448 + 1, 0xd9 /* CWR ECE ACK PSH FIN */, 6);
+	h = gso_hdr(&t, 1 | 0x80, 1448);
+	send_built(&h, t.len, 4);
+	CHECK(!needs_reset(nic(0)) && !needs_reset(nic(1)));
+	CHECK_EQ(get16(USED(1, 0) + 2), 5); /* the 1-byte segment fits one */
+	e = 0;
+	check_segments_arrived(&t, 1448, &e, 0, 2, 2);
+	check_segments_arrived(&t, 1448, &e, 2, 1, 1);
+	CHECK_EQ(port_of(1)->stats.rx_packets, 1);
+	tv_teardown();
+
+	/* IPv6 with ECN to a receiver that takes TSO4 only: 3000 bytes in 1428s. */
+	setup(F_CSUM | F_HOST_TSO6 | F_HOST_ECN, F_MRG | F_GUEST_CSUM | F_GUEST_TSO4);
+	for (u32 k = 0; k < 3; k++)
+		post_rx(1, 1600);
+	t = build_tcp(true, 3000, 0x99 /* CWR ACK PSH FIN */, 6);
+	h = gso_hdr(&t, 4 | 0x80, 1428);
+	send_built(&h, t.len, 2);
+	CHECK(!needs_reset(nic(0)) && !needs_reset(nic(1)));
+	CHECK_EQ(get16(USED(1, 0) + 2), 3);
+	e = 0;
+	check_segments_arrived(&t, 1428, &e, 0, 3, 1);
+	CHECK_EQ(port_of(1)->stats.rx_packets, 1);
+	tv_teardown();
+}
+
+/* Room for the first segment only: it arrives, the rest are dropped and counted; B goes on. */
+static void test_segments_without_room(void)
+{
+	struct tcp_frame t;
+	struct hdr h;
+	u32 e = 0;
+
+	setup(F_CSUM | F_HOST_TSO4, 0);
+	post_rx(1, 1600);
+	t = build_tcp(false, 4000, 0x18, 6);
+	h = gso_hdr(&t, 1, 1448);
+	send_built(&h, t.len, 3);
+	CHECK(!needs_reset(nic(0)) && !needs_reset(nic(1)));
+	CHECK_EQ(get16(USED(0, 1) + 2), 1);
+	CHECK_EQ(get16(USED(1, 0) + 2), 1);
+	check_segments_arrived(&t, 1448, &e, 0, 1, 1);
+	CHECK_EQ(port_of(1)->stats.drops[NETSW_DROP_NO_BUFFER], 1);
+	CHECK_EQ(port_of(1)->stats.rx_packets, 0);
+	/* With buffers again, the sender's retransmission arrives whole. */
+	for (u32 k = 0; k < 3; k++)
+		post_rx(1, 1600);
+	send_built(&h, t.len, 3);
+	CHECK_EQ(get16(USED(1, 0) + 2), 4);
+	check_segments_arrived(&t, 1448, &e, 0, 3, 1);
+	CHECK_EQ(port_of(1)->stats.rx_packets, 1);
+	CHECK_EQ(port_of(1)->stats.drops[NETSW_DROP_NO_BUFFER], 1);
+	/* No buffer at all: nothing arrives, one more drop. */
+	send_built(&h, t.len, 3);
+	CHECK_EQ(get16(USED(1, 0) + 2), 4);
+	CHECK_EQ(port_of(1)->stats.drops[NETSW_DROP_NO_BUFFER], 2);
+	CHECK(!needs_reset(nic(0)) && !needs_reset(nic(1)));
+	tv_teardown();
+
+	/*
+	 * Three 1000-byte buffers (MRG_RXBUF): the first segment takes two, the
+	 * second finds one; the short last one would fit it but is dropped too,
+	 * so nothing arrives after a hole.
+	 */
+	setup(F_CSUM | F_HOST_TSO4, F_MRG);
+	for (u32 k = 0; k < 3; k++)
+		post_rx(1, 1000);
+	t = build_tcp(false, 2 * 1448 + 1, 0x18, 6);
+	h = gso_hdr(&t, 1, 1448);
+	send_built(&h, t.len, 2);
+	CHECK_EQ(get16(USED(1, 0) + 2), 2);
+	e = 0;
+	check_segments_arrived(&t, 1448, &e, 0, 1, 2);
+	CHECK_EQ(port_of(1)->stats.drops[NETSW_DROP_NO_BUFFER], 1);
+	CHECK(!needs_reset(nic(0)) && !needs_reset(nic(1)));
+	tv_teardown();
+}
+
+/*
+ * What cannot be segmented is dropped at the receiver as an offload it does
+ * not take: not TCP, IPv6 said to be IPv4, segments longer than 1518 bytes.
+ */
+static void test_segments_refused(void)
+{
+	static const struct {
+		bool v6;
+		u8 proto, gso_type;
+		u16 mss;
+	} cases[] = {
+		{ false, 17, 1, 1448 }, /* UDP */
+		{ true, 17, 4, 1428 }, /* UDP */
+		{ true, 6, 1, 1428 }, /* IPv6 as TCPV4 */
+		{ false, 6, 4, 1448 }, /* IPv4 as TCPV6 */
+		{ false, 6, 1, 1518 - 66 + 1 }, /* a 1519-byte segment */
+		{ true, 6, 4, 1518 - 86 + 1 },
+	};
+
+	for (u32 c = 0; c < ARRAY_SIZE(cases); c++) {
+		struct tcp_frame t;
+		struct hdr h;
+
+		setup(F_CSUM | F_HOST_TSO4 | F_HOST_TSO6, 0);
+		for (u32 k = 0; k < 4; k++)
+			post_rx(1, 1600);
+		t = build_tcp(cases[c].v6, 4000, 0x18, cases[c].proto);
+		h = gso_hdr(&t, cases[c].gso_type, cases[c].mss);
+		send_built(&h, t.len, 3);
+		CHECK(!needs_reset(nic(0)) && !needs_reset(nic(1)));
+		CHECK_EQ(get16(USED(0, 1) + 2), 1);
+		CHECK_EQ(get16(USED(1, 0) + 2), 0);
+		CHECK_EQ(port_of(1)->stats.drops[NETSW_DROP_OFFLOAD], 1);
+		CHECK_EQ(port_of(1)->stats.rx_packets, 0);
+		CHECK_EQ(port_of(0)->stats.tx_packets, 1);
+		tv_teardown();
+	}
+}
+
 /* Offload fields a guest did not negotiate, or that point outside its frame: reset. */
 static void test_offload_headers_checked(void)
 {
@@ -367,8 +736,12 @@ static void test_offload_headers_checked(void)
 		{ F_CSUM | F_HOST_TSO4, { .flags = 1, .gso_type = 4, .gso_size = 1448 }, 3000 },
 		{ F_CSUM | F_HOST_TSO4, { .flags = 1, .gso_type = 0x81, .gso_size = 1448 }, 3000 },
 		{ F_CSUM | F_HOST_TSO4, { .flags = 1, .gso_type = 1 }, 3000 }, /* no segment size */
-		{ F_CSUM | F_HOST_TSO4, { .gso_type = 1, .gso_size = 1448 }, 3000 }, /* no NEEDS_CSUM */
-		{ F_CSUM | F_HOST_TSO4, { .flags = 1, .gso_type = 3, .gso_size = 1448 }, 3000 }, /* UDP */
+		{ F_CSUM | F_HOST_TSO4,
+		  { .gso_type = 1, .gso_size = 1448 },
+		  3000 }, /* no NEEDS_CSUM */
+		{ F_CSUM | F_HOST_TSO4,
+		  { .flags = 1, .gso_type = 3, .gso_size = 1448 },
+		  3000 }, /* UDP */
 		{ F_CSUM, { .flags = 1, .csum_start = 290, .csum_offset = 10 }, 300 }, /* outside */
 		{ F_CSUM, { .flags = 1, .csum_start = 0xffff, .csum_offset = 0xffff }, 300 },
 		{ F_CSUM, { .flags = 2 }, 300 }, /* DATA_VALID is the device's to say */
@@ -423,6 +796,9 @@ int main(void)
 	test_hostile_chains_reset_the_sender_only();
 	test_offloads_travel();
 	test_offloads_for_a_plain_receiver();
+	test_segments_for_a_plain_receiver();
+	test_segments_without_room();
+	test_segments_refused();
 	test_offload_headers_checked();
 	test_random_chains();
 	tv_free_all();

@@ -26,6 +26,8 @@ UNIT_SRCS_test_vcpu := tests/unit/mgmt_env.c tests/unit/hmap_host.c core/vcpu.c 
 UNIT_SRCS_test_dtb := arch/aarch64/dtb.c $(shell $(UNIT_CC) -print-file-name=libfdt.a)
 # The switch inside Keel.
 UNIT_SRCS_test_netsw := core/netsw.c core/lib/strlcpy.c
+# TCP segmentation in software, on hand-made and hostile frames.
+UNIT_SRCS_test_netgso := core/netgso.c
 # The interrupt-delivery watch's decision.
 UNIT_SRCS_test_irqwatch := core/irqwatch.c
 # The aarch64 Spectre-BHB choice.
@@ -36,7 +38,7 @@ UNIT_SRCS_test_pl061 := arch/aarch64/pl061.c core/vdev.c core/pmm.c
 UNIT_SRCS_test_pl011 := arch/aarch64/pl011.c core/vdev.c core/pmm.c
 
 VIRTIO_UNIT_SRCS := $(wildcard virtio/*.c) core/guest_mem.c tests/unit/hmap_host.c core/vdev.c core/pmm.c \
-	core/pdesc.c core/hotmem.c tests/unit/vfio_none.c core/netsw.c core/lib/strlcpy.c
+	core/pdesc.c core/hotmem.c tests/unit/vfio_none.c core/netsw.c core/netgso.c core/lib/strlcpy.c
 UNIT_SRCS_test_virtq := $(VIRTIO_UNIT_SRCS)
 UNIT_SRCS_test_virtio_mmio := $(VIRTIO_UNIT_SRCS)
 UNIT_SRCS_test_virtio_console := $(VIRTIO_UNIT_SRCS)

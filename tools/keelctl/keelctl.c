@@ -1997,7 +1997,7 @@ static const struct kc_cmd kc_cmds[] = {
 	  "received (RX), and frames dropped, with the reasons below the line: spoofed (a\n"
 	  "source address not its own), runt, oversize, malformed (buffers the device could\n"
 	  "not use), no_buffer (it had no receive buffer: dropped, never waited for),\n"
-	  "offload (a TSO frame for a guest that takes no segmentation offload).\n"
+	  "offload (a TSO frame Keel could not segment for a guest that takes no TSO).\n"
 	  "'uplink' marks the management partition's ports, which may send from other\n"
 	  "addresses (a bridge to the outside).\n"
 	  "\n"

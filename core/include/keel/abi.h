@@ -561,7 +561,8 @@ struct keel_pci_dev {
 #define KEEL_NET_DROP_OVERSIZE 2u /* longer than the port's limit */
 #define KEEL_NET_DROP_MALFORMED 3u /* buffers the device could not use (and reset it for) */
 #define KEEL_NET_DROP_NO_BUFFER 4u /* the receiver had no buffer: dropped, never waited for */
-/* (1.6) a segmentation-offloaded frame to a port whose guest takes none (counted there) */
+/* (1.6) a segmentation-offloaded frame for a port whose guest takes none, and that Keel
+ * cannot segment for it (not TCP, or segments beyond its MTU): counted there */
 #define KEEL_NET_DROP_OFFLOAD 5u
 #define KEEL_NET_DROPS 8u /* slots; the rest are 0 */
 

@@ -39,9 +39,6 @@ bool gvsock_init(uint64_t base, uint64_t *cid, const char **why)
 bool gvsock_tx(uint64_t base, const struct gvsock_hdr *h, uint32_t hdr_len, const void *payload,
 	       uint32_t len)
 {
-	uint16_t before = *(volatile uint16_t *)&txq.used.idx;
-	uint16_t slot = txq.avail.idx % VQ_SIZE;
-
 	if (hdr_len > sizeof(txhdr) || len > sizeof(txdata))
 		return false;
 	memset(txhdr, 0, sizeof(txhdr));
@@ -49,15 +46,5 @@ bool gvsock_tx(uint64_t base, const struct gvsock_hdr *h, uint32_t hdr_len, cons
 	memcpy(txdata, payload, len);
 	txq.desc[0] = (struct vq_desc){ (uintptr_t)txhdr, hdr_len, len ? DESC_F_NEXT : 0, 1 };
 	txq.desc[1] = (struct vq_desc){ (uintptr_t)txdata, len, 0, 0 };
-	txq.avail.ring[slot] = 0;
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	txq.avail.idx++;
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	vio_write(base, VIO_QUEUE_NOTIFY, VQ_TX);
-	for (int spin = 0; spin < 1000; spin++) {
-		if (*(volatile uint16_t *)&txq.used.idx != before)
-			return true;
-		delay(10);
-	}
-	return false;
+	return vio_send_wait(base, VQ_TX, &txq, 0);
 }

@@ -55,6 +55,9 @@ struct vq {
 /* Queue @index of the device at @base on @q (cleared), ready; false if the device's is smaller. */
 bool vio_queue_setup(uint64_t base, uint32_t index, struct vq *q);
 
+/* Make chain @head available on queue @index (@q), notify, and wait a while for it to be used. */
+bool vio_send_wait(uint64_t base, uint32_t index, struct vq *q, uint16_t head);
+
 static inline uint32_t vio_read(uint64_t base, uint32_t off)
 {
 	return *(volatile uint32_t *)(uintptr_t)(base + off);

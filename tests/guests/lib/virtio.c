@@ -30,6 +30,23 @@ bool vio_queue_setup(uint64_t base, uint32_t index, struct vq *q)
 	return true;
 }
 
+bool vio_send_wait(uint64_t base, uint32_t index, struct vq *q, uint16_t head)
+{
+	uint16_t before = *(volatile uint16_t *)&q->used.idx;
+
+	q->avail.ring[q->avail.idx % VQ_SIZE] = head;
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	q->avail.idx++;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	vio_write(base, VIO_QUEUE_NOTIFY, index);
+	for (int spin = 0; spin < 1000; spin++) {
+		if (*(volatile uint16_t *)&q->used.idx != before)
+			return true;
+		delay(10);
+	}
+	return false;
+}
+
 bool virtio_negotiate(uint64_t base, uint32_t want, const char **why)
 {
 	vio_write(base, VIO_STATUS, 0);

@@ -90,26 +90,13 @@ int vnet_rx_poll(const uint8_t **frame)
  */
 bool vnet_tx_raw(uint64_t base, uint32_t hdr_len, const void *frame, uint32_t len)
 {
-	uint16_t before = *(volatile uint16_t *)&txq.used.idx;
-	uint16_t slot = txq.avail.idx % VQ_SIZE;
-
 	if (hdr_len > sizeof(txhdr) || len > sizeof(txframe))
 		return false;
 	memset(txhdr, 0, sizeof(txhdr));
 	memcpy(txframe, frame, len);
 	txq.desc[0] = (struct vq_desc){ (uintptr_t)txhdr, hdr_len, DESC_F_NEXT, 1 };
 	txq.desc[1] = (struct vq_desc){ (uintptr_t)txframe, len, 0, 0 };
-	txq.avail.ring[slot] = 0;
-	__atomic_thread_fence(__ATOMIC_RELEASE);
-	txq.avail.idx++;
-	__atomic_thread_fence(__ATOMIC_SEQ_CST);
-	vio_write(base, VIO_QUEUE_NOTIFY, VQ_TX);
-	for (int spin = 0; spin < 1000; spin++) {
-		if (*(volatile uint16_t *)&txq.used.idx != before)
-			return true;
-		delay(10);
-	}
-	return false;
+	return vio_send_wait(base, VQ_TX, &txq, 0);
 }
 
 bool vnet_tx(uint64_t base, const void *frame, uint32_t len)
