@@ -499,10 +499,11 @@ static void nh_vsock(void)
  * one again, so what they send us is dropped at our port (no_buffer) and
  * never holds them up. Good frames, then spoofed source addresses,
  * oversized and runt frames (each dropped and counted, the device going on),
- * then a chain of 8 bytes, shorter than its header (the device must want a reset), a
- * reset and a good frame again; the vsock device likewise (nh_vsock);
- * then linger=S seconds (default 20) for their frames to keep coming. Keel's log line as our port leaves the
- * network (at shutdown) gives the counts; wait=S bounds the first wait.
+ * then a chain of 8 bytes, shorter than its header (the device must want a
+ * reset), a reset and a good frame again; then linger=S seconds (default
+ * 20) for their frames to keep coming. Before all that, the vsock device
+ * (nh_vsock). Keel's log line as our port leaves the network (at shutdown)
+ * gives the counts; wait=S bounds the first wait.
  */
 static void mode_nethostile(void)
 {
@@ -515,6 +516,7 @@ static void mode_nethostile(void)
 	uint32_t st;
 	int len;
 
+	nh_vsock(); /* first: partitions may connect to it early, and must find it stalled */
 	if (!base || !vnet_init(base, mac, &why)) {
 		printf("nethostile: no NIC: %s\n", base ? why : "no virtio-net device");
 		guest_failures++;
@@ -547,7 +549,6 @@ static void mode_nethostile(void)
 	expect(st & 0x40);
 	expect(vnet_init(base, mac, &why));
 	nh_send(base, "good after reset", 1, 60, mac);
-	nh_vsock();
 
 	t0 = arch_clock();
 	while (arch_clock() - t0 < linger * hz)

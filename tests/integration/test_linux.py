@@ -276,7 +276,7 @@ def test_vsock_past_a_stalled_receiver(pair, arch):
     assert expect(q, "linb", rf"vsock-echo port={VSOCK_PORT}", 3 * STEP_S)
     tried = expect(q, "lina", rf"vsock-connect to={VSOCK_STALLED}:1 .*", 3 * STEP_S)
     assert "error=" in tried, tried  # nobody took the request: timed out or reset
-    sent = expect(q, "lina", r"vsock-sent .*", 3 * STEP_S, after=tried.index)
+    sent = expect(q, "lina", r"vsock-sent .*", 5 * STEP_S, after=tried.index)
     assert value(sent, "to") == f"{VSOCK_CID['linb']}:{VSOCK_PORT}", sent
     assert value(sent, "sha256") == value(sent, "back") and value(sent, "mib") == str(VSOCK_MIB), sent
     print(f"vsock {arch}: lina <-> linb's echo, {VSOCK_MIB} MiB each way in "

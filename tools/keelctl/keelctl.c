@@ -1180,6 +1180,21 @@ static int kc_create_pci(const char *name, const struct kc_create_req *req,
  * Each --net's network number, as NET_LIST names them now, and whether its
  * address is free there: 0 or an exit code (message printed).
  */
+/* --vsock CID: not another partition's (STATS of each); Keel has the last word. */
+static int kc_create_vsock(const char *name, const struct kc_create_req *req,
+			   const struct keel_part_status *recs, uint32_t nparts)
+{
+	struct keel_part_stats s;
+
+	if (!req->vsock || req->vsock_cid == KEEL_VSOCK_CID_AUTO)
+		return 0;
+	for (uint32_t i = 0; i < nparts; i++)
+		if (!kc_stats_raw(recs[i].id, &s) && s.vsock_cid == req->vsock_cid)
+			return kc_error(KC_EXIT_RESOURCE, "create %s: --vsock %u: the CID of %.32s",
+					name, req->vsock_cid, recs[i].name);
+	return 0;
+}
+
 static int kc_create_net(const char *name, struct kc_create_req *req,
 			 const struct keel_part_status *recs, uint32_t nparts)
 {
@@ -1353,6 +1368,8 @@ static int cmd_create(const struct kc_args *a)
 	}
 	memset(&c, 0, sizeof(c));
 	ret = kc_create_net(name, &req, recs, n);
+	if (!ret)
+		ret = kc_create_vsock(name, &req, recs, n);
 	if (!ret)
 		ret = kc_create_cpus(name, a->val[CR_CPUS], &hi, recs, n, &req.cpu_mask);
 	if (!ret)
