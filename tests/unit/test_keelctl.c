@@ -1012,7 +1012,8 @@ static void test_pack_desc(void)
 
 	r.disk_flags = KEEL_DISK_RO;
 	size = kc_pack_desc(&r, buf, index);
-	CHECK_EQ(size, KEEL_PDESC_SIZE(1, 2, 4) - (KEEL_PDESC_SIZE(0, 0, 0) - KEEL_PDESC_HEADER_V4)); /* version 4 */
+	CHECK_EQ(size, KEEL_PDESC_SIZE(1, 2, 4) -
+			       (KEEL_PDESC_SIZE(0, 0, 0) - KEEL_PDESC_HEADER_V4)); /* version 4 */
 	CHECK_EQ(index[KC_IM_KERNEL], 0);
 	CHECK_EQ(index[KC_IM_INITRD], KEEL_NO_MODULE);
 	CHECK_EQ(index[KC_IM_DISK], 1);
@@ -1039,7 +1040,8 @@ static void test_pack_desc(void)
 	r.size[KC_IM_INITRD] = 77;
 	r.size[KC_IM_DISK] = 0;
 	size = kc_pack_desc(&r, buf, index);
-	CHECK_EQ(size, KEEL_PDESC_SIZE(1, 2, 3) - (KEEL_PDESC_SIZE(0, 0, 0) - KEEL_PDESC_HEADER_V4)); /* version 4 */
+	CHECK_EQ(size, KEEL_PDESC_SIZE(1, 2, 3) -
+			       (KEEL_PDESC_SIZE(0, 0, 0) - KEEL_PDESC_HEADER_V4)); /* version 4 */
 	CHECK_EQ(index[KC_IM_INITRD], 1);
 	CHECK_EQ(index[KC_IM_DISK], KEEL_NO_MODULE);
 	CHECK_EQ(pdesc_unpack(buf, size, &d, &err), 0);
@@ -1100,7 +1102,8 @@ static void test_pack_hotplug(void)
 	}
 	r.hotplug = 768ull << 20;
 	size = kc_pack_desc(&r, buf, index);
-	CHECK_EQ(size, KEEL_PDESC_SIZE(2, 1, 4) - (KEEL_PDESC_SIZE(0, 0, 0) - KEEL_PDESC_HEADER_V4)); /* version 4 */
+	CHECK_EQ(size, KEEL_PDESC_SIZE(2, 1, 4) -
+			       (KEEL_PDESC_SIZE(0, 0, 0) - KEEL_PDESC_HEADER_V4)); /* version 4 */
 	CHECK_EQ(pdesc_unpack(buf, size, &d, &err), 0);
 	CHECK_EQ(pdesc_check(&d, &sized, &err), 0);
 	CHECK_EQ(pdesc_hotplug_size(&d), 768ull << 20);
@@ -1224,10 +1227,11 @@ static void test_net_json(void)
 	kc_format_mac(r.mac, mac, sizeof(mac));
 	CHECK_STR(mac, "02:6b:65:65:6c:02");
 	kc_format_net_port_json(&r, "vm\"1", buf, sizeof(buf));
-	CHECK_STR(buf, "{\"network\":\"lan\",\"net_id\":1,\"mac\":\"02:6b:65:65:6c:02\",\"owner\":3,"
-		       "\"owner_name\":\"vm\\\"1\",\"uplink\":true,\"tx_packets\":5,\"tx_bytes\":700,"
-		       "\"rx_packets\":2,\"rx_bytes\":120,\"drops\":{\"spoofed\":4,\"runt\":0,"
-		       "\"oversize\":0,\"malformed\":0,\"no_buffer\":1,\"offload\":0,\"other\":9}}");
+	CHECK_STR(buf,
+		  "{\"network\":\"lan\",\"net_id\":1,\"mac\":\"02:6b:65:65:6c:02\",\"owner\":3,"
+		  "\"owner_name\":\"vm\\\"1\",\"uplink\":true,\"tx_packets\":5,\"tx_bytes\":700,"
+		  "\"rx_packets\":2,\"rx_bytes\":120,\"drops\":{\"spoofed\":4,\"runt\":0,"
+		  "\"oversize\":0,\"malformed\":0,\"no_buffer\":1,\"offload\":0,\"other\":9}}");
 	CHECK_EQ(kc_format_net_port_json(&r, "vm\"1", NULL, 0), strlen(buf));
 	/* A name Keel left unterminated stays inside its field; an owner gone is null. */
 	memset(r.name, 'n', sizeof(r.name));
@@ -1241,17 +1245,17 @@ static void test_net_json(void)
 static void test_pack_net(void)
 {
 	static uint8_t buf[KEEL_PDESC_SIZE_MAX];
-	struct kc_create_req r = { .name = "vm",
-				   .cpu_mask = 0x2,
-				   .mem = 256ull << 20,
-				   .size = { 5000000, 0, 0 },
-				   .pci_count = 1,
-				   .pci = { KEEL_PCI_ADDR(0, 0, 3, 0) },
-				   .net_count = 2,
-				   .net = { { .name = "lan", .net = 0 },
-					    { .name = "dmz",
-					      .mac = { 2, 0, 0, 0, 0, 7 },
-					      .net = 3 } } };
+	struct kc_create_req r = {
+		.name = "vm",
+		.cpu_mask = 0x2,
+		.mem = 256ull << 20,
+		.size = { 5000000, 0, 0 },
+		.pci_count = 1,
+		.pci = { KEEL_PCI_ADDR(0, 0, 3, 0) },
+		.net_count = 2,
+		.net = { { .name = "lan", .net = 0 },
+			 { .name = "dmz", .mac = { 2, 0, 0, 0, 0, 7 }, .net = 3 } }
+	};
 	struct pdesc_limits sized = { .cpu_count = 4 };
 	struct pdesc_error err;
 	struct pdesc d;
@@ -1271,6 +1275,69 @@ static void test_pack_net(void)
 	pdesc_net_mac(&d.device[4], mac);
 	CHECK(!memcmp(mac, r.net[1].mac, 6));
 	CHECK_EQ(d.device[5].type, KEEL_DEV_PCI);
+}
+
+/* --vsock auto|CID: auto, or 3 .. 0xfffffffe; the rest refused with a reason. */
+static void test_parse_vsock(void)
+{
+	static const char *const bad[] = { "",	 "x",	       "2",
+					   "0",	 "1",	       "-3",
+					   "3x", "4294967295", "18446744073709551619",
+					   " 3", "Auto" };
+	char err[120];
+	uint32_t cid = 99;
+
+	CHECK_EQ(kc_parse_vsock("auto", &cid, err, sizeof(err)), 0);
+	CHECK_EQ(cid, KEEL_VSOCK_CID_AUTO);
+	CHECK_EQ(kc_parse_vsock("3", &cid, err, sizeof(err)), 0);
+	CHECK_EQ(cid, 3);
+	CHECK_EQ(kc_parse_vsock("4294967294", &cid, err, sizeof(err)), 0);
+	CHECK_EQ(cid, 0xfffffffeu);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = 0;
+		CHECK_EQ(kc_parse_vsock(bad[i], &cid, err, sizeof(err)), -1);
+		CHECK(strstr(err, "--vsock must be auto or a CID from 3 to 4294967294") != NULL);
+	}
+}
+
+/* A vsock device after the NICs and before the PCI functions, accepted by Keel's validator. */
+static void test_pack_vsock(void)
+{
+	static uint8_t buf[KEEL_PDESC_SIZE_MAX];
+	struct kc_create_req r = { .name = "vm",
+				   .cpu_mask = 0x2,
+				   .mem = 256ull << 20,
+				   .size = { 5000000, 0, 0 },
+				   .pci_count = 1,
+				   .pci = { KEEL_PCI_ADDR(0, 0, 3, 0) },
+				   .net_count = 1,
+				   .net = { { .name = "lan", .net = 0 } },
+				   .vsock = true,
+				   .vsock_cid = 12 };
+	struct pdesc_limits sized = { .cpu_count = 4 };
+	struct pdesc_error err;
+	struct pdesc d;
+	uint32_t index[KC_IM_COUNT], size, slot = 0;
+
+	size = kc_pack_desc(&r, buf, index);
+	CHECK_EQ(pdesc_unpack(buf, size, &d, &err), 0);
+	CHECK_EQ(pdesc_check(&d, &sized, &err), 0);
+	CHECK_EQ(d.h.device_count, 6);
+	CHECK_EQ(d.device[3].type, KEEL_DEV_NET);
+	CHECK_EQ(d.device[4].type, KEEL_DEV_VSOCK);
+	CHECK_EQ(pdesc_vsock_cid(&d, &slot), 12);
+	CHECK_EQ(slot, 4);
+	CHECK_EQ(d.device[5].type, KEEL_DEV_PCI);
+	r.vsock_cid = KEEL_VSOCK_CID_AUTO; /* Keel picks */
+	size = kc_pack_desc(&r, buf, index);
+	CHECK_EQ(pdesc_unpack(buf, size, &d, &err), 0);
+	CHECK_EQ(pdesc_check(&d, &sized, &err), 0);
+	CHECK_EQ(d.device[4].backend, KEEL_VSOCK_CID_AUTO);
+	r.vsock = false;
+	size = kc_pack_desc(&r, buf, index);
+	CHECK_EQ(pdesc_unpack(buf, size, &d, &err), 0);
+	CHECK_EQ(d.h.device_count, 5);
+	CHECK_EQ(pdesc_vsock_cid(&d, NULL), KEEL_VSOCK_CID_AUTO);
 }
 
 /* A keelctl of the 0.x line meets a 1.x Keel: it stops with both versions named. */
@@ -1313,5 +1380,7 @@ int main(void)
 	test_parse_net();
 	test_net_json();
 	test_pack_net();
+	test_parse_vsock();
+	test_pack_vsock();
 	return unit_done("test_keelctl");
 }
