@@ -17,6 +17,7 @@
 #include <keel/partition.h>
 #include <keel/pcpu.h>
 #include <keel/timer.h>
+#include <keel/virtio.h>
 
 static struct timer irqwatch_timer;
 
@@ -77,6 +78,37 @@ static void irqwatch_part(struct partition *part, void *arg)
 		       irqwatch_where(__atomic_load_n(&v->where, __ATOMIC_ACQUIRE)),
 		       (unsigned long long)(exits - v->irqwatch.exits), regs);
 	}
+}
+
+/*
+ * What a guest that does not answer looks like from Keel, for the report
+ * that goes with its forced stop (irqwatch_report): each vCPU, then each
+ * virtio device. Info lines: the stop is the news; these tell a hung guest
+ * apart from an interrupt or a request Keel lost.
+ */
+static void irqwatch_report_part(struct partition *part, void *arg)
+{
+	const char *why = arg;
+	char regs[200];
+
+	for (u32 i = 0; i < part->vcpu_count; i++) {
+		struct vcpu *v = part->vcpus[i];
+
+		arch_vcpu_irq_describe(v, regs, sizeof(regs));
+		if (READ_ONCE(v->state) != VCPU_RUNNABLE) {
+			pr_info("partition '%s' %s: vCPU %u off", part->desc.h.name, why, v->index);
+			continue;
+		}
+		pr_info("partition '%s' %s: vCPU %u %s, %llu exits; %s", part->desc.h.name, why,
+			v->index, irqwatch_where(__atomic_load_n(&v->where, __ATOMIC_ACQUIRE)),
+			(unsigned long long)irqwatch_exits(v), regs);
+	}
+	virtio_report(part, why);
+}
+
+void irqwatch_report(struct partition *part, u64 run, const char *why)
+{
+	part_if_running(part, run, irqwatch_report_part, (void *)why);
 }
 
 static void irqwatch_fire(struct timer *t)

@@ -11,6 +11,7 @@
 #include <keel/guest_mem.h>
 #include <keel/hmap.h>
 #include <keel/iommu.h>
+#include <keel/irqwatch.h>
 #include <keel/lib.h>
 #include <keel/netsw.h>
 #include <keel/mgmt.h>
@@ -632,10 +633,12 @@ static void mgmt_stop_expired(struct timer *t)
 	struct partition *part = part_by_id(st->id);
 
 	/* Only the very run the STOP was about: not a later one in the same slot. */
-	if (part && READ_ONCE(part->run) == st->run) /* part_stop acts only if it runs */
+	if (part && READ_ONCE(part->run) == st->run) { /* part_stop acts only if it runs */
+		irqwatch_report(part, st->run, "did not power off in time");
 		part_stop(part, KEEL_STOP_CAUSE_FORCED,
 			  "stopped by the management partition: it did not power off in time",
 			  false);
+	}
 	__atomic_store_n(&st->busy, 0, __ATOMIC_RELEASE);
 }
 

@@ -75,6 +75,18 @@ void part_each_running(void (*fn)(struct partition *part, void *arg), void *arg)
 	}
 }
 
+bool part_if_running(struct partition *part, u64 run, void (*fn)(struct partition *part, void *arg),
+		     void *arg)
+{
+	unsigned long flags = spin_lock_irqsave(&part_state_lock);
+	bool ran = part->state == PART_RUNNING && part->run == run;
+
+	if (ran)
+		fn(part, arg);
+	spin_unlock_irqrestore(&part_state_lock, flags);
+	return ran;
+}
+
 /* ---- Hot vCPUs: a core each while the guest has them on ---------------- */
 
 /* Cores held by partitions other than @part that have not stopped (part_state_lock). */

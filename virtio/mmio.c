@@ -9,6 +9,7 @@
 #include <keel/lib.h>
 #include <keel/partition.h>
 #include <keel/pmm.h>
+#include <keel/virtio.h>
 
 #include "virtio.h"
 
@@ -551,6 +552,46 @@ int virtio_dev_init(struct virtio_dev *vd, struct partition *part, const struct 
 	vd->qlock = (struct spinlock)SPINLOCK_INIT;
 	vd->vdev.priv = vd;
 	return vdev_add(part, &vd->vdev);
+}
+
+/* Queue @q of @vd for a report: "qN posted P taken T used U", or nothing if not ready. */
+static u32 virtio_report_queue(const struct virtio_dev *vd, u32 q, char *buf, u32 len)
+{
+	const struct virtq *vq = &vd->vq[q];
+	u16 posted = 0;
+	int n;
+
+	if (!READ_ONCE(vq->ready))
+		return 0;
+	if (virtq_avail_idx(vd->part, vq, &posted))
+		n = snprintf(buf, len, "; q%u unreadable", q);
+	else
+		n = snprintf(buf, len, "; q%u posted %u taken %u used %u", q, posted,
+			     READ_ONCE(vq->last_avail), READ_ONCE(vq->used_idx));
+	return n < 0 ? 0 : MIN((u32)n, len - 1);
+}
+
+void virtio_report(struct partition *part, const char *why)
+{
+	char line[320], irq[120];
+
+	for (u32 i = 0; i < part->vdev_count && i < KEEL_MAX_VDEVS; i++) {
+		struct vdev *dev = part->vdevs[i];
+		struct virtio_dev *vd;
+		u32 used, q;
+
+		if (dev->ops != &virtio_mmio_ops)
+			continue;
+		vd = virtio_of(dev);
+		arch_irq_line_describe(part, dev->irq, irq, sizeof(irq));
+		used = (u32)snprintf(line, sizeof(line), "%s at 0x%llx: status 0x%x, isr 0x%x, %s",
+				     vd->ops->name, (unsigned long long)dev->base,
+				     READ_ONCE(vd->status), READ_ONCE(vd->isr), irq);
+		used = MIN(used, (u32)sizeof(line) - 1);
+		for (q = 0; q < vd->ops->num_queues && used < sizeof(line) - 1; q++)
+			used += virtio_report_queue(vd, q, line + used, sizeof(line) - used);
+		pr_info("partition '%s' %s: %s", part->desc.h.name, why, line);
+	}
 }
 
 /* Device state: zeroed whole pages from pmm, so nothing of a previous owner shows. */

@@ -70,6 +70,8 @@ int virtq_pop(const struct partition *part, struct virtq *vq, bool indirect,
 	      struct virtq_chain *chain);
 int virtq_push(struct partition *part, struct virtq *vq, u16 head, u32 len);
 bool virtq_wants_interrupt(const struct partition *part, const struct virtq *vq);
+/* The driver's avail idx (how many chains it has posted), for reports. 0 or -KEEL_EFAULT. */
+int virtq_avail_idx(const struct partition *part, const struct virtq *vq, u16 *idx);
 u64 virtq_chain_read(const struct partition *part, const struct virtq_chain *c, u64 off, void *dst,
 		     u64 len);
 u64 virtq_chain_write(struct partition *part, const struct virtq_chain *c, u64 off, const void *src,

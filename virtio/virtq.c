@@ -189,6 +189,11 @@ int virtq_pop(const struct partition *part, struct virtq *vq, bool indirect,
 	return 1;
 }
 
+int virtq_avail_idx(const struct partition *part, const struct virtq *vq, u16 *idx)
+{
+	return virtq_load16(part, vq->avail + 2, idx);
+}
+
 /* Return chain @head to the driver with @len bytes written. */
 int virtq_push(struct partition *part, struct virtq *vq, u16 head, u32 len)
 {

@@ -492,6 +492,23 @@ void vgic_set_spi(struct partition *part, u32 spi, bool level)
 		vgic_kick(g, dest);
 }
 
+void vgic_describe_spi(struct partition *part, u32 spi, char *buf, u32 len)
+{
+	const struct vgic *g = part->arch.vgic;
+	u8 f;
+
+	if (!g || spi >= VGIC_NR_SPIS) {
+		snprintf(buf, len, "no SPI %u", spi);
+		return;
+	}
+	f = READ_ONCE(g->spi[spi].flags);
+	snprintf(buf, len, "SPI %u (INTID %u)%s%s%s%s%s, to vCPU %u, distributor 0x%x", spi,
+		 spi + GIC_SPI_BASE, f & IRQ_ENABLED ? " enabled" : " disabled",
+		 f & IRQ_LEVEL ? " line-high" : " line-low", f & IRQ_LATCH ? " latched" : "",
+		 f & IRQ_ACTIVE ? " active" : "", f & IRQ_EDGE ? " edge" : " level",
+		 READ_ONCE(g->spi_target[spi]), READ_ONCE(g->ctlr));
+}
+
 /* A trapped ICC_SGI1R_EL1 write. */
 int vgic_sgi_write(struct vcpu *vcpu, u64 v)
 {

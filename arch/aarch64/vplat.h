@@ -49,6 +49,8 @@ static inline u64 vplat_mpidr(u32 index)
 /* vgic.c */
 int vgic_create(struct partition *part);
 void vgic_set_spi(struct partition *part, u32 spi, bool level);
+/* SPI @spi's flags and target, for reports (arch_irq_line_describe). Racy reads. */
+void vgic_describe_spi(struct partition *part, u32 spi, char *buf, u32 len);
 void vgic_vcpu_reset(struct vcpu *vcpu);
 void vgic_flush(struct vcpu *vcpu); /* before guest entry, IRQs off */
 void vgic_sync(struct vcpu *vcpu); /* after guest exit, IRQs off */

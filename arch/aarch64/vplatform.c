@@ -71,6 +71,11 @@ void arch_irq_set_level(struct partition *part, u32 irq, bool level)
 	vgic_set_spi(part, irq, level);
 }
 
+void arch_irq_line_describe(struct partition *part, u32 irq, char *buf, u32 len)
+{
+	vgic_describe_spi(part, irq, buf, len);
+}
+
 static bool entropy_rndr(u64 *v)
 {
 	for (int i = 0; i < RNDR_RETRIES; i++) {

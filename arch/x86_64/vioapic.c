@@ -77,6 +77,22 @@ void vioapic_eoi(struct x86_vplat *plat, u8 vector)
 	spin_unlock_irqrestore(&io->lock, flags);
 }
 
+void vioapic_describe(struct x86_vplat *plat, u32 pin, char *buf, u32 len)
+{
+	const struct vioapic *io = &plat->ioapic;
+	u64 rte;
+
+	if (pin >= VPLAT_IOAPIC_PINS) {
+		snprintf(buf, len, "no IOAPIC pin %u", pin);
+		return;
+	}
+	rte = READ_ONCE(io->redir[pin]);
+	snprintf(buf, len, "IOAPIC pin %u line %s, vector 0x%x%s%s%s", pin,
+		 (READ_ONCE(io->level) >> pin) & 1 ? "high" : "low", (u32)(rte & 0xff),
+		 rte & RTE_LEVEL ? " level" : " edge", rte & RTE_MASKED ? " masked" : "",
+		 rte & RTE_REMOTE_IRR ? " remote-IRR" : "");
+}
+
 static u32 vioapic_reg_read(struct vioapic *io)
 {
 	u32 idx = io->index, pin;

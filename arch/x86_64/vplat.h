@@ -205,6 +205,8 @@ bool vlapic_x2apic_mode(struct vcpu *vcpu);
 int vioapic_create(struct x86_vplat *plat);
 void vioapic_set_level(struct x86_vplat *plat, u32 pin, bool level);
 void vioapic_eoi(struct x86_vplat *plat, u8 vector);
+/* Pin @pin's line and redirection entry, for reports (arch_irq_line_describe). Racy reads. */
+void vioapic_describe(struct x86_vplat *plat, u32 pin, char *buf, u32 len);
 
 /* vpit.c, vpm.c, vuart.c, vlegacy.c */
 int vpit_create(struct x86_vplat *plat);

@@ -115,6 +115,16 @@ void arch_irq_set_level(struct partition *part, u32 irq, bool level)
 		vioapic_set_level(plat, irq, level);
 }
 
+void arch_irq_line_describe(struct partition *part, u32 irq, char *buf, u32 len)
+{
+	struct x86_vplat *plat = part->arch.plat;
+
+	if (plat)
+		vioapic_describe(plat, irq, buf, len);
+	else
+		snprintf(buf, len, "no IOAPIC");
+}
+
 /* A vCPU waiting for a SIPI (after INIT) wakes for the SIPI only, not for interrupts. */
 bool arch_vcpu_irq_pending(struct vcpu *vcpu)
 {

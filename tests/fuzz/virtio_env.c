@@ -49,6 +49,11 @@ void arch_irq_set_level(struct partition *p, u32 irq, bool level)
 {
 }
 
+void arch_irq_line_describe(struct partition *p, u32 irq, char *buf, u32 len)
+{
+	snprintf(buf, len, "line %u", irq);
+}
+
 void arch_entropy(void *buf, size_t len)
 {
 	memset(buf, 0x42, len);

@@ -11,7 +11,7 @@
 extern s64 last_status; /* the last hypercall's status and results */
 extern u64 last_res[3];
 extern u64 now_ns; /* arch_time_ns() */
-extern int kicks, timers_armed, control_requests;
+extern int kicks, timers_armed, control_requests, reports;
 extern u64 clock_step_ns; /* each arch_time_ns() call moves the clock on this much */
 extern u32 stuck_cpu; /* a kicked vCPU on this CPU never parks (~0u: none) */
 extern u32 last_control_request;

@@ -808,7 +808,9 @@ static void test_lifecycle(void)
 	CHECK_EQ(last_control_request, VIRTIO_CTL_POWEROFF);
 	CHECK_EQ(armed_timer->deadline_ns, 9000 + KEEL_STOP_TIMEOUT_DEFAULT_MS * 1000000ull);
 	CHECK_EQ(p->state, PART_RUNNING); /* the guest has until the timeout */
+	reports = 0;
 	armed_timer->fn(armed_timer);
+	CHECK_EQ(reports, 1); /* what the guest looked like goes to the console first */
 	CHECK_EQ(p->state, PART_STOPPING);
 	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), -KEEL_EBUSY);
 	/* The vCPUs leave on their CPUs; the last one out returns the memory. */
@@ -993,8 +995,10 @@ static void test_reboot_policy(void)
 	ps = stats_of(id);
 	CHECK_EQ(ps.restarts, 2);
 	CHECK_EQ(ps.stop_cause, KEEL_STOP_CAUSE_GUEST);
+	reports = 0;
 	armed_timer->fn(armed_timer); /* the stop's timer, late: nothing left to do */
 	CHECK_EQ(p->state, PART_STOPPED);
+	CHECK_EQ(reports, 0);
 	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), KEEL_OK);
 
 	/* Going down for a reboot when a forced STOP comes: it stays down. */

@@ -76,6 +76,11 @@ void arch_irq_set_level(struct partition *p, u32 irq, bool level)
 		irq_level[irq] = level;
 }
 
+void arch_irq_line_describe(struct partition *p, u32 irq, char *buf, u32 len)
+{
+	snprintf(buf, len, "line %u %s", irq, irq < 256 && irq_level[irq] ? "high" : "low");
+}
+
 /* Hot-pluggable memory (core/hotmem.c): one CPU, a stage 2 that only counts. */
 struct pcpu pcpus[KEEL_MAX_CPUS];
 struct platform platform;

@@ -112,6 +112,38 @@ static void test_read_write(void)
 	tv_teardown();
 }
 
+extern char unit_log[];
+extern size_t unit_log_len;
+
+/*
+ * The report a forced stop prints (virtio_report): for the disk, what the
+ * driver posted, the device took and used, and its interrupt as the
+ * controller has it; a device whose driver never set its queue up has none.
+ */
+static void test_report(void)
+{
+	char want[200];
+
+	blk_setup(false);
+	CHECK_EQ(request(T_IN, 3, 1024, true), 0);
+	CHECK_EQ(request(T_FLUSH, 0, 0, false), 0);
+	unit_log_len = 0;
+	unit_log[0] = 0;
+	virtio_report(&part, "did not power off in time");
+	snprintf(want, sizeof(want),
+		 "partition 'vm' did not power off in time: virtio-blk at 0x%llx: status 0xf, "
+		 "isr 0x1, line %u high; q0 posted 2 taken 2 used 2",
+		 (unsigned long long)(KEEL_VIRTIO_MMIO_BASE + BLK * KEEL_VIRTIO_MMIO_STRIDE),
+		 KEEL_VIRTIO_IRQ_BASE + BLK);
+	CHECK_LOGGED(unit_log, want, "partition 'vm'");
+	snprintf(want, sizeof(want),
+		 "partition 'vm' did not power off in time: virtio-console at 0x%llx: status 0x0, "
+		 "isr 0x0, line %u low",
+		 (unsigned long long)KEEL_VIRTIO_MMIO_BASE, KEEL_VIRTIO_IRQ_BASE);
+	CHECK_LOGGED(unit_log, want, "partition 'vm'"); /* never set up: no queues */
+	tv_teardown();
+}
+
 static void test_bad_requests(void)
 {
 	blk_setup(false);
@@ -189,6 +221,7 @@ int main(void)
 	img_copy = malloc(IMG_SIZE);
 	test_config();
 	test_read_write();
+	test_report();
 	test_bad_requests();
 	test_read_only();
 	test_malformed();

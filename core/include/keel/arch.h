@@ -256,6 +256,13 @@ void arch_vcpu_halt_audit(struct vcpu *vcpu);
 bool arch_vcpu_irq_waiting(struct vcpu *vcpu, u64 *taken);
 void arch_vcpu_irq_describe(struct vcpu *vcpu, char *buf, u32 len);
 
+/*
+ * For the same reports: how @part's interrupt controller model has device
+ * line @irq (x86_64: the IOAPIC pin's level and redirection entry; aarch64:
+ * the SPI's flags and target). Racy reads.
+ */
+void arch_irq_line_describe(struct partition *part, u32 irq, char *buf, u32 len);
+
 /* ---- Platform of a partition -------------------------------------------- */
 
 /*

@@ -29,6 +29,14 @@ struct irqwatch {
  */
 bool irqwatch_step(struct irqwatch *w, u64 run, bool waiting, u64 taken, u64 exits, u64 now_ns);
 
+/*
+ * Put @part's interrupt and virtio queue state on the console (info lines,
+ * each naming the partition and @why), if it is RUNNING in run @run: for a
+ * guest that did not do what it was asked, such as power off. Any CPU.
+ */
+struct partition;
+void irqwatch_report(struct partition *part, u64 run, const char *why);
+
 /* Start the watch on this CPU (the boot CPU, once partitions are up). */
 void irqwatch_start(void);
 

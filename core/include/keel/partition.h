@@ -302,6 +302,10 @@ bool part_set_state(struct partition *part, u32 from, u32 to);
  */
 void part_each_running(void (*fn)(struct partition *part, void *arg), void *arg);
 
+/* The same for @part alone, if it is RUNNING in run @run. True if @fn ran. */
+bool part_if_running(struct partition *part, u64 run, void (*fn)(struct partition *part, void *arg),
+		     void *arg);
+
 /* Number of partitions loaded, running or stopping. */
 u32 part_active_count(void);
 

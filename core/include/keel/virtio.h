@@ -37,4 +37,12 @@ enum virtio_ctl_request {
  */
 bool virtio_control_request(struct partition *part, u32 request);
 
+/*
+ * One info line per virtio device of @part, naming it and @why: status,
+ * interrupt status, the line as the interrupt controller model has it, and
+ * per queue what the driver posted, the device took and the device used.
+ * For irqwatch_report(), with @part's state held: racy reads, no device lock.
+ */
+void virtio_report(struct partition *part, const char *why);
+
 #endif /* KEEL_VIRTIO_H */
