@@ -39,6 +39,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -281,10 +282,11 @@ def read_in(root, rel):
 
 def elf_needs(data):
     """(interpreter or None, [NEEDED libraries]) of an ELF file, by readelf."""
-    tmp = CACHE / "userland" / ".probe"
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    tmp.write_bytes(data)
-    out = run(["readelf", "-d", "-l", "-W", str(tmp)])
+    # A file of this process's own: builds for the two arches run side by side.
+    with tempfile.NamedTemporaryFile(prefix="elf-", suffix=".probe") as tmp:
+        tmp.write(data)
+        tmp.flush()
+        out = run(["readelf", "-d", "-l", "-W", tmp.name])
     interp = re.search(r"Requesting program interpreter: (\S+)\]", out)
     return (interp.group(1) if interp else None,
             re.findall(r"\(NEEDED\)\s+Shared library: \[(\S+)\]", out))
