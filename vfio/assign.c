@@ -202,13 +202,17 @@ static int vfio_map_ram(struct partition *part, struct vfio_part *vp)
 	return ret;
 }
 
-/* Bus mastering off: the function does nothing until its guest turns it on. */
+/*
+ * Bus mastering off and INTx disabled: the function does nothing, and pulls
+ * no interrupt line, until its guest turns them on.
+ */
 static void vfio_master_off(const struct pci_func *f)
 {
 	u32 cmd = pci_cfg_read(f->seg, f->bdf, PCI_COMMAND, 2);
 
 	if (cmd != 0xffff)
-		pci_cfg_write(f->seg, f->bdf, PCI_COMMAND, 2, cmd & ~(u32)PCI_COMMAND_MASTER);
+		pci_cfg_write(f->seg, f->bdf, PCI_COMMAND, 2,
+			      (cmd & ~(u32)PCI_COMMAND_MASTER) | PCI_COMMAND_INTX_OFF);
 }
 
 /*

@@ -228,6 +228,14 @@ static struct iommu_unit *iommu_unit_naming(u16 seg, u16 rid)
 	return all;
 }
 
+struct iommu_unit *iommu_unit_at_base(hpa_t base)
+{
+	for (u32 i = 0; i < unit_count; i++)
+		if (units[i].on && units[i].base == base)
+			return &units[i];
+	return NULL;
+}
+
 struct iommu_unit *iommu_unit_for(u16 seg, u16 rid)
 {
 	struct iommu_unit *u = iommu_unit_naming(seg, rid);

@@ -306,6 +306,18 @@ static bool func_master_off(const struct pci_ref *r)
 	return true;
 }
 
+/*
+ * Set INTx Disable (PCI 2.3): a function no partition owns pulls no host
+ * interrupt line; vfio/intx.c counts on it to tell whose INTx fired.
+ */
+static void func_intx_off(const struct pci_ref *r)
+{
+	u16 cmd = rd16(r, PCI_COMMAND);
+
+	if (cmd != 0xffff && !(cmd & PCI_COMMAND_INTX_OFF))
+		wr16(r, PCI_COMMAND, (u16)(cmd | PCI_COMMAND_INTX_OFF));
+}
+
 static bool bus_test(const u64 *map, u32 bus)
 {
 	return (map[bus / 64] & BIT(bus % 64)) != 0;
@@ -481,8 +493,11 @@ static u32 scan_func(struct pci_scan *s, const struct pci_up *up, u16 bdf, bool 
 		if (!followed && rec != PCI_NONE)
 			s->funcs[rec].flags |= PCI_F_REFUSED;
 	}
-	if (!func_keeps_master(&f, followed) && func_master_off(&r))
-		s->master_off++;
+	if (!func_keeps_master(&f, followed)) {
+		if (func_master_off(&r))
+			s->master_off++;
+		func_intx_off(&r);
+	}
 	return rec;
 }
 

@@ -8,7 +8,7 @@
  * a BAR the guest decodes is mapped straight onto the device in stage 2,
  * uncached, less the pages of its MSI-X table and PBA: they stay trapped and
  * reach vfio/msix.c through vfio_bar_access(). MSI is here, MSI-X in
- * msix.c; INTx is not routed yet.
+ * msix.c; INTx through intx.c.
  */
 #include <keel/arch.h>
 #include <keel/console.h>
@@ -238,6 +238,7 @@ static int vbus_place(struct partition *part, struct vfio_dev *d, gpa_t *next)
 int vbus_attach(struct partition *part, struct vfio_part *vp)
 {
 	gpa_t next = KEEL_PCI_MMIO_BASE;
+	bool intx;
 
 	if (pdesc_ram_size(&part->desc) + KEEL_GUEST_RAM_BASE > KEEL_PCI_MMIO_BASE &&
 	    KEEL_GUEST_RAM_BASE < KEEL_PCI_MMIO_BASE) {
@@ -247,20 +248,24 @@ int vbus_attach(struct partition *part, struct vfio_part *vp)
 		return -KEEL_ENOSPC;
 	}
 	vp->bus_lock = (struct spinlock)SPINLOCK_INIT;
+	intx = vfio_intx_offered();
 	for (u32 i = 0; i < vp->count; i++) {
 		struct vfio_dev *d = &vp->dev[i];
 		struct vconfig_setup s = {
-			.ops = &pci_host_ops,
-			.ctx = pci_host_ctx(d->f->seg),
+			.ops = &vfio_intx_cfg_ops,
+			.ctx = d,
 			.seg = d->f->seg,
 			.bdf = d->f->bdf,
 			.mmio_base = KEEL_PCI_MMIO_BASE,
 			.mmio_size = KEEL_PCI_MMIO_SIZE,
+			.intx_line = intx ? KEEL_PCI_INTX_IRQ_BASE + i : VCONFIG_NO_INTX,
 		};
 		int ret = vconfig_init(&d->vc, &s);
 
 		if (!ret)
 			ret = vbus_place(part, d, &next);
+		if (!ret && intx)
+			ret = vfio_intx_attach(part, d, KEEL_PCI_INTX_IRQ_BASE + i);
 		if (ret)
 			return ret;
 		d->vbdf = PCI_BDF(0, i + 1, 0);
@@ -278,6 +283,7 @@ void vbus_detach(struct partition *part, struct vfio_part *vp)
 
 		vbus_msi_off(d);
 		vfio_msix_off(d);
+		vfio_intx_detach(d);
 		for (u32 b = 0; b < VCONFIG_BARS; b++)
 			vbus_unmap_bar(part, d, b);
 		d->on_bus = false;

@@ -21,6 +21,7 @@
 #define HDR_CIS 0x28
 #define HDR_ROM 0x30
 #define HDR_INT_LINE 0x3c
+#define HDR_INT_PIN 0x3d
 #define HDR_END 0x40
 /* Bits are u32 here: registers are at most a dword. */
 
@@ -633,7 +634,10 @@ int vconfig_init(struct vconfig *vc, const struct vconfig_setup *s)
 	sh_set(vc, HDR_ROM, 4, 0, 0);
 	sh_set(vc, PCI_CAP_PTR, 4, 0, 0);
 	sh_set(vc, PCI_CAP_PTR + 4, 4, 0, 0);
-	sh_set(vc, HDR_INT_LINE, 1, 0, 0xff);
+	/* INTx: the line as the guest's firmware would have set it, or no pin at all. */
+	if (s->intx_line == VCONFIG_NO_INTX)
+		vc->shadow[HDR_INT_PIN] = 0;
+	sh_set(vc, HDR_INT_LINE, 1, vc->shadow[HDR_INT_PIN] ? s->intx_line & 0xff : 0xff, 0xff);
 
 	for (u32 i = 0; i < VCONFIG_BARS; i += (u32)ret) {
 		ret = bar_probe(vc, i);
@@ -934,8 +938,8 @@ void vconfig_reset(struct vconfig *vc, struct vconfig_events *ev)
 
 	memset(ev, 0, sizeof(*ev));
 	/* The device: BARs back at their host addresses with decode off, then as at init. */
-	vc->dev_cmd = 0;
-	dev_wr(vc, PCI_COMMAND, 2, 0);
+	vc->dev_cmd = CMD_INTX_OFF;
+	dev_wr(vc, PCI_COMMAND, 2, CMD_INTX_OFF);
 	for (u32 i = 0; i < VCONFIG_BARS; i++) {
 		const struct vconfig_bar *b = &vc->bar[i];
 		u32 off = HDR_BAR0 + 4 * i;

@@ -34,6 +34,14 @@ struct vfio_dev {
 	bool msix_on; /* the device's MSI-X is enabled (vfio/msix.c) */
 	bool msix_warned; /* a refused MSI-X entry was logged (once per function) */
 	struct vfio_msix_vec msix[VCONFIG_MSIX_MAX];
+	/* INTx (intx.c), under its lock */
+	struct partition *intx_owner; /* set while its guest may get INTx from it */
+	u16 intx_cmd; /* the command register as vconfig last wrote it */
+	u8 intx_pin; /* Interrupt Pin as its guest sees it (1-4; 0: none) */
+	bool intx_masked; /* held off at the device until its guest's EOI */
+	bool intx_seen; /* its INTx arrived once (on intx_line) */
+	u32 intx_line; /* the host line it arrived on */
+	u32 intx_virq; /* its guest's line */
 	struct vconfig vc;
 };
 
@@ -62,5 +70,18 @@ void vfio_msix_apply(struct partition *part, struct vfio_dev *d, const struct vc
 void vfio_msix_off(struct vfio_dev *d);
 bool vfio_msix_page_access(struct partition *part, struct vfio_dev *d, u32 bar, u64 off, u32 size,
 			   bool write, u64 *val);
+
+/*
+ * INTx (intx.c). offered: whether Keel listens on the host's PCI lines (asked
+ * of the arch once). cfg_ops: what vconfig writes a function's config
+ * through, ctx the vfio_dev: its command register then keeps INTx held off
+ * while a delivery waits for the guest's EOI. attach: after vconfig_init,
+ * the function's INTx (if its guest sees a pin) raises @part's line @virq;
+ * -KEEL_ENOSPC if Keel tracks too many. detach: no more, its line lowered.
+ */
+bool vfio_intx_offered(void);
+extern const struct pci_cfg_ops vfio_intx_cfg_ops;
+int vfio_intx_attach(struct partition *part, struct vfio_dev *d, u32 virq);
+void vfio_intx_detach(struct vfio_dev *d);
 
 #endif /* KEEL_VFIO_PART_H */

@@ -173,9 +173,15 @@ static void acpi_parse_madt(const struct acpi_header *madt, struct platform *pla
 			if (flags & (MADT_ENABLED | MADT_ONLINE_CAPABLE))
 				plat_add_cpu(plat, id32);
 		} else if (type == MADT_IOAPIC && len >= 12) {
-			memcpy(&id32, p + off + 4, 4);
-			if (x86_acpi.ioapic_count < ARRAY_SIZE(x86_acpi.ioapic_base))
-				x86_acpi.ioapic_base[x86_acpi.ioapic_count++] = id32;
+			u32 n = x86_acpi.ioapic_count;
+
+			if (n < ARRAY_SIZE(x86_acpi.ioapic_base)) {
+				x86_acpi.ioapic_id[n] = p[off + 2];
+				memcpy(&id32, p + off + 4, 4);
+				x86_acpi.ioapic_base[n] = id32;
+				memcpy(&x86_acpi.ioapic_gsi_base[n], p + off + 8, 4);
+				x86_acpi.ioapic_count = n + 1;
+			}
 		} else if (type == MADT_LAPIC_OVERRIDE && len >= 12) {
 			memcpy(&x86_acpi.lapic_base, p + off + 4, 8);
 		}

@@ -414,8 +414,38 @@ static void aml_pci_crs(u8 crs[PCI_CRS_LEN], const struct acpi_gen_cfg *c)
 }
 
 /*
- * Device (PCI0) { _HID PNP0A08, _CID PNP0A03, _SEG 0, _BBN 0, _UID 0, _CRS }:
- * the host bridge at 00:00.0 whose bus holds the partition's PCI functions.
+ * Name (_PRT, Package { Package { slot << 16 | 0xffff, pin, Zero, GSI }, ... }):
+ * each function's INTx pin (0: INTA) wired straight to a GSI of the IOAPIC
+ * (ACPI 6.5, 6.2.13: no link device; such a GSI is level-triggered, active low).
+ */
+static void aml_pci_prt(struct acpi_buf *b, const struct acpi_gen_cfg *c)
+{
+	static const u8 op_package = AML_PACKAGE;
+	u8 count = (u8)c->pci_intx_count, four = 4;
+	u32 outer;
+
+	ab_u8(b, AML_NAME);
+	ab_bytes(b, "_PRT", 4);
+	outer = b->len;
+	for (u32 i = 0; i < c->pci_intx_count; i++) {
+		u32 mark = b->len;
+
+		ab_u8(b, AML_DWORD);
+		ab_le(b, (u32)c->pci_intx[i].slot << 16 | 0xffff, 4);
+		ab_u8(b, AML_BYTE);
+		ab_u8(b, (u8)(c->pci_intx[i].pin - 1));
+		ab_u8(b, AML_ZERO);
+		ab_u8(b, AML_BYTE);
+		ab_u8(b, c->pci_intx[i].gsi);
+		aml_wrap(b, mark, &op_package, 1, &four, 1);
+	}
+	aml_wrap(b, outer, &op_package, 1, &count, 1);
+}
+
+/*
+ * Device (PCI0) { _HID PNP0A08, _CID PNP0A03, _SEG 0, _BBN 0, _UID 0, _CRS,
+ * _PRT }: the host bridge at 00:00.0 whose bus holds the partition's PCI
+ * functions, and where their INTx goes.
  */
 static void aml_pci_host(struct acpi_buf *b, const struct acpi_gen_cfg *c)
 {
@@ -436,6 +466,8 @@ static void aml_pci_host(struct acpi_buf *b, const struct acpi_gen_cfg *c)
 	ab_u8(b, AML_BYTE);
 	ab_u8(b, PCI_CRS_LEN);
 	ab_bytes(b, crs, PCI_CRS_LEN);
+	if (c->pci_intx_count)
+		aml_pci_prt(b, c);
 	aml_wrap(b, mark, op_device, 2, "PCI0", 4);
 }
 
@@ -628,6 +660,11 @@ static bool acpi_gen_cfg_ok(const struct acpi_gen_cfg *c)
 		return false;
 	for (u32 i = 0; i < c->virtio_count; i++)
 		if (c->virtio_base[i] + c->virtio_size[i] > 0x100000000ull || !c->virtio_size[i])
+			return false;
+	if (c->pci_intx_count > ACPI_GEN_MAX_PCI)
+		return false;
+	for (u32 i = 0; i < c->pci_intx_count; i++)
+		if (c->pci_intx[i].slot > 31 || c->pci_intx[i].pin < 1 || c->pci_intx[i].pin > 4)
 			return false;
 	/* The window is described with 32-bit fields, the ECAM for one bus. */
 	if (c->pci_ecam && ((c->pci_ecam & (PCI_ECAM_BUS_SIZE - 1)) || !c->pci_mmio_size ||

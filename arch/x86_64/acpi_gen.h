@@ -11,6 +11,7 @@
 
 #define ACPI_GEN_MAX_CPUS 64u
 #define ACPI_GEN_MAX_VIRTIO 8u
+#define ACPI_GEN_MAX_PCI 8u
 #define ACPI_GEN_MAX_SIZE 16384u /* the blob never grows past this (64 hot-pluggable CPUs fit) */
 
 struct acpi_gen_cfg {
@@ -38,6 +39,11 @@ struct acpi_gen_cfg {
 	 * 0xcf8-0xcff and the memory window [@pci_mmio_base, + @pci_mmio_size).
 	 */
 	u64 pci_ecam, pci_mmio_base, pci_mmio_size;
+	/* The functions' INTx in the host bridge's _PRT: device @slot's @pin (1-4) is GSI @gsi. */
+	u32 pci_intx_count;
+	struct acpi_gen_intx {
+		u8 slot, pin, gsi, pad;
+	} pci_intx[ACPI_GEN_MAX_PCI];
 	u64 lapic_base, ioapic_base;
 	u16 pm1_evt, pm1_cnt, pm_tmr, reset_port;
 	u8 reset_value, sci_irq, s5_typ;

@@ -22,4 +22,13 @@ struct keel_boot_info;
 u32 dmar_parse(const struct keel_boot_info *bi, const void *table, u32 len);
 u32 ivrs_parse(const struct keel_boot_info *bi, const void *table, u32 len);
 
+/*
+ * An IOAPIC's requester ID, from a DMAR device scope of type IOAPIC or an
+ * IVRS special device entry: its interrupts reach the IOMMU whose registers
+ * are at @unit_base as requester @rid of segment @seg, and its remapping
+ * entries must name that requester (arch/x86_64/ioapic.c keeps them, by
+ * IOAPIC ID).
+ */
+void x86_ioapic_source(u8 ioapic_id, u16 seg, u16 rid, hpa_t unit_base);
+
 #endif /* KEEL_X86_ACPI_IOMMU_H */

@@ -13,6 +13,7 @@
 #include <keel/pdesc.h>
 #include <keel/pmm.h>
 #include <keel/vcpu.h>
+#include <keel/vfio.h>
 
 #include "acpi_gen.h"
 #include "vplat.h"
@@ -237,7 +238,8 @@ static int bz_acpi(struct partition *part)
 		.pci_mmio_size = KEEL_PCI_MMIO_SIZE,
 	};
 	hpa_t page = pmm_alloc(ALIGN_UP(ACPI_GEN_MAX_SIZE, PAGE_SIZE), PAGE_SIZE);
-	u32 len;
+	struct vfio_intx_route intx[ACPI_GEN_MAX_PCI];
+	u32 len, n;
 	int ret;
 
 	for (u32 i = 0; i < part->vdev_count && cfg.virtio_count < ACPI_GEN_MAX_VIRTIO; i++) {
@@ -251,6 +253,11 @@ static int bz_acpi(struct partition *part)
 		cfg.virtio_size[cfg.virtio_count] = (u32)d->size;
 		cfg.virtio_gsi[cfg.virtio_count++] = d->irq;
 	}
+	n = vfio_intx_routes(part, intx, ACPI_GEN_MAX_PCI);
+	for (u32 i = 0; i < n; i++)
+		cfg.pci_intx[cfg.pci_intx_count++] = (struct acpi_gen_intx){
+			.slot = intx[i].slot, .pin = intx[i].pin, .gsi = (u8)intx[i].virq
+		};
 	if (!page)
 		return -KEEL_ENOMEM;
 	len = acpi_gen_build(&cfg, hpa_to_hva(page), ACPI_GEN_MAX_SIZE);

@@ -54,10 +54,13 @@
 #define SCOPE_PATH 6u
 #define SCOPE_PCI_ENDPOINT 1
 #define SCOPE_PCI_BRIDGE 2 /* a sub-hierarchy: the bridge and every bus below it */
+#define SCOPE_IOAPIC 3 /* its enumeration ID is the IOAPIC's ID */
+#define SCOPE_ENUM_ID 4
 
 /* One decoded device scope entry (its path still points into the table). */
 struct dmar_scope {
 	u8 type;
+	u8 enum_id;
 	u8 start_bus;
 	u32 hops;
 	const u8 *path;
@@ -110,6 +113,7 @@ static int dmar_scope_next(const u8 *st, u32 len, u32 st_off, u32 *pos, struct d
 		return -1;
 	}
 	sc->type = st[*pos + SCOPE_TYPE];
+	sc->enum_id = st[*pos + SCOPE_ENUM_ID];
 	sc->start_bus = st[*pos + SCOPE_START_BUS];
 	sc->hops = (slen - SCOPE_PATH) / 2;
 	sc->path = st + *pos + SCOPE_PATH;
@@ -145,7 +149,17 @@ static int dmar_drhd_scopes(const u8 *st, u32 len, u32 st_off, struct iommu_unit
 		struct iommu_scope *s;
 
 		if (!dmar_scope_is_pci(sc.type)) {
-			(*other)++; /* IOAPIC, HPET, ACPI namespace: no PCI function */
+			/*
+			 * No PCI function. An IOAPIC's is the requester its
+			 * interrupts carry: one hop from its start bus.
+			 */
+			if (sc.type == SCOPE_IOAPIC && sc.hops == 1)
+				x86_ioapic_source(sc.enum_id, unit->seg,
+						  (u16)(sc.start_bus << 8 |
+							(sc.path[0] & 0x1f) << 3 |
+							(sc.path[1] & 7)),
+						  unit->base);
+			(*other)++; /* IOAPIC, HPET, ACPI namespace */
 			continue;
 		}
 		if (!*refusal)

@@ -62,6 +62,10 @@
 #define DEV_EXT_SELECT 0x46
 #define DEV_EXT_START 0x47
 #define DEV_SPECIAL 0x48 /* IOAPIC or HPET: not a PCI function */
+#define SPECIAL_HANDLE 4 /* the IOAPIC's ID (or HPET number) */
+#define SPECIAL_DEVID 5 /* the requester its interrupts carry */
+#define SPECIAL_VARIETY 7
+#define SPECIAL_IOAPIC 1
 #define DEV_ACPI_HID 0xf0 /* a device named by ACPI: not a PCI function */
 #define DEV_SHORT_MAX 63u
 #define DEV_LONG_MAX 127u
@@ -357,9 +361,14 @@ static void ivhd_entry(struct ivhd *h, const u8 *e, u32 off)
 	case DEV_END:
 		ivhd_range_end(h, e, off);
 		break;
+	case DEV_SPECIAL:
+		if (e[SPECIAL_VARIETY] == SPECIAL_IOAPIC)
+			x86_ioapic_source(e[SPECIAL_HANDLE], h->unit.seg, get16(e + SPECIAL_DEVID),
+					  h->unit.base);
+		break;
 	default:
 		/*
-		 * Padding, IOAPIC/HPET and ACPI-HID entries name no PCI function;
+		 * Padding, HPET and ACPI-HID entries name no PCI function;
 		 * the spec's reserved types are skipped by their size.
 		 */
 		break;

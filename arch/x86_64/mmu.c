@@ -269,6 +269,7 @@ int arch_mmu_init(const struct keel_boot_info *bi, const struct platform *plat)
 		x86_tramp_install(bi->trampoline);
 	x86_mmu_enable_cpu(pcpus[0].root);
 	x86_host_pt.sync = x86_hmap_sync; /* live from here on */
+	x86_ioapic_init(); /* their registers are mapped uncached now */
 	pr_info("x86: own page tables on (root 0x%llx, 2M/4K pages, text 0x%llx-0x%llx, NX WP%s%s)",
 		(unsigned long long)x86_host_cr3, (unsigned long long)hva_to_hpa(__text_start),
 		(unsigned long long)hva_to_hpa(__text_end),

@@ -196,6 +196,11 @@ void x86_trap(struct arch_regs *regs)
 		lapic_eoi();
 		return;
 	}
+	if (vec >= X86_VEC_INTX_BASE && vec < X86_VEC_INTX_BASE + X86_INTX_GSIS) {
+		x86_intx_irq(vec);
+		lapic_eoi();
+		return;
+	}
 	if (vec >= X86_VEC_MSI_BASE && vec < X86_VEC_MSI_BASE + X86_MSI_VECTORS) {
 		x86_msi_irq(vec);
 		lapic_eoi();

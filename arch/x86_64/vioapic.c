@@ -1,12 +1,13 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The IOAPIC model of a partition: 24 pins at 0xfec00000, redirection table,
+ * The IOAPIC model of a partition: 32 pins at 0xfec00000, redirection table,
  * edge and level triggering with remote IRR, cleared by the EOI broadcast of
- * the LAPIC model. Device lines (virtio, UART) reach it through
- * arch_irq_set_level().
+ * the LAPIC model. Device lines (virtio, UART, PCI functions' INTx) reach it
+ * through arch_irq_set_level().
  */
 #include <keel/console.h>
 #include <keel/lib.h>
+#include <keel/vfio.h>
 
 #include "vplat.h"
 
@@ -60,10 +61,17 @@ void vioapic_set_level(struct x86_vplat *plat, u32 pin, bool level)
 	spin_unlock_irqrestore(&io->lock, flags);
 }
 
+/* A pin of a PCI function's INTx: its line is resampled at the EOI (vfio_intx_eoi). */
+static bool vioapic_pin_is_pci(u32 pin)
+{
+	return pin >= KEEL_PCI_INTX_IRQ_BASE && pin < KEEL_PCI_INTX_IRQ_BASE + KEEL_PD_MAX_PCI;
+}
+
 void vioapic_eoi(struct x86_vplat *plat, u8 vector)
 {
 	struct vioapic *io = &plat->ioapic;
 	unsigned long flags = spin_lock_irqsave(&io->lock);
+	u32 resample = 0;
 
 	for (u32 pin = 0; pin < VPLAT_IOAPIC_PINS; pin++) {
 		u64 rte = io->redir[pin];
@@ -71,10 +79,27 @@ void vioapic_eoi(struct x86_vplat *plat, u8 vector)
 		if ((u8)rte != vector || !(rte & RTE_REMOTE_IRR))
 			continue;
 		io->redir[pin] &= ~RTE_REMOTE_IRR;
+		/*
+		 * A PCI function's line drops at the EOI: vfio unmasks the device
+		 * below, and a device that still wants service raises it again
+		 * through the host. Not firing it again here spares the guest an
+		 * interrupt for a request its handler already served.
+		 */
+		if ((rte & RTE_LEVEL) && vioapic_pin_is_pci(pin) && (io->level & (1u << pin))) {
+			io->level &= ~(1u << pin);
+			resample |= 1u << pin;
+			continue;
+		}
 		if ((rte & RTE_LEVEL) && (io->level & (1u << pin)))
 			vioapic_fire(plat, pin);
 	}
 	spin_unlock_irqrestore(&io->lock, flags);
+	/* Outside the lock: vfio takes its own, and raises the line again through it. */
+	for (u32 pin = 0; resample; pin++)
+		if (resample & (1u << pin)) {
+			resample &= ~(1u << pin);
+			vfio_intx_eoi(plat->part, pin);
+		}
 }
 
 void vioapic_describe(struct x86_vplat *plat, u32 pin, char *buf, u32 len)
@@ -190,7 +215,7 @@ static void vioapic_reset(struct vdev *dev)
  * the LAPIC's state, and a pin whose level entry is in service keeps its
  * remote IRR until the guest's EOI, as before the snapshot.
  */
-#define VIOAPIC_STATE_MAGIC 0x31414f49u /* "IOA1" */
+#define VIOAPIC_STATE_MAGIC 0x32414f49u /* "IOA2": 32 pins */
 struct vioapic_state {
 	u32 magic;
 	u32 index, id, level;
@@ -223,7 +248,7 @@ static int vioapic_save(struct vdev *dev, void *buf, u32 len)
 static bool vioapic_state_ok(const struct vioapic_state *st)
 {
 	if (st->magic != VIOAPIC_STATE_MAGIC || st->index > 0xff || st->id > 0xf ||
-	    (VPLAT_IOAPIC_PINS < 32 && (st->level >> VPLAT_IOAPIC_PINS)))
+	    (VPLAT_IOAPIC_PINS < 32 && (st->level >> (VPLAT_IOAPIC_PINS % 32))))
 		return false;
 	for (u32 i = 0; i < VPLAT_IOAPIC_PINS; i++) {
 		u64 rte = st->redir[i];

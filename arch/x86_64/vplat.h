@@ -14,9 +14,11 @@
 /* Guest-physical addresses and ports of the platform (also in the ACPI tables). */
 #define VPLAT_LAPIC_BASE 0xfee00000ull
 #define VPLAT_IOAPIC_BASE 0xfec00000ull
-#define VPLAT_IOAPIC_PINS 24u
-_Static_assert(KEEL_VIRTIO_IRQ_BASE + KEEL_VIRTIO_MAX <= VPLAT_IOAPIC_PINS,
-	       "virtio GSIs on the IOAPIC");
+#define VPLAT_IOAPIC_PINS 32u /* 0-15 ISA, 16-23 virtio, 24-31 PCI functions' INTx */
+_Static_assert(KEEL_VIRTIO_IRQ_BASE + KEEL_VIRTIO_MAX <= KEEL_PCI_INTX_IRQ_BASE,
+	       "virtio GSIs below the PCI ones");
+_Static_assert(KEEL_PCI_INTX_IRQ_BASE + KEEL_PD_MAX_PCI <= VPLAT_IOAPIC_PINS,
+	       "PCI INTx GSIs on the IOAPIC");
 #define VPLAT_PM_BASE 0x600u /* PM1a_EVT (4), PM1a_CNT (2), pad (2), PM_TMR (4) */
 #define VPLAT_PM1_EVT (VPLAT_PM_BASE + 0)
 #define VPLAT_PM1_CNT (VPLAT_PM_BASE + 4)

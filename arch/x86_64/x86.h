@@ -23,6 +23,9 @@
 #define X86_VEC_MC 18
 #define X86_VEC_MSI_BASE 0x40 /* MSIs of partitions' PCI functions (msi.c) */
 #define X86_MSI_VECTORS 64u
+#define X86_VEC_INTX_BASE 0x80 /* INTx of PCI functions: GSI 16 + n (ioapic.c) */
+#define X86_INTX_GSIS 64u
+_Static_assert(X86_VEC_MSI_BASE + X86_MSI_VECTORS <= X86_VEC_INTX_BASE, "MSI below INTx vectors");
 #define X86_VEC_IOMMU 0xee /* the IOMMUs' fault events, to the boot CPU */
 #define X86_VEC_TIMER 0xef /* the hypervisor's one-shot LAPIC timer */
 #define X86_VEC_IPI 0xf0
@@ -207,8 +210,17 @@ struct x86_acpi_info {
 	u16 reset_port;
 	u8 reset_value;
 	hpa_t ioapic_base[8];
+	u32 ioapic_gsi_base[8]; /* the GSI of each one's pin 0 */
+	u8 ioapic_id[8];
 };
 extern struct x86_acpi_info x86_acpi;
+
+/*
+ * ioapic.c: the host's IOAPICs: every pin masked (after the MADT is read and
+ * mapped); the handler of the INTx vectors.
+ */
+void x86_ioapic_init(void);
+void x86_intx_irq(u64 vector);
 
 /* pte.c: page-table formats for core's walker. */
 struct pt_format;

@@ -145,7 +145,7 @@ static void ioapic_refused(struct vdev *d, const u8 *blob, int n, u32 off, u32 b
 
 /*
  * States no guest could make: an ID over 4 bits, a line of a pin that does
- * not exist, a delivery status bit, remote IRR on an edge-triggered pin, a
+ * not exist (if any), a delivery status bit, remote IRR on an edge-triggered pin, a
  * short blob. The device ends reset; @blob is restored again afterwards.
  */
 static void ioapic_refuses(struct vdev *d, const u8 *blob, int n)
@@ -153,7 +153,8 @@ static void ioapic_refuses(struct vdev *d, const u8 *blob, int n)
 	u32 rte_lo;
 
 	ioapic_refused(d, blob, n, 8, 0x10);
-	ioapic_refused(d, blob, n, 12, 1u << VPLAT_IOAPIC_PINS);
+	if (VPLAT_IOAPIC_PINS < 32) /* with 32 pins every line bit names one */
+		ioapic_refused(d, blob, n, 12, 1u << (VPLAT_IOAPIC_PINS % 32));
 	ioapic_refused(d, blob, n, 16 + 8 * 5, 1u << 12);
 	memcpy(&rte_lo, blob + 16 + 8 * 7, sizeof(rte_lo));
 	if (!(rte_lo & (1u << 15)))

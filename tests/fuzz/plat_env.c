@@ -95,3 +95,11 @@ bool vfio_cfg_write(struct partition *part, u16 vbdf, u16 off, u32 size, u32 val
 	(void)val;
 	return false;
 }
+
+/* An EOI of a PCI function's INTx pin: the line must be one of those pins. */
+void vfio_intx_eoi(struct partition *part, u32 virq)
+{
+	(void)part;
+	if (virq < KEEL_PCI_INTX_IRQ_BASE || virq >= KEEL_PCI_INTX_IRQ_BASE + KEEL_PD_MAX_PCI)
+		abort();
+}

@@ -75,7 +75,8 @@ DEVICE = f"{WIDE},addr={EDU_ADDR}"
 # One line each, "edu: check NAME: ... ok" (or WRONG), in the order the guest prints them.
 CHECKS = ["bar0", "command", "map", "ident", "liveness", "factorial-5", "factorial-10",
           "busmaster", "dma-to-device", "dma-to-ram", "dma-compare", "dma-beyond-ram",
-          "msi-cap", "msi", "msi-off"]
+          "msi-cap", "msi", "msi-off", "intx-pin", "intx-ioapic", "intx", "intx-again",
+          "intx-disabled", "intx-enabled"]
 KEEP_OK = r"keep: \d+ rounds of \d+ registers, 0 values lost"
 
 
@@ -108,6 +109,18 @@ def test_edu_check(machine, check):
     driver_done(q)
     line = q.find(out("driver", rf"edu: check {check}: "))
     assert line and line.endswith(" ok"), line or q.find_all(out("driver", r"edu: .*"))
+
+
+def test_edu_intx_learned_and_unassigned_lines_quiet(machine):
+    """Keel found the host line the edu's INTx reaches by its Status bit, once, and
+    wired it to the guest's GSI 24; no line fired for nobody (every function Keel
+    does not give has INTx Disable set)."""
+    q, _ = machine
+    driver_done(q)
+    learned = q.find_all(keel(rf"partition 'driver': pci 0000:00:{EDU_ADDR}: its INTx "
+                              r"arrives on host line (1[6-9]|2[0-3]), its guest's GSI 24$"))
+    assert len(learned) == 1, q.find_all(keel(r".*INTx.*"))
+    assert not q.find(keel(r"error: x86: GSI \d+ keeps interrupting"))
 
 
 def test_edu_passes_and_dma_round_trips(machine):
@@ -371,10 +384,14 @@ def disk_pattern(seed):
     return bytes((i * 7 + (i >> 16) * 13 + seed) % 251 for i in range(1 << 20))
 
 
-@pytest.fixture(scope="module", params=["vtd", "amdvi"])
+@pytest.fixture(scope="module", params=["vtd", "amdvi", "intx"])
 def linux_edu(rig, request):
+    """"intx": VT-d, and Linux takes no MSI or MSI-X (pci=nomsi), so every
+    function's interrupts are INTx through Keel."""
     a = linuxrig.assets("x86_64", rig.build)
-    devices, _, _ = MACHINES[request.param]
+    intx = request.param == "intx"
+    iommu = "vtd" if intx else request.param
+    devices, _, _ = MACHINES[iommu]
     disks = rig.tmp_factory.mktemp("pt-disk")
     (disks / "virtio.img").write_bytes(disk_pattern(0) + bytes(1 << 20))
     (disks / "nvme.img").write_bytes(disk_pattern(1) + bytes(1 << 20))
@@ -388,7 +405,8 @@ def linux_edu(rig, request):
         blk += ["-netdev", f"user,id=nic{n},restrict=on,net=10.0.{2 + n}.0/24,"
                            f"hostfwd=tcp:127.0.0.1:{port}-10.0.{2 + n}.15:{7000 + n}",
                 "-device", f"{model},netdev=nic{n},addr={addr}"]
-    cmd = linuxrig.cmdline("x86_64", after="poweroff", wait=0, extra="keel.pci=1")
+    cmd = linuxrig.cmdline("x86_64", after="poweroff", wait=0,
+                           extra="keel.pci=1" + (" pci=nomsi" if intx else ""))
     funcs = [EDU_ADDR, BLK_ADDR, NVME_ADDR] + [addr for addr, _ in NICS]
     # On VT-d it is the management partition, as the README's real host is: the
     # owner of the machine's NIC and disks.
@@ -398,6 +416,7 @@ def linux_edu(rig, request):
     q = linuxrig.boot_keel(rig, "x86_64", config, f"passthrough-linux-{request.param}", a,
                            smp=2, extra=devices[:2] + ["-device", DEVICE] + blk, timeout=400)
     q.management = bool(mgmt)
+    q.intx = intx
     with q:
         q.exchanges = {}
         for n, port in enumerate(ports):
@@ -484,18 +503,26 @@ def test_linux_reads_the_device_through_its_bar(linux_edu):
 
 
 def disk_irqs(q, addr):
-    """{interrupt name: count} of function @addr's MSI-X vectors as the guest listed them."""
+    """{interrupt name: count} of function @addr's MSI-X vectors as the guest listed them,
+    or with pci=nomsi ("intx") of its INTx line."""
+    mode = "intx" if q.intx else "msix"
     lines = q.find_all(lin(q, rf"pci-irq={addr} .*"))
     return {l.split(" name=")[1]: int(l.split(" count=")[1].split()[0])
-            for l in lines if " mode=msix " in l}
+            for l in lines if f" mode={mode} " in l}
+
+
+def irq_name(q, msix_name, driver):
+    """The name /proc/interrupts gives the interrupt: an MSI-X vector's, or with
+    pci=nomsi the INTx line's, which carries the driver's name for the device."""
+    return driver if q.intx else msix_name
 
 
 @pytest.mark.linux
-@pytest.mark.parametrize("addr,dev,seed,vector", [
-    ("0000:00:02.0", "vd[a-z]", 0, r"virtio\d+-req\.0"),  # virtio_pci
-    ("0000:00:03.0", r"nvme0n1", 1, r"nvme0q1"),  # nvme: its first I/O queue
+@pytest.mark.parametrize("addr,dev,seed,vector,driver", [
+    ("0000:00:02.0", "vd[a-z]", 0, r"virtio\d+-req\.0", r"virtio\d+"),  # virtio_pci
+    ("0000:00:03.0", r"nvme0n1", 1, r"nvme0q1", r"nvme0q\d+"),  # nvme: its first I/O queue
 ])
-def test_linux_disk_over_msix(linux_edu, addr, dev, seed, vector):
+def test_linux_disk_over_msix(linux_edu, addr, dev, seed, vector, driver):
     """Linux's drivers drove each passed-through disk with MSI-X: what they read is
     the disk's first MiB (DMA through the IOMMU), that MiB written to the second
     reads back the same, and their I/O interrupts arrived (remapped by the IOMMU,
@@ -506,7 +533,8 @@ def test_linux_disk_over_msix(linux_edu, addr, dev, seed, vector):
     assert q.find(lin(q, rf"pci-disk={addr} dev={dev} sha256={want}$")), lines
     assert q.find(lin(q, rf"pci-disk-rw={addr} ok$")), lines  # written, read back
     irqs = disk_irqs(q, addr)
-    assert any(re.fullmatch(vector, n) and c > 0 for n, c in irqs.items()), (irqs, lines)
+    name = irq_name(q, vector, driver)
+    assert any(re.fullmatch(name, n) and c > 0 for n, c in irqs.items()), (irqs, lines)
     assert not q.find(keel(r"warning: partition 'lin': pci .* MSI-X")), lines
 
 
@@ -520,11 +548,11 @@ def test_linux_writes_through_its_disk(linux_edu):
 
 
 @pytest.mark.linux
-@pytest.mark.parametrize("n,addr,vector", [
-    (0, "0000:00:04.0", r"virtio\d+-(input|output)\.0"),  # virtio_net
-    (1, "0000:00:05.0", r"eth\d+-(rx|tx)-0"),  # e1000e
+@pytest.mark.parametrize("n,addr,vector,driver", [
+    (0, "0000:00:04.0", r"virtio\d+-(input|output)\.0", r"virtio\d+"),  # virtio_net
+    (1, "0000:00:05.0", r"eth\d+-(rx|tx)-0", r"eth\d+"),  # e1000e
 ])
-def test_linux_nic_moves_data_both_ways(linux_edu, n, addr, vector):
+def test_linux_nic_moves_data_both_ways(linux_edu, n, addr, vector, driver):
     """A TCP connection from this machine (QEMU's user network, hostfwd) to a
     listener in the microVM through each passed-through NIC: 1 MiB each way,
     both checked by sha256, and the NIC's interrupts arrived through MSI-X."""
@@ -538,7 +566,8 @@ def test_linux_nic_moves_data_both_ways(linux_edu, n, addr, vector):
     said = q.wait_for(lin(q, rf"pci-net-exchange port={7000 + n} .*"), 60)
     assert said.endswith(f"sent={hashlib.sha256(back).hexdigest()}"), (said, len(back))
     irqs = disk_irqs(q, addr)
-    assert any(re.fullmatch(vector, name) and c > 0 for name, c in irqs.items()), irqs
+    want = irq_name(q, vector, driver)
+    assert any(re.fullmatch(want, name) and c > 0 for name, c in irqs.items()), irqs
 
 
 # ---- The management partition bridges Keel's network to the NIC it owns ----------------

@@ -5,7 +5,6 @@
 #include "../../arch/x86_64/acpi_gen.h"
 #include "unit.h"
 
-
 static u8 blob[ACPI_GEN_MAX_SIZE];
 
 static u8 sum(const u8 *p, u32 n)
@@ -94,10 +93,21 @@ static long find(const u8 *p, u32 len, const void *needle, u32 n)
 static void run_hotplug(u32 cpus, u64 enabled)
 {
 	struct acpi_gen_cfg c = {
-		.base = 0xe0000, .cpu_count = cpus, .lapic_base = 0xfee00000,
-		.ioapic_base = 0xfec00000, .pm1_evt = 0x600, .pm1_cnt = 0x604, .pm_tmr = 0x608,
-		.reset_port = 0xcf9, .reset_value = 6, .sci_irq = 9, .s5_typ = 5,
-		.cpu_hotplug = 1, .gpe0_port = 0x620, .cpuhp_port = 0x640, .cpu_enabled = enabled,
+		.base = 0xe0000,
+		.cpu_count = cpus,
+		.lapic_base = 0xfee00000,
+		.ioapic_base = 0xfec00000,
+		.pm1_evt = 0x600,
+		.pm1_cnt = 0x604,
+		.pm_tmr = 0x608,
+		.reset_port = 0xcf9,
+		.reset_value = 6,
+		.sci_irq = 9,
+		.s5_typ = 5,
+		.cpu_hotplug = 1,
+		.gpe0_port = 0x620,
+		.cpuhp_port = 0x640,
+		.cpu_enabled = enabled,
 	};
 	const u8 *xsdt, *fadt, *madt, *d;
 	u32 len, dlen, at, n, plen;
@@ -116,7 +126,8 @@ static void run_hotplug(u32 cpus, u64 enabled)
 	madt = table(&c, le(xsdt + 44, 8));
 	check_table(madt, "APIC");
 	for (u32 i = 0; i < cpus; i++)
-		CHECK_EQ(le(madt + 44 + 8 * i + 4, 4), (enabled >> i) & 1 ? 1 : 2); /* online capable */
+		CHECK_EQ(le(madt + 44 + 8 * i + 4, 4),
+			 (enabled >> i) & 1 ? 1 : 2); /* online capable */
 	d = table(&c, le(fadt + 140, 8));
 	check_table(d, "DSDT");
 	dlen = (u32)le(d + 4, 4);
@@ -155,10 +166,18 @@ static void run_hotplug(u32 cpus, u64 enabled)
 static void run(u32 cpus, u32 virtio)
 {
 	struct acpi_gen_cfg c = {
-		.base = 0xe0000, .cpu_count = cpus, .virtio_count = virtio,
-		.lapic_base = 0xfee00000, .ioapic_base = 0xfec00000,
-		.pm1_evt = 0x600, .pm1_cnt = 0x604, .pm_tmr = 0x608, .reset_port = 0xcf9,
-		.reset_value = 6, .sci_irq = 9, .s5_typ = 5,
+		.base = 0xe0000,
+		.cpu_count = cpus,
+		.virtio_count = virtio,
+		.lapic_base = 0xfee00000,
+		.ioapic_base = 0xfec00000,
+		.pm1_evt = 0x600,
+		.pm1_cnt = 0x604,
+		.pm_tmr = 0x608,
+		.reset_port = 0xcf9,
+		.reset_value = 6,
+		.sci_irq = 9,
+		.s5_typ = 5,
 	};
 	const u8 *xsdt, *fadt, *madt;
 	u32 len;
@@ -214,23 +233,39 @@ static void run(u32 cpus, u32 virtio)
 /*
  * PCI: the XSDT's third table is an MCFG naming the ECAM for segment 0, bus
  * 0; the DSDT's \_SB scope ends with Device (PCI0): PNP0A08/PNP0A03, _SEG,
- * _BBN and _UID 0, and a _CRS of bus 0, ports 0xcf8-0xcff and the window.
+ * _BBN and _UID 0, and a _CRS of bus 0, ports 0xcf8-0xcff and the window;
+ * with @intx, then a _PRT wiring device 1's INTA to GSI 24 and device 3's
+ * INTB to GSI 26.
  */
-static void run_pci(u32 virtio)
+static void run_pci(u32 virtio, bool intx)
 {
 	struct acpi_gen_cfg c = {
-		.base = 0xe0000, .cpu_count = 2, .virtio_count = virtio,
-		.lapic_base = 0xfee00000, .ioapic_base = 0xfec00000, .pm1_evt = 0x600,
-		.pm1_cnt = 0x604, .pm_tmr = 0x608, .reset_port = 0xcf9, .reset_value = 6,
-		.sci_irq = 9, .s5_typ = 5, .pci_ecam = 0xfea00000, .pci_mmio_base = 0xe0000000,
+		.base = 0xe0000,
+		.cpu_count = 2,
+		.virtio_count = virtio,
+		.lapic_base = 0xfee00000,
+		.ioapic_base = 0xfec00000,
+		.pm1_evt = 0x600,
+		.pm1_cnt = 0x604,
+		.pm_tmr = 0x608,
+		.reset_port = 0xcf9,
+		.reset_value = 6,
+		.sci_irq = 9,
+		.s5_typ = 5,
+		.pci_ecam = 0xfea00000,
+		.pci_mmio_base = 0xe0000000,
 		.pci_mmio_size = 0x1ea00000,
 	};
-	static const u8 head[] = { 0x08, '_', 'H', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x08,
-				   0x08, '_', 'C', 'I', 'D', 0x0c, 0x41, 0xd0, 0x0a, 0x03,
-				   0x08, '_', 'S', 'E', 'G', 0x0a, 0,
-				   0x08, '_', 'B', 'B', 'N', 0x0a, 0,
-				   0x08, '_', 'U', 'I', 'D', 0x0a, 0,
-				   0x08, '_', 'C', 'R', 'S', 0x11 };
+	static const u8 prt[] = { 0x08, '_',  'P',  'R',  'T',	0x12, 0x1c, 0x02, /* 2 entries */
+				  0x12, 0x0c, 0x04, 0x0c, 0xff, 0xff, 0x01, 0x00,
+				  0x0a, 0x00, 0x00, 0x0a, 0x18, /* 0x0001ffff, INTA, Zero, 24 */
+				  0x12, 0x0c, 0x04, 0x0c, 0xff, 0xff, 0x03, 0x00,
+				  0x0a, 0x01, 0x00, 0x0a, 0x1a }; /* 0x0003ffff, INTB, Zero, 26 */
+	static const u8 head[] = { 0x08, '_',  'H',  'I', 'D',	0x0c, 0x41, 0xd0, 0x0a, 0x08,
+				   0x08, '_',  'C',  'I', 'D',	0x0c, 0x41, 0xd0, 0x0a, 0x03,
+				   0x08, '_',  'S',  'E', 'G',	0x0a, 0,    0x08, '_',	'B',
+				   'B',	 'N',  0x0a, 0,	  0x08, '_',  'U',  'I',  'D',	0x0a,
+				   0,	 0x08, '_',  'C', 'R',	'S',  0x11 };
 	const u8 *xsdt, *mcfg, *d, *crs;
 	u32 dlen, n, plen;
 	long at;
@@ -239,6 +274,11 @@ static void run_pci(u32 virtio)
 		c.virtio_base[i] = 0xfeb00000 + i * 0x200;
 		c.virtio_size[i] = 0x200;
 		c.virtio_gsi[i] = 16 + i;
+	}
+	if (intx) {
+		c.pci_intx_count = 2;
+		c.pci_intx[0] = (struct acpi_gen_intx){ .slot = 1, .pin = 1, .gsi = 24 };
+		c.pci_intx[1] = (struct acpi_gen_intx){ .slot = 3, .pin = 2, .gsi = 26 };
 	}
 	CHECK(acpi_gen_build(&c, blob, sizeof(blob)) > 64);
 	xsdt = table(&c, le(blob + 24, 8));
@@ -286,7 +326,12 @@ static void run_pci(u32 virtio)
 	CHECK_EQ(le(crs + 38, 4), 0xfe9fffff);
 	CHECK_EQ(le(crs + 46, 4), 0x1ea00000);
 	CHECK_EQ(crs[50], 0x79);
-	CHECK_EQ((u32)(crs + 52 - d), dlen);
+	if (intx) {
+		CHECK(!memcmp(crs + 52, prt, sizeof(prt)));
+		CHECK_EQ((u32)(crs + 52 + sizeof(prt) - d), dlen);
+	} else {
+		CHECK_EQ((u32)(crs + 52 - d), dlen);
+	}
 }
 
 int main(void)
@@ -298,20 +343,33 @@ int main(void)
 	run(64, 8);
 	run_hotplug(3, 0x1);
 	run_hotplug(64, 0xff);
-	run_pci(0);
-	run_pci(3);
+	run_pci(0, false);
+	run_pci(3, false);
+	run_pci(3, true);
 	/* Without PCI: no MCFG, and no PCI0. */
 	run(2, 3);
 	CHECK(find(blob, sizeof(blob), "MCFG", 4) < 0);
 	CHECK(find(blob, sizeof(blob), "PCI0", 4) < 0);
-	bad = (struct acpi_gen_cfg){ .base = 0xe0000, .cpu_count = 1, .pci_ecam = 0xfea80000,
-				     .pci_mmio_base = 0xe0000000, .pci_mmio_size = 0x1000 };
+	bad = (struct acpi_gen_cfg){ .base = 0xe0000,
+				     .cpu_count = 1,
+				     .pci_ecam = 0xfea80000,
+				     .pci_mmio_base = 0xe0000000,
+				     .pci_mmio_size = 0x1000 };
 	CHECK_EQ(acpi_gen_build(&bad, blob, sizeof(blob)), 0); /* ECAM not 1 MiB aligned */
 	bad.pci_ecam = 0xfea00000;
 	bad.pci_mmio_size = 0x20000001;
 	CHECK_EQ(acpi_gen_build(&bad, blob, sizeof(blob)), 0); /* window past 4 GiB */
 	bad.pci_mmio_size = 0;
 	CHECK_EQ(acpi_gen_build(&bad, blob, sizeof(blob)), 0); /* no window */
+	bad.pci_mmio_size = 0x1000;
+	bad.pci_intx_count = 1;
+	bad.pci_intx[0] = (struct acpi_gen_intx){ .slot = 1, .pin = 5, .gsi = 24 };
+	CHECK_EQ(acpi_gen_build(&bad, blob, sizeof(blob)), 0); /* no INTE */
+	bad.pci_intx[0] = (struct acpi_gen_intx){ .slot = 32, .pin = 1, .gsi = 24 };
+	CHECK_EQ(acpi_gen_build(&bad, blob, sizeof(blob)), 0); /* no device 32 */
+	bad.pci_intx[0].slot = 1;
+	bad.pci_intx_count = ACPI_GEN_MAX_PCI + 1;
+	CHECK_EQ(acpi_gen_build(&bad, blob, sizeof(blob)), 0);
 	bad = (struct acpi_gen_cfg){ .base = 0xe0000, .cpu_count = 2, .cpu_hotplug = 1 };
 	CHECK_EQ(acpi_gen_build(&bad, blob, sizeof(blob)), 0); /* no ports */
 	bad = (struct acpi_gen_cfg){ .base = 0xe0000, .cpu_count = 0 };

@@ -48,8 +48,23 @@ int iommu_add_reserved(const struct iommu_reserved *r)
 	return 0;
 }
 
+/* IOAPIC requester IDs handed to arch/x86_64/ioapic.c. */
+static u32 rec_ioapic_calls;
+static u8 rec_ioapic_id;
+static u16 rec_ioapic_seg, rec_ioapic_rid;
+
+void x86_ioapic_source(u8 ioapic_id, u16 seg, u16 rid, hpa_t unit_base)
+{
+	CHECK_EQ(unit_base, 0xfed90000ull);
+	rec_ioapic_calls++;
+	rec_ioapic_id = ioapic_id;
+	rec_ioapic_seg = seg;
+	rec_ioapic_rid = rid;
+}
+
 static void rec_reset(void)
 {
+	rec_ioapic_calls = 0;
 	memset(rec_units, 0, sizeof(rec_units));
 	memset(rec_res, 0, sizeof(rec_res));
 	rec_unit_calls = rec_unit_accepted = rec_res_calls = 0;
@@ -238,6 +253,11 @@ static void test_q35(void)
 	CHECK_EQ(rec_res_calls, 0);
 	CHECK(logged("acpi: DMAR: host address width 39, flags 0x1 (interrupt remapping)"));
 	CHECK(logged("0 PCI scopes, 1 non-PCI scopes skipped"));
+	/* The IOAPIC's scope names the requester its interrupts carry: ff:00.0. */
+	CHECK_EQ(rec_ioapic_calls, 1);
+	CHECK_EQ(rec_ioapic_id, 0);
+	CHECK_EQ(rec_ioapic_seg, 0);
+	CHECK_EQ(rec_ioapic_rid, 0xff00);
 
 	/* device-iotlb=on: the ATSR is skipped by its length. */
 	build_q35(&t, true);

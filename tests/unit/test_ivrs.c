@@ -34,6 +34,20 @@ int iommu_add(const struct keel_boot_info *bi, const struct iommu_unit *desc)
 	return 0;
 }
 
+/* IOAPIC requester IDs handed to arch/x86_64/ioapic.c. */
+static u32 rec_ioapic_n;
+static u8 rec_ioapic_id;
+static u16 rec_ioapic_rid;
+
+void x86_ioapic_source(u8 ioapic_id, u16 seg, u16 rid, hpa_t unit_base)
+{
+	CHECK_EQ(unit_base, 0xfed80000ull);
+	CHECK_EQ(seg, 0);
+	rec_ioapic_n++;
+	rec_ioapic_id = ioapic_id;
+	rec_ioapic_rid = rid;
+}
+
 int iommu_add_reserved(const struct iommu_reserved *r)
 {
 	if (rec_res_n >= REC_MAX)
@@ -46,7 +60,7 @@ static void reset(void)
 {
 	memset(rec_units, 0, sizeof(rec_units));
 	memset(rec_res, 0, sizeof(rec_res));
-	rec_unit_n = rec_res_n = 0;
+	rec_unit_n = rec_res_n = rec_ioapic_n = 0;
 	unit_log_len = 0;
 	unit_log[0] = 0;
 }
@@ -231,6 +245,10 @@ static void test_qemu(void)
 	CHECK_EQ(rec_units[0].scope_count, 1);
 	CHECK(has_range(&rec_units[0], 0, 0xffff, false, 0));
 	CHECK(!logged("ignored") && !logged("dropped"));
+	/* The SPECIAL entry: IOAPIC 0's interrupts come from 00:14.0. */
+	CHECK_EQ(rec_ioapic_n, 1);
+	CHECK_EQ(rec_ioapic_id, 0);
+	CHECK_EQ(rec_ioapic_rid, 0xa0);
 }
 
 /* One IOMMU described by 0x10 and 0x11 (either order), and by 0x40 too. */

@@ -334,21 +334,24 @@ static void test_host(void)
 	f = rec(&s, 0, 0x1f, 0);
 	CHECK(f && !(f->flags & PCI_F_MULTI));
 
-	/* Bus mastering: off on endpoints, other command bits kept; bridges and host bridge untouched. */
+	/*
+	 * Bus mastering off and INTx disabled on endpoints, other command bits
+	 * kept; bridges and the host bridge untouched.
+	 */
 	CHECK_EQ(s.master_off, 7);
 	CHECK_EQ(cmd_of(0, 0, 0), 0x0006);
 	CHECK_EQ(cmd_of(0, 1, 0), 0x0007);
-	CHECK_EQ(cmd_of(1, 0, 0), 0x0002);
+	CHECK_EQ(cmd_of(1, 0, 0), 0x0402);
 	CHECK_EQ(cmd_of(0, 2, 0), 0x0004);
-	CHECK_EQ(cmd_of(2, 0, 0), 0x0000);
+	CHECK_EQ(cmd_of(2, 0, 0), 0x0400);
 	CHECK_EQ(cmd_of(0, 3, 0), 0x0004);
-	CHECK_EQ(cmd_of(3, 1, 0), 0x0000);
+	CHECK_EQ(cmd_of(3, 1, 0), 0x0400);
 	CHECK_EQ(cmd_of(3, 3, 0), 0x0004);
-	CHECK_EQ(cmd_of(4, 0, 0), 0x0000);
-	CHECK_EQ(cmd_of(0, 4, 0), 0x0000);
-	CHECK_EQ(cmd_of(9, 0, 0), 0x0002);
-	CHECK_EQ(cmd_of(0, 0x1f, 0), 0x0003);
-	CHECK_EQ(cmd_of(12, 0, 0), 0x0000);
+	CHECK_EQ(cmd_of(4, 0, 0), 0x0400);
+	CHECK_EQ(cmd_of(0, 4, 0), 0x0400);
+	CHECK_EQ(cmd_of(9, 0, 0), 0x0402);
+	CHECK_EQ(cmd_of(0, 0x1f, 0), 0x0403);
+	CHECK_EQ(cmd_of(12, 0, 0), 0x0400);
 
 	/* The boot log: a line per function, then the summary. */
 	CHECK_LOG("pci 0000:00:00.0 8086:29c0 class 060000 group 0");
@@ -429,7 +432,7 @@ static void test_caps(void)
 	CHECK_LOG("pci 0000:00:0a.0: header type 0x05 is unknown; capabilities not read");
 	CHECK(rec(&s, 0, 10, 0) && rec(&s, 0, 10, 0)->hdr_type == 5);
 	CHECK(rec(&s, 0, 10, 0) && !(rec(&s, 0, 10, 0)->flags & PCI_F_BAD_CAPS));
-	CHECK_EQ(cmd_of(0, 10, 0), 0x0002);
+	CHECK_EQ(cmd_of(0, 10, 0), 0x0402);
 	CHECK_EQ(s.master_off, 1);
 	for (u8 dev = 0; dev <= 6; dev++) {
 		r = rec(&s, 0, dev, 0);
@@ -528,15 +531,15 @@ static void test_bridges(void)
 			continue;
 		r = rec(&s, 1, dev, 0);
 		CHECK(r && (r->flags & PCI_F_REFUSED));
-		CHECK_EQ(cmd_of(1, dev, 0), 0);
+		CHECK_EQ(cmd_of(1, dev, 0), PCI_COMMAND_INTX_OFF);
 	}
 	CHECK(rec(&s, 0, 0, 0) && (rec(&s, 0, 0, 0)->flags & PCI_F_REFUSED));
-	CHECK_EQ(cmd_of(0, 0, 0), 0);
+	CHECK_EQ(cmd_of(0, 0, 0), PCI_COMMAND_INTX_OFF);
 	CHECK(rec(&s, 0, 1, 0) && !(rec(&s, 0, 1, 0)->flags & PCI_F_REFUSED));
 	CHECK_EQ(cmd_of(0, 1, 0), 0x0004);
 	CHECK(rec(&s, 2, 0, 0) && rec(&s, 2, 0, 0)->parent != PCI_NONE);
-	CHECK_EQ(cmd_of(2, 0, 0), 0);
-	CHECK_EQ(cmd_of(0, 11, 0), 0);
+	CHECK_EQ(cmd_of(2, 0, 0), PCI_COMMAND_INTX_OFF);
+	CHECK_EQ(cmd_of(0, 11, 0), PCI_COMMAND_INTX_OFF);
 	/* 0:0.0, 1:0.0, 1:1.0, 1:2.0, 1:3.0, 1:5.0, 1:6.0, 2:0.0, 0:b.0 */
 	CHECK_EQ(s.master_off, 9);
 	CHECK_LOG("pci: 11 functions on segment 0000, bus master turned off on 9");
@@ -561,8 +564,8 @@ static void test_bridges(void)
 	CHECK(rec(&s, 4, 0, 0) && rec(&s, 4, 0, 0)->parent == 0);
 	CHECK(rec(&s, 2, 0, 0) && rec(&s, 2, 0, 0)->parent == PCI_NONE);
 	CHECK_EQ(cmd_of(0, 0, 0), 0x0004);
-	CHECK_EQ(cmd_of(0, 1, 0), 0);
-	CHECK_EQ(cmd_of(2, 1, 0), 0);
+	CHECK_EQ(cmd_of(0, 1, 0), PCI_COMMAND_INTX_OFF);
+	CHECK_EQ(cmd_of(2, 1, 0), PCI_COMMAND_INTX_OFF);
 	CHECK_EQ(fake_reads[5] + fake_reads[6], 0); /* only secondary buses are scanned */
 	CHECK_EQ(fake_reads[3], 32); /* empty and named by no bridge: swept as a root bus */
 	CHECK_EQ(fake_reads[7], 32);
@@ -606,7 +609,7 @@ static void test_table_full(void)
 	CHECK_EQ(s.count, 3);
 	CHECK_EQ(s.found, 5);
 	CHECK_EQ(s.master_off, 5);
-	CHECK_EQ(cmd_of(0, 4, 0), 0);
+	CHECK_EQ(cmd_of(0, 4, 0), PCI_COMMAND_INTX_OFF);
 	CHECK_EQ(funcs[3].vendor, 0); /* nothing written past the room given */
 	CHECK_LOG("pci: 2 functions on segment 0000 not recorded: Keel keeps 3");
 	CHECK_LOG("pci: 5 functions on segment 0000, bus master turned off on 5");
@@ -766,9 +769,9 @@ static void test_ecam(void)
 	CHECK_LOG("pci 0000:01:00.0 1234:11e8 class 00ff00 group 3");
 	CHECK_LOG("pci: 6 functions on segment 0000, bus master turned off on 3");
 	CHECK_EQ(ecam_cmd(0, 0, 0), 0x0006);
-	CHECK_EQ(ecam_cmd(0, 0x1f, 0), 0x0003);
-	CHECK_EQ(ecam_cmd(0, 0x1f, 2), 0x0003);
-	CHECK_EQ(ecam_cmd(1, 0, 0), 0x0000);
+	CHECK_EQ(ecam_cmd(0, 0x1f, 0), 0x0403);
+	CHECK_EQ(ecam_cmd(0, 0x1f, 2), 0x0403);
+	CHECK_EQ(ecam_cmd(1, 0, 0), 0x0400);
 	f = pci_func_find(0, PCI_BDF(0, 0x1f, 2));
 	CHECK(f && f->device == 0x2922 && f->group == 2 && f->dma_rid == PCI_BDF(0, 0x1f, 2));
 	CHECK(pci_func_find(1, PCI_BDF(0, 0x1f, 2)) == NULL);

@@ -321,6 +321,17 @@ struct arch_msi_target {
 int arch_msi_route(struct partition *part, u64 addr, u32 data, struct arch_msi_target *t);
 void arch_msi_unroute(const struct arch_msi_target *t);
 
+/*
+ * INTx of partitions' PCI functions (vfio/intx.c): listen on every host
+ * line a PCI function's INTx may reach, each interrupt calling
+ * vfio_intx_fired() with the line (x86_64: every IOAPIC pin from GSI 16,
+ * level-triggered, active low, remapped by the IOMMU that covers its IOAPIC
+ * to a vector of the boot CPU). Called once, before the first guest sees a
+ * pin. 0, or -KEEL_ENOTSUP (with a console line): INTx is then not offered,
+ * and guests see functions without an interrupt pin.
+ */
+int arch_intx_listen(void);
+
 /* ---- Hypervisor timer --------------------------------------------------- */
 
 /*

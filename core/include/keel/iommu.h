@@ -181,6 +181,9 @@ const struct iommu_unit *iommu_unit_at(u32 i);
  */
 void iommu_init(void);
 
+/* The enabled unit whose registers are at @base, or NULL. */
+struct iommu_unit *iommu_unit_at_base(hpa_t base);
+
 /* The enabled unit that translates requester @rid of segment @seg, or NULL. */
 struct iommu_unit *iommu_unit_for(u16 seg, u16 rid);
 

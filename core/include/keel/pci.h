@@ -41,8 +41,11 @@
 #define PCI_SUBORDINATE_BUS 0x1a /* type 1 */
 #define PCI_CAP_PTR 0x34 /* types 0 and 1 */
 #define PCI_CB_CAP_PTR 0x14 /* type 2 (CardBus) */
+#define PCI_INTERRUPT_PIN 0x3d /* 1-4: INTA-INTD; 0: none */
 
 #define PCI_COMMAND_MASTER BIT(2)
+#define PCI_COMMAND_INTX_OFF BIT(10) /* INTx Disable */
+#define PCI_STATUS_INTX BIT(3) /* the function asserts its INTx (read-only) */
 #define PCI_STATUS_CAP_LIST BIT(4)
 #define PCI_HEADER_MULTI 0x80u
 #define PCI_HEADER_LAYOUT 0x7fu

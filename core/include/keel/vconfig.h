@@ -82,7 +82,14 @@ struct vconfig_setup {
 	u64 mmio_size;
 	u64 io_base; /* the guest's I/O port window (size 0: I/O BARs never mappable) */
 	u64 io_size;
+	/*
+	 * The guest's interrupt line for the function's INTx pin (Interrupt
+	 * Line's power-on value), or VCONFIG_NO_INTX: INTx is not routed and
+	 * Interrupt Pin reads 0, so the guest never waits for it.
+	 */
+	u32 intx_line;
 };
+#define VCONFIG_NO_INTX 0xffffffffu
 
 /*
  * One assigned function. The caller owns it and serializes calls on it;

@@ -90,4 +90,29 @@ bool vfio_assignable(const struct pci_func *f);
 /* The name of the partition that owns function @f, or NULL. */
 const char *vfio_owner_name(const struct pci_func *f);
 
+/*
+ * INTx of partitions' functions (vfio/intx.c). fired: the arch's handler of
+ * host line @line (x86_64: a GSI), on any CPU with interrupts off; each
+ * function that asserts INTx there is held off at the device and its
+ * guest's line raised. False once the line has fired too often in a row for
+ * no function: the arch keeps it masked from then on. eoi: @part's guest
+ * ended the interrupt of its line @virq (the controller model lowered it);
+ * the function may interrupt again. Any CPU, no lock of the model held.
+ */
+bool vfio_intx_fired(u32 line);
+
+/*
+ * Where @part's functions' INTx go, for its firmware tables (x86_64: the
+ * DSDT's _PRT): up to @max of { device number on its bus, pin 1-4, its
+ * guest's line }. Returns how many; none where INTx is not offered.
+ */
+struct vfio_intx_route {
+	u8 slot;
+	u8 pin;
+	u16 pad;
+	u32 virq;
+};
+u32 vfio_intx_routes(const struct partition *part, struct vfio_intx_route *out, u32 max);
+void vfio_intx_eoi(struct partition *part, u32 virq);
+
 #endif /* KEEL_VFIO_H */

@@ -5,8 +5,9 @@
  * the guest, its BAR and command register as Keel the firmware left them,
  * then its registers, a factorial, DMA both ways at guest-physical addresses
  * (IOVA = GPA) and one aimed beyond the partition's RAM, which the IOMMU must
- * block: the guest sees only its engine finish, Keel logs the fault. Keel
- * routes no interrupts yet, so everything is polled, each wait bounded.
+ * block: the guest sees only its engine finish, Keel logs the fault. Then
+ * its interrupt: as MSI, then as INTx through the IOAPIC model. Every wait
+ * is bounded.
  */
 #include "cpu.h"
 #include "guest.h"
@@ -413,6 +414,87 @@ static void edu_msi(unsigned int dev, uint64_t lat_rounds)
 	edu_write(EDU_IRQ_ACK, 3);
 }
 
+/*
+ * ---- INTx: with MSI off, a raise arrives on the IOAPIC pin Interrupt Line
+ * names (Keel wires its n-th function to GSI 24 + n - 1) ----
+ */
+
+#define PCI_STATUS 0x06u
+#define PCI_STATUS_INTX 0x8u
+#define PCI_INT_LINE 0x3cu
+#define PCI_COMMAND_INTX_OFF 0x400u
+#define IOAPIC_BASE 0xfec00000ull
+#define IOAPIC_REGSEL 0x00u
+#define IOAPIC_WIN 0x10u
+#define RTE_LEVEL (1u << 15)
+#define RTE_LOW (1u << 13)
+#define RTE_MASKED (1u << 16)
+#define KEEL_FIRST_PCI_GSI 24u
+
+static void ioapic_rte(unsigned int pin, uint32_t lo)
+{
+	volatile uint32_t *io = (volatile uint32_t *)(uintptr_t)IOAPIC_BASE;
+
+	io[IOAPIC_REGSEL / 4] = 0x10 + 2 * pin + 1;
+	io[IOAPIC_WIN / 4] = 0; /* destination: APIC ID 0, this vCPU */
+	io[IOAPIC_REGSEL / 4] = 0x10 + 2 * pin;
+	io[IOAPIC_WIN / 4] = lo;
+}
+
+/* One raise of @bits: true if it came as one interrupt with that status (*@came: how many). */
+static bool intx_raise(uint32_t bits, uint64_t *came)
+{
+	uint64_t before = msi_irqs;
+
+	edu_write(EDU_IRQ_RAISE, bits);
+	msi_wait(before + 1);
+	delay(1000); /* a second one, if the line were not lowered at the EOI */
+	*came = msi_irqs - before;
+	return *came == 1 && msi_status == bits;
+}
+
+static void edu_intx(unsigned int dev, uint64_t ram_base, uint64_t ram_end)
+{
+	uint32_t id = pci_read32(dev, PCI_INT_LINE);
+	unsigned int line = id & 0xff, pin = (id >> 8) & 0xff;
+	uint16_t cmd = pci_read16(dev, PCI_COMMAND);
+	uint64_t before, came;
+	bool ok;
+
+	if (!check("intx-pin", pin == 1 && line == KEEL_FIRST_PCI_GSI + dev - 1,
+		   "interrupt pin %u, line %u (want INTA, GSI %u)", pin, line,
+		   KEEL_FIRST_PCI_GSI + dev - 1) ||
+	    !check("intx-ioapic", map_uncached(IOAPIC_BASE, 4096, ram_base, ram_end),
+		   "the IOAPIC page uncached"))
+		return;
+	ioapic_rte(line, MSI_VECTOR | RTE_LEVEL | RTE_LOW);
+	__asm__ volatile("sti");
+	ok = intx_raise(0x11, &came);
+	check("intx", ok,
+	      "a raise with MSI off came on GSI %u: %lu interrupt(s), status 0x%x "
+	      "(want 1, 0x11)",
+	      line, came, msi_status);
+	/* Keel held the device's INTx off until the EOI, then let it go: it comes again. */
+	ok = intx_raise(0x22, &came);
+	check("intx-again", ok, "a second raise: %lu interrupt(s), status 0x%x (want 1, 0x22)",
+	      came, msi_status);
+	/* The guest's own INTx Disable holds it, and the device still says it is pending. */
+	pci_write16(dev, PCI_COMMAND, (uint16_t)(cmd | PCI_COMMAND_INTX_OFF));
+	before = msi_irqs;
+	edu_write(EDU_IRQ_RAISE, 0x44);
+	msi_wait(before + 1);
+	check("intx-disabled",
+	      msi_irqs == before && (pci_read16(dev, PCI_STATUS) & PCI_STATUS_INTX),
+	      "INTx Disable set: %lu interrupt(s), status register 0x%04x (INTx pending)",
+	      msi_irqs - before, pci_read16(dev, PCI_STATUS));
+	pci_write16(dev, PCI_COMMAND, cmd);
+	msi_wait(before + 1);
+	check("intx-enabled", msi_irqs == before + 1 && msi_status == 0x44,
+	      "INTx Disable cleared: the pending raise came, status 0x%x (want 0x44)", msi_status);
+	__asm__ volatile("cli");
+	ioapic_rte(line, RTE_MASKED);
+}
+
 bool arch_edu_drive(uint64_t ram_base, uint64_t ram_size, uint64_t lat_rounds)
 {
 	uint64_t ram_end = ram_base + ram_size, base;
@@ -459,5 +541,6 @@ bool arch_edu_drive(uint64_t ram_base, uint64_t ram_size, uint64_t lat_rounds)
 	edu_dma_round_trip(ram_base, ram_end);
 	edu_dma_beyond_ram(ram_end);
 	edu_msi(dev, lat_rounds);
+	edu_intx(dev, ram_base, ram_end);
 	return !wrong;
 }

@@ -22,6 +22,8 @@
 #define KEEL_VIRTIO_MMIO_STRIDE 0x200ull
 #define KEEL_VIRTIO_IRQ_BASE 16u
 #define KEEL_VIRTIO_MAX 32u
+/* The INTx lines (SPIs) of a partition's PCI functions, once routed (not yet on aarch64). */
+#define KEEL_PCI_INTX_IRQ_BASE (KEEL_VIRTIO_IRQ_BASE + KEEL_VIRTIO_MAX)
 
 struct pcpu;
 

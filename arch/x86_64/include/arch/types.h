@@ -31,6 +31,8 @@
 #define KEEL_VIRTIO_MMIO_STRIDE 0x200ull
 #define KEEL_VIRTIO_IRQ_BASE 16u
 #define KEEL_VIRTIO_MAX 8u
+/* The INTx lines (GSIs) of a partition's PCI functions: its n-th function has BASE + n. */
+#define KEEL_PCI_INTX_IRQ_BASE 24u
 
 struct pcpu;
 struct vlapic;
