@@ -9,39 +9,64 @@
  */
 #define G(n) (8 * (n))
 
-.macro GUEST_GPRS_LOAD movq G(1)(% rdi), % rcx movq G(2)(% rdi), % rdx movq G(3)(% rdi),
-	% rbx movq G(5)(% rdi), % rbp movq G(6)(% rdi), % rsi movq G(8)(% rdi),
-	% r8 movq G(9)(% rdi), % r9 movq G(10)(% rdi), % r10 movq G(11)(% rdi),
-	% r11 movq G(12)(% rdi), % r12 movq G(13)(% rdi), % r13 movq G(14)(% rdi),
-	% r14 movq G(15)(% rdi), %
-					 r15.endm
+.macro GUEST_GPRS_LOAD
+	movq G(1)(%rdi), %rcx
+	movq G(2)(%rdi), %rdx
+	movq G(3)(%rdi), %rbx
+	movq G(5)(%rdi), %rbp
+	movq G(6)(%rdi), %rsi
+	movq G(8)(%rdi), %r8
+	movq G(9)(%rdi), %r9
+	movq G(10)(%rdi), %r10
+	movq G(11)(%rdi), %r11
+	movq G(12)(%rdi), %r12
+	movq G(13)(%rdi), %r13
+	movq G(14)(%rdi), %r14
+	movq G(15)(%rdi), %r15
+.endm
 
-						 .macro GUEST_GPRS_SAVE movq
-					 % rcx,
-	G(1)(% rdi) movq % rdx, G(2)(% rdi) movq % rbx, G(3)(% rdi) movq % rbp,
-	G(5)(% rdi) movq % rsi, G(6)(% rdi) movq % r8, G(8)(% rdi) movq % r9,
-	G(9)(% rdi) movq % r10, G(10)(% rdi) movq % r11, G(11)(% rdi) movq % r12,
-	G(12)(% rdi) movq % r13, G(13)(% rdi) movq % r14, G(14)(% rdi) movq % r15,
-	G(15)(% rdi)
-		.endm
+.macro GUEST_GPRS_SAVE
+	movq %rcx, G(1)(%rdi)
+	movq %rdx, G(2)(%rdi)
+	movq %rbx, G(3)(%rdi)
+	movq %rbp, G(5)(%rdi)
+	movq %rsi, G(6)(%rdi)
+	movq %r8, G(8)(%rdi)
+	movq %r9, G(9)(%rdi)
+	movq %r10, G(10)(%rdi)
+	movq %r11, G(11)(%rdi)
+	movq %r12, G(12)(%rdi)
+	movq %r13, G(13)(%rdi)
+	movq %r14, G(14)(%rdi)
+	movq %r15, G(15)(%rdi)
+.endm
 
-		/*
+/*
  * Right after a VM exit, before Keel's first RET: where x86_rsb_fill_on says
  * the CPU needs it (scrub.c), overwrite all 32 return-stack entries with
  * calls whose return addresses lead to a speculation trap, so no return
  * Keel makes is predicted from what the guest left. Clobbers @reg and flags.
  */
-		.macro RSB_FILL_IF_NEEDED reg cmpb $0,
-	x86_rsb_fill_on(% rip) je.Lrsb_done\@movl $16, \reg.Lrsb_loop\
-						       @ : call.Lrsb_a\
-							   @.Lrsb_trap_a\
-							   @ : pause lfence jmp.Lrsb_trap_a\
-							       @.Lrsb_a\
-							       @ : call.Lrsb_b\
-								   @.Lrsb_trap_b\
-								   @ : pause lfence jmp
-									       .Lrsb_trap_b\
-								       @.Lrsb_b\
-								       @ : decl \reg jnz.Lrsb_loop\
-									   @addq $(32 * 8),
-	% rsp lfence.Lrsb_done\@ :.endm
+.macro RSB_FILL_IF_NEEDED reg
+	cmpb $0, x86_rsb_fill_on(%rip)
+	je .Lrsb_done\@
+	movl $16, \reg
+.Lrsb_loop\@:
+	call .Lrsb_a\@
+.Lrsb_trap_a\@:
+	pause
+	lfence
+	jmp .Lrsb_trap_a\@
+.Lrsb_a\@:
+	call .Lrsb_b\@
+.Lrsb_trap_b\@:
+	pause
+	lfence
+	jmp .Lrsb_trap_b\@
+.Lrsb_b\@:
+	decl \reg
+	jnz .Lrsb_loop\@
+	addq $(32 * 8), %rsp
+	lfence
+.Lrsb_done\@:
+.endm

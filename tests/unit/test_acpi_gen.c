@@ -84,17 +84,13 @@ static long find(const u8 *p, u32 len, const void *needle, u32 n)
 	return -1;
 }
 
-/*
- * CPU hotplug: the MADT enables only @enabled, the FADT names the GPE0
- * block, and the DSDT has the status ports, a processor device per CPU,
- * CSCN and \_GPE._E02 calling it; every object's PkgLength spans exactly
- * to the end of its parent (the \_SB scope and \_GPE scope fill the DSDT).
- */
-static void run_hotplug(u32 cpus, u64 enabled)
+/* The platform every case shares: ports, addresses, the SCI and S5 (Keel's x86 vplat's). */
+static struct acpi_gen_cfg platform_cfg(u32 cpus, u32 virtio)
 {
-	struct acpi_gen_cfg c = {
+	return (struct acpi_gen_cfg){
 		.base = 0xe0000,
 		.cpu_count = cpus,
+		.virtio_count = virtio,
 		.lapic_base = 0xfee00000,
 		.ioapic_base = 0xfec00000,
 		.pm1_evt = 0x600,
@@ -104,15 +100,26 @@ static void run_hotplug(u32 cpus, u64 enabled)
 		.reset_value = 6,
 		.sci_irq = 9,
 		.s5_typ = 5,
-		.cpu_hotplug = 1,
-		.gpe0_port = 0x620,
-		.cpuhp_port = 0x640,
-		.cpu_enabled = enabled,
 	};
+}
+
+/*
+ * CPU hotplug: the MADT enables only @enabled, the FADT names the GPE0
+ * block, and the DSDT has the status ports, a processor device per CPU,
+ * CSCN and \_GPE._E02 calling it; every object's PkgLength spans exactly
+ * to the end of its parent (the \_SB scope and \_GPE scope fill the DSDT).
+ */
+static void run_hotplug(u32 cpus, u64 enabled)
+{
+	struct acpi_gen_cfg c = platform_cfg(cpus, 0);
 	const u8 *xsdt, *fadt, *madt, *d;
 	u32 len, dlen, at, n, plen;
 	u8 region[] = { 0x5b, 0x80, 'C', 'P', 'H', 'P', 1, 0x0b, 0x40, 0x06, 0x0a, (u8)cpus };
 
+	c.cpu_hotplug = 1;
+	c.gpe0_port = 0x620;
+	c.cpuhp_port = 0x640;
+	c.cpu_enabled = enabled;
 	len = acpi_gen_build(&c, blob, sizeof(blob));
 	CHECK(len > 64);
 	xsdt = table(&c, le(blob + 24, 8));
@@ -165,20 +172,7 @@ static void run_hotplug(u32 cpus, u64 enabled)
 
 static void run(u32 cpus, u32 virtio)
 {
-	struct acpi_gen_cfg c = {
-		.base = 0xe0000,
-		.cpu_count = cpus,
-		.virtio_count = virtio,
-		.lapic_base = 0xfee00000,
-		.ioapic_base = 0xfec00000,
-		.pm1_evt = 0x600,
-		.pm1_cnt = 0x604,
-		.pm_tmr = 0x608,
-		.reset_port = 0xcf9,
-		.reset_value = 6,
-		.sci_irq = 9,
-		.s5_typ = 5,
-	};
+	struct acpi_gen_cfg c = platform_cfg(cpus, virtio);
 	const u8 *xsdt, *fadt, *madt;
 	u32 len;
 
@@ -239,23 +233,7 @@ static void run(u32 cpus, u32 virtio)
  */
 static void run_pci(u32 virtio, bool intx)
 {
-	struct acpi_gen_cfg c = {
-		.base = 0xe0000,
-		.cpu_count = 2,
-		.virtio_count = virtio,
-		.lapic_base = 0xfee00000,
-		.ioapic_base = 0xfec00000,
-		.pm1_evt = 0x600,
-		.pm1_cnt = 0x604,
-		.pm_tmr = 0x608,
-		.reset_port = 0xcf9,
-		.reset_value = 6,
-		.sci_irq = 9,
-		.s5_typ = 5,
-		.pci_ecam = 0xfea00000,
-		.pci_mmio_base = 0xe0000000,
-		.pci_mmio_size = 0x1ea00000,
-	};
+	struct acpi_gen_cfg c = platform_cfg(2, virtio);
 	static const u8 prt[] = { 0x08, '_',  'P',  'R',  'T',	0x12, 0x1c, 0x02, /* 2 entries */
 				  0x12, 0x0c, 0x04, 0x0c, 0xff, 0xff, 0x01, 0x00,
 				  0x0a, 0x00, 0x00, 0x0a, 0x18, /* 0x0001ffff, INTA, Zero, 24 */
@@ -270,6 +248,9 @@ static void run_pci(u32 virtio, bool intx)
 	u32 dlen, n, plen;
 	long at;
 
+	c.pci_ecam = 0xfea00000;
+	c.pci_mmio_base = 0xe0000000;
+	c.pci_mmio_size = 0x1ea00000;
 	for (u32 i = 0; i < virtio; i++) {
 		c.virtio_base[i] = 0xfeb00000 + i * 0x200;
 		c.virtio_size[i] = 0x200;
