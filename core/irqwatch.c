@@ -38,6 +38,25 @@ bool irqwatch_step(struct irqwatch *w, u64 run, bool waiting, u64 taken, u64 exi
 	return true;
 }
 
+enum irqwatch_timer irqwatch_timer_step(struct irqwatch *w, bool armed, u64 deadline_ns, u64 ipis,
+					u64 now_ns)
+{
+	if (!armed || now_ns <= deadline_ns) {
+		w->timer_deadline_ns = 0;
+		return IRQWATCH_TIMER_OK;
+	}
+	if (w->timer_deadline_ns != deadline_ns) {
+		w->timer_deadline_ns = deadline_ns;
+		w->timer_ipis = ipis;
+		w->timer_said = 0;
+		return IRQWATCH_TIMER_DUE;
+	}
+	if (w->timer_said || now_ns - deadline_ns < IRQWATCH_STALL_NS)
+		return IRQWATCH_TIMER_OK;
+	w->timer_said = 1;
+	return ipis != w->timer_ipis ? IRQWATCH_TIMER_LOST : IRQWATCH_TIMER_STARVED;
+}
+
 static u64 irqwatch_exits(const struct vcpu *v)
 {
 	u64 n = 0;
@@ -54,6 +73,50 @@ static const char *irqwatch_where(u32 where)
 				      : "in the guest or an exit";
 }
 
+/*
+ * @v's timer model, due IRQWATCH_STALL_NS ago and not fired: said once per
+ * deadline. Its core is kicked when the timer is first seen due; whether it
+ * answered tells a timer Keel lost (an error) from a core that does not run
+ * at all (an info line: the machine under Keel did not run it).
+ */
+static void irqwatch_check_timer(struct partition *part, struct vcpu *v, u64 now)
+{
+	struct pcpu *core = READ_ONCE(v->pcpu);
+	u64 deadline = 0, ipis, ran;
+	bool armed = arch_vcpu_timer_armed(v, &deadline);
+	u32 cpu = core ? core->id : 0;
+	char regs[200];
+
+	if (!core)
+		return;
+	ipis = __atomic_load_n(&core->ipi_count, __ATOMIC_ACQUIRE);
+	switch (irqwatch_timer_step(&v->irqwatch, armed, deadline, ipis, now)) {
+	case IRQWATCH_TIMER_DUE:
+		pcpu_kick(core); /* this CPU too: it takes the IPI once this handler returns */
+		break;
+	case IRQWATCH_TIMER_LOST:
+		ran = __atomic_load_n(&core->timers_ran_ns, __ATOMIC_RELAXED);
+		arch_vcpu_irq_describe(v, regs, sizeof(regs));
+		pr_err("partition '%s': vCPU %u on cpu %u: its timer is %llu ms overdue, though "
+		       "that core answers IPIs: a timer Keel lost; that core last ran its timers "
+		       "%llu ms ago; %s; %s",
+		       part->desc.h.name, v->index, cpu,
+		       (unsigned long long)((now - deadline) / 1000000),
+		       (unsigned long long)(now > ran ? (now - ran) / 1000000 : 0),
+		       irqwatch_where(__atomic_load_n(&v->where, __ATOMIC_ACQUIRE)), regs);
+		break;
+	case IRQWATCH_TIMER_STARVED:
+		pr_info("partition '%s': vCPU %u on cpu %u: its timer is %llu ms overdue and that "
+			"core made no exit since: the core does not run (the machine under Keel "
+			"starves it)",
+			part->desc.h.name, v->index, cpu,
+			(unsigned long long)((now - deadline) / 1000000));
+		break;
+	default:
+		break;
+	}
+}
+
 /* Part of part_each_running(): its state is held, so its vCPUs stay. */
 static void irqwatch_part(struct partition *part, void *arg)
 {
@@ -68,6 +131,7 @@ static void irqwatch_part(struct partition *part, void *arg)
 			continue;
 		waiting = arch_vcpu_irq_waiting(v, &taken);
 		exits = irqwatch_exits(v);
+		irqwatch_check_timer(part, v, now);
 		if (!irqwatch_step(&v->irqwatch, part->run, waiting, taken, exits, now))
 			continue;
 		arch_vcpu_irq_describe(v, regs, sizeof(regs));

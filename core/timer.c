@@ -76,6 +76,7 @@ void timer_run_expired(void)
 	u32 cpu = pcpu_this()->id;
 	struct timer *t;
 
+	__atomic_store_n(&pcpu_this()->timers_ran_ns, arch_time_ns(), __ATOMIC_RELAXED);
 	while ((t = timer_lists[cpu]) && t->deadline_ns <= arch_time_ns()) {
 		timer_lists[cpu] = t->next;
 		t->next = NULL;

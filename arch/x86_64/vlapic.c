@@ -708,6 +708,16 @@ bool arch_vcpu_irq_waiting(struct vcpu *vcpu, u64 *taken)
 	return irr >= 16 && ((u32)irr & 0xf0) > (READ_ONCE(l->tpr) & 0xf0);
 }
 
+bool arch_vcpu_timer_armed(struct vcpu *vcpu, u64 *deadline_ns)
+{
+	struct vlapic *l = vlapic_of(vcpu);
+
+	if (!l || !READ_ONCE(l->timer.armed))
+		return false;
+	*deadline_ns = READ_ONCE(l->timer.deadline_ns);
+	return true;
+}
+
 void arch_vcpu_irq_describe(struct vcpu *vcpu, char *buf, u32 len)
 {
 	struct vlapic *l = vlapic_of(vcpu);

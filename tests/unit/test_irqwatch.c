@@ -29,6 +29,16 @@ void virtio_report(struct partition *part, const char *why)
 	(void)part;
 	(void)why;
 }
+bool arch_vcpu_timer_armed(struct vcpu *vcpu, u64 *deadline_ns)
+{
+	(void)vcpu;
+	(void)deadline_ns;
+	return false;
+}
+void pcpu_kick(struct pcpu *cpu)
+{
+	(void)cpu;
+}
 bool arch_vcpu_irq_waiting(struct vcpu *vcpu, u64 *taken)
 {
 	(void)vcpu;
@@ -104,8 +114,37 @@ static void test_a_new_run_restarts_the_wait(void)
 	CHECK(irqwatch_step(&w, 2, true, 4, 0, S + 2 * IRQWATCH_STALL_NS));
 }
 
+/* A timer model past its deadline: first DUE (kick), then one verdict per deadline. */
+static void test_timer_overdue(void)
+{
+	struct irqwatch w = { 0 };
+	u64 d = 50 * S;
+
+	/* Not armed, or not due yet: nothing. */
+	CHECK_EQ(irqwatch_timer_step(&w, false, d, 3, d + S), IRQWATCH_TIMER_OK);
+	CHECK_EQ(irqwatch_timer_step(&w, true, d, 3, d), IRQWATCH_TIMER_OK);
+	/* Due: kick once; late but under the stall: nothing more. */
+	CHECK_EQ(irqwatch_timer_step(&w, true, d, 3, d + 1), IRQWATCH_TIMER_DUE);
+	CHECK_EQ(irqwatch_timer_step(&w, true, d, 4, d + IRQWATCH_STALL_NS - 1), IRQWATCH_TIMER_OK);
+	/* Its core answered (IPIs 3 -> 4): a timer Keel lost, said once. */
+	CHECK_EQ(irqwatch_timer_step(&w, true, d, 4, d + IRQWATCH_STALL_NS), IRQWATCH_TIMER_LOST);
+	CHECK_EQ(irqwatch_timer_step(&w, true, d, 5, d + 3 * IRQWATCH_STALL_NS), IRQWATCH_TIMER_OK);
+	/* Fired at last: a later deadline starts over; this core never answers. */
+	CHECK_EQ(irqwatch_timer_step(&w, false, 0, 5, d + 4 * IRQWATCH_STALL_NS),
+		 IRQWATCH_TIMER_OK);
+	d += 5 * IRQWATCH_STALL_NS;
+	CHECK_EQ(irqwatch_timer_step(&w, true, d, 9, d + 1), IRQWATCH_TIMER_DUE);
+	CHECK_EQ(irqwatch_timer_step(&w, true, d, 9, d + 2 * IRQWATCH_STALL_NS),
+		 IRQWATCH_TIMER_STARVED);
+	CHECK_EQ(irqwatch_timer_step(&w, true, d, 9, d + 3 * IRQWATCH_STALL_NS), IRQWATCH_TIMER_OK);
+	/* Re-armed for another deadline while still due: a new wait. */
+	CHECK_EQ(irqwatch_timer_step(&w, true, d + 1, 9, d + 3 * IRQWATCH_STALL_NS),
+		 IRQWATCH_TIMER_DUE);
+}
+
 int main(void)
 {
+	test_timer_overdue();
 	test_reported_once_after_the_stall();
 	test_taking_interrupts_is_not_a_loss();
 	test_a_gap_restarts_the_wait();

@@ -254,6 +254,11 @@ void arch_vcpu_halt_audit(struct vcpu *vcpu);
  * into @buf for the report.
  */
 bool arch_vcpu_irq_waiting(struct vcpu *vcpu, u64 *taken);
+/*
+ * Whether @vcpu's timer model is armed, and its deadline (an arch_time_ns()
+ * value). False where the guest's timer is the CPU's own (aarch64).
+ */
+bool arch_vcpu_timer_armed(struct vcpu *vcpu, u64 *deadline_ns);
 void arch_vcpu_irq_describe(struct vcpu *vcpu, char *buf, u32 len);
 
 /*

@@ -32,6 +32,8 @@ struct pcpu {
 	 */
 	struct vcpu *held;
 	u32 ipi_count; /* IPIs received (self-test and statistics) */
+	u32 pad0;
+	u64 timers_ran_ns; /* when it last ran its expired timers (core/timer.c; for reports) */
 	u32 win_depth; /* window slots in use (keel/hmap.h) */
 	hpa_t root; /* this CPU's own top-level table */
 	u64 *win_pte; /* its window's leaf entries */
