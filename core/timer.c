@@ -5,6 +5,7 @@
  * list, with interrupts off, so no lock is needed.
  */
 #include <keel/arch.h>
+#include <keel/console.h>
 #include <keel/pcpu.h>
 #include <keel/timer.h>
 
@@ -29,12 +30,31 @@ static void timer_program_head(u32 cpu)
 	arch_timer_program(timer_lists[cpu] ? timer_lists[cpu]->deadline_ns : 0);
 }
 
+/*
+ * An armed timer belongs to the list of the CPU that armed it: another CPU
+ * would unlink it from a list it does not own, racing that CPU, and program
+ * its own hardware timer with the other's deadline (a timer lost on both).
+ * No caller does that; if one ever does, it is named rather than hidden.
+ */
+static bool timer_on_this_cpu(const struct timer *t, u32 cpu, const char *what)
+{
+	if (!t->armed || t->cpu == cpu)
+		return true;
+	pr_err("timer: %s on cpu %u of a timer armed on cpu %u (fn %p): refused", what, cpu, t->cpu,
+	       (void *)t->fn);
+	return false;
+}
+
 void timer_arm(struct timer *t, u64 deadline_ns)
 {
 	unsigned long flags = arch_irq_save();
 	u32 cpu = pcpu_this()->id;
 	struct timer **pp;
 
+	if (!timer_on_this_cpu(t, cpu, "arm")) {
+		arch_irq_restore(flags);
+		return;
+	}
 	if (t->armed)
 		timer_unlink(t);
 	t->cpu = cpu;
@@ -52,7 +72,7 @@ void timer_cancel(struct timer *t)
 {
 	unsigned long flags = arch_irq_save();
 
-	if (t->armed) {
+	if (t->armed && timer_on_this_cpu(t, pcpu_this()->id, "cancel")) {
 		timer_unlink(t);
 		timer_program_head(t->cpu);
 	}

@@ -28,6 +28,8 @@ UNIT_SRCS_test_dtb := arch/aarch64/dtb.c $(shell $(UNIT_CC) -print-file-name=lib
 UNIT_SRCS_test_netsw := core/netsw.c core/lib/strlcpy.c
 # TCP segmentation in software, on hand-made and hostile frames.
 UNIT_SRCS_test_netgso := core/netgso.c
+# The per-CPU timer lists.
+UNIT_SRCS_test_timer := core/timer.c
 # INTx of assigned PCI functions, against fake devices.
 UNIT_SRCS_test_intx := vfio/intx.c
 UNIT_CFLAGS_test_intx := -Ivfio
