@@ -21,7 +21,11 @@ struct timer {
 	u32 armed;
 };
 
-/* Arm @t on the calling CPU to run @t->fn at @deadline_ns (re-arms if armed). */
+/*
+ * Arm @t on the calling CPU to run @t->fn at @deadline_ns (re-arms if armed).
+ * A timer armed on another CPU is that CPU's: arming or cancelling it here
+ * is refused with an error line.
+ */
 void timer_arm(struct timer *t, u64 deadline_ns);
 
 /* Disarm @t (on the CPU it was armed on). */
