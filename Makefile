@@ -14,7 +14,7 @@ export KEEL_CACHE
 ifndef KEEL_ARCH
 # ---------------------------------------------------------------- outer level
 
-.PHONY: all deps unit test integration run check clean linux-assets bench FORCE
+.PHONY: all deps unit test integration run check clean linux-assets bench usb-image FORCE
 all: $(addprefix build-,$(ARCHES))
 
 build-%: FORCE
@@ -47,6 +47,15 @@ run: deps
 	@$(if $(HV),,tools/linux-assets.py --arch $(RUN_ARCH) --out $(BUILD)/$(RUN_ARCH)/linux \
 		--keelctl $(BUILD)/$(RUN_ARCH)/keelctl --guest $(BUILD)/$(RUN_ARCH)/guests/testguest.elf)
 	@tools/run.py --arch $(RUN_ARCH) --build $(BUILD) $(RUN_ARGS) $(if $(HV),--hv $(HV))
+
+# A bootable USB image, $(BUILD)/keel-usb.img: one GPT disk whose EFI system
+# partition boots every arch in ARCHES, with the demo's keel.cfg (the Linux
+# management partition and its images) or KEEL_CFG=FILE for every arch.
+usb-image: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) all
+	@$(if $(KEEL_CFG),,for a in $(ARCHES); do tools/linux-assets.py --arch $$a --out $(BUILD)/$$a/linux \
+		--keelctl $(BUILD)/$$a/keelctl --guest $(BUILD)/$$a/guests/testguest.elf || exit 1; done)
+	@tools/usb-image.py --arch "$(ARCHES)" --build $(BUILD) $(if $(KEEL_CFG),--config $(KEEL_CFG))
 
 # Debian kernel + busybox initramfs + disk image per arch for the Linux
 # scenarios (tests marked `linux`; PYTEST_ARGS=--no-linux leaves them out), cached in

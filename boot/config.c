@@ -641,6 +641,36 @@ static void cfg_vsock(struct cfg_parser *p, struct cfg_part_files *f, const char
 	f->vsock_cid = (u32)v;
 }
 
+static const char *const cfg_image_key[CFG_IMAGE_KINDS] = { "kernel", "initrd", "disk" };
+
+/* The image kind of "kernel_sha256", "initrd_sha256" or "disk_sha256"; else CFG_IMAGE_KINDS. */
+static u32 cfg_sha256_key(const char *key)
+{
+	u32 k;
+
+	for (k = 0; k < CFG_IMAGE_KINDS; k++) {
+		size_t n = strlen(cfg_image_key[k]);
+
+		if (strncmp(key, cfg_image_key[k], n) == 0 && strcmp(key + n, "_sha256") == 0)
+			return k;
+	}
+	return CFG_IMAGE_KINDS;
+}
+
+/* "kernel_sha256 = HEX": the digest the loader must find for that image. */
+static void cfg_image_sha256(struct cfg_parser *p, const char *key, const char *val)
+{
+	u32 k = cfg_sha256_key(key);
+	struct cfg_part_lines *l = &p->cfg->lines[p->part];
+
+	if (!cfg_first_time(p, key, &l->sha256[k]))
+		return;
+	if (!sha256_parse(val, strlen(val), p->cfg->files[p->part].sha256[k])) {
+		cfg_err(p, "%s: not a SHA-256 digest (64 hex digits, as sha256sum prints)", key);
+		l->sha256[k] = 0;
+	}
+}
+
 static void cfg_part_key(struct cfg_parser *p, const char *key, char *val)
 {
 	struct cfg_part_files *f = &p->cfg->files[p->part];
@@ -667,6 +697,8 @@ static void cfg_part_key(struct cfg_parser *p, const char *key, char *val)
 	} else if (strcmp(key, "disk") == 0) {
 		if (cfg_first_time(p, key, &l->disk))
 			cfg_disk(p, f, val);
+	} else if (cfg_sha256_key(key) < CFG_IMAGE_KINDS) {
+		cfg_image_sha256(p, key, val);
 	} else if (strcmp(key, "cmdline") == 0) {
 		if (cfg_first_time(p, key, &l->cmdline))
 			cfg_cmdline(p, val);
@@ -957,6 +989,46 @@ static void cfg_check_required(struct keel_config *cfg)
 	}
 }
 
+/*
+ * Give each module the digest its partitions expect. A digest without its
+ * image, or two different digests for one file, is an error.
+ */
+static void cfg_attach_sha256(struct keel_config *cfg)
+{
+	u32 i, k;
+
+	for (i = 0; i < cfg->part_count; i++) {
+		const struct cfg_part_files *f = &cfg->files[i];
+		const struct cfg_part_lines *l = &cfg->lines[i];
+		const u32 module[CFG_IMAGE_KINDS] = { f->kernel, f->initrd, f->disk };
+		const u32 image_line[CFG_IMAGE_KINDS] = { l->kernel, l->initrd, l->disk };
+
+		for (k = 0; k < CFG_IMAGE_KINDS; k++) {
+			u32 line = l->sha256[k];
+			struct cfg_module *m;
+
+			if (!line)
+				continue;
+			if (module[k] >= cfg->module_count) {
+				/* (A bad path was reported at its own line.) */
+				if (!image_line[k])
+					config_error(cfg, line, "%s_sha256 without %s",
+						     cfg_image_key[k], cfg_image_key[k]);
+				continue;
+			}
+			m = &cfg->modules[module[k]];
+			if (!m->sha256_line) {
+				m->sha256_line = line;
+				memcpy(m->sha256, f->sha256[k], SHA256_DIGEST);
+			} else if (memcmp(m->sha256, f->sha256[k], SHA256_DIGEST) != 0) {
+				config_error(cfg, line,
+					     "%s_sha256: '%s' was given another SHA-256 at line %u",
+					     cfg_image_key[k], m->path, m->sha256_line);
+			}
+		}
+	}
+}
+
 /* max_memory: memory plus a multiple of 128M, as a hot-pluggable region. */
 static void cfg_add_hotplug(struct keel_config *cfg, u32 i)
 {
@@ -1153,6 +1225,7 @@ int config_parse(const char *text, size_t len, struct keel_config *cfg)
 			p.line++; /* p.line ends as the number of the last line */
 	}
 	cfg_check_required(cfg);
+	cfg_attach_sha256(cfg);
 	cfg_build_descs(cfg);
 	if (cfg->part_count == 0 && !p.too_many_reported)
 		config_error(cfg, p.line, "no [partition NAME] section: nothing to start");

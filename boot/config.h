@@ -10,10 +10,11 @@
 #include <keel/abi.h>
 #include <keel/boot_info.h>
 #include <keel/pdesc.h>
+#include <keel/sha256.h>
 #include <keel/types.h>
 
 #define CFG_MAX_ERRORS 32u /* the last slot says "too many errors" */
-#define CFG_ERROR_LEN 160u
+#define CFG_ERROR_LEN 320u /* room for a path and two SHA-256 digests */
 #define CFG_LINE_MAX 2048u /* longest line, without its end of line */
 #define CFG_PATH_MAX KEEL_BOOT_MODULE_NAME /* including the NUL */
 
@@ -21,6 +22,9 @@ struct cfg_error {
 	u32 line; /* 1-based; 0 = about the file as a whole */
 	char msg[CFG_ERROR_LEN];
 };
+
+/* The images a partition names, for keys that go with one (KERNEL_sha256 = ...). */
+enum cfg_image_kind { CFG_IMAGE_KERNEL, CFG_IMAGE_INITRD, CFG_IMAGE_DISK, CFG_IMAGE_KINDS };
 
 /* Where each key of one [partition] section was (0 = not given). */
 struct cfg_part_lines {
@@ -38,6 +42,7 @@ struct cfg_part_lines {
 	u32 on_reboot;
 	u32 on_fault;
 	u32 vsock;
+	u32 sha256[CFG_IMAGE_KINDS]; /* kernel_sha256, initrd_sha256, disk_sha256 */
 	u32 pci[KEEL_PD_MAX_PCI]; /* each pci function's line, in the order given */
 	u32 net[KEEL_PD_MAX_NET]; /* each net key's line, in the order given */
 	u32 dev[KEEL_PD_MAX_DEVICES]; /* each device entry's line once built (0: no key) */
@@ -60,12 +65,15 @@ struct cfg_part_files {
 	u64 max_memory; /* bytes, 0 = not given */
 	bool vsock; /* a vsock device, with CID vsock_cid (KEEL_VSOCK_CID_AUTO: assigned) */
 	u32 vsock_cid;
+	u8 sha256[CFG_IMAGE_KINDS][SHA256_DIGEST]; /* expected digests, where lines.sha256[] */
 };
 
 /* A file a partition names (kernel or initrd); equal paths share one module. */
 struct cfg_module {
 	char path[CFG_PATH_MAX]; /* as written in keel.cfg */
 	u32 line; /* first line naming it */
+	u32 sha256_line; /* the key that gave its expected SHA-256 (0: none given) */
+	u8 sha256[SHA256_DIGEST];
 };
 
 struct keel_config {

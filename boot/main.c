@@ -9,147 +9,74 @@
 
 #include "config.h"
 #include "loader.h"
+#include "source.h"
 
-#define CFG_PATH "\\keel.cfg"
+#define CFG_NAME "keel.cfg"
 #define CFG_FILE_MAX (64u << 10)
-#define FILE_CHUNK (1u << 20) /* bytes per Read() call */
 
-static EFI_GUID loaded_image_guid = EFI_LOADED_IMAGE_PROTOCOL_GUID;
-static EFI_GUID simple_fs_guid = EFI_SIMPLE_FILE_SYSTEM_PROTOCOL_GUID;
-static EFI_GUID file_info_guid = EFI_FILE_INFO_ID;
 static EFI_GUID acpi20_guid = ACPI_20_TABLE_GUID;
 
 static struct keel_config cfg;
+static struct boot_source src;
 
 /* What a failed module load was about, per module: NULL if it loaded. */
 static const char *module_error[KEEL_BOOT_MAX_MODULES];
 
 /* ------------------------------------------------------------------ files */
 
-static EFI_FILE_HANDLE open_boot_volume(void)
+/* Read keel.cfg into pool memory and hash it. Prints the error itself. */
+static EFI_STATUS read_config_file(struct keel_boot_info *bi, char **text, u64 *size)
 {
-	EFI_LOADED_IMAGE *li;
-	EFI_SIMPLE_FILE_SYSTEM_PROTOCOL *fs;
-	EFI_FILE_HANDLE root;
+	struct sha256 h;
 	EFI_STATUS st;
 
-	st = efi_bs->HandleProtocol(efi_image, &loaded_image_guid, (void **)&li);
-	if (EFI_ERROR(st))
-		return NULL;
-	st = efi_bs->HandleProtocol(li->DeviceHandle, &simple_fs_guid, (void **)&fs);
-	if (EFI_ERROR(st))
-		return NULL;
-	st = fs->OpenVolume(fs, &root);
-	return EFI_ERROR(st) ? NULL : root;
-}
-
-/* Open @path (ASCII, '/' or '\' separators) relative to the volume root. */
-static EFI_STATUS file_open(EFI_FILE_HANDLE root, const char *path, EFI_FILE_HANDLE *f)
-{
-	CHAR16 name[CFG_PATH_MAX];
-	size_t i, n = strnlen(path, CFG_PATH_MAX);
-
-	if (n == CFG_PATH_MAX)
-		return EFI_INVALID_PARAMETER;
-	for (i = 0; i < n; i++)
-		name[i] = path[i] == '/' ? L'\\' : (CHAR16)(u8)path[i];
-	name[n] = 0;
-	return root->Open(root, f, name, EFI_FILE_MODE_READ, 0);
-}
-
-/* The size of an open regular file; fails for a directory. */
-static EFI_STATUS file_size(EFI_FILE_HANDLE f, u64 *size)
-{
-	u64 buf[1024 / 8]; /* the info and a leaf name of up to 255 UCS-2 chars */
-	UINTN len = sizeof(buf);
-	EFI_FILE_INFO *info = (EFI_FILE_INFO *)buf;
-	EFI_STATUS st;
-
-	st = f->GetInfo(f, &file_info_guid, &len, info);
-	if (EFI_ERROR(st))
-		return st;
-	if (info->Attribute & EFI_FILE_DIRECTORY)
-		return EFI_ACCESS_DENIED;
-	*size = info->FileSize;
-	return EFI_SUCCESS;
-}
-
-/* Read exactly @size bytes into @buf. */
-static EFI_STATUS file_read_all(EFI_FILE_HANDLE f, void *buf, u64 size)
-{
-	u64 done = 0;
-	EFI_STATUS st;
-
-	while (done < size) {
-		UINTN n = (UINTN)MIN(size - done, (u64)FILE_CHUNK);
-
-		st = f->Read(f, &n, (u8 *)buf + done);
-		if (EFI_ERROR(st))
-			return st;
-		if (n == 0)
-			return EFI_END_OF_FILE;
-		done += n;
-	}
-	return EFI_SUCCESS;
-}
-
-/* Read keel.cfg into pool memory. Prints the error itself. */
-static EFI_STATUS read_config_file(EFI_FILE_HANDLE root, char **text, u64 *size)
-{
-	EFI_FILE_HANDLE f;
-	EFI_STATUS st;
-
-	st = file_open(root, CFG_PATH, &f);
-	if (EFI_ERROR(st)) {
-		efi_printf("keel.cfg: error: cannot open %s on the boot volume: %s\n", CFG_PATH,
-			   efi_strerror(st));
-		return st;
-	}
-	st = file_size(f, size);
+	st = src.size(&src, CFG_NAME, size);
 	if (!EFI_ERROR(st) && *size > CFG_FILE_MAX)
 		st = EFI_BAD_BUFFER_SIZE;
 	if (!EFI_ERROR(st))
 		st = efi_bs->AllocatePool(EfiLoaderData, *size + 1, (void **)text);
 	if (!EFI_ERROR(st)) {
-		st = file_read_all(f, *text, *size);
+		sha256_init(&h);
+		st = src.read(&src, CFG_NAME, *text, *size, &h);
+		sha256_final(&h, bi->cfg_sha256);
 		if (EFI_ERROR(st))
 			efi_bs->FreePool(*text);
 	}
-	f->Close(f);
 	if (st == EFI_BAD_BUFFER_SIZE)
 		efi_printf("keel.cfg: error: file is larger than %u KiB\n", CFG_FILE_MAX >> 10);
 	else if (EFI_ERROR(st))
-		efi_printf("keel.cfg: error: cannot read %s: %s\n", CFG_PATH, efi_strerror(st));
+		efi_printf("keel.cfg: error: cannot read %s%s from %s: %s\n", src.dir, CFG_NAME,
+			   src.where, efi_strerror(st));
 	return st;
 }
 
 /* ---------------------------------------------------------------- modules */
 
-/* Load (or with @probe only look at) module @i into bi->modules[i]. */
-static const char *load_module(EFI_FILE_HANDLE root, struct keel_boot_info *bi, u32 i, bool probe)
+/* Load (or with @probe only look at) module @i into bi->modules[i], hashing it. */
+static const char *load_module(struct keel_boot_info *bi, u32 i, bool probe)
 {
 	struct keel_boot_module *m = &bi->modules[i];
 	const char *path = cfg.modules[i].path;
-	EFI_FILE_HANDLE f;
+	struct sha256 h;
 	EFI_STATUS st;
 	u64 size = 0;
 	void *p = NULL;
 
-	st = file_open(root, path, &f);
-	if (EFI_ERROR(st))
-		return st == EFI_NOT_FOUND ? "no such file" : efi_strerror(st);
-	st = file_size(f, &size);
-	if (st == EFI_ACCESS_DENIED) {
-		f->Close(f);
+	st = src.size(&src, path, &size);
+	if (st == EFI_NOT_FOUND)
+		return "no such file";
+	if (st == EFI_ACCESS_DENIED)
 		return "is a directory";
-	}
 	if (!EFI_ERROR(st) && !probe) {
 		p = efi_alloc_keel(size ? size : 1, PAGE_SIZE);
-		st = p ? file_read_all(f, p, size) : EFI_OUT_OF_RESOURCES;
+		sha256_init(&h);
+		st = p ? src.read(&src, path, p, size, &h) : EFI_OUT_OF_RESOURCES;
+		sha256_final(&h, m->sha256);
 		if (EFI_ERROR(st) && p)
 			efi_free_keel(p, size ? size : 1);
 	}
-	f->Close(f);
+	if (st == EFI_END_OF_FILE)
+		return "shorter than its size: truncated or changed while read";
 	if (EFI_ERROR(st))
 		return st == EFI_OUT_OF_RESOURCES ? "not enough memory to load it"
 						  : efi_strerror(st);
@@ -157,6 +84,19 @@ static const char *load_module(EFI_FILE_HANDLE root, struct keel_boot_info *bi, 
 	m->size = size;
 	memcpy(m->name, path, strnlen(path, CFG_PATH_MAX - 1));
 	return NULL;
+}
+
+/* A module whose digest is not the one keel.cfg gave: an error at that key. */
+static void check_module_digest(const struct keel_boot_info *bi, u32 i)
+{
+	const struct cfg_module *c = &cfg.modules[i];
+	char want[SHA256_HEX], got[SHA256_HEX];
+
+	if (!c->sha256_line || memcmp(c->sha256, bi->modules[i].sha256, SHA256_DIGEST) == 0)
+		return;
+	sha256_hex(c->sha256, want);
+	sha256_hex(bi->modules[i].sha256, got);
+	config_error(&cfg, c->sha256_line, "'%s' has SHA-256 %s, not %s", c->path, got, want);
 }
 
 /*
@@ -187,17 +127,23 @@ static void report_module_errors(void)
 }
 
 /* Load every module; with config errors already, only check they exist. */
-static void load_modules(EFI_FILE_HANDLE root, struct keel_boot_info *bi)
+static void load_modules(struct keel_boot_info *bi)
 {
 	bool probe = cfg.error_count != 0;
 	u32 i;
 
 	for (i = 0; i < cfg.module_count; i++) {
-		module_error[i] = load_module(root, bi, i, probe);
-		if (!module_error[i] && cfg.log_level >= KEEL_LOG_DEBUG)
-			efi_printf("keel: loader: %s: %llu bytes at 0x%llx\n", cfg.modules[i].path,
-				   (unsigned long long)bi->modules[i].size,
-				   (unsigned long long)bi->modules[i].base);
+		char hex[SHA256_HEX];
+
+		module_error[i] = load_module(bi, i, probe);
+		if (module_error[i] || probe)
+			continue;
+		check_module_digest(bi, i);
+		if (cfg.log_level >= KEEL_LOG_INFO) {
+			sha256_hex(bi->modules[i].sha256, hex);
+			efi_printf("keel: loader: %s: %llu bytes, sha256 %s\n", cfg.modules[i].path,
+				   (unsigned long long)bi->modules[i].size, hex);
+		}
 	}
 	bi->module_count = cfg.module_count;
 	report_module_errors();
@@ -300,9 +246,11 @@ static void print_config_errors(void)
 {
 	u32 i;
 
+	/* Named as on the volume when it is not at the root: \x86_64\keel.cfg:12: ... */
 	config_sort_errors(&cfg);
 	for (i = 0; i < cfg.error_count; i++)
-		efi_printf("keel.cfg:%u: error: %s\n", cfg.errors[i].line, cfg.errors[i].msg);
+		efi_printf("%s%s:%u: error: %s\n", src.dir[1] ? src.dir : "", CFG_NAME,
+			   cfg.errors[i].line, cfg.errors[i].msg);
 }
 
 static void fill_boot_info(struct keel_boot_info *bi)
@@ -330,14 +278,14 @@ static void fill_boot_info(struct keel_boot_info *bi)
  * Parse, load and check everything. Returns NULL when all is well, else why
  * the boot is aborted (the details are printed already).
  */
-static const char *prepare(EFI_FILE_HANDLE root, struct keel_boot_info *bi, u64 *entry)
+static const char *prepare(struct keel_boot_info *bi, u64 *entry)
 {
 	struct pdesc_limits lim;
 	const char *why = "";
 	char *text;
 	u64 size;
 
-	if (EFI_ERROR(read_config_file(root, &text, &size)))
+	if (EFI_ERROR(read_config_file(bi, &text, &size)))
 		return "cannot read keel.cfg";
 	config_parse(text, size, &cfg);
 	efi_bs->FreePool(text);
@@ -345,7 +293,7 @@ static const char *prepare(EFI_FILE_HANDLE root, struct keel_boot_info *bi, u64 
 		efi_printf("keel: loader: error: %s\n", why);
 		return "cannot load the core";
 	}
-	load_modules(root, bi);
+	load_modules(bi);
 	if (efi_arch_setup(bi))
 		return "loader error";
 	memset(&lim, 0, sizeof(lim));
@@ -383,7 +331,6 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st);
 EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 {
 	struct keel_boot_info *bi;
-	EFI_FILE_HANDLE root;
 	EFI_STATUS status;
 	const char *why;
 	u64 entry = 0;
@@ -393,26 +340,22 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 	efi_bs = st->BootServices;
 	efi_bs->SetWatchdogTimer(0, 0, 0, NULL);
 
-	root = open_boot_volume();
-	if (!root) {
-		efi_printf(
-			"keel: loader: error: cannot open the volume keel.efi was loaded from\n");
+	if (!source_volume_open(&src))
 		return EFI_LOAD_ERROR;
-	}
 	bi = efi_alloc_keel(sizeof(*bi), PAGE_SIZE);
 	if (!bi) {
-		root->Close(root);
+		src.close(&src);
 		efi_printf("keel: loader: error: no memory for the boot info\n");
 		return EFI_OUT_OF_RESOURCES;
 	}
-	why = prepare(root, bi, &entry);
+	why = prepare(bi, &entry);
 	if (why) {
 		efi_printf("keel: boot aborted: %s; no partition started\n", why);
-		root->Close(root);
+		src.close(&src);
 		release_all(bi);
 		return EFI_LOAD_ERROR;
 	}
-	root->Close(root);
+	src.close(&src);
 	efi_printf("keel: loader: %u partition%s, %u module%s, core at 0x%llx; starting\n",
 		   bi->part_count, bi->part_count == 1 ? "" : "s", bi->module_count,
 		   bi->module_count == 1 ? "" : "s", (unsigned long long)bi->core_base);

@@ -19,7 +19,6 @@ Ctrl-A C switches to its monitor.
 
 import argparse
 import os
-import re
 import shutil
 import sys
 from pathlib import Path
@@ -39,21 +38,12 @@ def demo_config(arch, hv):
 
 def copy_named_files(config_path, esp, search=()):
     """Copy each kernel/initrd/disk the config names from beside the config or
-    from a folder in @search, the first that has it.
-
-    Paths in keel.cfg use '\\' or '/'; a disk may end in ',ro'.
-    """
-    for m in re.finditer(r"^\s*(kernel|initrd|disk)\s*=\s*\"?([^\"#;\n]+?)\"?\s*$",
-                         config_path.read_text(), re.M):
-        path = m.group(2).strip()
-        if m.group(1) == "disk" and path.endswith(",ro"):
-            path = path[:-3]
-        rel = Path(*[p for p in re.split(r"[/\\]", path) if p])
-        found = [d / rel for d in (config_path.parent, *search) if (d / rel).is_file()]
-        src = found[0] if found else config_path.parent / rel
-        dst = esp / rel
-        if src.is_file() and (not dst.is_file() or dst.stat().st_size != src.stat().st_size
-                              or dst.stat().st_mtime < src.stat().st_mtime):
+    from a folder in @search, the first that has it (newer copies only)."""
+    for _key, path, _line in keelrig.named_files(config_path.read_text()):
+        src = keelrig.find_named_file(path, (config_path.parent, *search))
+        dst = esp / keelrig.relative_path(path)
+        if src and (not dst.is_file() or dst.stat().st_size != src.stat().st_size
+                    or dst.stat().st_mtime < src.stat().st_mtime):
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
 

@@ -18,7 +18,7 @@ VIRTIO_FUZZ_SRCS := tests/fuzz/virtio_env.c tests/unit/hmap_host.c $(wildcard vi
 	core/pdesc.c core/hotmem.c tests/unit/vfio_none.c core/netsw.c core/netgso.c core/lib/strlcpy.c
 FUZZ_SRCS_fuzz_virtq := $(VIRTIO_FUZZ_SRCS)
 FUZZ_SRCS_fuzz_virtio_mmio := $(VIRTIO_FUZZ_SRCS)
-FUZZ_SRCS_fuzz_config := boot/config.c core/pdesc.c tests/unit/shim.c
+FUZZ_SRCS_fuzz_config := boot/config.c core/pdesc.c core/sha256.c tests/unit/shim.c
 FUZZ_SRCS_fuzz_elf := core/elf.c
 FUZZ_SRCS_fuzz_x86_decode := arch/x86_64/decode.c
 FUZZ_SRCS_fuzz_mgmt := tests/unit/mgmt_env.c tests/unit/shim.c tests/unit/hmap_host.c core/mgmt.c core/hypercall.c \

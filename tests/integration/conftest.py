@@ -97,6 +97,17 @@ class Rig:
         self.runs.append(q)
         return q
 
+    def boot_usb(self, arch, image, name, smp=4, mem="2G", timeout=150.0, extra=(),
+                 cls=keelrig.Qemu):
+        """Start QEMU with @image as its only disk, a USB stick on xHCI (as a
+        @cls: linuxrig.LinuxQemu to type into its console)."""
+        log = self.build / arch / "test-logs" / f"{name}.log"
+        q = cls(keelrig.qemu_argv(arch, None, smp=smp, mem=mem, extra=extra, usb=image),
+                log, hard_timeout=timeout, name=f"{arch} {name}")
+        q.nodeid = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
+        self.runs.append(q)
+        return q
+
     def kill_all(self):
         for q in self.runs:
             q.kill()

@@ -92,16 +92,21 @@ def kvm_usable(arch):
     return _read("/sys/module/kvm/parameters/nested") in ("1", "Y")
 
 
-def qemu_argv(arch, esp, smp=4, mem="2G", serial="stdio", extra=(), cpu=None):
+def qemu_argv(arch, esp, smp=4, mem="2G", serial="stdio", extra=(), cpu=None, usb=None):
     """The QEMU command line that boots @esp (a directory) on @arch (@cpu: a
-    QEMU CPU model instead of the arch's default; it forces TCG)."""
+    QEMU CPU model instead of the arch's default; it forces TCG), or with
+    @usb (a disk image) instead, the machine's only disk: a USB stick on xHCI."""
     a = ARCHES[arch]
     kvm = kvm_usable(arch) and cpu is None
     argv = [a["qemu"], *a["machine"],
             "-accel", "kvm" if kvm else "tcg",
             "-cpu", "host" if kvm else cpu or a["cpu"],
             "-m", str(mem), "-smp", str(smp), *a["firmware"]]
-    if arch == "aarch64":
+    if usb:
+        argv += ["-drive", f"if=none,id=stick,format=raw,readonly=on,file={usb}",
+                 "-device", "qemu-xhci,id=xhci",
+                 "-device", "usb-storage,bus=xhci.0,drive=stick,removable=on"]
+    elif arch == "aarch64":
         argv += ["-drive", f"if=none,id=esp,format=raw,file=fat:rw:{esp}",
                  "-device", "virtio-blk-pci,drive=esp"]
     else:
@@ -137,6 +142,31 @@ def make_esp(esp, arch, build, config, guests=None):
         shutil.copyfile(src, esp / "guests" / name)
     (esp / "keel.cfg").write_text(config)
     return esp
+
+
+NAMED_FILE = re.compile(r"^\s*(kernel|initrd|disk)\s*=\s*\"?([^\"#;\n]+?)\"?\s*$", re.M)
+
+
+def named_files(config_text):
+    """The files a keel.cfg names: (key, path as written, line), a disk's ',ro' cut."""
+    found = []
+    for m in NAMED_FILE.finditer(config_text):
+        path = m.group(2).strip()
+        if m.group(1) == "disk" and path.endswith(",ro"):
+            path = path[:-3]
+        found.append((m.group(1), path, config_text.count("\n", 0, m.start()) + 1))
+    return found
+
+
+def relative_path(path):
+    """A keel.cfg path ('\\' or '/' separators, leading one optional) as a relative Path."""
+    return Path(*[p for p in re.split(r"[/\\]", path) if p])
+
+
+def find_named_file(path, search):
+    """The first folder of @search holding keel.cfg path @path, as a Path, or None."""
+    rel = relative_path(path)
+    return next((d / rel for d in search if (d / rel).is_file()), None)
 
 
 class Line(str):

@@ -171,6 +171,57 @@ static void test_disk(void)
 	CHECK_ERR(5, "disk: empty path");
 }
 
+#define ABC_SHA256 "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+#define EMPTY_SHA256 "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"
+
+/* kernel_sha256, initrd_sha256, disk_sha256: on the module, whichever line comes first. */
+static void test_sha256(void)
+{
+	u8 abc[SHA256_DIGEST], empty[SHA256_DIGEST];
+
+	sha256("abc", 3, abc);
+	sha256("", 0, empty);
+	CHECK_EQ(parse("[partition a]\ncpus = 1\nmemory = 64M\nkernel_sha256 = " ABC_SHA256
+		       "\nkernel = \\k\ndisk = \\d.img,ro\ndisk_sha256 = " EMPTY_SHA256 "\n"
+		       "[partition b]\ncpus = 2\nmemory = 64M\nkernel = /K\n"
+		       "kernel_sha256 = " ABC_SHA256 "\n"),
+		 0);
+	dump_errors();
+	CHECK_EQ(cfg.module_count, 2);
+	CHECK_EQ(cfg.modules[0].sha256_line, 4);
+	CHECK(memcmp(cfg.modules[0].sha256, abc, SHA256_DIGEST) == 0);
+	CHECK_EQ(cfg.modules[1].sha256_line, 7);
+	CHECK(memcmp(cfg.modules[1].sha256, empty, SHA256_DIGEST) == 0);
+	/* Without one, a module expects nothing. */
+	CHECK_EQ(parse(PART("a", "1")), 0);
+	CHECK_EQ(cfg.modules[0].sha256_line, 0);
+
+	CHECK(parse(PART("a", "1") "initrd_sha256 = " ABC_SHA256 "\n") != 0);
+	CHECK_ONLY_ERR(5, "initrd_sha256 without initrd");
+	CHECK(parse(PART("a", "1") "kernel_sha256 = " ABC_SHA256 "0\n") != 0);
+	CHECK_ONLY_ERR(5, "kernel_sha256: not a SHA-256 digest (64 hex digits, as sha256sum "
+			  "prints)");
+	CHECK(parse(PART("a", "1") "kernel_sha256 = sha256:" ABC_SHA256 "\n") != 0);
+	CHECK_ERR(5, "not a SHA-256 digest");
+	CHECK(parse(PART("a", "1") "kernel_sha256 =\n") != 0);
+	CHECK(cfg.error_count >= 1);
+	CHECK(parse(PART("a", "1") "kernel_sha256 = " ABC_SHA256 "\nkernel_sha256 = " ABC_SHA256
+				   "\n") != 0);
+	CHECK_ONLY_ERR(6, "duplicate key 'kernel_sha256' (first on line 5)");
+	/* One file, two digests. */
+	CHECK(parse(PART("a", "1") "kernel_sha256 = " ABC_SHA256
+				   "\n" PART("b", "2") "kernel_sha256 = " EMPTY_SHA256 "\n") != 0);
+	CHECK_ONLY_ERR(10, "kernel_sha256: '/k.elf' was given another SHA-256 at line 5");
+	/* A digest of a file that is also another partition's initrd. */
+	CHECK(parse(PART("a", "1") "kernel_sha256 = " ABC_SHA256 "\n[partition b]\ncpus = 2\n"
+				   "memory = 32M\nkernel = /x\ninitrd = \\K.ELF\n"
+				   "initrd_sha256 = " ABC_SHA256 "\n") == 0);
+	dump_errors();
+	CHECK(parse("[partition a]\ncpus = 1\nmemory = 64M\nkernel_sha256 = " ABC_SHA256
+		    "\nkernel = \n") != 0);
+	CHECK_ONLY_ERR(5, "kernel: empty path");
+}
+
 static void test_empty_and_endings(void)
 {
 	CHECK(parse("") != 0);
@@ -927,6 +978,7 @@ int main(void)
 	test_vsock_assigned();
 	test_smt_split_key();
 	test_disk();
+	test_sha256();
 	test_good();
 	test_defaults();
 	test_empty_and_endings();

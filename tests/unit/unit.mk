@@ -15,7 +15,7 @@ UNIT_SRCS_test_pmm := core/pmm.c
 UNIT_SRCS_test_conq := core/conq.c
 UNIT_SRCS_test_pdesc := core/pdesc.c
 UNIT_SRCS_test_elf := core/elf.c
-UNIT_SRCS_test_config := boot/config.c core/pdesc.c
+UNIT_SRCS_test_config := boot/config.c core/pdesc.c core/sha256.c
 UNIT_SRCS_test_hypercall := core/hypercall.c core/guest_mem.c tests/unit/hmap_host.c
 UNIT_SRCS_test_mgmt := tests/unit/mgmt_env.c tests/unit/hmap_host.c core/mgmt.c core/hypercall.c core/guest_mem.c core/partition.c core/pdesc.c core/pmm.c \
 	core/hotmem.c core/lib/strlcpy.c vfio/assign.c core/netsw.c
@@ -78,6 +78,8 @@ UNIT_CFLAGS_test_ivrs := -Iarch/x86_64
 UNIT_SRCS_test_vtd := vfio/vtd.c core/pt.c
 UNIT_SRCS_test_amdvi := vfio/amdvi.c core/pt.c
 
+# SHA-256 (measured launch): known answers, and every split of the input.
+UNIT_SRCS_test_sha256 := core/sha256.c
 UNIT_SRCS_test_acpi_gen := arch/x86_64/acpi_gen.c
 UNIT_SRCS_test_x86_decode := arch/x86_64/decode.c
 

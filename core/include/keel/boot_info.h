@@ -8,10 +8,11 @@
 
 #include <keel/abi.h>
 #include <keel/pdesc.h>
+#include <keel/sha256.h>
 #include <keel/types.h>
 
 #define KEEL_BOOT_INFO_MAGIC 0x544f4f424c45454bull /* "KEELBOOT" */
-#define KEEL_BOOT_INFO_VERSION 4u
+#define KEEL_BOOT_INFO_VERSION 5u
 
 #define KEEL_BOOT_MAX_MEM 256u
 #define KEEL_BOOT_MAX_MODULES 32u
@@ -37,6 +38,7 @@ struct keel_boot_module {
 	u64 base; /* host-physical, page aligned, inside a KEEL_MEM_KEEL range */
 	u64 size; /* bytes of file data */
 	char name[KEEL_BOOT_MODULE_NAME]; /* path on the boot volume, as in keel.cfg */
+	u8 sha256[SHA256_DIGEST]; /* of the file's bytes, taken by the loader as it read them */
 };
 
 struct keel_boot_info {
@@ -73,6 +75,8 @@ struct keel_boot_info {
 	u32 net_count;
 	u32 pad1;
 	char nets[KEEL_MAX_NETWORKS][KEEL_NET_NAME_MAX];
+	/* (5) measured launch: the SHA-256 of keel.cfg as read */
+	u8 cfg_sha256[SHA256_DIGEST];
 };
 
 /* Log levels, as in keel.cfg. */
