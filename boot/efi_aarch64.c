@@ -232,3 +232,11 @@ void efi_arch_enter(u64 entry, struct keel_boot_info *bi)
 	for (;;)
 		__asm__ volatile("wfi");
 }
+
+u64 efi_arch_clock(void)
+{
+	u64 t;
+
+	__asm__ volatile("isb; mrs %0, cntpct_el0" : "=r"(t));
+	return t;
+}

@@ -51,6 +51,11 @@ static inline u64 rdtsc(void)
 	return ((u64)hi << 32) | lo;
 }
 
+u64 efi_arch_clock(void)
+{
+	return rdtsc();
+}
+
 static u64 measure_tsc_hz(void)
 {
 	u64 t0, t1;

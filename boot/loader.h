@@ -85,6 +85,9 @@ void efi_arch_release(struct keel_boot_info *bi);
 /* Make @size bytes at @p, just written, safe to execute. */
 void efi_arch_sync_icache(void *p, u64 size);
 
+/* The clock counter (TSC, CNTPCT_EL0), for the boot timeline. */
+u64 efi_arch_clock(void);
+
 /* Boot services are gone: mask interrupts and call the core. Does not return. */
 void __noreturn efi_arch_enter(u64 entry, struct keel_boot_info *bi);
 

@@ -39,6 +39,7 @@ static EFI_STATUS read_config_file(struct keel_boot_info *bi, char **text, u64 *
 		sha256_init(&h);
 		st = src.read(&src, CFG_NAME, *text, *size, &h);
 		sha256_final(&h, bi->cfg_sha256);
+		bi->t_config_read = efi_arch_clock();
 		if (EFI_ERROR(st))
 			efi_bs->FreePool(*text);
 	}
@@ -70,7 +71,9 @@ static const char *load_module(struct keel_boot_info *bi, u32 i, bool probe)
 	if (!EFI_ERROR(st) && !probe) {
 		p = efi_alloc_keel(size ? size : 1, PAGE_SIZE);
 		sha256_init(&h);
+		m->read_start = efi_arch_clock();
 		st = p ? src.read(&src, path, p, size, &h) : EFI_OUT_OF_RESOURCES;
+		m->read_end = efi_arch_clock();
 		sha256_final(&h, m->sha256);
 		if (EFI_ERROR(st) && p)
 			efi_free_keel(p, size ? size : 1);
@@ -332,8 +335,8 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 {
 	struct keel_boot_info *bi;
 	EFI_STATUS status;
+	u64 entry = 0, t_entry = efi_arch_clock();
 	const char *why;
-	u64 entry = 0;
 
 	efi_image = image;
 	efi_st = st;
@@ -348,6 +351,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 		efi_printf("keel: loader: error: no memory for the boot info\n");
 		return EFI_OUT_OF_RESOURCES;
 	}
+	bi->t_loader_entry = t_entry;
 	why = prepare(bi, &entry);
 	if (why) {
 		efi_printf("keel: boot aborted: %s; no partition started\n", why);
@@ -362,6 +366,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 
 	/* After the last file read: no firmware-started DMA may outlive boot services. */
 	efi_pci_stop_dma();
+	bi->t_exit_boot = efi_arch_clock();
 	status = exit_boot_services(bi);
 	if (EFI_ERROR(status))
 		return status;

@@ -14,6 +14,7 @@
 #include <keel/pci.h>
 #include <keel/pcpu.h>
 #include <keel/pmm.h>
+#include <keel/timeline.h>
 
 #define KEEL_VERSION "0.1.0"
 
@@ -58,6 +59,7 @@ void keel_main(struct keel_boot_info *bi)
 		boot_fail("the loader's boot information is missing or of another version",
 			  -KEEL_EINVAL);
 	console_set_level(bi->log_level);
+	timeline_boot(bi);
 	pr_info("Keel %s (%s) starting", KEEL_VERSION, KEEL_ARCH_NAME);
 
 	ret = pmm_init(bi);
@@ -83,5 +85,6 @@ void keel_main(struct keel_boot_info *bi)
 	part_boot_all(bi);
 	console_input_start();
 	irqwatch_start();
+	timeline_start();
 	pcpu_loop();
 }

@@ -20,6 +20,7 @@
 #include <keel/pcpu.h>
 #include <keel/pdesc.h>
 #include <keel/pmm.h>
+#include <keel/timeline.h>
 #include <keel/timer.h>
 #include <keel/vfio.h>
 #include <keel/virtio.h>
@@ -1116,6 +1117,43 @@ static s64 mgmt_net_list(const struct vcpu *vcpu, gpa_t gpa, u64 count, u64 r[3]
 	return mgmt_list_out(vcpu, gpa, count, &mgmt_net_table, &rec, r);
 }
 
+/* ---- BOOT_TIMELINE ------------------------------------------------------ */
+
+/* The timeline in time order as this call saw it (static: mgmt_lock serialises calls). */
+static struct keel_boot_event mgmt_timeline[KEEL_BOOT_EVENTS_MAX];
+static u32 mgmt_timeline_count;
+
+static u32 mgmt_timeline_slots(void)
+{
+	return mgmt_timeline_count;
+}
+
+static bool mgmt_timeline_listed(u32 slot)
+{
+	return slot < mgmt_timeline_count;
+}
+
+static void mgmt_timeline_fill(u32 slot, void *rec)
+{
+	memcpy(rec, &mgmt_timeline[slot], sizeof(mgmt_timeline[slot]));
+}
+
+static const struct mgmt_table mgmt_timeline_table = {
+	.max = KEEL_BOOT_EVENTS_MAX,
+	.size = sizeof(struct keel_boot_event),
+	.slots = mgmt_timeline_slots,
+	.listed = mgmt_timeline_listed,
+	.fill = mgmt_timeline_fill,
+};
+
+static s64 mgmt_boot_timeline(const struct vcpu *vcpu, gpa_t gpa, u64 count, u64 r[3])
+{
+	struct keel_boot_event rec;
+
+	mgmt_timeline_count = timeline_copy(mgmt_timeline, KEEL_BOOT_EVENTS_MAX);
+	return mgmt_list_out(vcpu, gpa, count, &mgmt_timeline_table, &rec, r);
+}
+
 /* ---- PCI_ASSIGN, PCI_RELEASE --------------------------------------------- */
 
 /*
@@ -1260,6 +1298,8 @@ static s64 mgmt_dispatch(struct vcpu *vcpu, u32 nr, const u64 a[6], u64 r[3])
 		return mgmt_pci_release(vcpu, a[0], a[1]);
 	case KEEL_HC_MGMT_NET_LIST:
 		return mgmt_net_list(vcpu, a[0], a[1], r);
+	case KEEL_HC_MGMT_BOOT_TIMELINE:
+		return mgmt_boot_timeline(vcpu, a[0], a[1], r);
 	default:
 		return -KEEL_ENOSYS;
 	}

@@ -13,6 +13,7 @@
 #include <keel/pcpu.h>
 #include <keel/pdesc.h>
 #include <keel/pmm.h>
+#include <keel/timeline.h>
 #include <keel/vfio.h>
 #include <keel/virtio.h>
 
@@ -883,6 +884,7 @@ static void part_idle_policy(void)
 {
 	if (part_active_count() != 0 || on_idle == KEEL_ON_IDLE_STAY)
 		return;
+	timeline_print_once(); /* a boot that ends this soon still shows it */
 	pr_info("no partition is running; %s (on_idle)",
 		on_idle == KEEL_ON_IDLE_POWEROFF ? "powering off" : "resetting");
 	console_flush();
@@ -1085,8 +1087,10 @@ static int part_boot_one(const struct pdesc *desc, const struct keel_boot_info *
 			(unsigned long long)((free_before - pmm_free_bytes() -
 					      pdesc_ram_size(desc)) >>
 					     10));
-	if (desc->h.flags & KEEL_PD_AUTOSTART)
+	if (desc->h.flags & KEEL_PD_AUTOSTART) {
+		timeline_expect(part);
 		return part_run(part, PS(BUILDING));
+	}
 	part_set_state(part, PS(BUILDING), PART_LOADED);
 	return 0;
 }

@@ -9,6 +9,7 @@
 #include <keel/partition.h>
 #include <keel/pcpu.h>
 #include <keel/pmm.h>
+#include <keel/timeline.h>
 #include <keel/timer.h>
 #include <keel/vcpu.h>
 
@@ -79,6 +80,7 @@ void pcpu_loop(void)
 void pcpu_secondary_main(struct pcpu *cpu)
 {
 	__atomic_store_n(&cpu->state, PCPU_ONLINE, __ATOMIC_RELEASE);
+	timeline_cpu_online(cpu->id);
 	pr_info("cpu %u online (hwid 0x%llx)", cpu->id, (unsigned long long)cpu->hwid);
 	pcpu_loop();
 }

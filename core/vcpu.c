@@ -10,6 +10,7 @@
 #include <keel/lib.h>
 #include <keel/partition.h>
 #include <keel/pcpu.h>
+#include <keel/timeline.h>
 #include <keel/timer.h>
 #include <keel/vcpu.h>
 #include <keel/vfio.h>
@@ -327,6 +328,8 @@ void vcpu_run_loop(struct vcpu *vcpu)
 		if (vcpu->reset_pending) {
 			arch_vcpu_reset(vcpu, &vcpu->boot);
 			vcpu->reset_pending = 0;
+			if (vcpu->index == 0)
+				timeline_first_entry(vcpu->part);
 		}
 		exit.kind = EXIT_NONE;
 		arch_vcpu_run(vcpu, &exit);

@@ -85,16 +85,23 @@ int arch_console_getc(void)
 	return (int)(uart_read(PL011_DR) & 0xff);
 }
 
+u64 arch_ticks_to_ns(u64 ticks)
+{
+	/* Split so ticks * 1e9 cannot overflow. */
+	u64 sec = ticks / time_freq, rem = ticks % time_freq;
+
+	return sec * 1000000000ull + rem * 1000000000ull / time_freq;
+}
+
+u64 arch_time_origin_ns(void)
+{
+	return arch_ticks_to_ns(time_start);
+}
+
 u64 arch_time_ns(void)
 {
-	u64 ticks, sec, rem;
-
 	isb();
-	ticks = read_sysreg(cntpct_el0) - time_start;
-	/* Split so ticks * 1e9 cannot overflow. */
-	sec = ticks / time_freq;
-	rem = ticks % time_freq;
-	return sec * 1000000000ull + rem * 1000000000ull / time_freq;
+	return arch_ticks_to_ns(read_sysreg(cntpct_el0) - time_start);
 }
 
 u64 time_ns_to_ticks(u64 ns)

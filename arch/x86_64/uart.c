@@ -98,6 +98,16 @@ u64 arch_time_ns(void)
 	return (u64)(((unsigned __int128)delta * x86_tsc_mult) >> 32);
 }
 
+u64 arch_ticks_to_ns(u64 ticks)
+{
+	return x86_tsc_to_ns(ticks);
+}
+
+u64 arch_time_origin_ns(void)
+{
+	return x86_tsc_to_ns(x86_tsc0);
+}
+
 u64 x86_tsc_khz(void)
 {
 	return x86_tsc_hz / 1000;

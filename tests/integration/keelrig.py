@@ -374,6 +374,49 @@ def keel(text):
     return rf"\] keel: {text}"
 
 
+TIMELINE_ROW = re.compile(r"\] keel:\s+(\d+)\.(\d{3})  (.*)$")
+
+
+def boot_timeline(q, timeout=60):
+    """The boot timeline Keel printed: [(ms since reset, what)], in its order."""
+    head = q.wait_for(keel(r"boot timeline \(ms since the clock started at reset\):$"), timeout)
+    # Its rows are indented ("keel:   "); the first line that is not ends it.
+    end = q.wait_for(r"^(?!.*\] keel:   )", timeout, after=head.index + 1)
+    rows = []
+    for line in q.lines[head.index + 1:end.index]:
+        m = TIMELINE_ROW.search(line)
+        assert m, f"not a timeline row: {line}"
+        rows.append((int(m.group(1)) + int(m.group(2)) / 1000, m.group(3)))
+    return rows
+
+
+def check_timeline(rows, cpus, parts, images=()):
+    """@rows are in time order and hold the loader's steps, @images (keel.cfg
+    paths, with their sizes in bytes), ExitBootServices, the core's entry,
+    cpus 1..@cpus-1 online and each of @parts' first instruction, in that order."""
+    times = [t for t, _ in rows]
+    assert times == sorted(times), f"not in time order: {rows}"
+    assert times[0] > 0, rows
+    whats = [w for _, w in rows]
+
+    def at(what):
+        hits = [i for i, w in enumerate(whats) if re.fullmatch(what, w)]
+        assert len(hits) == 1, f"/{what}/: {len(hits)} rows in {whats}"
+        return hits[0]
+
+    steps = [at("loader entry"), at("keel.cfg read")]
+    for path, size in images:
+        steps.append(at(rf"image {re.escape(path)}: {size >> 10} KiB in \d+\.\d{{3}} ms "
+                        r"\(\d+\.\d MiB/s\)"))
+    steps += [at("ExitBootServices"), at("core entry")]
+    assert steps == sorted(steps), f"loader steps out of order: {whats}"
+    core = steps[-1]
+    for cpu in range(1, cpus):
+        assert at(f"cpu {cpu} online") > core
+    for name in parts:
+        assert at(rf"partition '{name}': first instruction") > core
+
+
 def guest_check(q, part, check, timeout):
     """A conformance guest's line for @check: mode=@part prints `@part: CHECK ... ok`
     (or WRONG) per check. Fails with what Keel said of the partition if it is

@@ -5,7 +5,7 @@ stopped Keel powers the machine off (on_idle = poweroff)."""
 
 import pytest
 
-from keelrig import ABI_RE, ARCHES, keel, keel_cfg, out, partition
+from keelrig import ABI_RE, ARCHES, TESTGUEST, boot_timeline, check_timeline, keel, keel_cfg, out, partition
 
 PARTS = [  # name, cpu, MiB, mode
     ("alpha", 1, 64, "hello"),
@@ -34,6 +34,16 @@ def test_cpus_online(basic, arch):
     for cpu in (1, 2, 3):
         line = basic.find(keel(rf"cpu {cpu} online \(hwid 0x[0-9a-f]+\)"))
         assert line is not None and line.index < smp.index, f"no 'cpu {cpu} online' before: {smp}"
+
+
+def test_boot_timeline(basic, arch, rig):
+    """One table, once: the loader's steps (with the one image's size), the
+    core's entry, every CPU online and each partition's first instruction, in
+    time order (ms since the clock counter started at reset)."""
+    rows = boot_timeline(basic)
+    size = (rig.build / arch / "guests" / TESTGUEST).stat().st_size
+    check_timeline(rows, 4, [n for n, *_ in PARTS], [(f"/guests/{TESTGUEST}", size)])
+    assert len(basic.find_all(keel(r"boot timeline "))) == 1
 
 
 def test_speculation_choices_said(basic, arch):

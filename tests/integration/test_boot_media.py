@@ -6,8 +6,9 @@ partition boots both arches. QEMU boots it as a USB mass-storage device on
 xHCI, the machine's only disk:
 
 - the stick with the demo configuration reaches the management shell on each
-  arch, the loader read that arch's keel.cfg and images, and the SHA-256 it
-  printed for each image is the one the test computes of the file;
+  arch, the loader read that arch's keel.cfg and images, the SHA-256 it
+  printed for each image is the one the test computes of the file, and the
+  boot timeline shows each image's read in order;
 - broken sticks: a missing image, a truncated one (keel.cfg gives its
   kernel_sha256), a corrupted keel.cfg: each gives one error with keel.cfg's
   line, and nothing starts; the same stick unbroken, with that kernel_sha256,
@@ -16,13 +17,15 @@ xHCI, the machine's only disk:
 
 import hashlib
 import importlib.util
+import json
 import re
 
 import pytest
 
 import conftest
 import linuxrig
-from keelrig import ROOT, TESTGUEST, keel, keel_cfg, line_of, out, partition
+from keelrig import (ROOT, TESTGUEST, boot_timeline, check_timeline, keel, keel_cfg, line_of, out,
+                     partition)
 
 ABORT = r"keel: boot aborted: keel\.cfg has errors; no partition started"
 
@@ -71,8 +74,22 @@ def test_usb_stick_boots_the_management_shell(rig, arch, demo_stick):
             assert line.endswith(sha256_of(path)), f"{line}: not the sha256 of {path}"
             assert f": {path.stat().st_size} bytes," in line
         assert q.find(out("hello", r"hello from hello$"))
+        # The boot timeline: the three images read from the stick, with their sizes.
+        rows = boot_timeline(q)
+        check_timeline(rows, 4, ["mgmt", "hello"],
+                       [(name, path.stat().st_size) for name, path in want.items()])
         q.send("keelctl list\n")
         q.wait_for(r"^\s*\d+\s+hello\s", 120, after=len(q.lines) - 1)
+        # keelctl info --json carries the same timeline, in ns.
+        q.send("echo INFO-JSON $(keelctl info --json)\n")
+        info = json.loads(q.wait_for(r"^INFO-JSON \{", 120, after=len(q.lines) - 1)
+                          .split("INFO-JSON ", 1)[1])
+        events = info["boot_timeline"]
+        assert [e["at_ns"] // 1000000 for e in events] == [int(t) for t, _ in rows], events
+        images = {e["name"]: e["bytes"] for e in events if e["event"] == "image"}
+        assert images == {n: p.stat().st_size for n, p in want.items()}
+        first = [e["name"] for e in events if e["event"] == "first_instruction"]
+        assert sorted(first) == ["hello", "mgmt"]
 
 
 def stick_config(kernel_sha256=None):

@@ -18,10 +18,10 @@ UNIT_SRCS_test_elf := core/elf.c
 UNIT_SRCS_test_config := boot/config.c core/pdesc.c core/sha256.c
 UNIT_SRCS_test_hypercall := core/hypercall.c core/guest_mem.c tests/unit/hmap_host.c
 UNIT_SRCS_test_mgmt := tests/unit/mgmt_env.c tests/unit/hmap_host.c core/mgmt.c core/hypercall.c core/guest_mem.c core/partition.c core/pdesc.c core/pmm.c \
-	core/hotmem.c core/lib/strlcpy.c vfio/assign.c core/netsw.c
+	core/hotmem.c core/lib/strlcpy.c vfio/assign.c core/netsw.c core/timeline.c
 # The vCPU run loop and exit dispatch (core/vcpu.c) with a scripted arch.
 UNIT_SRCS_test_vcpu := tests/unit/mgmt_env.c tests/unit/hmap_host.c core/vcpu.c core/partition.c core/guest_mem.c \
-	core/pdesc.c core/pmm.c core/hotmem.c core/lib/strlcpy.c vfio/assign.c
+	core/pdesc.c core/pmm.c core/hotmem.c core/lib/strlcpy.c vfio/assign.c core/timeline.c
 # The aarch64 Linux guest's device tree, read back with the host's libfdt.
 UNIT_SRCS_test_dtb := arch/aarch64/dtb.c $(shell $(UNIT_CC) -print-file-name=libfdt.a)
 # The switch inside Keel.
@@ -33,6 +33,8 @@ UNIT_SRCS_test_timer := core/timer.c
 # INTx of assigned PCI functions, against fake devices.
 UNIT_SRCS_test_intx := vfio/intx.c
 UNIT_CFLAGS_test_intx := -Ivfio
+# The boot timeline: order, first entries only, the table once.
+UNIT_SRCS_test_timeline := core/timeline.c core/lib/strlcpy.c
 # The interrupt-delivery watch's decision.
 UNIT_SRCS_test_irqwatch := core/irqwatch.c
 # The aarch64 Spectre-BHB choice.

@@ -35,6 +35,8 @@ struct keel_ioc_host_info {
  * functions: struct keel_pci_dev records, count <= KEEL_PCI_MAX_DEVS.
  * KEEL_IOC_NET_LIST (ABI 1.6) too, for Keel's networks and their ports:
  * struct keel_net_rec records, count <= KEEL_NET_LIST_MAX.
+ * KEEL_IOC_BOOT_TIMELINE (ABI 1.8) too, for the boot timeline: struct
+ * keel_boot_event records, count <= KEEL_BOOT_EVENTS_MAX.
  */
 struct keel_ioc_list {
 	uint64_t buf; /* user pointer to struct keel_part_status[count] (PCI: keel_pci_dev) */
@@ -135,5 +137,6 @@ struct keel_ioc_pci {
 #define KEEL_IOC_PCI_ASSIGN _IOW(KEEL_IOC_MAGIC, 0x0E, struct keel_ioc_pci)
 #define KEEL_IOC_PCI_RELEASE _IOW(KEEL_IOC_MAGIC, 0x0F, struct keel_ioc_pci)
 #define KEEL_IOC_NET_LIST _IOWR(KEEL_IOC_MAGIC, 0x10, struct keel_ioc_list)
+#define KEEL_IOC_BOOT_TIMELINE _IOWR(KEEL_IOC_MAGIC, 0x11, struct keel_ioc_list)
 
 #endif /* KEEL_DEV_H */

@@ -73,7 +73,7 @@ static long keel_ioc_host_info(void __user *uarg)
 }
 
 /*
- * LIST, PCI_LIST and NET_LIST: up to min(count, @max) records of @size bytes, into a
+ * LIST, PCI_LIST, NET_LIST and BOOT_TIMELINE: up to min(count, @max) records of @size bytes, into a
  * kernel array Keel fills (none for count 0: Keel then only counts).
  */
 static long keel_ioc_list(void __user *uarg, u64 nr, size_t size, u32 max)
@@ -313,6 +313,10 @@ static long keel_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case KEEL_IOC_NET_LIST:
 		ret = keel_ioc_list(uarg, KEEL_HC_MGMT_NET_LIST, sizeof(struct keel_net_rec),
 				    KEEL_NET_LIST_MAX);
+		break;
+	case KEEL_IOC_BOOT_TIMELINE:
+		ret = keel_ioc_list(uarg, KEEL_HC_MGMT_BOOT_TIMELINE,
+				    sizeof(struct keel_boot_event), KEEL_BOOT_EVENTS_MAX);
 		break;
 	case KEEL_IOC_CREATE:
 		ret = keel_ioc_create(uarg);

@@ -21,7 +21,7 @@
  * longer reads.
  */
 #define KEEL_ABI_VERSION_MAJOR 1
-#define KEEL_ABI_VERSION_MINOR 7
+#define KEEL_ABI_VERSION_MINOR 8
 #define KEEL_ABI_VERSION ((KEEL_ABI_VERSION_MAJOR << 16) | KEEL_ABI_VERSION_MINOR)
 
 /*
@@ -127,7 +127,12 @@
  * port, networks in their numbers' order. a1 is capped at KEEL_NET_LIST_MAX.
  */
 #define KEEL_HC_MGMT_NET_LIST 0x110
-#define KEEL_HC_MGMT_NR_CALLS 0x111 /* first unassigned management number */
+/*
+ * (1.8) a0 = GPA of struct keel_boot_event[a1] -> r1 = written, r2 = total:
+ * the boot timeline, in time order (a1 is capped at KEEL_BOOT_EVENTS_MAX).
+ */
+#define KEEL_HC_MGMT_BOOT_TIMELINE 0x111
+#define KEEL_HC_MGMT_NR_CALLS 0x112 /* first unassigned management number */
 #define KEEL_RESIZE_MEMORY 1u
 /*
  * (1.2) a1 = KEEL_RESIZE_CPUS, a2 = how many of its vCPUs may be on, 1 ..
@@ -537,6 +542,31 @@ struct keel_pci_dev {
 	uint16_t pad1; /* 0 */
 	uint32_t flags; /* KEEL_PCI_DEV_* */
 	uint32_t reserved[4]; /* 0: room for what assignment adds (BAR count, reset methods) */
+};
+
+/*
+ * (1.8) One step of the boot, in KEEL_HC_MGMT_BOOT_TIMELINE: at = ns since the
+ * machine's clock counter started (its reset), so firmware time is included.
+ * IMAGE: name = its keel.cfg path, bytes its size, took = ns to read it.
+ * CPU_ONLINE: index = the CPU. FIRST_INSN: name = the partition, index its id.
+ */
+#define KEEL_BOOT_LOADER_ENTRY 1u
+#define KEEL_BOOT_CONFIG_READ 2u
+#define KEEL_BOOT_IMAGE 3u
+#define KEEL_BOOT_EXIT_BOOT_SERVICES 4u
+#define KEEL_BOOT_CORE_ENTRY 5u
+#define KEEL_BOOT_CPU_ONLINE 6u
+#define KEEL_BOOT_FIRST_INSN 7u
+#define KEEL_BOOT_EVENTS_MAX 128u
+#define KEEL_BOOT_EVENT_NAME 64u
+
+struct keel_boot_event {
+	uint64_t at;
+	uint64_t bytes;
+	uint64_t took;
+	uint32_t kind; /* KEEL_BOOT_* */
+	uint32_t index;
+	char name[KEEL_BOOT_EVENT_NAME]; /* NUL-terminated, may be cut */
 };
 
 /*

@@ -116,6 +116,15 @@ int arch_console_getc(void);
 /* Nanoseconds since an arbitrary point at boot; monotonic, all CPUs alike. */
 u64 arch_time_ns(void);
 
+/*
+ * The boot timeline's clock (core/timeline.c): nanoseconds from the clock
+ * counter's zero (x86_64 TSC, arm64 CNTPCT_EL0: the machine's reset) to
+ * arch_time_ns()'s zero; and a raw counter reading the loader took, in
+ * nanoseconds from the counter's zero.
+ */
+u64 arch_time_origin_ns(void);
+u64 arch_ticks_to_ns(u64 ticks);
+
 /* ---- CPU control -------------------------------------------------------- */
 
 /* Wait for an interrupt with interrupts enabled (idle), then return. */

@@ -39,6 +39,7 @@ struct keel_boot_module {
 	u64 size; /* bytes of file data */
 	char name[KEEL_BOOT_MODULE_NAME]; /* path on the boot volume, as in keel.cfg */
 	u8 sha256[SHA256_DIGEST]; /* of the file's bytes, taken by the loader as it read them */
+	u64 read_start, read_end; /* clock counter readings around its read (timeline) */
 };
 
 struct keel_boot_info {
@@ -77,6 +78,12 @@ struct keel_boot_info {
 	char nets[KEEL_MAX_NETWORKS][KEEL_NET_NAME_MAX];
 	/* (5) measured launch: the SHA-256 of keel.cfg as read */
 	u8 cfg_sha256[SHA256_DIGEST];
+	/*
+	 * (6) the boot timeline: clock counter readings (x86_64 TSC, arm64
+	 * CNTPCT_EL0) at the loader's entry, keel.cfg read, and just before
+	 * ExitBootServices.
+	 */
+	u64 t_loader_entry, t_config_read, t_exit_boot;
 };
 
 /* Log levels, as in keel.cfg. */
