@@ -14,7 +14,7 @@ export KEEL_CACHE
 ifndef KEEL_ARCH
 # ---------------------------------------------------------------- outer level
 
-.PHONY: all deps unit test integration run check clean linux-assets bench usb-image FORCE
+.PHONY: all deps unit test integration run check clean linux-assets bench usb-image pxe FORCE
 all: $(addprefix build-,$(ARCHES))
 
 build-%: FORCE
@@ -55,7 +55,15 @@ usb-image: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all
 	@$(if $(KEEL_CFG),,for a in $(ARCHES); do tools/linux-assets.py --arch $$a --out $(BUILD)/$$a/linux \
 		--keelctl $(BUILD)/$$a/keelctl --guest $(BUILD)/$$a/guests/testguest.elf || exit 1; done)
-	@tools/usb-image.py --arch "$(ARCHES)" --build $(BUILD) $(if $(KEEL_CFG),--config $(KEEL_CFG))
+	@tools/bootmedia.py usb --arch "$(ARCHES)" --build $(BUILD) $(if $(KEEL_CFG),--config $(KEEL_CFG))
+
+# A network-boot tree, $(BUILD)/pxe/<arch>/keel.efi with keel.cfg and its files
+# beside it, to serve over TFTP (docs/network-boot.md); KEEL_CFG as for usb-image.
+pxe: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) all
+	@$(if $(KEEL_CFG),,for a in $(ARCHES); do tools/linux-assets.py --arch $$a --out $(BUILD)/$$a/linux \
+		--keelctl $(BUILD)/$$a/keelctl --guest $(BUILD)/$$a/guests/testguest.elf || exit 1; done)
+	@tools/bootmedia.py pxe --arch "$(ARCHES)" --build $(BUILD) $(if $(KEEL_CFG),--config $(KEEL_CFG))
 
 # Debian kernel + busybox initramfs + disk image per arch for the Linux
 # scenarios (tests marked `linux`; PYTEST_ARGS=--no-linux leaves them out), cached in

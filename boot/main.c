@@ -47,11 +47,20 @@ static EFI_STATUS read_config_file(struct keel_boot_info *bi, char **text, u64 *
 		efi_printf("keel.cfg: error: file is larger than %u KiB\n", CFG_FILE_MAX >> 10);
 	else if (EFI_ERROR(st))
 		efi_printf("keel.cfg: error: cannot read %s%s from %s: %s\n", src.dir, CFG_NAME,
-			   src.where, efi_strerror(st));
+			   src.where, src.error[0] ? src.error : efi_strerror(st));
 	return st;
 }
 
 /* ---------------------------------------------------------------- modules */
+
+/* "@what @prep <server>" as module @i's reason: a network source names its server. */
+static const char *module_reason(u32 i, const char *what, const char *prep)
+{
+	static char reasons[KEEL_BOOT_MAX_MODULES][sizeof(src.error) + sizeof(src.where) + 8];
+
+	snprintf(reasons[i], sizeof(reasons[i]), "%s %s %s", what, prep, src.where);
+	return reasons[i];
+}
 
 /* Load (or with @probe only look at) module @i into bi->modules[i], hashing it. */
 static const char *load_module(struct keel_boot_info *bi, u32 i, bool probe)
@@ -64,8 +73,10 @@ static const char *load_module(struct keel_boot_info *bi, u32 i, bool probe)
 	void *p = NULL;
 
 	st = src.size(&src, path, &size);
+	if (st != EFI_NOT_FOUND && EFI_ERROR(st) && src.error[0])
+		return module_reason(i, src.error, "on");
 	if (st == EFI_NOT_FOUND)
-		return "no such file";
+		return src.network ? module_reason(i, "no such file", "on") : "no such file";
 	if (st == EFI_ACCESS_DENIED)
 		return "is a directory";
 	if (!EFI_ERROR(st) && !probe) {
@@ -79,7 +90,11 @@ static const char *load_module(struct keel_boot_info *bi, u32 i, bool probe)
 			efi_free_keel(p, size ? size : 1);
 	}
 	if (st == EFI_END_OF_FILE)
-		return "shorter than its size: truncated or changed while read";
+		return src.network
+			       ? module_reason(i, "the transfer ended short of its size", "from")
+			       : "shorter than its size: truncated or changed while read";
+	if (EFI_ERROR(st) && st != EFI_OUT_OF_RESOURCES && src.network)
+		return module_reason(i, src.error[0] ? src.error : efi_strerror(st), "from");
 	if (EFI_ERROR(st))
 		return st == EFI_OUT_OF_RESOURCES ? "not enough memory to load it"
 						  : efi_strerror(st);
@@ -343,8 +358,16 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 	efi_bs = st->BootServices;
 	efi_bs->SetWatchdogTimer(0, 0, 0, NULL);
 
-	if (!source_volume_open(&src))
+	/* The network first: iPXE hands its NBPs a file system of what it downloaded too. */
+	if (!source_tftp_open(&src) && !source_volume_open(&src)) {
+		efi_printf(
+			"keel: loader: error: cannot read keel.cfg: keel.efi came from neither a "
+			"file system nor a PXE boot; no partition started\n");
 		return EFI_LOAD_ERROR;
+	}
+	if (src.network)
+		efi_printf("keel: loader: network boot: reading keel.cfg and its files from %s\n",
+			   src.where);
 	bi = efi_alloc_keel(sizeof(*bi), PAGE_SIZE);
 	if (!bi) {
 		src.close(&src);

@@ -37,6 +37,8 @@ struct boot_source {
 	/* For messages: "the boot volume", "tftp://10.0.2.2/x86_64/". */
 	char where[96];
 	char dir[SOURCE_DIR_MAX]; /* "\\" or "\\x86_64\\": keel.cfg's directory */
+	bool network; /* its errors name the server (where) */
+	char error[192]; /* what the server said about the last failed call, or "" */
 	source_size_fn *size;
 	source_read_fn *read;
 	void (*close)(struct boot_source *src);
@@ -45,8 +47,16 @@ struct boot_source {
 
 /*
  * The volume keel.efi was loaded from (a USB stick, a disk), with its
- * directory chosen as above. False (and a message) if it cannot be opened.
+ * directory chosen as above. False if keel.efi did not come from a volume
+ * (quietly) or it cannot be opened (with a message).
  */
 bool source_volume_open(struct boot_source *src);
+
+/*
+ * The TFTP server keel.efi was PXE-booted from, the boot file's directory
+ * as the source's. False if it was not PXE-booted (quietly) or the boot
+ * cannot be followed (with a message).
+ */
+bool source_tftp_open(struct boot_source *src);
 
 #endif /* KEEL_BOOT_SOURCE_H */

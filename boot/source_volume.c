@@ -123,8 +123,9 @@ bool source_volume_open(struct boot_source *src)
 	st = efi_bs->HandleProtocol(efi_image, &loaded_image_guid, (void **)&li);
 	if (!EFI_ERROR(st))
 		st = efi_bs->HandleProtocol(li->DeviceHandle, &simple_fs_guid, (void **)&fs);
-	if (!EFI_ERROR(st))
-		st = fs->OpenVolume(fs, &volume_root);
+	if (EFI_ERROR(st))
+		return false; /* not loaded from a volume: perhaps from the network */
+	st = fs->OpenVolume(fs, &volume_root);
 	if (EFI_ERROR(st)) {
 		efi_printf("keel: loader: error: cannot open the volume keel.efi was loaded "
 			   "from: %s\n",

@@ -92,17 +92,25 @@ def kvm_usable(arch):
     return _read("/sys/module/kvm/parameters/nested") in ("1", "Y")
 
 
-def qemu_argv(arch, esp, smp=4, mem="2G", serial="stdio", extra=(), cpu=None, usb=None):
+def qemu_argv(arch, esp, smp=4, mem="2G", serial="stdio", extra=(), cpu=None, usb=None,
+              netboot=None):
     """The QEMU command line that boots @esp (a directory) on @arch (@cpu: a
     QEMU CPU model instead of the arch's default; it forces TCG), or with
-    @usb (a disk image) instead, the machine's only disk: a USB stick on xHCI."""
+    @usb (a disk image) instead, the machine's only disk: a USB stick on xHCI,
+    or with @netboot = (directory, boot file) no disk: the firmware's own PXE
+    boot (no iPXE option ROM) on a virtio NIC whose user-mode network serves
+    the directory over TFTP."""
     a = ARCHES[arch]
     kvm = kvm_usable(arch) and cpu is None
     argv = [a["qemu"], *a["machine"],
             "-accel", "kvm" if kvm else "tcg",
             "-cpu", "host" if kvm else cpu or a["cpu"],
             "-m", str(mem), "-smp", str(smp), *a["firmware"]]
-    if usb:
+    if netboot:
+        tftp, bootfile = netboot
+        argv += ["-netdev", f"user,id=pxe,restrict=on,tftp={tftp},bootfile={bootfile}",
+                 "-device", "virtio-net-pci,netdev=pxe,bootindex=1,romfile="]
+    elif usb:
         argv += ["-drive", f"if=none,id=stick,format=raw,readonly=on,file={usb}",
                  "-device", "qemu-xhci,id=xhci",
                  "-device", "usb-storage,bus=xhci.0,drive=stick,removable=on"]

@@ -1,18 +1,20 @@
 # SPDX-License-Identifier: MIT
-"""Boot media (issue 14): Keel from a USB stick.
+"""Boot media (issue 14): Keel from a USB stick and over the network.
 
-`tools/usb-image.py` (make usb-image) builds one GPT disk whose EFI system
-partition boots both arches. QEMU boots it as a USB mass-storage device on
-xHCI, the machine's only disk:
+`tools/bootmedia.py usb` (make usb-image) builds one GPT disk whose EFI system
+partition boots both arches; QEMU boots it as a USB mass-storage device on
+xHCI, the machine's only disk. `tools/bootmedia.py pxe` (make pxe) builds a
+TFTP tree; QEMU's firmware PXE-boots <arch>/keel.efi from its user network's
+TFTP server on a virtio NIC, and Keel's loader fetches keel.cfg and every
+image from the same server and directory. On each medium:
 
 - the stick with the demo configuration reaches the management shell on each
   arch, the loader read that arch's keel.cfg and images, the SHA-256 it
   printed for each image is the one the test computes of the file, and the
   boot timeline shows each image's read in order;
-- broken sticks: a missing image, a truncated one (keel.cfg gives its
+- broken media: a missing image, a truncated one (keel.cfg gives its
   kernel_sha256), a corrupted keel.cfg: each gives one error with keel.cfg's
-  line, and nothing starts; the same stick unbroken, with that kernel_sha256,
-  boots.
+  line, and nothing starts; a stick with the right kernel_sha256 boots.
 """
 
 import hashlib
@@ -29,9 +31,9 @@ from keelrig import (ROOT, TESTGUEST, boot_timeline, check_timeline, keel, keel_
 
 ABORT = r"keel: boot aborted: keel\.cfg has errors; no partition started"
 
-_spec = importlib.util.spec_from_file_location("usb_image", ROOT / "tools" / "usb-image.py")
-usb_image = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(usb_image)
+_spec = importlib.util.spec_from_file_location("bootmedia", ROOT / "tools" / "bootmedia.py")
+bootmedia = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(bootmedia)
 
 
 def sha256_of(path):
@@ -43,26 +45,42 @@ def sha256_of(path):
 
 
 @pytest.fixture(scope="session")
-def demo_stick(rig, request, tmp_path_factory):
-    """One stick with the demo for every arch under test (both in make test)."""
+def demo_media(rig, request, tmp_path_factory):
+    """One stick and one network-boot tree with the demo, for every arch
+    under test (both in make test)."""
     arches = conftest.selected_arches(request.config)
     for a in arches:
         linuxrig.assets(a, rig.build)  # the management partition's initramfs
-    image = tmp_path_factory.mktemp("usb") / "keel-usb.img"
-    usb_image.build_image(image, arches, rig.build)
-    return image, arches
+    top = tmp_path_factory.mktemp("media")
+    bootmedia.build_image(top / "keel-usb.img", arches, rig.build)
+    bootmedia.build_pxe(top / "pxe", arches, rig.build)
+    return top, arches
+
+
+def boot_demo(rig, arch, demo_media, medium):
+    top, arches = demo_media
+    assert arch in arches
+    media = {"usb": top / "keel-usb.img"} if medium == "usb" else \
+        {"netboot": (top / "pxe", f"{arch}/keel.efi")}
+    return rig.boot_media(arch, f"{medium}-demo", timeout=600, cls=linuxrig.LinuxQemu, **media)
 
 
 @pytest.mark.linux
-def test_usb_stick_boots_the_management_shell(rig, arch, demo_stick):
-    image, arches = demo_stick
-    assert arch in arches
+@pytest.mark.parametrize("medium", ["usb", "pxe"])
+def test_demo_boots_the_management_shell(rig, arch, demo_media, medium):
+    """From the stick (USB mass storage on xHCI, the only disk) or over the
+    network (the firmware's PXE, then Keel fetches keel.cfg and every image
+    over TFTP from the boot file's directory)."""
     kernel = linuxrig.KERNEL_NAME[arch]
-    with rig.boot_usb(arch, image, "usb-demo", timeout=400, cls=linuxrig.LinuxQemu) as q:
-        ready = q.wait_for(r"KEEL-MGMT (ready|error)", 300)
+    with boot_demo(rig, arch, demo_media, medium) as q:
+        ready = q.wait_for(r"KEEL-MGMT (ready|error)", 500)
         assert "ready" in ready, ready
-        # The firmware booted the stick, and the loader found this arch's files on it.
-        assert q.find(r"BdsDxe: starting Boot\w+ .*USB"), "the firmware did not boot the USB disk"
+        if medium == "usb":
+            assert q.find(r"BdsDxe: starting Boot\w+ .*USB"), "the firmware did not boot the stick"
+            assert not q.find(r"keel: loader: network boot")
+        else:
+            assert q.find(rf"keel: loader: network boot: reading keel\.cfg and its files from "
+                          rf"tftp://10\.0\.2\.2/{arch}/$")
         want = {
             rf"\linux\{kernel}": linuxrig.assets(arch, rig.build).kernel,
             r"\linux\mgmt-initrd.gz": linuxrig.assets(arch, rig.build).mgmt_initrd,
@@ -74,10 +92,13 @@ def test_usb_stick_boots_the_management_shell(rig, arch, demo_stick):
             assert line.endswith(sha256_of(path)), f"{line}: not the sha256 of {path}"
             assert f": {path.stat().st_size} bytes," in line
         assert q.find(out("hello", r"hello from hello$"))
-        # The boot timeline: the three images read from the stick, with their sizes.
+        # The boot timeline: the three images read from the medium, with their sizes.
         rows = boot_timeline(q)
         check_timeline(rows, 4, ["mgmt", "hello"],
                        [(name, path.stat().st_size) for name, path in want.items()])
+        print(f"{arch} {medium} boot timeline (ms since reset):")
+        for t, what in rows:
+            print(f"  {t:10.3f}  {what}")
         q.send("keelctl list\n")
         q.wait_for(r"^\s*\d+\s+hello\s", 120, after=len(q.lines) - 1)
         # keelctl info --json carries the same timeline, in ns.
@@ -121,13 +142,13 @@ def corrupt_config(arch, line):
     return mutate
 
 
-def broken_stick(rig, arch, tmp_path, case):
+def broken_case(rig, arch, case):
     """(keel.cfg text, the mutation, the offending line, its error regex) for @case."""
     guest_sha = sha256_of(rig.build / arch / "guests" / TESTGUEST)
     kernel_line = line_of(stick_config(), "kernel =")
     if case == "missing":
         return (stick_config(), remove_guest(arch), kernel_line,
-                rf"kernel: cannot load '/guests/{TESTGUEST}': no such file")
+                rf"kernel: cannot load '/guests/{TESTGUEST}': ")
     if case == "truncated":
         text = stick_config(guest_sha)
         return (text, truncate_guest(arch), line_of(text, "kernel_sha256"),
@@ -136,19 +157,39 @@ def broken_stick(rig, arch, tmp_path, case):
     return (stick_config(), corrupt_config(arch, cmdline), cmdline, r"")
 
 
+# Where each medium's loader says keel.cfg was, and how a missing file is named.
+CFG_NAME = {"usb": r"\\{arch}\\keel\.cfg", "pxe": r"{arch}/keel\.cfg"}
+# (A TFTP server says "file not found" as code 1, or as QEMU's does with its words only.)
+MISSING_WHERE = {"usb": r"$", "pxe": r" on tftp://10\.0\.2\.2/{arch}/$"}
+MISSING_WHAT = {"usb": r"no such file",
+                "pxe": r"(no such file|the server answered 'File not found' \(TFTP error \d+\))"}
+
+
+@pytest.mark.parametrize("medium", ["usb", "pxe"])
 @pytest.mark.parametrize("case", ["missing", "truncated", "corrupt_cfg"])
-def test_broken_usb_stick_starts_nothing(rig, arch, tmp_path, case):
-    text, mutate, line, reason = broken_stick(rig, arch, tmp_path, case)
+def test_broken_medium_starts_nothing(rig, arch, tmp_path, medium, case):
+    """A missing image, a truncated one (keel.cfg gives its kernel_sha256) and a
+    corrupted keel.cfg, on a stick and on a TFTP server: one error each, with
+    keel.cfg's line (and the server for a file it does not have), and nothing
+    starts."""
+    text, mutate, line, reason = broken_case(rig, arch, case)
     config = tmp_path / "keel.cfg"
     config.write_text(text)
-    image = tmp_path / "stick.img"
-    usb_image.build_image(image, [arch], rig.build, config, mutate=mutate)
-    with rig.boot_usb(arch, image, f"usb-{case}", mem="512M", timeout=150) as q:
-        abort = q.wait_for(ABORT, 120)
+    if medium == "usb":
+        media = {"usb": tmp_path / "stick.img"}
+        bootmedia.build_image(media["usb"], [arch], rig.build, config, mutate=mutate)
+    else:
+        media = {"netboot": (tmp_path / "pxe", f"{arch}/keel.efi")}
+        bootmedia.build_pxe(media["netboot"][0], [arch], rig.build, config, mutate=mutate)
+    if case == "missing":
+        reason += MISSING_WHAT[medium] + MISSING_WHERE[medium].format(arch=arch)
+    with rig.boot_media(arch, f"{medium}-{case}", mem="512M", timeout=240, **media) as q:
+        abort = q.wait_for(ABORT, 200)
         errors = q.find_all(r"keel\.cfg:\d+: error: ")
         assert len(errors) == 1, f"not one error: {errors}"
-        # Named as on the stick, where each arch's keel.cfg is in its own folder.
-        assert re.search(rf"\\{arch}\\keel\.cfg:{line}: error: {reason}", errors[0]), errors[0]
+        # Named as on the medium, where each arch's keel.cfg is in its own folder.
+        name = CFG_NAME[medium].format(arch=arch)
+        assert re.search(rf"{name}:{line}: error: {reason}", errors[0]), errors[0]
         assert errors[0].index < abort.index
         assert not q.find(keel(r"partition '\w+' (started|\(id)")), "a partition started"
         assert not q.find(r"\] \w+\| "), "a partition ran"
@@ -159,8 +200,8 @@ def test_usb_stick_with_the_right_sha256_boots(rig, arch, tmp_path):
     config = tmp_path / "keel.cfg"
     config.write_text(stick_config(guest_sha))
     image = tmp_path / "stick.img"
-    usb_image.build_image(image, [arch], rig.build, config)
-    with rig.boot_usb(arch, image, "usb-sha256", mem="512M", timeout=150) as q:
+    bootmedia.build_image(image, [arch], rig.build, config)
+    with rig.boot_media(arch, "usb-sha256", usb=image, mem="512M", timeout=150) as q:
         q.wait_for(out("alpha", r"hello from alpha$"), 120)
         assert not q.find(r"keel\.cfg:\d+: error: ")
         assert q.find(rf"keel: loader: /guests/{TESTGUEST}: \d+ bytes, sha256 {guest_sha}$")

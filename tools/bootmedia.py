@@ -1,17 +1,21 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""Build a bootable USB image of Keel (`make usb-image`): a GPT disk with one
-EFI system partition that boots on x86_64 and on aarch64.
+"""Keel's boot media: a bootable USB image (`make usb-image`) and a network-boot
+tree (`make pxe`), each for x86_64 and aarch64 at once.
 
-The partition holds
-  /EFI/BOOT/BOOTX64.EFI, /EFI/BOOT/BOOTAA64.EFI   keel.efi of each arch
-  /x86_64/keel.cfg, /aarch64/keel.cfg             the configuration of each arch
-  /x86_64/..., /aarch64/...                       the files each keel.cfg names
-Keel's loader reads \\<arch>\\keel.cfg when it exists and takes the paths in it
-relative to that folder, so each arch finds its own kernel under the same
+  bootmedia.py usb [--out IMG]: a GPT disk with one EFI system partition holding
+    /EFI/BOOT/BOOTX64.EFI, /EFI/BOOT/BOOTAA64.EFI   keel.efi of each arch
+    /x86_64/keel.cfg, /aarch64/keel.cfg             the configuration of each arch
+    /x86_64/..., /aarch64/...                       the files each keel.cfg names
+  bootmedia.py pxe [--out DIR]: a directory to serve over TFTP (and HTTP) with
+    DIR/x86_64/keel.efi, DIR/x86_64/keel.cfg, DIR/x86_64/...   and the same for aarch64
+
+Keel's loader reads \\<arch>\\keel.cfg when it exists on its volume, and over the
+network keel.cfg from the boot file's own directory; either way the paths in it
+are relative to that folder, so each arch finds its own kernel under the same
 names. The default configuration is the management-partition demo
-(tests/configs/demo-<arch>.cfg); --config FILE uses FILE for every arch.
-Every file a configuration names must exist, beside the configuration or in
+(tests/configs/demo-<arch>.cfg); --config FILE uses FILE for every arch. Every
+file a configuration names must exist, beside the configuration or in
 <build>/<arch>: a missing one is an error with the configuration's file:line.
 """
 
@@ -50,16 +54,20 @@ def sbin(tool):
     return found
 
 
-def stage_arch(stage, arch, build, config):
-    """Copy @arch's keel.efi, @config (as keel.cfg) and the files it names into @stage."""
+def stage_arch(stage, arch, build, config, pxe=False):
+    """Copy @arch's keel.efi (as EFI/BOOT/BOOT*.EFI, or with @pxe as <arch>/keel.efi),
+    @config (as <arch>/keel.cfg) and the files it names into @stage."""
     efi = build / arch / "keel.efi"
     if not efi.is_file():
         raise ImageError(f"{efi}: not built (make ARCH={arch})")
-    boot = stage / "EFI" / "BOOT"
-    boot.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(efi, boot / keelrig.ARCHES[arch]["efi_name"])
     home = stage / arch
-    home.mkdir()
+    home.mkdir(parents=True)
+    if pxe:
+        shutil.copyfile(efi, home / "keel.efi")
+    else:
+        boot = stage / "EFI" / "BOOT"
+        boot.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(efi, boot / keelrig.ARCHES[arch]["efi_name"])
     text = config.read_text()
     shutil.copyfile(config, home / "keel.cfg")
     search = (config.parent, build / arch)
@@ -145,10 +153,7 @@ def build_image(out, arches, build, config=None, mutate=None):
         stage = Path(tmp) / "esp"
         stage.mkdir()
         for arch in arches:
-            cfg = Path(config) if config else ROOT / "tests" / "configs" / f"demo-{arch}.cfg"
-            if not cfg.is_file():
-                raise ImageError(f"{cfg}: no such configuration")
-            stage_arch(stage, arch, Path(build), cfg)
+            stage_arch(stage, arch, Path(build), config_for(arch, config))
         if mutate:
             mutate(stage)
         fat = Path(tmp) / "esp.fat"
@@ -156,23 +161,57 @@ def build_image(out, arches, build, config=None, mutate=None):
         return write_disk(out, fat, fat_size)
 
 
+def config_for(arch, config):
+    cfg = Path(config) if config else ROOT / "tests" / "configs" / f"demo-{arch}.cfg"
+    if not cfg.is_file():
+        raise ImageError(f"{cfg}: no such configuration")
+    return cfg
+
+
+def build_pxe(out, arches, build, config=None, mutate=None):
+    """Fill the directory @out (replaced) with a network-boot tree for @arches;
+    returns its size in bytes. @mutate(tree) as for build_image."""
+    out = Path(out)
+    tmp = out.with_name(out.name + ".new")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    try:
+        for arch in arches:
+            stage_arch(tmp, arch, Path(build), config_for(arch, config), pxe=True)
+        if mutate:
+            mutate(tmp)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    shutil.rmtree(out, ignore_errors=True)
+    os.replace(tmp, out)
+    return tree_bytes(out)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("medium", choices=["usb", "pxe"])
     ap.add_argument("--arch", default="x86_64 aarch64", help="arches, space separated")
     ap.add_argument("--build", default="build", help="build directory (as make BUILD=)")
     ap.add_argument("--config", default=None, help="keel.cfg for every arch (default: the demo)")
-    ap.add_argument("--out", default=None, help="the image (default <build>/keel-usb.img)")
+    ap.add_argument("--out", default=None,
+                    help="usb: the image (default <build>/keel-usb.img); "
+                         "pxe: the directory (default <build>/pxe)")
     args = ap.parse_args()
     build = Path(args.build)
     if not build.is_absolute():
         build = ROOT / build
-    out = Path(args.out) if args.out else build / "keel-usb.img"
     arches = args.arch.replace(",", " ").split()
     try:
-        size = build_image(out, arches, build, args.config)
+        if args.medium == "usb":
+            out = Path(args.out) if args.out else build / "keel-usb.img"
+            size = build_image(out, arches, build, args.config)
+        else:
+            out = Path(args.out) if args.out else build / "pxe"
+            size = build_pxe(out, arches, build, args.config)
     except (ImageError, subprocess.CalledProcessError) as e:
-        sys.exit(f"usb-image: {e}")
-    print(f"usb-image: {out}: {size >> 20} MiB, boots {' and '.join(arches)}")
+        sys.exit(f"{args.medium}: {e}")
+    print(f"{args.medium}: {out}: {size >> 20} MiB, boots {' and '.join(arches)}")
 
 
 if __name__ == "__main__":
