@@ -100,6 +100,7 @@ static const char *load_module(struct keel_boot_info *bi, u32 i, bool probe)
 						  : efi_strerror(st);
 	m->base = (u64)(uintptr_t)p;
 	m->size = size;
+	m->measured = 1;
 	memcpy(m->name, path, strnlen(path, CFG_PATH_MAX - 1));
 	return NULL;
 }

@@ -20,6 +20,7 @@
 #include <keel/pcpu.h>
 #include <keel/pdesc.h>
 #include <keel/pmm.h>
+#include <keel/sha256.h>
 #include <keel/timeline.h>
 #include <keel/timer.h>
 #include <keel/vfio.h>
@@ -60,6 +61,16 @@ static struct spinlock mgmt_lock = SPINLOCK_INIT;
 
 /* The Keel-owned image buffers of each held slot, by slot (id - 1). */
 static struct keel_boot_module mgmt_images[KEEL_MAX_PARTITIONS][KEEL_PD_MAX_IMAGES];
+/*
+ * Each managed image's SHA-256 as LOAD pieces arrive in order (upto: bytes
+ * hashed so far; MGMT_HASH_BROKEN once a piece came out of order, when START
+ * hashes the whole image instead). Hashed from Keel's copy, never the caller's.
+ */
+#define MGMT_HASH_BROKEN (~0ull)
+static struct {
+	struct sha256 h;
+	u64 upto;
+} mgmt_hash[KEEL_MAX_PARTITIONS][KEEL_PD_MAX_IMAGES];
 
 /* Scratch under mgmt_lock: keeps big structures off the 16 KiB stacks. */
 static u8 mgmt_create_raw[KEEL_PDESC_SIZE_MAX];
@@ -539,8 +550,11 @@ static s64 mgmt_create_perform(const struct pdesc *d, u64 r[3])
 	/* The devices took the disks' addresses and sizes; the records live in the slot. */
 	kept = mgmt_images[part->id - 1];
 	memcpy(kept, img, sizeof(img));
-	for (i = 0; i < d->h.image_count; i++)
+	for (i = 0; i < d->h.image_count; i++) {
 		images[i] = &kept[i];
+		sha256_init(&mgmt_hash[part->id - 1][i].h);
+		mgmt_hash[part->id - 1][i].upto = 0;
+	}
 	part_set_images(part, images);
 	part->held = 1;
 	part_set_state(part, PS(BUILDING), PART_CREATED);
@@ -589,6 +603,8 @@ static s64 mgmt_load_decode(const struct vcpu *vcpu, const struct keel_mgmt_load
 	return KEEL_OK;
 }
 
+static void mgmt_hash_piece(struct keel_boot_module *img, u64 offset, u64 len);
+
 static s64 mgmt_load(const struct vcpu *vcpu, gpa_t gpa, u64 size)
 {
 	struct keel_mgmt_load l;
@@ -603,7 +619,44 @@ static s64 mgmt_load(const struct vcpu *vcpu, gpa_t gpa, u64 size)
 	if (guest_copy_from(mgmt_caller(vcpu), (u8 *)hpa_to_hva(img->base) + l.offset, l.src_gpa,
 			    l.len))
 		return -KEEL_EFAULT;
+	mgmt_hash_piece(img, l.offset, l.len);
 	return KEEL_OK;
+}
+
+/* The next piece in order goes into the image's running hash; any other breaks it. */
+static void mgmt_hash_piece(struct keel_boot_module *img, u64 offset, u64 len)
+{
+	size_t k = (size_t)(img - &mgmt_images[0][0]);
+	u64 *upto = &mgmt_hash[k / KEEL_PD_MAX_IMAGES][k % KEEL_PD_MAX_IMAGES].upto;
+
+	if (*upto != offset) {
+		*upto = MGMT_HASH_BROKEN;
+		return;
+	}
+	sha256_update(&mgmt_hash[k / KEEL_PD_MAX_IMAGES][k % KEEL_PD_MAX_IMAGES].h,
+		      (const u8 *)hpa_to_hva(img->base) + offset, (size_t)len);
+	*upto += len;
+}
+
+/*
+ * At the first START: each image's digest, from its running hash if every
+ * byte came in order, else of the whole image as Keel holds it.
+ */
+static void mgmt_measure_images(const struct partition *part)
+{
+	u32 slot = part->id - 1, i;
+
+	for (i = 0; i < part->desc.h.image_count && i < KEEL_PD_MAX_IMAGES; i++) {
+		struct keel_boot_module *img = &mgmt_images[slot][i];
+
+		if (img->measured)
+			continue;
+		if (mgmt_hash[slot][i].upto == img->size)
+			sha256_final(&mgmt_hash[slot][i].h, img->sha256);
+		else
+			sha256(hpa_to_hva(img->base), (size_t)img->size, img->sha256);
+		img->measured = 1;
+	}
 }
 
 /* ---- START, STOP, PAUSE, RESUME, DESTROY -------------------------------- */
@@ -616,6 +669,7 @@ static s64 mgmt_start(const struct vcpu *vcpu, u64 id)
 	if (ret)
 		return ret;
 	if (READ_ONCE(part->state) == PART_CREATED && part->held) {
+		mgmt_measure_images(part);
 		ret = part_load_created(part);
 		if (ret) {
 			pr_warn("partition '%s' not started: its images did not load (error %lld)",
@@ -1117,6 +1171,37 @@ static s64 mgmt_net_list(const struct vcpu *vcpu, gpa_t gpa, u64 count, u64 r[3]
 	return mgmt_list_out(vcpu, gpa, count, &mgmt_net_table, &rec, r);
 }
 
+/* ---- MEASURE ------------------------------------------------------------ */
+
+static s64 mgmt_measure(const struct vcpu *vcpu, u64 id, gpa_t gpa, u64 size, u64 r[3])
+{
+	static struct keel_part_measure pm; /* mgmt_lock serialises calls */
+	struct partition *part;
+	s64 ret = mgmt_target(vcpu, id, false, &part);
+	u32 i;
+
+	if (ret)
+		return ret;
+	memset(&pm, 0, sizeof(pm));
+	pm.id = part->id;
+	pm.image_count = MIN(part->desc.h.image_count, KEEL_PD_MAX_IMAGES);
+	memcpy(pm.cfg_sha256, part_boot_cfg_sha256(), sizeof(pm.cfg_sha256));
+	for (i = 0; i < pm.image_count; i++) {
+		const struct keel_boot_module *m = part->images[i];
+		struct keel_image_measure *o = &pm.image[i];
+
+		o->role = part->desc.image[i].role;
+		if (!m)
+			continue;
+		o->size = m->size;
+		o->measured = m->measured;
+		if (m->measured)
+			memcpy(o->sha256, m->sha256, sizeof(o->sha256));
+		keel_strlcpy(o->name, m->name, sizeof(o->name));
+	}
+	return mgmt_copy_out(vcpu, gpa, size, &pm, sizeof(pm), &r[0]);
+}
+
 /* ---- BOOT_TIMELINE ------------------------------------------------------ */
 
 /* The timeline in time order as this call saw it (static: mgmt_lock serialises calls). */
@@ -1300,6 +1385,8 @@ static s64 mgmt_dispatch(struct vcpu *vcpu, u32 nr, const u64 a[6], u64 r[3])
 		return mgmt_net_list(vcpu, a[0], a[1], r);
 	case KEEL_HC_MGMT_BOOT_TIMELINE:
 		return mgmt_boot_timeline(vcpu, a[0], a[1], r);
+	case KEEL_HC_MGMT_MEASURE:
+		return mgmt_measure(vcpu, a[0], a[1], a[2], r);
 	default:
 		return -KEEL_ENOSYS;
 	}

@@ -1140,6 +1140,13 @@ static bool part_descs_ok(const struct keel_boot_info *bi)
 	return true;
 }
 
+const u8 *part_boot_cfg_sha256(void)
+{
+	static const u8 none[SHA256_DIGEST];
+
+	return boot_info ? boot_info->cfg_sha256 : none;
+}
+
 void part_boot_all(const struct keel_boot_info *bi)
 {
 	u32 i;

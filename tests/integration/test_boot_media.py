@@ -111,6 +111,48 @@ def test_demo_boots_the_management_shell(rig, arch, demo_media, medium):
         assert images == {n: p.stat().st_size for n, p in want.items()}
         first = [e["name"] for e in events if e["event"] == "first_instruction"]
         assert sorted(first) == ["hello", "mgmt"]
+        check_measure(q, arch, want)
+
+
+def shell_json(q, command, tag):
+    q.send(f"echo {tag} $({command})\n")
+    line = q.wait_for(rf"^{tag} [{{\[]", 180, after=len(q.lines) - 1)
+    return json.loads(line.split(f"{tag} ", 1)[1])
+
+
+def check_measure(q, arch, want):
+    """keelctl measure: keel.cfg's and the boot images' SHA-256 as the host computes
+    them; an image keelctl create LOADs is unmeasured until START, then has the
+    SHA-256 the management partition's own sha256sum gives of the file."""
+    m = shell_json(q, "keelctl measure --json", "MEASURE-ALL")
+    assert m["keel_cfg_sha256"] == sha256_of(ROOT / "tests" / "configs" / f"demo-{arch}.cfg")
+    parts = {p["name"]: p for p in m["partitions"]}
+    mgmt = {i["name"]: i for i in parts["mgmt"]["images"]}
+    kernel, initrd = [n for n in want if "mgmt-initrd" not in n and "guests" not in n][0], \
+        r"\linux\mgmt-initrd.gz"
+    assert mgmt[kernel]["role"] == "kernel" and mgmt[initrd]["role"] == "initrd"
+    for name in (kernel, initrd):
+        assert mgmt[name]["sha256"] == sha256_of(want[name]), mgmt[name]
+        assert mgmt[name]["size"] == want[name].stat().st_size
+    hello = parts["hello"]["images"]
+    assert [(i["name"], i["sha256"]) for i in hello] == \
+        [(f"/guests/{TESTGUEST}", sha256_of(want[f"/guests/{TESTGUEST}"]))]
+    # A microVM made by the management partition: LOADed piece by piece.
+    q.send("keelctl create meas --cpus 1 --memory 128M --kernel /images/kernel "
+           "--initrd /images/initrd.gz --cmdline 'keel.wait=600' && echo MEAS-CREATED\n")
+    q.wait_for(r"^MEAS-CREATED", 180, after=len(q.lines) - 1)
+    before = shell_json(q, "keelctl measure meas --json", "MEASURE-BEFORE")
+    images = before["partitions"][0]["images"]
+    assert [i["role"] for i in images] == ["kernel", "initrd"]
+    assert all(i["sha256"] is None for i in images), images
+    q.send("keelctl start meas && echo MEAS-STARTED\n")
+    q.wait_for(r"^MEAS-STARTED", 180, after=len(q.lines) - 1)
+    after = shell_json(q, "keelctl measure meas --json", "MEASURE-AFTER")["partitions"][0]
+    q.send("echo SUMS $(sha256sum /images/kernel /images/initrd.gz | cut -c1-64)\n")
+    sums = q.wait_for(r"^SUMS [0-9a-f]{64} [0-9a-f]{64}$", 60, after=len(q.lines) - 1).split()[1:]
+    assert [i["sha256"] for i in after["images"]] == sums, (after, sums)
+    q.send("keelctl stop meas --force --timeout 1; keelctl destroy meas && echo MEAS-GONE\n")
+    q.wait_for(r"^MEAS-GONE", 180, after=len(q.lines) - 1)
 
 
 def stick_config(kernel_sha256=None):

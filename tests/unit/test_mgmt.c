@@ -329,7 +329,9 @@ static u32 net_take(struct netsw_port *p, const struct netsw_frame *f)
  */
 static void test_net_list(void)
 {
-	static struct netsw_port a = { .mac = { 2, 0, 0, 0, 0, 1 }, .deliver = net_take, .part_id = 3 };
+	static struct netsw_port a = { .mac = { 2, 0, 0, 0, 0, 1 },
+				       .deliver = net_take,
+				       .part_id = 3 };
 	static struct netsw_port up = { .mac = { 2, 0, 0, 0, 0, 2 },
 					.flags = NETSW_PORT_UPLINK,
 					.deliver = net_take,
@@ -669,6 +671,60 @@ static void test_load_hostile(void)
 	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), KEEL_OK);
 	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), -KEEL_ENOENT);
 	CHECK_EQ(pmm_free_bytes(), free_before);
+}
+
+/* MEASURE: nothing until START; then the digest of the bytes LOAD put there, in order or not. */
+static void test_measure(void)
+{
+	u8 data[8192], want[SHA256_DIGEST];
+	struct keel_part_measure *pm = (struct keel_part_measure *)(mgr_ram() + SCRATCH);
+	u32 a, b, i;
+
+	for (i = 0; i < sizeof(data); i++)
+		data[i] = (u8)(i * 7 + 3);
+	sha256(data, sizeof(data), want);
+	CHECK_EQ(create_simple("ina", 0x2, 4ull << 20, 8192), KEEL_OK);
+	a = (u32)last_res[0];
+	CHECK_EQ(create_simple("outa", 0x4, 4ull << 20, 8192), KEEL_OK);
+	b = (u32)last_res[0];
+	memcpy(mgr_ram() + 0x20000, data, sizeof(data));
+	/* a: two pieces in order (and an empty one at the end); b: the second piece first. */
+	CHECK_EQ(load(a, IMG_KERNEL, 0, mgr_gpa(0x20000), 4096), KEEL_OK);
+	CHECK_EQ(load(a, IMG_KERNEL, 4096, mgr_gpa(0x21000), 4096), KEEL_OK);
+	CHECK_EQ(load(a, IMG_KERNEL, 8192, mgr_gpa(0x21000), 0), KEEL_OK);
+	CHECK_EQ(load(b, IMG_KERNEL, 4096, mgr_gpa(0x21000), 4096), KEEL_OK);
+	CHECK_EQ(load(b, IMG_KERNEL, 0, mgr_gpa(0x20000), 4096), KEEL_OK);
+
+	CHECK_EQ(call(KEEL_HC_MGMT_MEASURE, a, mgr_gpa(SCRATCH), sizeof(*pm)), KEEL_OK);
+	CHECK_EQ(last_res[0], sizeof(*pm));
+	CHECK_EQ(pm->id, a);
+	CHECK_EQ(pm->image_count, 1);
+	CHECK_EQ(pm->image[0].role, KEEL_PD_IMAGE_KERNEL);
+	CHECK_EQ(pm->image[0].size, 8192);
+	CHECK_EQ(pm->image[0].measured, 0);
+	CHECK(strcmp(pm->image[0].name, "ina:kernel0") == 0);
+
+	/* START measures first; these kernels do not load, which does not matter here. */
+	call(KEEL_HC_MGMT_START, a, 0, 0);
+	call(KEEL_HC_MGMT_START, b, 0, 0);
+	for (i = 0; i < 2; i++) {
+		CHECK_EQ(call(KEEL_HC_MGMT_MEASURE, i ? b : a, mgr_gpa(SCRATCH), sizeof(*pm)),
+			 KEEL_OK);
+		CHECK_EQ(pm->image[0].measured, 1);
+		CHECK(memcmp(pm->image[0].sha256, want, SHA256_DIGEST) == 0);
+	}
+	/* The manager may measure itself; hostile ids and buffers get the ABI's errors. */
+	CHECK_EQ(call(KEEL_HC_MGMT_MEASURE, mgr->id, mgr_gpa(SCRATCH), sizeof(*pm)), KEEL_OK);
+	CHECK_EQ(call(KEEL_HC_MGMT_MEASURE, 99, mgr_gpa(SCRATCH), sizeof(*pm)), -KEEL_ENOENT);
+	CHECK_EQ(call(KEEL_HC_MGMT_MEASURE, a, mgr_gpa(MGR_RAM - 16), sizeof(*pm)), -KEEL_EFAULT);
+	CHECK_EQ(call(KEEL_HC_MGMT_MEASURE, a, ~0ull - 15, sizeof(*pm)), -KEEL_EFAULT);
+	for (i = 0; i < 2; i++) {
+		u32 id = i ? b : a;
+
+		if (part_by_id(id)->state == PART_RUNNING)
+			call(KEEL_HC_MGMT_STOP, id, 0, KEEL_STOP_FORCE);
+		CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), KEEL_OK);
+	}
 }
 
 static void test_lifecycle(void)
@@ -1118,6 +1174,7 @@ int main(void)
 	test_net_list();
 	test_create_hostile();
 	test_load_hostile();
+	test_measure();
 	test_lifecycle();
 	test_start_not_a_kernel();
 	test_cycles();

@@ -676,6 +676,119 @@ static int cmd_stats(const struct kc_args *a)
 	return ret;
 }
 
+/* ---- measure ---- */
+
+enum { MS_JSON, MS_NR };
+static const struct kc_opt measure_opts[] = { [MS_JSON] = { "json", false } };
+
+static void kc_sha256_hex(const uint8_t d[32], char out[65])
+{
+	for (int i = 0; i < 32; i++)
+		snprintf(out + 2 * i, 3, "%02x", d[i]);
+}
+
+static const char *kc_image_role(uint32_t role)
+{
+	return role == KEEL_PD_IMAGE_KERNEL   ? "kernel"
+	       : role == KEEL_PD_IMAGE_INITRD ? "initrd"
+	       : role == KEEL_PD_IMAGE_DATA   ? "disk"
+					      : "image";
+}
+
+/* One partition's images: JSON object or lines. 0 or an exit code. */
+static int kc_measure_one(const struct keel_part_status *st, bool json, bool first)
+{
+	struct keel_ioc_measure m;
+	char name[KEEL_NAME_MAX], hex[65], esc[KEEL_MEASURE_NAME * 6];
+	int ret;
+
+	memset(&m, 0, sizeof(m));
+	m.id = st->id;
+	ret = kc_ioctl(KEEL_IOC_MEASURE, &m);
+	if (ret)
+		return kc_error(kc_exit_code(KC_OP_QUERY, -ret), "measure: %s",
+				kc_err_text(KC_OP_QUERY, -ret));
+	kc_part_name(st, name);
+	if (json) {
+		printf("%s{\"name\":", first ? "" : ",");
+		kc_json_name(st);
+		printf(",\"id\":%u,\"images\":[", st->id);
+	} else {
+		printf("%s:\n", name);
+	}
+	for (uint32_t i = 0; i < m.m.image_count && i < KEEL_PD_MAX_IMAGES; i++) {
+		const struct keel_image_measure *im = &m.m.image[i];
+		char path[KEEL_MEASURE_NAME];
+
+		snprintf(path, sizeof(path), "%.*s", KEEL_MEASURE_NAME - 1, im->name);
+		kc_sha256_hex(im->sha256, hex);
+		if (json) {
+			kc_json_escape(path, strlen(path), esc, sizeof(esc));
+			printf("%s{\"role\":\"%s\",\"name\":\"%s\",\"size\":%llu,\"sha256\":",
+			       i ? "," : "", kc_image_role(im->role), esc,
+			       (unsigned long long)im->size);
+			printf(im->measured ? "\"%s\"}" : "null}", hex);
+			continue;
+		}
+		for (char *c = path; *c; c++) /* Keel checked them; a terminal gets no controls */
+			if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
+				*c = '?';
+		printf("  %-6s  %s  %s  (%llu bytes)\n", kc_image_role(im->role),
+		       im->measured ? hex : "not measured yet (hashed when it first starts)      ",
+		       path, (unsigned long long)im->size);
+	}
+	if (json)
+		printf("]}");
+	return 0;
+}
+
+static int cmd_measure(const struct kc_args *a)
+{
+	struct keel_part_status recs[KEEL_MAX_PARTITIONS];
+	struct keel_ioc_measure first;
+	bool json = a->val[MS_JSON] != NULL;
+	uint32_t n, from = 0, to;
+	char hex[65];
+	int ret;
+
+	ret = kc_open(NULL, false);
+	if (!ret)
+		ret = kc_list(recs, &n);
+	if (ret)
+		return ret;
+	to = n;
+	if (a->npos) {
+		int i = kc_find_part(recs, n, a->pos[0]);
+
+		if (i < 0)
+			return kc_error(KC_EXIT_NOPART, "%.64s: no such partition", a->pos[0]);
+		from = (uint32_t)i;
+		to = from + 1;
+	}
+	/* keel.cfg's digest is the boot's: any partition's answer carries it. */
+	memset(&first, 0, sizeof(first));
+	if (n) {
+		first.id = recs[0].id;
+		ret = kc_ioctl(KEEL_IOC_MEASURE, &first);
+		if (ret)
+			return kc_error(kc_exit_code(KC_OP_QUERY, -ret), "measure: %s",
+					kc_err_text(KC_OP_QUERY, -ret));
+	}
+	kc_sha256_hex(first.m.cfg_sha256, hex);
+	if (json)
+		printf("{\"keel_cfg_sha256\":\"%s\",\"partitions\":[", hex);
+	else
+		printf("keel.cfg  %s\n", hex);
+	for (uint32_t i = from; i < to; i++) {
+		ret = kc_measure_one(&recs[i], json, i == from);
+		if (ret)
+			return ret;
+	}
+	if (json)
+		printf("]}\n");
+	return 0;
+}
+
 /* ---- pci ---- */
 
 enum { PC_JSON, PC_NR };
@@ -2066,6 +2179,15 @@ static const struct kc_cmd kc_cmds[] = {
 	  "as keelctl net shows them.\n"
 	  "\n"
 	  "  --json   one JSON object for NAME; {\"partitions\":[...]} without NAME\n" },
+	{ "measure", cmd_measure, measure_opts, MS_NR, 0, 1, "measure [NAME] [--json]",
+	  "What each partition (or NAME) was started from: the SHA-256 of keel.cfg, and of\n"
+	  "each image (kernel, initrd, disk) as Keel holds it, with its size and name (its\n"
+	  "keel.cfg path, or NAME:kernel0 for one keelctl create loaded). keel.cfg's images\n"
+	  "were hashed by the loader as it read them; loaded ones as they arrived, and\n"
+	  "they show 'not measured yet' until the partition first starts.\n"
+	  "\n"
+	  "  --json   {\"keel_cfg_sha256\":...,\"partitions\":[{\"name\":...,\"id\":N,\n"
+	  "           \"images\":[{\"role\":...,\"name\":...,\"size\":N,\"sha256\":...|null}]}]}\n" },
 	{ "pci", cmd_pci, pci_opts, PC_NR, 0, 3,
 	  "pci [--json]\n       pci assign NAME ADDR\n       pci release NAME ADDR",
 	  "List the host's PCI functions as Keel found them at boot, one line each:\n"

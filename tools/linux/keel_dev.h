@@ -84,6 +84,13 @@ struct keel_ioc_stats {
 	struct keel_part_stats stats; /* out */
 };
 
+/* KEEL_IOC_MEASURE (ABI 1.8): partition id's images and their SHA-256. */
+struct keel_ioc_measure {
+	uint32_t id;
+	uint32_t pad0;
+	struct keel_part_measure m; /* out */
+};
+
 /* KEEL_IOC_CONSOLE_READ: up to len bytes of output from cursor to buf. */
 struct keel_ioc_console_read {
 	uint32_t id;
@@ -138,5 +145,6 @@ struct keel_ioc_pci {
 #define KEEL_IOC_PCI_RELEASE _IOW(KEEL_IOC_MAGIC, 0x0F, struct keel_ioc_pci)
 #define KEEL_IOC_NET_LIST _IOWR(KEEL_IOC_MAGIC, 0x10, struct keel_ioc_list)
 #define KEEL_IOC_BOOT_TIMELINE _IOWR(KEEL_IOC_MAGIC, 0x11, struct keel_ioc_list)
+#define KEEL_IOC_MEASURE _IOWR(KEEL_IOC_MAGIC, 0x12, struct keel_ioc_measure)
 
 #endif /* KEEL_DEV_H */

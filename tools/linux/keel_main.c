@@ -237,6 +237,26 @@ out:
 	return ret;
 }
 
+static long keel_ioc_measure(void __user *uarg)
+{
+	struct keel_ioc_measure *m = kzalloc(sizeof(*m), GFP_KERNEL);
+	struct keel_hc_result res;
+	long ret;
+
+	if (!m)
+		return -ENOMEM;
+	if (get_user(m->id, (u32 __user *)uarg)) {
+		ret = -EFAULT;
+		goto out;
+	}
+	ret = keel_call(KEEL_HC_MGMT_MEASURE, m->id, keel_gpa(&m->m), sizeof(m->m), &res);
+	if (!ret && copy_to_user(uarg, m, sizeof(*m)))
+		ret = -EFAULT;
+out:
+	kfree(m);
+	return ret;
+}
+
 static long keel_ioc_console_read(void __user *uarg)
 {
 	struct keel_mgmt_console *hc;
@@ -313,6 +333,9 @@ static long keel_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case KEEL_IOC_NET_LIST:
 		ret = keel_ioc_list(uarg, KEEL_HC_MGMT_NET_LIST, sizeof(struct keel_net_rec),
 				    KEEL_NET_LIST_MAX);
+		break;
+	case KEEL_IOC_MEASURE:
+		ret = keel_ioc_measure(uarg);
 		break;
 	case KEEL_IOC_BOOT_TIMELINE:
 		ret = keel_ioc_list(uarg, KEEL_HC_MGMT_BOOT_TIMELINE,

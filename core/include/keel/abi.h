@@ -132,7 +132,12 @@
  * the boot timeline, in time order (a1 is capped at KEEL_BOOT_EVENTS_MAX).
  */
 #define KEEL_HC_MGMT_BOOT_TIMELINE 0x111
-#define KEEL_HC_MGMT_NR_CALLS 0x112 /* first unassigned management number */
+/*
+ * (1.8) a0 = id, a1 = GPA of struct keel_part_measure, a2 = size (> 0) ->
+ * r1 = bytes written: the SHA-256 of each of the partition's images.
+ */
+#define KEEL_HC_MGMT_MEASURE 0x112
+#define KEEL_HC_MGMT_NR_CALLS 0x113 /* first unassigned management number */
 #define KEEL_RESIZE_MEMORY 1u
 /*
  * (1.2) a1 = KEEL_RESIZE_CPUS, a2 = how many of its vCPUs may be on, 1 ..
@@ -542,6 +547,33 @@ struct keel_pci_dev {
 	uint16_t pad1; /* 0 */
 	uint32_t flags; /* KEEL_PCI_DEV_* */
 	uint32_t reserved[4]; /* 0: room for what assignment adds (BAR count, reset methods) */
+};
+
+/*
+ * (1.8) KEEL_HC_MGMT_MEASURE: what a partition was started from. Each image
+ * in its description's order: role (KEEL_PD_IMAGE_*), size, name (a keel.cfg
+ * path, or "NAME:kernel0" for one LOADed by the management partition) and
+ * the SHA-256 of the bytes Keel holds, the ones the partition is started
+ * from. keel.cfg's images are hashed by the loader as it reads them; LOADed
+ * ones as each piece arrives (in order; else all at once at START), so
+ * measured is 0 until the partition first starts. cfg_sha256 is keel.cfg's
+ * (for every partition: it is the boot's).
+ */
+#define KEEL_MEASURE_NAME 128u
+
+struct keel_image_measure {
+	uint32_t role; /* KEEL_PD_IMAGE_* */
+	uint32_t measured; /* 1: sha256 is the image's */
+	uint64_t size;
+	uint8_t sha256[32];
+	char name[KEEL_MEASURE_NAME];
+};
+
+struct keel_part_measure {
+	uint32_t id;
+	uint32_t image_count;
+	uint8_t cfg_sha256[32];
+	struct keel_image_measure image[KEEL_PD_MAX_IMAGES];
 };
 
 /*

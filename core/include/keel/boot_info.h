@@ -40,6 +40,8 @@ struct keel_boot_module {
 	char name[KEEL_BOOT_MODULE_NAME]; /* path on the boot volume, as in keel.cfg */
 	u8 sha256[SHA256_DIGEST]; /* of the file's bytes, taken by the loader as it read them */
 	u64 read_start, read_end; /* clock counter readings around its read (timeline) */
+	u32 measured; /* 1: sha256 is of these bytes (the loader's always are) */
+	u32 pad0;
 };
 
 struct keel_boot_info {

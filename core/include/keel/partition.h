@@ -288,6 +288,8 @@ u32 part_smt_policy(void);
 
 /* Create, load and start every partition of the boot config. */
 void part_boot_all(const struct keel_boot_info *bi);
+/* keel.cfg's SHA-256, as the loader read it (all zero before boot). */
+const u8 *part_boot_cfg_sha256(void);
 
 /*
  * The one way to change @part->state: from a state in the mask @from
