@@ -17,7 +17,6 @@ image from the same server and directory. On each medium:
   line, and nothing starts; a stick with the right kernel_sha256 boots.
 """
 
-import hashlib
 import importlib.util
 import json
 import re
@@ -37,11 +36,7 @@ _spec.loader.exec_module(bootmedia)
 
 
 def sha256_of(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
+    return linuxrig.tool().sha256_file(path)
 
 
 @pytest.fixture(scope="session")
