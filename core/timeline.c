@@ -122,7 +122,7 @@ static bool timeline_complete(void)
 }
 
 /* Copy the events in time order (insertion sort: they are nearly sorted). */
-static u32 timeline_sorted(struct keel_boot_event *out, u32 max)
+u32 timeline_copy(struct keel_boot_event *out, u32 max)
 {
 	unsigned long flags = spin_lock_irqsave(&timeline_lock);
 	u32 n = MIN(event_count, max), i, j;
@@ -138,11 +138,6 @@ static u32 timeline_sorted(struct keel_boot_event *out, u32 max)
 	}
 	spin_unlock_irqrestore(&timeline_lock, flags);
 	return n;
-}
-
-u32 timeline_copy(struct keel_boot_event *out, u32 max)
-{
-	return timeline_sorted(out, max);
 }
 
 /* ms.us of @ns, as two numbers for "%llu.%03llu". */
@@ -193,7 +188,7 @@ void timeline_print_once(void)
 
 	if (__atomic_exchange_n(&printed, true, __ATOMIC_ACQ_REL))
 		return;
-	n = timeline_sorted(sorted, KEEL_BOOT_EVENTS_MAX);
+	n = timeline_copy(sorted, KEEL_BOOT_EVENTS_MAX);
 	pr_info("boot timeline (ms since the clock started at reset):");
 	for (i = 0; i < n; i++)
 		timeline_print_event(&sorted[i]);

@@ -695,19 +695,26 @@ static const char *kc_image_role(uint32_t role)
 					      : "image";
 }
 
-/* One partition's images: JSON object or lines. 0 or an exit code. */
-static int kc_measure_one(const struct keel_part_status *st, bool json, bool first)
+/* Partition @id's MEASURE answer into @m: 0 or an exit code (message printed). */
+static int kc_measure_get(uint32_t id, struct keel_ioc_measure *m)
 {
-	struct keel_ioc_measure m;
-	char name[KEEL_NAME_MAX], hex[65], esc[KEEL_MEASURE_NAME * 6];
 	int ret;
 
-	memset(&m, 0, sizeof(m));
-	m.id = st->id;
-	ret = kc_ioctl(KEEL_IOC_MEASURE, &m);
+	memset(m, 0, sizeof(*m));
+	m->id = id;
+	ret = kc_ioctl(KEEL_IOC_MEASURE, m);
 	if (ret)
 		return kc_error(kc_exit_code(KC_OP_QUERY, -ret), "measure: %s",
 				kc_err_text(KC_OP_QUERY, -ret));
+	return 0;
+}
+
+/* One partition's images from its answer @mp: JSON object or lines. */
+static void kc_measure_print(const struct keel_part_status *st, const struct keel_ioc_measure *m,
+			     bool json, bool first)
+{
+	char name[KEEL_NAME_MAX], hex[65], esc[KEEL_MEASURE_NAME * 6];
+
 	kc_part_name(st, name);
 	if (json) {
 		printf("%s{\"name\":", first ? "" : ",");
@@ -716,8 +723,8 @@ static int kc_measure_one(const struct keel_part_status *st, bool json, bool fir
 	} else {
 		printf("%s:\n", name);
 	}
-	for (uint32_t i = 0; i < m.m.image_count && i < KEEL_PD_MAX_IMAGES; i++) {
-		const struct keel_image_measure *im = &m.m.image[i];
+	for (uint32_t i = 0; i < m->m.image_count && i < KEEL_PD_MAX_IMAGES; i++) {
+		const struct keel_image_measure *im = &m->m.image[i];
 		char path[KEEL_MEASURE_NAME];
 
 		snprintf(path, sizeof(path), "%.*s", KEEL_MEASURE_NAME - 1, im->name);
@@ -739,13 +746,12 @@ static int kc_measure_one(const struct keel_part_status *st, bool json, bool fir
 	}
 	if (json)
 		printf("]}");
-	return 0;
 }
 
 static int cmd_measure(const struct kc_args *a)
 {
+	static struct keel_ioc_measure answers[KEEL_MAX_PARTITIONS];
 	struct keel_part_status recs[KEEL_MAX_PARTITIONS];
-	struct keel_ioc_measure first;
 	bool json = a->val[MS_JSON] != NULL;
 	uint32_t n, from = 0, to;
 	char hex[65];
@@ -765,25 +771,21 @@ static int cmd_measure(const struct kc_args *a)
 		from = (uint32_t)i;
 		to = from + 1;
 	}
-	/* keel.cfg's digest is the boot's: any partition's answer carries it. */
-	memset(&first, 0, sizeof(first));
-	if (n) {
-		first.id = recs[0].id;
-		ret = kc_ioctl(KEEL_IOC_MEASURE, &first);
+	/* Every answer first, so a failure prints no half document. */
+	memset(answers, 0, sizeof(answers));
+	for (uint32_t i = from; i < to; i++) {
+		ret = kc_measure_get(recs[i].id, &answers[i]);
 		if (ret)
-			return kc_error(kc_exit_code(KC_OP_QUERY, -ret), "measure: %s",
-					kc_err_text(KC_OP_QUERY, -ret));
+			return ret;
 	}
-	kc_sha256_hex(first.m.cfg_sha256, hex);
+	/* keel.cfg's digest is the boot's: every answer carries it. */
+	kc_sha256_hex(answers[from].m.cfg_sha256, hex);
 	if (json)
 		printf("{\"keel_cfg_sha256\":\"%s\",\"partitions\":[", hex);
 	else
 		printf("keel.cfg  %s\n", hex);
-	for (uint32_t i = from; i < to; i++) {
-		ret = kc_measure_one(&recs[i], json, i == from);
-		if (ret)
-			return ret;
-	}
+	for (uint32_t i = from; i < to; i++)
+		kc_measure_print(&recs[i], &answers[i], json, i == from);
 	if (json)
 		printf("]}\n");
 	return 0;
