@@ -21,16 +21,11 @@
 static struct netsw_net netsw_nets[NETSW_MAX_NETWORKS];
 static struct spinlock netsw_nets_lock = SPINLOCK_INIT;
 
-static bool netsw_multicast(const u8 *mac)
-{
-	return mac[0] & 1; /* the group bit; broadcast is all ones, so it has it too */
-}
-
 bool netsw_mac_ok(const u8 mac[6])
 {
 	static const u8 zero[6];
 
-	return !netsw_multicast(mac) && memcmp(mac, zero, 6) != 0;
+	return !netsw_group_addressed(mac) && memcmp(mac, zero, 6) != 0;
 }
 
 /* FNV-1a, 64 bits: stable across builds, which is all a derived address needs. */
@@ -249,7 +244,7 @@ void netsw_send(struct netsw_port *from, const struct netsw_frame *f)
 	} else {
 		from->stats.tx_packets++;
 		from->stats.tx_bytes += f->len;
-		if (!netsw_multicast(dst)) {
+		if (!netsw_group_addressed(dst)) {
 			to = netsw_port_of(net, dst);
 			to = to ? to : netsw_fdb_lookup(net, dst);
 		}

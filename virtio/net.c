@@ -70,6 +70,7 @@ struct vnet {
 	struct netsw_port port;
 	struct virtq_chain rx_chain; /* scratch of vnet_deliver, under qlock */
 	u8 *gso; /* NETSW_FRAME_MAX bytes under qlock, made the first time we segment */
+	u16 rx_posted_high; /* the most receive chains seen posted at once, under qlock */
 };
 
 /* The header's fields other than num_buffers, which only the device writes. */
@@ -290,6 +291,32 @@ static u16 vnet_room(struct vnet *n, u64 total)
 	return count;
 }
 
+/*
+ * Whether a broadcast or multicast frame may take @count receive buffers:
+ * only if a quarter of what our driver posts at most stays posted after it.
+ * One port's flood of broadcasts reaches every other port; this keeps it
+ * from taking the last buffers from the frames addressed to us, so a storm
+ * costs our guest broadcasts, never its own traffic. The quarter is of the
+ * most the driver has posted (at most the queue), not of the queue: a
+ * driver that posts one buffer at a time still hears broadcasts. Under qlock.
+ */
+static bool vnet_group_room(struct vnet *n, u16 count)
+{
+	struct virtio_dev *vd = &n->vd;
+	struct virtq *vq = &vd->vq[VNET_RXQ];
+	u16 posted, at_once;
+
+	if (virtq_avail_idx(vd->part, vq, &posted))
+		return false;
+	/* vnet_room took @count chains, so at least that many are posted; an idx beyond
+	 * the queue (a hostile driver) counts as a full queue. */
+	at_once = (u16)(posted - vq->last_avail);
+	at_once = at_once > vq->num ? (u16)vq->num : at_once;
+	if (at_once > n->rx_posted_high)
+		n->rx_posted_high = at_once;
+	return (u32)at_once >= count + n->rx_posted_high / 4u;
+}
+
 /* Header @hdr and the frame (@len bytes from @src) into @count receive chains, each pushed. */
 static bool vnet_fill(struct vnet *n, const u8 hdr[VNET_HDR], const struct vnet_source *src,
 		      u32 len, u16 count)
@@ -397,6 +424,10 @@ static u32 vnet_deliver(struct netsw_port *p, const struct netsw_frame *f)
 	count = vnet_room(n, VNET_HDR + (u64)f->len);
 	if (!count)
 		goto out; /* no room: nothing copied, nothing taken */
+	if (netsw_group_addressed(f->eth) && !vnet_group_room(n, count)) {
+		verdict = NETSW_DROP_GROUP_HELD;
+		goto out;
+	}
 	if (fill_csum || !src.from) {
 		/* A copy first: ours to complete, or a sender's bytes we cannot reach. */
 		if (f->len > sizeof(bounce) || f->copy(f, 0, bounce, f->len) != f->len)
@@ -430,7 +461,7 @@ static void vnet_log_leaving(struct vnet *n)
 	netsw_port_stats(&n->port, &st);
 	pr_info("partition '%s': left network '%s': sent %llu frames (%llu bytes), received %llu "
 		"(%llu bytes), dropped spoofed=%llu runt=%llu oversize=%llu malformed=%llu "
-		"no_buffer=%llu offload=%llu",
+		"no_buffer=%llu offload=%llu group_held=%llu",
 		n->vd.part->desc.h.name, n->port.net->name, (unsigned long long)st.tx_packets,
 		(unsigned long long)st.tx_bytes, (unsigned long long)st.rx_packets,
 		(unsigned long long)st.rx_bytes, (unsigned long long)st.drops[NETSW_DROP_SPOOF],
@@ -438,7 +469,8 @@ static void vnet_log_leaving(struct vnet *n)
 		(unsigned long long)st.drops[NETSW_DROP_OVERSIZE],
 		(unsigned long long)st.drops[NETSW_DROP_MALFORMED],
 		(unsigned long long)st.drops[NETSW_DROP_NO_BUFFER],
-		(unsigned long long)st.drops[NETSW_DROP_OFFLOAD]);
+		(unsigned long long)st.drops[NETSW_DROP_OFFLOAD],
+		(unsigned long long)st.drops[NETSW_DROP_GROUP_HELD]);
 }
 
 static void vnet_destroy(struct virtio_dev *vd)
@@ -452,6 +484,12 @@ static void vnet_destroy(struct virtio_dev *vd)
 	virtio_free(n, sizeof(*n));
 }
 
+/* A new driver may post differently: its broadcast reserve is learned again. */
+static void vnet_reset(struct virtio_dev *vd)
+{
+	vnet_of(vd)->rx_posted_high = 0;
+}
+
 static const struct virtio_dev_ops vnet_ops = {
 	.name = "virtio-net",
 	.device_id = VNET_DEVICE_ID,
@@ -459,6 +497,7 @@ static const struct virtio_dev_ops vnet_ops = {
 	.config_size = VNET_CONFIG_SIZE,
 	.config_read = vnet_config_read,
 	.notify = vnet_notify,
+	.reset = vnet_reset,
 	.destroy = vnet_destroy,
 };
 

@@ -1231,7 +1231,8 @@ static void test_net_json(void)
 		  "{\"network\":\"lan\",\"net_id\":1,\"mac\":\"02:6b:65:65:6c:02\",\"owner\":3,"
 		  "\"owner_name\":\"vm\\\"1\",\"uplink\":true,\"tx_packets\":5,\"tx_bytes\":700,"
 		  "\"rx_packets\":2,\"rx_bytes\":120,\"drops\":{\"spoofed\":4,\"runt\":0,"
-		  "\"oversize\":0,\"malformed\":0,\"no_buffer\":1,\"offload\":0,\"other\":9}}");
+		  "\"oversize\":0,\"malformed\":0,\"no_buffer\":1,\"offload\":0,"
+		  "\"group_held\":0,\"other\":9}}");
 	CHECK_EQ(kc_format_net_port_json(&r, "vm\"1", NULL, 0), strlen(buf));
 	/* A name Keel left unterminated stays inside its field; an owner gone is null. */
 	memset(r.name, 'n', sizeof(r.name));

@@ -186,6 +186,44 @@ static void test_small_buffers(void)
 	tv_teardown();
 }
 
+static void test_broadcasts_leave_room_for_unicast(void)
+{
+	static const u8 all[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+	static const u8 group[6] = { 0x33, 0x33, 0, 0, 0, 1 };
+
+	/* B posts 8 buffers: a quarter of that (2) is kept for frames addressed to it. */
+	setup(0, 0);
+	for (u32 i = 0; i < 8; i++)
+		post_rx(1, 1600);
+	for (u32 i = 0; i < 6; i++)
+		send(0, i & 1 ? group : all, MAC_A, 60, 12, 0);
+	CHECK_EQ(get16(USED(1, 0) + 2), 6);
+	send(0, all, MAC_A, 60, 12, 0); /* 2 left: held back */
+	CHECK_EQ(get16(USED(1, 0) + 2), 6);
+	CHECK_EQ(port_of(1)->stats.drops[NETSW_DROP_GROUP_HELD], 1);
+	CHECK_EQ(port_of(1)->stats.drops[NETSW_DROP_NO_BUFFER], 0);
+	/* Frames addressed to B take every buffer left; then there is none. */
+	send(0, MAC_B, MAC_A, 60, 12, 0);
+	send(0, MAC_B, MAC_A, 60, 12, 0);
+	CHECK_EQ(get16(USED(1, 0) + 2), 8);
+	send(0, MAC_B, MAC_A, 60, 12, 0);
+	CHECK_EQ(port_of(1)->stats.drops[NETSW_DROP_NO_BUFFER], 1);
+	CHECK_EQ(port_of(1)->stats.rx_packets, 8);
+	CHECK(!needs_reset(nic(1)));
+	tv_teardown();
+
+	/* A driver that posts one buffer at a time hears broadcasts. */
+	setup(0, 0);
+	post_rx(1, 1600);
+	send(0, all, MAC_A, 60, 12, 0);
+	CHECK_EQ(get16(USED(1, 0) + 2), 1);
+	post_rx(1, 1600);
+	send(0, all, MAC_A, 60, 12, 0);
+	CHECK_EQ(get16(USED(1, 0) + 2), 2);
+	CHECK_EQ(port_of(1)->stats.drops[NETSW_DROP_GROUP_HELD], 0);
+	tv_teardown();
+}
+
 static void test_hostile_chains_reset_the_sender_only(void)
 {
 	setup(0, 0);
@@ -793,6 +831,7 @@ int main(void)
 	test_config_and_features();
 	test_frame_reaches_the_other_nic();
 	test_small_buffers();
+	test_broadcasts_leave_room_for_unicast();
 	test_hostile_chains_reset_the_sender_only();
 	test_offloads_travel();
 	test_offloads_for_a_plain_receiver();

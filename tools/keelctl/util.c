@@ -1166,9 +1166,10 @@ void kc_format_mac(const uint8_t mac[6], char *buf, size_t len)
 const char *kc_net_drop_name(uint32_t k)
 {
 	static const char *const names[] = {
-		[KEEL_NET_DROP_SPOOF] = "spoofed",	 [KEEL_NET_DROP_RUNT] = "runt",
-		[KEEL_NET_DROP_OVERSIZE] = "oversize",	 [KEEL_NET_DROP_MALFORMED] = "malformed",
-		[KEEL_NET_DROP_NO_BUFFER] = "no_buffer", [KEEL_NET_DROP_OFFLOAD] = "offload",
+		[KEEL_NET_DROP_SPOOF] = "spoofed",	   [KEEL_NET_DROP_RUNT] = "runt",
+		[KEEL_NET_DROP_OVERSIZE] = "oversize",	   [KEEL_NET_DROP_MALFORMED] = "malformed",
+		[KEEL_NET_DROP_NO_BUFFER] = "no_buffer",   [KEEL_NET_DROP_OFFLOAD] = "offload",
+		[KEEL_NET_DROP_GROUP_HELD] = "group_held",
 	};
 
 	return k < sizeof(names) / sizeof(names[0]) ? names[k] : NULL;

@@ -626,6 +626,9 @@ struct keel_boot_event {
 /* (1.6) a segmentation-offloaded frame for a port whose guest takes none, and that Keel
  * cannot segment for it (not TCP, or segments beyond its MTU): counted there */
 #define KEEL_NET_DROP_OFFLOAD 5u
+/* (1.8) a broadcast or multicast frame that found only the receive buffers a port keeps
+ * for frames addressed to it (a quarter of the most its driver posts): counted there */
+#define KEEL_NET_DROP_GROUP_HELD 6u
 #define KEEL_NET_DROPS 8u /* slots; the rest are 0 */
 
 struct keel_net_rec {

@@ -33,10 +33,19 @@ enum netsw_drop {
 	NETSW_DROP_NO_BUFFER = KEEL_NET_DROP_NO_BUFFER,
 	/* A segmentation offload the receiver does not take (counted there) */
 	NETSW_DROP_OFFLOAD = KEEL_NET_DROP_OFFLOAD,
+	/* A broadcast or multicast frame that would have taken the buffers kept for the
+	 * receiver's own frames (counted there) */
+	NETSW_DROP_GROUP_HELD = KEEL_NET_DROP_GROUP_HELD,
 	NETSW_DROPS
 };
 #define NETSW_DELIVERED NETSW_DROPS /* deliver(): the frame is in the receiver's buffers */
 _Static_assert(NETSW_DROPS <= KEEL_NET_DROPS, "every drop reason has a slot in the ABI");
+
+/* Whether @mac is a group address: the group bit (broadcast, all ones, has it too). */
+static inline bool netsw_group_addressed(const u8 *mac)
+{
+	return mac[0] & 1;
+}
 
 struct netsw_stats {
 	u64 tx_packets, tx_bytes, rx_packets, rx_bytes;
