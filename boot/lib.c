@@ -125,9 +125,40 @@ const char *efi_strerror(EFI_STATUS st)
 		return "not found";
 	case EFI_ACCESS_DENIED:
 		return "access denied";
+	case EFI_NOT_READY:
+		return "not ready";
+	case EFI_TIMEOUT:
+		return "timed out";
+	case EFI_NO_MAPPING:
+		return "no IP address";
+	case EFI_NO_RESPONSE:
+		return "no response";
+	case EFI_ABORTED:
+		return "aborted";
+	case EFI_ICMP_ERROR:
+		return "ICMP error";
+	case EFI_TFTP_ERROR:
+		return "TFTP error";
+	case EFI_PROTOCOL_ERROR:
+		return "protocol error";
+	case EFI_END_OF_FILE:
+		return "end of file";
+	case EFIERR(35):
+		return "HTTP error";
+	case EFIERR(104):
+		return "connection closed by the server";
+	case EFIERR(105):
+		return "connection reset";
+	case EFIERR(106):
+		return "connection refused";
 	default:
-		return "firmware error";
+		break;
 	}
+	static char other[40];
+
+	snprintf(other, sizeof(other), "firmware error %llu",
+		 (unsigned long long)(st & ~EFIERR(0)));
+	return other;
 }
 
 void *efi_alloc_keel(u64 size, u64 align)

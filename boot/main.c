@@ -360,10 +360,9 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 	efi_bs->SetWatchdogTimer(0, 0, 0, NULL);
 
 	/* The network first: iPXE hands its NBPs a file system of what it downloaded too. */
-	if (!source_tftp_open(&src) && !source_volume_open(&src)) {
-		efi_printf(
-			"keel: loader: error: cannot read keel.cfg: keel.efi came from neither a "
-			"file system nor a PXE boot; no partition started\n");
+	if (!source_http_open(&src) && !source_tftp_open(&src) && !source_volume_open(&src)) {
+		efi_printf("keel: loader: error: cannot read keel.cfg: keel.efi came from neither "
+			   "a file system nor a PXE or HTTP boot; no partition started\n");
 		return EFI_LOAD_ERROR;
 	}
 	if (src.network)

@@ -34,7 +34,7 @@ typedef EFI_STATUS source_read_fn(struct boot_source *src, const char *path, voi
 				  struct sha256 *hash);
 
 struct boot_source {
-	/* For messages: "the boot volume", "tftp://10.0.2.2/x86_64/". */
+	/* For messages: "the boot volume", "tftp://10.0.2.2/x86_64/", "http://.../x86_64/". */
 	char where[96];
 	char dir[SOURCE_DIR_MAX]; /* "\\" or "\\x86_64\\": keel.cfg's directory */
 	bool network; /* its errors name the server (where) */
@@ -58,5 +58,12 @@ bool source_volume_open(struct boot_source *src);
  * cannot be followed (with a message).
  */
 bool source_tftp_open(struct boot_source *src);
+
+/*
+ * The web server keel.efi was HTTP-booted from (the URL in its device's
+ * path), the boot file's directory as the source's. False if it was not
+ * HTTP-booted (quietly) or the boot cannot be followed (with a message).
+ */
+bool source_http_open(struct boot_source *src);
 
 #endif /* KEEL_BOOT_SOURCE_H */

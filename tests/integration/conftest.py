@@ -97,14 +97,15 @@ class Rig:
         self.runs.append(q)
         return q
 
-    def boot_media(self, arch, name, usb=None, netboot=None, smp=4, mem="2G", timeout=150.0,
-                   extra=(), cls=keelrig.Qemu):
+    def boot_media(self, arch, name, usb=None, netboot=None, httpboot=None, smp=4, mem="2G",
+                   timeout=150.0, extra=(), cls=keelrig.Qemu):
         """Start QEMU booting from @usb (a disk image, the only disk: a USB
-        stick on xHCI) or @netboot ((directory, boot file): PXE over TFTP),
-        as a @cls (linuxrig.LinuxQemu to type into its console)."""
+        stick on xHCI), @netboot ((directory, boot file): PXE over TFTP) or
+        @httpboot ((variable store, port): HTTP boot from 127.0.0.1:port), as a
+        @cls (linuxrig.LinuxQemu to type into its console)."""
         log = self.build / arch / "test-logs" / f"{name}.log"
         q = cls(keelrig.qemu_argv(arch, None, smp=smp, mem=mem, extra=extra, usb=usb,
-                                  netboot=netboot),
+                                  netboot=netboot, httpboot=httpboot),
                 log, hard_timeout=timeout, name=f"{arch} {name}")
         q.nodeid = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
         self.runs.append(q)

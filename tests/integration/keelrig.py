@@ -14,6 +14,7 @@ import platform
 import re
 import shutil
 import signal
+import sys
 import subprocess
 import threading
 import time
@@ -92,21 +93,44 @@ def kvm_usable(arch):
     return _read("/sys/module/kvm/parameters/nested") in ("1", "Y")
 
 
+# HTTP boot: the firmware's code and a variable store (uefivars.py writes the boot option).
+FLASH = {
+    "x86_64": ("/usr/share/OVMF/OVMF_CODE_4M.fd", "/usr/share/OVMF/OVMF_VARS_4M.fd"),
+    "aarch64": ("/usr/share/AAVMF/AAVMF_CODE.fd", "/usr/share/AAVMF/AAVMF_VARS.fd"),
+}
+HTTP_NIC_SLOT = 5  # the NIC's PCI slot, which the boot option's device path names
+HTTP_NIC_MAC = "52:54:00:12:34:56"
+HTTP_SERVER = "10.0.2.100"  # the guest's name for the host's web server (guestfwd)
+
+
 def qemu_argv(arch, esp, smp=4, mem="2G", serial="stdio", extra=(), cpu=None, usb=None,
-              netboot=None):
+              netboot=None, httpboot=None):
     """The QEMU command line that boots @esp (a directory) on @arch (@cpu: a
     QEMU CPU model instead of the arch's default; it forces TCG), or with
     @usb (a disk image) instead, the machine's only disk: a USB stick on xHCI,
     or with @netboot = (directory, boot file) no disk: the firmware's own PXE
     boot (no iPXE option ROM) on a virtio NIC whose user-mode network serves
-    the directory over TFTP."""
+    the directory over TFTP, or with @httpboot = (variable store, port) no
+    disk: the firmware boots the store's BootNext (an HTTP boot URL on
+    HTTP_SERVER, see uefivars.py) on a virtio NIC whose user-mode network
+    forwards HTTP_SERVER:80 to the host's 127.0.0.1:port."""
     a = ARCHES[arch]
     kvm = kvm_usable(arch) and cpu is None
+    firmware = a["firmware"]
+    if httpboot:
+        firmware = ["-drive", f"if=pflash,format=raw,readonly=on,file={FLASH[arch][0]}",
+                    "-drive", f"if=pflash,format=raw,file={httpboot[0]}"]
     argv = [a["qemu"], *a["machine"],
             "-accel", "kvm" if kvm else "tcg",
             "-cpu", "host" if kvm else cpu or a["cpu"],
-            "-m", str(mem), "-smp", str(smp), *a["firmware"]]
-    if netboot:
+            "-m", str(mem), "-smp", str(smp), *firmware]
+    if httpboot:
+        relay = Path(__file__).resolve().parent / "tcprelay.py"
+        argv += ["-netdev", f"user,id=web,restrict=on,ipv6=off,guestfwd=tcp:{HTTP_SERVER}:80-"
+                 f"cmd:{sys.executable} {relay} 127.0.0.1 {httpboot[1]}",
+                 "-device", f"virtio-net-pci,netdev=web,addr={HTTP_NIC_SLOT:#x},"
+                 f"mac={HTTP_NIC_MAC},romfile="]
+    elif netboot:
         tftp, bootfile = netboot
         argv += ["-netdev", f"user,id=pxe,restrict=on,tftp={tftp},bootfile={bootfile}",
                  "-device", "virtio-net-pci,netdev=pxe,bootindex=1,romfile="]

@@ -4,9 +4,13 @@
 `tools/bootmedia.py usb` (make usb-image) builds one GPT disk whose EFI system
 partition boots both arches; QEMU boots it as a USB mass-storage device on
 xHCI, the machine's only disk. `tools/bootmedia.py pxe` (make pxe) builds a
-TFTP tree; QEMU's firmware PXE-boots <arch>/keel.efi from its user network's
-TFTP server on a virtio NIC, and Keel's loader fetches keel.cfg and every
-image from the same server and directory. On each medium:
+tree to serve over TFTP and HTTP. QEMU's firmware PXE-boots <arch>/keel.efi
+from its user network's TFTP server on a virtio NIC, or HTTP-boots it from
+Python's http.server on the host's 127.0.0.1, which the guest reaches as
+10.0.2.100:80 through guestfwd (the URL is a boot option in the firmware's
+variable store, written by uefivars.py: QEMU's DHCP server cannot hand out
+an HTTP boot URL). Keel's loader then fetches keel.cfg and every image from
+the same server and directory. On each medium:
 
 - the stick with the demo configuration reaches the management shell on each
   arch, the loader read that arch's keel.cfg and images, the SHA-256 it
@@ -17,16 +21,21 @@ image from the same server and directory. On each medium:
   line, and nothing starts; a stick with the right kernel_sha256 boots.
 """
 
+import contextlib
+import functools
+import http.server
 import importlib.util
 import json
 import re
+import threading
 
 import pytest
 
 import conftest
 import linuxrig
-from keelrig import (ROOT, TESTGUEST, boot_timeline, check_timeline, keel, keel_cfg, line_of, out,
-                     partition)
+import uefivars
+from keelrig import (FLASH, HTTP_NIC_MAC, HTTP_NIC_SLOT, HTTP_SERVER, ROOT, TESTGUEST,
+                     boot_timeline, check_timeline, keel, keel_cfg, line_of, out, partition)
 
 ABORT = r"keel: boot aborted: keel\.cfg has errors; no partition started"
 
@@ -52,30 +61,86 @@ def demo_media(rig, request, tmp_path_factory):
     return top, arches
 
 
-def boot_demo(rig, arch, demo_media, medium):
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    """http.server's file handler; each request line goes to server.requests."""
+
+    def log_message(self, fmt, *args):
+        self.server.requests.append(fmt % args)
+
+
+@contextlib.contextmanager
+def web_server(root):
+    """Python's http.server serving @root on 127.0.0.1 (a free port), on a thread."""
+    srv = http.server.ThreadingHTTPServer(
+        ("127.0.0.1", 0), functools.partial(_Handler, directory=str(root)))
+    srv.requests = []
+    thread = threading.Thread(target=srv.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield srv
+    finally:
+        srv.shutdown()
+        srv.server_close()
+
+
+def http_boot(tmp, arch, srv):
+    """(variable store, port): the firmware HTTP-boots <arch>/keel.efi from @srv."""
+    store = tmp / f"vars-{arch}.fd"
+    uefivars.write_http_boot(FLASH[arch][1], store, HTTP_NIC_SLOT, HTTP_NIC_MAC,
+                             f"http://{HTTP_SERVER}/{arch}/keel.efi")
+    return store, srv.server_address[1]
+
+
+def media_for(medium, arch, tree, srv=None, image=None):
+    """boot_media()'s keyword for @medium: the stick @image, or the tree served over TFTP/HTTP."""
+    if medium == "usb":
+        return {"usb": image}
+    if medium == "pxe":
+        return {"netboot": (tree, f"{arch}/keel.efi")}
+    return {"httpboot": http_boot(tree.parent, arch, srv)}
+
+
+@pytest.fixture(scope="session")
+def demo_web(demo_media):
+    with web_server(demo_media[0] / "pxe") as srv:
+        yield srv
+
+
+def boot_demo(rig, arch, demo_media, medium, srv):
     top, arches = demo_media
     assert arch in arches
-    media = {"usb": top / "keel-usb.img"} if medium == "usb" else \
-        {"netboot": (top / "pxe", f"{arch}/keel.efi")}
+    media = media_for(medium, arch, top / "pxe", srv, top / "keel-usb.img")
     return rig.boot_media(arch, f"{medium}-demo", timeout=600, cls=linuxrig.LinuxQemu, **media)
 
 
 @pytest.mark.linux
-@pytest.mark.parametrize("medium", ["usb", "pxe"])
-def test_demo_boots_the_management_shell(rig, arch, demo_media, medium):
+@pytest.mark.parametrize("medium", ["usb", "pxe", "http"])
+def test_demo_boots_the_management_shell(rig, arch, demo_media, demo_web, medium):
     """From the stick (USB mass storage on xHCI, the only disk) or over the
-    network (the firmware's PXE, then Keel fetches keel.cfg and every image
-    over TFTP from the boot file's directory)."""
+    network (the firmware's PXE or HTTP boot, then Keel fetches keel.cfg and
+    every image over TFTP or HTTP from the boot file's directory)."""
     kernel = linuxrig.KERNEL_NAME[arch]
-    with boot_demo(rig, arch, demo_media, medium) as q:
+    asked = len(demo_web.requests)
+    with boot_demo(rig, arch, demo_media, medium, demo_web) as q:
         ready = q.wait_for(r"KEEL-MGMT (ready|error)", 500)
         assert "ready" in ready, ready
         if medium == "usb":
             assert q.find(r"BdsDxe: starting Boot\w+ .*USB"), "the firmware did not boot the stick"
             assert not q.find(r"keel: loader: network boot")
         else:
+            server = {"pxe": r"tftp://10\.0\.2\.2", "http": rf"http://{HTTP_SERVER}"}[medium]
             assert q.find(rf"keel: loader: network boot: reading keel\.cfg and its files from "
-                          rf"tftp://10\.0\.2\.2/{arch}/$")
+                          rf"{server}/{arch}/$")
+        if medium == "http":
+            assert q.find(rf"BdsDxe: starting Boot0100 .*"
+                          rf"Uri\(http://{HTTP_SERVER}/{arch}/keel\.efi\)")
+            # The firmware fetched keel.efi, then Keel's loader each file: its size, then its bytes.
+            got = [r.split('"')[1] for r in demo_web.requests[asked:]
+                   if '"' in r and f"/{arch}/" in r]
+            for name in ("keel.cfg", f"linux/{kernel}", "linux/mgmt-initrd.gz",
+                         f"guests/{TESTGUEST}"):
+                assert [f"HEAD /{arch}/{name} HTTP/1.1", f"GET /{arch}/{name} HTTP/1.1"] == \
+                    [r for r in got if r.split()[1] == f"/{arch}/{name}"], got
         want = {
             rf"\linux\{kernel}": linuxrig.assets(arch, rig.build).kernel,
             r"\linux\mgmt-initrd.gz": linuxrig.assets(arch, rig.build).mgmt_initrd,
@@ -195,32 +260,35 @@ def broken_case(rig, arch, case):
 
 
 # Where each medium's loader says keel.cfg was, and how a missing file is named.
-CFG_NAME = {"usb": r"\\{arch}\\keel\.cfg", "pxe": r"{arch}/keel\.cfg"}
+CFG_NAME = {"usb": r"\\{arch}\\keel\.cfg", "pxe": r"{arch}/keel\.cfg", "http": r"{arch}/keel\.cfg"}
 # (A TFTP server says "file not found" as code 1, or as QEMU's does with its words only.)
-MISSING_WHERE = {"usb": r"$", "pxe": r" on tftp://10\.0\.2\.2/{arch}/$"}
+MISSING_WHERE = {"usb": r"$", "pxe": r" on tftp://10\.0\.2\.2/{arch}/$",
+                 "http": rf" on http://{re.escape(HTTP_SERVER)}/{{arch}}/$"}
 MISSING_WHAT = {"usb": r"no such file",
-                "pxe": r"(no such file|the server answered 'File not found' \(TFTP error \d+\))"}
+                "pxe": r"(no such file|the server answered 'File not found' \(TFTP error \d+\))",
+                "http": r"no such file"}
 
 
-@pytest.mark.parametrize("medium", ["usb", "pxe"])
+@pytest.mark.parametrize("medium", ["usb", "pxe", "http"])
 @pytest.mark.parametrize("case", ["missing", "truncated", "corrupt_cfg"])
 def test_broken_medium_starts_nothing(rig, arch, tmp_path, medium, case):
     """A missing image, a truncated one (keel.cfg gives its kernel_sha256) and a
-    corrupted keel.cfg, on a stick and on a TFTP server: one error each, with
-    keel.cfg's line (and the server for a file it does not have), and nothing
-    starts."""
+    corrupted keel.cfg, on a stick, on a TFTP server and on a web server: one
+    error each, with keel.cfg's line (and the server for a file it does not
+    have), and nothing starts."""
     text, mutate, line, reason = broken_case(rig, arch, case)
     config = tmp_path / "keel.cfg"
     config.write_text(text)
+    tree, image = tmp_path / "pxe", tmp_path / "stick.img"
     if medium == "usb":
-        media = {"usb": tmp_path / "stick.img"}
-        bootmedia.build_image(media["usb"], [arch], rig.build, config, mutate=mutate)
+        bootmedia.build_image(image, [arch], rig.build, config, mutate=mutate)
     else:
-        media = {"netboot": (tmp_path / "pxe", f"{arch}/keel.efi")}
-        bootmedia.build_pxe(media["netboot"][0], [arch], rig.build, config, mutate=mutate)
+        bootmedia.build_pxe(tree, [arch], rig.build, config, mutate=mutate)
     if case == "missing":
         reason += MISSING_WHAT[medium] + MISSING_WHERE[medium].format(arch=arch)
-    with rig.boot_media(arch, f"{medium}-{case}", mem="512M", timeout=240, **media) as q:
+    with web_server(tree) as srv, \
+            rig.boot_media(arch, f"{medium}-{case}", mem="512M", timeout=240,
+                           **media_for(medium, arch, tree, srv, image)) as q:
         abort = q.wait_for(ABORT, 200)
         errors = q.find_all(r"keel\.cfg:\d+: error: ")
         assert len(errors) == 1, f"not one error: {errors}"
