@@ -171,7 +171,7 @@ def test_demo_boots_the_management_shell(rig, arch, demo_media, demo_web, medium
         assert images == {n: p.stat().st_size for n, p in want.items()}
         first = [e["name"] for e in events if e["event"] == "first_instruction"]
         assert sorted(first) == ["hello", "mgmt"]
-        check_measure(q, arch, want)
+        check_measure(q, arch, want, info)
 
 
 def shell_json(q, command, tag):
@@ -180,11 +180,13 @@ def shell_json(q, command, tag):
     return json.loads(line.split(f"{tag} ", 1)[1])
 
 
-def check_measure(q, arch, want):
+def check_measure(q, arch, want, info):
     """keelctl measure: keel.cfg's and the boot images' SHA-256 as the host computes
-    them; an image keelctl create LOADs is unmeasured until START, then has the
-    SHA-256 the management partition's own sha256sum gives of the file."""
+    them (keelctl info --json has the same); an image keelctl create LOADs is
+    unmeasured until START, then has the SHA-256 the management partition's own
+    sha256sum gives of the file."""
     m = shell_json(q, "keelctl measure --json", "MEASURE-ALL")
+    assert info["measure"] == m, (info["measure"], m)
     assert m["keel_cfg_sha256"] == sha256_of(ROOT / "tests" / "configs" / f"demo-{arch}.cfg")
     parts = {p["name"]: p for p in m["partitions"]}
     mgmt = {i["name"]: i for i in parts["mgmt"]["images"]}

@@ -404,9 +404,34 @@ static void kc_print_timeline(const struct keel_boot_event *ev, uint32_t n)
 	}
 }
 
+static void kc_measure_doc(const struct keel_part_status *recs, uint32_t from, uint32_t to,
+			   const struct keel_ioc_measure *answers, bool json, const char *indent);
+
+/*
+ * Every partition's measurements for keelctl info, quietly: false (and info
+ * prints none) if this Keel or driver has no MEASURE or the list fails.
+ */
+static bool kc_info_measure(struct keel_part_status *recs, uint32_t *n,
+			    struct keel_ioc_measure *answers)
+{
+	if (kc_list(recs, n) || !*n)
+		return false;
+	for (uint32_t i = 0; i < *n; i++) {
+		memset(&answers[i], 0, sizeof(answers[i]));
+		answers[i].id = recs[i].id;
+		if (kc_ioctl(KEEL_IOC_MEASURE, &answers[i]))
+			return false;
+	}
+	return true;
+}
+
 static int cmd_info(const struct kc_args *a)
 {
+	static struct keel_ioc_measure answers[KEEL_MAX_PARTITIONS];
+	static struct keel_part_status recs[KEEL_MAX_PARTITIONS];
 	static struct keel_boot_event ev[KEEL_BOOT_EVENTS_MAX];
+	uint32_t nparts = 0;
+	bool measured;
 	struct keel_host_info hi;
 	char online[200], free_cpus[200], b1[32], b2[32];
 	unsigned int major, minor;
@@ -417,6 +442,7 @@ static int cmd_info(const struct kc_args *a)
 	if (ret)
 		return ret;
 	events = kc_boot_timeline(ev);
+	measured = kc_info_measure(recs, &nparts, answers);
 	major = hi.abi_version >> 16;
 	minor = hi.abi_version & 0xffff;
 	if (a->val[IN_JSON]) {
@@ -438,6 +464,10 @@ static int cmd_info(const struct kc_args *a)
 		       (unsigned long long)hi.mem_pool_free, hi.part_count, hi.part_max,
 		       hi.load_max, hi.console_ring);
 		kc_json_timeline(ev, events);
+		if (measured) {
+			printf(",\"measure\":");
+			kc_measure_doc(recs, 0, nparts, answers, true, "");
+		}
 		printf("}\n");
 		return 0;
 	}
@@ -464,6 +494,10 @@ static int cmd_info(const struct kc_args *a)
 	printf("console_ring:   %u\n", hi.console_ring);
 	if (events)
 		kc_print_timeline(ev, events);
+	if (measured) {
+		printf("images (SHA-256, as loaded; keelctl measure NAME for one):\n");
+		kc_measure_doc(recs, 0, nparts, answers, false, "  ");
+	}
 	return 0;
 }
 
@@ -711,7 +745,7 @@ static int kc_measure_get(uint32_t id, struct keel_ioc_measure *m)
 
 /* One partition's images from its answer @mp: JSON object or lines. */
 static void kc_measure_print(const struct keel_part_status *st, const struct keel_ioc_measure *m,
-			     bool json, bool first)
+			     bool json, bool first, const char *indent)
 {
 	char name[KEEL_NAME_MAX], hex[65], esc[KEEL_MEASURE_NAME * 6];
 
@@ -721,7 +755,7 @@ static void kc_measure_print(const struct keel_part_status *st, const struct kee
 		kc_json_name(st);
 		printf(",\"id\":%u,\"images\":[", st->id);
 	} else {
-		printf("%s:\n", name);
+		printf("%s%s:\n", indent, name);
 	}
 	for (uint32_t i = 0; i < m->m.image_count && i < KEEL_PD_MAX_IMAGES; i++) {
 		const struct keel_image_measure *im = &m->m.image[i];
@@ -740,10 +774,28 @@ static void kc_measure_print(const struct keel_part_status *st, const struct kee
 		for (char *c = path; *c; c++) /* Keel checked them; a terminal gets no controls */
 			if ((unsigned char)*c < 0x20 || (unsigned char)*c > 0x7e)
 				*c = '?';
-		printf("  %-6s  %s  %s  (%llu bytes)\n", kc_image_role(im->role),
+		printf("%s  %-6s  %s  %s  (%llu bytes)\n", indent, kc_image_role(im->role),
 		       im->measured ? hex : "not measured yet (hashed when it first starts)      ",
 		       path, (unsigned long long)im->size);
 	}
+	if (json)
+		printf("]}");
+}
+
+/* The measure document of partitions [@from, @to): keel.cfg's digest, each one's images. */
+static void kc_measure_doc(const struct keel_part_status *recs, uint32_t from, uint32_t to,
+			   const struct keel_ioc_measure *answers, bool json, const char *indent)
+{
+	char hex[65];
+
+	/* keel.cfg's digest is the boot's: every answer carries it. */
+	kc_sha256_hex(answers[from].m.cfg_sha256, hex);
+	if (json)
+		printf("{\"keel_cfg_sha256\":\"%s\",\"partitions\":[", hex);
+	else
+		printf("%skeel.cfg  %s\n", indent, hex);
+	for (uint32_t i = from; i < to; i++)
+		kc_measure_print(&recs[i], &answers[i], json, i == from, indent);
 	if (json)
 		printf("]}");
 }
@@ -754,7 +806,6 @@ static int cmd_measure(const struct kc_args *a)
 	struct keel_part_status recs[KEEL_MAX_PARTITIONS];
 	bool json = a->val[MS_JSON] != NULL;
 	uint32_t n, from = 0, to;
-	char hex[65];
 	int ret;
 
 	ret = kc_open(NULL, false);
@@ -778,16 +829,9 @@ static int cmd_measure(const struct kc_args *a)
 		if (ret)
 			return ret;
 	}
-	/* keel.cfg's digest is the boot's: every answer carries it. */
-	kc_sha256_hex(answers[from].m.cfg_sha256, hex);
+	kc_measure_doc(recs, from, to, answers, json, "");
 	if (json)
-		printf("{\"keel_cfg_sha256\":\"%s\",\"partitions\":[", hex);
-	else
-		printf("keel.cfg  %s\n", hex);
-	for (uint32_t i = from; i < to; i++)
-		kc_measure_print(&recs[i], &answers[i], json, i == from);
-	if (json)
-		printf("]}\n");
+		printf("\n");
 	return 0;
 }
 
