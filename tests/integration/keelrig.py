@@ -406,16 +406,21 @@ def keel(text):
     return rf"\] keel: {text}"
 
 
+PART_OUTPUT = re.compile(r"\] [\w.-]+\| ")
 TIMELINE_ROW = re.compile(r"\] keel:\s+(\d+)\.(\d{3})  (.*)$")
 
 
 def boot_timeline(q, timeout=60):
     """The boot timeline Keel printed: [(ms since reset, what)], in its order."""
     head = q.wait_for(keel(r"boot timeline \(ms since the clock started at reset\):$"), timeout)
-    # Its rows are indented ("keel:   "); the first line that is not ends it.
-    end = q.wait_for(r"^(?!.*\] keel:   )", timeout, after=head.index + 1)
+    # Its rows are indented ("keel:   "); the first line that is neither a row nor a
+    # partition's output ("name| ...", which the console interleaves line by line with
+    # Keel's own while a partition started at boot runs) ends it.
+    end = q.wait_for(r"^(?!.*\] keel:   )(?!.*\] [\w.-]+\| )", timeout, after=head.index + 1)
     rows = []
     for line in q.lines[head.index + 1:end.index]:
+        if PART_OUTPUT.search(line):
+            continue
         m = TIMELINE_ROW.search(line)
         assert m, f"not a timeline row: {line}"
         rows.append((int(m.group(1)) + int(m.group(2)) / 1000, m.group(3)))
