@@ -3,7 +3,7 @@
 # Shared arch-neutral sources (pdesc validator, ELF checks, the core/lib string
 # and printf subset) are compiled again here with the loader's flags; the loader
 # pulls nothing from gnu-efi's libefi (whose memcpy/memset would clash).
-BOOT_SRCS := boot/main.c boot/source_volume.c boot/source_tftp.c boot/source_http.c boot/config.c boot/core_load.c boot/memmap.c boot/lib.c \
+BOOT_SRCS := boot/main.c boot/source_volume.c boot/source_tftp.c boot/source_http.c boot/tpm.c boot/tcg.c boot/config.c boot/core_load.c boot/memmap.c boot/lib.c \
 	boot/efi_$(KEEL_ARCH).c core/pdesc.c core/elf.c core/sha256.c \
 	core/lib/string.c core/lib/vsnprintf.c core/lib/strlcpy.c
 BOOT_OBJS := $(patsubst %,$(O)/boot-objs/%.o,$(BOOT_SRCS)) $(O)/boot-objs/core_image.o

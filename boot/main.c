@@ -10,6 +10,7 @@
 #include "config.h"
 #include "loader.h"
 #include "source.h"
+#include "tpm.h"
 
 #define CFG_NAME "keel.cfg"
 #define CFG_FILE_MAX (64u << 10)
@@ -42,6 +43,8 @@ static EFI_STATUS read_config_file(struct keel_boot_info *bi, char **text, u64 *
 		bi->t_config_read = efi_arch_clock();
 		if (EFI_ERROR(st))
 			efi_bs->FreePool(*text);
+		else
+			tpm_measure(KEEL_TPM_PCR_CONFIG, *text, *size, CFG_NAME);
 	}
 	if (st == EFI_BAD_BUFFER_SIZE)
 		efi_printf("keel.cfg: error: file is larger than %u KiB\n", CFG_FILE_MAX >> 10);
@@ -88,6 +91,8 @@ static const char *load_module(struct keel_boot_info *bi, u32 i, bool probe)
 		sha256_final(&h, m->sha256);
 		if (EFI_ERROR(st) && p)
 			efi_free_keel(p, size ? size : 1);
+		else if (!EFI_ERROR(st))
+			tpm_measure(KEEL_TPM_PCR_IMAGES, p, size, path);
 	}
 	if (st == EFI_END_OF_FILE)
 		return src.network
@@ -375,6 +380,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 		return EFI_OUT_OF_RESOURCES;
 	}
 	bi->t_loader_entry = t_entry;
+	tpm_open(bi);
 	why = prepare(bi, &entry);
 	if (why) {
 		efi_printf("keel: boot aborted: %s; no partition started\n", why);
@@ -383,6 +389,7 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 		return EFI_LOAD_ERROR;
 	}
 	src.close(&src);
+	tpm_finish(cfg.log_level);
 	efi_printf("keel: loader: %u partition%s, %u module%s, core at 0x%llx; starting\n",
 		   bi->part_count, bi->part_count == 1 ? "" : "s", bi->module_count,
 		   bi->module_count == 1 ? "" : "s", (unsigned long long)bi->core_base);

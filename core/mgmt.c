@@ -1202,6 +1202,14 @@ static s64 mgmt_measure(const struct vcpu *vcpu, u64 id, gpa_t gpa, u64 size, u6
 	return mgmt_copy_out(vcpu, gpa, size, &pm, sizeof(pm), &r[0]);
 }
 
+/* ---- TPM ---------------------------------------------------------------- */
+
+static s64 mgmt_tpm(const struct vcpu *vcpu, gpa_t gpa, u64 size, u64 r[3])
+{
+	return mgmt_copy_out(vcpu, gpa, size, part_boot_tpm(), sizeof(struct keel_tpm_report),
+			     &r[0]);
+}
+
 /* ---- BOOT_TIMELINE ------------------------------------------------------ */
 
 /* The timeline in time order as this call saw it (static: mgmt_lock serialises calls). */
@@ -1387,6 +1395,8 @@ static s64 mgmt_dispatch(struct vcpu *vcpu, u32 nr, const u64 a[6], u64 r[3])
 		return mgmt_boot_timeline(vcpu, a[0], a[1], r);
 	case KEEL_HC_MGMT_MEASURE:
 		return mgmt_measure(vcpu, a[0], a[1], a[2], r);
+	case KEEL_HC_MGMT_TPM:
+		return mgmt_tpm(vcpu, a[0], a[1], r);
 	default:
 		return -KEEL_ENOSYS;
 	}

@@ -1147,6 +1147,13 @@ const u8 *part_boot_cfg_sha256(void)
 	return boot_info ? boot_info->cfg_sha256 : none;
 }
 
+const struct keel_tpm_report *part_boot_tpm(void)
+{
+	static const struct keel_tpm_report none; /* KEEL_TPM_NONE */
+
+	return boot_info ? &boot_info->tpm : &none;
+}
+
 void part_boot_all(const struct keel_boot_info *bi)
 {
 	u32 i;

@@ -26,6 +26,7 @@ FUZZ_SRCS_fuzz_mgmt := tests/unit/mgmt_env.c tests/unit/shim.c tests/unit/hmap_h
 	vfio/assign.c core/netsw.c core/timeline.c core/sha256.c
 FUZZ_SRCS_fuzz_conq := core/conq.c
 FUZZ_SRCS_fuzz_netgso := core/netgso.c
+FUZZ_SRCS_fuzz_tcg := boot/tcg.c
 # The arch platform models, with their real <arch/types.h> and a host <arch/inline.h>.
 FUZZ_SRCS_fuzz_x86_plat := tests/fuzz/plat_env.c arch/x86_64/vplatform.c arch/x86_64/vlapic.c arch/x86_64/vioapic.c \
 	arch/x86_64/vpit.c arch/x86_64/vpm.c arch/x86_64/vcpuhp.c arch/x86_64/vpci.c arch/x86_64/vuart.c \

@@ -33,6 +33,7 @@ import pytest
 
 import conftest
 import linuxrig
+import swtpm
 import uefivars
 from keelrig import (FLASH, HTTP_NIC_MAC, HTTP_NIC_SLOT, HTTP_SERVER, ROOT, TESTGUEST,
                      boot_timeline, check_timeline, keel, keel_cfg, line_of, out, partition)
@@ -106,22 +107,27 @@ def demo_web(demo_media):
         yield srv
 
 
-def boot_demo(rig, arch, demo_media, medium, srv):
+def boot_demo(rig, arch, demo_media, medium, srv, extra=()):
     top, arches = demo_media
     assert arch in arches
     media = media_for(medium, arch, top / "pxe", srv, top / "keel-usb.img")
-    return rig.boot_media(arch, f"{medium}-demo", timeout=600, cls=linuxrig.LinuxQemu, **media)
+    return rig.boot_media(arch, f"{medium}-demo", timeout=600, cls=linuxrig.LinuxQemu,
+                          extra=extra, **media)
 
 
 @pytest.mark.linux
 @pytest.mark.parametrize("medium", ["usb", "pxe", "http"])
-def test_demo_boots_the_management_shell(rig, arch, demo_media, demo_web, medium):
+def test_demo_boots_the_management_shell(rig, arch, demo_media, demo_web, medium, tmp_path):
     """From the stick (USB mass storage on xHCI, the only disk) or over the
     network (the firmware's PXE or HTTP boot, then Keel fetches keel.cfg and
-    every image over TFTP or HTTP from the boot file's directory)."""
+    every image over TFTP or HTTP from the boot file's directory). The machine
+    booting the stick has a TPM 2.0 (swtpm): the measured launch is checked
+    there; the network boots have none."""
     kernel = linuxrig.KERNEL_NAME[arch]
     asked = len(demo_web.requests)
-    with boot_demo(rig, arch, demo_media, medium, demo_web) as q:
+    with contextlib.ExitStack() as stack:
+        tpm = stack.enter_context(swtpm.software_tpm(tmp_path, arch)) if medium == "usb" else ()
+        q = stack.enter_context(boot_demo(rig, arch, demo_media, medium, demo_web, tpm))
         ready = q.wait_for(r"KEEL-MGMT (ready|error)", 500)
         assert "ready" in ready, ready
         if medium == "usb":
@@ -171,7 +177,8 @@ def test_demo_boots_the_management_shell(rig, arch, demo_media, demo_web, medium
         assert images == {n: p.stat().st_size for n, p in want.items()}
         first = [e["name"] for e in events if e["event"] == "first_instruction"]
         assert sorted(first) == ["hello", "mgmt"]
-        check_measure(q, arch, want, info)
+        m = check_measure(q, arch, want, info)
+        check_tpm(q, m, want, rows, tpm=medium == "usb")
 
 
 def shell_json(q, command, tag):
@@ -215,6 +222,43 @@ def check_measure(q, arch, want, info):
     assert [i["sha256"] for i in after["images"]] == sums, (after, sums)
     q.send("keelctl stop meas --force --timeout 1; keelctl destroy meas && echo MEAS-GONE\n")
     q.wait_for(r"^MEAS-GONE", 180, after=len(q.lines) - 1)
+    return m
+
+
+def check_tpm(q, m, want, rows, tpm):
+    """The measured launch: with a TPM, keel.cfg's event in PCR 12 and each
+    image's in PCR 9, in the order the loader read them, with the SHA-256
+    the host computes of each file; replaying the log's digests from zero
+    gives the PCR values the TPM held (and the loader printed); keelctl
+    measure shows them. Without one, keelctl says so."""
+    if not tpm:
+        assert q.find(r"keel: loader: no TPM 2\.0: files are hashed, not measured$")
+        assert m["tpm"] == {"state": "none"}, m["tpm"]
+        return
+    t = m["tpm"]
+    assert t["state"] == "measured" and t["why"] is None, t
+    assert t["events_total"] == len(t["events"]), t
+    pcr12 = [e for e in t["events"] if e["pcr"] == 12]
+    pcr9 = [e for e in t["events"] if e["pcr"] == 9]
+    assert len(pcr12) + len(pcr9) == len(t["events"])
+    assert [(e["type"], e["data"], e["sha256"]) for e in pcr12] == \
+        [(13, "keel.cfg", m["keel_cfg_sha256"])], pcr12
+    read = [what.split("image ", 1)[1].split(":")[0] for _, what in rows
+            if what.startswith("image ")]
+    assert [e["data"] for e in pcr9] == read, (pcr9, read)
+    assert all(e["type"] == 13 and e["data_size"] == len(e["data"]) for e in pcr9), pcr9
+    assert [e["sha256"] for e in pcr9] == [sha256_of(want[name]) for name in read], pcr9
+    assert t["pcrs"] == {"9": swtpm.replay(e["sha256"] for e in pcr9),
+                         "12": swtpm.replay(e["sha256"] for e in pcr12)}, t["pcrs"]
+    for pcr, value in t["pcrs"].items():
+        assert q.find(rf"keel: loader: TPM 2\.0: PCR {pcr} {value}$"), f"loader: PCR {pcr}"
+    assert q.find(r"keel: loader: TPM 2\.0: keel\.cfg into PCR 12, 3 images into PCR 9, "
+                  r"4 events logged$")
+    # The text form names what each PCR holds.
+    q.send("keelctl measure | grep -E '^(PCR|TPM)' | sed 's/^/MEASURE-TEXT /'\n")
+    q.wait_for(r"^MEASURE-TEXT TPM log", 120, after=len(q.lines) - 1)
+    assert q.find(rf"^MEASURE-TEXT PCR 9 +{t['pcrs']['9']}  \(images\)$")
+    assert q.find(rf"^MEASURE-TEXT PCR 12 +{t['pcrs']['12']}  \(keel\.cfg\)$")
 
 
 def stick_config(kernel_sha256=None):

@@ -727,6 +727,34 @@ static void test_measure(void)
 	}
 }
 
+/* TPM: the loader's report, copied as far as the caller asks; hostile buffers refused. */
+static void test_tpm_report(void)
+{
+	struct keel_tpm_report *t = (struct keel_tpm_report *)(mgr_ram() + SCRATCH);
+	u32 flags = mgr->desc.h.flags;
+	u64 denied = mgr->denied;
+
+	memset(t, 0xaa, sizeof(*t));
+	CHECK_EQ(call(KEEL_HC_MGMT_TPM, mgr_gpa(SCRATCH), sizeof(*t), 0), KEEL_OK);
+	CHECK_EQ(last_res[0], sizeof(*t));
+	CHECK_EQ(t->state, KEEL_TPM_NONE); /* no boot info here: no TPM */
+	CHECK_EQ(t->event_count, 0);
+	/* A smaller buffer gets its first bytes only. */
+	memset(t, 0xaa, sizeof(*t));
+	CHECK_EQ(call(KEEL_HC_MGMT_TPM, mgr_gpa(SCRATCH), 8, 0), KEEL_OK);
+	CHECK_EQ(last_res[0], 8);
+	CHECK_EQ(t->state, KEEL_TPM_NONE);
+	CHECK_EQ(t->event_total, 0xaaaaaaaau);
+	CHECK_EQ(call(KEEL_HC_MGMT_TPM, mgr_gpa(SCRATCH), 0, 0), -KEEL_EINVAL);
+	CHECK_EQ(call(KEEL_HC_MGMT_TPM, mgr_gpa(MGR_RAM - 16), sizeof(*t), 0), -KEEL_EFAULT);
+	CHECK_EQ(call(KEEL_HC_MGMT_TPM, ~0ull - 15, sizeof(*t), 0), -KEEL_EFAULT);
+	/* Only the management partition may ask. */
+	mgr->desc.h.flags = 0;
+	CHECK_EQ(call(KEEL_HC_MGMT_TPM, mgr_gpa(SCRATCH), sizeof(*t), 0), -KEEL_EPERM);
+	CHECK_EQ(mgr->denied, denied + 1);
+	mgr->desc.h.flags = flags;
+}
+
 static void test_lifecycle(void)
 {
 	u64 free_before = pmm_free_bytes();
@@ -1175,6 +1203,7 @@ int main(void)
 	test_create_hostile();
 	test_load_hostile();
 	test_measure();
+	test_tpm_report();
 	test_lifecycle();
 	test_start_not_a_kernel();
 	test_cycles();

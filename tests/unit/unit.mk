@@ -82,6 +82,8 @@ UNIT_SRCS_test_amdvi := vfio/amdvi.c core/pt.c
 
 # SHA-256 (measured launch): known answers, and every split of the input.
 UNIT_SRCS_test_sha256 := core/sha256.c
+# The measured launch: the TPM event, PCR_Read and the firmware event log, hostile ones too.
+UNIT_SRCS_test_tcg := boot/tcg.c
 UNIT_SRCS_test_acpi_gen := arch/x86_64/acpi_gen.c
 UNIT_SRCS_test_x86_decode := arch/x86_64/decode.c
 

@@ -782,18 +782,105 @@ static void kc_measure_print(const struct keel_part_status *st, const struct kee
 		printf("]}");
 }
 
-/* The measure document of partitions [@from, @to): keel.cfg's digest, each one's images. */
+/* The TPM report into @t; false (quietly) from a Keel or driver without it. */
+static bool kc_tpm_get(struct keel_tpm_report *t)
+{
+	memset(t, 0, sizeof(*t));
+	return kc_ioctl(KEEL_IOC_TPM, t) == 0;
+}
+
+static const char *kc_tpm_state(uint32_t state)
+{
+	return state == KEEL_TPM_NONE	    ? "none"
+	       : state == KEEL_TPM_MEASURED ? "measured"
+	       : state == KEEL_TPM_FAILED   ? "failed"
+					    : "unknown";
+}
+
+/* "tpm": the state, both PCRs and every event of theirs from the firmware's log. */
+static void kc_tpm_json(const struct keel_tpm_report *t)
+{
+	char hex[65], esc[KEEL_TPM_EVENT_DATA * 6 + 1];
+
+	printf(",\"tpm\":{\"state\":\"%s\"", kc_tpm_state(t->state));
+	if (t->state == KEEL_TPM_NONE) {
+		printf("}");
+		return;
+	}
+	kc_json_escape(t->why, strnlen(t->why, sizeof(t->why)), esc, sizeof(esc));
+	printf(t->state == KEEL_TPM_FAILED ? ",\"why\":\"%s\"" : ",\"why\":null", esc);
+	printf(",\"pcr_config\":%u,\"pcr_images\":%u,\"pcrs\":", KEEL_TPM_PCR_CONFIG,
+	       KEEL_TPM_PCR_IMAGES);
+	if (t->pcrs_read) {
+		kc_sha256_hex(t->pcr_images, hex);
+		printf("{\"%u\":\"%s\"", KEEL_TPM_PCR_IMAGES, hex);
+		kc_sha256_hex(t->pcr_config, hex);
+		printf(",\"%u\":\"%s\"}", KEEL_TPM_PCR_CONFIG, hex);
+	} else {
+		printf("null");
+	}
+	printf(",\"events_total\":%u,\"events\":[", t->event_total);
+	for (uint32_t i = 0; i < t->event_count && i < KEEL_TPM_EVENTS_MAX; i++) {
+		const struct keel_tpm_event *e = &t->event[i];
+
+		kc_sha256_hex(e->sha256, hex);
+		kc_json_escape((const char *)e->data,
+			       e->data_size < KEEL_TPM_EVENT_DATA ? e->data_size
+								  : KEEL_TPM_EVENT_DATA,
+			       esc, sizeof(esc));
+		printf("%s{\"pcr\":%u,\"type\":%u,\"sha256\":", i ? "," : "", e->pcr, e->type);
+		printf(e->has_sha256 ? "\"%s\"" : "null", hex);
+		printf(",\"data_size\":%u,\"data\":\"%s\"}", e->data_size, esc);
+	}
+	printf("]}");
+}
+
+/* The TPM as lines: what holds what, the PCRs, how many events. */
+static void kc_tpm_text(const struct keel_tpm_report *t, const char *indent)
+{
+	char hex[65];
+
+	if (t->state == KEEL_TPM_NONE) {
+		printf("%sTPM       none: the files are hashed, not measured into PCRs\n", indent);
+		return;
+	}
+	if (t->state == KEEL_TPM_FAILED)
+		printf("%sTPM       measured only in part: %.*s\n", indent, KEEL_TPM_WHY - 1,
+		       t->why);
+	if (t->pcrs_read) {
+		kc_sha256_hex(t->pcr_images, hex);
+		printf("%sPCR %-5u %s  (images)\n", indent, KEEL_TPM_PCR_IMAGES, hex);
+		kc_sha256_hex(t->pcr_config, hex);
+		printf("%sPCR %-5u %s  (keel.cfg)\n", indent, KEEL_TPM_PCR_CONFIG, hex);
+	}
+	printf("%sTPM log   %u event%s in PCRs %u and %u (--json lists them)\n", indent,
+	       t->event_total, t->event_total == 1 ? "" : "s", KEEL_TPM_PCR_IMAGES,
+	       KEEL_TPM_PCR_CONFIG);
+}
+
+/*
+ * The measure document of partitions [@from, @to): keel.cfg's digest, the
+ * TPM's PCRs (@tpm, NULL from a Keel without them), each one's images.
+ */
 static void kc_measure_doc(const struct keel_part_status *recs, uint32_t from, uint32_t to,
 			   const struct keel_ioc_measure *answers, bool json, const char *indent)
 {
+	static struct keel_tpm_report tpm;
+	bool have_tpm = kc_tpm_get(&tpm);
 	char hex[65];
 
 	/* keel.cfg's digest is the boot's: every answer carries it. */
 	kc_sha256_hex(answers[from].m.cfg_sha256, hex);
 	if (json)
-		printf("{\"keel_cfg_sha256\":\"%s\",\"partitions\":[", hex);
+		printf("{\"keel_cfg_sha256\":\"%s\"", hex);
 	else
 		printf("%skeel.cfg  %s\n", indent, hex);
+	if (have_tpm && json)
+		kc_tpm_json(&tpm);
+	else if (have_tpm)
+		kc_tpm_text(&tpm, indent);
+	if (json)
+		printf(",\"partitions\":[");
 	for (uint32_t i = from; i < to; i++)
 		kc_measure_print(&recs[i], &answers[i], json, i == from, indent);
 	if (json)
@@ -2231,8 +2318,13 @@ static const struct kc_cmd kc_cmds[] = {
 	  "keel.cfg path, or NAME:kernel0 for one keelctl create loaded). keel.cfg's images\n"
 	  "were hashed by the loader as it read them; loaded ones as they arrived, and\n"
 	  "they show 'not measured yet' until the partition first starts.\n"
+	  "Where the firmware has a TPM 2.0, the loader extended keel.cfg into PCR 12 and\n"
+	  "each image into PCR 9: their values and the number of events follow.\n"
 	  "\n"
-	  "  --json   {\"keel_cfg_sha256\":...,\"partitions\":[{\"name\":...,\"id\":N,\n"
+	  "  --json   {\"keel_cfg_sha256\":...,\"tpm\":{\"state\":\"none\"|\"measured\"|\"failed\",\n"
+	  "           \"why\":...|null,\"pcrs\":{\"9\":...,\"12\":...}|null,\"events_total\":N,\n"
+	  "           \"events\":[{\"pcr\":N,\"type\":N,\"sha256\":...,\"data_size\":N,\"data\":...}]},\n"
+	  "           \"partitions\":[{\"name\":...,\"id\":N,\n"
 	  "           \"images\":[{\"role\":...,\"name\":...,\"size\":N,\"sha256\":...|null}]}]}\n" },
 	{ "pci", cmd_pci, pci_opts, PC_NR, 0, 3,
 	  "pci [--json]\n       pci assign NAME ADDR\n       pci release NAME ADDR",

@@ -146,5 +146,7 @@ struct keel_ioc_pci {
 #define KEEL_IOC_NET_LIST _IOWR(KEEL_IOC_MAGIC, 0x10, struct keel_ioc_list)
 #define KEEL_IOC_BOOT_TIMELINE _IOWR(KEEL_IOC_MAGIC, 0x11, struct keel_ioc_list)
 #define KEEL_IOC_MEASURE _IOWR(KEEL_IOC_MAGIC, 0x12, struct keel_ioc_measure)
+/* (ABI 1.8) what the loader measured into the TPM: struct keel_tpm_report, out */
+#define KEEL_IOC_TPM _IOR(KEEL_IOC_MAGIC, 0x13, struct keel_tpm_report)
 
 #endif /* KEEL_DEV_H */

@@ -257,6 +257,21 @@ out:
 	return ret;
 }
 
+static long keel_ioc_tpm(void __user *uarg)
+{
+	struct keel_tpm_report *t = kzalloc(sizeof(*t), GFP_KERNEL);
+	struct keel_hc_result res;
+	long ret;
+
+	if (!t)
+		return -ENOMEM;
+	ret = keel_call(KEEL_HC_MGMT_TPM, keel_gpa(t), sizeof(*t), 0, &res);
+	if (!ret && copy_to_user(uarg, t, sizeof(*t)))
+		ret = -EFAULT;
+	kfree(t);
+	return ret;
+}
+
 static long keel_ioc_console_read(void __user *uarg)
 {
 	struct keel_mgmt_console *hc;
@@ -336,6 +351,9 @@ static long keel_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		break;
 	case KEEL_IOC_MEASURE:
 		ret = keel_ioc_measure(uarg);
+		break;
+	case KEEL_IOC_TPM:
+		ret = keel_ioc_tpm(uarg);
 		break;
 	case KEEL_IOC_BOOT_TIMELINE:
 		ret = keel_ioc_list(uarg, KEEL_HC_MGMT_BOOT_TIMELINE,

@@ -137,7 +137,12 @@
  * r1 = bytes written: the SHA-256 of each of the partition's images.
  */
 #define KEEL_HC_MGMT_MEASURE 0x112
-#define KEEL_HC_MGMT_NR_CALLS 0x113 /* first unassigned management number */
+/*
+ * (1.8) a0 = GPA of struct keel_tpm_report, a1 = size (> 0) -> r1 = bytes
+ * written: what the loader measured into the firmware's TPM 2.0, if any.
+ */
+#define KEEL_HC_MGMT_TPM 0x113
+#define KEEL_HC_MGMT_NR_CALLS 0x114 /* first unassigned management number */
 #define KEEL_RESIZE_MEMORY 1u
 /*
  * (1.2) a1 = KEEL_RESIZE_CPUS, a2 = how many of its vCPUs may be on, 1 ..
@@ -574,6 +579,48 @@ struct keel_part_measure {
 	uint32_t image_count;
 	uint8_t cfg_sha256[32];
 	struct keel_image_measure image[KEEL_PD_MAX_IMAGES];
+};
+
+/*
+ * (1.8) KEEL_HC_MGMT_TPM: the measured launch. Where the firmware has a TPM
+ * 2.0 (EFI_TCG2_PROTOCOL), the loader extends keel.cfg into PCR
+ * KEEL_TPM_PCR_CONFIG and each image it loads into PCR KEEL_TPM_PCR_IMAGES,
+ * in that order, each with an EV_IPL event whose data is the file's keel.cfg
+ * path ("keel.cfg" for keel.cfg) and whose SHA-256 digest is the file's. Then
+ * it reads both PCRs' SHA-256 bank from the TPM and copies every event of
+ * those two PCRs from the firmware's event log (its own and any other), in
+ * log order, so the PCRs can be replayed from zero. Images a management
+ * partition LOADs later are hashed (KEEL_HC_MGMT_MEASURE), not extended:
+ * Keel drives no TPM after boot services end.
+ */
+#define KEEL_TPM_NONE 0u /* the firmware offered no TPM 2.0 */
+#define KEEL_TPM_MEASURED 1u /* every file was extended and logged */
+#define KEEL_TPM_FAILED 2u /* the TPM is there but a step failed: why says which */
+#define KEEL_TPM_PCR_CONFIG 12u
+#define KEEL_TPM_PCR_IMAGES 9u
+#define KEEL_TPM_EVENTS_MAX 48u
+#define KEEL_TPM_EVENT_DATA 120u
+#define KEEL_TPM_WHY 96u
+#define KEEL_TPM_EV_IPL 0x0du /* TCG PC Client event type of Keel's events */
+
+struct keel_tpm_event {
+	uint32_t pcr;
+	uint32_t type; /* TCG event type */
+	uint32_t data_size; /* the event data's whole size; data[] holds its first bytes */
+	uint32_t has_sha256; /* 0: the log had no SHA-256 digest for it */
+	uint8_t sha256[32];
+	uint8_t data[KEEL_TPM_EVENT_DATA];
+};
+
+struct keel_tpm_report {
+	uint32_t state; /* KEEL_TPM_* */
+	uint32_t event_count; /* in event[] */
+	uint32_t event_total; /* events of the two PCRs in the log (more than event[] holds: cut) */
+	uint32_t pcrs_read; /* 1: pcr_config and pcr_images are the TPM's SHA-256 bank */
+	uint8_t pcr_config[32];
+	uint8_t pcr_images[32];
+	char why[KEEL_TPM_WHY]; /* KEEL_TPM_FAILED: what failed, NUL-terminated */
+	struct keel_tpm_event event[KEEL_TPM_EVENTS_MAX];
 };
 
 /*

@@ -12,7 +12,7 @@
 #include <keel/types.h>
 
 #define KEEL_BOOT_INFO_MAGIC 0x544f4f424c45454bull /* "KEELBOOT" */
-#define KEEL_BOOT_INFO_VERSION 5u
+#define KEEL_BOOT_INFO_VERSION 6u
 
 #define KEEL_BOOT_MAX_MEM 256u
 #define KEEL_BOOT_MAX_MODULES 32u
@@ -86,6 +86,8 @@ struct keel_boot_info {
 	 * ExitBootServices.
 	 */
 	u64 t_loader_entry, t_config_read, t_exit_boot;
+	/* (7) the measured launch through the firmware's TPM, as the management ABI gives it */
+	struct keel_tpm_report tpm;
 };
 
 /* Log levels, as in keel.cfg. */

@@ -290,6 +290,8 @@ u32 part_smt_policy(void);
 void part_boot_all(const struct keel_boot_info *bi);
 /* keel.cfg's SHA-256, as the loader read it (all zero before boot). */
 const u8 *part_boot_cfg_sha256(void);
+/* What the loader measured into the TPM (KEEL_TPM_NONE before the boot info). */
+const struct keel_tpm_report *part_boot_tpm(void);
 
 /*
  * The one way to change @part->state: from a state in the mask @from
