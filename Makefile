@@ -34,7 +34,7 @@ test: deps
 	@$(MAKE) --no-print-directory -j$(JOBS) all
 	@$(MAKE) --no-print-directory unit
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
-	$(PYTEST) tests/integration -v -rfE --arch="$(ARCHES)" --build=$(BUILD) \
+	$(PYTEST) tests/integration -v -rfE --durations=25 --arch="$(ARCHES)" --build=$(BUILD) \
 		$(if $(T),-k "$(T)") $(PYTEST_ARGS)
 
 integration: all
