@@ -16,9 +16,12 @@ import shutil
 import signal
 import sys
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
+
+import postmortem
 
 ROOT = Path(__file__).resolve().parents[2]
 ANSI = re.compile(r"\x1b(\[[0-9;=?]*[A-Za-z]|[()][A-Z0-9])")
@@ -235,10 +238,22 @@ class Qemu:
         if Path(argv[0]).name.startswith("qemu-system") and "-D" not in argv:
             argv = [*argv, "-d", "cpu_reset", "-D", str(self.reset_log)]
             self.argv = argv
+        qmp = self._qmp_dir = None
+        if Path(argv[0]).name == "qemu-system-x86_64" and "-no-reboot" in argv:
+            # A reset pauses instead, for a post-mortem of memory (postmortem.py).
+            self._qmp_dir = Path(tempfile.mkdtemp(prefix="keel-qmp-"))
+            qmp = self._qmp_dir / "qmp"
+            at = argv.index("-no-reboot")
+            argv = [*argv[:at], "-action", "reboot=shutdown,shutdown=pause",
+                    "-qmp", f"unix:{qmp},server=on,wait=off", *argv[at + 1:]]
+            self.argv = argv
         self._log = open(self.log_path, "w", encoding="utf-8", errors="replace")
         self._log.write("# " + " ".join(argv) + "\n")
         self.proc = subprocess.Popen(argv, stdin=stdin, stdout=subprocess.PIPE,
                                      stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        if qmp:
+            threading.Thread(target=postmortem.watch, args=(qmp, self.reset_log, self._note),
+                             daemon=True).start()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self._watchdog = threading.Timer(hard_timeout, self._expire)
@@ -278,6 +293,13 @@ class Qemu:
             if not self._log.closed:
                 self._log.flush()
             self._cond.notify_all()
+
+    def _note(self, text):
+        """A line of the harness's own in the run's log (not a console line)."""
+        with self._cond:
+            if not self._log.closed:
+                self._log.write(text + "\n")
+                self._log.flush()
 
     def _expire(self):
         self.expired = True
@@ -331,8 +353,10 @@ class Qemu:
 
     def _triple_fault(self):
         try:
-            if "Triple fault" in self.reset_log.read_text(errors="replace"):
-                return f", a triple fault: see {self.reset_log}"
+            text = self.reset_log.read_text(errors="replace")
+            if "Triple fault" in text:
+                more = " (with a post-mortem of memory)" if "# post-mortem" in text else ""
+                return f", a triple fault: see {self.reset_log}{more}"
         except OSError:
             pass
         return ""
@@ -362,6 +386,8 @@ class Qemu:
             pass
         self._watchdog.cancel()
         self._reader.join(5)
+        if self._qmp_dir:
+            shutil.rmtree(self._qmp_dir, ignore_errors=True)
         with self._cond:
             if not self._log.closed:
                 self._log.write(f"# stopped after {self.elapsed():.1f} s, rc {self.proc.poll()}"
