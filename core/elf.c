@@ -79,21 +79,23 @@ static bool elf_segments_overlap(const struct elf_image *img)
 	return false;
 }
 
-static bool elf_entry_executable(const struct elf_image *img)
+/* Is the entry inside an executable segment, by its virtual or (@phys) physical address? */
+static bool elf_entry_executable(const struct elf_image *img, bool phys)
 {
 	u32 i;
 
 	for (i = 0; i < img->segment_count; i++) {
 		const struct elf_segment *s = &img->segments[i];
+		u64 at = phys ? s->paddr : s->vaddr;
 
-		if ((s->flags & ELF_PF_X) && img->entry >= s->vaddr &&
-		    img->entry - s->vaddr < s->memsz)
+		if ((s->flags & ELF_PF_X) && img->entry >= at && img->entry - at < s->memsz)
 			return true;
 	}
 	return false;
 }
 
-int elf_parse(const void *data, u64 size, u32 machine, struct elf_image *img, const char **why)
+static int elf_parse_entry(const void *data, u64 size, u32 machine, struct elf_image *img,
+			   const char **why, bool phys_entry)
 {
 	struct elf64_ehdr eh;
 	struct elf64_phdr ph;
@@ -125,7 +127,71 @@ int elf_parse(const void *data, u64 size, u32 machine, struct elf_image *img, co
 		return elf_fail(why, "ELF file has nothing to load");
 	if (elf_segments_overlap(img))
 		return elf_fail(why, "ELF segments overlap");
-	if (!elf_entry_executable(img))
+	if (!elf_entry_executable(img, phys_entry))
 		return elf_fail(why, "ELF entry point is not in an executable segment");
 	return 0;
+}
+
+int elf_parse(const void *data, u64 size, u32 machine, struct elf_image *img, const char **why)
+{
+	return elf_parse_entry(data, size, machine, img, why, false);
+}
+
+int elf_parse_phys(const void *data, u64 size, u32 machine, struct elf_image *img, const char **why)
+{
+	return elf_parse_entry(data, size, machine, img, why, true);
+}
+
+/* 4-byte aligned length of a note's name or descriptor; false if it leaves [0, left). */
+static bool elf_note_field(u32 len, u64 left, u64 *padded)
+{
+	*padded = ALIGN_UP((u64)len, 4);
+	return *padded <= left;
+}
+
+/* Does the note area [p, p + len) hold a note whose name is @name? */
+static bool elf_notes_have(const u8 *p, u64 len, const char *name)
+{
+	u64 name_len = strlen(name) + 1; /* the name is NUL-terminated in the note */
+
+	while (len >= 12) {
+		u32 namesz, descsz;
+		u64 npad, dpad;
+
+		memcpy(&namesz, p, 4);
+		memcpy(&descsz, p + 4, 4);
+		p += 12;
+		len -= 12;
+		if (!elf_note_field(namesz, len, &npad))
+			return false;
+		if (namesz == name_len && !memcmp(p, name, name_len))
+			return true;
+		p += npad;
+		len -= npad;
+		if (!elf_note_field(descsz, len, &dpad))
+			return false;
+		p += dpad;
+		len -= dpad;
+	}
+	return false;
+}
+
+bool elf_has_note(const void *data, u64 size, u32 machine, const char *name)
+{
+	struct elf64_ehdr eh;
+	struct elf64_phdr ph;
+
+	if (!data || size < sizeof(eh))
+		return false;
+	memcpy(&eh, data, sizeof(eh));
+	if (elf_check_header(&eh, size, machine, NULL))
+		return false;
+	for (u32 i = 0; i < eh.phnum; i++) {
+		memcpy(&ph, (const u8 *)data + eh.phoff + (u64)i * sizeof(ph), sizeof(ph));
+		if (ph.type != ELF_PT_NOTE || ph.offset > size || ph.filesz > size - ph.offset)
+			continue;
+		if (elf_notes_have((const u8 *)data + ph.offset, ph.filesz, name))
+			return true;
+	}
+	return false;
 }

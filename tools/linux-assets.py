@@ -14,6 +14,9 @@ linux/<kernel package version>/<debarch>/ and busybox/<version>/<debarch>/,
 and writes into --out:
 
     vmlinuz (x86_64 bzImage) or Image (arm64)  the kernel, unmodified
+    vmlinux        x86_64: the same kernel uncompressed (the ELF the bzImage
+                   carries, xz or gzip), which Keel enters without the
+                   decompression a bzImage spends its first seconds on
     initrd.gz      busybox + the virtio modules in load order + /init
                    (tools/linux-assets.init), a gzip'd newc cpio
     disk.img       a raw disk with a known pattern (see make_disk())
@@ -37,10 +40,12 @@ import lzma
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
 import tempfile
 import time
+import zlib
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -615,6 +620,8 @@ def build(arch, out, disk_size=DISK_SIZE, disk_seed="keel", keelctl=None, guest=
     if not kernel_out.is_file() or kernel_out.stat().st_size != image.stat().st_size \
             or sha256_file(kernel_out) != sha256_file(image):
         shutil.copyfile(image, kernel_out)
+    vmlinux = {"vmlinux": write_vmlinux(kdir, image, out)} \
+        if arch == "x86_64" and flavour == "generic" else {}
     # keel-vsock, built beside keelctl, in every initramfs of the generic kernel.
     tool = Path(keelctl).with_name("keel-vsock") if keelctl else None
     vsock = [("bin/keel-vsock", tool.read_bytes(), 0o755)] if tool and tool.is_file() else []
@@ -646,6 +653,7 @@ def build(arch, out, disk_size=DISK_SIZE, disk_seed="keel", keelctl=None, guest=
         "nat_modules": [modname(p) for p in nat],
         "files": {
             KERNEL_NAME[arch]: sha256_file(kernel_out),
+            **vmlinux,
             "initrd.gz": sha256_file(out / "initrd.gz"),
             "disk.img": disk_sha,
             **mgmt,
@@ -655,6 +663,41 @@ def build(arch, out, disk_size=DISK_SIZE, disk_seed="keel", keelctl=None, guest=
     }
     write_if_changed(out / "assets.json", (json.dumps(record, indent=2) + "\n").encode())
     return record
+
+
+def extract_vmlinux(bzimage):
+    """The uncompressed ELF kernel inside an x86 bzImage: the payload its setup
+    header points at (payload_offset/length, boot protocol 2.08+), decompressed."""
+    d = bzimage.read_bytes()
+    if d[0x202:0x206] != b"HdrS" or int.from_bytes(d[0x206:0x208], "little") < 0x208:
+        raise SystemExit(f"linux-assets: {bzimage} is not a bzImage of boot protocol 2.08+")
+    start = ((d[0x1F1] or 4) + 1) * 512
+    offset, length = struct.unpack_from("<II", d, 0x248)
+    payload = d[start + offset:start + offset + length]
+    if payload[:6] == b"\xfd7zXZ\x00":
+        data = lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(payload)
+    elif payload[:2] == b"\x1f\x8b":
+        data = zlib.decompressobj(16 + zlib.MAX_WBITS).decompress(payload)
+    else:
+        raise SystemExit(f"linux-assets: {bzimage}: payload compressed with an unknown method "
+                         f"(magic {payload[:4].hex()})")
+    if data[:4] != b"\x7fELF":
+        raise SystemExit(f"linux-assets: {bzimage}: its payload is not an ELF file")
+    return data
+
+
+def write_vmlinux(kdir, image, out):
+    """out/vmlinux, decompressed once per kernel package (kept beside it in the cache)."""
+    cached = kdir / "vmlinux"
+    if not cached.is_file():
+        tmp = kdir / "vmlinux.tmp"
+        tmp.write_bytes(extract_vmlinux(image))
+        tmp.rename(cached)
+    dest = out / "vmlinux"
+    if not dest.is_file() or dest.stat().st_size != cached.stat().st_size \
+            or sha256_file(dest) != sha256_file(cached):
+        shutil.copyfile(cached, dest)
+    return sha256_file(dest)
 
 
 def load_sibling(name):

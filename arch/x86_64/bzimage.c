@@ -1,12 +1,16 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * Linux bzImage loading (Documentation/arch/x86/boot.rst, 64-bit boot
- * protocol): header checks, kernel at its preferred address, initrd high,
- * boot_params with the e820 map, command line and ACPI tables, and the
- * 64-bit entry state (identity tables, GDT with __BOOT_CS/__BOOT_DS).
+ * Linux kernel loading (Documentation/arch/x86/boot.rst, 64-bit boot
+ * protocol): a bzImage (header checks, kernel at its preferred address) or
+ * an uncompressed vmlinux ELF (its segments at their physical addresses,
+ * entered at startup_64, so the guest spends no time decompressing itself);
+ * then for either the initrd high, boot_params with the e820 map, command
+ * line and ACPI tables, and the 64-bit entry state (identity tables, GDT
+ * with __BOOT_CS/__BOOT_DS).
  */
 #include <keel/arch.h>
 #include <keel/console.h>
+#include <keel/elf.h>
 #include <keel/guest_mem.h>
 #include <keel/lib.h>
 #include <keel/partition.h>
@@ -31,6 +35,7 @@
 #define HDR_SETUP_SECTS 0x1f1
 #define HDR_SYSSIZE 0x1f4
 #define HDR_BOOT_FLAG 0x1fe
+#define HDR_JUMP 0x200
 #define HDR_JUMP_END 0x201
 #define HDR_MAGIC 0x202
 #define HDR_VERSION 0x206
@@ -59,6 +64,11 @@
 #define BP_E820_MAX 128u
 #define BP_SIZE 4096u
 
+/* What a vmlinux has instead of a setup header (x86's COMMAND_LINE_SIZE is 2048). */
+#define VMLINUX_PROTOCOL 0x20f
+#define VMLINUX_CMDLINE_MAX 2047u
+#define VMLINUX_ALIGN SZ_2M
+
 #define XLF_KERNEL_64 BIT(0)
 #define XLF_CAN_BE_LOADED_ABOVE_4G BIT(1)
 #define LOADFLAGS_LOADED_HIGH BIT(0)
@@ -73,8 +83,10 @@ struct bz_image {
 	u64 size;
 	u64 kernel_off, kernel_size; /* the protected-mode kernel in the file */
 	u64 load, init_size;
+	u64 entry; /* guest-physical: the 64-bit entry */
 	u32 xloadflags, initrd_max, cmdline_size;
 	u16 version;
+	const struct elf_image *elf; /* a vmlinux: its segments, else NULL */
 };
 
 static u64 bz_get(const u8 *d, u32 off, u32 n)
@@ -159,7 +171,61 @@ static const char *bz_parse(const struct partition *part, struct bz_image *bz)
 		return "kernel (init_size) does not fit in the partition's memory";
 	bz->initrd_max = (u32)bz_get(d, HDR_INITRD_ADDR_MAX, 4);
 	bz->cmdline_size = (u32)bz_get(d, HDR_CMDLINE_SIZE, 4);
+	bz->entry = bz->load + 0x200; /* the decompressor's 64-bit entry */
 	return NULL;
+}
+
+/* A Linux vmlinux: an x86_64 ELF executable with the kernel's "Linux" note. */
+static bool bz_is_vmlinux(const u8 *d, u64 size)
+{
+	return elf_has_note(d, size, ELF_MACHINE_X86_64, "Linux");
+}
+
+/*
+ * A vmlinux's segments, checked against the partition: every byte of them in
+ * its RAM above the BIOS area (Keel's boot_params, command line, tables and
+ * ACPI live below), the entry in an executable one. What a bzImage's header
+ * would say, Keel says for it: the kernel is its segments' span.
+ */
+static const char *bz_parse_vmlinux(const struct partition *part, struct bz_image *bz,
+				    struct elf_image *img)
+{
+	const char *why = NULL;
+
+	if (elf_parse_phys(bz->data, bz->size, ELF_MACHINE_X86_64, img, &why))
+		return why;
+	if (img->type != ELF_ET_EXEC)
+		return "vmlinux is not an executable (ET_EXEC)";
+	if (img->lowest < BZ_HIGH_RAM)
+		return "vmlinux loads below 1 MiB, over Keel's boot data";
+	if (img->highest > bz_ram_end(part))
+		return "vmlinux does not fit in the partition's memory";
+	for (u32 i = 0; i < img->segment_count; i++)
+		if (!guest_range_is_ram(part, img->segments[i].paddr, img->segments[i].memsz))
+			return "a vmlinux segment lies outside the partition's RAM";
+	bz->elf = img;
+	bz->version = VMLINUX_PROTOCOL;
+	bz->load = img->lowest;
+	bz->init_size = img->highest - img->lowest;
+	bz->entry = img->entry;
+	bz->xloadflags = XLF_KERNEL_64 | XLF_CAN_BE_LOADED_ABOVE_4G;
+	bz->cmdline_size = VMLINUX_CMDLINE_MAX;
+	return NULL;
+}
+
+/* Each segment at its physical address, the rest of it (its .bss) zeroed. */
+static int bz_copy_vmlinux(struct partition *part, const struct bz_image *bz)
+{
+	for (u32 i = 0; i < bz->elf->segment_count; i++) {
+		const struct elf_segment *seg = &bz->elf->segments[i];
+		int ret = guest_copy_to(part, seg->paddr, bz->data + seg->offset, seg->filesz);
+
+		if (!ret && seg->memsz > seg->filesz)
+			ret = guest_zero(part, seg->paddr + seg->filesz, seg->memsz - seg->filesz);
+		if (ret)
+			return ret;
+	}
+	return 0;
 }
 
 /* The initrd as high as allowed, page aligned, above the kernel's init_size. */
@@ -269,17 +335,36 @@ static int bz_acpi(struct partition *part)
 	return ret;
 }
 
+/* The setup header a vmlinux does not carry, as a 2.15 bzImage's would read. */
+static void bz_vmlinux_header(u8 *bp, const struct bz_image *bz)
+{
+	bz_put(bp, HDR_BOOT_FLAG, 0xaa55, 2);
+	bp[HDR_JUMP] = 0xeb; /* a short jump over the header, as in a bzImage */
+	bp[HDR_JUMP_END] = (u8)(HDR_END - HDR_JUMP_END - 1);
+	memcpy(bp + HDR_MAGIC, "HdrS", 4);
+	bz_put(bp, HDR_VERSION, bz->version, 2);
+	bp[HDR_LOADFLAGS] = LOADFLAGS_LOADED_HIGH;
+	bz_put(bp, HDR_KERNEL_ALIGNMENT, VMLINUX_ALIGN, 4);
+	bz_put(bp, HDR_XLOADFLAGS, bz->xloadflags, 2);
+	bz_put(bp, HDR_CMDLINE_SIZE, bz->cmdline_size, 4);
+	bz_put(bp, HDR_PREF_ADDRESS, bz->load, 8);
+	bz_put(bp, HDR_INIT_SIZE, bz->init_size, 4);
+}
+
 static int bz_boot_params(struct partition *part, const struct bz_image *bz, u64 initrd_at)
 {
 	u8 *bp = pmm_alloc_page();
-	u32 hdr_end = HDR_JUMP_END + 1u + bz->data[HDR_JUMP_END];
+	u32 hdr_end = bz->elf ? HDR_END : HDR_JUMP_END + 1u + bz->data[HDR_JUMP_END];
 	u64 initrd_size = part->initrd ? part->initrd->size : 0;
 	int ret;
 
 	if (!bp)
 		return -KEEL_ENOMEM;
 	memset(bp, 0, BP_SIZE);
-	memcpy(bp + HDR_SETUP_SECTS, bz->data + HDR_SETUP_SECTS, hdr_end - HDR_SETUP_SECTS);
+	if (bz->elf)
+		bz_vmlinux_header(bp, bz);
+	else
+		memcpy(bp + HDR_SETUP_SECTS, bz->data + HDR_SETUP_SECTS, hdr_end - HDR_SETUP_SECTS);
 	bp[HDR_TYPE_OF_LOADER] = 0xff;
 	bz_put(bp, HDR_CODE32_START, bz->load, 4);
 	bz_put(bp, HDR_RAMDISK_IMAGE, (u32)initrd_at, 4);
@@ -330,7 +415,9 @@ static int bz_load(struct partition *part, struct bz_image *bz, struct vcpu_entr
 	ret = arch_part_prepare(part); /* identity tables for all RAM */
 	if (!ret)
 		ret = guest_copy_to(part, X86_LINUX_GDT, bz_gdt, sizeof(bz_gdt));
-	if (!ret)
+	if (!ret && bz->elf)
+		ret = bz_copy_vmlinux(part, bz);
+	else if (!ret)
 		ret = guest_copy_to(part, bz->load, bz->data + bz->kernel_off, bz->kernel_size);
 	if (ret)
 		return ret;
@@ -351,7 +438,7 @@ static int bz_load(struct partition *part, struct bz_image *bz, struct vcpu_entr
 	if (ret)
 		return ret;
 	boot->kind = VCPU_ENTRY_LINUX;
-	boot->pc = bz->load + 0x200; /* the 64-bit entry */
+	boot->pc = bz->entry;
 	boot->sp = BZ_STACK_TOP;
 	boot->arg = BZ_BOOT_PARAMS;
 	return 0;
@@ -360,22 +447,27 @@ static int bz_load(struct partition *part, struct bz_image *bz, struct vcpu_entr
 int arch_kernel_load(struct partition *part, struct vcpu_entry *boot)
 {
 	struct bz_image bz = { 0 };
+	struct elf_image img;
 	const char *why;
 	int ret;
 
 	bz.data = hpa_to_hva(part->kernel->base);
 	bz.size = part->kernel->size;
-	if (!bz_is_bzimage(bz.data, bz.size))
+	if (bz_is_bzimage(bz.data, bz.size))
+		why = bz_parse(part, &bz);
+	else if (bz_is_vmlinux(bz.data, bz.size))
+		why = bz_parse_vmlinux(part, &bz, &img);
+	else
 		return -KEEL_ENOEXEC;
-	why = bz_parse(part, &bz);
 	if (why) {
 		pr_err("partition '%s': kernel %s: %s", part->desc.h.name, part->kernel->name, why);
 		return -KEEL_EINVAL;
 	}
 	ret = bz_load(part, &bz, boot);
 	if (!ret)
-		pr_info("partition '%s': Linux boot protocol %u.%02u, kernel at 0x%llx (init_size %llu KiB)",
+		pr_info("partition '%s': Linux boot protocol %u.%02u, %s at 0x%llx (%s %llu KiB)",
 			part->desc.h.name, bz.version >> 8, bz.version & 0xff,
-			(unsigned long long)bz.load, (unsigned long long)(bz.init_size >> 10));
+			bz.elf ? "uncompressed vmlinux" : "kernel", (unsigned long long)bz.load,
+			bz.elf ? "image" : "init_size", (unsigned long long)(bz.init_size >> 10));
 	return ret;
 }

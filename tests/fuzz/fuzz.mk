@@ -41,7 +41,7 @@ FUZZ_INC_fuzz_vgic := -Itests/fuzz/host -Itests/fuzz -Icore/include -Iarch/aarch
 KERNEL_FUZZ_SRCS := tests/fuzz/kernel_env.c tests/unit/hmap_host.c core/guest_mem.c core/pmm.c
 FUZZ_MAIN_fuzz_kernel_x86_64 := tests/fuzz/fuzz_kernel.c
 FUZZ_SRCS_fuzz_kernel_x86_64 := $(KERNEL_FUZZ_SRCS) tests/fuzz/kernel_x86_64.c \
-	arch/x86_64/bzimage.c arch/x86_64/acpi_gen.c
+	arch/x86_64/bzimage.c arch/x86_64/acpi_gen.c core/elf.c
 FUZZ_INC_fuzz_kernel_x86_64 := -Itests/fuzz/host -Itests/fuzz -Icore/include \
 	-Iarch/x86_64/include -Iarch/x86_64
 FUZZ_MAIN_fuzz_kernel_aarch64 := tests/fuzz/fuzz_kernel.c

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * libFuzzer target for the arch's Linux kernel loader (x86_64: bzImage with
+ * libFuzzer target for the arch's Linux kernel loader (x86_64: bzImage or vmlinux with
  * boot_params, e820 and ACPI tables; aarch64: arm64 Image with its device
  * tree), built once per arch: any bytes as the kernel (and, split off, an
  * initrd) are refused or loaded entirely inside the partition's RAM, with an

@@ -128,12 +128,15 @@ def linux_partition(name, cpus, cmdline, disk=None, memory="256M", readonly=Fals
     return keelrig.partition(name, cpus, cmdline, memory=memory, kernel=kernel, **keys)
 
 
-def fill_esp(esp, a, disks=(), mgmt=False):
+def fill_esp(esp, a, disks=(), mgmt=False, vmlinux=False):
     """Copy the kernel, initrd and @disks (paths) into <esp>/<a.esp_dir>/ (with
-    @mgmt also the management partition's mgmt-initrd.gz)."""
+    @mgmt also the management partition's mgmt-initrd.gz, with @vmlinux the
+    x86_64 kernel uncompressed, as vmlinux)."""
     d = Path(esp) / a.esp_dir
     d.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(a.kernel, d / KERNEL_NAME_ANY)
+    if vmlinux:
+        shutil.copyfile(a.dir / "vmlinux", d / "vmlinux")
     shutil.copyfile(a.initrd, d / "initrd.gz")
     if mgmt:
         shutil.copyfile(a.mgmt_initrd, d / "mgmt-initrd.gz")
@@ -185,7 +188,7 @@ class LinuxQemu(keelrig.Qemu):
 
 
 def boot_keel(rig, arch, config, name, a, disks=(), smp=4, mem="2G", timeout=240.0, mgmt=False,
-              more=(), extra=()):
+              more=(), extra=(), vmlinux=False):
     """Start QEMU booting Keel with @config and the Linux files on the ESP:
     @a's with @disks, and each (Assets, disks) of @more in its own folder;
     @extra: more QEMU arguments (devices).
@@ -193,7 +196,7 @@ def boot_keel(rig, arch, config, name, a, disks=(), smp=4, mem="2G", timeout=240
     Registered with @rig so a failing test prints this run's log tail."""
     esp = rig.tmp_factory.mktemp(f"{arch}-{name}-esp", numbered=True)
     keelrig.make_esp(esp, arch, rig.build, config)
-    fill_esp(esp, a, disks, mgmt)
+    fill_esp(esp, a, disks, mgmt, vmlinux)
     for other, other_disks in more:
         fill_esp(esp, other, other_disks)
     log = rig.build / arch / "test-logs" / f"{name}.log"

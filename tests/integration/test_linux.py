@@ -334,20 +334,26 @@ def test_one_powers_off_others_go_on(pair, arch):
 
 @pytest.fixture(scope="module")
 def reboots(rig, arch, assets):
-    disks = {n: assets.disk(f"disk-{n}.img") for n in ("again", "once")}
-    config = keel_cfg(
+    """Also, on x86_64, 'vml': the same kernel as an uncompressed vmlinux ELF."""
+    names = ("again", "once", "vml") if arch == "x86_64" else ("again", "once")
+    disks = {n: assets.disk(f"disk-{n}.img") for n in names}
+    parts = [
         linux_partition("again", 1, cmdline(arch, after="reboot", wait=0),
                         disk=disks["again"], on_reboot="restart"),
         linux_partition("once", 2, cmdline(arch, after="reboot", wait=0),
-                        disk=disks["once"], on_reboot="stop"),
-        on_idle="stay")
+                        disk=disks["once"], on_reboot="stop")]
+    if "vml" in disks:
+        parts.append(linux_partition("vml", 3, cmdline(arch, wait=0), disk=disks["vml"],
+                                     on_reboot="stop").replace(
+            f"\\{linuxrig.KERNEL_NAME_ANY}", "\\vmlinux"))
+    config = keel_cfg(*parts, on_idle="stay")
     with linuxrig.boot_keel(rig, arch, config, "linux-reboot", assets, disks.values(),
-                            smp=3, timeout=600) as q:
-        yield q
+                            smp=len(names) + 1, timeout=600, vmlinux="vml" in disks) as q:
+        yield q, {n: sha256(p) for n, p in disks.items()}
 
 
 def test_reboot_restarts(reboots, arch):
-    q = reboots
+    q, _ = reboots
     done = expect(q, "again", "KEEL-INIT done .*after=reboot", FIRST_MARKER_S + STEP_S)
     again = q.wait_for(said("again", f"KEEL-INIT {arch} start"), FIRST_MARKER_S, after=done.index)
     cpus = q.wait_for(said("again", r"cpus=\d+"), STEP_S, after=again.index)
@@ -355,11 +361,28 @@ def test_reboot_restarts(reboots, arch):
 
 
 def test_reboot_with_on_reboot_stop(reboots, arch):
-    q = reboots
+    q, _ = reboots
     done = expect(q, "once", "KEEL-INIT done .*after=reboot", FIRST_MARKER_S + STEP_S)
     stopped = q.wait_for(keel(r"partition 'once' stopped"), 60, after=done.index)
     assert q.find(said("once", f"KEEL-INIT {arch} start"), after=stopped.index) is None, \
         "restarted despite on_reboot = stop"
+
+
+@pytest.mark.x86_64_only
+def test_vmlinux_boots_uncompressed(reboots, arch):
+    """keel.cfg's kernel may be the vmlinux ELF: Keel loads its segments where they
+    say and enters startup_64 with boot_params it writes itself (a vmlinux has no
+    setup header), so the kernel skips its own decompression and still finds its
+    command line, initrd, ACPI tables and memory map: /init runs its checks."""
+    q, shas = reboots
+    loaded = q.wait_for(keel(r"partition 'vml': Linux boot protocol 2\.15, uncompressed "
+                             r"vmlinux at 0x1000000 \(image \d+ KiB\)"), FIRST_MARKER_S)
+    check_init(q, arch, "vml", shas["vml"])
+    done = expect(q, "vml", "KEEL-INIT done .*after=poweroff", STEP_S)
+    q.wait_for(keel(r"partition 'vml' stopped: powered off by the guest"), STEP_S,
+               after=done.index)
+    assert not linuxrig.klog_findings(q, arch, "vml"), linuxrig.klog_findings(q, arch, "vml")
+    assert loaded.index < done.index
 
 
 # --------------------------- 4 vCPUs under a CPU- and timer-heavy load

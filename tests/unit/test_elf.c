@@ -26,7 +26,10 @@ static struct img make(void)
 	struct img m;
 
 	memset(&m, 0, sizeof(m));
-	memcpy(m.ident, "\x7f" "ELF\x02\x01\x01", 7);
+	memcpy(m.ident,
+	       "\x7f"
+	       "ELF\x02\x01\x01",
+	       7);
 	m.type = 2;
 	m.machine = ELF_MACHINE_X86_64;
 	m.version = 1;
@@ -138,9 +141,101 @@ static void test_hostile(void)
 	bad(m, "nothing to load");
 }
 
+/* A vmlinux's shape: segments at the kernel map's virtual addresses, entry physical. */
+static void test_phys_entry(void)
+{
+	struct img m = make();
+	struct elf_image e;
+	const char *why = NULL;
+
+	m.ph[0].vaddr = 0xffffffff81000000ull;
+	m.ph[0].paddr = 0x1000000;
+	m.entry = 0x1000010;
+	CHECK_EQ(elf_parse(&m, sizeof(m), ELF_MACHINE_X86_64, &e, &why), -KEEL_EINVAL);
+	CHECK(why && strstr(why, "entry point"));
+	why = NULL;
+	CHECK_EQ(elf_parse_phys(&m, sizeof(m), ELF_MACHINE_X86_64, &e, &why), 0);
+	CHECK_EQ(e.entry, 0x1000010);
+	CHECK_EQ(e.lowest, 0x200000);
+	CHECK_EQ(e.highest, 0x1001000);
+	m.entry = 0xffffffff81000010ull; /* a virtual entry is not a physical one */
+	CHECK_EQ(elf_parse_phys(&m, sizeof(m), ELF_MACHINE_X86_64, &e, &why), -KEEL_EINVAL);
+}
+
+/* Two notes in ph[2]'s area (code[]): "GNU" (4-byte desc), then "Linux" (4-byte desc). */
+static u32 put_notes(struct img *m)
+{
+	static const u8 notes[] = {
+		4, 0, 0, 0, 4, 0, 0, 0, 3, 0, 0,   0,	'G', 'N', 'U', 0, 1, 2, 3, 4, 6, 0,
+		0, 0, 4, 0, 0, 0, 0, 1, 0, 0, 'L', 'i', 'n', 'u', 'x', 0, 0, 0, 9, 9, 9, 9,
+	};
+
+	memcpy(m->code, notes, sizeof(notes));
+	m->phnum = 3;
+	m->ph[2].type = ELF_PT_NOTE;
+	m->ph[2].offset = offsetof(struct img, code);
+	m->ph[2].filesz = sizeof(notes);
+	return sizeof(notes);
+}
+
+static void test_notes(void)
+{
+	struct img m = make();
+	u32 len = put_notes(&m), cut;
+
+	CHECK(elf_has_note(&m, sizeof(m), ELF_MACHINE_X86_64, "Linux"));
+	CHECK(elf_has_note(&m, sizeof(m), ELF_MACHINE_X86_64, "GNU"));
+	CHECK(!elf_has_note(&m, sizeof(m), ELF_MACHINE_X86_64, "Xen"));
+	CHECK(!elf_has_note(&m, sizeof(m), ELF_MACHINE_X86_64, "Linu"));
+	CHECK(!elf_has_note(&m, sizeof(m), ELF_MACHINE_AARCH64, "Linux"));
+	/* Cut before the second note's name ends: not found, nothing read past the cut. */
+	for (cut = 0; cut < 20 + 12 + 6; cut++) {
+		m.ph[2].filesz = cut;
+		CHECK(!elf_has_note(&m, sizeof(m), ELF_MACHINE_X86_64, "Linux"));
+	}
+	m.ph[2].filesz = len;
+	m.ph[2].offset = sizeof(m) - 8; /* runs past the file */
+	CHECK(!elf_has_note(&m, sizeof(m), ELF_MACHINE_X86_64, "Linux"));
+	m = make();
+	put_notes(&m);
+	m.code[4] = 0xff; /* the first descriptor's size: past the area */
+	m.code[5] = m.code[6] = m.code[7] = 0xff;
+	CHECK(!elf_has_note(&m, sizeof(m), ELF_MACHINE_X86_64, "Linux"));
+	m = make();
+	put_notes(&m);
+	m.code[0] = m.code[1] = m.code[2] = m.code[3] = 0xff; /* name size 4 GiB - 1 */
+	CHECK(!elf_has_note(&m, sizeof(m), ELF_MACHINE_X86_64, "GNU"));
+	CHECK(!elf_has_note(NULL, 100, ELF_MACHINE_X86_64, "Linux"));
+	CHECK(!elf_has_note(&m, 10, ELF_MACHINE_X86_64, "Linux"));
+}
+
+/* Random bytes in the note area and its header: an answer, never a read outside. */
+static void test_notes_random(void)
+{
+	u32 seed = 12345;
+
+	for (u32 round = 0; round < 20000; round++) {
+		struct img m = make();
+		u32 len = put_notes(&m);
+
+		for (u32 k = 0; k < 3; k++) {
+			seed = seed * 1103515245u + 12345u;
+			m.code[(seed >> 8) % len] = (u8)(seed >> 20);
+		}
+		seed = seed * 1103515245u + 12345u;
+		if (seed & 0x100)
+			m.ph[2].filesz = (seed >> 12) % (len + 8);
+		(void)elf_has_note(&m, sizeof(m), ELF_MACHINE_X86_64, "Linux");
+	}
+	CHECK(1);
+}
+
 int main(void)
 {
 	test_good();
 	test_hostile();
+	test_phys_entry();
+	test_notes();
+	test_notes_random();
 	return unit_done("test_elf");
 }

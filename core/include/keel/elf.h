@@ -16,6 +16,7 @@
 #define ELF_ET_DYN 3
 #define ELF_PT_LOAD 1
 #define ELF_PT_DYNAMIC 2
+#define ELF_PT_NOTE 4
 #define ELF_PF_X 1
 
 /* The on-file ELF64 structures (little endian). */
@@ -86,5 +87,16 @@ struct elf_image {
  * with a reason in *why.
  */
 int elf_parse(const void *data, u64 size, u32 machine, struct elf_image *img, const char **why);
+
+/*
+ * elf_parse() for images whose entry point is a physical address (a Linux
+ * vmlinux: its ELF entry is startup_64's load address, its segments' virtual
+ * addresses are the kernel map's).
+ */
+int elf_parse_phys(const void *data, u64 size, u32 machine, struct elf_image *img,
+		   const char **why);
+
+/* Is there a note named @name (a Linux kernel has "Linux") in a PT_NOTE segment? */
+bool elf_has_note(const void *data, u64 size, u32 machine, const char *name);
 
 #endif /* KEEL_ELF_H */
