@@ -131,12 +131,15 @@ def linux_partition(name, cpus, cmdline, disk=None, memory="256M", readonly=Fals
 def fill_esp(esp, a, disks=(), mgmt=False, vmlinux=False):
     """Copy the kernel, initrd and @disks (paths) into <esp>/<a.esp_dir>/ (with
     @mgmt also the management partition's mgmt-initrd.gz, with @vmlinux the
-    x86_64 kernel uncompressed, as vmlinux)."""
+    x86_64 kernel uncompressed, as vmlinux, and as vmlinux.img: the same bytes
+    padded to whole sectors, a disk a partition can read it from)."""
     d = Path(esp) / a.esp_dir
     d.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(a.kernel, d / KERNEL_NAME_ANY)
     if vmlinux:
         shutil.copyfile(a.dir / "vmlinux", d / "vmlinux")
+        data = (a.dir / "vmlinux").read_bytes()
+        (d / "vmlinux.img").write_bytes(data + bytes(-len(data) % 512))
     shutil.copyfile(a.initrd, d / "initrd.gz")
     if mgmt:
         shutil.copyfile(a.mgmt_initrd, d / "mgmt-initrd.gz")

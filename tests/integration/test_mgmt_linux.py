@@ -7,7 +7,8 @@ the microVM images in /images, the scripts of tests/integration/mgmt in
 /scripts), and a bare-metal partition whose management calls must be refused.
 The management partition's /init gives the serial console a root shell, and
 the test types into it as an operator would: lifecycle.sh (keelctl creates two
-Linux microVMs, talks to each through its console, lists them as JSON, stops
+Linux microVMs, on x86_64 the second from the kernel as an uncompressed vmlinux
+that the manager reads off a read-only disk, talks to each through its console, lists them as JSON, stops
 one, destroys both, then the error exit codes), the refused partition's stats,
 the host's PCI functions (pci.sh: keelctl pci as a table and as JSON), the
 100-cycle create/destroy loop, Keel's networks (net.sh: the manager on network
@@ -34,11 +35,14 @@ PROMPT = "keel-mgmt:"
 
 
 def config(arch, cloud_assets):
+    # x86_64: the kernel uncompressed on a read-only disk, which lifecycle.sh copies
+    # out and gives to keelctl create (vm2 boots it).
+    disk = {"disk": f"\\{linuxrig.ESP_DIR}\\vmlinux.img,ro"} if arch == "x86_64" else {}
     mgmt = partition(
         "mgmt", 1, "console=hvc0 loglevel=4 panic=-1",
         memory="384M", kernel=f"\\{linuxrig.ESP_DIR}\\{linuxrig.KERNEL_NAME_ANY}",
         initrd=f"\\{linuxrig.ESP_DIR}\\mgmt-initrd.gz", management="yes", net="lan",
-        vsock="auto")
+        vsock="auto", **disk)
     plain = partition("plain", 3, "mode=denied then=shutdown", memory="16M")
     # Waits at its console prompt (up to 900 s) until keelctl stops it.
     cloud = linuxrig.linux_partition("cloud", 4, linuxrig.cmdline(arch, wait=900),
@@ -53,7 +57,7 @@ def mgmt(rig, arch):
     cloud = linuxrig.assets(arch, rig.build, "cloud")
     assert a.mgmt_initrd.is_file(), "no mgmt-initrd.gz: keelctl was not built"
     q = linuxrig.boot_keel(rig, arch, config(arch, cloud), "mgmt-linux", a, mgmt=True, timeout=1500,
-                           smp=5, more=[(cloud, [])])
+                           smp=5, more=[(cloud, [])], vmlinux=arch == "x86_64")
     with q:
         yield q
 
@@ -129,6 +133,11 @@ def test_lifecycle_script(mgmt, arch):
     # Both microVMs ran their /init under Keel, and one answered a line sent by keelctl.
     for vm in ("vm1", "vm2"):
         assert q.find(said(vm, f"KEEL-INIT {arch} start")), vm
+    # x86_64: vm2's kernel was the uncompressed vmlinux, read off the manager's disk.
+    if arch == "x86_64":
+        assert q.find(r"^VM2-KERNEL /tmp/vmlinux$"), q.find(r"VM2-KERNEL|CHECK vmlinux")
+        assert q.find(keel(r"partition 'vm2': Linux boot protocol 2\.15, uncompressed vmlinux "
+                           r"at 0x1000000"))
     assert q.find(said("vm1", "echo: hello from keelctl"))
     # list --json showed both running on their own cores, beside the manager.
     listed = [json_after(line, "LIST-JSON ") for line in q.find_all(r"LIST-JSON \{")]
