@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
 """`make bench`: the same Debian kernel + initramfs (a) in a Keel microVM and
-(b) directly under QEMU -kernel on the same machine type, alternating a b a b.
+(b) directly under QEMU -kernel on the same machine type, alternating a b a b
+(x86_64: a v b, v the same microVM whose kernel is the uncompressed vmlinux).
 
     tools/bench.py [--arch "x86_64 aarch64"] [--build build] [--pairs 5]
 
@@ -59,17 +60,25 @@ def bench_cmdline(arch):
     return linuxrig.cmdline(arch, wait=0)
 
 
-def keel_argv(arch, build, a, workdir):
-    """QEMU booting Keel with one Linux microVM (cpus 1-2) from an ESP in @workdir."""
+def keel_argv(arch, build, a, workdir, vmlinux=False):
+    """QEMU booting Keel with one Linux microVM (cpus 1-2) from an ESP in @workdir
+    (@vmlinux: its kernel the uncompressed vmlinux, x86_64)."""
     esp = workdir / "esp"
     disk = a.disk("disk-bench.img", workdir)
-    config = keelrig.keel_cfg(
-        linuxrig.linux_partition(NAME, f"1-{CPUS}", bench_cmdline(arch), disk=disk,
-                                 memory=MEMORY, on_reboot="stop"),
-        on_idle="poweroff")
+    part = linuxrig.linux_partition(NAME, f"1-{CPUS}", bench_cmdline(arch), disk=disk,
+                                    memory=MEMORY, on_reboot="stop")
+    if vmlinux:
+        part = part.replace(f"\\{linuxrig.KERNEL_NAME_ANY}", "\\vmlinux")
+    config = keelrig.keel_cfg(part, on_idle="poweroff")
     keelrig.make_esp(esp, arch, build, config)
-    linuxrig.fill_esp(esp, a, [disk])
+    linuxrig.fill_esp(esp, a, [disk], vmlinux=vmlinux)
     return keelrig.qemu_argv(arch, esp, smp=CPUS + 1, mem="2G")
+
+
+def sides(arch):
+    """What one round boots: Keel, Keel with the vmlinux (x86_64: the same kernel
+    uncompressed, skipping its self-decompression), and the direct boot."""
+    return ("keel", "keel-vmlinux", "direct") if arch == "x86_64" else ("keel", "direct")
 
 
 def direct_argv(arch, a, workdir):
@@ -106,14 +115,15 @@ def one_boot(side, arch, build, a, logdir, n, timeout):
     with tempfile.TemporaryDirectory(prefix=f"keel-bench-{arch}-") as tmp:
         workdir = Path(tmp)
         try:
-            argv = keel_argv(arch, build, a, workdir) if side == "keel" else direct_argv(arch, a, workdir)
+            argv = (direct_argv(arch, a, workdir) if side == "direct" else
+                    keel_argv(arch, build, a, workdir, vmlinux=side == "keel-vmlinux"))
         except (FileNotFoundError, OSError) as e:
             return {"error": str(e)}
         log_path = logdir / f"{arch}-{side}-{n}.log"
         with linuxrig.LinuxQemu(argv, log_path, hard_timeout=timeout + 30,
                                 name=f"{arch} {side} {n}") as q:
             try:
-                return measure(q, arch, NAME if side == "keel" else None, timeout)
+                return measure(q, arch, None if side == "direct" else NAME, timeout)
             except AssertionError as e:
                 tail = " | ".join(q.tail(3))
                 return {"error": f"{e} (log {log_path}; last lines: {tail})"}
@@ -142,10 +152,10 @@ def ratio(a, b):
 def bench_arch(arch, build, pairs, timeout, logdir):
     """a b a b ... for one arch; the JSON record of both sides."""
     a = linuxrig.assets(arch, build)
-    runs = {"keel": [], "direct": []}
-    fails = {"keel": 0, "direct": 0}
+    runs = {side: [] for side in sides(arch)}
+    fails = {side: 0 for side in sides(arch)}
     for n in range(1, pairs + 1):
-        for side in ("keel", "direct"):
+        for side in sides(arch):
             if fails[side] >= GIVE_UP_AFTER:
                 runs[side].append({"error": f"skipped after {GIVE_UP_AFTER} failures in a row"})
                 continue
@@ -157,6 +167,7 @@ def bench_arch(arch, build, pairs, timeout, logdir):
                          for k, v in r.items())))
     summary = {side: summarize(rs) for side, rs in runs.items()}
     k, d = summary["keel"], summary["direct"]
+    vml = summary.get("keel-vmlinux")
     return {
         "arch": arch,
         "kernel": a.record.get("kernel_release"),
@@ -170,6 +181,12 @@ def bench_arch(arch, build, pairs, timeout, logdir):
                                           d["median_kernel_clock_at_init_s"]),
             "qemu_to_init": ratio(k["median_qemu_to_init_s"], d["median_qemu_to_init_s"]),
         },
+        **({"ratio_vmlinux_over_bzimage": {
+            "qemu_to_linux": ratio(vml["median_qemu_to_linux_s"], k["median_qemu_to_linux_s"]),
+            "qemu_to_init": ratio(vml["median_qemu_to_init_s"], k["median_qemu_to_init_s"]),
+            "kernel_clock_at_init": ratio(vml["median_kernel_clock_at_init_s"],
+                                          k["median_kernel_clock_at_init_s"]),
+        }} if vml else {}),
     }
 
 
@@ -195,7 +212,18 @@ def report(rec):
     kib = s["keel"]["median_keel_overhead_kib"]
     print(f"  Keel memory per microVM beyond guest RAM: "
           f"{'not reported' if kib is None else f'{kib} KiB'}")
-    for side in ("keel", "direct"):
+    vml = s.get("keel-vmlinux")
+    if vml:
+        v = rec["ratio_vmlinux_over_bzimage"]
+        print(f"  Keel with the kernel as vmlinux ({vml['ok']}/{vml['boots']} boots), "
+              f"against the bzImage above:")
+        print(f"  {'':28} {'vmlinux':>10} {'bzImage':>10} {'ratio':>7}")
+        for label, key in (("QEMU start -> Linux version", "qemu_to_linux"),
+                           ("QEMU start -> init", "qemu_to_init"),
+                           ("kernel clock at init", "kernel_clock_at_init")):
+            print(f"  {label:28} {fmt(vml[f'median_{key}_s']):>10} "
+                  f"{fmt(s['keel'][f'median_{key}_s']):>10} {fmt(v[key], ''):>7}")
+    for side in s:
         for e in s[side].get("errors", []):
             print(f"  {side} failed: {e}")
 
@@ -248,7 +276,7 @@ def main():
     result = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(),
               "qemu": keelrig.qemu_version(), "pairs": args.pairs, "arches": {}}
     for arch in arches:
-        log(f"{arch}: {args.pairs} pairs, Keel microVM (a) then direct -kernel (b)")
+        log(f"{arch}: {args.pairs} rounds of {', '.join(sides(arch))}")
         result["arches"][arch] = rec = bench_arch(arch, build, args.pairs, args.timeout, logdir)
         report(rec)
     path = outdir / f"linux-boot-{time.strftime('%Y%m%d-%H%M%S')}.json"
