@@ -436,20 +436,26 @@ PART_OUTPUT = re.compile(r"\] [\w.-]+\| ")
 TIMELINE_ROW = re.compile(r"\] keel:\s+(\d+)\.(\d{3})  (.*)$")
 
 
-def boot_timeline(q, timeout=60):
+def boot_timeline(q, timeout=60, settle=1.0):
     """The boot timeline Keel printed: [(ms since reset, what)], in its order."""
     head = q.wait_for(keel(r"boot timeline \(ms since the clock started at reset\):$"), timeout)
-    # Its rows are indented ("keel:   "); the first line that is neither a row nor a
-    # partition's output ("name| ...", which the console interleaves line by line with
-    # Keel's own while a partition started at boot runs) ends it.
-    end = q.wait_for(r"^(?!.*\] keel:   )(?!.*\] [\w.-]+\| )", timeout, after=head.index + 1)
+    # Its rows are indented ("keel:   ") and printed back to back by one CPU, but the
+    # console interleaves other sources line by line: partitions' output ("name| ...")
+    # and Keel's own lines from other CPUs ("partition 'x' stopped"). So the table is
+    # every row after its head, once a line that is not a row has come and then no
+    # row for @settle seconds (or QEMU ended).
+    q.wait_for(r"^(?!.*\] keel:   )(?!.*\] [\w.-]+\| )", timeout, after=head.index + 1)
+    last = head.index
+    while True:
+        try:
+            last = q.wait_for(TIMELINE_ROW.pattern, settle, after=last + 1).index
+        except AssertionError:
+            break
     rows = []
-    for line in q.lines[head.index + 1:end.index]:
-        if PART_OUTPUT.search(line):
-            continue
+    for line in q.lines[head.index + 1:last + 1]:
         m = TIMELINE_ROW.search(line)
-        assert m, f"not a timeline row: {line}"
-        rows.append((int(m.group(1)) + int(m.group(2)) / 1000, m.group(3)))
+        if m and not PART_OUTPUT.search(line):
+            rows.append((int(m.group(1)) + int(m.group(2)) / 1000, m.group(3)))
     return rows
 
 
