@@ -299,7 +299,7 @@ static void hmap_window_clear(struct pcpu *cpu, u32 slot)
 	cpu->win_frame[slot] = HMAP_NO_FRAME;
 }
 
-static u32 hmap_window_epoch; /* hmap_windows_forget() calls so far; atomics only */
+u32 hmap_window_epoch; /* hmap_windows_forget() calls so far; atomics only */
 
 void hmap_windows_forget(void)
 {

@@ -17,11 +17,6 @@
 /* Console bytes are copied and printed in pieces of this size. */
 #define HC_CONSOLE_CHUNK 256u
 
-struct hc_call {
-	u32 nr; /* KEEL_HC_* */
-	u64 a[6];
-};
-
 struct hc_result {
 	s64 status;
 	u64 r[3];
@@ -75,7 +70,8 @@ static bool hc_smccc_query(u64 fn, struct hc_result *res)
 	}
 }
 
-static s64 hc_console_write(struct vcpu *vcpu, gpa_t gpa, u64 len)
+/* Not inlined, as hc_self_info: their buffers stay off every other call's stack frame. */
+static __attribute__((noinline)) s64 hc_console_write(struct vcpu *vcpu, gpa_t gpa, u64 len)
 {
 	struct partition *part = vcpu->part;
 	char buf[HC_CONSOLE_CHUNK];
@@ -115,7 +111,8 @@ static void hc_fill_self_info(const struct vcpu *vcpu, struct keel_self_info *si
 	}
 }
 
-static s64 hc_self_info(struct vcpu *vcpu, gpa_t gpa, u64 size, u64 *written)
+static __attribute__((noinline)) s64 hc_self_info(struct vcpu *vcpu, gpa_t gpa, u64 size,
+						  u64 *written)
 {
 	struct keel_self_info si;
 	u64 n = MIN(size, (u64)sizeof(si));
@@ -148,12 +145,15 @@ static s64 hc_refuse(struct vcpu *vcpu, u32 nr)
 	return -KEEL_EPERM;
 }
 
-/* Act on a decoded call. Returns false if the vCPU must not be resumed. */
-static bool hc_perform(struct vcpu *vcpu, const struct hc_call *call, struct hc_result *res)
+/*
+ * Act on call @nr with the arguments @a (the exit record's copy of the
+ * guest's registers). Returns false if the vCPU must not be resumed.
+ */
+static bool hc_perform(struct vcpu *vcpu, u32 nr, const u64 a[6], struct hc_result *res)
 {
 	struct partition *part = vcpu->part;
 
-	switch (call->nr) {
+	switch (nr) {
 	case KEEL_HC_VERSION:
 		res->status = KEEL_OK;
 		res->r[0] = KEEL_ABI_VERSION;
@@ -161,10 +161,10 @@ static bool hc_perform(struct vcpu *vcpu, const struct hc_call *call, struct hc_
 			    ((part->desc.h.flags & KEEL_PD_MANAGEMENT) ? KEEL_FEAT_MGMT : 0);
 		return true;
 	case KEEL_HC_CONSOLE_WRITE:
-		res->status = hc_console_write(vcpu, call->a[0], call->a[1]);
+		res->status = hc_console_write(vcpu, a[0], a[1]);
 		return true;
 	case KEEL_HC_SELF_INFO:
-		res->status = hc_self_info(vcpu, call->a[0], call->a[1], &res->r[0]);
+		res->status = hc_self_info(vcpu, a[0], a[1], &res->r[0]);
 		return true;
 	case KEEL_HC_SHUTDOWN:
 		part_stop(part, KEEL_STOP_CAUSE_GUEST, "shutdown requested by the guest", false);
@@ -176,14 +176,30 @@ static bool hc_perform(struct vcpu *vcpu, const struct hc_call *call, struct hc_
 		res->status = KEEL_OK;
 		return true;
 	default:
-		if (!hc_is_management(call->nr))
+		if (!hc_is_management(nr))
 			res->status = -KEEL_ENOSYS;
 		else if (!(part->desc.h.flags & KEEL_PD_MANAGEMENT))
-			res->status = hc_refuse(vcpu, call->nr);
+			res->status = hc_refuse(vcpu, nr);
 		else
-			res->status = mgmt_call(vcpu, call->nr, call->a, res->r);
+			res->status = mgmt_call(vcpu, nr, a, res->r);
 		return true;
 	}
+}
+
+/* What an ID outside Keel's calls gets, in the caller's convention. */
+static s64 hc_unknown(const struct vm_exit *exit)
+{
+	return exit->hc.smccc ? SMCCC_NOT_SUPPORTED : -KEEL_ENOSYS;
+}
+
+/* Not one of Keel's calls: an SMCCC general query (function number 0xFFxx), or unknown. */
+static __attribute__((noinline)) void hc_other(struct vcpu *vcpu, const struct vm_exit *exit)
+{
+	struct hc_result res = { 0 };
+
+	if (!exit->hc.smccc || !hc_smccc_query(exit->hc.fn, &res))
+		res.status = hc_unknown(exit);
+	arch_vcpu_hc_return(vcpu, res.status, res.r);
 }
 
 /*
@@ -192,23 +208,18 @@ static bool hc_perform(struct vcpu *vcpu, const struct hc_call *call, struct hc_
  */
 void hypercall_handle(struct vcpu *vcpu, const struct vm_exit *exit)
 {
-	s64 unknown = exit->hc.smccc ? SMCCC_NOT_SUPPORTED : -KEEL_ENOSYS;
-	struct hc_result res = { 0 };
-	struct hc_call call;
-	u32 i;
+	struct hc_result res;
+	u32 nr;
 
 	vcpu->part->hypercalls++;
-	if (exit->hc.smccc && hc_smccc_query(exit->hc.fn, &res)) {
-		/* answered */
-	} else if (!hc_decode_nr(exit, &call.nr)) {
-		res.status = unknown;
-	} else {
-		for (i = 0; i < ARRAY_SIZE(call.a); i++)
-			call.a[i] = exit->hc.args[i];
-		if (!hc_perform(vcpu, &call, &res))
-			return;
-		if (res.status == -KEEL_ENOSYS)
-			res.status = unknown;
+	if (unlikely(!hc_decode_nr(exit, &nr) || (exit->hc.smccc && nr >= 0xff00))) {
+		hc_other(vcpu, exit);
+		return;
 	}
+	res.r[0] = res.r[1] = res.r[2] = 0;
+	if (!hc_perform(vcpu, nr, exit->hc.args, &res))
+		return;
+	if (unlikely(res.status == -KEEL_ENOSYS))
+		res.status = hc_unknown(exit);
 	arch_vcpu_hc_return(vcpu, res.status, res.r);
 }

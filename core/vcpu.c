@@ -233,9 +233,14 @@ static void vcpu_handle_exit(struct vcpu *vcpu, const struct vm_exit *exit)
 	 * The run of retries is broken only by an exit that shows the guest got
 	 * on: an interrupt (or nothing) taken at the faulting instruction does not.
 	 */
-	if (exit->kind != EXIT_RETRY && exit->kind != EXIT_INTERRUPT && exit->kind != EXIT_NONE &&
-	    vcpu->retry_since_ns)
+	if (unlikely(vcpu->retry_since_ns) && exit->kind != EXIT_RETRY &&
+	    exit->kind != EXIT_INTERRUPT && exit->kind != EXIT_NONE)
 		vcpu->retry_since_ns = 0;
+	/* The most frequent exit first, ahead of the switch's compare tree. */
+	if (likely(exit->kind == EXIT_HYPERCALL)) {
+		hypercall_handle(vcpu, exit);
+		return;
+	}
 	switch (exit->kind) {
 	case EXIT_NONE:
 	case EXIT_INTERRUPT:
@@ -318,14 +323,15 @@ void vcpu_run_loop(struct vcpu *vcpu)
 	}
 	for (;;) {
 		/* Stopped, or a hot vCPU the guest turned off: its core goes back. */
-		if (__atomic_load_n(&vcpu->requests, __ATOMIC_ACQUIRE) &
-		    (VCPU_REQ_STOP | VCPU_REQ_RELEASE))
+		if (unlikely(__atomic_load_n(&vcpu->requests, __ATOMIC_ACQUIRE) &
+			     (VCPU_REQ_STOP | VCPU_REQ_RELEASE)))
 			break;
-		if (__atomic_load_n(&vcpu->part->state, __ATOMIC_ACQUIRE) == PART_PAUSED) {
+		if (unlikely(__atomic_load_n(&vcpu->part->state, __ATOMIC_ACQUIRE) ==
+			     PART_PAUSED)) {
 			vcpu_park(vcpu);
 			continue;
 		}
-		if (vcpu->reset_pending) {
+		if (unlikely(vcpu->reset_pending)) {
 			arch_vcpu_reset(vcpu, &vcpu->boot);
 			vcpu->reset_pending = 0;
 			if (vcpu->index == 0)
@@ -333,7 +339,9 @@ void vcpu_run_loop(struct vcpu *vcpu)
 		}
 		exit.kind = EXIT_NONE;
 		arch_vcpu_run(vcpu, &exit);
-		hmap_window_catch_up();
+		if (unlikely(__atomic_load_n(&hmap_window_epoch, __ATOMIC_ACQUIRE) !=
+			     pcpu_this()->win_epoch))
+			hmap_window_catch_up();
 		vcpu_handle_exit(vcpu, &exit);
 	}
 	/* After this the vCPU may be reused (a restart): do not touch it again. */

@@ -1101,8 +1101,7 @@ static void vmx_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 	u32 reason;
 	int ret;
 
-	memset(exit, 0, sizeof(*exit));
-	exit->pc = vcpu->arch.rip;
+	exit_init(exit, vcpu->arch.rip);
 	if (p->write_failed) {
 		x86_exit_fault(exit, FAULT_INTERNAL, 0, 0);
 		return;

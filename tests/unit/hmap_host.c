@@ -77,6 +77,8 @@ void hmap_windows_forget(void)
 {
 }
 
+u32 hmap_window_epoch; /* never moves on the host: no window to forget */
+
 void hmap_window_catch_up(void)
 {
 }

@@ -69,8 +69,24 @@ struct vm_exit {
 			u64 code; /* arch detail: exit code, ESR, MSR number... */
 			u64 addr; /* a faulting address if there is one, else 0 */
 		} fault;
+		u64 words[8]; /* the union as plain words, for exit_init */
 	};
 };
+
+/*
+ * A fresh exit record for the guest PC @pc, every field zero. On the path of
+ * every exit, so word by word and inline: a memset call costs 35
+ * instructions or more for these 80 bytes.
+ */
+static inline void exit_init(struct vm_exit *exit, u64 pc)
+{
+	_Static_assert(sizeof(exit->words) == sizeof(*exit) - 16, "words covers the union");
+	exit->kind = EXIT_NONE;
+	exit->pad = 0;
+	exit->pc = pc;
+	for (u32 i = 0; i < sizeof(exit->words) / sizeof(u64); i++)
+		exit->words[i] = 0;
+}
 
 /* A stage-2 fault at @gpa, on RAM: nothing to emulate, the guest runs the access again. */
 static inline void exit_retry(struct vm_exit *exit, gpa_t gpa)

@@ -109,5 +109,11 @@ void hmap_window_reset(void);
  */
 void hmap_windows_forget(void);
 void hmap_window_catch_up(void);
+/*
+ * hmap_windows_forget() calls so far (atomics only). The exit path compares
+ * it with its CPU's win_epoch and calls hmap_window_catch_up() only when it
+ * moved: a load and a compare on every exit rather than a call.
+ */
+extern u32 hmap_window_epoch;
 
 #endif /* KEEL_HMAP_H */
