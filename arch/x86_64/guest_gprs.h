@@ -45,27 +45,20 @@
  * Right after a VM exit, before Keel's first RET: where x86_rsb_fill_on says
  * the CPU needs it (scrub.c), overwrite all 32 return-stack entries with
  * calls whose return addresses lead to a speculation trap, so no return
- * Keel makes is predicted from what the guest left. Clobbers @reg and flags.
+ * Keel makes is predicted from what the guest left. Unrolled: 32 CALLs and
+ * no loop counter, so the fill costs 34 instructions on every exit rather
+ * than twice that. Clobbers the flags; RSP is back where it was at the end.
  */
 .macro RSB_FILL_IF_NEEDED reg
 	cmpb $0, x86_rsb_fill_on(%rip)
 	je .Lrsb_done\@
-	movl $16, \reg
-.Lrsb_loop\@:
-	call .Lrsb_a\@
-.Lrsb_trap_a\@:
-	pause
+	.rept 32
+	call 1f
+	pause			/* speculation trap: a return predicted here spins */
 	lfence
-	jmp .Lrsb_trap_a\@
-.Lrsb_a\@:
-	call .Lrsb_b\@
-.Lrsb_trap_b\@:
-	pause
-	lfence
-	jmp .Lrsb_trap_b\@
-.Lrsb_b\@:
-	decl \reg
-	jnz .Lrsb_loop\@
+	jmp . - 5
+1:
+	.endr
 	addq $(32 * 8), %rsp
 	lfence
 .Lrsb_done\@:

@@ -219,6 +219,7 @@ static void svm_vcpu_inject_pf(struct vcpu *vcpu, u32 err, u64 addr)
 	svm_vcpu_inject(vcpu, 14, true, err);
 }
 
+/* What every exit needs of the guest's state: its registers and privilege. */
 static void svm_snapshot(struct vcpu *vcpu, const struct vmcb *vmcb)
 {
 	struct vcpu_arch *a = &vcpu->arch;
@@ -227,6 +228,18 @@ static void svm_snapshot(struct vcpu *vcpu, const struct vmcb *vmcb)
 	a->gprs[X86_RSP] = vmcb->save.rsp;
 	a->rip = vmcb->save.rip;
 	a->rflags = vmcb->save.rflags;
+	a->cpl = vmcb->save.cpl;
+}
+
+/*
+ * What the decoders need (vcpu.c: CPUID, the page walk, MMIO and port
+ * decode): its paging and code-segment state. Not read after a hypercall
+ * or an interrupt exit, the frequent ones, which skip it.
+ */
+static void svm_snapshot_decode(struct vcpu *vcpu, const struct vmcb *vmcb)
+{
+	struct vcpu_arch *a = &vcpu->arch;
+
 	a->cr0 = vmcb->save.cr0;
 	a->cr3 = vmcb->save.cr3;
 	a->cr4 = vmcb->save.cr4;
@@ -234,7 +247,6 @@ static void svm_snapshot(struct vcpu *vcpu, const struct vmcb *vmcb)
 	a->cs_base = vmcb->save.cs.base;
 	a->cs_l = (vmcb->save.cs.attrib >> 9) & 1;
 	a->cs_db = (vmcb->save.cs.attrib >> 10) & 1;
-	a->cpl = vmcb->save.cpl;
 }
 
 /* Port I/O: EXITINFO1 has port, size and direction, EXITINFO2 the next RIP. */
@@ -585,12 +597,12 @@ static void svm_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 	if ((vmcb->ctl.int_ctl & SVM_INT_CTL_V_TPR) != vlapic_cr8(vcpu))
 		vlapic_set_cr8(vcpu, vmcb->ctl.int_ctl & SVM_INT_CTL_V_TPR);
 	svm_snapshot(vcpu, vmcb);
+	if (vmcb->ctl.exit_code != SVM_EXIT_VMMCALL && vmcb->ctl.exit_code != SVM_EXIT_INTR)
+		svm_snapshot_decode(vcpu, vmcb);
 	/* An event cut short by the exit is delivered again on the next entry. */
 	vmcb->ctl.event_inj =
 		(vmcb->ctl.exit_int_info & SVM_EVTINJ_VALID) ? vmcb->ctl.exit_int_info : 0;
-	memset(exit, 0, sizeof(*exit));
-	exit->kind = EXIT_NONE;
-	exit->pc = vcpu->arch.rip;
+	exit_init(exit, vcpu->arch.rip);
 	svm_handle_exit(vcpu, vmcb, exit);
 }
 

@@ -164,7 +164,7 @@ bool x86_ap_hold(struct vcpu *vcpu, struct vm_exit *exit)
 	u32 ap = __atomic_load_n(&vcpu->arch.ap_state, __ATOMIC_ACQUIRE);
 	struct vcpu_entry e = { .kind = VCPU_ENTRY_SIPI };
 
-	if (ap == X86_AP_RUN)
+	if (likely(ap == X86_AP_RUN))
 		return false;
 	if (ap != X86_AP_SIPI) {
 		memset(exit, 0, sizeof(*exit));
@@ -197,10 +197,16 @@ static bool x86_mmio_follow(struct vcpu *vcpu, struct vm_exit *exit)
 
 void arch_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 {
-	if (x86_ap_hold(vcpu, exit) || x86_mmio_follow(vcpu, exit))
+	/* Calls only off the common path: a held AP, the second access of an XCHG or MOVS. */
+	if (unlikely(__atomic_load_n(&vcpu->arch.ap_state, __ATOMIC_ACQUIRE) != X86_AP_RUN) &&
+	    x86_ap_hold(vcpu, exit))
+		return;
+	if (unlikely(vcpu->arch.mmio_op.follow) && x86_mmio_follow(vcpu, exit))
 		return;
 	/* No guest runs on a translation of the shared tables that a flush removed. */
-	arch_mmu_catch_up();
+	if (unlikely(__atomic_load_n(&x86_hmap_gen, __ATOMIC_ACQUIRE) !=
+		     __atomic_load_n(&pcpu_this()->arch.hmap_gen, __ATOMIC_RELAXED)))
+		arch_mmu_catch_up();
 	x86_virt->vcpu_run(vcpu, exit);
 }
 

@@ -131,23 +131,9 @@ int vlapic_pending(struct vcpu *vcpu)
 	return irr;
 }
 
-bool vlapic_nmi_pending(struct vcpu *vcpu)
-{
-	struct vlapic *l = vlapic_of(vcpu);
-
-	return l && __atomic_load_n(&l->nmi_pending, __ATOMIC_ACQUIRE);
-}
-
 void vlapic_nmi_taken(struct vcpu *vcpu)
 {
 	__atomic_store_n(&vlapic_of(vcpu)->nmi_pending, 0, __ATOMIC_RELEASE);
-}
-
-u64 vlapic_cr8(struct vcpu *vcpu)
-{
-	struct vlapic *l = vlapic_of(vcpu);
-
-	return l ? (l->tpr >> 4) & 0xf : 0;
 }
 
 void vlapic_set_cr8(struct vcpu *vcpu, u64 cr8)

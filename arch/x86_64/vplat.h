@@ -177,10 +177,24 @@ void vlapic_deliver(struct vlapic *l, u8 vector, bool level); /* any CPU */
 void vlapic_deliver_dest(struct x86_vplat *plat, u32 dest, bool logical, u32 mode, u8 vector,
 			 bool level);
 int vlapic_pending(struct vcpu *vcpu); /* highest deliverable vector, or -1 */
-bool vlapic_nmi_pending(struct vcpu *vcpu);
 void vlapic_nmi_taken(struct vcpu *vcpu); /* the backend injected it */
+
+/* Inline, as vlapic_cr8: the backends ask on every entry. */
+static inline bool vlapic_nmi_pending(struct vcpu *vcpu)
+{
+	struct vlapic *l = vcpu->arch.lapic;
+
+	return l && __atomic_load_n(&l->nmi_pending, __ATOMIC_ACQUIRE);
+}
+
 /* CR8 is TPR[7:4] (SDM 10.8.6.1): both views of one register, in the model. */
-u64 vlapic_cr8(struct vcpu *vcpu);
+static inline u64 vlapic_cr8(struct vcpu *vcpu)
+{
+	struct vlapic *l = vcpu->arch.lapic;
+
+	return l ? (l->tpr >> 4) & 0xf : 0;
+}
+
 void vlapic_set_cr8(struct vcpu *vcpu, u64 cr8); /* @cr8 < 16: the caller #GPs others */
 void vlapic_ack(struct vcpu *vcpu, u8 vector); /* IRR -> ISR at injection */
 /*

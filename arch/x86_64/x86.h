@@ -229,6 +229,8 @@ const struct pt_format *x86_npt_format(void);
 
 /* mmu.c: the hypervisor's own tables; table pages for any struct pt. */
 extern hpa_t x86_host_cr3;
+/* mmu.c: host table flushes so far; a CPU behind it runs arch_mmu_catch_up (atomics) */
+extern u64 x86_hmap_gen;
 void x86_mmu_enable_cpu(hpa_t root);
 /* cpu.c: point %gs at @cpu (pcpu_this()). */
 void x86_set_pcpu(struct pcpu *cpu);
