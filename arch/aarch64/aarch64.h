@@ -83,6 +83,7 @@
 #define ESR_ISS(esr) ((esr)&0x1ffffff)
 #define EC_UNKNOWN 0x00
 #define EC_WFX 0x01
+#define EC_FP 0x07 /* FP/SIMD trapped by CPTR_EL2.TFP */
 #define EC_SVE 0x19
 #define EC_HVC64 0x16
 #define EC_SMC64 0x17
@@ -155,12 +156,19 @@ void s2_setup_cpu(void);
 /* exceptions.c: C side of the vectors */
 struct arch_regs;
 void el2_sync_handler(struct arch_regs *regs);
+void el2_sync_current(struct arch_regs *regs);
 void el2_serror_handler(struct arch_regs *regs);
 void el2_irq_handler(struct arch_regs *regs);
 const char *esr_class_name(u64 esr);
 
-/* libc.c */
-void el2_tls_init_cpu(u32 cpu);
-u64 el2_tls_pointer(u32 cpu);
+/*
+ * CPTR_EL2 (without VHE): the RES1 bits and TZ (SVE and SME trapped, hidden
+ * from guests); TFP traps FP/SIMD at EL0, EL1 and EL2 alike.
+ */
+#define CPTR_EL2_BASE 0x33ffull
+#define CPTR_EL2_TFP BIT(10)
+
+/* vcpu.c: the guest FP/SIMD registers, live in the CPU until Keel needs them */
+void el2_fp_flush(void);
 
 #endif /* KEEL_ARCH_AARCH64_PRIV_H */

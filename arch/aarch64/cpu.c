@@ -18,7 +18,6 @@ void arch_early_init(const struct keel_boot_info *bi)
 {
 	write_sysreg(vbar_el2, (u64)el2_vectors);
 	isb();
-	el2_tls_init_cpu(0);
 	uart_init(dt_find_uart(bi));
 }
 
@@ -97,8 +96,6 @@ int arch_cpu_init(struct pcpu *cpu)
 	write_sysreg(tpidr_el2, (u64)cpu);
 	isb();
 	cpu->arch.mpidr = read_sysreg(mpidr_el1) & MPIDR_AFF_MASK;
-	el2_tls_init_cpu(cpu->id);
-	cpu->arch.tls = read_sysreg(tpidr_el0);
 
 	if (cpu->id == 0) {
 		ret = gic_init();
@@ -112,8 +109,8 @@ int arch_cpu_init(struct pcpu *cpu)
 		return ret;
 
 	write_sysreg(hcr_el2, cpu_hcr());
-	/* FP/SIMD free for EL1 and EL2 (guest state saved on exits); SVE, SME trapped. */
-	write_sysreg(cptr_el2, 0x33ffull);
+	/* FP/SIMD free until a guest's state is live here (el2_fp_flush); SVE, SME trapped. */
+	write_sysreg(cptr_el2, CPTR_EL2_BASE);
 	/* EL1 uses the physical counter and timer directly; no offset. */
 	write_sysreg(cnthctl_el2, 3);
 	write_sysreg(cntvoff_el2, 0);

@@ -55,6 +55,21 @@ void el2_sync_handler(struct arch_regs *regs)
 	panic_exception("synchronous exception in the hypervisor", regs);
 }
 
+/*
+ * A synchronous exception of the hypervisor itself. The one Keel expects:
+ * its own first FP/SIMD instruction after a guest exit, trapped so that the
+ * guest's registers are saved only when Keel needs them (el2_fp_flush);
+ * the instruction then runs again. Anything else is fatal.
+ */
+void el2_sync_current(struct arch_regs *regs)
+{
+	if (ESR_EC(regs->esr) == EC_FP) {
+		el2_fp_flush();
+		return;
+	}
+	el2_sync_handler(regs);
+}
+
 void el2_serror_handler(struct arch_regs *regs)
 {
 	panic_exception("SError in the hypervisor", regs);

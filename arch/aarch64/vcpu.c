@@ -62,15 +62,58 @@ void el2_fpsimd_restore(const struct vcpu_fpsimd *fp);
 #define SYSREG_ICC_ASGI1R SYSREG_ID(3, 0, 12, 11, 6)
 #define SYSREG_ICC_SGI0R SYSREG_ID(3, 0, 12, 11, 7)
 
+/*
+ * Lazy FP/SIMD. After an exit the guest's FP/SIMD registers stay in the CPU
+ * (pcpu_arch.fp_live names their save area) and CPTR_EL2.TFP traps any use
+ * at EL2. Most exits (a hypercall, an MMIO access) never touch them and
+ * enter again with no save or restore; Keel's first FP/SIMD instruction
+ * (snprintf's va_list, libfdt) traps into el2_fp_flush, which saves them
+ * and lets the instruction run. On this CPU only, interrupts off.
+ */
+void el2_fp_flush(void)
+{
+	struct pcpu_arch *c = &pcpu_this()->arch;
+
+	write_sysreg(cptr_el2, CPTR_EL2_BASE);
+	isb();
+	if (c->fp_live) {
+		el2_fpsimd_save(c->fp_live);
+		c->fp_live = NULL;
+	}
+}
+
+/* Before an entry: @fp into the registers unless they hold it already; FP free for the guest. */
+static void vcpu_fp_load(struct pcpu_arch *c, struct vcpu_fpsimd *fp)
+{
+	if (c->fp_live != fp) {
+		el2_fp_flush(); /* whoever's state is live goes to its area first */
+		el2_fpsimd_restore(fp);
+		c->fp_live = fp;
+	}
+	write_sysreg(cptr_el2, CPTR_EL2_BASE); /* the ERET that enters synchronizes it */
+}
+
+/* @vcpu's area is about to be rewritten or freed: the registers no longer stand for it. */
+static void vcpu_fp_forget(struct vcpu *vcpu)
+{
+	struct pcpu_arch *c = &pcpu_this()->arch;
+
+	if (c->fp_live == &vcpu->arch.fp)
+		c->fp_live = NULL;
+}
+
 int arch_vcpu_init(struct vcpu *vcpu)
 {
+	vcpu_fp_forget(vcpu);
 	memset(&vcpu->arch, 0, sizeof(vcpu->arch));
 	vcpu->arch.mpidr = vplat_mpidr(vcpu->index);
 	return 0;
 }
 
+/* On the vCPU's own CPU (part_vcpu_left): no pointer to its FP area outlives it. */
 void arch_vcpu_destroy(struct vcpu *vcpu)
 {
+	vcpu_fp_forget(vcpu);
 }
 
 int arch_part_prepare(struct partition *part)
@@ -91,7 +134,7 @@ int arch_part_prepare(struct partition *part)
 	X(far_el1, 0) X(afsr0_el1, 0) X(afsr1_el1, 0) X(par_el1, 0)                  \
 	X(contextidr_el1, 0) X(tpidr_el1, 0) X(tpidrro_el0, 0) X(csselr_el1, 0)     \
 	X(mdscr_el1, 0) X(cntkctl_el1, 0) X(cntv_cval_el0, 0) X(cntp_cval_el0, 0)   \
-	X(cntv_ctl_el0, 0) X(cntp_ctl_el0, 0)
+	X(cntv_ctl_el0, 0) X(cntp_ctl_el0, 0) X(tpidr_el0, 0)
 
 enum vcpu_el1_reg {
 #define VCPU_EL1_INDEX(reg, reset) EL1_##reg,
@@ -110,13 +153,14 @@ static void vcpu_reset_el1(gpa_t stack)
 
 /*
  * arch.h: what lives only in this pCPU's registers while the vCPU is pinned
- * here (its GPRs, PC, PSTATE, FP/SIMD and TPIDR_EL0 are saved at every exit
- * already). On its own CPU, out of the guest.
+ * here (its GPRs, PC and PSTATE are saved at every exit already, FP/SIMD
+ * by el2_fp_flush here). On its own CPU, out of the guest.
  */
 void arch_vcpu_save(struct vcpu *vcpu)
 {
 	struct vcpu_arch *a = &vcpu->arch;
 
+	el2_fp_flush();
 #define VCPU_EL1_SAVE(reg, reset) a->el1[EL1_##reg] = read_sysreg(reg);
 	VCPU_EL1_REGS(VCPU_EL1_SAVE)
 	scrub_pauth_save(a->pauth);
@@ -142,7 +186,10 @@ void arch_vcpu_restore(struct vcpu *vcpu)
 void arch_vcpu_wipe(struct vcpu *vcpu)
 {
 	static const u64 no_keys[10];
+	static const struct vcpu_fpsimd no_fp;
 
+	el2_fp_flush();
+	el2_fpsimd_restore(&no_fp);
 	vcpu_reset_el1(0);
 	scrub_pauth_restore(no_keys);
 	scrub_debug_pmu_reset();
@@ -155,6 +202,7 @@ void arch_vcpu_reset(struct vcpu *vcpu, const struct vcpu_entry *e)
 	struct vcpu_arch *a = &vcpu->arch;
 	u64 mpidr = a->mpidr;
 
+	vcpu_fp_forget(vcpu);
 	memset(a, 0, sizeof(*a));
 	a->mpidr = mpidr;
 	a->x[0] = e->arg;
@@ -283,10 +331,11 @@ static void vcpu_set_x(struct vcpu *vcpu, u32 reg, u64 val)
 
 /* ---- SMCCC (PSCI in vpsci.c), for HVC #0 and trapped SMC ------------------ */
 
-static void vcpu_smccc(struct vcpu *vcpu, struct vm_exit *exit, bool smc)
+/* Every SMCCC ID but Keel's own calls: PSCI, the Arm architecture calls, the rest refused. */
+static __attribute__((noinline)) void vcpu_smccc_other(struct vcpu *vcpu, struct vm_exit *exit,
+						       bool smc, u32 fid)
 {
 	u64 *x = vcpu->arch.x;
-	u32 fid = (u32)x[0]; /* SMCCC: the function ID is W0; the upper half is ignored */
 
 	if (vpsci_call(vcpu, fid, exit))
 		return;
@@ -302,20 +351,32 @@ static void vcpu_smccc(struct vcpu *vcpu, struct vm_exit *exit, bool smc)
 	if (scrub_smccc_workaround(fid, x[1], &x[0]))
 		return;
 	/*
-	 * Keel's own calls are HVC fast calls owned by the vendor hypervisor
-	 * service. Every other ID, a yielding call included (x0 = 3 is not
-	 * "shutdown"), is one this platform does not implement: SMCCC's
-	 * NOT_SUPPORTED, and the guest goes on.
+	 * Every other ID, a yielding call included (x0 = 3 is not "shutdown"),
+	 * is one this platform does not implement: SMCCC's NOT_SUPPORTED, and
+	 * the guest goes on.
+	 */
+	x[0] = SMCCC_NOT_SUPPORTED;
+}
+
+static void vcpu_smccc(struct vcpu *vcpu, struct vm_exit *exit, bool smc)
+{
+	const u64 *x = vcpu->arch.x;
+	u32 fid = (u32)x[0]; /* SMCCC: the function ID is W0; the upper half is ignored */
+
+	/*
+	 * Keel's own calls first, they are the frequent ones: HVC fast calls
+	 * owned by the vendor hypervisor service. No PSCI, Arm-architecture or
+	 * workaround ID has that owner, so the order changes no answer.
 	 */
 	if (smc || !(fid & SMCCC_FAST) || SMCCC_OWNER(fid) != SMCCC_OWNER_VENDOR_HYP) {
-		x[0] = SMCCC_NOT_SUPPORTED;
+		vcpu_smccc_other(vcpu, exit, smc, fid);
 		return;
 	}
 	exit->kind = EXIT_HYPERCALL;
 	exit->hc.fn = fid;
 	exit->hc.smccc = true;
-	for (int i = 0; i < 6; i++)
-		exit->hc.args[i] = x[i + 1];
+	/* X1..X6, inline: a loop here would cost 30 instructions on every call. */
+	__builtin_memcpy(exit->hc.args, &x[1], sizeof(exit->hc.args));
 }
 
 /* ---- Exit decoding ------------------------------------------------------ */
@@ -501,11 +562,14 @@ static void vcpu_decode_sync(struct vcpu *vcpu, struct vm_exit *exit)
 void arch_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	struct vcpu_arch *a = &vcpu->arch;
+	struct pcpu *cpu;
 	u64 reason;
 
-	memset(exit, 0, sizeof(*exit));
+	exit_init(exit, 0);
 	a->mmio_pending = 0;
-	if (vpsci_hold_off(vcpu, exit))
+	/* A vCPU that did CPU_OFF: held, or restarted by a CPU_ON (vpsci.c). */
+	if (unlikely(__atomic_load_n(&a->psci_state, __ATOMIC_ACQUIRE) != VPSCI_ON) &&
+	    vpsci_hold_off(vcpu, exit))
 		return;
 	write_sysreg(vttbr_el2, vcpu->part->arch.vttbr);
 	write_sysreg(vmpidr_el2, a->mpidr);
@@ -516,14 +580,14 @@ void arch_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 	}
 
 	vgic_flush(vcpu);
-	a->bhb = pcpu_this()->arch.bhb;
-	/* From here to the exit no C library call: FP and TPIDR_EL0 are the guest's. */
-	el2_fpsimd_restore(&a->fp);
-	write_sysreg(tpidr_el0, a->tpidr_el0);
+	cpu = pcpu_this();
+	a->bhb = cpu->arch.bhb;
+	/* From here to the exit no C library call: FP/SIMD is the guest's. */
+	vcpu_fp_load(&cpu->arch, &a->fp);
 	reason = el2_guest_enter(a);
-	a->tpidr_el0 = read_sysreg(tpidr_el0);
-	write_sysreg(tpidr_el0, pcpu_this()->arch.tls);
-	el2_fpsimd_save(&a->fp);
+	/* The guest's FP/SIMD stays live; Keel's first use saves it (el2_fp_flush). */
+	write_sysreg(cptr_el2, CPTR_EL2_BASE | CPTR_EL2_TFP);
+	isb();
 	vgic_sync(vcpu);
 
 	a->esr = read_sysreg(esr_el2);

@@ -96,7 +96,8 @@ el2_vectors:
 	vec_host_fatal	el2_serror_handler
 
 	/* Current EL with SP_ELx: the hypervisor. */
-	vec_host_fatal	el2_sync_handler
+	.balign	0x80
+	b	el2_sync_entry
 	.balign	0x80
 	b	el2_irq_entry
 	vec_host_fatal	el2_sync_handler	/* FIQ: Group 0 is never enabled */
@@ -113,6 +114,13 @@ el2_vectors:
 	vec_guest	GUEST_EXIT_IRQ
 	vec_guest	GUEST_EXIT_IRQ
 	vec_guest	GUEST_EXIT_SERROR
+
+/* A synchronous exception of the hypervisor: an FP/SIMD trap returns, the rest is fatal. */
+el2_sync_entry:
+	host_save
+	bl	el2_sync_current
+	host_restore
+	eret
 
 /* A host interrupt while the hypervisor runs (idle, or briefly unmasked). */
 el2_irq_entry:

@@ -318,21 +318,35 @@ static void vgic_place(struct vgic *g, struct vgic_cpu *vc, u32 cpu, u32 intid)
 	vgic_hw_lr_write(n, vgic_lr_value(vc, n, intid, q, vgic_irq_deliverable(g, cpu, intid)));
 }
 
-void vgic_flush(struct vcpu *vcpu)
+/*
+ * Nothing may be pending or active for @vc: no live SGI/PPI of its own and
+ * no live SPI at all (whoever it is routed to). Read without the lock, on
+ * the vCPU's own CPU with interrupts off: a line another CPU marks live
+ * after this read comes with a kick, whose IPI stays pending here and ends
+ * the guest entry at once, so the next flush places it.
+ */
+static bool vgic_nothing_live(struct vgic *g, struct vgic_cpu *vc)
 {
-	struct vgic *g = vcpu->part->arch.vgic;
+	if (__atomic_load_n(&vc->live, __ATOMIC_RELAXED))
+		return false;
+	for (u32 k = 0; k < VGIC_SPI_WORDS; k++)
+		if (__atomic_load_n(&g->spi_live[k], __ATOMIC_RELAXED))
+			return false;
+	return true;
+}
+
+/* vgic_flush with lines that may be live: into the LRs, under the lock. */
+static __attribute__((noinline)) void vgic_flush_live(struct vcpu *vcpu, struct vgic *g,
+						      struct vgic_cpu *vc)
+{
 	u16 cand[VGIC_NR_IRQS];
 	u8 placed[VGIC_NR_IRQS];
-	struct vgic_cpu *vc;
 	u64 hcr = ICH_HCR_EN;
 	unsigned long flags;
 	u32 n;
 	int next;
 
-	if (!g || vcpu->index >= g->nr_cpus)
-		return;
 	flags = spin_lock_irqsave(&g->lock);
-	vc = &g->cpu[vcpu->index];
 	/* Only lines that may be pending or active can go into an LR. */
 	n = vgic_live_collect(g, vcpu->index, cand);
 	for (u32 k = 0; k < n; k++)
@@ -355,6 +369,22 @@ void vgic_flush(struct vcpu *vcpu)
 		hcr |= ICH_HCR_NPIE;
 	vgic_hw_set_hcr(hcr);
 	spin_unlock_irqrestore(&g->lock, flags);
+}
+
+void vgic_flush(struct vcpu *vcpu)
+{
+	struct vgic *g = vcpu->part->arch.vgic;
+	struct vgic_cpu *vc;
+
+	if (!g || vcpu->index >= g->nr_cpus)
+		return;
+	vc = &g->cpu[vcpu->index];
+	/* The common case (a hypercall, an MMIO exit): no LR to fill, no lock, no frame. */
+	if (vgic_nothing_live(g, vc)) {
+		vgic_hw_set_hcr(ICH_HCR_EN);
+		return;
+	}
+	vgic_flush_live(vcpu, g, vc);
 }
 
 /*
@@ -382,17 +412,12 @@ static void vgic_sync_timer(struct vgic *g, u32 cpu, u32 intid)
 	}
 }
 
-void vgic_sync(struct vcpu *vcpu)
+/* vgic_sync with LRs in use or a guest timer held: back into the model, under the lock. */
+static __attribute__((noinline)) void vgic_sync_live(struct vcpu *vcpu, struct vgic *g,
+						     struct vgic_cpu *vc)
 {
-	struct vgic *g = vcpu->part->arch.vgic;
-	struct vgic_cpu *vc;
-	unsigned long flags;
+	unsigned long flags = spin_lock_irqsave(&g->lock);
 
-	vgic_hw_set_hcr(0);
-	if (!g || vcpu->index >= g->nr_cpus)
-		return;
-	flags = spin_lock_irqsave(&g->lock);
-	vc = &g->cpu[vcpu->index];
 	for (u32 n = 0; n < vc->lr_count; n++) {
 		u64 lr = vgic_hw_lr_read(n);
 		struct vgic_irq *q = vgic_irq(g, vcpu->index, vc->lr_intid[n]);
@@ -417,6 +442,24 @@ void vgic_sync(struct vcpu *vcpu)
 	vgic_sync_timer(g, vcpu->index, GIC_PPI_PHYS_TIMER);
 	vgic_sync_timer(g, vcpu->index, GIC_PPI_PMU);
 	spin_unlock_irqrestore(&g->lock, flags);
+}
+
+void vgic_sync(struct vcpu *vcpu)
+{
+	struct vgic *g = vcpu->part->arch.vgic;
+	struct vgic_cpu *vc;
+
+	vgic_hw_set_hcr(0);
+	if (!g || vcpu->index >= g->nr_cpus)
+		return;
+	vc = &g->cpu[vcpu->index];
+	/*
+	 * No LR in use and no guest timer held: nothing to take back, no lock.
+	 * IRQ_HW is set only on this CPU (vgic_inject_timer), so it reads true.
+	 */
+	if (vc->lr_count || (vc->irq[GIC_PPI_VTIMER].flags & IRQ_HW) ||
+	    (vc->irq[GIC_PPI_PHYS_TIMER].flags & IRQ_HW) || (vc->irq[GIC_PPI_PMU].flags & IRQ_HW))
+		vgic_sync_live(vcpu, g, vc);
 }
 
 bool vgic_pending(struct vcpu *vcpu)

@@ -74,6 +74,12 @@ void vgic_hw_restore(const struct vcpu_arch *a);
 struct vm_exit;
 bool vpsci_call(struct vcpu *vcpu, u32 fid, struct vm_exit *exit);
 bool vpsci_on_pending(struct vcpu *vcpu);
+/* vcpu->arch.psci_state */
+#define VPSCI_ON 0u
+#define VPSCI_OFF 1u /* did CPU_OFF */
+#define VPSCI_ON_PENDING 2u /* CPU_ON after CPU_OFF, not yet entered */
+#define VPSCI_CLAIMED 3u /* a CPU_ON is writing its entry point */
+
 bool vpsci_is_off(struct vcpu *vcpu);
 bool vpsci_hold_off(struct vcpu *vcpu, struct vm_exit *exit);
 

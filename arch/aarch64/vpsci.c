@@ -46,12 +46,6 @@
 #define PSCI_AFF_OFF 1
 #define PSCI_AFF_ON_PENDING 2
 
-/* vcpu->arch.psci_state */
-#define VPSCI_ON 0u
-#define VPSCI_OFF 1u /* did CPU_OFF */
-#define VPSCI_ON_PENDING 2u /* CPU_ON after CPU_OFF, not yet entered */
-#define VPSCI_CLAIMED 3u /* a CPU_ON is writing its entry point */
-
 #define MPIDR_AFF_MASK 0xff00ffffffull
 
 static bool vpsci_is_supported(u32 fid)

@@ -32,18 +32,19 @@ struct pcpu_arch {
 	u32 gicr_index; /* redistributor frame of this CPU */
 	u32 pad;
 	u64 gicr; /* host-physical base of this CPU's redistributor (RD frame) */
-	u64 tls; /* the hypervisor's TPIDR_EL0 on this CPU (picolibc errno) */
 	u64 bhb; /* Spectre-BHB on guest exit: BHB_* of bhb.h */
+	struct vcpu_fpsimd *fp_live; /* whose FP/SIMD state the registers hold, if a guest's */
 };
 
 /*
  * Guest FP/SIMD registers. The vCPU's EL1 system registers stay live on its
- * pCPU (strict 1:1, saved only by arch_vcpu_save), but the hypervisor's C
- * library uses q0-q7 (snprintf, variadic prologues), so these are saved on
- * every exit.
+ * pCPU (strict 1:1, saved only by arch_vcpu_save). So do these, but the
+ * hypervisor's C library uses q0-q7 (snprintf, variadic prologues): after
+ * each exit FP/SIMD traps at EL2, and Keel's first use saves them here
+ * (el2_fp_flush in vcpu.c, pcpu_arch.fp_live).
  */
 /* How many EL1/EL0 registers arch_vcpu_save keeps (VCPU_EL1_REGS in vcpu.c). */
-#define VCPU_EL1_SAVED 27
+#define VCPU_EL1_SAVED 28
 
 struct vcpu_fpsimd {
 	u64 q[64]; /* q0..q31, low half first */
@@ -54,7 +55,6 @@ struct vcpu_arch {
 	u64 x[31]; /* guest general registers, saved on exit (offset 0) */
 	u64 elr, spsr; /* guest PC and PSTATE (offsets 248, 256) */
 	u64 bhb; /* this CPU's Spectre-BHB choice, for the exit path (offset 264) */
-	u64 tpidr_el0; /* the guest's; the hypervisor's own is live at EL2 */
 	struct vcpu_fpsimd fp __aligned(16);
 	/* Syndrome of the last exit. */
 	u64 esr, far, hpfar;
