@@ -611,9 +611,12 @@ void arch_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 
 void arch_vcpu_hc_return(struct vcpu *vcpu, s64 status, const u64 res[3])
 {
-	vcpu->arch.x[0] = (u64)status;
-	for (int i = 0; i < 3; i++)
-		vcpu->arch.x[i + 1] = res ? res[i] : 0;
+	u64 *x = vcpu->arch.x;
+
+	x[0] = (u64)status;
+	x[1] = res[0];
+	x[2] = res[1];
+	x[3] = res[2];
 }
 
 /* No port I/O on arm64. */
