@@ -145,21 +145,21 @@ static s64 hc_refuse(struct vcpu *vcpu, u32 nr)
 	return -KEEL_EPERM;
 }
 
+/* What KEEL_HC_VERSION reports besides the ABI version. */
+static u64 hc_features(const struct partition *part)
+{
+	return KEEL_FEAT_CONSOLE | KEEL_FEAT_SELF_INFO |
+	       ((part->desc.h.flags & KEEL_PD_MANAGEMENT) ? KEEL_FEAT_MGMT : 0);
+}
+
 /*
- * Act on call @nr with the arguments @a (the exit record's copy of the
- * guest's registers). Returns false if the vCPU must not be resumed.
+ * Act on call @nr with the arguments @a (a copy of the guest's registers). Returns false if the vCPU must not be resumed.
  */
 static bool hc_perform(struct vcpu *vcpu, u32 nr, const u64 a[6], struct hc_result *res)
 {
 	struct partition *part = vcpu->part;
 
 	switch (nr) {
-	case KEEL_HC_VERSION:
-		res->status = KEEL_OK;
-		res->r[0] = KEEL_ABI_VERSION;
-		res->r[1] = KEEL_FEAT_CONSOLE | KEEL_FEAT_SELF_INFO |
-			    ((part->desc.h.flags & KEEL_PD_MANAGEMENT) ? KEEL_FEAT_MGMT : 0);
-		return true;
 	case KEEL_HC_CONSOLE_WRITE:
 		res->status = hc_console_write(vcpu, a[0], a[1]);
 		return true;
@@ -172,9 +172,6 @@ static bool hc_perform(struct vcpu *vcpu, u32 nr, const u64 a[6], struct hc_resu
 	case KEEL_HC_REBOOT:
 		part_stop(part, KEEL_STOP_CAUSE_GUEST, "reboot requested by the guest", true);
 		return false;
-	case KEEL_HC_YIELD:
-		res->status = KEEL_OK;
-		return true;
 	default:
 		if (!hc_is_management(nr))
 			res->status = -KEEL_ENOSYS;
@@ -199,16 +196,32 @@ static __attribute__((noinline)) void hc_other(struct vcpu *vcpu, const struct v
 
 	if (!exit->hc.smccc || !hc_smccc_query(exit->hc.fn, &res))
 		res.status = hc_unknown(exit);
-	arch_vcpu_hc_return(vcpu, res.status, res.r);
+	arch_vcpu_hc_return(vcpu, res.status, res.r[0], res.r[1], res.r[2]);
+}
+
+/* A call that works on buffers or partitions: its results through memory. */
+static __attribute__((noinline)) void hc_dispatch(struct vcpu *vcpu, u32 nr,
+						  const struct vm_exit *exit)
+{
+	struct hc_result res = { 0 };
+	u64 a[6];
+
+	arch_vcpu_hc_args(vcpu, a);
+	if (!hc_perform(vcpu, nr, a, &res))
+		return;
+	if (unlikely(res.status == -KEEL_ENOSYS))
+		res.status = hc_unknown(exit);
+	arch_vcpu_hc_return(vcpu, res.status, res.r[0], res.r[1], res.r[2]);
 }
 
 /*
  * Unknown IDs answer in the caller's convention: SMCCC's NOT_SUPPORTED on
- * aarch64 (what firmware probing expects), -KEEL_ENOSYS on x86_64.
+ * aarch64 (what firmware probing expects), -KEEL_ENOSYS on x86_64. The calls
+ * that only answer from registers (VERSION, YIELD) do so here, with no frame
+ * and nothing through memory; the rest go to hc_dispatch.
  */
 void hypercall_handle(struct vcpu *vcpu, const struct vm_exit *exit)
 {
-	struct hc_result res;
 	u32 nr;
 
 	vcpu->part->hypercalls++;
@@ -216,10 +229,15 @@ void hypercall_handle(struct vcpu *vcpu, const struct vm_exit *exit)
 		hc_other(vcpu, exit);
 		return;
 	}
-	res.r[0] = res.r[1] = res.r[2] = 0;
-	if (!hc_perform(vcpu, nr, exit->hc.args, &res))
+	switch (nr) {
+	case KEEL_HC_VERSION:
+		arch_vcpu_hc_return(vcpu, KEEL_OK, KEEL_ABI_VERSION, hc_features(vcpu->part), 0);
 		return;
-	if (unlikely(res.status == -KEEL_ENOSYS))
-		res.status = hc_unknown(exit);
-	arch_vcpu_hc_return(vcpu, res.status, res.r);
+	case KEEL_HC_YIELD:
+		arch_vcpu_hc_return(vcpu, KEEL_OK, 0, 0, 0);
+		return;
+	default:
+		hc_dispatch(vcpu, nr, exit);
+		return;
+	}
 }

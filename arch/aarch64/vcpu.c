@@ -358,25 +358,32 @@ static __attribute__((noinline)) void vcpu_smccc_other(struct vcpu *vcpu, struct
 	x[0] = SMCCC_NOT_SUPPORTED;
 }
 
-static void vcpu_smccc(struct vcpu *vcpu, struct vm_exit *exit, bool smc)
+/*
+ * HVC #0, the most frequent exit, before any other decoding (arch_vcpu_run);
+ * ELR is past the HVC already. Keel's own calls first, they are the
+ * frequent ones: HVC fast calls owned by the vendor hypervisor service. No
+ * PSCI, Arm-architecture or workaround ID has that owner, so the order
+ * changes no answer. They fill the whole exit record (exit_hypercall); the
+ * others start from a clean one.
+ */
+static void vcpu_hvc(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	const u64 *x = vcpu->arch.x;
 	u32 fid = (u32)x[0]; /* SMCCC: the function ID is W0; the upper half is ignored */
+	u64 pc = vcpu->arch.elr - 4;
 
-	/*
-	 * Keel's own calls first, they are the frequent ones: HVC fast calls
-	 * owned by the vendor hypervisor service. No PSCI, Arm-architecture or
-	 * workaround ID has that owner, so the order changes no answer.
-	 */
-	if (smc || !(fid & SMCCC_FAST) || SMCCC_OWNER(fid) != SMCCC_OWNER_VENDOR_HYP) {
-		vcpu_smccc_other(vcpu, exit, smc, fid);
+	if (unlikely(!(fid & SMCCC_FAST) || SMCCC_OWNER(fid) != SMCCC_OWNER_VENDOR_HYP)) {
+		exit_init(exit, pc);
+		vcpu_smccc_other(vcpu, exit, false, fid);
 		return;
 	}
-	exit->kind = EXIT_HYPERCALL;
-	exit->hc.fn = fid;
-	exit->hc.smccc = true;
-	/* X1..X6, inline: a loop here would cost 30 instructions on every call. */
-	__builtin_memcpy(exit->hc.args, &x[1], sizeof(exit->hc.args));
+	exit_hypercall(exit, pc, fid, true);
+}
+
+/* The syndrome of HVC #0, the only HVC immediate SMCCC uses. */
+static inline bool vcpu_is_hvc0(u64 esr)
+{
+	return ESR_EC(esr) == EC_HVC64 && !(ESR_ISS(esr) & 0xffff);
 }
 
 /* ---- Exit decoding ------------------------------------------------------ */
@@ -515,27 +522,17 @@ static void vcpu_decode_sync(struct vcpu *vcpu, struct vm_exit *exit)
 	u64 esr = vcpu->arch.esr;
 	u64 iss = ESR_ISS(esr);
 
-	/* The most frequent exit first, ahead of the switch's compare tree: HVC #0. */
-	if (likely(ESR_EC(esr) == EC_HVC64) && !(iss & 0xffff)) {
-		exit->pc = vcpu->arch.elr - 4; /* ELR is past the HVC already */
-		vcpu_smccc(vcpu, exit, false);
-		return;
-	}
 	switch (ESR_EC(esr)) {
 	case EC_HVC64:
-		/* ELR is past the HVC already. */
-		exit->pc = vcpu->arch.elr - 4;
-		if (iss & 0xffff) {
-			vcpu->arch.x[0] = SMCCC_NOT_SUPPORTED;
-			exit->kind = EXIT_NONE;
-			return;
-		}
-		vcpu_smccc(vcpu, exit, false);
+		/* HVC #0 never comes here (arch_vcpu_run takes it first): another immediate. */
+		exit->pc = vcpu->arch.elr - 4; /* ELR is past the HVC already */
+		vcpu->arch.x[0] = SMCCC_NOT_SUPPORTED;
+		exit->kind = EXIT_NONE;
 		break;
 	case EC_SMC64:
-		/* A trapped SMC returns to itself: step over it. */
+		/* A trapped SMC returns to itself: step over it. None is one of Keel's calls. */
 		vcpu->arch.elr += 4;
-		vcpu_smccc(vcpu, exit, true);
+		vcpu_smccc_other(vcpu, exit, true, (u32)vcpu->arch.x[0]);
 		break;
 	case EC_WFX:
 		vcpu->arch.elr += 4;
@@ -571,12 +568,13 @@ void arch_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 	struct pcpu *cpu;
 	u64 reason;
 
-	exit_init(exit, 0);
 	a->mmio_pending = 0;
 	/* A vCPU that did CPU_OFF: held, or restarted by a CPU_ON (vpsci.c). */
-	if (unlikely(__atomic_load_n(&a->psci_state, __ATOMIC_ACQUIRE) != VPSCI_ON) &&
-	    vpsci_hold_off(vcpu, exit))
-		return;
+	if (unlikely(__atomic_load_n(&a->psci_state, __ATOMIC_ACQUIRE) != VPSCI_ON)) {
+		exit_init(exit, a->elr);
+		if (vpsci_hold_off(vcpu, exit))
+			return;
+	}
 	write_sysreg(vttbr_el2, vcpu->part->arch.vttbr);
 	write_sysreg(vmpidr_el2, a->mpidr);
 	isb();
@@ -599,7 +597,11 @@ void arch_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 	a->esr = read_sysreg(esr_el2);
 	a->far = read_sysreg(far_el2);
 	a->hpfar = read_sysreg(hpfar_el2);
-	exit->pc = a->elr;
+	if (likely(reason == GUEST_EXIT_SYNC && vcpu_is_hvc0(a->esr))) {
+		vcpu_hvc(vcpu, exit);
+		return;
+	}
+	exit_init(exit, a->elr);
 
 	switch (reason) {
 	case GUEST_EXIT_SYNC:
@@ -615,14 +617,27 @@ void arch_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 	}
 }
 
-void arch_vcpu_hc_return(struct vcpu *vcpu, s64 status, const u64 res[3])
+void arch_vcpu_hc_args(const struct vcpu *vcpu, u64 a[6])
+{
+	const u64 *x = vcpu->arch.x;
+
+	/* X1..X6, one by one: a memcpy call would cost more than the copy. */
+	a[0] = x[1];
+	a[1] = x[2];
+	a[2] = x[3];
+	a[3] = x[4];
+	a[4] = x[5];
+	a[5] = x[6];
+}
+
+void arch_vcpu_hc_return(struct vcpu *vcpu, s64 status, u64 r0, u64 r1, u64 r2)
 {
 	u64 *x = vcpu->arch.x;
 
 	x[0] = (u64)status;
-	x[1] = res[0];
-	x[2] = res[1];
-	x[3] = res[2];
+	x[1] = r0;
+	x[2] = r1;
+	x[3] = r2;
 }
 
 /* No port I/O on arm64. */

@@ -124,6 +124,7 @@ void x86_spec_probe(void)
 	x86_spec.spec_ctrl = x86_spec.spec_ctrl_bits != 0;
 	x86_spec.verw = (l7.edx & CPUID7_EDX_MD_CLEAR) && !(arch_cap & ARCH_CAP_MDS_NO);
 	l1tf = x86_l1tf_probe(x86_cpuid(0, 0).ebx, l7.edx, arch_cap);
+	x86_spec.at_entry = x86_spec.spec_ctrl || x86_spec.l1d_flush || x86_spec.verw;
 	/*
 	 * After a VM exit Keel returns through frames the guest's calls did not
 	 * push: fill the return stack with harmless entries first, unless the

@@ -458,11 +458,6 @@ static void svm_handle_exit(struct vcpu *vcpu, struct vmcb *vmcb, struct vm_exit
 {
 	u64 code = vmcb->ctl.exit_code;
 
-	/* The most frequent exit first, ahead of the switch's compare tree. */
-	if (likely(code == SVM_EXIT_VMMCALL) && vcpu->arch.cpl == 0) {
-		x86_exit_hypercall(vcpu, exit, 3);
-		return;
-	}
 	switch (code) {
 	case SVM_EXIT_INTR:
 	case SVM_EXIT_NMI:
@@ -551,10 +546,13 @@ static void svm_irq_prepare(struct vcpu *vcpu, struct vmcb *vmcb)
 
 	svm_nmi_prepare(vcpu, vmcb);
 	vec = vlapic_pending(vcpu);
-	c->int_ctl &= ~(SVM_INT_CTL_V_IRQ | SVM_INT_CTL_V_IGN_TPR |
-			(0xfull << SVM_INT_CTL_V_INTR_PRIO_SHIFT) |
-			(0xffull << SVM_INT_CTL_V_INTR_VECTOR_SHIFT));
-	c->intercept1 &= ~SVM_I1_VINTR;
+	/* A window asked for last time (only here, and always with the intercept): withdraw it. */
+	if (unlikely(c->intercept1 & SVM_I1_VINTR)) {
+		c->int_ctl &= ~(SVM_INT_CTL_V_IRQ | SVM_INT_CTL_V_IGN_TPR |
+				(0xfull << SVM_INT_CTL_V_INTR_PRIO_SHIFT) |
+				(0xffull << SVM_INT_CTL_V_INTR_VECTOR_SHIFT));
+		c->intercept1 &= ~SVM_I1_VINTR;
+	}
 	if (vec < 0)
 		return;
 	if (!(c->event_inj & SVM_EVTINJ_VALID) && (vmcb->save.rflags & X86_RFLAGS_IF) &&
@@ -569,7 +567,7 @@ static void svm_irq_prepare(struct vcpu *vcpu, struct vmcb *vmcb)
 	c->intercept1 |= SVM_I1_VINTR;
 }
 
-static void svm_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
+void svm_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	struct vmcb *vmcb = svm_vmcb(vcpu);
 	u64 gen = x86_guest_entering(vcpu);
@@ -598,15 +596,21 @@ static void svm_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 	x86_spec_guest_exit(vcpu);
 
 	vmcb->ctl.tlb_control = 0;
-	/* CR8 writes exit, so V_TPR moves only if that changes; TPR[3:0] stays the guest's. */
-	if ((vmcb->ctl.int_ctl & SVM_INT_CTL_V_TPR) != vlapic_cr8(vcpu))
-		vlapic_set_cr8(vcpu, vmcb->ctl.int_ctl & SVM_INT_CTL_V_TPR);
+	/*
+	 * V_TPR needs no copy back: every CR8 write exits (svm_setup_control)
+	 * and goes to the LAPIC model, so the guest never moves it itself.
+	 */
 	svm_snapshot(vcpu, vmcb);
-	if (vmcb->ctl.exit_code != SVM_EXIT_VMMCALL && vmcb->ctl.exit_code != SVM_EXIT_INTR)
-		svm_snapshot_decode(vcpu, vmcb);
 	/* An event cut short by the exit is delivered again on the next entry. */
 	vmcb->ctl.event_inj =
 		(vmcb->ctl.exit_int_info & SVM_EVTINJ_VALID) ? vmcb->ctl.exit_int_info : 0;
+	/* The most frequent exit first: it fills the whole exit record itself. */
+	if (likely(vmcb->ctl.exit_code == SVM_EXIT_VMMCALL) && vcpu->arch.cpl == 0) {
+		x86_exit_hypercall(vcpu, exit, 3);
+		return;
+	}
+	if (vmcb->ctl.exit_code != SVM_EXIT_INTR)
+		svm_snapshot_decode(vcpu, vmcb);
 	exit_init(exit, vcpu->arch.rip);
 	svm_handle_exit(vcpu, vmcb, exit);
 }
@@ -617,7 +621,6 @@ static const struct x86_virt_ops svm_ops = {
 	.vcpu_init = svm_vcpu_init,
 	.vcpu_destroy = svm_vcpu_destroy,
 	.vcpu_reset = svm_vcpu_reset,
-	.vcpu_run = svm_vcpu_run,
 	.vcpu_inject = svm_vcpu_inject,
 	.vcpu_inject_pf = svm_vcpu_inject_pf,
 	.s2_format = x86_npt_format,

@@ -21,28 +21,26 @@ svm_vm_run:
 	pushq %r15
 	pushq %rdi		/* gprs */
 	pushq %rdx		/* host save VMCB */
-	pushq %rsi		/* guest VMCB */
 
 	clgi
 	sti			/* GIF=0 still holds interrupts off */
 	movq %rdx, %rax
 	vmsave			/* host FS, GS (base = pcpu), TR, LDTR, syscall MSRs */
 
+	movq %rsi, %rax		/* guest VMCB: RAX keeps it through VMRUN (host state) */
 	GUEST_GPRS_LOAD
 	movq G(7)(%rdi), %rdi
-	movq (%rsp), %rax	/* guest VMCB */
 	vmload
 	vmrun
 	vmsave
 	RSB_FILL_IF_NEEDED %eax
 
 	pushq %rdi		/* guest RDI */
-	movq 24(%rsp), %rdi	/* gprs */
+	movq 16(%rsp), %rdi	/* gprs */
 	GUEST_GPRS_SAVE
 	popq %rax
 	movq %rax, G(7)(%rdi)
 
-	addq $8, %rsp		/* guest VMCB */
 	popq %rax		/* host save VMCB */
 	vmload
 	stgi			/* a pending host interrupt is taken here */

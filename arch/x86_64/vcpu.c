@@ -17,6 +17,7 @@
 #include "x86.h"
 
 const struct x86_virt_ops *x86_virt;
+bool x86_virt_svm;
 
 const u32 x86_guest_msrs[11] = {
 	MSR_FS_BASE, MSR_GS_BASE,     MSR_KERNEL_GS_BASE, MSR_STAR,	    MSR_LSTAR,	 MSR_CSTAR,
@@ -28,6 +29,7 @@ int arch_virt_probe(void)
 	x86_spec_probe();
 	if (x86_cpuid(0x80000000, 0).eax >= 0x80000001 && (x86_cpuid(0x80000001, 0).ecx & BIT(2))) {
 		x86_virt = svm_probe();
+		x86_virt_svm = x86_virt != NULL;
 	} else if (x86_cpuid(1, 0).ecx & BIT(5)) {
 		x86_virt = vmx_probe();
 	} else {
@@ -167,9 +169,8 @@ bool x86_ap_hold(struct vcpu *vcpu, struct vm_exit *exit)
 	if (likely(ap == X86_AP_RUN))
 		return false;
 	if (ap != X86_AP_SIPI) {
-		memset(exit, 0, sizeof(*exit));
+		exit_init(exit, vcpu->arch.rip);
 		exit->kind = EXIT_HALT;
-		exit->pc = vcpu->arch.rip;
 		return true;
 	}
 	e.pc = (u64)vcpu->arch.sipi_vector << 12;
@@ -185,9 +186,8 @@ static bool x86_mmio_follow(struct vcpu *vcpu, struct vm_exit *exit)
 	if (!op->follow)
 		return false;
 	op->follow = 0;
-	memset(exit, 0, sizeof(*exit));
+	exit_init(exit, op->pc);
 	exit->kind = EXIT_MMIO;
-	exit->pc = op->pc;
 	exit->mmio.gpa = op->follow_gpa;
 	exit->mmio.size = op->size;
 	exit->mmio.write = 1;
@@ -195,29 +195,60 @@ static bool x86_mmio_follow(struct vcpu *vcpu, struct vm_exit *exit)
 	return true;
 }
 
-void arch_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
+static void x86_virt_run(struct vcpu *vcpu, struct vm_exit *exit)
 {
-	/* Calls only off the common path: a held AP, the second access of an XCHG or MOVS. */
-	if (unlikely(__atomic_load_n(&vcpu->arch.ap_state, __ATOMIC_ACQUIRE) != X86_AP_RUN) &&
-	    x86_ap_hold(vcpu, exit))
-		return;
-	if (unlikely(vcpu->arch.mmio_op.follow) && x86_mmio_follow(vcpu, exit))
-		return;
-	/* No guest runs on a translation of the shared tables that a flush removed. */
-	if (unlikely(__atomic_load_n(&x86_hmap_gen, __ATOMIC_ACQUIRE) !=
-		     __atomic_load_n(&pcpu_this()->arch.hmap_gen, __ATOMIC_RELAXED)))
-		arch_mmu_catch_up();
-	x86_virt->vcpu_run(vcpu, exit);
+	if (likely(x86_virt_svm))
+		svm_vcpu_run(vcpu, exit);
+	else
+		vmx_vcpu_run(vcpu, exit);
 }
 
-void arch_vcpu_hc_return(struct vcpu *vcpu, s64 status, const u64 res[3])
+/*
+ * An entry with something to do first: a held AP, the second access of an
+ * XCHG or MOVS (handed to core without entering), or a flush of the shared
+ * tables to catch up with, so no guest runs on a translation it removed.
+ */
+static __attribute__((noinline)) void x86_vcpu_run_slow(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	if (x86_ap_hold(vcpu, exit) || x86_mmio_follow(vcpu, exit))
+		return;
+	if (__atomic_load_n(&x86_hmap_gen, __ATOMIC_ACQUIRE) !=
+	    __atomic_load_n(&pcpu_this()->arch.hmap_gen, __ATOMIC_RELAXED))
+		arch_mmu_catch_up();
+	x86_virt_run(vcpu, exit);
+}
+
+/* One test for all of x86_vcpu_run_slow's reasons: this path keeps no frame. */
+void arch_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
+{
+	if (unlikely(__atomic_load_n(&vcpu->arch.ap_state, __ATOMIC_ACQUIRE) != X86_AP_RUN ||
+		     vcpu->arch.mmio_op.follow ||
+		     __atomic_load_n(&x86_hmap_gen, __ATOMIC_ACQUIRE) !=
+			     __atomic_load_n(&pcpu_this()->arch.hmap_gen, __ATOMIC_RELAXED))) {
+		x86_vcpu_run_slow(vcpu, exit);
+		return;
+	}
+	x86_virt_run(vcpu, exit);
+}
+
+void arch_vcpu_hc_args(const struct vcpu *vcpu, u64 a[6])
+{
+	const u64 *g = vcpu->arch.gprs;
+
+	a[0] = g[X86_RDI];
+	a[1] = g[X86_RSI];
+	a[2] = g[X86_RDX];
+	a[3] = g[X86_R10];
+	a[4] = g[X86_R8];
+	a[5] = g[X86_R9];
+}
+
+void arch_vcpu_hc_return(struct vcpu *vcpu, s64 status, u64 r0, u64 r1, u64 r2)
 {
 	vcpu->arch.gprs[X86_RAX] = (u64)status;
-	if (res) {
-		vcpu->arch.gprs[X86_RDI] = res[0];
-		vcpu->arch.gprs[X86_RSI] = res[1];
-		vcpu->arch.gprs[X86_RDX] = res[2];
-	}
+	vcpu->arch.gprs[X86_RDI] = r0;
+	vcpu->arch.gprs[X86_RSI] = r1;
+	vcpu->arch.gprs[X86_RDX] = r2;
 }
 
 static void x86_movs_store(struct vcpu *vcpu, u64 value);
@@ -291,30 +322,6 @@ void arch_vcpu_io_return(struct vcpu *vcpu, u64 value)
 		break;
 	}
 	vcpu->arch.pio_in_size = 0;
-}
-
-void x86_exit_hypercall(struct vcpu *vcpu, struct vm_exit *exit, u32 insn_len)
-{
-	const u64 *g = vcpu->arch.gprs;
-
-	/* Only the guest kernel may call Keel (as HVC from EL0 cannot on aarch64). */
-	if (vcpu->arch.cpl != 0) {
-		vcpu->arch.gprs[X86_RAX] = (u64)-KEEL_EPERM;
-		vcpu->arch.rip += insn_len;
-		exit->kind = EXIT_NONE;
-		return;
-	}
-	exit->kind = EXIT_HYPERCALL;
-	exit->pc = vcpu->arch.rip;
-	exit->hc.fn = g[X86_RAX];
-	exit->hc.args[0] = g[X86_RDI];
-	exit->hc.args[1] = g[X86_RSI];
-	exit->hc.args[2] = g[X86_RDX];
-	exit->hc.args[3] = g[X86_R10];
-	exit->hc.args[4] = g[X86_R8];
-	exit->hc.args[5] = g[X86_R9];
-	exit->hc.smccc = false;
-	vcpu->arch.rip += insn_len;
 }
 
 #define CPUID1_ECX_EST BIT(7)

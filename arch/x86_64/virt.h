@@ -26,8 +26,6 @@ struct x86_virt_ops {
 	 * CS = rip >> 4, IP = 0) into the hardware state.
 	 */
 	void (*vcpu_reset)(struct vcpu *vcpu);
-	/* Enter the guest once; fill @exit (EXIT_NONE if handled inside). */
-	void (*vcpu_run)(struct vcpu *vcpu, struct vm_exit *exit);
 	/* Queue exception @vector (with @err if @has_err) for the next entry. */
 	void (*vcpu_inject)(struct vcpu *vcpu, u8 vector, bool has_err, u32 err);
 	/* Queue a page fault with error code @err at guest-linear @addr (CR2). */
@@ -36,6 +34,14 @@ struct x86_virt_ops {
 };
 
 extern const struct x86_virt_ops *x86_virt;
+extern bool x86_virt_svm; /* x86_virt is SVM's (else VMX's) */
+
+/*
+ * Enter the guest once; fill @exit (EXIT_NONE if handled inside). Not in
+ * the ops: called on every entry, directly rather than through a retpoline.
+ */
+void svm_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit);
+void vmx_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit);
 
 /* Backends: ops if this CPU can run them, else NULL after saying why. */
 const struct x86_virt_ops *svm_probe(void);
@@ -48,8 +54,25 @@ int x86_virt_cpu_init(struct pcpu *cpu);
 /* Read @len bytes of the instruction at the guest's RIP. 0 or -KEEL_EFAULT. */
 int x86_guest_fetch(struct vcpu *vcpu, u8 *buf, u32 len);
 
-/* A hypercall at RIP of @insn_len bytes: advance RIP, fill @exit. */
-void x86_exit_hypercall(struct vcpu *vcpu, struct vm_exit *exit, u32 insn_len);
+/*
+ * A hypercall at RIP of @insn_len bytes: advance RIP, fill all of @exit (no
+ * exit_init needed first). From CPL > 0: -KEEL_EPERM in RAX, EXIT_NONE.
+ * Inline: on the path of every call.
+ */
+static inline void x86_exit_hypercall(struct vcpu *vcpu, struct vm_exit *exit, u32 insn_len)
+{
+	const u64 *g = vcpu->arch.gprs;
+
+	/* Only the guest kernel may call Keel (as HVC from EL0 cannot on aarch64). */
+	if (vcpu->arch.cpl != 0) {
+		exit_init(exit, vcpu->arch.rip);
+		vcpu->arch.gprs[X86_RAX] = (u64)-KEEL_EPERM;
+		vcpu->arch.rip += insn_len;
+		return;
+	}
+	exit_hypercall(exit, vcpu->arch.rip, g[X86_RAX], false);
+	vcpu->arch.rip += insn_len;
+}
 
 /* CPUID: emulate with the virtualization features hidden; RIP += 2. */
 void x86_exit_cpuid(struct vcpu *vcpu, struct vm_exit *exit);
@@ -88,7 +111,8 @@ struct x86_spec {
 	bool verw; /* VERW clears CPU buffers (MD_CLEAR) and the CPU needs it */
 	bool rsb_fill; /* fill the return stack after each VM exit */
 	bool l1d_flush; /* flush the L1 data cache before each VM entry (L1TF) */
-	u8 pad[2];
+	bool at_entry; /* any of spec_ctrl, l1d_flush, verw: work at each VM entry */
+	u8 pad[1];
 	u64 xcr0_all; /* every XSAVE user component the CPU has */
 	u32 fpu_size; /* bytes of an XSAVE area for all of them (FXSAVE: 512) */
 	u32 pad2;
@@ -140,6 +164,9 @@ static inline void x86_verw(void)
  */
 static inline void x86_spec_guest_enter(const struct vcpu *vcpu)
 {
+	/* One test on a CPU that needs none of it. */
+	if (likely(!x86_spec.at_entry))
+		return;
 	if (x86_spec.spec_ctrl && vcpu->arch.spec_ctrl)
 		x86_wrmsr(MSR_SPEC_CTRL, vcpu->arch.spec_ctrl);
 	/* The L1D flush clears the CPU buffers too: VERW only without it. */

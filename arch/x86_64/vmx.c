@@ -1095,7 +1095,7 @@ static void vmx_irq_prepare(struct vcpu *vcpu)
 	vmx_set_window(vcpu, true);
 }
 
-static void vmx_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
+void vmx_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	struct vmx_vcpu *p = vmx_priv(vcpu);
 	u32 reason;
@@ -1153,7 +1153,6 @@ static const struct x86_virt_ops vmx_ops = {
 	.vcpu_init = vmx_vcpu_init,
 	.vcpu_destroy = vmx_vcpu_destroy,
 	.vcpu_reset = vmx_vcpu_reset,
-	.vcpu_run = vmx_vcpu_run,
 	.vcpu_inject = vmx_vcpu_inject,
 	.vcpu_inject_pf = vmx_vcpu_inject_pf,
 	.s2_format = ept_format,

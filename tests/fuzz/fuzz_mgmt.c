@@ -102,6 +102,7 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 
 		p += 4;
 		e.hc.fn = nr;
+		memset(test_hc_args, 0, sizeof(test_hc_args));
 		for (i = 0; i < 3; i++) {
 			u64 a = take(&p, end);
 
@@ -110,7 +111,7 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 				a = KEEL_GUEST_RAM_BASE + SCRATCH + (a & 0xfff);
 			else if (flags & (8u << i))
 				a &= 0x3ff;
-			e.hc.args[i] = a;
+			test_hc_args[i] = a;
 		}
 		len = len < (u32)(end - p) ? len : (u32)(end - p);
 		memcpy(scratch, p, len);
@@ -140,7 +141,8 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 			struct vm_exit e = { .kind = EXIT_HYPERCALL,
 					     .hc.fn = KEEL_HC_MGMT_DESTROY };
 
-			e.hc.args[0] = q->id;
+			memset(test_hc_args, 0, sizeof(test_hc_args));
+			test_hc_args[0] = q->id;
 			hypercall_handle(mgr->vcpus[0], &e);
 		}
 		if (q->state != PART_FREE)

@@ -45,10 +45,19 @@ u32 fake_pci_count;
 
 /* ---- shims for what partition.c and mgmt.c call outside themselves ---- */
 
-void arch_vcpu_hc_return(struct vcpu *v, s64 status, const u64 res[3])
+void arch_vcpu_hc_return(struct vcpu *v, s64 status, u64 r0, u64 r1, u64 r2)
 {
 	last_status = status;
-	memcpy(last_res, res, sizeof(last_res));
+	last_res[0] = r0;
+	last_res[1] = r1;
+	last_res[2] = r2;
+}
+
+u64 test_hc_args[6];
+
+void arch_vcpu_hc_args(const struct vcpu *v, u64 a[6])
+{
+	memcpy(a, test_hc_args, sizeof(test_hc_args));
 }
 
 u64 arch_time_ns(void)

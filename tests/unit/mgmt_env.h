@@ -10,6 +10,7 @@
 
 extern s64 last_status; /* the last hypercall's status and results */
 extern u64 last_res[3];
+extern u64 test_hc_args[6]; /* the argument registers arch_vcpu_hc_args() reads */
 extern u64 now_ns; /* arch_time_ns() */
 extern int kicks, timers_armed, control_requests, reports;
 extern u64 clock_step_ns; /* each arch_time_ns() call moves the clock on this much */
@@ -31,7 +32,7 @@ extern u16 fake_pci_command[FAKE_PCI_MAX]; /* each one's command register */
 extern u32 fake_resets[FAKE_PCI_MAX]; /* pci_reset_function() calls per function */
 extern int fake_reset_result;
 extern u32 fake_bus_attached;
-	/* partitions whose guest sees its functions (vbus_attach) */ /* what each returns (0, -PCI_RESET_ENOTSUP, -KEEL_ETIMEDOUT) */
+/* partitions whose guest sees its functions (vbus_attach) */ /* what each returns (0, -PCI_RESET_ENOTSUP, -KEEL_ETIMEDOUT) */
 /* What vfio/assign.c did to each domain ID (iommu_domain_* fakes). */
 struct fake_domain {
 	bool live;

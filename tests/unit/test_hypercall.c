@@ -24,16 +24,27 @@ static u8 *ram0, *ram1;
 static s64 last_status;
 static u64 last_res[3];
 static int returns;
+static u64 hc_args[6];
 static char console_out[8192];
 static size_t console_len;
 static int stops;
 static bool stop_reboot;
 
-void arch_vcpu_hc_return(struct vcpu *v, s64 status, const u64 res[3])
+void arch_vcpu_hc_return(struct vcpu *v, s64 status, u64 r0, u64 r1, u64 r2)
 {
 	last_status = status;
-	memcpy(last_res, res, sizeof(last_res));
+	last_res[0] = r0;
+	last_res[1] = r1;
+	last_res[2] = r2;
 	returns++;
+}
+
+/* The guest's argument registers of the call under test. */
+static u64 hc_args[6];
+
+void arch_vcpu_hc_args(const struct vcpu *v, u64 a[6])
+{
+	memcpy(a, hc_args, sizeof(hc_args));
 }
 
 void console_part_write(struct partition *p, const char *buf, size_t len)
@@ -78,8 +89,9 @@ static s64 call_conv(bool smccc, u64 fn, u64 a0, u64 a1)
 
 	e.hc.fn = fn;
 	e.hc.smccc = smccc;
-	e.hc.args[0] = a0;
-	e.hc.args[1] = a1;
+	memset(hc_args, 0, sizeof(hc_args));
+	hc_args[0] = a0;
+	hc_args[1] = a1;
 	hypercall_handle(&vcpu, &e);
 	return returns == before ? 999 : last_status;
 }

@@ -45,9 +45,10 @@ static s64 call(u32 nr, u64 a0, u64 a1, u64 a2)
 	struct vm_exit e = { .kind = EXIT_HYPERCALL };
 
 	e.hc.fn = nr;
-	e.hc.args[0] = a0;
-	e.hc.args[1] = a1;
-	e.hc.args[2] = a2;
+	memset(test_hc_args, 0, sizeof(test_hc_args));
+	test_hc_args[0] = a0;
+	test_hc_args[1] = a1;
+	test_hc_args[2] = a2;
 	last_status = 999;
 	hypercall_handle(mgr_vcpu, &e);
 	return last_status;

@@ -213,8 +213,18 @@ int arch_part_prepare(struct partition *part);
  */
 void arch_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit);
 
-/* Complete a hypercall exit: status and up to 3 results into guest registers. */
-void arch_vcpu_hc_return(struct vcpu *vcpu, s64 status, const u64 res[3]);
+/*
+ * Complete a hypercall exit: the status and three results into the guest's
+ * registers (by value: the common calls answer without touching memory).
+ */
+void arch_vcpu_hc_return(struct vcpu *vcpu, s64 status, u64 r0, u64 r1, u64 r2);
+
+/*
+ * The six arguments of the hypercall @vcpu exited on, from its registers
+ * (x86_64: RDI, RSI, RDX, R10, R8, R9; aarch64: X1-X6). Read by the calls
+ * that take arguments, not copied on every exit.
+ */
+void arch_vcpu_hc_args(const struct vcpu *vcpu, u64 a[6]);
 
 /* Complete an MMIO or port read exit with @value (already size-truncated). */
 void arch_vcpu_io_return(struct vcpu *vcpu, u64 value);
