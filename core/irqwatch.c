@@ -19,6 +19,9 @@
 #include <keel/timer.h>
 #include <keel/virtio.h>
 
+/* arch_vcpu_irq_describe's text: with the rest of a report line, under CONSOLE_LINE_MAX. */
+#define IRQWATCH_DESCRIBE_MAX 256
+
 static struct timer irqwatch_timer;
 
 bool irqwatch_step(struct irqwatch *w, u64 run, bool waiting, u64 taken, u64 exits, u64 now_ns)
@@ -85,7 +88,7 @@ static void irqwatch_check_timer(struct partition *part, struct vcpu *v, u64 now
 	u64 deadline = 0, ipis, ran;
 	bool armed = arch_vcpu_timer_armed(v, &deadline);
 	u32 cpu = core ? core->id : 0;
-	char regs[200];
+	char regs[IRQWATCH_DESCRIBE_MAX];
 
 	if (!core)
 		return;
@@ -121,7 +124,7 @@ static void irqwatch_check_timer(struct partition *part, struct vcpu *v, u64 now
 static void irqwatch_part(struct partition *part, void *arg)
 {
 	u64 now = *(const u64 *)arg, taken = 0, exits;
-	char regs[200];
+	char regs[IRQWATCH_DESCRIBE_MAX];
 
 	for (u32 i = 0; i < part->vcpu_count; i++) {
 		struct vcpu *v = part->vcpus[i];
@@ -153,7 +156,7 @@ static void irqwatch_part(struct partition *part, void *arg)
 static void irqwatch_report_part(struct partition *part, void *arg)
 {
 	const char *why = arg;
-	char regs[200];
+	char regs[IRQWATCH_DESCRIBE_MAX];
 
 	for (u32 i = 0; i < part->vcpu_count; i++) {
 		struct vcpu *v = part->vcpus[i];

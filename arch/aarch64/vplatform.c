@@ -37,11 +37,15 @@ bool arch_vcpu_irq_waiting(struct vcpu *vcpu, u64 *taken)
 	return false;
 }
 
+/*
+ * The list registers are the hardware's: what a report can say is where the
+ * guest was at its last exit (a racy read from another CPU, for the log).
+ */
 void arch_vcpu_irq_describe(struct vcpu *vcpu, char *buf, u32 len)
 {
-	(void)vcpu;
-	if (len)
-		buf[0] = 0;
+	snprintf(buf, len, "last exit at pc 0x%llx, pstate 0x%llx",
+		 (unsigned long long)READ_ONCE(vcpu->arch.elr),
+		 (unsigned long long)READ_ONCE(vcpu->arch.spsr));
 }
 
 /* The guest's timer is the CPU's own: no model of it to watch. */

@@ -713,8 +713,9 @@ void arch_vcpu_irq_describe(struct vcpu *vcpu, char *buf, u32 len)
 		return;
 	}
 	snprintf(buf, len,
-		 "rflags 0x%llx, highest irr 0x%x isr 0x%x, ppr 0x%x, timer lvt 0x%x %s, "
-		 "nmi pending %u masked %u step %u, last entry injected 0x%llx",
+		 "last exit at rip 0x%llx, rflags 0x%llx, highest irr 0x%x isr 0x%x, ppr 0x%x, "
+		 "timer lvt 0x%x %s, nmi pending %u masked %u step %u, last entry injected 0x%llx",
+		 (unsigned long long)READ_ONCE(vcpu->arch.rip),
 		 (unsigned long long)READ_ONCE(vcpu->arch.rflags), vlapic_highest(l->irr) & 0xff,
 		 vlapic_highest(l->isr) & 0xff, vlapic_ppr(l), READ_ONCE(l->lvt[LVT_TIMER]),
 		 READ_ONCE(l->timer.armed) ? "armed" : "idle", READ_ONCE(l->nmi_pending),

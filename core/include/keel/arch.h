@@ -269,8 +269,8 @@ void arch_vcpu_halt_audit(struct vcpu *vcpu);
  * @vcpu's interrupt controller model holds a requested interrupt that the
  * vCPU has enabled (unmasked, its CPU taking interrupts, not held by INIT),
  * and in @taken how many it has taken since its reset. False where the arch
- * keeps no model to watch. arch_vcpu_irq_describe() puts the model's state
- * into @buf for the report.
+ * keeps no model to watch. arch_vcpu_irq_describe() puts the guest's PC at
+ * its last exit and the model's state (if any) into @buf for the report.
  */
 bool arch_vcpu_irq_waiting(struct vcpu *vcpu, u64 *taken);
 /*
