@@ -7,7 +7,7 @@
  * interrupts off. Guest RAX/RSP/RIP live in the VMCB, the rest in @gprs
  * (x86 register-number order, 8 bytes each).
  */
-#include "guest_gprs.h"
+#include "guest_gprs.inc"
 
 	.text
 	.globl svm_vm_run

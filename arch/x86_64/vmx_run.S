@@ -6,7 +6,7 @@
  * live in the VMCS, the other GPRs in @gprs (x86 register-number order).
  * Returns 0 after an exit, 1 on VMfailInvalid, 2 on VMfailValid.
  */
-#include "guest_gprs.h"
+#include "guest_gprs.inc"
 #define HOST_RSP 0x6c14
 
 	.text
