@@ -195,6 +195,13 @@ static bool x86_mmio_follow(struct vcpu *vcpu, struct vm_exit *exit)
 	return true;
 }
 
+/* This CPU has not caught up with a flush of the shared tables (arch_mmu_catch_up). */
+static inline bool x86_hmap_behind(void)
+{
+	return __atomic_load_n(&x86_hmap_gen, __ATOMIC_ACQUIRE) !=
+	       __atomic_load_n(&pcpu_this()->arch.hmap_gen, __ATOMIC_RELAXED);
+}
+
 static void x86_virt_run(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	if (likely(x86_virt_svm))
@@ -212,8 +219,7 @@ static __attribute__((noinline)) void x86_vcpu_run_slow(struct vcpu *vcpu, struc
 {
 	if (x86_ap_hold(vcpu, exit) || x86_mmio_follow(vcpu, exit))
 		return;
-	if (__atomic_load_n(&x86_hmap_gen, __ATOMIC_ACQUIRE) !=
-	    __atomic_load_n(&pcpu_this()->arch.hmap_gen, __ATOMIC_RELAXED))
+	if (x86_hmap_behind())
 		arch_mmu_catch_up();
 	x86_virt_run(vcpu, exit);
 }
@@ -222,9 +228,7 @@ static __attribute__((noinline)) void x86_vcpu_run_slow(struct vcpu *vcpu, struc
 void arch_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 {
 	if (unlikely(__atomic_load_n(&vcpu->arch.ap_state, __ATOMIC_ACQUIRE) != X86_AP_RUN ||
-		     vcpu->arch.mmio_op.follow ||
-		     __atomic_load_n(&x86_hmap_gen, __ATOMIC_ACQUIRE) !=
-			     __atomic_load_n(&pcpu_this()->arch.hmap_gen, __ATOMIC_RELAXED))) {
+		     vcpu->arch.mmio_op.follow || x86_hmap_behind())) {
 		x86_vcpu_run_slow(vcpu, exit);
 		return;
 	}
