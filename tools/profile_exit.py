@@ -20,9 +20,9 @@ with another pair of counts (--calls) before trusting a small difference.
 Counts of the same number of digits keep the command lines, and with them
 the boot, the most alike (the default, 2000 and 8000). --func
 NAME also lists that function's blocks, as offsets into core.elf, to read
-against `objdump -d`. The total falls short of bench_hypercall.py's figure by
-the guest's own call site and what QEMU counts around an exit (about 15
-instructions on x86_64, 40 on aarch64).
+against `objdump -d`. The sum comes within a few instructions of
+bench_hypercall.py's figure (which also counts the guest's call site, net of
+its empty loop).
 
 A tool for finding costs, not a benchmark: the trace makes each run slow
 (about a minute) and nothing here is compared or kept.
