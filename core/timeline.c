@@ -26,7 +26,11 @@ static struct {
 	u32 event; /* its slot in events[] */
 } awaited[KEEL_MAX_PARTITIONS];
 static u32 awaited_count;
-static bool printed; /* atomics: after this no first instruction is recorded */
+/* print_state, atomics: once it leaves UNPRINTED no first instruction is recorded. */
+enum { TIMELINE_UNPRINTED, TIMELINE_PRINTING, TIMELINE_PRINTED };
+static u32 print_state;
+/* How long a second caller waits for the table another CPU is printing. */
+#define TIMELINE_PRINT_WAIT_NS 200000000ull
 static struct timer timeline_timer;
 static u64 check_until;
 
@@ -99,7 +103,7 @@ void timeline_first_entry(struct partition *part)
 {
 	u32 i;
 
-	if (__atomic_load_n(&printed, __ATOMIC_ACQUIRE))
+	if (__atomic_load_n(&print_state, __ATOMIC_ACQUIRE) != TIMELINE_UNPRINTED)
 		return;
 	for (i = 0; i < awaited_count; i++) {
 		struct keel_boot_event *e = &events[awaited[i].event];
@@ -181,24 +185,42 @@ static void timeline_print_event(const struct keel_boot_event *e)
 	}
 }
 
+/*
+ * The caller that finds another CPU printing the table waits until it is
+ * out (bounded): the one about to power the machine off (part_idle_policy)
+ * must not cut it short, as it did when the last guest quit mid-table.
+ */
+static void timeline_wait_printed(void)
+{
+	u64 until = arch_time_ns() + TIMELINE_PRINT_WAIT_NS;
+
+	while (__atomic_load_n(&print_state, __ATOMIC_ACQUIRE) != TIMELINE_PRINTED &&
+	       arch_time_ns() < until)
+		arch_cpu_relax();
+}
+
 void timeline_print_once(void)
 {
 	static struct keel_boot_event sorted[KEEL_BOOT_EVENTS_MAX];
-	u32 n, i;
+	u32 n, i, state = TIMELINE_UNPRINTED;
 
-	if (__atomic_exchange_n(&printed, true, __ATOMIC_ACQ_REL))
+	if (!__atomic_compare_exchange_n(&print_state, &state, TIMELINE_PRINTING, false,
+					 __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+		timeline_wait_printed();
 		return;
+	}
 	n = timeline_copy(sorted, KEEL_BOOT_EVENTS_MAX);
 	pr_info("boot timeline (ms since the clock started at reset):");
 	for (i = 0; i < n; i++)
 		timeline_print_event(&sorted[i]);
+	__atomic_store_n(&print_state, TIMELINE_PRINTED, __ATOMIC_RELEASE);
 }
 
 static void timeline_check(struct timer *t)
 {
 	u64 now = arch_time_ns();
 
-	if (__atomic_load_n(&printed, __ATOMIC_ACQUIRE))
+	if (__atomic_load_n(&print_state, __ATOMIC_ACQUIRE) != TIMELINE_UNPRINTED)
 		return;
 	if (!timeline_complete() && now < check_until) {
 		timer_arm(t, now + TIMELINE_CHECK_NS);
