@@ -153,7 +153,8 @@ static u64 hc_features(const struct partition *part)
 }
 
 /*
- * Act on call @nr with the arguments @a (a copy of the guest's registers). Returns false if the vCPU must not be resumed.
+ * Act on call @nr with the arguments @a (a copy of the guest's registers).
+ * Returns false if the vCPU must not be resumed.
  */
 static bool hc_perform(struct vcpu *vcpu, u32 nr, const u64 a[6], struct hc_result *res)
 {

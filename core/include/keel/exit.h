@@ -92,8 +92,8 @@ static inline void exit_init(struct vm_exit *exit, u64 pc)
  * A hypercall exit for the guest PC @pc and function @fn, without
  * exit_init: the header and the hc member's two words are written (smccc's
  * padding included); the union's other words are not, and nothing reads
- * them for this kind. The hypercall path, the most frequent, so saves
- * clearing 64 bytes.
+ * them for this kind. Hypercalls are the most frequent exit, and this
+ * saves clearing 64 bytes on each.
  */
 static inline void exit_hypercall(struct vm_exit *exit, u64 pc, u64 fn, bool smccc)
 {
