@@ -10,6 +10,7 @@
 #include <keel/conq.h>
 #include <keel/console.h>
 #include <keel/lib.h>
+#include <keel/mgmt_watch.h>
 #include <keel/partition.h>
 #include <keel/pcpu.h>
 #include <keel/spinlock.h>
@@ -325,6 +326,8 @@ void console_part_write(struct partition *part, const char *buf, size_t len)
 			console_part_emit(part);
 	}
 	spin_unlock_irqrestore(&part->lock, flags);
+	if (len)
+		mgmt_watch_event(part); /* a keelctl console or --wait may be waiting */
 	console_drain_owed(len);
 }
 

@@ -11,6 +11,7 @@
 #include <keel/hmap.h>
 #include <keel/hotmem.h>
 #include <keel/lib.h>
+#include <keel/mgmt_watch.h>
 #include <keel/partition.h>
 #include <keel/pcpu.h>
 #include <keel/pmm.h>
@@ -221,6 +222,7 @@ int hotmem_plug(struct partition *part, gpa_t gpa, u64 count)
 	}
 	__atomic_store_n(&hm->plugged, hm->plugged + count * KEEL_HOTMEM_BLOCK, __ATOMIC_RELAXED);
 	hm->plugs += count;
+	mgmt_watch_event(part); /* keelctl resize waits for this */
 	return 0;
 }
 
@@ -235,6 +237,7 @@ int hotmem_unplug(struct partition *part, gpa_t gpa, u64 count)
 	hotmem_release(part, first, count);
 	__atomic_store_n(&hm->plugged, hm->plugged - count * KEEL_HOTMEM_BLOCK, __ATOMIC_RELAXED);
 	hm->unplugs += count;
+	mgmt_watch_event(part);
 	return 0;
 }
 

@@ -13,6 +13,7 @@
 #include <keel/iommu.h>
 #include <keel/irqwatch.h>
 #include <keel/lib.h>
+#include <keel/mgmt_watch.h>
 #include <keel/netsw.h>
 #include <keel/mgmt.h>
 #include <keel/partition.h>
@@ -372,6 +373,14 @@ static void mgmt_fill_hotmem(const struct partition *part, struct keel_part_stat
 	ps->mem_requested = __atomic_load_n(&hm->requested, __ATOMIC_RELAXED);
 }
 
+/* START -> the boot vCPU's first guest instruction, of this run; 0 until it entered. */
+static u64 mgmt_first_insn_ns(const struct partition *part)
+{
+	u64 entry = READ_ONCE(part->first_entry_ns), start = READ_ONCE(part->start_ns);
+
+	return entry > start ? entry - start : 0;
+}
+
 static s64 mgmt_stats(const struct vcpu *vcpu, u64 id, gpa_t gpa, u64 size, u64 r[3])
 {
 	struct keel_part_stats ps;
@@ -388,6 +397,7 @@ static s64 mgmt_stats(const struct vcpu *vcpu, u64 id, gpa_t gpa, u64 size, u64 
 	ps.denied = READ_ONCE(part->denied);
 	ps.console_bytes = READ_ONCE(part->con_head);
 	ps.restarts = READ_ONCE(part->restarts);
+	ps.first_insn_ns = mgmt_first_insn_ns(part);
 	part_exit_counts(part, exits);
 	for (k = 0; k < EXIT_KINDS; k++)
 		ps.exits[k] = exits[k];
@@ -900,6 +910,26 @@ static void mgmt_destroy_finish(struct partition *part)
 	pr_info("partition '%s' (id %u) destroyed by the management partition", name, id);
 }
 
+/* ---- WATCH --------------------------------------------------------------- */
+
+/*
+ * Arm the event interrupt and say where partition @id is. The count is read
+ * first (armed), then the state and console: those are at least as new as
+ * the count, and anything later moves the count the caller looks at next.
+ */
+static s64 mgmt_watch(const struct vcpu *vcpu, u64 id, u64 r[3])
+{
+	struct partition *part;
+	s64 ret = mgmt_target(vcpu, id, false, &part);
+
+	if (ret)
+		return ret;
+	r[0] = mgmt_watch_arm(mgmt_caller(vcpu), part);
+	r[1] = mgmt_pstate(part);
+	r[2] = READ_ONCE(part->con_head);
+	return KEEL_OK;
+}
+
 /* ---- CONSOLE_READ, CONSOLE_WRITE ---------------------------------------- */
 
 static s64 mgmt_console_read(const struct vcpu *vcpu, gpa_t gpa, u64 size, u64 r[3])
@@ -1397,6 +1427,8 @@ static s64 mgmt_dispatch(struct vcpu *vcpu, u32 nr, const u64 a[6], u64 r[3])
 		return mgmt_measure(vcpu, a[0], a[1], a[2], r);
 	case KEEL_HC_MGMT_TPM:
 		return mgmt_tpm(vcpu, a[0], a[1], r);
+	case KEEL_HC_MGMT_WATCH:
+		return mgmt_watch(vcpu, a[0], r);
 	default:
 		return -KEEL_ENOSYS;
 	}

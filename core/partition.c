@@ -9,6 +9,7 @@
 #include <keel/guest_mem.h>
 #include <keel/hmap.h>
 #include <keel/lib.h>
+#include <keel/mgmt_watch.h>
 #include <keel/partition.h>
 #include <keel/pcpu.h>
 #include <keel/pdesc.h>
@@ -61,6 +62,8 @@ bool part_set_state(struct partition *part, u32 from, u32 to)
 	if (ok)
 		WRITE_ONCE(part->state, to);
 	spin_unlock_irqrestore(&part_state_lock, flags);
+	if (ok)
+		mgmt_watch_event(part); /* outside the innermost lock, as it requires */
 	return ok;
 }
 
@@ -166,6 +169,7 @@ int part_vcpu_bind(struct vcpu *v)
 	WRITE_ONCE(part->hot_on, part->hot_on + 1);
 	WRITE_ONCE(pcpus[cpu].vcpu, v);
 	spin_unlock_irqrestore(&part_state_lock, flags);
+	mgmt_watch_event(part); /* keelctl resize waits for this */
 	pr_info("partition '%s': vCPU %u on cpu %u", part->desc.h.name, v->index, cpu);
 	return 0;
 }
@@ -183,6 +187,7 @@ void part_vcpu_unbind(struct vcpu *v)
 		__atomic_store_n(&v->bound, 0, __ATOMIC_RELEASE);
 	}
 	spin_unlock_irqrestore(&part_state_lock, flags);
+	mgmt_watch_event(part);
 }
 
 int part_set_vcpus_allowed(struct partition *part, u32 n)
@@ -731,6 +736,7 @@ static int part_run(struct partition *part, u32 from)
 	part->stop_asked = 0;
 	part->rebuilding = 0;
 	part->start_ns = arch_time_ns();
+	WRITE_ONCE(part->first_entry_ns, 0);
 	WRITE_ONCE(part->run, __atomic_add_fetch(&part_runs, 1, __ATOMIC_RELAXED));
 	part->stop_ns = 0;
 	/* Its own cores; a hot vCPU takes one when the guest powers it on. */

@@ -8,6 +8,7 @@
 #include <keel/hypercall.h>
 #include <keel/hmap.h>
 #include <keel/lib.h>
+#include <keel/mgmt_watch.h>
 #include <keel/partition.h>
 #include <keel/pcpu.h>
 #include <keel/timeline.h>
@@ -184,13 +185,14 @@ static void vcpu_handle_shutdown(struct vcpu *vcpu, const struct vm_exit *exit)
 
 /*
  * The guest waits for an interrupt: sleep until one is pending for it, its
- * partition is stopping, or a hypervisor timer (e.g. its timer model) fires.
+ * partition is stopping, a request needs its CPU (VCPU_REQ_EVENT), or a
+ * hypervisor timer (e.g. its timer model) fires.
  */
 static void vcpu_halt(struct vcpu *vcpu)
 {
 	__atomic_store_n(&vcpu->where, VCPU_HALTED, __ATOMIC_RELEASE);
 	while (!(__atomic_load_n(&vcpu->requests, __ATOMIC_ACQUIRE) &
-		 (VCPU_REQ_STOP | VCPU_REQ_RELEASE)) &&
+		 (VCPU_REQ_STOP | VCPU_REQ_RELEASE | VCPU_REQ_EVENT)) &&
 	       __atomic_load_n(&vcpu->part->state, __ATOMIC_ACQUIRE) != PART_PAUSED &&
 	       !arch_vcpu_irq_pending(vcpu)) {
 		arch_cpu_idle();
@@ -322,10 +324,14 @@ void vcpu_run_loop(struct vcpu *vcpu)
 		vcpu->arch_ready = 1;
 	}
 	for (;;) {
+		u32 req = __atomic_load_n(&vcpu->requests, __ATOMIC_ACQUIRE);
+
 		/* Stopped, or a hot vCPU the guest turned off: its core goes back. */
-		if (unlikely(__atomic_load_n(&vcpu->requests, __ATOMIC_ACQUIRE) &
-			     (VCPU_REQ_STOP | VCPU_REQ_RELEASE)))
-			break;
+		if (unlikely(req & (VCPU_REQ_STOP | VCPU_REQ_RELEASE | VCPU_REQ_EVENT))) {
+			if (req & (VCPU_REQ_STOP | VCPU_REQ_RELEASE))
+				break;
+			mgmt_watch_deliver(vcpu);
+		}
 		if (unlikely(__atomic_load_n(&vcpu->part->state, __ATOMIC_ACQUIRE) ==
 			     PART_PAUSED)) {
 			vcpu_park(vcpu);
@@ -334,8 +340,10 @@ void vcpu_run_loop(struct vcpu *vcpu)
 		if (unlikely(vcpu->reset_pending)) {
 			arch_vcpu_reset(vcpu, &vcpu->boot);
 			vcpu->reset_pending = 0;
-			if (vcpu->index == 0)
+			if (vcpu->index == 0) {
+				WRITE_ONCE(vcpu->part->first_entry_ns, arch_time_ns());
 				timeline_first_entry(vcpu->part);
+			}
 		}
 		exit.kind = EXIT_NONE;
 		arch_vcpu_run(vcpu, &exit);

@@ -22,6 +22,7 @@
 /* Interrupt specifier cells of the arm,gic-v3 binding. */
 #define GIC_FDT_SPI 0u
 #define GIC_FDT_PPI 1u
+#define IRQ_TYPE_EDGE_RISING 1u
 #define IRQ_TYPE_LEVEL_HIGH 4u
 
 static int dtb_prop_u64(void *fdt, const char *name, u64 v)
@@ -39,12 +40,16 @@ static int dtb_prop_reg2(void *fdt, u64 base, u64 size)
 	return fdt_property(fdt, "reg", reg, sizeof(reg));
 }
 
-static int dtb_prop_irq(void *fdt, u32 type, u32 num)
+static int dtb_prop_irq_flags(void *fdt, u32 type, u32 num, u32 flags)
 {
-	fdt32_t irq[3] = { cpu_to_fdt32(type), cpu_to_fdt32(num),
-			   cpu_to_fdt32(IRQ_TYPE_LEVEL_HIGH) };
+	fdt32_t irq[3] = { cpu_to_fdt32(type), cpu_to_fdt32(num), cpu_to_fdt32(flags) };
 
 	return fdt_property(fdt, "interrupts", irq, sizeof(irq));
+}
+
+static int dtb_prop_irq(void *fdt, u32 type, u32 num)
+{
+	return dtb_prop_irq_flags(fdt, type, num, IRQ_TYPE_LEVEL_HIGH);
 }
 
 static int dtb_begin_node_at(void *fdt, const char *name, u64 addr)
@@ -267,6 +272,18 @@ static int dtb_virtio(void *fdt, const struct dtb_desc *d, u32 i)
 	return ret;
 }
 
+/* The management partition's KEEL_HC_MGMT_WATCH interrupt (edge): keel.ko binds to it. */
+static int dtb_mgmt_event(void *fdt, const struct dtb_desc *d)
+{
+	int ret = 0;
+
+	ret |= fdt_begin_node(fdt, "keel-mgmt-events");
+	ret |= fdt_property_string(fdt, "compatible", KEEL_MGMT_EVENT_COMPAT);
+	ret |= dtb_prop_irq_flags(fdt, GIC_FDT_SPI, d->mgmt_event_spi, IRQ_TYPE_EDGE_RISING);
+	ret |= fdt_end_node(fdt);
+	return ret;
+}
+
 static bool dtb_desc_ok(const struct dtb_desc *d)
 {
 	if (d->cpu_count == 0 || d->cpu_count > DTB_MAX_CPUS || d->virtio_count > DTB_MAX_VIRTIO)
@@ -274,6 +291,8 @@ static bool dtb_desc_ok(const struct dtb_desc *d)
 	for (u32 i = 0; i < d->virtio_count; i++)
 		if (d->virtio_spi[i] >= VGIC_NR_SPIS)
 			return false;
+	if (d->mgmt_event && d->mgmt_event_spi >= VGIC_NR_SPIS)
+		return false;
 	return d->mem_size != 0 && d->initrd_end >= d->initrd_start;
 }
 
@@ -301,6 +320,8 @@ int dtb_build(const struct dtb_desc *d, void *buf, u32 size)
 	ret |= dtb_gpio_keys(buf);
 	for (u32 i = 0; i < d->virtio_count; i++)
 		ret |= dtb_virtio(buf, d, i);
+	if (d->mgmt_event)
+		ret |= dtb_mgmt_event(buf, d);
 	ret |= fdt_end_node(buf);
 	ret |= fdt_finish(buf);
 	if (ret)

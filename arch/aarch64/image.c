@@ -126,6 +126,8 @@ static void image_describe(struct partition *part, const struct image_layout *l,
 	d->bootargs = part->desc.h.cmdline; /* NUL-terminated: checked by pdesc */
 	arch_entropy(d->rng_seed, sizeof(d->rng_seed));
 	d->pmu = scrub_guest_has_pmu();
+	d->mgmt_event = (part->desc.h.flags & KEEL_PD_MANAGEMENT) != 0;
+	d->mgmt_event_spi = KEEL_MGMT_EVENT_IRQ;
 	image_describe_virtio(part, d);
 }
 

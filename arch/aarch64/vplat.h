@@ -140,6 +140,8 @@ struct dtb_desc {
 	const char *bootargs;
 	u8 rng_seed[32];
 	bool pmu; /* describe the PMU (arm,armv8-pmuv3, PPI 23): the guest owns it */
+	bool mgmt_event; /* the management partition's WATCH interrupt (keel,mgmt-events) */
+	u32 mgmt_event_spi; /* ... its SPI number */
 };
 
 /* Build the tree into @buf (@size bytes). Returns its size or -KEEL_E*. */

@@ -3,9 +3,11 @@
  * Generation of a partition's ACPI tables: a full (not hardware-reduced)
  * FADT so Linux finds the PM timer, S5, the fixed power button and the reset
  * register; a MADT with the vCPUs' LAPICs and the IOAPIC; a hand-assembled
- * DSDT with \_S5 and one LNRO0005 (virtio-mmio) device per virtio window;
+ * DSDT with \_S5, one LNRO0005 (virtio-mmio) device per virtio window and,
+ * for the management partition, KEEL0001 (KEEL_HC_MGMT_WATCH's interrupt);
  * with PCI functions, an MCFG for the ECAM and a PCI host bridge in the DSDT.
  */
+#include <keel/abi.h>
 #include <keel/lib.h>
 
 #include "acpi_gen.h"
@@ -281,41 +283,28 @@ static void aml_pkglen(struct acpi_buf *b, u32 content)
 		ab_u8(b, (u8)(total >> 12));
 }
 
-/* Device (VRnn) { _HID "LNRO0005", _UID n, _CRS { Memory32Fixed, Interrupt } } */
-static void aml_virtio_device(struct acpi_buf *b, const struct acpi_gen_cfg *c, u32 n)
+/* Device (@name) { _HID @hid, _UID @uid, _CRS { @crs (@crs_len bytes) } } */
+static void aml_device_crs(struct acpi_buf *b, const char name[4], const char *hid, u8 uid,
+			   const u8 *crs, u8 crs_len)
 {
-	u8 crs[23], body[64];
+	u8 body[64];
 	struct acpi_buf d = { body, 0, sizeof(body), false };
-	char name[4] = { 'V', 'R', (char)('0' + n / 10), (char)('0' + n % 10) };
-
-	crs[0] = 0x86; /* Memory32Fixed, read-write */
-	put_le(&crs[1], 9, 2);
-	crs[3] = 1;
-	put_le(&crs[4], c->virtio_base[n], 4);
-	put_le(&crs[8], c->virtio_size[n], 4);
-	crs[12] = 0x89; /* Extended Interrupt: consumer, level, active high, exclusive */
-	put_le(&crs[13], 6, 2);
-	crs[15] = 0x01;
-	crs[16] = 1;
-	put_le(&crs[17], c->virtio_gsi[n], 4);
-	crs[21] = 0x79; /* end tag, checksum 0 = not checked */
-	crs[22] = 0;
 
 	ab_u8(&d, AML_NAME);
 	ab_bytes(&d, "_HID", 4);
 	ab_u8(&d, AML_STRING);
-	ab_bytes(&d, "LNRO0005", 9);
+	ab_bytes(&d, hid, 9);
 	ab_u8(&d, AML_NAME);
 	ab_bytes(&d, "_UID", 4);
 	ab_u8(&d, AML_BYTE);
-	ab_u8(&d, (u8)n);
+	ab_u8(&d, uid);
 	ab_u8(&d, AML_NAME);
 	ab_bytes(&d, "_CRS", 4);
 	ab_u8(&d, AML_BUFFER);
-	aml_pkglen(&d, 2 + sizeof(crs));
+	aml_pkglen(&d, 2 + crs_len);
 	ab_u8(&d, AML_BYTE);
-	ab_u8(&d, sizeof(crs));
-	ab_bytes(&d, crs, sizeof(crs));
+	ab_u8(&d, crs_len);
+	ab_bytes(&d, crs, crs_len);
 
 	ab_u8(b, AML_EXT);
 	ab_u8(b, AML_DEVICE);
@@ -324,6 +313,44 @@ static void aml_virtio_device(struct acpi_buf *b, const struct acpi_gen_cfg *c, 
 	ab_bytes(b, body, d.len);
 	if (d.overflow)
 		b->overflow = true;
+}
+
+/* An Extended Interrupt descriptor for @gsi at @p (9 bytes): consumer, exclusive, active high. */
+static void aml_crs_irq(u8 *p, u32 gsi, bool edge)
+{
+	p[0] = 0x89;
+	put_le(&p[1], 6, 2);
+	p[3] = edge ? 0x03 : 0x01; /* bit 0 consumer, bit 1 edge-triggered */
+	p[4] = 1;
+	put_le(&p[5], gsi, 4);
+}
+
+/* Device (VRnn) { _HID "LNRO0005", _UID n, _CRS { Memory32Fixed, Interrupt } } */
+static void aml_virtio_device(struct acpi_buf *b, const struct acpi_gen_cfg *c, u32 n)
+{
+	u8 crs[23];
+	char name[4] = { 'V', 'R', (char)('0' + n / 10), (char)('0' + n % 10) };
+
+	crs[0] = 0x86; /* Memory32Fixed, read-write */
+	put_le(&crs[1], 9, 2);
+	crs[3] = 1;
+	put_le(&crs[4], c->virtio_base[n], 4);
+	put_le(&crs[8], c->virtio_size[n], 4);
+	aml_crs_irq(&crs[12], c->virtio_gsi[n], false);
+	crs[21] = 0x79; /* end tag, checksum 0 = not checked */
+	crs[22] = 0;
+	aml_device_crs(b, name, "LNRO0005", (u8)n, crs, sizeof(crs));
+}
+
+/* Device (KEEL) { _HID "KEEL0001", _UID 0, _CRS { Interrupt (edge) } }: the WATCH interrupt. */
+static void aml_mgmt_event_device(struct acpi_buf *b, const struct acpi_gen_cfg *c)
+{
+	u8 crs[11];
+
+	aml_crs_irq(crs, c->mgmt_event_gsi, true);
+	crs[9] = 0x79;
+	crs[10] = 0;
+	aml_device_crs(b, "KEEL", KEEL_MGMT_EVENT_HID, 0, crs, sizeof(crs));
 }
 
 /*
@@ -604,11 +631,13 @@ static u32 acpi_gen_dsdt(struct acpi_buf *b, const struct acpi_gen_cfg *c)
 	ab_u8(b, c->s5_typ);
 	ab_u8(b, AML_ZERO);
 	ab_u8(b, AML_ZERO);
-	if (c->virtio_count || c->cpu_hotplug || c->pci_ecam) {
-		/* Scope (\_SB) { virtio devices, CPU hotplug, PCI host bridge } */
+	if (c->virtio_count || c->cpu_hotplug || c->pci_ecam || c->mgmt_event) {
+		/* Scope (\_SB) { virtio devices, event, CPU hotplug, PCI host bridge } */
 		mark = b->len;
 		for (u32 i = 0; i < c->virtio_count; i++)
 			aml_virtio_device(b, c, i);
+		if (c->mgmt_event)
+			aml_mgmt_event_device(b, c);
 		if (c->cpu_hotplug)
 			aml_cpu_hotplug(b, c);
 		if (c->pci_ecam)

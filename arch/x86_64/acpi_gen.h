@@ -44,6 +44,8 @@ struct acpi_gen_cfg {
 	struct acpi_gen_intx {
 		u8 slot, pin, gsi, pad;
 	} pci_intx[ACPI_GEN_MAX_PCI];
+	/* The management partition's WATCH interrupt: device KEEL0001 on GSI @mgmt_event_gsi, edge. */
+	u32 mgmt_event, mgmt_event_gsi;
 	u64 lapic_base, ioapic_base;
 	u16 pm1_evt, pm1_cnt, pm_tmr, reset_port;
 	u8 reset_value, sci_irq, s5_typ;

@@ -302,6 +302,8 @@ static int bz_acpi(struct partition *part)
 		.pci_ecam = part->vfio ? KEEL_PCI_ECAM_BASE : 0,
 		.pci_mmio_base = KEEL_PCI_MMIO_BASE,
 		.pci_mmio_size = KEEL_PCI_MMIO_SIZE,
+		.mgmt_event = (part->desc.h.flags & KEEL_PD_MANAGEMENT) != 0,
+		.mgmt_event_gsi = KEEL_MGMT_EVENT_IRQ,
 	};
 	hpa_t page = pmm_alloc(ALIGN_UP(ACPI_GEN_MAX_SIZE, PAGE_SIZE), PAGE_SIZE);
 	struct vfio_intx_route intx[ACPI_GEN_MAX_PCI];

@@ -21,7 +21,7 @@ FUZZ_SRCS_fuzz_virtio_mmio := $(VIRTIO_FUZZ_SRCS)
 FUZZ_SRCS_fuzz_config := boot/config.c core/pdesc.c core/sha256.c tests/unit/shim.c
 FUZZ_SRCS_fuzz_elf := core/elf.c
 FUZZ_SRCS_fuzz_x86_decode := arch/x86_64/decode.c
-FUZZ_SRCS_fuzz_mgmt := tests/unit/mgmt_env.c tests/unit/shim.c tests/unit/hmap_host.c core/mgmt.c core/hypercall.c \
+FUZZ_SRCS_fuzz_mgmt := tests/unit/mgmt_env.c tests/unit/shim.c tests/unit/hmap_host.c core/mgmt.c core/mgmt_watch.c core/hypercall.c \
 	core/guest_mem.c core/partition.c core/pdesc.c core/pmm.c core/hotmem.c core/lib/strlcpy.c \
 	vfio/assign.c core/netsw.c core/timeline.c core/sha256.c
 FUZZ_SRCS_fuzz_conq := core/conq.c

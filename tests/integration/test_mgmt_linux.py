@@ -11,7 +11,8 @@ Linux microVMs, on x86_64 the second from the kernel as an uncompressed vmlinux
 that the manager reads off a read-only disk, talks to each through its console, lists them as JSON, stops
 one, destroys both, then the error exit codes), the refused partition's stats,
 the host's PCI functions (pci.sh: keelctl pci as a table and as JSON), the
-100-cycle create/destroy loop, Keel's networks (net.sh: the manager on network
+100-cycle create/destroy loop, keelctl waiting on Keel's event interrupt
+instead of polling (nopoll.sh), Keel's networks (net.sh: the manager on network
 "lan" creates microVMs on "lan" and "other" with keelctl create --net, reaches the
 first only, and reads the ports' counters), a microVM that must survive the
 management partition's reboot, and poweroff. Beside them keel.cfg boots Debian's cloud
@@ -256,6 +257,25 @@ def test_create_destroy_cycles_from_the_shell(mgmt):
     counts = q.find(r"CYCLES \d+ before=")
     assert "PASS" in line, counts
     assert re.search(r"CYCLES 100 before=(\d+) after=\1$", counts), counts
+
+
+def test_keelctl_waits_without_polling(mgmt):
+    """keelctl sleeps on Keel's event interrupt (KEEL_HC_MGMT_WATCH), not a 50 ms
+    poll: the driver bound the event device (keel-events in /proc/interrupts);
+    five seconds of `console --wait` for text a quiet partition never prints
+    cost the manager a handful of hypercalls (a poll would make about 200);
+    and `keelctl stop` returned once the partition stopped, on an interrupt."""
+    q = mgmt
+    q.wait_for(r"^CYCLES (PASS|FAIL)", 900)
+    shell(q, "/scripts/nopoll.sh", r"^NOPOLL DONE", 300)
+    irq = q.find(r"^NOPOLL-IRQ ")
+    assert irq and "keel-events" in irq, irq
+    waited = re.search(r"^NOPOLL calls=(-?\d+) exit=(\d+)", q.find(r"^NOPOLL calls="))
+    assert waited and waited.group(2) == "8", waited  # KC_EXIT_TIMEOUT: the text never came
+    assert 0 <= int(waited.group(1)) <= 20, waited.group(0)
+    stop = re.search(r"^NOPOLL-STOP exit=(\d+) irqs=(\d+)->(\d+)", q.find(r"^NOPOLL-STOP "))
+    assert stop and stop.group(1) == "0", stop
+    assert int(stop.group(3)) > int(stop.group(2)), stop.group(0)
 
 
 def test_resize_memory_under_load(mgmt, arch):

@@ -33,6 +33,7 @@ s64 last_status;
 u64 last_res[3];
 u64 now_ns = 1000;
 int kicks, timers_armed, control_requests, reports;
+int event_edges; /* rising edges on KEEL_MGMT_EVENT_IRQ */
 u64 clock_step_ns;
 u32 stuck_cpu = ~0u;
 u32 last_control_request;
@@ -193,6 +194,13 @@ void pcpu_kick(struct pcpu *cpu)
 	__atomic_store_n(&v->parked_gen, v->part->pause_gen, __ATOMIC_RELEASE);
 	__atomic_store_n(&v->where, v->part->state == PART_PAUSED ? VCPU_PARKED : VCPU_ACTIVE,
 			 __ATOMIC_RELEASE);
+}
+
+void arch_irq_set_level(struct partition *part, u32 irq, bool level)
+{
+	(void)part;
+	if (irq == KEEL_MGMT_EVENT_IRQ && level)
+		event_edges++;
 }
 
 void timer_arm(struct timer *t, u64 deadline_ns)

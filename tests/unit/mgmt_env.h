@@ -13,6 +13,7 @@ extern u64 last_res[3];
 extern u64 test_hc_args[6]; /* the argument registers arch_vcpu_hc_args() reads */
 extern u64 now_ns; /* arch_time_ns() */
 extern int kicks, timers_armed, control_requests, reports;
+extern int event_edges; /* rising edges on KEEL_MGMT_EVENT_IRQ (arch_irq_set_level) */
 extern u64 clock_step_ns; /* each arch_time_ns() call moves the clock on this much */
 extern u32 stuck_cpu; /* a kicked vCPU on this CPU never parks (~0u: none) */
 extern u32 last_control_request;

@@ -315,6 +315,51 @@ static void run_pci(u32 virtio, bool intx)
 	}
 }
 
+/*
+ * The management partition's event interrupt: device KEEL0001 in \_SB, after
+ * the virtio devices, whose _CRS is one Extended Interrupt on GSI @gsi,
+ * edge-triggered, active high, exclusive; the scope still spans the DSDT.
+ */
+static void run_mgmt_event(u32 virtio, u32 gsi)
+{
+	struct acpi_gen_cfg c = platform_cfg(2, virtio);
+	const u8 hid[] = "\x08_HID\x0dKEEL0001";
+	const u8 crs[] = { 0x89, 6, 0, 0x03, 1, (u8)gsi, 0, 0, 0, 0x79, 0 };
+	const u8 *xsdt, *fadt, *d;
+	u32 dlen, at, n, plen;
+	long dev;
+
+	for (u32 i = 0; i < virtio; i++) {
+		c.virtio_base[i] = 0xfeb00000 + i * 0x200;
+		c.virtio_size[i] = 0x200;
+		c.virtio_gsi[i] = 16 + i;
+	}
+	CHECK(acpi_gen_build(&c, blob, sizeof(blob)) > 64);
+	CHECK(find(blob, sizeof(blob), "KEEL0001", 8) < 0); /* not asked for: not there */
+	c.mgmt_event = 1;
+	c.mgmt_event_gsi = gsi;
+	CHECK(acpi_gen_build(&c, blob, sizeof(blob)) > 64);
+	xsdt = table(&c, le(blob + 24, 8));
+	fadt = table(&c, le(xsdt + 36, 8));
+	d = table(&c, le(fadt + 140, 8));
+	check_table(d, "DSDT");
+	dlen = (u32)le(d + 4, 4);
+	/* Device (KEEL): ExtOp DeviceOp PkgLength (one byte) "KEEL", last in \_SB. */
+	dev = find(d, dlen, "KEEL\x08_HID", 9);
+	CHECK(dev > 3);
+	CHECK(d[dev - 3] == 0x5b && d[dev - 2] == 0x82);
+	CHECK_EQ(dev - 1 + pkglen(d + dev - 1, &n), dlen);
+	CHECK_EQ(n, 1);
+	CHECK(find(d, dlen, hid, sizeof(hid) - 1) == dev + 4);
+	CHECK_EQ(find(d, dlen, crs, sizeof(crs)) + (long)sizeof(crs), (long)dlen);
+	/* \_SB's PkgLength reaches the DSDT's end. */
+	at = 36 + 6;
+	at += pkglen(d + at, &n);
+	CHECK_EQ(d[at], 0x10);
+	plen = pkglen(d + at + 1, &n);
+	CHECK_EQ(at + 1 + plen, dlen);
+}
+
 int main(void)
 {
 	struct acpi_gen_cfg bad = { .base = 0xe0000, .cpu_count = 0 };
@@ -327,6 +372,8 @@ int main(void)
 	run_pci(0, false);
 	run_pci(3, false);
 	run_pci(3, true);
+	run_mgmt_event(0, 10);
+	run_mgmt_event(8, 10);
 	/* Without PCI: no MCFG, and no PCI0. */
 	run(2, 3);
 	CHECK(find(blob, sizeof(blob), "MCFG", 4) < 0);

@@ -134,7 +134,8 @@ static void test_power_key(void)
 	static struct dtb_desc d;
 	const char *s;
 	int node, key, len, pclk;
-	u32 spi, virtio_lo = KEEL_VIRTIO_IRQ_BASE, virtio_hi = KEEL_VIRTIO_IRQ_BASE + KEEL_VIRTIO_MAX;
+	u32 spi, virtio_lo = KEEL_VIRTIO_IRQ_BASE,
+		 virtio_hi = KEEL_VIRTIO_IRQ_BASE + KEEL_VIRTIO_MAX;
 
 	desc_init(&d, 1, 3);
 	CHECK(dtb_build(&d, buf, sizeof(buf)) > 0);
@@ -149,7 +150,8 @@ static void test_power_key(void)
 	CHECK_EQ(spi, VPLAT_PL061_SPI);
 	CHECK_EQ(prop_u32(buf, node, "interrupts", 2), 4); /* level high */
 	/* Its window and line are nobody else's. */
-	CHECK(spi != VPLAT_PL011_SPI && (spi < virtio_lo || spi >= virtio_hi) && spi < VGIC_NR_SPIS);
+	CHECK(spi != VPLAT_PL011_SPI && (spi < virtio_lo || spi >= virtio_hi) &&
+	      spi < VGIC_NR_SPIS);
 	CHECK(VPLAT_PL061_BASE >= VPLAT_PL011_BASE + VPLAT_PL011_SIZE &&
 	      VPLAT_PL061_BASE + VPLAT_PL061_SIZE <= KEEL_VIRTIO_MMIO_BASE);
 	CHECK(fdt_getprop(buf, node, "gpio-controller", &len) != NULL && len == 0);
@@ -251,11 +253,34 @@ static void test_slot_gap(void)
 	CHECK_EQ(prop_u32(buf, node, "interrupts", 1), KEEL_VIRTIO_IRQ_BASE + 1);
 }
 
+/* The management partition's event interrupt node: SPI, edge, only when asked for. */
+static void test_mgmt_event(void)
+{
+	static struct dtb_desc d;
+	int node;
+
+	desc_init(&d, 1, 2);
+	CHECK(dtb_build(&d, buf, sizeof(buf)) > 0);
+	CHECK_EQ(count_compatible(buf, KEEL_MGMT_EVENT_COMPAT), 0);
+	d.mgmt_event = true;
+	d.mgmt_event_spi = 2;
+	CHECK(dtb_build(&d, buf, sizeof(buf)) > 0);
+	CHECK_EQ(count_compatible(buf, KEEL_MGMT_EVENT_COMPAT), 1);
+	node = fdt_path_offset(buf, "/keel-mgmt-events");
+	CHECK(node >= 0);
+	CHECK_EQ(prop_u32(buf, node, "interrupts", 0), 0); /* GIC_SPI */
+	CHECK_EQ(prop_u32(buf, node, "interrupts", 1), 2);
+	CHECK_EQ(prop_u32(buf, node, "interrupts", 2), 1); /* edge, rising */
+	d.mgmt_event_spi = 64; /* beyond the vGIC's SPIs */
+	CHECK_EQ(dtb_build(&d, buf, sizeof(buf)), -KEEL_EINVAL);
+}
+
 int main(void)
 {
 	test_slot_gap();
 	test_basic();
 	test_pmu();
+	test_mgmt_event();
 	test_power_key();
 	test_no_initrd_and_limits();
 	return unit_done("test_dtb");

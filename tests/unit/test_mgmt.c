@@ -9,6 +9,7 @@
 #include <keel/arch.h>
 #include <keel/elf.h>
 #include <keel/hypercall.h>
+#include <keel/mgmt_watch.h>
 #include <keel/netsw.h>
 #include <keel/partition.h>
 #include <keel/pcpu.h>
@@ -1172,6 +1173,80 @@ static void test_stop_timers_reused(void)
  * it read). A CPU that never lets go: DESTROY still completes, the memory is
  * kept (never reused) and the log names the CPU.
  */
+/*
+ * WATCH: each call arms the event interrupt once; the next event of another
+ * partition (a state change, console output) asks the manager's vCPU 0 to
+ * raise it, and that vCPU raises one edge. The manager's own events do not.
+ */
+static void test_watch(void)
+{
+	u32 id = create_loaded("watched", 0x2);
+	struct partition *p = part_by_id(id);
+	struct keel_part_stats ps;
+	u64 count;
+
+	CHECK_EQ(call(KEEL_HC_MGMT_WATCH, 0, 0, 0), -KEEL_ENOENT);
+	CHECK_EQ(call(KEEL_HC_MGMT_WATCH, KEEL_MAX_PARTITIONS + 1, 0, 0), -KEEL_ENOENT);
+	CHECK_EQ(call(KEEL_HC_MGMT_WATCH, 1ull << 32 | id, 0, 0), -KEEL_ENOENT);
+
+	p->con_head = 42;
+	CHECK_EQ(call(KEEL_HC_MGMT_WATCH, id, 0, 0), KEEL_OK);
+	count = last_res[0];
+	CHECK_EQ(last_res[1], KEEL_PSTATE_CREATED);
+	CHECK_EQ(last_res[2], 42);
+	CHECK(!(mgr_vcpu->requests & VCPU_REQ_EVENT));
+
+	/* START changes its state: counted, and the armed interrupt is asked for. */
+	CHECK_EQ(call(KEEL_HC_MGMT_START, id, 0, 0), KEEL_OK);
+	CHECK(mgr_vcpu->requests & VCPU_REQ_EVENT);
+	/* STATS' first_insn_ns: 0 until the boot vCPU entered, then START -> that entry. */
+	CHECK_EQ(call(KEEL_HC_MGMT_STATS, id, mgr_gpa(SCRATCH), sizeof(ps)), KEEL_OK);
+	memcpy(&ps, mgr_ram() + SCRATCH, sizeof(ps));
+	CHECK_EQ(ps.first_insn_ns, 0);
+	p->first_entry_ns = p->start_ns + 250000;
+	CHECK_EQ(call(KEEL_HC_MGMT_STATS, id, mgr_gpa(SCRATCH), sizeof(ps)), KEEL_OK);
+	memcpy(&ps, mgr_ram() + SCRATCH, sizeof(ps));
+	CHECK_EQ(ps.first_insn_ns, 250000);
+	event_edges = 0;
+	mgmt_watch_deliver(mgr_vcpu);
+	CHECK_EQ(event_edges, 1);
+	CHECK(!(mgr_vcpu->requests & VCPU_REQ_EVENT));
+	CHECK_EQ(call(KEEL_HC_MGMT_WATCH, id, 0, 0), KEEL_OK);
+	CHECK(last_res[0] > count);
+	CHECK_EQ(last_res[1], KEEL_PSTATE_RUNNING);
+	count = last_res[0];
+
+	/* Armed once: the first event takes it, the second finds it disarmed. */
+	mgmt_watch_event(p);
+	CHECK(mgr_vcpu->requests & VCPU_REQ_EVENT);
+	__atomic_fetch_and(&mgr_vcpu->requests, ~VCPU_REQ_EVENT, __ATOMIC_SEQ_CST);
+	mgmt_watch_event(p);
+	CHECK(!(mgr_vcpu->requests & VCPU_REQ_EVENT));
+	CHECK_EQ(call(KEEL_HC_MGMT_WATCH, id, 0, 0), KEEL_OK);
+	CHECK_EQ(last_res[0], count + 2);
+
+	/* The manager's own changes count but wake nobody. */
+	mgmt_watch_event(mgr);
+	CHECK(!(mgr_vcpu->requests & VCPU_REQ_EVENT));
+
+	/* Only the management partition's vCPU 0 raises the line. */
+	event_edges = 0;
+	mgmt_watch_deliver(p->vcpus[0]);
+	CHECK_EQ(event_edges, 0);
+
+	/* Stopping and stopped are events too; a destroyed partition is gone. */
+	CHECK_EQ(call(KEEL_HC_MGMT_WATCH, id, 0, 0), KEEL_OK);
+	CHECK_EQ(call(KEEL_HC_MGMT_STOP, id, 0, KEEL_STOP_FORCE), KEEL_OK);
+	CHECK(mgr_vcpu->requests & VCPU_REQ_EVENT);
+	__atomic_fetch_and(&mgr_vcpu->requests, ~VCPU_REQ_EVENT, __ATOMIC_SEQ_CST);
+	part_vcpu_left(p->vcpus[0]); /* only the boot vCPU was started */
+	CHECK_EQ(call(KEEL_HC_MGMT_WATCH, id, 0, 0), KEEL_OK);
+	CHECK_EQ(last_res[1], KEEL_PSTATE_STOPPED);
+	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), KEEL_OK);
+	CHECK_EQ(call(KEEL_HC_MGMT_WATCH, id, 0, 0), -KEEL_ENOENT);
+	__atomic_fetch_and(&mgr_vcpu->requests, ~VCPU_REQ_EVENT, __ATOMIC_SEQ_CST);
+}
+
 static void test_vcpus_freed_when_not_held(void)
 {
 	u64 free_before = pmm_free_bytes(), kept;
@@ -1211,6 +1286,7 @@ int main(void)
 	test_calls_by_state();
 	test_reboot_policy();
 	test_stop_timers_reused();
+	test_watch();
 	test_vcpus_freed_when_not_held(); /* last: it keeps a vCPU array for good */
 	free(pool);
 	return unit_done("test_mgmt");

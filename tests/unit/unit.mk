@@ -17,10 +17,10 @@ UNIT_SRCS_test_pdesc := core/pdesc.c
 UNIT_SRCS_test_elf := core/elf.c
 UNIT_SRCS_test_config := boot/config.c core/pdesc.c core/sha256.c
 UNIT_SRCS_test_hypercall := core/hypercall.c core/guest_mem.c tests/unit/hmap_host.c
-UNIT_SRCS_test_mgmt := tests/unit/mgmt_env.c tests/unit/hmap_host.c core/mgmt.c core/hypercall.c core/guest_mem.c core/partition.c core/pdesc.c core/pmm.c \
+UNIT_SRCS_test_mgmt := tests/unit/mgmt_env.c tests/unit/hmap_host.c core/mgmt.c core/mgmt_watch.c core/hypercall.c core/guest_mem.c core/partition.c core/pdesc.c core/pmm.c \
 	core/hotmem.c core/lib/strlcpy.c vfio/assign.c core/netsw.c core/timeline.c core/sha256.c
 # The vCPU run loop and exit dispatch (core/vcpu.c) with a scripted arch.
-UNIT_SRCS_test_vcpu := tests/unit/mgmt_env.c tests/unit/hmap_host.c core/vcpu.c core/partition.c core/guest_mem.c \
+UNIT_SRCS_test_vcpu := tests/unit/mgmt_env.c tests/unit/hmap_host.c core/vcpu.c core/mgmt_watch.c core/partition.c core/guest_mem.c \
 	core/pdesc.c core/pmm.c core/hotmem.c core/lib/strlcpy.c vfio/assign.c core/timeline.c
 # The aarch64 Linux guest's device tree, read back with the host's libfdt.
 UNIT_SRCS_test_dtb := arch/aarch64/dtb.c $(shell $(UNIT_CC) -print-file-name=libfdt.a)

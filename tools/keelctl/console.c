@@ -4,6 +4,7 @@
  * escape key to detach), a pipe mode for scripts, and --dump / --send / --wait.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -15,7 +16,7 @@
 
 #include "keelctl.h"
 
-#define KC_CON_POLL_MS 50u
+#define KC_CON_POLL_MS 50u /* without the event interrupt, or while the guest takes no input */
 #define KC_CON_STATE_MS 1000u /* how often a loop checks whether the partition stopped */
 #define KC_CON_CONTEXT 2048u /* bytes of old output an attached terminal sees first */
 #define KC_CON_READS 16 /* reads per drain: 64 KiB, more than the ring holds */
@@ -211,8 +212,10 @@ static int kc_con_send(struct kc_con *c, const struct keel_part_status *st, cons
 static int kc_con_wait(struct kc_con *c, const char *what, bool new_only, uint64_t timeout_s)
 {
 	static struct kc_finder finder;
-	uint64_t deadline = kc_now_ms() + timeout_s * 1000, next_state = 0;
+	uint64_t deadline = kc_now_ms() + timeout_s * 1000, seen = KC_WATCH_NONE;
 	struct keel_part_stats s;
+	struct keel_ioc_watch w;
+	bool stopped = false;
 	int ret;
 
 	if (kc_finder_init(&finder, what))
@@ -226,17 +229,14 @@ static int kc_con_wait(struct kc_con *c, const char *what, bool new_only, uint64
 			return ret;
 		c->cursor = s.console_bytes;
 	}
+	/*
+	 * Read, then sleep until its event count moves (output, a state change).
+	 * The state comes from before the read, so output written before it
+	 * stopped is searched before "stopped" is reported.
+	 */
 	for (;;) {
-		bool stopped = false;
-		uint64_t now = kc_now_ms();
+		uint64_t now;
 
-		if (now >= next_state) {
-			ret = kc_con_stats(c, &s);
-			if (ret)
-				return ret;
-			stopped = s.status.state == KEEL_PSTATE_STOPPED;
-			next_state = now + KC_CON_STATE_MS;
-		}
 		ret = kc_con_read(c);
 		if (ret)
 			return ret;
@@ -245,12 +245,66 @@ static int kc_con_wait(struct kc_con *c, const char *what, bool new_only, uint64
 		if (stopped)
 			return kc_error(KC_EXIT_STATE, "console %s: stopped before '%s' appeared",
 					c->name, what);
+		now = kc_now_ms();
 		if (now >= deadline)
 			return kc_error(KC_EXIT_TIMEOUT,
 					"console %s: '%s' did not appear within %llu s", c->name,
 					what, (unsigned long long)timeout_s);
-		kc_sleep_ms(KC_CON_POLL_MS);
+		if (!kc_watch(c->id, &seen, deadline - now, &w)) {
+			stopped = w.state == KEEL_PSTATE_STOPPED;
+			continue;
+		}
+		ret = kc_con_stats(c, &s); /* no event interrupt: kc_watch slept instead */
+		if (ret)
+			return ret;
+		stopped = s.status.state == KEEL_PSTATE_STOPPED;
 	}
+}
+
+/* The shorter of poll() timeouts @a (-1: none) and @b ms. */
+static int kc_con_wait_min(int a, uint64_t b)
+{
+	if (b > INT_MAX)
+		b = INT_MAX;
+	return a < 0 || (uint64_t)a > b ? (int)b : a;
+}
+
+/*
+ * For the attached console, after each read: the partition's state in
+ * *@state, and *@wait_ms for the next poll(). With the event interrupt
+ * (*@watching) a WATCH arms /dev/keel, so poll() wakes at Keel's next event
+ * (-1: no timeout), or at once (0) if events came since the last look (the
+ * read may have missed their output). Without it: STATS each
+ * KC_CON_STATE_MS, and poll() wakes every KC_CON_POLL_MS to read.
+ */
+static int kc_con_state(struct kc_con *c, bool *watching, uint64_t *seen, uint64_t *next_state,
+			uint64_t now, uint32_t *state, int *wait_ms)
+{
+	struct keel_part_stats s;
+	struct keel_ioc_watch w;
+	int ret;
+
+	if (*watching) {
+		ret = kc_watch_arm(c->id, &w);
+		if (!ret) {
+			*wait_ms = w.seen == *seen ? -1 : 0;
+			*seen = w.seen;
+			*state = w.state;
+			return 0;
+		}
+		if (ret != -ENODEV && ret != -ENOTTY)
+			return kc_con_fail(c, -ret);
+		*watching = false; /* an older Keel or driver */
+	}
+	*wait_ms = KC_CON_POLL_MS;
+	*state = KEEL_PSTATE_RUNNING;
+	if (now < *next_state)
+		return 0;
+	*next_state = now + KC_CON_STATE_MS;
+	ret = kc_con_stats(c, &s);
+	if (!ret)
+		*state = s.status.state;
+	return ret;
 }
 
 /* Raw mode on the terminal at stdin, undone at exit and on fatal signals. */
@@ -287,9 +341,9 @@ static int kc_con_attach(struct kc_con *c, bool tty, int escape, uint64_t linger
 {
 	static char in[KEEL_MGMT_CONSOLE_MAX];
 	char tmp[KEEL_MGMT_CONSOLE_MAX];
-	uint64_t next_state = 0, eof_at = 0, drained_at = 0;
-	bool stdin_open = true, detach = false, noted_drop = false;
-	struct keel_part_stats s;
+	uint64_t next_state = 0, eof_at = 0, drained_at = 0, seen = KC_WATCH_NONE;
+	bool stdin_open = true, detach = false, noted_drop = false, watching = true;
+	int wait_ms = 0; /* the first pass reads at once */
 	size_t inlen = 0;
 	int ret;
 
@@ -306,8 +360,10 @@ static int kc_con_attach(struct kc_con *c, bool tty, int escape, uint64_t linger
 		c->raw = true;
 	}
 	for (;;) {
-		struct pollfd p = { .fd = STDIN_FILENO, .events = POLLIN };
 		bool want_in = stdin_open && (tty || inlen < sizeof(in));
+		struct pollfd p[2];
+		nfds_t np = 0;
+		uint32_t state = KEEL_PSTATE_RUNNING;
 		uint64_t now;
 		int n;
 
@@ -319,8 +375,13 @@ static int kc_con_attach(struct kc_con *c, bool tty, int escape, uint64_t linger
 			raise(sig);
 			return KC_EXIT_FAIL;
 		}
-		n = poll(&p, want_in ? 1 : 0, KC_CON_POLL_MS);
-		if (n > 0 && (p.revents & (POLLIN | POLLHUP | POLLERR))) {
+		/* stdin, and /dev/keel: readable at Keel's next event after the last arming. */
+		if (want_in)
+			p[np++] = (struct pollfd){ .fd = STDIN_FILENO, .events = POLLIN };
+		if (watching)
+			p[np++] = (struct pollfd){ .fd = kc_dev_fd(), .events = POLLIN };
+		n = poll(p, np, wait_ms);
+		if (n > 0 && want_in && (p[0].revents & (POLLIN | POLLHUP | POLLERR))) {
 			size_t room = sizeof(in) - inlen;
 			ssize_t r = read(STDIN_FILENO, tmp, tty ? sizeof(tmp) : room);
 
@@ -374,18 +435,18 @@ static int kc_con_attach(struct kc_con *c, bool tty, int escape, uint64_t linger
 			return 0;
 		}
 		now = kc_now_ms();
-		if (now >= next_state) {
-			ret = kc_con_stats(c, &s);
-			if (ret)
-				return ret;
-			if (s.status.state == KEEL_PSTATE_STOPPED) {
-				ret = kc_con_read(c);
-				kc_con_note(c, "%s has stopped", c->name);
-				kc_tty_restore();
-				return ret;
-			}
-			next_state = now + KC_CON_STATE_MS;
+		ret = kc_con_state(c, &watching, &seen, &next_state, now, &state, &wait_ms);
+		if (ret)
+			return ret;
+		if (state == KEEL_PSTATE_STOPPED) {
+			ret = kc_con_read(c);
+			kc_con_note(c, "%s has stopped", c->name);
+			kc_tty_restore();
+			return ret;
 		}
+		if (inlen)
+			wait_ms = kc_con_wait_min(
+				wait_ms, KC_CON_POLL_MS); /* the guest reads no input yet */
 		if (!stdin_open && !tty) {
 			if (inlen == 0 && !drained_at)
 				drained_at = now;
@@ -396,6 +457,9 @@ static int kc_con_attach(struct kc_con *c, bool tty, int escape, uint64_t linger
 					KC_EXIT_TIMEOUT,
 					"console %s: %zu bytes of input were not taken (is the guest reading its console?)",
 					c->name, inlen);
+			wait_ms = kc_con_wait_min(wait_ms,
+						  drained_at ? drained_at + linger_ms - now
+							     : eof_at + KC_PIPE_INPUT_MS - now);
 		}
 	}
 }

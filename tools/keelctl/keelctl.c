@@ -21,7 +21,6 @@
 #include "vsock.h"
 
 #define KC_LOAD_CHUNK (4u << 20) /* bytes per KEEL_IOC_LOAD; the driver splits further */
-#define KC_POLL_MS 50u
 #define KC_STOP_GRACE_MS 5000u /* after Keel's own stop timeout */
 #define MIB (1ull << 20)
 
@@ -85,6 +84,50 @@ int kc_ioctl(unsigned long req, void *arg)
 		if (errno != EINTR)
 			return -errno;
 	}
+}
+
+int kc_dev_fd(void)
+{
+	return kc_dev;
+}
+
+/* KEELCTL_POLL=1: wait as keelctl did before ABI 1.9 (make bench compares the two). */
+static bool kc_watch_off(void)
+{
+	const char *v = getenv("KEELCTL_POLL");
+
+	return v && strcmp(v, "0") != 0;
+}
+
+int kc_watch_arm(uint32_t id, struct keel_ioc_watch *out)
+{
+	if (kc_watch_off())
+		return -ENODEV;
+	memset(out, 0, sizeof(*out));
+	out->id = id;
+	out->seen = KC_WATCH_NONE;
+	return kc_ioctl(KEEL_IOC_WATCH, out);
+}
+
+int kc_watch(uint32_t id, uint64_t *seen, uint64_t ms, struct keel_ioc_watch *out)
+{
+	struct keel_ioc_watch w;
+	int ret;
+
+	memset(&w, 0, sizeof(w));
+	w.id = id;
+	w.seen = *seen;
+	w.timeout_ms = ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+	ret = kc_watch_off() ? -ENODEV : kc_ioctl(KEEL_IOC_WATCH, &w);
+	if (ret) {
+		/* No event interrupt (an older Keel or driver), or an error the caller's next query will name. */
+		kc_sleep_ms((unsigned int)(ms < KC_POLL_MS ? ms : KC_POLL_MS));
+		return ret;
+	}
+	*seen = w.seen;
+	if (out)
+		*out = w;
+	return 0;
 }
 
 int kc_stats_raw(uint32_t id, struct keel_part_stats *out)
@@ -239,13 +282,15 @@ static bool kc_never_started(uint32_t state)
 static int kc_wait_stopped(const char *what, const struct keel_part_status *st, uint64_t ms,
 			   struct keel_part_stats *out)
 {
-	uint64_t deadline = kc_now_ms() + ms;
+	uint64_t deadline = kc_now_ms() + ms, seen = KC_WATCH_NONE;
 	struct keel_part_stats s;
 	char name[KEEL_NAME_MAX];
 	int ret;
 
 	kc_part_name(st, name);
 	for (;;) {
+		uint64_t now;
+
 		ret = kc_stats_raw(st->id, &s);
 		if (ret == -ENOENT) {
 			memset(&s, 0, sizeof(s)); /* destroyed meanwhile: it did stop */
@@ -260,11 +305,12 @@ static int kc_wait_stopped(const char *what, const struct keel_part_status *st, 
 				*out = s;
 			return 0;
 		}
-		if (kc_now_ms() >= deadline)
+		now = kc_now_ms();
+		if (now >= deadline)
 			return kc_error(KC_EXIT_TIMEOUT, "%s %s: still %s after %llu s", what, name,
 					kc_state_name(s.status.state),
 					(unsigned long long)(ms / 1000));
-		kc_sleep_ms(KC_POLL_MS);
+		kc_watch(st->id, &seen, deadline - now, NULL);
 	}
 }
 
@@ -583,6 +629,7 @@ static void kc_print_stats(const struct keel_part_stats *s, const struct keel_ne
 		       (unsigned long long)s->mem_requested);
 		printf(",\"on_reboot\":\"%s\",\"restarts\":%u",
 		       st->flags & KEEL_PD_REBOOT_STOP ? "stop" : "restart", s->restarts);
+		printf(",\"first_insn_ns\":%llu", (unsigned long long)s->first_insn_ns);
 		if (s->vsock_cid)
 			printf(",\"vsock_cid\":%u", s->vsock_cid);
 		if (st->state == KEEL_PSTATE_STOPPED) {
@@ -629,6 +676,10 @@ static void kc_print_stats(const struct keel_part_stats *s, const struct keel_ne
 	printf("  run_time:       %s (%llu.%03llu s)\n", up,
 	       (unsigned long long)(st->run_ns / 1000000000ull),
 	       (unsigned long long)(st->run_ns / 1000000ull % 1000));
+	if (s->first_insn_ns)
+		printf("  first_insn:     %llu.%03llu ms after start\n",
+		       (unsigned long long)(s->first_insn_ns / 1000000ull),
+		       (unsigned long long)(s->first_insn_ns / 1000ull % 1000));
 	if (s->vsock_cid)
 		printf("  vsock:          CID %u\n", s->vsock_cid);
 	printf("  hypercalls:     %llu\n", (unsigned long long)s->hypercalls);
@@ -2063,9 +2114,9 @@ static int kc_resize_stats(const char *name, uint32_t id, struct keel_part_stats
 /* Wait until the guest has plugged what was asked: 0 or an exit code. */
 static int kc_resize_wait(const char *name, uint32_t id, uint64_t timeout_ms)
 {
+	uint64_t deadline = kc_now_ms() + timeout_ms, seen = KC_WATCH_NONE, now;
 	struct keel_part_stats s;
 	char b1[32], b2[32];
-	uint64_t waited = 0;
 
 	for (;;) {
 		int ret = kc_resize_stats(name, id, &s);
@@ -2074,7 +2125,8 @@ static int kc_resize_wait(const char *name, uint32_t id, uint64_t timeout_ms)
 			return ret;
 		if (s.mem_plugged == s.mem_requested)
 			return 0;
-		if (waited >= timeout_ms)
+		now = kc_now_ms();
+		if (now >= deadline)
 			return kc_error(
 				KC_EXIT_TIMEOUT,
 				"resize %s: after %llu s its guest has %s of the %s asked (does it "
@@ -2082,8 +2134,7 @@ static int kc_resize_wait(const char *name, uint32_t id, uint64_t timeout_ms)
 				name, (unsigned long long)(timeout_ms / 1000),
 				kc_mib(s.status.mem_size + s.mem_plugged, b1, sizeof(b1)),
 				kc_mib(s.status.mem_size + s.mem_requested, b2, sizeof(b2)));
-		kc_sleep_ms(KC_POLL_MS);
-		waited += KC_POLL_MS;
+		kc_watch(id, &seen, deadline - now, NULL);
 	}
 }
 
@@ -2109,8 +2160,8 @@ static int kc_resize_cpus_check(const char *name, const struct keel_part_stats *
 /* Wait until the guest has @n vCPUs on: 0 or an exit code. */
 static int kc_resize_cpus_wait(const char *name, uint32_t id, uint32_t n, uint64_t timeout_ms)
 {
+	uint64_t deadline = kc_now_ms() + timeout_ms, seen = KC_WATCH_NONE, now;
 	struct keel_part_stats s;
-	uint64_t waited = 0;
 
 	for (;;) {
 		int ret = kc_resize_stats(name, id, &s);
@@ -2119,7 +2170,8 @@ static int kc_resize_cpus_wait(const char *name, uint32_t id, uint32_t n, uint64
 			return ret;
 		if (s.status.vcpu_count == n)
 			return 0;
-		if (waited >= timeout_ms)
+		now = kc_now_ms();
+		if (now >= deadline)
 			return kc_error(
 				KC_EXIT_TIMEOUT,
 				"resize %s: after %llu s its guest has %u of the %u vCPUs asked on "
@@ -2127,8 +2179,7 @@ static int kc_resize_cpus_wait(const char *name, uint32_t id, uint32_t n, uint64
 				"keeps allowing %u",
 				name, (unsigned long long)(timeout_ms / 1000), s.status.vcpu_count,
 				n, n);
-		kc_sleep_ms(KC_POLL_MS);
-		waited += KC_POLL_MS;
+		kc_watch(id, &seen, deadline - now, NULL);
 	}
 }
 

@@ -28,6 +28,24 @@ int kc_open_part(const char *ref, struct keel_part_status *st);
 /* One ioctl on /dev/keel, retried if a signal interrupted it; 0 or -errno. */
 int kc_ioctl(unsigned long req, void *arg);
 int kc_stats_raw(uint32_t id, struct keel_part_stats *out);
+/*
+ * Sleep until partition @id's event count (KEEL_IOC_WATCH: state changes,
+ * console output, resize progress) moves from *@seen, or @ms pass, then
+ * update *@seen (and *@out, if given). KC_WATCH_NONE as *@seen returns at
+ * once with the count. Without the event interrupt (an older Keel or
+ * driver) or on an error it sleeps min(@ms, KC_POLL_MS) instead: 0 or
+ * -errno, and the caller's next query says what went wrong.
+ */
+#define KC_WATCH_NONE UINT64_MAX
+#define KC_POLL_MS 50u
+int kc_watch(uint32_t id, uint64_t *seen, uint64_t ms, struct keel_ioc_watch *out);
+/*
+ * KEEL_IOC_WATCH with no wait: *@out = @id's count, state and console end
+ * now, and poll() on kc_dev_fd() reports POLLIN at Keel's next event of any
+ * partition. 0 or -errno (ENODEV/ENOTTY: no event interrupt).
+ */
+int kc_watch_arm(uint32_t id, struct keel_ioc_watch *out);
+int kc_dev_fd(void);
 /* An ioctl of struct keel_ioc_ctl (START ... DESTROY). */
 int kc_ctl_raw(unsigned long req, uint32_t id, uint32_t flags, uint32_t timeout_ms);
 

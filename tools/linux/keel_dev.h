@@ -127,6 +127,25 @@ struct keel_ioc_pci {
 	uint32_t addr; /* KEEL_PCI_ADDR(segment, bus, device, function) */
 };
 
+/*
+ * KEEL_IOC_WATCH (ABI 1.9): wait until partition id's event count (state
+ * changes and console writes, KEEL_HC_MGMT_WATCH) differs from seen, or
+ * timeout_ms passes, without polling: the driver sleeps on Keel's event
+ * interrupt. Out: its count, state and console bytes now (count == seen:
+ * the timeout passed). timeout_ms 0 returns at once, having armed the
+ * descriptor: poll() on it then reports POLLIN at the next event of any
+ * partition. ENODEV if the management partition's tables lack the event
+ * interrupt; ENOENT once the partition is destroyed; EINTR on a signal.
+ */
+struct keel_ioc_watch {
+	uint32_t id;
+	uint32_t timeout_ms;
+	uint64_t seen; /* in: the count last seen; out: the count now */
+	uint32_t state; /* out: KEEL_PSTATE_* */
+	uint32_t pad;
+	uint64_t console_bytes; /* out */
+};
+
 #define KEEL_IOC_HOST_INFO _IOR(KEEL_IOC_MAGIC, 0x00, struct keel_ioc_host_info)
 #define KEEL_IOC_LIST _IOWR(KEEL_IOC_MAGIC, 0x01, struct keel_ioc_list)
 #define KEEL_IOC_CREATE _IOWR(KEEL_IOC_MAGIC, 0x02, struct keel_ioc_create)
@@ -148,5 +167,6 @@ struct keel_ioc_pci {
 #define KEEL_IOC_MEASURE _IOWR(KEEL_IOC_MAGIC, 0x12, struct keel_ioc_measure)
 /* (ABI 1.8) what the loader measured into the TPM: struct keel_tpm_report, out */
 #define KEEL_IOC_TPM _IOR(KEEL_IOC_MAGIC, 0x13, struct keel_tpm_report)
+#define KEEL_IOC_WATCH _IOWR(KEEL_IOC_MAGIC, 0x14, struct keel_ioc_watch)
 
 #endif /* KEEL_DEV_H */

@@ -15,13 +15,19 @@
 #include <linux/err.h>
 #include <linux/fs.h>
 #include <linux/gfp.h>
+#include <linux/interrupt.h>
 #include <linux/io.h>
+#include <linux/jiffies.h>
 #include <linux/miscdevice.h>
+#include <linux/mod_devicetable.h>
 #include <linux/module.h>
 #include <linux/mutex.h>
+#include <linux/platform_device.h>
+#include <linux/poll.h>
 #include <linux/slab.h>
 #include <linux/string.h>
 #include <linux/uaccess.h>
+#include <linux/wait.h>
 
 #include "keel_conduit.h"
 #include "keel_dev.h"
@@ -32,6 +38,19 @@ static DEFINE_MUTEX(keel_lock);
 static void *keel_bounce; /* physically contiguous, keel_bounce_size bytes */
 static size_t keel_bounce_size;
 static unsigned int keel_bounce_order;
+
+/*
+ * Keel's event interrupt (KEEL_HC_MGMT_WATCH): each one bumps the sequence
+ * and wakes every sleeper, who each ask Keel whether their partition moved.
+ */
+static DECLARE_WAIT_QUEUE_HEAD(keel_event_wq);
+static atomic_t keel_event_seq = ATOMIC_INIT(0);
+static int keel_event_irq; /* 0 until the event device is bound */
+
+/* Per open file: the sequence when its last WATCH armed Keel (for poll()). */
+struct keel_file {
+	int armed_seq;
+};
 
 /* A kernel object's guest-physical address: what Keel checks and copies. */
 static u64 keel_gpa(const void *p)
@@ -326,11 +345,58 @@ static long keel_ioc_console_write(void __user *uarg)
 	return ret;
 }
 
+/*
+ * WATCH: ask Keel (which arms the interrupt), and sleep while the count is
+ * unchanged. The sequence is read before the call: an interrupt for any
+ * event after Keel's answer moves it, so no wake-up is lost.
+ */
+static long keel_ioc_watch(struct file *file, void __user *uarg)
+{
+	struct keel_file *kf = file->private_data;
+	struct keel_hc_result res;
+	struct keel_ioc_watch w;
+	unsigned long deadline;
+	long ret;
+
+	if (copy_from_user(&w, uarg, sizeof(w)))
+		return -EFAULT;
+	if (!READ_ONCE(keel_event_irq))
+		return -ENODEV;
+	deadline = jiffies + msecs_to_jiffies(w.timeout_ms);
+	for (;;) {
+		int seq = atomic_read(&keel_event_seq);
+		long left;
+
+		if (mutex_lock_interruptible(&keel_lock))
+			return -EINTR;
+		ret = keel_call(KEEL_HC_MGMT_WATCH, w.id, 0, 0, &res);
+		mutex_unlock(&keel_lock);
+		if (ret)
+			return ret;
+		WRITE_ONCE(kf->armed_seq, seq);
+		if (res.r[0] != w.seen || !w.timeout_ms)
+			break;
+		left = (long)(deadline - jiffies);
+		if (left <= 0)
+			break;
+		left = wait_event_interruptible_timeout(keel_event_wq,
+							atomic_read(&keel_event_seq) != seq, left);
+		if (left < 0)
+			return left; /* a signal */
+	}
+	w.seen = res.r[0];
+	w.state = (u32)res.r[1];
+	w.console_bytes = res.r[2];
+	return copy_to_user(uarg, &w, sizeof(w)) ? -EFAULT : 0;
+}
+
 static long keel_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	void __user *uarg = (void __user *)arg;
 	long ret;
 
+	if (cmd == KEEL_IOC_WATCH)
+		return keel_ioc_watch(file, uarg); /* sleeps: takes the lock per call */
 	if (mutex_lock_interruptible(&keel_lock))
 		return -EINTR;
 	switch (cmd) {
@@ -400,14 +466,38 @@ static long keel_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 /* Root only: the node is 0600 and the opener needs CAP_SYS_ADMIN. */
 static int keel_open(struct inode *inode, struct file *file)
 {
+	struct keel_file *kf;
+
 	if (!capable(CAP_SYS_ADMIN))
 		return -EPERM;
+	kf = kzalloc(sizeof(*kf), GFP_KERNEL);
+	if (!kf)
+		return -ENOMEM;
+	kf->armed_seq = atomic_read(&keel_event_seq);
+	file->private_data = kf;
 	return 0;
+}
+
+static int keel_release(struct inode *inode, struct file *file)
+{
+	kfree(file->private_data);
+	return 0;
+}
+
+/* Readable once an event interrupt came after this file's last WATCH. */
+static __poll_t keel_poll(struct file *file, poll_table *pt)
+{
+	struct keel_file *kf = file->private_data;
+
+	poll_wait(file, &keel_event_wq, pt);
+	return atomic_read(&keel_event_seq) != READ_ONCE(kf->armed_seq) ? EPOLLIN | EPOLLRDNORM : 0;
 }
 
 static const struct file_operations keel_fops = {
 	.owner = THIS_MODULE,
 	.open = keel_open,
+	.release = keel_release,
+	.poll = keel_poll,
 	.unlocked_ioctl = keel_ioctl,
 	.compat_ioctl = compat_ptr_ioctl,
 	.llseek = noop_llseek,
@@ -418,6 +508,58 @@ static struct miscdevice keel_misc = {
 	.name = "keel",
 	.fops = &keel_fops,
 	.mode = 0600,
+};
+
+/* ---- the event interrupt's device (ACPI KEEL0001, DT keel,mgmt-events) ---- */
+
+static irqreturn_t keel_event_isr(int irq, void *dev)
+{
+	atomic_inc(&keel_event_seq);
+	wake_up_interruptible_all(&keel_event_wq);
+	return IRQ_HANDLED;
+}
+
+static int keel_event_probe(struct platform_device *pdev)
+{
+	int irq = platform_get_irq(pdev, 0);
+	int ret;
+
+	if (irq < 0)
+		return irq;
+	ret = devm_request_irq(&pdev->dev, irq, keel_event_isr, 0, "keel-events", NULL);
+	if (ret)
+		return ret;
+	WRITE_ONCE(keel_event_irq, irq);
+	dev_info(&pdev->dev, "event interrupt %d: keelctl waits without polling\n", irq);
+	return 0;
+}
+
+static int keel_event_remove(struct platform_device *pdev)
+{
+	WRITE_ONCE(keel_event_irq, 0);
+	return 0;
+}
+
+static const struct of_device_id keel_event_of[] = {
+	{ .compatible = KEEL_MGMT_EVENT_COMPAT },
+	{},
+};
+MODULE_DEVICE_TABLE(of, keel_event_of);
+
+static const struct acpi_device_id keel_event_acpi[] = {
+	{ KEEL_MGMT_EVENT_HID, 0 },
+	{},
+};
+MODULE_DEVICE_TABLE(acpi, keel_event_acpi);
+
+static struct platform_driver keel_event_driver = {
+	.probe = keel_event_probe,
+	.remove = keel_event_remove,
+	.driver = {
+		.name = "keel-events",
+		.of_match_table = keel_event_of,
+		.acpi_match_table = keel_event_acpi,
+	},
 };
 
 /* The largest contiguous bounce buffer we can get, up to one LOAD's maximum. */
@@ -465,6 +607,13 @@ static int __init keel_init(void)
 		free_pages((unsigned long)keel_bounce, keel_bounce_order);
 		return ret;
 	}
+	/* Without the event device (an older Keel), WATCH says ENODEV and keelctl polls. */
+	ret = platform_driver_register(&keel_event_driver);
+	if (ret) {
+		misc_deregister(&keel_misc);
+		free_pages((unsigned long)keel_bounce, keel_bounce_order);
+		return ret;
+	}
 	pr_info("keel: /dev/keel ready (hypervisor ABI %llu.%llu, %zu KiB bounce buffer)\n",
 		res.r[0] >> 16, res.r[0] & 0xffff, keel_bounce_size >> 10);
 	return 0;
@@ -472,6 +621,7 @@ static int __init keel_init(void)
 
 static void __exit keel_exit(void)
 {
+	platform_driver_unregister(&keel_event_driver);
 	misc_deregister(&keel_misc);
 	free_pages((unsigned long)keel_bounce, keel_bounce_order);
 }

@@ -21,7 +21,7 @@
  * longer reads.
  */
 #define KEEL_ABI_VERSION_MAJOR 1
-#define KEEL_ABI_VERSION_MINOR 8
+#define KEEL_ABI_VERSION_MINOR 9
 #define KEEL_ABI_VERSION ((KEEL_ABI_VERSION_MAJOR << 16) | KEEL_ABI_VERSION_MINOR)
 
 /*
@@ -142,7 +142,24 @@
  * written: what the loader measured into the firmware's TPM 2.0, if any.
  */
 #define KEEL_HC_MGMT_TPM 0x113
-#define KEEL_HC_MGMT_NR_CALLS 0x114 /* first unassigned management number */
+/*
+ * (1.9) Watch partition a0 without polling -> r1 = its event count, r2 =
+ * its state (KEEL_PSTATE_*), r3 = its console bytes so far (as STATS
+ * console_bytes). The event count grows at every change of state, every
+ * console write, and each memory plug or unplug and vCPU on or off the
+ * guest completes (what RESIZE waits for). Each call arms Keel: at the next event of any partition
+ * but the management one, it raises the management event interrupt
+ * (KEEL_MGMT_EVENT_IRQ, edge-triggered) once. A caller whose count has not
+ * moved since its last look sleeps until that interrupt (or its own
+ * timeout) and calls again; one woken by another partition's event finds
+ * its count unchanged and sleeps again. The tables Keel gives the
+ * management partition describe the interrupt: ACPI device KEEL0001 on
+ * x86_64, DT node "keel,mgmt-events" on aarch64.
+ */
+#define KEEL_HC_MGMT_WATCH 0x114
+#define KEEL_HC_MGMT_NR_CALLS 0x115 /* first unassigned management number */
+#define KEEL_MGMT_EVENT_HID "KEEL0001"
+#define KEEL_MGMT_EVENT_COMPAT "keel,mgmt-events"
 #define KEEL_RESIZE_MEMORY 1u
 /*
  * (1.2) a1 = KEEL_RESIZE_CPUS, a2 = how many of its vCPUs may be on, 1 ..
@@ -504,6 +521,8 @@ struct keel_part_stats {
 	uint32_t vcpus_allowed; /* how many may be on (RESIZE KEEL_RESIZE_CPUS) */
 	uint32_t vcpus_cores; /* those always on, one per core of its description */
 	uint32_t vsock_cid; /* (1.7) its KEEL_DEV_VSOCK's CID, or 0: none */
+	/* (1.9) ns from this run's START to its boot vCPU's first guest instruction (0: not yet) */
+	uint64_t first_insn_ns;
 };
 
 /*

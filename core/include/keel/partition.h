@@ -66,6 +66,8 @@ enum vcpu_where {
 #define VCPU_REQ_STOP (1u << 0)
 /* A hot vCPU turned itself off: leave the run loop and give the core back. */
 #define VCPU_REQ_RELEASE (1u << 1)
+/* Raise the management event interrupt in this vCPU's partition (core/mgmt_watch.c). */
+#define VCPU_REQ_EVENT (1u << 2)
 
 struct partition;
 
@@ -165,9 +167,11 @@ struct partition {
 	u32 held; /* created by a management call: the slot stays until DESTROY */
 	u32 destroy_frees; /* DESTROYING: its memory is still to be given back */
 	u64 start_ns; /* arch_time_ns() at part_start */
+	u64 first_entry_ns; /* ... at this run's first guest entry of vCPU 0 (0: not yet) */
 	u64 run; /* this run's number, unique since boot (part_run): a restart is a new run */
 	u64 stop_ns; /* ... when the last vCPU left (0 while it runs) */
 	u64 con_head; /* console bytes ever written: the next ring position */
+	u64 events; /* state changes and console writes (core/mgmt_watch.c; atomics) */
 	char con_ring[KEEL_CONSOLE_RING_SIZE]; /* the last bytes, at con_head % size */
 
 	struct part_arch arch;

@@ -24,6 +24,12 @@
 #define KEEL_VIRTIO_MAX 32u
 /* The INTx lines (SPIs) of a partition's PCI functions, once routed (not yet on aarch64). */
 #define KEEL_PCI_INTX_IRQ_BASE (KEEL_VIRTIO_IRQ_BASE + KEEL_VIRTIO_MAX)
+/*
+ * The management partition's event interrupt (KEEL_HC_MGMT_WATCH): SPI 2,
+ * which no device of Keel's platform claims, edge-triggered (DT node
+ * "keel,mgmt-events").
+ */
+#define KEEL_MGMT_EVENT_IRQ 2u
 
 struct pcpu;
 

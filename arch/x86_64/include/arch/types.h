@@ -33,6 +33,12 @@
 #define KEEL_VIRTIO_MAX 8u
 /* The INTx lines (GSIs) of a partition's PCI functions: its n-th function has BASE + n. */
 #define KEEL_PCI_INTX_IRQ_BASE 24u
+/*
+ * The management partition's event interrupt (KEEL_HC_MGMT_WATCH): ISA line
+ * 10, which no device of Keel's platform claims, edge-triggered (ACPI
+ * device KEEL0001).
+ */
+#define KEEL_MGMT_EVENT_IRQ 10u
 
 struct pcpu;
 struct vlapic;

@@ -18,6 +18,7 @@
 #define KEEL_VIRTIO_MMIO_STRIDE 0x200ull
 #define KEEL_VIRTIO_IRQ_BASE 16u
 #define KEEL_VIRTIO_MAX 32u
+#define KEEL_MGMT_EVENT_IRQ 2u
 
 struct pcpu;
 struct pcpu_arch {
