@@ -1,20 +1,25 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""`make bench`, part 3: `keelctl start` returning -> the microVM's /init.
+"""`make bench`, part 3: `keelctl create --start` -> the microVM's first
+instruction and its /init.
 
 Boots Keel with the Linux management partition (as tests/integration/
 test_mgmt_linux.py does) and types /scripts/bench-start.sh into its shell:
-N times it creates a microVM (the same kernel, initramfs, cmdline, vCPUs and
-memory as tools/bench.py's microVM), runs `keelctl start` and prints
+N times it runs `keelctl create --start` for a microVM (the same kernel,
+initramfs, cmdline, vCPUs and memory as tools/bench.py's microVM) and prints
 "BENCH-STARTED i" when that returns; the microVM's first /init line
 ("KEEL-INIT <arch> start") then arrives on the serial console. The time
-between the two lines' arrival is the figure, median of N (>= 5), beside the
-same kernel booted directly by QEMU -kernel (QEMU start -> the same line) in
-the same run: tools/bench.py passes its direct boots in. JSON in
+between the two lines' arrival is the first figure. The second is Keel's own
+clock from the START call (the images already copied in) to the boot vCPU's
+first guest instruction (`keelctl stats` first_insn_ns; the issue's target
+is 0.3 s under TCG). Medians of N (>= 5), beside the same kernel booted
+directly by QEMU -kernel (QEMU start -> the same line) in the same run:
+tools/bench.py passes its direct boots in. JSON in
 <build>/bench/keelctl-start-<time>.json. Not a test: nothing passes or fails.
 """
 
 import json
+import re
 import statistics
 import sys
 import tempfile
@@ -41,8 +46,40 @@ def mgmt_config(arch):
     return keelrig.keel_cfg(mgmt, on_idle="poweroff")
 
 
-def keel_side(arch, build, n, cpus, memory, cmdline, logdir, timeout):
-    """Seconds from each BENCH-STARTED line to the microVM's first /init line."""
+IDLE_LINE = re.compile(r"^BENCH-IDLE (none|watch|poll) busy_ticks=(\d+) total_ticks=(\d+) "
+                       r"calls=(-?\d+)$")
+USER_HZ = 100  # /proc/stat's ticks, on both arches
+
+
+def idle_side(q, arch, vms, seconds, timeout, after):
+    """The manager's load with @vms quiet microVMs (bench-idle.sh): with no
+    keelctl (its baseline), then a keelctl console on each waiting on Keel's
+    interrupt, then polling; per mode, the busy share of its CPU and its
+    hypercalls per second."""
+    q.send(f"/scripts/bench-idle.sh {vms} {seconds}\n")
+    done = q.wait_for(r"^BENCH-IDLE-DONE$|BENCH-FAIL", timeout + 4 * seconds, after=after)
+    if "FAIL" in done:
+        return {"error": done}
+    out = {"microvms": vms, "seconds": seconds}
+    for line in q.find_all(r"^BENCH-IDLE (none|watch|poll) ", after=after):
+        m = IDLE_LINE.match(line)
+        if not m:
+            continue
+        busy, total, calls = int(m.group(2)), int(m.group(3)), int(m.group(4))
+        out[m.group(1)] = {"busy_ticks": busy, "total_ticks": total,
+                           "busy_pct": round(100.0 * busy / total, 2) if total else None,
+                           "cpu_s": busy / USER_HZ,
+                           "hypercalls_per_s": round(calls / seconds, 1)}
+        log(f"{arch} manager with {vms} idle microVMs, keelctl: {m.group(1)}: "
+            f"{out[m.group(1)]['busy_pct']}% busy, {out[m.group(1)]['hypercalls_per_s']} "
+            f"hypercalls/s")
+    return out
+
+
+def keel_side(arch, build, n, cpus, memory, cmdline, logdir, timeout, idle_vms=4,
+              idle_seconds=10):
+    """Seconds from each BENCH-STARTED line to the microVM's first /init line,
+    Keel's START -> first instruction, and the manager's idle load (idle_side)."""
     a = linuxrig.assets(arch, build)
     if not a.mgmt_initrd.is_file():
         return {"error": "no mgmt-initrd.gz (keelctl not built)"}
@@ -50,14 +87,14 @@ def keel_side(arch, build, n, cpus, memory, cmdline, logdir, timeout):
         esp = Path(tmp) / "esp"
         keelrig.make_esp(esp, arch, build, mgmt_config(arch))
         linuxrig.fill_esp(esp, a, mgmt=True)
-        argv = keelrig.qemu_argv(arch, esp, smp=cpus + 2, mem="2G")
+        argv = keelrig.qemu_argv(arch, esp, smp=max(cpus, idle_vms) + 2, mem="2G")
         log_path = logdir / f"{arch}-keelctl-start.log"
         with linuxrig.LinuxQemu(argv, log_path, hard_timeout=timeout * (n + 1),
                                 name=f"{arch} keelctl start") as q:
             try:
                 q.wait_for(r"KEEL-MGMT ready", timeout)
                 q.send(f"/scripts/bench-start.sh {n} {cpus} {memory} {cmdline}\n")
-                times = []
+                times, firsts = [], []
                 after = 0
                 for i in range(1, n + 1):
                     started = q.wait_for(rf"^BENCH-STARTED {i}$|BENCH-FAIL", timeout, after=after)
@@ -66,10 +103,17 @@ def keel_side(arch, build, n, cpus, memory, cmdline, logdir, timeout):
                     init = q.wait_for(linuxrig.said(NAME, f"KEEL-INIT {arch} start"), timeout,
                                       after=started.index)
                     times.append(q.time_of(init) - q.time_of(started))
-                    log(f"{arch} keelctl start #{i}: {times[-1]:.2f} s")
-                    after = init.index
-                q.wait_for(rf"BENCH-DONE {n}", timeout, after=after)
-                return {"runs_s": times}
+                    first = q.wait_for(rf"^BENCH-FIRST {i} \d+$|BENCH-FAIL", timeout,
+                                       after=init.index)
+                    if "FAIL" in first:
+                        return {"error": first, "runs_s": times, "first_insn_s": firsts}
+                    firsts.append(int(first.split()[-1]) / 1e9)
+                    log(f"{arch} keelctl create --start #{i}: first instruction "
+                        f"{firsts[-1] * 1000:.1f} ms, /init {times[-1]:.2f} s")
+                    after = first.index
+                done = q.wait_for(rf"BENCH-DONE {n}", timeout, after=after)
+                idle = idle_side(q, arch, idle_vms, idle_seconds, timeout, done.index)
+                return {"runs_s": times, "first_insn_s": firsts, "mgmt_idle": idle}
             except AssertionError as e:
                 return {"error": f"{e} (log {log_path})"}
 
@@ -85,23 +129,39 @@ def run(arches, build, args, direct_boots):
         cmdline = linuxrig.cmdline(arch, wait=0)
         log(f"{arch}: {args.starts} keelctl starts in one management partition")
         keel = keel_side(arch, build, args.starts, args.cpus, args.memory, cmdline, logdir,
-                         args.timeout)
+                         args.timeout, args.idle_vms, args.idle_seconds)
         direct = direct_boots(arch)
         d = [r["qemu_to_init_s"] for r in direct if "qemu_to_init_s" in r]
         k = keel.get("runs_s", [])
+        f = [x for x in keel.get("first_insn_s", []) if x > 0]
         rec = {"keel_start_to_init_s": k, "direct_qemu_to_init_s": d,
+               "keel_start_to_first_insn_s": f,
                "median_keel_s": statistics.median(k) if k else None,
+               "median_first_insn_s": statistics.median(f) if f else None,
                "median_direct_s": statistics.median(d) if d else None}
+        if "mgmt_idle" in keel:
+            rec["mgmt_idle"] = keel["mgmt_idle"]
         if "error" in keel:
             rec["error"] = keel["error"]
         if rec["median_keel_s"] and rec["median_direct_s"]:
             rec["ratio_keel_over_direct"] = round(rec["median_keel_s"] / rec["median_direct_s"], 3)
         result["arches"][arch] = rec
-        print(f"\n{arch}: keelctl start -> microVM /init, median of {len(k)}: "
+        print(f"\n{arch}: keelctl create --start: START -> first guest instruction, median of "
+              f"{len(f)}: {(rec['median_first_insn_s'] or 0) * 1000:.1f} ms (target 300 ms)")
+        print(f"{arch}: keelctl create --start -> microVM /init, median of {len(k)}: "
               f"{rec['median_keel_s'] or 0:.2f} s; direct QEMU start -> /init, median of "
               f"{len(d)}: {rec['median_direct_s'] or 0:.2f} s; ratio "
               f"{rec.get('ratio_keel_over_direct', 'n/a')}"
               + (f"\n  Keel side failed: {rec['error']}" if "error" in rec else ""))
+        idle = rec.get("mgmt_idle", {})
+        if all(m in idle for m in ("none", "watch", "poll")):
+            alone, w, p = idle["none"], idle["watch"], idle["poll"]
+            print(f"{arch}: the manager with {idle['microvms']} idle microVMs, over "
+                  f"{idle['seconds']} s: alone {alone['busy_pct']}% busy, "
+                  f"{alone['hypercalls_per_s']} hypercalls/s; a keelctl console on each "
+                  f"waiting on Keel's interrupt {w['busy_pct']}% busy, "
+                  f"{w['hypercalls_per_s']} hypercalls/s; polling every 50 ms "
+                  f"{p['busy_pct']}% busy, {p['hypercalls_per_s']} hypercalls/s")
     path = outdir / f"keelctl-start-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nbench-keelctl: results in {path}")
@@ -110,3 +170,7 @@ def run(arches, build, args, direct_boots):
 
 def options(ap):
     ap.add_argument("--starts", type=int, default=5, help="keelctl starts per arch (>= 5)")
+    ap.add_argument("--idle-vms", type=int, default=4,
+                    help="quiet microVMs beside the idle manager (keelctl console on each)")
+    ap.add_argument("--idle-seconds", type=int, default=10,
+                    help="seconds the manager's idle load is measured, per mode")

@@ -212,7 +212,7 @@ static int kc_con_send(struct kc_con *c, const struct keel_part_status *st, cons
 static int kc_con_wait(struct kc_con *c, const char *what, bool new_only, uint64_t timeout_s)
 {
 	static struct kc_finder finder;
-	uint64_t deadline = kc_now_ms() + timeout_s * 1000, seen = KC_WATCH_NONE;
+	uint64_t deadline = kc_now_ms() + timeout_s * 1000, seen = KC_WATCH_NONE, next_state = 0;
 	struct keel_part_stats s;
 	struct keel_ioc_watch w;
 	bool stopped = false;
@@ -254,7 +254,11 @@ static int kc_con_wait(struct kc_con *c, const char *what, bool new_only, uint64
 			stopped = w.state == KEEL_PSTATE_STOPPED;
 			continue;
 		}
-		ret = kc_con_stats(c, &s); /* no event interrupt: kc_watch slept instead */
+		/* No event interrupt: kc_watch slept 50 ms; the state once a second. */
+		if (now < next_state)
+			continue;
+		next_state = now + KC_CON_STATE_MS;
+		ret = kc_con_stats(c, &s);
 		if (ret)
 			return ret;
 		stopped = s.status.state == KEEL_PSTATE_STOPPED;

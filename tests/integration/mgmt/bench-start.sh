@@ -1,10 +1,12 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# `make bench` (tools/bench_keelctl.py): N times, create microVM "bvm" with
-# CPUS cores and MEMORY from /images, `keelctl start` it and print
-# "BENCH-STARTED i" the moment start returns (the host times from that line to
-# the microVM's "KEEL-INIT <arch> start"); then wait (1 s polls, to leave the
-# CPUs to the guest) until its /init has powered it off, and destroy it.
+# `make bench` (tools/bench_keelctl.py): N times, `keelctl create --start`
+# microVM "bvm" with CPUS cores and MEMORY from /images and print
+# "BENCH-STARTED i" the moment it returns (the host times from that line to
+# the microVM's "KEEL-INIT <arch> start"); then wait, without polling
+# (`console --wait` sleeps on Keel's event interrupt and ends with exit 5 when
+# the partition stops), until its /init has powered it off; print
+# "BENCH-FIRST i NS", Keel's own START -> first guest instruction; destroy it.
 # Usage: bench-start.sh N CPUS MEMORY CMDLINE
 n=$1 cpus=$2 mem=$3
 shift 3
@@ -12,14 +14,12 @@ cmd="$*"
 i=1
 while [ $i -le "$n" ]; do
 	keelctl create bvm --cpus "$cpus" --memory "$mem" --kernel /images/kernel \
-		--initrd /images/initrd.gz --disk /images/disk.img --cmdline "$cmd" >/dev/null ||
-		{ echo "BENCH-FAIL create $i"; exit 1; }
-	keelctl start bvm >/dev/null && echo "BENCH-STARTED $i" || { echo "BENCH-FAIL start $i"; exit 1; }
-	t=0
-	while [ "$(keelctl list | awk '$2 == "bvm" {print $3}')" = running ] && [ $t -lt 600 ]; do
-		sleep 1
-		t=$((t + 1))
-	done
+		--initrd /images/initrd.gz --disk /images/disk.img --cmdline "$cmd" --start >/dev/null &&
+		echo "BENCH-STARTED $i" || { echo "BENCH-FAIL create --start $i"; exit 1; }
+	keelctl console bvm --wait "BENCH never printed" --new --timeout 600 >/dev/null 2>&1
+	[ $? = 5 ] || { echo "BENCH-FAIL still running $i"; exit 1; }
+	first=$(keelctl stats bvm --json | tr -d '\n' | sed -n 's/.*"first_insn_ns": *\([0-9]*\).*/\1/p')
+	echo "BENCH-FIRST $i ${first:-0}"
 	keelctl destroy bvm --force >/dev/null || { echo "BENCH-FAIL destroy $i"; exit 1; }
 	i=$((i + 1))
 done
