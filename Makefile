@@ -114,12 +114,13 @@ CORE_SRCS := $(wildcard core/*.c) $(wildcard virtio/*.c) $(wildcard vfio/*.c) $(
 CORE_OBJS := $(patsubst %,$(O)/core-objs/%.o,$(CORE_SRCS))
 
 .PHONY: arch-all
-arch-all: $(O)/keel.efi guests $(O)/keelctl $(O)/keel-vsock
+arch-all: $(O)/keel.efi guests $(O)/keelctl $(O)/keel-vsock $(O)/keel-blkbench
 
 # keelctl, the management CLI: a static Linux binary for this arch, run in the
 # management partition (its initramfs is built by tools/linux-assets.py --keelctl),
-# and keel-vsock, the vsock tool of every Linux initramfs, built with it.
-$(O)/keelctl $(O)/keel-vsock &: $(wildcard tools/keelctl/*.[ch]) tools/keelctl/Makefile tools/linux/keel_dev.h \
+# and keel-vsock and keel-blkbench, the vsock tool and block benchmark of every
+# Linux initramfs, built with it.
+$(O)/keelctl $(O)/keel-vsock $(O)/keel-blkbench &: $(wildcard tools/keelctl/*.[ch]) tools/keelctl/Makefile tools/linux/keel_dev.h \
 		core/include/keel/abi.h core/include/keel/pci_addr.h
 	@echo "  KEELCTL $@"
 	@$(MAKE) --no-print-directory -C tools/keelctl ARCH=$(KEEL_ARCH) OUT=$(abspath $(O)/keelctl)

@@ -16,15 +16,19 @@ everything as JSON to <build>/bench/linux-boot-<time>.json (and latest.json).
 A side that fails is reported as failed; it does not stop the run. Not a test:
 nothing here passes or fails.
 
-Then `keelctl start` returning -> the microVM's /init in a Linux management
-partition, --starts times, beside the direct boots above (tools/
-bench_keelctl.py), and the hypercall round trip (tools/bench_hypercall.py, its
---hc-* and --icount options), and on x86_64 a passed-through NVMe drive and
-NIC against the same devices in a direct boot (tools/bench_passthrough.py, its
---pt-* options), and TCP throughput and ping between two microVMs on Keel's
-switch against two direct guests joined by QEMU's -netdev socket
-(tools/bench_net.py, its --net-* options); --only
-linux|keelctl|hypercall|passthrough|net runs just one.
+Then `keelctl create --start` -> the microVM's first instruction and its
+/init in a Linux management partition, --starts times, beside the direct
+boots above (tools/bench_keelctl.py), with the management partition's idle
+load while keelctl waits on Keel's interrupt and while it polls, and the
+hypercall round trip (tools/bench_hypercall.py, its --hc-* and --icount
+options), and on x86_64 a passed-through NVMe drive and NIC against the same
+devices in a direct boot (tools/bench_passthrough.py, its --pt-* options),
+and TCP throughput and ping between two microVMs on Keel's switch against two
+direct guests joined by QEMU's -netdev socket (tools/bench_net.py, its --net-*
+options), and virtio-blk's sequential and random 4 KiB reads and writes
+against QEMU's virtio-blk-device (tools/bench_blk.py, its --blk-* options);
+--only linux|keelctl|hypercall|passthrough|net|blk runs just one. Each run
+ends by rewriting docs/bench.md (tools/bench_report.py).
 """
 
 import argparse
@@ -39,10 +43,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests" / "integration"))
+import bench_blk  # noqa: E402
 import bench_hypercall  # noqa: E402
 import bench_keelctl  # noqa: E402
 import bench_net  # noqa: E402
 import bench_passthrough  # noqa: E402
+import bench_report  # noqa: E402
 import keelrig  # noqa: E402
 import linuxrig  # noqa: E402
 
@@ -228,18 +234,29 @@ def report(rec):
             print(f"  {side} failed: {e}")
 
 
+def write_report(build):
+    """docs/bench.md and its plots from the newest JSONs (tools/bench_report.py). A failure
+    there is a warning: the benchmarks' own results are already written."""
+    try:
+        bench_report.write(build)
+    except Exception as e:  # noqa: BLE001 - whatever breaks the page must not fail the bench
+        log(f"warning: docs/bench.md not written: {e!r}")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--arch", default="x86_64 aarch64", help="space or comma separated")
     ap.add_argument("--build", default="build", help="build directory (as make BUILD=)")
     ap.add_argument("--pairs", type=int, default=5, help="a/b pairs per arch (at least 5 advised)")
     ap.add_argument("--timeout", type=float, default=180.0, help="seconds per boot to the marker")
-    ap.add_argument("--only", choices=("linux", "hypercall", "keelctl", "passthrough", "net"),
-                    help="run one benchmark, not all five")
+    ap.add_argument("--only",
+                    choices=("linux", "hypercall", "keelctl", "passthrough", "net", "blk"),
+                    help="run one benchmark, not all six")
     bench_hypercall.options(ap)
     bench_keelctl.options(ap)
     bench_passthrough.options(ap)
     bench_net.options(ap)
+    bench_blk.options(ap)
     args = ap.parse_args()
     build = Path(args.build)
     if not build.is_absolute():
@@ -247,12 +264,19 @@ def main():
     arches = [x for x in re.split(r"[\s,]+", args.arch) if x]
     if args.only == "hypercall":  # the hypercall round trip alone (see the end)
         bench_hypercall.run(arches, build, args)
+        write_report(build)
         return
     if args.only == "passthrough":
         bench_passthrough.run(build, args)
+        write_report(build)
         return
     if args.only == "net":
         bench_net.run(arches, build, args)
+        write_report(build)
+        return
+    if args.only == "blk":
+        bench_blk.run(arches, build, args)
+        write_report(build)
         return
     outdir = build / "bench"
     logdir = outdir / "logs"
@@ -271,6 +295,7 @@ def main():
 
     if args.only == "keelctl":
         bench_keelctl.run(arches, build, args, direct_boots)
+        write_report(build)
         return
 
     result = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "host": platform.node(),
@@ -302,6 +327,11 @@ def main():
     # ---- two microVMs on Keel's switch against two direct guests (tools/bench_net.py) ----
     if args.only != "linux":
         bench_net.run(arches, build, args)
+
+    # ---- virtio-blk against QEMU's virtio-blk-device (tools/bench_blk.py) ----
+    if args.only != "linux":
+        bench_blk.run(arches, build, args)
+    write_report(build)
 
 
 if __name__ == "__main__":

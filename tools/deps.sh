@@ -13,7 +13,8 @@ PACKAGES="build-essential gcc-aarch64-linux-gnu binutils-aarch64-linux-gnu gnu-e
 picolibc-aarch64-linux-gnu qemu-system-x86 qemu-system-arm ovmf qemu-efi-aarch64
 mtools dosfstools busybox-static python3-pytest cpio bochs bochsbios vgabios
 libc6-dev-arm64-cross gcc-12 gcc-12-aarch64-linux-gnu libelf1 libssl3 zlib1g
-ipxe-qemu qemu-utils clang libclang-rt-14-dev clang-format swtpm swtpm-tools"
+ipxe-qemu qemu-utils clang libclang-rt-14-dev clang-format swtpm swtpm-tools
+python3-matplotlib"
 ARM64_PACKAGES="gnu-efi libfdt-dev"
 
 as_root() {

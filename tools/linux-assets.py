@@ -622,9 +622,13 @@ def build(arch, out, disk_size=DISK_SIZE, disk_seed="keel", keelctl=None, guest=
         shutil.copyfile(image, kernel_out)
     vmlinux = {"vmlinux": write_vmlinux(kdir, image, out)} \
         if arch == "x86_64" and flavour == "generic" else {}
-    # keel-vsock, built beside keelctl, in every initramfs of the generic kernel.
-    tool = Path(keelctl).with_name("keel-vsock") if keelctl else None
-    vsock = [("bin/keel-vsock", tool.read_bytes(), 0o755)] if tool and tool.is_file() else []
+    # keel-vsock and keel-blkbench, built beside keelctl, in every initramfs of the
+    # generic kernel.
+    vsock = []
+    for name in ("keel-vsock", "keel-blkbench"):
+        tool = Path(keelctl).with_name(name) if keelctl else None
+        if tool and tool.is_file():
+            vsock.append((f"bin/{name}", tool.read_bytes(), 0o755))
     write_if_changed(out / "initrd.gz",
                      build_initramfs(arch, busybox, moddir, order, extra=vsock, pci=pci))
     disk_sha = make_disk(out / "disk.img", disk_size, disk_seed)
