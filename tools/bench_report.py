@@ -461,16 +461,7 @@ def net(data):
            "([tools/bench_net.py](../tools/bench_net.py))"]
     for arch, rec in arches(data):
         runs, s = rec.get("runs") or {}, rec.get("summary") or {}
-        out += ["", f"### {arch}", "",
-                f"Guest kernel {rec.get('kernel') or 'not recorded'}; medians of "
-                f"{len(runs_of_ok(runs.get('keel')))}/{len(runs.get('keel') or [])} Keel and "
-                f"{len(runs_of_ok(runs.get('direct')))}/{len(runs.get('direct') or [])} "
-                "direct runs.",
-                Table(f"{arch}: network, Keel / direct", ("Keel", "direct"), [
-                    Row(label, unit, side_median(s, runs, "keel", k),
-                        side_median(s, runs, "direct", k), get(rec, "ratio_keel_over_direct", k),
-                        runs_of(runs.get("keel"), k), runs_of(runs.get("direct"), k))
-                    for label, k, unit in NET_ROWS])]
+        out += keel_vs_direct(arch, rec, "network", ("Keel", "direct"), NET_ROWS, "runs")
         vsock = side_median(s, runs, "keel", "vsock_mibs")
         if vsock is not None:
             out += ["", "vsock against TCP on the same Keel pair (higher is better):",
@@ -482,6 +473,22 @@ def net(data):
                             runs_of(runs.get("keel"), "tcp_mibs"))])]
         out += errors([e for side in runs for e in run_errors(f"{side} run", runs[side])])
     return out
+
+
+def keel_vs_direct(arch, rec, what, cols, rows, noun):
+    """An arch's heading, its guest kernel and run counts, and the table of @rows
+    ((label, key, unit)) from @rec's runs: Keel against the direct side."""
+    runs, s = rec.get("runs") or {}, rec.get("summary") or {}
+    return ["", f"### {arch}", "",
+            f"Guest kernel {rec.get('kernel') or 'not recorded'}; medians of "
+            f"{len(runs_of_ok(runs.get('keel')))}/{len(runs.get('keel') or [])} Keel and "
+            f"{len(runs_of_ok(runs.get('direct')))}/{len(runs.get('direct') or [])} "
+            f"direct {noun}.",
+            Table(f"{arch}: {what}, {cols[0]} / {cols[1]}", cols, [
+                Row(label, unit, side_median(s, runs, "keel", k),
+                    side_median(s, runs, "direct", k), get(rec, "ratio_keel_over_direct", k),
+                    runs_of(runs.get("keel"), k), runs_of(runs.get("direct"), k))
+                for label, k, unit in rows])]
 
 
 BLK_ROWS = (("sequential read, 1 MiB", "seq_read_mibs", "MiB/s"),
@@ -505,17 +512,8 @@ def blk(data):
            "device's share; under TCG, Keel's device model runs emulated while QEMU's runs "
            "natively. Higher is better. ([tools/bench_blk.py](../tools/bench_blk.py))"]
     for arch, rec in arches(data):
-        runs, s = rec.get("runs") or {}, rec.get("summary") or {}
-        out += ["", f"### {arch}", "",
-                f"Guest kernel {rec.get('kernel') or 'not recorded'}; medians of "
-                f"{len(runs_of_ok(runs.get('keel')))}/{len(runs.get('keel') or [])} Keel and "
-                f"{len(runs_of_ok(runs.get('direct')))}/{len(runs.get('direct') or [])} "
-                "direct boots.",
-                Table(f"{arch}: virtio-blk, Keel / QEMU", ("Keel", "QEMU"), [
-                    Row(label, unit, side_median(s, runs, "keel", k),
-                        side_median(s, runs, "direct", k), get(rec, "ratio_keel_over_direct", k),
-                        runs_of(runs.get("keel"), k), runs_of(runs.get("direct"), k))
-                    for label, k, unit in BLK_ROWS])]
+        runs = rec.get("runs") or {}
+        out += keel_vs_direct(arch, rec, "virtio-blk", ("Keel", "QEMU"), BLK_ROWS, "boots")
         out += errors([e for side in runs for e in run_errors(f"{side} boot", runs[side])])
     return out
 
