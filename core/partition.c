@@ -179,15 +179,17 @@ void part_vcpu_unbind(struct vcpu *v)
 	struct partition *part = v->part;
 	unsigned long flags = spin_lock_irqsave(&part_state_lock);
 	u32 cpu = v->pcpu ? v->pcpu->id : 0;
+	bool was_bound = v->bound;
 
-	if (v->bound) {
+	if (was_bound) {
 		WRITE_ONCE(v->pcpu->vcpu, NULL);
 		WRITE_ONCE(part->hot_cpu_mask, part->hot_cpu_mask & ~BIT(cpu));
 		WRITE_ONCE(part->hot_on, part->hot_on - 1);
 		__atomic_store_n(&v->bound, 0, __ATOMIC_RELEASE);
 	}
 	spin_unlock_irqrestore(&part_state_lock, flags);
-	mgmt_watch_event(part);
+	if (was_bound)
+		mgmt_watch_event(part); /* one vCPU fewer on: keelctl resize waits for this */
 }
 
 int part_set_vcpus_allowed(struct partition *part, u32 n)

@@ -147,9 +147,9 @@
  * its state (KEEL_PSTATE_*), r3 = its console bytes so far (as STATS
  * console_bytes). The event count grows at every change of state, every
  * console write, and each memory plug or unplug and vCPU on or off the
- * guest completes (what RESIZE waits for). Each call arms Keel: at the next event of any partition
- * but the management one, it raises the management event interrupt
- * (KEEL_MGMT_EVENT_IRQ, edge-triggered) once. A caller whose count has not
+ * guest completes (what RESIZE waits for). Each call arms Keel: at the
+ * next event of any partition but the management one, it raises the
+ * management event interrupt (KEEL_MGMT_EVENT_IRQ, edge-triggered) once. A caller whose count has not
  * moved since its last look sleeps until that interrupt (or its own
  * timeout) and calls again; one woken by another partition's event finds
  * its count unchanged and sleeps again. The tables Keel gives the

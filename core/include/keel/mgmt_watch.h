@@ -3,8 +3,8 @@
  * KEEL_HC_MGMT_WATCH: the management partition waits for other partitions
  * to change without polling. Each partition counts its events (state
  * changes, console writes, memory plugged or unplugged, vCPUs on or off);
- * a WATCH arms Keel, and the next event of any
- * partition raises the management event interrupt once.
+ * a WATCH arms Keel, and the next event of any partition raises the
+ * management event interrupt once.
  *
  * No lost wake-up: the WATCH arms before it reads the count, an event
  * counts before it disarms, both with sequentially consistent atomics. So

@@ -171,7 +171,7 @@ struct partition {
 	u64 run; /* this run's number, unique since boot (part_run): a restart is a new run */
 	u64 stop_ns; /* ... when the last vCPU left (0 while it runs) */
 	u64 con_head; /* console bytes ever written: the next ring position */
-	u64 events; /* state changes and console writes (core/mgmt_watch.c; atomics) */
+	u64 events; /* state changes, console writes, resize steps (core/mgmt_watch.c) */
 	char con_ring[KEEL_CONSOLE_RING_SIZE]; /* the last bytes, at con_head % size */
 
 	struct part_arch arch;
