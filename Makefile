@@ -14,7 +14,7 @@ export KEEL_CACHE
 ifndef KEEL_ARCH
 # ---------------------------------------------------------------- outer level
 
-.PHONY: all deps unit test integration run check clean linux-assets bench usb-image pxe FORCE
+.PHONY: all deps unit test integration run check clean linux-assets bench bench-image usb-image pxe FORCE
 all: $(addprefix build-,$(ARCHES))
 
 build-%: FORCE
@@ -56,6 +56,14 @@ usb-image: deps
 	@$(if $(KEEL_CFG),,for a in $(ARCHES); do tools/linux-assets.py --arch $$a --out $(BUILD)/$$a/linux \
 		--keelctl $(BUILD)/$$a/keelctl --guest $(BUILD)/$$a/guests/testguest.elf || exit 1; done)
 	@tools/bootmedia.py usb --arch "$(ARCHES)" --build $(BUILD) $(if $(KEEL_CFG),--config $(KEEL_CFG))
+
+# The lab bench on a USB image, $(BUILD)/keel-bench.img (both arches): boot it on
+# a real host to measure Keel there; it prints one JSON document on the serial
+# console and powers off (tests/configs/bench.cfg; docs/bench.md, "On a real host").
+bench-image: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) all
+	@tools/bootmedia.py usb --arch "$(ARCHES)" --build $(BUILD) --config tests/configs/bench.cfg \
+		--out $(BUILD)/keel-bench.img
 
 # A network-boot tree, $(BUILD)/pxe/<arch>/keel.efi with keel.cfg and its files
 # beside it, to serve over TFTP (docs/network-boot.md); KEEL_CFG as for usb-image.

@@ -26,9 +26,11 @@ devices in a direct boot (tools/bench_passthrough.py, its --pt-* options),
 and TCP throughput and ping between two microVMs on Keel's switch against two
 direct guests joined by QEMU's -netdev socket (tools/bench_net.py, its --net-*
 options), and virtio-blk's sequential and random 4 KiB reads and writes
-against QEMU's virtio-blk-device (tools/bench_blk.py, its --blk-* options);
---only linux|keelctl|hypercall|passthrough|net|blk runs just one. Each run
-ends by rewriting docs/bench.md (tools/bench_report.py).
+against QEMU's virtio-blk-device (tools/bench_blk.py, its --blk-* options),
+and the lab bench that `make bench-image` ships for real hosts, under
+-icount (tools/bench_lab.py, its --lab-* options); --only
+linux|keelctl|hypercall|passthrough|net|blk|lab runs just one. Each run ends
+by rewriting docs/bench.md (tools/bench_report.py).
 """
 
 import argparse
@@ -46,6 +48,7 @@ sys.path.insert(0, str(ROOT / "tests" / "integration"))
 import bench_blk  # noqa: E402
 import bench_hypercall  # noqa: E402
 import bench_keelctl  # noqa: E402
+import bench_lab  # noqa: E402
 import bench_net  # noqa: E402
 import bench_passthrough  # noqa: E402
 import bench_report  # noqa: E402
@@ -250,13 +253,14 @@ def main():
     ap.add_argument("--pairs", type=int, default=5, help="a/b pairs per arch (at least 5 advised)")
     ap.add_argument("--timeout", type=float, default=180.0, help="seconds per boot to the marker")
     ap.add_argument("--only",
-                    choices=("linux", "hypercall", "keelctl", "passthrough", "net", "blk"),
-                    help="run one benchmark, not all six")
+                    choices=("linux", "hypercall", "keelctl", "passthrough", "net", "blk", "lab"),
+                    help="run one benchmark, not all seven")
     bench_hypercall.options(ap)
     bench_keelctl.options(ap)
     bench_passthrough.options(ap)
     bench_net.options(ap)
     bench_blk.options(ap)
+    bench_lab.options(ap)
     args = ap.parse_args()
     build = Path(args.build)
     if not build.is_absolute():
@@ -276,6 +280,10 @@ def main():
         return
     if args.only == "blk":
         bench_blk.run(arches, build, args)
+        write_report(build)
+        return
+    if args.only == "lab":
+        bench_lab.run(arches, build, args)
         write_report(build)
         return
     outdir = build / "bench"
@@ -331,6 +339,10 @@ def main():
     # ---- virtio-blk against QEMU's virtio-blk-device (tools/bench_blk.py) ----
     if args.only != "linux":
         bench_blk.run(arches, build, args)
+
+    # ---- the lab bench image's configuration under -icount (tools/bench_lab.py) ----
+    if args.only != "linux":
+        bench_lab.run(arches, build, args)
     write_report(build)
 
 

@@ -42,7 +42,7 @@ ERROR_CHARS = 400  # an error string is cut there: a log's tail can be long
 DASH = "—"
 
 # Per unit: decimals and the suffix shown after the number.
-UNITS = {"s": (2, " s"), "ms": (1, " ms"), "insns": (0, ""), "ticks": (1, ""),
+UNITS = {"s": (2, " s"), "ms": (1, " ms"), "insns": (0, ""), "ticks": (1, ""), "ns": (0, " ns"),
          "KiB": (0, " KiB"), "MiB/s": (1, " MiB/s"), "%": (1, " %"), "/s": (1, "/s"),
          "IOPS": (0, " IOPS")}
 
@@ -518,13 +518,83 @@ def blk(data):
     return out
 
 
+LAB_ON_A_HOST = (
+    "**On a real host.** `make bench-image` writes `<build>/keel-bench.img`: a USB stick for both "
+    "arches with this configuration (`make usb-image KEEL_CFG=tests/configs/bench.cfg` and `make "
+    "pxe KEEL_CFG=tests/configs/bench.cfg` make the same for any stick or network boot). Write it "
+    "to a stick (`dd if=<build>/keel-bench.img of=/dev/sdX bs=4M conv=fsync`), boot the host "
+    "from it with the serial console captured (115200 8N1), and wait about a minute: Keel powers "
+    "the host off when the four partitions are done. The document is the partition's lines "
+    "between `labbench| labbench-json-begin` and `labbench| labbench-json-end`; "
+    "`tools/bench_lab.py`'s `document()` reads it out of a captured log. The host needs 4 "
+    "logical CPUs (CPU 0 measured, 1-3 noisy); on a bigger one add `[partition noiseN]` "
+    "sections for the other CPUs so none sits idle. There the figures are nanoseconds of the "
+    "host's own clock (`clock_hz`), and `noisy_per_mille` is the interference figure: the "
+    "measured partition's bandwidth with its neighbours hammering memory, per mille of its "
+    "bandwidth alone.")
+
+
+def lab(data):
+    """tools/bench_lab.py: the lab bench image's configuration under -icount."""
+    icount = data.get("icount") if isinstance(data.get("icount"), str) else "?"
+    out = [f"The configuration `make bench-image` ships for real hosts "
+           f"(`{data.get('config', 'tests/configs/bench.cfg')}`, guest "
+           "[tests/guests/labbench.c](../tests/guests/labbench.c)), booted here under QEMU "
+           f"`-icount {icount}`: a bare-metal partition on CPU 0 measures the hypercall round "
+           "trip, a trapped MMIO read, 100 000 timer interrupts (as cyclictest: min, avg, p99, "
+           "max) and its memory bandwidth, then three neighbours on CPUs 1-3 hammer memory and "
+           "it measures its bandwidth again. Under `-icount` the paths are instruction counts, "
+           "and the noisy ratio only shows QEMU's one TCG thread shared among four vCPUs: "
+           "the interference figure is for real hosts. "
+           "([tools/bench_lab.py](../tools/bench_lab.py))", "", LAB_ON_A_HOST]
+    for arch, doc in arches(data):
+        out += ["", f"### {arch}", ""]
+        if "arch" not in doc:
+            out += errors([("the boot", doc.get("error", "no document"))])
+            continue
+        out += lab_arch(arch, doc)
+        out += errors([("this boot", doc.get("error"))])
+    return out
+
+
+def lab_arch(arch, doc):
+    """Keel's paths as a plain table (no reference but the loop they are net of), and the
+    bandwidth with neighbours against alone."""
+    insns = num(get(doc, "hypercall", "insns_per_call")) is not None
+    unit = "insns" if insns else "ns"
+
+    def fig(group, key):
+        return num(get(doc, group, key.replace("ns", "insns", 1) if insns else key))
+
+    t = doc.get("timer") or {}
+    rows = [("hypercall round trip, net of the same loop without it",
+             fig("hypercall", "ns_per_call")),
+            ("trapped MMIO read, net of a RAM read", fig("mmio", "ns_per_read"))]
+    rows += [(f"timer interrupt latency, {k}", fig("timer", f"{k}_ns"))
+             for k in ("min", "avg", "p99", "max")]
+    word = "instructions" if insns else "ns"
+    out = [f"Timer: {t.get('samples', '?')} samples, each due {t.get('period_us', '?')} µs after "
+           f"it was armed; guest clock {doc.get('clock_hz', '?')} Hz.", "",
+           f"| {arch}: Keel's paths | {word} |", "|---|--:|"]
+    out += [f"| {label} | {fmt(v, unit)} |" for label, v in rows]
+    mem = doc.get("memory") or {}
+    bw = Row(f"memory bandwidth, {mem.get('mib', '?')} MiB written and read", "MiB/s",
+             num(mem.get("noisy_mib_s")), num(mem.get("alone_mib_s")))
+    out.append(Table(f"{arch}: memory bandwidth", ("3 noisy neighbours", "alone"), [bw],
+                     "noisy / alone"))
+    if mem.get("alone_clean") is False:
+        out += ["", "The alone phase ran past the neighbours' start: its figure is not clean."]
+    return out
+
+
 # (file name prefix, section title, builder), in the order `make bench` runs them.
 KINDS = (("linux-boot", "Linux boot: Keel microVM against a direct QEMU boot", linux_boot),
          ("keelctl-start", "`keelctl create --start`, and the idle manager", keelctl_start),
          ("hypercall", "Hypercall round trip", hypercall),
          ("passthrough", "Passthrough: NVMe drive, NIC and MSI latency", passthrough),
          ("net", "Network: two microVMs on Keel's switch", net),
-         ("blk", "virtio-blk: Keel's against QEMU's", blk))
+         ("blk", "virtio-blk: Keel's against QEMU's", blk),
+         ("lab", "Lab bench (`make bench-image`) under -icount", lab))
 
 
 # ---- the newest JSON of each kind ----

@@ -178,6 +178,37 @@ long arch_hc_unknown_status(void);
 /* Keel call @nr with up to three arguments. */
 struct hc_result hc(uint64_t nr, uint64_t a0, uint64_t a1, uint64_t a2);
 
+/*
+ * lib/bench.c: guest-clock ticks of @n KEEL_HC_VERSION calls (@call) or of as
+ * many turns of the same loop without the trapping instruction, in batches of
+ * @batch; *best gets the fastest full batch, *bad the OR of the statuses.
+ */
+uint64_t bench_hypercalls(bool call, uint64_t n, uint64_t batch, uint64_t *best, long *bad);
+
+/* Clock ticks from @from to @to as a sample, 0 if @to is earlier, saturated at 32 bits. */
+static inline uint32_t bench_ticks32(uint64_t to, uint64_t from)
+{
+	uint64_t d = to > from ? to - from : 0;
+
+	return d > 0xffffffffull ? 0xffffffffu : (uint32_t)d;
+}
+
+/*
+ * <arch>/lab.c: @n one-shot timer interrupts, each due @period clock
+ * ticks after it is armed and waited for idle (HLT / WFI); lat[i] gets the
+ * ticks from the deadline to the handler. False if the timer is missing.
+ */
+bool arch_timer_latency(uint32_t n, uint64_t period, uint32_t *lat);
+
+/* <arch>/lab.c: the arch's name as the lab bench reports it ("x86_64", "aarch64"). */
+const char *arch_lab_name(void);
+
+/* <arch>/lab.c: idle (HLT / WFI) until the guest clock reads @when, woken by its timer. */
+void arch_idle_until(uint64_t when);
+
+/* <arch>/lab.c: the partition's RAM [@ram_base, + @ram_size) cached write-back, as a kernel has it. */
+void arch_caches_on(uint64_t ram_base, uint64_t ram_size);
+
 int vsnprintf(char *buf, size_t size, const char *fmt, va_list ap);
 int snprintf(char *buf, size_t size, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 /* Format and write through KEEL_HC_CONSOLE_WRITE in one call. Returns its status. */
