@@ -10,9 +10,10 @@ tests/guests/labbench.c), booted here under -icount.
 One boot per arch, with as many CPUs as the configuration uses. The bench
 partition prints one JSON document between the lines `labbench-json-begin`
 and `labbench-json-end`: the hypercall round trip and a trapped MMIO read
-(net of the same loop without them), the timer-interrupt latency
-(min/avg/p99/max over its samples) and its memory bandwidth alone and while
-the noise partitions hammer memory on the other CPUs. This tool reads the
+(net of the same loop without them), the timer-interrupt latency and the
+IPI latency between its two vCPUs (min/avg/p99/max over their samples) and
+its memory bandwidth alone and while the noise partitions hammer memory on
+the other CPUs. This tool reads the
 document back, adds instruction counts (under -icount with a shift every
 instruction advances QEMU's virtual clock by 2^shift ns, whichever CPU runs
 it), and writes <build>/bench/lab-<time>.json. Under TCG one host thread runs
@@ -39,8 +40,8 @@ NAME = "labbench"  # the measured partition
 BEGIN, END = "labbench-json-begin", "labbench-json-end"
 ICOUNT = "shift=4,sleep=off"  # as tools/bench_hypercall.py
 # Figures in ns that become instruction counts under -icount.
-NS_FIGURES = (("hypercall", "ns_per_call"), ("mmio", "ns_per_read"), ("timer", "min_ns"),
-              ("timer", "avg_ns"), ("timer", "p99_ns"), ("timer", "max_ns"))
+NS_FIGURES = (("hypercall", "ns_per_call"), ("mmio", "ns_per_read"),
+              *((g, f"{k}_ns") for g in ("timer", "ipi") for k in ("min", "avg", "p99", "max")))
 
 
 def log(msg):
@@ -129,7 +130,7 @@ def report(arch, doc):
         print(f"\n{arch}: no result: {doc['error']}")
         return
     print(f"\n{arch}: lab bench ({doc['qemu_to_result_s']} s)")
-    for group in ("hypercall", "mmio", "timer", "memory"):
+    for group in ("hypercall", "mmio", "timer", "ipi", "memory"):
         g = doc.get(group)
         print(f"  {group:10} " + ("none" if g is None else
                                   " ".join(f"{k}={v}" for k, v in g.items())))

@@ -524,10 +524,10 @@ LAB_ON_A_HOST = (
     "pxe KEEL_CFG=tests/configs/bench.cfg` make the same for any stick or network boot). Write it "
     "to a stick (`dd if=<build>/keel-bench.img of=/dev/sdX bs=4M conv=fsync`), boot the host "
     "from it with the serial console captured (115200 8N1), and wait about a minute: Keel powers "
-    "the host off when the four partitions are done. The document is the partition's lines "
+    "the host off when the three partitions are done. The document is the partition's lines "
     "between `labbench| labbench-json-begin` and `labbench| labbench-json-end`; "
     "`tools/bench_lab.py`'s `document()` reads it out of a captured log. The host needs 4 "
-    "logical CPUs (CPU 0 measured, 1-3 noisy); on a bigger one add `[partition noiseN]` "
+    "logical CPUs (0-1 measured, 2-3 noisy); on a bigger one add `[partition noiseN]` "
     "sections for the other CPUs so none sits idle. There the figures are nanoseconds of the "
     "host's own clock (`clock_hz`), and `noisy_per_mille` is the interference figure: the "
     "measured partition's bandwidth with its neighbours hammering memory, per mille of its "
@@ -540,11 +540,11 @@ def lab(data):
     out = [f"The configuration `make bench-image` ships for real hosts "
            f"(`{data.get('config', 'tests/configs/bench.cfg')}`, guest "
            "[tests/guests/labbench.c](../tests/guests/labbench.c)), booted here under QEMU "
-           f"`-icount {icount}`: a bare-metal partition on CPU 0 measures the hypercall round "
-           "trip, a trapped MMIO read, 100 000 timer interrupts (as cyclictest: min, avg, p99, "
-           "max) and its memory bandwidth, then three neighbours on CPUs 1-3 hammer memory and "
-           "it measures its bandwidth again. Under `-icount` the paths are instruction counts, "
-           "and the noisy ratio only shows QEMU's one TCG thread shared among four vCPUs: "
+           f"`-icount {icount}`: a bare-metal partition on CPUs 0-1 measures the hypercall round "
+           "trip, a trapped MMIO read, 100 000 timer interrupts and 10 000 IPIs from its vCPU 0 "
+           "to its vCPU 1 (as cyclictest: min, avg, p99, max) and its memory bandwidth, then "
+           "two neighbours on CPUs 2-3 hammer memory and it measures its bandwidth again. Under `-icount` the paths are instruction counts, "
+           "and the noisy ratio only shows QEMU's one TCG thread shared among the vCPUs: "
            "the interference figure is for real hosts. "
            "([tools/bench_lab.py](../tools/bench_lab.py))", "", LAB_ON_A_HOST]
     for arch, doc in arches(data):
@@ -570,17 +570,20 @@ def lab_arch(arch, doc):
     rows = [("hypercall round trip, net of the same loop without it",
              fig("hypercall", "ns_per_call")),
             ("trapped MMIO read, net of a RAM read", fig("mmio", "ns_per_read"))]
-    rows += [(f"timer interrupt latency, {k}", fig("timer", f"{k}_ns"))
+    rows += [(f"{what} latency, {k}", fig(group, f"{k}_ns"))
+             for group, what in (("timer", "timer interrupt"), ("ipi", "IPI vCPU 0 → vCPU 1"))
              for k in ("min", "avg", "p99", "max")]
     word = "instructions" if insns else "ns"
+    ipi = doc.get("ipi") or {}
     out = [f"Timer: {t.get('samples', '?')} samples, each due {t.get('period_us', '?')} µs after "
-           f"it was armed; guest clock {doc.get('clock_hz', '?')} Hz.", "",
+           f"it was armed; IPIs: {ipi.get('samples', '?')} samples; guest clock "
+           f"{doc.get('clock_hz', '?')} Hz.", "",
            f"| {arch}: Keel's paths | {word} |", "|---|--:|"]
     out += [f"| {label} | {fmt(v, unit)} |" for label, v in rows]
     mem = doc.get("memory") or {}
     bw = Row(f"memory bandwidth, {mem.get('mib', '?')} MiB written and read", "MiB/s",
              num(mem.get("noisy_mib_s")), num(mem.get("alone_mib_s")))
-    out.append(Table(f"{arch}: memory bandwidth", ("3 noisy neighbours", "alone"), [bw],
+    out.append(Table(f"{arch}: memory bandwidth", ("noisy neighbours", "alone"), [bw],
                      "noisy / alone"))
     if mem.get("alone_clean") is False:
         out += ["", "The alone phase ran past the neighbours' start: its figure is not clean."]

@@ -14,9 +14,11 @@
  *   4. the timer-interrupt latency: samples=S one-shot timers due
  *      period_us=U after they are armed, waited for idle (<arch>/lab.c);
  *      min/avg/p99/max as cyclictest reports them;
- *   5. with noise_at=T (ms since this partition started): waits for the
+ *   5. the IPI latency between its two vCPUs: ipis=N IPIs from vCPU 0 to
+ *      vCPU 1, min/avg/p99/max (with one vCPU: null);
+ *   6. with noise_at=T (ms since this partition started): waits for the
  *      neighbours (role=noise, after=T) to start, then measures the bandwidth
- *      again. "alone_clean" says whether steps 1-4 ended before T.
+ *      again. "alone_clean" says whether steps 1-5 ended before T.
  * role=noise: from after=T ms, hammers mib=M MiB for for=D ms, then stops.
  *
  * Clock ticks are the guest clock's (x86_64 TSC, aarch64 CNTVCT); the JSON
@@ -31,6 +33,7 @@
 #define SETTLE_MS 200u /* after noise_at: the neighbours' clocks started a little apart */
 #define VIO_MAGIC_VALUE 0x74726976u /* "virt" */
 #define JSON_MAX 2048
+#define IPI_WAITS 100000u /* periods of waiting for one IPI */
 
 static const char *cmdline = "";
 static uint64_t hz, t_start;
@@ -171,31 +174,101 @@ static void sort_u32(uint32_t *a, uint32_t n)
 	}
 }
 
-static void bench_timer(void)
+/* "NAME":{count, min/avg/p99/max in ns and ticks} of @n samples in lat[] (sorted here). */
+static void emit_latency(const char *name, uint64_t n, const char *extra)
 {
-	uint64_t n = opt_num(cmdline, "samples", MAX_SAMPLES),
-		 us = opt_num(cmdline, "period_us", 100);
-	uint64_t sum = 0, i, period;
+	uint64_t sum = 0, i;
 
-	n = n < 1 ? 1 : n > MAX_SAMPLES ? MAX_SAMPLES : n;
-	period = hz / 1000000 * (us ? us : 1);
-	if (!hz || !arch_timer_latency((uint32_t)n, period, lat)) {
-		emit("\"timer\":null,\n");
-		return;
-	}
 	for (i = 0; i < n; i++)
 		sum += lat[i];
 	sort_u32(lat, (uint32_t)n);
-	emit("\"timer\":{\"samples\":%lu,\"period_us\":%lu,\"min_ns\":%lu,\"avg_ns\":%lu,"
-	     "\"p99_ns\":%lu,\"max_ns\":%lu,\"min_ticks\":%u,\"p99_ticks\":%u,\"max_ticks\":%u},\n",
-	     n, us, ticks_to_ns(lat[0]), ticks_to_ns(sum / n), ticks_to_ns(lat[(n * 99) / 100]),
-	     ticks_to_ns(lat[n - 1]), lat[0], lat[(n * 99) / 100], lat[n - 1]);
+	emit("\"%s\":{\"samples\":%lu,%s\"min_ns\":%lu,\"avg_ns\":%lu,\"p99_ns\":%lu,"
+	     "\"max_ns\":%lu,\"min_ticks\":%u,\"p99_ticks\":%u,\"max_ticks\":%u},\n",
+	     name, n, extra, ticks_to_ns(lat[0]), ticks_to_ns(sum / n),
+	     ticks_to_ns(lat[(n * 99) / 100]), ticks_to_ns(lat[n - 1]), lat[0], lat[(n * 99) / 100],
+	     lat[n - 1]);
+}
+
+static uint64_t samples(const char *key, uint64_t def)
+{
+	uint64_t n = opt_num(cmdline, key, def);
+
+	return n < 1 ? 1 : n > MAX_SAMPLES ? MAX_SAMPLES : n;
+}
+
+static void bench_timer(void)
+{
+	uint64_t n = samples("samples", MAX_SAMPLES), us = opt_num(cmdline, "period_us", 100);
+	char extra[32];
+
+	us = us ? us : 1;
+	if (!hz || !arch_timer_latency((uint32_t)n, hz / 1000000 * us, lat)) {
+		emit("\"timer\":null,\n");
+		return;
+	}
+	snprintf(extra, sizeof(extra), "\"period_us\":%lu,", us);
+	emit_latency("timer", n, extra);
+}
+
+static volatile uint64_t ipi_at;
+static uint32_t ipi_count;
+
+/* On vCPU 1, in its IPI handler. */
+static void ipi_received(uint64_t now)
+{
+	ipi_at = now;
+	__atomic_add_fetch(&ipi_count, 1, __ATOMIC_RELEASE);
 }
 
 /*
- * Between marker lines, a member a line: each line well within a console
- * line, so the document reaches the serial port whole.
+ * @n IPIs from vCPU 0 to vCPU 1, each sample the clock at vCPU 1's handler
+ * minus the clock before the send. vCPU 0 waits idle, in steps of @period
+ * ticks: a spinning sender could hold the one host thread QEMU's -icount runs
+ * every vCPU on.
  */
+static bool ipi_latency(uint64_t n, uint64_t period)
+{
+	uint64_t i;
+
+	for (i = 0; i < n; i++) {
+		uint32_t before = __atomic_load_n(&ipi_count, __ATOMIC_ACQUIRE), waits = 0;
+		uint64_t sent = arch_clock();
+
+		arch_lab_ipi_send();
+		while (__atomic_load_n(&ipi_count, __ATOMIC_ACQUIRE) == before) {
+			if (++waits == IPI_WAITS) {
+				printf("labbench: IPI %lu never reached vCPU 1\n", i);
+				return false;
+			}
+			arch_idle_until(arch_clock() + period);
+		}
+		lat[i] = bench_ticks32(ipi_at, sent);
+	}
+	return true;
+}
+
+static void bench_ipi(const struct keel_guest_info *info)
+{
+	uint64_t n = samples("ipis", 10000), us = opt_num(cmdline, "period_us", 100);
+
+	if (info->vcpu_count < 2 || !hz) {
+		emit("\"ipi\":null,\n");
+		return;
+	}
+	if (!arch_lab_vcpu1_start(ipi_received)) {
+		printf("labbench: vCPU 1 did not start\n");
+		expect(false);
+		emit("\"ipi\":null,\n");
+		return;
+	}
+	if (!ipi_latency(n, hz / 1000000 * (us ? us : 1))) {
+		expect(false);
+		emit("\"ipi\":null,\n");
+		return;
+	}
+	emit_latency("ipi", n, "");
+}
+
 static void print_json(void)
 {
 	char *line = json, *nl;
@@ -227,6 +300,7 @@ static void role_bench(const struct keel_guest_info *info)
 	bench_hypercall();
 	bench_mmio();
 	bench_timer();
+	bench_ipi(info);
 	end = arch_clock();
 	if (buf && noise_at) {
 		arch_idle_until(t_start + ms_to_ticks(noise_at + SETTLE_MS));

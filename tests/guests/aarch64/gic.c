@@ -11,6 +11,7 @@
 #define GICR_ISPENDR0 (GICR_SGI + 0x200)
 #define GICR_ICPENDR0 (GICR_SGI + 0x280)
 #define GICR_WAKER_SLEEP 2u
+#define GICR_STRIDE 0x20000ull /* one RD_base + SGI_base frame per vCPU */
 
 static void mmio_w32(uint64_t a, uint32_t v)
 {
@@ -22,16 +23,23 @@ static uint32_t mmio_r32(uint64_t a)
 	return *(volatile uint32_t *)(uintptr_t)a;
 }
 
+void gic_cpu_init(uint32_t cpu, uint32_t mask)
+{
+	uint64_t rd = (uint64_t)cpu * GICR_STRIDE;
+
+	mmio_w32(GICR_WAKER + rd, mmio_r32(GICR_WAKER + rd) & ~GICR_WAKER_SLEEP);
+	mmio_w32(GICR_IGROUPR0 + rd, 0xffffffffu);
+	mmio_w32(GICR_ISENABLER0 + rd, mask);
+	__asm__ volatile("msr s3_0_c4_c6_0, %0" ::"r"(0xffull)); /* ICC_PMR_EL1 */
+	__asm__ volatile("msr s3_0_c12_c12_7, %0; isb" ::"r"(1ull)); /* ICC_IGRPEN1_EL1 */
+	irqs(false);
+}
+
 void gic_guest_init(uint32_t ppi_mask, bool (*handler)(struct trap *t))
 {
 	trap_install(handler);
 	mmio_w32(GICD_BASE, 0x13); /* ARE, both groups */
-	mmio_w32(GICR_WAKER, mmio_r32(GICR_WAKER) & ~GICR_WAKER_SLEEP);
-	mmio_w32(GICR_IGROUPR0, 0xffffffffu);
-	mmio_w32(GICR_ISENABLER0, ppi_mask);
-	__asm__ volatile("msr s3_0_c4_c6_0, %0" ::"r"(0xffull)); /* ICC_PMR_EL1 */
-	__asm__ volatile("msr s3_0_c12_c12_7, %0; isb" ::"r"(1ull)); /* ICC_IGRPEN1_EL1 */
-	irqs(false);
+	gic_cpu_init(0, ppi_mask);
 }
 
 uint64_t gic_ack(void)

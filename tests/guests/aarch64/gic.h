@@ -12,6 +12,12 @@
  */
 void gic_guest_init(uint32_t ppi_mask, bool (*handler)(struct trap *t));
 
+/*
+ * On vCPU @cpu itself: its redistributor awake, the SGIs and PPIs in @mask
+ * enabled in group 1, every priority let through. PSTATE.I stays set.
+ */
+void gic_cpu_init(uint32_t cpu, uint32_t mask);
+
 /* ICC_IAR1_EL1 (acknowledge) and ICC_EOIR1_EL1 (end, for an INTID below 1020). */
 uint64_t gic_ack(void);
 void gic_eoi(uint64_t iar);

@@ -200,6 +200,14 @@ static inline uint32_t bench_ticks32(uint64_t to, uint64_t from)
  */
 bool arch_timer_latency(uint32_t n, uint64_t period, uint32_t *lat);
 
+/*
+ * <arch>/lab.c: vCPU 1 started and idle, its handler of the IPI calling
+ * @on_ipi with the clock it read first (false if it never came up); then
+ * each arch_lab_ipi_send() sends it one IPI from vCPU 0.
+ */
+bool arch_lab_vcpu1_start(void (*on_ipi)(uint64_t now));
+void arch_lab_ipi_send(void);
+
 /* <arch>/lab.c: the arch's name as the lab bench reports it ("x86_64", "aarch64"). */
 const char *arch_lab_name(void);
 
