@@ -6,6 +6,7 @@
  */
 #include <arch/types.h>
 #include <keel/lib.h>
+#include <keel/version.h>
 
 #include "config.h"
 #include "loader.h"
@@ -363,6 +364,8 @@ EFI_STATUS efi_main(EFI_HANDLE image, EFI_SYSTEM_TABLE *st)
 	efi_st = st;
 	efi_bs = st->BootServices;
 	efi_bs->SetWatchdogTimer(0, 0, 0, NULL);
+	/* First, before any file is read: the moment the firmware handed over (make bench times it). */
+	efi_printf("keel: loader: Keel %s (%s) EFI loader\n", KEEL_VERSION, KEEL_ARCH_NAME);
 
 	/* The network first: iPXE hands its NBPs a file system of what it downloaded too. */
 	if (!source_http_open(&src) && !source_tftp_open(&src) && !source_volume_open(&src)) {

@@ -15,8 +15,7 @@
 #include <keel/pcpu.h>
 #include <keel/pmm.h>
 #include <keel/timeline.h>
-
-#define KEEL_VERSION "0.1.0"
+#include <keel/version.h>
 
 extern char __boot_stack_top[];
 

@@ -1,20 +1,25 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""`make bench`: the same Debian kernel + initramfs (a) in a Keel microVM and
-(b) directly under QEMU -kernel on the same machine type, alternating a b a b
-(x86_64: a v b, v the same microVM whose kernel is the uncompressed vmlinux).
+"""`make bench`: the same Debian kernel + initramfs (a) in a Keel microVM,
+(b) as the dom0 of Debian's Xen 4.17 booted by the same firmware on the same
+machine (tools/bench_xen.py) and (c) directly under QEMU -kernel on the same
+machine type, alternating a b c a b c (x86_64: a v b c, v the same microVM
+whose kernel is the uncompressed vmlinux).
 
     tools/bench.py [--arch "x86_64 aarch64"] [--build build] [--pairs 5]
 
 Per boot it takes, from the serial lines' arrival times: QEMU start -> the
 kernel's first line ("Linux version"), that line -> /init's first marker
 ("KEEL-INIT <arch> start"), and the guest kernel's own clock when /init
-started (its "KEEL-INIT uptime=" line; printk timestamps otherwise). It prints
-the medians per side and their ratio (Keel / direct), Keel's own memory per
-microVM if Keel logs it ("keel: partition 'X' overhead: N KiB"), and writes
-everything as JSON to <build>/bench/linux-boot-<time>.json (and latest.json).
-A side that fails is reported as failed; it does not stop the run. Not a test:
-nothing here passes or fails.
+started (its "KEEL-INIT uptime=" line; printk timestamps otherwise); under a
+hypervisor also QEMU start -> the firmware handing over (the hypervisor's EFI
+loader's first line) -> the guest's first instruction (Keel starting the
+partition; Xen freeing its init memory before dom0 runs). It prints the
+medians per side and their ratios (Keel / direct, Keel / Xen), Keel's own
+memory per microVM if Keel logs it ("keel: partition 'X' overhead: N KiB"),
+and writes everything as JSON to <build>/bench/linux-boot-<time>.json (and
+latest.json). A side that fails is reported as failed; it does not stop the
+run. Not a test: nothing here passes or fails.
 
 Then `keelctl create --start` -> the microVM's first instruction and its
 /init in a Linux management partition, --starts times, beside the direct
@@ -52,12 +57,14 @@ import bench_lab  # noqa: E402
 import bench_net  # noqa: E402
 import bench_passthrough  # noqa: E402
 import bench_report  # noqa: E402
+import bench_xen  # noqa: E402
 import keelrig  # noqa: E402
 import linuxrig  # noqa: E402
 
 NAME = "bench"  # the microVM's partition name
 CPUS, MEMORY = 2, "256M"
 GIVE_UP_AFTER = 2  # consecutive failures of one side before it is skipped
+# The sides of a round are in sides(); "pairs" (--pairs) is the number of rounds.
 
 
 def log(msg):
@@ -86,8 +93,19 @@ def keel_argv(arch, build, a, workdir, vmlinux=False):
 
 def sides(arch):
     """What one round boots: Keel, Keel with the vmlinux (x86_64: the same kernel
-    uncompressed, skipping its self-decompression), and the direct boot."""
-    return ("keel", "keel-vmlinux", "direct") if arch == "x86_64" else ("keel", "direct")
+    uncompressed, skipping its self-decompression), Xen with the kernel as dom0,
+    and the direct boot."""
+    return (("keel", "keel-vmlinux", "xen", "direct") if arch == "x86_64" else
+            ("keel", "xen", "direct"))
+
+
+# The firmware handing over to the hypervisor, and the hypervisor to the guest's
+# first instruction (tools/bench_xen.py has Xen's lines).
+KEEL_LOADER = r"^keel: loader: "  # its first lines, before Keel's clock starts
+HANDOFF = {"keel": KEEL_LOADER, "keel-vmlinux": KEEL_LOADER, "xen": bench_xen.HANDOFF}
+GUEST_START = {"keel": keelrig.keel(f"partition '{NAME}' started"),
+               "keel-vmlinux": keelrig.keel(f"partition '{NAME}' started"),
+               "xen": bench_xen.GUEST_START}
 
 
 def direct_argv(arch, a, workdir):
@@ -96,7 +114,20 @@ def direct_argv(arch, a, workdir):
                                 smp=CPUS, mem=MEMORY)
 
 
-def measure(q, arch, name, timeout):
+def hypervisor_phases(q, side, before):
+    """QEMU start -> the firmware's hand-off -> the guest's first instruction, for
+    the sides with a hypervisor, from lines before line @before."""
+    if side not in HANDOFF:
+        return {}
+    handoff = q.find(HANDOFF[side])
+    start = q.find(GUEST_START[side])
+    if not handoff or not start or start.index > before:
+        return {}
+    return {"qemu_to_handoff_s": q.time_of(handoff), "qemu_to_guest_start_s": q.time_of(start),
+            "handoff_to_guest_start_s": q.time_of(start) - q.time_of(handoff)}
+
+
+def measure(q, arch, name, timeout, side="keel"):
     """Wait for the markers of one boot; a dict of timings (seconds) or raise AssertionError."""
     first = q.wait_for(linuxrig.said(name, r"(\[ *\d+\.\d+\] )?Linux version "), timeout)
     start = q.wait_for(linuxrig.said(name, f"KEEL-INIT {arch} start"), timeout, after=first.index)
@@ -113,6 +144,7 @@ def measure(q, arch, name, timeout):
         stamps = [s for s in stamps if s is not None]
         r["kernel_clock_at_init_s"] = max(stamps) if stamps else None
     r["printk_lines"] = sum(1 for t in q.lines[:start.index] if linuxrig.printk_time(t) is not None)
+    r.update(hypervisor_phases(q, side, first.index))
     over = q.find(keelrig.keel(rf"partition '{name}' overhead: (\d+) KiB")) if name else None
     if over:
         r["keel_overhead_kib"] = int(re.search(r"overhead: (\d+) KiB", over).group(1))
@@ -120,19 +152,25 @@ def measure(q, arch, name, timeout):
 
 
 def one_boot(side, arch, build, a, logdir, n, timeout):
-    """Boot side 'keel' or 'direct' once; its timings or {'error': why}."""
+    """Boot one side (sides()) once; its timings or {'error': why}."""
     with tempfile.TemporaryDirectory(prefix=f"keel-bench-{arch}-") as tmp:
         workdir = Path(tmp)
         try:
-            argv = (direct_argv(arch, a, workdir) if side == "direct" else
-                    keel_argv(arch, build, a, workdir, vmlinux=side == "keel-vmlinux"))
-        except (FileNotFoundError, OSError) as e:
+            if side == "direct":
+                argv = direct_argv(arch, a, workdir)
+            elif side == "xen":
+                argv = bench_xen.xen_argv(arch, a, workdir, bench_cmdline(arch), CPUS, MEMORY,
+                                          CPUS + 1)
+            else:
+                argv = keel_argv(arch, build, a, workdir, vmlinux=side == "keel-vmlinux")
+        except (FileNotFoundError, OSError, SystemExit) as e:
             return {"error": str(e)}
         log_path = logdir / f"{arch}-{side}-{n}.log"
         with linuxrig.LinuxQemu(argv, log_path, hard_timeout=timeout + 30,
                                 name=f"{arch} {side} {n}") as q:
             try:
-                return measure(q, arch, None if side == "direct" else NAME, timeout)
+                return measure(q, arch, None if side in ("direct", "xen") else NAME, timeout,
+                               side)
             except AssertionError as e:
                 tail = " | ".join(q.tail(3))
                 return {"error": f"{e} (log {log_path}; last lines: {tail})"}
@@ -146,7 +184,8 @@ def median(runs, key):
 def summarize(runs):
     ok = [r for r in runs if "error" not in r]
     keys = ("qemu_to_linux_s", "linux_to_init_s", "qemu_to_init_s", "kernel_clock_at_init_s",
-            "keel_overhead_kib")
+            "keel_overhead_kib", "qemu_to_handoff_s", "qemu_to_guest_start_s",
+            "handoff_to_guest_start_s")
     s = {"boots": len(runs), "ok": len(ok)}
     s.update({f"median_{k}": median(ok, k) for k in keys})
     if len(ok) < len(runs):
@@ -176,7 +215,7 @@ def bench_arch(arch, build, pairs, timeout, logdir):
                          for k, v in r.items())))
     summary = {side: summarize(rs) for side, rs in runs.items()}
     k, d = summary["keel"], summary["direct"]
-    vml = summary.get("keel-vmlinux")
+    vml, xen = summary.get("keel-vmlinux"), summary.get("xen")
     return {
         "arch": arch,
         "kernel": a.record.get("kernel_release"),
@@ -196,7 +235,14 @@ def bench_arch(arch, build, pairs, timeout, logdir):
             "kernel_clock_at_init": ratio(vml["median_kernel_clock_at_init_s"],
                                           k["median_kernel_clock_at_init_s"]),
         }} if vml else {}),
+        **({"ratio_keel_over_xen": {
+            key: ratio(k[f"median_{key}_s"], xen[f"median_{key}_s"]) for key in XEN_PHASES
+        }} if xen else {}),
     }
+
+
+XEN_PHASES = ("qemu_to_handoff", "handoff_to_guest_start", "qemu_to_guest_start", "qemu_to_linux",
+              "linux_to_init", "qemu_to_init", "kernel_clock_at_init")
 
 
 def fmt(v, unit=" s"):
@@ -232,6 +278,15 @@ def report(rec):
                            ("kernel clock at init", "kernel_clock_at_init")):
             print(f"  {label:28} {fmt(vml[f'median_{key}_s']):>10} "
                   f"{fmt(s['keel'][f'median_{key}_s']):>10} {fmt(v[key], ''):>7}")
+    xen = s.get("xen")
+    if xen:
+        x = rec["ratio_keel_over_xen"]
+        print(f"  Keel against Xen {bench_xen.VERSION} with the same kernel as dom0 "
+              f"({xen['ok']}/{xen['boots']} boots):")
+        print(f"  {'':28} {'Keel':>10} {'Xen':>10} {'ratio':>7}")
+        for key in XEN_PHASES:
+            print(f"  {key.replace('_', ' '):28} {fmt(s['keel'][f'median_{key}_s']):>10} "
+                  f"{fmt(xen[f'median_{key}_s']):>10} {fmt(x[key], ''):>7}")
     for side in s:
         for e in s[side].get("errors", []):
             print(f"  {side} failed: {e}")

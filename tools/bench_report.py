@@ -174,10 +174,16 @@ def plain(label):
 
 # ---- the benchmarks, one builder each: a list of Markdown lines and Tables ----
 
-BOOT_PHASES = (("QEMU start → Linux's first line", "qemu_to_linux"),
+BOOT_PHASES = (("QEMU start → the firmware hands over", "qemu_to_handoff"),
+               ("hand-over → the guest's first instruction", "handoff_to_guest_start"),
+               ("QEMU start → the guest's first instruction", "qemu_to_guest_start"),
+               ("QEMU start → Linux's first line", "qemu_to_linux"),
                ("Linux's first line → /init", "linux_to_init"),
                ("QEMU start → /init", "qemu_to_init"),
                ("kernel clock at /init", "kernel_clock_at_init"))
+
+
+DIRECT_PHASES = ("qemu_to_linux", "linux_to_init", "qemu_to_init", "kernel_clock_at_init")
 
 
 def boot_median(summary, runs, side, key):
@@ -216,8 +222,10 @@ def linux_boot(data):
     vm = get(next(iter(arches(data)), (None, {}))[1], "microvm") or {}
     size = f"{vm['cpus']} vCPUs, {vm['memory']}" if "cpus" in vm and "memory" in vm else None
     pairs = f"{data['pairs']} pairs" if num(data.get("pairs")) is not None else None
-    out = [f"The same Debian kernel and initramfs booted (a) in a Keel microVM and (b) "
-           f"directly by QEMU `-kernel` on the same machine type, alternating a b a b"
+    out = [f"The same Debian kernel and initramfs booted (a) in a Keel microVM, (b) as Xen "
+           f"4.17's dom0 (Debian's xen-hypervisor-4.17 from the same firmware; "
+           f"[tools/bench_xen.py](../tools/bench_xen.py)) and (c) directly by QEMU `-kernel` "
+           f"on the same machine type, alternating a b c a b c"
            f"{setup(pairs, size)}. Times come from the arrival of the serial lines; on "
            "Keel's side QEMU start → Linux includes the UEFI firmware and Keel's own start. "
            "The kernel clock is the guest's own uptime when /init starts. On x86_64 a third "
@@ -229,7 +237,15 @@ def linux_boot(data):
                 f"Guest kernel {rec.get('kernel') or 'not recorded'}; medians of "
                 f"{count(s, runs, 'keel')} Keel and {count(s, runs, 'direct')} direct boots.",
                 boot_table(arch, rec, "keel", "direct", ("Keel", "direct"),
-                           "ratio_keel_over_direct", [k for _, k in BOOT_PHASES])]
+                           "ratio_keel_over_direct", DIRECT_PHASES)]
+        if runs.get("xen"):
+            out += ["", f"Keel against Xen 4.17 ({count(s, runs, 'xen')} boots) with the same "
+                    "kernel and initramfs as its dom0 (PV on x86_64), the same vCPUs and memory: "
+                    "the firmware's hand-over is the hypervisor's EFI loader's first line, the "
+                    "guest's first instruction Keel starting the partition and Xen freeing its "
+                    "init memory before dom0 runs.",
+                    boot_table(arch, rec, "keel", "xen", ("Keel", "Xen"), "ratio_keel_over_xen",
+                               [k for _, k in BOOT_PHASES])]
         kib = get(s, "keel", "median_keel_overhead_kib")
         if num(kib) is None:
             kib = median(runs_of(runs.get("keel"), "keel_overhead_kib"))
@@ -543,9 +559,10 @@ def lab(data):
            f"`-icount {icount}`: a bare-metal partition on CPUs 0-1 measures the hypercall round "
            "trip, a trapped MMIO read, 100 000 timer interrupts and 10 000 IPIs from its vCPU 0 "
            "to its vCPU 1 (as cyclictest: min, avg, p99, max) and its memory bandwidth, then "
-           "two neighbours on CPUs 2-3 hammer memory and it measures its bandwidth again. Under `-icount` the paths are instruction counts, "
-           "and the noisy ratio only shows QEMU's one TCG thread shared among the vCPUs: "
-           "the interference figure is for real hosts. "
+           "two neighbours on CPUs 2-3 hammer memory and it measures its bandwidth again. "
+           "Under `-icount` the paths are instruction counts, and the noisy ratio only shows "
+           "QEMU's one TCG thread shared among the vCPUs: the interference figure is for real "
+           "hosts. "
            "([tools/bench_lab.py](../tools/bench_lab.py))", "", LAB_ON_A_HOST]
     for arch, doc in arches(data):
         out += ["", f"### {arch}", ""]
