@@ -221,7 +221,7 @@ def linux_boot(data):
     """tools/bench.py: Keel microVM against QEMU -kernel, per phase of the boot."""
     vm = get(next(iter(arches(data)), (None, {}))[1], "microvm") or {}
     size = f"{vm['cpus']} vCPUs, {vm['memory']}" if "cpus" in vm and "memory" in vm else None
-    pairs = f"{data['pairs']} pairs" if num(data.get("pairs")) is not None else None
+    pairs = f"{data['pairs']} rounds" if num(data.get("pairs")) is not None else None
     out = [f"The same Debian kernel and initramfs booted (a) in a Keel microVM, (b) as Xen "
            f"4.17's dom0 (Debian's xen-hypervisor-4.17 from the same firmware; "
            f"[tools/bench_xen.py](../tools/bench_xen.py)) and (c) directly by QEMU `-kernel` "
@@ -608,7 +608,8 @@ def lab_arch(arch, doc):
 
 
 # (file name prefix, section title, builder), in the order `make bench` runs them.
-KINDS = (("linux-boot", "Linux boot: Keel microVM against a direct QEMU boot", linux_boot),
+KINDS = (("linux-boot", "Linux boot: Keel microVM against Xen's dom0 and a direct QEMU boot",
+          linux_boot),
          ("keelctl-start", "`keelctl create --start`, and the idle manager", keelctl_start),
          ("hypercall", "Hypercall round trip", hypercall),
          ("passthrough", "Passthrough: NVMe drive, NIC and MSI latency", passthrough),
