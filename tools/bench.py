@@ -249,6 +249,15 @@ def fmt(v, unit=" s"):
     return "failed" if v is None else (f"{v:.2f}{unit}" if isinstance(v, float) else f"{v}{unit}")
 
 
+def print_against(title, names, a, b, ratios, keys):
+    """Side summary @a against @b over @keys (their medians and ratios)."""
+    print(f"  {title}")
+    print(f"  {'':28} {names[0]:>10} {names[1]:>10} {'ratio':>7}")
+    for key in keys:
+        print(f"  {key.replace('_', ' '):28} {fmt(a[f'median_{key}_s']):>10} "
+              f"{fmt(b[f'median_{key}_s']):>10} {fmt(ratios[key], ''):>7}")
+
+
 def report(rec):
     arch, s, r = rec["arch"], rec["summary"], rec["ratio_keel_over_direct"]
     print(f"\n{arch} ({rec['kernel']}, {CPUS} vCPUs, {MEMORY}): medians "
@@ -267,26 +276,16 @@ def report(rec):
     kib = s["keel"]["median_keel_overhead_kib"]
     print(f"  Keel memory per microVM beyond guest RAM: "
           f"{'not reported' if kib is None else f'{kib} KiB'}")
-    vml = s.get("keel-vmlinux")
+    vml, xen = s.get("keel-vmlinux"), s.get("xen")
     if vml:
-        v = rec["ratio_vmlinux_over_bzimage"]
-        print(f"  Keel with the kernel as vmlinux ({vml['ok']}/{vml['boots']} boots), "
-              f"against the bzImage above:")
-        print(f"  {'':28} {'vmlinux':>10} {'bzImage':>10} {'ratio':>7}")
-        for label, key in (("QEMU start -> Linux version", "qemu_to_linux"),
-                           ("QEMU start -> init", "qemu_to_init"),
-                           ("kernel clock at init", "kernel_clock_at_init")):
-            print(f"  {label:28} {fmt(vml[f'median_{key}_s']):>10} "
-                  f"{fmt(s['keel'][f'median_{key}_s']):>10} {fmt(v[key], ''):>7}")
-    xen = s.get("xen")
+        print_against(f"Keel with the kernel as vmlinux ({vml['ok']}/{vml['boots']} boots), "
+                      "against the bzImage above:", ("vmlinux", "bzImage"), vml, s["keel"],
+                      rec["ratio_vmlinux_over_bzimage"],
+                      ("qemu_to_linux", "qemu_to_init", "kernel_clock_at_init"))
     if xen:
-        x = rec["ratio_keel_over_xen"]
-        print(f"  Keel against Xen {bench_xen.VERSION} with the same kernel as dom0 "
-              f"({xen['ok']}/{xen['boots']} boots):")
-        print(f"  {'':28} {'Keel':>10} {'Xen':>10} {'ratio':>7}")
-        for key in XEN_PHASES:
-            print(f"  {key.replace('_', ' '):28} {fmt(s['keel'][f'median_{key}_s']):>10} "
-                  f"{fmt(xen[f'median_{key}_s']):>10} {fmt(x[key], ''):>7}")
+        print_against(f"Keel against Xen {bench_xen.VERSION} with the same kernel as dom0 "
+                      f"({xen['ok']}/{xen['boots']} boots):", ("Keel", "Xen"), s["keel"], xen,
+                      rec["ratio_keel_over_xen"], XEN_PHASES)
     for side in s:
         for e in s[side].get("errors", []):
             print(f"  {side} failed: {e}")

@@ -99,28 +99,28 @@ static bool kc_watch_off(void)
 	return v && strcmp(v, "0") != 0;
 }
 
+/* One KEEL_IOC_WATCH: @w filled from @id, @seen and @ms; -ENODEV when KEELCTL_POLL=1. */
+static int kc_watch_ioctl(struct keel_ioc_watch *w, uint32_t id, uint64_t seen, uint64_t ms)
+{
+	memset(w, 0, sizeof(*w));
+	w->id = id;
+	w->seen = seen;
+	w->timeout_ms = ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
+	return kc_watch_off() ? -ENODEV : kc_ioctl(KEEL_IOC_WATCH, w);
+}
+
 int kc_watch_arm(uint32_t id, struct keel_ioc_watch *out)
 {
-	if (kc_watch_off())
-		return -ENODEV;
-	memset(out, 0, sizeof(*out));
-	out->id = id;
-	out->seen = KC_WATCH_NONE;
-	return kc_ioctl(KEEL_IOC_WATCH, out);
+	return kc_watch_ioctl(out, id, KC_WATCH_NONE, 0);
 }
 
 int kc_watch(uint32_t id, uint64_t *seen, uint64_t ms, struct keel_ioc_watch *out)
 {
 	struct keel_ioc_watch w;
-	int ret;
+	int ret = kc_watch_ioctl(&w, id, *seen, ms);
 
-	memset(&w, 0, sizeof(w));
-	w.id = id;
-	w.seen = *seen;
-	w.timeout_ms = ms > UINT32_MAX ? UINT32_MAX : (uint32_t)ms;
-	ret = kc_watch_off() ? -ENODEV : kc_ioctl(KEEL_IOC_WATCH, &w);
 	if (ret) {
-		/* No event interrupt (an older Keel or driver), or an error the caller's next query will name. */
+		/* No event interrupt (an older Keel or driver), or an error the next query names. */
 		kc_sleep_ms((unsigned int)(ms < KC_POLL_MS ? ms : KC_POLL_MS));
 		return ret;
 	}
