@@ -14,6 +14,7 @@
 #include <keel/pmm.h>
 #include <keel/pt.h>
 
+#include "iommu_env.h"
 #include "unit.h"
 
 extern char unit_log[];
@@ -53,59 +54,6 @@ extern size_t unit_log_len;
 #define MSI_CAP 0x54
 
 /* ---- the environment the driver links against ---------------------------- */
-
-#define ALLOC_MAX 64
-
-static void *allocs[ALLOC_MAX];
-static u64 fail_size; /* pmm_alloc of this size fails */
-
-hpa_t pmm_alloc(u64 size, u64 align)
-{
-	void *p;
-
-	if (size == fail_size)
-		return 0;
-	p = aligned_alloc(align, size);
-	memset(p, 0, size);
-	for (u32 i = 0; i < ALLOC_MAX; i++) {
-		if (!allocs[i]) {
-			allocs[i] = p;
-			return hva_to_hpa(p);
-		}
-	}
-	CHECK(!"too many allocations");
-	free(p);
-	return 0;
-}
-
-void pmm_free(hpa_t base, u64 size)
-{
-	for (u32 i = 0; i < ALLOC_MAX; i++) {
-		if (allocs[i] == hpa_to_hva(base)) {
-			free(allocs[i]);
-			allocs[i] = NULL;
-			return;
-		}
-	}
-	CHECK(!"pmm_free of something not allocated");
-}
-
-static void free_all(void)
-{
-	for (u32 i = 0; i < ALLOC_MAX; i++) {
-		free(allocs[i]);
-		allocs[i] = NULL;
-	}
-}
-
-static u32 alloc_count(void)
-{
-	u32 n = 0;
-
-	for (u32 i = 0; i < ALLOC_MAX; i++)
-		n += allocs[i] != NULL;
-	return n;
-}
 
 /* The IOMMU's own PCI function (00:02.0): its capability, then MSI. */
 static u8 cfg[256];
@@ -161,23 +109,6 @@ bool arch_iommu_fault_msi(struct iommu_msi *msi)
 	msi->addr = 0xfee00000ull;
 	msi->data = 0x41;
 	return msi_ok;
-}
-
-/* What the driver reported. */
-struct report {
-	u16 rid;
-	u64 addr;
-	bool write;
-	const char *why;
-};
-static struct report reports[16];
-static u32 report_n;
-
-void iommu_fault_report(struct iommu_unit *u, u16 rid, u64 addr, bool write, const char *why)
-{
-	if (report_n < 16)
-		reports[report_n] = (struct report){ rid, addr, write, why };
-	report_n++;
 }
 
 /* ---- a fake unit: registers in memory, commands run when time is read ---- */
@@ -257,7 +188,7 @@ static struct iommu_unit unit;
 
 static void fake_reset(u16 flags, u64 efr, bool efr_sup, bool msi)
 {
-	free_all();
+	fake_pmm_free_all();
 	if (!regs)
 		regs = aligned_alloc(4096, 0x4000);
 	memset(regs, 0, 0x4000);
@@ -267,7 +198,7 @@ static void fake_reset(u16 flags, u64 efr, bool efr_sup, bool msi)
 	tick_ns = 1000;
 	cmd_n = devtab_in_order = 0;
 	report_n = 0;
-	fail_size = 0;
+	fake_pmm_fail_size = 0;
 	msi_ok = true;
 	unit_log_len = 0;
 	unit_log[0] = 0;
@@ -301,19 +232,6 @@ static bool dte_is_blocked(u16 rid)
 
 /* ---- page tables for the tests -------------------------------------------- */
 
-static hpa_t t_alloc(void *ctx, u64 bytes)
-{
-	void *p = aligned_alloc(PAGE_SIZE, bytes);
-
-	memset(p, 0, bytes);
-	return hva_to_hpa(p);
-}
-
-static void t_free(void *ctx, hpa_t table, u64 bytes)
-{
-	free(hpa_to_hva(table));
-}
-
 static u64 *tbl(u64 e)
 {
 	return hpa_to_hva(e & ADDR_MASK);
@@ -322,8 +240,8 @@ static u64 *tbl(u64 e)
 static struct pt new_pt(void)
 {
 	struct pt pt = { .fmt = amdvi_ops.format(&unit),
-			 .alloc_table = t_alloc,
-			 .free_table = t_free };
+			 .alloc_table = fake_table_alloc,
+			 .free_table = fake_table_free };
 
 	CHECK_EQ(pt_init(&pt), 0);
 	return pt;
@@ -448,7 +366,7 @@ static void test_enable(void)
 	CHECK(cfg[PCI_COMMAND] & PCI_COMMAND_MASTER);
 	CHECK(logged("iommu 0 (AMD-Vi): EFR 0x22040, 4-level tables, not coherent, event "
 		     "interrupt on"));
-	CHECK_EQ(alloc_count(), 4);
+	CHECK_EQ(fake_pmm_count(), 4);
 
 	/* Coherent, no EFR capability bit: every entry invalidated one by one. */
 	fake_reset(BIT(5), BIT(6), false, true);
@@ -473,14 +391,14 @@ static void test_enable(void)
 	fake_reset(0, 3ull << 10, true, true);
 	CHECK_EQ(amdvi_ops.enable(&unit), -KEEL_EINVAL);
 	CHECK(logged("iommu 0 (AMD-Vi): its EFR says it cannot translate"));
-	CHECK_EQ(alloc_count(), 0);
+	CHECK_EQ(fake_pmm_count(), 0);
 
 	/* No memory for the device table: nothing kept. */
 	fake_reset(0, BIT(6), true, true);
-	fail_size = 2ull << 20;
+	fake_pmm_fail_size = 2ull << 20;
 	CHECK_EQ(amdvi_ops.enable(&unit), -KEEL_ENOMEM);
 	CHECK(logged("iommu 0 (AMD-Vi): no memory"));
-	CHECK_EQ(alloc_count(), 0);
+	CHECK_EQ(fake_pmm_count(), 0);
 }
 
 static void test_timeouts(void)
@@ -493,7 +411,7 @@ static void test_timeouts(void)
 	CHECK(logged("iommu 0 (AMD-Vi): did not complete its commands (COMPLETION_WAIT) "
 		     "within 1000 ms"));
 	/* The unit may be walking them: the tables stay. */
-	CHECK_EQ(alloc_count(), 4);
+	CHECK_EQ(fake_pmm_count(), 4);
 
 	/* The command buffer never drains. */
 	fake_reset(0, 0, false, true);
@@ -754,7 +672,7 @@ int main(void)
 	test_attach();
 	test_irte();
 	test_faults();
-	free_all();
+	fake_pmm_free_all();
 	free(regs);
 	return unit_done("test_amdvi");
 }
