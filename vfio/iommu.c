@@ -45,6 +45,8 @@ static const char *iommu_kind_name(u32 kind)
 		return "VT-d";
 	case IOMMU_AMDVI:
 		return "AMD-Vi";
+	case IOMMU_SMMUV3:
+		return "SMMUv3";
 	default:
 		return "unknown";
 	}
@@ -57,6 +59,8 @@ static const struct iommu_ops *iommu_kind_ops(u32 kind)
 		return &vtd_ops;
 	case IOMMU_AMDVI:
 		return &amdvi_ops;
+	case IOMMU_SMMUV3:
+		return &smmuv3_ops;
 	default:
 		return NULL;
 	}

@@ -1,11 +1,14 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The physical GICv3 as the hypervisor uses it: affinity routing, one
- * redistributor per CPU with only SGI 0 (the hypervisor IPI) enabled, the
- * system-register CPU interface at EL2. Guests get no physical interrupt.
+ * redistributor per CPU with the hypervisor's own SGI and PPIs enabled, the
+ * system-register CPU interface at EL2. Every SPI is off but the IOMMUs'
+ * wired fault interrupts, which the boot CPU takes itself: no physical SPI
+ * reaches a guest.
  */
 #include <keel/arch.h>
 #include <keel/console.h>
+#include <keel/iommu.h>
 #include <keel/pcpu.h>
 
 #include "aarch64.h"
@@ -17,7 +20,13 @@
 #define GICD_CTLR_ENABLE_G1 BIT(1)
 #define GICD_CTLR_ENABLE_G0 BIT(0)
 #define GICD_TYPER 0x0004
+#define GICD_IGROUPR 0x0080
+#define GICD_ISENABLER 0x0100
 #define GICD_ICENABLER 0x0180
+#define GICD_IPRIORITYR 0x0400
+#define GICD_ICFGR 0x0c00
+#define GICD_IROUTER 0x6000 /* 64 bits per SPI: affinity, IRM = 0 */
+#define GICD_IROUTER_AFF_MASK 0xff00ffffffull /* Aff3, Aff2, Aff1, Aff0 as in MPIDR */
 
 #define GICR_FRAME_SIZE 0x20000 /* RD_base + SGI_base */
 #define GICR_CTLR 0x0000
@@ -37,6 +46,9 @@
 #define GICR_IPRIORITYR (GICR_SGI + 0x0400)
 
 #define GIC_IPI_SGI 0
+#define GIC_SPI_FIRST 32
+#define GIC_PRIO_HYP 0xa0 /* every interrupt the hypervisor takes */
+#define GIC_FAULT_IRQS 4 /* IOMMU fault SPIs kept (arch_iommu_fault_irq) */
 #define ICC_CTLR_EOIMODE BIT(1)
 
 /*
@@ -74,6 +86,20 @@ static inline void mmio_write8(hpa_t a, u8 v)
 	*(volatile u8 *)hpa_to_hva(a) = v;
 }
 
+static inline void mmio_write64(hpa_t a, u64 v)
+{
+	*(volatile u64 *)hpa_to_hva(a) = v;
+}
+
+/*
+ * The IOMMUs' wired fault interrupts (SPIs): recorded at boot by
+ * arch_iommu_fault_irq, on the boot CPU, before any other CPU runs; read by
+ * gic_dispatch. Routed once the distributor is set up (gic_dist_ready).
+ */
+static u32 gic_fault_irq[GIC_FAULT_IRQS];
+static u32 gic_fault_count;
+static bool gic_dist_ready;
+
 static bool gic_wait_clear(hpa_t reg, u32 bit)
 {
 	for (int i = 0; i < GIC_POLL_LIMIT; i++) {
@@ -84,7 +110,78 @@ static bool gic_wait_clear(hpa_t reg, u32 bit)
 	return false;
 }
 
-/* Distributor: affinity routing on, Group 1 on, every SPI off. */
+/* One past the highest SPI INTID the distributor implements. */
+static u32 gic_spi_end(hpa_t d)
+{
+	u32 lines = ((mmio_read32(d + GICD_TYPER) & 0x1f) + 1) * 32;
+
+	return MIN(lines, (u32)GIC_SPURIOUS_FIRST);
+}
+
+/*
+ * SPI @irq: Group 1, the hypervisor's priority, edge-triggered, routed to the
+ * boot CPU, then enabled. Its configuration changes only while it is off
+ * (GICD_ICFGR, IROUTER), and the disable has taken effect (RWP) before that.
+ */
+static void gic_spi_route(u32 irq)
+{
+	hpa_t d = aa64_plat.gicd_base;
+	u32 bit = BIT(irq % 32);
+	hpa_t cfg = d + GICD_ICFGR + (irq / 16) * 4;
+
+	mmio_write32(d + GICD_ICENABLER + (irq / 32) * 4, bit);
+	gic_wait_clear(d + GICD_CTLR, GICD_CTLR_RWP);
+	mmio_write32(d + GICD_IGROUPR + (irq / 32) * 4,
+		     mmio_read32(d + GICD_IGROUPR + (irq / 32) * 4) | bit);
+	mmio_write8(d + GICD_IPRIORITYR + irq, GIC_PRIO_HYP);
+	mmio_write32(cfg, mmio_read32(cfg) | BIT(2 * (irq % 16) + 1));
+	mmio_write64(d + GICD_IROUTER + 8ull * irq, pcpus[0].hwid & GICD_IROUTER_AFF_MASK);
+	mmio_write32(d + GICD_ISENABLER + (irq / 32) * 4, bit);
+}
+
+/*
+ * An IOMMU's wired fault interrupt. Boot, on the boot CPU: iommu_init runs
+ * before gic_init, so the SPI is only recorded then, and gic_init routes it.
+ */
+bool arch_iommu_fault_irq(u32 irq)
+{
+	hpa_t d = aa64_plat.gicd_base;
+	u32 end;
+
+	if (!d)
+		return false;
+	end = gic_spi_end(d);
+	if (irq < GIC_SPI_FIRST || irq >= end) {
+		pr_warn("gic: IOMMU fault interrupt %u is no SPI of this distributor (32-%u)", irq,
+			end - 1);
+		return false;
+	}
+	for (u32 i = 0; i < gic_fault_count; i++)
+		if (gic_fault_irq[i] == irq)
+			return true; /* shared by two units: one handler reads them all */
+	if (gic_fault_count >= GIC_FAULT_IRQS) {
+		pr_warn("gic: more than %u IOMMU fault interrupts; SPI %u not routed",
+			GIC_FAULT_IRQS, irq);
+		return false;
+	}
+	gic_fault_irq[gic_fault_count] = irq;
+	WRITE_ONCE(gic_fault_count, gic_fault_count + 1);
+	if (gic_dist_ready)
+		gic_spi_route(irq);
+	return true;
+}
+
+static bool gic_is_fault_irq(u32 intid)
+{
+	u32 n = READ_ONCE(gic_fault_count);
+
+	for (u32 i = 0; i < n; i++)
+		if (gic_fault_irq[i] == intid)
+			return true;
+	return false;
+}
+
+/* Distributor: affinity routing on, Group 1 on, every SPI off but the IOMMUs' fault ones. */
 int gic_init(void)
 {
 	hpa_t d = aa64_plat.gicd_base;
@@ -101,13 +198,19 @@ int gic_init(void)
 		gic_wait_clear(d + GICD_CTLR, GICD_CTLR_RWP);
 		ctlr = GICD_CTLR_ARE_NS;
 	}
-	/* No SPI reaches the hypervisor (no passthrough yet). */
-	lines = ((mmio_read32(d + GICD_TYPER) & 0x1f) + 1) * 32;
-	for (u32 i = 32; i < lines && i < 1020; i += 32)
+	/* Every SPI off; the IOMMUs' fault interrupts (arch_iommu_fault_irq) come back below. */
+	lines = gic_spi_end(d);
+	for (u32 i = GIC_SPI_FIRST; i < lines; i += 32)
 		mmio_write32(d + GICD_ICENABLER + i / 8, 0xffffffff);
 	mmio_write32(d + GICD_CTLR, ctlr | GICD_CTLR_ENABLE_G1);
 	if (!gic_wait_clear(d + GICD_CTLR, GICD_CTLR_RWP))
 		return -KEEL_EIO;
+	for (u32 i = 0; i < gic_fault_count; i++) {
+		gic_spi_route(gic_fault_irq[i]);
+		pr_info("gic: interrupt %u (an SPI: IOMMU faults) routed to cpu 0",
+			gic_fault_irq[i]);
+	}
+	gic_dist_ready = true;
 	return 0;
 }
 
@@ -162,7 +265,7 @@ int gic_cpu_init(struct pcpu *cpu)
 	mmio_write32(rd + GICR_IGROUPR0, 0xffffffff);
 	mmio_write32(rd + GICR_ICACTIVER0, 0xffffffff);
 	for (u32 i = 0; i < ARRAY_SIZE(gic_ppis); i++)
-		mmio_write8(rd + GICR_IPRIORITYR + gic_ppis[i], 0xa0);
+		mmio_write8(rd + GICR_IPRIORITYR + gic_ppis[i], GIC_PRIO_HYP);
 	for (u32 i = 0; i < ARRAY_SIZE(gic_ppis); i++)
 		mmio_write32(rd + GICR_ISENABLER0, BIT(gic_ppis[i]));
 
@@ -216,6 +319,10 @@ static bool gic_dispatch(u32 intid)
 		/* The guest finished an interrupt: the exit path resyncs the vGIC. */
 		return false;
 	default:
+		if (gic_is_fault_irq(intid)) {
+			iommu_fault_event();
+			return false;
+		}
 		pr_warn_once("gic: unexpected interrupt %u (disabled)", intid);
 		return false;
 	}

@@ -10,6 +10,8 @@
 #include <keel/arch.h>
 #include <keel/console.h>
 #include <keel/hmap.h>
+#include <keel/iommu.h>
+#include <keel/pci.h>
 #include <keel/pcpu.h>
 #include <keel/pmm.h>
 #include <keel/pt.h>
@@ -203,6 +205,8 @@ static bool mmu_mem_is_ram(u32 type)
 
 static int mmu_build(const struct keel_boot_info *bi)
 {
+	const struct pci_ecam *w;
+	const struct iommu_unit *u;
 	int ret = 0;
 
 	u64 run_base = 0, run_end = 0;
@@ -244,6 +248,12 @@ static int mmu_build(const struct keel_boot_info *bi)
 	for (u32 i = 0; i < aa64_plat.gicr_count && !ret; i++)
 		ret = mmu_map(aa64_plat.gicr_base[i], aa64_plat.gicr_size[i],
 			      PT_READ | PT_WRITE | PT_DEVICE, "GICR");
+	/* What platform discovery recorded (dt_pci.c), checked by pci_ecam_add and iommu_add. */
+	for (u32 i = 0; !ret && (w = pci_ecam_window(i)); i++)
+		ret = mmu_map(pci_ecam_start(w), pci_ecam_end(w) - pci_ecam_start(w),
+			      PT_READ | PT_WRITE | PT_DEVICE, "PCI ECAM");
+	for (u32 i = 0; !ret && (u = iommu_unit_at(i)); i++)
+		ret = mmu_map(u->base, u->size, PT_READ | PT_WRITE | PT_DEVICE, "IOMMU");
 	if (!ret)
 		ret = pt_unmap(&el2_pt, (u64)__boot_stack_guard, PAGE_SIZE);
 	return ret;

@@ -2,7 +2,8 @@
 /*
  * Platform discovery from the device tree the firmware handed over
  * (acpi=off): CPUs, PSCI conduit, GICv3 distributor and redistributors,
- * console UART. Every property length is checked before it is read.
+ * console UART; then the PCI host bridges and SMMUv3s (dt_pci.c). Every
+ * property length is checked before it is read.
  */
 #include <libfdt.h>
 /* picolibc's sys/cdefs.h (via libfdt.h) defines these too; keep Keel's. */
@@ -17,45 +18,11 @@
 #include <keel/pcpu.h>
 
 #include "aarch64.h"
+#include "dt_pci.h"
 
 #define MPIDR_AFF_MASK 0xff00ffffffull
 
 struct aa64_platform aa64_plat;
-
-static u64 dt_read_cells(const fdt32_t *p, int cells)
-{
-	u64 v = 0;
-
-	for (int i = 0; i < cells; i++)
-		v = (v << 32) | fdt32_to_cpu(p[i]);
-	return v;
-}
-
-/*
- * Entry @idx of the reg property of @node. Returns 0, or -KEEL_EINVAL if the
- * property is missing, too short, or uses cells we cannot represent.
- */
-static int dt_reg(const void *fdt, int node, int idx, u64 *base, u64 *size)
-{
-	int parent = fdt_parent_offset(fdt, node);
-	int ac, sc, len;
-	const fdt32_t *reg;
-
-	if (parent < 0)
-		return -KEEL_EINVAL;
-	ac = fdt_address_cells(fdt, parent);
-	sc = fdt_size_cells(fdt, parent);
-	if (ac < 1 || ac > 2 || sc < 0 || sc > 2)
-		return -KEEL_EINVAL;
-	reg = fdt_getprop(fdt, node, "reg", &len);
-	if (!reg || len < 0 || idx < 0 ||
-	    (u64)len < (u64)(idx + 1) * (u64)(ac + sc) * sizeof(fdt32_t))
-		return -KEEL_EINVAL;
-	reg += idx * (ac + sc);
-	*base = dt_read_cells(reg, ac);
-	*size = sc ? dt_read_cells(reg + ac, sc) : 0;
-	return 0;
-}
 
 /* The DTB if @bi carries a valid one, else NULL. */
 static const void *dt_get(const struct keel_boot_info *bi)
@@ -262,12 +229,13 @@ int arch_platform_discover(const struct keel_boot_info *bi, struct platform *pla
 		plat->cpu_count, (unsigned long long)aa64_plat.gicd_base, aa64_plat.gicr_count,
 		(unsigned long long)aa64_plat.gicr_base[0], aa64_plat.psci_hvc ? "hvc" : "smc",
 		(unsigned long long)aa64_plat.uart_base);
+	dt_pci_discover(bi, fdt);
 	return 0;
 }
 
 /*
  * No IOMMU driver on aarch64 uses a message-signalled fault interrupt: the
- * SMMUv3's event queue interrupt is a wired SPI (issue 15 brings that driver).
+ * SMMUv3's event queue interrupt is a wired SPI (arch_iommu_fault_irq, gic.c).
  */
 bool arch_iommu_fault_msi(struct iommu_msi *msi)
 {

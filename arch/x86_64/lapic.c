@@ -105,6 +105,13 @@ bool arch_iommu_fault_msi(struct iommu_msi *msi)
 	return true;
 }
 
+/* x86 IOMMUs signal faults by MSI (above): no wired interrupt to route. */
+bool arch_iommu_fault_irq(u32 irq)
+{
+	(void)irq;
+	return false;
+}
+
 void lapic_eoi(void)
 {
 	lapic_write(LAPIC_EOI, 0);

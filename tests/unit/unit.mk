@@ -24,6 +24,8 @@ UNIT_SRCS_test_vcpu := tests/unit/mgmt_env.c tests/unit/hmap_host.c core/vcpu.c 
 	core/pdesc.c core/pmm.c core/hotmem.c core/lib/strlcpy.c vfio/assign.c core/timeline.c
 # The aarch64 Linux guest's device tree, read back with the host's libfdt.
 UNIT_SRCS_test_dtb := arch/aarch64/dtb.c $(shell $(UNIT_CC) -print-file-name=libfdt.a)
+# aarch64 discovery of ECAM windows and SMMUv3s from the device tree, on trees the host's libfdt writes.
+UNIT_SRCS_test_dt_pci := arch/aarch64/dt_pci.c $(shell $(UNIT_CC) -print-file-name=libfdt.a)
 # The switch inside Keel.
 UNIT_SRCS_test_netsw := core/netsw.c core/lib/strlcpy.c
 # TCP segmentation in software, on hand-made and hostile frames.
@@ -79,6 +81,7 @@ UNIT_CFLAGS_test_ivrs := -Iarch/x86_64
 # The IOMMU drivers' page-table formats and tables, through the one walker.
 UNIT_SRCS_test_vtd := vfio/vtd.c core/pt.c
 UNIT_SRCS_test_amdvi := tests/unit/iommu_env.c vfio/amdvi.c core/pt.c
+UNIT_SRCS_test_smmuv3 := tests/unit/iommu_env.c vfio/smmuv3.c core/pt.c
 
 # SHA-256 (measured launch): known answers, and every split of the input.
 UNIT_SRCS_test_sha256 := core/sha256.c

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /*
- * The IOMMUs (vfio/iommu.c and one driver per kind: vfio/vtd.c, vfio/amdvi.c).
+ * The IOMMUs (vfio/iommu.c and one driver per kind: vfio/vtd.c, vfio/amdvi.c,
+ * vfio/smmuv3.c).
  *
  * Platform discovery describes each unit (ACPI DMAR and IVRS on x86, parsed
- * by arch/x86_64/dmar.c and ivrs.c) with iommu_add(); iommu_init() then
+ * by arch/x86_64/dmar.c and ivrs.c; the device tree's arm,smmu-v3 nodes and
+ * the PCI host bridges' iommu-map on aarch64) with iommu_add(); iommu_init() then
  * brings every unit up, before any partition runs, with tables that block
  * every requester: default deny. A requester ID reaches memory only once it
  * is attached to a domain, and a domain maps only a partition's RAM, with
@@ -27,6 +29,7 @@
 enum iommu_kind {
 	IOMMU_VTD = 1,
 	IOMMU_AMDVI = 2,
+	IOMMU_SMMUV3 = 3,
 };
 
 /*
@@ -37,6 +40,8 @@ enum iommu_kind {
  *          whole bus range below it is in scope too.
  *  RANGE:  AMD-Vi: requester IDs [first, last], each DMAing as @alias (or
  *          as itself if !@aliased).
+ *          SMMUv3: requester IDs [first, last] (an iommu-map entry), whose
+ *          stream IDs start at @stream: rid's is @stream + (rid - @first).
  */
 enum iommu_scope_kind {
 	IOMMU_SCOPE_PATH = 1,
@@ -54,6 +59,7 @@ struct iommu_scope {
 	u16 alias; /* RANGE */
 	u8 aliased; /* RANGE */
 	u8 pad;
+	u32 stream; /* RANGE, SMMUv3: the stream ID of @first */
 };
 
 /* A DMA region the firmware asks to keep mapped for a device (VT-d RMRR). */
@@ -91,6 +97,7 @@ struct iommu_unit {
 	u64 size; /* its length */
 	u32 scope_count;
 	u32 index; /* position in the unit list, for console lines */
+	u32 irq; /* SMMUv3: the wired event-queue interrupt (GIC INTID), 0 if none */
 	struct iommu_scope scopes[IOMMU_MAX_SCOPES];
 	/* iommu_init */
 	const struct iommu_ops *ops;
@@ -160,6 +167,7 @@ struct iommu_ops {
 
 extern const struct iommu_ops vtd_ops;
 extern const struct iommu_ops amdvi_ops;
+extern const struct iommu_ops smmuv3_ops;
 
 /*
  * Platform discovery: record a unit (copied). Refused with a console line
@@ -230,5 +238,13 @@ void iommu_irq_free(struct iommu_unit *u, u16 rid, u32 index);
  * iommu_fault_event().
  */
 bool arch_iommu_fault_msi(struct iommu_msi *msi);
+
+/*
+ * A unit's wired fault interrupt (arch code): route interrupt @irq (a GIC
+ * SPI, edge-triggered) to the boot CPU, whose handler calls
+ * iommu_fault_event(). False if the arch has no such route (x86): faults
+ * are then read only when something calls iommu_fault_event().
+ */
+bool arch_iommu_fault_irq(u32 irq);
 
 #endif /* KEEL_IOMMU_H */
