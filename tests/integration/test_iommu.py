@@ -19,10 +19,10 @@ AMD-Vi the blocked DMA is checked in memory only: no fault line can appear.
 """
 
 import re
-import time
 
 import pytest
 
+from dmaprobe import PROBE, dma, keel_probe, start_dma
 from gdbphys import Edu, PhysMem
 from keelrig import keel, keel_cfg, out, partition
 
@@ -37,7 +37,6 @@ MACHINES = {
 IOMMUS = ["amdvi", "vtd"]
 CONFIG = keel_cfg(partition("victim", 1, "mode=hello then=keep every=20000", memory="32M"),
                   partition("alpha", 2, "mode=hello", memory="32M"))
-PROBE = 64  # bytes the edu writes (zeros: its buffer was never filled)
 
 
 class Machine:
@@ -92,49 +91,9 @@ def test_every_function_behind_it(machine):
     assert not q.find(keel(r"no IOMMU translates its DMA")), q.find(keel(r"no IOMMU"))
 
 
-def victim_probe(q, mem):
-    """A 64-byte block of the victim's memory that is not all zeros (its code)."""
-    line = q.wait_for(keel(r"partition 'victim' \(id \d+\): cpus 1, 32 MiB at 0x[0-9a-f]+"), 30)
-    hpa = int(line.rsplit("at 0x", 1)[1].split(",")[0], 16)
-    for off in range(0, 32 << 20, 64 << 10):
-        if any(mem.read(hpa + off, PROBE)):
-            return hpa + off
-    raise AssertionError("the victim's memory reads as all zeros")
-
-
-def keel_probe(q):
-    return int(q.find(r"keel: loader: .*core at 0x([0-9a-f]+)").rsplit("core at 0x", 1)[1]
-               .split(";")[0], 16) + 0x1000
-
-
-def dma(machine, edu, target, watch=None):
-    """The edu writes its (zeroed) buffer to device address @target; the 64 bytes at
-    physical @watch (default: @target) before and after, and its command register."""
-    watch = target if watch is None else watch
-    with machine.mem() as mem:
-        before = mem.read(watch, PROBE)
-        assert any(before), f"0x{watch:x} reads as zeros: the probe would prove nothing"
-        edu.dma_to_ram(mem, target, PROBE)
-    for _ in range(50):
-        time.sleep(0.2)
-        with machine.mem() as mem:
-            if edu.dma_done(mem):
-                return before, mem.read(watch, PROBE), edu.command(mem)
-    raise AssertionError("the edu's DMA never completed")
-
-
-def start_dma(machine):
-    """Once the victim runs: the edu, and a probe in the victim's memory."""
-    q = machine.q
-    q.wait_for(out("victim", r"TEST hello PASS"), 90)
-    q.wait_for(out("victim", r"keep: \d+ rounds"), 90)
-    with machine.mem() as mem:
-        return Edu(mem, ECAM), victim_probe(q, mem)
-
-
 def test_unowned_device_dma_blocked(machine):
     q = machine.q
-    edu, victim = start_dma(machine)
+    edu, victim = start_dma(machine, ECAM)
     before, after, command = dma(machine, edu, victim)
     assert after == before, f"the victim's memory at 0x{victim:x} changed under {machine.kind}"
     before, after, command = dma(machine, edu, keel_probe(q))
@@ -161,7 +120,7 @@ def test_without_iommu_the_dma_lands(bare):
     """The control: the same DMA on a machine with no IOMMU overwrites the victim."""
     bare.q.wait_for(keel(r"iommu: none found: no PCI function can be assigned; bus mastering "
                          r"stays off on all \d+$"), 60)
-    edu, victim = start_dma(bare)
+    edu, victim = start_dma(bare, ECAM)
     before, after, _ = dma(bare, edu, victim)
     assert any(before) and after == bytes(PROBE), "without an IOMMU the DMA should have landed"
 

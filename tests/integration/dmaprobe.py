@@ -1,0 +1,56 @@
+# SPDX-License-Identifier: MIT
+"""A device that DMAs at memory it must not reach: QEMU's edu, driven through the gdb
+stub (gdbphys) as a bus master outside every CPU, against a running partition's memory
+and Keel's own code. Shared by the IOMMU tests of both arches (test_iommu.py,
+test_smmuv3.py)."""
+
+import time
+
+from gdbphys import Edu
+from keelrig import keel, out
+
+PROBE = 64  # bytes the edu writes (zeros: its buffer was never filled)
+
+
+def victim_probe(q, mem, name="victim", size=32 << 20):
+    """A 64-byte block of partition @name's memory that is not all zeros (its code)."""
+    line = q.wait_for(keel(rf"partition '{name}' \(id \d+\): cpus \d+, {size >> 20} MiB at "
+                           r"0x[0-9a-f]+"), 30)
+    hpa = int(line.rsplit("at 0x", 1)[1].split(",")[0], 16)
+    for off in range(0, size, 64 << 10):
+        if any(mem.read(hpa + off, PROBE)):
+            return hpa + off
+    raise AssertionError(f"{name}'s memory reads as all zeros")
+
+
+def keel_probe(q):
+    """An address in Keel's own code, from the loader's line."""
+    return int(q.find(r"keel: loader: .*core at 0x([0-9a-f]+)").rsplit("core at 0x", 1)[1]
+               .split(";")[0], 16) + 0x1000
+
+
+def dma(machine, edu, target, watch=None):
+    """The edu writes its (zeroed) buffer to device address @target; the 64 bytes at
+    physical @watch (default: @target) before and after, and its command register.
+    @machine.mem() opens the gdb stub."""
+    watch = target if watch is None else watch
+    with machine.mem() as mem:
+        before = mem.read(watch, PROBE)
+        assert any(before), f"0x{watch:x} reads as zeros: the probe would prove nothing"
+        edu.dma_to_ram(mem, target, PROBE)
+    for _ in range(50):
+        time.sleep(0.2)
+        with machine.mem() as mem:
+            if edu.dma_done(mem):
+                return before, mem.read(watch, PROBE), edu.command(mem)
+    raise AssertionError("the edu's DMA never completed")
+
+
+def start_dma(machine, ecam, timeout=90):
+    """Once partition 'victim' runs: the edu (on bus 0 of the ECAM at @ecam), and a probe
+    in the victim's memory."""
+    q = machine.q
+    q.wait_for(out("victim", r"TEST hello PASS"), timeout)
+    q.wait_for(out("victim", r"keep: \d+ rounds"), timeout)
+    with machine.mem() as mem:
+        return Edu(mem, ecam), victim_probe(q, mem)
