@@ -142,7 +142,8 @@ def pytest_runtest_makereport(item, call):
     runs = [v for v in getattr(item, "funcargs", {}).values() if isinstance(v, keelrig.Qemu)]
     r = item.funcargs.get("rig") if hasattr(item, "funcargs") else None
     if r:
-        runs += [q for q in r.runs if q.nodeid == item.nodeid and q not in runs]
+        runs += [q for q in r.runs
+                 if getattr(q, "nodeid", None) == item.nodeid and q not in runs]
     for q in runs:
         rep.sections.append((f"serial log of {q.name}: last {TAIL_LINES} lines "
                              f"(all of it in {q.log_path})", "\n".join(q.tail(TAIL_LINES))))

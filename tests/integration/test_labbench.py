@@ -15,6 +15,7 @@ powers off when all three are done. The figures themselves are benchmarks
 (docs/bench.md), never asserted here.
 """
 
+import os
 import importlib.util
 
 import pytest
@@ -46,6 +47,7 @@ def lab(rig, arch, tmp_path):
     argv += ["-icount", bench_lab.ICOUNT]
     log = rig.build / arch / "test-logs" / "labbench.log"
     q = Qemu(argv, log, hard_timeout=TIMEOUT_S + 60, name=f"{arch} labbench")
+    q.nodeid = os.environ.get("PYTEST_CURRENT_TEST", "").split(" ")[0]
     rig.runs.append(q)
     with q:
         q.wait_for(out(bench_lab.NAME, bench_lab.END), TIMEOUT_S)
