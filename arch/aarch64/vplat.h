@@ -116,6 +116,8 @@ int pl011_create(struct partition *part);
 
 /* pl061.c */
 int pl061_create(struct partition *part);
+/* vpci.c: the partition's PCI bus (ECAM) at KEEL_PCI_ECAM_BASE. */
+int vpci_create(struct partition *part);
 bool pl061_press_power_key(struct partition *part);
 
 /* vtimer.c */

@@ -75,6 +75,8 @@ int arch_part_devices_init(struct partition *part)
 		ret = pl011_create(part);
 	if (!ret)
 		ret = pl061_create(part);
+	if (!ret)
+		ret = vpci_create(part);
 	return ret;
 }
 

@@ -8,13 +8,11 @@
  * (it insists on a host bridge or VGA class before it trusts mechanism #1)
  * instead of logging "PCI: Fatal: No config space access function found".
  * Every other function reads all ones (no device), writes are dropped, and
- * the bridge's registers are read-only. IDs: 1b36:0008, the generic PCIe
- * host bridge ID that QEMU's Red Hat range assigns; Linux needs only the
- * class (06/00/00).
+ * the bridge's registers are read-only (vfio/vecam.c has its ID).
  *
  * The same bus answers through ECAM (PCIe's memory-mapped configuration) at
- * KEEL_PCI_ECAM_BASE, bus 0 only: all 4 KiB of each function. The guest's
- * ACPI names it (MCFG) when the partition has PCI functions (bzimage.c).
+ * KEEL_PCI_ECAM_BASE (vfio/vecam.c). The guest's ACPI names it (MCFG) when
+ * the partition has PCI functions (bzimage.c).
  */
 #include <keel/arch.h>
 #include <keel/lib.h>
@@ -27,28 +25,6 @@
 #define CONF1_ENABLE BIT(31)
 #define CONF1_BDF(a) (((a) >> 8) & 0xffffu) /* bus 15:8, device 7:3, function 2:0 */
 #define CONF1_REG(a) ((a)&0xfcu)
-#define HOSTB_VENDOR 0x1b36u
-#define HOSTB_DEVICE 0x0008u
-#define HOSTB_CLASS 0x06000000u /* class 06 (bridge), subclass 00 (host), prog-if 00; revision 0 */
-
-static u64 vpci_ones(u32 size)
-{
-	return size >= 8 ? ~0ull : (1ull << (8 * size)) - 1;
-}
-
-/* The host bridge's configuration dword at @reg. */
-static u32 vpci_hostb_dword(u32 reg)
-{
-	switch (reg) {
-	case 0x00:
-		return HOSTB_DEVICE << 16 | HOSTB_VENDOR;
-	case 0x08:
-		return HOSTB_CLASS;
-	default:
-		return 0; /* command, status, header type 0, no BARs, no capabilities */
-	}
-}
-
 static int vpci_read(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u64 *val)
 {
 	u32 port = CONF1_ADDR_PORT + (u32)off, addr = READ_ONCE(vplat_of(dev)->pci.addr);
@@ -70,15 +46,15 @@ static int vpci_read(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u64
 				  (u16)(CONF1_REG(addr) + port - CONF1_DATA_PORT), size, &v))
 			*val = v;
 		else
-			*val = vpci_ones(size);
+			*val = vfio_cfg_ones(size);
 		return 0;
 	}
 	if (port < CONF1_DATA_PORT || !(addr & CONF1_ENABLE)) {
-		*val = vpci_ones(size);
+		*val = vfio_cfg_ones(size);
 		return 0;
 	}
 	shift = 8 * (port - CONF1_DATA_PORT);
-	*val = (vpci_hostb_dword(CONF1_REG(addr)) >> shift) & vpci_ones(size);
+	*val = (vfio_hostb_dword(CONF1_REG(addr)) >> shift) & vfio_cfg_ones(size);
 	return 0;
 }
 
@@ -108,46 +84,6 @@ static const struct vdev_ops vpci_ops = {
 	.write = vpci_write,
 };
 
-/* ECAM offset -> function (bus 0: device 19:15, function 14:12) and register (11:0). */
-#define ECAM_BDF(off) ((u16)((off) >> 12))
-#define ECAM_REG(off) ((u16)((off)&0xfff))
-
-/* What ECAM takes: 1, 2 or 4 bytes, naturally aligned (others read all ones, are dropped). */
-static bool vpci_ecam_ok(u64 off, u32 size)
-{
-	return (size == 1 || size == 2 || size == 4) && !(off & (size - 1)) &&
-	       off < KEEL_PCI_ECAM_SIZE;
-}
-
-static int vpci_ecam_read(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u64 *val)
-{
-	u16 reg = ECAM_REG(off);
-	u32 v;
-
-	(void)dev;
-	*val = vpci_ones(size);
-	if (!vpci_ecam_ok(off, size))
-		return 0;
-	if (ECAM_BDF(off) == 0)
-		*val = (vpci_hostb_dword(reg & ~3u) >> (8 * (reg & 3))) & vpci_ones(size);
-	else if (vfio_cfg_read(vcpu->part, ECAM_BDF(off), reg, size, &v))
-		*val = v;
-	return 0;
-}
-
-static int vpci_ecam_write(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u64 val)
-{
-	(void)dev;
-	if (vpci_ecam_ok(off, size) && ECAM_BDF(off) != 0)
-		vfio_cfg_write(vcpu->part, ECAM_BDF(off), ECAM_REG(off), size, (u32)val);
-	return 0;
-}
-
-static const struct vdev_ops vpci_ecam_ops = {
-	.read = vpci_ecam_read,
-	.write = vpci_ecam_write,
-};
-
 int vpci_create(struct x86_vplat *plat)
 {
 	int ret = vplat_add(plat, VPLAT_DEV_PCI, "pci-conf1", VDEV_PIO, CONF1_ADDR_PORT, 8,
@@ -155,5 +91,5 @@ int vpci_create(struct x86_vplat *plat)
 
 	return ret ? ret
 		   : vplat_add(plat, VPLAT_DEV_ECAM, "pci-ecam", VDEV_MMIO, KEEL_PCI_ECAM_BASE,
-			       KEEL_PCI_ECAM_SIZE, &vpci_ecam_ops);
+			       KEEL_PCI_ECAM_SIZE, &vfio_ecam_ops);
 }

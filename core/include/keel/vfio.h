@@ -77,6 +77,21 @@ bool vfio_cfg_read(struct partition *part, u16 vbdf, u16 off, u32 size, u32 *val
 bool vfio_cfg_write(struct partition *part, u16 vbdf, u16 off, u32 size, u32 val);
 
 /*
+ * The guest's ECAM (vfio/vecam.c): a device model for an MMIO window of
+ * KEEL_PCI_ECAM_SIZE at KEEL_PCI_ECAM_BASE, bus 0 (its ops, or its read and
+ * write handlers for an arch's own ops); its host bridge's configuration
+ * dword at @reg (read-only), and all ones of @size bytes.
+ */
+struct vdev;
+struct vdev_ops;
+struct vcpu;
+extern const struct vdev_ops vfio_ecam_ops;
+int vfio_ecam_read(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u64 *val);
+int vfio_ecam_write(struct vdev *dev, struct vcpu *vcpu, u64 off, u32 size, u64 val);
+u32 vfio_hostb_dword(u32 reg);
+u64 vfio_cfg_ones(u32 size);
+
+/*
  * An access of @part's guest that neither stage 2 nor a device model
  * completed (core/vcpu.c): the pages of one of its functions' MSI-X table
  * and PBA, which Keel keeps (vfio/msix.c)? @val is read into or written

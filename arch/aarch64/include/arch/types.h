@@ -19,6 +19,9 @@
 /* Where Keel places the BARs of a partition's PCI functions (QEMU virt's PCIe MMIO window). */
 #define KEEL_PCI_MMIO_BASE 0x10000000ull
 #define KEEL_PCI_MMIO_SIZE 0x2eff0000ull
+/* The guest's ECAM (bus 0), where QEMU virt has its own low one. */
+#define KEEL_PCI_ECAM_BASE 0x3f000000ull
+#define KEEL_PCI_ECAM_SIZE 0x100000ull
 #define KEEL_VIRTIO_MMIO_STRIDE 0x200ull
 #define KEEL_VIRTIO_IRQ_BASE 16u
 #define KEEL_VIRTIO_MAX 32u
