@@ -1,7 +1,7 @@
 # SPDX-License-Identifier: MIT
 """PCI passthrough on x86_64: QEMU's edu given to a partition (keel.cfg pci =)
-and driven by its bare-metal guest (mode=edu, tests/guests/x86_64/edu.c), on a
-q35 with Intel VT-d and on one with AMD-Vi.
+and driven by its bare-metal guest (mode=edu, tests/guests/lib/edu.c with
+x86_64/edu.c), on a q35 with Intel VT-d and on one with AMD-Vi.
 
 The guest finds the edu through configuration mechanism #1 at virtual 00:01.0
 (the host bridge is 00:00.0), its BAR0 placed by Keel in the guest's PCI window

@@ -123,13 +123,6 @@ bool arch_decode_forms(void)
 	return false;
 }
 
-/* The edu test drives it through x86 port I/O (0xcf8/0xcfc): the mode says so and fails. */
-bool arch_edu_drive(uint64_t ram_base, uint64_t ram_size, uint64_t lat_rounds)
-{
-	printf("edu: the edu passthrough test is x86_64 only\n");
-	return false;
-}
-
 /* CPUID is x86's: the mode says so and fails. */
 bool arch_tsc_leaves(void)
 {

@@ -142,12 +142,14 @@ bool arch_nmi_conformance(void);
 bool arch_decode_forms(void);
 
 /*
- * x86_64: drive QEMU's edu given to this partition (keel.cfg pci =), polled:
- * found on the guest's PCI bus, its registers, a factorial, DMA both ways
- * within RAM [@ram_base, +@ram_size) and one beyond it that the IOMMU blocks.
- * With @lat_rounds, also the MSI's latency (make bench): that many raises,
- * each timed from the register write to the guest's handler, beside as many
- * self-IPIs through the x2APIC timed the same way.
+ * Drive QEMU's edu given to this partition (keel.cfg pci =), polled
+ * (<arch>/edu.c with lib/edu.c): found on the guest's PCI bus, its
+ * registers, a factorial, DMA both ways within RAM [@ram_base, +@ram_size)
+ * and one beyond it that the IOMMU blocks. x86_64 then tests its MSI and
+ * INTx (aarch64: no interrupts yet). With @lat_rounds (x86_64), also the
+ * MSI's latency (make bench): that many raises, each timed from the
+ * register write to the guest's handler, beside as many self-IPIs through
+ * the x2APIC timed the same way.
  */
 bool arch_edu_drive(uint64_t ram_base, uint64_t ram_size, uint64_t lat_rounds);
 

@@ -1,0 +1,74 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The test guests' driver of QEMU's edu (PCI 1234:11e8; QEMU docs/specs/edu.txt)
+ * given with keel.cfg pci =: its polled, arch-neutral part (lib/edu.c) and the
+ * hooks each arch gives it (<arch>/edu.c, which also has arch_edu_drive()).
+ */
+#ifndef KEEL_GUEST_EDU_H
+#define KEEL_GUEST_EDU_H
+
+#include "guest.h"
+
+#define PCI_COMMAND 0x04u
+#define PCI_STATUS 0x06u
+#define PCI_COMMAND_MEMORY 0x2u
+#define PCI_COMMAND_MASTER 0x4u
+
+#define EDU_BAR_SIZE (1ull << 20)
+#define EDU_IRQ_STATUS 0x24u
+#define EDU_IRQ_RAISE 0x60u /* ORs the value into the status and interrupts */
+#define EDU_IRQ_ACK 0x64u /* clears those bits */
+
+#define EDU_POLLS 1000000u /* each a register read and delay(1): well over the DMA's 100 ms */
+
+/* --- lib/edu.c --- */
+
+/* One check line, "edu: check NAME: DETAIL ok" (or WRONG), counted for edu_passed(). */
+bool edu_check(const char *name, bool ok, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Register @reg of the edu's BAR0, once edu_run() has mapped it. */
+uint32_t edu_read(unsigned int reg);
+void edu_write(unsigned int reg, uint32_t v);
+
+/* The offset of capability @id in the list of 00:@dev.0 (at most 48 hops), or 0. */
+unsigned int edu_pci_find_cap(unsigned int dev, uint8_t id);
+
+/*
+ * What every arch checks, polled: the edu found at some 00:xx.0, its BAR0 a
+ * 32-bit memory BAR in the guest's PCI window [@window, @window_end), memory
+ * decode on and bus mastering off as Keel left them; BAR0 mapped
+ * (edu_bar_map()); its registers and a factorial; bus mastering on, DMA both
+ * ways between RAM [@ram_base, +@ram_size) and the device at guest-physical
+ * addresses (IOVA = GPA), and one beyond RAM that the IOMMU must block.
+ * *@dev gets its device number. False if there is no edu or no usable BAR0:
+ * nothing more to drive.
+ */
+bool edu_run(uint64_t window, uint64_t window_end, uint64_t ram_base, uint64_t ram_size,
+	     unsigned int *dev);
+
+/* No check has failed since edu_run() began. */
+bool edu_passed(void);
+
+/* --- arch hooks (<arch>/edu.c) --- */
+
+/* Configuration space of 00:@dev.0, register @reg (naturally aligned). */
+uint32_t edu_cfg_read32(unsigned int dev, unsigned int reg);
+uint16_t edu_cfg_read16(unsigned int dev, unsigned int reg);
+void edu_cfg_write16(unsigned int dev, unsigned int reg, uint16_t v);
+
+/*
+ * Make BAR0 at [@base, +@size) reachable uncached by loads and stores, none
+ * of RAM [@ram_base, @ram_end) with it, and print its "map" check line.
+ * False if it cannot be (edu_run() stops there).
+ */
+bool edu_bar_map(uint64_t base, uint64_t size, uint64_t ram_base, uint64_t ram_end);
+
+/*
+ * Order this CPU's accesses to RAM against the device's DMA: before the
+ * command that starts one (the source written), and after it is seen done
+ * (the destination read). x86_64: MFENCE; aarch64: DSB SY.
+ */
+void edu_dma_barrier(void);
+
+#endif /* KEEL_GUEST_EDU_H */
