@@ -4,6 +4,7 @@ stub (gdbphys) as a bus master outside every CPU, against a running partition's 
 and Keel's own code. Shared by the IOMMU tests of both arches (test_iommu.py,
 test_smmuv3.py)."""
 
+import re
 import time
 
 from gdbphys import Edu
@@ -12,11 +13,23 @@ from keelrig import keel, out
 PROBE = 64  # bytes the edu writes (zeros: its buffer was never filled)
 
 
-def victim_probe(q, mem, name="victim", size=32 << 20):
-    """A 64-byte block of partition @name's memory that is not all zeros (its code)."""
+def gdb_stub(rig, name):
+    """QEMU arguments for a gdb stub on a unix socket of its own, and that socket."""
+    sock = rig.tmp_factory.mktemp(name) / "gdb.sock"
+    return ["-chardev", f"socket,id=gdb0,path={sock},server=on,wait=off",
+            "-gdb", "chardev:gdb0"], sock
+
+
+def part_hpa(q, name, size=32 << 20):
+    """Where partition @name's RAM (@size bytes) starts, host-physical, from Keel's line."""
     line = q.wait_for(keel(rf"partition '{name}' \(id \d+\): cpus \d+, {size >> 20} MiB at "
                            r"0x[0-9a-f]+"), 30)
-    hpa = int(line.rsplit("at 0x", 1)[1].split(",")[0], 16)
+    return int(line.rsplit("at 0x", 1)[1].split(",")[0], 16)
+
+
+def victim_probe(q, mem, name="victim", size=32 << 20):
+    """A 64-byte block of partition @name's memory that is not all zeros (its code)."""
+    hpa = part_hpa(q, name, size)
     for off in range(0, size, 64 << 10):
         if any(mem.read(hpa + off, PROBE)):
             return hpa + off
@@ -54,3 +67,13 @@ def start_dma(machine, ecam, timeout=90):
     q.wait_for(out("victim", r"keep: \d+ rounds"), timeout)
     with machine.mem() as mem:
         return Edu(mem, ecam), victim_probe(q, mem)
+
+
+def given_before_start(q, name, addr, unit):
+    """Partition @name was given the edu at 0000:00:@addr behind @unit ("iommu 0 (VT-d)")
+    before it started."""
+    given = q.wait_for(keel(rf"partition '{name}': pci 0000:00:{addr} 1234:11e8 given, DMA "
+                            rf"confined to its memory by {re.escape(unit)}$"), 60)
+    started = q.wait_for(keel(rf"partition '{name}' started"), 30)
+    assert given.index < started.index
+    return given

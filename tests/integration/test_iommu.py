@@ -22,7 +22,8 @@ import re
 
 import pytest
 
-from dmaprobe import PROBE, dma, keel_probe, start_dma
+from dmaprobe import (PROBE, dma, gdb_stub, given_before_start, keel_probe, part_hpa,
+                      start_dma)
 from gdbphys import Edu, PhysMem
 from keelrig import keel, keel_cfg, out, partition
 
@@ -50,9 +51,8 @@ class Machine:
 
 def boot(rig, name):
     devices = list(MACHINES[name][0])
-    sock = rig.tmp_factory.mktemp(f"iommu-{name}") / "gdb.sock"
-    devices += ["-chardev", f"socket,id=gdb0,path={sock},server=on,wait=off",
-                "-gdb", "chardev:gdb0"]
+    stub, sock = gdb_stub(rig, f"iommu-{name}")
+    devices += stub
     return Machine(rig.boot("x86_64", CONFIG, f"iommu-{name}", smp=3, extra=devices), name, sock)
 
 
@@ -139,26 +139,16 @@ SPARE = 30 << 20  # an offset of the owner's RAM its small guest never touches
 def owned(request, rig):
     name = request.param
     devices = [MACHINES[name][0][0], MACHINES[name][0][1], "-device", f"{WIDE},addr={EDU_ADDR}"]
-    sock = rig.tmp_factory.mktemp(f"owned-{name}") / "gdb.sock"
-    devices += ["-chardev", f"socket,id=gdb0,path={sock},server=on,wait=off",
-                "-gdb", "chardev:gdb0"]
+    stub, sock = gdb_stub(rig, f"owned-{name}")
+    devices += stub
     m = Machine(rig.boot("x86_64", OWNED_CONFIG, f"iommu-owned-{name}", smp=3, extra=devices),
                 name, sock)
     with m.q:
         yield m
 
 
-def part_hpa(q, name):
-    line = q.wait_for(keel(rf"partition '{name}' \(id \d+\): cpus \d+, 32 MiB at 0x[0-9a-f]+"), 30)
-    return int(line.rsplit("at 0x", 1)[1].split(",")[0], 16)
-
-
 def test_function_given_behind_the_iommu(owned):
-    q = owned.q
-    given = q.wait_for(keel(rf"partition 'owner': pci 0000:00:{EDU_ADDR} 1234:11e8 given, DMA "
-                            rf"confined to its memory by iommu 0 \({owned.kind}\)$"), 60)
-    started = q.wait_for(keel(r"partition 'owner' started"), 30)
-    assert given.index < started.index
+    given_before_start(owned.q, "owner", EDU_ADDR, f"iommu 0 ({owned.kind})")
 
 
 def test_dma_reaches_the_owner_at_its_guest_addresses(owned):

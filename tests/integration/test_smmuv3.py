@@ -23,8 +23,9 @@ import re
 
 import pytest
 
-from dmaprobe import PROBE, dma, keel_probe, start_dma
-from gdbphys import PhysMem
+from dmaprobe import (PROBE, dma, gdb_stub, given_before_start, keel_probe, part_hpa,
+                      start_dma)
+from gdbphys import Edu, PhysMem
 from keelrig import keel, keel_cfg, out, partition
 
 ECAM = 0x4010000000  # QEMU virt's high ECAM window (the DT's pcie@10000000)
@@ -48,9 +49,8 @@ class Machine:
 
 def boot(rig, name):
     devices = list(MACHINES[name])
-    sock = rig.tmp_factory.mktemp(f"smmu-{name}") / "gdb.sock"
-    devices += ["-chardev", f"socket,id=gdb0,path={sock},server=on,wait=off",
-                "-gdb", "chardev:gdb0"]
+    stub, sock = gdb_stub(rig, f"smmu-{name}")
+    devices += stub
     return Machine(rig.boot("aarch64", CONFIG, f"smmu-{name}", smp=3, extra=devices), sock)
 
 
@@ -120,3 +120,93 @@ def test_without_smmu_the_dma_lands(bare):
     edu, victim = start_dma(bare, ECAM, 120)
     before, after, _ = dma(bare, edu, victim)
     assert any(before) and after == bytes(PROBE), "without an IOMMU the DMA should have landed"
+
+
+# ---- Partitions that own an edu (keel.cfg pci =) ------------------------------------
+
+OWNED_EDU = "03.0"  # driven from outside through the gdb stub
+DRIVEN_EDU = "04.0"  # driven by its partition's guest (mode=edu, tests/guests/aarch64/edu.c)
+OWNED_CONFIG = keel_cfg(
+    partition("owner", 1, "mode=hello then=keep every=20000", memory="32M",
+              pci=f"0000:00:{OWNED_EDU}"),
+    partition("victim", 2, "mode=hello then=keep every=20000", memory="32M"),
+    partition("driver", 3, "mode=edu", memory="32M", pci=f"0000:00:{DRIVEN_EDU}"))
+# What the guest's driver checks, in order (each line ends "ok", or "WRONG").
+EDU_CHECKS = ["bar0", "command", "map", "ident", "liveness", "factorial-5", "factorial-10",
+              "busmaster", "dma-to-device", "dma-to-ram", "dma-compare", "dma-beyond-ram"]
+GUEST_RAM = 0x40000000  # where an aarch64 partition's RAM starts, guest-physical
+SPARE = 30 << 20  # an offset of the owner's RAM its small guest never touches
+
+
+@pytest.fixture(scope="module")
+def owned(rig):
+    devices = ["-machine", "iommu=smmuv3", "-device", f"{WIDE},addr={OWNED_EDU}",
+               "-device", f"{WIDE},addr={DRIVEN_EDU}"]
+    stub, sock = gdb_stub(rig, "smmu-owned")
+    devices += stub
+    m = Machine(rig.boot("aarch64", OWNED_CONFIG, "smmu-owned", smp=4, extra=devices), sock)
+    with m.q:
+        yield m
+
+
+def test_function_given_behind_the_smmu(owned):
+    given_before_start(owned.q, "owner", OWNED_EDU, "iommu 0 (SMMUv3)")
+
+
+def test_dma_reaches_the_owner_at_its_guest_addresses(owned):
+    """IOVA = guest-physical: a DMA to the owner's guest address is translated by the SMMU's
+    stage-1 tables Keel built, and lands in the owner's memory."""
+    q = owned.q
+    q.wait_for(out("owner", r"keep: \d+ rounds"), 90)
+    owner = part_hpa(q, "owner")
+    with owned.mem() as mem:
+        edu = Edu(mem, ECAM)
+        mem.write(owner + SPARE, bytes(range(1, PROBE + 1)))  # something the DMA's zeros replace
+    before, after, _ = dma(owned, edu, GUEST_RAM + SPARE, watch=owner + SPARE)
+    assert before == bytes(range(1, PROBE + 1))
+    assert after == bytes(PROBE), "a DMA to the owner's guest address did not land"
+    assert not q.find(keel(rf"error: iommu 0 \(SMMUv3\): DMA \w+ at 0x{GUEST_RAM + SPARE:x} ")), \
+        "a DMA that landed was reported"
+
+
+def test_dma_beyond_the_owner_blocked(owned):
+    """Aimed at another partition's memory and at Keel's (as device addresses: neither is
+    the owner's guest memory), and at the owner's guest address just past its RAM: the
+    memory watched does not change, each fault names the device and its owner. Both
+    partitions run on."""
+    q = owned.q
+    q.wait_for(out("victim", r"keep: \d+ rounds"), 90)
+    victim = part_hpa(q, "victim") + SPARE
+    with owned.mem() as mem:
+        edu = Edu(mem, ECAM)
+        mem.write(victim, bytes(range(1, PROBE + 1)))
+    for target, watch in ((victim, victim), (keel_probe(q), keel_probe(q)),
+                          (GUEST_RAM + (32 << 20), victim)):
+        before, after, _ = dma(owned, edu, target, watch=watch)
+        assert after == before, f"0x{watch:x} changed under the SMMU"
+        q.wait_for(keel(rf"error: iommu 0 \(SMMUv3\): DMA write at 0x{target:x} by "
+                        rf"0000:00:{OWNED_EDU} blocked: address not mapped; partition 'owner' "
+                        r"owns the device"), 30)
+    seen = len(q.lines)
+    for name in ("owner", "victim"):
+        q.wait_for(out(name, r"keep: \d+ rounds of \d+ registers, 0 values lost"), 90,
+                   after=seen)
+
+
+def test_guest_drives_its_edu(owned):
+    """The driver partition's own guest finds the edu at 00:01.0 of the bus Keel shows it
+    (ECAM at 0x3f000000), its BAR in the PCI window, and drives it: registers, a DMA
+    round trip at guest-physical addresses through the SMMU, and a DMA past its RAM that
+    the SMMU blocks and Keel reports naming the device and the partition."""
+    q = owned.q
+    given = given_before_start(q, "driver", DRIVEN_EDU, "iommu 0 (SMMUv3)")
+    q.wait_for(out("driver", r"edu: found at 00:01\.0 bar0 0x10000000$"), 90, after=given.index)
+    verdict = q.wait_for(out("driver", r"TEST edu (PASS|FAIL)"), 120)
+    lines = q.find_all(out("driver", r"edu: check [\w-]+: .*"))
+    names = [re.search(r"edu: check ([\w-]+):", line).group(1) for line in lines]
+    assert names == EDU_CHECKS, names
+    wrong = [line for line in lines if not line.endswith(" ok")]
+    assert not wrong and verdict.endswith("PASS"), wrong or verdict
+    q.wait_for(keel(rf"error: iommu 0 \(SMMUv3\): DMA write at 0x100000000 by "
+                    rf"0000:00:{DRIVEN_EDU} blocked: address not mapped; partition 'driver' "
+                    r"owns the device"), 30)
