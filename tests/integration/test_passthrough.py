@@ -50,11 +50,15 @@ import time
 
 import pytest
 
+import handoff
+from handoff import (  # noqa: F401 (collected here, with this module's handoff_run)
+    test_bus_mastering_off_between_owners, test_handoff_keel_log,
+    test_handoff_manager_finishes, test_handoff_passes, test_handoff_steps)
 import linuxrig
 
-from gdbphys import Edu, PhysMem
-from keelrig import TESTGUEST, keel, keel_cfg, out, partition
-from test_iommu import ECAM, IOMMUS, MACHINES, WIDE, part_hpa
+from dmaprobe import gdb_stub
+from keelrig import keel, keel_cfg, out, partition
+from test_iommu import ECAM, IOMMUS, MACHINES, WIDE
 
 pytestmark = pytest.mark.x86_64_only
 
@@ -213,168 +217,16 @@ def test_bridged_fault_names_the_function_and_owner(bridged):
 
 
 # ---- The hand-off (mode=pcihandoff): the edu from one child partition to the next ----------
-
-# A bare-metal manager creates child 'first' with the edu (a KEEL_DEV_PCI entry),
-# which drives it (mode=edu) and shuts down; destroys it; then child 'second' gets
-# the same function and drives it again. The manager's cores: 1; the children's
-# (and the refused CREATEs'): 2 and 3.
-HANDOFF_CONFIG = keel_cfg(
-    partition("manager", 1, f"mode=pcihandoff pci=0000:00:{EDU_ADDR}", memory="32M",
-              management="yes", initrd="/guests/" + TESTGUEST))
-GO_WAITING, GO = 0x54494157, 0x4E4F4F47  # "WAIT", "GOON": the manager's go-ahead word
-
-
-def handoff_go(q, sock):
-    """Between 'first' and 'second' the manager waits (bounded) on a word in its RAM.
-    Read the edu's command register from outside (nobody owns it now), check the
-    word is where the manager said, and write the go-ahead. The edu's command."""
-    waiting = q.wait_for(out("manager", r"pcihandoff: first destroyed; waiting for the "
-                                        r"go-ahead at RAM \+ 0x[0-9a-f]+ "), 120)
-    offset = int(waiting.split("RAM + 0x", 1)[1].split(" ", 1)[0], 16)
-    base = part_hpa(q, "manager")
-    with PhysMem(sock) as mem:
-        command = Edu(mem, ECAM).command(mem)
-        word = mem.read32(base + offset)
-        assert word == GO_WAITING, f"no go-ahead word at 0x{base + offset:x}: 0x{word:x}"
-        mem.write(base + offset, GO.to_bytes(4, "little"))
-    return command
+# (handoff.py: the scenario and its checks, shared with aarch64's test_smmuv3.py)
 
 
 @pytest.fixture(scope="module", params=IOMMUS)
-def handoff(request, rig):
-    """(the QEMU run, the IOMMU's kind, the edu's command register while unowned)."""
+def handoff_run(request, rig):
     devices, kind, _ = MACHINES[request.param]
-    sock = rig.tmp_factory.mktemp(f"handoff-{request.param}") / "gdb.sock"
-    extra = devices[:2] + ["-device", DEVICE,
-                           "-chardev", f"socket,id=gdb0,path={sock},server=on,wait=off",
-                           "-gdb", "chardev:gdb0"]
-    with rig.boot("x86_64", HANDOFF_CONFIG, f"passthrough-handoff-{request.param}", smp=4,
-                  extra=extra, timeout=300) as q:
-        yield q, kind, handoff_go(q, sock)
-
-
-def handoff_verdict(q):
-    return q.wait_for(out("manager", r"TEST pcihandoff (PASS|FAIL)") + "|" +
-                      keel(r"partition 'manager' stopped"), 180)
-
-
-def step(q, text, after=0):
-    line = q.find(out("manager", rf"pcihandoff: {text}"), after=after)
-    assert line, (text, q.find_all(out("manager", r"pcihandoff: .*|check failed.*")))
-    return line
-
-
-def test_handoff_passes(handoff):
-    q, _, _ = handoff
-    verdict = handoff_verdict(q)
-    assert verdict.endswith("TEST pcihandoff PASS"), (
-        q.find_all(out("manager", r"check failed.*|pcihandoff: .*")) or verdict)
-
-
-def test_handoff_steps(handoff):
-    q, _, _ = handoff
-    handoff_verdict(q)
-    edu = f"0000:00:{EDU_ADDR}"
-    step(q, rf"{edu} is 1234:11e8, flags 0x[0-9a-f]*[89a-f], iommu 0$")  # ASSIGNABLE
-    for name in ("first", "second"):
-        created = step(q, rf"create {name} on cpus 0x[0-9a-f]+: status 0 id \d+$")
-        cid = created.rsplit(" id ", 1)[1]
-        if name == "first":  # a KEEL_DEV_PCI entry in its CREATE
-            owned = step(q, rf"first created: pci_list owner of {edu}: id {cid} "
-                            rf"\(want id {cid}\)$", after=created.index)
-        else:  # none: PCI_ASSIGN gives it, PCI_RELEASE takes it back, PCI_ASSIGN again
-            owned = assigned_by_call(q, edu, cid, created.index)
-        started = step(q, rf"{name} started$", after=owned.index)
-        step(q, r"release once started: status -16 \(want -16\)$", after=started.index)
-        ran = step(q, rf"{name} stopped by itself: cause 1 ", after=owned.index)
-        step(q, rf"{name} said: TEST edu PASS$", after=ran.index)
-        seen = step(q, rf"{name}: TEST edu PASS seen$", after=ran.index)
-        gone = step(q, rf"{name} destroyed$", after=seen.index)
-        step(q, rf"no owner: pci_list owner of {edu}: none \(want none\)$", after=gone.index)
-        assert q.find(out(name, r"TEST edu PASS$"))
-    go = step(q, r"go-ahead seen after \d+ polls$")
-    second = step(q, r"create second on ", after=go.index)
-    taken = step(q, r"taken function: status -16 \(want -16\)$", after=second.index)
-    step(q, r"0000:00:1c\.7 is not in pci_list$", after=taken.index)
-    step(q, r"missing function: status -19 \(want -19\)$", after=taken.index)
-    # Keel says why it refused each: the function is 'second''s; there is no 1c.7.
-    assert q.find(keel(rf"error: partition 'taken': pci {edu}: another partition has it$"))
-    assert q.find(keel(r"error: partition 'ghost': pci 0000:00:1c\.7: no such PCI function "
-                       r"on this host$"))
-
-
-def assigned_by_call(q, edu, cid, after):
-    """'second''s PCI_ASSIGN / PCI_RELEASE steps, each with the status and owner it must
-    have, in order; the last line's index."""
-    want = [rf"second created without it: pci_list owner of {edu}: none \(want none\)$",
-            r"assign to second: status 0 \(want 0\)$",
-            rf"assigned: pci_list owner of {edu}: id {cid} \(want id {cid}\)$",
-            r"assign again: status -17 \(want -17\)$",
-            r"assign of 0000:00:1c\.7: status -19 \(want -19\)$",
-            r"assign of the host bridge: status -19 \(want -19\)$",
-            r"release from second: status 0 \(want 0\)$",
-            rf"released: pci_list owner of {edu}: none \(want none\)$",
-            r"release again: status -2 \(want -2\)$",
-            r"assign to second again: status 0 \(want 0\)$",
-            rf"assigned again: pci_list owner of {edu}: id {cid} \(want id {cid}\)$"]
-    line = None
-    for text in want:
-        line = step(q, text, after=after)
-        after = line.index
-    return line
-
-
-def test_handoff_keel_log(handoff):
-    """Keel gave it to 'first', took it back when 'first' stopped, gave it to 'second'."""
-    q, kind, _ = handoff
-    handoff_verdict(q)
-    given = rf"pci 0000:00:{EDU_ADDR} 1234:11e8 given, DMA confined to its memory by iommu 0 " \
-            rf"\({kind}\)$"
-    first = q.find(keel(rf"partition 'first': {given}"))
-    assert first, q.find_all(keel(r".*(pci|partition 'first').*"))
-    stopped = q.find(keel(r"partition 'first' stopped: "), after=first.index)
-    assert stopped, q.find_all(keel(r"partition 'first'.*"))
-    destroyed = q.find(keel(r"partition 'first' \(id \d+\) destroyed"), after=stopped.index)
-    assert destroyed, q.find_all(keel(r"partition 'first'.*"))
-    # 'second': by PCI_ASSIGN, back by PCI_RELEASE (reset on its way), by PCI_ASSIGN again.
-    edu = f"pci 0000:00:{EDU_ADDR}"
-    second = q.find(keel(rf"partition 'second': {given}"), after=destroyed.index)
-    assert second, q.find_all(keel(r".*(pci|partition 'second').*"))
-    line = second
-    for text in (rf"{edu} assigned by the management partition$",
-                 # QEMU's edu has no FLR, and no bus reset on the root bus
-                 rf"{edu} (reset on its way back to the pool \(|has no reset )",
-                 rf"{edu} released by the management partition$",
-                 given, rf"{edu} assigned by the management partition$"):
-        line = q.find(keel(rf"(warning: )?partition 'second': {text}"), after=line.index)
-        assert line, (text, q.find_all(keel(r".*partition 'second'.*")))
-    assert q.find(keel(r"partition 'second' stopped: "), after=line.index)
-    # Unexpected trouble: a PANIC, or an error line but the refusals and blocked DMA.
-    bad = q.find_all(r"PANIC|" + keel(r"error: (?!iommu 0 \(VT-d\): DMA write at 0x100000000 |"
-                                      r"partition '(taken|ghost)': pci )"))
-    # PCI_ASSIGN's refusals are the manager's to handle: warnings, each naming why.
-    assert q.find(keel(r"warning: partition 'second': pci 0000:00:1c\.7 not assigned: no such "
-                       r"PCI function on this host$"))
-    assert not bad, f"unexpected: {bad}"
-
-
-def test_bus_mastering_off_between_owners(handoff):
-    """'first' turned bus mastering on (its DMA worked); read from outside while
-    nobody owns the function, it is off. 'second' finds it off as well."""
-    q, _, command = handoff
-    handoff_verdict(q)
-    assert q.find(out("first", r"edu: check busmaster: command 0x0006 after setting bus "
-                               r"master ok$"))
-    assert not command & 0x4, f"bus mastering on after 'first' was destroyed: 0x{command:x}"
-    assert q.find(out("second", r"edu: check command: 0x0002, memory decode on, bus master off "
-                                r"ok$"))
-
-
-def test_handoff_manager_finishes(handoff):
-    q, _, _ = handoff
-    handoff_verdict(q)
-    q.wait_for(keel(r"partition 'manager' stopped: "), 60)
-    assert q.wait_exit(60) == 0
+    stub, sock = gdb_stub(rig, f"handoff-{request.param}")
+    with rig.boot("x86_64", handoff.config(EDU_ADDR), f"passthrough-handoff-{request.param}",
+                  smp=4, extra=devices[:2] + ["-device", DEVICE] + stub, timeout=300) as q:
+        yield handoff.Run(q, f"iommu 0 ({kind})", EDU_ADDR, handoff.go(q, sock, ECAM))
 
 
 # ---- A Linux microVM sees its function (keel.pci=1 in the test initramfs) ----------------

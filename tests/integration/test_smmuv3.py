@@ -23,10 +23,16 @@ import re
 
 import pytest
 
+import handoff
+from handoff import (  # noqa: F401 (collected here, with this module's handoff_run)
+    test_bus_mastering_off_between_owners, test_handoff_keel_log,
+    test_handoff_manager_finishes, test_handoff_passes, test_handoff_steps)
 from dmaprobe import (PROBE, dma, gdb_stub, given_before_start, keel_probe, part_hpa,
                       start_dma)
 from gdbphys import Edu, PhysMem
 from keelrig import keel, keel_cfg, out, partition
+
+pytestmark = pytest.mark.aarch64_only
 
 ECAM = 0x4010000000  # QEMU virt's high ECAM window (the DT's pcie@10000000)
 SMMU_BASE = 0x9050000
@@ -210,3 +216,17 @@ def test_guest_drives_its_edu(owned):
     q.wait_for(keel(rf"error: iommu 0 \(SMMUv3\): DMA write at 0x100000000 by "
                     rf"0000:00:{DRIVEN_EDU} blocked: address not mapped; partition 'driver' "
                     r"owns the device"), 30)
+
+
+# ---- Release and reassignment (handoff.py, as on x86_64): the edu from child to child ----
+
+HANDOFF_EDU = "03.0"
+
+
+@pytest.fixture(scope="module")
+def handoff_run(rig):
+    stub, sock = gdb_stub(rig, "smmu-handoff")
+    extra = ["-machine", "iommu=smmuv3", "-device", f"{WIDE},addr={HANDOFF_EDU}"] + stub
+    with rig.boot("aarch64", handoff.config(HANDOFF_EDU), "smmu-handoff", smp=4, extra=extra,
+                  timeout=300) as q:
+        yield handoff.Run(q, "iommu 0 (SMMUv3)", HANDOFF_EDU, handoff.go(q, sock, ECAM))
