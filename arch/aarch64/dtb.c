@@ -89,6 +89,8 @@ static int dtb_chosen(void *fdt, const struct dtb_desc *d)
 	/* Early entropy for the guest's RNG and for KASLR. */
 	ret |= fdt_property(fdt, "rng-seed", d->rng_seed, sizeof(d->rng_seed));
 	ret |= fdt_property(fdt, "kaslr-seed", d->rng_seed, sizeof(u64));
+	if (d->pci_ecam_size)
+		ret |= fdt_property_u32(fdt, "linux,pci-probe-only", 1);
 	ret |= fdt_end_node(fdt);
 	return ret;
 }
@@ -272,6 +274,38 @@ static int dtb_virtio(void *fdt, const struct dtb_desc *d, u32 i)
 	return ret;
 }
 
+/*
+ * The PCI bus Keel shows the partition: a generic ECAM host bridge, bus 0,
+ * with one 32-bit memory window (identity: PCI address = CPU address).
+ * Keel placed every BAR, as firmware does, and the guest must keep them
+ * (linux,pci-probe-only in /chosen). No interrupt-map: no INTx (yet).
+ */
+static int dtb_pci(void *fdt, const struct dtb_desc *d)
+{
+	fdt32_t ranges[7] = { cpu_to_fdt32(0x02000000u), /* 32-bit memory space */
+			      cpu_to_fdt32((u32)(d->pci_mmio_base >> 32)),
+			      cpu_to_fdt32((u32)d->pci_mmio_base),
+			      cpu_to_fdt32((u32)(d->pci_mmio_base >> 32)),
+			      cpu_to_fdt32((u32)d->pci_mmio_base),
+			      cpu_to_fdt32((u32)(d->pci_mmio_size >> 32)),
+			      cpu_to_fdt32((u32)d->pci_mmio_size) };
+	fdt32_t bus_range[2] = { 0, 0 };
+	int ret = 0;
+
+	ret |= dtb_begin_node_at(fdt, "pcie", d->pci_ecam_base);
+	ret |= fdt_property_string(fdt, "compatible", "pci-host-ecam-generic");
+	ret |= fdt_property_string(fdt, "device_type", "pci");
+	ret |= dtb_prop_reg2(fdt, d->pci_ecam_base, d->pci_ecam_size);
+	ret |= fdt_property(fdt, "bus-range", bus_range, sizeof(bus_range));
+	ret |= fdt_property_u32(fdt, "linux,pci-domain", 0);
+	ret |= fdt_property_u32(fdt, "#address-cells", 3);
+	ret |= fdt_property_u32(fdt, "#size-cells", 2);
+	ret |= fdt_property(fdt, "ranges", ranges, sizeof(ranges));
+	ret |= fdt_property(fdt, "dma-coherent", NULL, 0);
+	ret |= fdt_end_node(fdt);
+	return ret;
+}
+
 /* The management partition's KEEL_HC_MGMT_WATCH interrupt (edge): keel.ko binds to it. */
 static int dtb_mgmt_event(void *fdt, const struct dtb_desc *d)
 {
@@ -292,6 +326,10 @@ static bool dtb_desc_ok(const struct dtb_desc *d)
 		if (d->virtio_spi[i] >= VGIC_NR_SPIS)
 			return false;
 	if (d->mgmt_event && d->mgmt_event_spi >= VGIC_NR_SPIS)
+		return false;
+	if (d->pci_ecam_size &&
+	    (range_overflows(d->pci_ecam_base, d->pci_ecam_size) || !d->pci_mmio_size ||
+	     range_overflows(d->pci_mmio_base, d->pci_mmio_size)))
 		return false;
 	return d->mem_size != 0 && d->initrd_end >= d->initrd_start;
 }
@@ -322,6 +360,8 @@ int dtb_build(const struct dtb_desc *d, void *buf, u32 size)
 		ret |= dtb_virtio(buf, d, i);
 	if (d->mgmt_event)
 		ret |= dtb_mgmt_event(buf, d);
+	if (d->pci_ecam_size)
+		ret |= dtb_pci(buf, d);
 	ret |= fdt_end_node(buf);
 	ret |= fdt_finish(buf);
 	if (ret)

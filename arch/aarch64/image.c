@@ -128,6 +128,12 @@ static void image_describe(struct partition *part, const struct image_layout *l,
 	d->pmu = scrub_guest_has_pmu();
 	d->mgmt_event = (part->desc.h.flags & KEEL_PD_MANAGEMENT) != 0;
 	d->mgmt_event_spi = KEEL_MGMT_EVENT_IRQ;
+	if (part->vfio) {
+		d->pci_ecam_base = KEEL_PCI_ECAM_BASE;
+		d->pci_ecam_size = KEEL_PCI_ECAM_SIZE;
+		d->pci_mmio_base = KEEL_PCI_MMIO_BASE;
+		d->pci_mmio_size = KEEL_PCI_MMIO_SIZE;
+	}
 	image_describe_virtio(part, d);
 }
 

@@ -144,6 +144,12 @@ struct dtb_desc {
 	bool pmu; /* describe the PMU (arm,armv8-pmuv3, PPI 23): the guest owns it */
 	bool mgmt_event; /* the management partition's WATCH interrupt (keel,mgmt-events) */
 	u32 mgmt_event_spi; /* ... its SPI number */
+	/*
+	 * Its PCI bus (the partition has functions): ECAM window (bus 0) and the
+	 * 32-bit memory window its BARs are placed in; size 0: no PCI.
+	 */
+	u64 pci_ecam_base, pci_ecam_size;
+	u64 pci_mmio_base, pci_mmio_size;
 };
 
 /* Build the tree into @buf (@size bytes). Returns its size or -KEEL_E*. */

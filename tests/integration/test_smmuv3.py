@@ -24,6 +24,7 @@ import re
 import pytest
 
 import handoff
+import linuxrig
 from handoff import (  # noqa: F401 (collected here, with this module's handoff_run)
     test_bus_mastering_off_between_owners, test_handoff_keel_log,
     test_handoff_manager_finishes, test_handoff_passes, test_handoff_steps)
@@ -230,3 +231,42 @@ def handoff_run(rig):
     with rig.boot("aarch64", handoff.config(HANDOFF_EDU), "smmu-handoff", smp=4, extra=extra,
                   timeout=300) as q:
         yield handoff.Run(q, "iommu 0 (SMMUv3)", HANDOFF_EDU, handoff.go(q, sock, ECAM))
+
+
+# ---- A Linux microVM sees its function (keel.pci=1 in the test initramfs) ----------------
+
+LINUX_EDU = "03.0"
+
+
+@pytest.fixture(scope="module")
+def linux_edu(rig):
+    """A Debian arm64 kernel in a microVM given the edu: its device tree describes the
+    bus (a pci-host-ecam-generic node with Keel's ECAM and window)."""
+    a = linuxrig.assets("aarch64", rig.build)
+    cmd = linuxrig.cmdline("aarch64", after="poweroff", wait=0, extra="keel.pci=1")
+    config = keel_cfg(linuxrig.linux_partition("lin", 1, cmd, pci=f"0000:00:{LINUX_EDU}"))
+    extra = ["-machine", "iommu=smmuv3", "-device", f"{WIDE},addr={LINUX_EDU}"]
+    with linuxrig.boot_keel(rig, "aarch64", config, "smmu-linux", a, smp=2, extra=extra,
+                            timeout=300) as q:
+        q.wait_for(out("lin", r"pci=done") + "|" + keel(r"partition 'lin' stopped"), 240)
+        yield q
+
+
+@pytest.mark.linux
+def test_linux_finds_its_function_through_the_device_tree(linux_edu):
+    """Linux found the bus in its device tree (Keel's ECAM, bus 0) and enumerated the host
+    bridge and the edu at 00:01.0, whose BAR0 is where Keel placed it."""
+    q = linux_edu
+    given_before_start(q, "lin", LINUX_EDU, "iommu 0 (SMMUv3)")
+    lines = q.find_all(out("lin", r"pci=.*"))
+    assert q.find(out("lin", r"pci=0000:00:00\.0 id=0x1b36:0x0008 class=0x060000 ")), lines
+    assert q.find(out("lin", r"pci=0000:00:01\.0 id=0x1234:0x11e8 class=0x00ff00 "
+                             r"bar0=0x0000000010000000$")), lines
+    assert not q.find(out("lin", r"pci=0000:00:0[2-9a-f]")), lines  # nothing else
+
+
+@pytest.mark.linux
+def test_linux_reads_the_device_through_its_bar(linux_edu):
+    q = linux_edu
+    edu = q.find(out("lin", r"edu=.*"))
+    assert edu and edu.endswith("edu=0000:00:01.0 ident=0x010000ED live=0xEDCBA987"), edu

@@ -275,9 +275,57 @@ static void test_mgmt_event(void)
 	CHECK_EQ(dtb_build(&d, buf, sizeof(buf)), -KEEL_EINVAL);
 }
 
+/* A partition with PCI functions: its ECAM host bridge, read back as Linux reads it. */
+static void test_pci(void)
+{
+	static struct dtb_desc d;
+	int node, chosen, len;
+	const fdt32_t *r;
+
+	desc_init(&d, 1, 2);
+	CHECK(dtb_build(&d, buf, sizeof(buf)) > 0);
+	CHECK_EQ(count_compatible(buf, "pci-host-ecam-generic"), 0);
+	CHECK(fdt_getprop(buf, fdt_path_offset(buf, "/chosen"), "linux,pci-probe-only", NULL) ==
+	      NULL);
+
+	d.pci_ecam_base = KEEL_PCI_ECAM_BASE;
+	d.pci_ecam_size = KEEL_PCI_ECAM_SIZE;
+	d.pci_mmio_base = KEEL_PCI_MMIO_BASE;
+	d.pci_mmio_size = KEEL_PCI_MMIO_SIZE;
+	CHECK(dtb_build(&d, buf, sizeof(buf)) > 0);
+	CHECK_EQ(count_compatible(buf, "pci-host-ecam-generic"), 1);
+	node = fdt_path_offset(buf, "/pcie@3f000000");
+	CHECK(node >= 0);
+	CHECK_EQ(prop_u32(buf, node, "reg", 1), KEEL_PCI_ECAM_BASE);
+	CHECK_EQ(prop_u32(buf, node, "reg", 3), KEEL_PCI_ECAM_SIZE);
+	CHECK_EQ(prop_u32(buf, node, "bus-range", 0), 0);
+	CHECK_EQ(prop_u32(buf, node, "bus-range", 1), 0);
+	CHECK_EQ(prop_u32(buf, node, "#address-cells", 0), 3);
+	CHECK_EQ(prop_u32(buf, node, "#size-cells", 0), 2);
+	CHECK(fdt_getprop(buf, node, "dma-coherent", NULL) != NULL);
+	CHECK(!strcmp(fdt_getprop(buf, node, "device_type", NULL), "pci"));
+	/* One 32-bit memory window, PCI address = CPU address. */
+	r = fdt_getprop(buf, node, "ranges", &len);
+	CHECK_EQ(len, 7 * 4);
+	CHECK_EQ(fdt32_to_cpu(r[0]), 0x02000000);
+	CHECK_EQ((u64)fdt32_to_cpu(r[1]) << 32 | fdt32_to_cpu(r[2]), KEEL_PCI_MMIO_BASE);
+	CHECK_EQ((u64)fdt32_to_cpu(r[3]) << 32 | fdt32_to_cpu(r[4]), KEEL_PCI_MMIO_BASE);
+	CHECK_EQ((u64)fdt32_to_cpu(r[5]) << 32 | fdt32_to_cpu(r[6]), KEEL_PCI_MMIO_SIZE);
+	chosen = fdt_path_offset(buf, "/chosen");
+	CHECK_EQ(prop_u32(buf, chosen, "linux,pci-probe-only", 0), 1);
+
+	/* A window that wraps, or a bus without a memory window: refused. */
+	d.pci_mmio_size = 0;
+	CHECK_EQ(dtb_build(&d, buf, sizeof(buf)), -KEEL_EINVAL);
+	d.pci_mmio_size = KEEL_PCI_MMIO_SIZE;
+	d.pci_ecam_base = ~0ull - 0xfff;
+	CHECK_EQ(dtb_build(&d, buf, sizeof(buf)), -KEEL_EINVAL);
+}
+
 int main(void)
 {
 	test_slot_gap();
+	test_pci();
 	test_basic();
 	test_pmu();
 	test_mgmt_event();
