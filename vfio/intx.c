@@ -148,7 +148,7 @@ static void intx_claim(struct intx_slot *s, u32 line)
 		d->intx_seen = true;
 		d->intx_line = line;
 		pr_info("partition '%s': pci " PCI_FMT ": its INTx arrives on host line %u, "
-			"its guest's GSI %u",
+			"its guest's " KEEL_ARCH_IRQ_LINE " %u",
 			s->part->desc.h.name, PCI_ARGS(d->f->seg, d->f->bdf), line, d->intx_virq);
 	}
 }

@@ -34,6 +34,9 @@
 #define GIC_SPI_BASE 32u
 #define GIC_FDT_MAX_CELLS 16u
 #define IRQ_TYPE_EDGE_RISING 1u
+#define IRQ_TYPE_LEVEL_HIGH 4u
+#define DT_PCI_MAX_INTX 8u /* distinct host INTx lines kept */
+#define DT_INTX_MAP_MAX 256u /* interrupt-map entries read per bridge */
 #define IRQ_TYPE_SENSE_MASK 0xfu
 
 /* A host bridge whose window parsed: its segment and whether its iommu-map can be read. */
@@ -52,6 +55,10 @@ struct dt_map_entry {
 
 /* SMMU being described; static as in dmar.c, it is a little over 1 KiB. */
 static struct iommu_unit dt_unit;
+
+/* The host SPIs (GIC INTIDs) the host bridges' interrupt-map routes INTx to. */
+static u32 dt_intx[DT_PCI_MAX_INTX];
+static u32 dt_intx_count;
 
 u64 dt_read_cells(const void *p, int cells)
 {
@@ -290,6 +297,98 @@ static bool dt_map_check(const void *fdt, int node, const char *path)
 	return true;
 }
 
+/* ---- INTx: a host bridge's interrupt-map ---- */
+
+static void dt_intx_add(u32 intid)
+{
+	for (u32 i = 0; i < dt_intx_count; i++)
+		if (dt_intx[i] == intid)
+			return;
+	if (dt_intx_count < DT_PCI_MAX_INTX)
+		dt_intx[dt_intx_count++] = intid;
+}
+
+/*
+ * Entry @p of @cells cells of bridge @path's interrupt-map (child address 3
+ * cells, pin 1 cell, then the parent's phandle, unit address and
+ * specifier): its host line as a GIC INTID in *@intid, and its length in
+ * cells; 0 with a console line if it is no level-sensitive SPI of the GICv3
+ * (PCI INTx is level) or runs past the @left cells there are.
+ */
+static u32 dt_intx_entry(const void *fdt, const fdt32_t *p, u32 left, const char *path, u32 *intid)
+{
+	u32 addr_cells = 0, irq_cells = 0, type, num, flags;
+	int gic = left >= 5 ? fdt_node_offset_by_phandle(fdt, fdt32_ld(p + 4)) : -1;
+
+	if (gic < 0 || fdt_node_check_compatible(fdt, gic, "arm,gic-v3") ||
+	    dt_prop_u32(fdt, gic, "#address-cells", &addr_cells) < 0 ||
+	    dt_prop_u32(fdt, gic, "#interrupt-cells", &irq_cells) != 1 || irq_cells < 3 ||
+	    irq_cells > GIC_FDT_MAX_CELLS || addr_cells > 3 || 5 + addr_cells + irq_cells > left) {
+		pr_warn("dt: %s: an interrupt-map entry does not name a line of the GICv3; INTx "
+			"of its functions is not offered",
+			path);
+		return 0;
+	}
+	p += 5 + addr_cells;
+	type = fdt32_ld(p);
+	num = fdt32_ld(p + 1);
+	flags = fdt32_ld(p + 2);
+	if (type != GIC_FDT_SPI || num > GIC_FDT_SPI_MAX ||
+	    (flags & IRQ_TYPE_SENSE_MASK) != IRQ_TYPE_LEVEL_HIGH) {
+		pr_warn("dt: %s: interrupt-map names interrupt type %u number %u flags 0x%x, not "
+			"a level-high SPI; INTx of its functions is not offered",
+			path, type, num, flags);
+		return 0;
+	}
+	*intid = num + GIC_SPI_BASE;
+	return 5 + addr_cells + irq_cells;
+}
+
+/* Every host line host bridge @node's interrupt-map names, into dt_intx[]. */
+static void dt_intx_parse(const void *fdt, int node, const char *path)
+{
+	const fdt32_t *map;
+	u32 addr_cells = 0, irq_cells = 0, cells, at = 0;
+	u32 found[DT_PCI_MAX_INTX], n = 0;
+	int len;
+
+	map = fdt_getprop(fdt, node, "interrupt-map", &len);
+	if (!map)
+		return;
+	if (len < 0 || len % 4 || dt_prop_u32(fdt, node, "#address-cells", &addr_cells) != 1 ||
+	    addr_cells != 3 || dt_prop_u32(fdt, node, "#interrupt-cells", &irq_cells) != 1 ||
+	    irq_cells != 1) {
+		pr_warn("dt: %s: its interrupt-map is not laid out as PCI's (3 address cells, 1 "
+			"interrupt cell); INTx of its functions is not offered",
+			path);
+		return;
+	}
+	cells = (u32)len / 4;
+	for (u32 entries = 0; at < cells && entries < DT_INTX_MAP_MAX; entries++) {
+		u32 intid = 0, used = dt_intx_entry(fdt, map + at, cells - at, path, &intid);
+		u32 k = 0;
+
+		if (!used)
+			return; /* all or nothing: a line Keel did not take would go unserved */
+		while (k < n && found[k] != intid)
+			k++;
+		if (k == n && n < DT_PCI_MAX_INTX)
+			found[n++] = intid;
+		at += used;
+	}
+	for (u32 i = 0; i < n; i++)
+		dt_intx_add(found[i]);
+}
+
+u32 dt_pci_intx_lines(u32 *out, u32 max)
+{
+	u32 n = MIN(max, dt_intx_count);
+
+	for (u32 i = 0; i < n; i++)
+		out[i] = dt_intx[i];
+	return n;
+}
+
 /* ---- SMMUv3 ---- */
 
 /* The interrupt parent of @node (its own interrupt-parent or its nearest ancestor's), or < 0. */
@@ -453,6 +552,7 @@ void dt_pci_discover(const struct keel_boot_info *bi, const void *fdt)
 	u32 nbr = 0, nsmmu = 0, dyn = 0;
 	int node;
 
+	dt_intx_count = 0;
 	for (node = fdt_node_offset_by_compatible(fdt, -1, "pci-host-ecam-generic"); node >= 0;
 	     node = fdt_node_offset_by_compatible(fdt, node, "pci-host-ecam-generic")) {
 		struct pci_ecam w;
@@ -471,6 +571,7 @@ void dt_pci_discover(const struct keel_boot_info *bi, const void *fdt)
 		br[nbr].node = node;
 		br[nbr].seg = w.seg;
 		br[nbr].map_ok = dt_map_check(fdt, node, path);
+		dt_intx_parse(fdt, node, path);
 		nbr++;
 	}
 	for (node = fdt_node_offset_by_compatible(fdt, -1, "arm,smmu-v3"); node >= 0;

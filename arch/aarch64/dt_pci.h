@@ -33,4 +33,12 @@ bool dt_node_enabled(const void *fdt, int node);
  */
 void dt_pci_discover(const struct keel_boot_info *bi, const void *fdt);
 
+/*
+ * The host lines (GIC INTIDs of level-high SPIs) the host bridges'
+ * interrupt-map routes PCI INTx to, as dt_pci_discover() found them: up to
+ * @max into @out; how many. A bridge whose map names anything else gives
+ * none (with a console line).
+ */
+u32 dt_pci_intx_lines(u32 *out, u32 max);
+
 #endif /* KEEL_ARCH_AARCH64_DT_PCI_H */

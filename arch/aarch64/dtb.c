@@ -153,6 +153,8 @@ static int dtb_gic(void *fdt, const struct dtb_desc *d)
 	ret |= dtb_begin_node_at(fdt, "intc", VPLAT_GICD_BASE);
 	ret |= fdt_property_string(fdt, "compatible", "arm,gic-v3");
 	ret |= fdt_property_u32(fdt, "#interrupt-cells", 3);
+	/* No unit address in an interrupt-map entry naming it (PCI INTx). */
+	ret |= fdt_property_u32(fdt, "#address-cells", 0);
 	ret |= fdt_property(fdt, "interrupt-controller", NULL, 0);
 	ret |= fdt_property(fdt, "reg", reg, sizeof(reg));
 	ret |= fdt_property_u32(fdt, "#redistributor-regions", 1);
@@ -278,8 +280,35 @@ static int dtb_virtio(void *fdt, const struct dtb_desc *d, u32 i)
  * The PCI bus Keel shows the partition: a generic ECAM host bridge, bus 0,
  * with one 32-bit memory window (identity: PCI address = CPU address).
  * Keel placed every BAR, as firmware does, and the guest must keep them
- * (linux,pci-probe-only in /chosen). No interrupt-map: no INTx (yet).
+ * (linux,pci-probe-only in /chosen). Each function's INTx pin goes to its
+ * own SPI (interrupt-map, by device number and pin; level-high).
  */
+static int dtb_pci_intx(void *fdt, const struct dtb_desc *d)
+{
+	fdt32_t map[DTB_MAX_PCI_INTX * 8];
+	fdt32_t mask[4] = { cpu_to_fdt32(0xf800u), 0, 0, cpu_to_fdt32(7u) };
+	int ret = 0;
+
+	for (u32 i = 0; i < d->pci_intx_count; i++) {
+		fdt32_t *e = &map[i * 8];
+
+		e[0] = cpu_to_fdt32((u32)d->pci_intx_slot[i] << 11); /* phys.hi: device 15:11 */
+		e[1] = 0;
+		e[2] = 0;
+		e[3] = cpu_to_fdt32(d->pci_intx_pin[i]);
+		e[4] = cpu_to_fdt32(PHANDLE_GIC); /* the GIC's unit address: 0 cells */
+		e[5] = cpu_to_fdt32(GIC_FDT_SPI);
+		e[6] = cpu_to_fdt32(d->pci_intx_spi[i]);
+		e[7] = cpu_to_fdt32(IRQ_TYPE_LEVEL_HIGH);
+	}
+	ret |= fdt_property_u32(fdt, "#interrupt-cells", 1);
+	if (d->pci_intx_count) {
+		ret |= fdt_property(fdt, "interrupt-map-mask", mask, sizeof(mask));
+		ret |= fdt_property(fdt, "interrupt-map", map, d->pci_intx_count * 8 * 4);
+	}
+	return ret;
+}
+
 static int dtb_pci(void *fdt, const struct dtb_desc *d)
 {
 	fdt32_t ranges[7] = { cpu_to_fdt32(0x02000000u), /* 32-bit memory space */
@@ -301,6 +330,7 @@ static int dtb_pci(void *fdt, const struct dtb_desc *d)
 	ret |= fdt_property_u32(fdt, "#address-cells", 3);
 	ret |= fdt_property_u32(fdt, "#size-cells", 2);
 	ret |= fdt_property(fdt, "ranges", ranges, sizeof(ranges));
+	ret |= dtb_pci_intx(fdt, d);
 	ret |= fdt_property(fdt, "dma-coherent", NULL, 0);
 	ret |= fdt_end_node(fdt);
 	return ret;
@@ -331,6 +361,12 @@ static bool dtb_desc_ok(const struct dtb_desc *d)
 	    (range_overflows(d->pci_ecam_base, d->pci_ecam_size) || !d->pci_mmio_size ||
 	     range_overflows(d->pci_mmio_base, d->pci_mmio_size)))
 		return false;
+	if (d->pci_intx_count > DTB_MAX_PCI_INTX)
+		return false;
+	for (u32 i = 0; i < d->pci_intx_count; i++)
+		if (d->pci_intx_slot[i] > 31 || d->pci_intx_pin[i] < 1 || d->pci_intx_pin[i] > 4 ||
+		    d->pci_intx_spi[i] >= VGIC_NR_SPIS)
+			return false;
 	return d->mem_size != 0 && d->initrd_end >= d->initrd_start;
 }
 

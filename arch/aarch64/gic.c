@@ -10,8 +10,10 @@
 #include <keel/console.h>
 #include <keel/iommu.h>
 #include <keel/pcpu.h>
+#include <keel/vfio.h>
 
 #include "aarch64.h"
+#include "dt_pci.h"
 #include "vplat.h"
 
 #define GICD_CTLR 0x0000
@@ -48,7 +50,7 @@
 #define GIC_IPI_SGI 0
 #define GIC_SPI_FIRST 32
 #define GIC_PRIO_HYP 0xa0 /* every interrupt the hypervisor takes */
-#define GIC_FAULT_IRQS 4 /* IOMMU fault SPIs kept (arch_iommu_fault_irq) */
+#define GIC_OWN_SPIS 12 /* SPIs the hypervisor takes: IOMMU faults, PCI INTx lines */
 #define ICC_CTLR_EOIMODE BIT(1)
 
 /*
@@ -92,12 +94,28 @@ static inline void mmio_write64(hpa_t a, u64 v)
 }
 
 /*
- * The IOMMUs' wired fault interrupts (SPIs): recorded at boot by
- * arch_iommu_fault_irq, on the boot CPU, before any other CPU runs; read by
- * gic_dispatch. Routed once the distributor is set up (gic_dist_ready).
+ * The SPIs the hypervisor takes itself, on the boot CPU: the IOMMUs' wired
+ * fault interrupts (edge; recorded at boot by arch_iommu_fault_irq, routed
+ * once the distributor is set up: gic_dist_ready) and the host lines of PCI
+ * INTx (level; arch_intx_listen). Entries are only added: one writer at a
+ * time (boot, then vfio's INTx lock), each entry complete before the count
+ * that publishes it; gic_dispatch reads them.
  */
-static u32 gic_fault_irq[GIC_FAULT_IRQS];
-static u32 gic_fault_count;
+enum gic_spi_use {
+	GIC_SPI_IOMMU_FAULT = 1,
+	GIC_SPI_PCI_INTX = 2,
+};
+
+struct gic_spi {
+	u32 intid;
+	u8 use; /* enum gic_spi_use */
+	u8 level; /* level-sensitive (else edge) */
+	u8 off; /* turned off for good (an INTx line that kept firing for nobody) */
+	u8 pad;
+};
+
+static struct gic_spi gic_spis[GIC_OWN_SPIS];
+static u32 gic_spi_count;
 static bool gic_dist_ready;
 
 static bool gic_wait_clear(hpa_t reg, u32 bit)
@@ -119,11 +137,12 @@ static u32 gic_spi_end(hpa_t d)
 }
 
 /*
- * SPI @irq: Group 1, the hypervisor's priority, edge-triggered, routed to the
- * boot CPU, then enabled. Its configuration changes only while it is off
- * (GICD_ICFGR, IROUTER), and the disable has taken effect (RWP) before that.
+ * SPI @irq: Group 1, the hypervisor's priority, edge-triggered or
+ * level-sensitive (@level), routed to the boot CPU, then enabled. Its
+ * configuration changes only while it is off (GICD_ICFGR, IROUTER), and the
+ * disable has taken effect (RWP) before that.
  */
-static void gic_spi_route(u32 irq)
+static void gic_spi_route(u32 irq, bool level)
 {
 	hpa_t d = aa64_plat.gicd_base;
 	u32 bit = BIT(irq % 32);
@@ -134,16 +153,14 @@ static void gic_spi_route(u32 irq)
 	mmio_write32(d + GICD_IGROUPR + (irq / 32) * 4,
 		     mmio_read32(d + GICD_IGROUPR + (irq / 32) * 4) | bit);
 	mmio_write8(d + GICD_IPRIORITYR + irq, GIC_PRIO_HYP);
-	mmio_write32(cfg, mmio_read32(cfg) | BIT(2 * (irq % 16) + 1));
+	mmio_write32(cfg, level ? mmio_read32(cfg) & ~BIT(2 * (irq % 16) + 1)
+				: mmio_read32(cfg) | BIT(2 * (irq % 16) + 1));
 	mmio_write64(d + GICD_IROUTER + 8ull * irq, pcpus[0].hwid & GICD_IROUTER_AFF_MASK);
 	mmio_write32(d + GICD_ISENABLER + (irq / 32) * 4, bit);
 }
 
-/*
- * An IOMMU's wired fault interrupt. Boot, on the boot CPU: iommu_init runs
- * before gic_init, so the SPI is only recorded then, and gic_init routes it.
- */
-bool arch_iommu_fault_irq(u32 irq)
+/* SPI @irq taken for @use (routed now if the distributor is ready); false if it cannot be. */
+static bool gic_spi_take(u32 irq, enum gic_spi_use use, bool level)
 {
 	hpa_t d = aa64_plat.gicd_base;
 	u32 end;
@@ -152,33 +169,87 @@ bool arch_iommu_fault_irq(u32 irq)
 		return false;
 	end = gic_spi_end(d);
 	if (irq < GIC_SPI_FIRST || irq >= end) {
-		pr_warn("gic: IOMMU fault interrupt %u is no SPI of this distributor (32-%u)", irq,
-			end - 1);
+		pr_warn("gic: interrupt %u is no SPI of this distributor (32-%u)", irq, end - 1);
 		return false;
 	}
-	for (u32 i = 0; i < gic_fault_count; i++)
-		if (gic_fault_irq[i] == irq)
-			return true; /* shared by two units: one handler reads them all */
-	if (gic_fault_count >= GIC_FAULT_IRQS) {
-		pr_warn("gic: more than %u IOMMU fault interrupts; SPI %u not routed",
-			GIC_FAULT_IRQS, irq);
+	for (u32 i = 0; i < gic_spi_count; i++)
+		if (gic_spis[i].intid == irq)
+			return gic_spis[i].use ==
+			       use; /* shared by two units: one handler reads all */
+	if (gic_spi_count >= GIC_OWN_SPIS) {
+		pr_warn("gic: more than %u SPIs for the hypervisor; SPI %u not routed",
+			GIC_OWN_SPIS, irq);
 		return false;
 	}
-	gic_fault_irq[gic_fault_count] = irq;
-	WRITE_ONCE(gic_fault_count, gic_fault_count + 1);
+	gic_spis[gic_spi_count] = (struct gic_spi){ .intid = irq, .use = (u8)use, .level = level };
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	WRITE_ONCE(gic_spi_count, gic_spi_count + 1);
 	if (gic_dist_ready)
-		gic_spi_route(irq);
+		gic_spi_route(irq, level);
 	return true;
 }
 
-static bool gic_is_fault_irq(u32 intid)
+/*
+ * An IOMMU's wired fault interrupt. Boot, on the boot CPU: iommu_init runs
+ * before gic_init, so the SPI is only recorded then, and gic_init routes it.
+ */
+bool arch_iommu_fault_irq(u32 irq)
 {
-	u32 n = READ_ONCE(gic_fault_count);
+	return gic_spi_take(irq, GIC_SPI_IOMMU_FAULT, false);
+}
+
+/*
+ * The host lines of PCI INTx (dt_pci.c read them from the host bridges'
+ * interrupt-map): level-sensitive, to the boot CPU, whose handler asks
+ * vfio_intx_fired() which function pulls the line. The first time a guest
+ * is shown a function, from then on.
+ */
+int arch_intx_listen(void)
+{
+	u32 lines[GIC_OWN_SPIS], n = dt_pci_intx_lines(lines, GIC_OWN_SPIS), taken = 0;
 
 	for (u32 i = 0; i < n; i++)
-		if (gic_fault_irq[i] == intid)
-			return true;
-	return false;
+		taken += gic_spi_take(lines[i], GIC_SPI_PCI_INTX, true);
+	if (!taken) {
+		pr_warn("gic: INTx of PCI functions is not offered: the host bridges name no line "
+			"Keel could take");
+		return -KEEL_ENOTSUP;
+	}
+	pr_info("gic: INTx of PCI functions: %u host line%s listened to, on cpu 0", taken,
+		taken == 1 ? "" : "s");
+	return 0;
+}
+
+/* One of the hypervisor's SPIs fired: the entry for @intid, or NULL. */
+static struct gic_spi *gic_own_spi(u32 intid)
+{
+	u32 n = READ_ONCE(gic_spi_count);
+
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	for (u32 i = 0; i < n; i++)
+		if (gic_spis[i].intid == intid)
+			return &gic_spis[i];
+	return NULL;
+}
+
+/* An INTx line that keeps firing with no function asserting: off for good. */
+static void gic_spi_off(struct gic_spi *e)
+{
+	hpa_t d = aa64_plat.gicd_base;
+
+	mmio_write32(d + GICD_ICENABLER + (e->intid / 32) * 4, BIT(e->intid % 32));
+	e->off = 1;
+	pr_err("gic: SPI %u keeps interrupting with no assigned PCI function asserting INTx; "
+	       "off for good",
+	       e->intid);
+}
+
+static void gic_own_spi_handle(struct gic_spi *e)
+{
+	if (e->use == GIC_SPI_IOMMU_FAULT)
+		iommu_fault_event();
+	else if (e->use == GIC_SPI_PCI_INTX && !e->off && !vfio_intx_fired(e->intid))
+		gic_spi_off(e);
 }
 
 /* Distributor: affinity routing on, Group 1 on, every SPI off but the IOMMUs' fault ones. */
@@ -205,10 +276,10 @@ int gic_init(void)
 	mmio_write32(d + GICD_CTLR, ctlr | GICD_CTLR_ENABLE_G1);
 	if (!gic_wait_clear(d + GICD_CTLR, GICD_CTLR_RWP))
 		return -KEEL_EIO;
-	for (u32 i = 0; i < gic_fault_count; i++) {
-		gic_spi_route(gic_fault_irq[i]);
-		pr_info("gic: interrupt %u (an SPI: IOMMU faults) routed to cpu 0",
-			gic_fault_irq[i]);
+	for (u32 i = 0; i < gic_spi_count; i++) {
+		gic_spi_route(gic_spis[i].intid, gic_spis[i].level);
+		pr_info("gic: interrupt %u (an SPI: %s) routed to cpu 0", gic_spis[i].intid,
+			gic_spis[i].use == GIC_SPI_IOMMU_FAULT ? "IOMMU faults" : "PCI INTx");
 	}
 	gic_dist_ready = true;
 	return 0;
@@ -304,6 +375,8 @@ void arch_ipi_send(const struct pcpu *cpu)
 /* Handle @intid; true if it stays active (handed to a guest). */
 static bool gic_dispatch(u32 intid)
 {
+	struct gic_spi *own;
+
 	switch (intid) {
 	case GIC_IPI_SGI:
 		pcpu_ipi_handler();
@@ -319,8 +392,9 @@ static bool gic_dispatch(u32 intid)
 		/* The guest finished an interrupt: the exit path resyncs the vGIC. */
 		return false;
 	default:
-		if (gic_is_fault_irq(intid)) {
-			iommu_fault_event();
+		own = gic_own_spi(intid);
+		if (own) {
+			gic_own_spi_handle(own);
 			return false;
 		}
 		pr_warn_once("gic: unexpected interrupt %u (disabled)", intid);

@@ -10,6 +10,7 @@
 #include <keel/partition.h>
 #include <keel/pmm.h>
 #include <keel/vcpu.h>
+#include <keel/vfio.h>
 
 #include "aarch64.h"
 #include "vplat.h"
@@ -113,6 +114,24 @@ static void image_describe_virtio(struct partition *part, struct dtb_desc *d)
 	}
 }
 
+/* The partition's PCI bus and its functions' INTx lines. */
+static void image_describe_pci(struct partition *part, struct dtb_desc *d)
+{
+	struct vfio_intx_route r[DTB_MAX_PCI_INTX];
+	u32 n = vfio_intx_routes(part, r, DTB_MAX_PCI_INTX);
+
+	d->pci_ecam_base = KEEL_PCI_ECAM_BASE;
+	d->pci_ecam_size = KEEL_PCI_ECAM_SIZE;
+	d->pci_mmio_base = KEEL_PCI_MMIO_BASE;
+	d->pci_mmio_size = KEEL_PCI_MMIO_SIZE;
+	for (u32 i = 0; i < n; i++) {
+		d->pci_intx_slot[i] = r[i].slot;
+		d->pci_intx_pin[i] = r[i].pin;
+		d->pci_intx_spi[i] = r[i].virq;
+	}
+	d->pci_intx_count = n;
+}
+
 static void image_describe(struct partition *part, const struct image_layout *l, struct dtb_desc *d)
 {
 	memset(d, 0, sizeof(*d));
@@ -128,12 +147,8 @@ static void image_describe(struct partition *part, const struct image_layout *l,
 	d->pmu = scrub_guest_has_pmu();
 	d->mgmt_event = (part->desc.h.flags & KEEL_PD_MANAGEMENT) != 0;
 	d->mgmt_event_spi = KEEL_MGMT_EVENT_IRQ;
-	if (part->vfio) {
-		d->pci_ecam_base = KEEL_PCI_ECAM_BASE;
-		d->pci_ecam_size = KEEL_PCI_ECAM_SIZE;
-		d->pci_mmio_base = KEEL_PCI_MMIO_BASE;
-		d->pci_mmio_size = KEEL_PCI_MMIO_SIZE;
-	}
+	if (part->vfio)
+		image_describe_pci(part, d);
 	image_describe_virtio(part, d);
 }
 

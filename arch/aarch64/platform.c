@@ -257,9 +257,3 @@ void arch_msi_unroute(const struct arch_msi_target *t)
 {
 	(void)t;
 }
-
-/* INTx of PCI functions comes with SMMUv3 (issue 15): guests see no interrupt pin till then. */
-int arch_intx_listen(void)
-{
-	return -KEEL_ENOTSUP;
-}

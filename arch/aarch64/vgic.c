@@ -14,6 +14,7 @@
 #include <keel/pmm.h>
 #include <keel/spinlock.h>
 #include <keel/vdev.h>
+#include <keel/vfio.h>
 
 #include "aarch64.h"
 #include "vplat.h"
@@ -412,11 +413,35 @@ static void vgic_sync_timer(struct vgic *g, u32 cpu, u32 intid)
 	}
 }
 
+/* SPI @intid - 32 is a line of a PCI function's INTx (vfio/intx.c). */
+static bool vgic_is_pci_intx(u32 intid)
+{
+	return intid >= GIC_SPI_BASE + KEEL_PCI_INTX_IRQ_BASE &&
+	       intid < GIC_SPI_BASE + KEEL_PCI_INTX_IRQ_BASE + KEEL_PD_MAX_PCI;
+}
+
+/*
+ * The guest ended an interrupt of a PCI function's INTx line (its LR, with
+ * a maintenance interrupt at the EOI, came back neither pending nor
+ * active): the line drops here, so the resample does not deliver it again
+ * for a request its handler served; vfio lets the device go after the lock
+ * is released, and a device that still wants service pulls its host line
+ * again. Returns the bit of that line in a mask of KEEL_PD_MAX_PCI.
+ */
+static u32 vgic_pci_intx_ended(struct vgic_irq *q, u32 intid, u64 lr)
+{
+	if (!vgic_is_pci_intx(intid) || (q->flags & IRQ_EDGE) || (lr & (LR_PENDING | LR_ACTIVE)))
+		return 0;
+	q->flags &= ~IRQ_LEVEL;
+	return BIT(intid - GIC_SPI_BASE - KEEL_PCI_INTX_IRQ_BASE);
+}
+
 /* vgic_sync with LRs in use or a guest timer held: back into the model, under the lock. */
 static __attribute__((noinline)) void vgic_sync_live(struct vcpu *vcpu, struct vgic *g,
 						     struct vgic_cpu *vc)
 {
 	unsigned long flags = spin_lock_irqsave(&g->lock);
+	u32 intx_ended = 0;
 
 	for (u32 n = 0; n < vc->lr_count; n++) {
 		u64 lr = vgic_hw_lr_read(n);
@@ -434,6 +459,7 @@ static __attribute__((noinline)) void vgic_sync_live(struct vcpu *vcpu, struct v
 		/* A timer the guest deactivated: the physical PPI was deactivated with it. */
 		if ((q->flags & IRQ_HW) && !(lr & (LR_PENDING | LR_ACTIVE)))
 			q->flags &= ~(IRQ_HW | IRQ_LEVEL);
+		intx_ended |= vgic_pci_intx_ended(q, vc->lr_intid[n], lr);
 		if (q->flags & IRQ_LIVE)
 			vgic_mark(g, vcpu->index, vc->lr_intid[n]);
 	}
@@ -442,6 +468,9 @@ static __attribute__((noinline)) void vgic_sync_live(struct vcpu *vcpu, struct v
 	vgic_sync_timer(g, vcpu->index, GIC_PPI_PHYS_TIMER);
 	vgic_sync_timer(g, vcpu->index, GIC_PPI_PMU);
 	spin_unlock_irqrestore(&g->lock, flags);
+	for (u32 i = 0; intx_ended; i++, intx_ended >>= 1)
+		if (intx_ended & 1)
+			vfio_intx_eoi(vcpu->part, KEEL_PCI_INTX_IRQ_BASE + i);
 }
 
 void vgic_sync(struct vcpu *vcpu)

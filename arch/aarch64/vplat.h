@@ -129,6 +129,7 @@ void hyp_timer_irq(void);
 /* dtb.c: a Linux guest's device tree, built from this description. */
 #define DTB_MAX_CPUS 64u
 #define DTB_MAX_VIRTIO 32u
+#define DTB_MAX_PCI_INTX 8u
 
 struct dtb_desc {
 	u64 mem_base, mem_size;
@@ -150,6 +151,10 @@ struct dtb_desc {
 	 */
 	u64 pci_ecam_base, pci_ecam_size;
 	u64 pci_mmio_base, pci_mmio_size;
+	/* Its functions' INTx: device number on bus 0, pin (1-4, INTA-INTD), SPI number. */
+	u32 pci_intx_count;
+	u8 pci_intx_slot[DTB_MAX_PCI_INTX], pci_intx_pin[DTB_MAX_PCI_INTX];
+	u32 pci_intx_spi[DTB_MAX_PCI_INTX];
 };
 
 /* Build the tree into @buf (@size bytes). Returns its size or -KEEL_E*. */

@@ -85,7 +85,7 @@ struct names {
 struct ecam_opts {
 	const char *name;
 	const char *status;
-	struct cells reg, bus_range, domain, map, mask;
+	struct cells reg, bus_range, domain, map, mask, imap;
 };
 
 struct smmu_opts {
@@ -101,6 +101,7 @@ struct tree {
 	struct ecam_opts ecam[3];
 	struct smmu_opts smmu[10];
 	u32 gic_cells; /* 0: 3 */
+	u32 gic_addr_cells; /* #address-cells of the GIC node (0: none, as QEMU's is 2) */
 };
 
 static unsigned char fdt_buf[128 * 1024];
@@ -143,6 +144,8 @@ static int node_ecam(void *fdt, const struct ecam_opts *o)
 	ret |= prop_cells(fdt, "linux,pci-domain", &o->domain, &domain);
 	ret |= prop_cells(fdt, "iommu-map", &o->map, &map);
 	ret |= prop_cells(fdt, "iommu-map-mask", &o->mask, &none);
+	ret |= fdt_property_u32(fdt, "#interrupt-cells", 1);
+	ret |= prop_cells(fdt, "interrupt-map", &o->imap, &none);
 	ret |= fdt_end_node(fdt);
 	return ret;
 }
@@ -198,6 +201,8 @@ static const void *build(const struct tree *t)
 	ret |= fdt_begin_node(fdt, "intc@8000000");
 	ret |= fdt_property_string(fdt, "compatible", "arm,gic-v3");
 	ret |= fdt_property_u32(fdt, "#interrupt-cells", t->gic_cells ? t->gic_cells : 3);
+	if (t->gic_addr_cells)
+		ret |= fdt_property_u32(fdt, "#address-cells", t->gic_addr_cells);
 	ret |= fdt_property(fdt, "interrupt-controller", NULL, 0);
 	ret |= fdt_property_u32(fdt, "phandle", GIC_PH);
 	ret |= fdt_end_node(fdt);
@@ -958,8 +963,93 @@ static void test_random(void)
 	}
 }
 
+/*
+ * INTx: QEMU virt's interrupt-map (slot s, pin p -> SPI 3 + (s + p - 1) % 4,
+ * level-high; the GIC has 2 address cells) gives the four host lines; a map
+ * naming anything else, or cut short, gives none, with a line.
+ */
+static u32 imap_qemu[16 * 10];
+
+static struct cells imap_build(u32 entries, u32 gic_ph, u32 flags, u32 addr_cells)
+{
+	u32 at = 0;
+
+	for (u32 e = 0; e < entries; e++) {
+		u32 slot = e / 4, pin = e % 4 + 1;
+
+		imap_qemu[at++] = slot << 11;
+		imap_qemu[at++] = 0;
+		imap_qemu[at++] = 0;
+		imap_qemu[at++] = pin;
+		imap_qemu[at++] = gic_ph;
+		for (u32 a = 0; a < addr_cells; a++)
+			imap_qemu[at++] = 0;
+		imap_qemu[at++] = SPI;
+		imap_qemu[at++] = 3 + (slot + pin - 1) % 4;
+		imap_qemu[at++] = flags;
+	}
+	return (struct cells){ .v = imap_qemu, .n = (int)at };
+}
+
+static void test_intx_map(void)
+{
+	struct tree t;
+	u32 lines[8];
+
+	tree_qemu(&t);
+	t.gic_addr_cells = 2;
+	t.ecam[0].imap = imap_build(16, GIC_PH, 4, 2);
+	run(&t);
+	CHECK(quiet());
+	CHECK_EQ(dt_pci_intx_lines(lines, 8), 4);
+	CHECK_EQ(lines[0], 35);
+	CHECK_EQ(lines[1], 36);
+	CHECK_EQ(lines[2], 37);
+	CHECK_EQ(lines[3], 38);
+	CHECK_EQ(dt_pci_intx_lines(lines, 2), 2); /* no more than asked */
+
+	/* The GIC without #address-cells: no unit address in the entries. */
+	tree_qemu(&t);
+	t.ecam[0].imap = imap_build(16, GIC_PH, 4, 0);
+	run(&t);
+	CHECK_EQ(dt_pci_intx_lines(lines, 8), 4);
+
+	/* No map: no line, nothing said (INTx is then not offered). */
+	tree_qemu(&t);
+	run(&t);
+	CHECK(quiet());
+	CHECK_EQ(dt_pci_intx_lines(lines, 8), 0);
+
+	/* Edge-triggered, or a parent that is not the GIC: none of the lines. */
+	tree_qemu(&t);
+	t.gic_addr_cells = 2;
+	t.ecam[0].imap = imap_build(16, GIC_PH, 1, 2);
+	run(&t);
+	CHECK_EQ(dt_pci_intx_lines(lines, 8), 0);
+	CHECK(logged("not a level-high SPI; INTx of its functions is not offered"));
+	tree_qemu(&t);
+	t.gic_addr_cells = 2;
+	t.ecam[0].imap = imap_build(16, SMMU_PH, 4, 2);
+	run(&t);
+	CHECK_EQ(dt_pci_intx_lines(lines, 8), 0);
+	CHECK(logged("does not name a line of the GICv3"));
+
+	/* Cut short in the last entry, and a map of three cells: none. */
+	tree_qemu(&t);
+	t.gic_addr_cells = 2;
+	t.ecam[0].imap = imap_build(16, GIC_PH, 4, 2);
+	t.ecam[0].imap.n -= 1;
+	run(&t);
+	CHECK_EQ(dt_pci_intx_lines(lines, 8), 0);
+	tree_qemu(&t);
+	t.ecam[0].imap = (struct cells)CELLS(0, 0, 0);
+	run(&t);
+	CHECK_EQ(dt_pci_intx_lines(lines, 8), 0);
+}
+
 int main(void)
 {
+	test_intx_map();
 	test_qemu();
 	test_no_smmu();
 	test_smmu_without_bridge();

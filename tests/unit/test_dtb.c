@@ -313,6 +313,37 @@ static void test_pci(void)
 	CHECK_EQ((u64)fdt32_to_cpu(r[5]) << 32 | fdt32_to_cpu(r[6]), KEEL_PCI_MMIO_SIZE);
 	chosen = fdt_path_offset(buf, "/chosen");
 	CHECK_EQ(prop_u32(buf, chosen, "linux,pci-probe-only", 0), 1);
+	CHECK(fdt_getprop(buf, node, "interrupt-map", NULL) == NULL); /* no INTx offered */
+
+	/* INTx: 00:01.0 INTA and 00:02.0 INTB to their own SPIs, level-high. */
+	d.pci_intx_count = 2;
+	d.pci_intx_slot[0] = 1;
+	d.pci_intx_pin[0] = 1;
+	d.pci_intx_spi[0] = KEEL_PCI_INTX_IRQ_BASE;
+	d.pci_intx_slot[1] = 2;
+	d.pci_intx_pin[1] = 2;
+	d.pci_intx_spi[1] = KEEL_PCI_INTX_IRQ_BASE + 1;
+	CHECK(dtb_build(&d, buf, sizeof(buf)) > 0);
+	node = fdt_path_offset(buf, "/pcie@3f000000");
+	CHECK_EQ(prop_u32(buf, node, "#interrupt-cells", 0), 1);
+	CHECK_EQ(prop_u32(buf, node, "interrupt-map-mask", 0), 0xf800);
+	CHECK_EQ(prop_u32(buf, node, "interrupt-map-mask", 3), 7);
+	r = fdt_getprop(buf, node, "interrupt-map", &len);
+	CHECK_EQ(len, 2 * 8 * 4);
+	CHECK_EQ(fdt32_to_cpu(r[8]), 2 << 11);
+	CHECK_EQ(fdt32_to_cpu(r[11]), 2);
+	CHECK_EQ(fdt32_to_cpu(r[12]),
+		 prop_u32(buf, fdt_path_offset(buf, "/intc@8000000"), "phandle", 0));
+	CHECK_EQ(fdt32_to_cpu(r[13]), 0); /* SPI */
+	CHECK_EQ(fdt32_to_cpu(r[14]), KEEL_PCI_INTX_IRQ_BASE + 1);
+	CHECK_EQ(fdt32_to_cpu(r[15]), 4); /* level, high */
+	CHECK_EQ(prop_u32(buf, fdt_path_offset(buf, "/intc@8000000"), "#address-cells", 0), 0);
+	d.pci_intx_pin[1] = 5; /* no such pin */
+	CHECK_EQ(dtb_build(&d, buf, sizeof(buf)), -KEEL_EINVAL);
+	d.pci_intx_pin[1] = 2;
+	d.pci_intx_count = DTB_MAX_PCI_INTX + 1;
+	CHECK_EQ(dtb_build(&d, buf, sizeof(buf)), -KEEL_EINVAL);
+	d.pci_intx_count = 0;
 
 	/* A window that wraps, or a bus without a memory window: refused. */
 	d.pci_mmio_size = 0;

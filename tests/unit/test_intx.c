@@ -144,7 +144,7 @@ static void test_claim_mask_eoi(void)
 	CHECK(vfio_intx_fired(21));
 	CHECK(cmd[0] & PCI_COMMAND_INTX_OFF);
 	CHECK(line_high[0][24]);
-	CHECK(strstr(unit_log, "its INTx arrives on host line 21, its guest's GSI 24") != NULL);
+	CHECK(strstr(unit_log, "its INTx arrives on host line 21, its guest's SPI 24") != NULL);
 
 	/* The line fires again before the EOI (the device was slow to let go): no claim. */
 	CHECK(vfio_intx_fired(21));

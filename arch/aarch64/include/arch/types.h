@@ -26,6 +26,8 @@
 #define KEEL_VIRTIO_IRQ_BASE 16u
 #define KEEL_VIRTIO_MAX 32u
 /* The INTx lines (SPIs) of a partition's PCI functions, once routed (not yet on aarch64). */
+/* What a guest interrupt line number is called in console lines. */
+#define KEEL_ARCH_IRQ_LINE "SPI"
 #define KEEL_PCI_INTX_IRQ_BASE (KEEL_VIRTIO_IRQ_BASE + KEEL_VIRTIO_MAX)
 /*
  * The management partition's event interrupt (KEEL_HC_MGMT_WATCH): SPI 2,

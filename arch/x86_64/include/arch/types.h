@@ -32,6 +32,8 @@
 #define KEEL_VIRTIO_IRQ_BASE 16u
 #define KEEL_VIRTIO_MAX 8u
 /* The INTx lines (GSIs) of a partition's PCI functions: its n-th function has BASE + n. */
+/* What a guest interrupt line number is called in console lines. */
+#define KEEL_ARCH_IRQ_LINE "GSI"
 #define KEEL_PCI_INTX_IRQ_BASE 24u
 /*
  * The management partition's event interrupt (KEEL_HC_MGMT_WATCH): ISA line

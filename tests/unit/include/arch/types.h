@@ -20,6 +20,9 @@
 #define KEEL_VIRTIO_MMIO_STRIDE 0x200ull
 #define KEEL_VIRTIO_IRQ_BASE 16u
 #define KEEL_VIRTIO_MAX 32u
+/* What a guest interrupt line number is called in console lines. */
+#define KEEL_ARCH_IRQ_LINE "SPI"
+#define KEEL_PCI_INTX_IRQ_BASE (KEEL_VIRTIO_IRQ_BASE + KEEL_VIRTIO_MAX)
 #define KEEL_MGMT_EVENT_IRQ 2u
 
 struct pcpu;
