@@ -248,7 +248,7 @@ static void mode_decode(void)
  * mode=edu: QEMU's edu passed through with keel.cfg pci = (both arches): found
  * on the guest's PCI bus, then its registers, a factorial, DMA both ways, and
  * a DMA beyond RAM that the IOMMU blocks while the guest goes on; then its
- * MSI and INTx (x86_64; aarch64 has no interrupts yet). lat=N (x86_64): also
+ * MSI and INTx (aarch64: INTx only, no MSI yet). lat=N (x86_64): also
  * N MSIs and N self-IPIs timed to the handler (tools/bench_msi.py).
  */
 static void mode_edu(void)
@@ -1438,7 +1438,7 @@ static void mode_hcbench(void)
  * reboot | manage [cycles=N] [pauses=N] [races=N]
  * (as the management partition, keel.cfg initrd = this ELF) | denied | hcbench [count=N batch=B] |
  * psci [rounds=N] (aarch64, 2 vCPUs) | smccc | timers | pmu | sve (aarch64) | decode | nmi | tscleaf |
- * initsipi [rounds=N] (x86_64, 2 vCPUs) | edu (keel.cfg pci = an edu; aarch64: no interrupts yet) |
+ * initsipi [rounds=N] (x86_64, 2 vCPUs) | edu (keel.cfg pci = an edu; aarch64: no MSI yet) |
  * pcihandoff pci=SEG:BUS:DEV.FN (as the management partition: an edu handed between children);
  * pace=N sets the ticker's delay; then=shutdown (default) | ticker | idle | reboot | keep says what follows the
  * checks; vmcall=1 makes every x86_64 call use VMCALL instead of VMMCALL.

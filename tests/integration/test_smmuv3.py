@@ -140,7 +140,8 @@ OWNED_CONFIG = keel_cfg(
     partition("driver", 3, "mode=edu", memory="32M", pci=f"0000:00:{DRIVEN_EDU}"))
 # What the guest's driver checks, in order (each line ends "ok", or "WRONG").
 EDU_CHECKS = ["bar0", "command", "map", "ident", "liveness", "factorial-5", "factorial-10",
-              "busmaster", "dma-to-device", "dma-to-ram", "dma-compare", "dma-beyond-ram"]
+              "busmaster", "dma-to-device", "dma-to-ram", "dma-compare", "dma-beyond-ram",
+              "intx-pin", "intx-gic", "intx", "intx-again", "intx-disabled", "intx-enabled"]
 GUEST_RAM = 0x40000000  # where an aarch64 partition's RAM starts, guest-physical
 SPARE = 30 << 20  # an offset of the owner's RAM its small guest never touches
 
@@ -203,8 +204,11 @@ def test_dma_beyond_the_owner_blocked(owned):
 def test_guest_drives_its_edu(owned):
     """The driver partition's own guest finds the edu at 00:01.0 of the bus Keel shows it
     (ECAM at 0x3f000000), its BAR in the PCI window, and drives it: registers, a DMA
-    round trip at guest-physical addresses through the SMMU, and a DMA past its RAM that
-    the SMMU blocks and Keel reports naming the device and the partition."""
+    round trip at guest-physical addresses through the SMMU, a DMA past its RAM that
+    the SMMU blocks and Keel reports naming the device and the partition, and its INTx:
+    a raise arrives once on its SPI (held at the device until the guest's EOI, then let
+    go: a second raise arrives too), none with INTx Disable set, the pending one once
+    it is cleared."""
     q = owned.q
     given = given_before_start(q, "driver", DRIVEN_EDU, "iommu 0 (SMMUv3)")
     q.wait_for(out("driver", r"edu: found at 00:01\.0 bar0 0x10000000$"), 90, after=given.index)
@@ -217,6 +221,10 @@ def test_guest_drives_its_edu(owned):
     q.wait_for(keel(rf"error: iommu 0 \(SMMUv3\): DMA write at 0x100000000 by "
                     rf"0000:00:{DRIVEN_EDU} blocked: address not mapped; partition 'driver' "
                     r"owns the device"), 30)
+    # Its INTx: the host line QEMU virt's interrupt-map gives slot 4 (SPI 3-6), its own SPI.
+    assert q.find(keel(r"gic: INTx of PCI functions: 4 host lines listened to, on cpu 0$"))
+    assert q.find(keel(rf"partition 'driver': pci 0000:00:{DRIVEN_EDU}: its INTx arrives on "
+                       r"host line 3[5-8], its guest's SPI 48$"))
 
 
 # ---- Release and reassignment (handoff.py, as on x86_64): the edu from child to child ----

@@ -18,6 +18,20 @@ void gic_guest_init(uint32_t ppi_mask, bool (*handler)(struct trap *t));
  */
 void gic_cpu_init(uint32_t cpu, uint32_t mask);
 
+/* This vCPU's affinity (MPIDR_EL1's Aff3..Aff0, where GICD_IROUTER takes them). */
+uint64_t gic_affinity(void);
+
+/*
+ * SPI @intid (32 and up) at the distributor: group 1, priority @prio,
+ * level-sensitive, routed to this vCPU (gic_affinity(), IRM = 0), then
+ * enabled. True if every one of those reads back and the distributor has
+ * affinity routing and group 1 on (gic_guest_init() turns them on).
+ */
+bool gic_spi_enable(uint32_t intid, uint8_t prio);
+
+/* SPI @intid disabled at the distributor (GICD_ICENABLER). */
+void gic_spi_disable(uint32_t intid);
+
 /* ICC_IAR1_EL1 (acknowledge) and ICC_EOIR1_EL1 (end, for an INTID below 1020). */
 uint64_t gic_ack(void);
 void gic_eoi(uint64_t iar);

@@ -4,7 +4,9 @@
  * its BAR and command register as Keel left them, then its registers, a
  * factorial, DMA both ways at guest-physical addresses (IOVA = GPA) and one
  * aimed beyond the partition's RAM, which the IOMMU must block: the guest
- * sees only its engine finish, Keel logs the fault. Every wait is bounded.
+ * sees only its engine finish, Keel logs the fault. Then the interrupt as
+ * the arch's handler hands it over, and the INTx sequence both arches run
+ * once their controller routes the line. Every wait is bounded.
  */
 #include "edu.h"
 
@@ -31,6 +33,10 @@
 #define EDU_DMA_TO_RAM 0x2u /* else RAM to the device */
 #define EDU_BUFFER 0x40000ull /* the device's own 4 KiB buffer, as DMA addresses it */
 
+#define PCI_INT_LINE 0x3cu /* then Interrupt Pin at 0x3d */
+#define PCI_STATUS_INTX 0x8u /* in the status register: INTx pending */
+#define PCI_COMMAND_INTX_OFF 0x400u /* in the command register: INTx Disable */
+
 #define DMA_BYTES 256u
 #define BEYOND_RAM 0x100000000ull /* 4 GiB: none of this partition's memory */
 
@@ -38,6 +44,8 @@ static uint8_t dma_out[4096] __attribute__((aligned(4096)));
 static uint8_t dma_in[4096] __attribute__((aligned(4096)));
 static uintptr_t bar;
 static unsigned int wrong;
+static volatile uint64_t irqs_taken;
+static volatile uint32_t irq_status; /* what the last interrupt said it raised */
 
 bool edu_check(const char *name, bool ok, const char *fmt, ...)
 {
@@ -247,4 +255,91 @@ bool edu_run(uint64_t window, uint64_t window_end, uint64_t ram_base, uint64_t r
 	edu_dma_round_trip(ram_base, ram_end);
 	edu_dma_beyond_ram(ram_end);
 	return true;
+}
+
+/* ---- The edu's interrupt, as the arch's handler hands it over ---- */
+
+void edu_irq_take(void)
+{
+	irq_status = edu_read(EDU_IRQ_STATUS);
+	edu_write(EDU_IRQ_ACK, irq_status);
+	irqs_taken++;
+}
+
+uint64_t edu_irq_count(void)
+{
+	return irqs_taken;
+}
+
+uint32_t edu_irq_status(void)
+{
+	return irq_status;
+}
+
+bool edu_irq_wait(uint64_t want)
+{
+	for (uint32_t i = 0; i < EDU_POLLS / 10 && irqs_taken < want; i++)
+		delay(1);
+	return irqs_taken >= want;
+}
+
+/*
+ * ---- INTx: with MSI off, a raise arrives on the line Interrupt Line names
+ * (Keel wires the n-th function to the arch's first PCI line + n - 1) ----
+ */
+
+bool edu_intx_line(unsigned int dev, unsigned int first, const char *kind, unsigned int *line)
+{
+	uint32_t id = edu_cfg_read32(dev, PCI_INT_LINE);
+	unsigned int pin = (id >> 8) & 0xff;
+
+	*line = id & 0xff;
+	return edu_check("intx-pin", pin == 1 && *line == first + dev - 1,
+			 "interrupt pin %u, line %u (want INTA, %s %u)", pin, *line, kind,
+			 first + dev - 1);
+}
+
+/* One raise of @bits: true if it came as one interrupt with that status (*@came: how many). */
+static bool intx_raise(uint32_t bits, uint64_t *came)
+{
+	uint64_t before = irqs_taken;
+
+	edu_write(EDU_IRQ_RAISE, bits);
+	edu_irq_wait(before + 1);
+	delay(1000); /* a second one, if the line were not lowered at the EOI */
+	*came = irqs_taken - before;
+	return *came == 1 && irq_status == bits;
+}
+
+void edu_intx(unsigned int dev, const char *kind, unsigned int line)
+{
+	uint16_t cmd = edu_cfg_read16(dev, PCI_COMMAND);
+	uint64_t before, came;
+	bool ok;
+
+	edu_irqs(true);
+	ok = intx_raise(0x11, &came);
+	edu_check("intx", ok,
+		  "a raise with MSI off came on %s %u: %lu interrupt(s), status 0x%x "
+		  "(want 1, 0x11)",
+		  kind, line, came, irq_status);
+	/* Keel held the device's INTx off until the EOI, then let it go: it comes again. */
+	ok = intx_raise(0x22, &came);
+	edu_check("intx-again", ok, "a second raise: %lu interrupt(s), status 0x%x (want 1, 0x22)",
+		  came, irq_status);
+	/* The guest's own INTx Disable holds it, and the device still says it is pending. */
+	edu_cfg_write16(dev, PCI_COMMAND, (uint16_t)(cmd | PCI_COMMAND_INTX_OFF));
+	before = irqs_taken;
+	edu_write(EDU_IRQ_RAISE, 0x44);
+	edu_irq_wait(before + 1);
+	edu_check("intx-disabled",
+		  irqs_taken == before && (edu_cfg_read16(dev, PCI_STATUS) & PCI_STATUS_INTX),
+		  "INTx Disable set: %lu interrupt(s), status register 0x%04x (INTx pending)",
+		  irqs_taken - before, edu_cfg_read16(dev, PCI_STATUS));
+	edu_cfg_write16(dev, PCI_COMMAND, cmd);
+	edu_irq_wait(before + 1);
+	edu_check("intx-enabled", irqs_taken == before + 1 && irq_status == 0x44,
+		  "INTx Disable cleared: the pending raise came, status 0x%x (want 0x44)",
+		  irq_status);
+	edu_irqs(false);
 }

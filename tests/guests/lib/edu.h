@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /*
  * The test guests' driver of QEMU's edu (PCI 1234:11e8; QEMU docs/specs/edu.txt)
- * given with keel.cfg pci =: its polled, arch-neutral part (lib/edu.c) and the
- * hooks each arch gives it (<arch>/edu.c, which also has arch_edu_drive()).
+ * given with keel.cfg pci =: its arch-neutral part (lib/edu.c) and the hooks
+ * each arch gives it (<arch>/edu.c, which also has arch_edu_drive()).
  */
 #ifndef KEEL_GUEST_EDU_H
 #define KEEL_GUEST_EDU_H
@@ -50,6 +50,36 @@ bool edu_run(uint64_t window, uint64_t window_end, uint64_t ram_base, uint64_t r
 /* No check has failed since edu_run() began. */
 bool edu_passed(void);
 
+/*
+ * From the arch's interrupt handler, once it knows the interrupt is the
+ * edu's (before its EOI): read what the device raised, acknowledge that at
+ * the device (which lowers INTx), count it.
+ */
+void edu_irq_take(void);
+
+/* Interrupts edu_irq_take() has counted, and the status the last one read. */
+uint64_t edu_irq_count(void);
+uint32_t edu_irq_status(void);
+
+/* Wait (bounded, interrupts on) until @want interrupts have come: whether they did. */
+bool edu_irq_wait(uint64_t want);
+
+/*
+ * The "intx-pin" check: 00:@dev.0's Interrupt Pin is INTA and its Interrupt
+ * Line is the arch's first PCI line @first + @dev - 1 (@kind names it: "GSI",
+ * "SPI"). *@line gets what Interrupt Line holds.
+ */
+bool edu_intx_line(unsigned int dev, unsigned int first, const char *kind, unsigned int *line);
+
+/*
+ * With MSI off and line @line (of @kind) routed to this vCPU, interrupts on
+ * (edu_irqs()) and back off at the end: a raise comes as one interrupt, a
+ * second one too ("intx", "intx-again"); with the guest's INTx Disable none
+ * comes while the Status register says pending ("intx-disabled"); cleared,
+ * the pending one comes ("intx-enabled").
+ */
+void edu_intx(unsigned int dev, const char *kind, unsigned int line);
+
 /* --- arch hooks (<arch>/edu.c) --- */
 
 /* Configuration space of 00:@dev.0, register @reg (naturally aligned). */
@@ -70,5 +100,8 @@ bool edu_bar_map(uint64_t base, uint64_t size, uint64_t ram_base, uint64_t ram_e
  * (the destination read). x86_64: MFENCE; aarch64: DSB SY.
  */
 void edu_dma_barrier(void);
+
+/* Take interrupts on this vCPU (@on) or not: x86_64 STI / CLI; aarch64 PSTATE.I. */
+void edu_irqs(bool on);
 
 #endif /* KEEL_GUEST_EDU_H */

@@ -146,7 +146,7 @@ bool arch_decode_forms(void);
  * (<arch>/edu.c with lib/edu.c): found on the guest's PCI bus, its
  * registers, a factorial, DMA both ways within RAM [@ram_base, +@ram_size)
  * and one beyond it that the IOMMU blocks. x86_64 then tests its MSI and
- * INTx (aarch64: no interrupts yet). With @lat_rounds (x86_64), also the
+ * INTx (aarch64: INTx only, no MSI yet). With @lat_rounds (x86_64), also the
  * MSI's latency (make bench): that many raises, each timed from the
  * register write to the guest's handler, beside as many self-IPIs through
  * the x2APIC timed the same way.

@@ -63,6 +63,14 @@ void edu_dma_barrier(void)
 	__asm__ volatile("mfence" ::: "memory");
 }
 
+void edu_irqs(bool on)
+{
+	if (on)
+		__asm__ volatile("sti" ::: "memory");
+	else
+		__asm__ volatile("cli" ::: "memory");
+}
+
 /* The guest's own 2 MiB page-table entry for @va, or NULL (not mapped, or not by one). */
 static uint64_t *large_entry(uint64_t va)
 {
@@ -120,8 +128,6 @@ bool edu_bar_map(uint64_t base, uint64_t size, uint64_t ram_base, uint64_t ram_e
 #define MSR_X2APIC_SVR 0x80fu
 #define VEC_IRQ 32 /* every vector from 32 up reaches a trap handler as 32 */
 
-static volatile uint64_t msi_irqs;
-static volatile uint32_t msi_status;
 static volatile uint64_t msi_tsc; /* the TSC at the handler's entry */
 
 /* The edu's interrupt: what it says it raised, acknowledged at the device and the LAPIC. */
@@ -130,19 +136,9 @@ static bool edu_trap(struct trap *t)
 	if (t->vector != VEC_IRQ)
 		return false;
 	msi_tsc = arch_clock();
-	msi_status = edu_read(EDU_IRQ_STATUS);
-	edu_write(EDU_IRQ_ACK, msi_status);
-	msi_irqs++;
+	edu_irq_take();
 	wrmsr(MSR_X2APIC_EOI, 0);
 	return true;
-}
-
-/* Wait (bounded, interrupts on) until @want interrupts came. */
-static bool msi_wait(uint64_t want)
-{
-	for (uint32_t i = 0; i < EDU_POLLS / 10 && msi_irqs < want; i++)
-		delay(1);
-	return msi_irqs >= want;
 }
 
 #define MSR_X2APIC_ICR 0x830u
@@ -151,16 +147,16 @@ static bool msi_wait(uint64_t want)
 /* TSC ticks from the write that starts one interrupt (@msi: the edu's, else a self-IPI) to its handler; 0 if it never came. */
 static uint64_t irq_latency(bool msi)
 {
-	uint64_t before = msi_irqs, t0;
+	uint64_t before = edu_irq_count(), t0;
 
 	t0 = arch_clock();
 	if (msi)
 		edu_write(EDU_IRQ_RAISE, 0x1);
 	else
 		wrmsr(MSR_X2APIC_ICR, ICR_SELF | MSI_VECTOR);
-	for (uint32_t i = 0; i < EDU_POLLS && msi_irqs == before; i++)
+	for (uint32_t i = 0; i < EDU_POLLS && edu_irq_count() == before; i++)
 		__asm__ volatile("pause");
-	return msi_irqs == before ? 0 : msi_tsc - t0;
+	return edu_irq_count() == before ? 0 : msi_tsc - t0;
 }
 
 /*
@@ -214,33 +210,30 @@ static void edu_msi(unsigned int dev, uint64_t lat_rounds)
 		edu_cfg_write16(dev, at + 8, MSI_VECTOR);
 	}
 	edu_cfg_write16(dev, at + MSI_CTRL, (uint16_t)(ctrl | MSI_ENABLE));
-	__asm__ volatile("sti");
+	edu_irqs(true);
 	edu_write(EDU_IRQ_RAISE, 0x5a);
-	got = msi_wait(1);
-	edu_check("msi", got && msi_irqs == 1 && msi_status == 0x5a,
-		  "%lu interrupt(s) at vector 0x%x, status 0x%x (want 1, 0x5a)", msi_irqs,
-		  MSI_VECTOR, msi_status);
+	got = edu_irq_wait(1);
+	edu_check("msi", got && edu_irq_count() == 1 && edu_irq_status() == 0x5a,
+		  "%lu interrupt(s) at vector 0x%x, status 0x%x (want 1, 0x5a)", edu_irq_count(),
+		  MSI_VECTOR, edu_irq_status());
 	if (got && lat_rounds)
 		edu_msi_latency(lat_rounds);
 	edu_cfg_write16(dev, at + MSI_CTRL, (uint16_t)(ctrl & ~MSI_ENABLE));
-	before_off = msi_irqs;
+	before_off = edu_irq_count();
 	edu_write(EDU_IRQ_RAISE, 0x3);
-	msi_wait(before_off + 1);
-	edu_check("msi-off", msi_irqs == before_off && (edu_read(EDU_IRQ_STATUS) & 3) == 3,
-		  "%lu interrupt(s) after a raise with MSI off, status 0x%x", msi_irqs,
+	edu_irq_wait(before_off + 1);
+	edu_check("msi-off", edu_irq_count() == before_off && (edu_read(EDU_IRQ_STATUS) & 3) == 3,
+		  "%lu interrupt(s) after a raise with MSI off, status 0x%x", edu_irq_count(),
 		  edu_read(EDU_IRQ_STATUS));
-	__asm__ volatile("cli");
+	edu_irqs(false);
 	edu_write(EDU_IRQ_ACK, 3);
 }
 
 /*
- * ---- INTx: with MSI off, a raise arrives on the IOAPIC pin Interrupt Line
- * names (Keel wires its n-th function to GSI 24 + n - 1) ----
+ * ---- INTx: lib/edu.c's sequence on the IOAPIC pin Interrupt Line names
+ * (Keel wires its n-th function to GSI 24 + n - 1) ----
  */
 
-#define PCI_STATUS_INTX 0x8u
-#define PCI_INT_LINE 0x3cu
-#define PCI_COMMAND_INTX_OFF 0x400u
 #define IOAPIC_BASE 0xfec00000ull
 #define IOAPIC_REGSEL 0x00u
 #define IOAPIC_WIN 0x10u
@@ -259,58 +252,16 @@ static void ioapic_rte(unsigned int pin, uint32_t lo)
 	io[IOAPIC_WIN / 4] = lo;
 }
 
-/* One raise of @bits: true if it came as one interrupt with that status (*@came: how many). */
-static bool intx_raise(uint32_t bits, uint64_t *came)
+static void edu_intx_ioapic(unsigned int dev, uint64_t ram_base, uint64_t ram_end)
 {
-	uint64_t before = msi_irqs;
+	unsigned int line;
 
-	edu_write(EDU_IRQ_RAISE, bits);
-	msi_wait(before + 1);
-	delay(1000); /* a second one, if the line were not lowered at the EOI */
-	*came = msi_irqs - before;
-	return *came == 1 && msi_status == bits;
-}
-
-static void edu_intx(unsigned int dev, uint64_t ram_base, uint64_t ram_end)
-{
-	uint32_t id = edu_cfg_read32(dev, PCI_INT_LINE);
-	unsigned int line = id & 0xff, pin = (id >> 8) & 0xff;
-	uint16_t cmd = edu_cfg_read16(dev, PCI_COMMAND);
-	uint64_t before, came;
-	bool ok;
-
-	if (!edu_check("intx-pin", pin == 1 && line == KEEL_FIRST_PCI_GSI + dev - 1,
-		       "interrupt pin %u, line %u (want INTA, GSI %u)", pin, line,
-		       KEEL_FIRST_PCI_GSI + dev - 1) ||
+	if (!edu_intx_line(dev, KEEL_FIRST_PCI_GSI, "GSI", &line) ||
 	    !edu_check("intx-ioapic", map_uncached(IOAPIC_BASE, 4096, ram_base, ram_end),
 		       "the IOAPIC page uncached"))
 		return;
 	ioapic_rte(line, MSI_VECTOR | RTE_LEVEL | RTE_LOW);
-	__asm__ volatile("sti");
-	ok = intx_raise(0x11, &came);
-	edu_check("intx", ok,
-		  "a raise with MSI off came on GSI %u: %lu interrupt(s), status 0x%x "
-		  "(want 1, 0x11)",
-		  line, came, msi_status);
-	/* Keel held the device's INTx off until the EOI, then let it go: it comes again. */
-	ok = intx_raise(0x22, &came);
-	edu_check("intx-again", ok, "a second raise: %lu interrupt(s), status 0x%x (want 1, 0x22)",
-		  came, msi_status);
-	/* The guest's own INTx Disable holds it, and the device still says it is pending. */
-	edu_cfg_write16(dev, PCI_COMMAND, (uint16_t)(cmd | PCI_COMMAND_INTX_OFF));
-	before = msi_irqs;
-	edu_write(EDU_IRQ_RAISE, 0x44);
-	msi_wait(before + 1);
-	edu_check("intx-disabled",
-		  msi_irqs == before && (edu_cfg_read16(dev, PCI_STATUS) & PCI_STATUS_INTX),
-		  "INTx Disable set: %lu interrupt(s), status register 0x%04x (INTx pending)",
-		  msi_irqs - before, edu_cfg_read16(dev, PCI_STATUS));
-	edu_cfg_write16(dev, PCI_COMMAND, cmd);
-	msi_wait(before + 1);
-	edu_check("intx-enabled", msi_irqs == before + 1 && msi_status == 0x44,
-		  "INTx Disable cleared: the pending raise came, status 0x%x (want 0x44)",
-		  msi_status);
-	__asm__ volatile("cli");
+	edu_intx(dev, "GSI", line);
 	ioapic_rte(line, RTE_MASKED);
 }
 
@@ -321,6 +272,6 @@ bool arch_edu_drive(uint64_t ram_base, uint64_t ram_size, uint64_t lat_rounds)
 	if (!edu_run(PCI_WINDOW, PCI_WINDOW_END, ram_base, ram_size, &dev))
 		return false;
 	edu_msi(dev, lat_rounds);
-	edu_intx(dev, ram_base, ram_base + ram_size);
+	edu_intx_ioapic(dev, ram_base, ram_base + ram_size);
 	return edu_passed();
 }
