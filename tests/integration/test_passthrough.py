@@ -244,6 +244,30 @@ def linux_edu(rig, request):
     intx = request.param == "intx"
     iommu = "vtd" if intx else request.param
     devices, _, _ = MACHINES[iommu]
+    blk, ports = pci_linux_devices(rig)
+    cmd = linuxrig.cmdline("x86_64", after="poweroff", wait=0,
+                           extra="keel.pci=1" + (" pci=nomsi" if intx else ""))
+    # On VT-d it is the management partition, as the README's real host is: the
+    # owner of the machine's NIC and disks.
+    mgmt = {"management": "yes"} if request.param == "vtd" else {}
+    config = keel_cfg(linuxrig.linux_partition("lin", 1, cmd, pci=PCI_LINUX_FUNCS, **mgmt))
+    q = linuxrig.boot_keel(rig, "x86_64", config, f"passthrough-linux-{request.param}", a,
+                           smp=2, extra=devices[:2] + ["-device", DEVICE] + blk, timeout=400)
+    q.management = bool(mgmt)
+    q.intx = intx
+    with q:
+        pci_linux_run(q, ports)
+        yield q
+
+
+# The Linux microVM's functions: the edu, a virtio disk, an NVMe drive, the NICs.
+PCI_LINUX_FUNCS = ", ".join(f"0000:00:{a}" for a in [EDU_ADDR, BLK_ADDR, NVME_ADDR] +
+                            [addr for addr, _ in NICS])
+
+
+def pci_linux_devices(rig):
+    """QEMU arguments for the disks and NICs the Linux microVM is given (each disk's
+    first MiB is disk_pattern(its seed)), and the host ports forwarded to the NICs."""
     disks = rig.tmp_factory.mktemp("pt-disk")
     (disks / "virtio.img").write_bytes(disk_pattern(0) + bytes(1 << 20))
     (disks / "nvme.img").write_bytes(disk_pattern(1) + bytes(1 << 20))
@@ -257,26 +281,18 @@ def linux_edu(rig, request):
         blk += ["-netdev", f"user,id=nic{n},restrict=on,net=10.0.{2 + n}.0/24,"
                            f"hostfwd=tcp:127.0.0.1:{port}-10.0.{2 + n}.15:{7000 + n}",
                 "-device", f"{model},netdev=nic{n},addr={addr}"]
-    cmd = linuxrig.cmdline("x86_64", after="poweroff", wait=0,
-                           extra="keel.pci=1" + (" pci=nomsi" if intx else ""))
-    funcs = [EDU_ADDR, BLK_ADDR, NVME_ADDR] + [addr for addr, _ in NICS]
-    # On VT-d it is the management partition, as the README's real host is: the
-    # owner of the machine's NIC and disks.
-    mgmt = {"management": "yes"} if request.param == "vtd" else {}
-    config = keel_cfg(linuxrig.linux_partition(
-        "lin", 1, cmd, pci=", ".join(f"0000:00:{a}" for a in funcs), **mgmt))
-    q = linuxrig.boot_keel(rig, "x86_64", config, f"passthrough-linux-{request.param}", a,
-                           smp=2, extra=devices[:2] + ["-device", DEVICE] + blk, timeout=400)
-    q.management = bool(mgmt)
-    q.intx = intx
-    with q:
-        q.exchanges = {}
-        for n, port in enumerate(ports):
-            ready = q.wait_for(lin(q, rf"pci-net=\S+ .* port={7000 + n}$") + "|" +
-                               keel(r"partition 'lin' stopped"), 300)
-            q.exchanges[n] = exchange(port) if "pci-net=" in ready else None
-        q.wait_for(lin(q, r"pci=done") + "|" + keel(r"partition 'lin' stopped"), 300)
-        yield q
+    return blk, ports
+
+
+def pci_linux_run(q, ports):
+    """While the microVM's /init drives its functions: each NIC's exchange once its
+    listener is up (q.exchanges), then the end of its PCI step."""
+    q.exchanges = {}
+    for n, port in enumerate(ports):
+        ready = q.wait_for(lin(q, rf"pci-net=\S+ .* port={7000 + n}$") + "|" +
+                           keel(r"partition 'lin' stopped"), 300)
+        q.exchanges[n] = exchange(port) if "pci-net=" in ready else None
+    q.wait_for(lin(q, r"pci=done") + "|" + keel(r"partition 'lin' stopped"), 300)
 
 
 def lin(q, text):
