@@ -30,9 +30,12 @@ static inline void arch_cpu_relax(void)
 }
 
 /*
- * Make this CPU's writes to [va, va + size) visible to a device that reads
- * memory without snooping the caches (an SMMU walking its tables when it is
- * not coherent): DC CVAC per line to the point of coherency, then DSB.
+ * For a device that reads and writes memory without snooping the caches (an
+ * SMMU that is not coherent): this CPU's writes to [va, va + size) reach it,
+ * and no copy of those lines stays in the caches, so what the device writes
+ * there next is what this CPU reads (its event queue), and no dirty line
+ * (from zeroing the memory) is written back over it later. DC CIVAC per
+ * line to the point of coherency, then DSB: as x86's CLFLUSH does.
  */
 static inline void arch_dma_clean(const void *va, u64 size)
 {
@@ -41,7 +44,7 @@ static inline void arch_dma_clean(const void *va, u64 size)
 	__asm__ volatile("mrs %0, ctr_el0" : "=r"(ctr));
 	line = 4ull << ((ctr >> 16) & 0xf);
 	for (a = (u64)(uintptr_t)va & ~(line - 1); a < end; a += line)
-		__asm__ volatile("dc cvac, %0" : : "r"(a) : "memory");
+		__asm__ volatile("dc civac, %0" : : "r"(a) : "memory");
 	__asm__ volatile("dsb sy" ::: "memory");
 }
 
