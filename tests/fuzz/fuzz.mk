@@ -30,7 +30,7 @@ FUZZ_SRCS_fuzz_tcg := boot/tcg.c
 # The arch platform models, with their real <arch/types.h> and a host <arch/inline.h>.
 FUZZ_SRCS_fuzz_x86_plat := tests/fuzz/plat_env.c arch/x86_64/vplatform.c arch/x86_64/vlapic.c arch/x86_64/vioapic.c \
 	arch/x86_64/vpit.c arch/x86_64/vpm.c arch/x86_64/vcpuhp.c arch/x86_64/vpci.c arch/x86_64/vuart.c \
-	arch/x86_64/vlegacy.c \
+	arch/x86_64/vlegacy.c vfio/vecam.c \
 	core/vdev.c core/pmm.c
 FUZZ_INC_fuzz_x86_plat := -Itests/fuzz/host -Itests/fuzz -Icore/include -Iarch/x86_64/include -Iarch/x86_64
 

@@ -12,6 +12,7 @@
 #include <keel/console.h>
 #include <keel/partition.h>
 #include <keel/pmm.h>
+#include <keel/vfio.h>
 
 #include "kernel_env.h"
 
@@ -75,4 +76,10 @@ void fuzz_kernel_setup(const u8 *k, size_t klen, const u8 *i, size_t ilen)
 		(struct mem_region){ KEEL_GUEST_RAM_BASE, (hpa_t)(uintptr_t)ram, FUZZ_KRAM };
 	fuzz_kpart.kernel = &kernel;
 	fuzz_kpart.initrd = ilen ? &initrd : NULL;
+}
+
+/* The fuzzed partition has no PCI functions: no INTx routes (x86 _PRT, arm64 interrupt-map). */
+u32 vfio_intx_routes(const struct partition *part, struct vfio_intx_route *out, u32 max)
+{
+	return 0;
 }
