@@ -34,6 +34,7 @@ ARCHES = {
         "cpu": "max",
         "firmware": ["-bios", "/usr/share/ovmf/OVMF.fd"],
         "ram_base": 0x0,
+        "host_bridge": "8086:29c0",  # q35's, at 0000:00:00.0
     },
     "aarch64": {
         "qemu": "qemu-system-aarch64",
@@ -45,6 +46,7 @@ ARCHES = {
             "-boot", "menu=on,splash-time=0",
         ],
         "ram_base": 0x40000000,
+        "host_bridge": "1b36:0008",  # virt's generic PCIe host bridge, at 0000:00:00.0
     },
 }
 
