@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import keelrig
+import postmortem
 
 TAIL_LINES = 60
 
@@ -145,5 +146,11 @@ def pytest_runtest_makereport(item, call):
         runs += [q for q in r.runs
                  if getattr(q, "nodeid", None) == item.nodeid and q not in runs]
     for q in runs:
+        # A triple fault in Keel: what the post-mortem found comes first, so a CI
+        # log that keeps only the head of a failure still has it.
+        found = postmortem.summary(postmortem.read_text(q.reset_log))
+        if found:
+            rep.sections.append((f"post-mortem of {q.name} at its triple fault "
+                                 f"(all of it in {q.reset_log})", "\n".join(found)))
         rep.sections.append((f"serial log of {q.name}: last {TAIL_LINES} lines "
                              f"(all of it in {q.log_path})", "\n".join(q.tail(TAIL_LINES))))

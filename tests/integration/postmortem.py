@@ -48,17 +48,21 @@ def walk(read_u64, cr3, va):
 
 
 CPU_HEAD = re.compile(r"^CPU#(\d+)", re.M)
-REG = re.compile(r"\b(RIP|CR0|CR2|CR3|CR4|EFER)=([0-9a-fA-F]+)")
+REG = re.compile(r"\b(RIP|RSP|CR0|CR2|CR3|CR4|EFER)=([0-9a-fA-F]+)")
 IDT = re.compile(r"^IDT=\s*([0-9a-fA-F]+)\s+([0-9a-fA-F]+)", re.M)
+FLAG = re.compile(r"\b(CPL|HLT)=(\d)")
+STACK_QWORDS = 16
 
 
 def parse_cpus(text):
-    """`info registers -a` as {cpu: {register: value}} (RIP, CRs, EFER, IDT base)."""
+    """`info registers -a` as {cpu: {register: value}} (RIP, RSP, CRs, EFER, CPL,
+    HLT, IDT base)."""
     cpus = {}
     heads = list(CPU_HEAD.finditer(text))
     for n, head in enumerate(heads):
         block = text[head.end():heads[n + 1].start() if n + 1 < len(heads) else len(text)]
         regs = {name: int(value, 16) for name, value in REG.findall(block)}
+        regs.update({name: int(value) for name, value in FLAG.findall(block)})
         idt = IDT.search(block)
         if idt:
             regs["IDT"] = int(idt.group(1), 16)
@@ -77,7 +81,9 @@ def report(cpus, read_u64):
         if "IDT" in regs:
             targets += [("#PF gate", regs["IDT"] + VECTOR_PF * IDT_GATE_BYTES),
                         ("#DF gate", regs["IDT"] + VECTOR_DF * IDT_GATE_BYTES)]
-        lines.append(f"cpu {cpu}: CR3 {regs.get('CR3', 0):#x}")
+        lines.append(f"cpu {cpu}: CR3 {regs.get('CR3', 0):#x} RIP {regs.get('RIP', 0):#x} "
+                     f"RSP {regs.get('RSP', 0):#x} CR2 {regs.get('CR2', 0):#x} "
+                     f"CPL {regs.get('CPL', 0)} HLT {regs.get('HLT', 0)}")
         for what, va in targets:
             try:
                 steps, pa, why = walk(read_u64, regs.get("CR3", 0), va)
@@ -87,7 +93,37 @@ def report(cpus, read_u64):
             path = ", ".join(f"{name}@{at:#x}={entry:#018x}" for name, at, entry in steps)
             end = f"-> {pa:#x}" if pa is not None else "-> nothing"
             lines.append(f"  {what} {va:#x}: {path} {end} ({why})")
+        lines.append(stack(read_u64, regs.get("CR3", 0), regs.get("RSP", 0)))
     return lines
+
+
+def stack(read_u64, cr3, rsp):
+    """The @STACK_QWORDS quadwords at @rsp, each through the walk (a stack may
+    cross a page), as one line: a call chain shows as return addresses."""
+    words = []
+    for i in range(STACK_QWORDS):
+        va = rsp + 8 * i
+        try:
+            _, pa, _ = walk(read_u64, cr3, va)
+            words.append(f"{read_u64(pa):#x}" if pa is not None else "unmapped")
+        except (OSError, ValueError):
+            words.append("unreadable")
+        if words[-1] in ("unmapped", "unreadable"):
+            break
+    return f"  stack at {rsp:#x}: " + " ".join(words)
+
+
+SUMMARY_HEAD = "# post-mortem summary"
+SUMMARY_END = "# end of the post-mortem summary"
+
+
+def summary(text):
+    """The summary lines a post-mortem wrote into @text (a .qemu log), or []."""
+    at = text.rfind(SUMMARY_HEAD)
+    if at < 0:
+        return []
+    end = text.find(SUMMARY_END, at)
+    return text[at:end if end >= 0 else len(text)].splitlines()[1:]
 
 
 class Qmp:
@@ -197,7 +233,7 @@ def post_mortem(qmp, log_path, note):
     lines = report(parse_cpus(regs), read_u64_via(qmp))
     with open(log_path, "a", encoding="utf-8") as f:
         f.write("\n# post-mortem at the reset (QEMU paused)\n" + regs + "\n")
-        f.write("\n".join(lines) + "\n")
+        f.write("\n".join([SUMMARY_HEAD, *lines, SUMMARY_END]) + "\n")
     walks = [l.strip() for l in lines if l.startswith("  RIP") or "not present" in l]
     said = " | ".join(walks)[:2000] if walks else "no CPU had long-mode paging on"
     note(f"# post-mortem of the reset in {log_path}: {said}")

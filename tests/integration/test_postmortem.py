@@ -47,6 +47,7 @@ def test_walk_stops_at_a_large_page_and_at_a_hole():
 
 REGS = """CPU#0
 RAX=0000000000000000 RBX=0000000000000001
+RSI=0000000000000000 RDI=0000000000000000 RBP=0000000000000000 RSP=ffffffff80001ff0
 RIP=ffffffff80001010 RFL=00000002 [-------] CPL=0 II=0 A20=1 SMM=0 HLT=0
 IDT=     ffffffff80001000 00000fff
 CR0=80050033 CR2=ffffffff80001080 CR3=0000000000001000 CR4=00350ef0
@@ -64,11 +65,14 @@ def test_report_walks_rip_cr2_and_the_fault_gates_of_cpus_in_long_mode():
     assert cpus[0]["RIP"] == 0xFFFFFFFF80001010 and cpus[0]["IDT"] == 0xFFFFFFFF80001000
     assert cpus[1]["CR0"] == 0x60000010
     lines = postmortem.report(cpus, read)
-    assert lines[0] == "cpu 0: CR3 0x1000"
+    assert lines[0] == ("cpu 0: CR3 0x1000 RIP 0xffffffff80001010 RSP 0xffffffff80001ff0 "
+                        "CR2 0xffffffff80001080 CPL 0 HLT 0")
     assert lines[1].startswith("  RIP 0xffffffff80001010: PML4E@0x1ff8=0x0000000000002003")
     assert lines[1].endswith("-> 0x123010 (4 KiB page)")
     assert any(l.startswith("  #PF gate 0xffffffff800010e0:") for l in lines)
     assert any(l.startswith("  #DF gate 0xffffffff80001080:") for l in lines)
+    # The stack is read through the walk, quadword by quadword, up to a hole.
+    assert "  stack at 0xffffffff80001ff0: 0x0 0x0 unmapped" in lines
     assert lines[-1] == "cpu 1: not in long mode with paging on"
 
 
@@ -92,6 +96,6 @@ def test_a_triple_fault_is_written_down_and_ends_the_run(tmp_path):
     assert "Triple fault" in text
     assert "# post-mortem at the reset (QEMU paused)" in text
     assert "CPU#0" in text and "CR0=60000010" in text  # real mode, as at reset
-    assert "cpu 0: not in long mode with paging on" in text
+    assert postmortem.summary(text) == ["cpu 0: not in long mode with paging on"]
     assert "# post-mortem of the reset in" in (tmp_path / "tf.log").read_text()
 
