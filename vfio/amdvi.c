@@ -165,7 +165,6 @@
  * value allows at least 4. The DTE mode is the level count.
  */
 #define AMDVI_LEVELS 4u
-#define AMDVI_TIMEOUT_NS 1000000000ull
 
 struct amdvi {
 	u64 *devtab;
@@ -229,31 +228,9 @@ static void amdvi_clean(const struct amdvi *a, const void *p, u64 size)
 		arch_dma_clean(p, size);
 }
 
-/*
- * Wait until @done(@u), at most AMDVI_TIMEOUT_NS. Returns 0, or
- * -KEEL_ETIMEDOUT with a console line naming the unit and @what it did not do.
- */
-static int amdvi_poll(struct iommu_unit *u, bool (*done)(struct iommu_unit *u), const char *what)
-{
-	u64 start = arch_time_ns();
-
-	for (;;) {
-		bool late = arch_time_ns() - start > AMDVI_TIMEOUT_NS;
-
-		if (done(u))
-			return 0;
-		if (late)
-			break;
-		arch_cpu_relax();
-	}
-	pr_err("iommu %u (AMD-Vi): did not %s within %llu ms", u->index, what,
-	       (unsigned long long)(AMDVI_TIMEOUT_NS / 1000000));
-	return -KEEL_ETIMEDOUT;
-}
-
 /* ---- Commands ------------------------------------------------------------ */
 
-static bool amdvi_cmd_room(struct iommu_unit *u)
+static int amdvi_cmd_room(const struct iommu_unit *u, const void *unused)
 {
 	const struct amdvi *a = u->priv;
 	u32 head = (u32)(amdvi_read(u, AMDVI_CMDBUF_HEAD) & PTR_MASK);
@@ -268,7 +245,7 @@ static int amdvi_cmd(struct iommu_unit *u, u64 lo, u64 hi)
 	u64 *slot;
 	int ret;
 
-	ret = amdvi_poll(u, amdvi_cmd_room, "make room in its command buffer");
+	ret = iommu_poll(u, amdvi_cmd_room, NULL, "make room in its command buffer");
 	if (ret)
 		return ret;
 	slot = (u64 *)(a->cmdbuf + a->cmd_tail);
@@ -282,7 +259,7 @@ static int amdvi_cmd(struct iommu_unit *u, u64 lo, u64 hi)
 	return 0;
 }
 
-static bool amdvi_sem_reached(struct iommu_unit *u)
+static int amdvi_sem_reached(const struct iommu_unit *u, const void *unused)
 {
 	const struct amdvi *a = u->priv;
 
@@ -303,7 +280,7 @@ static int amdvi_sync(struct iommu_unit *u)
 			a->sem_seq);
 	if (ret)
 		return ret;
-	return amdvi_poll(u, amdvi_sem_reached, "complete its commands (COMPLETION_WAIT)");
+	return iommu_poll(u, amdvi_sem_reached, NULL, "complete its commands (COMPLETION_WAIT)");
 }
 
 static int amdvi_inv_devtab(struct iommu_unit *u, u16 rid)
@@ -777,7 +754,7 @@ static void amdvi_event(struct iommu_unit *u, const u32 *ev)
 	}
 }
 
-static bool amdvi_evtlog_stopped(struct iommu_unit *u)
+static int amdvi_evtlog_stopped(const struct iommu_unit *u, const void *unused)
 {
 	return !(amdvi_read(u, AMDVI_STATUS) & STATUS_EVT_RUN);
 }
@@ -791,7 +768,7 @@ static void amdvi_evtlog_restart(struct iommu_unit *u, const struct amdvi *a)
 	pr_warn("iommu %u (AMD-Vi): event log overflowed, events were lost; logging restarted",
 		u->index);
 	amdvi_write(u, AMDVI_CONTROL, a->ctrl & ~CTRL_EVTLOG_EN);
-	amdvi_poll(u, amdvi_evtlog_stopped, "stop its event log");
+	iommu_poll(u, amdvi_evtlog_stopped, NULL, "stop its event log");
 	amdvi_write(u, AMDVI_STATUS, STATUS_EVT_OVERFLOW);
 	amdvi_write(u, AMDVI_EVTLOG_HEAD, 0);
 	amdvi_write(u, AMDVI_EVTLOG_TAIL, 0);

@@ -179,7 +179,6 @@
 #define SMMU_EVTQ_LOG2_MAX 9u
 #define SMMU_DOMAINS 256u /* context descriptors: domain IDs 1..255, 0 blocks */
 #define SMMU_LEVELS 4u
-#define SMMU_TIMEOUT_NS 1000000000ull
 
 struct smmuv3 {
 	u64 *strtab;
@@ -228,23 +227,24 @@ static void smmuv3_clean(const struct smmuv3 *s, const void *p, u64 size)
 		arch_dma_clean(p, size);
 }
 
-/* Wait until register @off reads @want under @mask, at most SMMU_TIMEOUT_NS. */
+/* A register and the value it must read under a mask: what smmuv3_wait_reg() waits for. */
+struct smmuv3_reg_want {
+	u32 off, mask, want;
+};
+
+static int smmuv3_reg_reads(const struct iommu_unit *u, const void *arg)
+{
+	const struct smmuv3_reg_want *w = arg;
+
+	return (smmuv3_read(u, w->off) & w->mask) == w->want;
+}
+
+/* Wait until register @off reads @want under @mask (iommu_poll's timeout). */
 static int smmuv3_wait_reg(struct iommu_unit *u, u32 off, u32 mask, u32 want, const char *what)
 {
-	u64 start = arch_time_ns();
+	const struct smmuv3_reg_want w = { off, mask, want };
 
-	for (;;) {
-		bool late = arch_time_ns() - start > SMMU_TIMEOUT_NS;
-
-		if ((smmuv3_read(u, off) & mask) == want)
-			return 0;
-		if (late)
-			break;
-		arch_cpu_relax();
-	}
-	pr_err("iommu %u (SMMUv3): did not %s within %llu ms", u->index, what,
-	       (unsigned long long)(SMMU_TIMEOUT_NS / 1000000));
-	return -KEEL_ETIMEDOUT;
+	return iommu_poll(u, smmuv3_reg_reads, &w, what);
 }
 
 /* CR0 to @val, and wait for CR0ACK to say so. */
@@ -276,7 +276,7 @@ static bool q_full(u32 prod, u32 cons, u32 log2)
  * A command the unit refused (GERROR.CMDQ_ERR): named on the console,
  * replaced by a CMD_SYNC so the queue moves on, and acknowledged.
  */
-static void smmuv3_cmd_error(struct iommu_unit *u, struct smmuv3 *s)
+static void smmuv3_cmd_error(const struct iommu_unit *u, struct smmuv3 *s)
 {
 	u32 cons = smmuv3_read(u, SMMU_CMDQ_CONS);
 	u64 *slot = &s->cmdq[q_idx(cons, s->cmdq_log2) * CMD_DWORDS];
@@ -292,39 +292,35 @@ static void smmuv3_cmd_error(struct iommu_unit *u, struct smmuv3 *s)
 	smmuv3_write(u, SMMU_GERRORN, smmuv3_read(u, SMMU_GERRORN) ^ GERROR_CMDQ_ERR);
 }
 
-static bool smmuv3_cmd_failed(struct iommu_unit *u)
+static bool smmuv3_cmd_failed(const struct iommu_unit *u)
 {
 	return (smmuv3_read(u, SMMU_GERROR) ^ smmuv3_read(u, SMMU_GERRORN)) & GERROR_CMDQ_ERR;
 }
 
 /*
- * Wait until the unit has consumed every command queued (empty queue), or,
- * with @room, until one more fits. A refused command is reported and
- * skipped (the next smmuv3_sync() fails).
+ * Whether the unit has consumed every command queued (empty queue), or, with
+ * *@room, whether one more fits. A refused command is reported and skipped
+ * here (the next smmuv3_sync() fails).
  */
-static int smmuv3_cmd_wait(struct iommu_unit *u, struct smmuv3 *s, bool room)
+static int smmuv3_cmdq_ready(const struct iommu_unit *u, const void *room)
 {
-	u64 start = arch_time_ns();
+	struct smmuv3 *s = u->priv;
+	u32 cons = smmuv3_read(u, SMMU_CMDQ_CONS);
 
-	for (;;) {
-		bool late = arch_time_ns() - start > SMMU_TIMEOUT_NS;
-		u32 cons = smmuv3_read(u, SMMU_CMDQ_CONS);
-
-		if (smmuv3_cmd_failed(u)) {
-			smmuv3_cmd_error(u, s);
-		} else if (room ? !q_full(s->cmd_prod, cons, s->cmdq_log2)
-				: q_wrap_idx(cons, s->cmdq_log2) ==
-					   q_wrap_idx(s->cmd_prod, s->cmdq_log2)) {
-			return 0;
-		}
-		if (late)
-			break;
-		arch_cpu_relax();
+	if (smmuv3_cmd_failed(u)) {
+		smmuv3_cmd_error(u, s);
+		return 0;
 	}
-	pr_err("iommu %u (SMMUv3): did not %s within %llu ms", u->index,
-	       room ? "make room in its command queue" : "complete its commands (CMD_SYNC)",
-	       (unsigned long long)(SMMU_TIMEOUT_NS / 1000000));
-	return -KEEL_ETIMEDOUT;
+	if (*(const bool *)room)
+		return !q_full(s->cmd_prod, cons, s->cmdq_log2);
+	return q_wrap_idx(cons, s->cmdq_log2) == q_wrap_idx(s->cmd_prod, s->cmdq_log2);
+}
+
+static int smmuv3_cmd_wait(struct iommu_unit *u, bool room)
+{
+	return iommu_poll(u, smmuv3_cmdq_ready, &room,
+			  room ? "make room in its command queue"
+			       : "complete its commands (CMD_SYNC)");
 }
 
 /* Queue one command (waiting for room) and tell the unit. */
@@ -332,7 +328,7 @@ static int smmuv3_cmd(struct iommu_unit *u, u64 d0, u64 d1)
 {
 	struct smmuv3 *s = u->priv;
 	u64 *slot;
-	int ret = smmuv3_cmd_wait(u, s, true);
+	int ret = smmuv3_cmd_wait(u, true);
 
 	if (ret)
 		return ret;
@@ -357,7 +353,7 @@ static int smmuv3_sync(struct iommu_unit *u)
 	int ret = smmuv3_cmd(u, CMD_SYNC, 0);
 
 	if (!ret)
-		ret = smmuv3_cmd_wait(u, s, false);
+		ret = smmuv3_cmd_wait(u, false);
 	if (!ret && s->cmd_refused)
 		ret = -KEEL_EIO;
 	s->cmd_refused = false;

@@ -181,8 +181,6 @@
 #define VTD_PTE_RW (VTD_PTE_R | VTD_PTE_W)
 #define VTD_PTE_ADDR 0x000ffffffffff000ull
 
-#define VTD_TIMEOUT_NS 1000000000ull /* 1 s: far beyond any real unit */
-
 /* ---- Second-level tables as a pt_format ----------------------------------- */
 
 /* Address bits of a leaf at @level of a table whose 4 KiB level is @last. */
@@ -371,24 +369,30 @@ static u64 vtd_read(const struct iommu_unit *u, u32 off, bool wide)
 	return wide ? vtd_read64(u, off) : vtd_read32(u, off);
 }
 
+/* A register (64-bit if @wide) and the value it must read under a mask: what vtd_wait() waits for. */
+struct vtd_reg_want {
+	u32 off;
+	bool wide;
+	u64 mask, want;
+};
+
+static int vtd_reg_reads(const struct iommu_unit *u, const void *arg)
+{
+	const struct vtd_reg_want *w = arg;
+
+	return (vtd_read(u, w->off, w->wide) & w->mask) == w->want;
+}
+
 /*
  * Wait until the register at @off (64-bit if @wide) has (value & @mask) ==
- * @want. The clock starts after the command was written; -KEEL_ETIMEDOUT
- * after VTD_TIMEOUT_NS with a console line naming the unit and @what.
+ * @want. The clock starts after the command was written (iommu_poll's timeout).
  */
 static int vtd_wait(const struct iommu_unit *u, u32 off, bool wide, u64 mask, u64 want,
 		    const char *what)
 {
-	u64 deadline = arch_time_ns() + VTD_TIMEOUT_NS;
+	const struct vtd_reg_want w = { off, wide, mask, want };
 
-	while ((vtd_read(u, off, wide) & mask) != want) {
-		if (arch_time_ns() > deadline && (vtd_read(u, off, wide) & mask) != want) {
-			pr_err("iommu %u (VT-d): %s did not complete within 1 s", u->index, what);
-			return -KEEL_ETIMEDOUT;
-		}
-		arch_cpu_relax();
-	}
-	return 0;
+	return iommu_poll(u, vtd_reg_reads, &w, what);
 }
 
 /*
@@ -410,7 +414,7 @@ static int vtd_write_buffer_flush(const struct iommu_unit *u, const struct vtd *
 {
 	if (!(v->cap & VTD_CAP_RWBF))
 		return 0;
-	return vtd_gcmd(u, VTD_GCMD_WBF, true, false, "the write-buffer flush");
+	return vtd_gcmd(u, VTD_GCMD_WBF, true, false, "complete the write-buffer flush");
 }
 
 /* ---- Invalidation: queued, or through registers without ECAP.QI ------------ */
@@ -436,6 +440,23 @@ static int vtd_qi_push(const struct iommu_unit *u, struct vtd *v, u64 lo, u64 hi
 	return 0;
 }
 
+/* Whether the wait descriptor wrote sequence number *@seq; a queue stopped at a bad descriptor fails. */
+static int vtd_wait_written(const struct iommu_unit *u, const void *seq)
+{
+	const struct vtd *v = u->priv;
+	u32 fsts;
+
+	if (READ_ONCE(v->wait_status) == *(const u32 *)seq)
+		return 1;
+	fsts = vtd_read32(u, VTD_FSTS);
+	if (fsts & VTD_FSTS_IQE) {
+		pr_err("iommu %u (VT-d): the invalidation queue stopped at a bad descriptor (FSTS 0x%x)",
+		       u->index, fsts);
+		return -KEEL_EIO;
+	}
+	return 0;
+}
+
 /*
  * Queued: hand the unit what was pushed and a wait descriptor that writes a
  * new sequence number into wait_status, and poll for it. Register-based
@@ -443,7 +464,6 @@ static int vtd_qi_push(const struct iommu_unit *u, struct vtd *v, u64 lo, u64 hi
  */
 static int vtd_inval_wait(const struct iommu_unit *u, struct vtd *v)
 {
-	u64 deadline;
 	u32 seq;
 	int ret;
 
@@ -456,23 +476,7 @@ static int vtd_inval_wait(const struct iommu_unit *u, struct vtd *v)
 	if (ret)
 		return ret;
 	vtd_write64(u, VTD_IQT, (u64)v->qtail << VTD_IQ_SHIFT);
-	deadline = arch_time_ns() + VTD_TIMEOUT_NS;
-	while (READ_ONCE(v->wait_status) != seq) {
-		u32 fsts = vtd_read32(u, VTD_FSTS);
-
-		if (fsts & VTD_FSTS_IQE) {
-			pr_err("iommu %u (VT-d): the invalidation queue stopped at a bad descriptor (FSTS 0x%x)",
-			       u->index, fsts);
-			return -KEEL_EIO;
-		}
-		if (arch_time_ns() > deadline && READ_ONCE(v->wait_status) != seq) {
-			pr_err("iommu %u (VT-d): an invalidation wait did not complete within 1 s",
-			       u->index);
-			return -KEEL_ETIMEDOUT;
-		}
-		arch_cpu_relax();
-	}
-	return 0;
+	return iommu_poll(u, vtd_wait_written, &seq, "complete an invalidation wait");
 }
 
 /* After a register-based invalidation: the granularity it reports, 0 if none. */
@@ -498,7 +502,7 @@ static int vtd_inval_context(const struct iommu_unit *u, struct vtd *v, u32 gran
 	vtd_write64(u, VTD_CCMD,
 		    VTD_CCMD_ICC | (u64)gran << VTD_CCMD_CIRG_SHIFT |
 			    (u64)sid << VTD_CCMD_SID_SHIFT | did);
-	ret = vtd_wait(u, VTD_CCMD, true, VTD_CCMD_ICC, 0, "a context-cache invalidation");
+	ret = vtd_wait(u, VTD_CCMD, true, VTD_CCMD_ICC, 0, "complete a context-cache invalidation");
 	return ret ? ret
 		   : vtd_inval_performed(u, VTD_CCMD, VTD_CCMD_CAIG_SHIFT,
 					 "context-cache invalidation");
@@ -527,7 +531,7 @@ static int vtd_inval_iotlb(const struct iommu_unit *u, struct vtd *v, u32 gran, 
 	vtd_write64(u, reg,
 		    VTD_IOTLB_IVT | (u64)gran << VTD_IOTLB_IIRG_SHIFT | (dr ? VTD_IOTLB_DR : 0) |
 			    (dw ? VTD_IOTLB_DW : 0) | (u64)did << VTD_IOTLB_DID_SHIFT);
-	ret = vtd_wait(u, reg, true, VTD_IOTLB_IVT, 0, "an IOTLB invalidation");
+	ret = vtd_wait(u, reg, true, VTD_IOTLB_IVT, 0, "complete an IOTLB invalidation");
 	return ret ? ret : vtd_inval_performed(u, reg, VTD_IOTLB_IAIG_SHIFT, "IOTLB invalidation");
 }
 
@@ -675,17 +679,17 @@ static int vtd_qi_start(const struct iommu_unit *u, struct vtd *v)
 	if (vtd_read32(u, VTD_GSTS) & VTD_GCMD_QIE) {
 		u64 tail = vtd_read64(u, VTD_IQT);
 
-		ret = vtd_wait(u, VTD_IQH, true, ~0ull, tail, "draining the firmware's queue");
+		ret = vtd_wait(u, VTD_IQH, true, ~0ull, tail, "drain the firmware's queue");
 		if (!ret)
 			ret = vtd_gcmd(u, VTD_GCMD_QIE, false, false,
-				       "turning queued invalidation off");
+				       "turn queued invalidation off");
 		if (ret)
 			return ret;
 	}
 	vtd_write64(u, VTD_IQT, 0);
 	vtd_write64(u, VTD_IQA, v->queue); /* QS = 0: one page; DW = 0: 128-bit descriptors */
 	v->qtail = 0;
-	return vtd_gcmd(u, VTD_GCMD_QIE, true, true, "turning queued invalidation on");
+	return vtd_gcmd(u, VTD_GCMD_QIE, true, true, "turn queued invalidation on");
 }
 
 /* The root table in, then nothing cached from the tables before it. */
@@ -697,7 +701,7 @@ static int vtd_root_start(const struct iommu_unit *u, struct vtd *v)
 		pr_info("iommu %u (VT-d): translation was on; the firmware's tables are replaced",
 			u->index);
 	vtd_write64(u, VTD_RTADDR, v->root); /* TTM 00: legacy-mode root table */
-	ret = vtd_gcmd(u, VTD_GCMD_SRTP, true, true, "setting the root table pointer");
+	ret = vtd_gcmd(u, VTD_GCMD_SRTP, true, true, "set the root table pointer");
 	return ret ? ret : vtd_inval_all(u, v);
 }
 
@@ -711,14 +715,14 @@ static int vtd_ir_start(const struct iommu_unit *u, struct vtd *v)
 	int ret;
 
 	vtd_write64(u, VTD_IRTA, v->irt | VTD_IRTA_S_256); /* EIME 0: nothing is routed yet */
-	ret = vtd_gcmd(u, VTD_GCMD_SIRTP, true, true, "setting the interrupt remapping table");
+	ret = vtd_gcmd(u, VTD_GCMD_SIRTP, true, true, "set the interrupt remapping table");
 	if (!ret)
 		ret = vtd_qi_push(u, v, VTD_INV_IEC, 0);
 	if (!ret)
 		ret = vtd_inval_wait(u, v);
 	if (!ret && (vtd_read32(u, VTD_GSTS) & VTD_GCMD_CFI))
-		ret = vtd_gcmd(u, VTD_GCMD_CFI, false, false, "blocking compatibility interrupts");
-	return ret ? ret : vtd_gcmd(u, VTD_GCMD_IRE, true, true, "turning interrupt remapping on");
+		ret = vtd_gcmd(u, VTD_GCMD_CFI, false, false, "block compatibility interrupts");
+	return ret ? ret : vtd_gcmd(u, VTD_GCMD_IRE, true, true, "turn interrupt remapping on");
 }
 
 /* The firmware's protected memory ranges off, now that translation guards all. */
@@ -729,7 +733,7 @@ static int vtd_pmen_off(const struct iommu_unit *u, const struct vtd *v)
 	if (!(v->cap & (VTD_CAP_PLMR | VTD_CAP_PHMR)) || !(vtd_read32(u, VTD_PMEN) & VTD_PMEN_EPM))
 		return 0;
 	vtd_write32(u, VTD_PMEN, 0);
-	ret = vtd_wait(u, VTD_PMEN, false, VTD_PMEN_PRS, 0, "turning protected memory off");
+	ret = vtd_wait(u, VTD_PMEN, false, VTD_PMEN_PRS, 0, "turn protected memory off");
 	if (!ret)
 		pr_info("iommu %u (VT-d): the firmware's protected memory ranges are off",
 			u->index);
@@ -753,7 +757,7 @@ static int vtd_start(const struct iommu_unit *u, struct vtd *v)
 	if (!ret && v->irt)
 		ret = vtd_ir_start(u, v);
 	if (!ret)
-		ret = vtd_gcmd(u, VTD_GCMD_TE, true, true, "turning translation on");
+		ret = vtd_gcmd(u, VTD_GCMD_TE, true, true, "turn translation on");
 	return ret ? ret : vtd_pmen_off(u, v);
 }
 

@@ -203,6 +203,7 @@ static void fake_reset(u16 flags, u64 efr, bool efr_sup, bool msi)
 	unit_log_len = 0;
 	unit_log[0] = 0;
 	unit = (struct iommu_unit){ .kind = IOMMU_AMDVI,
+				    .ops = &amdvi_ops,
 				    .rid = IOMMU_RID,
 				    .flags = flags,
 				    .base = 0xfed80000,

@@ -181,6 +181,7 @@ static void fake_reset(u32 idr0, u32 idr1, u32 idr5)
 	unit_log[0] = 0;
 	/* QEMU virt's layout: every requester of segment 0, stream = requester ID. */
 	unit = (struct iommu_unit){ .kind = IOMMU_SMMUV3,
+				    .ops = &smmuv3_ops,
 				    .base = 0x9050000,
 				    .size = REGS_SIZE,
 				    .irq = 106,

@@ -196,6 +196,17 @@ struct iommu_unit *iommu_unit_at_base(hpa_t base);
 struct iommu_unit *iommu_unit_for(u16 seg, u16 rid);
 
 /*
+ * A driver's wait for its unit: @check(@u, @arg) is polled until it says done
+ * (> 0) or failed (< 0, returned as it is), for at most IOMMU_TIMEOUT_NS;
+ * after that, one last check, then -KEEL_ETIMEDOUT and a console line
+ * "iommu N (KIND): did not @what within 1000 ms".
+ */
+#define IOMMU_TIMEOUT_NS 1000000000ull /* 1 s: far beyond any real unit */
+int iommu_poll(const struct iommu_unit *u,
+	       int (*check)(const struct iommu_unit *u, const void *arg), const void *arg,
+	       const char *what);
+
+/*
  * A driver's report of one recorded fault: requester @rid of @u's segment,
  * the DMA address, read or write, and the cause in words. vfio/iommu.c logs
  * it naming the device and the partition that owns it (or none), counts it,
