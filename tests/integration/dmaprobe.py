@@ -2,15 +2,28 @@
 """A device that DMAs at memory it must not reach: QEMU's edu, driven through the gdb
 stub (gdbphys) as a bus master outside every CPU, against a running partition's memory
 and Keel's own code. Shared by the IOMMU tests of both arches (test_iommu.py,
-test_smmuv3.py)."""
+test_smmuv3.py), with the tests both run the same way: each module takes them as its
+own (test_x = dmaprobe.check_x, where it must run) and gives them its fixtures."""
 
 import re
 import time
 
-from gdbphys import Edu
+from gdbphys import Edu, PhysMem
 from keelrig import keel, out
 
 PROBE = 64  # bytes the edu writes (zeros: its buffer was never filled)
+
+
+class Machine:
+    """A run whose edu the test drives: its QEMU (@q), the gdb stub's socket, what Keel
+    calls its IOMMU ("VT-d"; None without one), the ECAM window the edu is found through,
+    and how long its slow waits may take (@patience, seconds: aarch64 boots slower)."""
+
+    def __init__(self, q, sock, kind, ecam, patience=60):
+        self.q, self.sock, self.kind, self.ecam, self.patience = q, sock, kind, ecam, patience
+
+    def mem(self):
+        return PhysMem(self.sock)
 
 
 def gdb_stub(rig, name):
@@ -77,3 +90,24 @@ def given_before_start(q, name, addr, unit):
     started = q.wait_for(keel(rf"partition '{name}' started"), 30)
     assert given.index < started.index
     return given
+
+
+def check_partition_runs_on(machine):
+    """After the blocked DMAs the victim still keeps every value it wrote and alpha
+    passed: the only errors Keel logged are those DMAs' faults."""
+    q = machine.q
+    seen = len(q.lines)
+    q.wait_for(out("victim", r"keep: \d+ rounds of \d+ registers, 0 values lost"),
+               machine.patience, after=seen)
+    q.wait_for(out("alpha", r"TEST hello PASS"), 30)
+    bad = q.find_all(rf"keel: error: (?!iommu 0 \({re.escape(machine.kind)}\): DMA write)|PANIC")
+    assert not bad, f"unexpected errors: {bad}"
+
+
+def check_without_iommu_the_dma_lands(bare):
+    """The control: the same DMA on a machine with no IOMMU overwrites the victim."""
+    bare.q.wait_for(keel(r"iommu: none found: no PCI function can be assigned; bus mastering "
+                         r"stays off on all \d+$"), bare.patience)
+    edu, victim = start_dma(bare, bare.ecam, bare.patience + 30)
+    before, after, _ = dma(bare, edu, victim)
+    assert any(before) and after == bytes(PROBE), "without an IOMMU the DMA should have landed"

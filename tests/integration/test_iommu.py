@@ -22,9 +22,10 @@ import re
 
 import pytest
 
+import dmaprobe
 from dmaprobe import (PROBE, dma, gdb_stub, given_before_start, keel_probe, part_hpa,
                       start_dma)
-from gdbphys import Edu, PhysMem
+from gdbphys import Edu
 from keelrig import keel, keel_cfg, out, partition
 
 ECAM = 0xB0000000  # q35's MCFG window
@@ -40,13 +41,10 @@ CONFIG = keel_cfg(partition("victim", 1, "mode=hello then=keep every=20000", mem
                   partition("alpha", 2, "mode=hello", memory="32M"))
 
 
-class Machine:
+class Machine(dmaprobe.Machine):
     def __init__(self, q, name, sock):
-        self.q, self.name, self.sock = q, name, sock
-        _, self.kind, self.base = MACHINES[name]
-
-    def mem(self):
-        return PhysMem(self.sock)
+        super().__init__(q, sock, MACHINES[name][1], ECAM)
+        self.name, self.base = name, MACHINES[name][2]
 
 
 def boot(rig, name):
@@ -106,23 +104,8 @@ def test_unowned_device_dma_blocked(machine):
         assert not command & 0x4, f"bus mastering still on after its faults: 0x{command:x}"
 
 
-def test_partition_runs_on(machine):
-    q = machine.q
-    seen = len(q.lines)
-    q.wait_for(out("victim", r"keep: \d+ rounds of \d+ registers, 0 values lost"), 60,
-               after=seen)
-    q.wait_for(out("alpha", r"TEST hello PASS"), 30)
-    bad = q.find_all(r"keel: error: (?!iommu 0 \(VT-d\): DMA write)|PANIC")
-    assert not bad, f"unexpected errors: {bad}"
-
-
-def test_without_iommu_the_dma_lands(bare):
-    """The control: the same DMA on a machine with no IOMMU overwrites the victim."""
-    bare.q.wait_for(keel(r"iommu: none found: no PCI function can be assigned; bus mastering "
-                         r"stays off on all \d+$"), 60)
-    edu, victim = start_dma(bare, ECAM)
-    before, after, _ = dma(bare, edu, victim)
-    assert any(before) and after == bytes(PROBE), "without an IOMMU the DMA should have landed"
+test_partition_runs_on = dmaprobe.check_partition_runs_on
+test_without_iommu_the_dma_lands = dmaprobe.check_without_iommu_the_dma_lands
 
 
 # ---- A partition that owns the edu (keel.cfg pci =) ----------------------------------

@@ -23,6 +23,7 @@ import re
 
 import pytest
 
+import dmaprobe
 import handoff
 import linuxrig
 import test_passthrough
@@ -34,7 +35,7 @@ from test_passthrough import (  # noqa: F401 (collected here, with this module's
     test_linux_reads_the_device_through_its_bar)
 from dmaprobe import (PROBE, dma, gdb_stub, given_before_start, keel_probe, part_hpa,
                       start_dma)
-from gdbphys import Edu, PhysMem
+from gdbphys import Edu
 from keelrig import keel, keel_cfg, out, partition
 
 pytestmark = pytest.mark.aarch64_only
@@ -50,12 +51,9 @@ CONFIG = keel_cfg(partition("victim", 1, "mode=hello then=keep every=20000", mem
                   partition("alpha", 2, "mode=hello", memory="32M"))
 
 
-class Machine:
+class Machine(dmaprobe.Machine):
     def __init__(self, q, sock):
-        self.q, self.sock = q, sock
-
-    def mem(self):
-        return PhysMem(self.sock)
+        super().__init__(q, sock, "SMMUv3", ECAM, patience=90)
 
 
 def boot(rig, name):
@@ -114,23 +112,8 @@ def test_unowned_device_dma_blocked_and_logged(machine):
         assert not command & 0x4, f"bus mastering still on after its fault: 0x{command:x}"
 
 
-def test_partition_runs_on(machine):
-    q = machine.q
-    seen = len(q.lines)
-    q.wait_for(out("victim", r"keep: \d+ rounds of \d+ registers, 0 values lost"), 90,
-               after=seen)
-    q.wait_for(out("alpha", r"TEST hello PASS"), 30)
-    bad = q.find_all(r"keel: error: (?!iommu 0 \(SMMUv3\): DMA write)|PANIC")
-    assert not bad, f"unexpected errors: {bad}"
-
-
-def test_without_smmu_the_dma_lands(bare):
-    """The control: the same DMA on a machine without the SMMU overwrites the victim."""
-    bare.q.wait_for(keel(r"iommu: none found: no PCI function can be assigned; bus mastering "
-                         r"stays off on all \d+$"), 90)
-    edu, victim = start_dma(bare, ECAM, 120)
-    before, after, _ = dma(bare, edu, victim)
-    assert any(before) and after == bytes(PROBE), "without an IOMMU the DMA should have landed"
+test_partition_runs_on = dmaprobe.check_partition_runs_on
+test_without_smmu_the_dma_lands = dmaprobe.check_without_iommu_the_dma_lands
 
 
 # ---- Partitions that own an edu (keel.cfg pci =) ------------------------------------
