@@ -46,8 +46,9 @@ _Static_assert(KEEL_EXIT_HYPERCALL == EXIT_HYPERCALL && KEEL_EXIT_FAULT == EXIT_
 _Static_assert(sizeof(struct keel_pci_dev) == 48, "struct keel_pci_dev keeps its ABI layout");
 _Static_assert(PCI_MAX_FUNCS <= KEEL_PCI_MAX_DEVS, "one PCI_LIST can return every function");
 _Static_assert(IOMMU_MAX_UNITS < KEEL_PCI_NO_IOMMU, "unit indexes fit keel_pci_dev.iommu");
-_Static_assert(KEEL_IOMMU_KIND_VTD == IOMMU_VTD && KEEL_IOMMU_KIND_AMDVI == IOMMU_AMDVI,
-	       "ABI IOMMU kinds match enum iommu_kind");
+_Static_assert(KEEL_IOMMU_KIND_VTD == IOMMU_VTD && KEEL_IOMMU_KIND_AMDVI == IOMMU_AMDVI &&
+		       KEEL_IOMMU_KIND_SMMUV3 == IOMMU_SMMUV3,
+	       "the ABI's IOMMU kinds are the registry's");
 _Static_assert(KEEL_PCI_NO_GROUP == PCI_NONE, "a function without a group reads as such");
 _Static_assert(sizeof(struct keel_net_rec) == 152, "struct keel_net_rec keeps its ABI layout");
 

@@ -553,6 +553,8 @@ static void test_pci(void)
 	CHECK_STR(tiny, "0000:00");
 	CHECK_STR(kc_iommu_kind_name(KEEL_IOMMU_KIND_VTD), "VT-d");
 	CHECK_STR(kc_iommu_kind_name(KEEL_IOMMU_KIND_AMDVI), "AMD-Vi");
+	CHECK_STR(kc_iommu_kind_name(KEEL_IOMMU_KIND_SMMUV3), "SMMUv3");
+	CHECK_STR(kc_iommu_kind_name(4), "unknown"); /* a kind newer than this keelctl */
 	CHECK_STR(kc_iommu_kind_name(KEEL_IOMMU_KIND_NONE), "none");
 	CHECK_STR(kc_iommu_kind_name(77), "unknown");
 	kc_format_pci_iommu(&hb, buf, sizeof(buf));

@@ -584,6 +584,8 @@ const char *kc_iommu_kind_name(uint32_t kind)
 		return "VT-d";
 	case KEEL_IOMMU_KIND_AMDVI:
 		return "AMD-Vi";
+	case KEEL_IOMMU_KIND_SMMUV3:
+		return "SMMUv3";
 	default:
 		return "unknown";
 	}

@@ -537,6 +537,7 @@ struct keel_part_stats {
 #define KEEL_IOMMU_KIND_NONE 0u
 #define KEEL_IOMMU_KIND_VTD 1u /* Intel VT-d (ACPI DMAR) */
 #define KEEL_IOMMU_KIND_AMDVI 2u /* AMD-Vi (ACPI IVRS) */
+#define KEEL_IOMMU_KIND_SMMUV3 3u /* Arm SMMUv3 (device tree) */
 /* flags */
 #define KEEL_PCI_DEV_BRIDGE (1u << 0) /* header type 1 or 2: a PCI-to-PCI or CardBus bridge */
 #define KEEL_PCI_DEV_ALIASED (1u << 1) /* its DMA carries a bridge's requester ID (dma_rid) */
