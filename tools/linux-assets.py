@@ -54,6 +54,7 @@ MGMT_INIT = HERE / "mgmt.init"
 MGMT_PROFILE = HERE / "mgmt.profile"
 MGMT_SCRIPTS = HERE.parent / "tests" / "integration" / "mgmt"
 UPLINK = HERE / "keel-uplink"
+UDHCPC_SCRIPT = HERE / "udhcpc.script"  # udhcpc puts its lease on the interface
 CACHE = Path(os.environ.get("KEEL_CACHE") or Path.home() / ".cache" / "keel")
 
 DEBARCH = {"x86_64": "amd64", "aarch64": "arm64"}
@@ -517,11 +518,13 @@ def build_initramfs(arch, busybox, moddir, order, init=INIT, extra=(), pci=(), n
 
 def mgmt_extra(arch, out, keelctl, keel_ko, guest=None):
     """Files the management partition's initramfs adds: keelctl, keel-uplink,
-    keel.ko, the microVM images under /images (kernel, initrd.gz, disk.img) and
+    udhcpc's script, keel.ko, the microVM images under /images (kernel, initrd.gz, disk.img) and
     the scenario scripts of tests/integration/mgmt under /scripts."""
     files = [("etc", None, 0), ("images", None, 0), ("scripts", None, 0), ("lib/keel", None, 0),
              ("bin/keelctl", Path(keelctl).read_bytes(), 0o755),
              ("bin/keel-uplink", UPLINK.read_bytes(), 0o755),
+             ("etc/udhcpc", None, 0),
+             ("etc/udhcpc/default.script", UDHCPC_SCRIPT.read_bytes(), 0o755),
              ("lib/keel/keel.ko", Path(keel_ko).read_bytes(), 0o644),
              ("etc/profile", MGMT_PROFILE.read_text().replace("@CONSOLE@", CONSOLE[arch])
               .encode(), 0o644)]

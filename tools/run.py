@@ -15,10 +15,18 @@ Files the config names as kernel/initrd/disk are copied from beside it, or from
 <build>/<arch> (where `make run` / `make linux-assets` put linux/vmlinuz or
 Image, initrd.gz, mgmt-initrd.gz, disk.img) when newer. Ctrl-A X quits QEMU,
 Ctrl-A C switches to its monitor.
+
+--iommu gives the machine an IOMMU (x86_64: intel or amd; aarch64: smmuv3), so
+its PCI functions can be given to partitions. --pci-nic ADDR adds a
+virtio-net-pci NIC on QEMU's user network (10.0.2.0/24, gateway 10.0.2.2) at
+0000:00:ADDR and gives it to the config's management partition (`pci =`), with
+the arch's IOMMU unless --iommu names one: the management partition's own NIC,
+the uplink `keel-uplink` bridges or NATs Keel's networks to.
 """
 
 import argparse
 import os
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -29,6 +37,12 @@ import bochs  # noqa: E402
 import keelrig  # noqa: E402
 
 CONFIGS = ROOT / "tests" / "configs"
+# The IOMMUs QEMU offers each arch: --iommu's name -> QEMU arguments. The first is the default.
+IOMMUS = {
+    "x86_64": {"intel": ["-device", "intel-iommu,intremap=on"], "amd": ["-device", "amd-iommu"]},
+    "aarch64": {"smmuv3": ["-machine", "iommu=smmuv3"]},
+}
+PCI_SLOT = re.compile(r"^[0-1][0-9a-f]\.[0-7]$")  # DD.F on bus 0 (device 00-1f)
 
 
 def demo_config(arch, hv):
@@ -46,6 +60,26 @@ def copy_named_files(config_path, esp, search=()):
                     or dst.stat().st_mtime < src.stat().st_mtime):
             dst.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, dst)
+
+
+def give_to_manager(config, addr):
+    """@config (keel.cfg text) with 0000:00:@addr added to its management partition's
+    `pci =`. SystemExit if it has no management partition."""
+    lines = config.splitlines(keepends=True)
+    sections = [i for i, l in enumerate(lines) if l.lstrip().startswith("[")] + [len(lines)]
+    for start, end in zip(sections, sections[1:]):
+        body = lines[start + 1:end]
+        if not any(re.match(r"\s*management\s*=\s*yes\b", l) for l in body):
+            continue
+        func = f"0000:00:{addr}"
+        for i, l in enumerate(body, start + 1):
+            m = re.match(r"(\s*pci\s*=\s*)([^;#\n]*?)(\s*([;#].*)?)$", l.rstrip("\n"))
+            if m:
+                lines[i] = f"{m.group(1)}{m.group(2)}, {func}{m.group(3)}\n"
+                return "".join(lines)
+        lines.insert(start + 1, f"pci = {func}\n")
+        return "".join(lines)
+    sys.exit("run.py: --pci-nic: the config has no partition with management = yes")
 
 
 def run_bochs(args, build):
@@ -75,9 +109,13 @@ def main():
                     help="x86_64: svm/auto = QEMU (AMD SVM), vmx = Bochs (Intel VT-x)")
     ap.add_argument("--smp", type=int, default=None, help="CPUs (QEMU 4, Bochs 3)")
     ap.add_argument("--mem", default="2G")
-    ap.add_argument("--iommu", choices=["intel", "amd"], default=None,
-                    help="x86_64: give the machine an IOMMU (intel-iommu with interrupt "
-                         "remapping, or amd-iommu), so its PCI functions can be given")
+    ap.add_argument("--iommu", choices=["intel", "amd", "smmuv3"], default=None,
+                    help="give the machine an IOMMU, so its PCI functions can be given: "
+                         "x86_64 intel (VT-d, interrupt remapping on) or amd (AMD-Vi), "
+                         "aarch64 smmuv3")
+    ap.add_argument("--pci-nic", metavar="DD.F", default=None,
+                    help="a virtio-net-pci NIC on QEMU's user network at 0000:00:DD.F, "
+                         "given to the management partition (implies the arch's IOMMU)")
     ap.add_argument("--device", action="append", default=[], metavar="QEMU_DEVICE",
                     help="one more QEMU -device, e.g. edu,addr=05.0 (repeatable)")
     ap.add_argument("--dry-run", action="store_true", help="prepare the ESP, print the command")
@@ -92,16 +130,26 @@ def main():
         return
     args.smp = args.smp or 4
     esp = build / args.arch / "run-esp"
+    config = args.config.read_text()
+    extra = []
+    if args.pci_nic:
+        if not PCI_SLOT.match(args.pci_nic):
+            sys.exit(f"run.py: --pci-nic {args.pci_nic}: want DD.F on bus 0, e.g. 06.0")
+        config = give_to_manager(config, args.pci_nic)
+        args.iommu = args.iommu or next(iter(IOMMUS[args.arch]))
+        extra += ["-netdev", "user,id=pcinic,net=10.0.2.0/24",
+                  "-device", f"virtio-net-pci,iommu_platform=on,disable-legacy=on,"
+                             f"netdev=pcinic,addr={args.pci_nic}"]
+    if args.iommu:
+        if args.iommu not in IOMMUS[args.arch]:
+            sys.exit(f"run.py: --iommu {args.iommu}: {args.arch} offers "
+                     f"{', '.join(IOMMUS[args.arch])}")
+        extra = IOMMUS[args.arch][args.iommu] + extra
     try:
-        keelrig.make_esp(esp, args.arch, build, args.config.read_text())
+        keelrig.make_esp(esp, args.arch, build, config)
     except FileNotFoundError as e:
         sys.exit(f"run.py: {e}")
     copy_named_files(args.config, esp, search=(build / args.arch,))
-    extra = []
-    if args.iommu:
-        if args.arch != "x86_64":
-            sys.exit("run.py: --iommu is x86_64 only (aarch64's SMMUv3 is not driven yet)")
-        extra += ["-device", "intel-iommu,intremap=on" if args.iommu == "intel" else "amd-iommu"]
     for d in args.device:
         extra += ["-device", d]
     argv = keelrig.qemu_argv(args.arch, esp, smp=args.smp, mem=args.mem, serial="mon:stdio",

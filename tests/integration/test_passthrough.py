@@ -482,13 +482,18 @@ def test_uplink_bridges_a_network_to_the_outside(uplink):
 
 
 def test_uplink_nat_masquerades_a_network(uplink):
-    """Then NAT instead of the bridge: keel-uplink nat gives the manager's port on
+    """Then NAT instead of the bridge: the manager's NIC takes its address by DHCP
+    (udhcpc, with the script its initramfs ships), keel-uplink nat gives its port on
     'lan' 10.9.0.1/24 and masquerades what leaves its NIC (nftables, shipped in its
     initramfs); microVM 'natted' (10.9.0.2, default route via 10.9.0.1) pings the
     outside gateway 10.0.2.2, and the masquerade rule counted its packets."""
     q = uplink
     done = q.wait_for(r"^NAT (done|FAIL).*", 600)
     assert "done" in done, done
+    # The NIC's address came from QEMU's DHCP server, put on by udhcpc's script (a
+    # restricted user network offers no router).
+    dhcp = q.find(r"^DHCP .*")
+    assert re.fullmatch(r"DHCP udhcpc: eth\d is 10\.0\.2\.15/24", dhcp or ""), dhcp
     assert q.find(r"keel-uplink: \S+ \(10\.9\.0\.1/24\) is NATed out of \S+")
     ping = q.find(linuxrig.said("natted", r"net-ping peer=10\.0\.2\.2 .*"))
     assert ping and re.search(r"5 packets transmitted, 5 (packets )?received", ping), ping

@@ -6,7 +6,9 @@
 # microVM on "lan" reaches the outside LAN's gateway (10.0.2.2).
 # Prints "UPLINK up members=..." or "UPLINK FAIL <why>". Then, once "inside"
 # has pinged through the bridge, NAT instead (keel-uplink down, then nat): the
-# NIC gets 10.0.2.15, "lan" 10.9.0.0/24 behind it, and microVM "natted" on
+# NIC gets its address from QEMU's DHCP server through udhcpc (the initramfs's
+# /etc/udhcpc/default.script puts it on; "DHCP <udhcpc's last line>"), "lan"
+# 10.9.0.0/24 behind it, and microVM "natted" on
 # "lan" pings 10.0.2.2 through the manager's masquerade. Prints the nftables
 # counter ("NAT-RULE ...") and "NAT done|FAIL <why>".
 i=0
@@ -26,7 +28,7 @@ case "$(uname -m)" in aarch64) con=ttyAMA0 ;; *) con=ttyS0 ;; esac
 keelctl console inside --wait "net-ping peer=10.0.2.2" --timeout 300 >/dev/null
 keel-uplink down
 nic=$(for n in /sys/class/net/*; do case "$(readlink -f "$n/device")" in */pci*) echo "${n##*/}"; break ;; esac; done)
-ip addr add 10.0.2.15/24 dev "$nic"
+echo "DHCP $(udhcpc -i "$nic" -n -q -t 5 2>&1 | tail -1)"
 if out=$(keel-uplink nat 10.9.0.1/24 2>&1); then
 	echo "$out"
 	keelctl create natted --cpus 1 --memory 256M --kernel /images/kernel \
