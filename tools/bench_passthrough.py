@@ -1,22 +1,25 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: MIT
-"""`make bench`, part 4 (x86_64): a passed-through NVMe drive and NIC in a Keel
-microVM against the same devices in a QEMU guest booted directly.
+"""`make bench`, part 4 (x86_64 and aarch64): a passed-through NVMe drive and NIC
+in a Keel microVM against the same devices in a QEMU guest booted directly.
 
-One side boots Keel on q35 with VT-d (intel-iommu, interrupt remapping) and a
-Linux microVM (1 vCPU, 256 MiB) that owns an NVMe drive and a virtio-net-pci
-NIC through the IOMMU; the other boots the same kernel, initramfs and command
-line directly under QEMU -kernel with the same two devices (1 vCPU, 256 MiB),
-alternating a b a b. The test initramfs (keel.pci=1 keel.ptbench=D
-keel.ptnet=N) reads D MiB of the NVMe drive with O_DIRECT, timed by the
-guest's own clock (and by this machine, between its two console lines, as a
-check on that clock), and its NIC takes N MiB from this machine and sends N
-MiB back through QEMU's user network (hostfwd, restrict=on), timed here. Both sides pay the same QEMU
-device models and the same TCG, so the ratios are Keel's share: the IOMMU's
-translation of every DMA, MSI-X through interrupt remapping and Keel's
-injection.
+One side boots Keel (x86_64: q35 with VT-d, intel-iommu with interrupt
+remapping; aarch64: virt with the SMMUv3) and a Linux microVM (1 vCPU, 256 MiB)
+that owns an NVMe drive and a virtio-net-pci NIC through the IOMMU; the other
+boots the same kernel, initramfs and command line directly under QEMU -kernel
+with the same two devices (1 vCPU, 256 MiB), alternating a b a b. The test
+initramfs (keel.pci=1 keel.ptbench=D keel.ptnet=N) reads D MiB of the NVMe
+drive with O_DIRECT, timed by the guest's own clock (and by this machine,
+between its two console lines, as a check on that clock), and its NIC takes N
+MiB from this machine and sends N MiB back through QEMU's user network
+(hostfwd, restrict=on), timed here. Both sides pay the same QEMU device models
+and the same TCG, so the ratios are Keel's share: the IOMMU's translation of
+every DMA, MSI-X through interrupt remapping and Keel's injection. On aarch64
+Keel offers no MSI yet: its microVM drives both devices through INTx, the
+direct guest through MSI-X, and the ratio includes that. --arch picks the
+arches.
 
-Then the MSI's latency under -icount (tools/bench_hypercall.py's clock: each
+Then (x86_64) the MSI's latency under -icount (tools/bench_hypercall.py's clock: each
 guest TSC tick is a nanosecond of QEMU's virtual clock, 2^shift per
 instruction): the test guest drives an edu given to it (mode=edu lat=N), N
 times raising its MSI (through VT-d interrupt remapping, Keel's host handler
@@ -29,6 +32,7 @@ fails.
 
 import json
 import os
+import re
 import socket
 import statistics
 import sys
@@ -43,7 +47,10 @@ import keelrig  # noqa: E402
 import linuxrig  # noqa: E402
 
 NAME = "pt"
-ARCH = "x86_64"
+ARCHES = ("x86_64", "aarch64")
+# Each arch's IOMMU (QEMU arguments) and what the report calls it and the interrupts.
+IOMMU = {"x86_64": (["-device", "intel-iommu,intremap=on"], "VT-d", "MSI-X, remapped"),
+         "aarch64": (["-machine", "iommu=smmuv3"], "SMMUv3", "INTx")}
 MEMORY = "256M"
 NVME_ADDR, NIC_ADDR = "05.0", "06.0"  # host addresses; Linux finds them by class
 GUEST_PORT = 7000  # the initramfs's first NIC listens here
@@ -70,22 +77,21 @@ def devices(disk, port, iommu):
             "-device", f"{nic},netdev=n0,addr={NIC_ADDR}"]
 
 
-def keel_argv(build, a, workdir, cmdline, disk, port):
+def keel_argv(arch, build, a, workdir, cmdline, disk, port):
     esp = workdir / "esp"
     pci = f"0000:00:{NVME_ADDR}, 0000:00:{NIC_ADDR}"
     config = keelrig.keel_cfg(
         linuxrig.linux_partition(NAME, 1, cmdline, memory=MEMORY, pci=pci, on_reboot="stop"),
         on_idle="poweroff")
-    keelrig.make_esp(esp, ARCH, build, config)
+    keelrig.make_esp(esp, arch, build, config)
     linuxrig.fill_esp(esp, a)
-    return keelrig.qemu_argv(ARCH, esp, smp=2, mem="2G",
-                             extra=["-device", "intel-iommu,intremap=on"] +
-                             devices(disk, port, iommu=True))
+    return keelrig.qemu_argv(arch, esp, smp=2, mem="2G",
+                             extra=IOMMU[arch][0] + devices(disk, port, iommu=True))
 
 
-def direct_argv(a, workdir, cmdline, disk, port):
+def direct_argv(arch, a, workdir, cmdline, disk, port):
     root = a.disk("disk-bench.img", workdir)
-    return linuxrig.direct_argv(ARCH, a, root, workdir / "hvc0.sock", cmdline, smp=1,
+    return linuxrig.direct_argv(arch, a, root, workdir / "hvc0.sock", cmdline, smp=1,
                                 mem=MEMORY) + devices(disk, port, iommu=False)
 
 
@@ -133,9 +139,9 @@ def measure(q, name, port, disk_mib, net_mib, timeout):
             "net_in_mibs": net_in, "net_out_mibs": net_out}
 
 
-def one_boot(side, build, a, logdir, n, args):
+def one_boot(arch, side, build, a, logdir, n, args):
     disk_mib, net_mib, timeout = args.pt_disk_mib, args.pt_net_mib, args.timeout
-    cmdline = linuxrig.cmdline(ARCH, wait=0,
+    cmdline = linuxrig.cmdline(arch, wait=0,
                                extra=f"keel.pci=1 keel.ptbench={disk_mib} keel.ptnet={net_mib}")
     with tempfile.TemporaryDirectory(prefix="keel-bench-pt-") as tmp:
         workdir = Path(tmp)
@@ -143,18 +149,21 @@ def one_boot(side, build, a, logdir, n, args):
         disk.write_bytes(os.urandom((disk_mib + 2) << 20))
         port = free_port()
         try:
-            argv = (keel_argv(build, a, workdir, cmdline, disk, port) if side == "keel" else
-                    direct_argv(a, workdir, cmdline, disk, port))
+            argv = (keel_argv(arch, build, a, workdir, cmdline, disk, port) if side == "keel"
+                    else direct_argv(arch, a, workdir, cmdline, disk, port))
         except (FileNotFoundError, OSError) as e:
             return {"error": str(e)}
-        log_path = logdir / f"passthrough-{side}-{n}.log"
+        log_path = logdir / f"passthrough-{arch}-{side}-{n}.log"
         with linuxrig.LinuxQemu(argv, log_path, hard_timeout=timeout * 2,
-                                name=f"passthrough {side} {n}") as q:
+                                name=f"passthrough {arch} {side} {n}") as q:
             try:
                 return measure(q, NAME if side == "keel" else None, port, disk_mib, net_mib,
                                timeout)
             except (AssertionError, OSError, ValueError, TypeError) as e:
                 return {"error": f"{e} (log {log_path}; last lines: {' | '.join(q.tail(3))})"}
+
+
+MSI_ARCH = "x86_64"  # the only arch with MSI for passed-through functions so far
 
 
 def msi_argv(build, workdir, rounds, icount):
@@ -163,13 +172,13 @@ def msi_argv(build, workdir, rounds, icount):
         keelrig.partition("lat", 0, f"mode=edu lat={rounds} then=shutdown", memory="32M",
                           pci=f"0000:00:{NVME_ADDR}"),
         on_idle="poweroff")
-    guest = Path(build) / ARCH / "guests" / keelrig.TESTGUEST
-    esp = keelrig.make_esp(workdir / "esp", ARCH, build, config,
+    guest = Path(build) / MSI_ARCH / "guests" / keelrig.TESTGUEST
+    esp = keelrig.make_esp(workdir / "esp", MSI_ARCH, build, config,
                            guests={keelrig.TESTGUEST: guest})
-    argv = keelrig.qemu_argv(ARCH, esp, smp=1, mem="1G", extra=[
+    argv = keelrig.qemu_argv(MSI_ARCH, esp, smp=1, mem="1G", extra=[
         "-device", "intel-iommu,intremap=on", "-device", f"edu,addr={NVME_ADDR}"])
     argv[argv.index("-accel") + 1] = "tcg"
-    argv[argv.index("-cpu") + 1] = keelrig.ARCHES[ARCH]["cpu"]
+    argv[argv.index("-cpu") + 1] = keelrig.ARCHES[MSI_ARCH]["cpu"]
     return argv + ["-icount", icount]
 
 
@@ -200,7 +209,7 @@ def msi_latency(build, args, logdir, n):
 
 def msi_report(runs, args):
     ok = [r for r in runs if "error" not in r]
-    print(f"\n{ARCH} MSI latency, write -> guest handler, {args.pt_msi_rounds} rounds, "
+    print(f"\n{MSI_ARCH} MSI latency, write -> guest handler, {args.pt_msi_rounds} rounds, "
           f"-icount {args.icount}: instructions")
     print(f"  {'':30}" + "".join(f"{'run ' + str(i):>10}" for i in range(1, len(ok) + 1)))
     for label, k in (("edu MSI (VT-d remapped), least", "msi_least_insns"),
@@ -223,31 +232,28 @@ def median(runs, key):
     return statistics.median(vals) if vals else None
 
 
-def run(build, args):
-    """a b a b ... args.pt_pairs times; prints the medians and the ratios Keel / direct."""
-    outdir = build / "bench"
-    logdir = outdir / "logs"
-    logdir.mkdir(parents=True, exist_ok=True)
-    a = linuxrig.assets(ARCH, build)
+def run_arch(arch, build, args, logdir):
+    """a b a b ... args.pt_pairs times on @arch: its record, with the medians and the
+    ratios Keel / direct (printed)."""
+    a = linuxrig.assets(arch, build)
     runs = {"keel": [], "direct": []}
-    log(f"{args.pt_pairs} pairs, NVMe {args.pt_disk_mib} MiB, NIC {args.pt_net_mib} MiB each "
-        "way: Keel microVM with VT-d (a), direct -kernel (b)")
+    iommu, irqs = IOMMU[arch][1:]
+    log(f"{arch}: {args.pt_pairs} pairs, NVMe {args.pt_disk_mib} MiB, NIC {args.pt_net_mib} "
+        f"MiB each way: Keel microVM with {iommu} (a), direct -kernel (b)")
     for n in range(1, args.pt_pairs + 1):
         for side in ("keel", "direct"):
-            r = one_boot(side, build, a, logdir, n, args)
+            r = one_boot(arch, side, build, a, logdir, n, args)
             runs[side].append(r)
-            log(f"{side:6} #{n}: " + (f"FAILED: {r['error']}" if "error" in r else
+            log(f"{arch} {side:6} #{n}: " + (f"FAILED: {r['error']}" if "error" in r else
                 " ".join(f"{k}={v:.1f}" for k, v in r.items() if v is not None)))
     summary = {side: {k: median(rs, k) for k in KEYS} for side, rs in runs.items()}
     ratios = {k: round(summary["keel"][k] / summary["direct"][k], 3)
               if summary["keel"][k] and summary["direct"][k] else None for k in KEYS}
-    result = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "qemu": keelrig.qemu_version(),
-              "kernel": a.record.get("kernel_release"),
-              "disk_mib": args.pt_disk_mib, "net_mib": args.pt_net_mib,
-              "microvm": {"cpus": 1, "memory": MEMORY}, "runs": runs, "summary": summary,
-              "ratio_keel_over_direct": ratios}
-    print(f"\n{ARCH} passthrough ({result['kernel']}, 1 vCPU, {MEMORY}; NVMe "
-          f"{args.pt_disk_mib} MiB, NIC {args.pt_net_mib} MiB): medians, MiB/s (higher is better)")
+    rec = {"kernel": a.record.get("kernel_release"), "iommu": iommu, "keel_interrupts": irqs,
+           "runs": runs, "summary": summary, "ratio_keel_over_direct": ratios}
+    print(f"\n{arch} passthrough behind {iommu} ({rec['kernel']}, 1 vCPU, {MEMORY}; NVMe "
+          f"{args.pt_disk_mib} MiB, NIC {args.pt_net_mib} MiB; Keel's guest: {irqs}): "
+          "medians, MiB/s (higher is better)")
     print(f"  {'':30} {'Keel':>8} {'direct':>8} {'ratio':>7}")
     for label, k in (("NVMe O_DIRECT read", "nvme_read_mibs"),
                      ("  timed by this machine", "nvme_read_host_clock_mibs"),
@@ -255,11 +261,25 @@ def run(build, args):
                      ("NIC, guest -> this machine", "net_out_mibs")):
         cells = [f"{v:.1f}" if v else "failed" for v in (summary["keel"][k], summary["direct"][k])]
         print(f"  {label:30} {cells[0]:>8} {cells[1]:>8} {ratios[k] or 'n/a':>7}")
-    log(f"MSI latency: {args.pt_msi_runs} boots, {args.pt_msi_rounds} rounds, "
-        f"-icount {args.icount}")
-    result["msi_latency"] = [msi_latency(build, args, logdir, n)
-                             for n in range(1, args.pt_msi_runs + 1)]
-    msi_report(result["msi_latency"], args)
+    return rec
+
+
+def run(build, args):
+    """Each arch of --arch that has passthrough, then the MSI latency (x86_64)."""
+    outdir = build / "bench"
+    logdir = outdir / "logs"
+    logdir.mkdir(parents=True, exist_ok=True)
+    result = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "qemu": keelrig.qemu_version(),
+              "disk_mib": args.pt_disk_mib, "net_mib": args.pt_net_mib,
+              "microvm": {"cpus": 1, "memory": MEMORY},
+              "arches": {arch: run_arch(arch, build, args, logdir)
+                         for arch in re.split(r"[\s,]+", args.arch) if arch in ARCHES}}
+    if MSI_ARCH in result["arches"]:
+        log(f"MSI latency: {args.pt_msi_runs} boots, {args.pt_msi_rounds} rounds, "
+            f"-icount {args.icount}")
+        result["arches"][MSI_ARCH]["msi_latency"] = [
+            msi_latency(build, args, logdir, n) for n in range(1, args.pt_msi_runs + 1)]
+        msi_report(result["arches"][MSI_ARCH]["msi_latency"], args)
     path = outdir / f"passthrough-{time.strftime('%Y%m%d-%H%M%S')}.json"
     path.write_text(json.dumps(result, indent=2) + "\n")
     print(f"\nbench-passthrough: results in {path}")
