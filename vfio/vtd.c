@@ -369,7 +369,7 @@ static u64 vtd_read(const struct iommu_unit *u, u32 off, bool wide)
 	return wide ? vtd_read64(u, off) : vtd_read32(u, off);
 }
 
-/* A register (64-bit if @wide) and the value it must read under a mask: what vtd_wait() waits for. */
+/* A register (64-bit if @wide) and what it must read under a mask: vtd_wait()'s goal. */
 struct vtd_reg_want {
 	u32 off;
 	bool wide;
@@ -440,7 +440,7 @@ static int vtd_qi_push(const struct iommu_unit *u, struct vtd *v, u64 lo, u64 hi
 	return 0;
 }
 
-/* Whether the wait descriptor wrote sequence number *@seq; a queue stopped at a bad descriptor fails. */
+/* Whether the wait descriptor wrote number *@seq; a queue stopped at a bad one fails. */
 static int vtd_wait_written(const struct iommu_unit *u, const void *seq)
 {
 	const struct vtd *v = u->priv;
