@@ -841,14 +841,14 @@ static int amdvi_dte_irt(struct iommu_unit *u, struct amdvi *a, u16 rid, const u
 	return ret ? ret : amdvi_sync(u);
 }
 
-static int amdvi_irte_set(struct iommu_unit *u, u16 rid, u32 index, u32 apic_id, u8 vector,
+static int amdvi_irte_set(struct iommu_unit *u, u16 rid, u32 index, u32 apic_id, u32 vector,
 			  struct iommu_msi *msi)
 {
 	struct amdvi *a = u->priv;
 	int slot;
 	u32 *t;
 
-	if (!a || index >= IOMMU_IRTES || apic_id > 0xff)
+	if (!a || index >= IOMMU_IRTES || apic_id > 0xff || vector > 0xff)
 		return -KEEL_EINVAL;
 	slot = amdvi_irt_slot(a, rid, true);
 	if (slot < 0)

@@ -458,7 +458,7 @@ int iommu_domain_init(struct iommu_domain *d, u16 id)
 	return ret;
 }
 
-int iommu_domain_map(struct iommu_domain *d, u64 iova, hpa_t hpa, u64 size)
+static int iommu_domain_map_attrs(struct iommu_domain *d, u64 iova, hpa_t hpa, u64 size, u32 attrs)
 {
 	unsigned long flags = spin_lock_irqsave(&iommu_lock);
 	int ret = 0;
@@ -466,7 +466,7 @@ int iommu_domain_map(struct iommu_domain *d, u64 iova, hpa_t hpa, u64 size)
 	for (u32 i = 0; !ret && i < unit_count; i++) {
 		if (!d->pt[i].root)
 			continue;
-		ret = pt_map(&d->pt[i], iova, hpa, size, PT_READ | PT_WRITE);
+		ret = pt_map(&d->pt[i], iova, hpa, size, attrs);
 		/* New entries too: a unit in caching mode, or one that does not snoop. */
 		units[i].ops->flush(&units[i], d, iova, size);
 	}
@@ -474,6 +474,16 @@ int iommu_domain_map(struct iommu_domain *d, u64 iova, hpa_t hpa, u64 size)
 	if (ret)
 		iommu_domain_unmap(d, iova, size);
 	return ret;
+}
+
+int iommu_domain_map(struct iommu_domain *d, u64 iova, hpa_t hpa, u64 size)
+{
+	return iommu_domain_map_attrs(d, iova, hpa, size, PT_READ | PT_WRITE);
+}
+
+int iommu_domain_map_doorbell(struct iommu_domain *d, hpa_t page)
+{
+	return iommu_domain_map_attrs(d, page, page, PAGE_SIZE, PT_READ | PT_WRITE | PT_DEVICE);
 }
 
 void iommu_domain_unmap(struct iommu_domain *d, u64 iova, u64 size)
@@ -523,7 +533,7 @@ void iommu_domain_destroy(struct iommu_domain *d)
 	}
 }
 
-int iommu_irq_alloc(struct iommu_unit *u, u16 rid, u32 apic_id, u8 vector, struct iommu_msi *msi,
+int iommu_irq_alloc(struct iommu_unit *u, u16 rid, u32 apic_id, u32 vector, struct iommu_msi *msi,
 		    u32 *index)
 {
 	unsigned long flags;

@@ -105,7 +105,7 @@ static int msix_route(struct partition *part, struct vfio_dev *d, u32 i, u64 add
 	ret = arch_msi_route(part, addr, data, &v->to);
 	if (ret)
 		return ret;
-	ret = iommu_irq_alloc(d->u, d->f->dma_rid, v->to.apic_id, (u8)v->to.vector, &m, &v->irte);
+	ret = iommu_irq_alloc(d->u, d->f->dma_rid, v->to.apic_id, v->to.vector, &m, &v->irte);
 	if (ret) {
 		arch_msi_unroute(&v->to);
 		return ret;

@@ -143,8 +143,8 @@ static void vbus_msi(struct partition *part, struct vfio_dev *d, const struct vc
 		return;
 	ret = arch_msi_route(part, ev->msi_addr, ev->msi_data, &d->msi_to);
 	if (!ret) {
-		ret = iommu_irq_alloc(d->u, d->f->dma_rid, d->msi_to.apic_id, (u8)d->msi_to.vector,
-				      &m, &d->msi_irte);
+		ret = iommu_irq_alloc(d->u, d->f->dma_rid, d->msi_to.apic_id, d->msi_to.vector, &m,
+				      &d->msi_irte);
 		if (ret)
 			arch_msi_unroute(&d->msi_to);
 	}

@@ -1037,13 +1037,13 @@ static int vtd_irte_write(struct iommu_unit *u, struct vtd *v, u32 index, u64 lo
 	return ret ? ret : vtd_inval_wait(u, v);
 }
 
-static int vtd_irte_set(struct iommu_unit *u, u16 rid, u32 index, u32 apic_id, u8 vector,
+static int vtd_irte_set(struct iommu_unit *u, u16 rid, u32 index, u32 apic_id, u32 vector,
 			struct iommu_msi *msi)
 {
 	struct vtd *v = vtd_of(u);
 	int ret;
 
-	if (!v || !v->irt || index >= IOMMU_IRTES || apic_id > 0xff)
+	if (!v || !v->irt || index >= IOMMU_IRTES || apic_id > 0xff || vector > 0xff)
 		return -KEEL_EINVAL;
 	ret = vtd_irte_write(u, v, index,
 			     VTD_IRTE_P | (u64)vector << VTD_IRTE_VECTOR_SHIFT |

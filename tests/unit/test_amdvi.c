@@ -662,6 +662,8 @@ static void test_irte(void)
 	/* Out of range: refused, nothing written. */
 	CHECK_EQ(amdvi_ops.irte_set(&unit, 0x28, IOMMU_IRTES, 0, 0x41, &m), -KEEL_EINVAL);
 	CHECK_EQ(amdvi_ops.irte_set(&unit, 0x28, 0, 0x100, 0x41, &m), -KEEL_EINVAL);
+	/* An LPI number (aarch64's vectors) is no x86 vector. */
+	CHECK_EQ(amdvi_ops.irte_set(&unit, 0x28, 0, 0x01, 0x2000, &m), -KEEL_EINVAL);
 	CHECK(dte_is_blocked(0x28));
 }
 

@@ -155,11 +155,13 @@ struct iommu_ops {
 	/*
 	 * Interrupt remapping (NULL: not offered): entry @index of the unit's
 	 * table sends MSIs from requester @rid to @apic_id's @vector (fixed,
-	 * edge, physical destination); *@msi is the address and data the
+	 * edge, physical destination; on aarch64 the core @apic_id's LPI
+	 * @vector, through the GIC's ITS); *@msi is the address and data the
 	 * device must write for it. irte_clear blocks the entry again; both
 	 * return once the unit's interrupt entry cache no longer has the old.
+	 * x86 units refuse a vector above 255.
 	 */
-	int (*irte_set)(struct iommu_unit *u, u16 rid, u32 index, u32 apic_id, u8 vector,
+	int (*irte_set)(struct iommu_unit *u, u16 rid, u32 index, u32 apic_id, u32 vector,
 			struct iommu_msi *msi);
 	void (*irte_clear)(struct iommu_unit *u, u16 rid, u32 index);
 	u32 (*faults)(struct iommu_unit *u);
@@ -224,6 +226,8 @@ void iommu_fault_report(struct iommu_unit *u, u16 rid, u64 addr, bool write, con
  */
 int iommu_domain_init(struct iommu_domain *d, u16 id);
 int iommu_domain_map(struct iommu_domain *d, u64 iova, hpa_t hpa, u64 size);
+/* The MSI doorbell @page (arch_msi_doorbell) at IOVA = @page, as device memory. */
+int iommu_domain_map_doorbell(struct iommu_domain *d, hpa_t page);
 void iommu_domain_unmap(struct iommu_domain *d, u64 iova, u64 size);
 int iommu_domain_attach(struct iommu_domain *d, struct iommu_unit *u, u16 rid);
 int iommu_domain_detach(struct iommu_domain *d, struct iommu_unit *u, u16 rid);
@@ -238,7 +242,7 @@ void iommu_fault_event(void);
  * write, *@index the entry for iommu_irq_free. -KEEL_ENOTSUP if @u does not
  * remap interrupts, -KEEL_ENOSPC if its entries are all taken.
  */
-int iommu_irq_alloc(struct iommu_unit *u, u16 rid, u32 apic_id, u8 vector, struct iommu_msi *msi,
+int iommu_irq_alloc(struct iommu_unit *u, u16 rid, u32 apic_id, u32 vector, struct iommu_msi *msi,
 		    u32 *index);
 void iommu_irq_free(struct iommu_unit *u, u16 rid, u32 index);
 
