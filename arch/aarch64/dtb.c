@@ -158,6 +158,14 @@ static int dtb_gic(void *fdt, const struct dtb_desc *d)
 	ret |= fdt_property(fdt, "interrupt-controller", NULL, 0);
 	ret |= fdt_property(fdt, "reg", reg, sizeof(reg));
 	ret |= fdt_property_u32(fdt, "#redistributor-regions", 1);
+	if (d->pci_mbi) {
+		/* GICv3 MBI: messages are GICD_SETSPI_NSR writes of these INTIDs. */
+		fdt32_t mbi[2] = { cpu_to_fdt32(GIC_SPI_BASE + VGIC_MBI_FIRST_SPI),
+				   cpu_to_fdt32(VGIC_MBI_SPIS) };
+
+		ret |= fdt_property(fdt, "msi-controller", NULL, 0);
+		ret |= fdt_property(fdt, "mbi-ranges", mbi, sizeof(mbi));
+	}
 	ret |= fdt_property_u32(fdt, "phandle", PHANDLE_GIC);
 	ret |= fdt_end_node(fdt);
 	return ret;
@@ -331,6 +339,8 @@ static int dtb_pci(void *fdt, const struct dtb_desc *d)
 	ret |= fdt_property_u32(fdt, "#size-cells", 2);
 	ret |= fdt_property(fdt, "ranges", ranges, sizeof(ranges));
 	ret |= dtb_pci_intx(fdt, d);
+	if (d->pci_mbi)
+		ret |= fdt_property_u32(fdt, "msi-parent", PHANDLE_GIC);
 	ret |= fdt_property(fdt, "dma-coherent", NULL, 0);
 	ret |= fdt_end_node(fdt);
 	return ret;
@@ -348,24 +358,30 @@ static int dtb_mgmt_event(void *fdt, const struct dtb_desc *d)
 	return ret;
 }
 
+/* Wired lines are SPIs below the MBI range, which only messages use. */
+static bool dtb_spi_wired(u32 spi)
+{
+	return spi < VGIC_MBI_FIRST_SPI;
+}
+
 static bool dtb_desc_ok(const struct dtb_desc *d)
 {
 	if (d->cpu_count == 0 || d->cpu_count > DTB_MAX_CPUS || d->virtio_count > DTB_MAX_VIRTIO)
 		return false;
 	for (u32 i = 0; i < d->virtio_count; i++)
-		if (d->virtio_spi[i] >= VGIC_NR_SPIS)
+		if (!dtb_spi_wired(d->virtio_spi[i]))
 			return false;
-	if (d->mgmt_event && d->mgmt_event_spi >= VGIC_NR_SPIS)
+	if (d->mgmt_event && !dtb_spi_wired(d->mgmt_event_spi))
 		return false;
 	if (d->pci_ecam_size &&
 	    (range_overflows(d->pci_ecam_base, d->pci_ecam_size) || !d->pci_mmio_size ||
 	     range_overflows(d->pci_mmio_base, d->pci_mmio_size)))
 		return false;
-	if (d->pci_intx_count > DTB_MAX_PCI_INTX)
+	if (d->pci_intx_count > DTB_MAX_PCI_INTX || (d->pci_mbi && !d->pci_ecam_size))
 		return false;
 	for (u32 i = 0; i < d->pci_intx_count; i++)
 		if (d->pci_intx_slot[i] > 31 || d->pci_intx_pin[i] < 1 || d->pci_intx_pin[i] > 4 ||
-		    d->pci_intx_spi[i] >= VGIC_NR_SPIS)
+		    !dtb_spi_wired(d->pci_intx_spi[i]))
 			return false;
 	return d->mem_size != 0 && d->initrd_end >= d->initrd_start;
 }

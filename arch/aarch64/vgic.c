@@ -6,6 +6,7 @@
  * most urgent interrupts of a vCPU only while it runs (flushed before entry,
  * synced back and cleared after each exit).
  */
+#include <keel/abi.h>
 #include <keel/arch.h>
 #include <keel/console.h>
 #include <keel/lib.h>
@@ -27,6 +28,8 @@
 #define GICD_CTLR 0x0000
 #define GICD_TYPER 0x0004
 #define GICD_IIDR 0x0008
+#define GICD_SETSPI_NSR 0x0040
+#define GICD_CLRSPI_NSR 0x0048
 #define GICD_IGROUPR 0x0080
 #define GICD_ISENABLER 0x0100
 #define GICD_ICENABLER 0x0180
@@ -46,6 +49,8 @@
 #define GICD_CTLR_DS BIT(6)
 #define GIC_PIDR2_V3 0x3bu /* ArchRev 3 in bits [7:4] */
 #define GICD_TYPER_IDBITS(n) ((u32)((n)-1) << 19)
+#define GICD_TYPER_MBIS BIT(16)
+#define GICD_SETSPI_INTID 0x1fffu
 
 /* Redistributor: RD frame, then the SGI frame 64 KiB above it. */
 #define GICR_CTLR 0x0000
@@ -760,7 +765,7 @@ static u32 vgic_dist_read32(struct vgic *g, u64 off)
 	case GICD_CTLR:
 		return g->ctlr | GICD_CTLR_ARE | GICD_CTLR_DS;
 	case GICD_TYPER:
-		return GICD_TYPER_IDBITS(10) | (VGIC_NR_IRQS / 32 - 1);
+		return GICD_TYPER_IDBITS(10) | GICD_TYPER_MBIS | (VGIC_NR_IRQS / 32 - 1);
 	case GICD_IIDR:
 		return 0;
 	case GICD_PIDR2:
@@ -768,6 +773,35 @@ static u32 vgic_dist_read32(struct vgic *g, u64 off)
 	default:
 		return 0; /* RAZ: IGRPMODR, NSACR, ITARGETSR... */
 	}
+}
+
+_Static_assert(KEEL_PCI_INTX_IRQ_BASE + KEEL_PD_MAX_PCI <= VGIC_MBI_FIRST_SPI &&
+		       KEEL_MGMT_EVENT_IRQ < VGIC_MBI_FIRST_SPI &&
+		       VGIC_MBI_FIRST_SPI + VGIC_MBI_SPIS <= VGIC_NR_SPIS,
+	       "wired lines below the MBI range, which fits the SPIs");
+
+static bool vgic_is_mbi(u32 intid)
+{
+	return intid >= GIC_SPI_BASE + VGIC_MBI_FIRST_SPI &&
+	       intid < GIC_SPI_BASE + VGIC_MBI_FIRST_SPI + VGIC_MBI_SPIS;
+}
+
+/*
+ * GICD_SETSPI_NSR / CLRSPI_NSR (@set) of @intid, under the lock: the pending
+ * latch of an MBI, as ISPENDR / ICPENDR would set it. Writes naming any other
+ * INTID are ignored, as the GIC ignores those outside its SPIs: only the MBI
+ * range is offered for messages (its device tree's mbi-ranges).
+ */
+static void vgic_mbi_write(struct vgic *g, u32 intid, bool set)
+{
+	struct vgic_irq *q;
+
+	if (!vgic_is_mbi(intid))
+		return;
+	q = &g->spi[intid - GIC_SPI_BASE];
+	vgic_bit_set(q, set ? GICD_ISPENDR : GICD_ICPENDR, true);
+	if (q->flags & IRQ_LIVE)
+		vgic_mark(g, 0, intid);
 }
 
 static void vgic_dist_write32(struct vgic *g, u64 off, u32 v)
@@ -785,7 +819,28 @@ static void vgic_dist_write32(struct vgic *g, u64 off, u32 v)
 	}
 	if (off == GICD_CTLR)
 		g->ctlr = v & (GICD_CTLR_EN_G0 | GICD_CTLR_EN_G1);
+	else if (off == GICD_SETSPI_NSR || off == GICD_CLRSPI_NSR)
+		vgic_mbi_write(g, v & GICD_SETSPI_INTID, off == GICD_SETSPI_NSR);
 	/* Everything else is read-only or ignored. */
+}
+
+bool vgic_mbi_raise(struct partition *part, u32 intid)
+{
+	struct vgic *g = part->arch.vgic;
+	unsigned long flags;
+	u32 spi = intid - GIC_SPI_BASE, dest;
+	bool kick;
+
+	if (!g || !vgic_is_mbi(intid))
+		return false;
+	flags = spin_lock_irqsave(&g->lock);
+	vgic_mbi_write(g, intid, true);
+	dest = vgic_spi_dest(g, spi);
+	kick = dest != VGIC_NO_TARGET && vgic_irq_deliverable(g, dest, intid);
+	spin_unlock_irqrestore(&g->lock, flags);
+	if (kick)
+		vgic_kick(g, dest);
+	return true;
 }
 
 static bool vgic_is_irouter(u64 off, u32 *spi)

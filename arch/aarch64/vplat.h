@@ -38,7 +38,15 @@ struct vcpu_arch;
 #define GIC_PPI_PHYS_TIMER 30u
 
 /* SPIs the vGIC offers (SPI numbers 0..VGIC_NR_SPIS-1). */
-#define VGIC_NR_SPIS 64u
+#define VGIC_NR_SPIS 128u
+/*
+ * The upper half are message-based SPIs (GICv3 MBI): a guest's PCI
+ * functions signal MSIs as GICD_SETSPI_NSR writes of one of these INTIDs
+ * (mbi-ranges in its device tree); Keel raises them from the host LPIs
+ * those MSIs become (msi.c). Nothing else uses them.
+ */
+#define VGIC_MBI_FIRST_SPI 64u
+#define VGIC_MBI_SPIS 64u
 
 /* The MPIDR a partition's vCPU @index sees: Aff0 < 16 so SGI target lists reach it. */
 static inline u64 vplat_mpidr(u32 index)
@@ -49,6 +57,8 @@ static inline u64 vplat_mpidr(u32 index)
 /* vgic.c */
 int vgic_create(struct partition *part);
 void vgic_set_spi(struct partition *part, u32 spi, bool level);
+/* Make MBI INTID @intid pending (as a GICD_SETSPI_NSR write would); false if it is none. */
+bool vgic_mbi_raise(struct partition *part, u32 intid);
 /* SPI @spi's flags and target, for reports (arch_irq_line_describe). Racy reads. */
 void vgic_describe_spi(struct partition *part, u32 spi, char *buf, u32 len);
 void vgic_vcpu_reset(struct vcpu *vcpu);
@@ -155,6 +165,8 @@ struct dtb_desc {
 	u32 pci_intx_count;
 	u8 pci_intx_slot[DTB_MAX_PCI_INTX], pci_intx_pin[DTB_MAX_PCI_INTX];
 	u32 pci_intx_spi[DTB_MAX_PCI_INTX];
+	/* Its functions may use MSI/MSI-X: the GIC offers MBIs, the bus names it msi-parent. */
+	bool pci_mbi;
 };
 
 /* Build the tree into @buf (@size bytes). Returns its size or -KEEL_E*. */

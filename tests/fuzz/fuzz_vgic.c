@@ -290,7 +290,8 @@ static void vgic_snapshot(u8 mutate, u32 pos, u8 x, u32 sel)
 /*
  * Records of 12 bytes: op, a, b, c, then a 64-bit value. Ops: a register
  * access to the distributor or a redistributor at offset a|b<<8|c<<16 (size
- * and direction from op); an SPI line; an SGI register write; the vtimer;
+ * and direction from op, GICD_SETSPI_NSR's messages among them); an SPI
+ * line or an MBI raised from an LPI; an SGI register write; the vtimer;
  * an entry (flush), the guest's doing, and the exit (sync) on vCPU op & 1;
  * a snapshot (vgic_snapshot: a odd mutates it; the value says where, how,
  * and which lines and vCPU to try impossible states on).
@@ -320,7 +321,11 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 			plat_vdev_access(v, (r[0] >> 1) % 7, off, r[0], val);
 			break;
 		case 2:
-			vgic_set_spi(&plat_part, r[1] % 96, r[2] & 1);
+			/* An SPI line, or an MBI Keel raises from an LPI (any INTID: refused but MBIs). */
+			if (r[2] & 2)
+				(void)vgic_mbi_raise(&plat_part, r[1] | (u32)r[3] << 8);
+			else
+				vgic_set_spi(&plat_part, r[1] % (VGIC_NR_SPIS + 32), r[2] & 1);
 			break;
 		case 3:
 			vgic_sgi_write(v, val);

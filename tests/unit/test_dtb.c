@@ -343,6 +343,10 @@ static void test_pci(void)
 	d.pci_intx_pin[1] = 2;
 	d.pci_intx_count = DTB_MAX_PCI_INTX + 1;
 	CHECK_EQ(dtb_build(&d, buf, sizeof(buf)), -KEEL_EINVAL);
+	/* A wired line in the MBI range: refused (messages alone use it). */
+	d.pci_intx_spi[1] = VGIC_MBI_FIRST_SPI;
+	d.pci_intx_count = 2;
+	CHECK_EQ(dtb_build(&d, buf, sizeof(buf)), -KEEL_EINVAL);
 	d.pci_intx_count = 0;
 
 	/* A window that wraps, or a bus without a memory window: refused. */
@@ -353,10 +357,48 @@ static void test_pci(void)
 	CHECK_EQ(dtb_build(&d, buf, sizeof(buf)), -KEEL_EINVAL);
 }
 
+/* MSIs by GICv3 MBI: the GIC an msi-controller with its message INTIDs, the bus its client. */
+static void test_pci_mbi(void)
+{
+	static struct dtb_desc d;
+	int gic, pcie, len;
+	const fdt32_t *r;
+
+	desc_init(&d, 1, 2);
+	CHECK(dtb_build(&d, buf, sizeof(buf)) > 0);
+	gic = fdt_path_offset(buf, "/intc@8000000");
+	CHECK(fdt_getprop(buf, gic, "msi-controller", NULL) == NULL);
+	CHECK(fdt_getprop(buf, gic, "mbi-ranges", NULL) == NULL);
+
+	/* MBI without a bus to use it is a caller's mistake. */
+	d.pci_mbi = true;
+	CHECK_EQ(dtb_build(&d, buf, sizeof(buf)), -KEEL_EINVAL);
+
+	d.pci_ecam_base = KEEL_PCI_ECAM_BASE;
+	d.pci_ecam_size = KEEL_PCI_ECAM_SIZE;
+	d.pci_mmio_base = KEEL_PCI_MMIO_BASE;
+	d.pci_mmio_size = KEEL_PCI_MMIO_SIZE;
+	CHECK(dtb_build(&d, buf, sizeof(buf)) > 0);
+	gic = fdt_path_offset(buf, "/intc@8000000");
+	pcie = fdt_path_offset(buf, "/pcie@3f000000");
+	CHECK(fdt_getprop(buf, gic, "msi-controller", &len) != NULL);
+	CHECK_EQ(len, 0);
+	/* INTIDs 96..159: SPIs 64..127, the vGIC's upper half. */
+	r = fdt_getprop(buf, gic, "mbi-ranges", &len);
+	CHECK_EQ(len, 2 * 4);
+	CHECK_EQ(fdt32_to_cpu(r[0]), 96);
+	CHECK_EQ(fdt32_to_cpu(r[1]), 64);
+	CHECK_EQ(fdt32_to_cpu(r[0]) + fdt32_to_cpu(r[1]), 32 + VGIC_NR_SPIS);
+	CHECK_EQ(prop_u32(buf, pcie, "msi-parent", 0), prop_u32(buf, gic, "phandle", 0));
+	/* No #msi-cells: MBI takes no specifier, so Linux takes the single-parent form. */
+	CHECK(fdt_getprop(buf, gic, "#msi-cells", NULL) == NULL);
+}
+
 int main(void)
 {
 	test_slot_gap();
 	test_pci();
+	test_pci_mbi();
 	test_basic();
 	test_pmu();
 	test_mgmt_event();
