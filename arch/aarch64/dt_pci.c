@@ -56,6 +56,9 @@ struct dt_map_entry {
 /* SMMU being described; static as in dmar.c, it is a little over 1 KiB. */
 static struct iommu_unit dt_unit;
 
+/* Every host bridge sends its functions' MSIs to a GICv3 ITS with DeviceID = requester ID. */
+static bool dt_msi_rid_ok;
+
 /* The host SPIs (GIC INTIDs) the host bridges' interrupt-map routes INTx to. */
 static u32 dt_intx[DT_PCI_MAX_INTX];
 static u32 dt_intx_count;
@@ -295,6 +298,71 @@ static bool dt_map_check(const void *fdt, int node, const char *path)
 				path, i, e.rid, e.len, e.phandle, why);
 	}
 	return true;
+}
+
+/* ---- MSI: where a host bridge's messages go, under which DeviceID ---- */
+
+/* @phandle names an enabled arm,gic-v3-its node. */
+static bool dt_is_its(const void *fdt, u32 phandle)
+{
+	int t = fdt_node_offset_by_phandle(fdt, phandle);
+
+	return t >= 0 && !fdt_node_check_compatible(fdt, t, "arm,gic-v3-its") &&
+	       dt_node_enabled(fdt, t);
+}
+
+/* Why bridge @node's msi-map does not give an ITS DeviceID = requester ID, or NULL. */
+static const char *dt_msi_map_refusal(const void *fdt, int node)
+{
+	const fdt32_t *map;
+	u32 mask = PCI_RID_MAX;
+	int len, r;
+
+	map = fdt_getprop(fdt, node, "msi-map", &len);
+	r = dt_prop_u32(fdt, node, "msi-map-mask", &mask);
+	if (r < 0 || (mask & PCI_RID_MAX) != PCI_RID_MAX)
+		return "its msi-map-mask folds requester IDs together";
+	if (!len || len < 0 || len % (int)(DT_MAP_CELLS * sizeof(*map)))
+		return "its msi-map is not a list of 4-cell entries";
+	for (u32 i = 0; i < (u32)len / (DT_MAP_CELLS * sizeof(*map)); i++) {
+		struct dt_map_entry e;
+
+		dt_map_entry_at(map, i, &e);
+		if (!dt_is_its(fdt, e.phandle))
+			return "an msi-map entry names no enabled GICv3 ITS";
+		if (e.stream != e.rid)
+			return "an msi-map entry gives DeviceIDs other than the requester IDs";
+	}
+	return NULL;
+}
+
+/*
+ * Whether bridge @node (segment @seg) sends MSIs to an ITS as DeviceID =
+ * requester ID, which is what Keel maps there (msi.c): an msi-map that is
+ * the identity, or an msi-parent that is an ITS. Segment 0 only: one ITS
+ * has one DeviceID space, which a second segment's IDs would share.
+ */
+static bool dt_msi_check(const void *fdt, int node, u16 seg, const char *path)
+{
+	const char *why = NULL;
+	const fdt32_t *parent;
+	int len;
+
+	if (fdt_getprop(fdt, node, "msi-map", &len))
+		why = dt_msi_map_refusal(fdt, node);
+	else if (!(parent = fdt_getprop(fdt, node, "msi-parent", &len)) || len != sizeof(*parent) ||
+		 !dt_is_its(fdt, fdt32_ld(parent)))
+		why = "it names no GICv3 ITS (msi-map or msi-parent)";
+	if (!why && seg)
+		why = "it is not PCI segment 0";
+	if (why)
+		pr_warn("dt: %s: MSIs of guests' PCI functions are not offered: %s", path, why);
+	return !why;
+}
+
+bool dt_pci_msi_rid_is_devid(void)
+{
+	return dt_msi_rid_ok;
 }
 
 /* ---- INTx: a host bridge's interrupt-map ---- */
@@ -553,6 +621,7 @@ void dt_pci_discover(const struct keel_boot_info *bi, const void *fdt)
 	int node;
 
 	dt_intx_count = 0;
+	dt_msi_rid_ok = true;
 	for (node = fdt_node_offset_by_compatible(fdt, -1, "pci-host-ecam-generic"); node >= 0;
 	     node = fdt_node_offset_by_compatible(fdt, node, "pci-host-ecam-generic")) {
 		struct pci_ecam w;
@@ -572,6 +641,7 @@ void dt_pci_discover(const struct keel_boot_info *bi, const void *fdt)
 		br[nbr].seg = w.seg;
 		br[nbr].map_ok = dt_map_check(fdt, node, path);
 		dt_intx_parse(fdt, node, path);
+		dt_msi_rid_ok &= dt_msi_check(fdt, node, w.seg, path);
 		nbr++;
 	}
 	for (node = fdt_node_offset_by_compatible(fdt, -1, "arm,smmu-v3"); node >= 0;

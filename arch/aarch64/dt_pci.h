@@ -41,4 +41,12 @@ void dt_pci_discover(const struct keel_boot_info *bi, const void *fdt);
  */
 u32 dt_pci_intx_lines(u32 *out, u32 max);
 
+/*
+ * Every host bridge dt_pci_discover() took sends its functions' MSIs to a
+ * GICv3 ITS with DeviceID = requester ID (segment 0; msi-map the identity,
+ * or msi-parent an ITS), as Keel maps them. False: none is offered, each
+ * bridge that does not said so on the console.
+ */
+bool dt_pci_msi_rid_is_devid(void);
+
 #endif /* KEEL_ARCH_AARCH64_DT_PCI_H */

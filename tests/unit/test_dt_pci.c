@@ -50,6 +50,7 @@ int iommu_add(const struct keel_boot_info *bi, const struct iommu_unit *desc)
 
 #define GIC_PH 0x8002u
 #define SMMU_PH 0x8004u
+#define ITS_PH 0x8006u
 #define SPI 0u
 #define PPI 1u
 #define EDGE 1u
@@ -86,6 +87,7 @@ struct ecam_opts {
 	const char *name;
 	const char *status;
 	struct cells reg, bus_range, domain, map, mask, imap;
+	struct cells msi_map, msi_mask, msi_parent;
 };
 
 struct smmu_opts {
@@ -102,6 +104,8 @@ struct tree {
 	struct smmu_opts smmu[10];
 	u32 gic_cells; /* 0: 3 */
 	u32 gic_addr_cells; /* #address-cells of the GIC node (0: none, as QEMU's is 2) */
+	const char *its_status; /* the ITS node's status (NULL: none) */
+	bool no_its;
 };
 
 static unsigned char fdt_buf[128 * 1024];
@@ -128,6 +132,7 @@ static int node_ecam(void *fdt, const struct ecam_opts *o)
 	const struct cells bus_range = CELLS(0, 0xff);
 	const struct cells domain = CELLS(0);
 	const struct cells map = CELLS(0, SMMU_PH, 0, 0x10000);
+	const struct cells msi_map = CELLS(0, ITS_PH, 0, 0x10000);
 	const struct cells none = NONE;
 	int ret = 0;
 
@@ -146,6 +151,9 @@ static int node_ecam(void *fdt, const struct ecam_opts *o)
 	ret |= prop_cells(fdt, "iommu-map-mask", &o->mask, &none);
 	ret |= fdt_property_u32(fdt, "#interrupt-cells", 1);
 	ret |= prop_cells(fdt, "interrupt-map", &o->imap, &none);
+	ret |= prop_cells(fdt, "msi-map", &o->msi_map, &msi_map);
+	ret |= prop_cells(fdt, "msi-map-mask", &o->msi_mask, &none);
+	ret |= prop_cells(fdt, "msi-parent", &o->msi_parent, &none);
 	ret |= fdt_end_node(fdt);
 	return ret;
 }
@@ -205,6 +213,15 @@ static const void *build(const struct tree *t)
 		ret |= fdt_property_u32(fdt, "#address-cells", t->gic_addr_cells);
 	ret |= fdt_property(fdt, "interrupt-controller", NULL, 0);
 	ret |= fdt_property_u32(fdt, "phandle", GIC_PH);
+	if (!t->no_its) {
+		ret |= fdt_begin_node(fdt, "its@8080000");
+		ret |= fdt_property_string(fdt, "compatible", "arm,gic-v3-its");
+		ret |= fdt_property(fdt, "msi-controller", NULL, 0);
+		if (t->its_status)
+			ret |= fdt_property_string(fdt, "status", t->its_status);
+		ret |= fdt_property_u32(fdt, "phandle", ITS_PH);
+		ret |= fdt_end_node(fdt);
+	}
 	ret |= fdt_end_node(fdt);
 
 	for (u32 i = 0; i < t->n_smmu; i++)
@@ -503,7 +520,8 @@ static void test_domain(void)
 	tree_qemu(&t);
 	t.ecam[0].domain = (struct cells)CELLS(0xffff);
 	run(&t);
-	CHECK(quiet());
+	CHECK(logged("not offered: it is not PCI segment 0")); /* and nothing else */
+	CHECK(!strstr(unit_log, "ignored"));
 	CHECK_EQ(rec_ecam[0].seg, 0xffff);
 	CHECK_EQ(rec_unit[0].seg, 0xffff);
 
@@ -515,8 +533,12 @@ static void test_domain(void)
 	t.ecam[0].map = t.ecam[1].map = (struct cells)NONE;
 	t.ecam[1].name = "pcie@30000000";
 	t.ecam[1].reg = (struct cells)CELLS(0, 0x30000000, 0, 0x10000000);
+	t.ecam[1].msi_map = (struct cells)NONE;
+	t.ecam[1].msi_parent = (struct cells)CELLS(ITS_PH);
 	run(&t);
-	CHECK(quiet());
+	CHECK(logged("dt: /pcie@30000000: MSIs of guests' PCI functions are not offered: it is "
+		     "not PCI segment 0"));
+	CHECK(!strstr(unit_log, "ignored"));
 	CHECK_EQ(rec_ecam_n, 2);
 	CHECK_EQ(rec_ecam[0].seg, 0);
 	CHECK_EQ(rec_ecam[1].seg, 1);
@@ -1047,6 +1069,103 @@ static void test_intx_map(void)
 	CHECK_EQ(dt_pci_intx_lines(lines, 8), 0);
 }
 
+/*
+ * MSIs: Keel maps DeviceID = requester ID at the ITS, so a bridge must say
+ * exactly that (QEMU's identity msi-map, or an msi-parent that is the ITS);
+ * anything else, and no guest gets MSIs (with the reason named).
+ */
+static void test_msi(void)
+{
+	static const char off[] = "dt: /pcie@10000000: MSIs of guests' PCI functions are not "
+				  "offered: ";
+	char want[256];
+	struct tree t;
+
+	tree_qemu(&t);
+	run(&t);
+	CHECK(quiet());
+	CHECK(dt_pci_msi_rid_is_devid());
+
+	/* No bridge, no functions: nothing to refuse. */
+	tree_qemu(&t);
+	t.n_ecam = 0;
+	run(&t);
+	CHECK(dt_pci_msi_rid_is_devid());
+
+	/* The single-parent form names the ITS. */
+	tree_qemu(&t);
+	t.ecam[0].msi_map = (struct cells)NONE;
+	t.ecam[0].msi_parent = (struct cells)CELLS(ITS_PH);
+	run(&t);
+	CHECK(quiet());
+	CHECK(dt_pci_msi_rid_is_devid());
+
+	/* Two identity entries; and a full mask: still the identity. */
+	tree_qemu(&t);
+	t.ecam[0].msi_map = (struct cells)CELLS(0, ITS_PH, 0, 0x100, 0x100, ITS_PH, 0x100, 0xff00);
+	t.ecam[0].msi_mask = (struct cells)CELLS(0xffff);
+	run(&t);
+	CHECK(quiet());
+	CHECK(dt_pci_msi_rid_is_devid());
+
+	struct {
+		struct cells map, mask, parent;
+		const char *why;
+	} bad[] = {
+		{ CELLS(0, ITS_PH, 0x10, 0x100), NONE, NONE,
+		  "an msi-map entry gives DeviceIDs other than the requester IDs" },
+		{ CELLS(0, ITS_PH, 0, 0x100, 0x100, ITS_PH, 0x200, 0x100), NONE, NONE,
+		  "an msi-map entry gives DeviceIDs other than the requester IDs" },
+		{ CELLS(0, GIC_PH, 0, 0x10000), NONE, NONE,
+		  "an msi-map entry names no enabled GICv3 ITS" },
+		{ CELLS(0, 0x7777, 0, 0x10000), NONE, NONE,
+		  "an msi-map entry names no enabled GICv3 ITS" },
+		{ CELLS(0, ITS_PH, 0), NONE, NONE, "its msi-map is not a list of 4-cell entries" },
+		{ EMPTY, NONE, NONE, "its msi-map is not a list of 4-cell entries" },
+		{ CELLS(0, ITS_PH, 0, 0x10000), CELLS(0xff00), NONE,
+		  "its msi-map-mask folds requester IDs together" },
+		{ CELLS(0, ITS_PH, 0, 0x10000), CELLS(0xffff, 0), NONE,
+		  "its msi-map-mask folds requester IDs together" },
+		{ NONE, NONE, NONE, "it names no GICv3 ITS (msi-map or msi-parent)" },
+		{ NONE, NONE, CELLS(GIC_PH), "it names no GICv3 ITS (msi-map or msi-parent)" },
+		{ NONE, NONE, CELLS(ITS_PH, 0), "it names no GICv3 ITS (msi-map or msi-parent)" },
+	};
+	for (u32 i = 0; i < ARRAY_SIZE(bad); i++) {
+		tree_qemu(&t);
+		t.ecam[0].msi_map = bad[i].map;
+		t.ecam[0].msi_mask = bad[i].mask;
+		t.ecam[0].msi_parent = bad[i].parent;
+		run(&t);
+		snprintf(want, sizeof(want), "%s%s", off, bad[i].why);
+		CHECK(logged(want));
+		CHECK(!dt_pci_msi_rid_is_devid());
+		CHECK_EQ(rec_ecam_n, 1); /* the bridge itself is still taken */
+	}
+
+	/* The ITS disabled, or not there at all. */
+	tree_qemu(&t);
+	t.its_status = "disabled";
+	run(&t);
+	CHECK(logged("an msi-map entry names no enabled GICv3 ITS"));
+	CHECK(!dt_pci_msi_rid_is_devid());
+	tree_qemu(&t);
+	t.no_its = true;
+	run(&t);
+	CHECK(!dt_pci_msi_rid_is_devid());
+
+	/* A second segment's requester IDs would share the ITS's DeviceIDs with the first's. */
+	tree_qemu(&t);
+	t.n_ecam = 2;
+	t.ecam[1].name = "pcie@30000000";
+	t.ecam[1].reg = (struct cells)CELLS(0, 0x30000000, 0, 0x10000000);
+	t.ecam[1].domain = (struct cells)CELLS(1);
+	t.ecam[1].map = (struct cells)NONE;
+	run(&t);
+	CHECK(logged("dt: /pcie@30000000: MSIs of guests' PCI functions are not offered: it is "
+		     "not PCI segment 0"));
+	CHECK(!dt_pci_msi_rid_is_devid());
+}
+
 int main(void)
 {
 	test_intx_map();
@@ -1062,6 +1181,7 @@ int main(void)
 	test_map_overlap_and_count();
 	test_map_mask();
 	test_two_segments();
+	test_msi();
 	test_irq();
 	test_random();
 	return unit_done("test_dt_pci");
