@@ -79,9 +79,9 @@ UNIT_CFLAGS_test_dmar := -Iarch/x86_64
 UNIT_SRCS_test_ivrs := arch/x86_64/ivrs.c
 UNIT_CFLAGS_test_ivrs := -Iarch/x86_64
 # The IOMMU drivers' page-table formats and tables, through the one walker.
-UNIT_SRCS_test_vtd := vfio/vtd.c vfio/iommu_poll.c core/pt.c
-UNIT_SRCS_test_amdvi := tests/unit/iommu_env.c vfio/amdvi.c vfio/iommu_poll.c core/pt.c
-UNIT_SRCS_test_smmuv3 := tests/unit/iommu_env.c vfio/smmuv3.c vfio/iommu_poll.c core/pt.c
+UNIT_SRCS_test_vtd := vfio/vtd.c vfio/iommu_poll.c core/poll.c core/pt.c
+UNIT_SRCS_test_amdvi := tests/unit/iommu_env.c vfio/amdvi.c vfio/iommu_poll.c core/poll.c core/pt.c
+UNIT_SRCS_test_smmuv3 := tests/unit/iommu_env.c vfio/smmuv3.c vfio/iommu_poll.c core/poll.c core/pt.c
 
 # SHA-256 (measured launch): known answers, and every split of the input.
 UNIT_SRCS_test_sha256 := core/sha256.c
