@@ -82,6 +82,8 @@ UNIT_CFLAGS_test_ivrs := -Iarch/x86_64
 UNIT_SRCS_test_vtd := vfio/vtd.c vfio/iommu_poll.c core/poll.c core/pt.c
 UNIT_SRCS_test_amdvi := tests/unit/iommu_env.c vfio/amdvi.c vfio/iommu_poll.c core/poll.c core/pt.c
 UNIT_SRCS_test_smmuv3 := tests/unit/iommu_env.c vfio/smmuv3.c vfio/iommu_poll.c core/poll.c core/pt.c
+# The aarch64 GICv3 ITS driver, against a fake ITS whose register writes are trapped.
+UNIT_SRCS_test_its := arch/aarch64/its.c core/poll.c
 
 # SHA-256 (measured launch): known answers, and every split of the input.
 UNIT_SRCS_test_sha256 := core/sha256.c
