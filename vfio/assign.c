@@ -191,7 +191,28 @@ static bool vfio_has_pci(const struct pdesc *d)
 	return false;
 }
 
-/* Its RAM (its plugged memory comes later, block by block) in its new domain. */
+/*
+ * The MSI doorbell (aarch64: the ITS's translation register) where its
+ * functions write their messages, at its own address: refused if that is
+ * where the partition has RAM, which its DMA must then reach instead.
+ */
+static int vfio_map_doorbell(struct partition *part, struct vfio_part *vp)
+{
+	hpa_t db = arch_msi_doorbell();
+
+	if (!db)
+		return 0;
+	for (u32 i = 0; i < part->mem_count; i++)
+		if (ranges_overlap(db, PAGE_SIZE, part->mem[i].gpa, part->mem[i].size)) {
+			pr_err("partition '%s': its RAM at 0x%llx covers the MSI doorbell 0x%llx",
+			       part->desc.h.name, (unsigned long long)part->mem[i].gpa,
+			       (unsigned long long)db);
+			return -KEEL_EINVAL;
+		}
+	return iommu_domain_map_doorbell(&vp->dom, db);
+}
+
+/* Its RAM (its plugged memory comes later, block by block) and the MSI doorbell in its new domain. */
 static int vfio_map_ram(struct partition *part, struct vfio_part *vp)
 {
 	int ret = 0;
@@ -199,7 +220,7 @@ static int vfio_map_ram(struct partition *part, struct vfio_part *vp)
 	for (u32 i = 0; !ret && i < part->mem_count; i++)
 		ret = iommu_domain_map(&vp->dom, part->mem[i].gpa, part->mem[i].hpa,
 				       part->mem[i].size);
-	return ret;
+	return ret ? ret : vfio_map_doorbell(part, vp);
 }
 
 /*

@@ -118,7 +118,9 @@
 #define CD0_ASET BIT(47)
 #define CD0_ASID_SHIFT 48
 #define CD1_TTB0_MASK 0x000ffffffffffff0ull
-#define MAIR_WB 0xffull /* attribute 0: normal, write-back */
+/* Attribute 0: normal, write-back; 1: Device-nGnRE (an MSI doorbell). */
+#define MAIR_WB_DEV (0xffull | 0x04ull << 8)
+#define PTE_S1_ATTR_DEV (1ull << 2) /* AttrIndx 1 */
 
 /* Commands: 2 dwords, the opcode in bits 7:0. */
 #define CMD_DWORDS 2u
@@ -162,6 +164,8 @@
 #define PTE_S1_AP_RO (3ull << 6)
 #define PTE_S1_NG BIT(11) /* tagged by ASID */
 #define PTE_S2_MEMATTR_WB (0xfull << 2)
+#define PTE_S2_MEMATTR_DEV (0x1ull << 2) /* Device-nGnRE */
+#define PTE_S2_MEMATTR (0xfull << 2)
 #define PTE_S2_READ BIT(6)
 #define PTE_S2_WRITE BIT(7)
 #define PTE_SH_INNER (3ull << 8)
@@ -390,7 +394,7 @@ static void smmuv3_cd_build(u64 *cd, hpa_t root, u16 id, u32 oas)
 	cd[0] = CD0_T0SZ_48 | CD0_WB_ISH | CD0_EPD1 | CD0_V | (u64)oas << CD0_IPS_SHIFT | CD0_AFFD |
 		CD0_AA64 | CD0_R | CD0_A | CD0_ASET | (u64)id << CD0_ASID_SHIFT;
 	cd[1] = root & CD1_TTB0_MASK;
-	cd[3] = MAIR_WB;
+	cd[3] = MAIR_WB_DEV;
 }
 
 /*
@@ -500,27 +504,31 @@ static u64 smmuv3_pte_leaf_bits(u32 level)
 	return level == SMMU_LEVELS - 1 ? PTE_TABLE | PTE_VALID : PTE_VALID;
 }
 
-/* Stage 1: normal write-back memory, tagged by ASID, never executable. */
+/*
+ * Stage 1: normal write-back memory (device memory for PT_DEVICE: an MSI
+ * doorbell), tagged by ASID, never executable.
+ */
 static u64 smmuv3_s1_leaf(hpa_t pa, u32 level, u32 attrs)
 {
-	u64 e = (pa & PTE_ADDR_MASK) | smmuv3_pte_leaf_bits(level) | PTE_SH_INNER | PTE_AF |
-		PTE_S1_NG | PTE_XN;
+	u64 e = (pa & PTE_ADDR_MASK) | smmuv3_pte_leaf_bits(level) | PTE_AF | PTE_S1_NG | PTE_XN;
 
+	e |= attrs & PT_DEVICE ? PTE_S1_ATTR_DEV : PTE_SH_INNER;
 	return e | (attrs & PT_WRITE ? PTE_S1_AP_RW : PTE_S1_AP_RO);
 }
 
 static u32 smmuv3_s1_attrs(u64 e, u32 level)
 {
 	(void)level;
-	return PT_READ | ((e & (1ull << 7)) ? 0u : PT_WRITE); /* AP[2]: read-only */
+	return PT_READ | ((e & (1ull << 7)) ? 0u : PT_WRITE) | /* AP[2]: read-only */
+	       ((e & (7ull << 2)) == PTE_S1_ATTR_DEV ? PT_DEVICE : 0u);
 }
 
-/* Stage 2: normal write-back memory, read and write as asked. */
+/* Stage 2: normal write-back memory (or device memory), read and write as asked. */
 static u64 smmuv3_s2_leaf(hpa_t pa, u32 level, u32 attrs)
 {
-	u64 e = (pa & PTE_ADDR_MASK) | smmuv3_pte_leaf_bits(level) | PTE_S2_MEMATTR_WB |
-		PTE_SH_INNER | PTE_AF | PTE_XN;
+	u64 e = (pa & PTE_ADDR_MASK) | smmuv3_pte_leaf_bits(level) | PTE_AF | PTE_XN;
 
+	e |= attrs & PT_DEVICE ? PTE_S2_MEMATTR_DEV : PTE_S2_MEMATTR_WB | PTE_SH_INNER;
 	if (attrs & PT_READ)
 		e |= PTE_S2_READ;
 	if (attrs & PT_WRITE)
@@ -531,7 +539,8 @@ static u64 smmuv3_s2_leaf(hpa_t pa, u32 level, u32 attrs)
 static u32 smmuv3_s2_attrs(u64 e, u32 level)
 {
 	(void)level;
-	return (e & PTE_S2_READ ? PT_READ : 0u) | (e & PTE_S2_WRITE ? PT_WRITE : 0u);
+	return (e & PTE_S2_READ ? PT_READ : 0u) | (e & PTE_S2_WRITE ? PT_WRITE : 0u) |
+	       ((e & PTE_S2_MEMATTR) == PTE_S2_MEMATTR_DEV ? PT_DEVICE : 0u);
 }
 
 static bool smmuv3_pte_present(u64 e)
@@ -962,6 +971,29 @@ static u32 smmuv3_faults(struct iommu_unit *u)
 	return n;
 }
 
+/*
+ * The SMMUv3 does not remap interrupts: the GIC's ITS does (arch_msi_remap).
+ * Entry @index is the ITS event of requester @rid; @apic_id is the host
+ * core (and ITS collection), @vector its LPI, as arch_msi_route chose.
+ */
+static int smmuv3_irte_set(struct iommu_unit *u, u16 rid, u32 index, u32 apic_id, u32 vector,
+			   struct iommu_msi *msi)
+{
+	struct arch_msi_target t = { .cpu = apic_id, .apic_id = apic_id, .vector = vector };
+
+	(void)u;
+	if (index >= IOMMU_IRTES)
+		return -KEEL_EINVAL;
+	return arch_msi_remap(rid, index, &t, msi);
+}
+
+static void smmuv3_irte_clear(struct iommu_unit *u, u16 rid, u32 index)
+{
+	(void)u;
+	if (index < IOMMU_IRTES)
+		arch_msi_unmap(rid, index);
+}
+
 const struct iommu_ops smmuv3_ops = {
 	.name = "SMMUv3",
 	.enable = smmuv3_enable,
@@ -969,5 +1001,7 @@ const struct iommu_ops smmuv3_ops = {
 	.attach = smmuv3_attach,
 	.detach = smmuv3_detach,
 	.flush = smmuv3_flush,
+	.irte_set = smmuv3_irte_set,
+	.irte_clear = smmuv3_irte_clear,
 	.faults = smmuv3_faults,
 };

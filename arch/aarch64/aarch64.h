@@ -40,8 +40,13 @@
 #define ICH_AP0R0_EL2 s3_4_c12_c8_0
 #define ICH_AP1R0_EL2 s3_4_c12_c9_0
 
+#ifdef __aarch64__
 #define isb() __asm__ volatile("isb" ::: "memory")
 #define dsb(opt) __asm__ volatile("dsb " #opt ::: "memory")
+#else /* host unit tests of aarch64 sources: ordering the compiler keeps */
+#define isb() __atomic_signal_fence(__ATOMIC_SEQ_CST)
+#define dsb(opt) __atomic_thread_fence(__ATOMIC_SEQ_CST)
+#endif
 
 /* HCR_EL2 */
 #define HCR_VM BIT(0)
@@ -117,6 +122,8 @@ struct aa64_platform {
 	hpa_t gicr_base[4]; /* redistributor regions */
 	u64 gicr_size[4];
 	u32 gicr_count;
+	hpa_t its_base; /* the first GICv3 ITS (0: none) */
+	u64 its_size;
 	bool psci_hvc; /* conduit: true = HVC, false = SMC */
 	bool psci_found;
 };
@@ -143,6 +150,12 @@ int gic_init(void);
 int gic_cpu_init(struct pcpu *cpu);
 void gic_handle_irq(void);
 void gic_ppi_deactivate(u32 intid);
+
+/* msi.c: guests' PCI MSIs through the host ITS (gic.c calls these) */
+void msi_init(void);
+void msi_cpu_init(u32 cpu, hpa_t gicr);
+void msi_lpi_fired(u32 intid);
+bool msi_ready(void);
 
 /* psci.c */
 u64 psci_call(u64 fn, u64 a1, u64 a2, u64 a3);

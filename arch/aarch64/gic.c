@@ -60,6 +60,7 @@
 static const u32 gic_ppis[] = { GIC_IPI_SGI,	GIC_PPI_MAINT,	    GIC_PPI_HYP_TIMER,
 				GIC_PPI_VTIMER, GIC_PPI_PHYS_TIMER, GIC_PPI_PMU };
 #define GIC_SPURIOUS_FIRST 1020
+#define GIC_LPI_FIRST 8192
 #define GIC_IRQ_BATCH 16 /* interrupts handled per entry before returning */
 #define GIC_POLL_LIMIT 1000000
 
@@ -282,6 +283,7 @@ int gic_init(void)
 			gic_spis[i].use == GIC_SPI_IOMMU_FAULT ? "IOMMU faults" : "PCI INTx");
 	}
 	gic_dist_ready = true;
+	msi_init();
 	return 0;
 }
 
@@ -347,6 +349,7 @@ int gic_cpu_init(struct pcpu *cpu)
 	write_sysreg(ICC_CTLR_EL1, ICC_CTLR_EOIMODE);
 	write_sysreg(ICC_IGRPEN1_EL1, 1);
 	vgic_cpu_init();
+	msi_cpu_init(cpu->id, rd);
 	return 0;
 }
 
@@ -392,6 +395,10 @@ static bool gic_dispatch(u32 intid)
 		/* The guest finished an interrupt: the exit path resyncs the vGIC. */
 		return false;
 	default:
+		if (intid >= GIC_LPI_FIRST) {
+			msi_lpi_fired(intid);
+			return false;
+		}
 		own = gic_own_spi(intid);
 		if (own) {
 			gic_own_spi_handle(own);

@@ -130,6 +130,7 @@ static void image_describe_pci(struct partition *part, struct dtb_desc *d)
 		d->pci_intx_spi[i] = r[i].virq;
 	}
 	d->pci_intx_count = n;
+	d->pci_mbi = msi_ready();
 }
 
 static void image_describe(struct partition *part, const struct image_layout *l, struct dtb_desc *d)

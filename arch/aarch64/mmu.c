@@ -248,6 +248,9 @@ static int mmu_build(const struct keel_boot_info *bi)
 	for (u32 i = 0; i < aa64_plat.gicr_count && !ret; i++)
 		ret = mmu_map(aa64_plat.gicr_base[i], aa64_plat.gicr_size[i],
 			      PT_READ | PT_WRITE | PT_DEVICE, "GICR");
+	if (!ret && aa64_plat.its_base)
+		ret = mmu_map(aa64_plat.its_base, aa64_plat.its_size,
+			      PT_READ | PT_WRITE | PT_DEVICE, "GIC ITS");
 	/* What platform discovery recorded (dt_pci.c), checked by pci_ecam_add and iommu_add. */
 	for (u32 i = 0; !ret && (w = pci_ecam_window(i)); i++)
 		ret = mmu_map(pci_ecam_start(w), pci_ecam_end(w) - pci_ecam_start(w),

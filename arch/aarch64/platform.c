@@ -139,6 +139,30 @@ static int dt_find_gic(const void *fdt)
 	return 0;
 }
 
+/*
+ * The first enabled GICv3 ITS (arm,gic-v3-its), whose registers Keel drives
+ * for guests' MSIs (msi.c). None, or one described badly: no MSIs, and
+ * guests' PCI functions use INTx.
+ */
+static void dt_find_its(const void *fdt)
+{
+	int node = -1;
+	u64 base, size;
+
+	while ((node = fdt_node_offset_by_compatible(fdt, node, "arm,gic-v3-its")) >= 0) {
+		if (!dt_node_enabled(fdt, node))
+			continue;
+		if (dt_reg(fdt, node, 0, &base, &size) || !base || size < 0x20000 ||
+		    range_overflows(base, size) || !IS_ALIGNED(base, 0x10000)) {
+			pr_warn("dt: GICv3 ITS reg malformed; ignored");
+			continue;
+		}
+		aa64_plat.its_base = base;
+		aa64_plat.its_size = ALIGN_UP(size, PAGE_SIZE);
+		return;
+	}
+}
+
 static bool dt_is_cpu(const void *fdt, int node)
 {
 	const char *type;
@@ -223,6 +247,7 @@ int arch_platform_discover(const struct keel_boot_info *bi, struct platform *pla
 		ret = dt_find_gic(fdt);
 	if (ret)
 		return ret;
+	dt_find_its(fdt);
 	uart = dt_find_uart(bi);
 	aa64_plat.uart_base = uart ? uart : 0x09000000ull;
 	pr_info("dt: %u CPUs, GICv3 dist 0x%llx, %u redist region(s) at 0x%llx, psci %s, uart 0x%llx",
@@ -241,19 +266,4 @@ bool arch_iommu_fault_msi(struct iommu_msi *msi)
 {
 	(void)msi;
 	return false;
-}
-
-/* No PCI function reaches an aarch64 partition yet (SMMUv3 and its MSIs come with it). */
-int arch_msi_route(struct partition *part, u64 addr, u32 data, struct arch_msi_target *t)
-{
-	(void)part;
-	(void)addr;
-	(void)data;
-	(void)t;
-	return -KEEL_ENOTSUP;
-}
-
-void arch_msi_unroute(const struct arch_msi_target *t)
-{
-	(void)t;
 }

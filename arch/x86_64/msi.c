@@ -107,3 +107,25 @@ void x86_msi_irq(u64 vec)
 				    false);
 	__atomic_fetch_sub(&r->busy, 1, __ATOMIC_RELEASE);
 }
+
+/* The IOMMUs of a PC remap interrupts themselves (VT-d, AMD-Vi): no ITS here. */
+int arch_msi_remap(u16 rid, u32 event, const struct arch_msi_target *t, struct iommu_msi *msi)
+{
+	(void)rid;
+	(void)event;
+	(void)t;
+	(void)msi;
+	return -KEEL_ENOTSUP;
+}
+
+void arch_msi_unmap(u16 rid, u32 event)
+{
+	(void)rid;
+	(void)event;
+}
+
+/* MSIs to 0xfee00000 are interrupts to an x86 IOMMU, never translated DMA. */
+hpa_t arch_msi_doorbell(void)
+{
+	return 0;
+}

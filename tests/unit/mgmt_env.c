@@ -387,6 +387,20 @@ int iommu_domain_map(struct iommu_domain *d, u64 iova, hpa_t hpa, u64 size)
 	return 0;
 }
 
+/* The MSI doorbell page (0: none, as on x86_64), and each domain's mapping of it. */
+hpa_t fake_doorbell;
+
+hpa_t arch_msi_doorbell(void)
+{
+	return fake_doorbell;
+}
+
+int iommu_domain_map_doorbell(struct iommu_domain *d, hpa_t page)
+{
+	fake_domains[d->id].doorbell = page;
+	return 0;
+}
+
 void iommu_domain_unmap(struct iommu_domain *d, u64 iova, u64 size)
 {
 	(void)iova;

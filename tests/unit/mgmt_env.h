@@ -39,8 +39,10 @@ struct fake_domain {
 	bool live;
 	u64 mapped; /* bytes */
 	u32 attached;
+	hpa_t doorbell; /* the MSI doorbell page mapped in it (iommu_domain_map_doorbell) */
 };
 extern struct fake_domain fake_domains[256];
+extern hpa_t fake_doorbell; /* arch_msi_doorbell()'s answer (0: none) */
 
 void fake_input(struct partition *p, const char *buf, size_t len);
 

@@ -21,6 +21,9 @@
 #include "mgmt_env.h"
 #include "unit.h"
 
+extern char unit_log[];
+extern size_t unit_log_len;
+
 #define POOL (64ull << 20)
 #define MGR_RAM (4ull << 20)
 #define SCRATCH 0x10000ull /* offset of the manager's argument area */
@@ -1267,6 +1270,47 @@ static void test_vcpus_freed_when_not_held(void)
 	pcpus[3].held = NULL;
 }
 
+/*
+ * Where the interrupt controller takes MSIs as DMA writes (aarch64's ITS), a
+ * partition's domain maps that doorbell page too, at its own address; never
+ * where the partition has RAM, which its devices' DMA must reach instead.
+ */
+static void test_pci_doorbell(void)
+{
+	static const struct iommu_ops named = { .name = "fake" };
+	static struct iommu_unit smmu = { .kind = IOMMU_SMMUV3, .index = 0, .on = true,
+					  .ops = &named };
+	const u32 edu = KEEL_PCI_ADDR(0, 0, 3, 0);
+	u32 id;
+
+	pci_fake(0, PCI_BDF(0, 3, 0), 0x1234, 0x11e8, 0x00ff00, PCI_HEADER_NORMAL, 3, &smmu);
+	fake_pci_count = 1;
+	CHECK_EQ(create_simple("db", 0x2, 4ull << 20, 4096), KEEL_OK);
+	id = (u32)last_res[0];
+
+	fake_doorbell = 0x08090000;
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_ASSIGN, id, edu, 0), KEEL_OK);
+	CHECK_EQ(fake_domains[id].doorbell, 0x08090000);
+	CHECK_EQ(fake_domains[id].mapped, 4ull << 20);
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_RELEASE, id, edu, 0), KEEL_OK);
+	CHECK(!fake_domains[id].live);
+
+	/* In its RAM: refused, the function not given, nothing left behind. */
+	fake_doorbell = KEEL_GUEST_RAM_BASE + (1ull << 20);
+	unit_log_len = 0;
+	unit_log[0] = 0;
+	CHECK_EQ(call(KEEL_HC_MGMT_PCI_ASSIGN, id, edu, 0), -KEEL_EINVAL);
+	CHECK(strstr(unit_log, "partition 'db': its RAM at 0x40000000 covers the MSI doorbell "
+			       "0x40100000"));
+	CHECK_EQ(pci_owner(0), KEEL_PCI_OWNER_NONE);
+	CHECK(!fake_domains[id].live);
+	CHECK_EQ(fake_domains[id].mapped, 0);
+
+	fake_doorbell = 0;
+	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, id, 0, 0), KEEL_OK);
+	fake_pci_count = 0;
+}
+
 int main(void)
 {
 	setup();
@@ -1275,6 +1319,7 @@ int main(void)
 	test_host_info_and_list();
 	test_pci_list();
 	test_pci_assign_release();
+	test_pci_doorbell();
 	test_net_list();
 	test_create_hostile();
 	test_load_hostile();

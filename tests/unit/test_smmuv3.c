@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include <keel/abi.h>
+#include <keel/arch.h>
 #include <keel/iommu.h>
 #include <keel/pmm.h>
 #include <keel/pt.h>
@@ -280,7 +281,7 @@ static void test_enable(void)
 	CHECK(cd[0] & BIT(30)); /* TTB1 walks off */
 	CHECK(cd[0] & BIT(41)); /* AArch64 tables */
 	CHECK_EQ((cd[0] >> 32) & 7, 4); /* IPS = OAS */
-	CHECK_EQ(cd[3], 0xff);
+	CHECK_EQ(cd[3], 0x4ff); /* MAIR: 0 normal write-back, 1 Device-nGnRE */
 	/* Everything cached before dropped, and waited for. */
 	CHECK_EQ(cmd_n, 3);
 	CHECK_EQ(cmds[0].op, OP_CFGI_ALL);
@@ -400,7 +401,85 @@ static void test_format(void)
 		 0x80000000ull | 3 | 0xf << 2 | 3 << 6 | 3 << 8 | 1 << 10 | 3ull << 53);
 	CHECK(pt_lookup(&pt, 0x40001000, NULL, &attrs, NULL));
 	CHECK_EQ(attrs, PT_READ);
+	/* A doorbell page: MemAttr Device-nGnRE, no shareability (device memory is). */
+	CHECK_EQ(pt_map(&pt, 0x08090000, 0x08090000, 0x1000, PT_READ | PT_WRITE | PT_DEVICE), 0);
+	CHECK_EQ(walk(pt.root, 0x08090000, 3),
+		 0x08090000ull | 3 | 1 << 2 | 3 << 6 | 1 << 10 | 3ull << 53);
+	CHECK(pt_lookup(&pt, 0x08090040, NULL, &attrs, NULL));
+	CHECK_EQ(attrs, PT_READ | PT_WRITE | PT_DEVICE);
 	pt_destroy(&pt);
+
+	/* Stage 1's doorbell: AttrIndx 1, read/write. */
+	fake_reset(IDR0_S1, IDR1_QEMU, IDR5_QEMU);
+	CHECK_EQ(smmuv3_ops.enable(&unit), 0);
+	pt = new_pt();
+	CHECK_EQ(pt_map(&pt, 0x08090000, 0x08090000, 0x1000, PT_READ | PT_WRITE | PT_DEVICE), 0);
+	CHECK_EQ(walk(pt.root, 0x08090000, 3),
+		 0x08090000ull | 3 | 1 << 2 | 1 << 6 | 1 << 10 | 1 << 11 | 3ull << 53);
+	CHECK(pt_lookup(&pt, 0x08090000, NULL, &attrs, NULL));
+	CHECK_EQ(attrs, PT_READ | PT_WRITE | PT_DEVICE);
+	pt_destroy(&pt);
+	fake_pmm_free_all();
+}
+
+/* ---- interrupt remapping: the ITS's, through arch_msi_remap ---------------- */
+
+static int remap_ret;
+static u32 remap_n, unmap_n;
+static u16 remap_rid;
+static u32 remap_event;
+static struct arch_msi_target remap_t;
+
+int arch_msi_remap(u16 rid, u32 event, const struct arch_msi_target *t, struct iommu_msi *msi)
+{
+	remap_n++;
+	remap_rid = rid;
+	remap_event = event;
+	remap_t = *t;
+	if (remap_ret)
+		return remap_ret;
+	msi->addr = 0x08090040;
+	msi->data = event;
+	return 0;
+}
+
+void arch_msi_unmap(u16 rid, u32 event)
+{
+	unmap_n++;
+	remap_rid = rid;
+	remap_event = event;
+}
+
+/*
+ * The SMMUv3 has no interrupt table of its own: each entry is handed, with
+ * its requester, to the interrupt controller's remapping, and its answer
+ * is what the device writes. Entries beyond the table never get there.
+ */
+static void test_irte(void)
+{
+	struct iommu_msi m = { 0 };
+
+	fake_reset(IDR0_S1, IDR1_QEMU, IDR5_QEMU);
+	CHECK_EQ(smmuv3_ops.enable(&unit), 0);
+	CHECK_EQ(smmuv3_ops.irte_set(&unit, EDU_RID, 7, 2, 8192 + 2 * 64 + 5, &m), 0);
+	CHECK_EQ(remap_n, 1);
+	CHECK_EQ(remap_rid, EDU_RID);
+	CHECK_EQ(remap_event, 7);
+	CHECK_EQ(remap_t.cpu, 2);
+	CHECK_EQ(remap_t.apic_id, 2);
+	CHECK_EQ(remap_t.vector, 8192 + 2 * 64 + 5);
+	CHECK_EQ(m.addr, 0x08090040);
+	CHECK_EQ(m.data, 7);
+	remap_ret = -KEEL_ENOSPC;
+	CHECK_EQ(smmuv3_ops.irte_set(&unit, EDU_RID, 8, 2, 8193, &m), -KEEL_ENOSPC);
+	remap_ret = 0;
+	CHECK_EQ(smmuv3_ops.irte_set(&unit, EDU_RID, IOMMU_IRTES, 2, 8193, &m), -KEEL_EINVAL);
+	CHECK_EQ(remap_n, 2);
+	smmuv3_ops.irte_clear(&unit, EDU_RID, 7);
+	CHECK_EQ(unmap_n, 1);
+	CHECK_EQ(remap_event, 7);
+	smmuv3_ops.irte_clear(&unit, EDU_RID, IOMMU_IRTES);
+	CHECK_EQ(unmap_n, 1);
 	fake_pmm_free_all();
 }
 
@@ -643,6 +722,7 @@ int main(void)
 	test_unsuitable();
 	test_timeouts();
 	test_format();
+	test_irte();
 	test_attach_stage1();
 	test_attach_stage2();
 	test_faults();

@@ -82,6 +82,9 @@ UNIT_CFLAGS_test_ivrs := -Iarch/x86_64
 UNIT_SRCS_test_vtd := vfio/vtd.c vfio/iommu_poll.c core/poll.c core/pt.c
 UNIT_SRCS_test_amdvi := tests/unit/iommu_env.c vfio/amdvi.c vfio/iommu_poll.c core/poll.c core/pt.c
 UNIT_SRCS_test_smmuv3 := tests/unit/iommu_env.c vfio/smmuv3.c vfio/iommu_poll.c core/poll.c core/pt.c
+# aarch64's MSI routing (guest MBI messages to ITS events and LPIs), ITS and vGIC faked.
+UNIT_SRCS_test_msi := arch/aarch64/msi.c
+
 # The aarch64 GICv3 ITS driver, against a fake ITS whose register writes are trapped.
 UNIT_SRCS_test_its := arch/aarch64/its.c core/poll.c
 

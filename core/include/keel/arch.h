@@ -32,6 +32,7 @@ struct pcpu;
 struct vcpu;
 struct partition;
 struct platform;
+struct iommu_msi;
 
 /* ---- Boot, on the boot CPU ---------------------------------------------- */
 
@@ -344,6 +345,21 @@ struct arch_msi_target {
 };
 int arch_msi_route(struct partition *part, u64 addr, u32 data, struct arch_msi_target *t);
 void arch_msi_unroute(const struct arch_msi_target *t);
+
+/*
+ * Where an IOMMU does not remap interrupts itself (the SMMUv3), the
+ * interrupt controller does: a message from requester @rid with event
+ * @event becomes @t's host interrupt (aarch64: the GICv3 ITS maps DeviceID
+ * @rid, EventID @event to @t's LPI on @t's core). *@msi is what the device
+ * must write: the ITS's doorbell and the event. arch_msi_unmap takes the
+ * mapping away; once it returns no new interrupt comes from it. Both are
+ * -KEEL_ENOTSUP where the arch has no such controller (x86_64).
+ * arch_msi_doorbell: the page a device writes its messages to, which its
+ * IOMMU domain must let through (IOVA = its physical address), or 0.
+ */
+int arch_msi_remap(u16 rid, u32 event, const struct arch_msi_target *t, struct iommu_msi *msi);
+void arch_msi_unmap(u16 rid, u32 event);
+hpa_t arch_msi_doorbell(void);
 
 /*
  * INTx of partitions' PCI functions (vfio/intx.c): listen on every host
