@@ -128,7 +128,8 @@ OWNED_CONFIG = keel_cfg(
 # What the guest's driver checks, in order (each line ends "ok", or "WRONG").
 EDU_CHECKS = ["bar0", "command", "map", "ident", "liveness", "factorial-5", "factorial-10",
               "busmaster", "dma-to-device", "dma-to-ram", "dma-compare", "dma-beyond-ram",
-              "intx-pin", "intx-gic", "intx", "intx-again", "intx-disabled", "intx-enabled"]
+              "msi-cap", "msi-mbi", "msi", "msi-off", "intx-pin", "intx-gic", "intx", "intx-again",
+              "intx-disabled", "intx-enabled"]
 GUEST_RAM = 0x40000000  # where an aarch64 partition's RAM starts, guest-physical
 SPARE = 30 << 20  # an offset of the owner's RAM its small guest never touches
 
@@ -192,10 +193,11 @@ def test_guest_drives_its_edu(owned):
     """The driver partition's own guest finds the edu at 00:01.0 of the bus Keel shows it
     (ECAM at 0x3f000000), its BAR in the PCI window, and drives it: registers, a DMA
     round trip at guest-physical addresses through the SMMU, a DMA past its RAM that
-    the SMMU blocks and Keel reports naming the device and the partition, and its INTx:
-    a raise arrives once on its SPI (held at the device until the guest's EOI, then let
-    go: a second raise arrives too), none with INTx Disable set, the pending one once
-    it is cleared."""
+    the SMMU blocks and Keel reports naming the device and the partition, its MSI as a
+    GICv3 MBI (the vGIC says it takes them; a raise arrives once at the INTID the guest
+    chose, none with MSI off), and its INTx: a raise arrives once on its SPI (held at the
+    device until the guest's EOI, then let go: a second raise arrives too), none with INTx
+    Disable set, the pending one once it is cleared."""
     q = owned.q
     given = given_before_start(q, "driver", DRIVEN_EDU, "iommu 0 (SMMUv3)")
     q.wait_for(out("driver", r"edu: found at 00:01\.0 bar0 0x10000000$"), 90, after=given.index)
@@ -208,6 +210,10 @@ def test_guest_drives_its_edu(owned):
     q.wait_for(keel(rf"error: iommu 0 \(SMMUv3\): DMA write at 0x100000000 by "
                     rf"0000:00:{DRIVEN_EDU} blocked: address not mapped; partition 'driver' "
                     r"owns the device"), 30)
+    # Its MSI went through the host's ITS, which Keel turned on at boot.
+    assert q.find(keel(r"gic: ITS at 0x8080000 on: MSIs of PCI functions become LPIs$"))
+    assert not q.find(keel(r"is not delivered|the ITS kept")), \
+        q.find_all(keel(r".*(MSI|ITS).*"))
     # Its INTx: the host line QEMU virt's interrupt-map gives slot 4 (SPI 3-6), its own SPI.
     assert q.find(keel(r"gic: INTx of PCI functions: 4 host lines listened to, on cpu 0$"))
     assert q.find(keel(rf"partition 'driver': pci 0000:00:{DRIVEN_EDU}: its INTx arrives on "
@@ -230,13 +236,14 @@ def handoff_run(rig):
 
 # ---- A Linux microVM drives its functions (keel.pci=1 in the test initramfs) -------------
 # The same functions at the same addresses as on x86_64 (test_passthrough.py), whose
-# checks run here too. aarch64 offers no MSI yet: Linux drives them through INTx.
+# checks run here too, MSI-X among them: the guest's GIC offers MBIs (its device tree's
+# mbi-ranges), which Keel raises from the LPIs the host ITS makes of the devices' messages.
 
 @pytest.fixture(scope="module")
 def linux_edu(rig):
     """A Debian arm64 kernel in a microVM given the edu, a virtio disk, an NVMe drive and
     two NICs: its device tree describes the bus (a pci-host-ecam-generic node with Keel's
-    ECAM and window, and each function's INTx line)."""
+    ECAM and window, each function's INTx line, and the GIC as its msi-parent)."""
     a = linuxrig.assets("aarch64", rig.build)
     blk, ports = test_passthrough.pci_linux_devices(rig)
     cmd = linuxrig.cmdline("aarch64", after="poweroff", wait=0, extra="keel.pci=1")
@@ -245,7 +252,7 @@ def linux_edu(rig):
     extra = ["-machine", "iommu=smmuv3", "-device", test_passthrough.DEVICE] + blk
     q = linuxrig.boot_keel(rig, "aarch64", config, "smmu-linux", a, smp=2, extra=extra,
                            timeout=400)
-    q.management, q.intx = False, True
+    q.management, q.intx = False, False
     with q:
         test_passthrough.pci_linux_run(q, ports)
         yield q

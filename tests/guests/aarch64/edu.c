@@ -3,8 +3,8 @@
  * The edu driver's aarch64 part (the rest is lib/edu.c): configuration space
  * through the ECAM Keel shows at 0x3f000000 (bus 0), BAR0 used as the MMU-off
  * guest sees it (Device memory), DSB SY around the DMA, then the edu's INTx
- * as an SPI of the guest's GICv3 (lib/edu.c's sequence). Keel delivers no
- * MSI on aarch64 yet: MSI is not tested.
+ * as an SPI of the guest's GICv3 (lib/edu.c's sequence), and its MSI as a
+ * GICv3 MBI: a write of an INTID to the vGIC's GICD_SETSPI_NSR.
  */
 #include "edu.h"
 #include "gic.h"
@@ -18,6 +18,10 @@
 #define GIC_SPI_BASE 32u /* SPI n is INTID 32 + n */
 #define EDU_PRIO 0xa0u /* let through by gic_cpu_init()'s priority mask */
 #define IRQ 0x101u /* struct trap's vector for an IRQ */
+#define GICD_TYPER 0x08000004ull
+#define GICD_TYPER_MBIS (1u << 16)
+#define GICD_SETSPI_NSR 0x08000040u /* where an MBI message is written */
+#define MBI_INTID 97u /* one of Keel's MBI INTIDs (its guests' mbi-ranges: 96, 64 of them) */
 
 /*
  * The ECAM is Keel's model: each access one plain load or store of a base
@@ -47,6 +51,11 @@ uint16_t edu_cfg_read16(unsigned int dev, unsigned int reg)
 void edu_cfg_write16(unsigned int dev, unsigned int reg, uint16_t v)
 {
 	__asm__ volatile("strh %w0, [%1]" ::"r"(v), "r"(ecam(dev, reg)) : "memory");
+}
+
+static void edu_cfg_write32(unsigned int dev, unsigned int reg, uint32_t v)
+{
+	__asm__ volatile("str %w0, [%1]" ::"r"(v), "r"(ecam(dev, reg)) : "memory");
 }
 
 /*
@@ -120,13 +129,53 @@ static void edu_intx_gic(unsigned int dev)
 	gic_spi_disable(edu_intid);
 }
 
+/* The edu's MSI capability aimed at the vGIC's SETSPI_NSR with MBI INTID @intid (0: off). */
+static void edu_msi_aim(unsigned int dev, unsigned int at, uint16_t ctrl, uint32_t intid)
+{
+	edu_cfg_write32(dev, at + 4, GICD_SETSPI_NSR);
+	if (ctrl & MSI_64BIT) {
+		edu_cfg_write32(dev, at + 8, 0);
+		edu_cfg_write16(dev, at + 12, (uint16_t)intid);
+	} else {
+		edu_cfg_write16(dev, at + 8, (uint16_t)intid);
+	}
+	edu_cfg_write16(dev, at + MSI_CTRL,
+			(uint16_t)(intid ? ctrl | MSI_ENABLE : ctrl & ~MSI_ENABLE));
+}
+
+/*
+ * MSI as an MBI: the vGIC says it takes messages (GICD_TYPER.MBIS); MSI on
+ * with MBI_INTID, a raise arrives once with the status it set; MSI off, a
+ * raise reaches nobody and the status stays set.
+ */
+static void edu_msi(unsigned int dev)
+{
+	unsigned int at = edu_pci_find_cap(dev, PCI_CAP_ID_MSI);
+	uint16_t ctrl;
+
+	if (!edu_check("msi-cap", at != 0, "MSI capability at 0x%02x", at))
+		return;
+	if (!edu_check("msi-mbi", *(volatile uint32_t *)GICD_TYPER & GICD_TYPER_MBIS,
+		       "GICD_TYPER 0x%x offers MBIs", *(volatile uint32_t *)GICD_TYPER))
+		return;
+	edu_intid = MBI_INTID;
+	gic_guest_init(0, edu_trap);
+	gic_spi_enable(edu_intid, EDU_PRIO);
+	ctrl = edu_cfg_read16(dev, at + MSI_CTRL);
+	edu_msi_aim(dev, at, ctrl, MBI_INTID);
+	edu_msi_arrives("INTID", MBI_INTID);
+	edu_msi_aim(dev, at, ctrl, 0);
+	edu_msi_silent();
+	gic_spi_disable(edu_intid);
+}
+
 bool arch_edu_drive(uint64_t ram_base, uint64_t ram_size, uint64_t lat_rounds)
 {
 	unsigned int dev;
 
 	if (!edu_run(PCI_WINDOW, PCI_WINDOW_END, ram_base, ram_size, &dev))
 		return false;
-	printf("edu: msi not tested: Keel delivers no MSI on aarch64 yet\n");
+	edu_msi(dev);
 	edu_intx_gic(dev);
 	return edu_passed();
 }

@@ -283,6 +283,32 @@ bool edu_irq_wait(uint64_t want)
 	return irqs_taken >= want;
 }
 
+bool edu_msi_arrives(const char *kind, unsigned int n)
+{
+	bool got;
+
+	edu_irqs(true);
+	edu_write(EDU_IRQ_RAISE, 0x5a);
+	got = edu_irq_wait(1);
+	edu_check("msi", got && edu_irq_count() == 1 && edu_irq_status() == 0x5a,
+		  "%lu interrupt(s) at %s 0x%x, status 0x%x (want 1, 0x5a)", edu_irq_count(), kind,
+		  n, edu_irq_status());
+	return got;
+}
+
+void edu_msi_silent(void)
+{
+	uint64_t before = edu_irq_count();
+
+	edu_write(EDU_IRQ_RAISE, 0x3);
+	edu_irq_wait(before + 1);
+	edu_check("msi-off", edu_irq_count() == before && (edu_read(EDU_IRQ_STATUS) & 3) == 3,
+		  "%lu interrupt(s) after a raise with MSI off, status 0x%x", edu_irq_count(),
+		  edu_read(EDU_IRQ_STATUS));
+	edu_irqs(false);
+	edu_write(EDU_IRQ_ACK, 3);
+}
+
 /*
  * ---- INTx: with MSI off, a raise arrives on the line Interrupt Line names
  * (Keel wires the n-th function to the arch's first PCI line + n - 1) ----

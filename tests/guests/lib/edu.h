@@ -13,6 +13,10 @@
 #define PCI_STATUS 0x06u
 #define PCI_COMMAND_MEMORY 0x2u
 #define PCI_COMMAND_MASTER 0x4u
+#define PCI_CAP_ID_MSI 0x05u
+#define MSI_CTRL 2u /* the MSI capability's control, and its bits */
+#define MSI_ENABLE 0x1u
+#define MSI_64BIT 0x80u
 
 #define EDU_BAR_SIZE (1ull << 20)
 #define EDU_IRQ_STATUS 0x24u
@@ -63,6 +67,19 @@ uint32_t edu_irq_status(void);
 
 /* Wait (bounded, interrupts on) until @want interrupts have come: whether they did. */
 bool edu_irq_wait(uint64_t want);
+
+/*
+ * The "msi" check, with MSI just turned on (aimed at @kind @n: "vector",
+ * "INTID"): interrupts on, a raise arrives once with the status it set.
+ * Whether it came.
+ */
+bool edu_msi_arrives(const char *kind, unsigned int n);
+
+/*
+ * The "msi-off" check, with MSI just turned off: a raise reaches nobody and
+ * the status stays set; then interrupts off and the status acknowledged.
+ */
+void edu_msi_silent(void);
 
 /*
  * The "intx-pin" check: 00:@dev.0's Interrupt Pin is INTA and its Interrupt
