@@ -151,6 +151,36 @@ int gic_cpu_init(struct pcpu *cpu);
 void gic_handle_irq(void);
 void gic_ppi_deactivate(u32 intid);
 
+/* Registers of the devices Keel drives itself (the GIC's), by physical address. */
+static inline u32 mmio_read32(hpa_t a)
+{
+	return *(volatile u32 *)hpa_to_hva(a);
+}
+
+static inline u64 mmio_read64(hpa_t a)
+{
+	return *(volatile u64 *)hpa_to_hva(a);
+}
+
+static inline void mmio_write32(hpa_t a, u32 v)
+{
+	*(volatile u32 *)hpa_to_hva(a) = v;
+}
+
+static inline void mmio_write8(hpa_t a, u8 v)
+{
+	*(volatile u8 *)hpa_to_hva(a) = v;
+}
+
+static inline void mmio_write64(hpa_t a, u64 v)
+{
+	*(volatile u64 *)hpa_to_hva(a) = v;
+}
+
+/* LPIs: from INTID 8192; Keel configures 14 ID bits (INTIDs below 16384). */
+#define GIC_LPI_FIRST 8192u
+#define GIC_LPI_ID_BITS 14u
+
 /* msi.c: guests' PCI MSIs through the host ITS (gic.c calls these) */
 void msi_init(void);
 void msi_cpu_init(u32 cpu, hpa_t gicr);

@@ -60,7 +60,6 @@
 static const u32 gic_ppis[] = { GIC_IPI_SGI,	GIC_PPI_MAINT,	    GIC_PPI_HYP_TIMER,
 				GIC_PPI_VTIMER, GIC_PPI_PHYS_TIMER, GIC_PPI_PMU };
 #define GIC_SPURIOUS_FIRST 1020
-#define GIC_LPI_FIRST 8192
 #define GIC_IRQ_BATCH 16 /* interrupts handled per entry before returning */
 #define GIC_POLL_LIMIT 1000000
 
@@ -68,31 +67,6 @@ static const u32 gic_ppis[] = { GIC_IPI_SGI,	GIC_PPI_MAINT,	    GIC_PPI_HYP_TIME
 #define ICC_SRE_DFB BIT(1)
 #define ICC_SRE_DIB BIT(2)
 #define ICC_SRE_ENABLE BIT(3)
-
-static inline u32 mmio_read32(hpa_t a)
-{
-	return *(volatile u32 *)hpa_to_hva(a);
-}
-
-static inline u64 mmio_read64(hpa_t a)
-{
-	return *(volatile u64 *)hpa_to_hva(a);
-}
-
-static inline void mmio_write32(hpa_t a, u32 v)
-{
-	*(volatile u32 *)hpa_to_hva(a) = v;
-}
-
-static inline void mmio_write8(hpa_t a, u8 v)
-{
-	*(volatile u8 *)hpa_to_hva(a) = v;
-}
-
-static inline void mmio_write64(hpa_t a, u64 v)
-{
-	*(volatile u64 *)hpa_to_hva(a) = v;
-}
 
 /*
  * The SPIs the hypervisor takes itself, on the boot CPU: the IOMMUs' wired

@@ -15,6 +15,7 @@
 #include <keel/poll.h>
 #include <keel/spinlock.h>
 
+#include "aarch64.h"
 #include "its.h"
 
 #define GITS_CTLR 0x0000
@@ -91,8 +92,6 @@
 #define ITS_CMDQ_BYTES PAGE_SIZE
 #define ITS_CMDQ_ALIGN 0x10000ull
 #define ITS_MAX_DEVICE_IDS 0x10000u
-#define ITS_LPI_FIRST 8192u
-#define ITS_LPI_ID_BITS 14u /* the first LPI needs 14 bits of interrupt ID */
 #define ITS_EVENT_BITS 8u
 #define ITS_COLLECTIONS KEEL_MAX_CPUS /* one per CPU: its ICID is the CPU's id */
 /* Devices with events mapped at once: every device every partition may hold. */
@@ -398,7 +397,7 @@ static int its_do_map_event(struct its *s, u32 devid, u32 event, u32 lpi, u32 ic
 
 	if (!s->ready)
 		return -KEEL_ENODEV;
-	if (devid >= s->device_ids || event >= ITS_EVENTS || lpi < ITS_LPI_FIRST ||
+	if (devid >= s->device_ids || event >= ITS_EVENTS || lpi < GIC_LPI_FIRST ||
 	    (u64)lpi >> s->id_bits || icid >= s->collections || !s->col[icid].mapped)
 		return -KEEL_EINVAL;
 	d = its_dev_find(s, devid);
@@ -704,7 +703,7 @@ static const char *its_unsuitable(u64 typer)
 {
 	if (!(typer & TYPER_PHYSICAL))
 		return "it makes no physical LPIs";
-	if (TYPER_ID_BITS(typer) < ITS_LPI_ID_BITS)
+	if (TYPER_ID_BITS(typer) < GIC_LPI_ID_BITS)
 		return "its interrupt IDs end below the first LPI";
 	return NULL;
 }

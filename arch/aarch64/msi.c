@@ -41,18 +41,16 @@
 #include "its.h"
 #include "vplat.h"
 
-#define LPI_FIRST 8192u
-#define LPI_ID_BITS 14u /* INTIDs below 16384 */
 #define MSI_LPIS_PER_CPU 64u
-#define LPI_PROP_BYTES ((1u << LPI_ID_BITS) - LPI_FIRST)
-#define LPI_PEND_BYTES ((1u << LPI_ID_BITS) / 8)
+#define LPI_PROP_BYTES ((1u << GIC_LPI_ID_BITS) - GIC_LPI_FIRST)
+#define LPI_PEND_BYTES ((1u << GIC_LPI_ID_BITS) / 8)
 #define LPI_PEND_ALIGN 0x10000u
 /* Configuration byte: priority 0xa0 (the hypervisor's), bit 1 RES1, enabled. */
 #define LPI_PROP_ON (0xa0u | BIT(1) | BIT(0))
 
 _Static_assert(ITS_EVENTS == IOMMU_IRTES, "an IOMMU's remapping index is an ITS event");
 
-_Static_assert(LPI_FIRST + KEEL_MAX_CPUS * MSI_LPIS_PER_CPU <= 1u << LPI_ID_BITS,
+_Static_assert(GIC_LPI_FIRST + KEEL_MAX_CPUS * MSI_LPIS_PER_CPU <= 1u << GIC_LPI_ID_BITS,
 	       "every core's LPI block below the configured ID bits");
 
 #define GICD_TYPER 0x0004
@@ -88,16 +86,6 @@ static struct spinlock msi_lock = SPINLOCK_INIT;
 static hpa_t lpi_prop; /* the configuration table all redistributors share */
 static bool msi_on;
 
-static u64 gicr_read64(hpa_t rd, u32 off)
-{
-	return *(volatile u64 *)hpa_to_hva(rd + off);
-}
-
-static void gicr_write64(hpa_t rd, u32 off, u64 v)
-{
-	*(volatile u64 *)hpa_to_hva(rd + off) = v;
-}
-
 bool msi_ready(void)
 {
 	return msi_on;
@@ -109,7 +97,7 @@ bool msi_ready(void)
  */
 void msi_init(void)
 {
-	u32 typer = *(volatile u32 *)hpa_to_hva(aa64_plat.gicd_base + GICD_TYPER);
+	u32 typer = mmio_read32(aa64_plat.gicd_base + GICD_TYPER);
 	u8 *prop;
 
 	if (!aa64_plat.its_base) {
@@ -120,10 +108,10 @@ void msi_init(void)
 		pr_warn("gic: PCI functions of guests get INTx only (the host bridges above)");
 		return;
 	}
-	if (!(typer & GICD_TYPER_LPIS) || GICD_TYPER_IDBITS(typer) < LPI_ID_BITS) {
+	if (!(typer & GICD_TYPER_LPIS) || GICD_TYPER_IDBITS(typer) < GIC_LPI_ID_BITS) {
 		pr_warn("gic: the distributor has no LPIs of %u ID bits: PCI functions of guests "
 			"get INTx only",
-			LPI_ID_BITS);
+			GIC_LPI_ID_BITS);
 		return;
 	}
 	lpi_prop = pmm_alloc(ALIGN_UP(LPI_PROP_BYTES, PAGE_SIZE), PAGE_SIZE);
@@ -152,9 +140,9 @@ void msi_init(void)
  */
 static void gicr_table_base(hpa_t rd, u32 off, u64 v)
 {
-	gicr_write64(rd, off, v);
-	if (!(gicr_read64(rd, off) & GICR_BASER_SH))
-		gicr_write64(rd, off, (v & ~(GICR_BASER_CACHE | GICR_BASER_SH)) | GICR_BASER_NC);
+	mmio_write64(rd + off, v);
+	if (!(mmio_read64(rd + off) & GICR_BASER_SH))
+		mmio_write64(rd + off, (v & ~(GICR_BASER_CACHE | GICR_BASER_SH)) | GICR_BASER_NC);
 }
 
 /*
@@ -170,13 +158,13 @@ void msi_cpu_init(u32 cpu, hpa_t rd)
 
 	if (!msi_on || cpu >= KEEL_MAX_CPUS)
 		return;
-	typer = gicr_read64(rd, GICR_TYPER);
+	typer = mmio_read64(rd + GICR_TYPER);
 	if (!(typer & GICR_TYPER_PLPIS)) {
 		pr_warn("gic: cpu %u: its redistributor takes no LPIs: no MSIs there", cpu);
 		return;
 	}
 	/* EnableLPIs may be impossible to clear; tables set by someone else are not ours. */
-	if (*(volatile u32 *)hpa_to_hva(rd + GICR_CTLR) & GICR_CTLR_ENABLE_LPIS) {
+	if (mmio_read32(rd + GICR_CTLR) & GICR_CTLR_ENABLE_LPIS) {
 		pr_warn("gic: cpu %u: LPIs were on before Keel: no MSIs there", cpu);
 		return;
 	}
@@ -187,11 +175,11 @@ void msi_cpu_init(u32 cpu, hpa_t rd)
 	}
 	arch_dma_clean(hpa_to_hva(pend), LPI_PEND_BYTES);
 	gicr_table_base(rd, GICR_PROPBASER,
-			lpi_prop | GICR_BASER_WB | GICR_BASER_IS | (LPI_ID_BITS - 1));
+			lpi_prop | GICR_BASER_WB | GICR_BASER_IS | (GIC_LPI_ID_BITS - 1));
 	gicr_table_base(rd, GICR_PENDBASER,
 			pend | GICR_BASER_WB | GICR_BASER_IS | GICR_PENDBASER_PTZ);
 	dsb(sy);
-	*(volatile u32 *)hpa_to_hva(rd + GICR_CTLR) |= GICR_CTLR_ENABLE_LPIS;
+	mmio_write32(rd + GICR_CTLR, mmio_read32(rd + GICR_CTLR) | GICR_CTLR_ENABLE_LPIS);
 	dsb(sy);
 	if (its_map_collection(cpu, rd, GICR_TYPER_PROC(typer))) {
 		pr_warn("gic: cpu %u: its ITS collection is not mapped: no MSIs there", cpu);
@@ -235,7 +223,7 @@ int arch_msi_route(struct partition *part, u64 addr, u32 data, struct arch_msi_t
 		msi_next[cpu] = (slot + 1) % MSI_LPIS_PER_CPU;
 		t->cpu = cpu;
 		t->apic_id = cpu; /* the ITS collection of that core */
-		t->vector = LPI_FIRST + cpu * MSI_LPIS_PER_CPU + slot;
+		t->vector = GIC_LPI_FIRST + cpu * MSI_LPIS_PER_CPU + slot;
 		break;
 	}
 	spin_unlock_irqrestore(&msi_lock, flags);
@@ -245,9 +233,9 @@ int arch_msi_route(struct partition *part, u64 addr, u32 data, struct arch_msi_t
 /* The route of LPI @lpi, or NULL if @lpi is none of Keel's. */
 static struct msi_route *msi_route_of(u32 lpi)
 {
-	u32 n = lpi - LPI_FIRST;
+	u32 n = lpi - GIC_LPI_FIRST;
 
-	if (lpi < LPI_FIRST || n >= KEEL_MAX_CPUS * MSI_LPIS_PER_CPU)
+	if (lpi < GIC_LPI_FIRST || n >= KEEL_MAX_CPUS * MSI_LPIS_PER_CPU)
 		return NULL;
 	return &msi_routes[n / MSI_LPIS_PER_CPU][n % MSI_LPIS_PER_CPU];
 }
@@ -288,7 +276,7 @@ int arch_msi_remap(u16 rid, u32 event, const struct arch_msi_target *t, struct i
 	if (!msi_on)
 		return -KEEL_ENOTSUP;
 	if (t->cpu >= KEEL_MAX_CPUS || !READ_ONCE(msi_cpu_on[t->cpu]) || t->apic_id != t->cpu ||
-	    !msi_route_of(t->vector) || (t->vector - LPI_FIRST) / MSI_LPIS_PER_CPU != t->cpu)
+	    !msi_route_of(t->vector) || (t->vector - GIC_LPI_FIRST) / MSI_LPIS_PER_CPU != t->cpu)
 		return -KEEL_EINVAL;
 	ret = its_map_event(rid, event, t->vector, t->apic_id);
 	if (ret)
