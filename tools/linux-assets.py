@@ -299,22 +299,44 @@ def elf_needs(data):
 
 
 def nat_userland(debarch, versions):
-    """Initramfs entries for /usr/sbin/nft, its libraries in /lib/<triplet> and
-    its dynamic loader, from Debian's packages (cached); [] if apt knows no
-    version of one (then keel-uplink nat says nft is missing)."""
+    """Initramfs entries for /usr/sbin/nft, its libraries and its dynamic loader,
+    from Debian's packages (cached); [] if apt knows no version of one (then
+    keel-uplink nat says nft is missing)."""
     if not all((versions or {}).get(n) for n in NAT_PACKAGES):
         log(f"{debarch}: no nftables packages known to apt: keel-uplink nat will lack nft")
         return []
+    return userland(debarch, {n: versions[n] for n in NAT_PACKAGES}, ["usr/sbin/nft"])
+
+
+def userland(debarch, versions, programs, dlopened=()):
+    """Initramfs entries for @programs (paths inside the packages of @versions,
+    {package: version}, unpacked into the cache), every library they need
+    (NEEDED, transitively) and the libraries in @dlopened (loaded at run time)
+    in /lib/<triplet>, and their dynamic loader: (path, bytes or None for a
+    directory, mode), parents first. SystemExit naming what is missing."""
     roots = []
-    for name in NAT_PACKAGES:
-        dest = CACHE / "userland" / f"{name}_{safe(versions[name])}" / debarch
+    for name, version in versions.items():
+        dest = CACHE / "userland" / f"{name}_{safe(version)}" / debarch
         if not (dest / ".complete").is_file():
-            unpack(download(name, versions[name], debarch), dest)
+            unpack(download(name, version, debarch), dest)
         roots.append(dest)
-    nft = read_in(roots[0], "usr/sbin/nft")
     triplet = TRIPLET[debarch]
-    files, todo, seen = {"usr/sbin/nft": nft}, [nft], set()
-    interp = None
+
+    def find(rel):
+        return next((d for r in roots for d in (read_in(r, rel),) if d), None)
+
+    files, todo, seen, interp = {}, [], set(dlopened), None
+    for rel in programs:
+        files[rel] = find(rel)
+        if files[rel] is None:
+            raise SystemExit(f"linux-assets: {rel} is in none of {sorted(versions)}")
+        todo.append(files[rel])
+    for lib in dlopened:
+        data = find(f"lib/{triplet}/{lib}") or find(f"usr/lib/{triplet}/{lib}")
+        if data is None:
+            raise SystemExit(f"linux-assets: {lib} is in none of {sorted(versions)}")
+        files[f"lib/{triplet}/{lib}"] = data
+        todo.append(data)
     while todo:
         i, needed = elf_needs(todo.pop())
         interp = interp or i
@@ -322,18 +344,21 @@ def nat_userland(debarch, versions):
             if lib in seen:
                 continue
             seen.add(lib)
-            data = next((d for r in roots for d in (read_in(r, f"lib/{triplet}/{lib}"),
-                                                    read_in(r, f"usr/lib/{triplet}/{lib}"))
-                         if d), None)
+            data = find(f"lib/{triplet}/{lib}") or find(f"usr/lib/{triplet}/{lib}")
             if data is None:
-                raise SystemExit(f"linux-assets: nft needs {lib}, in none of {NAT_PACKAGES}")
+                raise SystemExit(f"linux-assets: {lib} (needed by {', '.join(programs)}) is "
+                                 f"in none of {sorted(versions)}")
             files[f"lib/{triplet}/{lib}"] = data
             todo.append(data)
     if interp:
-        files[interp.lstrip("/")] = next(d for r in roots for d in (read_in(r, interp.lstrip("/")),) if d)
-    dirs = ["usr", "usr/sbin", f"lib/{triplet}"] + \
-        sorted({str(Path(p).parent) for p in files} - {"lib", "usr/sbin", f"lib/{triplet}"})
-    return [(d, None, 0) for d in dirs] + [(p, data, 0o755) for p, data in sorted(files.items())]
+        files[interp.lstrip("/")] = find(interp.lstrip("/"))
+    dirs = set()
+    for p in files:
+        for parent in Path(p).parents:
+            if str(parent) not in (".", "lib"):  # build_initramfs makes /lib
+                dirs.add(str(parent))
+    return [(d, None, 0) for d in sorted(dirs, key=lambda d: (d.count("/"), d))] + \
+        [(p, data, 0o755) for p, data in sorted(files.items())]
 
 
 # ------------------------------------------------------------------ kernel
