@@ -49,6 +49,23 @@ static void boot_cpu_init(void)
 	pcpus_ready = true;
 }
 
+/*
+ * Keel's own footprint, once every CPU is up and before any partition takes
+ * memory: `make bench` sets it beside Xen's.
+ */
+static void log_footprint(const struct keel_boot_info *bi)
+{
+	struct pmm_footprint fp;
+
+	pmm_footprint(bi, &fp);
+	pr_info("memory: Keel holds %llu KiB of %llu MiB (core image %llu KiB, loader data %llu "
+		"KiB, tables and state %llu KiB); boot images %llu KiB; %llu MiB free",
+		(unsigned long long)((fp.core + fp.loader + fp.allocated) >> 10),
+		(unsigned long long)(fp.ram >> 20), (unsigned long long)(fp.core >> 10),
+		(unsigned long long)(fp.loader >> 10), (unsigned long long)(fp.allocated >> 10),
+		(unsigned long long)(fp.images >> 10), (unsigned long long)(fp.free >> 20));
+}
+
 void keel_main(struct keel_boot_info *bi)
 {
 	int ret;
@@ -81,6 +98,7 @@ void keel_main(struct keel_boot_info *bi)
 	boot_cpu_init();
 	pcpu_start_all();
 	netsw_boot(bi);
+	log_footprint(bi);
 	part_boot_all(bi);
 	console_input_start();
 	irqwatch_start();

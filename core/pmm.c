@@ -607,3 +607,28 @@ void pmm_get_stats(struct pmm_stats *st)
 	st->scrubbed_first_use = __atomic_load_n(&pmm_scrubbed_first, __ATOMIC_RELAXED);
 	st->scrubbed_release = __atomic_load_n(&pmm_scrubbed_release, __ATOMIC_RELAXED);
 }
+
+/* @a - @b, or 0 where the firmware's map does not add up (a figure, never a fault). */
+static u64 sub_or_zero(u64 a, u64 b)
+{
+	return a > b ? a - b : 0;
+}
+
+void pmm_footprint(const struct keel_boot_info *bi, struct pmm_footprint *fp)
+{
+	u64 keel_ranges = 0, free_ranges = 0;
+	u32 i;
+
+	*fp = (struct pmm_footprint){ .core = bi->core_size, .free = pmm_free_bytes() };
+	for (i = 0; i < bi->mem_count && i < KEEL_BOOT_MAX_MEM; i++) {
+		if (bi->mem[i].type == KEEL_MEM_FREE)
+			free_ranges += bi->mem[i].size;
+		else if (bi->mem[i].type == KEEL_MEM_KEEL)
+			keel_ranges += bi->mem[i].size;
+	}
+	for (i = 0; i < bi->module_count && i < KEEL_BOOT_MAX_MODULES; i++)
+		fp->images += ALIGN_UP(bi->modules[i].size, PAGE_SIZE);
+	fp->ram = free_ranges + keel_ranges;
+	fp->loader = sub_or_zero(keel_ranges, fp->core + fp->images);
+	fp->allocated = sub_or_zero(free_ranges, fp->free);
+}

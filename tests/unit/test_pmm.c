@@ -264,7 +264,8 @@ static void test_random(void)
 			held -= live[s].size;
 			live[s].pa = 0;
 		} else {
-			u64 pages = rand_r(&seed) % 8 ? 1 + rand_r(&seed) % 24 : 512 + rand_r(&seed) % 512;
+			u64 pages = rand_r(&seed) % 8 ? 1 + rand_r(&seed) % 24
+						      : 512 + rand_r(&seed) % 512;
 			u64 align = 0x1000ull << (rand_r(&seed) % 10);
 			hpa_t pa = pmm_alloc(pages * 0x1000, align);
 
@@ -274,7 +275,8 @@ static void test_random(void)
 			CHECK(all_zero(pa, pages * 0x1000));
 			for (int o = 0; o < SLOTS; o++)
 				if (live[o].pa)
-					CHECK(!ranges_overlap(pa, pages * 0x1000, live[o].pa, live[o].size));
+					CHECK(!ranges_overlap(pa, pages * 0x1000, live[o].pa,
+							      live[o].size));
 			fill(pa, pages * 0x1000, s);
 			live[s].pa = pa;
 			live[s].size = pages * 0x1000;
@@ -320,6 +322,48 @@ static void test_gib_under_fragmentation(void)
 	free(big);
 }
 
+/*
+ * The boot footprint: every byte of the firmware's usable RAM is in one of
+ * its parts, and a map that does not add up gives zeros, never a wrapped figure.
+ */
+static void test_footprint(void)
+{
+	static struct keel_boot_info bi;
+	struct pmm_footprint fp;
+	hpa_t taken;
+
+	memset(&bi, 0, sizeof(bi));
+	bi.mem_count = 3;
+	bi.mem[0] = (struct keel_boot_mem){ at(0), 16 * MIB, KEEL_MEM_FREE, 0 };
+	bi.mem[1] = (struct keel_boot_mem){ at(16 * MIB), 8 * MIB, KEEL_MEM_KEEL, 0 };
+	bi.mem[2] = (struct keel_boot_mem){ at(24 * MIB), 4 * MIB, KEEL_MEM_RESERVED, 0 };
+	bi.core_size = 2 * MIB;
+	bi.module_count = 2;
+	bi.modules[0].size = 5 * MIB + 1; /* page-rounded */
+	bi.modules[1].size = 100;
+	pmm_reset();
+	CHECK_EQ(pmm_init(&bi), 0);
+	taken = pmm_alloc(MIB, 0x1000);
+	CHECK(taken != 0);
+	pmm_footprint(&bi, &fp);
+	CHECK_EQ(fp.ram, 24 * MIB);
+	CHECK_EQ(fp.core, 2 * MIB);
+	CHECK_EQ(fp.images, 5 * MIB + 0x2000);
+	CHECK_EQ(fp.loader, 8 * MIB - 2 * MIB - (5 * MIB + 0x2000));
+	CHECK_EQ(fp.free, pmm_free_bytes());
+	CHECK_EQ(fp.allocated + fp.free, 16 * MIB);
+	CHECK(fp.allocated >= MIB); /* the 1 MiB taken, the pool chunk and the bitmaps */
+	CHECK_EQ(fp.core + fp.loader + fp.images + fp.allocated + fp.free, fp.ram);
+	/* Images larger than the loader's ranges, hostile counts: clamped, in bounds. */
+	bi.modules[0].size = 64 * MIB;
+	bi.module_count = 0xffffffffu;
+	bi.mem_count = 0xffffffffu;
+	pmm_footprint(&bi, &fp);
+	CHECK_EQ(fp.loader, 0);
+	CHECK_EQ(fp.ram, 24 * MIB);
+	pmm_reset();
+}
+
 int main(void)
 {
 	pool = aligned_alloc(2 << 20, POOL);
@@ -332,6 +376,7 @@ int main(void)
 	test_add();
 	test_random();
 	test_gib_under_fragmentation();
+	test_footprint();
 	free(pool);
 	return unit_done("test_pmm");
 }

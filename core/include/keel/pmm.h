@@ -72,4 +72,21 @@ struct pmm_stats {
 
 void pmm_get_stats(struct pmm_stats *st);
 
+/*
+ * What Keel holds of the RAM the firmware gave it (its KEEL_MEM_FREE and
+ * KEEL_MEM_KEEL ranges in @bi), by what holds it: Keel's own footprint is
+ * core + loader + allocated. Meant for the boot, before any partition takes
+ * memory: afterwards "allocated" includes the partitions' RAM.
+ */
+struct pmm_footprint {
+	u64 ram; /* the firmware's usable RAM */
+	u64 images; /* the boot modules (partitions' images), page-rounded */
+	u64 core; /* the core image */
+	u64 loader; /* the rest the loader set aside: boot info, AP trampoline */
+	u64 allocated; /* taken from the allocator: its bitmaps, pool, tables, stacks */
+	u64 free; /* pmm_free_bytes() */
+};
+
+void pmm_footprint(const struct keel_boot_info *bi, struct pmm_footprint *fp);
+
 #endif /* KEEL_PMM_H */
