@@ -23,10 +23,12 @@ run. Not a test: nothing here passes or fails.
 
 Then `keelctl create --start` -> the microVM's first instruction and its
 /init in a Linux management partition, --starts times, beside the direct
-boots above (tools/bench_keelctl.py), with the management partition's idle
-load while keelctl waits on Keel's interrupt and while it polls, and the
+boots above and Xen's `xl create` of the same domU from its dom0, with both
+hypervisors' memory (tools/bench_keelctl.py, tools/bench_xen.py), and the
+management partition's idle load while keelctl waits on Keel's interrupt and
+while it polls, and the
 hypercall round trip (tools/bench_hypercall.py, its --hc-* and --icount
-options), and on x86_64 a passed-through NVMe drive and NIC against the same
+options), and a passed-through NVMe drive and NIC against the same
 devices in a direct boot (tools/bench_passthrough.py, its --pt-* options),
 and TCP throughput and ping between two microVMs on Keel's switch against two
 direct guests joined by QEMU's -netdev socket (tools/bench_net.py, its --net-*
@@ -383,7 +385,7 @@ def main():
         bench_hypercall.run(arches, build, args)
 
     # ---- passthrough NVMe and NIC against a direct boot (tools/bench_passthrough.py) ----
-    if args.only != "linux" and "x86_64" in arches:
+    if args.only != "linux":
         bench_passthrough.run(build, args)
 
     # ---- two microVMs on Keel's switch against two direct guests (tools/bench_net.py) ----

@@ -37,14 +37,15 @@ PLOTS = ROOT / "docs" / "bench"
 # /usr/bin/python3; a python3 from elsewhere first in PATH (pyenv, a venv) does
 # not look there, and the same minor version can use it.
 DEBIAN_DIST = Path("/usr/lib/python3/dist-packages")
+XEN_VERSION = "4.17"  # tools/bench_xen.py
 TARGET_FIRST_INSN_MS = 300.0  # tools/bench_keelctl.py: "the issue's target is 0.3 s under TCG"
 ERROR_CHARS = 400  # an error string is cut there: a log's tail can be long
 DASH = "—"
 
 # Per unit: decimals and the suffix shown after the number.
 UNITS = {"s": (2, " s"), "ms": (1, " ms"), "insns": (0, ""), "ticks": (1, ""), "ns": (0, " ns"),
-         "KiB": (0, " KiB"), "MiB/s": (1, " MiB/s"), "%": (1, " %"), "/s": (1, "/s"),
-         "IOPS": (0, " IOPS")}
+         "KiB": (0, " KiB"), "MiB": (0, " MiB"), "MiB/s": (1, " MiB/s"), "%": (1, " %"),
+         "/s": (1, "/s"), "IOPS": (0, " IOPS")}
 
 
 @dataclasses.dataclass
@@ -289,9 +290,62 @@ def keelctl_start(data):
                 "Keel's side is timed from keelctl returning, the direct one from QEMU start.",
                 Table(f"{arch}: keelctl create --start / direct boot",
                       ("Keel (keelctl)", "direct (QEMU)"), rows)]
+        out += xl_block(arch, rec)
+        out += memory_block(arch, rec)
         out += idle_block(arch, rec.get("mgmt_idle"))
         out += errors([("Keel side", rec.get("error"))])
     return out
+
+
+def xl_block(arch, rec):
+    """keelctl create --start against Xen's xl create from dom0, the same domU."""
+    xl = rec.get("xl")
+    if not isinstance(xl, dict):
+        return []
+    kc, k = rec.get("keel_create_to_init_s") or [], rec.get("keel_start_to_init_s") or []
+    xc, xr = xl.get("create_to_init_s") or [], xl.get("return_to_init_s") or []
+    r = rec.get("ratio_keel_over_xl") or {}
+    rows = [Row("the command → the microVM's /init", "s",
+                either(rec.get("median_keel_create_s"), median(kc)),
+                either(rec.get("median_xl_create_s"), median(xc)), r.get("command_to_init"),
+                [x for x in kc if num(x) is not None], [x for x in xc if num(x) is not None]),
+            Row("the command returned → /init", "s", either(rec.get("median_keel_s"), median(k)),
+                either(rec.get("median_xl_return_s"), median(xr)), r.get("return_to_init"),
+                [x for x in k if num(x) is not None], [x for x in xr if num(x) is not None]),
+            Row("the command itself", "s", median([a - b for a, b in zip(kc, k)]),
+                median(xl.get("create_s")))]
+    out = ["", f"Against Xen {XEN_VERSION}: its dom0 (Debian's xen-utils-{XEN_VERSION} in the "
+           f"microVM's kernel; [tools/xen-dom0.init](../tools/xen-dom0.init)) runs `xl create` "
+           f"of a domU with the same kernel, initramfs, command line, vCPUs and memory "
+           f"({'PVH' if arch == 'x86_64' else 'an Arm guest'}, no disk), "
+           f"{len(xc)} times in one boot; times from the arrival of dom0's lines around the "
+           "command and of the domU's first /init line in its console log (dom0 looks every "
+           "20 ms). Keel's command copies the images in through the management ABI, xl's "
+           "reads them from dom0's files. Lower is better.",
+           Table(f"{arch}: keelctl create --start / xl create", ("Keel (keelctl)", "Xen (xl)"),
+                 rows)]
+    return out + errors([("Xen side", xl.get("error"))])
+
+
+def memory_block(arch, rec):
+    """Keel's footprint and per-microVM cost against Xen's (xl info)."""
+    mem, xm = rec.get("memory") or {}, get(rec, "xl", "memory_mib") or {}
+    keel, per = num(mem.get("keel_kib")), median(mem.get("per_microvm_kib"))
+    xen = num(xm.get("xen"))
+    xen_per = median(xm.get("per_domu"))
+    if keel is None and xen is None:
+        return []
+    rows = [Row("the hypervisor itself", "KiB", keel, scaled(xen, 1024)),
+            Row(f"per running microVM ({rec.get('cpus', '?')} vCPUs), beyond its RAM", "KiB",
+                per, scaled(xen_per, 1024))]
+    return ["", "Memory on the same machine "
+            f"({fmt(num(mem.get('ram_mib')) or num(xm.get('total')), 'MiB')} of RAM): Keel's "
+            "footprint is its boot line (`memory: Keel holds ...`: core image, loader data, "
+            "tables and state) and, per microVM, the free memory `keelctl create --start` took "
+            "less the microVM's RAM and its images; Xen's is `xl info` total − free − dom0, "
+            "and per domU the free memory it took less its RAM (xl counts in MiB). Targets: "
+            "Keel ≤ 4 MiB, ≤ 64 KiB per 1-vCPU microVM. Lower is better.",
+            Table(f"{arch}: hypervisor memory", ("Keel", "Xen"), rows)]
 
 
 def idle_rate(mode):
