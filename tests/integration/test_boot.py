@@ -3,6 +3,8 @@
 own cores print and make hypercalls, one shuts itself down, and once all have
 stopped Keel powers the machine off (on_idle = poweroff)."""
 
+import re
+
 import pytest
 
 from keelrig import ABI_RE, ARCHES, TESTGUEST, boot_timeline, check_timeline, keel, keel_cfg, out, partition
@@ -34,6 +36,25 @@ def test_cpus_online(basic, arch):
     for cpu in (1, 2, 3):
         line = basic.find(keel(rf"cpu {cpu} online \(hwid 0x[0-9a-f]+\)"))
         assert line is not None and line.index < smp.index, f"no 'cpu {cpu} online' before: {smp}"
+
+
+def test_memory_footprint_said(basic, arch):
+    """Once every CPU is up and before any partition takes memory, Keel says what it
+    holds itself, by part: the parts add up, it is a few MiB, the boot image (the one
+    test guest, page-rounded) is counted apart, and the rest is free."""
+    smp = basic.wait_for(keel(r"smp: \d+ of \d+ CPUs online"), 90)
+    line = basic.wait_for(keel(r"memory: Keel holds (\d+) KiB of (\d+) MiB \(core image "
+                               r"(\d+) KiB, loader data (\d+) KiB, tables and state (\d+) "
+                               r"KiB\); boot images (\d+) KiB; (\d+) MiB free$"), 30,
+                          after=smp.index)
+    first = basic.wait_for(keel(r"partition '\w+' \(id \d+\)"), 30)
+    assert line.index < first.index, "the footprint came after a partition took memory"
+    held, ram, core, loader, tables, images, free = map(int, re.findall(r"\d+", line.split(
+        "Keel holds ")[1]))
+    assert held == core + loader + tables, line
+    assert 0 < core and 0 < tables and held < 8 * 1024, line
+    assert 0 < images < 4096, line  # testguest.elf, a few hundred KiB
+    assert ram - 8 <= free + (held + images) // 1024 <= ram, line
 
 
 def test_boot_timeline(basic, arch, rig):
