@@ -187,7 +187,7 @@ def domu_config(arch, cmdline, cpus, memory_mib):
     return "\n".join(lines) + "\n"
 
 
-def dom0_initrd(arch, a, cmdline, cpus, memory_mib, rounds):
+def dom0_initrd(arch, a, cmdline, cpus, memory_mib):
     """gzip'd initramfs of the toolstack dom0 (tools/xen-dom0.init) with the domU's
     kernel and initramfs under /images."""
     t = linuxrig.tool()
@@ -212,7 +212,7 @@ def xl_argv(arch, a, workdir, cmdline, cpus, memory, rounds, smp):
     """QEMU booting Xen whose dom0 (tools/xen-dom0.init) creates the domU @rounds times."""
     memory_mib = linuxrig.tool().parse_size(memory) >> 20
     initrd = workdir / "dom0-initrd.gz"
-    initrd.write_bytes(dom0_initrd(arch, a, cmdline, cpus, memory_mib, rounds))
+    initrd.write_bytes(dom0_initrd(arch, a, cmdline, cpus, memory_mib))
     dom0 = types.SimpleNamespace(kernel=a.kernel, initrd=initrd)
     line = f"console=hvc0 loglevel=4 panic=-1 xen.rounds={rounds}"
     return xen_argv(arch, dom0, workdir, line, 1, DOM0_MEMORY, smp)
