@@ -99,10 +99,21 @@ static u32 vlapic_ppr(const struct vlapic *l)
 	return (l->tpr & 0xf0) >= isrv ? l->tpr & 0xff : isrv;
 }
 
+/*
+ * Make @v look at its IRR, out of the guest or out of HLT, if a core runs it:
+ * a hot vCPU never powered on, or powered off, has none (pcpu NULL or stale).
+ */
+static void vlapic_kick(struct vcpu *v)
+{
+	struct pcpu *c = READ_ONCE(v->pcpu);
+
+	if (c && c != pcpu_this() && (!v->hot || __atomic_load_n(&v->bound, __ATOMIC_ACQUIRE)))
+		pcpu_kick(c);
+}
+
 void vlapic_deliver(struct vlapic *l, u8 vector, bool level)
 {
 	u32 bit = 1u << (vector % 32), idx = vector / 32;
-	struct pcpu *cpu = l->vcpu->pcpu;
 
 	if (vector < 16) {
 		__atomic_fetch_or(&l->esr, BIT(6), __ATOMIC_RELAXED); /* received illegal vector */
@@ -113,9 +124,7 @@ void vlapic_deliver(struct vlapic *l, u8 vector, bool level)
 	else
 		__atomic_fetch_and(&l->tmr[idx], ~bit, __ATOMIC_RELEASE);
 	__atomic_fetch_or(&l->irr[idx], bit, __ATOMIC_SEQ_CST);
-	/* Make it look at its IRR: out of the guest, or out of HLT. */
-	if (cpu != pcpu_this())
-		pcpu_kick(cpu);
+	vlapic_kick(l->vcpu);
 }
 
 int vlapic_pending(struct vcpu *vcpu)
@@ -284,14 +293,6 @@ static bool vlapic_match(const struct vlapic *l, u32 dest, bool logical, bool x2
 }
 
 /* Wake @v's CPU; a hot vCPU that is off has no core to wake (its last may serve another). */
-static void vlapic_kick(struct vcpu *v)
-{
-	struct pcpu *c = READ_ONCE(v->pcpu);
-
-	if (c && c != pcpu_this() && (!v->hot || __atomic_load_n(&v->bound, __ATOMIC_ACQUIRE)))
-		pcpu_kick(c);
-}
-
 /*
  * The SIPI of a hot vCPU that is off: it takes a free core if RESIZE allows
  * one more, else the SIPI goes nowhere, as to a socket with no CPU in it.

@@ -7,7 +7,9 @@ per behaviour:
   registers (and a hole, for many elements), each checked by reading back,
   the 32-bit forms clearing bits 32-63 as the CPU does.
 - INIT/SIPI to a started vCPU, as Linux's CPU hotplug brings a CPU back:
-  each round of INIT, SIPI, SIPI restarts vCPU 1 exactly once.
+  each round of INIT, SIPI, SIPI restarts vCPU 1 exactly once. Then a fixed
+  IPI to all but itself, with a hot vCPU declared and never powered on (it
+  has no core to kick), leaves Keel running.
 - NMI IPIs and CR8: an NMI to itself is taken (with IF = 0 too), one sent
   inside the NMI handler waits for its IRET, an SMI IPI does nothing (no
   SMM); CR8 and the LAPIC's TPR are one register, CR8 holds back interrupts
@@ -44,7 +46,8 @@ FORMS = ["mov (m32), r32", "movzx r32, m8", "movsx r32, m8 (upper half cleared)"
 ROUNDS = 10
 CONFIG = keel_cfg(partition("veckeep", 0, "mode=veckeep rounds=100 spin=3000", memory="16M"),
                   partition("decode", 1, "mode=decode", memory="16M"),
-                  partition("initsipi", "2,3", f"mode=initsipi rounds={ROUNDS}", memory="16M"),
+                  partition("initsipi", "2,3", f"mode=initsipi rounds={ROUNDS}", memory="16M",
+                            max_cpus=3),
                   partition("aborts", 4, "mode=aborts", memory="16M"),
                   partition("nmi", 5, "mode=nmi", memory="16M"),
                   partition("tscleaf", 6, "mode=tscleaf", memory="16M"))
@@ -71,6 +74,16 @@ def test_init_sipi_restarts_a_started_vcpu(conformance):
     assert verdict.endswith("PASS"), q.find_all(out("initsipi", r"initsipi: .*"))
     assert q.find(out("initsipi", rf"initsipi: {ROUNDS} rounds of INIT, SIPI, SIPI to vCPU 1: "
                                   rf"count {ROUNDS}$"))
+
+
+def test_ipi_to_a_hot_vcpu_never_powered_on(conformance):
+    """A fixed IPI to all but itself also reaches the partition's hot vCPU 2,
+    which has no core yet: Keel keeps running, and so does every partition."""
+    q = conformance
+    q.wait_for(out("initsipi", r"TEST initsipi (PASS|FAIL)"), 120)
+    assert q.find(out("initsipi", r"initsipi: a fixed IPI to all but itself sent, Keel still here"))
+    assert not q.find(r"PANIC")
+    guest_passed(q, "tscleaf", 60)
 
 
 HOLE_CHECKS = ["read 8 bits: all ones, bits 8-63 kept", "read 16 bits: all ones, bits 16-63 kept",

@@ -6,6 +6,11 @@
  * round vCPU 0 sends INIT then SIPI (and a second SIPI, which must change
  * nothing) and waits for the count to move by exactly one. Keel once
  * ignored INIT to a started vCPU: only the first round counted.
+ *
+ * Then a fixed IPI to all but itself, which reaches vCPU 2 too if keel.cfg
+ * declares one (max_cpus = 3): a hot vCPU never powered on, with no core.
+ * Keel once kicked that vCPU's core, a NULL pointer: a host panic any guest
+ * could cause.
  */
 #include "cpu.h"
 #include "guest.h"
@@ -17,6 +22,8 @@
 #define APIC_BASE_X2APIC (3u << 10) /* EN and EXTD */
 #define ICR_INIT 0x4500u	      /* INIT, level assert */
 #define ICR_SIPI 0x4600u	      /* start-up, with the vector in bits 7:0 */
+#define ICR_FIXED_ALL_BUT_SELF 0xc4000u /* fixed, assert, shorthand "all excluding self" */
+#define IPI_VECTOR 0xf0u		/* vCPU 1 halts with interrupts off: it stays pending */
 #define POLLS 2000000u
 
 /* Real mode: lock inc word cs:[0x100]; cli; hlt; jmp to the hlt. */
@@ -62,5 +69,7 @@ bool arch_init_sipi_cycles(uint32_t rounds)
 			printf("initsipi: round %u: count %u, want %u\n", r, count(), r + 1);
 	}
 	printf("initsipi: %u rounds of INIT, SIPI, SIPI to vCPU 1: count %u\n", r, count());
+	wrmsr(MSR_X2APIC_ICR, ICR_FIXED_ALL_BUT_SELF | IPI_VECTOR);
+	printf("initsipi: a fixed IPI to all but itself sent, Keel still here\n");
 	return ok && count() == rounds;
 }
