@@ -22,6 +22,12 @@
  *
  * Scrubs run outside pmm_lock in 2 MiB steps, and between steps the CPU takes
  * any TLB flush another CPU waits for (arch_cpu_relax).
+ *
+ * A release is checked before the scrub: the pages are marked "held" under
+ * the lock (neither free nor anyone's), so a second free, even one racing
+ * the scrub, is caught before it can zero memory that is not its own. Small
+ * releases stay held in a quarantine for a while (pmm.h), so a free or a
+ * write through a stale pointer meets held pages, not a new owner's.
  */
 #include <keel/abi.h>
 #include <keel/console.h>
@@ -32,6 +38,13 @@
 #define PMM_CHUNK SZ_2M
 #define PMM_CHUNK_PAGES (PMM_CHUNK / PAGE_SIZE)
 #define PMM_NONE (~0ull)
+
+/* A small release in the quarantine (pmm.h says why). */
+struct pmm_release {
+	u64 first;
+	u64 n;
+	const void *by; /* the caller that gave it back */
+};
 
 struct pmm_range {
 	hpa_t base;
@@ -48,11 +61,14 @@ static u64 pmm_pages; /* pages in the span, a whole number of chunks */
 static u64 *pmm_free_map; /* a bit per page: free (under pmm_lock) */
 static u64 *pmm_dirty_map; /* a bit per page: may hold the firmware's data (atomic clears only) */
 static u64 *pmm_meta_map; /* a bit per chunk: in the metadata pool (under pmm_lock) */
+static u64 *pmm_held_map; /* a bit per page: given back, not yet reusable (under pmm_lock) */
 static u64 pmm_ram_free; /* free pages outside the pool */
 static u64 pmm_meta_free; /* free pages in pool chunks */
 static u32 pmm_meta_chunks;
 static u64 pmm_scrubbed_first; /* bytes scrubbed at their first use after boot */
 static u64 pmm_scrubbed_release; /* bytes scrubbed when an owner gave them back */
+static struct pmm_release pmm_quarantine[PMM_QUARANTINE]; /* a ring, oldest at pmm_q_head */
+static u32 pmm_q_head, pmm_q_count;
 
 static bool bit_test(const u64 *map, u64 i)
 {
@@ -150,9 +166,10 @@ void pmm_reset(void)
 {
 	pmm_boot_count = 0;
 	pmm_pages = 0;
-	pmm_free_map = pmm_dirty_map = pmm_meta_map = NULL;
+	pmm_free_map = pmm_dirty_map = pmm_meta_map = pmm_held_map = NULL;
 	pmm_ram_free = pmm_meta_free = 0;
 	pmm_meta_chunks = 0;
+	pmm_q_head = pmm_q_count = 0;
 	pmm_scrubbed_first = pmm_scrubbed_release = 0;
 }
 
@@ -183,10 +200,10 @@ static u64 words_for(u64 bits)
 	return (bits + 63) / 64;
 }
 
-/* Bytes of bookkeeping for a span of @pages: free and dirty maps, the chunk flags. */
+/* Bytes of bookkeeping for a span of @pages: free, dirty and held maps, the chunk flags. */
 static u64 pmm_map_bytes(u64 pages)
 {
-	return ALIGN_UP((2 * words_for(pages) + words_for(pages / PMM_CHUNK_PAGES)) * 8, PAGE_SIZE);
+	return ALIGN_UP((3 * words_for(pages) + words_for(pages / PMM_CHUNK_PAGES)) * 8, PAGE_SIZE);
 }
 
 /*
@@ -235,7 +252,8 @@ int pmm_start(void)
 	words = words_for(pmm_pages);
 	pmm_free_map = hpa_to_hva(maps);
 	pmm_dirty_map = pmm_free_map + words;
-	pmm_meta_map = pmm_dirty_map + words;
+	pmm_held_map = pmm_dirty_map + words;
+	pmm_meta_map = pmm_held_map + words;
 	memset(pmm_free_map, 0, pmm_map_bytes(pmm_pages));
 	for (u32 i = 0; i < pmm_boot_count; i++) {
 		u64 first = page_index(pmm_boot[i].base), n = pmm_boot[i].size / PAGE_SIZE;
@@ -461,43 +479,6 @@ static void pmm_scrub_first_use(u64 first, u64 n)
 		__atomic_fetch_add(&pmm_scrubbed_first, scrubbed * PAGE_SIZE, __ATOMIC_RELAXED);
 }
 
-bool boot_mem_hits_ram(const struct keel_boot_info *bi, hpa_t start, hpa_t end)
-{
-	for (u32 i = 0; i < MIN(bi->mem_count, KEEL_BOOT_MAX_MEM); i++) {
-		const struct keel_boot_mem *m = &bi->mem[i];
-
-		if (m->type != KEEL_MEM_RESERVED && m->type != KEEL_MEM_MMIO &&
-		    ranges_overlap(start, end - start, m->base, m->size))
-			return true;
-	}
-	return false;
-}
-
-hpa_t pmm_alloc(u64 size, u64 align)
-{
-	unsigned long flags;
-	u64 i;
-
-	if (!pmm_size_ok(size, align) || !pmm_free_map)
-		return 0;
-	if (size / PAGE_SIZE > pmm_pages || align / PAGE_SIZE > pmm_pages)
-		return 0;
-	flags = spin_lock_irqsave(&pmm_lock);
-	i = pmm_take(size / PAGE_SIZE, align / PAGE_SIZE);
-	spin_unlock_irqrestore(&pmm_lock, flags);
-	if (i == PMM_NONE)
-		return 0;
-	pmm_scrub_first_use(i, size / PAGE_SIZE);
-	return page_addr(i);
-}
-
-void pmm_free(hpa_t base, u64 size)
-{
-	if (!base || !size)
-		return;
-	pmm_free_clean(base, size, false);
-}
-
 /* True if [first, first + n) lies in one tier: inside one pool chunk, or in no pool chunk. */
 static bool pmm_one_tier(u64 first, u64 n)
 {
@@ -518,34 +499,174 @@ static bool pmm_range_ours(hpa_t base, u64 size)
 	       page_index(base) < pmm_pages && size / PAGE_SIZE <= pmm_pages - page_index(base);
 }
 
-void pmm_free_clean(hpa_t base, u64 size, bool zeroed)
+/* Who gave back the held pages that [first, first + n) meets, if the quarantine knows. */
+static const void *pmm_quarantined_by(u64 first, u64 n)
+{
+	for (u32 k = 0; k < pmm_q_count; k++) {
+		const struct pmm_release *r = &pmm_quarantine[(pmm_q_head + k) % PMM_QUARANTINE];
+
+		if (first < r->first + r->n && r->first < first + n)
+			return r->by;
+	}
+	return NULL;
+}
+
+/*
+ * A release must name pages that are allocated now: none free, none given
+ * back already and still held (in the quarantine or being scrubbed by another
+ * CPU). Checked before a byte is scrubbed. Lock held (panic takes no lock
+ * of ours).
+ */
+static void pmm_check_release(u64 first, u64 n, const void *by)
+{
+	const void *earlier;
+
+	if (!bits_any(pmm_free_map, first, n) && !bits_any(pmm_held_map, first, n) &&
+	    pmm_one_tier(first, n))
+		return;
+	earlier = pmm_quarantined_by(first, n);
+	if (earlier)
+		panic("pmm: 0x%llx+0x%llx freed twice: by %p, and before by %p",
+		      (unsigned long long)page_addr(first), (unsigned long long)(n * PAGE_SIZE), by,
+		      earlier);
+	panic("pmm: 0x%llx+0x%llx freed by %p is free already, or crosses the pool's edge",
+	      (unsigned long long)page_addr(first), (unsigned long long)(n * PAGE_SIZE), by);
+}
+
+/* Held pages become free. Lock held. */
+static void pmm_make_free(u64 first, u64 n)
+{
+	bits_clear(pmm_held_map, first, n);
+	bits_set(pmm_free_map, first, n);
+	if (chunk_is_meta(first))
+		pmm_meta_shrink(first);
+}
+
+/*
+ * The oldest release leaves the quarantine. Its pages were zero when they
+ * went in; a byte that is not any more was written after the free, by a
+ * holder of a stale pointer. That is a Keel bug which already corrupted
+ * whatever it meant to write: stop, naming the pages and who freed them,
+ * rather than hand them to a new owner. Lock held.
+ */
+static void pmm_quarantine_pop(void)
+{
+	struct pmm_release r = pmm_quarantine[pmm_q_head];
+	const u64 *p = hpa_to_hva(page_addr(r.first));
+
+	pmm_q_head = (pmm_q_head + 1) % PMM_QUARANTINE;
+	pmm_q_count--;
+	for (u64 w = 0; w < r.n * PAGE_SIZE / 8; w++)
+		if (p[w])
+			panic("pmm: 0x%llx+0x%llx written after it was freed by %p "
+			      "(at +0x%llx: 0x%llx)",
+			      (unsigned long long)page_addr(r.first),
+			      (unsigned long long)(r.n * PAGE_SIZE), r.by,
+			      (unsigned long long)w * 8, (unsigned long long)p[w]);
+	pmm_make_free(r.first, r.n);
+}
+
+/* Every held release becomes free (an allocation found nothing else). Lock held. */
+static void pmm_quarantine_drain(void)
+{
+	while (pmm_q_count)
+		pmm_quarantine_pop();
+}
+
+/* A scrubbed release joins the quarantine, or is free at once if large. Lock held. */
+static void pmm_quarantine_push(u64 first, u64 n, const void *by)
+{
+	if (n > PMM_QUARANTINE_PAGES) {
+		pmm_make_free(first, n);
+		return;
+	}
+	if (pmm_q_count == PMM_QUARANTINE)
+		pmm_quarantine_pop();
+	pmm_quarantine[(pmm_q_head + pmm_q_count) % PMM_QUARANTINE] =
+		(struct pmm_release){ first, n, by };
+	pmm_q_count++;
+}
+
+/*
+ * Give pages back: checked under the lock and marked held, so nobody can
+ * allocate them or free them again; scrubbed outside it; then counted free
+ * and, if small, quarantined.
+ */
+static void pmm_release(hpa_t base, u64 size, bool zeroed, const void *by)
 {
 	u64 first = page_index(base), n = size / PAGE_SIZE;
 	unsigned long flags;
-	bool meta;
 
 	if (!pmm_range_ours(base, size))
-		panic("pmm: bad free of 0x%llx+0x%llx", (unsigned long long)base,
-		      (unsigned long long)size);
-	/* Scrubbed before anyone else can have it, outside the lock. */
+		panic("pmm: bad free of 0x%llx+0x%llx by %p", (unsigned long long)base,
+		      (unsigned long long)size, by);
+	flags = spin_lock_irqsave(&pmm_lock);
+	pmm_check_release(first, n, by);
+	bits_set(pmm_held_map, first, n);
+	spin_unlock_irqrestore(&pmm_lock, flags);
 	if (!zeroed)
 		pmm_scrub(base, size);
 	__atomic_fetch_add(&pmm_scrubbed_release, size, __ATOMIC_RELAXED);
 	flags = spin_lock_irqsave(&pmm_lock);
-	meta = chunk_is_meta(first);
-	if (bits_any(pmm_free_map, first, n) || !pmm_one_tier(first, n)) {
-		spin_unlock_irqrestore(&pmm_lock, flags);
-		panic("pmm: range 0x%llx+0x%llx freed twice or across the pool's edge",
-		      (unsigned long long)base, (unsigned long long)size);
-	}
-	bits_set(pmm_free_map, first, n);
-	if (meta) {
+	if (chunk_is_meta(first))
 		pmm_meta_free += n;
-		pmm_meta_shrink(first);
-	} else {
+	else
 		pmm_ram_free += n;
+	pmm_quarantine_push(first, n, by);
+	spin_unlock_irqrestore(&pmm_lock, flags);
+}
+
+bool boot_mem_hits_ram(const struct keel_boot_info *bi, hpa_t start, hpa_t end)
+{
+	for (u32 i = 0; i < MIN(bi->mem_count, KEEL_BOOT_MAX_MEM); i++) {
+		const struct keel_boot_mem *m = &bi->mem[i];
+
+		if (m->type != KEEL_MEM_RESERVED && m->type != KEEL_MEM_MMIO &&
+		    ranges_overlap(start, end - start, m->base, m->size))
+			return true;
+	}
+	return false;
+}
+
+void pmm_quarantine_flush(void)
+{
+	unsigned long flags = spin_lock_irqsave(&pmm_lock);
+
+	pmm_quarantine_drain();
+	spin_unlock_irqrestore(&pmm_lock, flags);
+}
+
+hpa_t pmm_alloc(u64 size, u64 align)
+{
+	unsigned long flags;
+	u64 i;
+
+	if (!pmm_size_ok(size, align) || !pmm_free_map)
+		return 0;
+	if (size / PAGE_SIZE > pmm_pages || align / PAGE_SIZE > pmm_pages)
+		return 0;
+	flags = spin_lock_irqsave(&pmm_lock);
+	i = pmm_take(size / PAGE_SIZE, align / PAGE_SIZE);
+	if (i == PMM_NONE && pmm_q_count) {
+		pmm_quarantine_drain();
+		i = pmm_take(size / PAGE_SIZE, align / PAGE_SIZE);
 	}
 	spin_unlock_irqrestore(&pmm_lock, flags);
+	if (i == PMM_NONE)
+		return 0;
+	pmm_scrub_first_use(i, size / PAGE_SIZE);
+	return page_addr(i);
+}
+
+void pmm_free(hpa_t base, u64 size)
+{
+	if (base && size)
+		pmm_release(base, size, false, __builtin_return_address(0));
+}
+
+void pmm_free_clean(hpa_t base, u64 size, bool zeroed)
+{
+	pmm_release(base, size, zeroed, __builtin_return_address(0));
 }
 
 void *pmm_alloc_page(void)
@@ -558,7 +679,7 @@ void *pmm_alloc_page(void)
 void pmm_free_page(void *page)
 {
 	if (page)
-		pmm_free(hva_to_hpa(page), PAGE_SIZE);
+		pmm_release(hva_to_hpa(page), PAGE_SIZE, false, __builtin_return_address(0));
 }
 
 /* ---- Figures ------------------------------------------------------------------------ */
@@ -580,6 +701,7 @@ u64 pmm_largest_free(u64 align)
 	if (!pmm_size_ok(PAGE_SIZE, align) || !pmm_free_map)
 		return 0;
 	flags = spin_lock_irqsave(&pmm_lock);
+	pmm_quarantine_drain(); /* asked when an allocation found no run: held pages count */
 	for (;;) {
 		u64 end;
 

@@ -5,11 +5,8 @@
  * hiding and giving back partition memory, the audit, the per-CPU top levels,
  * the stacks area and the windows.
  */
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include <keel/abi.h>
 #include <keel/hmap.h>
@@ -232,34 +229,24 @@ static void test_double_hide(void)
 	CHECK_EQ(pt_mapped_bytes(&shared, 0, RAM_SIZE), RAM_SIZE);
 }
 
-/*
- * True if hmap_unhide(pa, size) panics (the shim aborts) printing @msg: run
- * in a child, so the panic ends only the child.
- */
+struct range {
+	hpa_t pa;
+	u64 size;
+};
+
+static void unhide(void *arg)
+{
+	const struct range *r = arg;
+
+	hmap_unhide(r->pa, r->size);
+}
+
+/* True if hmap_unhide(pa, size) panics printing @msg (in a child: see unit_panics). */
 static bool unhide_panics(hpa_t pa, u64 size, const char *msg)
 {
-	char out[512] = "";
-	size_t len = 0;
-	int fds[2], status = 0;
-	ssize_t n;
-	pid_t pid;
+	struct range r = { pa, size };
 
-	fflush(NULL);
-	if (pipe(fds))
-		return false;
-	pid = fork();
-	if (pid == 0) {
-		dup2(fds[1], STDERR_FILENO);
-		hmap_unhide(pa, size);
-		_exit(0);
-	}
-	close(fds[1]);
-	while (len < sizeof(out) - 1 && (n = read(fds[0], out + len, sizeof(out) - 1 - len)) > 0)
-		len += (size_t)n;
-	close(fds[0]);
-	if (pid < 0 || waitpid(pid, &status, 0) != pid)
-		return false;
-	return WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && strstr(out, msg);
+	return unit_panics(unhide, &r, msg);
 }
 
 /* Giving back what is not hidden is Keel's own bug: a panic naming the frame. */

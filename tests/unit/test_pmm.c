@@ -7,6 +7,7 @@
  */
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include <keel/pmm.h>
 
@@ -70,9 +71,13 @@ static void test_alloc_align_zero(void)
 	CHECK_EQ(pmm_alloc(0x1000, 0x3000), 0);
 	CHECK_EQ(pmm_alloc(POOL * 2, 0x1000), 0);
 	CHECK_EQ(pmm_alloc(0x1000, 1ull << 63), 0);
-	/* Scrubbed on free, the same pages come back zeroed. */
+	/* Scrubbed on free, the same pages come back zeroed (once out of the quarantine). */
 	fill(a, 0x3000, 0x5a);
 	pmm_free(a, 0x3000);
+	c = pmm_alloc(0x3000, 0x1000);
+	CHECK(c != 0 && c != a);
+	pmm_free(c, 0x3000);
+	pmm_quarantine_flush();
 	c = pmm_alloc(0x3000, 0x1000);
 	CHECK_EQ(c, a);
 	CHECK(all_zero(c, 0x3000));
@@ -124,6 +129,9 @@ static void test_pool_shrinks(void)
 	CHECK_EQ(st.meta_total, 3 * 2 * MIB); /* 1100 pages: three chunks */
 	for (i = 0; i < 1100; i++)
 		pmm_free(p[i], 0x1000);
+	pmm_get_stats(&st);
+	CHECK_EQ(st.meta_total, 2 * 2 * MIB); /* the quarantine's pages keep one */
+	pmm_quarantine_flush();
 	pmm_get_stats(&st);
 	CHECK_EQ(st.meta_total, 2 * MIB);
 	CHECK_EQ(pmm_free_bytes(), total);
@@ -290,6 +298,127 @@ static void test_random(void)
 	CHECK_EQ(pmm_free_bytes(), total);
 }
 
+struct range {
+	hpa_t pa;
+	u64 size;
+};
+
+static void free_range(void *arg)
+{
+	const struct range *r = arg;
+
+	pmm_free(r->pa, r->size);
+}
+
+static void flush(void *arg)
+{
+	(void)arg;
+	pmm_quarantine_flush();
+}
+
+/*
+ * A small release is held before it is handed out again, counted free
+ * meanwhile; a large one is free at once; an allocation that finds nothing
+ * else takes the held pages.
+ */
+static void test_quarantine(void)
+{
+	u64 total = start_pool(0, POOL);
+	hpa_t a = pmm_alloc(0x1000, 0x1000), b, big, p[PMM_QUARANTINE];
+	u32 i;
+
+	pmm_free(a, 0x1000);
+	CHECK_EQ(pmm_free_bytes(), total);
+	/* Held for the next PMM_QUARANTINE - 1 releases, then reused first (first fit). */
+	for (i = 0; i < PMM_QUARANTINE; i++)
+		CHECK((p[i] = pmm_alloc(0x1000, 0x1000)) != a);
+	for (i = 0; i < PMM_QUARANTINE - 1; i++)
+		pmm_free(p[i], 0x1000);
+	b = pmm_alloc(0x1000, 0x1000);
+	CHECK(b != a);
+	pmm_free(p[PMM_QUARANTINE - 1], 0x1000);
+	CHECK_EQ(pmm_alloc(0x1000, 0x1000), a);
+	pmm_free(a, 0x1000);
+	pmm_free(b, 0x1000);
+	/* Larger than the quarantine takes: free at once. */
+	big = pmm_alloc((PMM_QUARANTINE_PAGES + 1) * 0x1000, 0x1000);
+	pmm_free(big, (PMM_QUARANTINE_PAGES + 1) * 0x1000);
+	CHECK_EQ(pmm_alloc((PMM_QUARANTINE_PAGES + 1) * 0x1000, 0x1000), big);
+	pmm_free(big, (PMM_QUARANTINE_PAGES + 1) * 0x1000);
+	pmm_quarantine_flush();
+	CHECK_EQ(pmm_free_bytes(), total);
+
+	/* Memory so short that only held pages are left: they are handed out. */
+	pmm_reset();
+	CHECK_EQ(pmm_add(at(0), 5 * 0x1000), 0);
+	CHECK_EQ(pmm_start(), 0);
+	for (i = 0; i < 4; i++)
+		CHECK((p[i] = pmm_alloc(0x1000, 0x1000)) != 0);
+	for (i = 0; i < 4; i++)
+		pmm_free(p[i], 0x1000);
+	CHECK_EQ(pmm_largest_free(0x1000), 4 * 0x1000);
+	CHECK_EQ(pmm_alloc(4 * 0x1000, 0x1000), p[0]);
+}
+
+/*
+ * A second free is caught before anything is scrubbed, naming the pages:
+ * while the first is still held (both callers named), while another CPU
+ * scrubs it (held too), and once it is free.
+ */
+static void test_double_free(void)
+{
+	u64 total = start_pool(0, POOL);
+	hpa_t a = pmm_alloc(0x2000, 0x1000), b = pmm_alloc(2 * MIB, 2 * MIB);
+	struct range held = { a, 0x2000 }, part = { a + 0x1000, 0x1000 }, large = { b, 2 * MIB };
+	char msg[96];
+
+	pmm_free(a, 0x2000);
+	snprintf(msg, sizeof(msg), "pmm: 0x%llx+0x2000 freed twice: by ", (unsigned long long)a);
+	CHECK(unit_panics(free_range, &held, msg));
+	CHECK(unit_panics(free_range, &part, "freed twice"));
+	pmm_free(b, 2 * MIB);
+	snprintf(msg, sizeof(msg), "pmm: 0x%llx+0x200000 freed by ", (unsigned long long)b);
+	CHECK(unit_panics(free_range, &large, msg));
+	CHECK(unit_panics(free_range, &large, "is free already"));
+	pmm_quarantine_flush();
+	CHECK(unit_panics(free_range, &held, "is free already"));
+	/* Nothing in the parent changed. */
+	CHECK_EQ(pmm_free_bytes(), total);
+	CHECK(all_zero(a, 0x2000) && all_zero(b, 2 * MIB));
+	/*
+	 * A stale free over a new owner's page and a free one: refused before the
+	 * scrub, so the owner's data is intact (the pool is shared with the child).
+	 */
+	CHECK_EQ(pmm_alloc(0x1000, 0x1000), a);
+	fill(a, 0x1000, 0x77);
+	CHECK(unit_panics(free_range, &held, "is free already"));
+	CHECK(((u8 *)(uintptr_t)a)[0] == 0x77 && ((u8 *)(uintptr_t)a)[0xfff] == 0x77);
+	fill(a, 0x1000, 0);
+	pmm_free(a, 0x1000);
+}
+
+/* A write through a stale pointer is caught when the pages leave the quarantine. */
+static void test_write_after_free(void)
+{
+	hpa_t a, b;
+	char msg[96];
+
+	start_pool(0, POOL);
+	a = pmm_alloc(0x3000, 0x1000);
+	b = pmm_alloc(0x1000, 0x1000);
+	pmm_free(a, 0x3000);
+	pmm_free(b, 0x1000);
+	((u8 *)(uintptr_t)a)[0x2008] = 0x42;
+	snprintf(msg, sizeof(msg), "pmm: 0x%llx+0x3000 written after it was freed by ",
+		 (unsigned long long)a);
+	CHECK(unit_panics(flush, NULL, msg));
+	CHECK(unit_panics(flush, NULL, "(at +0x2008: 0x42)"));
+	/* The write is undone: the pages leave clean. */
+	((u8 *)(uintptr_t)a)[0x2008] = 0;
+	pmm_quarantine_flush();
+	CHECK_EQ(pmm_alloc(0x3000, 0x1000), a);
+}
+
 /* A 1 GiB aligned run is still found with small allocations scattered around it. */
 static void test_gib_under_fragmentation(void)
 {
@@ -366,7 +495,13 @@ static void test_footprint(void)
 
 int main(void)
 {
-	pool = aligned_alloc(2 << 20, POOL);
+	/* Shared with the children unit_panics runs: what a panicking free wrote shows here. */
+	u8 *map = mmap(NULL, POOL + 2 * MIB, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1,
+		       0);
+
+	if (map == MAP_FAILED)
+		return 1;
+	pool = (u8 *)ALIGN_UP((uintptr_t)map, 2 * MIB);
 	test_alloc_align_zero();
 	test_metadata_pool();
 	test_pool_shrinks();
@@ -375,8 +510,11 @@ int main(void)
 	test_many_holes();
 	test_add();
 	test_random();
+	test_quarantine();
+	test_double_free();
+	test_write_after_free();
 	test_gib_under_fragmentation();
 	test_footprint();
-	free(pool);
+	munmap(map, POOL + 2 * MIB);
 	return unit_done("test_pmm");
 }

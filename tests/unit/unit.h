@@ -62,6 +62,12 @@ static inline int unit_logged(const char *log, const char *line, const char *nex
 			fprintf(stderr, "  not logged: %s\n  log: %s\n", line, log); \
 	} while (0)
 
+/*
+ * True if @fn(@arg) panics (the shim's panic aborts) printing @msg. It runs in
+ * a child, so the panic ends only the child and the test's state is as it was.
+ */
+int unit_panics(void (*fn)(void *), void *arg, const char *msg);
+
 /* Ends main(): prints "NAME: N passed, N failed" and the exit status. */
 static inline int unit_done(const char *name)
 {

@@ -39,11 +39,26 @@ int pmm_init(const struct keel_boot_info *bi);
  */
 hpa_t pmm_alloc(u64 size, u64 align);
 
-/* Give back what pmm_alloc returned; it is scrubbed first (in 2 MiB steps). */
+/*
+ * Give back what pmm_alloc returned; it is scrubbed first (in 2 MiB steps).
+ * Pages that are free already, or were given back and are still held, are
+ * Keel's own bug: a panic naming the pages and both callers, before a byte
+ * is touched. Small releases (up to PMM_QUARANTINE_PAGES) then wait in a
+ * quarantine of the last PMM_QUARANTINE before they are handed out again:
+ * a second free meanwhile is caught, and so is a write after the free (the
+ * pages must still be zero when they leave). Held pages count as free, and an
+ * allocation that finds nothing else takes them.
+ */
 void pmm_free(hpa_t base, u64 size);
+
+#define PMM_QUARANTINE 256u
+#define PMM_QUARANTINE_PAGES 16u
 
 /* The same, for memory the caller has scrubbed already if @zeroed (hmap_scrub). */
 void pmm_free_clean(hpa_t base, u64 size, bool zeroed);
+
+/* Let every quarantined release be handed out again now (host tests). */
+void pmm_quarantine_flush(void);
 
 /* One zeroed page, as a hypervisor pointer, or NULL. */
 void *pmm_alloc_page(void);
