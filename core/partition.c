@@ -263,7 +263,12 @@ static int part_alloc_slot(u64 cpu_mask, struct partition **out)
 	for (i = part_pick_slot(); i < KEEL_MAX_PARTITIONS; i++) {
 		struct partition *p = &partitions[i];
 
-		if (part_slot_reusable(p)) {
+		/*
+		 * Its lock taken first: the CPU that stopped it made it STOPPED under
+		 * part->lock and releases that lock just after. Wiping a ticket lock
+		 * someone holds would leave it unusable; the memset releases ours.
+		 */
+		if (part_slot_reusable(p) && spin_trylock(&p->lock)) {
 			memset(p, 0, sizeof(*p));
 			p->id = i + 1;
 			p->desc.h.cpu_mask = cpu_mask;
@@ -287,6 +292,8 @@ static void part_free_memory(struct partition *part)
 
 	vfio_release(part); /* its devices' DMA blocked before any of its memory goes */
 	vdev_destroy_all(part);
+	arch_part_devices_free(
+		part); /* the interrupt controller, once no device can raise a line */
 	hotmem_destroy(part);
 	for (i = 0; i < part->mem_count; i++) {
 		const struct mem_region *r = &part->mem[i];

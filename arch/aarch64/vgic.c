@@ -1017,11 +1017,13 @@ static void vgic_reset(struct vdev *dev)
 	spin_unlock_irqrestore(&g->lock, flags);
 }
 
-static void vgic_destroy(struct vdev *dev)
+void vgic_free(struct partition *part)
 {
-	struct vgic *g = dev->priv;
+	struct vgic *g = part->arch.vgic;
 
-	g->part->arch.vgic = NULL;
+	if (!g)
+		return;
+	part->arch.vgic = NULL;
 	pmm_free(hva_to_hpa(g), g->alloc_size);
 }
 
@@ -1194,12 +1196,11 @@ static int vgic_restore(struct vdev *dev, const void *buf, u32 len)
 	return 0;
 }
 
-/* The distributor owns the memory: it is added first, so destroyed last. */
+/* The memory goes after every device: vgic_free (arch_part_devices_free). */
 static const struct vdev_ops vgic_dist_ops = {
 	.read = vgic_dist_read,
 	.write = vgic_dist_write,
 	.reset = vgic_reset,
-	.destroy = vgic_destroy,
 	.save = vgic_save,
 	.restore = vgic_restore,
 };
@@ -1251,6 +1252,6 @@ int vgic_create(struct partition *part)
 		return ret;
 	}
 	part->arch.vgic = g;
-	/* On failure the distributor's destroy frees everything at teardown. */
+	/* On failure vgic_free frees it at teardown, after the devices. */
 	return vdev_add(part, &g->gicr);
 }

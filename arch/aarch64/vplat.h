@@ -56,6 +56,8 @@ static inline u64 vplat_mpidr(u32 index)
 
 /* vgic.c */
 int vgic_create(struct partition *part);
+/* Its memory, once every device that raises its lines is destroyed. */
+void vgic_free(struct partition *part);
 void vgic_set_spi(struct partition *part, u32 spi, bool level);
 /* Make MBI INTID @intid pending (as a GICD_SETSPI_NSR write would); false if it is none. */
 bool vgic_mbi_raise(struct partition *part, u32 intid);

@@ -80,6 +80,11 @@ int arch_part_devices_init(struct partition *part)
 	return ret;
 }
 
+void arch_part_devices_free(struct partition *part)
+{
+	vgic_free(part);
+}
+
 void arch_irq_set_level(struct partition *part, u32 irq, bool level)
 {
 	vgic_set_spi(part, irq, level);

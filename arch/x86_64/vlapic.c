@@ -912,15 +912,9 @@ int vlapic_restore(struct vlapic *l, const void *buf, u32 len)
 	return 0;
 }
 
-static void vlapic_destroy(struct vdev *dev)
-{
-	vplat_destroy(vplat_of(dev));
-}
-
 static const struct vdev_ops vlapic_ops = {
 	.read = vlapic_mmio_read,
 	.write = vlapic_mmio_write,
-	.destroy = vlapic_destroy,
 };
 
 int vlapic_create(struct x86_vplat *plat)

@@ -38,7 +38,10 @@ void vplat_destroy(struct x86_vplat *plat)
 {
 	struct partition *part = plat->part;
 
-	/* Every vCPU has left (their LAPIC timers were cancelled on their CPUs). */
+	/*
+	 * Every vCPU has left (their LAPIC timers were cancelled on their CPUs),
+	 * and every device that raises its lines is gone (arch_part_devices_free).
+	 */
 	for (u32 i = 0; i < part->vcpu_count; i++)
 		part->vcpus[i]->arch.lapic = NULL;
 	part->arch.plat = NULL;
@@ -103,8 +106,14 @@ int arch_part_devices_init(struct partition *part)
 		ret = vuart_create(plat);
 	if (!ret)
 		ret = vlegacy_create(plat);
-	/* On error, core's vdev_destroy_all() frees what was added, plat last. */
+	/* On error, core's vdev_destroy_all() destroys what was added; then plat goes. */
 	return ret;
+}
+
+void arch_part_devices_free(struct partition *part)
+{
+	if (part->arch.plat)
+		vplat_destroy(part->arch.plat);
 }
 
 void arch_irq_set_level(struct partition *part, u32 irq, bool level)

@@ -351,6 +351,7 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 		}
 	}
 	vdev_destroy_all(&plat_part);
+	vgic_free(&plat_part); /* after every device, as partition teardown does */
 	if (pmm_free_bytes() != pool_free)
 		abort();
 	return 0;

@@ -485,6 +485,7 @@ int LLVMFuzzerTestOneInput(const u8 *data, size_t size)
 		vpit_stop(&plat_vcpus[i]);
 	}
 	vdev_destroy_all(&plat_part);
+	arch_part_devices_free(&plat_part); /* after every device, as partition teardown does */
 	for (u32 i = 0; i < MAX_TIMERS; i++)
 		if (timers[i])
 			abort(); /* a model left a timer armed on memory now freed */

@@ -110,6 +110,10 @@ int arch_part_devices_init(struct partition *p)
 	return 0;
 }
 
+void arch_part_devices_free(struct partition *p)
+{
+}
+
 /* Images starting "KERN" load; anything else is not a kernel. */
 int arch_kernel_load(struct partition *p, struct vcpu_entry *e)
 {

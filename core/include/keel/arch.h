@@ -298,6 +298,16 @@ void arch_irq_line_describe(struct partition *part, u32 irq, char *buf, u32 len)
 int arch_part_devices_init(struct partition *part);
 
 /*
+ * Free the arch's interrupt-controller state of @part, once vdev_destroy_all
+ * has destroyed every device. It goes last: until a device is destroyed, a
+ * CPU serving another partition (a network or vsock peer, the manager's
+ * STOP) may be raising one of its lines through arch_irq_set_level, and each
+ * device's destroy is what unhooks it from those senders, under their locks.
+ * Idempotent (a failed build, then DESTROY).
+ */
+void arch_part_devices_free(struct partition *part);
+
+/*
  * Ask @part's guest to power off as a user pressing its power button would
  * (x86_64: the ACPI fixed-feature power button; aarch64: a GPIO power key).
  * Any CPU. False if @part has no such button (a bare-metal ELF guest): the
