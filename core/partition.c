@@ -292,8 +292,8 @@ static void part_free_memory(struct partition *part)
 
 	vfio_release(part); /* its devices' DMA blocked before any of its memory goes */
 	vdev_destroy_all(part);
-	arch_part_devices_free(
-		part); /* the interrupt controller, once no device can raise a line */
+	/* The interrupt controller, once no device can raise one of its lines. */
+	arch_part_devices_free(part);
 	hotmem_destroy(part);
 	for (i = 0; i < part->mem_count; i++) {
 		const struct mem_region *r = &part->mem[i];

@@ -68,6 +68,7 @@ $(F)/%.run: $(F)/% FORCE
 	@mkdir -p $(F)/corpus-$*
 	@echo "  FUZZ    $< ($(FUZZ_SECONDS) s)"
 	@$< -max_total_time=$(FUZZ_SECONDS) -max_len=8192 -print_final_stats=1 \
+		-artifact_prefix=$(F)/$*- \
 		$(F)/corpus-$* $(wildcard tests/fuzz/corpus/$*) >$@.log 2>&1 || \
 		{ tail -40 $@.log; exit 1; }
 	@echo "  FUZZ    $*: $$(grep -o 'stat::number_of_executed_units: *[0-9]*' $@.log | grep -o '[0-9]*$$') executions in $(FUZZ_SECONDS) s, no crash"
