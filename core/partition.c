@@ -249,9 +249,70 @@ static bool part_cores_taken(u64 mask)
 	return false;
 }
 
+/* A partition's vCPU memory, as it was before its slot was wiped or freed. */
+struct part_vcpu_mem {
+	hpa_t mem; /* 0: none */
+	u64 size;
+	u32 count;
+	char name[KEEL_NAME_MAX];
+};
+
+/*
+ * Give vCPU memory back, once no CPU holds any of its vCPUs. Every core's
+ * vcpu pointer stopped naming them when the partition stopped (or never
+ * did), so a CPU that still holds one is between reading its pointer and
+ * finding it changed: a moment. One that holds it for a second is stuck; the
+ * memory is then kept, never reused. Not under part_state_lock: it may wait.
+ */
+static void part_vcpu_mem_release(const struct part_vcpu_mem *old)
+{
+	struct vcpu *v = hpa_to_hva(old->mem);
+	u64 start = arch_time_ns();
+
+	if (!old->mem)
+		return;
+	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* pairs with pcpu_loop's hold, then read */
+	for (u32 i = 0; i < old->count; i++) {
+		while (v[i].pcpu && __atomic_load_n(&v[i].pcpu->held, __ATOMIC_SEQ_CST) == &v[i]) {
+			if (arch_time_ns() - start > PART_VCPU_RELEASE_NS) {
+				pr_err("partition '%s': cpu %u still holds vCPU %u after %llu ms; "
+				       "its %llu bytes of vCPU state are kept, never reused",
+				       old->name, v[i].pcpu->id, v[i].index,
+				       (unsigned long long)(PART_VCPU_RELEASE_NS / 1000000),
+				       (unsigned long long)old->size);
+				return;
+			}
+			arch_cpu_relax();
+		}
+	}
+	pmm_free(old->mem, old->size);
+}
+
+/* What part_vcpu_mem_release needs of @part's vCPU memory (one array, by index). */
+static void part_vcpu_mem_take(const struct partition *part, struct part_vcpu_mem *out)
+{
+	out->mem = part->vcpu_mem;
+	out->size = part->vcpu_mem_size;
+	out->count = part->vcpu_count;
+	memcpy(out->name, part->desc.h.name, sizeof(out->name));
+	out->name[sizeof(out->name) - 1] = 0;
+}
+
+/* DESTROY (or a failed first build): the vCPUs' memory goes back. */
+static void part_free_vcpus(struct partition *part)
+{
+	struct part_vcpu_mem old;
+
+	part_vcpu_mem_take(part, &old);
+	part->vcpu_mem = 0;
+	part->vcpu_count = 0;
+	part_vcpu_mem_release(&old);
+}
+
 /* Take a slot for @cpu_mask: BUILDING, so it is this CPU's until it says otherwise. */
 static int part_alloc_slot(u64 cpu_mask, struct partition **out)
 {
+	struct part_vcpu_mem old = { 0 };
 	unsigned long flags = spin_lock_irqsave(&part_state_lock);
 	int ret = -KEEL_ENOSPC;
 	u32 i;
@@ -269,6 +330,7 @@ static int part_alloc_slot(u64 cpu_mask, struct partition **out)
 		 * someone holds would leave it unusable; the memset releases ours.
 		 */
 		if (part_slot_reusable(p) && spin_trylock(&p->lock)) {
+			part_vcpu_mem_take(p, &old); /* a stopped partition's: freed below */
 			memset(p, 0, sizeof(*p));
 			p->id = i + 1;
 			p->desc.h.cpu_mask = cpu_mask;
@@ -279,6 +341,7 @@ static int part_alloc_slot(u64 cpu_mask, struct partition **out)
 		}
 	}
 	spin_unlock_irqrestore(&part_state_lock, flags);
+	part_vcpu_mem_release(&old);
 	return ret;
 }
 
@@ -396,42 +459,6 @@ static int part_bind_vcpus(struct partition *part)
 	part->hot_cpu_mask = 0;
 	part->hot_on = 0;
 	return 0;
-}
-
-/*
- * DESTROY (or a failed first build): give the vCPUs' memory back, once no
- * CPU holds any of them. Every core's vcpu pointer stopped naming them when
- * the partition stopped (or never did), so a CPU that still holds one is
- * between reading its pointer and finding it changed: a moment. One that
- * holds it for a second is stuck; the memory is then kept, never reused.
- */
-static void part_free_vcpus(struct partition *part)
-{
-	u64 start = arch_time_ns();
-	u32 i;
-
-	if (!part->vcpu_mem)
-		return;
-	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* pairs with pcpu_loop's hold, then read */
-	for (i = 0; i < part->vcpu_count; i++) {
-		struct vcpu *v = part->vcpus[i];
-
-		while (v->pcpu && __atomic_load_n(&v->pcpu->held, __ATOMIC_SEQ_CST) == v) {
-			if (arch_time_ns() - start > PART_VCPU_RELEASE_NS) {
-				pr_err("partition '%s': cpu %u still holds vCPU %u after %llu ms; "
-				       "its %llu bytes of vCPU state are kept, never reused",
-				       part->desc.h.name, v->pcpu->id, v->index,
-				       (unsigned long long)(PART_VCPU_RELEASE_NS / 1000000),
-				       (unsigned long long)part->vcpu_mem_size);
-				part->vcpu_mem = 0;
-				return;
-			}
-			arch_cpu_relax();
-		}
-	}
-	pmm_free(part->vcpu_mem, part->vcpu_mem_size);
-	part->vcpu_mem = 0;
-	part->vcpu_count = 0;
 }
 
 /* States in which the partition's vCPUs are its own (bound to its cores). */

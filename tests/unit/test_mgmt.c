@@ -1250,6 +1250,61 @@ static void test_watch(void)
 	__atomic_fetch_and(&mgr_vcpu->requests, ~VCPU_REQ_EVENT, __ATOMIC_SEQ_CST);
 }
 
+/* A running partition STOPPED as its guest would: powered off, its one vCPU out. */
+static void guest_stops(struct partition *p)
+{
+	part_stop(p, KEEL_STOP_CAUSE_GUEST, "powered off by the guest", false);
+	part_vcpu_left(p->vcpus[0]);
+	CHECK_EQ(p->state, PART_STOPPED);
+}
+
+/*
+ * Once every slot is taken, CREATE reuses the slot of a stopped partition no
+ * manager holds (a keel.cfg one, kept listed until then): that partition's
+ * vCPU memory goes back to the pool, not lost with the slot it lived in.
+ */
+static void test_stopped_slot_reused(void)
+{
+	static u8 kernel[PAGE_SIZE] __attribute__((aligned(PAGE_SIZE))) = "KERN";
+	struct keel_boot_module mod = { .base = hva_to_hpa(kernel), .size = 4 };
+	const struct keel_boot_module *images[KEEL_PD_MAX_IMAGES] = { &mod };
+	struct pdesc d = desc_for("fromcfg", 0x8, 4ull << 20);
+	u64 free_before = pmm_free_bytes();
+	u32 ids[KEEL_MAX_PARTITIONS], n = 0, cfg_id, i;
+	struct partition *cfg;
+
+	CHECK_EQ(part_create_images(&d, images, &cfg), 0);
+	CHECK(cfg->vcpu_mem != 0);
+	cfg_id = cfg->id;
+	CHECK(part_set_state(cfg, PS(BUILDING), PART_CREATED));
+	CHECK_EQ(part_load_created(cfg), 0);
+	CHECK_EQ(part_start(cfg), 0);
+	guest_stops(cfg);
+	/* Every other slot: stopped partitions the manager still holds. */
+	for (n = 0; n < KEEL_MAX_PARTITIONS - 2; n++) { /* but the manager's and fromcfg's */
+		char name[16];
+		struct partition *p;
+
+		snprintf(name, sizeof(name), "held%u", n);
+		CHECK_EQ(create_simple(name, 0x8, 4ull << 20, 8192), KEEL_OK);
+		p = part_by_id((u32)last_res[0]);
+		if (!p || p->id == cfg_id)
+			break;
+		ids[n] = p->id;
+		memcpy(mgr_ram() + 0x20000, "KERN", 4);
+		CHECK_EQ(load(p->id, IMG_KERNEL, 0, mgr_gpa(0x20000), 8192), KEEL_OK);
+		CHECK_EQ(call(KEEL_HC_MGMT_START, p->id, 0, 0), KEEL_OK);
+		guest_stops(p);
+	}
+	CHECK_EQ(n, KEEL_MAX_PARTITIONS - 2); /* no slot but fromcfg's taken so far */
+	CHECK_EQ(create_simple("new", 0x8, 4ull << 20, 8192), KEEL_OK);
+	CHECK_EQ(last_res[0], cfg_id);
+	CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, cfg_id, 0, 0), KEEL_OK);
+	for (i = 0; i < n; i++)
+		CHECK_EQ(call(KEEL_HC_MGMT_DESTROY, ids[i], 0, 0), KEEL_OK);
+	CHECK_EQ(pmm_free_bytes(), free_before);
+}
+
 static void test_vcpus_freed_when_not_held(void)
 {
 	u64 free_before = pmm_free_bytes(), kept;
@@ -1278,8 +1333,9 @@ static void test_vcpus_freed_when_not_held(void)
 static void test_pci_doorbell(void)
 {
 	static const struct iommu_ops named = { .name = "fake" };
-	static struct iommu_unit smmu = { .kind = IOMMU_SMMUV3, .index = 0, .on = true,
-					  .ops = &named };
+	static struct iommu_unit smmu = {
+		.kind = IOMMU_SMMUV3, .index = 0, .on = true, .ops = &named
+	};
 	const u32 edu = KEEL_PCI_ADDR(0, 0, 3, 0);
 	u32 id;
 
@@ -1332,6 +1388,7 @@ int main(void)
 	test_reboot_policy();
 	test_stop_timers_reused();
 	test_watch();
+	test_stopped_slot_reused();
 	test_vcpus_freed_when_not_held(); /* last: it keeps a vCPU array for good */
 	free(pool);
 	return unit_done("test_mgmt");
