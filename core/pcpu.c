@@ -103,19 +103,23 @@ void panic_exception(const char *what, const struct arch_regs *regs)
 }
 
 /*
- * @cpu's stack, in the stacks area below an unmapped guard gap (so an
- * overflow faults), and its own top-level table. Returns the stack top or 0.
+ * @cpu's own top-level table, and its stack in the stacks area below an
+ * unmapped guard gap (so an overflow faults). Returns the stack top or 0.
+ * The table first: it gives itself back if it fails, and a stack once
+ * mapped is never unmapped, so it must be the last thing that can fail.
  */
 static u64 pcpu_alloc_stack(struct pcpu *cpu)
 {
-	hpa_t base = pmm_alloc(PCPU_STACK_SIZE, PAGE_SIZE);
-	u64 top = base ? hmap_map_stack(cpu->id, base, PCPU_STACK_SIZE) : 0;
+	hpa_t base;
+	u64 top;
 
-	if (!top) {
-		pmm_free(base, PCPU_STACK_SIZE);
+	if (hmap_cpu_init(cpu))
 		return 0;
-	}
-	return hmap_cpu_init(cpu) ? 0 : top;
+	base = pmm_alloc(PCPU_STACK_SIZE, PAGE_SIZE);
+	top = base ? hmap_map_stack(cpu->id, base, PCPU_STACK_SIZE) : 0;
+	if (!top)
+		pmm_free(base, PCPU_STACK_SIZE);
+	return top;
 }
 
 static bool pcpu_wait_state(struct pcpu *cpu, u32 state, u64 timeout_ns)

@@ -66,8 +66,11 @@ static int svm_cpu_init(struct pcpu *cpu)
 	if (!cpu->arch.host_save_area) {
 		void *hsave = pmm_alloc_page(), *hvmcb = pmm_alloc_page();
 
-		if (!hsave || !hvmcb)
+		if (!hsave || !hvmcb) {
+			pmm_free_page(hsave); /* whichever one came: none is kept */
+			pmm_free_page(hvmcb);
 			return -KEEL_ENOMEM;
+		}
 		cpu->arch.host_save_area = hva_to_hpa(hsave);
 		cpu->arch.host_vmcb = hva_to_hpa(hvmcb);
 	}
