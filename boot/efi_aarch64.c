@@ -10,6 +10,7 @@
 #define FDT_MAGIC 0xd00dfeedu
 #define FDT_MAX_SIZE (2u << 20)
 #define FDT_HEADER_SIZE 40u
+#define FDT_RSV_ENTRY 16u /* a memory reservation: address, size */
 #define FDT_BEGIN_NODE 1u
 #define FDT_END_NODE 2u
 #define FDT_PROP 3u
@@ -18,10 +19,20 @@
 #define MPIDR_AFF_MASK 0xff00ffffffull
 
 static EFI_GUID dtb_guid = EFI_DTB_TABLE_GUID;
+static const u8 fdt_rsv_end[FDT_RSV_ENTRY]; /* the reservation list's terminator */
 
 static u32 be32(const u8 *p)
 {
 	return ((u32)p[0] << 24) | ((u32)p[1] << 16) | ((u32)p[2] << 8) | p[3];
+}
+
+/* The header's totalsize (big-endian, at offset 4). */
+static void fdt_set_totalsize(u8 *fdt, u32 size)
+{
+	fdt[4] = (u8)(size >> 24);
+	fdt[5] = (u8)(size >> 16);
+	fdt[6] = (u8)(size >> 8);
+	fdt[7] = (u8)size;
 }
 
 /* The parts of an FDT the walker uses, each bound checked against the blob. */
@@ -169,28 +180,58 @@ static void fdt_list_cpus(const u8 *fdt, u32 size, struct keel_boot_info *bi)
 			bi->fw_boot_cpu = tok;
 }
 
-/* Copy the firmware DTB into Keel pages; no DTB (ACPI boot) is fine. */
+/*
+ * Where the last of a @size-byte FDT's blocks ends (header, memory
+ * reservations, structure, strings), or 0 if one lies outside it. Firmware
+ * pads the blob for its own edits (QEMU's virt to 1 MiB); Keel only reads it.
+ */
+static u32 fdt_used_size(const u8 *fdt, u32 size)
+{
+	struct fdt_view v;
+	u32 off_rsv, end, rsv;
+
+	if (!fdt_view_init(fdt, size, &v))
+		return 0;
+	off_rsv = be32(fdt + 16);
+	if (off_rsv % 8 || off_rsv < FDT_HEADER_SIZE)
+		return 0;
+	/* Reservations: 16-byte {address, size} entries up to an all-zero one. */
+	for (rsv = off_rsv;; rsv += FDT_RSV_ENTRY) {
+		if (rsv > size - FDT_RSV_ENTRY)
+			return 0;
+		if (!memcmp(fdt + rsv, fdt_rsv_end, FDT_RSV_ENTRY))
+			break;
+	}
+	end = rsv + FDT_RSV_ENTRY;
+	end = MAX(end, (u32)(v.st - fdt) + v.st_size);
+	return MAX(end, (u32)(v.strings - fdt) + v.strings_size);
+}
+
+/* Copy the firmware DTB, without its free space, into Keel pages; no DTB (ACPI boot) is fine. */
 static int copy_dtb(struct keel_boot_info *bi)
 {
 	const u8 *fw = efi_config_table(&dtb_guid);
-	u32 size;
-	void *copy;
+	u32 size, used;
+	u8 *copy;
 
 	if (!fw)
 		return 0;
 	size = be32(fw + 4);
-	if (be32(fw) != FDT_MAGIC || size < FDT_HEADER_SIZE || size > FDT_MAX_SIZE) {
+	used = be32(fw) == FDT_MAGIC && size <= FDT_MAX_SIZE ? fdt_used_size(fw, size) : 0;
+	if (!used) {
 		efi_printf("keel: loader: error: the firmware's device tree is malformed\n");
 		return -KEEL_EINVAL;
 	}
-	copy = efi_alloc_keel(size, PAGE_SIZE);
+	used = ALIGN_UP(used, 8u);
+	copy = efi_alloc_keel(used, PAGE_SIZE);
 	if (!copy) {
 		efi_printf("keel: loader: error: no memory for the device tree\n");
 		return -KEEL_ENOMEM;
 	}
-	memcpy(copy, fw, size);
+	memcpy(copy, fw, MIN(used, size));
+	fdt_set_totalsize(copy, used);
 	bi->dtb = (u64)(uintptr_t)copy;
-	fdt_list_cpus(copy, size, bi);
+	fdt_list_cpus(copy, used, bi);
 	return 0;
 }
 
