@@ -20,6 +20,8 @@
 
 #define DT_PATH_MAX 96
 #define DT_MAX_DEPTH 64 /* ancestors looked at for an interrupt-parent */
+#define DT_MAX_BUSES 16u /* buses a reg is translated through */
+#define DT_RANGES_MAX 64u /* ranges entries read per bus */
 #define DT_PCI_MAX_BRIDGES 16u /* host bridge nodes read */
 #define PCI_BUS_MAX 255u
 #define PCI_RID_MAX 0xffffu
@@ -73,6 +75,43 @@ u64 dt_read_cells(const void *p, int cells)
 	return v;
 }
 
+/*
+ * Move [*addr, *addr + size) from the address space of @bus's children into
+ * that of its parent @up, through @bus's ranges: empty is the identity, none
+ * means its children are not in the CPU's address space, and otherwise the
+ * whole range must lie inside one {child, parent, length} entry.
+ */
+static int dt_ranges_up(const void *fdt, int bus, int up, u64 *addr, u64 size)
+{
+	int cac = fdt_address_cells(fdt, bus), csc = fdt_size_cells(fdt, bus);
+	int pac = fdt_address_cells(fdt, up), len;
+	const fdt32_t *r = fdt_getprop(fdt, bus, "ranges", &len);
+	u32 cells, n;
+
+	if (!r || len < 0)
+		return -KEEL_EINVAL;
+	if (len == 0)
+		return 0;
+	if (cac < 1 || cac > 2 || pac < 1 || pac > 2 || csc < 1 || csc > 2)
+		return -KEEL_EINVAL;
+	cells = (u32)(cac + pac + csc);
+	if ((u32)len % (cells * sizeof(*r)))
+		return -KEEL_EINVAL;
+	n = MIN((u32)len / (cells * (u32)sizeof(*r)), DT_RANGES_MAX);
+	for (u32 i = 0; i < n; i++, r += cells) {
+		u64 child = dt_read_cells(r, cac), to = dt_read_cells(r + cac, pac);
+		u64 span = dt_read_cells(r + cac + pac, csc), off = *addr - child;
+
+		if (*addr < child || off >= span || size > span - off)
+			continue;
+		if (range_overflows(to, span))
+			return -KEEL_EINVAL;
+		*addr = to + off;
+		return 0;
+	}
+	return -KEEL_EINVAL;
+}
+
 int dt_reg(const void *fdt, int node, int idx, u64 *base, u64 *size)
 {
 	int parent = fdt_parent_offset(fdt, node);
@@ -92,6 +131,14 @@ int dt_reg(const void *fdt, int node, int idx, u64 *base, u64 *size)
 	reg += idx * (ac + sc);
 	*base = dt_read_cells(reg, ac);
 	*size = sc ? dt_read_cells(reg + ac, sc) : 0;
+	/* Up through each bus to the root, whose addresses are the CPU's. */
+	for (u32 depth = 0; parent != 0; depth++) {
+		int up = fdt_parent_offset(fdt, parent);
+
+		if (up < 0 || depth == DT_MAX_BUSES || dt_ranges_up(fdt, parent, up, base, *size))
+			return -KEEL_EINVAL;
+		parent = up;
+	}
 	return 0;
 }
 

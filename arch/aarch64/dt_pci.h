@@ -15,8 +15,10 @@ u64 dt_read_cells(const void *p, int cells);
 
 /*
  * Entry @idx of the reg property of @node, with its parent's #address-cells
- * and #size-cells. Returns 0, or -KEEL_EINVAL if the property is missing, too
- * short, or uses cells we cannot represent.
+ * and #size-cells, translated through every parent bus's ranges into the
+ * CPU's address space. Returns 0, or -KEEL_EINVAL if the property is
+ * missing, too short, or uses cells we cannot represent, or if a bus on the
+ * way has no ranges or none that holds the whole of it.
  */
 int dt_reg(const void *fdt, int node, int idx, u64 *base, u64 *size);
 

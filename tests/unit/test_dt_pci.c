@@ -106,6 +106,11 @@ struct tree {
 	u32 gic_addr_cells; /* #address-cells of the GIC node (0: none, as QEMU's is 2) */
 	const char *its_status; /* the ITS node's status (NULL: none) */
 	bool no_its;
+	/* bus_cells set: the SMMUs and bridges sit under "soc", with these cells and ranges. */
+	u32 bus_cells; /* #address-cells = #size-cells of "soc" */
+	struct cells bus_ranges;
+	/* ... and with inner_ranges given, the SMMUs one bus deeper, in "soc/sub" (same cells). */
+	struct cells inner_ranges;
 };
 
 static unsigned char fdt_buf[128 * 1024];
@@ -185,6 +190,20 @@ static int node_smmu(void *fdt, const struct smmu_opts *o)
 	return ret;
 }
 
+/* A bus node @name (left open) whose children use @cells address and size cells. */
+static int node_bus(void *fdt, const char *name, u32 cells, const struct cells *ranges)
+{
+	const struct cells none = NONE;
+	int ret = 0;
+
+	ret |= fdt_begin_node(fdt, name);
+	ret |= fdt_property_string(fdt, "compatible", "simple-bus");
+	ret |= fdt_property_u32(fdt, "#address-cells", cells);
+	ret |= fdt_property_u32(fdt, "#size-cells", cells);
+	ret |= prop_cells(fdt, "ranges", ranges, &none);
+	return ret;
+}
+
 /* QEMU virt's layout (-machine virt,gic-version=3,iommu=smmuv3). */
 static void tree_qemu(struct tree *t)
 {
@@ -224,10 +243,18 @@ static const void *build(const struct tree *t)
 	}
 	ret |= fdt_end_node(fdt);
 
+	if (t->bus_cells)
+		ret |= node_bus(fdt, "soc", t->bus_cells, &t->bus_ranges);
+	if (t->inner_ranges.n)
+		ret |= node_bus(fdt, "sub", t->bus_cells, &t->inner_ranges);
 	for (u32 i = 0; i < t->n_smmu; i++)
 		ret |= node_smmu(fdt, &t->smmu[i]);
+	if (t->inner_ranges.n)
+		ret |= fdt_end_node(fdt);
 	for (u32 i = 0; i < t->n_ecam; i++)
 		ret |= node_ecam(fdt, &t->ecam[i]);
+	if (t->bus_cells)
+		ret |= fdt_end_node(fdt);
 	ret |= fdt_end_node(fdt);
 	ret |= fdt_finish(fdt);
 	CHECK_EQ(ret, 0);
@@ -451,6 +478,109 @@ static void test_bad_reg(void)
 	CHECK_EQ(rec_ecam_n, 1);
 	CHECK_EQ(rec_ecam[0].start_bus, 0);
 	CHECK_EQ(rec_ecam[0].end_bus, 3);
+}
+
+/* Under a bus, reg is in the bus's address space: ranges take it to the CPU's. */
+static void test_ranges(void)
+{
+	/* soc's 1-cell addresses 0..512 MiB are the CPU's 1 GiB..1.5 GiB. */
+	const struct cells ranges = CELLS(0, 0, 0x40000000, 0x20000000);
+	struct tree t;
+
+	tree_qemu(&t);
+	t.bus_cells = 1;
+	t.bus_ranges = ranges;
+	t.smmu[0].reg = (struct cells)CELLS(0x9050000, 0x20000);
+	t.ecam[0].reg = (struct cells)CELLS(0x10000000, 0x10000000);
+	run(&t);
+	CHECK(quiet());
+	CHECK_EQ(rec_unit_n, 1);
+	CHECK_EQ(rec_unit[0].base, 0x49050000);
+	CHECK_EQ(rec_unit[0].size, 0x20000);
+	CHECK_EQ(rec_ecam_n, 1);
+	CHECK_EQ(rec_ecam[0].base, 0x50000000);
+	CHECK_EQ(rec_unit[0].scope_count, 1); /* the bridge's iommu-map still finds it */
+
+	/* Two buses: sub's 0..16 MiB is soc's 0x9000000.., which is the CPU's 0x49000000... */
+	t.inner_ranges = (struct cells)CELLS(0, 0x9000000, 0x1000000);
+	t.smmu[0].reg = (struct cells)CELLS(0x50000, 0x20000);
+	run(&t);
+	CHECK(quiet());
+	CHECK_EQ(rec_unit_n, 1);
+	CHECK_EQ(rec_unit[0].base, 0x49050000);
+
+	/* Empty ranges: the same addresses (QEMU's GIC holds its ITS so). */
+	tree_qemu(&t);
+	t.bus_cells = 2;
+	t.bus_ranges = (struct cells)EMPTY;
+	run(&t);
+	CHECK(quiet());
+	CHECK_EQ(rec_ecam_n, 1);
+	CHECK_EQ(rec_ecam[0].base, 0x4010000000ull);
+	CHECK_EQ(rec_unit[0].base, 0x9050000);
+
+	/* The second of two entries. */
+	tree_qemu(&t);
+	t.bus_cells = 1;
+	t.bus_ranges =
+		(struct cells)CELLS(0x80000000, 0, 0x80000000, 0x1000, 0, 0x1, 0, 0x20000000);
+	t.smmu[0].reg = (struct cells)CELLS(0x9050000, 0x20000);
+	t.ecam[0].reg = (struct cells)CELLS(0x10000000, 0x10000000);
+	run(&t);
+	CHECK(quiet());
+	CHECK_EQ(rec_unit[0].base, 0x109050000ull);
+	CHECK_EQ(rec_ecam[0].base, 0x110000000ull);
+}
+
+/* A bus that does not say where its children are: each is left out, nothing guessed. */
+static void test_ranges_hostile(void)
+{
+	const struct cells bad[] = {
+		NONE, /* no ranges: not in the CPU's address space */
+		CELLS(0, 0, 0x40000000), /* not a whole entry */
+		CELLS(0, 0, 0x40000000, 0x20000000, 0), /* a whole one and a piece */
+		CELLS(0x20000000, 0, 0x40000000, 0x20000000), /* starts above them */
+		CELLS(0, 0, 0x40000000, 0x10000000), /* ends inside the bridge's window */
+		CELLS(0, 0xffffffff, 0xf0000000, 0x20000000), /* to past the top of memory */
+		CELLS(0, 0, 0x40000000, 0), /* an empty entry */
+	};
+	struct tree t;
+
+	for (u32 i = 0; i < ARRAY_SIZE(bad); i++) {
+		tree_qemu(&t);
+		t.bus_cells = 1;
+		t.bus_ranges = bad[i];
+		t.smmu[0].reg = (struct cells)CELLS(0x9050000, 0x20000);
+		t.ecam[0].reg = (struct cells)CELLS(0x10000000, 0x10000000);
+		run(&t);
+		CHECK(logged("dt: /soc/pcie@10000000: reg missing or malformed"));
+		CHECK_EQ(rec_ecam_n, 0);
+		if (i < 4 || i == 5 || i == 6) {
+			CHECK(logged("dt: /soc/smmuv3@9050000: reg missing or malformed"));
+			CHECK_EQ(rec_unit_n, 0);
+		}
+	}
+
+	/* Cells a bus cannot translate with (3-cell addresses): left out too. */
+	tree_qemu(&t);
+	t.bus_cells = 3;
+	t.bus_ranges = (struct cells)CELLS(0, 0, 0, 0, 0x40000000, 0, 0, 0x20000000);
+	run(&t);
+	CHECK_EQ(rec_ecam_n, 0);
+	CHECK_EQ(rec_unit_n, 0);
+
+	/* An inner bus without ranges: its SMMU is left out, the outer bridge is not. */
+	tree_qemu(&t);
+	t.bus_cells = 1;
+	t.bus_ranges = (struct cells)CELLS(0, 0, 0x40000000, 0x20000000);
+	t.inner_ranges = (struct cells)CELLS(0, 0x9000000); /* not a whole entry */
+	t.smmu[0].reg = (struct cells)CELLS(0x50000, 0x20000);
+	t.ecam[0].reg = (struct cells)CELLS(0x10000000, 0x10000000);
+	run(&t);
+	CHECK(logged("dt: /soc/sub/smmuv3@9050000: reg missing or malformed"));
+	CHECK_EQ(rec_unit_n, 0);
+	CHECK_EQ(rec_ecam_n, 1);
+	CHECK_EQ(rec_ecam[0].base, 0x50000000);
 }
 
 static void test_bus_range(void)
@@ -1174,6 +1304,8 @@ int main(void)
 	test_smmu_without_bridge();
 	test_disabled();
 	test_bad_reg();
+	test_ranges();
+	test_ranges_hostile();
 	test_bus_range();
 	test_domain();
 	test_map_shape();
