@@ -197,25 +197,6 @@ void arch_vcpu_wipe(struct vcpu *vcpu)
 	isb();
 }
 
-void arch_vcpu_reset(struct vcpu *vcpu, const struct vcpu_entry *e)
-{
-	struct vcpu_arch *a = &vcpu->arch;
-	u64 mpidr = a->mpidr;
-
-	vcpu_fp_forget(vcpu);
-	memset(a, 0, sizeof(*a));
-	a->mpidr = mpidr;
-	a->x[0] = e->arg;
-	a->elr = e->pc;
-	a->spsr = SPSR_EL1H | SPSR_DAIF;
-	/* Images written by Keel; a PSCI entry finds memory its guest already cleaned. */
-	a->need_cache_clean = e->kind != VCPU_ENTRY_PSCI;
-	vcpu_reset_el1(e->sp);
-	scrub_vcpu();
-	vgic_vcpu_reset(vcpu);
-	vtimer_vcpu_reset();
-}
-
 /*
  * Images were written through the hypervisor's cacheable map; the guest
  * starts with its MMU and caches off and would read memory around dirty
@@ -226,6 +207,8 @@ static void vcpu_clean_guest_ram(struct vcpu *vcpu)
 	struct partition *part = vcpu->part;
 	u64 line = 4u << ((read_sysreg(ctr_el0) >> 16) & 0xf);
 
+	write_sysreg(vttbr_el2, part->arch.vttbr); /* the TLB invalidation below is its VMID's */
+	isb();
 	/* Data caches are physically tagged: cleaning through the window cleans the frame. */
 	for (u32 i = 0; i < part->mem_count && i < KEEL_MAX_MEM_REGIONS; i++) {
 		u64 pa = part->mem[i].hpa, end = pa + part->mem[i].size;
@@ -245,6 +228,29 @@ static void vcpu_clean_guest_ram(struct vcpu *vcpu)
 	__asm__ volatile("ic iallu\n\ttlbi vmalls12e1" ::: "memory");
 	dsb(nsh);
 	isb();
+}
+
+void arch_vcpu_reset(struct vcpu *vcpu, const struct vcpu_entry *e)
+{
+	struct vcpu_arch *a = &vcpu->arch;
+	u64 mpidr = a->mpidr;
+
+	vcpu_fp_forget(vcpu);
+	memset(a, 0, sizeof(*a));
+	a->mpidr = mpidr;
+	a->x[0] = e->arg;
+	a->elr = e->pc;
+	a->spsr = SPSR_EL1H | SPSR_DAIF;
+	vcpu_reset_el1(e->sp);
+	scrub_vcpu();
+	vgic_vcpu_reset(vcpu);
+	vtimer_vcpu_reset();
+	/*
+	 * Images written by Keel; a PSCI entry finds memory its guest already
+	 * cleaned. Here, so the boot vCPU's first-entry time comes after it.
+	 */
+	if (e->kind != VCPU_ENTRY_PSCI)
+		vcpu_clean_guest_ram(vcpu);
 }
 
 #define SCTLR_SPAN BIT(23)
@@ -578,10 +584,6 @@ void arch_vcpu_run(struct vcpu *vcpu, struct vm_exit *exit)
 	write_sysreg(vttbr_el2, vcpu->part->arch.vttbr);
 	write_sysreg(vmpidr_el2, a->mpidr);
 	isb();
-	if (a->need_cache_clean) {
-		vcpu_clean_guest_ram(vcpu);
-		a->need_cache_clean = 0;
-	}
 
 	vgic_flush(vcpu);
 	cpu = pcpu_this();

@@ -75,7 +75,6 @@ struct vcpu_arch {
 	u8 mmio_size; /* bytes */
 	u8 mmio_sign; /* sign-extend (SSE) */
 	u8 mmio_64; /* 64-bit destination (SF) */
-	u8 need_cache_clean; /* clean guest RAM to PoC before the first entry */
 	u8 pad[2];
 	u32 psci_state; /* VPSCI_*: on, off by CPU_OFF, CPU_ON requested */
 	u32 pad2;
