@@ -14,7 +14,7 @@ export KEEL_CACHE
 ifndef KEEL_ARCH
 # ---------------------------------------------------------------- outer level
 
-.PHONY: all deps unit test integration run check clean linux-assets bench bench-image usb-image pxe FORCE
+.PHONY: all deps unit test soak integration run check clean linux-assets bench bench-image usb-image pxe FORCE
 all: $(addprefix build-,$(ARCHES))
 
 build-%: FORCE
@@ -36,6 +36,14 @@ test: deps
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
 	$(PYTEST) tests/integration -v -rfE --durations=25 --arch="$(ARCHES)" --build=$(BUILD) \
 		$(if $(T),-k "$(T)") $(PYTEST_ARGS)
+
+# Hours of live changes on one Keel, for the rare races (tests/integration/test_soak.py):
+# make soak ARCH=x86_64 SOAK_S=28800 for a night.
+SOAK_S ?= 3600
+soak: deps
+	@$(MAKE) --no-print-directory -j$(JOBS) all
+	$(PYTEST) tests/integration/test_soak.py -v -rfE --arch="$(ARCHES)" --build=$(BUILD) \
+		--soak-seconds=$(SOAK_S) $(PYTEST_ARGS)
 
 integration: all
 	$(PYTEST) tests/integration -v -rfE --arch="$(ARCHES)" --build=$(BUILD) \

@@ -28,24 +28,30 @@ def pytest_addoption(parser):
     group.addoption("--build", default="build", help="build directory (as make BUILD=)")
     group.addoption("--no-linux", action="store_true",
                     help="leave out the Linux microVM scenarios (marker `linux`)")
+    group.addoption("--soak-seconds", type=int, default=0,
+                    help="run the soak (marker `soak`, test_soak.py) for this long; "
+                         "0 (the default) leaves it out")
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "linux: boots Debian kernels; left out with --no-linux")
     config.addinivalue_line("markers", "x86_64_only: left out when x86_64 is not in --arch")
     config.addinivalue_line("markers", "aarch64_only: left out when aarch64 is not in --arch")
+    config.addinivalue_line("markers", "soak: runs for --soak-seconds; left out without it")
 
 
 def pytest_collection_modifyitems(config, items):
-    """Deselect what was not asked for: the `linux` tests with --no-linux, and
-    the VT-x (Bochs, x86_64-only) tests when x86_64 is not in --arch, and the
-    aarch64-only ones when aarch64 is not; and a one-arch test's copy for the
-    other arch."""
+    """Deselect what was not asked for: the `linux` tests with --no-linux, the soak
+    without --soak-seconds, the VT-x (Bochs, x86_64-only) tests when x86_64 is not
+    in --arch, and the aarch64-only ones when aarch64 is not; and a one-arch test's
+    copy for the other arch."""
     no_vmx = "x86_64" not in selected_arches(config)
     no_arm = "aarch64" not in selected_arches(config)
 
     def unwanted(item):
         if item.get_closest_marker("linux") and config.getoption("no_linux"):
+            return True
+        if item.get_closest_marker("soak") and config.getoption("soak_seconds") <= 0:
             return True
         # A one-arch test that takes a fixture parametrized by arch: the other arch's copy goes.
         arch = item.callspec.params.get("arch") if hasattr(item, "callspec") else None
