@@ -266,11 +266,12 @@ struct part_vcpu_mem {
  */
 static void part_vcpu_mem_release(const struct part_vcpu_mem *old)
 {
-	struct vcpu *v = hpa_to_hva(old->mem);
 	u64 start = arch_time_ns();
+	struct vcpu *v;
 
 	if (!old->mem)
 		return;
+	v = hpa_to_hva(old->mem);
 	__atomic_thread_fence(__ATOMIC_SEQ_CST); /* pairs with pcpu_loop's hold, then read */
 	for (u32 i = 0; i < old->count; i++) {
 		while (v[i].pcpu && __atomic_load_n(&v[i].pcpu->held, __ATOMIC_SEQ_CST) == &v[i]) {
