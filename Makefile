@@ -32,8 +32,8 @@ unit:
 test: deps
 	@tools/check.sh
 	@$(MAKE) --no-print-directory -j$(JOBS) all
-	@$(MAKE) --no-print-directory unit
-	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
+	@$(MAKE) --no-print-directory -j$(JOBS) unit
+	@$(MAKE) --no-print-directory -j$(JOBS) fuzz FUZZ_SECONDS=$(FUZZ_SMOKE_SECONDS)
 	$(PYTEST) tests/integration -v -rfE --durations=25 --arch="$(ARCHES)" --build=$(BUILD) \
 		$(if $(T),-k "$(T)") $(PYTEST_ARGS)
 
