@@ -101,7 +101,8 @@ bool guest_range_is_ram(const struct partition *part, gpa_t gpa, u64 len)
 
 /*
  * Walk [gpa, gpa + len) piece by piece, calling @fn on each host chunk. The
- * whole range is checked first so a failed access changes nothing.
+ * whole range is checked first so a failed access changes nothing, unless
+ * the guest unplugs a block of it meanwhile: the access then stops there.
  */
 static int guest_for_each(const struct partition *part, gpa_t gpa, u64 len,
 			  void (*fn)(void *host, u64 off, u64 n, void *ctx), void *ctx)
@@ -113,11 +114,18 @@ static int guest_for_each(const struct partition *part, gpa_t gpa, u64 len,
 	if (!guest_range_present(part, gpa, len))
 		ret = -KEEL_EFAULT;
 	while (!ret && off < len) {
-		u64 in_piece, avail;
+		u64 in_piece = 0, avail;
 		hpa_t hpa = guest_resolve(part, gpa + off, &in_piece);
-		void *host = hmap_window_get(part, hpa, &avail);
-		u64 n = MIN(MIN(len - off, in_piece), avail);
+		void *host;
+		u64 n;
 
+		/* Checked above, but a block may be unplugged since: it is gone, not host 0. */
+		if (!hpa) {
+			ret = -KEEL_EFAULT;
+			break;
+		}
+		host = hmap_window_get(part, hpa, &avail);
+		n = MIN(MIN(len - off, in_piece), avail);
 		fn(host, off, n, ctx);
 		hmap_window_put();
 		off += n;
@@ -167,12 +175,18 @@ int guest_copy_between(struct partition *dst, gpa_t dst_gpa, const struct partit
 	if (!guest_range_present(src, src_gpa, len) || !guest_range_present(dst, dst_gpa, len))
 		ret = -KEEL_EFAULT;
 	while (!ret && off < len) {
-		u64 s_piece, d_piece, s_avail, d_avail, n;
+		u64 s_piece = 0, d_piece = 0, s_avail, d_avail, n;
 		hpa_t s_hpa = guest_resolve(src, src_gpa + off, &s_piece);
 		hpa_t d_hpa = guest_resolve(dst, dst_gpa + off, &d_piece);
-		const void *from = hmap_window_get(src, s_hpa, &s_avail);
-		void *to = hmap_window_get(dst, d_hpa, &d_avail);
+		const void *from;
+		void *to;
 
+		if (!s_hpa || !d_hpa) { /* unplugged since the check */
+			ret = -KEEL_EFAULT;
+			break;
+		}
+		from = hmap_window_get(src, s_hpa, &s_avail);
+		to = hmap_window_get(dst, d_hpa, &d_avail);
 		n = MIN(MIN(len - off, MIN(s_piece, d_piece)), MIN(s_avail, d_avail));
 		memcpy(to, from, n);
 		hmap_window_put_drop();

@@ -44,8 +44,16 @@ void hmap_audit(u64 *hidden, u64 *exposed)
 	*exposed = 0;
 }
 
+void (*hmap_host_on_get)(hpa_t pa); /* a test's hook: called before each window is made */
+
 void *hmap_window_get(const void *owner, hpa_t pa, u64 *avail)
 {
+	if (hmap_host_on_get)
+		hmap_host_on_get(pa);
+	if (!pa) {
+		fprintf(stderr, "hmap: a window on host address 0\n");
+		abort();
+	}
 	if (++hmap_host_depth > HMAP_WINDOW_SLOTS) {
 		fprintf(stderr, "hmap: windows nested deeper than %u\n", HMAP_WINDOW_SLOTS);
 		abort();

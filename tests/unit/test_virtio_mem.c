@@ -535,6 +535,53 @@ static void test_scrub(void)
 	free(junk);
 }
 
+/* The hook test_unplug_mid_copy hangs on the first window: block @race_blk leaves. */
+extern void (*hmap_host_on_get)(hpa_t pa);
+static u64 race_blk, race_saved;
+
+static void unplug_begins(hpa_t pa)
+{
+	u64 *table = hpa_to_hva(part.hotmem.table);
+
+	(void)pa;
+	race_saved = table[race_blk];
+	table[race_blk] = 0; /* an unplug's first step, before it waits for readers */
+	hmap_host_on_get = NULL;
+}
+
+/*
+ * A guest unplugs a block while Keel copies into a range that reaches it (a
+ * device's write racing the guest's own request on another vCPU): the range
+ * was whole when checked, and the copy stops with a fault where the block
+ * went, in each direction and between partitions; never at host address 0.
+ */
+static void test_unplug_mid_copy(void)
+{
+	static u8 buf[2 * 4096];
+
+	mem_setup(true);
+	CHECK_EQ(virtio_mem_resize(&part, REGION), 0);
+	CHECK_EQ(request(REQ_PLUG, blk(2), 2, NULL), RESP_ACK);
+	race_blk = 3;
+	for (u32 dir = 0; dir < 3; dir++) {
+		u64 *table = hpa_to_hva(part.hotmem.table);
+		int ret;
+
+		memset(buf, 0x77, sizeof(buf));
+		hmap_host_on_get = unplug_begins;
+		if (dir == 0)
+			ret = guest_copy_to(&part, blk(3) - 4096, buf, sizeof(buf));
+		else if (dir == 1)
+			ret = guest_copy_from(&part, buf, blk(3) - 4096, sizeof(buf));
+		else
+			ret = guest_copy_between(&part, blk(3) - 4096, &part, blk(2), sizeof(buf));
+		CHECK_EQ(ret, -KEEL_EFAULT);
+		CHECK(hmap_host_on_get == NULL); /* the block did go mid-copy */
+		table[race_blk] = race_saved;
+	}
+	mem_teardown();
+}
+
 static void test_unplug_all(void)
 {
 	u64 free0;
@@ -939,6 +986,7 @@ int main(void)
 	test_state();
 	test_unplug();
 	test_scrub();
+	test_unplug_mid_copy();
 	test_unplug_all();
 	test_malformed();
 	test_response_in_unplugged_block();
