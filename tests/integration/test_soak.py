@@ -2,8 +2,9 @@
 """The soak (`make soak`; left out of `make test`): one Keel changing shape for as long
 as asked, to meet the races that a single pass of the other scenarios is too short for.
 
-It boots the 5-CPU machine of test_mgmt_linux.py and, from the management partition's
-shell, for --soak-seconds:
+It boots the machine of test_mgmt_linux.py (with a sixth CPU on x86_64, whose cpu 0 it
+keeps free of guests: RESERVE_CPU0 below) and, from the management partition's shell,
+for --soak-seconds:
 - resizes a loaded Linux microVM ('mem', keel.memload writing and checking its memory)
   from 1 to 3 vCPUs and back, and every 10th round its memory from 256M to 1G and back;
 - beside it, creates, starts, stops and destroys a bare-metal guest in a loop, which
