@@ -236,6 +236,102 @@ static void test_pick(void)
 	CHECK_EQ(kc_popcount(0x28), 2);
 }
 
+/*
+ * A fake Keel for kc_create_retry: each CREATE first lets a hot vCPU take the
+ * next core of @steal (the race the retry is for: after keelctl read the free
+ * set), then is refused -EBUSY if the mask meets a taken core.
+ */
+struct fake_keel {
+	uint64_t online, taken, steal;
+	int creates, reads, fail_read, other_error;
+	uint64_t asked[KC_CREATE_TRIES + 2];
+};
+
+static int fake_create(void *ctx, struct kc_create_req *req)
+{
+	struct fake_keel *k = ctx;
+	uint64_t next = k->steal & -k->steal;
+
+	k->taken |= next;
+	k->steal &= ~next;
+	if (k->creates < (int)(sizeof(k->asked) / sizeof(k->asked[0])))
+		k->asked[k->creates] = req->cpu_mask;
+	k->creates++;
+	if (k->other_error)
+		return -k->other_error;
+	return req->cpu_mask & k->taken ? -EBUSY : 0;
+}
+
+static int fake_free_cpus(void *ctx, uint64_t *mask)
+{
+	struct fake_keel *k = ctx;
+
+	k->reads++;
+	if (k->fail_read)
+		return -EIO;
+	*mask = k->online & ~k->taken;
+	return 0;
+}
+
+static int run_create(struct fake_keel *k, uint64_t first_pick, uint32_t count)
+{
+	struct kc_create_req req = { .name = "vm", .cpu_mask = first_pick };
+
+	return kc_create_retry(fake_create, fake_free_cpus, k, &req, count);
+}
+
+static void test_create_retry(void)
+{
+	struct fake_keel k;
+
+	/* No race: one CREATE, no read. */
+	k = (struct fake_keel){ .online = 0x3f };
+	CHECK_EQ(run_create(&k, 0x6, 2), 0);
+	CHECK_EQ(k.creates, 1);
+	CHECK_EQ(k.reads, 0);
+
+	/* cpu 2 went to a hot vCPU after the pick of 1-2 (0 is the manager's): 1 and 3. */
+	k = (struct fake_keel){ .online = 0x3f, .taken = 0x5 };
+	CHECK_EQ(run_create(&k, 0x6, 2), 0);
+	CHECK_EQ(k.creates, 2);
+	CHECK(k.asked[1] == 0xa);
+
+	/* Cores keep going while keelctl retries: each try picks among what is left. */
+	k = (struct fake_keel){ .online = 0xff, .taken = 0x2, .steal = 0x3c };
+	CHECK_EQ(run_create(&k, 0x2, 1), 0);
+	CHECK_EQ(k.creates, 2);
+	CHECK(k.asked[1] == 0x1);
+	k = (struct fake_keel){ .online = 0xff, .taken = 0x1, .steal = 0x6 };
+	CHECK_EQ(run_create(&k, 0x3, 2), 0);
+	CHECK(k.asked[k.creates - 1] == 0x18);
+	CHECK(!(k.asked[k.creates - 1] & k.taken));
+
+	/* Too few cores left: it stops at once and keeps Keel's answer. */
+	k = (struct fake_keel){ .online = 0x7, .taken = 0x4, .steal = 0x2 };
+	CHECK_EQ(run_create(&k, 0x6, 2), -EBUSY);
+	CHECK_EQ(k.creates, 1);
+	CHECK_EQ(k.reads, 1);
+
+	/* A list is the user's own choice of cores: never retried. */
+	k = (struct fake_keel){ .online = 0xff, .taken = 0x4 };
+	CHECK_EQ(run_create(&k, 0x4, 0), -EBUSY);
+	CHECK_EQ(k.creates, 1);
+	CHECK_EQ(k.reads, 0);
+
+	/* Other answers are final; so is a free set that cannot be read. */
+	k = (struct fake_keel){ .online = 0xff, .other_error = ENOMEM };
+	CHECK_EQ(run_create(&k, 0x1, 1), -ENOMEM);
+	CHECK_EQ(k.creates, 1);
+	k = (struct fake_keel){ .online = 0xff, .taken = 0x1, .fail_read = 1 };
+	CHECK_EQ(run_create(&k, 0x1, 1), -EBUSY);
+	CHECK_EQ(k.creates, 1);
+
+	/* Keel busy for ever (the free set says otherwise): KC_CREATE_TRIES calls in all. */
+	k = (struct fake_keel){ .online = 0xff, .other_error = EBUSY };
+	CHECK_EQ(run_create(&k, 0x1, 1), -EBUSY);
+	CHECK_EQ(k.creates, KC_CREATE_TRIES);
+}
+
 static void test_name(void)
 {
 	char err[160], longname[64];
@@ -1364,6 +1460,7 @@ int main(void)
 	test_cpus();
 	test_format_cpus();
 	test_pick();
+	test_create_retry();
 	test_name();
 	test_find();
 	test_names();

@@ -150,6 +150,12 @@ int kc_ctl_raw(unsigned long req, uint32_t id, uint32_t flags, uint32_t timeout_
 	return kc_ioctl(req, &c);
 }
 
+static int kc_read_host_info(struct keel_ioc_host_info *h)
+{
+	memset(h, 0, sizeof(*h));
+	return kc_ioctl(KEEL_IOC_HOST_INFO, h);
+}
+
 int kc_open(struct keel_host_info *hi, bool abi_warn_only)
 {
 	struct keel_ioc_host_info h;
@@ -171,8 +177,7 @@ int kc_open(struct keel_host_info *hi, bool abi_warn_only)
 		return kc_error(kc_exit_code(KC_OP_OPEN, ret), "%s: %s", kc_dev_path,
 				kc_err_text(KC_OP_OPEN, ret));
 	}
-	memset(&h, 0, sizeof(h));
-	ret = kc_ioctl(KEEL_IOC_HOST_INFO, &h);
+	ret = kc_read_host_info(&h);
 	if (ret == -ENOENT)
 		return kc_error(KC_EXIT_FAIL, "%s: host info: %s", kc_dev_path, strerror(ENOENT));
 	if (ret)
@@ -1464,9 +1469,13 @@ static const struct keel_part_status *kc_cpu_owner(const struct keel_part_status
 	return NULL;
 }
 
-/* Which cpus: 0 with @mask set, or an exit code (message printed). */
+/*
+ * Which cpus: 0 with @mask set (and @count, when --cpus gave a number of
+ * cores rather than a list), or an exit code (message printed).
+ */
 static int kc_create_cpus(const char *name, const char *arg, const struct keel_host_info *hi,
-			  const struct keel_part_status *recs, uint32_t n, uint64_t *mask)
+			  const struct keel_part_status *recs, uint32_t n, uint64_t *mask,
+			  uint32_t *count_out)
 {
 	char err[160], list[200];
 	uint32_t count;
@@ -1475,6 +1484,7 @@ static int kc_create_cpus(const char *name, const char *arg, const struct keel_h
 	if (kc_parse_cpus(arg, &count, &m, err, sizeof(err)))
 		return kc_error(KC_EXIT_USAGE, "create %s: %s", name, err);
 	kc_format_cpus(hi->free_cpu_mask, list, sizeof(list));
+	*count_out = count;
 	if (count) {
 		*mask = kc_pick_cpus(hi->free_cpu_mask, count);
 		if (!*mask) {
@@ -1637,6 +1647,32 @@ static int kc_no_memory(const char *name, uint64_t mem, uint64_t images, uint64_
 			kc_mib(free_mem, b3, sizeof(b3)));
 }
 
+/* What kc_create_retry's calls need: the description's buffer and image indexes. */
+struct kc_create_call {
+	struct keel_ioc_create *c;
+	uint8_t *desc;
+	uint32_t *index;
+};
+
+static int kc_create_once(void *ctx, struct kc_create_req *req)
+{
+	struct kc_create_call *call = ctx;
+
+	call->c->size = kc_pack_desc(req, call->desc, call->index);
+	return kc_ioctl(KEEL_IOC_CREATE, call->c);
+}
+
+static int kc_free_cpus(void *ctx, uint64_t *mask)
+{
+	struct keel_ioc_host_info h;
+	int ret = kc_read_host_info(&h);
+
+	(void)ctx;
+	if (!ret)
+		*mask = h.info.free_cpu_mask;
+	return ret;
+}
+
 static int cmd_create(const struct kc_args *a)
 {
 	struct kc_image im[KC_IM_COUNT];
@@ -1646,8 +1682,10 @@ static int cmd_create(const struct kc_args *a)
 	uint8_t desc[KEEL_PDESC_SIZE_MAX];
 	uint32_t index[KC_IM_COUNT];
 	struct keel_ioc_create c;
+	struct kc_create_call call;
 	struct keel_host_info hi;
 	uint64_t mem, images = 0;
+	uint32_t cpu_count = 0;
 	char err[160], b1[32], cpus[200], *disk_path = NULL;
 	uint32_t disk_flags = 0, n;
 	uint8_t *buf = NULL;
@@ -1751,7 +1789,8 @@ static int cmd_create(const struct kc_args *a)
 	if (!ret)
 		ret = kc_create_vsock(name, &req, recs, n);
 	if (!ret)
-		ret = kc_create_cpus(name, a->val[CR_CPUS], &hi, recs, n, &req.cpu_mask);
+		ret = kc_create_cpus(name, a->val[CR_CPUS], &hi, recs, n, &req.cpu_mask,
+				     &cpu_count);
 	if (!ret)
 		ret = kc_create_pci(name, &req, recs, n);
 	if (ret)
@@ -1771,9 +1810,9 @@ static int cmd_create(const struct kc_args *a)
 	for (i = 0; i < (int)KC_IM_COUNT; i++)
 		req.size[i] = im[i].fd >= 0 ? im[i].size : 0;
 	c.desc = (uintptr_t)desc;
-	c.size = kc_pack_desc(&req, desc, index);
+	call = (struct kc_create_call){ .c = &c, .desc = desc, .index = index };
+	ret = kc_create_retry(kc_create_once, kc_free_cpus, &call, &req, cpu_count);
 	kc_format_cpus(req.cpu_mask, cpus, sizeof(cpus));
-	ret = kc_ioctl(KEEL_IOC_CREATE, &c);
 	if (ret == -ENOMEM) {
 		ret = kc_no_memory(name, mem, images, hi.mem_free);
 		goto out;

@@ -429,6 +429,26 @@ uint64_t kc_pick_cpus(uint64_t free, uint32_t count)
 	return m;
 }
 
+int kc_create_retry(int (*create)(void *ctx, struct kc_create_req *req),
+		    int (*free_cpus)(void *ctx, uint64_t *mask), void *ctx,
+		    struct kc_create_req *req, uint32_t count)
+{
+	int ret = create(ctx, req);
+
+	for (int tries = 1; ret == -EBUSY && count && tries < KC_CREATE_TRIES; tries++) {
+		uint64_t free, m;
+
+		if (free_cpus(ctx, &free))
+			break;
+		m = kc_pick_cpus(free, count);
+		if (!m)
+			break;
+		req->cpu_mask = m;
+		ret = create(ctx, req);
+	}
+	return ret;
+}
+
 /* ---- names and partitions ---- */
 
 int kc_check_name(const char *s, char *err, size_t errlen)

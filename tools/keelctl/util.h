@@ -174,6 +174,24 @@ uint64_t kc_pick_cpus(uint64_t free, uint32_t count);
 /* Number of set bits. */
 unsigned int kc_popcount(uint64_t v);
 
+/* How many CREATEs of a number of cores keelctl makes in all (kc_create_retry). */
+#define KC_CREATE_TRIES 8
+
+/*
+ * CREATE with @req (its cpu_mask picked from a free set read earlier) through
+ * @create(@ctx, @req), which returns 0 or -errno. For a number of cores
+ * (@count, not a list) it is made again while Keel answers -EBUSY: a running
+ * partition's hot vCPU may take a picked core between the read and the call.
+ * Each retry picks the lowest @count of the free set read afresh by
+ * @free_cpus(@ctx, &mask) (0 or -errno), and stops when that fails, has too
+ * few cores, or after KC_CREATE_TRIES calls in all. A list names its cores
+ * and is never retried. Returns @create's last answer; @req->cpu_mask is the
+ * last mask asked for.
+ */
+int kc_create_retry(int (*create)(void *ctx, struct kc_create_req *req),
+		    int (*free_cpus)(void *ctx, uint64_t *mask), void *ctx,
+		    struct kc_create_req *req, uint32_t count);
+
 /*
  * A new partition's name: 1..31 bytes of [a-zA-Z0-9_-], not all digits (that
  * would read as an id). 0 or -1 with the reason in @err.
